@@ -1,0 +1,313 @@
+/*
+ * store.h - buckets, objects and multipart uploads: metadata in SQLite (WAL), bytes in
+ * immutable reference-counted blob files under DATA/objects/, small objects inline.
+ *
+ * Threads: every function may be called from any thread unless it says otherwise.
+ * Functions that take a struct store_reader read through that reader's own read-only
+ * SQLite connection and never block on writers; a reader belongs to one thread.
+ * Functions that change state block the calling thread until the change is durable
+ * (blob fsynced, directory fsynced, row committed): never call them on an event loop.
+ * They hand their row change to the single writer thread, which commits concurrent
+ * changes in one transaction (group commit).
+ *
+ * Memory: results that carry variable-length data fill it from the h2o pool passed in
+ * ("lives in pool"); nothing returned needs a separate free.
+ */
+#ifndef QR_STORE_H
+#define QR_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <h2o/memory.h>
+
+#include "util/err.h"
+#include "util/slice.h"
+
+struct store;
+struct store_reader;
+
+enum store_bucket_type {
+    STORE_BUCKET_GENERAL,   /* general purpose bucket */
+    STORE_BUCKET_DIRECTORY, /* S3 Express One Zone directory bucket (name ends --x-s3) */
+};
+
+struct store_opts {
+    const char *dir;  /* data directory; created if missing */
+    bool no_fsync;    /* acknowledge writes before they are durable (throwaway servers) */
+    size_t inline_max; /* objects up to this many bytes live in their row; 0 = default */
+};
+
+/* Opens (creating if needed) the store in opts->dir and starts its writer thread.
+ * Finishes frees left from a crash (recorded, never a full scan). *out owned by caller
+ * (free with store_close). Errors: QR_E_IO, QR_E_DB. Main thread. */
+enum qr_err store_open(const struct store_opts *opts, struct store **out)
+    __attribute__((warn_unused_result));
+/* Stops the writer thread after it drains its queue and closes everything. Main thread,
+ * after every other thread that uses st has stopped. store_close(NULL) is a no-op. */
+void store_close(struct store *st);
+
+/* A read-only connection for one thread. *out owned by caller (free with
+ * store_reader_free). Errors: QR_E_DB. */
+enum qr_err store_reader_new(struct store *st, struct store_reader **out)
+    __attribute__((warn_unused_result));
+void store_reader_free(struct store_reader *r);
+
+/* ---- checksums as stored (the algorithm set of x-amz-checksum-*) ---- */
+
+enum store_ck_alg {
+    STORE_CK_NONE,
+    STORE_CK_CRC32,
+    STORE_CK_CRC32C,
+    STORE_CK_CRC64NVME,
+    STORE_CK_SHA1,
+    STORE_CK_SHA256,
+};
+
+enum store_ck_type {
+    STORE_CK_FULL_OBJECT,
+    STORE_CK_COMPOSITE, /* multipart: digest of the parts' digests, value ends "-N" */
+};
+
+struct store_checksum {
+    enum store_ck_alg alg;  /* STORE_CK_NONE: no checksum stored */
+    enum store_ck_type type;
+    char b64[72];           /* base64 value as AWS renders it, NUL-terminated */
+};
+
+/* ---- buckets ---- */
+
+struct store_bucket {
+    char name[64];                /* NUL-terminated, validated by the caller */
+    enum store_bucket_type type;
+    int64_t created_ms;           /* ms since the epoch */
+    char region[32];              /* region it was created in */
+    char zone[32];                /* directory buckets: availability zone id, else "" */
+};
+
+/* Creates a bucket. The name must already be valid for its type (api/ checks).
+ * Errors: QR_E_BUCKET_EXISTS, QR_E_DB. */
+enum qr_err store_bucket_create(struct store *st, const struct store_bucket *b)
+    __attribute__((warn_unused_result));
+/* Deletes an empty bucket (aborting its unfinished multipart uploads).
+ * Errors: QR_E_NO_SUCH_BUCKET, QR_E_BUCKET_NOT_EMPTY, QR_E_DB. */
+enum qr_err store_bucket_delete(struct store *st, struct qr_slice name)
+    __attribute__((warn_unused_result));
+/* Errors: QR_E_NO_SUCH_BUCKET, QR_E_DB. */
+enum qr_err store_bucket_get(struct store_reader *r, struct qr_slice name, struct store_bucket *out)
+    __attribute__((warn_unused_result));
+/* Lists buckets of one type in name order with names > after, at most max (<= 1000).
+ * out_list lives in pool. Errors: QR_E_DB. */
+enum qr_err store_bucket_list(struct store_reader *r, enum store_bucket_type type,
+                              struct qr_slice after, size_t max, h2o_mem_pool_t *pool,
+                              struct store_bucket **out_list, size_t *out_n, bool *out_truncated)
+    __attribute__((warn_unused_result));
+
+/* ---- objects ---- */
+
+/* A byte range of one blob file. */
+struct store_extent {
+    uint64_t blob;   /* blob id; the file is store_blob_open(st, blob) */
+    uint64_t off;    /* offset in the blob */
+    uint64_t len;    /* bytes */
+};
+
+struct store_obj {
+    struct qr_slice key;          /* lives in pool */
+    uint64_t size;                /* object bytes */
+    int64_t mtime_ms;             /* last modified, ms since the epoch */
+    char etag[80];                /* without quotes, NUL-terminated */
+    struct qr_slice headers;      /* opaque to the store: api/'s encoded standard headers and
+                                     user metadata, exactly as given at write; lives in pool */
+    struct qr_slice tags;         /* opaque encoded tag set, as given; lives in pool */
+    struct store_checksum ck;     /* checksum stored at write, if any */
+    uint32_t parts;               /* number of parts for multipart objects, else 0 */
+    struct qr_slice inline_data;  /* the bytes when stored inline (len == size), lives in pool;
+                                     p == NULL when the object lives in extents */
+    struct store_extent *ext;     /* n_ext extents in object order, lives in pool */
+    size_t n_ext;
+};
+
+/* Reads one object's metadata, inline bytes and extents. with_data=false skips copying
+ * inline bytes (HEAD). Errors: QR_E_NO_SUCH_BUCKET, QR_E_NO_SUCH_KEY, QR_E_DB. */
+enum qr_err store_obj_get(struct store_reader *r, struct qr_slice bucket, struct qr_slice key,
+                          bool with_data, h2o_mem_pool_t *pool, struct store_obj *out)
+    __attribute__((warn_unused_result));
+
+/* Opens a blob file read-only (O_CLOEXEC); *out_fd owned by caller (close it).
+ * Errors: QR_E_IO. Any thread (a plain open on a page-cached directory). */
+enum qr_err store_blob_open(struct store *st, uint64_t blob, int *out_fd)
+    __attribute__((warn_unused_result));
+
+/* Conditions checked inside the committing transaction, so they hold at commit time. */
+struct store_cond {
+    const char *if_match;     /* etag (no quotes) the current object must have, or NULL */
+    bool if_none_match_any;   /* If-None-Match: * - fail if the key exists */
+};
+
+struct store_put {
+    struct qr_slice bucket, key;
+    struct qr_slice data;         /* the whole body, already decoded and verified; borrowed */
+    const char *etag;             /* etag to store (no quotes), chosen by api/ */
+    struct qr_slice headers;      /* opaque, stored as given */
+    struct qr_slice tags;         /* opaque, stored as given (may be empty) */
+    struct store_checksum ck;     /* checksum to store (alg NONE: none) */
+    struct store_cond cond;
+};
+
+struct store_put_result {
+    int64_t mtime_ms;             /* the object's Last-Modified */
+};
+
+/* Stores an object, replacing any at the key, once its bytes and row are durable.
+ * Errors: QR_E_NO_SUCH_BUCKET, QR_E_PRECONDITION, QR_E_IO, QR_E_DB. Not on a loop thread. */
+enum qr_err store_obj_put(struct store *st, const struct store_put *put,
+                          struct store_put_result *out) __attribute__((warn_unused_result));
+
+struct store_copy {
+    struct qr_slice src_bucket, src_key;
+    const char *src_etag;         /* the source must still have this etag (no quotes), or NULL */
+    struct qr_slice dst_bucket, dst_key;
+    const char *etag;             /* etag for the copy, or NULL to keep the source's */
+    bool replace_headers;         /* true: headers below; false: copy the source's */
+    struct qr_slice headers;
+    bool replace_tags;            /* true: tags below; false: copy the source's */
+    struct qr_slice tags;
+    struct store_cond cond;       /* conditions on the destination */
+};
+
+/* Copies an object by sharing its blobs (no bytes copied, O(1) in the size).
+ * Errors: QR_E_NO_SUCH_BUCKET, QR_E_NO_SUCH_KEY (source), QR_E_PRECONDITION, QR_E_DB.
+ * out->mtime_ms is the copy's. Not on a loop thread. */
+enum qr_err store_obj_copy(struct store *st, const struct store_copy *cp,
+                           struct store_put_result *out) __attribute__((warn_unused_result));
+
+/* Deletes an object; a missing key is success (as S3 answers). Frees blobs that nothing
+ * refers to any more. Errors: QR_E_NO_SUCH_BUCKET, QR_E_PRECONDITION, QR_E_DB. Not on a loop. */
+enum qr_err store_obj_delete(struct store *st, struct qr_slice bucket, struct qr_slice key,
+                             const struct store_cond *cond) __attribute__((warn_unused_result));
+
+/* Replaces an object's tag set. Errors: QR_E_NO_SUCH_BUCKET, QR_E_NO_SUCH_KEY, QR_E_DB. */
+enum qr_err store_obj_set_tags(struct store *st, struct qr_slice bucket, struct qr_slice key,
+                               struct qr_slice tags) __attribute__((warn_unused_result));
+
+/* ---- listing ---- */
+
+struct store_list_opts {
+    struct qr_slice prefix;       /* only keys starting with this */
+    struct qr_slice delimiter;    /* roll keys up to common prefixes at its first occurrence
+                                     after the prefix; empty: no roll-up */
+    struct qr_slice after;        /* only keys (and prefixes) strictly greater than this */
+    size_t max;                   /* entries + prefixes returned, 0..1000 */
+};
+
+struct store_list_entry {
+    struct qr_slice key;          /* lives in pool */
+    bool is_prefix;               /* true: a common prefix (key ends with the delimiter) */
+    uint64_t size;
+    int64_t mtime_ms;
+    char etag[80];
+    enum store_ck_alg ck_alg;
+    enum store_ck_type ck_type;
+};
+
+struct store_list_result {
+    struct store_list_entry *e;   /* n entries in byte order, objects and prefixes merged */
+    size_t n;
+    bool truncated;               /* more follow after e[n-1].key */
+};
+
+/* One page of a bucket's keys in byte order. Errors: QR_E_NO_SUCH_BUCKET, QR_E_DB. */
+enum qr_err store_list(struct store_reader *r, struct qr_slice bucket,
+                       const struct store_list_opts *o, h2o_mem_pool_t *pool,
+                       struct store_list_result *out) __attribute__((warn_unused_result));
+
+/* ---- multipart uploads ---- */
+
+struct store_mpu_create {
+    struct qr_slice bucket, key;
+    struct qr_slice headers;      /* opaque, becomes the object's at completion */
+    struct qr_slice tags;
+    enum store_ck_alg ck_alg;     /* x-amz-checksum-algorithm, or NONE */
+    enum store_ck_type ck_type;
+};
+
+/* Starts an upload; out_id receives its id (NUL-terminated, <= 64 bytes).
+ * Errors: QR_E_NO_SUCH_BUCKET, QR_E_DB. Not on a loop thread. */
+enum qr_err store_mpu_create(struct store *st, const struct store_mpu_create *c,
+                             char out_id[65]) __attribute__((warn_unused_result));
+
+struct store_part {
+    uint32_t number;              /* 1..10000 */
+    uint64_t size;
+    int64_t mtime_ms;
+    char etag[80];                /* no quotes */
+    struct store_checksum ck;
+};
+
+/* Stores one part's bytes (replacing an earlier part with that number).
+ * Errors: QR_E_NO_SUCH_UPLOAD, QR_E_IO, QR_E_DB. Not on a loop thread. */
+enum qr_err store_mpu_put_part(struct store *st, struct qr_slice bucket, struct qr_slice key,
+                               struct qr_slice upload_id, const struct store_part *part,
+                               struct qr_slice data) __attribute__((warn_unused_result));
+
+/* Makes a part from bytes [off, off+len) of an existing object, sharing its blobs.
+ * part->size/etag/ck describe the result and are chosen by the caller.
+ * Errors: QR_E_NO_SUCH_UPLOAD, QR_E_NO_SUCH_KEY, QR_E_INVALID_RANGE, QR_E_DB. */
+enum qr_err store_mpu_copy_part(struct store *st, struct qr_slice bucket, struct qr_slice key,
+                                struct qr_slice upload_id, const struct store_part *part,
+                                struct qr_slice src_bucket, struct qr_slice src_key,
+                                uint64_t off, uint64_t len) __attribute__((warn_unused_result));
+
+struct store_upload_info {
+    char id[65];
+    struct qr_slice key;          /* lives in pool */
+    int64_t created_ms;
+    enum store_ck_alg ck_alg;
+    enum store_ck_type ck_type;
+};
+
+/* Reads one upload. Errors: QR_E_NO_SUCH_UPLOAD, QR_E_DB. */
+enum qr_err store_mpu_get(struct store_reader *r, struct qr_slice bucket, struct qr_slice key,
+                          struct qr_slice upload_id, h2o_mem_pool_t *pool,
+                          struct store_upload_info *out) __attribute__((warn_unused_result));
+
+/* Parts of an upload with number > after, ascending, at most max. out lives in pool.
+ * Errors: QR_E_NO_SUCH_UPLOAD, QR_E_DB. */
+enum qr_err store_mpu_list_parts(struct store_reader *r, struct qr_slice bucket,
+                                 struct qr_slice key, struct qr_slice upload_id, uint32_t after,
+                                 size_t max, h2o_mem_pool_t *pool, struct store_part **out,
+                                 size_t *out_n, bool *out_truncated)
+    __attribute__((warn_unused_result));
+
+/* Unfinished uploads of a bucket, ordered by (key, created, id), starting after
+ * (after_key, after_id), keys with prefix, at most max. out lives in pool. */
+enum qr_err store_mpu_list(struct store_reader *r, struct qr_slice bucket, struct qr_slice prefix,
+                           struct qr_slice after_key, struct qr_slice after_id, size_t max,
+                           h2o_mem_pool_t *pool, struct store_upload_info **out, size_t *out_n,
+                           bool *out_truncated) __attribute__((warn_unused_result));
+
+struct store_mpu_complete {
+    struct qr_slice bucket, key, upload_id;
+    const uint32_t *numbers;      /* part numbers chosen by the client, n of them */
+    const char *const *etags;     /* their etags (no quotes), same order */
+    size_t n;
+    const char *etag;             /* final object etag chosen by api/ */
+    struct store_checksum ck;     /* final checksum chosen by api/, or alg NONE */
+    struct store_cond cond;
+};
+
+/* Makes the object from the listed parts by sharing their blobs (no bytes copied) and
+ * drops the upload. Checks: numbers strictly ascending (QR_E_INVALID_PART_ORDER), each
+ * part exists with that etag (QR_E_INVALID_PART), every part but the last at least
+ * 5 MiB (QR_E_TOO_SMALL). Errors also: QR_E_NO_SUCH_UPLOAD, QR_E_PRECONDITION, QR_E_DB.
+ * Not on a loop thread. */
+enum qr_err store_mpu_complete(struct store *st, const struct store_mpu_complete *c,
+                               struct store_put_result *out) __attribute__((warn_unused_result));
+
+/* Drops an upload and its parts. Errors: QR_E_NO_SUCH_UPLOAD, QR_E_DB. Not on a loop. */
+enum qr_err store_mpu_abort(struct store *st, struct qr_slice bucket, struct qr_slice key,
+                            struct qr_slice upload_id) __attribute__((warn_unused_result));
+
+#endif
