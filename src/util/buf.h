@@ -29,12 +29,12 @@ void qr_buf_dispose(struct qr_buf *b);
 /* Empties the buffer, keeping its storage. */
 void qr_buf_reset(struct qr_buf *b);
 /* Appends n bytes; QR_E_TOO_LARGE (buffer unchanged) when len + n > max. */
-enum qr_err qr_buf_add(struct qr_buf *b, const void *p, size_t n) __attribute__((warn_unused_result));
+enum qr_err qr_buf_add(struct qr_buf *b, const void *p, size_t n);
 /* Appends a C string. */
-enum qr_err qr_buf_adds(struct qr_buf *b, const char *s) __attribute__((warn_unused_result));
+enum qr_err qr_buf_adds(struct qr_buf *b, const char *s);
 /* Appends printf output. */
 enum qr_err qr_buf_addf(struct qr_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3), warn_unused_result));
+    __attribute__((format(printf, 2, 3)));
 /* Hands the storage to the caller (free with free()); the buffer becomes empty. */
 uint8_t *qr_buf_take(struct qr_buf *b, size_t *out_len);
 

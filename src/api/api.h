@@ -1,0 +1,78 @@
+/*
+ * api.h - what every API family shares: the per-request context (struct api_req),
+ * header and query access, and response helpers.
+ *
+ * A struct api_req lives in the request's pool. Everything here runs on the request's
+ * loop thread, except the read-only accessors (api_header, api_param), which a worker
+ * may call while it owns the request (the loop leaves an offloaded request alone).
+ */
+#ifndef QR_API_API_H
+#define QR_API_API_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <h2o.h>
+
+#include "auth/creds.h"
+#include "auth/sigv4.h"
+#include "server.h"
+#include "util/buf.h"
+#include "util/slice.h"
+
+/* One decoded query parameter. */
+struct api_param {
+    struct qr_slice name;       /* percent-decoded; lives in pool */
+    struct qr_slice value;      /* percent-decoded; lives in pool; empty for a bare flag */
+    bool has_value;             /* "a=" or "a=x" rather than a bare "a" */
+};
+
+struct api_req {
+    h2o_req_t *req;             /* the h2o request */
+    struct qr_server *server;
+    struct qr_thread *thread;   /* the loop thread that accepted it */
+    char request_id[17];        /* 16 upper-case hex chars, NUL-terminated */
+    struct timespec start;      /* monotonic, for the access log */
+    struct qr_slice path;       /* raw path (still percent-encoded), no query */
+    struct qr_slice query;      /* raw query without '?' */
+    struct api_param *params;   /* n_params decoded query parameters, lives in pool */
+    size_t n_params;
+    struct qr_slice host;       /* Host header without port */
+
+    bool authed;                /* signature verified */
+    struct sigv4_auth auth;     /* parsed signature (valid when authed) */
+    struct creds_identity id;   /* who signed; id.secret is wiped once verified */
+    struct sigv4_chunk_ctx chunk; /* signing key for aws-chunked bodies (wiped at end) */
+
+    /* access log */
+    const char *op;             /* operation name, static string */
+    struct qr_slice log_bucket; /* borrowed */
+    struct qr_slice log_key;    /* borrowed */
+    int status;                 /* status sent */
+    uint64_t bytes_out;         /* body bytes sent */
+    bool logged;                /* the access-log line was written */
+};
+
+/* Finds a request header by lower-case name; false if absent. Values are borrowed. */
+bool api_header(const struct api_req *ar, const char *lname, struct qr_slice *out);
+/* Finds a query parameter by exact name; false if absent. */
+bool api_param(const struct api_req *ar, const char *name, struct qr_slice *out);
+bool api_has_param(const struct api_req *ar, const char *name);
+
+/* Adds a response header (name and value copied into the pool). Loop thread. */
+void api_add_header(struct api_req *ar, const char *name, const char *value, size_t vlen);
+void api_add_header_s(struct api_req *ar, const char *name, const char *value);
+
+/* Sends a complete response with body (copied into the pool); HEAD sends headers only.
+ * Loop thread. */
+void api_send(struct api_req *ar, int status, const char *content_type, const void *body,
+              size_t len);
+
+/* Writes the access-log line of ar (once). Loop thread. */
+void api_log(struct api_req *ar);
+
+/* Monotonic ms since the epoch from the wall clock; for signatures and Last-Modified. */
+int64_t api_now_ms(void);
+
+#endif

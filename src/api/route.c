@@ -1,0 +1,224 @@
+/*
+ * route.c - the one h2o handler. For every request: a request id, the decoded query,
+ * authentication (SigV4 header or presigned URL, through the credential store), then the
+ * API family named by the request: any path under /v20180820/ is S3 Control whatever the
+ * Host says; otherwise the service in the SigV4 credential scope picks S3 (s3, s3express),
+ * Lambda, IAM, STS or CloudWatch Logs.
+ */
+#include "api/route.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "api/api.h"
+#include "api/s3/s3.h"
+#include "auth/creds.h"
+#include "auth/sigv4.h"
+#include "server.h"
+#include "util/codec.h"
+#include "util/limits.h"
+
+struct qr_handler {
+    h2o_handler_t super;        /* must be first: h2o calls on_req with it */
+    struct qr_server *server;
+};
+
+#define MAX_PARAMS 64
+
+static enum qr_err parse_query(struct api_req *ar)
+{
+    struct qr_slice q = ar->query;
+    size_t n = 0, i = 0;
+    if (q.len == 0)
+        return QR_OK;
+    ar->params = h2o_mem_alloc_pool(&ar->req->pool, sizeof(*ar->params) * MAX_PARAMS);
+    while (i <= q.len) {
+        size_t end = i;
+        while (end < q.len && q.p[end] != '&')
+            end++;
+        if (end > i) {
+            if (n == MAX_PARAMS)
+                return QR_E_TOO_LARGE;
+            size_t eq = i;
+            while (eq < end && q.p[eq] != '=')
+                eq++;
+            struct qr_buf nb, vb;
+            qr_buf_init(&nb, 4096);
+            qr_buf_init(&vb, 8192);
+            enum qr_err e = qr_uri_decode(qr_slice(q.p + i, eq - i), true, &nb);
+            if (!e && eq < end)
+                e = qr_uri_decode(qr_slice(q.p + eq + 1, end - eq - 1), true, &vb);
+            if (e) {
+                qr_buf_dispose(&nb);
+                qr_buf_dispose(&vb);
+                return QR_E_BAD_INPUT;
+            }
+            struct api_param *p = &ar->params[n++];
+            h2o_iovec_t nn = h2o_strdup(&ar->req->pool, nb.p ? (char *)nb.p : "", nb.len);
+            h2o_iovec_t vv = h2o_strdup(&ar->req->pool, vb.p ? (char *)vb.p : "", vb.len);
+            p->name = qr_slice(nn.base, nn.len);
+            p->value = qr_slice(vv.base, vv.len);
+            p->has_value = eq < end;
+            qr_buf_dispose(&nb);
+            qr_buf_dispose(&vb);
+        }
+        i = end + 1;
+    }
+    ar->n_params = n;
+    return QR_OK;
+}
+
+/* h2o keeps Host, Content-Length and Transfer-Encoding out of req->headers; SigV4 signs
+ * host always and content-length when the SDK for JavaScript sends it, so rebuild them. */
+static size_t build_sig_headers(struct api_req *ar, struct sigv4_header **out)
+{
+    h2o_req_t *req = ar->req;
+    size_t n = req->headers.size;
+    struct sigv4_header *h = h2o_mem_alloc_pool(&req->pool, sizeof(*h) * (n + 2));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const h2o_header_t *e = &req->headers.entries[i];
+        h[k].name = qr_slice(e->name->base, e->name->len);
+        h[k].value = qr_slice(e->value.base, e->value.len);
+        k++;
+    }
+    h[k].name = QR_SLICE_LIT("host");
+    h[k].value = qr_slice(req->input.authority.base, req->input.authority.len);
+    k++;
+    if (req->entity.base != NULL) {
+        char *cl = h2o_mem_alloc_pool(&req->pool, 24);
+        int len = snprintf(cl, 24, "%zu", req->entity.len);
+        h[k].name = QR_SLICE_LIT("content-length");
+        h[k].value = qr_slice(cl, (size_t)len);
+        k++;
+    }
+    *out = h;
+    return k;
+}
+
+static enum qr_err authenticate(struct api_req *ar)
+{
+    struct sigv4_header *hdrs;
+    size_t nh = build_sig_headers(ar, &hdrs);
+    struct sigv4_input in = {
+        .method = qr_slice(ar->req->input.method.base, ar->req->input.method.len),
+        .path = ar->path,
+        .query = ar->query,
+        .headers = hdrs,
+        .n_headers = nh,
+        .now_ms = api_now_ms(),
+    };
+    enum qr_err e = sigv4_parse(&in, &ar->auth);
+    if (e)
+        return e;
+    struct qr_slice token =
+        ar->auth.session_token.len ? ar->auth.session_token : ar->auth.security_token;
+    e = creds_lookup(ar->server->creds, qr_slice_cstr(ar->auth.akid), token, in.now_ms, &ar->id);
+    if (e)
+        return e;
+    char body_hash[65];
+    const char *bh = NULL;
+    if (ar->auth.payload_hash[0] == '\0' && ar->auth.payload == SIGV4_PAYLOAD_HASH) {
+        /* Lambda, IAM and STS send no x-amz-content-sha256: the signature covers the body
+         * hash, so it must be computed here. Their bodies are small JSON or forms. */
+        sigv4_sha256_hex(ar->req->entity.base, ar->req->entity.base ? ar->req->entity.len : 0,
+                         body_hash);
+        bh = body_hash;
+    }
+    e = sigv4_verify(&in, &ar->auth, qr_slice(ar->id.secret, ar->id.secret_len), bh, &ar->chunk);
+    OPENSSL_cleanse(ar->id.secret, sizeof(ar->id.secret));
+    ar->id.secret_len = 0;
+    if (e)
+        return e;
+    ar->authed = true;
+    return QR_OK;
+}
+
+static void dispose_api_req(void *p)
+{
+    struct api_req *ar = p;
+    sigv4_chunk_ctx_wipe(&ar->chunk);
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    struct qr_handler *h = (struct qr_handler *)self;
+    struct qr_server *s = h->server;
+    struct qr_thread *th = NULL;
+    for (unsigned i = 0; i < s->n_threads; i++)
+        if (&s->threads[i].ctx == req->conn->ctx)
+            th = &s->threads[i];
+
+    struct api_req *ar = h2o_mem_alloc_shared(&req->pool, sizeof(*ar), dispose_api_req);
+    memset(ar, 0, sizeof(*ar));
+    ar->req = req;
+    ar->server = s;
+    ar->thread = th;
+    clock_gettime(CLOCK_MONOTONIC, &ar->start);
+    /* Thread index in the top byte keeps ids unique across loops without sharing state. */
+    uint64_t rid = ((uint64_t)th->index << 56) ^ (uint64_t)ar->start.tv_sec << 24 ^
+                   th->next_request++;
+    snprintf(ar->request_id, sizeof(ar->request_id), "%016" PRIX64, rid);
+
+    size_t plen = req->input.query_at == SIZE_MAX ? req->input.path.len : req->input.query_at;
+    ar->path = qr_slice(req->input.path.base, plen);
+    if (plen < req->input.path.len)
+        ar->query = qr_slice(req->input.path.base + plen + 1, req->input.path.len - plen - 1);
+    struct qr_slice host = qr_slice(req->input.authority.base, req->input.authority.len);
+    for (size_t i = host.len; i > 0; i--) {
+        if (host.p[i - 1] == ':') {
+            host.len = i - 1;
+            break;
+        }
+        if (host.p[i - 1] < '0' || host.p[i - 1] > '9')
+            break;
+    }
+    ar->host = host;
+
+    api_add_header(ar, "x-amz-request-id", ar->request_id, 16);
+    api_add_header(ar, "x-amz-id-2", ar->request_id, 16);
+
+    size_t header_bytes = 0;
+    for (size_t i = 0; i < req->headers.size; i++)
+        header_bytes += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
+    if (header_bytes > QR_MAX_HEADER_BYTES) {
+        s3_send_error_code(ar, 400, "RequestHeaderSectionTooLarge",
+                           "Your request header section exceeds the maximum allowed size.");
+        return 0;
+    }
+    if (parse_query(ar) != QR_OK) {
+        s3_send_error_code(ar, 400, "InvalidArgument", "The query string is malformed.");
+        return 0;
+    }
+
+    enum qr_err e = authenticate(ar);
+    if (e) {
+        s3_send_auth_error(ar, e);
+        return 0;
+    }
+    struct qr_slice ctl = QR_SLICE_LIT("/v20180820/");
+    if (qr_slice_starts(ar->path, ctl)) {
+        ar->op = "S3Control";
+        s3_send_error_code(ar, 501, "NotImplemented",
+                           "S3 Control (Batch Operations) is not implemented yet.");
+        return 0;
+    }
+    const char *svc = ar->auth.service;
+    if (strcmp(svc, "s3") == 0 || strcmp(svc, "s3express") == 0) {
+        s3_handle(ar);
+        return 0;
+    }
+    ar->op = svc;
+    s3_send_error_code(ar, 501, "NotImplemented", "This service is not implemented yet.");
+    return 0;
+}
+
+void api_register(struct qr_server *s, h2o_pathconf_t *pc)
+{
+    struct qr_handler *h = (struct qr_handler *)h2o_create_handler(pc, sizeof(*h));
+    h->super.on_req = on_req;
+    h->server = s;
+}

@@ -1,0 +1,167 @@
+/*
+ * body.c - turns a request body into verified payload bytes for PutObject, UploadPart
+ * and the XML operations: undoes aws-chunked framing (checking each chunk signature when
+ * the client signed them), checks x-amz-content-sha256, Content-MD5 and the flexible
+ * checksums (x-amz-checksum-* as a header or an aws-chunked trailer), and always computes
+ * the MD5 that becomes the ETag. Runs on a worker: hashing a 5 GiB body takes seconds.
+ */
+#include "api/s3/s3_int.h"
+
+#include <string.h>
+
+#include "util/codec.h"
+
+#define MAX_TRAILERS 4
+
+static const struct {
+    const char *header;
+    enum qr_ck alg;
+} ck_headers[] = {
+    {"x-amz-checksum-crc32", QR_CK_CRC32},         {"x-amz-checksum-crc32c", QR_CK_CRC32C},
+    {"x-amz-checksum-crc64nvme", QR_CK_CRC64NVME}, {"x-amz-checksum-sha1", QR_CK_SHA1},
+    {"x-amz-checksum-sha256", QR_CK_SHA256},
+};
+
+static bool is_aws_chunked(struct s3_op *op)
+{
+    enum sigv4_payload p = op->ar->auth.payload;
+    if (p == SIGV4_PAYLOAD_STREAMING || p == SIGV4_PAYLOAD_STREAMING_TRAILER ||
+        p == SIGV4_PAYLOAD_UNSIGNED_TRAILER)
+        return true;
+    struct qr_slice ce;
+    if (!s3_hdr(op, "content-encoding", &ce))
+        return false;
+    for (size_t i = 0; i + 11 <= ce.len; i++)
+        if (qr_slice_ieq(qr_slice(ce.p + i, 11), QR_SLICE_LIT("aws-chunked")))
+            return true;
+    return false;
+}
+
+static bool decode_chunked(struct s3_op *op, struct qr_slice raw, uint64_t max,
+                           struct s3_body *out, struct sigv4_trailer *tr, size_t *n_tr)
+{
+    struct api_req *ar = op->ar;
+    int64_t decoded_len = -1;
+    struct qr_slice v;
+    uint64_t n;
+    if (s3_hdr(op, "x-amz-decoded-content-length", &v)) {
+        if (!qr_slice_u64(v, INT64_MAX, &n)) {
+            s3_fail_code(op, 400, "InvalidArgument",
+                         "x-amz-decoded-content-length is not a number.");
+            return false;
+        }
+        if (n > max) {
+            s3_fail(op, QR_E_TOO_LARGE);
+            return false;
+        }
+        decoded_len = (int64_t)n;
+    }
+    bool signed_chunks = ar->auth.payload == SIGV4_PAYLOAD_STREAMING ||
+                         ar->auth.payload == SIGV4_PAYLOAD_STREAMING_TRAILER;
+    qr_buf_init(&out->decoded, (size_t)max);
+    enum qr_err e = sigv4_chunked_decode(raw, signed_chunks ? &ar->chunk : NULL, decoded_len,
+                                         &out->decoded, tr, MAX_TRAILERS, n_tr);
+    if (e == QR_E_BAD_INPUT) {
+        s3_fail_code(op, 400, "InvalidRequest", "The aws-chunked body is malformed.");
+        return false;
+    }
+    if (e) {
+        s3_fail(op, e);
+        return false;
+    }
+    out->data = qr_slice(out->decoded.p, out->decoded.len);
+    return true;
+}
+
+/* Finds the one flexible checksum the client sent, as a header or a trailer. */
+static bool find_checksum(struct s3_op *op, const struct sigv4_trailer *tr, size_t n_tr,
+                          enum qr_ck *out_alg, struct qr_slice *out_val)
+{
+    for (size_t i = 0; i < sizeof(ck_headers) / sizeof(*ck_headers); i++) {
+        if (s3_hdr(op, ck_headers[i].header, out_val)) {
+            *out_alg = ck_headers[i].alg;
+            return true;
+        }
+        for (size_t t = 0; t < n_tr; t++) {
+            if (strcmp(tr[t].name, ck_headers[i].header) == 0) {
+                *out_alg = ck_headers[i].alg;
+                *out_val = qr_slice_cstr(tr[t].value);
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+static bool verify_digests(struct s3_op *op, struct s3_body *out, const struct sigv4_trailer *tr,
+                           size_t n_tr)
+{
+    struct qr_slice v;
+    uint8_t want[QR_CK_MAX_DIGEST];
+    size_t wl = 0;
+    qr_ck_digest(QR_CK_MD5, out->data.p, out->data.len, out->md5);
+    if (s3_hdr(op, "content-md5", &v)) {
+        if (qr_b64_decode((const char *)v.p, v.len, want, sizeof(want), &wl) != QR_OK ||
+            wl != 16) {
+            s3_fail(op, QR_E_INVALID_DIGEST);
+            return false;
+        }
+        if (memcmp(want, out->md5, 16) != 0) {
+            s3_fail(op, QR_E_BAD_DIGEST);
+            return false;
+        }
+    }
+    enum qr_ck alg;
+    if (!find_checksum(op, tr, n_tr, &alg, &v))
+        return true;
+    if (qr_b64_decode((const char *)v.p, v.len, want, sizeof(want), &wl) != QR_OK ||
+        wl != qr_ck_len(alg)) {
+        s3_fail_code(op, 400, "InvalidRequest", "The checksum value is not valid base64 of "
+                                                "the algorithm's digest length.");
+        return false;
+    }
+    qr_ck_digest(alg, out->data.p, out->data.len, out->ck);
+    if (memcmp(want, out->ck, wl) != 0) {
+        s3_fail(op, QR_E_BAD_DIGEST);
+        return false;
+    }
+    out->have_ck = true;
+    out->ck_alg = alg;
+    return true;
+}
+
+bool s3_body_read(struct s3_op *op, uint64_t max, struct s3_body *out)
+{
+    struct api_req *ar = op->ar;
+    memset(out, 0, sizeof(*out));
+    qr_buf_init(&out->decoded, 0);
+    struct qr_slice raw = ar->req->entity.base ? qr_slice(ar->req->entity.base,
+                                                          ar->req->entity.len)
+                                               : qr_slice(NULL, 0);
+    struct sigv4_trailer tr[MAX_TRAILERS];
+    size_t n_tr = 0;
+    if (is_aws_chunked(op)) {
+        if (!decode_chunked(op, raw, max, out, tr, &n_tr))
+            return false;
+    } else {
+        if (raw.len > max) {
+            s3_fail(op, QR_E_TOO_LARGE);
+            return false;
+        }
+        out->data = raw;
+        if (ar->auth.payload == SIGV4_PAYLOAD_HASH && ar->auth.payload_hash[0]) {
+            char got[65];
+            sigv4_sha256_hex(raw.p, raw.len, got);
+            if (memcmp(got, ar->auth.payload_hash, 64) != 0) {
+                s3_fail(op, QR_E_CONTENT_SHA256_MISMATCH);
+                return false;
+            }
+        }
+    }
+    return verify_digests(op, out, tr, n_tr);
+}
+
+void s3_body_dispose(struct s3_body *b)
+{
+    qr_buf_dispose(&b->decoded);
+}

@@ -1,0 +1,150 @@
+/* common.c - small helpers every S3 handler family shares: ETags, checksums, write
+ * conditions and the copy source header. */
+#include "api/s3/s3_int.h"
+
+#include <string.h>
+
+#include "util/codec.h"
+#include "util/limits.h"
+#include "util/names.h"
+
+static const struct {
+    enum qr_ck qr;
+    enum store_ck_alg st;
+    const char *header;
+} ck_map[] = {
+    {QR_CK_CRC32, STORE_CK_CRC32, "x-amz-checksum-crc32"},
+    {QR_CK_CRC32C, STORE_CK_CRC32C, "x-amz-checksum-crc32c"},
+    {QR_CK_CRC64NVME, STORE_CK_CRC64NVME, "x-amz-checksum-crc64nvme"},
+    {QR_CK_SHA1, STORE_CK_SHA1, "x-amz-checksum-sha1"},
+    {QR_CK_SHA256, STORE_CK_SHA256, "x-amz-checksum-sha256"},
+};
+
+enum store_ck_alg s3_ck_to_store(enum qr_ck alg)
+{
+    for (size_t i = 0; i < sizeof(ck_map) / sizeof(*ck_map); i++)
+        if (ck_map[i].qr == alg)
+            return ck_map[i].st;
+    return STORE_CK_NONE;
+}
+
+bool s3_ck_from_store(enum store_ck_alg a, enum qr_ck *out)
+{
+    for (size_t i = 0; i < sizeof(ck_map) / sizeof(*ck_map); i++) {
+        if (ck_map[i].st == a) {
+            *out = ck_map[i].qr;
+            return true;
+        }
+    }
+    return false;
+}
+
+void s3_checksum_headers(struct s3_op *op, const struct store_checksum *ck)
+{
+    for (size_t i = 0; i < sizeof(ck_map) / sizeof(*ck_map); i++) {
+        if (ck_map[i].st != ck->alg)
+            continue;
+        s3_header_s(op, ck_map[i].header, ck->b64);
+        s3_header_s(op, "x-amz-checksum-type",
+                    ck->type == STORE_CK_COMPOSITE ? "COMPOSITE" : "FULL_OBJECT");
+    }
+}
+
+void s3_new_etag(struct s3_op *op, const uint8_t md5[16], char out[80])
+{
+    if (op->directory) {
+        /* Directory buckets give opaque ETags that are not an MD5 of the body. */
+        qr_random_hex(out, 16);
+        return;
+    }
+    qr_hex_encode(md5, 16, out);
+}
+
+bool s3_etag_parse(struct qr_slice in, char out[80])
+{
+    while (in.len && (in.p[0] == ' ' || in.p[0] == '\t'))
+        in = qr_slice(in.p + 1, in.len - 1);
+    while (in.len && (in.p[in.len - 1] == ' ' || in.p[in.len - 1] == '\t'))
+        in.len--;
+    if (in.len >= 2 && in.p[0] == 'W' && in.p[1] == '/')
+        in = qr_slice(in.p + 2, in.len - 2);
+    if (in.len >= 2 && in.p[0] == '"' && in.p[in.len - 1] == '"')
+        in = qr_slice(in.p + 1, in.len - 2);
+    if (in.len == 0 || in.len >= 80)
+        return false;
+    for (size_t i = 0; i < in.len; i++)
+        if (in.p[i] == '"' || in.p[i] < 0x20)
+            return false;
+    memcpy(out, in.p, in.len);
+    out[in.len] = '\0';
+    return true;
+}
+
+bool s3_write_conditions(struct s3_op *op, struct store_cond *cond)
+{
+    struct qr_slice v;
+    memset(cond, 0, sizeof(*cond));
+    if (s3_hdr(op, "if-none-match", &v)) {
+        if (!qr_slice_eq_lit(v, "*")) {
+            s3_fail_code(op, 501, "NotImplemented",
+                         "A header you provided implies functionality that is not "
+                         "implemented: If-None-Match on a write takes only *.");
+            return false;
+        }
+        cond->if_none_match_any = true;
+    }
+    if (s3_hdr(op, "if-match", &v)) {
+        char *etag = h2o_mem_alloc_pool(op->pool, 80);
+        if (!s3_etag_parse(v, etag)) {
+            s3_fail(op, QR_E_PRECONDITION);
+            return false;
+        }
+        cond->if_match = etag;
+    }
+    return true;
+}
+
+bool s3_copy_source(struct s3_op *op, struct qr_slice *out_bucket, struct qr_slice *out_key)
+{
+    struct qr_slice v;
+    if (!s3_hdr(op, "x-amz-copy-source", &v))
+        return false;
+    /* "bucket/key[?versionId=x]", leading '/' optional, the key URL-encoded once. */
+    size_t q = 0;
+    while (q < v.len && v.p[q] != '?')
+        q++;
+    if (q < v.len) {
+        struct qr_slice ver = qr_slice(v.p + q + 1, v.len - q - 1);
+        if (!qr_slice_eq_lit(ver, "versionId=null")) {
+            s3_fail_code(op, 400, "InvalidArgument",
+                         "Invalid version id specified (versioning is not enabled).");
+            return false;
+        }
+    }
+    struct qr_buf b;
+    qr_buf_init(&b, 4096);
+    enum qr_err e = qr_uri_decode(qr_slice(v.p, q), false, &b);
+    struct qr_slice d = qr_slice(b.p, b.len);
+    if (d.len && d.p[0] == '/')
+        d = qr_slice(d.p + 1, d.len - 1);
+    size_t slash = 0;
+    while (slash < d.len && d.p[slash] != '/')
+        slash++;
+    bool ok = !e && slash > 0 && slash + 1 < d.len;
+    if (ok) {
+        h2o_iovec_t c = h2o_strdup(op->pool, (const char *)d.p, d.len);
+        *out_bucket = qr_slice(c.base, slash);
+        *out_key = qr_slice(c.base + slash + 1, d.len - slash - 1);
+        bool dir;
+        /* A directory-bucket source keeps the same "//" rule as the request path. */
+        if (qr_bucket_name_valid(*out_bucket, &dir) && dir && out_key->len > 1 &&
+            out_key->p[0] == '/')
+            *out_key = qr_slice(out_key->p + 1, out_key->len - 1);
+        ok = out_key->len <= QR_MAX_KEY_LEN && qr_key_valid(*out_key);
+    }
+    qr_buf_dispose(&b);
+    if (!ok)
+        s3_fail_code(op, 400, "InvalidArgument", "Copy Source must mention the source bucket "
+                                                 "and key: sourcebucket/sourcekey.");
+    return ok;
+}

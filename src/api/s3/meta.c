@@ -1,0 +1,258 @@
+/*
+ * meta.c - an object's standard headers and user metadata, as the store keeps them:
+ * one opaque byte string of "name\0value\0" pairs with lower-case names, written at
+ * PutObject / CreateMultipartUpload / CopyObject(REPLACE) and replayed on GET and HEAD.
+ * The pseudo-name ":md5" keeps the body's MD5 hex, so a copy into a general purpose
+ * bucket gets an MD5 ETag even when the source's ETag is not one (directory buckets).
+ * Also the tag set of x-amz-tagging in its canonical stored form "k=v&k=v".
+ */
+#include "api/s3/s3_int.h"
+
+#include <string.h>
+
+#include "util/codec.h"
+#include "util/limits.h"
+
+static const char *const stored_headers[] = {
+    "content-type",  "content-disposition", "content-language",
+    "cache-control", "expires",             "x-amz-website-redirect-location",
+};
+
+static const char *const storage_classes[] = {
+    "STANDARD",    "REDUCED_REDUNDANCY", "STANDARD_IA",  "ONEZONE_IA", "INTELLIGENT_TIERING",
+    "GLACIER",     "DEEP_ARCHIVE",       "GLACIER_IR",   "OUTPOSTS",   "SNOW",
+    "EXPRESS_ONEZONE",
+};
+
+static enum qr_err add_pair(struct qr_buf *b, struct qr_slice name, struct qr_slice value)
+{
+    enum qr_err e = qr_buf_add(b, name.p, name.len);
+    if (!e)
+        e = qr_buf_add(b, "\0", 1);
+    if (!e)
+        e = qr_buf_add(b, value.p, value.len);
+    if (!e)
+        e = qr_buf_add(b, "\0", 1);
+    return e;
+}
+
+/* Content-Encoding without the aws-chunked transport coding, which is not the object's. */
+static struct qr_slice strip_aws_chunked(struct s3_op *op, struct qr_slice ce)
+{
+    struct qr_buf b;
+    qr_buf_init(&b, ce.len + 1);
+    size_t i = 0;
+    while (i < ce.len) {
+        size_t j = i;
+        while (j < ce.len && ce.p[j] != ',')
+            j++;
+        struct qr_slice tok = qr_slice(ce.p + i, j - i);
+        while (tok.len && (tok.p[0] == ' ' || tok.p[0] == '\t'))
+            tok = qr_slice(tok.p + 1, tok.len - 1);
+        while (tok.len && (tok.p[tok.len - 1] == ' ' || tok.p[tok.len - 1] == '\t'))
+            tok.len--;
+        if (tok.len && !qr_slice_ieq(tok, QR_SLICE_LIT("aws-chunked"))) {
+            if (b.len)
+                (void)qr_buf_add(&b, ",", 1);
+            (void)qr_buf_add(&b, tok.p, tok.len);
+        }
+        i = j + 1;
+    }
+    h2o_iovec_t v = h2o_strdup(op->pool, b.p ? (char *)b.p : "", b.len);
+    qr_buf_dispose(&b);
+    return qr_slice(v.base, v.len);
+}
+
+static bool storage_class_ok(struct s3_op *op, struct qr_slice sc)
+{
+    if (op->directory)
+        return qr_slice_eq_lit(sc, "EXPRESS_ONEZONE");
+    for (size_t i = 0; i < sizeof(storage_classes) / sizeof(*storage_classes) - 1; i++)
+        if (qr_slice_eq_lit(sc, storage_classes[i]))
+            return true;
+    return false;
+}
+
+enum qr_err s3_meta_from_request(struct s3_op *op, struct qr_slice *out)
+{
+    struct qr_buf b;
+    qr_buf_init(&b, 64 * 1024);
+    struct qr_slice v;
+    enum qr_err e = QR_OK;
+    for (size_t i = 0; i < sizeof(stored_headers) / sizeof(*stored_headers) && !e; i++)
+        if (s3_hdr(op, stored_headers[i], &v))
+            e = add_pair(&b, qr_slice_cstr(stored_headers[i]), v);
+    if (!e && s3_hdr(op, "content-encoding", &v)) {
+        struct qr_slice ce = strip_aws_chunked(op, v);
+        if (ce.len)
+            e = add_pair(&b, QR_SLICE_LIT("content-encoding"), ce);
+    }
+    if (!e && s3_hdr(op, "x-amz-storage-class", &v)) {
+        if (!storage_class_ok(op, v)) {
+            s3_fail_code(op, 400, "InvalidStorageClass",
+                         "The storage class you specified is not valid");
+            qr_buf_dispose(&b);
+            return QR_E_BAD_INPUT;
+        }
+        e = add_pair(&b, QR_SLICE_LIT("x-amz-storage-class"), v);
+    }
+    /* User metadata: AWS counts the bytes of names (without the prefix) and values. */
+    size_t user_bytes = 0;
+    const h2o_headers_t *h = &op->ar->req->headers;
+    for (size_t i = 0; i < h->size && !e; i++) {
+        struct qr_slice n = qr_slice(h->entries[i].name->base, h->entries[i].name->len);
+        if (n.len <= 11 || !qr_slice_ieq(qr_slice(n.p, 11), QR_SLICE_LIT("x-amz-meta-")))
+            continue;
+        user_bytes += n.len - 11 + h->entries[i].value.len;
+        e = add_pair(&b, n, qr_slice(h->entries[i].value.base, h->entries[i].value.len));
+    }
+    if (user_bytes > QR_MAX_USER_META) {
+        s3_fail_code(op, 400, "MetadataTooLarge",
+                     "Your metadata headers exceed the maximum allowed metadata size.");
+        qr_buf_dispose(&b);
+        return QR_E_TOO_LARGE;
+    }
+    if (e) {
+        s3_fail(op, e);
+        qr_buf_dispose(&b);
+        return e;
+    }
+    h2o_iovec_t c = h2o_strdup(op->pool, b.p ? (char *)b.p : "", b.len);
+    *out = qr_slice(c.base, c.len);
+    qr_buf_dispose(&b);
+    return QR_OK;
+}
+
+/* Calls fn for each pair of an encoding; stops early when fn returns false. */
+static void each_pair(struct qr_slice meta, bool (*fn)(void *, struct qr_slice, struct qr_slice),
+                      void *arg)
+{
+    size_t i = 0;
+    while (i < meta.len) {
+        const uint8_t *n = meta.p + i;
+        const uint8_t *nz = memchr(n, 0, meta.len - i);
+        if (!nz)
+            return;
+        const uint8_t *val = nz + 1;
+        size_t left = meta.len - (size_t)(val - meta.p);
+        const uint8_t *vz = memchr(val, 0, left);
+        if (!vz)
+            return;
+        if (!fn(arg, qr_slice(n, (size_t)(nz - n)), qr_slice(val, (size_t)(vz - val))))
+            return;
+        i = (size_t)(vz - meta.p) + 1;
+    }
+}
+
+struct to_resp {
+    struct s3_op *op;
+    bool has_type;
+};
+
+static bool pair_to_header(void *arg, struct qr_slice n, struct qr_slice v)
+{
+    struct to_resp *t = arg;
+    if (n.len && n.p[0] == ':')
+        return true; /* private pseudo-headers */
+    if (qr_slice_eq_lit(n, "content-type"))
+        t->has_type = true;
+    if (qr_slice_eq_lit(n, "x-amz-storage-class") && qr_slice_eq_lit(v, "STANDARD"))
+        return true; /* S3 omits the default class */
+    char *name = h2o_mem_alloc_pool(t->op->pool, n.len + 1);
+    memcpy(name, n.p, n.len);
+    name[n.len] = '\0';
+    s3_header(t->op, name, (const char *)v.p, v.len);
+    return true;
+}
+
+void s3_meta_to_response(struct s3_op *op, struct qr_slice meta)
+{
+    struct to_resp t = {op, false};
+    each_pair(meta, pair_to_header, &t);
+    if (!t.has_type)
+        s3_header_s(op, "Content-Type", "binary/octet-stream");
+    if (op->directory)
+        s3_header_s(op, "x-amz-storage-class", "EXPRESS_ONEZONE");
+}
+
+struct find_md5 {
+    struct s3_op *op;
+    const char *found;
+};
+
+static bool pair_md5(void *arg, struct qr_slice n, struct qr_slice v)
+{
+    struct find_md5 *f = arg;
+    if (!qr_slice_eq_lit(n, ":md5") || v.len != 32)
+        return true;
+    h2o_iovec_t c = h2o_strdup(f->op->pool, (const char *)v.p, v.len);
+    f->found = c.base;
+    return false;
+}
+
+const char *s3_meta_md5(struct s3_op *op, struct qr_slice meta)
+{
+    struct find_md5 f = {op, NULL};
+    each_pair(meta, pair_md5, &f);
+    return f.found;
+}
+
+struct qr_slice s3_meta_with_md5(struct s3_op *op, struct qr_slice meta, const uint8_t md5[16])
+{
+    size_t len = meta.len + 5 + 33;
+    char *p = h2o_mem_alloc_pool(op->pool, len);
+    memcpy(p, meta.p, meta.len);
+    memcpy(p + meta.len, ":md5", 5);
+    qr_hex_encode(md5, 16, p + meta.len + 5);
+    return qr_slice(p, len);
+}
+
+/* ---- tags ---- */
+
+static enum qr_err tag_part(struct qr_slice raw, size_t max, struct qr_buf *dec,
+                            struct qr_buf *canon)
+{
+    qr_buf_reset(dec);
+    if (qr_uri_decode(raw, true, dec) != QR_OK || dec->len > max)
+        return QR_E_BAD_INPUT;
+    return qr_uri_encode(qr_slice(dec->p, dec->len), false, canon);
+}
+
+enum qr_err s3_tags_from_header(struct s3_op *op, struct qr_slice hdr, struct qr_slice *out)
+{
+    struct qr_buf canon, dec;
+    qr_buf_init(&canon, 16 * 1024);
+    qr_buf_init(&dec, 4 * 1024);
+    enum qr_err e = QR_OK;
+    size_t i = 0, n = 0;
+    while (i < hdr.len && !e) {
+        size_t j = i;
+        while (j < hdr.len && hdr.p[j] != '&')
+            j++;
+        size_t eq = i;
+        while (eq < j && hdr.p[eq] != '=')
+            eq++;
+        if (eq == i || ++n > QR_MAX_TAGS) {
+            e = QR_E_BAD_INPUT;
+            break;
+        }
+        if (canon.len)
+            e = qr_buf_add(&canon, "&", 1);
+        if (!e)
+            e = tag_part(qr_slice(hdr.p + i, eq - i), 128, &dec, &canon);
+        if (!e)
+            e = qr_buf_add(&canon, "=", 1);
+        if (!e && eq < j)
+            e = tag_part(qr_slice(hdr.p + eq + 1, j - eq - 1), 256, &dec, &canon);
+        i = j + 1;
+    }
+    if (e) {
+        s3_fail_code(op, 400, "InvalidTag", "The tag provided was not a valid tag.");
+    } else {
+        h2o_iovec_t c = h2o_strdup(op->pool, canon.p ? (char *)canon.p : "", canon.len);
+        *out = qr_slice(c.base, c.len);
+    }
+    qr_buf_dispose(&canon);
+    qr_buf_dispose(&dec);
+    return e;
+}

@@ -1,0 +1,403 @@
+/*
+ * object.c - PutObject, GetObject/HeadObject, DeleteObject, DeleteObjects and
+ * CopyObject. GET and HEAD run on the loop (one indexed row read, then bytes straight
+ * from the row or the blob files); the writes run on a worker and return only once the
+ * store says the change is durable.
+ */
+#include "api/s3/s3_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <libxml/tree.h>
+
+#include "api/xml.h"
+#include "util/codec.h"
+#include "util/limits.h"
+
+static void header_time(struct s3_op *op, const char *name, int64_t ms)
+{
+    char t[32];
+    qr_time_http(ms, t);
+    s3_header_s(op, name, t);
+}
+
+/* ---- PutObject ---- */
+
+void s3_put_object(struct s3_op *op)
+{
+    struct s3_body body;
+    struct store_put put;
+    memset(&put, 0, sizeof(put));
+    struct qr_slice v;
+    if (!s3_write_conditions(op, &put.cond))
+        return;
+    if (s3_meta_from_request(op, &put.headers) != QR_OK)
+        return;
+    if (s3_hdr(op, "x-amz-tagging", &v)) {
+        if (op->directory) {
+            s3_fail_code(op, 501, "NotImplemented",
+                         "Object tagging is not supported for directory buckets.");
+            return;
+        }
+        if (s3_tags_from_header(op, v, &put.tags) != QR_OK)
+            return;
+    }
+    if (!s3_body_read(op, QR_MAX_SINGLE_PUT, &body))
+        goto out;
+    char etag[80];
+    s3_new_etag(op, body.md5, etag);
+    put.bucket = op->bucket;
+    put.key = op->key;
+    put.data = body.data;
+    put.etag = etag;
+    put.headers = s3_meta_with_md5(op, put.headers, body.md5);
+    if (body.have_ck) {
+        put.ck.alg = s3_ck_to_store(body.ck_alg);
+        put.ck.type = STORE_CK_FULL_OBJECT;
+        qr_b64_encode(body.ck, qr_ck_len(body.ck_alg), put.ck.b64);
+    }
+    struct store_put_result res;
+    enum qr_err e = store_obj_put(op->store, &put, &res);
+    if (e) {
+        s3_fail(op, e);
+        goto out;
+    }
+    s3_header_etag(op, etag);
+    s3_checksum_headers(op, &put.ck);
+    if (op->directory)
+        s3_header_s(op, "x-amz-storage-class", "EXPRESS_ONEZONE");
+out:
+    s3_body_dispose(&body);
+}
+
+/* ---- GetObject / HeadObject ---- */
+
+/* RFC 7232 order: If-Match, If-Unmodified-Since, If-None-Match, If-Modified-Since. */
+static enum qr_err check_read_conditions(struct s3_op *op, const struct store_obj *o)
+{
+    struct qr_slice v;
+    int64_t t;
+    char etag[80];
+    bool have_match = s3_hdr(op, "if-match", &v);
+    if (have_match && !qr_slice_eq_lit(v, "*") &&
+        (!s3_etag_parse(v, etag) || strcmp(etag, o->etag) != 0))
+        return QR_E_PRECONDITION;
+    if (!have_match && s3_hdr(op, "if-unmodified-since", &v) && qr_time_parse_http(v, &t) &&
+        o->mtime_ms / 1000 > t / 1000)
+        return QR_E_PRECONDITION;
+    bool have_none = s3_hdr(op, "if-none-match", &v);
+    if (have_none && (qr_slice_eq_lit(v, "*") || (s3_etag_parse(v, etag) &&
+                                                   strcmp(etag, o->etag) == 0)))
+        return QR_E_NOT_MODIFIED;
+    if (!have_none && s3_hdr(op, "if-modified-since", &v) && qr_time_parse_http(v, &t) &&
+        o->mtime_ms / 1000 <= t / 1000)
+        return QR_E_NOT_MODIFIED;
+    return QR_OK;
+}
+
+static const struct {
+    const char *param;
+    const char *header;
+} overrides[] = {
+    {"response-content-type", "Content-Type"},
+    {"response-content-language", "content-language"},
+    {"response-expires", "expires"},
+    {"response-cache-control", "cache-control"},
+    {"response-content-disposition", "content-disposition"},
+    {"response-content-encoding", "content-encoding"},
+};
+
+static void apply_overrides(struct s3_op *op)
+{
+    for (size_t i = 0; i < sizeof(overrides) / sizeof(*overrides); i++) {
+        struct qr_slice v;
+        if (!s3_param(op, overrides[i].param, &v))
+            continue;
+        size_t j;
+        for (j = 0; j < op->n_hdrs; j++)
+            if (qr_slice_ieq(qr_slice_cstr(op->hdrs[j].name), qr_slice_cstr(overrides[i].header)))
+                break;
+        if (j < op->n_hdrs) {
+            h2o_iovec_t c = h2o_strdup(op->pool, (const char *)v.p, v.len);
+            op->hdrs[j].value = c.base;
+            op->hdrs[j].len = c.len;
+        } else {
+            s3_header(op, overrides[i].header, (const char *)v.p, v.len);
+        }
+    }
+}
+
+static void object_headers(struct s3_op *op, const struct store_obj *o)
+{
+    s3_header_etag(op, o->etag);
+    header_time(op, "Last-Modified", o->mtime_ms);
+    s3_header_s(op, "Accept-Ranges", "bytes");
+    s3_meta_to_response(op, o->headers);
+    if (o->tags.len) {
+        size_t n = 1;
+        for (size_t i = 0; i < o->tags.len; i++)
+            n += o->tags.p[i] == '&';
+        char c[24];
+        int l = snprintf(c, sizeof(c), "%zu", n);
+        s3_header(op, "x-amz-tagging-count", c, (size_t)l);
+    }
+}
+
+void s3_get_object(struct s3_op *op)
+{
+    struct api_req *ar = op->ar;
+    bool head = h2o_memis(ar->req->input.method.base, ar->req->input.method.len,
+                          H2O_STRLIT("HEAD"));
+    struct qr_slice v;
+    if (s3_param(op, "partNumber", &v)) {
+        s3_fail_code(op, 501, "NotImplemented", "GetObject with partNumber is not implemented.");
+        return;
+    }
+    if (s3_param(op, "versionId", &v) && !qr_slice_eq_lit(v, "null")) {
+        s3_fail_code(op, 400, "InvalidArgument", "Invalid version id specified");
+        return;
+    }
+    enum qr_err e = store_obj_get(op->reader, op->bucket, op->key, !head, op->pool, &op->obj);
+    if (!e)
+        e = check_read_conditions(op, &op->obj);
+    if (e == QR_E_NOT_MODIFIED) {
+        s3_header_etag(op, op->obj.etag);
+        header_time(op, "Last-Modified", op->obj.mtime_ms);
+    }
+    if (e) {
+        s3_fail(op, e);
+        return;
+    }
+    const struct store_obj *o = &op->obj;
+    object_headers(op, o);
+    op->off = 0;
+    op->len = o->size;
+    op->status = 200;
+    bool ranged = false;
+    if (s3_hdr(op, "range", &v)) {
+        e = qr_range_parse(v, o->size, &op->off, &op->len);
+        if (e == QR_E_INVALID_RANGE) {
+            char cr[48];
+            int l = snprintf(cr, sizeof(cr), "bytes */%llu", (unsigned long long)o->size);
+            s3_header(op, "Content-Range", cr, (size_t)l);
+            s3_fail(op, e);
+            return;
+        }
+        /* A malformed or multi-range header is ignored: S3 then serves the whole object. */
+        ranged = e == QR_OK;
+        if (!ranged) {
+            op->off = 0;
+            op->len = o->size;
+        }
+    }
+    if (ranged) {
+        char cr[80];
+        int l = snprintf(cr, sizeof(cr), "bytes %llu-%llu/%llu", (unsigned long long)op->off,
+                         (unsigned long long)(op->off + op->len - 1),
+                         (unsigned long long)o->size);
+        s3_header(op, "Content-Range", cr, (size_t)l);
+        op->status = 206;
+    } else if (s3_hdr(op, "x-amz-checksum-mode", &v) && qr_slice_ieq(v, QR_SLICE_LIT("ENABLED"))) {
+        /* Only a whole-object read can be checked against the stored checksum. */
+        s3_checksum_headers(op, &o->ck);
+    }
+    apply_overrides(op);
+    op->stream = true;
+}
+
+/* ---- DeleteObject ---- */
+
+void s3_delete_object(struct s3_op *op)
+{
+    struct store_cond cond;
+    if (!s3_write_conditions(op, &cond))
+        return;
+    if (cond.if_none_match_any) {
+        s3_fail_code(op, 400, "InvalidArgument", "If-None-Match is not allowed on DeleteObject.");
+        return;
+    }
+    enum qr_err e = store_obj_delete(op->store, op->bucket, op->key, &cond);
+    if (e) {
+        s3_fail(op, e);
+        return;
+    }
+    op->status = 204;
+}
+
+/* ---- DeleteObjects ---- */
+
+static void delete_one(struct s3_op *op, struct qr_slice key, bool quiet)
+{
+    enum qr_err e = QR_E_INVALID_KEY;
+    if (key.len && key.len <= QR_MAX_KEY_LEN)
+        e = store_obj_delete(op->store, op->bucket, key, NULL);
+    if (e == QR_OK) {
+        if (!quiet) {
+            xml_open(&op->body, "Deleted");
+            xml_elem(&op->body, "Key", key);
+            xml_close(&op->body, "Deleted");
+        }
+        return;
+    }
+    xml_open(&op->body, "Error");
+    xml_elem(&op->body, "Key", key);
+    xml_elem_s(&op->body, "Code", e == QR_E_INVALID_KEY ? "InvalidArgument" : "InternalError");
+    xml_elem_s(&op->body, "Message", qr_strerror(e));
+    xml_close(&op->body, "Error");
+}
+
+void s3_delete_objects(struct s3_op *op)
+{
+    struct s3_body body;
+    xmlDocPtr doc = NULL;
+    struct qr_slice v;
+    if (!s3_hdr(op, "content-md5", &v) && !s3_hdr(op, "x-amz-checksum-crc32", &v) &&
+        !s3_hdr(op, "x-amz-checksum-crc32c", &v) && !s3_hdr(op, "x-amz-checksum-sha1", &v) &&
+        !s3_hdr(op, "x-amz-checksum-sha256", &v) && !s3_hdr(op, "x-amz-checksum-crc64nvme", &v) &&
+        !s3_hdr(op, "x-amz-sdk-checksum-algorithm", &v)) {
+        s3_fail_code(op, 400, "InvalidRequest",
+                     "Missing required header for this request: Content-MD5");
+        return;
+    }
+    if (!s3_body_read(op, QR_MAX_XML_BODY, &body))
+        goto out;
+    xmlNodePtr root;
+    if (xml_parse(body.data, &doc) != QR_OK || !(root = xml_root(doc, "Delete"))) {
+        s3_fail_code(op, 400, "MalformedXML", "The XML you provided was not well-formed or did "
+                                              "not validate against our published schema");
+        goto out;
+    }
+    bool quiet = qr_slice_eq_lit(xml_text(xml_child(root, "Quiet")), "true");
+    size_t n = 0;
+    for (xmlNodePtr o = xml_child(root, "Object"); o; o = xml_next(o, "Object"))
+        n++;
+    if (n == 0 || n > QR_MAX_DELETE_KEYS) {
+        s3_fail_code(op, 400, "MalformedXML", "The request must list 1 to 1000 objects.");
+        goto out;
+    }
+    xml_begin(&op->body, "DeleteResult", S3_NS);
+    for (xmlNodePtr o = xml_child(root, "Object"); o; o = xml_next(o, "Object"))
+        delete_one(op, xml_text(xml_child(o, "Key")), quiet);
+    xml_close(&op->body, "DeleteResult");
+out:
+    if (doc)
+        xmlFreeDoc(doc);
+    s3_body_dispose(&body);
+}
+
+/* ---- CopyObject ---- */
+
+static enum qr_err copy_source_conditions(struct s3_op *op, const struct store_obj *o)
+{
+    struct qr_slice v;
+    int64_t t;
+    char etag[80];
+    bool m = s3_hdr(op, "x-amz-copy-source-if-match", &v);
+    if (m && (!s3_etag_parse(v, etag) || strcmp(etag, o->etag) != 0))
+        return QR_E_PRECONDITION;
+    if (s3_hdr(op, "x-amz-copy-source-if-none-match", &v) && s3_etag_parse(v, etag) &&
+        strcmp(etag, o->etag) == 0)
+        return QR_E_PRECONDITION;
+    if (!m && s3_hdr(op, "x-amz-copy-source-if-unmodified-since", &v) &&
+        qr_time_parse_http(v, &t) && o->mtime_ms / 1000 > t / 1000)
+        return QR_E_PRECONDITION;
+    if (s3_hdr(op, "x-amz-copy-source-if-modified-since", &v) && qr_time_parse_http(v, &t) &&
+        o->mtime_ms / 1000 <= t / 1000)
+        return QR_E_PRECONDITION;
+    return QR_OK;
+}
+
+static bool directive(struct s3_op *op, const char *header, bool *out_replace)
+{
+    struct qr_slice v;
+    *out_replace = false;
+    if (!s3_hdr(op, header, &v) || qr_slice_eq_lit(v, "COPY"))
+        return true;
+    if (qr_slice_eq_lit(v, "REPLACE")) {
+        *out_replace = true;
+        return true;
+    }
+    s3_fail_code(op, 400, "InvalidArgument", "Unknown metadata or tagging directive.");
+    return false;
+}
+
+/* What the copy's ETag is: a directory bucket makes a new opaque one; a general purpose
+ * bucket gets the body's MD5 when known, else (multipart sources) the source's. */
+static const char *copy_etag(struct s3_op *op, const struct store_obj *src)
+{
+    char *etag = h2o_mem_alloc_pool(op->pool, 80);
+    if (op->directory) {
+        qr_random_hex(etag, 16);
+        return etag;
+    }
+    const char *md5 = src->parts ? NULL : s3_meta_md5(op, src->headers);
+    return md5 ? md5 : NULL;
+}
+
+void s3_copy_object(struct s3_op *op)
+{
+    struct store_copy cp;
+    memset(&cp, 0, sizeof(cp));
+    struct store_obj src;
+    if (!s3_copy_source(op, &cp.src_bucket, &cp.src_key) ||
+        !directive(op, "x-amz-metadata-directive", &cp.replace_headers) ||
+        !directive(op, "x-amz-tagging-directive", &cp.replace_tags) ||
+        !s3_write_conditions(op, &cp.cond))
+        return;
+    enum qr_err e = store_obj_get(op->reader, cp.src_bucket, cp.src_key, false, op->pool, &src);
+    if (!e)
+        e = copy_source_conditions(op, &src);
+    if (e) {
+        s3_fail(op, e);
+        return;
+    }
+    bool same = qr_slice_eq(cp.src_bucket, op->bucket) && qr_slice_eq(cp.src_key, op->key);
+    if (same && !cp.replace_headers) {
+        s3_fail_code(op, 400, "InvalidRequest",
+                     "This copy request is illegal because it is trying to copy an object to "
+                     "itself without changing the object's metadata, storage class, website "
+                     "redirect location or encryption attributes.");
+        return;
+    }
+    if (cp.replace_headers) {
+        if (s3_meta_from_request(op, &cp.headers) != QR_OK)
+            return;
+        const char *md5 = s3_meta_md5(op, src.headers);
+        uint8_t raw[16];
+        if (md5 && qr_hex_decode(md5, 32, raw, 16) == QR_OK)
+            cp.headers = s3_meta_with_md5(op, cp.headers, raw);
+    }
+    struct qr_slice v;
+    if (cp.replace_tags && s3_hdr(op, "x-amz-tagging", &v) &&
+        s3_tags_from_header(op, v, &cp.tags) != QR_OK)
+        return;
+    if (op->directory && !cp.replace_tags)
+        cp.replace_tags = true; /* directory buckets keep no tags */
+    cp.src_etag = src.etag;
+    cp.dst_bucket = op->bucket;
+    cp.dst_key = op->key;
+    cp.etag = copy_etag(op, &src);
+    struct store_put_result res;
+    e = store_obj_copy(op->store, &cp, &res);
+    if (e) {
+        s3_fail(op, e == QR_E_PRECONDITION && !cp.cond.if_match && !cp.cond.if_none_match_any
+                        ? QR_E_CONFLICT
+                        : e);
+        return;
+    }
+    xml_begin(&op->body, "CopyObjectResult", S3_NS);
+    char q[84];
+    snprintf(q, sizeof(q), "\"%s\"", cp.etag ? cp.etag : src.etag);
+    xml_elem_s(&op->body, "ETag", q);
+    xml_elem_time(&op->body, "LastModified", res.mtime_ms);
+    enum qr_ck ck;
+    if (s3_ck_from_store(src.ck.alg, &ck)) {
+        char tag[32];
+        snprintf(tag, sizeof(tag), "Checksum%s", qr_ck_name(ck));
+        xml_elem_s(&op->body, tag, src.ck.b64);
+        xml_elem_s(&op->body, "ChecksumType",
+                   src.ck.type == STORE_CK_COMPOSITE ? "COMPOSITE" : "FULL_OBJECT");
+    }
+    xml_close(&op->body, "CopyObjectResult");
+}

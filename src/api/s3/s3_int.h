@@ -1,0 +1,152 @@
+/*
+ * s3_int.h - shared by the files of src/api/s3/ only: one S3 operation in flight (struct s3_op),
+ * the route table's handler type and the helpers handlers share.
+ *
+ * An operation is decoded on the loop thread, run by its handler either there (reads:
+ * index lookups with LIMIT) or on a worker (anything that writes or hashes a body), and
+ * finished on the loop thread: s3_finish sends what the handler left in the op.
+ * A handler never sends; it fills status, headers, body or an error.
+ */
+#ifndef QR_API_S3_INT_H
+#define QR_API_S3_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "api/api.h"
+#include "api/s3/s3.h"
+#include "server.h"
+#include "store/store.h"
+#include "util/buf.h"
+#include "util/checksum.h"
+
+#define S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
+#define S3_MAX_RESP_HEADERS 48
+#define S3_MAX_XML_OUT (8u * 1024u * 1024u) /* a 1000-key page of 1024-byte keys fits */
+
+struct s3_op;
+typedef void (*s3_fn)(struct s3_op *op);
+
+enum s3_flags {
+    S3_RUN_ON_WORKER = 1 << 0, /* writes or hashes a body: never on the loop */
+    S3_GP_ONLY = 1 << 1,       /* not supported on directory buckets: 501 there */
+    S3_WRITES = 1 << 2,        /* refused to ReadOnly sessions */
+    S3_NO_BUCKET_CHECK = 1 << 3, /* works on a bucket that may not exist (CreateSession) */
+};
+
+struct s3_route;
+
+struct s3_resp_header {
+    const char *name;          /* static string */
+    const char *value;         /* lives in op->pool */
+    size_t len;
+};
+
+struct s3_op {
+    struct qr_job job;         /* when run on a worker */
+    struct api_req *ar;
+    h2o_mem_pool_t *pool;      /* req pool on the loop; own_pool on a worker */
+    h2o_mem_pool_t own_pool;   /* cleared when the request is disposed */
+    struct store_reader *reader; /* the running thread's reader */
+    struct store *store;
+    const struct s3_route *route;
+    struct qr_slice bucket;    /* decoded bucket name (lives in req pool) */
+    struct qr_slice key;       /* decoded key (lives in req pool), empty for bucket ops */
+    bool directory;            /* the bucket name is a directory bucket's */
+    int64_t now_ms;
+
+    /* result */
+    int status;                /* 0 until the handler decides */
+    enum qr_err err;           /* QR_OK, or the error to render */
+    const char *err_code;      /* override of the code err maps to, or NULL */
+    const char *err_msg;       /* override of the message, or NULL */
+    struct s3_resp_header hdrs[S3_MAX_RESP_HEADERS];
+    size_t n_hdrs;
+    struct qr_buf body;        /* response body (XML), max S3_MAX_XML_OUT */
+    const char *content_type;
+    bool stream;               /* GetObject: send obj bytes [off, off+len) */
+    struct store_obj obj;
+    uint64_t off, len;
+};
+
+/* The request's body for a handler (decoded aws-chunked, hash verified), see body.c. */
+struct s3_body {
+    struct qr_slice data;      /* the payload bytes */
+    struct qr_buf decoded;     /* storage when the body was aws-chunked; else unused */
+    bool have_ck;              /* a checksum header/trailer was given and verified */
+    enum qr_ck ck_alg;
+    uint8_t ck[QR_CK_MAX_DIGEST];
+    uint8_t md5[16];           /* MD5 of data (always computed: it is the ETag) */
+};
+
+/* Reads and verifies the body: aws-chunked decoding with chunk signatures, the
+ * x-amz-content-sha256 hash, Content-MD5, x-amz-checksum-* (header or trailer).
+ * max bounds the decoded size. On failure sets op->err/err_code. Worker thread. */
+bool s3_body_read(struct s3_op *op, uint64_t max, struct s3_body *out);
+void s3_body_dispose(struct s3_body *b);
+
+/* Sets an error result. */
+void s3_fail(struct s3_op *op, enum qr_err err);
+void s3_fail_code(struct s3_op *op, int status, const char *code, const char *msg);
+/* Adds a response header (value copied into op->pool). */
+void s3_header(struct s3_op *op, const char *name, const char *value, size_t len);
+void s3_header_s(struct s3_op *op, const char *name, const char *value);
+/* Adds "ETag: \"etag\"". */
+void s3_header_etag(struct s3_op *op, const char *etag);
+
+/* Header and parameter access for handlers. */
+bool s3_hdr(struct s3_op *op, const char *lname, struct qr_slice *out);
+bool s3_param(struct s3_op *op, const char *name, struct qr_slice *out);
+
+/* Standard headers + user metadata <-> the store's opaque encoding (meta.c). */
+enum qr_err s3_meta_from_request(struct s3_op *op, struct qr_slice *out);
+void s3_meta_to_response(struct s3_op *op, struct qr_slice meta);
+/* The MD5 hex kept in the encoded metadata (for ETags of copies), or NULL. */
+const char *s3_meta_md5(struct s3_op *op, struct qr_slice meta);
+/* Adds ":md5" to an encoding; new encoding lives in op->pool. */
+struct qr_slice s3_meta_with_md5(struct s3_op *op, struct qr_slice meta, const uint8_t md5[16]);
+/* Parses x-amz-tagging (query-string form) into the canonical stored form. */
+enum qr_err s3_tags_from_header(struct s3_op *op, struct qr_slice hdr, struct qr_slice *out);
+
+/* The checksum headers/values on responses. */
+void s3_checksum_headers(struct s3_op *op, const struct store_checksum *ck);
+enum store_ck_alg s3_ck_to_store(enum qr_ck alg);
+bool s3_ck_from_store(enum store_ck_alg a, enum qr_ck *out);
+
+/* ETag for a new object: MD5 hex on general purpose buckets, random on directory ones. */
+void s3_new_etag(struct s3_op *op, const uint8_t md5[16], char out[80]);
+/* Parses an ETag from a header or XML (quotes optional) into out (no quotes). */
+bool s3_etag_parse(struct qr_slice in, char out[80]);
+/* Reads If-Match / If-None-Match for writes into cond. Returns false (op failed) on
+ * values S3 does not allow on writes. */
+bool s3_write_conditions(struct s3_op *op, struct store_cond *cond);
+
+/* Handlers (one per operation), by family. */
+void s3_list_buckets(struct s3_op *op);
+void s3_create_bucket(struct s3_op *op);
+void s3_delete_bucket(struct s3_op *op);
+void s3_head_bucket(struct s3_op *op);
+void s3_get_bucket_location(struct s3_op *op);
+void s3_create_session(struct s3_op *op);
+void s3_list_objects_v2(struct s3_op *op);
+void s3_list_objects_v1(struct s3_op *op);
+void s3_put_object(struct s3_op *op);
+void s3_get_object(struct s3_op *op);
+void s3_delete_object(struct s3_op *op);
+void s3_delete_objects(struct s3_op *op);
+void s3_copy_object(struct s3_op *op);
+void s3_get_object_tagging(struct s3_op *op);
+void s3_put_object_tagging(struct s3_op *op);
+void s3_delete_object_tagging(struct s3_op *op);
+void s3_create_mpu(struct s3_op *op);
+void s3_upload_part(struct s3_op *op);
+void s3_upload_part_copy(struct s3_op *op);
+void s3_complete_mpu(struct s3_op *op);
+void s3_abort_mpu(struct s3_op *op);
+void s3_list_parts(struct s3_op *op);
+void s3_list_uploads(struct s3_op *op);
+
+/* Parses x-amz-copy-source into bucket and key (decoded, in op->pool). */
+bool s3_copy_source(struct s3_op *op, struct qr_slice *out_bucket, struct qr_slice *out_key);
+
+#endif

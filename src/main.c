@@ -1,0 +1,134 @@
+/* main.c - argv and environment -> struct qr_config -> server_init -> server_run. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server.h"
+#include "util/slice.h"
+
+/* The documented local default; `make run` prints it. Override with the environment. */
+#define DEFAULT_ROOT_AKID   "quarry"
+#define DEFAULT_ROOT_SECRET "quarry-secret-key"
+
+static void usage(FILE *f)
+{
+    fputs("usage: quarry serve [options]\n"
+          "  --address A        listen address (default 127.0.0.1)\n"
+          "  --port N           listen port, 0 picks a free one (default 9000)\n"
+          "  --data DIR         data directory (default ./data)\n"
+          "  --account-id ID    account id (default 123456789012)\n"
+          "  --region R         region (default us-east-1)\n"
+          "  --domain D         base name of virtual-hosted Host headers (default localhost)\n"
+          "  --access-key K     root access key id (default $QUARRY_ROOT_ACCESS_KEY or "
+          "'" DEFAULT_ROOT_AKID "')\n"
+          "  --secret-key S     root secret (default $QUARRY_ROOT_SECRET_KEY or the local "
+          "default)\n"
+          "  --log-level L      debug|info|warn|error (default info: one line per request)\n"
+          "  --access-log FILE  write request lines to FILE instead of stderr\n"
+          "  --threads N        event-loop threads (default: one per core)\n"
+          "  --workers N        worker threads for blocking work (default 32)\n"
+          "  --max-body BYTES   largest request body (default 5 GiB)\n"
+          "  --no-fsync         acknowledge writes before they are durable (throwaway data)\n",
+          f);
+}
+
+static int parse_uint(const char *s, uint64_t max, uint64_t *out)
+{
+    return qr_slice_u64(qr_slice_cstr(s), max, out) ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+    struct qr_config cfg = {
+        .address = "127.0.0.1",
+        .port = 9000,
+        .data_dir = "./data",
+        .account_id = "123456789012",
+        .region = "us-east-1",
+        .domain = "localhost",
+        .log_level = QR_LOG_INFO,
+        .max_body = 5ull * 1024 * 1024 * 1024,
+    };
+    cfg.root_akid = getenv("QUARRY_ROOT_ACCESS_KEY");
+    cfg.root_secret = getenv("QUARRY_ROOT_SECRET_KEY");
+    if (!cfg.root_akid || !*cfg.root_akid)
+        cfg.root_akid = DEFAULT_ROOT_AKID;
+    if (!cfg.root_secret || !*cfg.root_secret)
+        cfg.root_secret = DEFAULT_ROOT_SECRET;
+
+    if (argc < 2 || strcmp(argv[1], "serve") != 0) {
+        usage(argc >= 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr);
+        return argc >= 2 && strcmp(argv[1], "--help") == 0 ? 0 : 2;
+    }
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        uint64_t n;
+        if (strcmp(a, "--no-fsync") == 0) {
+            cfg.no_fsync = true;
+            continue;
+        }
+        if (strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (!v) {
+            fprintf(stderr, "quarry: %s needs a value\n", a);
+            return 2;
+        }
+        i++;
+        if (strcmp(a, "--address") == 0)
+            cfg.address = v;
+        else if (strcmp(a, "--port") == 0 && parse_uint(v, 65535, &n) == 0)
+            cfg.port = (uint16_t)n;
+        else if (strcmp(a, "--data") == 0)
+            cfg.data_dir = v;
+        else if (strcmp(a, "--account-id") == 0)
+            cfg.account_id = v;
+        else if (strcmp(a, "--region") == 0)
+            cfg.region = v;
+        else if (strcmp(a, "--domain") == 0)
+            cfg.domain = v;
+        else if (strcmp(a, "--access-key") == 0)
+            cfg.root_akid = v;
+        else if (strcmp(a, "--secret-key") == 0)
+            cfg.root_secret = v;
+        else if (strcmp(a, "--access-log") == 0)
+            cfg.access_log = v;
+        else if (strcmp(a, "--threads") == 0 && parse_uint(v, 256, &n) == 0)
+            cfg.threads = (unsigned)n;
+        else if (strcmp(a, "--workers") == 0 && parse_uint(v, 1024, &n) == 0 && n > 0)
+            cfg.workers = (unsigned)n;
+        else if (strcmp(a, "--max-body") == 0 && parse_uint(v, UINT64_MAX, &n) == 0)
+            cfg.max_body = n;
+        else if (strcmp(a, "--log-level") == 0) {
+            if (strcmp(v, "debug") == 0)
+                cfg.log_level = QR_LOG_DEBUG;
+            else if (strcmp(v, "info") == 0)
+                cfg.log_level = QR_LOG_INFO;
+            else if (strcmp(v, "warn") == 0)
+                cfg.log_level = QR_LOG_WARN;
+            else if (strcmp(v, "error") == 0)
+                cfg.log_level = QR_LOG_ERROR;
+            else {
+                fprintf(stderr, "quarry: unknown --log-level %s\n", v);
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "quarry: bad option %s %s\n", a, v);
+            usage(stderr);
+            return 2;
+        }
+    }
+
+    struct qr_server s;
+    enum qr_err err = server_init(&s, &cfg);
+    if (err == QR_OK)
+        err = server_run(&s);
+    server_dispose(&s);
+    if (err != QR_OK) {
+        fprintf(stderr, "quarry: %s\n", qr_strerror(err));
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,321 @@
+/*
+ * server.c - startup and shutdown order, the event-loop threads, the worker pool and
+ * the signal thread.
+ *
+ * Start: store -> credentials -> h2o config -> listeners (bound before any thread runs,
+ * so the printed port accepts at once) -> workers -> loops. Stop (SIGTERM/SIGINT): the
+ * loops finish their current iteration and exit, the workers finish their current job
+ * and exit, then the store drains its writer and closes. Every write acknowledged to a
+ * client was durable before its response was sent, so stopping drops nothing.
+ */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/route.h"
+#include "util/buf.h"
+
+#define LOG_FLUSH_BYTES (16u * 1024u)
+
+void server_log(struct qr_server *s, enum qr_log_level level, const char *fmt, ...)
+{
+    if (level < s->cfg.log_level)
+        return;
+    char line[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n > sizeof(line) - 2)
+        n = (int)sizeof(line) - 2;
+    line[n++] = '\n';
+    pthread_mutex_lock(&s->log_mu);
+    ssize_t w = write(s->log_fd, line, (size_t)n);
+    pthread_mutex_unlock(&s->log_mu);
+    (void)w; /* a log line that cannot be written is dropped, never fatal */
+}
+
+static void flush_thread_log(struct qr_thread *th)
+{
+    struct qr_buf *b = th->log;
+    if (b->len == 0)
+        return;
+    pthread_mutex_lock(&th->server->log_mu);
+    size_t off = 0;
+    while (off < b->len) {
+        ssize_t w = write(th->server->log_fd, b->p + off, b->len - off);
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    pthread_mutex_unlock(&th->server->log_mu);
+    qr_buf_reset(b);
+}
+
+/* ---- listeners ---- */
+
+static enum qr_err bind_listener(const struct qr_config *cfg, uint16_t port, int *out_fd)
+{
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    if (inet_pton(AF_INET, cfg->address, &sa.sin_addr) != 1) {
+        fprintf(stderr, "quarry: --address %s is not an IPv4 address\n", cfg->address);
+        return QR_E_BAD_INPUT;
+    }
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return QR_E_IO;
+    int one = 1;
+    /* Accepted sockets inherit TCP_NODELAY on Linux: small responses leave at once. */
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
+        bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, SOMAXCONN) != 0) {
+        fprintf(stderr, "quarry: cannot listen on %s:%u: %s\n", cfg->address, port,
+                strerror(errno));
+        close(fd);
+        return QR_E_IO;
+    }
+    *out_fd = fd;
+    return QR_OK;
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    struct qr_thread *th = listener->data;
+    if (err != NULL)
+        return;
+    /* Accept a bounded batch per wake-up so one busy listener cannot starve the loop. */
+    for (int i = 0; i < 64; i++) {
+        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+        if (sock == NULL)
+            break;
+        h2o_accept(&th->accept_ctx, sock);
+    }
+}
+
+/* ---- jobs ---- */
+
+void server_submit(struct qr_server *s, struct qr_job *job)
+{
+    job->_next = NULL;
+    pthread_mutex_lock(&s->jobs_mu);
+    *s->jobs_tail = job;
+    s->jobs_tail = &job->_next;
+    pthread_cond_signal(&s->jobs_cv);
+    pthread_mutex_unlock(&s->jobs_mu);
+}
+
+static void *worker_main(void *arg)
+{
+    struct qr_server *s = arg;
+    struct store_reader *reader = NULL;
+    if (store_reader_new(s->store, &reader) != QR_OK) {
+        server_log(s, QR_LOG_ERROR, "quarry: worker cannot open a store reader");
+        abort();
+    }
+    for (;;) {
+        pthread_mutex_lock(&s->jobs_mu);
+        while (s->jobs_head == NULL && !s->jobs_stop)
+            pthread_cond_wait(&s->jobs_cv, &s->jobs_mu);
+        struct qr_job *job = s->jobs_head;
+        if (job == NULL) { /* stopping and drained */
+            pthread_mutex_unlock(&s->jobs_mu);
+            break;
+        }
+        s->jobs_head = job->_next;
+        if (s->jobs_head == NULL)
+            s->jobs_tail = &s->jobs_head;
+        pthread_mutex_unlock(&s->jobs_mu);
+
+        job->reader = reader;
+        job->run(job);
+        job->reader = NULL;
+        h2o_multithread_send_message(&job->thread->done_rx, &job->_msg);
+    }
+    store_reader_free(reader);
+    return NULL;
+}
+
+static void on_jobs_done(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
+{
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *msg =
+            H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&msg->link);
+        struct qr_job *job = H2O_STRUCT_FROM_MEMBER(struct qr_job, _msg, msg);
+        job->done(job);
+    }
+}
+
+/* ---- loops ---- */
+
+static void *loop_main(void *arg)
+{
+    struct qr_thread *th = arg;
+    struct qr_server *s = th->server;
+
+    th->loop = h2o_evloop_create();
+    h2o_context_init(&th->ctx, th->loop, &s->h2o_cfg);
+    th->ctx.storage.size = 0;
+    th->accept_ctx.ctx = &th->ctx;
+    th->accept_ctx.hosts = s->h2o_cfg.hosts;
+    th->queue = h2o_multithread_create_queue(th->loop);
+    h2o_multithread_register_receiver(th->queue, &th->done_rx, on_jobs_done);
+
+    int fd = s->listen_fd_first;
+    if (th->index != 0 && bind_listener(&s->cfg, s->port, &fd) != QR_OK)
+        abort(); /* the first bind of this port succeeded; a second failing is a broken host */
+    th->listener = h2o_evloop_socket_create(th->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+    th->listener->data = th;
+    h2o_socket_read_start(th->listener, on_accept);
+
+    while (!atomic_load_explicit(&s->stopping, memory_order_relaxed)) {
+        h2o_evloop_run(th->loop, 100);
+        if (th->log->len >= LOG_FLUSH_BYTES || th->log->len > 0)
+            flush_thread_log(th);
+    }
+    flush_thread_log(th);
+    h2o_socket_read_stop(th->listener);
+    h2o_socket_close(th->listener);
+    /* Connections and the context are left to process exit: disposing a context with
+     * live connections is not supported by h2o 2.2.5, and the process ends next. */
+    return NULL;
+}
+
+enum qr_err server_init(struct qr_server *s, const struct qr_config *cfg)
+{
+    enum qr_err err;
+    memset(s, 0, sizeof(*s));
+    s->cfg = *cfg;
+    pthread_mutex_init(&s->log_mu, NULL);
+    pthread_mutex_init(&s->jobs_mu, NULL);
+    pthread_cond_init(&s->jobs_cv, NULL);
+    s->jobs_tail = &s->jobs_head;
+    s->log_fd = STDERR_FILENO;
+    if (cfg->access_log) {
+        s->log_fd = open(cfg->access_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+        if (s->log_fd < 0) {
+            fprintf(stderr, "quarry: cannot open %s: %s\n", cfg->access_log, strerror(errno));
+            return QR_E_IO;
+        }
+    }
+
+    struct store_opts so = {.dir = cfg->data_dir, .no_fsync = cfg->no_fsync};
+    if ((err = store_open(&so, &s->store)) != QR_OK) {
+        fprintf(stderr, "quarry: cannot open the store in %s: %s\n", cfg->data_dir,
+                qr_strerror(err));
+        return err;
+    }
+    if ((err = creds_new(cfg->data_dir, cfg->root_akid, cfg->root_secret, &s->creds)) != QR_OK) {
+        fprintf(stderr, "quarry: cannot open credentials: %s\n", qr_strerror(err));
+        return err;
+    }
+
+    h2o_config_init(&s->h2o_cfg);
+    s->h2o_cfg.server_name = h2o_iovec_init(H2O_STRLIT("quarry"));
+    s->h2o_cfg.max_request_entity_size = (size_t)cfg->max_body;
+    s->h2o_cfg.http1.upgrade_to_http2 = 0; /* AWS clients speak HTTP/1.1 on plain http */
+    s->hostconf = h2o_config_register_host(&s->h2o_cfg, h2o_iovec_init(H2O_STRLIT("default")),
+                                           65535);
+    h2o_pathconf_t *pc = h2o_config_register_path(s->hostconf, "/", 0);
+    api_register(s, pc);
+
+    if ((err = bind_listener(cfg, cfg->port, &s->listen_fd_first)) != QR_OK)
+        return err;
+    struct sockaddr_in sa;
+    socklen_t salen = sizeof(sa);
+    if (getsockname(s->listen_fd_first, (struct sockaddr *)&sa, &salen) != 0)
+        return QR_E_IO;
+    s->port = ntohs(sa.sin_port);
+
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    s->n_threads = cfg->threads ? cfg->threads : (unsigned)(ncpu > 0 ? ncpu : 1);
+    s->threads = calloc(s->n_threads, sizeof(*s->threads));
+    if (!s->threads)
+        abort();
+    for (unsigned i = 0; i < s->n_threads; i++) {
+        struct qr_thread *th = &s->threads[i];
+        th->server = s;
+        th->index = i;
+        th->log = qr_xmalloc(sizeof(*th->log));
+        qr_buf_init(th->log, 1u << 20);
+        if ((err = store_reader_new(s->store, &th->reader)) != QR_OK)
+            return err;
+    }
+    return QR_OK;
+}
+
+enum qr_err server_run(struct qr_server *s)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    /* Block the stop signals in every thread; this one waits for them synchronously,
+     * so no work ever happens in a signal handler. */
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    s->n_workers = s->cfg.workers ? s->cfg.workers : 32;
+    s->workers = calloc(s->n_workers, sizeof(*s->workers));
+    if (!s->workers)
+        abort();
+    for (unsigned i = 0; i < s->n_workers; i++)
+        if (pthread_create(&s->workers[i], NULL, worker_main, s) != 0)
+            abort();
+    for (unsigned i = 0; i < s->n_threads; i++)
+        if (pthread_create(&s->threads[i].tid, NULL, loop_main, &s->threads[i]) != 0)
+            abort();
+
+    printf("quarry listening on http://%s:%u\n", s->cfg.address, s->port);
+    fflush(stdout);
+
+    int sig = 0;
+    sigwait(&set, &sig);
+    server_log(s, QR_LOG_INFO, "quarry: signal %d, stopping", sig);
+    atomic_store_explicit(&s->stopping, true, memory_order_relaxed);
+    for (unsigned i = 0; i < s->n_threads; i++)
+        pthread_join(s->threads[i].tid, NULL);
+    pthread_mutex_lock(&s->jobs_mu);
+    s->jobs_stop = true;
+    pthread_cond_broadcast(&s->jobs_cv);
+    pthread_mutex_unlock(&s->jobs_mu);
+    for (unsigned i = 0; i < s->n_workers; i++)
+        pthread_join(s->workers[i], NULL);
+    return QR_OK;
+}
+
+void server_dispose(struct qr_server *s)
+{
+    if (s->threads) {
+        for (unsigned i = 0; i < s->n_threads; i++) {
+            store_reader_free(s->threads[i].reader);
+            if (s->threads[i].log) {
+                qr_buf_dispose(s->threads[i].log);
+                free(s->threads[i].log);
+            }
+        }
+    }
+    free(s->threads);
+    free(s->workers);
+    creds_free(s->creds);
+    store_close(s->store);
+    if (s->log_fd > STDERR_FILENO)
+        close(s->log_fd);
+}

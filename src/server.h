@@ -1,0 +1,128 @@
+/*
+ * server.h - struct qr_server, the one process-wide context, and struct qr_thread, the
+ * state of one event-loop thread.
+ *
+ * Threads: one h2o event loop per core (SO_REUSEPORT listeners), a pool of worker
+ * threads for anything that blocks (store writes, body hashing), and the store's own
+ * writer thread. A request is touched only by the loop thread that accepted it, except
+ * while it is handed to a worker: then the loop leaves it alone (h2o's HTTP/1 stops
+ * reading the socket while a request is being processed, so the request cannot be freed
+ * under the worker), and the worker hands it back through the loop's message queue.
+ *
+ * Lock order: server.jobs_mu is a leaf lock; the store's locks are internal to the store
+ * and never held across a call back into the server.
+ */
+#ifndef QR_SERVER_H
+#define QR_SERVER_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <h2o.h>
+
+#include "auth/creds.h"
+#include "store/store.h"
+#include "util/err.h"
+
+enum qr_log_level {
+    QR_LOG_DEBUG,
+    QR_LOG_INFO,
+    QR_LOG_WARN,
+    QR_LOG_ERROR,
+};
+
+struct qr_config {
+    const char *address;      /* listen address, e.g. "127.0.0.1" */
+    uint16_t port;            /* 0 = pick a free port */
+    const char *data_dir;     /* DATA */
+    const char *root_akid;    /* root access key id */
+    const char *root_secret;  /* root secret; never logged */
+    const char *account_id;   /* 12 digits */
+    const char *region;       /* e.g. us-east-1 */
+    const char *domain;       /* base name stripped from virtual-hosted Host headers */
+    const char *access_log;   /* file for access-log lines, NULL = stderr */
+    enum qr_log_level log_level;
+    bool no_fsync;            /* throwaway server: acknowledge before durable */
+    unsigned threads;         /* event-loop threads; 0 = one per core */
+    unsigned workers;         /* worker threads for blocking work */
+    uint64_t max_body;        /* largest request body accepted (bytes) */
+};
+
+struct qr_job;
+struct qr_server;
+
+/* Runs on a worker thread; may block. */
+typedef void (*qr_job_run_cb)(struct qr_job *job);
+/* Runs on the loop thread that submitted the job, after run. */
+typedef void (*qr_job_done_cb)(struct qr_job *job);
+
+/* A unit of blocking work handed from a loop thread to a worker and back. Embed it. */
+struct qr_job {
+    h2o_multithread_message_t _msg; /* links the job in the done queue of its loop */
+    struct qr_job *_next;           /* links the job in the server's pending queue */
+    struct qr_thread *thread;       /* the loop thread to come back to */
+    struct store_reader *reader;    /* set by the worker: its own store reader */
+    qr_job_run_cb run;
+    qr_job_done_cb done;
+};
+
+struct qr_thread {
+    struct qr_server *server;       /* back pointer */
+    unsigned index;                 /* 0..n_threads-1 */
+    pthread_t tid;
+    h2o_evloop_t *loop;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    h2o_socket_t *listener;
+    h2o_multithread_queue_t *queue;     /* wakes this loop for messages */
+    h2o_multithread_receiver_t done_rx; /* finished jobs come back here */
+    struct store_reader *reader;    /* this loop's read-only store connection */
+    uint64_t next_request;          /* request id counter, this thread only */
+    struct qr_buf *log;             /* buffered access-log lines, this thread only */
+};
+
+struct qr_server {
+    struct qr_config cfg;
+    struct store *store;
+    struct creds *creds;
+    h2o_globalconf_t h2o_cfg;
+    h2o_hostconf_t *hostconf;
+    int listen_fd_first;            /* first listener, bound to learn the port */
+    uint16_t port;                  /* the port actually bound */
+    unsigned n_threads;
+    struct qr_thread *threads;      /* n_threads */
+    int log_fd;                     /* access log */
+    pthread_mutex_t log_mu;         /* serialises whole lines to log_fd */
+
+    pthread_mutex_t jobs_mu;        /* guards the fields below */
+    pthread_cond_t jobs_cv;
+    struct qr_job *jobs_head;       /* guarded by jobs_mu */
+    struct qr_job **jobs_tail;      /* guarded by jobs_mu */
+    bool jobs_stop;                 /* guarded by jobs_mu */
+    pthread_t *workers;
+    unsigned n_workers;
+
+    atomic_bool stopping;           /* set once by the signal thread (relaxed loads) */
+};
+
+/* Builds the server from cfg: opens the store and credentials, binds the listeners.
+ * Errors: QR_E_IO, QR_E_DB, QR_E_BAD_INPUT. Main thread. */
+enum qr_err server_init(struct qr_server *s, const struct qr_config *cfg)
+    __attribute__((warn_unused_result));
+/* Runs the loops and workers until SIGTERM or SIGINT, then stops them in order.
+ * Main thread. */
+enum qr_err server_run(struct qr_server *s) __attribute__((warn_unused_result));
+/* Frees what server_init made. Main thread. */
+void server_dispose(struct qr_server *s);
+
+/* Queues job for a worker; job->done runs later on job->thread's loop. Loop thread. */
+void server_submit(struct qr_server *s, struct qr_job *job);
+
+/* Writes one access-log or diagnostic line (no newline needed). Any thread. */
+void server_log(struct qr_server *s, enum qr_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif
