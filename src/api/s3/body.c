@@ -74,11 +74,11 @@ static bool decode_chunked(struct s3_op *op, struct qr_slice raw, uint64_t max,
 }
 
 /* Finds the one flexible checksum the client sent, as a header or a trailer. */
-static bool find_checksum(struct s3_op *op, const struct sigv4_trailer *tr, size_t n_tr,
-                          enum qr_ck *out_alg, struct qr_slice *out_val)
+static bool find_checksum(struct s3_op *op, bool headers, const struct sigv4_trailer *tr,
+                          size_t n_tr, enum qr_ck *out_alg, struct qr_slice *out_val)
 {
     for (size_t i = 0; i < sizeof(ck_headers) / sizeof(*ck_headers); i++) {
-        if (s3_hdr(op, ck_headers[i].header, out_val)) {
+        if (headers && s3_hdr(op, ck_headers[i].header, out_val)) {
             *out_alg = ck_headers[i].alg;
             return true;
         }
@@ -93,8 +93,8 @@ static bool find_checksum(struct s3_op *op, const struct sigv4_trailer *tr, size
     return false;
 }
 
-static bool verify_digests(struct s3_op *op, struct s3_body *out, const struct sigv4_trailer *tr,
-                           size_t n_tr)
+static bool verify_digests(struct s3_op *op, enum s3_body_kind kind, struct s3_body *out,
+                           const struct sigv4_trailer *tr, size_t n_tr)
 {
     struct qr_slice v;
     uint8_t want[QR_CK_MAX_DIGEST];
@@ -112,7 +112,7 @@ static bool verify_digests(struct s3_op *op, struct s3_body *out, const struct s
         }
     }
     enum qr_ck alg;
-    if (!find_checksum(op, tr, n_tr, &alg, &v))
+    if (!find_checksum(op, kind == S3_BODY_PAYLOAD, tr, n_tr, &alg, &v))
         return true;
     if (qr_b64_decode((const char *)v.p, v.len, want, sizeof(want), &wl) != QR_OK ||
         wl != qr_ck_len(alg)) {
@@ -130,7 +130,7 @@ static bool verify_digests(struct s3_op *op, struct s3_body *out, const struct s
     return true;
 }
 
-bool s3_body_read(struct s3_op *op, uint64_t max, struct s3_body *out)
+bool s3_body_read(struct s3_op *op, uint64_t max, enum s3_body_kind kind, struct s3_body *out)
 {
     struct api_req *ar = op->ar;
     memset(out, 0, sizeof(*out));
@@ -158,7 +158,7 @@ bool s3_body_read(struct s3_op *op, uint64_t max, struct s3_body *out)
             }
         }
     }
-    return verify_digests(op, out, tr, n_tr);
+    return verify_digests(op, kind, out, tr, n_tr);
 }
 
 void s3_body_dispose(struct s3_body *b)

@@ -15,19 +15,13 @@
 #include "util/limits.h"
 #include "util/names.h"
 
-static void malformed(struct s3_op *op)
-{
-    s3_fail_code(op, 400, "MalformedXML", "The XML you provided was not well-formed or did not "
-                                          "validate against our published schema");
-}
-
 /* Reads the optional CreateBucketConfiguration into b (region, zone). */
 static bool read_config(struct s3_op *op, struct qr_slice zone, struct store_bucket *b)
 {
     struct s3_body body;
     xmlDocPtr doc = NULL;
     bool ok = false;
-    if (!s3_body_read(op, QR_MAX_XML_BODY, &body))
+    if (!s3_body_read(op, QR_MAX_XML_BODY, S3_BODY_PAYLOAD, &body))
         goto out;
     if (body.data.len == 0) {
         ok = true; /* no configuration: defaults (old clients create directory buckets so) */
@@ -36,7 +30,7 @@ static bool read_config(struct s3_op *op, struct qr_slice zone, struct store_buc
     xmlNodePtr root;
     if (xml_parse(body.data, &doc) != QR_OK ||
         !(root = xml_root(doc, "CreateBucketConfiguration"))) {
-        malformed(op);
+        s3_fail_malformed(op);
         goto out;
     }
     struct qr_slice lc = xml_text(xml_child(root, "LocationConstraint"));
@@ -49,7 +43,7 @@ static bool read_config(struct s3_op *op, struct qr_slice zone, struct store_buc
         if ((loc && !qr_slice_eq_lit(type, "AvailabilityZone") &&
              !qr_slice_eq_lit(type, "LocalZone")) ||
             (bk && !qr_slice_eq_lit(btype, "Directory"))) {
-            malformed(op);
+            s3_fail_malformed(op);
             goto out;
         }
         if (loc && !qr_slice_eq(name, zone)) {

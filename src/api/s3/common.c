@@ -148,3 +148,11 @@ bool s3_copy_source(struct s3_op *op, struct qr_slice *out_bucket, struct qr_sli
                                                  "and key: sourcebucket/sourcekey.");
     return ok;
 }
+
+bool s3_fail_malformed(struct s3_op *op)
+{
+    s3_fail_code(op, 400, "MalformedXML",
+                 "The XML you provided was not well-formed or did not validate against our "
+                 "published schema");
+    return false;
+}

@@ -43,7 +43,7 @@ void s3_put_object(struct s3_op *op)
         if (s3_tags_from_header(op, v, &put.tags) != QR_OK)
             return;
     }
-    if (!s3_body_read(op, QR_MAX_SINGLE_PUT, &body))
+    if (!s3_body_read(op, QR_MAX_SINGLE_PUT, S3_BODY_PAYLOAD, &body))
         goto out;
     char etag[80];
     s3_new_etag(op, body.md5, etag);
@@ -260,12 +260,11 @@ void s3_delete_objects(struct s3_op *op)
                      "Missing required header for this request: Content-MD5");
         return;
     }
-    if (!s3_body_read(op, QR_MAX_XML_BODY, &body))
+    if (!s3_body_read(op, QR_MAX_XML_BODY, S3_BODY_PAYLOAD, &body))
         goto out;
     xmlNodePtr root;
     if (xml_parse(body.data, &doc) != QR_OK || !(root = xml_root(doc, "Delete"))) {
-        s3_fail_code(op, 400, "MalformedXML", "The XML you provided was not well-formed or did "
-                                              "not validate against our published schema");
+        s3_fail_malformed(op);
         goto out;
     }
     bool quiet = qr_slice_eq_lit(xml_text(xml_child(root, "Quiet")), "true");
@@ -273,7 +272,7 @@ void s3_delete_objects(struct s3_op *op)
     for (xmlNodePtr o = xml_child(root, "Object"); o; o = xml_next(o, "Object"))
         n++;
     if (n == 0 || n > QR_MAX_DELETE_KEYS) {
-        s3_fail_code(op, 400, "MalformedXML", "The request must list 1 to 1000 objects.");
+        s3_fail_malformed(op);
         goto out;
     }
     xml_begin(&op->body, "DeleteResult", S3_NS);

@@ -79,12 +79,21 @@ struct s3_body {
     uint8_t md5[16];           /* MD5 of data (always computed: it is the ETag) */
 };
 
+/* What the x-amz-checksum-* headers of a request describe. */
+enum s3_body_kind {
+    S3_BODY_PAYLOAD,  /* the body itself (PutObject, UploadPart, XML requests) */
+    S3_BODY_COMPLETE, /* CompleteMultipartUpload: the headers describe the whole object */
+};
+
 /* Reads and verifies the body: aws-chunked decoding with chunk signatures, the
- * x-amz-content-sha256 hash, Content-MD5, x-amz-checksum-* (header or trailer).
- * max bounds the decoded size. On failure sets op->err/err_code. Worker thread. */
-bool s3_body_read(struct s3_op *op, uint64_t max, struct s3_body *out);
+ * x-amz-content-sha256 hash, Content-MD5, x-amz-checksum-* (header or trailer; headers
+ * only for S3_BODY_PAYLOAD). max bounds the decoded size. On failure sets
+ * op->err/err_code. Call s3_body_dispose afterwards whatever it returned. Worker. */
+bool s3_body_read(struct s3_op *op, uint64_t max, enum s3_body_kind kind, struct s3_body *out);
 void s3_body_dispose(struct s3_body *b);
 
+/* Sets MalformedXML; returns false so parsers can `return s3_fail_malformed(op);`. */
+bool s3_fail_malformed(struct s3_op *op);
 /* Sets an error result. */
 void s3_fail(struct s3_op *op, enum qr_err err);
 void s3_fail_code(struct s3_op *op, int status, const char *code, const char *msg);
