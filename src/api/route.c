@@ -16,6 +16,7 @@
 #include "api/api.h"
 #include "api/s3/s3.h"
 #include "auth/creds.h"
+#include "auth/sigv2.h"
 #include "auth/sigv4.h"
 #include "server.h"
 #include "util/codec.h"
@@ -99,6 +100,47 @@ static size_t build_sig_headers(struct api_req *ar, struct sigv4_header **out)
     return k;
 }
 
+/* "/bucket" when the Host names the bucket (bucket.DOMAIN): SigV2 signs the bucket. */
+static struct qr_slice v2_resource_prefix(struct api_req *ar)
+{
+    const char *d = ar->server->cfg.domain;
+    size_t dl = strlen(d);
+    struct qr_slice h = ar->host;
+    if (dl == 0 || h.len <= dl + 1 || h.p[h.len - dl - 1] != '.' ||
+        !qr_slice_ieq(qr_slice(h.p + h.len - dl, dl), qr_slice(d, dl)))
+        return qr_slice(NULL, 0);
+    size_t n = h.len - dl; /* "bucket." -> "/bucket" */
+    char *p = h2o_mem_alloc_pool(&ar->req->pool, n);
+    p[0] = '/';
+    memcpy(p + 1, h.p, n - 1);
+    return qr_slice(p, n);
+}
+
+/* Signature Version 2 (S3 only): boto3 presigns with it by default. */
+static enum qr_err authenticate_v2(struct api_req *ar, const struct sigv4_input *in)
+{
+    struct sigv2_auth a;
+    enum qr_err e = sigv2_parse(in, &a);
+    if (e)
+        return e;
+    memset(&ar->auth, 0, sizeof(ar->auth));
+    ar->auth.presigned = a.presigned;
+    memcpy(ar->auth.akid, a.akid, sizeof(ar->auth.akid));
+    memcpy(ar->auth.service, "s3", 3);
+    ar->auth.payload = SIGV4_PAYLOAD_UNSIGNED;
+    ar->auth.security_token = a.token;
+    e = creds_lookup(ar->server->creds, qr_slice_cstr(a.akid), a.token, in->now_ms, &ar->id);
+    if (e)
+        return e;
+    e = sigv2_verify(in, &a, qr_slice(ar->id.secret, ar->id.secret_len), v2_resource_prefix(ar));
+    OPENSSL_cleanse(ar->id.secret, sizeof(ar->id.secret));
+    ar->id.secret_len = 0;
+    if (e)
+        return e;
+    ar->authed = true;
+    return QR_OK;
+}
+
 static enum qr_err authenticate(struct api_req *ar)
 {
     struct sigv4_header *hdrs;
@@ -112,6 +154,8 @@ static enum qr_err authenticate(struct api_req *ar)
         .now_ms = api_now_ms(),
     };
     enum qr_err e = sigv4_parse(&in, &ar->auth);
+    if (e == QR_E_AUTH_MISSING)
+        return authenticate_v2(ar, &in);
     if (e)
         return e;
     struct qr_slice token =

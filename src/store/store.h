@@ -130,7 +130,7 @@ struct store_obj {
 };
 
 /* Reads one object's metadata, inline bytes and extents. with_data=false skips copying
- * inline bytes (HEAD). Errors: QR_E_NO_SUCH_BUCKET, QR_E_NO_SUCH_KEY, QR_E_DB. */
+ * inline bytes (HEAD): an inline object then has inline_data {NULL,0} and n_ext 0. Errors: QR_E_NO_SUCH_BUCKET, QR_E_NO_SUCH_KEY, QR_E_DB. */
 enum qr_err store_obj_get(struct store_reader *r, struct qr_slice bucket, struct qr_slice key,
                           bool with_data, h2o_mem_pool_t *pool, struct store_obj *out)
     __attribute__((warn_unused_result));
@@ -142,7 +142,8 @@ enum qr_err store_blob_open(struct store *st, uint64_t blob, int *out_fd)
 
 /* Conditions checked inside the committing transaction, so they hold at commit time. */
 struct store_cond {
-    const char *if_match;     /* etag (no quotes) the current object must have, or NULL */
+    const char *if_match;     /* etag (no quotes) the current object must have, or NULL;
+                                 a missing object fails with QR_E_NO_SUCH_KEY */
     bool if_none_match_any;   /* If-None-Match: * - fail if the key exists */
 };
 
@@ -174,6 +175,8 @@ struct store_copy {
     struct qr_slice headers;
     bool replace_tags;            /* true: tags below; false: copy the source's */
     struct qr_slice tags;
+    bool replace_ck;              /* true: ck below; false: copy the source's checksum */
+    struct store_checksum ck;
     struct store_cond cond;       /* conditions on the destination */
 };
 

@@ -155,6 +155,11 @@ void s3_get_bucket_location(struct s3_op *op)
 void s3_create_session(struct s3_op *op)
 {
     const struct creds_identity *id = &op->ar->id;
+    bool dir;
+    if (!qr_bucket_name_valid(op->bucket, &dir)) {
+        s3_fail(op, QR_E_INVALID_BUCKET_NAME);
+        return;
+    }
     if (!op->directory) {
         s3_fail_code(op, 400, "InvalidRequest",
                      "CreateSession is only for directory buckets (names ending --x-s3).");

@@ -21,7 +21,6 @@
 #include "util/codec.h"
 #include "util/limits.h"
 
-#define COPY_CHUNK (1024u * 1024u) /* pread size when hashing a copied range */
 
 /* ---- shared pieces ---- */
 
@@ -280,109 +279,6 @@ bad:
 }
 
 /* Whether an If-Match style header value names etag ("*" names any). */
-static bool etag_matches(struct qr_slice hdr, const char *etag)
-{
-    char want[80];
-    if (qr_slice_eq_lit(hdr, "*"))
-        return true;
-    return s3_etag_parse(hdr, want) && strcmp(want, etag) == 0;
-}
-
-/* Whether the source was modified after the HTTP-date in hdr. *out_ok false when the
- * date does not parse: S3 then ignores the condition. */
-static bool modified_since(struct qr_slice hdr, int64_t mtime_ms, bool *out_ok)
-{
-    int64_t t_ms;
-    *out_ok = qr_time_parse_http(hdr, &t_ms);
-    /* HTTP dates have second resolution: compare whole seconds. */
-    return *out_ok && mtime_ms / 1000 > t_ms / 1000;
-}
-
-/*
- * x-amz-copy-source-if-*, with S3's pairing rules (CopyObject documentation): when
- * if-match holds, if-unmodified-since is not consulted; when if-none-match fails, the
- * copy fails whatever if-modified-since says.
- */
-static bool copy_conditions_hold(struct s3_op *op, const struct store_obj *src)
-{
-    struct qr_slice v;
-    bool ok;
-    if (s3_hdr(op, "x-amz-copy-source-if-match", &v)) {
-        if (!etag_matches(v, src->etag))
-            return false;
-    } else if (s3_hdr(op, "x-amz-copy-source-if-unmodified-since", &v)) {
-        if (modified_since(v, src->mtime_ms, &ok) && ok)
-            return false;
-    }
-    if (s3_hdr(op, "x-amz-copy-source-if-none-match", &v)) {
-        if (etag_matches(v, src->etag))
-            return false;
-    } else if (s3_hdr(op, "x-amz-copy-source-if-modified-since", &v)) {
-        if (!modified_since(v, src->mtime_ms, &ok) && ok)
-            return false;
-    }
-    return true;
-}
-
-static void digests_update(struct qr_ck_state *st, size_t n, const void *p, size_t len)
-{
-    for (size_t i = 0; i < n; i++)
-        qr_ck_update(&st[i], p, len);
-}
-
-/* Feeds bytes [off, off+len) of one blob file to the digests. */
-static enum qr_err digest_blob(struct store *store, uint64_t blob, uint64_t off, uint64_t len,
-                               uint8_t *buf, struct qr_ck_state *st, size_t n)
-{
-    int fd;
-    enum qr_err e = store_blob_open(store, blob, &fd);
-    if (e)
-        return e;
-    while (len > 0 && !e) {
-        size_t want = len < COPY_CHUNK ? (size_t)len : COPY_CHUNK;
-        ssize_t got = pread(fd, buf, want, (off_t)off);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0) {
-            e = QR_E_IO; /* the blob is shorter than its extent says: never expected */
-            break;
-        }
-        digests_update(st, n, buf, (size_t)got);
-        off += (uint64_t)got;
-        len -= (uint64_t)got;
-    }
-    close(fd);
-    return e;
-}
-
-/* Feeds bytes [off, off+len) of an object (inline or in extents) to the digests. */
-static enum qr_err digest_range(struct s3_op *op, const struct store_obj *obj, uint64_t off,
-                                uint64_t len, struct qr_ck_state *st, size_t n)
-{
-    if (obj->inline_data.p) {
-        digests_update(st, n, obj->inline_data.p + off, (size_t)len);
-        return QR_OK;
-    }
-    enum qr_err e = QR_OK;
-    uint8_t *buf = qr_xmalloc(COPY_CHUNK);
-    uint64_t pos = 0; /* object offset where extent i begins */
-    for (size_t i = 0; i < obj->n_ext && len > 0 && !e; i++) {
-        const struct store_extent *x = &obj->ext[i];
-        if (off < pos + x->len) {
-            uint64_t in = off - pos;
-            uint64_t take = x->len - in < len ? x->len - in : len;
-            e = digest_blob(op->store, x->blob, x->off + in, take, buf, st, n);
-            off += take;
-            len -= take;
-        }
-        pos += x->len;
-    }
-    if (!e && len > 0)
-        e = QR_E_INTERNAL; /* extents cover less than the object's size */
-    free(buf);
-    return e;
-}
-
 /* The copied part's ETag (MD5 of the range, as AWS returns it) and, when the upload has
  * an algorithm, its checksum: one read of the range. */
 static enum qr_err copy_part_digests(struct s3_op *op, const struct store_upload_info *u,
@@ -396,7 +292,7 @@ static enum qr_err copy_part_digests(struct s3_op *op, const struct store_upload
     qr_ck_init(&st[0], QR_CK_MD5);
     if (with_ck)
         qr_ck_init(&st[1], alg);
-    enum qr_err e = digest_range(op, src, off, len, st, with_ck ? 2 : 1);
+    enum qr_err e = s3_digest_range(op, src, off, len, st, with_ck ? 2 : 1);
     qr_ck_final(&st[0], md5); /* final also disposes: always run it */
     if (with_ck)
         qr_ck_final(&st[1], d);
@@ -435,7 +331,7 @@ void s3_upload_part_copy(struct s3_op *op)
         s3_fail(op, e);
         return;
     }
-    if (!copy_conditions_hold(op, &src)) {
+    if (!s3_copy_source_conditions(op, &src)) {
         s3_fail(op, QR_E_PRECONDITION);
         return;
     }

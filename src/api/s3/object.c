@@ -287,26 +287,6 @@ out:
 
 /* ---- CopyObject ---- */
 
-static enum qr_err copy_source_conditions(struct s3_op *op, const struct store_obj *o)
-{
-    struct qr_slice v;
-    int64_t t;
-    char etag[80];
-    bool m = s3_hdr(op, "x-amz-copy-source-if-match", &v);
-    if (m && (!s3_etag_parse(v, etag) || strcmp(etag, o->etag) != 0))
-        return QR_E_PRECONDITION;
-    if (s3_hdr(op, "x-amz-copy-source-if-none-match", &v) && s3_etag_parse(v, etag) &&
-        strcmp(etag, o->etag) == 0)
-        return QR_E_PRECONDITION;
-    if (!m && s3_hdr(op, "x-amz-copy-source-if-unmodified-since", &v) &&
-        qr_time_parse_http(v, &t) && o->mtime_ms / 1000 > t / 1000)
-        return QR_E_PRECONDITION;
-    if (s3_hdr(op, "x-amz-copy-source-if-modified-since", &v) && qr_time_parse_http(v, &t) &&
-        o->mtime_ms / 1000 <= t / 1000)
-        return QR_E_PRECONDITION;
-    return QR_OK;
-}
-
 static bool directive(struct s3_op *op, const char *header, bool *out_replace)
 {
     struct qr_slice v;
@@ -334,6 +314,36 @@ static const char *copy_etag(struct s3_op *op, const struct store_obj *src)
     return md5 ? md5 : NULL;
 }
 
+/* x-amz-checksum-algorithm on a copy asks for that checksum of the copy: kept when the
+ * source already has it over the whole object, else computed by reading the source. */
+static bool copy_checksum(struct s3_op *op, const struct store_obj *src, struct store_copy *cp)
+{
+    struct qr_slice v;
+    enum qr_ck alg;
+    if (!s3_hdr(op, "x-amz-checksum-algorithm", &v))
+        return true;
+    if (!qr_ck_from_name((const char *)v.p, v.len, &alg) || alg == QR_CK_MD5) {
+        s3_fail_code(op, 400, "InvalidRequest", "Invalid x-amz-checksum-algorithm.");
+        return false;
+    }
+    if (src->ck.alg == s3_ck_to_store(alg) && src->ck.type == STORE_CK_FULL_OBJECT)
+        return true;
+    struct qr_ck_state st;
+    uint8_t d[QR_CK_MAX_DIGEST];
+    qr_ck_init(&st, alg);
+    enum qr_err e = s3_digest_range(op, src, 0, src->size, &st, 1);
+    qr_ck_final(&st, d);
+    if (e) {
+        s3_fail(op, e);
+        return false;
+    }
+    cp->replace_ck = true;
+    cp->ck.alg = s3_ck_to_store(alg);
+    cp->ck.type = STORE_CK_FULL_OBJECT;
+    qr_b64_encode(d, qr_ck_len(alg), cp->ck.b64);
+    return true;
+}
+
 void s3_copy_object(struct s3_op *op)
 {
     struct store_copy cp;
@@ -344,13 +354,19 @@ void s3_copy_object(struct s3_op *op)
         !directive(op, "x-amz-tagging-directive", &cp.replace_tags) ||
         !s3_write_conditions(op, &cp.cond))
         return;
-    enum qr_err e = store_obj_get(op->reader, cp.src_bucket, cp.src_key, false, op->pool, &src);
-    if (!e)
-        e = copy_source_conditions(op, &src);
+    struct qr_slice v;
+    /* Inline bytes are needed only when a new checksum must be computed over them. */
+    bool need_data = s3_hdr(op, "x-amz-checksum-algorithm", &v);
+    enum qr_err e =
+        store_obj_get(op->reader, cp.src_bucket, cp.src_key, need_data, op->pool, &src);
+    if (!e && !s3_copy_source_conditions(op, &src))
+        e = QR_E_PRECONDITION;
     if (e) {
         s3_fail(op, e);
         return;
     }
+    if (!copy_checksum(op, &src, &cp))
+        return;
     bool same = qr_slice_eq(cp.src_bucket, op->bucket) && qr_slice_eq(cp.src_key, op->key);
     if (same && !cp.replace_headers) {
         s3_fail_code(op, 400, "InvalidRequest",
@@ -367,7 +383,6 @@ void s3_copy_object(struct s3_op *op)
         if (md5 && qr_hex_decode(md5, 32, raw, 16) == QR_OK)
             cp.headers = s3_meta_with_md5(op, cp.headers, raw);
     }
-    struct qr_slice v;
     if (cp.replace_tags && s3_hdr(op, "x-amz-tagging", &v) &&
         s3_tags_from_header(op, v, &cp.tags) != QR_OK)
         return;
@@ -390,13 +405,14 @@ void s3_copy_object(struct s3_op *op)
     snprintf(q, sizeof(q), "\"%s\"", cp.etag ? cp.etag : src.etag);
     xml_elem_s(&op->body, "ETag", q);
     xml_elem_time(&op->body, "LastModified", res.mtime_ms);
-    enum qr_ck ck;
-    if (s3_ck_from_store(src.ck.alg, &ck)) {
+    const struct store_checksum *ck = cp.replace_ck ? &cp.ck : &src.ck;
+    enum qr_ck alg;
+    if (s3_ck_from_store(ck->alg, &alg)) {
         char tag[32];
-        snprintf(tag, sizeof(tag), "Checksum%s", qr_ck_name(ck));
-        xml_elem_s(&op->body, tag, src.ck.b64);
+        snprintf(tag, sizeof(tag), "Checksum%s", qr_ck_name(alg));
+        xml_elem_s(&op->body, tag, ck->b64);
         xml_elem_s(&op->body, "ChecksumType",
-                   src.ck.type == STORE_CK_COMPOSITE ? "COMPOSITE" : "FULL_OBJECT");
+                   ck->type == STORE_CK_COMPOSITE ? "COMPOSITE" : "FULL_OBJECT");
     }
     xml_close(&op->body, "CopyObjectResult");
 }

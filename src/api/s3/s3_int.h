@@ -155,6 +155,12 @@ void s3_abort_mpu(struct s3_op *op);
 void s3_list_parts(struct s3_op *op);
 void s3_list_uploads(struct s3_op *op);
 
+/* x-amz-copy-source-if-* against the source, with S3's pairing rules. */
+bool s3_copy_source_conditions(struct s3_op *op, const struct store_obj *src);
+/* Feeds bytes [off, off+len) of an object (inline or in blob extents) to n running
+ * digests. Reads blob files: worker thread. Errors: QR_E_IO, QR_E_INTERNAL. */
+enum qr_err s3_digest_range(struct s3_op *op, const struct store_obj *obj, uint64_t off,
+                            uint64_t len, struct qr_ck_state *st, size_t n);
 /* Parses x-amz-copy-source into bucket and key (decoded, in op->pool). */
 bool s3_copy_source(struct s3_op *op, struct qr_slice *out_bucket, struct qr_slice *out_key);
 

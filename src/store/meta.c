@@ -1,0 +1,726 @@
+/*
+ * meta.c - store_open/close, readers, buckets and single objects (get, put, copy,
+ * delete, tags).
+ *
+ * Every state change is a struct store_change run by the writer (writer.c); the checks
+ * it depends on (bucket exists, conditions, source etag) run inside that transaction,
+ * so they hold at commit. Reads go through a store_reader's own connection and read in
+ * one statement (a join) or one read transaction, so they see one snapshot.
+ * Reference counts: an object row's extents each hold one reference on their blob; a
+ * change that adds extents takes the new references before it drops the old ones, so a
+ * copy onto itself never frees what it keeps.
+ */
+#include "store/store_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/buf.h"
+#include "util/limits.h"
+
+/* ---- open / close ---- */
+
+static char *path_join(const char *dir, const char *name)
+{
+    size_t a = strlen(dir), b = strlen(name);
+    char *p = qr_xmalloc(a + b + 2);
+    memcpy(p, dir, a);
+    p[a] = '/';
+    memcpy(p + a + 1, name, b + 1);
+    return p;
+}
+
+static void store_free(struct store *st)
+{
+    writer_stop(st);
+    stmt_cache_dispose(&st->wc);
+    if (st->wdb)
+        sqlite3_close(st->wdb);
+    if (st->objects_fd >= 0)
+        close(st->objects_fd);
+    pthread_mutex_destroy(&st->mu);
+    pthread_cond_destroy(&st->wake);
+    pthread_cond_destroy(&st->done);
+    pthread_mutex_destroy(&st->blob_mu);
+    id_vec_dispose(&st->inflight);
+    id_vec_dispose(&st->freed);
+    id_vec_dispose(&st->gc_done);
+    free(st->db_path);
+    free(st->dir);
+    free(st);
+}
+
+static enum qr_err make_dir(const char *path)
+{
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "store: mkdir %s: %s\n", path, strerror(errno));
+        return QR_E_IO;
+    }
+    return QR_OK;
+}
+
+enum qr_err store_open(const struct store_opts *opts, struct store **out)
+{
+    enum qr_err err;
+    struct store *st = qr_xmalloc(sizeof(*st));
+    char *objects = NULL;
+
+    memset(st, 0, sizeof(*st));
+    st->objects_fd = -1;
+    st->dir = qr_xstrndup(opts->dir, strlen(opts->dir));
+    st->db_path = path_join(opts->dir, "meta.db");
+    st->no_fsync = opts->no_fsync;
+    st->inline_max = opts->inline_max ? opts->inline_max : QR_INLINE_MAX;
+    pthread_mutex_init(&st->mu, NULL);
+    pthread_cond_init(&st->wake, NULL);
+    pthread_cond_init(&st->done, NULL);
+    pthread_mutex_init(&st->blob_mu, NULL);
+    atomic_init(&st->n_commits, 0);
+    atomic_init(&st->n_changes, 0);
+
+    objects = path_join(opts->dir, "objects");
+    if ((err = make_dir(opts->dir)) != QR_OK || (err = make_dir(objects)) != QR_OK)
+        goto out;
+    st->objects_fd = open(objects, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (st->objects_fd < 0) {
+        fprintf(stderr, "store: open %s: %s\n", objects, strerror(errno));
+        err = QR_E_IO;
+        goto out;
+    }
+    if (!st->no_fsync) {
+        /* the objects/ entry itself must survive a crash before any blob under it */
+        int dfd = open(opts->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            (void)fsync(dfd); /* best effort: only matters on the very first open */
+            close(dfd);
+        }
+    }
+    if ((err = db_open(st->db_path, false, st->no_fsync, &st->wdb)) != QR_OK)
+        goto out;
+    stmt_cache_init(&st->wc, st->wdb);
+    if ((err = blob_recover(st)) != QR_OK)
+        goto out;
+    err = writer_start(st);
+out:
+    free(objects);
+    if (err != QR_OK) {
+        store_free(st);
+        st = NULL;
+    }
+    *out = st;
+    return err;
+}
+
+void store_close(struct store *st)
+{
+    if (st)
+        store_free(st);
+}
+
+enum qr_err store_reader_new(struct store *st, struct store_reader **out)
+{
+    sqlite3 *db;
+    enum qr_err err = db_open(st->db_path, true, st->no_fsync, &db);
+    if (err != QR_OK)
+        return err;
+    struct store_reader *r = qr_xmalloc(sizeof(*r));
+    r->st = st;
+    r->db = db;
+    stmt_cache_init(&r->c, db);
+    *out = r;
+    return QR_OK;
+}
+
+void store_reader_free(struct store_reader *r)
+{
+    if (r == NULL)
+        return;
+    stmt_cache_dispose(&r->c);
+    sqlite3_close(r->db);
+    free(r);
+}
+
+enum qr_err store_blob_open(struct store *st, uint64_t blob, int *out_fd)
+{
+    char rel[48];
+    blob_relpath(blob, false, rel);
+    int fd = openat(st->objects_fd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        fprintf(stderr, "store: open blob %s: %s\n", rel, strerror(errno));
+        return QR_E_IO;
+    }
+    *out_fd = fd;
+    return QR_OK;
+}
+
+/* ---- buckets ---- */
+
+struct bucket_change {
+    struct store_change ch;
+    const struct store_bucket *b; /* create */
+    struct qr_slice name;         /* delete */
+};
+
+static enum qr_err apply_bucket_create(struct store *st, struct store_change *ch)
+{
+    struct bucket_change *c = (struct bucket_change *)ch;
+    struct qr_slice name = qr_slice_cstr(c->b->name);
+    int64_t id;
+    enum qr_err err = w_bucket_id(st, name, &id);
+    if (err == QR_OK)
+        return QR_E_BUCKET_EXISTS;
+    if (err != QR_E_NO_SUCH_BUCKET)
+        return err;
+    sqlite3_stmt *s = stmt_get(&st->wc, ST_BUCKET_INSERT);
+    if (s == NULL)
+        return QR_E_DB;
+    bind_bytes(s, 1, name);
+    sqlite3_bind_int(s, 2, (int)c->b->type);
+    sqlite3_bind_int64(s, 3, c->b->created_ms ? c->b->created_ms : store_now_ms());
+    bind_text(s, 4, c->b->region);
+    bind_text(s, 5, c->b->zone);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE)
+        return db_fail(st->wdb, "bucket insert");
+    return QR_OK;
+}
+
+enum qr_err store_bucket_create(struct store *st, const struct store_bucket *b)
+{
+    struct bucket_change c = {.ch.apply = apply_bucket_create, .b = b};
+    if (memchr(b->name, '\0', sizeof(b->name)) == NULL)
+        return QR_E_INVALID_BUCKET_NAME;
+    return writer_submit(st, &c.ch);
+}
+
+static enum qr_err apply_bucket_delete(struct store *st, struct store_change *ch)
+{
+    struct bucket_change *c = (struct bucket_change *)ch;
+    int64_t id;
+    enum qr_err err = w_bucket_id(st, c->name, &id);
+    if (err != QR_OK)
+        return err;
+
+    sqlite3_stmt *s = stmt_get(&st->wc, ST_BUCKET_ANY_OBJECT);
+    if (s == NULL)
+        return QR_E_DB;
+    sqlite3_bind_int64(s, 1, id);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc == SQLITE_ROW)
+        return QR_E_BUCKET_NOT_EMPTY;
+    if (rc != SQLITE_DONE)
+        return db_fail(st->wdb, "bucket objects");
+
+    /* S3 deletes a bucket with unfinished uploads and drops them. */
+    for (;;) {
+        char upload[65];
+        s = stmt_get(&st->wc, ST_UP_OF_BUCKET);
+        if (s == NULL)
+            return QR_E_DB;
+        sqlite3_bind_int64(s, 1, id);
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW)
+            col_text(s, 0, upload, sizeof(upload));
+        sqlite3_reset(s);
+        if (rc == SQLITE_DONE)
+            break;
+        if (rc != SQLITE_ROW)
+            return db_fail(st->wdb, "bucket uploads");
+        if ((err = w_upload_drop(st, upload)) != QR_OK)
+            return err;
+    }
+
+    s = stmt_get(&st->wc, ST_BUCKET_DELETE);
+    if (s == NULL)
+        return QR_E_DB;
+    sqlite3_bind_int64(s, 1, id);
+    rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE)
+        return db_fail(st->wdb, "bucket delete");
+    return QR_OK;
+}
+
+enum qr_err store_bucket_delete(struct store *st, struct qr_slice name)
+{
+    struct bucket_change c = {.ch.apply = apply_bucket_delete, .name = name};
+    return writer_submit(st, &c.ch);
+}
+
+static void col_bucket(sqlite3_stmt *s, struct store_bucket *b)
+{
+    memset(b, 0, sizeof(*b));
+    size_t n = (size_t)sqlite3_column_bytes(s, 0);
+    const void *p = sqlite3_column_blob(s, 0);
+    if (n >= sizeof(b->name))
+        n = sizeof(b->name) - 1;
+    if (n)
+        memcpy(b->name, p, n);
+    b->type = sqlite3_column_int(s, 1) == STORE_BUCKET_DIRECTORY ? STORE_BUCKET_DIRECTORY
+                                                                  : STORE_BUCKET_GENERAL;
+    b->created_ms = sqlite3_column_int64(s, 2);
+    col_text(s, 3, b->region, sizeof(b->region));
+    col_text(s, 4, b->zone, sizeof(b->zone));
+}
+
+enum qr_err store_bucket_get(struct store_reader *r, struct qr_slice name, struct store_bucket *out)
+{
+    sqlite3_stmt *s = stmt_get(&r->c, ST_BUCKET_GET);
+    if (s == NULL)
+        return QR_E_DB;
+    bind_bytes(s, 1, name);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        col_bucket(s, out);
+    sqlite3_reset(s);
+    if (rc == SQLITE_DONE)
+        return QR_E_NO_SUCH_BUCKET;
+    if (rc != SQLITE_ROW)
+        return db_fail(r->db, "bucket get");
+    return QR_OK;
+}
+
+enum qr_err store_bucket_list(struct store_reader *r, enum store_bucket_type type,
+                              struct qr_slice after, size_t max, h2o_mem_pool_t *pool,
+                              struct store_bucket **out_list, size_t *out_n, bool *out_truncated)
+{
+    if (max > QR_MAX_KEYS)
+        max = QR_MAX_KEYS;
+    sqlite3_stmt *s = stmt_get(&r->c, ST_BUCKET_LIST);
+    if (s == NULL)
+        return QR_E_DB;
+    struct store_bucket *list = pool_alloc(pool, max * sizeof(*list));
+    size_t n = 0;
+    bool truncated = false;
+    int rc;
+    sqlite3_bind_int(s, 1, (int)type);
+    bind_bytes(s, 2, after);
+    sqlite3_bind_int64(s, 3, (int64_t)max + 1);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (n == max) {
+            truncated = true;
+            continue;
+        }
+        col_bucket(s, &list[n++]);
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE)
+        return db_fail(r->db, "bucket list");
+    *out_list = list;
+    *out_n = n;
+    *out_truncated = truncated && max > 0;
+    return QR_OK;
+}
+
+/* ---- objects: writer-side helpers ---- */
+
+enum qr_err w_obj_find(struct store *st, int64_t bucket_id, struct qr_slice key,
+                       struct w_obj *out)
+{
+    enum qr_err err = QR_OK;
+    memset(out, 0, sizeof(*out));
+    sqlite3_stmt *s = stmt_get(&st->wc, ST_OBJ_FIND);
+    if (s == NULL)
+        return QR_E_DB;
+    sqlite3_bind_int64(s, 1, bucket_id);
+    bind_bytes(s, 2, key);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        out->exists = true;
+        out->rowid = sqlite3_column_int64(s, 0);
+        col_text(s, 1, out->etag, sizeof(out->etag));
+        err = ext_unpack_heap(sqlite3_column_blob(s, 2), (size_t)sqlite3_column_bytes(s, 2),
+                              &out->ext, &out->n_ext);
+    } else if (rc != SQLITE_DONE) {
+        err = db_fail(st->wdb, "object find");
+    }
+    sqlite3_reset(s);
+    return err;
+}
+
+void w_obj_dispose(struct w_obj *o)
+{
+    free(o->ext);
+    o->ext = NULL;
+    o->n_ext = 0;
+}
+
+enum qr_err w_cond_check(const struct store_cond *c, const struct w_obj *cur)
+{
+    if (c == NULL)
+        return QR_OK;
+    if (c->if_none_match_any && cur->exists)
+        return QR_E_PRECONDITION;
+    /* S3 answers If-Match on a missing key with 404 NoSuchKey, not 412. */
+    if (c->if_match && !cur->exists)
+        return QR_E_NO_SUCH_KEY;
+    if (c->if_match && strcmp(cur->etag, c->if_match) != 0)
+        return QR_E_PRECONDITION;
+    return QR_OK;
+}
+
+enum qr_err w_obj_write(struct store *st, const struct w_row *row)
+{
+    enum qr_err err = QR_OK;
+    uint8_t *packed = NULL;
+    static const struct store_checksum none = {.alg = STORE_CK_NONE};
+    const struct store_checksum *ck = row->ck ? row->ck : &none;
+
+    if (!row->is_inline && row->n_ext > STORE_MAX_EXTENTS)
+        return QR_E_TOO_LARGE;
+    sqlite3_stmt *s = stmt_get(&st->wc, ST_OBJ_UPSERT);
+    if (s == NULL)
+        return QR_E_DB;
+    sqlite3_bind_int64(s, 1, row->bucket_id);
+    bind_bytes(s, 2, row->key);
+    sqlite3_bind_int64(s, 3, (int64_t)row->size);
+    sqlite3_bind_int64(s, 4, row->mtime_ms);
+    bind_text(s, 5, row->etag);
+    bind_bytes(s, 6, row->headers);
+    bind_bytes(s, 7, row->tags);
+    sqlite3_bind_int(s, 8, (int)ck->alg);
+    sqlite3_bind_int(s, 9, (int)ck->type);
+    bind_text(s, 10, ck->alg == STORE_CK_NONE ? "" : ck->b64);
+    sqlite3_bind_int64(s, 11, row->parts);
+    if (row->is_inline) {
+        bind_bytes(s, 12, row->data);
+    } else {
+        packed = qr_xmalloc(row->n_ext * STORE_EXT_BYTES);
+        ext_pack(row->ext, row->n_ext, packed);
+        bind_bytes(s, 13, qr_slice(packed, row->n_ext * STORE_EXT_BYTES));
+    }
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s); /* packed is freed below */
+    if (rc != SQLITE_DONE)
+        err = db_fail(st->wdb, "object write");
+    free(packed);
+    return err;
+}
+
+/* ---- put ---- */
+
+struct put_change {
+    struct store_change ch;
+    const struct store_put *put;
+    bool has_blob;        /* the body is in blob, else inline */
+    uint64_t blob;
+    int64_t mtime_ms;     /* out */
+};
+
+static enum qr_err apply_put(struct store *st, struct store_change *ch)
+{
+    struct put_change *c = (struct put_change *)ch;
+    const struct store_put *p = c->put;
+    struct w_obj cur;
+    int64_t bucket_id = 0;
+    struct store_extent ext = {.blob = c->blob, .off = 0, .len = p->data.len};
+
+    enum qr_err err = w_bucket_id(st, p->bucket, &bucket_id);
+    if (err != QR_OK)
+        return err;
+    if ((err = w_obj_find(st, bucket_id, p->key, &cur)) != QR_OK)
+        goto out;
+    if ((err = w_cond_check(&p->cond, &cur)) != QR_OK)
+        goto out;
+    if (c->has_blob && (err = w_blob_new(st, c->blob, p->data.len)) != QR_OK)
+        goto out;
+    c->mtime_ms = store_now_ms();
+    struct w_row row = {
+        .bucket_id = bucket_id,
+        .key = p->key,
+        .size = p->data.len,
+        .mtime_ms = c->mtime_ms,
+        .etag = p->etag,
+        .headers = p->headers,
+        .tags = p->tags,
+        .ck = &p->ck,
+        .is_inline = !c->has_blob,
+        .data = p->data,
+        .ext = &ext,
+        .n_ext = c->has_blob ? 1 : 0,
+    };
+    if ((err = w_obj_write(st, &row)) != QR_OK)
+        goto out;
+    err = w_unref(st, cur.ext, cur.n_ext);
+out:
+    w_obj_dispose(&cur);
+    return err;
+}
+
+enum qr_err store_obj_put(struct store *st, const struct store_put *put,
+                          struct store_put_result *out)
+{
+    struct put_change c = {.ch.apply = apply_put, .put = put};
+    enum qr_err err;
+
+    if (put->data.len > st->inline_max && put->data.len > 0) {
+        if ((err = blob_write(st, put->data, &c.blob)) != QR_OK)
+            return err;
+        c.has_blob = true;
+    }
+    err = writer_submit(st, &c.ch);
+    if (c.has_blob) {
+        if (err == QR_OK)
+            blob_settle(st, c.blob);
+        else
+            blob_discard(st, c.blob);
+    }
+    if (err == QR_OK)
+        out->mtime_ms = c.mtime_ms;
+    return err;
+}
+
+/* ---- copy ---- */
+
+void full_obj_dispose(struct full_obj *o)
+{
+    qr_buf_dispose(&o->headers);
+    qr_buf_dispose(&o->tags);
+    qr_buf_dispose(&o->data);
+    free(o->ext);
+}
+
+static enum qr_err col_to_buf(sqlite3_stmt *s, int i, struct qr_buf *b)
+{
+    size_t n = (size_t)sqlite3_column_bytes(s, i);
+    qr_buf_init(b, n);
+    return n ? qr_buf_add(b, sqlite3_column_blob(s, i), n) : QR_OK;
+}
+
+enum qr_err w_obj_full(struct store *st, int64_t bucket_id, struct qr_slice key,
+                       struct full_obj *out)
+{
+    enum qr_err err = QR_OK;
+    memset(out, 0, sizeof(*out));
+    qr_buf_init(&out->headers, 0);
+    qr_buf_init(&out->tags, 0);
+    qr_buf_init(&out->data, 0);
+    sqlite3_stmt *s = stmt_get(&st->wc, ST_OBJ_FULL);
+    if (s == NULL)
+        return QR_E_DB;
+    sqlite3_bind_int64(s, 1, bucket_id);
+    bind_bytes(s, 2, key);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+        err = QR_E_NO_SUCH_KEY;
+    } else if (rc != SQLITE_ROW) {
+        err = db_fail(st->wdb, "object read");
+    } else {
+        out->size = (uint64_t)sqlite3_column_int64(s, 0);
+        col_text(s, 1, out->etag, sizeof(out->etag));
+        col_checksum(s, 4, 5, 6, &out->ck);
+        out->parts = (uint32_t)sqlite3_column_int64(s, 7);
+        out->is_inline = sqlite3_column_type(s, 8) != SQLITE_NULL;
+        if ((err = col_to_buf(s, 2, &out->headers)) == QR_OK &&
+            (err = col_to_buf(s, 3, &out->tags)) == QR_OK &&
+            (err = col_to_buf(s, 8, &out->data)) == QR_OK && !out->is_inline)
+            err = ext_unpack_heap(sqlite3_column_blob(s, 9), (size_t)sqlite3_column_bytes(s, 9),
+                                  &out->ext, &out->n_ext);
+    }
+    sqlite3_reset(s);
+    if (err != QR_OK) {
+        full_obj_dispose(out);
+        memset(out, 0, sizeof(*out));
+    }
+    return err;
+}
+
+struct copy_change {
+    struct store_change ch;
+    const struct store_copy *cp;
+    int64_t mtime_ms;     /* out */
+};
+
+static enum qr_err apply_copy(struct store *st, struct store_change *ch)
+{
+    struct copy_change *c = (struct copy_change *)ch;
+    const struct store_copy *cp = c->cp;
+    struct full_obj src;
+    struct w_obj cur = {0};
+    int64_t sb, db;
+
+    enum qr_err err = w_bucket_id(st, cp->src_bucket, &sb);
+    if (err != QR_OK)
+        return err;
+    if ((err = w_obj_full(st, sb, cp->src_key, &src)) != QR_OK)
+        return err;
+    if (cp->src_etag && strcmp(cp->src_etag, src.etag) != 0) {
+        err = QR_E_PRECONDITION;
+        goto out;
+    }
+    if ((err = w_bucket_id(st, cp->dst_bucket, &db)) != QR_OK ||
+        (err = w_obj_find(st, db, cp->dst_key, &cur)) != QR_OK ||
+        (err = w_cond_check(&cp->cond, &cur)) != QR_OK)
+        goto out;
+    /* new references first: a copy onto itself must not free its own blobs */
+    if ((err = w_ref(st, src.ext, src.n_ext)) != QR_OK)
+        goto out;
+    c->mtime_ms = store_now_ms();
+    struct w_row row = {
+        .bucket_id = db,
+        .key = cp->dst_key,
+        .size = src.size,
+        .mtime_ms = c->mtime_ms,
+        .etag = cp->etag ? cp->etag : src.etag,
+        .headers = cp->replace_headers ? cp->headers : qr_slice(src.headers.p, src.headers.len),
+        .tags = cp->replace_tags ? cp->tags : qr_slice(src.tags.p, src.tags.len),
+        .ck = cp->replace_ck ? &cp->ck : &src.ck,
+        .parts = src.parts,
+        .is_inline = src.is_inline,
+        .data = qr_slice(src.data.p, src.data.len),
+        .ext = src.ext,
+        .n_ext = src.n_ext,
+    };
+    if ((err = w_obj_write(st, &row)) != QR_OK)
+        goto out;
+    err = w_unref(st, cur.ext, cur.n_ext);
+out:
+    w_obj_dispose(&cur);
+    full_obj_dispose(&src);
+    return err;
+}
+
+enum qr_err store_obj_copy(struct store *st, const struct store_copy *cp,
+                           struct store_put_result *out)
+{
+    struct copy_change c = {.ch.apply = apply_copy, .cp = cp};
+    enum qr_err err = writer_submit(st, &c.ch);
+    if (err == QR_OK)
+        out->mtime_ms = c.mtime_ms;
+    return err;
+}
+
+/* ---- delete, tags ---- */
+
+struct key_change {
+    struct store_change ch;
+    struct qr_slice bucket, key;
+    const struct store_cond *cond;
+    struct qr_slice tags;
+};
+
+static enum qr_err apply_delete(struct store *st, struct store_change *ch)
+{
+    struct key_change *c = (struct key_change *)ch;
+    struct w_obj cur;
+    int64_t bucket_id = 0;
+
+    enum qr_err err = w_bucket_id(st, c->bucket, &bucket_id);
+    if (err != QR_OK)
+        return err;
+    if ((err = w_obj_find(st, bucket_id, c->key, &cur)) != QR_OK)
+        goto out;
+    if ((err = w_cond_check(c->cond, &cur)) != QR_OK || !cur.exists)
+        goto out;
+    sqlite3_stmt *s = stmt_get(&st->wc, ST_OBJ_DELETE);
+    if (s == NULL) {
+        err = QR_E_DB;
+        goto out;
+    }
+    sqlite3_bind_int64(s, 1, cur.rowid);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) {
+        err = db_fail(st->wdb, "object delete");
+        goto out;
+    }
+    err = w_unref(st, cur.ext, cur.n_ext);
+out:
+    w_obj_dispose(&cur);
+    return err;
+}
+
+enum qr_err store_obj_delete(struct store *st, struct qr_slice bucket, struct qr_slice key,
+                             const struct store_cond *cond)
+{
+    struct key_change c = {.ch.apply = apply_delete, .bucket = bucket, .key = key, .cond = cond};
+    return writer_submit(st, &c.ch);
+}
+
+static enum qr_err apply_set_tags(struct store *st, struct store_change *ch)
+{
+    struct key_change *c = (struct key_change *)ch;
+    int64_t bucket_id = 0;
+    enum qr_err err = w_bucket_id(st, c->bucket, &bucket_id);
+    if (err != QR_OK)
+        return err;
+    sqlite3_stmt *s = stmt_get(&st->wc, ST_OBJ_SET_TAGS);
+    if (s == NULL)
+        return QR_E_DB;
+    sqlite3_bind_int64(s, 1, bucket_id);
+    bind_bytes(s, 2, c->key);
+    bind_bytes(s, 3, c->tags);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE)
+        return db_fail(st->wdb, "set tags");
+    return sqlite3_changes(st->wdb) == 0 ? QR_E_NO_SUCH_KEY : QR_OK;
+}
+
+enum qr_err store_obj_set_tags(struct store *st, struct qr_slice bucket, struct qr_slice key,
+                               struct qr_slice tags)
+{
+    struct key_change c = {.ch.apply = apply_set_tags, .bucket = bucket, .key = key, .tags = tags};
+    return writer_submit(st, &c.ch);
+}
+
+/* ---- get ---- */
+
+enum qr_err store_obj_get(struct store_reader *r, struct qr_slice bucket, struct qr_slice key,
+                          bool with_data, h2o_mem_pool_t *pool, struct store_obj *out)
+{
+    enum qr_err err = QR_OK;
+    struct store_obj o;
+    sqlite3_stmt *s = stmt_get(&r->c, ST_OBJ_GET);
+    if (s == NULL)
+        return QR_E_DB;
+    bind_bytes(s, 1, bucket);
+    bind_bytes(s, 2, key);
+    sqlite3_bind_int(s, 3, with_data);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+        err = QR_E_NO_SUCH_BUCKET;
+        goto out;
+    }
+    if (rc != SQLITE_ROW) {
+        err = db_fail(r->db, "object get");
+        goto out;
+    }
+    if (sqlite3_column_type(s, 0) == SQLITE_NULL) {
+        err = QR_E_NO_SUCH_KEY;
+        goto out;
+    }
+    memset(&o, 0, sizeof(o));
+    uint8_t *k = pool_alloc(pool, key.len);
+    if (key.len)
+        memcpy(k, key.p, key.len);
+    o.key = qr_slice(k, key.len);
+    o.size = (uint64_t)sqlite3_column_int64(s, 1);
+    o.mtime_ms = sqlite3_column_int64(s, 2);
+    col_text(s, 3, o.etag, sizeof(o.etag));
+    o.headers = col_slice(s, 4, pool);
+    o.tags = col_slice(s, 5, pool);
+    col_checksum(s, 6, 7, 8, &o.ck);
+    o.parts = (uint32_t)sqlite3_column_int64(s, 9);
+    if (sqlite3_column_int(s, 10) == 0) {
+        /* inline: without data (HEAD) both inline_data and ext stay empty */
+        if (with_data)
+            o.inline_data = col_slice(s, 11, pool);
+    } else {
+        err = ext_unpack_pool(sqlite3_column_blob(s, 12), (size_t)sqlite3_column_bytes(s, 12),
+                              pool, &o.ext, &o.n_ext);
+    }
+    if (err == QR_OK)
+        *out = o;
+out:
+    sqlite3_reset(s);
+    return err;
+}

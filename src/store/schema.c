@@ -1,0 +1,392 @@
+/*
+ * schema.c - the store's SQLite side: opening connections (WAL), the schema, the one
+ * table of SQL statements with its per-connection cache, and small bind/column helpers.
+ *
+ * Invariants kept by the schema:
+ * - keys, bucket names and extents are BLOBs, bound with explicit lengths, so SQLite
+ *   compares them with memcmp (S3's byte order); nothing is ever bound as TEXT from user
+ *   bytes, so no collation or encoding touches them;
+ * - objects are unique on (bucket_id, key, version_id) with version_id 'null' today, so
+ *   versioning can add rows later without a migration of the key;
+ * - objects.data is NULL exactly when the object lives in extents (objects.ext, packed
+ *   as STORE_EXT_BYTES per extent); an empty inline object has data = X'';
+ * - blobs.refcount counts extents (in objects and parts) that name the blob; a blob at 0
+ *   has no row and is listed in gc until its file is gone.
+ * Every statement here is an index lookup or an index range with a LIMIT, except the
+ * open-time read of the gc table and the per-upload part scans (bounded by 10000 parts).
+ */
+#include "store/store_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/buf.h"
+
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS buckets(id INTEGER PRIMARY KEY, name BLOB NOT NULL UNIQUE,"
+    " type INTEGER NOT NULL, created_ms INTEGER NOT NULL, region TEXT NOT NULL,"
+    " zone TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS buckets_by_type ON buckets(type, name);"
+    "CREATE TABLE IF NOT EXISTS objects(id INTEGER PRIMARY KEY, bucket_id INTEGER NOT NULL,"
+    " key BLOB NOT NULL, version_id TEXT NOT NULL DEFAULT 'null', size INTEGER NOT NULL,"
+    " mtime_ms INTEGER NOT NULL, etag TEXT NOT NULL, headers BLOB NOT NULL, tags BLOB NOT NULL,"
+    " ck_alg INTEGER NOT NULL, ck_type INTEGER NOT NULL, ck_value TEXT NOT NULL,"
+    " parts INTEGER NOT NULL, data BLOB, ext BLOB, UNIQUE(bucket_id, key, version_id));"
+    "CREATE TABLE IF NOT EXISTS blobs(id INTEGER PRIMARY KEY, refcount INTEGER NOT NULL,"
+    " size INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS gc(blob INTEGER PRIMARY KEY);"
+    "CREATE TABLE IF NOT EXISTS uploads(id TEXT PRIMARY KEY, bucket_id INTEGER NOT NULL,"
+    " key BLOB NOT NULL, created_ms INTEGER NOT NULL, headers BLOB NOT NULL,"
+    " tags BLOB NOT NULL, ck_alg INTEGER NOT NULL, ck_type INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads(bucket_id, key, created_ms, id);"
+    "CREATE TABLE IF NOT EXISTS parts(upload TEXT NOT NULL, number INTEGER NOT NULL,"
+    " size INTEGER NOT NULL, etag TEXT NOT NULL, ck_alg INTEGER NOT NULL,"
+    " ck_type INTEGER NOT NULL, ck_value TEXT NOT NULL, mtime_ms INTEGER NOT NULL,"
+    " ext BLOB NOT NULL, PRIMARY KEY(upload, number)) WITHOUT ROWID;";
+
+#define OBJ_COLS_SET                                                                               \
+    "size=excluded.size, mtime_ms=excluded.mtime_ms, etag=excluded.etag,"                          \
+    " headers=excluded.headers, tags=excluded.tags, ck_alg=excluded.ck_alg,"                      \
+    " ck_type=excluded.ck_type, ck_value=excluded.ck_value, parts=excluded.parts,"                 \
+    " data=excluded.data, ext=excluded.ext"
+
+static const char *const stmt_sql[ST__COUNT] = {
+    [ST_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
+    [ST_BEGIN] = "BEGIN",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SAVEPOINT] = "SAVEPOINT chg",
+    [ST_RELEASE] = "RELEASE chg",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO chg",
+    [ST_META_GET] = "SELECT v FROM meta WHERE k=?1",
+    [ST_META_SET] = "INSERT INTO meta(k,v) VALUES(?1,?2) ON CONFLICT(k) DO UPDATE SET v=excluded.v",
+    [ST_BUCKET_ID] = "SELECT id FROM buckets WHERE name=?1",
+    [ST_BUCKET_GET] = "SELECT name,type,created_ms,region,zone FROM buckets WHERE name=?1",
+    [ST_BUCKET_INSERT] =
+        "INSERT INTO buckets(name,type,created_ms,region,zone) VALUES(?1,?2,?3,?4,?5)",
+    [ST_BUCKET_DELETE] = "DELETE FROM buckets WHERE id=?1",
+    [ST_BUCKET_LIST] = "SELECT name,type,created_ms,region,zone FROM buckets"
+                       " WHERE type=?1 AND name>?2 ORDER BY name LIMIT ?3",
+    [ST_BUCKET_ANY_OBJECT] = "SELECT 1 FROM objects WHERE bucket_id=?1 LIMIT 1",
+    [ST_OBJ_FIND] = "SELECT id,etag,ext FROM objects"
+                    " WHERE bucket_id=?1 AND key=?2 AND version_id='null'",
+    [ST_OBJ_FULL] = "SELECT size,etag,headers,tags,ck_alg,ck_type,ck_value,parts,data,ext"
+                    " FROM objects WHERE bucket_id=?1 AND key=?2 AND version_id='null'",
+    [ST_OBJ_UPSERT] = "INSERT INTO objects(bucket_id,key,size,mtime_ms,etag,headers,tags,ck_alg,"
+                      "ck_type,ck_value,parts,data,ext)"
+                      " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)"
+                      " ON CONFLICT(bucket_id,key,version_id) DO UPDATE SET " OBJ_COLS_SET,
+    [ST_OBJ_DELETE] = "DELETE FROM objects WHERE id=?1",
+    [ST_OBJ_SET_TAGS] =
+        "UPDATE objects SET tags=?3 WHERE bucket_id=?1 AND key=?2 AND version_id='null'",
+    [ST_OBJ_GET] = "SELECT o.id,o.size,o.mtime_ms,o.etag,o.headers,o.tags,o.ck_alg,o.ck_type,"
+                   "o.ck_value,o.parts,o.data IS NULL,CASE WHEN ?3 THEN o.data END,o.ext"
+                   " FROM buckets b LEFT JOIN objects o ON o.bucket_id=b.id AND o.key=?2"
+                   " AND o.version_id='null' WHERE b.name=?1",
+    [ST_LIST_BOUNDED] = "SELECT key,size,mtime_ms,etag,ck_alg,ck_type FROM objects"
+                        " WHERE bucket_id=?1 AND key>=?2 AND key<?3 AND version_id='null'"
+                        " ORDER BY key LIMIT ?4",
+    [ST_LIST_UNBOUNDED] = "SELECT key,size,mtime_ms,etag,ck_alg,ck_type FROM objects"
+                          " WHERE bucket_id=?1 AND key>=?2 AND version_id='null'"
+                          " ORDER BY key LIMIT ?4",
+    [ST_BLOB_INSERT] = "INSERT INTO blobs(id,refcount,size) VALUES(?1,1,?2)",
+    [ST_BLOB_INC] = "UPDATE blobs SET refcount=refcount+1 WHERE id=?1",
+    [ST_BLOB_DEC] = "UPDATE blobs SET refcount=refcount-1 WHERE id=?1 RETURNING refcount",
+    [ST_BLOB_DELETE] = "DELETE FROM blobs WHERE id=?1",
+    [ST_BLOB_EXISTS] = "SELECT 1 FROM blobs WHERE id=?1",
+    [ST_GC_INSERT] = "INSERT OR IGNORE INTO gc(blob) VALUES(?1)",
+    [ST_GC_DELETE] = "DELETE FROM gc WHERE blob=?1",
+    [ST_GC_ALL] = "SELECT blob FROM gc ORDER BY blob",
+    [ST_UP_INSERT] = "INSERT INTO uploads(id,bucket_id,key,created_ms,headers,tags,ck_alg,ck_type)"
+                     " VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
+    [ST_UP_FIND] = "SELECT u.headers,u.tags,u.bucket_id,u.key,u.created_ms,u.ck_alg,u.ck_type"
+                   " FROM uploads u JOIN buckets b ON b.id=u.bucket_id"
+                   " WHERE u.id=?1 AND b.name=?2 AND u.key=?3",
+    [ST_UP_DELETE] = "DELETE FROM uploads WHERE id=?1",
+    [ST_UP_OF_BUCKET] = "SELECT id FROM uploads WHERE bucket_id=?1 LIMIT 1",
+    [ST_UP_CREATED] = "SELECT created_ms FROM uploads WHERE id=?1 AND bucket_id=?2 AND key=?3",
+    [ST_UP_LIST_BOUNDED] = "SELECT id,key,created_ms,ck_alg,ck_type FROM uploads"
+                           " WHERE bucket_id=?1 AND (key,created_ms,id)>(?2,?3,?4) AND key<?5"
+                           " ORDER BY key,created_ms,id LIMIT ?6",
+    [ST_UP_LIST_UNBOUNDED] = "SELECT id,key,created_ms,ck_alg,ck_type FROM uploads"
+                             " WHERE bucket_id=?1 AND (key,created_ms,id)>(?2,?3,?4)"
+                             " ORDER BY key,created_ms,id LIMIT ?6",
+    [ST_PART_FIND] = "SELECT size,etag,ext FROM parts WHERE upload=?1 AND number=?2",
+    [ST_PART_UPSERT] = "INSERT INTO parts(upload,number,size,etag,ck_alg,ck_type,ck_value,"
+                       "mtime_ms,ext) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)"
+                       " ON CONFLICT(upload,number) DO UPDATE SET size=excluded.size,"
+                       " etag=excluded.etag, ck_alg=excluded.ck_alg, ck_type=excluded.ck_type,"
+                       " ck_value=excluded.ck_value, mtime_ms=excluded.mtime_ms,"
+                       " ext=excluded.ext",
+    [ST_PART_ALL] = "SELECT number,size,etag,ext FROM parts WHERE upload=?1 ORDER BY number",
+    [ST_PART_DELETE_ALL] = "DELETE FROM parts WHERE upload=?1",
+    [ST_PART_LIST] = "SELECT number,size,mtime_ms,etag,ck_alg,ck_type,ck_value FROM parts"
+                     " WHERE upload=?1 AND number>?2 ORDER BY number LIMIT ?3",
+};
+
+enum qr_err db_fail(sqlite3 *db, const char *what)
+{
+    fprintf(stderr, "store: %s: %s\n", what, db ? sqlite3_errmsg(db) : "no connection");
+    return QR_E_DB;
+}
+
+enum qr_err db_open(const char *path, bool readonly, bool no_fsync, sqlite3 **out)
+{
+    enum qr_err err = QR_OK;
+    sqlite3 *db = NULL;
+    int flags = SQLITE_OPEN_NOMUTEX |
+                (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+
+    if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+        err = db_fail(db, "open");
+        goto out;
+    }
+    /* Readers never wait on the writer in WAL mode; the timeout only covers the moment a
+     * checkpoint or recovery holds the shm lock. */
+    sqlite3_busy_timeout(db, 5000);
+    if (readonly)
+        goto out;
+    /* synchronous=FULL: the WAL is fsynced at every COMMIT, which is the durability point
+     * of every change (blob files are fsynced before their rows are written). */
+    const char *sync = no_fsync ? "PRAGMA synchronous=OFF;" : "PRAGMA synchronous=FULL;";
+    if (sqlite3_exec(db, "PRAGMA journal_mode=WAL;", NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_exec(db, sync, NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_exec(db, schema_sql, NULL, NULL, NULL) != SQLITE_OK) {
+        err = db_fail(db, "schema");
+        goto out;
+    }
+out:
+    if (err != QR_OK) {
+        sqlite3_close(db);
+        db = NULL;
+    }
+    *out = db;
+    return err;
+}
+
+void stmt_cache_init(struct stmt_cache *c, sqlite3 *db)
+{
+    memset(c, 0, sizeof(*c));
+    c->db = db;
+}
+
+void stmt_cache_dispose(struct stmt_cache *c)
+{
+    for (size_t i = 0; i < ST__COUNT; i++)
+        sqlite3_finalize(c->s[i]);
+    memset(c->s, 0, sizeof(c->s));
+}
+
+sqlite3_stmt *stmt_get(struct stmt_cache *c, enum stmt_id id)
+{
+    sqlite3_stmt *s = c->s[id];
+    if (s == NULL) {
+        if (sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) !=
+            SQLITE_OK) {
+            (void)db_fail(c->db, stmt_sql[id]);
+            return NULL;
+        }
+        c->s[id] = s;
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return s;
+}
+
+enum qr_err stmt_exec(struct stmt_cache *c, enum stmt_id id)
+{
+    sqlite3_stmt *s = stmt_get(c, id);
+    if (s == NULL)
+        return QR_E_DB;
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE)
+        return db_fail(c->db, stmt_sql[id]);
+    return QR_OK;
+}
+
+int bind_bytes(sqlite3_stmt *s, int i, struct qr_slice v)
+{
+    /* A NULL pointer would bind SQL NULL; an empty key/header set must stay X''. */
+    static const uint8_t empty[1];
+    return sqlite3_bind_blob64(s, i, v.len ? (const void *)v.p : (const void *)empty, v.len,
+                               SQLITE_STATIC);
+}
+
+int bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+    return sqlite3_bind_text(s, i, v ? v : "", -1, SQLITE_STATIC);
+}
+
+int bind_text_slice(sqlite3_stmt *s, int i, struct qr_slice v)
+{
+    return sqlite3_bind_text64(s, i, v.len ? (const char *)v.p : "", v.len, SQLITE_STATIC,
+                               SQLITE_UTF8);
+}
+
+void *pool_alloc(h2o_mem_pool_t *pool, size_t n)
+{
+    return h2o_mem_alloc_pool(pool, n ? n : 1);
+}
+
+struct qr_slice col_slice(sqlite3_stmt *s, int i, h2o_mem_pool_t *pool)
+{
+    const void *p = sqlite3_column_blob(s, i);
+    size_t n = (size_t)sqlite3_column_bytes(s, i);
+    uint8_t *d = pool_alloc(pool, n);
+    if (n)
+        memcpy(d, p, n);
+    return qr_slice(d, n);
+}
+
+void col_text(sqlite3_stmt *s, int i, char *out, size_t cap)
+{
+    const unsigned char *p = sqlite3_column_text(s, i);
+    size_t n = (size_t)sqlite3_column_bytes(s, i);
+    if (n >= cap)
+        n = cap - 1;
+    if (n)
+        memcpy(out, p, n);
+    out[n] = '\0';
+}
+
+void col_checksum(sqlite3_stmt *s, int alg, int type, int value, struct store_checksum *out)
+{
+    memset(out, 0, sizeof(*out));
+    int a = sqlite3_column_int(s, alg);
+    out->alg = (a >= STORE_CK_NONE && a <= STORE_CK_SHA256) ? (enum store_ck_alg)a : STORE_CK_NONE;
+    out->type = sqlite3_column_int(s, type) == STORE_CK_COMPOSITE ? STORE_CK_COMPOSITE
+                                                                   : STORE_CK_FULL_OBJECT;
+    col_text(s, value, out->b64, sizeof(out->b64));
+}
+
+int64_t store_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+enum qr_err meta_get(struct stmt_cache *c, const char *k, uint64_t dflt, uint64_t *out)
+{
+    sqlite3_stmt *s = stmt_get(c, ST_META_GET);
+    if (s == NULL)
+        return QR_E_DB;
+    bind_text(s, 1, k);
+    int rc = sqlite3_step(s);
+    uint64_t v = dflt;
+    if (rc == SQLITE_ROW)
+        v = (uint64_t)sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_fail(c->db, "meta get");
+    *out = v;
+    return QR_OK;
+}
+
+enum qr_err meta_set(struct stmt_cache *c, const char *k, uint64_t v)
+{
+    sqlite3_stmt *s = stmt_get(c, ST_META_SET);
+    if (s == NULL)
+        return QR_E_DB;
+    bind_text(s, 1, k);
+    sqlite3_bind_int64(s, 2, (int64_t)v);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE)
+        return db_fail(c->db, "meta set");
+    return QR_OK;
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+void ext_pack(const struct store_extent *e, size_t n, uint8_t *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        put_le64(out + i * STORE_EXT_BYTES, e[i].blob);
+        put_le64(out + i * STORE_EXT_BYTES + 8, e[i].off);
+        put_le64(out + i * STORE_EXT_BYTES + 16, e[i].len);
+    }
+}
+
+static void ext_unpack_into(const void *p, size_t len, struct store_extent *out)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < len / STORE_EXT_BYTES; i++) {
+        out[i].blob = get_le64(b + i * STORE_EXT_BYTES);
+        out[i].off = get_le64(b + i * STORE_EXT_BYTES + 8);
+        out[i].len = get_le64(b + i * STORE_EXT_BYTES + 16);
+    }
+}
+
+static enum qr_err ext_check(size_t len)
+{
+    if (len % STORE_EXT_BYTES != 0) {
+        fprintf(stderr, "store: corrupt extent list (%zu bytes)\n", len);
+        return QR_E_DB;
+    }
+    return QR_OK;
+}
+
+enum qr_err ext_unpack_heap(const void *p, size_t len, struct store_extent **out, size_t *out_n)
+{
+    enum qr_err err = ext_check(len);
+    if (err != QR_OK)
+        return err;
+    size_t n = len / STORE_EXT_BYTES;
+    struct store_extent *e = NULL;
+    if (n) {
+        e = qr_xmalloc(n * sizeof(*e));
+        ext_unpack_into(p, len, e);
+    }
+    *out = e;
+    *out_n = n;
+    return QR_OK;
+}
+
+enum qr_err ext_unpack_pool(const void *p, size_t len, h2o_mem_pool_t *pool,
+                            struct store_extent **out, size_t *out_n)
+{
+    enum qr_err err = ext_check(len);
+    if (err != QR_OK)
+        return err;
+    size_t n = len / STORE_EXT_BYTES;
+    struct store_extent *e = NULL;
+    if (n) {
+        e = pool_alloc(pool, n * sizeof(*e));
+        ext_unpack_into(p, len, e);
+    }
+    *out = e;
+    *out_n = n;
+    return QR_OK;
+}
+
+void id_vec_push(struct id_vec *v, uint64_t id)
+{
+    if (v->n == v->cap) {
+        v->cap = v->cap ? v->cap * 2 : 16;
+        v->v = qr_xrealloc(v->v, v->cap * sizeof(*v->v));
+    }
+    v->v[v->n++] = id;
+}
+
+void id_vec_dispose(struct id_vec *v)
+{
+    free(v->v);
+    memset(v, 0, sizeof(*v));
+}

@@ -1,0 +1,299 @@
+/*
+ * store_int.h - what the files of store/ share, and nothing outside store/ (except the
+ * store's own unit test) may include.
+ *
+ * Files: schema.c (connections, schema, statement cache, SQL helpers), blob.c (blob files,
+ * id allocation, crash recovery of blobs), writer.c (the writer thread and group commit),
+ * meta.c (open/close, readers, buckets, objects), list.c (listing), mpu.c (multipart).
+ *
+ * Lock order: st->mu and st->blob_mu are never held together, and neither is held
+ * across I/O or SQLite calls.
+ */
+#ifndef QR_STORE_INT_H
+#define QR_STORE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+#include "util/buf.h"
+
+/* Every statement the store runs; the SQL lives in one table in schema.c. */
+enum stmt_id {
+    ST_BEGIN_IMMEDIATE,
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_SAVEPOINT,
+    ST_RELEASE,
+    ST_ROLLBACK_TO,
+    ST_META_GET,
+    ST_META_SET,
+    ST_BUCKET_ID,
+    ST_BUCKET_GET,
+    ST_BUCKET_INSERT,
+    ST_BUCKET_DELETE,
+    ST_BUCKET_LIST,
+    ST_BUCKET_ANY_OBJECT,
+    ST_OBJ_FIND,
+    ST_OBJ_FULL,
+    ST_OBJ_UPSERT,
+    ST_OBJ_DELETE,
+    ST_OBJ_SET_TAGS,
+    ST_OBJ_GET,
+    ST_LIST_BOUNDED,
+    ST_LIST_UNBOUNDED,
+    ST_BLOB_INSERT,
+    ST_BLOB_INC,
+    ST_BLOB_DEC,
+    ST_BLOB_DELETE,
+    ST_BLOB_EXISTS,
+    ST_GC_INSERT,
+    ST_GC_DELETE,
+    ST_GC_ALL,
+    ST_UP_INSERT,
+    ST_UP_FIND,
+    ST_UP_DELETE,
+    ST_UP_OF_BUCKET,
+    ST_UP_CREATED,
+    ST_UP_LIST_BOUNDED,
+    ST_UP_LIST_UNBOUNDED,
+    ST_PART_FIND,
+    ST_PART_UPSERT,
+    ST_PART_ALL,
+    ST_PART_DELETE_ALL,
+    ST_PART_LIST,
+    ST__COUNT
+};
+
+/* Prepared statements of one connection, prepared on first use. */
+struct stmt_cache {
+    sqlite3 *db;                       /* borrowed from the owner */
+    sqlite3_stmt *s[ST__COUNT];        /* NULL until first use; owned */
+};
+
+/* A read-only connection owned by one thread. */
+struct store_reader {
+    struct store *st;                  /* borrowed */
+    sqlite3 *db;                       /* owned */
+    struct stmt_cache c;
+};
+
+struct store_change;
+/* Runs inside the writer's transaction (within a SAVEPOINT of its own). A non-OK return
+ * rolls back only this change. Writer thread. */
+typedef enum qr_err (*store_apply_cb)(struct store *st, struct store_change *ch);
+
+/* One unit of work handed to the writer; callers embed it in their own struct. */
+struct store_change {
+    store_apply_cb apply;              /* what to run */
+    enum qr_err err;                   /* result; valid once done */
+    bool done;                         /* guarded by st->mu */
+    struct store_change *next;         /* queue link, guarded by st->mu */
+};
+
+/* Growable array of blob ids (writer-private lists and the in-flight set). */
+struct id_vec {
+    uint64_t *v;
+    size_t n, cap;
+};
+
+/* Blob ids are handed out by a counter; see the comment at the top of blob.c. */
+#define STORE_BLOB_CHUNK 4096u
+#define STORE_LEAF_DIRS  65536u
+/* Most extents one object or part may have (a row of ~2.4 MB). */
+#define STORE_MAX_EXTENTS 100000u
+#define STORE_EXT_BYTES   24u          /* one packed extent: blob, off, len, little-endian */
+
+struct store {
+    char *dir;                         /* data directory; owned */
+    char *db_path;                     /* DATA/meta.db; owned */
+    int objects_fd;                    /* DATA/objects, O_DIRECTORY; owned */
+    bool no_fsync;                     /* skip fsyncs, synchronous=OFF */
+    size_t inline_max;                 /* bytes up to which objects live in their row */
+
+    sqlite3 *wdb;                      /* the only write connection; writer thread after open */
+    struct stmt_cache wc;              /* its statements */
+    pthread_t writer;                  /* the writer thread */
+    bool writer_started;
+
+    pthread_mutex_t mu;                /* guards the queue below and change->done */
+    pthread_cond_t wake;               /* the writer waits here for work */
+    pthread_cond_t done;               /* callers wait here for their change */
+    struct store_change *q_head, *q_tail; /* guarded by mu */
+    bool stopping;                     /* guarded by mu */
+
+    pthread_mutex_t blob_mu;           /* guards the allocator fields below */
+    uint64_t blob_next;                /* next id to hand out; guarded by blob_mu */
+    uint64_t blob_reserved;            /* ids < this are persisted as reserved; blob_mu */
+    struct id_vec inflight;            /* ids handed out, not yet committed or removed */
+    uint64_t dir_known[STORE_LEAF_DIRS / 64]; /* leaf dirs known durable; blob_mu */
+
+    /* writer-thread private */
+    struct id_vec freed;               /* blobs whose refcount hit 0 in this transaction */
+    struct id_vec gc_done;             /* unlinked blobs whose gc rows are still to delete */
+    uint64_t pending_reserved;         /* reservation written in the open transaction */
+
+    atomic_uint_fast64_t n_commits;    /* transactions committed (relaxed; debug) */
+    atomic_uint_fast64_t n_changes;    /* changes applied in them (relaxed; debug) */
+};
+
+/* ---- schema.c ---- */
+
+/* Opens a connection, read-write (creating the schema) or read-only. Errors: QR_E_DB. */
+enum qr_err db_open(const char *path, bool readonly, bool no_fsync, sqlite3 **out);
+void stmt_cache_init(struct stmt_cache *c, sqlite3 *db);
+void stmt_cache_dispose(struct stmt_cache *c);
+/* A reset statement ready for binding, or NULL (logged). */
+sqlite3_stmt *stmt_get(struct stmt_cache *c, enum stmt_id id);
+/* Logs the connection's error once and returns QR_E_DB. */
+enum qr_err db_fail(sqlite3 *db, const char *what);
+/* Runs a statement that returns no rows. Errors: QR_E_DB. */
+enum qr_err stmt_exec(struct stmt_cache *c, enum stmt_id id);
+/* Binds bytes as a BLOB (never NULL, even when empty). */
+int bind_bytes(sqlite3_stmt *s, int i, struct qr_slice v);
+int bind_text(sqlite3_stmt *s, int i, const char *v);
+/* Binds bytes as TEXT (upload ids: compared byte-wise, never interpreted). */
+int bind_text_slice(sqlite3_stmt *s, int i, struct qr_slice v);
+/* Copies column i into pool: BLOB bytes as a slice. */
+struct qr_slice col_slice(sqlite3_stmt *s, int i, h2o_mem_pool_t *pool);
+/* Copies a TEXT column into a fixed buffer (truncating, NUL-terminated). */
+void col_text(sqlite3_stmt *s, int i, char *out, size_t cap);
+void col_checksum(sqlite3_stmt *s, int alg, int type, int value, struct store_checksum *out);
+void *pool_alloc(h2o_mem_pool_t *pool, size_t n);
+int64_t store_now_ms(void);
+/* meta key/value. Errors: QR_E_DB. */
+enum qr_err meta_get(struct stmt_cache *c, const char *k, uint64_t dflt, uint64_t *out);
+enum qr_err meta_set(struct stmt_cache *c, const char *k, uint64_t v);
+
+/* Extents as packed in a row. */
+void ext_pack(const struct store_extent *e, size_t n, uint8_t *out);
+/* Decodes a packed column; *out heap (free()) or NULL when empty. Errors: QR_E_DB (corrupt). */
+enum qr_err ext_unpack_heap(const void *p, size_t len, struct store_extent **out, size_t *out_n);
+/* Same into pool. */
+enum qr_err ext_unpack_pool(const void *p, size_t len, h2o_mem_pool_t *pool,
+                            struct store_extent **out, size_t *out_n);
+
+void id_vec_push(struct id_vec *v, uint64_t id);
+void id_vec_dispose(struct id_vec *v);
+
+/* ---- blob.c ---- */
+
+/* Relative path of a blob under DATA/objects: "ab/cd/0123456789abcdef" (+".tmp"). */
+void blob_relpath(uint64_t id, bool tmp, char out[48]);
+/* Writes data to a new durable blob file and returns its id, which is in flight until
+ * blob_settle/blob_discard. Errors: QR_E_IO, QR_E_DB. Not on a loop thread. */
+enum qr_err blob_write(struct store *st, struct qr_slice data, uint64_t *out_id);
+/* The blob's row committed: it is no longer in flight. */
+void blob_settle(struct store *st, uint64_t id);
+/* The blob's row never committed: removes the file, then the in-flight mark. */
+void blob_discard(struct store *st, uint64_t id);
+/* Writer: unlinks the files of st->freed (already committed as gc rows) and moves
+ * the ids to st->gc_done. */
+void blob_unlink_freed(struct store *st);
+/* Writer, inside the transaction: persists the allocator's low-water mark and keeps the
+ * reservation ahead of the counter. */
+enum qr_err blob_persist_marks(struct store *st);
+/* Writer, after a successful commit: publishes the reservation just made durable. */
+void blob_publish_marks(struct store *st);
+/* Open time, before the writer starts: finishes recorded frees and removes files of ids
+ * that were handed out but never committed. Errors: QR_E_IO, QR_E_DB. */
+enum qr_err blob_recover(struct store *st);
+
+/* ---- writer.c ---- */
+
+enum qr_err writer_start(struct store *st);
+/* Drains the queue and joins the thread. */
+void writer_stop(struct store *st);
+/* Queues ch and blocks until its transaction committed (or failed); returns ch->err. */
+enum qr_err writer_submit(struct store *st, struct store_change *ch);
+
+/* Inside a change (writer thread): */
+/* bucket name -> id. Errors: QR_E_NO_SUCH_BUCKET, QR_E_DB. */
+enum qr_err w_bucket_id(struct store *st, struct qr_slice name, int64_t *out);
+/* Adds one reference per extent. Errors: QR_E_DB. */
+enum qr_err w_ref(struct store *st, const struct store_extent *e, size_t n);
+/* Drops one reference per extent, recording blobs that reach 0 in gc. Errors: QR_E_DB. */
+enum qr_err w_unref(struct store *st, const struct store_extent *e, size_t n);
+/* Row for a freshly written blob, refcount 1. Errors: QR_E_DB. */
+enum qr_err w_blob_new(struct store *st, uint64_t id, uint64_t size);
+/* Drops one reference per extent of a packed column. Errors: QR_E_DB. */
+enum qr_err w_unref_packed(struct store *st, const void *p, size_t len);
+
+/* ---- meta.c ---- */
+
+/* The current object at a key, as the writer sees it. */
+struct w_obj {
+    bool exists;
+    int64_t rowid;
+    char etag[80];
+    struct store_extent *ext;          /* heap; free with w_obj_dispose */
+    size_t n_ext;
+};
+enum qr_err w_obj_find(struct store *st, int64_t bucket_id, struct qr_slice key,
+                       struct w_obj *out);
+void w_obj_dispose(struct w_obj *o);
+/* The conditions of c against the current object. Errors: QR_E_PRECONDITION. */
+enum qr_err w_cond_check(const struct store_cond *c, const struct w_obj *cur);
+
+/* A full object row to write. */
+struct w_row {
+    int64_t bucket_id;
+    struct qr_slice key;
+    uint64_t size;
+    int64_t mtime_ms;
+    const char *etag;
+    struct qr_slice headers, tags;
+    const struct store_checksum *ck;
+    uint32_t parts;
+    bool is_inline;                    /* data holds the bytes, else ext/n_ext */
+    struct qr_slice data;
+    const struct store_extent *ext;
+    size_t n_ext;
+};
+/* Inserts or replaces the row at (bucket, key); references must already be counted.
+ * Errors: QR_E_DB, QR_E_TOO_LARGE. */
+enum qr_err w_obj_write(struct store *st, const struct w_row *row);
+
+/* A full object row copied out of SQLite onto the heap (copy sources). */
+struct full_obj {
+    uint64_t size;
+    char etag[80];
+    struct qr_buf headers, tags, data; /* owned */
+    bool is_inline;                    /* data holds the bytes, else ext/n_ext */
+    struct store_checksum ck;
+    uint32_t parts;
+    struct store_extent *ext;          /* heap */
+    size_t n_ext;
+};
+/* Reads the object at (bucket_id, key). Errors: QR_E_NO_SUCH_KEY, QR_E_DB. */
+enum qr_err w_obj_full(struct store *st, int64_t bucket_id, struct qr_slice key,
+                       struct full_obj *out);
+void full_obj_dispose(struct full_obj *o);
+
+/* ---- list.c ---- */
+
+/* The smallest byte string greater than every string starting with s (s with trailing
+ * 0xFF bytes dropped and its last byte incremented), in pool; false when none exists. */
+bool key_successor(struct qr_slice s, h2o_mem_pool_t *pool, struct qr_slice *out);
+
+/* ---- mpu.c ---- */
+
+/* Frees an upload's parts (dropping their blob references) and its row. Errors: QR_E_DB. */
+enum qr_err w_upload_drop(struct store *st, const char *upload_id);
+
+/* ---- test-only ---- */
+
+/* Transactions committed / changes applied since open (group commit accounting). */
+uint64_t store_debug_commits(struct store *st);
+uint64_t store_debug_changes(struct store *st);
+/* Returns once every blob freed by changes that already returned has been unlinked
+ * (the writer unlinks after waking callers, before it takes its next batch). */
+void store_debug_sync(struct store *st);
+
+#endif

@@ -1,0 +1,296 @@
+/*
+ * writer.c - the single writer thread and group commit, plus the reference-counting
+ * helpers that run inside its transactions.
+ *
+ * The writer owns the only write connection. Callers queue a struct store_change and
+ * sleep on st->done. The writer takes everything queued, runs BEGIN IMMEDIATE, applies
+ * each change inside its own SAVEPOINT (a change that fails its checks is rolled back
+ * alone and gets its error), persists the blob-id marks, COMMITs once and wakes all
+ * callers: N concurrent writes share one WAL fsync. After the wake it unlinks the blobs
+ * freed by that transaction (their gc rows committed with it) and deletes those gc rows
+ * in the next transaction. A change's apply must not block on anything but SQLite.
+ */
+#include "store/store_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Deletes the gc rows of blobs already unlinked. Errors: QR_E_DB. */
+static enum qr_err gc_rows_delete(struct store *st)
+{
+    for (size_t i = 0; i < st->gc_done.n; i++) {
+        sqlite3_stmt *s = stmt_get(&st->wc, ST_GC_DELETE);
+        if (s == NULL)
+            return QR_E_DB;
+        sqlite3_bind_int64(s, 1, (int64_t)st->gc_done.v[i]);
+        int rc = sqlite3_step(s);
+        sqlite3_reset(s);
+        if (rc != SQLITE_DONE)
+            return db_fail(st->wdb, "gc delete");
+    }
+    return QR_OK;
+}
+
+/* Applies one change in its savepoint. Returns QR_E_DB only when the savepoint machinery
+ * itself fails (the whole transaction is then abandoned). */
+static enum qr_err apply_one(struct store *st, struct store_change *ch)
+{
+    size_t mark = st->freed.n;
+    enum qr_err err = stmt_exec(&st->wc, ST_SAVEPOINT);
+    if (err != QR_OK)
+        return err;
+    ch->err = ch->apply(st, ch);
+    if (ch->err != QR_OK) {
+        st->freed.n = mark; /* those frees are rolled back with the change */
+        err = stmt_exec(&st->wc, ST_ROLLBACK_TO);
+        if (err != QR_OK)
+            return err;
+    }
+    return stmt_exec(&st->wc, ST_RELEASE);
+}
+
+static void run_batch(struct store *st, struct store_change *batch)
+{
+    size_t n = 0;
+    enum qr_err err = stmt_exec(&st->wc, ST_BEGIN_IMMEDIATE);
+    if (err == QR_OK)
+        err = gc_rows_delete(st);
+    for (struct store_change *ch = batch; ch && err == QR_OK; ch = ch->next, n++)
+        err = apply_one(st, ch);
+    if (err == QR_OK)
+        err = blob_persist_marks(st);
+    if (err == QR_OK)
+        err = stmt_exec(&st->wc, ST_COMMIT);
+    if (err != QR_OK) {
+        if (!sqlite3_get_autocommit(st->wdb))
+            (void)stmt_exec(&st->wc, ST_ROLLBACK); /* logged by stmt_exec */
+        st->freed.n = 0;
+        st->pending_reserved = 0;
+        for (struct store_change *ch = batch; ch; ch = ch->next)
+            ch->err = QR_E_DB;
+    } else {
+        st->gc_done.n = 0;
+        blob_publish_marks(st);
+        atomic_fetch_add_explicit(&st->n_commits, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&st->n_changes, n, memory_order_relaxed);
+    }
+
+    /* After done is set the caller may free its change: read next first. */
+    pthread_mutex_lock(&st->mu);
+    for (struct store_change *ch = batch, *next; ch; ch = next) {
+        next = ch->next;
+        ch->done = true;
+    }
+    pthread_cond_broadcast(&st->done);
+    pthread_mutex_unlock(&st->mu);
+
+    if (st->freed.n)
+        blob_unlink_freed(st);
+}
+
+static void *writer_main(void *arg)
+{
+    struct store *st = arg;
+    for (;;) {
+        pthread_mutex_lock(&st->mu);
+        while (st->q_head == NULL && !st->stopping)
+            pthread_cond_wait(&st->wake, &st->mu);
+        struct store_change *batch = st->q_head;
+        st->q_head = st->q_tail = NULL;
+        bool stop = st->stopping;
+        pthread_mutex_unlock(&st->mu);
+        if (batch)
+            run_batch(st, batch);
+        else if (stop)
+            break;
+    }
+    return NULL;
+}
+
+enum qr_err writer_start(struct store *st)
+{
+    if (pthread_create(&st->writer, NULL, writer_main, st) != 0) {
+        fprintf(stderr, "store: cannot start the writer thread\n");
+        return QR_E_INTERNAL;
+    }
+    st->writer_started = true;
+    return QR_OK;
+}
+
+void writer_stop(struct store *st)
+{
+    if (!st->writer_started)
+        return;
+    pthread_mutex_lock(&st->mu);
+    st->stopping = true;
+    pthread_cond_signal(&st->wake);
+    pthread_mutex_unlock(&st->mu);
+    pthread_join(st->writer, NULL);
+    st->writer_started = false;
+    /* Rows of blobs unlinked after the last commit: delete them now rather than
+     * redoing the unlinks at the next open. */
+    if (st->gc_done.n && stmt_exec(&st->wc, ST_BEGIN_IMMEDIATE) == QR_OK) {
+        if (gc_rows_delete(st) == QR_OK && stmt_exec(&st->wc, ST_COMMIT) == QR_OK)
+            st->gc_done.n = 0;
+        else if (!sqlite3_get_autocommit(st->wdb))
+            (void)stmt_exec(&st->wc, ST_ROLLBACK); /* open redoes the gc rows */
+    }
+}
+
+enum qr_err writer_submit(struct store *st, struct store_change *ch)
+{
+    ch->done = false;
+    ch->err = QR_OK;
+    ch->next = NULL;
+    pthread_mutex_lock(&st->mu);
+    if (st->q_tail)
+        st->q_tail->next = ch;
+    else
+        st->q_head = ch;
+    st->q_tail = ch;
+    pthread_cond_signal(&st->wake);
+    while (!ch->done)
+        pthread_cond_wait(&st->done, &st->mu);
+    pthread_mutex_unlock(&st->mu);
+    return ch->err;
+}
+
+/* ---- helpers for changes (writer thread, inside the transaction) ---- */
+
+enum qr_err w_bucket_id(struct store *st, struct qr_slice name, int64_t *out)
+{
+    sqlite3_stmt *s = stmt_get(&st->wc, ST_BUCKET_ID);
+    if (s == NULL)
+        return QR_E_DB;
+    bind_bytes(s, 1, name);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *out = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    if (rc == SQLITE_DONE)
+        return QR_E_NO_SUCH_BUCKET;
+    if (rc != SQLITE_ROW)
+        return db_fail(st->wdb, "bucket id");
+    return QR_OK;
+}
+
+static enum qr_err step_done(struct store *st, sqlite3_stmt *s, const char *what)
+{
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE)
+        return db_fail(st->wdb, what);
+    return QR_OK;
+}
+
+enum qr_err w_ref(struct store *st, const struct store_extent *e, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_stmt *s = stmt_get(&st->wc, ST_BLOB_INC);
+        if (s == NULL)
+            return QR_E_DB;
+        sqlite3_bind_int64(s, 1, (int64_t)e[i].blob);
+        enum qr_err err = step_done(st, s, "blob ref");
+        if (err != QR_OK)
+            return err;
+        if (sqlite3_changes(st->wdb) != 1) {
+            fprintf(stderr, "store: extent names blob %llu without a row\n",
+                    (unsigned long long)e[i].blob);
+            return QR_E_DB;
+        }
+    }
+    return QR_OK;
+}
+
+static enum qr_err unref_one(struct store *st, uint64_t blob)
+{
+    sqlite3_stmt *s = stmt_get(&st->wc, ST_BLOB_DEC);
+    if (s == NULL)
+        return QR_E_DB;
+    sqlite3_bind_int64(s, 1, (int64_t)blob);
+    int rc = sqlite3_step(s);
+    int64_t left = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+    if (rc == SQLITE_ROW)
+        rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE)
+        return db_fail(st->wdb, "blob unref");
+    if (left < 0) {
+        fprintf(stderr, "store: unref of blob %llu without a row\n", (unsigned long long)blob);
+        return QR_E_DB;
+    }
+    if (left > 0)
+        return QR_OK;
+    /* Last reference: the row goes and the id is recorded in gc in this same
+     * transaction, so the unlink after commit is redone at open if we crash first. */
+    s = stmt_get(&st->wc, ST_BLOB_DELETE);
+    if (s == NULL)
+        return QR_E_DB;
+    sqlite3_bind_int64(s, 1, (int64_t)blob);
+    enum qr_err err = step_done(st, s, "blob delete");
+    if (err != QR_OK)
+        return err;
+    s = stmt_get(&st->wc, ST_GC_INSERT);
+    if (s == NULL)
+        return QR_E_DB;
+    sqlite3_bind_int64(s, 1, (int64_t)blob);
+    err = step_done(st, s, "gc insert");
+    if (err != QR_OK)
+        return err;
+    id_vec_push(&st->freed, blob);
+    return QR_OK;
+}
+
+enum qr_err w_unref(struct store *st, const struct store_extent *e, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        enum qr_err err = unref_one(st, e[i].blob);
+        if (err != QR_OK)
+            return err;
+    }
+    return QR_OK;
+}
+
+enum qr_err w_unref_packed(struct store *st, const void *p, size_t len)
+{
+    struct store_extent *e;
+    size_t n;
+    enum qr_err err = ext_unpack_heap(p, len, &e, &n);
+    if (err != QR_OK)
+        return err;
+    err = w_unref(st, e, n);
+    free(e);
+    return err;
+}
+
+enum qr_err w_blob_new(struct store *st, uint64_t id, uint64_t size)
+{
+    sqlite3_stmt *s = stmt_get(&st->wc, ST_BLOB_INSERT);
+    if (s == NULL)
+        return QR_E_DB;
+    sqlite3_bind_int64(s, 1, (int64_t)id);
+    sqlite3_bind_int64(s, 2, (int64_t)size);
+    return step_done(st, s, "blob insert");
+}
+
+uint64_t store_debug_commits(struct store *st)
+{
+    return atomic_load_explicit(&st->n_commits, memory_order_relaxed);
+}
+
+uint64_t store_debug_changes(struct store *st)
+{
+    return atomic_load_explicit(&st->n_changes, memory_order_relaxed);
+}
+
+static enum qr_err apply_nothing(struct store *st, struct store_change *ch)
+{
+    return QR_OK;
+}
+
+void store_debug_sync(struct store *st)
+{
+    struct store_change ch = {.apply = apply_nothing};
+    (void)writer_submit(st, &ch); /* only the ordering matters */
+}

@@ -1,0 +1,1111 @@
+/*
+ * test_store.c - store/: buckets, objects (inline and blob), copies sharing blobs,
+ * listing (checked against a naive reference lister over the sorted key set), multipart,
+ * conditions, crash recovery of blobs, reopen, and group commit under 16 threads.
+ * Real SQLite and real files in a mkdtemp directory; white-box only through store_int.h
+ * (blob paths, commit counters) and direct SQL on meta.db to stage a crash.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#define _XOPEN_SOURCE_EXTENDED 1
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+#include "store/store_int.h"
+#include "util/limits.h"
+
+#define SL(s) QR_SLICE_LIT(s)
+
+struct fx {
+    char dir[64];
+    struct store *st;
+    struct store_reader *r;
+    h2o_mem_pool_t pool;
+};
+
+static void fx_open(struct fx *f)
+{
+    struct store_opts o = {.dir = f->dir};
+    assert_int_equal(store_open(&o, &f->st), QR_OK);
+    assert_int_equal(store_reader_new(f->st, &f->r), QR_OK);
+}
+
+static void fx_close(struct fx *f)
+{
+    store_reader_free(f->r);
+    store_close(f->st);
+    f->r = NULL;
+    f->st = NULL;
+}
+
+static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    return remove(p);
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    strcpy(f->dir, "/tmp/qr-store-XXXXXX");
+    if (mkdtemp(f->dir) == NULL)
+        return -1;
+    fx_open(f);
+    h2o_mem_init_pool(&f->pool);
+    struct store_bucket b = {.name = "bkt", .type = STORE_BUCKET_GENERAL, .region = "us-east-1"};
+    assert_int_equal(store_bucket_create(f->st, &b), QR_OK);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    fx_close(f);
+    h2o_mem_clear_pool(&f->pool);
+    nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+/* ---- helpers ---- */
+
+static uint8_t *pattern(size_t n, unsigned seed)
+{
+    uint8_t *p = malloc(n ? n : 1);
+    uint32_t x = seed * 2654435761u + 1;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        p[i] = (uint8_t)x;
+    }
+    return p;
+}
+
+static enum qr_err put_cond(struct fx *f, const char *bucket, struct qr_slice key, const void *data,
+                            size_t n, const char *etag, struct store_cond cond)
+{
+    struct store_put p = {.bucket = qr_slice_cstr(bucket),
+                          .key = key,
+                          .data = qr_slice(data, n),
+                          .etag = etag,
+                          .headers = SL("h"),
+                          .cond = cond};
+    struct store_put_result res;
+    return store_obj_put(f->st, &p, &res);
+}
+
+static enum qr_err put(struct fx *f, struct qr_slice key, const void *data, size_t n,
+                       const char *etag)
+{
+    return put_cond(f, "bkt", key, data, n, etag, (struct store_cond){0});
+}
+
+/* Reads an object's bytes through the public API (inline or pread over extents). */
+static uint8_t *read_obj(struct fx *f, const char *bucket, struct qr_slice key, size_t *out_n)
+{
+    struct store_obj o;
+    assert_int_equal(store_obj_get(f->r, qr_slice_cstr(bucket), key, true, &f->pool, &o), QR_OK);
+    uint8_t *buf = malloc(o.size ? o.size : 1);
+    if (o.inline_data.p) {
+        assert_int_equal(o.inline_data.len, o.size);
+        memcpy(buf, o.inline_data.p, o.size);
+    } else {
+        uint64_t pos = 0;
+        for (size_t i = 0; i < o.n_ext; i++) {
+            int fd;
+            assert_int_equal(store_blob_open(f->st, o.ext[i].blob, &fd), QR_OK);
+            ssize_t got = pread(fd, buf + pos, o.ext[i].len, (off_t)o.ext[i].off);
+            assert_int_equal(got, (ssize_t)o.ext[i].len);
+            close(fd);
+            pos += o.ext[i].len;
+        }
+        assert_int_equal(pos, o.size);
+    }
+    *out_n = o.size;
+    return buf;
+}
+
+static void assert_obj(struct fx *f, const char *bucket, struct qr_slice key, const void *data,
+                       size_t n)
+{
+    size_t got_n;
+    uint8_t *got = read_obj(f, bucket, key, &got_n);
+    assert_int_equal(got_n, n);
+    assert_memory_equal(got, data, n ? n : 0);
+    free(got);
+}
+
+static struct store_obj head(struct fx *f, struct qr_slice key)
+{
+    struct store_obj o;
+    assert_int_equal(store_obj_get(f->r, SL("bkt"), key, false, &f->pool, &o), QR_OK);
+    return o;
+}
+
+static uint64_t first_blob(struct fx *f, struct qr_slice key)
+{
+    struct store_obj o;
+    assert_int_equal(store_obj_get(f->r, SL("bkt"), key, false, &f->pool, &o), QR_OK);
+    assert_true(o.n_ext >= 1);
+    return o.ext[0].blob;
+}
+
+static bool blob_file_exists(struct fx *f, uint64_t id, bool tmp)
+{
+    char rel[48], path[160];
+    struct stat sb;
+    if (f->st)
+        store_debug_sync(f->st);
+    blob_relpath(id, tmp, rel);
+    snprintf(path, sizeof(path), "%s/objects/%s", f->dir, rel);
+    return stat(path, &sb) == 0;
+}
+
+static void make_blob_file(struct fx *f, uint64_t id, bool tmp)
+{
+    char rel[48], path[160];
+    blob_relpath(id, tmp, rel);
+    snprintf(path, sizeof(path), "%s/objects/%.2s", f->dir, rel);
+    mkdir(path, 0755);
+    snprintf(path, sizeof(path), "%s/objects/%.5s", f->dir, rel);
+    mkdir(path, 0755);
+    snprintf(path, sizeof(path), "%s/objects/%s", f->dir, rel);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "orphan", 6), 6);
+    close(fd);
+}
+
+static size_t n_files;
+static bool bad_file;
+static char walk_root[64];
+
+static int count_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    if (flag != FTW_F)
+        return 0;
+    const char *rel = p + strlen(walk_root) + 1;
+    if (strncmp(rel, "objects/", 8) == 0) {
+        /* objects/ab/cd/<16 hex>: nothing else may exist under DATA/objects */
+        if (strlen(rel) != 8 + 6 + 16)
+            bad_file = true;
+        n_files++;
+    } else if (strncmp(rel, "meta.db", 7) != 0) {
+        bad_file = true;
+    }
+    return 0;
+}
+
+/* Blob files under DATA/objects; fails the test on any unexpected file under DATA. */
+static size_t count_blob_files(struct fx *f)
+{
+    store_debug_sync(f->st);
+    n_files = 0;
+    bad_file = false;
+    strcpy(walk_root, f->dir);
+    nftw(f->dir, count_cb, 16, FTW_PHYS);
+    assert_false(bad_file);
+    return n_files;
+}
+
+static void mkbucket(struct fx *f, const char *name, enum store_bucket_type t)
+{
+    struct store_bucket b = {.type = t, .created_ms = 1700000000000, .region = "us-west-2"};
+    strcpy(b.name, name);
+    if (t == STORE_BUCKET_DIRECTORY)
+        strcpy(b.zone, "usw2-az1");
+    assert_int_equal(store_bucket_create(f->st, &b), QR_OK);
+}
+
+/* ---- buckets ---- */
+
+static void test_buckets(void **state)
+{
+    struct fx *f = *state;
+    struct store_bucket b, *list;
+    size_t n;
+    bool trunc;
+
+    mkbucket(f, "alpha", STORE_BUCKET_GENERAL);
+    mkbucket(f, "beta", STORE_BUCKET_GENERAL);
+    mkbucket(f, "dir--usw2-az1--x-s3", STORE_BUCKET_DIRECTORY);
+    struct store_bucket dup = {.name = "alpha"};
+    assert_int_equal(store_bucket_create(f->st, &dup), QR_E_BUCKET_EXISTS);
+
+    assert_int_equal(store_bucket_get(f->r, SL("dir--usw2-az1--x-s3"), &b), QR_OK);
+    assert_int_equal(b.type, STORE_BUCKET_DIRECTORY);
+    assert_string_equal(b.zone, "usw2-az1");
+    assert_string_equal(b.region, "us-west-2");
+    assert_int_equal(b.created_ms, 1700000000000);
+    assert_int_equal(store_bucket_get(f->r, SL("nope"), &b), QR_E_NO_SUCH_BUCKET);
+
+    assert_int_equal(store_bucket_list(f->r, STORE_BUCKET_GENERAL, SL(""), 1000, &f->pool, &list,
+                                       &n, &trunc),
+                     QR_OK);
+    assert_int_equal(n, 3); /* alpha, beta, bkt */
+    assert_string_equal(list[0].name, "alpha");
+    assert_string_equal(list[1].name, "beta");
+    assert_string_equal(list[2].name, "bkt");
+    assert_false(trunc);
+    assert_int_equal(store_bucket_list(f->r, STORE_BUCKET_GENERAL, SL("alpha"), 1, &f->pool,
+                                       &list, &n, &trunc),
+                     QR_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].name, "beta");
+    assert_true(trunc);
+    assert_int_equal(store_bucket_list(f->r, STORE_BUCKET_DIRECTORY, SL(""), 10, &f->pool, &list,
+                                       &n, &trunc),
+                     QR_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].name, "dir--usw2-az1--x-s3");
+
+    /* not empty while an object exists; uploads are dropped with the bucket */
+    assert_int_equal(put_cond(f, "beta", SL("k"), "x", 1, "e", (struct store_cond){0}), QR_OK);
+    assert_int_equal(store_bucket_delete(f->st, SL("beta")), QR_E_BUCKET_NOT_EMPTY);
+    assert_int_equal(store_obj_delete(f->st, SL("beta"), SL("k"), NULL), QR_OK);
+    struct store_mpu_create mc = {.bucket = SL("beta"), .key = SL("up")};
+    char id[65];
+    assert_int_equal(store_mpu_create(f->st, &mc, id), QR_OK);
+    uint8_t *big = pattern(100000, 1);
+    struct store_part part = {.number = 1, .etag = "p1"};
+    assert_int_equal(store_mpu_put_part(f->st, SL("beta"), SL("up"), qr_slice_cstr(id), &part,
+                                        qr_slice(big, 100000)),
+                     QR_OK);
+    free(big);
+    assert_int_equal(count_blob_files(f), 1);
+    assert_int_equal(store_bucket_delete(f->st, SL("beta")), QR_OK);
+    assert_int_equal(count_blob_files(f), 0);
+    assert_int_equal(store_bucket_get(f->r, SL("beta"), &b), QR_E_NO_SUCH_BUCKET);
+    assert_int_equal(store_bucket_delete(f->st, SL("beta")), QR_E_NO_SUCH_BUCKET);
+    struct store_upload_info ui;
+    assert_int_equal(store_mpu_get(f->r, SL("beta"), SL("up"), qr_slice_cstr(id), &f->pool, &ui),
+                     QR_E_NO_SUCH_UPLOAD);
+    assert_int_equal(put_cond(f, "beta", SL("k"), "x", 1, "e", (struct store_cond){0}),
+                     QR_E_NO_SUCH_BUCKET);
+}
+
+/* ---- objects ---- */
+
+static void test_put_get(void **state)
+{
+    struct fx *f = *state;
+    uint8_t *small = pattern(4096, 2), *big = pattern(300000, 3);
+    struct store_put p = {.bucket = SL("bkt"),
+                          .key = SL("small"),
+                          .data = qr_slice(small, 4096),
+                          .etag = "etag-small",
+                          .headers = SL("content-type: text/plain"),
+                          .tags = SL("a=b"),
+                          .ck = {.alg = STORE_CK_CRC32C, .type = STORE_CK_FULL_OBJECT,
+                                 .b64 = "AAAAAA=="}};
+    struct store_put_result res;
+    int64_t before = store_now_ms();
+    assert_int_equal(store_obj_put(f->st, &p, &res), QR_OK);
+    assert_true(res.mtime_ms >= before && res.mtime_ms <= store_now_ms());
+    assert_int_equal(count_blob_files(f), 0); /* inline: no file */
+
+    assert_int_equal(put(f, SL("big"), big, 300000, "etag-big"), QR_OK);
+    assert_int_equal(count_blob_files(f), 1);
+    assert_int_equal(put(f, SL("empty"), "", 0, "etag-empty"), QR_OK);
+
+    struct store_obj o;
+    assert_int_equal(store_obj_get(f->r, SL("bkt"), SL("small"), true, &f->pool, &o), QR_OK);
+    assert_int_equal(o.size, 4096);
+    assert_int_equal(o.mtime_ms, res.mtime_ms);
+    assert_string_equal(o.etag, "etag-small");
+    assert_true(qr_slice_eq_lit(o.headers, "content-type: text/plain"));
+    assert_true(qr_slice_eq_lit(o.tags, "a=b"));
+    assert_true(qr_slice_eq_lit(o.key, "small"));
+    assert_int_equal(o.ck.alg, STORE_CK_CRC32C);
+    assert_string_equal(o.ck.b64, "AAAAAA==");
+    assert_int_equal(o.n_ext, 0);
+    assert_memory_equal(o.inline_data.p, small, 4096);
+
+    o = head(f, SL("big"));
+    assert_int_equal(o.size, 300000);
+    assert_null(o.inline_data.p);
+    assert_int_equal(o.n_ext, 1);
+    assert_int_equal(o.ext[0].off, 0);
+    assert_int_equal(o.ext[0].len, 300000);
+    assert_int_equal(o.ck.alg, STORE_CK_NONE);
+    assert_obj(f, "bkt", SL("big"), big, 300000);
+    assert_obj(f, "bkt", SL("small"), small, 4096);
+
+    assert_int_equal(store_obj_get(f->r, SL("bkt"), SL("empty"), true, &f->pool, &o), QR_OK);
+    assert_int_equal(o.size, 0);
+    assert_non_null(o.inline_data.p);
+    assert_int_equal(o.inline_data.len, 0);
+
+    assert_int_equal(store_obj_get(f->r, SL("bkt"), SL("nope"), true, &f->pool, &o),
+                     QR_E_NO_SUCH_KEY);
+    assert_int_equal(store_obj_get(f->r, SL("nob"), SL("big"), true, &f->pool, &o),
+                     QR_E_NO_SUCH_BUCKET);
+    assert_int_equal(put_cond(f, "nob", SL("x"), big, 300000, "e", (struct store_cond){0}),
+                     QR_E_NO_SUCH_BUCKET);
+    assert_int_equal(count_blob_files(f), 1); /* the failed put's blob is gone */
+
+    /* tags */
+    assert_int_equal(store_obj_set_tags(f->st, SL("bkt"), SL("big"), SL("x=y&z=w")), QR_OK);
+    o = head(f, SL("big"));
+    assert_true(qr_slice_eq_lit(o.tags, "x=y&z=w"));
+    assert_int_equal(store_obj_set_tags(f->st, SL("bkt"), SL("nope"), SL("")), QR_E_NO_SUCH_KEY);
+
+    /* delete: missing key is success; deleting frees the blob */
+    assert_int_equal(store_obj_delete(f->st, SL("bkt"), SL("nope"), NULL), QR_OK);
+    assert_int_equal(store_obj_delete(f->st, SL("bkt"), SL("big"), NULL), QR_OK);
+    assert_int_equal(count_blob_files(f), 0);
+    assert_int_equal(store_obj_get(f->r, SL("bkt"), SL("big"), true, &f->pool, &o),
+                     QR_E_NO_SUCH_KEY);
+    free(small);
+    free(big);
+}
+
+static void test_overwrite_frees(void **state)
+{
+    struct fx *f = *state;
+    uint8_t *a = pattern(200000, 4), *b = pattern(150000, 5);
+    assert_int_equal(put(f, SL("k"), a, 200000, "a"), QR_OK);
+    uint64_t ida = first_blob(f, SL("k"));
+    assert_true(blob_file_exists(f, ida, false));
+    assert_int_equal(put(f, SL("k"), b, 150000, "b"), QR_OK);
+    uint64_t idb = first_blob(f, SL("k"));
+    assert_true(idb != ida);
+    assert_false(blob_file_exists(f, ida, false));
+    assert_true(blob_file_exists(f, idb, false));
+    assert_obj(f, "bkt", SL("k"), b, 150000);
+    assert_int_equal(put(f, SL("k"), "tiny", 4, "c"), QR_OK);
+    assert_false(blob_file_exists(f, idb, false));
+    assert_int_equal(count_blob_files(f), 0);
+    assert_obj(f, "bkt", SL("k"), "tiny", 4);
+    free(a);
+    free(b);
+}
+
+static enum qr_err copy(struct fx *f, struct qr_slice src, struct qr_slice dst, const char *src_etag,
+                        struct store_cond cond)
+{
+    struct store_copy cp = {.src_bucket = SL("bkt"),
+                            .src_key = src,
+                            .src_etag = src_etag,
+                            .dst_bucket = SL("bkt"),
+                            .dst_key = dst,
+                            .cond = cond};
+    struct store_put_result res;
+    return store_obj_copy(f->st, &cp, &res);
+}
+
+static void test_copy_shares(void **state)
+{
+    struct fx *f = *state;
+    uint8_t *a = pattern(500000, 6);
+    assert_int_equal(put(f, SL("src"), a, 500000, "ea"), QR_OK);
+    uint64_t id = first_blob(f, SL("src"));
+    assert_int_equal(copy(f, SL("src"), SL("dst"), NULL, (struct store_cond){0}), QR_OK);
+    assert_int_equal(count_blob_files(f), 1);
+    assert_int_equal(first_blob(f, SL("dst")), id);
+    struct store_obj o = head(f, SL("dst"));
+    assert_string_equal(o.etag, "ea");
+    assert_true(qr_slice_eq_lit(o.headers, "h"));
+
+    /* copy onto itself with new headers keeps the blob */
+    struct store_copy self = {.src_bucket = SL("bkt"),
+                              .src_key = SL("dst"),
+                              .dst_bucket = SL("bkt"),
+                              .dst_key = SL("dst"),
+                              .etag = "new",
+                              .replace_headers = true,
+                              .headers = SL("h2"),
+                              .replace_ck = true,
+                              .ck = {.alg = STORE_CK_SHA1, .b64 = "2jmj7l5rSw0yVb/vlWAYkK/YBwk="}};
+    struct store_put_result res;
+    assert_int_equal(store_obj_copy(f->st, &self, &res), QR_OK);
+    o = head(f, SL("dst"));
+    assert_string_equal(o.etag, "new");
+    assert_true(qr_slice_eq_lit(o.headers, "h2"));
+    assert_int_equal(o.ck.alg, STORE_CK_SHA1);
+    assert_string_equal(o.ck.b64, "2jmj7l5rSw0yVb/vlWAYkK/YBwk=");
+    assert_true(blob_file_exists(f, id, false));
+    /* without replace_ck the source's checksum travels with the copy */
+    assert_int_equal(copy(f, SL("dst"), SL("dst2"), NULL, (struct store_cond){0}), QR_OK);
+    o = head(f, SL("dst2"));
+    assert_int_equal(o.ck.alg, STORE_CK_SHA1);
+    assert_int_equal(store_obj_delete(f->st, SL("bkt"), SL("dst2"), NULL), QR_OK);
+
+    assert_int_equal(copy(f, SL("src"), SL("x"), "wrong", (struct store_cond){0}),
+                     QR_E_PRECONDITION);
+    assert_int_equal(copy(f, SL("missing"), SL("x"), NULL, (struct store_cond){0}),
+                     QR_E_NO_SUCH_KEY);
+    assert_int_equal(store_obj_delete(f->st, SL("bkt"), SL("src"), NULL), QR_OK);
+    assert_true(blob_file_exists(f, id, false));
+    assert_obj(f, "bkt", SL("dst"), a, 500000);
+    assert_int_equal(store_obj_delete(f->st, SL("bkt"), SL("dst"), NULL), QR_OK);
+    assert_false(blob_file_exists(f, id, false));
+    assert_int_equal(count_blob_files(f), 0);
+
+    /* inline copies copy the row's bytes */
+    assert_int_equal(put(f, SL("s"), "hello", 5, "eh"), QR_OK);
+    assert_int_equal(copy(f, SL("s"), SL("t"), "eh", (struct store_cond){0}), QR_OK);
+    assert_int_equal(store_obj_delete(f->st, SL("bkt"), SL("s"), NULL), QR_OK);
+    assert_obj(f, "bkt", SL("t"), "hello", 5);
+    assert_int_equal(count_blob_files(f), 0);
+    free(a);
+}
+
+static void test_path_keys(void **state)
+{
+    struct fx *f = *state;
+    static const char *const keys[] = {"../../etc/passwd", "/abs/olute", "a/../../../x", "..",
+                                       "objects/00/00/0000000000000001"};
+    uint8_t *big = pattern(100000, 7);
+    char outside[128];
+    struct stat sb;
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        assert_int_equal(put(f, qr_slice_cstr(keys[i]), big, 100000, "e"), QR_OK);
+        assert_int_equal(put(f, qr_slice_cstr(keys[i]), big, 10, "e"), QR_OK);
+        assert_int_equal(put(f, qr_slice_cstr(keys[i]), big, 100000 - i, "e"), QR_OK);
+        assert_obj(f, "bkt", qr_slice_cstr(keys[i]), big, 100000 - i);
+    }
+    assert_int_equal(count_blob_files(f), 5); /* count_blob_files fails on stray files */
+    snprintf(outside, sizeof(outside), "%s/../etc", f->dir);
+    assert_int_not_equal(stat(outside, &sb), 0);
+    snprintf(outside, sizeof(outside), "%s/abs", f->dir);
+    assert_int_not_equal(stat(outside, &sb), 0);
+    free(big);
+}
+
+/* ---- listing ---- */
+
+static const struct {
+    const char *k;
+    size_t n;
+} list_keys[] = {
+#define K(s) {s, sizeof(s) - 1}
+    K("a"), K("a/"), K("a/b"), K("a/b/c"), K("a/c"), K("a%2Fb"), K("a%2f"), K("ab"),
+    K("b/x"), K("b/y/z"), K("b0"), K("c"), K("d//e"), K("d/e"), K("\xc3\xa9t\xc3\xa9/1"),
+    K("\xc3\xa9t\xc3\xa9/2"), K("\xe6\x97\xa5\xe6\x9c\xac/\xe8\xaa\x9e"), K("\xff"),
+    K("\xff\xff"), K("\xff\xff/z"), K("\xff/a"), K("x\x00y"), K("x\x00z/q"), K("x"),
+#undef K
+};
+#define N_LIST_KEYS (sizeof(list_keys) / sizeof(list_keys[0]))
+
+static int cmp_slice_p(const void *a, const void *b)
+{
+    return qr_slice_cmp(*(const struct qr_slice *)a, *(const struct qr_slice *)b);
+}
+
+struct ref_entry {
+    struct qr_slice key;
+    bool is_prefix;
+};
+
+/* Naive reference: walk every key in byte order, apply prefix, roll-up, after, max. */
+static size_t ref_list(const struct qr_slice *sorted, size_t n, const struct store_list_opts *o,
+                       struct ref_entry *out, bool *trunc)
+{
+    size_t k = 0;
+    *trunc = false;
+    if (o->max == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        struct qr_slice key = sorted[i], cand = key;
+        bool is_prefix = false;
+        if (!qr_slice_starts(key, o->prefix))
+            continue;
+        if (o->delimiter.len) {
+            for (size_t j = o->prefix.len; j + o->delimiter.len <= key.len; j++) {
+                if (memcmp(key.p + j, o->delimiter.p, o->delimiter.len) == 0) {
+                    cand = qr_slice(key.p, j + o->delimiter.len);
+                    is_prefix = true;
+                    break;
+                }
+            }
+        }
+        if (qr_slice_cmp(cand, o->after) <= 0)
+            continue;
+        if (k && out[k - 1].is_prefix && is_prefix && qr_slice_eq(out[k - 1].key, cand))
+            continue;
+        if (k == o->max) {
+            *trunc = true;
+            break;
+        }
+        out[k].key = cand;
+        out[k].is_prefix = is_prefix;
+        k++;
+    }
+    return k;
+}
+
+static void check_list(struct fx *f, const struct qr_slice *sorted, size_t n,
+                       const struct store_list_opts *o)
+{
+    struct ref_entry want[64];
+    bool want_trunc;
+    size_t wn = ref_list(sorted, n, o, want, &want_trunc);
+    struct store_list_result res;
+    assert_int_equal(store_list(f->r, SL("bkt"), o, &f->pool, &res), QR_OK);
+    assert_int_equal(res.n, wn);
+    assert_int_equal(res.truncated, want_trunc);
+    for (size_t i = 0; i < wn; i++) {
+        assert_true(qr_slice_eq(res.e[i].key, want[i].key));
+        assert_int_equal(res.e[i].is_prefix, want[i].is_prefix);
+        if (!res.e[i].is_prefix) {
+            assert_string_equal(res.e[i].etag, "etag");
+            assert_int_equal(res.e[i].size, res.e[i].key.len);
+        }
+    }
+}
+
+static void test_list(void **state)
+{
+    struct fx *f = *state;
+    struct qr_slice sorted[N_LIST_KEYS];
+    for (size_t i = 0; i < N_LIST_KEYS; i++) {
+        sorted[i] = qr_slice(list_keys[i].k, list_keys[i].n);
+        /* body = key bytes, so entry sizes are checkable */
+        assert_int_equal(put(f, sorted[i], list_keys[i].k, list_keys[i].n, "etag"), QR_OK);
+    }
+    /* another bucket's keys never show */
+    mkbucket(f, "other", STORE_BUCKET_GENERAL);
+    assert_int_equal(put_cond(f, "other", SL("a/zz"), "q", 1, "e", (struct store_cond){0}), QR_OK);
+    qsort(sorted, N_LIST_KEYS, sizeof(sorted[0]), cmp_slice_p);
+
+    /* hand-checked cases first, so the reference is not the only oracle */
+    struct store_list_opts o = {.delimiter = SL("/"), .max = 1000};
+    struct store_list_result res;
+    assert_int_equal(store_list(f->r, SL("bkt"), &o, &f->pool, &res), QR_OK);
+    static const char *const top[] = {"a", "a%2Fb", "a%2f", "a/", "ab", "b/", "b0", "c", "d/",
+                                      "x", "x\0y", "x\0z/", "\xc3\xa9t\xc3\xa9/",
+                                      "\xe6\x97\xa5\xe6\x9c\xac/", "\xff", "\xff/", "\xff\xff",
+                                      "\xff\xff/"};
+    static const size_t top_len[] = {1, 5, 4, 2, 2, 2, 2, 1, 2, 1, 3, 4, 6, 7, 1, 2, 2, 3};
+    assert_int_equal(res.n, sizeof(top) / sizeof(top[0]));
+    for (size_t i = 0; i < res.n; i++)
+        assert_true(qr_slice_eq(res.e[i].key, qr_slice(top[i], top_len[i])));
+    assert_false(res.truncated);
+
+    o = (struct store_list_opts){.prefix = SL("a/"), .delimiter = SL("/"), .max = 2};
+    assert_int_equal(store_list(f->r, SL("bkt"), &o, &f->pool, &res), QR_OK);
+    assert_int_equal(res.n, 2);
+    assert_true(qr_slice_eq_lit(res.e[0].key, "a/") && !res.e[0].is_prefix);
+    assert_true(qr_slice_eq_lit(res.e[1].key, "a/b"));
+    assert_true(res.truncated);
+    o.after = SL("a/b");
+    assert_int_equal(store_list(f->r, SL("bkt"), &o, &f->pool, &res), QR_OK);
+    assert_int_equal(res.n, 2);
+    assert_true(qr_slice_eq_lit(res.e[0].key, "a/b/") && res.e[0].is_prefix);
+    assert_true(qr_slice_eq_lit(res.e[1].key, "a/c"));
+    assert_false(res.truncated);
+
+    o = (struct store_list_opts){.max = 0};
+    assert_int_equal(store_list(f->r, SL("bkt"), &o, &f->pool, &res), QR_OK);
+    assert_int_equal(res.n, 0);
+    assert_false(res.truncated);
+    assert_int_equal(store_list(f->r, SL("nob"), &o, &f->pool, &res), QR_E_NO_SUCH_BUCKET);
+
+    /* every combination against the reference */
+    static const char *const prefixes[] = {"", "a", "a/", "b", "x", "\xff", "\xff\xff", "zz",
+                                           "\xc3\xa9"};
+    static const char *const delims[] = {"", "/", "%", "//", "b", "\xff"};
+    static const char *const afters[] = {"", "a", "a/", "a/b", "a/b/", "b", "b/", "c",
+                                         "\xff", "\xff/", "\xff\xff\xff", "x"};
+    static const size_t maxes[] = {0, 1, 2, 3, 5, 1000};
+    size_t combos = 0;
+    for (size_t p = 0; p < sizeof(prefixes) / sizeof(prefixes[0]); p++)
+        for (size_t d = 0; d < sizeof(delims) / sizeof(delims[0]); d++)
+            for (size_t a = 0; a < sizeof(afters) / sizeof(afters[0]); a++)
+                for (size_t m = 0; m < sizeof(maxes) / sizeof(maxes[0]); m++) {
+                    o = (struct store_list_opts){.prefix = qr_slice_cstr(prefixes[p]),
+                                                 .delimiter = qr_slice_cstr(delims[d]),
+                                                 .after = qr_slice_cstr(afters[a]),
+                                                 .max = maxes[m]};
+                    check_list(f, sorted, N_LIST_KEYS, &o);
+                    combos++;
+                }
+    assert_int_equal(combos, 9 * 6 * 12 * 6);
+
+    /* paging with after = last entry visits everything exactly once */
+    for (size_t d = 0; d < 2; d++) {
+        struct qr_slice after = SL("");
+        size_t total = 0, pages = 0;
+        do {
+            o = (struct store_list_opts){.delimiter = qr_slice_cstr(delims[d]), .after = after,
+                                         .max = 2};
+            assert_int_equal(store_list(f->r, SL("bkt"), &o, &f->pool, &res), QR_OK);
+            total += res.n;
+            pages++;
+            if (res.n)
+                after = res.e[res.n - 1].key;
+        } while (res.truncated);
+        assert_int_equal(total, d == 0 ? N_LIST_KEYS : 18);
+        assert_true(pages <= total / 2 + 1);
+    }
+}
+
+/* ---- multipart ---- */
+
+#define MIB (1024u * 1024u)
+
+static void part_put(struct fx *f, const char *id, uint32_t num, const char *etag,
+                     const uint8_t *p, size_t n)
+{
+    struct store_part part = {.number = num};
+    strcpy(part.etag, etag);
+    assert_int_equal(store_mpu_put_part(f->st, SL("bkt"), SL("mp"), qr_slice_cstr(id), &part,
+                                        qr_slice(p, n)),
+                     QR_OK);
+}
+
+static enum qr_err complete(struct fx *f, const char *id, const uint32_t *nums,
+                            const char *const *etags, size_t n, struct store_cond cond)
+{
+    struct store_mpu_complete c = {.bucket = SL("bkt"),
+                                   .key = SL("mp"),
+                                   .upload_id = qr_slice_cstr(id),
+                                   .numbers = nums,
+                                   .etags = etags,
+                                   .n = n,
+                                   .etag = "final-3",
+                                   .cond = cond};
+    struct store_put_result res;
+    return store_mpu_complete(f->st, &c, &res);
+}
+
+static void test_multipart(void **state)
+{
+    struct fx *f = *state;
+    char id[65];
+    struct store_mpu_create mc = {.bucket = SL("bkt"), .key = SL("mp"), .headers = SL("mh"),
+                                  .tags = SL("mt"), .ck_alg = STORE_CK_SHA256,
+                                  .ck_type = STORE_CK_COMPOSITE};
+    assert_int_equal(store_mpu_create(f->st, &mc, id), QR_OK);
+    assert_int_equal(strlen(id), 32);
+    struct store_mpu_create bad = {.bucket = SL("nob"), .key = SL("mp")};
+    char id2[65];
+    assert_int_equal(store_mpu_create(f->st, &bad, id2), QR_E_NO_SUCH_BUCKET);
+
+    uint8_t *p1 = pattern(5 * MIB, 10), *p2 = pattern(5 * MIB + 7, 11), *p3 = pattern(1000, 12);
+    uint8_t *p1b = pattern(5 * MIB, 13);
+    /* out of order, then replace part 1 */
+    part_put(f, id, 3, "e3", p3, 1000);
+    part_put(f, id, 1, "e1", p1, 5 * MIB);
+    part_put(f, id, 2, "e2", p2, 5 * MIB + 7);
+    assert_int_equal(count_blob_files(f), 3);
+    part_put(f, id, 1, "e1b", p1b, 5 * MIB);
+    assert_int_equal(count_blob_files(f), 3); /* the replaced part's blob is gone */
+    part_put(f, id, 4, "e4", p3, 10);          /* never listed: freed at completion */
+    assert_int_equal(count_blob_files(f), 4);
+
+    struct store_part *parts;
+    size_t n;
+    bool trunc;
+    assert_int_equal(store_mpu_list_parts(f->r, SL("bkt"), SL("mp"), qr_slice_cstr(id), 0, 2,
+                                          &f->pool, &parts, &n, &trunc),
+                     QR_OK);
+    assert_int_equal(n, 2);
+    assert_true(trunc);
+    assert_int_equal(parts[0].number, 1);
+    assert_string_equal(parts[0].etag, "e1b");
+    assert_int_equal(parts[1].number, 2);
+    assert_int_equal(parts[1].size, 5 * MIB + 7);
+    assert_int_equal(store_mpu_list_parts(f->r, SL("bkt"), SL("mp"), qr_slice_cstr(id), 2, 10,
+                                          &f->pool, &parts, &n, &trunc),
+                     QR_OK);
+    assert_int_equal(n, 2);
+    assert_false(trunc);
+    assert_int_equal(parts[0].number, 3);
+    assert_int_equal(store_mpu_list_parts(f->r, SL("bkt"), SL("other"), qr_slice_cstr(id), 0, 10,
+                                          &f->pool, &parts, &n, &trunc),
+                     QR_E_NO_SUCH_UPLOAD);
+
+    struct store_upload_info ui;
+    assert_int_equal(store_mpu_get(f->r, SL("bkt"), SL("mp"), qr_slice_cstr(id), &f->pool, &ui),
+                     QR_OK);
+    assert_string_equal(ui.id, id);
+    assert_true(qr_slice_eq_lit(ui.key, "mp"));
+    assert_int_equal(ui.ck_alg, STORE_CK_SHA256);
+    assert_int_equal(ui.ck_type, STORE_CK_COMPOSITE);
+
+    const uint32_t nums[] = {1, 2, 3};
+    const char *const good[] = {"e1b", "e2", "e3"};
+    const char *const stale[] = {"e1", "e2", "e3"};
+    const uint32_t disorder[] = {2, 1, 3};
+    const uint32_t small_first[] = {3, 4};
+    const char *const small_etags[] = {"e3", "e4"};
+    const uint32_t missing[] = {1, 5};
+    const char *const missing_etags[] = {"e1b", "e5"};
+    assert_int_equal(complete(f, id, nums, stale, 3, (struct store_cond){0}), QR_E_INVALID_PART);
+    assert_int_equal(complete(f, id, disorder, good, 3, (struct store_cond){0}),
+                     QR_E_INVALID_PART_ORDER);
+    assert_int_equal(complete(f, id, small_first, small_etags, 2, (struct store_cond){0}),
+                     QR_E_TOO_SMALL);
+    assert_int_equal(complete(f, id, missing, missing_etags, 2, (struct store_cond){0}),
+                     QR_E_INVALID_PART);
+    assert_int_equal(complete(f, "nope", nums, good, 3, (struct store_cond){0}),
+                     QR_E_NO_SUCH_UPLOAD);
+    assert_int_equal(put(f, SL("mp"), "old", 3, "old"), QR_OK);
+    assert_int_equal(complete(f, id, nums, good, 3, (struct store_cond){.if_none_match_any = true}),
+                     QR_E_PRECONDITION);
+    assert_int_equal(count_blob_files(f), 4); /* failed completions changed nothing */
+    assert_int_equal(complete(f, id, nums, good, 3, (struct store_cond){.if_match = "old"}), QR_OK);
+    assert_int_equal(count_blob_files(f), 3); /* part 4 freed */
+
+    size_t total = 5 * MIB + 5 * MIB + 7 + 1000;
+    uint8_t *want = malloc(total);
+    memcpy(want, p1b, 5 * MIB);
+    memcpy(want + 5 * MIB, p2, 5 * MIB + 7);
+    memcpy(want + 10 * MIB + 7, p3, 1000);
+    assert_obj(f, "bkt", SL("mp"), want, total);
+    struct store_obj o = head(f, SL("mp"));
+    assert_int_equal(o.parts, 3);
+    assert_int_equal(o.n_ext, 3);
+    assert_string_equal(o.etag, "final-3");
+    assert_true(qr_slice_eq_lit(o.headers, "mh"));
+    assert_true(qr_slice_eq_lit(o.tags, "mt"));
+    assert_int_equal(store_mpu_get(f->r, SL("bkt"), SL("mp"), qr_slice_cstr(id), &f->pool, &ui),
+                     QR_E_NO_SUCH_UPLOAD);
+    assert_int_equal(store_mpu_list_parts(f->r, SL("bkt"), SL("mp"), qr_slice_cstr(id), 0, 10,
+                                          &f->pool, &parts, &n, &trunc),
+                     QR_E_NO_SUCH_UPLOAD);
+
+    /* copy_part: ranges spanning extents of the multipart object share its blobs */
+    char id3[65];
+    struct store_mpu_create mc3 = {.bucket = SL("bkt"), .key = SL("cp")};
+    assert_int_equal(store_mpu_create(f->st, &mc3, id3), QR_OK);
+    struct store_part cpart = {.number = 1, .etag = "c1"};
+    uint64_t off = 5 * MIB - 100, len = 5 * MIB + 7 + 200; /* tail of 1, all of 2, head of 3 */
+    assert_int_equal(store_mpu_copy_part(f->st, SL("bkt"), SL("cp"), qr_slice_cstr(id3), &cpart,
+                                         SL("bkt"), SL("mp"), off, len),
+                     QR_OK);
+    assert_int_equal(count_blob_files(f), 3);
+    struct store_part cpart2 = {.number = 2, .etag = "c2"};
+    assert_int_equal(store_mpu_copy_part(f->st, SL("bkt"), SL("cp"), qr_slice_cstr(id3), &cpart2,
+                                         SL("bkt"), SL("mp"), total - 10, 11),
+                     QR_E_INVALID_RANGE);
+    assert_int_equal(store_mpu_copy_part(f->st, SL("bkt"), SL("cp"), qr_slice_cstr(id3), &cpart2,
+                                         SL("bkt"), SL("nokey"), 0, 1),
+                     QR_E_NO_SUCH_KEY);
+    assert_int_equal(store_mpu_copy_part(f->st, SL("bkt"), SL("cp"), SL("badid"), &cpart2,
+                                         SL("bkt"), SL("mp"), 0, 1),
+                     QR_E_NO_SUCH_UPLOAD);
+    /* from an inline source: a new small blob */
+    assert_int_equal(put(f, SL("inl"), "0123456789", 10, "i"), QR_OK);
+    assert_int_equal(store_mpu_copy_part(f->st, SL("bkt"), SL("cp"), qr_slice_cstr(id3), &cpart2,
+                                         SL("bkt"), SL("inl"), 2, 5),
+                     QR_OK);
+    assert_int_equal(count_blob_files(f), 4);
+    const uint32_t cnums[] = {1, 2};
+    const char *const cetags[] = {"c1", "c2"};
+    struct store_mpu_complete cc = {.bucket = SL("bkt"), .key = SL("cp"),
+                                    .upload_id = qr_slice_cstr(id3), .numbers = cnums,
+                                    .etags = cetags, .n = 2, .etag = "cp-2"};
+    struct store_put_result res;
+    assert_int_equal(store_mpu_complete(f->st, &cc, &res), QR_OK);
+    uint8_t *cwant = malloc(len + 5);
+    memcpy(cwant, want + off, len);
+    memcpy(cwant + len, "23456", 5);
+    assert_obj(f, "bkt", SL("cp"), cwant, len + 5);
+    free(cwant);
+    /* deleting the source keeps the blobs the copy still uses */
+    assert_int_equal(store_obj_delete(f->st, SL("bkt"), SL("mp"), NULL), QR_OK);
+    assert_int_equal(count_blob_files(f), 4); /* the copy's extents name all three blobs */
+    assert_int_equal(store_obj_delete(f->st, SL("bkt"), SL("cp"), NULL), QR_OK);
+    assert_int_equal(count_blob_files(f), 0);
+
+    /* abort frees every part; list uploads */
+    char a1[65], a2[65], a3[65];
+    struct store_mpu_create m1 = {.bucket = SL("bkt"), .key = SL("k/1")};
+    struct store_mpu_create m2 = {.bucket = SL("bkt"), .key = SL("k/2")};
+    struct store_mpu_create m3 = {.bucket = SL("bkt"), .key = SL("z")};
+    assert_int_equal(store_mpu_create(f->st, &m1, a1), QR_OK);
+    assert_int_equal(store_mpu_create(f->st, &m1, a2), QR_OK);
+    assert_int_equal(store_mpu_create(f->st, &m3, a3), QR_OK);
+    struct store_upload_info *ups;
+    assert_int_equal(store_mpu_list(f->r, SL("bkt"), SL("k/"), SL(""), SL(""), 10, &f->pool, &ups,
+                                    &n, &trunc),
+                     QR_OK);
+    assert_int_equal(n, 2);
+    assert_false(trunc);
+    assert_true(qr_slice_eq_lit(ups[0].key, "k/1") && qr_slice_eq_lit(ups[1].key, "k/1"));
+    /* same key: ordered by creation, then id */
+    assert_true(ups[0].created_ms < ups[1].created_ms ||
+                (ups[0].created_ms == ups[1].created_ms && strcmp(ups[0].id, ups[1].id) < 0));
+    char first_id[65];
+    strcpy(first_id, ups[0].id);
+    assert_int_equal(store_mpu_list(f->r, SL("bkt"), SL(""), SL("k/1"), qr_slice_cstr(first_id),
+                                    1, &f->pool, &ups, &n, &trunc),
+                     QR_OK);
+    assert_int_equal(n, 1);
+    assert_true(trunc);
+    assert_string_equal(ups[0].id, strcmp(first_id, a1) == 0 ? a2 : a1);
+    assert_int_equal(store_mpu_list(f->r, SL("bkt"), SL(""), SL("k/1"), SL(""), 10, &f->pool,
+                                    &ups, &n, &trunc),
+                     QR_OK);
+    assert_int_equal(n, 1);
+    assert_true(qr_slice_eq_lit(ups[0].key, "z"));
+    (void)m2;
+
+    struct store_part ap = {.number = 1, .etag = "x"};
+    assert_int_equal(store_mpu_put_part(f->st, SL("bkt"), SL("k/1"), qr_slice_cstr(a1), &ap,
+                                        qr_slice(p3, 1000)),
+                     QR_OK);
+    ap.number = 2;
+    assert_int_equal(store_mpu_put_part(f->st, SL("bkt"), SL("k/1"), qr_slice_cstr(a1), &ap,
+                                        qr_slice(p1, 100000)),
+                     QR_OK);
+    assert_int_equal(store_mpu_put_part(f->st, SL("bkt"), SL("k/1"), SL("nope"), &ap,
+                                        qr_slice(p1, 100000)),
+                     QR_E_NO_SUCH_UPLOAD);
+    assert_int_equal(store_mpu_put_part(f->st, SL("bkt"), SL("z"), qr_slice_cstr(a1), &ap,
+                                        qr_slice(p1, 100000)),
+                     QR_E_NO_SUCH_UPLOAD); /* the id belongs to another key */
+    assert_int_equal(count_blob_files(f), 2);
+    assert_int_equal(store_mpu_abort(f->st, SL("bkt"), SL("k/1"), qr_slice_cstr(a1)), QR_OK);
+    assert_int_equal(count_blob_files(f), 0);
+    assert_int_equal(store_mpu_abort(f->st, SL("bkt"), SL("k/1"), qr_slice_cstr(a1)),
+                     QR_E_NO_SUCH_UPLOAD);
+    free(p1);
+    free(p2);
+    free(p3);
+    free(p1b);
+    free(want);
+}
+
+/* ---- conditions ---- */
+
+static void test_conditions(void **state)
+{
+    struct fx *f = *state;
+    struct store_cond none_match = {.if_none_match_any = true};
+    assert_int_equal(put_cond(f, "bkt", SL("c"), "1", 1, "e1", none_match), QR_OK);
+    assert_int_equal(put_cond(f, "bkt", SL("c"), "2", 1, "e2", none_match), QR_E_PRECONDITION);
+    assert_int_equal(put_cond(f, "bkt", SL("c"), "2", 1, "e2", (struct store_cond){.if_match = "zz"}),
+                     QR_E_PRECONDITION);
+    assert_int_equal(put_cond(f, "bkt", SL("c"), "2", 1, "e2", (struct store_cond){.if_match = "e1"}),
+                     QR_OK);
+    assert_obj(f, "bkt", SL("c"), "2", 1);
+    assert_int_equal(put_cond(f, "bkt", SL("new"), "2", 1, "e2",
+                              (struct store_cond){.if_match = "e1"}),
+                     QR_E_PRECONDITION);
+    struct store_cond wrong = {.if_match = "e1"}, right = {.if_match = "e2"};
+    assert_int_equal(store_obj_delete(f->st, SL("bkt"), SL("c"), &wrong), QR_E_PRECONDITION);
+    assert_obj(f, "bkt", SL("c"), "2", 1);
+    assert_int_equal(store_obj_delete(f->st, SL("bkt"), SL("c"), &right), QR_OK);
+    assert_int_equal(copy(f, SL("missing"), SL("c"), NULL, none_match), QR_E_NO_SUCH_KEY);
+    assert_int_equal(put(f, SL("s"), "s", 1, "es"), QR_OK);
+    assert_int_equal(copy(f, SL("s"), SL("c"), NULL, none_match), QR_OK);
+    assert_int_equal(copy(f, SL("s"), SL("c"), NULL, none_match), QR_E_PRECONDITION);
+}
+
+/* ---- crash recovery and reopen ---- */
+
+static void sql(const char *dir, const char *q)
+{
+    char path[128];
+    sqlite3 *db;
+    snprintf(path, sizeof(path), "%s/meta.db", dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, q, NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        fprintf(stderr, "sql: %s\n", msg);
+    assert_int_equal(rc, SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static int64_t sql_int(const char *dir, const char *q)
+{
+    char path[128];
+    sqlite3 *db;
+    sqlite3_stmt *s;
+    snprintf(path, sizeof(path), "%s/meta.db", dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, q, -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return v;
+}
+
+static void test_gc_recovery(void **state)
+{
+    struct fx *f = *state;
+    uint8_t *big = pattern(100000, 20);
+    char q[256];
+    assert_int_equal(put(f, SL("gone"), big, 100000, "g"), QR_OK);
+    assert_int_equal(put(f, SL("kept"), big, 90000, "k"), QR_OK);
+    uint64_t gone = first_blob(f, SL("gone")), kept = first_blob(f, SL("kept"));
+    fx_close(f);
+
+    /* crash after the commit that freed "gone", before its unlink: row gone, gc row
+     * present, file present */
+    snprintf(q, sizeof(q),
+             "DELETE FROM objects WHERE key=CAST('gone' AS BLOB); DELETE FROM blobs WHERE id=%llu;"
+             " INSERT INTO gc(blob) VALUES(%llu);",
+             (unsigned long long)gone, (unsigned long long)gone);
+    sql(f->dir, q);
+    /* crash after a rename, before the commit: files with ids handed out but unsettled */
+    uint64_t lwm = (uint64_t)sql_int(f->dir, "SELECT v FROM meta WHERE k='blob_lwm'");
+    uint64_t reserved = (uint64_t)sql_int(f->dir, "SELECT v FROM meta WHERE k='blob_reserved'");
+    assert_true(lwm <= kept + 1 && reserved > lwm + 300);
+    make_blob_file(f, lwm + 3, false);
+    make_blob_file(f, lwm + 300, true);
+    make_blob_file(f, reserved - 1, false);
+    assert_true(blob_file_exists(f, gone, false));
+
+    fx_open(f);
+    assert_false(blob_file_exists(f, gone, false));
+    assert_false(blob_file_exists(f, lwm + 3, false));
+    assert_false(blob_file_exists(f, lwm + 300, true));
+    assert_false(blob_file_exists(f, reserved - 1, false));
+    assert_true(blob_file_exists(f, kept, false));
+    assert_obj(f, "bkt", SL("kept"), big, 90000);
+    assert_int_equal(count_blob_files(f), 1);
+    fx_close(f);
+    assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM gc"), 0);
+    /* ids are never reused: the counter restarted at the old reservation */
+    fx_open(f);
+    assert_int_equal(put(f, SL("new"), big, 100000, "n"), QR_OK);
+    assert_true(first_blob(f, SL("new")) >= reserved);
+    free(big);
+}
+
+static void test_reopen(void **state)
+{
+    struct fx *f = *state;
+    uint8_t *big = pattern(70000, 21);
+    char id[65];
+    assert_int_equal(put(f, SL("i"), "inline", 6, "ei"), QR_OK);
+    assert_int_equal(put(f, SL("b"), big, 70000, "eb"), QR_OK);
+    mkbucket(f, "dir--usw2-az1--x-s3", STORE_BUCKET_DIRECTORY);
+    struct store_mpu_create mc = {.bucket = SL("bkt"), .key = SL("mp")};
+    assert_int_equal(store_mpu_create(f->st, &mc, id), QR_OK);
+    part_put(f, id, 7, "e7", big, 70000);
+    /* a freed blob whose gc row is deleted at close */
+    assert_int_equal(put(f, SL("tmp"), big, 65537, "t"), QR_OK);
+    assert_int_equal(store_obj_delete(f->st, SL("bkt"), SL("tmp"), NULL), QR_OK);
+    fx_close(f);
+    assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM gc"), 0);
+    fx_open(f);
+    assert_obj(f, "bkt", SL("i"), "inline", 6);
+    assert_obj(f, "bkt", SL("b"), big, 70000);
+    struct store_bucket b;
+    assert_int_equal(store_bucket_get(f->r, SL("dir--usw2-az1--x-s3"), &b), QR_OK);
+    struct store_part *parts;
+    size_t n;
+    bool trunc;
+    assert_int_equal(store_mpu_list_parts(f->r, SL("bkt"), SL("mp"), qr_slice_cstr(id), 0, 10,
+                                          &f->pool, &parts, &n, &trunc),
+                     QR_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(parts[0].number, 7);
+    assert_int_equal(parts[0].size, 70000);
+    assert_int_equal(count_blob_files(f), 2);
+    free(big);
+}
+
+/* ---- group commit ---- */
+
+#define GC_THREADS 16
+#define GC_PUTS    10000
+
+struct gc_arg {
+    struct fx *f;
+    unsigned t;
+    const uint8_t *body;
+    int fails;
+};
+
+static void *gc_worker(void *p)
+{
+    struct gc_arg *a = p;
+    for (unsigned i = a->t; i < GC_PUTS; i += GC_THREADS) {
+        char key[32];
+        int n = snprintf(key, sizeof(key), "gc/%05u", i);
+        if (put(a->f, qr_slice(key, (size_t)n), a->body, 4096, "e") != QR_OK)
+            a->fails++;
+    }
+    return NULL;
+}
+
+static void test_group_commit(void **state)
+{
+    struct fx *f = *state;
+    pthread_t th[GC_THREADS];
+    struct gc_arg args[GC_THREADS];
+    uint8_t *body = pattern(4096, 30);
+    uint64_t c0 = store_debug_commits(f->st), n0 = store_debug_changes(f->st);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (unsigned t = 0; t < GC_THREADS; t++) {
+        args[t] = (struct gc_arg){.f = f, .t = t, .body = body};
+        assert_int_equal(pthread_create(&th[t], NULL, gc_worker, &args[t]), 0);
+    }
+    for (unsigned t = 0; t < GC_THREADS; t++) {
+        pthread_join(th[t], NULL);
+        assert_int_equal(args[t].fails, 0);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    uint64_t commits = store_debug_commits(f->st) - c0;
+    uint64_t changes = store_debug_changes(f->st) - n0;
+    printf("group commit: %d inline 4 KiB puts from %d threads in %.3f s (%.0f puts/s), "
+           "%llu commits (%.1f puts per commit)\n",
+           GC_PUTS, GC_THREADS, secs, GC_PUTS / secs, (unsigned long long)commits,
+           (double)changes / (double)(commits ? commits : 1));
+    assert_int_equal(changes, GC_PUTS);
+    assert_true(commits < GC_PUTS / 2); /* fsyncs were shared */
+    assert_int_equal(count_blob_files(f), 0);
+
+    /* all there, in order */
+    struct qr_slice after = SL("");
+    size_t total = 0;
+    struct store_list_result res;
+    do {
+        struct store_list_opts o = {.prefix = SL("gc/"), .after = after, .max = 1000};
+        assert_int_equal(store_list(f->r, SL("bkt"), &o, &f->pool, &res), QR_OK);
+        for (size_t i = 0; i < res.n; i++) {
+            char want[32];
+            int n = snprintf(want, sizeof(want), "gc/%05zu", total + i);
+            assert_true(qr_slice_eq(res.e[i].key, qr_slice(want, (size_t)n)));
+        }
+        total += res.n;
+        after = res.e[res.n - 1].key;
+    } while (res.truncated);
+    assert_int_equal(total, GC_PUTS);
+    free(body);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_buckets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_overwrite_frees, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_copy_shares, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_path_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_multipart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_conditions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gc_recovery, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
