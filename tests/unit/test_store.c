@@ -901,7 +901,7 @@ static void test_conditions(void **state)
     assert_obj(f, "bkt", SL("c"), "2", 1);
     assert_int_equal(put_cond(f, "bkt", SL("new"), "2", 1, "e2",
                               (struct store_cond){.if_match = "e1"}),
-                     QR_E_PRECONDITION);
+                     QR_E_NO_SUCH_KEY);
     struct store_cond wrong = {.if_match = "e1"}, right = {.if_match = "e2"};
     assert_int_equal(store_obj_delete(f->st, SL("bkt"), SL("c"), &wrong), QR_E_PRECONDITION);
     assert_obj(f, "bkt", SL("c"), "2", 1);
