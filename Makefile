@@ -9,8 +9,10 @@ PKGS     := libh2o-evloop sqlite3 libcrypto libxml-2.0 jansson zlib libisal
 
 DEB_BUILD := build-essential pkg-config libh2o-evloop-dev libsqlite3-dev libssl-dev \
              libxml2-dev libjansson-dev zlib1g-dev libisal-dev libcmocka-dev
-DEB_TEST  := clang libclang-rt-14-dev curl nodejs npm wrk nginx-light libnss-myhostname \
-             python3 awscli
+DEB_TEST  := clang libclang-rt-14-dev curl wrk nginx-light libnss-myhostname python3
+# node and npm: Debian's packages unless the machine already has them (another build of
+# node may own /usr/bin/node, and Debian's npm would conflict with it).
+DEB_NODE  := $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
         -Wvla -Wimplicit-fallthrough -Wundef -Wcast-qual -Wno-unused-parameter
@@ -67,7 +69,7 @@ deps:
 	fi
 
 test-deps: deps
-	@missing=$$(for p in $(DEB_TEST); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	@missing=$$(for p in $(DEB_TEST) $(DEB_NODE); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing test deps:" $$missing; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \

@@ -1,0 +1,78 @@
+// server.mjs - starts the real quarry binary for the JS SDK tests and always stops it.
+// Same contract as ../quarry_server.py: `$BUILD/quarry serve --port 0` on a mkdtemp data dir,
+// wait (10 s deadline, reading stdout) for `quarry listening on http://127.0.0.1:PORT`,
+// stop by PID (its own process group) on stop(), on process exit and on SIGINT/SIGTERM.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '..', '..', '..');
+const live = new Set();
+
+function killAll() {
+  for (const s of live) {
+    try { process.kill(-s.proc.pid, 'SIGKILL'); } catch { /* gone */ }
+    try { fs.rmSync(s.root, { recursive: true, force: true }); } catch { /* ignore */ }
+  }
+  live.clear();
+}
+process.on('exit', killAll);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => { killAll(); process.exit(128 + os.constants.signals[sig]); });
+}
+
+export const ACCESS_KEY = 'quarry';
+export const SECRET_KEY = 'quarry-secret-key';
+export const REGION = 'us-east-1';
+
+export async function startServer() {
+  let build = process.env.BUILD || 'build';
+  if (!path.isAbsolute(build)) build = path.join(repo, build);
+  const exe = path.join(build, 'quarry');
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'quarry-js-'));
+  const data = path.join(root, 'data');
+  fs.mkdirSync(data);
+  const env = { ...process.env };
+  delete env.QUARRY_ROOT_ACCESS_KEY;
+  delete env.QUARRY_ROOT_SECRET_KEY;
+  const log = fs.openSync(path.join(root, 'server.log'), 'a');
+  const proc = spawn(exe, ['serve', '--address', '127.0.0.1', '--port', '0', '--data', data, '--no-fsync'],
+    { stdio: ['ignore', 'pipe', log], env, detached: true });
+  fs.closeSync(log);
+  const s = { proc, root, data, endpoint: null };
+  live.add(s);
+  s.endpoint = await new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error(`no listening line within 10 s: ${buf}`)), 10000);
+    proc.on('error', (e) => { clearTimeout(timer); reject(e); });
+    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited ${code}: ${buf}`)); });
+    proc.stdout.on('data', (chunk) => {
+      buf += chunk.toString();
+      const m = buf.match(/^quarry listening on (http:\/\/127\.0\.0\.1:\d+)\s*$/m);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
+    });
+  }).catch((e) => { stopServer(s); throw e; });
+  proc.removeAllListeners('exit');
+  proc.stdout.on('data', () => {}); // keep draining
+  return s;
+}
+
+export function logTail(s, n = 20) {
+  try {
+    return fs.readFileSync(path.join(s.root, 'server.log'), 'utf8').split('\n').slice(-n).join('\n');
+  } catch { return ''; }
+}
+
+export async function stopServer(s) {
+  if (!live.has(s)) return;
+  live.delete(s);
+  const exited = new Promise((r) => s.proc.once('exit', r));
+  try { process.kill(-s.proc.pid, 'SIGTERM'); } catch { /* gone */ }
+  const t = setTimeout(() => { try { process.kill(-s.proc.pid, 'SIGKILL'); } catch { /* gone */ } }, 10000);
+  if (s.proc.exitCode === null && s.proc.signalCode === null) await exited;
+  clearTimeout(t);
+  fs.rmSync(s.root, { recursive: true, force: true });
+}

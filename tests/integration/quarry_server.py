@@ -1,0 +1,376 @@
+"""quarry_server.py - start the real quarry binary for an integration test and always stop it.
+
+QuarryServer runs `$BUILD/quarry serve` on 127.0.0.1 (port 0 unless told otherwise) with a
+fresh mkdtemp data directory, waits for the one `quarry listening on http://...` line on
+stdout (deadline, no fixed sleeps), and exposes the endpoint and root credentials. The
+process is stopped by its own PID (its process group, which it was started in) from the
+context manager, from an atexit hook and from SIGTERM/SIGINT/SIGHUP handlers, so a test
+that fails or is interrupted never leaves a server behind. restart() keeps the data
+directory (session-survives-restart and crash tests); kill9() simulates a crash.
+
+Layout of the scratch directory (one per server object):
+    <root>/data        the server's --data directory (nothing else is written there)
+    <root>/server.log  the server's stderr (access log), kept outside the data dir so tests
+                       can walk the data dir and see only what the server wrote
+"""
+
+import atexit
+import os
+import re
+import selectors
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+DEFAULT_AK = "quarry"
+DEFAULT_SK = "quarry-secret-key"
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+READY_RE = re.compile(rb"^quarry listening on (http://127\.0\.0\.1:(\d+))\s*$")
+READY_DEADLINE_S = 10.0
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+_live = set()     # servers with a running process, for the exit hooks
+_created = set()  # every server object, so exit removes its scratch directory
+
+
+def binary_path():
+    """$BUILD/quarry, relative paths taken from the repository root."""
+    build = os.environ.get("BUILD", "build")
+    if not os.path.isabs(build):
+        build = os.path.join(REPO, build)
+    return os.path.join(build, "quarry")
+
+
+def free_port():
+    """A loopback port that was free a moment ago (for tests that need a fixed port)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerError(Exception):
+    pass
+
+
+class QuarryServer:
+    def __init__(self, fsync=False, log_level="info", port=0, root_keys=None, env=None,
+                 extra_args=None):
+        """fsync=False passes --no-fsync (fast throwaway servers); crash and durability
+        tests pass fsync=True. root_keys=(ak, sk) sets QUARRY_ROOT_*; None leaves them
+        unset so the server's defaults are exercised. env: extra environment (e.g.
+        LD_PRELOAD for the durability shim)."""
+        self.root = tempfile.mkdtemp(prefix="quarry-it-")
+        self.data = os.path.join(self.root, "data")
+        os.mkdir(self.data)
+        self.log_path = os.path.join(self.root, "server.log")
+        self.fsync = fsync
+        self.log_level = log_level
+        self.port = port
+        self.extra_args = list(extra_args or [])
+        self.env = dict(os.environ)
+        self.env.pop("QUARRY_ROOT_ACCESS_KEY", None)
+        self.env.pop("QUARRY_ROOT_SECRET_KEY", None)
+        if root_keys is not None:
+            self.env["QUARRY_ROOT_ACCESS_KEY"] = root_keys[0]
+            self.env["QUARRY_ROOT_SECRET_KEY"] = root_keys[1]
+            self.access_key, self.secret_key = root_keys
+        else:
+            self.access_key, self.secret_key = DEFAULT_AK, DEFAULT_SK
+        if env:
+            self.env.update(env)
+        self.proc = None
+        self.endpoint = None
+        self.starts = 0
+        self._drain = None
+        _created.add(self)
+
+    # ---- lifecycle ----
+
+    def start(self, port=None):
+        if self.proc is not None:
+            raise ServerError("already running")
+        if port is not None:
+            self.port = port
+        exe = binary_path()
+        if not os.access(exe, os.X_OK):
+            raise ServerError(f"no server binary at {exe} (set BUILD)")
+        argv = [exe, "serve", "--address", "127.0.0.1", "--port", str(self.port),
+                "--data", self.data, "--log-level", self.log_level]
+        if not self.fsync:
+            argv.append("--no-fsync")
+        argv += self.extra_args
+        log = open(self.log_path, "ab")
+        log.write(f"==== start #{self.starts + 1}: {' '.join(argv)}\n".encode())
+        log.flush()
+        try:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                         stderr=log, env=self.env, start_new_session=True)
+        finally:
+            log.close()
+        _live.add(self)
+        self.starts += 1
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.kill9()
+            raise
+        return self
+
+    def _wait_ready(self):
+        deadline = time.monotonic() + READY_DEADLINE_S
+        out = self.proc.stdout
+        sel = selectors.DefaultSelector()
+        sel.register(out, selectors.EVENT_READ)
+        buf = b""
+        seen = []
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ServerError(f"no listening line within {READY_DEADLINE_S}s; stdout so far "
+                                      f"{seen!r}; stderr tail:\n{self.log_tail()}")
+                if not sel.select(timeout=left):
+                    continue
+                chunk = os.read(out.fileno(), 4096)
+                if not chunk:
+                    rc = self.proc.wait(timeout=5)
+                    raise ServerError(f"server exited (rc={rc}) before listening; stdout {seen!r}; "
+                                      f"stderr tail:\n{self.log_tail()}")
+                buf += chunk
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    seen.append(line)
+                    m = READY_RE.match(line)
+                    if m:
+                        self.endpoint = m.group(1).decode()
+                        self.port = int(m.group(2))
+                        self._start_drain(buf)
+                        return
+        finally:
+            sel.close()
+
+    def _start_drain(self, pending):
+        """Keeps reading stdout after the ready line so the pipe never fills up."""
+        proc = self.proc
+
+        def drain():
+            try:
+                while os.read(proc.stdout.fileno(), 65536):
+                    pass
+            except (OSError, ValueError):
+                pass
+
+        self._drain = threading.Thread(target=drain, daemon=True)
+        self._drain.start()
+
+    def _reap(self):
+        try:
+            self.proc.stdout.close()
+        except Exception:
+            pass
+        self.proc = None
+        _live.discard(self)
+
+    def stop(self, timeout=10.0):
+        """SIGTERM, then SIGKILL after timeout. Returns the exit status (or None)."""
+        if self.proc is None:
+            return None
+        p = self.proc
+        rc = None
+        try:
+            os.killpg(p.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            rc = p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self._killpg9(p)
+            rc = p.wait()
+        # anything the server started in its group goes too
+        self._killpg9(p)
+        self._reap()
+        return rc
+
+    @staticmethod
+    def _killpg9(p):
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def kill9(self):
+        """Crash: SIGKILL the server (and its process group) and reap it."""
+        if self.proc is None:
+            return
+        p = self.proc
+        self._killpg9(p)
+        p.wait()
+        self._reap()
+
+    def restart(self, same_port=True, crash=False, retry_s=5.0):
+        """Stops (or kill -9s) and starts again on the same data dir. same_port retries the
+        old port for up to retry_s (it may still be in TIME_WAIT or held briefly)."""
+        old = self.port
+        if crash:
+            self.kill9()
+        else:
+            self.stop()
+        if not same_port:
+            return self.start(port=0)
+        deadline = time.monotonic() + retry_s
+        while True:
+            try:
+                return self.start(port=old)
+            except ServerError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def close(self):
+        """Stops the server and removes the scratch directory."""
+        self.stop()
+        _created.discard(self)
+        if os.environ.get("QUARRY_KEEP_DATA"):
+            sys.stderr.write(f"kept {self.root}\n")
+            return
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self):
+        if self.proc is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    # ---- helpers for tests ----
+
+    def log_tail(self, n=30):
+        try:
+            with open(self.log_path, "rb") as f:
+                lines = f.read().decode("utf-8", "replace").splitlines()
+            return "\n".join(lines[-n:])
+        except OSError:
+            return "(no log)"
+
+    @property
+    def host(self):
+        return f"127.0.0.1:{self.port}"
+
+    def client_env(self, home):
+        """Environment for the aws CLI / other processes: only our endpoint and keys."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update({
+            "HOME": home,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_CONFIG_FILE": os.path.join(home, "config"),
+            "AWS_SHARED_CREDENTIALS_FILE": os.path.join(home, "credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+        })
+        return env
+
+    def boto3_client(self, access_key=None, secret_key=None, recorder=True, **cfg):
+        """A boto3 S3 client for this server: path-style on the IP endpoint, no retries (a
+        retried 5xx would hide a server bug), every exchange recorded for failure reports."""
+        import boto3
+        from botocore.config import Config
+        conf = {"retries": {"total_max_attempts": 1}, "connect_timeout": 10,
+                "read_timeout": 60, "s3": {"addressing_style": "path"}}
+        conf.update(cfg)
+        c = boto3.client("s3", endpoint_url=self.endpoint, region_name=REGION,
+                         aws_access_key_id=access_key or self.access_key,
+                         aws_secret_access_key=secret_key or self.secret_key,
+                         config=Config(**conf))
+        if recorder:
+            record_client(c)
+        return c
+
+
+# ---- exchange recorder: the last request/response of any recorded client ----
+
+last_exchange = {"request": None, "response": None}
+
+
+def _short(b, n=600):
+    if b is None:
+        return ""
+    if hasattr(b, "read"):
+        return "<stream>"
+    if isinstance(b, str):
+        b = b.encode()
+    s = bytes(b[:n]).decode("utf-8", "replace")
+    return s + ("..." if len(b) > n else "")
+
+
+def record_client(client):
+    def before_send(request, **kw):
+        hdrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in request.headers.items()}
+        last_exchange["request"] = f"{request.method} {request.url}\n  headers={hdrs}\n  body={_short(request.body)!r}"
+        last_exchange["response"] = None
+
+    def received(response_dict=None, exception=None, **kw):
+        if response_dict is not None:
+            body = response_dict.get("body")
+            last_exchange["response"] = (f"{response_dict.get('status_code')} "
+                                         f"headers={dict(response_dict.get('headers', {}))}\n  body={_short(body)!r}")
+        elif exception is not None:
+            last_exchange["response"] = f"exception {exception!r}"
+
+    client.meta.events.register("before-send.s3", before_send)
+    client.meta.events.register("response-received.s3", received)
+
+
+def describe_last_exchange():
+    if last_exchange["request"] is None:
+        return ""
+    return f"\n    last request: {last_exchange['request']}\n    last response: {last_exchange['response']}"
+
+
+# ---- exit hooks: never leave a server running ----
+
+def _stop_all():
+    for s in list(_live):
+        try:
+            s.kill9()
+        except Exception:
+            pass
+
+
+def _cleanup_all():
+    for s in list(_created):
+        try:
+            s.close()
+        except Exception:
+            pass
+
+
+atexit.register(_cleanup_all)
+
+
+def _on_signal(signum, frame):
+    _stop_all()
+    _cleanup_all()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+for _sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    try:
+        signal.signal(_sig, _on_signal)
+    except (ValueError, OSError):  # not the main thread
+        pass

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# run-all.sh - runs quarry's tests and prints one total: `N passed, N failed`.
+#
+#   tests/run-all.sh [unit|integration|fuzz|all]      (default all)
+#
+# unit:        every cmocka binary $BUILD/tests/test_* (counts read from cmocka's summary)
+# integration: every tests/integration/test_*.py and tests/durability/test_*.py (each a
+#              separate program ending in `N passed, N failed`), and the JS SDK tests
+#              under tests/integration/js with `node --test` (TAP `# pass` / `# fail`)
+# fuzz:        `make -C tests/fuzz run` when tests/fuzz/Makefile exists (one result)
+# A program that crashes, times out or prints no summary counts as one failure.
+# Exit status 1 if anything failed. BUILD (default build) names the build directory.
+set -u
+
+cd "$(dirname "$0")/.." || exit 2
+ROOT=$(pwd)
+export BUILD="${BUILD:-build}"
+MODE="${1:-all}"
+PASSED=0
+FAILED=0
+FAILED_NAMES=()
+TMP=$(mktemp -d /tmp/quarry-runall.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+
+case "$MODE" in unit|integration|fuzz|all) ;; *)
+    echo "usage: $0 [unit|integration|fuzz|all]" >&2; exit 2 ;;
+esac
+
+add() { # add NAME PASSED FAILED
+    PASSED=$((PASSED + $2)); FAILED=$((FAILED + $3))
+    if [ "$3" -gt 0 ]; then FAILED_NAMES+=("$1 ($3)"); fi
+    printf '=== %s: %d passed, %d failed\n' "$1" "$2" "$3"
+}
+
+# run_logged NAME TIMEOUT CMD... -> output in $TMP/out, status in $RC
+run_logged() {
+    local name=$1 limit=$2; shift 2
+    printf '\n=== %s\n' "$name"
+    timeout --kill-after=10 "$limit" "$@" > >(tee "$TMP/out") 2>&1
+    RC=$?
+    wait # the tee
+    if [ "$RC" -eq 124 ] || [ "$RC" -eq 137 ]; then echo "(timed out after ${limit}s)"; fi
+}
+
+run_unit() {
+    local found=0 bin p f
+    for bin in "$BUILD"/tests/test_*; do
+        [ -f "$bin" ] && [ -x "$bin" ] || continue
+        found=1
+        run_logged "unit $(basename "$bin")" 300 "$bin"
+        # cmocka: "[  PASSED  ] N test(s)." and "[  FAILED  ] N test(s), listed below:"
+        # (one pair per group; sum them)
+        p=$(sed -n 's/^\[  PASSED  \] \([0-9][0-9]*\) test.*/\1/p' "$TMP/out" | awk '{s+=$1} END {print s+0}')
+        f=$(sed -n 's/^\[  FAILED  \] \([0-9][0-9]*\) test.*/\1/p' "$TMP/out" | awk '{s+=$1} END {print s+0}')
+        if [ "$RC" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi       # crash / abort / timeout
+        if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then f=1; fi         # no summary at all
+        add "unit $(basename "$bin")" "$p" "$f"
+    done
+    if [ "$found" -eq 0 ]; then echo "(no unit test binaries in $BUILD/tests)"; fi
+}
+
+# A harness program: its last `N passed, N failed` line is its result.
+run_harness_file() {
+    local file=$1 limit=$2 line p f
+    case "$file" in
+        *.py) run_logged "${file#tests/}" "$limit" python3 "$file" ;;
+        *.sh) run_logged "${file#tests/}" "$limit" bash "$file" ;;
+        *) return ;;
+    esac
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$TMP/out" | tail -n 1)
+    if [ -n "$line" ]; then
+        p=${line%% passed*}; f=${line#*passed, }; f=${f%% failed}
+    else
+        p=0; f=0
+    fi
+    if [ "$RC" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    if [ -z "$line" ] && [ "$f" -eq 0 ]; then f=1; fi
+    add "${file#tests/}" "$p" "$f"
+}
+
+run_js() {
+    local p f
+    if ! ls tests/integration/js/*.mjs >/dev/null 2>&1; then return; fi
+    if [ ! -d tests/node_modules/@aws-sdk/client-s3 ]; then
+        echo "tests/node_modules missing: run 'make test-deps' (npm ci in tests/)"
+        add "integration/js" 0 1
+        return
+    fi
+    run_logged "integration/js (node --test)" 600 \
+        node --test --test-reporter=tap tests/integration/js/
+    p=$(sed -n 's/^# pass \([0-9][0-9]*\)$/\1/p' "$TMP/out" | tail -n 1)
+    f=$(sed -n 's/^# fail \([0-9][0-9]*\)$/\1/p' "$TMP/out" | tail -n 1)
+    p=${p:-0}; f=${f:-0}
+    if [ "$RC" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    add "integration/js" "$p" "$f"
+}
+
+run_integration() {
+    local file
+    for file in tests/integration/test_*.py tests/integration/test_*.sh tests/durability/test_*.py; do
+        [ -f "$file" ] || continue
+        run_harness_file "$file" 900
+    done
+    run_js
+}
+
+run_fuzz() {
+    if [ ! -f tests/fuzz/Makefile ]; then echo "(no tests/fuzz/Makefile, fuzzers skipped)"; return; fi
+    run_logged "fuzz (make -C tests/fuzz run)" 600 make -C tests/fuzz run
+    if [ "$RC" -eq 0 ]; then add fuzz 1 0; else add fuzz 0 1; fi
+}
+
+case "$MODE" in
+    unit) run_unit ;;
+    integration) run_integration ;;
+    fuzz) run_fuzz ;;
+    all) run_unit; run_integration; run_fuzz ;;
+esac
+
+echo
+if [ "${#FAILED_NAMES[@]}" -gt 0 ]; then
+    echo "failures in: ${FAILED_NAMES[*]}"
+fi
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
