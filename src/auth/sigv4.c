@@ -139,18 +139,56 @@ static void hex_lower(const uint8_t *p, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-void sigv4_sha256_hex(const void *data, size_t len, char out[65])
+/*
+ * SHA-256 and HMAC-SHA256 through OpenSSL's low-level SHA256_* calls: every request
+ * takes six HMACs and two hashes here, and OpenSSL 3's EVP and HMAC() one-shots fetch the
+ * algorithm from the provider store each time (locks shared by all loop threads). The
+ * low-level calls are deprecated in OpenSSL 3 but remain, and cost a fraction of that.
+ */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+static void sha256(const void *data, size_t len, uint8_t out[32])
 {
-    uint8_t md[SHA256_DIGEST_LENGTH];
-    SHA256(len ? data : (const void *)"", len, md);
-    hex_lower(md, sizeof(md), out);
+    SHA256_CTX c;
+    SHA256_Init(&c);
+    if (len)
+        SHA256_Update(&c, data, len);
+    SHA256_Final(out, &c);
 }
 
 static void hmac_sha256(const uint8_t *key, size_t key_len, const void *msg, size_t len,
                         uint8_t out[32])
 {
-    unsigned int out_len = 32;
-    HMAC(EVP_sha256(), key, (int)key_len, msg, len, out, &out_len);
+    uint8_t k[64] = {0}, pad[64], inner[32];
+    SHA256_CTX c;
+    if (key_len > sizeof(k))
+        sha256(key, key_len, k);
+    else if (key_len)
+        memcpy(k, key, key_len);
+    for (size_t i = 0; i < 64; i++)
+        pad[i] = k[i] ^ 0x36;
+    SHA256_Init(&c);
+    SHA256_Update(&c, pad, 64);
+    if (len)
+        SHA256_Update(&c, msg, len);
+    SHA256_Final(inner, &c);
+    for (size_t i = 0; i < 64; i++)
+        pad[i] = k[i] ^ 0x5c;
+    SHA256_Init(&c);
+    SHA256_Update(&c, pad, 64);
+    SHA256_Update(&c, inner, 32);
+    SHA256_Final(out, &c);
+    OPENSSL_cleanse(k, sizeof(k));
+    OPENSSL_cleanse(pad, sizeof(pad));
+    OPENSSL_cleanse(&c, sizeof(c));
+}
+#pragma GCC diagnostic pop
+
+void sigv4_sha256_hex(const void *data, size_t len, char out[65])
+{
+    uint8_t md[SHA256_DIGEST_LENGTH];
+    sha256(data, len, md);
+    hex_lower(md, sizeof(md), out);
 }
 
 /* Percent-decodes one byte at s.p[*i]; a '%' not followed by two hex digits stays a
@@ -176,12 +214,30 @@ static enum qr_err add_encoded_byte(struct qr_buf *b, uint8_t c, bool keep_slash
     return qr_buf_add(b, esc, 3);
 }
 
-/* AWS UriEncode of the percent-decoded s ('/' encoded too unless keep_slash). */
+/* AWS UriEncode of the percent-decoded s ('/' encoded too unless keep_slash). Bytes are
+ * staged on the stack and appended in runs: this runs over every byte of every signed
+ * path and query. */
 static enum qr_err add_reencoded(struct qr_buf *b, struct qr_slice s, bool keep_slash)
 {
+    char run[256];
+    size_t n = 0;
     enum qr_err err = QR_OK;
-    for (size_t i = 0; i < s.len && err == QR_OK; i++)
-        err = add_encoded_byte(b, decode_at(s, &i), keep_slash);
+    for (size_t i = 0; i < s.len && err == QR_OK; i++) {
+        uint8_t c = decode_at(s, &i);
+        if (n + 3 > sizeof(run)) {
+            err = qr_buf_add(b, run, n);
+            n = 0;
+        }
+        if (is_unreserved(c) || (keep_slash && c == '/')) {
+            run[n++] = (char)c;
+        } else {
+            run[n++] = '%';
+            run[n++] = HEX_UPPER[c >> 4];
+            run[n++] = HEX_UPPER[c & 15];
+        }
+    }
+    if (err == QR_OK && n)
+        err = qr_buf_add(b, run, n);
     return err;
 }
 
