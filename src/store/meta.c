@@ -12,6 +12,7 @@
  */
 #include "store/store_int.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -321,6 +322,15 @@ enum qr_err store_bucket_list(struct store_reader *r, enum store_bucket_type typ
 
 /* ---- objects: writer-side helpers ---- */
 
+/* objects.part_sizes holds nothing or exactly one size per part; logs a row that does not. */
+static bool part_sizes_ok(size_t len, uint32_t parts)
+{
+    if (len == 0 || len == (size_t)parts * STORE_PART_SIZE_BYTES)
+        return true;
+    fprintf(stderr, "store: corrupt part sizes (%zu bytes for %u parts)\n", len, parts);
+    return false;
+}
+
 enum qr_err w_obj_find(struct store *st, int64_t bucket_id, struct qr_slice key,
                        struct w_obj *out)
 {
@@ -375,6 +385,8 @@ enum qr_err w_obj_write(struct store *st, const struct w_row *row)
 
     if (!row->is_inline && row->n_ext > STORE_MAX_EXTENTS)
         return QR_E_TOO_LARGE;
+    assert(row->part_sizes.len == 0 ||
+           row->part_sizes.len == (size_t)row->parts * STORE_PART_SIZE_BYTES);
     sqlite3_stmt *s = stmt_get(&st->wc, ST_OBJ_UPSERT);
     if (s == NULL)
         return QR_E_DB;
@@ -396,6 +408,8 @@ enum qr_err w_obj_write(struct store *st, const struct w_row *row)
         ext_pack(row->ext, row->n_ext, packed);
         bind_bytes(s, 13, qr_slice(packed, row->n_ext * STORE_EXT_BYTES));
     }
+    if (row->part_sizes.len) /* left unbound: NULL */
+        bind_bytes(s, 14, row->part_sizes);
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     sqlite3_clear_bindings(s); /* packed is freed below */
@@ -485,6 +499,7 @@ void full_obj_dispose(struct full_obj *o)
     qr_buf_dispose(&o->headers);
     qr_buf_dispose(&o->tags);
     qr_buf_dispose(&o->data);
+    qr_buf_dispose(&o->part_sizes);
     free(o->ext);
 }
 
@@ -503,6 +518,7 @@ enum qr_err w_obj_full(struct store *st, int64_t bucket_id, struct qr_slice key,
     qr_buf_init(&out->headers, 0);
     qr_buf_init(&out->tags, 0);
     qr_buf_init(&out->data, 0);
+    qr_buf_init(&out->part_sizes, 0);
     sqlite3_stmt *s = stmt_get(&st->wc, ST_OBJ_FULL);
     if (s == NULL)
         return QR_E_DB;
@@ -521,9 +537,12 @@ enum qr_err w_obj_full(struct store *st, int64_t bucket_id, struct qr_slice key,
         out->is_inline = sqlite3_column_type(s, 8) != SQLITE_NULL;
         if ((err = col_to_buf(s, 2, &out->headers)) == QR_OK &&
             (err = col_to_buf(s, 3, &out->tags)) == QR_OK &&
-            (err = col_to_buf(s, 8, &out->data)) == QR_OK && !out->is_inline)
+            (err = col_to_buf(s, 8, &out->data)) == QR_OK &&
+            (err = col_to_buf(s, 10, &out->part_sizes)) == QR_OK && !out->is_inline)
             err = ext_unpack_heap(sqlite3_column_blob(s, 9), (size_t)sqlite3_column_bytes(s, 9),
                                   &out->ext, &out->n_ext);
+        if (err == QR_OK && !part_sizes_ok(out->part_sizes.len, out->parts))
+            err = QR_E_DB;
     }
     sqlite3_reset(s);
     if (err != QR_OK) {
@@ -574,6 +593,7 @@ static enum qr_err apply_copy(struct store *st, struct store_change *ch)
         .tags = cp->replace_tags ? cp->tags : qr_slice(src.tags.p, src.tags.len),
         .ck = cp->replace_ck ? &cp->ck : &src.ck,
         .parts = src.parts,
+        .part_sizes = qr_slice(src.part_sizes.p, src.part_sizes.len),
         .is_inline = src.is_inline,
         .data = qr_slice(src.data.p, src.data.len),
         .ext = src.ext,
@@ -674,6 +694,19 @@ enum qr_err store_obj_set_tags(struct store *st, struct qr_slice bucket, struct 
 
 /* ---- get ---- */
 
+/* Part sizes of a row into pool: NULL (no parts, or a row from before sizes were
+ * recorded) reads as empty. Errors: QR_E_DB (corrupt). */
+static enum qr_err col_part_sizes(sqlite3_stmt *s, int i, uint32_t parts, h2o_mem_pool_t *pool,
+                                  struct qr_slice *out)
+{
+    if (!part_sizes_ok((size_t)sqlite3_column_bytes(s, i), parts))
+        return QR_E_DB;
+    *out = qr_slice(NULL, 0);
+    if (sqlite3_column_type(s, i) != SQLITE_NULL)
+        *out = col_slice(s, i, pool);
+    return QR_OK;
+}
+
 enum qr_err store_obj_get(struct store_reader *r, struct qr_slice bucket, struct qr_slice key,
                           bool with_data, h2o_mem_pool_t *pool, struct store_obj *out)
 {
@@ -710,6 +743,8 @@ enum qr_err store_obj_get(struct store_reader *r, struct qr_slice bucket, struct
     o.tags = col_slice(s, 5, pool);
     col_checksum(s, 6, 7, 8, &o.ck);
     o.parts = (uint32_t)sqlite3_column_int64(s, 9);
+    if ((err = col_part_sizes(s, 13, o.parts, pool, &o.part_sizes)) != QR_OK)
+        goto out;
     if (sqlite3_column_int(s, 10) == 0) {
         /* inline: without data (HEAD) both inline_data and ext stay empty */
         if (with_data)

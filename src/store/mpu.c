@@ -3,7 +3,9 @@
  *
  * A part is always a list of extents over blobs (never inline), so completion only
  * concatenates extent lists: the listed parts' references move to the object unchanged,
- * parts not listed drop theirs, and the upload's rows go, all in one transaction.
+ * parts not listed drop theirs, and the upload's rows go, all in one transaction. The
+ * listed parts' sizes stay with the object (objects.part_sizes), since GetObject
+ * ?partNumber=N serves part N long after the parts rows are gone.
  * UploadPartCopy slices the source's extent list and takes new references; only an
  * inline source (small by definition) has its range written to a new blob, in two
  * steps: the writer copies the bytes out, the caller writes the blob off the writer
@@ -454,9 +456,18 @@ static struct part_row *part_lookup(struct part_set *ps, uint32_t number)
     return NULL;
 }
 
-/* Checks the listed parts and concatenates their extents (heap, *out). */
+/* The object a completion makes: its extents and its part sizes, both heap (free()). */
+struct completed {
+    struct store_extent *ext;
+    size_t n_ext;
+    uint64_t size;
+    uint8_t *part_sizes;      /* c->n * STORE_PART_SIZE_BYTES, in the listed order */
+};
+
+/* Checks the listed parts and concatenates their extents. Every listed number names a
+ * distinct existing part, so c->n <= ps->n <= QR_MAX_PARTS once this succeeds. */
 static enum qr_err complete_extents(const struct store_mpu_complete *c, struct part_set *ps,
-                                    struct store_extent **out, size_t *out_n, uint64_t *out_size)
+                                    struct completed *out)
 {
     size_t n_ext = 0;
     uint64_t size = 0;
@@ -476,17 +487,21 @@ static enum qr_err complete_extents(const struct store_mpu_complete *c, struct p
     if (n_ext > STORE_MAX_EXTENTS || size > QR_MAX_OBJECT_SIZE)
         return QR_E_TOO_LARGE;
     struct store_extent *e = qr_xmalloc((n_ext ? n_ext : 1) * sizeof(*e));
+    /* GetObject ?partNumber=N serves part N's bytes: the boundaries must outlive the parts */
+    uint8_t *sizes = qr_xmalloc(c->n * STORE_PART_SIZE_BYTES);
     size_t k = 0;
     for (size_t i = 0; i < c->n; i++) {
         struct part_row *p = part_lookup(ps, c->numbers[i]);
         if (p->n_ext)
             memcpy(e + k, p->ext, p->n_ext * sizeof(*e));
         k += p->n_ext;
+        le64_put(sizes + i * STORE_PART_SIZE_BYTES, p->size);
         p->used = true; /* its references move to the object */
     }
-    *out = e;
-    *out_n = n_ext;
-    *out_size = size;
+    out->ext = e;
+    out->n_ext = n_ext;
+    out->size = size;
+    out->part_sizes = sizes;
     return QR_OK;
 }
 
@@ -497,9 +512,7 @@ static enum qr_err apply_complete(struct store *st, struct store_change *ch)
     struct qr_buf headers, tags;
     struct part_set ps = {0};
     struct w_obj cur = {0};
-    struct store_extent *ext = NULL;
-    size_t n_ext = 0;
-    uint64_t size = 0;
+    struct completed obj = {0};
     int64_t bucket_id = 0;
 
     qr_buf_init(&headers, 0);
@@ -513,7 +526,7 @@ static enum qr_err apply_complete(struct store *st, struct store_change *ch)
         goto out;
     }
     if ((err = parts_load(st, cc->upload, &ps)) != QR_OK ||
-        (err = complete_extents(c, &ps, &ext, &n_ext, &size)) != QR_OK ||
+        (err = complete_extents(c, &ps, &obj)) != QR_OK ||
         (err = w_obj_find(st, bucket_id, c->key, &cur)) != QR_OK ||
         (err = w_cond_check(&c->cond, &cur)) != QR_OK)
         goto out;
@@ -521,21 +534,23 @@ static enum qr_err apply_complete(struct store *st, struct store_change *ch)
     struct w_row row = {
         .bucket_id = bucket_id,
         .key = c->key,
-        .size = size,
+        .size = obj.size,
         .mtime_ms = cc->mtime_ms,
         .etag = c->etag,
         .headers = qr_slice(headers.p, headers.len),
         .tags = qr_slice(tags.p, tags.len),
         .ck = &c->ck,
         .parts = (uint32_t)c->n,
-        .ext = ext,
-        .n_ext = n_ext,
+        .part_sizes = qr_slice(obj.part_sizes, c->n * STORE_PART_SIZE_BYTES),
+        .ext = obj.ext,
+        .n_ext = obj.n_ext,
     };
     if ((err = w_obj_write(st, &row)) != QR_OK || (err = w_unref(st, cur.ext, cur.n_ext)) != QR_OK)
         goto out;
     err = drop_parts(st, cc->upload, &ps);
 out:
-    free(ext);
+    free(obj.ext);
+    free(obj.part_sizes);
     w_obj_dispose(&cur);
     part_set_dispose(&ps);
     qr_buf_dispose(&headers);

@@ -10,6 +10,9 @@
  *   versioning can add rows later without a migration of the key;
  * - objects.data is NULL exactly when the object lives in extents (objects.ext, packed
  *   as STORE_EXT_BYTES per extent); an empty inline object has data = X'';
+ * - objects.part_sizes is NULL when parts = 0, else parts * STORE_PART_SIZE_BYTES
+ *   (each part's size, in part order) - or NULL for multipart rows written before the
+ *   column existed, whose part boundaries are unknown;
  * - blobs.refcount counts extents (in objects and parts) that name the blob; a blob at 0
  *   has no row and is listed in gc until its file is gone.
  * Every statement here is an index lookup or an index range with a LIMIT, except the
@@ -34,7 +37,8 @@ static const char schema_sql[] =
     " key BLOB NOT NULL, version_id TEXT NOT NULL DEFAULT 'null', size INTEGER NOT NULL,"
     " mtime_ms INTEGER NOT NULL, etag TEXT NOT NULL, headers BLOB NOT NULL, tags BLOB NOT NULL,"
     " ck_alg INTEGER NOT NULL, ck_type INTEGER NOT NULL, ck_value TEXT NOT NULL,"
-    " parts INTEGER NOT NULL, data BLOB, ext BLOB, UNIQUE(bucket_id, key, version_id));"
+    " parts INTEGER NOT NULL, data BLOB, ext BLOB, part_sizes BLOB,"
+    " UNIQUE(bucket_id, key, version_id));"
     "CREATE TABLE IF NOT EXISTS blobs(id INTEGER PRIMARY KEY, refcount INTEGER NOT NULL,"
     " size INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS gc(blob INTEGER PRIMARY KEY);"
@@ -51,7 +55,7 @@ static const char schema_sql[] =
     "size=excluded.size, mtime_ms=excluded.mtime_ms, etag=excluded.etag,"                          \
     " headers=excluded.headers, tags=excluded.tags, ck_alg=excluded.ck_alg,"                      \
     " ck_type=excluded.ck_type, ck_value=excluded.ck_value, parts=excluded.parts,"                 \
-    " data=excluded.data, ext=excluded.ext"
+    " data=excluded.data, ext=excluded.ext, part_sizes=excluded.part_sizes"
 
 static const char *const stmt_sql[ST__COUNT] = {
     [ST_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
@@ -73,17 +77,19 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_BUCKET_ANY_OBJECT] = "SELECT 1 FROM objects WHERE bucket_id=?1 LIMIT 1",
     [ST_OBJ_FIND] = "SELECT id,etag,ext FROM objects"
                     " WHERE bucket_id=?1 AND key=?2 AND version_id='null'",
-    [ST_OBJ_FULL] = "SELECT size,etag,headers,tags,ck_alg,ck_type,ck_value,parts,data,ext"
+    [ST_OBJ_FULL] = "SELECT size,etag,headers,tags,ck_alg,ck_type,ck_value,parts,data,ext,"
+                    "part_sizes"
                     " FROM objects WHERE bucket_id=?1 AND key=?2 AND version_id='null'",
     [ST_OBJ_UPSERT] = "INSERT INTO objects(bucket_id,key,size,mtime_ms,etag,headers,tags,ck_alg,"
-                      "ck_type,ck_value,parts,data,ext)"
-                      " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)"
+                      "ck_type,ck_value,parts,data,ext,part_sizes)"
+                      " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)"
                       " ON CONFLICT(bucket_id,key,version_id) DO UPDATE SET " OBJ_COLS_SET,
     [ST_OBJ_DELETE] = "DELETE FROM objects WHERE id=?1",
     [ST_OBJ_SET_TAGS] =
         "UPDATE objects SET tags=?3 WHERE bucket_id=?1 AND key=?2 AND version_id='null'",
     [ST_OBJ_GET] = "SELECT o.id,o.size,o.mtime_ms,o.etag,o.headers,o.tags,o.ck_alg,o.ck_type,"
-                   "o.ck_value,o.parts,o.data IS NULL,CASE WHEN ?3 THEN o.data END,o.ext"
+                   "o.ck_value,o.parts,o.data IS NULL,CASE WHEN ?3 THEN o.data END,o.ext,"
+                   "o.part_sizes"
                    " FROM buckets b LEFT JOIN objects o ON o.bucket_id=b.id AND o.key=?2"
                    " AND o.version_id='null' WHERE b.name=?1",
     [ST_LIST_BOUNDED] = "SELECT key,size,mtime_ms,etag,ck_alg,ck_type FROM objects"
@@ -133,6 +139,27 @@ enum qr_err db_fail(sqlite3 *db, const char *what)
     return QR_E_DB;
 }
 
+/* Data directories made before objects.part_sizes existed get the column, NULL in every
+ * old row (their part boundaries were never recorded). Adding a nullable column only
+ * rewrites the schema text, not the rows, so this is instant on any size of table. */
+static enum qr_err migrate(sqlite3 *db)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT 1 FROM pragma_table_info('objects') WHERE name='part_sizes'",
+                           -1, &s, NULL) != SQLITE_OK)
+        return db_fail(db, "migrate");
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc == SQLITE_ROW)
+        return QR_OK;
+    if (rc != SQLITE_DONE ||
+        sqlite3_exec(db, "ALTER TABLE objects ADD COLUMN part_sizes BLOB", NULL, NULL, NULL) !=
+            SQLITE_OK)
+        return db_fail(db, "migrate part_sizes");
+    return QR_OK;
+}
+
 enum qr_err db_open(const char *path, bool readonly, bool no_fsync, sqlite3 **out)
 {
     enum qr_err err = QR_OK;
@@ -158,6 +185,7 @@ enum qr_err db_open(const char *path, bool readonly, bool no_fsync, sqlite3 **ou
         err = db_fail(db, "schema");
         goto out;
     }
+    err = migrate(db);
 out:
     if (err != QR_OK) {
         sqlite3_close(db);
@@ -301,13 +329,13 @@ enum qr_err meta_set(struct stmt_cache *c, const char *k, uint64_t v)
     return QR_OK;
 }
 
-static void put_le64(uint8_t *p, uint64_t v)
+void le64_put(uint8_t *p, uint64_t v)
 {
     for (int i = 0; i < 8; i++)
         p[i] = (uint8_t)(v >> (8 * i));
 }
 
-static uint64_t get_le64(const uint8_t *p)
+uint64_t le64_get(const uint8_t *p)
 {
     uint64_t v = 0;
     for (int i = 7; i >= 0; i--)
@@ -318,9 +346,9 @@ static uint64_t get_le64(const uint8_t *p)
 void ext_pack(const struct store_extent *e, size_t n, uint8_t *out)
 {
     for (size_t i = 0; i < n; i++) {
-        put_le64(out + i * STORE_EXT_BYTES, e[i].blob);
-        put_le64(out + i * STORE_EXT_BYTES + 8, e[i].off);
-        put_le64(out + i * STORE_EXT_BYTES + 16, e[i].len);
+        le64_put(out + i * STORE_EXT_BYTES, e[i].blob);
+        le64_put(out + i * STORE_EXT_BYTES + 8, e[i].off);
+        le64_put(out + i * STORE_EXT_BYTES + 16, e[i].len);
     }
 }
 
@@ -328,9 +356,9 @@ static void ext_unpack_into(const void *p, size_t len, struct store_extent *out)
 {
     const uint8_t *b = p;
     for (size_t i = 0; i < len / STORE_EXT_BYTES; i++) {
-        out[i].blob = get_le64(b + i * STORE_EXT_BYTES);
-        out[i].off = get_le64(b + i * STORE_EXT_BYTES + 8);
-        out[i].len = get_le64(b + i * STORE_EXT_BYTES + 16);
+        out[i].blob = le64_get(b + i * STORE_EXT_BYTES);
+        out[i].off = le64_get(b + i * STORE_EXT_BYTES + 8);
+        out[i].len = le64_get(b + i * STORE_EXT_BYTES + 16);
     }
 }
 

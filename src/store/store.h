@@ -123,6 +123,9 @@ struct store_obj {
     struct qr_slice tags;         /* opaque encoded tag set, as given; lives in pool */
     struct store_checksum ck;     /* checksum stored at write, if any */
     uint32_t parts;               /* number of parts for multipart objects, else 0 */
+    struct qr_slice part_sizes;   /* parts > 0: parts * 8 bytes, little-endian uint64 sizes in
+                                     part order (empty for rows stored before sizes were
+                                     recorded); lives in pool */
     struct qr_slice inline_data;  /* the bytes when stored inline (len == size), lives in pool;
                                      p == NULL when the object lives in extents */
     struct store_extent *ext;     /* n_ext extents in object order, lives in pool */

@@ -109,6 +109,7 @@ struct id_vec {
 /* Most extents one object or part may have (a row of ~2.4 MB). */
 #define STORE_MAX_EXTENTS 100000u
 #define STORE_EXT_BYTES   24u          /* one packed extent: blob, off, len, little-endian */
+#define STORE_PART_SIZE_BYTES 8u       /* one packed part size (objects.part_sizes) */
 
 struct store {
     char *dir;                         /* data directory; owned */
@@ -171,6 +172,9 @@ int64_t store_now_ms(void);
 enum qr_err meta_get(struct stmt_cache *c, const char *k, uint64_t dflt, uint64_t *out);
 enum qr_err meta_set(struct stmt_cache *c, const char *k, uint64_t v);
 
+/* Little-endian uint64 as packed in rows (extents, part sizes). */
+void le64_put(uint8_t *p, uint64_t v);
+uint64_t le64_get(const uint8_t *p);
 /* Extents as packed in a row. */
 void ext_pack(const struct store_extent *e, size_t n, uint8_t *out);
 /* Decodes a packed column; *out heap (free()) or NULL when empty. Errors: QR_E_DB (corrupt). */
@@ -251,6 +255,8 @@ struct w_row {
     struct qr_slice headers, tags;
     const struct store_checksum *ck;
     uint32_t parts;
+    struct qr_slice part_sizes;        /* parts * STORE_PART_SIZE_BYTES packed sizes, or
+                                          empty (stored as NULL): parts == 0, or unknown */
     bool is_inline;                    /* data holds the bytes, else ext/n_ext */
     struct qr_slice data;
     const struct store_extent *ext;
@@ -268,6 +274,7 @@ struct full_obj {
     bool is_inline;                    /* data holds the bytes, else ext/n_ext */
     struct store_checksum ck;
     uint32_t parts;
+    struct qr_buf part_sizes;          /* packed as in the row (empty when NULL); owned */
     struct store_extent *ext;          /* heap */
     size_t n_ext;
 };

@@ -657,6 +657,37 @@ static void test_list(void **state)
     }
 }
 
+/* ---- direct SQL on meta.db (staging crashes and old schemas) ---- */
+
+static void sql(const char *dir, const char *q)
+{
+    char path[128];
+    sqlite3 *db;
+    snprintf(path, sizeof(path), "%s/meta.db", dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, q, NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        fprintf(stderr, "sql: %s\n", msg);
+    assert_int_equal(rc, SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static int64_t sql_int(const char *dir, const char *q)
+{
+    char path[128];
+    sqlite3 *db;
+    sqlite3_stmt *s;
+    snprintf(path, sizeof(path), "%s/meta.db", dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, q, -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return v;
+}
+
 /* ---- multipart ---- */
 
 #define MIB (1024u * 1024u)
@@ -684,6 +715,21 @@ static enum qr_err complete(struct fx *f, const char *id, const uint32_t *nums,
                                    .cond = cond};
     struct store_put_result res;
     return store_mpu_complete(f->st, &c, &res);
+}
+
+/* Checks part_sizes against the expected sizes, decoding the little-endian packing here
+ * rather than through the store's own helper. */
+static void assert_part_sizes(const struct store_obj *o, const uint64_t *want, size_t n)
+{
+    assert_int_equal(o->parts, n);
+    assert_int_equal(o->part_sizes.len, n * 8);
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *b = o->part_sizes.p + i * 8;
+        uint64_t v = 0;
+        for (size_t j = 0; j < 8; j++)
+            v |= (uint64_t)b[j] << (8 * j);
+        assert_int_equal(v, want[i]);
+    }
 }
 
 static void test_multipart(void **state)
@@ -777,6 +823,36 @@ static void test_multipart(void **state)
     assert_string_equal(o.etag, "final-3");
     assert_true(qr_slice_eq_lit(o.headers, "mh"));
     assert_true(qr_slice_eq_lit(o.tags, "mt"));
+    /* part boundaries survive the parts rows, in listed order; part 4 was not listed */
+    const uint64_t mp_sizes[] = {5 * MIB, 5 * MIB + 7, 1000};
+    assert_part_sizes(&o, mp_sizes, 3);
+    struct store_obj og;
+    assert_int_equal(store_obj_get(f->r, SL("bkt"), SL("mp"), true, &f->pool, &og), QR_OK);
+    assert_part_sizes(&og, mp_sizes, 3);
+    /* a copy carries them; a plain put (over a multipart key too) has none */
+    assert_int_equal(copy(f, SL("mp"), SL("mpcopy"), NULL, (struct store_cond){0}), QR_OK);
+    struct store_obj oc = head(f, SL("mpcopy"));
+    assert_part_sizes(&oc, mp_sizes, 3);
+    assert_int_equal(sql_int(f->dir, "SELECT length(part_sizes) FROM objects"
+                                     " WHERE key=CAST('mpcopy' AS BLOB)"),
+                     24);
+    assert_int_equal(put(f, SL("mpcopy"), p3, 1000, "plain"), QR_OK);
+    oc = head(f, SL("mpcopy"));
+    assert_int_equal(oc.parts, 0);
+    assert_int_equal(oc.part_sizes.len, 0);
+    assert_int_equal(sql_int(f->dir, "SELECT part_sizes IS NULL FROM objects"
+                                     " WHERE key=CAST('mpcopy' AS BLOB)"),
+                     1);
+    assert_int_equal(put(f, SL("plainbig"), p1, 100000, "pb"), QR_OK);
+    oc = head(f, SL("plainbig"));
+    assert_int_equal(oc.parts, 0);
+    assert_int_equal(oc.part_sizes.len, 0);
+    assert_int_equal(copy(f, SL("plainbig"), SL("mpcopy"), NULL, (struct store_cond){0}), QR_OK);
+    oc = head(f, SL("mpcopy"));
+    assert_int_equal(oc.parts, 0);
+    assert_int_equal(oc.part_sizes.len, 0);
+    assert_int_equal(store_obj_delete(f->st, SL("bkt"), SL("mpcopy"), NULL), QR_OK);
+    assert_int_equal(store_obj_delete(f->st, SL("bkt"), SL("plainbig"), NULL), QR_OK);
     assert_int_equal(store_mpu_get(f->r, SL("bkt"), SL("mp"), qr_slice_cstr(id), &f->pool, &ui),
                      QR_E_NO_SUCH_UPLOAD);
     assert_int_equal(store_mpu_list_parts(f->r, SL("bkt"), SL("mp"), qr_slice_cstr(id), 0, 10,
@@ -821,6 +897,9 @@ static void test_multipart(void **state)
     memcpy(cwant + len, "23456", 5);
     assert_obj(f, "bkt", SL("cp"), cwant, len + 5);
     free(cwant);
+    const uint64_t cp_sizes[] = {len, 5};
+    o = head(f, SL("cp"));
+    assert_part_sizes(&o, cp_sizes, 2);
     /* deleting the source keeps the blobs the copy still uses */
     assert_int_equal(store_obj_delete(f->st, SL("bkt"), SL("mp"), NULL), QR_OK);
     assert_int_equal(count_blob_files(f), 4); /* the copy's extents name all three blobs */
@@ -914,35 +993,6 @@ static void test_conditions(void **state)
 
 /* ---- crash recovery and reopen ---- */
 
-static void sql(const char *dir, const char *q)
-{
-    char path[128];
-    sqlite3 *db;
-    snprintf(path, sizeof(path), "%s/meta.db", dir);
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    char *msg = NULL;
-    int rc = sqlite3_exec(db, q, NULL, NULL, &msg);
-    if (rc != SQLITE_OK)
-        fprintf(stderr, "sql: %s\n", msg);
-    assert_int_equal(rc, SQLITE_OK);
-    sqlite3_close(db);
-}
-
-static int64_t sql_int(const char *dir, const char *q)
-{
-    char path[128];
-    sqlite3 *db;
-    sqlite3_stmt *s;
-    snprintf(path, sizeof(path), "%s/meta.db", dir);
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, q, -1, &s, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-    int64_t v = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-    return v;
-}
-
 static void test_gc_recovery(void **state)
 {
     struct fx *f = *state;
@@ -1018,6 +1068,45 @@ static void test_reopen(void **state)
     assert_int_equal(parts[0].size, 70000);
     assert_int_equal(count_blob_files(f), 2);
     free(big);
+}
+
+/* A data directory from before objects.part_sizes existed: reopening adds the column;
+ * old multipart rows read with no sizes (and copy as such), new completions record them. */
+static void test_migrate_part_sizes(void **state)
+{
+    struct fx *f = *state;
+    char id[65];
+    struct store_mpu_create mc = {.bucket = SL("bkt"), .key = SL("mp")};
+    const uint32_t one[] = {1};
+    const char *const e1[] = {"e1"};
+    assert_int_equal(store_mpu_create(f->st, &mc, id), QR_OK);
+    part_put(f, id, 1, "e1", (const uint8_t *)"0123456789", 10);
+    assert_int_equal(complete(f, id, one, e1, 1, (struct store_cond){0}), QR_OK);
+    fx_close(f);
+    sql(f->dir, "ALTER TABLE objects DROP COLUMN part_sizes");
+    fx_open(f);
+    assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM pragma_table_info('objects')"
+                                     " WHERE name='part_sizes'"),
+                     1);
+    struct store_obj o = head(f, SL("mp"));
+    assert_int_equal(o.parts, 1);
+    assert_int_equal(o.part_sizes.len, 0);
+    assert_obj(f, "bkt", SL("mp"), "0123456789", 10);
+    assert_int_equal(copy(f, SL("mp"), SL("mp2"), NULL, (struct store_cond){0}), QR_OK);
+    o = head(f, SL("mp2"));
+    assert_int_equal(o.parts, 1);
+    assert_int_equal(o.part_sizes.len, 0);
+    assert_int_equal(store_mpu_create(f->st, &mc, id), QR_OK);
+    part_put(f, id, 1, "e1", (const uint8_t *)"abc", 3);
+    assert_int_equal(complete(f, id, one, e1, 1, (struct store_cond){0}), QR_OK);
+    const uint64_t sizes[] = {3};
+    o = head(f, SL("mp"));
+    assert_part_sizes(&o, sizes, 1);
+    /* a corrupt size list is an error, never a wrong part */
+    fx_close(f);
+    sql(f->dir, "UPDATE objects SET part_sizes=X'0102' WHERE key=CAST('mp' AS BLOB)");
+    fx_open(f);
+    assert_int_equal(store_obj_get(f->r, SL("bkt"), SL("mp"), false, &f->pool, &o), QR_E_DB);
 }
 
 /* ---- group commit ---- */
@@ -1105,6 +1194,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_conditions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gc_recovery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_part_sizes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -149,11 +149,8 @@ void s3_get_object(struct s3_op *op)
     struct api_req *ar = op->ar;
     bool head = h2o_memis(ar->req->input.method.base, ar->req->input.method.len,
                           H2O_STRLIT("HEAD"));
-    struct qr_slice v;
-    if (s3_param(op, "partNumber", &v)) {
-        s3_fail_code(op, 501, "NotImplemented", "GetObject with partNumber is not implemented.");
-        return;
-    }
+    struct qr_slice v, part_param;
+    bool by_part = s3_param(op, "partNumber", &part_param);
     if (s3_param(op, "versionId", &v) && !qr_slice_eq_lit(v, "null")) {
         s3_fail_code(op, 400, "InvalidArgument", "Invalid version id specified");
         return;
@@ -170,12 +167,20 @@ void s3_get_object(struct s3_op *op)
         return;
     }
     const struct store_obj *o = &op->obj;
+    uint64_t part_off = 0, part_len = 0;
+    if (by_part && !s3_part_range(op, o, part_param, &part_off, &part_len))
+        return;
     object_headers(op, o);
     op->off = 0;
     op->len = o->size;
     op->status = 200;
     bool ranged = false;
-    if (s3_hdr(op, "range", &v)) {
+    if (by_part) {
+        /* A part is a range of the object; an empty one (empty object) has none: 200. */
+        op->off = part_off;
+        op->len = part_len;
+        ranged = part_len > 0;
+    } else if (s3_hdr(op, "range", &v)) {
         e = qr_range_parse(v, o->size, &op->off, &op->len);
         if (e == QR_E_INVALID_RANGE) {
             char cr[48];
@@ -198,7 +203,8 @@ void s3_get_object(struct s3_op *op)
                          (unsigned long long)o->size);
         s3_header(op, "Content-Range", cr, (size_t)l);
         op->status = 206;
-    } else if (s3_hdr(op, "x-amz-checksum-mode", &v) && qr_slice_ieq(v, QR_SLICE_LIT("ENABLED"))) {
+    } else if (!by_part && s3_hdr(op, "x-amz-checksum-mode", &v) &&
+               qr_slice_ieq(v, QR_SLICE_LIT("ENABLED"))) {
         /* Only a whole-object read can be checked against the stored checksum. */
         s3_checksum_headers(op, &o->ck);
     }

@@ -164,4 +164,11 @@ enum qr_err s3_digest_range(struct s3_op *op, const struct store_obj *obj, uint6
 /* Parses x-amz-copy-source into bucket and key (decoded, in op->pool). */
 bool s3_copy_source(struct s3_op *op, struct qr_slice *out_bucket, struct qr_slice *out_key);
 
+/* For ?partNumber=N: checks the parameter against obj and the Range header and sets
+ * *out_off and *out_len to the part's bytes (a non-multipart object is one part). Returns
+ * false with op failed (s3_fail_code) on bad input. Adds x-amz-mp-parts-count for
+ * multipart objects. obj borrowed. Loop thread (no I/O). */
+bool s3_part_range(struct s3_op *op, const struct store_obj *obj, struct qr_slice part_param,
+                   uint64_t *out_off, uint64_t *out_len);
+
 #endif
