@@ -5,10 +5,10 @@
 CC       ?= cc
 SANITIZE ?=
 BUILD    ?= build
-PKGS     := libh2o-evloop sqlite3 libcrypto libxml-2.0 jansson zlib libisal
+PKGS     := libh2o-evloop sqlite3 libcrypto libxml-2.0 jansson zlib libisal libarchive
 
 DEB_BUILD := build-essential pkg-config libh2o-evloop-dev libsqlite3-dev libssl-dev \
-             libxml2-dev libjansson-dev zlib1g-dev libisal-dev libcmocka-dev
+             libxml2-dev libjansson-dev zlib1g-dev libisal-dev libcmocka-dev libarchive-dev
 DEB_TEST  := clang libclang-rt-14-dev curl wrk nginx-light libnss-myhostname python3
 # node and npm: Debian's packages unless the machine already has them (another build of
 # node may own /usr/bin/node, and Debian's npm would conflict with it).
@@ -32,7 +32,7 @@ else
 endif
 LIBS := $(PKG_LIBS) -lpthread
 
-CORE_SRC := $(sort $(wildcard src/util/*.c src/auth/*.c src/store/*.c))
+CORE_SRC := $(sort $(wildcard src/util/*.c src/auth/*.c src/store/*.c src/fn/*.c src/logs/*.c))
 API_SRC  := $(sort $(wildcard src/http/*.c src/api/*.c src/api/*/*.c src/server.c))
 ALL_SRC  := $(CORE_SRC) $(API_SRC)
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)

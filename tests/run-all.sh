@@ -15,6 +15,11 @@ set -u
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$(pwd)
 export BUILD="${BUILD:-build}"
+# Sanitizer builds (make test SANITIZE=1): stop at the first report, and leave out what
+# h2o keeps until process exit (tests/lsan.supp). Harmless for plain builds.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
+export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$ROOT/tests/lsan.supp:print_suppressions=0}"
 MODE="${1:-all}"
 PASSED=0
 FAILED=0

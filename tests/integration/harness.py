@@ -131,5 +131,11 @@ def run(setup=None, teardown=None):
                 teardown()
             except Exception as e:  # noqa: BLE001
                 print(f"teardown error: {e}", file=sys.stderr)
+    # A sanitizer report from any server this program ran is a failure of its own, even
+    # when every request happened to get the right answer.
+    import quarry_server
+    for report in quarry_server.sanitizer_reports:
+        failed += 1
+        print(f"FAIL sanitizer: {report}", flush=True)
     print(f"{passed} passed, {failed} failed", flush=True)
     sys.exit(1 if failed else 0)

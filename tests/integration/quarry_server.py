@@ -38,6 +38,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 _live = set()     # servers with a running process, for the exit hooks
 _created = set()  # every server object, so exit removes its scratch directory
+sanitizer_reports = []  # sanitizer reports found in server logs (close() fills it)
 
 
 def binary_path():
@@ -233,12 +234,26 @@ class QuarryServer:
                     raise
                 time.sleep(0.2)
 
+    def _scan_sanitizer_log(self):
+        """Records ASan/UBSan/LSan reports the server wrote (make test SANITIZE=1)."""
+        try:
+            with open(self.log_path, "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+        except OSError:
+            return
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            i = text.find(marker)
+            if i >= 0:
+                sanitizer_reports.append(text[max(0, i - 200):i + 1500])
+                return
+
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
     def close(self):
         """Stops the server and removes the scratch directory."""
         self.stop()
+        self._scan_sanitizer_log()
         _created.discard(self)
         if os.environ.get("QUARRY_KEEP_DATA"):
             sys.stderr.write(f"kept {self.root}\n")
