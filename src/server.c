@@ -121,6 +121,11 @@ void server_submit(struct qr_server *s, struct qr_job *job)
     pthread_mutex_unlock(&s->jobs_mu);
 }
 
+void server_job_return(struct qr_job *job)
+{
+    h2o_multithread_send_message(&job->thread->done_rx, &job->_msg);
+}
+
 static void *worker_main(void *arg)
 {
     struct qr_server *s = arg;
@@ -146,7 +151,7 @@ static void *worker_main(void *arg)
         job->reader = reader;
         job->run(job);
         job->reader = NULL;
-        h2o_multithread_send_message(&job->thread->done_rx, &job->_msg);
+        server_job_return(job);
     }
     store_reader_free(reader);
     return NULL;

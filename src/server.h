@@ -120,6 +120,9 @@ void server_dispose(struct qr_server *s);
 
 /* Queues job for a worker; job->done runs later on job->thread's loop. Loop thread. */
 void server_submit(struct qr_server *s, struct qr_job *job);
+/* Hands a job whose work finished elsewhere (a worker, the functions engine's thread)
+ * back to job->thread's loop, where job->done runs. Any thread. */
+void server_job_return(struct qr_job *job);
 
 /* Writes one access-log or diagnostic line (no newline needed). Any thread. */
 void server_log(struct qr_server *s, enum qr_log_level level, const char *fmt, ...)
