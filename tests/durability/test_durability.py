@@ -28,6 +28,14 @@ _shim = None
 _tmp = tempfile.mkdtemp(prefix="quarry-dur-")
 
 
+def shim_env(log):
+    """The shim and its log; under a sanitizer build ASan must tolerate a preload ahead
+    of its runtime (the shim forwards to the next definition, so both see every call)."""
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    return {"LD_PRELOAD": shim_path(), "QR_DURABILITY_LOG": log,
+            "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0"}
+
+
 def shim_path():
     global _shim
     if _shim is None:
@@ -105,7 +113,7 @@ def shim_logs_what_it_should():
         "dfd=os.open(d,os.O_RDONLY);os.fsync(dfd);os.close(dfd)\n"
         "a,b=socket.socketpair();a.sendall(b'HTTP/1.1 200 OK\\r\\n');os.write(a.fileno(),b'more')\n"
     )
-    env = dict(os.environ, LD_PRELOAD=shim_path(), QR_DURABILITY_LOG=log)
+    env = dict(os.environ, **shim_env(log))
     subprocess.run([sys.executable, "-c", prog], env=env, check=True)
     evs = dc.parse(open(log).read())
     real_d = os.path.realpath(d)
@@ -126,7 +134,7 @@ def put_sequence():
     if "events" in _state:
         return _state["events"], _state["puts"], _state["data"]
     log = os.path.join(_tmp, "server-dur.log")
-    srv = QuarryServer(fsync=True, env={"LD_PRELOAD": shim_path(), "QR_DURABILITY_LOG": log})
+    srv = QuarryServer(fsync=True, env=shim_env(log))
     try:
         srv.start()
         c = srv.boto3_client()
