@@ -39,6 +39,7 @@ static char *path_join(const char *dir, const char *name)
 static void store_free(struct store *st)
 {
     writer_stop(st);
+    ckpt_stop(st);
     stmt_cache_dispose(&st->wc);
     if (st->wdb)
         sqlite3_close(st->wdb);
@@ -46,7 +47,6 @@ static void store_free(struct store *st)
         close(st->objects_fd);
     pthread_mutex_destroy(&st->mu);
     pthread_cond_destroy(&st->wake);
-    pthread_cond_destroy(&st->done);
     pthread_mutex_destroy(&st->blob_mu);
     id_vec_dispose(&st->inflight);
     id_vec_dispose(&st->freed);
@@ -79,7 +79,6 @@ enum qr_err store_open(const struct store_opts *opts, struct store **out)
     st->inline_max = opts->inline_max ? opts->inline_max : QR_INLINE_MAX;
     pthread_mutex_init(&st->mu, NULL);
     pthread_cond_init(&st->wake, NULL);
-    pthread_cond_init(&st->done, NULL);
     pthread_mutex_init(&st->blob_mu, NULL);
     atomic_init(&st->n_commits, 0);
     atomic_init(&st->n_changes, 0);
@@ -104,7 +103,14 @@ enum qr_err store_open(const struct store_opts *opts, struct store **out)
     if ((err = db_open(st->db_path, false, st->no_fsync, &st->wdb)) != QR_OK)
         goto out;
     stmt_cache_init(&st->wc, st->wdb);
+    /* Checkpoints run on their own thread (ckpt.c): a COMMIT only appends to the WAL. */
+    if (sqlite3_exec(st->wdb, "PRAGMA wal_autocheckpoint=0;", NULL, NULL, NULL) != SQLITE_OK) {
+        err = db_fail(st->wdb, "wal_autocheckpoint");
+        goto out;
+    }
     if ((err = blob_recover(st)) != QR_OK)
+        goto out;
+    if ((err = ckpt_start(st)) != QR_OK)
         goto out;
     err = writer_start(st);
 out:

@@ -4,7 +4,8 @@
  *
  * Files: schema.c (connections, schema, statement cache, SQL helpers), blob.c (blob files,
  * id allocation, crash recovery of blobs), writer.c (the writer thread and group commit),
- * meta.c (open/close, readers, buckets, objects), list.c (listing), mpu.c (multipart).
+ * meta.c (open/close, readers, buckets, objects), list.c (listing), mpu.c (multipart),
+ * fn.c (Lambda's function registry and Event queue, declared in store_fn.h).
  *
  * Lock order: st->mu and st->blob_mu are never held together, and neither is held
  * across I/O or SQLite calls.
@@ -68,6 +69,32 @@ enum stmt_id {
     ST_PART_ALL,
     ST_PART_DELETE_ALL,
     ST_PART_LIST,
+    /* fn.c: the function registry and the Event queue */
+    ST_FN_GET,
+    ST_FN_LIST_ALL,
+    ST_FN_LIST_LATEST,
+    ST_FN_VERSIONS,
+    ST_FN_INSERT,
+    ST_FN_W_LATEST,
+    ST_FN_UPDATE,
+    ST_FN_SET_PUBLISHED,
+    ST_FN_EXISTS_V,
+    ST_FN_DELETE_ALL,
+    ST_FN_DELETE_V,
+    ST_FN_SET_RESERVED,
+    ST_FN_ALIAS_OF_V,
+    ST_FN_ALIAS_DELETE_ALL,
+    ST_FN_ALIAS_GET,
+    ST_FN_ALIAS_INSERT,
+    ST_FN_ALIAS_UPDATE,
+    ST_FN_ALIAS_DELETE,
+    ST_FN_ALIAS_LIST,
+    ST_EV_INSERT,
+    ST_EV_DUE,
+    ST_EV_LEASE,
+    ST_EV_DELETE,
+    ST_EV_RETRY,
+    ST_EV_NEXT,
     ST__COUNT
 };
 
@@ -94,6 +121,8 @@ struct store_change {
     store_apply_cb apply;              /* what to run */
     enum qr_err err;                   /* result; valid once done */
     bool done;                         /* guarded by st->mu */
+    pthread_cond_t cv;                 /* the caller sleeps here until done: one wake-up per
+                                          caller, not a broadcast to every waiter */
     struct store_change *next;         /* queue link, guarded by st->mu */
 };
 
@@ -125,7 +154,6 @@ struct store {
 
     pthread_mutex_t mu;                /* guards the queue below and change->done */
     pthread_cond_t wake;               /* the writer waits here for work */
-    pthread_cond_t done;               /* callers wait here for their change */
     struct store_change *q_head, *q_tail; /* guarded by mu */
     bool stopping;                     /* guarded by mu */
 
@@ -140,9 +168,19 @@ struct store {
     struct id_vec gc_done;             /* unlinked blobs whose gc rows are still to delete */
     uint64_t pending_reserved;         /* reservation written in the open transaction */
 
+    struct store_ckpt *ckpt;           /* the checkpoint thread (ckpt.c), or NULL */
+
     atomic_uint_fast64_t n_commits;    /* transactions committed (relaxed; debug) */
     atomic_uint_fast64_t n_changes;    /* changes applied in them (relaxed; debug) */
 };
+
+/* ---- ckpt.c ---- */
+
+/* Starts the thread that checkpoints the WAL (the writer never does). Errors: QR_E_DB,
+ * QR_E_INTERNAL. */
+enum qr_err ckpt_start(struct store *st);
+/* Runs a last checkpoint and stops the thread; a no-op when not started. */
+void ckpt_stop(struct store *st);
 
 /* ---- schema.c ---- */
 

@@ -3,7 +3,7 @@
  * helpers that run inside its transactions.
  *
  * The writer owns the only write connection. Callers queue a struct store_change and
- * sleep on st->done. The writer takes everything queued, runs BEGIN IMMEDIATE, applies
+ * sleep on their own condition variable. The writer takes everything queued, runs BEGIN IMMEDIATE, applies
  * each change inside its own SAVEPOINT (a change that fails its checks is rolled back
  * alone and gets its error), persists the blob-id marks, COMMITs once and wakes all
  * callers: N concurrent writes share one WAL fsync. After the wake it unlinks the blobs
@@ -81,8 +81,8 @@ static void run_batch(struct store *st, struct store_change *batch)
     for (struct store_change *ch = batch, *next; ch; ch = next) {
         next = ch->next;
         ch->done = true;
+        pthread_cond_signal(&ch->cv);
     }
-    pthread_cond_broadcast(&st->done);
     pthread_mutex_unlock(&st->mu);
 
     if (st->freed.n)
@@ -143,6 +143,7 @@ enum qr_err writer_submit(struct store *st, struct store_change *ch)
     ch->done = false;
     ch->err = QR_OK;
     ch->next = NULL;
+    pthread_cond_init(&ch->cv, NULL);
     pthread_mutex_lock(&st->mu);
     if (st->q_tail)
         st->q_tail->next = ch;
@@ -151,8 +152,9 @@ enum qr_err writer_submit(struct store *st, struct store_change *ch)
     st->q_tail = ch;
     pthread_cond_signal(&st->wake);
     while (!ch->done)
-        pthread_cond_wait(&st->done, &st->mu);
+        pthread_cond_wait(&ch->cv, &st->mu);
     pthread_mutex_unlock(&st->mu);
+    pthread_cond_destroy(&ch->cv);
     return ch->err;
 }
 

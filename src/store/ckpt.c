@@ -1,0 +1,88 @@
+/*
+ * ckpt.c - WAL checkpoints off the commit path. The writer connection runs with
+ * wal_autocheckpoint=0, so no COMMIT ever copies WAL frames into meta.db and fsyncs it;
+ * this thread does that on a connection of its own, PASSIVE (it never blocks the writer
+ * or readers), every CKPT_PERIOD_MS. When the WAL has grown past CKPT_TRUNCATE_FRAMES
+ * (readers kept pinning old frames), one TRUNCATE attempt resets it; that waits only for
+ * the busy timeout and gives up quietly.
+ */
+#include "store/store_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#define CKPT_PERIOD_MS       200
+#define CKPT_TRUNCATE_FRAMES 65536 /* 256 MiB of 4 KiB frames */
+
+struct store_ckpt {
+    pthread_t tid;
+    pthread_mutex_t mu;  /* guards stop */
+    pthread_cond_t cv;
+    bool stop;           /* guarded by mu */
+    sqlite3 *db;         /* this thread's connection */
+};
+
+static void *ckpt_main(void *arg)
+{
+    struct store_ckpt *c = arg;
+    for (;;) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += CKPT_PERIOD_MS * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        pthread_mutex_lock(&c->mu);
+        while (!c->stop && pthread_cond_timedwait(&c->cv, &c->mu, &until) != ETIMEDOUT)
+            ;
+        bool stop = c->stop;
+        pthread_mutex_unlock(&c->mu);
+        int log = 0, done = 0;
+        sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        if (log > CKPT_TRUNCATE_FRAMES)
+            sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+        if (stop)
+            break;
+    }
+    return NULL;
+}
+
+enum qr_err ckpt_start(struct store *st)
+{
+    struct store_ckpt *c = calloc(1, sizeof(*c));
+    if (!c)
+        abort();
+    enum qr_err err = db_open(st->db_path, false, st->no_fsync, &c->db);
+    if (err != QR_OK) {
+        free(c);
+        return err;
+    }
+    sqlite3_busy_timeout(c->db, 100);
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    if (pthread_create(&c->tid, NULL, ckpt_main, c) != 0) {
+        sqlite3_close(c->db);
+        free(c);
+        return QR_E_INTERNAL;
+    }
+    st->ckpt = c;
+    return QR_OK;
+}
+
+void ckpt_stop(struct store *st)
+{
+    struct store_ckpt *c = st->ckpt;
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->mu);
+    c->stop = true;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    pthread_join(c->tid, NULL);
+    sqlite3_close(c->db);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
+    free(c);
+    st->ckpt = NULL;
+}
