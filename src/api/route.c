@@ -29,6 +29,31 @@ struct qr_handler {
 
 #define MAX_PARAMS 64
 
+/* Percent-decodes raw into pool memory ('+' is a space in query strings): decoding never
+ * lengthens, so raw.len bytes always suffice. False on a malformed escape. */
+static bool decode_into_pool(h2o_mem_pool_t *pool, struct qr_slice raw, struct qr_slice *out)
+{
+    char *d = h2o_mem_alloc_pool(pool, raw.len + 1);
+    size_t n = 0;
+    for (size_t i = 0; i < raw.len; i++) {
+        uint8_t c = raw.p[i];
+        if (c == '%') {
+            int hi = i + 2 < raw.len ? qr_hex_val(raw.p[i + 1]) : -1;
+            int lo = hi >= 0 ? qr_hex_val(raw.p[i + 2]) : -1;
+            if (lo < 0)
+                return false;
+            c = (uint8_t)(hi << 4 | lo);
+            i += 2;
+        } else if (c == '+') {
+            c = ' ';
+        }
+        d[n++] = (char)c;
+    }
+    d[n] = '\0';
+    *out = qr_slice(d, n);
+    return true;
+}
+
 static enum qr_err parse_query(struct api_req *ar)
 {
     struct qr_slice q = ar->query;
@@ -46,25 +71,14 @@ static enum qr_err parse_query(struct api_req *ar)
             size_t eq = i;
             while (eq < end && q.p[eq] != '=')
                 eq++;
-            struct qr_buf nb, vb;
-            qr_buf_init(&nb, 4096);
-            qr_buf_init(&vb, 8192);
-            enum qr_err e = qr_uri_decode(qr_slice(q.p + i, eq - i), true, &nb);
-            if (!e && eq < end)
-                e = qr_uri_decode(qr_slice(q.p + eq + 1, end - eq - 1), true, &vb);
-            if (e) {
-                qr_buf_dispose(&nb);
-                qr_buf_dispose(&vb);
-                return QR_E_BAD_INPUT;
-            }
             struct api_param *p = &ar->params[n++];
-            h2o_iovec_t nn = h2o_strdup(&ar->req->pool, nb.p ? (char *)nb.p : "", nb.len);
-            h2o_iovec_t vv = h2o_strdup(&ar->req->pool, vb.p ? (char *)vb.p : "", vb.len);
-            p->name = qr_slice(nn.base, nn.len);
-            p->value = qr_slice(vv.base, vv.len);
             p->has_value = eq < end;
-            qr_buf_dispose(&nb);
-            qr_buf_dispose(&vb);
+            if (!decode_into_pool(&ar->req->pool, qr_slice(q.p + i, eq - i), &p->name) ||
+                !decode_into_pool(&ar->req->pool,
+                                  eq < end ? qr_slice(q.p + eq + 1, end - eq - 1)
+                                           : qr_slice(NULL, 0),
+                                  &p->value))
+                return QR_E_BAD_INPUT;
         }
         i = end + 1;
     }
@@ -205,7 +219,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     /* Thread index in the top byte keeps ids unique across loops without sharing state. */
     uint64_t rid = ((uint64_t)th->index << 56) ^ (uint64_t)ar->start.tv_sec << 24 ^
                    th->next_request++;
-    snprintf(ar->request_id, sizeof(ar->request_id), "%016" PRIX64, rid);
+    static const char hex[] = "0123456789ABCDEF";
+    for (int k = 15; k >= 0; k--, rid >>= 4)
+        ar->request_id[k] = hex[rid & 15];
+    ar->request_id[16] = '\0';
 
     size_t plen = req->input.query_at == SIZE_MAX ? req->input.path.len : req->input.query_at;
     ar->path = qr_slice(req->input.path.base, plen);

@@ -46,6 +46,18 @@ enum qr_err qr_uri_encode(struct qr_slice in, bool keep_slash, struct qr_buf *ou
 enum qr_err qr_xml_escape(struct qr_slice in, struct qr_buf *out)
     __attribute__((warn_unused_result));
 
+/* The value of one hex digit (either case), or -1. */
+static inline int qr_hex_val(uint8_t c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 /* Buffer sizes of the formatters below, NUL included. */
 #define QR_TIME_ISO8601_LEN 25
 #define QR_TIME_HTTP_LEN    30
