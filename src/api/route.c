@@ -130,6 +130,15 @@ static struct qr_slice v2_resource_prefix(struct api_req *ar)
     return qr_slice(p, n);
 }
 
+/* The secret is no longer needed once the signature is checked: wipe it either way. */
+static enum qr_err verified(struct api_req *ar, enum qr_err e)
+{
+    OPENSSL_cleanse(ar->id.secret, sizeof(ar->id.secret));
+    ar->id.secret_len = 0;
+    ar->authed = e == QR_OK;
+    return e;
+}
+
 /* Signature Version 2 (S3 only): boto3 presigns with it by default. */
 static enum qr_err authenticate_v2(struct api_req *ar, const struct sigv4_input *in)
 {
@@ -147,12 +156,7 @@ static enum qr_err authenticate_v2(struct api_req *ar, const struct sigv4_input 
     if (e)
         return e;
     e = sigv2_verify(in, &a, qr_slice(ar->id.secret, ar->id.secret_len), v2_resource_prefix(ar));
-    OPENSSL_cleanse(ar->id.secret, sizeof(ar->id.secret));
-    ar->id.secret_len = 0;
-    if (e)
-        return e;
-    ar->authed = true;
-    return QR_OK;
+    return verified(ar, e);
 }
 
 static enum qr_err authenticate(struct api_req *ar)
@@ -187,12 +191,7 @@ static enum qr_err authenticate(struct api_req *ar)
         bh = body_hash;
     }
     e = sigv4_verify(&in, &ar->auth, qr_slice(ar->id.secret, ar->id.secret_len), bh, &ar->chunk);
-    OPENSSL_cleanse(ar->id.secret, sizeof(ar->id.secret));
-    ar->id.secret_len = 0;
-    if (e)
-        return e;
-    ar->authed = true;
-    return QR_OK;
+    return verified(ar, e);
 }
 
 static void dispose_api_req(void *p)

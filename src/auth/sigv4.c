@@ -28,6 +28,7 @@
 #include <openssl/sha.h>
 
 #include "util/ckd.h"
+#include "util/codec.h"
 #include "util/limits.h"
 
 /* Bounds on what we canonicalise. The HTTP layer caps all headers at
@@ -53,17 +54,6 @@ static bool is_unreserved(uint8_t c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
            c == '_' || c == '.' || c == '~';
-}
-
-static int hex_val(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 static bool is_space(uint8_t c)
@@ -121,7 +111,7 @@ static bool parse_sig_hex(struct qr_slice s, char out[65])
     if (s.len != 64)
         return false;
     for (size_t i = 0; i < 64; i++) {
-        int v = hex_val(s.p[i]);
+        int v = qr_hex_val(s.p[i]);
         if (v < 0)
             return false;
         out[i] = HEX_LOWER[v];
@@ -197,7 +187,7 @@ static uint8_t decode_at(struct qr_slice s, size_t *i)
 {
     uint8_t c = s.p[*i];
     if (c == '%' && s.len - *i > 2) {
-        int hi = hex_val(s.p[*i + 1]), lo = hex_val(s.p[*i + 2]);
+        int hi = qr_hex_val(s.p[*i + 1]), lo = qr_hex_val(s.p[*i + 2]);
         if (hi >= 0 && lo >= 0) {
             *i += 2;
             return (uint8_t)(hi * 16 + lo);
@@ -467,7 +457,7 @@ static bool payload_from_value(struct qr_slice v, struct sigv4_auth *out)
     if (v.len != 64)
         return false;
     for (size_t i = 0; i < 64; i++)
-        if (hex_val(v.p[i]) < 0)
+        if (qr_hex_val(v.p[i]) < 0)
             return false;
     out->payload = SIGV4_PAYLOAD_HASH;
     return copy_cstr(out->payload_hash, sizeof(out->payload_hash), v);
@@ -1102,10 +1092,10 @@ static enum qr_err parse_chunk_line(struct qr_slice line, bool is_signed, uint64
     static const char EXT[] = ";chunk-signature=";
     size_t i = 0;
     uint64_t v = 0;
-    while (i < line.len && hex_val(line.p[i]) >= 0) {
+    while (i < line.len && qr_hex_val(line.p[i]) >= 0) {
         if (i == 16)
             return QR_E_BAD_INPUT; /* more than 64 bits of size */
-        v = v * 16 + (uint64_t)hex_val(line.p[i]);
+        v = v * 16 + (uint64_t)qr_hex_val(line.p[i]);
         i++;
     }
     if (i == 0)

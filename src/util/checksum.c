@@ -12,6 +12,8 @@
  */
 #include "util/checksum.h"
 
+#include "util/codec.h"
+
 #include <endian.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -378,28 +380,17 @@ void qr_hex_encode(const uint8_t *p, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-static int hex_value(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 enum qr_err qr_hex_decode(const char *p, size_t n, uint8_t *out, size_t out_len)
 {
     const uint8_t *s = (const uint8_t *)p;
     if (out_len > SIZE_MAX / 2 || n != 2 * out_len)
         return QR_E_BAD_INPUT;
     for (size_t i = 0; i < n; i++) {
-        if (hex_value(s[i]) < 0)
+        if (qr_hex_val(s[i]) < 0)
             return QR_E_BAD_INPUT;
     }
     for (size_t i = 0; i < out_len; i++)
-        out[i] = (uint8_t)(hex_value(s[2 * i]) << 4 | hex_value(s[2 * i + 1]));
+        out[i] = (uint8_t)(qr_hex_val(s[2 * i]) << 4 | qr_hex_val(s[2 * i + 1]));
     return QR_OK;
 }
 

@@ -31,17 +31,6 @@ static void buf_truncate(struct qr_buf *out, size_t len)
         out->p[len] = '\0';
 }
 
-static int hex_digit(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* ---- URI ------------------------------------------------------------------------- */
 
 enum qr_err qr_uri_decode(struct qr_slice in, bool plus_is_space, struct qr_buf *out)
@@ -62,8 +51,8 @@ enum qr_err qr_uri_decode(struct qr_slice in, bool plus_is_space, struct qr_buf 
             goto out;
         uint8_t dec = ' ';
         if (c == '%') {
-            int hi = in.len - i >= 3 ? hex_digit(in.p[i + 1]) : -1;
-            int lo = in.len - i >= 3 ? hex_digit(in.p[i + 2]) : -1;
+            int hi = in.len - i >= 3 ? qr_hex_val(in.p[i + 1]) : -1;
+            int lo = in.len - i >= 3 ? qr_hex_val(in.p[i + 2]) : -1;
             if (hi < 0 || lo < 0) {
                 err = QR_E_BAD_INPUT;
                 goto out;
