@@ -44,14 +44,24 @@ bool s3_ck_from_store(enum store_ck_alg a, enum qr_ck *out)
     return false;
 }
 
+const char *s3_ck_type_name(enum store_ck_type t)
+{
+    switch (t) {
+    case STORE_CK_FULL_OBJECT:
+        return "FULL_OBJECT";
+    case STORE_CK_COMPOSITE:
+        return "COMPOSITE";
+    }
+    return "FULL_OBJECT";
+}
+
 void s3_checksum_headers(struct s3_op *op, const struct store_checksum *ck)
 {
     for (size_t i = 0; i < sizeof(ck_map) / sizeof(*ck_map); i++) {
         if (ck_map[i].st != ck->alg)
             continue;
         s3_header_s(op, ck_map[i].header, ck->b64);
-        s3_header_s(op, "x-amz-checksum-type",
-                    ck->type == STORE_CK_COMPOSITE ? "COMPOSITE" : "FULL_OBJECT");
+        s3_header_s(op, "x-amz-checksum-type", s3_ck_type_name(ck->type));
     }
 }
 

@@ -220,17 +220,6 @@ static const char *ck_alg_name(enum store_ck_alg a)
     return s3_ck_from_store(a, &ck) ? qr_ck_name(ck) : NULL;
 }
 
-static const char *ck_type_name(enum store_ck_type t)
-{
-    switch (t) {
-    case STORE_CK_FULL_OBJECT:
-        return "FULL_OBJECT";
-    case STORE_CK_COMPOSITE:
-        return "COMPOSITE";
-    }
-    return "FULL_OBJECT";
-}
-
 /* <ChecksumAlgorithm/><ChecksumType/> when a checksum is stored. */
 static void elem_ck(struct qr_buf *b, enum store_ck_alg alg, enum store_ck_type type)
 {
@@ -238,7 +227,7 @@ static void elem_ck(struct qr_buf *b, enum store_ck_alg alg, enum store_ck_type 
     if (!name)
         return;
     xml_elem_s(b, "ChecksumAlgorithm", name);
-    xml_elem_s(b, "ChecksumType", ck_type_name(type));
+    xml_elem_s(b, "ChecksumType", s3_ck_type_name(type));
 }
 
 /* ---- ListBuckets / ListDirectoryBuckets ---- */

@@ -29,17 +29,6 @@ static bool ck_is_crc(enum qr_ck alg)
     return alg == QR_CK_CRC32 || alg == QR_CK_CRC32C || alg == QR_CK_CRC64NVME;
 }
 
-static const char *ck_type_name(enum store_ck_type t)
-{
-    switch (t) {
-    case STORE_CK_FULL_OBJECT:
-        return "FULL_OBJECT";
-    case STORE_CK_COMPOSITE:
-        return "COMPOSITE";
-    }
-    return "FULL_OBJECT";
-}
-
 /* The upload's algorithm as a digest we can compute; false when it has none. */
 static bool upload_alg(const struct store_upload_info *u, enum qr_ck *out)
 {
@@ -177,7 +166,7 @@ void s3_create_mpu(struct s3_op *op)
     enum qr_ck alg;
     if (c.ck_alg != STORE_CK_NONE && s3_ck_from_store(c.ck_alg, &alg)) {
         s3_header_s(op, "x-amz-checksum-algorithm", qr_ck_name(alg));
-        s3_header_s(op, "x-amz-checksum-type", ck_type_name(c.ck_type));
+        s3_header_s(op, "x-amz-checksum-type", s3_ck_type_name(c.ck_type));
     }
     op->status = 200;
 }
@@ -561,7 +550,7 @@ static bool complete_claims_hold(struct s3_op *op, const struct store_upload_inf
     enum qr_ck alg;
     char name[40];
     if (s3_hdr(op, "x-amz-checksum-type", &v) &&
-        (u->ck_alg == STORE_CK_NONE || !qr_slice_ieq(v, qr_slice_cstr(ck_type_name(u->ck_type))))) {
+        (u->ck_alg == STORE_CK_NONE || !qr_slice_ieq(v, qr_slice_cstr(s3_ck_type_name(u->ck_type))))) {
         s3_fail_code(op, 400, "InvalidRequest",
                      "The complete request must use the checksum type the upload was "
                      "created with.");
@@ -594,7 +583,7 @@ static void complete_result(struct s3_op *op, const struct store_mpu_complete *c
     xml_etag(&op->body, c->etag);
     if (c->ck.alg != STORE_CK_NONE) {
         xml_checksum(&op->body, &c->ck);
-        xml_elem_s(&op->body, "ChecksumType", ck_type_name(c->ck.type));
+        xml_elem_s(&op->body, "ChecksumType", s3_ck_type_name(c->ck.type));
     }
     xml_close(&op->body, "CompleteMultipartUploadResult");
     op->status = 200;

@@ -417,8 +417,7 @@ void s3_copy_object(struct s3_op *op)
         char tag[32];
         snprintf(tag, sizeof(tag), "Checksum%s", qr_ck_name(alg));
         xml_elem_s(&op->body, tag, ck->b64);
-        xml_elem_s(&op->body, "ChecksumType",
-                   ck->type == STORE_CK_COMPOSITE ? "COMPOSITE" : "FULL_OBJECT");
+        xml_elem_s(&op->body, "ChecksumType", s3_ck_type_name(ck->type));
     }
     xml_close(&op->body, "CopyObjectResult");
 }

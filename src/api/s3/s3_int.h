@@ -117,6 +117,8 @@ struct qr_slice s3_meta_with_md5(struct s3_op *op, struct qr_slice meta, const u
 /* Parses x-amz-tagging (query-string form) into the canonical stored form. */
 enum qr_err s3_tags_from_header(struct s3_op *op, struct qr_slice hdr, struct qr_slice *out);
 
+/* "FULL_OBJECT" or "COMPOSITE". */
+const char *s3_ck_type_name(enum store_ck_type t);
 /* The checksum headers/values on responses. */
 void s3_checksum_headers(struct s3_op *op, const struct store_checksum *ck);
 enum store_ck_alg s3_ck_to_store(enum qr_ck alg);
