@@ -84,10 +84,15 @@ struct qr_thread {
     struct qr_buf *log;             /* buffered access-log lines, this thread only */
 };
 
+struct fn_engine;
+struct logs;
+
 struct qr_server {
     struct qr_config cfg;
     struct store *store;
     struct creds *creds;
+    struct fn_engine *fn;           /* the functions engine (Lambda), or NULL */
+    struct logs *logs;              /* function logs (CloudWatch Logs API), or NULL */
     h2o_globalconf_t h2o_cfg;
     h2o_hostconf_t *hostconf;
     int listen_fd_first;            /* first listener, bound to learn the port */
