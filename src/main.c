@@ -28,7 +28,10 @@ static void usage(FILE *f)
           "  --threads N        event-loop threads (default: one per core)\n"
           "  --workers N        worker threads for blocking work (default 32)\n"
           "  --max-body BYTES   largest request body (default 5 GiB)\n"
-          "  --no-fsync         acknowledge writes before they are durable (throwaway data)\n",
+          "  --no-fsync         acknowledge writes before they are durable (throwaway data)\n"
+          "  --runtimes FILE    JSON runtime table for functions (see docs/functions.md)\n"
+          "  --max-instances N  function instances running at once, all functions\n"
+          "  --no-sandbox       run functions without bubblewrap even when it is installed\n",
           f);
 }
 
@@ -68,6 +71,10 @@ int main(int argc, char **argv)
             cfg.no_fsync = true;
             continue;
         }
+        if (strcmp(a, "--no-sandbox") == 0) {
+            cfg.no_sandbox = true;
+            continue;
+        }
         if (strcmp(a, "--help") == 0) {
             usage(stdout);
             return 0;
@@ -95,6 +102,10 @@ int main(int argc, char **argv)
             cfg.root_secret = v;
         else if (strcmp(a, "--access-log") == 0)
             cfg.access_log = v;
+        else if (strcmp(a, "--runtimes") == 0)
+            cfg.runtimes_file = v;
+        else if (strcmp(a, "--max-instances") == 0 && parse_uint(v, 100000, &n) == 0)
+            cfg.max_instances = (unsigned)n;
         else if (strcmp(a, "--threads") == 0 && parse_uint(v, 256, &n) == 0)
             cfg.threads = (unsigned)n;
         else if (strcmp(a, "--workers") == 0 && parse_uint(v, 1024, &n) == 0 && n > 0)

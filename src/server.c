@@ -23,7 +23,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/lambda/lambda.h"
 #include "api/route.h"
+#include "fn/code.h"
+#include "fn/fn.h"
+#include "logs/logs.h"
 #include "util/buf.h"
 
 #define LOG_FLUSH_BYTES (16u * 1024u)
@@ -203,6 +207,35 @@ static void *loop_main(void *arg)
     return NULL;
 }
 
+/* The functions engine needs the bound port: functions reach quarry through
+ * AWS_ENDPOINT_URL, by IP address (a host name sends directory buckets to
+ * <bucket>.localhost). */
+static enum qr_err start_functions(struct qr_server *s)
+{
+    char endpoint[64];
+    snprintf(endpoint, sizeof(endpoint), "http://%s:%u", s->cfg.address, s->port);
+    fn_code_sweep(s->cfg.data_dir);
+    struct fn_engine_opts fo = {
+        .data_dir = s->cfg.data_dir,
+        .endpoint_url = endpoint,
+        .region = s->cfg.region,
+        .account_id = s->cfg.account_id,
+        .runtimes_file = s->cfg.runtimes_file,
+        .max_instances = s->cfg.max_instances,
+        .sandbox = !s->cfg.no_sandbox,
+        .creds = s->creds,
+        .logs = s->logs,
+    };
+    enum qr_err err = fn_engine_new(&fo, &s->fn);
+    if (err != QR_OK) {
+        fprintf(stderr, "quarry: cannot start the functions engine: %s\n", qr_strerror(err));
+        return err;
+    }
+    if ((err = lambda_new(s, &s->lambda)) != QR_OK)
+        fprintf(stderr, "quarry: cannot start the Lambda API: %s\n", qr_strerror(err));
+    return err;
+}
+
 enum qr_err server_init(struct qr_server *s, const struct qr_config *cfg)
 {
     enum qr_err err;
@@ -231,6 +264,10 @@ enum qr_err server_init(struct qr_server *s, const struct qr_config *cfg)
         fprintf(stderr, "quarry: cannot open credentials: %s\n", qr_strerror(err));
         return err;
     }
+    if ((err = logs_open(cfg->data_dir, NULL, &s->logs)) != QR_OK) {
+        fprintf(stderr, "quarry: cannot open the function logs: %s\n", qr_strerror(err));
+        return err;
+    }
 
     h2o_config_init(&s->h2o_cfg);
     s->h2o_cfg.server_name = h2o_iovec_init(H2O_STRLIT("quarry"));
@@ -248,6 +285,8 @@ enum qr_err server_init(struct qr_server *s, const struct qr_config *cfg)
     if (getsockname(s->listen_fd_first, (struct sockaddr *)&sa, &salen) != 0)
         return QR_E_IO;
     s->port = ntohs(sa.sin_port);
+    if ((err = start_functions(s)) != QR_OK)
+        return err;
 
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     s->n_threads = cfg->threads ? cfg->threads : (unsigned)(ncpu > 0 ? ncpu : 1);
@@ -303,6 +342,11 @@ enum qr_err server_run(struct qr_server *s)
     pthread_mutex_unlock(&s->jobs_mu);
     for (unsigned i = 0; i < s->n_workers; i++)
         pthread_join(s->workers[i], NULL);
+    /* Order: no new Event invokes, then every instance stopped (pending callbacks land
+     * in the dispatcher), then the dispatcher's state goes. */
+    lambda_stop(s->lambda);
+    fn_engine_free(s->fn);
+    s->fn = NULL;
     return QR_OK;
 }
 
@@ -319,6 +363,9 @@ void server_dispose(struct qr_server *s)
     }
     free(s->threads);
     free(s->workers);
+    fn_engine_free(s->fn);
+    lambda_free(s->lambda);
+    logs_close(s->logs);
     creds_free(s->creds);
     store_close(s->store);
     if (s->log_fd > STDERR_FILENO)

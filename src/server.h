@@ -46,6 +46,9 @@ struct qr_config {
     const char *access_log;   /* file for access-log lines, NULL = stderr */
     enum qr_log_level log_level;
     bool no_fsync;            /* throwaway server: acknowledge before durable */
+    bool no_sandbox;          /* run functions without bubblewrap even when installed */
+    const char *runtimes_file; /* JSON runtime table replacing the built-in one, or NULL */
+    unsigned max_instances;   /* function instances in total; 0 = engine default */
     unsigned threads;         /* event-loop threads; 0 = one per core */
     unsigned workers;         /* worker threads for blocking work */
     uint64_t max_body;        /* largest request body accepted (bytes) */
@@ -85,6 +88,7 @@ struct qr_thread {
 };
 
 struct fn_engine;
+struct lambda_ctx;
 struct logs;
 
 struct qr_server {
@@ -93,6 +97,7 @@ struct qr_server {
     struct creds *creds;
     struct fn_engine *fn;           /* the functions engine (Lambda), or NULL */
     struct logs *logs;              /* function logs (CloudWatch Logs API), or NULL */
+    struct lambda_ctx *lambda;      /* Lambda API state: invoke dedupe, Event dispatcher */
     h2o_globalconf_t h2o_cfg;
     h2o_hostconf_t *hostconf;
     int listen_fd_first;            /* first listener, bound to learn the port */

@@ -14,6 +14,8 @@
 #include <openssl/crypto.h>
 
 #include "api/api.h"
+#include "api/lambda/lambda.h"
+#include "api/logs/logs_api.h"
 #include "api/s3/s3.h"
 #include "auth/creds.h"
 #include "auth/sigv2.h"
@@ -269,6 +271,14 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     const char *svc = ar->auth.service;
     if (strcmp(svc, "s3") == 0 || strcmp(svc, "s3express") == 0) {
         s3_handle(ar);
+        return 0;
+    }
+    if (strcmp(svc, "lambda") == 0) {
+        lambda_handle(ar);
+        return 0;
+    }
+    if (strcmp(svc, "logs") == 0) {
+        logs_api_handle(ar);
         return 0;
     }
     ar->op = svc;

@@ -24,6 +24,7 @@
 
 struct fn_engine;
 struct creds;
+struct logs;
 
 struct fn_engine_opts {
     const char *data_dir;       /* DATA: logs live under it; code dirs are given per call */
@@ -34,7 +35,14 @@ struct fn_engine_opts {
     unsigned max_instances;     /* all functions together; 0 = default for this machine */
     unsigned idle_timeout_s;    /* a warm instance unused this long is stopped; 0 = default */
     bool sandbox;               /* use bubblewrap when it is installed */
-    struct creds *creds;        /* mints each function's temporary credentials */
+    struct creds *creds;        /* mints each function's temporary credentials; NULL: the
+                                   functions get none */
+    const char *runtimes_dir;   /* quarry's runtimes/ (python/bootstrap.py, node/...); NULL:
+                                   $QUARRY_RUNTIMES_DIR, else <binary's dir>/../runtimes */
+    struct logs *logs;          /* function log store (borrowed), or NULL: logs are only
+                                   kept for LogType Tail */
+    unsigned queue_max;         /* invocations queued, not yet taken by the engine thread,
+                                   before fn_invoke says QR_E_BUSY; 0 = 65536 */
 };
 
 /* Starts the engine thread and sweeps children left by an earlier quarry (killed with

@@ -49,7 +49,21 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS parts(upload TEXT NOT NULL, number INTEGER NOT NULL,"
     " size INTEGER NOT NULL, etag TEXT NOT NULL, ck_alg INTEGER NOT NULL,"
     " ck_type INTEGER NOT NULL, ck_value TEXT NOT NULL, mtime_ms INTEGER NOT NULL,"
-    " ext BLOB NOT NULL, PRIMARY KEY(upload, number)) WITHOUT ROWID;";
+    " ext BLOB NOT NULL, PRIMARY KEY(upload, number)) WITHOUT ROWID;"
+    /* Lambda (fn.c): vnum 0 is $LATEST; reserved, tags, last_published and published_rev
+     * are meaningful in the $LATEST row only (they belong to the function). */
+    "CREATE TABLE IF NOT EXISTS functions(name TEXT NOT NULL, vnum INTEGER NOT NULL,"
+    " revision TEXT NOT NULL, code_sha256 TEXT NOT NULL, code_size INTEGER NOT NULL,"
+    " state INTEGER NOT NULL, last_modified_ms INTEGER NOT NULL, reserved INTEGER,"
+    " last_published INTEGER NOT NULL, published_rev TEXT NOT NULL, config TEXT NOT NULL,"
+    " tags TEXT NOT NULL, PRIMARY KEY(name, vnum)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS fn_aliases(function TEXT NOT NULL, name TEXT NOT NULL,"
+    " version INTEGER NOT NULL, revision TEXT NOT NULL, description TEXT NOT NULL,"
+    " routing TEXT NOT NULL, PRIMARY KEY(function, name)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS fn_events(id INTEGER PRIMARY KEY, request_id TEXT NOT NULL,"
+    " target TEXT NOT NULL, payload BLOB NOT NULL, enqueued_ms INTEGER NOT NULL,"
+    " attempts INTEGER NOT NULL, next_attempt_ms INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS fn_events_due ON fn_events(next_attempt_ms, id);";
 
 #define OBJ_COLS_SET                                                                               \
     "size=excluded.size, mtime_ms=excluded.mtime_ms, etag=excluded.etag,"                          \
@@ -131,6 +145,49 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_PART_DELETE_ALL] = "DELETE FROM parts WHERE upload=?1",
     [ST_PART_LIST] = "SELECT number,size,mtime_ms,etag,ck_alg,ck_type,ck_value FROM parts"
                      " WHERE upload=?1 AND number>?2 ORDER BY number LIMIT ?3",
+
+#define FN_COLS                                                                                    \
+    "SELECT f.name,f.vnum,f.revision,f.code_sha256,f.code_size,f.state,f.last_modified_ms,"        \
+    "l.reserved,l.last_published,f.config,l.tags FROM functions f"                                 \
+    " JOIN functions l ON l.name=f.name AND l.vnum=0 "
+    [ST_FN_GET] = FN_COLS "WHERE f.name=?1 AND f.vnum=?2",
+    [ST_FN_LIST_ALL] = FN_COLS "WHERE (f.name,f.vnum)>(?1,?2) ORDER BY f.name,f.vnum LIMIT ?3",
+    [ST_FN_LIST_LATEST] = FN_COLS "WHERE f.vnum=0 AND f.name>?1 ORDER BY f.name LIMIT ?3",
+    [ST_FN_VERSIONS] = FN_COLS "WHERE f.name=?1 AND f.vnum>?2 ORDER BY f.vnum LIMIT ?3",
+#undef FN_COLS
+    [ST_FN_INSERT] = "INSERT INTO functions(name,vnum,revision,code_sha256,code_size,state,"
+                     "last_modified_ms,reserved,last_published,published_rev,config,tags)"
+                     " VALUES(?1,?2,?3,?4,?5,?6,?7,NULL,?8,?9,?10,?11)",
+    [ST_FN_W_LATEST] = "SELECT revision,code_sha256,code_size,state,last_published,published_rev,"
+                       "config FROM functions WHERE name=?1 AND vnum=0",
+    [ST_FN_UPDATE] = "UPDATE functions SET revision=?2, code_sha256=?3, code_size=?4,"
+                     " last_modified_ms=?5, config=?6 WHERE name=?1 AND vnum=0",
+    [ST_FN_SET_PUBLISHED] =
+        "UPDATE functions SET last_published=?2, published_rev=?3 WHERE name=?1 AND vnum=0",
+    [ST_FN_EXISTS_V] = "SELECT 1 FROM functions WHERE name=?1 AND vnum=?2",
+    [ST_FN_DELETE_ALL] = "DELETE FROM functions WHERE name=?1",
+    [ST_FN_DELETE_V] = "DELETE FROM functions WHERE name=?1 AND vnum=?2",
+    [ST_FN_SET_RESERVED] = "UPDATE functions SET reserved=?2 WHERE name=?1 AND vnum=0",
+    [ST_FN_ALIAS_OF_V] = "SELECT 1 FROM fn_aliases WHERE function=?1 AND version=?2 LIMIT 1",
+    [ST_FN_ALIAS_DELETE_ALL] = "DELETE FROM fn_aliases WHERE function=?1",
+    [ST_FN_ALIAS_GET] = "SELECT function,name,version,revision,description,routing"
+                        " FROM fn_aliases WHERE function=?1 AND name=?2",
+    [ST_FN_ALIAS_INSERT] = "INSERT INTO fn_aliases(function,name,version,revision,description,"
+                           "routing) VALUES(?1,?2,?3,?4,?5,?6)",
+    [ST_FN_ALIAS_UPDATE] = "UPDATE fn_aliases SET version=?3, revision=?4, description=?5,"
+                           " routing=?6 WHERE function=?1 AND name=?2",
+    [ST_FN_ALIAS_DELETE] = "DELETE FROM fn_aliases WHERE function=?1 AND name=?2",
+    [ST_FN_ALIAS_LIST] = "SELECT function,name,version,revision,description,routing"
+                         " FROM fn_aliases WHERE function=?1 AND name>?2"
+                         " AND (?3<0 OR version=?3) ORDER BY name LIMIT ?4",
+    [ST_EV_INSERT] = "INSERT INTO fn_events(request_id,target,payload,enqueued_ms,attempts,"
+                     "next_attempt_ms) VALUES(?1,?2,?3,?4,0,?4)",
+    [ST_EV_DUE] = "SELECT id,request_id,target,payload,enqueued_ms,attempts FROM fn_events"
+                  " WHERE next_attempt_ms<=?1 ORDER BY next_attempt_ms,id LIMIT ?2",
+    [ST_EV_LEASE] = "UPDATE fn_events SET attempts=attempts+1, next_attempt_ms=?2 WHERE id=?1",
+    [ST_EV_DELETE] = "DELETE FROM fn_events WHERE id=?1",
+    [ST_EV_RETRY] = "UPDATE fn_events SET next_attempt_ms=?2 WHERE id=?1",
+    [ST_EV_NEXT] = "SELECT min(next_attempt_ms) FROM fn_events",
 };
 
 enum qr_err db_fail(sqlite3 *db, const char *what)

@@ -316,4 +316,6 @@ enum qr_err store_mpu_complete(struct store *st, const struct store_mpu_complete
 enum qr_err store_mpu_abort(struct store *st, struct qr_slice bucket, struct qr_slice key,
                             struct qr_slice upload_id) __attribute__((warn_unused_result));
 
+#include "store/store_fn.h"
+
 #endif

@@ -1,0 +1,721 @@
+/*
+ * spawn.c - starting, confining and sweeping function processes.
+ *
+ * A child is forked by the engine thread (so PR_SET_PDEATHSIG, which fires when the
+ * forking *thread* exits, only fires when quarry's engine goes), starts its own session
+ * (its pid is its process group: we kill -pid), gets /dev/null as stdin, two pipes as
+ * stdout/stderr, every other fd closed (close_range), default signal dispositions, an
+ * explicit argv and environment (no shell), and is execve'd. Between fork and exec it
+ * calls only async-signal-safe functions: everything is prepared before fork.
+ *
+ * Sandbox: with bubblewrap on PATH and opts->sandbox the child is bwrap, which mounts the
+ * code read-only at /var/task, quarry's runtimes/ at /var/runtime, the system dirs and
+ * interpreter trees read-only, a private /tmp, /proc and /dev, a new pid namespace, and
+ * dies with its parent. The network namespace is shared: functions reach quarry on
+ * 127.0.0.1. Without bwrap the runtime runs directly in the code directory.
+ *
+ * Memory: a per-environment memory cgroup (v2 memory.max, else v1 memory.limit_in_bytes)
+ * under quarry's own cgroup, else RLIMIT_DATA = MemorySize + 64 MB (not RLIMIT_AS: node
+ * reserves far more address space than it uses).
+ *
+ * Leftovers: each child's pid and start time go to DATA/fn/pids/PID; fn_sweep (at start)
+ * kills those whose start time still matches, so a quarry killed with -9 before the
+ * kernel's PDEATHSIG reached a child (or a bwrap grandchild) leaves nothing running.
+ */
+#include "fn/fn_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth/creds.h"
+
+#define RLIMIT_HEADROOM_MB 64u
+
+/* ---- /proc --------------------------------------------------------------------------- */
+
+/* starttime (field 22) of /proc/PID/stat, or 0. */
+static unsigned long long proc_start_ticks(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')'); /* comm may contain spaces and parens */
+    if (!p)
+        return 0;
+    p++;
+    /* after ") ": field 3 (state) ... field 22 is the 20th token */
+    for (int field = 3; field < 22; field++) {
+        while (*p == ' ')
+            p++;
+        while (*p && *p != ' ')
+            p++;
+        if (!*p)
+            return 0;
+    }
+    return strtoull(p, NULL, 10);
+}
+
+/* ---- pid files and the sweep --------------------------------------------------------- */
+
+static void write_pidfile(struct fn_env *env)
+{
+    char line[64];
+    int n = snprintf(env->pidfile, sizeof(env->pidfile), "%s/%d", env->e->pid_dir, (int)env->pid);
+    if (n < 0 || (size_t)n >= sizeof(env->pidfile)) {
+        env->pidfile[0] = '\0';
+        return;
+    }
+    int fd = open(env->pidfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        env->pidfile[0] = '\0';
+        return;
+    }
+    n = snprintf(line, sizeof(line), "%d %llu\n", (int)env->pid, env->start_ticks);
+    if (write(fd, line, (size_t)n) != n)
+        (void)unlink(env->pidfile); /* a half-written file would only confuse the sweep */
+    close(fd);
+}
+
+static void rmdir_cgroup(const char *dir)
+{
+    /* A cgroup directory only holds kernel files: rmdir works once no task is left. */
+    (void)rmdir(dir);
+}
+
+void fn_sweep(struct fn_engine *e)
+{
+    DIR *d = opendir(e->pid_dir);
+    struct dirent *de;
+    if (!d)
+        return;
+    while ((de = readdir(d))) {
+        char path[PATH_MAX], buf[128];
+        if (de->d_name[0] == '.')
+            continue;
+        int n = snprintf(path, sizeof(path), "%s/%s", e->pid_dir, de->d_name);
+        if (n < 0 || (size_t)n >= sizeof(path))
+            continue;
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd >= 0) {
+            ssize_t r = read(fd, buf, sizeof(buf) - 1);
+            close(fd);
+            int pid = 0;
+            unsigned long long ticks = 0;
+            if (r > 0) {
+                buf[r] = '\0';
+                if (sscanf(buf, "%d %llu", &pid, &ticks) != 2)
+                    pid = 0;
+            }
+            /* Only a process that is still the one we started: same pid, same start. */
+            if (pid > 1 && ticks != 0 && proc_start_ticks(pid) == ticks) {
+                (void)kill(-pid, SIGKILL);
+                (void)kill(pid, SIGKILL);
+            }
+        }
+        (void)unlink(path);
+    }
+    closedir(d);
+}
+
+/* ---- cgroups ------------------------------------------------------------------------- */
+
+static bool write_file(const char *dir, const char *name, const char *val)
+{
+    char path[PATH_MAX];
+    int n = snprintf(path, sizeof(path), "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return false;
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    size_t len = strlen(val);
+    bool ok = write(fd, val, len) == (ssize_t)len;
+    close(fd);
+    return ok;
+}
+
+static bool read_file(const char *dir, const char *name, char *buf, size_t size)
+{
+    char path[PATH_MAX];
+    int n = snprintf(path, sizeof(path), "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return false;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t r = read(fd, buf, size - 1);
+    close(fd);
+    if (r < 0)
+        return false;
+    buf[r] = '\0';
+    return true;
+}
+
+/* Our own cgroup path in the hierarchy: v2 "0::/path", v1 "N:...memory...:/path". */
+static bool self_cgroup(bool v2, char *out, size_t size)
+{
+    char buf[4096];
+    if (!read_file("/proc/self", "cgroup", buf, sizeof(buf)))
+        return false;
+    char *save = NULL;
+    for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (!c2)
+            continue;
+        *c2 = '\0';
+        const char *ctrls = c1 + 1;
+        bool match = v2 ? (ctrls[0] == '\0' && strncmp(line, "0:", 2) == 0) : false;
+        if (!v2) {
+            char tmp[256];
+            snprintf(tmp, sizeof(tmp), "%s", ctrls);
+            char *s2 = NULL;
+            for (char *c = strtok_r(tmp, ",", &s2); c; c = strtok_r(NULL, ",", &s2))
+                if (strcmp(c, "memory") == 0)
+                    match = true;
+        }
+        if (match) {
+            int n = snprintf(out, size, "%s", c2 + 1);
+            return n > 0 && (size_t)n < size;
+        }
+    }
+    return false;
+}
+
+void fn_cgroup_init(struct fn_engine *e)
+{
+    char rel[PATH_MAX], dir[PATH_MAX];
+    struct stat st;
+    bool v2 = stat("/sys/fs/cgroup/cgroup.controllers", &st) == 0;
+    const char *base = v2 ? "/sys/fs/cgroup" : "/sys/fs/cgroup/memory";
+    if (!v2 && stat("/sys/fs/cgroup/memory/memory.limit_in_bytes", &st) != 0)
+        return;
+    if (!self_cgroup(v2, rel, sizeof(rel)))
+        return;
+    if (strcmp(rel, "/") == 0)
+        rel[0] = '\0';
+    /* Sweep groups of earlier quarry processes that are gone (their tasks were killed). */
+    char parent[PATH_MAX];
+    int n = snprintf(parent, sizeof(parent), "%s%s", base, rel);
+    if (n < 0 || (size_t)n >= sizeof(parent))
+        return;
+    DIR *d = opendir(parent);
+    if (d) {
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            int pid;
+            if (sscanf(de->d_name, "quarry-%d", &pid) != 1 || pid == (int)getpid() ||
+                kill(pid, 0) == 0)
+                continue;
+            char old[PATH_MAX];
+            n = snprintf(old, sizeof(old), "%s/%s", parent, de->d_name);
+            if (n < 0 || (size_t)n >= sizeof(old))
+                continue;
+            DIR *d2 = opendir(old);
+            if (d2) {
+                struct dirent *de2;
+                while ((de2 = readdir(d2))) {
+                    char sub[PATH_MAX];
+                    if (de2->d_type != DT_DIR || de2->d_name[0] == '.')
+                        continue;
+                    n = snprintf(sub, sizeof(sub), "%s/%s", old, de2->d_name);
+                    if (n > 0 && (size_t)n < sizeof(sub))
+                        rmdir_cgroup(sub);
+                }
+                closedir(d2);
+            }
+            rmdir_cgroup(old);
+        }
+        closedir(d);
+    }
+    n = snprintf(dir, sizeof(dir), "%s/quarry-%d", parent, (int)getpid());
+    if (n < 0 || (size_t)n >= sizeof(dir))
+        return;
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return;
+    /* v2: children need the memory controller enabled in our group's subtree. */
+    if (v2 && !write_file(dir, "cgroup.subtree_control", "+memory")) {
+        rmdir_cgroup(dir);
+        return;
+    }
+    e->cg_root = qr_xstrndup(dir, strlen(dir));
+    e->cg_v2 = v2;
+}
+
+void fn_cgroup_fini(struct fn_engine *e)
+{
+    if (e->cg_root)
+        rmdir_cgroup(e->cg_root);
+    free(e->cg_root);
+    e->cg_root = NULL;
+}
+
+/* Creates env's group with its limit; returns an fd on cgroup.procs for the child to
+ * join, or -1 (then the caller falls back to RLIMIT_DATA). */
+static int cgroup_make(struct fn_env *env)
+{
+    struct fn_engine *e = env->e;
+    char dir[PATH_MAX], val[32];
+    if (!e->cg_root)
+        return -1;
+    int n = snprintf(dir, sizeof(dir), "%s/%s", e->cg_root, env->instance_id);
+    if (n < 0 || (size_t)n >= sizeof(dir) || mkdir(dir, 0755) != 0)
+        return -1;
+    snprintf(val, sizeof(val), "%llu", (unsigned long long)env->memory_mb << 20);
+    bool ok;
+    if (e->cg_v2) {
+        ok = write_file(dir, "memory.max", val);
+        (void)write_file(dir, "memory.swap.max", "0"); /* absent without swap accounting */
+    } else {
+        ok = write_file(dir, "memory.limit_in_bytes", val);
+        /* memsw must be >= memory: set after it; absent without swap accounting */
+        (void)write_file(dir, "memory.memsw.limit_in_bytes", val);
+    }
+    char path[PATH_MAX];
+    n = snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+    int fd = ok && n > 0 && (size_t)n < sizeof(path) ? open(path, O_WRONLY | O_CLOEXEC) : -1;
+    if (fd < 0) {
+        rmdir_cgroup(dir);
+        return -1;
+    }
+    n = snprintf(path, sizeof(path), "%s/%s", dir,
+                 e->cg_v2 ? "memory.peak" : "memory.max_usage_in_bytes");
+    env->cg_peak_fd = n > 0 && (size_t)n < sizeof(path) ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+    env->cgroup = qr_xstrndup(dir, strlen(dir));
+    return fd;
+}
+
+unsigned fn_env_max_mem_mb(struct fn_env *env)
+{
+    char buf[64];
+    if (env->cg_peak_fd >= 0) {
+        ssize_t n = pread(env->cg_peak_fd, buf, sizeof(buf) - 1, 0);
+        if (n > 0) {
+            buf[n] = '\0';
+            return (unsigned)((strtoull(buf, NULL, 10) + (1u << 20) - 1) >> 20);
+        }
+        return 0;
+    }
+    if (env->reaped)
+        return 0;
+    char path[64], st[4096];
+    snprintf(path, sizeof(path), "/proc/%d", (int)env->pid);
+    if (!read_file(path, "status", st, sizeof(st)))
+        return 0;
+    const char *p = strstr(st, "VmHWM:");
+    return p ? (unsigned)((strtoull(p + 6, NULL, 10) + 1023) / 1024) : 0;
+}
+
+bool fn_env_oom(struct fn_env *env)
+{
+    char buf[1024];
+    if (!env->cgroup)
+        return false;
+    if (env->e->cg_v2) {
+        if (!read_file(env->cgroup, "memory.events", buf, sizeof(buf)))
+            return false;
+        const char *p = strstr(buf, "oom_kill ");
+        return p && strtoull(p + 9, NULL, 10) > 0;
+    }
+    if (read_file(env->cgroup, "memory.oom_control", buf, sizeof(buf))) {
+        const char *p = strstr(buf, "oom_kill ");
+        if (p)
+            return strtoull(p + 9, NULL, 10) > 0;
+    }
+    /* older kernels: the limit was hit */
+    return read_file(env->cgroup, "memory.failcnt", buf, sizeof(buf)) &&
+           strtoull(buf, NULL, 10) > 0;
+}
+
+bool fn_env_cleanup(struct fn_env *env)
+{
+    if (env->cgroup) {
+        /* Whatever is left in the group escaped the process group (setsid, daemons) or
+         * is still dying: SIGKILL it. rmdir fails until the last task has exited. */
+        char buf[4096];
+        if (read_file(env->cgroup, "cgroup.procs", buf, sizeof(buf))) {
+            char *save = NULL;
+            for (char *t = strtok_r(buf, "\n", &save); t; t = strtok_r(NULL, "\n", &save)) {
+                long pid = strtol(t, NULL, 10);
+                if (pid > 1)
+                    (void)kill((pid_t)pid, SIGKILL);
+            }
+        }
+        if (rmdir(env->cgroup) != 0 && errno != ENOENT)
+            return false;
+        free(env->cgroup);
+        env->cgroup = NULL;
+    }
+    if (env->cg_peak_fd >= 0)
+        close(env->cg_peak_fd);
+    env->cg_peak_fd = -1;
+    if (env->pidfile[0])
+        (void)unlink(env->pidfile);
+    env->pidfile[0] = '\0';
+    return true;
+}
+
+/* ---- argv and environment ------------------------------------------------------------ */
+
+struct strv {
+    char **v;
+    size_t n, cap;
+};
+
+static void sv_add(struct strv *s, char *owned)
+{
+    if (s->n + 2 > s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 32;
+        s->v = qr_xrealloc(s->v, s->cap * sizeof(*s->v));
+    }
+    s->v[s->n++] = owned;
+    s->v[s->n] = NULL;
+}
+
+static void sv_addc(struct strv *s, const char *c)
+{
+    sv_add(s, qr_xstrndup(c, strlen(c)));
+}
+
+static void sv_free(struct strv *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->v[i]);
+    free(s->v);
+    memset(s, 0, sizeof(*s));
+}
+
+/* Sets NAME=value, replacing an earlier NAME. */
+static void env_set(struct strv *s, const char *name, const char *value)
+{
+    size_t nl = strlen(name), vl = strlen(value);
+    char *kv = qr_xmalloc(nl + 1 + vl + 1);
+    memcpy(kv, name, nl);
+    kv[nl] = '=';
+    memcpy(kv + nl + 1, value, vl + 1);
+    for (size_t i = 0; i < s->n; i++) {
+        if (strncmp(s->v[i], name, nl) == 0 && s->v[i][nl] == '=') {
+            free(s->v[i]);
+            s->v[i] = kv;
+            return;
+        }
+    }
+    sv_add(s, kv);
+}
+
+/* Copies t with ${task_root} and ${runtime_dir} replaced. */
+static char *subst(const char *t, const char *task_root, const char *runtime_dir)
+{
+    struct qr_buf b;
+    qr_buf_init(&b, 64 * 1024);
+    while (*t) {
+        if (strncmp(t, "${task_root}", 12) == 0) {
+            (void)qr_buf_adds(&b, task_root);
+            t += 12;
+        } else if (strncmp(t, "${runtime_dir}", 14) == 0) {
+            (void)qr_buf_adds(&b, runtime_dir ? runtime_dir : "/nonexistent");
+            t += 14;
+        } else {
+            (void)qr_buf_add(&b, t, 1);
+            t++;
+        }
+    }
+    if (!b.p)
+        (void)qr_buf_add(&b, "", 0);
+    size_t len;
+    char *out = (char *)qr_buf_take(&b, &len);
+    return out ? out : qr_xstrndup("", 0);
+}
+
+static void build_env(struct fn_engine *e, struct fn_env *env, const struct fn_runtime *rt,
+                      const struct fn_config *cfg, const char *task_root, const char *runtime_dir,
+                      struct strv *ev)
+{
+    char buf[128];
+    /* Defaults the user may override (reference §3.1). */
+    env_set(ev, "PATH", "/usr/local/bin:/usr/bin/:/bin:/opt/bin");
+    env_set(ev, "LANG", "en_US.UTF-8");
+    env_set(ev, "TZ", ":UTC");
+    env_set(ev, "LD_LIBRARY_PATH", "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:"
+                                   "/var/runtime/lib:/var/task:/var/task/lib:/opt/lib");
+    for (size_t i = 0; i < rt->n_env; i++) {
+        char *kv = subst(rt->env[i], task_root, runtime_dir), *eq = strchr(kv, '=');
+        if (eq) {
+            *eq = '\0';
+            env_set(ev, kv, eq + 1);
+        }
+        free(kv);
+    }
+    for (size_t i = 0; i < cfg->n_env; i++)
+        if (cfg->env[i].name && cfg->env[i].name[0] && cfg->env[i].value)
+            env_set(ev, cfg->env[i].name, cfg->env[i].value);
+    /* Reserved: always ours. */
+    snprintf(buf, sizeof(buf), "127.0.0.1:%u", (unsigned)env->port);
+    env_set(ev, "AWS_LAMBDA_RUNTIME_API", buf);
+    env_set(ev, "_HANDLER", cfg->handler ? cfg->handler : "");
+    env_set(ev, "LAMBDA_TASK_ROOT", task_root);
+    env_set(ev, "LAMBDA_RUNTIME_DIR", runtime_dir ? runtime_dir : "/var/runtime");
+    env_set(ev, "AWS_LAMBDA_FUNCTION_NAME", cfg->name);
+    env_set(ev, "AWS_LAMBDA_FUNCTION_VERSION", cfg->version);
+    snprintf(buf, sizeof(buf), "%u", (unsigned)cfg->memory_mb);
+    env_set(ev, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", buf);
+    env_set(ev, "AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand");
+    env_set(ev, "AWS_LAMBDA_LOG_GROUP_NAME", env->log_group);
+    env_set(ev, "AWS_LAMBDA_LOG_STREAM_NAME", env->log_stream);
+    if (e->region) {
+        env_set(ev, "AWS_REGION", e->region);
+        env_set(ev, "AWS_DEFAULT_REGION", e->region);
+    }
+    if (e->endpoint_url)
+        env_set(ev, "AWS_ENDPOINT_URL", e->endpoint_url);
+    if (!rt->provided) {
+        snprintf(buf, sizeof(buf), "AWS_Lambda_%s", rt->name);
+        env_set(ev, "AWS_EXECUTION_ENV", buf);
+    }
+    if (e->creds && cfg->role) {
+        struct creds_session s;
+        if (creds_function_session(e->creds, cfg->role, cfg->name, fn_now_ms(), FN_CREDS_TTL_S,
+                                   &s) == QR_OK) {
+            env_set(ev, "AWS_ACCESS_KEY_ID", s.akid);
+            env_set(ev, "AWS_ACCESS_KEY", s.akid);
+            env_set(ev, "AWS_SECRET_ACCESS_KEY", s.secret);
+            env_set(ev, "AWS_SESSION_TOKEN", s.token);
+            creds_session_wipe(&s);
+        } else {
+            fprintf(stderr, "fn: no credentials for function %s (role not usable)\n", cfg->name);
+        }
+    }
+}
+
+static void bind_ro(struct strv *a, const char *src, const char *dst, bool try_)
+{
+    sv_addc(a, try_ ? "--ro-bind-try" : "--ro-bind");
+    sv_addc(a, src);
+    sv_addc(a, dst);
+}
+
+/* System paths: a symlink (merged /usr) is recreated as a symlink, a directory bound. */
+static void bind_system(struct strv *a, const char *p)
+{
+    struct stat st;
+    char target[PATH_MAX];
+    if (lstat(p, &st) != 0)
+        return;
+    if (S_ISLNK(st.st_mode)) {
+        ssize_t n = readlink(p, target, sizeof(target) - 1);
+        if (n <= 0)
+            return;
+        target[n] = '\0';
+        sv_addc(a, "--symlink");
+        sv_addc(a, target);
+        sv_addc(a, p);
+        return;
+    }
+    bind_ro(a, p, p, true);
+}
+
+static void build_bwrap(struct fn_engine *e, const struct fn_runtime *rt, const char *code_dir,
+                        struct strv *a)
+{
+    static const char *const sys[] = {"/usr",
+                                      "/bin",
+                                      "/sbin",
+                                      "/lib",
+                                      "/lib64",
+                                      "/lib32",
+                                      "/etc/ssl",
+                                      "/etc/ca-certificates",
+                                      "/etc/alternatives",
+                                      "/etc/resolv.conf",
+                                      "/etc/hosts",
+                                      "/etc/nsswitch.conf",
+                                      "/etc/passwd",
+                                      "/etc/group",
+                                      "/etc/ld.so.cache",
+                                      "/etc/ld.so.conf",
+                                      "/etc/ld.so.conf.d",
+                                      "/etc/localtime",
+                                      "/etc/mime.types"};
+    sv_addc(a, e->bwrap);
+    sv_addc(a, "--die-with-parent");
+    sv_addc(a, "--unshare-pid");
+    sv_addc(a, "--unshare-ipc");
+    sv_addc(a, "--unshare-uts");
+    sv_addc(a, "--new-session");
+    for (size_t i = 0; i < sizeof(sys) / sizeof(*sys); i++)
+        bind_system(a, sys[i]);
+    for (size_t i = 0; i < rt->n_binds; i++)
+        bind_ro(a, rt->binds[i], rt->binds[i], true);
+    if (e->runtimes_dir)
+        bind_ro(a, e->runtimes_dir, "/var/runtime", false);
+    bind_ro(a, code_dir, "/var/task", false);
+    sv_addc(a, "--tmpfs");
+    sv_addc(a, "/tmp");
+    sv_addc(a, "--proc");
+    sv_addc(a, "/proc");
+    sv_addc(a, "--dev");
+    sv_addc(a, "/dev");
+    sv_addc(a, "--chdir");
+    sv_addc(a, "/var/task");
+    sv_addc(a, "--");
+}
+
+/* ---- fork/exec ----------------------------------------------------------------------- */
+
+/* Async-signal-safe decimal formatting for the child. */
+static size_t fmt_pid(char *buf, pid_t pid)
+{
+    char tmp[16];
+    size_t n = 0, o = 0;
+    unsigned v = (unsigned)pid;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        buf[o++] = tmp[--n];
+    return o;
+}
+
+static void child_fail(const char *what)
+{
+    /* stderr is the log pipe by now: the message shows up in the function's log */
+    static const char pre[] = "quarry: cannot start the runtime: ";
+    ssize_t r = write(2, pre, sizeof(pre) - 1);
+    r = write(2, what, strlen(what));
+    r = write(2, "\n", 1);
+    (void)r;
+    _exit(127);
+}
+
+__attribute__((noreturn)) static void child(pid_t parent, int devnull, int out_w, int err_w,
+                                            int cg_fd, const char *cwd, const struct rlimit *data,
+                                            char *const *argv, char *const *envp)
+{
+    struct sigaction sa;
+    sigset_t none;
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+        _exit(127);
+    (void)setsid();
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_DFL;
+    for (int s = 1; s < 32; s++)
+        if (s != SIGKILL && s != SIGSTOP)
+            (void)sigaction(s, &sa, NULL); /* ignored dispositions survive exec */
+    sigemptyset(&none);
+    (void)sigprocmask(SIG_SETMASK, &none, NULL);
+    if (cg_fd >= 0) {
+        char buf[16];
+        size_t n = fmt_pid(buf, getpid());
+        if (write(cg_fd, buf, n) != (ssize_t)n)
+            _exit(127);
+    }
+    if (dup2(devnull, 0) < 0 || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0)
+        _exit(127);
+    if (syscall(SYS_close_range, 3u, ~0u, 0u) != 0) {
+        for (int fd = 3; fd < 1024; fd++)
+            (void)close(fd);
+    }
+    if (chdir(cwd) != 0)
+        child_fail("chdir to the code directory failed");
+    struct rlimit core = {0, 0};
+    (void)setrlimit(RLIMIT_CORE, &core);
+    if (data && setrlimit(RLIMIT_DATA, data) != 0)
+        child_fail("setrlimit failed");
+    execve(argv[0], argv, envp);
+    child_fail(errno == ENOENT ? "no such program" : "exec failed");
+    _exit(127); /* not reached */
+}
+
+enum fn_spawn_err fn_spawn(struct fn_engine *e, struct fn_env *env, const struct fn_runtime *rt,
+                           const struct fn_config *cfg)
+{
+    struct strv argv = {0}, envp = {0};
+    enum fn_spawn_err ret = FN_SPAWN_FAILED;
+    int out[2] = {-1, -1}, err[2] = {-1, -1}, devnull = -1, cg_fd = -1;
+    char code_dir[PATH_MAX];
+    bool sandbox = e->bwrap != NULL;
+
+    if (!cfg->code_dir || !realpath(cfg->code_dir, code_dir))
+        return rt->provided ? FN_SPAWN_NO_BOOTSTRAP : FN_SPAWN_FAILED;
+    if (rt->provided) {
+        char bs[PATH_MAX];
+        struct stat st;
+        int n = snprintf(bs, sizeof(bs), "%s/bootstrap", code_dir);
+        if (n < 0 || (size_t)n >= sizeof(bs) || stat(bs, &st) != 0 || !S_ISREG(st.st_mode) ||
+            access(bs, X_OK) != 0)
+            return FN_SPAWN_NO_BOOTSTRAP;
+    }
+    const char *task_root = sandbox ? "/var/task" : code_dir;
+    const char *runtime_dir = sandbox ? "/var/runtime" : e->runtimes_dir;
+
+    if (sandbox)
+        build_bwrap(e, rt, code_dir, &argv);
+    for (size_t i = 0; i < rt->argc; i++)
+        sv_add(&argv, subst(rt->argv[i], task_root, runtime_dir));
+    build_env(e, env, rt, cfg, task_root, runtime_dir, &envp);
+
+    if (pipe2(out, O_CLOEXEC | O_NONBLOCK) != 0 || pipe2(err, O_CLOEXEC | O_NONBLOCK) != 0)
+        goto out;
+    devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (devnull < 0)
+        goto out;
+    cg_fd = cgroup_make(env);
+    struct rlimit data;
+    bool use_rlimit = cg_fd < 0;
+    if (use_rlimit) {
+        data.rlim_cur = data.rlim_max = ((rlim_t)env->memory_mb + RLIMIT_HEADROOM_MB) << 20;
+    }
+
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0)
+        goto out;
+    if (pid == 0)
+        child(parent, devnull, out[1], err[1], cg_fd, sandbox ? "/" : code_dir,
+              use_rlimit ? &data : NULL, argv.v, envp.v);
+    env->pid = pid;
+    env->start_ticks = proc_start_ticks(pid);
+    write_pidfile(env);
+    close(out[1]);
+    close(err[1]);
+    out[1] = err[1] = -1;
+    env->pipe[0] = h2o_evloop_socket_create(e->loop, out[0], H2O_SOCKET_FLAG_DONT_READ);
+    env->pipe[1] = h2o_evloop_socket_create(e->loop, err[0], H2O_SOCKET_FLAG_DONT_READ);
+    out[0] = err[0] = -1;
+    ret = FN_SPAWN_OK;
+out:
+    for (int i = 0; i < 2; i++) {
+        if (out[i] >= 0)
+            close(out[i]);
+        if (err[i] >= 0)
+            close(err[i]);
+    }
+    if (devnull >= 0)
+        close(devnull);
+    if (cg_fd >= 0)
+        close(cg_fd);
+    sv_free(&argv);
+    for (size_t i = 0; i < envp.n; i++) /* secrets: wipe before free */
+        explicit_bzero(envp.v[i], strlen(envp.v[i]));
+    sv_free(&envp);
+    return ret;
+}
