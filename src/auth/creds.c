@@ -5,7 +5,8 @@
  * A temporary access key id is "QRS" + base32(version, kind, mode, expiry in ms,
  * 4 random bytes, 10-byte MAC): the MAC makes a forged or altered id unknown
  * (QR_E_NO_SUCH_ACCESS_KEY) before anything else is looked at. The token is
- * base64url(bucket, principal) "." base64url(MAC over id and that payload), so a session
+ * base64url(scope, principal) "." base64url(MAC over id and that payload), where scope is
+ * the bucket of an S3 Express session or the function name of a function session, so a session
  * needs no row anywhere and survives a restart; the secret is a third MAC over the same
  * bytes. Three keys derived from the server key separate the three uses.
  *
@@ -41,7 +42,8 @@
 #define SESSION_MAX_TTL_S (36u * 3600u) /* the longest STS allows */
 #define TOKEN_MAC_LEN     32
 #define SECRET_RAW_LEN    30                 /* -> 40 base64 chars, as AWS secrets */
-#define PAYLOAD_MAX       (1 + 63 + 1 + 127) /* bucket + principal, length-prefixed */
+#define FUNCTION_MAX      64u                /* function name, the scope of its session */
+#define PAYLOAD_MAX       (1 + 64 + 1 + 127) /* scope + principal, length-prefixed */
 
 /* Byte offsets inside the raw access key id. */
 enum akid_off {
@@ -364,16 +366,31 @@ static void session_secret(const struct creds *c, const char *akid, const uint8_
     OPENSSL_cleanse(mac, sizeof(mac));
 }
 
-enum qr_err creds_s3express_session(const struct creds *c, const char *principal,
-                                    struct qr_slice bucket, enum creds_mode mode, int64_t now_ms,
-                                    uint32_t ttl_s, struct creds_session *out)
+static bool function_name_ok(const char *f, size_t len)
+{
+    if (len == 0 || len > FUNCTION_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char ch = f[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '-' || ch == '_'))
+            return false;
+    }
+    return true;
+}
+
+/* Mints a session of kind: the payload is (scope, principal), length-prefixed, where
+ * scope is the bucket of an S3 Express session or the function name. */
+static enum qr_err mint(const struct creds *c, enum creds_kind kind, enum creds_mode mode,
+                        struct qr_slice scope, const char *principal, int64_t now_ms,
+                        uint32_t ttl_s, struct creds_session *out)
 {
     uint8_t raw[AKID_RAW_LEN], mac[32], payload[PAYLOAD_MAX];
     struct creds_session s;
     int64_t expires;
     size_t plen = 0;
 
-    if (!principal || !bucket_ok(bucket) || ttl_s == 0 || ttl_s > SESSION_MAX_TTL_S ||
+    if (!principal || ttl_s == 0 || ttl_s > SESSION_MAX_TTL_S ||
         (mode != CREDS_READ_WRITE && mode != CREDS_READ_ONLY) || now_ms < 0 ||
         qr_add_overflow(now_ms, (int64_t)ttl_s * 1000, &expires))
         return QR_E_BAD_INPUT;
@@ -383,7 +400,7 @@ enum qr_err creds_s3express_session(const struct creds *c, const char *principal
 
     memset(&s, 0, sizeof(s));
     raw[AKID_OFF_VERSION] = AKID_VERSION;
-    raw[AKID_OFF_KIND] = (uint8_t)CREDS_S3EXPRESS;
+    raw[AKID_OFF_KIND] = (uint8_t)kind;
     raw[AKID_OFF_MODE] = (uint8_t)mode;
     for (int i = 0; i < 8; i++)
         raw[AKID_OFF_EXPIRES + i] = (uint8_t)((uint64_t)expires >> (56 - 8 * i));
@@ -394,9 +411,9 @@ enum qr_err creds_s3express_session(const struct creds *c, const char *principal
     memcpy(s.akid, AKID_PREFIX, AKID_PREFIX_LEN);
     b32_encode(raw, sizeof(raw), s.akid + AKID_PREFIX_LEN);
 
-    payload[plen++] = (uint8_t)bucket.len;
-    memcpy(payload + plen, bucket.p, bucket.len);
-    plen += bucket.len;
+    payload[plen++] = (uint8_t)scope.len;
+    memcpy(payload + plen, scope.p, scope.len);
+    plen += scope.len;
     payload[plen++] = (uint8_t)prlen;
     memcpy(payload + plen, principal, prlen);
     plen += prlen;
@@ -413,6 +430,26 @@ enum qr_err creds_s3express_session(const struct creds *c, const char *principal
     return QR_OK;
 }
 
+enum qr_err creds_s3express_session(const struct creds *c, const char *principal,
+                                    struct qr_slice bucket, enum creds_mode mode, int64_t now_ms,
+                                    uint32_t ttl_s, struct creds_session *out)
+{
+    if (!bucket_ok(bucket))
+        return QR_E_BAD_INPUT;
+    return mint(c, CREDS_S3EXPRESS, mode, bucket, principal, now_ms, ttl_s, out);
+}
+
+enum qr_err creds_function_session(const struct creds *c, const char *role_arn,
+                                   const char *function, int64_t now_ms, uint32_t ttl_s,
+                                   struct creds_session *out)
+{
+    size_t flen = function ? strlen(function) : 0;
+    if (!function_name_ok(function, flen))
+        return QR_E_BAD_INPUT;
+    return mint(c, CREDS_FUNCTION, CREDS_READ_WRITE, qr_slice(function, flen), role_arn, now_ms,
+                ttl_s, out);
+}
+
 /* Decodes and authenticates a temporary access key id; false when it is not one of ours. */
 static bool decode_akid(const struct creds *c, struct qr_slice akid, uint8_t raw[AKID_RAW_LEN])
 {
@@ -423,8 +460,10 @@ static bool decode_akid(const struct creds *c, struct qr_slice akid, uint8_t raw
         return false;
     mac3(c->k_akid, raw, AKID_OFF_MAC, "akid", 4, mac);
     bool ok = CRYPTO_memcmp(mac, raw + AKID_OFF_MAC, AKID_MAC_LEN) == 0 &&
-              raw[AKID_OFF_VERSION] == AKID_VERSION && raw[AKID_OFF_KIND] == CREDS_S3EXPRESS &&
-              (raw[AKID_OFF_MODE] == CREDS_READ_WRITE || raw[AKID_OFF_MODE] == CREDS_READ_ONLY);
+              raw[AKID_OFF_VERSION] == AKID_VERSION &&
+              ((raw[AKID_OFF_KIND] == CREDS_S3EXPRESS &&
+                (raw[AKID_OFF_MODE] == CREDS_READ_WRITE || raw[AKID_OFF_MODE] == CREDS_READ_ONLY)) ||
+               (raw[AKID_OFF_KIND] == CREDS_FUNCTION && raw[AKID_OFF_MODE] == CREDS_READ_WRITE));
     OPENSSL_cleanse(mac, sizeof(mac));
     return ok;
 }
@@ -451,13 +490,15 @@ static enum qr_err check_token(const struct creds *c, const char *akid, struct q
         return QR_E_TOKEN;
     /* Authentic, so well formed; still parsed with bounds. */
     size_t blen = *plen > 0 ? payload[0] : 0;
-    if (*plen < 2 || blen == 0 || blen > 63 || 1 + blen + 1 > *plen)
+    size_t scope_max = id->kind == CREDS_FUNCTION ? FUNCTION_MAX : 63;
+    if (*plen < 2 || blen == 0 || blen > scope_max || 1 + blen + 1 > *plen)
         return QR_E_TOKEN;
     size_t prlen = payload[1 + blen];
     if (prlen == 0 || prlen > 127 || 1 + blen + 1 + prlen != *plen)
         return QR_E_TOKEN;
-    memcpy(id->bucket, payload + 1, blen);
-    id->bucket[blen] = '\0';
+    char *scope = id->kind == CREDS_FUNCTION ? id->function : id->bucket;
+    memcpy(scope, payload + 1, blen);
+    scope[blen] = '\0';
     memcpy(id->principal, payload + 2 + blen, prlen);
     id->principal[prlen] = '\0';
     return QR_OK;
@@ -488,7 +529,7 @@ enum qr_err creds_lookup(const struct creds *c, struct qr_slice akid, struct qr_
     uint64_t exp = 0;
     for (int i = 0; i < 8; i++)
         exp = exp << 8 | raw[AKID_OFF_EXPIRES + i];
-    id.kind = CREDS_S3EXPRESS;
+    id.kind = (enum creds_kind)raw[AKID_OFF_KIND];
     id.mode = (enum creds_mode)raw[AKID_OFF_MODE];
     id.expires_ms = (int64_t)exp;
     if (exp > INT64_MAX || now_ms >= id.expires_ms)

@@ -25,6 +25,8 @@ struct creds;
 enum creds_kind {
     CREDS_LONG_TERM,        /* an access key of a principal */
     CREDS_S3EXPRESS,        /* an S3 Express session, bound to one bucket */
+    CREDS_FUNCTION,         /* a function's execution-role session (what STS AssumeRole
+                               gives Lambda); principal is the role ARN */
 };
 
 enum creds_mode {
@@ -41,6 +43,7 @@ struct creds_identity {
     int64_t expires_ms;     /* temporary: expiry, else 0 */
     char bucket[64];        /* CREDS_S3EXPRESS: the session's bucket */
     enum creds_mode mode;   /* CREDS_S3EXPRESS: session mode */
+    char function[65];      /* CREDS_FUNCTION: the function name (the role session name) */
 };
 
 /* Opens the store: the root key pair, and the server key file in data_dir (created
@@ -74,6 +77,15 @@ enum qr_err creds_s3express_session(const struct creds *c, const char *principal
                                     struct qr_slice bucket, enum creds_mode mode,
                                     int64_t now_ms, uint32_t ttl_s, struct creds_session *out)
     __attribute__((warn_unused_result));
+
+/* Mints the temporary credentials a function runs with: a session of role_arn (the
+ * principal, at most 127 bytes, printable) named after function (1..64 of
+ * [A-Za-z0-9_-]), valid ttl_s (1..36 h) seconds from now_ms. creds_lookup resolves the
+ * key to CREDS_FUNCTION with the token sent as X-Amz-Security-Token. Any thread.
+ * Errors: QR_E_BAD_INPUT. */
+enum qr_err creds_function_session(const struct creds *c, const char *role_arn,
+                                   const char *function, int64_t now_ms, uint32_t ttl_s,
+                                   struct creds_session *out) __attribute__((warn_unused_result));
 
 /* Wipes secrets in an identity or session (OPENSSL_cleanse). */
 void creds_identity_wipe(struct creds_identity *id);

@@ -1022,7 +1022,6 @@ void fn_engine_free(struct fn_engine *e)
 #if H2O_VERSION_MAJOR == 2 && H2O_VERSION_MINOR == 2
     free(e->mq); /* h2o 2.2's evloop build of destroy_queue closes but never frees it */
 #endif
-    h2o_evloop_run(e->loop, 0); /* disposes the queue's socket and its buffer */
     while (!h2o_linklist_is_empty(&e->timeouts)) {
         struct fn_timeout *t = H2O_STRUCT_FROM_MEMBER(struct fn_timeout, link, e->timeouts.next);
         h2o_linklist_unlink(&t->link);

@@ -295,6 +295,55 @@ static void test_bad_inputs(void **state)
     assert_string_equal(id.bucket, p);
 }
 
+/* Function sessions: the role ARN is the principal, the function name the scope; the
+ * kind survives the round trip and an S3 Express token does not fit a function key. */
+static void test_function_session(void **state)
+{
+    struct fixture *f = *state;
+    struct creds_session s, x;
+    struct creds_identity id;
+    const char *role = "arn:aws:iam::123456789012:role/lambda-ex";
+    char name[80];
+
+    assert_int_equal(creds_function_session(f->c, role, "my-fn_1", NOW, 3600, &s), QR_OK);
+    assert_int_equal(s.expires_ms, NOW + 3600000);
+    assert_int_equal(strlen(s.secret), 40);
+    assert_true(strlen(s.token) <= 512);
+    assert_int_equal(creds_lookup(f->c, S(s.akid), S(s.token), NOW + 1, &id), QR_OK);
+    assert_int_equal(id.kind, CREDS_FUNCTION);
+    assert_string_equal(id.principal, role);
+    assert_string_equal(id.function, "my-fn_1");
+    assert_string_equal(id.bucket, "");
+    assert_int_equal(id.mode, CREDS_READ_WRITE);
+    assert_string_equal(id.secret, s.secret);
+    assert_int_equal(creds_lookup(f->c, S(s.akid), S(s.token), NOW + 3600000, &id),
+                     QR_E_EXPIRED);
+    assert_int_equal(creds_lookup(f->c, S(s.akid), S(""), NOW, &id), QR_E_TOKEN);
+    mint(f, "bkt--use1-az4--x-s3", CREDS_READ_WRITE, 300, &x);
+    assert_int_equal(creds_lookup(f->c, S(s.akid), S(x.token), NOW, &id), QR_E_TOKEN);
+    assert_int_equal(creds_lookup(f->c, S(x.akid), S(s.token), NOW, &id), QR_E_TOKEN);
+
+    /* Names: 64 characters of [A-Za-z0-9_-] at most. */
+    memset(name, 'F', 64);
+    name[64] = '\0';
+    assert_int_equal(creds_function_session(f->c, role, name, NOW, 60, &s), QR_OK);
+    assert_int_equal(creds_lookup(f->c, S(s.akid), S(s.token), NOW, &id), QR_OK);
+    assert_string_equal(id.function, name);
+    name[64] = 'F';
+    name[65] = '\0';
+    assert_int_equal(creds_function_session(f->c, role, name, NOW, 60, &s), QR_E_BAD_INPUT);
+    assert_int_equal(creds_function_session(f->c, role, "", NOW, 60, &s), QR_E_BAD_INPUT);
+    assert_int_equal(creds_function_session(f->c, role, "a.b", NOW, 60, &s), QR_E_BAD_INPUT);
+    assert_int_equal(creds_function_session(f->c, role, NULL, NOW, 60, &s), QR_E_BAD_INPUT);
+    assert_int_equal(creds_function_session(f->c, "", "f", NOW, 60, &s), QR_E_BAD_INPUT);
+    assert_int_equal(creds_function_session(f->c, NULL, "f", NOW, 60, &s), QR_E_BAD_INPUT);
+    assert_int_equal(creds_function_session(f->c, role, "f", NOW, 0, &s), QR_E_BAD_INPUT);
+    assert_int_equal(creds_function_session(f->c, role, "f", NOW, 36 * 3600 + 1, &s),
+                     QR_E_BAD_INPUT);
+    creds_session_wipe(&s);
+    creds_identity_wipe(&id);
+}
+
 /* The minted secret signs a request that sigv4_verify accepts with the looked-up secret:
  * the HMAC chain is recomputed here with OpenSSL directly. */
 static void test_session_signs(void **state)
@@ -359,6 +408,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restart_and_other_server, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_inputs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_signs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_function_session, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
