@@ -1150,8 +1150,11 @@ enum qr_err fn_invoke(struct fn_engine *e, const struct fn_invoke *in, fn_invoke
     size_t env_arr = 0;
     if (qr_mul_overflow(c->n_env, sizeof(struct fn_env_var), &env_arr) || c->n_env > 4096)
         return QR_E_BAD_INPUT;
+    if (in->invoked_arn && !token_ok(in->invoked_arn, 320))
+        return QR_E_BAD_INPUT;
     strs = slen(c->name) + slen(c->arn) + slen(c->version) + slen(c->revision) +
-           slen(c->runtime) + slen(c->handler) + slen(c->code_dir) + slen(c->role);
+           slen(c->runtime) + slen(c->handler) + slen(c->code_dir) + slen(c->role) +
+           slen(in->invoked_arn);
     for (size_t i = 0; i < c->n_env; i++) {
         if (!c->env[i].name || !c->env[i].value)
             return QR_E_BAD_INPUT;
@@ -1186,6 +1189,7 @@ enum qr_err fn_invoke(struct fn_engine *e, const struct fn_invoke *in, fn_invoke
     inv->cfg.handler = put_str(&cur, c->handler);
     inv->cfg.code_dir = put_str(&cur, c->code_dir);
     inv->cfg.role = put_str(&cur, c->role);
+    inv->invoked_arn = in->invoked_arn ? put_str(&cur, in->invoked_arn) : NULL;
     for (size_t i = 0; i < c->n_env; i++) {
         vars[i].name = put_str(&cur, c->env[i].name);
         vars[i].value = put_str(&cur, c->env[i].value);

@@ -113,6 +113,9 @@ struct fn_invoke {
     struct qr_slice payload;    /* event JSON (copied) */
     const char *request_id;     /* uuid chosen by the caller (copied) */
     struct qr_slice client_context; /* base64 ClientContext or empty (copied) */
+    const char *invoked_arn;    /* the ARN the caller named (with its alias or version), for
+                                   Lambda-Runtime-Invoked-Function-Arn; NULL: cfg's arn with
+                                   cfg's version (copied) */
     bool want_log_tail;         /* LogType: Tail */
 };
 

@@ -109,6 +109,7 @@ struct fn_inv {
     uint8_t *payload;           /* into this allocation */
     size_t payload_len;
     char *client_context;       /* decoded JSON, CR/LF-free, or NULL */
+    char *invoked_arn;          /* the ARN the caller named, or NULL */
     char request_id[37];
     bool want_tail;
     fn_invoke_cb cb;

@@ -155,8 +155,9 @@ void fn_rt_deliver(struct fn_env *env)
         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
         "Lambda-Runtime-Aws-Request-Id: %s\r\nLambda-Runtime-Deadline-Ms: %lld\r\n"
         "Lambda-Runtime-Invoked-Function-Arn: %s%s%s\r\nLambda-Runtime-Trace-Id: %s\r\n",
-        rid, (long long)inv->deadline_ms, inv->cfg.arn, qualified ? ":" : "",
-        qualified ? inv->cfg.version : "", trace);
+        rid, (long long)inv->deadline_ms, inv->invoked_arn ? inv->invoked_arn : inv->cfg.arn,
+        qualified && !inv->invoked_arn ? ":" : "",
+        qualified && !inv->invoked_arn ? inv->cfg.version : "", trace);
     if (err == QR_OK && inv->client_context)
         err = qr_buf_addf(&c->out, "Lambda-Runtime-Client-Context: %s\r\n", inv->client_context);
     if (err == QR_OK)

@@ -793,6 +793,22 @@ static enum qr_err apply_ev_retry(struct store *st, struct store_change *ch)
     return step_done(st, s, "event retry");
 }
 
+static enum qr_err apply_ev_unlease(struct store *st, struct store_change *ch)
+{
+    struct ev_change *e = (struct ev_change *)ch;
+    sqlite3_stmt *s = stmt_get(&st->wc, ST_EV_UNLEASE);
+    if (s == NULL)
+        return QR_E_DB;
+    sqlite3_bind_int64(s, 1, e->when_ms);
+    return step_done(st, s, "event unlease");
+}
+
+enum qr_err store_fn_event_release_leases(struct store *st, int64_t now_ms)
+{
+    struct ev_change e = {.ch.apply = apply_ev_unlease, .when_ms = now_ms};
+    return writer_submit(st, &e.ch);
+}
+
 enum qr_err store_fn_event_retry(struct store *st, int64_t id, int64_t next_attempt_ms)
 {
     struct ev_change e = {.ch.apply = apply_ev_retry, .id = id, .when_ms = next_attempt_ms};

@@ -62,7 +62,8 @@ static const char schema_sql[] =
     " routing TEXT NOT NULL, PRIMARY KEY(function, name)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS fn_events(id INTEGER PRIMARY KEY, request_id TEXT NOT NULL,"
     " target TEXT NOT NULL, payload BLOB NOT NULL, enqueued_ms INTEGER NOT NULL,"
-    " attempts INTEGER NOT NULL, next_attempt_ms INTEGER NOT NULL);"
+    " attempts INTEGER NOT NULL, next_attempt_ms INTEGER NOT NULL,"
+    " leased INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS fn_events_due ON fn_events(next_attempt_ms, id);";
 
 #define OBJ_COLS_SET                                                                               \
@@ -184,9 +185,11 @@ static const char *const stmt_sql[ST__COUNT] = {
                      "next_attempt_ms) VALUES(?1,?2,?3,?4,0,?4)",
     [ST_EV_DUE] = "SELECT id,request_id,target,payload,enqueued_ms,attempts FROM fn_events"
                   " WHERE next_attempt_ms<=?1 ORDER BY next_attempt_ms,id LIMIT ?2",
-    [ST_EV_LEASE] = "UPDATE fn_events SET attempts=attempts+1, next_attempt_ms=?2 WHERE id=?1",
+    [ST_EV_LEASE] = "UPDATE fn_events SET attempts=attempts+1, next_attempt_ms=?2, leased=1"
+                    " WHERE id=?1",
+    [ST_EV_UNLEASE] = "UPDATE fn_events SET leased=0, next_attempt_ms=?1 WHERE leased=1",
     [ST_EV_DELETE] = "DELETE FROM fn_events WHERE id=?1",
-    [ST_EV_RETRY] = "UPDATE fn_events SET next_attempt_ms=?2 WHERE id=?1",
+    [ST_EV_RETRY] = "UPDATE fn_events SET next_attempt_ms=?2, leased=0 WHERE id=?1",
     [ST_EV_NEXT] = "SELECT min(next_attempt_ms) FROM fn_events",
 };
 

@@ -205,6 +205,11 @@ enum qr_err store_fn_event_enqueue(struct store *st, struct qr_slice target,
 enum qr_err store_fn_event_claim(struct store *st, int64_t now_ms, int64_t lease_ms, size_t max,
                                  h2o_mem_pool_t *pool, struct store_fn_event **out,
                                  size_t *out_n) __attribute__((warn_unused_result));
+/* Makes every leased event due at now_ms: a lease lives only as long as the process that
+ * took it, so at start the events an earlier run had claimed are due again.
+ * Errors: QR_E_DB. */
+enum qr_err store_fn_event_release_leases(struct store *st, int64_t now_ms)
+    __attribute__((warn_unused_result));
 /* Removes an event (done, or given up). Errors: QR_E_DB (a missing id is not an error). */
 enum qr_err store_fn_event_ack(struct store *st, int64_t id) __attribute__((warn_unused_result));
 /* Makes an event due again at next_attempt_ms. Errors: QR_E_DB. */

@@ -95,6 +95,7 @@ enum stmt_id {
     ST_EV_DELETE,
     ST_EV_RETRY,
     ST_EV_NEXT,
+    ST_EV_UNLEASE,
     ST__COUNT
 };
 

@@ -267,6 +267,10 @@ enum qr_err lambda_events_start(struct lambda_ctx *lx, struct lambda_events **ou
     pthread_cond_init(&ev->cv, &ca);
     pthread_condattr_destroy(&ca);
     enum qr_err err = store_reader_new(lx->server->store, &ev->reader);
+    /* Claims of an earlier run died with it: those events are due now, not when their
+     * lease would have ended. */
+    if (err == QR_OK)
+        err = store_fn_event_release_leases(lx->server->store, api_now_ms());
     if (err == QR_OK && pthread_create(&ev->tid, NULL, events_main, ev) != 0)
         err = QR_E_INTERNAL;
     if (err != QR_OK) {
@@ -296,7 +300,7 @@ void lambda_events_free(struct lambda_events *ev)
         return;
     lambda_events_stop(ev);
     /* Runs finished after the stop (fn_engine_free delivered them): their events stay
-     * leased and run again after the lease at the next start. */
+     * leased and run again at the next start (lambda_events_start releases leases). */
     for (struct ev_run *r = ev->done, *next; r; r = next) {
         next = r->next;
         free(r);

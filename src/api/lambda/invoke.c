@@ -464,12 +464,16 @@ void lambda_invoke(struct lambda_op *op)
     case DD_RUN:
         break;
     }
+    /* The function sees the ARN it was invoked by: with the alias when one was named. */
+    char invoked[320];
+    snprintf(invoked, sizeof(invoked), "%s%s%s", cfg.arn, op->t.qual[0] ? ":" : "", op->t.qual);
     struct fn_invoke inv = {
         .cfg = &cfg,
         .payload = op->body,
         .request_id = op->rid,
         .client_context = cc,
         .want_log_tail = op->want_tail,
+        .invoked_arn = invoked,
     };
     enum qr_err err = fn_invoke(op->server->fn, &inv, on_result, op);
     if (err != QR_OK) {
