@@ -9,7 +9,8 @@ PKGS     := libh2o-evloop sqlite3 libcrypto libxml-2.0 jansson zlib libisal liba
 
 DEB_BUILD := build-essential pkg-config libh2o-evloop-dev libsqlite3-dev libssl-dev \
              libxml2-dev libjansson-dev zlib1g-dev libisal-dev libcmocka-dev libarchive-dev
-DEB_TEST  := clang libclang-rt-14-dev curl wrk nginx-light libnss-myhostname python3
+DEB_TEST  := clang libclang-rt-14-dev curl wrk nginx-light libnss-myhostname python3 zip \
+             bubblewrap autoconf automake libtool
 # node and npm: Debian's packages unless the machine already has them (another build of
 # node may own /usr/bin/node, and Debian's npm would conflict with it).
 DEB_NODE  := $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)
@@ -41,7 +42,7 @@ API_OBJ  := $(API_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test-deps run test unit integration fuzz fuzz-run clean format format-check
+.PHONY: all deps test-deps node-runtime run test unit integration fuzz fuzz-run clean format format-check
 
 all: $(BUILD)/quarry
 
@@ -75,9 +76,23 @@ test-deps: deps
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 	@cd tests && [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
+	@$(MAKE) --no-print-directory node-runtime
+	@# AWS's Node runtime interface client, for the fidelity test: its native part builds
+	@# from the sources in the package (a few minutes, once per checkout).
+	@cd runtimes/node/ric-test && [ -f node_modules/aws-lambda-ric/dist/rapid-client.node ] || \
+	  { npm ci --no-audit --no-fund --loglevel=error --foreground-scripts && \
+	    { [ -f node_modules/aws-lambda-ric/dist/rapid-client.node ] || \
+	      npm rebuild aws-lambda-ric --foreground-scripts --loglevel=error; }; } > /dev/null
+
+# The SDK that quarry's Node runtime offers to unbundled handlers (npm).
+node-runtime:
+	@if command -v npm >/dev/null; then \
+	  cd runtimes/node && { [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error; }; \
+	else echo "npm not found: nodejs functions will not find the AWS SDK"; fi
 
 run: deps
 	$(MAKE) all
+	@$(MAKE) --no-print-directory node-runtime
 	@mkdir -p data
 	@scripts/run-banner.sh
 	exec $(BUILD)/quarry serve --address 127.0.0.1 --port 9000 --data ./data

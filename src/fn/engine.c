@@ -927,6 +927,30 @@ static enum qr_err mkdir_p(const char *path)
     return QR_OK;
 }
 
+/*
+ * Node resolves ES module imports only through node_modules directories on the importing
+ * file's parent chain (NODE_PATH is for require). Code dirs live in DATA/functions/, so a
+ * DATA/functions/node_modules link to the runtime's SDK makes `import ... from
+ * "@aws-sdk/client-s3"` work unsandboxed; the sandbox binds it at /node_modules instead.
+ * Best effort: without it the Node bootstrap falls back to a slower resolution hook.
+ */
+static void link_node_modules(struct fn_engine *e, const char *data_dir)
+{
+    char link[PATH_MAX], target[PATH_MAX];
+    if (!e->runtimes_dir ||
+        snprintf(target, sizeof(target), "%s/node/node_modules", e->runtimes_dir) >=
+            (int)sizeof(target) ||
+        snprintf(link, sizeof(link), "%s/functions/node_modules", data_dir) >= (int)sizeof(link))
+        return;
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s/functions", data_dir);
+    (void)mkdir_p(dir); /* fn_code_unpack creates it too; either may come first */
+    (void)unlink(link); /* a stale link from a runtimes dir that moved */
+    if (symlink(target, link) != 0)
+        fprintf(stderr, "fn: cannot link %s: %s\n", link, strerror(errno));
+}
+
+
 static void engine_dispose(struct fn_engine *e)
 {
     fn_runtimes_dispose(&e->rt);
@@ -973,6 +997,7 @@ enum qr_err fn_engine_new(const struct fn_engine_opts *o, struct fn_engine **out
         return err;
     }
     fn_sweep(e);
+    link_node_modules(e, o->data_dir);
     err = fn_runtimes_load(o->runtimes_file, e->runtimes_dir, &e->rt);
     if (err != QR_OK) {
         engine_dispose(e);

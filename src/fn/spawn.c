@@ -564,8 +564,14 @@ static void build_bwrap(struct fn_engine *e, const struct fn_runtime *rt, const 
         bind_system(a, sys[i]);
     for (size_t i = 0; i < rt->n_binds; i++)
         bind_ro(a, rt->binds[i], rt->binds[i], true);
-    if (e->runtimes_dir)
+    if (e->runtimes_dir) {
+        char nm[PATH_MAX];
         bind_ro(a, e->runtimes_dir, "/var/runtime", false);
+        /* ES module imports of the SDK resolve through a node_modules on the code's parent
+         * chain (/var/task -> /), see link_node_modules in engine.c. */
+        if (snprintf(nm, sizeof(nm), "%s/node/node_modules", e->runtimes_dir) < (int)sizeof(nm))
+            bind_ro(a, nm, "/node_modules", true);
+    }
     bind_ro(a, code_dir, "/var/task", false);
     sv_addc(a, "--tmpfs");
     sv_addc(a, "/tmp");

@@ -1,0 +1,1 @@
+export const handler = async (event, context) => ({ ric: true, event, id: context.awsRequestId });
