@@ -62,6 +62,9 @@ run_unit() {
         add "unit $(basename "$bin")" "$p" "$f"
     done
     if [ "$found" -eq 0 ]; then echo "(no unit test binaries in $BUILD/tests)"; fi
+    # The runtimes' own tests (Python, Node, C bootstraps): one result, by exit status.
+    run_logged "unit test_runtimes.sh" 600 bash tests/unit/test_runtimes.sh "$BUILD"
+    if [ "$RC" -eq 0 ]; then add "unit test_runtimes.sh" 1 0; else add "unit test_runtimes.sh" 0 1; fi
 }
 
 # A harness program: its last `N passed, N failed` line is its result.
