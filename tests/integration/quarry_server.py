@@ -315,6 +315,86 @@ class QuarryServer:
             record_client(c)
         return c
 
+    def _json_client(self, service, recorder, cfg):
+        import boto3
+        from botocore.config import Config
+        conf = {"retries": {"total_max_attempts": 1}, "connect_timeout": 10, "read_timeout": 120}
+        conf.update(cfg)
+        c = boto3.client(service, endpoint_url=self.endpoint, region_name=REGION,
+                         aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key,
+                         config=Config(**conf))
+        if recorder:
+            record_client(c)
+        return c
+
+    def lambda_client(self, recorder=True, **cfg):
+        """A boto3 Lambda client for this server: no retries (a retried 429/5xx would hide
+        what the server said), read_timeout 120 s (invokes wait for the function)."""
+        return self._json_client("lambda", recorder, cfg)
+
+    def logs_client(self, recorder=True, **cfg):
+        """A boto3 CloudWatch Logs client for this server, no retries."""
+        return self._json_client("logs", recorder, cfg)
+
+
+# ---- Lambda helpers: deployment zips and the function processes a server started ----
+
+def build_zip(files, mode_of=None):
+    """A deployment zip in memory: files maps archive name -> bytes/str. mode_of maps names
+    to Unix modes (e.g. 0o755 for `bootstrap`); others get 0o644. Fixed timestamps so the
+    same files give the same bytes (and the same CodeSha256)."""
+    import io
+    import zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name in sorted(files):
+            data = files[name]
+            if isinstance(data, str):
+                data = data.encode()
+            info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = ((mode_of or {}).get(name, 0o644) | 0o100000) << 16
+            z.writestr(info, data)
+    return buf.getvalue()
+
+
+def processes_with(marker):
+    """PIDs (other than ours) whose environment or command line contains marker (bytes or
+    str): the processes of a function whose Environment carried that marker."""
+    if isinstance(marker, str):
+        marker = marker.encode()
+    found = []
+    me = os.getpid()
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) == me:
+            continue
+        for part in ("environ", "cmdline"):
+            try:
+                with open(f"/proc/{d}/{part}", "rb") as f:
+                    if marker in f.read():
+                        found.append(int(d))
+                        break
+            except OSError:
+                pass
+    return found
+
+
+def children_of(pid):
+    """PIDs whose parent is pid (from /proc/PID/stat)."""
+    kids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        rest = stat[stat.rfind(b")") + 2:].split()
+        if len(rest) > 1 and int(rest[1]) == pid:
+            kids.append(int(d))
+    return kids
+
 
 # ---- exchange recorder: the last request/response of any recorded client ----
 
@@ -346,8 +426,9 @@ def record_client(client):
         elif exception is not None:
             last_exchange["response"] = f"exception {exception!r}"
 
-    client.meta.events.register("before-send.s3", before_send)
-    client.meta.events.register("response-received.s3", received)
+    sid = client.meta.service_model.service_id.hyphenize()  # "s3", "lambda", "cloudwatch-logs"
+    client.meta.events.register(f"before-send.{sid}", before_send)
+    client.meta.events.register(f"response-received.{sid}", received)
 
 
 def describe_last_exchange():
