@@ -997,7 +997,8 @@ enum qr_err fn_engine_new(const struct fn_engine_opts *o, struct fn_engine **out
         return err;
     }
     fn_sweep(e);
-    link_node_modules(e, o->data_dir);
+    if (!e->bwrap) /* the sandbox binds the SDK at /node_modules instead */
+        link_node_modules(e, o->data_dir);
     err = fn_runtimes_load(o->runtimes_file, e->runtimes_dir, &e->rt);
     if (err != QR_OK) {
         engine_dispose(e);
