@@ -28,6 +28,7 @@ static void usage(FILE *f)
           "  --threads N        event-loop threads (default: one per core)\n"
           "  --workers N        worker threads for blocking work (default 32)\n"
           "  --max-body BYTES   largest request body (default 5 GiB)\n"
+          "  --max-inflight-body BYTES  body bytes being processed at once (default 2 GiB)\n"
           "  --no-fsync         acknowledge writes before they are durable (throwaway data)\n"
           "  --runtimes FILE    JSON runtime table for functions (see docs/functions.md)\n"
           "  --max-instances N  function instances running at once, all functions\n"
@@ -51,6 +52,7 @@ int main(int argc, char **argv)
         .domain = "localhost",
         .log_level = QR_LOG_INFO,
         .max_body = 5ull * 1024 * 1024 * 1024,
+        .max_inflight_body = 2ull * 1024 * 1024 * 1024,
     };
     cfg.root_akid = getenv("QUARRY_ROOT_ACCESS_KEY");
     cfg.root_secret = getenv("QUARRY_ROOT_SECRET_KEY");
@@ -112,6 +114,8 @@ int main(int argc, char **argv)
             cfg.workers = (unsigned)n;
         else if (strcmp(a, "--max-body") == 0 && parse_uint(v, UINT64_MAX, &n) == 0)
             cfg.max_body = n;
+        else if (strcmp(a, "--max-inflight-body") == 0 && parse_uint(v, UINT64_MAX, &n) == 0)
+            cfg.max_inflight_body = n;
         else if (strcmp(a, "--log-level") == 0) {
             if (strcmp(v, "debug") == 0)
                 cfg.log_level = QR_LOG_DEBUG;

@@ -125,6 +125,23 @@ void server_submit(struct qr_server *s, struct qr_job *job)
     pthread_mutex_unlock(&s->jobs_mu);
 }
 
+bool server_body_acquire(struct qr_server *s, uint64_t len)
+{
+    uint64_t cur = atomic_load_explicit(&s->inflight_body, memory_order_relaxed);
+    for (;;) {
+        if (cur != 0 && (cur + len > s->cfg.max_inflight_body || cur + len < cur))
+            return false;
+        if (atomic_compare_exchange_weak_explicit(&s->inflight_body, &cur, cur + len,
+                                                  memory_order_relaxed, memory_order_relaxed))
+            return true;
+    }
+}
+
+void server_body_release(struct qr_server *s, uint64_t len)
+{
+    atomic_fetch_sub_explicit(&s->inflight_body, len, memory_order_relaxed);
+}
+
 void server_job_return(struct qr_job *job)
 {
     h2o_multithread_send_message(&job->thread->done_rx, &job->_msg);

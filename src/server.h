@@ -52,6 +52,7 @@ struct qr_config {
     unsigned threads;         /* event-loop threads; 0 = one per core */
     unsigned workers;         /* worker threads for blocking work */
     uint64_t max_body;        /* largest request body accepted (bytes) */
+    uint64_t max_inflight_body; /* request body bytes held by requests being processed */
 };
 
 struct qr_job;
@@ -116,6 +117,8 @@ struct qr_server {
     unsigned n_workers;
 
     atomic_bool stopping;           /* set once by the signal thread (relaxed loads) */
+    atomic_uint_fast64_t inflight_body; /* body bytes of requests handed to workers; see
+                                           server_body_acquire (relaxed: a soft cap) */
 };
 
 /* Builds the server from cfg: opens the store and credentials, binds the listeners.
@@ -133,6 +136,15 @@ void server_submit(struct qr_server *s, struct qr_job *job);
 /* Hands a job whose work finished elsewhere (a worker, the functions engine's thread)
  * back to job->thread's loop, where job->done runs. Any thread. */
 void server_job_return(struct qr_job *job);
+
+/* Counts a request body of len bytes against --max-inflight-body before its request is
+ * handed to a worker. False (nothing counted) when it would pass the cap: the caller
+ * answers 503 SlowDown, which every SDK retries. A body larger than the whole cap is
+ * still let through when nothing else is in flight, so one maximal PUT always works.
+ * Any thread. */
+bool server_body_acquire(struct qr_server *s, uint64_t len);
+/* Returns what server_body_acquire counted. Any thread. */
+void server_body_release(struct qr_server *s, uint64_t len);
 
 /* Writes one access-log or diagnostic line (no newline needed). Any thread. */
 void server_log(struct qr_server *s, enum qr_log_level level, const char *fmt, ...)

@@ -435,6 +435,8 @@ static void finish(struct s3_op *op)
 static void dispose_op(void *p)
 {
     struct s3_op *op = p;
+    if (op->body_counted)
+        server_body_release(op->ar->server, op->body_counted);
     qr_buf_dispose(&op->body);
     h2o_mem_clear_pool(&op->own_pool);
 }
@@ -615,6 +617,12 @@ void s3_handle(struct api_req *ar)
         return;
     }
     if (op->route->flags & S3_RUN_ON_WORKER) {
+        uint64_t body = req->entity.base ? req->entity.len : 0;
+        if (!server_body_acquire(ar->server, body)) {
+            s3_send_error_code(ar, 503, "SlowDown", "Please reduce your request rate.");
+            return;
+        }
+        op->body_counted = body;
         op->pool = &op->own_pool;
         op->job.thread = ar->thread;
         op->job.run = job_run;

@@ -54,6 +54,7 @@ struct s3_op {
     struct qr_slice key;       /* decoded key (lives in req pool), empty for bucket ops */
     bool directory;            /* the bucket name is a directory bucket's */
     int64_t now_ms;
+    uint64_t body_counted;     /* bytes counted by server_body_acquire, released at dispose */
 
     /* result */
     int status;                /* 0 until the handler decides */
