@@ -6,7 +6,7 @@
 # quarry's engine by the integration tests, not here.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-OUT=${1:-$ROOT/build}/runtimes
+OUT=$(cd "$ROOT" && realpath -m "${1:-build}")/runtimes
 PY=$(command -v python3)
 rc=0
 mkdir -p "$OUT"
