@@ -1,10 +1,17 @@
 /*
  * ckpt.c - WAL checkpoints off the commit path. The writer connection runs with
- * wal_autocheckpoint=0, so no COMMIT ever copies WAL frames into meta.db and fsyncs it;
- * this thread does that on a connection of its own, PASSIVE (it never blocks the writer
- * or readers), every CKPT_PERIOD_MS. When the WAL has grown past CKPT_TRUNCATE_FRAMES
- * (readers kept pinning old frames), one TRUNCATE attempt resets it; that waits only for
- * the busy timeout and gives up quietly.
+ * wal_autocheckpoint=0, so no COMMIT ever copies WAL frames into meta.db and fsyncs it
+ * before its callers are answered. Instead:
+ *  - this thread checkpoints PASSIVE on a connection of its own every CKPT_PERIOD_MS
+ *    (it never blocks the writer or readers): the bulk of the copying happens here;
+ *  - but under a steady stream of writes a concurrent checkpoint never catches up with
+ *    the end of the WAL, and SQLite starts the WAL over only when a checkpoint has
+ *    copied every frame. So the writer itself, after waking a batch's callers, runs a
+ *    PASSIVE checkpoint once the WAL is past CKPT_WRITER_PAGES: nothing is appended
+ *    meanwhile, only the frames since this thread's last pass are left to copy, and the
+ *    next transaction starts the WAL from the beginning (bounded file, warm pages).
+ * When the WAL has grown past CKPT_TRUNCATE_FRAMES all the same (readers kept pinning
+ * old frames), one TRUNCATE attempt resets it; that waits only for the busy timeout.
  */
 #include "store/store_int.h"
 
@@ -13,8 +20,9 @@
 #include <stdlib.h>
 #include <time.h>
 
-#define CKPT_PERIOD_MS       200
+#define CKPT_PERIOD_MS       50
 #define CKPT_TRUNCATE_FRAMES 65536 /* 256 MiB of 4 KiB frames */
+#define CKPT_WRITER_PAGES    1024  /* 4 MiB */
 
 struct store_ckpt {
     pthread_t tid;
@@ -85,4 +93,25 @@ void ckpt_stop(struct store *st)
     pthread_cond_destroy(&c->cv);
     free(c);
     st->ckpt = NULL;
+}
+
+static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    struct store *st = arg;
+    st->wal_pages = pages;
+    return SQLITE_OK;
+}
+
+void ckpt_watch(struct store *st)
+{
+    sqlite3_wal_hook(st->wdb, on_wal_commit, st);
+}
+
+void ckpt_after_commit(struct store *st)
+{
+    if (st->wal_pages < CKPT_WRITER_PAGES)
+        return;
+    /* SQLITE_BUSY (this thread's checkpoint is running) just means: next time. */
+    (void)sqlite3_wal_checkpoint_v2(st->wdb, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    st->wal_pages = 0;
 }

@@ -108,6 +108,7 @@ enum qr_err store_open(const struct store_opts *opts, struct store **out)
         err = db_fail(st->wdb, "wal_autocheckpoint");
         goto out;
     }
+    ckpt_watch(st);
     if ((err = blob_recover(st)) != QR_OK)
         goto out;
     if ((err = ckpt_start(st)) != QR_OK)

@@ -170,6 +170,7 @@ struct store {
     uint64_t pending_reserved;         /* reservation written in the open transaction */
 
     struct store_ckpt *ckpt;           /* the checkpoint thread (ckpt.c), or NULL */
+    int wal_pages;                     /* WAL size after the last commit; writer thread */
 
     atomic_uint_fast64_t n_commits;    /* transactions committed (relaxed; debug) */
     atomic_uint_fast64_t n_changes;    /* changes applied in them (relaxed; debug) */
@@ -182,6 +183,12 @@ struct store {
 enum qr_err ckpt_start(struct store *st);
 /* Runs a last checkpoint and stops the thread; a no-op when not started. */
 void ckpt_stop(struct store *st);
+/* Has the write connection record the WAL's size after each commit. Before the writer
+ * starts. */
+void ckpt_watch(struct store *st);
+/* After a batch's callers are woken: finishes the checkpoint when the WAL has grown, so
+ * that the next transaction starts the WAL over (see ckpt.c). Writer thread. */
+void ckpt_after_commit(struct store *st);
 
 /* ---- schema.c ---- */
 

@@ -87,6 +87,7 @@ static void run_batch(struct store *st, struct store_change *batch)
 
     if (st->freed.n)
         blob_unlink_freed(st);
+    ckpt_after_commit(st);
 }
 
 static void *writer_main(void *arg)
