@@ -481,6 +481,38 @@ out:
     return err;
 }
 
+struct put_async {
+    struct put_change c;
+    store_put_cb cb;
+    void *arg;
+};
+
+static void put_async_done(struct store_change *ch)
+{
+    struct put_async *a = (struct put_async *)ch;
+    struct store_put_result res = {.mtime_ms = a->c.mtime_ms};
+    store_put_cb cb = a->cb;
+    void *arg = a->arg;
+    enum qr_err err = ch->err;
+    free(a);
+    cb(arg, err, &res);
+}
+
+bool store_obj_put_async(struct store *st, const struct store_put *put, store_put_cb cb, void *arg)
+{
+    if (put->data.len > st->inline_max)
+        return false;
+    struct put_async *a = qr_xmalloc(sizeof(*a));
+    memset(a, 0, sizeof(*a));
+    a->c.ch.apply = apply_put;
+    a->c.ch.on_done = put_async_done;
+    a->c.put = put;
+    a->cb = cb;
+    a->arg = arg;
+    writer_submit_async(st, &a->c.ch);
+    return true;
+}
+
 enum qr_err store_obj_put(struct store *st, const struct store_put *put,
                           struct store_put_result *out)
 {

@@ -169,6 +169,17 @@ struct store_put_result {
 enum qr_err store_obj_put(struct store *st, const struct store_put *put,
                           struct store_put_result *out) __attribute__((warn_unused_result));
 
+/* Result of an asynchronous put: runs on the store's writer thread, must not block. */
+typedef void (*store_put_cb)(void *arg, enum qr_err err, const struct store_put_result *res);
+
+/* store_obj_put for a body small enough to live in its row: queues the change and
+ * returns at once; cb runs once it is durable (or failed), on the writer thread. put and
+ * everything it points to must stay valid until then. Returns false (nothing queued) when
+ * the body is too large for a row: use store_obj_put from a worker. Any thread, loop
+ * threads included (it never blocks). */
+bool store_obj_put_async(struct store *st, const struct store_put *put, store_put_cb cb,
+                         void *arg) __attribute__((warn_unused_result));
+
 struct store_copy {
     struct qr_slice src_bucket, src_key;
     const char *src_etag;         /* the source must still have this etag (no quotes), or NULL */

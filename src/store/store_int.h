@@ -124,6 +124,9 @@ struct store_change {
     bool done;                         /* guarded by st->mu */
     pthread_cond_t cv;                 /* the caller sleeps here until done: one wake-up per
                                           caller, not a broadcast to every waiter */
+    void (*on_done)(struct store_change *ch); /* set: an asynchronous change; the writer
+                                          calls it after the commit instead of waking a
+                                          waiter (writer thread; must not block) */
     struct store_change *next;         /* queue link, guarded by st->mu */
 };
 
@@ -262,6 +265,9 @@ enum qr_err writer_start(struct store *st);
 void writer_stop(struct store *st);
 /* Queues ch and blocks until its transaction committed (or failed); returns ch->err. */
 enum qr_err writer_submit(struct store *st, struct store_change *ch);
+/* Queues ch without waiting: ch->on_done (set by the caller) runs on the writer thread
+ * once ch is committed or failed; ch must live until then. */
+void writer_submit_async(struct store *st, struct store_change *ch);
 
 /* Inside a change (writer thread): */
 /* bucket name -> id. Errors: QR_E_NO_SUCH_BUCKET, QR_E_DB. */

@@ -76,14 +76,25 @@ static void run_batch(struct store *st, struct store_change *batch)
         atomic_fetch_add_explicit(&st->n_changes, n, memory_order_relaxed);
     }
 
-    /* After done is set the caller may free its change: read next first. */
+    /* After done is set the caller may free its change: read next first. Asynchronous
+     * changes are set aside and told after the lock is released. */
+    struct store_change *async = NULL;
     pthread_mutex_lock(&st->mu);
     for (struct store_change *ch = batch, *next; ch; ch = next) {
         next = ch->next;
+        if (ch->on_done) {
+            ch->next = async;
+            async = ch;
+            continue;
+        }
         ch->done = true;
         pthread_cond_signal(&ch->cv);
     }
     pthread_mutex_unlock(&st->mu);
+    for (struct store_change *ch = async, *next; ch; ch = next) {
+        next = ch->next;
+        ch->on_done(ch);
+    }
 
     if (st->freed.n)
         blob_unlink_freed(st);
@@ -139,19 +150,35 @@ void writer_stop(struct store *st)
     }
 }
 
-enum qr_err writer_submit(struct store *st, struct store_change *ch)
+static void enqueue(struct store *st, struct store_change *ch)
 {
-    ch->done = false;
-    ch->err = QR_OK;
-    ch->next = NULL;
-    pthread_cond_init(&ch->cv, NULL);
-    pthread_mutex_lock(&st->mu);
     if (st->q_tail)
         st->q_tail->next = ch;
     else
         st->q_head = ch;
     st->q_tail = ch;
     pthread_cond_signal(&st->wake);
+}
+
+void writer_submit_async(struct store *st, struct store_change *ch)
+{
+    ch->done = false;
+    ch->err = QR_OK;
+    ch->next = NULL;
+    pthread_mutex_lock(&st->mu);
+    enqueue(st, ch);
+    pthread_mutex_unlock(&st->mu);
+}
+
+enum qr_err writer_submit(struct store *st, struct store_change *ch)
+{
+    ch->on_done = NULL;
+    ch->done = false;
+    ch->err = QR_OK;
+    ch->next = NULL;
+    pthread_cond_init(&ch->cv, NULL);
+    pthread_mutex_lock(&st->mu);
+    enqueue(st, ch);
     while (!ch->done)
         pthread_cond_wait(&ch->cv, &st->mu);
     pthread_mutex_unlock(&st->mu);

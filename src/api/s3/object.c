@@ -24,51 +24,106 @@ static void header_time(struct s3_op *op, const char *name, int64_t ms)
 
 /* ---- PutObject ---- */
 
-void s3_put_object(struct s3_op *op)
-{
-    struct s3_body body;
+/* What a PutObject holds from its decoding to its answer. */
+struct put_state {
     struct store_put put;
-    memset(&put, 0, sizeof(put));
+    struct s3_body body;
+    char etag[80];
+};
+
+/* Everything before the store: conditions, headers, tags, the body and its digests.
+ * False with op failed. ps->body must be disposed whatever it returns. */
+static bool put_prepare(struct s3_op *op, struct put_state *ps)
+{
+    struct store_put *put = &ps->put;
     struct qr_slice v;
-    if (!s3_write_conditions(op, &put.cond))
-        return;
-    if (s3_meta_from_request(op, &put.headers) != QR_OK)
-        return;
+    memset(ps, 0, sizeof(*ps));
+    qr_buf_init(&ps->body.decoded, 0);
+    if (!s3_write_conditions(op, &put->cond) ||
+        s3_meta_from_request(op, &put->headers) != QR_OK)
+        return false;
     if (s3_hdr(op, "x-amz-tagging", &v)) {
         if (op->directory) {
             s3_fail_code(op, 501, "NotImplemented",
                          "Object tagging is not supported for directory buckets.");
-            return;
+            return false;
         }
-        if (s3_tags_from_header(op, v, &put.tags) != QR_OK)
-            return;
+        if (s3_tags_from_header(op, v, &put->tags) != QR_OK)
+            return false;
     }
-    if (!s3_body_read(op, QR_MAX_SINGLE_PUT, S3_BODY_PAYLOAD, &body))
-        goto out;
-    char etag[80];
-    s3_new_etag(op, body.md5, etag);
-    put.bucket = op->bucket;
-    put.key = op->key;
-    put.data = body.data;
-    put.etag = etag;
-    put.headers = s3_meta_with_md5(op, put.headers, body.md5);
-    if (body.have_ck) {
-        put.ck.alg = s3_ck_to_store(body.ck_alg);
-        put.ck.type = STORE_CK_FULL_OBJECT;
-        qr_b64_encode(body.ck, qr_ck_len(body.ck_alg), put.ck.b64);
+    if (!s3_body_read(op, QR_MAX_SINGLE_PUT, S3_BODY_PAYLOAD, &ps->body))
+        return false;
+    s3_new_etag(op, ps->body.md5, ps->etag);
+    put->bucket = op->bucket;
+    put->key = op->key;
+    put->data = ps->body.data;
+    put->etag = ps->etag;
+    put->headers = s3_meta_with_md5(op, put->headers, ps->body.md5);
+    if (ps->body.have_ck) {
+        put->ck.alg = s3_ck_to_store(ps->body.ck_alg);
+        put->ck.type = STORE_CK_FULL_OBJECT;
+        qr_b64_encode(ps->body.ck, qr_ck_len(ps->body.ck_alg), put->ck.b64);
     }
-    struct store_put_result res;
-    enum qr_err e = store_obj_put(op->store, &put, &res);
+    return true;
+}
+
+static void put_answer(struct s3_op *op, struct put_state *ps, enum qr_err e)
+{
     if (e) {
         s3_fail(op, e);
-        goto out;
+        return;
     }
-    s3_header_etag(op, etag);
-    s3_checksum_headers(op, &put.ck);
+    s3_header_etag(op, ps->etag);
+    s3_checksum_headers(op, &ps->put.ck);
     if (op->directory)
         s3_header_s(op, "x-amz-storage-class", "EXPRESS_ONEZONE");
-out:
-    s3_body_dispose(&body);
+}
+
+void s3_put_object(struct s3_op *op)
+{
+    struct put_state ps;
+    if (put_prepare(op, &ps)) {
+        struct store_put_result res;
+        put_answer(op, &ps, store_obj_put(op->store, &ps.put, &res));
+    }
+    s3_body_dispose(&ps.body);
+}
+
+/* ---- PutObject of a small body: no worker ---- */
+
+/* Loop thread, once the writer has committed (or failed) the row. */
+static void put_async_finish(struct qr_job *job)
+{
+    struct s3_op *op = H2O_STRUCT_FROM_MEMBER(struct s3_op, job, job);
+    struct put_state *ps = op->put_state;
+    put_answer(op, ps, op->async_err);
+    s3_body_dispose(&ps->body);
+    s3_finish(op);
+}
+
+/* Writer thread: only records the outcome and hands the request back to its loop. */
+static void put_async_done(void *arg, enum qr_err err, const struct store_put_result *res)
+{
+    struct s3_op *op = arg;
+    op->async_err = err;
+    server_job_return(&op->job);
+}
+
+bool s3_put_object_async(struct s3_op *op)
+{
+    struct put_state *ps = h2o_mem_alloc_pool(op->pool, sizeof(*ps));
+    if (!put_prepare(op, ps)) {
+        s3_body_dispose(&ps->body);
+        return false;
+    }
+    op->put_state = ps;
+    op->job.thread = op->ar->thread;
+    op->job.done = put_async_finish;
+    if (store_obj_put_async(op->store, &ps->put, put_async_done, op))
+        return true;
+    s3_body_dispose(&ps->body);
+    s3_fail(op, QR_E_INTERNAL); /* the caller checked the size against the row limit */
+    return false;
 }
 
 /* ---- GetObject / HeadObject ---- */

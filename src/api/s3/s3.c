@@ -406,7 +406,7 @@ static void send_object(struct s3_op *op)
     stream_proceed(&s->super, req);
 }
 
-static void finish(struct s3_op *op)
+void s3_finish(struct s3_op *op)
 {
     struct api_req *ar = op->ar;
     for (size_t i = 0; i < op->n_hdrs; i++)
@@ -452,7 +452,7 @@ static void job_done(struct qr_job *job)
 {
     struct s3_op *op = H2O_STRUCT_FROM_MEMBER(struct s3_op, job, job);
     op->reader = NULL;
-    finish(op);
+    s3_finish(op);
 }
 
 /* ---- decoding the request ---- */
@@ -600,7 +600,7 @@ void s3_handle(struct api_req *ar)
         if (!qr_bucket_name_valid(op->bucket, &dir)) {
             /* S3 answers NoSuchBucket for names that cannot exist on reads. */
             op->err = QR_E_NO_SUCH_BUCKET;
-            finish(op);
+            s3_finish(op);
             return;
         }
     }
@@ -608,16 +608,24 @@ void s3_handle(struct api_req *ar)
         s3_fail_code(op, 400, op->key.len > QR_MAX_KEY_LEN ? "KeyTooLongError" : "InvalidArgument",
                      op->key.len > QR_MAX_KEY_LEN ? "Your key is too long"
                                                   : "The key is not valid UTF-8.");
-        finish(op);
+        s3_finish(op);
         return;
     }
     if (!session_allows(op)) {
         s3_fail(op, QR_E_DENIED);
-        finish(op);
+        s3_finish(op);
+        return;
+    }
+    uint64_t body = req->entity.base ? req->entity.len : 0;
+    if (op->route->fn == s3_put_object && body <= QR_INLINE_MAX) {
+        /* A body that fits in a row needs no worker: hashing it here costs microseconds,
+         * and the commit is asynchronous (s3_put_object_async). */
+        op->reader = ar->thread->reader;
+        if (!s3_put_object_async(op))
+            s3_finish(op);
         return;
     }
     if (op->route->flags & S3_RUN_ON_WORKER) {
-        uint64_t body = req->entity.base ? req->entity.len : 0;
         if (!server_body_acquire(ar->server, body)) {
             s3_send_error_code(ar, 503, "SlowDown", "Please reduce your request rate.");
             return;
@@ -632,5 +640,5 @@ void s3_handle(struct api_req *ar)
     }
     op->reader = ar->thread->reader;
     op->route->fn(op);
-    finish(op);
+    s3_finish(op);
 }

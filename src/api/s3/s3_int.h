@@ -55,6 +55,8 @@ struct s3_op {
     bool directory;            /* the bucket name is a directory bucket's */
     int64_t now_ms;
     uint64_t body_counted;     /* bytes counted by server_body_acquire, released at dispose */
+    struct put_state *put_state; /* PutObject on the fast path (object.c), in the req pool */
+    enum qr_err async_err;     /* its store outcome, set on the writer thread */
 
     /* result */
     int status;                /* 0 until the handler decides */
@@ -143,6 +145,13 @@ void s3_create_session(struct s3_op *op);
 void s3_list_objects_v2(struct s3_op *op);
 void s3_list_objects_v1(struct s3_op *op);
 void s3_put_object(struct s3_op *op);
+/* PutObject of a body small enough for a row, from the loop: decodes and hashes it here
+ * and has the store commit it without a worker; the answer goes out from the loop when
+ * the writer is done (s3_finish). False: op is already answered-ready (failed): call
+ * s3_finish. Loop thread. */
+bool s3_put_object_async(struct s3_op *op);
+/* Sends what a handler left in op. Loop thread. */
+void s3_finish(struct s3_op *op);
 void s3_get_object(struct s3_op *op);
 void s3_delete_object(struct s3_op *op);
 void s3_delete_objects(struct s3_op *op);
