@@ -429,12 +429,16 @@ enum qr_err store_fn_get(struct store_reader *r, struct qr_slice name, uint32_t 
     return err;
 }
 
-/* Steps a bound list statement that was given LIMIT max+1. */
-static enum qr_err collect_fns(struct store_reader *r, sqlite3_stmt *s, size_t max,
-                               h2o_mem_pool_t *pool, struct store_fn **out, size_t *out_n,
-                               bool *out_truncated)
+/* Reads one row of a list statement into the element at out. */
+typedef void (*row_cb)(sqlite3_stmt *s, h2o_mem_pool_t *pool, void *out);
+
+/* Steps a bound list statement that was given LIMIT max+1 into an array of max elements
+ * of elem bytes in pool; the extra row only says the list is truncated. */
+static enum qr_err collect_rows(struct store_reader *r, sqlite3_stmt *s, size_t max, size_t elem,
+                                row_cb row, const char *what, h2o_mem_pool_t *pool,
+                                void **out, size_t *out_n, bool *out_truncated)
 {
-    struct store_fn *list = pool_alloc(pool, sizeof(*list) * (max ? max : 1));
+    uint8_t *list = pool_alloc(pool, elem * (max ? max : 1));
     size_t n = 0;
     bool truncated = false;
     int rc;
@@ -443,15 +447,32 @@ static enum qr_err collect_fns(struct store_reader *r, sqlite3_stmt *s, size_t m
             truncated = true;
             break;
         }
-        row_fn(s, pool, &list[n++]);
+        row(s, pool, list + elem * n++);
     }
     sqlite3_reset(s);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return db_fail(r->db, "function list");
+        return db_fail(r->db, what);
     *out = list;
     *out_n = n;
     *out_truncated = truncated;
     return QR_OK;
+}
+
+static void row_fn_any(sqlite3_stmt *s, h2o_mem_pool_t *pool, void *out)
+{
+    row_fn(s, pool, out);
+}
+
+static enum qr_err collect_fns(struct store_reader *r, sqlite3_stmt *s, size_t max,
+                               h2o_mem_pool_t *pool, struct store_fn **out, size_t *out_n,
+                               bool *out_truncated)
+{
+    void *list = NULL;
+    enum qr_err err = collect_rows(r, s, max, sizeof(**out), row_fn_any, "function list", pool,
+                                   &list, out_n, out_truncated);
+    if (err == QR_OK)
+        *out = list;
+    return err;
 }
 
 enum qr_err store_fn_list(struct store_reader *r, struct qr_slice after_name,
@@ -612,6 +633,11 @@ static void row_alias(sqlite3_stmt *s, h2o_mem_pool_t *pool, struct store_fn_ali
     out->routing = col_slice(s, 5, pool);
 }
 
+static void row_alias_any(sqlite3_stmt *s, h2o_mem_pool_t *pool, void *out)
+{
+    row_alias(s, pool, out);
+}
+
 enum qr_err store_fn_alias_get(struct store_reader *r, struct qr_slice function,
                                struct qr_slice name, h2o_mem_pool_t *pool,
                                struct store_fn_alias *out)
@@ -647,24 +673,12 @@ enum qr_err store_fn_alias_list(struct store_reader *r, struct qr_slice function
     bind_text_slice(s, 2, after);
     sqlite3_bind_int64(s, 3, version == UINT32_MAX ? -1 : (int64_t)version);
     sqlite3_bind_int64(s, 4, (int64_t)max + 1);
-    struct store_fn_alias *list = pool_alloc(pool, sizeof(*list) * (max ? max : 1));
-    size_t n = 0;
-    bool truncated = false;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (n == max) {
-            truncated = true;
-            break;
-        }
-        row_alias(s, pool, &list[n++]);
-    }
-    sqlite3_reset(s);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return db_fail(r->db, "alias list");
-    *out = list;
-    *out_n = n;
-    *out_truncated = truncated;
-    return QR_OK;
+    void *list = NULL;
+    enum qr_err err = collect_rows(r, s, max, sizeof(**out), row_alias_any, "alias list", pool,
+                                   &list, out_n, out_truncated);
+    if (err == QR_OK)
+        *out = list;
+    return err;
 }
 
 /* ---- Event queue ---- */
