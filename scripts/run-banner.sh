@@ -10,7 +10,7 @@ AK="${QUARRY_ROOT_ACCESS_KEY:-quarry}"
 SK="${QUARRY_ROOT_SECRET_KEY:-quarry-secret-key}"
 
 cat <<BANNER
-quarry - S3 (general purpose + directory buckets) on one port
+quarry - S3 (general purpose + directory buckets), Lambda and CloudWatch Logs on one port
   endpoint    $ENDPOINT   (use 127.0.0.1, not localhost)
   region      $REGION
   access key  $AK
@@ -24,3 +24,7 @@ then e.g.
   aws s3api create-bucket --bucket media--use1-az4--x-s3 --create-bucket-configuration '{"Location":{"Type":"AvailabilityZone","Name":"use1-az4"},"Bucket":{"DataRedundancy":"SingleAvailabilityZone","Type":"Directory"}}'
   aws s3 cp ./photos s3://media--use1-az4--x-s3/photos/ --recursive
 BANNER
+cat <<BANNER2
+  aws lambda create-function --function-name f --zip-file fileb://f.zip \\
+    --handler lambda_function.lambda_handler --runtime python3.11 --role arn:aws:iam::123456789012:role/r
+BANNER2
