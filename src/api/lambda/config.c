@@ -170,7 +170,7 @@ static bool apply_field(struct lambda_op *op, json_t *cfg, const char *k, json_t
         if (!json_is_string(v) || !runtime_ok(op, json_string_value(v)))
             return invalid(op,
                            "The runtime parameter of %s is not supported by this server (see "
-                           "docs/lambda.md for the runtime table).",
+                           "docs/functions.md for the runtime table).",
                            json_is_string(v) ? json_string_value(v) : "(not a string)");
     } else if (strcmp(k, "Role") == 0) {
         if (!json_is_string(v) || !role_valid(json_string_value(v)))
