@@ -55,18 +55,15 @@ void logs_event_id(const struct logs_group *g, uint64_t pos, char out[LOGS_EVENT
 
 /* ---- catalog ---- */
 
-static int name_cmp(const uint8_t *a, size_t al, struct qr_slice b)
+/* Binary search over n sorted names; name_at gives the i-th. Returns where name is
+ * (*found) or would be inserted. */
+static size_t name_search(const void *arr, size_t n, struct qr_slice (*name_at)(const void *, size_t),
+                          struct qr_slice name, bool *found)
 {
-    return qr_slice_cmp(qr_slice(a, al), b);
-}
-
-/* Index where name is or would be inserted in l->groups. Caller holds l->mu. */
-static size_t group_slot(struct logs *l, struct qr_slice name, bool *found)
-{
-    size_t lo = 0, hi = l->n_groups;
+    size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = name_cmp(l->groups[mid]->name, l->groups[mid]->name_len, name);
+        int c = qr_slice_cmp(name_at(arr, mid), name);
         if (c == 0) {
             *found = true;
             return mid;
@@ -78,6 +75,24 @@ static size_t group_slot(struct logs *l, struct qr_slice name, bool *found)
     }
     *found = false;
     return lo;
+}
+
+static struct qr_slice group_name_at(const void *arr, size_t i)
+{
+    const struct logs_group *const *g = arr;
+    return qr_slice(g[i]->name, g[i]->name_len);
+}
+
+static struct qr_slice stream_name_at(const void *arr, size_t i)
+{
+    const struct logs_stream *const *st = arr;
+    return qr_slice(st[i]->name, st[i]->name_len);
+}
+
+/* Index where name is or would be inserted in l->groups. Caller holds l->mu. */
+static size_t group_slot(struct logs *l, struct qr_slice name, bool *found)
+{
+    return name_search(l->groups, l->n_groups, group_name_at, name, found);
 }
 
 struct logs_group *logs_find_group(struct logs *l, struct qr_slice name)
@@ -89,21 +104,7 @@ struct logs_group *logs_find_group(struct logs *l, struct qr_slice name)
 
 static size_t stream_slot(struct logs_group *g, struct qr_slice name, bool *found)
 {
-    size_t lo = 0, hi = g->n_streams;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = name_cmp(g->by_name[mid]->name, g->by_name[mid]->name_len, name);
-        if (c == 0) {
-            *found = true;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = false;
-    return lo;
+    return name_search(g->by_name, g->n_streams, stream_name_at, name, found);
 }
 
 struct logs_stream *logs_find_stream(struct logs_group *g, struct qr_slice name)
