@@ -290,8 +290,8 @@ enum qr_err server_init(struct qr_server *s, const struct qr_config *cfg)
     s->h2o_cfg.server_name = h2o_iovec_init(H2O_STRLIT("quarry"));
     s->h2o_cfg.max_request_entity_size = (size_t)cfg->max_body;
     s->h2o_cfg.http1.upgrade_to_http2 = 0; /* AWS clients speak HTTP/1.1 on plain http */
-    s->hostconf = h2o_config_register_host(&s->h2o_cfg, h2o_iovec_init(H2O_STRLIT("default")),
-                                           65535);
+    s->hostconf =
+        h2o_config_register_host(&s->h2o_cfg, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *pc = h2o_config_register_path(s->hostconf, "/", 0);
     api_register(s, pc);
 

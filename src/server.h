@@ -35,23 +35,23 @@ enum qr_log_level {
 };
 
 struct qr_config {
-    const char *address;      /* listen address, e.g. "127.0.0.1" */
-    uint16_t port;            /* 0 = pick a free port */
-    const char *data_dir;     /* DATA */
-    const char *root_akid;    /* root access key id */
-    const char *root_secret;  /* root secret; never logged */
-    const char *account_id;   /* 12 digits */
-    const char *region;       /* e.g. us-east-1 */
-    const char *domain;       /* base name stripped from virtual-hosted Host headers */
-    const char *access_log;   /* file for access-log lines, NULL = stderr */
+    const char *address;     /* listen address, e.g. "127.0.0.1" */
+    uint16_t port;           /* 0 = pick a free port */
+    const char *data_dir;    /* DATA */
+    const char *root_akid;   /* root access key id */
+    const char *root_secret; /* root secret; never logged */
+    const char *account_id;  /* 12 digits */
+    const char *region;      /* e.g. us-east-1 */
+    const char *domain;      /* base name stripped from virtual-hosted Host headers */
+    const char *access_log;  /* file for access-log lines, NULL = stderr */
     enum qr_log_level log_level;
-    bool no_fsync;            /* throwaway server: acknowledge before durable */
-    bool no_sandbox;          /* run functions without bubblewrap even when installed */
-    const char *runtimes_file; /* JSON runtime table replacing the built-in one, or NULL */
-    unsigned max_instances;   /* function instances in total; 0 = engine default */
-    unsigned threads;         /* event-loop threads; 0 = one per core */
-    unsigned workers;         /* worker threads for blocking work */
-    uint64_t max_body;        /* largest request body accepted (bytes) */
+    bool no_fsync;              /* throwaway server: acknowledge before durable */
+    bool no_sandbox;            /* run functions without bubblewrap even when installed */
+    const char *runtimes_file;  /* JSON runtime table replacing the built-in one, or NULL */
+    unsigned max_instances;     /* function instances in total; 0 = engine default */
+    unsigned threads;           /* event-loop threads; 0 = one per core */
+    unsigned workers;           /* worker threads for blocking work */
+    uint64_t max_body;          /* largest request body accepted (bytes) */
     uint64_t max_inflight_body; /* request body bytes held by requests being processed */
 };
 
@@ -74,8 +74,8 @@ struct qr_job {
 };
 
 struct qr_thread {
-    struct qr_server *server;       /* back pointer */
-    unsigned index;                 /* 0..n_threads-1 */
+    struct qr_server *server; /* back pointer */
+    unsigned index;           /* 0..n_threads-1 */
     pthread_t tid;
     h2o_evloop_t *loop;
     h2o_context_t ctx;
@@ -83,9 +83,9 @@ struct qr_thread {
     h2o_socket_t *listener;
     h2o_multithread_queue_t *queue;     /* wakes this loop for messages */
     h2o_multithread_receiver_t done_rx; /* finished jobs come back here */
-    struct store_reader *reader;    /* this loop's read-only store connection */
-    uint64_t next_request;          /* request id counter, this thread only */
-    struct qr_buf *log;             /* buffered access-log lines, this thread only */
+    struct store_reader *reader;        /* this loop's read-only store connection */
+    uint64_t next_request;              /* request id counter, this thread only */
+    struct qr_buf *log;                 /* buffered access-log lines, this thread only */
 };
 
 struct fn_engine;
@@ -96,27 +96,27 @@ struct qr_server {
     struct qr_config cfg;
     struct store *store;
     struct creds *creds;
-    struct fn_engine *fn;           /* the functions engine (Lambda), or NULL */
-    struct logs *logs;              /* function logs (CloudWatch Logs API), or NULL */
-    struct lambda_ctx *lambda;      /* Lambda API state: invoke dedupe, Event dispatcher */
+    struct fn_engine *fn;      /* the functions engine (Lambda), or NULL */
+    struct logs *logs;         /* function logs (CloudWatch Logs API), or NULL */
+    struct lambda_ctx *lambda; /* Lambda API state: invoke dedupe, Event dispatcher */
     h2o_globalconf_t h2o_cfg;
     h2o_hostconf_t *hostconf;
-    int listen_fd_first;            /* first listener, bound to learn the port */
-    uint16_t port;                  /* the port actually bound */
+    int listen_fd_first; /* first listener, bound to learn the port */
+    uint16_t port;       /* the port actually bound */
     unsigned n_threads;
-    struct qr_thread *threads;      /* n_threads */
-    int log_fd;                     /* access log */
-    pthread_mutex_t log_mu;         /* serialises whole lines to log_fd */
+    struct qr_thread *threads; /* n_threads */
+    int log_fd;                /* access log */
+    pthread_mutex_t log_mu;    /* serialises whole lines to log_fd */
 
-    pthread_mutex_t jobs_mu;        /* guards the fields below */
+    pthread_mutex_t jobs_mu; /* guards the fields below */
     pthread_cond_t jobs_cv;
-    struct qr_job *jobs_head;       /* guarded by jobs_mu */
-    struct qr_job **jobs_tail;      /* guarded by jobs_mu */
-    bool jobs_stop;                 /* guarded by jobs_mu */
+    struct qr_job *jobs_head;  /* guarded by jobs_mu */
+    struct qr_job **jobs_tail; /* guarded by jobs_mu */
+    bool jobs_stop;            /* guarded by jobs_mu */
     pthread_t *workers;
     unsigned n_workers;
 
-    atomic_bool stopping;           /* set once by the signal thread (relaxed loads) */
+    atomic_bool stopping;               /* set once by the signal thread (relaxed loads) */
     atomic_uint_fast64_t inflight_body; /* body bytes of requests handed to workers; see
                                            server_body_acquire (relaxed: a soft cap) */
 };

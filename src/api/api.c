@@ -65,8 +65,7 @@ void api_send(struct api_req *ar, int status, const char *content_type, const vo
     req->res.content_length = len;
     ar->status = status;
     h2o_start_response(req, &generator);
-    if (h2o_memis(req->input.method.base, req->input.method.len, H2O_STRLIT("HEAD")) ||
-        len == 0) {
+    if (h2o_memis(req->input.method.base, req->input.method.len, H2O_STRLIT("HEAD")) || len == 0) {
         h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
     } else {
         h2o_iovec_t buf = h2o_strdup(&req->pool, body, len);

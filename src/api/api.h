@@ -23,26 +23,26 @@
 
 /* One decoded query parameter. */
 struct api_param {
-    struct qr_slice name;       /* percent-decoded; lives in pool */
-    struct qr_slice value;      /* percent-decoded; lives in pool; empty for a bare flag */
-    bool has_value;             /* "a=" or "a=x" rather than a bare "a" */
+    struct qr_slice name;  /* percent-decoded; lives in pool */
+    struct qr_slice value; /* percent-decoded; lives in pool; empty for a bare flag */
+    bool has_value;        /* "a=" or "a=x" rather than a bare "a" */
 };
 
 struct api_req {
-    h2o_req_t *req;             /* the h2o request */
+    h2o_req_t *req; /* the h2o request */
     struct qr_server *server;
-    struct qr_thread *thread;   /* the loop thread that accepted it */
-    char request_id[17];        /* 16 upper-case hex chars, NUL-terminated */
-    struct timespec start;      /* monotonic, for the access log */
-    struct qr_slice path;       /* raw path (still percent-encoded), no query */
-    struct qr_slice query;      /* raw query without '?' */
-    struct api_param *params;   /* n_params decoded query parameters, lives in pool */
+    struct qr_thread *thread; /* the loop thread that accepted it */
+    char request_id[17];      /* 16 upper-case hex chars, NUL-terminated */
+    struct timespec start;    /* monotonic, for the access log */
+    struct qr_slice path;     /* raw path (still percent-encoded), no query */
+    struct qr_slice query;    /* raw query without '?' */
+    struct api_param *params; /* n_params decoded query parameters, lives in pool */
     size_t n_params;
-    struct qr_slice host;       /* Host header without port */
+    struct qr_slice host; /* Host header without port */
 
-    bool authed;                /* signature verified */
-    struct sigv4_auth auth;     /* parsed signature (valid when authed) */
-    struct creds_identity id;   /* who signed; id.secret is wiped once verified */
+    bool authed;                  /* signature verified */
+    struct sigv4_auth auth;       /* parsed signature (valid when authed) */
+    struct creds_identity id;     /* who signed; id.secret is wiped once verified */
     struct sigv4_chunk_ctx chunk; /* signing key for aws-chunked bodies (wiped at end) */
 
     /* access log */

@@ -25,7 +25,7 @@
 #include "util/limits.h"
 
 struct qr_handler {
-    h2o_handler_t super;        /* must be first: h2o calls on_req with it */
+    h2o_handler_t super; /* must be first: h2o calls on_req with it */
     struct qr_server *server;
 };
 
@@ -76,10 +76,9 @@ static enum qr_err parse_query(struct api_req *ar)
             struct api_param *p = &ar->params[n++];
             p->has_value = eq < end;
             if (!decode_into_pool(&ar->req->pool, qr_slice(q.p + i, eq - i), &p->name) ||
-                !decode_into_pool(&ar->req->pool,
-                                  eq < end ? qr_slice(q.p + eq + 1, end - eq - 1)
-                                           : qr_slice(NULL, 0),
-                                  &p->value))
+                !decode_into_pool(
+                    &ar->req->pool,
+                    eq < end ? qr_slice(q.p + eq + 1, end - eq - 1) : qr_slice(NULL, 0), &p->value))
                 return QR_E_BAD_INPUT;
         }
         i = end + 1;
@@ -218,8 +217,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     ar->thread = th;
     clock_gettime(CLOCK_MONOTONIC, &ar->start);
     /* Thread index in the top byte keeps ids unique across loops without sharing state. */
-    uint64_t rid = ((uint64_t)th->index << 56) ^ (uint64_t)ar->start.tv_sec << 24 ^
-                   th->next_request++;
+    uint64_t rid =
+        ((uint64_t)th->index << 56) ^ (uint64_t)ar->start.tv_sec << 24 ^ th->next_request++;
     static const char hex[] = "0123456789ABCDEF";
     for (int k = 15; k >= 0; k--, rid >>= 4)
         ar->request_id[k] = hex[rid & 15];

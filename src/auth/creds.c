@@ -461,8 +461,8 @@ static bool decode_akid(const struct creds *c, struct qr_slice akid, uint8_t raw
     mac3(c->k_akid, raw, AKID_OFF_MAC, "akid", 4, mac);
     bool ok = CRYPTO_memcmp(mac, raw + AKID_OFF_MAC, AKID_MAC_LEN) == 0 &&
               raw[AKID_OFF_VERSION] == AKID_VERSION &&
-              ((raw[AKID_OFF_KIND] == CREDS_S3EXPRESS &&
-                (raw[AKID_OFF_MODE] == CREDS_READ_WRITE || raw[AKID_OFF_MODE] == CREDS_READ_ONLY)) ||
+              ((raw[AKID_OFF_KIND] == CREDS_S3EXPRESS && (raw[AKID_OFF_MODE] == CREDS_READ_WRITE ||
+                                                          raw[AKID_OFF_MODE] == CREDS_READ_ONLY)) ||
                (raw[AKID_OFF_KIND] == CREDS_FUNCTION && raw[AKID_OFF_MODE] == CREDS_READ_WRITE));
     OPENSSL_cleanse(mac, sizeof(mac));
     return ok;

@@ -23,10 +23,10 @@
 struct creds;
 
 enum creds_kind {
-    CREDS_LONG_TERM,        /* an access key of a principal */
-    CREDS_S3EXPRESS,        /* an S3 Express session, bound to one bucket */
-    CREDS_FUNCTION,         /* a function's execution-role session (what STS AssumeRole
-                               gives Lambda); principal is the role ARN */
+    CREDS_LONG_TERM, /* an access key of a principal */
+    CREDS_S3EXPRESS, /* an S3 Express session, bound to one bucket */
+    CREDS_FUNCTION,  /* a function's execution-role session (what STS AssumeRole
+                        gives Lambda); principal is the role ARN */
 };
 
 enum creds_mode {
@@ -37,13 +37,13 @@ enum creds_mode {
 /* What a valid access key id resolves to. */
 struct creds_identity {
     enum creds_kind kind;
-    char principal[128];    /* "root" for the root key; an ARN later */
-    char secret[128];       /* NUL-terminated secret for signing; wipe after use */
+    char principal[128]; /* "root" for the root key; an ARN later */
+    char secret[128];    /* NUL-terminated secret for signing; wipe after use */
     size_t secret_len;
-    int64_t expires_ms;     /* temporary: expiry, else 0 */
-    char bucket[64];        /* CREDS_S3EXPRESS: the session's bucket */
-    enum creds_mode mode;   /* CREDS_S3EXPRESS: session mode */
-    char function[65];      /* CREDS_FUNCTION: the function name (the role session name) */
+    int64_t expires_ms;   /* temporary: expiry, else 0 */
+    char bucket[64];      /* CREDS_S3EXPRESS: the session's bucket */
+    enum creds_mode mode; /* CREDS_S3EXPRESS: session mode */
+    char function[65];    /* CREDS_FUNCTION: the function name (the role session name) */
 };
 
 /* Opens the store: the root key pair, and the server key file in data_dir (created
@@ -74,8 +74,8 @@ struct creds_session {
 /* Mints S3 Express session credentials for bucket, valid ttl_s seconds from now_ms,
  * for the principal of the long-term key that asked. Errors: QR_E_BAD_INPUT. */
 enum qr_err creds_s3express_session(const struct creds *c, const char *principal,
-                                    struct qr_slice bucket, enum creds_mode mode,
-                                    int64_t now_ms, uint32_t ttl_s, struct creds_session *out)
+                                    struct qr_slice bucket, enum creds_mode mode, int64_t now_ms,
+                                    uint32_t ttl_s, struct creds_session *out)
     __attribute__((warn_unused_result));
 
 /* Mints the temporary credentials a function runs with: a session of role_arn (the

@@ -14,11 +14,11 @@
 #include "auth/sigv4.h"
 
 struct sigv2_auth {
-    bool presigned;             /* query form */
-    char akid[129];             /* NUL-terminated */
-    char signature[64];         /* base64 as sent, NUL-terminated */
-    int64_t expires_s;          /* presigned: Expires (epoch seconds) */
-    struct qr_slice token;      /* x-amz-security-token (header or query), borrowed */
+    bool presigned;        /* query form */
+    char akid[129];        /* NUL-terminated */
+    char signature[64];    /* base64 as sent, NUL-terminated */
+    int64_t expires_s;     /* presigned: Expires (epoch seconds) */
+    struct qr_slice token; /* x-amz-security-token (header or query), borrowed */
 };
 
 /* Parses SigV2 authentication; QR_E_AUTH_MISSING when the request carries none.

@@ -25,37 +25,37 @@ struct sigv4_header {
 };
 
 struct sigv4_input {
-    struct qr_slice method;     /* "GET" */
-    struct qr_slice path;       /* raw path as received, still percent-encoded, no query */
-    struct qr_slice query;      /* raw query after '?', without the '?'; may be empty */
+    struct qr_slice method; /* "GET" */
+    struct qr_slice path;   /* raw path as received, still percent-encoded, no query */
+    struct qr_slice query;  /* raw query after '?', without the '?'; may be empty */
     const struct sigv4_header *headers;
     size_t n_headers;
-    int64_t now_ms;             /* server clock, ms since the epoch */
+    int64_t now_ms; /* server clock, ms since the epoch */
 };
 
 /* What x-amz-content-sha256 (or a presign) says about the body. */
 enum sigv4_payload {
-    SIGV4_PAYLOAD_HASH,                 /* 64 hex chars: SHA-256 of the body (or computed) */
-    SIGV4_PAYLOAD_UNSIGNED,             /* UNSIGNED-PAYLOAD */
-    SIGV4_PAYLOAD_STREAMING,            /* STREAMING-AWS4-HMAC-SHA256-PAYLOAD */
-    SIGV4_PAYLOAD_STREAMING_TRAILER,    /* STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER */
-    SIGV4_PAYLOAD_UNSIGNED_TRAILER,     /* STREAMING-UNSIGNED-PAYLOAD-TRAILER */
+    SIGV4_PAYLOAD_HASH,              /* 64 hex chars: SHA-256 of the body (or computed) */
+    SIGV4_PAYLOAD_UNSIGNED,          /* UNSIGNED-PAYLOAD */
+    SIGV4_PAYLOAD_STREAMING,         /* STREAMING-AWS4-HMAC-SHA256-PAYLOAD */
+    SIGV4_PAYLOAD_STREAMING_TRAILER, /* STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER */
+    SIGV4_PAYLOAD_UNSIGNED_TRAILER,  /* STREAMING-UNSIGNED-PAYLOAD-TRAILER */
 };
 
 struct sigv4_auth {
-    bool presigned;             /* from the query string rather than Authorization */
-    char akid[129];             /* access key id, NUL-terminated */
-    char date[9];               /* yyyymmdd from the credential scope */
+    bool presigned; /* from the query string rather than Authorization */
+    char akid[129]; /* access key id, NUL-terminated */
+    char date[9];   /* yyyymmdd from the credential scope */
     char region[33];
-    char service[33];           /* "s3", "s3express", "lambda", "iam", "sts", "logs", ... */
-    char amz_date[17];          /* yyyymmddTHHMMSSZ */
-    int64_t request_ms;         /* amz_date as ms since the epoch */
-    int64_t expires_s;          /* presigned: X-Amz-Expires, else 0 */
+    char service[33];               /* "s3", "s3express", "lambda", "iam", "sts", "logs", ... */
+    char amz_date[17];              /* yyyymmddTHHMMSSZ */
+    int64_t request_ms;             /* amz_date as ms since the epoch */
+    int64_t expires_s;              /* presigned: X-Amz-Expires, else 0 */
     struct qr_slice signed_headers; /* "host;x-amz-date" as received; borrowed from input */
-    char signature[65];         /* lower-case hex */
+    char signature[65];             /* lower-case hex */
     enum sigv4_payload payload;
-    char payload_hash[65];      /* SIGV4_PAYLOAD_HASH with a header: the declared hex hash;
-                                   "" when the caller must hash the body (no header) */
+    char payload_hash[65];          /* SIGV4_PAYLOAD_HASH with a header: the declared hex hash;
+                                       "" when the caller must hash the body (no header) */
     struct qr_slice security_token; /* X-Amz-Security-Token (header or query), borrowed */
     struct qr_slice session_token;  /* x-amz-s3session-token (header or query), borrowed */
 };
@@ -75,10 +75,10 @@ enum qr_err sigv4_parse(const struct sigv4_input *in, struct sigv4_auth *out)
  * to check chunk signatures. Errors: QR_E_SIGNATURE, QR_E_AUTH_MALFORMED.
  */
 struct sigv4_chunk_ctx {
-    uint8_t key[32];            /* derived signing key; wiped by sigv4_chunk_ctx_wipe */
-    char scope[128];            /* date/region/service/aws4_request */
+    uint8_t key[32]; /* derived signing key; wiped by sigv4_chunk_ctx_wipe */
+    char scope[128]; /* date/region/service/aws4_request */
     char amz_date[17];
-    char seed_signature[65];    /* the request signature, first "previous signature" */
+    char seed_signature[65]; /* the request signature, first "previous signature" */
 };
 enum qr_err sigv4_verify(const struct sigv4_input *in, const struct sigv4_auth *auth,
                          struct qr_slice secret, const char *body_sha256_hex,
@@ -87,8 +87,8 @@ void sigv4_chunk_ctx_wipe(struct sigv4_chunk_ctx *c);
 
 /* A trailer of an aws-chunked body ("x-amz-checksum-crc32: <b64>"). */
 struct sigv4_trailer {
-    char name[64];              /* lower-case, NUL-terminated */
-    char value[128];            /* NUL-terminated, trimmed */
+    char name[64];   /* lower-case, NUL-terminated */
+    char value[128]; /* NUL-terminated, trimmed */
 };
 
 /*

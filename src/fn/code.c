@@ -89,8 +89,7 @@ static enum qr_err open_subdir(int dirfd, const char *name, int *out_fd)
 
 /* Splits a zip entry name into components, refusing absolute names and "..". Empty and
  * "." components are dropped. comps point into buf. */
-static enum qr_err split_path(const char *path, char *buf, size_t cap, char **comps,
-                              size_t *out_n)
+static enum qr_err split_path(const char *path, char *buf, size_t cap, char **comps, size_t *out_n)
 {
     size_t len = strlen(path);
     if (len == 0 || path[0] == '/')
@@ -117,9 +116,9 @@ static enum qr_err split_path(const char *path, char *buf, size_t cap, char **co
 
 struct unzip {
     struct archive *a;
-    int root;                 /* the temporary directory */
-    uint8_t *buf;             /* COPY_CHUNK */
-    uint64_t total;           /* file bytes written */
+    int root;       /* the temporary directory */
+    uint8_t *buf;   /* COPY_CHUNK */
+    uint64_t total; /* file bytes written */
     size_t entries;
 };
 
@@ -196,8 +195,7 @@ static enum qr_err extract(struct qr_slice zip, int root, struct fn_code *out)
     if (u.a == NULL)
         abort(); /* allocation failure */
     archive_read_support_format_zip(u.a);
-    if (zip.len == 0 ||
-        archive_read_open_memory(u.a, zip.p, zip.len) != ARCHIVE_OK) {
+    if (zip.len == 0 || archive_read_open_memory(u.a, zip.p, zip.len) != ARCHIVE_OK) {
         err = QR_E_BAD_INPUT;
         goto out;
     }

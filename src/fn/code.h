@@ -19,18 +19,18 @@
 #include "util/err.h"
 #include "util/slice.h"
 
-#define FN_CODE_MAX_ZIP_DIRECT (50u * 1024u * 1024u)   /* ZipFile in a request, decoded */
-#define FN_CODE_MAX_UNZIPPED   (250u * 1024u * 1024u)  /* unzipped code (and a zip from S3) */
-#define FN_CODE_MAX_ENTRIES    65536u                  /* files and directories in one zip */
-#define FN_CODE_MAX_PATH       1024u                   /* bytes of one entry's name */
-#define FN_CODE_MAX_DEPTH      64u                     /* directory levels of one entry */
+#define FN_CODE_MAX_ZIP_DIRECT (50u * 1024u * 1024u)  /* ZipFile in a request, decoded */
+#define FN_CODE_MAX_UNZIPPED   (250u * 1024u * 1024u) /* unzipped code (and a zip from S3) */
+#define FN_CODE_MAX_ENTRIES    65536u                 /* files and directories in one zip */
+#define FN_CODE_MAX_PATH       1024u                  /* bytes of one entry's name */
+#define FN_CODE_MAX_DEPTH      64u                    /* directory levels of one entry */
 
 struct fn_code {
-    char sha256_b64[48];   /* base64 of the zip's SHA-256: the function's CodeSha256 */
-    char sha256_hex[65];   /* lower-case hex: the directory name */
-    uint64_t zip_size;     /* bytes of the zip: CodeSize */
-    uint64_t unzipped;     /* bytes of all files (0 when the directory already existed) */
-    size_t entries;        /* entries extracted (0 when the directory already existed) */
+    char sha256_b64[48]; /* base64 of the zip's SHA-256: the function's CodeSha256 */
+    char sha256_hex[65]; /* lower-case hex: the directory name */
+    uint64_t zip_size;   /* bytes of the zip: CodeSize */
+    uint64_t unzipped;   /* bytes of all files (0 when the directory already existed) */
+    size_t entries;      /* entries extracted (0 when the directory already existed) */
 };
 
 /* Digests zip and makes sure DATA/functions/<hex>/ holds its files: extracts into a

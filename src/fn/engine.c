@@ -39,12 +39,12 @@
 #include "logs/logs.h"
 #include "util/ckd.h"
 
-#define QUEUE_MAX_DEFAULT   65536u
-#define IDLE_TIMEOUT_DEF_S  300u
-#define FAST_TICK_MS        10u
-#define TICK_MS             1000u
-#define STOP_REAP_MS        3000
-#define CGROUP_WAIT_MS      5000
+#define QUEUE_MAX_DEFAULT  65536u
+#define IDLE_TIMEOUT_DEF_S 300u
+#define FAST_TICK_MS       10u
+#define TICK_MS            1000u
+#define STOP_REAP_MS       3000
+#define CGROUP_WAIT_MS     5000
 
 /* ---- time ---------------------------------------------------------------------------- */
 
@@ -403,14 +403,14 @@ static struct fn_env *env_new(struct fn_engine *e, struct fn_name *fname, const 
     env->born_ms = fn_now_ms();
     /* instance id: 32 hex of a counter and the clock; unique per engine and restart */
     uint64_t a = ++e->env_seq, b = fn_now_us() ^ ((uint64_t)e->self_pid << 40);
-    snprintf(env->instance_id, sizeof(env->instance_id), "%016llx%016llx",
-             (unsigned long long)b, (unsigned long long)a);
+    snprintf(env->instance_id, sizeof(env->instance_id), "%016llx%016llx", (unsigned long long)b,
+             (unsigned long long)a);
     time_t s = (time_t)(env->born_ms / 1000);
     struct tm tm;
     gmtime_r(&s, &tm);
     snprintf(env->log_group, sizeof(env->log_group), "/aws/lambda/%s", inv->cfg.name);
-    snprintf(env->log_stream, sizeof(env->log_stream), "%04d/%02d/%02d/[%s]%s",
-             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, inv->cfg.version, env->instance_id);
+    snprintf(env->log_stream, sizeof(env->log_stream), "%04d/%02d/%02d/[%s]%s", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, inv->cfg.version, env->instance_id);
     h2o_linklist_insert(&e->envs, &env->link);
     e->n_envs++;
     fname->n_envs++;
@@ -620,7 +620,8 @@ void fn_on_init_error(struct fn_env *env, struct qr_slice error_type, struct qr_
     if (!et.s[0])
         snprintf(et.s, sizeof(et.s), "Runtime.Unknown");
     drain_pipes(env);
-    env_logf(env, "INIT_REPORT Init Duration: %.2f ms\tPhase: init\tStatus: error\tError Type: %s\n",
+    env_logf(env,
+             "INIT_REPORT Init Duration: %.2f ms\tPhase: init\tStatus: error\tError Type: %s\n",
              (double)(fn_now_us() - env->spawn_us) / 1000.0, et.s);
     env->doomed = true; /* the runtime exits; torn down by the fast timer */
     fn_schedule_fast(env->e);
@@ -723,8 +724,8 @@ static void env_timer_cb(h2o_timeout_entry_t *entry)
         iso8601(fn_now_ms(), ts);
         /* classic wording of the error body (reference §1.6); errorType goes in the
          * result for X-Amz-Function-Error consumers */
-        snprintf(msg, sizeof(msg), "%s %s Task timed out after %.2f seconds", ts,
-                 inv->request_id, secs);
+        snprintf(msg, sizeof(msg), "%s %s Task timed out after %.2f seconds", ts, inv->request_id,
+                 secs);
         env_logf(env, "%s\n", msg);
         size_t len;
         uint8_t *p = error_json(NULL, msg, &len);
@@ -949,7 +950,6 @@ static void link_node_modules(struct fn_engine *e, const char *data_dir)
     if (symlink(target, link) != 0)
         fprintf(stderr, "fn: cannot link %s: %s\n", link, strerror(errno));
 }
-
 
 static void engine_dispose(struct fn_engine *e)
 {
@@ -1178,9 +1178,8 @@ enum qr_err fn_invoke(struct fn_engine *e, const struct fn_invoke *in, fn_invoke
         return QR_E_BAD_INPUT;
     if (in->invoked_arn && !token_ok(in->invoked_arn, 320))
         return QR_E_BAD_INPUT;
-    strs = slen(c->name) + slen(c->arn) + slen(c->version) + slen(c->revision) +
-           slen(c->runtime) + slen(c->handler) + slen(c->code_dir) + slen(c->role) +
-           slen(in->invoked_arn);
+    strs = slen(c->name) + slen(c->arn) + slen(c->version) + slen(c->revision) + slen(c->runtime) +
+           slen(c->handler) + slen(c->code_dir) + slen(c->role) + slen(in->invoked_arn);
     for (size_t i = 0; i < c->n_env; i++) {
         if (!c->env[i].name || !c->env[i].value)
             return QR_E_BAD_INPUT;

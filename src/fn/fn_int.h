@@ -1,6 +1,6 @@
 /*
- * fn_int.h - shared by the engine's .c files in src/fn only: the engine's state, execution environments,
- * invocations and Runtime API connections.
+ * fn_int.h - shared by the engine's .c files in src/fn only: the engine's state, execution
+ * environments, invocations and Runtime API connections.
  *
  * Threads: everything here except the message header of struct fn_msg is touched only
  * by the engine thread (the one running e->loop). fn_invoke and fn_retire reach it
@@ -27,13 +27,14 @@
 #include "fn/fn.h"
 #include "util/buf.h"
 
-#define FN_MAX_PAYLOAD    6291556u           /* AWS: "maximum allowed payload size (6291556 bytes)" */
-#define FN_MAX_ERROR_BODY (1024u * 1024u)    /* /error and /init/error bodies */
-#define FN_TAIL_MAX       4096u              /* LogType Tail: last 4 KB */
-#define FN_LINE_MAX       (256u * 1024u)     /* a longer child output line is split (CloudWatch's
-                                                event size) */
-#define FN_INIT_LIMIT_MS  10000u             /* AWS's init phase limit */
-#define FN_CREDS_TTL_S    (12u * 3600u)      /* function credentials */
+#define FN_MAX_PAYLOAD    6291556u        /* AWS: "maximum allowed payload size (6291556 bytes)" */
+#define FN_MAX_ERROR_BODY (1024u * 1024u) /* /error and /init/error bodies */
+#define FN_TAIL_MAX       4096u           /* LogType Tail: last 4 KB */
+#define FN_LINE_MAX                                                                                \
+    (256u * 1024u)                      /* a longer child output line is split (CloudWatch's       \
+                                           event size) */
+#define FN_INIT_LIMIT_MS  10000u        /* AWS's init phase limit */
+#define FN_CREDS_TTL_S    (12u * 3600u) /* function credentials */
 #define FN_ENV_MAX_AGE_MS (11ll * 3600 * 1000) /* recycled before its credentials expire */
 
 /* ---- picohttpparser, exported by libh2o-evloop (its header is not installed) ---------- */
@@ -59,26 +60,26 @@ ssize_t phr_decode_chunked(struct phr_chunked_decoder *decoder, char *buf, size_
 /* One runtime: how to start its bootstrap. Strings may contain ${task_root} and
  * ${runtime_dir}, substituted per environment (sandboxed: /var/task and /var/runtime). */
 struct fn_runtime {
-    char *name;                 /* "python3.11" */
-    char **argv;                /* argc entries + NULL; argv[0] is an absolute path */
+    char *name;  /* "python3.11" */
+    char **argv; /* argc entries + NULL; argv[0] is an absolute path */
     size_t argc;
-    char **env;                 /* n_env "NAME=value" */
+    char **env; /* n_env "NAME=value" */
     size_t n_env;
-    char **binds;               /* n_binds absolute paths bound read-only in the sandbox */
+    char **binds; /* n_binds absolute paths bound read-only in the sandbox */
     size_t n_binds;
-    bool provided;              /* a custom runtime: ${task_root}/bootstrap must exist */
+    bool provided; /* a custom runtime: ${task_root}/bootstrap must exist */
 };
 
 struct fn_runtimes {
-    struct fn_runtime *v;       /* n entries, names unique */
+    struct fn_runtime *v; /* n entries, names unique */
     size_t n;
 };
 
 /* Builds the table: the built-in one, then the file's entries (replacing same names).
  * Entries whose program cannot be found are left out. Errors: QR_E_BAD_INPUT (file),
  * QR_E_IO. Main thread (probes python3 with a short-lived child). */
-enum qr_err fn_runtimes_load(const char *file, const char *runtimes_dir,
-                             struct fn_runtimes *out) __attribute__((warn_unused_result));
+enum qr_err fn_runtimes_load(const char *file, const char *runtimes_dir, struct fn_runtimes *out)
+    __attribute__((warn_unused_result));
 void fn_runtimes_dispose(struct fn_runtimes *t);
 const struct fn_runtime *fn_runtimes_find(const struct fn_runtimes *t, struct qr_slice name);
 /* Absolute path of prog on $PATH (a name without '/'), or NULL; caller frees. */
@@ -87,9 +88,9 @@ char *fn_path_search(const char *prog);
 /* ---- messages to the engine thread --------------------------------------------------- */
 
 enum fn_msg_kind {
-    FN_MSG_INVOKE,              /* struct fn_inv */
-    FN_MSG_RETIRE,              /* struct fn_retire_msg */
-    FN_MSG_STOP,                /* e->stop_msg: wind up */
+    FN_MSG_INVOKE, /* struct fn_inv */
+    FN_MSG_RETIRE, /* struct fn_retire_msg */
+    FN_MSG_STOP,   /* e->stop_msg: wind up */
 };
 
 struct fn_msg {
@@ -99,90 +100,90 @@ struct fn_msg {
 
 struct fn_retire_msg {
     struct fn_msg m;
-    char name[];                /* NUL-terminated function name */
+    char name[]; /* NUL-terminated function name */
 };
 
 /* One invocation; one allocation holding the copied config, payload and strings. */
 struct fn_inv {
     struct fn_msg m;
-    struct fn_config cfg;       /* strings point into this allocation */
-    uint8_t *payload;           /* into this allocation */
+    struct fn_config cfg; /* strings point into this allocation */
+    uint8_t *payload;     /* into this allocation */
     size_t payload_len;
-    char *client_context;       /* decoded JSON, CR/LF-free, or NULL */
-    char *invoked_arn;          /* the ARN the caller named, or NULL */
+    char *client_context; /* decoded JSON, CR/LF-free, or NULL */
+    char *invoked_arn;    /* the ARN the caller named, or NULL */
     char request_id[37];
     bool want_tail;
     fn_invoke_cb cb;
     void *arg;
-    struct fn_env *env;         /* assigned environment, or NULL while queued */
-    bool delivered;             /* /next has returned it to the runtime */
-    uint64_t delivered_us;      /* monotonic */
-    int64_t deadline_ms;        /* epoch ms, sent as Lambda-Runtime-Deadline-Ms */
+    struct fn_env *env;    /* assigned environment, or NULL while queued */
+    bool delivered;        /* /next has returned it to the runtime */
+    uint64_t delivered_us; /* monotonic */
+    int64_t deadline_ms;   /* epoch ms, sent as Lambda-Runtime-Deadline-Ms */
 };
 
 /* ---- execution environments ---------------------------------------------------------- */
 
 /* Per function name: concurrency and the environments without an invocation. */
 struct fn_name {
-    h2o_linklist_t link;        /* e->names */
+    h2o_linklist_t link; /* e->names */
     char *name;
-    unsigned in_use;            /* envs with an invocation (reserved concurrency counts these) */
-    unsigned n_envs;            /* alive envs */
-    h2o_linklist_t idle;        /* struct fn_env.idle_link, most recently used first */
+    unsigned in_use;     /* envs with an invocation (reserved concurrency counts these) */
+    unsigned n_envs;     /* alive envs */
+    h2o_linklist_t idle; /* struct fn_env.idle_link, most recently used first */
 };
 
 enum fn_env_state {
-    ENV_INIT,                   /* started, has not asked for an invocation yet */
-    ENV_READY,                  /* has asked /next at least once (init done) */
-    ENV_DEAD,                   /* killed or exited: on e->zombies until reaped */
+    ENV_INIT,  /* started, has not asked for an invocation yet */
+    ENV_READY, /* has asked /next at least once (init done) */
+    ENV_DEAD,  /* killed or exited: on e->zombies until reaped */
 };
 
 struct fn_rt_conn;
 
 struct fn_env {
-    h2o_linklist_t link;        /* e->envs or e->zombies */
-    h2o_linklist_t idle_link;   /* fname->idle while alive and cur == NULL */
+    h2o_linklist_t link;      /* e->envs or e->zombies */
+    h2o_linklist_t idle_link; /* fname->idle while alive and cur == NULL */
     struct fn_engine *e;
     struct fn_name *fname;
     enum fn_env_state state;
-    char *version;              /* the config it runs */
+    char *version; /* the config it runs */
     char *revision;
     uint32_t memory_mb;
-    char instance_id[33];       /* 32 hex */
-    char log_group[80];         /* "/aws/lambda/NAME" */
-    char log_stream[96];        /* "YYYY/MM/DD/[VERSION]ID" */
-    h2o_socket_t *listener;     /* Runtime API endpoint */
+    char instance_id[33];   /* 32 hex */
+    char log_group[80];     /* "/aws/lambda/NAME" */
+    char log_stream[96];    /* "YYYY/MM/DD/[VERSION]ID" */
+    h2o_socket_t *listener; /* Runtime API endpoint */
     uint16_t port;
-    h2o_linklist_t conns;       /* struct fn_rt_conn.link */
-    struct fn_rt_conn *waiter;  /* connection parked in GET /next, or NULL */
-    struct fn_inv *cur;         /* the invocation it runs, or NULL */
-    pid_t pid;                  /* the child (bwrap or the runtime), process group leader */
+    h2o_linklist_t conns;           /* struct fn_rt_conn.link */
+    struct fn_rt_conn *waiter;      /* connection parked in GET /next, or NULL */
+    struct fn_inv *cur;             /* the invocation it runs, or NULL */
+    pid_t pid;                      /* the child (bwrap or the runtime), process group leader */
     unsigned long long start_ticks; /* /proc/PID/stat starttime, for the sweep */
-    bool reaped;                /* waitpid has returned pid */
-    int64_t reaped_ms;          /* when (cgroup removal is retried for a while) */
-    int wstatus;                /* valid once reaped */
-    bool killed;                /* we sent SIGKILL (timeout, retire, stop) */
-    bool doomed;                /* kill at the next tick (init error reported) */
+    bool reaped;                    /* waitpid has returned pid */
+    int64_t reaped_ms;              /* when (cgroup removal is retried for a while) */
+    int wstatus;                    /* valid once reaped */
+    bool killed;                    /* we sent SIGKILL (timeout, retire, stop) */
+    bool doomed;                    /* kill at the next tick (init error reported) */
     bool timed_out;
-    h2o_socket_t *pipe[2];      /* child's stdout, stderr (read ends), NULL once closed */
-    struct qr_buf line[2];      /* partial line per pipe */
-    h2o_timeout_entry_t timer;  /* init or invocation deadline */
-    uint64_t spawn_us;          /* monotonic */
-    uint64_t init_us;           /* init duration, reported with the first invocation */
+    h2o_socket_t *pipe[2];     /* child's stdout, stderr (read ends), NULL once closed */
+    struct qr_buf line[2];     /* partial line per pipe */
+    h2o_timeout_entry_t timer; /* init or invocation deadline */
+    uint64_t spawn_us;         /* monotonic */
+    uint64_t init_us;          /* init duration, reported with the first invocation */
     bool reported_init;
     int64_t born_ms;
     int64_t idle_since_ms;
-    char *cgroup;               /* memory cgroup dir, or NULL */
-    int cg_peak_fd;             /* memory.max_usage_in_bytes / memory.peak, or -1 */
+    char *cgroup;   /* memory cgroup dir, or NULL */
+    int cg_peak_fd; /* memory.max_usage_in_bytes / memory.peak, or -1 */
     char pidfile[PATH_MAX];
-    uint8_t tail[FN_TAIL_MAX];  /* ring: the last FN_TAIL_MAX bytes of log */
+    uint8_t tail[FN_TAIL_MAX]; /* ring: the last FN_TAIL_MAX bytes of log */
     size_t tail_start, tail_len;
 };
 
 /* ---- the engine ---------------------------------------------------------------------- */
 
 struct fn_timeout {
-    h2o_linklist_t link;        /* e->timeouts */
+    h2o_linklist_t link; /* e->timeouts */
     h2o_timeout_t t;
 };
 
@@ -191,37 +192,37 @@ struct fn_engine {
     char *endpoint_url;
     char *region;
     char *account_id;
-    char *runtimes_dir;         /* absolute, or NULL when not found */
-    char *bwrap;                /* bubblewrap to sandbox with, or NULL */
+    char *runtimes_dir; /* absolute, or NULL when not found */
+    char *bwrap;        /* bubblewrap to sandbox with, or NULL */
     unsigned max_instances;
     unsigned idle_timeout_s;
     unsigned queue_max;
     struct creds *creds;
     struct logs *logs;
-    struct fn_runtimes rt;      /* immutable after fn_engine_new */
-    char *cg_root;              /* our memory cgroup dir for envs, or NULL */
+    struct fn_runtimes rt; /* immutable after fn_engine_new */
+    char *cg_root;         /* our memory cgroup dir for envs, or NULL */
     bool cg_v2;
-    char pid_dir[PATH_MAX];     /* DATA/fn/pids */
+    char pid_dir[PATH_MAX]; /* DATA/fn/pids */
 
     pthread_t thread;
     h2o_evloop_t *loop;
     h2o_multithread_queue_t *mq;
     h2o_multithread_receiver_t rx;
-    atomic_uint queued;         /* messages sent, not yet taken (back-pressure) */
-    atomic_uint callers;        /* fn_invoke/fn_retire calls in progress */
-    atomic_bool stopping;       /* fn_engine_free began: no new messages */
-    struct fn_msg stop_msg;     /* sent once by fn_engine_free */
-    bool stop;                  /* engine thread: stop_msg arrived */
+    atomic_uint queued;     /* messages sent, not yet taken (back-pressure) */
+    atomic_uint callers;    /* fn_invoke/fn_retire calls in progress */
+    atomic_bool stopping;   /* fn_engine_free began: no new messages */
+    struct fn_msg stop_msg; /* sent once by fn_engine_free */
+    bool stop;              /* engine thread: stop_msg arrived */
 
     /* Engine thread only: */
-    h2o_linklist_t names;       /* struct fn_name */
-    h2o_linklist_t envs;        /* alive struct fn_env */
-    h2o_linklist_t zombies;     /* dead, unreaped struct fn_env */
-    unsigned n_envs;            /* alive */
-    h2o_linklist_t timeouts;    /* struct fn_timeout, one per distinct duration */
-    h2o_timeout_t tick;         /* 1 s: idle reaping, exit checks */
+    h2o_linklist_t names;    /* struct fn_name */
+    h2o_linklist_t envs;     /* alive struct fn_env */
+    h2o_linklist_t zombies;  /* dead, unreaped struct fn_env */
+    unsigned n_envs;         /* alive */
+    h2o_linklist_t timeouts; /* struct fn_timeout, one per distinct duration */
+    h2o_timeout_t tick;      /* 1 s: idle reaping, exit checks */
     h2o_timeout_entry_t tick_entry;
-    h2o_timeout_t fast;         /* 10 ms: zombies, doomed envs */
+    h2o_timeout_t fast; /* 10 ms: zombies, doomed envs */
     h2o_timeout_entry_t fast_entry;
     uint64_t env_seq;
     pid_t self_pid;
@@ -250,7 +251,7 @@ void fn_on_init_error(struct fn_env *env, struct qr_slice error_type, struct qr_
 /* spawn.c */
 enum fn_spawn_err {
     FN_SPAWN_OK,
-    FN_SPAWN_NO_BOOTSTRAP,      /* provided runtime without an executable bootstrap */
+    FN_SPAWN_NO_BOOTSTRAP, /* provided runtime without an executable bootstrap */
     FN_SPAWN_FAILED,
 };
 enum fn_spawn_err fn_spawn(struct fn_engine *e, struct fn_env *env, const struct fn_runtime *rt,

@@ -41,28 +41,28 @@ enum rt_route {
 };
 
 enum rc_state {
-    RC_HEAD,     /* reading a request head */
-    RC_BODY,     /* reading a body */
-    RC_PARKED,   /* GET /next waits for an invocation */
-    RC_WRITING,  /* a response is being written */
+    RC_HEAD,    /* reading a request head */
+    RC_BODY,    /* reading a body */
+    RC_PARKED,  /* GET /next waits for an invocation */
+    RC_WRITING, /* a response is being written */
 };
 
 struct fn_rt_conn {
-    h2o_linklist_t link;        /* env->conns */
+    h2o_linklist_t link; /* env->conns */
     struct fn_env *env;
     h2o_socket_t *sock;
     enum rc_state state;
     enum rt_route route;
-    char id[ID_MAX];            /* request id from the path, NUL-terminated */
-    char etype[128];            /* Lambda-Runtime-Function-Error-Type */
+    char id[ID_MAX]; /* request id from the path, NUL-terminated */
+    char etype[128]; /* Lambda-Runtime-Function-Error-Type */
     bool chunked;
-    uint64_t clen;              /* Content-Length */
+    uint64_t clen; /* Content-Length */
     size_t body_max;
     bool keep_alive;
     bool close_after;
     struct phr_chunked_decoder dec;
-    struct qr_buf body;         /* chunked bodies, decoded */
-    struct qr_buf out;          /* the response being written */
+    struct qr_buf body; /* chunked bodies, decoded */
+    struct qr_buf out;  /* the response being written */
 };
 
 static void conn_process(struct fn_rt_conn *c);

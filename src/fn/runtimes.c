@@ -276,7 +276,8 @@ static enum qr_err parse_entry(const char *name, json_t *v, const char *runtimes
         return QR_E_BAD_INPUT;
     r->name = qr_xstrndup(name, strlen(name));
     r->provided = prov && json_is_true(prov);
-    json_array_foreach(cmd, i, x) {
+    json_array_foreach(cmd, i, x)
+    {
         if (!json_is_string(x) || json_string_length(x) == 0 || json_string_length(x) >= PATH_MAX)
             goto bad;
         const char *s = json_string_value(x);
@@ -298,7 +299,8 @@ static enum qr_err parse_entry(const char *name, json_t *v, const char *runtimes
         r->argv = strv_push(r->argv, &r->argc, s);
     }
     if (env) {
-        json_object_foreach(env, k, x) {
+        json_object_foreach(env, k, x)
+        {
             char kv[8192];
             if (!json_is_string(x) || !k[0] || strchr(k, '='))
                 goto bad;
@@ -309,7 +311,8 @@ static enum qr_err parse_entry(const char *name, json_t *v, const char *runtimes
         }
     }
     if (binds) {
-        json_array_foreach(binds, i, x) {
+        json_array_foreach(binds, i, x)
+        {
             if (!json_is_string(x) || json_string_value(x)[0] != '/')
                 goto bad;
             r->binds = strv_push(r->binds, &r->n_binds, json_string_value(x));
@@ -351,7 +354,8 @@ static enum qr_err load_file(const char *file, const char *runtimes_dir, struct 
         goto out;
     const char *name;
     json_t *v;
-    json_object_foreach(rts, name, v) {
+    json_object_foreach(rts, name, v)
+    {
         struct fn_runtime r;
         bool usable;
         err = parse_entry(name, v, runtimes_dir, &r, &usable);

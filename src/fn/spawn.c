@@ -454,8 +454,9 @@ static void build_env(struct fn_engine *e, struct fn_env *env, const struct fn_r
     env_set(ev, "PATH", "/usr/local/bin:/usr/bin/:/bin:/opt/bin");
     env_set(ev, "LANG", "en_US.UTF-8");
     env_set(ev, "TZ", ":UTC");
-    env_set(ev, "LD_LIBRARY_PATH", "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:"
-                                   "/var/runtime/lib:/var/task:/var/task/lib:/opt/lib");
+    env_set(ev, "LD_LIBRARY_PATH",
+            "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:"
+            "/var/runtime/lib:/var/task:/var/task/lib:/opt/lib");
     for (size_t i = 0; i < rt->n_env; i++) {
         char *kv = subst(rt->env[i], task_root, runtime_dir), *eq = strchr(kv, '=');
         if (eq) {

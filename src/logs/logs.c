@@ -57,8 +57,9 @@ void logs_event_id(const struct logs_group *g, uint64_t pos, char out[LOGS_EVENT
 
 /* Binary search over n sorted names; name_at gives the i-th. Returns where name is
  * (*found) or would be inserted. */
-static size_t name_search(const void *arr, size_t n, struct qr_slice (*name_at)(const void *, size_t),
-                          struct qr_slice name, bool *found)
+static size_t name_search(const void *arr, size_t n,
+                          struct qr_slice (*name_at)(const void *, size_t), struct qr_slice name,
+                          bool *found)
 {
     size_t lo = 0, hi = n;
     while (lo < hi) {

@@ -26,10 +26,10 @@
 
 struct store_ckpt {
     pthread_t tid;
-    pthread_mutex_t mu;  /* guards stop */
+    pthread_mutex_t mu; /* guards stop */
     pthread_cond_t cv;
-    bool stop;           /* guarded by mu */
-    sqlite3 *db;         /* this thread's connection */
+    bool stop;   /* guarded by mu */
+    sqlite3 *db; /* this thread's connection */
 };
 
 static void *ckpt_main(void *arg)

@@ -68,8 +68,8 @@ static enum qr_err w_latest_get(struct store *st, const char *name, struct w_lat
         out->last_published = (uint32_t)sqlite3_column_int64(s, 4);
         col_text(s, 5, out->published_rev, sizeof(out->published_rev));
         qr_buf_init(&out->config, STORE_FN_CONFIG_MAX);
-        err = qr_buf_add(&out->config, sqlite3_column_text(s, 6),
-                         (size_t)sqlite3_column_bytes(s, 6));
+        err =
+            qr_buf_add(&out->config, sqlite3_column_text(s, 6), (size_t)sqlite3_column_bytes(s, 6));
         if (err != QR_OK)
             qr_buf_dispose(&out->config);
     } else if (rc == SQLITE_DONE) {
@@ -81,8 +81,7 @@ static enum qr_err w_latest_get(struct store *st, const char *name, struct w_lat
     return err;
 }
 
-static enum qr_err w_version_exists(struct store *st, struct qr_slice name, uint32_t v,
-                                    bool *out)
+static enum qr_err w_version_exists(struct store *st, struct qr_slice name, uint32_t v, bool *out)
 {
     sqlite3_stmt *s = stmt_get(&st->wc, ST_FN_EXISTS_V);
     if (s == NULL)
@@ -128,8 +127,7 @@ static enum qr_err w_insert_row(struct store *st, const struct w_insert *w)
     return step_done(st, s, "function insert");
 }
 
-static enum qr_err w_set_published(struct store *st, const char *name, uint32_t v,
-                                   const char *rev)
+static enum qr_err w_set_published(struct store *st, const char *name, uint32_t v, const char *rev)
 {
     sqlite3_stmt *s = stmt_get(&st->wc, ST_FN_SET_PUBLISHED);
     if (s == NULL)
@@ -435,8 +433,8 @@ typedef void (*row_cb)(sqlite3_stmt *s, h2o_mem_pool_t *pool, void *out);
 /* Steps a bound list statement that was given LIMIT max+1 into an array of max elements
  * of elem bytes in pool; the extra row only says the list is truncated. */
 static enum qr_err collect_rows(struct store_reader *r, sqlite3_stmt *s, size_t max, size_t elem,
-                                row_cb row, const char *what, h2o_mem_pool_t *pool,
-                                void **out, size_t *out_n, bool *out_truncated)
+                                row_cb row, const char *what, h2o_mem_pool_t *pool, void **out,
+                                size_t *out_n, bool *out_truncated)
 {
     uint8_t *list = pool_alloc(pool, elem * (max ? max : 1));
     size_t n = 0;
@@ -661,8 +659,8 @@ enum qr_err store_fn_alias_get(struct store_reader *r, struct qr_slice function,
 
 enum qr_err store_fn_alias_list(struct store_reader *r, struct qr_slice function,
                                 struct qr_slice after, uint32_t version, size_t max,
-                                h2o_mem_pool_t *pool, struct store_fn_alias **out,
-                                size_t *out_n, bool *out_truncated)
+                                h2o_mem_pool_t *pool, struct store_fn_alias **out, size_t *out_n,
+                                bool *out_truncated)
 {
     if (max > 10000)
         max = 10000;
@@ -689,7 +687,7 @@ struct ev_change {
     const char *request_id;
     int64_t id, now_ms, when_ms, lease_ms;
     size_t max;
-    h2o_mem_pool_t *pool;           /* the blocked caller's: it does not touch it meanwhile */
+    h2o_mem_pool_t *pool; /* the blocked caller's: it does not touch it meanwhile */
     struct store_fn_event *out;
     size_t out_n;
 };
@@ -707,9 +705,8 @@ static enum qr_err apply_ev_enqueue(struct store *st, struct store_change *ch)
     return step_done(st, s, "event insert");
 }
 
-enum qr_err store_fn_event_enqueue(struct store *st, struct qr_slice target,
-                                   const char *request_id, struct qr_slice payload,
-                                   int64_t now_ms)
+enum qr_err store_fn_event_enqueue(struct store *st, struct qr_slice target, const char *request_id,
+                                   struct qr_slice payload, int64_t now_ms)
 {
     if (payload.len > STORE_FN_EVENT_MAX || target.len > 1024)
         return QR_E_TOO_LARGE;
@@ -762,8 +759,7 @@ static enum qr_err apply_ev_claim(struct store *st, struct store_change *ch)
 }
 
 enum qr_err store_fn_event_claim(struct store *st, int64_t now_ms, int64_t lease_ms, size_t max,
-                                 h2o_mem_pool_t *pool, struct store_fn_event **out,
-                                 size_t *out_n)
+                                 h2o_mem_pool_t *pool, struct store_fn_event **out, size_t *out_n)
 {
     if (max > 1000)
         max = 1000;

@@ -59,10 +59,10 @@ static bool rollup(struct qr_slice key, const struct store_list_opts *o, struct 
 struct page {
     const struct store_list_opts *o;
     h2o_mem_pool_t *pool;
-    struct store_list_entry *e;    /* room for o->max entries */
+    struct store_list_entry *e; /* room for o->max entries */
     size_t n;
     bool truncated;
-    bool full;                     /* stop: page filled and the next entry seen */
+    bool full; /* stop: page filled and the next entry seen */
 };
 
 /* Adds an entry, or marks the page truncated when it is already full. */
@@ -95,7 +95,8 @@ static enum qr_err page_query(struct store_reader *r, int64_t bucket_id, struct 
     int rc = SQLITE_DONE;
     bool rolled = false;
     while (!pg->full && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-        struct qr_slice key = qr_slice(sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0));
+        struct qr_slice key =
+            qr_slice(sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0));
         struct qr_slice cp;
         if (rollup(key, pg->o, &cp)) {
             /* skip everything under cp; a prefix <= after was already returned */
@@ -121,8 +122,8 @@ static enum qr_err page_query(struct store_reader *r, int64_t bucket_id, struct 
         x->mtime_ms = sqlite3_column_int64(s, 2);
         col_text(s, 3, x->etag, sizeof(x->etag));
         int a = sqlite3_column_int(s, 4);
-        x->ck_alg = (a >= STORE_CK_NONE && a <= STORE_CK_SHA256) ? (enum store_ck_alg)a
-                                                                 : STORE_CK_NONE;
+        x->ck_alg =
+            (a >= STORE_CK_NONE && a <= STORE_CK_SHA256) ? (enum store_ck_alg)a : STORE_CK_NONE;
         x->ck_type = sqlite3_column_int(s, 5) == STORE_CK_COMPOSITE ? STORE_CK_COMPOSITE
                                                                     : STORE_CK_FULL_OBJECT;
     }

@@ -277,7 +277,7 @@ static void col_bucket(sqlite3_stmt *s, struct store_bucket *b)
     if (n)
         memcpy(b->name, p, n);
     b->type = sqlite3_column_int(s, 1) == STORE_BUCKET_DIRECTORY ? STORE_BUCKET_DIRECTORY
-                                                                  : STORE_BUCKET_GENERAL;
+                                                                 : STORE_BUCKET_GENERAL;
     b->created_ms = sqlite3_column_int64(s, 2);
     col_text(s, 3, b->region, sizeof(b->region));
     col_text(s, 4, b->zone, sizeof(b->zone));
@@ -343,8 +343,7 @@ static bool part_sizes_ok(size_t len, uint32_t parts)
     return false;
 }
 
-enum qr_err w_obj_find(struct store *st, int64_t bucket_id, struct qr_slice key,
-                       struct w_obj *out)
+enum qr_err w_obj_find(struct store *st, int64_t bucket_id, struct qr_slice key, struct w_obj *out)
 {
     enum qr_err err = QR_OK;
     memset(out, 0, sizeof(*out));
@@ -436,9 +435,9 @@ enum qr_err w_obj_write(struct store *st, const struct w_row *row)
 struct put_change {
     struct store_change ch;
     const struct store_put *put;
-    bool has_blob;        /* the body is in blob, else inline */
+    bool has_blob; /* the body is in blob, else inline */
     uint64_t blob;
-    int64_t mtime_ms;     /* out */
+    int64_t mtime_ms; /* out */
 };
 
 static enum qr_err apply_put(struct store *st, struct store_change *ch)
@@ -599,7 +598,7 @@ enum qr_err w_obj_full(struct store *st, int64_t bucket_id, struct qr_slice key,
 struct copy_change {
     struct store_change ch;
     const struct store_copy *cp;
-    int64_t mtime_ms;     /* out */
+    int64_t mtime_ms; /* out */
 };
 
 static enum qr_err apply_copy(struct store *st, struct store_change *ch)
@@ -794,8 +793,8 @@ enum qr_err store_obj_get(struct store_reader *r, struct qr_slice bucket, struct
         if (with_data)
             o.inline_data = col_slice(s, 11, pool);
     } else {
-        err = ext_unpack_pool(sqlite3_column_blob(s, 12), (size_t)sqlite3_column_bytes(s, 12),
-                              pool, &o.ext, &o.n_ext);
+        err = ext_unpack_pool(sqlite3_column_blob(s, 12), (size_t)sqlite3_column_bytes(s, 12), pool,
+                              &o.ext, &o.n_ext);
     }
     if (err == QR_OK)
         *out = o;

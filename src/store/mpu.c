@@ -67,7 +67,7 @@ struct part_row {
     char etag[80];
     struct store_extent *ext; /* heap */
     size_t n_ext;
-    bool used;                /* listed in the completion */
+    bool used; /* listed in the completion */
 };
 
 struct part_set {
@@ -284,8 +284,8 @@ struct part_change {
     struct qr_slice bucket, key;
     char upload[65];
     const struct store_part *part;
-    uint64_t size;             /* bytes of the part */
-    bool has_blob;             /* a freshly written blob holds the part */
+    uint64_t size; /* bytes of the part */
+    bool has_blob; /* a freshly written blob holds the part */
     uint64_t blob;
     /* copy_part only */
     struct qr_slice src_bucket, src_key;
@@ -298,8 +298,8 @@ static enum qr_err apply_put_part(struct store *st, struct store_change *ch)
 {
     struct part_change *c = (struct part_change *)ch;
     struct store_extent ext = {.blob = c->blob, .off = 0, .len = c->size};
-    enum qr_err err = w_upload_find(st, c->bucket, c->key, qr_slice_cstr(c->upload), NULL, NULL,
-                                    NULL);
+    enum qr_err err =
+        w_upload_find(st, c->bucket, c->key, qr_slice_cstr(c->upload), NULL, NULL, NULL);
     if (err != QR_OK)
         return err;
     if (c->has_blob && (err = w_blob_new(st, c->blob, c->size)) != QR_OK)
@@ -373,8 +373,8 @@ static enum qr_err apply_copy_part(struct store *st, struct store_change *ch)
     int64_t sb;
     uint64_t end;
 
-    enum qr_err err = w_upload_find(st, c->bucket, c->key, qr_slice_cstr(c->upload), NULL, NULL,
-                                    NULL);
+    enum qr_err err =
+        w_upload_find(st, c->bucket, c->key, qr_slice_cstr(c->upload), NULL, NULL, NULL);
     if (err != QR_OK)
         return err;
     if ((err = w_bucket_id(st, c->src_bucket, &sb)) != QR_OK)
@@ -404,8 +404,8 @@ out:
 
 enum qr_err store_mpu_copy_part(struct store *st, struct qr_slice bucket, struct qr_slice key,
                                 struct qr_slice upload_id, const struct store_part *part,
-                                struct qr_slice src_bucket, struct qr_slice src_key,
-                                uint64_t off, uint64_t len)
+                                struct qr_slice src_bucket, struct qr_slice src_key, uint64_t off,
+                                uint64_t len)
 {
     struct part_change c = {.ch.apply = apply_copy_part,
                             .bucket = bucket,
@@ -461,7 +461,7 @@ struct completed {
     struct store_extent *ext;
     size_t n_ext;
     uint64_t size;
-    uint8_t *part_sizes;      /* c->n * STORE_PART_SIZE_BYTES, in the listed order */
+    uint8_t *part_sizes; /* c->n * STORE_PART_SIZE_BYTES, in the listed order */
 };
 
 /* Checks the listed parts and concatenates their extents. Every listed number names a
@@ -517,8 +517,8 @@ static enum qr_err apply_complete(struct store *st, struct store_change *ch)
 
     qr_buf_init(&headers, 0);
     qr_buf_init(&tags, 0);
-    enum qr_err err = w_upload_find(st, c->bucket, c->key, c->upload_id, &headers, &tags,
-                                    &bucket_id);
+    enum qr_err err =
+        w_upload_find(st, c->bucket, c->key, c->upload_id, &headers, &tags, &bucket_id);
     if (err != QR_OK)
         goto out;
     if (c->n == 0) {
@@ -579,8 +579,8 @@ struct abort_change {
 static enum qr_err apply_abort(struct store *st, struct store_change *ch)
 {
     struct abort_change *c = (struct abort_change *)ch;
-    enum qr_err err = w_upload_find(st, c->bucket, c->key, qr_slice_cstr(c->upload), NULL, NULL,
-                                    NULL);
+    enum qr_err err =
+        w_upload_find(st, c->bucket, c->key, qr_slice_cstr(c->upload), NULL, NULL, NULL);
     if (err != QR_OK)
         return err;
     return w_upload_drop(st, c->upload);
@@ -607,7 +607,7 @@ static void col_upload(sqlite3_stmt *s, int id_col, int key_col, int created_col
     int a = sqlite3_column_int(s, alg_col);
     u->ck_alg = (a >= STORE_CK_NONE && a <= STORE_CK_SHA256) ? (enum store_ck_alg)a : STORE_CK_NONE;
     u->ck_type = sqlite3_column_int(s, alg_col + 1) == STORE_CK_COMPOSITE ? STORE_CK_COMPOSITE
-                                                                         : STORE_CK_FULL_OBJECT;
+                                                                          : STORE_CK_FULL_OBJECT;
 }
 
 enum qr_err store_mpu_get(struct store_reader *r, struct qr_slice bucket, struct qr_slice key,

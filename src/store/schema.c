@@ -68,7 +68,7 @@ static const char schema_sql[] =
 
 #define OBJ_COLS_SET                                                                               \
     "size=excluded.size, mtime_ms=excluded.mtime_ms, etag=excluded.etag,"                          \
-    " headers=excluded.headers, tags=excluded.tags, ck_alg=excluded.ck_alg,"                      \
+    " headers=excluded.headers, tags=excluded.tags, ck_alg=excluded.ck_alg,"                       \
     " ck_type=excluded.ck_type, ck_value=excluded.ck_value, parts=excluded.parts,"                 \
     " data=excluded.data, ext=excluded.ext, part_sizes=excluded.part_sizes"
 
@@ -205,17 +205,15 @@ enum qr_err db_fail(sqlite3 *db, const char *what)
 static enum qr_err migrate(sqlite3 *db)
 {
     sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT 1 FROM pragma_table_info('objects') WHERE name='part_sizes'",
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('objects') WHERE name='part_sizes'",
                            -1, &s, NULL) != SQLITE_OK)
         return db_fail(db, "migrate");
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
     if (rc == SQLITE_ROW)
         return QR_OK;
-    if (rc != SQLITE_DONE ||
-        sqlite3_exec(db, "ALTER TABLE objects ADD COLUMN part_sizes BLOB", NULL, NULL, NULL) !=
-            SQLITE_OK)
+    if (rc != SQLITE_DONE || sqlite3_exec(db, "ALTER TABLE objects ADD COLUMN part_sizes BLOB",
+                                          NULL, NULL, NULL) != SQLITE_OK)
         return db_fail(db, "migrate part_sizes");
     return QR_OK;
 }
@@ -347,7 +345,7 @@ void col_checksum(sqlite3_stmt *s, int alg, int type, int value, struct store_ch
     int a = sqlite3_column_int(s, alg);
     out->alg = (a >= STORE_CK_NONE && a <= STORE_CK_SHA256) ? (enum store_ck_alg)a : STORE_CK_NONE;
     out->type = sqlite3_column_int(s, type) == STORE_CK_COMPOSITE ? STORE_CK_COMPOSITE
-                                                                   : STORE_CK_FULL_OBJECT;
+                                                                  : STORE_CK_FULL_OBJECT;
     col_text(s, value, out->b64, sizeof(out->b64));
 }
 

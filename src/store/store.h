@@ -34,8 +34,8 @@ enum store_bucket_type {
 };
 
 struct store_opts {
-    const char *dir;  /* data directory; created if missing */
-    bool no_fsync;    /* acknowledge writes before they are durable (throwaway servers) */
+    const char *dir;   /* data directory; created if missing */
+    bool no_fsync;     /* acknowledge writes before they are durable (throwaway servers) */
     size_t inline_max; /* objects up to this many bytes live in their row; 0 = default */
 };
 
@@ -71,19 +71,19 @@ enum store_ck_type {
 };
 
 struct store_checksum {
-    enum store_ck_alg alg;  /* STORE_CK_NONE: no checksum stored */
+    enum store_ck_alg alg; /* STORE_CK_NONE: no checksum stored */
     enum store_ck_type type;
-    char b64[72];           /* base64 value as AWS renders it, NUL-terminated */
+    char b64[72]; /* base64 value as AWS renders it, NUL-terminated */
 };
 
 /* ---- buckets ---- */
 
 struct store_bucket {
-    char name[64];                /* NUL-terminated, validated by the caller */
+    char name[64]; /* NUL-terminated, validated by the caller */
     enum store_bucket_type type;
-    int64_t created_ms;           /* ms since the epoch */
-    char region[32];              /* region it was created in */
-    char zone[32];                /* directory buckets: availability zone id, else "" */
+    int64_t created_ms; /* ms since the epoch */
+    char region[32];    /* region it was created in */
+    char zone[32];      /* directory buckets: availability zone id, else "" */
 };
 
 /* Creates a bucket. The name must already be valid for its type (api/ checks).
@@ -108,32 +108,33 @@ enum qr_err store_bucket_list(struct store_reader *r, enum store_bucket_type typ
 
 /* A byte range of one blob file. */
 struct store_extent {
-    uint64_t blob;   /* blob id; the file is store_blob_open(st, blob) */
-    uint64_t off;    /* offset in the blob */
-    uint64_t len;    /* bytes */
+    uint64_t blob; /* blob id; the file is store_blob_open(st, blob) */
+    uint64_t off;  /* offset in the blob */
+    uint64_t len;  /* bytes */
 };
 
 struct store_obj {
-    struct qr_slice key;          /* lives in pool */
-    uint64_t size;                /* object bytes */
-    int64_t mtime_ms;             /* last modified, ms since the epoch */
-    char etag[80];                /* without quotes, NUL-terminated */
-    struct qr_slice headers;      /* opaque to the store: api/'s encoded standard headers and
-                                     user metadata, exactly as given at write; lives in pool */
-    struct qr_slice tags;         /* opaque encoded tag set, as given; lives in pool */
-    struct store_checksum ck;     /* checksum stored at write, if any */
-    uint32_t parts;               /* number of parts for multipart objects, else 0 */
-    struct qr_slice part_sizes;   /* parts > 0: parts * 8 bytes, little-endian uint64 sizes in
-                                     part order (empty for rows stored before sizes were
-                                     recorded); lives in pool */
-    struct qr_slice inline_data;  /* the bytes when stored inline (len == size), lives in pool;
-                                     p == NULL when the object lives in extents */
-    struct store_extent *ext;     /* n_ext extents in object order, lives in pool */
+    struct qr_slice key;         /* lives in pool */
+    uint64_t size;               /* object bytes */
+    int64_t mtime_ms;            /* last modified, ms since the epoch */
+    char etag[80];               /* without quotes, NUL-terminated */
+    struct qr_slice headers;     /* opaque to the store: api/'s encoded standard headers and
+                                    user metadata, exactly as given at write; lives in pool */
+    struct qr_slice tags;        /* opaque encoded tag set, as given; lives in pool */
+    struct store_checksum ck;    /* checksum stored at write, if any */
+    uint32_t parts;              /* number of parts for multipart objects, else 0 */
+    struct qr_slice part_sizes;  /* parts > 0: parts * 8 bytes, little-endian uint64 sizes in
+                                    part order (empty for rows stored before sizes were
+                                    recorded); lives in pool */
+    struct qr_slice inline_data; /* the bytes when stored inline (len == size), lives in pool;
+                                    p == NULL when the object lives in extents */
+    struct store_extent *ext;    /* n_ext extents in object order, lives in pool */
     size_t n_ext;
 };
 
 /* Reads one object's metadata, inline bytes and extents. with_data=false skips copying
- * inline bytes (HEAD): an inline object then has inline_data {NULL,0} and n_ext 0. Errors: QR_E_NO_SUCH_BUCKET, QR_E_NO_SUCH_KEY, QR_E_DB. */
+ * inline bytes (HEAD): an inline object then has inline_data {NULL,0} and n_ext 0. Errors:
+ * QR_E_NO_SUCH_BUCKET, QR_E_NO_SUCH_KEY, QR_E_DB. */
 enum qr_err store_obj_get(struct store_reader *r, struct qr_slice bucket, struct qr_slice key,
                           bool with_data, h2o_mem_pool_t *pool, struct store_obj *out)
     __attribute__((warn_unused_result));
@@ -145,23 +146,23 @@ enum qr_err store_blob_open(struct store *st, uint64_t blob, int *out_fd)
 
 /* Conditions checked inside the committing transaction, so they hold at commit time. */
 struct store_cond {
-    const char *if_match;     /* etag (no quotes) the current object must have, or NULL;
-                                 a missing object fails with QR_E_NO_SUCH_KEY */
-    bool if_none_match_any;   /* If-None-Match: * - fail if the key exists */
+    const char *if_match;   /* etag (no quotes) the current object must have, or NULL;
+                               a missing object fails with QR_E_NO_SUCH_KEY */
+    bool if_none_match_any; /* If-None-Match: * - fail if the key exists */
 };
 
 struct store_put {
     struct qr_slice bucket, key;
-    struct qr_slice data;         /* the whole body, already decoded and verified; borrowed */
-    const char *etag;             /* etag to store (no quotes), chosen by api/ */
-    struct qr_slice headers;      /* opaque, stored as given */
-    struct qr_slice tags;         /* opaque, stored as given (may be empty) */
-    struct store_checksum ck;     /* checksum to store (alg NONE: none) */
+    struct qr_slice data;     /* the whole body, already decoded and verified; borrowed */
+    const char *etag;         /* etag to store (no quotes), chosen by api/ */
+    struct qr_slice headers;  /* opaque, stored as given */
+    struct qr_slice tags;     /* opaque, stored as given (may be empty) */
+    struct store_checksum ck; /* checksum to store (alg NONE: none) */
     struct store_cond cond;
 };
 
 struct store_put_result {
-    int64_t mtime_ms;             /* the object's Last-Modified */
+    int64_t mtime_ms; /* the object's Last-Modified */
 };
 
 /* Stores an object, replacing any at the key, once its bytes and row are durable.
@@ -177,21 +178,21 @@ typedef void (*store_put_cb)(void *arg, enum qr_err err, const struct store_put_
  * everything it points to must stay valid until then. Returns false (nothing queued) when
  * the body is too large for a row: use store_obj_put from a worker. Any thread, loop
  * threads included (it never blocks). */
-bool store_obj_put_async(struct store *st, const struct store_put *put, store_put_cb cb,
-                         void *arg) __attribute__((warn_unused_result));
+bool store_obj_put_async(struct store *st, const struct store_put *put, store_put_cb cb, void *arg)
+    __attribute__((warn_unused_result));
 
 struct store_copy {
     struct qr_slice src_bucket, src_key;
-    const char *src_etag;         /* the source must still have this etag (no quotes), or NULL */
+    const char *src_etag; /* the source must still have this etag (no quotes), or NULL */
     struct qr_slice dst_bucket, dst_key;
-    const char *etag;             /* etag for the copy, or NULL to keep the source's */
-    bool replace_headers;         /* true: headers below; false: copy the source's */
+    const char *etag;     /* etag for the copy, or NULL to keep the source's */
+    bool replace_headers; /* true: headers below; false: copy the source's */
     struct qr_slice headers;
-    bool replace_tags;            /* true: tags below; false: copy the source's */
+    bool replace_tags; /* true: tags below; false: copy the source's */
     struct qr_slice tags;
-    bool replace_ck;              /* true: ck below; false: copy the source's checksum */
+    bool replace_ck; /* true: ck below; false: copy the source's checksum */
     struct store_checksum ck;
-    struct store_cond cond;       /* conditions on the destination */
+    struct store_cond cond; /* conditions on the destination */
 };
 
 /* Copies an object by sharing its blobs (no bytes copied, O(1) in the size).
@@ -212,16 +213,16 @@ enum qr_err store_obj_set_tags(struct store *st, struct qr_slice bucket, struct 
 /* ---- listing ---- */
 
 struct store_list_opts {
-    struct qr_slice prefix;       /* only keys starting with this */
-    struct qr_slice delimiter;    /* roll keys up to common prefixes at its first occurrence
-                                     after the prefix; empty: no roll-up */
-    struct qr_slice after;        /* only keys (and prefixes) strictly greater than this */
-    size_t max;                   /* entries + prefixes returned, 0..1000 */
+    struct qr_slice prefix;    /* only keys starting with this */
+    struct qr_slice delimiter; /* roll keys up to common prefixes at its first occurrence
+                                  after the prefix; empty: no roll-up */
+    struct qr_slice after;     /* only keys (and prefixes) strictly greater than this */
+    size_t max;                /* entries + prefixes returned, 0..1000 */
 };
 
 struct store_list_entry {
-    struct qr_slice key;          /* lives in pool */
-    bool is_prefix;               /* true: a common prefix (key ends with the delimiter) */
+    struct qr_slice key; /* lives in pool */
+    bool is_prefix;      /* true: a common prefix (key ends with the delimiter) */
     uint64_t size;
     int64_t mtime_ms;
     char etag[80];
@@ -230,9 +231,9 @@ struct store_list_entry {
 };
 
 struct store_list_result {
-    struct store_list_entry *e;   /* n entries in byte order, objects and prefixes merged */
+    struct store_list_entry *e; /* n entries in byte order, objects and prefixes merged */
     size_t n;
-    bool truncated;               /* more follow after e[n-1].key */
+    bool truncated; /* more follow after e[n-1].key */
 };
 
 /* One page of a bucket's keys in byte order. Errors: QR_E_NO_SUCH_BUCKET, QR_E_DB. */
@@ -244,22 +245,22 @@ enum qr_err store_list(struct store_reader *r, struct qr_slice bucket,
 
 struct store_mpu_create {
     struct qr_slice bucket, key;
-    struct qr_slice headers;      /* opaque, becomes the object's at completion */
+    struct qr_slice headers; /* opaque, becomes the object's at completion */
     struct qr_slice tags;
-    enum store_ck_alg ck_alg;     /* x-amz-checksum-algorithm, or NONE */
+    enum store_ck_alg ck_alg; /* x-amz-checksum-algorithm, or NONE */
     enum store_ck_type ck_type;
 };
 
 /* Starts an upload; out_id receives its id (NUL-terminated, <= 64 bytes).
  * Errors: QR_E_NO_SUCH_BUCKET, QR_E_DB. Not on a loop thread. */
-enum qr_err store_mpu_create(struct store *st, const struct store_mpu_create *c,
-                             char out_id[65]) __attribute__((warn_unused_result));
+enum qr_err store_mpu_create(struct store *st, const struct store_mpu_create *c, char out_id[65])
+    __attribute__((warn_unused_result));
 
 struct store_part {
-    uint32_t number;              /* 1..10000 */
+    uint32_t number; /* 1..10000 */
     uint64_t size;
     int64_t mtime_ms;
-    char etag[80];                /* no quotes */
+    char etag[80]; /* no quotes */
     struct store_checksum ck;
 };
 
@@ -274,12 +275,12 @@ enum qr_err store_mpu_put_part(struct store *st, struct qr_slice bucket, struct 
  * Errors: QR_E_NO_SUCH_UPLOAD, QR_E_NO_SUCH_KEY, QR_E_INVALID_RANGE, QR_E_DB. */
 enum qr_err store_mpu_copy_part(struct store *st, struct qr_slice bucket, struct qr_slice key,
                                 struct qr_slice upload_id, const struct store_part *part,
-                                struct qr_slice src_bucket, struct qr_slice src_key,
-                                uint64_t off, uint64_t len) __attribute__((warn_unused_result));
+                                struct qr_slice src_bucket, struct qr_slice src_key, uint64_t off,
+                                uint64_t len) __attribute__((warn_unused_result));
 
 struct store_upload_info {
     char id[65];
-    struct qr_slice key;          /* lives in pool */
+    struct qr_slice key; /* lives in pool */
     int64_t created_ms;
     enum store_ck_alg ck_alg;
     enum store_ck_type ck_type;
@@ -307,11 +308,11 @@ enum qr_err store_mpu_list(struct store_reader *r, struct qr_slice bucket, struc
 
 struct store_mpu_complete {
     struct qr_slice bucket, key, upload_id;
-    const uint32_t *numbers;      /* part numbers chosen by the client, n of them */
-    const char *const *etags;     /* their etags (no quotes), same order */
+    const uint32_t *numbers;  /* part numbers chosen by the client, n of them */
+    const char *const *etags; /* their etags (no quotes), same order */
     size_t n;
-    const char *etag;             /* final object etag chosen by api/ */
-    struct store_checksum ck;     /* final checksum chosen by api/, or alg NONE */
+    const char *etag;         /* final object etag chosen by api/ */
+    struct store_checksum ck; /* final checksum chosen by api/, or alg NONE */
     struct store_cond cond;
 };
 

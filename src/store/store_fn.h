@@ -32,11 +32,11 @@
 struct store;
 struct store_reader;
 
-#define STORE_FN_NAME_MAX     64u   /* function name, AWS's limit for the bare name */
-#define STORE_FN_ALIAS_MAX    128u  /* alias name */
-#define STORE_FN_LATEST       0u    /* version number of $LATEST */
-#define STORE_FN_CONFIG_MAX   (64u * 1024u) /* opaque configuration JSON */
-#define STORE_FN_EVENT_MAX    (1024u * 1024u) /* one queued Event payload */
+#define STORE_FN_NAME_MAX   64u             /* function name, AWS's limit for the bare name */
+#define STORE_FN_ALIAS_MAX  128u            /* alias name */
+#define STORE_FN_LATEST     0u              /* version number of $LATEST */
+#define STORE_FN_CONFIG_MAX (64u * 1024u)   /* opaque configuration JSON */
+#define STORE_FN_EVENT_MAX  (1024u * 1024u) /* one queued Event payload */
 
 enum store_fn_state {
     STORE_FN_PENDING,
@@ -52,23 +52,23 @@ struct store_fn {
     char code_sha256[48];             /* base64 SHA-256 of the zip (AWS's CodeSha256) */
     uint64_t code_size;               /* zip bytes */
     enum store_fn_state state;
-    int64_t last_modified_ms;         /* ms since the epoch */
-    int32_t reserved;                 /* the function's reserved concurrency, -1: none */
-    uint32_t last_published;          /* highest version number handed out (the function's) */
-    struct qr_slice config;           /* opaque JSON, lives in pool */
-    struct qr_slice tags;             /* opaque JSON of the function's tags, lives in pool */
+    int64_t last_modified_ms; /* ms since the epoch */
+    int32_t reserved;         /* the function's reserved concurrency, -1: none */
+    uint32_t last_published;  /* highest version number handed out (the function's) */
+    struct qr_slice config;   /* opaque JSON, lives in pool */
+    struct qr_slice tags;     /* opaque JSON of the function's tags, lives in pool */
 };
 
 /* A new function ($LATEST), optionally published as version 1 in the same transaction. */
 struct store_fn_create {
-    const char *name;                 /* valid function name (api/ checks) */
-    const char *revision;             /* new uuid for $LATEST */
-    const char *code_sha256;          /* base64 */
+    const char *name;        /* valid function name (api/ checks) */
+    const char *revision;    /* new uuid for $LATEST */
+    const char *code_sha256; /* base64 */
     uint64_t code_size;
     int64_t now_ms;
-    struct qr_slice config;           /* opaque JSON, borrowed */
-    struct qr_slice tags;             /* opaque JSON, borrowed (may be empty) */
-    const char *publish_revision;     /* non-NULL: also publish version 1 with this revision */
+    struct qr_slice config;       /* opaque JSON, borrowed */
+    struct qr_slice tags;         /* opaque JSON, borrowed (may be empty) */
+    const char *publish_revision; /* non-NULL: also publish version 1 with this revision */
 };
 
 /* Creates the function. Errors: QR_E_CONFLICT (exists), QR_E_TOO_LARGE, QR_E_DB. */
@@ -78,13 +78,13 @@ enum qr_err store_fn_create(struct store *st, const struct store_fn_create *c)
 /* An update of $LATEST (UpdateFunctionCode / UpdateFunctionConfiguration). */
 struct store_fn_update {
     const char *name;
-    const char *if_revision;          /* the current revision must be this, or NULL */
-    const char *revision;             /* new uuid */
+    const char *if_revision; /* the current revision must be this, or NULL */
+    const char *revision;    /* new uuid */
     int64_t now_ms;
-    struct qr_slice config;           /* replaces the configuration (opaque JSON) */
-    const char *code_sha256;          /* new code, or NULL to keep */
+    struct qr_slice config;  /* replaces the configuration (opaque JSON) */
+    const char *code_sha256; /* new code, or NULL to keep */
     uint64_t code_size;
-    const char *publish_revision;     /* non-NULL: publish the result as a new version */
+    const char *publish_revision; /* non-NULL: publish the result as a new version */
 };
 
 /* Updates $LATEST; *out_version gets the version published (0 when none asked).
@@ -94,11 +94,11 @@ enum qr_err store_fn_update(struct store *st, const struct store_fn_update *u,
 
 struct store_fn_publish {
     const char *name;
-    const char *if_revision;          /* $LATEST's revision must be this, or NULL */
-    const char *if_code_sha256;       /* $LATEST's CodeSha256 must be this, or NULL */
-    const char *revision;             /* uuid of the new version */
+    const char *if_revision;    /* $LATEST's revision must be this, or NULL */
+    const char *if_code_sha256; /* $LATEST's CodeSha256 must be this, or NULL */
+    const char *revision;       /* uuid of the new version */
     int64_t now_ms;
-    struct qr_slice config;           /* the version's configuration, or empty: $LATEST's */
+    struct qr_slice config; /* the version's configuration, or empty: $LATEST's */
 };
 
 /* Copies $LATEST to version last_published+1 in one transaction. When $LATEST has not
@@ -145,10 +145,10 @@ enum qr_err store_fn_versions(struct store_reader *r, struct qr_slice name, int6
 struct store_fn_alias {
     char function[STORE_FN_NAME_MAX + 1];
     char name[STORE_FN_ALIAS_MAX + 1];
-    uint32_t version;                 /* version it points to (STORE_FN_LATEST allowed) */
+    uint32_t version; /* version it points to (STORE_FN_LATEST allowed) */
     char revision[37];
-    struct qr_slice description;      /* lives in pool */
-    struct qr_slice routing;          /* opaque RoutingConfig JSON (may be empty), lives in pool */
+    struct qr_slice description; /* lives in pool */
+    struct qr_slice routing;     /* opaque RoutingConfig JSON (may be empty), lives in pool */
 };
 
 /* Creates (create=true) or updates an alias. For an update, version UINT32_MAX keeps the
@@ -161,7 +161,7 @@ struct store_fn_alias_put {
     const char *name;
     bool create;
     uint32_t version;
-    const char *revision;             /* new uuid */
+    const char *revision; /* new uuid */
     const char *if_revision;
     struct qr_slice description;
     struct qr_slice routing;
@@ -179,32 +179,31 @@ enum qr_err store_fn_alias_get(struct store_reader *r, struct qr_slice function,
  * UINT32_MAX, at most max. Errors: QR_E_DB. */
 enum qr_err store_fn_alias_list(struct store_reader *r, struct qr_slice function,
                                 struct qr_slice after, uint32_t version, size_t max,
-                                h2o_mem_pool_t *pool, struct store_fn_alias **out,
-                                size_t *out_n, bool *out_truncated)
-    __attribute__((warn_unused_result));
+                                h2o_mem_pool_t *pool, struct store_fn_alias **out, size_t *out_n,
+                                bool *out_truncated) __attribute__((warn_unused_result));
 
 /* ---- Event invocations (durable queue) ---- */
 
 struct store_fn_event {
-    int64_t id;                       /* queue id */
-    char request_id[37];              /* the invocation's request id (202's x-amzn-RequestId) */
-    struct qr_slice target;           /* qualified function ARN, lives in pool */
-    struct qr_slice payload;          /* event bytes, lives in pool */
+    int64_t id;              /* queue id */
+    char request_id[37];     /* the invocation's request id (202's x-amzn-RequestId) */
+    struct qr_slice target;  /* qualified function ARN, lives in pool */
+    struct qr_slice payload; /* event bytes, lives in pool */
     int64_t enqueued_ms;
-    uint32_t attempts;                /* runs started so far */
+    uint32_t attempts; /* runs started so far */
     int64_t next_attempt_ms;
 };
 
 /* Queues an event due now. Errors: QR_E_TOO_LARGE, QR_E_DB. */
-enum qr_err store_fn_event_enqueue(struct store *st, struct qr_slice target,
-                                   const char *request_id, struct qr_slice payload,
-                                   int64_t now_ms) __attribute__((warn_unused_result));
+enum qr_err store_fn_event_enqueue(struct store *st, struct qr_slice target, const char *request_id,
+                                   struct qr_slice payload, int64_t now_ms)
+    __attribute__((warn_unused_result));
 /* Claims up to max events due at now_ms: each gets attempts+1 and is leased until
  * now_ms + lease_ms (if it is neither acked nor retried by then, e.g. quarry died, it is
  * due again). out lives in pool. Errors: QR_E_DB. */
 enum qr_err store_fn_event_claim(struct store *st, int64_t now_ms, int64_t lease_ms, size_t max,
-                                 h2o_mem_pool_t *pool, struct store_fn_event **out,
-                                 size_t *out_n) __attribute__((warn_unused_result));
+                                 h2o_mem_pool_t *pool, struct store_fn_event **out, size_t *out_n)
+    __attribute__((warn_unused_result));
 /* Makes every leased event due at now_ms: a lease lives only as long as the process that
  * took it, so at start the events an earlier run had claimed are due again.
  * Errors: QR_E_DB. */

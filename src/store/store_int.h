@@ -101,14 +101,14 @@ enum stmt_id {
 
 /* Prepared statements of one connection, prepared on first use. */
 struct stmt_cache {
-    sqlite3 *db;                       /* borrowed from the owner */
-    sqlite3_stmt *s[ST__COUNT];        /* NULL until first use; owned */
+    sqlite3 *db;                /* borrowed from the owner */
+    sqlite3_stmt *s[ST__COUNT]; /* NULL until first use; owned */
 };
 
 /* A read-only connection owned by one thread. */
 struct store_reader {
-    struct store *st;                  /* borrowed */
-    sqlite3 *db;                       /* owned */
+    struct store *st; /* borrowed */
+    sqlite3 *db;      /* owned */
     struct stmt_cache c;
 };
 
@@ -119,15 +119,15 @@ typedef enum qr_err (*store_apply_cb)(struct store *st, struct store_change *ch)
 
 /* One unit of work handed to the writer; callers embed it in their own struct. */
 struct store_change {
-    store_apply_cb apply;              /* what to run */
-    enum qr_err err;                   /* result; valid once done */
-    bool done;                         /* guarded by st->mu */
-    pthread_cond_t cv;                 /* the caller sleeps here until done: one wake-up per
-                                          caller, not a broadcast to every waiter */
+    store_apply_cb apply;                     /* what to run */
+    enum qr_err err;                          /* result; valid once done */
+    bool done;                                /* guarded by st->mu */
+    pthread_cond_t cv;                        /* the caller sleeps here until done: one wake-up per
+                                                 caller, not a broadcast to every waiter */
     void (*on_done)(struct store_change *ch); /* set: an asynchronous change; the writer
                                           calls it after the commit instead of waking a
                                           waiter (writer thread; must not block) */
-    struct store_change *next;         /* queue link, guarded by st->mu */
+    struct store_change *next;                /* queue link, guarded by st->mu */
 };
 
 /* Growable array of blob ids (writer-private lists and the in-flight set). */
@@ -140,43 +140,43 @@ struct id_vec {
 #define STORE_BLOB_CHUNK 4096u
 #define STORE_LEAF_DIRS  65536u
 /* Most extents one object or part may have (a row of ~2.4 MB). */
-#define STORE_MAX_EXTENTS 100000u
-#define STORE_EXT_BYTES   24u          /* one packed extent: blob, off, len, little-endian */
-#define STORE_PART_SIZE_BYTES 8u       /* one packed part size (objects.part_sizes) */
+#define STORE_MAX_EXTENTS     100000u
+#define STORE_EXT_BYTES       24u /* one packed extent: blob, off, len, little-endian */
+#define STORE_PART_SIZE_BYTES 8u  /* one packed part size (objects.part_sizes) */
 
 struct store {
-    char *dir;                         /* data directory; owned */
-    char *db_path;                     /* DATA/meta.db; owned */
-    int objects_fd;                    /* DATA/objects, O_DIRECTORY; owned */
-    bool no_fsync;                     /* skip fsyncs, synchronous=OFF */
-    size_t inline_max;                 /* bytes up to which objects live in their row */
+    char *dir;         /* data directory; owned */
+    char *db_path;     /* DATA/meta.db; owned */
+    int objects_fd;    /* DATA/objects, O_DIRECTORY; owned */
+    bool no_fsync;     /* skip fsyncs, synchronous=OFF */
+    size_t inline_max; /* bytes up to which objects live in their row */
 
-    sqlite3 *wdb;                      /* the only write connection; writer thread after open */
-    struct stmt_cache wc;              /* its statements */
-    pthread_t writer;                  /* the writer thread */
+    sqlite3 *wdb;         /* the only write connection; writer thread after open */
+    struct stmt_cache wc; /* its statements */
+    pthread_t writer;     /* the writer thread */
     bool writer_started;
 
-    pthread_mutex_t mu;                /* guards the queue below and change->done */
-    pthread_cond_t wake;               /* the writer waits here for work */
+    pthread_mutex_t mu;                   /* guards the queue below and change->done */
+    pthread_cond_t wake;                  /* the writer waits here for work */
     struct store_change *q_head, *q_tail; /* guarded by mu */
-    bool stopping;                     /* guarded by mu */
+    bool stopping;                        /* guarded by mu */
 
-    pthread_mutex_t blob_mu;           /* guards the allocator fields below */
-    uint64_t blob_next;                /* next id to hand out; guarded by blob_mu */
-    uint64_t blob_reserved;            /* ids < this are persisted as reserved; blob_mu */
-    struct id_vec inflight;            /* ids handed out, not yet committed or removed */
+    pthread_mutex_t blob_mu;                  /* guards the allocator fields below */
+    uint64_t blob_next;                       /* next id to hand out; guarded by blob_mu */
+    uint64_t blob_reserved;                   /* ids < this are persisted as reserved; blob_mu */
+    struct id_vec inflight;                   /* ids handed out, not yet committed or removed */
     uint64_t dir_known[STORE_LEAF_DIRS / 64]; /* leaf dirs known durable; blob_mu */
 
     /* writer-thread private */
-    struct id_vec freed;               /* blobs whose refcount hit 0 in this transaction */
-    struct id_vec gc_done;             /* unlinked blobs whose gc rows are still to delete */
-    uint64_t pending_reserved;         /* reservation written in the open transaction */
+    struct id_vec freed;       /* blobs whose refcount hit 0 in this transaction */
+    struct id_vec gc_done;     /* unlinked blobs whose gc rows are still to delete */
+    uint64_t pending_reserved; /* reservation written in the open transaction */
 
-    struct store_ckpt *ckpt;           /* the checkpoint thread (ckpt.c), or NULL */
-    int wal_pages;                     /* WAL size after the last commit; writer thread */
+    struct store_ckpt *ckpt; /* the checkpoint thread (ckpt.c), or NULL */
+    int wal_pages;           /* WAL size after the last commit; writer thread */
 
-    atomic_uint_fast64_t n_commits;    /* transactions committed (relaxed; debug) */
-    atomic_uint_fast64_t n_changes;    /* changes applied in them (relaxed; debug) */
+    atomic_uint_fast64_t n_commits; /* transactions committed (relaxed; debug) */
+    atomic_uint_fast64_t n_changes; /* changes applied in them (relaxed; debug) */
 };
 
 /* ---- ckpt.c ---- */
@@ -288,11 +288,10 @@ struct w_obj {
     bool exists;
     int64_t rowid;
     char etag[80];
-    struct store_extent *ext;          /* heap; free with w_obj_dispose */
+    struct store_extent *ext; /* heap; free with w_obj_dispose */
     size_t n_ext;
 };
-enum qr_err w_obj_find(struct store *st, int64_t bucket_id, struct qr_slice key,
-                       struct w_obj *out);
+enum qr_err w_obj_find(struct store *st, int64_t bucket_id, struct qr_slice key, struct w_obj *out);
 void w_obj_dispose(struct w_obj *o);
 /* The conditions of c against the current object. Errors: QR_E_PRECONDITION. */
 enum qr_err w_cond_check(const struct store_cond *c, const struct w_obj *cur);
@@ -307,9 +306,9 @@ struct w_row {
     struct qr_slice headers, tags;
     const struct store_checksum *ck;
     uint32_t parts;
-    struct qr_slice part_sizes;        /* parts * STORE_PART_SIZE_BYTES packed sizes, or
-                                          empty (stored as NULL): parts == 0, or unknown */
-    bool is_inline;                    /* data holds the bytes, else ext/n_ext */
+    struct qr_slice part_sizes; /* parts * STORE_PART_SIZE_BYTES packed sizes, or
+                                   empty (stored as NULL): parts == 0, or unknown */
+    bool is_inline;             /* data holds the bytes, else ext/n_ext */
     struct qr_slice data;
     const struct store_extent *ext;
     size_t n_ext;
@@ -326,8 +325,8 @@ struct full_obj {
     bool is_inline;                    /* data holds the bytes, else ext/n_ext */
     struct store_checksum ck;
     uint32_t parts;
-    struct qr_buf part_sizes;          /* packed as in the row (empty when NULL); owned */
-    struct store_extent *ext;          /* heap */
+    struct qr_buf part_sizes; /* packed as in the row (empty when NULL); owned */
+    struct store_extent *ext; /* heap */
     size_t n_ext;
 };
 /* Reads the object at (bucket_id, key). Errors: QR_E_NO_SUCH_KEY, QR_E_DB. */

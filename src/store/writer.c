@@ -3,12 +3,12 @@
  * helpers that run inside its transactions.
  *
  * The writer owns the only write connection. Callers queue a struct store_change and
- * sleep on their own condition variable. The writer takes everything queued, runs BEGIN IMMEDIATE, applies
- * each change inside its own SAVEPOINT (a change that fails its checks is rolled back
- * alone and gets its error), persists the blob-id marks, COMMITs once and wakes all
- * callers: N concurrent writes share one WAL fsync. After the wake it unlinks the blobs
- * freed by that transaction (their gc rows committed with it) and deletes those gc rows
- * in the next transaction. A change's apply must not block on anything but SQLite.
+ * sleep on their own condition variable. The writer takes everything queued, runs BEGIN IMMEDIATE,
+ * applies each change inside its own SAVEPOINT (a change that fails its checks is rolled back alone
+ * and gets its error), persists the blob-id marks, COMMITs once and wakes all callers: N concurrent
+ * writes share one WAL fsync. After the wake it unlinks the blobs freed by that transaction (their
+ * gc rows committed with it) and deletes those gc rows in the next transaction. A change's apply
+ * must not block on anything but SQLite.
  */
 #include "store/store_int.h"
 

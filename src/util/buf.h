@@ -12,10 +12,10 @@
 #include "util/err.h"
 
 struct qr_buf {
-    uint8_t *p;   /* owned; NULL until the first append; always NUL-terminated after one */
-    size_t len;   /* bytes used */
-    size_t cap;   /* bytes allocated */
-    size_t max;   /* len never exceeds this */
+    uint8_t *p; /* owned; NULL until the first append; always NUL-terminated after one */
+    size_t len; /* bytes used */
+    size_t cap; /* bytes allocated */
+    size_t max; /* len never exceeds this */
 };
 
 void *qr_xmalloc(size_t n);

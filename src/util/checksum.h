@@ -28,8 +28,8 @@ enum qr_ck {
 /* A running digest; state is opaque. */
 struct qr_ck_state {
     enum qr_ck alg;
-    uint64_t crc;          /* CRC algorithms */
-    void *_md;             /* EVP_MD_CTX for hashes; owned */
+    uint64_t crc; /* CRC algorithms */
+    void *_md;    /* EVP_MD_CTX for hashes; owned */
 };
 
 /* Digest length in bytes of alg (4, 4, 8, 20, 32, 16). */

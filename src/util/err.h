@@ -32,7 +32,7 @@
     X(E_INVALID_PART_ORDER, "invalid part order")                                                  \
     X(E_BAD_DIGEST, "checksum mismatch")                                                           \
     X(E_INVALID_DIGEST, "malformed checksum")                                                      \
-    X(E_CONTENT_SHA256_MISMATCH, "x-amz-content-sha256 does not match the body")                  \
+    X(E_CONTENT_SHA256_MISMATCH, "x-amz-content-sha256 does not match the body")                   \
     X(E_INCOMPLETE_BODY, "body shorter or longer than declared")                                   \
     X(E_AUTH_MISSING, "request is not signed")                                                     \
     X(E_AUTH_MALFORMED, "malformed authorization")                                                 \

@@ -112,8 +112,7 @@ static void put_result(struct lambda_op *op, enum qr_err err, const char *alias,
     }
     if (err == QR_E_NO_SUCH_KEY) {
         lambda_fail(op, 404, "ResourceNotFoundException",
-                    "Function not found: %s (or its alias %s or the version it names)", arn,
-                    alias);
+                    "Function not found: %s (or its alias %s or the version it names)", arn, alias);
         return;
     }
     if (err != QR_OK) {
@@ -121,8 +120,8 @@ static void put_result(struct lambda_op *op, enum qr_err err, const char *alias,
         return;
     }
     struct store_fn_alias a;
-    err = store_fn_alias_get(op->reader, qr_slice_cstr(op->t.name), qr_slice_cstr(alias),
-                             op->pool, &a);
+    err = store_fn_alias_get(op->reader, qr_slice_cstr(op->t.name), qr_slice_cstr(alias), op->pool,
+                             &a);
     if (err != QR_OK) {
         lambda_fail_err(op, err, "Alias not found");
         return;
@@ -185,8 +184,7 @@ void lambda_get_alias(struct lambda_op *op)
     if (err == QR_E_NO_SUCH_KEY) {
         char arn[256];
         lambda_fn_arn(op, op->t.name, arn, sizeof(arn));
-        lambda_fail(op, 404, "ResourceNotFoundException", "Alias not found: %s:%s", arn,
-                    op->alias);
+        lambda_fail(op, 404, "ResourceNotFoundException", "Alias not found: %s:%s", arn, op->alias);
         return;
     }
     if (err != QR_OK) {
@@ -231,8 +229,8 @@ void lambda_list_aliases(struct lambda_op *op)
     }
     (void)api_param(op->ar, "Marker", &m); /* absent: from the start */
     struct store_fn fn;
-    enum qr_err err = store_fn_get(op->reader, qr_slice_cstr(op->t.name), STORE_FN_LATEST,
-                                   op->pool, &fn);
+    enum qr_err err =
+        store_fn_get(op->reader, qr_slice_cstr(op->t.name), STORE_FN_LATEST, op->pool, &fn);
     struct store_fn_alias *list = NULL;
     size_t n = 0;
     bool trunc = false;

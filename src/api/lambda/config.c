@@ -21,17 +21,30 @@
 #define ENV_MAX_BYTES 4096u
 
 static const char *const reserved_env[] = {
-    "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
-    "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-    "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME",
-    "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN", "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+    "_HANDLER",
+    "_X_AMZN_TRACE_ID",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API",
+    "LAMBDA_TASK_ROOT",
+    "LAMBDA_RUNTIME_DIR",
 };
 
 /* Used only when the engine is not running (unit tests, a server without functions). */
 static const char *const fallback_runtimes[] = {
-    "python3.9", "python3.10", "python3.11", "python3.12", "python3.13", "nodejs18.x",
-    "nodejs20.x", "nodejs22.x", "provided", "provided.al2", "provided.al2023",
+    "python3.9",  "python3.10", "python3.11", "python3.12",   "python3.13",      "nodejs18.x",
+    "nodejs20.x", "nodejs22.x", "provided",   "provided.al2", "provided.al2023",
 };
 
 static bool invalid(struct lambda_op *op, const char *fmt, ...)
@@ -218,8 +231,8 @@ static bool apply_field(struct lambda_op *op, json_t *cfg, const char *k, json_t
         json_t *f = json_object_get(v, "LogFormat");
         json_t *g = json_object_get(v, "LogGroup");
         if (!json_is_object(v) || (f && !one_of(f, "JSON", "Text")) ||
-            (g && (!json_is_string(g) || json_string_length(g) == 0 ||
-                   json_string_length(g) > 512)))
+            (g &&
+             (!json_is_string(g) || json_string_length(g) == 0 || json_string_length(g) > 512)))
             return invalid(op, "%s", "LoggingConfig is not valid.");
         json_t *old = json_object_get(cfg, "LoggingConfig");
         json_t *merged = old ? json_deep_copy(old) : json_object();
@@ -248,11 +261,11 @@ json_t *lambda_config_from_request(struct lambda_op *op, json_t *req, const json
     if (create) {
         char group[128];
         snprintf(group, sizeof(group), "/aws/lambda/%s", op->t.name);
-        cfg = json_pack("{s:s, s:i, s:i, s:{s:s}, s:[s], s:{s:i}, s:{s:s, s:s}, s:s}",
-                        "Description", "", "Timeout", 3, "MemorySize", 128, "TracingConfig",
-                        "Mode", "PassThrough", "Architectures", "x86_64", "EphemeralStorage",
-                        "Size", 512, "LoggingConfig", "LogFormat", "Text", "LogGroup", group,
-                        "PackageType", "Zip");
+        cfg =
+            json_pack("{s:s, s:i, s:i, s:{s:s}, s:[s], s:{s:i}, s:{s:s, s:s}, s:s}", "Description",
+                      "", "Timeout", 3, "MemorySize", 128, "TracingConfig", "Mode", "PassThrough",
+                      "Architectures", "x86_64", "EphemeralStorage", "Size", 512, "LoggingConfig",
+                      "LogFormat", "Text", "LogGroup", group, "PackageType", "Zip");
     } else {
         cfg = json_deep_copy(old);
     }
@@ -308,8 +321,8 @@ static void last_modified(int64_t ms, char out[48])
     time_t t = (time_t)(ms / 1000);
     struct tm tm;
     gmtime_r(&t, &tm);
-    snprintf(out, 48, "%04d-%02d-%02dT%02d:%02d:%02d.%03d+0000", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+    snprintf(out, 48, "%04d-%02d-%02dT%02d:%02d:%02d.%03d+0000", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
 static const char *state_name(enum store_fn_state s)
@@ -347,7 +360,7 @@ json_t *lambda_config_render(struct lambda_op *op, const struct store_fn *fn)
     json_object_set_new(j, "RevisionId", json_string(fn->revision));
     json_object_set_new(j, "State", json_string(state_name(fn->state)));
     json_object_set_new(j, "LastUpdateStatus", json_string("Successful"));
-    json_object_set_new(j, "SnapStart", json_pack("{s:s, s:s}", "ApplyOn", "None",
-                                                  "OptimizationStatus", "Off"));
+    json_object_set_new(j, "SnapStart",
+                        json_pack("{s:s, s:s}", "ApplyOn", "None", "OptimizationStatus", "Off"));
     return j;
 }

@@ -21,19 +21,19 @@
 
 #include "util/codec.h"
 
-#define MAX_INFLIGHT     32
-#define MAX_AGE_MS       (6ll * 3600 * 1000)
-#define LEASE_MS         (16ll * 60 * 1000) /* longer than the longest timeout (900 s) */
-#define MAX_ATTEMPTS     3                  /* the first run and two retries */
-#define POLL_MS          1000
+#define MAX_INFLIGHT 32
+#define MAX_AGE_MS   (6ll * 3600 * 1000)
+#define LEASE_MS     (16ll * 60 * 1000) /* longer than the longest timeout (900 s) */
+#define MAX_ATTEMPTS 3                  /* the first run and two retries */
+#define POLL_MS      1000
 
 struct ev_run {
-    struct ev_run *next;                /* done list, guarded by mu */
+    struct ev_run *next; /* done list, guarded by mu */
     struct lambda_events *ev;
     int64_t id;
     uint32_t attempts;
     int64_t enqueued_ms;
-    enum fn_status status;              /* set by the callback */
+    enum fn_status status; /* set by the callback */
     char target[400];
 };
 
@@ -41,13 +41,13 @@ struct lambda_events {
     struct lambda_ctx *lx;
     pthread_t tid;
     bool started;
-    struct store_reader *reader;        /* this thread's */
-    pthread_mutex_t mu;                 /* guards the fields below */
+    struct store_reader *reader; /* this thread's */
+    pthread_mutex_t mu;          /* guards the fields below */
     pthread_cond_t cv;
     bool stop;
     bool kicked;
-    struct ev_run *done;                /* finished runs to ack or retry */
-    size_t inflight;                    /* runs handed to the engine, not yet done */
+    struct ev_run *done; /* finished runs to ack or retry */
+    size_t inflight;     /* runs handed to the engine, not yet done */
 };
 
 void lambda_events_kick(struct lambda_events *ev)
@@ -106,8 +106,8 @@ static void settle(struct lambda_events *ev, struct ev_run *run)
         log_ev(ev, run, "is older than the maximum event age, dropped");
         when = 0;
     }
-    enum qr_err err = when ? store_fn_event_retry(st, run->id, when)
-                           : store_fn_event_ack(st, run->id);
+    enum qr_err err =
+        when ? store_fn_event_retry(st, run->id, when) : store_fn_event_ack(st, run->id);
     if (err != QR_OK)
         log_ev(ev, run, "could not be settled (it runs again after its lease)");
 }
@@ -155,8 +155,8 @@ static void start(struct lambda_events *ev, const struct store_fn_event *e, h2o_
         err = QR_OK;
         if (t.qual[0] && !lambda_version_num(t.qual, &v)) {
             struct store_fn_alias al;
-            err = store_fn_alias_get(ev->reader, qr_slice_cstr(t.name), qr_slice_cstr(t.qual),
-                                     pool, &al);
+            err = store_fn_alias_get(ev->reader, qr_slice_cstr(t.name), qr_slice_cstr(t.qual), pool,
+                                     &al);
             v = al.version;
         }
         if (err == QR_OK)

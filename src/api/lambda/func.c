@@ -66,8 +66,8 @@ static bool read_s3_zip(struct lambda_op *op, json_t *code, uint8_t **out, size_
             break;
         uint64_t done = 0;
         while (done < o.ext[i].len && pos < o.size) {
-            ssize_t n = pread(fd, buf + pos, (size_t)(o.ext[i].len - done),
-                              (off_t)(o.ext[i].off + done));
+            ssize_t n =
+                pread(fd, buf + pos, (size_t)(o.ext[i].len - done), (off_t)(o.ext[i].off + done));
             if (n <= 0) {
                 err = QR_E_IO;
                 break;
@@ -113,8 +113,7 @@ static bool code_from(struct lambda_op *op, json_t *code, struct fn_code *out)
         zip = qr_xmalloc(slen / 4 * 3 + 3);
         if (qr_b64_decode(json_string_value(zf), slen, zip, slen / 4 * 3 + 3, &len) != QR_OK) {
             free(zip);
-            lambda_fail(op, 400, "InvalidParameterValueException",
-                        "ZipFile is not valid base64.");
+            lambda_fail(op, 400, "InvalidParameterValueException", "ZipFile is not valid base64.");
             return false;
         }
         if (len > FN_CODE_MAX_ZIP_DIRECT) {
@@ -127,8 +126,8 @@ static bool code_from(struct lambda_op *op, json_t *code, struct fn_code *out)
     } else if (!read_s3_zip(op, code, &zip, &len)) {
         return false;
     }
-    enum qr_err err = fn_code_unpack(op->server->cfg.data_dir, qr_slice(zip, len),
-                                     op->server->cfg.no_fsync, out);
+    enum qr_err err =
+        fn_code_unpack(op->server->cfg.data_dir, qr_slice(zip, len), op->server->cfg.no_fsync, out);
     free(zip);
     if (err == QR_E_BAD_INPUT) {
         lambda_fail(op, 400, "InvalidParameterValueException",
@@ -228,8 +227,7 @@ void lambda_create_function(struct lambda_op *op)
     };
     enum qr_err err = store_fn_create(op->server->store, &sc);
     if (err == QR_E_CONFLICT) {
-        lambda_fail(op, 409, "ResourceConflictException", "Function already exist: %s",
-                    op->t.name);
+        lambda_fail(op, 409, "ResourceConflictException", "Function already exist: %s", op->t.name);
         goto out;
     }
     if (err != QR_OK) {
@@ -266,11 +264,10 @@ void lambda_get_function(struct lambda_op *op)
     /* There is no download service: the Location names the unpacked code's digest so a
      * client can tell versions apart; fetching it is not supported (docs/lambda.md). */
     snprintf(loc, sizeof(loc), "http://%.*s/quarry-lambda-code/%s.zip",
-             (int)(op->ar->req->input.authority.len > 256 ? 256
-                                                           : op->ar->req->input.authority.len),
+             (int)(op->ar->req->input.authority.len > 256 ? 256 : op->ar->req->input.authority.len),
              op->ar->req->input.authority.base, hex);
-    op->out = json_pack("{s:o, s:{s:s, s:s}}", "Configuration", cfg, "Code", "RepositoryType",
-                        "S3", "Location", loc);
+    op->out = json_pack("{s:o, s:{s:s, s:s}}", "Configuration", cfg, "Code", "RepositoryType", "S3",
+                        "Location", loc);
     if (fn.reserved >= 0)
         json_object_set_new(op->out, "Concurrency",
                             json_pack("{s:i}", "ReservedConcurrentExecutions", fn.reserved));
@@ -330,8 +327,8 @@ void lambda_list_functions(struct lambda_op *op)
     struct store_fn *list;
     size_t n;
     bool trunc;
-    enum qr_err err = store_fn_list(op->reader, after, after_v, all, max, op->pool, &list, &n,
-                                    &trunc);
+    enum qr_err err =
+        store_fn_list(op->reader, after, after_v, all, max, op->pool, &list, &n, &trunc);
     if (err != QR_OK) {
         lambda_fail_err(op, err, "");
         return;
@@ -374,8 +371,8 @@ void lambda_list_versions(struct lambda_op *op)
     struct store_fn *list;
     size_t n;
     bool trunc;
-    enum qr_err err = store_fn_versions(op->reader, qr_slice_cstr(op->t.name), after, max,
-                                        op->pool, &list, &n, &trunc);
+    enum qr_err err = store_fn_versions(op->reader, qr_slice_cstr(op->t.name), after, max, op->pool,
+                                        &list, &n, &trunc);
     if (err == QR_E_NO_SUCH_KEY) {
         fail_not_found(op, op->t.name);
         return;
@@ -429,8 +426,7 @@ void lambda_delete_function(struct lambda_op *op)
         char arn[256];
         lambda_fn_arn(op, op->t.name, arn, sizeof(arn));
         if (v != STORE_FN_LATEST)
-            lambda_fail(op, 404, "ResourceNotFoundException", "Function not found: %s:%u", arn,
-                        v);
+            lambda_fail(op, 404, "ResourceNotFoundException", "Function not found: %s:%u", arn, v);
         else
             lambda_fail(op, 404, "ResourceNotFoundException", "Function not found: %s", arn);
         return;
@@ -468,8 +464,8 @@ static enum qr_err update_once(struct lambda_op *op, json_t *req, bool code_upda
                                uint32_t *out_version)
 {
     struct store_fn cur;
-    enum qr_err err = store_fn_get(op->reader, qr_slice_cstr(op->t.name), STORE_FN_LATEST,
-                                   op->pool, &cur);
+    enum qr_err err =
+        store_fn_get(op->reader, qr_slice_cstr(op->t.name), STORE_FN_LATEST, op->pool, &cur);
     if (err != QR_OK)
         return err;
     json_t *old = lambda_config_parse(op, cur.config);
@@ -557,8 +553,8 @@ void lambda_update_code(struct lambda_op *op)
     if (req == NULL)
         return;
     struct store_fn cur;
-    enum qr_err err = store_fn_get(op->reader, qr_slice_cstr(op->t.name), STORE_FN_LATEST,
-                                   op->pool, &cur);
+    enum qr_err err =
+        store_fn_get(op->reader, qr_slice_cstr(op->t.name), STORE_FN_LATEST, op->pool, &cur);
     if (err != QR_OK) {
         if (err == QR_E_NO_SUCH_KEY)
             fail_not_found(op, op->t.name);
@@ -602,8 +598,8 @@ void lambda_publish_version(struct lambda_op *op)
             goto out;
         }
         struct store_fn cur;
-        enum qr_err err = store_fn_get(op->reader, qr_slice_cstr(op->t.name), STORE_FN_LATEST,
-                                       op->pool, &cur);
+        enum qr_err err =
+            store_fn_get(op->reader, qr_slice_cstr(op->t.name), STORE_FN_LATEST, op->pool, &cur);
         if (err != QR_OK) {
             if (err == QR_E_NO_SUCH_KEY)
                 fail_not_found(op, op->t.name);
@@ -661,8 +657,7 @@ void lambda_put_concurrency(struct lambda_op *op)
     if (req == NULL)
         return;
     json_t *v = json_object_get(req, "ReservedConcurrentExecutions");
-    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-        json_integer_value(v) > MAX_RESERVED) {
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > MAX_RESERVED) {
         lambda_fail(op, 400, "InvalidParameterValueException",
                     "ReservedConcurrentExecutions must be between 0 and %d.", MAX_RESERVED);
         json_decref(req);
@@ -684,8 +679,7 @@ void lambda_put_concurrency(struct lambda_op *op)
 
 void lambda_delete_concurrency(struct lambda_op *op)
 {
-    enum qr_err err =
-        store_fn_set_concurrency(op->server->store, qr_slice_cstr(op->t.name), -1);
+    enum qr_err err = store_fn_set_concurrency(op->server->store, qr_slice_cstr(op->t.name), -1);
     if (err == QR_E_NO_SUCH_KEY) {
         fail_not_found(op, op->t.name);
         return;
@@ -700,8 +694,8 @@ void lambda_delete_concurrency(struct lambda_op *op)
 void lambda_get_concurrency(struct lambda_op *op)
 {
     struct store_fn fn;
-    enum qr_err err = store_fn_get(op->reader, qr_slice_cstr(op->t.name), STORE_FN_LATEST,
-                                   op->pool, &fn);
+    enum qr_err err =
+        store_fn_get(op->reader, qr_slice_cstr(op->t.name), STORE_FN_LATEST, op->pool, &fn);
     if (err == QR_E_NO_SUCH_KEY) {
         fail_not_found(op, op->t.name);
         return;
@@ -717,10 +711,10 @@ void lambda_get_concurrency(struct lambda_op *op)
 
 void lambda_get_account_settings(struct lambda_op *op)
 {
-    op->out = json_pack("{s:{s:I, s:i, s:i, s:i, s:i}, s:{s:I, s:I}}", "AccountLimit",
-                        "TotalCodeSize", (json_int_t)80530636800LL, "CodeSizeUnzipped",
-                        (int)FN_CODE_MAX_UNZIPPED, "CodeSizeZipped", (int)FN_CODE_MAX_ZIP_DIRECT,
-                        "ConcurrentExecutions", MAX_RESERVED, "UnreservedConcurrentExecutions",
-                        MAX_RESERVED, "AccountUsage", "TotalCodeSize", (json_int_t)0,
-                        "FunctionCount", (json_int_t)0);
+    op->out =
+        json_pack("{s:{s:I, s:i, s:i, s:i, s:i}, s:{s:I, s:I}}", "AccountLimit", "TotalCodeSize",
+                  (json_int_t)80530636800LL, "CodeSizeUnzipped", (int)FN_CODE_MAX_UNZIPPED,
+                  "CodeSizeZipped", (int)FN_CODE_MAX_ZIP_DIRECT, "ConcurrentExecutions",
+                  MAX_RESERVED, "UnreservedConcurrentExecutions", MAX_RESERVED, "AccountUsage",
+                  "TotalCodeSize", (json_int_t)0, "FunctionCount", (json_int_t)0);
 }

@@ -37,19 +37,19 @@
 
 struct lambda_dedupe_entry {
     char key[DEDUPE_KEY_MAX];
-    bool done;                       /* res is final */
+    bool done; /* res is final */
     int64_t done_ms;
-    struct lambda_inv_result res;    /* heap copies (when done) */
+    struct lambda_inv_result res; /* heap copies (when done) */
     char executed_version[16];
-    struct lambda_op *waiters;       /* retries waiting for the first run */
+    struct lambda_op *waiters;               /* retries waiting for the first run */
     struct lambda_dedupe_entry *prev, *next; /* list, oldest first */
 };
 
 struct lambda_dedupe {
-    pthread_mutex_t mu;              /* guards everything below and entries' fields */
+    pthread_mutex_t mu; /* guards everything below and entries' fields */
     struct lambda_dedupe_entry *head, *tail;
     size_t n;
-    size_t bytes;                    /* payload + log bytes held by done entries */
+    size_t bytes; /* payload + log bytes held by done entries */
 };
 
 enum qr_err lambda_dedupe_new(struct lambda_dedupe **out)
@@ -148,14 +148,15 @@ bool lambda_fn_config(struct qr_server *s, struct lambda_op *op, const struct st
     }
     memset(out, 0, sizeof(*out));
     char hex[65], dir[4096], arn[256], ver[16];
-    if (!fn_code_hex(fn->code_sha256, hex) || !fn_code_dir(s->cfg.data_dir, hex, dir, sizeof(dir))) {
+    if (!fn_code_hex(fn->code_sha256, hex) ||
+        !fn_code_dir(s->cfg.data_dir, hex, dir, sizeof(dir))) {
         json_decref(cfg);
         if (op)
             lambda_fail(op, 500, "ServiceException", "The stored code digest is corrupt.");
         return false;
     }
-    snprintf(arn, sizeof(arn), "arn:aws:lambda:%s:%s:function:%s", s->cfg.region,
-             s->cfg.account_id, fn->name);
+    snprintf(arn, sizeof(arn), "arn:aws:lambda:%s:%s:function:%s", s->cfg.region, s->cfg.account_id,
+             fn->name);
     lambda_version_str(fn->version, ver);
 #define POOL_STR(x) h2o_strdup(pool, (x), SIZE_MAX).base
     out->name = POOL_STR(fn->name);
@@ -202,8 +203,7 @@ bool lambda_fn_config(struct qr_server *s, struct lambda_op *op, const struct st
 static void respond(struct lambda_op *op)
 {
     struct lambda_inv_result *r = &op->res;
-    lambda_header(op, "X-Amz-Executed-Version", op->executed_version,
-                  strlen(op->executed_version));
+    lambda_header(op, "X-Amz-Executed-Version", op->executed_version, strlen(op->executed_version));
     if (op->want_tail && r->log_tail) {
         char *b64 = qr_xmalloc((r->log_tail_len + 2) / 3 * 4 + 1);
         size_t n = qr_b64_encode((const uint8_t *)r->log_tail, r->log_tail_len, b64);
@@ -232,9 +232,8 @@ static void respond(struct lambda_op *op)
     }
     case FN_THROTTLED:
         lambda_fail(op, 429, "TooManyRequestsException", "Rate Exceeded.");
-        op->err_reason = op->reserved >= 0
-                             ? "ReservedFunctionConcurrentInvocationLimitExceeded"
-                             : "ConcurrentInvocationLimitExceeded";
+        op->err_reason = op->reserved >= 0 ? "ReservedFunctionConcurrentInvocationLimitExceeded"
+                                           : "ConcurrentInvocationLimitExceeded";
         return;
     case FN_SERVICE_ERROR:
         lambda_fail(op, 500, "ServiceException", "The function could not be started (%s).",
@@ -348,9 +347,9 @@ static bool header_is(struct lambda_op *op, const char *name, const char *value,
 }
 
 enum dd_outcome {
-    DD_RUN,     /* run it (op->dd set when the table waits for this run) */
-    DD_WAIT,    /* a run with the same key is in flight: op is queued on it */
-    DD_REPLAY,  /* op->res holds the earlier run's result */
+    DD_RUN,    /* run it (op->dd set when the table waits for this run) */
+    DD_WAIT,   /* a run with the same key is in flight: op is queued on it */
+    DD_REPLAY, /* op->res holds the earlier run's result */
 };
 
 /* Looks op up under its dedupe key (caller, function + qualifier, invocation id). */

@@ -15,11 +15,11 @@
 
 struct lambda_route {
     const char *method;
-    const char *date;            /* path prefix, e.g. "2015-03-31" */
-    const char *root;            /* "functions" or "account-settings" */
-    size_t nseg;                 /* segments after the date: 1 (root), 2 (+name), 3, 4 */
-    const char *sub;             /* segment 3, or NULL */
-    const char *op;              /* operation name (logs) */
+    const char *date; /* path prefix, e.g. "2015-03-31" */
+    const char *root; /* "functions" or "account-settings" */
+    size_t nseg;      /* segments after the date: 1 (root), 2 (+name), 3, 4 */
+    const char *sub;  /* segment 3, or NULL */
+    const char *op;   /* operation name (logs) */
     lambda_fn fn;
     unsigned flags;
 };
@@ -31,8 +31,7 @@ static const struct lambda_route routes[] = {
     {"POST", "2015-03-31", "functions", 1, NULL, "CreateFunction", lambda_create_function, W},
     {"GET", "2015-03-31", "functions", 1, NULL, "ListFunctions", lambda_list_functions, 0},
     {"GET", "2015-03-31", "functions", 2, NULL, "GetFunction", lambda_get_function, N},
-    {"DELETE", "2015-03-31", "functions", 2, NULL, "DeleteFunction", lambda_delete_function,
-     W | N},
+    {"DELETE", "2015-03-31", "functions", 2, NULL, "DeleteFunction", lambda_delete_function, W | N},
     {"GET", "2015-03-31", "functions", 3, "configuration", "GetFunctionConfiguration",
      lambda_get_configuration, N},
     {"PUT", "2015-03-31", "functions", 3, "configuration", "UpdateFunctionConfiguration",
@@ -118,8 +117,7 @@ json_t *lambda_body_json(struct lambda_op *op, size_t max)
 {
     if (op->body.len > max) {
         lambda_fail(op, 413, "RequestEntityTooLargeException",
-                    "Request must be smaller than %zu bytes for the %s operation", max,
-                    op->ar->op);
+                    "Request must be smaller than %zu bytes for the %s operation", max, op->ar->op);
         return NULL;
     }
     if (op->body.len == 0)

@@ -28,12 +28,12 @@
 #include "store/store.h"
 #include "util/buf.h"
 
-#define LAMBDA_MAX_JSON_BODY   (256u * 1024u)       /* control requests without code */
-#define LAMBDA_MAX_CODE_BODY   (70u * 1024u * 1024u) /* 50 MB zip, base64, in JSON */
-#define LAMBDA_MAX_PAYLOAD     (6u * 1024u * 1024u)  /* Invoke, synchronous */
-#define LAMBDA_MAX_EVENT       (256u * 1024u)        /* Invoke, Event */
-#define LAMBDA_MAX_HDRS        12
-#define LAMBDA_QUAL_MAX        128u
+#define LAMBDA_MAX_JSON_BODY (256u * 1024u)        /* control requests without code */
+#define LAMBDA_MAX_CODE_BODY (70u * 1024u * 1024u) /* 50 MB zip, base64, in JSON */
+#define LAMBDA_MAX_PAYLOAD   (6u * 1024u * 1024u)  /* Invoke, synchronous */
+#define LAMBDA_MAX_EVENT     (256u * 1024u)        /* Invoke, Event */
+#define LAMBDA_MAX_HDRS      12
+#define LAMBDA_QUAL_MAX      128u
 
 struct lambda_op;
 typedef void (*lambda_fn)(struct lambda_op *op);
@@ -47,8 +47,8 @@ enum lambda_flags {
 struct lambda_route;
 
 struct lambda_hdr {
-    const char *name;            /* static */
-    char *value;                 /* heap, freed with the op */
+    const char *name; /* static */
+    char *value;      /* heap, freed with the op */
     size_t len;
 };
 
@@ -62,15 +62,15 @@ struct lambda_target {
 struct lambda_inv_result {
     enum fn_status status;
     char error_type[64];
-    uint8_t *payload;            /* heap */
+    uint8_t *payload; /* heap */
     size_t payload_len;
-    char *log_tail;              /* heap, or NULL */
+    char *log_tail; /* heap, or NULL */
     size_t log_tail_len;
     char request_id[37];
 };
 
 struct lambda_op {
-    struct qr_job job;           /* worker offload, or the engine's callback coming back */
+    struct qr_job job; /* worker offload, or the engine's callback coming back */
     struct api_req *ar;
     struct qr_server *server;
     struct lambda_ctx *lx;
@@ -78,19 +78,19 @@ struct lambda_op {
     h2o_mem_pool_t *pool;        /* req pool on the loop; own_pool on a worker */
     h2o_mem_pool_t own_pool;     /* cleared when the request is disposed */
     const struct lambda_route *route;
-    struct qr_slice body;        /* request body (h2o's entity), borrowed */
+    struct qr_slice body; /* request body (h2o's entity), borrowed */
     struct lambda_target t;
     char alias[STORE_FN_ALIAS_MAX + 1]; /* the {Name} of .../aliases/{Name} */
     int64_t now_ms;
-    char rid[37];                /* x-amzn-RequestId; an Invoke's invocation id */
+    char rid[37]; /* x-amzn-RequestId; an Invoke's invocation id */
 
     /* result */
-    int status;                  /* HTTP status on success */
-    const char *err_type;        /* x-amzn-ErrorType, or NULL on success */
+    int status;           /* HTTP status on success */
+    const char *err_type; /* x-amzn-ErrorType, or NULL on success */
     char err_msg[512];
-    const char *err_reason;      /* TooManyRequestsException's Reason, or NULL */
-    json_t *out;                 /* JSON response, or NULL; owned */
-    uint8_t *raw;                /* raw response (Invoke), heap; owned */
+    const char *err_reason; /* TooManyRequestsException's Reason, or NULL */
+    json_t *out;            /* JSON response, or NULL; owned */
+    uint8_t *raw;           /* raw response (Invoke), heap; owned */
     size_t raw_len;
     struct lambda_hdr hdrs[LAMBDA_MAX_HDRS];
     size_t n_hdrs;
@@ -98,10 +98,10 @@ struct lambda_op {
     /* invoke */
     struct lambda_inv_result res;
     char executed_version[16];
-    int32_t reserved;            /* the function's reserved concurrency (-1: none) */
+    int32_t reserved; /* the function's reserved concurrency (-1: none) */
     bool want_tail;
     struct lambda_dedupe_entry *dd; /* the dedupe entry this op runs or waits for */
-    struct lambda_op *dd_next;   /* waiter list link, guarded by the dedupe mutex */
+    struct lambda_op *dd_next;      /* waiter list link, guarded by the dedupe mutex */
 };
 
 /* ---- lambda.c ---- */
@@ -185,8 +185,8 @@ struct lambda_events;
 
 struct lambda_ctx {
     struct qr_server *server;
-    struct lambda_dedupe *dd;    /* invoke.c */
-    struct lambda_events *ev;    /* event.c */
+    struct lambda_dedupe *dd; /* invoke.c */
+    struct lambda_events *ev; /* event.c */
 };
 
 enum qr_err lambda_dedupe_new(struct lambda_dedupe **out);

@@ -165,9 +165,8 @@ bool lambda_resolve(struct lambda_op *op, const struct lambda_target *t, h2o_mem
     lambda_fn_arn(op, t->name, arn, sizeof(arn));
     if (t->qual[0] && !lambda_version_num(t->qual, &v)) {
         struct store_fn_alias al;
-        enum qr_err err =
-            store_fn_alias_get(op->reader, qr_slice_cstr(t->name), qr_slice_cstr(t->qual), pool,
-                               &al);
+        enum qr_err err = store_fn_alias_get(op->reader, qr_slice_cstr(t->name),
+                                             qr_slice_cstr(t->qual), pool, &al);
         if (err == QR_E_NO_SUCH_KEY) {
             lambda_fail(op, 404, "ResourceNotFoundException", "Function not found: %s:%s", arn,
                         t->qual);

@@ -37,8 +37,8 @@ static bool is_aws_chunked(struct s3_op *op)
     return false;
 }
 
-static bool decode_chunked(struct s3_op *op, struct qr_slice raw, uint64_t max,
-                           struct s3_body *out, struct sigv4_trailer *tr, size_t *n_tr)
+static bool decode_chunked(struct s3_op *op, struct qr_slice raw, uint64_t max, struct s3_body *out,
+                           struct sigv4_trailer *tr, size_t *n_tr)
 {
     struct api_req *ar = op->ar;
     int64_t decoded_len = -1;
@@ -101,8 +101,7 @@ static bool verify_digests(struct s3_op *op, enum s3_body_kind kind, struct s3_b
     size_t wl = 0;
     qr_ck_digest(QR_CK_MD5, out->data.p, out->data.len, out->md5);
     if (s3_hdr(op, "content-md5", &v)) {
-        if (qr_b64_decode((const char *)v.p, v.len, want, sizeof(want), &wl) != QR_OK ||
-            wl != 16) {
+        if (qr_b64_decode((const char *)v.p, v.len, want, sizeof(want), &wl) != QR_OK || wl != 16) {
             s3_fail(op, QR_E_INVALID_DIGEST);
             return false;
         }
@@ -116,8 +115,9 @@ static bool verify_digests(struct s3_op *op, enum s3_body_kind kind, struct s3_b
         return true;
     if (qr_b64_decode((const char *)v.p, v.len, want, sizeof(want), &wl) != QR_OK ||
         wl != qr_ck_len(alg)) {
-        s3_fail_code(op, 400, "InvalidRequest", "The checksum value is not valid base64 of "
-                                                "the algorithm's digest length.");
+        s3_fail_code(op, 400, "InvalidRequest",
+                     "The checksum value is not valid base64 of "
+                     "the algorithm's digest length.");
         return false;
     }
     qr_ck_digest(alg, out->data.p, out->data.len, out->ck);
@@ -135,8 +135,7 @@ bool s3_body_read(struct s3_op *op, uint64_t max, enum s3_body_kind kind, struct
     struct api_req *ar = op->ar;
     memset(out, 0, sizeof(*out));
     qr_buf_init(&out->decoded, 0);
-    struct qr_slice raw = ar->req->entity.base ? qr_slice(ar->req->entity.base,
-                                                          ar->req->entity.len)
+    struct qr_slice raw = ar->req->entity.base ? qr_slice(ar->req->entity.base, ar->req->entity.len)
                                                : qr_slice(NULL, 0);
     struct sigv4_trailer tr[MAX_TRAILERS];
     size_t n_tr = 0;

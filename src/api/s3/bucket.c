@@ -181,8 +181,8 @@ void s3_create_session(struct s3_op *op)
         }
     }
     struct creds_session s;
-    enum qr_err e = creds_s3express_session(op->ar->server->creds, id->principal, op->bucket,
-                                            mode, op->now_ms, QR_SESSION_TTL_S, &s);
+    enum qr_err e = creds_s3express_session(op->ar->server->creds, id->principal, op->bucket, mode,
+                                            op->now_ms, QR_SESSION_TTL_S, &s);
     if (e) {
         s3_fail(op, e);
         return;

@@ -159,8 +159,9 @@ bool s3_copy_source(struct s3_op *op, struct qr_slice *out_bucket, struct qr_sli
     }
     qr_buf_dispose(&b);
     if (!ok)
-        s3_fail_code(op, 400, "InvalidArgument", "Copy Source must mention the source bucket "
-                                                 "and key: sourcebucket/sourcekey.");
+        s3_fail_code(op, 400, "InvalidArgument",
+                     "Copy Source must mention the source bucket "
+                     "and key: sourcebucket/sourcekey.");
     return ok;
 }
 
@@ -274,4 +275,3 @@ enum qr_err s3_digest_range(struct s3_op *op, const struct store_obj *obj, uint6
     free(buf);
     return e;
 }
-

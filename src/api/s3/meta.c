@@ -14,13 +14,14 @@
 #include "util/limits.h"
 
 static const char *const stored_headers[] = {
-    "content-type",  "content-disposition", "content-language",
-    "cache-control", "expires",             "x-amz-website-redirect-location",
+    "content-type",     "content-disposition",
+    "content-language", "cache-control",
+    "expires",          "x-amz-website-redirect-location",
 };
 
 static const char *const storage_classes[] = {
-    "STANDARD",    "REDUCED_REDUNDANCY", "STANDARD_IA",  "ONEZONE_IA", "INTELLIGENT_TIERING",
-    "GLACIER",     "DEEP_ARCHIVE",       "GLACIER_IR",   "OUTPOSTS",   "SNOW",
+    "STANDARD",        "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING",
+    "GLACIER",         "DEEP_ARCHIVE",       "GLACIER_IR",  "OUTPOSTS",   "SNOW",
     "EXPRESS_ONEZONE",
 };
 

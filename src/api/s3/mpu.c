@@ -21,7 +21,6 @@
 #include "util/codec.h"
 #include "util/limits.h"
 
-
 /* ---- shared pieces ---- */
 
 static bool ck_is_crc(enum qr_ck alg)
@@ -214,7 +213,8 @@ void s3_upload_part(struct s3_op *op)
     if (!part_number_param(op, &part.number) || !find_upload(op, &id, &u))
         return;
     /* body.c may hold a decoded buffer even when it fails: dispose it on every path. */
-    if (!s3_body_read(op, QR_MAX_SINGLE_PUT, S3_BODY_PAYLOAD, &body) || !part_checksum(op, &u, &body, &part.ck))
+    if (!s3_body_read(op, QR_MAX_SINGLE_PUT, S3_BODY_PAYLOAD, &body) ||
+        !part_checksum(op, &u, &body, &part.ck))
         goto out;
     part.size = body.data.len;
     qr_hex_encode(body.md5, sizeof(body.md5), part.etag);
@@ -359,7 +359,6 @@ struct complete_plan {
     size_t n;
     uint8_t md5s[16]; /* MD5 of the concatenated binary part MD5s */
 };
-
 
 /* Decodes one <Part>: PartNumber, ETag, and the Checksum<ALG> of the upload's alg. */
 static bool parse_part(struct s3_op *op, xmlNodePtr n, const char *ck_tag, struct listed_part *out)
@@ -550,7 +549,8 @@ static bool complete_claims_hold(struct s3_op *op, const struct store_upload_inf
     enum qr_ck alg;
     char name[40];
     if (s3_hdr(op, "x-amz-checksum-type", &v) &&
-        (u->ck_alg == STORE_CK_NONE || !qr_slice_ieq(v, qr_slice_cstr(s3_ck_type_name(u->ck_type))))) {
+        (u->ck_alg == STORE_CK_NONE ||
+         !qr_slice_ieq(v, qr_slice_cstr(s3_ck_type_name(u->ck_type))))) {
         s3_fail_code(op, 400, "InvalidRequest",
                      "The complete request must use the checksum type the upload was "
                      "created with.");

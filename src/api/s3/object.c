@@ -39,8 +39,7 @@ static bool put_prepare(struct s3_op *op, struct put_state *ps)
     struct qr_slice v;
     memset(ps, 0, sizeof(*ps));
     qr_buf_init(&ps->body.decoded, 0);
-    if (!s3_write_conditions(op, &put->cond) ||
-        s3_meta_from_request(op, &put->headers) != QR_OK)
+    if (!s3_write_conditions(op, &put->cond) || s3_meta_from_request(op, &put->headers) != QR_OK)
         return false;
     if (s3_hdr(op, "x-amz-tagging", &v)) {
         if (op->directory) {
@@ -142,8 +141,8 @@ static enum qr_err check_read_conditions(struct s3_op *op, const struct store_ob
         o->mtime_ms / 1000 > t / 1000)
         return QR_E_PRECONDITION;
     bool have_none = s3_hdr(op, "if-none-match", &v);
-    if (have_none && (qr_slice_eq_lit(v, "*") || (s3_etag_parse(v, etag) &&
-                                                   strcmp(etag, o->etag) == 0)))
+    if (have_none &&
+        (qr_slice_eq_lit(v, "*") || (s3_etag_parse(v, etag) && strcmp(etag, o->etag) == 0)))
         return QR_E_NOT_MODIFIED;
     if (!have_none && s3_hdr(op, "if-modified-since", &v) && qr_time_parse_http(v, &t) &&
         o->mtime_ms / 1000 <= t / 1000)
@@ -202,8 +201,8 @@ static void object_headers(struct s3_op *op, const struct store_obj *o)
 void s3_get_object(struct s3_op *op)
 {
     struct api_req *ar = op->ar;
-    bool head = h2o_memis(ar->req->input.method.base, ar->req->input.method.len,
-                          H2O_STRLIT("HEAD"));
+    bool head =
+        h2o_memis(ar->req->input.method.base, ar->req->input.method.len, H2O_STRLIT("HEAD"));
     struct qr_slice v, part_param;
     bool by_part = s3_param(op, "partNumber", &part_param);
     if (s3_param(op, "versionId", &v) && !qr_slice_eq_lit(v, "null")) {
@@ -254,8 +253,7 @@ void s3_get_object(struct s3_op *op)
     if (ranged) {
         char cr[80];
         int l = snprintf(cr, sizeof(cr), "bytes %llu-%llu/%llu", (unsigned long long)op->off,
-                         (unsigned long long)(op->off + op->len - 1),
-                         (unsigned long long)o->size);
+                         (unsigned long long)(op->off + op->len - 1), (unsigned long long)o->size);
         s3_header(op, "Content-Range", cr, (size_t)l);
         op->status = 206;
     } else if (!by_part && s3_hdr(op, "x-amz-checksum-mode", &v) &&
@@ -418,8 +416,7 @@ void s3_copy_object(struct s3_op *op)
     struct qr_slice v;
     /* Inline bytes are needed only when a new checksum must be computed over them. */
     bool need_data = s3_hdr(op, "x-amz-checksum-algorithm", &v);
-    enum qr_err e =
-        store_obj_get(op->reader, cp.src_bucket, cp.src_key, need_data, op->pool, &src);
+    enum qr_err e = store_obj_get(op->reader, cp.src_bucket, cp.src_key, need_data, op->pool, &src);
     if (!e && !s3_copy_source_conditions(op, &src))
         e = QR_E_PRECONDITION;
     if (e) {

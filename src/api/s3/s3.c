@@ -19,11 +19,11 @@
 struct s3_route {
     const char *method;
     enum { ON_SERVICE, ON_BUCKET, ON_OBJECT } scope;
-    const char *param;          /* required query parameter, or NULL */
-    const char *param2;         /* a second required parameter, or NULL */
-    const char *header;         /* required header, or NULL */
-    const char *op;             /* operation name for logs and 501s */
-    s3_fn fn;                   /* NULL: 501 NotImplemented naming op */
+    const char *param;  /* required query parameter, or NULL */
+    const char *param2; /* a second required parameter, or NULL */
+    const char *header; /* required header, or NULL */
+    const char *op;     /* operation name for logs and 501s */
+    s3_fn fn;           /* NULL: 501 NotImplemented naming op */
     unsigned flags;
 };
 
@@ -42,8 +42,7 @@ static const struct s3_route routes[] = {
     {"PUT", ON_BUCKET, "versioning", NULL, NULL, "PutBucketVersioning", NULL, 0},
     {"POST", ON_BUCKET, "delete", NULL, NULL, "DeleteObjects", s3_delete_objects, W},
     {"HEAD", ON_BUCKET, NULL, NULL, NULL, "HeadBucket", s3_head_bucket, 0},
-    {"PUT", ON_BUCKET, NULL, NULL, NULL, "CreateBucket", s3_create_bucket,
-     W | S3_NO_BUCKET_CHECK},
+    {"PUT", ON_BUCKET, NULL, NULL, NULL, "CreateBucket", s3_create_bucket, W | S3_NO_BUCKET_CHECK},
     {"DELETE", ON_BUCKET, NULL, NULL, NULL, "DeleteBucket", s3_delete_bucket, W},
 
     {"GET", ON_OBJECT, "uploadId", NULL, NULL, "ListParts", s3_list_parts, 0},
@@ -71,11 +70,34 @@ static const struct s3_route routes[] = {
 /* Sub-resources quarry knows of but does not implement: a request naming one gets a
  * 501 that names it, never a silently wrong answer from a plainer operation. */
 static const char *const unimplemented_subresources[] = {
-    "acl", "policy", "policyStatus", "cors", "website", "lifecycle", "replication",
-    "notification", "logging", "encryption", "requestPayment", "accelerate", "analytics",
-    "inventory", "metrics", "intelligent-tiering", "ownershipControls", "publicAccessBlock",
-    "object-lock", "legal-hold", "retention", "torrent", "restore", "select", "attributes",
-    "rename", "metadataTable", "metadataConfiguration",
+    "acl",
+    "policy",
+    "policyStatus",
+    "cors",
+    "website",
+    "lifecycle",
+    "replication",
+    "notification",
+    "logging",
+    "encryption",
+    "requestPayment",
+    "accelerate",
+    "analytics",
+    "inventory",
+    "metrics",
+    "intelligent-tiering",
+    "ownershipControls",
+    "publicAccessBlock",
+    "object-lock",
+    "legal-hold",
+    "retention",
+    "torrent",
+    "restore",
+    "select",
+    "attributes",
+    "rename",
+    "metadataTable",
+    "metadataConfiguration",
 };
 
 /* ---- errors ---- */
@@ -106,8 +128,7 @@ static struct s3_err_info err_info(enum qr_err e)
         return (struct s3_err_info){409, "BucketNotEmpty",
                                     "The bucket you tried to delete is not empty"};
     case QR_E_INVALID_BUCKET_NAME:
-        return (struct s3_err_info){400, "InvalidBucketName",
-                                    "The specified bucket is not valid."};
+        return (struct s3_err_info){400, "InvalidBucketName", "The specified bucket is not valid."};
     case QR_E_INVALID_KEY:
         return (struct s3_err_info){400, "KeyTooLongError", "Your key is too long"};
     case QR_E_PRECONDITION:
@@ -117,8 +138,9 @@ static struct s3_err_info err_info(enum qr_err e)
     case QR_E_NOT_MODIFIED:
         return (struct s3_err_info){304, "NotModified", "Not Modified"};
     case QR_E_INVALID_RANGE:
-        return (struct s3_err_info){416, "InvalidRange", "The requested range is not "
-                                                         "satisfiable"};
+        return (struct s3_err_info){416, "InvalidRange",
+                                    "The requested range is not "
+                                    "satisfiable"};
     case QR_E_INVALID_PART:
         return (struct s3_err_info){400, "InvalidPart",
                                     "One or more of the specified parts could not be found. "
@@ -176,8 +198,7 @@ static struct s3_err_info err_info(enum qr_err e)
                                     "The difference between the request time and the current "
                                     "time is too large."};
     case QR_E_EXPIRED:
-        return (struct s3_err_info){400, "ExpiredToken",
-                                    "The provided token has expired."};
+        return (struct s3_err_info){400, "ExpiredToken", "The provided token has expired."};
     case QR_E_TOKEN:
         return (struct s3_err_info){400, "InvalidToken",
                                     "The provided token is malformed or otherwise invalid."};
@@ -291,12 +312,12 @@ struct obj_stream {
     h2o_generator_t super;
     struct s3_op *op;
     struct qr_server *server;
-    uint64_t pos, end;          /* object offsets still to send */
-    size_t ext;                 /* current extent index */
-    uint64_t ext_start;         /* object offset where extent ext begins */
-    int fd;                     /* open blob of extent ext, or -1 */
+    uint64_t pos, end;  /* object offsets still to send */
+    size_t ext;         /* current extent index */
+    uint64_t ext_start; /* object offset where extent ext begins */
+    int fd;             /* open blob of extent ext, or -1 */
     uint64_t fd_blob;
-    char *buf;                  /* chunk buffer in the pool */
+    char *buf; /* chunk buffer in the pool */
 };
 
 #define STREAM_CHUNK (256u * 1024u)
@@ -428,8 +449,8 @@ void s3_finish(struct s3_op *op)
         send_object(op);
         return;
     }
-    api_send(ar, op->status ? op->status : 200, op->body.len ? op->content_type : NULL,
-             op->body.p, op->body.len);
+    api_send(ar, op->status ? op->status : 200, op->body.len ? op->content_type : NULL, op->body.p,
+             op->body.len);
 }
 
 static void dispose_op(void *p)

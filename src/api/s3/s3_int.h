@@ -20,66 +20,66 @@
 #include "util/buf.h"
 #include "util/checksum.h"
 
-#define S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
+#define S3_NS               "http://s3.amazonaws.com/doc/2006-03-01/"
 #define S3_MAX_RESP_HEADERS 48
-#define S3_MAX_XML_OUT (8u * 1024u * 1024u) /* a 1000-key page of 1024-byte keys fits */
+#define S3_MAX_XML_OUT      (8u * 1024u * 1024u) /* a 1000-key page of 1024-byte keys fits */
 
 struct s3_op;
 typedef void (*s3_fn)(struct s3_op *op);
 
 enum s3_flags {
-    S3_RUN_ON_WORKER = 1 << 0, /* writes or hashes a body: never on the loop */
-    S3_GP_ONLY = 1 << 1,       /* not supported on directory buckets: 501 there */
-    S3_WRITES = 1 << 2,        /* refused to ReadOnly sessions */
+    S3_RUN_ON_WORKER = 1 << 0,   /* writes or hashes a body: never on the loop */
+    S3_GP_ONLY = 1 << 1,         /* not supported on directory buckets: 501 there */
+    S3_WRITES = 1 << 2,          /* refused to ReadOnly sessions */
     S3_NO_BUCKET_CHECK = 1 << 3, /* works on a bucket that may not exist (CreateSession) */
 };
 
 struct s3_route;
 
 struct s3_resp_header {
-    const char *name;          /* static string */
-    const char *value;         /* lives in op->pool */
+    const char *name;  /* static string */
+    const char *value; /* lives in op->pool */
     size_t len;
 };
 
 struct s3_op {
-    struct qr_job job;         /* when run on a worker */
+    struct qr_job job; /* when run on a worker */
     struct api_req *ar;
-    h2o_mem_pool_t *pool;      /* req pool on the loop; own_pool on a worker */
-    h2o_mem_pool_t own_pool;   /* cleared when the request is disposed */
+    h2o_mem_pool_t *pool;        /* req pool on the loop; own_pool on a worker */
+    h2o_mem_pool_t own_pool;     /* cleared when the request is disposed */
     struct store_reader *reader; /* the running thread's reader */
     struct store *store;
     const struct s3_route *route;
-    struct qr_slice bucket;    /* decoded bucket name (lives in req pool) */
-    struct qr_slice key;       /* decoded key (lives in req pool), empty for bucket ops */
-    bool directory;            /* the bucket name is a directory bucket's */
+    struct qr_slice bucket; /* decoded bucket name (lives in req pool) */
+    struct qr_slice key;    /* decoded key (lives in req pool), empty for bucket ops */
+    bool directory;         /* the bucket name is a directory bucket's */
     int64_t now_ms;
-    uint64_t body_counted;     /* bytes counted by server_body_acquire, released at dispose */
+    uint64_t body_counted;       /* bytes counted by server_body_acquire, released at dispose */
     struct put_state *put_state; /* PutObject on the fast path (object.c), in the req pool */
-    enum qr_err async_err;     /* its store outcome, set on the writer thread */
+    enum qr_err async_err;       /* its store outcome, set on the writer thread */
 
     /* result */
-    int status;                /* 0 until the handler decides */
-    enum qr_err err;           /* QR_OK, or the error to render */
-    const char *err_code;      /* override of the code err maps to, or NULL */
-    const char *err_msg;       /* override of the message, or NULL */
+    int status;           /* 0 until the handler decides */
+    enum qr_err err;      /* QR_OK, or the error to render */
+    const char *err_code; /* override of the code err maps to, or NULL */
+    const char *err_msg;  /* override of the message, or NULL */
     struct s3_resp_header hdrs[S3_MAX_RESP_HEADERS];
     size_t n_hdrs;
-    struct qr_buf body;        /* response body (XML), max S3_MAX_XML_OUT */
+    struct qr_buf body; /* response body (XML), max S3_MAX_XML_OUT */
     const char *content_type;
-    bool stream;               /* GetObject: send obj bytes [off, off+len) */
+    bool stream; /* GetObject: send obj bytes [off, off+len) */
     struct store_obj obj;
     uint64_t off, len;
 };
 
 /* The request's body for a handler (decoded aws-chunked, hash verified), see body.c. */
 struct s3_body {
-    struct qr_slice data;      /* the payload bytes */
-    struct qr_buf decoded;     /* storage when the body was aws-chunked; else unused */
-    bool have_ck;              /* a checksum header/trailer was given and verified */
+    struct qr_slice data;  /* the payload bytes */
+    struct qr_buf decoded; /* storage when the body was aws-chunked; else unused */
+    bool have_ck;          /* a checksum header/trailer was given and verified */
     enum qr_ck ck_alg;
     uint8_t ck[QR_CK_MAX_DIGEST];
-    uint8_t md5[16];           /* MD5 of data (always computed: it is the ETag) */
+    uint8_t md5[16]; /* MD5 of data (always computed: it is the ETag) */
 };
 
 /* What the x-amz-checksum-* headers of a request describe. */

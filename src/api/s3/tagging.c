@@ -151,7 +151,6 @@ static bool tags_valid(struct s3_op *op, const struct tag *t, size_t n)
     return true;
 }
 
-
 /* <Tagging><TagSet><Tag><Key/><Value/></Tag>...</TagSet></Tagging> into out (borrowing
  * from doc). */
 static bool parse_tagging(struct s3_op *op, xmlDocPtr doc, struct tag *out, size_t *out_n)
