@@ -42,7 +42,7 @@ API_OBJ  := $(API_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test-deps node-runtime run test unit integration fuzz fuzz-run clean format format-check
+.PHONY: all deps test-deps runtimes run test unit integration fuzz fuzz-run clean format format-check
 
 all: $(BUILD)/quarry
 
@@ -76,7 +76,7 @@ test-deps: deps
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 	@cd tests && [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
-	@$(MAKE) --no-print-directory node-runtime
+	@$(MAKE) --no-print-directory runtimes
 	@# AWS's Node runtime interface client, for the fidelity test: its native part builds
 	@# from the sources in the package (a few minutes, once per checkout).
 	@cd runtimes/node/ric-test && [ -f node_modules/aws-lambda-ric/dist/rapid-client.node ] || \
@@ -84,15 +84,18 @@ test-deps: deps
 	    { [ -f node_modules/aws-lambda-ric/dist/rapid-client.node ] || \
 	      npm rebuild aws-lambda-ric --foreground-scripts --loglevel=error; }; } > /dev/null
 
-# The SDK that quarry's Node runtime offers to unbundled handlers (npm).
-node-runtime:
+# What the function runtimes need beside the sources: the SDK that quarry's Node runtime
+# offers to unbundled handlers (npm), and the Python runtime's bytecode (the sandbox
+# mounts runtimes/ read-only, so Python could not cache it itself).
+runtimes:
 	@if command -v npm >/dev/null; then \
 	  cd runtimes/node && { [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error; }; \
 	else echo "npm not found: nodejs functions will not find the AWS SDK"; fi
+	@python3 -m compileall -q runtimes/python >/dev/null || echo "python3 not found"
 
 run: deps
 	$(MAKE) all
-	@$(MAKE) --no-print-directory node-runtime
+	@$(MAKE) --no-print-directory runtimes
 	@mkdir -p data
 	@scripts/run-banner.sh
 	exec $(BUILD)/quarry serve --address 127.0.0.1 --port 9000 --data ./data

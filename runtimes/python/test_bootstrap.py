@@ -16,7 +16,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import bootstrap as b  # noqa: E402
+import quarry_runtime as b  # noqa: E402
 
 
 def write(root, rel, text):
@@ -196,7 +196,7 @@ class ProcessTests(unittest.TestCase):
     def test_no_site_finds_boto3(self):
         out = self.run_py(textwrap.dedent("""\
             import sys; sys.path.insert(0, %r)
-            import bootstrap
+            import quarry_runtime as bootstrap
             bootstrap.setup_sys_path("/nonexistent-task-root", %r)
             assert sys.path[0] == "/nonexistent-task-root", sys.path
             assert %r not in sys.path
@@ -207,7 +207,7 @@ class ProcessTests(unittest.TestCase):
     def test_logging_hook_formats_like_aws(self):
         out = self.run_py(textwrap.dedent("""\
             import sys; sys.path.insert(0, %r)
-            import bootstrap
+            import quarry_runtime as bootstrap
             bootstrap.setup_logging()
             assert "logging" not in sys.modules
             bootstrap._current_request_id = "req-9"
