@@ -153,24 +153,8 @@ enum qr_err store_list(struct store_reader *r, struct qr_slice bucket,
         opts.max = QR_MAX_KEYS;
     if ((err = stmt_exec(&r->c, ST_BEGIN)) != QR_OK)
         return err;
-    sqlite3_stmt *s = stmt_get(&r->c, ST_BUCKET_ID);
-    if (s == NULL) {
-        err = QR_E_DB;
+    if ((err = db_bucket_id(&r->c, bucket, &bucket_id)) != QR_OK)
         goto out;
-    }
-    bind_bytes(s, 1, bucket);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        bucket_id = sqlite3_column_int64(s, 0);
-    sqlite3_reset(s);
-    if (rc == SQLITE_DONE) {
-        err = QR_E_NO_SUCH_BUCKET;
-        goto out;
-    }
-    if (rc != SQLITE_ROW) {
-        err = db_fail(r->db, "bucket id");
-        goto out;
-    }
 
     pg.e = pool_alloc(pool, opts.max * sizeof(*pg.e));
     /* start at the larger of prefix (inclusive) and after (exclusive) */

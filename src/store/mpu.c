@@ -689,23 +689,6 @@ out:
     return err;
 }
 
-static enum qr_err reader_bucket_id(struct store_reader *r, struct qr_slice name, int64_t *out)
-{
-    sqlite3_stmt *s = stmt_get(&r->c, ST_BUCKET_ID);
-    if (s == NULL)
-        return QR_E_DB;
-    bind_bytes(s, 1, name);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        *out = sqlite3_column_int64(s, 0);
-    sqlite3_reset(s);
-    if (rc == SQLITE_DONE)
-        return QR_E_NO_SUCH_BUCKET;
-    if (rc != SQLITE_ROW)
-        return db_fail(r->db, "bucket id");
-    return QR_OK;
-}
-
 /* Where an upload listing starts: the row value (key, created_ms, id) to list after. */
 struct up_bound {
     struct qr_slice key;
@@ -761,7 +744,7 @@ enum qr_err store_mpu_list(struct store_reader *r, struct qr_slice bucket, struc
         max = QR_MAX_KEYS;
     if ((err = stmt_exec(&r->c, ST_BEGIN)) != QR_OK)
         return err;
-    if ((err = reader_bucket_id(r, bucket, &bucket_id)) != QR_OK ||
+    if ((err = db_bucket_id(&r->c, bucket, &bucket_id)) != QR_OK ||
         (err = upload_lower_bound(r, bucket_id, prefix, after_key, after_id, &lo)) != QR_OK)
         goto out;
     bool bounded = prefix.len && key_successor(prefix, pool, &hi);

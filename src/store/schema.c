@@ -253,6 +253,23 @@ out:
     return err;
 }
 
+enum qr_err db_bucket_id(struct stmt_cache *c, struct qr_slice name, int64_t *out)
+{
+    sqlite3_stmt *s = stmt_get(c, ST_BUCKET_ID);
+    if (s == NULL)
+        return QR_E_DB;
+    bind_bytes(s, 1, name);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *out = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    if (rc == SQLITE_DONE)
+        return QR_E_NO_SUCH_BUCKET;
+    if (rc != SQLITE_ROW)
+        return db_fail(c->db, "bucket id");
+    return QR_OK;
+}
+
 void stmt_cache_init(struct stmt_cache *c, sqlite3 *db)
 {
     memset(c, 0, sizeof(*c));

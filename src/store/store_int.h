@@ -203,6 +203,9 @@ void stmt_cache_dispose(struct stmt_cache *c);
 sqlite3_stmt *stmt_get(struct stmt_cache *c, enum stmt_id id);
 /* Logs the connection's error once and returns QR_E_DB. */
 enum qr_err db_fail(sqlite3 *db, const char *what);
+/* The id of the bucket named name, through c's connection (reader or writer).
+ * Errors: QR_E_NO_SUCH_BUCKET, QR_E_DB. */
+enum qr_err db_bucket_id(struct stmt_cache *c, struct qr_slice name, int64_t *out);
 /* Runs a statement that returns no rows. Errors: QR_E_DB. */
 enum qr_err stmt_exec(struct stmt_cache *c, enum stmt_id id);
 /* Binds bytes as a BLOB (never NULL, even when empty). */

@@ -190,19 +190,7 @@ enum qr_err writer_submit(struct store *st, struct store_change *ch)
 
 enum qr_err w_bucket_id(struct store *st, struct qr_slice name, int64_t *out)
 {
-    sqlite3_stmt *s = stmt_get(&st->wc, ST_BUCKET_ID);
-    if (s == NULL)
-        return QR_E_DB;
-    bind_bytes(s, 1, name);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        *out = sqlite3_column_int64(s, 0);
-    sqlite3_reset(s);
-    if (rc == SQLITE_DONE)
-        return QR_E_NO_SUCH_BUCKET;
-    if (rc != SQLITE_ROW)
-        return db_fail(st->wdb, "bucket id");
-    return QR_OK;
+    return db_bucket_id(&st->wc, name, out);
 }
 
 static enum qr_err step_done(struct store *st, sqlite3_stmt *s, const char *what)

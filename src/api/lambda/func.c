@@ -315,6 +315,29 @@ static bool parse_marker(struct lambda_op *op, struct qr_slice *out_name, uint32
     return true;
 }
 
+/* FunctionConfiguration of each listed version; NULL (op failed) when one cannot be
+ * rendered. ListVersionsByFunction shows $LATEST with a qualified ARN, as AWS does. */
+static json_t *render_configs(struct lambda_op *op, const struct store_fn *list, size_t n,
+                              bool qualify_latest)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *c = lambda_config_render(op, &list[i]);
+        if (c == NULL) {
+            json_decref(arr);
+            return NULL;
+        }
+        if (qualify_latest && list[i].version == STORE_FN_LATEST) {
+            char arn[256], q[280];
+            lambda_fn_arn(op, list[i].name, arn, sizeof(arn));
+            snprintf(q, sizeof(q), "%s:$LATEST", arn);
+            json_object_set_new(c, "FunctionArn", json_string(q));
+        }
+        json_array_append_new(arr, c);
+    }
+    return arr;
+}
+
 void lambda_list_functions(struct lambda_op *op)
 {
     size_t max;
@@ -333,15 +356,9 @@ void lambda_list_functions(struct lambda_op *op)
         lambda_fail_err(op, err, "");
         return;
     }
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++) {
-        json_t *c = lambda_config_render(op, &list[i]);
-        if (c == NULL) {
-            json_decref(arr);
-            return;
-        }
-        json_array_append_new(arr, c);
-    }
+    json_t *arr = render_configs(op, list, n, false);
+    if (arr == NULL)
+        return;
     op->out = json_pack("{s:o}", "Functions", arr);
     if (trunc && n) {
         char m[96];
@@ -381,21 +398,9 @@ void lambda_list_versions(struct lambda_op *op)
         lambda_fail_err(op, err, "");
         return;
     }
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++) {
-        json_t *c = lambda_config_render(op, &list[i]);
-        if (c == NULL) {
-            json_decref(arr);
-            return;
-        }
-        if (list[i].version == STORE_FN_LATEST) { /* listed qualified, as AWS does */
-            char arn[256], q[280];
-            lambda_fn_arn(op, list[i].name, arn, sizeof(arn));
-            snprintf(q, sizeof(q), "%s:$LATEST", arn);
-            json_object_set_new(c, "FunctionArn", json_string(q));
-        }
-        json_array_append_new(arr, c);
-    }
+    json_t *arr = render_configs(op, list, n, true);
+    if (arr == NULL)
+        return;
     op->out = json_pack("{s:o}", "Versions", arr);
     if (trunc && n) {
         char mk[16];
