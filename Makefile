@@ -8,8 +8,9 @@ BUILD    ?= build
 PKGS     := libh2o-evloop sqlite3 libcrypto libxml-2.0 jansson zlib libisal libarchive
 
 DEB_BUILD := build-essential pkg-config libh2o-evloop-dev libsqlite3-dev libssl-dev \
-             libxml2-dev libjansson-dev zlib1g-dev libisal-dev libcmocka-dev libarchive-dev
-DEB_TEST  := clang libclang-rt-14-dev curl wrk nginx-light libnss-myhostname python3 zip \
+             libxml2-dev libjansson-dev zlib1g-dev libisal-dev libcmocka-dev libarchive-dev \
+             libnss-myhostname
+DEB_TEST  := clang libclang-rt-14-dev curl wrk nginx-light python3 zip \
              bubblewrap autoconf automake libtool
 # node and npm: Debian's packages unless the machine already has them (another build of
 # node may own /usr/bin/node, and Debian's npm would conflict with it).
@@ -68,6 +69,7 @@ deps:
 	  echo "installing build deps:" $$missing; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+	@scripts/enable-localhost-names.sh
 
 test-deps: deps
 	@missing=$$(for p in $(DEB_TEST) $(DEB_NODE); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

@@ -81,6 +81,7 @@ struct qr_thread {
     h2o_context_t ctx;
     h2o_accept_ctx_t accept_ctx;
     h2o_socket_t *listener;
+    h2o_socket_t *listener6; /* [::1] beside 127.0.0.1, or NULL */
     h2o_multithread_queue_t *queue;     /* wakes this loop for messages */
     h2o_multithread_receiver_t done_rx; /* finished jobs come back here */
     struct store_reader *reader;        /* this loop's read-only store connection */
@@ -102,6 +103,7 @@ struct qr_server {
     h2o_globalconf_t h2o_cfg;
     h2o_hostconf_t *hostconf;
     int listen_fd_first; /* first listener, bound to learn the port */
+    int listen6_fd_first; /* first [::1] listener on the same port, or -1 */
     uint16_t port;       /* the port actually bound */
     unsigned n_threads;
     struct qr_thread *threads; /* n_threads */
