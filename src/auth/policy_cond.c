@@ -295,8 +295,8 @@ static bool date_cmp(enum pol_cmp c, int64_t req, int64_t pol)
     }
 }
 
-static bool str_cmp(enum pol_cmp c, const char *pat, const uint8_t *lit, size_t plen,
-                    const char *s, size_t slen)
+static bool str_cmp(enum pol_cmp c, const char *pat, const uint8_t *lit, size_t plen, const char *s,
+                    size_t slen)
 {
     switch (c) {
     case CMP_STR_EQ:

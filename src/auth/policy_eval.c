@@ -133,8 +133,8 @@ bool pol_glob(const char *pat, const uint8_t *lit, size_t plen, const char *s, s
             mark = i;
             continue;
         }
-        if (p < plen && ((wild && pat[p] == '?') || pat[p] == s[i] ||
-                         (icase && fold(pat[p]) == fold(s[i])))) {
+        if (p < plen &&
+            ((wild && pat[p] == '?') || pat[p] == s[i] || (icase && fold(pat[p]) == fold(s[i])))) {
             p++;
             i++;
             continue;
@@ -179,8 +179,8 @@ bool pol_arn_like(const char *pat, const uint8_t *lit, size_t plen, const char *
 
 /* ---- statement matching ----------------------------------------------------------- */
 
-static bool action_one(const struct pol_action *a, const char *act, size_t vlen,
-                       const char *name, size_t nlen)
+static bool action_one(const struct pol_action *a, const char *act, size_t vlen, const char *name,
+                       size_t nlen)
 {
     if (a->all)
         return true;
@@ -213,8 +213,8 @@ static bool star_request(const char *pat, const uint8_t *lit, size_t plen)
            !(lit && lit[plen - 1]);
 }
 
-static bool resource_one(const struct pol_res *pr, const struct policy_request *r,
-                         const char *res, size_t rlen)
+static bool resource_one(const struct pol_res *pr, const struct policy_request *r, const char *res,
+                         size_t rlen)
 {
     struct pol_exp exp;
     const char *pat = pr->s;

@@ -78,11 +78,11 @@ struct pol_val {
     size_t len;    /* strlen(s) */
     bool var;      /* holds ${...} to substitute (Version 2012-10-17 only) */
     union {
-        double num;          /* VT_NUM */
-        int64_t ms;          /* VT_DATE: ms since the epoch */
-        bool b;              /* VT_BOOL (and Null's "true"/"false") */
-        struct pol_cidr ip;  /* VT_IP */
-    } u;                     /* valid when !var */
+        double num;         /* VT_NUM */
+        int64_t ms;         /* VT_DATE: ms since the epoch */
+        bool b;             /* VT_BOOL (and Null's "true"/"false") */
+        struct pol_cidr ip; /* VT_IP */
+    } u;                    /* valid when !var */
 };
 
 struct pol_cond {
@@ -100,7 +100,7 @@ struct pol_action {
     bool all;
     const char *vendor; /* "s3" */
     size_t vendor_len;
-    const char *name;   /* "Get*" */
+    const char *name; /* "Get*" */
     size_t name_len;
 };
 
@@ -150,7 +150,7 @@ struct pol_block; /* arena block, policy_parse.c */
 
 struct policy {
     enum policy_kind kind;
-    bool vars;             /* Version 2012-10-17: ${...} are policy variables */
+    bool vars;              /* Version 2012-10-17: ${...} are policy variables */
     struct pol_stmt *stmts; /* n_stmts >= 1 */
     size_t n_stmts;
     struct pol_block *arena; /* owns everything above */
@@ -199,8 +199,7 @@ struct pol_exp {
 /* Expands ${key}, ${key, 'default'}, ${*}, ${?}, ${$} in s from r. false when a key has
  * no (single) value and no default, or the result is longer than POLICY_MAX_EXPAND: the
  * pattern then matches nothing, as IAM does. */
-bool pol_expand(const char *s, size_t len, const struct policy_request *r,
-                struct pol_exp *out);
+bool pol_expand(const char *s, size_t len, const struct policy_request *r, struct pol_exp *out);
 
 /* Glob with '*' (any run, '/' included) and '?' (one byte) over bytes; lit (may be NULL)
  * marks pattern bytes that are literal; icase folds ASCII case. */
@@ -209,8 +208,7 @@ bool pol_glob(const char *pat, const uint8_t *lit, size_t plen, const char *s, s
 
 /* ArnLike: the six colon-separated parts globbed one by one (the last part takes the
  * rest, colons included). */
-bool pol_arn_like(const char *pat, const uint8_t *lit, size_t plen, const char *s,
-                  size_t slen);
+bool pol_arn_like(const char *pat, const uint8_t *lit, size_t plen, const char *s, size_t slen);
 
 /* Parses ISO 8601 ("2026-01-02", "2026-01-02T03:04:05Z", fractions, +hh:mm offsets) or
  * epoch seconds into ms; false on anything else. */

@@ -77,8 +77,7 @@ struct pctx {
     size_t why_cap;
 };
 
-__attribute__((format(printf, 2, 3))) static enum qr_err fail(struct pctx *c, const char *fmt,
-                                                              ...)
+__attribute__((format(printf, 2, 3))) static enum qr_err fail(struct pctx *c, const char *fmt, ...)
 {
     if (c->why && c->why_cap) {
         va_list ap;
@@ -111,8 +110,7 @@ static bool json_cstr(const json_t *j, const char **out, size_t *out_len)
 
 /* The elements of a "string or array of strings" value: calls each(c, str, len, i) and
  * stops at its first error. An empty array counts as missing (*out_n == 0). */
-typedef enum qr_err (*str_each_cb)(struct pctx *c, void *arr, size_t i, const char *s,
-                                   size_t len);
+typedef enum qr_err (*str_each_cb)(struct pctx *c, void *arr, size_t i, const char *s, size_t len);
 
 static enum qr_err str_list_count(struct pctx *c, const json_t *j, size_t *out_n)
 {
@@ -226,8 +224,8 @@ static enum qr_err resource_one(struct pctx *c, void *arr, size_t i, const char 
 {
     struct pol_res *r = (struct pol_res *)arr + i;
     if (!arn_shape_ok(s, len))
-        return fail(c, "Resource %.*s must be in ARN format or \"*\".", (int)(len > 200 ? 200 : len),
-                    s);
+        return fail(c, "Resource %.*s must be in ARN format or \"*\".",
+                    (int)(len > 200 ? 200 : len), s);
     r->s = arena_strdup(c->p, s, len);
     r->len = len;
     r->var = has_var(c, s, len);
@@ -408,8 +406,7 @@ static enum qr_err cond_operator(struct pctx *c, const char *name, struct pol_co
 }
 
 /* One Condition value as text: IAM takes strings, numbers and booleans. */
-static bool cond_text(const json_t *v, char *tmp, size_t tmp_cap, const char **out,
-                      size_t *out_len)
+static bool cond_text(const json_t *v, char *tmp, size_t tmp_cap, const char **out, size_t *out_len)
 {
     if (json_is_string(v))
         return json_cstr(v, out, out_len);
@@ -518,7 +515,7 @@ static enum qr_err condition_parse(struct pctx *c, const json_t *j, struct pol_s
 
 enum { F_SID, F_EFFECT, F_ACT, F_NACT, F_RES, F_NRES, F_PR, F_NPR, F_COND, F__N };
 static const char *const stmt_fields[F__N] = {
-    "Sid",      "Effect",       "Action",    "NotAction", "Resource",
+    "Sid",         "Effect",    "Action",       "NotAction", "Resource",
     "NotResource", "Principal", "NotPrincipal", "Condition",
 };
 
@@ -560,12 +557,11 @@ static enum qr_err effect_parse(struct pctx *c, const json_t *j, struct pol_stmt
 }
 
 /* Action xor NotAction, Resource xor NotResource: picks the one present, or fails. */
-static enum qr_err pick(struct pctx *c, json_t *const f[F__N], int pos, int neg,
-                        const json_t **out, enum pol_mode *mode)
+static enum qr_err pick(struct pctx *c, json_t *const f[F__N], int pos, int neg, const json_t **out,
+                        enum pol_mode *mode)
 {
     if (f[pos] && f[neg])
-        return fail(c, "Statement can not have both %s and %s", stmt_fields[pos],
-                    stmt_fields[neg]);
+        return fail(c, "Statement can not have both %s and %s", stmt_fields[pos], stmt_fields[neg]);
     *out = f[pos] ? f[pos] : f[neg];
     *mode = f[pos] ? MODE_POS : f[neg] ? MODE_NOT : MODE_NONE;
     return QR_OK;
@@ -727,8 +723,8 @@ static enum qr_err top_parse(struct pctx *c, const json_t *root)
     return QR_OK;
 }
 
-enum qr_err policy_parse(struct qr_slice doc, enum policy_kind kind, struct policy **out,
-                         char *why, size_t why_cap)
+enum qr_err policy_parse(struct qr_slice doc, enum policy_kind kind, struct policy **out, char *why,
+                         size_t why_cap)
 {
     struct pctx c = {.p = NULL, .why = why, .why_cap = why_cap};
     if (why && why_cap)
