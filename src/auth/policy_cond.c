@@ -339,27 +339,57 @@ static bool resolve(const struct pol_cond *cd, const struct pol_val *v,
     return cd->op->type == VT_STR || pol_val_parse(cd->op->type, exp->s, exp->len, &out->typed);
 }
 
-/* Does request value s match policy value v (the operator's positive sense)? */
-static bool value_match(const struct pol_cond *cd, const struct pol_val *v, const char *s,
+/* A request value, parsed once for the operator's type. ok false: it is malformed for
+ * the type (a non-numeric s3:max-keys, say) and matches no policy value. */
+struct reqval {
+    const char *s;
+    size_t len;
+    bool ok;
+    struct pol_val typed;
+};
+
+static void reqval_init(const struct pol_cond *cd, const char *s, struct reqval *rv)
+{
+    rv->s = s;
+    rv->len = strlen(s);
+    switch (cd->op->type) {
+    case VT_STR:
+        rv->ok = true;
+        break;
+    case VT_NUM:
+        rv->ok = num_parse(s, rv->len, &rv->typed.u.num);
+        break;
+    case VT_DATE:
+        rv->ok = pol_date_parse(s, rv->len, &rv->typed.u.ms);
+        break;
+    case VT_BOOL:
+        rv->ok = bool_parse(s, rv->len, &rv->typed.u.b);
+        break;
+    case VT_IP:
+        rv->ok = cidr_parse(s, rv->len, false, &rv->typed.u.ip);
+        break;
+    }
+}
+
+/* Does request value rv match policy value v (the operator's positive sense)? */
+static bool value_match(const struct pol_cond *cd, const struct pol_val *v, const struct reqval *rv,
                         const struct policy_request *r)
 {
     struct pol_exp exp;
     struct resolved pv;
-    if (!resolve(cd, v, r, &exp, &pv))
+    if (!rv->ok || !resolve(cd, v, r, &exp, &pv))
         return false;
-    size_t slen = strlen(s);
-    struct pol_val rv;
     switch (cd->op->type) {
     case VT_STR:
-        return str_cmp(cd->op->cmp, pv.s, pv.lit, pv.len, s, slen);
+        return str_cmp(cd->op->cmp, pv.s, pv.lit, pv.len, rv->s, rv->len);
     case VT_NUM:
-        return num_parse(s, slen, &rv.u.num) && num_cmp(cd->op->cmp, rv.u.num, pv.typed.u.num);
+        return num_cmp(cd->op->cmp, rv->typed.u.num, pv.typed.u.num);
     case VT_DATE:
-        return pol_date_parse(s, slen, &rv.u.ms) && date_cmp(cd->op->cmp, rv.u.ms, pv.typed.u.ms);
+        return date_cmp(cd->op->cmp, rv->typed.u.ms, pv.typed.u.ms);
     case VT_BOOL:
-        return bool_parse(s, slen, &rv.u.b) && rv.u.b == pv.typed.u.b;
+        return rv->typed.u.b == pv.typed.u.b;
     case VT_IP:
-        return cidr_parse(s, slen, false, &rv.u.ip) && cidr_contains(&pv.typed.u.ip, &rv.u.ip);
+        return cidr_contains(&pv.typed.u.ip, &rv->typed.u.ip);
     }
     return false;
 }
@@ -368,8 +398,10 @@ static bool value_match(const struct pol_cond *cd, const struct pol_val *v, cons
 static bool any_policy_value(const struct pol_cond *cd, const char *s,
                              const struct policy_request *r)
 {
+    struct reqval rv;
+    reqval_init(cd, s, &rv);
     for (size_t i = 0; i < cd->n_vals; i++)
-        if (value_match(cd, &cd->vals[i], s, r))
+        if (value_match(cd, &cd->vals[i], &rv, r))
             return true;
     return false;
 }
@@ -378,8 +410,7 @@ static bool cond_holds(const struct pol_cond *cd, const struct policy_request *r
 {
     const char *const *vals = NULL;
     size_t n = 0;
-    size_t klen = strlen(cd->key);
-    bool present = pol_ctx_get(r, cd->key, klen, &vals, &n) && n > 0;
+    bool present = pol_ctx_get(r, cd->key, cd->key_len, &vals, &n) && n > 0;
     if (cd->op->cmp == CMP_NULL) { /* "true": the key is absent; values OR */
         for (size_t i = 0; i < cd->n_vals; i++)
             if (cd->vals[i].u.b != present)

@@ -90,8 +90,23 @@ struct pol_cond {
     enum pol_setop set;         /* ForAnyValue / ForAllValues prefix */
     bool if_exists;             /* ...IfExists suffix */
     const char *key;            /* condition key as written; compared case-insensitively */
+    size_t key_len;             /* strlen(key) */
     struct pol_val *vals;       /* n_vals >= 1 */
     size_t n_vals;
+};
+
+/* The shape of a wildcard pattern, found at parse time so that most matches are one
+ * memcmp: "fixed" bytes before the first '*' or '?', then nothing (exact), a lone
+ * trailing '*' (prefix), or more wildcards (glob over the rest). */
+enum pol_shape {
+    SHAPE_EXACT,
+    SHAPE_PREFIX,
+    SHAPE_GLOB,
+};
+
+struct pol_pat {
+    enum pol_shape shape;
+    size_t fixed; /* bytes before the first wildcard */
 };
 
 /* An action pattern, pre-split: vendor compared case-insensitively, then name globbed
@@ -102,13 +117,15 @@ struct pol_action {
     size_t vendor_len;
     const char *name; /* "Get*" */
     size_t name_len;
+    struct pol_pat pat; /* shape of name */
 };
 
 /* A resource pattern: an ARN glob (case-sensitive) or "*". */
 struct pol_res {
     const char *s;
     size_t len;
-    bool var; /* holds ${...} */
+    bool var;           /* holds ${...} */
+    struct pol_pat pat; /* shape of s (unused when var) */
 };
 
 enum pol_pkind {
@@ -166,6 +183,13 @@ enum pol_grant {
     GRANT_BROAD,
     GRANT_EXACT,
 };
+
+/* The shape of pattern s (policy_eval.c). */
+struct pol_pat pol_pat_of(const char *s, size_t len);
+
+/* s matches the pattern pat of shape sh (no variables); icase folds ASCII case. */
+bool pol_pat_match(const char *pat, size_t plen, struct pol_pat sh, const char *s, size_t slen,
+                   bool icase);
 
 /* policy_cond.c */
 

@@ -186,6 +186,7 @@ static enum qr_err action_one(struct pctx *c, void *arr, size_t i, const char *s
     a->vendor_len = vlen;
     a->name = arena_strdup(c->p, colon + 1, nlen);
     a->name_len = nlen;
+    a->pat = pol_pat_of(a->name, nlen);
     return QR_OK;
 }
 
@@ -229,6 +230,7 @@ static enum qr_err resource_one(struct pctx *c, void *arr, size_t i, const char 
     r->s = arena_strdup(c->p, s, len);
     r->len = len;
     r->var = has_var(c, s, len);
+    r->pat = pol_pat_of(r->s, len);
     return QR_OK;
 }
 
@@ -473,7 +475,8 @@ static enum qr_err cond_block(struct pctx *c, const char *opname, const json_t *
                            "ec2, etc.");
         struct pol_cond *cd = &out[(*n)++];
         *cd = proto;
-        cd->key = arena_strdup(c->p, k, strlen(k));
+        cd->key_len = strlen(k);
+        cd->key = arena_strdup(c->p, k, cd->key_len);
         size_t cnt = json_is_array(v) ? json_array_size(v) : 1;
         if (cnt == 0)
             return fail(c, SYNTAX);
