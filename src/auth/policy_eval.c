@@ -356,12 +356,32 @@ static enum pol_grant principals_match(const struct pol_stmt *st, const struct p
     return best;
 }
 
+/* "If AWS cannot resolve a variable, this might cause the entire statement to be
+ * invalid" ("IAM policy elements: Variables and tags"): a statement with a variable that
+ * has no value here (and no default), or that would expand past POLICY_MAX_EXPAND,
+ * applies to nothing, neither as Allow nor as Deny. Checked before matching so that a
+ * NotResource or a negated operator never reads "no match" as "matches". */
+static bool vars_resolve(const struct pol_stmt *st, const struct policy_request *r)
+{
+    struct pol_exp tmp;
+    for (size_t i = 0; i < st->n_res; i++)
+        if (st->res[i].var && !pol_expand(st->res[i].s, st->res[i].len, r, &tmp))
+            return false;
+    for (size_t i = 0; i < st->n_conds; i++)
+        for (size_t k = 0; k < st->conds[i].n_vals; k++) {
+            const struct pol_val *v = &st->conds[i].vals[k];
+            if (v->var && !pol_expand(v->s, v->len, r, &tmp))
+                return false;
+        }
+    return true;
+}
+
 static enum pol_grant stmt_applies(const struct policy *p, const struct pol_stmt *st,
                                    const struct prep *q)
 {
     enum pol_grant g = principals_match(st, q->r);
-    if (g == GRANT_NONE || !actions_match(st, q) || !resources_match(st, q) ||
-        !pol_conds_hold(p, st, q->r))
+    if (g == GRANT_NONE || !actions_match(st, q) || (st->has_vars && !vars_resolve(st, q->r)) ||
+        !resources_match(st, q) || !pol_conds_hold(p, st, q->r))
         return GRANT_NONE;
     return g;
 }

@@ -161,6 +161,7 @@ struct pol_stmt {
     size_t n_prs;
     struct pol_cond *conds;
     size_t n_conds;
+    bool has_vars; /* some Resource or Condition value holds ${...} */
 };
 
 struct pol_block; /* arena block, policy_parse.c */

@@ -438,13 +438,16 @@ static enum qr_err cond_value(struct pctx *c, const struct pol_cond *cd, const j
         return fail(c, SYNTAX);
     out->s = arena_strdup(c->p, s, len);
     out->len = len;
-    out->var = has_var(c, s, len);
+    /* "You can use a policy variable for Condition values in any condition that involves
+     * the string operators or the ARN operators ... You can't use a policy variable with
+     * other operators" ("IAM policy elements: Variables and tags"): elsewhere ${ is text. */
+    out->var = cd->op->type == VT_STR && cd->op->cmp != CMP_BINARY && has_var(c, s, len);
     if (cd->op->cmp == CMP_NULL) {
         if (!pol_val_parse(VT_BOOL, s, len, out))
             return fail(c, "Invalid value %.200s for condition Null", out->s);
         return QR_OK;
     }
-    if (cd->op->type == VT_STR || out->var)
+    if (cd->op->type == VT_STR)
         return QR_OK;
     if (!pol_val_parse(cd->op->type, s, len, out))
         return fail(c, "Invalid value %.200s for condition %s", out->s, cd->op->name);
@@ -650,6 +653,11 @@ static enum qr_err statement_parse(struct pctx *c, const json_t *j, size_t idx)
         e = resources_parse(c, f, st);
     if (!e && f[F_COND])
         e = condition_parse(c, f[F_COND], st);
+    for (size_t i = 0; !e && i < st->n_res; i++)
+        st->has_vars |= st->res[i].var;
+    for (size_t i = 0; !e && i < st->n_conds; i++)
+        for (size_t n = 0; n < st->conds[i].n_vals; n++)
+            st->has_vars |= st->conds[i].vals[n].var;
     return e;
 }
 
