@@ -611,6 +611,18 @@ static const struct eval_case eval_cases[] = {
      DOC("{'Effect':'Deny','NotPrincipal':{'AWS':'" ACCT "'},'Action':'s3:*','Resource':'*'}"),
      AS_ALICE("s3:GetObject", OBJ, NULL), D},
     /* documented examples */
+    {"doc: NotPrincipal Bob and his account: Bob not denied", RS,
+     DOC("{'Effect':'Deny','NotPrincipal':{'AWS':['" BOB "','arn:aws:iam::" ACCT ":root']},"
+         "'Action':'s3:*','Resource':['" BKT "','" BKT "/*']}"),
+     AS_BOB("s3:GetObject", OBJ, NULL), N},
+    {"doc: NotPrincipal Bob and his account: others denied", RS,
+     DOC("{'Effect':'Deny','NotPrincipal':{'AWS':['" BOB "','arn:aws:iam::" ACCT ":root']},"
+         "'Action':'s3:*','Resource':['" BKT "','" BKT "/*']}"),
+     GET(NULL), D},
+    {"doc: NotPrincipal session, role and account: the session not denied", RS,
+     DOC("{'Effect':'Deny','NotPrincipal':{'AWS':['" SESS "','" ROLE "','arn:aws:iam::" ACCT
+         ":root']},'Action':'s3:*','Resource':['" BKT "','" BKT "/*']}"),
+     AS_SESS("s3:GetObject", OBJ, NULL), N},
     {"doc: TLS-only bucket, plain HTTP denied", RS, TLS_DOC,
      AS_ALICE("s3:GetObject", OBJ, "aws:SecureTransport=false"), D},
     {"doc: TLS-only bucket, HTTPS not denied", RS, TLS_DOC,
