@@ -235,6 +235,11 @@ static const struct eval_case eval_cases[] = {
      AS_ALICE("logs:PutLogEvents",
               "arn:aws:logs:us-east-1:111122223333:log-group:/aws/lambda/f:log-stream:s", NULL),
      A},
+    {"Statement as a single object", ID,
+     "{'Version':'2012-10-17','Statement':{'Effect':'Allow','Action':'s3:GetObject','Resource':'*'}}",
+     GET(NULL), A},
+    {"Version 2008 still evaluates wildcards", ID, DOC08(ALLOW("'s3:Get*'", "'arn:aws:s3:::bkt/*'")),
+     GET(NULL), A},
     /* deny */
     {"deny statement", ID, DOC(DENY("'s3:GetObject'", "'*'")), GET(NULL), D},
     {"deny after allow wins", ID,
@@ -379,6 +384,30 @@ static const struct eval_case eval_cases[] = {
     {"Date garbage request value", ID,
      COND("{'DateGreaterThan':{'aws:CurrentTime':'2020-01-01T00:00:00Z'}}"),
      GET("aws:CurrentTime=yesterday"), N},
+    {"DateNotEquals present and equal", ID, COND("{'DateNotEquals':{'aws:CurrentTime':'2026-01-01'}}"),
+     GET("aws:CurrentTime=2026-01-01T00:00:00Z"), N},
+    {"DateNotEquals present and different", ID,
+     COND("{'DateNotEquals':{'aws:CurrentTime':'2026-01-01'}}"),
+     GET("aws:CurrentTime=2026-01-02T00:00:00Z"), A},
+    {"DateLessThanIfExists missing", ID,
+     COND("{'DateLessThanIfExists':{'aws:TokenIssueTime':'2026-01-01T00:00:00Z'}}"), GET(NULL), A},
+    {"DateLessThanIfExists present and later", ID,
+     COND("{'DateLessThanIfExists':{'aws:TokenIssueTime':'2026-01-01T00:00:00Z'}}"),
+     GET("aws:TokenIssueTime=2026-06-01T00:00:00Z"), N},
+    {"Date with fraction and -hh:mm offset", ID,
+     COND("{'DateEquals':{'aws:CurrentTime':'2025-12-31T19:00:00.000-05:00'}}"),
+     GET("aws:CurrentTime=2026-01-01T00:00:00Z"), A},
+    {"NumericEquals integer vs decimal request", ID, COND("{'NumericEquals':{'s3:max-keys':10}}"),
+     GET("s3:max-keys=10.0"), A},
+    {"StringEquals JSON number value", ID, COND("{'StringEquals':{'s3:max-keys':5}}"),
+     GET("s3:max-keys=5"), A},
+    {"StringLike several stars", ID, COND("{'StringLike':{'s3:prefix':'a*b*c'}}"),
+     GET("s3:prefix=axxbyybzzc"), A},
+    {"StringLike several stars, last part missing", ID, COND("{'StringLike':{'s3:prefix':'a*b*c'}}"),
+     GET("s3:prefix=axxbyyb"), N},
+    {"same key under two operators", ID,
+     COND("{'NumericGreaterThan':{'s3:max-keys':'1'},'NumericLessThan':{'s3:max-keys':'10'}}"),
+     GET("s3:max-keys=10"), N},
     /* Bool, Null, Binary */
     {"Bool true", ID, COND("{'Bool':{'aws:SecureTransport':'true'}}"),
      GET("aws:SecureTransport=true"), A},
@@ -429,7 +458,17 @@ static const struct eval_case eval_cases[] = {
      GET("aws:SourceIp=192.0.2.1"), N},
     {"NotIpAddress missing is true", ID, COND("{'NotIpAddress':{'aws:SourceIp':'192.0.2.0/24'}}"),
      GET(NULL), A},
+    {"IpAddressIfExists missing", ID, COND("{'IpAddressIfExists':{'aws:SourceIp':'10.0.0.0/8'}}"),
+     GET(NULL), A},
+    {"IpAddressIfExists present outside", ID,
+     COND("{'IpAddressIfExists':{'aws:SourceIp':'10.0.0.0/8'}}"), GET("aws:SourceIp=11.0.0.1"), N},
+    {"IpAddress v6 bare loopback", ID, COND("{'IpAddress':{'aws:SourceIp':'::1'}}"),
+     GET("aws:SourceIp=::1"), A},
+    {"IpAddress list OR", ID, COND("{'IpAddress':{'aws:SourceIp':['10.0.0.0/8','192.0.2.0/24']}}"),
+     GET("aws:SourceIp=192.0.2.200"), A},
     /* Arn */
+    {"ArnLikeIfExists missing", ID, COND("{'ArnLikeIfExists':{'aws:SourceArn':'arn:aws:s3:::b'}}"),
+     GET(NULL), A},
     {"ArnLike wildcard", ID, COND("{'ArnLike':{'aws:SourceArn':'arn:aws:s3:::bkt-*'}}"),
      GET("aws:SourceArn=arn:aws:s3:::bkt-1"), A},
     {"ArnEquals exact", ID, COND("{'ArnEquals':{'aws:SourceArn':'" FN "'}}"),
@@ -773,6 +812,23 @@ static const struct decide_case decide_cases[] = {
      AS_SESS("s3:PutObject", OBJ, NULL), DA, SR},
     {"role session without session policy uses the role's policies", {ALLOW_GET}, NULL, RS,
      {NULL}, false, AS_SESS("s3:GetObject", OBJ, NULL), DA, SI},
+    {"identity deny beats a resource grant to the user", {DOC(DENY("'s3:*'", "'*'"))},
+     BP("{'AWS':'" ALICE "'}", "Allow", "s3:GetObject", BKT "/*"), RS, {NULL}, false, GET(NULL), DE,
+     SI},
+    {"session deny beats a resource grant to the session", {NULL},
+     BP("{'AWS':'" SESS "'}", "Allow", "s3:GetObject", BKT "/*"), RS,
+     {DOC(DENY("'s3:GetObject'", "'*'"))}, false, AS_SESS("s3:GetObject", OBJ, NULL), DE, SS},
+    {"anonymous caller, public bucket", {NULL}, BP("'*'", "Allow", "s3:GetObject", BKT "/*"), RS,
+     {NULL}, false, {"s3:GetObject", OBJ, NULL, NULL, NULL, NULL, NULL}, DA, SR},
+    {"anonymous caller, private bucket", {NULL},
+     BP("{'AWS':'" ACCT "'}", "Allow", "s3:GetObject", BKT "/*"), RS, {NULL}, false,
+     {"s3:GetObject", OBJ, NULL, NULL, NULL, NULL, NULL}, DI, SN},
+    {"anonymous caller, no bucket policy", {NULL}, NULL, RS, {NULL}, false,
+     {"s3:GetObject", OBJ, NULL, NULL, NULL, NULL, NULL}, DI, SN},
+    {"resource policy: the strongest grant decides", {NULL},
+     DOC("{'Effect':'Allow','Principal':{'AWS':'" ACCT "'},'Action':'s3:*','Resource':'*'},"
+         "{'Effect':'Allow','Principal':{'AWS':'" SESS "'},'Action':'s3:*','Resource':'*'}"),
+     RS, {ALLOW_GET}, false, AS_SESS("s3:PutObject", OBJ, NULL), DA, SR},
     {"root: allowed without policies", {NULL}, NULL, RS, {NULL}, true,
      {"iam:CreateUser", "*", "arn:aws:iam::" ACCT ":root", NULL, ACCT, NULL, NULL}, DA, SN},
     {"root: bucket policy deny applies", {NULL}, BP("'*'", "Deny", "s3:DeleteObject", BKT "/*"),
@@ -1102,6 +1158,51 @@ static void test_managed_semantics(void **state)
     policy_free(p);
 }
 
+static enum policy_decision managed_decide(const char *arn, const char *action,
+                                           const char *resource)
+{
+    struct policy *p;
+    char why[128];
+    const char *d = policy_managed_document(arn);
+    assert_non_null(d);
+    assert_int_equal(policy_parse(qr_slice_cstr(d), POLICY_IDENTITY, &p, why, sizeof(why)), QR_OK);
+    const struct policy *ids[1] = {p};
+    struct policy_set set = {.identity = ids, .n_identity = 1};
+    struct policy_request r = {.action = action, .resource = resource, .principal_arn = ALICE,
+                               .account = ACCT};
+    struct policy_verdict v;
+    policy_decide(&set, &r, &v);
+    policy_free(p);
+    return v.decision;
+}
+
+/* The managed policies an operator hands out, by their real documents. */
+static void test_managed_grants(void **state)
+{
+    (void)state;
+    const char *ro = "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess";
+    const char *full = "arn:aws:iam::aws:policy/AmazonS3FullAccess";
+    const char *xfull = "arn:aws:iam::aws:policy/AmazonS3ExpressFullAccess";
+    const char *lrole = "arn:aws:iam::aws:policy/service-role/AWSLambdaRole";
+    const char *lfull = "arn:aws:iam::aws:policy/AWSLambda_FullAccess";
+    const char *lexec = "arn:aws:iam::aws:policy/AWSLambdaExecute";
+    assert_int_equal(managed_decide(ro, "s3:GetObject", OBJ), DA);
+    assert_int_equal(managed_decide(ro, "s3:ListAllMyBuckets", "*"), DA);
+    assert_int_equal(managed_decide(ro, "s3:PutObject", OBJ), DI);
+    assert_int_equal(managed_decide(ro, "s3:DeleteObject", OBJ), DI);
+    assert_int_equal(managed_decide(ro, "s3express:CreateSession", XB), DI);
+    assert_int_equal(managed_decide(full, "s3:DeleteBucket", BKT), DA);
+    assert_int_equal(managed_decide(full, "iam:CreateUser", "*"), DI);
+    assert_int_equal(managed_decide(xfull, "s3express:CreateSession", XB), DA);
+    assert_int_equal(managed_decide(xfull, "s3:GetObject", OBJ), DI);
+    assert_int_equal(managed_decide(lrole, "lambda:InvokeFunction", FN), DA);
+    assert_int_equal(managed_decide(lrole, "lambda:DeleteFunction", FN), DI);
+    assert_int_equal(managed_decide(lfull, "lambda:DeleteFunction", FN), DA);
+    assert_int_equal(managed_decide(lfull, "iam:PassRole", ROLE), DI); /* needs PassedToService */
+    assert_int_equal(managed_decide(lexec, "s3:PutObject", OBJ), DA);
+    assert_int_equal(managed_decide(lexec, "s3:DeleteObject", OBJ), DI);
+}
+
 static void test_why_is_cut(void **state)
 {
     (void)state;
@@ -1155,7 +1256,7 @@ static void test_expansion_bounded(void **state)
 
 int main(void)
 {
-    size_t n = COUNT(eval_cases) + COUNT(decide_cases) + COUNT(bad_cases) + 5;
+    size_t n = COUNT(eval_cases) + COUNT(decide_cases) + COUNT(bad_cases) + 6;
     struct CMUnitTest *t = calloc(n, sizeof(*t));
     size_t k = 0;
     for (size_t i = 0; i < COUNT(eval_cases); i++)
@@ -1171,6 +1272,7 @@ int main(void)
                                  NULL, NULL};
     t[k++] = (struct CMUnitTest){"managed semantics", test_managed_semantics, NULL, NULL, NULL};
     t[k++] = (struct CMUnitTest){"why is cut", test_why_is_cut, NULL, NULL, NULL};
+    t[k++] = (struct CMUnitTest){"managed grants", test_managed_grants, NULL, NULL, NULL};
     t[k++] = (struct CMUnitTest){"match reports statement", test_match_reports_statement, NULL,
                                  NULL, NULL};
     t[k++] = (struct CMUnitTest){"expansion bounded", test_expansion_bounded, NULL, NULL, NULL};
