@@ -165,7 +165,10 @@ struct pol_pat pol_pat_of(const char *s, size_t len)
     size_t k = 0;
     while (k < len && s[k] != '*' && s[k] != '?')
         k++;
-    struct pol_pat p = {.shape = SHAPE_GLOB, .fixed = k};
+    size_t t = 0;
+    while (t < len - k && s[len - 1 - t] != '*' && s[len - 1 - t] != '?')
+        t++;
+    struct pol_pat p = {.shape = SHAPE_GLOB, .fixed = k, .tail = t};
     if (k == len)
         p.shape = SHAPE_EXACT;
     else if (k + 1 == len && s[k] == '*')
@@ -186,6 +189,12 @@ bool pol_pat_match(const char *pat, size_t plen, struct pol_pat sh, const char *
     case SHAPE_PREFIX:
         return true;
     case SHAPE_GLOB:
+        /* the literal tail must end the subject: a cheap refusal before the glob */
+        if (slen - sh.fixed < sh.tail)
+            return false;
+        if (icase ? !ieq(pat + plen - sh.tail, s + slen - sh.tail, sh.tail)
+                  : memcmp(pat + plen - sh.tail, s + slen - sh.tail, sh.tail) != 0)
+            return false;
         return pol_glob(pat + sh.fixed, NULL, plen - sh.fixed, s + sh.fixed, slen - sh.fixed,
                         icase);
     }

@@ -22,6 +22,9 @@
 #define POLICY_MAX_DOC_BYTES 131072 /* policy_parse refuses bigger documents */
 #define POLICY_MAX_DEPTH     32     /* JSON nesting; a valid policy needs 6 */
 #define POLICY_MAX_EXPAND    4096   /* a pattern after ${...} substitution */
+/* One Action, Resource, principal or Condition value. ARNs are at most 2048 characters
+ * in AWS's APIs; the cap also bounds a glob's worst case (pattern x subject). */
+#define POLICY_MAX_VALUE 2048
 
 /* The base comparison of a Condition operator; "Not" forms are base + negated. */
 enum pol_cmp {
@@ -107,6 +110,7 @@ enum pol_shape {
 struct pol_pat {
     enum pol_shape shape;
     size_t fixed; /* bytes before the first wildcard */
+    size_t tail;  /* SHAPE_GLOB: bytes after the last wildcard */
 };
 
 /* An action pattern, pre-split: vendor compared case-insensitively, then name globbed

@@ -124,6 +124,11 @@ static enum qr_err str_list_count(struct pctx *c, const json_t *j, size_t *out_n
     return QR_OK;
 }
 
+static enum qr_err too_long(struct pctx *c, const char *s)
+{
+    return fail(c, "Policy element value exceeds %d characters: %.40s...", POLICY_MAX_VALUE, s);
+}
+
 static enum qr_err str_list_walk(struct pctx *c, const json_t *j, void *arr, str_each_cb each)
 {
     const char *s;
@@ -131,11 +136,15 @@ static enum qr_err str_list_walk(struct pctx *c, const json_t *j, void *arr, str
     if (json_is_string(j)) {
         if (!json_cstr(j, &s, &len))
             return fail(c, SYNTAX);
+        if (len > POLICY_MAX_VALUE)
+            return too_long(c, s);
         return each(c, arr, 0, s, len);
     }
     for (size_t i = 0; i < json_array_size(j); i++) {
         if (!json_cstr(json_array_get(j, i), &s, &len))
             return fail(c, SYNTAX);
+        if (len > POLICY_MAX_VALUE)
+            return too_long(c, s);
         enum qr_err e = each(c, arr, i, s, len);
         if (e)
             return e;
@@ -315,6 +324,8 @@ static enum qr_err principal_value(struct pctx *c, size_t type, const json_t *v,
         size_t len;
         if (!json_cstr(e, &s, &len))
             return fail(c, SYNTAX);
+        if (len > POLICY_MAX_VALUE)
+            return too_long(c, s);
         struct pol_principal *pr = &out[(*n)++];
         bool ok;
         if (type == 0) {
@@ -436,6 +447,8 @@ static enum qr_err cond_value(struct pctx *c, const struct pol_cond *cd, const j
     size_t len;
     if (!cond_text(v, tmp, sizeof(tmp), &s, &len))
         return fail(c, SYNTAX);
+    if (len > POLICY_MAX_VALUE)
+        return too_long(c, s);
     out->s = arena_strdup(c->p, s, len);
     out->len = len;
     /* "You can use a policy variable for Condition values in any condition that involves

@@ -215,6 +215,13 @@ static const struct eval_case eval_cases[] = {
      N},
     {"resource ? one char", ID, DOC(ALLOW("'s3:GetObject'", "'arn:aws:s3:::bkt/file?.txt'")),
      AS_ALICE("s3:GetObject", "arn:aws:s3:::bkt/file1.txt", NULL), A},
+    {"resource glob with literal tail", ID, DOC(ALLOW("'s3:GetObject'", "'arn:aws:s3:::*/*.jpg'")),
+     AS_ALICE("s3:GetObject", "arn:aws:s3:::bkt/a/b.jpg", NULL), A},
+    {"resource glob with literal tail: other suffix", ID,
+     DOC(ALLOW("'s3:GetObject'", "'arn:aws:s3:::*/*.jpg'")),
+     AS_ALICE("s3:GetObject", "arn:aws:s3:::bkt/a/b.jpeg", NULL), N},
+    {"resource glob: tail and prefix overlap", ID, DOC(ALLOW("'s3:GetObject'", "'arn:aws:s3:::ab*ba'")),
+     AS_ALICE("s3:GetObject", "arn:aws:s3:::aba", NULL), N},
     {"resource ? not two chars", ID, DOC(ALLOW("'s3:GetObject'", "'arn:aws:s3:::bkt/file?.txt'")),
      AS_ALICE("s3:GetObject", "arn:aws:s3:::bkt/file12.txt", NULL), N},
     {"resource array", ID, DOC(ALLOW("'s3:*'", "['" BKT "','" BKT "/*']")),
@@ -991,6 +998,7 @@ static const struct bad_case bad_cases[] = {
      DOC("{'Effect':'Allow','Principal':'*','Action':'s3:GetObject'}"), QR_E_BAD_INPUT,
      "AssumeRole policy may only specify STS AssumeRole actions."},
     {"oversized", ID, NULL, QR_E_TOO_LARGE, "exceeds the maximum size"},
+    {"overlong resource pattern", ID, NULL, QR_E_BAD_INPUT, "exceeds 2048 characters"},
     {"duplicate keys", ID,
      "{'Version':'2012-10-17','Version':'2012-10-17','Statement':[" ALLOW("'s3:*'", "'*'") "]}",
      QR_E_BAD_INPUT, "duplicate"},
@@ -1086,6 +1094,18 @@ static char *big_doc(size_t target)
     return d;
 }
 
+static char *long_resource_doc(size_t n)
+{
+    char *d = malloc(n + 200);
+    int k = sprintf(d, "{\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"s3:*\","
+                       "\"Resource\":\"arn:aws:s3:::");
+    size_t len = (size_t)k;
+    for (size_t i = strlen("arn:aws:s3:::"); i < n; i++)
+        d[len++] = i % 2 ? '*' : 'a';
+    strcpy(d + len, "\"}}");
+    return d;
+}
+
 static char *deep_doc(size_t depth)
 {
     char *d = malloc(depth * 2 + 1);
@@ -1105,6 +1125,8 @@ static void run_bad_case(void **state)
         d = doc_text(c->doc);
     else if (c->want == QR_E_TOO_LARGE)
         d = big_doc(131072);
+    else if (strstr(c->why, "2048"))
+        d = long_resource_doc(2049);
     else
         d = deep_doc(10000);
     char why[256];
