@@ -87,24 +87,21 @@ struct scenario {
     enum policy_decision want;
 };
 
-static double median_ns(const struct scenario *s, long iters)
+/* ns per call of one round of iters calls */
+static double round_ns(const struct scenario *s, long iters)
 {
-    double r[ROUNDS];
     struct policy_verdict v;
-    for (int k = 0; k < ROUNDS; k++) {
-        double t0 = now_ns();
-        for (long i = 0; i < iters; i++) {
-            policy_decide(s->set, s->req, &v);
-            __asm__ volatile("" : : "r"(&v) : "memory"); /* keep the call */
-        }
-        r[k] = (now_ns() - t0) / (double)iters;
-        if (v.decision != s->want) {
-            fprintf(stderr, "%s: decision %d, expected %d\n", s->name, v.decision, s->want);
-            exit(1);
-        }
+    double t0 = now_ns();
+    for (long i = 0; i < iters; i++) {
+        policy_decide(s->set, s->req, &v);
+        __asm__ volatile("" : : "r"(&v) : "memory"); /* keep the call */
     }
-    qsort(r, ROUNDS, sizeof(r[0]), cmp_d);
-    return r[ROUNDS / 2];
+    double ns = (now_ns() - t0) / (double)iters;
+    if (v.decision != s->want) {
+        fprintf(stderr, "%s: decision %d, expected %d\n", s->name, v.decision, s->want);
+        exit(1);
+    }
+    return ns;
 }
 
 int main(int argc, char **argv)
@@ -161,10 +158,17 @@ int main(int argc, char **argv)
         {"user iam:CreateUser (explicit deny)", &user, &denied, POLICY_DECISION_EXPLICIT_DENY},
         {"user GET over plain HTTP (bucket deny)", &user, &get, POLICY_DECISION_EXPLICIT_DENY},
     };
-    double base = 0;
+    /* rounds interleave the scenarios, so that a busy machine slows them alike */
+    enum { N_SC = sizeof(sc) / sizeof(sc[0]) };
+    double r[N_SC][ROUNDS];
+    for (int k = 0; k < ROUNDS; k++)
+        for (size_t i = 0; i < N_SC; i++)
+            r[i][k] = round_ns(&sc[i], iters);
     printf("policy_decide, %ld calls x %d rounds, median ns/call\n", iters, ROUNDS);
-    for (size_t i = 0; i < sizeof(sc) / sizeof(sc[0]); i++) {
-        double ns = median_ns(&sc[i], iters);
+    double base = 0;
+    for (size_t i = 0; i < N_SC; i++) {
+        qsort(r[i], ROUNDS, sizeof(r[i][0]), cmp_d);
+        double ns = r[i][ROUNDS / 2];
         if (i == 0)
             base = ns;
         printf("  %-42s %8.1f ns  (x%.2f of root)\n", sc[i].name, ns, ns / base);
