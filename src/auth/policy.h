@@ -136,6 +136,13 @@ struct policy_verdict {
 void policy_decide(const struct policy_set *s, const struct policy_request *r,
                    struct policy_verdict *out);
 
+/* The request context keys p reads (Condition keys and ${...} variables), each once
+ * (keys compare case-insensitively; the first spelling is kept), in document order:
+ * *out_n entries, borrowed, living as long as p. Lets the caller compute only the values
+ * some policy needs, and name missing ones (SimulatePrincipalPolicy's
+ * MissingContextValues). Any thread. */
+const char *const *policy_context_keys(const struct policy *p, size_t *out_n);
+
 /* The document of an AWS managed policy known by its ARN
  * ("arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole", ...), as AWS
  * publishes it (static, NUL-terminated JSON), or NULL when quarry does not know it. The

@@ -175,6 +175,8 @@ struct policy {
     bool vars;              /* Version 2012-10-17: ${...} are policy variables */
     struct pol_stmt *stmts; /* n_stmts >= 1 */
     size_t n_stmts;
+    const char **keys; /* the context keys it reads, once each (policy_context_keys) */
+    size_t n_keys;
     struct pol_block *arena; /* owns everything above */
 };
 

@@ -674,6 +674,78 @@ static enum qr_err statement_parse(struct pctx *c, const json_t *j, size_t idx)
     return e;
 }
 
+/* ---- context keys ----------------------------------------------------------------- */
+
+static void key_add(struct policy *p, const char *k, size_t len, size_t cap)
+{
+    for (size_t i = 0; i < p->n_keys; i++)
+        if (strlen(p->keys[i]) == len && strncasecmp(p->keys[i], k, len) == 0)
+            return;
+    if (p->n_keys < cap)
+        p->keys[p->n_keys++] = arena_strdup(p, k, len);
+}
+
+/* The keys of the ${...} in s, as pol_expand reads them. */
+static void var_keys(struct policy *p, const char *s, size_t len, size_t cap)
+{
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (s[i] != '$' || s[i + 1] != '{')
+            continue;
+        const char *close = memchr(s + i + 2, '}', len - i - 2);
+        if (!close)
+            return;
+        const char *k = s + i + 2;
+        size_t n = (size_t)(close - k);
+        const char *comma = memchr(k, ',', n);
+        if (comma)
+            n = (size_t)(comma - k);
+        while (n && (*k == ' ' || *k == '\t')) {
+            k++;
+            n--;
+        }
+        while (n && (k[n - 1] == ' ' || k[n - 1] == '\t'))
+            n--;
+        if (n > 1 || (n == 1 && *k != '*' && *k != '?' && *k != '$'))
+            key_add(p, k, n, cap);
+        i = (size_t)(close - s);
+    }
+}
+
+/* Fills p->keys. Upper bound of distinct keys: one per condition, and per ${ in a value
+ * (at most len / 3 each). */
+static void keys_collect(struct policy *p)
+{
+    size_t cap = 0;
+    for (size_t i = 0; i < p->n_stmts; i++) {
+        const struct pol_stmt *st = &p->stmts[i];
+        cap += st->n_conds;
+        for (size_t r = 0; r < st->n_res; r++)
+            cap += st->res[r].var ? st->res[r].len / 3 : 0;
+        for (size_t c = 0; c < st->n_conds; c++)
+            for (size_t v = 0; v < st->conds[c].n_vals; v++)
+                cap += st->conds[c].vals[v].var ? st->conds[c].vals[v].len / 3 : 0;
+    }
+    p->keys = arena_alloc(p, (cap ? cap : 1) * sizeof(*p->keys));
+    for (size_t i = 0; i < p->n_stmts; i++) {
+        const struct pol_stmt *st = &p->stmts[i];
+        for (size_t r = 0; r < st->n_res; r++)
+            if (st->res[r].var)
+                var_keys(p, st->res[r].s, st->res[r].len, cap);
+        for (size_t c = 0; c < st->n_conds; c++) {
+            key_add(p, st->conds[c].key, st->conds[c].key_len, cap);
+            for (size_t v = 0; v < st->conds[c].n_vals; v++)
+                if (st->conds[c].vals[v].var)
+                    var_keys(p, st->conds[c].vals[v].s, st->conds[c].vals[v].len, cap);
+        }
+    }
+}
+
+const char *const *policy_context_keys(const struct policy *p, size_t *out_n)
+{
+    *out_n = p->n_keys;
+    return (const char *const *)p->keys;
+}
+
 /* ---- document --------------------------------------------------------------------- */
 
 /* Nesting depth of the JSON text outside strings, so that jansson never recurses deeply
@@ -773,6 +845,8 @@ enum qr_err policy_parse(struct qr_slice doc, enum policy_kind kind, struct poli
     c.p->kind = kind;
     enum qr_err e = top_parse(&c, root);
     json_decref(root);
+    if (!e)
+        keys_collect(c.p);
     if (e) {
         policy_free(c.p);
         return e;

@@ -1225,6 +1225,29 @@ static void test_managed_grants(void **state)
     assert_int_equal(managed_decide(lexec, "s3:DeleteObject", OBJ), DI);
 }
 
+static void test_context_keys(void **state)
+{
+    (void)state;
+    struct policy *p = must_parse(
+        DOC(ALLOWC("'s3:ListBucket'", "'arn:aws:s3:::b/${aws:username}/${*}'",
+                   "{'StringLike':{'s3:prefix':'${aws:userid, `x`}/*','AWS:UserName':'a'},"
+                   "'IpAddress':{'aws:SourceIp':'10.0.0.0/8'}}") ","
+            ALLOWC("'s3:GetObject'", "'*'", "{'Null':{'aws:sourceip':'false'}}")),
+        POLICY_IDENTITY);
+    size_t n;
+    const char *const *k = policy_context_keys(p, &n);
+    assert_int_equal(n, 4);
+    assert_string_equal(k[0], "aws:username");
+    assert_string_equal(k[1], "s3:prefix");
+    assert_string_equal(k[2], "aws:userid");
+    assert_string_equal(k[3], "aws:SourceIp");
+    policy_free(p);
+    p = must_parse(DOC(ALLOW("'s3:*'", "'*'")), POLICY_IDENTITY);
+    policy_context_keys(p, &n);
+    assert_int_equal(n, 0);
+    policy_free(p);
+}
+
 static void test_why_is_cut(void **state)
 {
     (void)state;
@@ -1278,7 +1301,7 @@ static void test_expansion_bounded(void **state)
 
 int main(void)
 {
-    size_t n = COUNT(eval_cases) + COUNT(decide_cases) + COUNT(bad_cases) + 6;
+    size_t n = COUNT(eval_cases) + COUNT(decide_cases) + COUNT(bad_cases) + 7;
     struct CMUnitTest *t = calloc(n, sizeof(*t));
     size_t k = 0;
     for (size_t i = 0; i < COUNT(eval_cases); i++)
@@ -1295,6 +1318,7 @@ int main(void)
     t[k++] = (struct CMUnitTest){"managed semantics", test_managed_semantics, NULL, NULL, NULL};
     t[k++] = (struct CMUnitTest){"why is cut", test_why_is_cut, NULL, NULL, NULL};
     t[k++] = (struct CMUnitTest){"managed grants", test_managed_grants, NULL, NULL, NULL};
+    t[k++] = (struct CMUnitTest){"context keys", test_context_keys, NULL, NULL, NULL};
     t[k++] = (struct CMUnitTest){"match reports statement", test_match_reports_statement, NULL,
                                  NULL, NULL};
     t[k++] = (struct CMUnitTest){"expansion bounded", test_expansion_bounded, NULL, NULL, NULL};
