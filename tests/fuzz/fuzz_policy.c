@@ -107,6 +107,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             continue;
         }
+        size_t nk;
+        const char *const *keys = policy_context_keys(p, &nk);
+        for (size_t i = 0; i < nk; i++)
+            if (!keys[i] || !keys[i][0])
+                abort();
         check(p, &q.r);
         check(p, &fixed);
         policy_free(p);
