@@ -153,4 +153,23 @@ const char *policy_managed_document(const char *arn);
  * *out_n entries, static. For ListPolicies --scope AWS. Any thread. */
 const char *const *policy_managed_list(size_t *out_n);
 
+/* What GetPolicy / ListPolicies say about an AWS managed policy, as AWS publishes it. */
+struct policy_managed {
+    const char *arn;         /* "arn:aws:iam::aws:policy/service-role/AWSLambdaRole" */
+    const char *name;        /* "AWSLambdaRole" */
+    const char *path;        /* "/service-role/" or "/" */
+    const char *version;     /* default version id, "v1" */
+    const char *created;     /* CreateDate, ISO 8601 UTC */
+    const char *updated;     /* UpdateDate (the default version's), ISO 8601 UTC */
+    const char *description; /* AWS's description */
+    const char *document;    /* the default version's JSON */
+};
+
+/* The managed policy with this ARN, or NULL; static. Any thread. */
+const struct policy_managed *policy_managed_find(const char *arn);
+
+/* Every managed policy known, in the order of policy_managed_list: *out_n entries,
+ * static. Any thread. */
+const struct policy_managed *policy_managed_all(size_t *out_n);
+
 #endif

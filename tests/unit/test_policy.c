@@ -1157,7 +1157,22 @@ static void test_managed_documents_parse(void **state)
             fail_msg("%s: %s", arns[i], why);
         policy_free(p);
     }
+    size_t n_all;
+    const struct policy_managed *all = policy_managed_all(&n_all);
+    assert_int_equal(n_all, n);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(all[i].arn, arns[i]);
+        assert_ptr_equal(policy_managed_find(arns[i]), &all[i]);
+        /* the ARN is arn:aws:iam::aws:policy + path + name */
+        char want[256];
+        snprintf(want, sizeof(want), "arn:aws:iam::aws:policy%s%s", all[i].path, all[i].name);
+        assert_string_equal(all[i].arn, want);
+        assert_true(all[i].version[0] == 'v' && strlen(all[i].created) == 20 &&
+                    strlen(all[i].updated) == 20 && strcmp(all[i].created, all[i].updated) <= 0);
+        assert_non_null(all[i].description);
+    }
     assert_null(policy_managed_document("arn:aws:iam::aws:policy/NoSuchPolicy"));
+    assert_null(policy_managed_find("arn:aws:iam::aws:policy/NoSuchPolicy"));
     assert_null(policy_managed_document(NULL));
 }
 
