@@ -77,6 +77,45 @@ struct pctx {
     size_t why_cap;
 };
 
+/* Length of the UTF-8 sequence at s (1-4), or 0 when it is cut or not one. Stops at the
+ * first byte that is not a continuation, so it never reads past the NUL. */
+static size_t utf8_seq(const unsigned char *s)
+{
+    size_t n;
+    if (s[0] < 0x80)
+        n = 1;
+    else if (s[0] >= 0xC2 && s[0] <= 0xDF)
+        n = 2;
+    else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+        n = 3;
+    else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+        n = 4;
+    else
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    return n;
+}
+
+/* The reason goes into an XML error message: one line of valid UTF-8. Quoting a value
+ * with %.200s, or cutting at why_cap, can split a character (it becomes '?'); a control
+ * character would break the line (it becomes ' '). */
+static void scrub(char *why)
+{
+    unsigned char *q = (unsigned char *)why;
+    while (*q) {
+        size_t n = utf8_seq(q);
+        if (n == 0) {
+            *q++ = '?';
+            continue;
+        }
+        if (*q < 0x20)
+            *q = ' ';
+        q += n;
+    }
+}
+
 __attribute__((format(printf, 2, 3))) static enum qr_err fail(struct pctx *c, const char *fmt, ...)
 {
     if (c->why && c->why_cap) {
@@ -84,10 +123,7 @@ __attribute__((format(printf, 2, 3))) static enum qr_err fail(struct pctx *c, co
         va_start(ap, fmt);
         vsnprintf(c->why, c->why_cap, fmt, ap);
         va_end(ap);
-        /* one line: a value quoted into the message must not break it */
-        for (char *q = c->why; *q; q++)
-            if ((unsigned char)*q < 0x20)
-                *q = ' ';
+        scrub(c->why);
     }
     return QR_E_BAD_INPUT;
 }

@@ -1263,6 +1263,35 @@ static void test_context_keys(void **state)
     policy_free(p);
 }
 
+/* A reason quotes client text; cut anywhere it stays one line of valid UTF-8. */
+static void test_why_is_utf8(void **state)
+{
+    (void)state;
+    /* 300 x U+00E9 ("é", 2 bytes): %.200s cuts inside a character */
+    char doc[1024] = "{\"Statement\":{\"Effect\":\"";
+    size_t len = strlen(doc);
+    for (int i = 0; i < 301; i++) {
+        doc[len++] = (char)0xC3;
+        doc[len++] = (char)0xA9;
+    }
+    strcpy(doc + len, "\",\"Action\":\"s3:*\",\"Resource\":\"*\"}}");
+    for (size_t cap = 1; cap < 240; cap++) {
+        char why[256];
+        struct policy *p;
+        assert_int_equal(policy_parse(qr_slice_cstr(doc), POLICY_IDENTITY, &p, why, cap),
+                         QR_E_BAD_INPUT);
+        for (size_t i = 0; why[i]; i++) {
+            unsigned char ch = (unsigned char)why[i];
+            assert_true(ch >= 0x20);
+            if (ch >= 0x80) { /* every lead byte here is followed by its continuation */
+                assert_int_equal(ch, 0xC3);
+                assert_int_equal((unsigned char)why[i + 1], 0xA9);
+                i++;
+            }
+        }
+    }
+}
+
 static void test_why_is_cut(void **state)
 {
     (void)state;
@@ -1316,7 +1345,7 @@ static void test_expansion_bounded(void **state)
 
 int main(void)
 {
-    size_t n = COUNT(eval_cases) + COUNT(decide_cases) + COUNT(bad_cases) + 7;
+    size_t n = COUNT(eval_cases) + COUNT(decide_cases) + COUNT(bad_cases) + 8;
     struct CMUnitTest *t = calloc(n, sizeof(*t));
     size_t k = 0;
     for (size_t i = 0; i < COUNT(eval_cases); i++)
@@ -1334,6 +1363,7 @@ int main(void)
     t[k++] = (struct CMUnitTest){"why is cut", test_why_is_cut, NULL, NULL, NULL};
     t[k++] = (struct CMUnitTest){"managed grants", test_managed_grants, NULL, NULL, NULL};
     t[k++] = (struct CMUnitTest){"context keys", test_context_keys, NULL, NULL, NULL};
+    t[k++] = (struct CMUnitTest){"why is UTF-8", test_why_is_utf8, NULL, NULL, NULL};
     t[k++] = (struct CMUnitTest){"match reports statement", test_match_reports_statement, NULL,
                                  NULL, NULL};
     t[k++] = (struct CMUnitTest){"expansion bounded", test_expansion_bounded, NULL, NULL, NULL};
