@@ -5,10 +5,13 @@
  * bucket has a three-statement bucket policy (TLS-only deny, a prefix deny, a grant to a
  * role); the baseline is root against the same bucket policy, measured in the same run.
  *
- *   policy_eval [ITERATIONS]      (default 1000000 per round, 7 rounds)
+ *   policy_eval [ITERATIONS [SCENARIO]]   (default 1000000 per round, 7 rounds)
  *
  * Prints, per scenario, the median ns per call over the rounds and the ratio to the root
- * baseline. Built and run by bench/policy-eval against $BUILD/libqcore.a.
+ * baseline. With SCENARIO (an index), runs only that one, so that
+ * `valgrind --tool=callgrind` can count its instructions per call, a figure a busy
+ * machine does not move (bench/policy-eval --instructions does that). Built and run by
+ * bench/policy-eval against $BUILD/libqcore.a.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,6 +164,17 @@ int main(int argc, char **argv)
     /* rounds interleave the scenarios, so that a busy machine slows them alike */
     enum { N_SC = sizeof(sc) / sizeof(sc[0]) };
     double r[N_SC][ROUNDS];
+    if (argc > 2) {
+        size_t only = (size_t)atol(argv[2]);
+        if (only >= N_SC)
+            return 2;
+        for (int k = 0; k < ROUNDS; k++)
+            (void)round_ns(&sc[only], iters); /* ns are meaningless under valgrind */
+        printf("%s\n", sc[only].name);
+        policy_free(id);
+        policy_free(bp);
+        return 0;
+    }
     for (int k = 0; k < ROUNDS; k++)
         for (size_t i = 0; i < N_SC; i++)
             r[i][k] = round_ns(&sc[i], iters);

@@ -216,11 +216,21 @@ static bool cidr_parse(const char *s, size_t len, bool allow_prefix, struct pol_
     return true;
 }
 
+/* s (len bytes) equals lower-case word w, ASCII case folded; no locale on this path. */
+static bool word_ieq(const char *s, size_t len, const char *w)
+{
+    size_t i = 0;
+    for (; i < len && w[i]; i++)
+        if ((s[i] >= 'A' && s[i] <= 'Z' ? s[i] + 32 : s[i]) != w[i])
+            return false;
+    return i == len && w[i] == '\0';
+}
+
 static bool bool_parse(const char *s, size_t len, bool *out)
 {
-    if (len == 4 && strncasecmp(s, "true", 4) == 0)
+    if (word_ieq(s, len, "true"))
         *out = true;
-    else if (len == 5 && strncasecmp(s, "false", 5) == 0)
+    else if (word_ieq(s, len, "false"))
         *out = false;
     else
         return false;
@@ -313,32 +323,6 @@ static bool str_cmp(enum pol_cmp c, const char *pat, const uint8_t *lit, size_t 
     }
 }
 
-/* The policy value after variable substitution, typed; false: it matches nothing. */
-struct resolved {
-    const char *s;
-    const uint8_t *lit;
-    size_t len;
-    struct pol_val typed;
-};
-
-static bool resolve(const struct pol_cond *cd, const struct pol_val *v,
-                    const struct policy_request *r, struct pol_exp *exp, struct resolved *out)
-{
-    if (!v->var) {
-        out->s = v->s;
-        out->lit = NULL;
-        out->len = v->len;
-        out->typed = *v;
-        return true;
-    }
-    if (!pol_expand(v->s, v->len, r, exp))
-        return false;
-    out->s = exp->s;
-    out->lit = exp->lit;
-    out->len = exp->len;
-    return cd->op->type == VT_STR || pol_val_parse(cd->op->type, exp->s, exp->len, &out->typed);
-}
-
 /* A request value, parsed once for the operator's type. ok false: it is malformed for
  * the type (a non-numeric s3:max-keys, say) and matches no policy value. */
 struct reqval {
@@ -371,25 +355,39 @@ static void reqval_init(const struct pol_cond *cd, const char *s, struct reqval 
     }
 }
 
-/* Does request value rv match policy value v (the operator's positive sense)? */
+/* value_match for a value holding ${...}: expanded into a stack buffer, kept apart so
+ * that the common path has no 8 KiB frame to probe. */
+static __attribute__((noinline)) bool value_match_var(const struct pol_cond *cd,
+                                                      const struct pol_val *v,
+                                                      const struct reqval *rv,
+                                                      const struct policy_request *r)
+{
+    struct pol_exp exp;
+    if (!pol_expand(v->s, v->len, r, &exp))
+        return false;
+    return str_cmp(cd->op->cmp, exp.s, exp.lit, exp.len, rv->s, rv->len);
+}
+
+/* Does request value rv match policy value v (the operator's positive sense)? Only
+ * string and ARN operators have variables (policy_parse.c). */
 static bool value_match(const struct pol_cond *cd, const struct pol_val *v, const struct reqval *rv,
                         const struct policy_request *r)
 {
-    struct pol_exp exp;
-    struct resolved pv;
-    if (!rv->ok || !resolve(cd, v, r, &exp, &pv))
+    if (!rv->ok)
         return false;
+    if (v->var)
+        return value_match_var(cd, v, rv, r);
     switch (cd->op->type) {
     case VT_STR:
-        return str_cmp(cd->op->cmp, pv.s, pv.lit, pv.len, rv->s, rv->len);
+        return str_cmp(cd->op->cmp, v->s, NULL, v->len, rv->s, rv->len);
     case VT_NUM:
-        return num_cmp(cd->op->cmp, rv->typed.u.num, pv.typed.u.num);
+        return num_cmp(cd->op->cmp, rv->typed.u.num, v->u.num);
     case VT_DATE:
-        return date_cmp(cd->op->cmp, rv->typed.u.ms, pv.typed.u.ms);
+        return date_cmp(cd->op->cmp, rv->typed.u.ms, v->u.ms);
     case VT_BOOL:
-        return rv->typed.u.b == pv.typed.u.b;
+        return rv->typed.u.b == v->u.b;
     case VT_IP:
-        return cidr_contains(&pv.typed.u.ip, &rv->typed.u.ip);
+        return cidr_contains(&v->u.ip, &rv->typed.u.ip);
     }
     return false;
 }
