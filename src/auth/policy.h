@@ -82,7 +82,9 @@ struct policy_match {
     const char *sid;             /* the statement's Sid, or NULL; lives as long as policy */
 };
 
-/* Evaluates one document against r. out_match may be NULL. Any thread; never fails. */
+/* Evaluates one document against r. out_match may be NULL. Any thread; never fails.
+ * A statement holding a ${...} that r cannot resolve (no such key, no default) applies to
+ * nothing, neither as Allow nor as Deny: AWS calls such a statement invalid. */
 enum policy_effect policy_eval(const struct policy *p, const struct policy_request *r,
                                struct policy_match *out_match);
 
