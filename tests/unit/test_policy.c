@@ -157,6 +157,41 @@ static struct policy *must_parse(const char *src, enum policy_kind kind)
         DENYC("'ec2:TerminateInstances'", "'*'",                                              \
               "{'NumericGreaterThan':{'aws:MultiFactorAuthAge':'3600'}}"))
 
+/* doc: S3 User Guide bucket policy examples */
+#define REFERER_DOC                                                                           \
+    DOC("{'Sid':'AllowGetRequestsReferer','Effect':'Allow','Principal':'*',"                   \
+        "'Action':['s3:GetObject','s3:GetObjectVersion'],'Resource':'" BKT "/*',"             \
+        "'Condition':{'StringLike':{'aws:Referer':['https://www.example.com/*',"              \
+        "'https://example.com/*']}}}")
+#define MFA_BUCKET_DOC                                                                        \
+    DOC("{'Sid':'','Effect':'Deny','Principal':'*','Action':'s3:*','Resource':'" BKT          \
+        "/taxdocuments/*','Condition':{'Null':{'aws:MultiFactorAuthAge':true}}}")
+#define VPCE_DOC                                                                              \
+    DOC("{'Sid':'Access-to-specific-VPCE-only','Effect':'Deny','Principal':'*',"               \
+        "'Action':'s3:*','Resource':['" BKT "','" BKT "/*'],"                                 \
+        "'Condition':{'StringNotEquals':{'aws:SourceVpce':'vpce-1a2b3c4d'}}}")
+#define ACL_DOC                                                                               \
+    DOC("{'Effect':'Allow','Principal':{'AWS':'arn:aws:iam::444455556666:root'},"             \
+        "'Action':'s3:PutObject','Resource':'" BKT "/*',"                                     \
+        "'Condition':{'StringEquals':{'s3:x-amz-acl':'bucket-owner-full-control'}}}")
+#define SSE_DOC                                                                               \
+    DOC("{'Sid':'DenyUnencryptedObjectUploads','Effect':'Deny','Principal':'*',"              \
+        "'Action':'s3:PutObject','Resource':'" BKT "/*',"                                     \
+        "'Condition':{'Null':{'s3:x-amz-server-side-encryption':'true'}}}")
+/* doc: IAM User Guide identity-policy examples */
+#define WINDOW_DOC                                                                            \
+    DOC(ALLOWC("'s3:GetObject'", "'*'",                                                       \
+               "{'DateGreaterThan':{'aws:CurrentTime':'2020-04-01T00:00:00Z'},"               \
+               "'DateLessThan':{'aws:CurrentTime':'2020-06-30T23:59:59Z'}}"))
+#define KEYS_DOC                                                                              \
+    DOC("{'Sid':'ManageOwnAccessKeys','Effect':'Allow','Action':['iam:CreateAccessKey',"      \
+        "'iam:DeleteAccessKey','iam:GetAccessKeyLastUsed','iam:GetUser','iam:ListAccessKeys',"\
+        "'iam:UpdateAccessKey'],'Resource':'arn:aws:iam::*:user/${aws:username}'}")
+#define REGION_DOC                                                                            \
+    DOC("{'Sid':'DenyAllOutsideRequestedRegions','Effect':'Deny','NotAction':['iam:*',"       \
+        "'sts:*','s3:ListAllMyBuckets'],'Resource':'*','Condition':{'StringNotEquals':"       \
+        "{'aws:RequestedRegion':['us-east-1','us-west-2']}}}")
+
 /* AmazonS3ExpressReadOnlyAccess, first statement */
 #define EXPRESS_RO                                                                            \
     DOC("{'Sid':'S3ExpressReadOnlySessionObjectAccess','Effect':'Allow',"                     \
@@ -705,6 +740,46 @@ static const struct eval_case eval_cases[] = {
      AS_ALICE("s3:PutObject", HB "/home/bob/f.txt", "aws:username=alice"), N},
     {"doc: home dir, list all buckets", ID, HOME_DOC,
      AS_ALICE("s3:ListAllMyBuckets", "*", "aws:username=alice"), A},
+    {"doc: referer-restricted bucket, from the site", RS, REFERER_DOC,
+     AS_OTHER("s3:GetObject", OBJ, "aws:Referer=https://www.example.com/page.html"), A},
+    {"doc: referer-restricted bucket, elsewhere", RS, REFERER_DOC,
+     AS_OTHER("s3:GetObject", OBJ, "aws:Referer=https://evil.example.net/"), N},
+    {"doc: referer-restricted bucket, no referer", RS, REFERER_DOC,
+     AS_OTHER("s3:GetObject", OBJ, NULL), N},
+    {"doc: MFA bucket policy, no MFA, denied", RS, MFA_BUCKET_DOC,
+     AS_ALICE("s3:GetObject", BKT "/taxdocuments/2025.pdf", NULL), D},
+    {"doc: MFA bucket policy, with MFA, not denied", RS, MFA_BUCKET_DOC,
+     AS_ALICE("s3:GetObject", BKT "/taxdocuments/2025.pdf", "aws:MultiFactorAuthAge=30"), N},
+    {"doc: MFA bucket policy, other prefix untouched", RS, MFA_BUCKET_DOC,
+     AS_ALICE("s3:GetObject", BKT "/public/x", NULL), N},
+    {"doc: VPC endpoint only, no endpoint, denied", RS, VPCE_DOC,
+     AS_ALICE("s3:GetObject", OBJ, NULL), D},
+    {"doc: VPC endpoint only, the endpoint, not denied", RS, VPCE_DOC,
+     AS_ALICE("s3:GetObject", OBJ, "aws:SourceVpce=vpce-1a2b3c4d"), N},
+    {"doc: VPC endpoint only, another endpoint, denied", RS, VPCE_DOC,
+     AS_ALICE("s3:GetObject", OBJ, "aws:SourceVpce=vpce-ffffffff"), D},
+    {"doc: bucket-owner-full-control required, given", RS, ACL_DOC,
+     AS_OTHER("s3:PutObject", OBJ, "s3:x-amz-acl=bucket-owner-full-control"), A},
+    {"doc: bucket-owner-full-control required, other ACL", RS, ACL_DOC,
+     AS_OTHER("s3:PutObject", OBJ, "s3:x-amz-acl=public-read"), N},
+    {"doc: deny unencrypted uploads, no header", RS, SSE_DOC, AS_ALICE("s3:PutObject", OBJ, NULL),
+     D},
+    {"doc: deny unencrypted uploads, header present", RS, SSE_DOC,
+     AS_ALICE("s3:PutObject", OBJ, "s3:x-amz-server-side-encryption=AES256"), N},
+    {"doc: date window, inside", ID, WINDOW_DOC,
+     AS_ALICE("s3:GetObject", OBJ, "aws:CurrentTime=2020-04-01T12:00:00Z"), A},
+    {"doc: date window, after", ID, WINDOW_DOC,
+     AS_ALICE("s3:GetObject", OBJ, "aws:CurrentTime=2020-07-01T00:00:01Z"), N},
+    {"doc: own access keys", ID, KEYS_DOC,
+     AS_ALICE("iam:CreateAccessKey", "arn:aws:iam::" ACCT ":user/alice", "aws:username=alice"), A},
+    {"doc: someone else's access keys", ID, KEYS_DOC,
+     AS_ALICE("iam:DeleteAccessKey", "arn:aws:iam::" ACCT ":user/bob", "aws:username=alice"), N},
+    {"doc: deny outside regions, other region", ID, REGION_DOC,
+     AS_ALICE("lambda:InvokeFunction", FN, "aws:RequestedRegion=ap-south-1"), D},
+    {"doc: deny outside regions, allowed region", ID, REGION_DOC,
+     AS_ALICE("lambda:InvokeFunction", FN, "aws:RequestedRegion=us-east-1"), N},
+    {"doc: deny outside regions, global service excepted", ID, REGION_DOC,
+     AS_ALICE("iam:CreateUser", "*", "aws:RequestedRegion=ap-south-1"), N},
     {"doc: S3 Express read-only session", ID, EXPRESS_RO,
      AS_ALICE("s3express:CreateSession", XB, "s3express:SessionMode=ReadOnly"), A},
     {"doc: S3 Express read-only refuses ReadWrite", ID, EXPRESS_RO,
