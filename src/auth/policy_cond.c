@@ -397,6 +397,8 @@ static bool any_policy_value(const struct pol_cond *cd, const char *s,
                              const struct policy_request *r)
 {
     struct reqval rv;
+    if (!s) /* a caller's NULL value is no value: it matches nothing */
+        return false;
     reqval_init(cd, s, &rv);
     for (size_t i = 0; i < cd->n_vals; i++)
         if (value_match(cd, &cd->vals[i], &rv, r))

@@ -1396,6 +1396,21 @@ static void test_match_reports_statement(void **state)
     policy_free(p);
 }
 
+/* A NULL among a key's values matches nothing and does not crash. */
+static void test_null_value(void **state)
+{
+    (void)state;
+    struct policy *p = must_parse(COND("{'StringLike':{'aws:TagKeys':'*'}}"), POLICY_IDENTITY);
+    const char *vals[] = {NULL, "a"};
+    struct policy_kv kv = {"aws:TagKeys", vals, 1};
+    struct policy_request r = {.action = "s3:GetObject", .resource = OBJ, .principal_arn = ALICE,
+                               .account = ACCT, .ctx = &kv, .n_ctx = 1};
+    assert_int_equal(policy_eval(p, &r, NULL), POLICY_NO_MATCH);
+    kv.n_values = 2;
+    assert_int_equal(policy_eval(p, &r, NULL), POLICY_ALLOW);
+    policy_free(p);
+}
+
 /* A value that only the whole buffer holds: substitution past POLICY_MAX_EXPAND fails
  * closed, never overflows. */
 static void test_expansion_bounded(void **state)
@@ -1420,7 +1435,7 @@ static void test_expansion_bounded(void **state)
 
 int main(void)
 {
-    size_t n = COUNT(eval_cases) + COUNT(decide_cases) + COUNT(bad_cases) + 8;
+    size_t n = COUNT(eval_cases) + COUNT(decide_cases) + COUNT(bad_cases) + 9;
     struct CMUnitTest *t = calloc(n, sizeof(*t));
     size_t k = 0;
     for (size_t i = 0; i < COUNT(eval_cases); i++)
@@ -1439,6 +1454,7 @@ int main(void)
     t[k++] = (struct CMUnitTest){"managed grants", test_managed_grants, NULL, NULL, NULL};
     t[k++] = (struct CMUnitTest){"context keys", test_context_keys, NULL, NULL, NULL};
     t[k++] = (struct CMUnitTest){"why is UTF-8", test_why_is_utf8, NULL, NULL, NULL};
+    t[k++] = (struct CMUnitTest){"NULL value", test_null_value, NULL, NULL, NULL};
     t[k++] = (struct CMUnitTest){"match reports statement", test_match_reports_statement, NULL,
                                  NULL, NULL};
     t[k++] = (struct CMUnitTest){"expansion bounded", test_expansion_bounded, NULL, NULL, NULL};
