@@ -82,7 +82,9 @@ struct policy_match {
     const char *sid;             /* the statement's Sid, or NULL; lives as long as policy */
 };
 
-/* Evaluates one document against r. out_match may be NULL. Any thread; never fails. */
+/* Evaluates one document against r. out_match may be NULL. Any thread; never fails.
+ * A statement holding a ${...} that r cannot resolve (no such key, no default) applies to
+ * nothing, neither as Allow nor as Deny: AWS calls such a statement invalid. */
 enum policy_effect policy_eval(const struct policy *p, const struct policy_request *r,
                                struct policy_match *out_match);
 
@@ -124,8 +126,52 @@ struct policy_verdict {
  * request is allowed when an identity policy or the resource policy allows it and, if
  * there are session policies, one of them allows it too (a resource policy that names the
  * session's own ARN as Principal is not narrowed by session policies); else implicit
- * deny. Any thread; never fails. */
+ * deny. Any thread; never fails.
+ * Details: a resource policy that names only the caller's account (Principal "ACCT" or
+ * arn:aws:iam::ACCT:root) grants nothing by itself: the identity policies must allow too.
+ * A resource policy parsed as POLICY_TRUST must allow (sts:AssumeRole): an identity
+ * policy alone never lets anyone assume a role. On an implicit deny, source is
+ * POLICY_SRC_SESSION when identity/resource policies allowed but no session policy did,
+ * POLICY_SRC_RESOURCE when a trust policy did not allow, else POLICY_SRC_NONE. A request
+ * without a resource (resource "*") is matched by Resource "*" and by ARN patterns whose
+ * resource part is "*" ("arn:aws:s3:::*"), never by one naming a resource. */
 void policy_decide(const struct policy_set *s, const struct policy_request *r,
                    struct policy_verdict *out);
+
+/* The request context keys p reads (Condition keys and ${...} variables), each once
+ * (keys compare case-insensitively; the first spelling is kept), in document order:
+ * *out_n entries, borrowed, living as long as p. Lets the caller compute only the values
+ * some policy needs, and name missing ones (SimulatePrincipalPolicy's
+ * MissingContextValues). Any thread. */
+const char *const *policy_context_keys(const struct policy *p, size_t *out_n);
+
+/* The document of an AWS managed policy known by its ARN
+ * ("arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole", ...), as AWS
+ * publishes it (static, NUL-terminated JSON), or NULL when quarry does not know it. The
+ * caller parses it with policy_parse(POLICY_IDENTITY) like any other. Any thread. */
+const char *policy_managed_document(const char *arn);
+
+/* The ARNs of every managed policy policy_managed_document knows, in a stable order:
+ * *out_n entries, static. For ListPolicies --scope AWS. Any thread. */
+const char *const *policy_managed_list(size_t *out_n);
+
+/* What GetPolicy / ListPolicies say about an AWS managed policy, as AWS publishes it. */
+struct policy_managed {
+    const char *arn;         /* "arn:aws:iam::aws:policy/service-role/AWSLambdaRole" */
+    const char *name;        /* "AWSLambdaRole" */
+    const char *path;        /* "/service-role/" or "/" */
+    const char *version;     /* default version id, "v1" */
+    const char *created;     /* CreateDate, ISO 8601 UTC */
+    const char *updated;     /* UpdateDate (the default version's), ISO 8601 UTC */
+    const char *description; /* AWS's description */
+    const char *document;    /* the default version's JSON */
+};
+
+/* The managed policy with this ARN, or NULL; static. Any thread. */
+const struct policy_managed *policy_managed_find(const char *arn);
+
+/* Every managed policy known, in the order of policy_managed_list: *out_n entries,
+ * static. Any thread. */
+const struct policy_managed *policy_managed_all(size_t *out_n);
 
 #endif
