@@ -5,10 +5,11 @@
 CC       ?= cc
 SANITIZE ?=
 BUILD    ?= build
-PKGS     := libh2o-evloop sqlite3 libcrypto libxml-2.0 jansson zlib libisal libarchive
+PKGS     := libh2o-evloop sqlite3 libcrypto libxml-2.0 jansson zlib libisal libarchive libseccomp
 
 DEB_BUILD := build-essential pkg-config libh2o-evloop-dev libsqlite3-dev libssl-dev \
-             libxml2-dev libjansson-dev zlib1g-dev libisal-dev libcmocka-dev libarchive-dev
+             libxml2-dev libjansson-dev zlib1g-dev libisal-dev libcmocka-dev libarchive-dev \
+             libseccomp-dev
 DEB_TEST  := clang libclang-rt-14-dev curl wrk nginx-light libnss-myhostname python3 zip \
              bubblewrap autoconf automake libtool
 # node and npm: Debian's packages unless the machine already has them (another build of

@@ -53,6 +53,7 @@ struct qr_config {
     unsigned workers;           /* worker threads for blocking work */
     uint64_t max_body;          /* largest request body accepted (bytes) */
     uint64_t max_inflight_body; /* request body bytes held by requests being processed */
+    unsigned fn_pids_max;       /* processes per function instance; 0 = engine default */
 };
 
 struct qr_job;

@@ -80,6 +80,10 @@ static enum qr_err open_subdir(int dirfd, const char *name, int *out_fd)
         if (mkdirat(dirfd, name, 0755) != 0 && errno != EEXIST)
             return QR_E_IO;
         fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0 && fchmod(fd, 0755) != 0) { /* quarry's umask is 077 */
+            close(fd);
+            return QR_E_IO;
+        }
     }
     if (fd < 0)
         return errno == ENOTDIR || errno == ELOOP ? QR_E_BAD_INPUT : QR_E_IO;
@@ -128,6 +132,12 @@ static enum qr_err write_file(struct unzip *u, int dirfd, const char *leaf, mode
     int fd = openat(dirfd, leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     if (fd < 0)
         return errno == EEXIST || errno == EISDIR ? QR_E_BAD_INPUT : QR_E_IO;
+    /* Readable by the function's uid despite quarry's umask 077: DATA (0700) keeps
+     * everyone else out, the sandbox reaches the tree through a bind mount. */
+    if (fchmod(fd, mode) != 0) {
+        close(fd);
+        return QR_E_IO;
+    }
     enum qr_err err = QR_OK;
     for (;;) {
         la_ssize_t n = archive_read_data(u->a, u->buf, COPY_CHUNK);
@@ -263,7 +273,8 @@ enum qr_err fn_code_unpack(const char *data_dir, struct qr_slice zip, bool no_fs
     qr_random_hex(rnd, 8);
     snprintf(tmp, sizeof(tmp), "%s.tmp.%s", c.sha256_hex, rnd);
     if (mkdirat(fnfd, tmp, 0755) != 0 ||
-        (tmpfd = openat(fnfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+        (tmpfd = openat(fnfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+        fchmod(tmpfd, 0755) != 0) {
         fprintf(stderr, "fn: mkdir %s/%s: %s\n", dir, tmp, strerror(errno));
         err = QR_E_IO;
         goto out;

@@ -356,6 +356,7 @@ static void env_teardown(struct fn_env *env)
     if (h2o_timeout_is_linked(&env->timer))
         h2o_timeout_unlink(&env->timer);
     fn_rt_close(env);
+    fn_netns_close(env);
     for (int i = 0; i < 2; i++) {
         if (env->pipe[i]) {
             h2o_socket_close(env->pipe[i]);
@@ -396,7 +397,9 @@ static struct fn_env *env_new(struct fn_engine *e, struct fn_name *fname, const 
     env->revision = qr_xstrndup(inv->cfg.revision, strlen(inv->cfg.revision));
     env->memory_mb = inv->cfg.memory_mb;
     env->cg_peak_fd = -1;
+    env->netns_fd = -1;
     h2o_linklist_init_anchor(&env->conns);
+    h2o_linklist_init_anchor(&env->proxies);
     qr_buf_init(&env->line[0], FN_LINE_MAX);
     qr_buf_init(&env->line[1], FN_LINE_MAX);
     env->timer.cb = env_timer_cb;
@@ -421,7 +424,7 @@ static struct fn_env *env_new(struct fn_engine *e, struct fn_name *fname, const 
 static bool env_start(struct fn_engine *e, struct fn_env *env, const struct fn_runtime *rt,
                       struct fn_inv *inv)
 {
-    if (fn_rt_listen(env) != QR_OK) {
+    if ((e->netns ? fn_netns_open(env) : fn_rt_listen(env, 0)) != QR_OK) {
         env_teardown(env);
         finish_error(e, inv, FN_SERVICE_ERROR, "ServiceException",
                      "Could not open the Runtime API endpoint.");
@@ -443,6 +446,10 @@ static bool env_start(struct fn_engine *e, struct fn_env *env, const struct fn_r
                          "Could not start the function's runtime.");
         }
         return false;
+    }
+    if (env->netns_fd >= 0) { /* the child is in it; the sockets keep it alive */
+        close(env->netns_fd);
+        env->netns_fd = -1;
     }
     for (int i = 0; i < 2; i++) {
         env->pipe[i]->data = env;
@@ -498,6 +505,10 @@ static void dispatch(struct fn_engine *e, struct fn_inv *inv)
 {
     const struct fn_config *cfg = &inv->cfg;
     const struct fn_runtime *rt = fn_runtimes_find(&e->rt, qr_slice_cstr(cfg->runtime));
+    if (e->refusal) {
+        finish_error(e, inv, FN_SERVICE_ERROR, "ServiceException", e->refusal);
+        return;
+    }
     if (!rt) {
         finish_error(e, inv, FN_SERVICE_ERROR, "InvalidRuntimeException",
                      "The runtime is not supported by this server.");
@@ -951,10 +962,70 @@ static void link_node_modules(struct fn_engine *e, const char *data_dir)
         fprintf(stderr, "fn: cannot link %s: %s\n", link, strerror(errno));
 }
 
+/*
+ * What confines functions: bwrap (refused when asked for and missing), setpriv for the
+ * uid drop inside it when root, the seccomp filter, network namespaces when root. Says
+ * at start what functions will get.
+ */
+static void confinement_init(struct fn_engine *e, const struct fn_engine_opts *o)
+{
+    e->root = geteuid() == 0;
+    if (o->sandbox) {
+        e->bwrap = fn_path_search("bwrap");
+        if (!e->bwrap)
+            e->refusal = "Functions cannot run: bubblewrap (bwrap) is not installed. Install "
+                         "it, or start quarry with --no-sandbox to run functions without "
+                         "filesystem isolation.";
+        else if (e->root && !(e->setpriv = fn_path_search("setpriv")))
+            e->refusal = "Functions cannot run: setpriv (util-linux) is not installed.";
+    }
+    if (fn_seccomp_build(e) != QR_OK && !e->refusal)
+        e->refusal = "Functions cannot run: the seccomp filter could not be built.";
+    e->netns = !e->refusal && fn_netns_init(e);
+    if (e->refusal) {
+        free(e->bwrap);
+        e->bwrap = NULL;
+        fprintf(stderr, "quarry: %s\n", e->refusal);
+    } else if (!o->sandbox) {
+        fprintf(stderr,
+                "quarry: --no-sandbox: functions run without bubblewrap (no filesystem "
+                "isolation) as %s%s\n",
+                e->root ? "uid 65093" : "quarry's own user",
+                e->netns ? ", each in its own network namespace" : "");
+    } else if (!e->netns) {
+        fprintf(stderr, "quarry: not root: functions share the host's network\n");
+    }
+}
+
+/* --no-sandbox as root: functions run as FN_RUN_UID and must reach their code under
+ * DATA/functions; DATA and DATA/functions become 0710 with the functions' group (they can
+ * cross them but not list them; nothing else in DATA is open to the group). */
+static void open_code_to_function_group(const char *data_dir)
+{
+    char fns[PATH_MAX];
+    if (snprintf(fns, sizeof(fns), "%s/functions", data_dir) >= (int)sizeof(fns))
+        return;
+    (void)mkdir_p(fns);
+    const char *dirs[] = {data_dir, fns};
+    for (size_t i = 0; i < 2; i++)
+        if (chown(dirs[i], (uid_t)-1, FN_RUN_GID) != 0 || chmod(dirs[i], 0710) != 0)
+            fprintf(stderr, "fn: cannot open %s to the functions' group: %s\n", dirs[i],
+                    strerror(errno));
+}
+
+const char *fn_engine_refusal(const struct fn_engine *e)
+{
+    return e->refusal;
+}
+
 static void engine_dispose(struct fn_engine *e)
 {
     fn_runtimes_dispose(&e->rt);
     fn_cgroup_fini(e);
+    fn_netns_fini(e);
+    fn_seccomp_free(e);
+    free(e->setpriv);
+    free(e->fn_endpoint_url);
     free(e->data_dir);
     free(e->endpoint_url);
     free(e->region);
@@ -984,8 +1055,10 @@ enum qr_err fn_engine_new(const struct fn_engine_opts *o, struct fn_engine **out
     e->idle_timeout_s = o->idle_timeout_s ? o->idle_timeout_s : IDLE_TIMEOUT_DEF_S;
     e->queue_max = o->queue_max ? o->queue_max : QUEUE_MAX_DEFAULT;
     e->runtimes_dir = find_runtimes_dir(o->runtimes_dir);
-    if (o->sandbox)
-        e->bwrap = fn_path_search("bwrap");
+    e->seccomp_fd = e->host_netns_fd = -1;
+    e->pids_max = o->pids_max ? o->pids_max : FN_PIDS_MAX_DEF;
+    e->fn_endpoint_url = xdup(o->endpoint_url);
+    confinement_init(e, o);
     int n = snprintf(e->pid_dir, sizeof(e->pid_dir), "%s/fn/pids", o->data_dir);
     if (n < 0 || (size_t)n >= sizeof(e->pid_dir)) {
         engine_dispose(e);
@@ -999,6 +1072,8 @@ enum qr_err fn_engine_new(const struct fn_engine_opts *o, struct fn_engine **out
     fn_sweep(e);
     if (!e->bwrap) /* the sandbox binds the SDK at /node_modules instead */
         link_node_modules(e, o->data_dir);
+    if (!o->sandbox && e->root)
+        open_code_to_function_group(o->data_dir);
     err = fn_runtimes_load(o->runtimes_file, e->runtimes_dir, &e->rt);
     if (err != QR_OK) {
         engine_dispose(e);

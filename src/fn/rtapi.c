@@ -488,7 +488,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     }
 }
 
-enum qr_err fn_rt_listen(struct fn_env *env)
+enum qr_err fn_rt_listen(struct fn_env *env, uint16_t port)
 {
     struct sockaddr_in sa;
     socklen_t sl = sizeof(sa);
@@ -498,7 +498,7 @@ enum qr_err fn_rt_listen(struct fn_env *env)
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = 0;
+    sa.sin_port = htons(port);
     if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 16) != 0 ||
         getsockname(fd, (struct sockaddr *)&sa, &sl) != 0) {
         close(fd);
