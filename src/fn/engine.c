@@ -1070,6 +1070,8 @@ enum qr_err fn_engine_new(const struct fn_engine_opts *o, struct fn_engine **out
         return err;
     }
     fn_sweep(e);
+    if (e->bwrap)
+        fn_sandbox_files(e);
     if (!e->bwrap) /* the sandbox binds the SDK at /node_modules instead */
         link_node_modules(e, o->data_dir);
     if (!o->sandbox && e->root)

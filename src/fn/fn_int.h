@@ -232,6 +232,7 @@ struct fn_engine {
     char *cg_pids_root;    /* v1: our pids cgroup dir for envs, or NULL */
     bool cg_v2;
     char pid_dir[PATH_MAX]; /* DATA/fn/pids */
+    char etc_dir[PATH_MAX]; /* DATA/fn/etc: the sandbox's passwd and group, or "" */
 
     pthread_t thread;
     h2o_evloop_t *loop;
@@ -300,6 +301,8 @@ enum fn_spawn_err {
 };
 enum fn_spawn_err fn_spawn(struct fn_engine *e, struct fn_env *env, const struct fn_runtime *rt,
                            const struct fn_config *cfg);
+/* Writes DATA/fn/etc/passwd and group for sandboxes (e->etc_dir). Main thread. */
+void fn_sandbox_files(struct fn_engine *e);
 /* Kills leftovers listed in DATA/fn/pids whose start time still matches. Main thread. */
 void fn_sweep(struct fn_engine *e);
 /* Sets up e->cg_root when a memory cgroup can be made. Main thread. */

@@ -546,6 +546,8 @@ static void build_env(struct fn_engine *e, struct fn_env *env, const struct fn_r
     env_set(ev, "PATH", "/usr/local/bin:/usr/bin/:/bin:/opt/bin");
     env_set(ev, "LANG", "en_US.UTF-8");
     env_set(ev, "TZ", ":UTC");
+    if (!e->bwrap) /* unsandboxed, the function's uid has no account and so no home */
+        env_set(ev, "HOME", "/tmp");
     env_set(ev, "LD_LIBRARY_PATH",
             "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:"
             "/var/runtime/lib:/var/task:/var/task/lib:/opt/lib");
@@ -678,8 +680,6 @@ static void build_bwrap(struct fn_engine *e, const struct fn_runtime *rt, const 
                                       "/etc/resolv.conf",
                                       "/etc/hosts",
                                       "/etc/nsswitch.conf",
-                                      "/etc/passwd",
-                                      "/etc/group",
                                       "/etc/ld.so.cache",
                                       "/etc/ld.so.conf",
                                       "/etc/ld.so.conf.d",
@@ -717,6 +717,13 @@ static void build_bwrap(struct fn_engine *e, const struct fn_runtime *rt, const 
             bind_ro(a, nm, "/node_modules", true);
     }
     bind_ro(a, code_dir, "/var/task", false);
+    if (e->etc_dir[0]) {
+        char f[PATH_MAX + 16];
+        snprintf(f, sizeof(f), "%s/passwd", e->etc_dir);
+        bind_ro(a, f, "/etc/passwd", false);
+        snprintf(f, sizeof(f), "%s/group", e->etc_dir);
+        bind_ro(a, f, "/etc/group", false);
+    }
     snprintf(num, sizeof(num), "%llu", FN_TMP_BYTES);
     add_opt(a, "--size", num);
     add_opt(a, "--perms", "1777");
@@ -756,6 +763,40 @@ static int args_memfd(const struct strv *a)
         return -1;
     }
     return high_fd(fd);
+}
+
+/* The sandbox's /etc/passwd and /etc/group: root, the function's user (sbx_user1051 as
+ * on Lambda, home /tmp: SDKs look for ~/.aws) and nobody; none of the host's accounts. */
+void fn_sandbox_files(struct fn_engine *e)
+{
+    char path[PATH_MAX + 16], text[512];
+    unsigned uid = e->root ? FN_RUN_UID : FN_NS_UID, gid = e->root ? FN_RUN_GID : FN_NS_GID;
+    int n = snprintf(e->etc_dir, sizeof(e->etc_dir), "%s/fn/etc", e->data_dir);
+    if (n < 0 || (size_t)n >= sizeof(e->etc_dir) || (mkdir(e->etc_dir, 0700) != 0 && errno != EEXIST))
+        goto fail;
+    const char *names[] = {"passwd", "group"};
+    for (int i = 0; i < 2; i++) {
+        if (i == 0)
+            n = snprintf(text, sizeof(text),
+                         "root:x:0:0:root:/root:/sbin/nologin\n"
+                         "sbx_user1051:x:%u:%u::/tmp:/sbin/nologin\n"
+                         "nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n",
+                         uid, gid);
+        else
+            n = snprintf(text, sizeof(text), "root:x:0:\nsbx_user1051:x:%u:\nnogroup:x:65534:\n",
+                         gid);
+        snprintf(path, sizeof(path), "%s/%s", e->etc_dir, names[i]);
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+        bool ok = fd >= 0 && fchmod(fd, 0644) == 0 && write(fd, text, (size_t)n) == n;
+        if (fd >= 0)
+            close(fd);
+        if (!ok)
+            goto fail;
+    }
+    return;
+fail:
+    fprintf(stderr, "fn: cannot write the sandbox's passwd and group files in %s\n", e->etc_dir);
+    e->etc_dir[0] = '\0';
 }
 
 /* ---- fork/exec ----------------------------------------------------------------------- */
