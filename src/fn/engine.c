@@ -997,22 +997,6 @@ static void confinement_init(struct fn_engine *e, const struct fn_engine_opts *o
     }
 }
 
-/* --no-sandbox as root: functions run as FN_RUN_UID and must reach their code under
- * DATA/functions; DATA and DATA/functions become 0710 with the functions' group (they can
- * cross them but not list them; nothing else in DATA is open to the group). */
-static void open_code_to_function_group(const char *data_dir)
-{
-    char fns[PATH_MAX];
-    if (snprintf(fns, sizeof(fns), "%s/functions", data_dir) >= (int)sizeof(fns))
-        return;
-    (void)mkdir_p(fns);
-    const char *dirs[] = {data_dir, fns};
-    for (size_t i = 0; i < 2; i++)
-        if (chown(dirs[i], (uid_t)-1, FN_RUN_GID) != 0 || chmod(dirs[i], 0710) != 0)
-            fprintf(stderr, "fn: cannot open %s to the functions' group: %s\n", dirs[i],
-                    strerror(errno));
-}
-
 const char *fn_engine_refusal(const struct fn_engine *e)
 {
     return e->refusal;
@@ -1074,8 +1058,6 @@ enum qr_err fn_engine_new(const struct fn_engine_opts *o, struct fn_engine **out
         fn_sandbox_files(e);
     if (!e->bwrap) /* the sandbox binds the SDK at /node_modules instead */
         link_node_modules(e, o->data_dir);
-    if (!o->sandbox && e->root)
-        open_code_to_function_group(o->data_dir);
     err = fn_runtimes_load(o->runtimes_file, e->runtimes_dir, &e->rt);
     if (err != QR_OK) {
         engine_dispose(e);

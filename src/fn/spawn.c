@@ -35,6 +35,7 @@
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -827,8 +828,137 @@ static void child_fail(const char *what)
     _exit(127);
 }
 
+/*
+ * Unsandboxed as root, the function's uid must still reach its code, quarry's runtimes
+ * and the interpreter, though DATA is 0700 and an interpreter may live under /root: the
+ * child gets a mount namespace of its own in which the top-most directory others cannot
+ * cross on each such path is covered by an empty tmpfs holding only that path, bound
+ * read-only from an fd opened beforehand. So the function sees its own code under DATA
+ * and nothing else of it.
+ */
+enum expose_kind { EXPOSE_TMPFS, EXPOSE_MKDIR, EXPOSE_BIND };
+
+#define EXPOSE_MAX_BINDS 32
+
+struct expose_op {
+    enum expose_kind kind;
+    char path[PATH_MAX];
+};
+
+struct exposures {
+    struct expose_op *v;
+    size_t n, cap;
+};
+
+static struct expose_op *expose_add(struct exposures *x, enum expose_kind k, const char *path,
+                                    size_t len)
+{
+    if (x->n == x->cap) {
+        x->cap = x->cap ? x->cap * 2 : 16;
+        x->v = qr_xrealloc(x->v, x->cap * sizeof(*x->v));
+    }
+    struct expose_op *op = &x->v[x->n++];
+    op->kind = k;
+    memcpy(op->path, path, len);
+    op->path[len] = '\0';
+    return op;
+}
+
+/* Length of the top-most ancestor of p that others cannot cross, or 0 if none. */
+static size_t closed_prefix(const char *p)
+{
+    char dir[PATH_MAX];
+    size_t n = strlen(p);
+    if (n >= sizeof(dir))
+        return 0;
+    memcpy(dir, p, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (dir[i] != '/' && dir[i] != '\0')
+            continue;
+        char c = dir[i];
+        dir[i] = '\0';
+        struct stat st;
+        if (stat(dir, &st) == 0 && !(st.st_mode & S_IXOTH))
+            return i;
+        dir[i] = c;
+    }
+    return 0;
+}
+
+static void expose(struct exposures *x, const char *p)
+{
+    size_t top = closed_prefix(p), n = strlen(p);
+    if (!top || n >= PATH_MAX)
+        return;
+    bool covered = false;
+    for (size_t i = 0; i < x->n; i++)
+        if (x->v[i].kind == EXPOSE_TMPFS && strlen(x->v[i].path) == top &&
+            strncmp(x->v[i].path, p, top) == 0)
+            covered = true;
+    size_t binds = 0;
+    for (size_t i = 0; i < x->n; i++)
+        binds += x->v[i].kind == EXPOSE_BIND;
+    if (binds >= EXPOSE_MAX_BINDS)
+        return;
+    if (!covered)
+        expose_add(x, EXPOSE_TMPFS, p, top);
+    for (size_t i = top + 1; i <= n; i++)
+        if (p[i] == '/' || p[i] == '\0')
+            expose_add(x, EXPOSE_MKDIR, p, i);
+    expose_add(x, EXPOSE_BIND, p, n);
+}
+
+static void exposures_free(struct exposures *x)
+{
+    free(x->v);
+    memset(x, 0, sizeof(*x));
+}
+
+static void child_expose(const struct exposures *x)
+{
+    if (!x || x->n == 0)
+        return;
+    int fds[EXPOSE_MAX_BINDS];
+    size_t nb = 0;
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+        child_fail("cannot make a mount namespace");
+    /* opened in the new namespace (a bind's source must be in the caller's), before a
+     * tmpfs hides them; the child's own stack: vfork shares the parent's memory */
+    for (size_t i = 0; i < x->n; i++)
+        if (x->v[i].kind == EXPOSE_BIND && (fds[nb++] = open(x->v[i].path, O_PATH | O_CLOEXEC)) < 0)
+            child_fail("cannot open a path to expose");
+    nb = 0;
+    for (size_t i = 0; i < x->n; i++) {
+        const struct expose_op *op = &x->v[i];
+        char src[32];
+        bool ok = true;
+        switch (op->kind) {
+        case EXPOSE_TMPFS:
+            ok = mount("tmpfs", op->path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k") == 0;
+            break;
+        case EXPOSE_MKDIR:
+            ok = mkdir(op->path, 0755) == 0 || errno == EEXIST;
+            break;
+        case EXPOSE_BIND:
+            memcpy(src, "/proc/self/fd/", 14);
+            src[14 + fmt_pid(src + 14, fds[nb++])] = '\0';
+            ok = mount(src, op->path, NULL, MS_BIND | MS_REC, NULL) == 0 &&
+                 mount(NULL, op->path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID,
+                       NULL) == 0;
+            break;
+        }
+        if (!ok) {
+            char msg[96] = "cannot expose the code and runtime to the function's user: errno ";
+            size_t l = strlen(msg);
+            msg[l + fmt_pid(msg + l, errno)] = '\0';
+            child_fail(msg);
+        }
+    }
+}
+
 /* What the child needs; everything is prepared before vfork. */
 struct child_args {
+    const struct exposures *expose; /* unsandboxed as root, or NULL */
     pid_t parent;
     int devnull, out_w, err_w;
     int cg_fd[2];              /* cgroup.procs to join (memory, v1 pids), or -1 */
@@ -846,6 +976,10 @@ struct child_args {
  * memory, so glibc believes it is the many-threaded parent). */
 static void child_confine(const struct child_args *c)
 {
+    /* an empty bounding set: nothing exec'd later can gain a capability */
+    for (int cap = 0; c->drop && cap < 64; cap++)
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno == EINVAL)
+            break; /* past the kernel's last capability */
     if (c->drop &&
         (syscall(SYS_setgroups, 0, NULL) != 0 ||
          syscall(SYS_setresgid, FN_RUN_GID, FN_RUN_GID, FN_RUN_GID) != 0 ||
@@ -900,12 +1034,13 @@ __attribute__((noreturn)) static void child(const struct child_args *c)
     }
     if (c->netns_fd >= 0 && setns(c->netns_fd, CLONE_NEWNET) != 0)
         _exit(127);
+    (void)umask(022); /* quarry's own is 077; a function's files are its own business */
+    child_expose(c->expose);
     child_fds(c);
     if (chdir(c->cwd) != 0)
         child_fail("chdir to the code directory failed");
     struct rlimit core = {0, 0};
     (void)setrlimit(RLIMIT_CORE, &core);
-    (void)umask(022); /* quarry's own is 077; a function's files are its own business */
     if (c->data && setrlimit(RLIMIT_DATA, c->data) != 0)
         child_fail("setrlimit failed");
     if (c->args_fd < 0)
@@ -983,6 +1118,7 @@ enum fn_spawn_err fn_spawn(struct fn_engine *e, struct fn_env *env, const struct
     enum fn_spawn_err ret = FN_SPAWN_FAILED;
     int out[2] = {-1, -1}, err[2] = {-1, -1};
     char code_dir[PATH_MAX];
+    struct exposures exp = {0};
     struct child_args c = {.parent = getpid(), .devnull = -1, .cg_fd = {-1, -1},
                            .netns_fd = env->netns_fd, .args_fd = -1, .secc_fd = -1};
     struct sock_fprog prog = {.len = (unsigned short)(e->seccomp_len / sizeof(struct sock_filter)),
@@ -1016,6 +1152,14 @@ enum fn_spawn_err fn_spawn(struct fn_engine *e, struct fn_env *env, const struct
     c.cwd = e->bwrap ? "/" : code_dir;
     c.drop = e->root;
     c.filter = e->seccomp_bpf ? &prog : NULL;
+    if (e->root && !e->bwrap) {
+        expose(&exp, code_dir);
+        if (e->runtimes_dir)
+            expose(&exp, e->runtimes_dir);
+        for (size_t i = 0; i < rt->n_binds; i++)
+            expose(&exp, rt->binds[i]);
+        c.expose = &exp;
+    }
     c.argv = argv.v;
     c.envp = envp.v;
     pid_t pid = start_child(&c);
@@ -1046,6 +1190,7 @@ out:
         close(c.args_fd);
     if (c.secc_fd >= 0)
         close(c.secc_fd);
+    exposures_free(&exp);
     sv_free(&argv);
     for (size_t i = 0; i < envp.n; i++) /* secrets: wipe before free */
         explicit_bzero(envp.v[i], strlen(envp.v[i]));

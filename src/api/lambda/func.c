@@ -197,6 +197,11 @@ void lambda_create_function(struct lambda_op *op)
                     "A function name cannot carry a qualifier when it is created.");
         goto out;
     }
+    const char *refusal = op->server->fn ? fn_engine_refusal(op->server->fn) : NULL;
+    if (refusal) { /* no sandbox can be made: a function created now could never run */
+        lambda_fail(op, 400, "InvalidParameterValueException", "%s", refusal);
+        goto out;
+    }
     if ((cfg = lambda_config_from_request(op, req, NULL, true)) == NULL)
         goto out;
     json_t *tags = json_object_get(req, "Tags");
