@@ -15,6 +15,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -325,4 +326,32 @@ void fn_code_sweep(const char *data_dir)
             remove_tree(dirfd(d), e->d_name, 0);
     }
     closedir(d);
+}
+
+static pthread_mutex_t code_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void fn_code_lock(void)
+{
+    pthread_mutex_lock(&code_mu);
+}
+
+void fn_code_unlock(void)
+{
+    pthread_mutex_unlock(&code_mu);
+}
+
+void fn_code_remove(const char *data_dir, const char *sha256_b64)
+{
+    char hex[65], dir[4096], gone[96], rnd[17];
+    if (!fn_code_hex(sha256_b64, hex) ||
+        snprintf(dir, sizeof(dir), "%s/functions", data_dir) >= (int)sizeof(dir))
+        return;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    qr_random_hex(rnd, 8);
+    snprintf(gone, sizeof(gone), "%s.tmp.gc%s", hex, rnd);
+    if (renameat(fd, hex, fd, gone) == 0)
+        remove_tree(fd, gone, 0);
+    close(fd);
 }

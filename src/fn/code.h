@@ -54,4 +54,15 @@ bool fn_code_hex(const char *b64, char out_hex[65]);
  * Main thread, at start. */
 void fn_code_sweep(const char *data_dir);
 
+/* Code directories are shared by every version naming the same zip, so removing one must
+ * not race with an unpack that reuses it and the commit of the row that names it: both
+ * happen under this lock (a process-wide mutex; unpacks are rare). Worker threads. */
+void fn_code_lock(void);
+void fn_code_unlock(void);
+
+/* Removes DATA/functions/<hex of sha256_b64> (renamed away first, so it vanishes at once;
+ * what cannot be removed is left to fn_code_sweep). The caller holds fn_code_lock and has
+ * made sure no function names the code (store_fn_code_used). Worker thread. */
+void fn_code_remove(const char *data_dir, const char *sha256_b64);
+
 #endif

@@ -360,6 +360,45 @@ def data_dir_private():
             eq(st.st_mode & 0o077, 0, f"{p} mode {oct(st.st_mode & 0o777)} is open to others")
 
 
+def code_dir_of(srv, z):
+    return os.path.join(srv.data, "functions", hashlib.sha256(z).hexdigest())
+
+
+@test
+def code_collected():
+    """Authenticated disk fill: a 409 CreateFunction unpacks nothing; replaced and deleted
+    code is removed once no version names it; shared code stays while one does."""
+    srv = servers["sandbox"]
+    c = srv.lambda_client()
+    src = "def lambda_handler(e, c):\n    return %r\n"
+    z1, z2, z3 = (build_zip({"lambda_function.py": src % i}) for i in ("one", "two", "three"))
+    a, b = f"gc-a-{uuid.uuid4().hex[:8]}", f"gc-b-{uuid.uuid4().hex[:8]}"
+
+    def create(name, z):
+        c.create_function(FunctionName=name, Runtime="python3.11", Role=ROLE,
+                          Handler="lambda_function.lambda_handler", Code={"ZipFile": z})
+    try:
+        create(a, z1)
+        check(os.path.isdir(code_dir_of(srv, z1)), "created code is not unpacked: blind")
+        expect_client_error("ResourceConflictException", 409, create, a, z2)
+        check(not os.path.exists(code_dir_of(srv, z2)), "a 409 CreateFunction unpacked its zip")
+        c.update_function_code(FunctionName=a, ZipFile=z3)
+        check(not os.path.exists(code_dir_of(srv, z1)), "replaced code was left behind")
+        check(os.path.isdir(code_dir_of(srv, z3)), "new code missing")
+        create(b, z3)
+        c.delete_function(FunctionName=a)
+        check(os.path.isdir(code_dir_of(srv, z3)), "code still named by another function was removed")
+        eq(c.invoke(FunctionName=b, Payload=b"{}")["Payload"].read(), b'"three"', "b still runs")
+        c.delete_function(FunctionName=b)
+        check(not os.path.exists(code_dir_of(srv, z3)), "deleted code was left behind")
+    finally:
+        for n in (a, b):
+            try:
+                c.delete_function(FunctionName=n)
+            except Exception:
+                pass
+
+
 @test
 def function_network_flag_refused():
     r = subprocess.run([binary_path(), "serve", "--function-network"], capture_output=True,
