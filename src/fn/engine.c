@@ -134,6 +134,58 @@ void fn_env_log(struct fn_env *env, int64_t ts_ms, const char *msg, size_t len)
     log_persist(env, ts_ms, msg, len);
 }
 
+/*
+ * Fair logs: the log store's queue is shared by every function, and when it is full its
+ * oldest events go. A function's own output is metered per function name (a token
+ * bucket of FN_LOG_RATE bytes/s, FN_LOG_BURST deep), so one noisy function cannot fill
+ * the queue and push out other functions' lines. What is over the budget is dropped
+ * here, counted, and reported in the function's own log (fn_log_report_drops) once the
+ * budget allows or before the invocation's END line. Platform lines (START, END, REPORT,
+ * INIT_REPORT, timeouts, exits) never go through the budget. LogType Tail gets every line.
+ */
+#define FN_LOG_RATE  (1024.0 * 1024.0)  /* bytes per second, per function */
+#define FN_LOG_BURST (4.0 * 1024 * 1024) /* a quarter of the log store's default queue */
+
+static void log_report_drops(struct fn_env *env, bool now)
+{
+    struct fn_name *n = env->fname;
+    char buf[256];
+    uint64_t t = fn_now_us();
+    /* at most one report a second while lines flow, and always before END */
+    if (!n->log_dropped || (!now && t - n->log_report_us < 1000000))
+        return;
+    n->log_report_us = t;
+    int k = snprintf(buf, sizeof(buf),
+                     "quarry: %llu log lines (%llu bytes) of this function were dropped: over its "
+                     "log budget of %.0f KiB/s\n",
+                     (unsigned long long)n->log_dropped, (unsigned long long)n->log_dropped_bytes,
+                     FN_LOG_RATE / 1024.0);
+    n->log_dropped = n->log_dropped_bytes = 0;
+    if (k > 0)
+        fn_env_log(env, fn_now_ms(), buf, (size_t)k < sizeof(buf) ? (size_t)k : sizeof(buf) - 1);
+}
+
+/* A line of the function's own output: into the tail, and into the log store within the
+ * function's budget. */
+static void env_output_log(struct fn_env *env, int64_t ts_ms, const char *msg, size_t len)
+{
+    struct fn_name *n = env->fname;
+    uint64_t now = fn_now_us();
+    n->log_tokens += (double)(now - n->log_refill_us) * FN_LOG_RATE / 1e6;
+    if (n->log_tokens > FN_LOG_BURST)
+        n->log_tokens = FN_LOG_BURST;
+    n->log_refill_us = now;
+    if (n->log_tokens < (double)len) {
+        tail_add(env, msg, len);
+        n->log_dropped++;
+        n->log_dropped_bytes += len;
+        return;
+    }
+    n->log_tokens -= (double)len;
+    log_report_drops(env, false);
+    fn_env_log(env, ts_ms, msg, len);
+}
+
 static void env_logf(struct fn_env *env, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void env_logf(struct fn_env *env, const char *fmt, ...)
@@ -160,7 +212,7 @@ static void feed_output(struct fn_env *env, int which, const char *p, size_t n)
         const char *nl = memchr(p, '\n', n);
         size_t take = nl ? (size_t)(nl - p) + 1 : n;
         if (lb->len == 0 && nl && take <= FN_LINE_MAX) {
-            fn_env_log(env, now, p, take);
+            env_output_log(env, now, p, take);
         } else {
             size_t room = lb->max - lb->len, k = take < room ? take : room;
             (void)qr_buf_add(lb, p, k); /* fits: k <= room */
@@ -169,7 +221,7 @@ static void feed_output(struct fn_env *env, int which, const char *p, size_t n)
                 nl = NULL;
             }
             if (nl || lb->len == lb->max) {
-                fn_env_log(env, now, (const char *)lb->p, lb->len);
+                env_output_log(env, now, (const char *)lb->p, lb->len);
                 qr_buf_reset(lb);
             }
         }
@@ -184,7 +236,7 @@ static void flush_partial(struct fn_env *env)
         struct qr_buf *lb = &env->line[i];
         if (lb->len) {
             (void)qr_buf_add(lb, "\n", lb->len < lb->max ? 1 : 0);
-            fn_env_log(env, fn_now_ms(), (const char *)lb->p, lb->len);
+            env_output_log(env, fn_now_ms(), (const char *)lb->p, lb->len);
             qr_buf_reset(lb);
         }
     }
@@ -224,6 +276,8 @@ static struct fn_name *name_get(struct fn_engine *e, const char *name, bool crea
     struct fn_name *n = qr_xmalloc(sizeof(*n));
     memset(n, 0, sizeof(*n));
     n->name = qr_xstrndup(name, strlen(name));
+    n->log_tokens = FN_LOG_BURST;
+    n->log_refill_us = fn_now_us();
     h2o_linklist_init_anchor(&n->idle);
     h2o_linklist_insert(&e->names, &n->link);
     return n;
@@ -268,6 +322,7 @@ static void inv_finish(struct fn_engine *e, struct fn_inv *inv, enum fn_status s
         if (report_status)
             snprintf(status, sizeof(status), "Status: %s", report_status);
         flush_partial(env);
+        log_report_drops(env, true);
         env_logf(env, "END RequestId: %s\n", inv->request_id);
         env_logf(env,
                  "REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %llu ms\t"

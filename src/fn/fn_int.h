@@ -141,6 +141,10 @@ struct fn_name {
     unsigned in_use;     /* envs with an invocation (reserved concurrency counts these) */
     unsigned n_envs;     /* alive envs */
     h2o_linklist_t idle; /* struct fn_env.idle_link, most recently used first */
+    double log_tokens;   /* bytes of output the log store may still take (engine.c) */
+    uint64_t log_refill_us;
+    uint64_t log_dropped, log_dropped_bytes; /* over the budget, not yet reported */
+    uint64_t log_report_us;                  /* last report of drops */
 };
 
 enum fn_env_state {

@@ -1136,7 +1136,10 @@ enum fn_spawn_err fn_spawn(struct fn_engine *e, struct fn_env *env, const struct
     }
     if (!build_command(e, env, rt, cfg, code_dir, &c, &argv, &envp))
         goto out;
-    if (pipe2(out, O_CLOEXEC | O_NONBLOCK) != 0 || pipe2(err, O_CLOEXEC | O_NONBLOCK) != 0)
+    /* Only our ends are non-blocking: a function writing faster than the loop reads must
+     * wait, not lose output to EAGAIN. */
+    if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0 ||
+        fcntl(out[0], F_SETFL, O_NONBLOCK) != 0 || fcntl(err[0], F_SETFL, O_NONBLOCK) != 0)
         goto out;
     c.devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (c.devnull < 0)
@@ -1171,8 +1174,9 @@ enum fn_spawn_err fn_spawn(struct fn_engine *e, struct fn_env *env, const struct
     close(out[1]);
     close(err[1]);
     out[1] = err[1] = -1;
-    env->pipe[0] = h2o_evloop_socket_create(e->loop, out[0], H2O_SOCKET_FLAG_DONT_READ);
-    env->pipe[1] = h2o_evloop_socket_create(e->loop, err[0], H2O_SOCKET_FLAG_DONT_READ);
+    /* h2o reads the pipes (DONT_READ would only notify, and the loop would spin) */
+    env->pipe[0] = h2o_evloop_socket_create(e->loop, out[0], 0);
+    env->pipe[1] = h2o_evloop_socket_create(e->loop, err[0], 0);
     out[0] = err[0] = -1;
     ret = FN_SPAWN_OK;
 out:

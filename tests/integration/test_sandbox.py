@@ -399,6 +399,44 @@ def code_collected():
                 pass
 
 
+def log_events(srv, group, needle, deadline_s=10.0):
+    """Messages of group containing needle, polled until some appear or the deadline."""
+    logs = srv.logs_client()
+    end = time.monotonic() + deadline_s
+    while True:
+        try:
+            evs = [e["message"] for p in logs.get_paginator("filter_log_events").paginate(
+                logGroupName=group, filterPattern=f'"{needle}"') for e in p["events"]]
+        except Exception:
+            evs = []
+        if evs or time.monotonic() > end:
+            return evs
+        time.sleep(0.2)
+
+
+@test
+def fair_logs():
+    """A function printing 24 MB at once does not push another function's lines (or its
+    own START/END/REPORT) out of the shared log queue; its drops are counted in its log."""
+    srv = servers["sandbox"]
+    with Fns(srv) as fns:
+        noisy = fns.create("noisy", hostile_zip())
+        quiet = fns.create("quiet", hostile_zip())
+        marker = f"quiet-line-{uuid.uuid4()}"
+        r = fns.c.invoke(FunctionName=noisy, Payload=json.dumps(
+            {"op": "flood", "lines": 24000, "bytes": 1000}).encode())
+        check("FunctionError" not in r, "the flood failed")
+        rid = r["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+        fns.invoke(quiet, {"op": "say", "line": marker})
+        check(log_events(srv, f"/aws/lambda/{quiet}", marker),
+              "the quiet function's line is not in its log")
+        reports = log_events(srv, f"/aws/lambda/{noisy}", f"REPORT RequestId: {rid}")
+        check(reports, "the noisy function's REPORT line was dropped")
+        check(log_events(srv, f"/aws/lambda/{noisy}", f"END RequestId: {rid}"), "END dropped")
+        drops = log_events(srv, f"/aws/lambda/{noisy}", "were dropped")
+        check(drops, "the noisy function's log does not say lines were dropped")
+
+
 @test
 def function_network_flag_refused():
     r = subprocess.run([binary_path(), "serve", "--function-network"], capture_output=True,

@@ -154,6 +154,14 @@ def lambda_handler(event, context):
         return {"forked": fork_many(event["limit"])}
     if op == "daemon":
         return {"daemon": daemon(event["mark"])}
+    if op == "flood":
+        line = "x" * (event["bytes"] - 1)
+        for _ in range(event["lines"]):
+            print(line)
+        return {"flooded": event["lines"]}
+    if op == "say":
+        print(event["line"])
+        return {"said": True}
     if op == "env":
         return {"secret": os.environ.get("SECRET_OF_FUNCTION", "")}
     raise ValueError(f"unknown op {op!r}")
