@@ -1,6 +1,7 @@
 /*
  * rtapi.c - the Lambda Runtime API (2018-06-01) of one execution environment: a
- * listener on 127.0.0.1 with its own port and a small HTTP/1.1 server on it.
+ * listener on 127.0.0.1 (port 9001 in the environment's own network namespace, else a
+ * port of its own) and a small HTTP/1.1 server on it.
  *
  * Why not h2o's HTTP server: a request must be tied to the environment whose endpoint it
  * reached, and a connection is accepted here with its environment pointer in sock->data,

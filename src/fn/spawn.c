@@ -8,15 +8,20 @@
  * explicit argv and environment (no shell), and is execve'd. Between fork and exec it
  * calls only async-signal-safe functions: everything is prepared before fork.
  *
- * Sandbox: with bubblewrap on PATH and opts->sandbox the child is bwrap, which mounts the
- * code read-only at /var/task, quarry's runtimes/ at /var/runtime, the system dirs and
- * interpreter trees read-only, a private /tmp, /proc and /dev, a new pid namespace, and
- * dies with its parent. The network namespace is shared: functions reach quarry on
- * 127.0.0.1. Without bwrap the runtime runs directly in the code directory.
+ * Sandbox: the child is bwrap (its options through --args, so /proc/1/cmdline shows no
+ * host path), which mounts the code read-only at /var/task, quarry's runtimes/ at
+ * /var/runtime, the system dirs and interpreter trees read-only, a private 512 MB /tmp,
+ * /proc and /dev, a new pid namespace, the seccomp filter, and dies with its parent. As
+ * root the payload is setpriv, which becomes FN_RUN_UID with no capabilities; otherwise
+ * bwrap makes a user namespace. The child joins the environment's network namespace
+ * (netns.c) before exec. --no-sandbox: the runtime runs directly in the code directory;
+ * as root the child itself drops to FN_RUN_UID, in a mount namespace that shows it only
+ * its own code under DATA (see "exposures" below).
  *
- * Memory: a per-environment memory cgroup (v2 memory.max, else v1 memory.limit_in_bytes)
- * under quarry's own cgroup, else RLIMIT_DATA = MemorySize + 64 MB (not RLIMIT_AS: node
- * reserves far more address space than it uses).
+ * Memory and processes: per-environment cgroups (v2: memory.max and pids.max in one
+ * group; v1: the memory and pids hierarchies) under quarry's own, else RLIMIT_DATA =
+ * MemorySize + 64 MB (not RLIMIT_AS: node reserves far more address space than it
+ * uses). Teardown and the next start kill whatever is left in them.
  *
  * Leftovers: each child's pid and start time go to DATA/fn/pids/PID; fn_sweep (at start)
  * kills those whose start time still matches, so a quarry killed with -9 before the
