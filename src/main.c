@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "fn/code.h"
 #include "server.h"
 #include "util/slice.h"
 
@@ -37,6 +38,8 @@ static void usage(FILE *f)
           "  --no-sandbox       run functions without bubblewrap (no filesystem isolation);\n"
           "                     without this flag and without bubblewrap, functions are refused\n"
           "  --function-pids-max N  processes and threads per function instance (default 1024)\n"
+          "  --function-code-max BYTES  all unpacked function code together (default 10 GiB,\n"
+          "                     0: no cap)\n"
           "  --function-network outbound network for functions (not implemented yet: refused)\n",
           f);
 }
@@ -95,6 +98,7 @@ int main(int argc, char **argv)
         .log_level = QR_LOG_INFO,
         .max_body = 5ull * 1024 * 1024 * 1024,
         .max_inflight_body = 2ull * 1024 * 1024 * 1024,
+        .fn_code_max = FN_CODE_CAP_DEFAULT,
     };
     cfg.root_akid = getenv("QUARRY_ROOT_ACCESS_KEY");
     cfg.root_secret = getenv("QUARRY_ROOT_SECRET_KEY");
@@ -158,6 +162,8 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--function-pids-max") == 0 && parse_uint(v, 1u << 22, &n) == 0 &&
                  n >= 16)
             cfg.fn_pids_max = (unsigned)n;
+        else if (strcmp(a, "--function-code-max") == 0 && parse_uint(v, UINT64_MAX, &n) == 0)
+            cfg.fn_code_max = n;
         else if (strcmp(a, "--threads") == 0 && parse_uint(v, 256, &n) == 0)
             cfg.threads = (unsigned)n;
         else if (strcmp(a, "--workers") == 0 && parse_uint(v, 1024, &n) == 0 && n > 0)

@@ -399,6 +399,32 @@ def code_collected():
                 pass
 
 
+@test
+def code_storage_cap():
+    """--function-code-max: code that would pass the cap is refused with AWS's
+    CodeStorageExceededException; deleting code gives the room back (also after a
+    restart, which counts what is on disk)."""
+    with QuarryServer(extra_args=["--function-code-max", "300000"]) as srv:
+        c = srv.lambda_client()
+
+        def create(name, fill):
+            z = build_zip({"lambda_function.py": "def lambda_handler(e, c):\n    return 1\n",
+                           "data.bin": fill * 200000})
+            c.create_function(FunctionName=name, Runtime="python3.11", Role=ROLE,
+                              Handler="lambda_function.lambda_handler", Code={"ZipFile": z})
+            return z
+        z1 = create("cap-one", b"a")
+        expect_client_error("CodeStorageExceededException", 400, create, "cap-two", b"b")
+        eq(sorted(n for n in os.listdir(os.path.join(srv.data, "functions")) if len(n) == 64),
+           [hashlib.sha256(z1).hexdigest()], "code dirs after the refused create")
+        srv.restart()
+        c = srv.lambda_client()
+        expect_client_error("CodeStorageExceededException", 400, create, "cap-two", b"b")
+        c.delete_function(FunctionName="cap-one")
+        create("cap-two", b"b")
+        c.delete_function(FunctionName="cap-two")
+
+
 def log_events(srv, group, needle, deadline_s=10.0):
     """Messages of group containing needle, polled until some appear or the deadline."""
     logs = srv.logs_client()

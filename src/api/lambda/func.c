@@ -126,6 +126,7 @@ static bool code_from(struct lambda_op *op, json_t *code, struct fn_code *out)
     } else if (!read_s3_zip(op, code, &zip, &len)) {
         return false;
     }
+    out->over_cap = false;
     enum qr_err err =
         fn_code_unpack(op->server->cfg.data_dir, qr_slice(zip, len), op->server->cfg.no_fsync, out);
     free(zip);
@@ -133,6 +134,10 @@ static bool code_from(struct lambda_op *op, json_t *code, struct fn_code *out)
         lambda_fail(op, 400, "InvalidParameterValueException",
                     "Could not unzip uploaded file. Please check your file, then try to upload "
                     "again.");
+        return false;
+    }
+    if (err == QR_E_TOO_LARGE && out->over_cap) { /* authenticated disk fill */
+        lambda_fail(op, 400, "CodeStorageExceededException", "Code storage limit exceeded.");
         return false;
     }
     if (err == QR_E_TOO_LARGE) {
