@@ -840,6 +840,7 @@ static void fast_cb(h2o_timeout_entry_t *entry)
         }
     }
     reap_zombies(e);
+    fn_netns_refill(e);
     if (again || !h2o_linklist_is_empty(&e->zombies))
         fn_schedule_fast(e);
 }
@@ -940,6 +941,7 @@ static void shutdown_all(struct fn_engine *e)
 static void *engine_main(void *arg)
 {
     struct fn_engine *e = arg;
+    fn_netns_refill(e);
     while (!e->stop)
         h2o_evloop_run(e->loop, INT32_MAX);
     shutdown_all(e);

@@ -39,6 +39,7 @@
 #define FN_ENV_MAX_AGE_MS (11ll * 3600 * 1000) /* recycled before its credentials expire */
 #define FN_TMP_BYTES      (512ull << 20)         /* /tmp of a sandbox: Lambda's default 512 MB */
 #define FN_PIDS_MAX_DEF   1024u                  /* processes and threads per environment */
+#define FN_NETNS_POOL     4u /* network namespaces made ahead of cold starts (netns.c) */
 /* Host uid and gid of function processes when quarry runs as root: nobody's account,
  * outside Debian's user and system ranges (65000-65533 is reserved), so a process that
  * escapes the sandbox owns nothing and can signal nothing of the host's. */
@@ -220,6 +221,10 @@ struct fn_engine {
                             without a user namespace; else bwrap --unshare-user */
     bool netns;          /* environments get their own network namespace (netns.c) */
     int host_netns_fd;   /* the namespace quarry's engine thread returns to */
+    struct fn_netns_ready {
+        int ns_fd, rt_fd, api_fd; /* a namespace made ahead, its two listening sockets */
+    } ns_pool[FN_NETNS_POOL];
+    unsigned ns_pool_n;
     struct sockaddr_in api_addr; /* quarry's API, where the API port inside forwards to */
     char *fn_endpoint_url;       /* AWS_ENDPOINT_URL as functions see it */
     int seccomp_fd;              /* exported BPF (memfd), or -1 */
@@ -272,6 +277,11 @@ void fn_schedule_fast(struct fn_engine *e);
 /* rtapi.c: Runtime API endpoints */
 /* Listens on 127.0.0.1:port (0: any) of the calling thread's network namespace. */
 enum qr_err fn_rt_listen(struct fn_env *env, uint16_t port) __attribute__((warn_unused_result));
+/* Serves env's Runtime API on fd, a listening socket (taken, closed on error). */
+enum qr_err fn_rt_adopt(struct fn_env *env, int fd) __attribute__((warn_unused_result));
+/* A non-blocking listening socket on 127.0.0.1:port of the calling thread's network
+ * namespace, or -1. */
+int fn_listen_loopback(uint16_t port, int backlog);
 void fn_rt_close(struct fn_env *env);
 /* Sends env->cur to the parked /next connection. */
 void fn_rt_deliver(struct fn_env *env);
@@ -288,8 +298,11 @@ void fn_on_init_error(struct fn_env *env, struct qr_slice error_type, struct qr_
  * Main thread. */
 bool fn_netns_init(struct fn_engine *e);
 void fn_netns_fini(struct fn_engine *e);
-/* Engine thread: env's namespace with its Runtime API and API port listeners. */
+/* Engine thread: env's namespace with its Runtime API and API port listeners (from the
+ * pool when it has one ready). */
 enum qr_err fn_netns_open(struct fn_env *env) __attribute__((warn_unused_result));
+/* Engine thread: makes namespaces until the pool is full (off the cold-start path). */
+void fn_netns_refill(struct fn_engine *e);
 /* Closes env's listeners, forwarded connections and namespace reference. */
 void fn_netns_close(struct fn_env *env);
 

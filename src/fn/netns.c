@@ -17,8 +17,12 @@
  * comes from its own environment by construction: no other process can reach the
  * socket.
  *
- * Cost per cold start: unshare + two ioctls + two sockets, tens of microseconds; the
- * kernel tears a namespace down asynchronously when its last reference goes.
+ * Cost: unshare + two ioctls + two sockets is half a millisecond when the machine is
+ * quiet, but it waits behind the kernel's teardown of earlier namespaces (which runs
+ * when an environment goes, often right before the next cold start): measured 10-20 ms
+ * on a loaded machine. So namespaces are made ahead, FN_NETNS_POOL of them, and the pool
+ * is refilled from the engine's fast timer, off the cold-start path; a cold start with
+ * the pool empty makes its own.
  */
 #include "fn/fn_int.h"
 
@@ -38,6 +42,8 @@
 
 #define RUNTIME_API_PORT 9001 /* AWS's */
 #define PROXY_BACKLOG    64
+
+static void ready_close(struct fn_netns_ready *r);
 
 /* One forwarded connection: s[0] inside the environment's namespace, s[1] to quarry. */
 struct fn_proxy {
@@ -97,6 +103,8 @@ bool fn_netns_init(struct fn_engine *e)
 
 void fn_netns_fini(struct fn_engine *e)
 {
+    while (e->ns_pool_n > 0)
+        ready_close(&e->ns_pool[--e->ns_pool_n]);
     if (e->host_netns_fd >= 0)
         close(e->host_netns_fd);
     e->host_netns_fd = -1;
@@ -201,37 +209,32 @@ static bool lo_up(void)
     return ok;
 }
 
-/* A listening socket on 127.0.0.1:port of the current namespace, served by the loop. */
-static h2o_socket_t *listen_on(struct fn_env *env, uint16_t port, h2o_socket_cb cb)
+static void ready_close(struct fn_netns_ready *r)
 {
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return NULL;
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, PROXY_BACKLOG) != 0) {
-        close(fd);
-        return NULL;
+    int *fds[] = {&r->ns_fd, &r->rt_fd, &r->api_fd};
+    for (size_t i = 0; i < 3; i++) {
+        if (*fds[i] >= 0)
+            close(*fds[i]);
+        *fds[i] = -1;
     }
-    h2o_socket_t *s = h2o_evloop_socket_create(env->e->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
-    s->data = env;
-    h2o_socket_read_start(s, cb);
-    return s;
 }
 
-enum qr_err fn_netns_open(struct fn_env *env)
+/* Makes a namespace with loopback up and the two listening sockets; the calling thread
+ * returns to the host's namespace whatever happens. */
+static bool ready_make(struct fn_engine *e, struct fn_netns_ready *r)
 {
-    struct fn_engine *e = env->e;
+    r->ns_fd = r->rt_fd = r->api_fd = -1;
     if (unshare(CLONE_NEWNET) != 0)
-        return QR_E_IO;
+        return false;
     uint16_t api_port = ntohs(e->api_addr.sin_port);
     bool ok = lo_up();
     if (ok && api_port)
-        ok = (env->api_listener = listen_on(env, api_port, api_on_accept)) != NULL;
+        ok = (r->api_fd = fn_listen_loopback(api_port, PROXY_BACKLOG)) >= 0;
     if (ok)
-        ok = fn_rt_listen(env, api_port == RUNTIME_API_PORT ? 0 : RUNTIME_API_PORT) == QR_OK;
+        ok = (r->rt_fd = fn_listen_loopback(api_port == RUNTIME_API_PORT ? 0 : RUNTIME_API_PORT,
+                                            16)) >= 0;
     if (ok)
-        ok = (env->netns_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) >= 0;
+        ok = (r->ns_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) >= 0;
     /* Back to the host's namespace, or every later connection of this thread would be
      * made in the wrong one: there is no way to go on from that. */
     if (setns(e->host_netns_fd, CLONE_NEWNET) != 0) {
@@ -239,7 +242,35 @@ enum qr_err fn_netns_open(struct fn_env *env)
                 strerror(errno));
         abort();
     }
-    if (!ok) {
+    if (!ok)
+        ready_close(r);
+    return ok;
+}
+
+void fn_netns_refill(struct fn_engine *e)
+{
+    while (e->netns && e->ns_pool_n < FN_NETNS_POOL &&
+           ready_make(e, &e->ns_pool[e->ns_pool_n]))
+        e->ns_pool_n++;
+}
+
+enum qr_err fn_netns_open(struct fn_env *env)
+{
+    struct fn_engine *e = env->e;
+    struct fn_netns_ready r;
+    if (e->ns_pool_n > 0) {
+        r = e->ns_pool[--e->ns_pool_n];
+        fn_schedule_fast(e); /* refilled there, after this cold start */
+    } else if (!ready_make(e, &r)) {
+        return QR_E_IO;
+    }
+    env->netns_fd = r.ns_fd;
+    if (r.api_fd >= 0) {
+        env->api_listener = h2o_evloop_socket_create(e->loop, r.api_fd, H2O_SOCKET_FLAG_DONT_READ);
+        env->api_listener->data = env;
+        h2o_socket_read_start(env->api_listener, api_on_accept);
+    }
+    if (fn_rt_adopt(env, r.rt_fd) != QR_OK) {
         fn_netns_close(env);
         return QR_E_IO;
     }
