@@ -214,8 +214,9 @@ static bool self_cgroup(bool v2, const char *ctrl, char *out, size_t size)
     return false;
 }
 
-/* SIGKILLs every task listed in dir/cgroup.procs; true when none was listed. */
-static bool cg_kill_all(const char *dir)
+/* SIGKILLs every task listed in dir/cgroup.procs; true when none was listed. *denied
+ * (may be NULL) is set when a task is not ours to kill. */
+static bool cg_kill_all(const char *dir, bool *denied)
 {
     char buf[8192];
     bool empty = true;
@@ -225,7 +226,8 @@ static bool cg_kill_all(const char *dir)
     for (char *t = strtok_r(buf, "\n", &save); t; t = strtok_r(NULL, "\n", &save)) {
         long pid = strtol(t, NULL, 10);
         if (pid > 1) {
-            (void)kill((pid_t)pid, SIGKILL);
+            if (kill((pid_t)pid, SIGKILL) != 0 && errno == EPERM && denied)
+                *denied = true;
             empty = false;
         }
     }
@@ -238,9 +240,12 @@ static bool cg_kill_all(const char *dir)
 static void cg_drain(const char *dir)
 {
     for (int round = 0; round < 100; round++) {
-        (void)cg_kill_all(dir);
+        bool denied = false;
+        (void)cg_kill_all(dir, &denied);
         if (rmdir(dir) == 0 || errno == ENOENT)
             return;
+        if (denied || errno == EACCES || errno == EPERM)
+            break; /* another user's quarry: not ours to clean */
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
@@ -446,7 +451,7 @@ static bool cg_release(char **dir)
 {
     if (!*dir)
         return true;
-    (void)cg_kill_all(*dir);
+    (void)cg_kill_all(*dir, NULL);
     if (rmdir(*dir) != 0 && errno != ENOENT)
         return false;
     free(*dir);
@@ -737,6 +742,9 @@ static void build_bwrap(struct fn_engine *e, const struct fn_runtime *rt, const 
     add_opt(a, "--proc", "/proc");
     add_opt(a, "--dev", "/dev");
     add_opt(a, "--chdir", "/var/task");
+    /* the sandbox's own root (a tmpfs: /etc, /var and the other directories bwrap made)
+     * read-only too: in a user namespace the function's uid owns it; /tmp stays writable */
+    add_opt(a, "--remount-ro", "/");
     add_opt(a, "--seccomp", "4"); /* the child moves the filter's fd there */
 }
 

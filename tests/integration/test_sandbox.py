@@ -226,6 +226,10 @@ def daemon_mode(extra):
         fns = Fns(srv)
         name = fns.create("daemon", hostile_zip())
         fns.invoke(name, {"op": "daemon", "mark": mark})
+        # the grandchild carries the mark once it has exec'd: wait for that
+        end = time.monotonic() + 5
+        while not processes_with(mark) and time.monotonic() < end:
+            time.sleep(0.05)
         check(processes_with(mark), "the daemon is not running: the test would be blind")
         srv.restart(crash=True)
         end = time.monotonic() + 5
