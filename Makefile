@@ -5,13 +5,13 @@
 CC       ?= cc
 SANITIZE ?=
 BUILD    ?= build
-PKGS     := libh2o-evloop sqlite3 libcrypto libxml-2.0 jansson zlib libisal libarchive
+PKGS     := libh2o-evloop sqlite3 libcrypto libxml-2.0 jansson zlib libisal libarchive libseccomp
 
 DEB_BUILD := build-essential pkg-config libh2o-evloop-dev libsqlite3-dev libssl-dev \
              libxml2-dev libjansson-dev zlib1g-dev libisal-dev libcmocka-dev libarchive-dev \
-             libnss-myhostname
+             libseccomp-dev libnss-myhostname bubblewrap
 DEB_TEST  := clang libclang-rt-14-dev curl wrk nginx-light python3 zip \
-             bubblewrap autoconf automake libtool
+             autoconf automake libtool
 # node and npm: Debian's packages unless the machine already has them (another build of
 # node may own /usr/bin/node, and Debian's npm would conflict with it).
 DEB_NODE  := $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)

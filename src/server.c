@@ -302,6 +302,7 @@ static enum qr_err start_functions(struct qr_server *s)
     char endpoint[64];
     snprintf(endpoint, sizeof(endpoint), "http://%s:%u", s->cfg.address, s->port);
     fn_code_sweep(s->cfg.data_dir);
+    fn_code_account(s->cfg.data_dir, s->cfg.fn_code_max);
     struct fn_engine_opts fo = {
         .data_dir = s->cfg.data_dir,
         .endpoint_url = endpoint,
@@ -310,6 +311,7 @@ static enum qr_err start_functions(struct qr_server *s)
         .runtimes_file = s->cfg.runtimes_file,
         .max_instances = s->cfg.max_instances,
         .sandbox = !s->cfg.no_sandbox,
+        .pids_max = s->cfg.fn_pids_max,
         .creds = s->creds,
         .logs = s->logs,
     };

@@ -53,6 +53,8 @@ struct qr_config {
     unsigned workers;           /* worker threads for blocking work */
     uint64_t max_body;          /* largest request body accepted (bytes) */
     uint64_t max_inflight_body; /* request body bytes held by requests being processed */
+    unsigned fn_pids_max;       /* processes per function instance; 0 = engine default */
+    uint64_t fn_code_max;       /* bytes of all unpacked function code; 0 = no cap */
 };
 
 struct qr_job;
