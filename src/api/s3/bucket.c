@@ -147,6 +147,20 @@ void s3_get_bucket_location(struct s3_op *op)
     xml_close(&op->body, "LocationConstraint");
 }
 
+/* No bucket has had versioning enabled (PutBucketVersioning is not implemented), and
+ * S3 answers a never-versioned bucket with an empty configuration: no Status. */
+void s3_get_bucket_versioning(struct s3_op *op)
+{
+    struct store_bucket b;
+    enum qr_err e = store_bucket_get(op->reader, op->bucket, &b);
+    if (e) {
+        s3_fail(op, e);
+        return;
+    }
+    xml_begin(&op->body, "VersioningConfiguration", S3_NS);
+    xml_close(&op->body, "VersioningConfiguration");
+}
+
 /*
  * CreateSession works on a bucket that does not exist yet: boto3 and the SDK for
  * JavaScript ask for a session before CreateBucket of a directory bucket and sign the
