@@ -286,23 +286,42 @@ void s3_delete_object(struct s3_op *op)
 
 /* ---- DeleteObjects ---- */
 
-static void delete_one(struct s3_op *op, struct qr_slice key, bool quiet)
+/* One entry of DeleteObjects. A VersionId other than "null" names a version that cannot
+ * exist (no bucket has had versioning): S3 reports such a delete as done and changes
+ * nothing, and an id that is not a version id as an error. */
+static void delete_one(struct s3_op *op, struct qr_slice key, xmlNodePtr vnode, bool quiet)
 {
     enum qr_err e = QR_E_INVALID_KEY;
-    if (key.len && key.len <= QR_MAX_KEY_LEN)
+    struct qr_slice vid = xml_text(vnode);
+    bool other_version = vnode && !qr_slice_eq_lit(vid, "null");
+    const char *code = "InvalidArgument", *msg = NULL;
+    if (other_version && (op->directory || !s3_version_id_wellformed(vid))) {
+        msg = "Invalid version id specified";
+    } else if (other_version) {
+        e = key.len && key.len <= QR_MAX_KEY_LEN ? QR_OK : QR_E_INVALID_KEY;
+    } else if (key.len && key.len <= QR_MAX_KEY_LEN) {
         e = store_obj_delete(op->store, op->bucket, key, NULL);
-    if (e == QR_OK) {
+    }
+    if (e == QR_OK && !msg) {
         if (!quiet) {
             xml_open(&op->body, "Deleted");
             xml_elem(&op->body, "Key", key);
+            if (vnode)
+                xml_elem(&op->body, "VersionId", vid);
             xml_close(&op->body, "Deleted");
         }
         return;
     }
+    if (!msg) {
+        code = e == QR_E_INVALID_KEY ? "InvalidArgument" : "InternalError";
+        msg = qr_strerror(e);
+    }
     xml_open(&op->body, "Error");
     xml_elem(&op->body, "Key", key);
-    xml_elem_s(&op->body, "Code", e == QR_E_INVALID_KEY ? "InvalidArgument" : "InternalError");
-    xml_elem_s(&op->body, "Message", qr_strerror(e));
+    if (vnode)
+        xml_elem(&op->body, "VersionId", vid);
+    xml_elem_s(&op->body, "Code", code);
+    xml_elem_s(&op->body, "Message", msg);
     xml_close(&op->body, "Error");
 }
 
@@ -336,7 +355,7 @@ void s3_delete_objects(struct s3_op *op)
     }
     xml_begin(&op->body, "DeleteResult", S3_NS);
     for (xmlNodePtr o = xml_child(root, "Object"); o; o = xml_next(o, "Object"))
-        delete_one(op, xml_text(xml_child(o, "Key")), quiet);
+        delete_one(op, xml_text(xml_child(o, "Key")), xml_child(o, "VersionId"), quiet);
     xml_close(&op->body, "DeleteResult");
 out:
     if (doc)

@@ -64,6 +64,10 @@ static const struct s3_route routes[] = {
     {"GET", SVC, NONE, NONE, {NONE}, NONE, p_list_buckets, "ListBuckets", "ListDirectoryBuckets",
      s3_list_buckets, 0},
 
+    /* the S3 Object Lambda call, addressed by its own path */
+    {"POST", BKT, NONE, NONE, {NONE}, NONE, NULL, "WriteGetObjectResponse", NONE, NULL,
+     GP | S3_PATH_IS_OP},
+
     /* bucket, no sub-resource */
     {"HEAD", BKT, NONE, NONE, {NONE}, NONE, NULL, "HeadBucket", NONE, s3_head_bucket, 0},
     {"PUT", BKT, NONE, NONE, {NONE}, NONE, NULL, "CreateBucket", NONE, s3_create_bucket,
@@ -131,7 +135,7 @@ static const struct s3_route routes[] = {
     {"GET", BKT, "lifecycle", NONE, {NONE}, NONE, NULL, "GetBucketLifecycleConfiguration",
      "GetBucketLifecycle", NULL, 0},
     {"PUT", BKT, "lifecycle", NONE, {NONE}, NONE, NULL, "PutBucketLifecycleConfiguration",
-     "PutBucketLifecycle", NULL, 0},
+     "PutBucketLifecycle", NULL, S3_ALSO_GP_ONLY},
     {"GET", BKT, "logging", NONE, {NONE}, NONE, NULL, "GetBucketLogging", NONE, NULL, GP},
     {"PUT", BKT, "logging", NONE, {NONE}, NONE, NULL, "PutBucketLogging", NONE, NULL, 0},
     {"DELETE", BKT, "metadataConfiguration", NONE, {NONE}, NONE, NULL,
@@ -157,9 +161,9 @@ static const struct s3_route routes[] = {
      NULL, 0},
     {"PUT", BKT, "metrics", NONE, {"id"}, NONE, NULL, "PutBucketMetricsConfiguration", NONE, NULL, 0},
     {"GET", BKT, "notification", NONE, {NONE}, NONE, NULL, "GetBucketNotificationConfiguration",
-     "GetBucketNotification", NULL, GP},
+     "GetBucketNotification", NULL, GP | S3_ALSO_GP_ONLY},
     {"PUT", BKT, "notification", NONE, {NONE}, NONE, NULL, "PutBucketNotificationConfiguration",
-     "PutBucketNotification", NULL, GP},
+     "PutBucketNotification", NULL, GP | S3_ALSO_GP_ONLY},
     {"GET", BKT, "object-lock", NONE, {NONE}, NONE, NULL, "GetObjectLockConfiguration", NONE, NULL,
      GP},
     {"PUT", BKT, "object-lock", NONE, {NONE}, NONE, NULL, "PutObjectLockConfiguration", NONE, NULL,
@@ -248,12 +252,16 @@ static const struct s3_route routes[] = {
 
 #define N_ROUTES (sizeof(routes) / sizeof(*routes))
 
-/* Parameters of authentication and of SDK bookkeeping that belong to no operation. */
+/* Parameters of authentication and of SDK bookkeeping that belong to no operation. The
+ * JavaScript presigner hoists x-amz-* headers into the query; these two only ask for
+ * checksum headers in the answer or name the algorithm of a checksum sent elsewhere, so
+ * leaving them unread changes nothing stored. Any other hoisted header is refused. */
 static const char *const global_params[] = {
     "x-id",          "X-Amz-Algorithm",     "X-Amz-Credential",   "X-Amz-Date",
     "X-Amz-Expires", "X-Amz-SignedHeaders", "X-Amz-Signature",    "X-Amz-Security-Token",
     "AWSAccessKeyId", "Signature",          "Expires",            "x-amz-security-token",
-    "X-Amz-S3session-Token",
+    "X-Amz-S3session-Token", "X-Amz-Content-Sha256", "x-amz-checksum-mode",
+    "x-amz-sdk-checksum-algorithm",
 };
 
 static bool in_list(const char *const *list, struct qr_slice name)
@@ -296,6 +304,8 @@ static bool route_matches(const struct s3_route *r, const struct s3_op *op,
                           const struct qr_slice *word)
 {
     if (r->scope != scope || !qr_slice_eq_lit(method, r->method))
+        return false;
+    if ((r->flags & S3_PATH_IS_OP) && !qr_slice_eq_lit(op->bucket, r->op))
         return false;
     if (word ? !r->sub || !qr_slice_eq_lit(*word, r->sub) : r->sub != NULL)
         return false;
@@ -555,9 +565,9 @@ bool s3_version_id_wellformed(struct qr_slice v)
 
 /* ---- the documentation table ---- */
 
-static void print_state(FILE *f, const struct s3_route *r, bool dir)
+static void print_state(FILE *f, const struct s3_route *r, bool dir, bool gp_only)
 {
-    if (dir && (r->flags & S3_GP_ONLY))
+    if (dir && gp_only)
         fputs(" NotImplemented (S3 has none) |", f);
     else if (!r->fn)
         fputs(" NotImplemented |", f);
@@ -567,11 +577,13 @@ static void print_state(FILE *f, const struct s3_route *r, bool dir)
 
 static void print_row(FILE *f, const struct s3_route *r, const char *name)
 {
+    unsigned gp = r->also && strcmp(name, r->also) == 0 ? S3_ALSO_GP_ONLY : S3_GP_ONLY;
+    bool gp_only = (r->flags & gp) != 0;
     fprintf(f, "| %s | `%s /%s%s%s%s%s` |", name, r->method,
-            r->scope == S3_ON_SERVICE ? "" : "{Bucket}", r->scope == S3_ON_OBJECT ? "/{Key+}" : "",
+            r->flags & S3_PATH_IS_OP ? r->op : r->scope == S3_ON_SERVICE ? "" : "{Bucket}", r->scope == S3_ON_OBJECT ? "/{Key+}" : "",
             r->sub ? "?" : "", r->sub ? r->sub : "", r->sub_value ? "=2" : "");
-    print_state(f, r, false);
-    print_state(f, r, true);
+    print_state(f, r, false, gp_only);
+    print_state(f, r, true, gp_only);
     fputc('\n', f);
 }
 

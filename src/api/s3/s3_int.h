@@ -34,6 +34,8 @@ enum s3_flags {
     S3_NO_BUCKET_CHECK = 1 << 3, /* works on a bucket that may not exist (CreateSession) */
     S3_VERSION_READ = 1 << 4,    /* takes versionId and reads or changes that version */
     S3_VERSION_DELETE = 1 << 5,  /* takes versionId and deletes that version */
+    S3_PATH_IS_OP = 1 << 6,      /* addressed as /OperationName, not a bucket */
+    S3_ALSO_GP_ONLY = 1 << 7,    /* the route's other name has no directory-bucket form */
 };
 
 enum s3_scope {
