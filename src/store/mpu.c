@@ -505,6 +505,38 @@ static enum qr_err complete_extents(const struct store_mpu_complete *c, struct p
     return QR_OK;
 }
 
+/* How long a completed upload answers retries of its CompleteMultipartUpload. */
+#define COMPLETED_TTL_MS (24ll * 3600 * 1000)
+
+/* Remembers a completion for retries and forgets a few expired ones (bounded work per
+ * completion, so the table stays as large as a day of completions). */
+static enum qr_err w_remember_completed(struct store *st, const struct store_mpu_complete *c,
+                                        const char *upload, int64_t bucket_id, int64_t now_ms)
+{
+    sqlite3_stmt *s = stmt_get(&st->wc, ST_DONE_INSERT);
+    if (s == NULL)
+        return QR_E_DB;
+    bind_text(s, 1, upload);
+    sqlite3_bind_int64(s, 2, bucket_id);
+    bind_bytes(s, 3, c->key);
+    bind_text(s, 4, c->etag);
+    sqlite3_bind_int(s, 5, (int)c->ck.alg);
+    sqlite3_bind_int(s, 6, (int)c->ck.type);
+    bind_text(s, 7, c->ck.alg == STORE_CK_NONE ? "" : c->ck.b64);
+    sqlite3_bind_int64(s, 8, now_ms);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE)
+        return db_fail(st->wdb, "completed upload");
+    s = stmt_get(&st->wc, ST_DONE_EXPIRE);
+    if (s == NULL)
+        return QR_E_DB;
+    sqlite3_bind_int64(s, 1, now_ms - COMPLETED_TTL_MS);
+    rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? QR_OK : db_fail(st->wdb, "completed upload expiry");
+}
+
 static enum qr_err apply_complete(struct store *st, struct store_change *ch)
 {
     struct complete_change *cc = (struct complete_change *)ch;
@@ -547,7 +579,8 @@ static enum qr_err apply_complete(struct store *st, struct store_change *ch)
     };
     if ((err = w_obj_write(st, &row)) != QR_OK || (err = w_unref(st, cur.ext, cur.n_ext)) != QR_OK)
         goto out;
-    err = drop_parts(st, cc->upload, &ps);
+    if ((err = drop_parts(st, cc->upload, &ps)) == QR_OK)
+        err = w_remember_completed(st, c, cc->upload, bucket_id, cc->mtime_ms);
 out:
     free(obj.ext);
     free(obj.part_sizes);
@@ -634,6 +667,31 @@ enum qr_err store_mpu_get(struct store_reader *r, struct qr_slice bucket, struct
     if (rc != SQLITE_ROW)
         return db_fail(r->db, "upload get");
     return QR_OK;
+}
+
+enum qr_err store_mpu_completed(struct store_reader *r, struct qr_slice bucket, struct qr_slice key,
+                                struct qr_slice upload_id, struct store_mpu_done *out)
+{
+    char id[65];
+    if (!upload_id_cstr(upload_id, id))
+        return QR_E_NO_SUCH_UPLOAD;
+    sqlite3_stmt *s = stmt_get(&r->c, ST_DONE_FIND);
+    if (s == NULL)
+        return QR_E_DB;
+    bind_text(s, 1, id);
+    bind_bytes(s, 2, bucket);
+    bind_bytes(s, 3, key);
+    sqlite3_bind_int64(s, 4, store_now_ms() - COMPLETED_TTL_MS);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        memset(out, 0, sizeof(*out));
+        col_text(s, 0, out->etag, sizeof(out->etag));
+        col_checksum(s, 1, 2, 3, &out->ck);
+    }
+    sqlite3_reset(s);
+    if (rc == SQLITE_DONE)
+        return QR_E_NO_SUCH_UPLOAD;
+    return rc == SQLITE_ROW ? QR_OK : db_fail(r->db, "completed upload get");
 }
 
 enum qr_err store_mpu_list_parts(struct store_reader *r, struct qr_slice bucket,

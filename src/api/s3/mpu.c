@@ -522,9 +522,11 @@ static enum qr_err location(struct s3_op *op, struct qr_buf *out)
     struct qr_slice host = op->ar->host;
     bool vhost = qr_slice_starts(host, op->bucket) && host.len > op->bucket.len &&
                  host.p[op->bucket.len] == '.';
+    /* The Host as sent, port included: clients fetch the object from this URL. */
+    const h2o_iovec_t *auth = &op->ar->req->input.authority;
     enum qr_err e = qr_buf_adds(out, "http://");
     if (!e)
-        e = qr_buf_add(out, host.p, host.len);
+        e = qr_buf_add(out, auth->base, auth->len);
     if (!e)
         e = qr_buf_adds(out, "/");
     if (!e && !vhost)
@@ -620,6 +622,28 @@ out:
     return ok;
 }
 
+/*
+ * A retry of a completion that already succeeded (SDKs retry after a lost response)
+ * answers what the first answer said, as S3 does, as long as the object it made is
+ * still the one at the key; otherwise the upload is simply gone.
+ */
+static void complete_retry(struct s3_op *op, struct qr_slice id)
+{
+    struct store_mpu_done done;
+    struct store_obj cur;
+    enum qr_err e = store_mpu_completed(op->reader, op->bucket, op->key, id, &done);
+    if (!e)
+        e = store_obj_get(op->reader, op->bucket, op->key, false, op->pool, &cur);
+    if (!e && strcmp(cur.etag, done.etag) != 0)
+        e = QR_E_NO_SUCH_UPLOAD;
+    if (e) {
+        s3_fail(op, e == QR_E_NO_SUCH_KEY ? QR_E_NO_SUCH_UPLOAD : e);
+        return;
+    }
+    struct store_mpu_complete c = {.etag = done.etag, .ck = done.ck};
+    complete_result(op, &c);
+}
+
 void s3_complete_mpu(struct s3_op *op)
 {
     struct store_upload_info u;
@@ -627,8 +651,18 @@ void s3_complete_mpu(struct s3_op *op)
     struct complete_plan plan;
     struct store_put_result res;
     char etag[80];
-    if (!find_upload(op, &c.upload_id, &u) || !s3_write_conditions(op, &c.cond) ||
-        !complete_prepare(op, &u, c.upload_id, &plan, &c))
+    if (!upload_id_param(op, &c.upload_id))
+        return;
+    enum qr_err e = store_mpu_get(op->reader, op->bucket, op->key, c.upload_id, op->pool, &u);
+    if (e == QR_E_NO_SUCH_UPLOAD) {
+        complete_retry(op, c.upload_id);
+        return;
+    }
+    if (e) {
+        s3_fail(op, e);
+        return;
+    }
+    if (!s3_write_conditions(op, &c.cond) || !complete_prepare(op, &u, c.upload_id, &plan, &c))
         return;
     if (op->directory)
         s3_new_etag(op, plan.md5s, etag); /* opaque on directory buckets */
@@ -646,7 +680,11 @@ void s3_complete_mpu(struct s3_op *op)
     c.etags = etags;
     c.n = plan.n;
     c.etag = etag;
-    enum qr_err e = store_mpu_complete(op->store, &c, &res);
+    e = store_mpu_complete(op->store, &c, &res);
+    if (e == QR_E_NO_SUCH_UPLOAD) {
+        complete_retry(op, c.upload_id); /* a concurrent retry completed it first */
+        return;
+    }
     if (e) {
         s3_fail(op, e);
         return;
