@@ -422,6 +422,7 @@ struct hdr_rule {
     const char *const *valid; /* values S3 knows; others get 400 InvalidArgument. NULL: any */
     bool owner;               /* the value must be quarry's account id, else 403 */
     const char *why;          /* what quarry lacks, for the 501 message */
+    s3_fn dir_fn;             /* the handler that takes it on directory buckets, or NULL */
 };
 
 static const char *const v_false[] = {"false", NULL};
@@ -444,35 +445,38 @@ static const char *const v_requester[] = {"requester", NULL};
 
 static const struct hdr_rule hdr_rules[] = {
     {"x-amz-server-side-encryption-bucket-key-enabled", HDR_EXACT, v_false, v_bool, false,
-     "S3 Bucket Keys (SSE-KMS)"},
+     "S3 Bucket Keys (SSE-KMS)", NULL},
     {"x-amz-server-side-encryption", HDR_EXACT, NULL, v_sse, false,
-     "server-side encryption (objects are stored unencrypted)"},
+     "server-side encryption (objects are stored unencrypted)", NULL},
     {"x-amz-server-side-encryption-", HDR_PREFIX, NULL, NULL, false,
-     "server-side encryption with customer or KMS keys"},
+     "server-side encryption with customer or KMS keys", NULL},
     {"x-amz-copy-source-server-side-encryption-", HDR_PREFIX, NULL, NULL, false,
-     "server-side encryption with customer keys"},
-    {"x-amz-object-lock-", HDR_PREFIX, NULL, NULL, false, "Object Lock"},
-    {"x-amz-bucket-object-lock-enabled", HDR_EXACT, v_false, v_bool, false, "Object Lock"},
-    {"x-amz-acl", HDR_EXACT, v_acl_noop, v_acl, false, "access control lists"},
-    {"x-amz-grant-", HDR_PREFIX, NULL, NULL, false, "access control lists"},
+     "server-side encryption with customer keys", NULL},
+    {"x-amz-object-lock-", HDR_PREFIX, NULL, NULL, false, "Object Lock", NULL},
+    {"x-amz-bucket-object-lock-enabled", HDR_EXACT, v_false, v_bool, false, "Object Lock", NULL},
+    {"x-amz-acl", HDR_EXACT, v_acl_noop, v_acl, false, "access control lists", NULL},
+    {"x-amz-grant-", HDR_PREFIX, NULL, NULL, false, "access control lists", NULL},
     {"x-amz-object-ownership", HDR_EXACT, v_ownership, NULL, false,
-     "object ownership other than BucketOwnerEnforced"},
-    {"x-amz-website-redirect-location", HDR_EXACT, NULL, NULL, false, "static website hosting"},
-    {"x-amz-mfa", HDR_EXACT, NULL, NULL, false, "MFA delete"},
+     "object ownership other than BucketOwnerEnforced", NULL},
+    {"x-amz-website-redirect-location", HDR_EXACT, NULL, NULL, false, "static website hosting",
+     NULL},
+    {"x-amz-mfa", HDR_EXACT, NULL, NULL, false, "MFA delete", NULL},
     /* Requester Pays is never enabled on a quarry bucket, and S3 ignores the header on
      * buckets without it: the bucket owner pays, nothing else changes. */
-    {"x-amz-request-payer", HDR_EXACT, v_requester, v_requester, false, "Requester Pays"},
+    {"x-amz-request-payer", HDR_EXACT, v_requester, v_requester, false, "Requester Pays", NULL},
     /* Nothing can be locked (the headers above are refused), so bypassing governance
      * retention changes nothing. */
-    {"x-amz-bypass-governance-retention", HDR_EXACT, v_bool, v_bool, false, "Object Lock"},
-    {"x-amz-write-offset-bytes", HDR_EXACT, NULL, NULL, false, "appends to objects"},
-    {"x-amz-if-match-size", HDR_EXACT, NULL, NULL, false, "delete conditions on size"},
+    {"x-amz-bypass-governance-retention", HDR_EXACT, v_bool, v_bool, false, "Object Lock", NULL},
+    {"x-amz-write-offset-bytes", HDR_EXACT, NULL, NULL, false, "appends to objects", NULL},
+    /* S3 has these on directory buckets only (model: DeleteObject). */
+    {"x-amz-if-match-size", HDR_EXACT, NULL, NULL, false,
+     "delete conditions on size outside DeleteObject on directory buckets", s3_delete_object},
     {"x-amz-if-match-last-modified-time", HDR_EXACT, NULL, NULL, false,
-     "delete conditions on modification time"},
+     "delete conditions on time outside DeleteObject on directory buckets", s3_delete_object},
     {"x-amz-if-match-initiated-time", HDR_EXACT, NULL, NULL, false,
-     "abort conditions on initiation time"},
-    {"x-amz-expected-bucket-owner", HDR_EXACT, NULL, NULL, true, NULL},
-    {"x-amz-source-expected-bucket-owner", HDR_EXACT, NULL, NULL, true, NULL},
+     "abort conditions on initiation time", NULL},
+    {"x-amz-expected-bucket-owner", HDR_EXACT, NULL, NULL, true, NULL, NULL},
+    {"x-amz-source-expected-bucket-owner", HDR_EXACT, NULL, NULL, true, NULL, NULL},
 };
 
 static bool value_in(const char *const *list, struct qr_slice v)
@@ -514,7 +518,7 @@ bool s3_route_headers_ok(struct s3_op *op, struct s3_route_refusal *out)
             snprintf(out->msg, sizeof(out->msg), "Access Denied");
             return false;
         }
-        if (value_in(r->noop, v))
+        if (value_in(r->noop, v) || (r->dir_fn && op->directory && op->route->fn == r->dir_fn))
             continue;
         if (r->valid && !value_in(r->valid, v)) {
             refuse(out, 400, "InvalidArgument");
