@@ -496,6 +496,14 @@ def other_meaning_changing_headers():
     eq(s3.get_object(Bucket=gp, Key="k", ExpectedBucketOwner=ACCOUNT)["Body"].read(), b"x", "own")
     st, _, body = raw("DELETE", gp, "k", headers={"x-amz-mfa": "SERIAL 123456"})
     eq((st, error_code(body)), (501, "NotImplemented"), "MFA delete")
+    # archive classes need RestoreObject before a GET; readable classes are stored as given
+    expect_client_error("NotImplemented", 501, s3.put_object, Bucket=gp, Key="g", Body=b"x",
+                        StorageClass="GLACIER")
+    expect_client_error("NotImplemented", 501, s3.create_multipart_upload, Bucket=gp, Key="g",
+                        StorageClass="DEEP_ARCHIVE")
+    expect_client_error("NoSuchKey", 404, s3.get_object, Bucket=gp, Key="g")
+    s3.put_object(Bucket=gp, Key="ia", Body=b"x", StorageClass="STANDARD_IA")
+    eq(s3.head_object(Bucket=gp, Key="ia").get("StorageClass"), "STANDARD_IA", "class kept")
     # Requester Pays is never on, so S3 ignores the header: the owner pays
     eq(s3.get_object(Bucket=gp, Key="k", RequestPayer="requester")["Body"].read(), b"x", "rp")
     eq(s3.get_object(Bucket=gp, Key="k")["Body"].read(), b"x", "object kept")

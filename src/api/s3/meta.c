@@ -88,6 +88,18 @@ static struct qr_slice strip_aws_chunked(struct s3_op *op, struct qr_slice ce)
     return qr_slice(v.base, v.len);
 }
 
+/* Classes whose objects S3 serves only after RestoreObject, which quarry does not
+ * implement: storing one readable would answer GETs S3 refuses. */
+static const char *const archive_classes[] = {"GLACIER", "DEEP_ARCHIVE"};
+
+static bool archive_class(struct qr_slice sc)
+{
+    for (size_t i = 0; i < sizeof(archive_classes) / sizeof(*archive_classes); i++)
+        if (qr_slice_eq_lit(sc, archive_classes[i]))
+            return true;
+    return false;
+}
+
 static bool storage_class_ok(struct s3_op *op, struct qr_slice sc)
 {
     if (op->directory)
@@ -113,6 +125,13 @@ enum qr_err s3_meta_from_request(struct s3_op *op, struct qr_slice *out)
             e = add_pair(&b, QR_SLICE_LIT("content-encoding"), ce);
     }
     if (!e && s3_hdr(op, "x-amz-storage-class", &v)) {
+        if (!op->directory && archive_class(v)) {
+            s3_fail_code(op, 501, "NotImplemented",
+                         "A header you provided implies functionality that is not implemented: "
+                         "archive storage classes (quarry has no RestoreObject).");
+            qr_buf_dispose(&b);
+            return QR_E_NOT_IMPLEMENTED;
+        }
         if (!storage_class_ok(op, v)) {
             s3_fail_code(op, 400, "InvalidStorageClass",
                          "The storage class you specified is not valid");
