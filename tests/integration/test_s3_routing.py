@@ -504,6 +504,11 @@ def other_meaning_changing_headers():
     expect_client_error("NoSuchKey", 404, s3.get_object, Bucket=gp, Key="g")
     s3.put_object(Bucket=gp, Key="ia", Body=b"x", StorageClass="STANDARD_IA")
     eq(s3.head_object(Bucket=gp, Key="ia").get("StorageClass"), "STANDARD_IA", "class kept")
+    expect_client_error("NotImplemented", 501, s3.copy_object, Bucket=gp, Key="ia2",
+                        CopySource=f"{gp}/ia", StorageClass="STANDARD")
+    s3.copy_object(Bucket=gp, Key="ia2", CopySource=f"{gp}/ia", StorageClass="ONEZONE_IA",
+                   MetadataDirective="REPLACE")
+    eq(s3.head_object(Bucket=gp, Key="ia2").get("StorageClass"), "ONEZONE_IA", "copy's class")
     # Requester Pays is never on, so S3 ignores the header: the owner pays
     eq(s3.get_object(Bucket=gp, Key="k", RequestPayer="requester")["Body"].read(), b"x", "rp")
     eq(s3.get_object(Bucket=gp, Key="k")["Body"].read(), b"x", "object kept")

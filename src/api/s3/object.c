@@ -499,6 +499,14 @@ void s3_copy_object(struct s3_op *op)
         !s3_write_conditions(op, &cp.cond))
         return;
     struct qr_slice v;
+    /* S3 gives the copy this class even with the COPY directive; quarry copies the
+     * source's stored headers whole, so it would keep the old class: refuse instead. */
+    if (!cp.replace_headers && s3_hdr(op, "x-amz-storage-class", &v)) {
+        s3_fail_code(op, 501, "NotImplemented",
+                     "A header you provided implies functionality that is not implemented: "
+                     "x-amz-storage-class on a copy needs x-amz-metadata-directive: REPLACE.");
+        return;
+    }
     /* Inline bytes are needed only when a new checksum must be computed over them. */
     bool need_data = s3_hdr(op, "x-amz-checksum-algorithm", &v);
     enum qr_err e = store_obj_get(op->reader, cp.src_bucket, cp.src_key, need_data, op->pool, &src);
