@@ -461,6 +461,34 @@ static bool session_allows(struct s3_op *op)
     return op->route->fn != s3_create_session;
 }
 
+/* Picks the operation and refuses, before any handler runs, what quarry does not
+ * implement: an unknown request, a missing operation, a meaning-changing header. True: go
+ * on with op->route. */
+static bool route(struct s3_op *op)
+{
+    struct api_req *ar = op->ar;
+    struct qr_slice method = qr_slice(ar->req->input.method.base, ar->req->input.method.len);
+    struct s3_route_refusal no;
+    if (!s3_route_find(op, method, &no)) {
+        ar->op = op->route ? op->route->op : "Unknown";
+        s3_send_error_code(ar, no.status, no.code, no.msg);
+        return false;
+    }
+    ar->op = op->route->op;
+    if (!op->route->fn || (op->directory && (op->route->flags & S3_GP_ONLY))) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "%s is not implemented%s.", op->route->op,
+                 op->route->fn ? " for directory buckets" : " by quarry yet");
+        s3_send_error_code(ar, 501, "NotImplemented", msg);
+        return false;
+    }
+    if (!s3_route_headers_ok(op, &no)) {
+        s3_send_error_code(ar, no.status, no.code, no.msg);
+        return false;
+    }
+    return true;
+}
+
 /* A versionId naming a version that cannot exist is answered here, before any handler
  * could touch the current object: 400/404 for reads, 204 (nothing deleted) for deletes,
  * as S3 answers for a version it does not have. True: go on with the handler. */
@@ -506,25 +534,8 @@ void s3_handle(struct api_req *ar)
     }
     ar->log_bucket = op->bucket;
     ar->log_key = op->key;
-    struct qr_slice method = qr_slice(req->input.method.base, req->input.method.len);
-    struct s3_route_refusal no;
-    if (!s3_route_find(op, method, &no)) {
-        ar->op = op->route ? op->route->op : "Unknown";
-        s3_send_error_code(ar, no.status, no.code, no.msg);
+    if (!route(op))
         return;
-    }
-    ar->op = op->route->op;
-    if (!op->route->fn || (op->directory && (op->route->flags & S3_GP_ONLY))) {
-        char msg[160];
-        snprintf(msg, sizeof(msg), "%s is not implemented%s.", op->route->op,
-                 op->route->fn ? " for directory buckets" : " by quarry yet");
-        s3_send_error_code(ar, 501, "NotImplemented", msg);
-        return;
-    }
-    if (!s3_route_headers_ok(op, &no)) {
-        s3_send_error_code(ar, no.status, no.code, no.msg);
-        return;
-    }
     if (op->bucket.len && !(op->route->flags & S3_NO_BUCKET_CHECK)) {
         bool dir;
         if (!qr_bucket_name_valid(op->bucket, &dir)) {
