@@ -607,15 +607,42 @@ struct abort_change {
     struct store_change ch;
     struct qr_slice bucket, key;
     char upload[65];
+    bool if_initiated; /* abort only an upload initiated at initiated_ms (seconds) */
+    int64_t initiated_ms;
 };
+
+static enum qr_err w_upload_created(struct store *st, const char *upload, int64_t bucket_id,
+                                    struct qr_slice key, int64_t *out)
+{
+    sqlite3_stmt *s = stmt_get(&st->wc, ST_UP_CREATED);
+    if (s == NULL)
+        return QR_E_DB;
+    bind_text(s, 1, upload);
+    sqlite3_bind_int64(s, 2, bucket_id);
+    bind_bytes(s, 3, key);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *out = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? QR_OK : db_fail(st->wdb, "upload created");
+}
 
 static enum qr_err apply_abort(struct store *st, struct store_change *ch)
 {
     struct abort_change *c = (struct abort_change *)ch;
+    int64_t bucket_id = 0, created = 0;
     enum qr_err err =
-        w_upload_find(st, c->bucket, c->key, qr_slice_cstr(c->upload), NULL, NULL, NULL);
+        w_upload_find(st, c->bucket, c->key, qr_slice_cstr(c->upload), NULL, NULL, &bucket_id);
+    if (err == QR_E_NO_SUCH_UPLOAD && c->if_initiated)
+        return QR_OK; /* the model: a missing upload satisfies the condition */
     if (err != QR_OK)
         return err;
+    if (c->if_initiated) {
+        if ((err = w_upload_created(st, c->upload, bucket_id, c->key, &created)) != QR_OK)
+            return err;
+        if (created / 1000 != c->initiated_ms / 1000)
+            return QR_E_PRECONDITION;
+    }
     return w_upload_drop(st, c->upload);
 }
 
@@ -625,6 +652,20 @@ enum qr_err store_mpu_abort(struct store *st, struct qr_slice bucket, struct qr_
     struct abort_change c = {.ch.apply = apply_abort, .bucket = bucket, .key = key};
     if (!upload_id_cstr(upload_id, c.upload))
         return QR_E_NO_SUCH_UPLOAD;
+    return writer_submit(st, &c.ch);
+}
+
+enum qr_err store_mpu_abort_if_initiated(struct store *st, struct qr_slice bucket,
+                                         struct qr_slice key, struct qr_slice upload_id,
+                                         int64_t initiated_ms)
+{
+    struct abort_change c = {.ch.apply = apply_abort,
+                             .bucket = bucket,
+                             .key = key,
+                             .if_initiated = true,
+                             .initiated_ms = initiated_ms};
+    if (!upload_id_cstr(upload_id, c.upload))
+        return QR_OK; /* no such upload: the condition holds */
     return writer_submit(st, &c.ch);
 }
 

@@ -344,6 +344,12 @@ enum qr_err store_mpu_completed(struct store_reader *r, struct qr_slice bucket, 
 /* Drops an upload and its parts. Errors: QR_E_NO_SUCH_UPLOAD, QR_E_DB. Not on a loop. */
 enum qr_err store_mpu_abort(struct store *st, struct qr_slice bucket, struct qr_slice key,
                             struct qr_slice upload_id) __attribute__((warn_unused_result));
+/* store_mpu_abort only if the upload was initiated at initiated_ms (whole seconds); a
+ * missing upload is success (directory buckets' x-amz-if-match-initiated-time).
+ * Errors: QR_E_PRECONDITION, QR_E_DB. Not on a loop thread. */
+enum qr_err store_mpu_abort_if_initiated(struct store *st, struct qr_slice bucket,
+                                         struct qr_slice key, struct qr_slice upload_id,
+                                         int64_t initiated_ms) __attribute__((warn_unused_result));
 
 #include "store/store_fn.h"
 

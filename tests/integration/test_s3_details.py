@@ -193,6 +193,26 @@ def conditional_deletes():
 
 
 @test
+def abort_if_initiated_at():
+    gp, d = "abortcond", "abortcond--use1-az4--x-s3"
+    s3.create_bucket(Bucket=gp)
+    s3.create_bucket(Bucket=d, CreateBucketConfiguration=DIR_CFG)
+    up = s3.create_multipart_upload(Bucket=gp, Key="k")["UploadId"]
+    expect_client_error("NotImplemented", 501, s3.abort_multipart_upload, Bucket=gp, Key="k",
+                        UploadId=up, IfMatchInitiatedTime=datetime.datetime.now())
+    up = s3.create_multipart_upload(Bucket=d, Key="k")["UploadId"]
+    started = s3.list_multipart_uploads(Bucket=d)["Uploads"][0]["Initiated"]
+    expect_client_error("PreconditionFailed", 412, s3.abort_multipart_upload, Bucket=d, Key="k",
+                        UploadId=up, IfMatchInitiatedTime=started - datetime.timedelta(hours=1))
+    eq([u["UploadId"] for u in s3.list_multipart_uploads(Bucket=d)["Uploads"]], [up], "kept")
+    r = s3.abort_multipart_upload(Bucket=d, Key="k", UploadId=up, IfMatchInitiatedTime=started)
+    eq(r["ResponseMetadata"]["HTTPStatusCode"], 204, "aborted")
+    eq(s3.list_multipart_uploads(Bucket=d).get("Uploads", []), [], "gone")
+    r = s3.abort_multipart_upload(Bucket=d, Key="k", UploadId=up, IfMatchInitiatedTime=started)
+    eq(r["ResponseMetadata"]["HTTPStatusCode"], 204, "absent upload: the condition holds")
+
+
+@test
 def sigv2_header_authentication():
     v2 = srv.boto3_client(signature_version="s3")
     b = "sigv2"

@@ -696,10 +696,20 @@ void s3_complete_mpu(struct s3_op *op)
 
 void s3_abort_mpu(struct s3_op *op)
 {
-    struct qr_slice id;
+    struct qr_slice id, v;
+    int64_t initiated;
     if (!upload_id_param(op, &id))
         return;
-    enum qr_err e = store_mpu_abort(op->store, op->bucket, op->key, id);
+    /* x-amz-if-match-initiated-time: directory buckets (the route table refuses it on
+     * general purpose ones) */
+    bool cond = s3_hdr(op, "x-amz-if-match-initiated-time", &v);
+    if (cond && !qr_time_parse_http(v, &initiated)) {
+        s3_fail_code(op, 400, "InvalidArgument", "Invalid x-amz-if-match-initiated-time.");
+        return;
+    }
+    enum qr_err e =
+        cond ? store_mpu_abort_if_initiated(op->store, op->bucket, op->key, id, initiated)
+             : store_mpu_abort(op->store, op->bucket, op->key, id);
     if (e) {
         s3_fail(op, e);
         return;

@@ -474,7 +474,7 @@ static const struct hdr_rule hdr_rules[] = {
     {"x-amz-if-match-last-modified-time", HDR_EXACT, NULL, NULL, false,
      "delete conditions on time outside DeleteObject on directory buckets", s3_delete_object},
     {"x-amz-if-match-initiated-time", HDR_EXACT, NULL, NULL, false,
-     "abort conditions on initiation time", NULL},
+     "abort conditions outside AbortMultipartUpload on directory buckets", s3_abort_mpu},
     {"x-amz-expected-bucket-owner", HDR_EXACT, NULL, NULL, true, NULL, NULL},
     {"x-amz-source-expected-bucket-owner", HDR_EXACT, NULL, NULL, true, NULL, NULL},
 };
