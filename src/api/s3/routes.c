@@ -327,6 +327,17 @@ static bool route_matches(const struct s3_route *r, const struct s3_op *op, stru
     return !r->header || api_header(op->ar, r->header, &v);
 }
 
+/* A client's name for an error message: at most 64 bytes, anything but printable ASCII
+ * shown as '?', so the XML stays well-formed UTF-8 whatever was sent. */
+static const char *shown(struct qr_slice in, char out[65])
+{
+    size_t n = in.len > 64 ? 64 : in.len;
+    for (size_t i = 0; i < n; i++)
+        out[i] = in.p[i] >= 0x20 && in.p[i] < 0x7f ? (char)in.p[i] : '?';
+    out[n] = '\0';
+    return out;
+}
+
 static void refuse(struct s3_route_refusal *out, int status, const char *code)
 {
     out->status = status;
@@ -340,14 +351,15 @@ bool s3_route_find(struct s3_op *op, struct qr_slice method, struct s3_route_ref
                           : op->key.len == 0  ? S3_ON_BUCKET
                                               : S3_ON_OBJECT;
     const struct qr_slice *word = NULL;
+    char nbuf[65];
     memset(out, 0, sizeof(*out));
     for (size_t i = 0; i < ar->n_params; i++) {
         struct qr_slice n = ar->params[i].name;
         for (size_t j = 0; j < i; j++) {
             if (qr_slice_eq(n, ar->params[j].name)) {
                 refuse(out, 400, "InvalidArgument");
-                snprintf(out->msg, sizeof(out->msg), "The query parameter %.*s is repeated.",
-                         (int)(n.len > 64 ? 64 : n.len), (const char *)n.p);
+                snprintf(out->msg, sizeof(out->msg), "The query parameter %s is repeated.",
+                         shown(n, nbuf));
                 return false;
             }
         }
@@ -371,10 +383,10 @@ bool s3_route_find(struct s3_op *op, struct qr_slice method, struct s3_route_ref
     static const char *const scope_name[] = {"the service", "a bucket", "an object"};
     if (!op->route) {
         refuse(out, 501, "NotImplemented");
-        snprintf(
-            out->msg, sizeof(out->msg), "%.*s on %s%s%.*s is not an operation quarry implements.",
-            (int)(method.len > 16 ? 16 : method.len), (const char *)method.p, scope_name[scope],
-            word ? " with ?" : "", word ? (int)word->len : 0, word ? (const char *)word->p : "");
+        snprintf(out->msg, sizeof(out->msg),
+                 "%s on %s%s%.*s is not an operation quarry implements.", shown(method, nbuf),
+                 scope_name[scope], word ? " with ?" : "", word ? (int)word->len : 0,
+                 word ? (const char *)word->p : "");
         return false;
     }
     const struct s3_route *r = op->route;
@@ -384,9 +396,9 @@ bool s3_route_find(struct s3_op *op, struct qr_slice method, struct s3_route_ref
             continue;
         refuse(out, 501, "NotImplemented");
         snprintf(out->msg, sizeof(out->msg),
-                 "The query parameter %.*s is not one %s takes; quarry does not guess what it "
+                 "The query parameter %s is not one %s takes; quarry does not guess what it "
                  "means.",
-                 (int)(n.len > 64 ? 64 : n.len), (const char *)n.p, r->op);
+                 shown(n, nbuf), r->op);
         return false;
     }
     struct qr_slice v;
@@ -400,8 +412,8 @@ bool s3_route_find(struct s3_op *op, struct qr_slice method, struct s3_route_ref
     if (api_param(ar, "x-id", &v) && !qr_slice_eq_lit(v, r->op) &&
         !(r->also && qr_slice_eq_lit(v, r->also))) {
         refuse(out, 501, "NotImplemented");
-        snprintf(out->msg, sizeof(out->msg), "x-id=%.*s does not name %s, which this request is.",
-                 (int)(v.len > 64 ? 64 : v.len), (const char *)v.p, r->op);
+        snprintf(out->msg, sizeof(out->msg), "x-id=%s does not name %s, which this request is.",
+                 shown(v, nbuf), r->op);
         return false;
     }
     return true;
@@ -510,7 +522,7 @@ bool s3_route_headers_ok(struct s3_op *op, struct s3_route_refusal *out)
         const struct hdr_rule *r = rule_for(n);
         if (!r)
             continue;
-        int nl = (int)(n.len > 64 ? 64 : n.len);
+        char nbuf[65];
         if (r->owner) {
             if (qr_slice_eq(v, qr_slice_cstr(account)))
                 continue;
@@ -522,15 +534,14 @@ bool s3_route_headers_ok(struct s3_op *op, struct s3_route_refusal *out)
             continue;
         if (r->valid && !value_in(r->valid, v)) {
             refuse(out, 400, "InvalidArgument");
-            snprintf(out->msg, sizeof(out->msg), "Invalid value for header %.*s.", nl,
-                     (const char *)n.p);
+            snprintf(out->msg, sizeof(out->msg), "Invalid value for header %s.", shown(n, nbuf));
             return false;
         }
         refuse(out, 501, "NotImplemented");
         snprintf(out->msg, sizeof(out->msg),
-                 "A header you provided implies functionality that is not implemented: %.*s "
+                 "A header you provided implies functionality that is not implemented: %s "
                  "(quarry has no %s).",
-                 nl, (const char *)n.p, r->why);
+                 shown(n, nbuf), r->why);
         return false;
     }
     return true;
