@@ -382,6 +382,11 @@ def sub_resources_on_buckets_and_objects_do_not_fall_through():
         check(error_code(body) in ("NotImplemented", "InvalidArgument"),
               f"{method} ?{q}: {body[:200]!r}")
         check(b"<RequestId>" in body, f"{method} ?{q}: no request id in {body[:200]!r}")
+    # a hostile parameter name: refused, and the error document stays well-formed XML
+    import xml.etree.ElementTree as ET
+    st, _, body = raw("GET", gp, "k", "%FF%01%3C%26=1")
+    eq(st, 501, "hostile parameter name")
+    ET.fromstring(body)
     s3.head_bucket(Bucket=empty)
     eq(s3.get_object(Bucket=gp, Key="k")["Body"].read(), b"keep me", "object after refusals")
     eq([o["Key"] for o in s3.list_objects_v2(Bucket=gp).get("Contents", [])], ["k"], "keys")
