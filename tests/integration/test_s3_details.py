@@ -74,6 +74,20 @@ def complete_multipart_retry_answers_the_same():
 
 
 @test
+def complete_checks_the_expected_object_size():
+    for b in both("mpsize"):
+        parts = [b"a" * (5 * MiB), b"tail"]
+        up, listing = mpu(b, "obj", parts)
+        expect_client_error("InvalidRequest", 400, s3.complete_multipart_upload, Bucket=b,
+                            Key="obj", UploadId=up, MultipartUpload=listing,
+                            MpuObjectSize=5 * MiB + 3)
+        expect_client_error(None, 404, s3.head_object, Bucket=b, Key="obj")
+        r = s3.complete_multipart_upload(Bucket=b, Key="obj", UploadId=up,
+                                         MultipartUpload=listing, MpuObjectSize=5 * MiB + 4)
+        check(r["ETag"], "completed with the right size")
+
+
+@test
 def complete_retry_survives_a_restart():
     b = "retry-restart"
     s3.create_bucket(Bucket=b)

@@ -33,6 +33,13 @@ static bool read_config(struct s3_op *op, struct qr_slice zone, struct store_buc
         s3_fail_malformed(op);
         goto out;
     }
+    if (xml_child(root, "Tags")) {
+        /* quarry keeps no bucket tags: creating the bucket without them would drop them */
+        s3_fail_code(op, 501, "NotImplemented",
+                     "A request element you provided implies functionality that is not "
+                     "implemented: bucket tags (CreateBucketConfiguration.Tags).");
+        goto out;
+    }
     struct qr_slice lc = xml_text(xml_child(root, "LocationConstraint"));
     xmlNodePtr loc = xml_child(root, "Location");
     xmlNodePtr bk = xml_child(root, "Bucket");

@@ -592,6 +592,40 @@ static void complete_result(struct s3_op *op, const struct store_mpu_complete *c
     qr_buf_dispose(&loc);
 }
 
+/* x-amz-mp-object-size: the size the client expects the object to have; a mismatch
+ * is 400 InvalidRequest (model). The listed parts' stored sizes, summed. */
+static bool object_size_claim_holds(struct s3_op *op, struct qr_slice id,
+                                    const struct complete_plan *plan)
+{
+    struct qr_slice v;
+    struct store_part **by_num;
+    uint64_t want, have = 0;
+    if (!s3_hdr(op, "x-amz-mp-object-size", &v))
+        return true;
+    if (!qr_slice_u64(v, INT64_MAX, &want)) {
+        s3_fail_code(op, 400, "InvalidArgument", "Invalid x-amz-mp-object-size.");
+        return false;
+    }
+    enum qr_err e = stored_parts(op, id, &by_num);
+    if (e) {
+        s3_fail(op, e);
+        return false;
+    }
+    for (size_t i = 0; i < plan->n; i++) {
+        const struct store_part *sp = by_num[plan->parts[i].number];
+        if (!sp) {
+            s3_fail(op, QR_E_INVALID_PART);
+            return false;
+        }
+        have += sp->size; /* at most 10000 parts of at most 5 GiB: no overflow */
+    }
+    if (have == want)
+        return true;
+    s3_fail_code(op, 400, "InvalidRequest",
+                 "The provided x-amz-mp-object-size does not match the size of the parts.");
+    return false;
+}
+
 /* Decodes the body and computes the final ETag and checksum into c. */
 static bool complete_prepare(struct s3_op *op, const struct store_upload_info *u,
                              struct qr_slice id, struct complete_plan *plan,
@@ -611,8 +645,8 @@ static bool complete_prepare(struct s3_op *op, const struct store_upload_info *u
         goto out;
     }
     if (!parse_complete(op, doc, u->ck_alg != STORE_CK_NONE ? ck_tag : NULL, plan) ||
-        !md5_of_md5s(op, plan) || !final_checksum(op, u, id, plan, &c->ck) ||
-        !complete_claims_hold(op, u, &c->ck))
+        !md5_of_md5s(op, plan) || !object_size_claim_holds(op, id, plan) ||
+        !final_checksum(op, u, id, plan, &c->ck) || !complete_claims_hold(op, u, &c->ck))
         goto out;
     ok = true;
 out:

@@ -454,6 +454,14 @@ static const char *const v_acl[] = {"private",
 static const char *const v_sse[] = {"AES256", "aws:kms", "aws:kms:dsse", NULL};
 static const char *const v_ownership[] = {"BucketOwnerEnforced", NULL};
 static const char *const v_requester[] = {"requester", NULL};
+static const char *const v_namespace_noop[] = {"global", NULL};
+static const char *const v_namespace[] = {"global", "account-regional", NULL};
+/* The checksum algorithms body.c verifies; the model has more (SHA512, MD5, XXHASH*),
+ * which would otherwise be stored unverified. */
+static const char *const v_ck_algs[] = {"CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256", NULL};
+static const char *const v_ck_trailers[] = {"x-amz-checksum-crc32",     "x-amz-checksum-crc32c",
+                                            "x-amz-checksum-crc64nvme", "x-amz-checksum-sha1",
+                                            "x-amz-checksum-sha256",    NULL};
 
 static const struct hdr_rule hdr_rules[] = {
     {"x-amz-server-side-encryption-bucket-key-enabled", HDR_EXACT, v_false, v_bool, false,
@@ -487,6 +495,16 @@ static const struct hdr_rule hdr_rules[] = {
      "delete conditions on time outside DeleteObject on directory buckets", s3_delete_object},
     {"x-amz-if-match-initiated-time", HDR_EXACT, NULL, NULL, false,
      "abort conditions outside AbortMultipartUpload on directory buckets", s3_abort_mpu},
+    {"x-amz-bucket-namespace", HDR_EXACT, v_namespace_noop, v_namespace, false,
+     "account-regional bucket namespaces", NULL},
+    {"x-amz-sdk-checksum-algorithm", HDR_EXACT, v_ck_algs, NULL, false, "this checksum algorithm",
+     NULL},
+    {"x-amz-checksum-algorithm", HDR_EXACT, v_ck_algs, NULL, false, "this checksum algorithm",
+     NULL},
+    {"x-amz-trailer", HDR_EXACT, v_ck_trailers, NULL, false, "this trailing checksum", NULL},
+    {"x-amz-checksum-sha512", HDR_EXACT, NULL, NULL, false, "SHA512 checksums", NULL},
+    {"x-amz-checksum-md5", HDR_EXACT, NULL, NULL, false, "MD5 flexible checksums", NULL},
+    {"x-amz-checksum-xxhash", HDR_PREFIX, NULL, NULL, false, "XXHASH checksums", NULL},
     {"x-amz-expected-bucket-owner", HDR_EXACT, NULL, NULL, true, NULL, NULL},
     {"x-amz-source-expected-bucket-owner", HDR_EXACT, NULL, NULL, true, NULL, NULL},
 };
