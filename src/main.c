@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "api/s3/s3.h"
 #include "fn/code.h"
 #include "server.h"
 #include "util/slice.h"
@@ -16,6 +17,7 @@
 static void usage(FILE *f)
 {
     fputs("usage: quarry serve [options]\n"
+          "       quarry s3-operations   print every S3 operation and its state (markdown)\n"
           "  --address A        listen address (default 127.0.0.1)\n"
           "  --port N           listen port, 0 picks a free one (default 9000)\n"
           "  --data DIR         data directory (default ./data)\n"
@@ -107,6 +109,10 @@ int main(int argc, char **argv)
     if (!cfg.root_secret || !*cfg.root_secret)
         cfg.root_secret = DEFAULT_ROOT_SECRET;
 
+    if (argc == 2 && strcmp(argv[1], "s3-operations") == 0) {
+        s3_routes_print(stdout); /* docs/s3.md's operation table, from the route table */
+        return 0;
+    }
     if (argc < 2 || strcmp(argv[1], "serve") != 0) {
         usage(argc >= 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr);
         return argc >= 2 && strcmp(argv[1], "--help") == 0 ? 0 : 2;

@@ -172,6 +172,10 @@ static enum qr_err authenticate(struct api_req *ar)
         .n_headers = nh,
         .now_ms = api_now_ms(),
     };
+    /* "Authorization: AWS id:sig" is SigV2, which sigv4_parse would call malformed. */
+    struct qr_slice authz;
+    if (api_header(ar, "authorization", &authz) && authz.len > 4 && memcmp(authz.p, "AWS ", 4) == 0)
+        return authenticate_v2(ar, &in);
     enum qr_err e = sigv4_parse(&in, &ar->auth);
     if (e == QR_E_AUTH_MISSING)
         return authenticate_v2(ar, &in);

@@ -357,6 +357,8 @@ enum qr_err w_obj_find(struct store *st, int64_t bucket_id, struct qr_slice key,
         out->exists = true;
         out->rowid = sqlite3_column_int64(s, 0);
         col_text(s, 1, out->etag, sizeof(out->etag));
+        out->size = (uint64_t)sqlite3_column_int64(s, 3);
+        out->mtime_ms = sqlite3_column_int64(s, 4);
         err = ext_unpack_heap(sqlite3_column_blob(s, 2), (size_t)sqlite3_column_bytes(s, 2),
                               &out->ext, &out->n_ext);
     } else if (rc != SQLITE_DONE) {
@@ -382,7 +384,13 @@ enum qr_err w_cond_check(const struct store_cond *c, const struct w_obj *cur)
     /* S3 answers If-Match on a missing key with 404 NoSuchKey, not 412. */
     if (c->if_match && !cur->exists)
         return QR_E_NO_SUCH_KEY;
-    if (c->if_match && strcmp(cur->etag, c->if_match) != 0)
+    /* "*" matches any existing object (If-Match on DeleteObject, RFC 9110). */
+    if (c->if_match && strcmp(c->if_match, "*") != 0 && strcmp(cur->etag, c->if_match) != 0)
+        return QR_E_PRECONDITION;
+    /* Size and time conditions (directory-bucket deletes) hold for a missing object. */
+    if (cur->exists && c->if_size && cur->size != c->size)
+        return QR_E_PRECONDITION;
+    if (cur->exists && c->if_mtime && cur->mtime_ms / 1000 != c->mtime_ms / 1000)
         return QR_E_PRECONDITION;
     return QR_OK;
 }

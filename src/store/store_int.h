@@ -64,6 +64,9 @@ enum stmt_id {
     ST_UP_CREATED,
     ST_UP_LIST_BOUNDED,
     ST_UP_LIST_UNBOUNDED,
+    ST_DONE_INSERT,
+    ST_DONE_FIND,
+    ST_DONE_EXPIRE,
     ST_PART_FIND,
     ST_PART_UPSERT,
     ST_PART_ALL,
@@ -291,6 +294,8 @@ struct w_obj {
     bool exists;
     int64_t rowid;
     char etag[80];
+    uint64_t size;
+    int64_t mtime_ms;
     struct store_extent *ext; /* heap; free with w_obj_dispose */
     size_t n_ext;
 };

@@ -267,10 +267,32 @@ void s3_get_object(struct s3_op *op)
 
 /* ---- DeleteObject ---- */
 
+/* x-amz-if-match-size and x-amz-if-match-last-modified-time (directory buckets: the
+ * route table refuses them elsewhere). False with op failed on a malformed value. */
+static bool delete_conditions(struct s3_op *op, struct store_cond *cond)
+{
+    struct qr_slice v;
+    if (s3_hdr(op, "x-amz-if-match-size", &v)) {
+        if (!qr_slice_u64(v, INT64_MAX, &cond->size)) {
+            s3_fail_code(op, 400, "InvalidArgument", "Invalid x-amz-if-match-size.");
+            return false;
+        }
+        cond->if_size = true;
+    }
+    if (s3_hdr(op, "x-amz-if-match-last-modified-time", &v)) {
+        if (!qr_time_parse_http(v, &cond->mtime_ms)) {
+            s3_fail_code(op, 400, "InvalidArgument", "Invalid x-amz-if-match-last-modified-time.");
+            return false;
+        }
+        cond->if_mtime = true;
+    }
+    return true;
+}
+
 void s3_delete_object(struct s3_op *op)
 {
     struct store_cond cond;
-    if (!s3_write_conditions(op, &cond))
+    if (!s3_write_conditions(op, &cond) || !delete_conditions(op, &cond))
         return;
     if (cond.if_none_match_any) {
         s3_fail_code(op, 400, "InvalidArgument", "If-None-Match is not allowed on DeleteObject.");
@@ -286,23 +308,86 @@ void s3_delete_object(struct s3_op *op)
 
 /* ---- DeleteObjects ---- */
 
-static void delete_one(struct s3_op *op, struct qr_slice key, bool quiet)
+/* One entry of DeleteObjects. A VersionId other than "null" names a version that cannot
+ * exist (no bucket has had versioning): S3 reports such a delete as done and changes
+ * nothing, and an id that is not a version id as an error. */
+/* An entry's ETag, LastModifiedTime and Size conditions (the last two on directory
+ * buckets only, as in S3). NULL, or the message of the entry's error. */
+static const char *entry_conditions(struct s3_op *op, xmlNodePtr o, struct store_cond *cond)
+{
+    xmlNodePtr etag = xml_child(o, "ETag"), mt = xml_child(o, "LastModifiedTime"),
+               size = xml_child(o, "Size");
+    memset(cond, 0, sizeof(*cond));
+    if (etag) {
+        char *t = h2o_mem_alloc_pool(op->pool, 80);
+        if (!s3_etag_parse(xml_text(etag), t))
+            return "Invalid ETag.";
+        cond->if_match = t;
+    }
+    if ((mt || size) && !op->directory)
+        return "LastModifiedTime and Size conditions are for directory buckets only.";
+    if (mt && !qr_time_parse_http(xml_text(mt), &cond->mtime_ms))
+        return "Invalid LastModifiedTime.";
+    if (size && !qr_slice_u64(xml_text(size), INT64_MAX, &cond->size))
+        return "Invalid Size.";
+    cond->if_mtime = mt != NULL;
+    cond->if_size = size != NULL;
+    return NULL;
+}
+
+static void delete_one(struct s3_op *op, xmlNodePtr o, bool quiet)
 {
     enum qr_err e = QR_E_INVALID_KEY;
-    if (key.len && key.len <= QR_MAX_KEY_LEN)
-        e = store_obj_delete(op->store, op->bucket, key, NULL);
-    if (e == QR_OK) {
+    struct qr_slice key = xml_text(xml_child(o, "Key"));
+    xmlNodePtr vnode = xml_child(o, "VersionId");
+    struct qr_slice vid = xml_text(vnode);
+    bool other_version = vnode && !qr_slice_eq_lit(vid, "null");
+    const char *code = "InvalidArgument", *msg = NULL;
+    struct store_cond cond;
+    if (other_version && (op->directory || !s3_version_id_wellformed(vid))) {
+        msg = "Invalid version id specified";
+    } else if ((msg = entry_conditions(op, o, &cond)) != NULL) {
+        code = "InvalidArgument";
+    } else if (other_version) {
+        e = key.len && key.len <= QR_MAX_KEY_LEN ? QR_OK : QR_E_INVALID_KEY;
+    } else if (key.len && key.len <= QR_MAX_KEY_LEN) {
+        e = store_obj_delete(op->store, op->bucket, key, &cond);
+    }
+    if (e == QR_OK && !msg) {
         if (!quiet) {
             xml_open(&op->body, "Deleted");
             xml_elem(&op->body, "Key", key);
+            if (vnode)
+                xml_elem(&op->body, "VersionId", vid);
             xml_close(&op->body, "Deleted");
         }
         return;
     }
+    if (!msg) {
+        static const struct {
+            enum qr_err e;
+            const char *code, *msg;
+        } entry_err[] = {
+            {QR_E_INVALID_KEY, "InvalidArgument", "Invalid key."},
+            {QR_E_PRECONDITION, "PreconditionFailed",
+             "At least one of the pre-conditions you specified did not hold"},
+            {QR_E_NO_SUCH_KEY, "NoSuchKey", "The specified key does not exist."},
+        };
+        code = "InternalError";
+        msg = "We encountered an internal error. Please try again.";
+        for (size_t i = 0; i < sizeof(entry_err) / sizeof(*entry_err); i++) {
+            if (entry_err[i].e == e) {
+                code = entry_err[i].code;
+                msg = entry_err[i].msg;
+            }
+        }
+    }
     xml_open(&op->body, "Error");
     xml_elem(&op->body, "Key", key);
-    xml_elem_s(&op->body, "Code", e == QR_E_INVALID_KEY ? "InvalidArgument" : "InternalError");
-    xml_elem_s(&op->body, "Message", qr_strerror(e));
+    if (vnode)
+        xml_elem(&op->body, "VersionId", vid);
+    xml_elem_s(&op->body, "Code", code);
+    xml_elem_s(&op->body, "Message", msg);
     xml_close(&op->body, "Error");
 }
 
@@ -336,7 +421,7 @@ void s3_delete_objects(struct s3_op *op)
     }
     xml_begin(&op->body, "DeleteResult", S3_NS);
     for (xmlNodePtr o = xml_child(root, "Object"); o; o = xml_next(o, "Object"))
-        delete_one(op, xml_text(xml_child(o, "Key")), quiet);
+        delete_one(op, o, quiet);
     xml_close(&op->body, "DeleteResult");
 out:
     if (doc)
@@ -414,6 +499,14 @@ void s3_copy_object(struct s3_op *op)
         !s3_write_conditions(op, &cp.cond))
         return;
     struct qr_slice v;
+    /* S3 gives the copy this class even with the COPY directive; quarry copies the
+     * source's stored headers whole, so it would keep the old class: refuse instead. */
+    if (!cp.replace_headers && s3_hdr(op, "x-amz-storage-class", &v)) {
+        s3_fail_code(op, 501, "NotImplemented",
+                     "A header you provided implies functionality that is not implemented: "
+                     "x-amz-storage-class on a copy needs x-amz-metadata-directive: REPLACE.");
+        return;
+    }
     /* Inline bytes are needed only when a new checksum must be computed over them. */
     bool need_data = s3_hdr(op, "x-amz-checksum-algorithm", &v);
     enum qr_err e = store_obj_get(op->reader, cp.src_bucket, cp.src_key, need_data, op->pool, &src);
