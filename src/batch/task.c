@@ -1,0 +1,498 @@
+/*
+ * task.c - one window of tasks of one operation, recorded with the job's progress.
+ *
+ * S3PutObjectCopy and the tagging operations run inside the store's writer transaction
+ * that records their result rows (store_job_progress): a window of up to
+ * BATCH_WINDOW_STORE tasks is one transaction and one fsync, and a task's effect never
+ * exists without its row or the other way round. Copies share blobs, so a copy costs
+ * the same whatever the object's size.
+ *
+ * LambdaInvoke sends every task of the window through fn_invoke at once (the engine
+ * bounds concurrency per function), waits for all callbacks, retries TemporaryFailure
+ * with backoff up to BATCH_RETRY_MAX times and waits out throttling without limit
+ * (a throttled task never fails), then records the window.
+ *
+ * Every task runs through batch_authorize_task, the one place a task's principal (the
+ * job's role) is checked.
+ */
+#include "batch/batch_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "fn/fn_resolve.h"
+#include "util/buf.h"
+#include "util/codec.h"
+#include "util/names.h"
+
+/* TODO(#11): evaluate the role's policies for the task's action on its object here.
+ * Today every principal is the account root, so every task is allowed; the job's
+ * RoleArn is what IAM will check. */
+static bool batch_authorize_task(const struct batch_def *d, const char *action,
+                                 const struct batch_task *t)
+{
+    (void)d->role_arn;
+    (void)action;
+    (void)t;
+    return true;
+}
+
+static void row_outcome(struct store_job_row *row, bool failed, int http, const char *code,
+                        const char *msg, size_t msg_len)
+{
+    row->failed = failed;
+    row->http = http;
+    snprintf(row->code, sizeof(row->code), "%s", code);
+    if (msg_len > BATCH_MSG_MAX)
+        msg_len = BATCH_MSG_MAX;
+    /* Cut at a character boundary: never leave half a UTF-8 sequence. */
+    while (msg_len > 0 && msg_len < strlen(msg) && ((uint8_t)msg[msg_len] & 0xC0) == 0x80)
+        msg_len--;
+    memcpy(row->message, msg, msg_len);
+    row->message[msg_len] = '\0';
+}
+
+static void row_base(struct store_job_row *row, const struct batch_window *w, size_t i)
+{
+    const struct batch_task *t = &w->tasks[i];
+    memset(row, 0, sizeof(*row));
+    row->line = w->job->cursor + i;
+    row->bucket = qr_slice_cstr(t->bucket);
+    row->key = qr_slice(t->key_raw, t->key_raw_len);
+    row->version = qr_slice_cstr(t->version);
+}
+
+static enum qr_err record(struct batch_window *w, struct store_job_row *rows, int64_t active_ms)
+{
+    struct store_job_progress p = {
+        .id = w->job->id,
+        .rows = rows,
+        .n = w->n,
+        .cursor_from = w->job->cursor,
+        .cursor_to = w->job->cursor + w->n,
+        .manifest_off = w->end_off,
+        .active_ms = active_ms,
+    };
+    return store_job_progress(w->e->o.store, &p);
+}
+
+/* ---- S3 operations in the writer's transaction ---- */
+
+/* Result of a copy or tagging change, as the report shows it. Writer thread. */
+static void store_outcome(void *arg, struct store_job_row *row, enum qr_err err)
+{
+    static const struct {
+        enum qr_err err;
+        int http;
+        const char *code, *msg;
+    } map[] = {
+        {QR_E_NO_SUCH_KEY, 404, "NoSuchKey", "The specified key does not exist."},
+        {QR_E_NO_SUCH_BUCKET, 404, "NoSuchBucket", "The specified bucket does not exist."},
+        {QR_E_PRECONDITION, 412, "PreconditionFailed", "At least one of the preconditions you "
+                                                       "specified did not hold."},
+        {QR_E_TOO_LARGE, 400, "InvalidRequest", "The object's metadata is too large."},
+    };
+    if (err == QR_OK) {
+        row_outcome(row, false, 200, "", "Successful", 10);
+        return;
+    }
+    for (size_t i = 0; i < sizeof(map) / sizeof(*map); i++)
+        if (map[i].err == err) {
+            row_outcome(row, true, map[i].http, map[i].code, map[i].msg, strlen(map[i].msg));
+            return;
+        }
+    row_outcome(row, true, 500, "InternalError", "We encountered an internal error.", 33);
+}
+
+/* Fills a copy row; false when the task fails before reaching the store. */
+static bool copy_row(struct batch_window *w, size_t i, const char *dst_bucket, bool dst_dir,
+                     char *key_buf, char *etag_buf, struct store_job_row *row)
+{
+    const struct batch_def *d = w->def;
+    const struct batch_task *t = &w->tasks[i];
+    size_t pl = strlen(d->target_prefix);
+    if (t->version[0] && strcmp(t->version, "null") != 0) {
+        row_outcome(row, true, 400, "InvalidArgument", "Invalid version id specified", 28);
+        return false;
+    }
+    if (pl + t->key_len > BATCH_KEY_MAX) {
+        row_outcome(row, true, 400, "KeyTooLongError", "Your key is too long", 20);
+        return false;
+    }
+    if (!batch_authorize_task(d, "s3:PutObject", t)) {
+        row_outcome(row, true, 403, "AccessDenied", "Access Denied", 13);
+        return false;
+    }
+    memcpy(key_buf, d->target_prefix, pl);
+    memcpy(key_buf + pl, t->key, t->key_len);
+    row->effect = STORE_JOB_EFFECT_COPY;
+    row->copy.src_bucket = qr_slice_cstr(t->bucket);
+    row->copy.src_key = qr_slice(t->key, t->key_len);
+    row->copy.dst_bucket = qr_slice_cstr(dst_bucket);
+    row->copy.dst_key = qr_slice(key_buf, pl + t->key_len);
+    if (dst_dir) {
+        /* As CopyObject: a directory bucket gives the copy a new opaque ETag and keeps no
+         * tags. */
+        qr_random_hex(etag_buf, 16);
+        row->copy.etag = etag_buf;
+        row->copy.replace_tags = true;
+    }
+    return true;
+}
+
+/* The stored tag form (see api/s3/tagging.c): "k=v&k2=v2", each part URI-encoded. */
+static enum qr_err encode_tags(const struct batch_def *d, struct qr_buf *b)
+{
+    enum qr_err err = QR_OK;
+    for (size_t i = 0; i < d->n_obj_tags && err == QR_OK; i++) {
+        if (i > 0)
+            err = qr_buf_add(b, "&", 1);
+        if (err == QR_OK)
+            err = qr_uri_encode(qr_slice_cstr(d->obj_tags[i].key), false, b);
+        if (err == QR_OK)
+            err = qr_buf_add(b, "=", 1);
+        if (err == QR_OK)
+            err = qr_uri_encode(qr_slice_cstr(d->obj_tags[i].value), false, b);
+    }
+    return err;
+}
+
+static enum qr_err run_store_window(struct batch_window *w)
+{
+    const struct batch_def *d = w->def;
+    struct store_job_row *rows = qr_xmalloc(sizeof(*rows) * w->n);
+    char *keys = qr_xmalloc((size_t)(BATCH_KEY_MAX + 1) * w->n);
+    char *etags = qr_xmalloc((size_t)80 * w->n);
+    char dst[64] = "";
+    bool dst_dir = false;
+    struct qr_buf tags;
+    qr_buf_init(&tags, 64 * 1024);
+    enum qr_err err = QR_OK;
+    if (d->op == BATCH_OP_COPY) {
+        if (!batch_bucket_of_arn(d->target_resource, dst))
+            err = QR_E_INTERNAL; /* checked at CreateJob */
+        bool dir = false;
+        if (err == QR_OK)
+            (void)qr_bucket_name_valid(qr_slice_cstr(dst), &dir);
+        dst_dir = dir;
+    } else if (d->op == BATCH_OP_PUT_TAGGING) {
+        err = encode_tags(d, &tags);
+    }
+    for (size_t i = 0; i < w->n && err == QR_OK; i++) {
+        struct store_job_row *row = &rows[i];
+        row_base(row, w, i);
+        if (d->op == BATCH_OP_COPY) {
+            (void)copy_row(w, i, dst, dst_dir, keys + i * (BATCH_KEY_MAX + 1), etags + i * 80,
+                           row);
+            continue;
+        }
+        if (!batch_authorize_task(d, "s3:PutObjectTagging", &w->tasks[i])) {
+            row_outcome(row, true, 403, "AccessDenied", "Access Denied", 13);
+            continue;
+        }
+        row->effect = STORE_JOB_EFFECT_TAGS;
+        row->obj_bucket = qr_slice_cstr(w->tasks[i].bucket);
+        row->obj_key = qr_slice(w->tasks[i].key, w->tasks[i].key_len);
+        row->tags = d->op == BATCH_OP_PUT_TAGGING ? qr_slice(tags.p, tags.len) : qr_slice(NULL, 0);
+    }
+    if (err == QR_OK) {
+        struct store_job_progress p = {
+            .id = w->job->id,
+            .rows = rows,
+            .n = w->n,
+            .cursor_from = w->job->cursor,
+            .cursor_to = w->job->cursor + w->n,
+            .manifest_off = w->end_off,
+            .outcome = store_outcome,
+            .arg = w,
+        };
+        err = store_job_progress(w->e->o.store, &p);
+    }
+    qr_buf_dispose(&tags);
+    free(etags);
+    free(keys);
+    free(rows);
+    return err;
+}
+
+/* ---- LambdaInvoke ---- */
+
+enum lam_state {
+    LAM_PENDING,   /* to be (re)sent */
+    LAM_INFLIGHT,  /* fn_invoke accepted it */
+    LAM_DONE,      /* row filled */
+    LAM_RETRY,     /* TemporaryFailure or engine error: again after a backoff */
+    LAM_THROTTLED, /* the engine was full or the function throttled: again, no limit */
+};
+
+struct lam_window;
+
+struct lam_slot {
+    struct lam_window *lw;
+    size_t i;
+    enum lam_state st; /* guarded by lw->mu while in flight */
+    unsigned attempts;
+    char task_id[40];
+    struct store_job_row *row;
+};
+
+struct lam_window {
+    struct batch_window *w;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t inflight; /* guarded by mu */
+    struct lam_slot *slots;
+    char invocation_id[40];
+};
+
+/* The event AWS sends (reference 7): one task per invocation; s3Key as in the manifest
+ * (URL-encoded: AWS's sample functions unquote_plus it). */
+static char *event_json(const struct lam_window *lw, const struct lam_slot *sl)
+{
+    const struct batch_def *d = lw->w->def;
+    const struct batch_task *t = &lw->w->tasks[sl->i];
+    bool v2 = strcmp(d->schema, "2.0") == 0;
+    json_t *task = json_object();
+    json_object_set_new(task, "taskId", json_string(sl->task_id));
+    json_object_set_new(task, "s3Key", json_stringn(t->key_raw, t->key_raw_len));
+    json_object_set_new(task, "s3VersionId", t->version[0] ? json_string(t->version) : json_null());
+    if (v2) {
+        json_object_set_new(task, "s3Bucket", json_string(t->bucket));
+    } else {
+        char arn[80];
+        snprintf(arn, sizeof(arn), "arn:aws:s3:::%s", t->bucket);
+        json_object_set_new(task, "s3BucketArn", json_string(arn));
+    }
+    json_t *job = json_pack("{ss}", "id", lw->w->job->id);
+    if (v2) {
+        json_t *ua = json_object();
+        for (size_t i = 0; i < d->n_user_args; i++)
+            json_object_set_new(ua, d->user_args[i].key, json_string(d->user_args[i].value));
+        json_object_set_new(job, "userArguments", ua);
+    }
+    json_t *ev = json_pack("{ss ss so s[o]}", "invocationSchemaVersion", v2 ? "2.0" : "1.0",
+                           "invocationId", lw->invocation_id, "job", job, "tasks", task);
+    char *s = json_dumps(ev, JSON_COMPACT);
+    json_decref(ev);
+    if (s == NULL)
+        abort(); /* jansson fails only on allocation */
+    return s;
+}
+
+static void fail_row(struct lam_slot *sl, const char *code, const char *msg, size_t len)
+{
+    row_outcome(sl->row, true, 200, code, msg, len);
+    sl->st = LAM_DONE;
+}
+
+/* The function's answer: {"results":[{"taskId","resultCode","resultString"}],
+ * "treatMissingKeysAs"}. Anything else fails the task (never the job). */
+static void parse_response(struct lam_slot *sl, const uint8_t *p, size_t n)
+{
+    json_error_t jerr;
+    json_t *o = json_loadb((const char *)p, n, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *results = json_object_get(o, "results");
+    const char *code = NULL, *str = NULL;
+    if (!json_is_object(o) || !json_is_array(results)) {
+        static const char m[] = "Lambda returned an invalid response: not a JSON object with "
+                                "a results array";
+        fail_row(sl, "PermanentFailure", m, sizeof(m) - 1);
+        json_decref(o);
+        return;
+    }
+    size_t i;
+    json_t *r;
+    json_array_foreach(results, i, r)
+    {
+        const char *id = json_string_value(json_object_get(r, "taskId"));
+        if (id && strcmp(id, sl->task_id) == 0) {
+            code = json_string_value(json_object_get(r, "resultCode"));
+            str = json_string_value(json_object_get(r, "resultString"));
+            break;
+        }
+    }
+    if (code == NULL && i == json_array_size(results)) {
+        code = json_string_value(json_object_get(o, "treatMissingKeysAs"));
+        code = code ? code : "PermanentFailure";
+        str = "The function's response has no result for this task";
+    }
+    if (code && strcmp(code, "Succeeded") == 0) {
+        row_outcome(sl->row, false, 200, "", str ? str : "", str ? strlen(str) : 0);
+        sl->st = LAM_DONE;
+    } else if (code && strcmp(code, "TemporaryFailure") == 0 &&
+               sl->attempts <= BATCH_RETRY_MAX) {
+        sl->st = LAM_RETRY;
+    } else if (code && (strcmp(code, "TemporaryFailure") == 0 ||
+                        strcmp(code, "PermanentFailure") == 0)) {
+        row_outcome(sl->row, true, 200, code, str ? str : "", str ? strlen(str) : 0);
+        sl->st = LAM_DONE;
+    } else {
+        static const char m[] = "Lambda returned an invalid response: unknown resultCode";
+        fail_row(sl, "PermanentFailure", m, sizeof(m) - 1);
+    }
+    json_decref(o);
+}
+
+/* fn engine thread: classify the result, wake the window's waiter. */
+static void on_result(void *arg, struct fn_result *res)
+{
+    struct lam_slot *sl = arg;
+    struct lam_window *lw = sl->lw;
+    char m[BATCH_MSG_MAX + 64];
+    int n;
+    switch (res->status) {
+    case FN_OK:
+        parse_response(sl, res->payload, res->payload_len);
+        break;
+    case FN_FUNCTION_ERROR:
+    case FN_INIT_FAILED:
+        /* AWS's report shows the function's error document after this prefix. */
+        n = snprintf(m, sizeof(m), "Lambda returned function error: %.*s",
+                     (int)(res->payload_len > BATCH_MSG_MAX ? BATCH_MSG_MAX : res->payload_len),
+                     res->payload ? (const char *)res->payload : "");
+        fail_row(sl, "PermanentFailure", m, (size_t)n < sizeof(m) ? (size_t)n : sizeof(m) - 1);
+        break;
+    case FN_THROTTLED:
+        sl->st = LAM_THROTTLED;
+        break;
+    case FN_TOO_LARGE:
+        n = snprintf(m, sizeof(m), "Lambda returned an error: the payload exceeds 6 MB");
+        fail_row(sl, "PermanentFailure", m, (size_t)n);
+        break;
+    case FN_SERVICE_ERROR:
+        if (sl->attempts <= BATCH_RETRY_MAX) {
+            sl->st = LAM_RETRY;
+        } else {
+            n = snprintf(m, sizeof(m), "Lambda could not run the function (%s)",
+                         res->error_type ? res->error_type : "service error");
+            fail_row(sl, "TemporaryFailure", m, (size_t)n);
+        }
+        break;
+    }
+    pthread_mutex_lock(&lw->mu);
+    lw->inflight--;
+    pthread_cond_signal(&lw->cv);
+    pthread_mutex_unlock(&lw->mu);
+}
+
+/* Sends every pending slot; returns how many still need a later round. */
+static size_t send_round(struct lam_window *lw, const struct fn_config *cfg)
+{
+    size_t later = 0;
+    for (size_t i = 0; i < lw->w->n; i++) {
+        struct lam_slot *sl = &lw->slots[i];
+        if (sl->st != LAM_PENDING)
+            continue;
+        char *payload = event_json(lw, sl);
+        char rid[37];
+        qr_uuid4(rid);
+        struct fn_invoke inv = {.cfg = cfg, .payload = qr_slice_cstr(payload), .request_id = rid};
+        sl->attempts++;
+        pthread_mutex_lock(&lw->mu);
+        sl->st = LAM_INFLIGHT;
+        lw->inflight++;
+        pthread_mutex_unlock(&lw->mu);
+        enum qr_err err = fn_invoke(lw->w->e->o.fn, &inv, on_result, sl);
+        free(payload);
+        if (err != QR_OK) {
+            pthread_mutex_lock(&lw->mu);
+            lw->inflight--;
+            pthread_mutex_unlock(&lw->mu);
+            sl->attempts--;
+            sl->st = err == QR_E_BUSY ? LAM_THROTTLED : LAM_RETRY;
+            later++;
+        }
+    }
+    pthread_mutex_lock(&lw->mu);
+    while (lw->inflight > 0)
+        pthread_cond_wait(&lw->cv, &lw->mu);
+    pthread_mutex_unlock(&lw->mu);
+    for (size_t i = 0; i < lw->w->n; i++)
+        if (lw->slots[i].st == LAM_RETRY || lw->slots[i].st == LAM_THROTTLED)
+            later++;
+    return later;
+}
+
+/* Sleeps before the next round: throttling briefly, retries with exponential backoff. */
+static void backoff(struct lam_window *lw, unsigned round)
+{
+    bool retry = false;
+    for (size_t i = 0; i < lw->w->n; i++) {
+        struct lam_slot *sl = &lw->slots[i];
+        if (sl->st == LAM_RETRY && sl->attempts > BATCH_RETRY_MAX) {
+            static const char m[] = "The function kept returning TemporaryFailure";
+            fail_row(sl, "TemporaryFailure", m, sizeof(m) - 1);
+            continue;
+        }
+        retry |= sl->st == LAM_RETRY;
+        if (sl->st == LAM_RETRY || sl->st == LAM_THROTTLED)
+            sl->st = LAM_PENDING;
+    }
+    unsigned ms = retry ? 100u << (round < 5 ? round : 5) : 20u;
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static enum qr_err run_lambda_window(struct batch_window *w)
+{
+    struct fn_resolve_env env = {w->e->data_dir, w->e->region, w->e->account_id};
+    struct fn_config cfg;
+    h2o_mem_pool_t pool;
+    struct store_job_row *rows = qr_xmalloc(sizeof(*rows) * w->n);
+    struct lam_window lw = {.w = w};
+    lw.slots = qr_xmalloc(sizeof(*lw.slots) * w->n);
+    pthread_mutex_init(&lw.mu, NULL);
+    pthread_cond_init(&lw.cv, NULL);
+    qr_uuid4(lw.invocation_id);
+    h2o_mem_init_pool(&pool);
+    enum qr_err rerr = fn_resolve(w->e->reader, &env, qr_slice_cstr(w->def->function_arn), &pool,
+                                  &cfg);
+    for (size_t i = 0; i < w->n; i++) {
+        struct lam_slot *sl = &lw.slots[i];
+        memset(sl, 0, sizeof(*sl));
+        sl->lw = &lw;
+        sl->i = i;
+        sl->row = &rows[i];
+        row_base(&rows[i], w, i);
+        snprintf(sl->task_id, sizeof(sl->task_id), "%016llx%08llx",
+                 (unsigned long long)(uintptr_t)w->job->seq, (unsigned long long)rows[i].line);
+        if (rerr != QR_OK || w->e->o.fn == NULL)
+            fail_row(sl, "PermanentFailure", "The function no longer exists", 29);
+        else if (!batch_authorize_task(w->def, "lambda:InvokeFunction", &w->tasks[i]))
+            fail_row(sl, "AccessDenied", "Access Denied", 13);
+    }
+    enum qr_err err = QR_OK;
+    for (unsigned round = 0; send_round(&lw, &cfg) > 0; round++) {
+        if (batch_engine_stopping(w->e)) {
+            err = QR_E_BUSY; /* redone at the next start */
+            break;
+        }
+        backoff(&lw, round);
+    }
+    if (err == QR_OK)
+        err = record(w, rows, 0);
+    h2o_mem_clear_pool(&pool);
+    pthread_mutex_destroy(&lw.mu);
+    pthread_cond_destroy(&lw.cv);
+    free(lw.slots);
+    free(rows);
+    return err;
+}
+
+enum qr_err batch_run_window(struct batch_window *w, int64_t active_ms)
+{
+    (void)active_ms;
+    switch (w->def->op) {
+    case BATCH_OP_LAMBDA:
+        return run_lambda_window(w);
+    case BATCH_OP_COPY:
+    case BATCH_OP_PUT_TAGGING:
+    case BATCH_OP_DELETE_TAGGING:
+        return run_store_window(w);
+    }
+    return QR_E_INTERNAL;
+}
