@@ -196,5 +196,449 @@ def walkthrough_lambda_directory_buckets():
         check(r[6].startswith(f"Copied to {dst}/copied/"), f"ResultMessage {r[6]!r}")
 
 
+# ---- S3PutObjectCopy, tagging ----
+
+@test
+def copy_job_general_to_directory():
+    """S3PutObjectCopy from a general purpose bucket into a directory bucket with a key
+    prefix; a CRLF manifest with a quoted field; a missing object is a failed task (404
+    NoSuchKey), not a failed job; the report splits succeeded and failed rows."""
+    src, dst, man, rep = gp_bucket(), dir_bucket(), gp_bucket(), gp_bucket()
+    keys = WEIRD_KEYS[:5]
+    for k in keys:
+        s3.put_object(Bucket=src, Key=k, Body=k.encode() * 3)
+    lines = [manifest_line(src, k) for k in keys] + [f'"{src}","no-such-key"']
+    etag = put_manifest(man, "m.csv", lines, crlf=True)
+    op = {"S3PutObjectCopy": {"TargetResource": f"arn:aws:s3express:{REGION}:{ACCOUNT}:bucket/{dst}",
+                              "TargetKeyPrefix": "c/"}}
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, op, rep))["JobId"]
+    job = wait_job(jid)
+    eq(job["Status"], "Complete", "status")
+    ps = job["ProgressSummary"]
+    eq((ps["TotalNumberOfTasks"], ps["NumberOfTasksSucceeded"], ps["NumberOfTasksFailed"]),
+       (6, 5, 1), "progress")
+    for k in keys:
+        eq(s3.get_object(Bucket=dst, Key="c/" + k)["Body"].read(), k.encode() * 3, f"copy {k!r}")
+    _, rows = read_report(rep, jid)
+    eq(len(rows["succeeded"]), 5, "succeeded rows")
+    eq(rows["failed"], [[src, "no-such-key", "", "failed", "404", "NoSuchKey",
+                         "The specified key does not exist."]], "failed row")
+
+
+@test
+def tagging_jobs():
+    """S3PutObjectTagging sets the tag set of every listed object; S3DeleteObjectTagging
+    removes it; the tags read back through GetObjectTagging."""
+    b, man = gp_bucket(), gp_bucket()
+    keys = ["t1", "t 2", "t+3"]
+    for k in keys:
+        s3.put_object(Bucket=b, Key=k, Body=b"x")
+    etag = put_manifest(man, "m.csv", [manifest_line(b, k) for k in keys])
+    tags = [{"Key": "project", "Value": "blue sky"}, {"Key": "n", "Value": "1+1=2"}]
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, {"S3PutObjectTagging": {"TagSet": tags}}))["JobId"]
+    eq(wait_job(jid)["Status"], "Complete", "put tagging job")
+    for k in keys:
+        eq(s3.get_object_tagging(Bucket=b, Key=k)["TagSet"], tags, f"tags of {k!r}")
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, {"S3DeleteObjectTagging": {}}))["JobId"]
+    eq(wait_job(jid)["Status"], "Complete", "delete tagging job")
+    for k in keys:
+        eq(s3.get_object_tagging(Bucket=b, Key=k)["TagSet"], [], f"tags of {k!r} after delete")
+
+
+@test
+def tagging_refused_on_directory_bucket_manifest():
+    d, = (dir_bucket(),)
+    s3.put_object(Bucket=d, Key="k", Body=b"x")
+    etag = put_manifest(d, "m.csv", [manifest_line(d, "k")])
+    resp = expect_client_error("BadRequestException", 400, s3c.create_job,
+                               **job_args(d, "m.csv", etag, {"S3DeleteObjectTagging": {}}))
+    check("directory" in resp["Error"]["Message"], resp["Error"]["Message"])
+
+
+# ---- state machine ----
+
+@test
+def confirmation_suspends_until_ready():
+    b, man = gp_bucket(), gp_bucket()
+    s3.put_object(Bucket=b, Key="k", Body=b"x")
+    etag = put_manifest(man, "m.csv", [manifest_line(b, "k")])
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, {"S3DeleteObjectTagging": {}},
+                                    ConfirmationRequired=True))["JobId"]
+    job = wait_job(jid, ("Suspended", "Failed"))
+    eq(job["Status"], "Suspended", "status")
+    eq(job["SuspendedCause"], "ConfirmationRequired", "SuspendedCause")
+    check("SuspendedDate" in job and "TerminationDate" not in job, "dates while suspended")
+    eq(job["ProgressSummary"]["TotalNumberOfTasks"], 1, "tasks counted while preparing")
+    r = s3c.update_job_status(AccountId=ACCOUNT, JobId=jid, RequestedJobStatus="Ready",
+                              StatusUpdateReason="looks good")
+    eq((r["JobId"], r["Status"], r["StatusUpdateReason"]), (jid, "Ready", "looks good"), "reply")
+    job = wait_job(jid)
+    eq(job["Status"], "Complete", "status")
+    eq(job["StatusUpdateReason"], "looks good", "StatusUpdateReason kept")
+    expect_client_error("JobStatusException", 409, s3c.update_job_status, AccountId=ACCOUNT,
+                        JobId=jid, RequestedJobStatus="Ready")
+    expect_client_error("JobStatusException", 409, s3c.update_job_status, AccountId=ACCOUNT,
+                        JobId=jid, RequestedJobStatus="Cancelled")
+
+
+@test
+def cancel_suspended_job():
+    b, man = gp_bucket(), gp_bucket()
+    etag = put_manifest(man, "m.csv", [manifest_line(b, "k")])
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, {"S3DeleteObjectTagging": {}},
+                                    ConfirmationRequired=True))["JobId"]
+    wait_job(jid, ("Suspended",))
+    r = s3c.update_job_status(AccountId=ACCOUNT, JobId=jid, RequestedJobStatus="Cancelled",
+                              StatusUpdateReason="not today")
+    eq(r["Status"], "Cancelled", "status in reply")
+    job = s3c.describe_job(AccountId=ACCOUNT, JobId=jid)["Job"]
+    eq((job["Status"], job["StatusUpdateReason"]), ("Cancelled", "not today"), "described")
+    check("TerminationDate" in job, "TerminationDate")
+    expect_client_error("JobStatusException", 409, s3c.update_job_status, AccountId=ACCOUNT,
+                        JobId=jid, RequestedJobStatus="Ready")
+
+
+@test
+def cancel_running_lambda_job():
+    """Cancelled while Active: Cancelling, then Cancelled once the tasks in flight are done;
+    the report holds the lines that ran, each once, and no more."""
+    b, man, rep = gp_bucket(), gp_bucket(), gp_bucket()
+    fn = deploy(uniq("bt-slow"), "batch_behaviours/lambda_function.py")
+    lines = [manifest_line(b, f"slow/{i}") for i in range(400)]
+    etag = put_manifest(man, "m.csv", lines)
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, {"LambdaInvoke": {"FunctionArn": fn}},
+                                    rep))["JobId"]
+    end = time.monotonic() + JOB_DEADLINE_S
+    while s3c.describe_job(AccountId=ACCOUNT, JobId=jid)["Job"]["ProgressSummary"].get(
+            "NumberOfTasksSucceeded", 0) == 0:
+        check(time.monotonic() < end, "no progress")
+        time.sleep(0.05)
+    r = s3c.update_job_status(AccountId=ACCOUNT, JobId=jid, RequestedJobStatus="Cancelled")
+    check(r["Status"] in ("Cancelling", "Cancelled"), f"status {r['Status']}")
+    job = wait_job(jid)
+    eq(job["Status"], "Cancelled", "final status")
+    done = job["ProgressSummary"]["NumberOfTasksSucceeded"]
+    check(0 < done < 400, f"cancelled part way: {done}")
+    _, rows = read_report(rep, jid)
+    got = [r[1] for r in rows["succeeded"]]
+    eq(len(got), done, "report rows = tasks done")
+    eq(len(set(got)), len(got), "each line once")
+
+
+@test
+def priority_order():
+    """Two jobs confirmed together: the higher priority one runs (and ends) first, and
+    UpdateJobPriority changes the order."""
+    b, man = gp_bucket(), gp_bucket()
+    s3.put_object(Bucket=b, Key="o", Body=b"x")
+    big = put_manifest(man, "big.csv", [manifest_line(b, "o")] * 6000)
+    small = put_manifest(man, "small.csv", [manifest_line(b, "o")] * 10)
+    op = {"S3PutObjectTagging": {"TagSet": [{"Key": "k", "Value": "v"}]}}
+    low = s3c.create_job(**job_args(man, "big.csv", big, op, Priority=5,
+                                    ConfirmationRequired=True))["JobId"]
+    high = s3c.create_job(**job_args(man, "small.csv", small, op, Priority=1,
+                                     ConfirmationRequired=True))["JobId"]
+    wait_job(low, ("Suspended",))
+    wait_job(high, ("Suspended",))
+    r = s3c.update_job_priority(AccountId=ACCOUNT, JobId=high, Priority=100)
+    eq((r["JobId"], r["Priority"]), (high, 100), "UpdateJobPriority reply")
+    s3c.update_job_status(AccountId=ACCOUNT, JobId=low, RequestedJobStatus="Ready")
+    s3c.update_job_status(AccountId=ACCOUNT, JobId=high, RequestedJobStatus="Ready")
+    jl, jh = wait_job(low), wait_job(high)
+    eq((jl["Status"], jh["Status"]), ("Complete", "Complete"), "both complete")
+    eq(jh["Priority"], 100, "priority described")
+    check(jh["TerminationDate"] < jl["TerminationDate"],
+          f"high priority ended first: {jh['TerminationDate']} vs {jl['TerminationDate']}")
+    expect_client_error("BadRequestException", 400, s3c.update_job_priority, AccountId=ACCOUNT,
+                        JobId=low, Priority=3)
+
+
+@test
+def idempotent_create():
+    b, man = gp_bucket(), gp_bucket()
+    etag = put_manifest(man, "m.csv", [manifest_line(b, "k")])
+    args = job_args(man, "m.csv", etag, {"S3DeleteObjectTagging": {}}, ConfirmationRequired=True)
+    a = s3c.create_job(**args)["JobId"]
+    eq(s3c.create_job(**args)["JobId"], a, "same token, same request: same job")
+    other = dict(args, Priority=99)
+    expect_client_error("IdempotencyException", 409, s3c.create_job, **other)
+    eq(len(a), 36, "job id is a uuid")
+
+
+# ---- manifests ----
+
+def failed_job(man, key, etag, fields=("Bucket", "Key")):
+    args = job_args(man, key, etag, {"S3DeleteObjectTagging": {}})
+    args["Manifest"]["Spec"]["Fields"] = list(fields)
+    jid = s3c.create_job(**args)["JobId"]
+    job = wait_job(jid)
+    eq(job["Status"], "Failed", "status")
+    eq(job["ProgressSummary"]["NumberOfTasksSucceeded"], 0, "no task ran")
+    check(job.get("FailureReasons"), "FailureReasons present")
+    return job["FailureReasons"][0]
+
+
+@test
+def bad_manifests_fail_in_preparing():
+    b, man = gp_bucket(), gp_bucket()
+    good = put_manifest(man, "good.csv", [manifest_line(b, "k")])
+    f = failed_job(man, "good.csv", '"0123456789abcdef0123456789abcdef"')
+    check("ETag" in f["FailureReason"], f"wrong ETag: {f}")
+    f = failed_job(man, "nothing-here.csv", good)
+    check("does not exist" in f["FailureReason"], f"missing manifest: {f}")
+    cols = put_manifest(man, "cols.csv", [manifest_line(b, "a"), manifest_line(b, "b"),
+                                          f"{b},c,extra"])
+    f = failed_job(man, "cols.csv", cols)
+    check("line 3" in f["FailureReason"] and "more fields" in f["FailureReason"],
+          f"column count: {f}")
+    enc = put_manifest(man, "enc.csv", [manifest_line(b, "a"), f"{b},bad%zzkey"])
+    f = failed_job(man, "enc.csv", enc)
+    check("line 2" in f["FailureReason"] and "percent" in f["FailureReason"], f"encoding: {f}")
+    hdr = put_manifest(man, "hdr.csv", ["Bucket,Key", manifest_line(b, "a")])
+    f = failed_job(man, "hdr.csv", hdr)
+    check("line 1" in f["FailureReason"], f"header line: {f}")
+    f = failed_job(man, "good.csv", good, fields=("Bucket", "Key", "VersionId"))
+    check("fewer fields" in f["FailureReason"], f"too few columns: {f}")
+
+
+@test
+def manifest_pinned_for_the_jobs_life():
+    """Overwriting the manifest after the job was prepared changes nothing for the job."""
+    b, man, rep = gp_bucket(), gp_bucket(), gp_bucket()
+    for k in ("a", "b"):
+        s3.put_object(Bucket=b, Key=k, Body=b"x")
+    etag = put_manifest(man, "m.csv", [manifest_line(b, "a"), manifest_line(b, "b")])
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, {"S3DeleteObjectTagging": {}}, rep,
+                                    ConfirmationRequired=True))["JobId"]
+    wait_job(jid, ("Suspended",))
+    put_manifest(man, "m.csv", [manifest_line(b, "zzz")] * 5)
+    s3c.update_job_status(AccountId=ACCOUNT, JobId=jid, RequestedJobStatus="Ready")
+    eq(wait_job(jid)["Status"], "Complete", "status")
+    _, rows = read_report(rep, jid)
+    eq(sorted(r[1] for r in rows["succeeded"]), ["a", "b"], "the pinned lines ran")
+
+
+# ---- LambdaInvoke results ----
+
+@test
+def lambda_results_every_case():
+    """Each documented outcome of a LambdaInvoke task, with schema 1.0 (bucket ARN, no
+    user arguments); a function's failures fail tasks, never the job."""
+    b, man, rep = gp_bucket(), gp_bucket(), gp_bucket()
+    fn = deploy(uniq("bt-beh"), "batch_behaviours/lambda_function.py", Timeout=2)
+    kinds = ["ok/1", "ok/a b+c", "temp/1", "perm/1", "missing/1", "raise/1", "crash/1",
+             "timeout/1", "garbage/1"]
+    lines = [manifest_line(b, k) for k in kinds]
+    etag = put_manifest(man, "m.csv", lines)
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, {"LambdaInvoke": {"FunctionArn": fn}},
+                                    rep))["JobId"]
+    job = wait_job(jid)
+    eq(job["Status"], "Complete", "status")
+    ps = job["ProgressSummary"]
+    eq((ps["NumberOfTasksSucceeded"], ps["NumberOfTasksFailed"]), (2, 7), "progress")
+    _, rows = read_report(rep, jid)
+    by_key = {urllib.parse.unquote_plus(r[1]): r for st in rows.values() for r in st}
+    eq(sorted(by_key), sorted(kinds), "every line once")
+    ok = json.loads(by_key["ok/a b+c"][6])
+    eq((ok["key"], ok["bucket"], ok["v"]), (urllib.parse.quote_plus("ok/a b+c"),
+                                            f"arn:aws:s3:::{b}", "1.0"), "schema 1.0 event")
+    eq(by_key["temp/1"][5], "TemporaryFailure", "temporary failure after retries")
+    eq((by_key["perm/1"][5], len(by_key["perm/1"][6])), ("PermanentFailure", 1024),
+       "ResultMessage cut to 1024")
+    eq(by_key["missing/1"][5], "PermanentFailure", "treatMissingKeysAs")
+    for k in ("raise/1", "crash/1", "timeout/1"):
+        eq(by_key[k][5], "PermanentFailure", f"{k} code")
+        check(by_key[k][6].startswith("Lambda returned function error: "), f"{k}: {by_key[k][6]}")
+    check("boom from" in by_key["raise/1"][6], by_key["raise/1"][6])
+    check("invalid response" in by_key["garbage/1"][6], by_key["garbage/1"][6])
+
+
+@test
+def lambda_user_arguments_need_schema_2():
+    b, man = gp_bucket(), gp_bucket()
+    fn = deploy(uniq("bt-args"), "batch_behaviours/lambda_function.py")
+    etag = put_manifest(man, "m.csv", [manifest_line(b, "ok/1")])
+    op = {"LambdaInvoke": {"FunctionArn": fn, "InvocationSchemaVersion": "1.0",
+                           "UserArguments": {"a": "b"}}}
+    expect_client_error("BadRequestException", 400, s3c.create_job,
+                        **job_args(man, "m.csv", etag, op))
+    op = {"LambdaInvoke": {"FunctionArn": fn + "-nope"}}
+    expect_client_error("BadRequestException", 400, s3c.create_job,
+                        **job_args(man, "m.csv", etag, op))
+
+
+# ---- the API's own validation ----
+
+@test
+def validation_errors():
+    raw = control_client(srv, parameter_validation=False)
+    b, man = gp_bucket(), gp_bucket()
+    etag = put_manifest(man, "m.csv", [manifest_line(b, "k")])
+    base = job_args(man, "m.csv", etag, {"S3DeleteObjectTagging": {}})
+
+    def bad(code, status, **over):
+        a = json.loads(json.dumps(base))
+        a["ClientRequestToken"] = str(uuid.uuid4())
+        for k, v in over.items():
+            if v is None:
+                a.pop(k, None)
+            else:
+                a[k] = v
+        return expect_client_error(code, status, raw.create_job, **a)
+
+    bad("BadRequestException", 400, RoleArn="not-a-role")
+    bad("BadRequestException", 400, ClientRequestToken="t" * 65)
+    bad("BadRequestException", 400, Description="d" * 257)
+    bad("BadRequestException", 400, Operation={"S3DeleteObjectTagging": {},
+                                                "S3PutObjectTagging": {"TagSet": []}})
+    r = bad("NotImplemented", 501, Operation={"S3PutObjectAcl": {"AccessControlPolicy": {
+        "CannedAccessControlList": "private"}}})
+    check("S3PutObjectAcl" in r["Error"]["Message"], r["Error"]["Message"])
+    r = bad("NotImplemented", 501, Operation={"S3PutObjectCopy": {
+        "TargetResource": f"arn:aws:s3:::{b}", "StorageClass": "GLACIER"}})
+    check("StorageClass" in r["Error"]["Message"], r["Error"]["Message"])
+    bad("BadRequestException", 400, Operation={"S3PutObjectCopy": {
+        "TargetResource": "arn:aws:s3:::no-such-bucket-here"}})
+    bad("BadRequestException", 400, Operation={"S3PutObjectTagging": {"TagSet": [
+        {"Key": "aws:x", "Value": "y"}]}})
+    bad("BadRequestException", 400, Operation={"S3PutObjectTagging": {"TagSet": [
+        {"Key": "a", "Value": "1"}, {"Key": "a", "Value": "2"}]}})
+    bad("BadRequestException", 400, Manifest={"Spec": {"Format": "CSV", "Fields": ["Bucket", "Key"]},
+                                              "Location": base["Manifest"]["Location"]})
+    bad("BadRequestException", 400, Manifest={"Spec": {"Format": "S3BatchOperations_CSV_20180820",
+                                                       "Fields": ["Bucket"]},
+                                              "Location": base["Manifest"]["Location"]})
+    bad("BadRequestException", 400, Manifest={"Spec": base["Manifest"]["Spec"], "Location": {
+        "ObjectArn": "arn:aws:s3:::no-such-bucket-here/m.csv", "ETag": etag}})
+    bad("BadRequestException", 400, Report={"Enabled": True, "Format": "Report_CSV_20180820"})
+    bad("BadRequestException", 400, Report={"Enabled": True, "Format": "Report_CSV_20180820",
+                                            "Bucket": f"arn:aws:s3:::{b}", "ReportScope": "Some"})
+    bad("BadRequestException", 400, Report={"Enabled": True, "Format": "Report_CSV_20180820",
+                                            "Bucket": "arn:aws:s3:::no-such-bucket-here"})
+    bad("TooManyTagsException", 400, Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(51)])
+    expect_client_error("AccessDenied", 403, s3c.create_job,
+                        **dict(base, AccountId="210987654321", ClientRequestToken="x"))
+    expect_client_error("NotFoundException", 404, s3c.describe_job, AccountId=ACCOUNT,
+                        JobId="00000000-0000-4000-8000-000000000000")
+    expect_client_error("BadRequestException", 400, raw.describe_job, AccountId=ACCOUNT,
+                        JobId="bad!id")
+    expect_client_error("InvalidRequestException", 400, raw.list_jobs, AccountId=ACCOUNT,
+                        JobStatuses=["Sleeping"])
+    expect_client_error("InvalidNextTokenException", 400, s3c.list_jobs, AccountId=ACCOUNT,
+                        NextToken="not-a-token")
+    expect_client_error("BadRequestException", 400, raw.update_job_status, AccountId=ACCOUNT,
+                        JobId="00000000-0000-4000-8000-000000000000", RequestedJobStatus="Active")
+
+
+@test
+def list_jobs_filter_and_pages():
+    b, man = gp_bucket(), gp_bucket()
+    etag = put_manifest(man, "m.csv", [manifest_line(b, "k")])
+    ids = [s3c.create_job(**job_args(man, "m.csv", etag, {"S3DeleteObjectTagging": {}},
+                                     ConfirmationRequired=True, Description=f"list {i}"))["JobId"]
+           for i in range(3)]
+    for i in ids:
+        wait_job(i, ("Suspended",))
+    seen, token = [], None
+    while True:
+        kw = {"NextToken": token} if token else {}
+        page = s3c.list_jobs(AccountId=ACCOUNT, JobStatuses=["Suspended"], MaxResults=2, **kw)
+        for j in page["Jobs"]:
+            eq(j["Status"], "Suspended", "filtered status")
+            eq(j["Operation"], "S3DeleteObjectTagging", "Operation name")
+            seen.append(j["JobId"])
+        token = page.get("NextToken")
+        if not token:
+            break
+    check(set(ids) <= set(seen), "every suspended job listed")
+    eq(len(seen), len(set(seen)), "no job listed twice")
+    for i in ids:
+        s3c.update_job_status(AccountId=ACCOUNT, JobId=i, RequestedJobStatus="Cancelled")
+    listed = [j["JobId"] for j in s3c.list_jobs(AccountId=ACCOUNT, JobStatuses=["Cancelled"])["Jobs"]]
+    check(set(ids) <= set(listed), "cancelled jobs listed under Cancelled")
+
+
+@test
+def job_tagging():
+    b, man = gp_bucket(), gp_bucket()
+    etag = put_manifest(man, "m.csv", [manifest_line(b, "k")])
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, {"S3DeleteObjectTagging": {}},
+                                    ConfirmationRequired=True,
+                                    Tags=[{"Key": "team", "Value": "data"}]))["JobId"]
+    eq(s3c.get_job_tagging(AccountId=ACCOUNT, JobId=jid)["Tags"], [{"Key": "team", "Value": "data"}],
+       "tags from CreateJob")
+    s3c.put_job_tagging(AccountId=ACCOUNT, JobId=jid, Tags=[{"Key": "a", "Value": "1"},
+                                                            {"Key": "b", "Value": ""}])
+    eq(s3c.get_job_tagging(AccountId=ACCOUNT, JobId=jid)["Tags"],
+       [{"Key": "a", "Value": "1"}, {"Key": "b", "Value": ""}], "replaced")
+    expect_client_error("TooManyTagsException", 400, s3c.put_job_tagging, AccountId=ACCOUNT,
+                        JobId=jid, Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(51)])
+    s3c.delete_job_tagging(AccountId=ACCOUNT, JobId=jid)
+    eq(s3c.get_job_tagging(AccountId=ACCOUNT, JobId=jid).get("Tags", []), [], "deleted")
+    expect_client_error("NotFoundException", 404, s3c.get_job_tagging, AccountId=ACCOUNT,
+                        JobId="00000000-0000-4000-8000-000000000000")
+
+
+# ---- durability ----
+
+def crash_mid_job(server, ctl, jid, at_least):
+    """kill -9 once the job has at least at_least tasks done and is not finished; restart."""
+    end = time.monotonic() + JOB_DEADLINE_S
+    while True:
+        job = ctl.describe_job(AccountId=ACCOUNT, JobId=jid)["Job"]
+        if job["ProgressSummary"].get("NumberOfTasksSucceeded", 0) >= at_least:
+            break
+        check(job["Status"] not in ("Complete", "Failed"), f"job ended before the crash: {job}")
+        check(time.monotonic() < end, "job made no progress")
+        time.sleep(0.01)
+    server.kill9()
+    server.restart()
+    ctl = control_client(server)
+    job = ctl.describe_job(AccountId=ACCOUNT, JobId=jid)["Job"]
+    check(job["Status"] != "Complete", f"the crash came mid-job: {job['ProgressSummary']}")
+    return ctl
+
+
+@test
+def kill9_mid_job_resumes():
+    """kill -9 in the middle of a LambdaInvoke job and of a copy job: after the restart both
+    complete and their reports list every manifest line exactly once."""
+    with QuarryServer(fsync=True) as server:
+        c, ctl, fl = server.boto3_client(), control_client(server), server.lambda_client()
+        b, man, rep = gp_bucket(c), gp_bucket(c), gp_bucket(c)
+        src = open(os.path.join(FIXTURES, "batch_behaviours/lambda_function.py"), "rb").read()
+        name = uniq("bt-crash")
+        fl.create_function(FunctionName=name, Runtime="python3.11", Role=FN_ROLE,
+                           Handler="lambda_function.lambda_handler", Timeout=30,
+                           Code={"ZipFile": build_zip({"lambda_function.py": src})})
+        fn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+        lam_lines = [manifest_line(b, f"ok/{i}") for i in range(600)]
+        lam_etag = put_manifest(man, "lam.csv", lam_lines, client=c)
+        for i in range(50):
+            c.put_object(Bucket=b, Key=f"o{i}", Body=b"y" * i)
+        copy_lines = [manifest_line(b, f"o{i % 50}") for i in range(60000)]
+        copy_etag = put_manifest(man, "copy.csv", copy_lines, client=c)
+        j1 = ctl.create_job(**job_args(man, "lam.csv", lam_etag,
+                                       {"LambdaInvoke": {"FunctionArn": fn}}, rep))["JobId"]
+        j2 = ctl.create_job(**job_args(man, "copy.csv", copy_etag, {"S3PutObjectCopy": {
+            "TargetResource": f"arn:aws:s3:::{b}", "TargetKeyPrefix": "dst/"}}, rep,
+            Priority=1))["JobId"]
+        ctl = crash_mid_job(server, ctl, j1, 64)
+        eq(wait_job(j1, client=ctl)["Status"], "Complete", "lambda job after restart")
+        ctl = crash_mid_job(server, ctl, j2, 1000)
+        for jid, lines in ((j1, lam_lines), (j2, copy_lines)):
+            job = wait_job(jid, client=ctl)
+            eq(job["Status"], "Complete", f"job {jid} after restart")
+            ps = job["ProgressSummary"]
+            eq((ps["NumberOfTasksSucceeded"], ps["NumberOfTasksFailed"]), (len(lines), 0),
+               "every task once")
+            base = f"ReportPrefix/job-{jid}/"
+            m = json.loads(c.get_object(Bucket=rep, Key=base + "manifest.json")["Body"].read())
+            eq([r["TaskExecutionStatus"] for r in m["Results"]], ["succeeded"], "one file")
+            data = c.get_object(Bucket=rep, Key=m["Results"][0]["Key"])["Body"].read().decode()
+            got = [",".join(r[:2]) for r in csv.reader(io.StringIO(data))]
+            eq(sorted(got), sorted(lines), "report lines = manifest lines, each once")
+
+
 if __name__ == "__main__":
     run(setup=setup, teardown=teardown)
