@@ -2,7 +2,7 @@
  * batch_int.h - shared by the files of src/batch/ only.
  *
  * Files: job.c (create, describe, status/priority/tags updates, the definition JSON),
- * manifest.c (CSV lines and the streaming reader of a pinned manifest), engine.c (the
+ * csv.c (one manifest line), manifest.c (the streaming reader of a pinned manifest), engine.c (the
  * thread: preparation, scheduling, windows of tasks, the failure threshold), task.c (one
  * window of one operation: LambdaInvoke through fn_invoke, copy and tagging through the
  * store's transaction), report.c (the completion report).
