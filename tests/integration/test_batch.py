@@ -640,5 +640,62 @@ def kill9_mid_job_resumes():
             eq(sorted(got), sorted(lines), "report lines = manifest lines, each once")
 
 
+# ---- the aws CLI v1 ----
+
+def aws_cli(args, home):
+    env = srv.client_env(home)
+    env["AWS_ENDPOINT_URL_S3_CONTROL"] = f"http://localhost:{srv.port}"
+    p = subprocess.run(["aws"] + args + ["--output", "json"], capture_output=True, env=env,
+                       timeout=120)
+    check(p.returncode == 0, f"aws {' '.join(args[:2])}: {p.stderr.decode()[-800:]}")
+    return json.loads(p.stdout) if p.stdout.strip() else {}
+
+
+@test
+def walkthrough_aws_cli():
+    """The walkthrough's create-job command line, as the issue gives it, with the aws CLI v1
+    and AWS_ENDPOINT_URL_S3_CONTROL=http://localhost:PORT; then describe-job until Complete."""
+    src, dst, man, rep = dir_bucket(), dir_bucket(), gp_bucket(), gp_bucket()
+    keys = ["cli one.txt", "cli+two.txt", "clï/three#.txt"]
+    for k in keys:
+        s3.put_object(Bucket=src, Key=k, Body=k.encode())
+    etag = put_manifest(man, "m.csv", [manifest_line(src, k) for k in keys])
+    fn_name = uniq("s3batchops-function")
+    fn = deploy(fn_name, "batch_walkthrough/lambda_function.py")
+    op = {"LambdaInvoke": {"FunctionArn": fn, "InvocationSchemaVersion": "2.0",
+                           "UserArguments": {"MyDestinationBucket": dst,
+                                             "MyDestinationBucketRegion": REGION,
+                                             "MyDestinationPrefix": "copied/",
+                                             "MyDestinationObjectKeySuffix": "_new_suffix"}}}
+    manifest = {"Spec": {"Format": "S3BatchOperations_CSV_20180820", "Fields": ["Bucket", "Key"]},
+                "Location": {"ObjectArn": f"arn:aws:s3:::{man}/m.csv", "ETag": etag}}
+    report = {"Bucket": f"arn:aws:s3:::{rep}", "Format": "Report_CSV_20180820", "Enabled": True,
+              "Prefix": "ReportPrefix", "ReportScope": "AllTasks"}
+    with tempfile.TemporaryDirectory() as home:
+        out = aws_cli(["s3control", "create-job", "--account-id", ACCOUNT,
+                       "--operation", json.dumps(op), "--manifest", json.dumps(manifest),
+                       "--priority", "1", "--role-arn", ROLE, "--no-confirmation-required",
+                       "--report", json.dumps(report)], home)
+        jid = out["JobId"]
+        end = time.monotonic() + JOB_DEADLINE_S
+        while True:
+            job = aws_cli(["s3control", "describe-job", "--account-id", ACCOUNT, "--job-id", jid],
+                          home)["Job"]
+            if job["Status"] in ("Complete", "Failed", "Cancelled"):
+                break
+            check(time.monotonic() < end, f"job still {job['Status']}")
+            time.sleep(0.1)
+        eq(job["Status"], "Complete", "status")
+        listed = aws_cli(["s3control", "list-jobs", "--account-id", ACCOUNT,
+                          "--job-statuses", "Complete"], home)["Jobs"]
+        check(jid in [j["JobId"] for j in listed], "list-jobs shows the job")
+    for k in keys:
+        eq(s3.get_object(Bucket=dst, Key=f"copied/{k}_new_suffix")["Body"].read(), k.encode(),
+           f"copy of {k!r}")
+    _, rows = read_report(rep, jid)
+    eq(sorted(r[1] for r in rows["succeeded"]), sorted(urllib.parse.quote_plus(k) for k in keys),
+       "report rows")
+
+
 if __name__ == "__main__":
     run(setup=setup, teardown=teardown)
