@@ -25,6 +25,7 @@
 #include <jansson.h>
 
 #include "fn/fn_resolve.h"
+#include "obj/obj.h"
 #include "util/buf.h"
 #include "util/codec.h"
 #include "util/names.h"
@@ -129,36 +130,33 @@ static bool copy_row(struct batch_window *w, size_t i, const char *dst_bucket, b
     }
     memcpy(key_buf, d->target_prefix, pl);
     memcpy(key_buf + pl, t->key, t->key_len);
-    row->effect = STORE_JOB_EFFECT_COPY;
-    row->copy.src_bucket = qr_slice_cstr(t->bucket);
-    row->copy.src_key = qr_slice(t->key, t->key_len);
-    row->copy.dst_bucket = qr_slice_cstr(dst_bucket);
-    row->copy.dst_key = qr_slice(key_buf, pl + t->key_len);
-    if (dst_dir) {
-        /* As CopyObject: a directory bucket gives the copy a new opaque ETag and keeps no
-         * tags. */
-        qr_random_hex(etag_buf, 16);
-        row->copy.etag = etag_buf;
-        row->copy.replace_tags = true;
+    /* CopyObject's rules (obj/): ETag, tags and the copy-onto-itself refusal. The source is
+     * read inside the committing transaction, so the plan has no source object. */
+    struct obj_copy_req req = {
+        .src_bucket = qr_slice_cstr(t->bucket),
+        .src_key = qr_slice(t->key, t->key_len),
+        .dst_bucket = qr_slice_cstr(dst_bucket),
+        .dst_key = qr_slice(key_buf, pl + t->key_len),
+        .dst_directory = dst_dir,
+    };
+    if (obj_copy_plan(&req, NULL, etag_buf, &row->copy) != QR_OK) {
+        static const char m[] = "This copy request is illegal because it is trying to copy an "
+                                "object to itself without changing the object's metadata.";
+        row_outcome(row, true, 400, "InvalidRequest", m, sizeof(m) - 1);
+        return false;
     }
+    row->effect = STORE_JOB_EFFECT_COPY;
     return true;
 }
 
-/* The stored tag form (see api/s3/tagging.c): "k=v&k2=v2", each part URI-encoded. */
+/* The tag set in the store's form (obj_tags_encode, as PutObjectTagging writes it). */
 static enum qr_err encode_tags(const struct batch_def *d, struct qr_buf *b)
 {
-    enum qr_err err = QR_OK;
-    for (size_t i = 0; i < d->n_obj_tags && err == QR_OK; i++) {
-        if (i > 0)
-            err = qr_buf_add(b, "&", 1);
-        if (err == QR_OK)
-            err = qr_uri_encode(qr_slice_cstr(d->obj_tags[i].key), false, b);
-        if (err == QR_OK)
-            err = qr_buf_add(b, "=", 1);
-        if (err == QR_OK)
-            err = qr_uri_encode(qr_slice_cstr(d->obj_tags[i].value), false, b);
-    }
-    return err;
+    struct obj_tag t[BATCH_MAX_OBJ_TAGS];
+    for (size_t i = 0; i < d->n_obj_tags && i < BATCH_MAX_OBJ_TAGS; i++)
+        t[i] = (struct obj_tag){qr_slice_cstr(d->obj_tags[i].key),
+                                qr_slice_cstr(d->obj_tags[i].value)};
+    return obj_tags_encode(t, d->n_obj_tags, b);
 }
 
 static enum qr_err run_store_window(struct batch_window *w)

@@ -327,30 +327,34 @@ def cancel_running_lambda_job():
 
 @test
 def priority_order():
-    """Two jobs confirmed together: the higher priority one runs (and ends) first, and
-    UpdateJobPriority changes the order."""
+    """A higher-priority job confirmed while a lower one runs goes ahead of it (between two
+    windows) and ends first; UpdateJobPriority is what made it the higher one."""
     b, man = gp_bucket(), gp_bucket()
-    s3.put_object(Bucket=b, Key="o", Body=b"x")
-    big = put_manifest(man, "big.csv", [manifest_line(b, "o")] * 6000)
+    fn = deploy(uniq("bt-prio"), "batch_behaviours/lambda_function.py")
+    slow = put_manifest(man, "slow.csv", [manifest_line(b, f"slow/{i}") for i in range(300)])
     small = put_manifest(man, "small.csv", [manifest_line(b, "o")] * 10)
-    op = {"S3PutObjectTagging": {"TagSet": [{"Key": "k", "Value": "v"}]}}
-    low = s3c.create_job(**job_args(man, "big.csv", big, op, Priority=5,
-                                    ConfirmationRequired=True))["JobId"]
-    high = s3c.create_job(**job_args(man, "small.csv", small, op, Priority=1,
-                                     ConfirmationRequired=True))["JobId"]
-    wait_job(low, ("Suspended",))
+    low = s3c.create_job(**job_args(man, "slow.csv", slow, {"LambdaInvoke": {"FunctionArn": fn}},
+                                    Priority=5))["JobId"]
+    high = s3c.create_job(**job_args(man, "small.csv", small, {"S3DeleteObjectTagging": {}},
+                                     Priority=1, ConfirmationRequired=True))["JobId"]
     wait_job(high, ("Suspended",))
     r = s3c.update_job_priority(AccountId=ACCOUNT, JobId=high, Priority=100)
     eq((r["JobId"], r["Priority"]), (high, 100), "UpdateJobPriority reply")
-    s3c.update_job_status(AccountId=ACCOUNT, JobId=low, RequestedJobStatus="Ready")
+    end = time.monotonic() + JOB_DEADLINE_S
+    while s3c.describe_job(AccountId=ACCOUNT, JobId=low)["Job"]["ProgressSummary"].get(
+            "NumberOfTasksSucceeded", 0) == 0:
+        check(time.monotonic() < end, "low priority job made no progress")
+        time.sleep(0.02)
     s3c.update_job_status(AccountId=ACCOUNT, JobId=high, RequestedJobStatus="Ready")
-    jl, jh = wait_job(low), wait_job(high)
-    eq((jl["Status"], jh["Status"]), ("Complete", "Complete"), "both complete")
+    jh = wait_job(high)
+    jl = s3c.describe_job(AccountId=ACCOUNT, JobId=low)["Job"]
+    eq(jh["Status"], "Complete", "high priority job")
     eq(jh["Priority"], 100, "priority described")
-    check(jh["TerminationDate"] < jl["TerminationDate"],
-          f"high priority ended first: {jh['TerminationDate']} vs {jl['TerminationDate']}")
+    eq(jl["Status"], "Active", "the low priority job was still running")
+    check(jl["ProgressSummary"]["NumberOfTasksSucceeded"] < 300, "low job not finished")
+    eq(wait_job(low)["Status"], "Complete", "low priority job completes after")
     expect_client_error("BadRequestException", 400, s3c.update_job_priority, AccountId=ACCOUNT,
-                        JobId=low, Priority=3)
+                        JobId=high, Priority=3)
 
 
 @test

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "api/xml.h"
+#include "obj/obj.h"
 
 /* Copies an element's text (1..max bytes, or 0..max when !required_nonempty). */
 static bool text_into(struct s3c_op *op, xmlNodePtr n, const char *what, char *out, size_t max,
@@ -49,47 +50,44 @@ static bool parse_bool(struct s3c_op *op, xmlNodePtr n, const char *what, bool *
     return false;
 }
 
-static size_t utf8_chars(struct qr_slice s)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < s.len; i++)
-        n += (s.p[i] & 0xC0) != 0x80;
-    return n;
-}
-
-/* A list of <member><Key/><Value/></member>, S3's tag rules: keys 1-128 characters,
- * values 0-256, no aws: prefix, no duplicates. */
+/* A list of <member><Key/><Value/></member> under S3's tag rules (obj_tags_check: keys
+ * 1-128 characters, values 0-256, no aws: prefix, no duplicates), at most max. */
 static bool parse_kv_list(struct s3c_op *op, xmlNodePtr parent, struct batch_kv *kv, size_t max,
                           size_t *out_n, const char *too_many)
 {
+    static const char *const msgs[] = {
+        [OBJ_TAG_OK] = "",
+        [OBJ_TAG_TOO_MANY] = "Too many tags.",
+        [OBJ_TAG_KEY_INVALID] = "A tag Key must be 1 to 128 characters long.",
+        [OBJ_TAG_VALUE_INVALID] = "A tag Value must be at most 256 characters long.",
+        [OBJ_TAG_AWS_PREFIX] = "Tag keys cannot start with aws:.",
+        [OBJ_TAG_DUPLICATE] = "Tag keys must be unique.",
+    };
+    struct obj_tag ot[BATCH_MAX_JOB_TAGS + 1];
     size_t n = 0;
     for (xmlNodePtr m = xml_child(parent, "member"); m; m = xml_next(m, "member")) {
         xmlNodePtr k = xml_child(m, "Key"), v = xml_child(m, "Value");
-        struct qr_slice ks = xml_text(k), vs = xml_text(v);
         if (n == max) {
             s3c_fail(op, 400, too_many, "At most %zu tags are allowed.", max);
             return false;
         }
-        if (!k || !v || ks.len == 0 || utf8_chars(ks) > 128 || ks.len > BATCH_TAG_KEY_MAX ||
-            utf8_chars(vs) > 256 || vs.len > BATCH_TAG_VALUE_MAX) {
-            s3c_fail(op, 400, "BadRequestException",
-                     "A tag needs a Key of 1 to 128 characters and a Value of 0 to 256.");
+        if (!k || !v) {
+            s3c_fail(op, 400, "BadRequestException", "A tag needs a Key and a Value.");
             return false;
         }
-        if (qr_slice_starts(ks, QR_SLICE_LIT("aws:"))) {
-            s3c_fail(op, 400, "BadRequestException", "Tag keys cannot start with aws:.");
-            return false;
-        }
-        for (size_t j = 0; j < n; j++)
-            if (qr_slice_eq(ks, qr_slice_cstr(kv[j].key))) {
-                s3c_fail(op, 400, "BadRequestException", "Tag keys must be unique.");
-                return false;
-            }
-        memcpy(kv[n].key, ks.p, ks.len);
-        kv[n].key[ks.len] = '\0';
-        memcpy(kv[n].value, vs.p, vs.len);
-        kv[n].value[vs.len] = '\0';
-        n++;
+        ot[n++] = (struct obj_tag){xml_text(k), xml_text(v)};
+    }
+    enum obj_tag_problem p = obj_tags_check(ot, n, max, NULL);
+    if (p != OBJ_TAG_OK) {
+        s3c_fail(op, 400, p == OBJ_TAG_TOO_MANY ? too_many : "BadRequestException", "%s", msgs[p]);
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        /* 128 and 256 characters of UTF-8 fit the byte buffers (4 bytes each at most) */
+        memcpy(kv[i].key, ot[i].key.p, ot[i].key.len);
+        kv[i].key[ot[i].key.len] = '\0';
+        memcpy(kv[i].value, ot[i].value.p, ot[i].value.len);
+        kv[i].value[ot[i].value.len] = '\0';
     }
     *out_n = n;
     return true;
@@ -202,7 +200,7 @@ static bool parse_operation(struct s3c_op *op, xmlNodePtr opn, struct batch_def 
     if ((n = xml_child(opn, "S3PutObjectTagging"))) {
         d->op = BATCH_OP_PUT_TAGGING;
         xmlNodePtr ts = xml_child(n, "TagSet");
-        return !ts || parse_kv_list(op, ts, d->obj_tags, BATCH_MAX_OBJ_TAGS, &d->n_obj_tags,
+        return !ts || parse_kv_list(op, ts, d->obj_tags, OBJ_TAGS_MAX, &d->n_obj_tags,
                                     "BadRequestException");
     }
     if ((n = xml_child(opn, "S3DeleteObjectTagging"))) {
