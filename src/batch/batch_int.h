@@ -12,6 +12,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #include "batch/batch.h"
 #include "fn/fn.h"
@@ -86,11 +87,20 @@ struct batch_window {
     struct batch_task *tasks; /* n tasks, lines job->cursor .. +n */
     size_t n;
     uint64_t end_off; /* manifest offset after the last task's line */
+    int64_t t0_ms;    /* monotonic start of the window: its time in Active is charged with it */
 };
+
+/* Monotonic milliseconds. */
+static inline int64_t batch_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* Runs the window's tasks and records them with the job's progress. Errors: QR_E_DB,
  * QR_E_CONFLICT (the job moved meanwhile). Engine thread. */
-enum qr_err batch_run_window(struct batch_window *w, int64_t active_ms);
+enum qr_err batch_run_window(struct batch_window *w);
 
 /* ---- report (report.c) ---- */
 

@@ -176,13 +176,6 @@ static void finish(struct batch_engine *e, const struct store_job *j, const stru
     (void)batch_set_state(e, j->id, ~BATCH_TERMINAL, final);
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* More than half of the tasks failed once enough were attempted. */
 static bool over_threshold(const struct store_job *j)
 {
@@ -224,13 +217,13 @@ static void run_job(struct batch_engine *e, const struct store_job *j, const str
         return;
     }
     size_t max = d->op == BATCH_OP_LAMBDA ? BATCH_WINDOW_LAMBDA : BATCH_WINDOW_STORE;
-    struct batch_window w = {.e = e, .job = j, .def = d};
+    struct batch_window w = {.e = e, .job = j, .def = d, .t0_ms = batch_mono_ms()};
     w.tasks = qr_xmalloc(sizeof(*w.tasks) * max);
     enum qr_err err = read_window(e, j, d, &w, max);
     if (err == QR_OK && w.n == 0)
         err = QR_E_INTERNAL; /* the count said more lines follow */
     if (err == QR_OK)
-        err = batch_run_window(&w, 0);
+        err = batch_run_window(&w);
     free(w.tasks);
     if (err == QR_E_BUSY)
         return; /* stopping: the window runs again at the next start */
@@ -240,24 +233,13 @@ static void run_job(struct batch_engine *e, const struct store_job *j, const str
     }
 }
 
-/* Charges elapsed active time through an empty progress record (no rows). */
-static void charge_time(struct batch_engine *e, const char *id, uint64_t cursor, uint64_t off,
-                        int64_t ms)
-{
-    struct store_job_progress p = {
-        .id = id, .cursor_from = cursor, .cursor_to = cursor, .manifest_off = off, .active_ms = ms};
-    /* A moved cursor (conflict) loses a few ms of the timer, nothing else. */
-    enum qr_err ignored = store_job_progress(e->o.store, &p);
-    (void)ignored;
-}
-
+/* The failure threshold, checked on the counters the window just committed. */
 static void after_window(struct batch_engine *e, h2o_mem_pool_t *pool, const char *id,
-                         const struct batch_def *d, int64_t ms)
+                         const struct batch_def *d)
 {
     struct store_job j;
     if (store_job_get(e->reader, qr_slice_cstr(id), pool, &j) != QR_OK)
         return;
-    charge_time(e, id, j.cursor, j.manifest_off, ms);
     if (j.state == BATCH_ACTIVE && over_threshold(&j)) {
         char reason[256];
         snprintf(reason, sizeof(reason),
@@ -308,9 +290,8 @@ static bool step(struct batch_engine *e)
             batch_fail_job(e, run->id, "InternalError", "The job's definition is corrupt.");
             goto out;
         }
-        int64_t t0 = mono_ms();
         run_job(e, run, d);
-        after_window(e, &pool, run->id, d, mono_ms() - t0);
+        after_window(e, &pool, run->id, d);
     }
 out:
     h2o_mem_clear_pool(&pool);

@@ -9,7 +9,8 @@
  * error code), although manifest.json's ReportSchema string names ErrorCode first, as
  * AWS's does; see docs/batch.md. Keys are written as the manifest wrote them (URL-encoded)
  * so a report line matches its manifest line. File names are derived from the job id,
- * so writing a report again after a crash replaces the same objects.
+ * so writing a report again after a crash replaces the same objects. A results file is
+ * stored in 8 MiB parts as it is produced: memory stays bounded however many tasks.
  */
 #include "batch/batch_int.h"
 
@@ -25,7 +26,7 @@
 #include "util/buf.h"
 #include "util/codec.h"
 
-#define REPORT_MAX  (512u * 1024u * 1024u) /* one results file held for its PUT */
+#define REPORT_PART (8u * 1024u * 1024u) /* bytes of a results file held before they are stored */
 #define REPORT_PAGE 1000u
 
 /* A CSV field: quoted when it holds a comma, quote or line break ("" for a quote). */
@@ -77,17 +78,155 @@ static enum qr_err csv_row(struct qr_buf *b, const struct store_job_row *r)
     return err;
 }
 
-static void md5_hex(const void *p, size_t n, char out[33])
+static void hex16(const unsigned char d[16], char out[33])
 {
-    unsigned char d[MD5_DIGEST_LENGTH];
-    EVP_Digest(p, n, d, NULL, EVP_md5(), NULL);
-    for (size_t i = 0; i < sizeof(d); i++)
+    for (size_t i = 0; i < 16; i++)
         snprintf(out + 2 * i, 3, "%02x", d[i]);
 }
 
-/* The job's results, split by status into two files (succeeded only when wanted). */
+static enum qr_err put(struct batch_engine *e, const char *bucket, const char *key,
+                       struct qr_slice data)
+{
+    unsigned char d[MD5_DIGEST_LENGTH];
+    char etag[33];
+    EVP_Digest(data.p ? data.p : (const uint8_t *)"", data.len, d, NULL, EVP_md5(), NULL);
+    hex16(d, etag);
+    struct store_put p = {
+        .bucket = qr_slice_cstr(bucket),
+        .key = qr_slice_cstr(key),
+        .data = data,
+        .etag = etag,
+    };
+    struct store_put_result res;
+    return store_obj_put(e->o.store, &p, &res);
+}
+
+/* One results file, written as it is produced: up to REPORT_PART bytes are held, then
+ * they go to the store as a part of a multipart upload, so a report of any size needs
+ * bounded memory. A file that fits one part is one plain PUT. */
+struct rfile {
+    struct batch_engine *e;
+    const char *bucket;
+    char key[BATCH_PREFIX_MAX + 128];
+    struct qr_buf buf;    /* bytes not yet stored */
+    EVP_MD_CTX *md5;      /* of the whole file: the report's MD5Checksum */
+    EVP_MD_CTX *etag_md5; /* of the parts' binary MD5s: the object's ETag */
+    char upload[65];      /* "" until the first part */
+    uint32_t parts;
+    char (*etags)[33]; /* heap, parts of them */
+    uint64_t bytes;
+};
+
+static void rfile_init(struct rfile *f, struct batch_engine *e, const char *bucket)
+{
+    memset(f, 0, sizeof(*f));
+    f->e = e;
+    f->bucket = bucket;
+    qr_buf_init(&f->buf, REPORT_PART + 2 * BATCH_LINE_MAX);
+    f->md5 = EVP_MD_CTX_new();
+    f->etag_md5 = EVP_MD_CTX_new();
+    if (f->md5 == NULL || f->etag_md5 == NULL)
+        abort(); /* allocation failure */
+    EVP_DigestInit_ex(f->md5, EVP_md5(), NULL);
+    EVP_DigestInit_ex(f->etag_md5, EVP_md5(), NULL);
+}
+
+static void rfile_dispose(struct rfile *f)
+{
+    if (f->upload[0]) {
+        /* An upload left unfinished (an error) is dropped with its parts. */
+        enum qr_err ignored = store_mpu_abort(f->e->o.store, qr_slice_cstr(f->bucket),
+                                              qr_slice_cstr(f->key), qr_slice_cstr(f->upload));
+        (void)ignored;
+    }
+    qr_buf_dispose(&f->buf);
+    EVP_MD_CTX_free(f->md5);
+    EVP_MD_CTX_free(f->etag_md5);
+    free(f->etags);
+}
+
+static enum qr_err rfile_flush_part(struct rfile *f)
+{
+    enum qr_err err;
+    if (f->upload[0] == '\0') {
+        struct store_mpu_create c = {.bucket = qr_slice_cstr(f->bucket),
+                                     .key = qr_slice_cstr(f->key)};
+        if ((err = store_mpu_create(f->e->o.store, &c, f->upload)) != QR_OK) {
+            f->upload[0] = '\0';
+            return err;
+        }
+    }
+    unsigned char d[MD5_DIGEST_LENGTH];
+    EVP_Digest(f->buf.p, f->buf.len, d, NULL, EVP_md5(), NULL);
+    EVP_DigestUpdate(f->etag_md5, d, sizeof(d));
+    f->etags = realloc(f->etags, sizeof(*f->etags) * (f->parts + 1));
+    if (f->etags == NULL)
+        abort(); /* allocation failure */
+    hex16(d, f->etags[f->parts]);
+    struct store_part part = {.number = f->parts + 1, .size = f->buf.len};
+    memcpy(part.etag, f->etags[f->parts], 33);
+    err = store_mpu_put_part(f->e->o.store, qr_slice_cstr(f->bucket), qr_slice_cstr(f->key),
+                             qr_slice_cstr(f->upload), &part, qr_slice(f->buf.p, f->buf.len));
+    if (err == QR_OK) {
+        f->parts++;
+        qr_buf_reset(&f->buf);
+    }
+    return err;
+}
+
+static enum qr_err rfile_row(struct rfile *f, const struct store_job_row *r)
+{
+    size_t before = f->buf.len;
+    enum qr_err err = csv_row(&f->buf, r);
+    if (err != QR_OK)
+        return err;
+    EVP_DigestUpdate(f->md5, f->buf.p + before, f->buf.len - before);
+    f->bytes += f->buf.len - before;
+    return f->buf.len >= REPORT_PART ? rfile_flush_part(f) : QR_OK;
+}
+
+/* Stores what is left; out_md5 gets the whole file's MD5. */
+static enum qr_err rfile_finish(struct rfile *f, char out_md5[33])
+{
+    unsigned char d[MD5_DIGEST_LENGTH];
+    EVP_DigestFinal_ex(f->md5, d, NULL);
+    hex16(d, out_md5);
+    if (f->parts == 0)
+        return put(f->e, f->bucket, f->key, qr_slice(f->buf.p, f->buf.len));
+    enum qr_err err = f->buf.len ? rfile_flush_part(f) : QR_OK;
+    if (err != QR_OK)
+        return err;
+    uint32_t *numbers = qr_xmalloc(sizeof(*numbers) * f->parts);
+    const char **etags = qr_xmalloc(sizeof(*etags) * f->parts);
+    for (uint32_t i = 0; i < f->parts; i++) {
+        numbers[i] = i + 1;
+        etags[i] = f->etags[i];
+    }
+    char etag[48];
+    EVP_DigestFinal_ex(f->etag_md5, d, NULL);
+    hex16(d, etag);
+    snprintf(etag + 32, sizeof(etag) - 32, "-%u", f->parts);
+    struct store_mpu_complete c = {
+        .bucket = qr_slice_cstr(f->bucket),
+        .key = qr_slice_cstr(f->key),
+        .upload_id = qr_slice_cstr(f->upload),
+        .numbers = numbers,
+        .etags = etags,
+        .n = f->parts,
+        .etag = etag,
+    };
+    struct store_put_result res;
+    err = store_mpu_complete(f->e->o.store, &c, &res);
+    if (err == QR_OK)
+        f->upload[0] = '\0';
+    free(numbers);
+    free(etags);
+    return err;
+}
+
+/* The job's results in manifest order, each row into its status's file. */
 static enum qr_err collect(struct batch_engine *e, const struct store_job *job, bool failed_only,
-                           struct qr_buf *ok, struct qr_buf *bad)
+                           struct rfile *ok, struct rfile *bad)
 {
     uint64_t from = 0;
     for (;;) {
@@ -98,30 +237,13 @@ static enum qr_err collect(struct batch_engine *e, const struct store_job *job, 
         enum qr_err err =
             store_job_results(e->reader, job->id, from, failed_only, REPORT_PAGE, &pool, &rows, &n);
         for (size_t i = 0; i < n && err == QR_OK; i++) {
-            err = csv_row(rows[i].failed ? bad : ok, &rows[i]);
+            err = rfile_row(rows[i].failed ? bad : ok, &rows[i]);
             from = rows[i].line + 1;
         }
         h2o_mem_clear_pool(&pool);
-        if (err != QR_OK)
+        if (err != QR_OK || n < REPORT_PAGE)
             return err;
-        if (n < REPORT_PAGE)
-            return QR_OK;
     }
-}
-
-static enum qr_err put(struct batch_engine *e, const char *bucket, const char *key,
-                       struct qr_slice data)
-{
-    char etag[33];
-    md5_hex(data.p ? data.p : (const uint8_t *)"", data.len, etag);
-    struct store_put p = {
-        .bucket = qr_slice_cstr(bucket),
-        .key = qr_slice_cstr(key),
-        .data = data,
-        .etag = etag,
-    };
-    struct store_put_result res;
-    return store_obj_put(e->o.store, &p, &res);
 }
 
 /* "PREFIX/job-ID/results/<40 hex>.csv": the hex is derived from the job id and status. */
@@ -165,10 +287,11 @@ static enum qr_err put_manifest(struct batch_engine *e, const char *bucket, cons
 enum qr_err batch_write_report(struct batch_engine *e, const struct store_job *job,
                                const struct batch_def *d)
 {
+    static const char *const names[2] = {"succeeded", "failed"};
     char bucket[64], base[BATCH_PREFIX_MAX + 64];
     char keys[2][BATCH_PREFIX_MAX + 128], md5s[2][33];
     const char *status[2];
-    struct qr_buf ok, bad;
+    struct rfile files[2]; /* succeeded, failed */
     size_t n = 0;
     if (!d->report_enabled)
         return QR_OK;
@@ -177,28 +300,22 @@ enum qr_err batch_write_report(struct batch_engine *e, const struct store_job *j
     size_t pl = strlen(d->report_prefix);
     snprintf(base, sizeof(base), "%s%sjob-%s/", d->report_prefix,
              pl && d->report_prefix[pl - 1] != '/' ? "/" : "", job->id);
-    qr_buf_init(&ok, REPORT_MAX);
-    qr_buf_init(&bad, REPORT_MAX);
-    enum qr_err err = collect(e, job, d->report_failed_only, &ok, &bad);
-    const struct {
-        struct qr_buf *b;
-        const char *status;
-        bool want;
-    } files[2] = {{&ok, "succeeded", !d->report_failed_only}, {&bad, "failed", true}};
+    for (size_t i = 0; i < 2; i++) {
+        rfile_init(&files[i], e, bucket);
+        result_key(base, job->id, names[i], files[i].key, sizeof(files[i].key));
+    }
+    enum qr_err err = collect(e, job, d->report_failed_only, &files[0], &files[1]);
     for (size_t i = 0; i < 2 && err == QR_OK; i++) {
-        if (!files[i].want || (files[i].b->len == 0 && i == 0 && d->report_failed_only))
+        /* AWS lists a file for each status that has tasks. */
+        if (files[i].bytes == 0)
             continue;
-        if (files[i].b->len == 0)
-            continue; /* AWS lists a file per status that has tasks */
-        result_key(base, job->id, files[i].status, keys[n], sizeof(keys[n]));
-        md5_hex(files[i].b->p, files[i].b->len, md5s[n]);
-        status[n] = files[i].status;
-        err = put(e, bucket, keys[n], qr_slice(files[i].b->p, files[i].b->len));
-        n++;
+        err = rfile_finish(&files[i], md5s[n]);
+        memcpy(keys[n], files[i].key, sizeof(keys[n]));
+        status[n++] = names[i];
     }
     if (err == QR_OK)
         err = put_manifest(e, bucket, base, keys, md5s, status, n);
-    qr_buf_dispose(&ok);
-    qr_buf_dispose(&bad);
+    rfile_dispose(&files[0]);
+    rfile_dispose(&files[1]);
     return err;
 }

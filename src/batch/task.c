@@ -67,7 +67,7 @@ static void row_base(struct store_job_row *row, const struct batch_window *w, si
     row->version = qr_slice_cstr(t->version);
 }
 
-static enum qr_err record(struct batch_window *w, struct store_job_row *rows, int64_t active_ms)
+static enum qr_err record(struct batch_window *w, struct store_job_row *rows)
 {
     struct store_job_progress p = {
         .id = w->job->id,
@@ -76,7 +76,7 @@ static enum qr_err record(struct batch_window *w, struct store_job_row *rows, in
         .cursor_from = w->job->cursor,
         .cursor_to = w->job->cursor + w->n,
         .manifest_off = w->end_off,
-        .active_ms = active_ms,
+        .active_ms = batch_mono_ms() - w->t0_ms,
     };
     return store_job_progress(w->e->o.store, &p);
 }
@@ -205,6 +205,7 @@ static enum qr_err run_store_window(struct batch_window *w)
             .cursor_from = w->job->cursor,
             .cursor_to = w->job->cursor + w->n,
             .manifest_off = w->end_off,
+            .active_ms = batch_mono_ms() - w->t0_ms,
             .outcome = store_outcome,
             .arg = w,
         };
@@ -472,7 +473,7 @@ static enum qr_err run_lambda_window(struct batch_window *w)
         backoff(&lw, round);
     }
     if (err == QR_OK)
-        err = record(w, rows, 0);
+        err = record(w, rows);
     h2o_mem_clear_pool(&pool);
     pthread_mutex_destroy(&lw.mu);
     pthread_cond_destroy(&lw.cv);
@@ -481,9 +482,8 @@ static enum qr_err run_lambda_window(struct batch_window *w)
     return err;
 }
 
-enum qr_err batch_run_window(struct batch_window *w, int64_t active_ms)
+enum qr_err batch_run_window(struct batch_window *w)
 {
-    (void)active_ms;
     switch (w->def->op) {
     case BATCH_OP_LAMBDA:
         return run_lambda_window(w);
