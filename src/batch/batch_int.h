@@ -19,7 +19,8 @@
 
 #define BATCH_LINE_MAX      (16u * 1024u) /* longest manifest line accepted */
 #define BATCH_MREAD_BUF     (64u * 1024u)
-#define BATCH_WINDOW_LAMBDA 64u   /* LambdaInvoke tasks in flight per window */
+#define BATCH_WINDOW_LAMBDA 256u  /* LambdaInvoke tasks per window (one progress record) */
+#define BATCH_LAMBDA_INFLIGHT 16u /* LambdaInvoke invocations in flight at once */
 #define BATCH_WINDOW_STORE  1000u /* copy/tagging tasks committed per transaction */
 #define BATCH_RETRY_MAX     3u    /* TemporaryFailure retries before the task fails */
 #define BATCH_THRESHOLD_MIN 1000u /* tasks attempted before the failure threshold applies */

@@ -7,8 +7,8 @@
  * exists without its row or the other way round. Copies share blobs, so a copy costs
  * the same whatever the object's size.
  *
- * LambdaInvoke sends every task of the window through fn_invoke at once (the engine
- * bounds concurrency per function), waits for all callbacks, retries TemporaryFailure
+ * LambdaInvoke keeps BATCH_LAMBDA_INFLIGHT tasks of the window in flight through fn_invoke
+ * (a sliding window: the next goes out when one ends), waits for the last callback, retries TemporaryFailure
  * with backoff up to BATCH_RETRY_MAX times and waits out throttling without limit
  * (a throttled task never fails), then records the window.
  *
@@ -392,6 +392,10 @@ static size_t send_round(struct lam_window *lw, const struct fn_config *cfg)
         struct fn_invoke inv = {.cfg = cfg, .payload = qr_slice_cstr(payload), .request_id = rid};
         sl->attempts++;
         pthread_mutex_lock(&lw->mu);
+        /* A sliding window: the next task goes out as soon as one ends, never more than
+         * the engine runs at once (more would only come back throttled). */
+        while (lw->inflight >= BATCH_LAMBDA_INFLIGHT)
+            pthread_cond_wait(&lw->cv, &lw->mu);
         sl->st = LAM_INFLIGHT;
         lw->inflight++;
         pthread_mutex_unlock(&lw->mu);
