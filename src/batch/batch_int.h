@@ -88,6 +88,8 @@ struct batch_window {
     struct batch_task *tasks; /* n tasks, lines job->cursor .. +n */
     size_t n;
     uint64_t end_off; /* manifest offset after the last task's line */
+    uint64_t *ends;   /* ends[i]: manifest offset after task i's line (a window cut short
+                         records a prefix and resumes there) */
     int64_t t0_ms;    /* monotonic start of the window: its time in Active is charged with it */
 };
 

@@ -200,7 +200,7 @@ static enum qr_err read_window(struct batch_engine *e, const struct store_job *j
             break;
         err = batch_csv_line(line, d->fields, d->n_fields, &w->tasks[w->n], msg);
         if (err == QR_OK)
-            w->n++;
+            w->ends[w->n++] = mr.next_off;
     }
     w->end_off = mr.next_off;
     batch_mreader_close(&mr);
@@ -219,12 +219,14 @@ static void run_job(struct batch_engine *e, const struct store_job *j, const str
     size_t max = d->op == BATCH_OP_LAMBDA ? BATCH_WINDOW_LAMBDA : BATCH_WINDOW_STORE;
     struct batch_window w = {.e = e, .job = j, .def = d, .t0_ms = batch_mono_ms()};
     w.tasks = qr_xmalloc(sizeof(*w.tasks) * max);
+    w.ends = qr_xmalloc(sizeof(*w.ends) * max);
     enum qr_err err = read_window(e, j, d, &w, max);
     if (err == QR_OK && w.n == 0)
         err = QR_E_INTERNAL; /* the count said more lines follow */
     if (err == QR_OK)
         err = batch_run_window(&w);
     free(w.tasks);
+    free(w.ends);
     if (err == QR_E_BUSY)
         return; /* stopping: the window runs again at the next start */
     if (err != QR_OK && err != QR_E_CONFLICT) {

@@ -67,15 +67,18 @@ static void row_base(struct store_job_row *row, const struct batch_window *w, si
     row->version = qr_slice_cstr(t->version);
 }
 
-static enum qr_err record(struct batch_window *w, struct store_job_row *rows)
+/* Records the first n tasks of the window (all of them unless it was cut short). */
+static enum qr_err record(struct batch_window *w, struct store_job_row *rows, size_t n)
 {
+    if (n == 0)
+        return QR_OK;
     struct store_job_progress p = {
         .id = w->job->id,
         .rows = rows,
-        .n = w->n,
+        .n = n,
         .cursor_from = w->job->cursor,
-        .cursor_to = w->job->cursor + w->n,
-        .manifest_off = w->end_off,
+        .cursor_to = w->job->cursor + n,
+        .manifest_off = w->ends[n - 1],
         .active_ms = batch_mono_ms() - w->t0_ms,
     };
     return store_job_progress(w->e->o.store, &p);
@@ -246,6 +249,7 @@ struct lam_window {
     size_t inflight; /* guarded by mu */
     struct lam_slot *slots;
     char invocation_id[40];
+    bool stopped; /* cut short: a cancel or the engine stopping */
 };
 
 /* The event AWS sends (reference 7): one task per invocation; s3Key as in the manifest
@@ -378,6 +382,21 @@ static void on_result(void *arg, struct fn_result *res)
     pthread_mutex_unlock(&lw->mu);
 }
 
+/* Whether the job left Active (a cancel) or the engine is stopping: then no more tasks
+ * of the window are sent, and the window records what ran. Engine thread. */
+static bool should_stop(struct lam_window *lw)
+{
+    struct batch_engine *e = lw->w->e;
+    h2o_mem_pool_t pool;
+    struct store_job j;
+    if (batch_engine_stopping(e))
+        return true;
+    h2o_mem_init_pool(&pool);
+    enum qr_err err = store_job_get(e->reader, qr_slice_cstr(lw->w->job->id), &pool, &j);
+    h2o_mem_clear_pool(&pool);
+    return err == QR_OK && j.state != BATCH_ACTIVE;
+}
+
 /* Sends every pending slot; returns how many still need a later round. */
 static size_t send_round(struct lam_window *lw, const struct fn_config *cfg)
 {
@@ -386,6 +405,10 @@ static size_t send_round(struct lam_window *lw, const struct fn_config *cfg)
         struct lam_slot *sl = &lw->slots[i];
         if (sl->st != LAM_PENDING)
             continue;
+        if (i % BATCH_LAMBDA_INFLIGHT == 0 && should_stop(lw)) {
+            lw->stopped = true;
+            break;
+        }
         char *payload = event_json(lw, sl);
         char rid[37];
         qr_uuid4(rid);
@@ -469,15 +492,21 @@ static enum qr_err run_lambda_window(struct batch_window *w)
             fail_row(sl, "AccessDenied", "Access Denied", 13);
     }
     enum qr_err err = QR_OK;
-    for (unsigned round = 0; send_round(&lw, &cfg) > 0; round++) {
+    for (unsigned round = 0; send_round(&lw, &cfg) > 0 && !lw.stopped; round++) {
         if (batch_engine_stopping(w->e)) {
-            err = QR_E_BUSY; /* redone at the next start */
+            lw.stopped = true;
             break;
         }
         backoff(&lw, round);
     }
-    if (err == QR_OK)
-        err = record(w, rows);
+    /* What ran is recorded: the window's prefix of finished tasks (the rest runs again at
+     * the next start, or never after a cancel). */
+    size_t done = 0;
+    while (done < w->n && lw.slots[done].st == LAM_DONE)
+        done++;
+    err = record(w, rows, lw.stopped ? done : w->n);
+    if (err == QR_OK && lw.stopped && batch_engine_stopping(w->e))
+        err = QR_E_BUSY;
     h2o_mem_clear_pool(&pool);
     pthread_mutex_destroy(&lw.mu);
     pthread_cond_destroy(&lw.cv);

@@ -304,7 +304,7 @@ def cancel_running_lambda_job():
     the report holds the lines that ran, each once, and no more."""
     b, man, rep = gp_bucket(), gp_bucket(), gp_bucket()
     fn = deploy(uniq("bt-slow"), "batch_behaviours/lambda_function.py")
-    lines = [manifest_line(b, f"slow/{i}") for i in range(400)]
+    lines = [manifest_line(b, f"slow/{i}") for i in range(1000)]
     etag = put_manifest(man, "m.csv", lines)
     jid = s3c.create_job(**job_args(man, "m.csv", etag, {"LambdaInvoke": {"FunctionArn": fn}},
                                     rep))["JobId"]
@@ -318,7 +318,7 @@ def cancel_running_lambda_job():
     job = wait_job(jid)
     eq(job["Status"], "Cancelled", "final status")
     done = job["ProgressSummary"]["NumberOfTasksSucceeded"]
-    check(0 < done < 400, f"cancelled part way: {done}")
+    check(0 < done < 1000, f"cancelled part way: {done}")
     _, rows = read_report(rep, jid)
     got = [r[1] for r in rows["succeeded"]]
     eq(len(got), done, "report rows = tasks done")
@@ -331,7 +331,7 @@ def priority_order():
     windows) and ends first; UpdateJobPriority is what made it the higher one."""
     b, man = gp_bucket(), gp_bucket()
     fn = deploy(uniq("bt-prio"), "batch_behaviours/lambda_function.py")
-    slow = put_manifest(man, "slow.csv", [manifest_line(b, f"slow/{i}") for i in range(300)])
+    slow = put_manifest(man, "slow.csv", [manifest_line(b, f"slow/{i}") for i in range(1000)])
     small = put_manifest(man, "small.csv", [manifest_line(b, "o")] * 10)
     low = s3c.create_job(**job_args(man, "slow.csv", slow, {"LambdaInvoke": {"FunctionArn": fn}},
                                     Priority=5))["JobId"]
@@ -351,7 +351,7 @@ def priority_order():
     eq(jh["Status"], "Complete", "high priority job")
     eq(jh["Priority"], 100, "priority described")
     eq(jl["Status"], "Active", "the low priority job was still running")
-    check(jl["ProgressSummary"]["NumberOfTasksSucceeded"] < 300, "low job not finished")
+    check(jl["ProgressSummary"]["NumberOfTasksSucceeded"] < 1000, "low job not finished")
     eq(wait_job(low)["Status"], "Complete", "low priority job completes after")
     expect_client_error("BadRequestException", 400, s3c.update_job_priority, AccountId=ACCOUNT,
                         JobId=high, Priority=3)

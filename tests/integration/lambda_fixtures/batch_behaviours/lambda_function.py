@@ -2,7 +2,7 @@
 so one job can provoke every case AWS documents for LambdaInvoke results:
 
   ok/...       Succeeded, resultString = the key as received (URL-encoded) + schema version
-  slow/...     sleeps 0.3 s, then Succeeded
+  slow/...     sleeps 0.1 s, then Succeeded
   temp/...     TemporaryFailure (the job retries it, then records it failed)
   perm/...     PermanentFailure with a resultString of 2000 characters (cut to 1024)
   missing/...  answers without a result for the task (treatMissingKeysAs applies)
@@ -24,7 +24,7 @@ def lambda_handler(event, context):
         key = task['s3Key']
         kind = key.split('%2F', 1)[0].split('/', 1)[0]
         if kind == 'slow':
-            time.sleep(0.3)
+            time.sleep(0.1)
         elif kind == 'raise':
             raise ValueError('boom from ' + key)
         elif kind == 'crash':
