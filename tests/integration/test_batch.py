@@ -535,6 +535,32 @@ def validation_errors():
 
 
 @test
+def unauthenticated_requests_refused():
+    """The jobs API is behind SigV4 like every other: a wrong secret and an unsigned
+    request are refused before anything is read or created."""
+    import urllib.request
+    bad = boto3.client("s3control", endpoint_url=f"http://localhost:{srv.port}",
+                       region_name=REGION, aws_access_key_id=srv.access_key,
+                       aws_secret_access_key="wrong-secret",
+                       config=Config(retries={"total_max_attempts": 1}))
+    expect_client_error("SignatureDoesNotMatch", 403, bad.list_jobs, AccountId=ACCOUNT)
+    b, man = gp_bucket(), gp_bucket()
+    etag = put_manifest(man, "m.csv", [manifest_line(b, "k")])
+    expect_client_error("SignatureDoesNotMatch", 403, bad.create_job,
+                        **job_args(man, "m.csv", etag, {"S3DeleteObjectTagging": {}}))
+    before = [j["JobId"] for j in s3c.list_jobs(AccountId=ACCOUNT)["Jobs"]]
+    req = urllib.request.Request(f"http://127.0.0.1:{srv.port}/v20180820/jobs", method="POST",
+                                 data=b"<CreateJobRequest/>",
+                                 headers={"x-amz-account-id": ACCOUNT})
+    try:
+        urllib.request.urlopen(req, timeout=10)
+        raise AssertionError("unsigned CreateJob accepted")
+    except urllib.error.HTTPError as e:
+        eq(e.code, 403, "unsigned request status")
+    eq([j["JobId"] for j in s3c.list_jobs(AccountId=ACCOUNT)["Jobs"]], before, "no job created")
+
+
+@test
 def list_jobs_filter_and_pages():
     b, man = gp_bucket(), gp_bucket()
     etag = put_manifest(man, "m.csv", [manifest_line(b, "k")])
