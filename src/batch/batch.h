@@ -54,6 +54,7 @@ enum batch_op {
     BATCH_OP_COPY,
     BATCH_OP_PUT_TAGGING,
     BATCH_OP_DELETE_TAGGING,
+    BATCH_OP_CHECKSUM, /* S3ComputeObjectChecksum */
 };
 
 enum batch_manifest_format {
@@ -98,6 +99,8 @@ struct batch_def {
     /* S3PutObjectTagging */
     struct batch_kv obj_tags[BATCH_MAX_OBJ_TAGS];
     size_t n_obj_tags;
+    /* S3ComputeObjectChecksum: a util/checksum.h enum qr_ck value, FULL_OBJECT */
+    int checksum_alg;
     /* Manifest */
     enum batch_manifest_format mf_format;
     enum batch_field fields[BATCH_MAX_FIELDS];

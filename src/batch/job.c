@@ -78,6 +78,7 @@ char *batch_def_to_json(const struct batch_def *d, const struct batch_tags *t, b
         d->report_bucket_arn, "repp", d->report_prefix, "repfo", d->report_failed_only, "repsc",
         d->report_has_scope, "repfmt", d->report_has_format, "confirm", d->confirmation_required,
         "desc", d->description, "role", d->role_arn, "prio", (json_int_t)d->priority);
+    json_object_set_new(o, "ckalg", json_integer(d->checksum_alg));
     json_object_set_new(o, "uargs", kv_json(d->user_args, d->n_user_args));
     json_object_set_new(o, "otags", kv_json(d->obj_tags, d->n_obj_tags));
     if (t)
@@ -123,6 +124,7 @@ enum qr_err batch_def_from_json(struct qr_slice json, struct batch_def *d)
     d->report_has_format = json_is_true(json_object_get(o, "repfmt"));
     d->confirmation_required = json_is_true(json_object_get(o, "confirm"));
     d->priority = json_integer_value(json_object_get(o, "prio"));
+    d->checksum_alg = (int)json_integer_value(json_object_get(o, "ckalg"));
     json_t *f = json_object_get(o, "fields");
     size_t i;
     json_t *v;
@@ -240,6 +242,8 @@ static enum qr_err check_operation(struct batch_engine *e, struct store_reader *
     }
     case BATCH_OP_COPY:
         return check_bucket(r, d->target_resource, "TargetResource", msg, &dir);
+    case BATCH_OP_CHECKSUM:
+        return QR_OK;
     case BATCH_OP_PUT_TAGGING:
     case BATCH_OP_DELETE_TAGGING:
         if (manifest_dir)

@@ -12,6 +12,7 @@
 
 #include "api/xml.h"
 #include "obj/obj.h"
+#include "util/checksum.h"
 
 /* Copies an element's text (1..max bytes, or 0..max when !required_nonempty). */
 static bool text_into(struct s3c_op *op, xmlNodePtr n, const char *what, char *out, size_t max,
@@ -179,6 +180,29 @@ static bool parse_copy(struct s3c_op *op, xmlNodePtr n, struct batch_def *d)
            text_into(op, v, "TargetKeyPrefix", d->target_prefix, BATCH_PREFIX_MAX, false);
 }
 
+/* S3ComputeObjectChecksum: FULL_OBJECT with the algorithms quarry's S3 computes. */
+static bool parse_checksum(struct s3c_op *op, xmlNodePtr n, struct batch_def *d)
+{
+    struct qr_slice alg = xml_text(xml_child(n, "ChecksumAlgorithm"));
+    struct qr_slice type = xml_text(xml_child(n, "ChecksumType"));
+    enum qr_ck ck;
+    d->op = BATCH_OP_CHECKSUM;
+    if (type.len && !qr_slice_eq_lit(type, "FULL_OBJECT")) {
+        s3c_fail(op, 501, "NotImplemented",
+                 "S3ComputeObjectChecksum ChecksumType %.*s is not supported; FULL_OBJECT is.",
+                 (int)(type.len > 16 ? 16 : type.len), (const char *)type.p);
+        return false;
+    }
+    if (!qr_ck_from_name((const char *)alg.p, alg.len, &ck)) {
+        s3c_fail(op, alg.len ? 501 : 400, alg.len ? "NotImplemented" : "BadRequestException",
+                 "S3ComputeObjectChecksum ChecksumAlgorithm must be one of CRC32, CRC32C, "
+                 "CRC64NVME, SHA1, SHA256, MD5.");
+        return false;
+    }
+    d->checksum_alg = (int)ck;
+    return true;
+}
+
 static bool parse_operation(struct s3c_op *op, xmlNodePtr opn, struct batch_def *d)
 {
     xmlNodePtr n = NULL, only = NULL;
@@ -207,6 +231,8 @@ static bool parse_operation(struct s3c_op *op, xmlNodePtr opn, struct batch_def 
         d->op = BATCH_OP_DELETE_TAGGING;
         return true;
     }
+    if ((n = xml_child(opn, "S3ComputeObjectChecksum")))
+        return parse_checksum(op, n, d);
     s3c_fail(op, 501, "NotImplemented", "The %.64s operation is not supported by this server.",
              name);
     return false;

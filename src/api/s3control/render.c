@@ -9,12 +9,14 @@
 #include <string.h>
 
 #include "api/xml.h"
+#include "util/checksum.h"
 
 static const char *const op_names[] = {
     [BATCH_OP_LAMBDA] = "LambdaInvoke",
     [BATCH_OP_COPY] = "S3PutObjectCopy",
     [BATCH_OP_PUT_TAGGING] = "S3PutObjectTagging",
     [BATCH_OP_DELETE_TAGGING] = "S3DeleteObjectTagging",
+    [BATCH_OP_CHECKSUM] = "S3ComputeObjectChecksum",
 };
 
 static const char *const field_names[] = {
@@ -64,6 +66,10 @@ static void render_operation(struct qr_buf *b, const struct batch_def *d)
         s3c_render_tags(b, "TagSet", d->obj_tags, d->n_obj_tags);
         break;
     case BATCH_OP_DELETE_TAGGING:
+        break;
+    case BATCH_OP_CHECKSUM:
+        xml_elem_s(b, "ChecksumAlgorithm", qr_ck_name((enum qr_ck)d->checksum_alg));
+        xml_elem_s(b, "ChecksumType", "FULL_OBJECT");
         break;
     }
     xml_close(b, op_names[d->op]);
