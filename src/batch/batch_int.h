@@ -22,6 +22,7 @@
 #define BATCH_WINDOW_LAMBDA 256u  /* LambdaInvoke tasks per window (one progress record) */
 #define BATCH_LAMBDA_INFLIGHT 16u /* LambdaInvoke invocations in flight at once */
 #define BATCH_WINDOW_STORE  1000u /* copy/tagging tasks committed per transaction */
+#define BATCH_STORE_RUN     8u    /* copy/tagging windows per turn of the engine's loop */
 #define BATCH_RETRY_MAX     3u    /* TemporaryFailure retries before the task fails */
 #define BATCH_THRESHOLD_MIN 1000u /* tasks attempted before the failure threshold applies */
 #define BATCH_MSG_MAX       1024u /* ResultMessage is cut to this many bytes */
@@ -101,9 +102,18 @@ static inline int64_t batch_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Runs the window's tasks and records them with the job's progress. Errors: QR_E_DB,
- * QR_E_CONFLICT (the job moved meanwhile). Engine thread. */
+/* Runs the window's tasks (LambdaInvoke, S3ComputeObjectChecksum) and records them with
+ * the job's progress. Errors: QR_E_DB, QR_E_CONFLICT (the job moved meanwhile), QR_E_BUSY
+ * (the engine is stopping). Engine thread. */
 enum qr_err batch_run_window(struct batch_window *w);
+
+/* Runs up to max_windows consecutive copy/tagging windows from the job's cursor: each
+ * window's changes and result rows are one writer transaction, queued while the previous
+ * one commits (two windows in the pipeline), so reading and building overlap the commit.
+ * Errors: QR_E_DB, QR_E_CONFLICT, QR_E_IO, QR_E_NO_SUCH_KEY (manifest not pinned).
+ * Engine thread. */
+enum qr_err batch_run_store_windows(struct batch_engine *e, const struct store_job *j,
+                                    const struct batch_def *d, size_t max_windows);
 
 /* ---- report (report.c) ---- */
 

@@ -164,33 +164,25 @@ static enum qr_err encode_tags(const struct batch_def *d, struct qr_buf *b)
     return obj_tags_encode(t, d->n_obj_tags, b);
 }
 
-static enum qr_err run_store_window(struct batch_window *w)
+/* Fills the rows of a copy or tagging window; tags holds the encoded tag set. The rows
+ * point into dst, keys, etags and tags: they must outlive the window's commit. */
+static void build_store_rows(struct batch_window *w, struct store_job_row *rows, char dst[64],
+                             char *keys, char *etags, const struct qr_buf *tags)
 {
     const struct batch_def *d = w->def;
-    struct store_job_row *rows = qr_xmalloc(sizeof(*rows) * w->n);
-    char *keys = qr_xmalloc((size_t)(BATCH_KEY_MAX + 1) * w->n);
-    char *etags = qr_xmalloc((size_t)80 * w->n);
-    char dst[64] = "";
     bool dst_dir = false;
-    struct qr_buf tags;
-    qr_buf_init(&tags, 64 * 1024);
-    enum qr_err err = QR_OK;
-    if (d->op == BATCH_OP_COPY) {
-        if (!batch_bucket_of_arn(d->target_resource, dst))
-            err = QR_E_INTERNAL; /* checked at CreateJob */
-        bool dir = false;
-        if (err == QR_OK)
-            (void)qr_bucket_name_valid(qr_slice_cstr(dst), &dir);
-        dst_dir = dir;
-    } else if (d->op == BATCH_OP_PUT_TAGGING) {
-        err = encode_tags(d, &tags);
-    }
-    for (size_t i = 0; i < w->n && err == QR_OK; i++) {
+    dst[0] = '\0';
+    if (d->op == BATCH_OP_COPY && batch_bucket_of_arn(d->target_resource, dst))
+        (void)qr_bucket_name_valid(qr_slice_cstr(dst), &dst_dir);
+    for (size_t i = 0; i < w->n; i++) {
         struct store_job_row *row = &rows[i];
         row_base(row, w, i);
         if (d->op == BATCH_OP_COPY) {
-            (void)copy_row(w, i, dst, dst_dir, keys + i * (BATCH_KEY_MAX + 1), etags + i * 80,
-                           row);
+            if (dst[0] == '\0') /* checked at CreateJob; a corrupt definition fails tasks */
+                row_outcome(row, true, 404, "NoSuchBucket", "The target bucket is not valid.", 31);
+            else
+                (void)copy_row(w, i, dst, dst_dir, keys + i * (BATCH_KEY_MAX + 1), etags + i * 80,
+                               row);
             continue;
         }
         if (!batch_authorize_task(d, "s3:PutObjectTagging", &w->tasks[i])) {
@@ -200,26 +192,161 @@ static enum qr_err run_store_window(struct batch_window *w)
         row->effect = STORE_JOB_EFFECT_TAGS;
         row->obj_bucket = qr_slice_cstr(w->tasks[i].bucket);
         row->obj_key = qr_slice(w->tasks[i].key, w->tasks[i].key_len);
-        row->tags = d->op == BATCH_OP_PUT_TAGGING ? qr_slice(tags.p, tags.len) : qr_slice(NULL, 0);
+        row->tags = d->op == BATCH_OP_PUT_TAGGING ? qr_slice(tags->p, tags->len) : qr_slice(NULL, 0);
     }
-    if (err == QR_OK) {
-        struct store_job_progress p = {
-            .id = w->job->id,
-            .rows = rows,
-            .n = w->n,
-            .cursor_from = w->job->cursor,
-            .cursor_to = w->job->cursor + w->n,
-            .manifest_off = w->end_off,
-            .active_ms = batch_mono_ms() - w->t0_ms,
+}
+
+/* One of the two windows of the copy/tagging pipeline. */
+struct store_slot {
+    struct batch_window w;
+    struct store_job job; /* the job as this window sees it (its own cursor) */
+    struct store_job_row *rows;
+    char dst[64]; /* the copy's destination bucket, which the rows point to */
+    char *keys, *etags;
+    struct store_job_progress p;
+    struct store_pipe *pipe;
+    bool busy;       /* guarded by pipe->mu: queued to the writer, not yet committed */
+    enum qr_err err; /* guarded by pipe->mu: the commit's result */
+};
+
+struct store_pipe {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct store_slot slots[2];
+};
+
+/* Writer thread: a window committed (or failed). */
+static void slot_done(void *arg, enum qr_err err)
+{
+    struct store_slot *sl = arg;
+    pthread_mutex_lock(&sl->pipe->mu);
+    sl->err = err;
+    sl->busy = false;
+    pthread_cond_broadcast(&sl->pipe->cv);
+    pthread_mutex_unlock(&sl->pipe->mu);
+}
+
+/* Waits until the slot's window committed; its result. */
+static enum qr_err slot_wait(struct store_slot *sl)
+{
+    pthread_mutex_lock(&sl->pipe->mu);
+    while (sl->busy)
+        pthread_cond_wait(&sl->pipe->cv, &sl->pipe->mu);
+    enum qr_err err = sl->err;
+    sl->err = QR_OK;
+    pthread_mutex_unlock(&sl->pipe->mu);
+    return err;
+}
+
+/* Reads the slot's window from the manifest (consecutive lines). */
+static enum qr_err slot_read(struct store_slot *sl, struct batch_mreader *mr)
+{
+    char msg[128];
+    bool eof = false;
+    enum qr_err err = QR_OK;
+    sl->w.n = 0;
+    while (sl->w.n < BATCH_WINDOW_STORE && err == QR_OK) {
+        struct qr_slice line;
+        err = batch_mreader_next(mr, &line, &eof);
+        if (err != QR_OK || eof)
+            break;
+        err = batch_csv_line(line, sl->w.def->fields, sl->w.def->n_fields,
+                             &sl->w.tasks[sl->w.n], msg);
+        if (err == QR_OK)
+            sl->w.ends[sl->w.n++] = mr->next_off;
+    }
+    return err;
+}
+
+static void pipe_init(struct store_pipe *pp, struct batch_engine *e, const struct batch_def *d)
+{
+    memset(pp, 0, sizeof(*pp));
+    pthread_mutex_init(&pp->mu, NULL);
+    pthread_cond_init(&pp->cv, NULL);
+    for (size_t i = 0; i < 2; i++) {
+        struct store_slot *sl = &pp->slots[i];
+        sl->pipe = pp;
+        sl->w.e = e;
+        sl->w.def = d;
+        sl->w.job = &sl->job;
+        sl->w.tasks = qr_xmalloc(sizeof(*sl->w.tasks) * BATCH_WINDOW_STORE);
+        sl->w.ends = qr_xmalloc(sizeof(*sl->w.ends) * BATCH_WINDOW_STORE);
+        sl->rows = qr_xmalloc(sizeof(*sl->rows) * BATCH_WINDOW_STORE);
+        sl->keys = qr_xmalloc((size_t)(BATCH_KEY_MAX + 1) * BATCH_WINDOW_STORE);
+        sl->etags = qr_xmalloc((size_t)80 * BATCH_WINDOW_STORE);
+    }
+}
+
+static void pipe_dispose(struct store_pipe *pp)
+{
+    for (size_t i = 0; i < 2; i++) {
+        struct store_slot *sl = &pp->slots[i];
+        free(sl->w.tasks);
+        free(sl->w.ends);
+        free(sl->rows);
+        free(sl->keys);
+        free(sl->etags);
+    }
+    pthread_mutex_destroy(&pp->mu);
+    pthread_cond_destroy(&pp->cv);
+}
+
+enum qr_err batch_run_store_windows(struct batch_engine *e, const struct store_job *j,
+                                    const struct batch_def *d, size_t max_windows)
+{
+    struct store_pipe *pp = qr_xmalloc(sizeof(*pp));
+    struct batch_mreader mr;
+    struct qr_buf tags;
+    uint64_t cursor = j->cursor;
+    int64_t t0 = batch_mono_ms();
+    qr_buf_init(&tags, 64 * 1024);
+    enum qr_err err = d->op == BATCH_OP_PUT_TAGGING ? encode_tags(d, &tags) : QR_OK;
+    if (err == QR_OK)
+        err = batch_mreader_open(e->o.store, e->reader, j->id, j->manifest_off, &mr);
+    if (err != QR_OK) {
+        qr_buf_dispose(&tags);
+        free(pp);
+        return err;
+    }
+    pipe_init(pp, e, d);
+    for (size_t k = 0; k < max_windows && err == QR_OK; k++) {
+        struct store_slot *sl = &pp->slots[k % 2];
+        /* The window before the previous one must have committed before its buffers are
+         * reused; the previous one keeps committing while this one is read and built. */
+        if ((err = slot_wait(sl)) != QR_OK || (err = slot_read(sl, &mr)) != QR_OK ||
+            sl->w.n == 0)
+            break;
+        sl->job = *j;
+        sl->job.cursor = cursor;
+        build_store_rows(&sl->w, sl->rows, sl->dst, sl->keys, sl->etags, &tags);
+        int64_t now = batch_mono_ms();
+        sl->p = (struct store_job_progress){
+            .id = j->id,
+            .rows = sl->rows,
+            .n = sl->w.n,
+            .cursor_from = cursor,
+            .cursor_to = cursor + sl->w.n,
+            .manifest_off = sl->w.ends[sl->w.n - 1],
+            .active_ms = now - t0,
             .outcome = store_outcome,
-            .arg = w,
+            .arg = &sl->w,
         };
-        err = store_job_progress(w->e->o.store, &p);
+        t0 = now;
+        cursor += sl->w.n;
+        pthread_mutex_lock(&pp->mu);
+        sl->busy = true;
+        pthread_mutex_unlock(&pp->mu);
+        store_job_progress_async(e->o.store, &sl->p, slot_done, sl);
     }
+    for (size_t i = 0; i < 2; i++) {
+        enum qr_err e2 = slot_wait(&pp->slots[i]);
+        if (err == QR_OK)
+            err = e2;
+    }
+    batch_mreader_close(&mr);
+    pipe_dispose(pp);
+    free(pp);
     qr_buf_dispose(&tags);
-    free(etags);
-    free(keys);
-    free(rows);
     return err;
 }
 
@@ -611,7 +738,7 @@ enum qr_err batch_run_window(struct batch_window *w)
     case BATCH_OP_COPY:
     case BATCH_OP_PUT_TAGGING:
     case BATCH_OP_DELETE_TAGGING:
-        return run_store_window(w);
+        return QR_E_INTERNAL; /* batch_run_store_windows runs these */
     case BATCH_OP_CHECKSUM:
         return run_checksum_window(w);
     }

@@ -579,6 +579,35 @@ enum qr_err store_job_progress(struct store *st, const struct store_job_progress
     return writer_submit(st, &c.ch);
 }
 
+struct progress_async {
+    struct progress_change c;
+    store_job_progress_cb cb;
+    void *arg;
+};
+
+static void progress_async_done(struct store_change *ch)
+{
+    struct progress_async *a = (struct progress_async *)ch;
+    store_job_progress_cb cb = a->cb;
+    void *arg = a->arg;
+    enum qr_err err = ch->err;
+    free(a);
+    cb(arg, err);
+}
+
+void store_job_progress_async(struct store *st, const struct store_job_progress *p,
+                              store_job_progress_cb cb, void *arg)
+{
+    struct progress_async *a = qr_xmalloc(sizeof(*a));
+    memset(a, 0, sizeof(*a));
+    a->c.ch.apply = apply_progress;
+    a->c.ch.on_done = progress_async_done;
+    a->c.p = p;
+    a->cb = cb;
+    a->arg = arg;
+    writer_submit_async(st, &a->c.ch);
+}
+
 enum qr_err store_job_results(struct store_reader *r, const char *id, uint64_t from,
                               bool failed_only, size_t max, h2o_mem_pool_t *pool,
                               struct store_job_row **out, size_t *out_n)

@@ -175,6 +175,17 @@ struct store_job_progress {
 enum qr_err store_job_progress(struct store *st, const struct store_job_progress *p)
     __attribute__((warn_unused_result));
 
+/* Called once an asynchronous progress record committed (or failed), on the writer
+ * thread; must not block. */
+typedef void (*store_job_progress_cb)(void *arg, enum qr_err err);
+
+/* store_job_progress without waiting: queues the change and returns; cb runs when it is
+ * durable or failed. p and everything it points to must stay valid until then. Changes
+ * are applied in the order they were queued, so a caller may queue the next window (its
+ * cursor_from the previous one's cursor_to) while the previous one commits. Any thread. */
+void store_job_progress_async(struct store *st, const struct store_job_progress *p,
+                              store_job_progress_cb cb, void *arg);
+
 /* Result rows of a job with line >= from, ascending, at most max, only failed ones when
  * failed_only. Rows' slices live in pool. Errors: QR_E_DB. */
 enum qr_err store_job_results(struct store_reader *r, const char *id, uint64_t from,

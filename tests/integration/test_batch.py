@@ -692,6 +692,12 @@ def kill9_mid_job_resumes():
             job = wait_job(jid, client=ctl)
             eq(job["Status"], "Complete", f"job {jid} after restart")
             ps = job["ProgressSummary"]
+            if ps["NumberOfTasksFailed"]:
+                base = f"ReportPrefix/job-{jid}/"
+                m = json.loads(c.get_object(Bucket=rep, Key=base + "manifest.json")["Body"].read())
+                for r in m["Results"]:
+                    if r["TaskExecutionStatus"] == "failed":
+                        print(c.get_object(Bucket=rep, Key=r["Key"])["Body"].read()[:2000])
             eq((ps["NumberOfTasksSucceeded"], ps["NumberOfTasksFailed"]), (len(lines), 0),
                "every task once")
             base = f"ReportPrefix/job-{jid}/"
