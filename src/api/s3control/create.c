@@ -14,6 +14,15 @@
 #include "obj/obj.h"
 #include "util/checksum.h"
 
+/* Copies a slice into a NUL-terminated buffer the caller sized; an empty slice may have
+ * no pointer at all (libxml2's empty text). */
+static void copy_text(char *out, struct qr_slice t)
+{
+    if (t.len)
+        memcpy(out, t.p, t.len);
+    out[t.len] = '\0';
+}
+
 /* Copies an element's text (1..max bytes, or 0..max when !required_nonempty). */
 static bool text_into(struct s3c_op *op, xmlNodePtr n, const char *what, char *out, size_t max,
                       bool nonempty)
@@ -24,8 +33,7 @@ static bool text_into(struct s3c_op *op, xmlNodePtr n, const char *what, char *o
                  nonempty ? "1" : "0", max);
         return false;
     }
-    memcpy(out, t.p, t.len);
-    out[t.len] = '\0';
+    copy_text(out, t);
     return true;
 }
 
@@ -85,10 +93,8 @@ static bool parse_kv_list(struct s3c_op *op, xmlNodePtr parent, struct batch_kv 
     }
     for (size_t i = 0; i < n; i++) {
         /* 128 and 256 characters of UTF-8 fit the byte buffers (4 bytes each at most) */
-        memcpy(kv[i].key, ot[i].key.p, ot[i].key.len);
-        kv[i].key[ot[i].key.len] = '\0';
-        memcpy(kv[i].value, ot[i].value.p, ot[i].value.len);
-        kv[i].value[ot[i].value.len] = '\0';
+        copy_text(kv[i].key, ot[i].key);
+        copy_text(kv[i].value, ot[i].value);
     }
     *out_n = n;
     return true;
@@ -115,8 +121,7 @@ static bool parse_lambda(struct s3c_op *op, xmlNodePtr n, struct batch_def *d)
                      "InvocationSchemaVersion must be 1.0 or 2.0.");
             return false;
         }
-        memcpy(d->schema, s.p, s.len);
-        d->schema[s.len] = '\0';
+        copy_text(d->schema, s);
     }
     if ((ua = xml_child(n, "UserArguments"))) {
         size_t k = 0;
@@ -128,10 +133,8 @@ static bool parse_lambda(struct s3c_op *op, xmlNodePtr n, struct batch_def *d)
                          "up to 1024.");
                 return false;
             }
-            memcpy(d->user_args[k].key, ks.p, ks.len);
-            d->user_args[k].key[ks.len] = '\0';
-            memcpy(d->user_args[k].value, vs.p, vs.len);
-            d->user_args[k].value[vs.len] = '\0';
+            copy_text(d->user_args[k].key, ks);
+            copy_text(d->user_args[k].value, vs);
             k++;
         }
         if (k == 0) {
