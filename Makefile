@@ -34,7 +34,8 @@ else
 endif
 LIBS := $(PKG_LIBS) -lpthread
 
-CORE_SRC := $(sort $(wildcard src/util/*.c src/auth/*.c src/store/*.c src/fn/*.c src/logs/*.c))
+CORE_SRC := $(sort $(wildcard src/util/*.c src/auth/*.c src/store/*.c src/fn/*.c src/logs/*.c \
+                              src/batch/*.c src/obj/*.c))
 API_SRC  := $(sort $(wildcard src/http/*.c src/api/*.c src/api/*/*.c src/server.c))
 ALL_SRC  := $(CORE_SRC) $(API_SRC)
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "api/lambda/lambda.h"
+#include "batch/batch.h"
 #include "api/route.h"
 #include "fn/code.h"
 #include "fn/fn.h"
@@ -320,8 +321,19 @@ static enum qr_err start_functions(struct qr_server *s)
         fprintf(stderr, "quarry: cannot start the functions engine: %s\n", qr_strerror(err));
         return err;
     }
-    if ((err = lambda_new(s, &s->lambda)) != QR_OK)
+    if ((err = lambda_new(s, &s->lambda)) != QR_OK) {
         fprintf(stderr, "quarry: cannot start the Lambda API: %s\n", qr_strerror(err));
+        return err;
+    }
+    struct batch_engine_opts bo = {
+        .store = s->store,
+        .fn = s->fn,
+        .data_dir = s->cfg.data_dir,
+        .region = s->cfg.region,
+        .account_id = s->cfg.account_id,
+    };
+    if ((err = batch_engine_new(&bo, &s->batch)) != QR_OK)
+        fprintf(stderr, "quarry: cannot start the batch engine: %s\n", qr_strerror(err));
     return err;
 }
 
@@ -439,6 +451,9 @@ enum qr_err server_run(struct qr_server *s)
         pthread_join(s->workers[i], NULL);
     /* Order: no new Event invokes, then every instance stopped (pending callbacks land
      * in the dispatcher), then the dispatcher's state goes. */
+    /* The batch engine waits for its in-flight invocations, so it stops first. */
+    batch_engine_free(s->batch);
+    s->batch = NULL;
     lambda_stop(s->lambda);
     fn_engine_free(s->fn);
     s->fn = NULL;
@@ -458,6 +473,7 @@ void server_dispose(struct qr_server *s)
     }
     free(s->threads);
     free(s->workers);
+    batch_engine_free(s->batch);
     fn_engine_free(s->fn);
     lambda_free(s->lambda);
     logs_close(s->logs);

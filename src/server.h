@@ -94,6 +94,7 @@ struct qr_thread {
 struct fn_engine;
 struct lambda_ctx;
 struct logs;
+struct batch_engine;
 
 struct qr_server {
     struct qr_config cfg;
@@ -102,6 +103,7 @@ struct qr_server {
     struct fn_engine *fn;      /* the functions engine (Lambda), or NULL */
     struct logs *logs;         /* function logs (CloudWatch Logs API), or NULL */
     struct lambda_ctx *lambda; /* Lambda API state: invoke dedupe, Event dispatcher */
+    struct batch_engine *batch; /* S3 Batch Operations engine, or NULL */
     h2o_globalconf_t h2o_cfg;
     h2o_hostconf_t *hostconf;
     int listen_fd_first; /* first listener, bound to learn the port */

@@ -1,8 +1,8 @@
 /*
  * route.c - the one h2o handler. For every request: a request id, the decoded query,
  * authentication (SigV4 header or presigned URL, through the credential store), then the
- * API family named by the request: any path under /v20180820/ is S3 Control whatever the
- * Host says; otherwise the service in the SigV4 credential scope picks S3 (s3, s3express),
+ * API family named by the request: any path under /v20180820/ is S3 Control (the jobs API)
+ * whatever the Host says; otherwise the service in the SigV4 credential scope picks S3 (s3, s3express),
  * Lambda, IAM, STS or CloudWatch Logs.
  */
 #include "api/route.h"
@@ -17,6 +17,7 @@
 #include "api/lambda/lambda.h"
 #include "api/logs/logs_api.h"
 #include "api/s3/s3.h"
+#include "api/s3control/s3control.h"
 #include "auth/creds.h"
 #include "auth/sigv2.h"
 #include "auth/sigv4.h"
@@ -266,9 +267,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     }
     struct qr_slice ctl = QR_SLICE_LIT("/v20180820/");
     if (qr_slice_starts(ar->path, ctl)) {
-        ar->op = "S3Control";
-        s3_send_error_code(ar, 501, "NotImplemented",
-                           "S3 Control (Batch Operations) is not implemented yet.");
+        s3control_handle(ar);
         return 0;
     }
     const char *svc = ar->auth.service;

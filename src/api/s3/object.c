@@ -12,6 +12,7 @@
 #include <libxml/tree.h>
 
 #include "api/xml.h"
+#include "obj/obj.h"
 #include "util/codec.h"
 #include "util/limits.h"
 
@@ -445,19 +446,6 @@ static bool directive(struct s3_op *op, const char *header, bool *out_replace)
     return false;
 }
 
-/* What the copy's ETag is: a directory bucket makes a new opaque one; a general purpose
- * bucket gets the body's MD5 when known, else (multipart sources) the source's. */
-static const char *copy_etag(struct s3_op *op, const struct store_obj *src)
-{
-    char *etag = h2o_mem_alloc_pool(op->pool, 80);
-    if (op->directory) {
-        qr_random_hex(etag, 16);
-        return etag;
-    }
-    const char *md5 = src->parts ? NULL : s3_meta_md5(op, src->headers);
-    return md5 ? md5 : NULL;
-}
-
 /* x-amz-checksum-algorithm on a copy asks for that checksum of the copy: kept when the
  * source already has it over the whole object, else computed by reading the source. */
 static bool copy_checksum(struct s3_op *op, const struct store_obj *src, struct store_copy *cp)
@@ -491,12 +479,14 @@ static bool copy_checksum(struct s3_op *op, const struct store_obj *src, struct 
 void s3_copy_object(struct s3_op *op)
 {
     struct store_copy cp;
+    struct obj_copy_req req;
     memset(&cp, 0, sizeof(cp));
+    memset(&req, 0, sizeof(req));
     struct store_obj src;
-    if (!s3_copy_source(op, &cp.src_bucket, &cp.src_key) ||
-        !directive(op, "x-amz-metadata-directive", &cp.replace_headers) ||
-        !directive(op, "x-amz-tagging-directive", &cp.replace_tags) ||
-        !s3_write_conditions(op, &cp.cond))
+    if (!s3_copy_source(op, &req.src_bucket, &req.src_key) ||
+        !directive(op, "x-amz-metadata-directive", &req.replace_headers) ||
+        !directive(op, "x-amz-tagging-directive", &req.replace_tags) ||
+        !s3_write_conditions(op, &req.cond))
         return;
     struct qr_slice v;
     /* S3 gives the copy this class even with the COPY directive; quarry copies the
@@ -509,40 +499,39 @@ void s3_copy_object(struct s3_op *op)
     }
     /* Inline bytes are needed only when a new checksum must be computed over them. */
     bool need_data = s3_hdr(op, "x-amz-checksum-algorithm", &v);
-    enum qr_err e = store_obj_get(op->reader, cp.src_bucket, cp.src_key, need_data, op->pool, &src);
+    enum qr_err e =
+        store_obj_get(op->reader, req.src_bucket, req.src_key, need_data, op->pool, &src);
     if (!e && !s3_copy_source_conditions(op, &src))
         e = QR_E_PRECONDITION;
     if (e) {
         s3_fail(op, e);
         return;
     }
-    if (!copy_checksum(op, &src, &cp))
+    if (req.replace_headers) {
+        if (s3_meta_from_request(op, &req.headers) != QR_OK)
+            return;
+        const char *md5 = s3_meta_md5(op, src.headers);
+        uint8_t raw[16];
+        if (md5 && qr_hex_decode(md5, 32, raw, 16) == QR_OK)
+            req.headers = s3_meta_with_md5(op, req.headers, raw);
+    }
+    if (req.replace_tags && s3_hdr(op, "x-amz-tagging", &v) &&
+        s3_tags_from_header(op, v, &req.tags) != QR_OK)
         return;
-    bool same = qr_slice_eq(cp.src_bucket, op->bucket) && qr_slice_eq(cp.src_key, op->key);
-    if (same && !cp.replace_headers) {
+    req.dst_bucket = op->bucket;
+    req.dst_key = op->key;
+    req.dst_directory = op->directory;
+    req.src_md5_hex = s3_meta_md5(op, src.headers);
+    char *etag_buf = h2o_mem_alloc_pool(op->pool, 80);
+    if (obj_copy_plan(&req, &src, etag_buf, &cp) != QR_OK) {
         s3_fail_code(op, 400, "InvalidRequest",
                      "This copy request is illegal because it is trying to copy an object to "
                      "itself without changing the object's metadata, storage class, website "
                      "redirect location or encryption attributes.");
         return;
     }
-    if (cp.replace_headers) {
-        if (s3_meta_from_request(op, &cp.headers) != QR_OK)
-            return;
-        const char *md5 = s3_meta_md5(op, src.headers);
-        uint8_t raw[16];
-        if (md5 && qr_hex_decode(md5, 32, raw, 16) == QR_OK)
-            cp.headers = s3_meta_with_md5(op, cp.headers, raw);
-    }
-    if (cp.replace_tags && s3_hdr(op, "x-amz-tagging", &v) &&
-        s3_tags_from_header(op, v, &cp.tags) != QR_OK)
+    if (!copy_checksum(op, &src, &cp))
         return;
-    if (op->directory && !cp.replace_tags)
-        cp.replace_tags = true; /* directory buckets keep no tags */
-    cp.src_etag = src.etag;
-    cp.dst_bucket = op->bucket;
-    cp.dst_key = op->key;
-    cp.etag = copy_etag(op, &src);
     struct store_put_result res;
     e = store_obj_copy(op->store, &cp, &res);
     if (e) {
