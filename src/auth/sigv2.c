@@ -216,6 +216,11 @@ static bool is_subresource(struct qr_slice name)
     return false;
 }
 
+bool sigv2_signed_param(struct qr_slice name)
+{
+    return is_subresource(name);
+}
+
 static enum qr_err resource(const struct sigv4_input *in, struct qr_slice prefix, struct qr_buf *b)
 {
     struct qparam qp[MAX_QPARAMS], keep[MAX_QPARAMS];
@@ -231,7 +236,8 @@ static enum qr_err resource(const struct sigv4_input *in, struct qr_slice prefix
         qr_buf_add(b, keep[i].name.p, keep[i].name.len);
         if (keep[i].has_value) {
             qr_buf_add(b, "=", 1);
-            if (qr_uri_decode(keep[i].value, false, b) != QR_OK)
+            /* '+' is a space, as the server reads the value it then uses. */
+            if (qr_uri_decode(keep[i].value, true, b) != QR_OK)
                 return QR_E_AUTH_MALFORMED;
         }
     }

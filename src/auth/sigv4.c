@@ -204,16 +204,20 @@ static enum qr_err add_encoded_byte(struct qr_buf *b, uint8_t c, bool keep_slash
     return qr_buf_add(b, esc, 3);
 }
 
-/* AWS UriEncode of the percent-decoded s ('/' encoded too unless keep_slash). Bytes are
- * staged on the stack and appended in runs: this runs over every byte of every signed
- * path and query. */
-static enum qr_err add_reencoded(struct qr_buf *b, struct qr_slice s, bool keep_slash)
+/* AWS UriEncode of the percent-decoded s ('/' encoded too unless keep_slash). In a query
+ * (plus_is_space) a raw '+' is a space, as the server reads it when it uses the value:
+ * what is verified and what is used must be the same bytes, or "%2B" -> "+" would change
+ * the value under an intact signature (signers never send a raw '+'). Bytes are staged
+ * on the stack and appended in runs: this runs over every byte of every signed path and
+ * query. */
+static enum qr_err add_reencoded_q(struct qr_buf *b, struct qr_slice s, bool keep_slash,
+                                   bool plus_is_space)
 {
     char run[256];
     size_t n = 0;
     enum qr_err err = QR_OK;
     for (size_t i = 0; i < s.len && err == QR_OK; i++) {
-        uint8_t c = decode_at(s, &i);
+        uint8_t c = plus_is_space && s.p[i] == '+' ? ' ' : decode_at(s, &i);
         if (n + 3 > sizeof(run)) {
             err = qr_buf_add(b, run, n);
             n = 0;
@@ -229,6 +233,11 @@ static enum qr_err add_reencoded(struct qr_buf *b, struct qr_slice s, bool keep_
     if (err == QR_OK && n)
         err = qr_buf_add(b, run, n);
     return err;
+}
+
+static enum qr_err add_reencoded(struct qr_buf *b, struct qr_slice s, bool keep_slash)
+{
+    return add_reencoded_q(b, s, keep_slash, false);
 }
 
 /* Percent-decodes s into dst (cap bytes, NUL-terminated); false when it does not fit. */
@@ -822,11 +831,11 @@ static enum qr_err add_query(struct qr_buf *b, struct qr_slice query, bool presi
         }
         struct qparam *p = &ps[np].p;
         p->name_off = scratch.len;
-        err = add_reencoded(&scratch, n, false);
+        err = add_reencoded_q(&scratch, n, false, true);
         p->name_len = scratch.len - p->name_off;
         p->val_off = scratch.len;
         if (err == QR_OK)
-            err = add_reencoded(&scratch, v, false);
+            err = add_reencoded_q(&scratch, v, false, true);
         p->val_len = scratch.len - p->val_off;
         np++;
     }
