@@ -124,8 +124,26 @@ struct policy_verdict {
  * request is allowed when an identity policy or the resource policy allows it and, if
  * there are session policies, one of them allows it too (a resource policy that names the
  * session's own ARN as Principal is not narrowed by session policies); else implicit
- * deny. Any thread; never fails. */
+ * deny. Any thread; never fails.
+ * Details: a resource policy that names only the caller's account (Principal "ACCT" or
+ * arn:aws:iam::ACCT:root) grants nothing by itself: the identity policies must allow too.
+ * A resource policy parsed as POLICY_TRUST must allow (sts:AssumeRole): an identity
+ * policy alone never lets anyone assume a role. On an implicit deny, source is
+ * POLICY_SRC_SESSION when identity/resource policies allowed but no session policy did,
+ * POLICY_SRC_RESOURCE when a trust policy did not allow, else POLICY_SRC_NONE. A request
+ * without a resource (resource "*") is matched by Resource "*" and by ARN patterns whose
+ * resource part is "*" ("arn:aws:s3:::*"), never by one naming a resource. */
 void policy_decide(const struct policy_set *s, const struct policy_request *r,
                    struct policy_verdict *out);
+
+/* The document of an AWS managed policy known by its ARN
+ * ("arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole", ...), as AWS
+ * publishes it (static, NUL-terminated JSON), or NULL when quarry does not know it. The
+ * caller parses it with policy_parse(POLICY_IDENTITY) like any other. Any thread. */
+const char *policy_managed_document(const char *arn);
+
+/* The ARNs of every managed policy policy_managed_document knows, in a stable order:
+ * *out_n entries, static. For ListPolicies --scope AWS. Any thread. */
+const char *const *policy_managed_list(size_t *out_n);
 
 #endif
