@@ -89,6 +89,7 @@ struct qr_thread {
 };
 
 struct fn_engine;
+struct authz;
 struct lambda_ctx;
 struct logs;
 
@@ -96,6 +97,7 @@ struct qr_server {
     struct qr_config cfg;
     struct store *store;
     struct creds *creds;
+    struct authz *authz;       /* the IAM snapshot holder (auth/authz.h) */
     struct fn_engine *fn;      /* the functions engine (Lambda), or NULL */
     struct logs *logs;         /* function logs (CloudWatch Logs API), or NULL */
     struct lambda_ctx *lambda; /* Lambda API state: invoke dedupe, Event dispatcher */

@@ -15,9 +15,11 @@
 
 #include "api/api.h"
 #include "api/authfail.h"
+#include "api/iam/iam.h"
 #include "api/lambda/lambda.h"
 #include "api/logs/logs_api.h"
 #include "api/s3/s3.h"
+#include "auth/authz.h"
 #include "auth/creds.h"
 #include "auth/sigv2.h"
 #include "auth/sigv4.h"
@@ -148,6 +150,21 @@ static enum qr_err verified(struct api_req *ar, enum qr_err e)
     return e;
 }
 
+/* The credential store first (root, temporary credentials), then the IAM users' access
+ * keys in the current snapshot: a key works from the request after CreateAccessKey and
+ * stops with the request after UpdateAccessKey Inactive or DeleteAccessKey. */
+static enum qr_err lookup(struct api_req *ar, struct qr_slice akid, struct qr_slice token,
+                          int64_t now_ms)
+{
+    enum qr_err e = creds_lookup(ar->server->creds, akid, token, now_ms, &ar->id);
+    if (e != QR_E_NO_SUCH_ACCESS_KEY || !ar->server->authz)
+        return e;
+    const struct authz_snap *s = authz_acquire(ar->server->authz);
+    e = authz_key_lookup(s, akid, &ar->id);
+    authz_release(s);
+    return e;
+}
+
 /* Query parameters of a SigV2 request that are not signed but carry authentication. */
 static const char *const v2_auth_params[] = {"AWSAccessKeyId", "Signature", "Expires",
                                              "x-amz-security-token"};
@@ -240,7 +257,7 @@ static enum qr_err authenticate_v2(struct api_req *ar, const struct sigv4_input 
     e = v2_allowed(ar, &a, in->now_ms, why);
     if (e)
         return e;
-    e = creds_lookup(ar->server->creds, qr_slice_cstr(a.akid), a.token, in->now_ms, &ar->id);
+    e = lookup(ar, qr_slice_cstr(a.akid), a.token, in->now_ms);
     if (e)
         return e;
     e = sigv2_verify(in, &a, qr_slice(ar->id.secret, ar->id.secret_len), v2_resource_prefix(ar));
@@ -335,7 +352,7 @@ static enum qr_err authenticate(struct api_req *ar, struct auth_fail *why)
     }
     struct qr_slice token =
         ar->auth.session_token.len ? ar->auth.session_token : ar->auth.security_token;
-    e = creds_lookup(ar->server->creds, qr_slice_cstr(ar->auth.akid), token, in.now_ms, &ar->id);
+    e = lookup(ar, qr_slice_cstr(ar->auth.akid), token, in.now_ms);
     if (e)
         return e;
     char body_hash[65];
@@ -448,6 +465,14 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     }
     if (strcmp(svc, "logs") == 0) {
         logs_api_handle(ar);
+        return 0;
+    }
+    if (strcmp(svc, "iam") == 0) {
+        iam_handle(ar);
+        return 0;
+    }
+    if (strcmp(svc, "sts") == 0) {
+        sts_handle(ar);
         return 0;
     }
     ar->op = svc;

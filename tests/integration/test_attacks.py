@@ -54,6 +54,7 @@ def setup():
         s3.create_bucket(Bucket=b, CreateBucketConfiguration=DIR_CFG)
     s3.put_object(Bucket=DIRB, Key="secret", Body=SECRET)
     s3.put_object(Bucket=DIRA, Key="mine", Body=b"mine")
+    srv.lambda_role()
 
 
 def teardown():

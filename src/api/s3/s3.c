@@ -35,6 +35,18 @@ static const struct s3_route routes[] = {
     {"GET", ON_BUCKET, "session", NULL, NULL, "CreateSession", s3_create_session,
      S3_NO_BUCKET_CHECK},
     {"GET", ON_BUCKET, "location", NULL, NULL, "GetBucketLocation", s3_get_bucket_location, 0},
+    {"GET", ON_BUCKET, "policy", NULL, NULL, "GetBucketPolicy", s3_get_bucket_policy, 0},
+    {"PUT", ON_BUCKET, "policy", NULL, NULL, "PutBucketPolicy", s3_put_bucket_policy, W},
+    {"DELETE", ON_BUCKET, "policy", NULL, NULL, "DeleteBucketPolicy", s3_delete_bucket_policy, W},
+    /* ?policy anywhere else is not a bucket policy request: 501, never a plainer one */
+    {"GET", ON_OBJECT, "policy", NULL, NULL, "Policy", NULL, 0},
+    {"HEAD", ON_OBJECT, "policy", NULL, NULL, "Policy", NULL, 0},
+    {"PUT", ON_OBJECT, "policy", NULL, NULL, "Policy", NULL, 0},
+    {"POST", ON_OBJECT, "policy", NULL, NULL, "Policy", NULL, 0},
+    {"DELETE", ON_OBJECT, "policy", NULL, NULL, "Policy", NULL, 0},
+    {"GET", ON_SERVICE, "policy", NULL, NULL, "Policy", NULL, 0},
+    {"POST", ON_BUCKET, "policy", NULL, NULL, "Policy", NULL, 0},
+    {"HEAD", ON_BUCKET, "policy", NULL, NULL, "Policy", NULL, 0},
     {"GET", ON_BUCKET, "uploads", NULL, NULL, "ListMultipartUploads", s3_list_uploads, 0},
     {"GET", ON_BUCKET, "list-type", NULL, NULL, "ListObjectsV2", s3_list_objects_v2, 0},
     {"GET", ON_BUCKET, "versions", NULL, NULL, "ListObjectVersions", NULL, 0},
@@ -71,7 +83,6 @@ static const struct s3_route routes[] = {
  * 501 that names it, never a silently wrong answer from a plainer operation. */
 static const char *const unimplemented_subresources[] = {
     "acl",
-    "policy",
     "policyStatus",
     "cors",
     "website",
