@@ -351,11 +351,11 @@ static void compile_bucket_policies(struct authz_snap *s)
     s->n_bps = nb;
 }
 
-enum qr_err authz_reload(struct authz *a, struct store_reader *r)
+static enum qr_err reload(struct authz *a, struct store_reader *r, const char *dir)
 {
     pthread_mutex_lock(&a->reload_mu);
     struct authz_snap *s = snap_new(a->account);
-    enum qr_err e = store_iam_scan(r, collect_row, s);
+    enum qr_err e = r ? store_iam_scan(r, collect_row, s) : store_iam_scan_dir(dir, collect_row, s);
     if (e != QR_OK) {
         snap_free(s);
         pthread_mutex_unlock(&a->reload_mu);
@@ -372,6 +372,16 @@ enum qr_err authz_reload(struct authz *a, struct store_reader *r)
     authz_release(old);
     pthread_mutex_unlock(&a->reload_mu);
     return QR_OK;
+}
+
+enum qr_err authz_reload(struct authz *a, struct store_reader *r)
+{
+    return reload(a, r, NULL);
+}
+
+enum qr_err authz_load_dir(struct authz *a, const char *data_dir)
+{
+    return reload(a, NULL, data_dir);
 }
 
 /* ---- lookups ---- */

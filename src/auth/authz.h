@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "auth/creds.h"
 #include "auth/policy.h"
@@ -38,6 +39,17 @@ void authz_free(struct authz *a);
  * no longer parses is skipped (logged by the caller through the returned count).
  * Errors: QR_E_DB. */
 enum qr_err authz_reload(struct authz *a, struct store_reader *r) __attribute__((warn_unused_result));
+
+/* The same from DATA/meta.db read directly (quarry iam explain). Errors: QR_E_DB. */
+enum qr_err authz_load_dir(struct authz *a, const char *data_dir)
+    __attribute__((warn_unused_result));
+
+/* Explains the decision for principal_arn (root, a user, a role: as a session of it)
+ * doing action on resource under the IAM state of data_dir (and the bucket policy when
+ * resource is an S3 ARN): prints the decision, the policy type and the statement that
+ * decided to out. Returns 0 allowed, 1 denied, 2 on error. Main thread. */
+int authz_explain(const char *data_dir, const char *account, const char *principal_arn,
+                  const char *action, const char *resource, FILE *out);
 
 /* The current snapshot, referenced until authz_release. Any thread. */
 const struct authz_snap *authz_acquire(struct authz *a);

@@ -5,6 +5,7 @@
  */
 #include "store/store_iam.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "store/store_int.h"
@@ -89,12 +90,12 @@ enum qr_err store_iam_change(struct store *st, const struct store_iam_op *ops, s
     return e;
 }
 
-enum qr_err store_iam_scan(struct store_reader *r, store_iam_row_cb cb, void *arg)
+static enum qr_err scan_db(sqlite3 *db, store_iam_row_cb cb, void *arg)
 {
     sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(r->db, "SELECT kind, parent, name, doc FROM iam ORDER BY kind, parent, name",
+    if (sqlite3_prepare_v2(db, "SELECT kind, parent, name, doc FROM iam ORDER BY kind, parent, name",
                            -1, &s, NULL) != SQLITE_OK)
-        return db_fail(r->db, "iam scan");
+        return db_fail(db, "iam scan");
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         struct store_iam_row row = {
@@ -109,5 +110,24 @@ enum qr_err store_iam_scan(struct store_reader *r, store_iam_row_cb cb, void *ar
         }
     }
     sqlite3_finalize(s);
-    return rc == SQLITE_DONE ? QR_OK : db_fail(r->db, "iam scan");
+    return rc == SQLITE_DONE ? QR_OK : db_fail(db, "iam scan");
+}
+
+enum qr_err store_iam_scan(struct store_reader *r, store_iam_row_cb cb, void *arg)
+{
+    return scan_db(r->db, cb, arg);
+}
+
+enum qr_err store_iam_scan_dir(const char *data_dir, store_iam_row_cb cb, void *arg)
+{
+    char path[4096];
+    sqlite3 *db = NULL;
+    int n = snprintf(path, sizeof(path), "%s/meta.db", data_dir);
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return QR_E_BAD_INPUT;
+    enum qr_err e = db_open(path, true, false, &db);
+    if (e == QR_OK)
+        e = scan_db(db, cb, arg);
+    sqlite3_close(db);
+    return e;
 }

@@ -67,4 +67,9 @@ typedef bool (*store_iam_row_cb)(void *arg, const struct store_iam_row *row);
 enum qr_err store_iam_scan(struct store_reader *r, store_iam_row_cb cb, void *arg)
     __attribute__((warn_unused_result));
 
+/* The same over DATA/meta.db opened read-only, without opening the store (no recovery, no
+ * writer): for `quarry iam explain` next to a running server. Errors: QR_E_DB. */
+enum qr_err store_iam_scan_dir(const char *data_dir, store_iam_row_cb cb, void *arg)
+    __attribute__((warn_unused_result));
+
 #endif

@@ -464,5 +464,48 @@ def managed_policy_versions_and_groups():
     eq(aws_pol["PolicyName"], "AmazonS3ReadOnlyAccess", "AWS managed policy by ARN")
 
 
+# ---- beyond AWS: quarry iam explain; secrets ----
+
+def explain(principal, action, resource):
+    from quarry_server import binary_path
+    p = subprocess.run([binary_path(), "iam", "explain", "--data", srv.data, "--principal",
+                        principal, "--action", action, "--resource", resource],
+                       capture_output=True, text=True, timeout=30)
+    return p.returncode, p.stdout + p.stderr
+
+
+@test
+def iam_explain_names_the_statement():
+    name, key = new_user(["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"])
+    arn = f"arn:aws:iam::{ACCOUNT}:user/{name}"
+    rc, out = explain(arn, "s3:GetObject", f"arn:aws:s3:::{GP}/public/a")
+    eq(rc, 0, out)
+    check("decision  Allow" in out and "AmazonS3ReadOnlyAccess: Allow (statement" in out, out)
+    rc, out = explain(arn, "s3:PutObject", f"arn:aws:s3:::{GP}/public/a")
+    eq(rc, 1, out)
+    check("ImplicitDeny" in out and "no identity-based policy allows the s3:PutObject" in out, out)
+    s3.put_bucket_policy(Bucket=GP, Policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Sid": "NoSecrets", "Effect": "Deny",
+                                               "Principal": "*", "Action": "s3:GetObject",
+                                               "Resource": f"arn:aws:s3:::{GP}/secret/*"}]}))
+    try:
+        rc, out = explain(arn, "s3:GetObject", f"arn:aws:s3:::{GP}/secret/b")
+        eq(rc, 1, out)
+        check("ExplicitDeny" in out and "Sid NoSecrets" in out and "resource-based" in out, out)
+    finally:
+        s3.delete_bucket_policy(Bucket=GP)
+
+
+@test
+def default_keys_refused_off_loopback():
+    from quarry_server import binary_path
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QUARRY_ROOT_")}
+    p = subprocess.run([binary_path(), "serve", "--address", "0.0.0.0", "--port", "0", "--data",
+                        tempfile.mkdtemp(prefix="quarry-keys-")], env=env, capture_output=True,
+                       text=True, timeout=30)
+    eq(p.returncode, 2, p.stderr)
+    check("built-in root keys" in p.stderr, p.stderr)
+
+
 if __name__ == "__main__":
     run(setup, teardown)
