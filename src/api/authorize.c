@@ -9,8 +9,10 @@
 
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "util/buf.h"
 #include "util/codec.h"
 
 #define MAX_CTX 24
@@ -55,7 +57,7 @@ void api_principal(struct api_req *ar, struct auth_principal *out)
 bool api_authorize(struct api_req *ar, const struct api_authz *q, char *msg, size_t cap)
 {
     h2o_mem_pool_t *pool = &ar->req->pool;
-    struct auth_principal *p = h2o_mem_alloc_pool(pool, sizeof(*p));
+    struct auth_principal *p = qr_xmalloc(sizeof(*p)); /* per call: DeleteObjects decides 1000 */
     const struct authz_snap *s = authz_acquire(ar->server->authz);
     authz_principal(s, &ar->id, ar->server->cfg.account_id, p);
 
@@ -88,12 +90,15 @@ bool api_authorize(struct api_req *ar, const struct api_authz *q, char *msg, siz
     struct policy_verdict v;
     authz_decide(p, &chk, &v);
     bool ok = v.decision == POLICY_DECISION_ALLOW;
-    ar->principal_arn = h2o_strdup(pool, p->arn, SIZE_MAX).base;
-    ar->az_action = h2o_strdup(pool, q->action, SIZE_MAX).base;
+    if (!ar->principal_arn || strcmp(ar->principal_arn, p->arn) != 0)
+        ar->principal_arn = h2o_strdup(pool, p->arn, SIZE_MAX).base;
+    if (!ar->az_action || strcmp(ar->az_action, q->action) != 0)
+        ar->az_action = h2o_strdup(pool, q->action, SIZE_MAX).base;
     ar->az_decision = ok ? 'A' : v.decision == POLICY_DECISION_EXPLICIT_DENY ? 'D' : 'I';
     if (!ok)
         authz_deny_message(p, &chk, &v, msg, cap);
     authz_release(s);
+    free(p);
     return ok;
 }
 

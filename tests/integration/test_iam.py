@@ -354,6 +354,19 @@ def bucket_policy_denies_prefix():
     c.create_session(Bucket=DIR, SessionMode="ReadWrite")
 
 
+@test
+def delete_objects_decided_per_key():
+    name, key = new_user(inline={"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "s3:DeleteObject", "Resource": f"arn:aws:s3:::{GP}/tmp/*"}]})
+    s3.put_object(Bucket=GP, Key="tmp/x", Body=b"x")
+    r = client("s3", key).delete_objects(Bucket=GP, Delete={"Objects": [
+        {"Key": "tmp/x"}, {"Key": "secret/b"}]})
+    eq([d["Key"] for d in r.get("Deleted", [])], ["tmp/x"], "allowed key deleted")
+    eq([(e["Key"], e["Code"]) for e in r.get("Errors", [])], [("secret/b", "AccessDenied")],
+       "denied key reported")
+    eq(s3.get_object(Bucket=GP, Key="secret/b")["Body"].read(), b"secret b", "denied key kept")
+
+
 # ---- functions act as their role ----
 
 FN_SRC = """

@@ -289,7 +289,9 @@ void s3_delete_object(struct s3_op *op)
 static void delete_one(struct s3_op *op, struct qr_slice key, bool quiet)
 {
     enum qr_err e = QR_E_INVALID_KEY;
-    if (key.len && key.len <= QR_MAX_KEY_LEN)
+    if (key.len && key.len <= QR_MAX_KEY_LEN && !s3_authorize_key(op, "s3:DeleteObject", key))
+        e = QR_E_DENIED;
+    else if (key.len && key.len <= QR_MAX_KEY_LEN)
         e = store_obj_delete(op->store, op->bucket, key, NULL);
     if (e == QR_OK) {
         if (!quiet) {
@@ -301,8 +303,11 @@ static void delete_one(struct s3_op *op, struct qr_slice key, bool quiet)
     }
     xml_open(&op->body, "Error");
     xml_elem(&op->body, "Key", key);
-    xml_elem_s(&op->body, "Code", e == QR_E_INVALID_KEY ? "InvalidArgument" : "InternalError");
-    xml_elem_s(&op->body, "Message", qr_strerror(e));
+    xml_elem_s(&op->body, "Code",
+               e == QR_E_INVALID_KEY ? "InvalidArgument"
+               : e == QR_E_DENIED    ? "AccessDenied"
+                                     : "InternalError");
+    xml_elem_s(&op->body, "Message", e == QR_E_DENIED ? "Access Denied" : qr_strerror(e));
     xml_close(&op->body, "Error");
 }
 
