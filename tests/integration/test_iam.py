@@ -510,6 +510,26 @@ def iam_explain_names_the_statement():
 
 
 @test
+def simulate_policies():
+    name, key = new_user(["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"])
+    r = iam.simulate_principal_policy(
+        PolicySourceArn=f"arn:aws:iam::{ACCOUNT}:user/{name}",
+        ActionNames=["s3:GetObject", "s3:PutObject"], ResourceArns=[f"arn:aws:s3:::{GP}/k"])
+    eq([(e["EvalActionName"], e["EvalDecision"]) for e in r["EvaluationResults"]],
+       [("s3:GetObject", "allowed"), ("s3:PutObject", "implicitDeny")], "principal")
+    deny = {"Version": "2012-10-17", "Statement": [{"Sid": "NoGet", "Effect": "Deny",
+                                                    "Action": "s3:GetObject", "Resource": "*"}]}
+    r = iam.simulate_custom_policy(PolicyInputList=[json.dumps(deny)],
+                                   ActionNames=["s3:GetObject"])
+    e = r["EvaluationResults"][0]
+    eq(e["EvalDecision"], "explicitDeny", "custom")
+    eq(e["MatchedStatements"][0]["SourcePolicyId"], "NoGet", "statement")
+    code, _, _ = client_error(iam.simulate_custom_policy, PolicyInputList=["{"],
+                              ActionNames=["s3:GetObject"])
+    eq(code, "MalformedPolicyDocument", "bad input policy")
+
+
+@test
 def default_keys_refused_off_loopback():
     from quarry_server import binary_path
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUARRY_ROOT_")}

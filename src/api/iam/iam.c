@@ -73,6 +73,8 @@ static const struct iam_route routes[] = {
     {"CreatePolicyVersion", iam_create_policy_version, P, "PolicyArn", true},
     {"GetPolicyVersion", iam_get_policy_version, P, "PolicyArn", false},
     {"GetAccountAuthorizationDetails", iam_account_details, N, NULL, false},
+    {"SimulatePrincipalPolicy", iam_simulate_principal, N, NULL, false},
+    {"SimulateCustomPolicy", iam_simulate_custom, N, NULL, false},
 };
 #undef U
 #undef G

@@ -135,5 +135,7 @@ void iam_list_policies(struct iam_op *op);
 void iam_create_policy_version(struct iam_op *op);
 void iam_get_policy_version(struct iam_op *op);
 void iam_account_details(struct iam_op *op);
+void iam_simulate_principal(struct iam_op *op);
+void iam_simulate_custom(struct iam_op *op);
 
 #endif
