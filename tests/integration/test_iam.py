@@ -295,6 +295,8 @@ def expired_session_credentials():
     tok = client("sts", key).get_session_token(DurationSeconds=900)["Credentials"]
     eq(client("s3", tok).get_object(Bucket=GP, Key="public/a")["Body"].read(), b"public a",
        "GetSessionToken credentials work")
+    code, _, _ = client_error(client("iam", tok).get_user, UserName=name)
+    eq(code, "AccessDenied", "no IAM with GetSessionToken credentials (no MFA)")
     creds = _forge_user_session(f"arn:aws:iam::{ACCOUNT}:user/{name}",
                                 int(time.time() * 1000) + 1500)
     c = client("s3", creds)
@@ -408,6 +410,14 @@ def function_role_cannot_write_destination():
                                                "Resource": f"arn:aws:s3:::{dst}/*"}]}))
     r = lam.invoke(FunctionName=name, Payload=json.dumps({"src": GP, "dst": dst}).encode())
     eq(json.loads(r["Payload"].read()), "copied", "allowed after the role changed")
+    # a function whose role is deleted fails, as on AWS: its credentials act for nobody
+    iam.delete_role_policy(RoleName="fn-reader", PolicyName="write-dst")
+    iam.detach_role_policy(RoleName="fn-reader",
+                           PolicyArn="arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")
+    iam.delete_role(RoleName="fn-reader")
+    r = lam.invoke(FunctionName=name, Payload=json.dumps({"src": GP, "dst": dst}).encode())
+    body = json.loads(r["Payload"].read())
+    check(r.get("FunctionError") and "AccessDenied" in json.dumps(body), f"role deleted: {body}")
     lam.delete_function(FunctionName=name)
 
 

@@ -398,7 +398,10 @@ static void dispatch(struct api_req *ar, const char *ns, bool sts)
     }
     ar->op = op->route->action;
     op->snap = authz_acquire(ar->server->authz);
-    if (!sts && !authorize(op)) {
+    if (!sts && ar->id.kind == CREDS_USER_SESSION) /* as IAM: not without MFA, which quarry lacks */
+        iam_fail(op, 403, "AccessDenied",
+                 "Cannot call IAM operations with GetSessionToken credentials without MFA.");
+    if (op->code || (!sts && !authorize(op))) {
         send_error(op);
         return;
     }
