@@ -186,6 +186,11 @@ def assume_role_trust():
     code, st, _ = client_error(sts.assume_role, RoleArn=f"arn:aws:iam::{ACCOUNT}:role/only-lambda",
                                RoleSessionName="s1")
     eq((code, st), ("AccessDenied", 403), "trust policy refuses")
+    iam.tag_role(RoleName="reader", Tags=[{"Key": "team", "Value": "a"}, {"Key": "x", "Value": "1"}])
+    iam.untag_role(RoleName="reader", TagKeys=["x"])
+    eq(iam.list_role_tags(RoleName="reader")["Tags"], [{"Key": "team", "Value": "a"}], "tags")
+    iam.update_role(RoleName="reader", MaxSessionDuration=7200, Description="reads")
+    eq(iam.get_role(RoleName="reader")["Role"]["MaxSessionDuration"], 7200, "UpdateRole")
     code, st, _ = client_error(sts.assume_role, RoleArn=f"arn:aws:iam::{ACCOUNT}:role/reader",
                                RoleSessionName="s1", DurationSeconds=7201)
     eq((code, st), ("ValidationError", 400), "beyond MaxSessionDuration")
@@ -479,6 +484,16 @@ def managed_policy_versions_and_groups():
     eq(c.get_object(Bucket=GP, Key="secret/b")["Body"].read(), b"secret b", "v2 applies at once")
     eq(iam.get_policy_version(PolicyArn=arn, VersionId="v1")["PolicyVersion"]["Document"], doc1,
        "v1 kept")
+    eq([v["VersionId"] for v in iam.list_policy_versions(PolicyArn=arn)["Versions"]],
+       ["v1", "v2"], "ListPolicyVersions")
+    code, _, _ = client_error(iam.delete_policy_version, PolicyArn=arn, VersionId="v2")
+    eq(code, "DeleteConflict", "the default version stays")
+    iam.set_default_policy_version(PolicyArn=arn, VersionId="v1")
+    code, _, _ = client_error(c.get_object, Bucket=GP, Key="secret/b")
+    eq(code, "AccessDenied", "back to v1 at once")
+    iam.delete_policy_version(PolicyArn=arn, VersionId="v2")
+    eq([v["VersionId"] for v in iam.list_policy_versions(PolicyArn=arn)["Versions"]], ["v1"],
+       "v2 deleted")
     code, _, _ = client_error(iam.delete_group, GroupName="team")
     eq(code, "DeleteConflict", "group with members")
     details = iam.get_account_authorization_details()

@@ -74,6 +74,14 @@ static const struct iam_route routes[] = {
     {"GetPolicyVersion", iam_get_policy_version, P, "PolicyArn", false},
     {"GetAccountAuthorizationDetails", iam_account_details, N, NULL, false},
     {"SimulatePrincipalPolicy", iam_simulate_principal, N, NULL, false},
+    {"ListPolicyVersions", iam_list_policy_versions, P, "PolicyArn", false},
+    {"SetDefaultPolicyVersion", iam_set_default_policy_version, P, "PolicyArn", true},
+    {"DeletePolicyVersion", iam_delete_policy_version, P, "PolicyArn", true},
+    {"UpdateRole", iam_update_role, R, "RoleName", true},
+    {"TagRole", iam_tag_role, R, "RoleName", true},
+    {"UntagRole", iam_untag_role, R, "RoleName", true},
+    {"ListRoleTags", iam_list_role_tags, R, "RoleName", false},
+    {"GetAccessKeyLastUsed", iam_access_key_last_used, N, NULL, false},
     {"SimulateCustomPolicy", iam_simulate_custom, N, NULL, false},
 };
 #undef U

@@ -136,6 +136,14 @@ void iam_create_policy_version(struct iam_op *op);
 void iam_get_policy_version(struct iam_op *op);
 void iam_account_details(struct iam_op *op);
 void iam_simulate_principal(struct iam_op *op);
+void iam_list_policy_versions(struct iam_op *op);
+void iam_set_default_policy_version(struct iam_op *op);
+void iam_delete_policy_version(struct iam_op *op);
+void iam_update_role(struct iam_op *op);
+void iam_tag_role(struct iam_op *op);
+void iam_untag_role(struct iam_op *op);
+void iam_list_role_tags(struct iam_op *op);
+void iam_access_key_last_used(struct iam_op *op);
 void iam_simulate_custom(struct iam_op *op);
 
 #endif

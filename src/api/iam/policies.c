@@ -427,3 +427,87 @@ void iam_account_details(struct iam_op *op)
     iam_close(op, "Policies");
     iam_elem(op, "IsTruncated", "false");
 }
+
+/* ---- versions ---- */
+
+/* The customer policy of PolicyArn and the version VersionId (when want_version). */
+static const struct authz_row *customer_policy(struct iam_op *op, const char **arn)
+{
+    *arn = iam_req_str(op, "PolicyArn", 20, 2048);
+    if (!*arn)
+        return NULL;
+    const struct authz_row *r = authz_row(op->snap, "policy", "", *arn);
+    if (!r)
+        iam_fail(op, 404, "NoSuchEntity", "Policy %s does not exist.", *arn);
+    return r;
+}
+
+void iam_list_policy_versions(struct iam_op *op)
+{
+    const char *arn;
+    const struct authz_row *p = customer_policy(op, &arn);
+    if (!p)
+        return;
+    char *dv = authz_doc_str(p->doc, "default", "v1");
+    const struct authz_row *v;
+    size_t n = authz_rows(op->snap, "pversion", arn, &v);
+    iam_open(op, "Versions");
+    for (size_t i = 0; i < n; i++) {
+        iam_open(op, "member");
+        iam_elem(op, "VersionId", v[i].name);
+        iam_elem(op, "IsDefaultVersion", strcmp(v[i].name, dv) == 0 ? "true" : "false");
+        iam_close(op, "member");
+    }
+    iam_close(op, "Versions");
+    iam_elem(op, "IsTruncated", "false");
+    free(dv);
+}
+
+static bool set_default(struct iam_op *op, const struct authz_row *p, const char *arn,
+                        const char *vid)
+{
+    char *id = authz_doc_str(p->doc, "id", ""), *path = authz_doc_str(p->doc, "path", "/");
+    char *row = policy_row_doc(id, path, authz_doc_int(p->doc, "created", 0), op->now_ms, vid,
+                               authz_doc_int(p->doc, "next", 2));
+    struct store_iam_op c[] = {
+        {STORE_IAM_PRESENT, "pversion", S(arn), S(vid), S("")},
+        {STORE_IAM_UPDATE, "policy", S(""), S(arn), S(row)},
+    };
+    bool ok = iam_change(op, c, 2, "policy version", vid);
+    free(id);
+    free(path);
+    free(row);
+    return ok;
+}
+
+void iam_set_default_policy_version(struct iam_op *op)
+{
+    const char *arn;
+    const struct authz_row *p = customer_policy(op, &arn);
+    const char *vid = p ? iam_req_str(op, "VersionId", 2, 20) : NULL;
+    if (!vid)
+        return;
+    if (!authz_row(op->snap, "pversion", arn, vid)) {
+        iam_fail(op, 404, "NoSuchEntity", "Policy %s version %s does not exist.", arn, vid);
+        return;
+    }
+    (void)set_default(op, p, arn, vid);
+}
+
+void iam_delete_policy_version(struct iam_op *op)
+{
+    const char *arn;
+    const struct authz_row *p = customer_policy(op, &arn);
+    const char *vid = p ? iam_req_str(op, "VersionId", 2, 20) : NULL;
+    if (!vid)
+        return;
+    char *dv = authz_doc_str(p->doc, "default", "v1");
+    bool is_default = strcmp(dv, vid) == 0;
+    free(dv);
+    if (is_default) {
+        iam_fail(op, 409, "DeleteConflict", "Cannot delete the default version of a policy.");
+        return;
+    }
+    struct store_iam_op c = {STORE_IAM_DELETE, "pversion", S(arn), S(vid), S("")};
+    (void)iam_change(op, &c, 1, "policy version", vid);
+}

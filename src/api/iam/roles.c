@@ -168,3 +168,124 @@ void iam_update_assume_role_policy(struct iam_op *op)
     (void)iam_change(op, &c, 1, "role", name);
     free(doc);
 }
+
+/* Rewrites the role's document with fn applied; false after failing. */
+static bool edit_role(struct iam_op *op, const char *name, void (*fn)(struct iam_op *, json_t *))
+{
+    const struct authz_row *r = authz_row(op->snap, "role", "", name);
+    if (!r) {
+        iam_no_entity(op, "role", name);
+        return false;
+    }
+    json_t *j = json_loadb((const char *)r->doc.p, r->doc.len, 0, NULL);
+    if (!j) {
+        iam_fail(op, 500, "ServiceFailure", "The role's stored document is damaged.");
+        return false;
+    }
+    fn(op, j);
+    char *doc = op->code ? NULL : json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (!doc)
+        return false;
+    struct store_iam_op c = {STORE_IAM_UPDATE, "role", S(""), S(name), S(doc)};
+    bool ok = iam_change(op, &c, 1, "role", name);
+    free(doc);
+    return ok;
+}
+
+static void apply_update(struct iam_op *op, json_t *j)
+{
+    int64_t max_s;
+    struct qr_slice v;
+    if (iam_param(op, "MaxSessionDuration", &v)) {
+        if (!max_session(op, &max_s))
+            return;
+        json_object_set_new(j, "max", json_integer(max_s));
+    }
+    const char *desc = iam_opt_str(op, "Description", NULL);
+    if (desc)
+        json_object_set_new(j, "desc", json_string(desc));
+}
+
+static void apply_tags(struct iam_op *op, json_t *j)
+{
+    json_t *tags = json_object_get(j, "tags");
+    if (!json_is_array(tags)) {
+        tags = json_array();
+        json_object_set_new(j, "tags", tags);
+    }
+    json_t *add = tags_param(op);
+    for (size_t i = 0; i < json_array_size(add); i++) {
+        json_t *t = json_array_get(add, i);
+        const char *k = json_string_value(json_object_get(t, "Key"));
+        for (size_t x = json_array_size(tags); x > 0; x--)
+            if (strcmp(json_string_value(json_object_get(json_array_get(tags, x - 1), "Key")),
+                       k) == 0)
+                json_array_remove(tags, x - 1);
+        json_array_append(tags, t);
+    }
+    json_decref(add);
+    if (json_array_size(tags) > 50)
+        iam_fail(op, 409, "LimitExceeded", "Cannot exceed quota for TagsPerRole: 50");
+}
+
+static void apply_untag(struct iam_op *op, json_t *j)
+{
+    json_t *tags = json_object_get(j, "tags");
+    for (int i = 1; i <= 50 && json_is_array(tags); i++) {
+        char name[48];
+        snprintf(name, sizeof(name), "TagKeys.member.%d", i);
+        const char *k = iam_opt_str(op, name, NULL);
+        if (!k)
+            break;
+        for (size_t x = json_array_size(tags); x > 0; x--)
+            if (strcmp(json_string_value(json_object_get(json_array_get(tags, x - 1), "Key")),
+                       k) == 0)
+                json_array_remove(tags, x - 1);
+    }
+}
+
+void iam_update_role(struct iam_op *op)
+{
+    const char *name = iam_req_str(op, "RoleName", 1, 64);
+    if (name)
+        (void)edit_role(op, name, apply_update);
+}
+
+void iam_tag_role(struct iam_op *op)
+{
+    const char *name = iam_req_str(op, "RoleName", 1, 64);
+    if (name)
+        (void)edit_role(op, name, apply_tags);
+}
+
+void iam_untag_role(struct iam_op *op)
+{
+    const char *name = iam_req_str(op, "RoleName", 1, 64);
+    if (name)
+        (void)edit_role(op, name, apply_untag);
+}
+
+void iam_list_role_tags(struct iam_op *op)
+{
+    const char *name = iam_req_str(op, "RoleName", 1, 64);
+    const struct authz_row *r = name ? authz_row(op->snap, "role", "", name) : NULL;
+    if (!r) {
+        if (name)
+            iam_no_entity(op, "role", name);
+        return;
+    }
+    json_t *j = json_loadb((const char *)r->doc.p, r->doc.len, 0, NULL);
+    json_t *tags = j ? json_object_get(j, "tags") : NULL;
+    iam_open(op, "Tags");
+    for (size_t i = 0; i < json_array_size(tags); i++) {
+        json_t *t = json_array_get(tags, i);
+        iam_open(op, "member");
+        iam_elem(op, "Key", json_string_value(json_object_get(t, "Key")));
+        iam_elem(op, "Value", json_string_value(json_object_get(t, "Value")));
+        iam_close(op, "member");
+    }
+    iam_close(op, "Tags");
+    iam_elem(op, "IsTruncated", "false");
+    json_decref(j);
+}

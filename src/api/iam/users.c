@@ -424,3 +424,25 @@ void iam_list_entities(struct iam_op *op, const char *kind, const char *list_tag
 {
     list_entities(op, kind, list_tag, "member");
 }
+
+void iam_access_key_last_used(struct iam_op *op)
+{
+    const char *akid = iam_req_str(op, "AccessKeyId", 16, 128);
+    if (!akid)
+        return;
+    const struct authz_row *k;
+    size_t n = authz_rows(op->snap, "key", NULL, &k);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(k[i].name, akid) != 0)
+            continue;
+        iam_elem(op, "UserName", k[i].parent);
+        /* Use is not recorded (that would be a write per request): AWS's answer for a key
+         * never used. */
+        iam_open(op, "AccessKeyLastUsed");
+        iam_elem(op, "ServiceName", "N/A");
+        iam_elem(op, "Region", "N/A");
+        iam_close(op, "AccessKeyLastUsed");
+        return;
+    }
+    iam_fail(op, 404, "NoSuchEntity", "The Access Key with id %s cannot be found.", akid);
+}
