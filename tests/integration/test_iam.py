@@ -502,6 +502,24 @@ def managed_policy_versions_and_groups():
     eq(aws_pol["PolicyName"], "AmazonS3ReadOnlyAccess", "AWS managed policy by ARN")
 
 
+@test
+def pagination():
+    for i in range(5):
+        iam.create_user(UserName=f"page-{i}", Path="/paged/")
+    pages = list(iam.get_paginator("list_users").paginate(PathPrefix="/paged/",
+                                                          PaginationConfig={"PageSize": 2}))
+    eq([len(p["Users"]) for p in pages], [2, 2, 1], "pages of 2")
+    eq([u["UserName"] for p in pages for u in p["Users"]], [f"page-{i}" for i in range(5)],
+       "every user once, in order")
+    check(pages[0]["IsTruncated"] and not pages[-1]["IsTruncated"], "IsTruncated")
+    all_aws = [p["Arn"] for p in iam.list_policies(Scope="AWS", MaxItems=1000)["Policies"]]
+    paged = [p["Arn"] for pg in iam.get_paginator("list_policies").paginate(
+        Scope="AWS", PaginationConfig={"PageSize": 3}) for p in pg["Policies"]]
+    eq(paged, all_aws, "managed policies paged")
+    code, _, _ = client_error(iam.list_users, MaxItems=1, Marker="not-a-marker")
+    eq(code, "ValidationError", "a bad marker")
+
+
 # ---- beyond AWS: quarry iam explain; secrets ----
 
 def explain(principal, action, resource):

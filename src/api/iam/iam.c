@@ -164,6 +164,40 @@ bool iam_change(struct iam_op *op, const struct store_iam_op *ops, size_t n, con
     return true;
 }
 
+bool iam_page_next(struct iam_op *op)
+{
+    if (!op->page_init) {
+        struct qr_slice v;
+        op->page_init = true;
+        op->page_max = 100;
+        if (iam_param(op, "MaxItems", &v) && (!qr_slice_u64(v, 1000, &op->page_max) || !op->page_max))
+            iam_fail(op, 400, "ValidationError",
+                     "1 validation error detected: Value at 'maxItems' failed to satisfy "
+                     "constraint: Member must have value between 1 and 1000");
+        if (iam_param(op, "Marker", &v) && !qr_slice_u64(v, UINT32_MAX, &op->page_skip))
+            iam_fail(op, 400, "ValidationError", "Invalid Marker.");
+    }
+    if (op->code)
+        return false;
+    if (op->page_seen++ < op->page_skip)
+        return false;
+    if (op->page_out == op->page_max)
+        return false;
+    op->page_out++;
+    return true;
+}
+
+void iam_page_end(struct iam_op *op)
+{
+    bool truncated = op->page_seen > op->page_skip + op->page_out;
+    iam_elem(op, "IsTruncated", truncated ? "true" : "false");
+    if (truncated) {
+        char m[24];
+        snprintf(m, sizeof(m), "%llu", (unsigned long long)(op->page_skip + op->page_out));
+        iam_elem(op, "Marker", m);
+    }
+}
+
 void iam_open(struct iam_op *op, const char *tag)
 {
     xml_open(&op->out, tag);

@@ -49,6 +49,9 @@ struct iam_op {
     const char *code;                 /* error code */
     char msg[1024];                   /* error message */
     bool changed;                     /* a write committed: reload the snapshot */
+    bool page_init;                   /* MaxItems and Marker read (iam_page_next) */
+    uint64_t page_max, page_skip;     /* MaxItems; items before the Marker */
+    uint64_t page_seen, page_out;     /* items walked, items written */
     int64_t now_ms;
 };
 
@@ -69,6 +72,12 @@ void iam_store_fail(struct iam_op *op, enum qr_err e, const char *what, const ch
 /* Applies a change and marks the snapshot for reload. False after iam_fail. */
 bool iam_change(struct iam_op *op, const struct store_iam_op *ops, size_t n, const char *what,
                 const char *name);
+
+/* Pagination (MaxItems, default 100; Marker, opaque: how many items came before): call
+ * iam_page_next before writing each item of a listing, write it only when true, and end
+ * the listing with iam_page_end (IsTruncated, and Marker when truncated). */
+bool iam_page_next(struct iam_op *op);
+void iam_page_end(struct iam_op *op);
 
 /* Output helpers over op->out. */
 void iam_elem(struct iam_op *op, const char *tag, const char *text);

@@ -99,9 +99,10 @@ void iam_list_inline(struct iam_op *op)
     size_t n = authz_rows(op->snap, "inline", o, &r);
     iam_open(op, "PolicyNames");
     for (size_t i = 0; i < n; i++)
-        iam_elem(op, "member", r[i].name);
+        if (iam_page_next(op))
+            iam_elem(op, "member", r[i].name);
     iam_close(op, "PolicyNames");
-    iam_elem(op, "IsTruncated", "false");
+    iam_page_end(op);
 }
 
 /* ---- managed policies ---- */
@@ -167,13 +168,15 @@ void iam_list_attached(struct iam_op *op)
     size_t n = authz_rows(op->snap, "attached", o, &r);
     iam_open(op, "AttachedPolicies");
     for (size_t i = 0; i < n; i++) {
+        if (!iam_page_next(op))
+            continue;
         iam_open(op, "member");
         iam_elem(op, "PolicyName", arn_name(r[i].name));
         iam_elem(op, "PolicyArn", r[i].name);
         iam_close(op, "member");
     }
     iam_close(op, "AttachedPolicies");
-    iam_elem(op, "IsTruncated", "false");
+    iam_page_end(op);
 }
 
 static size_t attachments(struct iam_op *op, const char *arn)
@@ -279,6 +282,8 @@ void iam_list_policies(struct iam_op *op)
         const struct authz_row *r;
         size_t n = authz_rows(op->snap, "policy", "", &r);
         for (size_t i = 0; i < n; i++) {
+            if (!iam_page_next(op))
+                continue;
             iam_open(op, "member");
             policy_xml(op, r[i].name, r[i].doc);
             iam_close(op, "member");
@@ -288,13 +293,15 @@ void iam_list_policies(struct iam_op *op)
         size_t n;
         const char *const *arns = policy_managed_list(&n);
         for (size_t i = 0; i < n; i++) {
+            if (!iam_page_next(op))
+                continue;
             iam_open(op, "member");
             policy_xml(op, arns[i], S("{\"id\":\"ANPAAWSMANAGED\"}"));
             iam_close(op, "member");
         }
     }
     iam_close(op, "Policies");
-    iam_elem(op, "IsTruncated", "false");
+    iam_page_end(op);
 }
 
 void iam_create_policy_version(struct iam_op *op)

@@ -132,14 +132,14 @@ void iam_list_roles(struct iam_op *op)
         char *path = authz_doc_str(r[i].doc, "path", "/");
         bool in = strncmp(path, prefix, strlen(prefix)) == 0;
         free(path);
-        if (!in)
+        if (!in || !iam_page_next(op))
             continue;
         iam_open(op, "member");
         role_xml(op, &r[i]);
         iam_close(op, "member");
     }
     iam_close(op, "Roles");
-    iam_elem(op, "IsTruncated", "false");
+    iam_page_end(op);
 }
 
 void iam_delete_role(struct iam_op *op)

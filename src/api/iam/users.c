@@ -128,14 +128,14 @@ static void list_entities(struct iam_op *op, const char *kind, const char *list_
         char *path = authz_doc_str(r[i].doc, "path", "/");
         bool in = strncmp(path, prefix, strlen(prefix)) == 0;
         free(path);
-        if (!in)
+        if (!in || !iam_page_next(op))
             continue;
         iam_open(op, item_tag);
         entity_xml(op, kind, &r[i]);
         iam_close(op, item_tag);
     }
     iam_close(op, list_tag);
-    iam_elem(op, "IsTruncated", "false");
+    iam_page_end(op);
 }
 
 void iam_list_users(struct iam_op *op)
@@ -248,6 +248,8 @@ void iam_list_access_keys(struct iam_op *op)
     size_t n = authz_rows(op->snap, "key", user, &k);
     iam_open(op, "AccessKeyMetadata");
     for (size_t i = 0; i < n; i++) {
+        if (!iam_page_next(op))
+            continue;
         char *status = authz_doc_str(k[i].doc, "status", "Active");
         iam_open(op, "member");
         iam_elem(op, "UserName", user);
@@ -258,7 +260,7 @@ void iam_list_access_keys(struct iam_op *op)
         free(status);
     }
     iam_close(op, "AccessKeyMetadata");
-    iam_elem(op, "IsTruncated", "false");
+    iam_page_end(op);
 }
 
 static const struct authz_row *key_of(struct iam_op *op, const char **user)
@@ -339,14 +341,14 @@ void iam_get_group(struct iam_op *op)
     iam_open(op, "Users");
     for (size_t i = 0; i < n; i++) {
         const struct authz_row *u = authz_row(op->snap, "user", "", m[i].name);
-        if (!u)
+        if (!u || !iam_page_next(op))
             continue;
         iam_open(op, "member");
         entity_xml(op, "user", u);
         iam_close(op, "member");
     }
     iam_close(op, "Users");
-    iam_elem(op, "IsTruncated", "false");
+    iam_page_end(op);
 }
 
 void iam_list_groups(struct iam_op *op)
@@ -394,14 +396,14 @@ void iam_list_groups_for_user(struct iam_op *op)
     for (size_t i = 0; i < n; i++) {
         const struct authz_row *g =
             strcmp(m[i].name, user) == 0 ? authz_row(op->snap, "group", "", m[i].parent) : NULL;
-        if (!g)
+        if (!g || !iam_page_next(op))
             continue;
         iam_open(op, "member");
         entity_xml(op, "group", g);
         iam_close(op, "member");
     }
     iam_close(op, "Groups");
-    iam_elem(op, "IsTruncated", "false");
+    iam_page_end(op);
 }
 
 /* Shared with roles.c (declared in iam_int.h). */
