@@ -34,8 +34,11 @@ struct qr_handler {
 
 #define MAX_PARAMS 64
 
-/* Percent-decodes raw into pool memory ('+' is a space in query strings): decoding never
- * lengthens, so raw.len bytes always suffice. False on a malformed escape. */
+/* Percent-decodes raw into pool memory: decoding never lengthens, so raw.len bytes always
+ * suffice. A '+' stays a '+': SigV4 and SigV2 canonicalise it as "%2B", so reading it as
+ * a space would let "%2B" -> "+" (or "%20" -> "+") change the value the server uses under
+ * a signature that still verifies. Signers encode a space as "%20". False on a malformed
+ * escape. */
 static bool decode_into_pool(h2o_mem_pool_t *pool, struct qr_slice raw, struct qr_slice *out)
 {
     char *d = h2o_mem_alloc_pool(pool, raw.len + 1);
@@ -49,8 +52,6 @@ static bool decode_into_pool(h2o_mem_pool_t *pool, struct qr_slice raw, struct q
                 return false;
             c = (uint8_t)(hi << 4 | lo);
             i += 2;
-        } else if (c == '+') {
-            c = ' ';
         }
         d[n++] = (char)c;
     }

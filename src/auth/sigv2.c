@@ -236,8 +236,8 @@ static enum qr_err resource(const struct sigv4_input *in, struct qr_slice prefix
         qr_buf_add(b, keep[i].name.p, keep[i].name.len);
         if (keep[i].has_value) {
             qr_buf_add(b, "=", 1);
-            /* '+' is a space, as the server reads the value it then uses. */
-            if (qr_uri_decode(keep[i].value, true, b) != QR_OK)
+            /* '+' is a '+', as route.c's query decoder reads the value it then uses. */
+            if (qr_uri_decode(keep[i].value, false, b) != QR_OK)
                 return QR_E_AUTH_MALFORMED;
         }
     }

@@ -204,20 +204,17 @@ static enum qr_err add_encoded_byte(struct qr_buf *b, uint8_t c, bool keep_slash
     return qr_buf_add(b, esc, 3);
 }
 
-/* AWS UriEncode of the percent-decoded s ('/' encoded too unless keep_slash). In a query
- * (plus_is_space) a raw '+' is a space, as the server reads it when it uses the value:
- * what is verified and what is used must be the same bytes, or "%2B" -> "+" would change
- * the value under an intact signature (signers never send a raw '+'). Bytes are staged
- * on the stack and appended in runs: this runs over every byte of every signed path and
- * query. */
-static enum qr_err add_reencoded_q(struct qr_buf *b, struct qr_slice s, bool keep_slash,
-                                   bool plus_is_space)
+/* AWS UriEncode of the percent-decoded s ('/' encoded too unless keep_slash). A raw '+'
+ * is a '+' (SigV4 has no form encoding), and the query decoder of route.c reads it the
+ * same way, so what is verified is what is used. Bytes are staged on the stack and
+ * appended in runs: this runs over every byte of every signed path and query. */
+static enum qr_err add_reencoded(struct qr_buf *b, struct qr_slice s, bool keep_slash)
 {
     char run[256];
     size_t n = 0;
     enum qr_err err = QR_OK;
     for (size_t i = 0; i < s.len && err == QR_OK; i++) {
-        uint8_t c = plus_is_space && s.p[i] == '+' ? ' ' : decode_at(s, &i);
+        uint8_t c = decode_at(s, &i);
         if (n + 3 > sizeof(run)) {
             err = qr_buf_add(b, run, n);
             n = 0;
@@ -233,11 +230,6 @@ static enum qr_err add_reencoded_q(struct qr_buf *b, struct qr_slice s, bool kee
     if (err == QR_OK && n)
         err = qr_buf_add(b, run, n);
     return err;
-}
-
-static enum qr_err add_reencoded(struct qr_buf *b, struct qr_slice s, bool keep_slash)
-{
-    return add_reencoded_q(b, s, keep_slash, false);
 }
 
 /* Percent-decodes s into dst (cap bytes, NUL-terminated); false when it does not fit. */
@@ -831,11 +823,11 @@ static enum qr_err add_query(struct qr_buf *b, struct qr_slice query, bool presi
         }
         struct qparam *p = &ps[np].p;
         p->name_off = scratch.len;
-        err = add_reencoded_q(&scratch, n, false, true);
+        err = add_reencoded(&scratch, n, false);
         p->name_len = scratch.len - p->name_off;
         p->val_off = scratch.len;
         if (err == QR_OK)
-            err = add_reencoded_q(&scratch, v, false, true);
+            err = add_reencoded(&scratch, v, false);
         p->val_len = scratch.len - p->val_off;
         np++;
     }

@@ -267,14 +267,23 @@ def sigv2_expires_capped():
 
 @test
 def plus_in_presigned_query():
-    """%2B -> + changes a response-content-type the server would use: the signature
-    must break."""
+    """'+' is what SigV4 says it is (a '+', canonical "%2B"), both when the signature is
+    checked and when the value is used: turning "%2B" into "+" changes nothing the server
+    does, and turning "%20" into "+" (a space into a plus) breaks the signature."""
     url = f"{srv.endpoint}/{GP}/keep?response-content-type=text%2Fa%2Bb"
     p = presign_v4("GET", url)
     st, h, body = send("GET", p)
     eq((st, h.get("content-type")), (200, "text/a+b"), "legit URL")
     tampered = p.replace("a%2Bb", "a+b")
     check(tampered != p, "the URL carries %2B")
+    st, h, body = send("GET", tampered)
+    eq((st, h.get("content-type")), (200, "text/a+b"), "%2B -> + is the same value, used as signed")
+    url = f"{srv.endpoint}/{GP}/keep?response-content-type=text%2Fa%20b"
+    p = presign_v4("GET", url)
+    st, h, body = send("GET", p)
+    eq((st, h.get("content-type")), (200, "text/a b"), "a space")
+    tampered = p.replace("a%20b", "a+b")
+    check(tampered != p, "the URL carries %20")
     st, h, body = send("GET", tampered)
     eq((st, xml_code(body)), (403, "SignatureDoesNotMatch"), body[:300])
 
