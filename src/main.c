@@ -179,9 +179,10 @@ int main(int argc, char **argv)
     }
 
     if (default_keys_exposed(&cfg)) {
-        fprintf(stderr, "quarry: refusing to listen on %s with the built-in root keys; set "
-                        "QUARRY_ROOT_ACCESS_KEY and QUARRY_ROOT_SECRET_KEY (or --access-key and "
-                        "--secret-key)\n",
+        fprintf(stderr,
+                "quarry: refusing to listen on %s with the built-in root keys; set "
+                "QUARRY_ROOT_ACCESS_KEY and QUARRY_ROOT_SECRET_KEY (or --access-key and "
+                "--secret-key)\n",
                 cfg.address);
         return 2;
     }

@@ -19,9 +19,9 @@ struct fail {
     const char *msg;
 };
 
-#define MSG_BAD_SIG                                                                              \
-    "The request signature we calculated does not match the signature you provided. Check "      \
-    "your AWS Secret Access Key and signing method. Consult the service documentation for "      \
+#define MSG_BAD_SIG                                                                                \
+    "The request signature we calculated does not match the signature you provided. Check "        \
+    "your AWS Secret Access Key and signing method. Consult the service documentation for "        \
     "details."
 #define MSG_BAD_TOKEN "The security token included in the request is invalid."
 #define MSG_EXPIRED   "The security token included in the request is expired"
@@ -53,7 +53,8 @@ static const struct fail logs_fails[] = {
 };
 
 static const struct fail query_fails[] = {
-    {QR_E_AUTH_MISSING, 403, "MissingAuthenticationToken", "Request is missing Authentication Token"},
+    {QR_E_AUTH_MISSING, 403, "MissingAuthenticationToken",
+     "Request is missing Authentication Token"},
     {QR_E_AUTH_MALFORMED, 400, "IncompleteSignature", MSG_MALFORMED},
     {QR_E_NO_SUCH_ACCESS_KEY, 403, "InvalidClientTokenId", MSG_BAD_TOKEN},
     {QR_E_SIGNATURE, 403, "SignatureDoesNotMatch", MSG_BAD_SIG},
@@ -104,8 +105,8 @@ enum api_family api_family_of(const struct api_req *ar)
         qr_slice_starts(ar->path, QR_SLICE_LIT("/2016-08-19/")))
         return API_FAMILY_LAMBDA;
     h2o_req_t *req = ar->req;
-    struct qr_slice body = req->entity.base ? qr_slice(req->entity.base, req->entity.len)
-                                            : qr_slice(NULL, 0);
+    struct qr_slice body =
+        req->entity.base ? qr_slice(req->entity.base, req->entity.len) : qr_slice(NULL, 0);
     if (api_header(ar, "content-type", &v) &&
         qr_slice_starts(v, QR_SLICE_LIT("application/x-www-form-urlencoded")) &&
         (qr_slice_starts(body, QR_SLICE_LIT("Action=")) || api_has_param(ar, "Action"))) {
@@ -138,8 +139,7 @@ static void send_json(struct api_req *ar, const struct fail *f, bool lambda)
     if (lambda)
         api_add_header_s(ar, "x-amzn-ErrorType", f->code);
     api_add_header(ar, "x-amzn-RequestId", ar->request_id, 16);
-    api_send(ar, f->status, lambda ? "application/json" : "application/x-amz-json-1.1", b.p,
-             b.len);
+    api_send(ar, f->status, lambda ? "application/json" : "application/x-amz-json-1.1", b.p, b.len);
     qr_buf_dispose(&b);
 }
 

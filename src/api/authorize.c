@@ -103,16 +103,16 @@ bool api_authorize(struct api_req *ar, const struct api_authz *q, char *msg, siz
 }
 
 void api_resource_arn(const struct api_req *ar, enum authz_res res, bool directory,
-                      struct qr_slice bucket, struct qr_slice key, const char *function,
-                      char *buf, size_t cap)
+                      struct qr_slice bucket, struct qr_slice key, const char *function, char *buf,
+                      size_t cap)
 {
     const struct qr_config *cfg = &ar->server->cfg;
     int b = (int)(bucket.len > 255 ? 255 : bucket.len);
     switch (res) {
     case AUTHZ_RES_BUCKET:
         if (directory)
-            snprintf(buf, cap, "arn:aws:s3express:%s:%s:bucket/%.*s", cfg->region,
-                     cfg->account_id, b, (const char *)bucket.p);
+            snprintf(buf, cap, "arn:aws:s3express:%s:%s:bucket/%.*s", cfg->region, cfg->account_id,
+                     b, (const char *)bucket.p);
         else
             snprintf(buf, cap, "arn:aws:s3:::%.*s", b, (const char *)bucket.p);
         return;

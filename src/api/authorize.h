@@ -34,7 +34,7 @@ void api_principal(struct api_req *ar, struct auth_principal *out);
 /* The resource ARN of an operation of the authz table (function or bucket or object)
  * into buf. */
 void api_resource_arn(const struct api_req *ar, enum authz_res res, bool directory,
-                      struct qr_slice bucket, struct qr_slice key, const char *function,
-                      char *buf, size_t cap);
+                      struct qr_slice bucket, struct qr_slice key, const char *function, char *buf,
+                      size_t cap);
 
 #endif

@@ -191,7 +191,7 @@ static bool contains(struct qr_slice h, const char *lit)
 }
 
 #define V2_ONLY_OBJECTS                                                                            \
-    "Signature Version 2 presigned URLs are accepted only for object GET, HEAD and PUT; use "     \
+    "Signature Version 2 presigned URLs are accepted only for object GET, HEAD and PUT; use "      \
     "Signature Version 4."
 
 /* SigV2 signs only its sub-resource list, so anything else in the query could be changed

@@ -38,7 +38,8 @@ void authz_free(struct authz *a);
 /* Reads every IAM row through r, compiles a snapshot and swaps it in. A row whose policy
  * no longer parses is skipped (logged by the caller through the returned count).
  * Errors: QR_E_DB. */
-enum qr_err authz_reload(struct authz *a, struct store_reader *r) __attribute__((warn_unused_result));
+enum qr_err authz_reload(struct authz *a, struct store_reader *r)
+    __attribute__((warn_unused_result));
 
 /* The same from DATA/meta.db read directly (quarry iam explain). Errors: QR_E_DB. */
 enum qr_err authz_load_dir(struct authz *a, const char *data_dir)
@@ -77,12 +78,12 @@ int64_t authz_doc_int(struct qr_slice doc, const char *member, int64_t dflt);
 /* ---- principals ---- */
 
 enum auth_kind {
-    AUTH_ROOT,          /* the account's root key */
-    AUTH_USER,          /* an IAM user's access key */
-    AUTH_ROLE_SESSION,  /* STS AssumeRole credentials */
-    AUTH_FUNCTION,      /* a function's execution-role session */
-    AUTH_USER_SESSION,  /* STS GetSessionToken credentials of a user */
-    AUTH_S3EXPRESS,     /* an S3 Express session (its bucket and mode) */
+    AUTH_ROOT,         /* the account's root key */
+    AUTH_USER,         /* an IAM user's access key */
+    AUTH_ROLE_SESSION, /* STS AssumeRole credentials */
+    AUTH_FUNCTION,     /* a function's execution-role session */
+    AUTH_USER_SESSION, /* STS GetSessionToken credentials of a user */
+    AUTH_S3EXPRESS,    /* an S3 Express session (its bucket and mode) */
 };
 
 #define AUTH_MAX_ARN 1200
@@ -92,15 +93,15 @@ enum auth_kind {
 struct auth_principal {
     enum auth_kind kind;
     char account[13];
-    char arn[AUTH_MAX_ARN];      /* the caller: ...:root, ...:user/path/name,
-                                    arn:aws:sts::ACCT:assumed-role/ROLE/SESSION */
-    char role_arn[AUTH_MAX_ARN]; /* sessions of a role: the role's ARN, else "" */
-    char unique_id[160];         /* AIDA..., AROA...:session, or the account for root */
-    char user_name[130];         /* users: the user name; sessions: "" */
-    char session_name[65];       /* role and function sessions */
-    int64_t expires_ms;          /* temporary credentials, else 0 */
-    const char *session_policy;  /* role sessions: the session policy JSON or NULL */
-    bool exists;                 /* false when the user or role it names is gone */
+    char arn[AUTH_MAX_ARN];               /* the caller: ...:root, ...:user/path/name,
+                                             arn:aws:sts::ACCT:assumed-role/ROLE/SESSION */
+    char role_arn[AUTH_MAX_ARN];          /* sessions of a role: the role's ARN, else "" */
+    char unique_id[160];                  /* AIDA..., AROA...:session, or the account for root */
+    char user_name[130];                  /* users: the user name; sessions: "" */
+    char session_name[65];                /* role and function sessions */
+    int64_t expires_ms;                   /* temporary credentials, else 0 */
+    const char *session_policy;           /* role sessions: the session policy JSON or NULL */
+    bool exists;                          /* false when the user or role it names is gone */
     const struct policy *const *identity; /* its identity policies, borrowed */
     size_t n_identity;
 };
@@ -148,9 +149,9 @@ const struct authz_op *authz_find_op(const char *service, const char *op);
 
 struct authz_check {
     const char *action;
-    const char *resource;            /* full ARN or "*" */
+    const char *resource;                 /* full ARN or "*" */
     const struct policy *resource_policy; /* bucket policy, or NULL */
-    const struct policy_kv *ctx;     /* condition keys of the request */
+    const struct policy_kv *ctx;          /* condition keys of the request */
     size_t n_ctx;
 };
 

@@ -212,9 +212,8 @@ void authz_decide(const struct auth_principal *p, const struct authz_check *c,
     struct policy *session = NULL;
     const struct policy *sessions[1];
     char why[128];
-    if (p->session_policy &&
-        policy_parse(qr_slice_cstr(p->session_policy), POLICY_IDENTITY, &session, why,
-                     sizeof(why)) != QR_OK) {
+    if (p->session_policy && policy_parse(qr_slice_cstr(p->session_policy), POLICY_IDENTITY,
+                                          &session, why, sizeof(why)) != QR_OK) {
         memset(out, 0, sizeof(*out));
         out->decision = POLICY_DECISION_IMPLICIT_DENY;
         return;
@@ -226,8 +225,8 @@ void authz_decide(const struct auth_principal *p, const struct authz_check *c,
         .resource = c->resource_policy,
         .session = sessions,
         .n_session = session ? 1 : 0,
-        .is_root = p->kind == AUTH_ROOT ||
-                   (p->kind == AUTH_S3EXPRESS && strstr(p->arn, ":root") != NULL),
+        .is_root =
+            p->kind == AUTH_ROOT || (p->kind == AUTH_S3EXPRESS && strstr(p->arn, ":root") != NULL),
     };
     struct policy_request r = {
         .action = c->action,
@@ -257,8 +256,8 @@ void authz_deny_message(const struct auth_principal *p, const struct authz_check
                  who, p->arn, c->action, c->resource, where);
         return;
     }
-    if (v->source == POLICY_SRC_SESSION || (p->session_policy && v->source == POLICY_SRC_NONE &&
-                                            p->n_identity > 0)) {
+    if (v->source == POLICY_SRC_SESSION ||
+        (p->session_policy && v->source == POLICY_SRC_NONE && p->n_identity > 0)) {
         snprintf(buf, cap,
                  "%s: %s is not authorized to perform: %s on resource: %s because no session "
                  "policy allows the %s action",

@@ -25,7 +25,8 @@ static void say(FILE *out, const char *kind, const char *name, const struct poli
     enum policy_effect e = policy_eval(p, r, &m);
     fprintf(out, "  %-9s %s: %s", kind, name, effect_name(e));
     if (e != POLICY_NO_MATCH)
-        fprintf(out, " (statement %zu%s%s)", m.statement, m.sid ? ", Sid " : "", m.sid ? m.sid : "");
+        fprintf(out, " (statement %zu%s%s)", m.statement, m.sid ? ", Sid " : "",
+                m.sid ? m.sid : "");
     fputc('\n', out);
 }
 
@@ -89,8 +90,8 @@ int authz_explain(const char *data_dir, const char *account, const char *princip
     struct qr_slice bucket = bucket_of(resource);
     struct authz_check c = {action, resource, bucket.len ? authz_bucket_policy(s, bucket) : NULL,
                             NULL, 0};
-    struct policy_request r = {action, resource, p.arn, p.role_arn[0] ? p.role_arn : NULL,
-                               account, NULL, NULL, 0};
+    struct policy_request r = {action,  resource, p.arn, p.role_arn[0] ? p.role_arn : NULL,
+                               account, NULL,     NULL,  0};
     fprintf(out, "principal %s%s\naction    %s\nresource  %s\n", p.arn,
             p.exists ? "" : " (does not exist: no policy applies)", action, resource);
     char owner[200];

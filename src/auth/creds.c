@@ -78,12 +78,12 @@ struct creds {
     char root_akid[129];   /* the root access key id */
     char root_secret[128]; /* its secret; wiped in creds_free */
     size_t root_secret_len;
-    uint8_t k_akid[32];   /* MAC key for access key ids */
-    uint8_t k_token[32];  /* MAC key for session tokens */
-    uint8_t k_secret[32]; /* derives session secrets */
-    uint8_t k_fn[32];     /* MAC key for function session tokens: k_token and a random
-                             value of this process, so they end with it */
-    pthread_mutex_t mu;   /* guards revoked, n_revoked (a leaf lock) */
+    uint8_t k_akid[32];         /* MAC key for access key ids */
+    uint8_t k_token[32];        /* MAC key for session tokens */
+    uint8_t k_secret[32];       /* derives session secrets */
+    uint8_t k_fn[32];           /* MAC key for function session tokens: k_token and a random
+                                   value of this process, so they end with it */
+    pthread_mutex_t mu;         /* guards revoked, n_revoked (a leaf lock) */
     struct revoked_fn *revoked; /* functions deleted in this process, growable */
     size_t n_revoked, cap_revoked;
 };
@@ -428,14 +428,13 @@ static const uint8_t *token_key(const struct creds *c, enum creds_kind kind)
 struct mint_in {
     enum creds_kind kind;
     enum creds_mode mode;
-    struct qr_slice scope;     /* bucket, function, session name; may be empty */
-    const char *principal;     /* the ARN (or "root") the session acts for */
-    struct qr_slice policy;    /* session policy, may be empty */
+    struct qr_slice scope;  /* bucket, function, session name; may be empty */
+    const char *principal;  /* the ARN (or "root") the session acts for */
+    struct qr_slice policy; /* session policy, may be empty */
 };
 
 /* The format-2 payload of m issued at now_ms into payload; its length. */
-static size_t build_payload(const struct mint_in *m, size_t prlen, int64_t now_ms,
-                            uint8_t *payload)
+static size_t build_payload(const struct mint_in *m, size_t prlen, int64_t now_ms, uint8_t *payload)
 {
     size_t plen = 0;
     for (int i = 0; i < 8; i++)
@@ -524,8 +523,8 @@ enum qr_err creds_function_session(const struct creds *c, const char *role_arn,
     size_t flen = function ? strlen(function) : 0;
     if (!name_chars_ok(function, flen, 1, FUNCTION_MAX, ""))
         return QR_E_BAD_INPUT;
-    struct mint_in m = {CREDS_FUNCTION, CREDS_READ_WRITE, qr_slice(function, flen), role_arn,
-                        {NULL, 0}};
+    struct mint_in m = {
+        CREDS_FUNCTION, CREDS_READ_WRITE, qr_slice(function, flen), role_arn, {NULL, 0}};
     return mint(c, &m, now_ms, ttl_s, out);
 }
 
@@ -592,10 +591,11 @@ static bool decode_akid(const struct creds *c, struct qr_slice akid, uint8_t raw
         return false;
     mac3(c->k_akid, raw, AKID_OFF_MAC, "akid", 4, mac);
     uint8_t v = raw[AKID_OFF_VERSION], k = raw[AKID_OFF_KIND], mode = raw[AKID_OFF_MODE];
-    bool kind_ok = (k == CREDS_S3EXPRESS && (mode == CREDS_READ_WRITE || mode == CREDS_READ_ONLY)) ||
-                   (k == CREDS_FUNCTION && mode == CREDS_READ_WRITE) ||
-                   (v == AKID_VERSION && (k == CREDS_ROLE_SESSION || k == CREDS_USER_SESSION) &&
-                    mode == CREDS_READ_WRITE);
+    bool kind_ok =
+        (k == CREDS_S3EXPRESS && (mode == CREDS_READ_WRITE || mode == CREDS_READ_ONLY)) ||
+        (k == CREDS_FUNCTION && mode == CREDS_READ_WRITE) ||
+        (v == AKID_VERSION && (k == CREDS_ROLE_SESSION || k == CREDS_USER_SESSION) &&
+         mode == CREDS_READ_WRITE);
     bool ok = CRYPTO_memcmp(mac, raw + AKID_OFF_MAC, AKID_MAC_LEN) == 0 &&
               (v == AKID_VERSION_1 || v == AKID_VERSION) && kind_ok;
     OPENSSL_cleanse(mac, sizeof(mac));
@@ -680,7 +680,9 @@ static enum qr_err check_token(const struct creds *c, const char *akid, struct q
                   : id->kind == CREDS_S3EXPRESS    ? id->bucket
                   : id->kind == CREDS_ROLE_SESSION ? id->session_name
                                                    : id->function; /* user session: empty */
-    size_t scope_max = id->kind == CREDS_FUNCTION ? FUNCTION_MAX : id->kind == CREDS_S3EXPRESS ? 63 : 64;
+    size_t scope_max = id->kind == CREDS_FUNCTION    ? FUNCTION_MAX
+                       : id->kind == CREDS_S3EXPRESS ? 63
+                                                     : 64;
     if (version == AKID_VERSION_1)
         return parse_payload_v1(payload, *plen, scope, scope_max, id);
     return parse_payload_v2(payload, *plen, scope, scope_max, id);
@@ -712,7 +714,8 @@ static enum qr_err lookup_session(const struct creds *c, struct qr_slice akid,
     enum qr_err err = check_token(c, akid_c, token, raw[AKID_OFF_VERSION], id, payload, &plen);
     if (err == QR_OK && id->issued_ms > now_ms + 1000)
         err = QR_E_TOKEN; /* minted in the future: not by this clock */
-    if (err == QR_OK && id->kind == CREDS_FUNCTION && function_revoked(c, id->function, id->issued_ms))
+    if (err == QR_OK && id->kind == CREDS_FUNCTION &&
+        function_revoked(c, id->function, id->issued_ms))
         err = QR_E_TOKEN;
     if (err == QR_OK) {
         char secret[41];

@@ -45,16 +45,16 @@ enum creds_mode {
 struct creds_identity {
     enum creds_kind kind;
     char principal[CREDS_MAX_PRINCIPAL + 1]; /* "root" for the root key, else an ARN */
-    char secret[128];    /* NUL-terminated secret for signing; wipe after use */
+    char secret[128];                        /* NUL-terminated secret for signing; wipe after use */
     size_t secret_len;
-    int64_t expires_ms;   /* temporary: expiry, else 0 */
-    char bucket[64];      /* CREDS_S3EXPRESS: the session's bucket */
-    enum creds_mode mode; /* CREDS_S3EXPRESS: session mode */
-    char function[65];    /* CREDS_FUNCTION: the function name (the role session name) */
-    int64_t issued_ms;    /* temporary: when it was minted (0 for tokens of format 1) */
+    int64_t expires_ms;    /* temporary: expiry, else 0 */
+    char bucket[64];       /* CREDS_S3EXPRESS: the session's bucket */
+    enum creds_mode mode;  /* CREDS_S3EXPRESS: session mode */
+    char function[65];     /* CREDS_FUNCTION: the function name (the role session name) */
+    int64_t issued_ms;     /* temporary: when it was minted (0 for tokens of format 1) */
     char session_name[65]; /* CREDS_ROLE_SESSION: RoleSessionName */
     char policy[CREDS_MAX_POLICY + 1]; /* CREDS_ROLE_SESSION: session policy JSON or "" */
-    char akid[129];        /* the access key id the request named */
+    char akid[129];                    /* the access key id the request named */
 };
 
 /* Opens the store: the root key pair, and the server key file in data_dir (created

@@ -19,7 +19,8 @@ struct iam_change {
 
 static const char *const op_sql[] = {
     [STORE_IAM_INSERT] = "INSERT INTO iam(kind, parent, name, doc) VALUES(?1, ?2, ?3, ?4)",
-    [STORE_IAM_UPSERT] = "INSERT OR REPLACE INTO iam(kind, parent, name, doc) VALUES(?1, ?2, ?3, ?4)",
+    [STORE_IAM_UPSERT] =
+        "INSERT OR REPLACE INTO iam(kind, parent, name, doc) VALUES(?1, ?2, ?3, ?4)",
     [STORE_IAM_UPDATE] = "UPDATE iam SET doc=?4 WHERE kind=?1 AND parent=?2 AND name=?3",
     [STORE_IAM_DELETE] = "DELETE FROM iam WHERE kind=?1 AND parent=?2 AND name=?3",
     [STORE_IAM_DELETE_ANY] = "DELETE FROM iam WHERE kind=?1 AND parent=?2 AND name=?3",
@@ -93,7 +94,8 @@ enum qr_err store_iam_change(struct store *st, const struct store_iam_op *ops, s
 static enum qr_err scan_db(sqlite3 *db, store_iam_row_cb cb, void *arg)
 {
     sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT kind, parent, name, doc FROM iam ORDER BY kind, parent, name",
+    if (sqlite3_prepare_v2(db,
+                           "SELECT kind, parent, name, doc FROM iam ORDER BY kind, parent, name",
                            -1, &s, NULL) != SQLITE_OK)
         return db_fail(db, "iam scan");
     int rc;

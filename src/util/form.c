@@ -50,7 +50,8 @@ enum qr_err qr_form_parse(struct qr_slice in, char *scratch, struct qr_form_pair
                 return QR_E_BAD_INPUT;
             out[n].name = qr_slice(scratch + o, (size_t)nl);
             o += (size_t)nl;
-            struct qr_slice v = eq < end ? qr_slice(in.p + eq + 1, end - eq - 1) : qr_slice(NULL, 0);
+            struct qr_slice v =
+                eq < end ? qr_slice(in.p + eq + 1, end - eq - 1) : qr_slice(NULL, 0);
             long vl = decode(v, scratch + o);
             if (vl < 0)
                 return QR_E_BAD_INPUT;

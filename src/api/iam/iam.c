@@ -170,7 +170,8 @@ bool iam_page_next(struct iam_op *op)
         struct qr_slice v;
         op->page_init = true;
         op->page_max = 100;
-        if (iam_param(op, "MaxItems", &v) && (!qr_slice_u64(v, 1000, &op->page_max) || !op->page_max))
+        if (iam_param(op, "MaxItems", &v) &&
+            (!qr_slice_u64(v, 1000, &op->page_max) || !op->page_max))
             iam_fail(op, 400, "ValidationError",
                      "1 validation error detected: Value at 'maxItems' failed to satisfy "
                      "constraint: Member must have value between 1 and 1000");
@@ -350,8 +351,8 @@ static void dispose_op(void *p)
 static bool parse_params(struct iam_op *op)
 {
     h2o_req_t *req = op->ar->req;
-    struct qr_slice in = req->entity.base ? qr_slice(req->entity.base, req->entity.len)
-                                          : op->ar->query;
+    struct qr_slice in =
+        req->entity.base ? qr_slice(req->entity.base, req->entity.len) : op->ar->query;
     if (in.len > IAM_MAX_BODY) {
         iam_fail(op, 413, "RequestEntityTooLarge", "The request body is too large.");
         return false;
@@ -378,8 +379,8 @@ static bool authorize(struct iam_op *op)
     if (r->res == IAM_R_POLICY && name)
         snprintf(arn, sizeof(arn), "%s", name);
     else if (r->res == IAM_R_POLICY)
-        iam_arn(op, "policy", iam_opt_str(op, "Path", "/"), iam_opt_str(op, "PolicyName", "*"),
-                arn, sizeof(arn));
+        iam_arn(op, "policy", iam_opt_str(op, "Path", "/"), iam_opt_str(op, "PolicyName", "*"), arn,
+                sizeof(arn));
     else if (r->res != IAM_R_NONE && name) {
         const struct authz_row *row = authz_row(op->snap, types[r->res], "", name);
         char *path = row ? authz_doc_str(row->doc, "path", "/") : NULL;

@@ -30,9 +30,9 @@ enum iam_res { IAM_R_NONE, IAM_R_USER, IAM_R_GROUP, IAM_R_ROLE, IAM_R_POLICY };
 struct iam_route {
     const char *action; /* "CreateUser" */
     iam_fn fn;
-    enum iam_res res;     /* the resource kind of the action */
+    enum iam_res res;      /* the resource kind of the action */
     const char *res_param; /* the parameter naming it ("UserName", "PolicyArn") */
-    bool writes;          /* changes the store: the snapshot is rebuilt after */
+    bool writes;           /* changes the store: the snapshot is rebuilt after */
 };
 
 struct iam_op {
@@ -40,18 +40,18 @@ struct iam_op {
     struct api_req *ar;
     struct qr_server *server;
     const struct iam_route *route;
-    const char *ns;                   /* IAM_NS or STS_NS */
+    const char *ns; /* IAM_NS or STS_NS */
     struct qr_form_pair params[IAM_MAX_PARAMS];
     size_t n_params;
-    const struct authz_snap *snap;    /* acquired for the request */
-    struct qr_buf out;                /* the <XResult> body */
-    int status;                       /* error status, 0 on success */
-    const char *code;                 /* error code */
-    char msg[1024];                   /* error message */
-    bool changed;                     /* a write committed: reload the snapshot */
-    bool page_init;                   /* MaxItems and Marker read (iam_page_next) */
-    uint64_t page_max, page_skip;     /* MaxItems; items before the Marker */
-    uint64_t page_seen, page_out;     /* items walked, items written */
+    const struct authz_snap *snap; /* acquired for the request */
+    struct qr_buf out;             /* the <XResult> body */
+    int status;                    /* error status, 0 on success */
+    const char *code;              /* error code */
+    char msg[1024];                /* error message */
+    bool changed;                  /* a write committed: reload the snapshot */
+    bool page_init;                /* MaxItems and Marker read (iam_page_next) */
+    uint64_t page_max, page_skip;  /* MaxItems; items before the Marker */
+    uint64_t page_seen, page_out;  /* items walked, items written */
     int64_t now_ms;
 };
 

@@ -12,11 +12,11 @@
 
 #include "api/iam/iam_int.h"
 
-#define S(x)            qr_slice_cstr(x)
-#define MAX_DOC         131072
-#define MAX_VERSIONS    5
-#define MAX_ATTACHED    20
-#define AWS_POLICY_ARN  "arn:aws:iam::aws:policy/"
+#define S(x)           qr_slice_cstr(x)
+#define MAX_DOC        131072
+#define MAX_VERSIONS   5
+#define MAX_ATTACHED   20
+#define AWS_POLICY_ARN "arn:aws:iam::aws:policy/"
 
 static const char *owner_type(const struct iam_op *op)
 {
@@ -75,7 +75,10 @@ void iam_get_inline(struct iam_op *op)
     if (!r)
         return;
     static const char *const tags[] = {"UserName", "GroupName", "RoleName"};
-    iam_elem(op, tags[op->route->res == IAM_R_USER ? 0 : op->route->res == IAM_R_GROUP ? 1 : 2],
+    iam_elem(op,
+             tags[op->route->res == IAM_R_USER    ? 0
+                  : op->route->res == IAM_R_GROUP ? 1
+                                                  : 2],
              name);
     iam_elem(op, "PolicyName", pname);
     iam_elem_doc(op, "PolicyDocument", r->doc);
@@ -203,7 +206,8 @@ static void policy_xml(struct iam_op *op, const char *arn, struct qr_slice doc)
     iam_elem(op, "AttachmentCount", n);
     iam_elem(op, "IsAttachable", "true");
     iam_elem_time(op, "CreateDate", authz_doc_int(doc, "created", 0));
-    iam_elem_time(op, "UpdateDate", authz_doc_int(doc, "updated", authz_doc_int(doc, "created", 0)));
+    iam_elem_time(op, "UpdateDate",
+                  authz_doc_int(doc, "updated", authz_doc_int(doc, "created", 0)));
     free(id);
     free(path);
     free(dv);

@@ -16,10 +16,9 @@
 static char *role_doc(const char *id, const char *path, int64_t created, const char *trust,
                       int64_t max_s, const char *desc, json_t *tags)
 {
-    json_t *j = json_pack("{s:s, s:s, s:I, s:s, s:I, s:s, s:o}", "id", id, "path", path,
-                          "created", (json_int_t)created, "trust", trust, "max",
-                          (json_int_t)max_s, "desc", desc ? desc : "", "tags",
-                          tags ? tags : json_array());
+    json_t *j = json_pack("{s:s, s:s, s:I, s:s, s:I, s:s, s:o}", "id", id, "path", path, "created",
+                          (json_int_t)created, "trust", trust, "max", (json_int_t)max_s, "desc",
+                          desc ? desc : "", "tags", tags ? tags : json_array());
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     return s;
@@ -36,8 +35,8 @@ static json_t *tags_param(struct iam_op *op)
         const char *key = iam_opt_str(op, k, NULL);
         if (!key)
             break;
-        json_array_append_new(a, json_pack("{s:s, s:s}", "Key", key, "Value",
-                                           iam_opt_str(op, v, "")));
+        json_array_append_new(a,
+                              json_pack("{s:s, s:s}", "Key", key, "Value", iam_opt_str(op, v, "")));
     }
     return a;
 }
@@ -46,8 +45,7 @@ static bool max_session(struct iam_op *op, int64_t *out)
 {
     struct qr_slice v;
     uint64_t n = 3600;
-    if (iam_param(op, "MaxSessionDuration", &v) &&
-        (!qr_slice_u64(v, 43200, &n) || n < 3600)) {
+    if (iam_param(op, "MaxSessionDuration", &v) && (!qr_slice_u64(v, 43200, &n) || n < 3600)) {
         iam_fail(op, 400, "ValidationError",
                  "1 validation error detected: Value at 'maxSessionDuration' failed to satisfy "
                  "constraint: Member must have value between 3600 and 43200");
@@ -219,8 +217,8 @@ static void apply_tags(struct iam_op *op, json_t *j)
         json_t *t = json_array_get(add, i);
         const char *k = json_string_value(json_object_get(t, "Key"));
         for (size_t x = json_array_size(tags); x > 0; x--)
-            if (strcmp(json_string_value(json_object_get(json_array_get(tags, x - 1), "Key")),
-                       k) == 0)
+            if (strcmp(json_string_value(json_object_get(json_array_get(tags, x - 1), "Key")), k) ==
+                0)
                 json_array_remove(tags, x - 1);
         json_array_append(tags, t);
     }
@@ -239,8 +237,8 @@ static void apply_untag(struct iam_op *op, json_t *j)
         if (!k)
             break;
         for (size_t x = json_array_size(tags); x > 0; x--)
-            if (strcmp(json_string_value(json_object_get(json_array_get(tags, x - 1), "Key")),
-                       k) == 0)
+            if (strcmp(json_string_value(json_object_get(json_array_get(tags, x - 1), "Key")), k) ==
+                0)
                 json_array_remove(tags, x - 1);
     }
 }

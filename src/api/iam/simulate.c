@@ -66,9 +66,14 @@ static void simulate(struct iam_op *op, const struct auth_principal *p)
     iam_open(op, "EvaluationResults");
     for (size_t a = 0; a < na; a++) {
         for (size_t r = 0; r < nr; r++) {
-            struct policy_request req = {actions[a], resources[r], p ? p->arn : NULL,
+            struct policy_request req = {actions[a],
+                                         resources[r],
+                                         p ? p->arn : NULL,
                                          p && p->role_arn[0] ? p->role_arn : NULL,
-                                         op->server->cfg.account_id, NULL, NULL, 0};
+                                         op->server->cfg.account_id,
+                                         NULL,
+                                         NULL,
+                                         0};
             struct policy_verdict v;
             policy_decide(&ps, &req, &v);
             iam_open(op, "member");

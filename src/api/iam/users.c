@@ -102,7 +102,8 @@ static const char *user_param(struct iam_op *op)
     const char *p = op->ar->id.principal;
     if (op->ar->id.kind == CREDS_LONG_TERM && strstr(p, ":user/"))
         return strrchr(p, '/') + 1;
-    iam_fail(op, 400, "ValidationError", "Must specify userName when calling with non-User credentials");
+    iam_fail(op, 400, "ValidationError",
+             "Must specify userName when calling with non-User credentials");
     return NULL;
 }
 
@@ -169,8 +170,7 @@ static bool no_dependents(struct iam_op *op, const char *kind, const char *name)
     return what == NULL;
 }
 
-static void delete_entity(struct iam_op *op, const char *kind, const char *param,
-                          const char *what)
+static void delete_entity(struct iam_op *op, const char *kind, const char *param, const char *what)
 {
     const char *name = iam_req_str(op, param, 1, 128);
     if (!name || !entity(op, kind, name, what) || !no_dependents(op, kind, name))
@@ -222,8 +222,8 @@ void iam_create_access_key(struct iam_op *op)
     for (size_t i = 0; i < sl; i++)
         if (secret[i] == '=')
             secret[i] = 'Q';
-    snprintf(doc, sizeof(doc), "{\"secret\":\"%s\",\"status\":\"Active\",\"created\":%lld}",
-             secret, (long long)op->now_ms);
+    snprintf(doc, sizeof(doc), "{\"secret\":\"%s\",\"status\":\"Active\",\"created\":%lld}", secret,
+             (long long)op->now_ms);
     struct store_iam_op c[] = {
         {STORE_IAM_PRESENT, "user", S(""), S(user), S("")},
         {STORE_IAM_INSERT, "key", S(user), S(akid), S(doc)},

@@ -67,8 +67,7 @@ bool lambda_authorize(struct lambda_op *op)
     if (create)
         fn = body_member(op, "FunctionName");
     char arn[400];
-    api_resource_arn(ar, t->res, false, qr_slice(NULL, 0), qr_slice(NULL, 0), fn, arn,
-                     sizeof(arn));
+    api_resource_arn(ar, t->res, false, qr_slice(NULL, 0), qr_slice(NULL, 0), fn, arn, sizeof(arn));
     struct api_authz q = {t->action, t->res == AUTHZ_RES_NONE ? "*" : arn, {NULL, 0}, NULL, 0};
     if (!api_authorize(ar, &q, msg, MSG_CAP))
         return deny(op, msg);

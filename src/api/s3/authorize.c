@@ -17,7 +17,7 @@
 
 #define MSG_CAP 2600
 
-#define MSG_SESSION_SCOPE                                                                        \
+#define MSG_SESSION_SCOPE                                                                          \
     "The S3 Express session credentials are not valid for this bucket or operation."
 
 /* An S3 Express session is bound to one bucket and a mode: reads only in ReadOnly, no new

@@ -52,7 +52,8 @@ static bool duration(struct iam_op *op, uint32_t min, uint32_t max, uint32_t dfl
 {
     struct qr_slice v;
     uint64_t n = dflt;
-    if (iam_param(op, "DurationSeconds", &v) && (!qr_slice_u64(v, UINT32_MAX, &n) || n < min || n > max)) {
+    if (iam_param(op, "DurationSeconds", &v) &&
+        (!qr_slice_u64(v, UINT32_MAX, &n) || n < min || n > max)) {
         iam_fail(op, 400, "ValidationError",
                  "The requested DurationSeconds exceeds the MaxSessionDuration set for this role "
                  "or is below %u.",
@@ -85,7 +86,8 @@ static bool trusted(struct iam_op *op, const struct policy *trust, const char *r
     enum policy_effect named = trust ? policy_eval(trust, &r, NULL) : POLICY_DENY;
     r.account = p->account;
     enum policy_effect any = trust ? policy_eval(trust, &r, NULL) : POLICY_DENY;
-    if (named == POLICY_DENY || any == POLICY_DENY || (named != POLICY_ALLOW && any != POLICY_ALLOW)) {
+    if (named == POLICY_DENY || any == POLICY_DENY ||
+        (named != POLICY_ALLOW && any != POLICY_ALLOW)) {
         iam_fail(op, 403, "AccessDenied",
                  "User: %s is not authorized to perform: sts:AssumeRole on resource: %s", p->arn,
                  role_arn);
@@ -94,8 +96,8 @@ static bool trusted(struct iam_op *op, const struct policy *trust, const char *r
     if (named == POLICY_ALLOW || p->kind == AUTH_ROOT)
         return true;
     char msg[2600];
-    struct api_authz q = {"sts:AssumeRole", role_arn, {NULL, 0}, external_id ? &kv : NULL,
-                          external_id ? 1u : 0u};
+    struct api_authz q = {
+        "sts:AssumeRole", role_arn, {NULL, 0}, external_id ? &kv : NULL, external_id ? 1u : 0u};
     if (api_authorize(op->ar, &q, msg, sizeof(msg)))
         return true;
     iam_fail(op, 403, "AccessDenied", "%s", msg);
@@ -129,8 +131,8 @@ static void assume_role(struct iam_op *op)
         !trusted(op, trust, role_arn, iam_opt_str(op, "ExternalId", NULL)))
         return;
     struct creds_session s;
-    enum qr_err e = creds_role_session(op->server->creds, role_arn, session,
-                                       qr_slice_cstr(policy), op->now_ms, ttl, &s);
+    enum qr_err e = creds_role_session(op->server->creds, role_arn, session, qr_slice_cstr(policy),
+                                       op->now_ms, ttl, &s);
     if (e != QR_OK) {
         iam_fail(op, 400, "ValidationError",
                  "1 validation error detected: Value at 'roleSessionName' failed to satisfy "
@@ -159,8 +161,7 @@ static void get_session_token(struct iam_op *op)
         iam_fail(op, 403, "AccessDenied", "Cannot call GetSessionToken with session credentials");
         return;
     }
-    if (!duration(op, 900, strcmp(op->ar->id.principal, "root") == 0 ? 3600 : 129600, 43200,
-                  &ttl))
+    if (!duration(op, 900, strcmp(op->ar->id.principal, "root") == 0 ? 3600 : 129600, 43200, &ttl))
         return;
     if (ttl > 36 * 3600)
         ttl = 36 * 3600;
