@@ -7,6 +7,7 @@
 
 #include "api/s3/s3.h"
 #include "fn/code.h"
+#include "auth/authz.h"
 #include "server.h"
 #include "util/slice.h"
 
@@ -18,6 +19,7 @@ static void usage(FILE *f)
 {
     fputs("usage: quarry serve [options]\n"
           "       quarry s3-operations   print every S3 operation and its state (markdown)\n"
+          "       quarry iam explain [--data DIR] --principal ARN --action A [--resource ARN]\n"
           "  --address A        listen address (default 127.0.0.1)\n"
           "  --port N           listen port, 0 picks a free one (default 9000)\n"
           "  --data DIR         data directory (default ./data)\n"
@@ -81,6 +83,44 @@ static void close_data_dir(const char *dir)
         closedir(d);
 }
 
+/* `quarry iam explain --data DIR --principal ARN --action A --resource R`: the decision
+ * and the statement that made it, from the data directory's IAM state (read-only). */
+static int iam_explain(int argc, char **argv)
+{
+    const char *data = "./data", *account = "123456789012", *principal = NULL, *action = NULL,
+               *resource = "*";
+    for (int i = 3; i + 1 < argc; i += 2) {
+        static const char *const names[] = {"--data", "--account-id", "--principal", "--action",
+                                            "--resource"};
+        const char **slots[] = {&data, &account, &principal, &action, &resource};
+        size_t k = 0;
+        while (k < 5 && strcmp(argv[i], names[k]) != 0)
+            k++;
+        if (k == 5) {
+            fprintf(stderr, "quarry iam explain: bad option %s\n", argv[i]);
+            return 2;
+        }
+        *slots[k] = argv[i + 1];
+    }
+    if (!principal || !action || (argc - 3) % 2 != 0) {
+        fprintf(stderr, "usage: quarry iam explain [--data DIR] [--account-id ID] --principal ARN "
+                        "--action ACTION [--resource ARN]\n");
+        return 2;
+    }
+    return authz_explain(data, account, principal, action, resource, stdout);
+}
+
+/* The built-in root keys are public (they are in this file): fine on loopback, where only
+ * this machine can use them, and refused anywhere else. */
+static bool default_keys_exposed(const struct qr_config *c)
+{
+    bool defaults = strcmp(c->root_akid, DEFAULT_ROOT_AKID) == 0 ||
+                    strcmp(c->root_secret, DEFAULT_ROOT_SECRET) == 0;
+    bool loopback = strncmp(c->address, "127.", 4) == 0 || strcmp(c->address, "::1") == 0 ||
+                    strcmp(c->address, "localhost") == 0;
+    return defaults && !loopback;
+}
+
 static int parse_uint(const char *s, uint64_t max, uint64_t *out)
 {
     return qr_slice_u64(qr_slice_cstr(s), max, out) ? 0 : -1;
@@ -113,6 +153,8 @@ int main(int argc, char **argv)
         s3_routes_print(stdout); /* docs/s3.md's operation table, from the route table */
         return 0;
     }
+    if (argc >= 3 && strcmp(argv[1], "iam") == 0 && strcmp(argv[2], "explain") == 0)
+        return iam_explain(argc, argv);
     if (argc < 2 || strcmp(argv[1], "serve") != 0) {
         usage(argc >= 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr);
         return argc >= 2 && strcmp(argv[1], "--help") == 0 ? 0 : 2;
@@ -199,6 +241,14 @@ int main(int argc, char **argv)
     }
 
     close_data_dir(cfg.data_dir);
+    if (default_keys_exposed(&cfg)) {
+        fprintf(stderr,
+                "quarry: refusing to listen on %s with the built-in root keys; set "
+                "QUARRY_ROOT_ACCESS_KEY and QUARRY_ROOT_SECRET_KEY (or --access-key and "
+                "--secret-key)\n",
+                cfg.address);
+        return 2;
+    }
     struct qr_server s;
     enum qr_err err = server_init(&s, &cfg);
     if (err == QR_OK)

@@ -27,6 +27,7 @@
 #include "api/lambda/lambda.h"
 #include "batch/batch.h"
 #include "api/route.h"
+#include "auth/authz.h"
 #include "fn/code.h"
 #include "fn/fn.h"
 #include "logs/logs.h"
@@ -337,6 +338,22 @@ static enum qr_err start_functions(struct qr_server *s)
     return err;
 }
 
+/* The IAM snapshot every request is authorized against, compiled from the store. */
+static enum qr_err load_iam(struct qr_server *s)
+{
+    struct store_reader *r;
+    enum qr_err err = authz_new(s->cfg.account_id, &s->authz);
+    if (err == QR_OK)
+        err = store_reader_new(s->store, &r);
+    if (err == QR_OK) {
+        err = authz_reload(s->authz, r);
+        store_reader_free(r);
+    }
+    if (err != QR_OK)
+        fprintf(stderr, "quarry: cannot load the IAM state: %s\n", qr_strerror(err));
+    return err;
+}
+
 enum qr_err server_init(struct qr_server *s, const struct qr_config *cfg)
 {
     enum qr_err err;
@@ -365,6 +382,8 @@ enum qr_err server_init(struct qr_server *s, const struct qr_config *cfg)
         fprintf(stderr, "quarry: cannot open credentials: %s\n", qr_strerror(err));
         return err;
     }
+    if ((err = load_iam(s)) != QR_OK)
+        return err;
     if ((err = logs_open(cfg->data_dir, NULL, &s->logs)) != QR_OK) {
         fprintf(stderr, "quarry: cannot open the function logs: %s\n", qr_strerror(err));
         return err;
@@ -478,6 +497,7 @@ void server_dispose(struct qr_server *s)
     lambda_free(s->lambda);
     logs_close(s->logs);
     creds_free(s->creds);
+    authz_free(s->authz);
     store_close(s->store);
     if (s->log_fd > STDERR_FILENO)
         close(s->log_fd);

@@ -92,6 +92,7 @@ struct qr_thread {
 };
 
 struct fn_engine;
+struct authz;
 struct lambda_ctx;
 struct logs;
 struct batch_engine;
@@ -100,6 +101,7 @@ struct qr_server {
     struct qr_config cfg;
     struct store *store;
     struct creds *creds;
+    struct authz *authz;       /* the IAM snapshot holder (auth/authz.h) */
     struct fn_engine *fn;      /* the functions engine (Lambda), or NULL */
     struct logs *logs;         /* function logs (CloudWatch Logs API), or NULL */
     struct lambda_ctx *lambda; /* Lambda API state: invoke dedupe, Event dispatcher */

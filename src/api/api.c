@@ -121,5 +121,13 @@ void api_log(struct api_req *ar)
     log_escaped(b, ar->log_bucket);
     (void)qr_buf_add(b, " ", 1);
     log_escaped(b, ar->log_key);
-    (void)qr_buf_addf(b, " %d %" PRIu64 " %" PRId64 "us\n", ar->status, ar->bytes_out, us);
+    (void)qr_buf_addf(b, " %d %" PRIu64 " %" PRId64 "us", ar->status, ar->bytes_out, us);
+    /* Who acted, the IAM action decided and the decision (Allow, explicit Deny, Implicit). */
+    (void)qr_buf_add(b, " ", 1);
+    log_escaped(b, qr_slice_cstr(ar->principal_arn ? ar->principal_arn : ""));
+    (void)qr_buf_addf(b, " %s %s\n", ar->az_action ? ar->az_action : "-",
+                      ar->az_decision == 'A'   ? "Allow"
+                      : ar->az_decision == 'D' ? "ExplicitDeny"
+                      : ar->az_decision == 'I' ? "ImplicitDeny"
+                                               : "-");
 }

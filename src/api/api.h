@@ -52,6 +52,11 @@ struct api_req {
     int status;                 /* status sent */
     uint64_t bytes_out;         /* body bytes sent */
     bool logged;                /* the access-log line was written */
+
+    /* authorization, for the access log (api/authorize.c) */
+    const char *principal_arn; /* who the request acted as (in the pool), or NULL */
+    const char *az_action;     /* the last IAM action decided, or NULL */
+    char az_decision;          /* 'A'llow, 'D'eny (explicit), 'I'mplicit deny, 0: none */
 };
 
 /* Finds a request header by lower-case name; false if absent. Values are borrowed. */

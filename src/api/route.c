@@ -14,10 +14,13 @@
 #include <openssl/crypto.h>
 
 #include "api/api.h"
+#include "api/authfail.h"
+#include "api/iam/iam.h"
 #include "api/lambda/lambda.h"
 #include "api/logs/logs_api.h"
 #include "api/s3/s3.h"
 #include "api/s3control/s3control.h"
+#include "auth/authz.h"
 #include "auth/creds.h"
 #include "auth/sigv2.h"
 #include "auth/sigv4.h"
@@ -32,8 +35,11 @@ struct qr_handler {
 
 #define MAX_PARAMS 64
 
-/* Percent-decodes raw into pool memory ('+' is a space in query strings): decoding never
- * lengthens, so raw.len bytes always suffice. False on a malformed escape. */
+/* Percent-decodes raw into pool memory: decoding never lengthens, so raw.len bytes always
+ * suffice. A '+' stays a '+': SigV4 and SigV2 canonicalise it as "%2B", so reading it as
+ * a space would let "%2B" -> "+" (or "%20" -> "+") change the value the server uses under
+ * a signature that still verifies. Signers encode a space as "%20". False on a malformed
+ * escape. */
 static bool decode_into_pool(h2o_mem_pool_t *pool, struct qr_slice raw, struct qr_slice *out)
 {
     char *d = h2o_mem_alloc_pool(pool, raw.len + 1);
@@ -47,8 +53,6 @@ static bool decode_into_pool(h2o_mem_pool_t *pool, struct qr_slice raw, struct q
                 return false;
             c = (uint8_t)(hi << 4 | lo);
             i += 2;
-        } else if (c == '+') {
-            c = ' ';
         }
         d[n++] = (char)c;
     }
@@ -132,6 +136,13 @@ static struct qr_slice v2_resource_prefix(struct api_req *ar)
     return qr_slice(p, n);
 }
 
+/* Why authentication failed, beyond the error code: a message of its own, and the
+ * x-amz-* header that was present but not signed. */
+struct auth_fail {
+    const char *msg;
+    const char *unsigned_header;
+};
+
 /* The secret is no longer needed once the signature is checked: wipe it either way. */
 static enum qr_err verified(struct api_req *ar, enum qr_err e)
 {
@@ -141,8 +152,100 @@ static enum qr_err verified(struct api_req *ar, enum qr_err e)
     return e;
 }
 
+/* The credential store first (root, temporary credentials), then the IAM users' access
+ * keys in the current snapshot: a key works from the request after CreateAccessKey and
+ * stops with the request after UpdateAccessKey Inactive or DeleteAccessKey. */
+static enum qr_err lookup(struct api_req *ar, struct qr_slice akid, struct qr_slice token,
+                          int64_t now_ms)
+{
+    enum qr_err e = creds_lookup(ar->server->creds, akid, token, now_ms, &ar->id);
+    if (e != QR_E_NO_SUCH_ACCESS_KEY || !ar->server->authz)
+        return e;
+    const struct authz_snap *s = authz_acquire(ar->server->authz);
+    e = authz_key_lookup(s, akid, &ar->id);
+    authz_release(s);
+    return e;
+}
+
+/* Query parameters of a SigV2 request that are not signed but carry authentication. */
+static const char *const v2_auth_params[] = {"AWSAccessKeyId", "Signature", "Expires",
+                                             "x-amz-security-token"};
+/* Sub-resources a SigV2 presigned URL may carry: those of a plain object GET, HEAD or
+ * PUT (a version, a part of an upload, response header overrides). */
+static const char *const v2_presign_params[] = {"versionId", "partNumber", "uploadId"};
+
+static bool in_list(struct qr_slice name, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (qr_slice_eq_lit(name, list[i]))
+            return true;
+    return false;
+}
+
+static bool contains(struct qr_slice h, const char *lit)
+{
+    size_t n = strlen(lit);
+    for (size_t i = 0; i + n <= h.len; i++)
+        if (memcmp(h.p + i, lit, n) == 0)
+            return true;
+    return false;
+}
+
+#define V2_ONLY_OBJECTS                                                                            \
+    "Signature Version 2 presigned URLs are accepted only for object GET, HEAD and PUT; use "      \
+    "Signature Version 4."
+
+/* SigV2 signs only its sub-resource list, so anything else in the query could be changed
+ * under an intact signature (?location + &session, a listing's prefix): refuse it. A
+ * presigned URL is further limited to the object requests it exists for, and to 7 days.
+ * Directory buckets accept SigV4 only, as on AWS. The "Authorization: AWS id:sig" header
+ * form (s3cmd, older SDKs) is kept to signed sub-resources like the URL form, and is not
+ * limited to object requests: every x-amz-* header is part of what SigV2 signs. */
+static enum qr_err v2_allowed(struct api_req *ar, const struct sigv2_auth *a, int64_t now_ms,
+                              struct auth_fail *why)
+{
+    why->msg = "The request uses a query parameter that Signature Version 2 does not sign; "
+               "use Signature Version 4.";
+    for (size_t i = 0; i < ar->n_params; i++) {
+        struct qr_slice n = ar->params[i].name;
+        if (in_list(n, v2_auth_params, sizeof(v2_auth_params) / sizeof(*v2_auth_params)))
+            continue;
+        if (!sigv2_signed_param(n))
+            return QR_E_DENIED;
+        if (a->presigned && !qr_slice_starts(n, QR_SLICE_LIT("response-")) &&
+            !in_list(n, v2_presign_params, sizeof(v2_presign_params) / sizeof(*v2_presign_params)))
+            return QR_E_DENIED;
+    }
+    if (contains(ar->host, "--x-s3") || contains(ar->path, "--x-s3")) {
+        why->msg = "Directory buckets accept Signature Version 4 only.";
+        return QR_E_DENIED;
+    }
+    if (!a->presigned)
+        return QR_OK;
+    struct qr_slice m = qr_slice(ar->req->input.method.base, ar->req->input.method.len);
+    struct qr_slice key = v2_resource_prefix(ar).len ? ar->path : qr_slice(NULL, 0);
+    if (!key.len) { /* path-style: "/bucket/key" */
+        const uint8_t *slash =
+            ar->path.len > 1 ? memchr(ar->path.p + 1, '/', ar->path.len - 1) : NULL;
+        key = slash ? qr_slice(slash, ar->path.len - (size_t)(slash - ar->path.p))
+                    : qr_slice(NULL, 0);
+    }
+    if (!(qr_slice_eq_lit(m, "GET") || qr_slice_eq_lit(m, "HEAD") || qr_slice_eq_lit(m, "PUT")) ||
+        key.len < 2) {
+        why->msg = V2_ONLY_OBJECTS;
+        return QR_E_DENIED;
+    }
+    if (a->expires_s > (now_ms + (int64_t)QR_MAX_PRESIGN_EXPIRES * 1000) / 1000) {
+        why->msg = "Expires must be at most 604800 seconds (7 days) from now.";
+        return QR_E_DENIED;
+    }
+    why->msg = NULL;
+    return QR_OK;
+}
+
 /* Signature Version 2 (S3 only): boto3 presigns with it by default. */
-static enum qr_err authenticate_v2(struct api_req *ar, const struct sigv4_input *in)
+static enum qr_err authenticate_v2(struct api_req *ar, const struct sigv4_input *in,
+                                   struct auth_fail *why)
 {
     struct sigv2_auth a;
     enum qr_err e = sigv2_parse(in, &a);
@@ -154,14 +257,81 @@ static enum qr_err authenticate_v2(struct api_req *ar, const struct sigv4_input 
     memcpy(ar->auth.service, "s3", 3);
     ar->auth.payload = SIGV4_PAYLOAD_UNSIGNED;
     ar->auth.security_token = a.token;
-    e = creds_lookup(ar->server->creds, qr_slice_cstr(a.akid), a.token, in->now_ms, &ar->id);
+    e = v2_allowed(ar, &a, in->now_ms, why);
+    if (e)
+        return e;
+    e = lookup(ar, qr_slice_cstr(a.akid), a.token, in->now_ms);
     if (e)
         return e;
     e = sigv2_verify(in, &a, qr_slice(ar->id.secret, ar->id.secret_len), v2_resource_prefix(ar));
     return verified(ar, e);
 }
 
-static enum qr_err authenticate(struct api_req *ar)
+/* Whether name is in a SignedHeaders list as received (';'-separated, or "%3B" in a
+ * presigned query). */
+static bool header_signed(struct qr_slice list, struct qr_slice name)
+{
+    size_t i = 0;
+    while (i <= list.len) {
+        size_t end = i, next;
+        while (end < list.len && list.p[end] != ';' &&
+               !(list.p[end] == '%' && end + 2 < list.len && list.p[end + 1] == '3' &&
+                 (list.p[end + 2] == 'B' || list.p[end + 2] == 'b')))
+            end++;
+        next = end < list.len && list.p[end] == '%' ? end + 3 : end + 1;
+        if (qr_slice_ieq(qr_slice(list.p + i, end - i), name))
+            return true;
+        i = next;
+    }
+    return false;
+}
+
+/* Every x-amz-* header present must be signed, as AWS requires: an unsigned
+ * x-amz-copy-source would turn a presigned PUT into a copy from any bucket. Returns the
+ * first unsigned one (lower-case, in the pool), or NULL. */
+static const char *unsigned_amz_header(struct api_req *ar, const struct sigv4_header *h, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct qr_slice nm = h[i].name;
+        if (nm.len < 6 || !qr_slice_ieq(qr_slice(nm.p, 6), QR_SLICE_LIT("x-amz-")))
+            continue;
+        if (header_signed(ar->auth.signed_headers, nm))
+            continue;
+        char *c = h2o_mem_alloc_pool(&ar->req->pool, nm.len + 1);
+        for (size_t k = 0; k < nm.len; k++)
+            c[k] = (char)(nm.p[k] >= 'A' && nm.p[k] <= 'Z' ? nm.p[k] + 32 : nm.p[k]);
+        c[nm.len] = '\0';
+        return c;
+    }
+    return NULL;
+}
+
+static bool is_s3_scope(const char *svc)
+{
+    return strcmp(svc, "s3") == 0 || strcmp(svc, "s3express") == 0;
+}
+
+/* The payload hash to verify with. S3 honours x-amz-content-sha256 (and checks it against
+ * the body when it stores it). Every other service's body is always hashed here and must
+ * be what was signed: a captured Lambda or Logs request cannot carry a new body under an
+ * old signature, whatever x-amz-content-sha256 claims. Their bodies are small. */
+static enum qr_err payload_hash(struct api_req *ar, char out[65], const char **bh)
+{
+    struct sigv4_auth *a = &ar->auth;
+    *bh = NULL;
+    bool s3 = is_s3_scope(a->service);
+    if (s3 && !(a->payload_hash[0] == '\0' && a->payload == SIGV4_PAYLOAD_HASH))
+        return QR_OK;
+    if (!s3 && a->payload != SIGV4_PAYLOAD_HASH)
+        return QR_E_SIGNATURE;
+    sigv4_sha256_hex(ar->req->entity.base, ar->req->entity.base ? ar->req->entity.len : 0, out);
+    if (a->payload_hash[0] && memcmp(a->payload_hash, out, 64) != 0)
+        return QR_E_SIGNATURE;
+    *bh = out;
+    return QR_OK;
+}
+
+static enum qr_err authenticate(struct api_req *ar, struct auth_fail *why)
 {
     struct sigv4_header *hdrs;
     size_t nh = build_sig_headers(ar, &hdrs);
@@ -176,28 +346,39 @@ static enum qr_err authenticate(struct api_req *ar)
     /* "Authorization: AWS id:sig" is SigV2, which sigv4_parse would call malformed. */
     struct qr_slice authz;
     if (api_header(ar, "authorization", &authz) && authz.len > 4 && memcmp(authz.p, "AWS ", 4) == 0)
-        return authenticate_v2(ar, &in);
+        return authenticate_v2(ar, &in, why);
     enum qr_err e = sigv4_parse(&in, &ar->auth);
     if (e == QR_E_AUTH_MISSING)
-        return authenticate_v2(ar, &in);
+        return authenticate_v2(ar, &in, why);
     if (e)
         return e;
+    why->unsigned_header = unsigned_amz_header(ar, hdrs, nh);
+    if (why->unsigned_header) {
+        why->msg = "There were headers present in the request which were not signed";
+        return QR_E_DENIED;
+    }
     struct qr_slice token =
         ar->auth.session_token.len ? ar->auth.session_token : ar->auth.security_token;
-    e = creds_lookup(ar->server->creds, qr_slice_cstr(ar->auth.akid), token, in.now_ms, &ar->id);
+    e = lookup(ar, qr_slice_cstr(ar->auth.akid), token, in.now_ms);
     if (e)
         return e;
     char body_hash[65];
-    const char *bh = NULL;
-    if (ar->auth.payload_hash[0] == '\0' && ar->auth.payload == SIGV4_PAYLOAD_HASH) {
-        /* Lambda, IAM and STS send no x-amz-content-sha256: the signature covers the body
-         * hash, so it must be computed here. Their bodies are small JSON or forms. */
-        sigv4_sha256_hex(ar->req->entity.base, ar->req->entity.base ? ar->req->entity.len : 0,
-                         body_hash);
-        bh = body_hash;
-    }
+    const char *bh;
+    e = payload_hash(ar, body_hash, &bh);
+    if (e)
+        return verified(ar, e);
     e = sigv4_verify(&in, &ar->auth, qr_slice(ar->id.secret, ar->id.secret_len), bh, &ar->chunk);
     return verified(ar, e);
+}
+
+/* A credential is only good for what it was made for: an S3 Express session for S3 (its
+ * bucket and mode are checked where the operation is known), never Lambda, Logs, IAM,
+ * STS or S3 Control. */
+static bool kind_fits_service(const struct api_req *ar, bool control)
+{
+    if (ar->id.kind != CREDS_S3EXPRESS)
+        return true;
+    return !control && is_s3_scope(ar->auth.service);
 }
 
 static void dispose_api_req(void *p)
@@ -260,12 +441,20 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
 
-    enum qr_err e = authenticate(ar);
+    struct auth_fail why = {NULL, NULL};
+    enum qr_err e = authenticate(ar, &why);
     if (e) {
-        s3_send_auth_error(ar, e);
+        api_send_auth_failure(ar, e, why.msg, why.unsigned_header);
         return 0;
     }
     struct qr_slice ctl = QR_SLICE_LIT("/v20180820/");
+    if (!kind_fits_service(ar, qr_slice_starts(ar->path, ctl))) {
+        api_send_auth_failure(ar, QR_E_DENIED,
+                              "S3 Express session credentials are valid only for S3 requests "
+                              "to their directory bucket.",
+                              NULL);
+        return 0;
+    }
     if (qr_slice_starts(ar->path, ctl)) {
         s3control_handle(ar);
         return 0;
@@ -281,6 +470,14 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     }
     if (strcmp(svc, "logs") == 0) {
         logs_api_handle(ar);
+        return 0;
+    }
+    if (strcmp(svc, "iam") == 0) {
+        iam_handle(ar);
+        return 0;
+    }
+    if (strcmp(svc, "sts") == 0) {
+        sts_handle(ar);
         return 0;
     }
     ar->op = svc;

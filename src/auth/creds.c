@@ -2,16 +2,29 @@
  * creds.c - the credential store: the root key pair, and stateless temporary
  * credentials derived from a 32-byte server key kept in DATA/keys/server.key.
  *
- * A temporary access key id is "QRS" + base32(version, kind, mode, expiry in ms,
- * 4 random bytes, 10-byte MAC): the MAC makes a forged or altered id unknown
- * (QR_E_NO_SUCH_ACCESS_KEY) before anything else is looked at. The token is
- * base64url(scope, principal) "." base64url(MAC over id and that payload), where scope is
- * the bucket of an S3 Express session or the function name of a function session, so a session
- * needs no row anywhere and survives a restart; the secret is a third MAC over the same
- * bytes. Three keys derived from the server key separate the three uses.
+ * A temporary access key id is a prefix ("QRS" for S3 Express sessions, "ASIA" for role
+ * and user sessions) + base32(version, kind, mode, expiry in ms, 4 random bytes, 10-byte
+ * MAC): the MAC makes a forged or altered id unknown (QR_E_NO_SUCH_ACCESS_KEY) before
+ * anything else is looked at. The token is base64url(payload) "." base64url(MAC over id
+ * and payload), so a session needs no row anywhere and survives a restart; the secret is
+ * a third MAC over the same bytes. Three keys derived from the server key separate the
+ * three uses.
  *
- * The struct is immutable after creds_new, so every lookup may run on any thread. The
- * server key never leaves this file; derived keys are wiped in creds_free.
+ * Payload format 1 (id version 1, still accepted until those tokens expire): scope length,
+ * scope, principal length (1 byte: principals of at most 127 bytes), principal.
+ * Format 2 (id version 2): issue time (8 bytes), scope length (1), scope, principal length
+ * (2), principal, policy length (2), policy. The scope is the bucket of an S3 Express
+ * session, the function of a function session, the RoleSessionName of a role session.
+ *
+ * Expiry is checked against the id's expiry and capped again when checking: a token that
+ * claims to live longer than STS ever grants is refused even if its MAC is good (a stolen
+ * server key must not mint credentials until 2100). Function sessions are MACed with a key
+ * that also depends on a random value of this process: they end with the process whose
+ * function instances held them, and creds_revoke_function ends them at DeleteFunction.
+ *
+ * Everything but the revocation list is immutable after creds_new; that list has its own
+ * mutex (a leaf lock), taken only for function credentials. The server key never leaves
+ * this file; derived keys are wiped in creds_free.
  */
 #include "auth/creds.h"
 
@@ -28,6 +41,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 
 #include "util/buf.h"
 #include "util/ckd.h"
@@ -35,15 +49,20 @@
 #define SERVER_KEY_LEN    32
 #define AKID_PREFIX       "QRS"
 #define AKID_PREFIX_LEN   3
+#define STS_PREFIX        "ASIA"
+#define STS_PREFIX_LEN    4
 #define AKID_RAW_LEN      25 /* bytes before base32 */
 #define AKID_B32_LEN      40 /* 25 bytes -> 40 base32 chars, no padding */
 #define AKID_MAC_LEN      10
-#define AKID_VERSION      1
+#define AKID_VERSION_1    1
+#define AKID_VERSION      2
 #define SESSION_MAX_TTL_S (36u * 3600u) /* the longest STS allows */
 #define TOKEN_MAC_LEN     32
 #define SECRET_RAW_LEN    30                 /* -> 40 base64 chars, as AWS secrets */
 #define FUNCTION_MAX      64u                /* function name, the scope of its session */
-#define PAYLOAD_MAX       (1 + 64 + 1 + 127) /* scope + principal, length-prefixed */
+#define PAYLOAD_MAX_V1    (1 + 64 + 1 + 127) /* scope + principal, length-prefixed */
+#define PAYLOAD_MAX       (8 + 1 + 64 + 2 + CREDS_MAX_PRINCIPAL + 2 + CREDS_MAX_POLICY)
+#define MAC_MSG_MAX       (160 + PAYLOAD_MAX)
 
 /* Byte offsets inside the raw access key id. */
 enum akid_off {
@@ -59,9 +78,20 @@ struct creds {
     char root_akid[129];   /* the root access key id */
     char root_secret[128]; /* its secret; wiped in creds_free */
     size_t root_secret_len;
-    uint8_t k_akid[32];   /* MAC key for access key ids */
-    uint8_t k_token[32];  /* MAC key for session tokens */
-    uint8_t k_secret[32]; /* derives session secrets */
+    uint8_t k_akid[32];         /* MAC key for access key ids */
+    uint8_t k_token[32];        /* MAC key for session tokens */
+    uint8_t k_secret[32];       /* derives session secrets */
+    uint8_t k_fn[32];           /* MAC key for function session tokens: k_token and a random
+                                   value of this process, so they end with it */
+    pthread_mutex_t mu;         /* guards revoked, n_revoked (a leaf lock) */
+    struct revoked_fn *revoked; /* functions deleted in this process, growable */
+    size_t n_revoked, cap_revoked;
+};
+
+/* A function deleted at at_ms: its credentials minted up to then are refused. */
+struct revoked_fn {
+    char name[65];
+    int64_t at_ms;
 };
 
 static const char B32[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -176,7 +206,7 @@ static void mac3(const uint8_t key[32], const void *a, size_t alen, const void *
                  uint8_t out[32])
 {
     /* HMAC(key, a || 0x00 || b): the separator keeps (a, b) splits apart. */
-    uint8_t msg[256];
+    uint8_t msg[MAC_MSG_MAX];
     unsigned int n = 32;
     size_t len = alen + 1 + blen;
     if (len > sizeof(msg))
@@ -322,6 +352,14 @@ enum qr_err creds_new(const char *data_dir, const char *root_akid, const char *r
     mac3(key, "quarry creds token", 18, "v1", 2, c->k_token);
     mac3(key, "quarry creds secret", 19, "v1", 2, c->k_secret);
     OPENSSL_cleanse(key, sizeof(key));
+    uint8_t boot[32];
+    if (RAND_bytes(boot, sizeof(boot)) != 1) {
+        creds_free(c);
+        return QR_E_INTERNAL;
+    }
+    mac3(c->k_token, "quarry creds function", 21, boot, sizeof(boot), c->k_fn);
+    OPENSSL_cleanse(boot, sizeof(boot));
+    pthread_mutex_init(&c->mu, NULL);
     *out = c;
     return QR_OK;
 }
@@ -330,6 +368,8 @@ void creds_free(struct creds *c)
 {
     if (!c)
         return;
+    pthread_mutex_destroy(&c->mu);
+    free(c->revoked);
     OPENSSL_cleanse(c, sizeof(*c));
     free(c);
 }
@@ -348,7 +388,7 @@ static bool bucket_ok(struct qr_slice b)
 
 static bool principal_ok(const char *p, size_t len)
 {
-    if (len == 0 || len > 127)
+    if (len == 0 || len > CREDS_MAX_PRINCIPAL)
         return false;
     for (size_t i = 0; i < len; i++)
         if ((uint8_t)p[i] < 0x20 || (uint8_t)p[i] == 0x7f)
@@ -366,67 +406,103 @@ static void session_secret(const struct creds *c, const char *akid, const uint8_
     OPENSSL_cleanse(mac, sizeof(mac));
 }
 
-static bool function_name_ok(const char *f, size_t len)
+static bool name_chars_ok(const char *f, size_t len, size_t min, size_t max, const char *extra)
 {
-    if (len == 0 || len > FUNCTION_MAX)
+    if (len < min || len > max)
         return false;
     for (size_t i = 0; i < len; i++) {
         char ch = f[i];
         if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '-' || ch == '_'))
+              ch == '-' || ch == '_' || (ch && strchr(extra, ch))))
             return false;
     }
     return true;
 }
 
-/* Mints a session of kind: the payload is (scope, principal), length-prefixed, where
- * scope is the bucket of an S3 Express session or the function name. */
-static enum qr_err mint(const struct creds *c, enum creds_kind kind, enum creds_mode mode,
-                        struct qr_slice scope, const char *principal, int64_t now_ms,
+static const uint8_t *token_key(const struct creds *c, enum creds_kind kind)
+{
+    return kind == CREDS_FUNCTION ? c->k_fn : c->k_token;
+}
+
+/* What a session carries besides kind, mode and lifetime. */
+struct mint_in {
+    enum creds_kind kind;
+    enum creds_mode mode;
+    struct qr_slice scope;  /* bucket, function, session name; may be empty */
+    const char *principal;  /* the ARN (or "root") the session acts for */
+    struct qr_slice policy; /* session policy, may be empty */
+};
+
+/* The format-2 payload of m issued at now_ms into payload; its length. */
+static size_t build_payload(const struct mint_in *m, size_t prlen, int64_t now_ms, uint8_t *payload)
+{
+    size_t plen = 0;
+    for (int i = 0; i < 8; i++)
+        payload[plen++] = (uint8_t)((uint64_t)now_ms >> (56 - 8 * i));
+    payload[plen++] = (uint8_t)m->scope.len;
+    if (m->scope.len)
+        memcpy(payload + plen, m->scope.p, m->scope.len);
+    plen += m->scope.len;
+    payload[plen++] = (uint8_t)(prlen >> 8);
+    payload[plen++] = (uint8_t)prlen;
+    memcpy(payload + plen, m->principal, prlen);
+    plen += prlen;
+    payload[plen++] = (uint8_t)(m->policy.len >> 8);
+    payload[plen++] = (uint8_t)m->policy.len;
+    if (m->policy.len)
+        memcpy(payload + plen, m->policy.p, m->policy.len);
+    return plen + m->policy.len;
+}
+
+static enum qr_err mint(const struct creds *c, const struct mint_in *m, int64_t now_ms,
                         uint32_t ttl_s, struct creds_session *out)
 {
-    uint8_t raw[AKID_RAW_LEN], mac[32], payload[PAYLOAD_MAX];
-    struct creds_session s;
+    uint8_t raw[AKID_RAW_LEN], mac[32];
+    struct creds_session *s;
     int64_t expires;
-    size_t plen = 0;
 
-    if (!principal || ttl_s == 0 || ttl_s > SESSION_MAX_TTL_S ||
-        (mode != CREDS_READ_WRITE && mode != CREDS_READ_ONLY) || now_ms < 0 ||
-        qr_add_overflow(now_ms, (int64_t)ttl_s * 1000, &expires))
+    if (!m->principal || ttl_s == 0 || ttl_s > SESSION_MAX_TTL_S ||
+        (m->mode != CREDS_READ_WRITE && m->mode != CREDS_READ_ONLY) || now_ms < 0 ||
+        qr_add_overflow(now_ms, (int64_t)ttl_s * 1000, &expires) || m->scope.len > 64 ||
+        m->policy.len > CREDS_MAX_POLICY)
         return QR_E_BAD_INPUT;
-    size_t prlen = strlen(principal);
-    if (!principal_ok(principal, prlen))
+    size_t prlen = strlen(m->principal);
+    if (!principal_ok(m->principal, prlen))
         return QR_E_BAD_INPUT;
 
-    memset(&s, 0, sizeof(s));
+    uint8_t *payload = qr_xmalloc(PAYLOAD_MAX);
+    s = qr_xmalloc(sizeof(*s));
+    memset(s, 0, sizeof(*s));
     raw[AKID_OFF_VERSION] = AKID_VERSION;
-    raw[AKID_OFF_KIND] = (uint8_t)kind;
-    raw[AKID_OFF_MODE] = (uint8_t)mode;
+    raw[AKID_OFF_KIND] = (uint8_t)m->kind;
+    raw[AKID_OFF_MODE] = (uint8_t)m->mode;
     for (int i = 0; i < 8; i++)
         raw[AKID_OFF_EXPIRES + i] = (uint8_t)((uint64_t)expires >> (56 - 8 * i));
-    if (RAND_bytes(raw + AKID_OFF_NONCE, AKID_OFF_MAC - AKID_OFF_NONCE) != 1)
+    if (RAND_bytes(raw + AKID_OFF_NONCE, AKID_OFF_MAC - AKID_OFF_NONCE) != 1) {
+        free(payload);
+        free(s);
         return QR_E_INTERNAL;
+    }
     mac3(c->k_akid, raw, AKID_OFF_MAC, "akid", 4, mac);
     memcpy(raw + AKID_OFF_MAC, mac, AKID_MAC_LEN);
-    memcpy(s.akid, AKID_PREFIX, AKID_PREFIX_LEN);
-    b32_encode(raw, sizeof(raw), s.akid + AKID_PREFIX_LEN);
+    bool sts = m->kind != CREDS_S3EXPRESS;
+    size_t pl = sts ? STS_PREFIX_LEN : AKID_PREFIX_LEN;
+    memcpy(s->akid, sts ? STS_PREFIX : AKID_PREFIX, pl);
+    b32_encode(raw, sizeof(raw), s->akid + pl);
 
-    payload[plen++] = (uint8_t)scope.len;
-    memcpy(payload + plen, scope.p, scope.len);
-    plen += scope.len;
-    payload[plen++] = (uint8_t)prlen;
-    memcpy(payload + plen, principal, prlen);
-    plen += prlen;
-
-    size_t tl = b64_encode(B64URL, payload, plen, s.token);
-    s.token[tl++] = '.';
-    mac3(c->k_token, s.akid, strlen(s.akid), payload, plen, mac);
-    b64_encode(B64URL, mac, TOKEN_MAC_LEN, s.token + tl);
-    session_secret(c, s.akid, payload, plen, s.secret);
-    s.expires_ms = expires;
+    size_t plen = build_payload(m, prlen, now_ms, payload);
+    size_t tl = b64_encode(B64URL, payload, plen, s->token);
+    s->token[tl++] = '.';
+    mac3(token_key(c, m->kind), s->akid, strlen(s->akid), payload, plen, mac);
+    b64_encode(B64URL, mac, TOKEN_MAC_LEN, s->token + tl);
+    session_secret(c, s->akid, payload, plen, s->secret);
+    s->expires_ms = expires;
     OPENSSL_cleanse(mac, sizeof(mac));
-    *out = s;
-    OPENSSL_cleanse(&s, sizeof(s));
+    *out = *s;
+    OPENSSL_cleanse(s, sizeof(*s));
+    OPENSSL_cleanse(payload, PAYLOAD_MAX);
+    free(s);
+    free(payload);
     return QR_OK;
 }
 
@@ -436,7 +512,8 @@ enum qr_err creds_s3express_session(const struct creds *c, const char *principal
 {
     if (!bucket_ok(bucket))
         return QR_E_BAD_INPUT;
-    return mint(c, CREDS_S3EXPRESS, mode, bucket, principal, now_ms, ttl_s, out);
+    struct mint_in m = {CREDS_S3EXPRESS, mode, bucket, principal, {NULL, 0}};
+    return mint(c, &m, now_ms, ttl_s, out);
 }
 
 enum qr_err creds_function_session(const struct creds *c, const char *role_arn,
@@ -444,59 +521,97 @@ enum qr_err creds_function_session(const struct creds *c, const char *role_arn,
                                    struct creds_session *out)
 {
     size_t flen = function ? strlen(function) : 0;
-    if (!function_name_ok(function, flen))
+    if (!name_chars_ok(function, flen, 1, FUNCTION_MAX, ""))
         return QR_E_BAD_INPUT;
-    return mint(c, CREDS_FUNCTION, CREDS_READ_WRITE, qr_slice(function, flen), role_arn, now_ms,
-                ttl_s, out);
+    struct mint_in m = {
+        CREDS_FUNCTION, CREDS_READ_WRITE, qr_slice(function, flen), role_arn, {NULL, 0}};
+    return mint(c, &m, now_ms, ttl_s, out);
+}
+
+enum qr_err creds_role_session(const struct creds *c, const char *role_arn,
+                               const char *session_name, struct qr_slice policy, int64_t now_ms,
+                               uint32_t ttl_s, struct creds_session *out)
+{
+    size_t nlen = session_name ? strlen(session_name) : 0;
+    if (!name_chars_ok(session_name, nlen, 2, 64, "+=,.@"))
+        return QR_E_BAD_INPUT;
+    struct mint_in m = {CREDS_ROLE_SESSION, CREDS_READ_WRITE, qr_slice(session_name, nlen),
+                        role_arn, policy};
+    return mint(c, &m, now_ms, ttl_s, out);
+}
+
+enum qr_err creds_user_session(const struct creds *c, const char *user_arn, int64_t now_ms,
+                               uint32_t ttl_s, struct creds_session *out)
+{
+    struct mint_in m = {CREDS_USER_SESSION, CREDS_READ_WRITE, {NULL, 0}, user_arn, {NULL, 0}};
+    return mint(c, &m, now_ms, ttl_s, out);
+}
+
+void creds_revoke_function(struct creds *c, const char *function, int64_t now_ms)
+{
+    size_t flen = function ? strlen(function) : 0;
+    if (!c || !name_chars_ok(function, flen, 1, FUNCTION_MAX, ""))
+        return;
+    pthread_mutex_lock(&c->mu);
+    size_t i = 0;
+    while (i < c->n_revoked && strcmp(c->revoked[i].name, function) != 0)
+        i++;
+    if (i == c->n_revoked) {
+        if (c->n_revoked == c->cap_revoked) {
+            c->cap_revoked = c->cap_revoked ? 2 * c->cap_revoked : 16;
+            c->revoked = qr_xrealloc(c->revoked, c->cap_revoked * sizeof(*c->revoked));
+        }
+        memcpy(c->revoked[i].name, function, flen + 1);
+        c->n_revoked++;
+    }
+    c->revoked[i].at_ms = now_ms;
+    pthread_mutex_unlock(&c->mu);
+}
+
+static bool function_revoked(const struct creds *c, const char *function, int64_t issued_ms)
+{
+    struct creds *m = (struct creds *)(uintptr_t)c; /* the list is the mutable part */
+    bool revoked = false;
+    pthread_mutex_lock(&m->mu);
+    for (size_t i = 0; i < m->n_revoked; i++)
+        if (strcmp(m->revoked[i].name, function) == 0)
+            revoked = issued_ms <= m->revoked[i].at_ms;
+    pthread_mutex_unlock(&m->mu);
+    return revoked;
 }
 
 /* Decodes and authenticates a temporary access key id; false when it is not one of ours. */
 static bool decode_akid(const struct creds *c, struct qr_slice akid, uint8_t raw[AKID_RAW_LEN])
 {
     uint8_t mac[32];
-    if (akid.len != AKID_PREFIX_LEN + AKID_B32_LEN ||
-        memcmp(akid.p, AKID_PREFIX, AKID_PREFIX_LEN) != 0 ||
-        !b32_decode(akid.p + AKID_PREFIX_LEN, AKID_B32_LEN, raw))
+    size_t pl = qr_slice_starts(akid, QR_SLICE_LIT(STS_PREFIX)) ? STS_PREFIX_LEN : AKID_PREFIX_LEN;
+    if (akid.len != pl + AKID_B32_LEN ||
+        (pl == AKID_PREFIX_LEN && memcmp(akid.p, AKID_PREFIX, AKID_PREFIX_LEN) != 0) ||
+        !b32_decode(akid.p + pl, AKID_B32_LEN, raw))
         return false;
     mac3(c->k_akid, raw, AKID_OFF_MAC, "akid", 4, mac);
+    uint8_t v = raw[AKID_OFF_VERSION], k = raw[AKID_OFF_KIND], mode = raw[AKID_OFF_MODE];
+    bool kind_ok =
+        (k == CREDS_S3EXPRESS && (mode == CREDS_READ_WRITE || mode == CREDS_READ_ONLY)) ||
+        (k == CREDS_FUNCTION && mode == CREDS_READ_WRITE) ||
+        (v == AKID_VERSION && (k == CREDS_ROLE_SESSION || k == CREDS_USER_SESSION) &&
+         mode == CREDS_READ_WRITE);
     bool ok = CRYPTO_memcmp(mac, raw + AKID_OFF_MAC, AKID_MAC_LEN) == 0 &&
-              raw[AKID_OFF_VERSION] == AKID_VERSION &&
-              ((raw[AKID_OFF_KIND] == CREDS_S3EXPRESS && (raw[AKID_OFF_MODE] == CREDS_READ_WRITE ||
-                                                          raw[AKID_OFF_MODE] == CREDS_READ_ONLY)) ||
-               (raw[AKID_OFF_KIND] == CREDS_FUNCTION && raw[AKID_OFF_MODE] == CREDS_READ_WRITE));
+              (v == AKID_VERSION_1 || v == AKID_VERSION) && kind_ok;
     OPENSSL_cleanse(mac, sizeof(mac));
     return ok;
 }
 
-/* Checks the token against the id; fills bucket and principal from its payload. */
-static enum qr_err check_token(const struct creds *c, const char *akid, struct qr_slice token,
-                               struct creds_identity *id, uint8_t *payload, size_t *plen)
+/* Format 1: scope length, scope, principal length (1 byte), principal. */
+static enum qr_err parse_payload_v1(const uint8_t *payload, size_t plen, char *scope,
+                                    size_t scope_max, struct creds_identity *id)
 {
-    uint8_t mac[32], given[TOKEN_MAC_LEN + 2];
-    size_t dot = token.len, glen;
-    for (size_t i = 0; i < token.len; i++)
-        if (token.p[i] == '.')
-            dot = i;
-    if (token.len == 0 || token.len > 512 || dot == token.len ||
-        !b64url_decode(qr_slice(token.p, dot), payload, PAYLOAD_MAX, plen) ||
-        !b64url_decode(qr_slice(token.p + dot + 1, token.len - dot - 1), given, sizeof(given),
-                       &glen) ||
-        glen != TOKEN_MAC_LEN)
-        return QR_E_TOKEN;
-    mac3(c->k_token, akid, strlen(akid), payload, *plen, mac);
-    bool ok = CRYPTO_memcmp(mac, given, TOKEN_MAC_LEN) == 0;
-    OPENSSL_cleanse(mac, sizeof(mac));
-    if (!ok)
-        return QR_E_TOKEN;
-    /* Authentic, so well formed; still parsed with bounds. */
-    size_t blen = *plen > 0 ? payload[0] : 0;
-    size_t scope_max = id->kind == CREDS_FUNCTION ? FUNCTION_MAX : 63;
-    if (*plen < 2 || blen == 0 || blen > scope_max || 1 + blen + 1 > *plen)
+    size_t blen = plen > 0 ? payload[0] : 0;
+    if (plen < 2 || blen == 0 || blen > scope_max || 1 + blen + 1 > plen)
         return QR_E_TOKEN;
     size_t prlen = payload[1 + blen];
-    if (prlen == 0 || prlen > 127 || 1 + blen + 1 + prlen != *plen)
+    if (prlen == 0 || prlen > 127 || 1 + blen + 1 + prlen != plen)
         return QR_E_TOKEN;
-    char *scope = id->kind == CREDS_FUNCTION ? id->function : id->bucket;
     memcpy(scope, payload + 1, blen);
     scope[blen] = '\0';
     memcpy(id->principal, payload + 2 + blen, prlen);
@@ -504,49 +619,138 @@ static enum qr_err check_token(const struct creds *c, const char *akid, struct q
     return QR_OK;
 }
 
-enum qr_err creds_lookup(const struct creds *c, struct qr_slice akid, struct qr_slice token,
-                         int64_t now_ms, struct creds_identity *out)
+/* Format 2: issued (8), scope length (1), scope, principal length (2), principal, policy
+ * length (2), policy. Every length is checked against what is left. */
+static enum qr_err parse_payload_v2(const uint8_t *p, size_t plen, char *scope, size_t scope_max,
+                                    struct creds_identity *id)
 {
-    struct creds_identity id;
-    uint8_t raw[AKID_RAW_LEN], payload[PAYLOAD_MAX];
-    char akid_c[AKID_PREFIX_LEN + AKID_B32_LEN + 1];
-    size_t plen = 0;
-    enum qr_err err;
+    size_t o = 0;
+    uint64_t issued = 0;
+    if (plen < 8 + 1)
+        return QR_E_TOKEN;
+    for (int i = 0; i < 8; i++)
+        issued = issued << 8 | p[o++];
+    size_t slen = p[o++];
+    if (slen > scope_max || plen - o < slen + 2)
+        return QR_E_TOKEN;
+    memcpy(scope, p + o, slen);
+    scope[slen] = '\0';
+    o += slen;
+    size_t prlen = (size_t)p[o] << 8 | p[o + 1];
+    o += 2;
+    if (prlen == 0 || prlen > CREDS_MAX_PRINCIPAL || plen - o < prlen + 2)
+        return QR_E_TOKEN;
+    memcpy(id->principal, p + o, prlen);
+    id->principal[prlen] = '\0';
+    o += prlen;
+    size_t polen = (size_t)p[o] << 8 | p[o + 1];
+    o += 2;
+    if (polen > CREDS_MAX_POLICY || plen - o != polen || issued > INT64_MAX)
+        return QR_E_TOKEN;
+    memcpy(id->policy, p + o, polen);
+    id->policy[polen] = '\0';
+    id->issued_ms = (int64_t)issued;
+    return QR_OK;
+}
 
-    memset(&id, 0, sizeof(id));
-    if (qr_slice_eq(akid, qr_slice_cstr(c->root_akid))) {
-        id.kind = CREDS_LONG_TERM;
-        memcpy(id.principal, "root", sizeof("root"));
-        memcpy(id.secret, c->root_secret, c->root_secret_len + 1);
-        id.secret_len = c->root_secret_len;
-        id.mode = CREDS_READ_WRITE;
-        *out = id;
-        OPENSSL_cleanse(&id, sizeof(id));
-        return QR_OK;
-    }
+/* Checks the token against the id; fills scope, principal and policy from its payload. */
+static enum qr_err check_token(const struct creds *c, const char *akid, struct qr_slice token,
+                               int version, struct creds_identity *id, uint8_t *payload,
+                               size_t *plen)
+{
+    uint8_t mac[32], given[TOKEN_MAC_LEN + 2];
+    size_t dot = token.len, glen;
+    for (size_t i = 0; i < token.len; i++)
+        if (token.p[i] == '.')
+            dot = i;
+    size_t pmax = version == AKID_VERSION_1 ? PAYLOAD_MAX_V1 : PAYLOAD_MAX;
+    if (token.len == 0 || token.len >= CREDS_MAX_TOKEN || dot == token.len ||
+        !b64url_decode(qr_slice(token.p, dot), payload, pmax, plen) ||
+        !b64url_decode(qr_slice(token.p + dot + 1, token.len - dot - 1), given, sizeof(given),
+                       &glen) ||
+        glen != TOKEN_MAC_LEN)
+        return QR_E_TOKEN;
+    mac3(token_key(c, id->kind), akid, strlen(akid), payload, *plen, mac);
+    bool ok = CRYPTO_memcmp(mac, given, TOKEN_MAC_LEN) == 0;
+    OPENSSL_cleanse(mac, sizeof(mac));
+    if (!ok)
+        return QR_E_TOKEN;
+    /* Authentic, so well formed; still parsed with bounds. */
+    char *scope = id->kind == CREDS_FUNCTION       ? id->function
+                  : id->kind == CREDS_S3EXPRESS    ? id->bucket
+                  : id->kind == CREDS_ROLE_SESSION ? id->session_name
+                                                   : id->function; /* user session: empty */
+    size_t scope_max = id->kind == CREDS_FUNCTION    ? FUNCTION_MAX
+                       : id->kind == CREDS_S3EXPRESS ? 63
+                                                     : 64;
+    if (version == AKID_VERSION_1)
+        return parse_payload_v1(payload, *plen, scope, scope_max, id);
+    return parse_payload_v2(payload, *plen, scope, scope_max, id);
+}
+
+static enum qr_err lookup_session(const struct creds *c, struct qr_slice akid,
+                                  struct qr_slice token, int64_t now_ms, struct creds_identity *id)
+{
+    uint8_t raw[AKID_RAW_LEN];
+    char akid_c[STS_PREFIX_LEN + AKID_B32_LEN + 1];
+    size_t plen = 0;
+
     if (!decode_akid(c, akid, raw))
         return QR_E_NO_SUCH_ACCESS_KEY;
     uint64_t exp = 0;
     for (int i = 0; i < 8; i++)
         exp = exp << 8 | raw[AKID_OFF_EXPIRES + i];
-    id.kind = (enum creds_kind)raw[AKID_OFF_KIND];
-    id.mode = (enum creds_mode)raw[AKID_OFF_MODE];
-    id.expires_ms = (int64_t)exp;
-    if (exp > INT64_MAX || now_ms >= id.expires_ms)
+    id->kind = (enum creds_kind)raw[AKID_OFF_KIND];
+    id->mode = (enum creds_mode)raw[AKID_OFF_MODE];
+    if (exp > INT64_MAX || now_ms >= (int64_t)exp)
         return QR_E_EXPIRED;
+    id->expires_ms = (int64_t)exp;
+    /* The cap again, when checking: nothing STS grants outlives it. */
+    if (id->expires_ms - now_ms > (int64_t)SESSION_MAX_TTL_S * 1000)
+        return QR_E_TOKEN;
     memcpy(akid_c, akid.p, akid.len);
     akid_c[akid.len] = '\0';
-    err = check_token(c, akid_c, token, &id, payload, &plen);
-    if (err != QR_OK)
-        goto out;
-    char secret[41];
-    session_secret(c, akid_c, payload, plen, secret);
-    memcpy(id.secret, secret, sizeof(secret));
-    id.secret_len = sizeof(secret) - 1;
-    OPENSSL_cleanse(secret, sizeof(secret));
-    *out = id;
-out:
-    OPENSSL_cleanse(&id, sizeof(id));
+    uint8_t *payload = qr_xmalloc(PAYLOAD_MAX);
+    enum qr_err err = check_token(c, akid_c, token, raw[AKID_OFF_VERSION], id, payload, &plen);
+    if (err == QR_OK && id->issued_ms > now_ms + 1000)
+        err = QR_E_TOKEN; /* minted in the future: not by this clock */
+    if (err == QR_OK && id->kind == CREDS_FUNCTION &&
+        function_revoked(c, id->function, id->issued_ms))
+        err = QR_E_TOKEN;
+    if (err == QR_OK) {
+        char secret[41];
+        session_secret(c, akid_c, payload, plen, secret);
+        memcpy(id->secret, secret, sizeof(secret));
+        id->secret_len = sizeof(secret) - 1;
+        OPENSSL_cleanse(secret, sizeof(secret));
+    }
+    OPENSSL_cleanse(payload, PAYLOAD_MAX);
+    free(payload);
+    return err;
+}
+
+enum qr_err creds_lookup(const struct creds *c, struct qr_slice akid, struct qr_slice token,
+                         int64_t now_ms, struct creds_identity *out)
+{
+    struct creds_identity *id = qr_xmalloc(sizeof(*id));
+    enum qr_err err = QR_OK;
+
+    memset(id, 0, sizeof(*id));
+    if (qr_slice_eq(akid, qr_slice_cstr(c->root_akid))) {
+        id->kind = CREDS_LONG_TERM;
+        memcpy(id->principal, "root", sizeof("root"));
+        memcpy(id->secret, c->root_secret, c->root_secret_len + 1);
+        id->secret_len = c->root_secret_len;
+        id->mode = CREDS_READ_WRITE;
+    } else {
+        err = lookup_session(c, akid, token, now_ms, id);
+    }
+    if (err == QR_OK) {
+        memcpy(id->akid, akid.p, akid.len < 128 ? akid.len : 128);
+        *out = *id;
+    }
+    OPENSSL_cleanse(id, sizeof(*id));
+    free(id);
     return err;
 }
 

@@ -216,6 +216,11 @@ static bool is_subresource(struct qr_slice name)
     return false;
 }
 
+bool sigv2_signed_param(struct qr_slice name)
+{
+    return is_subresource(name);
+}
+
 /* Whether a path-style path addresses a bucket: "/bucket", no key. */
 static bool bucket_level(struct qr_slice path)
 {
@@ -245,6 +250,7 @@ static enum qr_err resource(const struct sigv4_input *in, struct qr_slice prefix
         qr_buf_add(b, keep[i].name.p, keep[i].name.len);
         if (keep[i].has_value) {
             qr_buf_add(b, "=", 1);
+            /* '+' is a '+', as route.c's query decoder reads the value it then uses. */
             if (qr_uri_decode(keep[i].value, false, b) != QR_OK)
                 return QR_E_AUTH_MALFORMED;
         }

@@ -33,4 +33,8 @@ enum qr_err sigv2_verify(const struct sigv4_input *in, const struct sigv2_auth *
                          struct qr_slice secret, struct qr_slice resource_prefix)
     __attribute__((warn_unused_result));
 
+/* True when name is a query parameter SigV2 signs (a sub-resource or response-*
+ * override); every other parameter of a SigV2 request is unsigned. */
+bool sigv2_signed_param(struct qr_slice name);
+
 #endif

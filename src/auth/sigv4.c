@@ -204,9 +204,10 @@ static enum qr_err add_encoded_byte(struct qr_buf *b, uint8_t c, bool keep_slash
     return qr_buf_add(b, esc, 3);
 }
 
-/* AWS UriEncode of the percent-decoded s ('/' encoded too unless keep_slash). Bytes are
- * staged on the stack and appended in runs: this runs over every byte of every signed
- * path and query. */
+/* AWS UriEncode of the percent-decoded s ('/' encoded too unless keep_slash). A raw '+'
+ * is a '+' (SigV4 has no form encoding), and the query decoder of route.c reads it the
+ * same way, so what is verified is what is used. Bytes are staged on the stack and
+ * appended in runs: this runs over every byte of every signed path and query. */
 static enum qr_err add_reencoded(struct qr_buf *b, struct qr_slice s, bool keep_slash)
 {
     char run[256];

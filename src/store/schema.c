@@ -71,7 +71,10 @@ static const char schema_sql[] =
     " target TEXT NOT NULL, payload BLOB NOT NULL, enqueued_ms INTEGER NOT NULL,"
     " attempts INTEGER NOT NULL, next_attempt_ms INTEGER NOT NULL,"
     " leased INTEGER NOT NULL DEFAULT 0);"
-    "CREATE INDEX IF NOT EXISTS fn_events_due ON fn_events(next_attempt_ms, id);";
+    "CREATE INDEX IF NOT EXISTS fn_events_due ON fn_events(next_attempt_ms, id);"
+    /* IAM (iam.c, store_iam.h): every entity a row, its attributes a document */
+    "CREATE TABLE IF NOT EXISTS iam(kind TEXT NOT NULL, parent TEXT NOT NULL, name TEXT NOT NULL,"
+    " doc BLOB NOT NULL, PRIMARY KEY(kind, parent, name)) WITHOUT ROWID;";
 
 #define OBJ_COLS_SET                                                                               \
     "size=excluded.size, mtime_ms=excluded.mtime_ms, etag=excluded.etag,"                          \

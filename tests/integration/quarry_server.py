@@ -15,6 +15,7 @@ Layout of the scratch directory (one per server object):
 """
 
 import atexit
+import json
 import os
 import re
 import selectors
@@ -58,6 +59,11 @@ def free_port():
 
 class ServerError(Exception):
     pass
+
+
+LAMBDA_TRUST = {"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+    "Action": "sts:AssumeRole"}]}
 
 
 class QuarryServer:
@@ -326,6 +332,25 @@ class QuarryServer:
         if recorder:
             record_client(c)
         return c
+
+    def iam_client(self, recorder=True, **cfg):
+        """A boto3 IAM client for this server, no retries."""
+        return self._json_client("iam", recorder, cfg)
+
+    def sts_client(self, recorder=True, **cfg):
+        """A boto3 STS client for this server, no retries."""
+        return self._json_client("sts", recorder, cfg)
+
+    def lambda_role(self, name="lambda-ex", actions=("s3:*", "s3express:*", "logs:*")):
+        """Creates the execution role the Lambda walkthrough creates first: trusted by
+        lambda.amazonaws.com, with an inline policy allowing actions on every resource.
+        A function's credentials act as its role, so functions need it to reach S3."""
+        iam = self.iam_client()
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST))
+        iam.put_role_policy(RoleName=name, PolicyName="quarry-tests", PolicyDocument=json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": list(actions), "Resource": "*"}]}))
+        return f"arn:aws:iam::123456789012:role/{name}"
 
     def lambda_client(self, recorder=True, **cfg):
         """A boto3 Lambda client for this server: no retries (a retried 429/5xx would hide

@@ -54,6 +54,7 @@ def setup():
     lam = srv.lambda_client()
     s3 = srv.boto3_client()
     s3.create_bucket(Bucket=BUCKET)
+    srv.lambda_role()  # the walkthrough's execution role, which functions act as
 
 
 def teardown():
@@ -831,6 +832,7 @@ def _own_server_function(server, base, env=None, **kw):
     c = server.lambda_client()
     b3 = server.boto3_client()
     b3.create_bucket(Bucket=BUCKET)
+    server.lambda_role()
     fns = Functions(c)
     name, _ = fns.create(base, env=env, **kw)
     return c, b3, fns, name

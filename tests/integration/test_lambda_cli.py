@@ -47,6 +47,7 @@ def setup():
     env = srv.client_env(home)
     s3 = srv.boto3_client()
     s3.create_bucket(Bucket=BUCKET)
+    srv.lambda_role()  # the walkthrough's execution role, which functions act as
 
 
 def teardown():

@@ -45,6 +45,7 @@ def setup():
     global srv, lam, work, env, t_start_ms
     srv = QuarryServer().start()
     lam = srv.lambda_client()
+    srv.lambda_role()  # the walkthrough's execution role, which functions act as
     work = tempfile.mkdtemp(prefix="quarry-lt-logs-")
     home = os.path.join(work, "home")
     os.mkdir(home)

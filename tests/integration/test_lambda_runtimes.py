@@ -44,6 +44,7 @@ def setup():
     lam = srv.lambda_client()
     s3 = srv.boto3_client()
     s3.create_bucket(Bucket=BUCKET)
+    srv.lambda_role()  # the walkthrough's execution role, which functions act as
     work = tempfile.mkdtemp(prefix="quarry-lt-rt-")
 
 

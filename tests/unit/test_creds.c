@@ -344,6 +344,52 @@ static void test_function_session(void **state)
     creds_identity_wipe(&id);
 }
 
+/* Format 2: a role session whose role ARN has the longest path IAM allows, a session
+ * name and a session policy survive the round trip; DeleteFunction's revocation ends a
+ * function's credentials minted before it and not those minted after; a function token
+ * does not survive a restart (a new creds over the same key file). */
+static void test_v2_sessions(void **state)
+{
+    struct fixture *f = *state;
+    struct creds_session s;
+    struct creds_identity id;
+    char role[1100];
+    int n = snprintf(role, sizeof(role), "arn:aws:iam::123456789012:role/");
+    memset(role + n, 'p', 1000 - (size_t)n);
+    memcpy(role + 1000, "/lambda-ex", 11);
+    const char *pol = "{\"Version\":\"2012-10-17\",\"Statement\":[]}";
+    assert_int_equal(creds_role_session(f->c, role, "sess@one", S(pol), NOW, 900, &s), QR_OK);
+    assert_memory_equal(s.akid, "ASIA", 4);
+    assert_int_equal(creds_lookup(f->c, S(s.akid), S(s.token), NOW + 5, &id), QR_OK);
+    assert_int_equal(id.kind, CREDS_ROLE_SESSION);
+    assert_string_equal(id.principal, role);
+    assert_string_equal(id.session_name, "sess@one");
+    assert_string_equal(id.policy, pol);
+    assert_int_equal(id.issued_ms, NOW);
+    assert_int_equal(creds_role_session(f->c, role, "x", S(""), NOW, 900, &s), QR_E_BAD_INPUT);
+    assert_int_equal(creds_role_session(f->c, role, "a b", S(""), NOW, 900, &s), QR_E_BAD_INPUT);
+
+    assert_int_equal(creds_user_session(f->c, "arn:aws:iam::123456789012:user/alice", NOW, 900,
+                                        &s), QR_OK);
+    assert_int_equal(creds_lookup(f->c, S(s.akid), S(s.token), NOW, &id), QR_OK);
+    assert_int_equal(id.kind, CREDS_USER_SESSION);
+    assert_string_equal(id.principal, "arn:aws:iam::123456789012:user/alice");
+
+    struct creds_session fn1, fn2;
+    assert_int_equal(creds_function_session(f->c, role, "fn", NOW, 3600, &fn1), QR_OK);
+    creds_revoke_function(f->c, "fn", NOW + 10);
+    assert_int_equal(creds_function_session(f->c, role, "fn", NOW + 11, 3600, &fn2), QR_OK);
+    assert_int_equal(creds_lookup(f->c, S(fn1.akid), S(fn1.token), NOW + 20, &id), QR_E_TOKEN);
+    assert_int_equal(creds_lookup(f->c, S(fn2.akid), S(fn2.token), NOW + 20, &id), QR_OK);
+    struct creds *again;
+    assert_int_equal(creds_new(f->dir, "AKIDEXAMPLE", "secret", &again), QR_OK);
+    assert_int_equal(creds_lookup(again, S(fn2.akid), S(fn2.token), NOW + 20, &id), QR_E_TOKEN);
+    assert_int_equal(creds_lookup(again, S(s.akid), S(s.token), NOW, &id), QR_OK);
+    creds_free(again);
+    creds_session_wipe(&s);
+    creds_identity_wipe(&id);
+}
+
 /* The minted secret signs a request that sigv4_verify accepts with the looked-up secret:
  * the HMAC chain is recomputed here with OpenSSL directly. */
 static void test_session_signs(void **state)
@@ -362,7 +408,7 @@ static void test_session_signs(void **state)
     "x-amz-s3session-token:%s\n\n"                                                                 \
     "host;x-amz-content-sha256;x-amz-date;x-amz-s3session-token\n"                                 \
     "UNSIGNED-PAYLOAD"
-    char cr[1024];
+    char cr[CREDS_MAX_TOKEN + 512];
     snprintf(cr, sizeof(cr), CR_FMT, s.token);
     sigv4_sha256_hex(cr, strlen(cr), cr_hex);
     snprintf(sts, sizeof(sts),
@@ -409,6 +455,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_inputs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_signs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_function_session, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_v2_sessions, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -307,6 +307,10 @@ void lambda_handle(struct api_req *ar)
         op->alias[segs[4].len] = '\0';
         ar->log_key = segs[4];
     }
+    if (!lambda_authorize(op)) {
+        lambda_finish(op);
+        return;
+    }
     if (op->route->fn == lambda_invoke) {
         op->reader = ar->thread->reader;
         lambda_invoke(op); /* finishes itself */

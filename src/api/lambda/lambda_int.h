@@ -202,4 +202,7 @@ void lambda_events_kick(struct lambda_events *ev);
 bool lambda_fn_config(struct qr_server *s, struct lambda_op *op, const struct store_fn *fn,
                       h2o_mem_pool_t *pool, struct fn_config *out);
 
+/* The request's authorization (authorize.c): false after lambda_fail (AccessDenied). */
+bool lambda_authorize(struct lambda_op *op);
+
 #endif

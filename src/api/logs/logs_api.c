@@ -13,6 +13,8 @@
  * JSON writer here replaces invalid UTF-8 with U+FFFD instead of failing.
  */
 #include "api/logs/logs_api.h"
+#include "api/authfail.h"
+#include "api/authorize.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -743,6 +745,15 @@ void logs_api_handle(struct api_req *ar)
         return;
     }
     ar->op = r->name;
+    char action[96], arn[160], msg[2600];
+    snprintf(action, sizeof(action), "logs:%s", r->name);
+    api_resource_arn(ar, AUTHZ_RES_LOG_GROUP, false, qr_slice(NULL, 0), qr_slice(NULL, 0), NULL,
+                     arn, sizeof(arn));
+    struct api_authz q = {action, arn, {NULL, 0}, NULL, 0};
+    if (!api_authorize(ar, &q, msg, sizeof(msg))) {
+        api_send_auth_failure(ar, QR_E_DENIED, msg, NULL);
+        return;
+    }
     if (!ar->server->logs) {
         send_error(ar, 500, "ServiceUnavailableException", "The log store is not running.");
         return;

@@ -22,9 +22,14 @@ static const struct {
     {"x-amz-checksum-sha256", QR_CK_SHA256},
 };
 
-static bool is_aws_chunked(struct s3_op *op)
+/* The body is aws-chunked only when the signed x-amz-content-sha256 says STREAMING-*:
+ * Content-Encoding may be unsigned, and trusting it would let anyone swap the bytes of a
+ * captured PUT whose hash was signed. Content-Encoding aws-chunked with any other payload
+ * mode is refused, never stored as framing (*refuse). */
+static bool is_aws_chunked(struct s3_op *op, bool *refuse)
 {
     enum sigv4_payload p = op->ar->auth.payload;
+    *refuse = false;
     if (p == SIGV4_PAYLOAD_STREAMING || p == SIGV4_PAYLOAD_STREAMING_TRAILER ||
         p == SIGV4_PAYLOAD_UNSIGNED_TRAILER)
         return true;
@@ -33,7 +38,7 @@ static bool is_aws_chunked(struct s3_op *op)
         return false;
     for (size_t i = 0; i + 11 <= ce.len; i++)
         if (qr_slice_ieq(qr_slice(ce.p + i, 11), QR_SLICE_LIT("aws-chunked")))
-            return true;
+            *refuse = true;
     return false;
 }
 
@@ -139,7 +144,14 @@ bool s3_body_read(struct s3_op *op, uint64_t max, enum s3_body_kind kind, struct
                                                : qr_slice(NULL, 0);
     struct sigv4_trailer tr[MAX_TRAILERS];
     size_t n_tr = 0;
-    if (is_aws_chunked(op)) {
+    bool refuse;
+    bool chunked = is_aws_chunked(op, &refuse);
+    if (refuse) {
+        s3_fail_code(op, 400, "InvalidArgument",
+                     "Content-Encoding aws-chunked requires a STREAMING-* x-amz-content-sha256.");
+        return false;
+    }
+    if (chunked) {
         if (!decode_chunked(op, raw, max, out, tr, &n_tr))
             return false;
     } else {

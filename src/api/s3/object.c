@@ -349,9 +349,14 @@ static void delete_one(struct s3_op *op, xmlNodePtr o, bool quiet)
         msg = "Invalid version id specified";
     } else if ((msg = entry_conditions(op, o, &cond)) != NULL) {
         code = "InvalidArgument";
+    } else if (!key.len || key.len > QR_MAX_KEY_LEN) {
+        e = QR_E_INVALID_KEY;
+    } else if (!s3_authorize_key(op, other_version ? "s3:DeleteObjectVersion" : "s3:DeleteObject",
+                                 key)) {
+        e = QR_E_DENIED;
     } else if (other_version) {
-        e = key.len && key.len <= QR_MAX_KEY_LEN ? QR_OK : QR_E_INVALID_KEY;
-    } else if (key.len && key.len <= QR_MAX_KEY_LEN) {
+        e = QR_OK;
+    } else {
         e = store_obj_delete(op->store, op->bucket, key, &cond);
     }
     if (e == QR_OK && !msg) {
@@ -373,6 +378,7 @@ static void delete_one(struct s3_op *op, xmlNodePtr o, bool quiet)
             {QR_E_PRECONDITION, "PreconditionFailed",
              "At least one of the pre-conditions you specified did not hold"},
             {QR_E_NO_SUCH_KEY, "NoSuchKey", "The specified key does not exist."},
+            {QR_E_DENIED, "AccessDenied", "Access Denied"},
         };
         code = "InternalError";
         msg = "We encountered an internal error. Please try again.";

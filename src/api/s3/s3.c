@@ -448,19 +448,6 @@ static enum qr_err split_target(struct s3_op *op)
     return decode_path(op, rest, &op->key);
 }
 
-/* S3 Express sessions are bound to one bucket and a mode. */
-static bool session_allows(struct s3_op *op)
-{
-    const struct creds_identity *id = &op->ar->id;
-    if (id->kind != CREDS_S3EXPRESS)
-        return true;
-    if (!qr_slice_eq(op->bucket, qr_slice_cstr(id->bucket)))
-        return false;
-    if (id->mode == CREDS_READ_ONLY && (op->route->flags & S3_WRITES))
-        return false;
-    return op->route->fn != s3_create_session;
-}
-
 /* Picks the operation and refuses, before any handler runs, what quarry does not
  * implement: an unknown request, a missing operation, a meaning-changing header. True: go
  * on with op->route. */
@@ -552,8 +539,7 @@ void s3_handle(struct api_req *ar)
         s3_finish(op);
         return;
     }
-    if (!session_allows(op)) {
-        s3_fail(op, QR_E_DENIED);
+    if (!s3_authorize(op, op->route->op, op->route->flags)) {
         s3_finish(op);
         return;
     }

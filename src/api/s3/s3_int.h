@@ -236,4 +236,17 @@ bool s3_copy_source(struct s3_op *op, struct qr_slice *out_bucket, struct qr_sli
 bool s3_part_range(struct s3_op *op, const struct store_obj *obj, struct qr_slice part_param,
                    uint64_t *out_off, uint64_t *out_len);
 
+/* Bucket policies (policy.c). */
+void s3_put_bucket_policy(struct s3_op *op);
+void s3_get_bucket_policy(struct s3_op *op);
+void s3_delete_bucket_policy(struct s3_op *op);
+
+/* The authorization of the request (authorize.c) for the operation name (the route's) and
+ * its route flags: the credential kind's rules, then the IAM decision. False after
+ * s3_fail: the caller sends the error. Loop thread. */
+bool s3_authorize(struct s3_op *op, const char *name, unsigned flags);
+/* One more key of the same request (DeleteObjects): action on bucket/key. Any thread that
+ * owns op. */
+bool s3_authorize_key(struct s3_op *op, const char *action, struct qr_slice key);
+
 #endif

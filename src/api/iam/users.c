@@ -1,0 +1,450 @@
+/*
+ * users.c - IAM users, their access keys, and groups with their members. Entities are
+ * rows of the store (see store/store_iam.h); reads come from the request's snapshot.
+ * Secrets are returned once, by CreateAccessKey, and never again.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "api/iam/iam_int.h"
+#include "util/checksum.h"
+#include "util/codec.h"
+
+#define NAME_MAX_LEN 64
+#define S(x)         qr_slice_cstr(x)
+
+static const struct authz_row *entity(struct iam_op *op, const char *kind, const char *name,
+                                      const char *what)
+{
+    const struct authz_row *r = authz_row(op->snap, kind, "", name);
+    if (!r)
+        iam_no_entity(op, what, name);
+    return r;
+}
+
+/* <Tag> elements for an entity: members User, Group, Role carry Path, Name, Id, Arn and
+ * CreateDate. */
+static void entity_xml(struct iam_op *op, const char *type, const struct authz_row *r)
+{
+    static const struct {
+        const char *type, *name_tag, *id_tag;
+    } tags[] = {{"user", "UserName", "UserId"},
+                {"group", "GroupName", "GroupId"},
+                {"role", "RoleName", "RoleId"}};
+    size_t t = 0;
+    while (strcmp(tags[t].type, type) != 0)
+        t++;
+    char *path = authz_doc_str(r->doc, "path", "/");
+    char *id = authz_doc_str(r->doc, "id", "");
+    char arn[1200];
+    iam_arn(op, type, path, r->name, arn, sizeof(arn));
+    iam_elem(op, "Path", path);
+    iam_elem(op, tags[t].name_tag, r->name);
+    iam_elem(op, tags[t].id_tag, id);
+    iam_elem(op, "Arn", arn);
+    iam_elem_time(op, "CreateDate", authz_doc_int(r->doc, "created", 0));
+    free(path);
+    free(id);
+}
+
+static bool name_ok(struct iam_op *op, const char *param, const char **out)
+{
+    *out = iam_req_str(op, param, 1, NAME_MAX_LEN);
+    if (!*out)
+        return false;
+    for (const char *p = *out; *p; p++) {
+        char c = *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              strchr("+=,.@_-", c))) {
+            iam_fail(op, 400, "ValidationError",
+                     "1 validation error detected: Value '%s' at '%c%s' failed to satisfy "
+                     "constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+",
+                     *out, param[0] + 32, param + 1);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Creates a user, group or role row whose document is doc. */
+static bool create_entity(struct iam_op *op, const char *kind, const char *name, const char *doc,
+                          const char *what)
+{
+    struct store_iam_op c = {STORE_IAM_INSERT, kind, S(""), S(name), S(doc)};
+    return iam_change(op, &c, 1, what, name);
+}
+
+void iam_create_user(struct iam_op *op)
+{
+    const char *name, *path = iam_path(op);
+    if (!path || !name_ok(op, "UserName", &name))
+        return;
+    char id[32], doc[800];
+    iam_new_id("AIDA", id);
+    snprintf(doc, sizeof(doc), "{\"id\":\"%s\",\"path\":\"%s\",\"created\":%lld}", id, path,
+             (long long)op->now_ms);
+    if (!create_entity(op, "user", name, doc, "User"))
+        return;
+    struct authz_row r = {"user", "", name, S(doc)};
+    iam_open(op, "User");
+    entity_xml(op, "user", &r);
+    iam_close(op, "User");
+}
+
+/* The user named by UserName, or the caller's own user when it is absent. */
+static const char *user_param(struct iam_op *op)
+{
+    const char *name = iam_opt_str(op, "UserName", NULL);
+    if (name)
+        return name;
+    const char *p = op->ar->id.principal;
+    if (op->ar->id.kind == CREDS_LONG_TERM && strstr(p, ":user/"))
+        return strrchr(p, '/') + 1;
+    iam_fail(op, 400, "ValidationError",
+             "Must specify userName when calling with non-User credentials");
+    return NULL;
+}
+
+void iam_get_user(struct iam_op *op)
+{
+    const char *name = user_param(op);
+    const struct authz_row *r = name ? entity(op, "user", name, "user") : NULL;
+    if (!r)
+        return;
+    iam_open(op, "User");
+    entity_xml(op, "user", r);
+    iam_close(op, "User");
+}
+
+static void list_entities(struct iam_op *op, const char *kind, const char *list_tag,
+                          const char *item_tag)
+{
+    const struct authz_row *r;
+    size_t n = authz_rows(op->snap, kind, "", &r);
+    const char *prefix = iam_opt_str(op, "PathPrefix", "/");
+    iam_open(op, list_tag);
+    for (size_t i = 0; i < n; i++) {
+        char *path = authz_doc_str(r[i].doc, "path", "/");
+        bool in = strncmp(path, prefix, strlen(prefix)) == 0;
+        free(path);
+        if (!in || !iam_page_next(op))
+            continue;
+        iam_open(op, item_tag);
+        entity_xml(op, kind, &r[i]);
+        iam_close(op, item_tag);
+    }
+    iam_close(op, list_tag);
+    iam_page_end(op);
+}
+
+void iam_list_users(struct iam_op *op)
+{
+    list_entities(op, "user", "Users", "member");
+}
+
+/* An entity cannot go while anything hangs off it: IAM's DeleteConflict. */
+static bool no_dependents(struct iam_op *op, const char *kind, const char *name)
+{
+    char owner[100];
+    const struct authz_row *r;
+    snprintf(owner, sizeof(owner), "%s:%s", kind, name);
+    const char *what = NULL;
+    if (authz_rows(op->snap, "inline", owner, &r))
+        what = "must delete policies first";
+    else if (authz_rows(op->snap, "attached", owner, &r))
+        what = "must detach all policies first";
+    else if (strcmp(kind, "user") == 0 && authz_rows(op->snap, "key", name, &r))
+        what = "must delete access keys first";
+    else if (strcmp(kind, "group") == 0 && authz_rows(op->snap, "member", name, &r))
+        what = "must remove users from group first";
+    if (strcmp(kind, "user") == 0 && !what) {
+        size_t n = authz_rows(op->snap, "member", NULL, &r);
+        for (size_t i = 0; i < n && !what; i++)
+            if (strcmp(r[i].name, name) == 0)
+                what = "must remove user from all groups first";
+    }
+    if (what)
+        iam_fail(op, 409, "DeleteConflict", "Cannot delete entity, %s.", what);
+    return what == NULL;
+}
+
+static void delete_entity(struct iam_op *op, const char *kind, const char *param, const char *what)
+{
+    const char *name = iam_req_str(op, param, 1, 128);
+    if (!name || !entity(op, kind, name, what) || !no_dependents(op, kind, name))
+        return;
+    char owner[100];
+    snprintf(owner, sizeof(owner), "%s:%s", kind, name);
+    /* The store re-checks what the snapshot said, inside the same transaction. */
+    struct store_iam_op c[] = {
+        {STORE_IAM_ABSENT, "inline", S(owner), S(""), S("")},
+        {STORE_IAM_ABSENT, "attached", S(owner), S(""), S("")},
+        {STORE_IAM_ABSENT, strcmp(kind, "group") == 0 ? "member" : "key",
+         S(strcmp(kind, "role") == 0 ? "" : name), S(""), S("")},
+        {STORE_IAM_DELETE, kind, S(""), S(name), S("")},
+    };
+    enum qr_err e = store_iam_change(op->server->store, c, 4, NULL);
+    if (e == QR_E_CONFLICT)
+        iam_fail(op, 409, "DeleteConflict", "Cannot delete entity, it has dependents.");
+    else if (e != QR_OK)
+        iam_store_fail(op, e, what, name);
+    else
+        op->changed = true;
+}
+
+void iam_delete_user(struct iam_op *op)
+{
+    delete_entity(op, "user", "UserName", "user");
+}
+
+/* ---- access keys ---- */
+
+void iam_create_access_key(struct iam_op *op)
+{
+    const char *user = user_param(op);
+    if (!user || !entity(op, "user", user, "user"))
+        return;
+    const struct authz_row *k;
+    if (authz_rows(op->snap, "key", user, &k) >= 2) {
+        iam_fail(op, 409, "LimitExceeded", "Cannot exceed quota for AccessKeysPerUser: 2");
+        return;
+    }
+    char akid[32], secret[48], doc[256];
+    uint8_t raw[30];
+    iam_new_id("AKIA", akid);
+    akid[20] = '\0'; /* access key ids are 20 characters, other ids 21 */
+    if (RAND_bytes(raw, sizeof(raw)) != 1)
+        abort();
+    size_t sl = qr_b64_encode(raw, sizeof(raw), secret);
+    secret[sl] = '\0';
+    for (size_t i = 0; i < sl; i++)
+        if (secret[i] == '=')
+            secret[i] = 'Q';
+    snprintf(doc, sizeof(doc), "{\"secret\":\"%s\",\"status\":\"Active\",\"created\":%lld}", secret,
+             (long long)op->now_ms);
+    struct store_iam_op c[] = {
+        {STORE_IAM_PRESENT, "user", S(""), S(user), S("")},
+        {STORE_IAM_INSERT, "key", S(user), S(akid), S(doc)},
+    };
+    if (!iam_change(op, c, 2, "user", user))
+        return;
+    iam_open(op, "AccessKey");
+    iam_elem(op, "UserName", user);
+    iam_elem(op, "AccessKeyId", akid);
+    iam_elem(op, "Status", "Active");
+    iam_elem(op, "SecretAccessKey", secret);
+    iam_elem_time(op, "CreateDate", op->now_ms);
+    iam_close(op, "AccessKey");
+}
+
+void iam_list_access_keys(struct iam_op *op)
+{
+    const char *user = user_param(op);
+    if (!user || !entity(op, "user", user, "user"))
+        return;
+    const struct authz_row *k;
+    size_t n = authz_rows(op->snap, "key", user, &k);
+    iam_open(op, "AccessKeyMetadata");
+    for (size_t i = 0; i < n; i++) {
+        if (!iam_page_next(op))
+            continue;
+        char *status = authz_doc_str(k[i].doc, "status", "Active");
+        iam_open(op, "member");
+        iam_elem(op, "UserName", user);
+        iam_elem(op, "AccessKeyId", k[i].name);
+        iam_elem(op, "Status", status);
+        iam_elem_time(op, "CreateDate", authz_doc_int(k[i].doc, "created", 0));
+        iam_close(op, "member");
+        free(status);
+    }
+    iam_close(op, "AccessKeyMetadata");
+    iam_page_end(op);
+}
+
+static const struct authz_row *key_of(struct iam_op *op, const char **user)
+{
+    const char *akid = iam_req_str(op, "AccessKeyId", 16, 128);
+    *user = akid ? user_param(op) : NULL;
+    if (!*user)
+        return NULL;
+    const struct authz_row *k = authz_row(op->snap, "key", *user, akid);
+    if (!k)
+        iam_fail(op, 404, "NoSuchEntity", "The Access Key with id %s cannot be found.", akid);
+    return k;
+}
+
+void iam_update_access_key(struct iam_op *op)
+{
+    const char *user;
+    const struct authz_row *k = key_of(op, &user);
+    const char *status = k ? iam_req_str(op, "Status", 6, 8) : NULL;
+    if (!status)
+        return;
+    if (strcmp(status, "Active") != 0 && strcmp(status, "Inactive") != 0) {
+        iam_fail(op, 400, "ValidationError",
+                 "1 validation error detected: Value '%s' at 'status' failed to satisfy "
+                 "constraint: Member must satisfy enum value set: [Active, Inactive]",
+                 status);
+        return;
+    }
+    char *secret = authz_doc_str(k->doc, "secret", "");
+    char doc[256];
+    snprintf(doc, sizeof(doc), "{\"secret\":\"%s\",\"status\":\"%s\",\"created\":%lld}", secret,
+             status, (long long)authz_doc_int(k->doc, "created", 0));
+    free(secret);
+    struct store_iam_op c = {STORE_IAM_UPDATE, "key", S(user), S(k->name), S(doc)};
+    (void)iam_change(op, &c, 1, "Access Key", k->name);
+}
+
+void iam_delete_access_key(struct iam_op *op)
+{
+    const char *user;
+    const struct authz_row *k = key_of(op, &user);
+    if (!k)
+        return;
+    struct store_iam_op c = {STORE_IAM_DELETE, "key", S(user), S(k->name), S("")};
+    (void)iam_change(op, &c, 1, "Access Key", k->name);
+}
+
+/* ---- groups ---- */
+
+void iam_create_group(struct iam_op *op)
+{
+    const char *name, *path = iam_path(op);
+    if (!path || !name_ok(op, "GroupName", &name))
+        return;
+    char id[32], doc[800];
+    iam_new_id("AGPA", id);
+    snprintf(doc, sizeof(doc), "{\"id\":\"%s\",\"path\":\"%s\",\"created\":%lld}", id, path,
+             (long long)op->now_ms);
+    if (!create_entity(op, "group", name, doc, "Group"))
+        return;
+    struct authz_row r = {"group", "", name, S(doc)};
+    iam_open(op, "Group");
+    entity_xml(op, "group", &r);
+    iam_close(op, "Group");
+}
+
+void iam_get_group(struct iam_op *op)
+{
+    const char *name = iam_req_str(op, "GroupName", 1, 128);
+    const struct authz_row *g = name ? entity(op, "group", name, "group") : NULL;
+    if (!g)
+        return;
+    iam_open(op, "Group");
+    entity_xml(op, "group", g);
+    iam_close(op, "Group");
+    const struct authz_row *m;
+    size_t n = authz_rows(op->snap, "member", name, &m);
+    iam_open(op, "Users");
+    for (size_t i = 0; i < n; i++) {
+        const struct authz_row *u = authz_row(op->snap, "user", "", m[i].name);
+        if (!u || !iam_page_next(op))
+            continue;
+        iam_open(op, "member");
+        entity_xml(op, "user", u);
+        iam_close(op, "member");
+    }
+    iam_close(op, "Users");
+    iam_page_end(op);
+}
+
+void iam_list_groups(struct iam_op *op)
+{
+    list_entities(op, "group", "Groups", "member");
+}
+
+void iam_delete_group(struct iam_op *op)
+{
+    delete_entity(op, "group", "GroupName", "group");
+}
+
+static void membership(struct iam_op *op, bool add)
+{
+    const char *group = iam_req_str(op, "GroupName", 1, 128);
+    const char *user = group ? iam_req_str(op, "UserName", 1, 128) : NULL;
+    if (!user || !entity(op, "group", group, "group") || !entity(op, "user", user, "user"))
+        return;
+    struct store_iam_op c[] = {
+        {STORE_IAM_PRESENT, "user", S(""), S(user), S("")},
+        {STORE_IAM_PRESENT, "group", S(""), S(group), S("")},
+        {add ? STORE_IAM_UPSERT : STORE_IAM_DELETE, "member", S(group), S(user), S("")},
+    };
+    (void)iam_change(op, c, 3, "user", user);
+}
+
+void iam_add_user_to_group(struct iam_op *op)
+{
+    membership(op, true);
+}
+
+void iam_remove_user_from_group(struct iam_op *op)
+{
+    membership(op, false);
+}
+
+void iam_list_groups_for_user(struct iam_op *op)
+{
+    const char *user = iam_req_str(op, "UserName", 1, 128);
+    if (!user || !entity(op, "user", user, "user"))
+        return;
+    const struct authz_row *m;
+    size_t n = authz_rows(op->snap, "member", NULL, &m);
+    iam_open(op, "Groups");
+    for (size_t i = 0; i < n; i++) {
+        const struct authz_row *g =
+            strcmp(m[i].name, user) == 0 ? authz_row(op->snap, "group", "", m[i].parent) : NULL;
+        if (!g || !iam_page_next(op))
+            continue;
+        iam_open(op, "member");
+        entity_xml(op, "group", g);
+        iam_close(op, "member");
+    }
+    iam_close(op, "Groups");
+    iam_page_end(op);
+}
+
+/* Shared with roles.c (declared in iam_int.h). */
+void iam_entity_xml(struct iam_op *op, const char *type, const struct authz_row *r)
+{
+    entity_xml(op, type, r);
+}
+
+bool iam_name_ok(struct iam_op *op, const char *param, const char **out)
+{
+    return name_ok(op, param, out);
+}
+
+void iam_delete_entity(struct iam_op *op, const char *kind, const char *param, const char *what)
+{
+    delete_entity(op, kind, param, what);
+}
+
+void iam_list_entities(struct iam_op *op, const char *kind, const char *list_tag)
+{
+    list_entities(op, kind, list_tag, "member");
+}
+
+void iam_access_key_last_used(struct iam_op *op)
+{
+    const char *akid = iam_req_str(op, "AccessKeyId", 16, 128);
+    if (!akid)
+        return;
+    const struct authz_row *k;
+    size_t n = authz_rows(op->snap, "key", NULL, &k);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(k[i].name, akid) != 0)
+            continue;
+        iam_elem(op, "UserName", k[i].parent);
+        /* Use is not recorded (that would be a write per request): AWS's answer for a key
+         * never used. */
+        iam_open(op, "AccessKeyLastUsed");
+        iam_elem(op, "ServiceName", "N/A");
+        iam_elem(op, "Region", "N/A");
+        iam_close(op, "AccessKeyLastUsed");
+        return;
+    }
+    iam_fail(op, 404, "NoSuchEntity", "The Access Key with id %s cannot be found.", akid);
+}

@@ -1,0 +1,177 @@
+/*
+ * sts.c - STS: GetCallerIdentity, AssumeRole (the role's trust policy decides who may;
+ * the caller's own policies must allow sts:AssumeRole unless the trust policy names the
+ * caller itself; session policies narrow what the session may do; DurationSeconds from
+ * 900 to the role's maximum; ExternalId as sts:ExternalId), and GetSessionToken.
+ * Credentials come from the credential store (ASIA..., stateless, signed tokens).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "api/authorize.h"
+#include "api/iam/iam_int.h"
+
+static void get_caller_identity(struct iam_op *op);
+static void assume_role(struct iam_op *op);
+static void get_session_token(struct iam_op *op);
+
+static const struct iam_route routes[] = {
+    {"GetCallerIdentity", get_caller_identity, IAM_R_NONE, NULL, false},
+    {"AssumeRole", assume_role, IAM_R_ROLE, "RoleArn", false},
+    {"GetSessionToken", get_session_token, IAM_R_NONE, NULL, false},
+};
+
+const struct iam_route *sts_find_route(struct qr_slice action)
+{
+    for (size_t i = 0; i < sizeof(routes) / sizeof(*routes); i++)
+        if (qr_slice_eq_lit(action, routes[i].action))
+            return &routes[i];
+    return NULL;
+}
+
+static void get_caller_identity(struct iam_op *op)
+{
+    struct auth_principal p;
+    api_principal(op->ar, &p);
+    iam_elem(op, "UserId", p.unique_id);
+    iam_elem(op, "Account", p.account);
+    iam_elem(op, "Arn", p.arn);
+}
+
+static void credentials_xml(struct iam_op *op, const struct creds_session *s)
+{
+    iam_open(op, "Credentials");
+    iam_elem(op, "AccessKeyId", s->akid);
+    iam_elem(op, "SecretAccessKey", s->secret);
+    iam_elem(op, "SessionToken", s->token);
+    iam_elem_time(op, "Expiration", s->expires_ms);
+    iam_close(op, "Credentials");
+}
+
+static bool duration(struct iam_op *op, uint32_t min, uint32_t max, uint32_t dflt, uint32_t *out)
+{
+    struct qr_slice v;
+    uint64_t n = dflt;
+    if (iam_param(op, "DurationSeconds", &v) &&
+        (!qr_slice_u64(v, UINT32_MAX, &n) || n < min || n > max)) {
+        iam_fail(op, 400, "ValidationError",
+                 "The requested DurationSeconds exceeds the MaxSessionDuration set for this role "
+                 "or is below %u.",
+                 min);
+        return false;
+    }
+    *out = (uint32_t)n;
+    return true;
+}
+
+/* The trust policy decides first; one that admits the caller only as a member of the
+ * account (not by its own ARN) needs the caller's identity policies to allow
+ * sts:AssumeRole as well, as in AWS's single-account evaluation. */
+static bool trusted(struct iam_op *op, const struct policy *trust, const char *role_arn,
+                    const char *external_id)
+{
+    struct auth_principal *p = h2o_mem_alloc_pool(&op->ar->req->pool, sizeof(*p));
+    authz_principal(op->snap, &op->ar->id, op->server->cfg.account_id, p);
+    const char *vals[1] = {external_id};
+    struct policy_kv kv = {"sts:ExternalId", vals, 1};
+    struct policy_request r = {
+        .action = "sts:AssumeRole",
+        .resource = role_arn,
+        .principal_arn = p->arn,
+        .principal_role = p->role_arn[0] ? p->role_arn : NULL,
+        .account = NULL,
+        .ctx = external_id ? &kv : NULL,
+        .n_ctx = external_id ? 1 : 0,
+    };
+    enum policy_effect named = trust ? policy_eval(trust, &r, NULL) : POLICY_DENY;
+    r.account = p->account;
+    enum policy_effect any = trust ? policy_eval(trust, &r, NULL) : POLICY_DENY;
+    if (named == POLICY_DENY || any == POLICY_DENY ||
+        (named != POLICY_ALLOW && any != POLICY_ALLOW)) {
+        iam_fail(op, 403, "AccessDenied",
+                 "User: %s is not authorized to perform: sts:AssumeRole on resource: %s", p->arn,
+                 role_arn);
+        return false;
+    }
+    if (named == POLICY_ALLOW || p->kind == AUTH_ROOT)
+        return true;
+    char msg[2600];
+    struct api_authz q = {
+        "sts:AssumeRole", role_arn, {NULL, 0}, external_id ? &kv : NULL, external_id ? 1u : 0u};
+    if (api_authorize(op->ar, &q, msg, sizeof(msg)))
+        return true;
+    iam_fail(op, 403, "AccessDenied", "%s", msg);
+    return false;
+}
+
+static void assume_role(struct iam_op *op)
+{
+    const char *arn = iam_req_str(op, "RoleArn", 20, 2048);
+    const char *session = arn ? iam_req_str(op, "RoleSessionName", 2, 64) : NULL;
+    if (!session)
+        return;
+    const char *role_arn;
+    const struct policy *trust;
+    uint32_t max_s, ttl;
+    if (!authz_role(op->snap, arn, &role_arn, NULL, &trust, &max_s)) {
+        iam_fail(op, 403, "AccessDenied",
+                 "User: %s is not authorized to perform: sts:AssumeRole on resource: %s",
+                 op->ar->id.principal, arn);
+        return;
+    }
+    const char *policy = iam_opt_str(op, "Policy", "");
+    if (strlen(policy) > CREDS_MAX_POLICY) {
+        iam_fail(op, 400, "PackedPolicyTooLarge",
+                 "Packed size of the session policy exceeds the maximum (%d).", CREDS_MAX_POLICY);
+        return;
+    }
+    if (policy[0] && !iam_policy_ok(op, policy, POLICY_IDENTITY))
+        return;
+    if (!duration(op, 900, max_s, 3600 < max_s ? 3600 : max_s, &ttl) ||
+        !trusted(op, trust, role_arn, iam_opt_str(op, "ExternalId", NULL)))
+        return;
+    struct creds_session s;
+    enum qr_err e = creds_role_session(op->server->creds, role_arn, session, qr_slice_cstr(policy),
+                                       op->now_ms, ttl, &s);
+    if (e != QR_OK) {
+        iam_fail(op, 400, "ValidationError",
+                 "1 validation error detected: Value at 'roleSessionName' failed to satisfy "
+                 "constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*");
+        return;
+    }
+    credentials_xml(op, &s);
+    creds_session_wipe(&s);
+    char aarn[1400];
+    snprintf(aarn, sizeof(aarn), "arn:aws:sts::%s:assumed-role/%s/%s", op->server->cfg.account_id,
+             strrchr(role_arn, '/') + 1, session);
+    const char *id;
+    authz_role(op->snap, role_arn, NULL, &id, NULL, NULL);
+    char uid[160];
+    snprintf(uid, sizeof(uid), "%s:%s", id, session);
+    iam_open(op, "AssumedRoleUser");
+    iam_elem(op, "AssumedRoleId", uid);
+    iam_elem(op, "Arn", aarn);
+    iam_close(op, "AssumedRoleUser");
+}
+
+static void get_session_token(struct iam_op *op)
+{
+    uint32_t ttl;
+    if (op->ar->id.kind != CREDS_LONG_TERM) {
+        iam_fail(op, 403, "AccessDenied", "Cannot call GetSessionToken with session credentials");
+        return;
+    }
+    if (!duration(op, 900, strcmp(op->ar->id.principal, "root") == 0 ? 3600 : 129600, 43200, &ttl))
+        return;
+    if (ttl > 36 * 3600)
+        ttl = 36 * 3600;
+    struct creds_session s;
+    enum qr_err e =
+        creds_user_session(op->server->creds, op->ar->id.principal, op->now_ms, ttl, &s);
+    if (e != QR_OK) {
+        iam_fail(op, 500, "ServiceFailure", "Could not mint session credentials.");
+        return;
+    }
+    credentials_xml(op, &s);
+    creds_session_wipe(&s);
+}

@@ -1,0 +1,170 @@
+/*
+ * authz.h - who is asking and may they: the account's IAM state compiled into an
+ * immutable snapshot, the principal a credential stands for, the table from each
+ * operation to its IAM action and resource ARN (AWS's Service Authorization Reference),
+ * and the one decision every API asks for.
+ *
+ * The snapshot holds every IAM row (for the IAM API's reads) and, compiled once, the
+ * policies that apply to each user and role, the access keys and the bucket policies.
+ * It is rebuilt from the store after every IAM change and swapped in whole: a request
+ * holds a reference to the snapshot it started with (RCU-style refcounted pointer), so
+ * the hot path never parses JSON or runs SQL, and never sees a half-applied change.
+ *
+ * Core module: no HTTP, no AWS error codes. Thread-safety: authz_acquire/release and
+ * everything taking a const snapshot may run on any thread; authz_reload on any thread
+ * that owns the reader it is given (reloads serialise on an internal mutex).
+ */
+#ifndef QR_AUTHZ_H
+#define QR_AUTHZ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "auth/creds.h"
+#include "auth/policy.h"
+#include "util/err.h"
+#include "util/slice.h"
+
+struct store_reader;
+struct authz;      /* the holder of the current snapshot */
+struct authz_snap; /* one immutable snapshot */
+
+/* Creates the holder with an empty snapshot for account (12 digits). Main thread. */
+enum qr_err authz_new(const char *account, struct authz **out) __attribute__((warn_unused_result));
+void authz_free(struct authz *a);
+
+/* Reads every IAM row through r, compiles a snapshot and swaps it in. A row whose policy
+ * no longer parses is skipped (logged by the caller through the returned count).
+ * Errors: QR_E_DB. */
+enum qr_err authz_reload(struct authz *a, struct store_reader *r)
+    __attribute__((warn_unused_result));
+
+/* The same from DATA/meta.db read directly (quarry iam explain). Errors: QR_E_DB. */
+enum qr_err authz_load_dir(struct authz *a, const char *data_dir)
+    __attribute__((warn_unused_result));
+
+/* Explains the decision for principal_arn (root, a user, a role: as a session of it)
+ * doing action on resource under the IAM state of data_dir (and the bucket policy when
+ * resource is an S3 ARN): prints the decision, the policy type and the statement that
+ * decided to out. Returns 0 allowed, 1 denied, 2 on error. Main thread. */
+int authz_explain(const char *data_dir, const char *account, const char *principal_arn,
+                  const char *action, const char *resource, FILE *out);
+
+/* The current snapshot, referenced until authz_release. Any thread. */
+const struct authz_snap *authz_acquire(struct authz *a);
+void authz_release(const struct authz_snap *s);
+
+/* ---- rows, for the IAM API ---- */
+
+struct authz_row {
+    const char *kind, *parent, *name; /* NUL-terminated */
+    struct qr_slice doc;
+};
+
+/* The rows of kind whose parent is parent (NULL: any parent), in (parent, name) order:
+ * *out points at the first, the count is returned. Borrowed from s. */
+size_t authz_rows(const struct authz_snap *s, const char *kind, const char *parent,
+                  const struct authz_row **out);
+/* One row, or NULL. */
+const struct authz_row *authz_row(const struct authz_snap *s, const char *kind, const char *parent,
+                                  const char *name);
+
+/* A string (copied, free it) or integer member of a row's JSON document, or dflt. */
+char *authz_doc_str(struct qr_slice doc, const char *member, const char *dflt);
+int64_t authz_doc_int(struct qr_slice doc, const char *member, int64_t dflt);
+
+/* ---- principals ---- */
+
+enum auth_kind {
+    AUTH_ROOT,         /* the account's root key */
+    AUTH_USER,         /* an IAM user's access key */
+    AUTH_ROLE_SESSION, /* STS AssumeRole credentials */
+    AUTH_FUNCTION,     /* a function's execution-role session */
+    AUTH_USER_SESSION, /* STS GetSessionToken credentials of a user */
+    AUTH_S3EXPRESS,    /* an S3 Express session (its bucket and mode) */
+};
+
+#define AUTH_MAX_ARN 1200
+
+/* Who a request acts as. The identity policies are borrowed from the snapshot the
+ * principal was resolved in, which must stay acquired while they are used. */
+struct auth_principal {
+    enum auth_kind kind;
+    char account[13];
+    char arn[AUTH_MAX_ARN];               /* the caller: ...:root, ...:user/path/name,
+                                             arn:aws:sts::ACCT:assumed-role/ROLE/SESSION */
+    char role_arn[AUTH_MAX_ARN];          /* sessions of a role: the role's ARN, else "" */
+    char unique_id[160];                  /* AIDA..., AROA...:session, or the account for root */
+    char user_name[130];                  /* users: the user name; sessions: "" */
+    char session_name[65];                /* role and function sessions */
+    int64_t expires_ms;                   /* temporary credentials, else 0 */
+    const char *session_policy;           /* role sessions: the session policy JSON or NULL */
+    bool exists;                          /* false when the user or role it names is gone */
+    const struct policy *const *identity; /* its identity policies, borrowed */
+    size_t n_identity;
+};
+
+/* Resolves an authenticated credential to its principal in snapshot s. Any thread. */
+void authz_principal(const struct authz_snap *s, const struct creds_identity *id,
+                     const char *account, struct auth_principal *out);
+
+/* An IAM user's access key: fills out (kind CREDS_LONG_TERM, principal = the user's ARN,
+ * the secret) for an Active key. Errors: QR_E_NO_SUCH_ACCESS_KEY (unknown or Inactive). */
+enum qr_err authz_key_lookup(const struct authz_snap *s, struct qr_slice akid,
+                             struct creds_identity *out) __attribute__((warn_unused_result));
+
+/* A role by name or ARN, with its trust policy and max session duration (seconds).
+ * False when absent. Borrowed from s. */
+bool authz_role(const struct authz_snap *s, const char *name_or_arn, const char **out_arn,
+                const char **out_id, const struct policy **out_trust, uint32_t *out_max_s);
+
+/* The compiled bucket policy of bucket, or NULL. */
+const struct policy *authz_bucket_policy(const struct authz_snap *s, struct qr_slice bucket);
+
+/* ---- the operation table ---- */
+
+/* What an operation's resource is, for building its ARN. */
+enum authz_res {
+    AUTHZ_RES_NONE,      /* "*" */
+    AUTHZ_RES_BUCKET,    /* arn:aws:s3:::bucket, or the directory bucket's s3express ARN */
+    AUTHZ_RES_OBJECT,    /* arn:aws:s3:::bucket/key */
+    AUTHZ_RES_FUNCTION,  /* arn:aws:lambda:region:acct:function:name */
+    AUTHZ_RES_LOG_GROUP, /* arn:aws:logs:region:acct:log-group:* */
+    AUTHZ_RES_IAM,       /* arn:aws:iam::acct:<type>/name, built by the IAM API */
+};
+
+struct authz_op {
+    const char *op;     /* operation name as the API's route table has it */
+    const char *action; /* the IAM action */
+    enum authz_res res;
+};
+
+/* The entry of op in service's table ("s3", "s3express" for directory buckets, "lambda",
+ * "logs", "iam", "sts"), or NULL when the table does not know it (the caller refuses). */
+const struct authz_op *authz_find_op(const char *service, const char *op);
+
+/* ---- deciding ---- */
+
+struct authz_check {
+    const char *action;
+    const char *resource;                 /* full ARN or "*" */
+    const struct policy *resource_policy; /* bucket policy, or NULL */
+    const struct policy_kv *ctx;          /* condition keys of the request */
+    size_t n_ctx;
+};
+
+/* Decides p's request under s (policy_decide with p's identity and session policies).
+ * Never fails; an unparsable session policy denies. Any thread. */
+void authz_decide(const struct auth_principal *p, const struct authz_check *c,
+                  struct policy_verdict *out);
+
+/* AWS's AccessDenied message for a denied verdict into buf: "User: ARN is not authorized
+ * to perform: ACTION on resource: ARN because no identity-based policy allows the ACTION
+ * action" (or "... with an explicit deny in a(n) identity-based|resource-based|session
+ * policy"). */
+void authz_deny_message(const struct auth_principal *p, const struct authz_check *c,
+                        const struct policy_verdict *v, char *buf, size_t cap);
+
+#endif

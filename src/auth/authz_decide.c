@@ -1,0 +1,271 @@
+/*
+ * authz_decide.c - principals, the operation table and the decision. Each API names its
+ * operation as its route table does; the table gives the IAM action and the kind of
+ * resource (AWS's Service Authorization Reference), so a new route without an entry is
+ * refused rather than silently allowed.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "auth/authz_int.h"
+
+/* ---- the operation table ---- */
+
+#define B AUTHZ_RES_BUCKET
+#define O AUTHZ_RES_OBJECT
+#define N AUTHZ_RES_NONE
+static const struct authz_op s3_ops[] = {
+    {"ListBuckets", "s3:ListAllMyBuckets", N},
+    {"CreateSession", "s3express:CreateSession", B},
+    {"GetBucketLocation", "s3:GetBucketLocation", B},
+    {"ListMultipartUploads", "s3:ListBucketMultipartUploads", B},
+    {"ListObjectsV2", "s3:ListBucket", B},
+    {"ListObjects", "s3:ListBucket", B},
+    {"ListObjectVersions", "s3:ListBucketVersions", B},
+    {"GetBucketVersioning", "s3:GetBucketVersioning", B},
+    {"PutBucketVersioning", "s3:PutBucketVersioning", B},
+    {"DeleteObjects", "s3:DeleteObject", B}, /* each key is checked as s3:DeleteObject too */
+    {"HeadBucket", "s3:ListBucket", B},
+    {"CreateBucket", "s3:CreateBucket", B},
+    {"DeleteBucket", "s3:DeleteBucket", B},
+    {"GetBucketPolicy", "s3:GetBucketPolicy", B},
+    {"PutBucketPolicy", "s3:PutBucketPolicy", B},
+    {"DeleteBucketPolicy", "s3:DeleteBucketPolicy", B},
+    {"ListParts", "s3:ListMultipartUploadParts", O},
+    {"GetObjectTagging", "s3:GetObjectTagging", O},
+    {"PutObjectTagging", "s3:PutObjectTagging", O},
+    {"DeleteObjectTagging", "s3:DeleteObjectTagging", O},
+    {"UploadPartCopy", "s3:PutObject", O},
+    {"UploadPart", "s3:PutObject", O},
+    {"CreateMultipartUpload", "s3:PutObject", O},
+    {"CompleteMultipartUpload", "s3:PutObject", O},
+    {"AbortMultipartUpload", "s3:AbortMultipartUpload", O},
+    {"CopyObject", "s3:PutObject", O},
+    {"GetObject", "s3:GetObject", O},
+    {"HeadObject", "s3:GetObject", O},
+    {"PutObject", "s3:PutObject", O},
+    {"DeleteObject", "s3:DeleteObject", O},
+};
+
+/* Directory buckets: bucket-level (regional) operations have s3express actions on the
+ * bucket ARN; object (zonal) operations are authorised by s3express:CreateSession, with
+ * s3express:SessionMode telling reads from writes. */
+static const struct authz_op s3express_ops[] = {
+    {"ListBuckets", "s3express:ListAllMyDirectoryBuckets", N},
+    {"CreateBucket", "s3express:CreateBucket", B},
+    {"DeleteBucket", "s3express:DeleteBucket", B},
+    {"GetBucketPolicy", "s3express:GetBucketPolicy", B},
+    {"PutBucketPolicy", "s3express:PutBucketPolicy", B},
+    {"DeleteBucketPolicy", "s3express:DeleteBucketPolicy", B},
+};
+#undef B
+#undef O
+
+#define F AUTHZ_RES_FUNCTION
+static const struct authz_op lambda_ops[] = {
+    {"CreateFunction", "lambda:CreateFunction", F},
+    {"ListFunctions", "lambda:ListFunctions", N},
+    {"GetFunction", "lambda:GetFunction", F},
+    {"DeleteFunction", "lambda:DeleteFunction", F},
+    {"GetFunctionConfiguration", "lambda:GetFunctionConfiguration", F},
+    {"UpdateFunctionConfiguration", "lambda:UpdateFunctionConfiguration", F},
+    {"UpdateFunctionCode", "lambda:UpdateFunctionCode", F},
+    {"PublishVersion", "lambda:PublishVersion", F},
+    {"ListVersionsByFunction", "lambda:ListVersionsByFunction", F},
+    {"CreateAlias", "lambda:CreateAlias", F},
+    {"ListAliases", "lambda:ListAliases", F},
+    {"GetAlias", "lambda:GetAlias", F},
+    {"UpdateAlias", "lambda:UpdateAlias", F},
+    {"DeleteAlias", "lambda:DeleteAlias", F},
+    {"Invoke", "lambda:InvokeFunction", F},
+    {"InvokeAsync", "lambda:InvokeFunction", F},
+    {"PutFunctionConcurrency", "lambda:PutFunctionConcurrency", F},
+    {"GetFunctionConcurrency", "lambda:GetFunctionConcurrency", F},
+    {"DeleteFunctionConcurrency", "lambda:DeleteFunctionConcurrency", F},
+    {"TagResource", "lambda:TagResource", F},
+    {"UntagResource", "lambda:UntagResource", F},
+    {"ListTags", "lambda:ListTags", F},
+    {"GetAccountSettings", "lambda:GetAccountSettings", N},
+    {"AddPermission", "lambda:AddPermission", F},
+    {"RemovePermission", "lambda:RemovePermission", F},
+    {"GetPolicy", "lambda:GetPolicy", F},
+};
+#undef F
+#undef N
+
+struct svc_table {
+    const char *service;
+    const struct authz_op *ops;
+    size_t n;
+};
+
+static const struct svc_table tables[] = {
+    {"s3", s3_ops, sizeof(s3_ops) / sizeof(*s3_ops)},
+    {"s3express", s3express_ops, sizeof(s3express_ops) / sizeof(*s3express_ops)},
+    {"lambda", lambda_ops, sizeof(lambda_ops) / sizeof(*lambda_ops)},
+};
+
+const struct authz_op *authz_find_op(const char *service, const char *op)
+{
+    for (size_t t = 0; t < sizeof(tables) / sizeof(*tables); t++) {
+        if (strcmp(tables[t].service, service) != 0)
+            continue;
+        for (size_t i = 0; i < tables[t].n; i++)
+            if (strcmp(tables[t].ops[i].op, op) == 0)
+                return &tables[t].ops[i];
+    }
+    return NULL;
+}
+
+/* ---- principals ---- */
+
+static void from_role(const struct authz_snap *s, const char *role_arn, const char *session,
+                      struct auth_principal *p)
+{
+    const struct az_ident *r = authz_find_ident(s->roles, s->n_roles, authz_arn_last(role_arn));
+    p->exists = r && strcmp(r->arn, role_arn) == 0;
+    snprintf(p->role_arn, sizeof(p->role_arn), "%s", role_arn);
+    snprintf(p->arn, sizeof(p->arn), "arn:aws:sts::%s:assumed-role/%s/%s", p->account,
+             authz_arn_last(role_arn), session);
+    snprintf(p->session_name, sizeof(p->session_name), "%s", session);
+    snprintf(p->unique_id, sizeof(p->unique_id), "%s:%s", p->exists ? r->id : "AROAUNKNOWN",
+             session);
+    if (p->exists) {
+        p->identity = r->pols;
+        p->n_identity = r->n_pols;
+    }
+}
+
+static void from_user(const struct authz_snap *s, const char *user_arn, struct auth_principal *p)
+{
+    const char *name = authz_arn_last(user_arn);
+    const struct az_ident *u = authz_find_ident(s->users, s->n_users, name);
+    p->exists = u && strcmp(u->arn, user_arn) == 0;
+    snprintf(p->arn, sizeof(p->arn), "%s", user_arn);
+    snprintf(p->user_name, sizeof(p->user_name), "%s", name);
+    snprintf(p->unique_id, sizeof(p->unique_id), "%s", p->exists ? u->id : "AIDAUNKNOWN");
+    if (p->exists) {
+        p->identity = u->pols;
+        p->n_identity = u->n_pols;
+    }
+}
+
+void authz_principal(const struct authz_snap *s, const struct creds_identity *id,
+                     const char *account, struct auth_principal *p)
+{
+    memset(p, 0, sizeof(*p));
+    snprintf(p->account, sizeof(p->account), "%s", account);
+    p->expires_ms = id->expires_ms;
+    bool root = strcmp(id->principal, "root") == 0;
+    switch (id->kind) {
+    case CREDS_LONG_TERM:
+        if (root) {
+            p->kind = AUTH_ROOT;
+            p->exists = true;
+            snprintf(p->arn, sizeof(p->arn), "arn:aws:iam::%s:root", account);
+            snprintf(p->unique_id, sizeof(p->unique_id), "%s", account);
+        } else {
+            p->kind = AUTH_USER;
+            from_user(s, id->principal, p);
+        }
+        break;
+    case CREDS_S3EXPRESS:
+        /* A session acts for whoever created it; its bucket and mode bound it further. */
+        p->kind = AUTH_S3EXPRESS;
+        if (root) {
+            p->exists = true;
+            snprintf(p->arn, sizeof(p->arn), "arn:aws:iam::%s:root", account);
+        } else if (strstr(id->principal, ":user/")) {
+            from_user(s, id->principal, p);
+        } else {
+            snprintf(p->arn, sizeof(p->arn), "%s", id->principal);
+            p->exists = true;
+        }
+        break;
+    case CREDS_FUNCTION:
+        p->kind = AUTH_FUNCTION;
+        from_role(s, id->principal, id->function, p);
+        break;
+    case CREDS_ROLE_SESSION:
+        p->kind = AUTH_ROLE_SESSION;
+        from_role(s, id->principal, id->session_name, p);
+        p->session_policy = id->policy[0] ? id->policy : NULL;
+        break;
+    case CREDS_USER_SESSION:
+        p->kind = root ? AUTH_ROOT : AUTH_USER_SESSION;
+        if (root) {
+            p->exists = true;
+            snprintf(p->arn, sizeof(p->arn), "arn:aws:iam::%s:root", account);
+            snprintf(p->unique_id, sizeof(p->unique_id), "%s", account);
+        } else {
+            from_user(s, id->principal, p);
+        }
+        break;
+    }
+}
+
+/* ---- deciding ---- */
+
+void authz_decide(const struct auth_principal *p, const struct authz_check *c,
+                  struct policy_verdict *out)
+{
+    struct policy *session = NULL;
+    const struct policy *sessions[1];
+    char why[128];
+    if (p->session_policy && policy_parse(qr_slice_cstr(p->session_policy), POLICY_IDENTITY,
+                                          &session, why, sizeof(why)) != QR_OK) {
+        memset(out, 0, sizeof(*out));
+        out->decision = POLICY_DECISION_IMPLICIT_DENY;
+        return;
+    }
+    sessions[0] = session;
+    struct policy_set set = {
+        .identity = p->exists ? p->identity : NULL,
+        .n_identity = p->exists ? p->n_identity : 0,
+        .resource = c->resource_policy,
+        .session = sessions,
+        .n_session = session ? 1 : 0,
+        .is_root =
+            p->kind == AUTH_ROOT || (p->kind == AUTH_S3EXPRESS && strstr(p->arn, ":root") != NULL),
+    };
+    struct policy_request r = {
+        .action = c->action,
+        .resource = c->resource,
+        .principal_arn = p->arn,
+        .principal_role = p->role_arn[0] ? p->role_arn : NULL,
+        .account = p->account,
+        .service = NULL,
+        .ctx = c->ctx,
+        .n_ctx = c->n_ctx,
+    };
+    policy_decide(&set, &r, out);
+    policy_free(session);
+}
+
+void authz_deny_message(const struct auth_principal *p, const struct authz_check *c,
+                        const struct policy_verdict *v, char *buf, size_t cap)
+{
+    const char *who = p->kind == AUTH_ROOT ? "Root" : "User";
+    if (v->decision == POLICY_DECISION_EXPLICIT_DENY) {
+        const char *where = v->source == POLICY_SRC_RESOURCE  ? "a resource-based"
+                            : v->source == POLICY_SRC_SESSION ? "a session"
+                                                              : "an identity-based";
+        snprintf(buf, cap,
+                 "%s: %s is not authorized to perform: %s on resource: %s with an explicit "
+                 "deny in %s policy",
+                 who, p->arn, c->action, c->resource, where);
+        return;
+    }
+    if (v->source == POLICY_SRC_SESSION ||
+        (p->session_policy && v->source == POLICY_SRC_NONE && p->n_identity > 0)) {
+        snprintf(buf, cap,
+                 "%s: %s is not authorized to perform: %s on resource: %s because no session "
+                 "policy allows the %s action",
+                 who, p->arn, c->action, c->resource, c->action);
+        return;
+    }
+    snprintf(buf, cap,
+             "%s: %s is not authorized to perform: %s on resource: %s because no "
+             "identity-based policy allows the %s action",
+             who, p->arn, c->action, c->resource, c->action);
+}

@@ -1,0 +1,587 @@
+#!/usr/bin/env python3
+"""test_iam.py - IAM, STS and authorization with the stock clients (boto3 and aws CLI v1).
+
+The walkthrough's three IAM commands through the aws CLI; a read-only user
+(AmazonS3ReadOnlyAccess) that reads and is denied PUT, DELETE, CreateSession ReadWrite and
+IAM; AssumeRole refused by one trust policy and allowed by another, with a session policy
+that narrows; a presigned URL of a user whose key is then deactivated; expired session
+credentials; a bucket policy denying one prefix on both bucket types; a function whose role
+cannot write the destination bucket; malformed policy documents refused with the parser's
+reason and nothing stored; the access log naming principal, action and decision.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import struct
+import subprocess
+import tempfile
+import time
+import urllib.request
+import uuid
+
+import boto3
+from botocore.config import Config
+
+from harness import check, client_error, eq, run, test
+from quarry_server import REGION, QuarryServer, build_zip
+
+ACCOUNT = "123456789012"
+srv = None
+iam = None
+s3 = None
+GP = "iam-gp"
+DIR = "iamdir--use1-az4--x-s3"
+DIR_CFG = {"Location": {"Type": "AvailabilityZone", "Name": "use1-az4"},
+           "Bucket": {"DataRedundancy": "SingleAvailabilityZone", "Type": "Directory"}}
+TRUST_LAMBDA = {"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+    "Action": "sts:AssumeRole"}]}
+
+
+def setup():
+    global srv, iam, s3
+    srv = QuarryServer().start()
+    iam = srv.iam_client()
+    s3 = srv.boto3_client()
+    s3.create_bucket(Bucket=GP)
+    s3.create_bucket(Bucket=DIR, CreateBucketConfiguration=DIR_CFG)
+    s3.put_object(Bucket=GP, Key="public/a", Body=b"public a")
+    s3.put_object(Bucket=GP, Key="secret/b", Body=b"secret b")
+    s3.put_object(Bucket=DIR, Key="public/a", Body=b"dir public a")
+    s3.put_object(Bucket=DIR, Key="secret/b", Body=b"dir secret b")
+
+
+def teardown():
+    if srv is not None:
+        srv.close()
+
+
+def client(service, key, **kw):
+    cfg = Config(retries={"total_max_attempts": 1}, s3={"addressing_style": "path"},
+                 **kw.pop("config", {}))
+    return boto3.client(service, endpoint_url=srv.endpoint, region_name=REGION,
+                        aws_access_key_id=key["AccessKeyId"],
+                        aws_secret_access_key=key["SecretAccessKey"],
+                        aws_session_token=key.get("SessionToken"), config=cfg)
+
+
+def new_user(policy_arns=(), inline=None):
+    name = f"u-{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=name)
+    for arn in policy_arns:
+        iam.attach_user_policy(UserName=name, PolicyArn=arn)
+    if inline:
+        iam.put_user_policy(UserName=name, PolicyName="inline", PolicyDocument=json.dumps(inline))
+    return name, iam.create_access_key(UserName=name)["AccessKey"]
+
+
+def aws(*args, key=None, cwd=None):
+    home = tempfile.mkdtemp(prefix="quarry-iam-cli-")
+    env = srv.client_env(home)
+    if key:
+        env["AWS_ACCESS_KEY_ID"] = key["AccessKeyId"]
+        env["AWS_SECRET_ACCESS_KEY"] = key["SecretAccessKey"]
+    p = subprocess.run(["aws", "--endpoint-url", srv.endpoint, *args], env=env, cwd=cwd,
+                       capture_output=True, text=True, timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+# ---- the walkthrough ----
+
+@test
+def walkthrough_iam_commands_cli():
+    d = tempfile.mkdtemp(prefix="quarry-walk-")
+    with open(os.path.join(d, "trust-policy.json"), "w") as f:
+        json.dump(TRUST_LAMBDA, f)
+    express = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": ["s3express:CreateSession"],
+        "Resource": f"arn:aws:s3express:{REGION}:{ACCOUNT}:bucket/{DIR}"}]}
+    with open(os.path.join(d, "s3express-policy-for-lambda.json"), "w") as f:
+        json.dump(express, f)
+    rc, out, err = aws("iam", "create-role", "--role-name", "lambda-ex",
+                       "--assume-role-policy-document", "file://trust-policy.json", cwd=d)
+    eq(rc, 0, f"create-role: {err}")
+    role = json.loads(out)["Role"]
+    eq(role["Arn"], f"arn:aws:iam::{ACCOUNT}:role/lambda-ex", "role ARN")
+    check(role["RoleId"].startswith("AROA") and len(role["RoleId"]) == 21, role["RoleId"])
+    rc, out, err = aws("iam", "attach-role-policy", "--role-name", "lambda-ex", "--policy-arn",
+                       "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole", cwd=d)
+    eq(rc, 0, f"attach-role-policy: {err}")
+    rc, out, err = aws("iam", "put-role-policy", "--role-name", "lambda-ex", "--policy-name",
+                       "s3express-policy-for-lambda", "--policy-document",
+                       "file://s3express-policy-for-lambda.json", cwd=d)
+    eq(rc, 0, f"put-role-policy: {err}")
+    got = iam.get_role(RoleName="lambda-ex")["Role"]
+    eq(got["AssumeRolePolicyDocument"], TRUST_LAMBDA, "trust policy round trip")
+    att = iam.list_attached_role_policies(RoleName="lambda-ex")["AttachedPolicies"]
+    eq([a["PolicyName"] for a in att], ["AWSLambdaBasicExecutionRole"], "attached")
+    eq(iam.get_role_policy(RoleName="lambda-ex", PolicyName="s3express-policy-for-lambda")
+       ["PolicyDocument"], express, "inline policy round trip")
+    rc, _, err = aws("iam", "create-role", "--role-name", "lambda-ex",
+                     "--assume-role-policy-document", "file://trust-policy.json", cwd=d)
+    check(rc != 0 and "EntityAlreadyExists" in err, f"second create-role: {err}")
+
+
+# ---- a read-only user ----
+
+@test
+def read_only_user():
+    name, key = new_user(["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"])
+    c = client("s3", key)
+    eq(c.get_object(Bucket=GP, Key="public/a")["Body"].read(), b"public a", "GET allowed")
+    eq([o["Key"] for o in c.list_objects_v2(Bucket=GP)["Contents"]], ["public/a", "secret/b"],
+       "LIST allowed")
+    code, st, r = client_error(c.put_object, Bucket=GP, Key="new", Body=b"x")
+    eq((code, st), ("AccessDenied", 403), "PUT denied")
+    msg = r["Error"]["Message"]
+    eq(msg, f"User: arn:aws:iam::{ACCOUNT}:user/{name} is not authorized to perform: "
+            f"s3:PutObject on resource: arn:aws:s3:::{GP}/new because no identity-based policy "
+            f"allows the s3:PutObject action", "AWS's message")
+    code, st, _ = client_error(c.delete_object, Bucket=GP, Key="public/a")
+    eq((code, st), ("AccessDenied", 403), "DELETE denied")
+    code, st, _ = client_error(c.create_session, Bucket=DIR, SessionMode="ReadWrite")
+    eq((code, st), ("AccessDenied", 403), "CreateSession ReadWrite denied")
+    code, st, _ = client_error(client("iam", key).create_user, UserName="evil")
+    eq((code, st), ("AccessDenied", 403), "CreateUser denied")
+    code, _, _ = client_error(iam.get_user, UserName="evil")
+    eq(code, "NoSuchEntity", "no user was created")
+    eq(s3.get_object(Bucket=GP, Key="public/a")["Body"].read(), b"public a", "object intact")
+    who = client("sts", key).get_caller_identity()
+    eq(who["Arn"], f"arn:aws:iam::{ACCOUNT}:user/{name}", "GetCallerIdentity")
+    # the access log names principal, action and decision
+    log = open(srv.log_path, "rb").read().decode(errors="replace")
+    check(f"arn:aws:iam::{ACCOUNT}:user/{name} s3:PutObject ImplicitDeny" in log,
+          "access log line of the denied PUT")
+
+
+@test
+def cli_user_denied():
+    name, key = new_user(["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"])
+    rc, out, err = aws("s3api", "get-object", "--bucket", GP, "--key", "public/a",
+                       os.path.join(tempfile.mkdtemp(), "o"), key=key)
+    eq(rc, 0, f"aws s3api get-object as the read-only user: {err}")
+    rc, out, err = aws("s3api", "delete-object", "--bucket", GP, "--key", "public/a", key=key)
+    check(rc != 0 and "AccessDenied" in err, f"delete-object: {err}")
+
+
+# ---- AssumeRole ----
+
+@test
+def assume_role_trust():
+    name, key = new_user(inline={"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]})
+    user_arn = f"arn:aws:iam::{ACCOUNT}:user/{name}"
+    iam.create_role(RoleName="only-lambda", AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))
+    iam.create_role(RoleName="reader", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                                               "Principal": {"AWS": user_arn},
+                                               "Action": "sts:AssumeRole"}]}),
+                    MaxSessionDuration=7200)
+    iam.attach_role_policy(RoleName="reader",
+                           PolicyArn="arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")
+    sts = client("sts", key)
+    code, st, _ = client_error(sts.assume_role, RoleArn=f"arn:aws:iam::{ACCOUNT}:role/only-lambda",
+                               RoleSessionName="s1")
+    eq((code, st), ("AccessDenied", 403), "trust policy refuses")
+    iam.tag_role(RoleName="reader", Tags=[{"Key": "team", "Value": "a"}, {"Key": "x", "Value": "1"}])
+    iam.untag_role(RoleName="reader", TagKeys=["x"])
+    eq(iam.list_role_tags(RoleName="reader")["Tags"], [{"Key": "team", "Value": "a"}], "tags")
+    iam.update_role(RoleName="reader", MaxSessionDuration=7200, Description="reads")
+    eq(iam.get_role(RoleName="reader")["Role"]["MaxSessionDuration"], 7200, "UpdateRole")
+    code, st, _ = client_error(sts.assume_role, RoleArn=f"arn:aws:iam::{ACCOUNT}:role/reader",
+                               RoleSessionName="s1", DurationSeconds=7201)
+    eq((code, st), ("ValidationError", 400), "beyond MaxSessionDuration")
+    r = sts.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/reader", RoleSessionName="s1",
+                        DurationSeconds=900)
+    creds = r["Credentials"]
+    check(creds["AccessKeyId"].startswith("ASIA"), creds["AccessKeyId"])
+    eq(r["AssumedRoleUser"]["Arn"], f"arn:aws:sts::{ACCOUNT}:assumed-role/reader/s1", "ARN")
+    sess = client("s3", creds)
+    eq(sess.get_object(Bucket=GP, Key="public/a")["Body"].read(), b"public a", "role reads")
+    code, _, _ = client_error(sess.put_object, Bucket=GP, Key="x", Body=b"x")
+    eq(code, "AccessDenied", "role cannot write")
+    who = client("sts", creds).get_caller_identity()
+    eq(who["Arn"], f"arn:aws:sts::{ACCOUNT}:assumed-role/reader/s1", "caller identity")
+    check(who["UserId"].endswith(":s1") and who["UserId"].startswith("AROA"), who["UserId"])
+    # a session policy narrows: only public/*
+    narrow = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject",
+                                                      "Resource": f"arn:aws:s3:::{GP}/public/*"}]}
+    r = sts.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/reader", RoleSessionName="narrow",
+                        Policy=json.dumps(narrow))
+    n = client("s3", r["Credentials"])
+    eq(n.get_object(Bucket=GP, Key="public/a")["Body"].read(), b"public a", "narrowed reads public")
+    code, _, _ = client_error(n.get_object, Bucket=GP, Key="secret/b")
+    eq(code, "AccessDenied", "session policy narrows")
+    # a session policy never widens
+    wide = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*",
+                                                    "Resource": "*"}]}
+    r = sts.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/reader", RoleSessionName="wide",
+                        Policy=json.dumps(wide))
+    code, _, _ = client_error(client("s3", r["Credentials"]).put_object, Bucket=GP, Key="w",
+                              Body=b"w")
+    eq(code, "AccessDenied", "session policy does not widen")
+    # presigned URL with session credentials
+    url = client("s3", creds, config={"signature_version": "s3v4"}).generate_presigned_url(
+        "get_object", Params={"Bucket": GP, "Key": "public/a"})
+    eq(urllib.request.urlopen(url).read(), b"public a", "presigned URL with STS credentials")
+
+
+@test
+def external_id_condition():
+    iam.create_role(RoleName="ext", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"sts:ExternalId": "s3cr3t"}}}]}))
+    sts = srv.sts_client()
+    code, _, _ = client_error(sts.assume_role, RoleArn=f"arn:aws:iam::{ACCOUNT}:role/ext",
+                              RoleSessionName="ext-s", ExternalId="wrong")
+    eq(code, "AccessDenied", "wrong external id")
+    sts.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/ext", RoleSessionName="ext-s",
+                    ExternalId="s3cr3t")
+    code, _, _ = client_error(sts.assume_role, RoleArn=f"arn:aws:iam::{ACCOUNT}:role/ext",
+                              RoleSessionName="ext-s")
+    eq(code, "AccessDenied", "no external id")
+
+
+# ---- keys ----
+
+@test
+def presigned_url_of_deactivated_key():
+    name, key = new_user(["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"])
+    url = client("s3", key, config={"signature_version": "s3v4"}).generate_presigned_url(
+        "get_object", Params={"Bucket": GP, "Key": "public/a"}, ExpiresIn=600)
+    eq(urllib.request.urlopen(url).read(), b"public a", "works while Active")
+    iam.update_access_key(UserName=name, AccessKeyId=key["AccessKeyId"], Status="Inactive")
+    try:
+        urllib.request.urlopen(url)
+        check(False, "URL of an Inactive key still works")
+    except urllib.error.HTTPError as e:
+        eq(e.code, 403, "status")
+        check(b"InvalidAccessKeyId" in e.read(), "InvalidAccessKeyId")
+    keys = iam.list_access_keys(UserName=name)["AccessKeyMetadata"]
+    eq([k["Status"] for k in keys], ["Inactive"], "listed Inactive")
+    check("SecretAccessKey" not in keys[0], "secret never listed")
+    iam.update_access_key(UserName=name, AccessKeyId=key["AccessKeyId"], Status="Active")
+    eq(urllib.request.urlopen(url).read(), b"public a", "Active again")
+    iam.delete_access_key(UserName=name, AccessKeyId=key["AccessKeyId"])
+    code, _, _ = client_error(client("s3", key).get_object, Bucket=GP, Key="public/a")
+    eq(code, "InvalidAccessKeyId", "deleted key")
+    code, _, _ = client_error(iam.delete_user, UserName=name)
+    eq(code, "DeleteConflict", "attached policy blocks DeleteUser")
+
+
+def _forge_user_session(user_arn, expires_ms):
+    """Session credentials exactly as GetSessionToken mints them, with a chosen expiry
+    (the server's own key): the only way to hold credentials that expire within a test."""
+    with open(os.path.join(srv.data, "keys", "server.key"), "rb") as f:
+        key = f.read()
+    mac = lambda k, a, b: hmac.new(k, a + b"\0" + b, hashlib.sha256).digest()  # noqa: E731
+    k_akid, k_token = mac(key, b"quarry creds akid", b"v1"), mac(key, b"quarry creds token", b"v1")
+    k_secret = mac(key, b"quarry creds secret", b"v1")
+    raw = bytes([2, 4, 0]) + struct.pack(">q", expires_ms) + os.urandom(4)
+    raw += mac(k_akid, raw, b"akid")[:10]
+    akid = "ASIA" + base64.b32encode(raw).decode().rstrip("=")
+    pr = user_arn.encode()
+    payload = struct.pack(">q", int(time.time() * 1000)) + b"\0" + struct.pack(">H", len(pr)) + pr \
+        + struct.pack(">H", 0)
+    b64 = lambda b: base64.urlsafe_b64encode(b).decode().rstrip("=")  # noqa: E731
+    return {"AccessKeyId": akid,
+            "SecretAccessKey": base64.b64encode(mac(k_secret, akid.encode(), payload)[:30]).decode(),
+            "SessionToken": b64(payload) + "." + b64(mac(k_token, akid.encode(), payload))}
+
+
+@test
+def expired_session_credentials():
+    name, key = new_user(["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"])
+    tok = client("sts", key).get_session_token(DurationSeconds=900)["Credentials"]
+    eq(client("s3", tok).get_object(Bucket=GP, Key="public/a")["Body"].read(), b"public a",
+       "GetSessionToken credentials work")
+    code, _, _ = client_error(client("iam", tok).get_user, UserName=name)
+    eq(code, "AccessDenied", "no IAM with GetSessionToken credentials (no MFA)")
+    creds = _forge_user_session(f"arn:aws:iam::{ACCOUNT}:user/{name}",
+                                int(time.time() * 1000) + 1500)
+    c = client("s3", creds)
+    eq(c.get_object(Bucket=GP, Key="public/a")["Body"].read(), b"public a", "before expiry")
+    time.sleep(max(0.0, 1.6 - 0))  # the credentials' lifetime, not a synchronisation
+    code, st, _ = client_error(c.get_object, Bucket=GP, Key="public/a")
+    eq((code, st), ("ExpiredToken", 400), "after expiry (S3)")
+    code, st, _ = client_error(client("sts", creds).get_caller_identity)
+    eq((code, st), ("ExpiredToken", 403), "after expiry (STS)")
+
+
+# ---- bucket policies ----
+
+def _deny_prefix(bucket, directory):
+    if directory:
+        return {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Deny", "Principal": "*", "Action": "s3express:CreateSession",
+            "Resource": f"arn:aws:s3express:{REGION}:{ACCOUNT}:bucket/{bucket}",
+            "Condition": {"StringEquals": {"s3express:SessionMode": "ReadWrite"}}}]}
+    return {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+        "Resource": f"arn:aws:s3:::{bucket}/secret/*"}]}
+
+
+@test
+def bucket_policy_denies_prefix():
+    name, key = new_user(["arn:aws:iam::aws:policy/AmazonS3FullAccess"], inline={
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                                               "Action": "s3express:CreateSession",
+                                               "Resource": "*"}]})
+    c = client("s3", key)
+    code, _, _ = client_error(s3.get_bucket_policy, Bucket=GP)
+    eq(code, "NoSuchBucketPolicy", "none yet")
+    pol = _deny_prefix(GP, False)
+    s3.put_bucket_policy(Bucket=GP, Policy=json.dumps(pol))
+    eq(json.loads(s3.get_bucket_policy(Bucket=GP)["Policy"]), pol, "GetBucketPolicy")
+    eq(c.get_object(Bucket=GP, Key="public/a")["Body"].read(), b"public a", "other prefix")
+    code, _, r = client_error(c.get_object, Bucket=GP, Key="secret/b")
+    eq(code, "AccessDenied", "denied prefix")
+    check("explicit deny in a resource-based policy" in r["Error"]["Message"], r["Error"]["Message"])
+    code, _, _ = client_error(c.put_object, Bucket=GP, Key="secret/new", Body=b"x")
+    eq(code, "AccessDenied", "denied prefix PUT")
+    code, _, _ = client_error(s3.get_object, Bucket=GP, Key="secret/b")
+    eq(code, "AccessDenied", "an explicit deny binds root too")
+    code, _, _ = client_error(s3.put_bucket_policy, Bucket=GP, Policy='{"Version":"2012-10-17"}')
+    eq(code, "MalformedPolicy", "malformed bucket policy")
+    s3.delete_bucket_policy(Bucket=GP)
+    eq(c.get_object(Bucket=GP, Key="secret/b")["Body"].read(), b"secret b", "policy deleted")
+    # directory bucket: a policy denying ReadWrite sessions
+    dpol = _deny_prefix(DIR, True)
+    s3.put_bucket_policy(Bucket=DIR, Policy=json.dumps(dpol))
+    eq(json.loads(s3.get_bucket_policy(Bucket=DIR)["Policy"]), dpol, "directory GetBucketPolicy")
+    code, _, _ = client_error(c.create_session, Bucket=DIR, SessionMode="ReadWrite")
+    eq(code, "AccessDenied", "ReadWrite session denied by the bucket policy")
+    c.create_session(Bucket=DIR, SessionMode="ReadOnly")
+    s3.delete_bucket_policy(Bucket=DIR)
+    c.create_session(Bucket=DIR, SessionMode="ReadWrite")
+
+
+@test
+def delete_objects_decided_per_key():
+    name, key = new_user(inline={"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "s3:DeleteObject", "Resource": f"arn:aws:s3:::{GP}/tmp/*"}]})
+    s3.put_object(Bucket=GP, Key="tmp/x", Body=b"x")
+    r = client("s3", key).delete_objects(Bucket=GP, Delete={"Objects": [
+        {"Key": "tmp/x"}, {"Key": "secret/b"}]})
+    eq([d["Key"] for d in r.get("Deleted", [])], ["tmp/x"], "allowed key deleted")
+    eq([(e["Key"], e["Code"]) for e in r.get("Errors", [])], [("secret/b", "AccessDenied")],
+       "denied key reported")
+    eq(s3.get_object(Bucket=GP, Key="secret/b")["Body"].read(), b"secret b", "denied key kept")
+
+
+# ---- functions act as their role ----
+
+FN_SRC = """
+import boto3
+def handler(event, context):
+    boto3.client("s3").copy_object(Bucket=event["dst"], Key="copied",
+                                   CopySource={"Bucket": event["src"], "Key": "public/a"})
+    return "copied"
+"""
+
+
+@test
+def function_role_cannot_write_destination():
+    dst = "iam-dst"
+    s3.create_bucket(Bucket=dst)
+    iam.create_role(RoleName="fn-reader", AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))
+    iam.attach_role_policy(RoleName="fn-reader",
+                           PolicyArn="arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")
+    lam = srv.lambda_client()
+    code, _, _ = client_error(lam.create_function, FunctionName="no-role", Runtime="python3.11",
+                              Role=f"arn:aws:iam::{ACCOUNT}:role/missing", Handler="f.handler",
+                              Code={"ZipFile": build_zip({"f.py": FN_SRC})})
+    eq(code, "InvalidParameterValueException", "a role that does not exist")
+    name = f"copier-{uuid.uuid4().hex[:6]}"
+    lam.create_function(FunctionName=name, Runtime="python3.11",
+                        Role=f"arn:aws:iam::{ACCOUNT}:role/fn-reader", Handler="f.handler",
+                        Code={"ZipFile": build_zip({"f.py": FN_SRC})}, Timeout=30)
+    lam.get_waiter("function_active_v2").wait(FunctionName=name,
+                                              WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    r = lam.invoke(FunctionName=name, Payload=json.dumps({"src": GP, "dst": dst}).encode())
+    body = json.loads(r["Payload"].read())
+    eq(r.get("FunctionError"), "Unhandled", f"function error {body}")
+    check("AccessDenied" in json.dumps(body), f"the copy was denied: {body}")
+    code, _, _ = client_error(s3.head_object, Bucket=dst, Key="copied")
+    check(code in ("404", "NoSuchKey"), "nothing copied")
+    # granting the role write access makes the same function succeed
+    iam.put_role_policy(RoleName="fn-reader", PolicyName="write-dst", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:PutObject",
+                                               "Resource": f"arn:aws:s3:::{dst}/*"}]}))
+    r = lam.invoke(FunctionName=name, Payload=json.dumps({"src": GP, "dst": dst}).encode())
+    eq(json.loads(r["Payload"].read()), "copied", "allowed after the role changed")
+    # a function whose role is deleted fails, as on AWS: its credentials act for nobody
+    iam.delete_role_policy(RoleName="fn-reader", PolicyName="write-dst")
+    iam.detach_role_policy(RoleName="fn-reader",
+                           PolicyArn="arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")
+    iam.delete_role(RoleName="fn-reader")
+    r = lam.invoke(FunctionName=name, Payload=json.dumps({"src": GP, "dst": dst}).encode())
+    body = json.loads(r["Payload"].read())
+    check(r.get("FunctionError") and "AccessDenied" in json.dumps(body), f"role deleted: {body}")
+    lam.delete_function(FunctionName=name)
+
+
+# ---- malformed policies ----
+
+@test
+def malformed_policy_documents():
+    iam.create_role(RoleName="target", AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))
+    bad = {
+        "bad JSON": '{"Version": "2012-10-17", "Statement": [',
+        "unknown Effect": json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Perhaps", "Action": "s3:*", "Resource": "*"}]}),
+        "bad ARN": json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws"}]}),
+        "wrong Version": json.dumps({"Version": "2020-01-01", "Statement": [
+            {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}),
+    }
+    for what, doc in bad.items():
+        code, st, r = client_error(iam.put_role_policy, RoleName="target", PolicyName="p",
+                                   PolicyDocument=doc)
+        eq((code, st), ("MalformedPolicyDocument", 400), what)
+        check(len(r["Error"]["Message"]) > 5, f"{what}: a reason: {r['Error']['Message']!r}")
+    big = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": f"s{i}", "Effect": "Allow", "Action": "s3:GetObject",
+         "Resource": f"arn:aws:s3:::bucket-{i:06d}/" + "k" * 100} for i in range(1200)]})
+    code, st, _ = client_error(iam.put_role_policy, RoleName="target", PolicyName="p",
+                               PolicyDocument=big)
+    check(code in ("MalformedPolicyDocument", "LimitExceeded", "ValidationError"),
+          f"oversized: {code}")
+    eq(iam.list_role_policies(RoleName="target")["PolicyNames"], [], "nothing stored")
+    code, _, _ = client_error(iam.create_policy, PolicyName="bad", PolicyDocument=bad["unknown Effect"])
+    eq(code, "MalformedPolicyDocument", "CreatePolicy")
+    code, _, _ = client_error(iam.get_policy, PolicyArn=f"arn:aws:iam::{ACCOUNT}:policy/bad")
+    eq(code, "NoSuchEntity", "no policy stored")
+
+
+# ---- managed policies, groups ----
+
+@test
+def managed_policy_versions_and_groups():
+    doc1 = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject",
+                                                    "Resource": f"arn:aws:s3:::{GP}/public/*"}]}
+    doc2 = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject",
+                                                    "Resource": f"arn:aws:s3:::{GP}/*"}]}
+    arn = iam.create_policy(PolicyName="readers", PolicyDocument=json.dumps(doc1))["Policy"]["Arn"]
+    eq(arn, f"arn:aws:iam::{ACCOUNT}:policy/readers", "policy ARN")
+    iam.create_group(GroupName="team")
+    iam.attach_group_policy(GroupName="team", PolicyArn=arn)
+    name, key = new_user()
+    c = client("s3", key)
+    code, _, _ = client_error(c.get_object, Bucket=GP, Key="public/a")
+    eq(code, "AccessDenied", "not in the group yet")
+    iam.add_user_to_group(GroupName="team", UserName=name)
+    eq(c.get_object(Bucket=GP, Key="public/a")["Body"].read(), b"public a", "through the group")
+    code, _, _ = client_error(c.get_object, Bucket=GP, Key="secret/b")
+    eq(code, "AccessDenied", "v1 covers public/ only")
+    iam.create_policy_version(PolicyArn=arn, PolicyDocument=json.dumps(doc2), SetAsDefault=True)
+    eq(iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"], "v2", "default version")
+    eq(c.get_object(Bucket=GP, Key="secret/b")["Body"].read(), b"secret b", "v2 applies at once")
+    eq(iam.get_policy_version(PolicyArn=arn, VersionId="v1")["PolicyVersion"]["Document"], doc1,
+       "v1 kept")
+    eq([v["VersionId"] for v in iam.list_policy_versions(PolicyArn=arn)["Versions"]],
+       ["v1", "v2"], "ListPolicyVersions")
+    code, _, _ = client_error(iam.delete_policy_version, PolicyArn=arn, VersionId="v2")
+    eq(code, "DeleteConflict", "the default version stays")
+    iam.set_default_policy_version(PolicyArn=arn, VersionId="v1")
+    code, _, _ = client_error(c.get_object, Bucket=GP, Key="secret/b")
+    eq(code, "AccessDenied", "back to v1 at once")
+    iam.delete_policy_version(PolicyArn=arn, VersionId="v2")
+    eq([v["VersionId"] for v in iam.list_policy_versions(PolicyArn=arn)["Versions"]], ["v1"],
+       "v2 deleted")
+    code, _, _ = client_error(iam.delete_group, GroupName="team")
+    eq(code, "DeleteConflict", "group with members")
+    details = iam.get_account_authorization_details()
+    check(any(g["GroupName"] == "team" for g in details["GroupDetailList"]), "details list groups")
+    aws_pol = iam.get_policy(PolicyArn="arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")["Policy"]
+    eq(aws_pol["PolicyName"], "AmazonS3ReadOnlyAccess", "AWS managed policy by ARN")
+
+
+@test
+def pagination():
+    for i in range(5):
+        iam.create_user(UserName=f"page-{i}", Path="/paged/")
+    pages = list(iam.get_paginator("list_users").paginate(PathPrefix="/paged/",
+                                                          PaginationConfig={"PageSize": 2}))
+    eq([len(p["Users"]) for p in pages], [2, 2, 1], "pages of 2")
+    eq([u["UserName"] for p in pages for u in p["Users"]], [f"page-{i}" for i in range(5)],
+       "every user once, in order")
+    check(pages[0]["IsTruncated"] and not pages[-1]["IsTruncated"], "IsTruncated")
+    all_aws = [p["Arn"] for p in iam.list_policies(Scope="AWS", MaxItems=1000)["Policies"]]
+    paged = [p["Arn"] for pg in iam.get_paginator("list_policies").paginate(
+        Scope="AWS", PaginationConfig={"PageSize": 3}) for p in pg["Policies"]]
+    eq(paged, all_aws, "managed policies paged")
+    code, _, _ = client_error(iam.list_users, MaxItems=1, Marker="not-a-marker")
+    eq(code, "ValidationError", "a bad marker")
+
+
+# ---- beyond AWS: quarry iam explain; secrets ----
+
+def explain(principal, action, resource):
+    from quarry_server import binary_path
+    p = subprocess.run([binary_path(), "iam", "explain", "--data", srv.data, "--principal",
+                        principal, "--action", action, "--resource", resource],
+                       capture_output=True, text=True, timeout=30)
+    return p.returncode, p.stdout + p.stderr
+
+
+@test
+def iam_explain_names_the_statement():
+    name, key = new_user(["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"])
+    arn = f"arn:aws:iam::{ACCOUNT}:user/{name}"
+    rc, out = explain(arn, "s3:GetObject", f"arn:aws:s3:::{GP}/public/a")
+    eq(rc, 0, out)
+    check("decision  Allow" in out and "AmazonS3ReadOnlyAccess: Allow (statement" in out, out)
+    rc, out = explain(arn, "s3:PutObject", f"arn:aws:s3:::{GP}/public/a")
+    eq(rc, 1, out)
+    check("ImplicitDeny" in out and "no identity-based policy allows the s3:PutObject" in out, out)
+    s3.put_bucket_policy(Bucket=GP, Policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Sid": "NoSecrets", "Effect": "Deny",
+                                               "Principal": "*", "Action": "s3:GetObject",
+                                               "Resource": f"arn:aws:s3:::{GP}/secret/*"}]}))
+    try:
+        rc, out = explain(arn, "s3:GetObject", f"arn:aws:s3:::{GP}/secret/b")
+        eq(rc, 1, out)
+        check("ExplicitDeny" in out and "Sid NoSecrets" in out and "resource-based" in out, out)
+    finally:
+        s3.delete_bucket_policy(Bucket=GP)
+
+
+@test
+def simulate_policies():
+    name, key = new_user(["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"])
+    r = iam.simulate_principal_policy(
+        PolicySourceArn=f"arn:aws:iam::{ACCOUNT}:user/{name}",
+        ActionNames=["s3:GetObject", "s3:PutObject"], ResourceArns=[f"arn:aws:s3:::{GP}/k"])
+    eq([(e["EvalActionName"], e["EvalDecision"]) for e in r["EvaluationResults"]],
+       [("s3:GetObject", "allowed"), ("s3:PutObject", "implicitDeny")], "principal")
+    deny = {"Version": "2012-10-17", "Statement": [{"Sid": "NoGet", "Effect": "Deny",
+                                                    "Action": "s3:GetObject", "Resource": "*"}]}
+    r = iam.simulate_custom_policy(PolicyInputList=[json.dumps(deny)],
+                                   ActionNames=["s3:GetObject"])
+    e = r["EvaluationResults"][0]
+    eq(e["EvalDecision"], "explicitDeny", "custom")
+    eq(e["MatchedStatements"][0]["SourcePolicyId"], "NoGet", "statement")
+    code, _, _ = client_error(iam.simulate_custom_policy, PolicyInputList=["{"],
+                              ActionNames=["s3:GetObject"])
+    eq(code, "MalformedPolicyDocument", "bad input policy")
+
+
+@test
+def default_keys_refused_off_loopback():
+    from quarry_server import binary_path
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QUARRY_ROOT_")}
+    p = subprocess.run([binary_path(), "serve", "--address", "0.0.0.0", "--port", "0", "--data",
+                        tempfile.mkdtemp(prefix="quarry-keys-")], env=env, capture_output=True,
+                       text=True, timeout=30)
+    eq(p.returncode, 2, p.stderr)
+    check("built-in root keys" in p.stderr, p.stderr)
+
+
+if __name__ == "__main__":
+    run(setup, teardown)

@@ -1,0 +1,263 @@
+/*
+ * test_authz.c - the IAM snapshot and the decision, over a real store in a temporary
+ * directory: rows written through store_iam_change are compiled by authz_reload; access
+ * keys resolve (and stop when Inactive); users get their inline, attached and group
+ * policies; role sessions get their role's policies narrowed by the session policy; a
+ * deleted role's session gets nothing; bucket policies deny explicitly, root included;
+ * a snapshot acquired before a change keeps its view; the operation table maps S3,
+ * directory bucket and Lambda operations; the AccessDenied message is AWS's.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#define _XOPEN_SOURCE_EXTENDED 1
+#include <ftw.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "auth/authz.h"
+#include "store/store.h"
+#include "store/store_iam.h"
+
+#define S(x) qr_slice_cstr(x)
+#define ACCT "123456789012"
+
+struct fx {
+    char dir[64];
+    struct store *st;
+    struct store_reader *r;
+    struct authz *a;
+};
+
+static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    return remove(p);
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    strcpy(f->dir, "/tmp/qr-authz-XXXXXX");
+    if (mkdtemp(f->dir) == NULL)
+        return -1;
+    struct store_opts o = {.dir = f->dir, .no_fsync = true};
+    assert_int_equal(store_open(&o, &f->st), QR_OK);
+    assert_int_equal(store_reader_new(f->st, &f->r), QR_OK);
+    assert_int_equal(authz_new(ACCT, &f->a), QR_OK);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    authz_free(f->a);
+    store_reader_free(f->r);
+    store_close(f->st);
+    nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+static void put(struct fx *f, const char *kind, const char *parent, const char *name,
+                const char *doc)
+{
+    struct store_iam_op op = {STORE_IAM_UPSERT, kind, S(parent), S(name), S(doc)};
+    assert_int_equal(store_iam_change(f->st, &op, 1, NULL), QR_OK);
+}
+
+static void del(struct fx *f, const char *kind, const char *parent, const char *name)
+{
+    struct store_iam_op op = {STORE_IAM_DELETE, kind, S(parent), S(name), S("")};
+    assert_int_equal(store_iam_change(f->st, &op, 1, NULL), QR_OK);
+}
+
+static const char *allow(const char *action, const char *resource, char *buf, size_t cap)
+{
+    snprintf(buf, cap,
+             "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"%s\","
+             "\"Resource\":\"%s\"}]}",
+             action, resource);
+    return buf;
+}
+
+static enum policy_decision decide(const struct authz_snap *s, const struct creds_identity *id,
+                                   const char *action, const char *resource,
+                                   const struct policy *bucket_policy)
+{
+    struct auth_principal p;
+    authz_principal(s, id, ACCT, &p);
+    struct authz_check c = {action, resource, bucket_policy, NULL, 0};
+    struct policy_verdict v;
+    authz_decide(&p, &c, &v);
+    return v.decision;
+}
+
+static void test_keys_and_user_policies(void **state)
+{
+    struct fx *f = *state;
+    char b[512];
+    put(f, "user", "", "alice", "{\"id\":\"AIDAALICE\",\"path\":\"/\",\"created\":1}");
+    put(f, "key", "alice", "AKIAALICE0000000000A",
+        "{\"secret\":\"s3cr3t\",\"status\":\"Active\",\"created\":1}");
+    put(f, "inline", "user:alice", "own", allow("s3:GetObject", "arn:aws:s3:::b/own/*", b, sizeof(b)));
+    put(f, "attached", "user:alice", "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess", "");
+    put(f, "group", "", "writers", "{\"id\":\"AGPAW\",\"path\":\"/\"}");
+    put(f, "member", "writers", "alice", "");
+    put(f, "inline", "group:writers", "w", allow("s3:PutObject", "arn:aws:s3:::b/*", b, sizeof(b)));
+    assert_int_equal(authz_reload(f->a, f->r), QR_OK);
+    const struct authz_snap *s = authz_acquire(f->a);
+
+    struct creds_identity id;
+    assert_int_equal(authz_key_lookup(s, S("AKIAALICE0000000000A"), &id), QR_OK);
+    assert_string_equal(id.principal, "arn:aws:iam::" ACCT ":user/alice");
+    assert_string_equal(id.secret, "s3cr3t");
+    assert_int_equal(authz_key_lookup(s, S("AKIAUNKNOWN000000000"), &id), QR_E_NO_SUCH_ACCESS_KEY);
+
+    struct auth_principal p;
+    authz_principal(s, &id, ACCT, &p);
+    assert_int_equal(p.kind, AUTH_USER);
+    assert_true(p.exists);
+    assert_string_equal(p.user_name, "alice");
+    assert_string_equal(p.unique_id, "AIDAALICE");
+    assert_int_equal(p.n_identity, 3); /* inline, managed, the group's inline */
+    assert_int_equal(decide(s, &id, "s3:GetObject", "arn:aws:s3:::x/y", NULL),
+                     POLICY_DECISION_ALLOW); /* AmazonS3ReadOnlyAccess */
+    assert_int_equal(decide(s, &id, "s3:PutObject", "arn:aws:s3:::b/k", NULL),
+                     POLICY_DECISION_ALLOW); /* through the group */
+    assert_int_equal(decide(s, &id, "s3:PutObject", "arn:aws:s3:::c/k", NULL),
+                     POLICY_DECISION_IMPLICIT_DENY);
+    assert_int_equal(decide(s, &id, "iam:CreateUser", "*", NULL), POLICY_DECISION_IMPLICIT_DENY);
+
+    /* Inactive: the next snapshot refuses the key; the one held keeps its view. */
+    put(f, "key", "alice", "AKIAALICE0000000000A",
+        "{\"secret\":\"s3cr3t\",\"status\":\"Inactive\",\"created\":1}");
+    assert_int_equal(authz_reload(f->a, f->r), QR_OK);
+    assert_int_equal(authz_key_lookup(s, S("AKIAALICE0000000000A"), &id), QR_OK);
+    const struct authz_snap *s2 = authz_acquire(f->a);
+    assert_int_equal(authz_key_lookup(s2, S("AKIAALICE0000000000A"), &id),
+                     QR_E_NO_SUCH_ACCESS_KEY);
+    authz_release(s2);
+    authz_release(s);
+}
+
+static void test_roles_sessions_and_bucket_policies(void **state)
+{
+    struct fx *f = *state;
+    char b[512];
+    put(f, "role", "", "reader",
+        "{\"id\":\"AROAREADER\",\"path\":\"/svc/\",\"max\":7200,\"trust\":\"{\\\"Version\\\":"
+        "\\\"2012-10-17\\\",\\\"Statement\\\":[{\\\"Effect\\\":\\\"Allow\\\",\\\"Principal\\\":"
+        "{\\\"Service\\\":\\\"lambda.amazonaws.com\\\"},\\\"Action\\\":\\\"sts:AssumeRole\\\"}]}\"}");
+    put(f, "inline", "role:reader", "r", allow("s3:*", "*", b, sizeof(b)));
+    put(f, "bucketpolicy", "", "b",
+        "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Deny\",\"Principal\":\"*\","
+        "\"Action\":\"s3:GetObject\",\"Resource\":\"arn:aws:s3:::b/secret/*\"}]}");
+    assert_int_equal(authz_reload(f->a, f->r), QR_OK);
+    const struct authz_snap *s = authz_acquire(f->a);
+
+    const char *arn, *rid;
+    const struct policy *trust;
+    uint32_t max;
+    assert_true(authz_role(s, "reader", &arn, &rid, &trust, &max));
+    assert_string_equal(arn, "arn:aws:iam::" ACCT ":role/svc/reader");
+    assert_int_equal(max, 7200);
+    assert_non_null(trust);
+    assert_false(authz_role(s, "arn:aws:iam::" ACCT ":role/reader", NULL, NULL, NULL, NULL));
+
+    struct creds_identity id;
+    memset(&id, 0, sizeof(id));
+    id.kind = CREDS_ROLE_SESSION;
+    snprintf(id.principal, sizeof(id.principal), "%s", arn);
+    snprintf(id.session_name, sizeof(id.session_name), "s1");
+    struct auth_principal p;
+    authz_principal(s, &id, ACCT, &p);
+    assert_string_equal(p.arn, "arn:aws:sts::" ACCT ":assumed-role/reader/s1");
+    assert_string_equal(p.unique_id, "AROAREADER:s1");
+    const struct policy *bp = authz_bucket_policy(s, S("b"));
+    assert_non_null(bp);
+    assert_int_equal(decide(s, &id, "s3:PutObject", "arn:aws:s3:::b/k", bp), POLICY_DECISION_ALLOW);
+    assert_int_equal(decide(s, &id, "s3:GetObject", "arn:aws:s3:::b/secret/k", bp),
+                     POLICY_DECISION_EXPLICIT_DENY);
+
+    /* a session policy narrows */
+    snprintf(id.policy, sizeof(id.policy), "%s", allow("s3:GetObject", "*", b, sizeof(b)));
+    assert_int_equal(decide(s, &id, "s3:PutObject", "arn:aws:s3:::b/k", bp),
+                     POLICY_DECISION_IMPLICIT_DENY);
+    assert_int_equal(decide(s, &id, "s3:GetObject", "arn:aws:s3:::b/k", bp), POLICY_DECISION_ALLOW);
+    id.policy[0] = '\0';
+
+    /* root: everything, except what a resource policy denies */
+    struct creds_identity root;
+    memset(&root, 0, sizeof(root));
+    root.kind = CREDS_LONG_TERM;
+    snprintf(root.principal, sizeof(root.principal), "root");
+    assert_int_equal(decide(s, &root, "iam:DeleteRole", "*", NULL), POLICY_DECISION_ALLOW);
+    assert_int_equal(decide(s, &root, "s3:GetObject", "arn:aws:s3:::b/secret/k", bp),
+                     POLICY_DECISION_EXPLICIT_DENY);
+
+    /* the message names the principal, action and resource as AWS does */
+    struct authz_check c = {"s3:DeleteBucket", "arn:aws:s3:::z", NULL, NULL, 0};
+    struct policy_verdict v;
+    authz_principal(s, &id, ACCT, &p);
+    authz_decide(&p, &c, &v);
+    char msg[600];
+    id.policy[0] = '\0';
+    put(f, "inline", "role:reader", "r", allow("s3:GetObject", "*", b, sizeof(b)));
+    authz_release(s);
+    assert_int_equal(authz_reload(f->a, f->r), QR_OK);
+    s = authz_acquire(f->a);
+    authz_principal(s, &id, ACCT, &p);
+    authz_decide(&p, &c, &v);
+    authz_deny_message(&p, &c, &v, msg, sizeof(msg));
+    assert_string_equal(msg, "User: arn:aws:sts::" ACCT ":assumed-role/reader/s1 is not "
+                             "authorized to perform: s3:DeleteBucket on resource: "
+                             "arn:aws:s3:::z because no identity-based policy allows the "
+                             "s3:DeleteBucket action");
+
+    /* the role deleted: its sessions act for nobody */
+    del(f, "inline", "role:reader", "r");
+    del(f, "role", "", "reader");
+    authz_release(s);
+    assert_int_equal(authz_reload(f->a, f->r), QR_OK);
+    s = authz_acquire(f->a);
+    authz_principal(s, &id, ACCT, &p);
+    assert_false(p.exists);
+    assert_int_equal(decide(s, &id, "s3:GetObject", "arn:aws:s3:::c/k", NULL),
+                     POLICY_DECISION_IMPLICIT_DENY);
+    authz_release(s);
+}
+
+static void test_operation_table(void **state)
+{
+    const struct authz_op *o = authz_find_op("s3", "GetObject");
+    assert_non_null(o);
+    assert_string_equal(o->action, "s3:GetObject");
+    assert_int_equal(o->res, AUTHZ_RES_OBJECT);
+    assert_string_equal(authz_find_op("s3", "HeadObject")->action, "s3:GetObject");
+    assert_string_equal(authz_find_op("s3", "ListObjectsV2")->action, "s3:ListBucket");
+    assert_string_equal(authz_find_op("s3", "UploadPartCopy")->action, "s3:PutObject");
+    assert_string_equal(authz_find_op("s3express", "CreateBucket")->action, "s3express:CreateBucket");
+    assert_null(authz_find_op("s3express", "GetObject")); /* zonal: CreateSession decides */
+    assert_string_equal(authz_find_op("lambda", "Invoke")->action, "lambda:InvokeFunction");
+    assert_int_equal(authz_find_op("lambda", "ListFunctions")->res, AUTHZ_RES_NONE);
+    assert_null(authz_find_op("s3", "NoSuchOperation"));
+    assert_null(authz_find_op("nope", "GetObject"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_keys_and_user_policies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_roles_sessions_and_bucket_policies, setup, teardown),
+        cmocka_unit_test(test_operation_table),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
