@@ -395,6 +395,45 @@ def model_walk_headers_are_read_or_refused():
 
 
 @test
+def model_walk_query_parameters_are_taken():
+    """Every querystring member of an implemented operation is one its route takes: sent
+    alone, it is never refused as a parameter the operation does not take."""
+    _, table = operations_table()
+    m = model()
+    gp = make_gp("qwalk")
+    d = make_dir("qwalk")
+    wrong = []
+    for op in sorted(m.operation_names):
+        om = m.operation_model(op)
+        if not om.input_shape:
+            continue
+        for kind, bucket in (("gp", gp), ("dir", d)):
+            if table.get((op, kind)) != "implemented":
+                continue
+            for name, member in om.input_shape.members.items():
+                if member.serialization.get("location") != "querystring":
+                    continue
+                ensure_fixture(bucket)
+                params = placeholder(om.input_shape, "", bucket)
+                params.setdefault(name, header_values(member)[0])
+                body = {}
+
+                def grab(response_dict=None, **kw):
+                    if response_dict is not None:
+                        body["b"] = response_dict.get("body") or b""
+                s3.meta.events.register("response-received.s3", grab)
+                try:
+                    getattr(s3, botocore.xform_name(op))(**params)
+                except ClientError:
+                    pass
+                finally:
+                    s3.meta.events.unregister("response-received.s3", grab)
+                if b"is not one" in body.get("b", b"") or b"x-id=" in body.get("b", b""):
+                    wrong.append(f"{op} on {kind}: {member.serialization.get('name')} refused")
+    check(not wrong, "\n      " + "\n      ".join(wrong))
+
+
+@test
 def docs_table_is_the_route_table():
     out, table = operations_table()
     ops = set(model().operation_names)
