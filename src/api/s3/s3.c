@@ -477,8 +477,10 @@ static bool route(struct s3_op *op)
     }
     ar->op = op->route->op;
     if (!op->route->fn || (op->directory && (op->route->flags & S3_GP_ONLY))) {
-        char msg[160];
-        snprintf(msg, sizeof(msg), "%s is not implemented%s.", op->route->op,
+        char msg[200];
+        const char *sub = op->route->sub;
+        snprintf(msg, sizeof(msg), "%s (%s%s%s) is not implemented%s.", op->route->op,
+                 op->route->method, sub ? " ?" : "", sub ? sub : "",
                  op->route->fn ? " for directory buckets" : " by quarry yet");
         s3_send_error_code(ar, 501, "NotImplemented", msg);
         return false;
