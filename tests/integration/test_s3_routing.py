@@ -161,7 +161,7 @@ ROOTS = {
     "CreateSession": "CreateSessionResult",
 }
 NO_BODY = {"HeadBucket", "HeadObject", "PutObject", "DeleteObject", "CreateBucket",
-           "PutObjectTagging", "DeleteObjectTagging", "GetObject"}
+           "PutObjectTagging", "DeleteObjectTagging", "GetObject", "DeleteBucketPolicy"}
 # What the operation itself answers for the walk's placeholders (a made-up upload id, an
 # existing bucket, a non-empty bucket); anything else is a wrong answer.
 OWN_ERRORS = {
@@ -172,11 +172,14 @@ OWN_ERRORS = {
     "UploadPartCopy": {"NoSuchUpload"},
     "CreateBucket": {"BucketAlreadyOwnedByYou"},
     "DeleteBucket": {"BucketNotEmpty"},
+    "GetBucketPolicy": {"NoSuchBucketPolicy"},  # the walk's bucket has none
+    "PutBucketPolicy": {"MalformedPolicy"},     # the placeholder policy is "x"
     ("CreateSession", "gp"): {"InvalidRequest"},
 }
 # Operations that change the store when they succeed; every other answer must leave it.
 WRITES = {"PutObject", "DeleteObject", "DeleteObjects", "CopyObject", "CreateBucket",
-          "DeleteBucket", "PutObjectTagging", "DeleteObjectTagging"}
+          "DeleteBucket", "PutObjectTagging", "DeleteObjectTagging", "PutBucketPolicy",
+          "DeleteBucketPolicy"}
 
 
 def placeholder(shape, name, bucket, depth=0):
@@ -329,7 +332,10 @@ NOOP = {("x-amz-acl", "private"), ("x-amz-acl", "bucket-owner-full-control"),
         ("x-amz-request-payer", "requester"), ("x-amz-bypass-governance-retention", None),
         ("x-amz-bucket-object-lock-enabled", "false"),
         ("x-amz-server-side-encryption-bucket-key-enabled", "false"),
-        ("x-amz-optional-object-attributes", None)}
+        ("x-amz-optional-object-attributes", None),
+        # the account's root can always change a bucket policy, so there is no access of
+        # its own for the policy to remove
+        ("x-amz-confirm-remove-self-bucket-access", None)}
 # Checksum algorithms quarry verifies; the others of the model's enum must be refused.
 CK_ALGS = {"CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"}
 
