@@ -22,7 +22,8 @@
 #define BATCH_WINDOW_LAMBDA 256u  /* LambdaInvoke tasks per window (one progress record) */
 #define BATCH_LAMBDA_INFLIGHT 16u /* LambdaInvoke invocations in flight at once */
 #define BATCH_WINDOW_STORE  1000u /* copy/tagging tasks committed per transaction */
-#define BATCH_STORE_RUN     8u    /* copy/tagging windows per turn of the engine's loop */
+#define BATCH_STORE_RUN     8u    /* windows per turn of the engine's loop, at most */
+#define BATCH_TURN_MS       500   /* no new window of a turn starts after this long */
 #define BATCH_RETRY_MAX     3u    /* TemporaryFailure retries before the task fails */
 #define BATCH_THRESHOLD_MIN 1000u /* tasks attempted before the failure threshold applies */
 #define BATCH_MSG_MAX       1024u /* ResultMessage is cut to this many bytes */
@@ -102,18 +103,19 @@ static inline int64_t batch_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Runs the window's tasks (LambdaInvoke, S3ComputeObjectChecksum) and records them with
+/* Runs the window's tasks (S3ComputeObjectChecksum) and records them with
  * the job's progress. Errors: QR_E_DB, QR_E_CONFLICT (the job moved meanwhile), QR_E_BUSY
  * (the engine is stopping). Engine thread. */
 enum qr_err batch_run_window(struct batch_window *w);
 
-/* Runs up to max_windows consecutive copy/tagging windows from the job's cursor: each
- * window's changes and result rows are one writer transaction, queued while the previous
- * one commits (two windows in the pipeline), so reading and building overlap the commit.
- * Errors: QR_E_DB, QR_E_CONFLICT, QR_E_IO, QR_E_NO_SUCH_KEY (manifest not pinned).
- * Engine thread. */
-enum qr_err batch_run_store_windows(struct batch_engine *e, const struct store_job *j,
-                                    const struct batch_def *d, size_t max_windows);
+/* Runs up to max_windows consecutive windows (LambdaInvoke, copy, tagging) from the job's
+ * cursor: each window's result rows (and for copy/tagging its object changes) are one
+ * writer transaction, queued while the next window runs (two windows in the pipeline),
+ * so the commit overlaps the work. A cancel cuts a LambdaInvoke window short.
+ * Errors: QR_E_DB, QR_E_CONFLICT, QR_E_IO, QR_E_NO_SUCH_KEY (manifest not pinned),
+ * QR_E_BUSY (the engine is stopping). Engine thread. */
+enum qr_err batch_run_windows(struct batch_engine *e, const struct store_job *j,
+                              const struct batch_def *d, size_t max_windows);
 
 /* ---- report (report.c) ---- */
 

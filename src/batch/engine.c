@@ -216,14 +216,13 @@ static void run_job(struct batch_engine *e, const struct store_job *j, const str
         finish(e, j, d, BATCH_COMPLETE);
         return;
     }
-    if (d->op == BATCH_OP_COPY || d->op == BATCH_OP_PUT_TAGGING ||
-        d->op == BATCH_OP_DELETE_TAGGING) {
-        enum qr_err err = batch_run_store_windows(e, j, d, BATCH_STORE_RUN);
-        if (err != QR_OK && err != QR_E_CONFLICT)
+    if (d->op != BATCH_OP_CHECKSUM) {
+        enum qr_err err = batch_run_windows(e, j, d, BATCH_STORE_RUN);
+        if (err != QR_OK && err != QR_E_CONFLICT && err != QR_E_BUSY)
             batch_fail_job(e, j->id, "InternalError", "The job's tasks could not be recorded.");
         return;
     }
-    size_t max = d->op == BATCH_OP_LAMBDA ? BATCH_WINDOW_LAMBDA : BATCH_WINDOW_STORE;
+    size_t max = BATCH_WINDOW_STORE;
     struct batch_window w = {.e = e, .job = j, .def = d, .t0_ms = batch_mono_ms()};
     w.tasks = qr_xmalloc(sizeof(*w.tasks) * max);
     w.ends = qr_xmalloc(sizeof(*w.ends) * max);

@@ -196,160 +196,6 @@ static void build_store_rows(struct batch_window *w, struct store_job_row *rows,
     }
 }
 
-/* One of the two windows of the copy/tagging pipeline. */
-struct store_slot {
-    struct batch_window w;
-    struct store_job job; /* the job as this window sees it (its own cursor) */
-    struct store_job_row *rows;
-    char dst[64]; /* the copy's destination bucket, which the rows point to */
-    char *keys, *etags;
-    struct store_job_progress p;
-    struct store_pipe *pipe;
-    bool busy;       /* guarded by pipe->mu: queued to the writer, not yet committed */
-    enum qr_err err; /* guarded by pipe->mu: the commit's result */
-};
-
-struct store_pipe {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    struct store_slot slots[2];
-};
-
-/* Writer thread: a window committed (or failed). */
-static void slot_done(void *arg, enum qr_err err)
-{
-    struct store_slot *sl = arg;
-    pthread_mutex_lock(&sl->pipe->mu);
-    sl->err = err;
-    sl->busy = false;
-    pthread_cond_broadcast(&sl->pipe->cv);
-    pthread_mutex_unlock(&sl->pipe->mu);
-}
-
-/* Waits until the slot's window committed; its result. */
-static enum qr_err slot_wait(struct store_slot *sl)
-{
-    pthread_mutex_lock(&sl->pipe->mu);
-    while (sl->busy)
-        pthread_cond_wait(&sl->pipe->cv, &sl->pipe->mu);
-    enum qr_err err = sl->err;
-    sl->err = QR_OK;
-    pthread_mutex_unlock(&sl->pipe->mu);
-    return err;
-}
-
-/* Reads the slot's window from the manifest (consecutive lines). */
-static enum qr_err slot_read(struct store_slot *sl, struct batch_mreader *mr)
-{
-    char msg[128];
-    bool eof = false;
-    enum qr_err err = QR_OK;
-    sl->w.n = 0;
-    while (sl->w.n < BATCH_WINDOW_STORE && err == QR_OK) {
-        struct qr_slice line;
-        err = batch_mreader_next(mr, &line, &eof);
-        if (err != QR_OK || eof)
-            break;
-        err = batch_csv_line(line, sl->w.def->fields, sl->w.def->n_fields,
-                             &sl->w.tasks[sl->w.n], msg);
-        if (err == QR_OK)
-            sl->w.ends[sl->w.n++] = mr->next_off;
-    }
-    return err;
-}
-
-static void pipe_init(struct store_pipe *pp, struct batch_engine *e, const struct batch_def *d)
-{
-    memset(pp, 0, sizeof(*pp));
-    pthread_mutex_init(&pp->mu, NULL);
-    pthread_cond_init(&pp->cv, NULL);
-    for (size_t i = 0; i < 2; i++) {
-        struct store_slot *sl = &pp->slots[i];
-        sl->pipe = pp;
-        sl->w.e = e;
-        sl->w.def = d;
-        sl->w.job = &sl->job;
-        sl->w.tasks = qr_xmalloc(sizeof(*sl->w.tasks) * BATCH_WINDOW_STORE);
-        sl->w.ends = qr_xmalloc(sizeof(*sl->w.ends) * BATCH_WINDOW_STORE);
-        sl->rows = qr_xmalloc(sizeof(*sl->rows) * BATCH_WINDOW_STORE);
-        sl->keys = qr_xmalloc((size_t)(BATCH_KEY_MAX + 1) * BATCH_WINDOW_STORE);
-        sl->etags = qr_xmalloc((size_t)80 * BATCH_WINDOW_STORE);
-    }
-}
-
-static void pipe_dispose(struct store_pipe *pp)
-{
-    for (size_t i = 0; i < 2; i++) {
-        struct store_slot *sl = &pp->slots[i];
-        free(sl->w.tasks);
-        free(sl->w.ends);
-        free(sl->rows);
-        free(sl->keys);
-        free(sl->etags);
-    }
-    pthread_mutex_destroy(&pp->mu);
-    pthread_cond_destroy(&pp->cv);
-}
-
-enum qr_err batch_run_store_windows(struct batch_engine *e, const struct store_job *j,
-                                    const struct batch_def *d, size_t max_windows)
-{
-    struct store_pipe *pp = qr_xmalloc(sizeof(*pp));
-    struct batch_mreader mr;
-    struct qr_buf tags;
-    uint64_t cursor = j->cursor;
-    int64_t t0 = batch_mono_ms();
-    qr_buf_init(&tags, 64 * 1024);
-    enum qr_err err = d->op == BATCH_OP_PUT_TAGGING ? encode_tags(d, &tags) : QR_OK;
-    if (err == QR_OK)
-        err = batch_mreader_open(e->o.store, e->reader, j->id, j->manifest_off, &mr);
-    if (err != QR_OK) {
-        qr_buf_dispose(&tags);
-        free(pp);
-        return err;
-    }
-    pipe_init(pp, e, d);
-    for (size_t k = 0; k < max_windows && err == QR_OK; k++) {
-        struct store_slot *sl = &pp->slots[k % 2];
-        /* The window before the previous one must have committed before its buffers are
-         * reused; the previous one keeps committing while this one is read and built. */
-        if ((err = slot_wait(sl)) != QR_OK || (err = slot_read(sl, &mr)) != QR_OK ||
-            sl->w.n == 0)
-            break;
-        sl->job = *j;
-        sl->job.cursor = cursor;
-        build_store_rows(&sl->w, sl->rows, sl->dst, sl->keys, sl->etags, &tags);
-        int64_t now = batch_mono_ms();
-        sl->p = (struct store_job_progress){
-            .id = j->id,
-            .rows = sl->rows,
-            .n = sl->w.n,
-            .cursor_from = cursor,
-            .cursor_to = cursor + sl->w.n,
-            .manifest_off = sl->w.ends[sl->w.n - 1],
-            .active_ms = now - t0,
-            .outcome = store_outcome,
-            .arg = &sl->w,
-        };
-        t0 = now;
-        cursor += sl->w.n;
-        pthread_mutex_lock(&pp->mu);
-        sl->busy = true;
-        pthread_mutex_unlock(&pp->mu);
-        store_job_progress_async(e->o.store, &sl->p, slot_done, sl);
-    }
-    for (size_t i = 0; i < 2; i++) {
-        enum qr_err e2 = slot_wait(&pp->slots[i]);
-        if (err == QR_OK)
-            err = e2;
-    }
-    batch_mreader_close(&mr);
-    pipe_dispose(pp);
-    free(pp);
-    qr_buf_dispose(&tags);
-    return err;
-}
-
 /* ---- S3ComputeObjectChecksum ---- */
 
 #define CK_READ_CHUNK (256u * 1024u)
@@ -597,19 +443,26 @@ static void on_result(void *arg, struct fn_result *res)
     pthread_mutex_unlock(&lw->mu);
 }
 
-/* Whether the job left Active (a cancel) or the engine is stopping: then no more tasks
- * of the window are sent, and the window records what ran. Engine thread. */
+/* Whether the window should stop sending: the job left Active (a cancel), a job of
+ * higher priority is waiting, or the engine is stopping. The window then records what
+ * ran and the engine's next turn decides. Engine thread. */
 static bool should_stop(struct lam_window *lw)
 {
     struct batch_engine *e = lw->w->e;
+    const struct store_job *me = lw->w->job;
     h2o_mem_pool_t pool;
-    struct store_job j;
+    struct store_job j, *top;
+    size_t n = 0;
     if (batch_engine_stopping(e))
         return true;
     h2o_mem_init_pool(&pool);
-    enum qr_err err = store_job_get(e->reader, qr_slice_cstr(lw->w->job->id), &pool, &j);
+    enum qr_err err = store_job_get(e->reader, qr_slice_cstr(me->id), &pool, &j);
+    bool stop = err == QR_OK && j.state != BATCH_ACTIVE;
+    if (!stop && store_job_runnable(e->reader, BATCH_BIT(BATCH_READY) | BATCH_BIT(BATCH_ACTIVE),
+                                    1, &pool, &top, &n) == QR_OK && n == 1)
+        stop = strcmp(top->id, me->id) != 0 && top->priority > j.priority;
     h2o_mem_clear_pool(&pool);
-    return err == QR_OK && j.state != BATCH_ACTIVE;
+    return stop;
 }
 
 /* Sends every pending slot; returns how many still need a later round. */
@@ -678,12 +531,14 @@ static void backoff(struct lam_window *lw, unsigned round)
     nanosleep(&ts, NULL);
 }
 
-static enum qr_err run_lambda_window(struct batch_window *w)
+/* Runs the window's invocations into rows; returns how many rows (a prefix) are to be
+ * recorded: all of them, or after a cancel or a stop the tasks that finished in order.
+ * *out_stopped: cut short. */
+static size_t lambda_run(struct batch_window *w, struct store_job_row *rows, bool *out_stopped)
 {
     struct fn_resolve_env env = {w->e->data_dir, w->e->region, w->e->account_id};
     struct fn_config cfg;
     h2o_mem_pool_t pool;
-    struct store_job_row *rows = qr_xmalloc(sizeof(*rows) * w->n);
     struct lam_window lw = {.w = w};
     lw.slots = qr_xmalloc(sizeof(*lw.slots) * w->n);
     pthread_mutex_init(&lw.mu, NULL);
@@ -706,7 +561,6 @@ static enum qr_err run_lambda_window(struct batch_window *w)
         else if (!batch_authorize_task(w->def, "lambda:InvokeFunction", &w->tasks[i]))
             fail_row(sl, "AccessDenied", "Access Denied", 13);
     }
-    enum qr_err err = QR_OK;
     for (unsigned round = 0; send_round(&lw, &cfg) > 0 && !lw.stopped; round++) {
         if (batch_engine_stopping(w->e)) {
             lw.stopped = true;
@@ -719,14 +573,190 @@ static enum qr_err run_lambda_window(struct batch_window *w)
     size_t done = 0;
     while (done < w->n && lw.slots[done].st == LAM_DONE)
         done++;
-    err = record(w, rows, lw.stopped ? done : w->n);
-    if (err == QR_OK && lw.stopped && batch_engine_stopping(w->e))
-        err = QR_E_BUSY;
     h2o_mem_clear_pool(&pool);
     pthread_mutex_destroy(&lw.mu);
     pthread_cond_destroy(&lw.cv);
     free(lw.slots);
-    free(rows);
+    *out_stopped = lw.stopped;
+    return lw.stopped ? done : w->n;
+}
+
+/* ---- the pipeline of windows ---- */
+
+/* One of the two windows of a pipeline: while one window's record commits, the next
+ * runs. */
+struct store_slot {
+    struct batch_window w;
+    size_t cap; /* tasks the buffers hold */
+    struct store_job job; /* the job as this window sees it (its own cursor) */
+    struct store_job_row *rows;
+    char dst[64]; /* the copy's destination bucket, which the rows point to */
+    char *keys, *etags;
+    struct store_job_progress p;
+    struct store_pipe *pipe;
+    bool busy;       /* guarded by pipe->mu: queued to the writer, not yet committed */
+    enum qr_err err; /* guarded by pipe->mu: the commit's result */
+};
+
+struct store_pipe {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct store_slot slots[2];
+};
+
+/* Writer thread: a window committed (or failed). */
+static void slot_done(void *arg, enum qr_err err)
+{
+    struct store_slot *sl = arg;
+    pthread_mutex_lock(&sl->pipe->mu);
+    sl->err = err;
+    sl->busy = false;
+    pthread_cond_broadcast(&sl->pipe->cv);
+    pthread_mutex_unlock(&sl->pipe->mu);
+}
+
+/* Waits until the slot's window committed; its result. */
+static enum qr_err slot_wait(struct store_slot *sl)
+{
+    pthread_mutex_lock(&sl->pipe->mu);
+    while (sl->busy)
+        pthread_cond_wait(&sl->pipe->cv, &sl->pipe->mu);
+    enum qr_err err = sl->err;
+    sl->err = QR_OK;
+    pthread_mutex_unlock(&sl->pipe->mu);
+    return err;
+}
+
+/* Reads the slot's window from the manifest (consecutive lines). */
+static enum qr_err slot_read(struct store_slot *sl, struct batch_mreader *mr)
+{
+    char msg[128];
+    bool eof = false;
+    enum qr_err err = QR_OK;
+    sl->w.n = 0;
+    while (sl->w.n < sl->cap && err == QR_OK) {
+        struct qr_slice line;
+        err = batch_mreader_next(mr, &line, &eof);
+        if (err != QR_OK || eof)
+            break;
+        err = batch_csv_line(line, sl->w.def->fields, sl->w.def->n_fields,
+                             &sl->w.tasks[sl->w.n], msg);
+        if (err == QR_OK)
+            sl->w.ends[sl->w.n++] = mr->next_off;
+    }
+    return err;
+}
+
+static void pipe_init(struct store_pipe *pp, struct batch_engine *e, const struct batch_def *d,
+                      size_t cap)
+{
+    memset(pp, 0, sizeof(*pp));
+    pthread_mutex_init(&pp->mu, NULL);
+    pthread_cond_init(&pp->cv, NULL);
+    for (size_t i = 0; i < 2; i++) {
+        struct store_slot *sl = &pp->slots[i];
+        sl->pipe = pp;
+        sl->w.e = e;
+        sl->w.def = d;
+        sl->w.job = &sl->job;
+        sl->cap = cap;
+        sl->w.tasks = qr_xmalloc(sizeof(*sl->w.tasks) * cap);
+        sl->w.ends = qr_xmalloc(sizeof(*sl->w.ends) * cap);
+        sl->rows = qr_xmalloc(sizeof(*sl->rows) * cap);
+        sl->keys = qr_xmalloc((size_t)(BATCH_KEY_MAX + 1) * cap);
+        sl->etags = qr_xmalloc((size_t)80 * cap);
+    }
+}
+
+static void pipe_dispose(struct store_pipe *pp)
+{
+    for (size_t i = 0; i < 2; i++) {
+        struct store_slot *sl = &pp->slots[i];
+        free(sl->w.tasks);
+        free(sl->w.ends);
+        free(sl->rows);
+        free(sl->keys);
+        free(sl->etags);
+    }
+    pthread_mutex_destroy(&pp->mu);
+    pthread_cond_destroy(&pp->cv);
+}
+
+enum qr_err batch_run_windows(struct batch_engine *e, const struct store_job *j,
+                              const struct batch_def *d, size_t max_windows)
+{
+    struct store_pipe *pp = qr_xmalloc(sizeof(*pp));
+    struct batch_mreader mr;
+    struct qr_buf tags;
+    uint64_t cursor = j->cursor;
+    int64_t t0 = batch_mono_ms();
+    qr_buf_init(&tags, 64 * 1024);
+    enum qr_err err = d->op == BATCH_OP_PUT_TAGGING ? encode_tags(d, &tags) : QR_OK;
+    if (err == QR_OK)
+        err = batch_mreader_open(e->o.store, e->reader, j->id, j->manifest_off, &mr);
+    if (err != QR_OK) {
+        qr_buf_dispose(&tags);
+        free(pp);
+        return err;
+    }
+    pipe_init(pp, e, d, d->op == BATCH_OP_LAMBDA ? BATCH_WINDOW_LAMBDA : BATCH_WINDOW_STORE);
+    int64_t turn_end = t0 + BATCH_TURN_MS;
+    for (size_t k = 0; k < max_windows && err == QR_OK; k++) {
+        struct store_slot *sl = &pp->slots[k % 2];
+        /* The engine's turn ends after a while, so new jobs are prepared and cancels of
+         * other jobs handled while a long job runs. */
+        if (k > 0 && batch_mono_ms() > turn_end)
+            break;
+        /* The window before the previous one must have committed before its buffers are
+         * reused; the previous one keeps committing while this one is read and built. */
+        if ((err = slot_wait(sl)) != QR_OK || (err = slot_read(sl, &mr)) != QR_OK ||
+            sl->w.n == 0)
+            break;
+        sl->job = *j;
+        sl->job.cursor = cursor;
+        size_t n = sl->w.n;
+        bool stopped = false;
+        if (d->op == BATCH_OP_LAMBDA)
+            n = lambda_run(&sl->w, sl->rows, &stopped);
+        else
+            build_store_rows(&sl->w, sl->rows, sl->dst, sl->keys, sl->etags, &tags);
+        int64_t now = batch_mono_ms();
+        if (n > 0) {
+            sl->p = (struct store_job_progress){
+                .id = j->id,
+                .rows = sl->rows,
+                .n = n,
+                .cursor_from = cursor,
+                .cursor_to = cursor + n,
+                .manifest_off = sl->w.ends[n - 1],
+                .active_ms = now - t0,
+                .outcome = store_outcome,
+                .arg = &sl->w,
+            };
+            cursor += n;
+            pthread_mutex_lock(&pp->mu);
+            sl->busy = true;
+            pthread_mutex_unlock(&pp->mu);
+            store_job_progress_async(e->o.store, &sl->p, slot_done, sl);
+        }
+        t0 = now;
+        if (stopped) {
+            /* A cancel: the engine's next turn finishes the job. A stop: the rest of the
+             * window runs again at the next start. */
+            if (batch_engine_stopping(e))
+                err = QR_E_BUSY;
+            break;
+        }
+    }
+    for (size_t i = 0; i < 2; i++) {
+        enum qr_err e2 = slot_wait(&pp->slots[i]);
+        if (err == QR_OK)
+            err = e2;
+    }
+    batch_mreader_close(&mr);
+    pipe_dispose(pp);
+    free(pp);
+    qr_buf_dispose(&tags);
     return err;
 }
 
@@ -734,11 +764,10 @@ enum qr_err batch_run_window(struct batch_window *w)
 {
     switch (w->def->op) {
     case BATCH_OP_LAMBDA:
-        return run_lambda_window(w);
     case BATCH_OP_COPY:
     case BATCH_OP_PUT_TAGGING:
     case BATCH_OP_DELETE_TAGGING:
-        return QR_E_INTERNAL; /* batch_run_store_windows runs these */
+        return QR_E_INTERNAL; /* batch_run_windows runs these */
     case BATCH_OP_CHECKSUM:
         return run_checksum_window(w);
     }

@@ -359,8 +359,9 @@ def cancel_running_lambda_job():
 
 @test
 def priority_order():
-    """A higher-priority job confirmed while a lower one runs goes ahead of it (between two
-    windows) and ends first; UpdateJobPriority is what made it the higher one."""
+    """A higher-priority job confirmed while a lower one runs goes ahead of it (the running
+    LambdaInvoke window stops sending) and ends first; UpdateJobPriority is what made it the
+    higher one."""
     b, man = gp_bucket(), gp_bucket()
     fn = deploy(uniq("bt-prio"), "batch_behaviours/lambda_function.py")
     slow = put_manifest(man, "slow.csv", [manifest_line(b, f"slow/{i}") for i in range(1000)])
