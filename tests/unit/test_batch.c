@@ -59,6 +59,9 @@ static const struct {
     {"bkt,\"unterminated", BK, 2, false, NULL, NULL, NULL, 0},
     {"bkt,\"q\"tail", BK, 2, false, NULL, NULL, NULL, 0},
     {"bkt,a\"b", BK, 2, false, NULL, NULL, NULL, 0},
+    {"bkt,%FF%FE", BK, 2, false, NULL, NULL, NULL, 0}, /* not UTF-8 */
+    {"bkt,a%00b", BK, 2, false, NULL, NULL, NULL, 0},  /* NUL */
+    {"bkt,\xc3\xa9", BK, 2, true, "bkt", "\xc3\xa9", "", 2}, /* raw UTF-8 is taken as is */
 };
 
 static void test_csv_table(void **state)
