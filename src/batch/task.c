@@ -310,16 +310,23 @@ struct lam_window {
     size_t inflight; /* guarded by mu */
     struct lam_slot *slots;
     char invocation_id[40];
-    bool stopped; /* cut short: a cancel or the engine stopping */
+    bool stopped;      /* cut short: a cancel or the engine stopping */
+    size_t per_invoke; /* tasks per invocation: 1 as on AWS, or the job's
+                          quarry:tasks-per-invocation tag */
 };
 
-/* The event AWS sends (reference 7): one task per invocation; s3Key as in the manifest
- * (URL-encoded: AWS's sample functions unquote_plus it). */
-static char *event_json(const struct lam_window *lw, const struct lam_slot *sl)
+/* The tasks one invocation carries. Heap; freed by its callback. */
+struct lam_group {
+    struct lam_window *lw;
+    size_t n;
+    struct lam_slot *slots[BATCH_MAX_PER_INVOKE];
+};
+
+/* The event AWS sends (reference 7): one task per invocation unless the job asked for
+ * more; s3Key as in the manifest (URL-encoded: AWS's sample functions unquote_plus it). */
+static json_t *task_json(const struct lam_window *lw, const struct lam_slot *sl, bool v2)
 {
-    const struct batch_def *d = lw->w->def;
     const struct batch_task *t = &lw->w->tasks[sl->i];
-    bool v2 = strcmp(d->schema, "2.0") == 0;
     json_t *task = json_object();
     json_object_set_new(task, "taskId", json_string(sl->task_id));
     json_object_set_new(task, "s3Key", json_stringn(t->key_raw, t->key_raw_len));
@@ -331,6 +338,17 @@ static char *event_json(const struct lam_window *lw, const struct lam_slot *sl)
         snprintf(arn, sizeof(arn), "arn:aws:s3:::%s", t->bucket);
         json_object_set_new(task, "s3BucketArn", json_string(arn));
     }
+    return task;
+}
+
+static char *event_json(const struct lam_group *g)
+{
+    const struct lam_window *lw = g->lw;
+    const struct batch_def *d = lw->w->def;
+    bool v2 = strcmp(d->schema, "2.0") == 0;
+    json_t *tasks = json_array();
+    for (size_t i = 0; i < g->n; i++)
+        json_array_append_new(tasks, task_json(lw, g->slots[i], v2));
     json_t *job = json_pack("{ss}", "id", lw->w->job->id);
     if (v2) {
         json_t *ua = json_object();
@@ -338,13 +356,13 @@ static char *event_json(const struct lam_window *lw, const struct lam_slot *sl)
             json_object_set_new(ua, d->user_args[i].key, json_string(d->user_args[i].value));
         json_object_set_new(job, "userArguments", ua);
     }
-    json_t *ev = json_pack("{ss ss so s[o]}", "invocationSchemaVersion", v2 ? "2.0" : "1.0",
-                           "invocationId", lw->invocation_id, "job", job, "tasks", task);
-    char *s = json_dumps(ev, JSON_COMPACT);
+    json_t *ev = json_pack("{ss ss so so}", "invocationSchemaVersion", v2 ? "2.0" : "1.0",
+                           "invocationId", lw->invocation_id, "job", job, "tasks", tasks);
+    char *out = json_dumps(ev, JSON_COMPACT);
     json_decref(ev);
-    if (s == NULL)
+    if (out == NULL)
         abort(); /* jansson fails only on allocation */
-    return s;
+    return out;
 }
 
 static void fail_row(struct lam_slot *sl, const char *code, const char *msg, size_t len)
@@ -353,19 +371,17 @@ static void fail_row(struct lam_slot *sl, const char *code, const char *msg, siz
     sl->st = LAM_DONE;
 }
 
-/* The function's answer: {"results":[{"taskId","resultCode","resultString"}],
- * "treatMissingKeysAs"}. Anything else fails the task (never the job). */
-static void parse_response(struct lam_slot *sl, const uint8_t *p, size_t n)
+/* The function's answer for one task: {"results":[{"taskId","resultCode","resultString"}],
+ * "treatMissingKeysAs"} (o already parsed; NULL when it was not JSON). Anything else fails
+ * the task (never the job). */
+static void parse_response(struct lam_slot *sl, json_t *o)
 {
-    json_error_t jerr;
-    json_t *o = json_loadb((const char *)p, n, JSON_REJECT_DUPLICATES, &jerr);
     json_t *results = json_object_get(o, "results");
     const char *code = NULL, *str = NULL;
     if (!json_is_object(o) || !json_is_array(results)) {
         static const char m[] = "Lambda returned an invalid response: not a JSON object with "
                                 "a results array";
         fail_row(sl, "PermanentFailure", m, sizeof(m) - 1);
-        json_decref(o);
         return;
     }
     size_t i;
@@ -398,19 +414,15 @@ static void parse_response(struct lam_slot *sl, const uint8_t *p, size_t n)
         static const char m[] = "Lambda returned an invalid response: unknown resultCode";
         fail_row(sl, "PermanentFailure", m, sizeof(m) - 1);
     }
-    json_decref(o);
 }
 
-/* fn engine thread: classify the result, wake the window's waiter. */
-static void on_result(void *arg, struct fn_result *res)
+/* The outcome of an invocation that returned no result document, for one task. */
+static void invoke_failed(struct lam_slot *sl, const struct fn_result *res)
 {
-    struct lam_slot *sl = arg;
-    struct lam_window *lw = sl->lw;
     char m[BATCH_MSG_MAX + 64];
     int n;
     switch (res->status) {
     case FN_OK:
-        parse_response(sl, res->payload, res->payload_len);
         break;
     case FN_FUNCTION_ERROR:
     case FN_INIT_FAILED:
@@ -437,10 +449,29 @@ static void on_result(void *arg, struct fn_result *res)
         }
         break;
     }
+}
+
+/* fn engine thread: classify the result for each task of the invocation, wake the
+ * window's waiter. */
+static void on_result(void *arg, struct fn_result *res)
+{
+    struct lam_group *g = arg;
+    struct lam_window *lw = g->lw;
+    if (res->status == FN_OK) {
+        json_t *o = json_loadb((const char *)res->payload, res->payload_len,
+                               JSON_REJECT_DUPLICATES, NULL);
+        for (size_t i = 0; i < g->n; i++)
+            parse_response(g->slots[i], o);
+        json_decref(o);
+    } else {
+        for (size_t i = 0; i < g->n; i++)
+            invoke_failed(g->slots[i], res);
+    }
     pthread_mutex_lock(&lw->mu);
     lw->inflight--;
     pthread_cond_signal(&lw->cv);
     pthread_mutex_unlock(&lw->mu);
+    free(g);
 }
 
 /* Whether the window should stop sending: the job left Active (a cancel), a job of
@@ -465,42 +496,67 @@ static bool should_stop(struct lam_window *lw)
     return stop;
 }
 
-/* Sends every pending slot; returns how many still need a later round. */
+/* Sends one group of tasks (sliding window: never more than BATCH_LAMBDA_INFLIGHT
+ * invocations in flight, more would only come back throttled). */
+static void send_group(struct lam_window *lw, const struct fn_config *cfg, struct lam_group *g)
+{
+    char *payload = event_json(g);
+    char rid[37];
+    qr_uuid4(rid);
+    struct fn_invoke inv = {.cfg = cfg, .payload = qr_slice_cstr(payload), .request_id = rid};
+    pthread_mutex_lock(&lw->mu);
+    while (lw->inflight >= BATCH_LAMBDA_INFLIGHT)
+        pthread_cond_wait(&lw->cv, &lw->mu);
+    for (size_t i = 0; i < g->n; i++) {
+        g->slots[i]->st = LAM_INFLIGHT;
+        g->slots[i]->attempts++;
+    }
+    lw->inflight++;
+    pthread_mutex_unlock(&lw->mu);
+    enum qr_err err = fn_invoke(lw->w->e->o.fn, &inv, on_result, g);
+    free(payload);
+    if (err != QR_OK) {
+        pthread_mutex_lock(&lw->mu);
+        lw->inflight--;
+        pthread_mutex_unlock(&lw->mu);
+        for (size_t i = 0; i < g->n; i++) {
+            g->slots[i]->attempts--;
+            g->slots[i]->st = err == QR_E_BUSY ? LAM_THROTTLED : LAM_RETRY;
+        }
+        free(g);
+    }
+}
+
+/* Sends every pending slot, per_invoke tasks an invocation; returns how many still need
+ * a later round. */
 static size_t send_round(struct lam_window *lw, const struct fn_config *cfg)
 {
-    size_t later = 0;
+    size_t later = 0, since_check = BATCH_LAMBDA_INFLIGHT;
+    struct lam_group *g = NULL;
     for (size_t i = 0; i < lw->w->n; i++) {
-        struct lam_slot *sl = &lw->slots[i];
-        if (sl->st != LAM_PENDING)
+        if (lw->slots[i].st != LAM_PENDING)
             continue;
-        if (i % BATCH_LAMBDA_INFLIGHT == 0 && should_stop(lw)) {
-            lw->stopped = true;
-            break;
+        if (g == NULL) {
+            if (since_check >= BATCH_LAMBDA_INFLIGHT) {
+                since_check = 0;
+                if (should_stop(lw)) {
+                    lw->stopped = true;
+                    break;
+                }
+            }
+            g = qr_xmalloc(sizeof(*g));
+            g->lw = lw;
+            g->n = 0;
         }
-        char *payload = event_json(lw, sl);
-        char rid[37];
-        qr_uuid4(rid);
-        struct fn_invoke inv = {.cfg = cfg, .payload = qr_slice_cstr(payload), .request_id = rid};
-        sl->attempts++;
-        pthread_mutex_lock(&lw->mu);
-        /* A sliding window: the next task goes out as soon as one ends, never more than
-         * the engine runs at once (more would only come back throttled). */
-        while (lw->inflight >= BATCH_LAMBDA_INFLIGHT)
-            pthread_cond_wait(&lw->cv, &lw->mu);
-        sl->st = LAM_INFLIGHT;
-        lw->inflight++;
-        pthread_mutex_unlock(&lw->mu);
-        enum qr_err err = fn_invoke(lw->w->e->o.fn, &inv, on_result, sl);
-        free(payload);
-        if (err != QR_OK) {
-            pthread_mutex_lock(&lw->mu);
-            lw->inflight--;
-            pthread_mutex_unlock(&lw->mu);
-            sl->attempts--;
-            sl->st = err == QR_E_BUSY ? LAM_THROTTLED : LAM_RETRY;
-            later++;
+        g->slots[g->n++] = &lw->slots[i];
+        since_check++;
+        if (g->n == lw->per_invoke) {
+            send_group(lw, cfg, g);
+            g = NULL;
         }
     }
+    if (g)
+        send_group(lw, cfg, g);
     pthread_mutex_lock(&lw->mu);
     while (lw->inflight > 0)
         pthread_cond_wait(&lw->cv, &lw->mu);
@@ -509,6 +565,27 @@ static size_t send_round(struct lam_window *lw, const struct fn_config *cfg)
         if (lw->slots[i].st == LAM_RETRY || lw->slots[i].st == LAM_THROTTLED)
             later++;
     return later;
+}
+
+/* The job's quarry:tasks-per-invocation tag (1..BATCH_MAX_PER_INVOKE), else 1: AWS sends
+ * one task per invocation; a function that loops over event['tasks'] (AWS's own examples
+ * do) can be given several, so one warm process serves many. */
+static size_t tasks_per_invocation(const struct store_job *j)
+{
+    json_t *o = json_loadb((const char *)j->tags.p, j->tags.len, 0, NULL);
+    json_t *tags = json_object_get(o, "tags"), *t;
+    size_t i, n = 1;
+    json_array_foreach(tags, i, t)
+    {
+        const char *k = json_string_value(json_array_get(t, 0));
+        const char *v = json_string_value(json_array_get(t, 1));
+        uint64_t x;
+        if (k && v && strcmp(k, BATCH_TAG_PER_INVOKE) == 0 &&
+            qr_slice_u64(qr_slice_cstr(v), BATCH_MAX_PER_INVOKE, &x) && x > 0)
+            n = (size_t)x;
+    }
+    json_decref(o);
+    return n;
 }
 
 /* Sleeps before the next round: throttling briefly, retries with exponential backoff. */
@@ -539,7 +616,7 @@ static size_t lambda_run(struct batch_window *w, struct store_job_row *rows, boo
     struct fn_resolve_env env = {w->e->data_dir, w->e->region, w->e->account_id};
     struct fn_config cfg;
     h2o_mem_pool_t pool;
-    struct lam_window lw = {.w = w};
+    struct lam_window lw = {.w = w, .per_invoke = tasks_per_invocation(w->job)};
     lw.slots = qr_xmalloc(sizeof(*lw.slots) * w->n);
     pthread_mutex_init(&lw.mu, NULL);
     pthread_cond_init(&lw.cv, NULL);

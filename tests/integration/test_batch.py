@@ -477,8 +477,9 @@ def lambda_results_every_case():
     by_key = {urllib.parse.unquote_plus(r[1]): r for st in rows.values() for r in st}
     eq(sorted(by_key), sorted(kinds), "every line once")
     ok = json.loads(by_key["ok/a b+c"][6])
-    eq((ok["key"], ok["bucket"], ok["v"]), (urllib.parse.quote_plus("ok/a b+c"),
-                                            f"arn:aws:s3:::{b}", "1.0"), "schema 1.0 event")
+    eq((ok["key"], ok["bucket"], ok["v"], ok["ntasks"]),
+       (urllib.parse.quote_plus("ok/a b+c"), f"arn:aws:s3:::{b}", "1.0", 1),
+       "schema 1.0 event, one task per invocation as on AWS")
     eq(by_key["temp/1"][5], "TemporaryFailure", "temporary failure after retries")
     eq((by_key["perm/1"][5], len(by_key["perm/1"][6])), ("PermanentFailure", 1024),
        "ResultMessage cut to 1024")
@@ -488,6 +489,31 @@ def lambda_results_every_case():
         check(by_key[k][6].startswith("Lambda returned function error: "), f"{k}: {by_key[k][6]}")
     check("boom from" in by_key["raise/1"][6], by_key["raise/1"][6])
     check("invalid response" in by_key["garbage/1"][6], by_key["garbage/1"][6])
+
+
+@test
+def tasks_per_invocation_tag():
+    """Opt-in beyond AWS: the job tag quarry:tasks-per-invocation=N sends N tasks per
+    event to a function that loops over event['tasks']; each task still gets its own
+    result and report row. Without the tag, one task per invocation (checked above)."""
+    b, man, rep = gp_bucket(), gp_bucket(), gp_bucket()
+    fn = deploy(uniq("bt-many"), "batch_behaviours/lambda_function.py")
+    keys = [f"ok/{i}" for i in range(40)] + ["perm/x"]
+    etag = put_manifest(man, "m.csv", [manifest_line(b, k) for k in keys])
+    op = {"LambdaInvoke": {"FunctionArn": fn, "InvocationSchemaVersion": "2.0",
+                           "UserArguments": {"a": "b"}}}
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, op, rep,
+                                    Tags=[{"Key": "quarry:tasks-per-invocation", "Value": "8"}]))["JobId"]
+    job = wait_job(jid)
+    eq(job["Status"], "Complete", "status")
+    eq((job["ProgressSummary"]["NumberOfTasksSucceeded"],
+        job["ProgressSummary"]["NumberOfTasksFailed"]), (40, 1), "progress")
+    _, rows = read_report(rep, jid)
+    counts = [json.loads(r[6])["ntasks"] for r in rows["succeeded"]]
+    check(max(counts) == 8 and all(1 <= c <= 8 for c in counts), f"tasks per event {counts}")
+    eq(sorted(urllib.parse.unquote_plus(r[1]) for r in rows["succeeded"]), sorted(keys[:-1]),
+       "every task its own row")
+    eq(rows["failed"][0][5], "PermanentFailure", "the failed task of a shared event")
 
 
 @test
