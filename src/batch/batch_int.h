@@ -23,8 +23,8 @@
 #define BATCH_LAMBDA_INFLIGHT 16u /* LambdaInvoke invocations in flight at once */
 #define BATCH_MAX_PER_INVOKE  64u /* tasks in one invocation, at most (opt-in, see task.c) */
 #define BATCH_TAG_PER_INVOKE  "quarry:tasks-per-invocation" /* job tag asking for more */
-#define BATCH_WINDOW_STORE  1000u /* copy/tagging tasks committed per transaction */
-#define BATCH_STORE_RUN     8u    /* windows per turn of the engine's loop, at most */
+#define BATCH_WINDOW_STORE  500u  /* copy/tagging tasks committed per transaction */
+#define BATCH_STORE_RUN     16u   /* windows per turn of the engine's loop, at most */
 #define BATCH_TURN_MS       500   /* no new window of a turn starts after this long */
 #define BATCH_RETRY_MAX     3u    /* TemporaryFailure retries before the task fails */
 #define BATCH_THRESHOLD_MIN 1000u /* tasks attempted before the failure threshold applies */
