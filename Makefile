@@ -43,7 +43,7 @@ API_OBJ  := $(API_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test-deps runtimes run test unit integration fuzz fuzz-run clean format format-check
+.PHONY: all deps test-deps runtimes run demo test unit integration fuzz fuzz-run clean format format-check
 
 all: $(BUILD)/quarry
 
@@ -100,6 +100,11 @@ run: deps
 	@mkdir -p data
 	@scripts/run-banner.sh
 	exec $(BUILD)/quarry serve --address 127.0.0.1 --port 9000 --data ./data
+
+# AWS's S3 Batch Operations walkthrough against a fresh quarry with the aws CLI.
+demo: all
+	@$(MAKE) --no-print-directory runtimes
+	BUILD=$(BUILD) python3 scripts/batch-demo.py
 
 test: test-deps
 	$(MAKE) all unit-bins
