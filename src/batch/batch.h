@@ -218,7 +218,4 @@ enum qr_err batch_csv_line(struct qr_slice line, const enum batch_field *fields,
                            struct batch_task *out, char msg[128])
     __attribute__((warn_unused_result));
 
-/* The state names AWS uses; NULL for an out-of-range value. Used by logs and tests. */
-const char *batch_state_debug_name(enum batch_state s);
-
 #endif

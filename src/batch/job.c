@@ -22,19 +22,6 @@
 #include "util/codec.h"
 #include "util/names.h"
 
-static const char *const state_names[BATCH__STATES] = {
-    [BATCH_NEW] = "New",           [BATCH_PREPARING] = "Preparing", [BATCH_SUSPENDED] = "Suspended",
-    [BATCH_READY] = "Ready",       [BATCH_ACTIVE] = "Active",       [BATCH_PAUSING] = "Pausing",
-    [BATCH_PAUSED] = "Paused",     [BATCH_COMPLETE] = "Complete",   [BATCH_COMPLETING] = "Completing",
-    [BATCH_CANCELLING] = "Cancelling", [BATCH_CANCELLED] = "Cancelled",
-    [BATCH_FAILING] = "Failing",   [BATCH_FAILED] = "Failed",
-};
-
-const char *batch_state_debug_name(enum batch_state s)
-{
-    return (unsigned)s < BATCH__STATES ? state_names[s] : NULL;
-}
-
 /* ---- the definition as JSON ---- */
 
 static json_t *kv_json(const struct batch_kv *kv, size_t n)
