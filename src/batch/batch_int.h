@@ -17,18 +17,18 @@
 #include "batch/batch.h"
 #include "fn/fn.h"
 
-#define BATCH_LINE_MAX      (16u * 1024u) /* longest manifest line accepted */
-#define BATCH_MREAD_BUF     (64u * 1024u)
-#define BATCH_WINDOW_LAMBDA 256u  /* LambdaInvoke tasks per window (one progress record) */
-#define BATCH_LAMBDA_INFLIGHT 16u /* LambdaInvoke invocations in flight at once */
-#define BATCH_MAX_PER_INVOKE  64u /* tasks in one invocation, at most (opt-in, see task.c) */
+#define BATCH_LINE_MAX        (16u * 1024u) /* longest manifest line accepted */
+#define BATCH_MREAD_BUF       (64u * 1024u)
+#define BATCH_WINDOW_LAMBDA   256u /* LambdaInvoke tasks per window (one progress record) */
+#define BATCH_LAMBDA_INFLIGHT 16u  /* LambdaInvoke invocations in flight at once */
+#define BATCH_MAX_PER_INVOKE  64u  /* tasks in one invocation, at most (opt-in, see task.c) */
 #define BATCH_TAG_PER_INVOKE  "quarry:tasks-per-invocation" /* job tag asking for more */
-#define BATCH_WINDOW_STORE  500u  /* copy/tagging tasks committed per transaction */
-#define BATCH_STORE_RUN     16u   /* windows per turn of the engine's loop, at most */
-#define BATCH_TURN_MS       500   /* no new window of a turn starts after this long */
-#define BATCH_RETRY_MAX     3u    /* TemporaryFailure retries before the task fails */
-#define BATCH_THRESHOLD_MIN 1000u /* tasks attempted before the failure threshold applies */
-#define BATCH_MSG_MAX       1024u /* ResultMessage is cut to this many bytes */
+#define BATCH_WINDOW_STORE    500u  /* copy/tagging tasks committed per transaction */
+#define BATCH_STORE_RUN       16u   /* windows per turn of the engine's loop, at most */
+#define BATCH_TURN_MS         500   /* no new window of a turn starts after this long */
+#define BATCH_RETRY_MAX       3u    /* TemporaryFailure retries before the task fails */
+#define BATCH_THRESHOLD_MIN   1000u /* tasks attempted before the failure threshold applies */
+#define BATCH_MSG_MAX         1024u /* ResultMessage is cut to this many bytes */
 
 struct batch_engine {
     struct batch_engine_opts o; /* strings copied below */
@@ -56,12 +56,12 @@ struct batch_mreader {
     struct store *st;
     struct store_job_manifest m; /* in pool */
     h2o_mem_pool_t pool;
-    uint64_t next_off;  /* manifest offset of buf[0] + len already consumed */
-    uint64_t fill_off;  /* manifest offset of the next byte to read into buf */
-    uint8_t *buf;       /* BATCH_MREAD_BUF bytes, heap */
-    size_t off, len;    /* unread bytes: buf[off, len) */
-    uint64_t line_no;   /* physical line number (1-based) of the last line returned */
-    int fd;             /* open blob of ext[fd_ext], or -1 */
+    uint64_t next_off; /* manifest offset of buf[0] + len already consumed */
+    uint64_t fill_off; /* manifest offset of the next byte to read into buf */
+    uint8_t *buf;      /* BATCH_MREAD_BUF bytes, heap */
+    size_t off, len;   /* unread bytes: buf[off, len) */
+    uint64_t line_no;  /* physical line number (1-based) of the last line returned */
+    int fd;            /* open blob of ext[fd_ext], or -1 */
     size_t fd_ext;
 };
 

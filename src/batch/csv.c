@@ -134,4 +134,3 @@ enum qr_err batch_csv_line(struct qr_slice line, const enum batch_field *fields,
         return bad(msg, "the manifest spec names no Bucket or no Key field");
     return decode_key(out, msg);
 }
-

@@ -77,8 +77,8 @@ static bool pin_manifest(struct batch_engine *e, const struct store_job *j,
         return false;
     }
     etag_unquoted(d->mf_etag, etag);
-    enum qr_err err = store_job_pin(e->o.store, j->id, qr_slice_cstr(bucket), qr_slice_cstr(key),
-                                    etag);
+    enum qr_err err =
+        store_job_pin(e->o.store, j->id, qr_slice_cstr(bucket), qr_slice_cstr(key), etag);
     if (err == QR_OK)
         return true;
     if (err == QR_E_PRECONDITION) {

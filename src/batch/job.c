@@ -59,12 +59,12 @@ char *batch_def_to_json(const struct batch_def *d, const struct batch_tags *t, b
         json_array_append_new(fields, json_integer(d->fields[i]));
     json_t *o = json_pack(
         "{si si ss ss ss ss so ss ss ss sb ss ss sb sb sb sb ss ss sI}", "op", (int)d->op, "mf",
-        (int)d->mf_format, "fn", d->function_arn, "schema", d->schema, "target",
-        d->target_resource, "tprefix", d->target_prefix, "fields", fields, "mfarn", d->mf_arn,
-        "mfetag", d->mf_etag, "mfver", d->mf_version, "rep", d->report_enabled, "repb",
-        d->report_bucket_arn, "repp", d->report_prefix, "repfo", d->report_failed_only, "repsc",
-        d->report_has_scope, "repfmt", d->report_has_format, "confirm", d->confirmation_required,
-        "desc", d->description, "role", d->role_arn, "prio", (json_int_t)d->priority);
+        (int)d->mf_format, "fn", d->function_arn, "schema", d->schema, "target", d->target_resource,
+        "tprefix", d->target_prefix, "fields", fields, "mfarn", d->mf_arn, "mfetag", d->mf_etag,
+        "mfver", d->mf_version, "rep", d->report_enabled, "repb", d->report_bucket_arn, "repp",
+        d->report_prefix, "repfo", d->report_failed_only, "repsc", d->report_has_scope, "repfmt",
+        d->report_has_format, "confirm", d->confirmation_required, "desc", d->description, "role",
+        d->role_arn, "prio", (json_int_t)d->priority);
     json_object_set_new(o, "ckalg", json_integer(d->checksum_alg));
     json_object_set_new(o, "uargs", kv_json(d->user_args, d->n_user_args));
     json_object_set_new(o, "otags", kv_json(d->obj_tags, d->n_obj_tags));
@@ -120,8 +120,7 @@ enum qr_err batch_def_from_json(struct qr_slice json, struct batch_def *d)
     json_array_foreach(f, i, v) d->fields[d->n_fields++] = (enum batch_field)json_integer_value(v);
     if (!kv_from_json(json_object_get(o, "uargs"), d->user_args, BATCH_MAX_USER_ARGS,
                       &d->n_user_args) ||
-        !kv_from_json(json_object_get(o, "otags"), d->obj_tags, BATCH_MAX_OBJ_TAGS,
-                      &d->n_obj_tags))
+        !kv_from_json(json_object_get(o, "otags"), d->obj_tags, BATCH_MAX_OBJ_TAGS, &d->n_obj_tags))
         goto out;
     err = QR_OK;
 out:

@@ -8,8 +8,8 @@
  * the same whatever the object's size.
  *
  * LambdaInvoke keeps BATCH_LAMBDA_INFLIGHT tasks of the window in flight through fn_invoke
- * (a sliding window: the next goes out when one ends), waits for the last callback, retries TemporaryFailure
- * with backoff up to BATCH_RETRY_MAX times and waits out throttling without limit
+ * (a sliding window: the next goes out when one ends), waits for the last callback, retries
+ * TemporaryFailure with backoff up to BATCH_RETRY_MAX times and waits out throttling without limit
  * (a throttled task never fails), then records the window.
  *
  * Every task runs through batch_authorize_task, the one place a task's principal (the
@@ -28,9 +28,9 @@
 #include "fn/fn_resolve.h"
 #include "obj/obj.h"
 #include "util/buf.h"
+#include "util/checksum.h"
 #include "util/codec.h"
 #include "util/names.h"
-#include "util/checksum.h"
 
 /* TODO(#11): evaluate the role's policies for the task's action on its object here.
  * Today every principal is the account root, so every task is allowed; the job's
@@ -98,8 +98,9 @@ static void store_outcome(void *arg, struct store_job_row *row, enum qr_err err)
     } map[] = {
         {QR_E_NO_SUCH_KEY, 404, "NoSuchKey", "The specified key does not exist."},
         {QR_E_NO_SUCH_BUCKET, 404, "NoSuchBucket", "The specified bucket does not exist."},
-        {QR_E_PRECONDITION, 412, "PreconditionFailed", "At least one of the preconditions you "
-                                                       "specified did not hold."},
+        {QR_E_PRECONDITION, 412, "PreconditionFailed",
+         "At least one of the preconditions you "
+         "specified did not hold."},
         {QR_E_TOO_LARGE, 400, "InvalidRequest", "The object's metadata is too large."},
     };
     if (err == QR_OK) {
@@ -192,7 +193,8 @@ static void build_store_rows(struct batch_window *w, struct store_job_row *rows,
         row->effect = STORE_JOB_EFFECT_TAGS;
         row->obj_bucket = qr_slice_cstr(w->tasks[i].bucket);
         row->obj_key = qr_slice(w->tasks[i].key, w->tasks[i].key_len);
-        row->tags = d->op == BATCH_OP_PUT_TAGGING ? qr_slice(tags->p, tags->len) : qr_slice(NULL, 0);
+        row->tags =
+            d->op == BATCH_OP_PUT_TAGGING ? qr_slice(tags->p, tags->len) : qr_slice(NULL, 0);
     }
 }
 
@@ -233,8 +235,7 @@ static enum qr_err digest_object(struct store *store, const struct store_obj *o,
 
 /* One task: the object's checksum as the report's ResultMessage (a JSON document with
  * the algorithm, type and base64 value as S3's x-amz-checksum-* headers render it). */
-static void checksum_task(struct batch_window *w, size_t i, uint8_t *buf,
-                          struct store_job_row *row)
+static void checksum_task(struct batch_window *w, size_t i, uint8_t *buf, struct store_job_row *row)
 {
     const struct batch_task *t = &w->tasks[i];
     enum qr_ck alg = (enum qr_ck)w->def->checksum_alg;
@@ -403,11 +404,10 @@ static void parse_response(struct lam_slot *sl, json_t *o)
     if (code && strcmp(code, "Succeeded") == 0) {
         row_outcome(sl->row, false, 200, "", str ? str : "", str ? strlen(str) : 0);
         sl->st = LAM_DONE;
-    } else if (code && strcmp(code, "TemporaryFailure") == 0 &&
-               sl->attempts <= BATCH_RETRY_MAX) {
+    } else if (code && strcmp(code, "TemporaryFailure") == 0 && sl->attempts <= BATCH_RETRY_MAX) {
         sl->st = LAM_RETRY;
-    } else if (code && (strcmp(code, "TemporaryFailure") == 0 ||
-                        strcmp(code, "PermanentFailure") == 0)) {
+    } else if (code &&
+               (strcmp(code, "TemporaryFailure") == 0 || strcmp(code, "PermanentFailure") == 0)) {
         row_outcome(sl->row, true, 200, code, str ? str : "", str ? strlen(str) : 0);
         sl->st = LAM_DONE;
     } else {
@@ -458,8 +458,8 @@ static void on_result(void *arg, struct fn_result *res)
     struct lam_group *g = arg;
     struct lam_window *lw = g->lw;
     if (res->status == FN_OK) {
-        json_t *o = json_loadb((const char *)res->payload, res->payload_len,
-                               JSON_REJECT_DUPLICATES, NULL);
+        json_t *o =
+            json_loadb((const char *)res->payload, res->payload_len, JSON_REJECT_DUPLICATES, NULL);
         for (size_t i = 0; i < g->n; i++)
             parse_response(g->slots[i], o);
         json_decref(o);
@@ -489,8 +489,10 @@ static bool should_stop(struct lam_window *lw)
     h2o_mem_init_pool(&pool);
     enum qr_err err = store_job_get(e->reader, qr_slice_cstr(me->id), &pool, &j);
     bool stop = err == QR_OK && j.state != BATCH_ACTIVE;
-    if (!stop && store_job_runnable(e->reader, BATCH_BIT(BATCH_READY) | BATCH_BIT(BATCH_ACTIVE),
-                                    1, &pool, &top, &n) == QR_OK && n == 1)
+    if (!stop &&
+        store_job_runnable(e->reader, BATCH_BIT(BATCH_READY) | BATCH_BIT(BATCH_ACTIVE), 1, &pool,
+                           &top, &n) == QR_OK &&
+        n == 1)
         stop = strcmp(top->id, me->id) != 0 && top->priority > j.priority;
     h2o_mem_clear_pool(&pool);
     return stop;
@@ -622,8 +624,8 @@ static size_t lambda_run(struct batch_window *w, struct store_job_row *rows, boo
     pthread_cond_init(&lw.cv, NULL);
     qr_uuid4(lw.invocation_id);
     h2o_mem_init_pool(&pool);
-    enum qr_err rerr = fn_resolve(w->e->reader, &env, qr_slice_cstr(w->def->function_arn), &pool,
-                                  &cfg);
+    enum qr_err rerr =
+        fn_resolve(w->e->reader, &env, qr_slice_cstr(w->def->function_arn), &pool, &cfg);
     for (size_t i = 0; i < w->n; i++) {
         struct lam_slot *sl = &lw.slots[i];
         memset(sl, 0, sizeof(*sl));
@@ -664,7 +666,7 @@ static size_t lambda_run(struct batch_window *w, struct store_job_row *rows, boo
  * runs. */
 struct store_slot {
     struct batch_window w;
-    size_t cap; /* tasks the buffers hold */
+    size_t cap;           /* tasks the buffers hold */
     struct store_job job; /* the job as this window sees it (its own cursor) */
     struct store_job_row *rows;
     char dst[64]; /* the copy's destination bucket, which the rows point to */
@@ -716,8 +718,8 @@ static enum qr_err slot_read(struct store_slot *sl, struct batch_mreader *mr)
         err = batch_mreader_next(mr, &line, &eof);
         if (err != QR_OK || eof)
             break;
-        err = batch_csv_line(line, sl->w.def->fields, sl->w.def->n_fields,
-                             &sl->w.tasks[sl->w.n], msg);
+        err = batch_csv_line(line, sl->w.def->fields, sl->w.def->n_fields, &sl->w.tasks[sl->w.n],
+                             msg);
         if (err == QR_OK)
             sl->w.ends[sl->w.n++] = mr->next_off;
     }
@@ -786,8 +788,7 @@ enum qr_err batch_run_windows(struct batch_engine *e, const struct store_job *j,
             break;
         /* The window before the previous one must have committed before its buffers are
          * reused; the previous one keeps committing while this one is read and built. */
-        if ((err = slot_wait(sl)) != QR_OK || (err = slot_read(sl, &mr)) != QR_OK ||
-            sl->w.n == 0)
+        if ((err = slot_wait(sl)) != QR_OK || (err = slot_read(sl, &mr)) != QR_OK || sl->w.n == 0)
             break;
         sl->job = *j;
         sl->job.cursor = cursor;

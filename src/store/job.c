@@ -36,7 +36,7 @@ static const char job_schema[] =
     " PRIMARY KEY(job_seq, line)) WITHOUT ROWID;";
 
 #define JOB_COLS                                                                                   \
-    "seq,id,state,priority,created_ms,terminated_ms,suspended_ms,active_ms,total,succeeded,"      \
+    "seq,id,state,priority,created_ms,terminated_ms,suspended_ms,active_ms,total,succeeded,"       \
     "failed,cursor,manifest_off,pinned,def,tags,status_reason,failures"
 
 static sqlite3_stmt *prep(sqlite3 *db, const char *sql)
@@ -320,7 +320,8 @@ struct update_change {
 };
 
 /* The flag -> column table of the integer fields of an update. */
-static enum qr_err apply_update_ints(struct store *st, int64_t seq, const struct store_job_update *u)
+static enum qr_err apply_update_ints(struct store *st, int64_t seq,
+                                     const struct store_job_update *u)
 {
     const struct {
         unsigned flag;
@@ -439,8 +440,8 @@ out:
 enum qr_err store_job_pin(struct store *st, const char *id, struct qr_slice bucket,
                           struct qr_slice key, const char *etag)
 {
-    struct pin_change c = {.ch.apply = apply_pin, .id = id, .bucket = bucket, .key = key,
-                           .etag = etag};
+    struct pin_change c = {
+        .ch.apply = apply_pin, .id = id, .bucket = bucket, .key = key, .etag = etag};
     return writer_submit(st, &c.ch);
 }
 
