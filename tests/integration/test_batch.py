@@ -492,6 +492,26 @@ def lambda_results_every_case():
 
 
 @test
+def throttled_function_waited_out():
+    """A function with reserved concurrency 1 throttles all but one of the 16 invocations
+    the job keeps in flight; throttling is waited out and retried, never a failed task."""
+    b, man, rep = gp_bucket(), gp_bucket(), gp_bucket()
+    name = uniq("bt-throttle")
+    fn = deploy(name, "batch_behaviours/lambda_function.py")
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
+    keys = [f"slow/{i}" for i in range(30)]
+    etag = put_manifest(man, "m.csv", [manifest_line(b, k) for k in keys])
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, {"LambdaInvoke": {"FunctionArn": fn}},
+                                    rep))["JobId"]
+    job = wait_job(jid)
+    eq(job["Status"], "Complete", "status")
+    eq((job["ProgressSummary"]["NumberOfTasksSucceeded"],
+        job["ProgressSummary"]["NumberOfTasksFailed"]), (30, 0), "every task succeeded")
+    _, rows = read_report(rep, jid)
+    eq(sorted(urllib.parse.unquote_plus(r[1]) for r in rows["succeeded"]), sorted(keys), "rows")
+
+
+@test
 def tasks_per_invocation_tag():
     """Opt-in beyond AWS: the job tag quarry:tasks-per-invocation=N sends N tasks per
     event to a function that loops over event['tasks']; each task still gets its own
