@@ -21,6 +21,7 @@
 #define BATCH_MREAD_BUF       (64u * 1024u)
 #define BATCH_WINDOW_LAMBDA   256u /* LambdaInvoke tasks per window (one progress record) */
 #define BATCH_LAMBDA_INFLIGHT 16u  /* LambdaInvoke invocations in flight at once */
+#define BATCH_MAX_INFLIGHT    64u  /* the most quarry:concurrency may ask for */
 #define BATCH_MAX_PER_INVOKE  64u  /* tasks in one invocation, at most (opt-in, see task.c) */
 #define BATCH_TAG_PER_INVOKE  "quarry:tasks-per-invocation" /* job tag asking for more */
 #define BATCH_WINDOW_STORE    500u  /* copy/tagging tasks committed per transaction */
@@ -74,6 +75,18 @@ enum qr_err batch_mreader_open(struct store *st, struct store_reader *r, const c
  * (line over BATCH_LINE_MAX), QR_E_IO. */
 enum qr_err batch_mreader_next(struct batch_mreader *mr, struct qr_slice *out, bool *out_eof);
 void batch_mreader_close(struct batch_mreader *mr);
+
+/* What a job's quarry:* tags ask for beyond AWS (opt-in; the defaults are AWS's
+ * behaviour): docs/batch.md lists them. */
+struct batch_opts {
+    size_t per_invoke;      /* quarry:tasks-per-invocation, 1..64 (1) */
+    unsigned max_retries;   /* quarry:max-retries, 0..20 (BATCH_RETRY_MAX) */
+    unsigned concurrency;   /* quarry:concurrency, invocations in flight 1..64 (16) */
+    unsigned threshold_pct; /* quarry:failure-threshold-percent, 0..100 (50); 100: never */
+};
+
+/* The job's options from its stored tags; bad or missing values keep the defaults. */
+void batch_job_opts(const struct store_job *j, struct batch_opts *out);
 
 /* ---- jobs (job.c) ---- */
 

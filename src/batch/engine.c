@@ -176,11 +176,15 @@ static void finish(struct batch_engine *e, const struct store_job *j, const stru
     (void)batch_set_state(e, j->id, ~BATCH_TERMINAL, final);
 }
 
-/* More than half of the tasks failed once enough were attempted. */
+/* More than half of the tasks (AWS's threshold) failed once enough were attempted. */
 static bool over_threshold(const struct store_job *j)
 {
+    struct batch_opts o;
+    batch_job_opts(j, &o);
     uint64_t done = j->succeeded + j->failed;
-    return done >= BATCH_THRESHOLD_MIN && j->failed * 2 > done;
+    /* quarry:failure-threshold-percent moves AWS's 50%; 100 never fails the job. */
+    return o.threshold_pct < 100 && done >= BATCH_THRESHOLD_MIN &&
+           j->failed * 100 > done * o.threshold_pct;
 }
 
 /* Reads the next window of tasks from the cursor. */
@@ -251,7 +255,8 @@ static void after_window(struct batch_engine *e, h2o_mem_pool_t *pool, const cha
     if (j.state == BATCH_ACTIVE && over_threshold(&j)) {
         char reason[256];
         snprintf(reason, sizeof(reason),
-                 "Job failed: %llu of %llu tasks attempted failed (over 50%% after at least %u).",
+                 "Job failed: %llu of %llu tasks attempted failed, over the failure threshold "
+                 "(checked from %u tasks on).",
                  (unsigned long long)j.failed, (unsigned long long)(j.failed + j.succeeded),
                  BATCH_THRESHOLD_MIN);
         if (batch_set_state(e, id, BATCH_BIT(BATCH_ACTIVE), BATCH_FAILING) == QR_OK) {

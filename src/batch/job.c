@@ -10,6 +10,7 @@
 #include "batch/batch_int.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,6 +135,40 @@ static enum qr_err tags_from_json(struct qr_slice json, struct batch_tags *t)
     bool ok = kv_from_json(json_object_get(o, "tags"), t->v, BATCH_MAX_JOB_TAGS, &t->n);
     json_decref(o);
     return ok ? QR_OK : QR_E_INTERNAL;
+}
+
+/* ---- options from tags ---- */
+
+void batch_job_opts(const struct store_job *j, struct batch_opts *out)
+{
+    static const struct {
+        const char *tag;
+        size_t off;
+        uint64_t lo, hi;
+    } table[] = {
+        {BATCH_TAG_PER_INVOKE, offsetof(struct batch_opts, per_invoke), 1, BATCH_MAX_PER_INVOKE},
+        {"quarry:max-retries", offsetof(struct batch_opts, max_retries), 0, 20},
+        {"quarry:concurrency", offsetof(struct batch_opts, concurrency), 1, BATCH_MAX_INFLIGHT},
+        {"quarry:failure-threshold-percent", offsetof(struct batch_opts, threshold_pct), 0, 100},
+    };
+    struct batch_tags *t = qr_xmalloc(sizeof(*t));
+    uint64_t v[4] = {1, BATCH_RETRY_MAX, BATCH_LAMBDA_INFLIGHT, 50};
+    memset(t, 0, sizeof(*t));
+    if (tags_from_json(j->tags, t) == QR_OK) {
+        for (size_t i = 0; i < t->n; i++)
+            for (size_t k = 0; k < sizeof(table) / sizeof(*table); k++) {
+                uint64_t x;
+                if (strcmp(t->v[i].key, table[k].tag) == 0 &&
+                    qr_slice_u64(qr_slice_cstr(t->v[i].value), table[k].hi, &x) &&
+                    x >= table[k].lo)
+                    v[k] = x;
+            }
+    }
+    free(t);
+    out->per_invoke = (size_t)v[0];
+    out->max_retries = (unsigned)v[1];
+    out->concurrency = (unsigned)v[2];
+    out->threshold_pct = (unsigned)v[3];
 }
 
 /* ---- ARNs ---- */

@@ -7,9 +7,9 @@
  * exists without its row or the other way round. Copies share blobs, so a copy costs
  * the same whatever the object's size.
  *
- * LambdaInvoke keeps BATCH_LAMBDA_INFLIGHT tasks of the window in flight through fn_invoke
+ * LambdaInvoke keeps 16 invocations (quarry:concurrency) of the window in flight through fn_invoke
  * (a sliding window: the next goes out when one ends), waits for the last callback, retries
- * TemporaryFailure with backoff up to BATCH_RETRY_MAX times and waits out throttling without limit
+ * TemporaryFailure with backoff up to 3 times (quarry:max-retries) and waits out throttling without limit
  * (a throttled task never fails), then records the window.
  *
  * Every task runs through batch_authorize_task, the one place a task's principal (the
@@ -312,8 +312,7 @@ struct lam_window {
     struct lam_slot *slots;
     char invocation_id[40];
     bool stopped;      /* cut short: a cancel or the engine stopping */
-    size_t per_invoke; /* tasks per invocation: 1 as on AWS, or the job's
-                          quarry:tasks-per-invocation tag */
+    struct batch_opts opts; /* the job's quarry:* options (AWS's behaviour by default) */
 };
 
 /* The tasks one invocation carries. Heap; freed by its callback. */
@@ -404,7 +403,8 @@ static void parse_response(struct lam_slot *sl, json_t *o)
     if (code && strcmp(code, "Succeeded") == 0) {
         row_outcome(sl->row, false, 200, "", str ? str : "", str ? strlen(str) : 0);
         sl->st = LAM_DONE;
-    } else if (code && strcmp(code, "TemporaryFailure") == 0 && sl->attempts <= BATCH_RETRY_MAX) {
+    } else if (code && strcmp(code, "TemporaryFailure") == 0 &&
+               sl->attempts <= sl->lw->opts.max_retries) {
         sl->st = LAM_RETRY;
     } else if (code &&
                (strcmp(code, "TemporaryFailure") == 0 || strcmp(code, "PermanentFailure") == 0)) {
@@ -440,7 +440,7 @@ static void invoke_failed(struct lam_slot *sl, const struct fn_result *res)
         fail_row(sl, "PermanentFailure", m, (size_t)n);
         break;
     case FN_SERVICE_ERROR:
-        if (sl->attempts <= BATCH_RETRY_MAX) {
+        if (sl->attempts <= sl->lw->opts.max_retries) {
             sl->st = LAM_RETRY;
         } else {
             n = snprintf(m, sizeof(m), "Lambda could not run the function (%s)",
@@ -507,7 +507,7 @@ static void send_group(struct lam_window *lw, const struct fn_config *cfg, struc
     qr_uuid4(rid);
     struct fn_invoke inv = {.cfg = cfg, .payload = qr_slice_cstr(payload), .request_id = rid};
     pthread_mutex_lock(&lw->mu);
-    while (lw->inflight >= BATCH_LAMBDA_INFLIGHT)
+    while (lw->inflight >= lw->opts.concurrency)
         pthread_cond_wait(&lw->cv, &lw->mu);
     for (size_t i = 0; i < g->n; i++) {
         g->slots[i]->st = LAM_INFLIGHT;
@@ -552,7 +552,7 @@ static size_t send_round(struct lam_window *lw, const struct fn_config *cfg)
         }
         g->slots[g->n++] = &lw->slots[i];
         since_check++;
-        if (g->n == lw->per_invoke) {
+        if (g->n == lw->opts.per_invoke) {
             send_group(lw, cfg, g);
             g = NULL;
         }
@@ -569,26 +569,6 @@ static size_t send_round(struct lam_window *lw, const struct fn_config *cfg)
     return later;
 }
 
-/* The job's quarry:tasks-per-invocation tag (1..BATCH_MAX_PER_INVOKE), else 1: AWS sends
- * one task per invocation; a function that loops over event['tasks'] (AWS's own examples
- * do) can be given several, so one warm process serves many. */
-static size_t tasks_per_invocation(const struct store_job *j)
-{
-    json_t *o = json_loadb((const char *)j->tags.p, j->tags.len, 0, NULL);
-    json_t *tags = json_object_get(o, "tags"), *t;
-    size_t i, n = 1;
-    json_array_foreach(tags, i, t)
-    {
-        const char *k = json_string_value(json_array_get(t, 0));
-        const char *v = json_string_value(json_array_get(t, 1));
-        uint64_t x;
-        if (k && v && strcmp(k, BATCH_TAG_PER_INVOKE) == 0 &&
-            qr_slice_u64(qr_slice_cstr(v), BATCH_MAX_PER_INVOKE, &x) && x > 0)
-            n = (size_t)x;
-    }
-    json_decref(o);
-    return n;
-}
 
 /* Sleeps before the next round: throttling briefly, retries with exponential backoff. */
 static void backoff(struct lam_window *lw, unsigned round)
@@ -596,7 +576,7 @@ static void backoff(struct lam_window *lw, unsigned round)
     bool retry = false;
     for (size_t i = 0; i < lw->w->n; i++) {
         struct lam_slot *sl = &lw->slots[i];
-        if (sl->st == LAM_RETRY && sl->attempts > BATCH_RETRY_MAX) {
+        if (sl->st == LAM_RETRY && sl->attempts > lw->opts.max_retries) {
             static const char m[] = "The function kept returning TemporaryFailure";
             fail_row(sl, "TemporaryFailure", m, sizeof(m) - 1);
             continue;
@@ -618,7 +598,11 @@ static size_t lambda_run(struct batch_window *w, struct store_job_row *rows, boo
     struct fn_resolve_env env = {w->e->data_dir, w->e->region, w->e->account_id};
     struct fn_config cfg;
     h2o_mem_pool_t pool;
-    struct lam_window lw = {.w = w, .per_invoke = tasks_per_invocation(w->job)};
+    struct lam_window lw = {.w = w};
+    /* quarry:tasks-per-invocation: AWS sends one task per invocation; a function that
+     * loops over event['tasks'] (AWS's own examples do) can be given several, so one warm
+     * process serves many. */
+    batch_job_opts(w->job, &lw.opts);
     lw.slots = qr_xmalloc(sizeof(*lw.slots) * w->n);
     pthread_mutex_init(&lw.mu, NULL);
     pthread_cond_init(&lw.cv, NULL);

@@ -512,6 +512,31 @@ def throttled_function_waited_out():
 
 
 @test
+def failure_threshold():
+    """More than 50% of at least 1,000 attempted tasks failed: the job ends Failed with
+    TaskFailureThresholdExceeded and still writes its report. The opt-in tag
+    quarry:failure-threshold-percent=100 keeps such a job running to Complete."""
+    b, man, rep = gp_bucket(), gp_bucket(), gp_bucket()
+    s3.put_object(Bucket=b, Key="exists", Body=b"x")
+    lines = [manifest_line(b, f"missing-{i}") for i in range(1100)] + [manifest_line(b, "exists")]
+    etag = put_manifest(man, "m.csv", lines)
+    op = {"S3PutObjectCopy": {"TargetResource": f"arn:aws:s3:::{b}", "TargetKeyPrefix": "c/"}}
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, op, rep))["JobId"]
+    job = wait_job(jid)
+    eq(job["Status"], "Failed", "status")
+    eq(job["FailureReasons"][0]["FailureCode"], "TaskFailureThresholdExceeded", "code")
+    check(job["ProgressSummary"]["NumberOfTasksFailed"] >= 1000, f"{job['ProgressSummary']}")
+    _, rows = read_report(rep, jid)
+    eq(len(rows["failed"]), job["ProgressSummary"]["NumberOfTasksFailed"], "report of the failed job")
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, op, rep, Tags=[
+        {"Key": "quarry:failure-threshold-percent", "Value": "100"}]))["JobId"]
+    job = wait_job(jid)
+    eq(job["Status"], "Complete", "status with the threshold off")
+    eq((job["ProgressSummary"]["NumberOfTasksSucceeded"],
+        job["ProgressSummary"]["NumberOfTasksFailed"]), (1, 1100), "progress")
+
+
+@test
 def tasks_per_invocation_tag():
     """Opt-in beyond AWS: the job tag quarry:tasks-per-invocation=N sends N tasks per
     event to a function that loops over event['tasks']; each task still gets its own
