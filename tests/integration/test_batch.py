@@ -735,8 +735,8 @@ def crash_mid_job(server, ctl, jid, at_least):
 
 @test
 def kill9_mid_job_resumes():
-    """kill -9 in the middle of a LambdaInvoke job and of a copy job: after the restart both
-    complete and their reports list every manifest line exactly once."""
+    """kill -9 in the middle of a LambdaInvoke job and of a 100,000-task copy job: after the
+    restart both complete and their reports list every manifest line exactly once."""
     with QuarryServer(fsync=True) as server:
         c, ctl, fl = server.boto3_client(), control_client(server), server.lambda_client()
         b, man, rep = gp_bucket(c), gp_bucket(c), gp_bucket(c)
@@ -750,7 +750,7 @@ def kill9_mid_job_resumes():
         lam_etag = put_manifest(man, "lam.csv", lam_lines, client=c)
         for i in range(50):
             c.put_object(Bucket=b, Key=f"o{i}", Body=b"y" * i)
-        copy_lines = [manifest_line(b, f"o{i % 50}") for i in range(60000)]
+        copy_lines = [manifest_line(b, f"o{i % 50}") for i in range(100000)]
         copy_etag = put_manifest(man, "copy.csv", copy_lines, client=c)
         j1 = ctl.create_job(**job_args(man, "lam.csv", lam_etag,
                                        {"LambdaInvoke": {"FunctionArn": fn}}, rep))["JobId"]
