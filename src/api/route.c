@@ -2,8 +2,8 @@
  * route.c - the one h2o handler. For every request: a request id, the decoded query,
  * authentication (SigV4 header or presigned URL, through the credential store), then the
  * API family named by the request: any path under /v20180820/ is S3 Control (the jobs API)
- * whatever the Host says; otherwise the service in the SigV4 credential scope picks S3 (s3, s3express),
- * Lambda, IAM, STS or CloudWatch Logs.
+ * whatever the Host says; otherwise the service in the SigV4 credential scope picks S3 (s3,
+ * s3express), Lambda, IAM, STS or CloudWatch Logs.
  */
 #include "api/route.h"
 
