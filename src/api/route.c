@@ -206,11 +206,16 @@ static enum qr_err v2_allowed(struct api_req *ar, const struct sigv2_auth *a, in
 {
     why->msg = "The request uses a query parameter that Signature Version 2 does not sign; "
                "use Signature Version 4.";
+    struct qr_slice m = qr_slice(ar->req->input.method.base, ar->req->input.method.len);
+    /* A signed header request may read with unsigned parameters (a listing's prefix,
+     * encoding-type: s3cmd lists this way), as S3 allows: a replay within the clock skew
+     * could change only what is read, never what is written. */
+    bool header_read = !a->presigned && (qr_slice_eq_lit(m, "GET") || qr_slice_eq_lit(m, "HEAD"));
     for (size_t i = 0; i < ar->n_params; i++) {
         struct qr_slice n = ar->params[i].name;
         if (in_list(n, v2_auth_params, sizeof(v2_auth_params) / sizeof(*v2_auth_params)))
             continue;
-        if (!sigv2_signed_param(n))
+        if (!sigv2_signed_param(n) && !header_read)
             return QR_E_DENIED;
         if (a->presigned && !qr_slice_starts(n, QR_SLICE_LIT("response-")) &&
             !in_list(n, v2_presign_params, sizeof(v2_presign_params) / sizeof(*v2_presign_params)))
@@ -220,9 +225,10 @@ static enum qr_err v2_allowed(struct api_req *ar, const struct sigv2_auth *a, in
         why->msg = "Directory buckets accept Signature Version 4 only.";
         return QR_E_DENIED;
     }
-    if (!a->presigned)
+    if (!a->presigned) {
+        why->msg = NULL;
         return QR_OK;
-    struct qr_slice m = qr_slice(ar->req->input.method.base, ar->req->input.method.len);
+    }
     struct qr_slice key = v2_resource_prefix(ar).len ? ar->path : qr_slice(NULL, 0);
     if (!key.len) { /* path-style: "/bucket/key" */
         const uint8_t *slash =
