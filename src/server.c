@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -109,8 +110,41 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
         if (sock == NULL)
             break;
-        h2o_accept(&th->accept_ctx, sock);
+        http_accept(&th->http, sock);
     }
+}
+
+/* Every connection holds a descriptor: raise the soft limit to the hard one, and keep
+ * --max-conns below it with room for the store, blobs being written, functions and
+ * listeners, so a crowd of connections cannot starve the rest of the process. */
+static void init_http_limits(struct qr_server *s)
+{
+    const unsigned reserve = 256;
+    struct rlimit rl;
+    unsigned max_conns = s->cfg.max_conns;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        if (rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            (void)setrlimit(RLIMIT_NOFILE, &rl); /* best effort: the check below uses the result */
+            (void)getrlimit(RLIMIT_NOFILE, &rl);
+        }
+        if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)max_conns + 2 * reserve) {
+            max_conns = rl.rlim_cur > 2 * reserve ? (unsigned)rl.rlim_cur - reserve
+                                                  : (unsigned)rl.rlim_cur / 2;
+            server_log(s, QR_LOG_WARN,
+                       "quarry: descriptor limit %llu: --max-conns lowered to %u",
+                       (unsigned long long)rl.rlim_cur, max_conns);
+        }
+    }
+    struct http_limits lim = {
+        .max_conns = max_conns,
+        .max_conns_per_ip = s->cfg.max_conns_per_ip ? s->cfg.max_conns_per_ip : max_conns,
+        .header_timeout_ms = s->cfg.header_timeout_ms ? s->cfg.header_timeout_ms : 10000,
+        .idle_timeout_ms = s->cfg.idle_timeout_ms ? s->cfg.idle_timeout_ms : 60000,
+        .min_body_rate = s->cfg.min_body_rate,
+        .discard_max = 64 * 1024,
+    };
+    http_shared_init(&s->http, &lim);
 }
 
 /* ---- jobs ---- */
@@ -203,6 +237,7 @@ static void *loop_main(void *arg)
     th->accept_ctx.hosts = s->h2o_cfg.hosts;
     th->queue = h2o_multithread_create_queue(th->loop);
     h2o_multithread_register_receiver(th->queue, &th->done_rx, on_jobs_done);
+    http_loop_init(&th->http, &s->http, &th->accept_ctx, th->log);
 
     int fd = s->listen_fd_first;
     if (th->index != 0 && bind_listener(&s->cfg, s->port, &fd) != QR_OK)
@@ -295,6 +330,7 @@ enum qr_err server_init(struct qr_server *s, const struct qr_config *cfg)
     h2o_pathconf_t *pc = h2o_config_register_path(s->hostconf, "/", 0);
     api_register(s, pc);
 
+    init_http_limits(s);
     if ((err = bind_listener(cfg, cfg->port, &s->listen_fd_first)) != QR_OK)
         return err;
     struct sockaddr_in sa;

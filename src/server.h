@@ -24,6 +24,7 @@
 #include <h2o.h>
 
 #include "auth/creds.h"
+#include "http/http.h"
 #include "store/store.h"
 #include "util/err.h"
 
@@ -53,6 +54,11 @@ struct qr_config {
     unsigned workers;           /* worker threads for blocking work */
     uint64_t max_body;          /* largest request body accepted (bytes) */
     uint64_t max_inflight_body; /* request body bytes held by requests being processed */
+    unsigned max_conns;         /* open connections, all loops (see http/http.h) */
+    unsigned max_conns_per_ip;  /* open connections from one client address */
+    uint32_t header_timeout_ms; /* a request head, once begun, must arrive within this */
+    uint32_t idle_timeout_ms;   /* keep-alive connections with no request are closed */
+    uint32_t min_body_rate;     /* body bytes/s a sender must keep up */
 };
 
 struct qr_job;
@@ -81,6 +87,7 @@ struct qr_thread {
     h2o_context_t ctx;
     h2o_accept_ctx_t accept_ctx;
     h2o_socket_t *listener;
+    struct http_loop http;              /* this loop's HTTP/1.1 connections */
     h2o_multithread_queue_t *queue;     /* wakes this loop for messages */
     h2o_multithread_receiver_t done_rx; /* finished jobs come back here */
     struct store_reader *reader;        /* this loop's read-only store connection */
@@ -101,7 +108,8 @@ struct qr_server {
     struct lambda_ctx *lambda; /* Lambda API state: invoke dedupe, Event dispatcher */
     h2o_globalconf_t h2o_cfg;
     h2o_hostconf_t *hostconf;
-    int listen_fd_first; /* first listener, bound to learn the port */
+    struct http_shared http; /* connection counters and limits, all loops */
+    int listen_fd_first;     /* first listener, bound to learn the port */
     uint16_t port;       /* the port actually bound */
     unsigned n_threads;
     struct qr_thread *threads; /* n_threads */
