@@ -37,6 +37,9 @@ static void usage(FILE *f)
           "  --idle-timeout MS  keep-alive connection with no request (default 60000)\n"
           "  --min-body-rate B  body bytes per second a sender must keep up, measured over\n"
           "                     --header-timeout (default 1024)\n"
+          "  --tls-cert FILE    PEM certificate chain: serve HTTPS on --tls-port as well\n"
+          "  --tls-key FILE     PEM private key of --tls-cert\n"
+          "  --tls-port N       HTTPS port, 0 picks a free one (default 9443)\n"
           "  --no-fsync         acknowledge writes before they are durable (throwaway data)\n"
           "  --runtimes FILE    JSON runtime table for functions (see docs/functions.md)\n"
           "  --max-instances N  function instances running at once, all functions\n"
@@ -66,6 +69,7 @@ int main(int argc, char **argv)
         .header_timeout_ms = 10000,
         .idle_timeout_ms = 60000,
         .min_body_rate = 1024,
+        .tls_port = 9443,
     };
     cfg.root_akid = getenv("QUARRY_ROOT_ACCESS_KEY");
     cfg.root_secret = getenv("QUARRY_ROOT_SECRET_KEY");
@@ -139,6 +143,12 @@ int main(int argc, char **argv)
             cfg.idle_timeout_ms = (uint32_t)n;
         else if (strcmp(a, "--min-body-rate") == 0 && parse_uint(v, UINT32_MAX, &n) == 0)
             cfg.min_body_rate = (uint32_t)n;
+        else if (strcmp(a, "--tls-cert") == 0)
+            cfg.tls_cert = v;
+        else if (strcmp(a, "--tls-key") == 0)
+            cfg.tls_key = v;
+        else if (strcmp(a, "--tls-port") == 0 && parse_uint(v, 65535, &n) == 0)
+            cfg.tls_port = (uint16_t)n;
         else if (strcmp(a, "--log-level") == 0) {
             if (strcmp(v, "debug") == 0)
                 cfg.log_level = QR_LOG_DEBUG;

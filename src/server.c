@@ -110,7 +110,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
         if (sock == NULL)
             break;
-        http_accept(&th->http, sock);
+        http_accept(&th->http, sock, listener == th->tls_listener ? th->server->tls : NULL);
     }
 }
 
@@ -145,6 +145,29 @@ static void init_http_limits(struct qr_server *s)
         .discard_max = 64 * 1024,
     };
     http_shared_init(&s->http, &lim);
+}
+
+/* HTTPS on a second port: plain HTTP stays on --port for functions, which reach quarry
+ * through AWS_ENDPOINT_URL without a CA bundle. */
+static enum qr_err init_tls(struct qr_server *s)
+{
+    if (s->cfg.tls_cert == NULL && s->cfg.tls_key == NULL)
+        return QR_OK;
+    if (s->cfg.tls_cert == NULL || s->cfg.tls_key == NULL) {
+        fprintf(stderr, "quarry: --tls-cert and --tls-key go together\n");
+        return QR_E_BAD_INPUT;
+    }
+    enum qr_err err = http_tls_ctx(s->cfg.tls_cert, s->cfg.tls_key, &s->tls);
+    if (err != QR_OK)
+        return err;
+    if ((err = bind_listener(&s->cfg, s->cfg.tls_port, &s->tls_fd_first)) != QR_OK)
+        return err;
+    struct sockaddr_in sa;
+    socklen_t salen = sizeof(sa);
+    if (getsockname(s->tls_fd_first, (struct sockaddr *)&sa, &salen) != 0)
+        return QR_E_IO;
+    s->tls_port = ntohs(sa.sin_port);
+    return QR_OK;
 }
 
 /* ---- jobs ---- */
@@ -245,6 +268,14 @@ static void *loop_main(void *arg)
     th->listener = h2o_evloop_socket_create(th->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
     th->listener->data = th;
     h2o_socket_read_start(th->listener, on_accept);
+    if (s->tls != NULL) {
+        int tfd = s->tls_fd_first;
+        if (th->index != 0 && bind_listener(&s->cfg, s->tls_port, &tfd) != QR_OK)
+            abort();
+        th->tls_listener = h2o_evloop_socket_create(th->loop, tfd, H2O_SOCKET_FLAG_DONT_READ);
+        th->tls_listener->data = th;
+        h2o_socket_read_start(th->tls_listener, on_accept);
+    }
 
     while (!atomic_load_explicit(&s->stopping, memory_order_relaxed)) {
         h2o_evloop_run(th->loop, 100);
@@ -254,6 +285,10 @@ static void *loop_main(void *arg)
     flush_thread_log(th);
     h2o_socket_read_stop(th->listener);
     h2o_socket_close(th->listener);
+    if (th->tls_listener != NULL) {
+        h2o_socket_read_stop(th->tls_listener);
+        h2o_socket_close(th->tls_listener);
+    }
     /* Connections and the context are left to process exit: disposing a context with
      * live connections is not supported by h2o 2.2.5, and the process ends next. */
     return NULL;
@@ -338,6 +373,8 @@ enum qr_err server_init(struct qr_server *s, const struct qr_config *cfg)
     if (getsockname(s->listen_fd_first, (struct sockaddr *)&sa, &salen) != 0)
         return QR_E_IO;
     s->port = ntohs(sa.sin_port);
+    if ((err = init_tls(s)) != QR_OK)
+        return err;
     if ((err = start_functions(s)) != QR_OK)
         return err;
 
@@ -381,6 +418,8 @@ enum qr_err server_run(struct qr_server *s)
             abort();
 
     printf("quarry listening on http://%s:%u\n", s->cfg.address, s->port);
+    if (s->tls != NULL)
+        printf("quarry listening on https://%s:%u\n", s->cfg.address, s->tls_port);
     fflush(stdout);
 
     int sig = 0;
@@ -421,6 +460,8 @@ void server_dispose(struct qr_server *s)
     logs_close(s->logs);
     creds_free(s->creds);
     store_close(s->store);
+    if (s->tls != NULL)
+        SSL_CTX_free(s->tls);
     if (s->log_fd > STDERR_FILENO)
         close(s->log_fd);
 }

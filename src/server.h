@@ -59,6 +59,9 @@ struct qr_config {
     uint32_t header_timeout_ms; /* a request head, once begun, must arrive within this */
     uint32_t idle_timeout_ms;   /* keep-alive connections with no request are closed */
     uint32_t min_body_rate;     /* body bytes/s a sender must keep up */
+    const char *tls_cert;       /* PEM certificate chain for HTTPS, or NULL */
+    const char *tls_key;        /* PEM private key for HTTPS, or NULL */
+    uint16_t tls_port;          /* HTTPS port (0 = pick a free one) when tls_cert is set */
 };
 
 struct qr_job;
@@ -88,6 +91,7 @@ struct qr_thread {
     h2o_accept_ctx_t accept_ctx;
     h2o_socket_t *listener;
     struct http_loop http;              /* this loop's HTTP/1.1 connections */
+    h2o_socket_t *tls_listener;         /* HTTPS, when configured */
     h2o_multithread_queue_t *queue;     /* wakes this loop for messages */
     h2o_multithread_receiver_t done_rx; /* finished jobs come back here */
     struct store_reader *reader;        /* this loop's read-only store connection */
@@ -110,6 +114,9 @@ struct qr_server {
     h2o_hostconf_t *hostconf;
     struct http_shared http; /* connection counters and limits, all loops */
     int listen_fd_first;     /* first listener, bound to learn the port */
+    SSL_CTX *tls;            /* HTTPS context, or NULL */
+    int tls_fd_first;        /* first HTTPS listener */
+    uint16_t tls_port;       /* the HTTPS port actually bound */
     uint16_t port;       /* the port actually bound */
     unsigned n_threads;
     struct qr_thread *threads; /* n_threads */

@@ -172,7 +172,7 @@ static void on_linger_timeout(h2o_timeout_entry_t *t)
 static void linger_close(struct http_conn *c)
 {
     int fd = h2o_socket_get_fd(c->sock);
-    if (fd < 0 || shutdown(fd, SHUT_WR) != 0) {
+    if (c->sock->ssl != NULL || fd < 0 || shutdown(fd, SHUT_WR) != 0) {
         close_conn(c);
         return;
     }
@@ -347,7 +347,7 @@ static void fill_request(struct http_conn *c, struct http_head *h)
     h2o_req_t *req = &c->req;
     h2o_mem_pool_t *pool = &req->pool;
     bool copy = h->chunked || h->content_length > 0;
-    req->input.scheme = &H2O_URL_SCHEME_HTTP;
+    req->input.scheme = c->sock->ssl != NULL ? &H2O_URL_SCHEME_HTTPS : &H2O_URL_SCHEME_HTTP;
     req->version = 0x100 | (h->minor != 0);
     req->input.method = copy ? h2o_strdup(pool, (const char *)h->method.p, h->method.len)
                              : h2o_iovec_init(h->method.p, h->method.len);
@@ -606,6 +606,17 @@ static const h2o_conn_callbacks_t http_conn_callbacks = {
 
 /* ---- accepting ---- */
 
+static void on_handshake(h2o_socket_t *sock, const char *err)
+{
+    struct http_conn *c = sock->data;
+    if (err != NULL) {
+        log_event(c->hl, "TLSHandshakeFailed", c->peer, "-", 0);
+        close_conn(c);
+        return;
+    }
+    start_head(c);
+}
+
 /* Over a cap, the oldest idle connection of this loop (from the same address slot when
  * the per-address cap is the one reached) makes room; without one the new connection is
  * refused. Idle connections cost a descriptor each, so this is what keeps a crowd of
@@ -624,7 +635,7 @@ static bool make_room(struct http_loop *hl, unsigned slot, bool per_ip)
     return false;
 }
 
-void http_accept(struct http_loop *hl, h2o_socket_t *sock)
+void http_accept(struct http_loop *hl, h2o_socket_t *sock, SSL_CTX *tls)
 {
     struct http_shared *sh = hl->shared;
     struct sockaddr_storage ss;
@@ -660,6 +671,13 @@ void http_accept(struct http_loop *hl, h2o_socket_t *sock)
     sock->data = c;
     hl->n_conns++;
     init_request(c, false);
+    if (tls != NULL) {
+        /* the handshake is part of the head: the same timeout bounds it */
+        c->state = C_PROCESS;
+        set_timer(c, &hl->head_timeout, on_head_timeout);
+        h2o_socket_ssl_handshake(sock, tls, NULL, on_handshake);
+        return;
+    }
     start_head(c);
 }
 

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include <h2o.h>
+#include <openssl/ssl.h>
 
 #include "util/buf.h"
 #include "util/err.h"
@@ -114,8 +115,14 @@ void http_shared_init(struct http_shared *sh, const struct http_limits *lim);
 /* Loop thread, after h2o_context_init. */
 void http_loop_init(struct http_loop *hl, struct http_shared *sh, h2o_accept_ctx_t *actx,
                     struct qr_buf *log);
-/* Takes an accepted socket: serves it, or refuses it over a cap. Loop thread. */
-void http_accept(struct http_loop *hl, h2o_socket_t *sock);
+/* Takes an accepted socket: serves it (over TLS first when tls is not NULL), or refuses
+ * it over a cap. Loop thread. */
+void http_accept(struct http_loop *hl, h2o_socket_t *sock, SSL_CTX *tls);
+
+/* An SSL_CTX for serving HTTPS from a PEM certificate chain and key; TLS 1.2 or later.
+ * Errors: QR_E_IO (unreadable files), QR_E_BAD_INPUT (key does not match). */
+enum qr_err http_tls_ctx(const char *cert_file, const char *key_file, SSL_CTX **out)
+    __attribute__((warn_unused_result));
 
 /* ---- what a handler uses ---- */
 
