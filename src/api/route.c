@@ -258,6 +258,16 @@ static void on_body(h2o_req_t *req, void *arg, enum qr_err e)
     dispatch(ar);
 }
 
+static void on_streamed(struct api_req *ar, enum qr_err e)
+{
+    if (e == QR_E_INCOMPLETE_BODY)
+        send_body_error(ar, QR_E_IO);
+    else if (e)
+        s3_send_error_code(ar, 500, "InternalError", "The body could not be stored.");
+    else
+        dispatch(ar);
+}
+
 static void on_body_then_authenticate(h2o_req_t *req, void *arg, enum qr_err e)
 {
     struct api_req *ar = arg;
@@ -387,6 +397,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     enum qr_err e = authenticate(ar);
     if (e) {
         s3_send_auth_error(ar, e);
+        return 0;
+    }
+    if (api_stream_wanted(ar)) {
+        api_stream_start(ar, on_streamed);
         return 0;
     }
     http_body_read(req, s->cfg.max_body, on_body, ar);

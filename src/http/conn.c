@@ -36,6 +36,7 @@ enum conn_state {
     C_BODY,
     C_DISCARD,
     C_LINGER,
+    C_STREAM,
 };
 
 struct http_conn {
@@ -61,12 +62,21 @@ struct http_conn {
     size_t dec_done; /* bytes of input already decoded */
     http_body_cb body_cb;
     void *body_arg;
+    uint64_t consumed; /* bytes of this request already taken out of the socket buffer */
+    char *pull_buf;    /* streaming: where the next piece goes, while a pull is pending */
+    size_t pull_cap;
+    http_pull_cb pull_cb;
+    void *pull_arg;
+    bool stream_failed; /* the client went away or stalled between pulls */
     bool sent_headers;
     h2o_ostream_t ostr;
     h2o_req_t req; /* last: its pool is large */
 };
 
 static void on_read(h2o_socket_t *sock, const char *err);
+static void handle_pull(struct http_conn *c);
+static void fail_pull(struct http_conn *c);
+static void on_body_timeout(h2o_timeout_entry_t *t);
 static const h2o_conn_callbacks_t http_conn_callbacks;
 static void start_head(struct http_conn *c);
 static void do_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size_t n,
@@ -156,6 +166,10 @@ static void init_request(struct http_conn *c, bool reinit)
     c->content_length = 0;
     c->body_done = true;
     c->body_cb = NULL;
+    c->consumed = 0;
+    c->pull_buf = NULL;
+    c->pull_cb = NULL;
+    c->stream_failed = false;
     memset(&c->dec, 0, sizeof(c->dec));
     c->dec.consume_trailer = 1; /* the body ends after the trailer section, not before */
     c->dec_done = 0;
@@ -227,11 +241,16 @@ static size_t flatten(char *dst, size_t cap, h2o_req_t *req)
 /* Whether the unread body of a refused request is small enough to drain and keep the
  * connection. A client that waits for 100-continue never got it and will not send the
  * body: what it sends next is unknown, so that connection closes too. */
+static uint64_t body_received(struct http_conn *c)
+{
+    return c->consumed + c->sock->input->size - c->head_len;
+}
+
 static bool discardable(struct http_conn *c)
 {
-    if (c->chunked || (c->expect_continue && !c->continue_sent))
+    if (c->chunked || c->stream_failed || (c->expect_continue && !c->continue_sent))
         return false;
-    uint64_t buffered = c->sock->input->size - c->head_len;
+    uint64_t buffered = body_received(c);
     uint64_t left = c->content_length > buffered ? c->content_length - buffered : 0;
     return left <= c->hl->shared->lim.discard_max;
 }
@@ -258,7 +277,7 @@ static void on_send_complete(h2o_socket_t *sock, const char *err)
         close_conn(c);
         return;
     }
-    size_t used = c->head_len + (c->chunked ? 0 : (size_t)c->content_length);
+    size_t used = c->head_len + (size_t)c->content_length - (size_t)c->consumed;
     if (c->chunked)
         used = c->dec_done;
     h2o_buffer_consume(&c->sock->input, used);
@@ -488,7 +507,10 @@ static void on_body_timeout(h2o_timeout_entry_t *t)
         return;
     }
     log_event(c->hl, "SlowBody", c->peer, "--min-body-rate", 400);
-    finish_body(c, QR_E_IO);
+    if (c->state == C_STREAM)
+        fail_pull(c);
+    else
+        finish_body(c, QR_E_IO);
 }
 
 static void on_continue_sent(h2o_socket_t *sock, const char *err)
@@ -532,16 +554,122 @@ void http_body_read(h2o_req_t *req, uint64_t max, http_body_cb cb, void *arg)
     handle_body(c);
 }
 
+/* ---- streamed bodies ---- */
+
+/* The client failed (gone, or too slow) while streaming: the pending pull, or the next
+ * one, gets QR_E_IO; the connection closes after the answer. */
+static void fail_pull(struct http_conn *c)
+{
+    h2o_socket_read_stop(c->sock);
+    set_timer(c, NULL, NULL);
+    c->stream_failed = true;
+    c->req.http1_is_persistent = 0;
+    if (c->pull_cb == NULL)
+        return;
+    http_pull_cb cb = c->pull_cb;
+    c->pull_cb = NULL;
+    c->state = C_PROCESS;
+    cb(&c->req, c->pull_arg, 0, QR_E_IO);
+}
+
+/* Hands the next piece to a pending pull once it is all in; between pulls, reads ahead
+ * at most one piece, then stops reading: a slow consumer (the disk) slows the client. */
+static void handle_pull(struct http_conn *c)
+{
+    h2o_buffer_t *in = c->sock->input;
+    uint64_t left = c->head_len + c->content_length - c->consumed;
+    if (c->pull_cb == NULL) {
+        if (in->size >= c->pull_cap || in->size >= left)
+            h2o_socket_read_stop(c->sock);
+        return;
+    }
+    size_t want = left < c->pull_cap ? (size_t)left : c->pull_cap;
+    if (in->size < want) {
+        if (!h2o_socket_is_reading(c->sock))
+            h2o_socket_read_start(c->sock, on_read);
+        return;
+    }
+    memcpy(c->pull_buf, in->bytes, want);
+    h2o_buffer_consume(&c->sock->input, want);
+    c->consumed += want;
+    c->seen = c->sock->input->size;
+    set_timer(c, NULL, NULL);
+    http_pull_cb cb = c->pull_cb;
+    c->pull_cb = NULL;
+    if (want == left) {
+        c->body_done = true;
+        c->state = C_PROCESS;
+        h2o_socket_read_stop(c->sock);
+    } else if (c->sock->input->size >= c->pull_cap) {
+        h2o_socket_read_stop(c->sock);
+    }
+    cb(&c->req, c->pull_arg, want, QR_OK);
+}
+
+static void on_stream_continue_sent(h2o_socket_t *sock, const char *err)
+{
+    struct http_conn *c = sock->data;
+    if (err != NULL) {
+        fail_pull(c);
+        return;
+    }
+    set_timer(c, &c->hl->body_timeout, on_body_timeout);
+    handle_pull(c);
+}
+
+bool http_body_streamable(h2o_req_t *req, uint64_t *len)
+{
+    if (req->conn->callbacks != &http_conn_callbacks)
+        return false;
+    struct http_conn *c = (struct http_conn *)req->conn;
+    if (!c->has_length || c->chunked || c->body_done || c->consumed != 0)
+        return false;
+    *len = c->content_length;
+    return true;
+}
+
+void http_body_pull(h2o_req_t *req, char *buf, size_t cap, http_pull_cb cb, void *arg)
+{
+    struct http_conn *c = (struct http_conn *)req->conn;
+    if (c->stream_failed || c->body_done) {
+        cb(req, arg, 0, c->stream_failed ? QR_E_IO : QR_E_INTERNAL);
+        return;
+    }
+    c->pull_buf = buf;
+    c->pull_cap = cap;
+    c->pull_cb = cb;
+    c->pull_arg = arg;
+    c->window_bytes = 0;
+    if (c->state != C_STREAM) {
+        /* first pull: the head was copied into the pool (a body follows), drop it */
+        bool nothing_yet = c->sock->input->size == c->head_len;
+        h2o_buffer_consume(&c->sock->input, c->head_len);
+        c->consumed = c->head_len;
+        c->state = C_STREAM;
+        c->seen = c->sock->input->size;
+        if (c->expect_continue && nothing_yet) {
+            static char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            h2o_iovec_t v = h2o_iovec_init(cont, sizeof(cont) - 1);
+            c->continue_sent = true;
+            h2o_socket_write(c->sock, &v, 1, on_stream_continue_sent);
+            return;
+        }
+        c->continue_sent = true;
+    }
+    set_timer(c, &c->hl->body_timeout, on_body_timeout);
+    handle_pull(c);
+}
+
 /* ---- reading ---- */
 
 static void handle_discard(struct http_conn *c)
 {
-    h2o_buffer_t *in = c->sock->input;
-    if (in->size - c->head_len < c->content_length)
+    if (body_received(c) < c->content_length)
         return;
     h2o_socket_read_stop(c->sock);
     set_timer(c, NULL, NULL);
-    h2o_buffer_consume(&c->sock->input, c->head_len + (size_t)c->content_length);
+    h2o_buffer_consume(&c->sock->input,
+                       c->head_len + (size_t)c->content_length - (size_t)c->consumed);
     init_request(c, true);
     start_head(c);
 }
@@ -552,6 +680,8 @@ static void on_read(h2o_socket_t *sock, const char *err)
     if (err != NULL) {
         if (c->state == C_BODY)
             finish_body(c, QR_E_IO);
+        else if (c->state == C_STREAM)
+            fail_pull(c);
         else if (c->state != C_PROCESS)
             close_conn(c);
         return;
@@ -569,6 +699,9 @@ static void on_read(h2o_socket_t *sock, const char *err)
         break;
     case C_DISCARD:
         handle_discard(c);
+        break;
+    case C_STREAM:
+        handle_pull(c);
         break;
     case C_LINGER:
         c->linger_bytes += sock->input->size;
