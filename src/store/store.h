@@ -283,6 +283,9 @@ struct store_part {
     int64_t mtime_ms;
     char etag[80]; /* no quotes */
     struct store_checksum ck;
+    bool has_blob; /* store_mpu_put_part: data is already in the committed streamed blob
+                      `blob` (exactly data.len bytes); adopted whatever the outcome */
+    uint64_t blob;
 };
 
 /* Stores one part's bytes (replacing an earlier part with that number).
