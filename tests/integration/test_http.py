@@ -305,6 +305,40 @@ def checksum_mismatch_leaves_nothing():
     eq(objects_files(), before, "blob files after a checksum mismatch")
 
 
+# ---- streamed bodies ----
+
+@test
+def large_put_streams_to_disk():
+    # the socket read-ahead (the kernel's receive buffer, drained in one go) and the two
+    # 1 MiB pieces cost a fixed few tens of MB; a buffered body would cost 128 MiB
+    body = os.urandom(128 * 1024 ** 2)
+    rss0 = rss_kb(srv.proc.pid)
+    before = objects_files()
+    s3.put_object(Bucket=B, Key="stream128", Body=body)  # SHA-256 signed, CRC32 header
+    grew = rss_kb(srv.proc.pid) - rss0
+    got = s3.get_object(Bucket=B, Key="stream128")["Body"].read()
+    check(got == body, "128 MiB object differs")
+    eq(objects_files(), before + 1, "one blob file for one object (written once)")
+    check(grew < 48 * 1024, f"quarry RSS grew {grew} KiB for a 128 MiB PUT")
+
+
+@test
+def client_vanishing_mid_body_leaves_nothing():
+    before = objects_files()
+    t, h = sign("PUT", f"/{B}/vanish", payload_hash="UNSIGNED-PAYLOAD")
+    h["Content-Length"] = str(64 * 1024 ** 2)
+    sock = connect()
+    sock.sendall(head_bytes("PUT", t, h))
+    sock.sendall(b"v" * (8 * 1024 ** 2))
+    sock.close()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and objects_files() != before:
+        time.sleep(0.05)
+    eq(objects_files(), before, "blob files after a client left mid-body")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=B).get("Contents", [])]
+    check("vanish" not in keys, "object from a truncated body")
+
+
 # ---- keep-alive, pipelining, chunked ----
 
 @test
