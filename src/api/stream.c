@@ -30,7 +30,9 @@ enum piece_state {
 struct api_stream {
     struct api_req *ar;
     api_stream_cb cb;
-    struct qr_job job; /* one job at a time: open, write, or finish */
+    struct qr_job job;      /* one step at a time: open, write, or finish */
+    struct qr_job hash_job; /* hashes a piece on another worker while job writes it */
+    unsigned busy;          /* jobs out (a write step has two) */
     bool job_busy;
     enum { J_OPEN, J_WRITE, J_FINISH } job_kind;
     enum qr_err err; /* set by a job */
@@ -100,11 +102,6 @@ static void job_run(struct qr_job *job)
         return;
     case J_WRITE: {
         unsigned i = s->write_next;
-        if (s->sha)
-            qr_ck_update(&s->sha_st, s->buf[i], s->len[i]);
-        qr_ck_update(&s->md5_st, s->buf[i], s->len[i]);
-        if (s->ck)
-            qr_ck_update(&s->ck_st, s->buf[i], s->len[i]);
         s->err = store_blob_stream_write(s->blob, s->buf[i], s->len[i]);
         return;
     }
@@ -137,6 +134,27 @@ static void job_run(struct qr_job *job)
     }
 }
 
+/* The other half of a write step, on another worker: the digests of the same piece
+ * (which neither job modifies). */
+static void hash_run(struct qr_job *job)
+{
+    struct api_stream *s = H2O_STRUCT_FROM_MEMBER(struct api_stream, hash_job, job);
+    unsigned i = s->write_next;
+    if (s->sha)
+        qr_ck_update(&s->sha_st, s->buf[i], s->len[i]);
+    qr_ck_update(&s->md5_st, s->buf[i], s->len[i]);
+    if (s->ck)
+        qr_ck_update(&s->ck_st, s->buf[i], s->len[i]);
+}
+
+static void job_done(struct qr_job *job);
+
+static void hash_done(struct qr_job *job)
+{
+    struct api_stream *s = H2O_STRUCT_FROM_MEMBER(struct api_stream, hash_job, job);
+    job_done(&s->job);
+}
+
 static void fail(struct api_stream *s, enum qr_err e)
 {
     api_stream_cb cb = s->cb;
@@ -148,6 +166,8 @@ static void fail(struct api_stream *s, enum qr_err e)
 static void job_done(struct qr_job *job)
 {
     struct api_stream *s = H2O_STRUCT_FROM_MEMBER(struct api_stream, job, job);
+    if (--s->busy > 0)
+        return; /* the other half of the write step is still out */
     s->job_busy = false;
     if (s->err != QR_OK) {
         fail(s, s->err);
@@ -179,9 +199,17 @@ static void submit(struct api_stream *s, int kind)
 {
     s->job_kind = kind;
     s->job_busy = true;
+    s->busy = 1;
     s->job.thread = s->ar->thread;
     s->job.run = job_run;
     s->job.done = job_done;
+    if (kind == J_WRITE) {
+        s->busy = 2;
+        s->hash_job.thread = s->ar->thread;
+        s->hash_job.run = hash_run;
+        s->hash_job.done = hash_done;
+        server_submit(s->ar->server, &s->hash_job);
+    }
     server_submit(s->ar->server, &s->job);
 }
 
