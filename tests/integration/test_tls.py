@@ -3,7 +3,7 @@
 
 openssl makes a throwaway CA-less self-signed certificate for 127.0.0.1 and localhost;
 quarry serves it on --tls-port beside plain HTTP. boto3 (verify= the certificate), the aws
-CLI (AWS_CA_BUNDLE) and curl (--cacert) then run a subset of the S3 tests over TLS:
+CLI (AWS_CA_BUNDLE), the JS SDK (NODE_EXTRA_CA_CERTS) and curl (--cacert) then run a subset of the S3 tests over TLS:
 bucket and object round trips, aws-chunked uploads with trailing checksums (what boto3
 sends over HTTPS), multipart, presigned URLs, and the headers-first refusal of an
 unsigned large PUT. A client that does not trust the certificate must fail.
@@ -116,6 +116,16 @@ def aws_cli_with_ca_bundle():
     r = subprocess.run(["aws", "--endpoint-url", ep, "s3", "ls", f"s3://{B}/"], env=env,
                        capture_output=True, timeout=60)
     check(b"cli.bin" in r.stdout, f"aws s3 ls: {r.stdout!r} {r.stderr[-300:]!r}")
+
+
+@test
+def js_sdk_with_extra_ca():
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = dict(os.environ, NODE_EXTRA_CA_CERTS=cert)
+    r = subprocess.run(["node", os.path.join(here, "js", "tls_client.mjs"),
+                        f"https://127.0.0.1:{tls_port}", B], env=env, capture_output=True,
+                       timeout=120)
+    eq(r.stdout.strip(), b"ok", f"JS SDK over TLS ({r.stderr[-400:]!r})")
 
 
 @test
