@@ -413,6 +413,18 @@ static void handle_head(struct http_conn *c)
         unlink_idle(c);
         set_timer(c, &c->hl->head_timeout, on_head_timeout);
     }
+    /* RFC 9112 2.2: empty lines before a request line are ignored (some clients send
+     * one after a body); a few, not an endless stream of them */
+    size_t blank = 0;
+    while (blank < in->size && blank < 8 && (in->bytes[blank] == '\r' || in->bytes[blank] == '\n'))
+        blank++;
+    if (blank > 0 && blank < 8) {
+        h2o_buffer_consume(&c->sock->input, blank);
+        in = c->sock->input;
+        c->seen = in->size;
+        if (in->size == 0)
+            return;
+    }
     struct http_head h;
     bool done;
     enum qr_err e = http_parse_head(in->bytes, in->size, &h, &done);
