@@ -312,7 +312,8 @@ static void do_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *in, size_t
         k = 1;
         c->sent_headers = true;
     }
-    memcpy(bufs + k, in, sizeof(*in) * n);
+    if (n > 0) /* h2o passes NULL with no buffers */
+        memcpy(bufs + k, in, sizeof(*in) * n);
     k += n;
     if (state == H2O_SEND_STATE_ERROR)
         req->http1_is_persistent = 0;
