@@ -63,6 +63,8 @@ struct api_req {
     struct sigv4_chunk_ctx chunk; /* signing key for aws-chunked bodies (wiped at end) */
 
     struct api_streamed *streamed; /* the body came through stream.c, or NULL */
+    uint64_t unverified_body;      /* counted by server_body_acquire while a body is read
+                                      before its signature can be checked */
 
     /* access log */
     const char *op;             /* operation name, static string */

@@ -271,6 +271,8 @@ static void on_streamed(struct api_req *ar, enum qr_err e)
 static void on_body_then_authenticate(h2o_req_t *req, void *arg, enum qr_err e)
 {
     struct api_req *ar = arg;
+    server_body_release(ar->server, ar->unverified_body);
+    ar->unverified_body = 0;
     if (e) {
         send_body_error(ar, e);
         return;
@@ -389,6 +391,16 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
             s3_send_auth_error(ar, e);
             return 0;
         }
+        /* Unverified bytes count against --max-inflight-body until the signature is
+         * checked, so a crowd of such requests is bounded in total as well. */
+        uint64_t need = MAX_BODY_BEFORE_AUTH;
+        if (http_content_length(req, &declared) && declared < need)
+            need = declared;
+        if (!server_body_acquire(s, need)) {
+            s3_send_error_code(ar, 503, "SlowDown", "Please reduce your request rate.");
+            return 0;
+        }
+        ar->unverified_body = need;
         http_body_read(req, MAX_BODY_BEFORE_AUTH, on_body_then_authenticate, ar);
         return 0;
     }
