@@ -525,12 +525,14 @@ static enum qr_err known_credential(struct api_req *ar)
         .n_headers = nh,
         .now_ms = api_now_ms(),
     };
-    struct sigv4_auth a;
-    enum qr_err e = sigv4_parse(&in, &a);
+    /* Parsed into ar->auth so that a refusal is rendered in the signing service's own
+     * format; authenticate parses it again once the body is in. */
+    enum qr_err e = sigv4_parse(&in, &ar->auth);
     if (e)
         return e;
-    struct qr_slice token = a.session_token.len ? a.session_token : a.security_token;
-    e = lookup(ar, qr_slice_cstr(a.akid), token, in.now_ms);
+    struct sigv4_auth *a = &ar->auth;
+    struct qr_slice token = a->session_token.len ? a->session_token : a->security_token;
+    e = lookup(ar, qr_slice_cstr(a->akid), token, in.now_ms);
     OPENSSL_cleanse(ar->id.secret, sizeof(ar->id.secret));
     ar->id.secret_len = 0;
     return e;
