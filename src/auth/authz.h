@@ -120,6 +120,9 @@ enum qr_err authz_key_lookup(const struct authz_snap *s, struct qr_slice akid,
 bool authz_role(const struct authz_snap *s, const char *name_or_arn, const char **out_arn,
                 const char **out_id, const struct policy **out_trust, uint32_t *out_max_s);
 
+/* The compiled resource policy of a function (AddPermission), or NULL. */
+const struct policy *authz_function_policy(const struct authz_snap *s, const char *function);
+
 /* The compiled bucket policy of bucket, or NULL. */
 const struct policy *authz_bucket_policy(const struct authz_snap *s, struct qr_slice bucket);
 

@@ -426,6 +426,42 @@ def function_role_cannot_write_destination():
     lam.delete_function(FunctionName=name)
 
 
+@test
+def function_resource_policy():
+    lam = srv.lambda_client()
+    iam.create_role(RoleName="fn-plain", AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))
+    name = f"perm-{uuid.uuid4().hex[:6]}"
+    lam.create_function(FunctionName=name, Runtime="python3.11",
+                        Role=f"arn:aws:iam::{ACCOUNT}:role/fn-plain", Handler="f.handler",
+                        Code={"ZipFile": build_zip({"f.py": "def handler(e, c):\n    return 7\n"})})
+    lam.get_waiter("function_active_v2").wait(FunctionName=name,
+                                              WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    user, key = new_user()
+    caller = client("lambda", key)
+    code, _, r = client_error(caller.invoke, FunctionName=name, Payload=b"{}")
+    eq(code, "AccessDeniedException", "no policy grants it yet")
+    check("lambda:InvokeFunction" in r["Error"]["Message"], r["Error"]["Message"])
+    code, _, _ = client_error(lam.get_policy, FunctionName=name)
+    eq(code, "ResourceNotFoundException", "no policy yet")
+    lam.add_permission(FunctionName=name, StatementId="let-user", Action="lambda:InvokeFunction",
+                       Principal=f"arn:aws:iam::{ACCOUNT}:user/{user}")
+    lam.add_permission(FunctionName=name, StatementId="s3", Action="lambda:InvokeFunction",
+                       Principal="s3.amazonaws.com", SourceAccount=ACCOUNT)
+    code, _, _ = client_error(lam.add_permission, FunctionName=name, StatementId="s3",
+                              Action="lambda:InvokeFunction", Principal="s3.amazonaws.com")
+    eq(code, "ResourceConflictException", "duplicate statement id")
+    pol = json.loads(lam.get_policy(FunctionName=name)["Policy"])
+    eq([s["Sid"] for s in pol["Statement"]], ["let-user", "s3"], "GetPolicy")
+    r = caller.invoke(FunctionName=name, Payload=b"{}")
+    eq(json.loads(r["Payload"].read()), 7, "the function's policy alone grants Invoke")
+    code, _, _ = client_error(caller.get_function, FunctionName=name)
+    eq(code, "AccessDeniedException", "only what the statement says")
+    lam.remove_permission(FunctionName=name, StatementId="let-user")
+    code, _, _ = client_error(caller.invoke, FunctionName=name, Payload=b"{}")
+    eq(code, "AccessDeniedException", "removed")
+    lam.delete_function(FunctionName=name)
+
+
 # ---- malformed policies ----
 
 @test

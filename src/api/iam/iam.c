@@ -392,7 +392,7 @@ static bool authorize(struct iam_op *op)
     } else {
         snprintf(arn, sizeof(arn), "*");
     }
-    struct api_authz q = {action, arn, {NULL, 0}, NULL, 0};
+    struct api_authz q = {action, arn, {NULL, 0}, NULL, 0, NULL};
     if (api_authorize(op->ar, &q, msg, sizeof(msg)))
         return true;
     iam_fail(op, 403, "AccessDenied", "%s", msg);

@@ -68,7 +68,8 @@ bool lambda_authorize(struct lambda_op *op)
         fn = body_member(op, "FunctionName");
     char arn[400];
     api_resource_arn(ar, t->res, false, qr_slice(NULL, 0), qr_slice(NULL, 0), fn, arn, sizeof(arn));
-    struct api_authz q = {t->action, t->res == AUTHZ_RES_NONE ? "*" : arn, {NULL, 0}, NULL, 0};
+    struct api_authz q = {t->action, t->res == AUTHZ_RES_NONE ? "*" : arn,    {NULL, 0}, NULL,
+                          0,         t->res == AUTHZ_RES_FUNCTION ? fn : NULL};
     if (!api_authorize(ar, &q, msg, MSG_CAP))
         return deny(op, msg);
     if (!create && strcmp(ar->op, "UpdateFunctionConfiguration") != 0)
@@ -76,7 +77,7 @@ bool lambda_authorize(struct lambda_op *op)
     const char *role = body_member(op, "Role");
     if (!role)
         return true;
-    struct api_authz pr = {"iam:PassRole", role, {NULL, 0}, NULL, 0};
+    struct api_authz pr = {"iam:PassRole", role, {NULL, 0}, NULL, 0, NULL};
     if (!api_authorize(ar, &pr, msg, MSG_CAP))
         return deny(op, msg);
     return role_assumable(op, role);

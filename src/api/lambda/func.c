@@ -447,8 +447,10 @@ void lambda_delete_function(struct lambda_op *op)
     }
     if (op->server->fn && v == STORE_FN_LATEST)
         fn_retire(op->server->fn, op->t.name);
-    if (v == STORE_FN_LATEST) /* its environments' credentials end with it */
+    if (v == STORE_FN_LATEST) { /* its environments' credentials and its policy end with it */
         creds_revoke_function(op->server->creds, op->t.name, api_now_ms());
+        lambda_drop_policy(op);
+    }
     op->status = 204;
 }
 

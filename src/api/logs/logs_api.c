@@ -749,7 +749,7 @@ void logs_api_handle(struct api_req *ar)
     snprintf(action, sizeof(action), "logs:%s", r->name);
     api_resource_arn(ar, AUTHZ_RES_LOG_GROUP, false, qr_slice(NULL, 0), qr_slice(NULL, 0), NULL,
                      arn, sizeof(arn));
-    struct api_authz q = {action, arn, {NULL, 0}, NULL, 0};
+    struct api_authz q = {action, arn, {NULL, 0}, NULL, 0, NULL};
     if (!api_authorize(ar, &q, msg, sizeof(msg))) {
         api_send_auth_failure(ar, QR_E_DENIED, msg, NULL);
         return;

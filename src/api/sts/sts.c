@@ -96,8 +96,8 @@ static bool trusted(struct iam_op *op, const struct policy *trust, const char *r
     if (named == POLICY_ALLOW || p->kind == AUTH_ROOT)
         return true;
     char msg[2600];
-    struct api_authz q = {
-        "sts:AssumeRole", role_arn, {NULL, 0}, external_id ? &kv : NULL, external_id ? 1u : 0u};
+    struct api_authz q = {"sts:AssumeRole",      role_arn, {NULL, 0}, external_id ? &kv : NULL,
+                          external_id ? 1u : 0u, NULL};
     if (api_authorize(op->ar, &q, msg, sizeof(msg)))
         return true;
     iam_fail(op, 403, "AccessDenied", "%s", msg);
