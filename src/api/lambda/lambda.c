@@ -201,7 +201,10 @@ static void job_run(struct qr_job *job)
 {
     struct lambda_op *op = H2O_STRUCT_FROM_MEMBER(struct lambda_op, job, job);
     op->reader = job->reader;
-    op->route->fn(op);
+    /* Authorized here rather than on the loop: CreateFunction's body (a base64 zip of up
+     * to 70 MB) is parsed for FunctionName and Role, which must not stall the loop. */
+    if (lambda_authorize(op))
+        op->route->fn(op);
 }
 
 static void job_done(struct qr_job *job)
@@ -311,7 +314,7 @@ void lambda_handle(struct api_req *ar)
         op->alias[segs[4].len] = '\0';
         ar->log_key = segs[4];
     }
-    if (!lambda_authorize(op)) {
+    if (!(op->route->flags & LAMBDA_ON_WORKER) && !lambda_authorize(op)) {
         lambda_finish(op);
         return;
     }

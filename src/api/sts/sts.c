@@ -127,6 +127,10 @@ static void assume_role(struct iam_op *op)
     }
     if (policy[0] && !iam_policy_ok(op, policy, POLICY_IDENTITY))
         return;
+    /* Role chaining (a role session assuming a role) is capped at one hour, as in STS. */
+    enum creds_kind k = op->ar->id.kind;
+    if (k == CREDS_ROLE_SESSION || k == CREDS_FUNCTION)
+        max_s = max_s < 3600 ? max_s : 3600;
     if (!duration(op, 900, max_s, 3600 < max_s ? 3600 : max_s, &ttl) ||
         !trusted(op, trust, role_arn, iam_opt_str(op, "ExternalId", NULL)))
         return;
