@@ -580,6 +580,13 @@ def iam_explain_names_the_statement():
         "Version": "2012-10-17", "Statement": [{"Sid": "NoSecrets", "Effect": "Deny",
                                                "Principal": "*", "Action": "s3:GetObject",
                                                "Resource": f"arn:aws:s3:::{GP}/secret/*"}]}))
+    iam.create_role(RoleName="explained", AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))
+    iam.attach_role_policy(RoleName="explained",
+                           PolicyArn="arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")
+    rc, out = explain(f"arn:aws:sts::{ACCOUNT}:assumed-role/explained/fn", "s3:GetObject",
+                      f"arn:aws:s3:::{GP}/public/a")
+    eq(rc, 0, out)
+    check("assumed-role/explained/fn" in out and "AmazonS3ReadOnlyAccess: Allow" in out, out)
     try:
         rc, out = explain(arn, "s3:GetObject", f"arn:aws:s3:::{GP}/secret/b")
         eq(rc, 1, out)
