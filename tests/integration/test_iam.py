@@ -462,6 +462,22 @@ def function_resource_policy():
     lam.delete_function(FunctionName=name)
 
 
+@test
+def logs_decided_per_log_group():
+    name, key = new_user(inline={"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "logs:CreateLogGroup",
+        "Resource": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:team-*"}]})
+    logs = client("logs", key)
+    logs.create_log_group(logGroupName="team-a")
+    code, st, r = client_error(logs.create_log_group, logGroupName="other")
+    eq((code, st), ("AccessDeniedException", 400), "another group")
+    check(f"log-group:other" in r["Error"]["Message"], r["Error"]["Message"])
+    code, _, _ = client_error(logs.describe_log_groups)
+    eq(code, "AccessDeniedException", "not allowed to describe")
+    names = [g["logGroupName"] for g in srv.logs_client().describe_log_groups()["logGroups"]]
+    check("team-a" in names and "other" not in names, f"groups {names}")
+
+
 # ---- malformed policies ----
 
 @test
