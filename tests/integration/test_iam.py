@@ -211,6 +211,7 @@ def assume_role_trust():
                                                       "Resource": f"arn:aws:s3:::{GP}/public/*"}]}
     r = sts.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/reader", RoleSessionName="narrow",
                         Policy=json.dumps(narrow))
+    check(0 < r["PackedPolicySize"] <= 100, f"PackedPolicySize {r.get('PackedPolicySize')}")
     n = client("s3", r["Credentials"])
     eq(n.get_object(Bucket=GP, Key="public/a")["Body"].read(), b"public a", "narrowed reads public")
     code, _, _ = client_error(n.get_object, Bucket=GP, Key="secret/b")

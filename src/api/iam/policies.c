@@ -204,6 +204,7 @@ static void policy_xml(struct iam_op *op, const char *arn, struct qr_slice doc)
     iam_elem(op, "DefaultVersionId", dv);
     snprintf(n, sizeof(n), "%zu", attachments(op, arn));
     iam_elem(op, "AttachmentCount", n);
+    iam_elem(op, "PermissionsBoundaryUsageCount", "0");
     iam_elem(op, "IsAttachable", "true");
     iam_elem_time(op, "CreateDate", authz_doc_int(doc, "created", 0));
     iam_elem_time(op, "UpdateDate",

@@ -156,6 +156,12 @@ static void assume_role(struct iam_op *op)
     iam_elem(op, "AssumedRoleId", uid);
     iam_elem(op, "Arn", aarn);
     iam_close(op, "AssumedRoleUser");
+    if (policy[0]) { /* percent of the packed-policy allowance used, as STS reports it */
+        char pct[24];
+        snprintf(pct, sizeof(pct), "%zu",
+                 (strlen(policy) * 100 + CREDS_MAX_POLICY - 1) / CREDS_MAX_POLICY);
+        iam_elem(op, "PackedPolicySize", pct);
+    }
 }
 
 static void get_session_token(struct iam_op *op)
