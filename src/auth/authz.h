@@ -163,6 +163,15 @@ struct authz_check {
 void authz_decide(const struct auth_principal *p, const struct authz_check *c,
                   struct policy_verdict *out);
 
+/* What a job or service acting as a role may do: decides action on resource for a session
+ * (session_name) of role_arn under the current snapshot of a and, when bucket is not
+ * empty, that bucket's policy. For callers outside the API layer (a Batch Operations
+ * task runs as the job's RoleArn). On a denial msg (cap bytes) holds AWS's AccessDenied
+ * message. Any thread. */
+bool authz_role_allows(struct authz *a, const char *role_arn, const char *session_name,
+                       const char *action, const char *resource, struct qr_slice bucket,
+                       char *msg, size_t cap);
+
 /* AWS's AccessDenied message for a denied verdict into buf: "User: ARN is not authorized
  * to perform: ACTION on resource: ARN because no identity-based policy allows the ACTION
  * action" (or "... with an explicit deny in a(n) identity-based|resource-based|session

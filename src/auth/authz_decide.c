@@ -5,9 +5,11 @@
  * refused rather than silently allowed.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "auth/authz_int.h"
+#include "util/buf.h"
 
 /* ---- the operation table ---- */
 
@@ -268,4 +270,29 @@ void authz_deny_message(const struct auth_principal *p, const struct authz_check
              "%s: %s is not authorized to perform: %s on resource: %s because no "
              "identity-based policy allows the %s action",
              who, p->arn, c->action, c->resource, c->action);
+}
+
+bool authz_role_allows(struct authz *a, const char *role_arn, const char *session_name,
+                       const char *action, const char *resource, struct qr_slice bucket,
+                       char *msg, size_t cap)
+{
+    const struct authz_snap *s = authz_acquire(a);
+    struct creds_identity *id = qr_xmalloc(sizeof(*id));
+    struct auth_principal *p = qr_xmalloc(sizeof(*p));
+    memset(id, 0, sizeof(*id));
+    id->kind = CREDS_ROLE_SESSION;
+    snprintf(id->principal, sizeof(id->principal), "%s", role_arn);
+    snprintf(id->session_name, sizeof(id->session_name), "%s", session_name);
+    authz_principal(s, id, s->account, p);
+    struct authz_check c = {action, resource, bucket.len ? authz_bucket_policy(s, bucket) : NULL,
+                            NULL, 0};
+    struct policy_verdict v;
+    authz_decide(p, &c, &v);
+    bool ok = v.decision == POLICY_DECISION_ALLOW;
+    if (!ok)
+        authz_deny_message(p, &c, &v, msg, cap);
+    free(id);
+    free(p);
+    authz_release(s);
+    return ok;
 }
