@@ -224,6 +224,18 @@ def assume_role_trust():
     code, _, _ = client_error(client("s3", r["Credentials"]).put_object, Bucket=GP, Key="w",
                               Body=b"w")
     eq(code, "AccessDenied", "session policy does not widen")
+    # a managed policy as session policy (PolicyArns) narrows the same way
+    arn = iam.create_policy(PolicyName="public-only", PolicyDocument=json.dumps(narrow))["Policy"]["Arn"]
+    r = sts.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/reader", RoleSessionName="arns",
+                        PolicyArns=[{"arn": arn}])
+    m = client("s3", r["Credentials"])
+    eq(m.get_object(Bucket=GP, Key="public/a")["Body"].read(), b"public a", "PolicyArns allow")
+    code, _, _ = client_error(m.get_object, Bucket=GP, Key="secret/b")
+    eq(code, "AccessDenied", "PolicyArns narrow")
+    code, _, _ = client_error(sts.assume_role, RoleArn=f"arn:aws:iam::{ACCOUNT}:role/reader",
+                              RoleSessionName="arns",
+                              PolicyArns=[{"arn": f"arn:aws:iam::{ACCOUNT}:policy/missing"}])
+    eq(code, "MalformedPolicyDocument", "an unknown PolicyArn")
     # presigned URL with session credentials
     url = client("s3", creds, config={"signature_version": "s3v4"}).generate_presigned_url(
         "get_object", Params={"Bucket": GP, "Key": "public/a"})

@@ -104,6 +104,41 @@ static bool trusted(struct iam_op *op, const struct policy *trust, const char *r
     return false;
 }
 
+/* The session policy the token carries: Policy, preceded by "arns:A,B\n" when
+ * PolicyArns.member.N.arn name managed policies (each must exist). NULL after failing. */
+static const char *session_policy(struct iam_op *op)
+{
+    const char *inline_doc = iam_opt_str(op, "Policy", "");
+    struct qr_buf b;
+    qr_buf_init(&b, 12 * CREDS_MAX_POLICY); /* over the cap, so the length check sees it */
+    for (int i = 1; i <= AUTH_MAX_SESSION_ARNS; i++) {
+        char name[48];
+        snprintf(name, sizeof(name), "PolicyArns.member.%d.arn", i);
+        const char *arn = iam_opt_str(op, name, NULL);
+        if (!arn)
+            break;
+        bool known = strncmp(arn, "arn:aws:iam::aws:policy/", 24) == 0
+                         ? policy_managed_document(arn) != NULL
+                         : authz_row(op->snap, "policy", "", arn) != NULL;
+        if (!known || strchr(arn, ',') || strchr(arn, '\n')) {
+            iam_fail(op, 400, "MalformedPolicyDocument", "Policy %s does not exist.", arn);
+            qr_buf_dispose(&b);
+            return NULL;
+        }
+        (void)qr_buf_adds(&b, i == 1 ? AUTH_SESSION_ARNS_PREFIX : ",");
+        (void)qr_buf_adds(&b, arn);
+    }
+    if (b.len == 0) {
+        qr_buf_dispose(&b);
+        return inline_doc;
+    }
+    (void)qr_buf_adds(&b, "\n");
+    (void)qr_buf_adds(&b, inline_doc);
+    char *out = h2o_strdup(&op->ar->req->pool, (const char *)b.p, b.len).base;
+    qr_buf_dispose(&b);
+    return out;
+}
+
 static void assume_role(struct iam_op *op)
 {
     const char *arn = iam_req_str(op, "RoleArn", 20, 2048);
@@ -119,13 +154,18 @@ static void assume_role(struct iam_op *op)
                  op->ar->id.principal, arn);
         return;
     }
-    const char *policy = iam_opt_str(op, "Policy", "");
+    const char *policy = session_policy(op);
+    if (!policy)
+        return;
     if (strlen(policy) > CREDS_MAX_POLICY) {
         iam_fail(op, 400, "PackedPolicyTooLarge",
                  "Packed size of the session policy exceeds the maximum (%d).", CREDS_MAX_POLICY);
         return;
     }
-    if (policy[0] && !iam_policy_ok(op, policy, POLICY_IDENTITY))
+    const char *inline_doc = policy;
+    if (strncmp(policy, AUTH_SESSION_ARNS_PREFIX, strlen(AUTH_SESSION_ARNS_PREFIX)) == 0)
+        inline_doc = strchr(policy, '\n') + 1;
+    if (inline_doc[0] && !iam_policy_ok(op, inline_doc, POLICY_IDENTITY))
         return;
     /* Role chaining (a role session assuming a role) is capped at one hour, as in STS. */
     enum creds_kind k = op->ar->id.kind;
