@@ -440,6 +440,32 @@ def function_role_cannot_write_destination():
 
 
 @test
+def create_function_checks_passrole_and_code():
+    iam.create_role(RoleName="fn-code", AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))
+    role = f"arn:aws:iam::{ACCOUNT}:role/fn-code"
+    s3.put_object(Bucket=GP, Key="code/f.zip", Body=build_zip({"f.py": "def handler(e, c): return 1\n"}))
+    name, key = new_user(inline={"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "lambda:CreateFunction", "Resource": "*"}]})
+    lam = client("lambda", key)
+    args = dict(Runtime="python3.11", Role=role, Handler="f.handler",
+                Code={"S3Bucket": GP, "S3Key": "code/f.zip"})
+    code, _, r = client_error(lam.create_function, FunctionName="c1", **args)
+    eq(code, "AccessDeniedException", "no iam:PassRole")
+    check("iam:PassRole" in r["Error"]["Message"], r["Error"]["Message"])
+    iam.put_user_policy(UserName=name, PolicyName="pass", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:PassRole",
+                                               "Resource": role}]}))
+    code, _, r = client_error(lam.create_function, FunctionName="c1", **args)
+    eq(code, "AccessDeniedException", "cannot read the code's object")
+    check("s3:GetObject" in r["Error"]["Message"], r["Error"]["Message"])
+    iam.put_user_policy(UserName=name, PolicyName="code", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject",
+                                               "Resource": f"arn:aws:s3:::{GP}/code/*"}]}))
+    lam.create_function(FunctionName="c1", **args)
+    srv.lambda_client().delete_function(FunctionName="c1")
+
+
+@test
 def function_resource_policy():
     lam = srv.lambda_client()
     iam.create_role(RoleName="fn-plain", AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))

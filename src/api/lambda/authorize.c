@@ -1,8 +1,8 @@
 /*
  * authorize.c - the one authorization call of every Lambda request (from lambda.c's
  * dispatch once the route and function are known): the operation's lambda: action on the
- * function's ARN, and for CreateFunction and UpdateFunctionConfiguration iam:PassRole on
- * the role the function will run as.
+ * function's ARN, for CreateFunction and UpdateFunctionConfiguration iam:PassRole on
+ * the role the function will run as, and s3:GetObject on code taken from S3.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -10,6 +10,7 @@
 
 #include "api/authorize.h"
 #include "api/lambda/lambda_int.h"
+#include "util/names.h"
 
 #define MSG_CAP 2600
 
@@ -81,4 +82,23 @@ bool lambda_authorize(struct lambda_op *op)
     if (!api_authorize(ar, &pr, msg, MSG_CAP))
         return deny(op, msg);
     return role_assumable(op, role);
+}
+
+bool lambda_authorize_code(struct lambda_op *op, const char *bucket, const char *key)
+{
+    struct api_req *ar = op->ar;
+    char *msg = h2o_mem_alloc_pool(&ar->req->pool, MSG_CAP), arn[1500];
+    bool dir = false;
+    (void)qr_bucket_name_valid(qr_slice_cstr(bucket), &dir);
+    const char *vals[1] = {"ReadOnly"};
+    struct policy_kv kv = {"s3express:SessionMode", vals, 1};
+    api_resource_arn(ar, dir ? AUTHZ_RES_BUCKET : AUTHZ_RES_OBJECT, dir, qr_slice_cstr(bucket),
+                     qr_slice_cstr(key), NULL, arn, sizeof(arn));
+    struct api_authz q = {dir ? "s3express:CreateSession" : "s3:GetObject",
+                          arn,
+                          qr_slice_cstr(bucket),
+                          dir ? &kv : NULL,
+                          dir ? 1u : 0u,
+                          NULL};
+    return api_authorize(ar, &q, msg, MSG_CAP) || deny(op, msg);
 }

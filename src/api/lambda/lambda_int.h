@@ -211,5 +211,8 @@ void lambda_drop_policy(struct lambda_op *op);
 
 /* The request's authorization (authorize.c): false after lambda_fail (AccessDenied). */
 bool lambda_authorize(struct lambda_op *op);
+/* Code from S3 (Code.S3Bucket/S3Key): the caller must be able to read it. False after
+ * lambda_fail. */
+bool lambda_authorize_code(struct lambda_op *op, const char *bucket, const char *key);
 
 #endif
