@@ -148,6 +148,8 @@ def read_only_user():
     eq((code, st), ("AccessDenied", 403), "CreateUser denied")
     code, _, _ = client_error(iam.get_user, UserName="evil")
     eq(code, "NoSuchEntity", "no user was created")
+    code, _, _ = client_error(iam.create_user, UserName=name.upper())
+    eq(code, "EntityAlreadyExists", "names are unique regardless of case")
     eq(s3.get_object(Bucket=GP, Key="public/a")["Body"].read(), b"public a", "object intact")
     who = client("sts", key).get_caller_identity()
     eq(who["Arn"], f"arn:aws:iam::{ACCOUNT}:user/{name}", "GetCallerIdentity")

@@ -103,6 +103,7 @@ bool iam_policy_ok(struct iam_op *op, const char *doc, enum policy_kind kind);
  * IAM's DeleteConflict rules; a listing filtered by PathPrefix. */
 void iam_entity_xml(struct iam_op *op, const char *type, const struct authz_row *r);
 bool iam_name_ok(struct iam_op *op, const char *param, const char **out);
+bool iam_name_free(struct iam_op *op, const char *kind, const char *name, const char *what);
 void iam_delete_entity(struct iam_op *op, const char *kind, const char *param, const char *what);
 void iam_list_entities(struct iam_op *op, const char *kind, const char *list_tag);
 

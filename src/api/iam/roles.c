@@ -90,7 +90,8 @@ void iam_create_role(struct iam_op *op)
     int64_t max_s;
     if (!path || !iam_name_ok(op, "RoleName", &name) ||
         !(trust = iam_req_str(op, "AssumeRolePolicyDocument", 1, 131072)) ||
-        !iam_policy_ok(op, trust, POLICY_TRUST) || !max_session(op, &max_s))
+        !iam_policy_ok(op, trust, POLICY_TRUST) || !max_session(op, &max_s) ||
+        !iam_name_free(op, "role", name, "Role"))
         return;
     char id[32];
     iam_new_id("AROA", id);
