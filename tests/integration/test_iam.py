@@ -540,11 +540,17 @@ def malformed_policy_documents():
         check(len(r["Error"]["Message"]) > 5, f"{what}: a reason: {r['Error']['Message']!r}")
     big = json.dumps({"Version": "2012-10-17", "Statement": [
         {"Sid": f"s{i}", "Effect": "Allow", "Action": "s3:GetObject",
-         "Resource": f"arn:aws:s3:::bucket-{i:06d}/" + "k" * 100} for i in range(1200)]})
-    code, st, _ = client_error(iam.put_role_policy, RoleName="target", PolicyName="p",
+         "Resource": f"arn:aws:s3:::bucket-{i:06d}/" + "k" * 100} for i in range(60)]})
+    code, st, r = client_error(iam.put_role_policy, RoleName="target", PolicyName="p",
                                PolicyDocument=big)
-    check(code in ("MalformedPolicyDocument", "LimitExceeded", "ValidationError"),
-          f"oversized: {code}")
+    eq((code, st), ("LimitExceeded", 409), "over the 10240-character quota of role policies")
+    check("PolicySize" in r["Error"]["Message"], r["Error"]["Message"])
+    deny = '{"Effect": "Deny", "Action": "s3:x", "Resource": "*"},'
+    huge = big.replace('"Statement": [', '"Statement": [' + deny * 3000, 1)
+    check(len(huge) > 131072, "huge is huge")
+    code, st, _ = client_error(iam.put_role_policy, RoleName="target", PolicyName="p",
+                               PolicyDocument=huge)
+    eq((code, st), ("ValidationError", 400), "beyond the model's 131072 characters")
     eq(iam.list_role_policies(RoleName="target")["PolicyNames"], [], "nothing stored")
     code, _, _ = client_error(iam.create_policy, PolicyName="bad", PolicyDocument=bad["unknown Effect"])
     eq(code, "MalformedPolicyDocument", "CreatePolicy")

@@ -287,6 +287,17 @@ bool iam_policy_ok(struct iam_op *op, const char *doc, enum policy_kind kind)
     return false;
 }
 
+bool iam_policy_quota(struct iam_op *op, const char *doc, size_t quota, const char *name)
+{
+    size_t n = 0;
+    for (const char *p = doc; *p; p++) /* IAM counts without whitespace */
+        n += !(*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r');
+    if (n <= quota)
+        return true;
+    iam_fail(op, 409, "LimitExceeded", "Cannot exceed quota for %s: %zu", name, quota);
+    return false;
+}
+
 /* ---- dispatch ---- */
 
 static void send_error(struct iam_op *op)
