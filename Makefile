@@ -5,12 +5,13 @@
 CC       ?= cc
 SANITIZE ?=
 BUILD    ?= build
-PKGS     := libh2o-evloop sqlite3 libcrypto libxml-2.0 jansson zlib libisal libarchive
+PKGS     := libh2o-evloop sqlite3 libcrypto libxml-2.0 jansson zlib libisal libarchive libseccomp
 
 DEB_BUILD := build-essential pkg-config libh2o-evloop-dev libsqlite3-dev libssl-dev \
-             libxml2-dev libjansson-dev zlib1g-dev libisal-dev libcmocka-dev libarchive-dev
-DEB_TEST  := clang libclang-rt-14-dev curl wrk nginx-light libnss-myhostname python3 zip \
-             bubblewrap autoconf automake libtool
+             libxml2-dev libjansson-dev zlib1g-dev libisal-dev libcmocka-dev libarchive-dev \
+             libseccomp-dev libnss-myhostname bubblewrap
+DEB_TEST  := clang libclang-rt-14-dev curl wrk nginx-light python3 zip \
+             autoconf automake libtool
 # node and npm: Debian's packages unless the machine already has them (another build of
 # node may own /usr/bin/node, and Debian's npm would conflict with it).
 DEB_NODE  := $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)
@@ -33,7 +34,8 @@ else
 endif
 LIBS := $(PKG_LIBS) -lpthread
 
-CORE_SRC := $(sort $(wildcard src/util/*.c src/auth/*.c src/store/*.c src/fn/*.c src/logs/*.c))
+CORE_SRC := $(sort $(wildcard src/util/*.c src/auth/*.c src/store/*.c src/fn/*.c src/logs/*.c \
+                              src/batch/*.c src/obj/*.c))
 API_SRC  := $(sort $(wildcard src/http/*.c src/api/*.c src/api/*/*.c src/server.c))
 ALL_SRC  := $(CORE_SRC) $(API_SRC)
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
@@ -42,7 +44,7 @@ API_OBJ  := $(API_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test-deps runtimes run test unit integration fuzz fuzz-run clean format format-check
+.PHONY: all deps test-deps runtimes run demo test unit integration fuzz fuzz-run clean format format-check
 
 all: $(BUILD)/quarry
 
@@ -68,6 +70,7 @@ deps:
 	  echo "installing build deps:" $$missing; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+	@scripts/enable-localhost-names.sh
 
 test-deps: deps
 	@missing=$$(for p in $(DEB_TEST) $(DEB_NODE); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -99,6 +102,12 @@ run: deps
 	@mkdir -p data
 	@scripts/run-banner.sh
 	exec $(BUILD)/quarry serve --address 127.0.0.1 --port 9000 --data ./data
+
+# The Batch Operations walkthrough with the aws CLI against a fresh quarry (scripts/demo.sh).
+demo: deps
+	$(MAKE) all
+	@$(MAKE) --no-print-directory runtimes
+	BUILD=$(BUILD) scripts/demo.sh
 
 test: test-deps
 	$(MAKE) all unit-bins

@@ -1,8 +1,12 @@
 /* main.c - argv and environment -> struct qr_config -> server_init -> server_run. */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "api/s3/s3.h"
+#include "fn/code.h"
 #include "auth/authz.h"
 #include "server.h"
 #include "util/slice.h"
@@ -14,6 +18,7 @@
 static void usage(FILE *f)
 {
     fputs("usage: quarry serve [options]\n"
+          "       quarry s3-operations   print every S3 operation and its state (markdown)\n"
           "       quarry iam explain [--data DIR] --principal ARN --action A [--resource ARN]\n"
           "  --address A        listen address (default 127.0.0.1)\n"
           "  --port N           listen port, 0 picks a free one (default 9000)\n"
@@ -34,8 +39,48 @@ static void usage(FILE *f)
           "  --no-fsync         acknowledge writes before they are durable (throwaway data)\n"
           "  --runtimes FILE    JSON runtime table for functions (see docs/functions.md)\n"
           "  --max-instances N  function instances running at once, all functions\n"
-          "  --no-sandbox       run functions without bubblewrap even when it is installed\n",
+          "  --no-sandbox       run functions without bubblewrap (no filesystem isolation);\n"
+          "                     without this flag and without bubblewrap, functions are refused\n"
+          "  --function-pids-max N  processes and threads per function instance (default 1024)\n"
+          "  --function-code-max BYTES  all unpacked function code together (default 10 GiB,\n"
+          "                     0: no cap)\n"
+          "  --function-network outbound network for functions (not implemented yet: refused)\n",
           f);
+}
+
+/* Everything in DATA is the server's alone: an existing directory opened to others (an
+ * older quarry made it 0755, its files 0644) is closed with a warning. Only DATA itself
+ * and its direct entries: a closed DATA keeps everyone out of what lies below, and a
+ * walk over every blob would slow every start. Group x on DATA is left (--no-sandbox as
+ * root opens DATA to the functions' group that way). */
+static void close_data_dir(const char *dir)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return; /* the store creates it, with umask 077 */
+    if (st.st_mode & 067) {
+        fprintf(stderr, "quarry: warning: %s was mode %03o, now 0700\n", dir,
+                (unsigned)(st.st_mode & 0777));
+        if (chmod(dir, 0700) != 0)
+            perror("quarry: chmod");
+    }
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        char path[4096];
+        if (de->d_name[0] == '.' ||
+            snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path) ||
+            lstat(path, &st) != 0 || S_ISLNK(st.st_mode) || (st.st_mode & 077) == 0)
+            continue;
+        if (S_ISDIR(st.st_mode) && strcmp(de->d_name, "functions") == 0 && !(st.st_mode & 067))
+            continue; /* 0710: see above */
+        fprintf(stderr, "quarry: warning: %s was mode %03o, now private\n", path,
+                (unsigned)(st.st_mode & 0777));
+        if (chmod(path, st.st_mode & 0700) != 0)
+            perror("quarry: chmod");
+    }
+    if (d)
+        closedir(d);
 }
 
 /* `quarry iam explain --data DIR --principal ARN --action A --resource R`: the decision
@@ -83,6 +128,8 @@ static int parse_uint(const char *s, uint64_t max, uint64_t *out)
 
 int main(int argc, char **argv)
 {
+    /* Data, database, blobs, code and logs: readable by the server's user only. */
+    umask(077);
     struct qr_config cfg = {
         .address = "127.0.0.1",
         .port = 9000,
@@ -93,6 +140,7 @@ int main(int argc, char **argv)
         .log_level = QR_LOG_INFO,
         .max_body = 5ull * 1024 * 1024 * 1024,
         .max_inflight_body = 2ull * 1024 * 1024 * 1024,
+        .fn_code_max = FN_CODE_CAP_DEFAULT,
     };
     cfg.root_akid = getenv("QUARRY_ROOT_ACCESS_KEY");
     cfg.root_secret = getenv("QUARRY_ROOT_SECRET_KEY");
@@ -101,6 +149,10 @@ int main(int argc, char **argv)
     if (!cfg.root_secret || !*cfg.root_secret)
         cfg.root_secret = DEFAULT_ROOT_SECRET;
 
+    if (argc == 2 && strcmp(argv[1], "s3-operations") == 0) {
+        s3_routes_print(stdout); /* docs/s3.md's operation table, from the route table */
+        return 0;
+    }
     if (argc >= 3 && strcmp(argv[1], "iam") == 0 && strcmp(argv[2], "explain") == 0)
         return iam_explain(argc, argv);
     if (argc < 2 || strcmp(argv[1], "serve") != 0) {
@@ -122,6 +174,11 @@ int main(int argc, char **argv)
         if (strcmp(a, "--help") == 0) {
             usage(stdout);
             return 0;
+        }
+        if (strcmp(a, "--function-network") == 0) {
+            fprintf(stderr, "quarry: --function-network: outbound network access for functions "
+                            "is not implemented yet; functions reach only quarry's API\n");
+            return 2;
         }
         if (!v) {
             fprintf(stderr, "quarry: %s needs a value\n", a);
@@ -150,6 +207,11 @@ int main(int argc, char **argv)
             cfg.runtimes_file = v;
         else if (strcmp(a, "--max-instances") == 0 && parse_uint(v, 100000, &n) == 0)
             cfg.max_instances = (unsigned)n;
+        else if (strcmp(a, "--function-pids-max") == 0 && parse_uint(v, 1u << 22, &n) == 0 &&
+                 n >= 16)
+            cfg.fn_pids_max = (unsigned)n;
+        else if (strcmp(a, "--function-code-max") == 0 && parse_uint(v, UINT64_MAX, &n) == 0)
+            cfg.fn_code_max = n;
         else if (strcmp(a, "--threads") == 0 && parse_uint(v, 256, &n) == 0)
             cfg.threads = (unsigned)n;
         else if (strcmp(a, "--workers") == 0 && parse_uint(v, 1024, &n) == 0 && n > 0)
@@ -178,6 +240,7 @@ int main(int argc, char **argv)
         }
     }
 
+    close_data_dir(cfg.data_dir);
     if (default_keys_exposed(&cfg)) {
         fprintf(stderr,
                 "quarry: refusing to listen on %s with the built-in root keys; set "

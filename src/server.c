@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
@@ -24,6 +25,7 @@
 #include <unistd.h>
 
 #include "api/lambda/lambda.h"
+#include "batch/batch.h"
 #include "api/route.h"
 #include "auth/authz.h"
 #include "fn/code.h"
@@ -72,17 +74,28 @@ static void flush_thread_log(struct qr_thread *th)
 
 /* ---- listeners ---- */
 
-static enum qr_err bind_listener(const struct qr_config *cfg, uint16_t port, int *out_fd)
+/* Binds one SO_REUSEPORT listener on address (IPv4 or IPv6 literal) and port. quiet: the
+ * caller reports a failure itself. */
+static enum qr_err bind_addr(const char *address, uint16_t port, bool quiet, int *out_fd)
 {
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port);
-    if (inet_pton(AF_INET, cfg->address, &sa.sin_addr) != 1) {
-        fprintf(stderr, "quarry: --address %s is not an IPv4 address\n", cfg->address);
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    memset(&ss, 0, sizeof(ss));
+    struct sockaddr_in *sa4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *sa6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, address, &sa4->sin_addr) == 1) {
+        sa4->sin_family = AF_INET;
+        sa4->sin_port = htons(port);
+        sslen = sizeof(*sa4);
+    } else if (inet_pton(AF_INET6, address, &sa6->sin6_addr) == 1) {
+        sa6->sin6_family = AF_INET6;
+        sa6->sin6_port = htons(port);
+        sslen = sizeof(*sa6);
+    } else {
+        fprintf(stderr, "quarry: --address %s is not an IP address\n", address);
         return QR_E_BAD_INPUT;
     }
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return QR_E_IO;
     int one = 1;
@@ -90,14 +103,31 @@ static enum qr_err bind_listener(const struct qr_config *cfg, uint16_t port, int
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
-        bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, SOMAXCONN) != 0) {
-        fprintf(stderr, "quarry: cannot listen on %s:%u: %s\n", cfg->address, port,
-                strerror(errno));
+        (ss.ss_family == AF_INET6 &&
+         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
+        bind(fd, (struct sockaddr *)&ss, sslen) != 0 || listen(fd, SOMAXCONN) != 0) {
+        if (!quiet)
+            fprintf(stderr, "quarry: cannot listen on %s:%u: %s\n", address, port,
+                    strerror(errno));
         close(fd);
         return QR_E_IO;
     }
     *out_fd = fd;
     return QR_OK;
+}
+
+static enum qr_err bind_listener(const struct qr_config *cfg, uint16_t port, int *out_fd)
+{
+    return bind_addr(cfg->address, port, false, out_fd);
+}
+
+/* S3 Control clients always send to <account>.<endpoint host>; with the endpoint
+ * http://localhost:PORT the resolver may answer ::1 first (libnss-myhostname does), so a
+ * server on 127.0.0.1 also serves [::1] on the same port. Only for the IPv4 loopback
+ * address: any other address is the operator's explicit choice. */
+static bool wants_ipv6_loopback(const struct qr_config *cfg)
+{
+    return strcmp(cfg->address, "127.0.0.1") == 0;
 }
 
 static void on_accept(h2o_socket_t *listener, const char *err)
@@ -112,6 +142,14 @@ static void on_accept(h2o_socket_t *listener, const char *err)
             break;
         h2o_accept(&th->accept_ctx, sock);
     }
+}
+
+static h2o_socket_t *listen_on(struct qr_thread *th, int fd)
+{
+    h2o_socket_t *sock = h2o_evloop_socket_create(th->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+    sock->data = th;
+    h2o_socket_read_start(sock, on_accept);
+    return sock;
 }
 
 /* ---- jobs ---- */
@@ -208,9 +246,11 @@ static void *loop_main(void *arg)
     int fd = s->listen_fd_first;
     if (th->index != 0 && bind_listener(&s->cfg, s->port, &fd) != QR_OK)
         abort(); /* the first bind of this port succeeded; a second failing is a broken host */
-    th->listener = h2o_evloop_socket_create(th->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
-    th->listener->data = th;
-    h2o_socket_read_start(th->listener, on_accept);
+    th->listener = listen_on(th, fd);
+    int fd6 = s->listen6_fd_first;
+    if (fd6 >= 0 && th->index != 0 && bind_addr("::1", s->port, true, &fd6) != QR_OK)
+        fd6 = -1;
+    th->listener6 = fd6 >= 0 ? listen_on(th, fd6) : NULL;
 
     while (!atomic_load_explicit(&s->stopping, memory_order_relaxed)) {
         h2o_evloop_run(th->loop, 100);
@@ -220,9 +260,40 @@ static void *loop_main(void *arg)
     flush_thread_log(th);
     h2o_socket_read_stop(th->listener);
     h2o_socket_close(th->listener);
+    if (th->listener6 != NULL) {
+        h2o_socket_read_stop(th->listener6);
+        h2o_socket_close(th->listener6);
+    }
     /* Connections and the context are left to process exit: disposing a context with
      * live connections is not supported by h2o 2.2.5, and the process ends next. */
     return NULL;
+}
+
+/* S3 Control clients send every request to <account>.<endpoint host>: with the endpoint
+ * http://localhost:PORT that is ACCOUNT.localhost, which only resolves where the system
+ * resolver knows RFC 6761's *.localhost (libnss-myhostname). Say so at start instead of
+ * letting the first `aws s3control` fail with a DNS error. Only names under localhost
+ * are looked up: a real domain's DNS could stall the start. */
+static void check_control_host(const struct qr_config *cfg)
+{
+    size_t dl = strlen(cfg->domain);
+    if (dl < 9 || strcmp(cfg->domain + dl - 9, "localhost") != 0)
+        return;
+    char host[256];
+    if ((size_t)snprintf(host, sizeof(host), "%s.%s", cfg->account_id, cfg->domain) >=
+        sizeof(host))
+        return;
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+    if (getaddrinfo(host, NULL, &hints, &res) == 0) {
+        freeaddrinfo(res);
+        return;
+    }
+    fprintf(stderr,
+            "quarry: warning: %s does not resolve, so S3 Control clients (aws s3control, "
+            "boto3, SDK v3) cannot reach http://%s:PORT. Fix: apt-get install "
+            "libnss-myhostname (and 'myhostname' on the hosts line of /etc/nsswitch.conf), "
+            "or add '127.0.0.1 %s' to /etc/hosts\n",
+            host, cfg->domain, host);
 }
 
 /* The functions engine needs the bound port: functions reach quarry through
@@ -233,6 +304,7 @@ static enum qr_err start_functions(struct qr_server *s)
     char endpoint[64];
     snprintf(endpoint, sizeof(endpoint), "http://%s:%u", s->cfg.address, s->port);
     fn_code_sweep(s->cfg.data_dir);
+    fn_code_account(s->cfg.data_dir, s->cfg.fn_code_max);
     struct fn_engine_opts fo = {
         .data_dir = s->cfg.data_dir,
         .endpoint_url = endpoint,
@@ -241,6 +313,7 @@ static enum qr_err start_functions(struct qr_server *s)
         .runtimes_file = s->cfg.runtimes_file,
         .max_instances = s->cfg.max_instances,
         .sandbox = !s->cfg.no_sandbox,
+        .pids_max = s->cfg.fn_pids_max,
         .creds = s->creds,
         .logs = s->logs,
     };
@@ -249,8 +322,19 @@ static enum qr_err start_functions(struct qr_server *s)
         fprintf(stderr, "quarry: cannot start the functions engine: %s\n", qr_strerror(err));
         return err;
     }
-    if ((err = lambda_new(s, &s->lambda)) != QR_OK)
+    if ((err = lambda_new(s, &s->lambda)) != QR_OK) {
         fprintf(stderr, "quarry: cannot start the Lambda API: %s\n", qr_strerror(err));
+        return err;
+    }
+    struct batch_engine_opts bo = {
+        .store = s->store,
+        .fn = s->fn,
+        .data_dir = s->cfg.data_dir,
+        .region = s->cfg.region,
+        .account_id = s->cfg.account_id,
+    };
+    if ((err = batch_engine_new(&bo, &s->batch)) != QR_OK)
+        fprintf(stderr, "quarry: cannot start the batch engine: %s\n", qr_strerror(err));
     return err;
 }
 
@@ -321,6 +405,12 @@ enum qr_err server_init(struct qr_server *s, const struct qr_config *cfg)
     if (getsockname(s->listen_fd_first, (struct sockaddr *)&sa, &salen) != 0)
         return QR_E_IO;
     s->port = ntohs(sa.sin_port);
+    s->listen6_fd_first = -1;
+    if (wants_ipv6_loopback(cfg) && bind_addr("::1", s->port, true, &s->listen6_fd_first) != QR_OK)
+        fprintf(stderr, "quarry: not listening on [::1]:%u (%s): clients that resolve localhost "
+                        "to ::1 first must use 127.0.0.1\n",
+                s->port, strerror(errno));
+    check_control_host(cfg);
     if ((err = start_functions(s)) != QR_OK)
         return err;
 
@@ -380,6 +470,9 @@ enum qr_err server_run(struct qr_server *s)
         pthread_join(s->workers[i], NULL);
     /* Order: no new Event invokes, then every instance stopped (pending callbacks land
      * in the dispatcher), then the dispatcher's state goes. */
+    /* The batch engine waits for its in-flight invocations, so it stops first. */
+    batch_engine_free(s->batch);
+    s->batch = NULL;
     lambda_stop(s->lambda);
     fn_engine_free(s->fn);
     s->fn = NULL;
@@ -399,6 +492,7 @@ void server_dispose(struct qr_server *s)
     }
     free(s->threads);
     free(s->workers);
+    batch_engine_free(s->batch);
     fn_engine_free(s->fn);
     lambda_free(s->lambda);
     logs_close(s->logs);

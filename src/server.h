@@ -53,6 +53,8 @@ struct qr_config {
     unsigned workers;           /* worker threads for blocking work */
     uint64_t max_body;          /* largest request body accepted (bytes) */
     uint64_t max_inflight_body; /* request body bytes held by requests being processed */
+    unsigned fn_pids_max;       /* processes per function instance; 0 = engine default */
+    uint64_t fn_code_max;       /* bytes of all unpacked function code; 0 = no cap */
 };
 
 struct qr_job;
@@ -81,6 +83,7 @@ struct qr_thread {
     h2o_context_t ctx;
     h2o_accept_ctx_t accept_ctx;
     h2o_socket_t *listener;
+    h2o_socket_t *listener6; /* [::1] beside 127.0.0.1, or NULL */
     h2o_multithread_queue_t *queue;     /* wakes this loop for messages */
     h2o_multithread_receiver_t done_rx; /* finished jobs come back here */
     struct store_reader *reader;        /* this loop's read-only store connection */
@@ -92,6 +95,7 @@ struct fn_engine;
 struct authz;
 struct lambda_ctx;
 struct logs;
+struct batch_engine;
 
 struct qr_server {
     struct qr_config cfg;
@@ -101,9 +105,11 @@ struct qr_server {
     struct fn_engine *fn;      /* the functions engine (Lambda), or NULL */
     struct logs *logs;         /* function logs (CloudWatch Logs API), or NULL */
     struct lambda_ctx *lambda; /* Lambda API state: invoke dedupe, Event dispatcher */
+    struct batch_engine *batch; /* S3 Batch Operations engine, or NULL */
     h2o_globalconf_t h2o_cfg;
     h2o_hostconf_t *hostconf;
     int listen_fd_first; /* first listener, bound to learn the port */
+    int listen6_fd_first; /* first [::1] listener on the same port, or -1 */
     uint16_t port;       /* the port actually bound */
     unsigned n_threads;
     struct qr_thread *threads; /* n_threads */

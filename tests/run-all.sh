@@ -8,7 +8,9 @@
 #              separate program ending in `N passed, N failed`), and the JS SDK tests
 #              under tests/integration/js with `node --test` (TAP `# pass` / `# fail`)
 # fuzz:        `make -C tests/fuzz run` when tests/fuzz/Makefile exists (one result)
-# A program that crashes, times out or prints no summary counts as one failure.
+# A program that crashes, times out or prints no summary counts as one failure; a test
+# that could not run counts as skipped (cmocka's SKIPPED, the harness's `N skipped`, TAP's
+# `# skipped`), never as passed.
 # Exit status 1 if anything failed. BUILD (default build) names the build directory.
 set -u
 
@@ -23,6 +25,7 @@ export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$ROOT/tests/lsan.supp:print_su
 MODE="${1:-all}"
 PASSED=0
 FAILED=0
+SKIPPED=0
 FAILED_NAMES=()
 TMP=$(mktemp -d /tmp/quarry-runall.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
@@ -31,10 +34,11 @@ case "$MODE" in unit|integration|fuzz|all) ;; *)
     echo "usage: $0 [unit|integration|fuzz|all]" >&2; exit 2 ;;
 esac
 
-add() { # add NAME PASSED FAILED
-    PASSED=$((PASSED + $2)); FAILED=$((FAILED + $3))
+add() { # add NAME PASSED FAILED [SKIPPED]
+    local s=${4:-0}
+    PASSED=$((PASSED + $2)); FAILED=$((FAILED + $3)); SKIPPED=$((SKIPPED + s))
     if [ "$3" -gt 0 ]; then FAILED_NAMES+=("$1 ($3)"); fi
-    printf '=== %s: %d passed, %d failed\n' "$1" "$2" "$3"
+    printf '=== %s: %d passed, %d failed, %d skipped\n' "$1" "$2" "$3" "$s"
 }
 
 # run_logged NAME TIMEOUT CMD... -> output in $TMP/out, status in $RC
@@ -57,9 +61,10 @@ run_unit() {
         # (one pair per group; sum them)
         p=$(sed -n 's/^\[  PASSED  \] \([0-9][0-9]*\) test.*/\1/p' "$TMP/out" | awk '{s+=$1} END {print s+0}')
         f=$(sed -n 's/^\[  FAILED  \] \([0-9][0-9]*\) test.*/\1/p' "$TMP/out" | awk '{s+=$1} END {print s+0}')
+        s=$(sed -n 's/^\[  SKIPPED \] \([0-9][0-9]*\) test.*/\1/p' "$TMP/out" | awk '{s+=$1} END {print s+0}')
         if [ "$RC" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi       # crash / abort / timeout
-        if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then f=1; fi         # no summary at all
-        add "unit $(basename "$bin")" "$p" "$f"
+        if [ "$p" -eq 0 ] && [ "$f" -eq 0 ] && [ "$s" -eq 0 ]; then f=1; fi # no summary at all
+        add "unit $(basename "$bin")" "$p" "$f" "$s"
     done
     if [ "$found" -eq 0 ]; then echo "(no unit test binaries in $BUILD/tests)"; fi
     # The runtimes' own tests (Python, Node, C bootstraps): one result, by exit status.
@@ -69,25 +74,26 @@ run_unit() {
 
 # A harness program: its last `N passed, N failed` line is its result.
 run_harness_file() {
-    local file=$1 limit=$2 line p f
+    local file=$1 limit=$2 line p f s
     case "$file" in
         *.py) run_logged "${file#tests/}" "$limit" python3 "$file" ;;
         *.sh) run_logged "${file#tests/}" "$limit" bash "$file" ;;
         *) return ;;
     esac
-    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$TMP/out" | tail -n 1)
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$' "$TMP/out" | tail -n 1)
+    p=0; f=0; s=0
     if [ -n "$line" ]; then
-        p=${line%% passed*}; f=${line#*passed, }; f=${f%% failed}
-    else
-        p=0; f=0
+        p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')
+        f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
+        case "$line" in *skipped) s=$(echo "$line" | sed -E 's/.* ([0-9]+) skipped$/\1/') ;; esac
     fi
     if [ "$RC" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
     if [ -z "$line" ] && [ "$f" -eq 0 ]; then f=1; fi
-    add "${file#tests/}" "$p" "$f"
+    add "${file#tests/}" "$p" "$f" "$s"
 }
 
 run_js() {
-    local p f
+    local p f s
     if ! ls tests/integration/js/*.mjs >/dev/null 2>&1; then return; fi
     if [ ! -d tests/node_modules/@aws-sdk/client-s3 ]; then
         echo "tests/node_modules missing: run 'make test-deps' (npm ci in tests/)"
@@ -98,10 +104,11 @@ run_js() {
         node --test --test-reporter=tap tests/integration/js/
     p=$(sed -n 's/^# pass \([0-9][0-9]*\)$/\1/p' "$TMP/out" | tail -n 1)
     f=$(sed -n 's/^# fail \([0-9][0-9]*\)$/\1/p' "$TMP/out" | tail -n 1)
-    p=${p:-0}; f=${f:-0}
+    s=$(sed -n 's/^# skipped \([0-9][0-9]*\)$/\1/p' "$TMP/out" | tail -n 1)
+    p=${p:-0}; f=${f:-0}; s=${s:-0}
     if [ "$RC" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
     if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-    add "integration/js" "$p" "$f"
+    add "integration/js" "$p" "$f" "$s"
 }
 
 run_integration() {
@@ -130,5 +137,5 @@ echo
 if [ "${#FAILED_NAMES[@]}" -gt 0 ]; then
     echo "failures in: ${FAILED_NAMES[*]}"
 fi
-echo "$PASSED passed, $FAILED failed"
+echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
 [ "$FAILED" -eq 0 ]

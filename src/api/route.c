@@ -1,8 +1,8 @@
 /*
  * route.c - the one h2o handler. For every request: a request id, the decoded query,
  * authentication (SigV4 header or presigned URL, through the credential store), then the
- * API family named by the request: any path under /v20180820/ is S3 Control whatever the
- * Host says; otherwise the service in the SigV4 credential scope picks S3 (s3, s3express),
+ * API family named by the request: any path under /v20180820/ is S3 Control (the jobs API)
+ * whatever the Host says; otherwise the service in the SigV4 credential scope picks S3 (s3, s3express),
  * Lambda, IAM, STS or CloudWatch Logs.
  */
 #include "api/route.h"
@@ -19,6 +19,7 @@
 #include "api/lambda/lambda.h"
 #include "api/logs/logs_api.h"
 #include "api/s3/s3.h"
+#include "api/s3control/s3control.h"
 #include "auth/authz.h"
 #include "auth/creds.h"
 #include "auth/sigv2.h"
@@ -197,8 +198,9 @@ static bool contains(struct qr_slice h, const char *lit)
 /* SigV2 signs only its sub-resource list, so anything else in the query could be changed
  * under an intact signature (?location + &session, a listing's prefix): refuse it. A
  * presigned URL is further limited to the object requests it exists for, and to 7 days.
- * Directory buckets accept SigV4 only, as on AWS. (The "AWS id:sig" header form is
- * refused by the SigV4 parser before it gets here.) */
+ * Directory buckets accept SigV4 only, as on AWS. The "Authorization: AWS id:sig" header
+ * form (s3cmd, older SDKs) is kept to signed sub-resources like the URL form, and is not
+ * limited to object requests: every x-amz-* header is part of what SigV2 signs. */
 static enum qr_err v2_allowed(struct api_req *ar, const struct sigv2_auth *a, int64_t now_ms,
                               struct auth_fail *why)
 {
@@ -218,8 +220,8 @@ static enum qr_err v2_allowed(struct api_req *ar, const struct sigv2_auth *a, in
         why->msg = "Directory buckets accept Signature Version 4 only.";
         return QR_E_DENIED;
     }
-    if (!a->presigned) /* an "AWS id:sig" header never gets here: SigV4 refuses it */
-        return QR_E_AUTH_MALFORMED;
+    if (!a->presigned)
+        return QR_OK;
     struct qr_slice m = qr_slice(ar->req->input.method.base, ar->req->input.method.len);
     struct qr_slice key = v2_resource_prefix(ar).len ? ar->path : qr_slice(NULL, 0);
     if (!key.len) { /* path-style: "/bucket/key" */
@@ -341,6 +343,10 @@ static enum qr_err authenticate(struct api_req *ar, struct auth_fail *why)
         .n_headers = nh,
         .now_ms = api_now_ms(),
     };
+    /* "Authorization: AWS id:sig" is SigV2, which sigv4_parse would call malformed. */
+    struct qr_slice authz;
+    if (api_header(ar, "authorization", &authz) && authz.len > 4 && memcmp(authz.p, "AWS ", 4) == 0)
+        return authenticate_v2(ar, &in, why);
     enum qr_err e = sigv4_parse(&in, &ar->auth);
     if (e == QR_E_AUTH_MISSING)
         return authenticate_v2(ar, &in, why);
@@ -450,9 +456,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     if (qr_slice_starts(ar->path, ctl)) {
-        ar->op = "S3Control";
-        s3_send_error_code(ar, 501, "NotImplemented",
-                           "S3 Control (Batch Operations) is not implemented yet.");
+        s3control_handle(ar);
         return 0;
     }
     const char *svc = ar->auth.service;

@@ -82,7 +82,9 @@ struct policy_match {
     const char *sid;             /* the statement's Sid, or NULL; lives as long as policy */
 };
 
-/* Evaluates one document against r. out_match may be NULL. Any thread; never fails. */
+/* Evaluates one document against r. out_match may be NULL. Any thread; never fails.
+ * A statement holding a ${...} that r cannot resolve (no such key, no default) applies to
+ * nothing, neither as Allow nor as Deny: AWS calls such a statement invalid. */
 enum policy_effect policy_eval(const struct policy *p, const struct policy_request *r,
                                struct policy_match *out_match);
 
@@ -136,6 +138,13 @@ struct policy_verdict {
 void policy_decide(const struct policy_set *s, const struct policy_request *r,
                    struct policy_verdict *out);
 
+/* The request context keys p reads (Condition keys and ${...} variables), each once
+ * (keys compare case-insensitively; the first spelling is kept), in document order:
+ * *out_n entries, borrowed, living as long as p. Lets the caller compute only the values
+ * some policy needs, and name missing ones (SimulatePrincipalPolicy's
+ * MissingContextValues). Any thread. */
+const char *const *policy_context_keys(const struct policy *p, size_t *out_n);
+
 /* The document of an AWS managed policy known by its ARN
  * ("arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole", ...), as AWS
  * publishes it (static, NUL-terminated JSON), or NULL when quarry does not know it. The
@@ -145,5 +154,24 @@ const char *policy_managed_document(const char *arn);
 /* The ARNs of every managed policy policy_managed_document knows, in a stable order:
  * *out_n entries, static. For ListPolicies --scope AWS. Any thread. */
 const char *const *policy_managed_list(size_t *out_n);
+
+/* What GetPolicy / ListPolicies say about an AWS managed policy, as AWS publishes it. */
+struct policy_managed {
+    const char *arn;         /* "arn:aws:iam::aws:policy/service-role/AWSLambdaRole" */
+    const char *name;        /* "AWSLambdaRole" */
+    const char *path;        /* "/service-role/" or "/" */
+    const char *version;     /* default version id, "v1" */
+    const char *created;     /* CreateDate, ISO 8601 UTC */
+    const char *updated;     /* UpdateDate (the default version's), ISO 8601 UTC */
+    const char *description; /* AWS's description */
+    const char *document;    /* the default version's JSON */
+};
+
+/* The managed policy with this ARN, or NULL; static. Any thread. */
+const struct policy_managed *policy_managed_find(const char *arn);
+
+/* Every managed policy known, in the order of policy_managed_list: *out_n entries,
+ * static. Any thread. */
+const struct policy_managed *policy_managed_all(size_t *out_n);
 
 #endif

@@ -216,11 +216,21 @@ static bool cidr_parse(const char *s, size_t len, bool allow_prefix, struct pol_
     return true;
 }
 
+/* s (len bytes) equals lower-case word w, ASCII case folded; no locale on this path. */
+static bool word_ieq(const char *s, size_t len, const char *w)
+{
+    size_t i = 0;
+    for (; i < len && w[i]; i++)
+        if ((s[i] >= 'A' && s[i] <= 'Z' ? s[i] + 32 : s[i]) != w[i])
+            return false;
+    return i == len && w[i] == '\0';
+}
+
 static bool bool_parse(const char *s, size_t len, bool *out)
 {
-    if (len == 4 && strncasecmp(s, "true", 4) == 0)
+    if (word_ieq(s, len, "true"))
         *out = true;
-    else if (len == 5 && strncasecmp(s, "false", 5) == 0)
+    else if (word_ieq(s, len, "false"))
         *out = false;
     else
         return false;
@@ -313,53 +323,71 @@ static bool str_cmp(enum pol_cmp c, const char *pat, const uint8_t *lit, size_t 
     }
 }
 
-/* The policy value after variable substitution, typed; false: it matches nothing. */
-struct resolved {
+/* A request value, parsed once for the operator's type. ok false: it is malformed for
+ * the type (a non-numeric s3:max-keys, say) and matches no policy value. */
+struct reqval {
     const char *s;
-    const uint8_t *lit;
     size_t len;
+    bool ok;
     struct pol_val typed;
 };
 
-static bool resolve(const struct pol_cond *cd, const struct pol_val *v,
-                    const struct policy_request *r, struct pol_exp *exp, struct resolved *out)
+static void reqval_init(const struct pol_cond *cd, const char *s, struct reqval *rv)
 {
-    if (!v->var) {
-        out->s = v->s;
-        out->lit = NULL;
-        out->len = v->len;
-        out->typed = *v;
-        return true;
-    }
-    if (!pol_expand(v->s, v->len, r, exp))
-        return false;
-    out->s = exp->s;
-    out->lit = exp->lit;
-    out->len = exp->len;
-    return cd->op->type == VT_STR || pol_val_parse(cd->op->type, exp->s, exp->len, &out->typed);
-}
-
-/* Does request value s match policy value v (the operator's positive sense)? */
-static bool value_match(const struct pol_cond *cd, const struct pol_val *v, const char *s,
-                        const struct policy_request *r)
-{
-    struct pol_exp exp;
-    struct resolved pv;
-    if (!resolve(cd, v, r, &exp, &pv))
-        return false;
-    size_t slen = strlen(s);
-    struct pol_val rv;
+    rv->s = s;
+    rv->len = strlen(s);
     switch (cd->op->type) {
     case VT_STR:
-        return str_cmp(cd->op->cmp, pv.s, pv.lit, pv.len, s, slen);
+        rv->ok = true;
+        break;
     case VT_NUM:
-        return num_parse(s, slen, &rv.u.num) && num_cmp(cd->op->cmp, rv.u.num, pv.typed.u.num);
+        rv->ok = num_parse(s, rv->len, &rv->typed.u.num);
+        break;
     case VT_DATE:
-        return pol_date_parse(s, slen, &rv.u.ms) && date_cmp(cd->op->cmp, rv.u.ms, pv.typed.u.ms);
+        rv->ok = pol_date_parse(s, rv->len, &rv->typed.u.ms);
+        break;
     case VT_BOOL:
-        return bool_parse(s, slen, &rv.u.b) && rv.u.b == pv.typed.u.b;
+        rv->ok = bool_parse(s, rv->len, &rv->typed.u.b);
+        break;
     case VT_IP:
-        return cidr_parse(s, slen, false, &rv.u.ip) && cidr_contains(&pv.typed.u.ip, &rv.u.ip);
+        rv->ok = cidr_parse(s, rv->len, false, &rv->typed.u.ip);
+        break;
+    }
+}
+
+/* value_match for a value holding ${...}: expanded into a stack buffer, kept apart so
+ * that the common path has no 8 KiB frame to probe. */
+static __attribute__((noinline)) bool value_match_var(const struct pol_cond *cd,
+                                                      const struct pol_val *v,
+                                                      const struct reqval *rv,
+                                                      const struct policy_request *r)
+{
+    struct pol_exp exp;
+    if (!pol_expand(v->s, v->len, r, &exp))
+        return false;
+    return str_cmp(cd->op->cmp, exp.s, exp.lit, exp.len, rv->s, rv->len);
+}
+
+/* Does request value rv match policy value v (the operator's positive sense)? Only
+ * string and ARN operators have variables (policy_parse.c). */
+static bool value_match(const struct pol_cond *cd, const struct pol_val *v, const struct reqval *rv,
+                        const struct policy_request *r)
+{
+    if (!rv->ok)
+        return false;
+    if (v->var)
+        return value_match_var(cd, v, rv, r);
+    switch (cd->op->type) {
+    case VT_STR:
+        return str_cmp(cd->op->cmp, v->s, NULL, v->len, rv->s, rv->len);
+    case VT_NUM:
+        return num_cmp(cd->op->cmp, rv->typed.u.num, v->u.num);
+    case VT_DATE:
+        return date_cmp(cd->op->cmp, rv->typed.u.ms, v->u.ms);
+    case VT_BOOL:
+        return rv->typed.u.b == v->u.b;
+    case VT_IP:
+        return cidr_contains(&v->u.ip, &rv->typed.u.ip);
     }
     return false;
 }
@@ -368,8 +396,12 @@ static bool value_match(const struct pol_cond *cd, const struct pol_val *v, cons
 static bool any_policy_value(const struct pol_cond *cd, const char *s,
                              const struct policy_request *r)
 {
+    struct reqval rv;
+    if (!s) /* a caller's NULL value is no value: it matches nothing */
+        return false;
+    reqval_init(cd, s, &rv);
     for (size_t i = 0; i < cd->n_vals; i++)
-        if (value_match(cd, &cd->vals[i], s, r))
+        if (value_match(cd, &cd->vals[i], &rv, r))
             return true;
     return false;
 }
@@ -378,8 +410,7 @@ static bool cond_holds(const struct pol_cond *cd, const struct policy_request *r
 {
     const char *const *vals = NULL;
     size_t n = 0;
-    size_t klen = strlen(cd->key);
-    bool present = pol_ctx_get(r, cd->key, klen, &vals, &n) && n > 0;
+    bool present = pol_ctx_get(r, cd->key, cd->key_len, &vals, &n) && n > 0;
     if (cd->op->cmp == CMP_NULL) { /* "true": the key is absent; values OR */
         for (size_t i = 0; i < cd->n_vals; i++)
             if (cd->vals[i].u.b != present)

@@ -15,9 +15,19 @@
 
 /* ---- request context -------------------------------------------------------------- */
 
+static inline char fold(char c)
+{
+    return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+}
+
+/* key (key_len bytes) equals the C string name, ASCII case folded. (libc's strncasecmp
+ * goes through the locale: several times slower on this path.) */
 static bool key_is(const char *key, size_t key_len, const char *name)
 {
-    return strlen(name) == key_len && strncasecmp(key, name, key_len) == 0;
+    for (size_t i = 0; i < key_len; i++)
+        if (name[i] != key[i] && (name[i] == '\0' || fold(name[i]) != fold(key[i])))
+            return false;
+    return name[key_len] == '\0';
 }
 
 bool pol_ctx_get(const struct policy_request *r, const char *key, size_t key_len,
@@ -116,11 +126,6 @@ bool pol_expand(const char *s, size_t len, const struct policy_request *r, struc
 
 /* ---- glob ------------------------------------------------------------------------- */
 
-static inline char fold(char c)
-{
-    return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
-}
-
 /* Iterative glob with one backtrack point: O(plen * slen) at worst, no recursion. */
 bool pol_glob(const char *pat, const uint8_t *lit, size_t plen, const char *s, size_t slen,
               bool icase)
@@ -149,6 +154,55 @@ bool pol_glob(const char *pat, const uint8_t *lit, size_t plen, const char *s, s
     while (p < plen && pat[p] == '*' && !(lit && lit[p]))
         p++;
     return p == plen;
+}
+
+static bool ieq(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i] && fold(a[i]) != fold(b[i]))
+            return false;
+    return true;
+}
+
+struct pol_pat pol_pat_of(const char *s, size_t len)
+{
+    size_t k = 0;
+    while (k < len && s[k] != '*' && s[k] != '?')
+        k++;
+    size_t t = 0;
+    while (t < len - k && s[len - 1 - t] != '*' && s[len - 1 - t] != '?')
+        t++;
+    struct pol_pat p = {.shape = SHAPE_GLOB, .fixed = k, .tail = t};
+    if (k == len)
+        p.shape = SHAPE_EXACT;
+    else if (k + 1 == len && s[k] == '*')
+        p.shape = SHAPE_PREFIX;
+    return p;
+}
+
+bool pol_pat_match(const char *pat, size_t plen, struct pol_pat sh, const char *s, size_t slen,
+                   bool icase)
+{
+    if (slen < sh.fixed)
+        return false;
+    if (icase ? !ieq(pat, s, sh.fixed) : memcmp(pat, s, sh.fixed) != 0)
+        return false;
+    switch (sh.shape) {
+    case SHAPE_EXACT:
+        return slen == plen;
+    case SHAPE_PREFIX:
+        return true;
+    case SHAPE_GLOB:
+        /* the literal tail must end the subject: a cheap refusal before the glob */
+        if (slen - sh.fixed < sh.tail)
+            return false;
+        if (icase ? !ieq(pat + plen - sh.tail, s + slen - sh.tail, sh.tail)
+                  : memcmp(pat + plen - sh.tail, s + slen - sh.tail, sh.tail) != 0)
+            return false;
+        return pol_glob(pat + sh.fixed, NULL, plen - sh.fixed, s + sh.fixed, slen - sh.fixed,
+                        icase);
+    }
+    return false;
 }
 
 /* Offsets of the first five colons; false when there are fewer. */
@@ -184,20 +238,40 @@ static bool action_one(const struct pol_action *a, const char *act, size_t vlen,
 {
     if (a->all)
         return true;
-    return a->vendor_len == vlen && strncasecmp(a->vendor, act, vlen) == 0 &&
-           pol_glob(a->name, NULL, a->name_len, name, nlen, true);
+    return a->vendor_len == vlen && ieq(a->vendor, act, vlen) &&
+           pol_pat_match(a->name, a->name_len, a->pat, name, nlen, true);
 }
 
-static bool actions_match(const struct pol_stmt *st, const struct policy_request *r)
+/* The request's action and resource, split and measured once per decision rather than
+ * once per statement. */
+struct prep {
+    const struct policy_request *r;
+    const char *vendor; /* the action up to ':' */
+    size_t vlen;        /* (size_t)-1 when the action has no ':' (matches only "*") */
+    const char *name;   /* the action after ':' */
+    size_t nlen;
+    const char *res; /* resource, "*" when NULL */
+    size_t rlen;
+};
+
+static void prep_init(const struct policy_request *r, struct prep *q)
 {
     const char *act = r->action ? r->action : "";
     const char *colon = strchr(act, ':');
-    size_t vlen = colon ? (size_t)(colon - act) : strlen(act);
-    const char *name = colon ? colon + 1 : act + vlen;
-    size_t nlen = strlen(name);
+    q->r = r;
+    q->vendor = act;
+    q->vlen = colon ? (size_t)(colon - act) : (size_t)-1;
+    q->name = colon ? colon + 1 : "";
+    q->nlen = strlen(q->name);
+    q->res = r->resource ? r->resource : "*";
+    q->rlen = strlen(q->res);
+}
+
+static bool actions_match(const struct pol_stmt *st, const struct prep *q)
+{
     bool any = false;
     for (size_t i = 0; i < st->n_acts && !any; i++)
-        any = action_one(&st->acts[i], act, colon ? vlen : (size_t)-1, name, nlen);
+        any = action_one(&st->acts[i], q->vendor, q->vlen, q->name, q->nlen);
     return st->act_mode == MODE_NOT ? !any : any;
 }
 
@@ -213,34 +287,36 @@ static bool star_request(const char *pat, const uint8_t *lit, size_t plen)
            !(lit && lit[plen - 1]);
 }
 
+/* A Resource holding ${...}: expanded into a stack buffer, kept out of resource_one so
+ * that the common path has no 8 KiB frame to probe. */
+static __attribute__((noinline)) bool
+resource_var(const struct pol_res *pr, const struct policy_request *r, const char *res, size_t rlen)
+{
+    struct pol_exp exp;
+    if (!pol_expand(pr->s, pr->len, r, &exp))
+        return false;
+    if (rlen == 1 && res[0] == '*')
+        return star_request(exp.s, exp.lit, exp.len);
+    return pol_glob(exp.s, exp.lit, exp.len, res, rlen, false);
+}
+
 static bool resource_one(const struct pol_res *pr, const struct policy_request *r, const char *res,
                          size_t rlen)
 {
-    struct pol_exp exp;
-    const char *pat = pr->s;
-    const uint8_t *lit = NULL;
-    size_t plen = pr->len;
-    if (pr->var) {
-        if (!pol_expand(pr->s, pr->len, r, &exp))
-            return false;
-        pat = exp.s;
-        lit = exp.lit;
-        plen = exp.len;
-    }
+    if (pr->var)
+        return resource_var(pr, r, res, rlen);
     if (rlen == 1 && res[0] == '*')
-        return star_request(pat, lit, plen);
-    return pol_glob(pat, lit, plen, res, rlen, false);
+        return star_request(pr->s, NULL, pr->len);
+    return pol_pat_match(pr->s, pr->len, pr->pat, res, rlen, false);
 }
 
-static bool resources_match(const struct pol_stmt *st, const struct policy_request *r)
+static bool resources_match(const struct pol_stmt *st, const struct prep *q)
 {
     if (st->res_mode == MODE_NONE)
         return true;
-    const char *res = r->resource ? r->resource : "*";
-    size_t rlen = strlen(res);
     bool any = false;
     for (size_t i = 0; i < st->n_res && !any; i++)
-        any = resource_one(&st->res[i], r, res, rlen);
+        any = resource_one(&st->res[i], q->r, q->res, q->rlen);
     return st->res_mode == MODE_NOT ? !any : any;
 }
 
@@ -295,12 +371,32 @@ static enum pol_grant principals_match(const struct pol_stmt *st, const struct p
     return best;
 }
 
-static enum pol_grant stmt_applies(const struct policy *p, const struct pol_stmt *st,
-                                   const struct policy_request *r)
+/* "If AWS cannot resolve a variable, this might cause the entire statement to be
+ * invalid" ("IAM policy elements: Variables and tags"): a statement with a variable that
+ * has no value here (and no default), or that would expand past POLICY_MAX_EXPAND,
+ * applies to nothing, neither as Allow nor as Deny. Checked before matching so that a
+ * NotResource or a negated operator never reads "no match" as "matches". */
+static bool vars_resolve(const struct pol_stmt *st, const struct policy_request *r)
 {
-    enum pol_grant g = principals_match(st, r);
-    if (g == GRANT_NONE || !actions_match(st, r) || !resources_match(st, r) ||
-        !pol_conds_hold(p, st, r))
+    struct pol_exp tmp;
+    for (size_t i = 0; i < st->n_res; i++)
+        if (st->res[i].var && !pol_expand(st->res[i].s, st->res[i].len, r, &tmp))
+            return false;
+    for (size_t i = 0; i < st->n_conds; i++)
+        for (size_t k = 0; k < st->conds[i].n_vals; k++) {
+            const struct pol_val *v = &st->conds[i].vals[k];
+            if (v->var && !pol_expand(v->s, v->len, r, &tmp))
+                return false;
+        }
+    return true;
+}
+
+static enum pol_grant stmt_applies(const struct policy *p, const struct pol_stmt *st,
+                                   const struct prep *q)
+{
+    enum pol_grant g = principals_match(st, q->r);
+    if (g == GRANT_NONE || !actions_match(st, q) || (st->has_vars && !vars_resolve(st, q->r)) ||
+        !resources_match(st, q) || !pol_conds_hold(p, st, q->r))
         return GRANT_NONE;
     return g;
 }
@@ -316,7 +412,7 @@ static void set_match(const struct policy *p, size_t i, struct policy_match *m)
 
 /* One document: the first Deny that applies, else the Allow that names the caller most
  * strongly (first such), else no match. */
-static enum policy_effect eval_doc(const struct policy *p, const struct policy_request *r,
+static enum policy_effect eval_doc(const struct policy *p, const struct prep *q,
                                    struct policy_match *m, enum pol_grant *out_grant)
 {
     enum pol_grant best = GRANT_NONE;
@@ -327,7 +423,7 @@ static enum policy_effect eval_doc(const struct policy *p, const struct policy_r
     if (!p)
         return POLICY_NO_MATCH;
     for (size_t i = 0; i < p->n_stmts; i++) {
-        enum pol_grant g = stmt_applies(p, &p->stmts[i], r);
+        enum pol_grant g = stmt_applies(p, &p->stmts[i], q);
         if (g == GRANT_NONE)
             continue;
         if (p->stmts[i].deny) {
@@ -351,7 +447,9 @@ enum policy_effect policy_eval(const struct policy *p, const struct policy_reque
                                struct policy_match *out_match)
 {
     enum pol_grant g;
-    return eval_doc(p, r, out_match, &g);
+    struct prep q;
+    prep_init(r, &q);
+    return eval_doc(p, &q, out_match, &g);
 }
 
 /* ---- decision --------------------------------------------------------------------- */
@@ -363,13 +461,13 @@ struct tally {
 };
 
 /* Evaluates a group of policies; true (and *out filled) when one of them denies. */
-static bool eval_group(const struct policy *const *ps, size_t n, const struct policy_request *r,
+static bool eval_group(const struct policy *const *ps, size_t n, const struct prep *q,
                        enum policy_source src, struct tally *t, struct policy_verdict *out)
 {
     for (size_t i = 0; i < n; i++) {
         struct policy_match m;
         enum pol_grant g;
-        enum policy_effect e = eval_doc(ps[i], r, &m, &g);
+        enum policy_effect e = eval_doc(ps[i], q, &m, &g);
         if (e == POLICY_DENY) {
             out->decision = POLICY_DECISION_EXPLICIT_DENY;
             out->source = src;
@@ -390,11 +488,13 @@ void policy_decide(const struct policy_set *s, const struct policy_request *r,
 {
     struct tally id = {0}, res = {0}, sess = {0};
     const struct policy *resource = s->resource;
+    struct prep q;
+    prep_init(r, &q);
     *out = (struct policy_verdict){.decision = POLICY_DECISION_IMPLICIT_DENY,
                                    .source = POLICY_SRC_NONE};
-    if (eval_group(&resource, resource ? 1 : 0, r, POLICY_SRC_RESOURCE, &res, out) ||
-        eval_group(s->identity, s->n_identity, r, POLICY_SRC_IDENTITY, &id, out) ||
-        eval_group(s->session, s->n_session, r, POLICY_SRC_SESSION, &sess, out))
+    if (eval_group(&resource, resource ? 1 : 0, &q, POLICY_SRC_RESOURCE, &res, out) ||
+        eval_group(s->identity, s->n_identity, &q, POLICY_SRC_IDENTITY, &id, out) ||
+        eval_group(s->session, s->n_session, &q, POLICY_SRC_SESSION, &sess, out))
         return;
     if (s->is_root) {
         out->decision = POLICY_DECISION_ALLOW;

@@ -22,6 +22,9 @@
 #define POLICY_MAX_DOC_BYTES 131072 /* policy_parse refuses bigger documents */
 #define POLICY_MAX_DEPTH     32     /* JSON nesting; a valid policy needs 6 */
 #define POLICY_MAX_EXPAND    4096   /* a pattern after ${...} substitution */
+/* One Action, Resource, principal or Condition value. ARNs are at most 2048 characters
+ * in AWS's APIs; the cap also bounds a glob's worst case (pattern x subject). */
+#define POLICY_MAX_VALUE 2048
 
 /* The base comparison of a Condition operator; "Not" forms are base + negated. */
 enum pol_cmp {
@@ -90,8 +93,24 @@ struct pol_cond {
     enum pol_setop set;         /* ForAnyValue / ForAllValues prefix */
     bool if_exists;             /* ...IfExists suffix */
     const char *key;            /* condition key as written; compared case-insensitively */
+    size_t key_len;             /* strlen(key) */
     struct pol_val *vals;       /* n_vals >= 1 */
     size_t n_vals;
+};
+
+/* The shape of a wildcard pattern, found at parse time so that most matches are one
+ * memcmp: "fixed" bytes before the first '*' or '?', then nothing (exact), a lone
+ * trailing '*' (prefix), or more wildcards (glob over the rest). */
+enum pol_shape {
+    SHAPE_EXACT,
+    SHAPE_PREFIX,
+    SHAPE_GLOB,
+};
+
+struct pol_pat {
+    enum pol_shape shape;
+    size_t fixed; /* bytes before the first wildcard */
+    size_t tail;  /* SHAPE_GLOB: bytes after the last wildcard */
 };
 
 /* An action pattern, pre-split: vendor compared case-insensitively, then name globbed
@@ -102,13 +121,15 @@ struct pol_action {
     size_t vendor_len;
     const char *name; /* "Get*" */
     size_t name_len;
+    struct pol_pat pat; /* shape of name */
 };
 
 /* A resource pattern: an ARN glob (case-sensitive) or "*". */
 struct pol_res {
     const char *s;
     size_t len;
-    bool var; /* holds ${...} */
+    bool var;           /* holds ${...} */
+    struct pol_pat pat; /* shape of s (unused when var) */
 };
 
 enum pol_pkind {
@@ -144,6 +165,7 @@ struct pol_stmt {
     size_t n_prs;
     struct pol_cond *conds;
     size_t n_conds;
+    bool has_vars; /* some Resource or Condition value holds ${...} */
 };
 
 struct pol_block; /* arena block, policy_parse.c */
@@ -153,6 +175,8 @@ struct policy {
     bool vars;              /* Version 2012-10-17: ${...} are policy variables */
     struct pol_stmt *stmts; /* n_stmts >= 1 */
     size_t n_stmts;
+    const char **keys; /* the context keys it reads, once each (policy_context_keys) */
+    size_t n_keys;
     struct pol_block *arena; /* owns everything above */
 };
 
@@ -166,6 +190,13 @@ enum pol_grant {
     GRANT_BROAD,
     GRANT_EXACT,
 };
+
+/* The shape of pattern s (policy_eval.c). */
+struct pol_pat pol_pat_of(const char *s, size_t len);
+
+/* s matches the pattern pat of shape sh (no variables); icase folds ASCII case. */
+bool pol_pat_match(const char *pat, size_t plen, struct pol_pat sh, const char *s, size_t slen,
+                   bool icase);
 
 /* policy_cond.c */
 

@@ -77,6 +77,45 @@ struct pctx {
     size_t why_cap;
 };
 
+/* Length of the UTF-8 sequence at s (1-4), or 0 when it is cut or not one. Stops at the
+ * first byte that is not a continuation, so it never reads past the NUL. */
+static size_t utf8_seq(const unsigned char *s)
+{
+    size_t n;
+    if (s[0] < 0x80)
+        n = 1;
+    else if (s[0] >= 0xC2 && s[0] <= 0xDF)
+        n = 2;
+    else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+        n = 3;
+    else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+        n = 4;
+    else
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    return n;
+}
+
+/* The reason goes into an XML error message: one line of valid UTF-8. Quoting a value
+ * with %.200s, or cutting at why_cap, can split a character (it becomes '?'); a control
+ * character would break the line (it becomes ' '). */
+static void scrub(char *why)
+{
+    unsigned char *q = (unsigned char *)why;
+    while (*q) {
+        size_t n = utf8_seq(q);
+        if (n == 0) {
+            *q++ = '?';
+            continue;
+        }
+        if (*q < 0x20)
+            *q = ' ';
+        q += n;
+    }
+}
+
 __attribute__((format(printf, 2, 3))) static enum qr_err fail(struct pctx *c, const char *fmt, ...)
 {
     if (c->why && c->why_cap) {
@@ -84,10 +123,7 @@ __attribute__((format(printf, 2, 3))) static enum qr_err fail(struct pctx *c, co
         va_start(ap, fmt);
         vsnprintf(c->why, c->why_cap, fmt, ap);
         va_end(ap);
-        /* one line: a value quoted into the message must not break it */
-        for (char *q = c->why; *q; q++)
-            if ((unsigned char)*q < 0x20)
-                *q = ' ';
+        scrub(c->why);
     }
     return QR_E_BAD_INPUT;
 }
@@ -124,6 +160,11 @@ static enum qr_err str_list_count(struct pctx *c, const json_t *j, size_t *out_n
     return QR_OK;
 }
 
+static enum qr_err too_long(struct pctx *c, const char *s)
+{
+    return fail(c, "Policy element value exceeds %d characters: %.40s...", POLICY_MAX_VALUE, s);
+}
+
 static enum qr_err str_list_walk(struct pctx *c, const json_t *j, void *arr, str_each_cb each)
 {
     const char *s;
@@ -131,11 +172,15 @@ static enum qr_err str_list_walk(struct pctx *c, const json_t *j, void *arr, str
     if (json_is_string(j)) {
         if (!json_cstr(j, &s, &len))
             return fail(c, SYNTAX);
+        if (len > POLICY_MAX_VALUE)
+            return too_long(c, s);
         return each(c, arr, 0, s, len);
     }
     for (size_t i = 0; i < json_array_size(j); i++) {
         if (!json_cstr(json_array_get(j, i), &s, &len))
             return fail(c, SYNTAX);
+        if (len > POLICY_MAX_VALUE)
+            return too_long(c, s);
         enum qr_err e = each(c, arr, i, s, len);
         if (e)
             return e;
@@ -186,6 +231,7 @@ static enum qr_err action_one(struct pctx *c, void *arr, size_t i, const char *s
     a->vendor_len = vlen;
     a->name = arena_strdup(c->p, colon + 1, nlen);
     a->name_len = nlen;
+    a->pat = pol_pat_of(a->name, nlen);
     return QR_OK;
 }
 
@@ -229,6 +275,7 @@ static enum qr_err resource_one(struct pctx *c, void *arr, size_t i, const char 
     r->s = arena_strdup(c->p, s, len);
     r->len = len;
     r->var = has_var(c, s, len);
+    r->pat = pol_pat_of(r->s, len);
     return QR_OK;
 }
 
@@ -313,6 +360,8 @@ static enum qr_err principal_value(struct pctx *c, size_t type, const json_t *v,
         size_t len;
         if (!json_cstr(e, &s, &len))
             return fail(c, SYNTAX);
+        if (len > POLICY_MAX_VALUE)
+            return too_long(c, s);
         struct pol_principal *pr = &out[(*n)++];
         bool ok;
         if (type == 0) {
@@ -434,15 +483,20 @@ static enum qr_err cond_value(struct pctx *c, const struct pol_cond *cd, const j
     size_t len;
     if (!cond_text(v, tmp, sizeof(tmp), &s, &len))
         return fail(c, SYNTAX);
+    if (len > POLICY_MAX_VALUE)
+        return too_long(c, s);
     out->s = arena_strdup(c->p, s, len);
     out->len = len;
-    out->var = has_var(c, s, len);
+    /* "You can use a policy variable for Condition values in any condition that involves
+     * the string operators or the ARN operators ... You can't use a policy variable with
+     * other operators" ("IAM policy elements: Variables and tags"): elsewhere ${ is text. */
+    out->var = cd->op->type == VT_STR && cd->op->cmp != CMP_BINARY && has_var(c, s, len);
     if (cd->op->cmp == CMP_NULL) {
         if (!pol_val_parse(VT_BOOL, s, len, out))
             return fail(c, "Invalid value %.200s for condition Null", out->s);
         return QR_OK;
     }
-    if (cd->op->type == VT_STR || out->var)
+    if (cd->op->type == VT_STR)
         return QR_OK;
     if (!pol_val_parse(cd->op->type, s, len, out))
         return fail(c, "Invalid value %.200s for condition %s", out->s, cd->op->name);
@@ -473,7 +527,8 @@ static enum qr_err cond_block(struct pctx *c, const char *opname, const json_t *
                            "ec2, etc.");
         struct pol_cond *cd = &out[(*n)++];
         *cd = proto;
-        cd->key = arena_strdup(c->p, k, strlen(k));
+        cd->key_len = strlen(k);
+        cd->key = arena_strdup(c->p, k, cd->key_len);
         size_t cnt = json_is_array(v) ? json_array_size(v) : 1;
         if (cnt == 0)
             return fail(c, SYNTAX);
@@ -647,7 +702,84 @@ static enum qr_err statement_parse(struct pctx *c, const json_t *j, size_t idx)
         e = resources_parse(c, f, st);
     if (!e && f[F_COND])
         e = condition_parse(c, f[F_COND], st);
+    for (size_t i = 0; !e && i < st->n_res; i++)
+        st->has_vars |= st->res[i].var;
+    for (size_t i = 0; !e && i < st->n_conds; i++)
+        for (size_t n = 0; n < st->conds[i].n_vals; n++)
+            st->has_vars |= st->conds[i].vals[n].var;
     return e;
+}
+
+/* ---- context keys ----------------------------------------------------------------- */
+
+static void key_add(struct policy *p, const char *k, size_t len, size_t cap)
+{
+    for (size_t i = 0; i < p->n_keys; i++)
+        if (strlen(p->keys[i]) == len && strncasecmp(p->keys[i], k, len) == 0)
+            return;
+    if (p->n_keys < cap)
+        p->keys[p->n_keys++] = arena_strdup(p, k, len);
+}
+
+/* The keys of the ${...} in s, as pol_expand reads them. */
+static void var_keys(struct policy *p, const char *s, size_t len, size_t cap)
+{
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (s[i] != '$' || s[i + 1] != '{')
+            continue;
+        const char *close = memchr(s + i + 2, '}', len - i - 2);
+        if (!close)
+            return;
+        const char *k = s + i + 2;
+        size_t n = (size_t)(close - k);
+        const char *comma = memchr(k, ',', n);
+        if (comma)
+            n = (size_t)(comma - k);
+        while (n && (*k == ' ' || *k == '\t')) {
+            k++;
+            n--;
+        }
+        while (n && (k[n - 1] == ' ' || k[n - 1] == '\t'))
+            n--;
+        if (n > 1 || (n == 1 && *k != '*' && *k != '?' && *k != '$'))
+            key_add(p, k, n, cap);
+        i = (size_t)(close - s);
+    }
+}
+
+/* Fills p->keys. Upper bound of distinct keys: one per condition, and per ${ in a value
+ * (at most len / 3 each). */
+static void keys_collect(struct policy *p)
+{
+    size_t cap = 0;
+    for (size_t i = 0; i < p->n_stmts; i++) {
+        const struct pol_stmt *st = &p->stmts[i];
+        cap += st->n_conds;
+        for (size_t r = 0; r < st->n_res; r++)
+            cap += st->res[r].var ? st->res[r].len / 3 : 0;
+        for (size_t c = 0; c < st->n_conds; c++)
+            for (size_t v = 0; v < st->conds[c].n_vals; v++)
+                cap += st->conds[c].vals[v].var ? st->conds[c].vals[v].len / 3 : 0;
+    }
+    p->keys = arena_alloc(p, (cap ? cap : 1) * sizeof(*p->keys));
+    for (size_t i = 0; i < p->n_stmts; i++) {
+        const struct pol_stmt *st = &p->stmts[i];
+        for (size_t r = 0; r < st->n_res; r++)
+            if (st->res[r].var)
+                var_keys(p, st->res[r].s, st->res[r].len, cap);
+        for (size_t c = 0; c < st->n_conds; c++) {
+            key_add(p, st->conds[c].key, st->conds[c].key_len, cap);
+            for (size_t v = 0; v < st->conds[c].n_vals; v++)
+                if (st->conds[c].vals[v].var)
+                    var_keys(p, st->conds[c].vals[v].s, st->conds[c].vals[v].len, cap);
+        }
+    }
+}
+
+const char *const *policy_context_keys(const struct policy *p, size_t *out_n)
+{
+    *out_n = p->n_keys;
+    return (const char *const *)p->keys;
 }
 
 /* ---- document --------------------------------------------------------------------- */
@@ -749,6 +881,8 @@ enum qr_err policy_parse(struct qr_slice doc, enum policy_kind kind, struct poli
     c.p->kind = kind;
     enum qr_err e = top_parse(&c, root);
     json_decref(root);
+    if (!e)
+        keys_collect(c.p);
     if (e) {
         policy_free(c.p);
         return e;

@@ -221,12 +221,26 @@ bool sigv2_signed_param(struct qr_slice name)
     return is_subresource(name);
 }
 
-static enum qr_err resource(const struct sigv4_input *in, struct qr_slice prefix, struct qr_buf *b)
+/* Whether a path-style path addresses a bucket: "/bucket", no key. */
+static bool bucket_level(struct qr_slice path)
+{
+    size_t slashes = 0;
+    for (size_t i = 0; i < path.len; i++)
+        slashes += path.p[i] == '/';
+    return path.len > 1 && slashes == 1;
+}
+
+/* The canonical resource. bucket_slash: a bucket-level resource path-style ends "/", as
+ * botocore signs it ("/bucket/") and S3 accepts it, though the request path is "/bucket". */
+static enum qr_err resource(const struct sigv4_input *in, struct qr_slice prefix, bool bucket_slash,
+                            struct qr_buf *b)
 {
     struct qparam qp[MAX_QPARAMS], keep[MAX_QPARAMS];
     size_t nq = split_query(in->query, qp, MAX_QPARAMS), nk = 0;
     qr_buf_add(b, prefix.p, prefix.len);
     qr_buf_add(b, in->path.p, in->path.len);
+    if (bucket_slash)
+        qr_buf_add(b, "/", 1);
     for (size_t i = 0; i < nq; i++)
         if (is_subresource(qp[i].name))
             keep[nk++] = qp[i];
@@ -244,8 +258,10 @@ static enum qr_err resource(const struct sigv4_input *in, struct qr_slice prefix
     return QR_OK;
 }
 
-enum qr_err sigv2_verify(const struct sigv4_input *in, const struct sigv2_auth *auth,
-                         struct qr_slice secret, struct qr_slice resource_prefix)
+/* One candidate string to sign, and whether the signature is over it. */
+static enum qr_err verify_one(const struct sigv4_input *in, const struct sigv2_auth *auth,
+                              struct qr_slice secret, struct qr_slice resource_prefix,
+                              bool bucket_slash)
 {
     struct qr_buf sts;
     qr_buf_init(&sts, MAX_STS);
@@ -266,8 +282,7 @@ enum qr_err sigv2_verify(const struct sigv4_input *in, const struct sigv2_auth *
     }
     qr_buf_add(&sts, "\n", 1);
     amz_headers(in, &sts);
-    if (!e)
-        e = resource(in, resource_prefix, &sts);
+    e = resource(in, resource_prefix, bucket_slash, &sts);
     if (!e && sts.len >= MAX_STS)
         e = QR_E_AUTH_MALFORMED;
     if (!e) {
@@ -281,5 +296,14 @@ enum qr_err sigv2_verify(const struct sigv4_input *in, const struct sigv2_auth *
         OPENSSL_cleanse(mac, sizeof(mac));
     }
     qr_buf_dispose(&sts);
+    return e;
+}
+
+enum qr_err sigv2_verify(const struct sigv4_input *in, const struct sigv2_auth *auth,
+                         struct qr_slice secret, struct qr_slice resource_prefix)
+{
+    enum qr_err e = verify_one(in, auth, secret, resource_prefix, false);
+    if (e == QR_E_SIGNATURE && !resource_prefix.len && bucket_level(in->path))
+        e = verify_one(in, auth, secret, resource_prefix, true);
     return e;
 }

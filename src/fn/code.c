@@ -15,6 +15,8 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -45,12 +47,14 @@ bool fn_code_hex(const char *b64, char out_hex[65])
     return true;
 }
 
-/* Removes a directory tree we created (no links in it), relative to dirfd. Best effort:
- * what cannot be removed is left for fn_code_sweep. */
-static void remove_tree(int parent, const char *name, unsigned depth)
+/* Removes a directory tree we created (no links in it), relative to dirfd; returns the
+ * bytes of the files removed. Best effort: what cannot be removed is left for
+ * fn_code_sweep. */
+static uint64_t remove_tree(int parent, const char *name, unsigned depth)
 {
+    uint64_t bytes = 0;
     if (depth > FN_CODE_MAX_DEPTH + 1)
-        return;
+        return 0;
     int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd >= 0) {
         DIR *d = fdopendir(fd);
@@ -61,16 +65,25 @@ static void remove_tree(int parent, const char *name, unsigned depth)
             while ((e = readdir(d)) != NULL) {
                 if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
                     continue;
-                if (e->d_type == DT_DIR)
-                    remove_tree(dirfd(d), e->d_name, depth + 1);
-                else
-                    (void)unlinkat(dirfd(d), e->d_name, 0); /* best effort, see above */
+                struct stat st;
+                if (e->d_type == DT_DIR) {
+                    bytes += remove_tree(dirfd(d), e->d_name, depth + 1);
+                } else {
+                    if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                        unlinkat(dirfd(d), e->d_name, 0) == 0) /* best effort, see above */
+                        bytes += (uint64_t)st.st_size;
+                }
             }
             closedir(d);
         }
     }
     (void)unlinkat(parent, name, AT_REMOVEDIR);
+    return bytes;
 }
+
+/* The cap on all unpacked code (0: none) and what is unpacked now (fn_code_account,
+ * then every unpack and removal). */
+static _Atomic uint64_t code_cap, code_total;
 
 /* Opens (creating if needed) directory name under dirfd without following links. */
 static enum qr_err open_subdir(int dirfd, const char *name, int *out_fd)
@@ -80,6 +93,10 @@ static enum qr_err open_subdir(int dirfd, const char *name, int *out_fd)
         if (mkdirat(dirfd, name, 0755) != 0 && errno != EEXIST)
             return QR_E_IO;
         fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0 && fchmod(fd, 0755) != 0) { /* quarry's umask is 077 */
+            close(fd);
+            return QR_E_IO;
+        }
     }
     if (fd < 0)
         return errno == ENOTDIR || errno == ELOOP ? QR_E_BAD_INPUT : QR_E_IO;
@@ -120,6 +137,7 @@ struct unzip {
     uint8_t *buf;   /* COPY_CHUNK */
     uint64_t total; /* file bytes written */
     size_t entries;
+    bool over_cap; /* stopped by the cap on all unpacked code */
 };
 
 static enum qr_err write_file(struct unzip *u, int dirfd, const char *leaf, mode_t perm)
@@ -128,6 +146,12 @@ static enum qr_err write_file(struct unzip *u, int dirfd, const char *leaf, mode
     int fd = openat(dirfd, leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     if (fd < 0)
         return errno == EEXIST || errno == EISDIR ? QR_E_BAD_INPUT : QR_E_IO;
+    /* Readable by the function's uid despite quarry's umask 077: DATA (0700) keeps
+     * everyone else out, the sandbox reaches the tree through a bind mount. */
+    if (fchmod(fd, mode) != 0) {
+        close(fd);
+        return QR_E_IO;
+    }
     enum qr_err err = QR_OK;
     for (;;) {
         la_ssize_t n = archive_read_data(u->a, u->buf, COPY_CHUNK);
@@ -138,6 +162,12 @@ static enum qr_err write_file(struct unzip *u, int dirfd, const char *leaf, mode
             break;
         }
         if (u->total + (uint64_t)n > FN_CODE_MAX_UNZIPPED) {
+            err = QR_E_TOO_LARGE;
+            break;
+        }
+        uint64_t cap = atomic_load(&code_cap);
+        if (cap && atomic_load(&code_total) + u->total + (uint64_t)n > cap) {
+            u->over_cap = true;
             err = QR_E_TOO_LARGE;
             break;
         }
@@ -222,6 +252,7 @@ out:
         out->unzipped = u.total;
         out->entries = u.entries;
     }
+    out->over_cap = u.over_cap;
     return err;
 }
 
@@ -263,7 +294,8 @@ enum qr_err fn_code_unpack(const char *data_dir, struct qr_slice zip, bool no_fs
     qr_random_hex(rnd, 8);
     snprintf(tmp, sizeof(tmp), "%s.tmp.%s", c.sha256_hex, rnd);
     if (mkdirat(fnfd, tmp, 0755) != 0 ||
-        (tmpfd = openat(fnfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+        (tmpfd = openat(fnfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+        fchmod(tmpfd, 0755) != 0) {
         fprintf(stderr, "fn: mkdir %s/%s: %s\n", dir, tmp, strerror(errno));
         err = QR_E_IO;
         goto out;
@@ -291,8 +323,11 @@ out:
         close(tmpfd);
     if (fnfd >= 0)
         close(fnfd);
-    if (err == QR_OK)
+    if (err == QR_OK) {
+        atomic_fetch_add(&code_total, c.unzipped);
         *out = c;
+    }
+    out->over_cap = c.over_cap;
     return err;
 }
 
@@ -314,4 +349,83 @@ void fn_code_sweep(const char *data_dir)
             remove_tree(dirfd(d), e->d_name, 0);
     }
     closedir(d);
+}
+
+static pthread_mutex_t code_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void fn_code_lock(void)
+{
+    pthread_mutex_lock(&code_mu);
+}
+
+void fn_code_unlock(void)
+{
+    pthread_mutex_unlock(&code_mu);
+}
+
+void fn_code_remove(const char *data_dir, const char *sha256_b64)
+{
+    char hex[65], dir[4096], gone[96], rnd[17];
+    if (!fn_code_hex(sha256_b64, hex) ||
+        snprintf(dir, sizeof(dir), "%s/functions", data_dir) >= (int)sizeof(dir))
+        return;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    qr_random_hex(rnd, 8);
+    snprintf(gone, sizeof(gone), "%s.tmp.gc%s", hex, rnd);
+    if (renameat(fd, hex, fd, gone) == 0) {
+        uint64_t bytes = remove_tree(fd, gone, 0), was = atomic_load(&code_total);
+        atomic_store(&code_total, was > bytes ? was - bytes : 0);
+    }
+    close(fd);
+}
+
+/* Bytes of the files under dirfd/name (no links followed). */
+static uint64_t tree_bytes(int parent, const char *name, unsigned depth)
+{
+    uint64_t bytes = 0;
+    int fd = depth <= FN_CODE_MAX_DEPTH + 1
+                 ? openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                 : -1;
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        struct stat st;
+        if (e->d_name[0] == '.' || fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode))
+            bytes += tree_bytes(dirfd(d), e->d_name, depth + 1);
+        else if (S_ISREG(st.st_mode))
+            bytes += (uint64_t)st.st_size;
+    }
+    closedir(d);
+    return bytes;
+}
+
+void fn_code_account(const char *data_dir, uint64_t cap)
+{
+    char dir[4096];
+    uint64_t total = 0;
+    atomic_store(&code_cap, cap);
+    snprintf(dir, sizeof(dir), "%s/functions", data_dir);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        atomic_store(&code_total, 0);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strlen(e->d_name) == 64 && e->d_type == DT_DIR)
+            total += tree_bytes(dirfd(d), e->d_name, 0);
+    closedir(d);
+    atomic_store(&code_total, total);
 }

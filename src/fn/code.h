@@ -31,7 +31,11 @@ struct fn_code {
     uint64_t zip_size;   /* bytes of the zip: CodeSize */
     uint64_t unzipped;   /* bytes of all files (0 when the directory already existed) */
     size_t entries;      /* entries extracted (0 when the directory already existed) */
+    bool over_cap;       /* set also on failure: QR_E_TOO_LARGE because all unpacked code
+                            together would pass the cap (fn_code_account) */
 };
+
+#define FN_CODE_CAP_DEFAULT (10ull << 30) /* all unpacked code: --function-code-max */
 
 /* Digests zip and makes sure DATA/functions/<hex>/ holds its files: extracts into a
  * private DATA/functions/<hex>.tmp.<random> directory, syncs it (unless no_fsync) and
@@ -53,5 +57,21 @@ bool fn_code_hex(const char *b64, char out_hex[65]);
 /* Removes DATA/functions/<hex>.tmp.* left by a crash in the middle of an unpack.
  * Main thread, at start. */
 void fn_code_sweep(const char *data_dir);
+
+/* Sets the cap on all unpacked code together (0: none) and counts what DATA/functions
+ * holds now; fn_code_unpack refuses (over_cap) what would pass it, fn_code_remove gives
+ * the room back. Main thread, at start, after fn_code_sweep. */
+void fn_code_account(const char *data_dir, uint64_t cap);
+
+/* Code directories are shared by every version naming the same zip, so removing one must
+ * not race with an unpack that reuses it and the commit of the row that names it: both
+ * happen under this lock (a process-wide mutex; unpacks are rare). Worker threads. */
+void fn_code_lock(void);
+void fn_code_unlock(void);
+
+/* Removes DATA/functions/<hex of sha256_b64> (renamed away first, so it vanishes at once;
+ * what cannot be removed is left to fn_code_sweep). The caller holds fn_code_lock and has
+ * made sure no function names the code (store_fn_code_used). Worker thread. */
+void fn_code_remove(const char *data_dir, const char *sha256_b64);
 
 #endif

@@ -134,6 +134,58 @@ void fn_env_log(struct fn_env *env, int64_t ts_ms, const char *msg, size_t len)
     log_persist(env, ts_ms, msg, len);
 }
 
+/*
+ * Fair logs: the log store's queue is shared by every function, and when it is full its
+ * oldest events go. A function's own output is metered per function name (a token
+ * bucket of FN_LOG_RATE bytes/s, FN_LOG_BURST deep), so one noisy function cannot fill
+ * the queue and push out other functions' lines. What is over the budget is dropped
+ * here, counted, and reported in the function's own log (fn_log_report_drops) once the
+ * budget allows or before the invocation's END line. Platform lines (START, END, REPORT,
+ * INIT_REPORT, timeouts, exits) never go through the budget. LogType Tail gets every line.
+ */
+#define FN_LOG_RATE  (1024.0 * 1024.0)  /* bytes per second, per function */
+#define FN_LOG_BURST (4.0 * 1024 * 1024) /* a quarter of the log store's default queue */
+
+static void log_report_drops(struct fn_env *env, bool now)
+{
+    struct fn_name *n = env->fname;
+    char buf[256];
+    uint64_t t = fn_now_us();
+    /* at most one report a second while lines flow, and always before END */
+    if (!n->log_dropped || (!now && t - n->log_report_us < 1000000))
+        return;
+    n->log_report_us = t;
+    int k = snprintf(buf, sizeof(buf),
+                     "quarry: %llu log lines (%llu bytes) of this function were dropped: over its "
+                     "log budget of %.0f KiB/s\n",
+                     (unsigned long long)n->log_dropped, (unsigned long long)n->log_dropped_bytes,
+                     FN_LOG_RATE / 1024.0);
+    n->log_dropped = n->log_dropped_bytes = 0;
+    if (k > 0)
+        fn_env_log(env, fn_now_ms(), buf, (size_t)k < sizeof(buf) ? (size_t)k : sizeof(buf) - 1);
+}
+
+/* A line of the function's own output: into the tail, and into the log store within the
+ * function's budget. */
+static void env_output_log(struct fn_env *env, int64_t ts_ms, const char *msg, size_t len)
+{
+    struct fn_name *n = env->fname;
+    uint64_t now = fn_now_us();
+    n->log_tokens += (double)(now - n->log_refill_us) * FN_LOG_RATE / 1e6;
+    if (n->log_tokens > FN_LOG_BURST)
+        n->log_tokens = FN_LOG_BURST;
+    n->log_refill_us = now;
+    if (n->log_tokens < (double)len) {
+        tail_add(env, msg, len);
+        n->log_dropped++;
+        n->log_dropped_bytes += len;
+        return;
+    }
+    n->log_tokens -= (double)len;
+    log_report_drops(env, false);
+    fn_env_log(env, ts_ms, msg, len);
+}
+
 static void env_logf(struct fn_env *env, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void env_logf(struct fn_env *env, const char *fmt, ...)
@@ -160,7 +212,7 @@ static void feed_output(struct fn_env *env, int which, const char *p, size_t n)
         const char *nl = memchr(p, '\n', n);
         size_t take = nl ? (size_t)(nl - p) + 1 : n;
         if (lb->len == 0 && nl && take <= FN_LINE_MAX) {
-            fn_env_log(env, now, p, take);
+            env_output_log(env, now, p, take);
         } else {
             size_t room = lb->max - lb->len, k = take < room ? take : room;
             (void)qr_buf_add(lb, p, k); /* fits: k <= room */
@@ -169,7 +221,7 @@ static void feed_output(struct fn_env *env, int which, const char *p, size_t n)
                 nl = NULL;
             }
             if (nl || lb->len == lb->max) {
-                fn_env_log(env, now, (const char *)lb->p, lb->len);
+                env_output_log(env, now, (const char *)lb->p, lb->len);
                 qr_buf_reset(lb);
             }
         }
@@ -184,7 +236,7 @@ static void flush_partial(struct fn_env *env)
         struct qr_buf *lb = &env->line[i];
         if (lb->len) {
             (void)qr_buf_add(lb, "\n", lb->len < lb->max ? 1 : 0);
-            fn_env_log(env, fn_now_ms(), (const char *)lb->p, lb->len);
+            env_output_log(env, fn_now_ms(), (const char *)lb->p, lb->len);
             qr_buf_reset(lb);
         }
     }
@@ -224,6 +276,8 @@ static struct fn_name *name_get(struct fn_engine *e, const char *name, bool crea
     struct fn_name *n = qr_xmalloc(sizeof(*n));
     memset(n, 0, sizeof(*n));
     n->name = qr_xstrndup(name, strlen(name));
+    n->log_tokens = FN_LOG_BURST;
+    n->log_refill_us = fn_now_us();
     h2o_linklist_init_anchor(&n->idle);
     h2o_linklist_insert(&e->names, &n->link);
     return n;
@@ -268,6 +322,7 @@ static void inv_finish(struct fn_engine *e, struct fn_inv *inv, enum fn_status s
         if (report_status)
             snprintf(status, sizeof(status), "Status: %s", report_status);
         flush_partial(env);
+        log_report_drops(env, true);
         env_logf(env, "END RequestId: %s\n", inv->request_id);
         env_logf(env,
                  "REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %llu ms\t"
@@ -356,6 +411,7 @@ static void env_teardown(struct fn_env *env)
     if (h2o_timeout_is_linked(&env->timer))
         h2o_timeout_unlink(&env->timer);
     fn_rt_close(env);
+    fn_netns_close(env);
     for (int i = 0; i < 2; i++) {
         if (env->pipe[i]) {
             h2o_socket_close(env->pipe[i]);
@@ -396,7 +452,9 @@ static struct fn_env *env_new(struct fn_engine *e, struct fn_name *fname, const 
     env->revision = qr_xstrndup(inv->cfg.revision, strlen(inv->cfg.revision));
     env->memory_mb = inv->cfg.memory_mb;
     env->cg_peak_fd = -1;
+    env->netns_fd = -1;
     h2o_linklist_init_anchor(&env->conns);
+    h2o_linklist_init_anchor(&env->proxies);
     qr_buf_init(&env->line[0], FN_LINE_MAX);
     qr_buf_init(&env->line[1], FN_LINE_MAX);
     env->timer.cb = env_timer_cb;
@@ -421,7 +479,7 @@ static struct fn_env *env_new(struct fn_engine *e, struct fn_name *fname, const 
 static bool env_start(struct fn_engine *e, struct fn_env *env, const struct fn_runtime *rt,
                       struct fn_inv *inv)
 {
-    if (fn_rt_listen(env) != QR_OK) {
+    if ((e->netns ? fn_netns_open(env) : fn_rt_listen(env, 0)) != QR_OK) {
         env_teardown(env);
         finish_error(e, inv, FN_SERVICE_ERROR, "ServiceException",
                      "Could not open the Runtime API endpoint.");
@@ -443,6 +501,10 @@ static bool env_start(struct fn_engine *e, struct fn_env *env, const struct fn_r
                          "Could not start the function's runtime.");
         }
         return false;
+    }
+    if (env->netns_fd >= 0) { /* the child is in it; the sockets keep it alive */
+        close(env->netns_fd);
+        env->netns_fd = -1;
     }
     for (int i = 0; i < 2; i++) {
         env->pipe[i]->data = env;
@@ -498,6 +560,10 @@ static void dispatch(struct fn_engine *e, struct fn_inv *inv)
 {
     const struct fn_config *cfg = &inv->cfg;
     const struct fn_runtime *rt = fn_runtimes_find(&e->rt, qr_slice_cstr(cfg->runtime));
+    if (e->refusal) {
+        finish_error(e, inv, FN_SERVICE_ERROR, "ServiceException", e->refusal);
+        return;
+    }
     if (!rt) {
         finish_error(e, inv, FN_SERVICE_ERROR, "InvalidRuntimeException",
                      "The runtime is not supported by this server.");
@@ -774,6 +840,7 @@ static void fast_cb(h2o_timeout_entry_t *entry)
         }
     }
     reap_zombies(e);
+    fn_netns_refill(e);
     if (again || !h2o_linklist_is_empty(&e->zombies))
         fn_schedule_fast(e);
 }
@@ -874,6 +941,7 @@ static void shutdown_all(struct fn_engine *e)
 static void *engine_main(void *arg)
 {
     struct fn_engine *e = arg;
+    fn_netns_refill(e);
     while (!e->stop)
         h2o_evloop_run(e->loop, INT32_MAX);
     shutdown_all(e);
@@ -951,10 +1019,54 @@ static void link_node_modules(struct fn_engine *e, const char *data_dir)
         fprintf(stderr, "fn: cannot link %s: %s\n", link, strerror(errno));
 }
 
+/*
+ * What confines functions: bwrap (refused when asked for and missing), setpriv for the
+ * uid drop inside it when root, the seccomp filter, network namespaces when root. Says
+ * at start what functions will get.
+ */
+static void confinement_init(struct fn_engine *e, const struct fn_engine_opts *o)
+{
+    e->root = geteuid() == 0;
+    if (o->sandbox) {
+        e->bwrap = fn_path_search("bwrap");
+        if (!e->bwrap)
+            e->refusal = "Functions cannot run: bubblewrap (bwrap) is not installed. Install "
+                         "it, or start quarry with --no-sandbox to run functions without "
+                         "filesystem isolation.";
+        else if (e->root && !(e->setpriv = fn_path_search("setpriv")))
+            e->refusal = "Functions cannot run: setpriv (util-linux) is not installed.";
+    }
+    if (fn_seccomp_build(e) != QR_OK && !e->refusal)
+        e->refusal = "Functions cannot run: the seccomp filter could not be built.";
+    e->netns = !e->refusal && fn_netns_init(e);
+    if (e->refusal) {
+        free(e->bwrap);
+        e->bwrap = NULL;
+        fprintf(stderr, "quarry: %s\n", e->refusal);
+    } else if (!o->sandbox) {
+        fprintf(stderr,
+                "quarry: --no-sandbox: functions run without bubblewrap (no filesystem "
+                "isolation) as %s%s\n",
+                e->root ? "uid 65093" : "quarry's own user",
+                e->netns ? ", each in its own network namespace" : "");
+    } else if (!e->netns) {
+        fprintf(stderr, "quarry: not root: functions share the host's network\n");
+    }
+}
+
+const char *fn_engine_refusal(const struct fn_engine *e)
+{
+    return e->refusal;
+}
+
 static void engine_dispose(struct fn_engine *e)
 {
     fn_runtimes_dispose(&e->rt);
     fn_cgroup_fini(e);
+    fn_netns_fini(e);
+    fn_seccomp_free(e);
+    free(e->setpriv);
+    free(e->fn_endpoint_url);
     free(e->data_dir);
     free(e->endpoint_url);
     free(e->region);
@@ -984,8 +1096,10 @@ enum qr_err fn_engine_new(const struct fn_engine_opts *o, struct fn_engine **out
     e->idle_timeout_s = o->idle_timeout_s ? o->idle_timeout_s : IDLE_TIMEOUT_DEF_S;
     e->queue_max = o->queue_max ? o->queue_max : QUEUE_MAX_DEFAULT;
     e->runtimes_dir = find_runtimes_dir(o->runtimes_dir);
-    if (o->sandbox)
-        e->bwrap = fn_path_search("bwrap");
+    e->seccomp_fd = e->host_netns_fd = -1;
+    e->pids_max = o->pids_max ? o->pids_max : FN_PIDS_MAX_DEF;
+    e->fn_endpoint_url = xdup(o->endpoint_url);
+    confinement_init(e, o);
     int n = snprintf(e->pid_dir, sizeof(e->pid_dir), "%s/fn/pids", o->data_dir);
     if (n < 0 || (size_t)n >= sizeof(e->pid_dir)) {
         engine_dispose(e);
@@ -997,6 +1111,8 @@ enum qr_err fn_engine_new(const struct fn_engine_opts *o, struct fn_engine **out
         return err;
     }
     fn_sweep(e);
+    if (e->bwrap)
+        fn_sandbox_files(e);
     if (!e->bwrap) /* the sandbox binds the SDK at /node_modules instead */
         link_node_modules(e, o->data_dir);
     err = fn_runtimes_load(o->runtimes_file, e->runtimes_dir, &e->rt);

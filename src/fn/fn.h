@@ -34,7 +34,9 @@ struct fn_engine_opts {
     const char *runtimes_file; /* JSON runtime table overriding the built-in one, or NULL */
     unsigned max_instances;    /* all functions together; 0 = default for this machine */
     unsigned idle_timeout_s;   /* a warm instance unused this long is stopped; 0 = default */
-    bool sandbox;              /* use bubblewrap when it is installed */
+    bool sandbox;              /* run functions under bubblewrap; without it installed,
+                                  functions are refused (fn_engine_refusal). false: the
+                                  --no-sandbox mode (no filesystem isolation) */
     struct creds *creds;       /* mints each function's temporary credentials; NULL: the
                                   functions get none */
     const char *runtimes_dir;  /* quarry's runtimes/ (python/bootstrap.py, node/...); NULL:
@@ -43,6 +45,8 @@ struct fn_engine_opts {
                                   kept for LogType Tail */
     unsigned queue_max;        /* invocations queued, not yet taken by the engine thread,
                                   before fn_invoke says QR_E_BUSY; 0 = 65536 */
+    unsigned pids_max;         /* processes and threads per environment (pids cgroup);
+                                  0 = 1024 */
 };
 
 /* Starts the engine thread and sweeps children left by an earlier quarry (killed with
@@ -51,6 +55,10 @@ struct fn_engine_opts {
 enum qr_err fn_engine_new(const struct fn_engine_opts *o, struct fn_engine **out)
     __attribute__((warn_unused_result));
 void fn_engine_free(struct fn_engine *e);
+
+/* Why this engine runs no function at all (a sandbox was asked for and cannot be made,
+ * e.g. bubblewrap is not installed), or NULL. Any thread. */
+const char *fn_engine_refusal(const struct fn_engine *e);
 
 /* Whether the runtime table can run runtime (e.g. "python3.11", "provided.al2023").
  * Any thread. */

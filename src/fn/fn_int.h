@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <netinet/in.h>
 #include <sys/types.h>
 
 #include <h2o.h>
@@ -36,6 +37,17 @@
 #define FN_INIT_LIMIT_MS  10000u        /* AWS's init phase limit */
 #define FN_CREDS_TTL_S    (12u * 3600u) /* function credentials */
 #define FN_ENV_MAX_AGE_MS (11ll * 3600 * 1000) /* recycled before its credentials expire */
+#define FN_TMP_BYTES      (512ull << 20)         /* /tmp of a sandbox: Lambda's default 512 MB */
+#define FN_PIDS_MAX_DEF   1024u                  /* processes and threads per environment */
+#define FN_NETNS_POOL     4u /* network namespaces made ahead of cold starts (netns.c) */
+/* Host uid and gid of function processes when quarry runs as root: nobody's account,
+ * outside Debian's user and system ranges (65000-65533 is reserved), so a process that
+ * escapes the sandbox owns nothing and can signal nothing of the host's. */
+#define FN_RUN_UID        65093u
+#define FN_RUN_GID        65093u
+/* uid and gid inside a user-namespace sandbox (quarry not root): Lambda's sbx_user1051 */
+#define FN_NS_UID         993u
+#define FN_NS_GID         990u
 
 /* ---- picohttpparser, exported by libh2o-evloop (its header is not installed) ---------- */
 struct phr_header {
@@ -130,6 +142,10 @@ struct fn_name {
     unsigned in_use;     /* envs with an invocation (reserved concurrency counts these) */
     unsigned n_envs;     /* alive envs */
     h2o_linklist_t idle; /* struct fn_env.idle_link, most recently used first */
+    double log_tokens;   /* bytes of output the log store may still take (engine.c) */
+    uint64_t log_refill_us;
+    uint64_t log_dropped, log_dropped_bytes; /* over the budget, not yet reported */
+    uint64_t log_report_us;                  /* last report of drops */
 };
 
 enum fn_env_state {
@@ -154,6 +170,9 @@ struct fn_env {
     char log_stream[96];    /* "YYYY/MM/DD/[VERSION]ID" */
     h2o_socket_t *listener; /* Runtime API endpoint */
     uint16_t port;
+    int netns_fd;              /* the environment's network namespace (netns.c), or -1 */
+    h2o_socket_t *api_listener; /* quarry's API port inside it, or NULL */
+    h2o_linklist_t proxies;     /* struct fn_proxy.link: forwarded API connections */
     h2o_linklist_t conns;           /* struct fn_rt_conn.link */
     struct fn_rt_conn *waiter;      /* connection parked in GET /next, or NULL */
     struct fn_inv *cur;             /* the invocation it runs, or NULL */
@@ -174,6 +193,7 @@ struct fn_env {
     int64_t born_ms;
     int64_t idle_since_ms;
     char *cgroup;   /* memory cgroup dir, or NULL */
+    char *cg_pids;  /* v1 pids cgroup dir, or NULL (v2: cgroup has both) */
     int cg_peak_fd; /* memory.max_usage_in_bytes / memory.peak, or -1 */
     char pidfile[PATH_MAX];
     uint8_t tail[FN_TAIL_MAX]; /* ring: the last FN_TAIL_MAX bytes of log */
@@ -194,6 +214,23 @@ struct fn_engine {
     char *account_id;
     char *runtimes_dir; /* absolute, or NULL when not found */
     char *bwrap;        /* bubblewrap to sandbox with, or NULL */
+    char *setpriv;      /* util-linux setpriv (root: the sandbox's uid drop), or NULL */
+    const char *refusal; /* why functions cannot run (sandbox asked for, not possible), or
+                            NULL */
+    bool root;           /* quarry runs as root: functions run as FN_RUN_UID, bwrap
+                            without a user namespace; else bwrap --unshare-user */
+    bool netns;          /* environments get their own network namespace (netns.c) */
+    int host_netns_fd;   /* the namespace quarry's engine thread returns to */
+    struct fn_netns_ready {
+        int ns_fd, rt_fd, api_fd; /* a namespace made ahead, its two listening sockets */
+    } ns_pool[FN_NETNS_POOL];
+    unsigned ns_pool_n;
+    struct sockaddr_in api_addr; /* quarry's API, where the API port inside forwards to */
+    char *fn_endpoint_url;       /* AWS_ENDPOINT_URL as functions see it */
+    int seccomp_fd;              /* exported BPF (memfd), or -1 */
+    uint8_t *seccomp_bpf;        /* the same program, for the unsandboxed child */
+    size_t seccomp_len;
+    unsigned pids_max;
     unsigned max_instances;
     unsigned idle_timeout_s;
     unsigned queue_max;
@@ -201,8 +238,10 @@ struct fn_engine {
     struct logs *logs;
     struct fn_runtimes rt; /* immutable after fn_engine_new */
     char *cg_root;         /* our memory cgroup dir for envs, or NULL */
+    char *cg_pids_root;    /* v1: our pids cgroup dir for envs, or NULL */
     bool cg_v2;
     char pid_dir[PATH_MAX]; /* DATA/fn/pids */
+    char etc_dir[PATH_MAX]; /* DATA/fn/etc: the sandbox's passwd and group, or "" */
 
     pthread_t thread;
     h2o_evloop_t *loop;
@@ -236,7 +275,13 @@ void fn_env_kill(struct fn_env *env);
 void fn_schedule_fast(struct fn_engine *e);
 
 /* rtapi.c: Runtime API endpoints */
-enum qr_err fn_rt_listen(struct fn_env *env) __attribute__((warn_unused_result));
+/* Listens on 127.0.0.1:port (0: any) of the calling thread's network namespace. */
+enum qr_err fn_rt_listen(struct fn_env *env, uint16_t port) __attribute__((warn_unused_result));
+/* Serves env's Runtime API on fd, a listening socket (taken, closed on error). */
+enum qr_err fn_rt_adopt(struct fn_env *env, int fd) __attribute__((warn_unused_result));
+/* A non-blocking listening socket on 127.0.0.1:port of the calling thread's network
+ * namespace, or -1. */
+int fn_listen_loopback(uint16_t port, int backlog);
 void fn_rt_close(struct fn_env *env);
 /* Sends env->cur to the parked /next connection. */
 void fn_rt_deliver(struct fn_env *env);
@@ -248,6 +293,23 @@ void fn_on_result(struct fn_env *env, bool is_error, struct qr_slice error_type,
 void fn_on_too_large(struct fn_env *env, uint64_t size);
 void fn_on_init_error(struct fn_env *env, struct qr_slice error_type, struct qr_slice body);
 
+/* netns.c: a network namespace per environment (quarry as root) */
+/* Whether environments can get namespaces; sets e->host_netns_fd and fn_endpoint_url.
+ * Main thread. */
+bool fn_netns_init(struct fn_engine *e);
+void fn_netns_fini(struct fn_engine *e);
+/* Engine thread: env's namespace with its Runtime API and API port listeners (from the
+ * pool when it has one ready). */
+enum qr_err fn_netns_open(struct fn_env *env) __attribute__((warn_unused_result));
+/* Engine thread: makes namespaces until the pool is full (off the cold-start path). */
+void fn_netns_refill(struct fn_engine *e);
+/* Closes env's listeners, forwarded connections and namespace reference. */
+void fn_netns_close(struct fn_env *env);
+
+/* seccomp.c: the filter of function processes (e->seccomp_fd, e->seccomp_bpf) */
+enum qr_err fn_seccomp_build(struct fn_engine *e) __attribute__((warn_unused_result));
+void fn_seccomp_free(struct fn_engine *e);
+
 /* spawn.c */
 enum fn_spawn_err {
     FN_SPAWN_OK,
@@ -256,6 +318,8 @@ enum fn_spawn_err {
 };
 enum fn_spawn_err fn_spawn(struct fn_engine *e, struct fn_env *env, const struct fn_runtime *rt,
                            const struct fn_config *cfg);
+/* Writes DATA/fn/etc/passwd and group for sandboxes (e->etc_dir). Main thread. */
+void fn_sandbox_files(struct fn_engine *e);
 /* Kills leftovers listed in DATA/fn/pids whose start time still matches. Main thread. */
 void fn_sweep(struct fn_engine *e);
 /* Sets up e->cg_root when a memory cgroup can be made. Main thread. */

@@ -1,6 +1,7 @@
 /*
  * rtapi.c - the Lambda Runtime API (2018-06-01) of one execution environment: a
- * listener on 127.0.0.1 with its own port and a small HTTP/1.1 server on it.
+ * listener on 127.0.0.1 (port 9001 in the environment's own network namespace, else a
+ * port of its own) and a small HTTP/1.1 server on it.
  *
  * Why not h2o's HTTP server: a request must be tied to the environment whose endpoint it
  * reached, and a connection is accepted here with its environment pointer in sock->data,
@@ -488,19 +489,30 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     }
 }
 
-enum qr_err fn_rt_listen(struct fn_env *env)
+/* A listening socket on 127.0.0.1:port (0: any) of the calling thread's network
+ * namespace, or -1. */
+int fn_listen_loopback(uint16_t port, int backlog)
 {
     struct sockaddr_in sa;
-    socklen_t sl = sizeof(sa);
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return QR_E_IO;
+        return -1;
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = 0;
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 16) != 0 ||
-        getsockname(fd, (struct sockaddr *)&sa, &sl) != 0) {
+    sa.sin_port = htons(port);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, backlog) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+enum qr_err fn_rt_adopt(struct fn_env *env, int fd)
+{
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    if (getsockname(fd, (struct sockaddr *)&sa, &sl) != 0) {
         close(fd);
         return QR_E_IO;
     }
@@ -509,6 +521,12 @@ enum qr_err fn_rt_listen(struct fn_env *env)
     env->listener->data = env;
     h2o_socket_read_start(env->listener, on_accept);
     return QR_OK;
+}
+
+enum qr_err fn_rt_listen(struct fn_env *env, uint16_t port)
+{
+    int fd = fn_listen_loopback(port, 16);
+    return fd < 0 ? QR_E_IO : fn_rt_adopt(env, fd);
 }
 
 void fn_rt_close(struct fn_env *env)

@@ -8,15 +8,20 @@
  * explicit argv and environment (no shell), and is execve'd. Between fork and exec it
  * calls only async-signal-safe functions: everything is prepared before fork.
  *
- * Sandbox: with bubblewrap on PATH and opts->sandbox the child is bwrap, which mounts the
- * code read-only at /var/task, quarry's runtimes/ at /var/runtime, the system dirs and
- * interpreter trees read-only, a private /tmp, /proc and /dev, a new pid namespace, and
- * dies with its parent. The network namespace is shared: functions reach quarry on
- * 127.0.0.1. Without bwrap the runtime runs directly in the code directory.
+ * Sandbox: the child is bwrap (its options through --args, so /proc/1/cmdline shows no
+ * host path), which mounts the code read-only at /var/task, quarry's runtimes/ at
+ * /var/runtime, the system dirs and interpreter trees read-only, a private 512 MB /tmp,
+ * /proc and /dev, a new pid namespace, the seccomp filter, and dies with its parent. As
+ * root the payload is setpriv, which becomes FN_RUN_UID with no capabilities; otherwise
+ * bwrap makes a user namespace. The child joins the environment's network namespace
+ * (netns.c) before exec. --no-sandbox: the runtime runs directly in the code directory;
+ * as root the child itself drops to FN_RUN_UID, in a mount namespace that shows it only
+ * its own code under DATA (see "exposures" below).
  *
- * Memory: a per-environment memory cgroup (v2 memory.max, else v1 memory.limit_in_bytes)
- * under quarry's own cgroup, else RLIMIT_DATA = MemorySize + 64 MB (not RLIMIT_AS: node
- * reserves far more address space than it uses).
+ * Memory and processes: per-environment cgroups (v2: memory.max and pids.max in one
+ * group; v1: the memory and pids hierarchies) under quarry's own, else RLIMIT_DATA =
+ * MemorySize + 64 MB (not RLIMIT_AS: node reserves far more address space than it
+ * uses). Teardown and the next start kill whatever is left in them.
  *
  * Leftovers: each child's pid and start time go to DATA/fn/pids/PID; fn_sweep (at start)
  * kills those whose start time still matches, so a quarry killed with -9 before the
@@ -31,6 +36,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -170,8 +180,8 @@ static bool read_file(const char *dir, const char *name, char *buf, size_t size)
     return true;
 }
 
-/* Our own cgroup path in the hierarchy: v2 "0::/path", v1 "N:...memory...:/path". */
-static bool self_cgroup(bool v2, char *out, size_t size)
+/* Our own cgroup path in a hierarchy: v2 "0::/path", v1 "N:...ctrl...:/path". */
+static bool self_cgroup(bool v2, const char *ctrl, char *out, size_t size)
 {
     char buf[4096];
     if (!read_file("/proc/self", "cgroup", buf, sizeof(buf)))
@@ -189,118 +199,209 @@ static bool self_cgroup(bool v2, char *out, size_t size)
             snprintf(tmp, sizeof(tmp), "%s", ctrls);
             char *s2 = NULL;
             for (char *c = strtok_r(tmp, ",", &s2); c; c = strtok_r(NULL, ",", &s2))
-                if (strcmp(c, "memory") == 0)
+                if (strcmp(c, ctrl) == 0)
                     match = true;
         }
         if (match) {
             int n = snprintf(out, size, "%s", c2 + 1);
-            return n > 0 && (size_t)n < size;
+            if (n <= 0 || (size_t)n >= size)
+                return false;
+            if (strcmp(out, "/") == 0)
+                out[0] = '\0';
+            return true;
         }
     }
     return false;
 }
 
-void fn_cgroup_init(struct fn_engine *e)
+/* SIGKILLs every task listed in dir/cgroup.procs; true when none was listed. *denied
+ * (may be NULL) is set when a task is not ours to kill. */
+static bool cg_kill_all(const char *dir, bool *denied)
 {
-    char rel[PATH_MAX], dir[PATH_MAX];
-    struct stat st;
-    bool v2 = stat("/sys/fs/cgroup/cgroup.controllers", &st) == 0;
-    const char *base = v2 ? "/sys/fs/cgroup" : "/sys/fs/cgroup/memory";
-    if (!v2 && stat("/sys/fs/cgroup/memory/memory.limit_in_bytes", &st) != 0)
+    char buf[8192];
+    bool empty = true;
+    if (!read_file(dir, "cgroup.procs", buf, sizeof(buf)))
+        return true;
+    char *save = NULL;
+    for (char *t = strtok_r(buf, "\n", &save); t; t = strtok_r(NULL, "\n", &save)) {
+        long pid = strtol(t, NULL, 10);
+        if (pid > 1) {
+            if (kill((pid_t)pid, SIGKILL) != 0 && errno == EPERM && denied)
+                *denied = true;
+            empty = false;
+        }
+    }
+    return empty;
+}
+
+/* Kills what is left in dir (a process that left its process group, a daemon of a
+ * function run by a quarry that was killed with -9) until the group can be removed;
+ * gives up after about a second (the next start tries again). */
+static void cg_drain(const char *dir)
+{
+    for (int round = 0; round < 100; round++) {
+        bool denied = false;
+        (void)cg_kill_all(dir, &denied);
+        if (rmdir(dir) == 0 || errno == ENOENT)
+            return;
+        if (denied || errno == EACCES || errno == EPERM)
+            break; /* another user's quarry: not ours to clean */
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    fprintf(stderr, "fn: cgroup %s still has tasks\n", dir);
+}
+
+/* Drains the groups quarry-PID/<instance> of quarry processes that are gone. */
+static void cg_sweep(const char *parent)
+{
+    DIR *d = opendir(parent);
+    if (!d)
         return;
-    if (!self_cgroup(v2, rel, sizeof(rel)))
-        return;
-    if (strcmp(rel, "/") == 0)
-        rel[0] = '\0';
-    /* Sweep groups of earlier quarry processes that are gone (their tasks were killed). */
-    char parent[PATH_MAX];
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        int pid;
+        if (sscanf(de->d_name, "quarry-%d", &pid) != 1 || pid == (int)getpid() ||
+            kill(pid, 0) == 0)
+            continue;
+        char old[PATH_MAX];
+        int n = snprintf(old, sizeof(old), "%s/%s", parent, de->d_name);
+        if (n < 0 || (size_t)n >= sizeof(old))
+            continue;
+        DIR *d2 = opendir(old);
+        if (d2) {
+            struct dirent *de2;
+            while ((de2 = readdir(d2))) {
+                char sub[PATH_MAX];
+                if (de2->d_type != DT_DIR || de2->d_name[0] == '.')
+                    continue;
+                n = snprintf(sub, sizeof(sub), "%s/%s", old, de2->d_name);
+                if (n > 0 && (size_t)n < sizeof(sub))
+                    cg_drain(sub);
+            }
+            closedir(d2);
+        }
+        cg_drain(old);
+    }
+    closedir(d);
+}
+
+/* Our group for environments under base (a hierarchy's mount): swept, made, returned
+ * (caller frees), or NULL. */
+static char *cg_make_root(bool v2, const char *base, const char *ctrl)
+{
+    char rel[PATH_MAX], parent[PATH_MAX], dir[PATH_MAX];
+    if (!self_cgroup(v2, ctrl, rel, sizeof(rel)))
+        return NULL;
     int n = snprintf(parent, sizeof(parent), "%s%s", base, rel);
     if (n < 0 || (size_t)n >= sizeof(parent))
-        return;
-    DIR *d = opendir(parent);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d))) {
-            int pid;
-            if (sscanf(de->d_name, "quarry-%d", &pid) != 1 || pid == (int)getpid() ||
-                kill(pid, 0) == 0)
-                continue;
-            char old[PATH_MAX];
-            n = snprintf(old, sizeof(old), "%s/%s", parent, de->d_name);
-            if (n < 0 || (size_t)n >= sizeof(old))
-                continue;
-            DIR *d2 = opendir(old);
-            if (d2) {
-                struct dirent *de2;
-                while ((de2 = readdir(d2))) {
-                    char sub[PATH_MAX];
-                    if (de2->d_type != DT_DIR || de2->d_name[0] == '.')
-                        continue;
-                    n = snprintf(sub, sizeof(sub), "%s/%s", old, de2->d_name);
-                    if (n > 0 && (size_t)n < sizeof(sub))
-                        rmdir_cgroup(sub);
-                }
-                closedir(d2);
-            }
-            rmdir_cgroup(old);
-        }
-        closedir(d);
-    }
+        return NULL;
+    cg_sweep(parent);
     n = snprintf(dir, sizeof(dir), "%s/quarry-%d", parent, (int)getpid());
     if (n < 0 || (size_t)n >= sizeof(dir))
-        return;
+        return NULL;
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        return;
-    /* v2: children need the memory controller enabled in our group's subtree. */
-    if (v2 && !write_file(dir, "cgroup.subtree_control", "+memory")) {
+        return NULL;
+    /* v2: children need the controllers enabled in our group's subtree. */
+    if (v2 && !write_file(dir, "cgroup.subtree_control", "+memory +pids") &&
+        !write_file(dir, "cgroup.subtree_control", "+memory")) {
         rmdir_cgroup(dir);
+        return NULL;
+    }
+    return qr_xstrndup(dir, strlen(dir));
+}
+
+void fn_cgroup_init(struct fn_engine *e)
+{
+    struct stat st;
+    bool v2 = stat("/sys/fs/cgroup/cgroup.controllers", &st) == 0;
+    e->cg_v2 = v2;
+    if (v2) {
+        e->cg_root = cg_make_root(true, "/sys/fs/cgroup", NULL);
         return;
     }
-    e->cg_root = qr_xstrndup(dir, strlen(dir));
-    e->cg_v2 = v2;
+    if (stat("/sys/fs/cgroup/memory/memory.limit_in_bytes", &st) == 0)
+        e->cg_root = cg_make_root(false, "/sys/fs/cgroup/memory", "memory");
+    if (stat("/sys/fs/cgroup/pids", &st) == 0)
+        e->cg_pids_root = cg_make_root(false, "/sys/fs/cgroup/pids", "pids");
 }
 
 void fn_cgroup_fini(struct fn_engine *e)
 {
     if (e->cg_root)
         rmdir_cgroup(e->cg_root);
+    if (e->cg_pids_root)
+        rmdir_cgroup(e->cg_pids_root);
     free(e->cg_root);
-    e->cg_root = NULL;
+    free(e->cg_pids_root);
+    e->cg_root = e->cg_pids_root = NULL;
 }
 
-/* Creates env's group with its limit; returns an fd on cgroup.procs for the child to
- * join, or -1 (then the caller falls back to RLIMIT_DATA). */
-static int cgroup_make(struct fn_env *env)
+/* An fd on dir/cgroup.procs, or -1. */
+static int open_procs(const char *dir)
+{
+    char path[PATH_MAX];
+    int n = snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+    return n > 0 && (size_t)n < sizeof(path) ? open(path, O_WRONLY | O_CLOEXEC) : -1;
+}
+
+/* v1: env's group in the pids hierarchy with its limit; an fd on its cgroup.procs for
+ * the child to join, or -1 (then the environment has no process limit). */
+static int cgroup_make_pids(struct fn_env *env)
 {
     struct fn_engine *e = env->e;
     char dir[PATH_MAX], val[32];
-    if (!e->cg_root)
-        return -1;
-    int n = snprintf(dir, sizeof(dir), "%s/%s", e->cg_root, env->instance_id);
+    int n = snprintf(dir, sizeof(dir), "%s/%s", e->cg_pids_root, env->instance_id);
     if (n < 0 || (size_t)n >= sizeof(dir) || mkdir(dir, 0755) != 0)
         return -1;
+    snprintf(val, sizeof(val), "%u", e->pids_max);
+    int fd = write_file(dir, "pids.max", val) ? open_procs(dir) : -1;
+    if (fd < 0) {
+        rmdir_cgroup(dir);
+        return -1;
+    }
+    env->cg_pids = qr_xstrndup(dir, strlen(dir));
+    return fd;
+}
+
+/* Creates env's groups with their limits (memory: MemorySize; pids: e->pids_max); fds on
+ * their cgroup.procs for the child to join go to fds[0] (memory, -1: the caller falls
+ * back to RLIMIT_DATA) and fds[1] (v1 pids, or -1). */
+static void cgroup_make(struct fn_env *env, int fds[2])
+{
+    struct fn_engine *e = env->e;
+    char dir[PATH_MAX], val[32];
+    fds[0] = fds[1] = -1;
+    if (e->cg_pids_root)
+        fds[1] = cgroup_make_pids(env);
+    if (!e->cg_root)
+        return;
+    int n = snprintf(dir, sizeof(dir), "%s/%s", e->cg_root, env->instance_id);
+    if (n < 0 || (size_t)n >= sizeof(dir) || mkdir(dir, 0755) != 0)
+        return;
     snprintf(val, sizeof(val), "%llu", (unsigned long long)env->memory_mb << 20);
     bool ok;
     if (e->cg_v2) {
         ok = write_file(dir, "memory.max", val);
         (void)write_file(dir, "memory.swap.max", "0"); /* absent without swap accounting */
+        snprintf(val, sizeof(val), "%u", e->pids_max);
+        (void)write_file(dir, "pids.max", val); /* absent when +pids was not delegated */
     } else {
         ok = write_file(dir, "memory.limit_in_bytes", val);
         /* memsw must be >= memory: set after it; absent without swap accounting */
         (void)write_file(dir, "memory.memsw.limit_in_bytes", val);
     }
-    char path[PATH_MAX];
-    n = snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
-    int fd = ok && n > 0 && (size_t)n < sizeof(path) ? open(path, O_WRONLY | O_CLOEXEC) : -1;
+    int fd = ok ? open_procs(dir) : -1;
     if (fd < 0) {
         rmdir_cgroup(dir);
-        return -1;
+        return;
     }
+    char path[PATH_MAX];
     n = snprintf(path, sizeof(path), "%s/%s", dir,
                  e->cg_v2 ? "memory.peak" : "memory.max_usage_in_bytes");
     env->cg_peak_fd = n > 0 && (size_t)n < sizeof(path) ? open(path, O_RDONLY | O_CLOEXEC) : -1;
     env->cgroup = qr_xstrndup(dir, strlen(dir));
-    return fd;
+    fds[0] = fd;
 }
 
 unsigned fn_env_max_mem_mb(struct fn_env *env)
@@ -345,25 +446,27 @@ bool fn_env_oom(struct fn_env *env)
            strtoull(buf, NULL, 10) > 0;
 }
 
+/* Kills what is left in *dir and removes it; false while tasks remain. */
+static bool cg_release(char **dir)
+{
+    if (!*dir)
+        return true;
+    (void)cg_kill_all(*dir, NULL);
+    if (rmdir(*dir) != 0 && errno != ENOENT)
+        return false;
+    free(*dir);
+    *dir = NULL;
+    return true;
+}
+
 bool fn_env_cleanup(struct fn_env *env)
 {
-    if (env->cgroup) {
-        /* Whatever is left in the group escaped the process group (setsid, daemons) or
-         * is still dying: SIGKILL it. rmdir fails until the last task has exited. */
-        char buf[4096];
-        if (read_file(env->cgroup, "cgroup.procs", buf, sizeof(buf))) {
-            char *save = NULL;
-            for (char *t = strtok_r(buf, "\n", &save); t; t = strtok_r(NULL, "\n", &save)) {
-                long pid = strtol(t, NULL, 10);
-                if (pid > 1)
-                    (void)kill((pid_t)pid, SIGKILL);
-            }
-        }
-        if (rmdir(env->cgroup) != 0 && errno != ENOENT)
-            return false;
-        free(env->cgroup);
-        env->cgroup = NULL;
-    }
+    /* Whatever is left in the groups escaped the process group (setsid, daemons) or is
+     * still dying: SIGKILL it, every round until rmdir works (a task forking while it is
+     * being killed shows up in the next round; the pids limit bounds the rounds). */
+    bool mem = cg_release(&env->cgroup), pids = cg_release(&env->cg_pids);
+    if (!mem || !pids)
+        return false;
     if (env->cg_peak_fd >= 0)
         close(env->cg_peak_fd);
     env->cg_peak_fd = -1;
@@ -454,6 +557,8 @@ static void build_env(struct fn_engine *e, struct fn_env *env, const struct fn_r
     env_set(ev, "PATH", "/usr/local/bin:/usr/bin/:/bin:/opt/bin");
     env_set(ev, "LANG", "en_US.UTF-8");
     env_set(ev, "TZ", ":UTC");
+    if (!e->bwrap) /* unsandboxed, the function's uid has no account and so no home */
+        env_set(ev, "HOME", "/tmp");
     env_set(ev, "LD_LIBRARY_PATH",
             "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:"
             "/var/runtime/lib:/var/task:/var/task/lib:/opt/lib");
@@ -485,8 +590,8 @@ static void build_env(struct fn_engine *e, struct fn_env *env, const struct fn_r
         env_set(ev, "AWS_REGION", e->region);
         env_set(ev, "AWS_DEFAULT_REGION", e->region);
     }
-    if (e->endpoint_url)
-        env_set(ev, "AWS_ENDPOINT_URL", e->endpoint_url);
+    if (e->fn_endpoint_url)
+        env_set(ev, "AWS_ENDPOINT_URL", e->fn_endpoint_url);
     if (!rt->provided) {
         snprintf(buf, sizeof(buf), "AWS_Lambda_%s", rt->name);
         env_set(ev, "AWS_EXECUTION_ENV", buf);
@@ -506,8 +611,30 @@ static void build_env(struct fn_engine *e, struct fn_env *env, const struct fn_r
     }
 }
 
+/* bwrap, run as root, makes the missing parents of a destination 0700 (/var of
+ * /var/task, /etc of /etc/ssl), which the function's uid could not cross: make them
+ * 0755 first (a --dir of an existing directory changes nothing). */
+static void open_parents(struct strv *a, const char *path)
+{
+    char dir[PATH_MAX];
+    int n = snprintf(dir, sizeof(dir), "%s", path);
+    if (n <= 0 || (size_t)n >= sizeof(dir))
+        return;
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        sv_addc(a, "--perms");
+        sv_addc(a, "0755");
+        sv_addc(a, "--dir");
+        sv_addc(a, dir);
+        *p = '/';
+    }
+}
+
 static void bind_ro(struct strv *a, const char *src, const char *dst, bool try_)
 {
+    open_parents(a, dst);
     sv_addc(a, try_ ? "--ro-bind-try" : "--ro-bind");
     sv_addc(a, src);
     sv_addc(a, dst);
@@ -525,6 +652,7 @@ static void bind_system(struct strv *a, const char *p)
         if (n <= 0)
             return;
         target[n] = '\0';
+        open_parents(a, p);
         sv_addc(a, "--symlink");
         sv_addc(a, target);
         sv_addc(a, p);
@@ -533,6 +661,21 @@ static void bind_system(struct strv *a, const char *p)
     bind_ro(a, p, p, true);
 }
 
+static void add_opt(struct strv *a, const char *opt, const char *val)
+{
+    sv_addc(a, opt);
+    if (val)
+        sv_addc(a, val);
+}
+
+/*
+ * bwrap's options (they reach bwrap through --args, so /proc/1/cmdline of the sandbox
+ * shows no host path). As root, bwrap runs without a user namespace (it must bind paths
+ * only root can reach: DATA is 0700, the interpreter may live under /root), keeps
+ * CAP_SETUID/SETGID/SETPCAP only, and the payload is setpriv, which empties the bounding
+ * set and becomes FN_RUN_UID before it executes the runtime. Otherwise bwrap makes a user
+ * namespace with Lambda's uid and gid and drops every capability.
+ */
 static void build_bwrap(struct fn_engine *e, const struct fn_runtime *rt, const char *code_dir,
                         struct strv *a)
 {
@@ -548,19 +691,30 @@ static void build_bwrap(struct fn_engine *e, const struct fn_runtime *rt, const 
                                       "/etc/resolv.conf",
                                       "/etc/hosts",
                                       "/etc/nsswitch.conf",
-                                      "/etc/passwd",
-                                      "/etc/group",
                                       "/etc/ld.so.cache",
                                       "/etc/ld.so.conf",
                                       "/etc/ld.so.conf.d",
                                       "/etc/localtime",
                                       "/etc/mime.types"};
-    sv_addc(a, e->bwrap);
-    sv_addc(a, "--die-with-parent");
-    sv_addc(a, "--unshare-pid");
-    sv_addc(a, "--unshare-ipc");
-    sv_addc(a, "--unshare-uts");
-    sv_addc(a, "--new-session");
+    char num[32];
+    static const char *const base[] = {"--die-with-parent", "--unshare-pid",
+                                       "--unshare-ipc",     "--unshare-uts",
+                                       "--unshare-cgroup-try", "--new-session"};
+    for (size_t i = 0; i < sizeof(base) / sizeof(*base); i++)
+        sv_addc(a, base[i]);
+    if (!e->root) {
+        snprintf(num, sizeof(num), "%u", FN_NS_UID);
+        add_opt(a, "--unshare-user", NULL);
+        add_opt(a, "--uid", num);
+        snprintf(num, sizeof(num), "%u", FN_NS_GID);
+        add_opt(a, "--gid", num);
+    }
+    add_opt(a, "--cap-drop", "ALL");
+    if (e->root) {
+        add_opt(a, "--cap-add", "CAP_SETUID");
+        add_opt(a, "--cap-add", "CAP_SETGID");
+        add_opt(a, "--cap-add", "CAP_SETPCAP");
+    }
     for (size_t i = 0; i < sizeof(sys) / sizeof(*sys); i++)
         bind_system(a, sys[i]);
     for (size_t i = 0; i < rt->n_binds; i++)
@@ -574,15 +728,89 @@ static void build_bwrap(struct fn_engine *e, const struct fn_runtime *rt, const 
             bind_ro(a, nm, "/node_modules", true);
     }
     bind_ro(a, code_dir, "/var/task", false);
-    sv_addc(a, "--tmpfs");
-    sv_addc(a, "/tmp");
-    sv_addc(a, "--proc");
-    sv_addc(a, "/proc");
-    sv_addc(a, "--dev");
-    sv_addc(a, "/dev");
-    sv_addc(a, "--chdir");
-    sv_addc(a, "/var/task");
-    sv_addc(a, "--");
+    if (e->etc_dir[0]) {
+        char f[PATH_MAX + 16];
+        snprintf(f, sizeof(f), "%s/passwd", e->etc_dir);
+        bind_ro(a, f, "/etc/passwd", false);
+        snprintf(f, sizeof(f), "%s/group", e->etc_dir);
+        bind_ro(a, f, "/etc/group", false);
+    }
+    snprintf(num, sizeof(num), "%llu", FN_TMP_BYTES);
+    add_opt(a, "--size", num);
+    add_opt(a, "--perms", "1777");
+    add_opt(a, "--tmpfs", "/tmp");
+    add_opt(a, "--proc", "/proc");
+    add_opt(a, "--dev", "/dev");
+    add_opt(a, "--chdir", "/var/task");
+    /* the sandbox's own root (a tmpfs: /etc, /var and the other directories bwrap made)
+     * read-only too: in a user namespace the function's uid owns it; /tmp stays writable */
+    add_opt(a, "--remount-ro", "/");
+    add_opt(a, "--seccomp", "4"); /* the child moves the filter's fd there */
+}
+
+/* A memfd holding args NUL-separated (bwrap's --args), at fd >= 10 so that the child can
+ * move it to 3 without clobbering anything it still needs; -1 on error. */
+static int high_fd(int fd)
+{
+    if (fd < 0 || fd >= 10)
+        return fd;
+    int h = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+    close(fd);
+    return h;
+}
+
+static int args_memfd(const struct strv *a)
+{
+    int fd = memfd_create("args", MFD_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    struct qr_buf b;
+    qr_buf_init(&b, 1024 * 1024);
+    bool ok = true;
+    for (size_t i = 0; i < a->n && ok; i++)
+        ok = qr_buf_add(&b, a->v[i], strlen(a->v[i]) + 1) == QR_OK;
+    ok = ok && b.len > 0 && write(fd, b.p, b.len) == (ssize_t)b.len &&
+         lseek(fd, 0, SEEK_SET) == 0;
+    qr_buf_dispose(&b);
+    if (!ok) {
+        close(fd);
+        return -1;
+    }
+    return high_fd(fd);
+}
+
+/* The sandbox's /etc/passwd and /etc/group: root, the function's user (sbx_user1051 as
+ * on Lambda, home /tmp: SDKs look for ~/.aws) and nobody; none of the host's accounts. */
+void fn_sandbox_files(struct fn_engine *e)
+{
+    char path[PATH_MAX + 16], text[512];
+    unsigned uid = e->root ? FN_RUN_UID : FN_NS_UID, gid = e->root ? FN_RUN_GID : FN_NS_GID;
+    int n = snprintf(e->etc_dir, sizeof(e->etc_dir), "%s/fn/etc", e->data_dir);
+    if (n < 0 || (size_t)n >= sizeof(e->etc_dir) || (mkdir(e->etc_dir, 0700) != 0 && errno != EEXIST))
+        goto fail;
+    const char *names[] = {"passwd", "group"};
+    for (int i = 0; i < 2; i++) {
+        if (i == 0)
+            n = snprintf(text, sizeof(text),
+                         "root:x:0:0:root:/root:/sbin/nologin\n"
+                         "sbx_user1051:x:%u:%u::/tmp:/sbin/nologin\n"
+                         "nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n",
+                         uid, gid);
+        else
+            n = snprintf(text, sizeof(text), "root:x:0:\nsbx_user1051:x:%u:\nnogroup:x:65534:\n",
+                         gid);
+        snprintf(path, sizeof(path), "%s/%s", e->etc_dir, names[i]);
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+        bool ok = fd >= 0 && fchmod(fd, 0644) == 0 && write(fd, text, (size_t)n) == n;
+        if (fd >= 0)
+            close(fd);
+        if (!ok)
+            goto fail;
+    }
+    return;
+fail:
+    fprintf(stderr, "fn: cannot write the sandbox's passwd and group files in %s\n", e->etc_dir);
+    e->etc_dir[0] = '\0';
 }
 
 /* ---- fork/exec ----------------------------------------------------------------------- */
@@ -613,13 +841,193 @@ static void child_fail(const char *what)
     _exit(127);
 }
 
-__attribute__((noreturn)) static void child(pid_t parent, int devnull, int out_w, int err_w,
-                                            int cg_fd, const char *cwd, const struct rlimit *data,
-                                            char *const *argv, char *const *envp)
+/*
+ * Unsandboxed as root, the function's uid must still reach its code, quarry's runtimes
+ * and the interpreter, though DATA is 0700 and an interpreter may live under /root: the
+ * child gets a mount namespace of its own in which the top-most directory others cannot
+ * cross on each such path is covered by an empty tmpfs holding only that path, bound
+ * read-only from an fd opened beforehand. So the function sees its own code under DATA
+ * and nothing else of it.
+ */
+enum expose_kind { EXPOSE_TMPFS, EXPOSE_MKDIR, EXPOSE_BIND };
+
+#define EXPOSE_MAX_BINDS 32
+
+struct expose_op {
+    enum expose_kind kind;
+    char path[PATH_MAX];
+};
+
+struct exposures {
+    struct expose_op *v;
+    size_t n, cap;
+};
+
+static struct expose_op *expose_add(struct exposures *x, enum expose_kind k, const char *path,
+                                    size_t len)
+{
+    if (x->n == x->cap) {
+        x->cap = x->cap ? x->cap * 2 : 16;
+        x->v = qr_xrealloc(x->v, x->cap * sizeof(*x->v));
+    }
+    struct expose_op *op = &x->v[x->n++];
+    op->kind = k;
+    memcpy(op->path, path, len);
+    op->path[len] = '\0';
+    return op;
+}
+
+/* Length of the top-most ancestor of p that others cannot cross, or 0 if none. */
+static size_t closed_prefix(const char *p)
+{
+    char dir[PATH_MAX];
+    size_t n = strlen(p);
+    if (n >= sizeof(dir))
+        return 0;
+    memcpy(dir, p, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (dir[i] != '/' && dir[i] != '\0')
+            continue;
+        char c = dir[i];
+        dir[i] = '\0';
+        struct stat st;
+        if (stat(dir, &st) == 0 && !(st.st_mode & S_IXOTH))
+            return i;
+        dir[i] = c;
+    }
+    return 0;
+}
+
+static void expose(struct exposures *x, const char *p)
+{
+    size_t top = closed_prefix(p), n = strlen(p);
+    if (!top || n >= PATH_MAX)
+        return;
+    bool covered = false;
+    for (size_t i = 0; i < x->n; i++)
+        if (x->v[i].kind == EXPOSE_TMPFS && strlen(x->v[i].path) == top &&
+            strncmp(x->v[i].path, p, top) == 0)
+            covered = true;
+    size_t binds = 0;
+    for (size_t i = 0; i < x->n; i++)
+        binds += x->v[i].kind == EXPOSE_BIND;
+    if (binds >= EXPOSE_MAX_BINDS)
+        return;
+    if (!covered)
+        expose_add(x, EXPOSE_TMPFS, p, top);
+    for (size_t i = top + 1; i <= n; i++)
+        if (p[i] == '/' || p[i] == '\0')
+            expose_add(x, EXPOSE_MKDIR, p, i);
+    expose_add(x, EXPOSE_BIND, p, n);
+}
+
+static void exposures_free(struct exposures *x)
+{
+    free(x->v);
+    memset(x, 0, sizeof(*x));
+}
+
+static void child_expose(const struct exposures *x)
+{
+    if (!x || x->n == 0)
+        return;
+    int fds[EXPOSE_MAX_BINDS];
+    size_t nb = 0;
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+        child_fail("cannot make a mount namespace");
+    /* opened in the new namespace (a bind's source must be in the caller's), before a
+     * tmpfs hides them; the child's own stack: vfork shares the parent's memory */
+    for (size_t i = 0; i < x->n; i++)
+        if (x->v[i].kind == EXPOSE_BIND && (fds[nb++] = open(x->v[i].path, O_PATH | O_CLOEXEC)) < 0)
+            child_fail("cannot open a path to expose");
+    nb = 0;
+    for (size_t i = 0; i < x->n; i++) {
+        const struct expose_op *op = &x->v[i];
+        char src[32];
+        bool ok = true;
+        switch (op->kind) {
+        case EXPOSE_TMPFS:
+            ok = mount("tmpfs", op->path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k") == 0;
+            break;
+        case EXPOSE_MKDIR:
+            ok = mkdir(op->path, 0755) == 0 || errno == EEXIST;
+            break;
+        case EXPOSE_BIND:
+            memcpy(src, "/proc/self/fd/", 14);
+            src[14 + fmt_pid(src + 14, fds[nb++])] = '\0';
+            ok = mount(src, op->path, NULL, MS_BIND | MS_REC, NULL) == 0 &&
+                 mount(NULL, op->path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID,
+                       NULL) == 0;
+            break;
+        }
+        if (!ok) {
+            char msg[96] = "cannot expose the code and runtime to the function's user: errno ";
+            size_t l = strlen(msg);
+            msg[l + fmt_pid(msg + l, errno)] = '\0';
+            child_fail(msg);
+        }
+    }
+}
+
+/* What the child needs; everything is prepared before vfork. */
+struct child_args {
+    const struct exposures *expose; /* unsandboxed as root, or NULL */
+    pid_t parent;
+    int devnull, out_w, err_w;
+    int cg_fd[2];              /* cgroup.procs to join (memory, v1 pids), or -1 */
+    int netns_fd;              /* network namespace to join, or -1 */
+    int args_fd, secc_fd;      /* sandbox: bwrap's --args and --seccomp, moved to 3 and 4 */
+    const char *cwd;
+    const struct rlimit *data; /* RLIMIT_DATA, or NULL */
+    bool drop;                 /* unsandboxed as root: become FN_RUN_UID */
+    const struct sock_fprog *filter; /* unsandboxed: install it */
+    char *const *argv, *const *envp;
+};
+
+/* Unsandboxed: the same uid, no_new_privs and seccomp filter a sandbox would apply.
+ * Raw system calls: glibc's setuid would signal the parent's threads (vfork shares its
+ * memory, so glibc believes it is the many-threaded parent). */
+static void child_confine(const struct child_args *c)
+{
+    /* an empty bounding set: nothing exec'd later can gain a capability */
+    for (int cap = 0; c->drop && cap < 64; cap++)
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno == EINVAL)
+            break; /* past the kernel's last capability */
+    if (c->drop &&
+        (syscall(SYS_setgroups, 0, NULL) != 0 ||
+         syscall(SYS_setresgid, FN_RUN_GID, FN_RUN_GID, FN_RUN_GID) != 0 ||
+         syscall(SYS_setresuid, FN_RUN_UID, FN_RUN_UID, FN_RUN_UID) != 0))
+        child_fail("cannot drop to the function user");
+    /* a change of credentials clears the parent-death signal: set it again */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != c->parent)
+        _exit(127);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        child_fail("cannot set no_new_privs");
+    if (c->filter && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, c->filter) != 0)
+        child_fail("cannot install the seccomp filter");
+}
+
+static void child_fds(const struct child_args *c)
+{
+    if (dup2(c->devnull, 0) < 0 || dup2(c->out_w, 1) < 0 || dup2(c->err_w, 2) < 0)
+        _exit(127);
+    unsigned first = 3;
+    if (c->args_fd >= 0) { /* both >= 10: dup2 to 3 and 4 clobbers neither */
+        if (dup2(c->args_fd, 3) < 0 || dup2(c->secc_fd, 4) < 0)
+            _exit(127);
+        first = 5;
+    }
+    if (syscall(SYS_close_range, first, ~0u, 0u) != 0) {
+        for (int fd = (int)first; fd < 1024; fd++)
+            (void)close(fd);
+    }
+}
+
+__attribute__((noreturn)) static void child(const struct child_args *c)
 {
     struct sigaction sa;
     sigset_t none;
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != c->parent)
         _exit(127);
     (void)setsid();
     memset(&sa, 0, sizeof(sa));
@@ -629,25 +1037,28 @@ __attribute__((noreturn)) static void child(pid_t parent, int devnull, int out_w
             (void)sigaction(s, &sa, NULL); /* ignored dispositions survive exec */
     sigemptyset(&none);
     (void)sigprocmask(SIG_SETMASK, &none, NULL);
-    if (cg_fd >= 0) {
-        char buf[16];
-        size_t n = fmt_pid(buf, getpid());
-        if (write(cg_fd, buf, n) != (ssize_t)n)
-            _exit(127);
+    for (int i = 0; i < 2; i++) {
+        if (c->cg_fd[i] >= 0) {
+            char buf[16];
+            size_t n = fmt_pid(buf, getpid());
+            if (write(c->cg_fd[i], buf, n) != (ssize_t)n)
+                _exit(127);
+        }
     }
-    if (dup2(devnull, 0) < 0 || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0)
+    if (c->netns_fd >= 0 && setns(c->netns_fd, CLONE_NEWNET) != 0)
         _exit(127);
-    if (syscall(SYS_close_range, 3u, ~0u, 0u) != 0) {
-        for (int fd = 3; fd < 1024; fd++)
-            (void)close(fd);
-    }
-    if (chdir(cwd) != 0)
+    (void)umask(022); /* quarry's own is 077; a function's files are its own business */
+    child_expose(c->expose);
+    child_fds(c);
+    if (chdir(c->cwd) != 0)
         child_fail("chdir to the code directory failed");
     struct rlimit core = {0, 0};
     (void)setrlimit(RLIMIT_CORE, &core);
-    if (data && setrlimit(RLIMIT_DATA, data) != 0)
+    if (c->data && setrlimit(RLIMIT_DATA, c->data) != 0)
         child_fail("setrlimit failed");
-    execve(argv[0], argv, envp);
+    if (c->args_fd < 0)
+        child_confine(c);
+    execve(c->argv[0], c->argv, c->envp);
     child_fail(errno == ENOENT ? "no such program" : "exec failed");
     _exit(127); /* not reached */
 }
@@ -656,18 +1067,61 @@ __attribute__((noreturn)) static void child(pid_t parent, int devnull, int out_w
  * vfork: the child borrows our address space until execve instead of copying the page
  * tables of a process with dozens of threads and large mappings. child() only makes
  * system calls and ends in execve or _exit, which is all a vfork child may do; this frame
- * holds nothing the parent needs afterwards. (The child joins its memory cgroup before
- * exec, so every process of the instance is charged; that write costs ~15 ms with
- * cgroup v1 here, most of a C function's cold start.)
+ * holds nothing the parent needs afterwards. (The child joins its cgroups before exec,
+ * so every process of the instance is charged; that write costs ~15 ms with cgroup v1
+ * here, most of a C function's cold start.)
  */
-static pid_t start_child(int devnull, int out_w, int err_w, int cg_fd, const char *cwd,
-                         const struct rlimit *data, char *const *argv, char *const *envp)
+static pid_t start_child(const struct child_args *c)
 {
-    pid_t parent = getpid();
     pid_t pid = vfork();
     if (pid == 0)
-        child(parent, devnull, out_w, err_w, cg_fd, cwd, data, argv, envp);
+        child(c);
     return pid;
+}
+
+/* The runtime's argv and environment. Sandboxed: bwrap --args 3 -- COMMAND, the options
+ * (host paths: the code directory's name is the code's hash) in args_fd. */
+static bool build_command(struct fn_engine *e, struct fn_env *env, const struct fn_runtime *rt,
+                          const struct fn_config *cfg, const char *code_dir,
+                          struct child_args *c, struct strv *argv, struct strv *envp)
+{
+    bool sandbox = e->bwrap != NULL;
+    const char *task_root = sandbox ? "/var/task" : code_dir;
+    const char *runtime_dir = sandbox ? "/var/runtime" : e->runtimes_dir;
+    build_env(e, env, rt, cfg, task_root, runtime_dir, envp);
+    if (sandbox) {
+        struct strv opts = {0};
+        char path[64];
+        build_bwrap(e, rt, code_dir, &opts);
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", e->seccomp_fd);
+        c->args_fd = args_memfd(&opts);
+        /* a file of its own: bwrap reads it to the end, and a shared offset would leave
+         * the next sandbox an empty filter */
+        c->secc_fd = high_fd(open(path, O_RDONLY | O_CLOEXEC));
+        sv_free(&opts);
+        sv_addc(argv, e->bwrap);
+        sv_addc(argv, "--args");
+        sv_addc(argv, "3");
+        sv_addc(argv, "--");
+        if (e->root) {
+            static const char *const sp[] = {"--clear-groups", "--bounding-set=-all",
+                                              "--inh-caps=-all", "--no-new-privs"};
+            char opt[64];
+            sv_addc(argv, e->setpriv);
+            snprintf(opt, sizeof(opt), "--reuid=%u", FN_RUN_UID);
+            sv_addc(argv, opt);
+            snprintf(opt, sizeof(opt), "--regid=%u", FN_RUN_GID);
+            sv_addc(argv, opt);
+            for (size_t i = 0; i < sizeof(sp) / sizeof(*sp); i++)
+                sv_addc(argv, sp[i]);
+            sv_addc(argv, "--");
+        }
+        if (c->args_fd < 0 || c->secc_fd < 0)
+            return false;
+    }
+    for (size_t i = 0; i < rt->argc; i++)
+        sv_add(argv, subst(rt->argv[i], task_root, runtime_dir));
+    return true;
 }
 
 enum fn_spawn_err fn_spawn(struct fn_engine *e, struct fn_env *env, const struct fn_runtime *rt,
@@ -675,9 +1129,13 @@ enum fn_spawn_err fn_spawn(struct fn_engine *e, struct fn_env *env, const struct
 {
     struct strv argv = {0}, envp = {0};
     enum fn_spawn_err ret = FN_SPAWN_FAILED;
-    int out[2] = {-1, -1}, err[2] = {-1, -1}, devnull = -1, cg_fd = -1;
+    int out[2] = {-1, -1}, err[2] = {-1, -1};
     char code_dir[PATH_MAX];
-    bool sandbox = e->bwrap != NULL;
+    struct exposures exp = {0};
+    struct child_args c = {.parent = getpid(), .devnull = -1, .cg_fd = {-1, -1},
+                           .netns_fd = env->netns_fd, .args_fd = -1, .secc_fd = -1};
+    struct sock_fprog prog = {.len = (unsigned short)(e->seccomp_len / sizeof(struct sock_filter)),
+                              .filter = (struct sock_filter *)e->seccomp_bpf};
 
     if (!cfg->code_dir || !realpath(cfg->code_dir, code_dir))
         return rt->provided ? FN_SPAWN_NO_BOOTSTRAP : FN_SPAWN_FAILED;
@@ -686,32 +1144,41 @@ enum fn_spawn_err fn_spawn(struct fn_engine *e, struct fn_env *env, const struct
         struct stat st;
         int n = snprintf(bs, sizeof(bs), "%s/bootstrap", code_dir);
         if (n < 0 || (size_t)n >= sizeof(bs) || stat(bs, &st) != 0 || !S_ISREG(st.st_mode) ||
-            access(bs, X_OK) != 0)
+            (st.st_mode & 0111) == 0)
             return FN_SPAWN_NO_BOOTSTRAP;
     }
-    const char *task_root = sandbox ? "/var/task" : code_dir;
-    const char *runtime_dir = sandbox ? "/var/runtime" : e->runtimes_dir;
-
-    if (sandbox)
-        build_bwrap(e, rt, code_dir, &argv);
-    for (size_t i = 0; i < rt->argc; i++)
-        sv_add(&argv, subst(rt->argv[i], task_root, runtime_dir));
-    build_env(e, env, rt, cfg, task_root, runtime_dir, &envp);
-
-    if (pipe2(out, O_CLOEXEC | O_NONBLOCK) != 0 || pipe2(err, O_CLOEXEC | O_NONBLOCK) != 0)
+    if (!build_command(e, env, rt, cfg, code_dir, &c, &argv, &envp))
         goto out;
-    devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (devnull < 0)
+    /* Only our ends are non-blocking: a function writing faster than the loop reads must
+     * wait, not lose output to EAGAIN. */
+    if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0 ||
+        fcntl(out[0], F_SETFL, O_NONBLOCK) != 0 || fcntl(err[0], F_SETFL, O_NONBLOCK) != 0)
         goto out;
-    cg_fd = cgroup_make(env);
+    c.devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (c.devnull < 0)
+        goto out;
+    cgroup_make(env, c.cg_fd);
     struct rlimit data;
-    bool use_rlimit = cg_fd < 0;
-    if (use_rlimit) {
+    if (c.cg_fd[0] < 0) {
         data.rlim_cur = data.rlim_max = ((rlim_t)env->memory_mb + RLIMIT_HEADROOM_MB) << 20;
+        c.data = &data;
     }
-
-    pid_t pid = start_child(devnull, out[1], err[1], cg_fd, sandbox ? "/" : code_dir,
-                            use_rlimit ? &data : NULL, argv.v, envp.v);
+    c.out_w = out[1];
+    c.err_w = err[1];
+    c.cwd = e->bwrap ? "/" : code_dir;
+    c.drop = e->root;
+    c.filter = e->seccomp_bpf ? &prog : NULL;
+    if (e->root && !e->bwrap) {
+        expose(&exp, code_dir);
+        if (e->runtimes_dir)
+            expose(&exp, e->runtimes_dir);
+        for (size_t i = 0; i < rt->n_binds; i++)
+            expose(&exp, rt->binds[i]);
+        c.expose = &exp;
+    }
+    c.argv = argv.v;
+    c.envp = envp.v;
+    pid_t pid = start_child(&c);
     if (pid < 0)
         goto out;
     env->pid = pid;
@@ -720,8 +1187,9 @@ enum fn_spawn_err fn_spawn(struct fn_engine *e, struct fn_env *env, const struct
     close(out[1]);
     close(err[1]);
     out[1] = err[1] = -1;
-    env->pipe[0] = h2o_evloop_socket_create(e->loop, out[0], H2O_SOCKET_FLAG_DONT_READ);
-    env->pipe[1] = h2o_evloop_socket_create(e->loop, err[0], H2O_SOCKET_FLAG_DONT_READ);
+    /* h2o reads the pipes (DONT_READ would only notify, and the loop would spin) */
+    env->pipe[0] = h2o_evloop_socket_create(e->loop, out[0], 0);
+    env->pipe[1] = h2o_evloop_socket_create(e->loop, err[0], 0);
     out[0] = err[0] = -1;
     ret = FN_SPAWN_OK;
 out:
@@ -730,11 +1198,16 @@ out:
             close(out[i]);
         if (err[i] >= 0)
             close(err[i]);
+        if (c.cg_fd[i] >= 0)
+            close(c.cg_fd[i]);
     }
-    if (devnull >= 0)
-        close(devnull);
-    if (cg_fd >= 0)
-        close(cg_fd);
+    if (c.devnull >= 0)
+        close(c.devnull);
+    if (c.args_fd >= 0)
+        close(c.args_fd);
+    if (c.secc_fd >= 0)
+        close(c.secc_fd);
+    exposures_free(&exp);
     sv_free(&argv);
     for (size_t i = 0; i < envp.n; i++) /* secrets: wipe before free */
         explicit_bzero(envp.v[i], strlen(envp.v[i]));

@@ -840,3 +840,21 @@ enum qr_err store_fn_event_next_due(struct store_reader *r, int64_t *out)
     *out = v;
     return QR_OK;
 }
+
+enum qr_err store_fn_code_used(struct store_reader *r, const char *code_sha256, bool *out)
+{
+    /* Rare (deletes and code updates): not worth a cached statement or an index. */
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(r->db, "SELECT 1 FROM functions WHERE code_sha256 = ?1 LIMIT 1", -1,
+                           &s, NULL) != SQLITE_OK)
+        return db_fail(r->db, "function code references");
+    sqlite3_bind_text(s, 1, code_sha256, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    enum qr_err err = QR_OK;
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+        *out = rc == SQLITE_ROW;
+    else
+        err = db_fail(r->db, "function code references");
+    sqlite3_finalize(s);
+    return err;
+}

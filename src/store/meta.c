@@ -357,6 +357,8 @@ enum qr_err w_obj_find(struct store *st, int64_t bucket_id, struct qr_slice key,
         out->exists = true;
         out->rowid = sqlite3_column_int64(s, 0);
         col_text(s, 1, out->etag, sizeof(out->etag));
+        out->size = (uint64_t)sqlite3_column_int64(s, 3);
+        out->mtime_ms = sqlite3_column_int64(s, 4);
         err = ext_unpack_heap(sqlite3_column_blob(s, 2), (size_t)sqlite3_column_bytes(s, 2),
                               &out->ext, &out->n_ext);
     } else if (rc != SQLITE_DONE) {
@@ -382,7 +384,13 @@ enum qr_err w_cond_check(const struct store_cond *c, const struct w_obj *cur)
     /* S3 answers If-Match on a missing key with 404 NoSuchKey, not 412. */
     if (c->if_match && !cur->exists)
         return QR_E_NO_SUCH_KEY;
-    if (c->if_match && strcmp(cur->etag, c->if_match) != 0)
+    /* "*" matches any existing object (If-Match on DeleteObject, RFC 9110). */
+    if (c->if_match && strcmp(c->if_match, "*") != 0 && strcmp(cur->etag, c->if_match) != 0)
+        return QR_E_PRECONDITION;
+    /* Size and time conditions (directory-bucket deletes) hold for a missing object. */
+    if (cur->exists && c->if_size && cur->size != c->size)
+        return QR_E_PRECONDITION;
+    if (cur->exists && c->if_mtime && cur->mtime_ms / 1000 != c->mtime_ms / 1000)
         return QR_E_PRECONDITION;
     return QR_OK;
 }
@@ -601,10 +609,8 @@ struct copy_change {
     int64_t mtime_ms; /* out */
 };
 
-static enum qr_err apply_copy(struct store *st, struct store_change *ch)
+enum qr_err w_obj_copy(struct store *st, const struct store_copy *cp, int64_t *out_mtime)
 {
-    struct copy_change *c = (struct copy_change *)ch;
-    const struct store_copy *cp = c->cp;
     struct full_obj src;
     struct w_obj cur = {0};
     int64_t sb, db;
@@ -625,12 +631,12 @@ static enum qr_err apply_copy(struct store *st, struct store_change *ch)
     /* new references first: a copy onto itself must not free its own blobs */
     if ((err = w_ref(st, src.ext, src.n_ext)) != QR_OK)
         goto out;
-    c->mtime_ms = store_now_ms();
+    *out_mtime = store_now_ms();
     struct w_row row = {
         .bucket_id = db,
         .key = cp->dst_key,
         .size = src.size,
-        .mtime_ms = c->mtime_ms,
+        .mtime_ms = *out_mtime,
         .etag = cp->etag ? cp->etag : src.etag,
         .headers = cp->replace_headers ? cp->headers : qr_slice(src.headers.p, src.headers.len),
         .tags = cp->replace_tags ? cp->tags : qr_slice(src.tags.p, src.tags.len),
@@ -649,6 +655,12 @@ out:
     w_obj_dispose(&cur);
     full_obj_dispose(&src);
     return err;
+}
+
+static enum qr_err apply_copy(struct store *st, struct store_change *ch)
+{
+    struct copy_change *c = (struct copy_change *)ch;
+    return w_obj_copy(st, c->cp, &c->mtime_ms);
 }
 
 enum qr_err store_obj_copy(struct store *st, const struct store_copy *cp,
@@ -708,24 +720,30 @@ enum qr_err store_obj_delete(struct store *st, struct qr_slice bucket, struct qr
     return writer_submit(st, &c.ch);
 }
 
-static enum qr_err apply_set_tags(struct store *st, struct store_change *ch)
+enum qr_err w_obj_set_tags(struct store *st, struct qr_slice bucket, struct qr_slice key,
+                           struct qr_slice tags)
 {
-    struct key_change *c = (struct key_change *)ch;
     int64_t bucket_id = 0;
-    enum qr_err err = w_bucket_id(st, c->bucket, &bucket_id);
+    enum qr_err err = w_bucket_id(st, bucket, &bucket_id);
     if (err != QR_OK)
         return err;
     sqlite3_stmt *s = stmt_get(&st->wc, ST_OBJ_SET_TAGS);
     if (s == NULL)
         return QR_E_DB;
     sqlite3_bind_int64(s, 1, bucket_id);
-    bind_bytes(s, 2, c->key);
-    bind_bytes(s, 3, c->tags);
+    bind_bytes(s, 2, key);
+    bind_bytes(s, 3, tags);
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     if (rc != SQLITE_DONE)
         return db_fail(st->wdb, "set tags");
     return sqlite3_changes(st->wdb) == 0 ? QR_E_NO_SUCH_KEY : QR_OK;
+}
+
+static enum qr_err apply_set_tags(struct store *st, struct store_change *ch)
+{
+    struct key_change *c = (struct key_change *)ch;
+    return w_obj_set_tags(st, c->bucket, c->key, c->tags);
 }
 
 enum qr_err store_obj_set_tags(struct store *st, struct qr_slice bucket, struct qr_slice key,

@@ -505,6 +505,38 @@ static enum qr_err complete_extents(const struct store_mpu_complete *c, struct p
     return QR_OK;
 }
 
+/* How long a completed upload answers retries of its CompleteMultipartUpload. */
+#define COMPLETED_TTL_MS (24ll * 3600 * 1000)
+
+/* Remembers a completion for retries and forgets a few expired ones (bounded work per
+ * completion, so the table stays as large as a day of completions). */
+static enum qr_err w_remember_completed(struct store *st, const struct store_mpu_complete *c,
+                                        const char *upload, int64_t bucket_id, int64_t now_ms)
+{
+    sqlite3_stmt *s = stmt_get(&st->wc, ST_DONE_INSERT);
+    if (s == NULL)
+        return QR_E_DB;
+    bind_text(s, 1, upload);
+    sqlite3_bind_int64(s, 2, bucket_id);
+    bind_bytes(s, 3, c->key);
+    bind_text(s, 4, c->etag);
+    sqlite3_bind_int(s, 5, (int)c->ck.alg);
+    sqlite3_bind_int(s, 6, (int)c->ck.type);
+    bind_text(s, 7, c->ck.alg == STORE_CK_NONE ? "" : c->ck.b64);
+    sqlite3_bind_int64(s, 8, now_ms);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE)
+        return db_fail(st->wdb, "completed upload");
+    s = stmt_get(&st->wc, ST_DONE_EXPIRE);
+    if (s == NULL)
+        return QR_E_DB;
+    sqlite3_bind_int64(s, 1, now_ms - COMPLETED_TTL_MS);
+    rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? QR_OK : db_fail(st->wdb, "completed upload expiry");
+}
+
 static enum qr_err apply_complete(struct store *st, struct store_change *ch)
 {
     struct complete_change *cc = (struct complete_change *)ch;
@@ -547,7 +579,8 @@ static enum qr_err apply_complete(struct store *st, struct store_change *ch)
     };
     if ((err = w_obj_write(st, &row)) != QR_OK || (err = w_unref(st, cur.ext, cur.n_ext)) != QR_OK)
         goto out;
-    err = drop_parts(st, cc->upload, &ps);
+    if ((err = drop_parts(st, cc->upload, &ps)) == QR_OK)
+        err = w_remember_completed(st, c, cc->upload, bucket_id, cc->mtime_ms);
 out:
     free(obj.ext);
     free(obj.part_sizes);
@@ -574,15 +607,42 @@ struct abort_change {
     struct store_change ch;
     struct qr_slice bucket, key;
     char upload[65];
+    bool if_initiated; /* abort only an upload initiated at initiated_ms (seconds) */
+    int64_t initiated_ms;
 };
+
+static enum qr_err w_upload_created(struct store *st, const char *upload, int64_t bucket_id,
+                                    struct qr_slice key, int64_t *out)
+{
+    sqlite3_stmt *s = stmt_get(&st->wc, ST_UP_CREATED);
+    if (s == NULL)
+        return QR_E_DB;
+    bind_text(s, 1, upload);
+    sqlite3_bind_int64(s, 2, bucket_id);
+    bind_bytes(s, 3, key);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *out = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? QR_OK : db_fail(st->wdb, "upload created");
+}
 
 static enum qr_err apply_abort(struct store *st, struct store_change *ch)
 {
     struct abort_change *c = (struct abort_change *)ch;
+    int64_t bucket_id = 0, created = 0;
     enum qr_err err =
-        w_upload_find(st, c->bucket, c->key, qr_slice_cstr(c->upload), NULL, NULL, NULL);
+        w_upload_find(st, c->bucket, c->key, qr_slice_cstr(c->upload), NULL, NULL, &bucket_id);
+    if (err == QR_E_NO_SUCH_UPLOAD && c->if_initiated)
+        return QR_OK; /* the model: a missing upload satisfies the condition */
     if (err != QR_OK)
         return err;
+    if (c->if_initiated) {
+        if ((err = w_upload_created(st, c->upload, bucket_id, c->key, &created)) != QR_OK)
+            return err;
+        if (created / 1000 != c->initiated_ms / 1000)
+            return QR_E_PRECONDITION;
+    }
     return w_upload_drop(st, c->upload);
 }
 
@@ -592,6 +652,20 @@ enum qr_err store_mpu_abort(struct store *st, struct qr_slice bucket, struct qr_
     struct abort_change c = {.ch.apply = apply_abort, .bucket = bucket, .key = key};
     if (!upload_id_cstr(upload_id, c.upload))
         return QR_E_NO_SUCH_UPLOAD;
+    return writer_submit(st, &c.ch);
+}
+
+enum qr_err store_mpu_abort_if_initiated(struct store *st, struct qr_slice bucket,
+                                         struct qr_slice key, struct qr_slice upload_id,
+                                         int64_t initiated_ms)
+{
+    struct abort_change c = {.ch.apply = apply_abort,
+                             .bucket = bucket,
+                             .key = key,
+                             .if_initiated = true,
+                             .initiated_ms = initiated_ms};
+    if (!upload_id_cstr(upload_id, c.upload))
+        return QR_OK; /* no such upload: the condition holds */
     return writer_submit(st, &c.ch);
 }
 
@@ -634,6 +708,31 @@ enum qr_err store_mpu_get(struct store_reader *r, struct qr_slice bucket, struct
     if (rc != SQLITE_ROW)
         return db_fail(r->db, "upload get");
     return QR_OK;
+}
+
+enum qr_err store_mpu_completed(struct store_reader *r, struct qr_slice bucket, struct qr_slice key,
+                                struct qr_slice upload_id, struct store_mpu_done *out)
+{
+    char id[65];
+    if (!upload_id_cstr(upload_id, id))
+        return QR_E_NO_SUCH_UPLOAD;
+    sqlite3_stmt *s = stmt_get(&r->c, ST_DONE_FIND);
+    if (s == NULL)
+        return QR_E_DB;
+    bind_text(s, 1, id);
+    bind_bytes(s, 2, bucket);
+    bind_bytes(s, 3, key);
+    sqlite3_bind_int64(s, 4, store_now_ms() - COMPLETED_TTL_MS);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        memset(out, 0, sizeof(*out));
+        col_text(s, 0, out->etag, sizeof(out->etag));
+        col_checksum(s, 1, 2, 3, &out->ck);
+    }
+    sqlite3_reset(s);
+    if (rc == SQLITE_DONE)
+        return QR_E_NO_SUCH_UPLOAD;
+    return rc == SQLITE_ROW ? QR_OK : db_fail(r->db, "completed upload get");
 }
 
 enum qr_err store_mpu_list_parts(struct store_reader *r, struct qr_slice bucket,

@@ -46,6 +46,13 @@ static const char schema_sql[] =
     " key BLOB NOT NULL, created_ms INTEGER NOT NULL, headers BLOB NOT NULL,"
     " tags BLOB NOT NULL, ck_alg INTEGER NOT NULL, ck_type INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads(bucket_id, key, created_ms, id);"
+    /* Completed uploads, remembered for a day so a retried CompleteMultipartUpload (SDKs
+     * retry after a lost response) gets the same answer as the first; see mpu.c. */
+    "CREATE TABLE IF NOT EXISTS completed_uploads(id TEXT PRIMARY KEY,"
+    " bucket_id INTEGER NOT NULL, key BLOB NOT NULL, etag TEXT NOT NULL,"
+    " ck_alg INTEGER NOT NULL, ck_type INTEGER NOT NULL, ck_value TEXT NOT NULL,"
+    " done_ms INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS completed_uploads_by_time ON completed_uploads(done_ms);"
     "CREATE TABLE IF NOT EXISTS parts(upload TEXT NOT NULL, number INTEGER NOT NULL,"
     " size INTEGER NOT NULL, etag TEXT NOT NULL, ck_alg INTEGER NOT NULL,"
     " ck_type INTEGER NOT NULL, ck_value TEXT NOT NULL, mtime_ms INTEGER NOT NULL,"
@@ -93,7 +100,7 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_BUCKET_LIST] = "SELECT name,type,created_ms,region,zone FROM buckets"
                        " WHERE type=?1 AND name>?2 ORDER BY name LIMIT ?3",
     [ST_BUCKET_ANY_OBJECT] = "SELECT 1 FROM objects WHERE bucket_id=?1 LIMIT 1",
-    [ST_OBJ_FIND] = "SELECT id,etag,ext FROM objects"
+    [ST_OBJ_FIND] = "SELECT id,etag,ext,size,mtime_ms FROM objects"
                     " WHERE bucket_id=?1 AND key=?2 AND version_id='null'",
     [ST_OBJ_FULL] = "SELECT size,etag,headers,tags,ck_alg,ck_type,ck_value,parts,data,ext,"
                     "part_sizes"
@@ -138,6 +145,13 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_UP_LIST_UNBOUNDED] = "SELECT id,key,created_ms,ck_alg,ck_type FROM uploads"
                              " WHERE bucket_id=?1 AND (key,created_ms,id)>(?2,?3,?4)"
                              " ORDER BY key,created_ms,id LIMIT ?6",
+    [ST_DONE_INSERT] = "INSERT OR REPLACE INTO completed_uploads(id,bucket_id,key,etag,ck_alg,"
+                       "ck_type,ck_value,done_ms) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
+    [ST_DONE_FIND] = "SELECT d.etag,d.ck_alg,d.ck_type,d.ck_value FROM completed_uploads d"
+                     " JOIN buckets b ON b.id=d.bucket_id"
+                     " WHERE d.id=?1 AND b.name=?2 AND d.key=?3 AND d.done_ms>=?4",
+    [ST_DONE_EXPIRE] = "DELETE FROM completed_uploads WHERE id IN (SELECT id FROM"
+                       " completed_uploads WHERE done_ms<?1 ORDER BY done_ms LIMIT 16)",
     [ST_PART_FIND] = "SELECT size,etag,ext FROM parts WHERE upload=?1 AND number=?2",
     [ST_PART_UPSERT] = "INSERT INTO parts(upload,number,size,etag,ck_alg,ck_type,ck_value,"
                        "mtime_ms,ext) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)"

@@ -146,9 +146,13 @@ enum qr_err store_blob_open(struct store *st, uint64_t blob, int *out_fd)
 
 /* Conditions checked inside the committing transaction, so they hold at commit time. */
 struct store_cond {
-    const char *if_match;   /* etag (no quotes) the current object must have, or NULL;
+    const char *if_match;   /* etag (no quotes) the current object must have ("*": any), or NULL;
                                a missing object fails with QR_E_NO_SUCH_KEY */
     bool if_none_match_any; /* If-None-Match: * - fail if the key exists */
+    bool if_size;           /* the current object, if any, must be size bytes */
+    uint64_t size;
+    bool if_mtime; /* the current object, if any, must have this mtime (seconds) */
+    int64_t mtime_ms;
 };
 
 struct store_put {
@@ -324,9 +328,28 @@ struct store_mpu_complete {
 enum qr_err store_mpu_complete(struct store *st, const struct store_mpu_complete *c,
                                struct store_put_result *out) __attribute__((warn_unused_result));
 
+/* A completed upload, as remembered for retries of its completion. */
+struct store_mpu_done {
+    char etag[80];            /* the object's etag at completion (no quotes) */
+    struct store_checksum ck; /* its checksum, or alg NONE */
+};
+
+/* The completion of upload_id of (bucket, key) within the last day: a retried
+ * CompleteMultipartUpload answers as the first did. Errors: QR_E_NO_SUCH_UPLOAD (never
+ * completed, or too long ago), QR_E_DB. */
+enum qr_err store_mpu_completed(struct store_reader *r, struct qr_slice bucket, struct qr_slice key,
+                                struct qr_slice upload_id, struct store_mpu_done *out)
+    __attribute__((warn_unused_result));
+
 /* Drops an upload and its parts. Errors: QR_E_NO_SUCH_UPLOAD, QR_E_DB. Not on a loop. */
 enum qr_err store_mpu_abort(struct store *st, struct qr_slice bucket, struct qr_slice key,
                             struct qr_slice upload_id) __attribute__((warn_unused_result));
+/* store_mpu_abort only if the upload was initiated at initiated_ms (whole seconds); a
+ * missing upload is success (directory buckets' x-amz-if-match-initiated-time).
+ * Errors: QR_E_PRECONDITION, QR_E_DB. Not on a loop thread. */
+enum qr_err store_mpu_abort_if_initiated(struct store *st, struct qr_slice bucket,
+                                         struct qr_slice key, struct qr_slice upload_id,
+                                         int64_t initiated_ms) __attribute__((warn_unused_result));
 
 #include "store/store_fn.h"
 

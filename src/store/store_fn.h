@@ -218,4 +218,9 @@ enum qr_err store_fn_event_retry(struct store *st, int64_t id, int64_t next_atte
 enum qr_err store_fn_event_next_due(struct store_reader *r, int64_t *out)
     __attribute__((warn_unused_result));
 
+/* Whether any version of any function names the code with this CodeSha256: its unpacked
+ * directory may be removed when none does. Errors: QR_E_DB. */
+enum qr_err store_fn_code_used(struct store_reader *r, const char *code_sha256, bool *out)
+    __attribute__((warn_unused_result));
+
 #endif

@@ -64,6 +64,9 @@ enum stmt_id {
     ST_UP_CREATED,
     ST_UP_LIST_BOUNDED,
     ST_UP_LIST_UNBOUNDED,
+    ST_DONE_INSERT,
+    ST_DONE_FIND,
+    ST_DONE_EXPIRE,
     ST_PART_FIND,
     ST_PART_UPSERT,
     ST_PART_ALL,
@@ -291,6 +294,8 @@ struct w_obj {
     bool exists;
     int64_t rowid;
     char etag[80];
+    uint64_t size;
+    int64_t mtime_ms;
     struct store_extent *ext; /* heap; free with w_obj_dispose */
     size_t n_ext;
 };
@@ -336,6 +341,12 @@ struct full_obj {
 enum qr_err w_obj_full(struct store *st, int64_t bucket_id, struct qr_slice key,
                        struct full_obj *out);
 void full_obj_dispose(struct full_obj *o);
+/* store_obj_copy's change, inside the caller's transaction (batch copy tasks commit it
+ * with their result row). *out_mtime: the copy's. Errors as store_obj_copy. */
+enum qr_err w_obj_copy(struct store *st, const struct store_copy *cp, int64_t *out_mtime);
+/* store_obj_set_tags's change, inside the caller's transaction. */
+enum qr_err w_obj_set_tags(struct store *st, struct qr_slice bucket, struct qr_slice key,
+                           struct qr_slice tags);
 
 /* ---- list.c ---- */
 

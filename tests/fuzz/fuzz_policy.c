@@ -6,7 +6,7 @@
  * fields (action, resource, principal ARN, then key=value context pairs). Each kind of
  * document is tried; a parsed one is evaluated against the fuzzed request and a fixed
  * one, and through policy_decide. Besides memory safety it checks the contract: a refusal
- * comes with a one-line reason and leaves *out untouched.
+ * comes with a one-line reason of valid UTF-8 and leaves *out untouched.
  * Build: see tests/fuzz/Makefile (fuzz_policy_SRC).
  */
 #include <stdint.h>
@@ -63,6 +63,28 @@ static void req_from(const uint8_t *p, size_t len, struct fuzz_req *q)
     q->r.ctx = q->kv;
 }
 
+/* The reason is one line of valid UTF-8 (it goes into an XML error message). */
+static int why_ok(const char *why)
+{
+    const unsigned char *q = (const unsigned char *)why;
+    if (!*q)
+        return 0;
+    while (*q) {
+        size_t n = *q < 0x80             ? 1
+                   : (*q & 0xE0) == 0xC0 ? 2
+                   : (*q & 0xF0) == 0xE0 ? 3
+                   : (*q & 0xF8) == 0xF0 ? 4
+                                         : 0;
+        if (n == 0 || *q < 0x20)
+            return 0;
+        for (size_t i = 1; i < n; i++)
+            if ((q[i] & 0xC0) != 0x80)
+                return 0;
+        q += n;
+    }
+    return 1;
+}
+
 static void check(const struct policy *p, const struct policy_request *r)
 {
     struct policy_match m;
@@ -102,11 +124,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         enum qr_err e =
             policy_parse(qr_slice(data, doc_len), (enum policy_kind)kind, &p, why, sizeof(why));
         if (e != QR_OK) {
-            if (p != (struct policy *)(uintptr_t)0x1 || why[0] == '\0' || strchr(why, '\n') ||
+            if (p != (struct policy *)(uintptr_t)0x1 || !why_ok(why) ||
                 (e != QR_E_BAD_INPUT && e != QR_E_TOO_LARGE))
                 abort();
             continue;
         }
+        size_t nk;
+        const char *const *keys = policy_context_keys(p, &nk);
+        for (size_t i = 0; i < nk; i++)
+            if (!keys[i] || !keys[i][0])
+                abort();
         check(p, &q.r);
         check(p, &fixed);
         policy_free(p);

@@ -36,6 +36,10 @@ class CheckFailed(AssertionError):
     pass
 
 
+class Skipped(Exception):
+    """Raised by a test that cannot run here; counted as skipped, never as passed."""
+
+
 def check(cond, msg="check failed"):
     if not cond:
         raise CheckFailed(msg)
@@ -88,7 +92,7 @@ def run(setup=None, teardown=None):
     runs."""
     want = set(sys.argv[1:])
     tests = [t for t in _tests if not want or t.__name__ in want]
-    passed = failed = 0
+    passed = failed = skipped = 0
     old = signal.signal(signal.SIGALRM, _alarm)
     try:
         if setup is not None:
@@ -97,7 +101,7 @@ def run(setup=None, teardown=None):
             except Exception as e:  # noqa: BLE001 - every error is a failure here
                 for t in tests:
                     print(f"FAIL {t.__name__}: setup failed: {type(e).__name__}: {e}", flush=True)
-                print(f"{passed} passed, {len(tests)} failed", flush=True)
+                print(f"{passed} passed, {len(tests)} failed, 0 skipped", flush=True)
                 sys.exit(1)
         for t in tests:
             import quarry_server
@@ -109,6 +113,10 @@ def run(setup=None, teardown=None):
                 signal.alarm(0)
                 passed += 1
                 print(f"ok {t.__name__} ({time.monotonic() - t0:.2f}s)", flush=True)
+            except Skipped as e:
+                signal.alarm(0)
+                skipped += 1
+                print(f"skip {t.__name__}: {e}", flush=True)
             except BaseException as e:  # noqa: BLE001
                 signal.alarm(0)
                 if isinstance(e, KeyboardInterrupt):
@@ -137,5 +145,5 @@ def run(setup=None, teardown=None):
     for report in quarry_server.sanitizer_reports:
         failed += 1
         print(f"FAIL sanitizer: {report}", flush=True)
-    print(f"{passed} passed, {failed} failed", flush=True)
+    print(f"{passed} passed, {failed} failed, {skipped} skipped", flush=True)
     sys.exit(1 if failed else 0)

@@ -157,6 +157,41 @@ static struct policy *must_parse(const char *src, enum policy_kind kind)
         DENYC("'ec2:TerminateInstances'", "'*'",                                              \
               "{'NumericGreaterThan':{'aws:MultiFactorAuthAge':'3600'}}"))
 
+/* doc: S3 User Guide bucket policy examples */
+#define REFERER_DOC                                                                           \
+    DOC("{'Sid':'AllowGetRequestsReferer','Effect':'Allow','Principal':'*',"                   \
+        "'Action':['s3:GetObject','s3:GetObjectVersion'],'Resource':'" BKT "/*',"             \
+        "'Condition':{'StringLike':{'aws:Referer':['https://www.example.com/*',"              \
+        "'https://example.com/*']}}}")
+#define MFA_BUCKET_DOC                                                                        \
+    DOC("{'Sid':'','Effect':'Deny','Principal':'*','Action':'s3:*','Resource':'" BKT          \
+        "/taxdocuments/*','Condition':{'Null':{'aws:MultiFactorAuthAge':true}}}")
+#define VPCE_DOC                                                                              \
+    DOC("{'Sid':'Access-to-specific-VPCE-only','Effect':'Deny','Principal':'*',"               \
+        "'Action':'s3:*','Resource':['" BKT "','" BKT "/*'],"                                 \
+        "'Condition':{'StringNotEquals':{'aws:SourceVpce':'vpce-1a2b3c4d'}}}")
+#define ACL_DOC                                                                               \
+    DOC("{'Effect':'Allow','Principal':{'AWS':'arn:aws:iam::444455556666:root'},"             \
+        "'Action':'s3:PutObject','Resource':'" BKT "/*',"                                     \
+        "'Condition':{'StringEquals':{'s3:x-amz-acl':'bucket-owner-full-control'}}}")
+#define SSE_DOC                                                                               \
+    DOC("{'Sid':'DenyUnencryptedObjectUploads','Effect':'Deny','Principal':'*',"              \
+        "'Action':'s3:PutObject','Resource':'" BKT "/*',"                                     \
+        "'Condition':{'Null':{'s3:x-amz-server-side-encryption':'true'}}}")
+/* doc: IAM User Guide identity-policy examples */
+#define WINDOW_DOC                                                                            \
+    DOC(ALLOWC("'s3:GetObject'", "'*'",                                                       \
+               "{'DateGreaterThan':{'aws:CurrentTime':'2020-04-01T00:00:00Z'},"               \
+               "'DateLessThan':{'aws:CurrentTime':'2020-06-30T23:59:59Z'}}"))
+#define KEYS_DOC                                                                              \
+    DOC("{'Sid':'ManageOwnAccessKeys','Effect':'Allow','Action':['iam:CreateAccessKey',"      \
+        "'iam:DeleteAccessKey','iam:GetAccessKeyLastUsed','iam:GetUser','iam:ListAccessKeys',"\
+        "'iam:UpdateAccessKey'],'Resource':'arn:aws:iam::*:user/${aws:username}'}")
+#define REGION_DOC                                                                            \
+    DOC("{'Sid':'DenyAllOutsideRequestedRegions','Effect':'Deny','NotAction':['iam:*',"       \
+        "'sts:*','s3:ListAllMyBuckets'],'Resource':'*','Condition':{'StringNotEquals':"       \
+        "{'aws:RequestedRegion':['us-east-1','us-west-2']}}}")
+
 /* AmazonS3ExpressReadOnlyAccess, first statement */
 #define EXPRESS_RO                                                                            \
     DOC("{'Sid':'S3ExpressReadOnlySessionObjectAccess','Effect':'Allow',"                     \
@@ -215,6 +250,13 @@ static const struct eval_case eval_cases[] = {
      N},
     {"resource ? one char", ID, DOC(ALLOW("'s3:GetObject'", "'arn:aws:s3:::bkt/file?.txt'")),
      AS_ALICE("s3:GetObject", "arn:aws:s3:::bkt/file1.txt", NULL), A},
+    {"resource glob with literal tail", ID, DOC(ALLOW("'s3:GetObject'", "'arn:aws:s3:::*/*.jpg'")),
+     AS_ALICE("s3:GetObject", "arn:aws:s3:::bkt/a/b.jpg", NULL), A},
+    {"resource glob with literal tail: other suffix", ID,
+     DOC(ALLOW("'s3:GetObject'", "'arn:aws:s3:::*/*.jpg'")),
+     AS_ALICE("s3:GetObject", "arn:aws:s3:::bkt/a/b.jpeg", NULL), N},
+    {"resource glob: tail and prefix overlap", ID, DOC(ALLOW("'s3:GetObject'", "'arn:aws:s3:::ab*ba'")),
+     AS_ALICE("s3:GetObject", "arn:aws:s3:::aba", NULL), N},
     {"resource ? not two chars", ID, DOC(ALLOW("'s3:GetObject'", "'arn:aws:s3:::bkt/file?.txt'")),
      AS_ALICE("s3:GetObject", "arn:aws:s3:::bkt/file12.txt", NULL), N},
     {"resource array", ID, DOC(ALLOW("'s3:*'", "['" BKT "','" BKT "/*']")),
@@ -235,6 +277,11 @@ static const struct eval_case eval_cases[] = {
      AS_ALICE("logs:PutLogEvents",
               "arn:aws:logs:us-east-1:111122223333:log-group:/aws/lambda/f:log-stream:s", NULL),
      A},
+    {"Statement as a single object", ID,
+     "{'Version':'2012-10-17','Statement':{'Effect':'Allow','Action':'s3:GetObject','Resource':'*'}}",
+     GET(NULL), A},
+    {"Version 2008 still evaluates wildcards", ID, DOC08(ALLOW("'s3:Get*'", "'arn:aws:s3:::bkt/*'")),
+     GET(NULL), A},
     /* deny */
     {"deny statement", ID, DOC(DENY("'s3:GetObject'", "'*'")), GET(NULL), D},
     {"deny after allow wins", ID,
@@ -379,6 +426,30 @@ static const struct eval_case eval_cases[] = {
     {"Date garbage request value", ID,
      COND("{'DateGreaterThan':{'aws:CurrentTime':'2020-01-01T00:00:00Z'}}"),
      GET("aws:CurrentTime=yesterday"), N},
+    {"DateNotEquals present and equal", ID, COND("{'DateNotEquals':{'aws:CurrentTime':'2026-01-01'}}"),
+     GET("aws:CurrentTime=2026-01-01T00:00:00Z"), N},
+    {"DateNotEquals present and different", ID,
+     COND("{'DateNotEquals':{'aws:CurrentTime':'2026-01-01'}}"),
+     GET("aws:CurrentTime=2026-01-02T00:00:00Z"), A},
+    {"DateLessThanIfExists missing", ID,
+     COND("{'DateLessThanIfExists':{'aws:TokenIssueTime':'2026-01-01T00:00:00Z'}}"), GET(NULL), A},
+    {"DateLessThanIfExists present and later", ID,
+     COND("{'DateLessThanIfExists':{'aws:TokenIssueTime':'2026-01-01T00:00:00Z'}}"),
+     GET("aws:TokenIssueTime=2026-06-01T00:00:00Z"), N},
+    {"Date with fraction and -hh:mm offset", ID,
+     COND("{'DateEquals':{'aws:CurrentTime':'2025-12-31T19:00:00.000-05:00'}}"),
+     GET("aws:CurrentTime=2026-01-01T00:00:00Z"), A},
+    {"NumericEquals integer vs decimal request", ID, COND("{'NumericEquals':{'s3:max-keys':10}}"),
+     GET("s3:max-keys=10.0"), A},
+    {"StringEquals JSON number value", ID, COND("{'StringEquals':{'s3:max-keys':5}}"),
+     GET("s3:max-keys=5"), A},
+    {"StringLike several stars", ID, COND("{'StringLike':{'s3:prefix':'a*b*c'}}"),
+     GET("s3:prefix=axxbyybzzc"), A},
+    {"StringLike several stars, last part missing", ID, COND("{'StringLike':{'s3:prefix':'a*b*c'}}"),
+     GET("s3:prefix=axxbyyb"), N},
+    {"same key under two operators", ID,
+     COND("{'NumericGreaterThan':{'s3:max-keys':'1'},'NumericLessThan':{'s3:max-keys':'10'}}"),
+     GET("s3:max-keys=10"), N},
     /* Bool, Null, Binary */
     {"Bool true", ID, COND("{'Bool':{'aws:SecureTransport':'true'}}"),
      GET("aws:SecureTransport=true"), A},
@@ -429,7 +500,17 @@ static const struct eval_case eval_cases[] = {
      GET("aws:SourceIp=192.0.2.1"), N},
     {"NotIpAddress missing is true", ID, COND("{'NotIpAddress':{'aws:SourceIp':'192.0.2.0/24'}}"),
      GET(NULL), A},
+    {"IpAddressIfExists missing", ID, COND("{'IpAddressIfExists':{'aws:SourceIp':'10.0.0.0/8'}}"),
+     GET(NULL), A},
+    {"IpAddressIfExists present outside", ID,
+     COND("{'IpAddressIfExists':{'aws:SourceIp':'10.0.0.0/8'}}"), GET("aws:SourceIp=11.0.0.1"), N},
+    {"IpAddress v6 bare loopback", ID, COND("{'IpAddress':{'aws:SourceIp':'::1'}}"),
+     GET("aws:SourceIp=::1"), A},
+    {"IpAddress list OR", ID, COND("{'IpAddress':{'aws:SourceIp':['10.0.0.0/8','192.0.2.0/24']}}"),
+     GET("aws:SourceIp=192.0.2.200"), A},
     /* Arn */
+    {"ArnLikeIfExists missing", ID, COND("{'ArnLikeIfExists':{'aws:SourceArn':'arn:aws:s3:::b'}}"),
+     GET(NULL), A},
     {"ArnLike wildcard", ID, COND("{'ArnLike':{'aws:SourceArn':'arn:aws:s3:::bkt-*'}}"),
      GET("aws:SourceArn=arn:aws:s3:::bkt-1"), A},
     {"ArnEquals exact", ID, COND("{'ArnEquals':{'aws:SourceArn':'" FN "'}}"),
@@ -528,6 +609,23 @@ static const struct eval_case eval_cases[] = {
     {"variable ${aws:userid} session form", ID,
      DOC(ALLOW("'s3:*'", "'arn:aws:s3:::bkt/${aws:userid}/*'")),
      AS_SESS("s3:PutObject", "arn:aws:s3:::bkt/AROAEXAMPLE:fn1/x", "aws:userid=AROAEXAMPLE:fn1"), A},
+    {"unresolved variable: NotResource statement applies to nothing", ID,
+     DOC("{'Effect':'Allow','Action':'s3:*','NotResource':'arn:aws:s3:::bkt/${aws:username}/*'}"),
+     AS_SESS("s3:GetObject", "arn:aws:s3:::other/x", NULL), N},
+    {"resolved variable: NotResource statement applies", ID,
+     DOC("{'Effect':'Allow','Action':'s3:*','NotResource':'arn:aws:s3:::bkt/${aws:username}/*'}"),
+     AS_ALICE("s3:GetObject", "arn:aws:s3:::other/x", "aws:username=alice"), A},
+    {"unresolved variable: negated condition does not hold", ID,
+     COND("{'StringNotEquals':{'s3:prefix':'${aws:username}'}}"), GET("s3:prefix=x"), N},
+    {"unresolved variable: Deny statement does not apply", ID,
+     DOC(ALLOW("'s3:*'", "'*'") "," DENY("'s3:GetObject'", "'arn:aws:s3:::bkt/${aws:username}'")),
+     AS_SESS("s3:GetObject", OBJ, NULL), A},
+    {"variable in ArnLike value", ID,
+     COND("{'ArnLike':{'aws:SourceArn':'arn:aws:s3:::${aws:username}-*'}}"),
+     GET("aws:username=alice;aws:SourceArn=arn:aws:s3:::alice-logs"), A},
+    {"${ in BinaryEquals is text, not a variable", ID,
+     COND("{'BinaryEquals':{'aws:x':'${aws:username}'}}"),
+     GET("aws:username=alice;aws:x=${aws:username}"), A},
     /* Principal (resource and trust policies) */
     {"Principal * matches anyone", RS,
      DOC("{'Effect':'Allow','Principal':'*','Action':'s3:GetObject','Resource':'" BKT "/*'}"),
@@ -594,6 +692,18 @@ static const struct eval_case eval_cases[] = {
      DOC("{'Effect':'Deny','NotPrincipal':{'AWS':'" ACCT "'},'Action':'s3:*','Resource':'*'}"),
      AS_ALICE("s3:GetObject", OBJ, NULL), D},
     /* documented examples */
+    {"doc: NotPrincipal Bob and his account: Bob not denied", RS,
+     DOC("{'Effect':'Deny','NotPrincipal':{'AWS':['" BOB "','arn:aws:iam::" ACCT ":root']},"
+         "'Action':'s3:*','Resource':['" BKT "','" BKT "/*']}"),
+     AS_BOB("s3:GetObject", OBJ, NULL), N},
+    {"doc: NotPrincipal Bob and his account: others denied", RS,
+     DOC("{'Effect':'Deny','NotPrincipal':{'AWS':['" BOB "','arn:aws:iam::" ACCT ":root']},"
+         "'Action':'s3:*','Resource':['" BKT "','" BKT "/*']}"),
+     GET(NULL), D},
+    {"doc: NotPrincipal session, role and account: the session not denied", RS,
+     DOC("{'Effect':'Deny','NotPrincipal':{'AWS':['" SESS "','" ROLE "','arn:aws:iam::" ACCT
+         ":root']},'Action':'s3:*','Resource':['" BKT "','" BKT "/*']}"),
+     AS_SESS("s3:GetObject", OBJ, NULL), N},
     {"doc: TLS-only bucket, plain HTTP denied", RS, TLS_DOC,
      AS_ALICE("s3:GetObject", OBJ, "aws:SecureTransport=false"), D},
     {"doc: TLS-only bucket, HTTPS not denied", RS, TLS_DOC,
@@ -630,6 +740,46 @@ static const struct eval_case eval_cases[] = {
      AS_ALICE("s3:PutObject", HB "/home/bob/f.txt", "aws:username=alice"), N},
     {"doc: home dir, list all buckets", ID, HOME_DOC,
      AS_ALICE("s3:ListAllMyBuckets", "*", "aws:username=alice"), A},
+    {"doc: referer-restricted bucket, from the site", RS, REFERER_DOC,
+     AS_OTHER("s3:GetObject", OBJ, "aws:Referer=https://www.example.com/page.html"), A},
+    {"doc: referer-restricted bucket, elsewhere", RS, REFERER_DOC,
+     AS_OTHER("s3:GetObject", OBJ, "aws:Referer=https://evil.example.net/"), N},
+    {"doc: referer-restricted bucket, no referer", RS, REFERER_DOC,
+     AS_OTHER("s3:GetObject", OBJ, NULL), N},
+    {"doc: MFA bucket policy, no MFA, denied", RS, MFA_BUCKET_DOC,
+     AS_ALICE("s3:GetObject", BKT "/taxdocuments/2025.pdf", NULL), D},
+    {"doc: MFA bucket policy, with MFA, not denied", RS, MFA_BUCKET_DOC,
+     AS_ALICE("s3:GetObject", BKT "/taxdocuments/2025.pdf", "aws:MultiFactorAuthAge=30"), N},
+    {"doc: MFA bucket policy, other prefix untouched", RS, MFA_BUCKET_DOC,
+     AS_ALICE("s3:GetObject", BKT "/public/x", NULL), N},
+    {"doc: VPC endpoint only, no endpoint, denied", RS, VPCE_DOC,
+     AS_ALICE("s3:GetObject", OBJ, NULL), D},
+    {"doc: VPC endpoint only, the endpoint, not denied", RS, VPCE_DOC,
+     AS_ALICE("s3:GetObject", OBJ, "aws:SourceVpce=vpce-1a2b3c4d"), N},
+    {"doc: VPC endpoint only, another endpoint, denied", RS, VPCE_DOC,
+     AS_ALICE("s3:GetObject", OBJ, "aws:SourceVpce=vpce-ffffffff"), D},
+    {"doc: bucket-owner-full-control required, given", RS, ACL_DOC,
+     AS_OTHER("s3:PutObject", OBJ, "s3:x-amz-acl=bucket-owner-full-control"), A},
+    {"doc: bucket-owner-full-control required, other ACL", RS, ACL_DOC,
+     AS_OTHER("s3:PutObject", OBJ, "s3:x-amz-acl=public-read"), N},
+    {"doc: deny unencrypted uploads, no header", RS, SSE_DOC, AS_ALICE("s3:PutObject", OBJ, NULL),
+     D},
+    {"doc: deny unencrypted uploads, header present", RS, SSE_DOC,
+     AS_ALICE("s3:PutObject", OBJ, "s3:x-amz-server-side-encryption=AES256"), N},
+    {"doc: date window, inside", ID, WINDOW_DOC,
+     AS_ALICE("s3:GetObject", OBJ, "aws:CurrentTime=2020-04-01T12:00:00Z"), A},
+    {"doc: date window, after", ID, WINDOW_DOC,
+     AS_ALICE("s3:GetObject", OBJ, "aws:CurrentTime=2020-07-01T00:00:01Z"), N},
+    {"doc: own access keys", ID, KEYS_DOC,
+     AS_ALICE("iam:CreateAccessKey", "arn:aws:iam::" ACCT ":user/alice", "aws:username=alice"), A},
+    {"doc: someone else's access keys", ID, KEYS_DOC,
+     AS_ALICE("iam:DeleteAccessKey", "arn:aws:iam::" ACCT ":user/bob", "aws:username=alice"), N},
+    {"doc: deny outside regions, other region", ID, REGION_DOC,
+     AS_ALICE("lambda:InvokeFunction", FN, "aws:RequestedRegion=ap-south-1"), D},
+    {"doc: deny outside regions, allowed region", ID, REGION_DOC,
+     AS_ALICE("lambda:InvokeFunction", FN, "aws:RequestedRegion=us-east-1"), N},
+    {"doc: deny outside regions, global service excepted", ID, REGION_DOC,
+     AS_ALICE("iam:CreateUser", "*", "aws:RequestedRegion=ap-south-1"), N},
     {"doc: S3 Express read-only session", ID, EXPRESS_RO,
      AS_ALICE("s3express:CreateSession", XB, "s3express:SessionMode=ReadOnly"), A},
     {"doc: S3 Express read-only refuses ReadWrite", ID, EXPRESS_RO,
@@ -744,6 +894,23 @@ static const struct decide_case decide_cases[] = {
      AS_SESS("s3:PutObject", OBJ, NULL), DA, SR},
     {"role session without session policy uses the role's policies", {ALLOW_GET}, NULL, RS,
      {NULL}, false, AS_SESS("s3:GetObject", OBJ, NULL), DA, SI},
+    {"identity deny beats a resource grant to the user", {DOC(DENY("'s3:*'", "'*'"))},
+     BP("{'AWS':'" ALICE "'}", "Allow", "s3:GetObject", BKT "/*"), RS, {NULL}, false, GET(NULL), DE,
+     SI},
+    {"session deny beats a resource grant to the session", {NULL},
+     BP("{'AWS':'" SESS "'}", "Allow", "s3:GetObject", BKT "/*"), RS,
+     {DOC(DENY("'s3:GetObject'", "'*'"))}, false, AS_SESS("s3:GetObject", OBJ, NULL), DE, SS},
+    {"anonymous caller, public bucket", {NULL}, BP("'*'", "Allow", "s3:GetObject", BKT "/*"), RS,
+     {NULL}, false, {"s3:GetObject", OBJ, NULL, NULL, NULL, NULL, NULL}, DA, SR},
+    {"anonymous caller, private bucket", {NULL},
+     BP("{'AWS':'" ACCT "'}", "Allow", "s3:GetObject", BKT "/*"), RS, {NULL}, false,
+     {"s3:GetObject", OBJ, NULL, NULL, NULL, NULL, NULL}, DI, SN},
+    {"anonymous caller, no bucket policy", {NULL}, NULL, RS, {NULL}, false,
+     {"s3:GetObject", OBJ, NULL, NULL, NULL, NULL, NULL}, DI, SN},
+    {"resource policy: the strongest grant decides", {NULL},
+     DOC("{'Effect':'Allow','Principal':{'AWS':'" ACCT "'},'Action':'s3:*','Resource':'*'},"
+         "{'Effect':'Allow','Principal':{'AWS':'" SESS "'},'Action':'s3:*','Resource':'*'}"),
+     RS, {ALLOW_GET}, false, AS_SESS("s3:PutObject", OBJ, NULL), DA, SR},
     {"root: allowed without policies", {NULL}, NULL, RS, {NULL}, true,
      {"iam:CreateUser", "*", "arn:aws:iam::" ACCT ":root", NULL, ACCT, NULL, NULL}, DA, SN},
     {"root: bucket policy deny applies", {NULL}, BP("'*'", "Deny", "s3:DeleteObject", BKT "/*"),
@@ -906,6 +1073,7 @@ static const struct bad_case bad_cases[] = {
      DOC("{'Effect':'Allow','Principal':'*','Action':'s3:GetObject'}"), QR_E_BAD_INPUT,
      "AssumeRole policy may only specify STS AssumeRole actions."},
     {"oversized", ID, NULL, QR_E_TOO_LARGE, "exceeds the maximum size"},
+    {"overlong resource pattern", ID, NULL, QR_E_BAD_INPUT, "exceeds 2048 characters"},
     {"duplicate keys", ID,
      "{'Version':'2012-10-17','Version':'2012-10-17','Statement':[" ALLOW("'s3:*'", "'*'") "]}",
      QR_E_BAD_INPUT, "duplicate"},
@@ -955,6 +1123,13 @@ static const struct bad_case bad_cases[] = {
      "Invalid value yes for condition Bool"},
     {"bad Null", ID, COND("{'Null':{'aws:username':'maybe'}}"), QR_E_BAD_INPUT,
      "for condition Null"},
+    {"variable in a Numeric value", ID, COND("{'NumericLessThan':{'s3:max-keys':'${aws:x}'}}"),
+     QR_E_BAD_INPUT, "Invalid value ${aws:x} for condition NumericLessThan"},
+    {"variable in a Date value", ID,
+     COND("{'DateLessThan':{'aws:CurrentTime':'${aws:TokenIssueTime}'}}"), QR_E_BAD_INPUT,
+     "for condition DateLessThan"},
+    {"variable in an IpAddress value", ID, COND("{'IpAddress':{'aws:SourceIp':'${aws:x}'}}"),
+     QR_E_BAD_INPUT, "for condition IpAddress"},
     {"invalid AWS principal", RS,
      DOC("{'Effect':'Allow','Principal':{'AWS':'alice'},'Action':'s3:*','Resource':'*'}"),
      QR_E_BAD_INPUT, "Invalid principal in policy: \"AWS\":\"alice\""},
@@ -994,6 +1169,18 @@ static char *big_doc(size_t target)
     return d;
 }
 
+static char *long_resource_doc(size_t n)
+{
+    char *d = malloc(n + 200);
+    int k = sprintf(d, "{\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"s3:*\","
+                       "\"Resource\":\"arn:aws:s3:::");
+    size_t len = (size_t)k;
+    for (size_t i = strlen("arn:aws:s3:::"); i < n; i++)
+        d[len++] = i % 2 ? '*' : 'a';
+    strcpy(d + len, "\"}}");
+    return d;
+}
+
 static char *deep_doc(size_t depth)
 {
     char *d = malloc(depth * 2 + 1);
@@ -1013,6 +1200,8 @@ static void run_bad_case(void **state)
         d = doc_text(c->doc);
     else if (c->want == QR_E_TOO_LARGE)
         d = big_doc(131072);
+    else if (strstr(c->why, "2048"))
+        d = long_resource_doc(2049);
     else
         d = deep_doc(10000);
     char why[256];
@@ -1043,7 +1232,22 @@ static void test_managed_documents_parse(void **state)
             fail_msg("%s: %s", arns[i], why);
         policy_free(p);
     }
+    size_t n_all;
+    const struct policy_managed *all = policy_managed_all(&n_all);
+    assert_int_equal(n_all, n);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(all[i].arn, arns[i]);
+        assert_ptr_equal(policy_managed_find(arns[i]), &all[i]);
+        /* the ARN is arn:aws:iam::aws:policy + path + name */
+        char want[256];
+        snprintf(want, sizeof(want), "arn:aws:iam::aws:policy%s%s", all[i].path, all[i].name);
+        assert_string_equal(all[i].arn, want);
+        assert_true(all[i].version[0] == 'v' && strlen(all[i].created) == 20 &&
+                    strlen(all[i].updated) == 20 && strcmp(all[i].created, all[i].updated) <= 0);
+        assert_non_null(all[i].description);
+    }
     assert_null(policy_managed_document("arn:aws:iam::aws:policy/NoSuchPolicy"));
+    assert_null(policy_managed_find("arn:aws:iam::aws:policy/NoSuchPolicy"));
     assert_null(policy_managed_document(NULL));
 }
 
@@ -1064,6 +1268,103 @@ static void test_managed_semantics(void **state)
     r.action = "s3:GetObject";
     assert_int_equal(policy_eval(p, &r, NULL), POLICY_NO_MATCH);
     policy_free(p);
+}
+
+static enum policy_decision managed_decide(const char *arn, const char *action,
+                                           const char *resource)
+{
+    struct policy *p;
+    char why[128];
+    const char *d = policy_managed_document(arn);
+    assert_non_null(d);
+    assert_int_equal(policy_parse(qr_slice_cstr(d), POLICY_IDENTITY, &p, why, sizeof(why)), QR_OK);
+    const struct policy *ids[1] = {p};
+    struct policy_set set = {.identity = ids, .n_identity = 1};
+    struct policy_request r = {.action = action, .resource = resource, .principal_arn = ALICE,
+                               .account = ACCT};
+    struct policy_verdict v;
+    policy_decide(&set, &r, &v);
+    policy_free(p);
+    return v.decision;
+}
+
+/* The managed policies an operator hands out, by their real documents. */
+static void test_managed_grants(void **state)
+{
+    (void)state;
+    const char *ro = "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess";
+    const char *full = "arn:aws:iam::aws:policy/AmazonS3FullAccess";
+    const char *xfull = "arn:aws:iam::aws:policy/AmazonS3ExpressFullAccess";
+    const char *lrole = "arn:aws:iam::aws:policy/service-role/AWSLambdaRole";
+    const char *lfull = "arn:aws:iam::aws:policy/AWSLambda_FullAccess";
+    const char *lexec = "arn:aws:iam::aws:policy/AWSLambdaExecute";
+    assert_int_equal(managed_decide(ro, "s3:GetObject", OBJ), DA);
+    assert_int_equal(managed_decide(ro, "s3:ListAllMyBuckets", "*"), DA);
+    assert_int_equal(managed_decide(ro, "s3:PutObject", OBJ), DI);
+    assert_int_equal(managed_decide(ro, "s3:DeleteObject", OBJ), DI);
+    assert_int_equal(managed_decide(ro, "s3express:CreateSession", XB), DI);
+    assert_int_equal(managed_decide(full, "s3:DeleteBucket", BKT), DA);
+    assert_int_equal(managed_decide(full, "iam:CreateUser", "*"), DI);
+    assert_int_equal(managed_decide(xfull, "s3express:CreateSession", XB), DA);
+    assert_int_equal(managed_decide(xfull, "s3:GetObject", OBJ), DI);
+    assert_int_equal(managed_decide(lrole, "lambda:InvokeFunction", FN), DA);
+    assert_int_equal(managed_decide(lrole, "lambda:DeleteFunction", FN), DI);
+    assert_int_equal(managed_decide(lfull, "lambda:DeleteFunction", FN), DA);
+    assert_int_equal(managed_decide(lfull, "iam:PassRole", ROLE), DI); /* needs PassedToService */
+    assert_int_equal(managed_decide(lexec, "s3:PutObject", OBJ), DA);
+    assert_int_equal(managed_decide(lexec, "s3:DeleteObject", OBJ), DI);
+}
+
+static void test_context_keys(void **state)
+{
+    (void)state;
+    struct policy *p = must_parse(
+        DOC(ALLOWC("'s3:ListBucket'", "'arn:aws:s3:::b/${aws:username}/${*}'",
+                   "{'StringLike':{'s3:prefix':'${aws:userid, `x`}/*','AWS:UserName':'a'},"
+                   "'IpAddress':{'aws:SourceIp':'10.0.0.0/8'}}") ","
+            ALLOWC("'s3:GetObject'", "'*'", "{'Null':{'aws:sourceip':'false'}}")),
+        POLICY_IDENTITY);
+    size_t n;
+    const char *const *k = policy_context_keys(p, &n);
+    assert_int_equal(n, 4);
+    assert_string_equal(k[0], "aws:username");
+    assert_string_equal(k[1], "s3:prefix");
+    assert_string_equal(k[2], "aws:userid");
+    assert_string_equal(k[3], "aws:SourceIp");
+    policy_free(p);
+    p = must_parse(DOC(ALLOW("'s3:*'", "'*'")), POLICY_IDENTITY);
+    policy_context_keys(p, &n);
+    assert_int_equal(n, 0);
+    policy_free(p);
+}
+
+/* A reason quotes client text; cut anywhere it stays one line of valid UTF-8. */
+static void test_why_is_utf8(void **state)
+{
+    (void)state;
+    /* 300 x U+00E9 ("é", 2 bytes): %.200s cuts inside a character */
+    char doc[1024] = "{\"Statement\":{\"Effect\":\"";
+    size_t len = strlen(doc);
+    for (int i = 0; i < 301; i++) {
+        doc[len++] = (char)0xC3;
+        doc[len++] = (char)0xA9;
+    }
+    strcpy(doc + len, "\",\"Action\":\"s3:*\",\"Resource\":\"*\"}}");
+    for (size_t cap = 1; cap < 240; cap++) {
+        char why[256];
+        struct policy *p;
+        assert_int_equal(policy_parse(qr_slice_cstr(doc), POLICY_IDENTITY, &p, why, cap),
+                         QR_E_BAD_INPUT);
+        for (size_t i = 0; why[i]; i++) {
+            unsigned char ch = (unsigned char)why[i];
+            assert_true(ch >= 0x20);
+            if (ch >= 0x80) { /* every lead byte here is followed by its continuation */
+                assert_int_equal(ch, 0xC3);
+                assert_int_equal((unsigned char)why[i + 1], 0xA9);
+                i++;
+            }
+        }
+    }
 }
 
 static void test_why_is_cut(void **state)
@@ -1095,6 +1396,21 @@ static void test_match_reports_statement(void **state)
     policy_free(p);
 }
 
+/* A NULL among a key's values matches nothing and does not crash. */
+static void test_null_value(void **state)
+{
+    (void)state;
+    struct policy *p = must_parse(COND("{'StringLike':{'aws:TagKeys':'*'}}"), POLICY_IDENTITY);
+    const char *vals[] = {NULL, "a"};
+    struct policy_kv kv = {"aws:TagKeys", vals, 1};
+    struct policy_request r = {.action = "s3:GetObject", .resource = OBJ, .principal_arn = ALICE,
+                               .account = ACCT, .ctx = &kv, .n_ctx = 1};
+    assert_int_equal(policy_eval(p, &r, NULL), POLICY_NO_MATCH);
+    kv.n_values = 2;
+    assert_int_equal(policy_eval(p, &r, NULL), POLICY_ALLOW);
+    policy_free(p);
+}
+
 /* A value that only the whole buffer holds: substitution past POLICY_MAX_EXPAND fails
  * closed, never overflows. */
 static void test_expansion_bounded(void **state)
@@ -1119,7 +1435,7 @@ static void test_expansion_bounded(void **state)
 
 int main(void)
 {
-    size_t n = COUNT(eval_cases) + COUNT(decide_cases) + COUNT(bad_cases) + 5;
+    size_t n = COUNT(eval_cases) + COUNT(decide_cases) + COUNT(bad_cases) + 9;
     struct CMUnitTest *t = calloc(n, sizeof(*t));
     size_t k = 0;
     for (size_t i = 0; i < COUNT(eval_cases); i++)
@@ -1135,6 +1451,10 @@ int main(void)
                                  NULL, NULL};
     t[k++] = (struct CMUnitTest){"managed semantics", test_managed_semantics, NULL, NULL, NULL};
     t[k++] = (struct CMUnitTest){"why is cut", test_why_is_cut, NULL, NULL, NULL};
+    t[k++] = (struct CMUnitTest){"managed grants", test_managed_grants, NULL, NULL, NULL};
+    t[k++] = (struct CMUnitTest){"context keys", test_context_keys, NULL, NULL, NULL};
+    t[k++] = (struct CMUnitTest){"why is UTF-8", test_why_is_utf8, NULL, NULL, NULL};
+    t[k++] = (struct CMUnitTest){"NULL value", test_null_value, NULL, NULL, NULL};
     t[k++] = (struct CMUnitTest){"match reports statement", test_match_reports_statement, NULL,
                                  NULL, NULL};
     t[k++] = (struct CMUnitTest){"expansion bounded", test_expansion_bounded, NULL, NULL, NULL};

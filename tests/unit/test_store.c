@@ -808,8 +808,20 @@ static void test_multipart(void **state)
     assert_int_equal(complete(f, id, nums, good, 3, (struct store_cond){.if_none_match_any = true}),
                      QR_E_PRECONDITION);
     assert_int_equal(count_blob_files(f), 4); /* failed completions changed nothing */
+    struct store_mpu_done done;
+    assert_int_equal(store_mpu_completed(f->r, SL("bkt"), SL("mp"), qr_slice_cstr(id), &done),
+                     QR_E_NO_SUCH_UPLOAD); /* not completed yet */
     assert_int_equal(complete(f, id, nums, good, 3, (struct store_cond){.if_match = "old"}), QR_OK);
     assert_int_equal(count_blob_files(f), 3); /* part 4 freed */
+    /* the completion is remembered for a retry, for that bucket and key only */
+    assert_int_equal(store_mpu_completed(f->r, SL("bkt"), SL("mp"), qr_slice_cstr(id), &done),
+                     QR_OK);
+    assert_string_equal(done.etag, "final-3");
+    assert_int_equal(store_mpu_completed(f->r, SL("bkt"), SL("other"), qr_slice_cstr(id), &done),
+                     QR_E_NO_SUCH_UPLOAD);
+    assert_int_equal(store_mpu_completed(f->r, SL("nob"), SL("mp"), qr_slice_cstr(id), &done),
+                     QR_E_NO_SUCH_UPLOAD);
+    assert_int_equal(complete(f, id, nums, good, 3, (struct store_cond){0}), QR_E_NO_SUCH_UPLOAD);
 
     size_t total = 5 * MIB + 5 * MIB + 7 + 1000;
     uint8_t *want = malloc(total);
@@ -984,6 +996,19 @@ static void test_conditions(void **state)
     struct store_cond wrong = {.if_match = "e1"}, right = {.if_match = "e2"};
     assert_int_equal(store_obj_delete(f->st, SL("bkt"), SL("c"), &wrong), QR_E_PRECONDITION);
     assert_obj(f, "bkt", SL("c"), "2", 1);
+    /* size and time conditions: checked against an existing object, true for a missing one */
+    struct store_obj cur = head(f, SL("c"));
+    struct store_cond size_bad = {.if_size = true, .size = 2},
+                      time_bad = {.if_mtime = true, .mtime_ms = cur.mtime_ms - 2000};
+    assert_int_equal(store_obj_delete(f->st, SL("bkt"), SL("c"), &size_bad), QR_E_PRECONDITION);
+    assert_int_equal(store_obj_delete(f->st, SL("bkt"), SL("c"), &time_bad), QR_E_PRECONDITION);
+    assert_obj(f, "bkt", SL("c"), "2", 1);
+    assert_int_equal(store_obj_delete(f->st, SL("bkt"), SL("nothing"), &size_bad), QR_OK);
+    struct store_cond any = {.if_match = "*"};
+    assert_int_equal(store_obj_delete(f->st, SL("bkt"), SL("nothing"), &any), QR_E_NO_SUCH_KEY);
+    right.if_size = right.if_mtime = true; /* with If-Match: all three must hold */
+    right.size = 1;
+    right.mtime_ms = cur.mtime_ms;
     assert_int_equal(store_obj_delete(f->st, SL("bkt"), SL("c"), &right), QR_OK);
     assert_int_equal(copy(f, SL("missing"), SL("c"), NULL, none_match), QR_E_NO_SUCH_KEY);
     assert_int_equal(put(f, SL("s"), "s", 1, "es"), QR_OK);

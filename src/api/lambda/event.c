@@ -13,6 +13,8 @@
  */
 #include "api/lambda/lambda_int.h"
 
+#include "fn/fn_resolve.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,27 +115,6 @@ static void settle(struct lambda_events *ev, struct ev_run *run)
 }
 
 /* Parses "arn:aws:lambda:R:A:function:NAME[:QUAL]" as we stored it. */
-static bool parse_target(const char *arn, struct lambda_target *out)
-{
-    const char *p = strstr(arn, ":function:");
-    if (p == NULL)
-        return false;
-    p += 10;
-    memset(out, 0, sizeof(*out));
-    const char *c = strchr(p, ':');
-    size_t n = c ? (size_t)(c - p) : strlen(p);
-    if (n == 0 || n > STORE_FN_NAME_MAX)
-        return false;
-    memcpy(out->name, p, n);
-    if (c) {
-        size_t q = strlen(c + 1);
-        if (q == 0 || q > LAMBDA_QUAL_MAX)
-            return false;
-        memcpy(out->qual, c + 1, q);
-    }
-    return true;
-}
-
 /* Resolves and starts one claimed event; false when it cannot run (settled here). */
 static void start(struct lambda_events *ev, const struct store_fn_event *e, h2o_mem_pool_t *pool)
 {
@@ -147,23 +128,11 @@ static void start(struct lambda_events *ev, const struct store_fn_event *e, h2o_
     snprintf(run->target, sizeof(run->target), "%.*s", (int)e->target.len,
              (const char *)e->target.p);
 
-    struct lambda_target t;
-    uint32_t v = STORE_FN_LATEST;
-    struct store_fn fn;
-    enum qr_err err = QR_E_NO_SUCH_KEY;
-    if (parse_target(run->target, &t)) {
-        err = QR_OK;
-        if (t.qual[0] && !lambda_version_num(t.qual, &v)) {
-            struct store_fn_alias al;
-            err = store_fn_alias_get(ev->reader, qr_slice_cstr(t.name), qr_slice_cstr(t.qual), pool,
-                                     &al);
-            v = al.version;
-        }
-        if (err == QR_OK)
-            err = store_fn_get(ev->reader, qr_slice_cstr(t.name), v, pool, &fn);
-    }
+    /* The target was resolved when the event was queued; it may have gone since. */
+    struct fn_resolve_env env = {s->cfg.data_dir, s->cfg.region, s->cfg.account_id};
     struct fn_config cfg;
-    if (err == QR_E_NO_SUCH_KEY || (err == QR_OK && !lambda_fn_config(s, NULL, &fn, pool, &cfg))) {
+    enum qr_err err = fn_resolve(ev->reader, &env, qr_slice_cstr(run->target), pool, &cfg);
+    if (err == QR_E_NO_SUCH_KEY || err == QR_E_BAD_INPUT || err == QR_E_INTERNAL) {
         log_ev(ev, run, "names no function (deleted?), dropped");
         run->status = FN_OK; /* settle acks it */
         settle(ev, run);

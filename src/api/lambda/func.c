@@ -128,6 +128,7 @@ static bool code_from(struct lambda_op *op, json_t *code, struct fn_code *out)
     } else if (!read_s3_zip(op, code, &zip, &len)) {
         return false;
     }
+    out->over_cap = false;
     enum qr_err err =
         fn_code_unpack(op->server->cfg.data_dir, qr_slice(zip, len), op->server->cfg.no_fsync, out);
     free(zip);
@@ -135,6 +136,10 @@ static bool code_from(struct lambda_op *op, json_t *code, struct fn_code *out)
         lambda_fail(op, 400, "InvalidParameterValueException",
                     "Could not unzip uploaded file. Please check your file, then try to upload "
                     "again.");
+        return false;
+    }
+    if (err == QR_E_TOO_LARGE && out->over_cap) { /* authenticated disk fill */
+        lambda_fail(op, 400, "CodeStorageExceededException", "Code storage limit exceeded.");
         return false;
     }
     if (err == QR_E_TOO_LARGE) {
@@ -178,6 +183,16 @@ static void fail_not_found(struct lambda_op *op, const char *name)
 
 /* ---- create ---- */
 
+/* Removes the unpacked code named by sha256_b64 when no version of any function names it
+ * any more (replaced or deleted code, a create that failed after the unpack). Caller
+ * holds fn_code_lock. */
+static void code_collect(struct lambda_op *op, const char *sha256_b64)
+{
+    bool used = true;
+    if (sha256_b64[0] && store_fn_code_used(op->reader, sha256_b64, &used) == QR_OK && !used)
+        fn_code_remove(op->server->cfg.data_dir, sha256_b64);
+}
+
 void lambda_create_function(struct lambda_op *op)
 {
     json_t *req = lambda_body_json(op, LAMBDA_MAX_CODE_BODY);
@@ -199,6 +214,11 @@ void lambda_create_function(struct lambda_op *op)
                     "A function name cannot carry a qualifier when it is created.");
         goto out;
     }
+    const char *refusal = op->server->fn ? fn_engine_refusal(op->server->fn) : NULL;
+    if (refusal) { /* no sandbox can be made: a function created now could never run */
+        lambda_fail(op, 400, "InvalidParameterValueException", "%s", refusal);
+        goto out;
+    }
     if ((cfg = lambda_config_from_request(op, req, NULL, true)) == NULL)
         goto out;
     json_t *tags = json_object_get(req, "Tags");
@@ -206,9 +226,19 @@ void lambda_create_function(struct lambda_op *op)
         lambda_fail(op, 400, "InvalidParameterValueException", "Tags must be a map.");
         goto out;
     }
-    struct fn_code c;
-    if (!code_from(op, code, &c))
+    /* The name before the zip: a create that can only fail must not unpack anything. */
+    struct store_fn existing;
+    if (store_fn_get(op->reader, qr_slice_cstr(op->t.name), STORE_FN_LATEST, op->pool,
+                     &existing) == QR_OK) {
+        lambda_fail(op, 409, "ResourceConflictException", "Function already exist: %s", op->t.name);
         goto out;
+    }
+    struct fn_code c;
+    fn_code_lock();
+    if (!code_from(op, code, &c)) {
+        fn_code_unlock();
+        goto out;
+    }
     size_t cfg_len, tags_len = 0;
     cfg_s = lambda_json_dump(cfg, &cfg_len);
     if (tags)
@@ -228,6 +258,9 @@ void lambda_create_function(struct lambda_op *op)
         .publish_revision = publish ? prev : NULL,
     };
     enum qr_err err = store_fn_create(op->server->store, &sc);
+    if (err != QR_OK)
+        code_collect(op, c.sha256_b64); /* a create that lost a race, or failed */
+    fn_code_unlock();
     if (err == QR_E_CONFLICT) {
         lambda_fail(op, 409, "ResourceConflictException", "Function already exist: %s", op->t.name);
         goto out;
@@ -428,7 +461,23 @@ void lambda_delete_function(struct lambda_op *op)
             return;
         }
     }
+    /* the code the deleted versions name, collected below if nothing else names it */
+    struct store_fn *gone = NULL;
+    size_t n_gone = 0;
+    bool trunc = false;
+    if (v == STORE_FN_LATEST) {
+        if (store_fn_versions(op->reader, qr_slice_cstr(op->t.name), -1, 100000, op->pool, &gone,
+                              &n_gone, &trunc) != QR_OK)
+            n_gone = 0;
+    } else {
+        gone = h2o_mem_alloc_pool(op->pool, sizeof(*gone));
+        n_gone = store_fn_get(op->reader, qr_slice_cstr(op->t.name), v, op->pool, gone) == QR_OK;
+    }
+    fn_code_lock();
     enum qr_err err = store_fn_delete(op->server->store, qr_slice_cstr(op->t.name), v);
+    for (size_t i = 0; err == QR_OK && i < n_gone; i++)
+        code_collect(op, gone[i].code_sha256);
+    fn_code_unlock();
     if (err == QR_E_NO_SUCH_KEY) {
         char arn[256];
         lambda_fn_arn(op, op->t.name, arn, sizeof(arn));
@@ -574,17 +623,25 @@ void lambda_update_code(struct lambda_op *op)
         goto out;
     }
     struct fn_code c;
-    if (!code_from(op, req, &c))
+    fn_code_lock();
+    if (!code_from(op, req, &c)) {
+        fn_code_unlock();
         goto out;
+    }
     if (json_is_true(json_object_get(req, "DryRun"))) {
         op->out = lambda_config_render(op, &cur);
         if (op->out) {
             json_object_set_new(op->out, "CodeSha256", json_string(c.sha256_b64));
             json_object_set_new(op->out, "CodeSize", json_integer((json_int_t)c.zip_size));
         }
+        code_collect(op, c.sha256_b64); /* nothing names code that was only tried */
+        fn_code_unlock();
         goto out;
     }
     run_update(op, req, true, &c);
+    /* the replaced code, or on failure the new one, unless something names it */
+    code_collect(op, op->err_type ? c.sha256_b64 : cur.code_sha256);
+    fn_code_unlock();
 out:
     json_decref(req);
 }

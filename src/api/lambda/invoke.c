@@ -22,6 +22,8 @@
  */
 #include "api/lambda/lambda_int.h"
 
+#include "fn/fn_resolve.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,63 +141,12 @@ static void evict(struct lambda_dedupe *d, int64_t now, size_t want_bytes)
 bool lambda_fn_config(struct qr_server *s, struct lambda_op *op, const struct store_fn *fn,
                       h2o_mem_pool_t *pool, struct fn_config *out)
 {
-    json_t *cfg = json_loadb((const char *)fn->config.p, fn->config.len, 0, NULL);
-    if (!json_is_object(cfg)) {
-        json_decref(cfg);
-        if (op)
-            lambda_fail(op, 500, "ServiceException", "The stored configuration is corrupt.");
-        return false;
-    }
-    memset(out, 0, sizeof(*out));
-    char hex[65], dir[4096], arn[256], ver[16];
-    if (!fn_code_hex(fn->code_sha256, hex) ||
-        !fn_code_dir(s->cfg.data_dir, hex, dir, sizeof(dir))) {
-        json_decref(cfg);
-        if (op)
-            lambda_fail(op, 500, "ServiceException", "The stored code digest is corrupt.");
-        return false;
-    }
-    snprintf(arn, sizeof(arn), "arn:aws:lambda:%s:%s:function:%s", s->cfg.region, s->cfg.account_id,
-             fn->name);
-    lambda_version_str(fn->version, ver);
-#define POOL_STR(x) h2o_strdup(pool, (x), SIZE_MAX).base
-    out->name = POOL_STR(fn->name);
-    out->arn = POOL_STR(arn);
-    out->version = POOL_STR(ver);
-    out->revision = POOL_STR(fn->revision);
-    out->code_dir = POOL_STR(dir);
-    const char *rt = json_string_value(json_object_get(cfg, "Runtime"));
-    const char *h = json_string_value(json_object_get(cfg, "Handler"));
-    const char *role = json_string_value(json_object_get(cfg, "Role"));
-    out->runtime = POOL_STR(rt ? rt : "");
-    out->handler = POOL_STR(h ? h : "");
-    out->role = POOL_STR(role ? role : "");
-    json_int_t t = json_integer_value(json_object_get(cfg, "Timeout"));
-    json_int_t m = json_integer_value(json_object_get(cfg, "MemorySize"));
-    out->timeout_s = t >= 1 && t <= 900 ? (uint32_t)t : 3;
-    out->memory_mb = m >= 128 && m <= 10240 ? (uint32_t)m : 128;
-    out->reserved_concurrency = fn->reserved;
-    json_t *vars = json_object_get(json_object_get(cfg, "Environment"), "Variables");
-    size_t nv = json_is_object(vars) ? json_object_size(vars) : 0;
-    if (nv) {
-        struct fn_env_var *env = h2o_mem_alloc_pool(pool, sizeof(*env) * nv);
-        size_t i = 0;
-        const char *k;
-        json_t *v;
-        json_object_foreach(vars, k, v)
-        {
-            if (!json_is_string(v) || i == nv)
-                continue;
-            env[i].name = POOL_STR(k);
-            env[i].value = POOL_STR(json_string_value(v));
-            i++;
-        }
-        out->env = env;
-        out->n_env = i;
-    }
-#undef POOL_STR
-    json_decref(cfg);
-    return true;
+    struct fn_resolve_env env = {s->cfg.data_dir, s->cfg.region, s->cfg.account_id};
+    if (fn_config_from_row(&env, fn, pool, out) == QR_OK)
+        return true;
+    if (op)
+        lambda_fail(op, 500, "ServiceException", "The stored configuration is corrupt.");
+    return false;
 }
 
 /* ---- responses ---- */

@@ -6,6 +6,8 @@
  */
 #include "api/lambda/lambda_int.h"
 
+#include "fn/fn_resolve.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -160,25 +162,13 @@ bool lambda_parse_target(struct lambda_op *op, struct qr_slice seg, struct lambd
 bool lambda_resolve(struct lambda_op *op, const struct lambda_target *t, h2o_mem_pool_t *pool,
                     struct store_fn *out)
 {
-    uint32_t v = STORE_FN_LATEST;
     char arn[256];
     lambda_fn_arn(op, t->name, arn, sizeof(arn));
-    if (t->qual[0] && !lambda_version_num(t->qual, &v)) {
-        struct store_fn_alias al;
-        enum qr_err err = store_fn_alias_get(op->reader, qr_slice_cstr(t->name),
-                                             qr_slice_cstr(t->qual), pool, &al);
-        if (err == QR_E_NO_SUCH_KEY) {
-            lambda_fail(op, 404, "ResourceNotFoundException", "Function not found: %s:%s", arn,
-                        t->qual);
-            return false;
-        }
-        if (err != QR_OK) {
-            lambda_fail_err(op, err, "");
-            return false;
-        }
-        v = al.version;
-    }
-    enum qr_err err = store_fn_get(op->reader, qr_slice_cstr(t->name), v, pool, out);
+    struct fn_ref ref;
+    memset(&ref, 0, sizeof(ref));
+    memcpy(ref.name, t->name, sizeof(ref.name));
+    snprintf(ref.qual, sizeof(ref.qual), "%s", t->qual);
+    enum qr_err err = fn_resolve_row(op->reader, &ref, pool, out);
     if (err == QR_E_NO_SUCH_KEY) {
         if (t->qual[0])
             lambda_fail(op, 404, "ResourceNotFoundException", "Function not found: %s:%s", arn,

@@ -33,6 +33,13 @@ static bool read_config(struct s3_op *op, struct qr_slice zone, struct store_buc
         s3_fail_malformed(op);
         goto out;
     }
+    if (xml_child(root, "Tags")) {
+        /* quarry keeps no bucket tags: creating the bucket without them would drop them */
+        s3_fail_code(op, 501, "NotImplemented",
+                     "A request element you provided implies functionality that is not "
+                     "implemented: bucket tags (CreateBucketConfiguration.Tags).");
+        goto out;
+    }
     struct qr_slice lc = xml_text(xml_child(root, "LocationConstraint"));
     xmlNodePtr loc = xml_child(root, "Location");
     xmlNodePtr bk = xml_child(root, "Bucket");
@@ -145,6 +152,20 @@ void s3_get_bucket_location(struct s3_op *op)
     if (strcmp(b.region, "us-east-1") != 0)
         xml_text_escaped(&op->body, qr_slice_cstr(b.region));
     xml_close(&op->body, "LocationConstraint");
+}
+
+/* No bucket has had versioning enabled (PutBucketVersioning is not implemented), and
+ * S3 answers a never-versioned bucket with an empty configuration: no Status. */
+void s3_get_bucket_versioning(struct s3_op *op)
+{
+    struct store_bucket b;
+    enum qr_err e = store_bucket_get(op->reader, op->bucket, &b);
+    if (e) {
+        s3_fail(op, e);
+        return;
+    }
+    xml_begin(&op->body, "VersioningConfiguration", S3_NS);
+    xml_close(&op->body, "VersioningConfiguration");
 }
 
 /*

@@ -129,10 +129,16 @@ bool s3_copy_source(struct s3_op *op, struct qr_slice *out_bucket, struct qr_sli
     while (q < v.len && v.p[q] != '?')
         q++;
     if (q < v.len) {
+        /* Only the null version exists (no bucket has had versioning): an S3-shaped id
+         * names a version that does not exist, anything else is not a version id. */
         struct qr_slice ver = qr_slice(v.p + q + 1, v.len - q - 1);
-        if (!qr_slice_eq_lit(ver, "versionId=null")) {
-            s3_fail_code(op, 400, "InvalidArgument",
-                         "Invalid version id specified (versioning is not enabled).");
+        struct qr_slice id = qr_slice(ver.p + 10, ver.len > 10 ? ver.len - 10 : 0);
+        bool is_vid = ver.len > 10 && memcmp(ver.p, "versionId=", 10) == 0;
+        if (!is_vid || !qr_slice_eq_lit(id, "null")) {
+            if (is_vid && s3_version_id_wellformed(id))
+                s3_fail_code(op, 404, "NoSuchVersion", "The specified version does not exist.");
+            else
+                s3_fail_code(op, 400, "InvalidArgument", "Invalid version id specified");
             return false;
         }
     }

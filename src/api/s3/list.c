@@ -565,6 +565,87 @@ void s3_list_objects_v1(struct s3_op *op)
     render_v1(op, &q, &res);
 }
 
+/* ---- ListObjectVersions ---- */
+
+/* No bucket has had versioning yet, so each object is exactly one version: "null", the
+ * latest. The listing is the object listing with version fields, in S3's form; the
+ * version-id marker can only be "null" (or name a version that does not exist), and
+ * either way the page starts after key-marker. */
+static void elem_version(struct s3_op *op, const struct store_list_entry *e, bool url)
+{
+    struct qr_buf *b = &op->body;
+    xml_open(b, "Version");
+    elem_key(b, "Key", e->key, url);
+    xml_elem_s(b, "VersionId", "null");
+    xml_elem_bool(b, "IsLatest", true);
+    xml_elem_time(b, "LastModified", e->mtime_ms);
+    elem_etag(b, e->etag);
+    elem_ck(b, e->ck_alg, e->ck_type);
+    xml_elem_u64(b, "Size", e->size);
+    xml_elem_s(b, "StorageClass", storage_class(op));
+    elem_owner(op, "Owner");
+    xml_close(b, "Version");
+}
+
+static void render_versions(struct s3_op *op, const struct obj_query *q, struct qr_slice vid,
+                            bool has_vid, const struct store_list_result *res)
+{
+    struct qr_buf *b = &op->body;
+    begin(op, "ListVersionsResult");
+    xml_elem(b, "Name", op->bucket);
+    elem_key(b, "Prefix", q->prefix, q->url);
+    elem_key(b, "KeyMarker", q->marker, q->url);
+    xml_elem(b, "VersionIdMarker", has_vid ? vid : qr_slice(NULL, 0));
+    if (res->truncated && res->n > 0) {
+        const struct store_list_entry *last = &res->e[res->n - 1];
+        elem_key(b, "NextKeyMarker", last->key, q->url);
+        if (!last->is_prefix)
+            xml_elem_s(b, "NextVersionIdMarker", "null");
+    }
+    xml_elem_u64(b, "MaxKeys", q->max);
+    if (q->delim.len > 0)
+        elem_key(b, "Delimiter", q->delim, q->url);
+    if (q->url)
+        xml_elem_s(b, "EncodingType", "url");
+    xml_elem_bool(b, "IsTruncated", res->truncated);
+    struct qr_slice *pre = h2o_mem_alloc_pool(op->pool, sizeof(*pre) * (res->n + 1));
+    size_t n_pre = 0;
+    for (size_t i = 0; i < res->n; i++) {
+        if (res->e[i].is_prefix)
+            pre[n_pre++] = res->e[i].key;
+        else
+            elem_version(op, &res->e[i], q->url);
+    }
+    elem_prefixes(b, pre, n_pre, q->url);
+    xml_close(b, "ListVersionsResult");
+}
+
+void s3_list_object_versions(struct s3_op *op)
+{
+    struct obj_query q = {0};
+    struct store_list_result res;
+    bool has_vid;
+    if (!parse_obj_common(op, &q))
+        return;
+    q.marker = param_or_empty(op, "key-marker", &q.has_marker);
+    struct qr_slice vid = param_or_empty(op, "version-id-marker", &has_vid);
+    if (has_vid && !q.has_marker) {
+        bad_arg(op, "A version-id marker cannot be specified without a key marker.");
+        return;
+    }
+    if (has_vid && vid.len && !qr_slice_eq_lit(vid, "null") && !s3_version_id_wellformed(vid)) {
+        bad_arg(op, "Invalid version id specified");
+        return;
+    }
+    q.after = q.marker;
+    enum qr_err err = obj_page(op, &q, &res);
+    if (err) {
+        s3_fail(op, err);
+        return;
+    }
+    render_versions(op, &q, vid, has_vid, &res);
+}
+
 /* ---- ListMultipartUploads ---- */
 
 struct upload_query {

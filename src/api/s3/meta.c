@@ -37,31 +37,67 @@ static enum qr_err add_pair(struct qr_buf *b, struct qr_slice name, struct qr_sl
     return e;
 }
 
-/* Content-Encoding without the aws-chunked transport coding, which is not the object's. */
+/* The comma-separated token of ce starting at *pos, trimmed; advances *pos past it. */
+static struct qr_slice next_coding(struct qr_slice ce, size_t *pos, size_t *out_start,
+                                   size_t *out_end)
+{
+    size_t i = *pos, j = i;
+    while (j < ce.len && ce.p[j] != ',')
+        j++;
+    size_t s = i, e = j;
+    while (s < e && (ce.p[s] == ' ' || ce.p[s] == '\t'))
+        s++;
+    while (e > s && (ce.p[e - 1] == ' ' || ce.p[e - 1] == '\t'))
+        e--;
+    *pos = j + 1;
+    *out_start = s;
+    *out_end = e;
+    return qr_slice(ce.p + s, e - s);
+}
+
+/* Content-Encoding without the aws-chunked transport coding, which is not the object's.
+ * What remains is kept byte for byte (S3 returns "deflate, gzip" as it was sent): the
+ * span from the first kept coding to the last, less an aws-chunked at either end. An
+ * aws-chunked between two kept codings (no SDK sends that) is dropped with its comma. */
 static struct qr_slice strip_aws_chunked(struct s3_op *op, struct qr_slice ce)
 {
     struct qr_buf b;
     qr_buf_init(&b, ce.len + 1);
-    size_t i = 0;
-    while (i < ce.len) {
-        size_t j = i;
-        while (j < ce.len && ce.p[j] != ',')
-            j++;
-        struct qr_slice tok = qr_slice(ce.p + i, j - i);
-        while (tok.len && (tok.p[0] == ' ' || tok.p[0] == '\t'))
-            tok = qr_slice(tok.p + 1, tok.len - 1);
-        while (tok.len && (tok.p[tok.len - 1] == ' ' || tok.p[tok.len - 1] == '\t'))
-            tok.len--;
-        if (tok.len && !qr_slice_ieq(tok, QR_SLICE_LIT("aws-chunked"))) {
-            if (b.len)
-                (void)qr_buf_add(&b, ",", 1);
-            (void)qr_buf_add(&b, tok.p, tok.len);
+    size_t pos = 0, s, e, span_s = 0, span_e = 0;
+    bool any = false;
+    while (pos < ce.len) {
+        struct qr_slice tok = next_coding(ce, &pos, &s, &e);
+        if (tok.len == 0 || qr_slice_ieq(tok, QR_SLICE_LIT("aws-chunked"))) {
+            if (any) { /* flush the span so far; the next kept coding starts a new one */
+                (void)qr_buf_add(&b, ce.p + span_s, span_e - span_s);
+                any = false;
+            }
+            continue;
         }
-        i = j + 1;
+        if (!any && b.len)
+            (void)qr_buf_add(&b, ",", 1);
+        if (!any)
+            span_s = s;
+        span_e = e;
+        any = true;
     }
+    if (any)
+        (void)qr_buf_add(&b, ce.p + span_s, span_e - span_s);
     h2o_iovec_t v = h2o_strdup(op->pool, b.p ? (char *)b.p : "", b.len);
     qr_buf_dispose(&b);
     return qr_slice(v.base, v.len);
+}
+
+/* Classes whose objects S3 serves only after RestoreObject, which quarry does not
+ * implement: storing one readable would answer GETs S3 refuses. */
+static const char *const archive_classes[] = {"GLACIER", "DEEP_ARCHIVE"};
+
+static bool archive_class(struct qr_slice sc)
+{
+    for (size_t i = 0; i < sizeof(archive_classes) / sizeof(*archive_classes); i++)
+        if (qr_slice_eq_lit(sc, archive_classes[i]))
+            return true;
+    return false;
 }
 
 static bool storage_class_ok(struct s3_op *op, struct qr_slice sc)
@@ -89,6 +125,13 @@ enum qr_err s3_meta_from_request(struct s3_op *op, struct qr_slice *out)
             e = add_pair(&b, QR_SLICE_LIT("content-encoding"), ce);
     }
     if (!e && s3_hdr(op, "x-amz-storage-class", &v)) {
+        if (!op->directory && archive_class(v)) {
+            s3_fail_code(op, 501, "NotImplemented",
+                         "A header you provided implies functionality that is not implemented: "
+                         "archive storage classes (quarry has no RestoreObject).");
+            qr_buf_dispose(&b);
+            return QR_E_NOT_IMPLEMENTED;
+        }
         if (!storage_class_ok(op, v)) {
             s3_fail_code(op, 400, "InvalidStorageClass",
                          "The storage class you specified is not valid");

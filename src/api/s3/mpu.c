@@ -522,9 +522,11 @@ static enum qr_err location(struct s3_op *op, struct qr_buf *out)
     struct qr_slice host = op->ar->host;
     bool vhost = qr_slice_starts(host, op->bucket) && host.len > op->bucket.len &&
                  host.p[op->bucket.len] == '.';
+    /* The Host as sent, port included: clients fetch the object from this URL. */
+    const h2o_iovec_t *auth = &op->ar->req->input.authority;
     enum qr_err e = qr_buf_adds(out, "http://");
     if (!e)
-        e = qr_buf_add(out, host.p, host.len);
+        e = qr_buf_add(out, auth->base, auth->len);
     if (!e)
         e = qr_buf_adds(out, "/");
     if (!e && !vhost)
@@ -590,6 +592,40 @@ static void complete_result(struct s3_op *op, const struct store_mpu_complete *c
     qr_buf_dispose(&loc);
 }
 
+/* x-amz-mp-object-size: the size the client expects the object to have; a mismatch
+ * is 400 InvalidRequest (model). The listed parts' stored sizes, summed. */
+static bool object_size_claim_holds(struct s3_op *op, struct qr_slice id,
+                                    const struct complete_plan *plan)
+{
+    struct qr_slice v;
+    struct store_part **by_num;
+    uint64_t want, have = 0;
+    if (!s3_hdr(op, "x-amz-mp-object-size", &v))
+        return true;
+    if (!qr_slice_u64(v, INT64_MAX, &want)) {
+        s3_fail_code(op, 400, "InvalidArgument", "Invalid x-amz-mp-object-size.");
+        return false;
+    }
+    enum qr_err e = stored_parts(op, id, &by_num);
+    if (e) {
+        s3_fail(op, e);
+        return false;
+    }
+    for (size_t i = 0; i < plan->n; i++) {
+        const struct store_part *sp = by_num[plan->parts[i].number];
+        if (!sp) {
+            s3_fail(op, QR_E_INVALID_PART);
+            return false;
+        }
+        have += sp->size; /* at most 10000 parts of at most 5 GiB: no overflow */
+    }
+    if (have == want)
+        return true;
+    s3_fail_code(op, 400, "InvalidRequest",
+                 "The provided x-amz-mp-object-size does not match the size of the parts.");
+    return false;
+}
+
 /* Decodes the body and computes the final ETag and checksum into c. */
 static bool complete_prepare(struct s3_op *op, const struct store_upload_info *u,
                              struct qr_slice id, struct complete_plan *plan,
@@ -609,8 +645,8 @@ static bool complete_prepare(struct s3_op *op, const struct store_upload_info *u
         goto out;
     }
     if (!parse_complete(op, doc, u->ck_alg != STORE_CK_NONE ? ck_tag : NULL, plan) ||
-        !md5_of_md5s(op, plan) || !final_checksum(op, u, id, plan, &c->ck) ||
-        !complete_claims_hold(op, u, &c->ck))
+        !md5_of_md5s(op, plan) || !object_size_claim_holds(op, id, plan) ||
+        !final_checksum(op, u, id, plan, &c->ck) || !complete_claims_hold(op, u, &c->ck))
         goto out;
     ok = true;
 out:
@@ -620,6 +656,28 @@ out:
     return ok;
 }
 
+/*
+ * A retry of a completion that already succeeded (SDKs retry after a lost response)
+ * answers what the first answer said, as S3 does, as long as the object it made is
+ * still the one at the key; otherwise the upload is simply gone.
+ */
+static void complete_retry(struct s3_op *op, struct qr_slice id)
+{
+    struct store_mpu_done done;
+    struct store_obj cur;
+    enum qr_err e = store_mpu_completed(op->reader, op->bucket, op->key, id, &done);
+    if (!e)
+        e = store_obj_get(op->reader, op->bucket, op->key, false, op->pool, &cur);
+    if (!e && strcmp(cur.etag, done.etag) != 0)
+        e = QR_E_NO_SUCH_UPLOAD;
+    if (e) {
+        s3_fail(op, e == QR_E_NO_SUCH_KEY ? QR_E_NO_SUCH_UPLOAD : e);
+        return;
+    }
+    struct store_mpu_complete c = {.etag = done.etag, .ck = done.ck};
+    complete_result(op, &c);
+}
+
 void s3_complete_mpu(struct s3_op *op)
 {
     struct store_upload_info u;
@@ -627,8 +685,18 @@ void s3_complete_mpu(struct s3_op *op)
     struct complete_plan plan;
     struct store_put_result res;
     char etag[80];
-    if (!find_upload(op, &c.upload_id, &u) || !s3_write_conditions(op, &c.cond) ||
-        !complete_prepare(op, &u, c.upload_id, &plan, &c))
+    if (!upload_id_param(op, &c.upload_id))
+        return;
+    enum qr_err e = store_mpu_get(op->reader, op->bucket, op->key, c.upload_id, op->pool, &u);
+    if (e == QR_E_NO_SUCH_UPLOAD) {
+        complete_retry(op, c.upload_id);
+        return;
+    }
+    if (e) {
+        s3_fail(op, e);
+        return;
+    }
+    if (!s3_write_conditions(op, &c.cond) || !complete_prepare(op, &u, c.upload_id, &plan, &c))
         return;
     if (op->directory)
         s3_new_etag(op, plan.md5s, etag); /* opaque on directory buckets */
@@ -646,7 +714,11 @@ void s3_complete_mpu(struct s3_op *op)
     c.etags = etags;
     c.n = plan.n;
     c.etag = etag;
-    enum qr_err e = store_mpu_complete(op->store, &c, &res);
+    e = store_mpu_complete(op->store, &c, &res);
+    if (e == QR_E_NO_SUCH_UPLOAD) {
+        complete_retry(op, c.upload_id); /* a concurrent retry completed it first */
+        return;
+    }
     if (e) {
         s3_fail(op, e);
         return;
@@ -658,10 +730,20 @@ void s3_complete_mpu(struct s3_op *op)
 
 void s3_abort_mpu(struct s3_op *op)
 {
-    struct qr_slice id;
+    struct qr_slice id, v;
+    int64_t initiated;
     if (!upload_id_param(op, &id))
         return;
-    enum qr_err e = store_mpu_abort(op->store, op->bucket, op->key, id);
+    /* x-amz-if-match-initiated-time: directory buckets (the route table refuses it on
+     * general purpose ones) */
+    bool cond = s3_hdr(op, "x-amz-if-match-initiated-time", &v);
+    if (cond && !qr_time_parse_http(v, &initiated)) {
+        s3_fail_code(op, 400, "InvalidArgument", "Invalid x-amz-if-match-initiated-time.");
+        return;
+    }
+    enum qr_err e =
+        cond ? store_mpu_abort_if_initiated(op->store, op->bucket, op->key, id, initiated)
+             : store_mpu_abort(op->store, op->bucket, op->key, id);
     if (e) {
         s3_fail(op, e);
         return;

@@ -12,6 +12,7 @@
 #include <libxml/tree.h>
 
 #include "api/xml.h"
+#include "obj/obj.h"
 #include "util/codec.h"
 #include "util/limits.h"
 
@@ -267,10 +268,32 @@ void s3_get_object(struct s3_op *op)
 
 /* ---- DeleteObject ---- */
 
+/* x-amz-if-match-size and x-amz-if-match-last-modified-time (directory buckets: the
+ * route table refuses them elsewhere). False with op failed on a malformed value. */
+static bool delete_conditions(struct s3_op *op, struct store_cond *cond)
+{
+    struct qr_slice v;
+    if (s3_hdr(op, "x-amz-if-match-size", &v)) {
+        if (!qr_slice_u64(v, INT64_MAX, &cond->size)) {
+            s3_fail_code(op, 400, "InvalidArgument", "Invalid x-amz-if-match-size.");
+            return false;
+        }
+        cond->if_size = true;
+    }
+    if (s3_hdr(op, "x-amz-if-match-last-modified-time", &v)) {
+        if (!qr_time_parse_http(v, &cond->mtime_ms)) {
+            s3_fail_code(op, 400, "InvalidArgument", "Invalid x-amz-if-match-last-modified-time.");
+            return false;
+        }
+        cond->if_mtime = true;
+    }
+    return true;
+}
+
 void s3_delete_object(struct s3_op *op)
 {
     struct store_cond cond;
-    if (!s3_write_conditions(op, &cond))
+    if (!s3_write_conditions(op, &cond) || !delete_conditions(op, &cond))
         return;
     if (cond.if_none_match_any) {
         s3_fail_code(op, 400, "InvalidArgument", "If-None-Match is not allowed on DeleteObject.");
@@ -286,28 +309,92 @@ void s3_delete_object(struct s3_op *op)
 
 /* ---- DeleteObjects ---- */
 
-static void delete_one(struct s3_op *op, struct qr_slice key, bool quiet)
+/* One entry of DeleteObjects. A VersionId other than "null" names a version that cannot
+ * exist (no bucket has had versioning): S3 reports such a delete as done and changes
+ * nothing, and an id that is not a version id as an error. */
+/* An entry's ETag, LastModifiedTime and Size conditions (the last two on directory
+ * buckets only, as in S3). NULL, or the message of the entry's error. */
+static const char *entry_conditions(struct s3_op *op, xmlNodePtr o, struct store_cond *cond)
+{
+    xmlNodePtr etag = xml_child(o, "ETag"), mt = xml_child(o, "LastModifiedTime"),
+               size = xml_child(o, "Size");
+    memset(cond, 0, sizeof(*cond));
+    if (etag) {
+        char *t = h2o_mem_alloc_pool(op->pool, 80);
+        if (!s3_etag_parse(xml_text(etag), t))
+            return "Invalid ETag.";
+        cond->if_match = t;
+    }
+    if ((mt || size) && !op->directory)
+        return "LastModifiedTime and Size conditions are for directory buckets only.";
+    if (mt && !qr_time_parse_http(xml_text(mt), &cond->mtime_ms))
+        return "Invalid LastModifiedTime.";
+    if (size && !qr_slice_u64(xml_text(size), INT64_MAX, &cond->size))
+        return "Invalid Size.";
+    cond->if_mtime = mt != NULL;
+    cond->if_size = size != NULL;
+    return NULL;
+}
+
+static void delete_one(struct s3_op *op, xmlNodePtr o, bool quiet)
 {
     enum qr_err e = QR_E_INVALID_KEY;
-    if (key.len && key.len <= QR_MAX_KEY_LEN && !s3_authorize_key(op, "s3:DeleteObject", key))
+    struct qr_slice key = xml_text(xml_child(o, "Key"));
+    xmlNodePtr vnode = xml_child(o, "VersionId");
+    struct qr_slice vid = xml_text(vnode);
+    bool other_version = vnode && !qr_slice_eq_lit(vid, "null");
+    const char *code = "InvalidArgument", *msg = NULL;
+    struct store_cond cond;
+    if (other_version && (op->directory || !s3_version_id_wellformed(vid))) {
+        msg = "Invalid version id specified";
+    } else if ((msg = entry_conditions(op, o, &cond)) != NULL) {
+        code = "InvalidArgument";
+    } else if (!key.len || key.len > QR_MAX_KEY_LEN) {
+        e = QR_E_INVALID_KEY;
+    } else if (!s3_authorize_key(op, other_version ? "s3:DeleteObjectVersion" : "s3:DeleteObject",
+                                 key)) {
         e = QR_E_DENIED;
-    else if (key.len && key.len <= QR_MAX_KEY_LEN)
-        e = store_obj_delete(op->store, op->bucket, key, NULL);
-    if (e == QR_OK) {
+    } else if (other_version) {
+        e = QR_OK;
+    } else {
+        e = store_obj_delete(op->store, op->bucket, key, &cond);
+    }
+    if (e == QR_OK && !msg) {
         if (!quiet) {
             xml_open(&op->body, "Deleted");
             xml_elem(&op->body, "Key", key);
+            if (vnode)
+                xml_elem(&op->body, "VersionId", vid);
             xml_close(&op->body, "Deleted");
         }
         return;
     }
+    if (!msg) {
+        static const struct {
+            enum qr_err e;
+            const char *code, *msg;
+        } entry_err[] = {
+            {QR_E_INVALID_KEY, "InvalidArgument", "Invalid key."},
+            {QR_E_PRECONDITION, "PreconditionFailed",
+             "At least one of the pre-conditions you specified did not hold"},
+            {QR_E_NO_SUCH_KEY, "NoSuchKey", "The specified key does not exist."},
+            {QR_E_DENIED, "AccessDenied", "Access Denied"},
+        };
+        code = "InternalError";
+        msg = "We encountered an internal error. Please try again.";
+        for (size_t i = 0; i < sizeof(entry_err) / sizeof(*entry_err); i++) {
+            if (entry_err[i].e == e) {
+                code = entry_err[i].code;
+                msg = entry_err[i].msg;
+            }
+        }
+    }
     xml_open(&op->body, "Error");
     xml_elem(&op->body, "Key", key);
-    xml_elem_s(&op->body, "Code",
-               e == QR_E_INVALID_KEY ? "InvalidArgument"
-               : e == QR_E_DENIED    ? "AccessDenied"
-                                     : "InternalError");
-    xml_elem_s(&op->body, "Message", e == QR_E_DENIED ? "Access Denied" : qr_strerror(e));
+    if (vnode)
+        xml_elem(&op->body, "VersionId", vid);
+    xml_elem_s(&op->body, "Code", code);
+    xml_elem_s(&op->body, "Message", msg);
     xml_close(&op->body, "Error");
 }
 
@@ -341,7 +428,7 @@ void s3_delete_objects(struct s3_op *op)
     }
     xml_begin(&op->body, "DeleteResult", S3_NS);
     for (xmlNodePtr o = xml_child(root, "Object"); o; o = xml_next(o, "Object"))
-        delete_one(op, xml_text(xml_child(o, "Key")), quiet);
+        delete_one(op, o, quiet);
     xml_close(&op->body, "DeleteResult");
 out:
     if (doc)
@@ -363,19 +450,6 @@ static bool directive(struct s3_op *op, const char *header, bool *out_replace)
     }
     s3_fail_code(op, 400, "InvalidArgument", "Unknown metadata or tagging directive.");
     return false;
-}
-
-/* What the copy's ETag is: a directory bucket makes a new opaque one; a general purpose
- * bucket gets the body's MD5 when known, else (multipart sources) the source's. */
-static const char *copy_etag(struct s3_op *op, const struct store_obj *src)
-{
-    char *etag = h2o_mem_alloc_pool(op->pool, 80);
-    if (op->directory) {
-        qr_random_hex(etag, 16);
-        return etag;
-    }
-    const char *md5 = src->parts ? NULL : s3_meta_md5(op, src->headers);
-    return md5 ? md5 : NULL;
 }
 
 /* x-amz-checksum-algorithm on a copy asks for that checksum of the copy: kept when the
@@ -411,50 +485,59 @@ static bool copy_checksum(struct s3_op *op, const struct store_obj *src, struct 
 void s3_copy_object(struct s3_op *op)
 {
     struct store_copy cp;
+    struct obj_copy_req req;
     memset(&cp, 0, sizeof(cp));
+    memset(&req, 0, sizeof(req));
     struct store_obj src;
-    if (!s3_copy_source(op, &cp.src_bucket, &cp.src_key) ||
-        !directive(op, "x-amz-metadata-directive", &cp.replace_headers) ||
-        !directive(op, "x-amz-tagging-directive", &cp.replace_tags) ||
-        !s3_write_conditions(op, &cp.cond))
+    if (!s3_copy_source(op, &req.src_bucket, &req.src_key) ||
+        !directive(op, "x-amz-metadata-directive", &req.replace_headers) ||
+        !directive(op, "x-amz-tagging-directive", &req.replace_tags) ||
+        !s3_write_conditions(op, &req.cond))
         return;
     struct qr_slice v;
+    /* S3 gives the copy this class even with the COPY directive; quarry copies the
+     * source's stored headers whole, so it would keep the old class: refuse instead. */
+    if (!cp.replace_headers && s3_hdr(op, "x-amz-storage-class", &v)) {
+        s3_fail_code(op, 501, "NotImplemented",
+                     "A header you provided implies functionality that is not implemented: "
+                     "x-amz-storage-class on a copy needs x-amz-metadata-directive: REPLACE.");
+        return;
+    }
     /* Inline bytes are needed only when a new checksum must be computed over them. */
     bool need_data = s3_hdr(op, "x-amz-checksum-algorithm", &v);
-    enum qr_err e = store_obj_get(op->reader, cp.src_bucket, cp.src_key, need_data, op->pool, &src);
+    enum qr_err e =
+        store_obj_get(op->reader, req.src_bucket, req.src_key, need_data, op->pool, &src);
     if (!e && !s3_copy_source_conditions(op, &src))
         e = QR_E_PRECONDITION;
     if (e) {
         s3_fail(op, e);
         return;
     }
-    if (!copy_checksum(op, &src, &cp))
+    if (req.replace_headers) {
+        if (s3_meta_from_request(op, &req.headers) != QR_OK)
+            return;
+        const char *md5 = s3_meta_md5(op, src.headers);
+        uint8_t raw[16];
+        if (md5 && qr_hex_decode(md5, 32, raw, 16) == QR_OK)
+            req.headers = s3_meta_with_md5(op, req.headers, raw);
+    }
+    if (req.replace_tags && s3_hdr(op, "x-amz-tagging", &v) &&
+        s3_tags_from_header(op, v, &req.tags) != QR_OK)
         return;
-    bool same = qr_slice_eq(cp.src_bucket, op->bucket) && qr_slice_eq(cp.src_key, op->key);
-    if (same && !cp.replace_headers) {
+    req.dst_bucket = op->bucket;
+    req.dst_key = op->key;
+    req.dst_directory = op->directory;
+    req.src_md5_hex = s3_meta_md5(op, src.headers);
+    char *etag_buf = h2o_mem_alloc_pool(op->pool, 80);
+    if (obj_copy_plan(&req, &src, etag_buf, &cp) != QR_OK) {
         s3_fail_code(op, 400, "InvalidRequest",
                      "This copy request is illegal because it is trying to copy an object to "
                      "itself without changing the object's metadata, storage class, website "
                      "redirect location or encryption attributes.");
         return;
     }
-    if (cp.replace_headers) {
-        if (s3_meta_from_request(op, &cp.headers) != QR_OK)
-            return;
-        const char *md5 = s3_meta_md5(op, src.headers);
-        uint8_t raw[16];
-        if (md5 && qr_hex_decode(md5, 32, raw, 16) == QR_OK)
-            cp.headers = s3_meta_with_md5(op, cp.headers, raw);
-    }
-    if (cp.replace_tags && s3_hdr(op, "x-amz-tagging", &v) &&
-        s3_tags_from_header(op, v, &cp.tags) != QR_OK)
+    if (!copy_checksum(op, &src, &cp))
         return;
-    if (op->directory && !cp.replace_tags)
-        cp.replace_tags = true; /* directory buckets keep no tags */
-    cp.src_etag = src.etag;
-    cp.dst_bucket = op->bucket;
-    cp.dst_key = op->key;
-    cp.etag = copy_etag(op, &src);
     struct store_put_result res;
     e = store_obj_copy(op->store, &cp, &res);
     if (e) {

@@ -16,101 +16,6 @@
 #include "util/limits.h"
 #include "util/names.h"
 
-struct s3_route {
-    const char *method;
-    enum { ON_SERVICE, ON_BUCKET, ON_OBJECT } scope;
-    const char *param;  /* required query parameter, or NULL */
-    const char *param2; /* a second required parameter, or NULL */
-    const char *header; /* required header, or NULL */
-    const char *op;     /* operation name for logs and 501s */
-    s3_fn fn;           /* NULL: 501 NotImplemented naming op */
-    unsigned flags;
-};
-
-#define W (S3_RUN_ON_WORKER | S3_WRITES)
-/* First match wins: entries with more requirements come before the plain ones. */
-static const struct s3_route routes[] = {
-    {"GET", ON_SERVICE, NULL, NULL, NULL, "ListBuckets", s3_list_buckets, 0},
-
-    {"GET", ON_BUCKET, "session", NULL, NULL, "CreateSession", s3_create_session,
-     S3_NO_BUCKET_CHECK},
-    {"GET", ON_BUCKET, "location", NULL, NULL, "GetBucketLocation", s3_get_bucket_location, 0},
-    {"GET", ON_BUCKET, "policy", NULL, NULL, "GetBucketPolicy", s3_get_bucket_policy, 0},
-    {"PUT", ON_BUCKET, "policy", NULL, NULL, "PutBucketPolicy", s3_put_bucket_policy, W},
-    {"DELETE", ON_BUCKET, "policy", NULL, NULL, "DeleteBucketPolicy", s3_delete_bucket_policy, W},
-    /* ?policy anywhere else is not a bucket policy request: 501, never a plainer one */
-    {"GET", ON_OBJECT, "policy", NULL, NULL, "Policy", NULL, 0},
-    {"HEAD", ON_OBJECT, "policy", NULL, NULL, "Policy", NULL, 0},
-    {"PUT", ON_OBJECT, "policy", NULL, NULL, "Policy", NULL, 0},
-    {"POST", ON_OBJECT, "policy", NULL, NULL, "Policy", NULL, 0},
-    {"DELETE", ON_OBJECT, "policy", NULL, NULL, "Policy", NULL, 0},
-    {"GET", ON_SERVICE, "policy", NULL, NULL, "Policy", NULL, 0},
-    {"POST", ON_BUCKET, "policy", NULL, NULL, "Policy", NULL, 0},
-    {"HEAD", ON_BUCKET, "policy", NULL, NULL, "Policy", NULL, 0},
-    {"GET", ON_BUCKET, "uploads", NULL, NULL, "ListMultipartUploads", s3_list_uploads, 0},
-    {"GET", ON_BUCKET, "list-type", NULL, NULL, "ListObjectsV2", s3_list_objects_v2, 0},
-    {"GET", ON_BUCKET, "versions", NULL, NULL, "ListObjectVersions", NULL, 0},
-    {"GET", ON_BUCKET, "versioning", NULL, NULL, "GetBucketVersioning", NULL, 0},
-    {"PUT", ON_BUCKET, "versioning", NULL, NULL, "PutBucketVersioning", NULL, 0},
-    {"POST", ON_BUCKET, "delete", NULL, NULL, "DeleteObjects", s3_delete_objects, W},
-    {"HEAD", ON_BUCKET, NULL, NULL, NULL, "HeadBucket", s3_head_bucket, 0},
-    {"PUT", ON_BUCKET, NULL, NULL, NULL, "CreateBucket", s3_create_bucket, W | S3_NO_BUCKET_CHECK},
-    {"DELETE", ON_BUCKET, NULL, NULL, NULL, "DeleteBucket", s3_delete_bucket, W},
-
-    {"GET", ON_OBJECT, "uploadId", NULL, NULL, "ListParts", s3_list_parts, 0},
-    {"GET", ON_OBJECT, "tagging", NULL, NULL, "GetObjectTagging", s3_get_object_tagging,
-     S3_GP_ONLY},
-    {"PUT", ON_OBJECT, "tagging", NULL, NULL, "PutObjectTagging", s3_put_object_tagging,
-     W | S3_GP_ONLY},
-    {"DELETE", ON_OBJECT, "tagging", NULL, NULL, "DeleteObjectTagging", s3_delete_object_tagging,
-     W | S3_GP_ONLY},
-    {"PUT", ON_OBJECT, "partNumber", "uploadId", "x-amz-copy-source", "UploadPartCopy",
-     s3_upload_part_copy, W},
-    {"PUT", ON_OBJECT, "partNumber", "uploadId", NULL, "UploadPart", s3_upload_part, W},
-    {"POST", ON_OBJECT, "uploads", NULL, NULL, "CreateMultipartUpload", s3_create_mpu, W},
-    {"POST", ON_OBJECT, "uploadId", NULL, NULL, "CompleteMultipartUpload", s3_complete_mpu, W},
-    {"DELETE", ON_OBJECT, "uploadId", NULL, NULL, "AbortMultipartUpload", s3_abort_mpu, W},
-    {"PUT", ON_OBJECT, NULL, NULL, "x-amz-copy-source", "CopyObject", s3_copy_object, W},
-    {"GET", ON_OBJECT, NULL, NULL, NULL, "GetObject", s3_get_object, 0},
-    {"HEAD", ON_OBJECT, NULL, NULL, NULL, "HeadObject", s3_get_object, 0},
-    {"PUT", ON_OBJECT, NULL, NULL, NULL, "PutObject", s3_put_object, W},
-    {"DELETE", ON_OBJECT, NULL, NULL, NULL, "DeleteObject", s3_delete_object, W},
-    {"GET", ON_BUCKET, NULL, NULL, NULL, "ListObjects", s3_list_objects_v1, S3_GP_ONLY},
-};
-#undef W
-
-/* Sub-resources quarry knows of but does not implement: a request naming one gets a
- * 501 that names it, never a silently wrong answer from a plainer operation. */
-static const char *const unimplemented_subresources[] = {
-    "acl",
-    "policyStatus",
-    "cors",
-    "website",
-    "lifecycle",
-    "replication",
-    "notification",
-    "logging",
-    "encryption",
-    "requestPayment",
-    "accelerate",
-    "analytics",
-    "inventory",
-    "metrics",
-    "intelligent-tiering",
-    "ownershipControls",
-    "publicAccessBlock",
-    "object-lock",
-    "legal-hold",
-    "retention",
-    "torrent",
-    "restore",
-    "select",
-    "attributes",
-    "rename",
-    "metadataTable",
-    "metadataConfiguration",
-};
-
 /* ---- errors ---- */
 
 struct s3_err_info {
@@ -543,30 +448,57 @@ static enum qr_err split_target(struct s3_op *op)
     return decode_path(op, rest, &op->key);
 }
 
-static bool route_matches(const struct s3_route *r, struct s3_op *op, struct qr_slice method)
+/* Picks the operation and refuses, before any handler runs, what quarry does not
+ * implement: an unknown request, a missing operation, a meaning-changing header. True: go
+ * on with op->route. */
+static bool route(struct s3_op *op)
 {
-    if (!qr_slice_eq_lit(method, r->method))
+    struct api_req *ar = op->ar;
+    struct qr_slice method = qr_slice(ar->req->input.method.base, ar->req->input.method.len);
+    struct s3_route_refusal no;
+    if (!s3_route_find(op, method, &no)) {
+        ar->op = op->route ? op->route->op : "Unknown";
+        s3_send_error_code(ar, no.status, no.code, no.msg);
         return false;
-    int scope = op->bucket.len == 0 ? ON_SERVICE : op->key.len == 0 ? ON_BUCKET : ON_OBJECT;
-    if (scope != (int)r->scope)
+    }
+    ar->op = op->route->op;
+    if (!op->route->fn || (op->directory && (op->route->flags & S3_GP_ONLY))) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "%s is not implemented%s.", op->route->op,
+                 op->route->fn ? " for directory buckets" : " by quarry yet");
+        s3_send_error_code(ar, 501, "NotImplemented", msg);
         return false;
-    if (r->param && !api_has_param(op->ar, r->param))
+    }
+    if (!s3_route_headers_ok(op, &no)) {
+        s3_send_error_code(ar, no.status, no.code, no.msg);
         return false;
-    if (r->param2 && !api_has_param(op->ar, r->param2))
-        return false;
-    struct qr_slice v;
-    if (r->header && !api_header(op->ar, r->header, &v))
-        return false;
+    }
     return true;
 }
 
-static const char *unimplemented_param(struct api_req *ar)
+/* A versionId naming a version that cannot exist is answered here, before any handler
+ * could touch the current object: 400/404 for reads, 204 (nothing deleted) for deletes,
+ * as S3 answers for a version it does not have. True: go on with the handler. */
+static bool answer_version(struct s3_op *op)
 {
-    for (size_t i = 0; i < sizeof(unimplemented_subresources) / sizeof(*unimplemented_subresources);
-         i++)
-        if (api_has_param(ar, unimplemented_subresources[i]))
-            return unimplemented_subresources[i];
-    return NULL;
+    struct s3_route_refusal no;
+    enum s3_version_verdict v = s3_route_version(op, &no);
+    if (v == S3_VERSION_CURRENT)
+        return true;
+    struct store_bucket b;
+    enum qr_err e = store_bucket_get(op->ar->thread->reader, op->bucket, &b);
+    if (e) {
+        s3_fail(op, e);
+    } else if (v == S3_VERSION_REFUSED) {
+        s3_fail_code(op, no.status, no.code, h2o_strdup(op->pool, no.msg, SIZE_MAX).base);
+    } else {
+        struct qr_slice id;
+        if (api_param(op->ar, "versionId", &id))
+            s3_header(op, "x-amz-version-id", (const char *)id.p, id.len);
+        op->status = 204;
+    }
+    s3_finish(op);
+    return false;
 }
 
 void s3_handle(struct api_req *ar)
@@ -589,31 +521,8 @@ void s3_handle(struct api_req *ar)
     }
     ar->log_bucket = op->bucket;
     ar->log_key = op->key;
-    struct qr_slice method = qr_slice(req->input.method.base, req->input.method.len);
-    const char *unimpl = unimplemented_param(ar);
-    for (size_t i = 0; i < sizeof(routes) / sizeof(*routes) && !unimpl; i++) {
-        if (route_matches(&routes[i], op, method)) {
-            op->route = &routes[i];
-            break;
-        }
-    }
-    if (!op->route) {
-        char msg[160];
-        ar->op = "Unknown";
-        snprintf(msg, sizeof(msg), "%.*s on this resource%s%s is not implemented.",
-                 (int)(method.len > 16 ? 16 : method.len), (const char *)method.p,
-                 unimpl ? " with ?" : "", unimpl ? unimpl : "");
-        s3_send_error_code(ar, 501, "NotImplemented", msg);
+    if (!route(op))
         return;
-    }
-    ar->op = op->route->op;
-    if (!op->route->fn || (op->directory && (op->route->flags & S3_GP_ONLY))) {
-        char msg[160];
-        snprintf(msg, sizeof(msg), "%s is not implemented%s.", op->route->op,
-                 op->route->fn ? " for directory buckets" : " by quarry yet");
-        s3_send_error_code(ar, 501, "NotImplemented", msg);
-        return;
-    }
     if (op->bucket.len && !(op->route->flags & S3_NO_BUCKET_CHECK)) {
         bool dir;
         if (!qr_bucket_name_valid(op->bucket, &dir)) {
@@ -634,6 +543,8 @@ void s3_handle(struct api_req *ar)
         s3_finish(op);
         return;
     }
+    if (!answer_version(op))
+        return;
     uint64_t body = req->entity.base ? req->entity.len : 0;
     if (op->route->fn == s3_put_object && body <= QR_INLINE_MAX) {
         /* A body that fits in a row needs no worker: hashing it here costs microseconds,

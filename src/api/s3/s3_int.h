@@ -32,9 +32,60 @@ enum s3_flags {
     S3_GP_ONLY = 1 << 1,         /* not supported on directory buckets: 501 there */
     S3_WRITES = 1 << 2,          /* refused to ReadOnly sessions */
     S3_NO_BUCKET_CHECK = 1 << 3, /* works on a bucket that may not exist (CreateSession) */
+    S3_VERSION_READ = 1 << 4,    /* takes versionId and reads or changes that version */
+    S3_VERSION_DELETE = 1 << 5,  /* takes versionId and deletes that version */
+    S3_PATH_IS_OP = 1 << 6,      /* addressed as /OperationName, not a bucket */
+    S3_ALSO_GP_ONLY = 1 << 7,    /* the route's other name has no directory-bucket form */
 };
 
-struct s3_route;
+enum s3_scope {
+    S3_ON_SERVICE, /* no bucket in the address */
+    S3_ON_BUCKET,  /* a bucket, no key */
+    S3_ON_OBJECT,  /* a bucket and a key */
+};
+
+/* One operation of the S3 model as it appears on the wire (routes.c). A request is this
+ * operation when method and scope match, its only sub-resource word is sub (or it has
+ * none and sub is NULL), every need[] parameter and the header are present, and each
+ * other query parameter is in params (or is an authentication parameter or x-id). */
+struct s3_route {
+    const char *method;
+    enum s3_scope scope;
+    const char *sub;           /* the sub-resource word of its requestUri, or NULL */
+    const char *sub_value;     /* the value sub must have ("2" for list-type), or NULL */
+    const char *need[2];       /* parameters that select it among same-URI operations */
+    const char *header;        /* header that selects it (x-amz-copy-source), or NULL */
+    const char *const *params; /* further query parameters it takes, NULL-terminated */
+    const char *op;            /* the model's operation name: logs, x-id, 501s, docs */
+    const char *also;          /* the model's other name for the same request, or NULL */
+    s3_fn fn;                  /* NULL: 501 NotImplemented naming op */
+    unsigned flags;            /* enum s3_flags */
+};
+
+/* Why a request is refused before any handler runs: status, S3 code and message. */
+struct s3_route_refusal {
+    int status;
+    const char *code; /* static string */
+    char msg[256];
+};
+
+/* Picks op->route for the request (op->bucket and op->key decoded). False: no operation
+ * of quarry's is exactly this request; *out says what to answer. Loop thread. */
+bool s3_route_find(struct s3_op *op, struct qr_slice method, struct s3_route_refusal *out);
+/* Checks the headers that change an operation's meaning (encryption, object lock, ACLs,
+ * expected bucket owner, ...). False: *out says what to answer. Loop thread. */
+bool s3_route_headers_ok(struct s3_op *op, struct s3_route_refusal *out);
+
+enum s3_version_verdict {
+    S3_VERSION_CURRENT,       /* no versionId, or "null": the current (null) version */
+    S3_VERSION_REFUSED,       /* *out says what to answer */
+    S3_VERSION_ABSENT_DELETE, /* delete of a version that cannot exist: 204, change nothing */
+};
+/* What a versionId parameter means for op->route (no bucket has versioning yet: only the
+ * null version exists). Loop thread. */
+enum s3_version_verdict s3_route_version(struct s3_op *op, struct s3_route_refusal *out);
+/* Whether v has the form of an S3 version id (which then names no version here). */
+bool s3_version_id_wellformed(struct qr_slice v);
 
 struct s3_resp_header {
     const char *name;  /* static string */
@@ -166,6 +217,8 @@ void s3_complete_mpu(struct s3_op *op);
 void s3_abort_mpu(struct s3_op *op);
 void s3_list_parts(struct s3_op *op);
 void s3_list_uploads(struct s3_op *op);
+void s3_list_object_versions(struct s3_op *op);
+void s3_get_bucket_versioning(struct s3_op *op);
 
 /* x-amz-copy-source-if-* against the source, with S3's pairing rules. */
 bool s3_copy_source_conditions(struct s3_op *op, const struct store_obj *src);

@@ -2,8 +2,9 @@
  * tagging.c - GetObjectTagging, PutObjectTagging and DeleteObjectTagging (general
  * purpose buckets only; the route table refuses directory buckets).
  *
- * The store keeps a tag set as opaque bytes. The form is the one s3_tags_from_header
- * (meta.c) writes for x-amz-tagging, so both ways of tagging agree: "k1=v1&k2=v2", each
+ * The rules and the stored form come from obj/ (shared with batch tagging jobs). The store
+ * keeps a tag set as opaque bytes. The form is the one s3_tags_from_header (meta.c) writes
+ * for x-amz-tagging, so both ways of tagging agree: "k1=v1&k2=v2", each
  * key and value percent-encoded with qr_uri_encode (keep_slash false), in the order
  * given. A tag set read back is decoded from that form; nothing else parses it.
  */
@@ -12,11 +13,10 @@
 #include <string.h>
 
 #include "api/xml.h"
+#include "obj/obj.h"
 #include "util/codec.h"
 #include "util/limits.h"
 
-#define TAG_KEY_MAX    128u /* Unicode characters (AWS "Categorizing your storage using tags") */
-#define TAG_VALUE_MAX  256u
 #define TAGS_MAX_BYTES (16u * 1024u) /* 10 tags of 128 + 256 characters, encoded, fit */
 
 /* One tag, decoded. */
@@ -65,23 +65,16 @@ static enum qr_err tags_decode(struct s3_op *op, struct qr_slice s, struct tag *
     return e;
 }
 
-/* Writes tags in the stored form into op->pool. */
+/* Writes tags in the stored form (obj_tags_encode) into op->pool. */
 static enum qr_err tags_encode(struct s3_op *op, const struct tag *t, size_t n,
                                struct qr_slice *out)
 {
     struct qr_buf b;
-    enum qr_err e = QR_OK;
+    struct obj_tag ot[QR_MAX_TAGS];
     qr_buf_init(&b, TAGS_MAX_BYTES);
-    for (size_t i = 0; i < n && !e; i++) {
-        if (i > 0)
-            e = qr_buf_add(&b, "&", 1);
-        if (!e)
-            e = qr_uri_encode(t[i].key, false, &b);
-        if (!e)
-            e = qr_buf_add(&b, "=", 1);
-        if (!e)
-            e = qr_uri_encode(t[i].value, false, &b);
-    }
+    for (size_t i = 0; i < n && i < QR_MAX_TAGS; i++)
+        ot[i] = (struct obj_tag){t[i].key, t[i].value};
+    enum qr_err e = obj_tags_encode(ot, n < QR_MAX_TAGS ? n : QR_MAX_TAGS, &b);
     if (!e) {
         h2o_iovec_t v = h2o_strdup(op->pool, b.p ? (const char *)b.p : "", b.len);
         *out = qr_slice(v.base, v.len);
@@ -119,36 +112,26 @@ void s3_get_object_tagging(struct s3_op *op)
 
 /* ---- PutObjectTagging ---- */
 
-/* Unicode characters in UTF-8 text (libxml2 hands out well-formed UTF-8). */
-static size_t utf8_chars(struct qr_slice s)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < s.len; i++)
-        n += (s.p[i] & 0xC0) != 0x80;
-    return n;
-}
-
-static bool invalid_tag(struct s3_op *op, const char *msg)
-{
-    s3_fail_code(op, 400, "InvalidTag", msg);
-    return false;
-}
-
-/* AWS's per-tag and per-set rules, with AWS's codes and messages. */
+/* AWS's per-tag and per-set rules (obj_tags_check, shared with batch tagging jobs), with
+ * AWS's codes and messages. */
 static bool tags_valid(struct s3_op *op, const struct tag *t, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (t[i].key.len == 0 || utf8_chars(t[i].key) > TAG_KEY_MAX)
-            return invalid_tag(op, "The TagKey you have provided is invalid");
-        if (utf8_chars(t[i].value) > TAG_VALUE_MAX)
-            return invalid_tag(op, "The TagValue you have provided is invalid");
-        if (qr_slice_starts(t[i].key, QR_SLICE_LIT("aws:")))
-            return invalid_tag(op, "Your TagKey cannot be prefixed with aws:");
-        for (size_t j = 0; j < i; j++)
-            if (qr_slice_eq(t[i].key, t[j].key))
-                return invalid_tag(op, "Cannot provide multiple Tags with the same key");
-    }
-    return true;
+    static const char *const msgs[] = {
+        [OBJ_TAG_OK] = NULL,
+        [OBJ_TAG_TOO_MANY] = "Object tags cannot be greater than 10",
+        [OBJ_TAG_KEY_INVALID] = "The TagKey you have provided is invalid",
+        [OBJ_TAG_VALUE_INVALID] = "The TagValue you have provided is invalid",
+        [OBJ_TAG_AWS_PREFIX] = "Your TagKey cannot be prefixed with aws:",
+        [OBJ_TAG_DUPLICATE] = "Cannot provide multiple Tags with the same key",
+    };
+    struct obj_tag ot[QR_MAX_TAGS];
+    for (size_t i = 0; i < n && i < QR_MAX_TAGS; i++)
+        ot[i] = (struct obj_tag){t[i].key, t[i].value};
+    enum obj_tag_problem p = obj_tags_check(ot, n, OBJ_TAGS_MAX, NULL);
+    if (p == OBJ_TAG_OK)
+        return true;
+    s3_fail_code(op, 400, p == OBJ_TAG_TOO_MANY ? "BadRequest" : "InvalidTag", msgs[p]);
+    return false;
 }
 
 /* <Tagging><TagSet><Tag><Key/><Value/></Tag>...</TagSet></Tagging> into out (borrowing

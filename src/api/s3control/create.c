@@ -1,0 +1,401 @@
+/*
+ * create.c - CreateJob's request body into a struct batch_def, with the shape checks of
+ * the model (required members, lengths, enums, map and list sizes). Elements are found
+ * by local name: clients differ in namespaces and element order. Every copy into the
+ * definition is bounded by the model's limit before it happens. Operations and
+ * parameters quarry does not run are refused here, naming them (501), never ignored.
+ */
+#include "api/s3control/s3control_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "api/xml.h"
+#include "obj/obj.h"
+#include "util/checksum.h"
+
+/* Copies a slice into a NUL-terminated buffer the caller sized; an empty slice may have
+ * no pointer at all (libxml2's empty text). */
+static void copy_text(char *out, struct qr_slice t)
+{
+    if (t.len)
+        memcpy(out, t.p, t.len);
+    out[t.len] = '\0';
+}
+
+/* Copies an element's text (1..max bytes, or 0..max when !required_nonempty). */
+static bool text_into(struct s3c_op *op, xmlNodePtr n, const char *what, char *out, size_t max,
+                      bool nonempty)
+{
+    struct qr_slice t = xml_text(n);
+    if ((nonempty && t.len == 0) || t.len > max) {
+        s3c_fail(op, 400, "BadRequestException", "%s must be %s to %zu characters long.", what,
+                 nonempty ? "1" : "0", max);
+        return false;
+    }
+    copy_text(out, t);
+    return true;
+}
+
+static bool required(struct s3c_op *op, xmlNodePtr parent, const char *name, const char *what,
+                     char *out, size_t max)
+{
+    xmlNodePtr n = xml_child(parent, name);
+    if (n == NULL) {
+        s3c_fail(op, 400, "BadRequestException", "%s is required.", what);
+        return false;
+    }
+    return text_into(op, n, what, out, max, true);
+}
+
+static bool parse_bool(struct s3c_op *op, xmlNodePtr n, const char *what, bool *out)
+{
+    struct qr_slice t = xml_text(n);
+    if (qr_slice_eq_lit(t, "true") || qr_slice_eq_lit(t, "false")) {
+        *out = qr_slice_eq_lit(t, "true");
+        return true;
+    }
+    s3c_fail(op, 400, "BadRequestException", "%s must be true or false.", what);
+    return false;
+}
+
+/* A list of <member><Key/><Value/></member> under S3's tag rules (obj_tags_check: keys
+ * 1-128 characters, values 0-256, no aws: prefix, no duplicates), at most max. */
+static bool parse_kv_list(struct s3c_op *op, xmlNodePtr parent, struct batch_kv *kv, size_t max,
+                          size_t *out_n, const char *too_many)
+{
+    static const char *const msgs[] = {
+        [OBJ_TAG_OK] = "",
+        [OBJ_TAG_TOO_MANY] = "Too many tags.",
+        [OBJ_TAG_KEY_INVALID] = "A tag Key must be 1 to 128 characters long.",
+        [OBJ_TAG_VALUE_INVALID] = "A tag Value must be at most 256 characters long.",
+        [OBJ_TAG_AWS_PREFIX] = "Tag keys cannot start with aws:.",
+        [OBJ_TAG_DUPLICATE] = "Tag keys must be unique.",
+    };
+    struct obj_tag ot[BATCH_MAX_JOB_TAGS + 1];
+    size_t n = 0;
+    for (xmlNodePtr m = xml_child(parent, "member"); m; m = xml_next(m, "member")) {
+        xmlNodePtr k = xml_child(m, "Key"), v = xml_child(m, "Value");
+        if (n == max) {
+            s3c_fail(op, 400, too_many, "At most %zu tags are allowed.", max);
+            return false;
+        }
+        if (!k || !v) {
+            s3c_fail(op, 400, "BadRequestException", "A tag needs a Key and a Value.");
+            return false;
+        }
+        ot[n++] = (struct obj_tag){xml_text(k), xml_text(v)};
+    }
+    enum obj_tag_problem p = obj_tags_check(ot, n, max, NULL);
+    if (p != OBJ_TAG_OK) {
+        s3c_fail(op, 400, p == OBJ_TAG_TOO_MANY ? too_many : "BadRequestException", "%s", msgs[p]);
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        /* 128 and 256 characters of UTF-8 fit the byte buffers (4 bytes each at most) */
+        copy_text(kv[i].key, ot[i].key);
+        copy_text(kv[i].value, ot[i].value);
+    }
+    *out_n = n;
+    return true;
+}
+
+bool s3c_parse_tags(struct s3c_op *op, xmlNodePtr parent, struct batch_tags *t)
+{
+    return parse_kv_list(op, parent, t->v, BATCH_MAX_JOB_TAGS, &t->n, "TooManyTagsException");
+}
+
+/* ---- operations ---- */
+
+static bool parse_lambda(struct s3c_op *op, xmlNodePtr n, struct batch_def *d)
+{
+    xmlNodePtr v, ua;
+    d->op = BATCH_OP_LAMBDA;
+    snprintf(d->schema, sizeof(d->schema), "1.0");
+    if (!required(op, n, "FunctionArn", "LambdaInvoke FunctionArn", d->function_arn, 1024))
+        return false;
+    if ((v = xml_child(n, "InvocationSchemaVersion"))) {
+        struct qr_slice s = xml_text(v);
+        if (!qr_slice_eq_lit(s, "1.0") && !qr_slice_eq_lit(s, "2.0")) {
+            s3c_fail(op, 400, "BadRequestException",
+                     "InvocationSchemaVersion must be 1.0 or 2.0.");
+            return false;
+        }
+        copy_text(d->schema, s);
+    }
+    if ((ua = xml_child(n, "UserArguments"))) {
+        size_t k = 0;
+        for (xmlNodePtr e = xml_child(ua, "entry"); e; e = xml_next(e, "entry")) {
+            struct qr_slice ks = xml_text(xml_child(e, "key")), vs = xml_text(xml_child(e, "value"));
+            if (k == BATCH_MAX_USER_ARGS || ks.len == 0 || ks.len > 64 || vs.len > 1024) {
+                s3c_fail(op, 400, "BadRequestException",
+                         "UserArguments: at most 10 entries, keys 1 to 64 characters, values "
+                         "up to 1024.");
+                return false;
+            }
+            copy_text(d->user_args[k].key, ks);
+            copy_text(d->user_args[k].value, vs);
+            k++;
+        }
+        if (k == 0) {
+            s3c_fail(op, 400, "BadRequestException", "UserArguments must have 1 to 10 entries.");
+            return false;
+        }
+        d->n_user_args = k;
+    }
+    return true;
+}
+
+/* S3PutObjectCopy members quarry does not apply: refused rather than ignored. */
+static const char *const copy_unsupported[] = {
+    "CannedAccessControlList", "AccessControlGrants", "ModifiedSinceConstraint",
+    "NewObjectMetadata", "NewObjectTagging", "RedirectLocation", "RequesterPays",
+    "UnModifiedSinceConstraint", "SSEAwsKmsKeyId", "ObjectLockLegalHoldStatus",
+    "ObjectLockMode", "ObjectLockRetainUntilDate", "BucketKeyEnabled", "ChecksumAlgorithm",
+};
+
+static bool parse_copy(struct s3c_op *op, xmlNodePtr n, struct batch_def *d)
+{
+    xmlNodePtr v;
+    d->op = BATCH_OP_COPY;
+    for (size_t i = 0; i < sizeof(copy_unsupported) / sizeof(*copy_unsupported); i++)
+        if (xml_child(n, copy_unsupported[i])) {
+            s3c_fail(op, 501, "NotImplemented",
+                     "S3PutObjectCopy parameter %s is not supported by this server.",
+                     copy_unsupported[i]);
+            return false;
+        }
+    if ((v = xml_child(n, "MetadataDirective")) && !qr_slice_eq_lit(xml_text(v), "COPY")) {
+        s3c_fail(op, 501, "NotImplemented",
+                 "S3PutObjectCopy MetadataDirective other than COPY is not supported.");
+        return false;
+    }
+    if ((v = xml_child(n, "StorageClass")) && !qr_slice_eq_lit(xml_text(v), "STANDARD") &&
+        !qr_slice_eq_lit(xml_text(v), "EXPRESS_ONEZONE")) {
+        s3c_fail(op, 501, "NotImplemented", "S3PutObjectCopy StorageClass %.*s is not supported.",
+                 (int)(xml_text(v).len > 32 ? 32 : xml_text(v).len), (const char *)xml_text(v).p);
+        return false;
+    }
+    if (!required(op, n, "TargetResource", "S3PutObjectCopy TargetResource", d->target_resource,
+                  BATCH_ARN_MAX))
+        return false;
+    return !(v = xml_child(n, "TargetKeyPrefix")) ||
+           text_into(op, v, "TargetKeyPrefix", d->target_prefix, BATCH_PREFIX_MAX, false);
+}
+
+/* S3ComputeObjectChecksum: FULL_OBJECT with the algorithms quarry's S3 computes. */
+static bool parse_checksum(struct s3c_op *op, xmlNodePtr n, struct batch_def *d)
+{
+    struct qr_slice alg = xml_text(xml_child(n, "ChecksumAlgorithm"));
+    struct qr_slice type = xml_text(xml_child(n, "ChecksumType"));
+    enum qr_ck ck;
+    d->op = BATCH_OP_CHECKSUM;
+    if (type.len && !qr_slice_eq_lit(type, "FULL_OBJECT")) {
+        s3c_fail(op, 501, "NotImplemented",
+                 "S3ComputeObjectChecksum ChecksumType %.*s is not supported; FULL_OBJECT is.",
+                 (int)(type.len > 16 ? 16 : type.len), (const char *)type.p);
+        return false;
+    }
+    if (!qr_ck_from_name((const char *)alg.p, alg.len, &ck)) {
+        s3c_fail(op, alg.len ? 501 : 400, alg.len ? "NotImplemented" : "BadRequestException",
+                 "S3ComputeObjectChecksum ChecksumAlgorithm must be one of CRC32, CRC32C, "
+                 "CRC64NVME, SHA1, SHA256, MD5.");
+        return false;
+    }
+    d->checksum_alg = (int)ck;
+    return true;
+}
+
+static bool parse_operation(struct s3c_op *op, xmlNodePtr opn, struct batch_def *d)
+{
+    xmlNodePtr n = NULL, only = NULL;
+    size_t count = 0;
+    for (xmlNodePtr c = opn ? opn->children : NULL; c; c = c->next)
+        if (c->type == XML_ELEMENT_NODE) {
+            count++;
+            only = c;
+        }
+    if (count != 1) {
+        s3c_fail(op, 400, "BadRequestException", "Operation must name exactly one operation.");
+        return false;
+    }
+    const char *name = (const char *)only->name;
+    if ((n = xml_child(opn, "LambdaInvoke")))
+        return parse_lambda(op, n, d);
+    if ((n = xml_child(opn, "S3PutObjectCopy")))
+        return parse_copy(op, n, d);
+    if ((n = xml_child(opn, "S3PutObjectTagging"))) {
+        d->op = BATCH_OP_PUT_TAGGING;
+        xmlNodePtr ts = xml_child(n, "TagSet");
+        return !ts || parse_kv_list(op, ts, d->obj_tags, OBJ_TAGS_MAX, &d->n_obj_tags,
+                                    "BadRequestException");
+    }
+    if ((n = xml_child(opn, "S3DeleteObjectTagging"))) {
+        d->op = BATCH_OP_DELETE_TAGGING;
+        return true;
+    }
+    if ((n = xml_child(opn, "S3ComputeObjectChecksum")))
+        return parse_checksum(op, n, d);
+    s3c_fail(op, 501, "NotImplemented", "The %.64s operation is not supported by this server.",
+             name);
+    return false;
+}
+
+/* ---- manifest and report ---- */
+
+static bool parse_fields(struct s3c_op *op, xmlNodePtr fl, struct batch_def *d)
+{
+    static const struct {
+        const char *name;
+        enum batch_field f;
+    } names[] = {{"Ignore", BATCH_F_IGNORE},
+                 {"Bucket", BATCH_F_BUCKET},
+                 {"Key", BATCH_F_KEY},
+                 {"VersionId", BATCH_F_VERSION}};
+    unsigned seen = 0;
+    for (xmlNodePtr m = xml_child(fl, "member"); m; m = xml_next(m, "member")) {
+        size_t i;
+        for (i = 0; i < 4 && !qr_slice_eq_lit(xml_text(m), names[i].name); i++)
+            ;
+        if (i == 4 || d->n_fields == BATCH_MAX_FIELDS ||
+            (names[i].f != BATCH_F_IGNORE && (seen >> names[i].f) & 1)) {
+            s3c_fail(op, 400, "BadRequestException",
+                     "Manifest Fields must list Ignore, Bucket, Key and VersionId, each of the "
+                     "last three at most once.");
+            return false;
+        }
+        seen |= 1u << names[i].f;
+        d->fields[d->n_fields++] = names[i].f;
+    }
+    if (!((seen >> BATCH_F_BUCKET) & 1) || !((seen >> BATCH_F_KEY) & 1)) {
+        s3c_fail(op, 400, "BadRequestException",
+                 "Manifest Fields must include Bucket and Key for S3BatchOperations_CSV_20180820.");
+        return false;
+    }
+    return true;
+}
+
+static bool parse_manifest(struct s3c_op *op, xmlNodePtr root, struct batch_def *d)
+{
+    xmlNodePtr m = xml_child(root, "Manifest"), spec, loc, v;
+    if (m == NULL) {
+        s3c_fail(op, xml_child(root, "ManifestGenerator") ? 501 : 400,
+                 xml_child(root, "ManifestGenerator") ? "NotImplemented" : "BadRequestException",
+                 "%s", xml_child(root, "ManifestGenerator")
+                           ? "ManifestGenerator is not supported by this server yet."
+                           : "Either Manifest or ManifestGenerator is required.");
+        return false;
+    }
+    if (!(spec = xml_child(m, "Spec")) || !(loc = xml_child(m, "Location"))) {
+        s3c_fail(op, 400, "BadRequestException", "Manifest needs Spec and Location.");
+        return false;
+    }
+    struct qr_slice f = xml_text(xml_child(spec, "Format"));
+    if (qr_slice_eq_lit(f, "S3InventoryReport_CSV_20161130")) {
+        s3c_fail(op, 501, "NotImplemented",
+                 "Manifest format S3InventoryReport_CSV_20161130 is not supported yet.");
+        return false;
+    }
+    if (!qr_slice_eq_lit(f, "S3BatchOperations_CSV_20180820")) {
+        s3c_fail(op, 400, "BadRequestException",
+                 "Manifest Spec Format must be S3BatchOperations_CSV_20180820 or "
+                 "S3InventoryReport_CSV_20161130.");
+        return false;
+    }
+    d->mf_format = BATCH_MF_CSV;
+    if (!(v = xml_child(spec, "Fields"))) {
+        s3c_fail(op, 400, "BadRequestException", "Manifest Spec Fields is required for CSV.");
+        return false;
+    }
+    if (!parse_fields(op, v, d) ||
+        !required(op, loc, "ObjectArn", "Manifest Location ObjectArn", d->mf_arn, 2000) ||
+        !required(op, loc, "ETag", "Manifest Location ETag", d->mf_etag, sizeof(d->mf_etag) - 1))
+        return false;
+    if ((v = xml_child(loc, "ObjectVersionId")) &&
+        !text_into(op, v, "ObjectVersionId", d->mf_version, 1024, true))
+        return false;
+    if (d->mf_version[0] && strcmp(d->mf_version, "null") != 0) {
+        s3c_fail(op, 501, "NotImplemented", "Versioned manifests are not supported.");
+        return false;
+    }
+    return true;
+}
+
+static bool parse_report(struct s3c_op *op, xmlNodePtr root, struct batch_def *d)
+{
+    xmlNodePtr r = xml_child(root, "Report"), v;
+    if (r == NULL || !(v = xml_child(r, "Enabled"))) {
+        s3c_fail(op, 400, "BadRequestException", "Report with Enabled is required.");
+        return false;
+    }
+    if (!parse_bool(op, v, "Report Enabled", &d->report_enabled))
+        return false;
+    if (!d->report_enabled)
+        return true;
+    if (!required(op, r, "Bucket", "Report Bucket", d->report_bucket_arn, 128))
+        return false;
+    struct qr_slice fmt = xml_text(xml_child(r, "Format"));
+    if (!qr_slice_eq_lit(fmt, "Report_CSV_20180820")) {
+        s3c_fail(op, 400, "BadRequestException", "Report Format must be Report_CSV_20180820.");
+        return false;
+    }
+    d->report_has_format = true;
+    if ((v = xml_child(r, "ReportScope"))) {
+        struct qr_slice s = xml_text(v);
+        if (!qr_slice_eq_lit(s, "AllTasks") && !qr_slice_eq_lit(s, "FailedTasksOnly")) {
+            s3c_fail(op, 400, "BadRequestException",
+                     "ReportScope must be AllTasks or FailedTasksOnly.");
+            return false;
+        }
+        d->report_has_scope = true;
+        d->report_failed_only = qr_slice_eq_lit(s, "FailedTasksOnly");
+    }
+    return !(v = xml_child(r, "Prefix")) ||
+           text_into(op, v, "Report Prefix", d->report_prefix, 512, true);
+}
+
+static bool parse_job_fields(struct s3c_op *op, xmlNodePtr root, struct batch_def *d)
+{
+    xmlNodePtr v;
+    uint64_t prio;
+    if (!required(op, root, "ClientRequestToken", "ClientRequestToken", d->token, 64))
+        return false;
+    if (!(v = xml_child(root, "Priority")) || !qr_slice_u64(xml_text(v), 2147483647u, &prio)) {
+        s3c_fail(op, 400, "BadRequestException",
+                 "Priority is required: an integer from 0 to 2147483647.");
+        return false;
+    }
+    d->priority = (int64_t)prio;
+    if (!required(op, root, "RoleArn", "RoleArn", d->role_arn, 2048))
+        return false;
+    if (strncmp(d->role_arn, "arn:", 4) != 0 || !strstr(d->role_arn, ":iam::") ||
+        !strstr(d->role_arn, ":role/")) {
+        s3c_fail(op, 400, "BadRequestException", "RoleArn must be an IAM role ARN.");
+        return false;
+    }
+    if ((v = xml_child(root, "ConfirmationRequired")) &&
+        !parse_bool(op, v, "ConfirmationRequired", &d->confirmation_required))
+        return false;
+    return !(v = xml_child(root, "Description")) ||
+           text_into(op, v, "Description", d->description, 256, true);
+}
+
+bool s3c_parse_create(struct s3c_op *op, xmlDocPtr doc, struct batch_def *d,
+                      struct batch_tags *tags)
+{
+    xmlNodePtr root = xml_root(doc, "CreateJobRequest"), v;
+    memset(d, 0, sizeof(*d));
+    memset(tags, 0, sizeof(*tags));
+    if (root == NULL) {
+        s3c_fail(op, 400, "MalformedXML", "The root element must be CreateJobRequest.");
+        return false;
+    }
+    if (!xml_child(root, "Operation")) {
+        s3c_fail(op, 400, "BadRequestException", "Operation is required.");
+        return false;
+    }
+    if (!parse_job_fields(op, root, d) || !parse_operation(op, xml_child(root, "Operation"), d) ||
+        !parse_manifest(op, root, d) || !parse_report(op, root, d))
+        return false;
+    return !(v = xml_child(root, "Tags")) || s3c_parse_tags(op, v, tags);
+}

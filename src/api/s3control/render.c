@@ -1,0 +1,180 @@
+/*
+ * render.c - jobs as S3 Control shows them: JobDescriptor (DescribeJob), the list entry
+ * of ListJobs and tag sets. The definition is echoed as the client gave it (Manifest,
+ * Operation, Report), so a client comparing what it sent with DescribeJob sees the same.
+ */
+#include "api/s3control/s3control_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "api/xml.h"
+#include "util/checksum.h"
+
+static const char *const op_names[] = {
+    [BATCH_OP_LAMBDA] = "LambdaInvoke",
+    [BATCH_OP_COPY] = "S3PutObjectCopy",
+    [BATCH_OP_PUT_TAGGING] = "S3PutObjectTagging",
+    [BATCH_OP_DELETE_TAGGING] = "S3DeleteObjectTagging",
+    [BATCH_OP_CHECKSUM] = "S3ComputeObjectChecksum",
+};
+
+static const char *const field_names[] = {
+    [BATCH_F_IGNORE] = "Ignore",
+    [BATCH_F_BUCKET] = "Bucket",
+    [BATCH_F_KEY] = "Key",
+    [BATCH_F_VERSION] = "VersionId",
+};
+
+void s3c_render_tags(struct qr_buf *b, const char *tag, const struct batch_kv *kv, size_t n)
+{
+    xml_open(b, tag);
+    for (size_t i = 0; i < n; i++) {
+        xml_open(b, "member");
+        xml_elem_s(b, "Key", kv[i].key);
+        xml_elem_s(b, "Value", kv[i].value);
+        xml_close(b, "member");
+    }
+    xml_close(b, tag);
+}
+
+static void render_operation(struct qr_buf *b, const struct batch_def *d)
+{
+    xml_open(b, "Operation");
+    xml_open(b, op_names[d->op]);
+    switch (d->op) {
+    case BATCH_OP_LAMBDA:
+        xml_elem_s(b, "FunctionArn", d->function_arn);
+        xml_elem_s(b, "InvocationSchemaVersion", d->schema);
+        if (d->n_user_args) {
+            xml_open(b, "UserArguments");
+            for (size_t i = 0; i < d->n_user_args; i++) {
+                xml_open(b, "entry");
+                xml_elem_s(b, "key", d->user_args[i].key);
+                xml_elem_s(b, "value", d->user_args[i].value);
+                xml_close(b, "entry");
+            }
+            xml_close(b, "UserArguments");
+        }
+        break;
+    case BATCH_OP_COPY:
+        xml_elem_s(b, "TargetResource", d->target_resource);
+        if (d->target_prefix[0])
+            xml_elem_s(b, "TargetKeyPrefix", d->target_prefix);
+        break;
+    case BATCH_OP_PUT_TAGGING:
+        s3c_render_tags(b, "TagSet", d->obj_tags, d->n_obj_tags);
+        break;
+    case BATCH_OP_DELETE_TAGGING:
+        break;
+    case BATCH_OP_CHECKSUM:
+        xml_elem_s(b, "ChecksumAlgorithm", qr_ck_name((enum qr_ck)d->checksum_alg));
+        xml_elem_s(b, "ChecksumType", "FULL_OBJECT");
+        break;
+    }
+    xml_close(b, op_names[d->op]);
+    xml_close(b, "Operation");
+}
+
+static void render_manifest(struct qr_buf *b, const struct batch_def *d)
+{
+    xml_open(b, "Manifest");
+    xml_open(b, "Spec");
+    xml_elem_s(b, "Format", "S3BatchOperations_CSV_20180820");
+    xml_open(b, "Fields");
+    for (size_t i = 0; i < d->n_fields; i++)
+        xml_elem_s(b, "member", field_names[d->fields[i]]);
+    xml_close(b, "Fields");
+    xml_close(b, "Spec");
+    xml_open(b, "Location");
+    xml_elem_s(b, "ObjectArn", d->mf_arn);
+    if (d->mf_version[0])
+        xml_elem_s(b, "ObjectVersionId", d->mf_version);
+    xml_elem_s(b, "ETag", d->mf_etag);
+    xml_close(b, "Location");
+    xml_close(b, "Manifest");
+}
+
+static void render_report(struct qr_buf *b, const struct batch_def *d)
+{
+    xml_open(b, "Report");
+    if (d->report_enabled) {
+        xml_elem_s(b, "Bucket", d->report_bucket_arn);
+        xml_elem_s(b, "Format", "Report_CSV_20180820");
+    }
+    xml_elem_bool(b, "Enabled", d->report_enabled);
+    if (d->report_enabled && d->report_prefix[0])
+        xml_elem_s(b, "Prefix", d->report_prefix);
+    if (d->report_enabled)
+        xml_elem_s(b, "ReportScope", d->report_failed_only ? "FailedTasksOnly" : "AllTasks");
+    xml_close(b, "Report");
+}
+
+static void render_progress(struct qr_buf *b, const struct batch_job *j)
+{
+    xml_open(b, "ProgressSummary");
+    xml_elem_u64(b, "TotalNumberOfTasks", j->row.total);
+    xml_elem_u64(b, "NumberOfTasksSucceeded", j->row.succeeded);
+    xml_elem_u64(b, "NumberOfTasksFailed", j->row.failed);
+    xml_open(b, "Timers");
+    xml_elem_u64(b, "ElapsedTimeInActiveSeconds", (uint64_t)j->elapsed_s);
+    xml_close(b, "Timers");
+    xml_close(b, "ProgressSummary");
+}
+
+void s3c_render_job(struct s3c_op *op, struct qr_buf *b, const struct batch_job *j)
+{
+    const struct batch_def *d = j->def;
+    const struct qr_config *c = &op->server->cfg;
+    char arn[160];
+    snprintf(arn, sizeof(arn), "arn:aws:s3:%s:%s:job/%s", c->region, c->account_id, j->row.id);
+    xml_open(b, "Job");
+    xml_elem_s(b, "JobId", j->row.id);
+    xml_elem_bool(b, "ConfirmationRequired", d->confirmation_required);
+    if (d->description[0])
+        xml_elem_s(b, "Description", d->description);
+    xml_elem_s(b, "JobArn", arn);
+    xml_elem_s(b, "Status", s3c_state_name((enum batch_state)j->row.state));
+    render_manifest(b, d);
+    render_operation(b, d);
+    xml_elem_u64(b, "Priority", (uint64_t)j->row.priority);
+    render_progress(b, j);
+    if (j->row.status_reason.len)
+        xml_elem(b, "StatusUpdateReason", j->row.status_reason);
+    if (j->n_failures) {
+        xml_open(b, "FailureReasons");
+        for (size_t i = 0; i < j->n_failures; i++) {
+            xml_open(b, "member");
+            xml_elem_s(b, "FailureCode", j->failures[i].code);
+            xml_elem_s(b, "FailureReason", j->failures[i].reason);
+            xml_close(b, "member");
+        }
+        xml_close(b, "FailureReasons");
+    }
+    render_report(b, d);
+    xml_elem_time(b, "CreationTime", j->row.created_ms);
+    if (j->row.terminated_ms)
+        xml_elem_time(b, "TerminationDate", j->row.terminated_ms);
+    xml_elem_s(b, "RoleArn", d->role_arn);
+    if (j->row.state == BATCH_SUSPENDED && j->row.suspended_ms) {
+        xml_elem_time(b, "SuspendedDate", j->row.suspended_ms);
+        xml_elem_s(b, "SuspendedCause", "ConfirmationRequired");
+    }
+    xml_close(b, "Job");
+}
+
+void s3c_render_list_entry(struct qr_buf *b, const struct batch_job *j)
+{
+    xml_open(b, "member");
+    xml_elem_s(b, "JobId", j->row.id);
+    if (j->def->description[0])
+        xml_elem_s(b, "Description", j->def->description);
+    xml_elem_s(b, "Operation", op_names[j->def->op]);
+    xml_elem_u64(b, "Priority", (uint64_t)j->row.priority);
+    xml_elem_s(b, "Status", s3c_state_name((enum batch_state)j->row.state));
+    xml_elem_time(b, "CreationTime", j->row.created_ms);
+    if (j->row.terminated_ms)
+        xml_elem_time(b, "TerminationDate", j->row.terminated_ms);
+    render_progress(b, j);
+    xml_close(b, "member");
+}

@@ -1,0 +1,224 @@
+/*
+ * batch.h - S3 Batch Operations: jobs (definition, state machine, progress), the engine
+ * that prepares and runs them, manifests and completion reports.
+ *
+ * The wire layer (api/s3control) decodes a request into a struct batch_def, calls
+ * batch_*, and renders what comes back; nothing here knows HTTP or AWS error codes.
+ * Jobs live in the store (store_job.h) and survive restarts: the engine's thread picks
+ * jobs up from there, so every state change by the API is a store update followed by
+ * batch_kick.
+ *
+ * Threads: batch_engine_new/free on the main thread; every other function from any
+ * thread that may block (workers), never a loop thread (they write to the store).
+ */
+#ifndef QR_BATCH_H
+#define QR_BATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <h2o/memory.h>
+
+#include "store/store.h"
+#include "store/store_job.h"
+#include "util/err.h"
+#include "util/slice.h"
+
+struct fn_engine;
+struct batch_engine;
+
+/* Every state AWS has (model enum JobStatus). Values are stored: append only. */
+enum batch_state {
+    BATCH_NEW,
+    BATCH_PREPARING,
+    BATCH_SUSPENDED,
+    BATCH_READY,
+    BATCH_ACTIVE,
+    BATCH_PAUSING,
+    BATCH_PAUSED,
+    BATCH_COMPLETE,
+    BATCH_COMPLETING,
+    BATCH_CANCELLING,
+    BATCH_CANCELLED,
+    BATCH_FAILING,
+    BATCH_FAILED,
+    BATCH__STATES
+};
+
+#define BATCH_BIT(s) (1ull << (s))
+#define BATCH_TERMINAL (BATCH_BIT(BATCH_COMPLETE) | BATCH_BIT(BATCH_CANCELLED) | BATCH_BIT(BATCH_FAILED))
+
+enum batch_op {
+    BATCH_OP_LAMBDA,
+    BATCH_OP_COPY,
+    BATCH_OP_PUT_TAGGING,
+    BATCH_OP_DELETE_TAGGING,
+    BATCH_OP_CHECKSUM, /* S3ComputeObjectChecksum */
+};
+
+enum batch_manifest_format {
+    BATCH_MF_CSV, /* S3BatchOperations_CSV_20180820 */
+};
+
+enum batch_field {
+    BATCH_F_IGNORE,
+    BATCH_F_BUCKET,
+    BATCH_F_KEY,
+    BATCH_F_VERSION,
+};
+
+#define BATCH_MAX_FIELDS     8u
+#define BATCH_MAX_USER_ARGS  10u
+#define BATCH_MAX_JOB_TAGS   50u
+#define BATCH_MAX_OBJ_TAGS   10u
+#define BATCH_ARN_MAX        2048u
+#define BATCH_KEY_MAX        1024u
+#define BATCH_PREFIX_MAX     1024u
+#define BATCH_DESC_MAX       256u
+#define BATCH_TAG_KEY_MAX    512u  /* bytes: 128 Unicode characters of up to 4 bytes */
+#define BATCH_TAG_VALUE_MAX  1024u /* bytes: 256 characters; UserArguments values 1024 */
+
+struct batch_kv {
+    char key[BATCH_TAG_KEY_MAX + 1];
+    char value[BATCH_TAG_VALUE_MAX + 1];
+};
+
+/* A job's definition: what CreateJob asked for, validated for shape by the wire layer
+ * (lengths, enums), for meaning by batch_create. Heap or pool; no pointers inside. */
+struct batch_def {
+    enum batch_op op;
+    /* LambdaInvoke */
+    char function_arn[BATCH_ARN_MAX + 1];
+    char schema[8]; /* "1.0" or "2.0" */
+    struct batch_kv user_args[BATCH_MAX_USER_ARGS];
+    size_t n_user_args;
+    /* S3PutObjectCopy */
+    char target_resource[BATCH_ARN_MAX + 1]; /* bucket ARN as given */
+    char target_prefix[BATCH_PREFIX_MAX + 1];
+    /* S3PutObjectTagging */
+    struct batch_kv obj_tags[BATCH_MAX_OBJ_TAGS];
+    size_t n_obj_tags;
+    /* S3ComputeObjectChecksum: a util/checksum.h enum qr_ck value, FULL_OBJECT */
+    int checksum_alg;
+    /* Manifest */
+    enum batch_manifest_format mf_format;
+    enum batch_field fields[BATCH_MAX_FIELDS];
+    size_t n_fields;
+    char mf_arn[BATCH_ARN_MAX + 1];
+    char mf_etag[80]; /* as given (quotes kept for the echo) */
+    char mf_version[BATCH_KEY_MAX + 1];
+    /* Report */
+    bool report_enabled;
+    char report_bucket_arn[BATCH_ARN_MAX + 1];
+    char report_prefix[BATCH_PREFIX_MAX + 1];
+    bool report_failed_only; /* ReportScope FailedTasksOnly */
+    bool report_has_scope;
+    bool report_has_format;
+    /* the job */
+    bool confirmation_required;
+    char description[BATCH_DESC_MAX + 1];
+    char role_arn[BATCH_ARN_MAX + 1];
+    char token[STORE_JOB_TOKEN_MAX + 1];
+    int64_t priority;
+};
+
+struct batch_tags {
+    struct batch_kv v[BATCH_MAX_JOB_TAGS];
+    size_t n;
+};
+
+struct batch_failure {
+    char code[64];
+    char reason[257];
+};
+
+#define BATCH_MAX_FAILURES 4u
+
+/* A job as DescribeJob shows it. */
+struct batch_job {
+    struct store_job row;   /* ids, state, counters, times; slices in pool */
+    struct batch_def *def;  /* in pool */
+    struct batch_tags *tags; /* in pool */
+    struct batch_failure failures[BATCH_MAX_FAILURES];
+    size_t n_failures;
+    int64_t elapsed_s; /* Timers.ElapsedTimeInActiveSeconds */
+};
+
+struct batch_engine_opts {
+    struct store *store;   /* borrowed */
+    struct fn_engine *fn;  /* borrowed; NULL: LambdaInvoke tasks fail */
+    const char *data_dir;  /* DATA */
+    const char *region;    /* job ARNs, function resolution */
+    const char *account_id;
+};
+
+/* Creates the job tables if needed and starts the engine thread, which resumes the jobs
+ * a previous run left unfinished. *out owned by caller (free with batch_engine_free).
+ * Errors: QR_E_DB, QR_E_INTERNAL. Main thread. */
+enum qr_err batch_engine_new(const struct batch_engine_opts *o, struct batch_engine **out)
+    __attribute__((warn_unused_result));
+/* Stops the engine after its in-flight tasks (their results are kept or redone at the
+ * next start). NULL is a no-op. Main thread, before the fn engine and the store go. */
+void batch_engine_free(struct batch_engine *e);
+
+/* Creates a job (or returns the one made earlier with the same token and request).
+ * r: the caller's reader (checks buckets, function). msg gets a human reason for
+ * QR_E_BAD_INPUT / QR_E_NOT_IMPLEMENTED. Errors: QR_E_BAD_INPUT, QR_E_NOT_IMPLEMENTED
+ * (an operation or parameter quarry does not run), QR_E_CONFLICT (token reused with
+ * another request), QR_E_DB. */
+enum qr_err batch_create(struct batch_engine *e, struct store_reader *r, const struct batch_def *def,
+                         const struct batch_tags *tags, char out_id[STORE_JOB_ID_MAX + 1],
+                         char msg[256]) __attribute__((warn_unused_result));
+
+/* Reads a job. Errors: QR_E_NO_SUCH_KEY, QR_E_DB, QR_E_INTERNAL (corrupt row). */
+enum qr_err batch_describe(struct store_reader *r, struct qr_slice id, h2o_mem_pool_t *pool,
+                           struct batch_job *out) __attribute__((warn_unused_result));
+
+/* UpdateJobStatus: requested BATCH_READY (only from Suspended) or BATCH_CANCELLED (any
+ * non-terminal state; a running job goes through Cancelling). *out_state: the state
+ * after. Errors: QR_E_NO_SUCH_KEY, QR_E_CONFLICT (not allowed from the current state),
+ * QR_E_BAD_INPUT (another requested state), QR_E_DB. */
+enum qr_err batch_update_status(struct batch_engine *e, struct qr_slice id,
+                                enum batch_state requested, struct qr_slice reason,
+                                enum batch_state *out_state) __attribute__((warn_unused_result));
+
+/* UpdateJobPriority while the job has not ended. Errors: QR_E_NO_SUCH_KEY, QR_E_CONFLICT,
+ * QR_E_DB. */
+enum qr_err batch_update_priority(struct batch_engine *e, struct qr_slice id, int64_t priority)
+    __attribute__((warn_unused_result));
+
+/* Put/DeleteJobTagging (n == 0 deletes). Errors: QR_E_NO_SUCH_KEY, QR_E_DB. */
+enum qr_err batch_put_tags(struct batch_engine *e, struct qr_slice id, const struct batch_tags *t)
+    __attribute__((warn_unused_result));
+
+/* Definition <-> the JSON kept in the job row. Errors: QR_E_INTERNAL (corrupt). */
+char *batch_def_to_json(const struct batch_def *d, const struct batch_tags *t, bool with_token);
+enum qr_err batch_def_from_json(struct qr_slice json, struct batch_def *out)
+    __attribute__((warn_unused_result));
+
+/* ---- manifests (manifest.c) ---- */
+
+#define BATCH_RAW_KEY_MAX (3u * BATCH_KEY_MAX) /* a key, every byte percent-encoded */
+
+/* One manifest line's object (copied out of the line). */
+struct batch_task {
+    char bucket[64];
+    char key_raw[BATCH_RAW_KEY_MAX + 1]; /* as written in the manifest (URL-encoded) */
+    size_t key_raw_len;
+    char key[BATCH_KEY_MAX + 1]; /* decoded key (% escapes, '+' as space); may hold NUL */
+    size_t key_len;
+    char version[BATCH_KEY_MAX + 1]; /* "" when none */
+};
+
+/* Parses one CSV line (without its line end) by fields. Double-quoted fields ("" for a
+ * quote) are accepted. Errors: QR_E_BAD_INPUT with msg set (wrong column count, empty
+ * bucket or key, bad escape, key over 1024 bytes, bad bucket name). Any thread. */
+enum qr_err batch_csv_line(struct qr_slice line, const enum batch_field *fields, size_t n_fields,
+                           struct batch_task *out, char msg[128])
+    __attribute__((warn_unused_result));
+
+/* The state names AWS uses; NULL for an out-of-range value. Used by logs and tests. */
+const char *batch_state_debug_name(enum batch_state s);
+
+#endif

@@ -1,0 +1,470 @@
+/*
+ * job.c - jobs as the API sees them: CreateJob's checks of meaning (buckets exist, the
+ * function resolves, the operation runs on that bucket type), idempotency by
+ * ClientRequestToken, DescribeJob's view, and the state changes a client may ask for.
+ *
+ * The definition is kept as JSON in the job row; the token's request digest is the
+ * SHA-256 of that JSON without the token, so "same token, same request" compares what
+ * the job would do, not the bytes of the XML (element order differs between clients).
+ */
+#include "batch/batch_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <openssl/sha.h>
+
+#include "fn/fn_resolve.h"
+#include "util/buf.h"
+#include "util/codec.h"
+#include "util/names.h"
+
+static const char *const state_names[BATCH__STATES] = {
+    [BATCH_NEW] = "New",           [BATCH_PREPARING] = "Preparing", [BATCH_SUSPENDED] = "Suspended",
+    [BATCH_READY] = "Ready",       [BATCH_ACTIVE] = "Active",       [BATCH_PAUSING] = "Pausing",
+    [BATCH_PAUSED] = "Paused",     [BATCH_COMPLETE] = "Complete",   [BATCH_COMPLETING] = "Completing",
+    [BATCH_CANCELLING] = "Cancelling", [BATCH_CANCELLED] = "Cancelled",
+    [BATCH_FAILING] = "Failing",   [BATCH_FAILED] = "Failed",
+};
+
+const char *batch_state_debug_name(enum batch_state s)
+{
+    return (unsigned)s < BATCH__STATES ? state_names[s] : NULL;
+}
+
+/* ---- the definition as JSON ---- */
+
+static json_t *kv_json(const struct batch_kv *kv, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_pack("[ss]", kv[i].key, kv[i].value));
+    return a;
+}
+
+static bool kv_from_json(json_t *a, struct batch_kv *kv, size_t max, size_t *out_n)
+{
+    size_t i, n = 0;
+    json_t *p;
+    if (!json_is_array(a) || json_array_size(a) > max)
+        return false;
+    json_array_foreach(a, i, p)
+    {
+        const char *k = json_string_value(json_array_get(p, 0));
+        const char *v = json_string_value(json_array_get(p, 1));
+        if (!k || !v || strlen(k) > BATCH_TAG_KEY_MAX || strlen(v) > BATCH_TAG_VALUE_MAX)
+            return false;
+        snprintf(kv[n].key, sizeof(kv[n].key), "%s", k);
+        snprintf(kv[n].value, sizeof(kv[n].value), "%s", v);
+        n++;
+    }
+    *out_n = n;
+    return true;
+}
+
+char *batch_def_to_json(const struct batch_def *d, const struct batch_tags *t, bool with_token)
+{
+    json_t *fields = json_array();
+    for (size_t i = 0; i < d->n_fields; i++)
+        json_array_append_new(fields, json_integer(d->fields[i]));
+    json_t *o = json_pack(
+        "{si si ss ss ss ss so ss ss ss sb ss ss sb sb sb sb ss ss sI}", "op", (int)d->op, "mf",
+        (int)d->mf_format, "fn", d->function_arn, "schema", d->schema, "target",
+        d->target_resource, "tprefix", d->target_prefix, "fields", fields, "mfarn", d->mf_arn,
+        "mfetag", d->mf_etag, "mfver", d->mf_version, "rep", d->report_enabled, "repb",
+        d->report_bucket_arn, "repp", d->report_prefix, "repfo", d->report_failed_only, "repsc",
+        d->report_has_scope, "repfmt", d->report_has_format, "confirm", d->confirmation_required,
+        "desc", d->description, "role", d->role_arn, "prio", (json_int_t)d->priority);
+    json_object_set_new(o, "ckalg", json_integer(d->checksum_alg));
+    json_object_set_new(o, "uargs", kv_json(d->user_args, d->n_user_args));
+    json_object_set_new(o, "otags", kv_json(d->obj_tags, d->n_obj_tags));
+    if (t)
+        json_object_set_new(o, "tags", kv_json(t->v, t->n));
+    if (with_token)
+        json_object_set_new(o, "token", json_string(d->token));
+    char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    if (s == NULL)
+        abort(); /* jansson fails only on allocation */
+    return s;
+}
+
+static void str_field(json_t *o, const char *k, char *out, size_t cap)
+{
+    const char *v = json_string_value(json_object_get(o, k));
+    snprintf(out, cap, "%s", v ? v : "");
+}
+
+enum qr_err batch_def_from_json(struct qr_slice json, struct batch_def *d)
+{
+    json_t *o = json_loadb((const char *)json.p, json.len, JSON_REJECT_DUPLICATES, NULL);
+    enum qr_err err = QR_E_INTERNAL;
+    memset(d, 0, sizeof(*d));
+    if (!json_is_object(o))
+        goto out;
+    d->op = (enum batch_op)json_integer_value(json_object_get(o, "op"));
+    d->mf_format = (enum batch_manifest_format)json_integer_value(json_object_get(o, "mf"));
+    str_field(o, "fn", d->function_arn, sizeof(d->function_arn));
+    str_field(o, "schema", d->schema, sizeof(d->schema));
+    str_field(o, "target", d->target_resource, sizeof(d->target_resource));
+    str_field(o, "tprefix", d->target_prefix, sizeof(d->target_prefix));
+    str_field(o, "mfarn", d->mf_arn, sizeof(d->mf_arn));
+    str_field(o, "mfetag", d->mf_etag, sizeof(d->mf_etag));
+    str_field(o, "mfver", d->mf_version, sizeof(d->mf_version));
+    str_field(o, "repb", d->report_bucket_arn, sizeof(d->report_bucket_arn));
+    str_field(o, "repp", d->report_prefix, sizeof(d->report_prefix));
+    str_field(o, "desc", d->description, sizeof(d->description));
+    str_field(o, "role", d->role_arn, sizeof(d->role_arn));
+    d->report_enabled = json_is_true(json_object_get(o, "rep"));
+    d->report_failed_only = json_is_true(json_object_get(o, "repfo"));
+    d->report_has_scope = json_is_true(json_object_get(o, "repsc"));
+    d->report_has_format = json_is_true(json_object_get(o, "repfmt"));
+    d->confirmation_required = json_is_true(json_object_get(o, "confirm"));
+    d->priority = json_integer_value(json_object_get(o, "prio"));
+    d->checksum_alg = (int)json_integer_value(json_object_get(o, "ckalg"));
+    json_t *f = json_object_get(o, "fields");
+    size_t i;
+    json_t *v;
+    if (!json_is_array(f) || json_array_size(f) > BATCH_MAX_FIELDS)
+        goto out;
+    json_array_foreach(f, i, v) d->fields[d->n_fields++] = (enum batch_field)json_integer_value(v);
+    if (!kv_from_json(json_object_get(o, "uargs"), d->user_args, BATCH_MAX_USER_ARGS,
+                      &d->n_user_args) ||
+        !kv_from_json(json_object_get(o, "otags"), d->obj_tags, BATCH_MAX_OBJ_TAGS,
+                      &d->n_obj_tags))
+        goto out;
+    err = QR_OK;
+out:
+    json_decref(o);
+    return err;
+}
+
+static enum qr_err tags_from_json(struct qr_slice json, struct batch_tags *t)
+{
+    json_t *o = json_loadb((const char *)json.p, json.len, 0, NULL);
+    bool ok = kv_from_json(json_object_get(o, "tags"), t->v, BATCH_MAX_JOB_TAGS, &t->n);
+    json_decref(o);
+    return ok ? QR_OK : QR_E_INTERNAL;
+}
+
+/* ---- ARNs ---- */
+
+bool batch_bucket_of_arn(const char *arn, char out[64])
+{
+    const char *b = NULL;
+    static const char gp[] = "arn:aws:s3:::";
+    static const char ex[] = "arn:aws:s3express:";
+    if (strncmp(arn, gp, sizeof(gp) - 1) == 0) {
+        b = arn + sizeof(gp) - 1;
+    } else if (strncmp(arn, ex, sizeof(ex) - 1) == 0) {
+        const char *p = strstr(arn, ":bucket/");
+        b = p ? p + 8 : NULL;
+    }
+    bool dir;
+    if (b == NULL || strlen(b) > 63 || !qr_bucket_name_valid(qr_slice_cstr(b), &dir))
+        return false;
+    snprintf(out, 64, "%s", b);
+    return true;
+}
+
+/* "arn:aws:s3:::bucket/key" -> bucket and key (key bytes up to 1024). */
+static bool object_of_arn(const char *arn, char bucket[64], char *key, size_t cap)
+{
+    static const char gp[] = "arn:aws:s3:::";
+    if (strncmp(arn, gp, sizeof(gp) - 1) != 0)
+        return false;
+    const char *b = arn + sizeof(gp) - 1, *slash = strchr(b, '/');
+    if (slash == NULL || slash == b || (size_t)(slash - b) > 63 || strlen(slash + 1) == 0 ||
+        strlen(slash + 1) >= cap)
+        return false;
+    memcpy(bucket, b, (size_t)(slash - b));
+    bucket[slash - b] = '\0';
+    snprintf(key, cap, "%s", slash + 1);
+    bool dir;
+    return qr_bucket_name_valid(qr_slice_cstr(bucket), &dir);
+}
+
+/* ---- create ---- */
+
+static enum qr_err fail_msg(char msg[256], enum qr_err e, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static enum qr_err fail_msg(char msg[256], enum qr_err e, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, 256, fmt, ap);
+    va_end(ap);
+    return e;
+}
+
+static enum qr_err check_bucket(struct store_reader *r, const char *arn, const char *what,
+                                char msg[256], bool *out_dir)
+{
+    char b[64];
+    struct store_bucket sb;
+    if (!batch_bucket_of_arn(arn, b))
+        return fail_msg(msg, QR_E_BAD_INPUT, "%s is not a valid bucket ARN", what);
+    enum qr_err err = store_bucket_get(r, qr_slice_cstr(b), &sb);
+    if (err == QR_E_NO_SUCH_BUCKET)
+        return fail_msg(msg, QR_E_BAD_INPUT, "%s names a bucket that does not exist", what);
+    if (err == QR_OK && out_dir)
+        *out_dir = sb.type == STORE_BUCKET_DIRECTORY;
+    return err;
+}
+
+/* What the operation needs beyond its shape. */
+static enum qr_err check_operation(struct batch_engine *e, struct store_reader *r,
+                                   const struct batch_def *d, bool manifest_dir, char msg[256])
+{
+    h2o_mem_pool_t pool;
+    enum qr_err err = QR_OK;
+    bool dir = false;
+    switch (d->op) {
+    case BATCH_OP_LAMBDA: {
+        struct fn_resolve_env env = {e->data_dir, e->region, e->account_id};
+        struct fn_config cfg;
+        if (d->n_user_args && strcmp(d->schema, "2.0") != 0)
+            return fail_msg(msg, QR_E_BAD_INPUT,
+                            "UserArguments require InvocationSchemaVersion 2.0");
+        if (manifest_dir && strcmp(d->schema, "2.0") != 0)
+            return fail_msg(msg, QR_E_BAD_INPUT,
+                            "Directory buckets require InvocationSchemaVersion 2.0");
+        h2o_mem_init_pool(&pool);
+        err = fn_resolve(r, &env, qr_slice_cstr(d->function_arn), &pool, &cfg);
+        h2o_mem_clear_pool(&pool);
+        if (err == QR_E_NO_SUCH_KEY || err == QR_E_BAD_INPUT || err == QR_E_INTERNAL)
+            return fail_msg(msg, QR_E_BAD_INPUT, "FunctionArn %.200s names no function",
+                            d->function_arn);
+        return err;
+    }
+    case BATCH_OP_COPY:
+        return check_bucket(r, d->target_resource, "TargetResource", msg, &dir);
+    case BATCH_OP_CHECKSUM:
+        return QR_OK;
+    case BATCH_OP_PUT_TAGGING:
+    case BATCH_OP_DELETE_TAGGING:
+        if (manifest_dir)
+            return fail_msg(msg, QR_E_BAD_INPUT,
+                            "Object tagging is not supported on directory buckets");
+        return QR_OK;
+    }
+    return QR_E_INTERNAL;
+}
+
+static void new_job_id(char out[STORE_JOB_ID_MAX + 1])
+{
+    qr_uuid4(out);
+}
+
+enum qr_err batch_create(struct batch_engine *e, struct store_reader *r, const struct batch_def *d,
+                         const struct batch_tags *tags, char out_id[STORE_JOB_ID_MAX + 1],
+                         char msg[256])
+{
+    char mb[64], mk[BATCH_KEY_MAX + 1];
+    bool mdir = false;
+    msg[0] = '\0';
+    if (!object_of_arn(d->mf_arn, mb, mk, sizeof(mk)))
+        return fail_msg(msg, QR_E_BAD_INPUT,
+                        "Manifest ObjectArn %.200s is not arn:aws:s3:::bucket/key", d->mf_arn);
+    struct store_bucket sb;
+    enum qr_err err = store_bucket_get(r, qr_slice_cstr(mb), &sb);
+    if (err == QR_E_NO_SUCH_BUCKET)
+        return fail_msg(msg, QR_E_BAD_INPUT, "The manifest bucket %s does not exist", mb);
+    mdir = err == QR_OK && sb.type == STORE_BUCKET_DIRECTORY;
+    if (err == QR_OK && d->report_enabled)
+        err = check_bucket(r, d->report_bucket_arn, "Report Bucket", msg, NULL);
+    if (err == QR_OK)
+        err = check_operation(e, r, d, mdir, msg);
+    if (err != QR_OK)
+        return err;
+
+    char *full = batch_def_to_json(d, tags, false);
+    char *def = batch_def_to_json(d, NULL, false);
+    unsigned char h[SHA256_DIGEST_LENGTH];
+    char hex[2 * SHA256_DIGEST_LENGTH + 1], id[STORE_JOB_ID_MAX + 1];
+    SHA256((const unsigned char *)full, strlen(full), h);
+    for (size_t i = 0; i < sizeof(h); i++)
+        snprintf(hex + 2 * i, 3, "%02x", h[i]);
+    char *tags_json = batch_def_to_json(&(struct batch_def){0}, tags, false);
+    new_job_id(id);
+    bool existing = false;
+    struct store_job_new n = {
+        .id = id,
+        .token = d->token,
+        .req_hash = hex,
+        .state = BATCH_NEW,
+        .priority = d->priority,
+        .now_ms = qr_now_ms(),
+        .def = qr_slice_cstr(def),
+        .tags = qr_slice_cstr(tags_json),
+    };
+    err = store_job_create(e->o.store, &n, out_id, &existing);
+    free(full);
+    free(def);
+    free(tags_json);
+    if (err == QR_OK && !existing)
+        batch_kick(e);
+    return err;
+}
+
+/* ---- describe ---- */
+
+static void failures_from_json(struct qr_slice s, struct batch_job *j)
+{
+    json_t *a = json_loadb((const char *)s.p, s.len, 0, NULL);
+    size_t i;
+    json_t *v;
+    if (json_is_array(a)) {
+        json_array_foreach(a, i, v)
+        {
+            if (j->n_failures == BATCH_MAX_FAILURES)
+                break;
+            struct batch_failure *f = &j->failures[j->n_failures++];
+            str_field(v, "code", f->code, sizeof(f->code));
+            str_field(v, "reason", f->reason, sizeof(f->reason));
+        }
+    }
+    json_decref(a);
+}
+
+enum qr_err batch_describe(struct store_reader *r, struct qr_slice id, h2o_mem_pool_t *pool,
+                           struct batch_job *out)
+{
+    memset(out, 0, sizeof(*out));
+    enum qr_err err = store_job_get(r, id, pool, &out->row);
+    if (err != QR_OK)
+        return err;
+    out->def = h2o_mem_alloc_pool(pool, sizeof(*out->def));
+    out->tags = h2o_mem_alloc_pool(pool, sizeof(*out->tags));
+    memset(out->tags, 0, sizeof(*out->tags));
+    if ((err = batch_def_from_json(out->row.def, out->def)) != QR_OK ||
+        (err = tags_from_json(out->row.tags, out->tags)) != QR_OK)
+        return err;
+    failures_from_json(out->row.failures, out);
+    out->elapsed_s = out->row.active_ms / 1000;
+    return QR_OK;
+}
+
+/* ---- changes a client asks for ---- */
+
+enum qr_err batch_set_state(struct batch_engine *e, const char *id, uint64_t from,
+                            enum batch_state to)
+{
+    int64_t now = qr_now_ms();
+    struct store_job_update u = {
+        .id = id,
+        .set = STORE_JOB_SET_STATE,
+        .from_states = from,
+        .state = to,
+    };
+    if ((BATCH_TERMINAL >> to) & 1) {
+        u.set |= STORE_JOB_SET_TERMINATED | STORE_JOB_UNPIN;
+        u.terminated_ms = now;
+    }
+    if (to == BATCH_SUSPENDED) {
+        u.set |= STORE_JOB_SET_SUSPENDED;
+        u.suspended_ms = now;
+    }
+    return store_job_update(e->o.store, &u, NULL);
+}
+
+void batch_fail_job(struct batch_engine *e, const char *id, const char *code, const char *reason)
+{
+    json_t *a = json_pack("[{ss ss}]", "code", code, "reason", reason);
+    char *s = json_dumps(a, JSON_COMPACT);
+    json_decref(a);
+    struct store_job_update u = {
+        .id = id,
+        .set = STORE_JOB_SET_STATE | STORE_JOB_SET_TERMINATED | STORE_JOB_SET_FAILURES |
+               STORE_JOB_UNPIN,
+        .from_states = ~BATCH_TERMINAL,
+        .state = BATCH_FAILED,
+        .terminated_ms = qr_now_ms(),
+        .failures = qr_slice_cstr(s),
+    };
+    /* A job already ended stays as it ended (QR_E_CONFLICT): nothing else to do. */
+    enum qr_err ignored = store_job_update(e->o.store, &u, NULL);
+    (void)ignored;
+    free(s);
+}
+
+enum qr_err batch_update_status(struct batch_engine *e, struct qr_slice id,
+                                enum batch_state requested, struct qr_slice reason,
+                                enum batch_state *out_state)
+{
+    char jid[STORE_JOB_ID_MAX + 1];
+    if (id.len == 0 || id.len > STORE_JOB_ID_MAX)
+        return QR_E_NO_SUCH_KEY;
+    memcpy(jid, id.p, id.len);
+    jid[id.len] = '\0';
+    struct store_job_update u = {.id = jid, .set = STORE_JOB_SET_STATE, .reason = reason};
+    if (reason.len)
+        u.set |= STORE_JOB_SET_REASON;
+    if (requested == BATCH_READY) {
+        u.from_states = BATCH_BIT(BATCH_SUSPENDED);
+        u.state = BATCH_READY;
+        u.set |= STORE_JOB_SET_SUSPENDED; /* no longer suspended: the date goes */
+    } else if (requested == BATCH_CANCELLED) {
+        /* Jobs that run no task go straight to Cancelled; a running one drains first. */
+        int prev = 0;
+        u.from_states = BATCH_BIT(BATCH_NEW) | BATCH_BIT(BATCH_SUSPENDED) | BATCH_BIT(BATCH_READY) |
+                        BATCH_BIT(BATCH_PAUSED);
+        u.state = BATCH_CANCELLED;
+        u.set |= STORE_JOB_SET_TERMINATED | STORE_JOB_UNPIN;
+        u.terminated_ms = qr_now_ms();
+        enum qr_err err = store_job_update(e->o.store, &u, &prev);
+        if (err != QR_E_CONFLICT) {
+            if (err == QR_OK)
+                *out_state = BATCH_CANCELLED;
+            return err;
+        }
+        u.from_states = BATCH_BIT(BATCH_PREPARING) | BATCH_BIT(BATCH_ACTIVE) |
+                        BATCH_BIT(BATCH_PAUSING) | BATCH_BIT(BATCH_CANCELLING);
+        u.state = BATCH_CANCELLING;
+        u.set &= ~(unsigned)(STORE_JOB_SET_TERMINATED | STORE_JOB_UNPIN);
+    } else {
+        return QR_E_BAD_INPUT;
+    }
+    enum qr_err err = store_job_update(e->o.store, &u, NULL);
+    if (err == QR_OK) {
+        *out_state = (enum batch_state)u.state;
+        batch_kick(e);
+    }
+    return err;
+}
+
+enum qr_err batch_update_priority(struct batch_engine *e, struct qr_slice id, int64_t priority)
+{
+    char jid[STORE_JOB_ID_MAX + 1];
+    if (id.len == 0 || id.len > STORE_JOB_ID_MAX)
+        return QR_E_NO_SUCH_KEY;
+    memcpy(jid, id.p, id.len);
+    jid[id.len] = '\0';
+    struct store_job_update u = {
+        .id = jid,
+        .set = STORE_JOB_SET_PRIORITY,
+        .from_states = ~BATCH_TERMINAL,
+        .priority = priority,
+    };
+    enum qr_err err = store_job_update(e->o.store, &u, NULL);
+    if (err == QR_OK)
+        batch_kick(e);
+    return err;
+}
+
+enum qr_err batch_put_tags(struct batch_engine *e, struct qr_slice id, const struct batch_tags *t)
+{
+    char jid[STORE_JOB_ID_MAX + 1];
+    if (id.len == 0 || id.len > STORE_JOB_ID_MAX)
+        return QR_E_NO_SUCH_KEY;
+    memcpy(jid, id.p, id.len);
+    jid[id.len] = '\0';
+    char *s = batch_def_to_json(&(struct batch_def){0}, t, false);
+    struct store_job_update u = {.id = jid, .set = STORE_JOB_SET_TAGS, .tags = qr_slice_cstr(s)};
+    enum qr_err err = store_job_update(e->o.store, &u, NULL);
+    free(s);
+    return err;
+}

@@ -1,0 +1,746 @@
+/*
+ * task.c - one window of tasks of one operation, recorded with the job's progress.
+ *
+ * S3PutObjectCopy and the tagging operations run inside the store's writer transaction
+ * that records their result rows (store_job_progress): a window of up to
+ * BATCH_WINDOW_STORE tasks is one transaction and one fsync, and a task's effect never
+ * exists without its row or the other way round. Copies share blobs, so a copy costs
+ * the same whatever the object's size.
+ *
+ * LambdaInvoke keeps BATCH_LAMBDA_INFLIGHT tasks of the window in flight through fn_invoke
+ * (a sliding window: the next goes out when one ends), waits for the last callback, retries TemporaryFailure
+ * with backoff up to BATCH_RETRY_MAX times and waits out throttling without limit
+ * (a throttled task never fails), then records the window.
+ *
+ * Every task runs through batch_authorize_task, the one place a task's principal (the
+ * job's role) is checked.
+ */
+#include "batch/batch_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "fn/fn_resolve.h"
+#include "obj/obj.h"
+#include "util/buf.h"
+#include "util/codec.h"
+#include "util/names.h"
+#include "util/checksum.h"
+
+/* TODO(#11): evaluate the role's policies for the task's action on its object here.
+ * Today every principal is the account root, so every task is allowed; the job's
+ * RoleArn is what IAM will check. */
+static bool batch_authorize_task(const struct batch_def *d, const char *action,
+                                 const struct batch_task *t)
+{
+    (void)d->role_arn;
+    (void)action;
+    (void)t;
+    return true;
+}
+
+static void row_outcome(struct store_job_row *row, bool failed, int http, const char *code,
+                        const char *msg, size_t msg_len)
+{
+    row->failed = failed;
+    row->http = http;
+    snprintf(row->code, sizeof(row->code), "%s", code);
+    if (msg_len > BATCH_MSG_MAX)
+        msg_len = BATCH_MSG_MAX;
+    /* Cut at a character boundary: never leave half a UTF-8 sequence. */
+    while (msg_len > 0 && msg_len < strlen(msg) && ((uint8_t)msg[msg_len] & 0xC0) == 0x80)
+        msg_len--;
+    memcpy(row->message, msg, msg_len);
+    row->message[msg_len] = '\0';
+}
+
+static void row_base(struct store_job_row *row, const struct batch_window *w, size_t i)
+{
+    const struct batch_task *t = &w->tasks[i];
+    memset(row, 0, sizeof(*row));
+    row->line = w->job->cursor + i;
+    row->bucket = qr_slice_cstr(t->bucket);
+    row->key = qr_slice(t->key_raw, t->key_raw_len);
+    row->version = qr_slice_cstr(t->version);
+}
+
+/* Records the first n tasks of the window (all of them unless it was cut short). */
+static enum qr_err record(struct batch_window *w, struct store_job_row *rows, size_t n)
+{
+    if (n == 0)
+        return QR_OK;
+    struct store_job_progress p = {
+        .id = w->job->id,
+        .rows = rows,
+        .n = n,
+        .cursor_from = w->job->cursor,
+        .cursor_to = w->job->cursor + n,
+        .manifest_off = w->ends[n - 1],
+        .active_ms = batch_mono_ms() - w->t0_ms,
+    };
+    return store_job_progress(w->e->o.store, &p);
+}
+
+/* ---- S3 operations in the writer's transaction ---- */
+
+/* Result of a copy or tagging change, as the report shows it. Writer thread. */
+static void store_outcome(void *arg, struct store_job_row *row, enum qr_err err)
+{
+    static const struct {
+        enum qr_err err;
+        int http;
+        const char *code, *msg;
+    } map[] = {
+        {QR_E_NO_SUCH_KEY, 404, "NoSuchKey", "The specified key does not exist."},
+        {QR_E_NO_SUCH_BUCKET, 404, "NoSuchBucket", "The specified bucket does not exist."},
+        {QR_E_PRECONDITION, 412, "PreconditionFailed", "At least one of the preconditions you "
+                                                       "specified did not hold."},
+        {QR_E_TOO_LARGE, 400, "InvalidRequest", "The object's metadata is too large."},
+    };
+    if (err == QR_OK) {
+        row_outcome(row, false, 200, "", "Successful", 10);
+        return;
+    }
+    for (size_t i = 0; i < sizeof(map) / sizeof(*map); i++)
+        if (map[i].err == err) {
+            row_outcome(row, true, map[i].http, map[i].code, map[i].msg, strlen(map[i].msg));
+            return;
+        }
+    row_outcome(row, true, 500, "InternalError", "We encountered an internal error.", 33);
+}
+
+/* Fills a copy row; false when the task fails before reaching the store. */
+static bool copy_row(struct batch_window *w, size_t i, const char *dst_bucket, bool dst_dir,
+                     char *key_buf, char *etag_buf, struct store_job_row *row)
+{
+    const struct batch_def *d = w->def;
+    const struct batch_task *t = &w->tasks[i];
+    size_t pl = strlen(d->target_prefix);
+    if (t->version[0] && strcmp(t->version, "null") != 0) {
+        row_outcome(row, true, 400, "InvalidArgument", "Invalid version id specified", 28);
+        return false;
+    }
+    if (pl + t->key_len > BATCH_KEY_MAX) {
+        row_outcome(row, true, 400, "KeyTooLongError", "Your key is too long", 20);
+        return false;
+    }
+    if (!batch_authorize_task(d, "s3:PutObject", t)) {
+        row_outcome(row, true, 403, "AccessDenied", "Access Denied", 13);
+        return false;
+    }
+    memcpy(key_buf, d->target_prefix, pl);
+    memcpy(key_buf + pl, t->key, t->key_len);
+    /* CopyObject's rules (obj/): ETag, tags and the copy-onto-itself refusal. The source is
+     * read inside the committing transaction, so the plan has no source object. */
+    struct obj_copy_req req = {
+        .src_bucket = qr_slice_cstr(t->bucket),
+        .src_key = qr_slice(t->key, t->key_len),
+        .dst_bucket = qr_slice_cstr(dst_bucket),
+        .dst_key = qr_slice(key_buf, pl + t->key_len),
+        .dst_directory = dst_dir,
+    };
+    if (obj_copy_plan(&req, NULL, etag_buf, &row->copy) != QR_OK) {
+        static const char m[] = "This copy request is illegal because it is trying to copy an "
+                                "object to itself without changing the object's metadata.";
+        row_outcome(row, true, 400, "InvalidRequest", m, sizeof(m) - 1);
+        return false;
+    }
+    row->effect = STORE_JOB_EFFECT_COPY;
+    return true;
+}
+
+/* The tag set in the store's form (obj_tags_encode, as PutObjectTagging writes it). */
+static enum qr_err encode_tags(const struct batch_def *d, struct qr_buf *b)
+{
+    struct obj_tag t[BATCH_MAX_OBJ_TAGS];
+    for (size_t i = 0; i < d->n_obj_tags && i < BATCH_MAX_OBJ_TAGS; i++)
+        t[i] = (struct obj_tag){qr_slice_cstr(d->obj_tags[i].key),
+                                qr_slice_cstr(d->obj_tags[i].value)};
+    return obj_tags_encode(t, d->n_obj_tags, b);
+}
+
+/* Fills the rows of a copy or tagging window; tags holds the encoded tag set. The rows
+ * point into dst, keys, etags and tags: they must outlive the window's commit. */
+static void build_store_rows(struct batch_window *w, struct store_job_row *rows, char dst[64],
+                             char *keys, char *etags, const struct qr_buf *tags)
+{
+    const struct batch_def *d = w->def;
+    bool dst_dir = false;
+    dst[0] = '\0';
+    if (d->op == BATCH_OP_COPY && batch_bucket_of_arn(d->target_resource, dst))
+        (void)qr_bucket_name_valid(qr_slice_cstr(dst), &dst_dir);
+    for (size_t i = 0; i < w->n; i++) {
+        struct store_job_row *row = &rows[i];
+        row_base(row, w, i);
+        if (d->op == BATCH_OP_COPY) {
+            if (dst[0] == '\0') /* checked at CreateJob; a corrupt definition fails tasks */
+                row_outcome(row, true, 404, "NoSuchBucket", "The target bucket is not valid.", 31);
+            else
+                (void)copy_row(w, i, dst, dst_dir, keys + i * (BATCH_KEY_MAX + 1), etags + i * 80,
+                               row);
+            continue;
+        }
+        if (!batch_authorize_task(d, "s3:PutObjectTagging", &w->tasks[i])) {
+            row_outcome(row, true, 403, "AccessDenied", "Access Denied", 13);
+            continue;
+        }
+        row->effect = STORE_JOB_EFFECT_TAGS;
+        row->obj_bucket = qr_slice_cstr(w->tasks[i].bucket);
+        row->obj_key = qr_slice(w->tasks[i].key, w->tasks[i].key_len);
+        row->tags = d->op == BATCH_OP_PUT_TAGGING ? qr_slice(tags->p, tags->len) : qr_slice(NULL, 0);
+    }
+}
+
+/* One of the two windows of the copy/tagging pipeline. */
+struct store_slot {
+    struct batch_window w;
+    struct store_job job; /* the job as this window sees it (its own cursor) */
+    struct store_job_row *rows;
+    char dst[64]; /* the copy's destination bucket, which the rows point to */
+    char *keys, *etags;
+    struct store_job_progress p;
+    struct store_pipe *pipe;
+    bool busy;       /* guarded by pipe->mu: queued to the writer, not yet committed */
+    enum qr_err err; /* guarded by pipe->mu: the commit's result */
+};
+
+struct store_pipe {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct store_slot slots[2];
+};
+
+/* Writer thread: a window committed (or failed). */
+static void slot_done(void *arg, enum qr_err err)
+{
+    struct store_slot *sl = arg;
+    pthread_mutex_lock(&sl->pipe->mu);
+    sl->err = err;
+    sl->busy = false;
+    pthread_cond_broadcast(&sl->pipe->cv);
+    pthread_mutex_unlock(&sl->pipe->mu);
+}
+
+/* Waits until the slot's window committed; its result. */
+static enum qr_err slot_wait(struct store_slot *sl)
+{
+    pthread_mutex_lock(&sl->pipe->mu);
+    while (sl->busy)
+        pthread_cond_wait(&sl->pipe->cv, &sl->pipe->mu);
+    enum qr_err err = sl->err;
+    sl->err = QR_OK;
+    pthread_mutex_unlock(&sl->pipe->mu);
+    return err;
+}
+
+/* Reads the slot's window from the manifest (consecutive lines). */
+static enum qr_err slot_read(struct store_slot *sl, struct batch_mreader *mr)
+{
+    char msg[128];
+    bool eof = false;
+    enum qr_err err = QR_OK;
+    sl->w.n = 0;
+    while (sl->w.n < BATCH_WINDOW_STORE && err == QR_OK) {
+        struct qr_slice line;
+        err = batch_mreader_next(mr, &line, &eof);
+        if (err != QR_OK || eof)
+            break;
+        err = batch_csv_line(line, sl->w.def->fields, sl->w.def->n_fields,
+                             &sl->w.tasks[sl->w.n], msg);
+        if (err == QR_OK)
+            sl->w.ends[sl->w.n++] = mr->next_off;
+    }
+    return err;
+}
+
+static void pipe_init(struct store_pipe *pp, struct batch_engine *e, const struct batch_def *d)
+{
+    memset(pp, 0, sizeof(*pp));
+    pthread_mutex_init(&pp->mu, NULL);
+    pthread_cond_init(&pp->cv, NULL);
+    for (size_t i = 0; i < 2; i++) {
+        struct store_slot *sl = &pp->slots[i];
+        sl->pipe = pp;
+        sl->w.e = e;
+        sl->w.def = d;
+        sl->w.job = &sl->job;
+        sl->w.tasks = qr_xmalloc(sizeof(*sl->w.tasks) * BATCH_WINDOW_STORE);
+        sl->w.ends = qr_xmalloc(sizeof(*sl->w.ends) * BATCH_WINDOW_STORE);
+        sl->rows = qr_xmalloc(sizeof(*sl->rows) * BATCH_WINDOW_STORE);
+        sl->keys = qr_xmalloc((size_t)(BATCH_KEY_MAX + 1) * BATCH_WINDOW_STORE);
+        sl->etags = qr_xmalloc((size_t)80 * BATCH_WINDOW_STORE);
+    }
+}
+
+static void pipe_dispose(struct store_pipe *pp)
+{
+    for (size_t i = 0; i < 2; i++) {
+        struct store_slot *sl = &pp->slots[i];
+        free(sl->w.tasks);
+        free(sl->w.ends);
+        free(sl->rows);
+        free(sl->keys);
+        free(sl->etags);
+    }
+    pthread_mutex_destroy(&pp->mu);
+    pthread_cond_destroy(&pp->cv);
+}
+
+enum qr_err batch_run_store_windows(struct batch_engine *e, const struct store_job *j,
+                                    const struct batch_def *d, size_t max_windows)
+{
+    struct store_pipe *pp = qr_xmalloc(sizeof(*pp));
+    struct batch_mreader mr;
+    struct qr_buf tags;
+    uint64_t cursor = j->cursor;
+    int64_t t0 = batch_mono_ms();
+    qr_buf_init(&tags, 64 * 1024);
+    enum qr_err err = d->op == BATCH_OP_PUT_TAGGING ? encode_tags(d, &tags) : QR_OK;
+    if (err == QR_OK)
+        err = batch_mreader_open(e->o.store, e->reader, j->id, j->manifest_off, &mr);
+    if (err != QR_OK) {
+        qr_buf_dispose(&tags);
+        free(pp);
+        return err;
+    }
+    pipe_init(pp, e, d);
+    for (size_t k = 0; k < max_windows && err == QR_OK; k++) {
+        struct store_slot *sl = &pp->slots[k % 2];
+        /* The window before the previous one must have committed before its buffers are
+         * reused; the previous one keeps committing while this one is read and built. */
+        if ((err = slot_wait(sl)) != QR_OK || (err = slot_read(sl, &mr)) != QR_OK ||
+            sl->w.n == 0)
+            break;
+        sl->job = *j;
+        sl->job.cursor = cursor;
+        build_store_rows(&sl->w, sl->rows, sl->dst, sl->keys, sl->etags, &tags);
+        int64_t now = batch_mono_ms();
+        sl->p = (struct store_job_progress){
+            .id = j->id,
+            .rows = sl->rows,
+            .n = sl->w.n,
+            .cursor_from = cursor,
+            .cursor_to = cursor + sl->w.n,
+            .manifest_off = sl->w.ends[sl->w.n - 1],
+            .active_ms = now - t0,
+            .outcome = store_outcome,
+            .arg = &sl->w,
+        };
+        t0 = now;
+        cursor += sl->w.n;
+        pthread_mutex_lock(&pp->mu);
+        sl->busy = true;
+        pthread_mutex_unlock(&pp->mu);
+        store_job_progress_async(e->o.store, &sl->p, slot_done, sl);
+    }
+    for (size_t i = 0; i < 2; i++) {
+        enum qr_err e2 = slot_wait(&pp->slots[i]);
+        if (err == QR_OK)
+            err = e2;
+    }
+    batch_mreader_close(&mr);
+    pipe_dispose(pp);
+    free(pp);
+    qr_buf_dispose(&tags);
+    return err;
+}
+
+/* ---- S3ComputeObjectChecksum ---- */
+
+#define CK_READ_CHUNK (256u * 1024u)
+
+/* Feeds the object's bytes (inline, or its blob extents read in 256 KiB chunks) to st. */
+static enum qr_err digest_object(struct store *store, const struct store_obj *o,
+                                 struct qr_ck_state *st, uint8_t *buf)
+{
+    if (o->inline_data.p) {
+        qr_ck_update(st, o->inline_data.p, o->inline_data.len);
+        return QR_OK;
+    }
+    for (size_t i = 0; i < o->n_ext; i++) {
+        int fd;
+        enum qr_err err = store_blob_open(store, o->ext[i].blob, &fd);
+        if (err != QR_OK)
+            return err;
+        for (uint64_t done = 0; done < o->ext[i].len && err == QR_OK;) {
+            size_t want = o->ext[i].len - done < CK_READ_CHUNK ? (size_t)(o->ext[i].len - done)
+                                                               : CK_READ_CHUNK;
+            ssize_t r = pread(fd, buf, want, (off_t)(o->ext[i].off + done));
+            if (r <= 0)
+                err = QR_E_IO;
+            else {
+                qr_ck_update(st, buf, (size_t)r);
+                done += (uint64_t)r;
+            }
+        }
+        close(fd);
+        if (err != QR_OK)
+            return err;
+    }
+    return QR_OK;
+}
+
+/* One task: the object's checksum as the report's ResultMessage (a JSON document with
+ * the algorithm, type and base64 value as S3's x-amz-checksum-* headers render it). */
+static void checksum_task(struct batch_window *w, size_t i, uint8_t *buf,
+                          struct store_job_row *row)
+{
+    const struct batch_task *t = &w->tasks[i];
+    enum qr_ck alg = (enum qr_ck)w->def->checksum_alg;
+    h2o_mem_pool_t pool;
+    struct store_obj o;
+    if (!batch_authorize_task(w->def, "s3:GetObject", t)) {
+        row_outcome(row, true, 403, "AccessDenied", "Access Denied", 13);
+        return;
+    }
+    h2o_mem_init_pool(&pool);
+    enum qr_err err = store_obj_get(w->e->reader, qr_slice_cstr(t->bucket),
+                                    qr_slice(t->key, t->key_len), true, &pool, &o);
+    if (err == QR_OK) {
+        struct qr_ck_state st;
+        uint8_t d[QR_CK_MAX_DIGEST];
+        char b64[72], msg[160];
+        qr_ck_init(&st, alg);
+        err = digest_object(w->e->o.store, &o, &st, buf);
+        qr_ck_final(&st, d);
+        if (err == QR_OK) {
+            qr_b64_encode(d, qr_ck_len(alg), b64);
+            int n = snprintf(msg, sizeof(msg),
+                             "{\"checksumAlgorithm\":\"%s\",\"checksumType\":\"FULL_OBJECT\","
+                             "\"checksum\":\"%s\"}",
+                             qr_ck_name(alg), b64);
+            row_outcome(row, false, 200, "", msg, (size_t)n);
+        }
+    }
+    h2o_mem_clear_pool(&pool);
+    if (err != QR_OK)
+        store_outcome(NULL, row, err);
+}
+
+static enum qr_err run_checksum_window(struct batch_window *w)
+{
+    struct store_job_row *rows = qr_xmalloc(sizeof(*rows) * w->n);
+    uint8_t *buf = qr_xmalloc(CK_READ_CHUNK);
+    for (size_t i = 0; i < w->n; i++) {
+        row_base(&rows[i], w, i);
+        checksum_task(w, i, buf, &rows[i]);
+    }
+    enum qr_err err = record(w, rows, w->n);
+    free(buf);
+    free(rows);
+    return err;
+}
+
+/* ---- LambdaInvoke ---- */
+
+enum lam_state {
+    LAM_PENDING,   /* to be (re)sent */
+    LAM_INFLIGHT,  /* fn_invoke accepted it */
+    LAM_DONE,      /* row filled */
+    LAM_RETRY,     /* TemporaryFailure or engine error: again after a backoff */
+    LAM_THROTTLED, /* the engine was full or the function throttled: again, no limit */
+};
+
+struct lam_window;
+
+struct lam_slot {
+    struct lam_window *lw;
+    size_t i;
+    enum lam_state st; /* guarded by lw->mu while in flight */
+    unsigned attempts;
+    char task_id[40];
+    struct store_job_row *row;
+};
+
+struct lam_window {
+    struct batch_window *w;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t inflight; /* guarded by mu */
+    struct lam_slot *slots;
+    char invocation_id[40];
+    bool stopped; /* cut short: a cancel or the engine stopping */
+};
+
+/* The event AWS sends (reference 7): one task per invocation; s3Key as in the manifest
+ * (URL-encoded: AWS's sample functions unquote_plus it). */
+static char *event_json(const struct lam_window *lw, const struct lam_slot *sl)
+{
+    const struct batch_def *d = lw->w->def;
+    const struct batch_task *t = &lw->w->tasks[sl->i];
+    bool v2 = strcmp(d->schema, "2.0") == 0;
+    json_t *task = json_object();
+    json_object_set_new(task, "taskId", json_string(sl->task_id));
+    json_object_set_new(task, "s3Key", json_stringn(t->key_raw, t->key_raw_len));
+    json_object_set_new(task, "s3VersionId", t->version[0] ? json_string(t->version) : json_null());
+    if (v2) {
+        json_object_set_new(task, "s3Bucket", json_string(t->bucket));
+    } else {
+        char arn[80];
+        snprintf(arn, sizeof(arn), "arn:aws:s3:::%s", t->bucket);
+        json_object_set_new(task, "s3BucketArn", json_string(arn));
+    }
+    json_t *job = json_pack("{ss}", "id", lw->w->job->id);
+    if (v2) {
+        json_t *ua = json_object();
+        for (size_t i = 0; i < d->n_user_args; i++)
+            json_object_set_new(ua, d->user_args[i].key, json_string(d->user_args[i].value));
+        json_object_set_new(job, "userArguments", ua);
+    }
+    json_t *ev = json_pack("{ss ss so s[o]}", "invocationSchemaVersion", v2 ? "2.0" : "1.0",
+                           "invocationId", lw->invocation_id, "job", job, "tasks", task);
+    char *s = json_dumps(ev, JSON_COMPACT);
+    json_decref(ev);
+    if (s == NULL)
+        abort(); /* jansson fails only on allocation */
+    return s;
+}
+
+static void fail_row(struct lam_slot *sl, const char *code, const char *msg, size_t len)
+{
+    row_outcome(sl->row, true, 200, code, msg, len);
+    sl->st = LAM_DONE;
+}
+
+/* The function's answer: {"results":[{"taskId","resultCode","resultString"}],
+ * "treatMissingKeysAs"}. Anything else fails the task (never the job). */
+static void parse_response(struct lam_slot *sl, const uint8_t *p, size_t n)
+{
+    json_error_t jerr;
+    json_t *o = json_loadb((const char *)p, n, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *results = json_object_get(o, "results");
+    const char *code = NULL, *str = NULL;
+    if (!json_is_object(o) || !json_is_array(results)) {
+        static const char m[] = "Lambda returned an invalid response: not a JSON object with "
+                                "a results array";
+        fail_row(sl, "PermanentFailure", m, sizeof(m) - 1);
+        json_decref(o);
+        return;
+    }
+    size_t i;
+    json_t *r;
+    json_array_foreach(results, i, r)
+    {
+        const char *id = json_string_value(json_object_get(r, "taskId"));
+        if (id && strcmp(id, sl->task_id) == 0) {
+            code = json_string_value(json_object_get(r, "resultCode"));
+            str = json_string_value(json_object_get(r, "resultString"));
+            break;
+        }
+    }
+    if (code == NULL && i == json_array_size(results)) {
+        code = json_string_value(json_object_get(o, "treatMissingKeysAs"));
+        code = code ? code : "PermanentFailure";
+        str = "The function's response has no result for this task";
+    }
+    if (code && strcmp(code, "Succeeded") == 0) {
+        row_outcome(sl->row, false, 200, "", str ? str : "", str ? strlen(str) : 0);
+        sl->st = LAM_DONE;
+    } else if (code && strcmp(code, "TemporaryFailure") == 0 &&
+               sl->attempts <= BATCH_RETRY_MAX) {
+        sl->st = LAM_RETRY;
+    } else if (code && (strcmp(code, "TemporaryFailure") == 0 ||
+                        strcmp(code, "PermanentFailure") == 0)) {
+        row_outcome(sl->row, true, 200, code, str ? str : "", str ? strlen(str) : 0);
+        sl->st = LAM_DONE;
+    } else {
+        static const char m[] = "Lambda returned an invalid response: unknown resultCode";
+        fail_row(sl, "PermanentFailure", m, sizeof(m) - 1);
+    }
+    json_decref(o);
+}
+
+/* fn engine thread: classify the result, wake the window's waiter. */
+static void on_result(void *arg, struct fn_result *res)
+{
+    struct lam_slot *sl = arg;
+    struct lam_window *lw = sl->lw;
+    char m[BATCH_MSG_MAX + 64];
+    int n;
+    switch (res->status) {
+    case FN_OK:
+        parse_response(sl, res->payload, res->payload_len);
+        break;
+    case FN_FUNCTION_ERROR:
+    case FN_INIT_FAILED:
+        /* AWS's report shows the function's error document after this prefix. */
+        n = snprintf(m, sizeof(m), "Lambda returned function error: %.*s",
+                     (int)(res->payload_len > BATCH_MSG_MAX ? BATCH_MSG_MAX : res->payload_len),
+                     res->payload ? (const char *)res->payload : "");
+        fail_row(sl, "PermanentFailure", m, (size_t)n < sizeof(m) ? (size_t)n : sizeof(m) - 1);
+        break;
+    case FN_THROTTLED:
+        sl->st = LAM_THROTTLED;
+        break;
+    case FN_TOO_LARGE:
+        n = snprintf(m, sizeof(m), "Lambda returned an error: the payload exceeds 6 MB");
+        fail_row(sl, "PermanentFailure", m, (size_t)n);
+        break;
+    case FN_SERVICE_ERROR:
+        if (sl->attempts <= BATCH_RETRY_MAX) {
+            sl->st = LAM_RETRY;
+        } else {
+            n = snprintf(m, sizeof(m), "Lambda could not run the function (%s)",
+                         res->error_type ? res->error_type : "service error");
+            fail_row(sl, "TemporaryFailure", m, (size_t)n);
+        }
+        break;
+    }
+    pthread_mutex_lock(&lw->mu);
+    lw->inflight--;
+    pthread_cond_signal(&lw->cv);
+    pthread_mutex_unlock(&lw->mu);
+}
+
+/* Whether the job left Active (a cancel) or the engine is stopping: then no more tasks
+ * of the window are sent, and the window records what ran. Engine thread. */
+static bool should_stop(struct lam_window *lw)
+{
+    struct batch_engine *e = lw->w->e;
+    h2o_mem_pool_t pool;
+    struct store_job j;
+    if (batch_engine_stopping(e))
+        return true;
+    h2o_mem_init_pool(&pool);
+    enum qr_err err = store_job_get(e->reader, qr_slice_cstr(lw->w->job->id), &pool, &j);
+    h2o_mem_clear_pool(&pool);
+    return err == QR_OK && j.state != BATCH_ACTIVE;
+}
+
+/* Sends every pending slot; returns how many still need a later round. */
+static size_t send_round(struct lam_window *lw, const struct fn_config *cfg)
+{
+    size_t later = 0;
+    for (size_t i = 0; i < lw->w->n; i++) {
+        struct lam_slot *sl = &lw->slots[i];
+        if (sl->st != LAM_PENDING)
+            continue;
+        if (i % BATCH_LAMBDA_INFLIGHT == 0 && should_stop(lw)) {
+            lw->stopped = true;
+            break;
+        }
+        char *payload = event_json(lw, sl);
+        char rid[37];
+        qr_uuid4(rid);
+        struct fn_invoke inv = {.cfg = cfg, .payload = qr_slice_cstr(payload), .request_id = rid};
+        sl->attempts++;
+        pthread_mutex_lock(&lw->mu);
+        /* A sliding window: the next task goes out as soon as one ends, never more than
+         * the engine runs at once (more would only come back throttled). */
+        while (lw->inflight >= BATCH_LAMBDA_INFLIGHT)
+            pthread_cond_wait(&lw->cv, &lw->mu);
+        sl->st = LAM_INFLIGHT;
+        lw->inflight++;
+        pthread_mutex_unlock(&lw->mu);
+        enum qr_err err = fn_invoke(lw->w->e->o.fn, &inv, on_result, sl);
+        free(payload);
+        if (err != QR_OK) {
+            pthread_mutex_lock(&lw->mu);
+            lw->inflight--;
+            pthread_mutex_unlock(&lw->mu);
+            sl->attempts--;
+            sl->st = err == QR_E_BUSY ? LAM_THROTTLED : LAM_RETRY;
+            later++;
+        }
+    }
+    pthread_mutex_lock(&lw->mu);
+    while (lw->inflight > 0)
+        pthread_cond_wait(&lw->cv, &lw->mu);
+    pthread_mutex_unlock(&lw->mu);
+    for (size_t i = 0; i < lw->w->n; i++)
+        if (lw->slots[i].st == LAM_RETRY || lw->slots[i].st == LAM_THROTTLED)
+            later++;
+    return later;
+}
+
+/* Sleeps before the next round: throttling briefly, retries with exponential backoff. */
+static void backoff(struct lam_window *lw, unsigned round)
+{
+    bool retry = false;
+    for (size_t i = 0; i < lw->w->n; i++) {
+        struct lam_slot *sl = &lw->slots[i];
+        if (sl->st == LAM_RETRY && sl->attempts > BATCH_RETRY_MAX) {
+            static const char m[] = "The function kept returning TemporaryFailure";
+            fail_row(sl, "TemporaryFailure", m, sizeof(m) - 1);
+            continue;
+        }
+        retry |= sl->st == LAM_RETRY;
+        if (sl->st == LAM_RETRY || sl->st == LAM_THROTTLED)
+            sl->st = LAM_PENDING;
+    }
+    unsigned ms = retry ? 100u << (round < 5 ? round : 5) : 20u;
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static enum qr_err run_lambda_window(struct batch_window *w)
+{
+    struct fn_resolve_env env = {w->e->data_dir, w->e->region, w->e->account_id};
+    struct fn_config cfg;
+    h2o_mem_pool_t pool;
+    struct store_job_row *rows = qr_xmalloc(sizeof(*rows) * w->n);
+    struct lam_window lw = {.w = w};
+    lw.slots = qr_xmalloc(sizeof(*lw.slots) * w->n);
+    pthread_mutex_init(&lw.mu, NULL);
+    pthread_cond_init(&lw.cv, NULL);
+    qr_uuid4(lw.invocation_id);
+    h2o_mem_init_pool(&pool);
+    enum qr_err rerr = fn_resolve(w->e->reader, &env, qr_slice_cstr(w->def->function_arn), &pool,
+                                  &cfg);
+    for (size_t i = 0; i < w->n; i++) {
+        struct lam_slot *sl = &lw.slots[i];
+        memset(sl, 0, sizeof(*sl));
+        sl->lw = &lw;
+        sl->i = i;
+        sl->row = &rows[i];
+        row_base(&rows[i], w, i);
+        snprintf(sl->task_id, sizeof(sl->task_id), "%016llx%08llx",
+                 (unsigned long long)(uintptr_t)w->job->seq, (unsigned long long)rows[i].line);
+        if (rerr != QR_OK || w->e->o.fn == NULL)
+            fail_row(sl, "PermanentFailure", "The function no longer exists", 29);
+        else if (!batch_authorize_task(w->def, "lambda:InvokeFunction", &w->tasks[i]))
+            fail_row(sl, "AccessDenied", "Access Denied", 13);
+    }
+    enum qr_err err = QR_OK;
+    for (unsigned round = 0; send_round(&lw, &cfg) > 0 && !lw.stopped; round++) {
+        if (batch_engine_stopping(w->e)) {
+            lw.stopped = true;
+            break;
+        }
+        backoff(&lw, round);
+    }
+    /* What ran is recorded: the window's prefix of finished tasks (the rest runs again at
+     * the next start, or never after a cancel). */
+    size_t done = 0;
+    while (done < w->n && lw.slots[done].st == LAM_DONE)
+        done++;
+    err = record(w, rows, lw.stopped ? done : w->n);
+    if (err == QR_OK && lw.stopped && batch_engine_stopping(w->e))
+        err = QR_E_BUSY;
+    h2o_mem_clear_pool(&pool);
+    pthread_mutex_destroy(&lw.mu);
+    pthread_cond_destroy(&lw.cv);
+    free(lw.slots);
+    free(rows);
+    return err;
+}
+
+enum qr_err batch_run_window(struct batch_window *w)
+{
+    switch (w->def->op) {
+    case BATCH_OP_LAMBDA:
+        return run_lambda_window(w);
+    case BATCH_OP_COPY:
+    case BATCH_OP_PUT_TAGGING:
+    case BATCH_OP_DELETE_TAGGING:
+        return QR_E_INTERNAL; /* batch_run_store_windows runs these */
+    case BATCH_OP_CHECKSUM:
+        return run_checksum_window(w);
+    }
+    return QR_E_INTERNAL;
+}

@@ -1,0 +1,769 @@
+#!/usr/bin/env python3
+"""test_batch.py - S3 Batch Operations (the S3 Control jobs API and the engine) through stock
+boto3 and the aws CLI v1 against a real quarry.
+
+The S3 Control client talks to http://localhost:PORT: every SDK puts the account id in front
+of the host (123456789012.localhost), which libnss-myhostname resolves to loopback. Expected
+values come from AWS's documentation and the botocore model (reference/aws-s3.md sections 4-8):
+report layout, event shapes, state machine. Functions are real processes (lambda_fixtures/).
+"""
+
+import csv
+import hashlib
+import io
+import json
+import os
+import subprocess
+import tempfile
+import time
+import urllib.parse
+import uuid
+
+import boto3
+from botocore.config import Config
+
+from harness import check, client_error, eq, expect_client_error, run, test
+from quarry_server import ACCOUNT, REGION, QuarryServer, build_zip
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FIXTURES = os.path.join(HERE, "lambda_fixtures")
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/batch-ops"
+FN_ROLE = f"arn:aws:iam::{ACCOUNT}:role/lambda-ex"
+DIR_CFG = {"Location": {"Type": "AvailabilityZone", "Name": "use1-az4"},
+           "Bucket": {"DataRedundancy": "SingleAvailabilityZone", "Type": "Directory"}}
+JOB_DEADLINE_S = 120.0
+# Keys a manifest must carry safely: spaces, '+', '%', '#', commas, quotes, unicode.
+WEIRD_KEYS = ["plain.txt", "with space.txt", "plus+sign.txt", "percent%41.txt", "hash#tag.txt",
+              "dir/unicodé 日本語.txt", "a,comma.txt", 'quote"d.txt', "deep/er/path/x"]
+
+srv = None
+s3 = None
+s3c = None
+lam = None
+
+
+def control_client(server, **cfg):
+    conf = {"retries": {"total_max_attempts": 1}, "connect_timeout": 10, "read_timeout": 60}
+    conf.update(cfg)
+    return boto3.client("s3control", endpoint_url=f"http://localhost:{server.port}",
+                        region_name=REGION, aws_access_key_id=server.access_key,
+                        aws_secret_access_key=server.secret_key, config=Config(**conf))
+
+
+def setup():
+    global srv, s3, s3c, lam
+    srv = QuarryServer().start()
+    s3 = srv.boto3_client()
+    s3c = control_client(srv)
+    lam = srv.lambda_client()
+
+
+def teardown():
+    if srv is not None:
+        srv.close()
+
+
+# ---- helpers ----
+
+def uniq(p):
+    return f"{p}-{uuid.uuid4().hex[:8]}"
+
+
+def dir_bucket(client=None):
+    name = f"{uniq('bt')}--use1-az4--x-s3"
+    (client or s3).create_bucket(Bucket=name, CreateBucketConfiguration=DIR_CFG)
+    return name
+
+
+def gp_bucket(client=None):
+    name = uniq("bt")
+    (client or s3).create_bucket(Bucket=name)
+    return name
+
+
+def put_manifest(bucket, key, lines, client=None, crlf=False):
+    body = ("\r\n" if crlf else "\n").join(lines) + ("\r\n" if crlf else "\n")
+    r = (client or s3).put_object(Bucket=bucket, Key=key, Body=body.encode())
+    return r["ETag"]
+
+
+def manifest_line(bucket, key):
+    return f"{bucket},{urllib.parse.quote_plus(key)}"
+
+
+def job_args(manifest_bucket, manifest_key, etag, operation, report_bucket=None, **kw):
+    args = {
+        "AccountId": ACCOUNT,
+        "ConfirmationRequired": False,
+        "Operation": operation,
+        "Manifest": {"Spec": {"Format": "S3BatchOperations_CSV_20180820",
+                              "Fields": ["Bucket", "Key"]},
+                     "Location": {"ObjectArn": f"arn:aws:s3:::{manifest_bucket}/{manifest_key}",
+                                  "ETag": etag}},
+        "Priority": 10,
+        "RoleArn": ROLE,
+        "ClientRequestToken": str(uuid.uuid4()),
+        "Report": ({"Bucket": f"arn:aws:s3:::{report_bucket}", "Format": "Report_CSV_20180820",
+                    "Enabled": True, "Prefix": "ReportPrefix", "ReportScope": "AllTasks"}
+                   if report_bucket else {"Enabled": False}),
+    }
+    args.update(kw)
+    return args
+
+
+def wait_job(job_id, states=("Complete", "Failed", "Cancelled"), client=None,
+             deadline_s=JOB_DEADLINE_S):
+    c = client or s3c
+    end = time.monotonic() + deadline_s
+    while True:
+        job = c.describe_job(AccountId=ACCOUNT, JobId=job_id)["Job"]
+        if job["Status"] in states:
+            return job
+        if time.monotonic() > end:
+            raise AssertionError(f"job {job_id} still {job['Status']} after {deadline_s}s: {job}")
+        time.sleep(0.05)
+
+
+def read_report(bucket, job_id, prefix="ReportPrefix"):
+    """(manifest.json, {status: [rows]}) with every results file's MD5 checked."""
+    base = f"{prefix}/job-{job_id}/"
+    m = json.loads(s3.get_object(Bucket=bucket, Key=base + "manifest.json")["Body"].read())
+    eq(m["Format"], "Report_CSV_20180820", "report Format")
+    eq(m["ReportSchema"], "Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode, "
+       "ResultMessage", "ReportSchema")
+    rows = {}
+    for r in m["Results"]:
+        check(r["Key"].startswith(base + "results/") and r["Key"].endswith(".csv"),
+              f"results key {r['Key']}")
+        eq(r["Bucket"], bucket, "results bucket")
+        data = s3.get_object(Bucket=bucket, Key=r["Key"])["Body"].read()
+        eq(r["MD5Checksum"], hashlib.md5(data).hexdigest(), "results MD5Checksum")
+        parsed = list(csv.reader(io.StringIO(data.decode())))
+        for row in parsed:
+            eq(len(row), 7, f"columns of {row}")
+            eq(row[3], r["TaskExecutionStatus"], "TaskStatus matches its file")
+        rows[r["TaskExecutionStatus"]] = parsed
+    return m, rows
+
+
+def deploy(name, path, **kw):
+    src = open(os.path.join(FIXTURES, path), "rb").read()
+    lam.create_function(FunctionName=name, Runtime="python3.11", Role=FN_ROLE,
+                        Handler="lambda_function.lambda_handler",
+                        Code={"ZipFile": build_zip({"lambda_function.py": src})},
+                        Timeout=kw.pop("Timeout", 30), **kw)
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+
+
+# ---- the walkthrough ----
+
+@test
+def walkthrough_lambda_directory_buckets():
+    """AWS's walkthrough unchanged but for the endpoint: two directory buckets, a CSV manifest
+    in a general purpose bucket, the walkthrough's function, LambdaInvoke schema 2.0 with
+    UserArguments, no confirmation; every object copied with prefix and suffix; the report
+    lists each manifest line once."""
+    src, dst, man, rep = dir_bucket(), dir_bucket(), gp_bucket(), gp_bucket()
+    for k in WEIRD_KEYS:
+        s3.put_object(Bucket=src, Key=k, Body=f"body of {k}".encode())
+    lines = [manifest_line(src, k) for k in WEIRD_KEYS]
+    etag = put_manifest(man, "m.csv", lines)
+    fn = deploy(uniq("s3batchops-function"), "batch_walkthrough/lambda_function.py")
+    op = {"LambdaInvoke": {"FunctionArn": fn, "InvocationSchemaVersion": "2.0",
+                           "UserArguments": {"MyDestinationBucket": dst,
+                                             "MyDestinationBucketRegion": REGION,
+                                             "MyDestinationPrefix": "copied/",
+                                             "MyDestinationObjectKeySuffix": "_new_suffix"}}}
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, op, rep, Priority=1))["JobId"]
+    job = wait_job(jid)
+    eq(job["Status"], "Complete", f"status ({job.get('FailureReasons')})")
+    eq(job["JobArn"], f"arn:aws:s3:{REGION}:{ACCOUNT}:job/{jid}", "JobArn")
+    ps = job["ProgressSummary"]
+    eq((ps["TotalNumberOfTasks"], ps["NumberOfTasksSucceeded"], ps["NumberOfTasksFailed"]),
+       (len(WEIRD_KEYS), len(WEIRD_KEYS), 0), "progress")
+    check("TerminationDate" in job, "TerminationDate set")
+    eq(job["Operation"]["LambdaInvoke"]["UserArguments"]["MyDestinationPrefix"], "copied/",
+       "Operation echoed")
+    for k in WEIRD_KEYS:
+        body = s3.get_object(Bucket=dst, Key=f"copied/{k}_new_suffix")["Body"].read()
+        eq(body, f"body of {k}".encode(), f"copy of {k!r}")
+    m, rows = read_report(rep, jid)
+    eq(set(rows), {"succeeded"}, "only a succeeded file")
+    eq(sorted((r[0], r[1]) for r in rows["succeeded"]),
+       sorted(tuple(l.split(",", 1)) for l in lines), "report rows = manifest lines")
+    for r in rows["succeeded"]:
+        eq((r[2], r[4], r[5]), ("", "200", ""), "VersionId, HTTP status, error code")
+        check(r[6].startswith(f"Copied to {dst}/copied/"), f"ResultMessage {r[6]!r}")
+
+
+# ---- S3PutObjectCopy, tagging ----
+
+@test
+def copy_job_general_to_directory():
+    """S3PutObjectCopy from a general purpose bucket into a directory bucket with a key
+    prefix; a CRLF manifest with a quoted field; a missing object is a failed task (404
+    NoSuchKey), not a failed job; the report splits succeeded and failed rows."""
+    src, dst, man, rep = gp_bucket(), dir_bucket(), gp_bucket(), gp_bucket()
+    keys = WEIRD_KEYS[:5]
+    for k in keys:
+        s3.put_object(Bucket=src, Key=k, Body=k.encode() * 3)
+    lines = [manifest_line(src, k) for k in keys] + [f'"{src}","no-such-key"']
+    etag = put_manifest(man, "m.csv", lines, crlf=True)
+    op = {"S3PutObjectCopy": {"TargetResource": f"arn:aws:s3express:{REGION}:{ACCOUNT}:bucket/{dst}",
+                              "TargetKeyPrefix": "c/"}}
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, op, rep))["JobId"]
+    job = wait_job(jid)
+    eq(job["Status"], "Complete", "status")
+    ps = job["ProgressSummary"]
+    eq((ps["TotalNumberOfTasks"], ps["NumberOfTasksSucceeded"], ps["NumberOfTasksFailed"]),
+       (6, 5, 1), "progress")
+    for k in keys:
+        eq(s3.get_object(Bucket=dst, Key="c/" + k)["Body"].read(), k.encode() * 3, f"copy {k!r}")
+    _, rows = read_report(rep, jid)
+    eq(len(rows["succeeded"]), 5, "succeeded rows")
+    eq(rows["failed"], [[src, "no-such-key", "", "failed", "404", "NoSuchKey",
+                         "The specified key does not exist."]], "failed row")
+
+
+@test
+def tagging_jobs():
+    """S3PutObjectTagging sets the tag set of every listed object; S3DeleteObjectTagging
+    removes it; the tags read back through GetObjectTagging."""
+    b, man = gp_bucket(), gp_bucket()
+    keys = ["t1", "t 2", "t+3"]
+    for k in keys:
+        s3.put_object(Bucket=b, Key=k, Body=b"x")
+    etag = put_manifest(man, "m.csv", [manifest_line(b, k) for k in keys])
+    tags = [{"Key": "project", "Value": "blue sky"}, {"Key": "n", "Value": "1+1=2"}]
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, {"S3PutObjectTagging": {"TagSet": tags}}))["JobId"]
+    eq(wait_job(jid)["Status"], "Complete", "put tagging job")
+    for k in keys:
+        eq(s3.get_object_tagging(Bucket=b, Key=k)["TagSet"], tags, f"tags of {k!r}")
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, {"S3DeleteObjectTagging": {}}))["JobId"]
+    eq(wait_job(jid)["Status"], "Complete", "delete tagging job")
+    for k in keys:
+        eq(s3.get_object_tagging(Bucket=b, Key=k)["TagSet"], [], f"tags of {k!r} after delete")
+
+
+@test
+def compute_checksum_job():
+    """S3ComputeObjectChecksum FULL_OBJECT: the report's ResultMessage carries the checksum,
+    computed over inline and blob-backed objects alike (checked here with zlib/hashlib);
+    a missing object is a failed task; algorithms quarry lacks are refused by name."""
+    import base64
+    import zlib
+    b, man, rep = gp_bucket(), gp_bucket(), gp_bucket()
+    bodies = {"small": b"tiny body", "big": os.urandom(300 * 1024)}
+    for k, v in bodies.items():
+        s3.put_object(Bucket=b, Key=k, Body=v)
+    etag = put_manifest(man, "m.csv", [manifest_line(b, k) for k in bodies] + [manifest_line(b, "gone")])
+    want = {"CRC32": lambda v: base64.b64encode(zlib.crc32(v).to_bytes(4, "big")).decode(),
+            "SHA256": lambda v: base64.b64encode(hashlib.sha256(v).digest()).decode()}
+    for alg, fn in want.items():
+        op = {"S3ComputeObjectChecksum": {"ChecksumAlgorithm": alg, "ChecksumType": "FULL_OBJECT"}}
+        jid = s3c.create_job(**job_args(man, "m.csv", etag, op, rep))["JobId"]
+        job = wait_job(jid)
+        eq(job["Status"], "Complete", "status")
+        eq(job["Operation"]["S3ComputeObjectChecksum"]["ChecksumAlgorithm"], alg, "echoed")
+        _, rows = read_report(rep, jid)
+        got = {r[1]: json.loads(r[6]) for r in rows["succeeded"]}
+        for k, v in bodies.items():
+            eq(got[k], {"checksumAlgorithm": alg, "checksumType": "FULL_OBJECT",
+                        "checksum": fn(v)}, f"{alg} of {k}")
+        eq([r[1:6] for r in rows["failed"]], [["gone", "", "failed", "404", "NoSuchKey"]], "missing")
+    for bad_op in ({"ChecksumAlgorithm": "XXHASH64", "ChecksumType": "FULL_OBJECT"},
+                   {"ChecksumAlgorithm": "CRC32", "ChecksumType": "COMPOSITE"}):
+        expect_client_error("NotImplemented", 501, s3c.create_job,
+                            **job_args(man, "m.csv", etag, {"S3ComputeObjectChecksum": bad_op}))
+
+
+@test
+def tagging_refused_on_directory_bucket_manifest():
+    d, = (dir_bucket(),)
+    s3.put_object(Bucket=d, Key="k", Body=b"x")
+    etag = put_manifest(d, "m.csv", [manifest_line(d, "k")])
+    resp = expect_client_error("BadRequestException", 400, s3c.create_job,
+                               **job_args(d, "m.csv", etag, {"S3DeleteObjectTagging": {}}))
+    check("directory" in resp["Error"]["Message"], resp["Error"]["Message"])
+
+
+# ---- state machine ----
+
+@test
+def confirmation_suspends_until_ready():
+    b, man = gp_bucket(), gp_bucket()
+    s3.put_object(Bucket=b, Key="k", Body=b"x")
+    etag = put_manifest(man, "m.csv", [manifest_line(b, "k")])
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, {"S3DeleteObjectTagging": {}},
+                                    ConfirmationRequired=True))["JobId"]
+    job = wait_job(jid, ("Suspended", "Failed"))
+    eq(job["Status"], "Suspended", "status")
+    eq(job["SuspendedCause"], "ConfirmationRequired", "SuspendedCause")
+    check("SuspendedDate" in job and "TerminationDate" not in job, "dates while suspended")
+    eq(job["ProgressSummary"]["TotalNumberOfTasks"], 1, "tasks counted while preparing")
+    r = s3c.update_job_status(AccountId=ACCOUNT, JobId=jid, RequestedJobStatus="Ready",
+                              StatusUpdateReason="looks good")
+    eq((r["JobId"], r["Status"], r["StatusUpdateReason"]), (jid, "Ready", "looks good"), "reply")
+    job = wait_job(jid)
+    eq(job["Status"], "Complete", "status")
+    eq(job["StatusUpdateReason"], "looks good", "StatusUpdateReason kept")
+    expect_client_error("JobStatusException", 409, s3c.update_job_status, AccountId=ACCOUNT,
+                        JobId=jid, RequestedJobStatus="Ready")
+    expect_client_error("JobStatusException", 409, s3c.update_job_status, AccountId=ACCOUNT,
+                        JobId=jid, RequestedJobStatus="Cancelled")
+
+
+@test
+def cancel_suspended_job():
+    b, man = gp_bucket(), gp_bucket()
+    etag = put_manifest(man, "m.csv", [manifest_line(b, "k")])
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, {"S3DeleteObjectTagging": {}},
+                                    ConfirmationRequired=True))["JobId"]
+    wait_job(jid, ("Suspended",))
+    r = s3c.update_job_status(AccountId=ACCOUNT, JobId=jid, RequestedJobStatus="Cancelled",
+                              StatusUpdateReason="not today")
+    eq(r["Status"], "Cancelled", "status in reply")
+    job = s3c.describe_job(AccountId=ACCOUNT, JobId=jid)["Job"]
+    eq((job["Status"], job["StatusUpdateReason"]), ("Cancelled", "not today"), "described")
+    check("TerminationDate" in job, "TerminationDate")
+    expect_client_error("JobStatusException", 409, s3c.update_job_status, AccountId=ACCOUNT,
+                        JobId=jid, RequestedJobStatus="Ready")
+
+
+@test
+def cancel_running_lambda_job():
+    """Cancelled while Active: Cancelling, then Cancelled once the tasks in flight are done;
+    the report holds the lines that ran, each once, and no more."""
+    b, man, rep = gp_bucket(), gp_bucket(), gp_bucket()
+    fn = deploy(uniq("bt-slow"), "batch_behaviours/lambda_function.py")
+    lines = [manifest_line(b, f"slow/{i}") for i in range(1000)]
+    etag = put_manifest(man, "m.csv", lines)
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, {"LambdaInvoke": {"FunctionArn": fn}},
+                                    rep))["JobId"]
+    end = time.monotonic() + JOB_DEADLINE_S
+    while s3c.describe_job(AccountId=ACCOUNT, JobId=jid)["Job"]["ProgressSummary"].get(
+            "NumberOfTasksSucceeded", 0) == 0:
+        check(time.monotonic() < end, "no progress")
+        time.sleep(0.05)
+    r = s3c.update_job_status(AccountId=ACCOUNT, JobId=jid, RequestedJobStatus="Cancelled")
+    check(r["Status"] in ("Cancelling", "Cancelled"), f"status {r['Status']}")
+    job = wait_job(jid)
+    eq(job["Status"], "Cancelled", "final status")
+    done = job["ProgressSummary"]["NumberOfTasksSucceeded"]
+    check(0 < done < 1000, f"cancelled part way: {done}")
+    _, rows = read_report(rep, jid)
+    got = [r[1] for r in rows["succeeded"]]
+    eq(len(got), done, "report rows = tasks done")
+    eq(len(set(got)), len(got), "each line once")
+
+
+@test
+def priority_order():
+    """A higher-priority job confirmed while a lower one runs goes ahead of it (between two
+    windows) and ends first; UpdateJobPriority is what made it the higher one."""
+    b, man = gp_bucket(), gp_bucket()
+    fn = deploy(uniq("bt-prio"), "batch_behaviours/lambda_function.py")
+    slow = put_manifest(man, "slow.csv", [manifest_line(b, f"slow/{i}") for i in range(1000)])
+    small = put_manifest(man, "small.csv", [manifest_line(b, "o")] * 10)
+    low = s3c.create_job(**job_args(man, "slow.csv", slow, {"LambdaInvoke": {"FunctionArn": fn}},
+                                    Priority=5))["JobId"]
+    high = s3c.create_job(**job_args(man, "small.csv", small, {"S3DeleteObjectTagging": {}},
+                                     Priority=1, ConfirmationRequired=True))["JobId"]
+    wait_job(high, ("Suspended",))
+    r = s3c.update_job_priority(AccountId=ACCOUNT, JobId=high, Priority=100)
+    eq((r["JobId"], r["Priority"]), (high, 100), "UpdateJobPriority reply")
+    end = time.monotonic() + JOB_DEADLINE_S
+    while s3c.describe_job(AccountId=ACCOUNT, JobId=low)["Job"]["ProgressSummary"].get(
+            "NumberOfTasksSucceeded", 0) == 0:
+        check(time.monotonic() < end, "low priority job made no progress")
+        time.sleep(0.02)
+    s3c.update_job_status(AccountId=ACCOUNT, JobId=high, RequestedJobStatus="Ready")
+    jh = wait_job(high)
+    jl = s3c.describe_job(AccountId=ACCOUNT, JobId=low)["Job"]
+    eq(jh["Status"], "Complete", "high priority job")
+    eq(jh["Priority"], 100, "priority described")
+    eq(jl["Status"], "Active", "the low priority job was still running")
+    check(jl["ProgressSummary"]["NumberOfTasksSucceeded"] < 1000, "low job not finished")
+    eq(wait_job(low)["Status"], "Complete", "low priority job completes after")
+    expect_client_error("BadRequestException", 400, s3c.update_job_priority, AccountId=ACCOUNT,
+                        JobId=high, Priority=3)
+
+
+@test
+def idempotent_create():
+    b, man = gp_bucket(), gp_bucket()
+    etag = put_manifest(man, "m.csv", [manifest_line(b, "k")])
+    args = job_args(man, "m.csv", etag, {"S3DeleteObjectTagging": {}}, ConfirmationRequired=True)
+    a = s3c.create_job(**args)["JobId"]
+    eq(s3c.create_job(**args)["JobId"], a, "same token, same request: same job")
+    other = dict(args, Priority=99)
+    expect_client_error("IdempotencyException", 409, s3c.create_job, **other)
+    eq(len(a), 36, "job id is a uuid")
+
+
+# ---- manifests ----
+
+def failed_job(man, key, etag, fields=("Bucket", "Key")):
+    args = job_args(man, key, etag, {"S3DeleteObjectTagging": {}})
+    args["Manifest"]["Spec"]["Fields"] = list(fields)
+    jid = s3c.create_job(**args)["JobId"]
+    job = wait_job(jid)
+    eq(job["Status"], "Failed", "status")
+    eq(job["ProgressSummary"]["NumberOfTasksSucceeded"], 0, "no task ran")
+    check(job.get("FailureReasons"), "FailureReasons present")
+    return job["FailureReasons"][0]
+
+
+@test
+def bad_manifests_fail_in_preparing():
+    b, man = gp_bucket(), gp_bucket()
+    good = put_manifest(man, "good.csv", [manifest_line(b, "k")])
+    f = failed_job(man, "good.csv", '"0123456789abcdef0123456789abcdef"')
+    check("ETag" in f["FailureReason"], f"wrong ETag: {f}")
+    f = failed_job(man, "nothing-here.csv", good)
+    check("does not exist" in f["FailureReason"], f"missing manifest: {f}")
+    cols = put_manifest(man, "cols.csv", [manifest_line(b, "a"), manifest_line(b, "b"),
+                                          f"{b},c,extra"])
+    f = failed_job(man, "cols.csv", cols)
+    check("line 3" in f["FailureReason"] and "more fields" in f["FailureReason"],
+          f"column count: {f}")
+    enc = put_manifest(man, "enc.csv", [manifest_line(b, "a"), f"{b},bad%zzkey"])
+    f = failed_job(man, "enc.csv", enc)
+    check("line 2" in f["FailureReason"] and "percent" in f["FailureReason"], f"encoding: {f}")
+    hdr = put_manifest(man, "hdr.csv", ["Bucket,Key", manifest_line(b, "a")])
+    f = failed_job(man, "hdr.csv", hdr)
+    check("line 1" in f["FailureReason"], f"header line: {f}")
+    f = failed_job(man, "good.csv", good, fields=("Bucket", "Key", "VersionId"))
+    check("fewer fields" in f["FailureReason"], f"too few columns: {f}")
+
+
+@test
+def manifest_pinned_for_the_jobs_life():
+    """Overwriting the manifest after the job was prepared changes nothing for the job."""
+    b, man, rep = gp_bucket(), gp_bucket(), gp_bucket()
+    for k in ("a", "b"):
+        s3.put_object(Bucket=b, Key=k, Body=b"x")
+    etag = put_manifest(man, "m.csv", [manifest_line(b, "a"), manifest_line(b, "b")])
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, {"S3DeleteObjectTagging": {}}, rep,
+                                    ConfirmationRequired=True))["JobId"]
+    wait_job(jid, ("Suspended",))
+    put_manifest(man, "m.csv", [manifest_line(b, "zzz")] * 5)
+    s3c.update_job_status(AccountId=ACCOUNT, JobId=jid, RequestedJobStatus="Ready")
+    eq(wait_job(jid)["Status"], "Complete", "status")
+    _, rows = read_report(rep, jid)
+    eq(sorted(r[1] for r in rows["succeeded"]), ["a", "b"], "the pinned lines ran")
+
+
+# ---- LambdaInvoke results ----
+
+@test
+def lambda_results_every_case():
+    """Each documented outcome of a LambdaInvoke task, with schema 1.0 (bucket ARN, no
+    user arguments); a function's failures fail tasks, never the job."""
+    b, man, rep = gp_bucket(), gp_bucket(), gp_bucket()
+    fn = deploy(uniq("bt-beh"), "batch_behaviours/lambda_function.py", Timeout=2)
+    kinds = ["ok/1", "ok/a b+c", "temp/1", "perm/1", "missing/1", "raise/1", "crash/1",
+             "timeout/1", "garbage/1"]
+    lines = [manifest_line(b, k) for k in kinds]
+    etag = put_manifest(man, "m.csv", lines)
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, {"LambdaInvoke": {"FunctionArn": fn}},
+                                    rep))["JobId"]
+    job = wait_job(jid)
+    eq(job["Status"], "Complete", "status")
+    ps = job["ProgressSummary"]
+    eq((ps["NumberOfTasksSucceeded"], ps["NumberOfTasksFailed"]), (2, 7), "progress")
+    _, rows = read_report(rep, jid)
+    by_key = {urllib.parse.unquote_plus(r[1]): r for st in rows.values() for r in st}
+    eq(sorted(by_key), sorted(kinds), "every line once")
+    ok = json.loads(by_key["ok/a b+c"][6])
+    eq((ok["key"], ok["bucket"], ok["v"]), (urllib.parse.quote_plus("ok/a b+c"),
+                                            f"arn:aws:s3:::{b}", "1.0"), "schema 1.0 event")
+    eq(by_key["temp/1"][5], "TemporaryFailure", "temporary failure after retries")
+    eq((by_key["perm/1"][5], len(by_key["perm/1"][6])), ("PermanentFailure", 1024),
+       "ResultMessage cut to 1024")
+    eq(by_key["missing/1"][5], "PermanentFailure", "treatMissingKeysAs")
+    for k in ("raise/1", "crash/1", "timeout/1"):
+        eq(by_key[k][5], "PermanentFailure", f"{k} code")
+        check(by_key[k][6].startswith("Lambda returned function error: "), f"{k}: {by_key[k][6]}")
+    check("boom from" in by_key["raise/1"][6], by_key["raise/1"][6])
+    check("invalid response" in by_key["garbage/1"][6], by_key["garbage/1"][6])
+
+
+@test
+def lambda_user_arguments_need_schema_2():
+    b, man = gp_bucket(), gp_bucket()
+    fn = deploy(uniq("bt-args"), "batch_behaviours/lambda_function.py")
+    etag = put_manifest(man, "m.csv", [manifest_line(b, "ok/1")])
+    op = {"LambdaInvoke": {"FunctionArn": fn, "InvocationSchemaVersion": "1.0",
+                           "UserArguments": {"a": "b"}}}
+    expect_client_error("BadRequestException", 400, s3c.create_job,
+                        **job_args(man, "m.csv", etag, op))
+    op = {"LambdaInvoke": {"FunctionArn": fn + "-nope"}}
+    expect_client_error("BadRequestException", 400, s3c.create_job,
+                        **job_args(man, "m.csv", etag, op))
+
+
+# ---- the API's own validation ----
+
+@test
+def validation_errors():
+    raw = control_client(srv, parameter_validation=False)
+    b, man = gp_bucket(), gp_bucket()
+    etag = put_manifest(man, "m.csv", [manifest_line(b, "k")])
+    base = job_args(man, "m.csv", etag, {"S3DeleteObjectTagging": {}})
+
+    def bad(code, status, **over):
+        a = json.loads(json.dumps(base))
+        a["ClientRequestToken"] = str(uuid.uuid4())
+        for k, v in over.items():
+            if v is None:
+                a.pop(k, None)
+            else:
+                a[k] = v
+        return expect_client_error(code, status, raw.create_job, **a)
+
+    bad("BadRequestException", 400, RoleArn="not-a-role")
+    bad("BadRequestException", 400, ClientRequestToken="t" * 65)
+    bad("BadRequestException", 400, Description="d" * 257)
+    bad("BadRequestException", 400, Operation={"S3DeleteObjectTagging": {},
+                                                "S3PutObjectTagging": {"TagSet": []}})
+    r = bad("NotImplemented", 501, Operation={"S3PutObjectAcl": {"AccessControlPolicy": {
+        "CannedAccessControlList": "private"}}})
+    check("S3PutObjectAcl" in r["Error"]["Message"], r["Error"]["Message"])
+    r = bad("NotImplemented", 501, Operation={"S3PutObjectCopy": {
+        "TargetResource": f"arn:aws:s3:::{b}", "StorageClass": "GLACIER"}})
+    check("StorageClass" in r["Error"]["Message"], r["Error"]["Message"])
+    bad("BadRequestException", 400, Operation={"S3PutObjectCopy": {
+        "TargetResource": "arn:aws:s3:::no-such-bucket-here"}})
+    bad("BadRequestException", 400, Operation={"S3PutObjectTagging": {"TagSet": [
+        {"Key": "aws:x", "Value": "y"}]}})
+    bad("BadRequestException", 400, Operation={"S3PutObjectTagging": {"TagSet": [
+        {"Key": "a", "Value": "1"}, {"Key": "a", "Value": "2"}]}})
+    bad("BadRequestException", 400, Manifest={"Spec": {"Format": "CSV", "Fields": ["Bucket", "Key"]},
+                                              "Location": base["Manifest"]["Location"]})
+    bad("BadRequestException", 400, Manifest={"Spec": {"Format": "S3BatchOperations_CSV_20180820",
+                                                       "Fields": ["Bucket"]},
+                                              "Location": base["Manifest"]["Location"]})
+    bad("BadRequestException", 400, Manifest={"Spec": base["Manifest"]["Spec"], "Location": {
+        "ObjectArn": "arn:aws:s3:::no-such-bucket-here/m.csv", "ETag": etag}})
+    bad("BadRequestException", 400, Report={"Enabled": True, "Format": "Report_CSV_20180820"})
+    bad("BadRequestException", 400, Report={"Enabled": True, "Format": "Report_CSV_20180820",
+                                            "Bucket": f"arn:aws:s3:::{b}", "ReportScope": "Some"})
+    bad("BadRequestException", 400, Report={"Enabled": True, "Format": "Report_CSV_20180820",
+                                            "Bucket": "arn:aws:s3:::no-such-bucket-here"})
+    bad("TooManyTagsException", 400, Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(51)])
+    expect_client_error("AccessDenied", 403, s3c.create_job,
+                        **dict(base, AccountId="210987654321", ClientRequestToken="x"))
+    expect_client_error("NotFoundException", 404, s3c.describe_job, AccountId=ACCOUNT,
+                        JobId="00000000-0000-4000-8000-000000000000")
+    expect_client_error("BadRequestException", 400, raw.describe_job, AccountId=ACCOUNT,
+                        JobId="bad!id")
+    expect_client_error("InvalidRequestException", 400, raw.list_jobs, AccountId=ACCOUNT,
+                        JobStatuses=["Sleeping"])
+    expect_client_error("InvalidNextTokenException", 400, s3c.list_jobs, AccountId=ACCOUNT,
+                        NextToken="not-a-token")
+    expect_client_error("BadRequestException", 400, raw.update_job_status, AccountId=ACCOUNT,
+                        JobId="00000000-0000-4000-8000-000000000000", RequestedJobStatus="Active")
+
+
+@test
+def unauthenticated_requests_refused():
+    """The jobs API is behind SigV4 like every other: a wrong secret and an unsigned
+    request are refused before anything is read or created."""
+    import urllib.request
+    bad = boto3.client("s3control", endpoint_url=f"http://localhost:{srv.port}",
+                       region_name=REGION, aws_access_key_id=srv.access_key,
+                       aws_secret_access_key="wrong-secret",
+                       config=Config(retries={"total_max_attempts": 1}))
+    expect_client_error("SignatureDoesNotMatch", 403, bad.list_jobs, AccountId=ACCOUNT)
+    b, man = gp_bucket(), gp_bucket()
+    etag = put_manifest(man, "m.csv", [manifest_line(b, "k")])
+    expect_client_error("SignatureDoesNotMatch", 403, bad.create_job,
+                        **job_args(man, "m.csv", etag, {"S3DeleteObjectTagging": {}}))
+    before = [j["JobId"] for j in s3c.list_jobs(AccountId=ACCOUNT)["Jobs"]]
+    req = urllib.request.Request(f"http://127.0.0.1:{srv.port}/v20180820/jobs", method="POST",
+                                 data=b"<CreateJobRequest/>",
+                                 headers={"x-amz-account-id": ACCOUNT})
+    try:
+        urllib.request.urlopen(req, timeout=10)
+        raise AssertionError("unsigned CreateJob accepted")
+    except urllib.error.HTTPError as e:
+        eq(e.code, 403, "unsigned request status")
+    eq([j["JobId"] for j in s3c.list_jobs(AccountId=ACCOUNT)["Jobs"]], before, "no job created")
+
+
+@test
+def list_jobs_filter_and_pages():
+    b, man = gp_bucket(), gp_bucket()
+    etag = put_manifest(man, "m.csv", [manifest_line(b, "k")])
+    ids = [s3c.create_job(**job_args(man, "m.csv", etag, {"S3DeleteObjectTagging": {}},
+                                     ConfirmationRequired=True, Description=f"list {i}"))["JobId"]
+           for i in range(3)]
+    for i in ids:
+        wait_job(i, ("Suspended",))
+    seen, token = [], None
+    while True:
+        kw = {"NextToken": token} if token else {}
+        page = s3c.list_jobs(AccountId=ACCOUNT, JobStatuses=["Suspended"], MaxResults=2, **kw)
+        for j in page["Jobs"]:
+            eq(j["Status"], "Suspended", "filtered status")
+            eq(j["Operation"], "S3DeleteObjectTagging", "Operation name")
+            seen.append(j["JobId"])
+        token = page.get("NextToken")
+        if not token:
+            break
+    check(set(ids) <= set(seen), "every suspended job listed")
+    eq(len(seen), len(set(seen)), "no job listed twice")
+    for i in ids:
+        s3c.update_job_status(AccountId=ACCOUNT, JobId=i, RequestedJobStatus="Cancelled")
+    listed = [j["JobId"] for j in s3c.list_jobs(AccountId=ACCOUNT, JobStatuses=["Cancelled"])["Jobs"]]
+    check(set(ids) <= set(listed), "cancelled jobs listed under Cancelled")
+
+
+@test
+def job_tagging():
+    b, man = gp_bucket(), gp_bucket()
+    etag = put_manifest(man, "m.csv", [manifest_line(b, "k")])
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, {"S3DeleteObjectTagging": {}},
+                                    ConfirmationRequired=True,
+                                    Tags=[{"Key": "team", "Value": "data"}]))["JobId"]
+    eq(s3c.get_job_tagging(AccountId=ACCOUNT, JobId=jid)["Tags"], [{"Key": "team", "Value": "data"}],
+       "tags from CreateJob")
+    s3c.put_job_tagging(AccountId=ACCOUNT, JobId=jid, Tags=[{"Key": "a", "Value": "1"},
+                                                            {"Key": "b", "Value": ""}])
+    eq(s3c.get_job_tagging(AccountId=ACCOUNT, JobId=jid)["Tags"],
+       [{"Key": "a", "Value": "1"}, {"Key": "b", "Value": ""}], "replaced")
+    expect_client_error("TooManyTagsException", 400, s3c.put_job_tagging, AccountId=ACCOUNT,
+                        JobId=jid, Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(51)])
+    s3c.delete_job_tagging(AccountId=ACCOUNT, JobId=jid)
+    eq(s3c.get_job_tagging(AccountId=ACCOUNT, JobId=jid).get("Tags", []), [], "deleted")
+    expect_client_error("NotFoundException", 404, s3c.get_job_tagging, AccountId=ACCOUNT,
+                        JobId="00000000-0000-4000-8000-000000000000")
+
+
+# ---- durability ----
+
+def crash_mid_job(server, ctl, jid, at_least):
+    """kill -9 once the job has at least at_least tasks done and is not finished; restart."""
+    end = time.monotonic() + JOB_DEADLINE_S
+    while True:
+        job = ctl.describe_job(AccountId=ACCOUNT, JobId=jid)["Job"]
+        if job["ProgressSummary"].get("NumberOfTasksSucceeded", 0) >= at_least:
+            break
+        check(job["Status"] not in ("Complete", "Failed"), f"job ended before the crash: {job}")
+        check(time.monotonic() < end, "job made no progress")
+        time.sleep(0.01)
+    server.kill9()
+    server.restart()
+    ctl = control_client(server)
+    job = ctl.describe_job(AccountId=ACCOUNT, JobId=jid)["Job"]
+    check(job["Status"] != "Complete", f"the crash came mid-job: {job['ProgressSummary']}")
+    return ctl
+
+
+@test
+def kill9_mid_job_resumes():
+    """kill -9 in the middle of a LambdaInvoke job and of a copy job: after the restart both
+    complete and their reports list every manifest line exactly once."""
+    with QuarryServer(fsync=True) as server:
+        c, ctl, fl = server.boto3_client(), control_client(server), server.lambda_client()
+        b, man, rep = gp_bucket(c), gp_bucket(c), gp_bucket(c)
+        src = open(os.path.join(FIXTURES, "batch_behaviours/lambda_function.py"), "rb").read()
+        name = uniq("bt-crash")
+        fl.create_function(FunctionName=name, Runtime="python3.11", Role=FN_ROLE,
+                           Handler="lambda_function.lambda_handler", Timeout=30,
+                           Code={"ZipFile": build_zip({"lambda_function.py": src})})
+        fn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+        lam_lines = [manifest_line(b, f"ok/{i}") for i in range(600)]
+        lam_etag = put_manifest(man, "lam.csv", lam_lines, client=c)
+        for i in range(50):
+            c.put_object(Bucket=b, Key=f"o{i}", Body=b"y" * i)
+        copy_lines = [manifest_line(b, f"o{i % 50}") for i in range(60000)]
+        copy_etag = put_manifest(man, "copy.csv", copy_lines, client=c)
+        j1 = ctl.create_job(**job_args(man, "lam.csv", lam_etag,
+                                       {"LambdaInvoke": {"FunctionArn": fn}}, rep))["JobId"]
+        j2 = ctl.create_job(**job_args(man, "copy.csv", copy_etag, {"S3PutObjectCopy": {
+            "TargetResource": f"arn:aws:s3:::{b}", "TargetKeyPrefix": "dst/"}}, rep,
+            Priority=1))["JobId"]
+        ctl = crash_mid_job(server, ctl, j1, 64)
+        eq(wait_job(j1, client=ctl)["Status"], "Complete", "lambda job after restart")
+        ctl = crash_mid_job(server, ctl, j2, 1000)
+        for jid, lines in ((j1, lam_lines), (j2, copy_lines)):
+            job = wait_job(jid, client=ctl)
+            eq(job["Status"], "Complete", f"job {jid} after restart")
+            ps = job["ProgressSummary"]
+            if ps["NumberOfTasksFailed"]:
+                base = f"ReportPrefix/job-{jid}/"
+                m = json.loads(c.get_object(Bucket=rep, Key=base + "manifest.json")["Body"].read())
+                for r in m["Results"]:
+                    if r["TaskExecutionStatus"] == "failed":
+                        print(c.get_object(Bucket=rep, Key=r["Key"])["Body"].read()[:2000])
+            eq((ps["NumberOfTasksSucceeded"], ps["NumberOfTasksFailed"]), (len(lines), 0),
+               "every task once")
+            base = f"ReportPrefix/job-{jid}/"
+            m = json.loads(c.get_object(Bucket=rep, Key=base + "manifest.json")["Body"].read())
+            eq([r["TaskExecutionStatus"] for r in m["Results"]], ["succeeded"], "one file")
+            data = c.get_object(Bucket=rep, Key=m["Results"][0]["Key"])["Body"].read().decode()
+            got = [",".join(r[:2]) for r in csv.reader(io.StringIO(data))]
+            eq(sorted(got), sorted(lines), "report lines = manifest lines, each once")
+
+
+# ---- the aws CLI v1 ----
+
+def aws_cli(args, home):
+    env = srv.client_env(home)
+    env["AWS_ENDPOINT_URL_S3_CONTROL"] = f"http://localhost:{srv.port}"
+    p = subprocess.run(["aws"] + args + ["--output", "json"], capture_output=True, env=env,
+                       timeout=120)
+    check(p.returncode == 0, f"aws {' '.join(args[:2])}: {p.stderr.decode()[-800:]}")
+    return json.loads(p.stdout) if p.stdout.strip() else {}
+
+
+@test
+def walkthrough_aws_cli():
+    """The walkthrough's create-job command line, as the issue gives it, with the aws CLI v1
+    and AWS_ENDPOINT_URL_S3_CONTROL=http://localhost:PORT; then describe-job until Complete."""
+    src, dst, man, rep = dir_bucket(), dir_bucket(), gp_bucket(), gp_bucket()
+    keys = ["cli one.txt", "cli+two.txt", "clï/three#.txt"]
+    for k in keys:
+        s3.put_object(Bucket=src, Key=k, Body=k.encode())
+    etag = put_manifest(man, "m.csv", [manifest_line(src, k) for k in keys])
+    fn_name = uniq("s3batchops-function")
+    fn = deploy(fn_name, "batch_walkthrough/lambda_function.py")
+    op = {"LambdaInvoke": {"FunctionArn": fn, "InvocationSchemaVersion": "2.0",
+                           "UserArguments": {"MyDestinationBucket": dst,
+                                             "MyDestinationBucketRegion": REGION,
+                                             "MyDestinationPrefix": "copied/",
+                                             "MyDestinationObjectKeySuffix": "_new_suffix"}}}
+    manifest = {"Spec": {"Format": "S3BatchOperations_CSV_20180820", "Fields": ["Bucket", "Key"]},
+                "Location": {"ObjectArn": f"arn:aws:s3:::{man}/m.csv", "ETag": etag}}
+    report = {"Bucket": f"arn:aws:s3:::{rep}", "Format": "Report_CSV_20180820", "Enabled": True,
+              "Prefix": "ReportPrefix", "ReportScope": "AllTasks"}
+    with tempfile.TemporaryDirectory() as home:
+        out = aws_cli(["s3control", "create-job", "--account-id", ACCOUNT,
+                       "--operation", json.dumps(op), "--manifest", json.dumps(manifest),
+                       "--priority", "1", "--role-arn", ROLE, "--no-confirmation-required",
+                       "--report", json.dumps(report)], home)
+        jid = out["JobId"]
+        end = time.monotonic() + JOB_DEADLINE_S
+        while True:
+            job = aws_cli(["s3control", "describe-job", "--account-id", ACCOUNT, "--job-id", jid],
+                          home)["Job"]
+            if job["Status"] in ("Complete", "Failed", "Cancelled"):
+                break
+            check(time.monotonic() < end, f"job still {job['Status']}")
+            time.sleep(0.1)
+        eq(job["Status"], "Complete", "status")
+        listed = aws_cli(["s3control", "list-jobs", "--account-id", ACCOUNT,
+                          "--job-statuses", "Complete"], home)["Jobs"]
+        check(jid in [j["JobId"] for j in listed], "list-jobs shows the job")
+    for k in keys:
+        eq(s3.get_object(Bucket=dst, Key=f"copied/{k}_new_suffix")["Body"].read(), k.encode(),
+           f"copy of {k!r}")
+    _, rows = read_report(rep, jid)
+    eq(sorted(r[1] for r in rows["succeeded"]), sorted(urllib.parse.quote_plus(k) for k in keys),
+       "report rows")
+
+
+if __name__ == "__main__":
+    run(setup=setup, teardown=teardown)

@@ -1,0 +1,479 @@
+#!/usr/bin/env python3
+"""test_sandbox.py - hostile functions against a real quarry: what a function must not reach.
+
+Each test uploads a function that tries an attack (lambda_fixtures/hostile_python, a Node
+handler in hostile_node, a shell custom runtime in hostile_shell) and reports per attempt
+whether it worked; the test asserts the attack failed and that the harmless control
+(writing /tmp, calling quarry's API) worked, so a blind probe cannot pass. Every check
+runs against a sandboxed server (bubblewrap) and against a --no-sandbox one, where that
+mode promises it (docs/functions.md, "Threat model"). The host paths and ports a function
+tries are handed to it in the event: the data directory, the server key, meta.db,
+another function's code, quarry's /proc/PID/environ, a throwaway listener of this test.
+
+Needs root (quarry confines functions as root: uid 65093, network namespaces) and
+bubblewrap; without them the tests say so and fail.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+
+from harness import check, eq, expect_client_error, run, test
+from quarry_server import ACCOUNT, QuarryServer, binary_path, build_zip, processes_with
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FIXTURES = os.path.join(HERE, "lambda_fixtures")
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/hostile"
+PIDS_MAX = 64
+FN_UID = 65093  # docs/functions.md: the host uid of function processes when quarry is root
+RUNTIME_API_PORT = 9001
+
+servers = {}  # mode -> QuarryServer
+listener = None
+
+
+def setup():
+    global listener
+    check(os.geteuid() == 0, "these tests need root (quarry confines functions as root)")
+    check(shutil.which("bwrap") is not None, "these tests need bubblewrap")
+    servers["sandbox"] = QuarryServer(extra_args=["--function-pids-max", str(PIDS_MAX)]).start()
+    servers["no-sandbox"] = QuarryServer(
+        extra_args=["--no-sandbox", "--function-pids-max", str(PIDS_MAX)]).start()
+    # a host service a function must not reach
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+
+
+def teardown():
+    for s in servers.values():
+        s.close()
+    if listener is not None:
+        listener.close()
+
+
+def fixture(path):
+    with open(os.path.join(FIXTURES, path), "rb") as f:
+        return f.read()
+
+
+class Fns:
+    """Creates functions on a server and deletes them on exit."""
+
+    def __init__(self, srv):
+        self.srv = srv
+        self.c = srv.lambda_client()
+        self.names = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for n in self.names:
+            try:
+                self.c.delete_function(FunctionName=n)
+            except Exception:
+                pass
+        return False
+
+    def create(self, base, zip_bytes, runtime="python3.11", handler="lambda_function.lambda_handler",
+               env=None):
+        name = f"{base}-{uuid.uuid4().hex[:8]}"
+        self.c.create_function(FunctionName=name, Runtime=runtime, Role=ROLE, Handler=handler,
+                               Code={"ZipFile": zip_bytes}, Timeout=30,
+                               Environment={"Variables": env or {}})
+        self.names.append(name)
+        return name
+
+    def invoke(self, name, event):
+        r = self.c.invoke(FunctionName=name, Payload=json.dumps(event).encode())
+        body = json.loads(r["Payload"].read() or b"null")
+        check("FunctionError" not in r, f"{name} failed: {body}")
+        return body
+
+
+def hostile_zip():
+    return build_zip({"lambda_function.py": fixture("hostile_python/lambda_function.py")})
+
+
+def victim(fns):
+    """Another function with a secret in its environment, warm; returns (name, code dir)."""
+    z = build_zip({"lambda_function.py": "import os\n\ndef lambda_handler(e, c):\n"
+                                          "    return {'pid': os.getpid()}\n"})
+    secret = f"secret-{uuid.uuid4()}"
+    name = fns.create("victim", z, env={"SECRET_OF_FUNCTION": secret})
+    fns.invoke(name, {})
+    code_dir = os.path.join(fns.srv.data, "functions", hashlib.sha256(z).hexdigest())
+    check(os.path.isdir(code_dir), f"victim's code is not at {code_dir}: the probe would be blind")
+    return name, code_dir, secret
+
+
+def targets(srv, other_code):
+    """The host paths a function must not read, by name."""
+    key = os.path.join(srv.data, "keys", "server.key")
+    meta = os.path.join(srv.data, "meta.db")
+    for p in (key, meta):
+        check(os.path.exists(p), f"{p} does not exist: the probe would be blind")
+    return {"server_key": key, "meta_db": meta,
+            "other_code": os.path.join(other_code, "lambda_function.py"),
+            "quarry_environ": f"/proc/{srv.proc.pid}/environ"}
+
+
+def refused(report, key, mode):
+    check(key in report, f"{mode}: the report lacks {key}: {report}")
+    check(report[key]["ok"] is False, f"{mode}: {key} worked: {report[key]}")
+
+
+def probe_mode(mode):
+    srv = servers[mode]
+    port = srv.port
+    with Fns(srv) as fns:
+        _vname, vcode, secret = victim(fns)
+        name = fns.create("hostile", hostile_zip())
+        read = targets(srv, vcode)
+        write = {"task": "/var/task/x", "etc": "/etc/quarry-x", "root": "/quarry-x",
+                 "data": os.path.join(srv.data, "x"), "code": os.path.join(vcode, "x")}
+        r = fns.invoke(name, {"op": "probe", "read": read, "write": write,
+                              "connect": {"listener": listener.getsockname()[1], "api": port}})
+        eq(r["uid"], FN_UID, f"{mode}: host uid of the function")
+        eq(r["gid"], FN_UID, f"{mode}: host gid of the function")
+        eq(int(r["cap_eff"], 16), 0, f"{mode}: effective capabilities")
+        eq(int(r["cap_bnd"], 16), 0, f"{mode}: bounding set")
+        eq(r["no_new_privs"], "1", f"{mode}: no_new_privs")
+        eq(r["seccomp"], "2", f"{mode}: seccomp filter mode")
+        for k in ("mount_tmpfs", "mount_proc", "mount_cmd", "unshare_user", "unshare_mnt",
+                  "ptrace_pid1", "keyctl", "bpf", "packet_socket", "raw_socket"):
+            refused(r, k, mode)
+        for k in read:
+            refused(r, "read_" + k, mode)
+        for k in write:
+            refused(r, "write_" + k, mode)
+        check(r["write_tmp"]["ok"], f"{mode}: /tmp is not writable: the write probe is blind")
+        refused(r, "connect_listener", mode)
+        check(r["connect_api"]["ok"], f"{mode}: quarry's API unreachable: the connect probe is blind")
+        eq(r["listening"], sorted([port, RUNTIME_API_PORT]),
+           f"{mode}: listening sockets the function sees (its Runtime API and quarry's API only)")
+        check(srv.data not in r["pid1_cmdline"] and "/functions/" not in r["pid1_cmdline"],
+              f"{mode}: /proc/1/cmdline shows host paths: {r['pid1_cmdline']}")
+        if mode == "sandbox":
+            check(srv.proc.pid not in r["visible_pids"] or max(r["visible_pids"]) < 100,
+                  f"{mode}: the function sees host processes: {r['visible_pids'][:20]}")
+            check(len(r["visible_pids"]) < 10, f"{mode}: pid namespace: {r['visible_pids']}")
+        # the victim's secret is not in anything the hostile function can read of it
+        env_r = fns.invoke(name, {"op": "env"})
+        check(secret not in json.dumps(env_r), f"{mode}: got the other function's secret")
+
+
+@test
+def python_hostile_sandbox():
+    probe_mode("sandbox")
+
+
+@test
+def python_hostile_no_sandbox():
+    probe_mode("no-sandbox")
+
+
+def victim_environ_mode(mode):
+    """Another function's /proc/PID/environ (its secrets): the hostile function gets the
+    victim's host pid, scanned here."""
+    srv = servers[mode]
+    with Fns(srv) as fns:
+        _vname, _vcode, secret = victim(fns)
+        pids = processes_with(secret)
+        check(pids, f"{mode}: the victim's process was not found: the probe would be blind")
+        name = fns.create("hostile", hostile_zip())
+        read = {f"victim_{p}": f"/proc/{p}/environ" for p in pids}
+        r = fns.invoke(name, {"op": "probe", "read": read, "write": {}, "connect": {}})
+        for k in read:
+            refused(r, "read_" + k, mode)
+
+
+@test
+def other_function_environment_sandbox():
+    victim_environ_mode("sandbox")
+
+
+def fork_mode(mode):
+    with Fns(servers[mode]) as fns:
+        name = fns.create("forker", hostile_zip())
+        r = fns.invoke(name, {"op": "fork", "limit": PIDS_MAX * 4})
+        check(r["forked"] > 0, f"{mode}: no fork worked at all: the probe is blind")
+        check(r["forked"] < PIDS_MAX, f"{mode}: forked {r['forked']} >= the pids limit {PIDS_MAX}")
+
+
+@test
+def fork_bomb_sandbox():
+    fork_mode("sandbox")
+
+
+@test
+def fork_bomb_no_sandbox():
+    fork_mode("no-sandbox")
+
+
+def daemon_mode(extra):
+    """A setsid daemon started by a function is gone once quarry was killed with -9 and
+    started again (pid namespace, cgroups, the sweep at start)."""
+    mark = f"daemon-{uuid.uuid4()}"
+    srv = QuarryServer(extra_args=extra).start()
+    try:
+        fns = Fns(srv)
+        name = fns.create("daemon", hostile_zip())
+        fns.invoke(name, {"op": "daemon", "mark": mark})
+        # the grandchild carries the mark once it has exec'd: wait for that
+        end = time.monotonic() + 5
+        while not processes_with(mark) and time.monotonic() < end:
+            time.sleep(0.05)
+        check(processes_with(mark), "the daemon is not running: the test would be blind")
+        srv.restart(crash=True)
+        end = time.monotonic() + 5
+        left = processes_with(mark)
+        while left and time.monotonic() < end:
+            time.sleep(0.1)
+            left = processes_with(mark)
+        eq(left, [], "processes of the function left after kill -9 and restart")
+    finally:
+        for p in processes_with(mark):
+            try:
+                os.kill(p, 9)
+            except OSError:
+                pass
+        srv.close()
+
+
+@test
+def daemon_dies_with_quarry_sandbox():
+    daemon_mode([])
+
+
+@test
+def daemon_dies_with_quarry_no_sandbox():
+    daemon_mode(["--no-sandbox"])
+
+
+def node_mode(mode):
+    srv = servers[mode]
+    with Fns(srv) as fns:
+        _v, vcode, _s = victim(fns)
+        read = targets(srv, vcode)
+        z = build_zip({"index.js": fixture("hostile_node/index.js")})
+        name = fns.create("hostile-node", z, runtime="nodejs20.x", handler="index.handler")
+        r = fns.invoke(name, {"read": read, "write": {"etc": "/etc/quarry-x", "task": "/var/task/x",
+                                                       "data": os.path.join(srv.data, "x")},
+                              "connect": {"listener": listener.getsockname()[1], "api": srv.port}})
+        for k in read:
+            refused(r, "read_" + k, mode)
+        for k in ("write_etc", "write_task", "write_data", "connect_listener", "mount_cmd"):
+            refused(r, k, mode)
+        check(r["write_tmp"]["ok"], f"{mode}: /tmp not writable: blind")
+        check(r["connect_api"]["ok"], f"{mode}: quarry's API unreachable: blind")
+        eq(r["uid"], FN_UID, f"{mode}: uid")
+
+
+@test
+def node_hostile_sandbox():
+    node_mode("sandbox")
+
+
+@test
+def node_hostile_no_sandbox():
+    node_mode("no-sandbox")
+
+
+def shell_mode(mode):
+    srv = servers[mode]
+    with Fns(srv) as fns:
+        _v, vcode, _s = victim(fns)
+        read = targets(srv, vcode)
+        z = build_zip({"bootstrap": fixture("hostile_shell/bootstrap")}, mode_of={"bootstrap": 0o755})
+        name = fns.create("hostile-sh", z, runtime="provided.al2023", handler="x")
+        event = dict(read)
+        event["port_listener"] = listener.getsockname()[1]
+        out = fns.invoke(name, event)
+        words = dict(w.split(":", 1) for w in out.split())
+        for k in list(read) + ["port_listener", "mount", "write_etc"]:
+            eq(words.get(k), "refused", f"{mode}: shell {k}")
+        if mode == "sandbox":
+            eq(words.get("write_task"), "refused", f"{mode}: shell write_task")
+        eq(words.get("write_tmp"), "ok", f"{mode}: /tmp not writable: blind")
+        eq(words.get("uid"), str(FN_UID), f"{mode}: shell uid")
+
+
+@test
+def shell_hostile_sandbox():
+    shell_mode("sandbox")
+
+
+@test
+def shell_hostile_no_sandbox():
+    shell_mode("no-sandbox")
+
+
+@test
+def refused_without_bubblewrap():
+    """No bwrap on PATH and no --no-sandbox: quarry says so at start and CreateFunction
+    refuses with the reason."""
+    bindir = os.path.join(os.path.dirname(binary_path()), "nobwrap-bin")
+    os.makedirs(bindir, exist_ok=True)
+    for prog in ("python3", "node", "setpriv"):
+        p = shutil.which(prog)
+        if p and not os.path.exists(os.path.join(bindir, prog)):
+            os.symlink(p, os.path.join(bindir, prog))
+    env = {"PATH": bindir}
+    with QuarryServer(env=env) as srv:
+        c = srv.lambda_client()
+        z = build_zip({"lambda_function.py": "def lambda_handler(e, c):\n    return 1\n"})
+        resp = expect_client_error(
+            "InvalidParameterValueException", 400, c.create_function, FunctionName="nobwrap",
+            Runtime="python3.11", Role=ROLE, Handler="lambda_function.lambda_handler",
+            Code={"ZipFile": z})
+        check("bubblewrap" in resp["Error"]["Message"] and "--no-sandbox" in resp["Error"]["Message"],
+              f"CreateFunction's error does not say why: {resp['Error']}")
+        with open(srv.log_path) as f:
+            check("bubblewrap" in f.read(), "quarry did not say at start that functions are refused")
+
+
+@test
+def data_dir_private():
+    """umask 077: DATA, meta.db, keys, blobs, logs readable by the server only; an
+    existing DATA opened to others is closed with a warning."""
+    srv = servers["sandbox"]
+    b3 = srv.boto3_client()
+    b3.create_bucket(Bucket="private-check")
+    b3.put_object(Bucket="private-check", Key="k", Body=os.urandom(200000))
+    eq(os.stat(srv.data).st_mode & 0o777, 0o700, "DATA mode")
+    with open(srv.log_path) as f:
+        check("now 0700" in f.read(), "no warning for the 0755 data dir the test made")
+    code_root = os.path.join(srv.data, "functions")
+    for d, dirs, files in os.walk(srv.data):
+        if d.startswith(code_root + "/"):
+            continue  # code trees are 0755/0644 for the function's uid, inside 0700 DATA
+        for n in dirs + files:
+            p = os.path.join(d, n)
+            st = os.lstat(p)
+            if p == os.path.join(srv.data, "fn", "etc") or d == os.path.join(srv.data, "fn", "etc"):
+                continue  # the sandbox's passwd/group, under DATA/fn (0700)
+            if os.path.islink(p) or p.startswith(code_root + "/"):
+                continue
+            eq(st.st_mode & 0o077, 0, f"{p} mode {oct(st.st_mode & 0o777)} is open to others")
+
+
+def code_dir_of(srv, z):
+    return os.path.join(srv.data, "functions", hashlib.sha256(z).hexdigest())
+
+
+@test
+def code_collected():
+    """Authenticated disk fill: a 409 CreateFunction unpacks nothing; replaced and deleted
+    code is removed once no version names it; shared code stays while one does."""
+    srv = servers["sandbox"]
+    c = srv.lambda_client()
+    src = "def lambda_handler(e, c):\n    return %r\n"
+    z1, z2, z3 = (build_zip({"lambda_function.py": src % i}) for i in ("one", "two", "three"))
+    a, b = f"gc-a-{uuid.uuid4().hex[:8]}", f"gc-b-{uuid.uuid4().hex[:8]}"
+
+    def create(name, z):
+        c.create_function(FunctionName=name, Runtime="python3.11", Role=ROLE,
+                          Handler="lambda_function.lambda_handler", Code={"ZipFile": z})
+    try:
+        create(a, z1)
+        check(os.path.isdir(code_dir_of(srv, z1)), "created code is not unpacked: blind")
+        expect_client_error("ResourceConflictException", 409, create, a, z2)
+        check(not os.path.exists(code_dir_of(srv, z2)), "a 409 CreateFunction unpacked its zip")
+        c.update_function_code(FunctionName=a, ZipFile=z3)
+        check(not os.path.exists(code_dir_of(srv, z1)), "replaced code was left behind")
+        check(os.path.isdir(code_dir_of(srv, z3)), "new code missing")
+        create(b, z3)
+        c.delete_function(FunctionName=a)
+        check(os.path.isdir(code_dir_of(srv, z3)), "code still named by another function was removed")
+        eq(c.invoke(FunctionName=b, Payload=b"{}")["Payload"].read(), b'"three"', "b still runs")
+        c.delete_function(FunctionName=b)
+        check(not os.path.exists(code_dir_of(srv, z3)), "deleted code was left behind")
+    finally:
+        for n in (a, b):
+            try:
+                c.delete_function(FunctionName=n)
+            except Exception:
+                pass
+
+
+@test
+def code_storage_cap():
+    """--function-code-max: code that would pass the cap is refused with AWS's
+    CodeStorageExceededException; deleting code gives the room back (also after a
+    restart, which counts what is on disk)."""
+    with QuarryServer(extra_args=["--function-code-max", "300000"]) as srv:
+        c = srv.lambda_client()
+
+        def create(name, fill):
+            z = build_zip({"lambda_function.py": "def lambda_handler(e, c):\n    return 1\n",
+                           "data.bin": fill * 200000})
+            c.create_function(FunctionName=name, Runtime="python3.11", Role=ROLE,
+                              Handler="lambda_function.lambda_handler", Code={"ZipFile": z})
+            return z
+        z1 = create("cap-one", b"a")
+        expect_client_error("CodeStorageExceededException", 400, create, "cap-two", b"b")
+        eq(sorted(n for n in os.listdir(os.path.join(srv.data, "functions")) if len(n) == 64),
+           [hashlib.sha256(z1).hexdigest()], "code dirs after the refused create")
+        srv.restart()
+        c = srv.lambda_client()
+        expect_client_error("CodeStorageExceededException", 400, create, "cap-two", b"b")
+        c.delete_function(FunctionName="cap-one")
+        create("cap-two", b"b")
+        c.delete_function(FunctionName="cap-two")
+
+
+def log_events(srv, group, needle, deadline_s=10.0):
+    """Messages of group containing needle, polled until some appear or the deadline."""
+    logs = srv.logs_client()
+    end = time.monotonic() + deadline_s
+    while True:
+        try:
+            evs = [e["message"] for p in logs.get_paginator("filter_log_events").paginate(
+                logGroupName=group, filterPattern=f'"{needle}"') for e in p["events"]]
+        except Exception:
+            evs = []
+        if evs or time.monotonic() > end:
+            return evs
+        time.sleep(0.2)
+
+
+@test
+def fair_logs():
+    """A function printing 24 MB at once does not push another function's lines (or its
+    own START/END/REPORT) out of the shared log queue; its drops are counted in its log."""
+    srv = servers["sandbox"]
+    with Fns(srv) as fns:
+        noisy = fns.create("noisy", hostile_zip())
+        quiet = fns.create("quiet", hostile_zip())
+        marker = f"quiet-line-{uuid.uuid4()}"
+        r = fns.c.invoke(FunctionName=noisy, Payload=json.dumps(
+            {"op": "flood", "lines": 24000, "bytes": 1000}).encode())
+        check("FunctionError" not in r, "the flood failed")
+        rid = r["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+        fns.invoke(quiet, {"op": "say", "line": marker})
+        check(log_events(srv, f"/aws/lambda/{quiet}", marker),
+              "the quiet function's line is not in its log")
+        reports = log_events(srv, f"/aws/lambda/{noisy}", f"REPORT RequestId: {rid}")
+        check(reports, "the noisy function's REPORT line was dropped")
+        check(log_events(srv, f"/aws/lambda/{noisy}", f"END RequestId: {rid}"), "END dropped")
+        drops = log_events(srv, f"/aws/lambda/{noisy}", "were dropped")
+        check(drops, "the noisy function's log does not say lines were dropped")
+
+
+@test
+def function_network_flag_refused():
+    r = subprocess.run([binary_path(), "serve", "--function-network"], capture_output=True,
+                       text=True, timeout=10)
+    eq(r.returncode, 2, "--function-network exit status")
+    check("not implemented" in r.stderr, f"--function-network message: {r.stderr}")
+
+
+if __name__ == "__main__":
+    run(setup, teardown)

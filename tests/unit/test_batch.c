@@ -1,0 +1,324 @@
+/*
+ * test_batch.c - batch/: the CSV manifest line parser (a table of AWS's examples and the
+ * boundary cases), the streaming reader of a pinned manifest (inline and blob-backed,
+ * resumed from byte offsets, CRLF, overlong lines), and the store's job rows: a copy
+ * task's effect and its result row commit together, a missing source fails the task
+ * alone, the cursor refuses a stale window, the pin survives an overwrite.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#define _XOPEN_SOURCE_EXTENDED 1
+#include <ftw.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "batch/batch_int.h"
+#include "store/store.h"
+#include "store/store_job.h"
+
+static const enum batch_field BK[] = {BATCH_F_BUCKET, BATCH_F_KEY};
+static const enum batch_field BKV[] = {BATCH_F_BUCKET, BATCH_F_KEY, BATCH_F_VERSION};
+static const enum batch_field IBK[] = {BATCH_F_IGNORE, BATCH_F_BUCKET, BATCH_F_KEY};
+
+static const struct {
+    const char *line;
+    const enum batch_field *fields;
+    size_t n_fields;
+    bool ok;
+    const char *bucket, *key, *version; /* expected when ok */
+    size_t key_len;                     /* expected decoded length when ok */
+} csv_cases[] = {
+    /* AWS's examples (reference 6) */
+    {"amzn-bucket,photos/2024/cat%20one.jpg", BK, 2, true, "amzn-bucket", "photos/2024/cat one.jpg", "", 23},
+    {"my-bucket,dir/dog.jpg,3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY", BKV, 3, true, "my-bucket", "dir/dog.jpg", "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY", 11},
+    /* '+' is a space; %2B a plus; unicode escapes */
+    {"bkt,a+b%2Bc", BK, 2, true, "bkt", "a b+c", "", 5},
+    {"bkt,%E6%97%A5", BK, 2, true, "bkt", "\xe6\x97\xa5", "", 3},
+    {"bkt,%25%23%2C", BK, 2, true, "bkt", "%#,", "", 3},
+    /* quoted fields, "" for a quote */
+    {"\"bkt\",\"a%22b\"", BK, 2, true, "bkt", "a\"b", "", 3},
+    {"\"bkt\",\"x\"\"y\"", BK, 2, true, "bkt", "x\"y", "", 3},
+    {"7,bkt,k", IBK, 3, true, "bkt", "k", "", 1},
+    {"bkt,k,", BKV, 3, true, "bkt", "k", "", 1},
+    /* refused */
+    {"bkt", BK, 2, false, NULL, NULL, NULL, 0},
+    {"bkt,k,extra", BK, 2, false, NULL, NULL, NULL, 0},
+    {"bkt,", BK, 2, false, NULL, NULL, NULL, 0},
+    {",k", BK, 2, false, NULL, NULL, NULL, 0},
+    {"Bad_Bucket,k", BK, 2, false, NULL, NULL, NULL, 0},
+    {"bkt,%zz", BK, 2, false, NULL, NULL, NULL, 0},
+    {"bkt,%4", BK, 2, false, NULL, NULL, NULL, 0},
+    {"bkt,\"unterminated", BK, 2, false, NULL, NULL, NULL, 0},
+    {"bkt,\"q\"tail", BK, 2, false, NULL, NULL, NULL, 0},
+    {"bkt,a\"b", BK, 2, false, NULL, NULL, NULL, 0},
+};
+
+static void test_csv_table(void **state)
+{
+    struct batch_task *t = malloc(sizeof(*t));
+    char msg[128];
+    for (size_t i = 0; i < sizeof(csv_cases) / sizeof(*csv_cases); i++) {
+        const char *l = csv_cases[i].line;
+        enum qr_err e =
+            batch_csv_line(qr_slice(l, strlen(l)), csv_cases[i].fields, csv_cases[i].n_fields, t, msg);
+        if (!csv_cases[i].ok) {
+            if (e != QR_E_BAD_INPUT)
+                fail_msg("case %zu (%s): accepted", i, l);
+            assert_true(msg[0] != '\0');
+            continue;
+        }
+        if (e != QR_OK)
+            fail_msg("case %zu (%s): %s", i, l, msg);
+        assert_string_equal(t->bucket, csv_cases[i].bucket);
+        assert_int_equal(t->key_len, csv_cases[i].key_len);
+        assert_memory_equal(t->key, csv_cases[i].key, t->key_len);
+        assert_string_equal(t->version, csv_cases[i].version);
+    }
+    free(t);
+}
+
+static void test_csv_key_limits(void **state)
+{
+    struct batch_task *t = malloc(sizeof(*t));
+    char msg[128], line[4 * 1024];
+    int n = snprintf(line, sizeof(line), "bkt,");
+    memset(line + n, 'k', 1024);
+    assert_int_equal(batch_csv_line(qr_slice(line, (size_t)n + 1024), BK, 2, t, msg), QR_OK);
+    assert_int_equal(t->key_len, 1024);
+    line[n + 1024] = 'k'; /* 1025 bytes decoded */
+    assert_int_equal(batch_csv_line(qr_slice(line, (size_t)n + 1025), BK, 2, t, msg),
+                     QR_E_BAD_INPUT);
+    /* 1024 decoded bytes written as 3072 escapes still fit */
+    for (int i = 0; i < 1024; i++)
+        memcpy(line + n + 3 * i, "%41", 3);
+    assert_int_equal(batch_csv_line(qr_slice(line, (size_t)n + 3072), BK, 2, t, msg), QR_OK);
+    assert_int_equal(t->key_len, 1024);
+    free(t);
+}
+
+/* ---- the store: pinned manifests and progress ---- */
+
+struct fx {
+    char dir[64];
+    struct store *st;
+    struct store_reader *r;
+    h2o_mem_pool_t pool;
+};
+
+static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    return remove(p);
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    strcpy(f->dir, "/tmp/qr-batch-XXXXXX");
+    if (mkdtemp(f->dir) == NULL)
+        return -1;
+    struct store_opts o = {.dir = f->dir, .no_fsync = true, .inline_max = 64};
+    if (store_open(&o, &f->st) != QR_OK || store_reader_new(f->st, &f->r) != QR_OK ||
+        store_job_init(f->st) != QR_OK)
+        return -1;
+    h2o_mem_init_pool(&f->pool);
+    struct store_bucket b = {.name = "bkt", .type = STORE_BUCKET_GENERAL};
+    if (store_bucket_create(f->st, &b) != QR_OK)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    h2o_mem_clear_pool(&f->pool);
+    store_reader_free(f->r);
+    store_close(f->st);
+    nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+static void put(struct fx *f, const char *key, const char *data, size_t len)
+{
+    struct store_put p = {.bucket = QR_SLICE_LIT("bkt"), .key = qr_slice_cstr(key),
+                          .data = qr_slice(data, len), .etag = "e1"};
+    struct store_put_result res;
+    assert_int_equal(store_obj_put(f->st, &p, &res), QR_OK);
+}
+
+static void new_job(struct fx *f, const char *id)
+{
+    char out[STORE_JOB_ID_MAX + 1];
+    bool existing;
+    struct store_job_new n = {.id = id, .token = id, .req_hash = "h", .state = 0,
+                              .def = QR_SLICE_LIT("{}"), .tags = QR_SLICE_LIT("{}")};
+    assert_int_equal(store_job_create(f->st, &n, out, &existing), QR_OK);
+    assert_false(existing);
+}
+
+/* Reads every line from offset start; returns the count, checks resumed offsets. */
+static size_t read_all(struct fx *f, const char *id, uint64_t start, uint64_t *offs, size_t max)
+{
+    struct batch_mreader mr;
+    bool eof = false;
+    size_t n = 0;
+    assert_int_equal(batch_mreader_open(f->st, f->r, id, start, &mr), QR_OK);
+    while (n < max) {
+        struct qr_slice line;
+        assert_int_equal(batch_mreader_next(&mr, &line, &eof), QR_OK);
+        if (eof)
+            break;
+        assert_true(line.len > 0 && line.p[line.len - 1] != '\r');
+        offs[n++] = mr.next_off;
+    }
+    batch_mreader_close(&mr);
+    return n;
+}
+
+static void test_mreader_blob_and_resume(void **state)
+{
+    struct fx *f = *state;
+    /* 20000 CRLF lines: far over the 64-byte inline limit and the 64 KiB read buffer */
+    size_t cap = 20000 * 32, len = 0;
+    char *m = malloc(cap);
+    for (int i = 0; i < 20000; i++)
+        len += (size_t)snprintf(m + len, cap - len, "bkt,key-%d\r\n%s", i, i % 7 ? "" : "\r\n");
+    put(f, "m.csv", m, len);
+    new_job(f, "job-blob");
+    assert_int_equal(store_job_pin(f->st, "job-blob", QR_SLICE_LIT("bkt"), QR_SLICE_LIT("m.csv"),
+                                   "e1"),
+                     QR_OK);
+    /* overwriting or deleting the manifest changes nothing for the pinned job */
+    put(f, "m.csv", "bkt,other\n", 10);
+    assert_int_equal(store_obj_delete(f->st, QR_SLICE_LIT("bkt"), QR_SLICE_LIT("m.csv"), NULL),
+                     QR_OK);
+    uint64_t *offs = malloc(sizeof(*offs) * 20001);
+    assert_int_equal(read_all(f, "job-blob", 0, offs, 20001), 20000);
+    assert_int_equal(offs[19999], len - 2); /* the empty line after it carries no task */
+    uint64_t *offs2 = malloc(sizeof(*offs2) * 20001);
+    /* resuming after line 12344 gives the same remaining lines and offsets */
+    assert_int_equal(read_all(f, "job-blob", offs[12344], offs2, 20001), 20000 - 12345);
+    assert_memory_equal(offs2, offs + 12345, sizeof(*offs) * (20000 - 12345));
+    free(offs);
+    free(offs2);
+    free(m);
+}
+
+static void test_mreader_line_limit(void **state)
+{
+    struct fx *f = *state;
+    size_t len = BATCH_LINE_MAX + 10;
+    char *m = malloc(len);
+    memset(m, 'a', len);
+    put(f, "long.csv", m, len);
+    new_job(f, "job-long");
+    assert_int_equal(store_job_pin(f->st, "job-long", QR_SLICE_LIT("bkt"),
+                                   QR_SLICE_LIT("long.csv"), "e1"),
+                     QR_OK);
+    struct batch_mreader mr;
+    struct qr_slice line;
+    bool eof;
+    assert_int_equal(batch_mreader_open(f->st, f->r, "job-long", 0, &mr), QR_OK);
+    assert_int_equal(batch_mreader_next(&mr, &line, &eof), QR_E_TOO_LARGE);
+    batch_mreader_close(&mr);
+    /* a wrong ETag pins nothing */
+    new_job(f, "job-etag");
+    assert_int_equal(store_job_pin(f->st, "job-etag", QR_SLICE_LIT("bkt"),
+                                   QR_SLICE_LIT("long.csv"), "other"),
+                     QR_E_PRECONDITION);
+    assert_int_equal(batch_mreader_open(f->st, f->r, "job-etag", 0, &mr), QR_E_NO_SUCH_KEY);
+    free(m);
+}
+
+static void outcome(void *arg, struct store_job_row *row, enum qr_err err)
+{
+    row->failed = err != QR_OK;
+    row->http = err == QR_OK ? 200 : 404;
+    snprintf(row->code, sizeof(row->code), "%s", err == QR_OK ? "" : qr_errname(err));
+}
+
+static void test_progress_commits_effect_with_row(void **state)
+{
+    struct fx *f = *state;
+    put(f, "src", "hello", 5);
+    new_job(f, "job-copy");
+    struct store_job_row rows[2];
+    memset(rows, 0, sizeof(rows));
+    const char *srcs[2] = {"src", "missing"}, *dsts[2] = {"dst1", "dst2"};
+    for (int i = 0; i < 2; i++) {
+        rows[i].line = (uint64_t)i;
+        rows[i].bucket = QR_SLICE_LIT("bkt");
+        rows[i].key = qr_slice_cstr(srcs[i]);
+        rows[i].effect = STORE_JOB_EFFECT_COPY;
+        rows[i].copy.src_bucket = QR_SLICE_LIT("bkt");
+        rows[i].copy.src_key = qr_slice_cstr(srcs[i]);
+        rows[i].copy.dst_bucket = QR_SLICE_LIT("bkt");
+        rows[i].copy.dst_key = qr_slice_cstr(dsts[i]);
+    }
+    struct store_job_progress p = {.id = "job-copy", .rows = rows, .n = 2, .cursor_from = 0,
+                                   .cursor_to = 2, .manifest_off = 20, .outcome = outcome};
+    assert_int_equal(store_job_progress(f->st, &p), QR_OK);
+    /* the same window again (a stale cursor) is refused: no row twice */
+    assert_int_equal(store_job_progress(f->st, &p), QR_E_CONFLICT);
+    struct store_obj o;
+    assert_int_equal(store_obj_get(f->r, QR_SLICE_LIT("bkt"), QR_SLICE_LIT("dst1"), true, &f->pool,
+                                   &o),
+                     QR_OK);
+    assert_memory_equal(o.inline_data.p, "hello", 5);
+    assert_int_equal(store_obj_get(f->r, QR_SLICE_LIT("bkt"), QR_SLICE_LIT("dst2"), false,
+                                   &f->pool, &o),
+                     QR_E_NO_SUCH_KEY);
+    struct store_job j;
+    assert_int_equal(store_job_get(f->r, QR_SLICE_LIT("job-copy"), &f->pool, &j), QR_OK);
+    assert_int_equal(j.cursor, 2);
+    assert_int_equal(j.manifest_off, 20);
+    assert_int_equal(j.succeeded, 1);
+    assert_int_equal(j.failed, 1);
+    struct store_job_row *res;
+    size_t n;
+    assert_int_equal(store_job_results(f->r, "job-copy", 0, false, 10, &f->pool, &res, &n), QR_OK);
+    assert_int_equal(n, 2);
+    assert_false(res[0].failed);
+    assert_true(res[1].failed);
+    assert_string_equal(res[1].code, "E_NO_SUCH_KEY");
+    assert_int_equal(store_job_results(f->r, "job-copy", 0, true, 10, &f->pool, &res, &n), QR_OK);
+    assert_int_equal(n, 1);
+}
+
+static void test_idempotent_token(void **state)
+{
+    struct fx *f = *state;
+    char out[STORE_JOB_ID_MAX + 1];
+    bool existing;
+    struct store_job_new n = {.id = "id-1", .token = "tok", .req_hash = "h1",
+                              .def = QR_SLICE_LIT("{}"), .tags = QR_SLICE_LIT("{}")};
+    assert_int_equal(store_job_create(f->st, &n, out, &existing), QR_OK);
+    n.id = "id-2";
+    assert_int_equal(store_job_create(f->st, &n, out, &existing), QR_OK);
+    assert_true(existing);
+    assert_string_equal(out, "id-1");
+    n.req_hash = "h2";
+    assert_int_equal(store_job_create(f->st, &n, out, &existing), QR_E_CONFLICT);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_csv_table),
+        cmocka_unit_test(test_csv_key_limits),
+        cmocka_unit_test_setup_teardown(test_mreader_blob_and_resume, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mreader_line_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_progress_commits_effect_with_row, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idempotent_token, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
