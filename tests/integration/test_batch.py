@@ -839,6 +839,11 @@ def read_only_user_cannot_create_jobs():
     eq((code, st), ("AccessDenied", 403), "CreateJob")
     check("s3:CreateJob" in r["Error"]["Message"], r["Error"]["Message"])
     eq(s3c.list_jobs(AccountId=ACCOUNT).get("Jobs") is not None, True, "root still lists")
+    # a role that does not exist, or does not trust Batch Operations, is refused at CreateJob
+    for role in (f"arn:aws:iam::{ACCOUNT}:role/{uniq('missing')}", FN_ROLE):
+        code, st, _ = client_error(s3c.create_job, **job_args(b, "m.csv", etag, {
+            "S3PutObjectTagging": {"TagSet": [{"Key": "k", "Value": "v"}]}}, RoleArn=role))
+        eq((code, st), ("BadRequestException", 400), f"RoleArn {role}")
 
 
 if __name__ == "__main__":
