@@ -25,9 +25,9 @@
 #include <unistd.h>
 
 #include "api/lambda/lambda.h"
-#include "batch/batch.h"
 #include "api/route.h"
 #include "auth/authz.h"
+#include "batch/batch.h"
 #include "fn/code.h"
 #include "fn/fn.h"
 #include "logs/logs.h"

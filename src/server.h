@@ -101,10 +101,10 @@ struct qr_server {
     struct qr_config cfg;
     struct store *store;
     struct creds *creds;
-    struct authz *authz;       /* the IAM snapshot holder (auth/authz.h) */
-    struct fn_engine *fn;      /* the functions engine (Lambda), or NULL */
-    struct logs *logs;         /* function logs (CloudWatch Logs API), or NULL */
-    struct lambda_ctx *lambda; /* Lambda API state: invoke dedupe, Event dispatcher */
+    struct authz *authz;        /* the IAM snapshot holder (auth/authz.h) */
+    struct fn_engine *fn;       /* the functions engine (Lambda), or NULL */
+    struct logs *logs;          /* function logs (CloudWatch Logs API), or NULL */
+    struct lambda_ctx *lambda;  /* Lambda API state: invoke dedupe, Event dispatcher */
     struct batch_engine *batch; /* S3 Batch Operations engine, or NULL */
     h2o_globalconf_t h2o_cfg;
     h2o_hostconf_t *hostconf;

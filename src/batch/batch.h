@@ -47,7 +47,8 @@ enum batch_state {
 };
 
 #define BATCH_BIT(s) (1ull << (s))
-#define BATCH_TERMINAL (BATCH_BIT(BATCH_COMPLETE) | BATCH_BIT(BATCH_CANCELLED) | BATCH_BIT(BATCH_FAILED))
+#define BATCH_TERMINAL                                                                             \
+    (BATCH_BIT(BATCH_COMPLETE) | BATCH_BIT(BATCH_CANCELLED) | BATCH_BIT(BATCH_FAILED))
 
 enum batch_op {
     BATCH_OP_LAMBDA,
@@ -68,16 +69,16 @@ enum batch_field {
     BATCH_F_VERSION,
 };
 
-#define BATCH_MAX_FIELDS     8u
-#define BATCH_MAX_USER_ARGS  10u
-#define BATCH_MAX_JOB_TAGS   50u
-#define BATCH_MAX_OBJ_TAGS   10u
-#define BATCH_ARN_MAX        2048u
-#define BATCH_KEY_MAX        1024u
-#define BATCH_PREFIX_MAX     1024u
-#define BATCH_DESC_MAX       256u
-#define BATCH_TAG_KEY_MAX    512u  /* bytes: 128 Unicode characters of up to 4 bytes */
-#define BATCH_TAG_VALUE_MAX  1024u /* bytes: 256 characters; UserArguments values 1024 */
+#define BATCH_MAX_FIELDS    8u
+#define BATCH_MAX_USER_ARGS 10u
+#define BATCH_MAX_JOB_TAGS  50u
+#define BATCH_MAX_OBJ_TAGS  10u
+#define BATCH_ARN_MAX       2048u
+#define BATCH_KEY_MAX       1024u
+#define BATCH_PREFIX_MAX    1024u
+#define BATCH_DESC_MAX      256u
+#define BATCH_TAG_KEY_MAX   512u  /* bytes: 128 Unicode characters of up to 4 bytes */
+#define BATCH_TAG_VALUE_MAX 1024u /* bytes: 256 characters; UserArguments values 1024 */
 
 struct batch_kv {
     char key[BATCH_TAG_KEY_MAX + 1];
@@ -137,8 +138,8 @@ struct batch_failure {
 
 /* A job as DescribeJob shows it. */
 struct batch_job {
-    struct store_job row;   /* ids, state, counters, times; slices in pool */
-    struct batch_def *def;  /* in pool */
+    struct store_job row;    /* ids, state, counters, times; slices in pool */
+    struct batch_def *def;   /* in pool */
     struct batch_tags *tags; /* in pool */
     struct batch_failure failures[BATCH_MAX_FAILURES];
     size_t n_failures;
@@ -148,10 +149,10 @@ struct batch_job {
 struct authz;
 
 struct batch_engine_opts {
-    struct store *store;   /* borrowed */
-    struct fn_engine *fn;  /* borrowed; NULL: LambdaInvoke tasks fail */
-    const char *data_dir;  /* DATA */
-    const char *region;    /* job ARNs, function resolution */
+    struct store *store;  /* borrowed */
+    struct fn_engine *fn; /* borrowed; NULL: LambdaInvoke tasks fail */
+    const char *data_dir; /* DATA */
+    const char *region;   /* job ARNs, function resolution */
     const char *account_id;
     struct authz *authz; /* borrowed: tasks are decided as the job's role; NULL: no IAM */
 };
@@ -170,9 +171,10 @@ void batch_engine_free(struct batch_engine *e);
  * QR_E_BAD_INPUT / QR_E_NOT_IMPLEMENTED. Errors: QR_E_BAD_INPUT, QR_E_NOT_IMPLEMENTED
  * (an operation or parameter quarry does not run), QR_E_CONFLICT (token reused with
  * another request), QR_E_DB. */
-enum qr_err batch_create(struct batch_engine *e, struct store_reader *r, const struct batch_def *def,
-                         const struct batch_tags *tags, char out_id[STORE_JOB_ID_MAX + 1],
-                         char msg[256]) __attribute__((warn_unused_result));
+enum qr_err batch_create(struct batch_engine *e, struct store_reader *r,
+                         const struct batch_def *def, const struct batch_tags *tags,
+                         char out_id[STORE_JOB_ID_MAX + 1], char msg[256])
+    __attribute__((warn_unused_result));
 
 /* Reads a job. Errors: QR_E_NO_SUCH_KEY, QR_E_DB, QR_E_INTERNAL (corrupt row). */
 enum qr_err batch_describe(struct store_reader *r, struct qr_slice id, h2o_mem_pool_t *pool,
@@ -220,8 +222,5 @@ struct batch_task {
 enum qr_err batch_csv_line(struct qr_slice line, const enum batch_field *fields, size_t n_fields,
                            struct batch_task *out, char msg[128])
     __attribute__((warn_unused_result));
-
-/* The state names AWS uses; NULL for an out-of-range value. Used by logs and tests. */
-const char *batch_state_debug_name(enum batch_state s);
 
 #endif

@@ -17,15 +17,19 @@
 #include "batch/batch.h"
 #include "fn/fn.h"
 
-#define BATCH_LINE_MAX      (16u * 1024u) /* longest manifest line accepted */
-#define BATCH_MREAD_BUF     (64u * 1024u)
-#define BATCH_WINDOW_LAMBDA 256u  /* LambdaInvoke tasks per window (one progress record) */
-#define BATCH_LAMBDA_INFLIGHT 16u /* LambdaInvoke invocations in flight at once */
-#define BATCH_WINDOW_STORE  1000u /* copy/tagging tasks committed per transaction */
-#define BATCH_STORE_RUN     8u    /* copy/tagging windows per turn of the engine's loop */
-#define BATCH_RETRY_MAX     3u    /* TemporaryFailure retries before the task fails */
-#define BATCH_THRESHOLD_MIN 1000u /* tasks attempted before the failure threshold applies */
-#define BATCH_MSG_MAX       1024u /* ResultMessage is cut to this many bytes */
+#define BATCH_LINE_MAX        (16u * 1024u) /* longest manifest line accepted */
+#define BATCH_MREAD_BUF       (64u * 1024u)
+#define BATCH_WINDOW_LAMBDA   256u /* LambdaInvoke tasks per window (one progress record) */
+#define BATCH_LAMBDA_INFLIGHT 16u  /* LambdaInvoke invocations in flight at once */
+#define BATCH_MAX_INFLIGHT    64u  /* the most quarry:concurrency may ask for */
+#define BATCH_MAX_PER_INVOKE  64u  /* tasks in one invocation, at most (opt-in, see task.c) */
+#define BATCH_TAG_PER_INVOKE  "quarry:tasks-per-invocation" /* job tag asking for more */
+#define BATCH_WINDOW_STORE    500u  /* copy/tagging tasks committed per transaction */
+#define BATCH_STORE_RUN       16u   /* windows per turn of the engine's loop, at most */
+#define BATCH_TURN_MS         500   /* no new window of a turn starts after this long */
+#define BATCH_RETRY_MAX       3u    /* TemporaryFailure retries before the task fails */
+#define BATCH_THRESHOLD_MIN   1000u /* tasks attempted before the failure threshold applies */
+#define BATCH_MSG_MAX         1024u /* ResultMessage is cut to this many bytes */
 
 struct batch_engine {
     struct batch_engine_opts o; /* strings copied below */
@@ -53,12 +57,12 @@ struct batch_mreader {
     struct store *st;
     struct store_job_manifest m; /* in pool */
     h2o_mem_pool_t pool;
-    uint64_t next_off;  /* manifest offset of buf[0] + len already consumed */
-    uint64_t fill_off;  /* manifest offset of the next byte to read into buf */
-    uint8_t *buf;       /* BATCH_MREAD_BUF bytes, heap */
-    size_t off, len;    /* unread bytes: buf[off, len) */
-    uint64_t line_no;   /* physical line number (1-based) of the last line returned */
-    int fd;             /* open blob of ext[fd_ext], or -1 */
+    uint64_t next_off; /* manifest offset of buf[0] + len already consumed */
+    uint64_t fill_off; /* manifest offset of the next byte to read into buf */
+    uint8_t *buf;      /* BATCH_MREAD_BUF bytes, heap */
+    size_t off, len;   /* unread bytes: buf[off, len) */
+    uint64_t line_no;  /* physical line number (1-based) of the last line returned */
+    int fd;            /* open blob of ext[fd_ext], or -1 */
     size_t fd_ext;
 };
 
@@ -71,6 +75,18 @@ enum qr_err batch_mreader_open(struct store *st, struct store_reader *r, const c
  * (line over BATCH_LINE_MAX), QR_E_IO. */
 enum qr_err batch_mreader_next(struct batch_mreader *mr, struct qr_slice *out, bool *out_eof);
 void batch_mreader_close(struct batch_mreader *mr);
+
+/* What a job's quarry:* tags ask for beyond AWS (opt-in; the defaults are AWS's
+ * behaviour): docs/batch.md lists them. */
+struct batch_opts {
+    size_t per_invoke;      /* quarry:tasks-per-invocation, 1..64 (1) */
+    unsigned max_retries;   /* quarry:max-retries, 0..20 (BATCH_RETRY_MAX) */
+    unsigned concurrency;   /* quarry:concurrency, invocations in flight 1..64 (16) */
+    unsigned threshold_pct; /* quarry:failure-threshold-percent, 0..100 (50); 100: never */
+};
+
+/* The job's options from its stored tags; bad or missing values keep the defaults. */
+void batch_job_opts(const struct store_job *j, struct batch_opts *out);
 
 /* ---- jobs (job.c) ---- */
 
@@ -102,18 +118,19 @@ static inline int64_t batch_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Runs the window's tasks (LambdaInvoke, S3ComputeObjectChecksum) and records them with
+/* Runs the window's tasks (S3ComputeObjectChecksum) and records them with
  * the job's progress. Errors: QR_E_DB, QR_E_CONFLICT (the job moved meanwhile), QR_E_BUSY
  * (the engine is stopping). Engine thread. */
 enum qr_err batch_run_window(struct batch_window *w);
 
-/* Runs up to max_windows consecutive copy/tagging windows from the job's cursor: each
- * window's changes and result rows are one writer transaction, queued while the previous
- * one commits (two windows in the pipeline), so reading and building overlap the commit.
- * Errors: QR_E_DB, QR_E_CONFLICT, QR_E_IO, QR_E_NO_SUCH_KEY (manifest not pinned).
- * Engine thread. */
-enum qr_err batch_run_store_windows(struct batch_engine *e, const struct store_job *j,
-                                    const struct batch_def *d, size_t max_windows);
+/* Runs up to max_windows consecutive windows (LambdaInvoke, copy, tagging) from the job's
+ * cursor: each window's result rows (and for copy/tagging its object changes) are one
+ * writer transaction, queued while the next window runs (two windows in the pipeline),
+ * so the commit overlaps the work. A cancel cuts a LambdaInvoke window short.
+ * Errors: QR_E_DB, QR_E_CONFLICT, QR_E_IO, QR_E_NO_SUCH_KEY (manifest not pinned),
+ * QR_E_BUSY (the engine is stopping). Engine thread. */
+enum qr_err batch_run_windows(struct batch_engine *e, const struct store_job *j,
+                              const struct batch_def *d, size_t max_windows);
 
 /* ---- report (report.c) ---- */
 

@@ -83,6 +83,10 @@ static enum qr_err decode_key(struct batch_task *t, char msg[128])
     t->key_len = n;
     if (n == 0)
         return bad(msg, "the key is empty");
+    /* S3's rule for keys (UTF-8, no NUL): a key no object can have fails here, in
+     * Preparing, rather than as a task; it also keeps the LambdaInvoke event valid JSON. */
+    if (!qr_key_valid(qr_slice(t->key, n)))
+        return bad(msg, "the key is not valid UTF-8 or contains a NUL byte");
     return QR_OK;
 }
 
@@ -130,4 +134,3 @@ enum qr_err batch_csv_line(struct qr_slice line, const enum batch_field *fields,
         return bad(msg, "the manifest spec names no Bucket or no Key field");
     return decode_key(out, msg);
 }
-

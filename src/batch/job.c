@@ -10,6 +10,7 @@
 #include "batch/batch_int.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,19 +22,6 @@
 #include "util/buf.h"
 #include "util/codec.h"
 #include "util/names.h"
-
-static const char *const state_names[BATCH__STATES] = {
-    [BATCH_NEW] = "New",           [BATCH_PREPARING] = "Preparing", [BATCH_SUSPENDED] = "Suspended",
-    [BATCH_READY] = "Ready",       [BATCH_ACTIVE] = "Active",       [BATCH_PAUSING] = "Pausing",
-    [BATCH_PAUSED] = "Paused",     [BATCH_COMPLETE] = "Complete",   [BATCH_COMPLETING] = "Completing",
-    [BATCH_CANCELLING] = "Cancelling", [BATCH_CANCELLED] = "Cancelled",
-    [BATCH_FAILING] = "Failing",   [BATCH_FAILED] = "Failed",
-};
-
-const char *batch_state_debug_name(enum batch_state s)
-{
-    return (unsigned)s < BATCH__STATES ? state_names[s] : NULL;
-}
 
 /* ---- the definition as JSON ---- */
 
@@ -72,12 +60,12 @@ char *batch_def_to_json(const struct batch_def *d, const struct batch_tags *t, b
         json_array_append_new(fields, json_integer(d->fields[i]));
     json_t *o = json_pack(
         "{si si ss ss ss ss so ss ss ss sb ss ss sb sb sb sb ss ss sI}", "op", (int)d->op, "mf",
-        (int)d->mf_format, "fn", d->function_arn, "schema", d->schema, "target",
-        d->target_resource, "tprefix", d->target_prefix, "fields", fields, "mfarn", d->mf_arn,
-        "mfetag", d->mf_etag, "mfver", d->mf_version, "rep", d->report_enabled, "repb",
-        d->report_bucket_arn, "repp", d->report_prefix, "repfo", d->report_failed_only, "repsc",
-        d->report_has_scope, "repfmt", d->report_has_format, "confirm", d->confirmation_required,
-        "desc", d->description, "role", d->role_arn, "prio", (json_int_t)d->priority);
+        (int)d->mf_format, "fn", d->function_arn, "schema", d->schema, "target", d->target_resource,
+        "tprefix", d->target_prefix, "fields", fields, "mfarn", d->mf_arn, "mfetag", d->mf_etag,
+        "mfver", d->mf_version, "rep", d->report_enabled, "repb", d->report_bucket_arn, "repp",
+        d->report_prefix, "repfo", d->report_failed_only, "repsc", d->report_has_scope, "repfmt",
+        d->report_has_format, "confirm", d->confirmation_required, "desc", d->description, "role",
+        d->role_arn, "prio", (json_int_t)d->priority);
     json_object_set_new(o, "ckalg", json_integer(d->checksum_alg));
     json_object_set_new(o, "uargs", kv_json(d->user_args, d->n_user_args));
     json_object_set_new(o, "otags", kv_json(d->obj_tags, d->n_obj_tags));
@@ -133,8 +121,7 @@ enum qr_err batch_def_from_json(struct qr_slice json, struct batch_def *d)
     json_array_foreach(f, i, v) d->fields[d->n_fields++] = (enum batch_field)json_integer_value(v);
     if (!kv_from_json(json_object_get(o, "uargs"), d->user_args, BATCH_MAX_USER_ARGS,
                       &d->n_user_args) ||
-        !kv_from_json(json_object_get(o, "otags"), d->obj_tags, BATCH_MAX_OBJ_TAGS,
-                      &d->n_obj_tags))
+        !kv_from_json(json_object_get(o, "otags"), d->obj_tags, BATCH_MAX_OBJ_TAGS, &d->n_obj_tags))
         goto out;
     err = QR_OK;
 out:
@@ -148,6 +135,40 @@ static enum qr_err tags_from_json(struct qr_slice json, struct batch_tags *t)
     bool ok = kv_from_json(json_object_get(o, "tags"), t->v, BATCH_MAX_JOB_TAGS, &t->n);
     json_decref(o);
     return ok ? QR_OK : QR_E_INTERNAL;
+}
+
+/* ---- options from tags ---- */
+
+void batch_job_opts(const struct store_job *j, struct batch_opts *out)
+{
+    static const struct {
+        const char *tag;
+        size_t off;
+        uint64_t lo, hi;
+    } table[] = {
+        {BATCH_TAG_PER_INVOKE, offsetof(struct batch_opts, per_invoke), 1, BATCH_MAX_PER_INVOKE},
+        {"quarry:max-retries", offsetof(struct batch_opts, max_retries), 0, 20},
+        {"quarry:concurrency", offsetof(struct batch_opts, concurrency), 1, BATCH_MAX_INFLIGHT},
+        {"quarry:failure-threshold-percent", offsetof(struct batch_opts, threshold_pct), 0, 100},
+    };
+    struct batch_tags *t = qr_xmalloc(sizeof(*t));
+    uint64_t v[4] = {1, BATCH_RETRY_MAX, BATCH_LAMBDA_INFLIGHT, 50};
+    memset(t, 0, sizeof(*t));
+    if (tags_from_json(j->tags, t) == QR_OK) {
+        for (size_t i = 0; i < t->n; i++)
+            for (size_t k = 0; k < sizeof(table) / sizeof(*table); k++) {
+                uint64_t x;
+                if (strcmp(t->v[i].key, table[k].tag) == 0 &&
+                    qr_slice_u64(qr_slice_cstr(t->v[i].value), table[k].hi, &x) &&
+                    x >= table[k].lo)
+                    v[k] = x;
+            }
+    }
+    free(t);
+    out->per_invoke = (size_t)v[0];
+    out->max_retries = (unsigned)v[1];
+    out->concurrency = (unsigned)v[2];
+    out->threshold_pct = (unsigned)v[3];
 }
 
 /* ---- ARNs ---- */

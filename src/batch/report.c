@@ -247,8 +247,7 @@ static enum qr_err collect(struct batch_engine *e, const struct store_job *job, 
 }
 
 /* "PREFIX/job-ID/results/<40 hex>.csv": the hex is derived from the job id and status. */
-static void result_key(const char *base, const char *id, const char *status, char *out,
-                       size_t cap)
+static void result_key(const char *base, const char *id, const char *status, char *out, size_t cap)
 {
     unsigned char h[SHA256_DIGEST_LENGTH];
     char in[96], hex[41];
@@ -267,9 +266,9 @@ static enum qr_err put_manifest(struct batch_engine *e, const char *bucket, cons
     qr_time_iso8601(qr_now_ms(), when);
     json_t *results = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(results, json_pack("{ss ss ss ss}", "TaskExecutionStatus",
-                                                 status[i], "Bucket", bucket, "MD5Checksum",
-                                                 md5s[i], "Key", keys[i]));
+        json_array_append_new(results,
+                              json_pack("{ss ss ss ss}", "TaskExecutionStatus", status[i], "Bucket",
+                                        bucket, "MD5Checksum", md5s[i], "Key", keys[i]));
     json_t *m = json_pack("{ss ss so ss}", "Format", "Report_CSV_20180820", "ReportCreationDate",
                           when, "Results", results, "ReportSchema",
                           "Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode, "

@@ -7,9 +7,9 @@
  * exists without its row or the other way round. Copies share blobs, so a copy costs
  * the same whatever the object's size.
  *
- * LambdaInvoke keeps BATCH_LAMBDA_INFLIGHT tasks of the window in flight through fn_invoke
- * (a sliding window: the next goes out when one ends), waits for the last callback, retries TemporaryFailure
- * with backoff up to BATCH_RETRY_MAX times and waits out throttling without limit
+ * LambdaInvoke keeps 16 invocations (quarry:concurrency) of the window in flight through fn_invoke
+ * (a sliding window: the next goes out when one ends), waits for the last callback, retries
+ * TemporaryFailure with backoff up to 3 times (quarry:max-retries) and waits out throttling without limit
  * (a throttled task never fails), then records the window.
  *
  * Every task runs through batch_authorize_task, the one place a task's principal (the
@@ -29,9 +29,9 @@
 #include "fn/fn_resolve.h"
 #include "obj/obj.h"
 #include "util/buf.h"
+#include "util/checksum.h"
 #include "util/codec.h"
 #include "util/names.h"
-#include "util/checksum.h"
 
 /* The job's role decides each task (a session of RoleArn, as AWS runs a job): action on
  * the task's object (bucket/key), on bucket/key of the copy's destination (dst_bucket
@@ -120,8 +120,9 @@ static void store_outcome(void *arg, struct store_job_row *row, enum qr_err err)
     } map[] = {
         {QR_E_NO_SUCH_KEY, 404, "NoSuchKey", "The specified key does not exist."},
         {QR_E_NO_SUCH_BUCKET, 404, "NoSuchBucket", "The specified bucket does not exist."},
-        {QR_E_PRECONDITION, 412, "PreconditionFailed", "At least one of the preconditions you "
-                                                       "specified did not hold."},
+        {QR_E_PRECONDITION, 412, "PreconditionFailed",
+         "At least one of the preconditions you "
+         "specified did not hold."},
         {QR_E_TOO_LARGE, 400, "InvalidRequest", "The object's metadata is too large."},
     };
     if (err == QR_OK) {
@@ -217,162 +218,9 @@ static void build_store_rows(struct batch_window *w, struct store_job_row *rows,
         row->effect = STORE_JOB_EFFECT_TAGS;
         row->obj_bucket = qr_slice_cstr(w->tasks[i].bucket);
         row->obj_key = qr_slice(w->tasks[i].key, w->tasks[i].key_len);
-        row->tags = d->op == BATCH_OP_PUT_TAGGING ? qr_slice(tags->p, tags->len) : qr_slice(NULL, 0);
+        row->tags =
+            d->op == BATCH_OP_PUT_TAGGING ? qr_slice(tags->p, tags->len) : qr_slice(NULL, 0);
     }
-}
-
-/* One of the two windows of the copy/tagging pipeline. */
-struct store_slot {
-    struct batch_window w;
-    struct store_job job; /* the job as this window sees it (its own cursor) */
-    struct store_job_row *rows;
-    char dst[64]; /* the copy's destination bucket, which the rows point to */
-    char *keys, *etags;
-    struct store_job_progress p;
-    struct store_pipe *pipe;
-    bool busy;       /* guarded by pipe->mu: queued to the writer, not yet committed */
-    enum qr_err err; /* guarded by pipe->mu: the commit's result */
-};
-
-struct store_pipe {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    struct store_slot slots[2];
-};
-
-/* Writer thread: a window committed (or failed). */
-static void slot_done(void *arg, enum qr_err err)
-{
-    struct store_slot *sl = arg;
-    pthread_mutex_lock(&sl->pipe->mu);
-    sl->err = err;
-    sl->busy = false;
-    pthread_cond_broadcast(&sl->pipe->cv);
-    pthread_mutex_unlock(&sl->pipe->mu);
-}
-
-/* Waits until the slot's window committed; its result. */
-static enum qr_err slot_wait(struct store_slot *sl)
-{
-    pthread_mutex_lock(&sl->pipe->mu);
-    while (sl->busy)
-        pthread_cond_wait(&sl->pipe->cv, &sl->pipe->mu);
-    enum qr_err err = sl->err;
-    sl->err = QR_OK;
-    pthread_mutex_unlock(&sl->pipe->mu);
-    return err;
-}
-
-/* Reads the slot's window from the manifest (consecutive lines). */
-static enum qr_err slot_read(struct store_slot *sl, struct batch_mreader *mr)
-{
-    char msg[128];
-    bool eof = false;
-    enum qr_err err = QR_OK;
-    sl->w.n = 0;
-    while (sl->w.n < BATCH_WINDOW_STORE && err == QR_OK) {
-        struct qr_slice line;
-        err = batch_mreader_next(mr, &line, &eof);
-        if (err != QR_OK || eof)
-            break;
-        err = batch_csv_line(line, sl->w.def->fields, sl->w.def->n_fields,
-                             &sl->w.tasks[sl->w.n], msg);
-        if (err == QR_OK)
-            sl->w.ends[sl->w.n++] = mr->next_off;
-    }
-    return err;
-}
-
-static void pipe_init(struct store_pipe *pp, struct batch_engine *e, const struct batch_def *d)
-{
-    memset(pp, 0, sizeof(*pp));
-    pthread_mutex_init(&pp->mu, NULL);
-    pthread_cond_init(&pp->cv, NULL);
-    for (size_t i = 0; i < 2; i++) {
-        struct store_slot *sl = &pp->slots[i];
-        sl->pipe = pp;
-        sl->w.e = e;
-        sl->w.def = d;
-        sl->w.job = &sl->job;
-        sl->w.tasks = qr_xmalloc(sizeof(*sl->w.tasks) * BATCH_WINDOW_STORE);
-        sl->w.ends = qr_xmalloc(sizeof(*sl->w.ends) * BATCH_WINDOW_STORE);
-        sl->rows = qr_xmalloc(sizeof(*sl->rows) * BATCH_WINDOW_STORE);
-        sl->keys = qr_xmalloc((size_t)(BATCH_KEY_MAX + 1) * BATCH_WINDOW_STORE);
-        sl->etags = qr_xmalloc((size_t)80 * BATCH_WINDOW_STORE);
-    }
-}
-
-static void pipe_dispose(struct store_pipe *pp)
-{
-    for (size_t i = 0; i < 2; i++) {
-        struct store_slot *sl = &pp->slots[i];
-        free(sl->w.tasks);
-        free(sl->w.ends);
-        free(sl->rows);
-        free(sl->keys);
-        free(sl->etags);
-    }
-    pthread_mutex_destroy(&pp->mu);
-    pthread_cond_destroy(&pp->cv);
-}
-
-enum qr_err batch_run_store_windows(struct batch_engine *e, const struct store_job *j,
-                                    const struct batch_def *d, size_t max_windows)
-{
-    struct store_pipe *pp = qr_xmalloc(sizeof(*pp));
-    struct batch_mreader mr;
-    struct qr_buf tags;
-    uint64_t cursor = j->cursor;
-    int64_t t0 = batch_mono_ms();
-    qr_buf_init(&tags, 64 * 1024);
-    enum qr_err err = d->op == BATCH_OP_PUT_TAGGING ? encode_tags(d, &tags) : QR_OK;
-    if (err == QR_OK)
-        err = batch_mreader_open(e->o.store, e->reader, j->id, j->manifest_off, &mr);
-    if (err != QR_OK) {
-        qr_buf_dispose(&tags);
-        free(pp);
-        return err;
-    }
-    pipe_init(pp, e, d);
-    for (size_t k = 0; k < max_windows && err == QR_OK; k++) {
-        struct store_slot *sl = &pp->slots[k % 2];
-        /* The window before the previous one must have committed before its buffers are
-         * reused; the previous one keeps committing while this one is read and built. */
-        if ((err = slot_wait(sl)) != QR_OK || (err = slot_read(sl, &mr)) != QR_OK ||
-            sl->w.n == 0)
-            break;
-        sl->job = *j;
-        sl->job.cursor = cursor;
-        build_store_rows(&sl->w, sl->rows, sl->dst, sl->keys, sl->etags, &tags);
-        int64_t now = batch_mono_ms();
-        sl->p = (struct store_job_progress){
-            .id = j->id,
-            .rows = sl->rows,
-            .n = sl->w.n,
-            .cursor_from = cursor,
-            .cursor_to = cursor + sl->w.n,
-            .manifest_off = sl->w.ends[sl->w.n - 1],
-            .active_ms = now - t0,
-            .outcome = store_outcome,
-            .arg = &sl->w,
-        };
-        t0 = now;
-        cursor += sl->w.n;
-        pthread_mutex_lock(&pp->mu);
-        sl->busy = true;
-        pthread_mutex_unlock(&pp->mu);
-        store_job_progress_async(e->o.store, &sl->p, slot_done, sl);
-    }
-    for (size_t i = 0; i < 2; i++) {
-        enum qr_err e2 = slot_wait(&pp->slots[i]);
-        if (err == QR_OK)
-            err = e2;
-    }
-    batch_mreader_close(&mr);
-    pipe_dispose(pp);
-    free(pp);
-    qr_buf_dispose(&tags);
-    return err;
 }
 
 /* ---- S3ComputeObjectChecksum ---- */
@@ -412,8 +260,7 @@ static enum qr_err digest_object(struct store *store, const struct store_obj *o,
 
 /* One task: the object's checksum as the report's ResultMessage (a JSON document with
  * the algorithm, type and base64 value as S3's x-amz-checksum-* headers render it). */
-static void checksum_task(struct batch_window *w, size_t i, uint8_t *buf,
-                          struct store_job_row *row)
+static void checksum_task(struct batch_window *w, size_t i, uint8_t *buf, struct store_job_row *row)
 {
     const struct batch_task *t = &w->tasks[i];
     enum qr_ck alg = (enum qr_ck)w->def->checksum_alg;
@@ -489,16 +336,22 @@ struct lam_window {
     size_t inflight; /* guarded by mu */
     struct lam_slot *slots;
     char invocation_id[40];
-    bool stopped; /* cut short: a cancel or the engine stopping */
+    bool stopped;      /* cut short: a cancel or the engine stopping */
+    struct batch_opts opts; /* the job's quarry:* options (AWS's behaviour by default) */
 };
 
-/* The event AWS sends (reference 7): one task per invocation; s3Key as in the manifest
- * (URL-encoded: AWS's sample functions unquote_plus it). */
-static char *event_json(const struct lam_window *lw, const struct lam_slot *sl)
+/* The tasks one invocation carries. Heap; freed by its callback. */
+struct lam_group {
+    struct lam_window *lw;
+    size_t n;
+    struct lam_slot *slots[BATCH_MAX_PER_INVOKE];
+};
+
+/* The event AWS sends (reference 7): one task per invocation unless the job asked for
+ * more; s3Key as in the manifest (URL-encoded: AWS's sample functions unquote_plus it). */
+static json_t *task_json(const struct lam_window *lw, const struct lam_slot *sl, bool v2)
 {
-    const struct batch_def *d = lw->w->def;
     const struct batch_task *t = &lw->w->tasks[sl->i];
-    bool v2 = strcmp(d->schema, "2.0") == 0;
     json_t *task = json_object();
     json_object_set_new(task, "taskId", json_string(sl->task_id));
     json_object_set_new(task, "s3Key", json_stringn(t->key_raw, t->key_raw_len));
@@ -510,6 +363,17 @@ static char *event_json(const struct lam_window *lw, const struct lam_slot *sl)
         snprintf(arn, sizeof(arn), "arn:aws:s3:::%s", t->bucket);
         json_object_set_new(task, "s3BucketArn", json_string(arn));
     }
+    return task;
+}
+
+static char *event_json(const struct lam_group *g)
+{
+    const struct lam_window *lw = g->lw;
+    const struct batch_def *d = lw->w->def;
+    bool v2 = strcmp(d->schema, "2.0") == 0;
+    json_t *tasks = json_array();
+    for (size_t i = 0; i < g->n; i++)
+        json_array_append_new(tasks, task_json(lw, g->slots[i], v2));
     json_t *job = json_pack("{ss}", "id", lw->w->job->id);
     if (v2) {
         json_t *ua = json_object();
@@ -517,13 +381,13 @@ static char *event_json(const struct lam_window *lw, const struct lam_slot *sl)
             json_object_set_new(ua, d->user_args[i].key, json_string(d->user_args[i].value));
         json_object_set_new(job, "userArguments", ua);
     }
-    json_t *ev = json_pack("{ss ss so s[o]}", "invocationSchemaVersion", v2 ? "2.0" : "1.0",
-                           "invocationId", lw->invocation_id, "job", job, "tasks", task);
-    char *s = json_dumps(ev, JSON_COMPACT);
+    json_t *ev = json_pack("{ss ss so so}", "invocationSchemaVersion", v2 ? "2.0" : "1.0",
+                           "invocationId", lw->invocation_id, "job", job, "tasks", tasks);
+    char *out = json_dumps(ev, JSON_COMPACT);
     json_decref(ev);
-    if (s == NULL)
+    if (out == NULL)
         abort(); /* jansson fails only on allocation */
-    return s;
+    return out;
 }
 
 static void fail_row(struct lam_slot *sl, const char *code, const char *msg, size_t len)
@@ -532,19 +396,17 @@ static void fail_row(struct lam_slot *sl, const char *code, const char *msg, siz
     sl->st = LAM_DONE;
 }
 
-/* The function's answer: {"results":[{"taskId","resultCode","resultString"}],
- * "treatMissingKeysAs"}. Anything else fails the task (never the job). */
-static void parse_response(struct lam_slot *sl, const uint8_t *p, size_t n)
+/* The function's answer for one task: {"results":[{"taskId","resultCode","resultString"}],
+ * "treatMissingKeysAs"} (o already parsed; NULL when it was not JSON). Anything else fails
+ * the task (never the job). */
+static void parse_response(struct lam_slot *sl, json_t *o)
 {
-    json_error_t jerr;
-    json_t *o = json_loadb((const char *)p, n, JSON_REJECT_DUPLICATES, &jerr);
     json_t *results = json_object_get(o, "results");
     const char *code = NULL, *str = NULL;
     if (!json_is_object(o) || !json_is_array(results)) {
         static const char m[] = "Lambda returned an invalid response: not a JSON object with "
                                 "a results array";
         fail_row(sl, "PermanentFailure", m, sizeof(m) - 1);
-        json_decref(o);
         return;
     }
     size_t i;
@@ -567,29 +429,25 @@ static void parse_response(struct lam_slot *sl, const uint8_t *p, size_t n)
         row_outcome(sl->row, false, 200, "", str ? str : "", str ? strlen(str) : 0);
         sl->st = LAM_DONE;
     } else if (code && strcmp(code, "TemporaryFailure") == 0 &&
-               sl->attempts <= BATCH_RETRY_MAX) {
+               sl->attempts <= sl->lw->opts.max_retries) {
         sl->st = LAM_RETRY;
-    } else if (code && (strcmp(code, "TemporaryFailure") == 0 ||
-                        strcmp(code, "PermanentFailure") == 0)) {
+    } else if (code &&
+               (strcmp(code, "TemporaryFailure") == 0 || strcmp(code, "PermanentFailure") == 0)) {
         row_outcome(sl->row, true, 200, code, str ? str : "", str ? strlen(str) : 0);
         sl->st = LAM_DONE;
     } else {
         static const char m[] = "Lambda returned an invalid response: unknown resultCode";
         fail_row(sl, "PermanentFailure", m, sizeof(m) - 1);
     }
-    json_decref(o);
 }
 
-/* fn engine thread: classify the result, wake the window's waiter. */
-static void on_result(void *arg, struct fn_result *res)
+/* The outcome of an invocation that returned no result document, for one task. */
+static void invoke_failed(struct lam_slot *sl, const struct fn_result *res)
 {
-    struct lam_slot *sl = arg;
-    struct lam_window *lw = sl->lw;
     char m[BATCH_MSG_MAX + 64];
     int n;
     switch (res->status) {
     case FN_OK:
-        parse_response(sl, res->payload, res->payload_len);
         break;
     case FN_FUNCTION_ERROR:
     case FN_INIT_FAILED:
@@ -607,7 +465,7 @@ static void on_result(void *arg, struct fn_result *res)
         fail_row(sl, "PermanentFailure", m, (size_t)n);
         break;
     case FN_SERVICE_ERROR:
-        if (sl->attempts <= BATCH_RETRY_MAX) {
+        if (sl->attempts <= sl->lw->opts.max_retries) {
             sl->st = LAM_RETRY;
         } else {
             n = snprintf(m, sizeof(m), "Lambda could not run the function (%s)",
@@ -616,63 +474,116 @@ static void on_result(void *arg, struct fn_result *res)
         }
         break;
     }
+}
+
+/* fn engine thread: classify the result for each task of the invocation, wake the
+ * window's waiter. */
+static void on_result(void *arg, struct fn_result *res)
+{
+    struct lam_group *g = arg;
+    struct lam_window *lw = g->lw;
+    if (res->status == FN_OK) {
+        json_t *o =
+            json_loadb((const char *)res->payload, res->payload_len, JSON_REJECT_DUPLICATES, NULL);
+        for (size_t i = 0; i < g->n; i++)
+            parse_response(g->slots[i], o);
+        json_decref(o);
+    } else {
+        for (size_t i = 0; i < g->n; i++)
+            invoke_failed(g->slots[i], res);
+    }
     pthread_mutex_lock(&lw->mu);
     lw->inflight--;
     pthread_cond_signal(&lw->cv);
     pthread_mutex_unlock(&lw->mu);
+    free(g);
 }
 
-/* Whether the job left Active (a cancel) or the engine is stopping: then no more tasks
- * of the window are sent, and the window records what ran. Engine thread. */
+/* Whether the window should stop sending: the job left Active (a cancel), a job of
+ * higher priority is waiting, or the engine is stopping. The window then records what
+ * ran and the engine's next turn decides. Engine thread. */
 static bool should_stop(struct lam_window *lw)
 {
     struct batch_engine *e = lw->w->e;
+    const struct store_job *me = lw->w->job;
     h2o_mem_pool_t pool;
-    struct store_job j;
+    struct store_job j, *top;
+    size_t n = 0;
     if (batch_engine_stopping(e))
         return true;
     h2o_mem_init_pool(&pool);
-    enum qr_err err = store_job_get(e->reader, qr_slice_cstr(lw->w->job->id), &pool, &j);
+    enum qr_err err = store_job_get(e->reader, qr_slice_cstr(me->id), &pool, &j);
+    bool stop = err == QR_OK && j.state != BATCH_ACTIVE;
+    if (!stop &&
+        store_job_runnable(e->reader, BATCH_BIT(BATCH_READY) | BATCH_BIT(BATCH_ACTIVE), 1, &pool,
+                           &top, &n) == QR_OK &&
+        n == 1)
+        stop = strcmp(top->id, me->id) != 0 && top->priority > j.priority;
     h2o_mem_clear_pool(&pool);
-    return err == QR_OK && j.state != BATCH_ACTIVE;
+    return stop;
 }
 
-/* Sends every pending slot; returns how many still need a later round. */
+/* Sends one group of tasks (sliding window: never more than BATCH_LAMBDA_INFLIGHT
+ * invocations in flight, more would only come back throttled). */
+static void send_group(struct lam_window *lw, const struct fn_config *cfg, struct lam_group *g)
+{
+    char *payload = event_json(g);
+    char rid[37];
+    qr_uuid4(rid);
+    struct fn_invoke inv = {.cfg = cfg, .payload = qr_slice_cstr(payload), .request_id = rid};
+    pthread_mutex_lock(&lw->mu);
+    while (lw->inflight >= lw->opts.concurrency)
+        pthread_cond_wait(&lw->cv, &lw->mu);
+    for (size_t i = 0; i < g->n; i++) {
+        g->slots[i]->st = LAM_INFLIGHT;
+        g->slots[i]->attempts++;
+    }
+    lw->inflight++;
+    pthread_mutex_unlock(&lw->mu);
+    enum qr_err err = fn_invoke(lw->w->e->o.fn, &inv, on_result, g);
+    free(payload);
+    if (err != QR_OK) {
+        pthread_mutex_lock(&lw->mu);
+        lw->inflight--;
+        pthread_mutex_unlock(&lw->mu);
+        for (size_t i = 0; i < g->n; i++) {
+            g->slots[i]->attempts--;
+            g->slots[i]->st = err == QR_E_BUSY ? LAM_THROTTLED : LAM_RETRY;
+        }
+        free(g);
+    }
+}
+
+/* Sends every pending slot, per_invoke tasks an invocation; returns how many still need
+ * a later round. */
 static size_t send_round(struct lam_window *lw, const struct fn_config *cfg)
 {
-    size_t later = 0;
+    size_t later = 0, since_check = BATCH_LAMBDA_INFLIGHT;
+    struct lam_group *g = NULL;
     for (size_t i = 0; i < lw->w->n; i++) {
-        struct lam_slot *sl = &lw->slots[i];
-        if (sl->st != LAM_PENDING)
+        if (lw->slots[i].st != LAM_PENDING)
             continue;
-        if (i % BATCH_LAMBDA_INFLIGHT == 0 && should_stop(lw)) {
-            lw->stopped = true;
-            break;
+        if (g == NULL) {
+            if (since_check >= BATCH_LAMBDA_INFLIGHT) {
+                since_check = 0;
+                if (should_stop(lw)) {
+                    lw->stopped = true;
+                    break;
+                }
+            }
+            g = qr_xmalloc(sizeof(*g));
+            g->lw = lw;
+            g->n = 0;
         }
-        char *payload = event_json(lw, sl);
-        char rid[37];
-        qr_uuid4(rid);
-        struct fn_invoke inv = {.cfg = cfg, .payload = qr_slice_cstr(payload), .request_id = rid};
-        sl->attempts++;
-        pthread_mutex_lock(&lw->mu);
-        /* A sliding window: the next task goes out as soon as one ends, never more than
-         * the engine runs at once (more would only come back throttled). */
-        while (lw->inflight >= BATCH_LAMBDA_INFLIGHT)
-            pthread_cond_wait(&lw->cv, &lw->mu);
-        sl->st = LAM_INFLIGHT;
-        lw->inflight++;
-        pthread_mutex_unlock(&lw->mu);
-        enum qr_err err = fn_invoke(lw->w->e->o.fn, &inv, on_result, sl);
-        free(payload);
-        if (err != QR_OK) {
-            pthread_mutex_lock(&lw->mu);
-            lw->inflight--;
-            pthread_mutex_unlock(&lw->mu);
-            sl->attempts--;
-            sl->st = err == QR_E_BUSY ? LAM_THROTTLED : LAM_RETRY;
-            later++;
+        g->slots[g->n++] = &lw->slots[i];
+        since_check++;
+        if (g->n == lw->opts.per_invoke) {
+            send_group(lw, cfg, g);
+            g = NULL;
         }
     }
+    if (g)
+        send_group(lw, cfg, g);
     pthread_mutex_lock(&lw->mu);
     while (lw->inflight > 0)
         pthread_cond_wait(&lw->cv, &lw->mu);
@@ -683,13 +594,14 @@ static size_t send_round(struct lam_window *lw, const struct fn_config *cfg)
     return later;
 }
 
+
 /* Sleeps before the next round: throttling briefly, retries with exponential backoff. */
 static void backoff(struct lam_window *lw, unsigned round)
 {
     bool retry = false;
     for (size_t i = 0; i < lw->w->n; i++) {
         struct lam_slot *sl = &lw->slots[i];
-        if (sl->st == LAM_RETRY && sl->attempts > BATCH_RETRY_MAX) {
+        if (sl->st == LAM_RETRY && sl->attempts > lw->opts.max_retries) {
             static const char m[] = "The function kept returning TemporaryFailure";
             fail_row(sl, "TemporaryFailure", m, sizeof(m) - 1);
             continue;
@@ -703,20 +615,26 @@ static void backoff(struct lam_window *lw, unsigned round)
     nanosleep(&ts, NULL);
 }
 
-static enum qr_err run_lambda_window(struct batch_window *w)
+/* Runs the window's invocations into rows; returns how many rows (a prefix) are to be
+ * recorded: all of them, or after a cancel or a stop the tasks that finished in order.
+ * *out_stopped: cut short. */
+static size_t lambda_run(struct batch_window *w, struct store_job_row *rows, bool *out_stopped)
 {
     struct fn_resolve_env env = {w->e->data_dir, w->e->region, w->e->account_id};
     struct fn_config cfg;
     h2o_mem_pool_t pool;
-    struct store_job_row *rows = qr_xmalloc(sizeof(*rows) * w->n);
     struct lam_window lw = {.w = w};
+    /* quarry:tasks-per-invocation: AWS sends one task per invocation; a function that
+     * loops over event['tasks'] (AWS's own examples do) can be given several, so one warm
+     * process serves many. */
+    batch_job_opts(w->job, &lw.opts);
     lw.slots = qr_xmalloc(sizeof(*lw.slots) * w->n);
     pthread_mutex_init(&lw.mu, NULL);
     pthread_cond_init(&lw.cv, NULL);
     qr_uuid4(lw.invocation_id);
     h2o_mem_init_pool(&pool);
-    enum qr_err rerr = fn_resolve(w->e->reader, &env, qr_slice_cstr(w->def->function_arn), &pool,
-                                  &cfg);
+    enum qr_err rerr =
+        fn_resolve(w->e->reader, &env, qr_slice_cstr(w->def->function_arn), &pool, &cfg);
     for (size_t i = 0; i < w->n; i++) {
         struct lam_slot *sl = &lw.slots[i];
         memset(sl, 0, sizeof(*sl));
@@ -731,7 +649,6 @@ static enum qr_err run_lambda_window(struct batch_window *w)
         else if (!batch_authorize_task(w, "lambda:InvokeFunction", &w->tasks[i], NULL, NULL))
             fail_row(sl, "AccessDenied", "Access Denied", 13);
     }
-    enum qr_err err = QR_OK;
     for (unsigned round = 0; send_round(&lw, &cfg) > 0 && !lw.stopped; round++) {
         if (batch_engine_stopping(w->e)) {
             lw.stopped = true;
@@ -744,14 +661,189 @@ static enum qr_err run_lambda_window(struct batch_window *w)
     size_t done = 0;
     while (done < w->n && lw.slots[done].st == LAM_DONE)
         done++;
-    err = record(w, rows, lw.stopped ? done : w->n);
-    if (err == QR_OK && lw.stopped && batch_engine_stopping(w->e))
-        err = QR_E_BUSY;
     h2o_mem_clear_pool(&pool);
     pthread_mutex_destroy(&lw.mu);
     pthread_cond_destroy(&lw.cv);
     free(lw.slots);
-    free(rows);
+    *out_stopped = lw.stopped;
+    return lw.stopped ? done : w->n;
+}
+
+/* ---- the pipeline of windows ---- */
+
+/* One of the two windows of a pipeline: while one window's record commits, the next
+ * runs. */
+struct store_slot {
+    struct batch_window w;
+    size_t cap;           /* tasks the buffers hold */
+    struct store_job job; /* the job as this window sees it (its own cursor) */
+    struct store_job_row *rows;
+    char dst[64]; /* the copy's destination bucket, which the rows point to */
+    char *keys, *etags;
+    struct store_job_progress p;
+    struct store_pipe *pipe;
+    bool busy;       /* guarded by pipe->mu: queued to the writer, not yet committed */
+    enum qr_err err; /* guarded by pipe->mu: the commit's result */
+};
+
+struct store_pipe {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct store_slot slots[2];
+};
+
+/* Writer thread: a window committed (or failed). */
+static void slot_done(void *arg, enum qr_err err)
+{
+    struct store_slot *sl = arg;
+    pthread_mutex_lock(&sl->pipe->mu);
+    sl->err = err;
+    sl->busy = false;
+    pthread_cond_broadcast(&sl->pipe->cv);
+    pthread_mutex_unlock(&sl->pipe->mu);
+}
+
+/* Waits until the slot's window committed; its result. */
+static enum qr_err slot_wait(struct store_slot *sl)
+{
+    pthread_mutex_lock(&sl->pipe->mu);
+    while (sl->busy)
+        pthread_cond_wait(&sl->pipe->cv, &sl->pipe->mu);
+    enum qr_err err = sl->err;
+    sl->err = QR_OK;
+    pthread_mutex_unlock(&sl->pipe->mu);
+    return err;
+}
+
+/* Reads the slot's window from the manifest (consecutive lines). */
+static enum qr_err slot_read(struct store_slot *sl, struct batch_mreader *mr)
+{
+    char msg[128];
+    bool eof = false;
+    enum qr_err err = QR_OK;
+    sl->w.n = 0;
+    while (sl->w.n < sl->cap && err == QR_OK) {
+        struct qr_slice line;
+        err = batch_mreader_next(mr, &line, &eof);
+        if (err != QR_OK || eof)
+            break;
+        err = batch_csv_line(line, sl->w.def->fields, sl->w.def->n_fields, &sl->w.tasks[sl->w.n],
+                             msg);
+        if (err == QR_OK)
+            sl->w.ends[sl->w.n++] = mr->next_off;
+    }
+    return err;
+}
+
+static void pipe_init(struct store_pipe *pp, struct batch_engine *e, const struct batch_def *d,
+                      size_t cap)
+{
+    memset(pp, 0, sizeof(*pp));
+    pthread_mutex_init(&pp->mu, NULL);
+    pthread_cond_init(&pp->cv, NULL);
+    for (size_t i = 0; i < 2; i++) {
+        struct store_slot *sl = &pp->slots[i];
+        sl->pipe = pp;
+        sl->w.e = e;
+        sl->w.def = d;
+        sl->w.job = &sl->job;
+        sl->cap = cap;
+        sl->w.tasks = qr_xmalloc(sizeof(*sl->w.tasks) * cap);
+        sl->w.ends = qr_xmalloc(sizeof(*sl->w.ends) * cap);
+        sl->rows = qr_xmalloc(sizeof(*sl->rows) * cap);
+        sl->keys = qr_xmalloc((size_t)(BATCH_KEY_MAX + 1) * cap);
+        sl->etags = qr_xmalloc((size_t)80 * cap);
+    }
+}
+
+static void pipe_dispose(struct store_pipe *pp)
+{
+    for (size_t i = 0; i < 2; i++) {
+        struct store_slot *sl = &pp->slots[i];
+        free(sl->w.tasks);
+        free(sl->w.ends);
+        free(sl->rows);
+        free(sl->keys);
+        free(sl->etags);
+    }
+    pthread_mutex_destroy(&pp->mu);
+    pthread_cond_destroy(&pp->cv);
+}
+
+enum qr_err batch_run_windows(struct batch_engine *e, const struct store_job *j,
+                              const struct batch_def *d, size_t max_windows)
+{
+    struct store_pipe *pp = qr_xmalloc(sizeof(*pp));
+    struct batch_mreader mr;
+    struct qr_buf tags;
+    uint64_t cursor = j->cursor;
+    int64_t t0 = batch_mono_ms();
+    qr_buf_init(&tags, 64 * 1024);
+    enum qr_err err = d->op == BATCH_OP_PUT_TAGGING ? encode_tags(d, &tags) : QR_OK;
+    if (err == QR_OK)
+        err = batch_mreader_open(e->o.store, e->reader, j->id, j->manifest_off, &mr);
+    if (err != QR_OK) {
+        qr_buf_dispose(&tags);
+        free(pp);
+        return err;
+    }
+    pipe_init(pp, e, d, d->op == BATCH_OP_LAMBDA ? BATCH_WINDOW_LAMBDA : BATCH_WINDOW_STORE);
+    int64_t turn_end = t0 + BATCH_TURN_MS;
+    for (size_t k = 0; k < max_windows && err == QR_OK; k++) {
+        struct store_slot *sl = &pp->slots[k % 2];
+        /* The engine's turn ends after a while, so new jobs are prepared and cancels of
+         * other jobs handled while a long job runs. */
+        if (k > 0 && batch_mono_ms() > turn_end)
+            break;
+        /* The window before the previous one must have committed before its buffers are
+         * reused; the previous one keeps committing while this one is read and built. */
+        if ((err = slot_wait(sl)) != QR_OK || (err = slot_read(sl, &mr)) != QR_OK || sl->w.n == 0)
+            break;
+        sl->job = *j;
+        sl->job.cursor = cursor;
+        size_t n = sl->w.n;
+        bool stopped = false;
+        if (d->op == BATCH_OP_LAMBDA)
+            n = lambda_run(&sl->w, sl->rows, &stopped);
+        else
+            build_store_rows(&sl->w, sl->rows, sl->dst, sl->keys, sl->etags, &tags);
+        int64_t now = batch_mono_ms();
+        if (n > 0) {
+            sl->p = (struct store_job_progress){
+                .id = j->id,
+                .rows = sl->rows,
+                .n = n,
+                .cursor_from = cursor,
+                .cursor_to = cursor + n,
+                .manifest_off = sl->w.ends[n - 1],
+                .active_ms = now - t0,
+                .outcome = store_outcome,
+                .arg = &sl->w,
+            };
+            cursor += n;
+            pthread_mutex_lock(&pp->mu);
+            sl->busy = true;
+            pthread_mutex_unlock(&pp->mu);
+            store_job_progress_async(e->o.store, &sl->p, slot_done, sl);
+        }
+        t0 = now;
+        if (stopped) {
+            /* A cancel: the engine's next turn finishes the job. A stop: the rest of the
+             * window runs again at the next start. */
+            if (batch_engine_stopping(e))
+                err = QR_E_BUSY;
+            break;
+        }
+    }
+    for (size_t i = 0; i < 2; i++) {
+        enum qr_err e2 = slot_wait(&pp->slots[i]);
+        if (err == QR_OK)
+            err = e2;
+    }
+    batch_mreader_close(&mr);
+    pipe_dispose(pp);
+    free(pp);
+    qr_buf_dispose(&tags);
     return err;
 }
 
@@ -759,11 +851,10 @@ enum qr_err batch_run_window(struct batch_window *w)
 {
     switch (w->def->op) {
     case BATCH_OP_LAMBDA:
-        return run_lambda_window(w);
     case BATCH_OP_COPY:
     case BATCH_OP_PUT_TAGGING:
     case BATCH_OP_DELETE_TAGGING:
-        return QR_E_INTERNAL; /* batch_run_store_windows runs these */
+        return QR_E_INTERNAL; /* batch_run_windows runs these */
     case BATCH_OP_CHECKSUM:
         return run_checksum_window(w);
     }

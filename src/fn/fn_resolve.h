@@ -31,8 +31,8 @@ struct fn_ref {
 /* Parses a reference (bytes from a client: bounded, no NUL needed). Errors:
  * QR_E_BAD_INPUT (not a function reference), QR_E_NO_SUCH_KEY (another account or
  * region). Any thread. */
-enum qr_err fn_ref_parse(const struct fn_resolve_env *env, struct qr_slice ref,
-                         struct fn_ref *out) __attribute__((warn_unused_result));
+enum qr_err fn_ref_parse(const struct fn_resolve_env *env, struct qr_slice ref, struct fn_ref *out)
+    __attribute__((warn_unused_result));
 
 /* The stored version a parsed reference names (an alias resolved to its version).
  * Errors: QR_E_NO_SUCH_KEY, QR_E_DB. Thread of the reader. */

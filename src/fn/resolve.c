@@ -106,8 +106,8 @@ enum qr_err fn_resolve_row(struct store_reader *r, const struct fn_ref *ref, h2o
     uint32_t v = STORE_FN_LATEST;
     if (ref->qual[0] && !fn_version_num(ref->qual, &v)) {
         struct store_fn_alias al;
-        enum qr_err err = store_fn_alias_get(r, qr_slice_cstr(ref->name),
-                                             qr_slice_cstr(ref->qual), pool, &al);
+        enum qr_err err =
+            store_fn_alias_get(r, qr_slice_cstr(ref->name), qr_slice_cstr(ref->qual), pool, &al);
         if (err != QR_OK)
             return err;
         v = al.version;

@@ -17,8 +17,8 @@
 enum qr_err obj_copy_plan(const struct obj_copy_req *req, const struct store_obj *src,
                           char etag_buf[80], struct store_copy *out)
 {
-    bool same = qr_slice_eq(req->src_bucket, req->dst_bucket) &&
-                qr_slice_eq(req->src_key, req->dst_key);
+    bool same =
+        qr_slice_eq(req->src_bucket, req->dst_bucket) && qr_slice_eq(req->src_key, req->dst_key);
     if (same && !req->replace_headers)
         return QR_E_BAD_INPUT;
     memset(out, 0, sizeof(*out));

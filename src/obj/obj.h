@@ -22,9 +22,10 @@
 #include "util/err.h"
 #include "util/slice.h"
 
-#define OBJ_TAG_KEY_CHARS   128u /* Unicode characters (AWS "Categorizing your storage using tags") */
+#define OBJ_TAG_KEY_CHARS 128u /* Unicode characters (AWS "Categorizing your storage using tags")  \
+                                */
 #define OBJ_TAG_VALUE_CHARS 256u
-#define OBJ_TAGS_MAX        10u  /* tags on one object */
+#define OBJ_TAGS_MAX        10u           /* tags on one object */
 #define OBJ_TAGS_STORED_MAX (16u * 1024u) /* the stored form of 10 maximal tags fits */
 
 /* One tag; bytes borrowed, UTF-8. */
@@ -57,22 +58,22 @@ enum qr_err obj_tags_encode(const struct obj_tag *t, size_t n, struct qr_buf *ou
 struct obj_copy_req {
     struct qr_slice src_bucket, src_key;
     struct qr_slice dst_bucket, dst_key;
-    bool dst_directory;       /* the destination is a directory bucket */
-    bool replace_headers;     /* MetadataDirective REPLACE: headers below */
-    struct qr_slice headers;  /* opaque encoded headers for REPLACE */
-    bool replace_tags;        /* TaggingDirective REPLACE: tags below */
-    struct qr_slice tags;     /* stored form */
-    const char *src_md5_hex;  /* the source body's MD5 when known (single-part objects on
-                                 general purpose buckets), or NULL */
-    struct store_cond cond;   /* conditions on the destination */
+    bool dst_directory;      /* the destination is a directory bucket */
+    bool replace_headers;    /* MetadataDirective REPLACE: headers below */
+    struct qr_slice headers; /* opaque encoded headers for REPLACE */
+    bool replace_tags;       /* TaggingDirective REPLACE: tags below */
+    struct qr_slice tags;    /* stored form */
+    const char *src_md5_hex; /* the source body's MD5 when known (single-part objects on
+                                general purpose buckets), or NULL */
+    struct store_cond cond;  /* conditions on the destination */
 };
 
 /* Applies the copy rules to a request and its source object: the result is the store's
  * copy to run (sharing the source's blobs). etag_buf (80 bytes, caller's) holds a new
  * ETag when one is made. src borrowed; NULL when the caller did not read the source (the
  * batch engine, whose copy reads it inside the committing transaction): then the source
- * is not pinned by ETag and a general purpose copy keeps the source's ETag. Errors: QR_E_BAD_INPUT (copy onto itself without
- * replacing anything: S3 refuses it). Any thread. */
+ * is not pinned by ETag and a general purpose copy keeps the source's ETag. Errors: QR_E_BAD_INPUT
+ * (copy onto itself without replacing anything: S3 refuses it). Any thread. */
 enum qr_err obj_copy_plan(const struct obj_copy_req *req, const struct store_obj *src,
                           char etag_buf[80], struct store_copy *out)
     __attribute__((warn_unused_result));

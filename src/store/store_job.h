@@ -36,18 +36,18 @@
 /* One job as stored. */
 struct store_job {
     char id[STORE_JOB_ID_MAX + 1];
-    int64_t seq;       /* creation order, for listing */
-    int state;         /* batch/'s enum value; the store only compares it */
-    int64_t priority;  /* 0..2^31-1 */
+    int64_t seq;      /* creation order, for listing */
+    int state;        /* batch/'s enum value; the store only compares it */
+    int64_t priority; /* 0..2^31-1 */
     int64_t created_ms;
     int64_t terminated_ms; /* 0 until terminal */
     int64_t suspended_ms;  /* 0 unless suspended */
     int64_t active_ms;     /* time spent running tasks */
     uint64_t total;        /* tasks in the manifest (known after preparation) */
     uint64_t succeeded, failed;
-    uint64_t cursor;       /* manifest lines [0, cursor) have a result row */
-    uint64_t manifest_off; /* byte offset of line `cursor` in the pinned manifest */
-    bool pinned;           /* the manifest is pinned */
+    uint64_t cursor;               /* manifest lines [0, cursor) have a result row */
+    uint64_t manifest_off;         /* byte offset of line `cursor` in the pinned manifest */
+    bool pinned;                   /* the manifest is pinned */
     struct qr_slice def;           /* opaque definition JSON, lives in pool */
     struct qr_slice tags;          /* opaque tags JSON, lives in pool */
     struct qr_slice status_reason; /* lives in pool */
@@ -148,8 +148,8 @@ struct store_job_row {
     struct qr_slice tags;
     /* outcome: set by the caller for effect NONE, else by the outcome callback */
     bool failed;
-    char code[64];                     /* error code, "" on success */
-    int http;                          /* HTTP status of the operation */
+    char code[64]; /* error code, "" on success */
+    int http;      /* HTTP status of the operation */
     char message[STORE_JOB_MSG_MAX + 1];
 };
 

@@ -35,8 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         while (end < size && data[end] != '\n')
             end++;
         char msg[128] = "";
-        enum qr_err e = batch_csv_line(qr_slice(data + i, end - i), specs[spec], n_fields[spec],
-                                       t, msg);
+        enum qr_err e =
+            batch_csv_line(qr_slice(data + i, end - i), specs[spec], n_fields[spec], t, msg);
         if (e != QR_OK && e != QR_E_BAD_INPUT)
             abort();
         if (e == QR_E_BAD_INPUT && (msg[0] == '\0' || memchr(msg, 0, sizeof(msg)) == NULL))

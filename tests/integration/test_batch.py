@@ -361,8 +361,9 @@ def cancel_running_lambda_job():
 
 @test
 def priority_order():
-    """A higher-priority job confirmed while a lower one runs goes ahead of it (between two
-    windows) and ends first; UpdateJobPriority is what made it the higher one."""
+    """A higher-priority job confirmed while a lower one runs goes ahead of it (the running
+    LambdaInvoke window stops sending) and ends first; UpdateJobPriority is what made it the
+    higher one."""
     b, man = gp_bucket(), gp_bucket()
     fn = deploy(uniq("bt-prio"), "batch_behaviours/lambda_function.py")
     slow = put_manifest(man, "slow.csv", [manifest_line(b, f"slow/{i}") for i in range(1000)])
@@ -478,8 +479,9 @@ def lambda_results_every_case():
     by_key = {urllib.parse.unquote_plus(r[1]): r for st in rows.values() for r in st}
     eq(sorted(by_key), sorted(kinds), "every line once")
     ok = json.loads(by_key["ok/a b+c"][6])
-    eq((ok["key"], ok["bucket"], ok["v"]), (urllib.parse.quote_plus("ok/a b+c"),
-                                            f"arn:aws:s3:::{b}", "1.0"), "schema 1.0 event")
+    eq((ok["key"], ok["bucket"], ok["v"], ok["ntasks"]),
+       (urllib.parse.quote_plus("ok/a b+c"), f"arn:aws:s3:::{b}", "1.0", 1),
+       "schema 1.0 event, one task per invocation as on AWS")
     eq(by_key["temp/1"][5], "TemporaryFailure", "temporary failure after retries")
     eq((by_key["perm/1"][5], len(by_key["perm/1"][6])), ("PermanentFailure", 1024),
        "ResultMessage cut to 1024")
@@ -489,6 +491,76 @@ def lambda_results_every_case():
         check(by_key[k][6].startswith("Lambda returned function error: "), f"{k}: {by_key[k][6]}")
     check("boom from" in by_key["raise/1"][6], by_key["raise/1"][6])
     check("invalid response" in by_key["garbage/1"][6], by_key["garbage/1"][6])
+
+
+@test
+def throttled_function_waited_out():
+    """A function with reserved concurrency 1 throttles all but one of the 16 invocations
+    the job keeps in flight; throttling is waited out and retried, never a failed task."""
+    b, man, rep = gp_bucket(), gp_bucket(), gp_bucket()
+    name = uniq("bt-throttle")
+    fn = deploy(name, "batch_behaviours/lambda_function.py")
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
+    keys = [f"slow/{i}" for i in range(30)]
+    etag = put_manifest(man, "m.csv", [manifest_line(b, k) for k in keys])
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, {"LambdaInvoke": {"FunctionArn": fn}},
+                                    rep))["JobId"]
+    job = wait_job(jid)
+    eq(job["Status"], "Complete", "status")
+    eq((job["ProgressSummary"]["NumberOfTasksSucceeded"],
+        job["ProgressSummary"]["NumberOfTasksFailed"]), (30, 0), "every task succeeded")
+    _, rows = read_report(rep, jid)
+    eq(sorted(urllib.parse.unquote_plus(r[1]) for r in rows["succeeded"]), sorted(keys), "rows")
+
+
+@test
+def failure_threshold():
+    """More than 50% of at least 1,000 attempted tasks failed: the job ends Failed with
+    TaskFailureThresholdExceeded and still writes its report. The opt-in tag
+    quarry:failure-threshold-percent=100 keeps such a job running to Complete."""
+    b, man, rep = gp_bucket(), gp_bucket(), gp_bucket()
+    s3.put_object(Bucket=b, Key="exists", Body=b"x")
+    lines = [manifest_line(b, f"missing-{i}") for i in range(1100)] + [manifest_line(b, "exists")]
+    etag = put_manifest(man, "m.csv", lines)
+    op = {"S3PutObjectCopy": {"TargetResource": f"arn:aws:s3:::{b}", "TargetKeyPrefix": "c/"}}
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, op, rep))["JobId"]
+    job = wait_job(jid)
+    eq(job["Status"], "Failed", "status")
+    eq(job["FailureReasons"][0]["FailureCode"], "TaskFailureThresholdExceeded", "code")
+    check(job["ProgressSummary"]["NumberOfTasksFailed"] >= 1000, f"{job['ProgressSummary']}")
+    _, rows = read_report(rep, jid)
+    eq(len(rows["failed"]), job["ProgressSummary"]["NumberOfTasksFailed"], "report of the failed job")
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, op, rep, Tags=[
+        {"Key": "quarry:failure-threshold-percent", "Value": "100"}]))["JobId"]
+    job = wait_job(jid)
+    eq(job["Status"], "Complete", "status with the threshold off")
+    eq((job["ProgressSummary"]["NumberOfTasksSucceeded"],
+        job["ProgressSummary"]["NumberOfTasksFailed"]), (1, 1100), "progress")
+
+
+@test
+def tasks_per_invocation_tag():
+    """Opt-in beyond AWS: the job tag quarry:tasks-per-invocation=N sends N tasks per
+    event to a function that loops over event['tasks']; each task still gets its own
+    result and report row. Without the tag, one task per invocation (checked above)."""
+    b, man, rep = gp_bucket(), gp_bucket(), gp_bucket()
+    fn = deploy(uniq("bt-many"), "batch_behaviours/lambda_function.py")
+    keys = [f"ok/{i}" for i in range(40)] + ["perm/x"]
+    etag = put_manifest(man, "m.csv", [manifest_line(b, k) for k in keys])
+    op = {"LambdaInvoke": {"FunctionArn": fn, "InvocationSchemaVersion": "2.0",
+                           "UserArguments": {"a": "b"}}}
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, op, rep,
+                                    Tags=[{"Key": "quarry:tasks-per-invocation", "Value": "8"}]))["JobId"]
+    job = wait_job(jid)
+    eq(job["Status"], "Complete", "status")
+    eq((job["ProgressSummary"]["NumberOfTasksSucceeded"],
+        job["ProgressSummary"]["NumberOfTasksFailed"]), (40, 1), "progress")
+    _, rows = read_report(rep, jid)
+    counts = [json.loads(r[6])["ntasks"] for r in rows["succeeded"]]
+    check(max(counts) == 8 and all(1 <= c <= 8 for c in counts), f"tasks per event {counts}")
+    eq(sorted(urllib.parse.unquote_plus(r[1]) for r in rows["succeeded"]), sorted(keys[:-1]),
+       "every task its own row")
+    eq(rows["failed"][0][5], "PermanentFailure", "the failed task of a shared event")
 
 
 @test
@@ -665,8 +737,8 @@ def crash_mid_job(server, ctl, jid, at_least):
 
 @test
 def kill9_mid_job_resumes():
-    """kill -9 in the middle of a LambdaInvoke job and of a copy job: after the restart both
-    complete and their reports list every manifest line exactly once."""
+    """kill -9 in the middle of a LambdaInvoke job and of a 100,000-task copy job: after the
+    restart both complete and their reports list every manifest line exactly once."""
     with QuarryServer(fsync=True) as server:
         c, ctl, fl = server.boto3_client(), control_client(server), server.lambda_client()
         server.lambda_role()
@@ -682,7 +754,7 @@ def kill9_mid_job_resumes():
         lam_etag = put_manifest(man, "lam.csv", lam_lines, client=c)
         for i in range(50):
             c.put_object(Bucket=b, Key=f"o{i}", Body=b"y" * i)
-        copy_lines = [manifest_line(b, f"o{i % 50}") for i in range(60000)]
+        copy_lines = [manifest_line(b, f"o{i % 50}") for i in range(100000)]
         copy_etag = put_manifest(man, "copy.csv", copy_lines, client=c)
         j1 = ctl.create_job(**job_args(man, "lam.csv", lam_etag,
                                        {"LambdaInvoke": {"FunctionArn": fn}}, rep))["JobId"]

@@ -37,8 +37,10 @@ static const struct {
     size_t key_len;                     /* expected decoded length when ok */
 } csv_cases[] = {
     /* AWS's examples (reference 6) */
-    {"amzn-bucket,photos/2024/cat%20one.jpg", BK, 2, true, "amzn-bucket", "photos/2024/cat one.jpg", "", 23},
-    {"my-bucket,dir/dog.jpg,3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY", BKV, 3, true, "my-bucket", "dir/dog.jpg", "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY", 11},
+    {"amzn-bucket,photos/2024/cat%20one.jpg", BK, 2, true, "amzn-bucket", "photos/2024/cat one.jpg",
+     "", 23},
+    {"my-bucket,dir/dog.jpg,3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY", BKV, 3, true, "my-bucket",
+     "dir/dog.jpg", "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY", 11},
     /* '+' is a space; %2B a plus; unicode escapes */
     {"bkt,a+b%2Bc", BK, 2, true, "bkt", "a b+c", "", 5},
     {"bkt,%E6%97%A5", BK, 2, true, "bkt", "\xe6\x97\xa5", "", 3},
@@ -59,6 +61,9 @@ static const struct {
     {"bkt,\"unterminated", BK, 2, false, NULL, NULL, NULL, 0},
     {"bkt,\"q\"tail", BK, 2, false, NULL, NULL, NULL, 0},
     {"bkt,a\"b", BK, 2, false, NULL, NULL, NULL, 0},
+    {"bkt,%FF%FE", BK, 2, false, NULL, NULL, NULL, 0},       /* not UTF-8 */
+    {"bkt,a%00b", BK, 2, false, NULL, NULL, NULL, 0},        /* NUL */
+    {"bkt,\xc3\xa9", BK, 2, true, "bkt", "\xc3\xa9", "", 2}, /* raw UTF-8 is taken as is */
 };
 
 static void test_csv_table(void **state)
@@ -67,8 +72,8 @@ static void test_csv_table(void **state)
     char msg[128];
     for (size_t i = 0; i < sizeof(csv_cases) / sizeof(*csv_cases); i++) {
         const char *l = csv_cases[i].line;
-        enum qr_err e =
-            batch_csv_line(qr_slice(l, strlen(l)), csv_cases[i].fields, csv_cases[i].n_fields, t, msg);
+        enum qr_err e = batch_csv_line(qr_slice(l, strlen(l)), csv_cases[i].fields,
+                                       csv_cases[i].n_fields, t, msg);
         if (!csv_cases[i].ok) {
             if (e != QR_E_BAD_INPUT)
                 fail_msg("case %zu (%s): accepted", i, l);
@@ -149,8 +154,10 @@ static int teardown(void **state)
 
 static void put(struct fx *f, const char *key, const char *data, size_t len)
 {
-    struct store_put p = {.bucket = QR_SLICE_LIT("bkt"), .key = qr_slice_cstr(key),
-                          .data = qr_slice(data, len), .etag = "e1"};
+    struct store_put p = {.bucket = QR_SLICE_LIT("bkt"),
+                          .key = qr_slice_cstr(key),
+                          .data = qr_slice(data, len),
+                          .etag = "e1"};
     struct store_put_result res;
     assert_int_equal(store_obj_put(f->st, &p, &res), QR_OK);
 }
@@ -159,8 +166,12 @@ static void new_job(struct fx *f, const char *id)
 {
     char out[STORE_JOB_ID_MAX + 1];
     bool existing;
-    struct store_job_new n = {.id = id, .token = id, .req_hash = "h", .state = 0,
-                              .def = QR_SLICE_LIT("{}"), .tags = QR_SLICE_LIT("{}")};
+    struct store_job_new n = {.id = id,
+                              .token = id,
+                              .req_hash = "h",
+                              .state = 0,
+                              .def = QR_SLICE_LIT("{}"),
+                              .tags = QR_SLICE_LIT("{}")};
     assert_int_equal(store_job_create(f->st, &n, out, &existing), QR_OK);
     assert_false(existing);
 }
@@ -194,9 +205,8 @@ static void test_mreader_blob_and_resume(void **state)
         len += (size_t)snprintf(m + len, cap - len, "bkt,key-%d\r\n%s", i, i % 7 ? "" : "\r\n");
     put(f, "m.csv", m, len);
     new_job(f, "job-blob");
-    assert_int_equal(store_job_pin(f->st, "job-blob", QR_SLICE_LIT("bkt"), QR_SLICE_LIT("m.csv"),
-                                   "e1"),
-                     QR_OK);
+    assert_int_equal(
+        store_job_pin(f->st, "job-blob", QR_SLICE_LIT("bkt"), QR_SLICE_LIT("m.csv"), "e1"), QR_OK);
     /* overwriting or deleting the manifest changes nothing for the pinned job */
     put(f, "m.csv", "bkt,other\n", 10);
     assert_int_equal(store_obj_delete(f->st, QR_SLICE_LIT("bkt"), QR_SLICE_LIT("m.csv"), NULL),
@@ -221,9 +231,9 @@ static void test_mreader_line_limit(void **state)
     memset(m, 'a', len);
     put(f, "long.csv", m, len);
     new_job(f, "job-long");
-    assert_int_equal(store_job_pin(f->st, "job-long", QR_SLICE_LIT("bkt"),
-                                   QR_SLICE_LIT("long.csv"), "e1"),
-                     QR_OK);
+    assert_int_equal(
+        store_job_pin(f->st, "job-long", QR_SLICE_LIT("bkt"), QR_SLICE_LIT("long.csv"), "e1"),
+        QR_OK);
     struct batch_mreader mr;
     struct qr_slice line;
     bool eof;
@@ -232,9 +242,9 @@ static void test_mreader_line_limit(void **state)
     batch_mreader_close(&mr);
     /* a wrong ETag pins nothing */
     new_job(f, "job-etag");
-    assert_int_equal(store_job_pin(f->st, "job-etag", QR_SLICE_LIT("bkt"),
-                                   QR_SLICE_LIT("long.csv"), "other"),
-                     QR_E_PRECONDITION);
+    assert_int_equal(
+        store_job_pin(f->st, "job-etag", QR_SLICE_LIT("bkt"), QR_SLICE_LIT("long.csv"), "other"),
+        QR_E_PRECONDITION);
     assert_int_equal(batch_mreader_open(f->st, f->r, "job-etag", 0, &mr), QR_E_NO_SUCH_KEY);
     free(m);
 }
@@ -264,19 +274,23 @@ static void test_progress_commits_effect_with_row(void **state)
         rows[i].copy.dst_bucket = QR_SLICE_LIT("bkt");
         rows[i].copy.dst_key = qr_slice_cstr(dsts[i]);
     }
-    struct store_job_progress p = {.id = "job-copy", .rows = rows, .n = 2, .cursor_from = 0,
-                                   .cursor_to = 2, .manifest_off = 20, .outcome = outcome};
+    struct store_job_progress p = {.id = "job-copy",
+                                   .rows = rows,
+                                   .n = 2,
+                                   .cursor_from = 0,
+                                   .cursor_to = 2,
+                                   .manifest_off = 20,
+                                   .outcome = outcome};
     assert_int_equal(store_job_progress(f->st, &p), QR_OK);
     /* the same window again (a stale cursor) is refused: no row twice */
     assert_int_equal(store_job_progress(f->st, &p), QR_E_CONFLICT);
     struct store_obj o;
-    assert_int_equal(store_obj_get(f->r, QR_SLICE_LIT("bkt"), QR_SLICE_LIT("dst1"), true, &f->pool,
-                                   &o),
-                     QR_OK);
+    assert_int_equal(
+        store_obj_get(f->r, QR_SLICE_LIT("bkt"), QR_SLICE_LIT("dst1"), true, &f->pool, &o), QR_OK);
     assert_memory_equal(o.inline_data.p, "hello", 5);
-    assert_int_equal(store_obj_get(f->r, QR_SLICE_LIT("bkt"), QR_SLICE_LIT("dst2"), false,
-                                   &f->pool, &o),
-                     QR_E_NO_SUCH_KEY);
+    assert_int_equal(
+        store_obj_get(f->r, QR_SLICE_LIT("bkt"), QR_SLICE_LIT("dst2"), false, &f->pool, &o),
+        QR_E_NO_SUCH_KEY);
     struct store_job j;
     assert_int_equal(store_job_get(f->r, QR_SLICE_LIT("job-copy"), &f->pool, &j), QR_OK);
     assert_int_equal(j.cursor, 2);
@@ -299,8 +313,11 @@ static void test_idempotent_token(void **state)
     struct fx *f = *state;
     char out[STORE_JOB_ID_MAX + 1];
     bool existing;
-    struct store_job_new n = {.id = "id-1", .token = "tok", .req_hash = "h1",
-                              .def = QR_SLICE_LIT("{}"), .tags = QR_SLICE_LIT("{}")};
+    struct store_job_new n = {.id = "id-1",
+                              .token = "tok",
+                              .req_hash = "h1",
+                              .def = QR_SLICE_LIT("{}"),
+                              .tags = QR_SLICE_LIT("{}")};
     assert_int_equal(store_job_create(f->st, &n, out, &existing), QR_OK);
     n.id = "id-2";
     assert_int_equal(store_job_create(f->st, &n, out, &existing), QR_OK);

@@ -16,7 +16,10 @@
 
 #include "obj/obj.h"
 
-#define T(k, v) {QR_SLICE_LIT(k), QR_SLICE_LIT(v)}
+#define T(k, v)                                                                                    \
+    {                                                                                              \
+        QR_SLICE_LIT(k), QR_SLICE_LIT(v)                                                           \
+    }
 
 static void test_tag_rules(void **state)
 {
@@ -82,10 +85,13 @@ static void test_copy_rules(void **state)
     char etag[80];
     struct store_copy cp;
     struct obj_copy_req r = {
-        .src_bucket = QR_SLICE_LIT("b"), .src_key = QR_SLICE_LIT("k"),
-        .dst_bucket = QR_SLICE_LIT("b"), .dst_key = QR_SLICE_LIT("k2"),
+        .src_bucket = QR_SLICE_LIT("b"),
+        .src_key = QR_SLICE_LIT("k"),
+        .dst_bucket = QR_SLICE_LIT("b"),
+        .dst_key = QR_SLICE_LIT("k2"),
         .src_md5_hex = "0123456789abcdef0123456789abcdef",
-        .replace_tags = true, .tags = QR_SLICE_LIT("a=1"),
+        .replace_tags = true,
+        .tags = QR_SLICE_LIT("a=1"),
     };
     /* general purpose: the body's MD5 when known, tags as asked, source pinned by ETag */
     assert_int_equal(obj_copy_plan(&r, &src, etag, &cp), QR_OK);

@@ -497,7 +497,7 @@ void s3_copy_object(struct s3_op *op)
     struct qr_slice v;
     /* S3 gives the copy this class even with the COPY directive; quarry copies the
      * source's stored headers whole, so it would keep the old class: refuse instead. */
-    if (!cp.replace_headers && s3_hdr(op, "x-amz-storage-class", &v)) {
+    if (!req.replace_headers && s3_hdr(op, "x-amz-storage-class", &v)) {
         s3_fail_code(op, 501, "NotImplemented",
                      "A header you provided implies functionality that is not implemented: "
                      "x-amz-storage-class on a copy needs x-amz-metadata-directive: REPLACE.");

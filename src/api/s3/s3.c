@@ -1,8 +1,9 @@
 /*
  * s3.c - S3 request dispatch: bucket and key from the path or the Host, the operation
- * from method + sub-resource + headers (a table, most specific first), the rules of
- * directory buckets and S3 Express sessions, running the handler on the loop or a
- * worker, and sending what it produced (XML, an error, or an object's bytes).
+ * and the refusals of what quarry does not implement (routes.c), the rules of directory
+ * buckets, S3 Express sessions and version ids, running the handler on the loop or a
+ * worker, and sending what it produced (XML, an error, or an object's bytes). Nothing
+ * reaches a handler that routes.c did not match exactly.
  */
 #include "api/s3/s3_int.h"
 
@@ -463,8 +464,10 @@ static bool route(struct s3_op *op)
     }
     ar->op = op->route->op;
     if (!op->route->fn || (op->directory && (op->route->flags & S3_GP_ONLY))) {
-        char msg[160];
-        snprintf(msg, sizeof(msg), "%s is not implemented%s.", op->route->op,
+        char msg[200];
+        const char *sub = op->route->sub;
+        snprintf(msg, sizeof(msg), "%s (%s%s%s) is not implemented%s.", op->route->op,
+                 op->route->method, sub ? " ?" : "", sub ? sub : "",
                  op->route->fn ? " for directory buckets" : " by quarry yet");
         s3_send_error_code(ar, 501, "NotImplemented", msg);
         return false;

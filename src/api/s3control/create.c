@@ -118,8 +118,7 @@ static bool parse_lambda(struct s3c_op *op, xmlNodePtr n, struct batch_def *d)
     if ((v = xml_child(n, "InvocationSchemaVersion"))) {
         struct qr_slice s = xml_text(v);
         if (!qr_slice_eq_lit(s, "1.0") && !qr_slice_eq_lit(s, "2.0")) {
-            s3c_fail(op, 400, "BadRequestException",
-                     "InvocationSchemaVersion must be 1.0 or 2.0.");
+            s3c_fail(op, 400, "BadRequestException", "InvocationSchemaVersion must be 1.0 or 2.0.");
             return false;
         }
         copy_text(d->schema, s);
@@ -127,7 +126,8 @@ static bool parse_lambda(struct s3c_op *op, xmlNodePtr n, struct batch_def *d)
     if ((ua = xml_child(n, "UserArguments"))) {
         size_t k = 0;
         for (xmlNodePtr e = xml_child(ua, "entry"); e; e = xml_next(e, "entry")) {
-            struct qr_slice ks = xml_text(xml_child(e, "key")), vs = xml_text(xml_child(e, "value"));
+            struct qr_slice ks = xml_text(xml_child(e, "key")),
+                            vs = xml_text(xml_child(e, "value"));
             if (k == BATCH_MAX_USER_ARGS || ks.len == 0 || ks.len > 64 || vs.len > 1024) {
                 s3c_fail(op, 400, "BadRequestException",
                          "UserArguments: at most 10 entries, keys 1 to 64 characters, values "
@@ -149,10 +149,13 @@ static bool parse_lambda(struct s3c_op *op, xmlNodePtr n, struct batch_def *d)
 
 /* S3PutObjectCopy members quarry does not apply: refused rather than ignored. */
 static const char *const copy_unsupported[] = {
-    "CannedAccessControlList", "AccessControlGrants", "ModifiedSinceConstraint",
-    "NewObjectMetadata", "NewObjectTagging", "RedirectLocation", "RequesterPays",
-    "UnModifiedSinceConstraint", "SSEAwsKmsKeyId", "ObjectLockLegalHoldStatus",
-    "ObjectLockMode", "ObjectLockRetainUntilDate", "BucketKeyEnabled", "ChecksumAlgorithm",
+    "CannedAccessControlList", "AccessControlGrants",
+    "ModifiedSinceConstraint", "NewObjectMetadata",
+    "NewObjectTagging",        "RedirectLocation",
+    "RequesterPays",           "UnModifiedSinceConstraint",
+    "SSEAwsKmsKeyId",          "ObjectLockLegalHoldStatus",
+    "ObjectLockMode",          "ObjectLockRetainUntilDate",
+    "BucketKeyEnabled",        "ChecksumAlgorithm",
 };
 
 static bool parse_copy(struct s3c_op *op, xmlNodePtr n, struct batch_def *d)
@@ -282,9 +285,10 @@ static bool parse_manifest(struct s3c_op *op, xmlNodePtr root, struct batch_def 
     if (m == NULL) {
         s3c_fail(op, xml_child(root, "ManifestGenerator") ? 501 : 400,
                  xml_child(root, "ManifestGenerator") ? "NotImplemented" : "BadRequestException",
-                 "%s", xml_child(root, "ManifestGenerator")
-                           ? "ManifestGenerator is not supported by this server yet."
-                           : "Either Manifest or ManifestGenerator is required.");
+                 "%s",
+                 xml_child(root, "ManifestGenerator")
+                     ? "ManifestGenerator is not supported by this server yet."
+                     : "Either Manifest or ManifestGenerator is required.");
         return false;
     }
     if (!(spec = xml_child(m, "Spec")) || !(loc = xml_child(m, "Location"))) {

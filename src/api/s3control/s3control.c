@@ -120,8 +120,8 @@ bool s3c_state_parse(struct qr_slice name, enum batch_state *out)
 static enum qr_err body_doc(struct s3c_op *op, xmlDocPtr *out)
 {
     h2o_req_t *req = op->ar->req;
-    struct qr_slice body = req->entity.base ? qr_slice(req->entity.base, req->entity.len)
-                                            : qr_slice(NULL, 0);
+    struct qr_slice body =
+        req->entity.base ? qr_slice(req->entity.base, req->entity.len) : qr_slice(NULL, 0);
     enum qr_err err = body.len ? xml_parse(body, out) : QR_E_BAD_INPUT;
     if (err != QR_OK)
         s3c_fail(op, 400, "MalformedXML",
@@ -261,8 +261,7 @@ static void update_status(struct s3c_op *op)
         return;
     }
     want = qr_slice_eq_lit(v, "Ready") ? BATCH_READY : BATCH_CANCELLED;
-    if (api_param(op->ar, "statusUpdateReason", &reason) &&
-        (reason.len == 0 || reason.len > 256)) {
+    if (api_param(op->ar, "statusUpdateReason", &reason) && (reason.len == 0 || reason.len > 256)) {
         s3c_fail(op, 400, "BadRequestException",
                  "statusUpdateReason must be 1 to 256 characters long.");
         return;
@@ -270,7 +269,8 @@ static void update_status(struct s3c_op *op)
     enum qr_err err = batch_update_status(op->server->batch, op->id, want, reason, &now);
     if (err == QR_E_CONFLICT) {
         s3c_fail(op, 409, "JobStatusException", "Job %.*s cannot be moved to %s from its status.",
-                 (int)op->id.len, (const char *)op->id.p, want == BATCH_READY ? "Ready" : "Cancelled");
+                 (int)op->id.len, (const char *)op->id.p,
+                 want == BATCH_READY ? "Ready" : "Cancelled");
         return;
     }
     if (err != QR_OK) {

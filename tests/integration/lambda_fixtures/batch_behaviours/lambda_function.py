@@ -47,6 +47,7 @@ def lambda_handler(event, context):
             results.append({'taskId': task['taskId'], 'resultCode': 'Succeeded',
                             'resultString': json.dumps({'key': key, 'bucket': bucket,
                                                         'v': event['invocationSchemaVersion'],
-                                                        'args': event['job'].get('userArguments')})})
+                                                        'args': event['job'].get('userArguments'),
+                                                        'ntasks': len(event['tasks'])})})
     out['results'] = results
     return out
