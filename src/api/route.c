@@ -174,10 +174,30 @@ static enum qr_err lookup(struct api_req *ar, struct qr_slice akid, struct qr_sl
 
 /* Query parameters of a SigV2 request that are not signed but carry authentication. */
 static const char *const v2_auth_params[] = {"AWSAccessKeyId", "Signature", "Expires",
-                                             "x-amz-security-token"};
+                                             "x-amz-security-token",
+                                             /* names the operation; routing checks it */
+                                             "x-id"};
 /* Sub-resources a SigV2 presigned URL may carry: those of a plain object GET, HEAD or
  * PUT (a version, a part of an upload, response header overrides). */
 static const char *const v2_presign_params[] = {"versionId", "partNumber", "uploadId"};
+/* Listing parameters the header form may carry unsigned, as S3 accepts them: within the
+ * Date window a replay can only list differently what its signer could list anyway. A
+ * presigned URL (valid for days) may not. */
+static const char *const v2_header_params[] = {"prefix",
+                                               "delimiter",
+                                               "marker",
+                                               "max-keys",
+                                               "encoding-type",
+                                               "list-type",
+                                               "continuation-token",
+                                               "start-after",
+                                               "fetch-owner",
+                                               "key-marker",
+                                               "upload-id-marker",
+                                               "max-uploads",
+                                               "max-parts",
+                                               "part-number-marker",
+                                               "version-id-marker"};
 
 static bool in_list(struct qr_slice name, const char *const *list, size_t n)
 {
@@ -204,23 +224,22 @@ static bool contains(struct qr_slice h, const char *lit)
  * under an intact signature (?location + &session, a listing's prefix): refuse it. A
  * presigned URL is further limited to the object requests it exists for, and to 7 days.
  * Directory buckets accept SigV4 only, as on AWS. The "Authorization: AWS id:sig" header
- * form (s3cmd, older SDKs) is kept to signed sub-resources like the URL form, and is not
- * limited to object requests: every x-amz-* header is part of what SigV2 signs. */
+ * form (s3cmd, older SDKs) is kept to signed sub-resources and listing parameters, and is
+ * not limited to object requests: every x-amz-* header is part of what SigV2 signs, and
+ * its Date bounds a replay. */
 static enum qr_err v2_allowed(struct api_req *ar, const struct sigv2_auth *a, int64_t now_ms,
                               struct auth_fail *why)
 {
     why->msg = "The request uses a query parameter that Signature Version 2 does not sign; "
                "use Signature Version 4.";
-    struct qr_slice m = qr_slice(ar->req->input.method.base, ar->req->input.method.len);
-    /* A signed header request may read with unsigned parameters (a listing's prefix,
-     * encoding-type: s3cmd lists this way), as S3 allows: a replay within the clock skew
-     * could change only what is read, never what is written. */
-    bool header_read = !a->presigned && (qr_slice_eq_lit(m, "GET") || qr_slice_eq_lit(m, "HEAD"));
     for (size_t i = 0; i < ar->n_params; i++) {
         struct qr_slice n = ar->params[i].name;
         if (in_list(n, v2_auth_params, sizeof(v2_auth_params) / sizeof(*v2_auth_params)))
             continue;
-        if (!sigv2_signed_param(n) && !header_read)
+        if (!a->presigned &&
+            in_list(n, v2_header_params, sizeof(v2_header_params) / sizeof(*v2_header_params)))
+            continue;
+        if (!sigv2_signed_param(n))
             return QR_E_DENIED;
         if (a->presigned && !qr_slice_starts(n, QR_SLICE_LIT("response-")) &&
             !in_list(n, v2_presign_params, sizeof(v2_presign_params) / sizeof(*v2_presign_params)))
@@ -230,10 +249,10 @@ static enum qr_err v2_allowed(struct api_req *ar, const struct sigv2_auth *a, in
         why->msg = "Directory buckets accept Signature Version 4 only.";
         return QR_E_DENIED;
     }
-    if (!a->presigned) {
-        why->msg = NULL;
+    why->msg = NULL;
+    if (!a->presigned)
         return QR_OK;
-    }
+    struct qr_slice m = qr_slice(ar->req->input.method.base, ar->req->input.method.len);
     struct qr_slice key = v2_resource_prefix(ar).len ? ar->path : qr_slice(NULL, 0);
     if (!key.len) { /* path-style: "/bucket/key" */
         const uint8_t *slash =

@@ -146,12 +146,15 @@ struct batch_job {
     int64_t elapsed_s; /* Timers.ElapsedTimeInActiveSeconds */
 };
 
+struct authz;
+
 struct batch_engine_opts {
     struct store *store;  /* borrowed */
     struct fn_engine *fn; /* borrowed; NULL: LambdaInvoke tasks fail */
     const char *data_dir; /* DATA */
     const char *region;   /* job ARNs, function resolution */
     const char *account_id;
+    struct authz *authz; /* borrowed: tasks are decided as the job's role; NULL: no IAM */
 };
 
 /* Creates the job tables if needed and starts the engine thread, which resumes the jobs

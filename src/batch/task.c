@@ -25,6 +25,7 @@
 
 #include <jansson.h>
 
+#include "auth/authz.h"
 #include "fn/fn_resolve.h"
 #include "obj/obj.h"
 #include "util/buf.h"
@@ -32,16 +33,37 @@
 #include "util/codec.h"
 #include "util/names.h"
 
-/* TODO(#11): evaluate the role's policies for the task's action on its object here.
- * Today every principal is the account root, so every task is allowed; the job's
- * RoleArn is what IAM will check. */
-static bool batch_authorize_task(const struct batch_def *d, const char *action,
-                                 const struct batch_task *t)
+/* The job's role decides each task (a session of RoleArn, as AWS runs a job): action on
+ * the task's object (bucket/key), on bucket/key of the copy's destination (dst_bucket
+ * non-NULL, the key with the target prefix), or on the function of LambdaInvoke, under the
+ * bucket's policy. Objects of directory buckets need s3express:CreateSession on the bucket.
+ * No IAM (unit tests of the engine): allowed. */
+static bool batch_authorize_task(const struct batch_window *w, const char *action,
+                                 const struct batch_task *t, const char *dst_bucket,
+                                 const char *dst_key)
 {
-    (void)d->role_arn;
-    (void)action;
-    (void)t;
-    return true;
+    const struct batch_def *d = w->def;
+    struct authz *a = w->e->o.authz;
+    if (a == NULL)
+        return true;
+    char res[BATCH_ARN_MAX + BATCH_KEY_MAX * 2 + 64], msg[512];
+    const char *bucket = dst_bucket ? dst_bucket : t->bucket;
+    bool dir = false;
+    if (strcmp(action, "lambda:InvokeFunction") == 0) {
+        snprintf(res, sizeof(res), "%s", d->function_arn);
+        bucket = "";
+    } else if (qr_bucket_name_valid(qr_slice_cstr(bucket), &dir) && dir) {
+        snprintf(res, sizeof(res), "arn:aws:s3express:%s:%s:bucket/%s", w->e->region,
+                 w->e->account_id, bucket);
+        action = "s3express:CreateSession";
+    } else if (dst_bucket) {
+        snprintf(res, sizeof(res), "arn:aws:s3:::%s/%.*s", dst_bucket,
+                 (int)(strlen(d->target_prefix) + t->key_len), dst_key);
+    } else {
+        snprintf(res, sizeof(res), "arn:aws:s3:::%s/%.*s", t->bucket, (int)t->key_len, t->key);
+    }
+    return authz_role_allows(a, d->role_arn, "s3-batch-operations", action, res,
+                             qr_slice_cstr(bucket), msg, sizeof(msg));
 }
 
 static void row_outcome(struct store_job_row *row, bool failed, int http, const char *code,
@@ -130,12 +152,15 @@ static bool copy_row(struct batch_window *w, size_t i, const char *dst_bucket, b
         row_outcome(row, true, 400, "KeyTooLongError", "Your key is too long", 20);
         return false;
     }
-    if (!batch_authorize_task(d, "s3:PutObject", t)) {
+    memcpy(key_buf, d->target_prefix, pl);
+    memcpy(key_buf + pl, t->key, t->key_len);
+    key_buf[pl + t->key_len] = '\0';
+    /* A copy reads its source and writes its destination: the role needs both. */
+    if (!batch_authorize_task(w, "s3:GetObject", t, NULL, NULL) ||
+        !batch_authorize_task(w, "s3:PutObject", t, dst_bucket, key_buf)) {
         row_outcome(row, true, 403, "AccessDenied", "Access Denied", 13);
         return false;
     }
-    memcpy(key_buf, d->target_prefix, pl);
-    memcpy(key_buf + pl, t->key, t->key_len);
     /* CopyObject's rules (obj/): ETag, tags and the copy-onto-itself refusal. The source is
      * read inside the committing transaction, so the plan has no source object. */
     struct obj_copy_req req = {
@@ -186,7 +211,7 @@ static void build_store_rows(struct batch_window *w, struct store_job_row *rows,
                                row);
             continue;
         }
-        if (!batch_authorize_task(d, "s3:PutObjectTagging", &w->tasks[i])) {
+        if (!batch_authorize_task(w, "s3:PutObjectTagging", &w->tasks[i], NULL, NULL)) {
             row_outcome(row, true, 403, "AccessDenied", "Access Denied", 13);
             continue;
         }
@@ -241,7 +266,7 @@ static void checksum_task(struct batch_window *w, size_t i, uint8_t *buf, struct
     enum qr_ck alg = (enum qr_ck)w->def->checksum_alg;
     h2o_mem_pool_t pool;
     struct store_obj o;
-    if (!batch_authorize_task(w->def, "s3:GetObject", t)) {
+    if (!batch_authorize_task(w, "s3:GetObject", t, NULL, NULL)) {
         row_outcome(row, true, 403, "AccessDenied", "Access Denied", 13);
         return;
     }
@@ -621,7 +646,7 @@ static size_t lambda_run(struct batch_window *w, struct store_job_row *rows, boo
                  (unsigned long long)(uintptr_t)w->job->seq, (unsigned long long)rows[i].line);
         if (rerr != QR_OK || w->e->o.fn == NULL)
             fail_row(sl, "PermanentFailure", "The function no longer exists", 29);
-        else if (!batch_authorize_task(w->def, "lambda:InvokeFunction", &w->tasks[i]))
+        else if (!batch_authorize_task(w, "lambda:InvokeFunction", &w->tasks[i], NULL, NULL))
             fail_row(sl, "AccessDenied", "Access Denied", 13);
     }
     for (unsigned round = 0; send_round(&lw, &cfg) > 0 && !lw.stopped; round++) {

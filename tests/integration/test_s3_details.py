@@ -7,7 +7,6 @@ are computed here (hashlib), never taken from the server.
 
 import datetime
 import hashlib
-import hmac
 import http.client
 import threading
 
@@ -244,43 +243,44 @@ def sigv2_header_authentication():
     v2.delete_object(Bucket=b, Key="a b/c")
 
 
-def sigv4_bytes(method, path, headers, payload_hash):
-    """SigV4 over header values as raw bytes: botocore signs str values as UTF-8, so it
-    cannot sign a latin-1 byte such as 0xE9 as it goes on the wire, and quarry refuses
-    unsigned x-amz-* headers. Returns the headers to send, Authorization included."""
-    now = datetime.datetime.now(datetime.timezone.utc)
-    amz_date, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
-    hdrs = {k.lower(): v for k, v in headers.items()}
-    hdrs.update({"host": f"127.0.0.1:{srv.port}".encode(), "x-amz-date": amz_date.encode(),
-                 "x-amz-content-sha256": payload_hash.encode()})
-    names = sorted(hdrs)
-    canon = b"".join(n.encode() + b":" + b" ".join(hdrs[n].split()) + b"\n" for n in names)
+def sign_raw(method, path, headers, payload_hash):
+    """SigV4 over the exact header bytes (botocore would sign a UTF-8 form of 0xE9, and
+    every x-amz-* header must be signed): returns the Authorization value."""
+    import hmac
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    headers = dict(headers, **{"x-amz-date": when.encode(), "x-amz-content-sha256":
+                               payload_hash.encode()})
+    names = sorted(k.lower() for k in headers)
+    import re
+    canon = b"".join(k.encode() + b":" + re.sub(rb"\s+", b" ", headers[k].strip()) + b"\n"
+                     for k in names)
     signed = ";".join(names)
-    creq = b"\n".join([method.encode(), path.encode(), b"", canon, signed.encode(),
-                       payload_hash.encode()])
-    scope = f"{day}/{REGION}/s3/aws4_request"
-    sts = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(creq).hexdigest()])
+    creq = (f"{method}\n{path}\n\n".encode() + canon + b"\n" + signed.encode() + b"\n" +
+            payload_hash.encode())
+    scope = f"{when[:8]}/{REGION}/s3/aws4_request"
+    sts = f"AWS4-HMAC-SHA256\n{when}\n{scope}\n{hashlib.sha256(creq).hexdigest()}".encode()
     k = ("AWS4" + srv.secret_key).encode()
-    for part in (day, REGION, "s3", "aws4_request"):
+    for part in (when[:8], REGION, "s3", "aws4_request"):
         k = hmac.new(k, part.encode(), hashlib.sha256).digest()
-    sig = hmac.new(k, sts.encode(), hashlib.sha256).hexdigest()
-    hdrs["authorization"] = (f"AWS4-HMAC-SHA256 Credential={srv.access_key}/{scope}, "
-                             f"SignedHeaders={signed}, Signature={sig}").encode()
-    del hdrs["host"]
-    return hdrs
+    sig = hmac.new(k, sts, hashlib.sha256).hexdigest()
+    auth = f"AWS4-HMAC-SHA256 Credential={srv.access_key}/{scope}, SignedHeaders={signed}, " \
+           f"Signature={sig}"
+    return headers, auth
 
 
 def raw_put_get(bucket, key, headers):
-    """PUT with exactly these header bytes (http.client sends latin-1 as is), all signed,
-    then GET; returns the GET response's header list as raw bytes."""
+    """PUT with exactly these header bytes (http.client sends latin-1 as is), then GET;
+    returns the GET response's header list as raw bytes."""
     creds = Credentials(srv.access_key, srv.secret_key)
     path = f"/{bucket}/{key}"
-    raw = {k: v.encode("latin-1") for k, v in headers.items()}
-    signed = sigv4_bytes("PUT", path, raw, hashlib.sha256(b"body").hexdigest())
+    raw = {k.lower(): v.encode("latin-1") for k, v in headers.items()}
+    raw["host"] = f"127.0.0.1:{srv.port}".encode()
+    signed, auth = sign_raw("PUT", path, raw, hashlib.sha256(b"body").hexdigest())
     conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
-    conn.putrequest("PUT", path, skip_accept_encoding=True)
+    conn.putrequest("PUT", path, skip_host=True, skip_accept_encoding=True)
     for k, v in signed.items():
         conn.putheader(k, v)
+    conn.putheader("Authorization", auth)
     conn.putheader("Content-Length", "4")
     conn.endheaders(b"body")
     r = conn.getresponse()
