@@ -340,7 +340,7 @@ static bool parse_marker(struct lambda_op *op, struct qr_slice *out_name, uint32
     while (i < m.len && m.p[i] != ':')
         i++;
     uint64_t v = 0;
-    if (!lambda_name_valid(qr_slice(m.p, i), STORE_FN_NAME_MAX) ||
+    if (!fn_name_valid(qr_slice(m.p, i), STORE_FN_NAME_MAX) ||
         (i < m.len && !qr_slice_u64(qr_slice(m.p + i + 1, m.len - i - 1), UINT32_MAX, &v))) {
         lambda_fail(op, 400, "InvalidParameterValueException", "Invalid Marker.");
         return false;
@@ -455,7 +455,7 @@ void lambda_delete_function(struct lambda_op *op)
                         "$LATEST version cannot be deleted without deleting the function.");
             return;
         }
-        if (!lambda_version_num(op->t.qual, &v)) {
+        if (!fn_version_num(op->t.qual, &v)) {
             lambda_fail(op, 400, "InvalidParameterValueException",
                         "Deletion of aliases is not supported. Use DeleteAlias.");
             return;
