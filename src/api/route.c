@@ -46,20 +46,10 @@ struct qr_handler {
  * escape. */
 static bool decode_into_pool(h2o_mem_pool_t *pool, struct qr_slice raw, struct qr_slice *out)
 {
-    char *d = h2o_mem_alloc_pool(pool, raw.len + 1);
-    size_t n = 0;
-    for (size_t i = 0; i < raw.len; i++) {
-        uint8_t c = raw.p[i];
-        if (c == '%') {
-            int hi = i + 2 < raw.len ? qr_hex_val(raw.p[i + 1]) : -1;
-            int lo = hi >= 0 ? qr_hex_val(raw.p[i + 2]) : -1;
-            if (lo < 0)
-                return false;
-            c = (uint8_t)(hi << 4 | lo);
-            i += 2;
-        }
-        d[n++] = (char)c;
-    }
+    uint8_t *d = h2o_mem_alloc_pool(pool, raw.len + 1);
+    size_t n;
+    if (!qr_uri_decode_into(raw, false, d, &n))
+        return false;
     d[n] = '\0';
     *out = qr_slice(d, n);
     return true;
