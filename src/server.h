@@ -55,6 +55,9 @@ struct qr_config {
     uint64_t max_inflight_body; /* request body bytes held by requests being processed */
     unsigned fn_pids_max;       /* processes per function instance; 0 = engine default */
     uint64_t fn_code_max;       /* bytes of all unpacked function code; 0 = no cap */
+    bool no_default_sse;        /* objects with no encryption asked for and no bucket rule are
+                                   stored unencrypted (measurements; S3 encrypts them all) */
+    bool sse_c_plain_http;      /* accept SSE-C keys over plain HTTP (S3 requires HTTPS) */
 };
 
 struct qr_job;

@@ -206,8 +206,8 @@ static int count_cb(const char *p, const struct stat *sb, int flag, struct FTW *
         if (strlen(rel) != 8 + 6 + 16)
             bad_file = true;
         n_files++;
-    } else if (strncmp(rel, "meta.db", 7) != 0) {
-        bad_file = true;
+    } else if (strncmp(rel, "meta.db", 7) != 0 && strcmp(rel, "keys/sse.key") != 0) {
+        bad_file = true; /* keys/sse.key: the master key of SSE-S3 (store/crypt.c) */
     }
     return 0;
 }
