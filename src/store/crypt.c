@@ -25,6 +25,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -35,6 +36,29 @@
 #include <openssl/rand.h>
 
 static const uint8_t wrap_aad[] = "quarry-sse-v1";
+
+/* OpenSSL 3 looks a cipher up by name (under a lock) at every init given EVP_aes_*();
+ * fetched once here, an init is only the key schedule. */
+static EVP_CIPHER *cipher_ctr, *cipher_gcm;
+static pthread_once_t ciphers_once = PTHREAD_ONCE_INIT;
+
+static void fetch_ciphers(void)
+{
+    cipher_ctr = EVP_CIPHER_fetch(NULL, "AES-256-CTR", NULL);
+    cipher_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+}
+
+static const EVP_CIPHER *ctr_cipher(void)
+{
+    pthread_once(&ciphers_once, fetch_ciphers);
+    return cipher_ctr ? cipher_ctr : EVP_aes_256_ctr();
+}
+
+static const EVP_CIPHER *gcm_cipher(void)
+{
+    pthread_once(&ciphers_once, fetch_ciphers);
+    return cipher_gcm ? cipher_gcm : EVP_aes_256_gcm();
+}
 
 static enum qr_err read_key_file(int dfd, const char *name, uint8_t out[32])
 {
@@ -89,8 +113,18 @@ enum qr_err crypt_master_load(const char *data_dir, uint8_t out[32])
     if (dfd < 0)
         return QR_E_IO;
     enum qr_err err = read_key_file(dfd, "sse.key", out);
-    if (err == QR_E_NO_SUCH_KEY)
+    if (err == QR_E_NO_SUCH_KEY) {
         err = make_key_file(dfd, "sse.key", out);
+        /* keys/ itself must be durable before any object depends on the key in it */
+        int pfd = err == QR_OK ? open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+        if (pfd >= 0) {
+            if (fsync(pfd) != 0)
+                err = QR_E_IO;
+            close(pfd);
+        } else if (err == QR_OK) {
+            err = QR_E_IO;
+        }
+    }
     close(dfd);
     if (err != QR_OK)
         fprintf(stderr, "store: cannot read or create %s/sse.key\n", dir);
@@ -106,7 +140,7 @@ static bool wrap(const uint8_t master[32], struct crypt_env *env, uint8_t key[32
     uint8_t *nonce = env->wrapped, *ct = env->wrapped + 12, *tag = env->wrapped + 44;
     uint8_t plain[32];
     int n = 0, fin = 0;
-    bool ok = EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, master, nonce, seal ? 1 : 0) == 1 &&
+    bool ok = EVP_CipherInit_ex(c, gcm_cipher(), NULL, master, nonce, seal ? 1 : 0) == 1 &&
               EVP_CipherUpdate(c, NULL, &n, wrap_aad, sizeof(wrap_aad)) == 1 &&
               EVP_CipherUpdate(c, NULL, &n, &env->mode, 1) == 1 &&
               EVP_CipherUpdate(c, NULL, &n, env->iv, sizeof(env->iv)) == 1;
@@ -193,7 +227,7 @@ void crypt_ctr(const uint8_t key[32], const uint8_t iv[16], uint64_t off, void *
     int len = 0;
     uint8_t skip[16];
     /* a failure here would hand out ciphertext as plaintext: abort rather than lie */
-    if (c == NULL || EVP_EncryptInit_ex(c, EVP_aes_256_ctr(), NULL, key, ctr) != 1 ||
+    if (c == NULL || EVP_EncryptInit_ex(c, ctr_cipher(), NULL, key, ctr) != 1 ||
         (off % 16 && EVP_EncryptUpdate(c, skip, &len, skip, (int)(off % 16)) != 1))
         abort();
     uint8_t *p = buf;
