@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -42,10 +43,55 @@ static const uint8_t wrap_aad[] = "quarry-sse-v1";
 static EVP_CIPHER *cipher_ctr, *cipher_gcm;
 static pthread_once_t ciphers_once = PTHREAD_ONCE_INIT;
 
+/* One context per thread and cipher, re-keyed for every use: creating a context (and
+ * its provider state) costs more than encrypting 4 KiB. Freed when the thread ends. */
+static pthread_key_t ctx_key;
+
+struct thread_ctxs {
+    EVP_CIPHER_CTX *ctr, *gcm;
+};
+
+static void free_ctxs(void *p)
+{
+    struct thread_ctxs *t = p;
+    EVP_CIPHER_CTX_free(t->ctr);
+    EVP_CIPHER_CTX_free(t->gcm);
+    free(t);
+}
+
 static void fetch_ciphers(void)
 {
     cipher_ctr = EVP_CIPHER_fetch(NULL, "AES-256-CTR", NULL);
     cipher_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+    if (pthread_key_create(&ctx_key, free_ctxs) != 0)
+        abort();
+}
+
+/* Whether c has no cipher yet: later inits pass only key and iv, keeping its provider
+ * state. */
+static bool first_use(EVP_CIPHER_CTX *c)
+{
+    return EVP_CIPHER_CTX_get0_cipher(c) == NULL;
+}
+
+/* This thread's context for gcm or ctr, or NULL (out of memory). */
+static EVP_CIPHER_CTX *thread_ctx(bool gcm)
+{
+    pthread_once(&ciphers_once, fetch_ciphers);
+    struct thread_ctxs *t = pthread_getspecific(ctx_key);
+    if (t == NULL) {
+        t = calloc(1, sizeof(*t));
+        if (t == NULL)
+            return NULL;
+        if (pthread_setspecific(ctx_key, t) != 0) {
+            free(t);
+            return NULL;
+        }
+    }
+    EVP_CIPHER_CTX **c = gcm ? &t->gcm : &t->ctr;
+    if (*c == NULL)
+        *c = EVP_CIPHER_CTX_new();
+    return *c;
 }
 
 static const EVP_CIPHER *ctr_cipher(void)
@@ -134,13 +180,14 @@ enum qr_err crypt_master_load(const char *data_dir, uint8_t out[32])
 /* AES-256-GCM over the data key, the mode and the iv bound in as associated data. */
 static bool wrap(const uint8_t master[32], struct crypt_env *env, uint8_t key[32], bool seal)
 {
-    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    EVP_CIPHER_CTX *c = thread_ctx(true);
     if (c == NULL)
         return false;
     uint8_t *nonce = env->wrapped, *ct = env->wrapped + 12, *tag = env->wrapped + 44;
     uint8_t plain[32];
     int n = 0, fin = 0;
-    bool ok = EVP_CipherInit_ex(c, gcm_cipher(), NULL, master, nonce, seal ? 1 : 0) == 1 &&
+    bool ok = EVP_CipherInit_ex(c, first_use(c) ? gcm_cipher() : NULL, NULL, master, nonce,
+                                seal ? 1 : 0) == 1 &&
               EVP_CipherUpdate(c, NULL, &n, wrap_aad, sizeof(wrap_aad)) == 1 &&
               EVP_CipherUpdate(c, NULL, &n, &env->mode, 1) == 1 &&
               EVP_CipherUpdate(c, NULL, &n, env->iv, sizeof(env->iv)) == 1;
@@ -156,24 +203,28 @@ static bool wrap(const uint8_t master[32], struct crypt_env *env, uint8_t key[32
             memcpy(key, plain, 32);
         OPENSSL_cleanse(plain, sizeof(plain));
     }
-    EVP_CIPHER_CTX_free(c);
     return ok;
 }
 
 enum qr_err crypt_env_new(const uint8_t master[32], const struct store_sse *sse,
                           struct crypt_env *env, uint8_t data_key[32])
 {
+    uint8_t rnd[16 + 32 + 12]; /* iv, data key, GCM nonce: one call to the DRBG */
     memset(env, 0, sizeof(*env));
     env->mode = (uint8_t)sse->mode;
-    if (RAND_bytes(env->iv, sizeof(env->iv)) != 1)
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
         return QR_E_INTERNAL;
+    memcpy(env->iv, rnd, 16);
     if (sse->mode == STORE_SSE_C) {
         memcpy(data_key, sse->key, 32);
         memcpy(env->key_md5, sse->key_md5, 16);
-        return QR_OK;
+    } else {
+        memcpy(data_key, rnd + 16, 32);
+        memcpy(env->wrapped, rnd + 48, 12);
     }
-    if (RAND_bytes(data_key, 32) != 1 || RAND_bytes(env->wrapped, 12) != 1)
-        return QR_E_INTERNAL;
+    OPENSSL_cleanse(rnd, sizeof(rnd));
+    if (sse->mode == STORE_SSE_C)
+        return QR_OK;
     return wrap(master, env, data_key, true) ? QR_OK : QR_E_INTERNAL;
 }
 
@@ -223,11 +274,11 @@ void crypt_ctr(const uint8_t key[32], const uint8_t iv[16], uint64_t off, void *
         ctr[i] = (uint8_t)v;
         carry = v >> 8;
     }
-    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    EVP_CIPHER_CTX *c = thread_ctx(false);
     int len = 0;
     uint8_t skip[16];
     /* a failure here would hand out ciphertext as plaintext: abort rather than lie */
-    if (c == NULL || EVP_EncryptInit_ex(c, ctr_cipher(), NULL, key, ctr) != 1 ||
+    if (c == NULL || EVP_EncryptInit_ex(c, first_use(c) ? ctr_cipher() : NULL, NULL, key, ctr) != 1 ||
         (off % 16 && EVP_EncryptUpdate(c, skip, &len, skip, (int)(off % 16)) != 1))
         abort();
     uint8_t *p = buf;
@@ -238,7 +289,6 @@ void crypt_ctr(const uint8_t key[32], const uint8_t iv[16], uint64_t off, void *
         p += chunk;
         n -= (size_t)chunk;
     }
-    EVP_CIPHER_CTX_free(c);
 }
 
 void store_extent_decrypt(const struct store_extent *x, uint64_t blob_off, void *buf, size_t n)
