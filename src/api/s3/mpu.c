@@ -10,6 +10,8 @@
  */
 #include "api/s3/s3_int.h"
 
+#include <openssl/crypto.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,6 +236,7 @@ void s3_upload_part(struct s3_op *op)
     s3_sse_headers(op, &part.sse);
     op->status = 200;
 out:
+    OPENSSL_cleanse(part.sse.key, sizeof(part.sse.key));
     s3_body_dispose(&body);
 }
 

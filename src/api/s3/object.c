@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <libxml/tree.h>
+#include <openssl/crypto.h>
 
 #include "api/xml.h"
 #include "obj/obj.h"
@@ -70,6 +71,8 @@ static bool put_prepare(struct s3_op *op, struct put_state *ps)
 
 static void put_answer(struct s3_op *op, struct put_state *ps, enum qr_err e)
 {
+    /* an SSE-C key is needed no longer than the write: not left in the pool */
+    OPENSSL_cleanse(ps->put.sse.key, sizeof(ps->put.sse.key));
     if (e) {
         s3_fail(op, e);
         return;
