@@ -271,6 +271,18 @@ def multipart_sse_c():
     expect_client_error("InvalidRequest", 400, s3.get_object, Bucket="mpc", Key="o")
     expect_client_error("AccessDenied", 403, s3.get_object, Bucket="mpc", Key="o",
                         **ssec(OTHER_KEY))
+    # UploadPartCopy from it: the copy-source key is needed, the upload's key too
+    up2 = s3.create_multipart_upload(Bucket="mpc", Key="o2", **ssec())["UploadId"]
+    src = {"Bucket": "mpc", "Key": "o"}
+    expect_client_error("InvalidRequest", 400, s3.upload_part_copy, Bucket="mpc", Key="o2",
+                        UploadId=up2, PartNumber=1, CopySource=src, **ssec())
+    r = s3.upload_part_copy(Bucket="mpc", Key="o2", UploadId=up2, PartNumber=1, CopySource=src,
+                            CopySourceRange="bytes=7-5000006", **ssec(),
+                            **ssec(KEY, "CopySource"))
+    s3.complete_multipart_upload(Bucket="mpc", Key="o2", UploadId=up2, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": r["CopyPartResult"]["ETag"]}]})
+    eq(s3.get_object(Bucket="mpc", Key="o2", **ssec())["Body"].read(), (p1 + p2)[7:5000007],
+       "SSE-C part copy")
 
 
 @test

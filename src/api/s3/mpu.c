@@ -345,6 +345,8 @@ void s3_upload_part_copy(struct s3_op *op)
     }
     part.size = len;
     e = copy_part_digests(op, &u, &src, off, len, &part);
+    if (!e && part.sse.mode == STORE_SSE_C)
+        qr_random_hex(part.etag, 16); /* as UploadPart's: S3's SSE-C ETags are not MD5s */
     if (!e)
         e = store_mpu_copy_part(op->store, op->bucket, op->key, id, &part, sb, sk, off, len);
     if (e) {
@@ -352,6 +354,8 @@ void s3_upload_part_copy(struct s3_op *op)
         return;
     }
     copy_part_result(op, &part);
+    s3_sse_headers(op, &part.sse);
+    OPENSSL_cleanse(part.sse.key, sizeof(part.sse.key));
 }
 
 /* ---- CompleteMultipartUpload ---- */
