@@ -40,8 +40,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-
 #define LEAF_OF(id) ((unsigned)(((id) >> 8) & 0xffffu))
 
 void blob_relpath(uint64_t id, bool tmp, char out[48])
@@ -164,10 +162,9 @@ static enum qr_err write_all(int fd, const uint8_t *p, size_t n)
     return QR_OK;
 }
 
-/* write_all of data encrypted under key/iv (CTR from offset 0), one scratch buffer at
- * a time so a large body is never copied whole. */
-static enum qr_err write_sealed(int fd, struct qr_slice data, const uint8_t *key,
-                                const uint8_t *iv)
+/* write_all of data encrypted as cs says, one scratch buffer at a time so a large body
+ * is never copied whole. */
+static enum qr_err write_sealed(int fd, struct qr_slice data, struct crypt_stream *cs)
 {
     enum { SCRATCH = 1u << 20 };
     uint8_t *buf = qr_xmalloc(SCRATCH);
@@ -175,15 +172,15 @@ static enum qr_err write_sealed(int fd, struct qr_slice data, const uint8_t *key
     for (uint64_t off = 0; off < data.len && err == QR_OK; off += SCRATCH) {
         size_t n = data.len - off < SCRATCH ? (size_t)(data.len - off) : SCRATCH;
         memcpy(buf, data.p + off, n);
-        crypt_ctr(key, iv, off, buf, n);
+        crypt_stream_apply(cs, buf, n);
         err = write_all(fd, buf, n);
     }
     free(buf);
     return err;
 }
 
-static enum qr_err write_blob(struct store *st, struct qr_slice data, const uint8_t *key,
-                              const uint8_t *iv, uint64_t *out_id)
+static enum qr_err write_blob(struct store *st, struct qr_slice data, struct crypt_stream *cs,
+                              uint64_t *out_id)
 {
     enum qr_err err;
     uint64_t id;
@@ -205,7 +202,7 @@ static enum qr_err write_blob(struct store *st, struct qr_slice data, const uint
         err = io_fail("create", tmp, errno);
         goto out;
     }
-    err = key ? write_sealed(fd, data, key, iv) : write_all(fd, data.p, data.len);
+    err = cs ? write_sealed(fd, data, cs) : write_all(fd, data.p, data.len);
     if (err != QR_OK)
         goto out;
     if (!st->no_fsync && fsync(fd) != 0) {
@@ -239,20 +236,18 @@ out:
 
 enum qr_err blob_write(struct store *st, struct qr_slice data, uint64_t *out_id)
 {
-    return write_blob(st, data, NULL, NULL, out_id);
+    return write_blob(st, data, NULL, out_id);
 }
 
 enum qr_err blob_write_sse(struct store *st, struct qr_slice data, const struct store_sse *sse,
                            uint64_t *out_id, struct crypt_env *env)
 {
-    memset(env, 0, sizeof(*env));
-    if (sse == NULL || sse->mode == STORE_SSE_NONE)
-        return write_blob(st, data, NULL, NULL, out_id);
-    uint8_t key[32];
-    enum qr_err err = crypt_env_new(st->master, sse, env, key);
+    struct crypt_stream cs;
+    enum qr_err err = crypt_stream_begin(st->master, sse, &cs);
     if (err == QR_OK)
-        err = write_blob(st, data, key, env->iv, out_id);
-    OPENSSL_cleanse(key, sizeof(key));
+        err = write_blob(st, data, cs.env.mode != STORE_SSE_NONE ? &cs : NULL, out_id);
+    *env = cs.env;
+    crypt_stream_end(&cs);
     return err;
 }
 

@@ -291,6 +291,27 @@ void crypt_ctr(const uint8_t key[32], const uint8_t iv[16], uint64_t off, void *
     }
 }
 
+enum qr_err crypt_stream_begin(const uint8_t master[32], const struct store_sse *sse,
+                               struct crypt_stream *cs)
+{
+    memset(cs, 0, sizeof(*cs));
+    if (sse == NULL || sse->mode == STORE_SSE_NONE)
+        return QR_OK;
+    return crypt_env_new(master, sse, &cs->env, cs->key);
+}
+
+void crypt_stream_apply(struct crypt_stream *cs, void *buf, size_t n)
+{
+    if (cs->env.mode != STORE_SSE_NONE)
+        crypt_ctr(cs->key, cs->env.iv, cs->off, buf, n);
+    cs->off += n;
+}
+
+void crypt_stream_end(struct crypt_stream *cs)
+{
+    OPENSSL_cleanse(cs->key, sizeof(cs->key));
+}
+
 void store_extent_decrypt(const struct store_extent *x, uint64_t blob_off, void *buf, size_t n)
 {
     if (x->sse != STORE_SSE_NONE)

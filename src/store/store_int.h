@@ -271,6 +271,21 @@ bool crypt_env_unpack(const void *p, size_t n, struct crypt_env *env);
 /* XORs n bytes at byte offset off of the stream with the AES-256-CTR keystream. */
 void crypt_ctr(const uint8_t key[32], const uint8_t iv[16], uint64_t off, void *buf, size_t n);
 
+/* A blob being encrypted as its bytes come, in order (blob_write_sse; any writer that
+ * appends to a blob file piece by piece): env goes to w_blob_new_sse once the blob is
+ * adopted. Wipe it with crypt_stream_end. */
+struct crypt_stream {
+    struct crypt_env env; /* mode NONE: bytes pass through unchanged */
+    uint8_t key[32];
+    uint64_t off; /* bytes encrypted so far */
+};
+/* Errors: QR_E_INTERNAL. */
+enum qr_err crypt_stream_begin(const uint8_t master[32], const struct store_sse *sse,
+                               struct crypt_stream *cs);
+/* Encrypts the next n bytes of the blob in place. */
+void crypt_stream_apply(struct crypt_stream *cs, void *buf, size_t n);
+void crypt_stream_end(struct crypt_stream *cs);
+
 /* Reader: gives extents their blobs' mode, iv and (SSE-S3) data key, in the caller's
  * read snapshot. SSE-C blobs set *sealed, or fail QR_E_NOT_IMPLEMENTED when sealed is
  * NULL. Errors: QR_E_DB, QR_E_IO. (meta.c) */
