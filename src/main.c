@@ -48,6 +48,9 @@ static void usage(FILE *f)
           "  --tls-key FILE     PEM private key of --tls-cert\n"
           "  --tls-port N       HTTPS port, 0 picks a free one (default 9443)\n"
           "  --no-fsync         acknowledge writes before they are durable (throwaway data)\n"
+          "  --no-default-encryption  store objects unencrypted unless the request or the\n"
+          "                     bucket's default encryption asks (S3 encrypts all; see docs/s3.md)\n"
+          "  --sse-c-over-http  accept SSE-C keys on plain HTTP (S3 refuses: HTTPS only)\n"
           "  --runtimes FILE    JSON runtime table for functions (see docs/functions.md)\n"
           "  --max-instances N  function instances running at once, all functions\n"
           "  --no-sandbox       run functions without bubblewrap (no filesystem isolation);\n"
@@ -182,6 +185,14 @@ int main(int argc, char **argv)
         uint64_t n;
         if (strcmp(a, "--no-fsync") == 0) {
             cfg.no_fsync = true;
+            continue;
+        }
+        if (strcmp(a, "--no-default-encryption") == 0) {
+            cfg.no_default_sse = true;
+            continue;
+        }
+        if (strcmp(a, "--sse-c-over-http") == 0) {
+            cfg.sse_c_plain_http = true;
             continue;
         }
         if (strcmp(a, "--no-sandbox") == 0) {

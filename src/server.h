@@ -64,6 +64,9 @@ struct qr_config {
     const char *tls_cert;       /* PEM certificate chain for HTTPS, or NULL */
     const char *tls_key;        /* PEM private key for HTTPS, or NULL */
     uint16_t tls_port;          /* HTTPS port (0 = pick a free one) when tls_cert is set */
+    bool no_default_sse;        /* objects with no encryption asked for and no bucket rule are
+                                   stored unencrypted (measurements; S3 encrypts them all) */
+    bool sse_c_plain_http;      /* accept SSE-C keys over plain HTTP (S3 requires HTTPS) */
 };
 
 struct qr_job;

@@ -56,6 +56,11 @@ static bool read_s3_zip(struct lambda_op *op, json_t *code, uint8_t **out, size_
                     "Unzipped size must be smaller than %u bytes", FN_CODE_MAX_UNZIPPED);
         return false;
     }
+    if (o.sealed) { /* SSE-C: Lambda, like S3's, is never given the customer's key */
+        lambda_fail(op, 400, "InvalidParameterValueException",
+                    "The code object is encrypted with a customer-provided key.");
+        return false;
+    }
     uint8_t *buf = qr_xmalloc(o.size ? (size_t)o.size : 1);
     size_t pos = 0;
     if (o.inline_data.p) {
@@ -74,6 +79,7 @@ static bool read_s3_zip(struct lambda_op *op, json_t *code, uint8_t **out, size_
                 err = QR_E_IO;
                 break;
             }
+            store_extent_decrypt(&o.ext[i], o.ext[i].off + done, buf + pos, (size_t)n);
             done += (uint64_t)n;
             pos += (size_t)n;
         }
