@@ -1039,6 +1039,9 @@ static void confinement_init(struct fn_engine *e, const struct fn_engine_opts *o
     if (fn_seccomp_build(e) != QR_OK && !e->refusal)
         e->refusal = "Functions cannot run: the seccomp filter could not be built.";
     e->netns = !e->refusal && fn_netns_init(e);
+    if (o->network && e->netns && !(e->pasta = fn_path_search("pasta")))
+        e->refusal = "Functions cannot run: --function-network needs pasta (Debian's passt), "
+                     "which is not installed.";
     if (e->refusal) {
         free(e->bwrap);
         e->bwrap = NULL;
@@ -1052,6 +1055,9 @@ static void confinement_init(struct fn_engine *e, const struct fn_engine_opts *o
     } else if (!e->netns) {
         fprintf(stderr, "quarry: not root: functions share the host's network\n");
     }
+    if (e->pasta)
+        fprintf(stderr, "quarry: --function-network: functions reach the network through "
+                        "pasta, not the host's loopback\n");
 }
 
 const char *fn_engine_refusal(const struct fn_engine *e)
@@ -1066,6 +1072,7 @@ static void engine_dispose(struct fn_engine *e)
     fn_netns_fini(e);
     fn_seccomp_free(e);
     free(e->setpriv);
+    free(e->pasta);
     free(e->fn_endpoint_url);
     free(e->data_dir);
     free(e->endpoint_url);

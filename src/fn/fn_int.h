@@ -171,6 +171,7 @@ struct fn_env {
     h2o_socket_t *listener; /* Runtime API endpoint */
     uint16_t port;
     int netns_fd;              /* the environment's network namespace (netns.c), or -1 */
+    pid_t net_pid;             /* --function-network: pasta serving that namespace, or 0 */
     h2o_socket_t *api_listener; /* quarry's API port inside it, or NULL */
     h2o_linklist_t proxies;     /* struct fn_proxy.link: forwarded API connections */
     h2o_linklist_t conns;           /* struct fn_rt_conn.link */
@@ -223,8 +224,13 @@ struct fn_engine {
     int host_netns_fd;   /* the namespace quarry's engine thread returns to */
     struct fn_netns_ready {
         int ns_fd, rt_fd, api_fd; /* a namespace made ahead, its two listening sockets */
+        int probe_fd;             /* --function-network: a UDP socket in it (route probe) */
+        pid_t net_pid;            /* --function-network: its pasta, or 0 */
     } ns_pool[FN_NETNS_POOL];
     unsigned ns_pool_n;
+    char *pasta;       /* --function-network as root: passt's pasta, or NULL (no way out) */
+    pid_t *net_reap;   /* pastas killed, not yet reaped (waitpid WNOHANG on the timer) */
+    size_t net_reap_n, net_reap_cap;
     struct sockaddr_in api_addr; /* quarry's API, where the API port inside forwards to */
     char *fn_endpoint_url;       /* AWS_ENDPOINT_URL as functions see it */
     int seccomp_fd;              /* exported BPF (memfd), or -1 */

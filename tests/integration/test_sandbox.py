@@ -37,13 +37,19 @@ servers = {}  # mode -> QuarryServer
 listener = None
 
 
+def started(extra):
+    """A started server with the role the functions here are created with."""
+    srv = QuarryServer(extra_args=extra).start()
+    srv.lambda_role("hostile")
+    return srv
+
+
 def setup():
     global listener
     check(os.geteuid() == 0, "these tests need root (quarry confines functions as root)")
     check(shutil.which("bwrap") is not None, "these tests need bubblewrap")
-    servers["sandbox"] = QuarryServer(extra_args=["--function-pids-max", str(PIDS_MAX)]).start()
-    servers["no-sandbox"] = QuarryServer(
-        extra_args=["--no-sandbox", "--function-pids-max", str(PIDS_MAX)]).start()
+    servers["sandbox"] = started(["--function-pids-max", str(PIDS_MAX)])
+    servers["no-sandbox"] = started(["--no-sandbox", "--function-pids-max", str(PIDS_MAX)])
     # a host service a function must not reach
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
@@ -221,7 +227,7 @@ def daemon_mode(extra):
     """A setsid daemon started by a function is gone once quarry was killed with -9 and
     started again (pid namespace, cgroups, the sweep at start)."""
     mark = f"daemon-{uuid.uuid4()}"
-    srv = QuarryServer(extra_args=extra).start()
+    srv = started(extra)
     try:
         fns = Fns(srv)
         name = fns.create("daemon", hostile_zip())
@@ -327,6 +333,7 @@ def refused_without_bubblewrap():
             os.symlink(p, os.path.join(bindir, prog))
     env = {"PATH": bindir}
     with QuarryServer(env=env) as srv:
+        srv.lambda_role("hostile")
         c = srv.lambda_client()
         z = build_zip({"lambda_function.py": "def lambda_handler(e, c):\n    return 1\n"})
         resp = expect_client_error(
@@ -409,6 +416,7 @@ def code_storage_cap():
     CodeStorageExceededException; deleting code gives the room back (also after a
     restart, which counts what is on disk)."""
     with QuarryServer(extra_args=["--function-code-max", "300000"]) as srv:
+        srv.lambda_role("hostile")
         c = srv.lambda_client()
 
         def create(name, fill):
@@ -468,11 +476,115 @@ def fair_logs():
 
 
 @test
-def function_network_flag_refused():
-    r = subprocess.run([binary_path(), "serve", "--function-network"], capture_output=True,
-                       text=True, timeout=10)
-    eq(r.returncode, 2, "--function-network exit status")
-    check("not implemented" in r.stderr, f"--function-network message: {r.stderr}")
+def function_network_refused_without_pasta():
+    """--function-network without pasta on PATH: functions are refused with the reason
+    (never run without the network they were promised, nor with one left open)."""
+    bindir = os.path.join(os.path.dirname(binary_path()), "nopasta-bin")
+    os.makedirs(bindir, exist_ok=True)
+    for prog in ("python3", "node", "setpriv", "bwrap"):
+        p = shutil.which(prog)
+        if p and not os.path.exists(os.path.join(bindir, prog)):
+            os.symlink(p, os.path.join(bindir, prog))
+    with QuarryServer(env={"PATH": bindir}, extra_args=["--function-network"]) as srv:
+        srv.lambda_role("hostile")
+        z = build_zip({"lambda_function.py": "def lambda_handler(e, c):\n    return 1\n"})
+        resp = expect_client_error(
+            "InvalidParameterValueException", 400, srv.lambda_client().create_function,
+            FunctionName="nopasta", Runtime="python3.11", Role=ROLE,
+            Handler="lambda_function.lambda_handler", Code={"ZipFile": z})
+        check("pasta" in resp["Error"]["Message"], f"the error does not say why: {resp['Error']}")
+
+
+def host_addresses():
+    """The host's IPv4 addresses other than loopback, and its default gateway (or None)."""
+    out = subprocess.run(["ip", "-j", "-4", "addr"], capture_output=True, text=True, check=True)
+    addrs = [a["local"] for i in json.loads(out.stdout) for a in i.get("addr_info", [])
+             if not a["local"].startswith("127.")]
+    gw = None
+    with open("/proc/net/route") as f:
+        for line in f.read().splitlines()[1:]:
+            w = line.split()
+            if w[1] == "00000000":
+                gw = socket.inet_ntoa(int(w[2], 16).to_bytes(4, "little"))
+    return addrs, gw
+
+
+def network_mode(extra, with_network):
+    """With --function-network a function has a default route through a non-loopback
+    interface; without it, none. Either way the host's loopback services (a listener of
+    this test on 127.0.0.1) stay out of reach: directly, through the gateway address
+    pasta would map to the host's loopback without --no-map-gw, and through the host's
+    own addresses (a second listener on 0.0.0.0)."""
+    addrs, gw = host_addresses()
+    any_listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    any_listener.bind(("0.0.0.0", 0))
+    any_listener.listen(16)
+    lport, aport = listener.getsockname()[1], any_listener.getsockname()[1]
+    srv = started(extra + (["--function-network"] if with_network else []))
+    pastas = []
+    try:
+        fns = Fns(srv)
+        name = fns.create("net", hostile_zip())
+        connect = {"loopback": ["127.0.0.1", lport], "api": ["127.0.0.1", srv.port]}
+        for i, a in enumerate(addrs):
+            connect[f"host_{i}_lo"] = [a, lport]
+            connect[f"host_{i}_any"] = [a, aport]
+        if gw:
+            connect["gateway_lo"] = [gw, lport]
+            connect["gateway_any"] = [gw, aport]
+        r = fns.invoke(name, {"op": "net", "connect": connect})
+        default = [x for x in r["routes"] if x["dest"] == "00000000"]
+        others = [i for i in r["ifaces"] if i != "lo"]
+        if with_network:
+            check(default, f"no default route with --function-network: {r['routes']}")
+            check(others, f"no interface but loopback with --function-network: {r['ifaces']}")
+        else:
+            eq(r["routes"], [], "routes without --function-network")
+            eq(others, [], "interfaces besides loopback without --function-network")
+        check(r["connect_api"]["ok"], f"quarry's API unreachable: the probe is blind: {r}")
+        for k in connect:
+            if k != "api":
+                refused(r, "connect_" + k, f"network={with_network}")
+        with open(srv.log_path) as f:
+            said = "--function-network" in f.read()
+        eq(said, with_network, "quarry says at start that functions have a network")
+        pastas = children_named(srv.proc.pid, ("pasta", "passt", "pasta.avx2", "passt.avx2"))
+        eq(bool(pastas), with_network, f"pasta processes of quarry: {pastas}")
+    finally:
+        srv.close()
+        any_listener.close()
+    eq([p for p in pastas if os.path.exists(f"/proc/{p}")], [], "pastas left after quarry stopped")
+
+
+def children_named(ppid, comms):
+    """Children of ppid whose command name is one of comms (pasta re-executes itself as
+    passt.avx2 where the CPU has AVX2)."""
+    found = []
+    for d in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                st = f.read()
+        except OSError:
+            continue
+        name = st[st.index("(") + 1:st.rindex(")")]
+        if name in comms and int(st[st.rindex(")") + 2:].split()[1]) == ppid:
+            found.append(int(d))
+    return found
+
+
+@test
+def function_network_sandbox():
+    network_mode([], True)
+
+
+@test
+def function_network_no_sandbox():
+    network_mode(["--no-sandbox"], True)
+
+
+@test
+def no_function_network_sandbox():
+    network_mode([], False)
 
 
 if __name__ == "__main__":
