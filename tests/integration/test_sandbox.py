@@ -10,7 +10,7 @@ mode promises it (docs/functions.md, "Threat model"). The host paths and ports a
 tries are handed to it in the event: the data directory, the server key, meta.db,
 another function's code, quarry's /proc/PID/environ, a throwaway listener of this test.
 
-Needs root (quarry confines functions as root: uid 65093, network namespaces) and
+Needs root (quarry confines functions as root: uids 65100-65499, network namespaces) and
 bubblewrap; without them the tests say so and fail.
 """
 
@@ -30,7 +30,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "lambda_fixtures")
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/hostile"
 PIDS_MAX = 64
-FN_UID = 65093  # docs/functions.md: the host uid of function processes when quarry is root
+# docs/functions.md: the host uids of function processes when quarry is root, one per
+# running instance
+FN_UIDS = range(65100, 65500)
 RUNTIME_API_PORT = 9001
 
 servers = {}  # mode -> QuarryServer
@@ -110,10 +112,10 @@ def hostile_zip():
 def victim(fns):
     """Another function with a secret in its environment, warm; returns (name, code dir)."""
     z = build_zip({"lambda_function.py": "import os\n\ndef lambda_handler(e, c):\n"
-                                          "    return {'pid': os.getpid()}\n"})
+                                          "    return {'pid': os.getpid(), 'uid': os.getuid()}\n"})
     secret = f"secret-{uuid.uuid4()}"
     name = fns.create("victim", z, env={"SECRET_OF_FUNCTION": secret})
-    fns.invoke(name, {})
+    fns.victim_uid = fns.invoke(name, {})["uid"]
     code_dir = os.path.join(fns.srv.data, "functions", hashlib.sha256(z).hexdigest())
     check(os.path.isdir(code_dir), f"victim's code is not at {code_dir}: the probe would be blind")
     return name, code_dir, secret
@@ -146,8 +148,8 @@ def probe_mode(mode):
                  "data": os.path.join(srv.data, "x"), "code": os.path.join(vcode, "x")}
         r = fns.invoke(name, {"op": "probe", "read": read, "write": write,
                               "connect": {"listener": listener.getsockname()[1], "api": port}})
-        eq(r["uid"], FN_UID, f"{mode}: host uid of the function")
-        eq(r["gid"], FN_UID, f"{mode}: host gid of the function")
+        check(r["uid"] in FN_UIDS, f"{mode}: host uid of the function: {r['uid']}")
+        eq(r["gid"], r["uid"], f"{mode}: host gid of the function")
         eq(int(r["cap_eff"], 16), 0, f"{mode}: effective capabilities")
         eq(int(r["cap_bnd"], 16), 0, f"{mode}: bounding set")
         eq(r["no_new_privs"], "1", f"{mode}: no_new_privs")
@@ -187,7 +189,8 @@ def python_hostile_no_sandbox():
 
 def victim_environ_mode(mode):
     """Another function's /proc/PID/environ (its secrets): the hostile function gets the
-    victim's host pid, scanned here."""
+    victim's host pid, scanned here. Without a pid namespace (--no-sandbox) only the uid
+    keeps them apart: each instance has its own."""
     srv = servers[mode]
     with Fns(srv) as fns:
         _vname, _vcode, secret = victim(fns)
@@ -198,11 +201,23 @@ def victim_environ_mode(mode):
         r = fns.invoke(name, {"op": "probe", "read": read, "write": {}, "connect": {}})
         for k in read:
             refused(r, "read_" + k, mode)
+        check(fns.victim_uid in FN_UIDS and r["uid"] in FN_UIDS,
+              f"{mode}: uids {fns.victim_uid}, {r['uid']}")
+        check(fns.victim_uid != r["uid"], f"{mode}: both functions run as uid {r['uid']}")
+        if mode == "no-sandbox":  # the same probe reads the function's own environ: not blind
+            r = fns.invoke(name, {"op": "probe", "read": {"own": "/proc/self/environ"},
+                                  "write": {}, "connect": {}})
+            check(r["read_own"]["ok"], f"{mode}: a function cannot read its own environ: blind")
 
 
 @test
 def other_function_environment_sandbox():
     victim_environ_mode("sandbox")
+
+
+@test
+def other_function_environment_no_sandbox():
+    victim_environ_mode("no-sandbox")
 
 
 def fork_mode(mode):
@@ -279,7 +294,7 @@ def node_mode(mode):
             refused(r, k, mode)
         check(r["write_tmp"]["ok"], f"{mode}: /tmp not writable: blind")
         check(r["connect_api"]["ok"], f"{mode}: quarry's API unreachable: blind")
-        eq(r["uid"], FN_UID, f"{mode}: uid")
+        check(r["uid"] in FN_UIDS, f"{mode}: uid {r['uid']}")
 
 
 @test
@@ -308,7 +323,7 @@ def shell_mode(mode):
         if mode == "sandbox":
             eq(words.get("write_task"), "refused", f"{mode}: shell write_task")
         eq(words.get("write_tmp"), "ok", f"{mode}: /tmp not writable: blind")
-        eq(words.get("uid"), str(FN_UID), f"{mode}: shell uid")
+        check(int(words.get("uid", "0")) in FN_UIDS, f"{mode}: shell uid {words.get('uid')}")
 
 
 @test
