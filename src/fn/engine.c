@@ -1061,6 +1061,7 @@ static void confinement_init(struct fn_engine *e, const struct fn_engine_opts *o
                          "filesystem isolation.";
         else if (e->root && !(e->setpriv = fn_path_search("setpriv")))
             e->refusal = "Functions cannot run: setpriv (util-linux) is not installed.";
+        e->envprog = fn_path_search("env");
     }
     if (fn_seccomp_build(e) != QR_OK && !e->refusal)
         e->refusal = "Functions cannot run: the seccomp filter could not be built.";
@@ -1098,6 +1099,7 @@ static void engine_dispose(struct fn_engine *e)
     fn_netns_fini(e);
     fn_seccomp_free(e);
     free(e->setpriv);
+    free(e->envprog);
     free(e->pasta);
     free(e->fn_endpoint_url);
     free(e->data_dir);

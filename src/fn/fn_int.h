@@ -221,6 +221,7 @@ struct fn_engine {
     char *runtimes_dir; /* absolute, or NULL when not found */
     char *bwrap;        /* bubblewrap to sandbox with, or NULL */
     char *setpriv;      /* util-linux setpriv (root: the sandbox's uid drop), or NULL */
+    char *envprog;      /* coreutils env: sets LD_LIBRARY_PATH for the runtime only, or NULL */
     const char *refusal; /* why functions cannot run (sandbox asked for, not possible), or
                             NULL */
     bool root;           /* quarry runs as root: functions run as FN_UID_FIRST.., bwrap

@@ -20,6 +20,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 
@@ -218,6 +219,32 @@ def other_function_environment_sandbox():
 @test
 def other_function_environment_no_sandbox():
     victim_environ_mode("no-sandbox")
+
+
+@test
+def code_libraries_not_loaded_as_root():
+    """Lambda's LD_LIBRARY_PATH names /var/task: a library in the zip under a name the
+    sandbox's root-run tools load (bwrap, setpriv's NSS lookup) must not be loaded by
+    them, only by the function's own unprivileged processes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        so = os.path.join(tmp, "libnss_systemd.so.2")
+        subprocess.run(["cc", "-shared", "-fPIC", "-o", so, os.path.join(FIXTURES, "preload", "preload.c")],
+                       check=True)
+        with open(so, "rb") as f:
+            lib = f.read()
+    handler = ("import ctypes, os\n\ndef lambda_handler(e, c):\n"
+               "    before = open('/tmp/quarry-preload').read() if os.path.exists('/tmp/quarry-preload') else ''\n"
+               "    ctypes.CDLL('/var/task/libnss_systemd.so.2')\n"
+               "    return {'before': before, 'after': open('/tmp/quarry-preload').read(),\n"
+               "            'llp': os.environ.get('LD_LIBRARY_PATH')}\n")
+    with Fns(servers["sandbox"]) as fns:
+        name = fns.create("preload", build_zip({"lambda_function.py": handler,
+                                                "libnss_systemd.so.2": lib}))
+        r = fns.invoke(name, {})
+        check("uid=" in r["after"], f"the library's constructor did not run even when loaded: blind: {r}")
+        check("uid=0\n" not in r["before"] + r["after"], f"the zip's library was loaded as root: {r}")
+        eq(r["llp"], "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:"
+                     "/var/task/lib:/opt/lib", "the function's LD_LIBRARY_PATH (Lambda's)")
 
 
 def fork_mode(mode):
