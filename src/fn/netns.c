@@ -291,7 +291,8 @@ static pid_t pasta_start(struct fn_engine *e, int ns_fd)
     return pid > 0 ? pid : 0;
 }
 
-/* Kills a pasta; it is reaped from the timer (fn_netns_refill) without blocking. */
+/* Kills a pasta; it is reaped from the timer (fn_netns_refill) without blocking, or by
+ * fn_netns_fini. Schedules nothing: fini runs after the loop is gone. */
 static void pasta_stop(struct fn_engine *e, pid_t pid)
 {
     if (pid <= 0)
@@ -302,7 +303,6 @@ static void pasta_stop(struct fn_engine *e, pid_t pid)
         e->net_reap = qr_xrealloc(e->net_reap, e->net_reap_cap * sizeof(*e->net_reap));
     }
     e->net_reap[e->net_reap_n++] = pid;
-    fn_schedule_fast(e);
 }
 
 static void pasta_reap(struct fn_engine *e)
@@ -331,8 +331,12 @@ static bool pasta_wait(struct fn_netns_ready *r)
             r->probe_fd = -1;
             return true;
         }
-        if (errno != ENETUNREACH || waitpid(r->net_pid, NULL, WNOHANG) != 0)
-            break; /* pasta is gone (and reaped) or the namespace is broken */
+        if (errno != ENETUNREACH)
+            break; /* the namespace is broken */
+        if (waitpid(r->net_pid, NULL, WNOHANG) != 0) {
+            r->net_pid = 0; /* gone and reaped: its pid is not ours to kill any more */
+            break;
+        }
         struct timespec ts = {0, 1000 * 1000};
         nanosleep(&ts, NULL);
     }
@@ -379,8 +383,10 @@ static bool ready_make(struct fn_engine *e, struct fn_netns_ready *r)
     }
     if (ok && e->pasta)
         ok = (r->net_pid = pasta_start(e, r->ns_fd)) > 0;
-    if (!ok)
+    if (!ok) {
         ready_close(e, r);
+        fn_schedule_fast(e); /* reaps its pasta, if it had one */
+    }
     return ok;
 }
 
@@ -405,6 +411,7 @@ enum qr_err fn_netns_open(struct fn_env *env)
     if (!pasta_wait(&r)) {
         fprintf(stderr, "fn: pasta did not configure a function's network\n");
         ready_close(e, &r);
+        fn_schedule_fast(e);
         return QR_E_IO;
     }
     env->netns_fd = r.ns_fd;
@@ -432,6 +439,9 @@ void fn_netns_close(struct fn_env *env)
     if (env->netns_fd >= 0)
         close(env->netns_fd);
     env->netns_fd = -1;
-    pasta_stop(env->e, env->net_pid);
-    env->net_pid = 0;
+    if (env->net_pid > 0) {
+        pasta_stop(env->e, env->net_pid);
+        env->net_pid = 0;
+        fn_schedule_fast(env->e);
+    }
 }
