@@ -58,7 +58,8 @@ static void usage(FILE *f)
           "  --function-pids-max N  processes and threads per function instance (default 1024)\n"
           "  --function-code-max BYTES  all unpacked function code together (default 10 GiB,\n"
           "                     0: no cap)\n"
-          "  --function-network outbound network for functions (not implemented yet: refused)\n",
+          "  --function-network outbound network for functions (passt's pasta; the host's\n"
+          "                     loopback stays out of reach)\n",
           f);
 }
 
@@ -204,9 +205,8 @@ int main(int argc, char **argv)
             return 0;
         }
         if (strcmp(a, "--function-network") == 0) {
-            fprintf(stderr, "quarry: --function-network: outbound network access for functions "
-                            "is not implemented yet; functions reach only quarry's API\n");
-            return 2;
+            cfg.function_network = true;
+            continue;
         }
         if (!v) {
             fprintf(stderr, "quarry: %s needs a value\n", a);

@@ -48,6 +48,7 @@ struct qr_config {
     enum qr_log_level log_level;
     bool no_fsync;              /* throwaway server: acknowledge before durable */
     bool no_sandbox;            /* run functions without bubblewrap even when installed */
+    bool function_network;      /* functions get outbound network access (pasta) */
     const char *runtimes_file;  /* JSON runtime table replacing the built-in one, or NULL */
     unsigned max_instances;     /* function instances in total; 0 = engine default */
     unsigned threads;           /* event-loop threads; 0 = one per core */
