@@ -288,7 +288,7 @@ struct part_change {
     bool has_blob; /* a freshly written blob holds the part */
     uint64_t blob;
     /* copy_part only */
-    struct qr_slice src_bucket, src_key;
+    struct qr_slice src_bucket, src_key, src_version;
     uint64_t off;
     struct qr_buf inline_copy; /* out: bytes of an inline source's range */
     bool need_blob;            /* out: write inline_copy to a blob and store again */
@@ -379,7 +379,7 @@ static enum qr_err apply_copy_part(struct store *st, struct store_change *ch)
         return err;
     if ((err = w_bucket_id(st, c->src_bucket, &sb)) != QR_OK)
         return err;
-    if ((err = w_obj_full(st, sb, c->src_key, &src)) != QR_OK)
+    if ((err = w_obj_full_v(st, sb, c->src_key, c->src_version, &src)) != QR_OK)
         return err;
     if (qr_add_overflow(c->off, c->size, &end) || end > src.size) {
         err = QR_E_INVALID_RANGE;
@@ -407,6 +407,15 @@ enum qr_err store_mpu_copy_part(struct store *st, struct qr_slice bucket, struct
                                 struct qr_slice src_bucket, struct qr_slice src_key, uint64_t off,
                                 uint64_t len)
 {
+    return store_mpu_copy_part_v(st, bucket, key, upload_id, part, src_bucket, src_key,
+                                 qr_slice(NULL, 0), off, len);
+}
+
+enum qr_err store_mpu_copy_part_v(struct store *st, struct qr_slice bucket, struct qr_slice key,
+                                  struct qr_slice upload_id, const struct store_part *part,
+                                  struct qr_slice src_bucket, struct qr_slice src_key,
+                                  struct qr_slice src_version, uint64_t off, uint64_t len)
+{
     struct part_change c = {.ch.apply = apply_copy_part,
                             .bucket = bucket,
                             .key = key,
@@ -414,6 +423,7 @@ enum qr_err store_mpu_copy_part(struct store *st, struct qr_slice bucket, struct
                             .size = len,
                             .src_bucket = src_bucket,
                             .src_key = src_key,
+                            .src_version = src_version,
                             .off = off};
     qr_buf_init(&c.inline_copy, 0);
     if (!upload_id_cstr(upload_id, c.upload))
@@ -438,7 +448,8 @@ struct complete_change {
     struct store_change ch;
     const struct store_mpu_complete *c;
     char upload[65];
-    int64_t mtime_ms; /* out */
+    int64_t mtime_ms;    /* out */
+    char version_id[40]; /* out */
 };
 
 static struct part_row *part_lookup(struct part_set *ps, uint32_t number)
@@ -546,12 +557,13 @@ static enum qr_err apply_complete(struct store *st, struct store_change *ch)
     struct w_obj cur = {0};
     struct completed obj = {0};
     int64_t bucket_id = 0;
+    struct w_bucket b;
 
     qr_buf_init(&headers, 0);
     qr_buf_init(&tags, 0);
     enum qr_err err =
         w_upload_find(st, c->bucket, c->key, c->upload_id, &headers, &tags, &bucket_id);
-    if (err != QR_OK)
+    if (err != QR_OK || (err = w_bucket_get(st, c->bucket, &b)) != QR_OK)
         goto out;
     if (c->n == 0) {
         err = QR_E_BAD_INPUT;
@@ -576,8 +588,9 @@ static enum qr_err apply_complete(struct store *st, struct store_change *ch)
         .part_sizes = qr_slice(obj.part_sizes, c->n * STORE_PART_SIZE_BYTES),
         .ext = obj.ext,
         .n_ext = obj.n_ext,
+        .lock = c->lock,
     };
-    if ((err = w_obj_write(st, &row)) != QR_OK || (err = w_unref(st, cur.ext, cur.n_ext)) != QR_OK)
+    if ((err = w_obj_install(st, &b, &row, &cur, cc->version_id)) != QR_OK)
         goto out;
     if ((err = drop_parts(st, cc->upload, &ps)) == QR_OK)
         err = w_remember_completed(st, c, cc->upload, bucket_id, cc->mtime_ms);
@@ -598,8 +611,10 @@ enum qr_err store_mpu_complete(struct store *st, const struct store_mpu_complete
     if (!upload_id_cstr(c->upload_id, cc.upload))
         return QR_E_NO_SUCH_UPLOAD;
     enum qr_err err = writer_submit(st, &cc.ch);
-    if (err == QR_OK)
+    if (err == QR_OK) {
         out->mtime_ms = cc.mtime_ms;
+        memcpy(out->version_id, cc.version_id, sizeof(out->version_id));
+    }
     return err;
 }
 

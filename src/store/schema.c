@@ -6,8 +6,13 @@
  * - keys, bucket names and extents are BLOBs, bound with explicit lengths, so SQLite
  *   compares them with memcmp (S3's byte order); nothing is ever bound as TEXT from user
  *   bytes, so no collation or encoding touches them;
- * - objects are unique on (bucket_id, key, version_id) with version_id 'null' today, so
- *   versioning can add rows later without a migration of the key;
+ * - objects are unique on (bucket_id, key, version_id); a bucket that never had
+ *   versioning holds only 'null' versions. Exactly one row of a key has latest = 1 (the
+ *   current version, possibly a delete marker: marker = 1, no bytes). Versions of a key
+ *   are ordered by rowid: a new version is always inserted as a new row (SQLite gives it
+ *   a rowid above every existing one), never updated in place - except the null version
+ *   of a never-versioned bucket, the only row of its key;
+ * - lock_mode/lock_until_ms/legal_hold: a version's Object Lock retention and legal hold;
  * - objects.data is NULL exactly when the object lives in extents (objects.ext, packed
  *   as STORE_EXT_BYTES per extent); an empty inline object has data = X'';
  * - objects.part_sizes is NULL when parts = 0, else parts * STORE_PART_SIZE_BYTES
@@ -93,36 +98,77 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_META_GET] = "SELECT v FROM meta WHERE k=?1",
     [ST_META_SET] = "INSERT INTO meta(k,v) VALUES(?1,?2) ON CONFLICT(k) DO UPDATE SET v=excluded.v",
     [ST_BUCKET_ID] = "SELECT id FROM buckets WHERE name=?1",
-    [ST_BUCKET_GET] = "SELECT name,type,created_ms,region,zone FROM buckets WHERE name=?1",
+    [ST_BUCKET_GET] = "SELECT name,type,created_ms,region,zone,versioning,lock_enabled,lock_mode,"
+                      "lock_days,lock_years FROM buckets WHERE name=?1",
+    [ST_BUCKET_SET_VERSIONING] = "UPDATE buckets SET versioning=?2 WHERE name=?1",
+    [ST_BUCKET_SET_LOCK] = "UPDATE buckets SET lock_enabled=1, versioning=1, lock_mode=?2,"
+                           " lock_days=?3, lock_years=?4 WHERE name=?1",
+    [ST_BUCKET_VSTATE] = "SELECT id,versioning,lock_enabled,lock_mode,lock_days,lock_years"
+                         " FROM buckets WHERE name=?1",
     [ST_BUCKET_INSERT] =
-        "INSERT INTO buckets(name,type,created_ms,region,zone) VALUES(?1,?2,?3,?4,?5)",
+        "INSERT INTO buckets(name,type,created_ms,region,zone,versioning,lock_enabled)"
+        " VALUES(?1,?2,?3,?4,?5,?6,?7)",
     [ST_BUCKET_DELETE] = "DELETE FROM buckets WHERE id=?1",
-    [ST_BUCKET_LIST] = "SELECT name,type,created_ms,region,zone FROM buckets"
+    [ST_BUCKET_LIST] = "SELECT name,type,created_ms,region,zone,versioning,lock_enabled,lock_mode,"
+                       "lock_days,lock_years FROM buckets"
                        " WHERE type=?1 AND name>?2 ORDER BY name LIMIT ?3",
     [ST_BUCKET_ANY_OBJECT] = "SELECT 1 FROM objects WHERE bucket_id=?1 LIMIT 1",
-    [ST_OBJ_FIND] = "SELECT id,etag,ext,size,mtime_ms FROM objects"
-                    " WHERE bucket_id=?1 AND key=?2 AND version_id='null'",
-    [ST_OBJ_FULL] = "SELECT size,etag,headers,tags,ck_alg,ck_type,ck_value,parts,data,ext,"
-                    "part_sizes"
-                    " FROM objects WHERE bucket_id=?1 AND key=?2 AND version_id='null'",
+#define W_OBJ_COLS "id,etag,ext,size,mtime_ms,marker,version_id,lock_mode,lock_until_ms,legal_hold"
+    [ST_OBJ_FIND] = "SELECT " W_OBJ_COLS " FROM objects WHERE bucket_id=?1 AND key=?2 AND latest=1",
+    [ST_OBJ_FIND_V] =
+        "SELECT " W_OBJ_COLS " FROM objects WHERE bucket_id=?1 AND key=?2 AND version_id=?3",
+#undef W_OBJ_COLS
+#define FULL_COLS                                                                                  \
+    "SELECT size,etag,headers,tags,ck_alg,ck_type,ck_value,parts,data,ext,part_sizes,marker"       \
+    " FROM objects WHERE bucket_id=?1 AND key=?2 AND "
+    [ST_OBJ_FULL] = FULL_COLS "latest=1",
+    [ST_OBJ_FULL_V] = FULL_COLS "version_id=?3",
+#undef FULL_COLS
+    [ST_OBJ_INSERT_V] = "INSERT INTO objects(bucket_id,key,size,mtime_ms,etag,headers,tags,ck_alg,"
+                        "ck_type,ck_value,parts,data,ext,part_sizes,version_id,marker,lock_mode,"
+                        "lock_until_ms,legal_hold,latest)"
+                        " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,"
+                        "?19,1)",
+    [ST_OBJ_UNLATEST] = "UPDATE objects SET latest=0 WHERE bucket_id=?1 AND key=?2 AND latest=1",
+    [ST_OBJ_PROMOTE] = "UPDATE objects SET latest=1 WHERE id=(SELECT id FROM objects"
+                       " WHERE bucket_id=?1 AND key=?2 ORDER BY id DESC LIMIT 1)",
+    [ST_OBJ_SET_TAGS_V] = "UPDATE objects SET tags=?3 WHERE bucket_id=?1 AND key=?2"
+                          " AND version_id=?4 AND marker=0",
+    [ST_OBJ_SET_RETENTION] = "UPDATE objects SET lock_mode=?2, lock_until_ms=?3 WHERE id=?1",
+    [ST_OBJ_SET_HOLD] = "UPDATE objects SET legal_hold=?2 WHERE id=?1",
     [ST_OBJ_UPSERT] = "INSERT INTO objects(bucket_id,key,size,mtime_ms,etag,headers,tags,ck_alg,"
                       "ck_type,ck_value,parts,data,ext,part_sizes)"
                       " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)"
                       " ON CONFLICT(bucket_id,key,version_id) DO UPDATE SET " OBJ_COLS_SET,
     [ST_OBJ_DELETE] = "DELETE FROM objects WHERE id=?1",
-    [ST_OBJ_SET_TAGS] =
-        "UPDATE objects SET tags=?3 WHERE bucket_id=?1 AND key=?2 AND version_id='null'",
-    [ST_OBJ_GET] = "SELECT o.id,o.size,o.mtime_ms,o.etag,o.headers,o.tags,o.ck_alg,o.ck_type,"
-                   "o.ck_value,o.parts,o.data IS NULL,CASE WHEN ?3 THEN o.data END,o.ext,"
-                   "o.part_sizes"
-                   " FROM buckets b LEFT JOIN objects o ON o.bucket_id=b.id AND o.key=?2"
-                   " AND o.version_id='null' WHERE b.name=?1",
-    [ST_LIST_BOUNDED] = "SELECT key,size,mtime_ms,etag,ck_alg,ck_type FROM objects"
-                        " WHERE bucket_id=?1 AND key>=?2 AND key<?3 AND version_id='null'"
-                        " ORDER BY key LIMIT ?4",
-    [ST_LIST_UNBOUNDED] = "SELECT key,size,mtime_ms,etag,ck_alg,ck_type FROM objects"
-                          " WHERE bucket_id=?1 AND key>=?2 AND version_id='null'"
-                          " ORDER BY key LIMIT ?4",
+    [ST_OBJ_SET_TAGS] = "UPDATE objects SET tags=?3 WHERE bucket_id=?1 AND key=?2 AND latest=1"
+                        " AND marker=0",
+#define OBJ_GET_COLS                                                                               \
+    "SELECT o.id,o.size,o.mtime_ms,o.etag,o.headers,o.tags,o.ck_alg,o.ck_type,"                    \
+    "o.ck_value,o.parts,o.data IS NULL,CASE WHEN ?3 THEN o.data END,o.ext,"                        \
+    "o.part_sizes,o.version_id,o.marker,o.lock_mode,o.lock_until_ms,o.legal_hold,b.versioning"     \
+    " FROM buckets b LEFT JOIN objects o ON o.bucket_id=b.id AND o.key=?2 AND "
+    [ST_OBJ_GET] = OBJ_GET_COLS "o.latest=1 WHERE b.name=?1",
+    [ST_OBJ_GET_V] = OBJ_GET_COLS "o.version_id=?4 WHERE b.name=?1",
+#undef OBJ_GET_COLS
+#define LIST_COLS                                                                                  \
+    "SELECT key,size,mtime_ms,etag,ck_alg,ck_type,version_id,marker,latest FROM objects"
+    /* The latest versions that are not delete markers. A marker still ends the query (it is
+     * a row of the range) but is skipped by list.c, so a page of keys whose latest is a
+     * marker costs rows, never a wrong answer. */
+    [ST_LIST_BOUNDED] = LIST_COLS " WHERE bucket_id=?1 AND key>=?2 AND key<?3 AND latest=1"
+                                  " ORDER BY key LIMIT ?4",
+    [ST_LIST_UNBOUNDED] = LIST_COLS " WHERE bucket_id=?1 AND key>=?2 AND latest=1"
+                                    " ORDER BY key LIMIT ?4",
+    /* every version: key order, newest (highest rowid) first */
+    [ST_LISTV_BOUNDED] = LIST_COLS " WHERE bucket_id=?1 AND key>=?2 AND key<?3"
+                                   " ORDER BY key, id DESC LIMIT ?4",
+    [ST_LISTV_UNBOUNDED] =
+        LIST_COLS " WHERE bucket_id=?1 AND key>=?2 ORDER BY key, id DESC LIMIT ?4",
+    [ST_LISTV_KEY_REST] = LIST_COLS " WHERE bucket_id=?1 AND key=?2 AND id<(SELECT id FROM objects"
+                                    " WHERE bucket_id=?1 AND key=?2 AND version_id=?3)"
+                                    " ORDER BY id DESC LIMIT ?4",
+#undef LIST_COLS
     [ST_BLOB_INSERT] = "INSERT INTO blobs(id,refcount,size) VALUES(?1,1,?2)",
     [ST_BLOB_INC] = "UPDATE blobs SET refcount=refcount+1 WHERE id=?1",
     [ST_BLOB_DEC] = "UPDATE blobs SET refcount=refcount-1 WHERE id=?1 RETURNING refcount",
@@ -219,7 +265,7 @@ enum qr_err db_fail(sqlite3 *db, const char *what)
 /* Data directories made before objects.part_sizes existed get the column, NULL in every
  * old row (their part boundaries were never recorded). Adding a nullable column only
  * rewrites the schema text, not the rows, so this is instant on any size of table. */
-static enum qr_err migrate(sqlite3 *db)
+static enum qr_err migrate_part_sizes(sqlite3 *db)
 {
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('objects') WHERE name='part_sizes'",
@@ -233,6 +279,51 @@ static enum qr_err migrate(sqlite3 *db)
                                           NULL, NULL, NULL) != SQLITE_OK)
         return db_fail(db, "migrate part_sizes");
     return QR_OK;
+}
+
+/* Schema version 2: versioning and Object Lock. Every existing row is the only (null)
+ * version of its key, so latest defaults to 1 and everything else to 0; columns with a
+ * constant default are added without touching the rows. The partial index finds a key's
+ * current version (and lists current versions in key order) in one lookup. One
+ * transaction: a crash leaves version 1 or version 2, never half. */
+static const char migrate_v2_sql[] =
+    "BEGIN IMMEDIATE;"
+    "ALTER TABLE objects ADD COLUMN latest INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE objects ADD COLUMN marker INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE objects ADD COLUMN lock_mode INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE objects ADD COLUMN lock_until_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE objects ADD COLUMN legal_hold INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE buckets ADD COLUMN versioning INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE buckets ADD COLUMN lock_enabled INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE buckets ADD COLUMN lock_mode INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE buckets ADD COLUMN lock_days INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE buckets ADD COLUMN lock_years INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX objects_latest ON objects(bucket_id, key) WHERE latest=1;"
+    "INSERT INTO meta(k,v) VALUES('schema_version',2)"
+    " ON CONFLICT(k) DO UPDATE SET v=excluded.v;"
+    "COMMIT;";
+
+static enum qr_err migrate(sqlite3 *db)
+{
+    enum qr_err err = migrate_part_sizes(db);
+    if (err != QR_OK)
+        return err;
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT v FROM meta WHERE k='schema_version'", -1, &s, NULL) !=
+        SQLITE_OK)
+        return db_fail(db, "migrate");
+    int rc = sqlite3_step(s);
+    int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_finalize(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_fail(db, "migrate");
+    if (v >= 2)
+        return QR_OK;
+    if (sqlite3_exec(db, migrate_v2_sql, NULL, NULL, NULL) != SQLITE_OK) {
+        err = db_fail(db, "migrate v2");
+        (void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    return err;
 }
 
 enum qr_err db_open(const char *path, bool readonly, bool no_fsync, sqlite3 **out)

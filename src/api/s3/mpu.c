@@ -310,16 +310,27 @@ void s3_upload_part_copy(struct s3_op *op)
     struct store_part part = {.mtime_ms = op->now_ms};
     struct store_upload_info u;
     struct store_obj src;
-    struct qr_slice id, sb, sk;
+    struct qr_slice id, sb, sk, sv;
     uint64_t off, len;
     if (!part_number_param(op, &part.number) || !find_upload(op, &id, &u) ||
-        !s3_copy_source(op, &sb, &sk))
+        !s3_copy_source_v(op, &sb, &sk, &sv))
         return;
-    enum qr_err e = store_obj_get(op->reader, sb, sk, true, op->pool, &src);
-    if (e) {
-        s3_fail(op, e);
+    enum qr_err e = store_obj_get_v(op->reader, sb, sk, sv, true, op->pool, &src);
+    if (!e && src.is_marker) {
+        s3_fail_code(op, 400, "InvalidRequest",
+                     "The source of a copy request may not specifically refer to a delete marker "
+                     "by version id.");
         return;
     }
+    if (e) {
+        if (e == QR_E_NO_SUCH_KEY && sv.len)
+            s3_fail_code(op, 404, "NoSuchVersion", "The specified version does not exist.");
+        else
+            s3_fail(op, e);
+        return;
+    }
+    if (src.versioned)
+        s3_header_s(op, "x-amz-copy-source-version-id", src.version_id);
     if (!s3_copy_source_conditions(op, &src)) {
         s3_fail(op, QR_E_PRECONDITION);
         return;
@@ -335,7 +346,8 @@ void s3_upload_part_copy(struct s3_op *op)
     part.size = len;
     e = copy_part_digests(op, &u, &src, off, len, &part);
     if (!e)
-        e = store_mpu_copy_part(op->store, op->bucket, op->key, id, &part, sb, sk, off, len);
+        e = store_mpu_copy_part_v(op->store, op->bucket, op->key, id, &part, sb, sk,
+                                  qr_slice_cstr(src.version_id), off, len);
     if (e) {
         s3_fail(op, e);
         return;
@@ -723,6 +735,8 @@ void s3_complete_mpu(struct s3_op *op)
         s3_fail(op, e);
         return;
     }
+    if (res.version_id[0])
+        s3_header_s(op, "x-amz-version-id", res.version_id);
     complete_result(op, &c);
 }
 
