@@ -482,6 +482,8 @@ static const struct hdr_rule hdr_rules[] = {
      "server-side encryption with customer keys", NULL},
     {"x-amz-object-lock-", HDR_PREFIX, NULL, NULL, false, "Object Lock", NULL},
     {"x-amz-bucket-object-lock-enabled", HDR_EXACT, v_false, v_bool, false, "Object Lock", NULL},
+    {"x-amz-bucket-object-lock-token", HDR_EXACT, NULL, NULL, false,
+     "Object Lock tokens (S3 Replication)", NULL},
     {"x-amz-acl", HDR_EXACT, v_acl_noop, v_acl, false, "access control lists", NULL},
     {"x-amz-grant-", HDR_PREFIX, NULL, NULL, false, "access control lists", NULL},
     {"x-amz-object-ownership", HDR_EXACT, v_ownership, NULL, false,
