@@ -348,6 +348,48 @@ def legal_hold_blocks_deletion():
     expect_client_error("NoSuchKey", 404, s3.get_object, Bucket=b, Key="k")
 
 
+def user_client(actions):
+    """An IAM user allowed exactly actions on everything, and an S3 client for it."""
+    iam = srv.iam_client()
+    name = "u" + os.urandom(4).hex()
+    iam.create_user(UserName=name)
+    iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": list(actions), "Resource": "*"}]}))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return srv.boto3_client(access_key=key["AccessKeyId"], secret_key=key["SecretAccessKey"])
+
+
+@test
+def version_operations_need_their_own_permissions():
+    b = versioned("vperm")
+    v1 = s3.put_object(Bucket=b, Key="k", Body=b"old")["VersionId"]
+    s3.put_object(Bucket=b, Key="k", Body=b"new")
+    # s3:GetObject and s3:DeleteObject do not reach one named version
+    u = user_client(["s3:GetObject", "s3:DeleteObject", "s3:PutObject"])
+    eq(u.get_object(Bucket=b, Key="k")["Body"].read(), b"new", "current version")
+    expect_client_error("AccessDenied", 403, u.get_object, Bucket=b, Key="k", VersionId=v1)
+    expect_client_error("AccessDenied", 403, u.delete_object, Bucket=b, Key="k", VersionId=v1)
+    expect_client_error("AccessDenied", 403, u.copy_object, Bucket=b, Key="c",
+                        CopySource={"Bucket": b, "Key": "k", "VersionId": v1})
+    r = u.delete_objects(Bucket=b, Delete={"Objects": [{"Key": "k", "VersionId": v1}]})
+    eq([e["Code"] for e in r.get("Errors", [])], ["AccessDenied"], "DeleteObjects of a version")
+    eq(body(b, "k", VersionId=v1), b"old", "version untouched")
+    v = user_client(["s3:GetObjectVersion", "s3:DeleteObjectVersion"])
+    eq(v.get_object(Bucket=b, Key="k", VersionId=v1)["Body"].read(), b"old", "with GetObjectVersion")
+    # bypassing GOVERNANCE needs s3:BypassGovernanceRetention as well
+    lb = "vperm-locked"
+    s3.create_bucket(Bucket=lb, ObjectLockEnabledForBucket=True)
+    g = s3.put_object(Bucket=lb, Key="g", Body=b"g", ObjectLockMode="GOVERNANCE",
+                      ObjectLockRetainUntilDate=in_days(1))["VersionId"]
+    expect_client_error("AccessDenied", 403, v.delete_object, Bucket=lb, Key="g", VersionId=g,
+                        BypassGovernanceRetention=True)
+    eq(body(lb, "g", VersionId=g), b"g", "governance version kept")
+    w = user_client(["s3:DeleteObjectVersion", "s3:BypassGovernanceRetention"])
+    w.delete_object(Bucket=lb, Key="g", VersionId=g, BypassGovernanceRetention=True)
+    expect_client_error("NoSuchVersion", 404, s3.get_object, Bucket=lb, Key="g", VersionId=g)
+
+
 @test
 def aws_cli_versioning_and_rb_force():
     home = tempfile.mkdtemp(prefix="quarry-cli-")
