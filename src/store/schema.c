@@ -129,7 +129,7 @@ static const char *const stmt_sql[ST__COUNT] = {
                         "lock_until_ms,legal_hold,latest)"
                         " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,"
                         "?19,1)",
-    [ST_OBJ_UNLATEST] = "UPDATE objects SET latest=0 WHERE bucket_id=?1 AND key=?2 AND latest=1",
+    [ST_OBJ_UNLATEST] = "UPDATE objects SET latest=0 WHERE id=?1",
     [ST_OBJ_PROMOTE] = "UPDATE objects SET latest=1 WHERE id=(SELECT id FROM objects"
                        " WHERE bucket_id=?1 AND key=?2 ORDER BY id DESC LIMIT 1)",
     [ST_OBJ_SET_TAGS_V] = "UPDATE objects SET tags=?3 WHERE bucket_id=?1 AND key=?2"

@@ -100,6 +100,21 @@ static void default_retention(const struct w_bucket *b, struct w_row *row)
     row->lock.until_ms = row->mtime_ms + days * DAY_MS;
 }
 
+/* A new version id: 16 hex digits of time and a counter, then 16 random ones. The time
+ * part makes ids of one key arrive in rising order, so the (bucket, key, version_id)
+ * index grows at its end like the table does instead of taking random inserts; the random
+ * part makes ids unguessable and unique across restarts. Writer thread only. */
+static void new_version_id(char out[40])
+{
+    static uint16_t counter;
+    uint64_t t = ((uint64_t)store_now_ms() << 16) | counter++;
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 15; i >= 0; i--, t >>= 4)
+        out[i] = hex[t & 15];
+    qr_random_hex(out + 16, 8);
+    out[STORE_VERSION_ID_LEN] = '\0';
+}
+
 enum qr_err w_obj_install(struct store *st, const struct w_bucket *b, struct w_row *row,
                           const struct w_obj *cur, char out_vid[40])
 {
@@ -123,13 +138,22 @@ enum qr_err w_obj_install(struct store *st, const struct w_bucket *b, struct w_r
             return err;
         memcpy(out_vid, "null", 5);
     } else {
-        qr_random_hex(out_vid, STORE_VERSION_ID_LEN / 2);
-        out_vid[STORE_VERSION_ID_LEN] = '\0';
+        new_version_id(out_vid);
     }
     default_retention(b, row);
     row->version_id = out_vid;
-    if ((err = run_key_stmt(st, ST_OBJ_UNLATEST, row->bucket_id, row->key)) != QR_OK)
-        return err;
+    if (cur->has_row) {
+        /* cur is the current version found in this transaction (if it was the null
+         * version just dropped, this changes nothing) */
+        sqlite3_stmt *s = stmt_get(&st->wc, ST_OBJ_UNLATEST);
+        if (s == NULL)
+            return QR_E_DB;
+        sqlite3_bind_int64(s, 1, cur->rowid);
+        int rc = sqlite3_step(s);
+        sqlite3_reset(s);
+        if (rc != SQLITE_DONE)
+            return db_fail(st->wdb, "version order");
+    }
     return w_obj_write(st, row);
 }
 
