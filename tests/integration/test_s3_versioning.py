@@ -211,7 +211,7 @@ def delete_objects_with_versions():
     r = s3.delete_objects(Bucket=b, Delete={"Objects": [
         {"Key": "a", "VersionId": v1}, {"Key": "b"}, {"Key": "a", "VersionId": "B" * 32}]})
     got = {(d["Key"], d.get("VersionId")): d for d in r["Deleted"]}
-    eq(sorted(got), [("a", "B" * 32), ("a", v1), ("b", None)], "deleted entries")
+    eq(set(got), {("a", "B" * 32), ("a", v1), ("b", None)}, "deleted entries")
     eq(got[("b", None)].get("DeleteMarker"), True, "marker for b")
     check(VID.match(got[("b", None)]["DeleteMarkerVersionId"]), "marker id for b")
     _, vs, ms = versions(b)
