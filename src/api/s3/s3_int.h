@@ -77,14 +77,15 @@ bool s3_route_find(struct s3_op *op, struct qr_slice method, struct s3_route_ref
 bool s3_route_headers_ok(struct s3_op *op, struct s3_route_refusal *out);
 
 enum s3_version_verdict {
-    S3_VERSION_CURRENT,       /* no versionId, or "null": the current (null) version */
+    S3_VERSION_CURRENT,       /* no versionId, "null" or a well-formed id: the handler reads
+                                 it (s3_version_param) and the store says if it exists */
     S3_VERSION_REFUSED,       /* *out says what to answer */
     S3_VERSION_ABSENT_DELETE, /* delete of a version that cannot exist: 204, change nothing */
 };
-/* What a versionId parameter means for op->route (no bucket has versioning yet: only the
- * null version exists). Loop thread. */
+/* Whether op->route may go on with its versionId parameter: malformed ids, and any id
+ * but "null" on a directory bucket, are refused. Loop thread. */
 enum s3_version_verdict s3_route_version(struct s3_op *op, struct s3_route_refusal *out);
-/* Whether v has the form of an S3 version id (which then names no version here). */
+/* Whether v has the form of an S3 version id (32 characters of [A-Za-z0-9._]). */
 bool s3_version_id_wellformed(struct qr_slice v);
 
 struct s3_resp_header {
