@@ -60,6 +60,27 @@ static enum qr_err w_upload_find(struct store *st, struct qr_slice bucket, struc
     return err;
 }
 
+/* The lock state an upload was created with (CreateMultipartUpload's headers). */
+static enum qr_err w_upload_lock(struct store *st, const char *upload, struct store_lock *out)
+{
+    memset(out, 0, sizeof(*out));
+    sqlite3_stmt *s = stmt_get(&st->wc, ST_UP_LOCK);
+    if (s == NULL)
+        return QR_E_DB;
+    bind_text(s, 1, upload);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        int m = sqlite3_column_int(s, 0);
+        out->mode = m == STORE_LOCK_GOVERNANCE   ? STORE_LOCK_GOVERNANCE
+                    : m == STORE_LOCK_COMPLIANCE ? STORE_LOCK_COMPLIANCE
+                                                 : STORE_LOCK_NONE;
+        out->until_ms = sqlite3_column_int64(s, 1);
+        out->legal_hold = sqlite3_column_int(s, 2) != 0;
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? QR_OK : db_fail(st->wdb, "upload lock");
+}
+
 /* One part as loaded for completion or abort. */
 struct part_row {
     uint32_t number;
@@ -243,6 +264,9 @@ static enum qr_err apply_create(struct store *st, struct store_change *ch)
     bind_bytes(s, 6, c->c->tags);
     sqlite3_bind_int(s, 7, (int)c->c->ck_alg);
     sqlite3_bind_int(s, 8, (int)c->c->ck_type);
+    sqlite3_bind_int(s, 9, (int)c->c->lock.mode);
+    sqlite3_bind_int64(s, 10, c->c->lock.mode == STORE_LOCK_NONE ? 0 : c->c->lock.until_ms);
+    sqlite3_bind_int(s, 11, c->c->lock.legal_hold);
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     if (rc != SQLITE_DONE)
@@ -563,7 +587,9 @@ static enum qr_err apply_complete(struct store *st, struct store_change *ch)
     qr_buf_init(&tags, 0);
     enum qr_err err =
         w_upload_find(st, c->bucket, c->key, c->upload_id, &headers, &tags, &bucket_id);
-    if (err != QR_OK || (err = w_bucket_get(st, c->bucket, &b)) != QR_OK)
+    struct store_lock lock;
+    if (err != QR_OK || (err = w_bucket_get(st, c->bucket, &b)) != QR_OK ||
+        (err = w_upload_lock(st, cc->upload, &lock)) != QR_OK)
         goto out;
     if (c->n == 0) {
         err = QR_E_BAD_INPUT;
@@ -588,7 +614,7 @@ static enum qr_err apply_complete(struct store *st, struct store_change *ch)
         .part_sizes = qr_slice(obj.part_sizes, c->n * STORE_PART_SIZE_BYTES),
         .ext = obj.ext,
         .n_ext = obj.n_ext,
-        .lock = c->lock,
+        .lock = lock,
     };
     if ((err = w_obj_install(st, &b, &row, &cur, cc->version_id)) != QR_OK)
         goto out;

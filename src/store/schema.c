@@ -177,8 +177,10 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_GC_INSERT] = "INSERT OR IGNORE INTO gc(blob) VALUES(?1)",
     [ST_GC_DELETE] = "DELETE FROM gc WHERE blob=?1",
     [ST_GC_ALL] = "SELECT blob FROM gc ORDER BY blob",
-    [ST_UP_INSERT] = "INSERT INTO uploads(id,bucket_id,key,created_ms,headers,tags,ck_alg,ck_type)"
-                     " VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
+    [ST_UP_INSERT] =
+        "INSERT INTO uploads(id,bucket_id,key,created_ms,headers,tags,ck_alg,ck_type,"
+        "lock_mode,lock_until_ms,legal_hold) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+    [ST_UP_LOCK] = "SELECT lock_mode,lock_until_ms,legal_hold FROM uploads WHERE id=?1",
     [ST_UP_FIND] = "SELECT u.headers,u.tags,u.bucket_id,u.key,u.created_ms,u.ck_alg,u.ck_type"
                    " FROM uploads u JOIN buckets b ON b.id=u.bucket_id"
                    " WHERE u.id=?1 AND b.name=?2 AND u.key=?3",
@@ -298,6 +300,9 @@ static const char migrate_v2_sql[] =
     "ALTER TABLE buckets ADD COLUMN lock_mode INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE buckets ADD COLUMN lock_days INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE buckets ADD COLUMN lock_years INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE uploads ADD COLUMN lock_mode INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE uploads ADD COLUMN lock_until_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE uploads ADD COLUMN legal_hold INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX objects_latest ON objects(bucket_id, key) WHERE latest=1;"
     "INSERT INTO meta(k,v) VALUES('schema_version',2)"
     " ON CONFLICT(k) DO UPDATE SET v=excluded.v;"

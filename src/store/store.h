@@ -349,6 +349,7 @@ struct store_mpu_create {
     struct qr_slice tags;
     enum store_ck_alg ck_alg; /* x-amz-checksum-algorithm, or NONE */
     enum store_ck_type ck_type;
+    struct store_lock lock; /* the object's retention/legal hold once completed */
 };
 
 /* Starts an upload; out_id receives its id (NUL-terminated, <= 64 bytes).
@@ -420,7 +421,6 @@ struct store_mpu_complete {
     const char *etag;         /* final object etag chosen by api/ */
     struct store_checksum ck; /* final checksum chosen by api/, or alg NONE */
     struct store_cond cond;
-    struct store_lock lock; /* the object's retention/legal hold (lock buckets) */
 };
 
 /* Makes the object from the listed parts by sharing their blobs (no bytes copied) and

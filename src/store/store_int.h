@@ -74,6 +74,7 @@ enum stmt_id {
     ST_GC_ALL,
     ST_UP_INSERT,
     ST_UP_FIND,
+    ST_UP_LOCK,
     ST_UP_DELETE,
     ST_UP_OF_BUCKET,
     ST_UP_CREATED,

@@ -625,8 +625,9 @@ def object_lock_headers_are_refused():
     eq(s3.list_objects_v2(Bucket=gp).get("KeyCount"), 0, "nothing stored")
     expect_client_error("NotImplemented", 501, s3.put_object, Bucket=d, Key="k", Body=b"x",
                         ObjectLockLegalHoldStatus="ON")
-    expect_client_error("NotImplemented", 501, s3.create_multipart_upload, Bucket=gp, Key="k",
+    expect_client_error("InvalidRequest", 400, s3.create_multipart_upload, Bucket=gp, Key="k",
                         ObjectLockLegalHoldStatus="ON")
+    eq(s3.list_multipart_uploads(Bucket=gp).get("Uploads"), None, "no upload started")
     eq(s3.list_objects_v2(Bucket=d).get("KeyCount"), 0, "nothing stored")
     s3.create_bucket(Bucket="lock-off", ObjectLockEnabledForBucket=False)
     s3.put_object(Bucket=gp, Key="k", Body=b"x")

@@ -335,6 +335,25 @@ def retention_governance_and_compliance():
 
 
 @test
+def multipart_upload_keeps_its_lock():
+    b = "mplock"
+    s3.create_bucket(Bucket=b, ObjectLockEnabledForBucket=True)
+    up = s3.create_multipart_upload(Bucket=b, Key="m", ObjectLockMode="COMPLIANCE",
+                                    ObjectLockRetainUntilDate=in_days(1),
+                                    ObjectLockLegalHoldStatus="ON")["UploadId"]
+    p = s3.upload_part(Bucket=b, Key="m", UploadId=up, PartNumber=1, Body=b"part")
+    v = s3.complete_multipart_upload(Bucket=b, Key="m", UploadId=up, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": p["ETag"]}]})["VersionId"]
+    h = s3.head_object(Bucket=b, Key="m", VersionId=v)
+    eq((h["ObjectLockMode"], h["ObjectLockLegalHoldStatus"]), ("COMPLIANCE", "ON"), "lock kept")
+    expect_client_error("AccessDenied", 403, s3.delete_object, Bucket=b, Key="m", VersionId=v,
+                        BypassGovernanceRetention=True)
+    r = s3.delete_objects(Bucket=b, Delete={"Objects": [{"Key": "m", "VersionId": v}]})
+    eq([e["Code"] for e in r.get("Errors", [])], ["AccessDenied"], "DeleteObjects")
+    eq(body(b, "m", VersionId=v), b"part", "locked multipart object")
+
+
+@test
 def legal_hold_blocks_deletion():
     b = "hold"
     s3.create_bucket(Bucket=b, ObjectLockEnabledForBucket=True)

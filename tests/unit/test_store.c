@@ -1382,7 +1382,8 @@ static void test_migrate_versioning(void **state)
     static const char *const cols[] = {
         "objects.latest",     "objects.marker",     "objects.lock_mode",    "objects.lock_until_ms",
         "objects.legal_hold", "buckets.versioning", "buckets.lock_enabled", "buckets.lock_mode",
-        "buckets.lock_days",  "buckets.lock_years"};
+        "buckets.lock_days",  "buckets.lock_years", "uploads.lock_mode",    "uploads.lock_until_ms",
+        "uploads.legal_hold"};
     for (size_t i = 0; i < sizeof(cols) / sizeof(*cols); i++) {
         char q[128];
         const char *dot = strchr(cols[i], '.');

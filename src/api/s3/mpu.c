@@ -143,6 +143,8 @@ void s3_create_mpu(struct s3_op *op)
     struct store_mpu_create c = {.bucket = op->bucket, .key = op->key};
     struct qr_slice tagging;
     char id[65];
+    if (!s3_lock_headers(op, &c.lock))
+        return;
     enum qr_err e = s3_meta_from_request(op, &c.headers);
     if (!e && s3_hdr(op, "x-amz-tagging", &tagging))
         e = s3_tags_from_header(op, tagging, &c.tags);

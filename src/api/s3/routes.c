@@ -519,14 +519,12 @@ static const struct hdr_rule hdr_rules[] = {
 };
 
 /* Rules whose headers some handlers take on general purpose buckets (Object Lock: those
- * writes check the bucket has it, lock.c); elsewhere the rule above applies. Multipart
- * uploads do not keep lock headers from their creation yet (the bucket's default
- * retention still applies at completion), so CreateMultipartUpload refuses them. */
+ * writes check the bucket has it, lock.c); elsewhere the rule above applies. */
 static const struct {
     const char *rule;
     s3_fn fn[3];
 } gp_takes[] = {
-    {"x-amz-object-lock-", {s3_put_object, s3_copy_object}},
+    {"x-amz-object-lock-", {s3_put_object, s3_copy_object, s3_create_mpu}},
     {"x-amz-bucket-object-lock-enabled", {s3_create_bucket}},
 };
 
