@@ -546,7 +546,8 @@ static enum qr_err complete_extents(const struct store_mpu_complete *c, struct p
 /* Remembers a completion for retries and forgets a few expired ones (bounded work per
  * completion, so the table stays as large as a day of completions). */
 static enum qr_err w_remember_completed(struct store *st, const struct store_mpu_complete *c,
-                                        const char *upload, int64_t bucket_id, int64_t now_ms)
+                                        const char *upload, int64_t bucket_id, int64_t now_ms,
+                                        const char *version_id)
 {
     sqlite3_stmt *s = stmt_get(&st->wc, ST_DONE_INSERT);
     if (s == NULL)
@@ -559,6 +560,7 @@ static enum qr_err w_remember_completed(struct store *st, const struct store_mpu
     sqlite3_bind_int(s, 6, (int)c->ck.type);
     bind_text(s, 7, c->ck.alg == STORE_CK_NONE ? "" : c->ck.b64);
     sqlite3_bind_int64(s, 8, now_ms);
+    bind_text(s, 9, version_id);
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     if (rc != SQLITE_DONE)
@@ -619,7 +621,7 @@ static enum qr_err apply_complete(struct store *st, struct store_change *ch)
     if ((err = w_obj_install(st, &b, &row, &cur, cc->version_id)) != QR_OK)
         goto out;
     if ((err = drop_parts(st, cc->upload, &ps)) == QR_OK)
-        err = w_remember_completed(st, c, cc->upload, bucket_id, cc->mtime_ms);
+        err = w_remember_completed(st, c, cc->upload, bucket_id, cc->mtime_ms, cc->version_id);
 out:
     free(obj.ext);
     free(obj.part_sizes);
@@ -769,6 +771,7 @@ enum qr_err store_mpu_completed(struct store_reader *r, struct qr_slice bucket, 
         memset(out, 0, sizeof(*out));
         col_text(s, 0, out->etag, sizeof(out->etag));
         col_checksum(s, 1, 2, 3, &out->ck);
+        col_text(s, 4, out->version_id, sizeof(out->version_id));
     }
     sqlite3_reset(s);
     if (rc == SQLITE_DONE)

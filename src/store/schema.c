@@ -194,10 +194,11 @@ static const char *const stmt_sql[ST__COUNT] = {
                              " WHERE bucket_id=?1 AND (key,created_ms,id)>(?2,?3,?4)"
                              " ORDER BY key,created_ms,id LIMIT ?6",
     [ST_DONE_INSERT] = "INSERT OR REPLACE INTO completed_uploads(id,bucket_id,key,etag,ck_alg,"
-                       "ck_type,ck_value,done_ms) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
-    [ST_DONE_FIND] = "SELECT d.etag,d.ck_alg,d.ck_type,d.ck_value FROM completed_uploads d"
-                     " JOIN buckets b ON b.id=d.bucket_id"
-                     " WHERE d.id=?1 AND b.name=?2 AND d.key=?3 AND d.done_ms>=?4",
+                       "ck_type,ck_value,done_ms,version_id) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+    [ST_DONE_FIND] =
+        "SELECT d.etag,d.ck_alg,d.ck_type,d.ck_value,d.version_id FROM completed_uploads d"
+        " JOIN buckets b ON b.id=d.bucket_id"
+        " WHERE d.id=?1 AND b.name=?2 AND d.key=?3 AND d.done_ms>=?4",
     [ST_DONE_EXPIRE] = "DELETE FROM completed_uploads WHERE id IN (SELECT id FROM"
                        " completed_uploads WHERE done_ms<?1 ORDER BY done_ms LIMIT 16)",
     [ST_PART_FIND] = "SELECT size,etag,ext FROM parts WHERE upload=?1 AND number=?2",
@@ -303,6 +304,7 @@ static const char migrate_v2_sql[] =
     "ALTER TABLE uploads ADD COLUMN lock_mode INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE uploads ADD COLUMN lock_until_ms INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE uploads ADD COLUMN legal_hold INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE completed_uploads ADD COLUMN version_id TEXT NOT NULL DEFAULT '';"
     "CREATE INDEX objects_latest ON objects(bucket_id, key) WHERE latest=1;"
     "INSERT INTO meta(k,v) VALUES('schema_version',2)"
     " ON CONFLICT(k) DO UPDATE SET v=excluded.v;"

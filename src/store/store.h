@@ -435,6 +435,7 @@ enum qr_err store_mpu_complete(struct store *st, const struct store_mpu_complete
 struct store_mpu_done {
     char etag[80];            /* the object's etag at completion (no quotes) */
     struct store_checksum ck; /* its checksum, or alg NONE */
+    char version_id[40];      /* the version it made ("" if the bucket never had versioning) */
 };
 
 /* The completion of upload_id of (bucket, key) within the last day: a retried

@@ -98,6 +98,10 @@ def version_ids_on_every_write():
         "Parts": [{"PartNumber": 1, "ETag": p["ETag"]}]})
     check(VID.match(m["VersionId"]), "multipart has no version id")
     ids.add(m["VersionId"])
+    # a retried completion (SDKs retry after a lost answer) names the same version
+    again = s3.complete_multipart_upload(Bucket=b, Key="mp", UploadId=up, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": p["ETag"]}]})
+    eq((again["VersionId"], again["ETag"]), (m["VersionId"], m["ETag"]), "retried completion")
     eq(len(ids), 5, "distinct version ids")
 
 

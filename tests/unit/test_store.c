@@ -1379,11 +1379,13 @@ static void test_migrate_versioning(void **state)
     assert_int_equal(put(f, SL("old"), "bytes", 5, "e"), QR_OK);
     fx_close(f);
     sql(f->dir, "DROP INDEX objects_latest");
-    static const char *const cols[] = {
-        "objects.latest",     "objects.marker",     "objects.lock_mode",    "objects.lock_until_ms",
-        "objects.legal_hold", "buckets.versioning", "buckets.lock_enabled", "buckets.lock_mode",
-        "buckets.lock_days",  "buckets.lock_years", "uploads.lock_mode",    "uploads.lock_until_ms",
-        "uploads.legal_hold"};
+    static const char *const cols[] = {"objects.latest",       "objects.marker",
+                                       "objects.lock_mode",    "objects.lock_until_ms",
+                                       "objects.legal_hold",   "buckets.versioning",
+                                       "buckets.lock_enabled", "buckets.lock_mode",
+                                       "buckets.lock_days",    "buckets.lock_years",
+                                       "uploads.lock_mode",    "uploads.lock_until_ms",
+                                       "uploads.legal_hold",   "completed_uploads.version_id"};
     for (size_t i = 0; i < sizeof(cols) / sizeof(*cols); i++) {
         char q[128];
         const char *dot = strchr(cols[i], '.');

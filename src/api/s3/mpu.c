@@ -680,14 +680,18 @@ static void complete_retry(struct s3_op *op, struct qr_slice id)
     struct store_mpu_done done;
     struct store_obj cur;
     enum qr_err e = store_mpu_completed(op->reader, op->bucket, op->key, id, &done);
+    /* on a versioned bucket the version it made must still be there, current or not */
     if (!e)
-        e = store_obj_get(op->reader, op->bucket, op->key, false, op->pool, &cur);
-    if (!e && strcmp(cur.etag, done.etag) != 0)
+        e = store_obj_get_v(op->reader, op->bucket, op->key, qr_slice_cstr(done.version_id), false,
+                            op->pool, &cur);
+    if (!e && (cur.is_marker || strcmp(cur.etag, done.etag) != 0))
         e = QR_E_NO_SUCH_UPLOAD;
     if (e) {
         s3_fail(op, e == QR_E_NO_SUCH_KEY ? QR_E_NO_SUCH_UPLOAD : e);
         return;
     }
+    if (done.version_id[0])
+        s3_header_s(op, "x-amz-version-id", done.version_id);
     struct store_mpu_complete c = {.etag = done.etag, .ck = done.ck};
     complete_result(op, &c);
 }
