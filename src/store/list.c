@@ -115,7 +115,8 @@ static enum qr_err page_query(struct store_reader *r, int64_t bucket_id, struct 
     int rc = SQLITE_DONE;
     bool rolled = false;
     int64_t rows = 0;
-    struct qr_slice last = {0};
+    struct qr_slice last = {0}; /* key of the last row read */
+    bool skipped = false;
     while (!pg->full && (rc = sqlite3_step(s)) == SQLITE_ROW) {
         rows++;
         struct qr_slice key =
@@ -123,6 +124,7 @@ static enum qr_err page_query(struct store_reader *r, int64_t bucket_id, struct 
         /* a key whose current version is a delete marker is not listed, nor rolled up */
         if (!versions && sqlite3_column_int(s, 7) != 0) {
             last = col_slice(s, 0, pg->pool);
+            skipped = true;
             continue;
         }
         struct qr_slice cp;
@@ -146,12 +148,13 @@ static enum qr_err page_query(struct store_reader *r, int64_t bucket_id, struct 
         if (x == NULL)
             break;
         entry_from_row(pg, s, x);
+        last = x->key;
     }
     if (!pg->full && !rolled) {
         if (rc != SQLITE_DONE)
             err = db_fail(r->db, "list");
-        if (rows == limit && last.p) {
-            /* skipped markers used up the LIMIT: more keys may follow the last one */
+        if (rows == limit && skipped) {
+            /* skipped markers used up the LIMIT: more keys may follow the last row */
             *lo = after_bound(last, pg->pool);
         } else {
             /* the query ran dry below its LIMIT, or filled the page: nothing is left
