@@ -117,11 +117,16 @@ static enum qr_err put(struct fx *f, struct qr_slice key, const void *data, size
     return put_cond(f, "bkt", key, data, n, etag, (struct store_cond){0});
 }
 
-/* Reads an object's bytes through the public API (inline or pread over extents). */
-static uint8_t *read_obj(struct fx *f, const char *bucket, struct qr_slice key, size_t *out_n)
+/* Reads a version's bytes (the current one: version empty) through the public API
+ * (inline or pread over extents), unsealing SSE-C with key when given. */
+static uint8_t *read_obj_v(struct fx *f, const char *bucket, struct qr_slice key,
+                           struct qr_slice version, const uint8_t *sse_key, size_t *out_n)
 {
     struct store_obj o;
-    assert_int_equal(store_obj_get(f->r, qr_slice_cstr(bucket), key, true, &f->pool, &o), QR_OK);
+    assert_int_equal(
+        store_obj_get_v(f->r, qr_slice_cstr(bucket), key, version, true, &f->pool, &o), QR_OK);
+    if (sse_key)
+        assert_int_equal(store_obj_unseal(&o, sse_key), QR_OK);
     uint8_t *buf = malloc(o.size ? o.size : 1);
     if (o.inline_data.p) {
         assert_int_equal(o.inline_data.len, o.size);
@@ -143,6 +148,11 @@ static uint8_t *read_obj(struct fx *f, const char *bucket, struct qr_slice key, 
     return buf;
 }
 
+static uint8_t *read_obj(struct fx *f, const char *bucket, struct qr_slice key, size_t *out_n)
+{
+    return read_obj_v(f, bucket, key, qr_slice(NULL, 0), NULL, out_n);
+}
+
 static void assert_obj(struct fx *f, const char *bucket, struct qr_slice key, const void *data,
                        size_t n)
 {
@@ -151,6 +161,13 @@ static void assert_obj(struct fx *f, const char *bucket, struct qr_slice key, co
     assert_int_equal(got_n, n);
     assert_memory_equal(got, data, n ? n : 0);
     free(got);
+}
+
+static struct store_obj head_in(struct fx *f, const char *bucket, struct qr_slice key)
+{
+    struct store_obj o;
+    assert_int_equal(store_obj_get(f->r, qr_slice_cstr(bucket), key, false, &f->pool, &o), QR_OK);
+    return o;
 }
 
 static struct store_obj head(struct fx *f, struct qr_slice key)
@@ -1451,6 +1468,83 @@ static void test_versions_suspended_and_copies(void **state)
     free(a);
 }
 
+/* Versions are encrypted like the one row of a never-versioned key: each version keeps
+ * its own envelope (inline ones their sealed bytes, never the plaintext), a copy of an
+ * encrypted version shares its blob and key, and deleting versions frees the blob only
+ * with its last reference. */
+static void test_versions_sse(void **state)
+{
+    struct fx *f = *state;
+    mkbucket(f, "vb", STORE_BUCKET_GENERAL);
+    assert_int_equal(store_bucket_set_versioning(f->st, SL("vb"), STORE_VERS_ENABLED), QR_OK);
+    size_t big = 120 * 1024;
+    uint8_t *a = pattern(big, 5), *b = pattern(big, 6);
+    struct store_sse s3 = {.mode = STORE_SSE_S3}, c = {.mode = STORE_SSE_C};
+    memset(c.key, 0x42, 32);
+    unsigned mn = 0;
+    assert_int_equal(EVP_Digest(c.key, 32, c.key_md5, &mn, EVP_md5(), NULL), 1);
+    const struct {
+        const uint8_t *data;
+        size_t n;
+        const struct store_sse *sse;
+    } puts_[] = {{a, big, &s3}, {b, 100, &s3}, {b, big, &c}};
+    char vid[3][40];
+    for (size_t i = 0; i < 3; i++) {
+        struct store_put p = {.bucket = SL("vb"),
+                              .key = SL("k"),
+                              .data = qr_slice(puts_[i].data, puts_[i].n),
+                              .etag = "e",
+                              .headers = SL("h"),
+                              .sse = *puts_[i].sse};
+        struct store_put_result res;
+        assert_int_equal(store_obj_put(f->st, &p, &res), QR_OK);
+        memcpy(vid[i], res.version_id, 40);
+    }
+    assert_int_equal(count_blob_files(f), 2);
+    /* no row holds the inline version's plaintext */
+    char q[160], hex[33];
+    for (int i = 0; i < 16; i++)
+        snprintf(hex + 2 * i, 3, "%02x", b[i]);
+    snprintf(q, sizeof(q), "SELECT count(*) FROM objects WHERE instr(data, X'%s') > 0", hex);
+    assert_int_equal(sql_int(f->dir, q), 0);
+    assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM objects WHERE sse IS NULL"), 0);
+    for (size_t i = 0; i < 3; i++) {
+        struct store_obj o;
+        assert_int_equal(store_obj_get_v(f->r, SL("vb"), SL("k"), qr_slice_cstr(vid[i]), false,
+                                         &f->pool, &o),
+                         QR_OK);
+        assert_int_equal(o.sse.mode, puts_[i].sse->mode);
+        size_t n;
+        uint8_t *got = read_obj_v(f, "vb", SL("k"), qr_slice_cstr(vid[i]),
+                                  puts_[i].sse == &c ? c.key : NULL, &n);
+        assert_int_equal(n, puts_[i].n);
+        assert_memory_equal(got, puts_[i].data, n);
+        free(got);
+    }
+    /* a copy of the first (SSE-S3) version shares its encrypted blob */
+    struct store_copy cp = {.src_bucket = SL("vb"),
+                            .src_key = SL("k"),
+                            .src_version = qr_slice_cstr(vid[0]),
+                            .dst_bucket = SL("vb"),
+                            .dst_key = SL("copy")};
+    struct store_put_result res;
+    assert_int_equal(store_obj_copy(f->st, &cp, &res), QR_OK);
+    assert_int_equal(count_blob_files(f), 2);
+    assert_int_equal(head_in(f, "vb", SL("copy")).sse.mode, STORE_SSE_S3);
+    assert_obj(f, "vb", SL("copy"), a, big);
+    struct store_delete_result dr;
+    assert_int_equal(vdel(f, SL("k"), vid[0], false, &dr), QR_OK);
+    assert_int_equal(count_blob_files(f), 2); /* the copy still holds it */
+    assert_obj(f, "vb", SL("copy"), a, big);
+    assert_int_equal(vdel(f, SL("copy"), res.version_id, false, &dr), QR_OK);
+    assert_int_equal(count_blob_files(f), 1);
+    assert_int_equal(vdel(f, SL("k"), vid[2], false, &dr), QR_OK); /* the SSE-C blob */
+    assert_int_equal(count_blob_files(f), 0);
+    assert_obj(f, "vb", SL("k"), b, 100); /* the inline version is current again */
+    free(a);
+    free(b);
+}
+
 static void test_versions_lock(void **state)
 {
     struct fx *f = *state;
@@ -1739,6 +1833,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrate_sse_columns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_versions_order_and_markers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_versions_suspended_and_copies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_versions_sse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_versions_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_versions_list_skips_markers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_versioning, setup, teardown),
