@@ -333,6 +333,13 @@ READ_HEADERS = {
     "x-amz-checksum-crc32c", "x-amz-checksum-crc64nvme", "x-amz-checksum-sha1",
     "x-amz-checksum-sha256", "x-amz-checksum-type", "x-amz-create-session-mode",
     "x-amz-mp-object-size",
+    # SSE-C (sse.c; over plain HTTP S3's InvalidRequest, see
+    # encryption_headers_kms_and_plain_http_sse_c_refused)
+    "x-amz-server-side-encryption-customer-algorithm",
+    "x-amz-server-side-encryption-customer-key", "x-amz-server-side-encryption-customer-key-md5",
+    "x-amz-copy-source-server-side-encryption-customer-algorithm",
+    "x-amz-copy-source-server-side-encryption-customer-key",
+    "x-amz-copy-source-server-side-encryption-customer-key-md5",
 }
 # Read on directory buckets only (the model has them there only).
 READ_DIR_HEADERS = {"x-amz-if-match-size", "x-amz-if-match-last-modified-time",
@@ -348,6 +355,8 @@ NOOP = {("x-amz-acl", "private"), ("x-amz-acl", "bucket-owner-full-control"),
         ("x-amz-request-payer", "requester"), ("x-amz-bypass-governance-retention", None),
         ("x-amz-bucket-object-lock-enabled", "false"),
         ("x-amz-server-side-encryption-bucket-key-enabled", "false"),
+        # SSE-S3 is what every object gets anyway; aws:kms and aws:kms:dsse stay refused
+        ("x-amz-server-side-encryption", "AES256"),
         ("x-amz-optional-object-attributes", None),
         # the account's root can always change a bucket policy, so there is no access of
         # its own for the policy to remove
