@@ -2,7 +2,9 @@
  * batch_int.h - shared by the files of src/batch/ only.
  *
  * Files: job.c (create, describe, status/priority/tags updates, the definition JSON),
- * csv.c (one manifest line), manifest.c (the streaming reader of a pinned manifest), engine.c (the
+ * csv.c (one manifest line), manifest.c (the streaming reader of a pinned manifest),
+ * inventory.c (inventory manifest.json and gzip lines), expand.c (inventory and generator
+ * manifests into a pinned task list), generator.c (S3JobManifestGenerator), engine.c (the
  * thread: preparation, scheduling, windows of tasks, the failure threshold), task.c (one
  * window of one operation: LambdaInvoke through fn_invoke, copy and tagging through the
  * store's transaction), report.c (the completion report).
@@ -75,6 +77,24 @@ enum qr_err batch_mreader_open(struct store *st, struct store_reader *r, const c
  * (line over BATCH_LINE_MAX), QR_E_IO. */
 enum qr_err batch_mreader_next(struct batch_mreader *mr, struct qr_slice *out, bool *out_eof);
 void batch_mreader_close(struct batch_mreader *mr);
+
+/* "arn:aws:s3:::bucket/key" -> bucket and key (engine.c). */
+bool batch_manifest_object(const char *arn, char bucket[64], const char **key);
+/* An ETag as given, without its quotes (engine.c). */
+void batch_etag_unquoted(const char *in, char out[80]);
+
+/* ---- manifests that are not one CSV object (expand.c, generator.c) ---- */
+
+/* Expands an inventory report or a generator into the job's task list and pins it (a
+ * job already pinned is left alone). false: the job failed (reason recorded) or the
+ * engine is stopping. Engine thread. */
+bool batch_expand_manifest(struct batch_engine *e, const struct store_job *j,
+                           const struct batch_def *d);
+/* S3JobManifestGenerator: the listing of the source bucket through the filters, as CSV
+ * lines into sp (and the generated manifest written when asked). false: the job failed
+ * (reason recorded) or the engine is stopping. Engine thread. */
+bool batch_generate(struct batch_engine *e, const struct store_job *j, const struct batch_def *d,
+                    struct store_job_spool *sp);
 
 /* What a job's quarry:* tags ask for beyond AWS (opt-in; the defaults are AWS's
  * behaviour): docs/batch.md lists them. */

@@ -120,6 +120,28 @@ enum qr_err store_job_pin(struct store *st, const char *id, struct qr_slice buck
                           struct qr_slice key, const char *etag)
     __attribute__((warn_unused_result));
 
+/* A task list written at preparation by the caller (an inventory report's data files or a
+ * bucket listing, expanded to CSV lines) and then pinned as the job's manifest, so the
+ * engine reads every format the same way. The bytes go to blob files of up to
+ * STORE_JOB_SPOOL_CHUNK bytes as they come: memory stays bounded whatever the length.
+ * One spool per preparation, used by one thread; not on a loop thread. */
+#define STORE_JOB_SPOOL_CHUNK (4u * 1024u * 1024u)
+struct store_job_spool;
+void store_job_spool_new(struct store *st, struct store_job_spool **out);
+/* Appends bytes. Errors: QR_E_IO, QR_E_DB, QR_E_TOO_LARGE (more than STORE_MAX_EXTENTS
+ * chunks). */
+enum qr_err store_job_spool_write(struct store_job_spool *sp, struct qr_slice data)
+    __attribute__((warn_unused_result));
+/* Bytes appended so far. */
+uint64_t store_job_spool_size(const struct store_job_spool *sp);
+/* Pins what was written as the job's manifest (a job already pinned keeps its pin and
+ * the spool's bytes are dropped). Errors: QR_E_NO_SUCH_UPLOAD (job missing), QR_E_IO,
+ * QR_E_DB. */
+enum qr_err store_job_spool_pin(struct store_job_spool *sp, const char *id)
+    __attribute__((warn_unused_result));
+/* Drops whatever was not pinned. NULL is a no-op. */
+void store_job_spool_free(struct store_job_spool *sp);
+
 /* The pinned manifest: bytes (inline) or extents. Errors: QR_E_NO_SUCH_KEY (no job or
  * not pinned), QR_E_DB. */
 struct store_job_manifest {

@@ -278,6 +278,19 @@ static bool parse_fields(struct s3c_op *op, xmlNodePtr fl, struct batch_def *d)
     return true;
 }
 
+static bool manifest_version(struct s3c_op *op, xmlNodePtr loc, struct batch_def *d)
+{
+    xmlNodePtr v;
+    if ((v = xml_child(loc, "ObjectVersionId")) &&
+        !text_into(op, v, "ObjectVersionId", d->mf_version, 1024, true))
+        return false;
+    if (d->mf_version[0] && strcmp(d->mf_version, "null") != 0) {
+        s3c_fail(op, 501, "NotImplemented", "Versioned manifests are not supported.");
+        return false;
+    }
+    return true;
+}
+
 static bool parse_manifest(struct s3c_op *op, xmlNodePtr root, struct batch_def *d)
 {
     xmlNodePtr m = xml_child(root, "Manifest"), spec, loc, v;
@@ -296,9 +309,16 @@ static bool parse_manifest(struct s3c_op *op, xmlNodePtr root, struct batch_def 
     }
     struct qr_slice f = xml_text(xml_child(spec, "Format"));
     if (qr_slice_eq_lit(f, "S3InventoryReport_CSV_20161130")) {
-        s3c_fail(op, 501, "NotImplemented",
-                 "Manifest format S3InventoryReport_CSV_20161130 is not supported yet.");
-        return false;
+        /* The columns come from manifest.json; the expanded task list is Bucket,Key,
+         * VersionId (batch/expand.c). */
+        static const enum batch_field inv[] = {BATCH_F_BUCKET, BATCH_F_KEY, BATCH_F_VERSION};
+        d->mf_format = BATCH_MF_INVENTORY;
+        memcpy(d->fields, inv, sizeof(inv));
+        d->n_fields = 3;
+        return required(op, loc, "ObjectArn", "Manifest Location ObjectArn", d->mf_arn, 2000) &&
+               required(op, loc, "ETag", "Manifest Location ETag", d->mf_etag,
+                        sizeof(d->mf_etag) - 1) &&
+               manifest_version(op, loc, d);
     }
     if (!qr_slice_eq_lit(f, "S3BatchOperations_CSV_20180820")) {
         s3c_fail(op, 400, "BadRequestException",
@@ -315,14 +335,7 @@ static bool parse_manifest(struct s3c_op *op, xmlNodePtr root, struct batch_def 
         !required(op, loc, "ObjectArn", "Manifest Location ObjectArn", d->mf_arn, 2000) ||
         !required(op, loc, "ETag", "Manifest Location ETag", d->mf_etag, sizeof(d->mf_etag) - 1))
         return false;
-    if ((v = xml_child(loc, "ObjectVersionId")) &&
-        !text_into(op, v, "ObjectVersionId", d->mf_version, 1024, true))
-        return false;
-    if (d->mf_version[0] && strcmp(d->mf_version, "null") != 0) {
-        s3c_fail(op, 501, "NotImplemented", "Versioned manifests are not supported.");
-        return false;
-    }
-    return true;
+    return manifest_version(op, loc, d);
 }
 
 static bool parse_report(struct s3c_op *op, xmlNodePtr root, struct batch_def *d)

@@ -80,11 +80,15 @@ static void render_manifest(struct qr_buf *b, const struct batch_def *d)
 {
     xml_open(b, "Manifest");
     xml_open(b, "Spec");
-    xml_elem_s(b, "Format", "S3BatchOperations_CSV_20180820");
-    xml_open(b, "Fields");
-    for (size_t i = 0; i < d->n_fields; i++)
-        xml_elem_s(b, "member", field_names[d->fields[i]]);
-    xml_close(b, "Fields");
+    if (d->mf_format == BATCH_MF_INVENTORY) {
+        xml_elem_s(b, "Format", "S3InventoryReport_CSV_20161130");
+    } else {
+        xml_elem_s(b, "Format", "S3BatchOperations_CSV_20180820");
+        xml_open(b, "Fields");
+        for (size_t i = 0; i < d->n_fields; i++)
+            xml_elem_s(b, "member", field_names[d->fields[i]]);
+        xml_close(b, "Fields");
+    }
     xml_close(b, "Spec");
     xml_open(b, "Location");
     xml_elem_s(b, "ObjectArn", d->mf_arn);

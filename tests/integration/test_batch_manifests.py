@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""test_batch_manifests.py - S3 Batch Operations manifests beyond one CSV object, through
+stock boto3 against a real quarry: S3InventoryReport_CSV_20161130 manifests (manifest.json
+naming gzipped CSV data files, each one's MD5 checked).
+
+The S3 Control client talks to http://localhost:PORT (ACCOUNT.localhost resolves to
+loopback). Jobs here use S3PutObjectTagging / S3PutObjectCopy, which need no function.
+"""
+
+import gzip
+import hashlib
+import json
+import time
+import urllib.parse
+import uuid
+
+import boto3
+from botocore.config import Config
+
+from harness import check, eq, run, test
+from quarry_server import ACCOUNT, REGION, QuarryServer
+
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/batch-ops"
+JOB_DEADLINE_S = 120.0
+
+srv = None
+s3 = None
+s3c = None
+
+
+def setup():
+    global srv, s3, s3c
+    srv = QuarryServer().start()
+    s3 = srv.boto3_client()
+    s3c = boto3.client("s3control", endpoint_url=f"http://localhost:{srv.port}",
+                       region_name=REGION, aws_access_key_id=srv.access_key,
+                       aws_secret_access_key=srv.secret_key,
+                       config=Config(retries={"total_max_attempts": 1}, read_timeout=60))
+
+
+def teardown():
+    if srv is not None:
+        srv.close()
+
+
+def gp_bucket():
+    name = f"bm-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+def wait_job(job_id):
+    end = time.monotonic() + JOB_DEADLINE_S
+    while True:
+        job = s3c.describe_job(AccountId=ACCOUNT, JobId=job_id)["Job"]
+        if job["Status"] in ("Complete", "Failed", "Cancelled"):
+            return job
+        check(time.monotonic() < end, f"job {job_id} still {job['Status']}")
+        time.sleep(0.05)
+
+
+def tag_op(value):
+    return {"S3PutObjectTagging": {"TagSet": [{"Key": "batch", "Value": value}]}}
+
+
+def inventory_job(man_bucket, man_key, etag, op):
+    return s3c.create_job(
+        AccountId=ACCOUNT, ConfirmationRequired=False, Operation=op, Priority=10, RoleArn=ROLE,
+        ClientRequestToken=str(uuid.uuid4()), Report={"Enabled": False},
+        Manifest={"Spec": {"Format": "S3InventoryReport_CSV_20161130"},
+                  "Location": {"ObjectArn": f"arn:aws:s3:::{man_bucket}/{man_key}",
+                               "ETag": etag}})["JobId"]
+
+
+def csv_row(*cols):
+    return ",".join('"' + c.replace('"', '""') + '"' for c in cols)
+
+
+def put_inventory(src, dest, files, schema="Bucket, Key, VersionId, Size, ETag",
+                  bad_md5_for=None):
+    """Writes the data files (each a list of lines, gzipped) and manifest.json into dest;
+    returns (manifest key, its ETag, data file keys)."""
+    base = f"inv/{src}/{uuid.uuid4().hex[:8]}/2026-12-07T00-00Z"
+    entries, keys = [], []
+    for i, lines in enumerate(files):
+        body = gzip.compress(("\n".join(lines) + "\n").encode())
+        key = f"inv/{src}/data/{uuid.uuid4()}.csv.gz"
+        s3.put_object(Bucket=dest, Key=key, Body=body)
+        md5 = hashlib.md5(body).hexdigest()
+        if bad_md5_for == i:
+            md5 = "0" * 32
+        entries.append({"key": key, "size": len(body), "MD5checksum": md5})
+        keys.append(key)
+    manifest = {"sourceBucket": src, "destinationBucket": f"arn:aws:s3:::{dest}",
+                "version": "2016-11-30", "creationTimestamp": "1765065600000",
+                "fileFormat": "CSV", "fileSchema": schema, "files": entries}
+    r = s3.put_object(Bucket=dest, Key=f"{base}/manifest.json", Body=json.dumps(manifest).encode())
+    return f"{base}/manifest.json", r["ETag"], keys
+
+
+def tags_of(bucket, key):
+    return {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]}
+
+
+@test
+def inventory_manifest_job():
+    """Two gzipped data files (keys URL-encoded as inventory writes them, quoted CSV columns,
+    extra columns ignored): every listed object is tagged, the job counts every line, and
+    DescribeJob echoes the inventory format."""
+    src, inv = gp_bucket(), gp_bucket()
+    keys = ["plain.txt", "with space.txt", "plus+sign.txt", "percent%41.txt", "a,comma.txt",
+            "dir/unicodé 日本語.txt", 'quote"d.txt']
+    for k in keys:
+        s3.put_object(Bucket=src, Key=k, Body=b"x")
+    rows = [csv_row(src, urllib.parse.quote_plus(k), "", "1", "etag") for k in keys]
+    mkey, etag, _ = put_inventory(src, inv, [rows[:4], rows[4:]])
+    jid = inventory_job(inv, mkey, etag, tag_op("inv"))
+    job = wait_job(jid)
+    eq(job["Status"], "Complete", f"status ({job.get('FailureReasons')})")
+    ps = job["ProgressSummary"]
+    eq((ps["TotalNumberOfTasks"], ps["NumberOfTasksSucceeded"], ps["NumberOfTasksFailed"]),
+       (len(keys), len(keys), 0), "progress")
+    eq(job["Manifest"]["Spec"]["Format"], "S3InventoryReport_CSV_20161130", "format echoed")
+    for k in keys:
+        eq(tags_of(src, k), {"batch": "inv"}, f"tags of {k!r}")
+
+
+@test
+def inventory_wrong_md5_fails_naming_the_file():
+    """A data file whose MD5 is not manifest.json's fails the job in Preparing, naming the
+    file; no object is touched."""
+    src, inv = gp_bucket(), gp_bucket()
+    s3.put_object(Bucket=src, Key="k1", Body=b"x")
+    mkey, etag, files = put_inventory(src, inv, [[csv_row(src, "k1", "", "1", "e")]],
+                                      bad_md5_for=0)
+    job = wait_job(inventory_job(inv, mkey, etag, tag_op("no")))
+    eq(job["Status"], "Failed", "status")
+    reason = job["FailureReasons"][0]["FailureReason"]
+    check(files[0][:80] in reason and "MD5" in reason, f"reason names the file: {reason}")
+    eq(tags_of(src, "k1"), {}, "object untouched")
+
+
+@test
+def inventory_bad_inputs_fail_in_preparing():
+    """A malformed data line (named by file and line), a data file that is not gzip, a
+    missing data file, a manifest.json without a Key column, a wrong manifest ETag."""
+    src, inv = gp_bucket(), gp_bucket()
+    cases = []
+    mkey, etag, files = put_inventory(src, inv, [[csv_row(src, "ok"), csv_row(src, "a%zz")]],
+                                      schema="Bucket, Key")
+    cases.append((mkey, etag, [files[0][:60], "line 2"]))
+    mkey, etag, files = put_inventory(src, inv, [[csv_row(src, "ok")]], schema="Bucket, Key")
+    s3.put_object(Bucket=inv, Key=files[0], Body=b"not gzip at all")
+    cases.append((mkey, etag, [files[0][:60], "gzip"]))
+    mkey, etag, files = put_inventory(src, inv, [[csv_row(src, "ok")]], schema="Bucket, Key")
+    s3.delete_object(Bucket=inv, Key=files[0])
+    cases.append((mkey, etag, [files[0][:60], "does not exist"]))
+    mkey, etag, _ = put_inventory(src, inv, [[csv_row(src, "ok")]], schema="Bucket, Size")
+    cases.append((mkey, etag, ["fileSchema"]))
+    mkey, _, _ = put_inventory(src, inv, [[csv_row(src, "ok")]], schema="Bucket, Key")
+    cases.append((mkey, '"0123456789abcdef0123456789abcdef"', ["ETag"]))
+    for mkey, etag, needles in cases:
+        job = wait_job(inventory_job(inv, mkey, etag, tag_op("no")))
+        eq(job["Status"], "Failed", f"status for {needles}")
+        reason = job["FailureReasons"][0]["FailureReason"]
+        for n in needles:
+            check(n in reason, f"{n!r} in {reason!r}")
+
+
+@test
+def inventory_pinned_at_preparing():
+    """Once the job is past Preparing, deleting the data files and manifest.json changes
+    nothing: the job runs from the task list pinned at preparation."""
+    src, inv = gp_bucket(), gp_bucket()
+    for i in range(3):
+        s3.put_object(Bucket=src, Key=f"p{i}", Body=b"x")
+    mkey, etag, files = put_inventory(src, inv, [[csv_row(src, f"p{i}") for i in range(3)]],
+                                      schema="Bucket, Key")
+    jid = s3c.create_job(
+        AccountId=ACCOUNT, ConfirmationRequired=True, Operation=tag_op("pin"), Priority=10,
+        RoleArn=ROLE, ClientRequestToken=str(uuid.uuid4()), Report={"Enabled": False},
+        Manifest={"Spec": {"Format": "S3InventoryReport_CSV_20161130"},
+                  "Location": {"ObjectArn": f"arn:aws:s3:::{inv}/{mkey}", "ETag": etag}})["JobId"]
+    end = time.monotonic() + JOB_DEADLINE_S
+    while s3c.describe_job(AccountId=ACCOUNT, JobId=jid)["Job"]["Status"] != "Suspended":
+        check(time.monotonic() < end, "job reaches Suspended")
+        time.sleep(0.05)
+    for k in files + [mkey]:
+        s3.delete_object(Bucket=inv, Key=k)
+    s3c.update_job_status(AccountId=ACCOUNT, JobId=jid, RequestedJobStatus="Ready")
+    job = wait_job(jid)
+    eq((job["Status"], job["ProgressSummary"]["NumberOfTasksSucceeded"]), ("Complete", 3),
+       "job ran from its pinned task list")
+    eq(tags_of(src, "p2"), {"batch": "pin"}, "tagged")
+
+
+if __name__ == "__main__":
+    run(setup=setup, teardown=teardown)
