@@ -236,6 +236,16 @@ enum qr_err batch_csv_line(struct qr_slice line, const enum batch_field *fields,
                            struct batch_task *out, char msg[128])
     __attribute__((warn_unused_result));
 
+/* ---- S3JobManifestGenerator (generator.c) ---- */
+
+/* The generated manifest of a generator job with EnableManifestOutput: its ObjectArn and
+ * ETag (quoted) once it has been written; false otherwise. r: the caller's reader. */
+bool batch_generated_manifest(struct store_reader *r, const struct batch_def *d,
+                              const char *job_id, char *arn, size_t arn_cap, char etag[80]);
+/* The key of a generator job's manifest.json in the output bucket. */
+void batch_generated_manifest_key(const struct batch_def *d, const char *job_id, char *out,
+                                  size_t cap);
+
 /* ---- inventory reports (inventory.c) ----
  *
  * An S3InventoryReport_CSV_20161130 manifest is an inventory manifest.json naming gzipped

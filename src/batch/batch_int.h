@@ -93,6 +93,11 @@ bool batch_expand_manifest(struct batch_engine *e, const struct store_job *j,
 /* S3JobManifestGenerator: the listing of the source bucket through the filters, as CSV
  * lines into sp (and the generated manifest written when asked). false: the job failed
  * (reason recorded) or the engine is stopping. Engine thread. */
+/* CreateJob's checks of a generator: the source and output buckets exist and are general
+ * purpose buckets (AWS supports neither as a directory bucket). msg gets the reason.
+ * Errors: QR_E_BAD_INPUT, QR_E_DB. */
+enum qr_err batch_check_generator(struct store_reader *r, const struct batch_def *d,
+                                  char msg[256]);
 bool batch_generate(struct batch_engine *e, const struct store_job *j, const struct batch_def *d,
                     struct store_job_spool *sp);
 

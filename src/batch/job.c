@@ -312,14 +312,19 @@ enum qr_err batch_create(struct batch_engine *e, struct store_reader *r, const s
     char mb[64], mk[BATCH_KEY_MAX + 1];
     bool mdir = false;
     msg[0] = '\0';
-    if (!object_of_arn(d->mf_arn, mb, mk, sizeof(mk)))
+    enum qr_err err;
+    if (d->mf_format == BATCH_MF_GENERATOR) {
+        err = batch_check_generator(r, d, msg);
+    } else if (!object_of_arn(d->mf_arn, mb, mk, sizeof(mk))) {
         return fail_msg(msg, QR_E_BAD_INPUT,
                         "Manifest ObjectArn %.200s is not arn:aws:s3:::bucket/key", d->mf_arn);
-    struct store_bucket sb;
-    enum qr_err err = store_bucket_get(r, qr_slice_cstr(mb), &sb);
-    if (err == QR_E_NO_SUCH_BUCKET)
-        return fail_msg(msg, QR_E_BAD_INPUT, "The manifest bucket %s does not exist", mb);
-    mdir = err == QR_OK && sb.type == STORE_BUCKET_DIRECTORY;
+    } else {
+        struct store_bucket sb;
+        err = store_bucket_get(r, qr_slice_cstr(mb), &sb);
+        if (err == QR_E_NO_SUCH_BUCKET)
+            return fail_msg(msg, QR_E_BAD_INPUT, "The manifest bucket %s does not exist", mb);
+        mdir = err == QR_OK && sb.type == STORE_BUCKET_DIRECTORY;
+    }
     if (err == QR_OK && d->report_enabled)
         err = check_bucket(r, d->report_bucket_arn, "Report Bucket", msg, NULL);
     if (err == QR_OK)

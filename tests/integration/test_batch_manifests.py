@@ -194,5 +194,167 @@ def inventory_pinned_at_preparing():
     eq(tags_of(src, "p2"), {"batch": "pin"}, "tagged")
 
 
+# ---- S3JobManifestGenerator ----
+
+GEN_KEYS = {"a/one.txt": 10, "a/two.log": 200, "a/mid-three.txt": 3000, "b/four.txt": 50,
+            "b/mid five.txt": 700, "c/six+.bin": 1}
+
+
+def gen_source():
+    src = gp_bucket()
+    for k, n in GEN_KEYS.items():
+        s3.put_object(Bucket=src, Key=k, Body=b"z" * n)
+    s3.put_object(Bucket=src, Key="ia/seven.txt", Body=b"ia", StorageClass="STANDARD_IA")
+    return src
+
+
+def generator_job(src, flt=None, output=None, op=None, tags=None):
+    g = {"SourceBucket": f"arn:aws:s3:::{src}", "EnableManifestOutput": output is not None}
+    if flt is not None:
+        g["Filter"] = flt
+    if output is not None:
+        g["ManifestOutputLocation"] = output
+    kw = {"Tags": tags} if tags else {}
+    return s3c.create_job(
+        AccountId=ACCOUNT, ConfirmationRequired=False, Operation=op or tag_op("gen"),
+        Priority=10, RoleArn=ROLE, ClientRequestToken=str(uuid.uuid4()),
+        Report={"Enabled": False}, ManifestGenerator={"S3JobManifestGenerator": g},
+        **kw)["JobId"]
+
+
+def tagged(src, value="gen"):
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=src).get("Contents", [])]
+    return sorted(k for k in keys if tags_of(src, k).get("batch") == value)
+
+
+@test
+def generator_filters():
+    """Each filter of JobManifestGeneratorFilter on its own selects exactly the objects it
+    names: the job tags those and only those, and counts them."""
+    from datetime import datetime, timedelta, timezone
+    hour_ago = datetime.now(timezone.utc) - timedelta(hours=1)
+    every = sorted(list(GEN_KEYS) + ["ia/seven.txt"])
+    cases = [
+        (None, every),
+        ({"KeyNameConstraint": {"MatchAnyPrefix": ["a/"]}},
+         ["a/mid-three.txt", "a/one.txt", "a/two.log"]),
+        ({"KeyNameConstraint": {"MatchAnySuffix": [".txt"]}},
+         ["a/mid-three.txt", "a/one.txt", "b/four.txt", "b/mid five.txt", "ia/seven.txt"]),
+        ({"KeyNameConstraint": {"MatchAnySubstring": ["mid"]}},
+         ["a/mid-three.txt", "b/mid five.txt"]),
+        ({"KeyNameConstraint": {"MatchAnyPrefix": ["b/"], "MatchAnySubstring": ["mid"]}},
+         ["b/mid five.txt"]),
+        ({"ObjectSizeGreaterThanBytes": 200}, ["a/mid-three.txt", "b/mid five.txt"]),
+        ({"ObjectSizeLessThanBytes": 10}, ["c/six+.bin", "ia/seven.txt"]),
+        ({"ObjectSizeGreaterThanBytes": 10, "ObjectSizeLessThanBytes": 700},
+         ["a/two.log", "b/four.txt"]),
+        ({"CreatedAfter": hour_ago}, every),
+        ({"CreatedBefore": hour_ago}, []),
+        ({"ObjectReplicationStatuses": ["NONE"]}, every),
+        ({"ObjectReplicationStatuses": ["COMPLETED", "REPLICA"]}, []),
+        ({"MatchAnyStorageClass": ["STANDARD_IA"]}, ["ia/seven.txt"]),
+        ({"MatchAnyStorageClass": ["STANDARD", "GLACIER_IR"]}, sorted(GEN_KEYS)),
+        ({"EligibleForReplication": False, "KeyNameConstraint": {"MatchAnyPrefix": ["c/"]}},
+         ["c/six+.bin"]),
+    ]
+    for flt, want in cases:
+        src = gen_source()
+        job = wait_job(generator_job(src, flt))
+        eq(job["Status"], "Complete", f"status for {flt} ({job.get('FailureReasons')})")
+        eq(job["ProgressSummary"]["TotalNumberOfTasks"], len(want), f"tasks for {flt}")
+        eq(tagged(src), want, f"objects selected by {flt}")
+        check("ManifestGenerator" in job and "Manifest" not in job, "DescribeJob echoes the generator")
+        if flt:
+            eq(job["ManifestGenerator"]["S3JobManifestGenerator"]["Filter"].keys() - {"EligibleForReplication"},
+               flt.keys() - {"EligibleForReplication"}, "filter echoed")
+
+
+@test
+def generator_refusals():
+    """EligibleForReplication=true (no replication in quarry) and MatchAnyObjectEncryption are
+    refused 501 naming them; a directory-bucket source, a missing source, two prefixes, a
+    wrong ManifestFormat and both Manifest and ManifestGenerator are 400s."""
+    from botocore.exceptions import ClientError
+    src = gp_bucket()
+    dname = f"bm-{uuid.uuid4().hex[:8]}--use1-az4--x-s3"
+    s3.create_bucket(Bucket=dname, CreateBucketConfiguration={
+        "Location": {"Type": "AvailabilityZone", "Name": "use1-az4"},
+        "Bucket": {"DataRedundancy": "SingleAvailabilityZone", "Type": "Directory"}})
+
+    def refused(status, code, needle, fn):
+        try:
+            fn()
+        except ClientError as e:
+            eq((e.response["ResponseMetadata"]["HTTPStatusCode"], e.response["Error"]["Code"]),
+               (status, code), f"error for {needle}")
+            check(needle in e.response["Error"]["Message"], f"{needle!r} in {e.response['Error']['Message']!r}")
+            return
+        raise AssertionError(f"not refused: {needle}")
+
+    refused(501, "NotImplemented", "EligibleForReplication",
+            lambda: generator_job(src, {"EligibleForReplication": True}))
+    refused(501, "NotImplemented", "MatchAnyObjectEncryption",
+            lambda: generator_job(src, {"MatchAnyObjectEncryption": [{"NOTSSE": {}}]}))
+    refused(400, "BadRequestException", "Directory buckets", lambda: generator_job(dname))
+    refused(400, "BadRequestException", "does not exist", lambda: generator_job("bm-missing-zz"))
+    refused(400, "BadRequestException", "exactly one",
+            lambda: generator_job(src, {"KeyNameConstraint": {"MatchAnyPrefix": ["a", "b"]}}))
+    refused(400, "BadRequestException", "Directory buckets", lambda: generator_job(
+        src, output={"Bucket": f"arn:aws:s3:::{dname}",
+                     "ManifestFormat": "S3InventoryReport_CSV_20211130"}))
+
+
+@test
+def generator_manifest_output():
+    """EnableManifestOutput writes manifest.json and gzipped data files under
+    <ManifestPrefix>/job-<id>/ (MD5s right, rows the selected objects, keys URL-encoded);
+    DescribeJob's GeneratedManifestDescriptor names it with its ETag; and the generated
+    manifest runs as an S3InventoryReport_CSV_20161130 manifest of a second job."""
+    src, out = gen_source(), gp_bucket()
+    flt = {"KeyNameConstraint": {"MatchAnySuffix": [".txt"]}}
+    jid = generator_job(src, flt, output={"Bucket": f"arn:aws:s3:::{out}", "ManifestPrefix": "gen",
+                                          "ManifestFormat": "S3InventoryReport_CSV_20211130"})
+    job = wait_job(jid)
+    eq(job["Status"], "Complete", "status")
+    desc = job["GeneratedManifestDescriptor"]
+    mkey = f"gen/job-{jid}/manifest.json"
+    eq(desc["Format"], "S3InventoryReport_CSV_20211130", "descriptor format")
+    eq(desc["Location"]["ObjectArn"], f"arn:aws:s3:::{out}/{mkey}", "descriptor location")
+    head = s3.head_object(Bucket=out, Key=mkey)
+    eq(desc["Location"]["ETag"], head["ETag"], "descriptor ETag")
+    m = json.loads(s3.get_object(Bucket=out, Key=mkey)["Body"].read())
+    eq((m["sourceBucket"], m["destinationBucket"], m["fileFormat"], m["fileSchema"]),
+       (src, f"arn:aws:s3:::{out}", "CSV", "Bucket, Key"), "manifest.json fields")
+    rows = []
+    for f in m["files"]:
+        check(f["key"].startswith(f"gen/job-{jid}/data/") and f["key"].endswith(".csv.gz"), f["key"])
+        body = s3.get_object(Bucket=out, Key=f["key"])["Body"].read()
+        eq((f["size"], f["MD5checksum"]), (len(body), hashlib.md5(body).hexdigest()), "file entry")
+        rows += gzip.decompress(body).decode().splitlines()
+    want = sorted(k for k in list(GEN_KEYS) + ["ia/seven.txt"] if k.endswith(".txt"))
+    eq(sorted(urllib.parse.unquote_plus(r.split(",")[1].strip('"')) for r in rows), want,
+       "generated rows")
+    jid2 = inventory_job(out, mkey, head["ETag"], tag_op("again"))
+    job2 = wait_job(jid2)
+    eq((job2["Status"], job2["ProgressSummary"]["NumberOfTasksSucceeded"]), ("Complete", len(want)),
+       "the generated manifest runs as an inventory manifest")
+    eq(tagged(src, "again"), want, "second job's objects")
+
+
+@test
+def generator_many_pages():
+    """A listing of two pages (1,300 objects) with a filter keeps every match once."""
+    src = gp_bucket()
+    keys = [f"k{i:05d}{'.x' if i % 3 == 0 else ''}" for i in range(1300)]
+    for k in keys:
+        s3.put_object(Bucket=src, Key=k, Body=b"")
+    job = wait_job(generator_job(src, {"KeyNameConstraint": {"MatchAnySuffix": [".x"]}},
+                                 op={"S3DeleteObjectTagging": {}}))
+    eq(job["Status"], "Complete", "status")
+    eq((job["ProgressSummary"]["TotalNumberOfTasks"],
+        job["ProgressSummary"]["NumberOfTasksSucceeded"]),
+       (len([k for k in keys if k.endswith(".x")]),) * 2, "every match once")
+
+
 if __name__ == "__main__":
     run(setup=setup, teardown=teardown)
