@@ -236,6 +236,18 @@ enum qr_err batch_csv_line(struct qr_slice line, const enum batch_field *fields,
                            struct batch_task *out, char msg[128])
     __attribute__((warn_unused_result));
 
+/* ---- throughput and ETA (progress.c; beyond AWS, opt-in with quarry:progress=true) ---- */
+
+#define BATCH_TAG_PROGRESS "quarry:progress"
+#define BATCH_TAG_RATE     "quarry:rate"
+#define BATCH_TAG_ETA      "quarry:eta"
+
+/* Adds quarry:rate and quarry:eta to t (the job's tags, as GetJobTagging shows them) when
+ * the job asked for them, computed from its counters now. */
+void batch_progress_tags(const struct batch_job *j, struct batch_tags *t);
+/* Drops quarry:rate and quarry:eta from tags a client puts (they are the server's). */
+void batch_strip_progress_tags(struct batch_tags *t);
+
 /* ---- S3JobManifestGenerator (generator.c) ---- */
 
 /* The generated manifest of a generator job with EnableManifestOutput: its ObjectArn and

@@ -101,6 +101,22 @@ enum qr_err batch_check_generator(struct store_reader *r, const struct batch_def
 bool batch_generate(struct batch_engine *e, const struct store_job *j, const struct batch_def *d,
                     struct store_job_spool *sp);
 
+/* ---- dry run (dryrun.c) ---- */
+
+#define BATCH_TAG_DRY_RUN      "quarry:dry-run"      /* "true": check, change nothing */
+#define BATCH_TAG_DRY_RUN_KEYS "quarry:dry-run-keys" /* tasks checked, 1..1000 (10) */
+
+/* The value of one of the job's stored tags; false when it has none. */
+bool batch_job_tag(const struct store_job *j, const char *key, char *out, size_t cap);
+/* Whether the job asked for a dry run. */
+bool batch_dry_run_wanted(const struct store_job *j);
+/* After a dry-run job's manifest was validated (total tasks): checks the first K tasks'
+ * objects, the role and the function, records a row per checked task and a summary in
+ * StatusUpdateReason, and moves the job to Ready with only those tasks, so it completes
+ * (with its report) without running anything. Engine thread. */
+void batch_dry_run(struct batch_engine *e, const struct store_job *j, const struct batch_def *d,
+                   uint64_t total);
+
 /* What a job's quarry:* tags ask for beyond AWS (opt-in; the defaults are AWS's
  * behaviour): docs/batch.md lists them. */
 struct batch_opts {

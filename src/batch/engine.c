@@ -147,6 +147,10 @@ static void prepare(struct batch_engine *e, const struct store_job *j, const str
                                                : batch_expand_manifest(e, j, d);
     if (!pinned || !count_tasks(e, j, d, &total))
         return;
+    if (batch_dry_run_wanted(j)) {
+        batch_dry_run(e, j, d, total); /* opt-in, beyond AWS: dryrun.c */
+        return;
+    }
     struct store_job_update u = {
         .id = j->id,
         .set = STORE_JOB_SET_STATE | STORE_JOB_SET_TOTAL,

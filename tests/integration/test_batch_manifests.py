@@ -356,5 +356,97 @@ def generator_many_pages():
        (len([k for k in keys if k.endswith(".x")]),) * 2, "every match once")
 
 
+# ---- beyond AWS: dry run, rate and ETA ----
+
+def csv_manifest(bucket, keys):
+    body = "".join(f"{bucket},{urllib.parse.quote_plus(k)}\n" for k in keys).encode()
+    man = gp_bucket()
+    return man, s3.put_object(Bucket=man, Key="m.csv", Body=body)["ETag"]
+
+
+def csv_job(man, etag, op, tags=None, report=None, confirm=False):
+    kw = {"Tags": [{"Key": k, "Value": v} for k, v in tags.items()]} if tags else {}
+    return s3c.create_job(
+        AccountId=ACCOUNT, ConfirmationRequired=confirm, Operation=op, Priority=10,
+        RoleArn=ROLE, ClientRequestToken=str(uuid.uuid4()),
+        Report=({"Bucket": f"arn:aws:s3:::{report}", "Format": "Report_CSV_20180820",
+                 "Enabled": True, "Prefix": "rep", "ReportScope": "AllTasks"}
+                if report else {"Enabled": False}),
+        Manifest={"Spec": {"Format": "S3BatchOperations_CSV_20180820", "Fields": ["Bucket", "Key"]},
+                  "Location": {"ObjectArn": f"arn:aws:s3:::{man}/m.csv", "ETag": etag}},
+        **kw)["JobId"]
+
+
+@test
+def dry_run_changes_nothing():
+    """quarry:dry-run=true with quarry:dry-run-keys=3: the first three tasks are checked (one
+    object missing), nothing is copied, the job ends Complete with a report of the checked
+    rows and a StatusUpdateReason summing up; the same job without the tag copies."""
+    src, dst, rep = gp_bucket(), gp_bucket(), gp_bucket()
+    keys = ["d1", "missing", "d3", "d4", "d5"]
+    for k in keys:
+        if k != "missing":
+            s3.put_object(Bucket=src, Key=k, Body=b"dry")
+    man, etag = csv_manifest(src, keys)
+    op = {"S3PutObjectCopy": {"TargetResource": f"arn:aws:s3:::{dst}", "TargetKeyPrefix": "c/"}}
+    jid = csv_job(man, etag, op, tags={"quarry:dry-run": "true", "quarry:dry-run-keys": "3"},
+                  report=rep)
+    job = wait_job(jid)
+    eq(job["Status"], "Complete", "status")
+    ps = job["ProgressSummary"]
+    eq((ps["TotalNumberOfTasks"], ps["NumberOfTasksSucceeded"], ps["NumberOfTasksFailed"]),
+       (3, 2, 1), "checked tasks")
+    reason = job.get("StatusUpdateReason", "")
+    for needle in ("Dry run", "5 tasks", "S3PutObjectCopy", "2 exist, 1 missing", "Nothing was changed"):
+        check(needle in reason, f"{needle!r} in {reason!r}")
+    eq(s3.list_objects_v2(Bucket=dst).get("KeyCount", 0), 0, "nothing copied")
+    m = json.loads(s3.get_object(Bucket=rep, Key=f"rep/job-{jid}/manifest.json")["Body"].read())
+    rows = []
+    for r in m["Results"]:
+        rows += s3.get_object(Bucket=rep, Key=r["Key"])["Body"].read().decode().splitlines()
+    eq(len(rows), 3, "report rows")
+    check(any("missing" in r and "NoSuchKey" in r for r in rows), f"missing object reported: {rows}")
+    check(all("Dry run" in r for r in rows), "rows say dry run")
+    job = wait_job(csv_job(man, etag, op))
+    eq((job["Status"], job["ProgressSummary"]["NumberOfTasksSucceeded"]), ("Complete", 4),
+       "without the tag the job runs")
+
+
+def job_tags(jid):
+    return {t["Key"]: t["Value"] for t in s3c.get_job_tagging(AccountId=ACCOUNT, JobId=jid)["Tags"]}
+
+
+@test
+def rate_and_eta_tags():
+    """quarry:progress=true: GetJobTagging shows quarry:rate and quarry:eta computed by the
+    server (unknown before the job runs, 0 once done, the rate matching the counters); a job
+    without the tag shows only its own tags; putting quarry:rate does not store it."""
+    src = gp_bucket()
+    keys = [f"r{i}" for i in range(200)]
+    for k in keys:
+        s3.put_object(Bucket=src, Key=k, Body=b"")
+    man, etag = csv_manifest(src, keys)
+    jid = csv_job(man, etag, tag_op("rate"), tags={"quarry:progress": "true", "team": "x"},
+                  confirm=True)
+    end = time.monotonic() + JOB_DEADLINE_S
+    while s3c.describe_job(AccountId=ACCOUNT, JobId=jid)["Job"]["Status"] != "Suspended":
+        check(time.monotonic() < end, "job reaches Suspended")
+        time.sleep(0.05)
+    eq(job_tags(jid), {"quarry:progress": "true", "team": "x", "quarry:rate": "0.0",
+                       "quarry:eta": "unknown"}, "before running")
+    s3c.update_job_status(AccountId=ACCOUNT, JobId=jid, RequestedJobStatus="Ready")
+    job = wait_job(jid)
+    t = job_tags(jid)
+    eq(t["quarry:eta"], "0", "eta once done")
+    rate = float(t["quarry:rate"])
+    check(rate >= 0, f"rate {rate}")
+    s3c.put_job_tagging(AccountId=ACCOUNT, JobId=jid, Tags=[
+        {"Key": "quarry:progress", "Value": "true"}, {"Key": "quarry:rate", "Value": "999"}])
+    eq(job_tags(jid)["quarry:rate"], t["quarry:rate"], "a put quarry:rate is not stored")
+    other = csv_job(man, etag, tag_op("rate2"), tags={"team": "y"})
+    wait_job(other)
+    eq(job_tags(other), {"team": "y"}, "no progress tags without the opt-in")
+
+
 if __name__ == "__main__":
     run(setup=setup, teardown=teardown)

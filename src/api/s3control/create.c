@@ -585,5 +585,8 @@ bool s3c_parse_create(struct s3c_op *op, xmlDocPtr doc, struct batch_def *d,
     if (!parse_job_fields(op, root, d) || !parse_operation(op, xml_child(root, "Operation"), d) ||
         !parse_manifest(op, root, d) || !parse_report(op, root, d))
         return false;
-    return !(v = xml_child(root, "Tags")) || s3c_parse_tags(op, v, tags);
+    if ((v = xml_child(root, "Tags")) && !s3c_parse_tags(op, v, tags))
+        return false;
+    batch_strip_progress_tags(tags); /* the server's own tags (batch/progress.c) */
+    return true;
 }
