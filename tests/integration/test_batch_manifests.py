@@ -10,6 +10,10 @@ loopback). Jobs here use S3PutObjectTagging / S3PutObjectCopy, which need no fun
 import gzip
 import hashlib
 import json
+import os
+import re
+import subprocess
+import tempfile
 import time
 import urllib.parse
 import uuid
@@ -446,6 +450,150 @@ def rate_and_eta_tags():
     other = csv_job(man, etag, tag_op("rate2"), tags={"team": "y"})
     wait_job(other)
     eq(job_tags(other), {"team": "y"}, "no progress tags without the opt-in")
+
+
+# ---- quarry job commands (subprocesses of the real binary) ----
+
+def quarry_job(*args, timeout=120):
+    exe = os.path.join(os.environ.get("BUILD", "build"), "quarry")
+    env = dict(os.environ)
+    for k in list(env):
+        if k.startswith("AWS_"):
+            del env[k]
+    env.update({"AWS_ENDPOINT_URL": f"http://127.0.0.1:{srv.port}",
+                "AWS_ENDPOINT_URL_S3_CONTROL": f"http://localhost:{srv.port}",
+                "AWS_ACCESS_KEY_ID": srv.access_key, "AWS_SECRET_ACCESS_KEY": srv.secret_key,
+                "AWS_REGION": REGION, "AWS_ACCOUNT_ID": ACCOUNT})
+    return subprocess.run([exe, "job", *args], env=env, capture_output=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+@test
+def cli_manifest_lists_with_encoded_keys():
+    """`quarry job manifest BUCKET --prefix P --output s3://b/k` writes bucket,key lines for
+    every object under the prefix (more than one listing page), keys URL-encoded, and prints
+    the ARN and ETag; the manifest runs as a job. --output FILE writes the same lines."""
+    src, man = gp_bucket(), gp_bucket()
+    keys = ["p/a b.txt", "p/plus+.txt", "p/per%cent", "p/日本", "p/comma,quote\"", "q/other"]
+    keys += [f"p/n{i:04d}" for i in range(1005)]
+    for k in keys:
+        s3.put_object(Bucket=src, Key=k, Body=b"m")
+    r = quarry_job("manifest", src, "--prefix", "p/", "--output", f"s3://{man}/gen.csv")
+    eq(r.returncode, 0, f"exit ({r.stderr.decode()})")
+    arn, etag = r.stdout.decode().split()
+    eq(arn, f"arn:aws:s3:::{man}/gen.csv", "printed ARN")
+    body = s3.get_object(Bucket=man, Key="gen.csv")["Body"].read().decode()
+    lines = body.splitlines()
+    want = sorted(k for k in keys if k.startswith("p/"))
+    eq(sorted(urllib.parse.unquote_plus(l.split(",", 1)[1]) for l in lines), want, "keys")
+    check(all(re.fullmatch(r"[A-Za-z0-9_.~/%-]+", l.split(",", 1)[1]) for l in lines),
+          "keys URL-encoded")
+    eq(s3.head_object(Bucket=man, Key="gen.csv")["ETag"], etag, "printed ETag")
+    job = wait_job(csv_job_at(man, "gen.csv", etag, tag_op("cli")))
+    eq((job["Status"], job["ProgressSummary"]["NumberOfTasksSucceeded"]), ("Complete", len(want)),
+       "the manifest runs")
+    fd, path = tempfile.mkstemp(suffix=".csv")
+    os.close(fd)
+    try:
+        r = quarry_job("manifest", src, "--prefix", "q/", "--output", path)
+        eq(r.returncode, 0, "exit to file")
+        eq(open(path).read(), f"{src},q/other\n", "file manifest")
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
+    r = quarry_job("manifest", "no-such-bucket-zz")
+    check(r.returncode != 0 and b"NoSuchBucket" in r.stderr, f"missing bucket: {r.stderr!r}")
+
+
+def csv_job_at(man, key, etag, op, report=None):
+    return s3c.create_job(
+        AccountId=ACCOUNT, ConfirmationRequired=False, Operation=op, Priority=7, RoleArn=ROLE,
+        ClientRequestToken=str(uuid.uuid4()),
+        Report=({"Bucket": f"arn:aws:s3:::{report}", "Format": "Report_CSV_20180820",
+                 "Enabled": True, "Prefix": "rp", "ReportScope": "AllTasks"}
+                if report else {"Enabled": False}),
+        Manifest={"Spec": {"Format": "S3BatchOperations_CSV_20180820", "Fields": ["Bucket", "Key"]},
+                  "Location": {"ObjectArn": f"arn:aws:s3:::{man}/{key}", "ETag": etag}})["JobId"]
+
+
+@test
+def cli_watch_plain_lines():
+    """`quarry job watch ID` without a terminal prints plain lines (status, done/total, counts,
+    rate, eta) as the job moves and ends when it ends: exit 0 for Complete, 1 for Failed;
+    the last line shows the final counts."""
+    src = gp_bucket()
+    keys = [f"w{i}" for i in range(300)]
+    for k in keys:
+        s3.put_object(Bucket=src, Key=k, Body=b"")
+    man, etag = csv_manifest(src, keys + ["missing-1"])
+    jid = csv_job(man, etag, tag_op("w"), confirm=True)
+    proc = subprocess.Popen([os.path.join(os.environ.get("BUILD", "build"), "quarry"), "job",
+                             "watch", jid], env={**{k: v for k, v in os.environ.items()
+                                                    if not k.startswith("AWS_")},
+                             "AWS_ENDPOINT_URL": f"http://127.0.0.1:{srv.port}",
+                             "AWS_ENDPOINT_URL_S3_CONTROL": f"http://localhost:{srv.port}",
+                             "AWS_ACCESS_KEY_ID": srv.access_key,
+                             "AWS_SECRET_ACCESS_KEY": srv.secret_key, "AWS_REGION": REGION,
+                             "AWS_ACCOUNT_ID": ACCOUNT},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = proc.stdout.readline().decode()
+    check(re.fullmatch(rf"job {jid} (New|Preparing|Suspended) \d+/\d+ succeeded=0 failed=0 "
+                       r"rate=0\.0/s eta=\S+\n", first), f"first line {first!r}")
+    s3c.update_job_status(AccountId=ACCOUNT, JobId=jid, RequestedJobStatus="Ready")
+    out, err = proc.communicate(timeout=120)
+    lines = [first] + out.decode().splitlines(keepends=True)
+    eq(proc.returncode, 0, f"exit ({err.decode()})")
+    pat = re.compile(rf"job {jid} (\w+) (\d+)/(\d+) succeeded=(\d+) failed=(\d+) "
+                     r"rate=([0-9.]+)/s eta=(\S+)\n")
+    parsed = [pat.fullmatch(l) for l in lines]
+    check(all(parsed), f"every line plain: {lines}")
+    last = parsed[-1]
+    eq((last[1], last[2], last[3], last[4], last[5], last[7]),
+       ("Complete", "301", "301", "300", "1", "0s"), "last line")
+    eq(len(set(l for l in lines)), len(lines), "a line only when something changed")
+    bad = gp_bucket()
+    betag = s3.put_object(Bucket=bad, Key="m.csv", Body=b"NOT A BUCKET!,k\n")["ETag"]
+    job2 = csv_job(bad, betag, tag_op("w"))
+    r = quarry_job("watch", job2)
+    tail = r.stdout.decode().splitlines()[-1]
+    check(r.returncode == 1 and re.fullmatch(rf"job {job2} Failed 0/0 succeeded=0 failed=0 "
+                                             r"rate=0\.0/s eta=\S+", tail),
+          f"a failed job ends watch with 1: {r.returncode} {tail!r}")
+
+
+@test
+def cli_rerun_failed():
+    """`quarry job rerun-failed ID` reads the finished job's report, writes a manifest of its
+    failed rows next to it and creates a job with the same operation, report and role: once
+    the missing objects exist, the new job succeeds on exactly those."""
+    src, rep = gp_bucket(), gp_bucket()
+    have = ["r1", "r 2", "r+3"]
+    gone = ["g 1", "g,2", "g%3"]
+    for k in have:
+        s3.put_object(Bucket=src, Key=k, Body=b"x")
+    man, etag = csv_manifest(src, have + gone)
+    jid = csv_job_at(man, "m.csv", etag, tag_op("re"), report=rep)
+    job = wait_job(jid)
+    eq((job["ProgressSummary"]["NumberOfTasksSucceeded"],
+        job["ProgressSummary"]["NumberOfTasksFailed"]), (3, 3), "first run")
+    for k in gone:
+        s3.put_object(Bucket=src, Key=k, Body=b"y")
+    r = quarry_job("rerun-failed", jid)
+    eq(r.returncode, 0, f"exit ({r.stderr.decode()})")
+    new = r.stdout.decode().strip()
+    check(re.fullmatch(r"[0-9a-f-]{36}", new), f"new job id {new!r}")
+    job2 = wait_job(new)
+    eq((job2["Status"], job2["ProgressSummary"]["TotalNumberOfTasks"],
+        job2["ProgressSummary"]["NumberOfTasksSucceeded"]), ("Complete", 3, 3), "rerun")
+    eq((job2["Operation"], job2["RoleArn"], job2["Report"]["Bucket"], job2["Priority"]),
+       (job["Operation"], job["RoleArn"], job["Report"]["Bucket"], job["Priority"]),
+       "same operation, role, report, priority")
+    check(job2["Manifest"]["Location"]["ObjectArn"].endswith(f"rp/job-{jid}/rerun-failed.csv"),
+          "manifest beside the report")
+    for k in gone:
+        eq(tags_of(src, k), {"batch": "re"}, f"rerun tagged {k!r}")
+    r = quarry_job("rerun-failed", new)
+    check(r.returncode == 1 and b"no failed tasks" in r.stderr, f"nothing to rerun: {r.stderr!r}")
 
 
 if __name__ == "__main__":
