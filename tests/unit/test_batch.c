@@ -3,7 +3,9 @@
  * boundary cases), the streaming reader of a pinned manifest (inline and blob-backed,
  * resumed from byte offsets, CRLF, overlong lines), and the store's job rows: a copy
  * task's effect and its result row commit together, a missing source fails the task
- * alone, the cursor refuses a stale window, the pin survives an overwrite.
+ * alone, the cursor refuses a stale window, the pin survives an overwrite; the inventory
+ * parsers (manifest.json, gzip lines over moving chunk boundaries) and the spool that pins
+ * an expanded task list (chunks, a second pin dropped, blobs freed at unpin).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -496,6 +498,59 @@ static void test_inv_gzip_lines(void **state)
     free(buf);
 }
 
+/* The number of blob files under DIR/objects. */
+static int count_blobs(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "find '%s/objects' -type f ! -name '*.tmp' | wc -l", dir);
+    FILE *p = popen(cmd, "r");
+    int n = -1;
+    assert_non_null(p);
+    assert_int_equal(fscanf(p, "%d", &n), 1);
+    pclose(p);
+    return n;
+}
+
+/* A spooled task list over several 4 MiB chunks is pinned and read back line by line;
+ * a second spool for a pinned job is dropped; unpinning frees the chunks' blobs. */
+static void test_spool_pin_and_unpin(void **state)
+{
+    struct fx *f = *state;
+    new_job(f, "sp-1");
+    int before = count_blobs(f->dir);
+    struct store_job_spool *sp;
+    store_job_spool_new(f->st, &sp);
+    char line[64];
+    const size_t n = 600000; /* 17 bytes a line: 10.2 MB, three 4 MiB chunks */
+    for (size_t i = 0; i < n; i++) {
+        int len = snprintf(line, sizeof(line), "bkt,key-%07zu,\n", i);
+        assert_int_equal(store_job_spool_write(sp, qr_slice(line, (size_t)len)), QR_OK);
+    }
+    assert_int_equal(store_job_spool_size(sp), n * 17);
+    assert_int_equal(store_job_spool_pin(sp, "sp-1"), QR_OK);
+    store_job_spool_free(sp);
+    assert_int_equal(count_blobs(f->dir), before + 3);
+
+    uint64_t *offs = malloc(sizeof(*offs) * (n + 1));
+    assert_int_equal(read_all(f, "sp-1", 0, offs, n + 1), n);
+    free(offs);
+
+    store_job_spool_new(f->st, &sp); /* already pinned: this one's bytes are dropped */
+    assert_int_equal(store_job_spool_write(sp, QR_SLICE_LIT("bkt,other,\n")), QR_OK);
+    assert_int_equal(store_job_spool_pin(sp, "sp-1"), QR_OK);
+    store_job_spool_free(sp);
+    assert_int_equal(count_blobs(f->dir), before + 3);
+
+    store_job_spool_new(f->st, &sp); /* a job that does not exist */
+    assert_int_equal(store_job_spool_write(sp, QR_SLICE_LIT("bkt,x,\n")), QR_OK);
+    assert_int_equal(store_job_spool_pin(sp, "no-such-job"), QR_E_NO_SUCH_UPLOAD);
+    store_job_spool_free(sp);
+
+    struct store_job_update u = {.id = "sp-1", .set = STORE_JOB_UNPIN, .from_states = ~0ull};
+    assert_int_equal(store_job_update(f->st, &u, NULL), QR_OK);
+    assert_int_equal(count_blobs(f->dir), before);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -506,6 +561,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_progress_commits_effect_with_row, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotent_token, setup, teardown),
         cmocka_unit_test(test_inv_parse_table),
+        cmocka_unit_test_setup_teardown(test_spool_pin_and_unpin, setup, teardown),
         cmocka_unit_test(test_inv_gzip_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
