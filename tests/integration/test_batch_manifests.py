@@ -562,6 +562,42 @@ def cli_watch_plain_lines():
 
 
 @test
+def cli_watch_terminal_bar():
+    """On a terminal (a pty) `quarry job watch` redraws one line in place: carriage return,
+    a progress bar, done/total, tasks/s and ETA, then a newline when the job ends."""
+    import pty
+    src = gp_bucket()
+    for k in ("t1", "t2"):
+        s3.put_object(Bucket=src, Key=k, Body=b"")
+    jid = csv_job(*csv_manifest(src, ["t1", "t2"]), tag_op("tty"))
+    wait_job(jid)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update({"AWS_ENDPOINT_URL": f"http://127.0.0.1:{srv.port}",
+                "AWS_ENDPOINT_URL_S3_CONTROL": f"http://localhost:{srv.port}",
+                "AWS_ACCESS_KEY_ID": srv.access_key, "AWS_SECRET_ACCESS_KEY": srv.secret_key,
+                "AWS_REGION": REGION, "AWS_ACCOUNT_ID": ACCOUNT})
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([os.path.join(os.environ.get("BUILD", "build"), "quarry"), "job",
+                             "watch", jid], env=env, stdout=slave, stderr=subprocess.PIPE)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    eq(proc.wait(timeout=60), 0, "exit")
+    text = out.decode()
+    check(re.search(r"\r\x1b\[KComplete +\[#{30}\] 100% 2/2  failed 0  [0-9.]+ tasks/s  ETA 0s",
+                    text), f"bar: {text!r}")
+    check(text.endswith("\n"), "ends the line")
+
+
+@test
 def cli_rerun_failed():
     """`quarry job rerun-failed ID` reads the finished job's report, writes a manifest of its
     failed rows next to it and creates a job with the same operation, report and role: once
