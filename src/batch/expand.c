@@ -6,6 +6,9 @@
  * engine, the windows and a resumed job read every format alike, and changing or
  * deleting the inventory's objects after Preparing changes nothing for the job.
  *
+ * manifest.json and each data file are held for the job while they are read
+ * (store_job_hold: a reference on their blobs, dropped once the task list is pinned or
+ * the job ends), so overwriting or deleting them during Preparing changes nothing either.
  * The data files are streamed (a 64 KiB read buffer, inflate, one line at a time) and
  * each one's MD5 is checked against manifest.json: a mismatch, a corrupt file or a
  * malformed line fails the job in Preparing naming the file (and the line).
@@ -69,6 +72,25 @@ static enum qr_err objsrc_pull(void *arg, uint8_t *dst, size_t cap, size_t *got)
     return QR_E_IO; /* extents shorter than the size */
 }
 
+/* Holds the object for the job (store_job_hold) and points s at the held bytes. */
+static enum qr_err objsrc_hold(struct batch_engine *e, const struct store_job *j,
+                               const char *bucket, const char *key, h2o_mem_pool_t *pool,
+                               struct objsrc *s)
+{
+    struct store_job_held h;
+    enum qr_err err =
+        store_job_hold(e->o.store, j->id, qr_slice_cstr(bucket), qr_slice_cstr(key), pool, &h);
+    if (err != QR_OK)
+        return err;
+    memset(&s->o, 0, sizeof(s->o));
+    s->o.size = h.size;
+    memcpy(s->o.etag, h.etag, sizeof(s->o.etag));
+    s->o.inline_data = h.inline_data;
+    s->o.ext = h.ext;
+    s->o.n_ext = h.n_ext;
+    return QR_OK;
+}
+
 static void objsrc_close(struct objsrc *s)
 {
     if (s->fd >= 0)
@@ -84,8 +106,7 @@ static bool read_manifest_json(struct batch_engine *e, const struct store_job *j
     const char *key;
     struct objsrc s = {.st = e->o.store, .fd = -1};
     if (!batch_manifest_object(d->mf_arn, bucket, &key) ||
-        store_obj_get(e->reader, qr_slice_cstr(bucket), qr_slice_cstr(key), true, pool, &s.o) !=
-            QR_OK) {
+        objsrc_hold(e, j, bucket, key, pool, &s) != QR_OK) {
         snprintf(reason, sizeof(reason), "Reading the manifest failed: %.200s does not exist.",
                  d->mf_arn);
         batch_fail_job(e, j->id, "ManifestNotFound", reason);
@@ -117,9 +138,9 @@ static bool read_manifest_json(struct batch_engine *e, const struct store_job *j
 }
 
 /* Streams one data file into the spool. reason gets why it failed. */
-static bool expand_file(struct batch_engine *e, const struct batch_inv *inv,
-                        const struct batch_inv_file *f, struct store_job_spool *sp,
-                        char reason[256])
+static bool expand_file(struct batch_engine *e, const struct store_job *j,
+                        const struct batch_inv *inv, const struct batch_inv_file *f,
+                        struct store_job_spool *sp, char reason[256])
 {
     h2o_mem_pool_t pool;
     h2o_mem_init_pool(&pool);
@@ -128,10 +149,9 @@ static bool expand_file(struct batch_engine *e, const struct batch_inv *inv,
     char *line = qr_xmalloc(BATCH_LINE_MAX + 16), msg[128], md5[33];
     struct batch_gzlines *g = NULL;
     bool ok = false, eof = false;
-    enum qr_err err = store_obj_get(e->reader, qr_slice_cstr(inv->dest_bucket),
-                                    qr_slice_cstr(f->key), true, &pool, &s.o);
+    enum qr_err err = objsrc_hold(e, j, inv->dest_bucket, f->key, &pool, &s);
     if (err != QR_OK) {
-        snprintf(reason, 256, "Inventory data file %.150s does not exist in bucket %s.", f->key,
+        snprintf(reason, 256, "Inventory data file %.120s does not exist in bucket %.63s.", f->key,
                  inv->dest_bucket);
         goto out;
     }
@@ -199,7 +219,7 @@ static bool expand_inventory(struct batch_engine *e, const struct store_job *j,
     for (size_t i = 0; i < inv.n_files; i++) {
         if (batch_engine_stopping(e))
             goto out; /* preparation starts over at the next start */
-        if (!expand_file(e, &inv, &inv.files[i], sp, reason)) {
+        if (!expand_file(e, j, &inv, &inv.files[i], sp, reason)) {
             batch_fail_job(e, j->id, "ManifestFormatError", reason);
             goto out;
         }

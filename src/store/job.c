@@ -33,7 +33,9 @@ static const char job_schema[] =
     "CREATE TABLE IF NOT EXISTS batch_results(job_seq INTEGER NOT NULL, line INTEGER NOT NULL,"
     " failed INTEGER NOT NULL, bucket BLOB NOT NULL, key BLOB NOT NULL, version TEXT NOT NULL,"
     " code TEXT NOT NULL, http INTEGER NOT NULL, message TEXT NOT NULL,"
-    " PRIMARY KEY(job_seq, line)) WITHOUT ROWID;";
+    " PRIMARY KEY(job_seq, line)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS batch_holds(job_seq INTEGER NOT NULL, ext BLOB NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS batch_holds_job ON batch_holds(job_seq);";
 
 #define JOB_COLS                                                                                   \
     "seq,id,state,priority,created_ms,terminated_ms,suspended_ms,active_ms,total,succeeded,"       \
@@ -309,11 +311,35 @@ static enum qr_err w_set_text(struct store *st, int64_t seq, const char *col, st
     return run_done(st->wdb, s, col);
 }
 
+/* Drops the job's holds on data files (store_job_hold): one reference per extent. */
+static enum qr_err w_drop_holds(struct store *st, int64_t seq)
+{
+    sqlite3_stmt *s = prep(st->wdb, "SELECT ext FROM batch_holds WHERE job_seq=?1");
+    if (s == NULL)
+        return QR_E_DB;
+    sqlite3_bind_int64(s, 1, seq);
+    enum qr_err err = QR_OK;
+    int rc;
+    while (err == QR_OK && (rc = sqlite3_step(s)) == SQLITE_ROW)
+        err = w_unref_packed(st, sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0));
+    if (err == QR_OK && rc != SQLITE_DONE)
+        err = db_fail(st->wdb, "job holds");
+    sqlite3_finalize(s);
+    if (err != QR_OK)
+        return err;
+    s = prep(st->wdb, "DELETE FROM batch_holds WHERE job_seq=?1");
+    if (s == NULL)
+        return QR_E_DB;
+    sqlite3_bind_int64(s, 1, seq);
+    return run_done(st->wdb, s, "job holds drop");
+}
+
 static enum qr_err w_unpin(struct store *st, struct w_job *j)
 {
-    if (!j->pinned)
-        return QR_OK;
-    enum qr_err err = w_unref_packed(st, j->ext.p, j->ext.len);
+    enum qr_err err = w_drop_holds(st, j->seq);
+    if (err != QR_OK || !j->pinned)
+        return err;
+    err = w_unref_packed(st, j->ext.p, j->ext.len);
     if (err != QR_OK)
         return err;
     sqlite3_stmt *s = prep(st->wdb, "UPDATE batch_jobs SET pinned=0, man_inline=NULL,"
@@ -561,6 +587,9 @@ static enum qr_err apply_spool_pin(struct store *st, struct store_change *ch)
     if (err == QR_OK)
         sp->owned = true;
 out:
+    /* The task list is pinned (now or before): the data files it came from are not needed */
+    if (err == QR_OK)
+        err = w_drop_holds(st, j.seq);
     qr_buf_dispose(&j.ext);
     return err;
 }
@@ -590,6 +619,73 @@ void store_job_spool_free(struct store_job_spool *sp)
     free(sp->ext);
     free(sp->buf);
     free(sp);
+}
+
+/* ---- holds on data files read at preparation ---- */
+
+struct hold_change {
+    struct store_change ch;
+    const char *id;
+    struct qr_slice bucket, key;
+    struct full_obj o; /* filled by the writer; the caller disposes it */
+    bool have;
+};
+
+static enum qr_err apply_hold(struct store *st, struct store_change *ch)
+{
+    struct hold_change *c = (struct hold_change *)ch;
+    struct w_job j;
+    int64_t bucket_id;
+    enum qr_err err = w_job_get(st, c->id, &j);
+    if (err != QR_OK)
+        return err == QR_E_NO_SUCH_KEY ? QR_E_NO_SUCH_UPLOAD : err;
+    qr_buf_dispose(&j.ext);
+    if ((err = w_bucket_id(st, c->bucket, &bucket_id)) != QR_OK ||
+        (err = w_obj_full(st, bucket_id, c->key, &c->o)) != QR_OK)
+        return err;
+    c->have = true;
+    if (c->o.is_inline || c->o.n_ext == 0)
+        return QR_OK; /* the bytes are copied out: nothing to hold */
+    if ((err = w_ref(st, c->o.ext, c->o.n_ext)) != QR_OK)
+        return err;
+    size_t n = c->o.n_ext * STORE_EXT_BYTES;
+    uint8_t *packed = qr_xmalloc(n);
+    ext_pack(c->o.ext, c->o.n_ext, packed);
+    sqlite3_stmt *s = prep(st->wdb, "INSERT INTO batch_holds(job_seq, ext) VALUES(?1, ?2)");
+    if (s == NULL) {
+        free(packed);
+        return QR_E_DB;
+    }
+    sqlite3_bind_int64(s, 1, j.seq);
+    bind_bytes(s, 2, qr_slice(packed, n));
+    err = run_done(st->wdb, s, "job hold");
+    free(packed);
+    return err;
+}
+
+enum qr_err store_job_hold(struct store *st, const char *id, struct qr_slice bucket,
+                           struct qr_slice key, h2o_mem_pool_t *pool, struct store_job_held *out)
+{
+    struct hold_change c = {.ch.apply = apply_hold, .id = id, .bucket = bucket, .key = key};
+    enum qr_err err = writer_submit(st, &c.ch);
+    memset(out, 0, sizeof(*out));
+    if (err == QR_OK) {
+        out->size = c.o.size;
+        memcpy(out->etag, c.o.etag, sizeof(out->etag));
+        if (c.o.is_inline || c.o.n_ext == 0) {
+            uint8_t *p = h2o_mem_alloc_pool(pool, c.o.data.len + 1);
+            if (c.o.data.len)
+                memcpy(p, c.o.data.p, c.o.data.len);
+            out->inline_data = qr_slice(p, c.o.data.len);
+        } else {
+            out->ext = h2o_mem_alloc_pool(pool, c.o.n_ext * sizeof(*out->ext));
+            memcpy(out->ext, c.o.ext, c.o.n_ext * sizeof(*out->ext));
+            out->n_ext = c.o.n_ext;
+        }
+    }
+    if (c.have)
+        full_obj_dispose(&c.o);
+    return err;
 }
 
 enum qr_err store_job_manifest(struct store_reader *r, const char *id, h2o_mem_pool_t *pool,

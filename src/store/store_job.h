@@ -142,6 +142,24 @@ enum qr_err store_job_spool_pin(struct store_job_spool *sp, const char *id)
 /* Drops whatever was not pinned. NULL is a no-op. */
 void store_job_spool_free(struct store_job_spool *sp);
 
+/* A data file of a job's manifest (an inventory's) held while preparation reads it:
+ * each of its blobs gets a reference recorded against the job, dropped when the job's
+ * task list is pinned (store_job_spool_pin) or the job ends (STORE_JOB_UNPIN), so
+ * overwriting or deleting the object meanwhile changes nothing for the reader. Holds
+ * survive a restart (preparation then starts over and they are dropped as above). */
+struct store_job_held {
+    uint64_t size;
+    char etag[80];               /* no quotes */
+    struct qr_slice inline_data; /* p != NULL: the bytes, in pool */
+    struct store_extent *ext;    /* else n_ext extents, in pool */
+    size_t n_ext;
+};
+/* Errors: QR_E_NO_SUCH_BUCKET, QR_E_NO_SUCH_KEY, QR_E_NO_SUCH_UPLOAD (job missing),
+ * QR_E_DB. */
+enum qr_err store_job_hold(struct store *st, const char *id, struct qr_slice bucket,
+                           struct qr_slice key, h2o_mem_pool_t *pool, struct store_job_held *out)
+    __attribute__((warn_unused_result));
+
 /* The pinned manifest: bytes (inline) or extents. Errors: QR_E_NO_SUCH_KEY (no job or
  * not pinned), QR_E_DB. */
 struct store_job_manifest {

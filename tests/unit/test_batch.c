@@ -5,7 +5,8 @@
  * task's effect and its result row commit together, a missing source fails the task
  * alone, the cursor refuses a stale window, the pin survives an overwrite; the inventory
  * parsers (manifest.json, gzip lines over moving chunk boundaries) and the spool that pins
- * an expanded task list (chunks, a second pin dropped, blobs freed at unpin).
+ * an expanded task list (chunks, a second pin dropped, blobs freed at unpin) and the
+ * holds on data files read at preparation.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -551,6 +552,54 @@ static void test_spool_pin_and_unpin(void **state)
     assert_int_equal(count_blobs(f->dir), before);
 }
 
+/* A held data file survives its object's overwrite (its blob stays readable) until the
+ * task list is pinned; a job that ends without a pin drops its holds too. */
+static void test_hold_data_files(void **state)
+{
+    struct fx *f = *state;
+    char body[300];
+    memset(body, 'd', sizeof(body));
+    new_job(f, "h-1");
+    int before = count_blobs(f->dir);
+    put(f, "data.gz", body, sizeof(body));
+    struct store_job_held h;
+    assert_int_equal(store_job_hold(f->st, "h-1", QR_SLICE_LIT("bkt"), QR_SLICE_LIT("data.gz"),
+                                    &f->pool, &h),
+                     QR_OK);
+    assert_int_equal(h.size, sizeof(body));
+    assert_int_equal(h.n_ext, 1);
+    put(f, "data.gz", "x", 1); /* overwritten: inline now, the old blob only held */
+    assert_int_equal(count_blobs(f->dir), before + 1);
+    int fd;
+    char got[300];
+    assert_int_equal(store_blob_open(f->st, h.ext[0].blob, &fd), QR_OK);
+    assert_int_equal(pread(fd, got, sizeof(got), (off_t)h.ext[0].off), (ssize_t)sizeof(got));
+    close(fd);
+    assert_memory_equal(got, body, sizeof(body));
+    assert_int_equal(store_job_hold(f->st, "h-1", QR_SLICE_LIT("bkt"), QR_SLICE_LIT("nope"),
+                                    &f->pool, &h),
+                     QR_E_NO_SUCH_KEY);
+    struct store_job_spool *sp;
+    store_job_spool_new(f->st, &sp);
+    assert_int_equal(store_job_spool_write(sp, QR_SLICE_LIT("bkt,k,\n")), QR_OK);
+    assert_int_equal(store_job_spool_pin(sp, "h-1"), QR_OK);
+    store_job_spool_free(sp);
+    /* the hold went with the pin: what is left is the task list's own chunk */
+    assert_int_equal(count_blobs(f->dir), before + 1);
+
+    new_job(f, "h-2");
+    put(f, "data2.gz", body, sizeof(body));
+    assert_int_equal(store_job_hold(f->st, "h-2", QR_SLICE_LIT("bkt"), QR_SLICE_LIT("data2.gz"),
+                                    &f->pool, &h),
+                     QR_OK);
+    assert_int_equal(store_obj_delete(f->st, QR_SLICE_LIT("bkt"), QR_SLICE_LIT("data2.gz"), NULL),
+                     QR_OK);
+    assert_int_equal(count_blobs(f->dir), before + 2);
+    struct store_job_update u = {.id = "h-2", .set = STORE_JOB_UNPIN, .from_states = ~0ull};
+    assert_int_equal(store_job_update(f->st, &u, NULL), QR_OK);
+    assert_int_equal(count_blobs(f->dir), before + 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -562,6 +611,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idempotent_token, setup, teardown),
         cmocka_unit_test(test_inv_parse_table),
         cmocka_unit_test_setup_teardown(test_spool_pin_and_unpin, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hold_data_files, setup, teardown),
         cmocka_unit_test(test_inv_gzip_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
