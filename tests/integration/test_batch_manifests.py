@@ -198,6 +198,83 @@ def inventory_pinned_at_preparing():
     eq(tags_of(src, "p2"), {"batch": "pin"}, "tagged")
 
 
+def blob_files(server):
+    n = 0
+    for _, _, files in os.walk(os.path.join(server.data, "objects")):
+        n += sum(1 for f in files if not f.endswith(".tmp"))
+    return n
+
+
+@test
+def kill9_while_preparing_an_inventory():
+    """kill -9 while Preparing expands a 2,000,000-line inventory (fsync on), once part of
+    the task list is on disk: after the restart preparation starts over and the job counts
+    every line once; once the job ends, no blob of either attempt's task list is left and
+    the holds on the data files are gone."""
+    with QuarryServer(fsync=True) as server:
+        c3 = server.boto3_client()
+        ctl = boto3.client("s3control", endpoint_url=f"http://localhost:{server.port}",
+                           region_name=REGION, aws_access_key_id=server.access_key,
+                           aws_secret_access_key=server.secret_key,
+                           config=Config(retries={"total_max_attempts": 1}, read_timeout=120))
+        c3.create_bucket(Bucket="ksrc")
+        c3.create_bucket(Bucket="kinv")
+        n, per, files = 2_000_000, 500_000, []
+        for f in range(0, n, per):
+            body = gzip.compress("".join(f'"ksrc","k/{i:09d}",""\n'
+                                         for i in range(f, f + per)).encode(), 1)
+            key = f"inv/data/{f}.csv.gz"
+            c3.put_object(Bucket="kinv", Key=key, Body=body)
+            files.append({"key": key, "size": len(body), "MD5checksum": hashlib.md5(body).hexdigest()})
+        m = {"sourceBucket": "ksrc", "destinationBucket": "arn:aws:s3:::kinv", "fileFormat": "CSV",
+             "fileSchema": "Bucket, Key, VersionId", "files": files}
+        etag = c3.put_object(Bucket="kinv", Key="inv/manifest.json", Body=json.dumps(m).encode())["ETag"]
+        before = blob_files(server)
+        jid = ctl.create_job(
+            AccountId=ACCOUNT, ConfirmationRequired=True, Operation=tag_op("k"), Priority=10,
+            RoleArn=ROLE, ClientRequestToken=str(uuid.uuid4()), Report={"Enabled": False},
+            Manifest={"Spec": {"Format": "S3InventoryReport_CSV_20161130"},
+                      "Location": {"ObjectArn": "arn:aws:s3:::kinv/inv/manifest.json",
+                                   "ETag": etag}})["JobId"]
+        end = time.monotonic() + JOB_DEADLINE_S
+        # Crash once part of the task list is on disk (a spool chunk) but not pinned.
+        while blob_files(server) == before:
+            check(time.monotonic() < end, "preparation writes its task list")
+        status = ctl.describe_job(AccountId=ACCOUNT, JobId=jid)["Job"]["Status"]
+        server.kill9()
+        eq(status, "Preparing", "the crash came while preparing")
+        server.restart()
+        ctl = boto3.client("s3control", endpoint_url=f"http://localhost:{server.port}",
+                           region_name=REGION, aws_access_key_id=server.access_key,
+                           aws_secret_access_key=server.secret_key,
+                           config=Config(retries={"total_max_attempts": 1}, read_timeout=120))
+        end = time.monotonic() + JOB_DEADLINE_S
+        while True:
+            job = ctl.describe_job(AccountId=ACCOUNT, JobId=jid)["Job"]
+            if job["Status"] not in ("New", "Preparing"):
+                break
+            check(time.monotonic() < end, "preparation ends after the restart")
+            time.sleep(0.05)
+        eq((job["Status"], job["ProgressSummary"]["TotalNumberOfTasks"]), ("Suspended", n),
+           "every line counted once")
+        ctl.update_job_status(AccountId=ACCOUNT, JobId=jid, RequestedJobStatus="Cancelled")
+        end = time.monotonic() + JOB_DEADLINE_S
+        while ctl.describe_job(AccountId=ACCOUNT, JobId=jid)["Job"]["Status"] != "Cancelled":
+            check(time.monotonic() < end, "job cancelled")
+            time.sleep(0.05)
+        # Freed blobs are unlinked by the writer after its commit: wait for it.
+        end = time.monotonic() + 30
+        while blob_files(server) != before and time.monotonic() < end:
+            time.sleep(0.05)
+        eq(blob_files(server), before, "no blob left behind")
+        for f in files:  # no hold left: deleting the data files frees their blobs
+            c3.delete_object(Bucket="kinv", Key=f["key"])
+        end = time.monotonic() + 30
+        while blob_files(server) != 0 and time.monotonic() < end:
+            time.sleep(0.05)
+        eq(blob_files(server), 0, "no hold left on the data files")
+
+
 # ---- S3JobManifestGenerator ----
 
 GEN_KEYS = {"a/one.txt": 10, "a/two.log": 200, "a/mid-three.txt": 3000, "b/four.txt": 50,
