@@ -351,6 +351,26 @@ def generator_filters():
 
 
 @test
+def generator_creation_time_cut():
+    """CreatedAfter / CreatedBefore at a cut between two groups of writes select by each
+    object's Last-Modified (read back from the listing, milliseconds) strictly."""
+    src = gp_bucket()
+    for k in ("old1", "old2", "old3"):
+        s3.put_object(Bucket=src, Key=k, Body=b"o")
+    cut = max(o["LastModified"] for o in s3.list_objects_v2(Bucket=src)["Contents"])
+    for k in ("new1", "new2"):
+        s3.put_object(Bucket=src, Key=k, Body=b"n")
+    listed = {o["Key"]: o["LastModified"] for o in s3.list_objects_v2(Bucket=src)["Contents"]}
+    after = sorted(k for k, t in listed.items() if t > cut)
+    before = sorted(k for k, t in listed.items() if t < cut)
+    check(set(after) == {"new1", "new2"}, f"the cut separates the groups: {listed} at {cut}")
+    job = wait_job(generator_job(src, {"CreatedAfter": cut}))
+    eq((job["Status"], tagged(src)), ("Complete", after), "CreatedAfter")
+    job = wait_job(generator_job(src, {"CreatedBefore": cut}, op=tag_op("b")))
+    eq((job["Status"], tagged(src, "b")), ("Complete", before), "CreatedBefore (strict)")
+
+
+@test
 def generator_refusals():
     """EligibleForReplication=true (no replication in quarry) and MatchAnyObjectEncryption are
     refused 501 naming them; a directory-bucket source, a missing source, two prefixes, a
