@@ -2,7 +2,9 @@
  * batch_int.h - shared by the files of src/batch/ only.
  *
  * Files: job.c (create, describe, status/priority/tags updates, the definition JSON),
- * csv.c (one manifest line), manifest.c (the streaming reader of a pinned manifest), engine.c (the
+ * csv.c (one manifest line), manifest.c (the streaming reader of a pinned manifest),
+ * inventory.c (inventory manifest.json and gzip lines), expand.c (inventory and generator
+ * manifests into a pinned task list), generator.c (S3JobManifestGenerator), engine.c (the
  * thread: preparation, scheduling, windows of tasks, the failure threshold), task.c (one
  * window of one operation: LambdaInvoke through fn_invoke, copy and tagging through the
  * store's transaction), report.c (the completion report).
@@ -75,6 +77,45 @@ enum qr_err batch_mreader_open(struct store *st, struct store_reader *r, const c
  * (line over BATCH_LINE_MAX), QR_E_IO. */
 enum qr_err batch_mreader_next(struct batch_mreader *mr, struct qr_slice *out, bool *out_eof);
 void batch_mreader_close(struct batch_mreader *mr);
+
+/* "arn:aws:s3:::bucket/key" -> bucket and key (engine.c). */
+bool batch_manifest_object(const char *arn, char bucket[64], const char **key);
+/* An ETag as given, without its quotes (engine.c). */
+void batch_etag_unquoted(const char *in, char out[80]);
+
+/* ---- manifests that are not one CSV object (expand.c, generator.c) ---- */
+
+/* Expands an inventory report or a generator into the job's task list and pins it (a
+ * job already pinned is left alone). false: the job failed (reason recorded) or the
+ * engine is stopping. Engine thread. */
+bool batch_expand_manifest(struct batch_engine *e, const struct store_job *j,
+                           const struct batch_def *d);
+/* S3JobManifestGenerator: the listing of the source bucket through the filters, as CSV
+ * lines into sp (and the generated manifest written when asked). false: the job failed
+ * (reason recorded) or the engine is stopping. Engine thread. */
+/* CreateJob's checks of a generator: the source and output buckets exist and are general
+ * purpose buckets (AWS supports neither as a directory bucket). msg gets the reason.
+ * Errors: QR_E_BAD_INPUT, QR_E_DB. */
+enum qr_err batch_check_generator(struct store_reader *r, const struct batch_def *d,
+                                  char msg[256]);
+bool batch_generate(struct batch_engine *e, const struct store_job *j, const struct batch_def *d,
+                    struct store_job_spool *sp);
+
+/* ---- dry run (dryrun.c) ---- */
+
+#define BATCH_TAG_DRY_RUN      "quarry:dry-run"      /* "true": check, change nothing */
+#define BATCH_TAG_DRY_RUN_KEYS "quarry:dry-run-keys" /* tasks checked, 1..1000 (10) */
+
+/* The value of one of the job's stored tags; false when it has none. */
+bool batch_job_tag(const struct store_job *j, const char *key, char *out, size_t cap);
+/* Whether the job asked for a dry run. */
+bool batch_dry_run_wanted(const struct store_job *j);
+/* After a dry-run job's manifest was validated (total tasks): checks the first K tasks'
+ * objects, the role and the function, records a row per checked task and a summary in
+ * StatusUpdateReason, and moves the job to Ready with only those tasks, so it completes
+ * (with its report) without running anything. Engine thread. */
+void batch_dry_run(struct batch_engine *e, const struct store_job *j, const struct batch_def *d,
+                   uint64_t total);
 
 /* What a job's quarry:* tags ask for beyond AWS (opt-in; the defaults are AWS's
  * behaviour): docs/batch.md lists them. */

@@ -290,6 +290,7 @@ static void get_tagging(struct s3c_op *op)
     struct batch_job j;
     if (!load_job(op, &j))
         return;
+    batch_progress_tags(&j, j.tags); /* opt-in, beyond AWS: batch/progress.c */
     xml_begin(&op->body, "GetJobTaggingResult", S3C_NS);
     s3c_render_tags(&op->body, "Tags", j.tags->v, j.tags->n);
     xml_close(&op->body, "GetJobTaggingResult");
@@ -305,6 +306,7 @@ static void put_tagging(struct s3c_op *op)
     if (!(root = xml_root(doc, "PutJobTaggingRequest")) || !xml_child(root, "Tags")) {
         s3c_fail(op, 400, "MalformedXML", "PutJobTaggingRequest needs a Tags element.");
     } else if (s3c_parse_tags(op, xml_child(root, "Tags"), t)) {
+        batch_strip_progress_tags(t);
         enum qr_err err = batch_put_tags(op->server->batch, op->id, t);
         if (err != QR_OK)
             s3c_fail_err(op, err);
