@@ -64,6 +64,9 @@ class ServerError(Exception):
 LAMBDA_TRUST = {"Version": "2012-10-17", "Statement": [{
     "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
     "Action": "sts:AssumeRole"}]}
+BATCH_TRUST = {"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": "batchoperations.s3.amazonaws.com"},
+    "Action": "sts:AssumeRole"}]}
 
 
 class QuarryServer:
@@ -350,6 +353,19 @@ class QuarryServer:
         iam.put_role_policy(RoleName=name, PolicyName="quarry-tests", PolicyDocument=json.dumps({
             "Version": "2012-10-17",
             "Statement": [{"Effect": "Allow", "Action": list(actions), "Resource": "*"}]}))
+        return f"arn:aws:iam::123456789012:role/{name}"
+
+    def batch_role(self, name="batch-ops",
+                   actions=("s3:*", "s3express:*", "lambda:InvokeFunction"), statements=None):
+        """Creates a job's role as the Batch Operations walkthrough does: trusted by
+        batchoperations.s3.amazonaws.com, with an inline policy allowing actions on every
+        resource (or the given statements). A job's tasks, its manifest read and its
+        report write all act as this role."""
+        iam = self.iam_client()
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(BATCH_TRUST))
+        stmts = statements or [{"Effect": "Allow", "Action": list(actions), "Resource": "*"}]
+        iam.put_role_policy(RoleName=name, PolicyName="quarry-tests", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": stmts}))
         return f"arn:aws:iam::123456789012:role/{name}"
 
     def lambda_client(self, recorder=True, **cfg):

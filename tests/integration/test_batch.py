@@ -56,6 +56,8 @@ def setup():
     s3 = srv.boto3_client()
     s3c = control_client(srv)
     lam = srv.lambda_client()
+    srv.lambda_role()
+    srv.batch_role()
 
 
 def teardown():
@@ -739,6 +741,8 @@ def kill9_mid_job_resumes():
     restart both complete and their reports list every manifest line exactly once."""
     with QuarryServer(fsync=True) as server:
         c, ctl, fl = server.boto3_client(), control_client(server), server.lambda_client()
+        server.lambda_role()
+        server.batch_role()
         b, man, rep = gp_bucket(c), gp_bucket(c), gp_bucket(c)
         src = open(os.path.join(FIXTURES, "batch_behaviours/lambda_function.py"), "rb").read()
         name = uniq("bt-crash")
