@@ -12,8 +12,8 @@
  * TemporaryFailure with backoff up to 3 times (quarry:max-retries) and waits out throttling without limit
  * (a throttled task never fails), then records the window.
  *
- * Every task runs through batch_authorize_task, the one place a task's principal (the
- * job's role) is checked.
+ * Every task runs through batch_authorize_task (role.c) as the job's role: a denied task
+ * is a failed row, AccessDenied with HTTP 403 and AWS's message, and has no effect.
  */
 #include "batch/batch_int.h"
 
@@ -32,18 +32,6 @@
 #include "util/codec.h"
 #include "util/names.h"
 
-/* TODO(#11): evaluate the role's policies for the task's action on its object here.
- * Today every principal is the account root, so every task is allowed; the job's
- * RoleArn is what IAM will check. */
-static bool batch_authorize_task(const struct batch_def *d, const char *action,
-                                 const struct batch_task *t)
-{
-    (void)d->role_arn;
-    (void)action;
-    (void)t;
-    return true;
-}
-
 static void row_outcome(struct store_job_row *row, bool failed, int http, const char *code,
                         const char *msg, size_t msg_len)
 {
@@ -57,6 +45,16 @@ static void row_outcome(struct store_job_row *row, bool failed, int http, const 
         msg_len--;
     memcpy(row->message, msg, msg_len);
     row->message[msg_len] = '\0';
+}
+
+/* A task the job's role may not run: failed, 403 AccessDenied with AWS's message. */
+static bool denied(struct batch_window *w, size_t i, struct store_job_row *row)
+{
+    char msg[BATCH_MSG_MAX + 1];
+    if (batch_authorize_task(w->role, w->def, &w->tasks[i], msg, sizeof(msg)))
+        return false;
+    row_outcome(row, true, 403, "AccessDenied", msg, strlen(msg));
+    return true;
 }
 
 static void row_base(struct store_job_row *row, const struct batch_window *w, size_t i)
@@ -130,10 +128,8 @@ static bool copy_row(struct batch_window *w, size_t i, const char *dst_bucket, b
         row_outcome(row, true, 400, "KeyTooLongError", "Your key is too long", 20);
         return false;
     }
-    if (!batch_authorize_task(d, "s3:PutObject", t)) {
-        row_outcome(row, true, 403, "AccessDenied", "Access Denied", 13);
+    if (denied(w, i, row))
         return false;
-    }
     memcpy(key_buf, d->target_prefix, pl);
     memcpy(key_buf + pl, t->key, t->key_len);
     /* CopyObject's rules (obj/): ETag, tags and the copy-onto-itself refusal. The source is
@@ -186,10 +182,8 @@ static void build_store_rows(struct batch_window *w, struct store_job_row *rows,
                                row);
             continue;
         }
-        if (!batch_authorize_task(d, "s3:PutObjectTagging", &w->tasks[i])) {
-            row_outcome(row, true, 403, "AccessDenied", "Access Denied", 13);
+        if (denied(w, i, row))
             continue;
-        }
         row->effect = STORE_JOB_EFFECT_TAGS;
         row->obj_bucket = qr_slice_cstr(w->tasks[i].bucket);
         row->obj_key = qr_slice(w->tasks[i].key, w->tasks[i].key_len);
@@ -241,10 +235,8 @@ static void checksum_task(struct batch_window *w, size_t i, uint8_t *buf, struct
     enum qr_ck alg = (enum qr_ck)w->def->checksum_alg;
     h2o_mem_pool_t pool;
     struct store_obj o;
-    if (!batch_authorize_task(w->def, "s3:GetObject", t)) {
-        row_outcome(row, true, 403, "AccessDenied", "Access Denied", 13);
+    if (denied(w, i, row))
         return;
-    }
     h2o_mem_init_pool(&pool);
     enum qr_err err = store_obj_get(w->e->reader, qr_slice_cstr(t->bucket),
                                     qr_slice(t->key, t->key_len), true, &pool, &o);
@@ -621,8 +613,8 @@ static size_t lambda_run(struct batch_window *w, struct store_job_row *rows, boo
                  (unsigned long long)(uintptr_t)w->job->seq, (unsigned long long)rows[i].line);
         if (rerr != QR_OK || w->e->o.fn == NULL)
             fail_row(sl, "PermanentFailure", "The function no longer exists", 29);
-        else if (!batch_authorize_task(w->def, "lambda:InvokeFunction", &w->tasks[i]))
-            fail_row(sl, "AccessDenied", "Access Denied", 13);
+        else if (denied(w, i, &rows[i]))
+            sl->st = LAM_DONE; /* never invoked */
     }
     for (unsigned round = 0; send_round(&lw, &cfg) > 0 && !lw.stopped; round++) {
         if (batch_engine_stopping(w->e)) {
@@ -763,6 +755,9 @@ enum qr_err batch_run_windows(struct batch_engine *e, const struct store_job *j,
         return err;
     }
     pipe_init(pp, e, d, d->op == BATCH_OP_LAMBDA ? BATCH_WINDOW_LAMBDA : BATCH_WINDOW_STORE);
+    struct batch_role *role = qr_xmalloc(sizeof(*role));
+    batch_role_open(role, e, j->id, d->role_arn);
+    pp->slots[0].w.role = pp->slots[1].w.role = role;
     int64_t turn_end = t0 + BATCH_TURN_MS;
     for (size_t k = 0; k < max_windows && err == QR_OK; k++) {
         struct store_slot *sl = &pp->slots[k % 2];
@@ -776,6 +771,7 @@ enum qr_err batch_run_windows(struct batch_engine *e, const struct store_job *j,
             break;
         sl->job = *j;
         sl->job.cursor = cursor;
+        batch_role_refresh(role); /* IAM changed since the last window: decide by the new state */
         size_t n = sl->w.n;
         bool stopped = false;
         if (d->op == BATCH_OP_LAMBDA)
@@ -816,6 +812,8 @@ enum qr_err batch_run_windows(struct batch_engine *e, const struct store_job *j,
             err = e2;
     }
     batch_mreader_close(&mr);
+    batch_role_close(role);
+    free(role);
     pipe_dispose(pp);
     free(pp);
     qr_buf_dispose(&tags);

@@ -135,7 +135,8 @@ static void create_job(struct s3c_op *op)
     struct batch_def *def = h2o_mem_alloc_pool(&op->pool, sizeof(*def));
     struct batch_tags *tags = h2o_mem_alloc_pool(&op->pool, sizeof(*tags));
     char id[STORE_JOB_ID_MAX + 1], msg[256];
-    if (body_doc(op, &doc) != QR_OK || !s3c_parse_create(op, doc, def, tags))
+    if (body_doc(op, &doc) != QR_OK || !s3c_parse_create(op, doc, def, tags) ||
+        !s3c_authorize_role(op, def->role_arn))
         goto out;
     enum qr_err err = batch_create(op->server->batch, op->reader, def, tags, id, msg);
     if (err == QR_E_BAD_INPUT)
@@ -428,6 +429,10 @@ void s3control_handle(struct api_req *ar)
     if (op->route->has_id && !id_valid(op->id)) {
         s3c_fail(op, 400, "BadRequestException",
                  "The job id must be 5 to 36 characters of [a-zA-Z0-9-_].");
+        send_result(op);
+        return;
+    }
+    if (!s3c_authorize(op)) {
         send_result(op);
         return;
     }
