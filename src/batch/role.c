@@ -150,10 +150,20 @@ bool batch_authorize_task(struct batch_role *r, const struct batch_def *d,
     struct qr_slice b = qr_slice_cstr(t->bucket), k = qr_slice(t->key, t->key_len);
     bool versioned = t->version[0] != '\0';
     switch (d->op) {
-    case BATCH_OP_LAMBDA:
-        /* The function ARN as the job names it (qualified or not), as Invoke decides it. */
-        return batch_role_allows(r, "lambda:InvokeFunction", d->function_arn, qr_slice(NULL, 0),
-                                 NULL, 0, msg, cap);
+    case BATCH_OP_LAMBDA: {
+        /* The function's ARN as the job names it (qualified or not), as Invoke decides it;
+         * a name or partial ARN (fn_resolve accepts them) completed to the full ARN. */
+        char fn[BATCH_ARN_MAX + 64];
+        const char *f = d->function_arn;
+        if (strncmp(f, "arn:", 4) == 0)
+            snprintf(fn, sizeof(fn), "%s", f);
+        else if (strstr(f, ":function:"))
+            snprintf(fn, sizeof(fn), "arn:aws:lambda:%s:%s", r->region, f);
+        else
+            snprintf(fn, sizeof(fn), "arn:aws:lambda:%s:%s:function:%s", r->region, r->account, f);
+        return batch_role_allows(r, "lambda:InvokeFunction", fn, qr_slice(NULL, 0), NULL, 0, msg,
+                                 cap);
+    }
     case BATCH_OP_COPY: {
         char dst[64], key[BATCH_KEY_MAX + 1];
         size_t pl = strlen(d->target_prefix);
