@@ -115,6 +115,13 @@ struct batch_role {
     struct policy_kv kv[BATCH_ROLE_CTX];
     const char *vals[BATCH_ROLE_CTX];
     size_t n_kv;
+    /* per-job values the task decisions reuse */
+    char s3x_prefix[96]; /* "arn:aws:s3express:REGION:ACCOUNT:bucket/" */
+    size_t s3x_prefix_len;
+    const char *fn_for; /* the FunctionArn fn_arn was completed from */
+    char fn_arn[BATCH_ARN_MAX + 64];
+    const struct batch_def *dst_for; /* the definition dst was read from */
+    char dst[64];                    /* a copy's destination bucket */
 };
 
 /* Resolves job_id's role in the current snapshot. Engine thread. */

@@ -16,7 +16,6 @@
 #include <string.h>
 
 #include "util/codec.h"
-#include "util/names.h"
 
 /* The role session's name. AWS does not publish the name Batch Operations gives its
  * session; the job id makes each job's decisions traceable in the access log and in
@@ -48,6 +47,8 @@ void batch_role_open(struct batch_role *r, struct batch_engine *e, const char *j
     r->region = e->region;
     snprintf(r->role_arn, sizeof(r->role_arn), "%s", role_arn);
     session_name(job_id, r->session);
+    r->s3x_prefix_len = (size_t)snprintf(r->s3x_prefix, sizeof(r->s3x_prefix),
+                                         "arn:aws:s3express:%s:%s:bucket/", r->region, r->account);
     if (r->authz == NULL)
         return; /* no IAM: every decision denies (batch_role_allows) */
     r->snap = authz_acquire(r->authz);
@@ -88,16 +89,21 @@ bool batch_role_allows(struct batch_role *r, const char *action, const char *res
                  action, resource);
         return false;
     }
+    /* Extra keys (the session mode) are appended to a copy; most decisions need none. */
     struct policy_kv kv[BATCH_ROLE_CTX + 2];
+    const struct policy_kv *ctx = r->kv;
     size_t n = r->n_kv;
-    memcpy(kv, r->kv, sizeof(*kv) * n);
-    for (size_t i = 0; i < n_extra && n < sizeof(kv) / sizeof(*kv); i++)
-        kv[n++] = extra[i];
+    if (n_extra) {
+        memcpy(kv, r->kv, sizeof(*kv) * n);
+        for (size_t i = 0; i < n_extra && n < sizeof(kv) / sizeof(*kv); i++)
+            kv[n++] = extra[i];
+        ctx = kv;
+    }
     struct authz_check c = {
         .action = action,
         .resource = resource,
         .resource_policy = bucket.len ? authz_bucket_policy(r->snap, bucket) : NULL,
-        .ctx = kv,
+        .ctx = ctx,
         .n_ctx = n,
     };
     struct policy_verdict v;
@@ -112,22 +118,46 @@ bool batch_role_allows(struct batch_role *r, const char *action, const char *res
  * s3:PutObject on its ARN under the bucket policy; a directory bucket's zonal operations
  * are s3express:CreateSession on the bucket in ReadOnly or ReadWrite mode, as AWS decides
  * them. */
+/* Appends n bytes of p at *at within cap (cut at cap; the caller sized buf for ARNs). */
+static void add(char *buf, size_t cap, size_t *at, const void *p, size_t n)
+{
+    if (*at + n >= cap)
+        n = cap - 1 - *at;
+    memcpy(buf + *at, p, n);
+    *at += n;
+    buf[*at] = '\0';
+}
+
+/* A directory bucket's name ends in --x-s3; manifest lines are checked bucket names (csv.c),
+ * so the suffix tells the type. */
+static bool directory_bucket(struct qr_slice b)
+{
+    static const char sfx[] = "--x-s3";
+    return b.len >= sizeof(sfx) - 1 &&
+           memcmp(b.p + b.len - (sizeof(sfx) - 1), sfx, sizeof(sfx) - 1) == 0;
+}
+
 bool batch_role_object(struct batch_role *r, struct qr_slice bucket, struct qr_slice key,
                        bool versioned, bool write, char *msg, size_t cap)
 {
-    bool dir = false;
     char arn[BATCH_KEY_MAX + 160];
-    int b = (int)(bucket.len > 63 ? 63 : bucket.len);
-    (void)qr_bucket_name_valid(bucket, &dir);
-    if (dir) {
+    size_t at = 0;
+    if (bucket.len > 63)
+        bucket.len = 63;
+    if (key.len > BATCH_KEY_MAX)
+        key.len = BATCH_KEY_MAX;
+    if (directory_bucket(bucket)) {
         const char *mode[1] = {write ? "ReadWrite" : "ReadOnly"};
         struct policy_kv kv = {"s3express:SessionMode", mode, 1};
-        snprintf(arn, sizeof(arn), "arn:aws:s3express:%s:%s:bucket/%.*s", r->region, r->account, b,
-                 (const char *)bucket.p);
+        add(arn, sizeof(arn), &at, r->s3x_prefix, r->s3x_prefix_len);
+        add(arn, sizeof(arn), &at, bucket.p, bucket.len);
         return batch_role_allows(r, "s3express:CreateSession", arn, bucket, &kv, 1, msg, cap);
     }
-    snprintf(arn, sizeof(arn), "arn:aws:s3:::%.*s/%.*s", b, (const char *)bucket.p,
-             (int)(key.len > BATCH_KEY_MAX ? BATCH_KEY_MAX : key.len), (const char *)key.p);
+    /* Built without snprintf: this runs for every task (twice for a copy). */
+    add(arn, sizeof(arn), &at, "arn:aws:s3:::", 13);
+    add(arn, sizeof(arn), &at, bucket.p, bucket.len);
+    add(arn, sizeof(arn), &at, "/", 1);
+    add(arn, sizeof(arn), &at, key.p, key.len);
     const char *action = write       ? "s3:PutObject"
                          : versioned ? "s3:GetObjectVersion"
                                      : "s3:GetObject";
@@ -140,8 +170,29 @@ static bool tagging(struct batch_role *r, const char *action, const struct batch
                     size_t cap)
 {
     char arn[BATCH_KEY_MAX + 160];
-    snprintf(arn, sizeof(arn), "arn:aws:s3:::%s/%.*s", t->bucket, (int)t->key_len, t->key);
-    return batch_role_allows(r, action, arn, qr_slice_cstr(t->bucket), NULL, 0, msg, cap);
+    size_t at = 0, bl = strnlen(t->bucket, 63);
+    add(arn, sizeof(arn), &at, "arn:aws:s3:::", 13);
+    add(arn, sizeof(arn), &at, t->bucket, bl);
+    add(arn, sizeof(arn), &at, "/", 1);
+    add(arn, sizeof(arn), &at, t->key, t->key_len);
+    return batch_role_allows(r, action, arn, qr_slice(t->bucket, bl), NULL, 0, msg, cap);
+}
+
+/* The function's ARN as the job names it (qualified or not), as Invoke decides it; a name
+ * or partial ARN (fn_resolve accepts them) completed to the full ARN. Once per job turn. */
+static const char *function_arn(struct batch_role *r, const char *f)
+{
+    if (r->fn_for == f)
+        return r->fn_arn;
+    if (strncmp(f, "arn:", 4) == 0)
+        snprintf(r->fn_arn, sizeof(r->fn_arn), "%s", f);
+    else if (strstr(f, ":function:"))
+        snprintf(r->fn_arn, sizeof(r->fn_arn), "arn:aws:lambda:%s:%s", r->region, f);
+    else
+        snprintf(r->fn_arn, sizeof(r->fn_arn), "arn:aws:lambda:%s:%s:function:%s", r->region,
+                 r->account, f);
+    r->fn_for = f;
+    return r->fn_arn;
 }
 
 bool batch_authorize_task(struct batch_role *r, const struct batch_def *d,
@@ -150,32 +201,24 @@ bool batch_authorize_task(struct batch_role *r, const struct batch_def *d,
     struct qr_slice b = qr_slice_cstr(t->bucket), k = qr_slice(t->key, t->key_len);
     bool versioned = t->version[0] != '\0';
     switch (d->op) {
-    case BATCH_OP_LAMBDA: {
-        /* The function's ARN as the job names it (qualified or not), as Invoke decides it;
-         * a name or partial ARN (fn_resolve accepts them) completed to the full ARN. */
-        char fn[BATCH_ARN_MAX + 64];
-        const char *f = d->function_arn;
-        if (strncmp(f, "arn:", 4) == 0)
-            snprintf(fn, sizeof(fn), "%s", f);
-        else if (strstr(f, ":function:"))
-            snprintf(fn, sizeof(fn), "arn:aws:lambda:%s:%s", r->region, f);
-        else
-            snprintf(fn, sizeof(fn), "arn:aws:lambda:%s:%s:function:%s", r->region, r->account, f);
-        return batch_role_allows(r, "lambda:InvokeFunction", fn, qr_slice(NULL, 0), NULL, 0, msg,
-                                 cap);
-    }
+    case BATCH_OP_LAMBDA:
+        return batch_role_allows(r, "lambda:InvokeFunction", function_arn(r, d->function_arn),
+                                 qr_slice(NULL, 0), NULL, 0, msg, cap);
     case BATCH_OP_COPY: {
-        char dst[64], key[BATCH_KEY_MAX + 1];
+        char key[BATCH_KEY_MAX + 1];
         size_t pl = strlen(d->target_prefix);
-        if (!batch_bucket_of_arn(d->target_resource, dst) || pl + t->key_len > BATCH_KEY_MAX) {
+        if (r->dst_for != d && !batch_bucket_of_arn(d->target_resource, r->dst))
+            r->dst[0] = '\0';
+        r->dst_for = d;
+        if (r->dst[0] == '\0' || pl + t->key_len > BATCH_KEY_MAX) {
             snprintf(msg, cap, "The copy's destination is not valid.");
             return false;
         }
         memcpy(key, d->target_prefix, pl);
         memcpy(key + pl, t->key, t->key_len);
         return batch_role_object(r, b, k, versioned, false, msg, cap) &&
-               batch_role_object(r, qr_slice_cstr(dst), qr_slice(key, pl + t->key_len), false, true,
-                                 msg, cap);
+               batch_role_object(r, qr_slice_cstr(r->dst), qr_slice(key, pl + t->key_len), false,
+                                 true, msg, cap);
     }
     case BATCH_OP_PUT_TAGGING:
         return tagging(r, versioned ? "s3:PutObjectVersionTagging" : "s3:PutObjectTagging", t, msg,
