@@ -5,7 +5,9 @@ S3 Control API is authorized like every other API (s3:CreateJob, s3:DescribeJob,
 iam:PassRole on the job's role, which must trust batchoperations.s3.amazonaws.com).
 
 Each attack is tried and seen refused: a role without lambda:InvokeFunction, a role that
-cannot write the copy's destination, a role that cannot read the manifest, a user without
+cannot write the copy's destination (general purpose, or a directory bucket without a
+ReadWrite session), a role that cannot read an object to checksum, a role that cannot read
+the manifest or write the report, a deleted role, a user without
 iam:PassRole, a role Batch Operations may not assume, a read-only user; and the AWS
 walkthrough still runs end to end with the walkthrough's own narrow roles.
 """
@@ -212,6 +214,51 @@ def copy_role_cannot_write_destination():
         "TargetResource": f"arn:aws:s3:::{dst}", "TargetKeyPrefix": "cp/"}}, ok, rep))["JobId"]
     eq(wait_job(jid)["ProgressSummary"]["NumberOfTasksSucceeded"], 5, "allowed role copies")
     eq(s3.list_objects_v2(Bucket=dst)["KeyCount"], 5, "copies written")
+
+
+@test
+def copy_into_directory_bucket_needs_read_write_session():
+    """A directory-bucket destination is decided as AWS decides zonal writes:
+    s3express:CreateSession on the bucket in ReadWrite mode. A role limited to ReadOnly
+    sessions there gets AccessDenied tasks naming s3express:CreateSession; nothing is
+    written."""
+    b, dst, man, rep = gp_bucket(), dir_bucket(), gp_bucket(), gp_bucket()
+    s3.put_object(Bucket=b, Key="o", Body=b"x")
+    etag = put_manifest(man, "m.csv", [f"{b},o"])
+    dst_arn = f"arn:aws:s3express:{REGION}:{ACCOUNT}:bucket/{dst}"
+    name = uniq("readonlysession")
+    arn = role(name, [allow(["s3:GetObject", "s3:PutObject"], "*"),
+                      {"Effect": "Allow", "Action": "s3express:CreateSession", "Resource": dst_arn,
+                       "Condition": {"StringEquals": {"s3express:SessionMode": "ReadOnly"}}}])
+    op = {"S3PutObjectCopy": {"TargetResource": dst_arn, "TargetKeyPrefix": "c/"}}
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, op, arn, rep))["JobId"]
+    eq(wait_job(jid)["ProgressSummary"]["NumberOfTasksFailed"], 1, "denied")
+    row = report_rows(rep, jid)["failed"][0]
+    eq((row[4], row[5]), ("403", "AccessDenied"), "row")
+    eq(row[6], denied_message(name, jid, "s3express:CreateSession", dst_arn), "message")
+    eq(s3.list_objects_v2(Bucket=dst).get("KeyCount", 0), 0, "nothing written")
+
+
+@test
+def checksum_job_needs_get_object():
+    """S3ComputeObjectChecksum reads each object as the role: s3:GetObject allowed on one
+    prefix only, the other object's task is AccessDenied and has no checksum."""
+    b, man, rep = gp_bucket(), gp_bucket(), gp_bucket()
+    s3.put_object(Bucket=b, Key="open/a", Body=b"a")
+    s3.put_object(Bucket=b, Key="closed/b", Body=b"b")
+    etag = put_manifest(man, "m.csv", [f"{b},open/a", f"{b},closed/b"])
+    name = uniq("cksum")
+    arn = role(name, [allow("s3:GetObject", [f"arn:aws:s3:::{b}/open/*", f"arn:aws:s3:::{man}/*"]),
+                      allow("s3:PutObject", f"arn:aws:s3:::{rep}/*")])
+    op = {"S3ComputeObjectChecksum": {"ChecksumAlgorithm": "CRC32", "ChecksumType": "FULL_OBJECT"}}
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, op, arn, rep))["JobId"]
+    wait_job(jid)
+    rows = report_rows(rep, jid)
+    eq([r[1] for r in rows["succeeded"]], ["open/a"], "allowed object")
+    eq([(r[1], r[4], r[5]) for r in rows["failed"]], [("closed/b", "403", "AccessDenied")],
+       "denied object")
+    eq(rows["failed"][0][6], denied_message(name, jid, "s3:GetObject",
+                                            f"arn:aws:s3:::{b}/closed/b"), "message")
 
 
 @test
