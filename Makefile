@@ -5,7 +5,8 @@
 CC       ?= cc
 SANITIZE ?=
 BUILD    ?= build
-PKGS     := libh2o-evloop sqlite3 libcrypto libxml-2.0 jansson zlib libisal libarchive libseccomp
+PKGS     := libh2o-evloop sqlite3 libssl libcrypto libxml-2.0 jansson zlib libisal libarchive \
+            libseccomp
 
 DEB_BUILD := build-essential pkg-config libh2o-evloop-dev libsqlite3-dev libssl-dev \
              libxml2-dev libjansson-dev zlib1g-dev libisal-dev libcmocka-dev libarchive-dev \

@@ -36,6 +36,17 @@ static void usage(FILE *f)
           "  --workers N        worker threads for blocking work (default 32)\n"
           "  --max-body BYTES   largest request body (default 5 GiB)\n"
           "  --max-inflight-body BYTES  body bytes being processed at once (default 2 GiB)\n"
+          "  --max-conns N      open connections in total; over it the oldest idle one is\n"
+          "                     closed, or the new one refused (default 10000, capped by\n"
+          "                     the descriptor limit)\n"
+          "  --max-conns-per-ip N  open connections from one client address (default 1000)\n"
+          "  --header-timeout MS   time to send a request head once begun (default 10000)\n"
+          "  --idle-timeout MS  keep-alive connection with no request (default 60000)\n"
+          "  --min-body-rate B  body bytes per second a sender must keep up, measured over\n"
+          "                     --header-timeout (default 1024)\n"
+          "  --tls-cert FILE    PEM certificate chain: serve HTTPS on --tls-port as well\n"
+          "  --tls-key FILE     PEM private key of --tls-cert\n"
+          "  --tls-port N       HTTPS port, 0 picks a free one (default 9443)\n"
           "  --no-fsync         acknowledge writes before they are durable (throwaway data)\n"
           "  --runtimes FILE    JSON runtime table for functions (see docs/functions.md)\n"
           "  --max-instances N  function instances running at once, all functions\n"
@@ -141,6 +152,12 @@ int main(int argc, char **argv)
         .max_body = 5ull * 1024 * 1024 * 1024,
         .max_inflight_body = 2ull * 1024 * 1024 * 1024,
         .fn_code_max = FN_CODE_CAP_DEFAULT,
+        .max_conns = 10000,
+        .max_conns_per_ip = 1000,
+        .header_timeout_ms = 10000,
+        .idle_timeout_ms = 60000,
+        .min_body_rate = 1024,
+        .tls_port = 9443,
     };
     cfg.root_akid = getenv("QUARRY_ROOT_ACCESS_KEY");
     cfg.root_secret = getenv("QUARRY_ROOT_SECRET_KEY");
@@ -220,6 +237,22 @@ int main(int argc, char **argv)
             cfg.max_body = n;
         else if (strcmp(a, "--max-inflight-body") == 0 && parse_uint(v, UINT64_MAX, &n) == 0)
             cfg.max_inflight_body = n;
+        else if (strcmp(a, "--max-conns") == 0 && parse_uint(v, 1000000, &n) == 0 && n > 0)
+            cfg.max_conns = (unsigned)n;
+        else if (strcmp(a, "--max-conns-per-ip") == 0 && parse_uint(v, 1000000, &n) == 0 && n > 0)
+            cfg.max_conns_per_ip = (unsigned)n;
+        else if (strcmp(a, "--header-timeout") == 0 && parse_uint(v, 3600000, &n) == 0 && n > 0)
+            cfg.header_timeout_ms = (uint32_t)n;
+        else if (strcmp(a, "--idle-timeout") == 0 && parse_uint(v, 3600000, &n) == 0 && n > 0)
+            cfg.idle_timeout_ms = (uint32_t)n;
+        else if (strcmp(a, "--min-body-rate") == 0 && parse_uint(v, UINT32_MAX, &n) == 0)
+            cfg.min_body_rate = (uint32_t)n;
+        else if (strcmp(a, "--tls-cert") == 0)
+            cfg.tls_cert = v;
+        else if (strcmp(a, "--tls-key") == 0)
+            cfg.tls_key = v;
+        else if (strcmp(a, "--tls-port") == 0 && parse_uint(v, 65535, &n) == 0)
+            cfg.tls_port = (uint16_t)n;
         else if (strcmp(a, "--log-level") == 0) {
             if (strcmp(v, "debug") == 0)
                 cfg.log_level = QR_LOG_DEBUG;

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -140,7 +141,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
         if (sock == NULL)
             break;
-        h2o_accept(&th->accept_ctx, sock);
+        http_accept(&th->http, sock, listener == th->tls_listener ? th->server->tls : NULL);
     }
 }
 
@@ -150,6 +151,62 @@ static h2o_socket_t *listen_on(struct qr_thread *th, int fd)
     sock->data = th;
     h2o_socket_read_start(sock, on_accept);
     return sock;
+}
+
+/* Every connection holds a descriptor: raise the soft limit to the hard one, and keep
+ * --max-conns below it with room for the store, blobs being written, functions and
+ * listeners, so a crowd of connections cannot starve the rest of the process. */
+static void init_http_limits(struct qr_server *s)
+{
+    const unsigned reserve = 256;
+    struct rlimit rl;
+    unsigned max_conns = s->cfg.max_conns;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        if (rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            (void)setrlimit(RLIMIT_NOFILE, &rl); /* best effort: the check below uses the result */
+            (void)getrlimit(RLIMIT_NOFILE, &rl);
+        }
+        if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)max_conns + 2 * reserve) {
+            max_conns = rl.rlim_cur > 2 * reserve ? (unsigned)rl.rlim_cur - reserve
+                                                  : (unsigned)rl.rlim_cur / 2;
+            server_log(s, QR_LOG_WARN,
+                       "quarry: descriptor limit %llu: --max-conns lowered to %u",
+                       (unsigned long long)rl.rlim_cur, max_conns);
+        }
+    }
+    struct http_limits lim = {
+        .max_conns = max_conns,
+        .max_conns_per_ip = s->cfg.max_conns_per_ip ? s->cfg.max_conns_per_ip : max_conns,
+        .header_timeout_ms = s->cfg.header_timeout_ms ? s->cfg.header_timeout_ms : 10000,
+        .idle_timeout_ms = s->cfg.idle_timeout_ms ? s->cfg.idle_timeout_ms : 60000,
+        .min_body_rate = s->cfg.min_body_rate,
+        .discard_max = 64 * 1024,
+    };
+    http_shared_init(&s->http, &lim);
+}
+
+/* HTTPS on a second port: plain HTTP stays on --port for functions, which reach quarry
+ * through AWS_ENDPOINT_URL without a CA bundle. */
+static enum qr_err init_tls(struct qr_server *s)
+{
+    if (s->cfg.tls_cert == NULL && s->cfg.tls_key == NULL)
+        return QR_OK;
+    if (s->cfg.tls_cert == NULL || s->cfg.tls_key == NULL) {
+        fprintf(stderr, "quarry: --tls-cert and --tls-key go together\n");
+        return QR_E_BAD_INPUT;
+    }
+    enum qr_err err = http_tls_ctx(s->cfg.tls_cert, s->cfg.tls_key, &s->tls);
+    if (err != QR_OK)
+        return err;
+    if ((err = bind_listener(&s->cfg, s->cfg.tls_port, &s->tls_fd_first)) != QR_OK)
+        return err;
+    struct sockaddr_in sa;
+    socklen_t salen = sizeof(sa);
+    if (getsockname(s->tls_fd_first, (struct sockaddr *)&sa, &salen) != 0)
+        return QR_E_IO;
+    s->tls_port = ntohs(sa.sin_port);
+    return QR_OK;
 }
 
 /* ---- jobs ---- */
@@ -242,6 +299,7 @@ static void *loop_main(void *arg)
     th->accept_ctx.hosts = s->h2o_cfg.hosts;
     th->queue = h2o_multithread_create_queue(th->loop);
     h2o_multithread_register_receiver(th->queue, &th->done_rx, on_jobs_done);
+    http_loop_init(&th->http, &s->http, &th->accept_ctx, th->log);
 
     int fd = s->listen_fd_first;
     if (th->index != 0 && bind_listener(&s->cfg, s->port, &fd) != QR_OK)
@@ -251,6 +309,12 @@ static void *loop_main(void *arg)
     if (fd6 >= 0 && th->index != 0 && bind_addr("::1", s->port, true, &fd6) != QR_OK)
         fd6 = -1;
     th->listener6 = fd6 >= 0 ? listen_on(th, fd6) : NULL;
+    if (s->tls != NULL) {
+        int tfd = s->tls_fd_first;
+        if (th->index != 0 && bind_listener(&s->cfg, s->tls_port, &tfd) != QR_OK)
+            abort();
+        th->tls_listener = listen_on(th, tfd);
+    }
 
     while (!atomic_load_explicit(&s->stopping, memory_order_relaxed)) {
         h2o_evloop_run(th->loop, 100);
@@ -263,6 +327,10 @@ static void *loop_main(void *arg)
     if (th->listener6 != NULL) {
         h2o_socket_read_stop(th->listener6);
         h2o_socket_close(th->listener6);
+    }
+    if (th->tls_listener != NULL) {
+        h2o_socket_read_stop(th->tls_listener);
+        h2o_socket_close(th->tls_listener);
     }
     /* Connections and the context are left to process exit: disposing a context with
      * live connections is not supported by h2o 2.2.5, and the process ends next. */
@@ -399,6 +467,7 @@ enum qr_err server_init(struct qr_server *s, const struct qr_config *cfg)
     h2o_pathconf_t *pc = h2o_config_register_path(s->hostconf, "/", 0);
     api_register(s, pc);
 
+    init_http_limits(s);
     if ((err = bind_listener(cfg, cfg->port, &s->listen_fd_first)) != QR_OK)
         return err;
     struct sockaddr_in sa;
@@ -412,6 +481,8 @@ enum qr_err server_init(struct qr_server *s, const struct qr_config *cfg)
                         "to ::1 first must use 127.0.0.1\n",
                 s->port, strerror(errno));
     check_control_host(cfg);
+    if ((err = init_tls(s)) != QR_OK)
+        return err;
     if ((err = start_functions(s)) != QR_OK)
         return err;
 
@@ -455,6 +526,8 @@ enum qr_err server_run(struct qr_server *s)
             abort();
 
     printf("quarry listening on http://%s:%u\n", s->cfg.address, s->port);
+    if (s->tls != NULL)
+        printf("quarry listening on https://%s:%u\n", s->cfg.address, s->tls_port);
     fflush(stdout);
 
     int sig = 0;
@@ -500,6 +573,8 @@ void server_dispose(struct qr_server *s)
     creds_free(s->creds);
     authz_free(s->authz);
     store_close(s->store);
+    if (s->tls != NULL)
+        SSL_CTX_free(s->tls);
     if (s->log_fd > STDERR_FILENO)
         close(s->log_fd);
 }

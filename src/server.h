@@ -24,6 +24,7 @@
 #include <h2o.h>
 
 #include "auth/creds.h"
+#include "http/http.h"
 #include "store/store.h"
 #include "util/err.h"
 
@@ -55,6 +56,14 @@ struct qr_config {
     uint64_t max_inflight_body; /* request body bytes held by requests being processed */
     unsigned fn_pids_max;       /* processes per function instance; 0 = engine default */
     uint64_t fn_code_max;       /* bytes of all unpacked function code; 0 = no cap */
+    unsigned max_conns;         /* open connections, all loops (see http/http.h) */
+    unsigned max_conns_per_ip;  /* open connections from one client address */
+    uint32_t header_timeout_ms; /* a request head, once begun, must arrive within this */
+    uint32_t idle_timeout_ms;   /* keep-alive connections with no request are closed */
+    uint32_t min_body_rate;     /* body bytes/s a sender must keep up */
+    const char *tls_cert;       /* PEM certificate chain for HTTPS, or NULL */
+    const char *tls_key;        /* PEM private key for HTTPS, or NULL */
+    uint16_t tls_port;          /* HTTPS port (0 = pick a free one) when tls_cert is set */
 };
 
 struct qr_job;
@@ -84,6 +93,8 @@ struct qr_thread {
     h2o_accept_ctx_t accept_ctx;
     h2o_socket_t *listener;
     h2o_socket_t *listener6; /* [::1] beside 127.0.0.1, or NULL */
+    struct http_loop http;              /* this loop's HTTP/1.1 connections */
+    h2o_socket_t *tls_listener;         /* HTTPS, when configured */
     h2o_multithread_queue_t *queue;     /* wakes this loop for messages */
     h2o_multithread_receiver_t done_rx; /* finished jobs come back here */
     struct store_reader *reader;        /* this loop's read-only store connection */
@@ -108,8 +119,12 @@ struct qr_server {
     struct batch_engine *batch; /* S3 Batch Operations engine, or NULL */
     h2o_globalconf_t h2o_cfg;
     h2o_hostconf_t *hostconf;
-    int listen_fd_first; /* first listener, bound to learn the port */
-    int listen6_fd_first; /* first [::1] listener on the same port, or -1 */
+    struct http_shared http; /* connection counters and limits, all loops */
+    int listen_fd_first;     /* first listener, bound to learn the port */
+    int listen6_fd_first;    /* first [::1] listener on the same port, or -1 */
+    SSL_CTX *tls;            /* HTTPS context, or NULL */
+    int tls_fd_first;        /* first HTTPS listener */
+    uint16_t tls_port;       /* the HTTPS port actually bound */
     uint16_t port;       /* the port actually bound */
     unsigned n_threads;
     struct qr_thread *threads; /* n_threads */

@@ -57,6 +57,8 @@ void api_send(struct api_req *ar, int status, const char *content_type, const vo
 {
     static h2o_generator_t generator = {NULL, NULL};
     h2o_req_t *req = ar->req;
+    /* a streamed body the store did not take is gone before the client hears back */
+    api_stream_drop(ar);
     req->res.status = status;
     req->res.reason = "OK"; /* HTTP/1.1 clients read the status code, not the phrase */
     if (content_type)

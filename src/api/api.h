@@ -19,6 +19,7 @@
 #include "auth/sigv4.h"
 #include "server.h"
 #include "util/buf.h"
+#include "util/checksum.h"
 #include "util/slice.h"
 
 /* One decoded query parameter. */
@@ -26,6 +27,22 @@ struct api_param {
     struct qr_slice name;  /* percent-decoded; lives in pool */
     struct qr_slice value; /* percent-decoded; lives in pool; empty for a bare flag */
     bool has_value;        /* "a=" or "a=x" rather than a bare "a" */
+};
+
+/* A request body streamed into a blob file as it arrived (stream.c): the payload bytes
+ * are req->entity, a read-only mapping of that file, and the digests were computed on
+ * the way, so nothing reads the bytes again. */
+struct store_blob_stream;
+struct api_streamed {
+    struct store_blob_stream *blob; /* committed; NULL once the store adopted it */
+    uint64_t len;
+    void *map;          /* the mapping behind req->entity (NULL for an empty body) */
+    bool have_sha256;   /* sha256_hex computed (the payload hash was signed) */
+    char sha256_hex[65];
+    uint8_t md5[16];
+    bool have_ck;       /* ck computed with ck_alg (an x-amz-checksum-* header came) */
+    enum qr_ck ck_alg;
+    uint8_t ck[QR_CK_MAX_DIGEST];
 };
 
 struct api_req {
@@ -44,6 +61,10 @@ struct api_req {
     struct sigv4_auth auth;       /* parsed signature (valid when authed) */
     struct creds_identity id;     /* who signed; id.secret is wiped once verified */
     struct sigv4_chunk_ctx chunk; /* signing key for aws-chunked bodies (wiped at end) */
+
+    struct api_streamed *streamed; /* the body came through stream.c, or NULL */
+    uint64_t unverified_body;      /* counted by server_body_acquire while a body is read
+                                      before its signature can be checked */
 
     /* access log */
     const char *op;             /* operation name, static string */
@@ -76,6 +97,26 @@ void api_send(struct api_req *ar, int status, const char *content_type, const vo
 
 /* Writes the access-log line of ar (once). Loop thread. */
 void api_log(struct api_req *ar);
+
+/* Bodies from this size on stream into their blob (smaller ones are read into memory:
+ * the inline fast path and a single write stay cheaper for them). */
+#define API_STREAM_MIN (1u << 20)
+
+/* Whether ar's body should stream into a blob rather than be read into memory: an S3
+ * PUT with a Content-Length body of at least API_STREAM_MIN, not aws-chunked. Loop
+ * thread. */
+bool api_stream_wanted(struct api_req *ar);
+typedef void (*api_stream_cb)(struct api_req *ar, enum qr_err err);
+/* Streams the body into a new blob, hashing on the way, in pieces of at most 1 MiB with
+ * one being written while the next is read; then sets ar->streamed and req->entity and
+ * calls cb (QR_OK; QR_E_INCOMPLETE_BODY when the client went away or was too slow;
+ * QR_E_IO or QR_E_DB from the store). The blob is removed when the request ends unless
+ * the store adopted it (api_stream_adopted). Loop thread. */
+void api_stream_start(struct api_req *ar, api_stream_cb cb);
+/* The store took the streamed blob (store_put.has_blob, whatever the outcome). */
+void api_stream_adopted(struct api_req *ar);
+/* Removes a streamed blob the store did not take (before the answer goes out). */
+void api_stream_drop(struct api_req *ar);
 
 /* Monotonic ms since the epoch from the wall clock; for signatures and Last-Modified. */
 int64_t api_now_ms(void);

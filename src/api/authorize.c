@@ -83,7 +83,9 @@ bool api_authorize(struct api_req *ar, const struct api_authz *q, char *msg, siz
     struct authz_check chk = {
         .action = q->action,
         .resource = q->resource,
-        .resource_policy = q->policy_bucket.len ? authz_bucket_policy(s, q->policy_bucket) : NULL,
+        .resource_policy = q->policy_bucket.len ? authz_bucket_policy(s, q->policy_bucket)
+                           : q->policy_function ? authz_function_policy(s, q->policy_function)
+                                                : NULL,
         .ctx = c.kv,
         .n_ctx = c.n,
     };

@@ -22,6 +22,7 @@ struct api_authz {
     struct qr_slice policy_bucket;
     const struct policy_kv *ctx;
     size_t n_ctx;
+    const char *policy_function; /* the function whose resource policy applies, or NULL */
 };
 
 /* True when allowed. Otherwise msg (cap bytes) holds AWS's AccessDenied message. Any

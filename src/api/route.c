@@ -24,6 +24,7 @@
 #include "auth/creds.h"
 #include "auth/sigv2.h"
 #include "auth/sigv4.h"
+#include "http/http.h"
 #include "server.h"
 #include "util/codec.h"
 #include "util/limits.h"
@@ -34,6 +35,9 @@ struct qr_handler {
 };
 
 #define MAX_PARAMS 64
+/* The largest body read before its signature can be checked (services that sign the
+ * body hash without sending it): Lambda CreateFunction with a 50 MB zip in base64. */
+#define MAX_BODY_BEFORE_AUTH (72u * 1024u * 1024u)
 
 /* Percent-decodes raw into pool memory: decoding never lengthens, so raw.len bytes always
  * suffice. A '+' stays a '+': SigV4 and SigV2 canonicalise it as "%2B", so reading it as
@@ -109,9 +113,10 @@ static size_t build_sig_headers(struct api_req *ar, struct sigv4_header **out)
     h[k].name = QR_SLICE_LIT("host");
     h[k].value = qr_slice(req->input.authority.base, req->input.authority.len);
     k++;
-    if (req->entity.base != NULL) {
+    uint64_t clen;
+    if (http_content_length(req, &clen)) {
         char *cl = h2o_mem_alloc_pool(&req->pool, 24);
-        int len = snprintf(cl, 24, "%zu", req->entity.len);
+        int len = snprintf(cl, 24, "%" PRIu64, clen);
         h[k].name = QR_SLICE_LIT("content-length");
         h[k].value = qr_slice(cl, (size_t)len);
         k++;
@@ -169,10 +174,30 @@ static enum qr_err lookup(struct api_req *ar, struct qr_slice akid, struct qr_sl
 
 /* Query parameters of a SigV2 request that are not signed but carry authentication. */
 static const char *const v2_auth_params[] = {"AWSAccessKeyId", "Signature", "Expires",
-                                             "x-amz-security-token"};
+                                             "x-amz-security-token",
+                                             /* names the operation; routing checks it */
+                                             "x-id"};
 /* Sub-resources a SigV2 presigned URL may carry: those of a plain object GET, HEAD or
  * PUT (a version, a part of an upload, response header overrides). */
 static const char *const v2_presign_params[] = {"versionId", "partNumber", "uploadId"};
+/* Listing parameters the header form may carry unsigned, as S3 accepts them: within the
+ * Date window a replay can only list differently what its signer could list anyway. A
+ * presigned URL (valid for days) may not. */
+static const char *const v2_header_params[] = {"prefix",
+                                               "delimiter",
+                                               "marker",
+                                               "max-keys",
+                                               "encoding-type",
+                                               "list-type",
+                                               "continuation-token",
+                                               "start-after",
+                                               "fetch-owner",
+                                               "key-marker",
+                                               "upload-id-marker",
+                                               "max-uploads",
+                                               "max-parts",
+                                               "part-number-marker",
+                                               "version-id-marker"};
 
 static bool in_list(struct qr_slice name, const char *const *list, size_t n)
 {
@@ -199,8 +224,9 @@ static bool contains(struct qr_slice h, const char *lit)
  * under an intact signature (?location + &session, a listing's prefix): refuse it. A
  * presigned URL is further limited to the object requests it exists for, and to 7 days.
  * Directory buckets accept SigV4 only, as on AWS. The "Authorization: AWS id:sig" header
- * form (s3cmd, older SDKs) is kept to signed sub-resources like the URL form, and is not
- * limited to object requests: every x-amz-* header is part of what SigV2 signs. */
+ * form (s3cmd, older SDKs) is kept to signed sub-resources and listing parameters, and is
+ * not limited to object requests: every x-amz-* header is part of what SigV2 signs, and
+ * its Date bounds a replay. */
 static enum qr_err v2_allowed(struct api_req *ar, const struct sigv2_auth *a, int64_t now_ms,
                               struct auth_fail *why)
 {
@@ -209,6 +235,9 @@ static enum qr_err v2_allowed(struct api_req *ar, const struct sigv2_auth *a, in
     for (size_t i = 0; i < ar->n_params; i++) {
         struct qr_slice n = ar->params[i].name;
         if (in_list(n, v2_auth_params, sizeof(v2_auth_params) / sizeof(*v2_auth_params)))
+            continue;
+        if (!a->presigned &&
+            in_list(n, v2_header_params, sizeof(v2_header_params) / sizeof(*v2_header_params)))
             continue;
         if (!sigv2_signed_param(n))
             return QR_E_DENIED;
@@ -220,6 +249,7 @@ static enum qr_err v2_allowed(struct api_req *ar, const struct sigv2_auth *a, in
         why->msg = "Directory buckets accept Signature Version 4 only.";
         return QR_E_DENIED;
     }
+    why->msg = NULL;
     if (!a->presigned)
         return QR_OK;
     struct qr_slice m = qr_slice(ar->req->input.method.base, ar->req->input.method.len);
@@ -387,6 +417,146 @@ static void dispose_api_req(void *p)
     sigv4_chunk_ctx_wipe(&ar->chunk);
 }
 
+/* The request is authenticated and its body read: hand it to its API family. */
+static void dispatch(struct api_req *ar)
+{
+    struct qr_slice ctl = QR_SLICE_LIT("/v20180820/");
+    if (!kind_fits_service(ar, qr_slice_starts(ar->path, ctl))) {
+        api_send_auth_failure(ar, QR_E_DENIED,
+                              "S3 Express session credentials are valid only for S3 requests "
+                              "to their directory bucket.",
+                              NULL);
+        return;
+    }
+    if (qr_slice_starts(ar->path, ctl)) {
+        s3control_handle(ar);
+        return;
+    }
+    static const struct {
+        const char *service;
+        void (*handle)(struct api_req *ar);
+    } apis[] = {
+        {"s3", s3_handle},         {"s3express", s3_handle}, {"lambda", lambda_handle},
+        {"logs", logs_api_handle}, {"iam", iam_handle},      {"sts", sts_handle},
+    };
+    const char *svc = ar->auth.service;
+    for (size_t i = 0; i < sizeof(apis) / sizeof(*apis); i++) {
+        if (strcmp(svc, apis[i].service) == 0) {
+            apis[i].handle(ar);
+            return;
+        }
+    }
+    ar->op = svc;
+    s3_send_error_code(ar, 501, "NotImplemented", "This service is not implemented yet.");
+}
+
+/* A body that could not be read: too large, broken framing, or a client too slow. */
+static void send_body_error(struct api_req *ar, enum qr_err e)
+{
+    if (e == QR_E_TOO_LARGE)
+        s3_send_error_code(ar, 400, "EntityTooLarge",
+                           "Your proposed upload exceeds the maximum allowed size.");
+    else if (e == QR_E_BAD_INPUT)
+        s3_send_error_code(ar, 400, "IncompleteBody",
+                           "The chunked transfer encoding of the body is malformed.");
+    else
+        s3_send_error_code(ar, 400, "RequestTimeout",
+                           "Your socket connection to the server was not read from or written "
+                           "to within the timeout period.");
+}
+
+static void on_body(h2o_req_t *req, void *arg, enum qr_err e)
+{
+    struct api_req *ar = arg;
+    if (e) {
+        send_body_error(ar, e);
+        return;
+    }
+    dispatch(ar);
+}
+
+static void on_streamed(struct api_req *ar, enum qr_err e)
+{
+    if (e == QR_E_INCOMPLETE_BODY)
+        send_body_error(ar, QR_E_IO);
+    else if (e)
+        s3_send_error_code(ar, 500, "InternalError", "The body could not be stored.");
+    else
+        dispatch(ar);
+}
+
+static void on_body_then_authenticate(h2o_req_t *req, void *arg, enum qr_err e)
+{
+    struct api_req *ar = arg;
+    server_body_release(ar->server, ar->unverified_body);
+    ar->unverified_body = 0;
+    if (e) {
+        send_body_error(ar, e);
+        return;
+    }
+    struct auth_fail why = {NULL, NULL};
+    e = authenticate(ar, &why);
+    if (e) {
+        api_send_auth_failure(ar, e, why.msg, why.unsigned_header);
+        return;
+    }
+    dispatch(ar);
+}
+
+/* SigV4 in the Authorization header without x-amz-content-sha256 (Lambda, Logs, IAM,
+ * STS): the signed payload hash must be computed from the body. */
+static bool body_needed_to_authenticate(struct api_req *ar)
+{
+    struct qr_slice v;
+    if (!http_has_body(ar->req) || !api_header(ar, "authorization", &v) ||
+        !qr_slice_starts(v, QR_SLICE_LIT("AWS4-HMAC-SHA256 ")))
+        return false;
+    if (!api_header(ar, "x-amz-content-sha256", &v))
+        return true;
+    /* Bodies of services other than S3 are always hashed and compared (payload_hash),
+     * whatever x-amz-content-sha256 claims: the scope says which service signed. */
+    struct sigv4_header *hdrs;
+    size_t nh = build_sig_headers(ar, &hdrs);
+    struct sigv4_input in = {
+        .method = qr_slice(ar->req->input.method.base, ar->req->input.method.len),
+        .path = ar->path,
+        .query = ar->query,
+        .headers = hdrs,
+        .n_headers = nh,
+        .now_ms = api_now_ms(),
+    };
+    struct sigv4_auth a;
+    return sigv4_parse(&in, &a) == QR_OK && !is_s3_scope(a.service);
+}
+
+/* Parses the signature and looks its access key up, without the body: a request with an
+ * unknown key is refused before a byte of its body is read. The signature itself is
+ * verified by authenticate once the body is in. */
+static enum qr_err known_credential(struct api_req *ar)
+{
+    struct sigv4_header *hdrs;
+    size_t nh = build_sig_headers(ar, &hdrs);
+    struct sigv4_input in = {
+        .method = qr_slice(ar->req->input.method.base, ar->req->input.method.len),
+        .path = ar->path,
+        .query = ar->query,
+        .headers = hdrs,
+        .n_headers = nh,
+        .now_ms = api_now_ms(),
+    };
+    /* Parsed into ar->auth so that a refusal is rendered in the signing service's own
+     * format; authenticate parses it again once the body is in. */
+    enum qr_err e = sigv4_parse(&in, &ar->auth);
+    if (e)
+        return e;
+    struct sigv4_auth *a = &ar->auth;
+    struct qr_slice token = a->session_token.len ? a->session_token : a->security_token;
+    e = lookup(ar, qr_slice_cstr(a->akid), token, in.now_ms);
+    OPENSSL_cleanse(ar->id.secret, sizeof(ar->id.secret));
+    ar->id.secret_len = 0;
+    return e;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     struct qr_handler *h = (struct qr_handler *)self;
@@ -441,47 +611,47 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
 
+    uint64_t declared;
+    if (http_content_length(req, &declared) && declared > s->cfg.max_body) {
+        /* a size limit needs no identity: refused before the signature is even checked */
+        s3_send_error_code(ar, 400, "EntityTooLarge",
+                           "Your proposed upload exceeds the maximum allowed size.");
+        return 0;
+    }
+    if (body_needed_to_authenticate(ar)) {
+        /* The signature covers a body hash the client did not send: the body must be read
+         * first. Only for a known access key id, and only up to what those services take. */
+        enum qr_err e = known_credential(ar);
+        if (e) {
+            api_send_auth_failure(ar, e, NULL, NULL);
+            return 0;
+        }
+        /* Unverified bytes count against --max-inflight-body until the signature is
+         * checked, so a crowd of such requests is bounded in total as well. */
+        uint64_t need = MAX_BODY_BEFORE_AUTH;
+        if (http_content_length(req, &declared) && declared < need)
+            need = declared;
+        if (!server_body_acquire(s, need)) {
+            s3_send_error_code(ar, 503, "SlowDown", "Please reduce your request rate.");
+            return 0;
+        }
+        ar->unverified_body = need;
+        http_body_read(req, MAX_BODY_BEFORE_AUTH, on_body_then_authenticate, ar);
+        return 0;
+    }
+    /* Headers first: nothing of the body is read (and no 100 Continue sent) before the
+     * signature is verified; a refused request's body is dropped by the HTTP layer. */
     struct auth_fail why = {NULL, NULL};
     enum qr_err e = authenticate(ar, &why);
     if (e) {
         api_send_auth_failure(ar, e, why.msg, why.unsigned_header);
         return 0;
     }
-    struct qr_slice ctl = QR_SLICE_LIT("/v20180820/");
-    if (!kind_fits_service(ar, qr_slice_starts(ar->path, ctl))) {
-        api_send_auth_failure(ar, QR_E_DENIED,
-                              "S3 Express session credentials are valid only for S3 requests "
-                              "to their directory bucket.",
-                              NULL);
+    if (api_stream_wanted(ar)) {
+        api_stream_start(ar, on_streamed);
         return 0;
     }
-    if (qr_slice_starts(ar->path, ctl)) {
-        s3control_handle(ar);
-        return 0;
-    }
-    const char *svc = ar->auth.service;
-    if (strcmp(svc, "s3") == 0 || strcmp(svc, "s3express") == 0) {
-        s3_handle(ar);
-        return 0;
-    }
-    if (strcmp(svc, "lambda") == 0) {
-        lambda_handle(ar);
-        return 0;
-    }
-    if (strcmp(svc, "logs") == 0) {
-        logs_api_handle(ar);
-        return 0;
-    }
-    if (strcmp(svc, "iam") == 0) {
-        iam_handle(ar);
-        return 0;
-    }
-    if (strcmp(svc, "sts") == 0) {
-        sts_handle(ar);
-        return 0;
-    }
-    ar->op = svc;
-    s3_send_error_code(ar, 501, "NotImplemented", "This service is not implemented yet.");
+    http_body_read(req, s->cfg.max_body, on_body, ar);
     return 0;
 }
 

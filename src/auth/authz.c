@@ -66,6 +66,7 @@ static void snap_free(struct authz_snap *s)
         OPENSSL_cleanse(s->keys[i].secret, sizeof(s->keys[i].secret));
     free(s->keys);
     free(s->bps);
+    free(s->fps);
     free(s);
 }
 
@@ -339,16 +340,17 @@ static void compile_keys(struct authz_snap *s)
     qsort(s->keys, s->n_keys, sizeof(*s->keys), key_cmp);
 }
 
-static void compile_bucket_policies(struct authz_snap *s)
+/* Resource policies of kind ("bucketpolicy", "fnpolicy"), by the name they belong to. */
+static size_t compile_resource_policies(struct authz_snap *s, const char *kind, struct az_bp **out)
 {
     const struct authz_row *b;
-    size_t nb = authz_rows(s, "bucketpolicy", "", &b);
-    s->bps = qr_xmalloc((nb ? nb : 1) * sizeof(*s->bps));
+    size_t nb = authz_rows(s, kind, "", &b);
+    *out = qr_xmalloc((nb ? nb : 1) * sizeof(**out));
     for (size_t i = 0; i < nb; i++) {
-        s->bps[i].bucket = b[i].name;
-        s->bps[i].p = compile(s, b[i].doc, POLICY_RESOURCE);
+        (*out)[i].bucket = b[i].name;
+        (*out)[i].p = compile(s, b[i].doc, POLICY_RESOURCE);
     }
-    s->n_bps = nb;
+    return nb;
 }
 
 static enum qr_err reload(struct authz *a, struct store_reader *r, const char *dir)
@@ -364,7 +366,8 @@ static enum qr_err reload(struct authz *a, struct store_reader *r, const char *d
     compile_users(s);
     compile_roles(s);
     compile_keys(s);
-    compile_bucket_policies(s);
+    s->n_bps = compile_resource_policies(s, "bucketpolicy", &s->bps);
+    s->n_fps = compile_resource_policies(s, "fnpolicy", &s->fps);
     pthread_mutex_lock(&a->mu);
     struct authz_snap *old = a->cur;
     a->cur = s;
@@ -450,6 +453,14 @@ bool authz_role(const struct authz_snap *s, const char *name_or_arn, const char 
     if (out_max_s)
         *out_max_s = r->max_s;
     return true;
+}
+
+const struct policy *authz_function_policy(const struct authz_snap *s, const char *function)
+{
+    for (size_t i = 0; i < s->n_fps; i++)
+        if (strcmp(function, s->fps[i].bucket) == 0)
+            return s->fps[i].p;
+    return NULL;
 }
 
 const struct policy *authz_bucket_policy(const struct authz_snap *s, struct qr_slice bucket)

@@ -86,21 +86,28 @@ enum auth_kind {
     AUTH_S3EXPRESS,    /* an S3 Express session (its bucket and mode) */
 };
 
-#define AUTH_MAX_ARN 1200
+#define AUTH_MAX_ARN          1200
+#define AUTH_MAX_SESSION_ARNS 10 /* PolicyArns of an AssumeRole, as STS allows */
+
+/* A role session's policy as carried in its token: the inline session policy, or
+ * "arns:ARN,ARN\n" followed by it when PolicyArns were given. */
+#define AUTH_SESSION_ARNS_PREFIX "arns:"
 
 /* Who a request acts as. The identity policies are borrowed from the snapshot the
  * principal was resolved in, which must stay acquired while they are used. */
 struct auth_principal {
     enum auth_kind kind;
     char account[13];
-    char arn[AUTH_MAX_ARN];               /* the caller: ...:root, ...:user/path/name,
-                                             arn:aws:sts::ACCT:assumed-role/ROLE/SESSION */
-    char role_arn[AUTH_MAX_ARN];          /* sessions of a role: the role's ARN, else "" */
-    char unique_id[160];                  /* AIDA..., AROA...:session, or the account for root */
-    char user_name[130];                  /* users: the user name; sessions: "" */
-    char session_name[65];                /* role and function sessions */
-    int64_t expires_ms;                   /* temporary credentials, else 0 */
-    const char *session_policy;           /* role sessions: the session policy JSON or NULL */
+    char arn[AUTH_MAX_ARN];      /* the caller: ...:root, ...:user/path/name,
+                                    arn:aws:sts::ACCT:assumed-role/ROLE/SESSION */
+    char role_arn[AUTH_MAX_ARN]; /* sessions of a role: the role's ARN, else "" */
+    char unique_id[160];         /* AIDA..., AROA...:session, or the account for root */
+    char user_name[130];         /* users: the user name; sessions: "" */
+    char session_name[65];       /* role and function sessions */
+    int64_t expires_ms;          /* temporary credentials, else 0 */
+    const char *session_policy;  /* role sessions: the session policy JSON or NULL */
+    const char *session_docs[AUTH_MAX_SESSION_ARNS]; /* documents of its PolicyArns */
+    size_t n_session_docs;
     bool exists;                          /* false when the user or role it names is gone */
     const struct policy *const *identity; /* its identity policies, borrowed */
     size_t n_identity;
@@ -125,6 +132,9 @@ enum qr_err authz_key_lookup(const struct authz_snap *s, struct qr_slice akid,
  * False when absent. Borrowed from s. */
 bool authz_role(const struct authz_snap *s, const char *name_or_arn, const char **out_arn,
                 const char **out_id, const struct policy **out_trust, uint32_t *out_max_s);
+
+/* The compiled resource policy of a function (AddPermission), or NULL. */
+const struct policy *authz_function_policy(const struct authz_snap *s, const char *function);
 
 /* The compiled bucket policy of bucket, or NULL. */
 const struct policy *authz_bucket_policy(const struct authz_snap *s, struct qr_slice bucket);
@@ -167,6 +177,15 @@ struct authz_check {
  * Never fails; an unparsable session policy denies. Any thread. */
 void authz_decide(const struct auth_principal *p, const struct authz_check *c,
                   struct policy_verdict *out);
+
+/* What a job or service acting as a role may do: decides action on resource for a session
+ * (session_name) of role_arn under the current snapshot of a and, when bucket is not
+ * empty, that bucket's policy. For callers outside the API layer (a Batch Operations
+ * task runs as the job's RoleArn). On a denial msg (cap bytes) holds AWS's AccessDenied
+ * message. Any thread. */
+bool authz_role_allows(struct authz *a, const char *role_arn, const char *session_name,
+                       const char *action, const char *resource, struct qr_slice bucket, char *msg,
+                       size_t cap);
 
 /* AWS's AccessDenied message for a denied verdict into buf: "User: ARN is not authorized
  * to perform: ACTION on resource: ARN because no identity-based policy allows the ACTION

@@ -5,9 +5,11 @@
  * refused rather than silently allowed.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "auth/authz_int.h"
+#include "util/buf.h"
 
 /* ---- the operation table ---- */
 
@@ -133,6 +135,40 @@ const struct authz_op *authz_find_op(const char *service, const char *op)
     return NULL;
 }
 
+/* The documents of a session's PolicyArns, from the snapshot (customer policies: their
+ * default version) or the AWS managed table; one that no longer exists allows nothing. */
+static void session_policies(const struct authz_snap *s, const char *policy,
+                             struct auth_principal *p)
+{
+    static const char none[] = "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":"
+                               "\"Deny\",\"Action\":\"*\",\"Resource\":\"*\"}]}";
+    size_t pl = strlen(AUTH_SESSION_ARNS_PREFIX);
+    p->session_policy = policy[0] ? policy : NULL;
+    if (strncmp(policy, AUTH_SESSION_ARNS_PREFIX, pl) != 0)
+        return;
+    const char *nl = strchr(policy, '\n');
+    p->session_policy = nl && nl[1] ? nl + 1 : NULL;
+    const char *a = policy + pl, *end = nl ? nl : policy + strlen(policy);
+    while (a < end && p->n_session_docs < AUTH_MAX_SESSION_ARNS) {
+        const char *comma = memchr(a, ',', (size_t)(end - a));
+        size_t n = (size_t)((comma ? comma : end) - a);
+        char arn[2100];
+        snprintf(arn, sizeof(arn), "%.*s", (int)(n < 2099 ? n : 2099), a);
+        const char *doc = NULL;
+        const struct authz_row *r = authz_row(s, "policy", "", arn);
+        if (r) {
+            char *dv = authz_doc_str(r->doc, "default", "v1");
+            const struct authz_row *v = authz_row(s, "pversion", arn, dv);
+            free(dv);
+            doc = v ? (const char *)v->doc.p : NULL;
+        } else {
+            doc = policy_managed_document(arn);
+        }
+        p->session_docs[p->n_session_docs++] = doc ? doc : none;
+        a = comma ? comma + 1 : end;
+    }
+}
+
 /* ---- principals ---- */
 
 static void from_role(const struct authz_snap *s, const char *role_arn, const char *session,
@@ -214,7 +250,7 @@ void authz_principal(const struct authz_snap *s, const struct creds_identity *id
     case CREDS_ROLE_SESSION:
         p->kind = AUTH_ROLE_SESSION;
         from_role(s, id->principal, id->session_name, p);
-        p->session_policy = id->policy[0] ? id->policy : NULL;
+        session_policies(s, id->policy, p);
         break;
     case CREDS_USER_SESSION:
         p->kind = root ? AUTH_ROOT : AUTH_USER_SESSION;
@@ -234,22 +270,36 @@ void authz_principal(const struct authz_snap *s, const struct creds_identity *id
 void authz_decide(const struct auth_principal *p, const struct authz_check *c,
                   struct policy_verdict *out)
 {
-    struct policy *session = NULL;
-    const struct policy *sessions[1];
+    /* Session policies are parsed per request: only sessions that have them pay. */
+    struct policy *owned[AUTH_MAX_SESSION_ARNS + 1];
+    const struct policy *sessions[AUTH_MAX_SESSION_ARNS + 1];
+    size_t ns = 0;
+    bool bad = false;
     char why[128];
-    if (p->session_policy && policy_parse(qr_slice_cstr(p->session_policy), POLICY_IDENTITY,
-                                          &session, why, sizeof(why)) != QR_OK) {
+    for (size_t i = 0; i <= p->n_session_docs && !bad; i++) {
+        const char *doc = i < p->n_session_docs ? p->session_docs[i] : p->session_policy;
+        if (!doc)
+            continue;
+        bad = policy_parse(qr_slice_cstr(doc), POLICY_IDENTITY, &owned[ns], why, sizeof(why)) !=
+              QR_OK;
+        if (!bad) {
+            sessions[ns] = owned[ns];
+            ns++;
+        }
+    }
+    if (bad) {
+        for (size_t i = 0; i < ns; i++)
+            policy_free(owned[i]);
         memset(out, 0, sizeof(*out));
         out->decision = POLICY_DECISION_IMPLICIT_DENY;
         return;
     }
-    sessions[0] = session;
     struct policy_set set = {
         .identity = p->exists ? p->identity : NULL,
         .n_identity = p->exists ? p->n_identity : 0,
         .resource = c->resource_policy,
         .session = sessions,
-        .n_session = session ? 1 : 0,
+        .n_session = ns,
         .is_root =
             p->kind == AUTH_ROOT || (p->kind == AUTH_S3EXPRESS && strstr(p->arn, ":root") != NULL),
     };
@@ -264,7 +314,8 @@ void authz_decide(const struct auth_principal *p, const struct authz_check *c,
         .n_ctx = c->n_ctx,
     };
     policy_decide(&set, &r, out);
-    policy_free(session);
+    for (size_t i = 0; i < ns; i++)
+        policy_free(owned[i]);
 }
 
 void authz_deny_message(const struct auth_principal *p, const struct authz_check *c,
@@ -281,8 +332,8 @@ void authz_deny_message(const struct auth_principal *p, const struct authz_check
                  who, p->arn, c->action, c->resource, where);
         return;
     }
-    if (v->source == POLICY_SRC_SESSION ||
-        (p->session_policy && v->source == POLICY_SRC_NONE && p->n_identity > 0)) {
+    if (v->source == POLICY_SRC_SESSION || ((p->session_policy || p->n_session_docs) &&
+                                            v->source == POLICY_SRC_NONE && p->n_identity > 0)) {
         snprintf(buf, cap,
                  "%s: %s is not authorized to perform: %s on resource: %s because no session "
                  "policy allows the %s action",
@@ -293,4 +344,29 @@ void authz_deny_message(const struct auth_principal *p, const struct authz_check
              "%s: %s is not authorized to perform: %s on resource: %s because no "
              "identity-based policy allows the %s action",
              who, p->arn, c->action, c->resource, c->action);
+}
+
+bool authz_role_allows(struct authz *a, const char *role_arn, const char *session_name,
+                       const char *action, const char *resource, struct qr_slice bucket, char *msg,
+                       size_t cap)
+{
+    const struct authz_snap *s = authz_acquire(a);
+    struct creds_identity *id = qr_xmalloc(sizeof(*id));
+    struct auth_principal *p = qr_xmalloc(sizeof(*p));
+    memset(id, 0, sizeof(*id));
+    id->kind = CREDS_ROLE_SESSION;
+    snprintf(id->principal, sizeof(id->principal), "%s", role_arn);
+    snprintf(id->session_name, sizeof(id->session_name), "%s", session_name);
+    authz_principal(s, id, s->account, p);
+    struct authz_check c = {action, resource, bucket.len ? authz_bucket_policy(s, bucket) : NULL,
+                            NULL, 0};
+    struct policy_verdict v;
+    authz_decide(p, &c, &v);
+    bool ok = v.decision == POLICY_DECISION_ALLOW;
+    if (!ok)
+        authz_deny_message(p, &c, &v, msg, cap);
+    free(id);
+    free(p);
+    authz_release(s);
+    return ok;
 }

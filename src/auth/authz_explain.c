@@ -85,6 +85,20 @@ int authz_explain(const char *data_dir, const char *account, const char *princip
     id.kind = role ? CREDS_ROLE_SESSION : CREDS_LONG_TERM;
     snprintf(id.principal, sizeof(id.principal), "%s", root ? "root" : principal_arn);
     snprintf(id.session_name, sizeof(id.session_name), "explain");
+    const char *ar = strstr(principal_arn, ":assumed-role/");
+    const char *role_arn;
+    if (ar) { /* arn:aws:sts::ACCT:assumed-role/ROLE/SESSION: a session of ROLE */
+        char name[130];
+        const char *r0 = ar + 14, *slash = strchr(r0, '/');
+        size_t n = slash ? (size_t)(slash - r0) : strlen(r0);
+        snprintf(name, sizeof(name), "%.*s", (int)(n < 129 ? n : 129), r0);
+        role = true;
+        id.kind = CREDS_ROLE_SESSION;
+        if (authz_role(s, name, &role_arn, NULL, NULL, NULL))
+            snprintf(id.principal, sizeof(id.principal), "%s", role_arn);
+        if (slash)
+            snprintf(id.session_name, sizeof(id.session_name), "%s", slash + 1);
+    }
     struct auth_principal p;
     authz_principal(s, &id, account, &p);
     struct qr_slice bucket = bucket_of(resource);

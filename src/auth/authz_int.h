@@ -55,6 +55,8 @@ struct authz_snap {
     size_t n_keys;
     struct az_bp *bps;
     size_t n_bps;
+    struct az_bp *fps; /* function policies: bucket is the function name */
+    size_t n_fps;
     struct az_managed managed[AZ_MAX_MANAGED];
     size_t n_managed;
 };

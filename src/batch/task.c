@@ -25,6 +25,7 @@
 
 #include <jansson.h>
 
+#include "auth/authz.h"
 #include "fn/fn_resolve.h"
 #include "obj/obj.h"
 #include "util/buf.h"
@@ -132,6 +133,7 @@ static bool copy_row(struct batch_window *w, size_t i, const char *dst_bucket, b
         return false;
     memcpy(key_buf, d->target_prefix, pl);
     memcpy(key_buf + pl, t->key, t->key_len);
+    key_buf[pl + t->key_len] = '\0';
     /* CopyObject's rules (obj/): ETag, tags and the copy-onto-itself refusal. The source is
      * read inside the committing transaction, so the plan has no source object. */
     struct obj_copy_req req = {

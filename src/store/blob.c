@@ -470,3 +470,91 @@ out:
     id_vec_dispose(&done);
     return err;
 }
+
+/* ---- streamed blobs: written as a request body arrives ---- */
+
+struct store_blob_stream {
+    struct store *st;
+    uint64_t id;
+    int fd;         /* the temp file while writing, -1 after commit */
+    bool committed; /* renamed to its final name */
+};
+
+enum qr_err store_blob_stream_open(struct store *st, struct store_blob_stream **out)
+{
+    char tmp[48];
+    uint64_t id;
+    enum qr_err err = blob_alloc(st, &id);
+    if (err != QR_OK)
+        return err;
+    if ((err = ensure_leaf(st, LEAF_OF(id))) != QR_OK) {
+        blob_settle(st, id);
+        return err;
+    }
+    blob_relpath(id, true, tmp);
+    int fd = openat(st->objects_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) {
+        blob_settle(st, id);
+        return io_fail("create", tmp, errno);
+    }
+    struct store_blob_stream *w = qr_xmalloc(sizeof(*w));
+    w->st = st;
+    w->id = id;
+    w->fd = fd;
+    w->committed = false;
+    *out = w;
+    return QR_OK;
+}
+
+enum qr_err store_blob_stream_write(struct store_blob_stream *w, const void *p, size_t n)
+{
+    return w->fd >= 0 ? write_all(w->fd, p, n) : QR_E_INTERNAL;
+}
+
+enum qr_err store_blob_stream_commit(struct store_blob_stream *w)
+{
+    char tmp[48], fin[48], leaf[8];
+    struct store *st = w->st;
+    blob_relpath(w->id, true, tmp);
+    blob_relpath(w->id, false, fin);
+    leaf_relpath(LEAF_OF(w->id), leaf);
+    if (w->fd < 0)
+        return QR_E_INTERNAL;
+    int fd = w->fd;
+    w->fd = -1;
+    if (!st->no_fsync && fsync(fd) != 0) {
+        int e = errno;
+        close(fd);
+        return io_fail("fsync", tmp, e);
+    }
+    if (close(fd) != 0)
+        return io_fail("close", tmp, errno);
+    if (renameat(st->objects_fd, tmp, st->objects_fd, fin) != 0)
+        return io_fail("rename", tmp, errno);
+    w->committed = true;
+    return fsync_at(st, leaf);
+}
+
+uint64_t store_blob_stream_id(const struct store_blob_stream *w)
+{
+    return w->id;
+}
+
+void store_blob_stream_abort(struct store_blob_stream *w)
+{
+    char path[48];
+    if (w->fd >= 0)
+        close(w->fd);
+    blob_relpath(w->id, !w->committed, path);
+    /* No directory fsync: an unlink lost in a crash leaves a file without a row inside
+     * [blob_lwm, blob_reserved), which the next open removes. */
+    if (unlinkat(w->st->objects_fd, path, 0) != 0 && errno != ENOENT)
+        (void)io_fail("unlink", path, errno);
+    blob_settle(w->st, w->id);
+    free(w);
+}
+
+void store_blob_stream_release(struct store_blob_stream *w)
+{
+    free(w);
+}

@@ -526,7 +526,10 @@ enum qr_err store_obj_put(struct store *st, const struct store_put *put,
     struct put_change c = {.ch.apply = apply_put, .put = put};
     enum qr_err err;
 
-    if (put->data.len > st->inline_max && put->data.len > 0) {
+    if (put->has_blob) {
+        c.blob = put->blob;
+        c.has_blob = true;
+    } else if (put->data.len > st->inline_max && put->data.len > 0) {
         if ((err = blob_write(st, put->data, &c.blob)) != QR_OK)
             return err;
         c.has_blob = true;

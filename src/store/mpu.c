@@ -318,9 +318,14 @@ static enum qr_err put_part_bytes(struct store *st, struct part_change *c, struc
     enum qr_err err;
     c->ch.apply = apply_put_part;
     c->size = data.len;
-    c->has_blob = data.len > 0;
-    if (c->has_blob && (err = blob_write(st, data, &c->blob)) != QR_OK)
-        return err;
+    if (c->part->has_blob) { /* already written as it arrived: adopt it */
+        c->has_blob = true;
+        c->blob = c->part->blob;
+    } else {
+        c->has_blob = data.len > 0;
+        if (c->has_blob && (err = blob_write(st, data, &c->blob)) != QR_OK)
+            return err;
+    }
     err = writer_submit(st, &c->ch);
     if (c->has_blob) {
         if (err == QR_OK)
@@ -336,10 +341,16 @@ enum qr_err store_mpu_put_part(struct store *st, struct qr_slice bucket, struct 
                                struct qr_slice data)
 {
     struct part_change c = {.bucket = bucket, .key = key, .part = part};
+    enum qr_err err = QR_OK;
     if (!upload_id_cstr(upload_id, c.upload))
-        return QR_E_NO_SUCH_UPLOAD;
-    if (!part_number_ok(part->number))
-        return QR_E_BAD_INPUT;
+        err = QR_E_NO_SUCH_UPLOAD;
+    else if (!part_number_ok(part->number))
+        err = QR_E_BAD_INPUT;
+    if (err != QR_OK) {
+        if (part->has_blob)
+            blob_discard(st, part->blob); /* adopted whatever the outcome */
+        return err;
+    }
     return put_part_bytes(st, &c, data);
 }
 

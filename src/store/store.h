@@ -139,6 +139,23 @@ enum qr_err store_obj_get(struct store_reader *r, struct qr_slice bucket, struct
                           bool with_data, h2o_mem_pool_t *pool, struct store_obj *out)
     __attribute__((warn_unused_result));
 
+/* A blob written while its bytes arrive (a streamed request body): a temp file in its
+ * final directory, appended to, then fsynced and renamed by commit. Its id stays in
+ * flight (see blob.c) until store_obj_put adopts it (store_put.has_blob; then release
+ * the handle) or abort removes it; a crash at any point leaves a file recovery removes.
+ * open/write/commit block: not on a loop thread. abort unlinks without syncing the
+ * directory (any thread). */
+struct store_blob_stream;
+enum qr_err store_blob_stream_open(struct store *st, struct store_blob_stream **out)
+    __attribute__((warn_unused_result));
+enum qr_err store_blob_stream_write(struct store_blob_stream *w, const void *p, size_t n)
+    __attribute__((warn_unused_result));
+enum qr_err store_blob_stream_commit(struct store_blob_stream *w)
+    __attribute__((warn_unused_result));
+uint64_t store_blob_stream_id(const struct store_blob_stream *w);
+void store_blob_stream_abort(struct store_blob_stream *w);
+void store_blob_stream_release(struct store_blob_stream *w);
+
 /* Opens a blob file read-only (O_CLOEXEC); *out_fd owned by caller (close it).
  * Errors: QR_E_IO. Any thread (a plain open on a page-cached directory). */
 enum qr_err store_blob_open(struct store *st, uint64_t blob, int *out_fd)
@@ -163,6 +180,10 @@ struct store_put {
     struct qr_slice tags;     /* opaque, stored as given (may be empty) */
     struct store_checksum ck; /* checksum to store (alg NONE: none) */
     struct store_cond cond;
+    bool has_blob; /* data is already in the committed streamed blob `blob` (exactly
+                      data.len bytes): store_obj_put adopts it, keeping it on success and
+                      discarding it on failure */
+    uint64_t blob;
 };
 
 struct store_put_result {
@@ -266,6 +287,9 @@ struct store_part {
     int64_t mtime_ms;
     char etag[80]; /* no quotes */
     struct store_checksum ck;
+    bool has_blob; /* store_mpu_put_part: data is already in the committed streamed blob
+                      `blob` (exactly data.len bytes); adopted whatever the outcome */
+    uint64_t blob;
 };
 
 /* Stores one part's bytes (replacing an earlier part with that number).

@@ -64,9 +64,6 @@ class ServerError(Exception):
 LAMBDA_TRUST = {"Version": "2012-10-17", "Statement": [{
     "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
     "Action": "sts:AssumeRole"}]}
-BATCH_TRUST = {"Version": "2012-10-17", "Statement": [{
-    "Effect": "Allow", "Principal": {"Service": "batchoperations.s3.amazonaws.com"},
-    "Action": "sts:AssumeRole"}]}
 
 
 class QuarryServer:
@@ -344,29 +341,26 @@ class QuarryServer:
         """A boto3 STS client for this server, no retries."""
         return self._json_client("sts", recorder, cfg)
 
-    def lambda_role(self, name="lambda-ex", actions=("s3:*", "s3express:*", "logs:*")):
+    def lambda_role(self, name="lambda-ex", actions=("s3:*", "s3express:*", "logs:*"),
+                    service="lambda.amazonaws.com"):
         """Creates the execution role the Lambda walkthrough creates first: trusted by
-        lambda.amazonaws.com, with an inline policy allowing actions on every resource.
-        A function's credentials act as its role, so functions need it to reach S3."""
+        service (lambda.amazonaws.com), with an inline policy allowing actions on every
+        resource. A function's credentials act as its role, so functions need it to reach
+        S3; a Batch Operations job's tasks act as its RoleArn the same way."""
         iam = self.iam_client()
-        iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST))
+        trust = {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]}
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
         iam.put_role_policy(RoleName=name, PolicyName="quarry-tests", PolicyDocument=json.dumps({
             "Version": "2012-10-17",
             "Statement": [{"Effect": "Allow", "Action": list(actions), "Resource": "*"}]}))
         return f"arn:aws:iam::123456789012:role/{name}"
 
-    def batch_role(self, name="batch-ops",
-                   actions=("s3:*", "s3express:*", "lambda:InvokeFunction"), statements=None):
-        """Creates a job's role as the Batch Operations walkthrough does: trusted by
-        batchoperations.s3.amazonaws.com, with an inline policy allowing actions on every
-        resource (or the given statements). A job's tasks, its manifest read and its
-        report write all act as this role."""
-        iam = self.iam_client()
-        iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(BATCH_TRUST))
-        stmts = statements or [{"Effect": "Allow", "Action": list(actions), "Resource": "*"}]
-        iam.put_role_policy(RoleName=name, PolicyName="quarry-tests", PolicyDocument=json.dumps({
-            "Version": "2012-10-17", "Statement": stmts}))
-        return f"arn:aws:iam::123456789012:role/{name}"
+    def batch_role(self, name="batch-ops"):
+        """The role a Batch Operations job runs as: trusted by
+        batchoperations.s3.amazonaws.com, allowed S3 and lambda:InvokeFunction."""
+        return self.lambda_role(name, ("s3:*", "s3express:*", "lambda:InvokeFunction"),
+                                "batchoperations.s3.amazonaws.com")
 
     def lambda_client(self, recorder=True, **cfg):
         """A boto3 Lambda client for this server: no retries (a retried 429/5xx would hide

@@ -56,7 +56,7 @@ def setup():
     s3 = srv.boto3_client()
     s3c = control_client(srv)
     lam = srv.lambda_client()
-    srv.lambda_role()
+    srv.lambda_role()  # functions' and jobs' roles: both act as them
     srv.batch_role()
 
 
@@ -839,6 +839,83 @@ def walkthrough_aws_cli():
     _, rows = read_report(rep, jid)
     eq(sorted(r[1] for r in rows["succeeded"]), sorted(urllib.parse.quote_plus(k) for k in keys),
        "report rows")
+
+
+# ---- tasks run as the job's role ----
+
+def _role(name, statements):
+    iam = srv.iam_client()
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "batchoperations.s3.amazonaws.com"},
+            "Action": "sts:AssumeRole"}]}))
+    iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": statements}))
+    return f"arn:aws:iam::{ACCOUNT}:role/{name}"
+
+
+@test
+def job_role_without_invoke_gives_access_denied_tasks():
+    """A job whose role lacks lambda:InvokeFunction: every task AccessDenied in the report,
+    and the function never runs (it would write to the bucket)."""
+    b, man, rep = gp_bucket(), gp_bucket(), gp_bucket()
+    for i in range(3):
+        s3.put_object(Bucket=b, Key=f"o{i}", Body=b"x")
+    fn = deploy(uniq("bt-denied"), "batch_walkthrough/lambda_function.py")
+    role = _role(uniq("no-invoke"), [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}])
+    etag = put_manifest(man, "m.csv", [manifest_line(b, f"o{i}") for i in range(3)])
+    op = {"LambdaInvoke": {"FunctionArn": fn, "InvocationSchemaVersion": "2.0",
+                           "UserArguments": {"MyDestinationBucket": b,
+                                             "MyDestinationBucketRegion": REGION,
+                                             "MyDestinationPrefix": "copied/",
+                                             "MyDestinationBucketType": "General"}}}
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, op, rep, RoleArn=role))["JobId"]
+    job = wait_job(jid)
+    eq(job["ProgressSummary"].get("NumberOfTasksFailed"), 3, f"tasks failed: {job}")
+    _, rows = read_report(rep, jid)
+    failed = rows.get("failed", [])
+    eq(len(failed), 3, f"report rows {rows}")
+    check(all("AccessDenied" in r for r in failed), f"AccessDenied rows: {failed}")
+    eq(s3.list_objects_v2(Bucket=b, Prefix="copied/").get("KeyCount"), 0, "the function never ran")
+
+
+@test
+def copy_job_role_cannot_write_destination():
+    src, dst, man, rep = gp_bucket(), gp_bucket(), gp_bucket(), gp_bucket()
+    s3.put_object(Bucket=src, Key="a", Body=b"a")
+    role = _role(uniq("read-only"), [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+                                      "Resource": [f"arn:aws:s3:::{src}/*", f"arn:aws:s3:::{rep}/*",
+                                                   f"arn:aws:s3:::{man}/*"]}])
+    etag = put_manifest(man, "m.csv", [manifest_line(src, "a")])
+    op = {"S3PutObjectCopy": {"TargetResource": f"arn:aws:s3:::{dst}"}}
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, op, rep, RoleArn=role))["JobId"]
+    job = wait_job(jid)
+    eq(job["ProgressSummary"].get("NumberOfTasksFailed"), 1, f"{job}")
+    eq(s3.list_objects_v2(Bucket=dst).get("KeyCount"), 0, "nothing copied")
+
+
+@test
+def read_only_user_cannot_create_jobs():
+    iam = srv.iam_client()
+    name = uniq("ro")
+    iam.create_user(UserName=name)
+    iam.attach_user_policy(UserName=name, PolicyArn="arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")
+    k = iam.create_access_key(UserName=name)["AccessKey"]
+    c = boto3.client("s3control", endpoint_url=f"http://localhost:{srv.port}", region_name=REGION,
+                     aws_access_key_id=k["AccessKeyId"], aws_secret_access_key=k["SecretAccessKey"],
+                     config=Config(retries={"total_max_attempts": 1}))
+    b = gp_bucket()
+    etag = put_manifest(b, "m.csv", [manifest_line(b, "m.csv")])
+    code, st, r = client_error(c.create_job, **job_args(b, "m.csv", etag, {
+        "S3PutObjectTagging": {"TagSet": [{"Key": "k", "Value": "v"}]}}))
+    eq((code, st), ("AccessDenied", 403), "CreateJob")
+    check("s3:CreateJob" in r["Error"]["Message"], r["Error"]["Message"])
+    eq(s3c.list_jobs(AccountId=ACCOUNT).get("Jobs") is not None, True, "root still lists")
+    # a role that does not exist, or does not trust Batch Operations, is refused at CreateJob
+    for role in (f"arn:aws:iam::{ACCOUNT}:role/{uniq('missing')}", FN_ROLE):
+        code, st, _ = client_error(s3c.create_job, **job_args(b, "m.csv", etag, {
+            "S3PutObjectTagging": {"TagSet": [{"Key": "k", "Value": "v"}]}}, RoleArn=role))
+        eq((code, st), ("BadRequestException", 400), f"RoleArn {role}")
 
 
 if __name__ == "__main__":

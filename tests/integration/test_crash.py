@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_crash.py - kill -9 under write load loses nothing acknowledged and exposes nothing torn.
 
-Several threads PUT new keys with random content (small inline objects and 200 KiB+ blob
+Several threads PUT new keys with random content (small inline objects and 200 KiB-1.5 MiB blob
 objects, to both bucket types) and record the SHA-256 of every attempt and of every
 acknowledged PUT. The server (fsync on) is killed with SIGKILL in the middle of the load
 and restarted on the same data directory. Then every acknowledged object must read back
@@ -52,7 +52,7 @@ def writer(round_no, tid, stop):
     while not stop.is_set():
         bucket = GP if rnd.random() < 0.5 else DIRB
         big = rnd.random() < 0.4
-        size = rnd.randint(200 * 1024, 900 * 1024) if big else rnd.randint(0, 60 * 1024)
+        size = rnd.randint(200 * 1024, 1536 * 1024) if big else rnd.randint(0, 60 * 1024)
         data = rnd.randbytes(size)
         key = f"r{round_no}/t{tid}/{i}-{'big' if big else 'small'}"
         i += 1

@@ -148,6 +148,8 @@ def read_only_user():
     eq((code, st), ("AccessDenied", 403), "CreateUser denied")
     code, _, _ = client_error(iam.get_user, UserName="evil")
     eq(code, "NoSuchEntity", "no user was created")
+    code, _, _ = client_error(iam.create_user, UserName=name.upper())
+    eq(code, "EntityAlreadyExists", "names are unique regardless of case")
     eq(s3.get_object(Bucket=GP, Key="public/a")["Body"].read(), b"public a", "object intact")
     who = client("sts", key).get_caller_identity()
     eq(who["Arn"], f"arn:aws:iam::{ACCOUNT}:user/{name}", "GetCallerIdentity")
@@ -211,6 +213,7 @@ def assume_role_trust():
                                                       "Resource": f"arn:aws:s3:::{GP}/public/*"}]}
     r = sts.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/reader", RoleSessionName="narrow",
                         Policy=json.dumps(narrow))
+    check(0 < r["PackedPolicySize"] <= 100, f"PackedPolicySize {r.get('PackedPolicySize')}")
     n = client("s3", r["Credentials"])
     eq(n.get_object(Bucket=GP, Key="public/a")["Body"].read(), b"public a", "narrowed reads public")
     code, _, _ = client_error(n.get_object, Bucket=GP, Key="secret/b")
@@ -223,6 +226,18 @@ def assume_role_trust():
     code, _, _ = client_error(client("s3", r["Credentials"]).put_object, Bucket=GP, Key="w",
                               Body=b"w")
     eq(code, "AccessDenied", "session policy does not widen")
+    # a managed policy as session policy (PolicyArns) narrows the same way
+    arn = iam.create_policy(PolicyName="public-only", PolicyDocument=json.dumps(narrow))["Policy"]["Arn"]
+    r = sts.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/reader", RoleSessionName="arns",
+                        PolicyArns=[{"arn": arn}])
+    m = client("s3", r["Credentials"])
+    eq(m.get_object(Bucket=GP, Key="public/a")["Body"].read(), b"public a", "PolicyArns allow")
+    code, _, _ = client_error(m.get_object, Bucket=GP, Key="secret/b")
+    eq(code, "AccessDenied", "PolicyArns narrow")
+    code, _, _ = client_error(sts.assume_role, RoleArn=f"arn:aws:iam::{ACCOUNT}:role/reader",
+                              RoleSessionName="arns",
+                              PolicyArns=[{"arn": f"arn:aws:iam::{ACCOUNT}:policy/missing"}])
+    eq(code, "MalformedPolicyDocument", "an unknown PolicyArn")
     # presigned URL with session credentials
     url = client("s3", creds, config={"signature_version": "s3v4"}).generate_presigned_url(
         "get_object", Params={"Bucket": GP, "Key": "public/a"})
@@ -426,6 +441,84 @@ def function_role_cannot_write_destination():
     lam.delete_function(FunctionName=name)
 
 
+@test
+def create_function_checks_passrole_and_code():
+    iam.create_role(RoleName="fn-code", AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))
+    role = f"arn:aws:iam::{ACCOUNT}:role/fn-code"
+    s3.put_object(Bucket=GP, Key="code/f.zip", Body=build_zip({"f.py": "def handler(e, c): return 1\n"}))
+    name, key = new_user(inline={"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "lambda:CreateFunction", "Resource": "*"}]})
+    lam = client("lambda", key)
+    args = dict(Runtime="python3.11", Role=role, Handler="f.handler",
+                Code={"S3Bucket": GP, "S3Key": "code/f.zip"})
+    code, _, r = client_error(lam.create_function, FunctionName="c1", **args)
+    eq(code, "AccessDeniedException", "no iam:PassRole")
+    check("iam:PassRole" in r["Error"]["Message"], r["Error"]["Message"])
+    iam.put_user_policy(UserName=name, PolicyName="pass", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:PassRole",
+                                               "Resource": role}]}))
+    code, _, r = client_error(lam.create_function, FunctionName="c1", **args)
+    eq(code, "AccessDeniedException", "cannot read the code's object")
+    check("s3:GetObject" in r["Error"]["Message"], r["Error"]["Message"])
+    iam.put_user_policy(UserName=name, PolicyName="code", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject",
+                                               "Resource": f"arn:aws:s3:::{GP}/code/*"}]}))
+    lam.create_function(FunctionName="c1", **args)
+    srv.lambda_client().delete_function(FunctionName="c1")
+
+
+@test
+def function_resource_policy():
+    lam = srv.lambda_client()
+    iam.create_role(RoleName="fn-plain", AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))
+    name = f"perm-{uuid.uuid4().hex[:6]}"
+    lam.create_function(FunctionName=name, Runtime="python3.11",
+                        Role=f"arn:aws:iam::{ACCOUNT}:role/fn-plain", Handler="f.handler",
+                        Code={"ZipFile": build_zip({"f.py": "def handler(e, c):\n    return 7\n"})})
+    lam.get_waiter("function_active_v2").wait(FunctionName=name,
+                                              WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    user, key = new_user()
+    caller = client("lambda", key)
+    code, _, r = client_error(caller.invoke, FunctionName=name, Payload=b"{}")
+    eq(code, "AccessDeniedException", "no policy grants it yet")
+    check("lambda:InvokeFunction" in r["Error"]["Message"], r["Error"]["Message"])
+    code, _, _ = client_error(lam.get_policy, FunctionName=name)
+    eq(code, "ResourceNotFoundException", "no policy yet")
+    lam.add_permission(FunctionName=name, StatementId="let-user", Action="lambda:InvokeFunction",
+                       Principal=f"arn:aws:iam::{ACCOUNT}:user/{user}")
+    lam.add_permission(FunctionName=name, StatementId="s3", Action="lambda:InvokeFunction",
+                       Principal="s3.amazonaws.com", SourceAccount=ACCOUNT)
+    code, _, _ = client_error(lam.add_permission, FunctionName=name, StatementId="s3",
+                              Action="lambda:InvokeFunction", Principal="s3.amazonaws.com")
+    eq(code, "ResourceConflictException", "duplicate statement id")
+    pol = json.loads(lam.get_policy(FunctionName=name)["Policy"])
+    eq([s["Sid"] for s in pol["Statement"]], ["let-user", "s3"], "GetPolicy")
+    r = caller.invoke(FunctionName=name, Payload=b"{}")
+    eq(json.loads(r["Payload"].read()), 7, "the function's policy alone grants Invoke")
+    code, _, _ = client_error(caller.get_function, FunctionName=name)
+    eq(code, "AccessDeniedException", "only what the statement says")
+    lam.remove_permission(FunctionName=name, StatementId="let-user")
+    code, _, _ = client_error(caller.invoke, FunctionName=name, Payload=b"{}")
+    eq(code, "AccessDeniedException", "removed")
+    lam.delete_function(FunctionName=name)
+
+
+@test
+def logs_decided_per_log_group():
+    name, key = new_user(inline={"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "logs:CreateLogGroup",
+        "Resource": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:team-*"}]})
+    logs = client("logs", key)
+    logs.create_log_group(logGroupName="team-a")
+    code, st, r = client_error(logs.create_log_group, logGroupName="other")
+    eq((code, st), ("AccessDeniedException", 400), "another group")
+    check(f"log-group:other" in r["Error"]["Message"], r["Error"]["Message"])
+    code, _, _ = client_error(logs.describe_log_groups)
+    eq(code, "AccessDeniedException", "not allowed to describe")
+    names = [g["logGroupName"] for g in srv.logs_client().describe_log_groups()["logGroups"]]
+    check("team-a" in names and "other" not in names, f"groups {names}")
+
+
 # ---- malformed policies ----
 
 @test
@@ -447,11 +540,17 @@ def malformed_policy_documents():
         check(len(r["Error"]["Message"]) > 5, f"{what}: a reason: {r['Error']['Message']!r}")
     big = json.dumps({"Version": "2012-10-17", "Statement": [
         {"Sid": f"s{i}", "Effect": "Allow", "Action": "s3:GetObject",
-         "Resource": f"arn:aws:s3:::bucket-{i:06d}/" + "k" * 100} for i in range(1200)]})
-    code, st, _ = client_error(iam.put_role_policy, RoleName="target", PolicyName="p",
+         "Resource": f"arn:aws:s3:::bucket-{i:06d}/" + "k" * 100} for i in range(60)]})
+    code, st, r = client_error(iam.put_role_policy, RoleName="target", PolicyName="p",
                                PolicyDocument=big)
-    check(code in ("MalformedPolicyDocument", "LimitExceeded", "ValidationError"),
-          f"oversized: {code}")
+    eq((code, st), ("LimitExceeded", 409), "over the 10240-character quota of role policies")
+    check("PolicySize" in r["Error"]["Message"], r["Error"]["Message"])
+    deny = '{"Effect": "Deny", "Action": "s3:x", "Resource": "*"},'
+    huge = big.replace('"Statement": [', '"Statement": [' + deny * 3000, 1)
+    check(len(huge) > 131072, "huge is huge")
+    code, st, _ = client_error(iam.put_role_policy, RoleName="target", PolicyName="p",
+                               PolicyDocument=huge)
+    eq((code, st), ("ValidationError", 400), "beyond the model's 131072 characters")
     eq(iam.list_role_policies(RoleName="target")["PolicyNames"], [], "nothing stored")
     code, _, _ = client_error(iam.create_policy, PolicyName="bad", PolicyDocument=bad["unknown Effect"])
     eq(code, "MalformedPolicyDocument", "CreatePolicy")
@@ -544,6 +643,13 @@ def iam_explain_names_the_statement():
         "Version": "2012-10-17", "Statement": [{"Sid": "NoSecrets", "Effect": "Deny",
                                                "Principal": "*", "Action": "s3:GetObject",
                                                "Resource": f"arn:aws:s3:::{GP}/secret/*"}]}))
+    iam.create_role(RoleName="explained", AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))
+    iam.attach_role_policy(RoleName="explained",
+                           PolicyArn="arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")
+    rc, out = explain(f"arn:aws:sts::{ACCOUNT}:assumed-role/explained/fn", "s3:GetObject",
+                      f"arn:aws:s3:::{GP}/public/a")
+    eq(rc, 0, out)
+    check("assumed-role/explained/fn" in out and "AmazonS3ReadOnlyAccess: Allow" in out, out)
     try:
         rc, out = explain(arn, "s3:GetObject", f"arn:aws:s3:::{GP}/secret/b")
         eq(rc, 1, out)

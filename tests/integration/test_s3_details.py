@@ -243,21 +243,44 @@ def sigv2_header_authentication():
     v2.delete_object(Bucket=b, Key="a b/c")
 
 
+def sign_raw(method, path, headers, payload_hash):
+    """SigV4 over the exact header bytes (botocore would sign a UTF-8 form of 0xE9, and
+    every x-amz-* header must be signed): returns the Authorization value."""
+    import hmac
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    headers = dict(headers, **{"x-amz-date": when.encode(), "x-amz-content-sha256":
+                               payload_hash.encode()})
+    names = sorted(k.lower() for k in headers)
+    import re
+    canon = b"".join(k.encode() + b":" + re.sub(rb"\s+", b" ", headers[k].strip()) + b"\n"
+                     for k in names)
+    signed = ";".join(names)
+    creq = (f"{method}\n{path}\n\n".encode() + canon + b"\n" + signed.encode() + b"\n" +
+            payload_hash.encode())
+    scope = f"{when[:8]}/{REGION}/s3/aws4_request"
+    sts = f"AWS4-HMAC-SHA256\n{when}\n{scope}\n{hashlib.sha256(creq).hexdigest()}".encode()
+    k = ("AWS4" + srv.secret_key).encode()
+    for part in (when[:8], REGION, "s3", "aws4_request"):
+        k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+    sig = hmac.new(k, sts, hashlib.sha256).hexdigest()
+    auth = f"AWS4-HMAC-SHA256 Credential={srv.access_key}/{scope}, SignedHeaders={signed}, " \
+           f"Signature={sig}"
+    return headers, auth
+
+
 def raw_put_get(bucket, key, headers):
     """PUT with exactly these header bytes (http.client sends latin-1 as is), then GET;
     returns the GET response's header list as raw bytes."""
     creds = Credentials(srv.access_key, srv.secret_key)
     path = f"/{bucket}/{key}"
-    req = AWSRequest(method="PUT", url=srv.endpoint + path, data=b"body", headers={})
-    req.headers["x-amz-content-sha256"] = hashlib.sha256(b"body").hexdigest()
-    S3SigV4Auth(creds, "s3", REGION).add_auth(req)
+    raw = {k.lower(): v.encode("latin-1") for k, v in headers.items()}
+    raw["host"] = f"127.0.0.1:{srv.port}".encode()
+    signed, auth = sign_raw("PUT", path, raw, hashlib.sha256(b"body").hexdigest())
     conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
-    conn.putrequest("PUT", path, skip_accept_encoding=True)
-    for k, v in req.headers.items():
+    conn.putrequest("PUT", path, skip_host=True, skip_accept_encoding=True)
+    for k, v in signed.items():
         conn.putheader(k, v)
-    # unsigned (SigV4 signs a chosen subset; botocore would sign a UTF-8 form of 0xE9)
-    for k, v in headers.items():
-        conn.putheader(k, v.encode("latin-1"))
+    conn.putheader("Authorization", auth)
     conn.putheader("Content-Length", "4")
     conn.endheaders(b"body")
     r = conn.getresponse()

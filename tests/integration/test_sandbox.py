@@ -44,6 +44,8 @@ def setup():
     servers["sandbox"] = QuarryServer(extra_args=["--function-pids-max", str(PIDS_MAX)]).start()
     servers["no-sandbox"] = QuarryServer(
         extra_args=["--no-sandbox", "--function-pids-max", str(PIDS_MAX)]).start()
+    for srv in servers.values():
+        srv.lambda_role("hostile")  # functions act as their role, which must exist
     # a host service a function must not reach
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
@@ -223,6 +225,7 @@ def daemon_mode(extra):
     mark = f"daemon-{uuid.uuid4()}"
     srv = QuarryServer(extra_args=extra).start()
     try:
+        srv.lambda_role("hostile")
         fns = Fns(srv)
         name = fns.create("daemon", hostile_zip())
         fns.invoke(name, {"op": "daemon", "mark": mark})
@@ -327,6 +330,7 @@ def refused_without_bubblewrap():
             os.symlink(p, os.path.join(bindir, prog))
     env = {"PATH": bindir}
     with QuarryServer(env=env) as srv:
+        srv.lambda_role("hostile")
         c = srv.lambda_client()
         z = build_zip({"lambda_function.py": "def lambda_handler(e, c):\n    return 1\n"})
         resp = expect_client_error(
@@ -409,6 +413,7 @@ def code_storage_cap():
     CodeStorageExceededException; deleting code gives the room back (also after a
     restart, which counts what is on disk)."""
     with QuarryServer(extra_args=["--function-code-max", "300000"]) as srv:
+        srv.lambda_role("hostile")
         c = srv.lambda_client()
 
         def create(name, fill):

@@ -223,6 +223,17 @@ static void test_roles_sessions_and_bucket_policies(void **state)
                              "arn:aws:s3:::z because no identity-based policy allows the "
                              "s3:DeleteBucket action");
 
+    /* what a job running as the role may do (Batch Operations tasks) */
+    char jm[600];
+    const char *role_arn = "arn:aws:iam::" ACCT ":role/svc/reader"; /* arn died with its snapshot */
+    assert_true(authz_role_allows(f->a, role_arn, "job-1", "s3:GetObject", "arn:aws:s3:::b/k", S("b"),
+                                  jm, sizeof(jm)));
+    assert_false(authz_role_allows(f->a, role_arn, "job-1", "lambda:InvokeFunction",
+                                   "arn:aws:lambda:us-east-1:" ACCT ":function:f", S(""), jm,
+                                   sizeof(jm)));
+    assert_non_null(strstr(jm, "assumed-role/reader/job-1 is not authorized to perform: "
+                               "lambda:InvokeFunction"));
+
     /* the role deleted: its sessions act for nobody */
     del(f, "inline", "role:reader", "r");
     del(f, "role", "", "reader");

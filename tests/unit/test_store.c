@@ -1206,6 +1206,71 @@ static void test_group_commit(void **state)
     free(body);
 }
 
+/* A blob written as a body arrives: adopted by a put it becomes the object (no second
+ * file); aborted, or left uncommitted by a crash, it leaves no file behind; a put that
+ * fails (no such bucket) discards the blob it was handed. */
+static void test_blob_stream(void **state)
+{
+    struct fx *f = *state;
+    uint8_t *big = pattern(300000, 30);
+    struct store_blob_stream *w;
+    assert_int_equal(store_blob_stream_open(f->st, &w), QR_OK);
+    for (size_t off = 0; off < 300000; off += 100000)
+        assert_int_equal(store_blob_stream_write(w, big + off, 100000), QR_OK);
+    assert_int_equal(store_blob_stream_commit(w), QR_OK);
+    uint64_t id = store_blob_stream_id(w);
+    assert_true(blob_file_exists(f, id, false));
+    struct store_put p = {.bucket = SL("bkt"), .key = SL("s"), .data = qr_slice(big, 300000),
+                          .etag = "e", .headers = SL("h"), .has_blob = true, .blob = id};
+    struct store_put_result res;
+    assert_int_equal(store_obj_put(f->st, &p, &res), QR_OK);
+    store_blob_stream_release(w);
+    assert_obj(f, "bkt", SL("s"), big, 300000);
+    assert_int_equal(first_blob(f, SL("s")), id);
+    assert_int_equal(count_blob_files(f), 1);
+
+    /* aborted before and after its commit */
+    assert_int_equal(store_blob_stream_open(f->st, &w), QR_OK);
+    assert_int_equal(store_blob_stream_write(w, big, 1000), QR_OK);
+    store_blob_stream_abort(w);
+    assert_int_equal(store_blob_stream_open(f->st, &w), QR_OK);
+    assert_int_equal(store_blob_stream_write(w, big, 1000), QR_OK);
+    assert_int_equal(store_blob_stream_commit(w), QR_OK);
+    store_blob_stream_abort(w);
+    assert_int_equal(count_blob_files(f), 1);
+
+    /* handed to a put that fails: discarded */
+    assert_int_equal(store_blob_stream_open(f->st, &w), QR_OK);
+    assert_int_equal(store_blob_stream_write(w, big, 70000), QR_OK);
+    assert_int_equal(store_blob_stream_commit(w), QR_OK);
+    p.bucket = SL("nobucket");
+    p.data = qr_slice(big, 70000);
+    p.blob = store_blob_stream_id(w);
+    assert_int_equal(store_obj_put(f->st, &p, &res), QR_E_NO_SUCH_BUCKET);
+    store_blob_stream_release(w);
+    assert_int_equal(count_blob_files(f), 1);
+
+    /* a crash while writing (temp file) and after the commit, before any row */
+    struct store_blob_stream *w1, *w2;
+    assert_int_equal(store_blob_stream_open(f->st, &w1), QR_OK);
+    assert_int_equal(store_blob_stream_write(w1, big, 70000), QR_OK);
+    assert_int_equal(store_blob_stream_open(f->st, &w2), QR_OK);
+    assert_int_equal(store_blob_stream_write(w2, big, 70000), QR_OK);
+    assert_int_equal(store_blob_stream_commit(w2), QR_OK);
+    uint64_t id1 = store_blob_stream_id(w1), id2 = store_blob_stream_id(w2);
+    assert_true(blob_file_exists(f, id1, true));
+    assert_true(blob_file_exists(f, id2, false));
+    fx_close(f);
+    store_blob_stream_release(w1); /* the process is gone: nobody aborts them */
+    store_blob_stream_release(w2);
+    fx_open(f);
+    assert_false(blob_file_exists(f, id1, true));
+    assert_false(blob_file_exists(f, id2, false));
+    assert_int_equal(count_blob_files(f), 1);
+    assert_obj(f, "bkt", SL("s"), big, 300000);
+    free(big);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1221,6 +1286,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_part_sizes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_blob_stream, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -287,6 +287,17 @@ bool iam_policy_ok(struct iam_op *op, const char *doc, enum policy_kind kind)
     return false;
 }
 
+bool iam_policy_quota(struct iam_op *op, const char *doc, size_t quota, const char *name)
+{
+    size_t n = 0;
+    for (const char *p = doc; *p; p++) /* IAM counts without whitespace */
+        n += !(*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r');
+    if (n <= quota)
+        return true;
+    iam_fail(op, 409, "LimitExceeded", "Cannot exceed quota for %s: %zu", name, quota);
+    return false;
+}
+
 /* ---- dispatch ---- */
 
 static void send_error(struct iam_op *op)
@@ -392,7 +403,7 @@ static bool authorize(struct iam_op *op)
     } else {
         snprintf(arn, sizeof(arn), "*");
     }
-    struct api_authz q = {action, arn, {NULL, 0}, NULL, 0};
+    struct api_authz q = {action, arn, {NULL, 0}, NULL, 0, NULL};
     if (api_authorize(op->ar, &q, msg, sizeof(msg)))
         return true;
     iam_fail(op, 403, "AccessDenied", "%s", msg);

@@ -96,6 +96,9 @@ void iam_arn(struct iam_op *op, const char *type, const char *path, const char *
              size_t cap);
 /* Path parameter: "/" by default; must start and end with '/'. NULL after failing. */
 const char *iam_path(struct iam_op *op);
+/* IAM's size quotas (characters without whitespace): false after LimitExceeded naming
+ * the quota ("PolicySize", "ACLSizePerRole"). */
+bool iam_policy_quota(struct iam_op *op, const char *doc, size_t quota, const char *name);
 /* Validates a policy document (kind) and fails with MalformedPolicyDocument. */
 bool iam_policy_ok(struct iam_op *op, const char *doc, enum policy_kind kind);
 
@@ -103,6 +106,7 @@ bool iam_policy_ok(struct iam_op *op, const char *doc, enum policy_kind kind);
  * IAM's DeleteConflict rules; a listing filtered by PathPrefix. */
 void iam_entity_xml(struct iam_op *op, const char *type, const struct authz_row *r);
 bool iam_name_ok(struct iam_op *op, const char *param, const char **out);
+bool iam_name_free(struct iam_op *op, const char *kind, const char *name, const char *what);
 void iam_delete_entity(struct iam_op *op, const char *kind, const char *param, const char *what);
 void iam_list_entities(struct iam_op *op, const char *kind, const char *list_tag);
 

@@ -45,7 +45,12 @@ void iam_put_inline(struct iam_op *op)
     const char *name, *o = owner(op, &name), *pname, *doc;
     if (!o || !iam_name_ok(op, "PolicyName", &pname) ||
         !(doc = iam_req_str(op, "PolicyDocument", 1, MAX_DOC)) ||
-        !iam_policy_ok(op, doc, POLICY_IDENTITY))
+        !iam_policy_ok(op, doc, POLICY_IDENTITY) ||
+        !iam_policy_quota(op, doc,
+                          op->route->res == IAM_R_USER    ? 2048
+                          : op->route->res == IAM_R_GROUP ? 5120
+                                                          : 10240,
+                          "PolicySize"))
         return;
     struct store_iam_op c[] = {
         {STORE_IAM_PRESENT, owner_type(op), S(""), S(name), S("")},
@@ -204,6 +209,7 @@ static void policy_xml(struct iam_op *op, const char *arn, struct qr_slice doc)
     iam_elem(op, "DefaultVersionId", dv);
     snprintf(n, sizeof(n), "%zu", attachments(op, arn));
     iam_elem(op, "AttachmentCount", n);
+    iam_elem(op, "PermissionsBoundaryUsageCount", "0");
     iam_elem(op, "IsAttachable", "true");
     iam_elem_time(op, "CreateDate", authz_doc_int(doc, "created", 0));
     iam_elem_time(op, "UpdateDate",
@@ -229,7 +235,7 @@ void iam_create_policy(struct iam_op *op)
     const char *name, *path = iam_path(op), *doc;
     if (!path || !iam_name_ok(op, "PolicyName", &name) ||
         !(doc = iam_req_str(op, "PolicyDocument", 1, MAX_DOC)) ||
-        !iam_policy_ok(op, doc, POLICY_IDENTITY))
+        !iam_policy_ok(op, doc, POLICY_IDENTITY) || !iam_policy_quota(op, doc, 6144, "PolicySize"))
         return;
     char id[32], arn[1200];
     iam_new_id("ANPA", id);
@@ -315,7 +321,7 @@ void iam_create_policy_version(struct iam_op *op)
     if (arn && !r)
         iam_fail(op, 404, "NoSuchEntity", "Policy %s does not exist.", arn);
     if (!r || !(doc = iam_req_str(op, "PolicyDocument", 1, MAX_DOC)) ||
-        !iam_policy_ok(op, doc, POLICY_IDENTITY))
+        !iam_policy_ok(op, doc, POLICY_IDENTITY) || !iam_policy_quota(op, doc, 6144, "PolicySize"))
         return;
     const struct authz_row *v;
     if (authz_rows(op->snap, "pversion", arn, &v) >= MAX_VERSIONS) {

@@ -90,7 +90,9 @@ void iam_create_role(struct iam_op *op)
     int64_t max_s;
     if (!path || !iam_name_ok(op, "RoleName", &name) ||
         !(trust = iam_req_str(op, "AssumeRolePolicyDocument", 1, 131072)) ||
-        !iam_policy_ok(op, trust, POLICY_TRUST) || !max_session(op, &max_s))
+        !iam_policy_ok(op, trust, POLICY_TRUST) ||
+        !iam_policy_quota(op, trust, 2048, "ACLSizePerRole") || !max_session(op, &max_s) ||
+        !iam_name_free(op, "role", name, "Role"))
         return;
     char id[32];
     iam_new_id("AROA", id);
@@ -152,7 +154,8 @@ void iam_update_assume_role_policy(struct iam_op *op)
     if (name && !r)
         iam_no_entity(op, "role", name);
     if (!r || !(trust = iam_req_str(op, "PolicyDocument", 1, 131072)) ||
-        !iam_policy_ok(op, trust, POLICY_TRUST))
+        !iam_policy_ok(op, trust, POLICY_TRUST) ||
+        !iam_policy_quota(op, trust, 2048, "ACLSizePerRole"))
         return;
     json_t *j = json_loadb((const char *)r->doc.p, r->doc.len, 0, NULL);
     if (!j) {

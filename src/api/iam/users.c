@@ -5,6 +5,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/rand.h>
 
@@ -69,9 +70,25 @@ static bool name_ok(struct iam_op *op, const char *param, const char **out)
 }
 
 /* Creates a user, group or role row whose document is doc. */
+/* IAM names are unique regardless of case ("ADMIN" and "admin" cannot both exist). */
+bool iam_name_free(struct iam_op *op, const char *kind, const char *name, const char *what)
+{
+    const struct authz_row *r;
+    size_t n = authz_rows(op->snap, kind, "", &r);
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(r[i].name, name) == 0) {
+            iam_fail(op, 409, "EntityAlreadyExists", "%s with name %s already exists.", what,
+                     r[i].name);
+            return false;
+        }
+    return true;
+}
+
 static bool create_entity(struct iam_op *op, const char *kind, const char *name, const char *doc,
                           const char *what)
 {
+    if (!iam_name_free(op, kind, name, what))
+        return false;
     struct store_iam_op c = {STORE_IAM_INSERT, kind, S(""), S(name), S(doc)};
     return iam_change(op, &c, 1, what, name);
 }

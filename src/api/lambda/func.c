@@ -34,6 +34,8 @@ static bool read_s3_zip(struct lambda_op *op, json_t *code, uint8_t **out, size_
                     "Please provide a source for function code: ZipFile or S3Bucket and S3Key.");
         return false;
     }
+    if (!lambda_authorize_code(op, json_string_value(b), json_string_value(k)))
+        return false;
     struct store_obj o;
     enum qr_err err = store_obj_get(op->reader, qr_slice_cstr(json_string_value(b)),
                                     qr_slice_cstr(json_string_value(k)), true, op->pool, &o);
@@ -496,8 +498,10 @@ void lambda_delete_function(struct lambda_op *op)
     }
     if (op->server->fn && v == STORE_FN_LATEST)
         fn_retire(op->server->fn, op->t.name);
-    if (v == STORE_FN_LATEST) /* its environments' credentials end with it */
+    if (v == STORE_FN_LATEST) { /* its environments' credentials and its policy end with it */
         creds_revoke_function(op->server->creds, op->t.name, api_now_ms());
+        lambda_drop_policy(op);
+    }
     op->status = 204;
 }
 

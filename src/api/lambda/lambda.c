@@ -42,6 +42,10 @@ static const struct lambda_route routes[] = {
     {"GET", "2015-03-31", "functions", 3, "versions", "ListVersionsByFunction",
      lambda_list_versions, N},
     {"POST", "2015-03-31", "functions", 3, "aliases", "CreateAlias", lambda_create_alias, W | N},
+    {"POST", "2015-03-31", "functions", 3, "policy", "AddPermission", lambda_add_permission, W | N},
+    {"GET", "2015-03-31", "functions", 3, "policy", "GetPolicy", lambda_get_policy, N},
+    {"DELETE", "2015-03-31", "functions", 4, "policy", "RemovePermission", lambda_remove_permission,
+     W | N | A},
     {"GET", "2015-03-31", "functions", 3, "aliases", "ListAliases", lambda_list_aliases, N},
     {"GET", "2015-03-31", "functions", 4, "aliases", "GetAlias", lambda_get_alias, N | A},
     {"PUT", "2015-03-31", "functions", 4, "aliases", "UpdateAlias", lambda_update_alias, W | N | A},
@@ -197,7 +201,10 @@ static void job_run(struct qr_job *job)
 {
     struct lambda_op *op = H2O_STRUCT_FROM_MEMBER(struct lambda_op, job, job);
     op->reader = job->reader;
-    op->route->fn(op);
+    /* Authorized here rather than on the loop: CreateFunction's body (a base64 zip of up
+     * to 70 MB) is parsed for FunctionName and Role, which must not stall the loop. */
+    if (lambda_authorize(op))
+        op->route->fn(op);
 }
 
 static void job_done(struct qr_job *job)
@@ -307,7 +314,7 @@ void lambda_handle(struct api_req *ar)
         op->alias[segs[4].len] = '\0';
         ar->log_key = segs[4];
     }
-    if (!lambda_authorize(op)) {
+    if (!(op->route->flags & LAMBDA_ON_WORKER) && !lambda_authorize(op)) {
         lambda_finish(op);
         return;
     }

@@ -202,7 +202,17 @@ void lambda_events_kick(struct lambda_events *ev);
 bool lambda_fn_config(struct qr_server *s, struct lambda_op *op, const struct store_fn *fn,
                       h2o_mem_pool_t *pool, struct fn_config *out);
 
+/* A function's resource-based policy (permission.c). */
+void lambda_add_permission(struct lambda_op *op);
+void lambda_get_policy(struct lambda_op *op);
+void lambda_remove_permission(struct lambda_op *op);
+/* Drops the policy of a deleted function (worker). */
+void lambda_drop_policy(struct lambda_op *op);
+
 /* The request's authorization (authorize.c): false after lambda_fail (AccessDenied). */
 bool lambda_authorize(struct lambda_op *op);
+/* Code from S3 (Code.S3Bucket/S3Key): the caller must be able to read it. False after
+ * lambda_fail. */
+bool lambda_authorize_code(struct lambda_op *op, const char *bucket, const char *key);
 
 #endif

@@ -13,7 +13,6 @@
  * JSON writer here replaces invalid UTF-8 with U+FFFD instead of failing.
  */
 #include "api/logs/logs_api.h"
-#include "api/authfail.h"
 #include "api/authorize.h"
 
 #include <inttypes.h>
@@ -671,6 +670,28 @@ static const struct lroute routes[] = {
 
 /* ---- running ---- */
 
+/* logs:<Operation> on the log group the request names (arn:aws:logs:R:A:log-group:NAME,
+ * with ":log-stream:NAME" for stream operations), or on every group when it names none.
+ * Decided once the body is parsed, on the worker. */
+static bool authorize(struct lop *op)
+{
+    struct api_req *ar = op->ar;
+    const struct qr_config *c = &ar->server->cfg;
+    const char *group = json_string_value(json_object_get(op->in, "logGroupName"));
+    const char *stream = json_string_value(json_object_get(op->in, "logStreamName"));
+    char action[96], arn[1400], *msg = h2o_mem_alloc_pool(&ar->req->pool, 2600);
+    snprintf(action, sizeof(action), "logs:%s", op->route->name);
+    int n = snprintf(arn, sizeof(arn), "arn:aws:logs:%s:%s:log-group:%.512s", c->region,
+                     c->account_id, group ? group : "*");
+    if (group && stream && n > 0 && (size_t)n < sizeof(arn))
+        snprintf(arn + n, sizeof(arn) - (size_t)n, ":log-stream:%.512s", stream);
+    struct api_authz q = {action, arn, {NULL, 0}, NULL, 0, NULL};
+    if (api_authorize(ar, &q, msg, 2600))
+        return true;
+    fail(op, "AccessDeniedException", msg);
+    return false;
+}
+
 static void job_run(struct qr_job *job)
 {
     struct lop *op = H2O_STRUCT_FROM_MEMBER(struct lop, job, job);
@@ -682,7 +703,8 @@ static void job_run(struct qr_job *job)
         fail(op, "SerializationException", "The request body is not a JSON object.");
         return;
     }
-    op->route->fn(op);
+    if (authorize(op))
+        op->route->fn(op);
 }
 
 static void send_error(struct api_req *ar, int status, const char *code, const char *msg)
@@ -745,15 +767,6 @@ void logs_api_handle(struct api_req *ar)
         return;
     }
     ar->op = r->name;
-    char action[96], arn[160], msg[2600];
-    snprintf(action, sizeof(action), "logs:%s", r->name);
-    api_resource_arn(ar, AUTHZ_RES_LOG_GROUP, false, qr_slice(NULL, 0), qr_slice(NULL, 0), NULL,
-                     arn, sizeof(arn));
-    struct api_authz q = {action, arn, {NULL, 0}, NULL, 0};
-    if (!api_authorize(ar, &q, msg, sizeof(msg))) {
-        api_send_auth_failure(ar, QR_E_DENIED, msg, NULL);
-        return;
-    }
     if (!ar->server->logs) {
         send_error(ar, 500, "ServiceUnavailableException", "The log store is not running.");
         return;

@@ -78,7 +78,7 @@ static bool authorize_zonal(struct s3_op *op, const char *name, unsigned flags, 
     api_resource_arn(op->ar, AUTHZ_RES_BUCKET, true, op->bucket, op->key, NULL, arn, sizeof(arn));
     const char *vals[1] = {mode};
     struct policy_kv kv = {"s3express:SessionMode", vals, 1};
-    struct api_authz q = {"s3express:CreateSession", arn, op->bucket, &kv, 1};
+    struct api_authz q = {"s3express:CreateSession", arn, op->bucket, &kv, 1, NULL};
     return api_authorize(op->ar, &q, msg, MSG_CAP) || deny(op, msg);
 }
 
@@ -97,11 +97,11 @@ static bool authorize_copy_source(struct s3_op *op, char *msg)
         api_resource_arn(op->ar, AUTHZ_RES_BUCKET, true, sb, sk, NULL, arn, sizeof(arn));
         const char *vals[1] = {"ReadOnly"};
         struct policy_kv kv = {"s3express:SessionMode", vals, 1};
-        struct api_authz q = {"s3express:CreateSession", arn, sb, &kv, 1};
+        struct api_authz q = {"s3express:CreateSession", arn, sb, &kv, 1, NULL};
         return api_authorize(op->ar, &q, msg, MSG_CAP) || deny(op, msg);
     }
     api_resource_arn(op->ar, AUTHZ_RES_OBJECT, false, sb, sk, NULL, arn, sizeof(arn));
-    struct api_authz q = {"s3:GetObject", arn, sb, NULL, 0};
+    struct api_authz q = {"s3:GetObject", arn, sb, NULL, 0, NULL};
     return api_authorize(op->ar, &q, msg, MSG_CAP) || deny(op, msg);
 }
 
@@ -131,7 +131,7 @@ bool s3_authorize(struct s3_op *op, const char *name, unsigned flags)
     const char *vals[3];
     size_t n = t->res == AUTHZ_RES_BUCKET ? list_ctx(op, kv, vals) : 0;
     struct api_authz q = {t->action, arn, t->res == AUTHZ_RES_NONE ? qr_slice(NULL, 0) : op->bucket,
-                          kv, n};
+                          kv,        n,   NULL};
     if (!api_authorize(op->ar, &q, msg, MSG_CAP))
         return deny(op, msg);
     return authorize_copy_source(op, msg);
@@ -146,6 +146,6 @@ bool s3_authorize_key(struct s3_op *op, const char *action, struct qr_slice key)
                      sizeof(arn));
     if (op->directory)
         return true; /* zonal: s3express:CreateSession on the bucket was decided already */
-    struct api_authz q = {action, arn, op->bucket, NULL, 0};
+    struct api_authz q = {action, arn, op->bucket, NULL, 0, NULL};
     return api_authorize(op->ar, &q, msg, sizeof(msg));
 }

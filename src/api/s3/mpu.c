@@ -218,7 +218,16 @@ void s3_upload_part(struct s3_op *op)
         goto out;
     part.size = body.data.len;
     qr_hex_encode(body.md5, sizeof(body.md5), part.etag);
+    struct api_streamed *sb = op->ar->streamed;
+    if (sb != NULL && sb->blob != NULL && body.data.len == sb->len &&
+        (const void *)body.data.p == (const void *)op->ar->req->entity.base) {
+        /* the body is already in its blob: the store takes it instead of writing it again */
+        part.has_blob = true;
+        part.blob = store_blob_stream_id(sb->blob);
+    }
     enum qr_err e = store_mpu_put_part(op->store, op->bucket, op->key, id, &part, body.data);
+    if (part.has_blob)
+        api_stream_adopted(op->ar);
     if (e) {
         s3_fail(op, e);
         goto out;

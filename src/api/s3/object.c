@@ -59,6 +59,13 @@ static bool put_prepare(struct s3_op *op, struct put_state *ps)
     put->data = ps->body.data;
     put->etag = ps->etag;
     put->headers = s3_meta_with_md5(op, put->headers, ps->body.md5);
+    if (op->ar->streamed != NULL && op->ar->streamed->blob != NULL &&
+        (const void *)ps->body.data.p == (const void *)op->ar->req->entity.base &&
+        ps->body.data.len == op->ar->streamed->len) {
+        /* the body is already in its blob: the store takes it instead of writing it again */
+        put->has_blob = true;
+        put->blob = store_blob_stream_id(op->ar->streamed->blob);
+    }
     if (ps->body.have_ck) {
         put->ck.alg = s3_ck_to_store(ps->body.ck_alg);
         put->ck.type = STORE_CK_FULL_OBJECT;
@@ -84,7 +91,10 @@ void s3_put_object(struct s3_op *op)
     struct put_state ps;
     if (put_prepare(op, &ps)) {
         struct store_put_result res;
-        put_answer(op, &ps, store_obj_put(op->store, &ps.put, &res));
+        enum qr_err e = store_obj_put(op->store, &ps.put, &res);
+        if (ps.put.has_blob)
+            api_stream_adopted(op->ar); /* kept or discarded by the store, either way */
+        put_answer(op, &ps, e);
     }
     s3_body_dispose(&ps.body);
 }

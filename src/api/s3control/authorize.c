@@ -1,10 +1,10 @@
 /*
  * authorize.c - the one authorization call of every S3 Control request (from the dispatch
- * in s3control.c once the route and job id are known): the operation's s3: action on the
- * job's ARN, or on "*" for CreateJob and ListJobs (Service Authorization Reference). And
- * CreateJob's secondary checks, made once its body is decoded: iam:PassRole on the job's
- * RoleArn for the caller, and a role that exists and trusts
- * batchoperations.s3.amazonaws.com, since the job's tasks will run as that role.
+ * in s3control.c once the route and job id are known): the operation's s3: action (the
+ * "s3control" rows of auth/authz's table) on the job's ARN, or on "*" for CreateJob and
+ * ListJobs (Service Authorization Reference). CreateJob's secondary checks (iam:PassRole
+ * on RoleArn, a role that trusts batchoperations.s3.amazonaws.com) are create.c's, made
+ * once its body is decoded.
  */
 #include "api/s3control/s3control_int.h"
 
@@ -36,40 +36,6 @@ bool s3c_authorize(struct s3c_op *op)
                  ar->server->cfg.account_id, (int)op->id.len, (const char *)op->id.p);
     else
         snprintf(arn, sizeof(arn), "*");
-    struct api_authz q = {t->action, arn, {NULL, 0}, NULL, 0};
+    struct api_authz q = {t->action, arn, {NULL, 0}, NULL, 0, NULL};
     return api_authorize(ar, &q, msg, MSG_CAP) || deny(op, msg);
-}
-
-/* The role exists and its trust policy lets Batch Operations assume it. */
-static bool role_assumable(struct s3c_op *op, const char *role)
-{
-    const struct authz_snap *s = authz_acquire(op->server->authz);
-    const struct policy *trust = NULL;
-    const char *arn = NULL;
-    bool ok = authz_role(s, role, &arn, NULL, &trust, NULL) && trust &&
-              strcmp(arn, role) == 0; /* the full ARN, path included, as the tasks will use */
-    if (ok) {
-        struct policy_request r = {
-            .action = "sts:AssumeRole",
-            .resource = arn,
-            .service = "batchoperations.s3.amazonaws.com",
-        };
-        ok = policy_eval(trust, &r, NULL) == POLICY_ALLOW;
-    }
-    authz_release(s);
-    if (!ok)
-        s3c_fail(op, 400, "BadRequestException",
-                 "The role %.1200s cannot be assumed by S3 Batch Operations: it does not exist "
-                 "or its trust policy does not allow batchoperations.s3.amazonaws.com.",
-                 role);
-    return ok;
-}
-
-bool s3c_authorize_role(struct s3c_op *op, const char *role_arn)
-{
-    char *msg = h2o_mem_alloc_pool(&op->ar->req->pool, MSG_CAP);
-    struct api_authz q = {"iam:PassRole", role_arn, {NULL, 0}, NULL, 0};
-    if (!api_authorize(op->ar, &q, msg, MSG_CAP))
-        return deny(op, msg);
-    return role_assumable(op, role_arn);
 }

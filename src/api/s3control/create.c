@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api/authorize.h"
 #include "api/xml.h"
 #include "obj/obj.h"
 #include "util/checksum.h"
@@ -358,6 +359,36 @@ static bool parse_report(struct s3c_op *op, xmlNodePtr root, struct batch_def *d
            text_into(op, v, "Report Prefix", d->report_prefix, 512, true);
 }
 
+
+/* The caller passes the role to the job (iam:PassRole), and the role exists and trusts
+ * batchoperations.s3.amazonaws.com: the job's tasks will run as it. */
+static bool role_usable(struct s3c_op *op, const char *role)
+{
+    char *msg = h2o_mem_alloc_pool(&op->ar->req->pool, 2600);
+    struct api_authz q = {"iam:PassRole", role, {NULL, 0}, NULL, 0, NULL};
+    if (!api_authorize(op->ar, &q, msg, 2600)) {
+        s3c_fail(op, 403, "AccessDenied", "%s", msg);
+        return false;
+    }
+    const struct authz_snap *s = authz_acquire(op->server->authz);
+    const struct policy *trust = NULL;
+    const char *arn = NULL;
+    /* The full ARN, path included, names the role the tasks will run as. */
+    bool ok = authz_role(s, role, &arn, NULL, &trust, NULL) && trust && strcmp(arn, role) == 0;
+    if (ok) {
+        struct policy_request r = {.action = "sts:AssumeRole",
+                                   .resource = arn,
+                                   .service = "batchoperations.s3.amazonaws.com"};
+        ok = policy_eval(trust, &r, NULL) == POLICY_ALLOW;
+    }
+    authz_release(s);
+    if (!ok)
+        s3c_fail(op, 400, "BadRequestException",
+                 "The role %s does not exist or does not trust batchoperations.s3.amazonaws.com.",
+                 role);
+    return ok;
+}
+
 static bool parse_job_fields(struct s3c_op *op, xmlNodePtr root, struct batch_def *d)
 {
     xmlNodePtr v;
@@ -377,6 +408,8 @@ static bool parse_job_fields(struct s3c_op *op, xmlNodePtr root, struct batch_de
         s3c_fail(op, 400, "BadRequestException", "RoleArn must be an IAM role ARN.");
         return false;
     }
+    if (!role_usable(op, d->role_arn))
+        return false;
     if ((v = xml_child(root, "ConfirmationRequired")) &&
         !parse_bool(op, v, "ConfirmationRequired", &d->confirmation_required))
         return false;

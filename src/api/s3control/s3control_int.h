@@ -5,7 +5,7 @@
  * Files: s3control.c (routing, account check, errors, the small operations),
  * create.c (CreateJob's XML -> struct batch_def with every shape check of the model),
  * render.c (JobDescriptor, JobListDescriptor, tags -> XML), authorize.c (the IAM decision of
- * each request, CreateJob's PassRole and role trust).
+ * each request).
  */
 #ifndef QR_API_S3CONTROL_INT_H
 #define QR_API_S3CONTROL_INT_H
@@ -45,10 +45,6 @@ void s3c_fail_err(struct s3c_op *op, enum qr_err err);
 /* The request's IAM decision: its s3: action on the job ARN or "*"; false with op failed
  * (403 AccessDenied with AWS's message). Loop thread, once per request. */
 bool s3c_authorize(struct s3c_op *op);
-/* CreateJob: iam:PassRole on role_arn for the caller (403 AccessDenied), and the role must
- * exist and trust batchoperations.s3.amazonaws.com (400 BadRequestException). False with op
- * failed. */
-bool s3c_authorize_role(struct s3c_op *op, const char *role_arn);
 
 /* CreateJob's body into def and tags; false with op failed. doc borrowed. */
 bool s3c_parse_create(struct s3c_op *op, xmlDocPtr doc, struct batch_def *def,

@@ -96,12 +96,47 @@ static bool trusted(struct iam_op *op, const struct policy *trust, const char *r
     if (named == POLICY_ALLOW || p->kind == AUTH_ROOT)
         return true;
     char msg[2600];
-    struct api_authz q = {
-        "sts:AssumeRole", role_arn, {NULL, 0}, external_id ? &kv : NULL, external_id ? 1u : 0u};
+    struct api_authz q = {"sts:AssumeRole",      role_arn, {NULL, 0}, external_id ? &kv : NULL,
+                          external_id ? 1u : 0u, NULL};
     if (api_authorize(op->ar, &q, msg, sizeof(msg)))
         return true;
     iam_fail(op, 403, "AccessDenied", "%s", msg);
     return false;
+}
+
+/* The session policy the token carries: Policy, preceded by "arns:A,B\n" when
+ * PolicyArns.member.N.arn name managed policies (each must exist). NULL after failing. */
+static const char *session_policy(struct iam_op *op)
+{
+    const char *inline_doc = iam_opt_str(op, "Policy", "");
+    struct qr_buf b;
+    qr_buf_init(&b, 12 * CREDS_MAX_POLICY); /* over the cap, so the length check sees it */
+    for (int i = 1; i <= AUTH_MAX_SESSION_ARNS; i++) {
+        char name[48];
+        snprintf(name, sizeof(name), "PolicyArns.member.%d.arn", i);
+        const char *arn = iam_opt_str(op, name, NULL);
+        if (!arn)
+            break;
+        bool known = strncmp(arn, "arn:aws:iam::aws:policy/", 24) == 0
+                         ? policy_managed_document(arn) != NULL
+                         : authz_row(op->snap, "policy", "", arn) != NULL;
+        if (!known || strchr(arn, ',') || strchr(arn, '\n')) {
+            iam_fail(op, 400, "MalformedPolicyDocument", "Policy %s does not exist.", arn);
+            qr_buf_dispose(&b);
+            return NULL;
+        }
+        (void)qr_buf_adds(&b, i == 1 ? AUTH_SESSION_ARNS_PREFIX : ",");
+        (void)qr_buf_adds(&b, arn);
+    }
+    if (b.len == 0) {
+        qr_buf_dispose(&b);
+        return inline_doc;
+    }
+    (void)qr_buf_adds(&b, "\n");
+    (void)qr_buf_adds(&b, inline_doc);
+    char *out = h2o_strdup(&op->ar->req->pool, (const char *)b.p, b.len).base;
+    qr_buf_dispose(&b);
+    return out;
 }
 
 static void assume_role(struct iam_op *op)
@@ -119,14 +154,23 @@ static void assume_role(struct iam_op *op)
                  op->ar->id.principal, arn);
         return;
     }
-    const char *policy = iam_opt_str(op, "Policy", "");
+    const char *policy = session_policy(op);
+    if (!policy)
+        return;
     if (strlen(policy) > CREDS_MAX_POLICY) {
         iam_fail(op, 400, "PackedPolicyTooLarge",
                  "Packed size of the session policy exceeds the maximum (%d).", CREDS_MAX_POLICY);
         return;
     }
-    if (policy[0] && !iam_policy_ok(op, policy, POLICY_IDENTITY))
+    const char *inline_doc = policy;
+    if (strncmp(policy, AUTH_SESSION_ARNS_PREFIX, strlen(AUTH_SESSION_ARNS_PREFIX)) == 0)
+        inline_doc = strchr(policy, '\n') + 1;
+    if (inline_doc[0] && !iam_policy_ok(op, inline_doc, POLICY_IDENTITY))
         return;
+    /* Role chaining (a role session assuming a role) is capped at one hour, as in STS. */
+    enum creds_kind k = op->ar->id.kind;
+    if (k == CREDS_ROLE_SESSION || k == CREDS_FUNCTION)
+        max_s = max_s < 3600 ? max_s : 3600;
     if (!duration(op, 900, max_s, 3600 < max_s ? 3600 : max_s, &ttl) ||
         !trusted(op, trust, role_arn, iam_opt_str(op, "ExternalId", NULL)))
         return;
@@ -152,6 +196,12 @@ static void assume_role(struct iam_op *op)
     iam_elem(op, "AssumedRoleId", uid);
     iam_elem(op, "Arn", aarn);
     iam_close(op, "AssumedRoleUser");
+    if (policy[0]) { /* percent of the packed-policy allowance used, as STS reports it */
+        char pct[24];
+        snprintf(pct, sizeof(pct), "%zu",
+                 (strlen(policy) * 100 + CREDS_MAX_POLICY - 1) / CREDS_MAX_POLICY);
+        iam_elem(op, "PackedPolicySize", pct);
+    }
 }
 
 static void get_session_token(struct iam_op *op)
