@@ -48,6 +48,9 @@ static void usage(FILE *f)
           "  --tls-key FILE     PEM private key of --tls-cert\n"
           "  --tls-port N       HTTPS port, 0 picks a free one (default 9443)\n"
           "  --no-fsync         acknowledge writes before they are durable (throwaway data)\n"
+          "  --no-default-encryption  store objects unencrypted unless the request or the\n"
+          "                     bucket's default encryption asks (S3 encrypts all; see docs/s3.md)\n"
+          "  --sse-c-over-http  accept SSE-C keys on plain HTTP (S3 refuses: HTTPS only)\n"
           "  --runtimes FILE    JSON runtime table for functions (see docs/functions.md)\n"
           "  --max-instances N  function instances running at once, all functions\n"
           "  --no-sandbox       run functions without bubblewrap (no filesystem isolation);\n"
@@ -55,7 +58,8 @@ static void usage(FILE *f)
           "  --function-pids-max N  processes and threads per function instance (default 1024)\n"
           "  --function-code-max BYTES  all unpacked function code together (default 10 GiB,\n"
           "                     0: no cap)\n"
-          "  --function-network outbound network for functions (not implemented yet: refused)\n",
+          "  --function-network outbound network for functions (passt's pasta; the host's\n"
+          "                     loopback stays out of reach)\n",
           f);
 }
 
@@ -184,6 +188,14 @@ int main(int argc, char **argv)
             cfg.no_fsync = true;
             continue;
         }
+        if (strcmp(a, "--no-default-encryption") == 0) {
+            cfg.no_default_sse = true;
+            continue;
+        }
+        if (strcmp(a, "--sse-c-over-http") == 0) {
+            cfg.sse_c_plain_http = true;
+            continue;
+        }
         if (strcmp(a, "--no-sandbox") == 0) {
             cfg.no_sandbox = true;
             continue;
@@ -193,9 +205,8 @@ int main(int argc, char **argv)
             return 0;
         }
         if (strcmp(a, "--function-network") == 0) {
-            fprintf(stderr, "quarry: --function-network: outbound network access for functions "
-                            "is not implemented yet; functions reach only quarry's API\n");
-            return 2;
+            cfg.function_network = true;
+            continue;
         }
         if (!v) {
             fprintf(stderr, "quarry: %s needs a value\n", a);

@@ -381,6 +381,7 @@ static enum qr_err start_functions(struct qr_server *s)
         .runtimes_file = s->cfg.runtimes_file,
         .max_instances = s->cfg.max_instances,
         .sandbox = !s->cfg.no_sandbox,
+        .network = s->cfg.function_network,
         .pids_max = s->cfg.fn_pids_max,
         .creds = s->creds,
         .logs = s->logs,

@@ -48,6 +48,7 @@ struct qr_config {
     enum qr_log_level log_level;
     bool no_fsync;              /* throwaway server: acknowledge before durable */
     bool no_sandbox;            /* run functions without bubblewrap even when installed */
+    bool function_network;      /* functions get outbound network access (pasta) */
     const char *runtimes_file;  /* JSON runtime table replacing the built-in one, or NULL */
     unsigned max_instances;     /* function instances in total; 0 = engine default */
     unsigned threads;           /* event-loop threads; 0 = one per core */
@@ -64,6 +65,9 @@ struct qr_config {
     const char *tls_cert;       /* PEM certificate chain for HTTPS, or NULL */
     const char *tls_key;        /* PEM private key for HTTPS, or NULL */
     uint16_t tls_port;          /* HTTPS port (0 = pick a free one) when tls_cert is set */
+    bool no_default_sse;        /* objects with no encryption asked for and no bucket rule are
+                                   stored unencrypted (measurements; S3 encrypts them all) */
+    bool sse_c_plain_http;      /* accept SSE-C keys over plain HTTP (S3 requires HTTPS) */
 };
 
 struct qr_job;

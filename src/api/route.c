@@ -46,20 +46,10 @@ struct qr_handler {
  * escape. */
 static bool decode_into_pool(h2o_mem_pool_t *pool, struct qr_slice raw, struct qr_slice *out)
 {
-    char *d = h2o_mem_alloc_pool(pool, raw.len + 1);
-    size_t n = 0;
-    for (size_t i = 0; i < raw.len; i++) {
-        uint8_t c = raw.p[i];
-        if (c == '%') {
-            int hi = i + 2 < raw.len ? qr_hex_val(raw.p[i + 1]) : -1;
-            int lo = hi >= 0 ? qr_hex_val(raw.p[i + 2]) : -1;
-            if (lo < 0)
-                return false;
-            c = (uint8_t)(hi << 4 | lo);
-            i += 2;
-        }
-        d[n++] = (char)c;
-    }
+    uint8_t *d = h2o_mem_alloc_pool(pool, raw.len + 1);
+    size_t n;
+    if (!qr_uri_decode_into(raw, false, d, &n))
+        return false;
     d[n] = '\0';
     *out = qr_slice(d, n);
     return true;
@@ -126,6 +116,21 @@ static size_t build_sig_headers(struct api_req *ar, struct sigv4_header **out)
 }
 
 /* "/bucket" when the Host names the bucket (bucket.DOMAIN): SigV2 signs the bucket. */
+/* What a signature covers, from the request as received (pool memory). */
+static void sig_input(struct api_req *ar, struct sigv4_input *in)
+{
+    struct sigv4_header *hdrs;
+    size_t nh = build_sig_headers(ar, &hdrs);
+    *in = (struct sigv4_input){
+        .method = qr_slice(ar->req->input.method.base, ar->req->input.method.len),
+        .path = ar->path,
+        .query = ar->query,
+        .headers = hdrs,
+        .n_headers = nh,
+        .now_ms = api_now_ms(),
+    };
+}
+
 static struct qr_slice v2_resource_prefix(struct api_req *ar)
 {
     const char *d = ar->server->cfg.domain;
@@ -363,16 +368,8 @@ static enum qr_err payload_hash(struct api_req *ar, char out[65], const char **b
 
 static enum qr_err authenticate(struct api_req *ar, struct auth_fail *why)
 {
-    struct sigv4_header *hdrs;
-    size_t nh = build_sig_headers(ar, &hdrs);
-    struct sigv4_input in = {
-        .method = qr_slice(ar->req->input.method.base, ar->req->input.method.len),
-        .path = ar->path,
-        .query = ar->query,
-        .headers = hdrs,
-        .n_headers = nh,
-        .now_ms = api_now_ms(),
-    };
+    struct sigv4_input in;
+    sig_input(ar, &in);
     /* "Authorization: AWS id:sig" is SigV2, which sigv4_parse would call malformed. */
     struct qr_slice authz;
     if (api_header(ar, "authorization", &authz) && authz.len > 4 && memcmp(authz.p, "AWS ", 4) == 0)
@@ -382,7 +379,7 @@ static enum qr_err authenticate(struct api_req *ar, struct auth_fail *why)
         return authenticate_v2(ar, &in, why);
     if (e)
         return e;
-    why->unsigned_header = unsigned_amz_header(ar, hdrs, nh);
+    why->unsigned_header = unsigned_amz_header(ar, in.headers, in.n_headers);
     if (why->unsigned_header) {
         why->msg = "There were headers present in the request which were not signed";
         return QR_E_DENIED;
@@ -515,16 +512,8 @@ static bool body_needed_to_authenticate(struct api_req *ar)
         return true;
     /* Bodies of services other than S3 are always hashed and compared (payload_hash),
      * whatever x-amz-content-sha256 claims: the scope says which service signed. */
-    struct sigv4_header *hdrs;
-    size_t nh = build_sig_headers(ar, &hdrs);
-    struct sigv4_input in = {
-        .method = qr_slice(ar->req->input.method.base, ar->req->input.method.len),
-        .path = ar->path,
-        .query = ar->query,
-        .headers = hdrs,
-        .n_headers = nh,
-        .now_ms = api_now_ms(),
-    };
+    struct sigv4_input in;
+    sig_input(ar, &in);
     struct sigv4_auth a;
     return sigv4_parse(&in, &a) == QR_OK && !is_s3_scope(a.service);
 }
@@ -534,16 +523,8 @@ static bool body_needed_to_authenticate(struct api_req *ar)
  * verified by authenticate once the body is in. */
 static enum qr_err known_credential(struct api_req *ar)
 {
-    struct sigv4_header *hdrs;
-    size_t nh = build_sig_headers(ar, &hdrs);
-    struct sigv4_input in = {
-        .method = qr_slice(ar->req->input.method.base, ar->req->input.method.len),
-        .path = ar->path,
-        .query = ar->query,
-        .headers = hdrs,
-        .n_headers = nh,
-        .now_ms = api_now_ms(),
-    };
+    struct sigv4_input in;
+    sig_input(ar, &in);
     /* Parsed into ar->auth so that a refusal is rendered in the signing service's own
      * format; authenticate parses it again once the body is in. */
     enum qr_err e = sigv4_parse(&in, &ar->auth);

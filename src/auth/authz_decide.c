@@ -33,6 +33,9 @@ static const struct authz_op s3_ops[] = {
     {"GetBucketPolicy", "s3:GetBucketPolicy", B},
     {"PutBucketPolicy", "s3:PutBucketPolicy", B},
     {"DeleteBucketPolicy", "s3:DeleteBucketPolicy", B},
+    {"GetBucketEncryption", "s3:GetEncryptionConfiguration", B},
+    {"PutBucketEncryption", "s3:PutEncryptionConfiguration", B},
+    {"DeleteBucketEncryption", "s3:PutEncryptionConfiguration", B},
     {"ListParts", "s3:ListMultipartUploadParts", O},
     {"GetObjectTagging", "s3:GetObjectTagging", O},
     {"PutObjectTagging", "s3:PutObjectTagging", O},
@@ -59,6 +62,9 @@ static const struct authz_op s3express_ops[] = {
     {"GetBucketPolicy", "s3express:GetBucketPolicy", B},
     {"PutBucketPolicy", "s3express:PutBucketPolicy", B},
     {"DeleteBucketPolicy", "s3express:DeleteBucketPolicy", B},
+    {"GetBucketEncryption", "s3express:GetEncryptionConfiguration", B},
+    {"PutBucketEncryption", "s3express:PutEncryptionConfiguration", B},
+    {"DeleteBucketEncryption", "s3express:PutEncryptionConfiguration", B},
 };
 #undef B
 #undef O

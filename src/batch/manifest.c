@@ -82,6 +82,7 @@ static enum qr_err read_at(struct batch_mreader *mr, uint64_t off, uint8_t *dst,
         ssize_t r = pread(mr->fd, dst, want, (off_t)(x->off + in));
         if (r <= 0)
             return QR_E_IO;
+        store_extent_decrypt(x, x->off + in, dst, (size_t)r);
         *got = (size_t)r;
         return QR_OK;
     }

@@ -202,6 +202,8 @@ static void build_store_rows(struct batch_window *w, struct store_job_row *rows,
 static enum qr_err digest_object(struct store *store, const struct store_obj *o,
                                  struct qr_ck_state *st, uint8_t *buf)
 {
+    if (o->sealed)
+        return QR_E_NOT_IMPLEMENTED; /* SSE-C: S3 Batch Operations has no customer key */
     if (o->inline_data.p) {
         qr_ck_update(st, o->inline_data.p, o->inline_data.len);
         return QR_OK;
@@ -218,6 +220,7 @@ static enum qr_err digest_object(struct store *store, const struct store_obj *o,
             if (r <= 0)
                 err = QR_E_IO;
             else {
+                store_extent_decrypt(&o->ext[i], o->ext[i].off + done, buf, (size_t)r);
                 qr_ck_update(st, buf, (size_t)r);
                 done += (uint64_t)r;
             }

@@ -383,9 +383,34 @@ static void finish_error(struct fn_engine *e, struct fn_inv *inv, enum fn_status
 
 /* ---- environments -------------------------------------------------------------------- */
 
+/* A uid slot for a new environment: the next unused one after the last taken (so a
+ * uid just released is the last to be reused), else the least used. */
+static unsigned uid_take(struct fn_engine *e)
+{
+    unsigned best = e->uid_next % FN_UID_SLOTS;
+    for (unsigned i = 0; i < FN_UID_SLOTS; i++) {
+        unsigned s = (e->uid_next + i) % FN_UID_SLOTS;
+        if (e->uid_refs[s] < e->uid_refs[best])
+            best = s;
+        if (e->uid_refs[s] == 0)
+            break;
+    }
+    e->uid_refs[best]++;
+    e->uid_next = best + 1;
+    return FN_UID_FIRST + best;
+}
+
+static void uid_release(struct fn_engine *e, unsigned uid)
+{
+    if (uid >= FN_UID_FIRST && uid - FN_UID_FIRST < FN_UID_SLOTS &&
+        e->uid_refs[uid - FN_UID_FIRST] > 0)
+        e->uid_refs[uid - FN_UID_FIRST]--;
+}
+
 static void env_free(struct fn_env *env)
 {
     (void)fn_env_cleanup(env); /* a group that will not go is left to the next start's sweep */
+    uid_release(env->e, env->uid); /* its processes are gone (or left to the sweep) */
     qr_buf_dispose(&env->line[0]);
     qr_buf_dispose(&env->line[1]);
     free(env->version);
@@ -453,6 +478,7 @@ static struct fn_env *env_new(struct fn_engine *e, struct fn_name *fname, const 
     env->memory_mb = inv->cfg.memory_mb;
     env->cg_peak_fd = -1;
     env->netns_fd = -1;
+    env->uid = uid_take(e);
     h2o_linklist_init_anchor(&env->conns);
     h2o_linklist_init_anchor(&env->proxies);
     qr_buf_init(&env->line[0], FN_LINE_MAX);
@@ -1035,10 +1061,14 @@ static void confinement_init(struct fn_engine *e, const struct fn_engine_opts *o
                          "filesystem isolation.";
         else if (e->root && !(e->setpriv = fn_path_search("setpriv")))
             e->refusal = "Functions cannot run: setpriv (util-linux) is not installed.";
+        e->envprog = fn_path_search("env");
     }
     if (fn_seccomp_build(e) != QR_OK && !e->refusal)
         e->refusal = "Functions cannot run: the seccomp filter could not be built.";
     e->netns = !e->refusal && fn_netns_init(e);
+    if (o->network && e->netns && !(e->pasta = fn_path_search("pasta")))
+        e->refusal = "Functions cannot run: --function-network needs pasta (Debian's passt), "
+                     "which is not installed.";
     if (e->refusal) {
         free(e->bwrap);
         e->bwrap = NULL;
@@ -1047,11 +1077,14 @@ static void confinement_init(struct fn_engine *e, const struct fn_engine_opts *o
         fprintf(stderr,
                 "quarry: --no-sandbox: functions run without bubblewrap (no filesystem "
                 "isolation) as %s%s\n",
-                e->root ? "uid 65093" : "quarry's own user",
+                e->root ? "uids 65100-65499, one per instance" : "quarry's own user",
                 e->netns ? ", each in its own network namespace" : "");
     } else if (!e->netns) {
         fprintf(stderr, "quarry: not root: functions share the host's network\n");
     }
+    if (e->pasta)
+        fprintf(stderr, "quarry: --function-network: functions reach the network through "
+                        "pasta, not the host's loopback\n");
 }
 
 const char *fn_engine_refusal(const struct fn_engine *e)
@@ -1066,6 +1099,8 @@ static void engine_dispose(struct fn_engine *e)
     fn_netns_fini(e);
     fn_seccomp_free(e);
     free(e->setpriv);
+    free(e->envprog);
+    free(e->pasta);
     free(e->fn_endpoint_url);
     free(e->data_dir);
     free(e->endpoint_url);

@@ -47,6 +47,8 @@ struct fn_engine_opts {
                                   before fn_invoke says QR_E_BUSY; 0 = 65536 */
     unsigned pids_max;         /* processes and threads per environment (pids cgroup);
                                   0 = 1024 */
+    bool network;              /* --function-network: environments get a way out (pasta)
+                                  besides quarry's API; false: no route out */
 };
 
 /* Starts the engine thread and sweeps children left by an earlier quarry (killed with

@@ -40,11 +40,15 @@
 #define FN_TMP_BYTES      (512ull << 20)         /* /tmp of a sandbox: Lambda's default 512 MB */
 #define FN_PIDS_MAX_DEF   1024u                  /* processes and threads per environment */
 #define FN_NETNS_POOL     4u /* network namespaces made ahead of cold starts (netns.c) */
-/* Host uid and gid of function processes when quarry runs as root: nobody's account,
- * outside Debian's user and system ranges (65000-65533 is reserved), so a process that
- * escapes the sandbox owns nothing and can signal nothing of the host's. */
-#define FN_RUN_UID        65093u
-#define FN_RUN_GID        65093u
+/* Host uids (and gids, the same numbers) of function processes when quarry runs as
+ * root: nobody's accounts, outside Debian's user and system ranges (65000-65533 is
+ * reserved), so a process that escapes the sandbox owns nothing and can signal nothing
+ * of the host's. Each running environment has one of its own (engine.c, uid_take), so
+ * functions cannot read each other's /proc/PID/environ or signal each other even
+ * without a pid namespace (--no-sandbox); past FN_UID_SLOTS environments, uids are
+ * shared by the fewest. */
+#define FN_UID_FIRST      65100u
+#define FN_UID_SLOTS      400u
 /* uid and gid inside a user-namespace sandbox (quarry not root): Lambda's sbx_user1051 */
 #define FN_NS_UID         993u
 #define FN_NS_GID         990u
@@ -171,6 +175,8 @@ struct fn_env {
     h2o_socket_t *listener; /* Runtime API endpoint */
     uint16_t port;
     int netns_fd;              /* the environment's network namespace (netns.c), or -1 */
+    pid_t net_pid;             /* --function-network: pasta serving that namespace, or 0 */
+    unsigned uid;              /* quarry as root: its host uid and gid (FN_UID_FIRST + slot) */
     h2o_socket_t *api_listener; /* quarry's API port inside it, or NULL */
     h2o_linklist_t proxies;     /* struct fn_proxy.link: forwarded API connections */
     h2o_linklist_t conns;           /* struct fn_rt_conn.link */
@@ -215,16 +221,22 @@ struct fn_engine {
     char *runtimes_dir; /* absolute, or NULL when not found */
     char *bwrap;        /* bubblewrap to sandbox with, or NULL */
     char *setpriv;      /* util-linux setpriv (root: the sandbox's uid drop), or NULL */
+    char *envprog;      /* coreutils env: sets LD_LIBRARY_PATH for the runtime only, or NULL */
     const char *refusal; /* why functions cannot run (sandbox asked for, not possible), or
                             NULL */
-    bool root;           /* quarry runs as root: functions run as FN_RUN_UID, bwrap
+    bool root;           /* quarry runs as root: functions run as FN_UID_FIRST.., bwrap
                             without a user namespace; else bwrap --unshare-user */
     bool netns;          /* environments get their own network namespace (netns.c) */
     int host_netns_fd;   /* the namespace quarry's engine thread returns to */
     struct fn_netns_ready {
         int ns_fd, rt_fd, api_fd; /* a namespace made ahead, its two listening sockets */
+        int probe_fd;             /* --function-network: a UDP socket in it (route probe) */
+        pid_t net_pid;            /* --function-network: its pasta, or 0 */
     } ns_pool[FN_NETNS_POOL];
     unsigned ns_pool_n;
+    char *pasta;       /* --function-network as root: passt's pasta, or NULL (no way out) */
+    pid_t *net_reap;   /* pastas killed, not yet reaped (waitpid WNOHANG on the timer) */
+    size_t net_reap_n, net_reap_cap;
     struct sockaddr_in api_addr; /* quarry's API, where the API port inside forwards to */
     char *fn_endpoint_url;       /* AWS_ENDPOINT_URL as functions see it */
     int seccomp_fd;              /* exported BPF (memfd), or -1 */
@@ -264,6 +276,8 @@ struct fn_engine {
     h2o_timeout_t fast; /* 10 ms: zombies, doomed envs */
     h2o_timeout_entry_t fast_entry;
     uint64_t env_seq;
+    uint16_t uid_refs[FN_UID_SLOTS]; /* environments alive per uid slot */
+    unsigned uid_next;               /* where the next search for a free slot starts */
     pid_t self_pid;
 };
 

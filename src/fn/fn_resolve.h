@@ -53,4 +53,11 @@ enum qr_err fn_resolve(struct store_reader *r, const struct fn_resolve_env *env,
 /* "$LATEST" -> STORE_FN_LATEST, "7" -> 7; false for anything else (an alias name). */
 bool fn_version_num(const char *q, uint32_t *out);
 
+/* A function or alias name: 1..max of [A-Za-z0-9_-]. Any thread. */
+bool fn_name_valid(struct qr_slice s, size_t max);
+
+/* A qualifier: $LATEST, a version number (no leading zero, fits 32 bits) or an alias
+ * name. Any thread. */
+bool fn_qualifier_valid(struct qr_slice q);
+
 #endif

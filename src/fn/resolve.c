@@ -13,7 +13,7 @@
 
 #include "fn/code.h"
 
-static bool name_ok(struct qr_slice s, size_t max)
+bool fn_name_valid(struct qr_slice s, size_t max)
 {
     if (s.len == 0 || s.len > max)
         return false;
@@ -26,16 +26,6 @@ static bool name_ok(struct qr_slice s, size_t max)
     return true;
 }
 
-static bool all_digits(struct qr_slice s)
-{
-    if (s.len == 0)
-        return false;
-    for (size_t i = 0; i < s.len; i++)
-        if (s.p[i] < '0' || s.p[i] > '9')
-            return false;
-    return true;
-}
-
 bool fn_version_num(const char *q, uint32_t *out)
 {
     struct qr_slice s = qr_slice_cstr(q);
@@ -44,21 +34,21 @@ bool fn_version_num(const char *q, uint32_t *out)
         *out = STORE_FN_LATEST;
         return true;
     }
-    if (all_digits(s) && s.p[0] != '0' && qr_slice_u64(s, UINT32_MAX - 1, &v)) {
+    if (qr_slice_all_digits(s) && s.p[0] != '0' && qr_slice_u64(s, UINT32_MAX - 1, &v)) {
         *out = (uint32_t)v;
         return true;
     }
     return false;
 }
 
-static bool qual_ok(struct qr_slice q)
+bool fn_qualifier_valid(struct qr_slice q)
 {
     uint64_t v;
     if (qr_slice_eq_lit(q, "$LATEST"))
         return true;
-    if (all_digits(q))
+    if (qr_slice_all_digits(q))
         return q.p[0] != '0' && qr_slice_u64(q, UINT32_MAX - 1, &v);
-    return name_ok(q, 128);
+    return fn_name_valid(q, 128);
 }
 
 enum qr_err fn_ref_parse(const struct fn_resolve_env *env, struct qr_slice ref, struct fn_ref *out)
@@ -82,7 +72,7 @@ enum qr_err fn_ref_parse(const struct fn_resolve_env *env, struct qr_slice ref, 
         if (!qr_slice_eq_lit(parts[3], env->region) || !qr_slice_eq_lit(parts[4], env->account_id))
             return QR_E_NO_SUCH_KEY;
         i = 6;
-    } else if (n >= 3 && all_digits(parts[0]) && qr_slice_eq_lit(parts[1], "function")) {
+    } else if (n >= 3 && qr_slice_all_digits(parts[0]) && qr_slice_eq_lit(parts[1], "function")) {
         if (parts[0].len != 12 || n > 4)
             return QR_E_BAD_INPUT;
         if (!qr_slice_eq_lit(parts[0], env->account_id))
@@ -91,7 +81,7 @@ enum qr_err fn_ref_parse(const struct fn_resolve_env *env, struct qr_slice ref, 
     } else if (n > 2) {
         return QR_E_BAD_INPUT;
     }
-    if (!name_ok(parts[i], STORE_FN_NAME_MAX) || (i + 1 < n && !qual_ok(parts[i + 1])))
+    if (!fn_name_valid(parts[i], STORE_FN_NAME_MAX) || (i + 1 < n && !fn_qualifier_valid(parts[i + 1])))
         return QR_E_BAD_INPUT;
     memset(out, 0, sizeof(*out));
     memcpy(out->name, parts[i].p, parts[i].len);

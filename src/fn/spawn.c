@@ -12,10 +12,11 @@
  * host path), which mounts the code read-only at /var/task, quarry's runtimes/ at
  * /var/runtime, the system dirs and interpreter trees read-only, a private 512 MB /tmp,
  * /proc and /dev, a new pid namespace, the seccomp filter, and dies with its parent. As
- * root the payload is setpriv, which becomes FN_RUN_UID with no capabilities; otherwise
+ * root the payload is setpriv, which becomes the environment's own uid (FN_UID_FIRST..)
+ * with no capabilities; otherwise
  * bwrap makes a user namespace. The child joins the environment's network namespace
  * (netns.c) before exec. --no-sandbox: the runtime runs directly in the code directory;
- * as root the child itself drops to FN_RUN_UID, in a mount namespace that shows it only
+ * as root the child itself drops to the environment's uid, in a mount namespace that shows it only
  * its own code under DATA (see "exposures" below).
  *
  * Memory and processes: per-environment cgroups (v2: memory.max and pids.max in one
@@ -673,7 +674,7 @@ static void add_opt(struct strv *a, const char *opt, const char *val)
  * shows no host path). As root, bwrap runs without a user namespace (it must bind paths
  * only root can reach: DATA is 0700, the interpreter may live under /root), keeps
  * CAP_SETUID/SETGID/SETPCAP only, and the payload is setpriv, which empties the bounding
- * set and becomes FN_RUN_UID before it executes the runtime. Otherwise bwrap makes a user
+ * set and becomes the environment's uid before it executes the runtime. Otherwise bwrap makes a user
  * namespace with Lambda's uid and gid and drops every capability.
  */
 static void build_bwrap(struct fn_engine *e, const struct fn_runtime *rt, const char *code_dir,
@@ -779,32 +780,45 @@ static int args_memfd(const struct strv *a)
     return high_fd(fd);
 }
 
-/* The sandbox's /etc/passwd and /etc/group: root, the function's user (sbx_user1051 as
- * on Lambda, home /tmp: SDKs look for ~/.aws) and nobody; none of the host's accounts. */
+/* One of the sandbox's /etc/passwd (i == 0) or /etc/group: root, the function's user
+ * (sbx_user1051 as on Lambda, home /tmp: SDKs look for ~/.aws) under each uid it may
+ * have, and nobody; none of the host's accounts. */
+static bool sandbox_file(struct fn_engine *e, int i, const char *path)
+{
+    unsigned first = e->root ? FN_UID_FIRST : FN_NS_UID, n_ids = e->root ? FN_UID_SLOTS : 1;
+    struct qr_buf b;
+    char line[128];
+    qr_buf_init(&b, 64 * 1024);
+    bool ok = qr_buf_adds(&b, i == 0 ? "root:x:0:0:root:/root:/sbin/nologin\n"
+                                     : "root:x:0:\n") == QR_OK;
+    for (unsigned k = 0; k < n_ids && ok; k++) {
+        unsigned uid = first + k, gid = e->root ? uid : FN_NS_GID;
+        if (i == 0)
+            snprintf(line, sizeof(line), "sbx_user1051:x:%u:%u::/tmp:/sbin/nologin\n", uid, gid);
+        else
+            snprintf(line, sizeof(line), "sbx_user1051:x:%u:\n", gid);
+        ok = qr_buf_adds(&b, line) == QR_OK;
+    }
+    ok = ok && qr_buf_adds(&b, i == 0 ? "nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n"
+                                      : "nogroup:x:65534:\n") == QR_OK;
+    int fd = ok ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644) : -1;
+    ok = fd >= 0 && fchmod(fd, 0644) == 0 && write(fd, b.p, b.len) == (ssize_t)b.len;
+    if (fd >= 0)
+        close(fd);
+    qr_buf_dispose(&b);
+    return ok;
+}
+
 void fn_sandbox_files(struct fn_engine *e)
 {
-    char path[PATH_MAX + 16], text[512];
-    unsigned uid = e->root ? FN_RUN_UID : FN_NS_UID, gid = e->root ? FN_RUN_GID : FN_NS_GID;
+    char path[PATH_MAX + 16];
     int n = snprintf(e->etc_dir, sizeof(e->etc_dir), "%s/fn/etc", e->data_dir);
     if (n < 0 || (size_t)n >= sizeof(e->etc_dir) || (mkdir(e->etc_dir, 0700) != 0 && errno != EEXIST))
         goto fail;
     const char *names[] = {"passwd", "group"};
     for (int i = 0; i < 2; i++) {
-        if (i == 0)
-            n = snprintf(text, sizeof(text),
-                         "root:x:0:0:root:/root:/sbin/nologin\n"
-                         "sbx_user1051:x:%u:%u::/tmp:/sbin/nologin\n"
-                         "nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n",
-                         uid, gid);
-        else
-            n = snprintf(text, sizeof(text), "root:x:0:\nsbx_user1051:x:%u:\nnogroup:x:65534:\n",
-                         gid);
         snprintf(path, sizeof(path), "%s/%s", e->etc_dir, names[i]);
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-        bool ok = fd >= 0 && fchmod(fd, 0644) == 0 && write(fd, text, (size_t)n) == n;
-        if (fd >= 0)
-            close(fd);
-        if (!ok)
+        if (!sandbox_file(e, i, path))
             goto fail;
     }
     return;
@@ -861,6 +875,8 @@ struct expose_op {
 struct exposures {
     struct expose_op *v;
     size_t n, cap;
+    bool tmp; /* a private /tmp first (FN_TMP_BYTES): instances have their own uids, and
+                 one could not replace a file another left in a shared /tmp */
 };
 
 static struct expose_op *expose_add(struct exposures *x, enum expose_kind k, const char *path,
@@ -927,9 +943,28 @@ static void exposures_free(struct exposures *x)
     memset(x, 0, sizeof(*x));
 }
 
+/* In the child's fresh /tmp: the directories down to a path exposed under it. */
+static void child_tmp_parents(const char *path)
+{
+    char dir[PATH_MAX];
+    size_t n = strlen(path);
+    if (strncmp(path, "/tmp/", 5) != 0 || n >= sizeof(dir))
+        return;
+    memcpy(dir, path, n + 1);
+    for (size_t i = 5; i <= n; i++) {
+        if (dir[i] != '/' && dir[i] != '\0')
+            continue;
+        char c = dir[i];
+        dir[i] = '\0';
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+            child_fail("cannot make a path under the private /tmp");
+        dir[i] = c;
+    }
+}
+
 static void child_expose(const struct exposures *x)
 {
-    if (!x || x->n == 0)
+    if (!x || (x->n == 0 && !x->tmp))
         return;
     int fds[EXPOSE_MAX_BINDS];
     size_t nb = 0;
@@ -940,6 +975,17 @@ static void child_expose(const struct exposures *x)
     for (size_t i = 0; i < x->n; i++)
         if (x->v[i].kind == EXPOSE_BIND && (fds[nb++] = open(x->v[i].path, O_PATH | O_CLOEXEC)) < 0)
             child_fail("cannot open a path to expose");
+    if (x->tmp) {
+        char opts[64] = "mode=1777,size=";
+        size_t l = strlen(opts);
+        opts[l + fmt_pid(opts + l, (pid_t)(FN_TMP_BYTES >> 20))] = '\0';
+        memcpy(opts + strlen(opts), "m", 2);
+        if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0)
+            child_fail("cannot mount a private /tmp");
+        for (size_t i = 0; i < x->n; i++)
+            if (x->v[i].kind == EXPOSE_TMPFS)
+                child_tmp_parents(x->v[i].path);
+    }
     nb = 0;
     for (size_t i = 0; i < x->n; i++) {
         const struct expose_op *op = &x->v[i];
@@ -979,12 +1025,13 @@ struct child_args {
     int args_fd, secc_fd;      /* sandbox: bwrap's --args and --seccomp, moved to 3 and 4 */
     const char *cwd;
     const struct rlimit *data; /* RLIMIT_DATA, or NULL */
-    bool drop;                 /* unsandboxed as root: become FN_RUN_UID */
+    bool drop;                 /* unsandboxed as root: become uid (and gid) */
+    unsigned uid;
     const struct sock_fprog *filter; /* unsandboxed: install it */
     char *const *argv, *const *envp;
 };
 
-/* Unsandboxed: the same uid, no_new_privs and seccomp filter a sandbox would apply.
+/* Unsandboxed: the same uid drop, no_new_privs and seccomp filter a sandbox would apply.
  * Raw system calls: glibc's setuid would signal the parent's threads (vfork shares its
  * memory, so glibc believes it is the many-threaded parent). */
 static void child_confine(const struct child_args *c)
@@ -995,8 +1042,8 @@ static void child_confine(const struct child_args *c)
             break; /* past the kernel's last capability */
     if (c->drop &&
         (syscall(SYS_setgroups, 0, NULL) != 0 ||
-         syscall(SYS_setresgid, FN_RUN_GID, FN_RUN_GID, FN_RUN_GID) != 0 ||
-         syscall(SYS_setresuid, FN_RUN_UID, FN_RUN_UID, FN_RUN_UID) != 0))
+         syscall(SYS_setresgid, c->uid, c->uid, c->uid) != 0 ||
+         syscall(SYS_setresuid, c->uid, c->uid, c->uid) != 0))
         child_fail("cannot drop to the function user");
     /* a change of credentials clears the parent-death signal: set it again */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != c->parent)
@@ -1079,6 +1126,29 @@ static pid_t start_child(const struct child_args *c)
     return pid;
 }
 
+/*
+ * Sandboxed, LD_LIBRARY_PATH (Lambda's, naming /var/task and /var/runtime) is for the
+ * runtime only: bwrap and setpriv run as root, and with it their dynamic loader would
+ * look for their libraries in the function's code first (a libcap-ng.so.0 in the zip
+ * would run as root with CAP_SETUID before the uid drop), and searching its eight
+ * directories costs setpriv 3-9 ms of every cold start. So it leaves the environment
+ * and coreutils env, run last and unprivileged, puts it back:
+ * ... -- env LD_LIBRARY_PATH=... RUNTIME.
+ */
+static void llp_to_argv(struct fn_engine *e, struct strv *envp, struct strv *argv)
+{
+    static const char llp[] = "LD_LIBRARY_PATH=";
+    for (size_t i = 0; e->envprog && i < envp->n; i++) {
+        if (strncmp(envp->v[i], llp, sizeof(llp) - 1) != 0)
+            continue;
+        sv_addc(argv, e->envprog);
+        sv_add(argv, envp->v[i]); /* moved: argv owns it now */
+        memmove(&envp->v[i], &envp->v[i + 1], (envp->n - i) * sizeof(*envp->v)); /* and NULL */
+        envp->n--;
+        return;
+    }
+}
+
 /* The runtime's argv and environment. Sandboxed: bwrap --args 3 -- COMMAND, the options
  * (host paths: the code directory's name is the code's hash) in args_fd. */
 static bool build_command(struct fn_engine *e, struct fn_env *env, const struct fn_runtime *rt,
@@ -1108,14 +1178,15 @@ static bool build_command(struct fn_engine *e, struct fn_env *env, const struct 
                                               "--inh-caps=-all", "--no-new-privs"};
             char opt[64];
             sv_addc(argv, e->setpriv);
-            snprintf(opt, sizeof(opt), "--reuid=%u", FN_RUN_UID);
+            snprintf(opt, sizeof(opt), "--reuid=%u", env->uid);
             sv_addc(argv, opt);
-            snprintf(opt, sizeof(opt), "--regid=%u", FN_RUN_GID);
+            snprintf(opt, sizeof(opt), "--regid=%u", env->uid);
             sv_addc(argv, opt);
             for (size_t i = 0; i < sizeof(sp) / sizeof(*sp); i++)
                 sv_addc(argv, sp[i]);
             sv_addc(argv, "--");
         }
+        llp_to_argv(e, envp, argv);
         if (c->args_fd < 0 || c->secc_fd < 0)
             return false;
     }
@@ -1167,6 +1238,7 @@ enum fn_spawn_err fn_spawn(struct fn_engine *e, struct fn_env *env, const struct
     c.err_w = err[1];
     c.cwd = e->bwrap ? "/" : code_dir;
     c.drop = e->root;
+    c.uid = env->uid;
     c.filter = e->seccomp_bpf ? &prog : NULL;
     if (e->root && !e->bwrap) {
         expose(&exp, code_dir);
@@ -1174,6 +1246,7 @@ enum fn_spawn_err fn_spawn(struct fn_engine *e, struct fn_env *env, const struct
             expose(&exp, e->runtimes_dir);
         for (size_t i = 0; i < rt->n_binds; i++)
             expose(&exp, rt->binds[i]);
+        exp.tmp = true;
         c.expose = &exp;
     }
     c.argv = argv.v;

@@ -162,7 +162,25 @@ static enum qr_err write_all(int fd, const uint8_t *p, size_t n)
     return QR_OK;
 }
 
-enum qr_err blob_write(struct store *st, struct qr_slice data, uint64_t *out_id)
+/* write_all of data encrypted as cs says, one scratch buffer at a time so a large body
+ * is never copied whole. */
+static enum qr_err write_sealed(int fd, struct qr_slice data, struct crypt_stream *cs)
+{
+    enum { SCRATCH = 1u << 20 };
+    uint8_t *buf = qr_xmalloc(SCRATCH);
+    enum qr_err err = QR_OK;
+    for (uint64_t off = 0; off < data.len && err == QR_OK; off += SCRATCH) {
+        size_t n = data.len - off < SCRATCH ? (size_t)(data.len - off) : SCRATCH;
+        memcpy(buf, data.p + off, n);
+        crypt_stream_apply(cs, buf, n);
+        err = write_all(fd, buf, n);
+    }
+    free(buf);
+    return err;
+}
+
+static enum qr_err write_blob(struct store *st, struct qr_slice data, struct crypt_stream *cs,
+                              uint64_t *out_id)
 {
     enum qr_err err;
     uint64_t id;
@@ -184,7 +202,7 @@ enum qr_err blob_write(struct store *st, struct qr_slice data, uint64_t *out_id)
         err = io_fail("create", tmp, errno);
         goto out;
     }
-    err = write_all(fd, data.p, data.len);
+    err = cs ? write_sealed(fd, data, cs) : write_all(fd, data.p, data.len);
     if (err != QR_OK)
         goto out;
     if (!st->no_fsync && fsync(fd) != 0) {
@@ -214,6 +232,23 @@ out:
     }
     *out_id = id;
     return QR_OK;
+}
+
+enum qr_err blob_write(struct store *st, struct qr_slice data, uint64_t *out_id)
+{
+    return write_blob(st, data, NULL, out_id);
+}
+
+enum qr_err blob_write_sse(struct store *st, struct qr_slice data, const struct store_sse *sse,
+                           uint64_t *out_id, struct crypt_env *env)
+{
+    struct crypt_stream cs;
+    enum qr_err err = crypt_stream_begin(st->master, sse, &cs);
+    if (err == QR_OK)
+        err = write_blob(st, data, cs.env.mode != STORE_SSE_NONE ? &cs : NULL, out_id);
+    *env = cs.env;
+    crypt_stream_end(&cs);
+    return err;
 }
 
 void blob_discard(struct store *st, uint64_t id)

@@ -103,6 +103,17 @@ static enum qr_err apply_sql(struct store *st, struct store_change *ch)
     struct sql_change *c = (struct sql_change *)ch;
     if (sqlite3_exec(st->wdb, c->sql, NULL, NULL, NULL) != SQLITE_OK)
         return db_fail(st->wdb, "job schema");
+    /* man_sse (the crypt_env of an encrypted inline manifest) came after the table: a
+     * nullable column added in place, instant on any table size */
+    sqlite3_stmt *s = prep(st->wdb, "SELECT 1 FROM pragma_table_info('batch_jobs')"
+                                    " WHERE name='man_sse'");
+    if (s == NULL)
+        return QR_E_DB;
+    bool has = sqlite3_step(s) == SQLITE_ROW;
+    sqlite3_finalize(s);
+    if (!has && sqlite3_exec(st->wdb, "ALTER TABLE batch_jobs ADD COLUMN man_sse BLOB", NULL,
+                             NULL, NULL) != SQLITE_OK)
+        return db_fail(st->wdb, "job schema man_sse");
     return QR_OK;
 }
 
@@ -317,7 +328,7 @@ static enum qr_err w_unpin(struct store *st, struct w_job *j)
     if (err != QR_OK)
         return err;
     sqlite3_stmt *s = prep(st->wdb, "UPDATE batch_jobs SET pinned=0, man_inline=NULL,"
-                                    " man_ext=NULL WHERE seq=?1");
+                                    " man_ext=NULL, man_sse=NULL WHERE seq=?1");
     if (s == NULL)
         return QR_E_DB;
     sqlite3_bind_int64(s, 1, j->seq);
@@ -407,7 +418,7 @@ static enum qr_err w_pin_write(struct store *st, int64_t seq, const struct full_
     if (n)
         ext_pack(o->ext, o->n_ext, packed);
     sqlite3_stmt *s = prep(st->wdb, "UPDATE batch_jobs SET pinned=1, man_size=?2,"
-                                    " man_inline=?3, man_ext=?4 WHERE seq=?1");
+                                    " man_inline=?3, man_ext=?4, man_sse=?5 WHERE seq=?1");
     if (s == NULL) {
         free(packed);
         return QR_E_DB;
@@ -419,6 +430,8 @@ static enum qr_err w_pin_write(struct store *st, int64_t seq, const struct full_
     else
         sqlite3_bind_null(s, 3);
     bind_bytes(s, 4, qr_slice(packed, n));
+    if (o->is_inline && o->sse.len) /* the inline copy stays encrypted, under its envelope */
+        bind_bytes(s, 5, qr_slice(o->sse.p, o->sse.len));
     err = run_done(st->wdb, s, "job pin");
     free(packed);
     return err;
@@ -459,7 +472,7 @@ enum qr_err store_job_pin(struct store *st, const char *id, struct qr_slice buck
 enum qr_err store_job_manifest(struct store_reader *r, const char *id, h2o_mem_pool_t *pool,
                                struct store_job_manifest *out)
 {
-    sqlite3_stmt *s = prep(r->db, "SELECT pinned, man_size, man_inline, man_ext FROM batch_jobs"
+    sqlite3_stmt *s = prep(r->db, "SELECT pinned, man_size, man_inline, man_ext, man_sse FROM batch_jobs"
                                   " WHERE id=?1");
     if (s == NULL)
         return QR_E_DB;
@@ -473,12 +486,24 @@ enum qr_err store_job_manifest(struct store_reader *r, const char *id, h2o_mem_p
     }
     out->size = (uint64_t)sqlite3_column_int64(s, 1);
     if (sqlite3_column_type(s, 2) != SQLITE_NULL) {
-        out->inline_data = col_slice(s, 2, pool);
+        struct store_obj o = {0};
+        size_t n = (size_t)sqlite3_column_bytes(s, 2);
+        o._inline_buf = pool_alloc(pool, n);
+        if (n)
+            memcpy(o._inline_buf, sqlite3_column_blob(s, 2), n);
+        o.inline_data = qr_slice(o._inline_buf, n);
+        err = store_inline_open(r->st, sqlite3_column_blob(s, 4),
+                                (size_t)sqlite3_column_bytes(s, 4), &o);
+        out->inline_data = o.inline_data;
         if (out->inline_data.p == NULL)
             out->inline_data.p = (const uint8_t *)"";
+        if (err == QR_OK && o.sealed)
+            err = QR_E_NOT_IMPLEMENTED; /* an SSE-C manifest: its key is not ours to keep */
     } else {
         err = ext_unpack_pool(sqlite3_column_blob(s, 3), (size_t)sqlite3_column_bytes(s, 3), pool,
                               &out->ext, &out->n_ext);
+        if (err == QR_OK)
+            err = store_extents_open(r, out->ext, out->n_ext, NULL);
     }
 out:
     sqlite3_finalize(s);

@@ -12,6 +12,9 @@
  */
 #include "store/store_int.h"
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -85,6 +88,8 @@ enum qr_err store_open(const struct store_opts *opts, struct store **out)
 
     objects = path_join(opts->dir, "objects");
     if ((err = make_dir(opts->dir)) != QR_OK || (err = make_dir(objects)) != QR_OK)
+        goto out;
+    if ((err = crypt_master_load(opts->dir, st->master)) != QR_OK)
         goto out;
     st->objects_fd = open(objects, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (st->objects_fd < 0) {
@@ -267,6 +272,37 @@ enum qr_err store_bucket_delete(struct store *st, struct qr_slice name)
     return writer_submit(st, &c.ch);
 }
 
+struct bucket_sse_change {
+    struct store_change ch;
+    struct qr_slice name;
+    const char *rule;
+};
+
+static enum qr_err apply_bucket_sse(struct store *st, struct store_change *ch)
+{
+    struct bucket_sse_change *c = (struct bucket_sse_change *)ch;
+    int64_t id;
+    enum qr_err err = w_bucket_id(st, c->name, &id);
+    if (err != QR_OK)
+        return err;
+    sqlite3_stmt *s = stmt_get(&st->wc, ST_BUCKET_SET_SSE);
+    if (s == NULL)
+        return QR_E_DB;
+    bind_bytes(s, 1, c->name);
+    bind_text(s, 2, c->rule);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? QR_OK : db_fail(st->wdb, "bucket encryption");
+}
+
+enum qr_err store_bucket_set_sse(struct store *st, struct qr_slice name, const char *rule)
+{
+    if (strlen(rule) >= sizeof(((struct store_bucket *)0)->sse_rule))
+        return QR_E_TOO_LARGE;
+    struct bucket_sse_change c = {.ch.apply = apply_bucket_sse, .name = name, .rule = rule};
+    return writer_submit(st, &c.ch);
+}
+
 static void col_bucket(sqlite3_stmt *s, struct store_bucket *b)
 {
     memset(b, 0, sizeof(*b));
@@ -281,6 +317,8 @@ static void col_bucket(sqlite3_stmt *s, struct store_bucket *b)
     b->created_ms = sqlite3_column_int64(s, 2);
     col_text(s, 3, b->region, sizeof(b->region));
     col_text(s, 4, b->zone, sizeof(b->zone));
+    if (sqlite3_column_count(s) > 5 && sqlite3_column_type(s, 5) != SQLITE_NULL)
+        col_text(s, 5, b->sse_rule, sizeof(b->sse_rule));
 }
 
 enum qr_err store_bucket_get(struct store_reader *r, struct qr_slice name, struct store_bucket *out)
@@ -429,6 +467,8 @@ enum qr_err w_obj_write(struct store *st, const struct w_row *row)
     }
     if (row->part_sizes.len) /* left unbound: NULL */
         bind_bytes(s, 14, row->part_sizes);
+    if (row->sse.len) /* left unbound: NULL, stored as given */
+        bind_bytes(s, 15, row->sse);
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     sqlite3_clear_bindings(s); /* packed is freed below */
@@ -445,8 +485,44 @@ struct put_change {
     const struct store_put *put;
     bool has_blob; /* the body is in blob, else inline */
     uint64_t blob;
-    int64_t mtime_ms; /* out */
+    int64_t mtime_ms;        /* out */
+    struct crypt_env env;    /* the blob's or inline bytes' envelope (mode NONE: plain) */
+    uint8_t *sealed;         /* inline bytes encrypted, or NULL (plain); owned */
 };
+
+/* The object row's envelope: an inline object's whole one (its data key lives there),
+ * else the mode and key MD5 only (each blob carries its own key). */
+static struct qr_slice row_env(const struct crypt_env *env, bool is_inline, uint8_t out[CRYPT_ENV_BYTES])
+{
+    if (env->mode == STORE_SSE_NONE)
+        return qr_slice(NULL, 0);
+    struct crypt_env e = *env;
+    if (!is_inline) {
+        memset(e.iv, 0, sizeof(e.iv));
+        memset(e.wrapped, 0, sizeof(e.wrapped));
+    }
+    crypt_env_pack(&e, out);
+    return qr_slice(out, CRYPT_ENV_BYTES);
+}
+
+/* Encrypts an inline body into c->sealed (a row never holds an encrypted object's
+ * plaintext). Errors: QR_E_INTERNAL. */
+static enum qr_err seal_inline(struct store *st, struct put_change *c)
+{
+    const struct store_put *p = c->put;
+    if (p->sse.mode == STORE_SSE_NONE)
+        return QR_OK;
+    uint8_t key[32];
+    enum qr_err err = crypt_env_new(st->master, &p->sse, &c->env, key);
+    if (err == QR_OK) {
+        c->sealed = qr_xmalloc(p->data.len ? p->data.len : 1);
+        if (p->data.len)
+            memcpy(c->sealed, p->data.p, p->data.len);
+        crypt_ctr(key, c->env.iv, 0, c->sealed, p->data.len);
+    }
+    OPENSSL_cleanse(key, sizeof(key));
+    return err;
+}
 
 static enum qr_err apply_put(struct store *st, struct store_change *ch)
 {
@@ -463,9 +539,10 @@ static enum qr_err apply_put(struct store *st, struct store_change *ch)
         goto out;
     if ((err = w_cond_check(&p->cond, &cur)) != QR_OK)
         goto out;
-    if (c->has_blob && (err = w_blob_new(st, c->blob, p->data.len)) != QR_OK)
+    if (c->has_blob && (err = w_blob_new_sse(st, c->blob, p->data.len, &c->env)) != QR_OK)
         goto out;
     c->mtime_ms = store_now_ms();
+    uint8_t env[CRYPT_ENV_BYTES];
     struct w_row row = {
         .bucket_id = bucket_id,
         .key = p->key,
@@ -476,9 +553,10 @@ static enum qr_err apply_put(struct store *st, struct store_change *ch)
         .tags = p->tags,
         .ck = &p->ck,
         .is_inline = !c->has_blob,
-        .data = p->data,
+        .data = c->sealed ? qr_slice(c->sealed, p->data.len) : p->data,
         .ext = &ext,
         .n_ext = c->has_blob ? 1 : 0,
+        .sse = row_env(&c->env, !c->has_blob, env),
     };
     if ((err = w_obj_write(st, &row)) != QR_OK)
         goto out;
@@ -501,6 +579,7 @@ static void put_async_done(struct store_change *ch)
     store_put_cb cb = a->cb;
     void *arg = a->arg;
     enum qr_err err = ch->err;
+    free(a->c.sealed);
     free(a);
     cb(arg, err, &res);
 }
@@ -516,6 +595,10 @@ bool store_obj_put_async(struct store *st, const struct store_put *put, store_pu
     a->c.put = put;
     a->cb = cb;
     a->arg = arg;
+    if (seal_inline(st, &a->c) != QR_OK) {
+        free(a); /* nothing queued: the caller's store_obj_put reports the failure */
+        return false;
+    }
     writer_submit_async(st, &a->c.ch);
     return true;
 }
@@ -526,15 +609,18 @@ enum qr_err store_obj_put(struct store *st, const struct store_put *put,
     struct put_change c = {.ch.apply = apply_put, .put = put};
     enum qr_err err;
 
-    if (put->has_blob) {
+    if (put->has_blob) { /* written as it arrived (api/stream.c): adopt it */
         c.blob = put->blob;
         c.has_blob = true;
     } else if (put->data.len > st->inline_max && put->data.len > 0) {
-        if ((err = blob_write(st, put->data, &c.blob)) != QR_OK)
+        if ((err = blob_write_sse(st, put->data, &put->sse, &c.blob, &c.env)) != QR_OK)
             return err;
         c.has_blob = true;
+    } else if ((err = seal_inline(st, &c)) != QR_OK) {
+        return err;
     }
     err = writer_submit(st, &c.ch);
+    free(c.sealed);
     if (c.has_blob) {
         if (err == QR_OK)
             blob_settle(st, c.blob);
@@ -554,6 +640,7 @@ void full_obj_dispose(struct full_obj *o)
     qr_buf_dispose(&o->tags);
     qr_buf_dispose(&o->data);
     qr_buf_dispose(&o->part_sizes);
+    qr_buf_dispose(&o->sse);
     free(o->ext);
 }
 
@@ -573,6 +660,7 @@ enum qr_err w_obj_full(struct store *st, int64_t bucket_id, struct qr_slice key,
     qr_buf_init(&out->tags, 0);
     qr_buf_init(&out->data, 0);
     qr_buf_init(&out->part_sizes, 0);
+    qr_buf_init(&out->sse, 0);
     sqlite3_stmt *s = stmt_get(&st->wc, ST_OBJ_FULL);
     if (s == NULL)
         return QR_E_DB;
@@ -592,7 +680,8 @@ enum qr_err w_obj_full(struct store *st, int64_t bucket_id, struct qr_slice key,
         if ((err = col_to_buf(s, 2, &out->headers)) == QR_OK &&
             (err = col_to_buf(s, 3, &out->tags)) == QR_OK &&
             (err = col_to_buf(s, 8, &out->data)) == QR_OK &&
-            (err = col_to_buf(s, 10, &out->part_sizes)) == QR_OK && !out->is_inline)
+            (err = col_to_buf(s, 10, &out->part_sizes)) == QR_OK &&
+            (err = col_to_buf(s, 11, &out->sse)) == QR_OK && !out->is_inline)
             err = ext_unpack_heap(sqlite3_column_blob(s, 9), (size_t)sqlite3_column_bytes(s, 9),
                                   &out->ext, &out->n_ext);
         if (err == QR_OK && !part_sizes_ok(out->part_sizes.len, out->parts))
@@ -650,6 +739,7 @@ enum qr_err w_obj_copy(struct store *st, const struct store_copy *cp, int64_t *o
         .data = qr_slice(src.data.p, src.data.len),
         .ext = src.ext,
         .n_ext = src.n_ext,
+        .sse = qr_slice(src.sse.p, src.sse.len), /* shared blobs keep their keys */
     };
     if ((err = w_obj_write(st, &row)) != QR_OK)
         goto out;
@@ -771,6 +861,76 @@ static enum qr_err col_part_sizes(sqlite3_stmt *s, int i, uint32_t parts, h2o_me
     return QR_OK;
 }
 
+/* Decrypts an inline object's bytes (in its pool copy) under its envelope; SSE-C bytes
+ * stay sealed until store_obj_unseal. Errors: QR_E_IO (the envelope does not open). */
+static enum qr_err open_inline(struct store *st, const struct crypt_env *env,
+                               struct store_obj *o);
+
+enum qr_err store_inline_open(struct store *st, const void *env_p, size_t env_n,
+                              struct store_obj *o)
+{
+    struct crypt_env env = {0};
+    if (env_p != NULL && !crypt_env_unpack(env_p, env_n, &env))
+        return QR_E_DB;
+    return open_inline(st, &env, o);
+}
+
+static enum qr_err open_inline(struct store *st, const struct crypt_env *env, struct store_obj *o)
+{
+    if (env->mode == STORE_SSE_C) {
+        memcpy(o->sse_iv, env->iv, 16);
+        o->sealed = true;
+        return QR_OK;
+    }
+    if (env->mode != STORE_SSE_S3 || o->inline_data.len == 0)
+        return QR_OK;
+    uint8_t key[32];
+    enum qr_err err = crypt_env_key(st->master, env, key);
+    if (err == QR_OK)
+        crypt_ctr(key, env->iv, 0, o->_inline_buf, o->inline_data.len);
+    OPENSSL_cleanse(key, sizeof(key));
+    return err;
+}
+
+/* Gives each extent its blob's mode, iv and (SSE-S3) unwrapped data key. Extents of one
+ * blob in a row (a multipart object's parts never share one, copies' ranges may) reuse
+ * the previous lookup. Errors: QR_E_DB, QR_E_IO. */
+enum qr_err store_extents_open(struct store_reader *r, struct store_extent *ext, size_t n,
+                               bool *sealed)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct store_extent *x = &ext[i];
+        if (i > 0 && ext[i - 1].blob == x->blob) {
+            uint64_t off = x->off, len = x->len;
+            *x = ext[i - 1];
+            x->off = off;
+            x->len = len;
+            continue;
+        }
+        sqlite3_stmt *s = stmt_get(&r->c, ST_BLOB_SSE);
+        if (s == NULL)
+            return QR_E_DB;
+        sqlite3_bind_int64(s, 1, (int64_t)x->blob);
+        int rc = sqlite3_step(s);
+        struct crypt_env env = {0};
+        bool bad = rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL &&
+                   !crypt_env_unpack(sqlite3_column_blob(s, 0),
+                                     (size_t)sqlite3_column_bytes(s, 0), &env);
+        sqlite3_reset(s);
+        if (rc != SQLITE_ROW || bad)
+            return rc == SQLITE_ROW || rc == SQLITE_DONE ? QR_E_DB : db_fail(r->db, "blob sse");
+        x->sse = env.mode;
+        memcpy(x->iv, env.iv, 16);
+        if (env.mode == STORE_SSE_C && sealed)
+            *sealed = true;
+        else if (env.mode == STORE_SSE_C)
+            return QR_E_NOT_IMPLEMENTED; /* the caller has no way to give the key */
+        else if (env.mode == STORE_SSE_S3 && crypt_env_key(r->st->master, &env, x->key) != QR_OK)
+            return QR_E_IO;
+    }
+    return QR_OK;
+}
+
 enum qr_err store_obj_get(struct store_reader *r, struct qr_slice bucket, struct qr_slice key,
                           bool with_data, h2o_mem_pool_t *pool, struct store_obj *out)
 {
@@ -809,17 +969,54 @@ enum qr_err store_obj_get(struct store_reader *r, struct qr_slice bucket, struct
     o.parts = (uint32_t)sqlite3_column_int64(s, 9);
     if ((err = col_part_sizes(s, 13, o.parts, pool, &o.part_sizes)) != QR_OK)
         goto out;
+    struct crypt_env env = {0};
+    if (sqlite3_column_type(s, 14) != SQLITE_NULL &&
+        !crypt_env_unpack(sqlite3_column_blob(s, 14), (size_t)sqlite3_column_bytes(s, 14), &env)) {
+        err = QR_E_DB;
+        goto out;
+    }
+    o.sse.mode = (enum store_sse_mode)env.mode;
+    memcpy(o.sse.key_md5, env.key_md5, 16);
     if (sqlite3_column_int(s, 10) == 0) {
         /* inline: without data (HEAD) both inline_data and ext stay empty */
-        if (with_data)
-            o.inline_data = col_slice(s, 11, pool);
+        if (with_data) {
+            size_t n = (size_t)sqlite3_column_bytes(s, 11);
+            o._inline_buf = pool_alloc(pool, n);
+            if (n)
+                memcpy(o._inline_buf, sqlite3_column_blob(s, 11), n);
+            o.inline_data = qr_slice(o._inline_buf, n);
+            err = open_inline(r->st, &env, &o);
+        }
     } else {
         err = ext_unpack_pool(sqlite3_column_blob(s, 12), (size_t)sqlite3_column_bytes(s, 12), pool,
                               &o.ext, &o.n_ext);
+        /* the blob rows are read while s is active: the same snapshot as the object row */
+        if (err == QR_OK)
+            err = store_extents_open(r, o.ext, o.n_ext, &o.sealed);
     }
     if (err == QR_OK)
         *out = o;
 out:
     sqlite3_reset(s);
     return err;
+}
+
+enum qr_err store_obj_unseal(struct store_obj *o, const uint8_t key[32])
+{
+    uint8_t md5[16];
+    unsigned n = 0;
+    if (o->sse.mode != STORE_SSE_C)
+        return QR_OK;
+    if (EVP_Digest(key, 32, md5, &n, EVP_md5(), NULL) != 1 ||
+        CRYPTO_memcmp(md5, o->sse.key_md5, 16) != 0)
+        return QR_E_DENIED;
+    if (!o->sealed)
+        return QR_OK;
+    if (o->_inline_buf && o->inline_data.len)
+        crypt_ctr(key, o->sse_iv, 0, o->_inline_buf, o->inline_data.len);
+    for (size_t i = 0; i < o->n_ext; i++)
+        if (o->ext[i].sse == STORE_SSE_C)
+            memcpy(o->ext[i].key, key, 32);
+    o->sealed = false;
+    return QR_OK;
 }

@@ -13,6 +13,8 @@
  */
 #include "store/store_int.h"
 
+#include <openssl/crypto.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +29,8 @@
 /* The upload named by (bucket, key, id). Errors: QR_E_NO_SUCH_UPLOAD, QR_E_DB. */
 static enum qr_err w_upload_find(struct store *st, struct qr_slice bucket, struct qr_slice key,
                                  struct qr_slice id, struct qr_buf *out_headers,
-                                 struct qr_buf *out_tags, int64_t *out_bucket_id)
+                                 struct qr_buf *out_tags, int64_t *out_bucket_id,
+                                 struct qr_buf *out_sse)
 {
     enum qr_err err = QR_OK;
     sqlite3_stmt *s = stmt_get(&st->wc, ST_UP_FIND);
@@ -55,6 +58,9 @@ static enum qr_err w_upload_find(struct store *st, struct qr_slice bucket, struc
             if (tn)
                 err = qr_buf_add(out_tags, sqlite3_column_blob(s, 1), tn);
         }
+        size_t sn = (size_t)sqlite3_column_bytes(s, 7);
+        if (out_sse && err == QR_OK && sn)
+            err = qr_buf_add(out_sse, sqlite3_column_blob(s, 7), sn);
     }
     sqlite3_reset(s);
     return err;
@@ -243,8 +249,16 @@ static enum qr_err apply_create(struct store *st, struct store_change *ch)
     bind_bytes(s, 6, c->c->tags);
     sqlite3_bind_int(s, 7, (int)c->c->ck_alg);
     sqlite3_bind_int(s, 8, (int)c->c->ck_type);
+    uint8_t env[CRYPT_ENV_BYTES];
+    if (c->c->sse.mode != STORE_SSE_NONE) { /* the mode and key MD5; never the key */
+        struct crypt_env e = {.mode = (uint8_t)c->c->sse.mode};
+        memcpy(e.key_md5, c->c->sse.key_md5, 16);
+        crypt_env_pack(&e, env);
+        sqlite3_bind_blob(s, 9, env, sizeof(env), SQLITE_STATIC);
+    }
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
     if (rc != SQLITE_DONE)
         return db_fail(st->wdb, "upload insert");
     return QR_OK;
@@ -287,6 +301,7 @@ struct part_change {
     uint64_t size; /* bytes of the part */
     bool has_blob; /* a freshly written blob holds the part */
     uint64_t blob;
+    struct crypt_env env; /* the blob's envelope */
     /* copy_part only */
     struct qr_slice src_bucket, src_key;
     uint64_t off;
@@ -299,10 +314,10 @@ static enum qr_err apply_put_part(struct store *st, struct store_change *ch)
     struct part_change *c = (struct part_change *)ch;
     struct store_extent ext = {.blob = c->blob, .off = 0, .len = c->size};
     enum qr_err err =
-        w_upload_find(st, c->bucket, c->key, qr_slice_cstr(c->upload), NULL, NULL, NULL);
+        w_upload_find(st, c->bucket, c->key, qr_slice_cstr(c->upload), NULL, NULL, NULL, NULL);
     if (err != QR_OK)
         return err;
-    if (c->has_blob && (err = w_blob_new(st, c->blob, c->size)) != QR_OK)
+    if (c->has_blob && (err = w_blob_new_sse(st, c->blob, c->size, &c->env)) != QR_OK)
         return err;
     return w_part_write(st, c->upload, c->part, c->size, &ext, c->has_blob ? 1 : 0);
 }
@@ -323,7 +338,8 @@ static enum qr_err put_part_bytes(struct store *st, struct part_change *c, struc
         c->blob = c->part->blob;
     } else {
         c->has_blob = data.len > 0;
-        if (c->has_blob && (err = blob_write(st, data, &c->blob)) != QR_OK)
+        if (c->has_blob &&
+            (err = blob_write_sse(st, data, &c->part->sse, &c->blob, &c->env)) != QR_OK)
             return err;
     }
     err = writer_submit(st, &c->ch);
@@ -375,6 +391,24 @@ static void ext_slice(const struct store_extent *e, size_t n, uint64_t off, uint
     *out_n = k;
 }
 
+/* Decrypts the copy of [off, off+len) of an encrypted inline source. SSE-C sources
+ * would need their key here, which the store is never given: QR_E_NOT_IMPLEMENTED. */
+static enum qr_err open_range(struct store *st, const struct full_obj *src, uint64_t off,
+                              struct qr_buf *b)
+{
+    struct crypt_env env;
+    uint8_t key[32];
+    if (!crypt_env_unpack(src->sse.p, src->sse.len, &env))
+        return QR_E_DB;
+    if (env.mode != STORE_SSE_S3)
+        return QR_E_NOT_IMPLEMENTED;
+    enum qr_err err = crypt_env_key(st->master, &env, key);
+    if (err == QR_OK)
+        crypt_ctr(key, env.iv, off, b->p, b->len);
+    OPENSSL_cleanse(key, sizeof(key));
+    return err;
+}
+
 static enum qr_err apply_copy_part(struct store *st, struct store_change *ch)
 {
     struct part_change *c = (struct part_change *)ch;
@@ -385,7 +419,7 @@ static enum qr_err apply_copy_part(struct store *st, struct store_change *ch)
     uint64_t end;
 
     enum qr_err err =
-        w_upload_find(st, c->bucket, c->key, qr_slice_cstr(c->upload), NULL, NULL, NULL);
+        w_upload_find(st, c->bucket, c->key, qr_slice_cstr(c->upload), NULL, NULL, NULL, NULL);
     if (err != QR_OK)
         return err;
     if ((err = w_bucket_id(st, c->src_bucket, &sb)) != QR_OK)
@@ -400,6 +434,8 @@ static enum qr_err apply_copy_part(struct store *st, struct store_change *ch)
         /* hand the bytes back; the caller writes a blob outside the writer */
         qr_buf_init(&c->inline_copy, c->size);
         err = qr_buf_add(&c->inline_copy, src.data.p + c->off, c->size);
+        if (err == QR_OK && src.sse.len)
+            err = open_range(st, &src, c->off, &c->inline_copy);
         c->need_blob = err == QR_OK;
         goto out;
     }
@@ -552,7 +588,7 @@ static enum qr_err apply_complete(struct store *st, struct store_change *ch)
 {
     struct complete_change *cc = (struct complete_change *)ch;
     const struct store_mpu_complete *c = cc->c;
-    struct qr_buf headers, tags;
+    struct qr_buf headers, tags, sse;
     struct part_set ps = {0};
     struct w_obj cur = {0};
     struct completed obj = {0};
@@ -560,8 +596,9 @@ static enum qr_err apply_complete(struct store *st, struct store_change *ch)
 
     qr_buf_init(&headers, 0);
     qr_buf_init(&tags, 0);
+    qr_buf_init(&sse, CRYPT_ENV_BYTES);
     enum qr_err err =
-        w_upload_find(st, c->bucket, c->key, c->upload_id, &headers, &tags, &bucket_id);
+        w_upload_find(st, c->bucket, c->key, c->upload_id, &headers, &tags, &bucket_id, &sse);
     if (err != QR_OK)
         goto out;
     if (c->n == 0) {
@@ -587,6 +624,7 @@ static enum qr_err apply_complete(struct store *st, struct store_change *ch)
         .part_sizes = qr_slice(obj.part_sizes, c->n * STORE_PART_SIZE_BYTES),
         .ext = obj.ext,
         .n_ext = obj.n_ext,
+        .sse = qr_slice(sse.p, sse.len), /* the upload's mode; each part's blob has its key */
     };
     if ((err = w_obj_write(st, &row)) != QR_OK || (err = w_unref(st, cur.ext, cur.n_ext)) != QR_OK)
         goto out;
@@ -599,6 +637,7 @@ out:
     part_set_dispose(&ps);
     qr_buf_dispose(&headers);
     qr_buf_dispose(&tags);
+    qr_buf_dispose(&sse);
     return err;
 }
 
@@ -643,7 +682,7 @@ static enum qr_err apply_abort(struct store *st, struct store_change *ch)
     struct abort_change *c = (struct abort_change *)ch;
     int64_t bucket_id = 0, created = 0;
     enum qr_err err =
-        w_upload_find(st, c->bucket, c->key, qr_slice_cstr(c->upload), NULL, NULL, &bucket_id);
+        w_upload_find(st, c->bucket, c->key, qr_slice_cstr(c->upload), NULL, NULL, &bucket_id, NULL);
     if (err == QR_E_NO_SUCH_UPLOAD && c->if_initiated)
         return QR_OK; /* the model: a missing upload satisfies the condition */
     if (err != QR_OK)
@@ -712,6 +751,12 @@ enum qr_err store_mpu_get(struct store_reader *r, struct qr_slice bucket, struct
     if (rc == SQLITE_ROW) {
         col_upload(s, 3, 3, 4, 5, pool, out);
         memcpy(out->id, id, sizeof(id)); /* column 3 is the key; the id is the one asked */
+        struct crypt_env env;
+        if (sqlite3_column_type(s, 7) != SQLITE_NULL &&
+            crypt_env_unpack(sqlite3_column_blob(s, 7), (size_t)sqlite3_column_bytes(s, 7), &env)) {
+            out->sse.mode = (enum store_sse_mode)env.mode;
+            memcpy(out->sse.key_md5, env.key_md5, 16);
+        }
     }
     sqlite3_reset(s);
     if (rc == SQLITE_DONE)

@@ -80,7 +80,7 @@ static const char schema_sql[] =
     "size=excluded.size, mtime_ms=excluded.mtime_ms, etag=excluded.etag,"                          \
     " headers=excluded.headers, tags=excluded.tags, ck_alg=excluded.ck_alg,"                       \
     " ck_type=excluded.ck_type, ck_value=excluded.ck_value, parts=excluded.parts,"                 \
-    " data=excluded.data, ext=excluded.ext, part_sizes=excluded.part_sizes"
+    " data=excluded.data, ext=excluded.ext, part_sizes=excluded.part_sizes, sse=excluded.sse"
 
 static const char *const stmt_sql[ST__COUNT] = {
     [ST_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
@@ -93,7 +93,8 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_META_GET] = "SELECT v FROM meta WHERE k=?1",
     [ST_META_SET] = "INSERT INTO meta(k,v) VALUES(?1,?2) ON CONFLICT(k) DO UPDATE SET v=excluded.v",
     [ST_BUCKET_ID] = "SELECT id FROM buckets WHERE name=?1",
-    [ST_BUCKET_GET] = "SELECT name,type,created_ms,region,zone FROM buckets WHERE name=?1",
+    [ST_BUCKET_GET] = "SELECT name,type,created_ms,region,zone,sse FROM buckets WHERE name=?1",
+    [ST_BUCKET_SET_SSE] = "UPDATE buckets SET sse=?2 WHERE name=?1",
     [ST_BUCKET_INSERT] =
         "INSERT INTO buckets(name,type,created_ms,region,zone) VALUES(?1,?2,?3,?4,?5)",
     [ST_BUCKET_DELETE] = "DELETE FROM buckets WHERE id=?1",
@@ -103,18 +104,18 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_OBJ_FIND] = "SELECT id,etag,ext,size,mtime_ms FROM objects"
                     " WHERE bucket_id=?1 AND key=?2 AND version_id='null'",
     [ST_OBJ_FULL] = "SELECT size,etag,headers,tags,ck_alg,ck_type,ck_value,parts,data,ext,"
-                    "part_sizes"
+                    "part_sizes,sse"
                     " FROM objects WHERE bucket_id=?1 AND key=?2 AND version_id='null'",
     [ST_OBJ_UPSERT] = "INSERT INTO objects(bucket_id,key,size,mtime_ms,etag,headers,tags,ck_alg,"
-                      "ck_type,ck_value,parts,data,ext,part_sizes)"
-                      " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)"
+                      "ck_type,ck_value,parts,data,ext,part_sizes,sse)"
+                      " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)"
                       " ON CONFLICT(bucket_id,key,version_id) DO UPDATE SET " OBJ_COLS_SET,
     [ST_OBJ_DELETE] = "DELETE FROM objects WHERE id=?1",
     [ST_OBJ_SET_TAGS] =
         "UPDATE objects SET tags=?3 WHERE bucket_id=?1 AND key=?2 AND version_id='null'",
     [ST_OBJ_GET] = "SELECT o.id,o.size,o.mtime_ms,o.etag,o.headers,o.tags,o.ck_alg,o.ck_type,"
                    "o.ck_value,o.parts,o.data IS NULL,CASE WHEN ?3 THEN o.data END,o.ext,"
-                   "o.part_sizes"
+                   "o.part_sizes,o.sse"
                    " FROM buckets b LEFT JOIN objects o ON o.bucket_id=b.id AND o.key=?2"
                    " AND o.version_id='null' WHERE b.name=?1",
     [ST_LIST_BOUNDED] = "SELECT key,size,mtime_ms,etag,ck_alg,ck_type FROM objects"
@@ -123,17 +124,19 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_LIST_UNBOUNDED] = "SELECT key,size,mtime_ms,etag,ck_alg,ck_type FROM objects"
                           " WHERE bucket_id=?1 AND key>=?2 AND version_id='null'"
                           " ORDER BY key LIMIT ?4",
-    [ST_BLOB_INSERT] = "INSERT INTO blobs(id,refcount,size) VALUES(?1,1,?2)",
+    [ST_BLOB_INSERT] = "INSERT INTO blobs(id,refcount,size,sse) VALUES(?1,1,?2,?3)",
     [ST_BLOB_INC] = "UPDATE blobs SET refcount=refcount+1 WHERE id=?1",
     [ST_BLOB_DEC] = "UPDATE blobs SET refcount=refcount-1 WHERE id=?1 RETURNING refcount",
     [ST_BLOB_DELETE] = "DELETE FROM blobs WHERE id=?1",
     [ST_BLOB_EXISTS] = "SELECT 1 FROM blobs WHERE id=?1",
+    [ST_BLOB_SSE] = "SELECT sse FROM blobs WHERE id=?1",
     [ST_GC_INSERT] = "INSERT OR IGNORE INTO gc(blob) VALUES(?1)",
     [ST_GC_DELETE] = "DELETE FROM gc WHERE blob=?1",
     [ST_GC_ALL] = "SELECT blob FROM gc ORDER BY blob",
-    [ST_UP_INSERT] = "INSERT INTO uploads(id,bucket_id,key,created_ms,headers,tags,ck_alg,ck_type)"
-                     " VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
-    [ST_UP_FIND] = "SELECT u.headers,u.tags,u.bucket_id,u.key,u.created_ms,u.ck_alg,u.ck_type"
+    [ST_UP_INSERT] = "INSERT INTO uploads(id,bucket_id,key,created_ms,headers,tags,ck_alg,ck_type,"
+                     "sse) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+    [ST_UP_FIND] = "SELECT u.headers,u.tags,u.bucket_id,u.key,u.created_ms,u.ck_alg,u.ck_type,"
+                   "u.sse"
                    " FROM uploads u JOIN buckets b ON b.id=u.bucket_id"
                    " WHERE u.id=?1 AND b.name=?2 AND u.key=?3",
     [ST_UP_DELETE] = "DELETE FROM uploads WHERE id=?1",
@@ -216,22 +219,51 @@ enum qr_err db_fail(sqlite3 *db, const char *what)
     return QR_E_DB;
 }
 
-/* Data directories made before objects.part_sizes existed get the column, NULL in every
- * old row (their part boundaries were never recorded). Adding a nullable column only
- * rewrites the schema text, not the rows, so this is instant on any size of table. */
+/* Columns added after the first release, in order: a data directory made before one
+ * existed gets it, NULL in every old row (part boundaries never recorded; bytes stored
+ * as given, i.e. not encrypted; no bucket encryption configured). Adding a nullable
+ * column only rewrites the schema text, not the rows, so this is instant on any size of
+ * table. Each is probed (a few pragma reads at open) rather than trusted to
+ * user_version, which directories from before it existed leave at 0 whatever they hold;
+ * user_version is then set to the number of columns added, for tools and humans. */
+static const char *const added_columns[][2] = {
+    {"objects", "part_sizes BLOB"}, /* schema 1 */
+    {"objects", "sse BLOB"},        /* schema 2: crypt_env of an encrypted object */
+    {"blobs", "sse BLOB"},          /* schema 2: crypt_env of an encrypted blob */
+    {"uploads", "sse BLOB"},        /* schema 2: crypt_env (mode, key MD5) of the upload */
+    {"buckets", "sse TEXT"},        /* schema 2: default encryption rule, "" or NULL: none */
+};
+
+static bool has_column(sqlite3 *db, const char *table, const char *col)
+{
+    char sql[160];
+    size_t n = strcspn(col, " ");
+    snprintf(sql, sizeof(sql), "SELECT 1 FROM pragma_table_info('%s') WHERE name='%.*s'", table,
+             (int)n, col);
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+        return false;
+    bool has = sqlite3_step(s) == SQLITE_ROW;
+    sqlite3_finalize(s);
+    return has;
+}
+
 static enum qr_err migrate(sqlite3 *db)
 {
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('objects') WHERE name='part_sizes'",
-                           -1, &s, NULL) != SQLITE_OK)
-        return db_fail(db, "migrate");
-    int rc = sqlite3_step(s);
-    sqlite3_finalize(s);
-    if (rc == SQLITE_ROW)
-        return QR_OK;
-    if (rc != SQLITE_DONE || sqlite3_exec(db, "ALTER TABLE objects ADD COLUMN part_sizes BLOB",
-                                          NULL, NULL, NULL) != SQLITE_OK)
-        return db_fail(db, "migrate part_sizes");
+    for (size_t i = 0; i < sizeof(added_columns) / sizeof(added_columns[0]); i++) {
+        const char *t = added_columns[i][0], *c = added_columns[i][1];
+        if (has_column(db, t, c))
+            continue;
+        char sql[160];
+        snprintf(sql, sizeof(sql), "ALTER TABLE %s ADD COLUMN %s", t, c);
+        if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+            return db_fail(db, "migrate");
+    }
+    char pragma[48];
+    snprintf(pragma, sizeof(pragma), "PRAGMA user_version=%zu;",
+             sizeof(added_columns) / sizeof(added_columns[0]));
+    if (sqlite3_exec(db, pragma, NULL, NULL, NULL) != SQLITE_OK)
+        return db_fail(db, "migrate version");
     return QR_OK;
 }
 

@@ -76,6 +76,20 @@ struct store_checksum {
     char b64[72]; /* base64 value as AWS renders it, NUL-terminated */
 };
 
+/* ---- server-side encryption (crypt.c) ---- */
+
+enum store_sse_mode {
+    STORE_SSE_NONE = 0, /* stored as given (objects written before encryption existed) */
+    STORE_SSE_S3 = 1,   /* AES256 with a data key per blob, wrapped by the master key */
+    STORE_SSE_C = 2,    /* AES256 with the customer's key, which is never stored */
+};
+
+struct store_sse {
+    enum store_sse_mode mode;
+    uint8_t key[32];     /* STORE_SSE_C: the customer's key (input only; zero on output) */
+    uint8_t key_md5[16]; /* STORE_SSE_C: its MD5, stored and given back */
+};
+
 /* ---- buckets ---- */
 
 struct store_bucket {
@@ -84,6 +98,8 @@ struct store_bucket {
     int64_t created_ms; /* ms since the epoch */
     char region[32];    /* region it was created in */
     char zone[32];      /* directory buckets: availability zone id, else "" */
+    char sse_rule[64];  /* default encryption as api/ encoded it; "" when none was set
+                           (store_bucket_get only) */
 };
 
 /* Creates a bucket. The name must already be valid for its type (api/ checks).
@@ -93,6 +109,10 @@ enum qr_err store_bucket_create(struct store *st, const struct store_bucket *b)
 /* Deletes an empty bucket (aborting its unfinished multipart uploads).
  * Errors: QR_E_NO_SUCH_BUCKET, QR_E_BUCKET_NOT_EMPTY, QR_E_DB. */
 enum qr_err store_bucket_delete(struct store *st, struct qr_slice name)
+    __attribute__((warn_unused_result));
+/* Sets the bucket's default encryption rule (opaque to the store; "" clears it).
+ * Errors: QR_E_NO_SUCH_BUCKET, QR_E_TOO_LARGE, QR_E_DB. Not on a loop thread. */
+enum qr_err store_bucket_set_sse(struct store *st, struct qr_slice name, const char *rule)
     __attribute__((warn_unused_result));
 /* Errors: QR_E_NO_SUCH_BUCKET, QR_E_DB. */
 enum qr_err store_bucket_get(struct store_reader *r, struct qr_slice name, struct store_bucket *out)
@@ -111,7 +131,14 @@ struct store_extent {
     uint64_t blob; /* blob id; the file is store_blob_open(st, blob) */
     uint64_t off;  /* offset in the blob */
     uint64_t len;  /* bytes */
+    uint8_t sse;   /* enum store_sse_mode of the blob's bytes (store_obj_get fills it) */
+    uint8_t iv[16];
+    uint8_t key[32]; /* the blob's data key, unwrapped (SSE-C: after store_obj_unseal) */
 };
+
+/* Decrypts in place n bytes read from blob offset blob_off of x's blob (a no-op for a
+ * plain blob). Every reader of blob files calls it after its pread. */
+void store_extent_decrypt(const struct store_extent *x, uint64_t blob_off, void *buf, size_t n);
 
 struct store_obj {
     struct qr_slice key;         /* lives in pool */
@@ -130,7 +157,16 @@ struct store_obj {
                                     p == NULL when the object lives in extents */
     struct store_extent *ext;    /* n_ext extents in object order, lives in pool */
     size_t n_ext;
+    struct store_sse sse; /* how the object is encrypted (mode and SSE-C key MD5) */
+    bool sealed;          /* SSE-C: inline bytes and data keys wait for store_obj_unseal */
+    uint8_t sse_iv[16];   /* inline SSE-C objects: their iv */
+    uint8_t *_inline_buf; /* private: inline_data's pool copy, decrypted in place */
 };
+
+/* SSE-C: checks key against the object's key MD5 (QR_E_DENIED when it differs), then
+ * decrypts its inline bytes and gives its extents their key. */
+enum qr_err store_obj_unseal(struct store_obj *o, const uint8_t key[32])
+    __attribute__((warn_unused_result));
 
 /* Reads one object's metadata, inline bytes and extents. with_data=false skips copying
  * inline bytes (HEAD): an inline object then has inline_data {NULL,0} and n_ext 0. Errors:
@@ -184,6 +220,7 @@ struct store_put {
                       data.len bytes): store_obj_put adopts it, keeping it on success and
                       discarding it on failure */
     uint64_t blob;
+    struct store_sse sse; /* how to encrypt the bytes */
 };
 
 struct store_put_result {
@@ -274,6 +311,7 @@ struct store_mpu_create {
     struct qr_slice tags;
     enum store_ck_alg ck_alg; /* x-amz-checksum-algorithm, or NONE */
     enum store_ck_type ck_type;
+    struct store_sse sse; /* the parts' and the object's encryption (key not stored) */
 };
 
 /* Starts an upload; out_id receives its id (NUL-terminated, <= 64 bytes).
@@ -290,6 +328,7 @@ struct store_part {
     bool has_blob; /* store_mpu_put_part: data is already in the committed streamed blob
                       `blob` (exactly data.len bytes); adopted whatever the outcome */
     uint64_t blob;
+    struct store_sse sse; /* store_mpu_put_part input: how to encrypt the part's bytes */
 };
 
 /* Stores one part's bytes (replacing an earlier part with that number).
@@ -312,6 +351,7 @@ struct store_upload_info {
     int64_t created_ms;
     enum store_ck_alg ck_alg;
     enum store_ck_type ck_type;
+    struct store_sse sse; /* as created (mode and SSE-C key MD5) */
 };
 
 /* Reads one upload. Errors: QR_E_NO_SUCH_UPLOAD, QR_E_DB. */

@@ -37,6 +37,7 @@ enum stmt_id {
     ST_META_SET,
     ST_BUCKET_ID,
     ST_BUCKET_GET,
+    ST_BUCKET_SET_SSE,
     ST_BUCKET_INSERT,
     ST_BUCKET_DELETE,
     ST_BUCKET_LIST,
@@ -54,6 +55,7 @@ enum stmt_id {
     ST_BLOB_DEC,
     ST_BLOB_DELETE,
     ST_BLOB_EXISTS,
+    ST_BLOB_SSE,
     ST_GC_INSERT,
     ST_GC_DELETE,
     ST_GC_ALL,
@@ -153,6 +155,7 @@ struct store {
     int objects_fd;    /* DATA/objects, O_DIRECTORY; owned */
     bool no_fsync;     /* skip fsyncs, synchronous=OFF */
     size_t inline_max; /* bytes up to which objects live in their row */
+    uint8_t master[32]; /* DATA/keys/sse.key: wraps SSE-S3 data keys (crypt.c) */
 
     sqlite3 *wdb;         /* the only write connection; writer thread after open */
     struct stmt_cache wc; /* its statements */
@@ -241,6 +244,58 @@ enum qr_err ext_unpack_pool(const void *p, size_t len, h2o_mem_pool_t *pool,
 void id_vec_push(struct id_vec *v, uint64_t id);
 void id_vec_dispose(struct id_vec *v);
 
+/* ---- crypt.c ---- */
+
+#define CRYPT_ENV_BYTES 93 /* packed: mode, iv, key MD5, wrapped key (nonce, key, tag) */
+
+/* How one blob or inline object is encrypted; mode STORE_SSE_NONE: not at all. */
+struct crypt_env {
+    uint8_t mode;        /* enum store_sse_mode */
+    uint8_t iv[16];      /* initial CTR counter */
+    uint8_t key_md5[16]; /* SSE-C: MD5 of the customer's key */
+    uint8_t wrapped[60]; /* SSE-S3: GCM nonce (12), wrapped data key (32), tag (16) */
+};
+
+/* Reads DATA/keys/sse.key, making it (32 random bytes, 0600) on first use. Errors:
+ * QR_E_IO, QR_E_INTERNAL. */
+enum qr_err crypt_master_load(const char *data_dir, uint8_t out[32]);
+/* A new envelope for sse (mode S3 or C) and its data key. Errors: QR_E_INTERNAL. */
+enum qr_err crypt_env_new(const uint8_t master[32], const struct store_sse *sse,
+                          struct crypt_env *env, uint8_t data_key[32]);
+/* SSE-S3: unwraps the data key. Errors: QR_E_IO (the envelope does not authenticate). */
+enum qr_err crypt_env_key(const uint8_t master[32], const struct crypt_env *env,
+                          uint8_t data_key[32]);
+void crypt_env_pack(const struct crypt_env *env, uint8_t out[CRYPT_ENV_BYTES]);
+/* False when p is not a packed envelope of an encrypting mode. */
+bool crypt_env_unpack(const void *p, size_t n, struct crypt_env *env);
+/* XORs n bytes at byte offset off of the stream with the AES-256-CTR keystream. */
+void crypt_ctr(const uint8_t key[32], const uint8_t iv[16], uint64_t off, void *buf, size_t n);
+
+/* A blob being encrypted as its bytes come, in order (blob_write_sse; any writer that
+ * appends to a blob file piece by piece): env goes to w_blob_new_sse once the blob is
+ * adopted. Wipe it with crypt_stream_end. */
+struct crypt_stream {
+    struct crypt_env env; /* mode NONE: bytes pass through unchanged */
+    uint8_t key[32];
+    uint64_t off; /* bytes encrypted so far */
+};
+/* Errors: QR_E_INTERNAL. */
+enum qr_err crypt_stream_begin(const uint8_t master[32], const struct store_sse *sse,
+                               struct crypt_stream *cs);
+/* Encrypts the next n bytes of the blob in place. */
+void crypt_stream_apply(struct crypt_stream *cs, void *buf, size_t n);
+void crypt_stream_end(struct crypt_stream *cs);
+
+/* Reader: gives extents their blobs' mode, iv and (SSE-S3) data key, in the caller's
+ * read snapshot. SSE-C blobs set *sealed, or fail QR_E_NOT_IMPLEMENTED when sealed is
+ * NULL. Errors: QR_E_DB, QR_E_IO. (meta.c) */
+enum qr_err store_extents_open(struct store_reader *r, struct store_extent *ext, size_t n,
+                               bool *sealed);
+/* Decrypts o's inline copy (o->_inline_buf) under the packed envelope env_p (NULL:
+ * plain); SSE-C leaves o->sealed. Errors: QR_E_DB, QR_E_IO. (meta.c) */
+enum qr_err store_inline_open(struct store *st, const void *env_p, size_t env_n,
+                              struct store_obj *o);
+
 /* ---- blob.c ---- */
 
 /* Relative path of a blob under DATA/objects: "ab/cd/0123456789abcdef" (+".tmp"). */
@@ -248,6 +303,10 @@ void blob_relpath(uint64_t id, bool tmp, char out[48]);
 /* Writes data to a new durable blob file and returns its id, which is in flight until
  * blob_settle/blob_discard. Errors: QR_E_IO, QR_E_DB. Not on a loop thread. */
 enum qr_err blob_write(struct store *st, struct qr_slice data, uint64_t *out_id);
+/* blob_write, encrypting the bytes as sse says (mode NONE: as given); *env receives the
+ * blob's envelope for w_blob_new. Errors also: QR_E_INTERNAL. */
+enum qr_err blob_write_sse(struct store *st, struct qr_slice data, const struct store_sse *sse,
+                           uint64_t *out_id, struct crypt_env *env);
 /* The blob's row committed: it is no longer in flight. */
 void blob_settle(struct store *st, uint64_t id);
 /* The blob's row never committed: removes the file, then the in-flight mark. */
@@ -284,6 +343,9 @@ enum qr_err w_ref(struct store *st, const struct store_extent *e, size_t n);
 enum qr_err w_unref(struct store *st, const struct store_extent *e, size_t n);
 /* Row for a freshly written blob, refcount 1. Errors: QR_E_DB. */
 enum qr_err w_blob_new(struct store *st, uint64_t id, uint64_t size);
+/* w_blob_new recording the blob's envelope (env->mode NONE: a plain blob). */
+enum qr_err w_blob_new_sse(struct store *st, uint64_t id, uint64_t size,
+                           const struct crypt_env *env);
 /* Drops one reference per extent of a packed column. Errors: QR_E_DB. */
 enum qr_err w_unref_packed(struct store *st, const void *p, size_t len);
 
@@ -320,6 +382,7 @@ struct w_row {
     struct qr_slice data;
     const struct store_extent *ext;
     size_t n_ext;
+    struct qr_slice sse; /* packed crypt_env of the object, or empty (plain: NULL) */
 };
 /* Inserts or replaces the row at (bucket, key); references must already be counted.
  * Errors: QR_E_DB, QR_E_TOO_LARGE. */
@@ -336,6 +399,7 @@ struct full_obj {
     struct qr_buf part_sizes; /* packed as in the row (empty when NULL); owned */
     struct store_extent *ext; /* heap */
     size_t n_ext;
+    struct qr_buf sse; /* packed crypt_env, empty when plain; owned */
 };
 /* Reads the object at (bucket_id, key). Errors: QR_E_NO_SUCH_KEY, QR_E_DB. */
 enum qr_err w_obj_full(struct store *st, int64_t bucket_id, struct qr_slice key,

@@ -284,12 +284,25 @@ enum qr_err w_unref_packed(struct store *st, const void *p, size_t len)
 
 enum qr_err w_blob_new(struct store *st, uint64_t id, uint64_t size)
 {
+    return w_blob_new_sse(st, id, size, NULL);
+}
+
+enum qr_err w_blob_new_sse(struct store *st, uint64_t id, uint64_t size,
+                           const struct crypt_env *env)
+{
     sqlite3_stmt *s = stmt_get(&st->wc, ST_BLOB_INSERT);
     if (s == NULL)
         return QR_E_DB;
+    uint8_t packed[CRYPT_ENV_BYTES];
     sqlite3_bind_int64(s, 1, (int64_t)id);
     sqlite3_bind_int64(s, 2, (int64_t)size);
-    return step_done(st, s, "blob insert");
+    if (env && env->mode != STORE_SSE_NONE) { /* else left unbound: NULL, a plain blob */
+        crypt_env_pack(env, packed);
+        sqlite3_bind_blob(s, 3, packed, sizeof(packed), SQLITE_TRANSIENT);
+    }
+    enum qr_err err = step_done(st, s, "blob insert");
+    sqlite3_clear_bindings(s);
+    return err;
 }
 
 uint64_t store_debug_commits(struct store *st)

@@ -33,6 +33,27 @@ static void buf_truncate(struct qr_buf *out, size_t len)
 
 /* ---- URI ------------------------------------------------------------------------- */
 
+bool qr_uri_decode_into(struct qr_slice in, bool plus_is_space, uint8_t *dst, size_t *out_len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < in.len; i++) {
+        uint8_t c = in.p[i];
+        if (c == '%') {
+            int hi = in.len - i >= 3 ? qr_hex_val(in.p[i + 1]) : -1;
+            int lo = hi >= 0 ? qr_hex_val(in.p[i + 2]) : -1;
+            if (lo < 0)
+                return false;
+            c = (uint8_t)(hi << 4 | lo);
+            i += 2;
+        } else if (c == '+' && plus_is_space) {
+            c = ' ';
+        }
+        dst[n++] = c;
+    }
+    *out_len = n;
+    return true;
+}
+
 enum qr_err qr_uri_decode(struct qr_slice in, bool plus_is_space, struct qr_buf *out)
 {
     if (in.len == 0) /* in.p may be NULL: no pointer arithmetic on it */

@@ -26,6 +26,11 @@
 enum qr_err qr_uri_decode(struct qr_slice in, bool plus_is_space, struct qr_buf *out)
     __attribute__((warn_unused_result));
 
+/* The same decoding into dst (borrowed, room for in.len bytes: decoding never lengthens);
+ * *out_len gets the decoded length. False on a '%' without two hex digits. */
+bool qr_uri_decode_into(struct qr_slice in, bool plus_is_space, uint8_t *dst, size_t *out_len)
+    __attribute__((warn_unused_result));
+
 /*
  * Percent-encodes in (borrowed) the way SigV4 and S3's encoding-type=url do: bytes in
  * A-Z a-z 0-9 - _ . ~ are kept, '/' is kept when keep_slash (object key paths), every

@@ -11,23 +11,9 @@
 /* Decodes raw into dst; returns the length or -1 on a bad escape or a NUL. */
 static long decode(struct qr_slice raw, char *dst)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < raw.len; i++) {
-        uint8_t c = raw.p[i];
-        if (c == '%') {
-            int hi = i + 2 < raw.len ? qr_hex_val(raw.p[i + 1]) : -1;
-            int lo = hi >= 0 ? qr_hex_val(raw.p[i + 2]) : -1;
-            if (lo < 0)
-                return -1;
-            c = (uint8_t)(hi << 4 | lo);
-            i += 2;
-        } else if (c == '+') {
-            c = ' ';
-        }
-        if (c == 0)
-            return -1;
-        dst[n++] = (char)c;
-    }
+    size_t n;
+    if (!qr_uri_decode_into(raw, true, (uint8_t *)dst, &n) || memchr(dst, 0, n) != NULL)
+        return -1;
     return (long)n;
 }
 

@@ -55,6 +55,17 @@ static inline bool qr_slice_ieq(struct qr_slice a, struct qr_slice b)
     return true;
 }
 
+/* Non-empty and ASCII digits only (no sign, no space). */
+static inline bool qr_slice_all_digits(struct qr_slice s)
+{
+    if (s.len == 0)
+        return false;
+    for (size_t i = 0; i < s.len; i++)
+        if (s.p[i] < '0' || s.p[i] > '9')
+            return false;
+    return true;
+}
+
 static inline bool qr_slice_starts(struct qr_slice a, struct qr_slice prefix)
 {
     return a.len >= prefix.len && (prefix.len == 0 || memcmp(a.p, prefix.p, prefix.len) == 0);

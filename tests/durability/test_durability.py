@@ -7,6 +7,7 @@ MARK lines, and checks with durability_check that for every blob
 fsync(tmp) < rename(tmp -> final) < fsync(dir) < sync(meta.db-wal) < response write, and
 for every small object sync(meta.db-wal) < response write. The checker is first fed
 hand-made bad logs (and a real log with the response moved earlier) to prove it fails.
+Every PUT is SSE-S3 (quarry's default), so this is the order of an encrypted PUT.
 """
 
 import copy
@@ -153,8 +154,10 @@ def put_sequence():
             for bucket in ("dur", "dur--use1-az4--x-s3"):
                 label = f"{bucket}/k{i}-{kind}"
                 os.write(mfd, dc.mark_line(os.getpid(), tid, "begin", label).encode())
-                c.put_object(Bucket=bucket, Key=f"k{i}-{kind}", Body=os.urandom(size))
+                r = c.put_object(Bucket=bucket, Key=f"k{i}-{kind}", Body=os.urandom(size))
                 os.write(mfd, dc.mark_line(os.getpid(), tid, "end", label).encode())
+                # every PUT here is encrypted (SSE-S3 by default): the order holds for it
+                check(r.get("ServerSideEncryption") == "AES256", f"{label} not SSE-S3")
                 puts.append((label, kind))
         os.close(mfd)
         _state.update(events=dc.parse(open(log).read()), puts=puts, data=srv.data)

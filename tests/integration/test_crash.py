@@ -7,7 +7,9 @@ acknowledged PUT. The server (fsync on) is killed with SIGKILL in the middle of 
 and restarted on the same data directory. Then every acknowledged object must read back
 byte-identical, and every listed object must be one that was attempted, with a body whose
 size matches the listing and whose content is the attempted one. Repeated for a few
-rounds, so recovery after a crash is itself crashed.
+rounds, so recovery after a crash is itself crashed. Every object is encrypted at rest:
+SSE-S3 by default (each PUT must say AES256), and a quarter of the general purpose PUTs
+use SSE-C, read back with their key.
 """
 
 import hashlib
@@ -28,11 +30,14 @@ attempted = {}   # (bucket, key) -> sha256 hex of the body tried
 acked = {}       # (bucket, key) -> (sha256 hex, size)
 live_errors = [] # PUT failures while the server was up (there should be none)
 lock = threading.Lock()
+SSE_C_KEY = os.urandom(32)
+SSE_C = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": SSE_C_KEY}
+ssec_objects = set()  # (bucket, key) written with SSE-C
 
 
 def setup():
     global srv
-    srv = QuarryServer(fsync=True).start()
+    srv = QuarryServer(fsync=True, extra_args=["--sse-c-over-http"]).start()
     c = srv.boto3_client()
     c.create_bucket(Bucket=GP)
     c.create_bucket(Bucket=DIRB, CreateBucketConfiguration={
@@ -57,10 +62,15 @@ def writer(round_no, tid, stop):
         key = f"r{round_no}/t{tid}/{i}-{'big' if big else 'small'}"
         i += 1
         digest = hashlib.sha256(data).hexdigest()
+        customer = bucket == GP and rnd.random() < 0.25
         with lock:
             attempted[(bucket, key)] = digest
+            if customer:
+                ssec_objects.add((bucket, key))
         try:
-            c.put_object(Bucket=bucket, Key=key, Body=data)
+            r = c.put_object(Bucket=bucket, Key=key, Body=data, **(SSE_C if customer else {}))
+            if not customer and r.get("ServerSideEncryption") != "AES256":
+                raise RuntimeError("PUT not encrypted with SSE-S3")
         except Exception as e:  # noqa: BLE001 - the server is being killed
             if stop.is_set() or not srv.alive():
                 return
@@ -71,11 +81,16 @@ def writer(round_no, tid, stop):
             acked[(bucket, key)] = (digest, size)
 
 
+def get(c, bucket, key):
+    return c.get_object(Bucket=bucket, Key=key,
+                        **(SSE_C if (bucket, key) in ssec_objects else {}))["Body"].read()
+
+
 def verify(c):
     problems = []
     for (bucket, key), (digest, size) in sorted(acked.items()):
         try:
-            body = c.get_object(Bucket=bucket, Key=key)["Body"].read()
+            body = get(c, bucket, key)
         except Exception as e:  # noqa: BLE001
             problems.append(f"acknowledged {bucket}/{key} unreadable: {e}")
             continue
@@ -89,7 +104,7 @@ def verify(c):
                     problems.append(f"listed {bucket}/{o['Key']} was never written")
                     continue
                 try:
-                    body = c.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
+                    body = get(c, bucket, o["Key"])
                 except Exception as e:  # noqa: BLE001
                     problems.append(f"listed {bucket}/{o['Key']} unreadable: {e}")
                     continue

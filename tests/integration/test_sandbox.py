@@ -10,7 +10,7 @@ mode promises it (docs/functions.md, "Threat model"). The host paths and ports a
 tries are handed to it in the event: the data directory, the server key, meta.db,
 another function's code, quarry's /proc/PID/environ, a throwaway listener of this test.
 
-Needs root (quarry confines functions as root: uid 65093, network namespaces) and
+Needs root (quarry confines functions as root: uids 65100-65499, network namespaces) and
 bubblewrap; without them the tests say so and fail.
 """
 
@@ -20,6 +20,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 
@@ -30,22 +31,28 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "lambda_fixtures")
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/hostile"
 PIDS_MAX = 64
-FN_UID = 65093  # docs/functions.md: the host uid of function processes when quarry is root
+# docs/functions.md: the host uids of function processes when quarry is root, one per
+# running instance
+FN_UIDS = range(65100, 65500)
 RUNTIME_API_PORT = 9001
 
 servers = {}  # mode -> QuarryServer
 listener = None
 
 
+def started(extra):
+    """A started server with the role the functions here are created with."""
+    srv = QuarryServer(extra_args=extra).start()
+    srv.lambda_role("hostile")
+    return srv
+
+
 def setup():
     global listener
     check(os.geteuid() == 0, "these tests need root (quarry confines functions as root)")
     check(shutil.which("bwrap") is not None, "these tests need bubblewrap")
-    servers["sandbox"] = QuarryServer(extra_args=["--function-pids-max", str(PIDS_MAX)]).start()
-    servers["no-sandbox"] = QuarryServer(
-        extra_args=["--no-sandbox", "--function-pids-max", str(PIDS_MAX)]).start()
-    for srv in servers.values():
-        srv.lambda_role("hostile")  # functions act as their role, which must exist
+    servers["sandbox"] = started(["--function-pids-max", str(PIDS_MAX)])
+    servers["no-sandbox"] = started(["--no-sandbox", "--function-pids-max", str(PIDS_MAX)])
     # a host service a function must not reach
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
@@ -106,10 +113,10 @@ def hostile_zip():
 def victim(fns):
     """Another function with a secret in its environment, warm; returns (name, code dir)."""
     z = build_zip({"lambda_function.py": "import os\n\ndef lambda_handler(e, c):\n"
-                                          "    return {'pid': os.getpid()}\n"})
+                                          "    return {'pid': os.getpid(), 'uid': os.getuid()}\n"})
     secret = f"secret-{uuid.uuid4()}"
     name = fns.create("victim", z, env={"SECRET_OF_FUNCTION": secret})
-    fns.invoke(name, {})
+    fns.victim_uid = fns.invoke(name, {})["uid"]
     code_dir = os.path.join(fns.srv.data, "functions", hashlib.sha256(z).hexdigest())
     check(os.path.isdir(code_dir), f"victim's code is not at {code_dir}: the probe would be blind")
     return name, code_dir, secret
@@ -142,8 +149,8 @@ def probe_mode(mode):
                  "data": os.path.join(srv.data, "x"), "code": os.path.join(vcode, "x")}
         r = fns.invoke(name, {"op": "probe", "read": read, "write": write,
                               "connect": {"listener": listener.getsockname()[1], "api": port}})
-        eq(r["uid"], FN_UID, f"{mode}: host uid of the function")
-        eq(r["gid"], FN_UID, f"{mode}: host gid of the function")
+        check(r["uid"] in FN_UIDS, f"{mode}: host uid of the function: {r['uid']}")
+        eq(r["gid"], r["uid"], f"{mode}: host gid of the function")
         eq(int(r["cap_eff"], 16), 0, f"{mode}: effective capabilities")
         eq(int(r["cap_bnd"], 16), 0, f"{mode}: bounding set")
         eq(r["no_new_privs"], "1", f"{mode}: no_new_privs")
@@ -183,7 +190,8 @@ def python_hostile_no_sandbox():
 
 def victim_environ_mode(mode):
     """Another function's /proc/PID/environ (its secrets): the hostile function gets the
-    victim's host pid, scanned here."""
+    victim's host pid, scanned here. Without a pid namespace (--no-sandbox) only the uid
+    keeps them apart: each instance has its own."""
     srv = servers[mode]
     with Fns(srv) as fns:
         _vname, _vcode, secret = victim(fns)
@@ -194,11 +202,49 @@ def victim_environ_mode(mode):
         r = fns.invoke(name, {"op": "probe", "read": read, "write": {}, "connect": {}})
         for k in read:
             refused(r, "read_" + k, mode)
+        check(fns.victim_uid in FN_UIDS and r["uid"] in FN_UIDS,
+              f"{mode}: uids {fns.victim_uid}, {r['uid']}")
+        check(fns.victim_uid != r["uid"], f"{mode}: both functions run as uid {r['uid']}")
+        if mode == "no-sandbox":  # the same probe reads the function's own environ: not blind
+            r = fns.invoke(name, {"op": "probe", "read": {"own": "/proc/self/environ"},
+                                  "write": {}, "connect": {}})
+            check(r["read_own"]["ok"], f"{mode}: a function cannot read its own environ: blind")
 
 
 @test
 def other_function_environment_sandbox():
     victim_environ_mode("sandbox")
+
+
+@test
+def other_function_environment_no_sandbox():
+    victim_environ_mode("no-sandbox")
+
+
+@test
+def code_libraries_not_loaded_as_root():
+    """Lambda's LD_LIBRARY_PATH names /var/task: a library in the zip under a name the
+    sandbox's root-run tools load (bwrap, setpriv's NSS lookup) must not be loaded by
+    them, only by the function's own unprivileged processes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        so = os.path.join(tmp, "libnss_systemd.so.2")
+        subprocess.run(["cc", "-shared", "-fPIC", "-o", so, os.path.join(FIXTURES, "preload", "preload.c")],
+                       check=True)
+        with open(so, "rb") as f:
+            lib = f.read()
+    handler = ("import ctypes, os\n\ndef lambda_handler(e, c):\n"
+               "    before = open('/tmp/quarry-preload').read() if os.path.exists('/tmp/quarry-preload') else ''\n"
+               "    ctypes.CDLL('/var/task/libnss_systemd.so.2')\n"
+               "    return {'before': before, 'after': open('/tmp/quarry-preload').read(),\n"
+               "            'llp': os.environ.get('LD_LIBRARY_PATH')}\n")
+    with Fns(servers["sandbox"]) as fns:
+        name = fns.create("preload", build_zip({"lambda_function.py": handler,
+                                                "libnss_systemd.so.2": lib}))
+        r = fns.invoke(name, {})
+        check("uid=" in r["after"], f"the library's constructor did not run even when loaded: blind: {r}")
+        check("uid=0\n" not in r["before"] + r["after"], f"the zip's library was loaded as root: {r}")
+        eq(r["llp"], "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:"
+                     "/var/task/lib:/opt/lib", "the function's LD_LIBRARY_PATH (Lambda's)")
 
 
 def fork_mode(mode):
@@ -223,9 +269,8 @@ def daemon_mode(extra):
     """A setsid daemon started by a function is gone once quarry was killed with -9 and
     started again (pid namespace, cgroups, the sweep at start)."""
     mark = f"daemon-{uuid.uuid4()}"
-    srv = QuarryServer(extra_args=extra).start()
+    srv = started(extra)
     try:
-        srv.lambda_role("hostile")
         fns = Fns(srv)
         name = fns.create("daemon", hostile_zip())
         fns.invoke(name, {"op": "daemon", "mark": mark})
@@ -276,7 +321,7 @@ def node_mode(mode):
             refused(r, k, mode)
         check(r["write_tmp"]["ok"], f"{mode}: /tmp not writable: blind")
         check(r["connect_api"]["ok"], f"{mode}: quarry's API unreachable: blind")
-        eq(r["uid"], FN_UID, f"{mode}: uid")
+        check(r["uid"] in FN_UIDS, f"{mode}: uid {r['uid']}")
 
 
 @test
@@ -305,7 +350,7 @@ def shell_mode(mode):
         if mode == "sandbox":
             eq(words.get("write_task"), "refused", f"{mode}: shell write_task")
         eq(words.get("write_tmp"), "ok", f"{mode}: /tmp not writable: blind")
-        eq(words.get("uid"), str(FN_UID), f"{mode}: shell uid")
+        check(int(words.get("uid", "0")) in FN_UIDS, f"{mode}: shell uid {words.get('uid')}")
 
 
 @test
@@ -473,11 +518,115 @@ def fair_logs():
 
 
 @test
-def function_network_flag_refused():
-    r = subprocess.run([binary_path(), "serve", "--function-network"], capture_output=True,
-                       text=True, timeout=10)
-    eq(r.returncode, 2, "--function-network exit status")
-    check("not implemented" in r.stderr, f"--function-network message: {r.stderr}")
+def function_network_refused_without_pasta():
+    """--function-network without pasta on PATH: functions are refused with the reason
+    (never run without the network they were promised, nor with one left open)."""
+    bindir = os.path.join(os.path.dirname(binary_path()), "nopasta-bin")
+    os.makedirs(bindir, exist_ok=True)
+    for prog in ("python3", "node", "setpriv", "bwrap"):
+        p = shutil.which(prog)
+        if p and not os.path.exists(os.path.join(bindir, prog)):
+            os.symlink(p, os.path.join(bindir, prog))
+    with QuarryServer(env={"PATH": bindir}, extra_args=["--function-network"]) as srv:
+        srv.lambda_role("hostile")
+        z = build_zip({"lambda_function.py": "def lambda_handler(e, c):\n    return 1\n"})
+        resp = expect_client_error(
+            "InvalidParameterValueException", 400, srv.lambda_client().create_function,
+            FunctionName="nopasta", Runtime="python3.11", Role=ROLE,
+            Handler="lambda_function.lambda_handler", Code={"ZipFile": z})
+        check("pasta" in resp["Error"]["Message"], f"the error does not say why: {resp['Error']}")
+
+
+def host_addresses():
+    """The host's IPv4 addresses other than loopback, and its default gateway (or None)."""
+    out = subprocess.run(["ip", "-j", "-4", "addr"], capture_output=True, text=True, check=True)
+    addrs = [a["local"] for i in json.loads(out.stdout) for a in i.get("addr_info", [])
+             if not a["local"].startswith("127.")]
+    gw = None
+    with open("/proc/net/route") as f:
+        for line in f.read().splitlines()[1:]:
+            w = line.split()
+            if w[1] == "00000000":
+                gw = socket.inet_ntoa(int(w[2], 16).to_bytes(4, "little"))
+    return addrs, gw
+
+
+def network_mode(extra, with_network):
+    """With --function-network a function has a default route through a non-loopback
+    interface; without it, none. Either way the host's loopback services (a listener of
+    this test on 127.0.0.1) stay out of reach: directly, through the gateway address
+    pasta would map to the host's loopback without --no-map-gw, and through the host's
+    own addresses (a second listener on 0.0.0.0)."""
+    addrs, gw = host_addresses()
+    any_listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    any_listener.bind(("0.0.0.0", 0))
+    any_listener.listen(16)
+    lport, aport = listener.getsockname()[1], any_listener.getsockname()[1]
+    srv = started(extra + (["--function-network"] if with_network else []))
+    pastas = []
+    try:
+        fns = Fns(srv)
+        name = fns.create("net", hostile_zip())
+        connect = {"loopback": ["127.0.0.1", lport], "api": ["127.0.0.1", srv.port]}
+        for i, a in enumerate(addrs):
+            connect[f"host_{i}_lo"] = [a, lport]
+            connect[f"host_{i}_any"] = [a, aport]
+        if gw:
+            connect["gateway_lo"] = [gw, lport]
+            connect["gateway_any"] = [gw, aport]
+        r = fns.invoke(name, {"op": "net", "connect": connect})
+        default = [x for x in r["routes"] if x["dest"] == "00000000"]
+        others = [i for i in r["ifaces"] if i != "lo"]
+        if with_network:
+            check(default, f"no default route with --function-network: {r['routes']}")
+            check(others, f"no interface but loopback with --function-network: {r['ifaces']}")
+        else:
+            eq(r["routes"], [], "routes without --function-network")
+            eq(others, [], "interfaces besides loopback without --function-network")
+        check(r["connect_api"]["ok"], f"quarry's API unreachable: the probe is blind: {r}")
+        for k in connect:
+            if k != "api":
+                refused(r, "connect_" + k, f"network={with_network}")
+        with open(srv.log_path) as f:
+            said = "--function-network" in f.read()
+        eq(said, with_network, "quarry says at start that functions have a network")
+        pastas = children_named(srv.proc.pid, ("pasta", "passt", "pasta.avx2", "passt.avx2"))
+        eq(bool(pastas), with_network, f"pasta processes of quarry: {pastas}")
+    finally:
+        srv.close()
+        any_listener.close()
+    eq([p for p in pastas if os.path.exists(f"/proc/{p}")], [], "pastas left after quarry stopped")
+
+
+def children_named(ppid, comms):
+    """Children of ppid whose command name is one of comms (pasta re-executes itself as
+    passt.avx2 where the CPU has AVX2)."""
+    found = []
+    for d in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                st = f.read()
+        except OSError:
+            continue
+        name = st[st.index("(") + 1:st.rindex(")")]
+        if name in comms and int(st[st.rindex(")") + 2:].split()[1]) == ppid:
+            found.append(int(d))
+    return found
+
+
+@test
+def function_network_sandbox():
+    network_mode([], True)
+
+
+@test
+def function_network_no_sandbox():
+    network_mode(["--no-sandbox"], True)
+
+
+@test
+def no_function_network_sandbox():
+    network_mode([], False)
 
 
 if __name__ == "__main__":

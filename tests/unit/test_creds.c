@@ -161,7 +161,7 @@ static void test_session_bad_tokens(void **state)
     struct fixture *f = *state;
     struct creds_session s;
     struct creds_identity id;
-    char t[600];
+    char t[sizeof(((struct creds_session *)0)->token) + 2];
 
     mint(f, "bkt--use1-az4--x-s3", CREDS_READ_WRITE, 300, &s);
     assert_int_equal(creds_lookup(f->c, S(s.akid), S(""), NOW, &id), QR_E_TOKEN);

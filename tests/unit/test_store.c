@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #include <sqlite3.h>
 
 #include "store/store.h"
@@ -132,6 +133,7 @@ static uint8_t *read_obj(struct fx *f, const char *bucket, struct qr_slice key, 
             assert_int_equal(store_blob_open(f->st, o.ext[i].blob, &fd), QR_OK);
             ssize_t got = pread(fd, buf + pos, o.ext[i].len, (off_t)o.ext[i].off);
             assert_int_equal(got, (ssize_t)o.ext[i].len);
+            store_extent_decrypt(&o.ext[i], o.ext[i].off, buf + pos, o.ext[i].len);
             close(fd);
             pos += o.ext[i].len;
         }
@@ -206,8 +208,8 @@ static int count_cb(const char *p, const struct stat *sb, int flag, struct FTW *
         if (strlen(rel) != 8 + 6 + 16)
             bad_file = true;
         n_files++;
-    } else if (strncmp(rel, "meta.db", 7) != 0) {
-        bad_file = true;
+    } else if (strncmp(rel, "meta.db", 7) != 0 && strcmp(rel, "keys/sse.key") != 0) {
+        bad_file = true; /* keys/sse.key: the master key of SSE-S3 (store/crypt.c) */
     }
     return 0;
 }
@@ -1134,6 +1136,138 @@ static void test_migrate_part_sizes(void **state)
     assert_int_equal(store_obj_get(f->r, SL("bkt"), SL("mp"), false, &f->pool, &o), QR_E_DB);
 }
 
+/* ---- encryption at rest (crypt.c) ---- */
+
+/* CTR at any offset equals the same bytes of one pass from 0; a wrapped key whose
+ * envelope was altered (mode, iv or the wrapped bytes) does not open. */
+static void test_crypt(void **state)
+{
+    (void)state;
+    uint8_t key[32], master[32], plain[1000], whole[1000], part[1000];
+    for (size_t i = 0; i < sizeof(plain); i++)
+        plain[i] = (uint8_t)(i * 7 + 3);
+    memset(master, 0x5a, sizeof(master));
+    struct store_sse sse = {.mode = STORE_SSE_S3};
+    struct crypt_env env, got;
+    assert_int_equal(crypt_env_new(master, &sse, &env, key), QR_OK);
+    memcpy(whole, plain, sizeof(whole));
+    crypt_ctr(key, env.iv, 0, whole, sizeof(whole));
+    assert_memory_not_equal(whole, plain, sizeof(plain));
+    const size_t cuts[][2] = {{0, 1}, {1, 16}, {15, 2}, {17, 300}, {999, 1}, {5, 995}};
+    for (size_t c = 0; c < sizeof(cuts) / sizeof(cuts[0]); c++) {
+        memcpy(part, whole + cuts[c][0], cuts[c][1]);
+        crypt_ctr(key, env.iv, cuts[c][0], part, cuts[c][1]);
+        assert_memory_equal(part, plain + cuts[c][0], cuts[c][1]);
+    }
+    uint8_t packed[CRYPT_ENV_BYTES], k2[32];
+    crypt_env_pack(&env, packed);
+    assert_true(crypt_env_unpack(packed, sizeof(packed), &got));
+    assert_int_equal(crypt_env_key(master, &got, k2), QR_OK);
+    assert_memory_equal(k2, key, 32);
+    for (size_t i = 0; i < sizeof(packed); i++) {
+        if (i >= 17 && i < 33)
+            continue; /* the key MD5 field is unused by SSE-S3 */
+        uint8_t t[CRYPT_ENV_BYTES];
+        memcpy(t, packed, sizeof(t));
+        t[i] ^= 1;
+        if (crypt_env_unpack(t, sizeof(t), &got))
+            assert_int_not_equal(crypt_env_key(master, &got, k2), QR_OK);
+    }
+    master[0] ^= 1;
+    assert_int_not_equal(crypt_env_key(master, &env, k2), QR_OK);
+    /* a counter that wraps past 2^128 carries like the 128-bit add it is */
+    memset(env.iv, 0xff, sizeof(env.iv));
+    memcpy(whole, plain, sizeof(whole));
+    crypt_ctr(key, env.iv, 0, whole, sizeof(whole));
+    memcpy(part, whole + 33, 100);
+    crypt_ctr(key, env.iv, 33, part, 100);
+    assert_memory_equal(part, plain + 33, 100);
+}
+
+static enum qr_err put_sse(struct fx *f, struct qr_slice key, const void *data, size_t n,
+                           const struct store_sse *sse)
+{
+    struct store_put p = {.bucket = SL("bkt"), .key = key, .data = qr_slice(data, n),
+                          .etag = "e", .headers = SL("h"), .sse = *sse};
+    struct store_put_result res;
+    return store_obj_put(f->st, &p, &res);
+}
+
+/* Encrypted objects read back whole through the store; the blob file does not hold the
+ * plaintext; an SSE-C object is sealed until the right key is given. */
+static void test_sse_at_rest(void **state)
+{
+    struct fx *f = *state;
+    struct store_sse s3 = {.mode = STORE_SSE_S3}, c = {.mode = STORE_SSE_C};
+    size_t big = 100 * 1024;
+    uint8_t *data = pattern(big, 7), wrong[32];
+    memset(c.key, 0x42, 32);
+    memset(wrong, 0x43, 32);
+    unsigned mn = 0;
+    assert_int_equal(EVP_Digest(c.key, 32, c.key_md5, &mn, EVP_md5(), NULL), 1);
+    assert_int_equal(put_sse(f, SL("small"), data, 100, &s3), QR_OK);
+    assert_int_equal(put_sse(f, SL("big"), data, big, &s3), QR_OK);
+    assert_obj(f, "bkt", SL("small"), data, 100);
+    assert_obj(f, "bkt", SL("big"), data, big);
+    struct store_obj o;
+    assert_int_equal(store_obj_get(f->r, SL("bkt"), SL("big"), true, &f->pool, &o), QR_OK);
+    assert_int_equal(o.sse.mode, STORE_SSE_S3);
+    uint8_t *raw = malloc(big);
+    int fd;
+    assert_int_equal(store_blob_open(f->st, o.ext[0].blob, &fd), QR_OK);
+    assert_int_equal(pread(fd, raw, big, 0), (ssize_t)big);
+    close(fd);
+    assert_memory_not_equal(raw, data, big);
+    for (const char *k = "cs"; *k; k++) { /* a blob and an inline SSE-C object */
+        struct qr_slice key = qr_slice((const uint8_t *)k, 1);
+        size_t n = *k == 'c' ? big : 100;
+        assert_int_equal(put_sse(f, key, data, n, &c), QR_OK);
+        assert_int_equal(store_obj_get(f->r, SL("bkt"), key, true, &f->pool, &o), QR_OK);
+        assert_true(o.sealed);
+        assert_int_equal(store_obj_unseal(&o, wrong), QR_E_DENIED);
+        assert_int_equal(store_obj_unseal(&o, c.key), QR_OK);
+        assert_false(o.sealed);
+        if (o.inline_data.p) {
+            assert_memory_equal(o.inline_data.p, data, n);
+        } else {
+            assert_int_equal(store_blob_open(f->st, o.ext[0].blob, &fd), QR_OK);
+            assert_int_equal(pread(fd, raw, n, 0), (ssize_t)n);
+            close(fd);
+            assert_memory_not_equal(raw, data, n);
+            store_extent_decrypt(&o.ext[0], 0, raw, n);
+            assert_memory_equal(raw, data, n);
+        }
+    }
+    free(raw);
+    free(data);
+}
+
+/* A data directory from before encryption (no sse columns) opens; its objects read as
+ * they were stored; new ones are encrypted. */
+static void test_migrate_sse_columns(void **state)
+{
+    struct fx *f = *state;
+    uint8_t *data = pattern(80 * 1024, 3);
+    assert_int_equal(put(f, SL("old-small"), data, 10, "e"), QR_OK);
+    assert_int_equal(put(f, SL("old-big"), data, 80 * 1024, "e"), QR_OK);
+    fx_close(f);
+    sql(f->dir, "ALTER TABLE objects DROP COLUMN sse");
+    sql(f->dir, "ALTER TABLE blobs DROP COLUMN sse");
+    sql(f->dir, "ALTER TABLE uploads DROP COLUMN sse");
+    sql(f->dir, "ALTER TABLE buckets DROP COLUMN sse");
+    sql(f->dir, "PRAGMA user_version=0");
+    fx_open(f);
+    assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM pragma_table_info('blobs')"
+                                     " WHERE name='sse'"),
+                     1);
+    assert_obj(f, "bkt", SL("old-small"), data, 10);
+    assert_obj(f, "bkt", SL("old-big"), data, 80 * 1024);
+    struct store_sse s3 = {.mode = STORE_SSE_S3};
+    assert_int_equal(put_sse(f, SL("new"), data, 80 * 1024, &s3), QR_OK);
+    assert_obj(f, "bkt", SL("new"), data, 80 * 1024);
+    free(data);
+}
+
 /* ---- group commit ---- */
 
 #define GC_THREADS 16
@@ -1285,6 +1419,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_gc_recovery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_part_sizes, setup, teardown),
+        cmocka_unit_test(test_crypt),
+        cmocka_unit_test_setup_teardown(test_sse_at_rest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_sse_columns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_blob_stream, setup, teardown),
     };

@@ -34,7 +34,7 @@ static bool alias_name_ok(struct lambda_op *op, const char *name)
 {
     struct qr_slice s = qr_slice_cstr(name);
     uint32_t v;
-    if (!lambda_name_valid(s, STORE_FN_ALIAS_MAX) || lambda_version_num(name, &v)) {
+    if (!fn_name_valid(s, STORE_FN_ALIAS_MAX) || fn_version_num(name, &v)) {
         lambda_fail(op, 400, "ValidationException",
                     "1 validation error detected: Value '%s' at 'name' failed to satisfy "
                     "constraint: Member must satisfy regular expression pattern: "
@@ -56,7 +56,7 @@ static bool routing_ok(struct lambda_op *op, json_t *r)
     json_object_foreach(w, k, v)
     {
         uint32_t n;
-        if (!lambda_version_num(k, &n) || n == STORE_FN_LATEST || !json_is_number(v) ||
+        if (!fn_version_num(k, &n) || n == STORE_FN_LATEST || !json_is_number(v) ||
             json_number_value(v) < 0.0 || json_number_value(v) > 1.0)
             goto bad;
     }
@@ -76,7 +76,7 @@ static bool alias_request(struct lambda_op *op, json_t *req, struct store_fn_ali
     json_t *d = json_object_get(req, "Description");
     json_t *r = json_object_get(req, "RoutingConfig");
     p->version = UINT32_MAX;
-    if (fv && (!json_is_string(fv) || !lambda_version_num(json_string_value(fv), &p->version))) {
+    if (fv && (!json_is_string(fv) || !fn_version_num(json_string_value(fv), &p->version))) {
         lambda_fail(op, 400, "InvalidParameterValueException",
                     "FunctionVersion must be $LATEST or a version number.");
         return false;
@@ -221,7 +221,7 @@ void lambda_list_aliases(struct lambda_op *op)
         size_t n = fvs.len > LAMBDA_QUAL_MAX ? LAMBDA_QUAL_MAX : fvs.len;
         memcpy(b, fvs.p, n);
         b[n] = '\0';
-        if (!lambda_version_num(b, &fv)) {
+        if (!fn_version_num(b, &fv)) {
             lambda_fail(op, 400, "InvalidParameterValueException",
                         "FunctionVersion must be $LATEST or a version number.");
             return;

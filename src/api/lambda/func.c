@@ -56,6 +56,11 @@ static bool read_s3_zip(struct lambda_op *op, json_t *code, uint8_t **out, size_
                     "Unzipped size must be smaller than %u bytes", FN_CODE_MAX_UNZIPPED);
         return false;
     }
+    if (o.sealed) { /* SSE-C: Lambda, like S3's, is never given the customer's key */
+        lambda_fail(op, 400, "InvalidParameterValueException",
+                    "The code object is encrypted with a customer-provided key.");
+        return false;
+    }
     uint8_t *buf = qr_xmalloc(o.size ? (size_t)o.size : 1);
     size_t pos = 0;
     if (o.inline_data.p) {
@@ -74,6 +79,7 @@ static bool read_s3_zip(struct lambda_op *op, json_t *code, uint8_t **out, size_
                 err = QR_E_IO;
                 break;
             }
+            store_extent_decrypt(&o.ext[i], o.ext[i].off + done, buf + pos, (size_t)n);
             done += (uint64_t)n;
             pos += (size_t)n;
         }
@@ -340,7 +346,7 @@ static bool parse_marker(struct lambda_op *op, struct qr_slice *out_name, uint32
     while (i < m.len && m.p[i] != ':')
         i++;
     uint64_t v = 0;
-    if (!lambda_name_valid(qr_slice(m.p, i), STORE_FN_NAME_MAX) ||
+    if (!fn_name_valid(qr_slice(m.p, i), STORE_FN_NAME_MAX) ||
         (i < m.len && !qr_slice_u64(qr_slice(m.p + i + 1, m.len - i - 1), UINT32_MAX, &v))) {
         lambda_fail(op, 400, "InvalidParameterValueException", "Invalid Marker.");
         return false;
@@ -455,7 +461,7 @@ void lambda_delete_function(struct lambda_op *op)
                         "$LATEST version cannot be deleted without deleting the function.");
             return;
         }
-        if (!lambda_version_num(op->t.qual, &v)) {
+        if (!fn_version_num(op->t.qual, &v)) {
             lambda_fail(op, 400, "InvalidParameterValueException",
                         "Deletion of aliases is not supported. Use DeleteAlias.");
             return;

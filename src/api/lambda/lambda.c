@@ -302,7 +302,7 @@ void lambda_handle(struct api_req *ar)
         ar->log_bucket = qr_slice_cstr(op->t.name);
     }
     if (op->route->flags & LAMBDA_NEEDS_ALIAS) {
-        if (!lambda_name_valid(segs[4], STORE_FN_ALIAS_MAX)) {
+        if (!fn_name_valid(segs[4], STORE_FN_ALIAS_MAX)) {
             lambda_fail(op, 400, "ValidationException",
                         "1 validation error detected: Value at 'name' failed to satisfy "
                         "constraint: Member must satisfy regular expression pattern: "

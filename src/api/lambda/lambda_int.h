@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "api/api.h"
+#include "fn/fn_resolve.h"
 #include "api/lambda/lambda.h"
 #include "fn/fn.h"
 #include "server.h"
@@ -126,10 +127,6 @@ void lambda_fn_arn(const struct lambda_op *op, const char *name, char *out, size
 /* Parses a FunctionName path segment (decoded) in any of its forms and ?Qualifier.
  * Returns false with the op failed. */
 bool lambda_parse_target(struct lambda_op *op, struct qr_slice seg, struct lambda_target *out);
-/* A function or alias name: [a-zA-Z0-9-_]{1,max}. */
-bool lambda_name_valid(struct qr_slice s, size_t max);
-/* "$LATEST" -> 0, "17" -> 17; false when q is neither (an alias name). */
-bool lambda_version_num(const char *q, uint32_t *out);
 /* Resolves t's qualifier (none, $LATEST, a version, an alias) to a version number and
  * reads that version. Reader on the calling thread. Returns false with the op failed. */
 bool lambda_resolve(struct lambda_op *op, const struct lambda_target *t, h2o_mem_pool_t *pool,

@@ -11,56 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 
-bool lambda_name_valid(struct qr_slice s, size_t max)
-{
-    if (s.len == 0 || s.len > max)
-        return false;
-    for (size_t i = 0; i < s.len; i++) {
-        uint8_t c = s.p[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_'))
-            return false;
-    }
-    return true;
-}
-
-static bool all_digits(struct qr_slice s)
-{
-    if (s.len == 0)
-        return false;
-    for (size_t i = 0; i < s.len; i++)
-        if (s.p[i] < '0' || s.p[i] > '9')
-            return false;
-    return true;
-}
-
-/* $LATEST, a version number (no leading zero, fits 32 bits) or an alias name. */
-static bool qualifier_valid(struct qr_slice q)
-{
-    if (qr_slice_eq_lit(q, "$LATEST"))
-        return true;
-    if (all_digits(q)) {
-        uint64_t v;
-        return q.p[0] != '0' && qr_slice_u64(q, UINT32_MAX - 1, &v);
-    }
-    return lambda_name_valid(q, LAMBDA_QUAL_MAX);
-}
-
-bool lambda_version_num(const char *q, uint32_t *out)
-{
-    struct qr_slice s = qr_slice_cstr(q);
-    if (qr_slice_eq_lit(s, "$LATEST")) {
-        *out = STORE_FN_LATEST;
-        return true;
-    }
-    uint64_t v;
-    if (all_digits(s) && s.p[0] != '0' && qr_slice_u64(s, UINT32_MAX - 1, &v)) {
-        *out = (uint32_t)v;
-        return true;
-    }
-    return false;
-}
-
 void lambda_version_str(uint32_t v, char out[16])
 {
     if (v == STORE_FN_LATEST)
@@ -120,7 +70,7 @@ bool lambda_parse_target(struct lambda_op *op, struct qr_slice seg, struct lambd
         if (!qr_slice_eq_lit(parts[3], cfg->region) || !qr_slice_eq_lit(parts[4], cfg->account_id))
             return not_found(op, seg);
         i = 6;
-    } else if (n >= 3 && all_digits(parts[0]) && qr_slice_eq_lit(parts[1], "function")) {
+    } else if (n >= 3 && qr_slice_all_digits(parts[0]) && qr_slice_eq_lit(parts[1], "function")) {
         if (parts[0].len != 12 || n > 4)
             return bad_name(op, seg);
         if (!qr_slice_eq_lit(parts[0], cfg->account_id))
@@ -132,12 +82,12 @@ bool lambda_parse_target(struct lambda_op *op, struct qr_slice seg, struct lambd
     name = parts[i];
     if (i + 1 < n)
         qual = parts[i + 1];
-    if (!lambda_name_valid(name, STORE_FN_NAME_MAX) || (i + 1 < n && !qualifier_valid(qual)))
+    if (!fn_name_valid(name, STORE_FN_NAME_MAX) || (i + 1 < n && !fn_qualifier_valid(qual)))
         return bad_name(op, seg);
 
     struct qr_slice pq;
     if (api_param(op->ar, "Qualifier", &pq)) {
-        if (!qualifier_valid(pq)) {
+        if (!fn_qualifier_valid(pq)) {
             lambda_fail(op, 400, "ValidationException",
                         "1 validation error detected: Value at 'qualifier' failed to satisfy "
                         "constraint: Member must satisfy regular expression pattern: "

@@ -230,11 +230,11 @@ static void digests_update(struct qr_ck_state *st, size_t n, const void *p, size
 }
 
 /* Feeds bytes [off, off+len) of one blob file to the digests. */
-static enum qr_err digest_blob(struct store *store, uint64_t blob, uint64_t off, uint64_t len,
-                               uint8_t *buf, struct qr_ck_state *st, size_t n)
+static enum qr_err digest_blob(struct store *store, const struct store_extent *x, uint64_t off,
+                               uint64_t len, uint8_t *buf, struct qr_ck_state *st, size_t n)
 {
     int fd;
-    enum qr_err e = store_blob_open(store, blob, &fd);
+    enum qr_err e = store_blob_open(store, x->blob, &fd);
     if (e)
         return e;
     while (len > 0 && !e) {
@@ -246,6 +246,7 @@ static enum qr_err digest_blob(struct store *store, uint64_t blob, uint64_t off,
             e = QR_E_IO; /* the blob is shorter than its extent says: never expected */
             break;
         }
+        store_extent_decrypt(x, off, buf, (size_t)got);
         digests_update(st, n, buf, (size_t)got);
         off += (uint64_t)got;
         len -= (uint64_t)got;
@@ -270,7 +271,7 @@ enum qr_err s3_digest_range(struct s3_op *op, const struct store_obj *obj, uint6
         if (off < pos + x->len) {
             uint64_t in = off - pos;
             uint64_t take = x->len - in < len ? x->len - in : len;
-            e = digest_blob(op->store, x->blob, x->off + in, take, buf, st, n);
+            e = digest_blob(op->store, x, x->off + in, take, buf, st, n);
             off += take;
             len -= take;
         }

@@ -10,6 +10,8 @@
  */
 #include "api/s3/s3_int.h"
 
+#include <openssl/crypto.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,7 +152,7 @@ void s3_create_mpu(struct s3_op *op)
         s3_fail(op, e);
         return;
     }
-    if (!create_checksum(op, &c))
+    if (!create_checksum(op, &c) || !s3_sse_for_write(op, &c.sse))
         return;
     e = store_mpu_create(op->store, &c, id);
     if (e) {
@@ -167,6 +169,7 @@ void s3_create_mpu(struct s3_op *op)
         s3_header_s(op, "x-amz-checksum-algorithm", qr_ck_name(alg));
         s3_header_s(op, "x-amz-checksum-type", s3_ck_type_name(c.ck_type));
     }
+    s3_sse_headers(op, &c.sse);
     op->status = 200;
 }
 
@@ -210,14 +213,19 @@ void s3_upload_part(struct s3_op *op)
     struct store_upload_info u;
     struct qr_slice id;
     struct s3_body body;
-    if (!part_number_param(op, &part.number) || !find_upload(op, &id, &u))
+    qr_buf_init(&body.decoded, 0);
+    if (!part_number_param(op, &part.number) || !find_upload(op, &id, &u) ||
+        !s3_sse_for_part(op, &u.sse, &part.sse))
         return;
     /* body.c may hold a decoded buffer even when it fails: dispose it on every path. */
     if (!s3_body_read(op, QR_MAX_SINGLE_PUT, S3_BODY_PAYLOAD, &body) ||
         !part_checksum(op, &u, &body, &part.ck))
         goto out;
     part.size = body.data.len;
-    qr_hex_encode(body.md5, sizeof(body.md5), part.etag);
+    if (part.sse.mode == STORE_SSE_C)
+        qr_random_hex(part.etag, 16); /* as S3's SSE-C part ETags, not the MD5 */
+    else
+        qr_hex_encode(body.md5, sizeof(body.md5), part.etag);
     struct api_streamed *sb = op->ar->streamed;
     if (sb != NULL && sb->blob != NULL && body.data.len == sb->len &&
         (const void *)body.data.p == (const void *)op->ar->req->entity.base) {
@@ -234,8 +242,10 @@ void s3_upload_part(struct s3_op *op)
     }
     s3_header_etag(op, part.etag);
     s3_checksum_headers(op, &part.ck);
+    s3_sse_headers(op, &part.sse);
     op->status = 200;
 out:
+    OPENSSL_cleanse(part.sse.key, sizeof(part.sse.key));
     s3_body_dispose(&body);
 }
 
@@ -333,7 +343,8 @@ void s3_upload_part_copy(struct s3_op *op)
         s3_fail(op, QR_E_PRECONDITION);
         return;
     }
-    if (!copy_range(op, src.size, &off, &len))
+    if (!s3_sse_open(op, &src, true) || !s3_sse_for_part(op, &u.sse, &part.sse) ||
+        !s3_sse_copy_shares(op, &src.sse, &part.sse) || !copy_range(op, src.size, &off, &len))
         return;
     if (len > QR_MAX_SINGLE_PUT) {
         s3_fail_code(op, 400, "InvalidRequest",
@@ -343,6 +354,8 @@ void s3_upload_part_copy(struct s3_op *op)
     }
     part.size = len;
     e = copy_part_digests(op, &u, &src, off, len, &part);
+    if (!e && part.sse.mode == STORE_SSE_C)
+        qr_random_hex(part.etag, 16); /* as UploadPart's: S3's SSE-C ETags are not MD5s */
     if (!e)
         e = store_mpu_copy_part(op->store, op->bucket, op->key, id, &part, sb, sk, off, len);
     if (e) {
@@ -350,6 +363,8 @@ void s3_upload_part_copy(struct s3_op *op)
         return;
     }
     copy_part_result(op, &part);
+    s3_sse_headers(op, &part.sse);
+    OPENSSL_cleanse(part.sse.key, sizeof(part.sse.key));
 }
 
 /* ---- CompleteMultipartUpload ---- */
@@ -705,6 +720,12 @@ void s3_complete_mpu(struct s3_op *op)
         s3_fail(op, e);
         return;
     }
+    struct store_sse given;
+    struct qr_slice v;
+    /* SSE-C headers are optional here; given, they must be the upload's */
+    if (s3_hdr(op, "x-amz-server-side-encryption-customer-key", &v) &&
+        !s3_sse_for_part(op, &u.sse, &given))
+        return;
     if (!s3_write_conditions(op, &c.cond) || !complete_prepare(op, &u, c.upload_id, &plan, &c))
         return;
     if (op->directory)
@@ -733,6 +754,7 @@ void s3_complete_mpu(struct s3_op *op)
         return;
     }
     complete_result(op, &c);
+    s3_sse_headers(op, &u.sse);
 }
 
 /* ---- AbortMultipartUpload ---- */

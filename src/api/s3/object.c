@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <libxml/tree.h>
+#include <openssl/crypto.h>
 
 #include "api/xml.h"
 #include "obj/obj.h"
@@ -51,9 +52,10 @@ static bool put_prepare(struct s3_op *op, struct put_state *ps)
         if (s3_tags_from_header(op, v, &put->tags) != QR_OK)
             return false;
     }
-    if (!s3_body_read(op, QR_MAX_SINGLE_PUT, S3_BODY_PAYLOAD, &ps->body))
+    if (!s3_sse_for_write(op, &put->sse) ||
+        !s3_body_read(op, QR_MAX_SINGLE_PUT, S3_BODY_PAYLOAD, &ps->body))
         return false;
-    s3_new_etag(op, ps->body.md5, ps->etag);
+    s3_sse_etag(op, &put->sse, ps->body.md5, ps->etag);
     put->bucket = op->bucket;
     put->key = op->key;
     put->data = ps->body.data;
@@ -76,12 +78,15 @@ static bool put_prepare(struct s3_op *op, struct put_state *ps)
 
 static void put_answer(struct s3_op *op, struct put_state *ps, enum qr_err e)
 {
+    /* an SSE-C key is needed no longer than the write: not left in the pool */
+    OPENSSL_cleanse(ps->put.sse.key, sizeof(ps->put.sse.key));
     if (e) {
         s3_fail(op, e);
         return;
     }
     s3_header_etag(op, ps->etag);
     s3_checksum_headers(op, &ps->put.ck);
+    s3_sse_headers(op, &ps->put.sse);
     if (op->directory)
         s3_header_s(op, "x-amz-storage-class", "EXPRESS_ONEZONE");
 }
@@ -199,6 +204,7 @@ static void object_headers(struct s3_op *op, const struct store_obj *o)
     header_time(op, "Last-Modified", o->mtime_ms);
     s3_header_s(op, "Accept-Ranges", "bytes");
     s3_meta_to_response(op, o->headers);
+    s3_sse_headers(op, &o->sse);
     if (o->tags.len) {
         size_t n = 1;
         for (size_t i = 0; i < o->tags.len; i++)
@@ -221,6 +227,8 @@ void s3_get_object(struct s3_op *op)
         return;
     }
     enum qr_err e = store_obj_get(op->reader, op->bucket, op->key, !head, op->pool, &op->obj);
+    if (!e && !s3_sse_open(op, &op->obj, false))
+        return;
     if (!e)
         e = check_read_conditions(op, &op->obj);
     if (e == QR_E_NOT_MODIFIED) {
@@ -523,6 +531,10 @@ void s3_copy_object(struct s3_op *op)
         s3_fail(op, e);
         return;
     }
+    struct store_sse dst_sse;
+    if (!s3_sse_open(op, &src, true) || !s3_sse_for_write(op, &dst_sse) ||
+        !s3_sse_copy_shares(op, &src.sse, &dst_sse))
+        return;
     if (req.replace_headers) {
         if (s3_meta_from_request(op, &req.headers) != QR_OK)
             return;
@@ -556,6 +568,7 @@ void s3_copy_object(struct s3_op *op)
                         : e);
         return;
     }
+    s3_sse_headers(op, &src.sse); /* the copy shares the source's blobs and their keys */
     xml_begin(&op->body, "CopyObjectResult", S3_NS);
     char q[84];
     snprintf(q, sizeof(q), "\"%s\"", cp.etag ? cp.etag : src.etag);

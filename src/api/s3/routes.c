@@ -111,10 +111,12 @@ static const struct s3_route routes[] = {
     {"DELETE", BKT, "cors", NONE, {NONE}, NONE, NULL, "DeleteBucketCors", NONE, NULL, GP},
     {"GET", BKT, "cors", NONE, {NONE}, NONE, NULL, "GetBucketCors", NONE, NULL, GP},
     {"PUT", BKT, "cors", NONE, {NONE}, NONE, NULL, "PutBucketCors", NONE, NULL, GP},
-    {"DELETE", BKT, "encryption", NONE, {NONE}, NONE, NULL, "DeleteBucketEncryption", NONE, NULL,
-     0},
-    {"GET", BKT, "encryption", NONE, {NONE}, NONE, NULL, "GetBucketEncryption", NONE, NULL, 0},
-    {"PUT", BKT, "encryption", NONE, {NONE}, NONE, NULL, "PutBucketEncryption", NONE, NULL, 0},
+    {"DELETE", BKT, "encryption", NONE, {NONE}, NONE, NULL, "DeleteBucketEncryption", NONE,
+     s3_delete_bucket_encryption, W},
+    {"GET", BKT, "encryption", NONE, {NONE}, NONE, NULL, "GetBucketEncryption", NONE,
+     s3_get_bucket_encryption, 0},
+    {"PUT", BKT, "encryption", NONE, {NONE}, NONE, NULL, "PutBucketEncryption", NONE,
+     s3_put_bucket_encryption, W},
     {"DELETE", BKT, "intelligent-tiering", NONE, {"id"}, NONE, NULL,
      "DeleteBucketIntelligentTieringConfiguration", NONE, NULL, GP},
     {"GET", BKT, "intelligent-tiering", NONE, {"id"}, NONE, NULL,
@@ -466,15 +468,33 @@ static const char *const v_ck_trailers[] = {"x-amz-checksum-crc32",     "x-amz-c
                                             "x-amz-checksum-crc64nvme", "x-amz-checksum-sha1",
                                             "x-amz-checksum-sha256",    NULL};
 
+/* Who takes the encryption headers (sse.c reads them; KMS ones are refused there). */
+static const s3_fn sse_writers[] = {s3_put_object, s3_copy_object, s3_create_mpu, NULL};
+static const s3_fn sse_c_users[] = {s3_put_object, s3_copy_object,      s3_create_mpu,
+                                    s3_upload_part, s3_upload_part_copy, s3_get_object,
+                                    s3_complete_mpu, NULL};
+static const s3_fn sse_c_copiers[] = {s3_copy_object, s3_upload_part_copy, NULL};
+
+/* Rules whose headers some handlers take on both bucket types, checking the value
+ * themselves (the rule's valid list still applies first). */
+static const struct {
+    const char *name; /* a hdr_rule's name */
+    const s3_fn *fns; /* NULL-terminated */
+} hdr_takers[] = {
+    {"x-amz-server-side-encryption", sse_writers},
+    {"x-amz-server-side-encryption-", sse_c_users},
+    {"x-amz-copy-source-server-side-encryption-", sse_c_copiers},
+};
+
 static const struct hdr_rule hdr_rules[] = {
     {"x-amz-server-side-encryption-bucket-key-enabled", HDR_EXACT, v_false, v_bool, false,
      "S3 Bucket Keys (SSE-KMS)", NULL},
     {"x-amz-server-side-encryption", HDR_EXACT, NULL, v_sse, false,
-     "server-side encryption (objects are stored unencrypted)", NULL},
+     "server-side encryption on this operation", NULL},
     {"x-amz-server-side-encryption-", HDR_PREFIX, NULL, NULL, false,
-     "server-side encryption with customer or KMS keys", NULL},
+     "server-side encryption headers on this operation", NULL},
     {"x-amz-copy-source-server-side-encryption-", HDR_PREFIX, NULL, NULL, false,
-     "server-side encryption with customer keys", NULL},
+     "copy-source encryption headers on this operation", NULL},
     {"x-amz-object-lock-", HDR_PREFIX, NULL, NULL, false, "Object Lock", NULL},
     {"x-amz-bucket-object-lock-enabled", HDR_EXACT, v_false, v_bool, false, "Object Lock", NULL},
     {"x-amz-acl", HDR_EXACT, v_acl_noop, v_acl, false, "access control lists", NULL},
@@ -520,6 +540,22 @@ static bool value_in(const char *const *list, struct qr_slice v)
     return false;
 }
 
+static bool fn_in(const s3_fn *list, s3_fn fn)
+{
+    for (size_t i = 0; list && list[i]; i++)
+        if (list[i] == fn)
+            return true;
+    return false;
+}
+
+static bool taken_by(const struct hdr_rule *r, s3_fn fn)
+{
+    for (size_t i = 0; i < sizeof(hdr_takers) / sizeof(*hdr_takers); i++)
+        if (strcmp(hdr_takers[i].name, r->name) == 0)
+            return fn_in(hdr_takers[i].fns, fn);
+    return false;
+}
+
 static const struct hdr_rule *rule_for(struct qr_slice name)
 {
     for (size_t i = 0; i < sizeof(hdr_rules) / sizeof(*hdr_rules); i++) {
@@ -558,6 +594,8 @@ bool s3_route_headers_ok(struct s3_op *op, struct s3_route_refusal *out)
             snprintf(out->msg, sizeof(out->msg), "Invalid value for header %s.", shown(n, nbuf));
             return false;
         }
+        if (taken_by(r, op->route->fn))
+            continue;
         refuse(out, 501, "NotImplemented");
         snprintf(out->msg, sizeof(out->msg),
                  "A header you provided implies functionality that is not implemented: %s "

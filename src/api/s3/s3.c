@@ -275,6 +275,7 @@ static void stream_proceed(h2o_generator_t *g, h2o_req_t *req)
         ssize_t r = pread(s->fd, s->buf + got, n, (off_t)(e->off + in_ext));
         if (r <= 0)
             break;
+        store_extent_decrypt(e, e->off + in_ext, s->buf + got, (size_t)r);
         got += (size_t)r;
         s->pos += (uint64_t)r;
     }

@@ -192,6 +192,29 @@ bool s3_etag_parse(struct qr_slice in, char out[80]);
  * values S3 does not allow on writes. */
 bool s3_write_conditions(struct s3_op *op, struct store_cond *cond);
 
+/* ---- server-side encryption (sse.c) ---- */
+
+/* The encryption a write asks for: SSE-C headers, x-amz-server-side-encryption, else
+ * the bucket's rule, else SSE-S3. False with op failed (bad SSE-C headers, KMS). */
+bool s3_sse_for_write(struct s3_op *op, struct store_sse *out);
+/* Checks the SSE-C headers of a read (copy_source: the x-amz-copy-source-... ones)
+ * against o and unseals it. False with op failed as S3 refuses. */
+bool s3_sse_open(struct s3_op *op, struct store_obj *o, bool copy_source);
+/* The x-amz-server-side-encryption* response headers for sse. */
+void s3_sse_headers(struct s3_op *op, const struct store_sse *sse);
+/* ETag of a new object: s3_new_etag, or random for SSE-C (as S3's are). */
+void s3_sse_etag(struct s3_op *op, const struct store_sse *sse, const uint8_t md5[16],
+                 char out[80]);
+/* Parses an UploadPart's SSE-C headers against its upload's encryption into *out.
+ * False with op failed. */
+bool s3_sse_for_part(struct s3_op *op, const struct store_sse *upload, struct store_sse *out);
+/* Whether a copy from src may share its blobs as dst asks (SSE-C needs the same key on
+ * both sides; quarry does not re-encrypt a copy). False with op failed (501). */
+bool s3_sse_copy_shares(struct s3_op *op, const struct store_sse *src, const struct store_sse *dst);
+void s3_put_bucket_encryption(struct s3_op *op);
+void s3_get_bucket_encryption(struct s3_op *op);
+void s3_delete_bucket_encryption(struct s3_op *op);
+
 /* Handlers (one per operation), by family. */
 void s3_list_buckets(struct s3_op *op);
 void s3_create_bucket(struct s3_op *op);

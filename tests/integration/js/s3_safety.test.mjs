@@ -79,10 +79,12 @@ test('version ids never touch the live object', () => failWithLog(async () => {
   assert.deepEqual(list.Versions.map((x) => [x.Key, x.VersionId, x.IsLatest]), [['v', 'null', true]]);
 }));
 
-test('encryption, object lock and ACL headers are refused', () => failWithLog(async () => {
+test('plain-HTTP SSE-C, object lock and ACL headers are refused', () => failWithLog(async () => {
   for (const bucket of [GP, DIR]) {
+    // SSE-C over plain HTTP: S3's refusal (directory buckets have no SSE-C at all)
     await rejects(s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'sse', Body: 'x',
-      SSECustomerAlgorithm: 'AES256', SSECustomerKey: 'k'.repeat(32) })), 'NotImplemented', 501);
+      SSECustomerAlgorithm: 'AES256', SSECustomerKey: 'k'.repeat(32) })),
+    bucket === GP ? 'InvalidRequest' : 'InvalidArgument', 400);
     await rejects(s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'lock', Body: 'x',
       ObjectLockLegalHoldStatus: 'ON' })), 'NotImplemented', 501);
     await rejects(s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'acl', Body: 'x',

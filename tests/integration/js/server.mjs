@@ -28,7 +28,7 @@ export const ACCESS_KEY = 'quarry';
 export const SECRET_KEY = 'quarry-secret-key';
 export const REGION = 'us-east-1';
 
-export async function startServer() {
+export async function startServer(extraArgs = []) {
   let build = process.env.BUILD || 'build';
   if (!path.isAbsolute(build)) build = path.join(repo, build);
   const exe = path.join(build, 'quarry');
@@ -39,7 +39,7 @@ export async function startServer() {
   delete env.QUARRY_ROOT_ACCESS_KEY;
   delete env.QUARRY_ROOT_SECRET_KEY;
   const log = fs.openSync(path.join(root, 'server.log'), 'a');
-  const proc = spawn(exe, ['serve', '--address', '127.0.0.1', '--port', '0', '--data', data, '--no-fsync'],
+  const proc = spawn(exe, ['serve', '--address', '127.0.0.1', '--port', '0', '--data', data, '--no-fsync', ...extraArgs],
     { stdio: ['ignore', 'pipe', log], env, detached: true });
   fs.closeSync(log);
   const s = { proc, root, data, endpoint: null };

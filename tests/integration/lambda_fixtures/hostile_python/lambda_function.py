@@ -55,6 +55,31 @@ def connect(port):
     return c
 
 
+def connect_to(host, port):
+    def c():
+        s = socket.create_connection((host, port), timeout=1)
+        s.close()
+        return True
+    return c
+
+
+def network(ev):
+    """The namespace's routes and interfaces, and connections to the given hosts/ports."""
+    routes, ifaces = [], []
+    with open("/proc/net/route") as f:
+        for line in f.read().splitlines()[1:]:
+            w = line.split()
+            gw = socket.inet_ntoa(int(w[2], 16).to_bytes(4, "little"))
+            routes.append({"iface": w[0], "dest": w[1], "gateway": gw})
+    with open("/proc/net/dev") as f:
+        for line in f.read().splitlines()[2:]:
+            ifaces.append(line.split(":")[0].strip())
+    r = {"routes": routes, "ifaces": ifaces}
+    for name, (host, port) in ev.get("connect", {}).items():
+        r["connect_" + name] = attempt(connect_to(host, port))
+    return r
+
+
 def listening_ports():
     """Ports listening on this network namespace (what /proc/net/tcp shows)."""
     ports = set()
@@ -150,6 +175,8 @@ def lambda_handler(event, context):
     op = event.get("op")
     if op == "probe":
         return probe(event)
+    if op == "net":
+        return network(event)
     if op == "fork":
         return {"forked": fork_many(event["limit"])}
     if op == "daemon":

@@ -1,0 +1,319 @@
+/*
+ * crypt.c - encryption of object bytes at rest (server-side encryption).
+ *
+ * Every encrypted blob, and every encrypted inline object, has an envelope (struct
+ * crypt_env) stored beside it in meta.db (blobs.sse, objects.sse): the mode, a random
+ * 128-bit initial counter, and either the data key wrapped by the master key (SSE-S3)
+ * or the MD5 of the customer's key (SSE-C; the key itself is never stored).
+ *
+ * Bytes: AES-256 in CTR mode, counter = iv + offset/16 (128-bit big-endian add), so a
+ * ranged read at any offset decrypts only what it reads, and a blob shared by copies,
+ * multipart completions and batch jobs is decrypted the same way whoever refers to it.
+ * CTR gives confidentiality, not integrity: S3 promises no integrity of data at rest
+ * beyond its checksums, and ours (ETag MD5, x-amz-checksum-*) are of the plaintext, so a
+ * client that verifies them detects tampering. XTS was not chosen: it needs whole
+ * 16-byte units and a tweak per sector, which an object's arbitrary extents and
+ * ranges would have to pad around.
+ *
+ * SSE-S3 data keys: 32 random bytes per blob (and per encrypted inline object), wrapped
+ * with AES-256-GCM under the master key DATA/keys/sse.key (32 random bytes, 0600,
+ * made at first open); the GCM tag authenticates the wrapped key and the mode, so a
+ * flipped envelope is refused, never decrypted into garbage. SSE-C: the customer's key
+ * is the data key; a random iv per blob keeps counters from repeating across blobs.
+ */
+#include "store/store_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+static const uint8_t wrap_aad[] = "quarry-sse-v1";
+
+/* OpenSSL 3 looks a cipher up by name (under a lock) at every init given EVP_aes_*();
+ * fetched once here, an init is only the key schedule. */
+static EVP_CIPHER *cipher_ctr, *cipher_gcm;
+static pthread_once_t ciphers_once = PTHREAD_ONCE_INIT;
+
+/* One context per thread and cipher, re-keyed for every use: creating a context (and
+ * its provider state) costs more than encrypting 4 KiB. Freed when the thread ends. */
+static pthread_key_t ctx_key;
+
+struct thread_ctxs {
+    EVP_CIPHER_CTX *ctr, *gcm;
+};
+
+static void free_ctxs(void *p)
+{
+    struct thread_ctxs *t = p;
+    EVP_CIPHER_CTX_free(t->ctr);
+    EVP_CIPHER_CTX_free(t->gcm);
+    free(t);
+}
+
+static void fetch_ciphers(void)
+{
+    cipher_ctr = EVP_CIPHER_fetch(NULL, "AES-256-CTR", NULL);
+    cipher_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+    if (pthread_key_create(&ctx_key, free_ctxs) != 0)
+        abort();
+}
+
+/* Whether c has no cipher yet: later inits pass only key and iv, keeping its provider
+ * state. */
+static bool first_use(EVP_CIPHER_CTX *c)
+{
+    return EVP_CIPHER_CTX_get0_cipher(c) == NULL;
+}
+
+/* This thread's context for gcm or ctr, or NULL (out of memory). */
+static EVP_CIPHER_CTX *thread_ctx(bool gcm)
+{
+    pthread_once(&ciphers_once, fetch_ciphers);
+    struct thread_ctxs *t = pthread_getspecific(ctx_key);
+    if (t == NULL) {
+        t = calloc(1, sizeof(*t));
+        if (t == NULL)
+            return NULL;
+        if (pthread_setspecific(ctx_key, t) != 0) {
+            free(t);
+            return NULL;
+        }
+    }
+    EVP_CIPHER_CTX **c = gcm ? &t->gcm : &t->ctr;
+    if (*c == NULL)
+        *c = EVP_CIPHER_CTX_new();
+    return *c;
+}
+
+static const EVP_CIPHER *ctr_cipher(void)
+{
+    pthread_once(&ciphers_once, fetch_ciphers);
+    return cipher_ctr ? cipher_ctr : EVP_aes_256_ctr();
+}
+
+static const EVP_CIPHER *gcm_cipher(void)
+{
+    pthread_once(&ciphers_once, fetch_ciphers);
+    return cipher_gcm ? cipher_gcm : EVP_aes_256_gcm();
+}
+
+static enum qr_err read_key_file(int dfd, const char *name, uint8_t out[32])
+{
+    int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return errno == ENOENT ? QR_E_NO_SUCH_KEY : QR_E_IO; /* missing: made by the caller */
+    ssize_t n = read(fd, out, 32);
+    close(fd);
+    if (n != 32) {
+        fprintf(stderr, "store: keys/%s is not a 32-byte key\n", name);
+        return QR_E_IO;
+    }
+    return QR_OK;
+}
+
+/* Writes a new key to a temp name, fsyncs, links it in (failing if another opener won
+ * the race, whose key is then read), fsyncs the directory. */
+static enum qr_err make_key_file(int dfd, const char *name, uint8_t out[32])
+{
+    if (RAND_bytes(out, 32) != 1)
+        return QR_E_INTERNAL;
+    char tmp[64];
+    snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", name, (long)getpid());
+    int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return QR_E_IO;
+    bool ok = write(fd, out, 32) == 32 && fsync(fd) == 0;
+    ok = close(fd) == 0 && ok;
+    if (ok && linkat(dfd, tmp, dfd, name, 0) != 0) {
+        ok = false;
+        if (errno == EEXIST) {
+            (void)unlinkat(dfd, tmp, 0);
+            return read_key_file(dfd, name, out);
+        }
+    }
+    (void)unlinkat(dfd, tmp, 0);
+    if (!ok)
+        return QR_E_IO;
+    return fsync(dfd) == 0 ? QR_OK : QR_E_IO;
+}
+
+enum qr_err crypt_master_load(const char *data_dir, uint8_t out[32])
+{
+    char dir[4096];
+    if (snprintf(dir, sizeof(dir), "%s/keys", data_dir) >= (int)sizeof(dir))
+        return QR_E_IO;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "store: mkdir %s: %s\n", dir, strerror(errno));
+        return QR_E_IO;
+    }
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return QR_E_IO;
+    enum qr_err err = read_key_file(dfd, "sse.key", out);
+    if (err == QR_E_NO_SUCH_KEY) {
+        err = make_key_file(dfd, "sse.key", out);
+        /* keys/ itself must be durable before any object depends on the key in it */
+        int pfd = err == QR_OK ? open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+        if (pfd >= 0) {
+            if (fsync(pfd) != 0)
+                err = QR_E_IO;
+            close(pfd);
+        } else if (err == QR_OK) {
+            err = QR_E_IO;
+        }
+    }
+    close(dfd);
+    if (err != QR_OK)
+        fprintf(stderr, "store: cannot read or create %s/sse.key\n", dir);
+    return err;
+}
+
+/* AES-256-GCM over the data key, the mode and the iv bound in as associated data. */
+static bool wrap(const uint8_t master[32], struct crypt_env *env, uint8_t key[32], bool seal)
+{
+    EVP_CIPHER_CTX *c = thread_ctx(true);
+    if (c == NULL)
+        return false;
+    uint8_t *nonce = env->wrapped, *ct = env->wrapped + 12, *tag = env->wrapped + 44;
+    uint8_t plain[32];
+    int n = 0, fin = 0;
+    bool ok = EVP_CipherInit_ex(c, first_use(c) ? gcm_cipher() : NULL, NULL, master, nonce,
+                                seal ? 1 : 0) == 1 &&
+              EVP_CipherUpdate(c, NULL, &n, wrap_aad, sizeof(wrap_aad)) == 1 &&
+              EVP_CipherUpdate(c, NULL, &n, &env->mode, 1) == 1 &&
+              EVP_CipherUpdate(c, NULL, &n, env->iv, sizeof(env->iv)) == 1;
+    if (ok && seal) {
+        ok = EVP_CipherUpdate(c, ct, &n, key, 32) == 1 && n == 32 &&
+             EVP_CipherFinal_ex(c, ct + n, &fin) == 1 &&
+             EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, tag) == 1;
+    } else if (ok) {
+        ok = EVP_CipherUpdate(c, plain, &n, ct, 32) == 1 && n == 32 &&
+             EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, tag) == 1 &&
+             EVP_CipherFinal_ex(c, plain + n, &fin) == 1;
+        if (ok)
+            memcpy(key, plain, 32);
+        OPENSSL_cleanse(plain, sizeof(plain));
+    }
+    return ok;
+}
+
+enum qr_err crypt_env_new(const uint8_t master[32], const struct store_sse *sse,
+                          struct crypt_env *env, uint8_t data_key[32])
+{
+    uint8_t rnd[16 + 32 + 12]; /* iv, data key, GCM nonce: one call to the DRBG */
+    memset(env, 0, sizeof(*env));
+    env->mode = (uint8_t)sse->mode;
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+        return QR_E_INTERNAL;
+    memcpy(env->iv, rnd, 16);
+    if (sse->mode == STORE_SSE_C) {
+        memcpy(data_key, sse->key, 32);
+        memcpy(env->key_md5, sse->key_md5, 16);
+    } else {
+        memcpy(data_key, rnd + 16, 32);
+        memcpy(env->wrapped, rnd + 48, 12);
+    }
+    OPENSSL_cleanse(rnd, sizeof(rnd));
+    if (sse->mode == STORE_SSE_C)
+        return QR_OK;
+    return wrap(master, env, data_key, true) ? QR_OK : QR_E_INTERNAL;
+}
+
+enum qr_err crypt_env_key(const uint8_t master[32], const struct crypt_env *env,
+                          uint8_t data_key[32])
+{
+    if (env->mode != STORE_SSE_S3)
+        return QR_E_INTERNAL;
+    struct crypt_env e = *env;
+    if (!wrap(master, &e, data_key, false)) {
+        fprintf(stderr, "store: a wrapped data key does not open under keys/sse.key\n");
+        return QR_E_IO;
+    }
+    return QR_OK;
+}
+
+void crypt_env_pack(const struct crypt_env *env, uint8_t out[CRYPT_ENV_BYTES])
+{
+    out[0] = env->mode;
+    memcpy(out + 1, env->iv, 16);
+    memcpy(out + 17, env->key_md5, 16);
+    memcpy(out + 33, env->wrapped, 60);
+}
+
+bool crypt_env_unpack(const void *p, size_t n, struct crypt_env *env)
+{
+    const uint8_t *b = p;
+    if (n != CRYPT_ENV_BYTES || (b[0] != STORE_SSE_S3 && b[0] != STORE_SSE_C))
+        return false;
+    env->mode = b[0];
+    memcpy(env->iv, b + 1, 16);
+    memcpy(env->key_md5, b + 17, 16);
+    memcpy(env->wrapped, b + 33, 60);
+    return true;
+}
+
+void crypt_ctr(const uint8_t key[32], const uint8_t iv[16], uint64_t off, void *buf, size_t n)
+{
+    uint8_t ctr[16];
+    uint64_t blocks = off / 16;
+    unsigned carry = 0;
+    memcpy(ctr, iv, 16);
+    for (int i = 15; i >= 0; i--) {
+        unsigned add = (unsigned)(blocks & 0xffu) + carry;
+        blocks >>= 8;
+        unsigned v = ctr[i] + add;
+        ctr[i] = (uint8_t)v;
+        carry = v >> 8;
+    }
+    EVP_CIPHER_CTX *c = thread_ctx(false);
+    int len = 0;
+    uint8_t skip[16];
+    /* a failure here would hand out ciphertext as plaintext: abort rather than lie */
+    if (c == NULL || EVP_EncryptInit_ex(c, first_use(c) ? ctr_cipher() : NULL, NULL, key, ctr) != 1 ||
+        (off % 16 && EVP_EncryptUpdate(c, skip, &len, skip, (int)(off % 16)) != 1))
+        abort();
+    uint8_t *p = buf;
+    while (n > 0) {
+        int chunk = n > (1u << 30) ? (1 << 30) : (int)n;
+        if (EVP_EncryptUpdate(c, p, &len, p, chunk) != 1)
+            abort();
+        p += chunk;
+        n -= (size_t)chunk;
+    }
+}
+
+enum qr_err crypt_stream_begin(const uint8_t master[32], const struct store_sse *sse,
+                               struct crypt_stream *cs)
+{
+    memset(cs, 0, sizeof(*cs));
+    if (sse == NULL || sse->mode == STORE_SSE_NONE)
+        return QR_OK;
+    return crypt_env_new(master, sse, &cs->env, cs->key);
+}
+
+void crypt_stream_apply(struct crypt_stream *cs, void *buf, size_t n)
+{
+    if (cs->env.mode != STORE_SSE_NONE)
+        crypt_ctr(cs->key, cs->env.iv, cs->off, buf, n);
+    cs->off += n;
+}
+
+void crypt_stream_end(struct crypt_stream *cs)
+{
+    OPENSSL_cleanse(cs->key, sizeof(cs->key));
+}
+
+void store_extent_decrypt(const struct store_extent *x, uint64_t blob_off, void *buf, size_t n)
+{
+    if (x->sse != STORE_SSE_NONE)
+        crypt_ctr(x->key, x->iv, blob_off, buf, n);
+}
