@@ -26,6 +26,7 @@
 #include "util/slice.h"
 
 struct fn_engine;
+struct authz;
 struct batch_engine;
 
 /* Every state AWS has (model enum JobStatus). Values are stored: append only. */
@@ -162,15 +163,13 @@ struct batch_job {
     int64_t elapsed_s; /* Timers.ElapsedTimeInActiveSeconds */
 };
 
-struct authz;
-
 struct batch_engine_opts {
     struct store *store;  /* borrowed */
     struct fn_engine *fn; /* borrowed; NULL: LambdaInvoke tasks fail */
+    struct authz *authz;  /* borrowed: jobs act as their role; NULL: every task is denied */
     const char *data_dir; /* DATA */
     const char *region;   /* job ARNs, function resolution */
     const char *account_id;
-    struct authz *authz; /* borrowed: tasks are decided as the job's role; NULL: no IAM */
 };
 
 /* Creates the job tables if needed and starts the engine thread, which resumes the jobs

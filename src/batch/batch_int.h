@@ -7,7 +7,8 @@
  * manifests into a pinned task list), generator.c (S3JobManifestGenerator), engine.c (the
  * thread: preparation, scheduling, windows of tasks, the failure threshold), task.c (one
  * window of one operation: LambdaInvoke through fn_invoke, copy and tagging through the
- * store's transaction), report.c (the completion report).
+ * store's transaction), report.c (the completion report), role.c (the job acting as its
+ * RoleArn: every task, the manifest read and the report write are decided there).
  */
 #ifndef QR_BATCH_INT_H
 #define QR_BATCH_INT_H
@@ -16,6 +17,7 @@
 #include <stdatomic.h>
 #include <time.h>
 
+#include "auth/authz.h"
 #include "batch/batch.h"
 #include "fn/fn.h"
 
@@ -137,6 +139,64 @@ enum qr_err batch_set_state(struct batch_engine *e, const char *id, uint64_t fro
 /* Ends a job in Failed with one failure reason (and unpins its manifest). */
 void batch_fail_job(struct batch_engine *e, const char *id, const char *code, const char *reason);
 
+/* ---- the job's role (role.c) ---- */
+
+#define BATCH_ROLE_CTX 6 /* global condition keys of a role's decisions */
+
+/* A job's principal: an assumed-role session of its RoleArn, resolved in the snapshot it
+ * holds. One per engine turn of a job; not shared between threads. */
+struct batch_role {
+    struct authz *authz;
+    const struct authz_snap *snap; /* acquired; the principal's policies are borrowed from it */
+    struct auth_principal p;
+    char role_arn[BATCH_ARN_MAX + 1];
+    char session[65];
+    const char *account, *region;
+    char now[32], epoch[24];
+    struct policy_kv kv[BATCH_ROLE_CTX];
+    const char *vals[BATCH_ROLE_CTX];
+    size_t n_kv;
+    /* per-job values the task decisions reuse */
+    char s3x_prefix[96]; /* "arn:aws:s3express:REGION:ACCOUNT:bucket/" */
+    size_t s3x_prefix_len;
+    const char *fn_for; /* the FunctionArn fn_arn was completed from */
+    char fn_arn[BATCH_ARN_MAX + 64];
+    const struct batch_def *dst_for; /* the definition dst was read from */
+    char dst[64];                    /* a copy's destination bucket */
+};
+
+/* Resolves job_id's role in the current snapshot. Engine thread. */
+void batch_role_open(struct batch_role *r, struct batch_engine *e, const char *job_id,
+                     const char *role_arn);
+/* Before a window: the clock for aws:CurrentTime, and the principal again when IAM
+ * changed since (one pointer compare otherwise). */
+void batch_role_refresh(struct batch_role *r);
+void batch_role_close(struct batch_role *r);
+
+/* Whether the role may do action on resource (bucket: whose policy applies, or empty),
+ * with extra condition keys. msg gets AWS's AccessDenied message when not. */
+bool batch_role_allows(struct batch_role *r, const char *action, const char *resource,
+                       struct qr_slice bucket, const struct policy_kv *extra, size_t n_extra,
+                       char *msg, size_t cap);
+/* Reading (s3:GetObject, or s3:GetObjectVersion when versioned) or writing (s3:PutObject)
+ * an object as the role; directory buckets: s3express:CreateSession in ReadOnly or
+ * ReadWrite mode on the bucket. */
+bool batch_role_object(struct batch_role *r, struct qr_slice bucket, struct qr_slice key,
+                       bool versioned, bool write, char *msg, size_t cap);
+
+/* Whether the role may read the job's manifest (when manifest) and write its report;
+ * false with the job's FailureReasons entry in code and reason. Engine thread. */
+bool batch_role_job_access(struct batch_engine *e, const struct store_job *j,
+                           const struct batch_def *d, bool manifest, char code[64],
+                           char reason[257]);
+
+/* The one decision of a task as the job's role: LambdaInvoke lambda:InvokeFunction on the
+ * function ARN; S3PutObjectCopy reading the source and writing the destination;
+ * tagging s3:PutObjectTagging / s3:DeleteObjectTagging; checksum reading the object.
+ * False with AWS's AccessDenied message in msg. */
+bool batch_authorize_task(struct batch_role *r, const struct batch_def *d,
+                          const struct batch_task *t, char *msg, size_t cap);
+
 /* ---- windows (task.c) ---- */
 
 struct batch_window {
@@ -149,6 +209,7 @@ struct batch_window {
     uint64_t *ends;   /* ends[i]: manifest offset after task i's line (a window cut short
                          records a prefix and resumes there) */
     int64_t t0_ms;    /* monotonic start of the window: its time in Active is charged with it */
+    struct batch_role *role; /* the job's principal, every task is decided as it */
 };
 
 /* Monotonic milliseconds. */

@@ -140,9 +140,16 @@ out:
 static void prepare(struct batch_engine *e, const struct store_job *j, const struct batch_def *d)
 {
     uint64_t total = 0;
+    char code[64], reason[257];
     if (j->state == BATCH_NEW &&
         batch_set_state(e, j->id, BATCH_BIT(BATCH_NEW), BATCH_PREPARING) != QR_OK)
         return;
+    /* The job reads its manifest and will write its report as its role: a role that may
+     * not fails the job now, before any task runs. */
+    if (!batch_role_job_access(e, j, d, true, code, reason)) {
+        batch_fail_job(e, j->id, code, reason);
+        return;
+    }
     bool pinned = d->mf_format == BATCH_MF_CSV ? pin_manifest(e, j, d)
                                                : batch_expand_manifest(e, j, d);
     if (!pinned || !count_tasks(e, j, d, &total))
@@ -172,6 +179,11 @@ static void finish(struct batch_engine *e, const struct store_job *j, const stru
                    enum batch_state final)
 {
     if (j->cursor > 0 || final == BATCH_COMPLETE) {
+        char code[64], reason[257];
+        if (!batch_role_job_access(e, j, d, false, code, reason)) {
+            batch_fail_job(e, j->id, code, reason); /* the role lost the report bucket */
+            return;
+        }
         enum qr_err err = batch_write_report(e, j, d);
         if (err != QR_OK) {
             batch_fail_job(e, j->id, "ReportWriteFailed",
@@ -239,8 +251,13 @@ static void run_job(struct batch_engine *e, const struct store_job *j, const str
     enum qr_err err = read_window(e, j, d, &w, max);
     if (err == QR_OK && w.n == 0)
         err = QR_E_INTERNAL; /* the count said more lines follow */
+    struct batch_role *role = qr_xmalloc(sizeof(*role));
+    batch_role_open(role, e, j->id, d->role_arn);
+    w.role = role;
     if (err == QR_OK)
         err = batch_run_window(&w);
+    batch_role_close(role);
+    free(role);
     free(w.tasks);
     free(w.ends);
     if (err == QR_E_BUSY)

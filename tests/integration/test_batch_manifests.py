@@ -35,6 +35,7 @@ s3c = None
 def setup():
     global srv, s3, s3c
     srv = QuarryServer().start()
+    srv.batch_role()  # jobs run as their role, which must exist and trust Batch Operations
     s3 = srv.boto3_client()
     s3c = boto3.client("s3control", endpoint_url=f"http://localhost:{srv.port}",
                        region_name=REGION, aws_access_key_id=srv.access_key,
@@ -212,6 +213,7 @@ def kill9_while_preparing_an_inventory():
     every line once; once the job ends, no blob of either attempt's task list is left and
     the holds on the data files are gone."""
     with QuarryServer(fsync=True) as server:
+        server.batch_role()
         c3 = server.boto3_client()
         ctl = boto3.client("s3control", endpoint_url=f"http://localhost:{server.port}",
                            region_name=REGION, aws_access_key_id=server.access_key,

@@ -557,7 +557,8 @@ static bool role_usable(struct s3c_op *op, const char *role)
     const struct authz_snap *s = authz_acquire(op->server->authz);
     const struct policy *trust = NULL;
     const char *arn = NULL;
-    bool ok = authz_role(s, role, &arn, NULL, &trust, NULL) && trust;
+    /* The full ARN, path included, names the role the tasks will run as. */
+    bool ok = authz_role(s, role, &arn, NULL, &trust, NULL) && trust && strcmp(arn, role) == 0;
     if (ok) {
         struct policy_request r = {.action = "sts:AssumeRole",
                                    .resource = arn,

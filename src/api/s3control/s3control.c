@@ -400,26 +400,6 @@ static const struct s3c_route *find_route(struct s3c_op *op, struct qr_slice met
     return NULL;
 }
 
-/* s3:<Operation> on the job (arn:aws:s3:REGION:ACCOUNT:job/ID), or on "*" for CreateJob
- * and ListJobs, through the one decision point. */
-static bool authorize(struct s3c_op *op)
-{
-    struct api_req *ar = op->ar;
-    const struct qr_config *c = &ar->server->cfg;
-    char action[64], arn[160], *msg = h2o_mem_alloc_pool(&ar->req->pool, 2600);
-    snprintf(action, sizeof(action), "s3:%s", op->route->op);
-    if (op->route->has_id)
-        snprintf(arn, sizeof(arn), "arn:aws:s3:%s:%s:job/%.*s", c->region, c->account_id,
-                 (int)(op->id.len > 64 ? 64 : op->id.len), (const char *)op->id.p);
-    else
-        snprintf(arn, sizeof(arn), "*");
-    struct api_authz q = {action, arn, {NULL, 0}, NULL, 0, NULL};
-    if (api_authorize(ar, &q, msg, 2600))
-        return true;
-    s3c_fail(op, 403, "AccessDenied", "%s", msg);
-    return false;
-}
-
 void s3control_handle(struct api_req *ar)
 {
     h2o_req_t *req = ar->req;
@@ -454,7 +434,7 @@ void s3control_handle(struct api_req *ar)
         send_result(op);
         return;
     }
-    if (!authorize(op)) {
+    if (!s3c_authorize(op)) {
         send_result(op);
         return;
     }
