@@ -65,6 +65,7 @@ static enum qr_err objsrc_pull(void *arg, uint8_t *dst, size_t cap, size_t *got)
         ssize_t r = pread(s->fd, dst, want, (off_t)(x->off + in));
         if (r <= 0)
             return QR_E_IO;
+        store_extent_decrypt(x, x->off + in, dst, (size_t)r);
         s->pos += (size_t)r;
         *got = (size_t)r;
         return QR_OK;
@@ -79,7 +80,8 @@ static enum qr_err objsrc_hold(struct batch_engine *e, const struct store_job *j
 {
     struct store_job_held h;
     enum qr_err err =
-        store_job_hold(e->o.store, j->id, qr_slice_cstr(bucket), qr_slice_cstr(key), pool, &h);
+        store_job_hold(e->o.store, e->reader, j->id, qr_slice_cstr(bucket), qr_slice_cstr(key),
+                       pool, &h);
     if (err != QR_OK)
         return err;
     memset(&s->o, 0, sizeof(s->o));

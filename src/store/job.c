@@ -676,8 +676,9 @@ static enum qr_err apply_hold(struct store *st, struct store_change *ch)
     return err;
 }
 
-enum qr_err store_job_hold(struct store *st, const char *id, struct qr_slice bucket,
-                           struct qr_slice key, h2o_mem_pool_t *pool, struct store_job_held *out)
+enum qr_err store_job_hold(struct store *st, struct store_reader *r, const char *id,
+                           struct qr_slice bucket, struct qr_slice key, h2o_mem_pool_t *pool,
+                           struct store_job_held *out)
 {
     struct hold_change c = {.ch.apply = apply_hold, .id = id, .bucket = bucket, .key = key};
     enum qr_err err = writer_submit(st, &c.ch);
@@ -689,11 +690,21 @@ enum qr_err store_job_hold(struct store *st, const char *id, struct qr_slice buc
             uint8_t *p = h2o_mem_alloc_pool(pool, c.o.data.len + 1);
             if (c.o.data.len)
                 memcpy(p, c.o.data.p, c.o.data.len);
+            /* inline bytes are stored sealed under the object's envelope: open them here,
+             * as store_obj_get does; an SSE-C object cannot be read without its key */
+            struct store_obj tmp = {._inline_buf = p, .inline_data = qr_slice(p, c.o.data.len)};
+            err = store_inline_open(st, c.o.sse.len ? c.o.sse.p : NULL, c.o.sse.len, &tmp);
+            if (err == QR_OK && tmp.sealed)
+                err = QR_E_DENIED;
             out->inline_data = qr_slice(p, c.o.data.len);
         } else {
             out->ext = h2o_mem_alloc_pool(pool, c.o.n_ext * sizeof(*out->ext));
             memcpy(out->ext, c.o.ext, c.o.n_ext * sizeof(*out->ext));
             out->n_ext = c.o.n_ext;
+            bool sealed = false;
+            err = store_extents_open(r, out->ext, out->n_ext, &sealed);
+            if (err == QR_OK && sealed)
+                err = QR_E_DENIED;
         }
     }
     if (c.have)

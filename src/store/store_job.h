@@ -154,10 +154,13 @@ struct store_job_held {
     struct store_extent *ext;    /* else n_ext extents, in pool */
     size_t n_ext;
 };
-/* Errors: QR_E_NO_SUCH_BUCKET, QR_E_NO_SUCH_KEY, QR_E_NO_SUCH_UPLOAD (job missing),
- * QR_E_DB. */
-enum qr_err store_job_hold(struct store *st, const char *id, struct qr_slice bucket,
-                           struct qr_slice key, h2o_mem_pool_t *pool, struct store_job_held *out)
+/* The bytes come out readable: inline bytes decrypted, each extent with its blob's data
+ * key (decrypt what is read with store_extent_decrypt), through r (the caller's reader).
+ * Errors: QR_E_NO_SUCH_BUCKET, QR_E_NO_SUCH_KEY, QR_E_NO_SUCH_UPLOAD (job missing),
+ * QR_E_DENIED (SSE-C: no key to read it with), QR_E_IO, QR_E_DB. */
+enum qr_err store_job_hold(struct store *st, struct store_reader *r, const char *id,
+                           struct qr_slice bucket, struct qr_slice key, h2o_mem_pool_t *pool,
+                           struct store_job_held *out)
     __attribute__((warn_unused_result));
 
 /* The pinned manifest: bytes (inline) or extents. Errors: QR_E_NO_SUCH_KEY (no job or

@@ -563,7 +563,7 @@ static void test_hold_data_files(void **state)
     int before = count_blobs(f->dir);
     put(f, "data.gz", body, sizeof(body));
     struct store_job_held h;
-    assert_int_equal(store_job_hold(f->st, "h-1", QR_SLICE_LIT("bkt"), QR_SLICE_LIT("data.gz"),
+    assert_int_equal(store_job_hold(f->st, f->r, "h-1", QR_SLICE_LIT("bkt"), QR_SLICE_LIT("data.gz"),
                                     &f->pool, &h),
                      QR_OK);
     assert_int_equal(h.size, sizeof(body));
@@ -576,7 +576,7 @@ static void test_hold_data_files(void **state)
     assert_int_equal(pread(fd, got, sizeof(got), (off_t)h.ext[0].off), (ssize_t)sizeof(got));
     close(fd);
     assert_memory_equal(got, body, sizeof(body));
-    assert_int_equal(store_job_hold(f->st, "h-1", QR_SLICE_LIT("bkt"), QR_SLICE_LIT("nope"),
+    assert_int_equal(store_job_hold(f->st, f->r, "h-1", QR_SLICE_LIT("bkt"), QR_SLICE_LIT("nope"),
                                     &f->pool, &h),
                      QR_E_NO_SUCH_KEY);
     struct store_job_spool *sp;
@@ -589,7 +589,7 @@ static void test_hold_data_files(void **state)
 
     new_job(f, "h-2");
     put(f, "data2.gz", body, sizeof(body));
-    assert_int_equal(store_job_hold(f->st, "h-2", QR_SLICE_LIT("bkt"), QR_SLICE_LIT("data2.gz"),
+    assert_int_equal(store_job_hold(f->st, f->r, "h-2", QR_SLICE_LIT("bkt"), QR_SLICE_LIT("data2.gz"),
                                     &f->pool, &h),
                      QR_OK);
     assert_int_equal(store_obj_delete(f->st, QR_SLICE_LIT("bkt"), QR_SLICE_LIT("data2.gz"), NULL),
