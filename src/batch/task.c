@@ -794,6 +794,7 @@ enum qr_err batch_run_windows(struct batch_engine *e, const struct store_job *j,
                 .active_ms = now - t0,
                 .outcome = store_outcome,
                 .arg = &sl->w,
+                .ends = sl->w.ends,
             };
             cursor += n;
             pthread_mutex_lock(&pp->mu);

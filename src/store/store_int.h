@@ -130,7 +130,11 @@ struct store_change {
     void (*on_done)(struct store_change *ch); /* set: an asynchronous change; the writer
                                           calls it after the commit instead of waking a
                                           waiter (writer thread; must not block) */
-    struct store_change *next;                /* queue link, guarded by st->mu */
+    bool bulk;                 /* a batch change: queued behind interactive ones, and its
+                                  apply may stop early (see writer_should_yield) */
+    bool more;                 /* bulk only, set by apply: a prefix was applied, run the
+                                  change again in the next transaction */
+    struct store_change *next; /* queue link, guarded by st->mu */
 };
 
 /* Growable array of blob ids (writer-private lists and the in-flight set). */
@@ -161,7 +165,11 @@ struct store {
 
     pthread_mutex_t mu;                   /* guards the queue below and change->done */
     pthread_cond_t wake;                  /* the writer waits here for work */
-    struct store_change *q_head, *q_tail; /* guarded by mu */
+    struct store_change *q_head, *q_tail; /* interactive changes; guarded by mu */
+    struct store_change *b_head, *b_tail; /* bulk (batch) changes, served after every
+                                             interactive one; guarded by mu */
+    atomic_uint_fast32_t q_waiting;       /* interactive changes queued (relaxed: a hint
+                                             a bulk apply reads to stop early) */
     bool stopping;                        /* guarded by mu */
 
     pthread_mutex_t blob_mu;                  /* guards the allocator fields below */
@@ -177,6 +185,9 @@ struct store {
 
     struct store_ckpt *ckpt; /* the checkpoint thread (ckpt.c), or NULL */
     int wal_pages;           /* WAL size after the last commit; writer thread */
+
+    int64_t txn_t0_ns;  /* when the open transaction began (monotonic); writer thread */
+    size_t txn_bulk_n;  /* bulk units applied in the open transaction; writer thread */
 
     atomic_uint_fast64_t n_commits; /* transactions committed (relaxed; debug) */
     atomic_uint_fast64_t n_changes; /* changes applied in them (relaxed; debug) */
@@ -272,8 +283,15 @@ void writer_stop(struct store *st);
 /* Queues ch and blocks until its transaction committed (or failed); returns ch->err. */
 enum qr_err writer_submit(struct store *st, struct store_change *ch);
 /* Queues ch without waiting: ch->on_done (set by the caller) runs on the writer thread
- * once ch is committed or failed; ch must live until then. */
+ * once ch is committed or failed; ch must live until then. With ch->bulk set, ch waits
+ * behind every interactive change and its apply may yield (below). */
 void writer_submit_async(struct store *st, struct store_change *ch);
+/* Inside a bulk change's apply, after each unit of work (a task): true when the change
+ * should stop here (setting ch->more) so the transaction commits: interactive changes
+ * are waiting, or the transaction already holds WRITER_BULK_MAX units or ran for
+ * WRITER_BULK_MS. The caller counts the unit first with writer_bulk_unit. */
+bool writer_should_yield(struct store *st);
+void writer_bulk_unit(struct store *st);
 
 /* Inside a change (writer thread): */
 /* bucket name -> id. Errors: QR_E_NO_SUCH_BUCKET, QR_E_DB. */
