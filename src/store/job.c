@@ -584,7 +584,10 @@ static enum qr_err apply_progress(struct store *st, struct store_change *ch)
         goto out;
     }
     size_t next = from;
-    if ((err = w_rows(st, p, j.seq, bulk, &next, &ok, &failed, &more)) != QR_OK)
+    w_bucket_cache_on(st);
+    err = w_rows(st, p, j.seq, bulk, &next, &ok, &failed, &more);
+    w_bucket_cache_off(st);
+    if (err != QR_OK)
         goto out;
     sqlite3_stmt *s = prep(st->wdb, "UPDATE batch_jobs SET cursor=?2, manifest_off=?3,"
                                     " succeeded=succeeded+?4, failed=failed+?5,"

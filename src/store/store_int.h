@@ -186,6 +186,16 @@ struct store {
     struct store_ckpt *ckpt; /* the checkpoint thread (ckpt.c), or NULL */
     int wal_pages;           /* WAL size after the last commit; writer thread */
 
+    /* Bucket name -> id, remembered while a bulk slice runs (w_bucket_cache_on): a
+     * window's tasks name the same one or two buckets thousands of times, and nothing
+     * but the slice runs meanwhile. Writer thread. */
+    struct {
+        char name[64];
+        size_t len; /* 0: empty */
+        int64_t id;
+    } bcache[2];
+    bool bcache_on;
+
     int64_t txn_t0_ns;  /* when the open transaction began (monotonic); writer thread */
     size_t txn_bulk_n;  /* bulk units applied in the open transaction; writer thread */
 
@@ -296,6 +306,10 @@ void writer_bulk_unit(struct store *st);
 /* Inside a change (writer thread): */
 /* bucket name -> id. Errors: QR_E_NO_SUCH_BUCKET, QR_E_DB. */
 enum qr_err w_bucket_id(struct store *st, struct qr_slice name, int64_t *out);
+/* Remembers bucket ids from now until w_bucket_cache_off: only while no other change
+ * can run (one bulk slice). */
+void w_bucket_cache_on(struct store *st);
+void w_bucket_cache_off(struct store *st);
 /* Adds one reference per extent. Errors: QR_E_DB. */
 enum qr_err w_ref(struct store *st, const struct store_extent *e, size_t n);
 /* Drops one reference per extent, recording blobs that reach 0 in gc. Errors: QR_E_DB. */

@@ -157,7 +157,9 @@ static void run_batch(struct store *st, struct store_change *batch, struct store
         bulk->more = false;
         err = apply_one(st, bulk);
         n++;
-        if (err == QR_OK && bulk->more) {
+        /* Interactive changes that arrived while the slice ran join its commit rather
+         * than waiting for it and then for one of their own. */
+        if (err == QR_OK && atomic_load_explicit(&st->q_waiting, memory_order_relaxed) > 0) {
             struct store_change *late = take_interactive(st);
             err = apply_list(st, late, &n);
             list_join(&batch, late);
@@ -198,7 +200,10 @@ static void run_batch(struct store *st, struct store_change *batch, struct store
 
     if (st->freed.n)
         blob_unlink_freed(st);
-    ckpt_after_commit(st);
+    /* The writer's own checkpoint waits while requests are queued (the checkpoint
+     * thread keeps up meanwhile; the WAL is bounded by its TRUNCATE pass). */
+    if (atomic_load_explicit(&st->q_waiting, memory_order_relaxed) == 0)
+        ckpt_after_commit(st);
 }
 
 static void *writer_main(void *arg)
@@ -299,7 +304,32 @@ enum qr_err writer_submit(struct store *st, struct store_change *ch)
 
 enum qr_err w_bucket_id(struct store *st, struct qr_slice name, int64_t *out)
 {
-    return db_bucket_id(&st->wc, name, out);
+    if (!st->bcache_on || name.len == 0 || name.len >= sizeof(st->bcache[0].name))
+        return db_bucket_id(&st->wc, name, out);
+    for (size_t i = 0; i < 2; i++)
+        if (st->bcache[i].len == name.len && memcmp(st->bcache[i].name, name.p, name.len) == 0) {
+            *out = st->bcache[i].id;
+            return QR_OK;
+        }
+    enum qr_err err = db_bucket_id(&st->wc, name, out);
+    if (err == QR_OK) { /* the newer entry moves to slot 0 */
+        st->bcache[1] = st->bcache[0];
+        memcpy(st->bcache[0].name, name.p, name.len);
+        st->bcache[0].len = name.len;
+        st->bcache[0].id = *out;
+    }
+    return err;
+}
+
+void w_bucket_cache_on(struct store *st)
+{
+    st->bcache[0].len = st->bcache[1].len = 0;
+    st->bcache_on = true;
+}
+
+void w_bucket_cache_off(struct store *st)
+{
+    st->bcache_on = false;
 }
 
 static enum qr_err step_done(struct store *st, sqlite3_stmt *s, const char *what)
