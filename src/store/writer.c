@@ -28,7 +28,7 @@
 
 /* The cap on one transaction's bulk work: tasks, and milliseconds of applying. */
 #define WRITER_BULK_MAX 4096u
-#define WRITER_BULK_MS  50
+#define WRITER_BULK_MS  10
 
 /* Deletes the gc rows of blobs already unlinked. Errors: QR_E_DB. */
 static enum qr_err gc_rows_delete(struct store *st)
