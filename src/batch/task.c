@@ -8,9 +8,9 @@
  * without its row or the other way round. Copies share blobs, so a copy costs
  * the same whatever the object's size.
  *
- * LambdaInvoke keeps 16 invocations (quarry:concurrency) of the window in flight through fn_invoke
- * (a sliding window: the next goes out when one ends; a cancel is looked for every
- * BATCH_LAMBDA_CHECK_MS), waits for the last callback, retries
+ * LambdaInvoke keeps 16 invocations (quarry:concurrency) of the window in flight through
+ * fn_invoke (a sliding window: the next goes out when one ends; a cancel is looked for
+ * every BATCH_LAMBDA_CHECK_MS), waits for the last callback, retries
  * TemporaryFailure with backoff up to 3 times (quarry:max-retries) and waits out throttling without limit
  * (a throttled task never fails), then records the window.
  *

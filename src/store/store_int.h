@@ -196,7 +196,7 @@ struct store {
     } bcache[2];
     bool bcache_on;
 
-    int64_t txn_t0_ns;  /* when the open transaction began (monotonic); writer thread */
+    int64_t txn_t0_ns;  /* the writer's CPU time when the open transaction began */
     size_t txn_bulk_n;  /* bulk units applied in the open transaction; writer thread */
 
     atomic_uint_fast64_t n_commits; /* transactions committed (relaxed; debug) */
@@ -298,8 +298,8 @@ enum qr_err writer_submit(struct store *st, struct store_change *ch);
 void writer_submit_async(struct store *st, struct store_change *ch);
 /* Inside a bulk change's apply, after each unit of work (a task): true when the change
  * should stop here (setting ch->more) so the transaction commits: interactive changes
- * are waiting, or the transaction already holds WRITER_BULK_MAX units or ran for
- * WRITER_BULK_MS. The caller counts the unit first with writer_bulk_unit. */
+ * are waiting, or the transaction already holds WRITER_BULK_MAX units or used
+ * WRITER_BULK_MS of CPU. The caller counts the unit first with writer_bulk_unit. */
 bool writer_should_yield(struct store *st);
 void writer_bulk_unit(struct store *st);
 
