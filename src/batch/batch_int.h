@@ -25,6 +25,7 @@
 #define BATCH_MREAD_BUF       (64u * 1024u)
 #define BATCH_WINDOW_LAMBDA   256u /* LambdaInvoke tasks per window (one progress record) */
 #define BATCH_LAMBDA_INFLIGHT 16u  /* LambdaInvoke invocations in flight at once */
+#define BATCH_LAMBDA_CHECK_MS 100   /* a LambdaInvoke window looks for a cancel this often */
 #define BATCH_MAX_INFLIGHT    64u  /* the most quarry:concurrency may ask for */
 #define BATCH_MAX_PER_INVOKE  64u  /* tasks in one invocation, at most (opt-in, see task.c) */
 #define BATCH_TAG_PER_INVOKE  "quarry:tasks-per-invocation" /* job tag asking for more */

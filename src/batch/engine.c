@@ -19,12 +19,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util/buf.h"
 #include "util/codec.h"
 
 #define IDLE_WAIT_MS 500
+#define BATCH_NICE   5 /* the engine thread's nice value (requests keep 0) */
 
 void batch_kick(struct batch_engine *e)
 {
@@ -337,6 +341,10 @@ out:
 static void *engine_main(void *arg)
 {
     struct batch_engine *e = arg;
+    /* Batch work yields the CPU to requests: this thread reads manifests and builds
+     * windows at a lower priority than the event loops and workers (Linux: a thread's
+     * own nice value). Failure leaves the default. */
+    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), BATCH_NICE);
     for (;;) {
         bool busy = step(e);
         pthread_mutex_lock(&e->mu);

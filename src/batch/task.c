@@ -3,12 +3,14 @@
  *
  * S3PutObjectCopy and the tagging operations run inside the store's writer transaction
  * that records their result rows (store_job_progress): a window of up to
- * BATCH_WINDOW_STORE tasks is one transaction and one fsync, and a task's effect never
- * exists without its row or the other way round. Copies share blobs, so a copy costs
+ * BATCH_WINDOW_STORE tasks is one bulk change, which the writer commits in one or more
+ * slices (it serves user requests between them), and a task's effect never exists
+ * without its row or the other way round. Copies share blobs, so a copy costs
  * the same whatever the object's size.
  *
- * LambdaInvoke keeps 16 invocations (quarry:concurrency) of the window in flight through fn_invoke
- * (a sliding window: the next goes out when one ends), waits for the last callback, retries
+ * LambdaInvoke keeps 16 invocations (quarry:concurrency) of the window in flight through
+ * fn_invoke (a sliding window: the next goes out when one ends; a cancel is looked for
+ * every BATCH_LAMBDA_CHECK_MS), waits for the last callback, retries
  * TemporaryFailure with backoff up to 3 times (quarry:max-retries) and waits out throttling without limit
  * (a throttled task never fails), then records the window.
  *
@@ -530,14 +532,19 @@ static void send_group(struct lam_window *lw, const struct fn_config *cfg, struc
  * a later round. */
 static size_t send_round(struct lam_window *lw, const struct fn_config *cfg)
 {
-    size_t later = 0, since_check = BATCH_LAMBDA_INFLIGHT;
+    size_t later = 0;
+    int64_t next_check = 0;
     struct lam_group *g = NULL;
     for (size_t i = 0; i < lw->w->n; i++) {
         if (lw->slots[i].st != LAM_PENDING)
             continue;
         if (g == NULL) {
-            if (since_check >= BATCH_LAMBDA_INFLIGHT) {
-                since_check = 0;
+            /* A cancel or a job of higher priority is noticed within BATCH_LAMBDA_CHECK_MS
+             * (two store reads: every few invocations they cost more than the no-op
+             * invocations themselves). */
+            int64_t now = batch_mono_ms();
+            if (now >= next_check) {
+                next_check = now + BATCH_LAMBDA_CHECK_MS;
                 if (should_stop(lw)) {
                     lw->stopped = true;
                     break;
@@ -548,7 +555,6 @@ static size_t send_round(struct lam_window *lw, const struct fn_config *cfg)
             g->n = 0;
         }
         g->slots[g->n++] = &lw->slots[i];
-        since_check++;
         if (g->n == lw->opts.per_invoke) {
             send_group(lw, cfg, g);
             g = NULL;
@@ -795,6 +801,7 @@ enum qr_err batch_run_windows(struct batch_engine *e, const struct store_job *j,
                 .active_ms = now - t0,
                 .outcome = store_outcome,
                 .arg = &sl->w,
+                .ends = sl->w.ends,
             };
             cursor += n;
             pthread_mutex_lock(&pp->mu);

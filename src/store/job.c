@@ -758,6 +758,7 @@ out:
 struct progress_change {
     struct store_change ch;
     const struct store_job_progress *p;
+    size_t next; /* rows applied by earlier transactions (a bulk record in parts) */
 };
 
 /* A task's effect in a savepoint of its own: a failure rolls back only this task. */
@@ -796,8 +797,11 @@ static enum qr_err w_row_insert(struct store *st, sqlite3_stmt *s, int64_t seq,
     return sqlite3_step(s) == SQLITE_DONE ? QR_OK : db_fail(st->wdb, "job result");
 }
 
+/* Applies rows from *next on; stops early (*out_more) when the writer asks a bulk
+ * change to yield. */
 static enum qr_err w_rows(struct store *st, const struct store_job_progress *p, int64_t seq,
-                          uint64_t *out_ok, uint64_t *out_failed)
+                          bool bulk, size_t *next, uint64_t *out_ok, uint64_t *out_failed,
+                          bool *out_more)
 {
     sqlite3_stmt *s = prep(st->wdb, "INSERT OR REPLACE INTO batch_results(job_seq,line,failed,"
                                     "bucket,key,version,code,http,message)"
@@ -805,7 +809,8 @@ static enum qr_err w_rows(struct store *st, const struct store_job_progress *p, 
     if (s == NULL)
         return QR_E_DB;
     enum qr_err err = QR_OK;
-    for (size_t i = 0; i < p->n && err == QR_OK; i++) {
+    size_t i = *next;
+    while (i < p->n && err == QR_OK) {
         struct store_job_row *row = &p->rows[i];
         if (row->effect != STORE_JOB_EFFECT_NONE) {
             enum qr_err e = QR_OK;
@@ -815,24 +820,42 @@ static enum qr_err w_rows(struct store *st, const struct store_job_progress *p, 
         }
         err = w_row_insert(st, s, seq, row);
         *(row->failed ? out_failed : out_ok) += 1;
+        i++;
+        if (bulk) {
+            writer_bulk_unit(st);
+            if (i < p->n && writer_should_yield(st)) {
+                *out_more = true;
+                break;
+            }
+        }
     }
+    *next = i;
     sqlite3_finalize(s);
     return err;
 }
 
 static enum qr_err apply_progress(struct store *st, struct store_change *ch)
 {
-    const struct store_job_progress *p = ((struct progress_change *)ch)->p;
+    struct progress_change *c = (struct progress_change *)ch;
+    const struct store_job_progress *p = c->p;
     struct w_job j;
     uint64_t ok = 0, failed = 0;
+    size_t from = c->next;
+    bool more = false;
+    /* Only a record that knows where each line ends may commit in parts. */
+    bool bulk = ch->bulk && p->ends != NULL;
     enum qr_err err = w_job_get(st, p->id, &j);
     if (err != QR_OK)
         return err;
-    if (j.cursor != p->cursor_from) {
+    if (j.cursor != p->cursor_from + from) {
         err = QR_E_CONFLICT;
         goto out;
     }
-    if ((err = w_rows(st, p, j.seq, &ok, &failed)) != QR_OK)
+    size_t next = from;
+    w_bucket_cache_on(st);
+    err = w_rows(st, p, j.seq, bulk, &next, &ok, &failed, &more);
+    w_bucket_cache_off(st);
+    if (err != QR_OK)
         goto out;
     sqlite3_stmt *s = prep(st->wdb, "UPDATE batch_jobs SET cursor=?2, manifest_off=?3,"
                                     " succeeded=succeeded+?4, failed=failed+?5,"
@@ -842,12 +865,18 @@ static enum qr_err apply_progress(struct store *st, struct store_change *ch)
         goto out;
     }
     sqlite3_bind_int64(s, 1, j.seq);
-    sqlite3_bind_int64(s, 2, (int64_t)p->cursor_to);
-    sqlite3_bind_int64(s, 3, (int64_t)p->manifest_off);
+    sqlite3_bind_int64(s, 2, (int64_t)(more ? p->cursor_from + next : p->cursor_to));
+    sqlite3_bind_int64(s, 3, (int64_t)(more ? p->ends[next - 1] : p->manifest_off));
     sqlite3_bind_int64(s, 4, (int64_t)ok);
     sqlite3_bind_int64(s, 5, (int64_t)failed);
-    sqlite3_bind_int64(s, 6, p->active_ms);
+    sqlite3_bind_int64(s, 6, more ? 0 : p->active_ms);
     err = run_done(st->wdb, s, "job progress");
+    if (err == QR_OK) {
+        /* The rows up to next commit with this transaction or the change fails as a
+         * whole; either way they are not applied again. */
+        c->next = next;
+        ch->more = more;
+    }
 out:
     qr_buf_dispose(&j.ext);
     return err;
@@ -882,6 +911,7 @@ void store_job_progress_async(struct store *st, const struct store_job_progress 
     memset(a, 0, sizeof(*a));
     a->c.ch.apply = apply_progress;
     a->c.ch.on_done = progress_async_done;
+    a->c.ch.bulk = true;
     a->c.p = p;
     a->cb = cb;
     a->arg = arg;

@@ -210,6 +210,11 @@ struct store_job_progress {
     int64_t active_ms;     /* added to the job's active time */
     store_job_outcome_cb outcome;
     void *arg;
+    /* Byte offset after each row's line (n entries), or NULL. Given, an asynchronous
+     * record may commit in several transactions, each moving the cursor to the end of
+     * the rows it holds (effects and rows still commit together), so the writer can
+     * serve user requests between them. */
+    const uint64_t *ends;
 };
 
 /* Applies the rows' effects (each in a savepoint of its own: a failed copy undoes only
