@@ -441,6 +441,58 @@ def function_role_cannot_write_destination():
     lam.delete_function(FunctionName=name)
 
 
+RENEW_SRC = """
+import os, boto3
+def handler(event, context):
+    body = boto3.client("s3").get_object(Bucket=event["bucket"], Key="public/a")["Body"].read()
+    return {"akid": os.environ["AWS_ACCESS_KEY_ID"], "secret": os.environ["AWS_SECRET_ACCESS_KEY"],
+            "token": os.environ["AWS_SESSION_TOKEN"], "body": body.decode()}
+"""
+
+
+@test
+def function_credentials_renewed_before_expiry():
+    # A server whose function credentials last 20 s (the test flag): a warm function keeps
+    # working across their expiry because its instance is retired before they run out and
+    # the next one gets new credentials; the old ones are then refused.
+    ttl = 20
+    with QuarryServer(extra_args=["--function-credentials-ttl", str(ttl)]) as s2:
+        role = s2.lambda_role("renew", actions=("s3:GetObject",))
+        s2.boto3_client().create_bucket(Bucket="renew")
+        s2.boto3_client().put_object(Bucket="renew", Key="public/a", Body=b"renew a")
+        lam = s2.lambda_client()
+        lam.create_function(FunctionName="renew", Runtime="python3.11", Role=role,
+                            Handler="f.handler", Code={"ZipFile": build_zip({"f.py": RENEW_SRC})},
+                            Timeout=5)
+        lam.get_waiter("function_active_v2").wait(FunctionName="renew",
+                                                  WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+        seen, first, t_first = [], None, None
+        while True:
+            r = lam.invoke(FunctionName="renew", Payload=b'{"bucket": "renew"}')
+            out = json.loads(r["Payload"].read())
+            eq(r.get("FunctionError"), None, f"invocation fails: {out}")
+            eq(out["body"], "renew a", "the function's S3 call")
+            if first is None:
+                first, t_first = out, time.time()
+            if not seen or seen[-1] != out["akid"]:
+                seen.append(out["akid"])
+            # run until well past the first credentials' expiry (minted before t_first)
+            if time.time() > t_first + ttl + 2:
+                break
+            time.sleep(0.5)  # pacing of the invocations, not a synchronisation
+        check(len(seen) >= 2, f"new credentials after the renewal: {len(seen)}")
+        old = {"AccessKeyId": first["akid"], "SecretAccessKey": first["secret"],
+               "SessionToken": first["token"]}
+        c = boto3.client("s3", endpoint_url=s2.endpoint, region_name=REGION,
+                         aws_access_key_id=old["AccessKeyId"],
+                         aws_secret_access_key=old["SecretAccessKey"],
+                         aws_session_token=old["SessionToken"],
+                         config=Config(retries={"total_max_attempts": 1},
+                                       s3={"addressing_style": "path"}))
+        code, st, _ = client_error(c.get_object, Bucket="renew", Key="public/a")
+        eq((code, st), ("ExpiredToken", 400), "the first instance's credentials expired")
+
+
 @test
 def create_function_checks_passrole_and_code():
     iam.create_role(RoleName="fn-code", AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))
