@@ -377,6 +377,59 @@ def bucket_policy_denies_prefix():
 
 
 @test
+def root_escapes_a_lockout_bucket_policy():
+    # A bucket policy that denies everything to everyone: root still reads, replaces and
+    # deletes it (AWS's lock-out escape), and nothing else.
+    for bucket, vendor in ((GP, "s3"), (DIR, "s3express")):
+        res = (f"arn:aws:s3:::{bucket}" if vendor == "s3"
+               else f"arn:aws:s3express:{REGION}:{ACCOUNT}:bucket/{bucket}")
+        pol = {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Deny", "Principal": "*", "Action": f"{vendor}:*",
+            "Resource": [res, res + "/*"] if vendor == "s3" else res}]}
+        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(pol))
+        if vendor == "s3":
+            code, _, _ = client_error(s3.get_object, Bucket=bucket, Key="public/a")
+        else:
+            code, _, _ = client_error(s3.create_session, Bucket=bucket)
+        eq(code, "AccessDenied", f"{vendor}: the policy denies root the data")
+        eq(json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]), pol,
+           f"{vendor}: root reads the policy")
+        pol2 = dict(pol, Id="replaced")
+        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(pol2))
+        eq(json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]), pol2,
+           f"{vendor}: root replaces it")
+        name, key = new_user(["arn:aws:iam::aws:policy/AmazonS3FullAccess",
+                              "arn:aws:iam::aws:policy/AmazonS3ExpressFullAccess"])
+        code, _, _ = client_error(client("s3", key).delete_bucket_policy, Bucket=bucket)
+        eq(code, "AccessDenied", f"{vendor}: a user is still locked out")
+        s3.delete_bucket_policy(Bucket=bucket)
+        code, _, _ = client_error(s3.get_bucket_policy, Bucket=bucket)
+        eq(code, "NoSuchBucketPolicy", f"{vendor}: root deleted it")
+
+
+@test
+def list_directory_buckets_action():
+    both = {"ListAllMyBuckets": "s3:ListAllMyBuckets",
+            "ListAllMyDirectoryBuckets": "s3express:ListAllMyDirectoryBuckets"}
+    for allowed, action in both.items():
+        name, key = new_user(inline={"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": action, "Resource": "*"}]})
+        c = client("s3", key)
+        if allowed == "ListAllMyBuckets":
+            check(GP in [b["Name"] for b in c.list_buckets()["Buckets"]], "ListBuckets allowed")
+            code, _, r = client_error(c.list_directory_buckets)
+            eq(code, "AccessDenied", "ListDirectoryBuckets needs its own action")
+            check("s3express:ListAllMyDirectoryBuckets" in r["Error"]["Message"],
+                  r["Error"]["Message"])
+        else:
+            eq([b["Name"] for b in c.list_directory_buckets()["Buckets"]], [DIR],
+               "ListDirectoryBuckets allowed")
+            code, _, r = client_error(c.list_buckets)
+            eq(code, "AccessDenied", "ListBuckets needs s3:ListAllMyBuckets")
+            check("s3:ListAllMyBuckets" in r["Error"]["Message"], r["Error"]["Message"])
+
+
+@test
 def delete_objects_decided_per_key():
     name, key = new_user(inline={"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Action": "s3:DeleteObject", "Resource": f"arn:aws:s3:::{GP}/tmp/*"}]})
