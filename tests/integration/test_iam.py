@@ -707,6 +707,56 @@ def managed_policy_versions_and_groups():
 
 
 @test
+def update_user_and_tags():
+    name, key = new_user(["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"], inline={
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:ListUserTags",
+                                               "Resource": "*"}]})
+    grp = f"g-{uuid.uuid4().hex[:6]}"
+    iam.create_group(GroupName=grp)
+    iam.add_user_to_group(GroupName=grp, UserName=name)
+    iam.tag_user(UserName=name, Tags=[{"Key": "team", "Value": "a"}, {"Key": "x", "Value": "1"}])
+    iam.tag_user(UserName=name, Tags=[{"Key": "team", "Value": "b"}])
+    eq(sorted((t["Key"], t["Value"]) for t in iam.list_user_tags(UserName=name)["Tags"]),
+       [("team", "b"), ("x", "1")], "TagUser replaces a key's value")
+    iam.untag_user(UserName=name, TagKeys=["x"])
+    eq([t["Key"] for t in client("iam", key).list_user_tags(UserName=name)["Tags"]], ["team"],
+       "UntagUser; ListUserTags by the user itself")
+    code, _, _ = client_error(iam.tag_user, UserName="nobody-here", Tags=[{"Key": "k", "Value": "v"}])
+    eq(code, "NoSuchEntity", "TagUser of a missing user")
+    code, _, _ = client_error(client("iam", key).tag_user, UserName=name,
+                              Tags=[{"Key": "k", "Value": "v"}])
+    eq(code, "AccessDenied", "TagUser needs iam:TagUser")
+    # rename and move: the key, the group, the policies and the tags follow the user
+    new = name + "-r"
+    code, _, _ = client_error(client("iam", key).update_user, UserName=name, NewUserName=new)
+    eq(code, "AccessDenied", "UpdateUser needs iam:UpdateUser")
+    iam.update_user(UserName=name, NewUserName=new, NewPath="/moved/")
+    code, _, _ = client_error(iam.get_user, UserName=name)
+    eq(code, "NoSuchEntity", "the old name is gone")
+    u = iam.get_user(UserName=new)["User"]
+    eq((u["Path"], u["Arn"]), ("/moved/", f"arn:aws:iam::{ACCOUNT}:user/moved/{new}"), "new path")
+    eq(client("sts", key).get_caller_identity()["Arn"], u["Arn"], "the key acts as the new name")
+    eq([k["AccessKeyId"] for k in iam.list_access_keys(UserName=new)["AccessKeyMetadata"]],
+       [key["AccessKeyId"]], "the key moved")
+    eq([g["GroupName"] for g in iam.list_groups_for_user(UserName=new)["Groups"]], [grp],
+       "the membership moved")
+    eq(iam.list_user_policies(UserName=new)["PolicyNames"], ["inline"], "the inline policy moved")
+    eq([p["PolicyName"] for p in iam.list_attached_user_policies(UserName=new)["AttachedPolicies"]],
+       ["AmazonS3ReadOnlyAccess"], "the attachment moved")
+    eq(client("s3", key).get_object(Bucket=GP, Key="public/a")["Body"].read(), b"public a",
+       "its policies still apply")
+    eq([t["Key"] for t in iam.list_user_tags(UserName=new)["Tags"]], ["team"], "the tags moved")
+    eq(u.get("Tags"), [{"Key": "team", "Value": "b"}], "GetUser shows the tags")
+    code, _, _ = client_error(iam.update_user, UserName=new, NewUserName=GP + "!")
+    eq(code, "ValidationError", "a bad new name")
+    other, _ = new_user()
+    code, _, _ = client_error(iam.update_user, UserName=new, NewUserName=other.upper())
+    eq(code, "EntityAlreadyExists", "a name taken (case-insensitively)")
+    code, _, _ = client_error(iam.update_user, UserName="nobody-here", NewUserName="x1")
+    eq(code, "NoSuchEntity", "UpdateUser of a missing user")
+
+
+@test
 def pagination():
     for i in range(5):
         iam.create_user(UserName=f"page-{i}", Path="/paged/")

@@ -82,6 +82,10 @@ static const struct iam_route routes[] = {
     {"UntagRole", iam_untag_role, R, "RoleName", true},
     {"ListRoleTags", iam_list_role_tags, R, "RoleName", false},
     {"GetAccessKeyLastUsed", iam_access_key_last_used, N, NULL, false},
+    {"UpdateUser", iam_update_user, U, "UserName", true},
+    {"TagUser", iam_tag_user, U, "UserName", true},
+    {"UntagUser", iam_untag_user, U, "UserName", true},
+    {"ListUserTags", iam_list_user_tags, U, "UserName", false},
     {"SimulateCustomPolicy", iam_simulate_custom, N, NULL, false},
 };
 #undef U
@@ -255,7 +259,12 @@ void iam_arn(struct iam_op *op, const char *type, const char *path, const char *
 
 const char *iam_path(struct iam_op *op)
 {
-    const char *p = iam_opt_str(op, "Path", "/");
+    return iam_path_of(op, "Path");
+}
+
+const char *iam_path_of(struct iam_op *op, const char *param)
+{
+    const char *p = iam_opt_str(op, param, "/");
     size_t n = strlen(p);
     if (n == 0 || n > 512 || p[0] != '/' || p[n - 1] != '/') {
         iam_fail(op, 400, "ValidationError",

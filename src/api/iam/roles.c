@@ -1,6 +1,7 @@
 /*
  * roles.c - IAM roles: the trust policy (checked as a trust policy: a Principal, no
- * Resource), MaxSessionDuration (1 to 12 hours), description and tags.
+ * Resource), MaxSessionDuration (1 to 12 hours), description and tags; and the tags of
+ * users, kept the same way in the user's document.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,13 @@ static void role_xml(struct iam_op *op, const struct authz_row *r)
     char max[24];
     snprintf(max, sizeof(max), "%lld", (long long)authz_doc_int(r->doc, "max", 3600));
     iam_elem(op, "MaxSessionDuration", max);
+    iam_tags_xml(op, r);
+    free(trust);
+    free(desc);
+}
+
+void iam_tags_xml(struct iam_op *op, const struct authz_row *r)
+{
     json_t *j = json_loadb((const char *)r->doc.p, r->doc.len, 0, NULL);
     json_t *tags = j ? json_object_get(j, "tags") : NULL;
     if (json_array_size(tags)) {
@@ -80,8 +88,6 @@ static void role_xml(struct iam_op *op, const struct authz_row *r)
         iam_close(op, "Tags");
     }
     json_decref(j);
-    free(trust);
-    free(desc);
 }
 
 void iam_create_role(struct iam_op *op)
@@ -170,17 +176,18 @@ void iam_update_assume_role_policy(struct iam_op *op)
     free(doc);
 }
 
-/* Rewrites the role's document with fn applied; false after failing. */
-static bool edit_role(struct iam_op *op, const char *name, void (*fn)(struct iam_op *, json_t *))
+/* Rewrites the document of the role or user (kind) with fn applied; false after failing. */
+static bool edit_entity(struct iam_op *op, const char *kind, const char *name,
+                        void (*fn)(struct iam_op *, json_t *))
 {
-    const struct authz_row *r = authz_row(op->snap, "role", "", name);
+    const struct authz_row *r = authz_row(op->snap, kind, "", name);
     if (!r) {
-        iam_no_entity(op, "role", name);
+        iam_no_entity(op, kind, name);
         return false;
     }
     json_t *j = json_loadb((const char *)r->doc.p, r->doc.len, 0, NULL);
     if (!j) {
-        iam_fail(op, 500, "ServiceFailure", "The role's stored document is damaged.");
+        iam_fail(op, 500, "ServiceFailure", "The %s's stored document is damaged.", kind);
         return false;
     }
     fn(op, j);
@@ -188,10 +195,15 @@ static bool edit_role(struct iam_op *op, const char *name, void (*fn)(struct iam
     json_decref(j);
     if (!doc)
         return false;
-    struct store_iam_op c = {STORE_IAM_UPDATE, "role", S(""), S(name), S(doc)};
-    bool ok = iam_change(op, &c, 1, "role", name);
+    struct store_iam_op c = {STORE_IAM_UPDATE, kind, S(""), S(name), S(doc)};
+    bool ok = iam_change(op, &c, 1, kind, name);
     free(doc);
     return ok;
+}
+
+static bool edit_role(struct iam_op *op, const char *name, void (*fn)(struct iam_op *, json_t *))
+{
+    return edit_entity(op, "role", name, fn);
 }
 
 static void apply_update(struct iam_op *op, json_t *j)
@@ -227,7 +239,8 @@ static void apply_tags(struct iam_op *op, json_t *j)
     }
     json_decref(add);
     if (json_array_size(tags) > 50)
-        iam_fail(op, 409, "LimitExceeded", "Cannot exceed quota for TagsPerRole: 50");
+        iam_fail(op, 409, "LimitExceeded", "Cannot exceed quota for %s: 50",
+                 op->route->res == IAM_R_USER ? "TagsPerUser" : "TagsPerRole");
 }
 
 static void apply_untag(struct iam_op *op, json_t *j)
@@ -267,13 +280,13 @@ void iam_untag_role(struct iam_op *op)
         (void)edit_role(op, name, apply_untag);
 }
 
-void iam_list_role_tags(struct iam_op *op)
+static void list_tags(struct iam_op *op, const char *kind, const char *param, size_t max)
 {
-    const char *name = iam_req_str(op, "RoleName", 1, 64);
-    const struct authz_row *r = name ? authz_row(op->snap, "role", "", name) : NULL;
+    const char *name = iam_req_str(op, param, 1, max);
+    const struct authz_row *r = name ? authz_row(op->snap, kind, "", name) : NULL;
     if (!r) {
         if (name)
-            iam_no_entity(op, "role", name);
+            iam_no_entity(op, kind, name);
         return;
     }
     json_t *j = json_loadb((const char *)r->doc.p, r->doc.len, 0, NULL);
@@ -289,4 +302,28 @@ void iam_list_role_tags(struct iam_op *op)
     iam_close(op, "Tags");
     iam_elem(op, "IsTruncated", "false");
     json_decref(j);
+}
+
+void iam_list_role_tags(struct iam_op *op)
+{
+    list_tags(op, "role", "RoleName", 64);
+}
+
+void iam_tag_user(struct iam_op *op)
+{
+    const char *name = iam_req_str(op, "UserName", 1, 128);
+    if (name)
+        (void)edit_entity(op, "user", name, apply_tags);
+}
+
+void iam_untag_user(struct iam_op *op)
+{
+    const char *name = iam_req_str(op, "UserName", 1, 128);
+    if (name)
+        (void)edit_entity(op, "user", name, apply_untag);
+}
+
+void iam_list_user_tags(struct iam_op *op)
+{
+    list_tags(op, "user", "UserName", 128);
 }

@@ -4,8 +4,11 @@
  * Secrets are returned once, by CreateAccessKey, and never again.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include <jansson.h>
 
 #include <openssl/rand.h>
 
@@ -132,6 +135,7 @@ void iam_get_user(struct iam_op *op)
         return;
     iam_open(op, "User");
     entity_xml(op, "user", r);
+    iam_tags_xml(op, r);
     iam_close(op, "User");
 }
 
@@ -214,6 +218,83 @@ static void delete_entity(struct iam_op *op, const char *kind, const char *param
 void iam_delete_user(struct iam_op *op)
 {
     delete_entity(op, "user", "UserName", "user");
+}
+
+/* ---- UpdateUser ---- */
+
+/* The rows keyed by a user's name, moved to the new name by a rename: its access keys,
+ * memberships, inline policies and attachments (kind, parent, name, doc), old names. */
+struct moved {
+    struct store_iam_op *ops;
+    size_t n;
+};
+
+static void move_rows(struct moved *m, const char *kind, const struct authz_row *r, size_t n,
+                      const char *new_parent, const char *old_name, const char *new_name)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (old_name && strcmp(r[i].name, old_name) != 0)
+            continue;
+        const char *name = old_name ? new_name : r[i].name;
+        const char *parent = new_parent ? new_parent : r[i].parent;
+        m->ops[m->n++] = (struct store_iam_op){STORE_IAM_DELETE, kind, S(r[i].parent),
+                                               S(r[i].name), S("")};
+        m->ops[m->n++] = (struct store_iam_op){STORE_IAM_INSERT, kind, S(parent), S(name), r[i].doc};
+    }
+}
+
+/* A new name and/or path. A rename moves every row keyed by the name in one transaction,
+ * so the user keeps its id, keys, groups and policies (IAM: "the user's ... group
+ * memberships, policies, access keys ... stay with the user"); the ABSENT steps make a
+ * row added since the snapshot fail the change instead of being left behind. */
+void iam_update_user(struct iam_op *op)
+{
+    const char *name = iam_req_str(op, "UserName", 1, 128), *new_name = NULL, *path = NULL;
+    const struct authz_row *u = name ? entity(op, "user", name, "user") : NULL;
+    struct qr_slice v;
+    if (!u || (iam_param(op, "NewUserName", &v) && !name_ok(op, "NewUserName", &new_name)) ||
+        (iam_param(op, "NewPath", &v) && !(path = iam_path_of(op, "NewPath"))))
+        return;
+    if (!new_name)
+        new_name = name;
+    bool rename = strcmp(new_name, name) != 0;
+    if (rename && strcasecmp(new_name, name) != 0 && !iam_name_free(op, "user", new_name, "User"))
+        return;
+    json_t *j = json_loadb((const char *)u->doc.p, u->doc.len, 0, NULL);
+    if (!j) {
+        iam_fail(op, 500, "ServiceFailure", "The user's stored document is damaged.");
+        return;
+    }
+    if (path)
+        json_object_set_new(j, "path", json_string(path));
+    char *doc = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    char old_owner[140], new_owner[140];
+    snprintf(old_owner, sizeof(old_owner), "user:%s", name);
+    snprintf(new_owner, sizeof(new_owner), "user:%s", new_name);
+    const struct authz_row *k, *mem, *inl, *att;
+    size_t nk = authz_rows(op->snap, "key", name, &k);
+    size_t nm = authz_rows(op->snap, "member", NULL, &mem);
+    size_t ni = authz_rows(op->snap, "inline", old_owner, &inl);
+    size_t na = authz_rows(op->snap, "attached", old_owner, &att);
+    struct moved m = {qr_xmalloc(sizeof(*m.ops) * (2 * (nk + nm + ni + na) + 5)), 0};
+    if (!rename) {
+        m.ops[m.n++] = (struct store_iam_op){STORE_IAM_UPDATE, "user", S(""), S(name), S(doc)};
+    } else {
+        m.ops[m.n++] = (struct store_iam_op){STORE_IAM_DELETE, "user", S(""), S(name), S("")};
+        m.ops[m.n++] = (struct store_iam_op){STORE_IAM_INSERT, "user", S(""), S(new_name), S(doc)};
+        move_rows(&m, "key", k, nk, new_name, NULL, NULL);
+        move_rows(&m, "member", mem, nm, NULL, name, new_name);
+        move_rows(&m, "inline", inl, ni, new_owner, NULL, NULL);
+        move_rows(&m, "attached", att, na, new_owner, NULL, NULL);
+        m.ops[m.n++] = (struct store_iam_op){STORE_IAM_ABSENT, "key", S(name), S(""), S("")};
+        m.ops[m.n++] = (struct store_iam_op){STORE_IAM_ABSENT, "inline", S(old_owner), S(""), S("")};
+        m.ops[m.n++] =
+            (struct store_iam_op){STORE_IAM_ABSENT, "attached", S(old_owner), S(""), S("")};
+    }
+    (void)iam_change(op, m.ops, m.n, "user", name);
+    free(m.ops);
+    free(doc);
 }
 
 /* ---- access keys ---- */
