@@ -757,6 +757,42 @@ def update_user_and_tags():
 
 
 @test
+def access_key_last_used():
+    with QuarryServer() as s2:
+        i2 = s2.iam_client()
+        s2.boto3_client().create_bucket(Bucket="lu-bucket")
+        i2.create_user(UserName="lu")
+        i2.attach_user_policy(UserName="lu",
+                              PolicyArn="arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")
+        key = i2.create_access_key(UserName="lu")["AccessKey"]
+        r = i2.get_access_key_last_used(AccessKeyId=key["AccessKeyId"])
+        eq(r["UserName"], "lu", "UserName")
+        eq((r["AccessKeyLastUsed"]["ServiceName"], r["AccessKeyLastUsed"]["Region"],
+            "LastUsedDate" in r["AccessKeyLastUsed"]), ("N/A", "N/A", False), "never used")
+        before = time.time()
+        c = boto3.client("s3", endpoint_url=s2.endpoint, region_name=REGION,
+                         aws_access_key_id=key["AccessKeyId"],
+                         aws_secret_access_key=key["SecretAccessKey"],
+                         config=Config(retries={"total_max_attempts": 1},
+                                       s3={"addressing_style": "path"}))
+        c.list_objects_v2(Bucket="lu-bucket")
+        code, _, _ = client_error(c.put_object, Bucket="lu-bucket", Key="k", Body=b"x")
+        eq(code, "AccessDenied", "a denied request is a use too")
+        u = i2.get_access_key_last_used(AccessKeyId=key["AccessKeyId"])["AccessKeyLastUsed"]
+        eq((u["ServiceName"], u["Region"]), ("s3", REGION), "recorded on use")
+        when = u["LastUsedDate"].timestamp()
+        check(before - 2 <= when <= time.time() + 1, f"LastUsedDate {when} vs {before}")
+        # saved through the store (the IAM request above flushed it): survives a restart
+        s2.restart()
+        u2 = s2.iam_client().get_access_key_last_used(
+            AccessKeyId=key["AccessKeyId"])["AccessKeyLastUsed"]
+        eq((u2["ServiceName"], u2["Region"], int(u2["LastUsedDate"].timestamp())),
+           ("s3", REGION, int(when)), "after a restart")
+        code, _, _ = client_error(i2.get_access_key_last_used, AccessKeyId="AKIANOSUCHKEY0000000")
+        eq(code, "NoSuchEntity", "an unknown key")
+
+
+@test
 def pagination():
     for i in range(5):
         iam.create_user(UserName=f"page-{i}", Path="/paged/")

@@ -402,8 +402,11 @@ void iam_delete_access_key(struct iam_op *op)
     const struct authz_row *k = key_of(op, &user);
     if (!k)
         return;
-    struct store_iam_op c = {STORE_IAM_DELETE, "key", S(user), S(k->name), S("")};
-    (void)iam_change(op, &c, 1, "Access Key", k->name);
+    struct store_iam_op c[] = {
+        {STORE_IAM_DELETE, "key", S(user), S(k->name), S("")},
+        {STORE_IAM_DELETE_ANY, "keyuse", S(""), S(k->name), S("")},
+    };
+    (void)iam_change(op, c, 2, "Access Key", k->name);
 }
 
 /* ---- groups ---- */
@@ -525,6 +528,8 @@ void iam_list_entities(struct iam_op *op, const char *kind, const char *list_tag
     list_entities(op, kind, list_tag, "member");
 }
 
+/* What this process saw (authz_last_used), else what an earlier one saved (keyuse rows,
+ * written at most once a minute), else AWS's answer for a key never used. */
 void iam_access_key_last_used(struct iam_op *op)
 {
     const char *akid = iam_req_str(op, "AccessKeyId", 16, 128);
@@ -536,11 +541,25 @@ void iam_access_key_last_used(struct iam_op *op)
         if (strcmp(k[i].name, akid) != 0)
             continue;
         iam_elem(op, "UserName", k[i].parent);
-        /* Use is not recorded (that would be a write per request): AWS's answer for a key
-         * never used. */
+        struct authz_use u;
+        const struct authz_row *saved = authz_row(op->snap, "keyuse", "", akid);
+        bool seen = authz_last_used(op->server->authz, akid, &u);
+        if (!seen && saved) {
+            char *svc = authz_doc_str(saved->doc, "service", "N/A");
+            char *reg = authz_doc_str(saved->doc, "region", "N/A");
+            u.ms = authz_doc_int(saved->doc, "ms", 0);
+            snprintf(u.service, sizeof(u.service), "%s", svc);
+            snprintf(u.region, sizeof(u.region), "%s", reg);
+            free(svc);
+            free(reg);
+        } else if (!seen) {
+            u.ms = 0;
+        }
         iam_open(op, "AccessKeyLastUsed");
-        iam_elem(op, "ServiceName", "N/A");
-        iam_elem(op, "Region", "N/A");
+        if (u.ms)
+            iam_elem_time(op, "LastUsedDate", u.ms);
+        iam_elem(op, "ServiceName", u.ms ? u.service : "N/A");
+        iam_elem(op, "Region", u.ms && u.region[0] ? u.region : "N/A");
         iam_close(op, "AccessKeyLastUsed");
         return;
     }
