@@ -730,6 +730,13 @@ def update_user_and_tags():
     new = name + "-r"
     code, _, _ = client_error(client("iam", key).update_user, UserName=name, NewUserName=new)
     eq(code, "AccessDenied", "UpdateUser needs iam:UpdateUser")
+    iam.put_user_policy(UserName=name, PolicyName="rename-self", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:UpdateUser",
+                                               "Resource": f"arn:aws:iam::{ACCOUNT}:user/{name}"}]}))
+    code, _, r = client_error(client("iam", key).update_user, UserName=name, NewUserName=new)
+    eq(code, "AccessDenied", "UpdateUser needs iam:UpdateUser on the new name too")
+    check(f"user/{new}" in r["Error"]["Message"], r["Error"]["Message"])
+    iam.delete_user_policy(UserName=name, PolicyName="rename-self")
     iam.update_user(UserName=name, NewUserName=new, NewPath="/moved/")
     code, _, _ = client_error(iam.get_user, UserName=name)
     eq(code, "NoSuchEntity", "the old name is gone")

@@ -12,6 +12,7 @@
 
 #include <openssl/rand.h>
 
+#include "api/authorize.h"
 #include "api/iam/iam_int.h"
 #include "util/checksum.h"
 #include "util/codec.h"
@@ -243,6 +244,23 @@ static void move_rows(struct moved *m, const char *kind, const struct authz_row 
     }
 }
 
+/* IAM: "To change a user name, the requester must have appropriate permissions on both
+ * the source object and the target object": iam:UpdateUser on the new ARN too (the
+ * current one was decided with the route). */
+static bool target_allowed(struct iam_op *op, const struct authz_row *u, const char *new_name,
+                           const char *path)
+{
+    char arn[1200], msg[2600];
+    char *old_path = authz_doc_str(u->doc, "path", "/");
+    iam_arn(op, "user", path ? path : old_path, new_name, arn, sizeof(arn));
+    free(old_path);
+    struct api_authz q = {"iam:UpdateUser", arn, {NULL, 0}, NULL, 0, NULL};
+    if (api_authorize(op->ar, &q, msg, sizeof(msg)))
+        return true;
+    iam_fail(op, 403, "AccessDenied", "%s", msg);
+    return false;
+}
+
 /* A new name and/or path. A rename moves every row keyed by the name in one transaction,
  * so the user keeps its id, keys, groups and policies (IAM: "the user's ... group
  * memberships, policies, access keys ... stay with the user"); the ABSENT steps make a
@@ -259,6 +277,8 @@ void iam_update_user(struct iam_op *op)
         new_name = name;
     bool rename = strcmp(new_name, name) != 0;
     if (rename && strcasecmp(new_name, name) != 0 && !iam_name_free(op, "user", new_name, "User"))
+        return;
+    if ((rename || path) && !target_allowed(op, u, new_name, path))
         return;
     json_t *j = json_loadb((const char *)u->doc.p, u->doc.len, 0, NULL);
     if (!j) {
