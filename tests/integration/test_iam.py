@@ -754,6 +754,21 @@ def update_user_and_tags():
        "its policies still apply")
     eq([t["Key"] for t in iam.list_user_tags(UserName=new)["Tags"]], ["team"], "the tags moved")
     eq(u.get("Tags"), [{"Key": "team", "Value": "b"}], "GetUser shows the tags")
+    code, _, _ = client_error(iam.tag_user, UserName=new, Tags=[{"Key": "k" * 129, "Value": "v"}])
+    eq(code, "ValidationError", "a tag key over 128 characters")
+    code, _, _ = client_error(iam.tag_user, UserName=new, Tags=[{"Key": "k", "Value": "<v>"}])
+    eq(code, "ValidationError", "a tag value with characters IAM refuses")
+    code, _, _ = client_error(iam.tag_user, UserName=new,
+                              Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(51)])
+    eq(code, "ValidationError", "51 tags in one request")
+    code, _, _ = client_error(iam.tag_user, UserName=new,
+                              Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(50)])
+    eq(code, "LimitExceeded", "more than 50 tags in all")
+    eq([t["Key"] for t in iam.list_user_tags(UserName=new)["Tags"]], ["team"], "nothing stored")
+    u3 = iam.create_user(UserName=new + "-t", Tags=[{"Key": "a", "Value": "1"}])["User"]
+    eq(u3.get("Tags"), [{"Key": "a", "Value": "1"}], "CreateUser with Tags")
+    eq(iam.list_user_tags(UserName=new + "-t")["Tags"], [{"Key": "a", "Value": "1"}],
+       "CreateUser's tags stored")
     code, _, _ = client_error(iam.update_user, UserName=new, NewUserName=GP + "!")
     eq(code, "ValidationError", "a bad new name")
     other, _ = new_user()

@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "api/api.h"
 #include "auth/authz.h"
 #include "server.h"
@@ -159,6 +161,9 @@ void iam_tag_role(struct iam_op *op);
 void iam_untag_role(struct iam_op *op);
 void iam_list_role_tags(struct iam_op *op);
 void iam_update_user(struct iam_op *op);
+/* Tags.member.N of the request as a JSON array of {Key, Value} (roles.c), at most 50,
+ * checked as the model says; NULL after a ValidationError. */
+json_t *iam_tags_param(struct iam_op *op);
 /* <Tags> of a role or user row (roles.c), nothing when it has none. */
 void iam_tags_xml(struct iam_op *op, const struct authz_row *r);
 void iam_tag_user(struct iam_op *op);

@@ -102,16 +102,23 @@ void iam_create_user(struct iam_op *op)
     const char *name, *path = iam_path(op);
     if (!path || !name_ok(op, "UserName", &name))
         return;
-    char id[32], doc[800];
-    iam_new_id("AIDA", id);
-    snprintf(doc, sizeof(doc), "{\"id\":\"%s\",\"path\":\"%s\",\"created\":%lld}", id, path,
-             (long long)op->now_ms);
-    if (!create_entity(op, "user", name, doc, "User"))
+    json_t *tags = iam_tags_param(op);
+    if (!tags)
         return;
-    struct authz_row r = {"user", "", name, S(doc)};
-    iam_open(op, "User");
-    entity_xml(op, "user", &r);
-    iam_close(op, "User");
+    char id[32];
+    iam_new_id("AIDA", id);
+    json_t *j = json_pack("{s:s, s:s, s:I, s:o}", "id", id, "path", path, "created",
+                          (json_int_t)op->now_ms, "tags", tags);
+    char *doc = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (create_entity(op, "user", name, doc, "User")) {
+        struct authz_row r = {"user", "", name, S(doc)};
+        iam_open(op, "User");
+        entity_xml(op, "user", &r);
+        iam_tags_xml(op, &r);
+        iam_close(op, "User");
+    }
+    free(doc);
 }
 
 /* The user named by UserName, or the caller's own user when it is absent. */
