@@ -8,6 +8,7 @@
 #include "api/s3/s3.h"
 #include "fn/code.h"
 #include "auth/authz.h"
+#include "cli/cli.h"
 #include "server.h"
 #include "util/slice.h"
 
@@ -20,6 +21,8 @@ static void usage(FILE *f)
     fputs("usage: quarry serve [options]\n"
           "       quarry s3-operations   print every S3 operation and its state (markdown)\n"
           "       quarry iam explain [--data DIR] --principal ARN --action A [--resource ARN]\n"
+          "       quarry job watch ID | manifest BUCKET [--prefix P] [--output s3://b/k|FILE]\n"
+          "                  | rerun-failed ID   (batch jobs; see docs/batch.md)\n"
           "  --address A        listen address (default 127.0.0.1)\n"
           "  --port N           listen port, 0 picks a free one (default 9000)\n"
           "  --data DIR         data directory (default ./data)\n"
@@ -178,6 +181,8 @@ int main(int argc, char **argv)
     }
     if (argc >= 3 && strcmp(argv[1], "iam") == 0 && strcmp(argv[2], "explain") == 0)
         return iam_explain(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "job") == 0)
+        return cli_job(argc - 1, argv + 1);
     if (argc < 2 || strcmp(argv[1], "serve") != 0) {
         usage(argc >= 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr);
         return argc >= 2 && strcmp(argv[1], "--help") == 0 ? 0 : 2;

@@ -399,10 +399,10 @@ static enum qr_err start_functions(struct qr_server *s)
     struct batch_engine_opts bo = {
         .store = s->store,
         .fn = s->fn,
+        .authz = s->authz,
         .data_dir = s->cfg.data_dir,
         .region = s->cfg.region,
         .account_id = s->cfg.account_id,
-        .authz = s->authz,
     };
     if ((err = batch_engine_new(&bo, &s->batch)) != QR_OK)
         fprintf(stderr, "quarry: cannot start the batch engine: %s\n", qr_strerror(err));

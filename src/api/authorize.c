@@ -132,6 +132,7 @@ void api_resource_arn(const struct api_req *ar, enum authz_res res, bool directo
         return;
     case AUTHZ_RES_NONE:
     case AUTHZ_RES_IAM:
+    case AUTHZ_RES_JOB: /* the S3 Control API builds it (it has the job id) */
         break;
     }
     snprintf(buf, cap, "*");

@@ -99,6 +99,21 @@ static const struct authz_op lambda_ops[] = {
     {"GetPolicy", "lambda:GetPolicy", F},
 };
 #undef F
+
+/* S3 Control jobs (Service Authorization Reference, Amazon S3): CreateJob and ListJobs have
+ * no resource type, the others act on the job. */
+#define J AUTHZ_RES_JOB
+static const struct authz_op s3control_ops[] = {
+    {"CreateJob", "s3:CreateJob", N},
+    {"ListJobs", "s3:ListJobs", N},
+    {"DescribeJob", "s3:DescribeJob", J},
+    {"UpdateJobPriority", "s3:UpdateJobPriority", J},
+    {"UpdateJobStatus", "s3:UpdateJobStatus", J},
+    {"GetJobTagging", "s3:GetJobTagging", J},
+    {"PutJobTagging", "s3:PutJobTagging", J},
+    {"DeleteJobTagging", "s3:DeleteJobTagging", J},
+};
+#undef J
 #undef N
 
 struct svc_table {
@@ -111,6 +126,7 @@ static const struct svc_table tables[] = {
     {"s3", s3_ops, sizeof(s3_ops) / sizeof(*s3_ops)},
     {"s3express", s3express_ops, sizeof(s3express_ops) / sizeof(*s3express_ops)},
     {"lambda", lambda_ops, sizeof(lambda_ops) / sizeof(*lambda_ops)},
+    {"s3control", s3control_ops, sizeof(s3control_ops) / sizeof(*s3control_ops)},
 };
 
 const struct authz_op *authz_find_op(const char *service, const char *op)
@@ -176,6 +192,15 @@ static void from_role(const struct authz_snap *s, const char *role_arn, const ch
         p->identity = r->pols;
         p->n_identity = r->n_pols;
     }
+}
+
+void authz_role_principal(const struct authz_snap *s, const char *account, const char *role_arn,
+                          const char *session, struct auth_principal *p)
+{
+    memset(p, 0, sizeof(*p));
+    snprintf(p->account, sizeof(p->account), "%s", account);
+    p->kind = AUTH_ROLE_SESSION;
+    from_role(s, role_arn, session, p);
 }
 
 static void from_user(const struct authz_snap *s, const char *user_arn, struct auth_principal *p)

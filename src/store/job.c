@@ -33,7 +33,9 @@ static const char job_schema[] =
     "CREATE TABLE IF NOT EXISTS batch_results(job_seq INTEGER NOT NULL, line INTEGER NOT NULL,"
     " failed INTEGER NOT NULL, bucket BLOB NOT NULL, key BLOB NOT NULL, version TEXT NOT NULL,"
     " code TEXT NOT NULL, http INTEGER NOT NULL, message TEXT NOT NULL,"
-    " PRIMARY KEY(job_seq, line)) WITHOUT ROWID;";
+    " PRIMARY KEY(job_seq, line)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS batch_holds(job_seq INTEGER NOT NULL, ext BLOB NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS batch_holds_job ON batch_holds(job_seq);";
 
 #define JOB_COLS                                                                                   \
     "seq,id,state,priority,created_ms,terminated_ms,suspended_ms,active_ms,total,succeeded,"       \
@@ -320,11 +322,35 @@ static enum qr_err w_set_text(struct store *st, int64_t seq, const char *col, st
     return run_done(st->wdb, s, col);
 }
 
+/* Drops the job's holds on data files (store_job_hold): one reference per extent. */
+static enum qr_err w_drop_holds(struct store *st, int64_t seq)
+{
+    sqlite3_stmt *s = prep(st->wdb, "SELECT ext FROM batch_holds WHERE job_seq=?1");
+    if (s == NULL)
+        return QR_E_DB;
+    sqlite3_bind_int64(s, 1, seq);
+    enum qr_err err = QR_OK;
+    int rc;
+    while (err == QR_OK && (rc = sqlite3_step(s)) == SQLITE_ROW)
+        err = w_unref_packed(st, sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0));
+    if (err == QR_OK && rc != SQLITE_DONE)
+        err = db_fail(st->wdb, "job holds");
+    sqlite3_finalize(s);
+    if (err != QR_OK)
+        return err;
+    s = prep(st->wdb, "DELETE FROM batch_holds WHERE job_seq=?1");
+    if (s == NULL)
+        return QR_E_DB;
+    sqlite3_bind_int64(s, 1, seq);
+    return run_done(st->wdb, s, "job holds drop");
+}
+
 static enum qr_err w_unpin(struct store *st, struct w_job *j)
 {
-    if (!j->pinned)
-        return QR_OK;
-    enum qr_err err = w_unref_packed(st, j->ext.p, j->ext.len);
+    enum qr_err err = w_drop_holds(st, j->seq);
+    if (err != QR_OK || !j->pinned)
+        return err;
+    err = w_unref_packed(st, j->ext.p, j->ext.len);
     if (err != QR_OK)
         return err;
     sqlite3_stmt *s = prep(st->wdb, "UPDATE batch_jobs SET pinned=0, man_inline=NULL,"
@@ -467,6 +493,212 @@ enum qr_err store_job_pin(struct store *st, const char *id, struct qr_slice buck
     struct pin_change c = {
         .ch.apply = apply_pin, .id = id, .bucket = bucket, .key = key, .etag = etag};
     return writer_submit(st, &c.ch);
+}
+
+/* ---- the spool: a task list written at preparation, pinned like a manifest ---- */
+
+struct store_job_spool {
+    struct store *st;
+    uint8_t *buf; /* STORE_JOB_SPOOL_CHUNK bytes, heap */
+    size_t len;
+    struct store_extent *ext; /* one per blob written, heap */
+    size_t n_ext, cap_ext;
+    uint64_t size;
+    bool owned; /* the blobs belong to a pin now */
+};
+
+void store_job_spool_new(struct store *st, struct store_job_spool **out)
+{
+    struct store_job_spool *sp = qr_xmalloc(sizeof(*sp));
+    memset(sp, 0, sizeof(*sp));
+    sp->st = st;
+    sp->buf = qr_xmalloc(STORE_JOB_SPOOL_CHUNK);
+    *out = sp;
+}
+
+static enum qr_err spool_flush(struct store_job_spool *sp)
+{
+    if (sp->len == 0)
+        return QR_OK;
+    if (sp->n_ext == STORE_MAX_EXTENTS)
+        return QR_E_TOO_LARGE;
+    if (sp->n_ext == sp->cap_ext) {
+        sp->cap_ext = sp->cap_ext ? 2 * sp->cap_ext : 16;
+        sp->ext = qr_xrealloc(sp->ext, sp->cap_ext * sizeof(*sp->ext));
+    }
+    uint64_t id;
+    enum qr_err err = blob_write(sp->st, qr_slice(sp->buf, sp->len), &id);
+    if (err != QR_OK)
+        return err;
+    sp->ext[sp->n_ext++] = (struct store_extent){.blob = id, .off = 0, .len = sp->len};
+    sp->len = 0;
+    return QR_OK;
+}
+
+enum qr_err store_job_spool_write(struct store_job_spool *sp, struct qr_slice data)
+{
+    while (data.len > 0) {
+        size_t room = STORE_JOB_SPOOL_CHUNK - sp->len, n = data.len < room ? data.len : room;
+        memcpy(sp->buf + sp->len, data.p, n);
+        sp->len += n;
+        sp->size += n;
+        data.p += n;
+        data.len -= n;
+        if (sp->len == STORE_JOB_SPOOL_CHUNK) {
+            enum qr_err err = spool_flush(sp);
+            if (err != QR_OK)
+                return err;
+        }
+    }
+    return QR_OK;
+}
+
+uint64_t store_job_spool_size(const struct store_job_spool *sp)
+{
+    return sp->size;
+}
+
+struct spool_change {
+    struct store_change ch;
+    const char *id;
+    struct store_job_spool *sp;
+};
+
+/* New blob rows (refcount 1: the pin's reference) and the pin, in one transaction. */
+static enum qr_err apply_spool_pin(struct store *st, struct store_change *ch)
+{
+    struct spool_change *c = (struct spool_change *)ch;
+    struct store_job_spool *sp = c->sp;
+    struct w_job j;
+    enum qr_err err = w_job_get(st, c->id, &j);
+    if (err != QR_OK)
+        return err == QR_E_NO_SUCH_KEY ? QR_E_NO_SUCH_UPLOAD : err;
+    if (j.pinned)
+        goto out;
+    for (size_t i = 0; i < sp->n_ext && err == QR_OK; i++)
+        err = w_blob_new(st, sp->ext[i].blob, sp->ext[i].len);
+    size_t n = sp->n_ext * STORE_EXT_BYTES;
+    uint8_t *packed = n ? qr_xmalloc(n) : NULL;
+    if (n)
+        ext_pack(sp->ext, sp->n_ext, packed);
+    sqlite3_stmt *s = err == QR_OK ? prep(st->wdb, "UPDATE batch_jobs SET pinned=1, man_size=?2,"
+                                                   " man_inline=?3, man_ext=?4 WHERE seq=?1")
+                                   : NULL;
+    if (err == QR_OK && s == NULL)
+        err = QR_E_DB;
+    if (s) {
+        sqlite3_bind_int64(s, 1, j.seq);
+        sqlite3_bind_int64(s, 2, (int64_t)sp->size);
+        if (sp->n_ext == 0) /* nothing written: an empty inline manifest */
+            sqlite3_bind_zeroblob(s, 3, 0);
+        else
+            sqlite3_bind_null(s, 3);
+        bind_bytes(s, 4, qr_slice(packed, n));
+        err = run_done(st->wdb, s, "job spool pin");
+    }
+    free(packed);
+    if (err == QR_OK)
+        sp->owned = true;
+out:
+    /* The task list is pinned (now or before): the data files it came from are not needed */
+    if (err == QR_OK)
+        err = w_drop_holds(st, j.seq);
+    qr_buf_dispose(&j.ext);
+    return err;
+}
+
+enum qr_err store_job_spool_pin(struct store_job_spool *sp, const char *id)
+{
+    enum qr_err err = spool_flush(sp);
+    if (err != QR_OK)
+        return err;
+    struct spool_change c = {.ch.apply = apply_spool_pin, .id = id, .sp = sp};
+    err = writer_submit(sp->st, &c.ch);
+    if (err != QR_OK)
+        sp->owned = false; /* the transaction rolled back: the blobs are still ours */
+    return err;
+}
+
+void store_job_spool_free(struct store_job_spool *sp)
+{
+    if (sp == NULL)
+        return;
+    for (size_t i = 0; i < sp->n_ext; i++) {
+        if (sp->owned)
+            blob_settle(sp->st, sp->ext[i].blob);
+        else
+            blob_discard(sp->st, sp->ext[i].blob);
+    }
+    free(sp->ext);
+    free(sp->buf);
+    free(sp);
+}
+
+/* ---- holds on data files read at preparation ---- */
+
+struct hold_change {
+    struct store_change ch;
+    const char *id;
+    struct qr_slice bucket, key;
+    struct full_obj o; /* filled by the writer; the caller disposes it */
+    bool have;
+};
+
+static enum qr_err apply_hold(struct store *st, struct store_change *ch)
+{
+    struct hold_change *c = (struct hold_change *)ch;
+    struct w_job j;
+    int64_t bucket_id;
+    enum qr_err err = w_job_get(st, c->id, &j);
+    if (err != QR_OK)
+        return err == QR_E_NO_SUCH_KEY ? QR_E_NO_SUCH_UPLOAD : err;
+    qr_buf_dispose(&j.ext);
+    if ((err = w_bucket_id(st, c->bucket, &bucket_id)) != QR_OK ||
+        (err = w_obj_full(st, bucket_id, c->key, &c->o)) != QR_OK)
+        return err;
+    c->have = true;
+    if (c->o.is_inline || c->o.n_ext == 0)
+        return QR_OK; /* the bytes are copied out: nothing to hold */
+    if ((err = w_ref(st, c->o.ext, c->o.n_ext)) != QR_OK)
+        return err;
+    size_t n = c->o.n_ext * STORE_EXT_BYTES;
+    uint8_t *packed = qr_xmalloc(n);
+    ext_pack(c->o.ext, c->o.n_ext, packed);
+    sqlite3_stmt *s = prep(st->wdb, "INSERT INTO batch_holds(job_seq, ext) VALUES(?1, ?2)");
+    if (s == NULL) {
+        free(packed);
+        return QR_E_DB;
+    }
+    sqlite3_bind_int64(s, 1, j.seq);
+    bind_bytes(s, 2, qr_slice(packed, n));
+    err = run_done(st->wdb, s, "job hold");
+    free(packed);
+    return err;
+}
+
+enum qr_err store_job_hold(struct store *st, const char *id, struct qr_slice bucket,
+                           struct qr_slice key, h2o_mem_pool_t *pool, struct store_job_held *out)
+{
+    struct hold_change c = {.ch.apply = apply_hold, .id = id, .bucket = bucket, .key = key};
+    enum qr_err err = writer_submit(st, &c.ch);
+    memset(out, 0, sizeof(*out));
+    if (err == QR_OK) {
+        out->size = c.o.size;
+        memcpy(out->etag, c.o.etag, sizeof(out->etag));
+        if (c.o.is_inline || c.o.n_ext == 0) {
+            uint8_t *p = h2o_mem_alloc_pool(pool, c.o.data.len + 1);
+            if (c.o.data.len)
+                memcpy(p, c.o.data.p, c.o.data.len);
+            out->inline_data = qr_slice(p, c.o.data.len);
+        } else {
+            out->ext = h2o_mem_alloc_pool(pool, c.o.n_ext * sizeof(*out->ext));
+            memcpy(out->ext, c.o.ext, c.o.n_ext * sizeof(*out->ext));
+            out->n_ext = c.o.n_ext;
+        }
+    }
+    if (c.have)
+        full_obj_dispose(&c.o);
+    return err;
 }
 
 enum qr_err store_job_manifest(struct store_reader *r, const char *id, h2o_mem_pool_t *pool,
