@@ -62,7 +62,9 @@ static void usage(FILE *f)
           "  --function-code-max BYTES  all unpacked function code together (default 10 GiB,\n"
           "                     0: no cap)\n"
           "  --function-network outbound network for functions (passt's pasta; the host's\n"
-          "                     loopback stays out of reach)\n",
+          "                     loopback stays out of reach)\n"
+          "  --function-credentials-ttl S  lifetime of a function instance's credentials\n"
+          "                     (default 43200; shorter values are for testing renewal)\n",
           f);
 }
 
@@ -243,6 +245,9 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--function-pids-max") == 0 && parse_uint(v, 1u << 22, &n) == 0 &&
                  n >= 16)
             cfg.fn_pids_max = (unsigned)n;
+        else if (strcmp(a, "--function-credentials-ttl") == 0 && parse_uint(v, 43200, &n) == 0 &&
+                 n >= 1)
+            cfg.fn_creds_ttl_s = (uint32_t)n;
         else if (strcmp(a, "--function-code-max") == 0 && parse_uint(v, UINT64_MAX, &n) == 0)
             cfg.fn_code_max = n;
         else if (strcmp(a, "--threads") == 0 && parse_uint(v, 256, &n) == 0)

@@ -384,6 +384,7 @@ static enum qr_err start_functions(struct qr_server *s)
         .network = s->cfg.function_network,
         .pids_max = s->cfg.fn_pids_max,
         .creds = s->creds,
+        .creds_ttl_s = s->cfg.fn_creds_ttl_s,
         .logs = s->logs,
     };
     enum qr_err err = fn_engine_new(&fo, &s->fn);

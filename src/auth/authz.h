@@ -35,6 +35,24 @@ struct authz_snap; /* one immutable snapshot */
 enum qr_err authz_new(const char *account, struct authz **out) __attribute__((warn_unused_result));
 void authz_free(struct authz *a);
 
+/* Access key last used (IAM's GetAccessKeyLastUsed). authz_note_use records, in memory,
+ * that an IAM user's access key authenticated a request (other credentials are ignored);
+ * cheap: a mutex and a binary search, a change only once a second per key and scope.
+ * authz_last_used copies what is known of a key. authz_uses_due hands the changed entries
+ * to the caller, who writes them to the store, at most once a minute (*out malloc'ed,
+ * NULL when none are due). Any thread. */
+struct authz_use {
+    char akid[32];
+    int64_t ms;
+    char service[33];
+    char region[33];
+    bool dirty;
+};
+void authz_note_use(struct authz *a, const struct creds_identity *id, const char *service,
+                    const char *region, int64_t now_ms);
+bool authz_last_used(struct authz *a, const char *akid, struct authz_use *out);
+size_t authz_uses_due(struct authz *a, int64_t now_ms, struct authz_use **out);
+
 /* Reads every IAM row through r, compiles a snapshot and swaps it in. A row whose policy
  * no longer parses is skipped (logged by the caller through the returned count).
  * Errors: QR_E_DB. */
