@@ -6,11 +6,11 @@ CC       ?= cc
 SANITIZE ?=
 BUILD    ?= build
 PKGS     := libh2o-evloop sqlite3 libssl libcrypto libxml-2.0 jansson zlib libisal libarchive \
-            libseccomp
+            libseccomp libcurl
 
 DEB_BUILD := build-essential pkg-config libh2o-evloop-dev libsqlite3-dev libssl-dev \
              libxml2-dev libjansson-dev zlib1g-dev libisal-dev libcmocka-dev libarchive-dev \
-             libseccomp-dev libnss-myhostname bubblewrap passt
+             libseccomp-dev libnss-myhostname bubblewrap passt libcurl4-openssl-dev
 DEB_TEST  := clang libclang-rt-14-dev curl wrk nginx-light python3 zip \
              autoconf automake libtool
 # node and npm: Debian's packages unless the machine already has them (another build of
@@ -37,7 +37,7 @@ LIBS := $(PKG_LIBS) -lpthread
 
 CORE_SRC := $(sort $(wildcard src/util/*.c src/auth/*.c src/store/*.c src/fn/*.c src/logs/*.c \
                               src/batch/*.c src/obj/*.c))
-API_SRC  := $(sort $(wildcard src/http/*.c src/api/*.c src/api/*/*.c src/server.c))
+API_SRC  := $(sort $(wildcard src/http/*.c src/api/*.c src/api/*/*.c src/server.c src/cli/*.c))
 ALL_SRC  := $(CORE_SRC) $(API_SRC)
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 API_OBJ  := $(API_SRC:%.c=$(BUILD)/obj/%.o)

@@ -8,6 +8,7 @@
 #include "api/s3/s3.h"
 #include "fn/code.h"
 #include "auth/authz.h"
+#include "cli/cli.h"
 #include "server.h"
 #include "util/slice.h"
 
@@ -20,6 +21,8 @@ static void usage(FILE *f)
     fputs("usage: quarry serve [options]\n"
           "       quarry s3-operations   print every S3 operation and its state (markdown)\n"
           "       quarry iam explain [--data DIR] --principal ARN --action A [--resource ARN]\n"
+          "       quarry job watch ID | manifest BUCKET [--prefix P] [--output s3://b/k|FILE]\n"
+          "                  | rerun-failed ID   (batch jobs; see docs/batch.md)\n"
           "  --address A        listen address (default 127.0.0.1)\n"
           "  --port N           listen port, 0 picks a free one (default 9000)\n"
           "  --data DIR         data directory (default ./data)\n"
@@ -59,7 +62,9 @@ static void usage(FILE *f)
           "  --function-code-max BYTES  all unpacked function code together (default 10 GiB,\n"
           "                     0: no cap)\n"
           "  --function-network outbound network for functions (passt's pasta; the host's\n"
-          "                     loopback stays out of reach)\n",
+          "                     loopback stays out of reach)\n"
+          "  --function-credentials-ttl S  lifetime of a function instance's credentials\n"
+          "                     (default 43200; shorter values are for testing renewal)\n",
           f);
 }
 
@@ -176,6 +181,8 @@ int main(int argc, char **argv)
     }
     if (argc >= 3 && strcmp(argv[1], "iam") == 0 && strcmp(argv[2], "explain") == 0)
         return iam_explain(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "job") == 0)
+        return cli_job(argc - 1, argv + 1);
     if (argc < 2 || strcmp(argv[1], "serve") != 0) {
         usage(argc >= 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr);
         return argc >= 2 && strcmp(argv[1], "--help") == 0 ? 0 : 2;
@@ -238,6 +245,9 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--function-pids-max") == 0 && parse_uint(v, 1u << 22, &n) == 0 &&
                  n >= 16)
             cfg.fn_pids_max = (unsigned)n;
+        else if (strcmp(a, "--function-credentials-ttl") == 0 && parse_uint(v, 43200, &n) == 0 &&
+                 n >= 1)
+            cfg.fn_creds_ttl_s = (uint32_t)n;
         else if (strcmp(a, "--function-code-max") == 0 && parse_uint(v, UINT64_MAX, &n) == 0)
             cfg.fn_code_max = n;
         else if (strcmp(a, "--threads") == 0 && parse_uint(v, 256, &n) == 0)

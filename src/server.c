@@ -384,6 +384,7 @@ static enum qr_err start_functions(struct qr_server *s)
         .network = s->cfg.function_network,
         .pids_max = s->cfg.fn_pids_max,
         .creds = s->creds,
+        .creds_ttl_s = s->cfg.fn_creds_ttl_s,
         .logs = s->logs,
     };
     enum qr_err err = fn_engine_new(&fo, &s->fn);
@@ -398,10 +399,10 @@ static enum qr_err start_functions(struct qr_server *s)
     struct batch_engine_opts bo = {
         .store = s->store,
         .fn = s->fn,
+        .authz = s->authz,
         .data_dir = s->cfg.data_dir,
         .region = s->cfg.region,
         .account_id = s->cfg.account_id,
-        .authz = s->authz,
     };
     if ((err = batch_engine_new(&bo, &s->batch)) != QR_OK)
         fprintf(stderr, "quarry: cannot start the batch engine: %s\n", qr_strerror(err));

@@ -57,6 +57,7 @@ struct qr_config {
     uint64_t max_inflight_body; /* request body bytes held by requests being processed */
     unsigned fn_pids_max;       /* processes per function instance; 0 = engine default */
     uint64_t fn_code_max;       /* bytes of all unpacked function code; 0 = no cap */
+    uint32_t fn_creds_ttl_s;    /* lifetime of function credentials; 0 = 12 h (tests) */
     unsigned max_conns;         /* open connections, all loops (see http/http.h) */
     unsigned max_conns_per_ip;  /* open connections from one client address */
     uint32_t header_timeout_ms; /* a request head, once begun, must arrive within this */

@@ -65,6 +65,7 @@ bool api_authorize(struct api_req *ar, const struct api_authz *q, char *msg, siz
     char ip[64], now[32], epoch[24];
     source_ip(ar, ip, sizeof(ip));
     int64_t ms = api_now_ms();
+    authz_note_use(ar->server->authz, &ar->id, ar->auth.service, ar->auth.region, ms);
     qr_time_iso8601(ms, now);
     snprintf(epoch, sizeof(epoch), "%lld", (long long)(ms / 1000));
     if (p->user_name[0])
@@ -131,6 +132,7 @@ void api_resource_arn(const struct api_req *ar, enum authz_res res, bool directo
         return;
     case AUTHZ_RES_NONE:
     case AUTHZ_RES_IAM:
+    case AUTHZ_RES_JOB: /* the S3 Control API builds it (it has the job id) */
         break;
     }
     snprintf(buf, cap, "*");

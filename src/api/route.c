@@ -538,10 +538,9 @@ static enum qr_err known_credential(struct api_req *ar)
     return e;
 }
 
-static int on_req(h2o_handler_t *self, h2o_req_t *req)
+/* The request's state in its pool: its id, path, query and host (the port dropped). */
+static struct api_req *new_api_req(struct qr_server *s, h2o_req_t *req)
 {
-    struct qr_handler *h = (struct qr_handler *)self;
-    struct qr_server *s = h->server;
     struct qr_thread *th = NULL;
     for (unsigned i = 0; i < s->n_threads; i++)
         if (&s->threads[i].ctx == req->conn->ctx)
@@ -575,49 +574,68 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
             break;
     }
     ar->host = host;
+    return ar;
+}
 
-    api_add_header(ar, "x-amz-request-id", ar->request_id, 16);
-    api_add_header(ar, "x-amz-id-2", ar->request_id, 16);
-
+/* Refusals that need no identity: an oversized header section, a malformed query, a
+ * declared body over --max-body. False after sending the error. */
+static bool head_acceptable(struct api_req *ar)
+{
+    h2o_req_t *req = ar->req;
     size_t header_bytes = 0;
     for (size_t i = 0; i < req->headers.size; i++)
         header_bytes += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
     if (header_bytes > QR_MAX_HEADER_BYTES) {
         s3_send_error_code(ar, 400, "RequestHeaderSectionTooLarge",
                            "Your request header section exceeds the maximum allowed size.");
-        return 0;
+        return false;
     }
     if (parse_query(ar) != QR_OK) {
         s3_send_error_code(ar, 400, "InvalidArgument", "The query string is malformed.");
-        return 0;
+        return false;
     }
-
     uint64_t declared;
-    if (http_content_length(req, &declared) && declared > s->cfg.max_body) {
+    if (http_content_length(req, &declared) && declared > ar->server->cfg.max_body) {
         /* a size limit needs no identity: refused before the signature is even checked */
         s3_send_error_code(ar, 400, "EntityTooLarge",
                            "Your proposed upload exceeds the maximum allowed size.");
-        return 0;
+        return false;
     }
+    return true;
+}
+
+/* The signature covers a body hash the client did not send: the body must be read
+ * first. Only for a known access key id, and only up to what those services take. */
+static void read_body_then_authenticate(struct api_req *ar)
+{
+    enum qr_err e = known_credential(ar);
+    if (e) {
+        api_send_auth_failure(ar, e, NULL, NULL);
+        return;
+    }
+    /* Unverified bytes count against --max-inflight-body until the signature is
+     * checked, so a crowd of such requests is bounded in total as well. */
+    uint64_t need = MAX_BODY_BEFORE_AUTH, declared;
+    if (http_content_length(ar->req, &declared) && declared < need)
+        need = declared;
+    if (!server_body_acquire(ar->server, need)) {
+        s3_send_error_code(ar, 503, "SlowDown", "Please reduce your request rate.");
+        return;
+    }
+    ar->unverified_body = need;
+    http_body_read(ar->req, MAX_BODY_BEFORE_AUTH, on_body_then_authenticate, ar);
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    struct qr_server *s = ((struct qr_handler *)self)->server;
+    struct api_req *ar = new_api_req(s, req);
+    api_add_header(ar, "x-amz-request-id", ar->request_id, 16);
+    api_add_header(ar, "x-amz-id-2", ar->request_id, 16);
+    if (!head_acceptable(ar))
+        return 0;
     if (body_needed_to_authenticate(ar)) {
-        /* The signature covers a body hash the client did not send: the body must be read
-         * first. Only for a known access key id, and only up to what those services take. */
-        enum qr_err e = known_credential(ar);
-        if (e) {
-            api_send_auth_failure(ar, e, NULL, NULL);
-            return 0;
-        }
-        /* Unverified bytes count against --max-inflight-body until the signature is
-         * checked, so a crowd of such requests is bounded in total as well. */
-        uint64_t need = MAX_BODY_BEFORE_AUTH;
-        if (http_content_length(req, &declared) && declared < need)
-            need = declared;
-        if (!server_body_acquire(s, need)) {
-            s3_send_error_code(ar, 503, "SlowDown", "Please reduce your request rate.");
-            return 0;
-        }
-        ar->unverified_body = need;
-        http_body_read(req, MAX_BODY_BEFORE_AUTH, on_body_then_authenticate, ar);
+        read_body_then_authenticate(ar);
         return 0;
     }
     /* Headers first: nothing of the body is read (and no 100 Continue sent) before the

@@ -25,6 +25,12 @@ struct authz {
     pthread_mutex_t reload_mu; /* one reload at a time, so swaps keep their order */
     struct authz_snap *cur;    /* referenced by the holder itself */
     char account[13];
+    /* Access key last used: in memory, sorted by key id, under use_mu; written to the
+     * store by whoever asks authz_uses_due (at most once a minute). */
+    pthread_mutex_t use_mu;
+    struct authz_use *uses;
+    size_t n_uses, cap_uses;
+    int64_t flushed_ms;
 };
 
 static struct authz_snap *snap_new(const char *account)
@@ -78,6 +84,7 @@ enum qr_err authz_new(const char *account, struct authz **out)
     memset(a, 0, sizeof(*a));
     pthread_mutex_init(&a->mu, NULL);
     pthread_mutex_init(&a->reload_mu, NULL);
+    pthread_mutex_init(&a->use_mu, NULL);
     memcpy(a->account, account, 13);
     a->cur = snap_new(account);
     *out = a;
@@ -91,6 +98,8 @@ void authz_free(struct authz *a)
     authz_release(a->cur);
     pthread_mutex_destroy(&a->mu);
     pthread_mutex_destroy(&a->reload_mu);
+    pthread_mutex_destroy(&a->use_mu);
+    free(a->uses);
     free(a);
 }
 
@@ -469,4 +478,100 @@ const struct policy *authz_bucket_policy(const struct authz_snap *s, struct qr_s
         if (qr_slice_eq(bucket, qr_slice_cstr(s->bps[i].bucket)))
             return s->bps[i].p;
     return NULL;
+}
+
+/* ---- access key last used ---- */
+
+#define USES_MAX       65536u /* keys remembered; beyond, new keys are not recorded */
+#define USE_STEP_MS    1000   /* a key used again within this with the same scope: no change */
+#define USE_FLUSH_MS   60000  /* the store is written at most this often */
+
+static size_t use_slot(const struct authz *a, const char *akid, bool *found)
+{
+    size_t lo = 0, hi = a->n_uses;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(a->uses[mid].akid, akid);
+        if (c == 0) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = false;
+    return lo;
+}
+
+void authz_note_use(struct authz *a, const struct creds_identity *id, const char *service,
+                    const char *region, int64_t now_ms)
+{
+    /* IAM users' keys only: their principal came from the snapshot (authz_key_lookup) */
+    if (!a || id->kind != CREDS_LONG_TERM || !strstr(id->principal, ":user/") ||
+        strlen(id->akid) >= sizeof(a->uses[0].akid))
+        return;
+    if (!service || !service[0])
+        service = "s3"; /* SigV2 names no service */
+    pthread_mutex_lock(&a->use_mu);
+    bool found;
+    size_t i = use_slot(a, id->akid, &found);
+    struct authz_use *u = found ? &a->uses[i] : NULL;
+    if (u && now_ms - u->ms < USE_STEP_MS && strcmp(u->service, service) == 0 &&
+        strcmp(u->region, region ? region : "") == 0) {
+        pthread_mutex_unlock(&a->use_mu);
+        return;
+    }
+    if (!u && a->n_uses < USES_MAX) {
+        if (a->n_uses == a->cap_uses) {
+            a->cap_uses = a->cap_uses ? a->cap_uses * 2 : 16;
+            a->uses = qr_xrealloc(a->uses, a->cap_uses * sizeof(*a->uses));
+        }
+        memmove(&a->uses[i + 1], &a->uses[i], (a->n_uses - i) * sizeof(*a->uses));
+        a->n_uses++;
+        u = &a->uses[i];
+        memset(u, 0, sizeof(*u));
+        snprintf(u->akid, sizeof(u->akid), "%s", id->akid);
+    }
+    if (u) {
+        u->ms = now_ms;
+        snprintf(u->service, sizeof(u->service), "%s", service);
+        snprintf(u->region, sizeof(u->region), "%s", region ? region : "");
+        u->dirty = true;
+    }
+    pthread_mutex_unlock(&a->use_mu);
+}
+
+bool authz_last_used(struct authz *a, const char *akid, struct authz_use *out)
+{
+    pthread_mutex_lock(&a->use_mu);
+    bool found;
+    size_t i = use_slot(a, akid, &found);
+    if (found)
+        *out = a->uses[i];
+    pthread_mutex_unlock(&a->use_mu);
+    return found;
+}
+
+size_t authz_uses_due(struct authz *a, int64_t now_ms, struct authz_use **out)
+{
+    *out = NULL;
+    pthread_mutex_lock(&a->use_mu);
+    size_t n = 0;
+    if (now_ms - a->flushed_ms >= USE_FLUSH_MS) {
+        for (size_t i = 0; i < a->n_uses; i++)
+            n += a->uses[i].dirty;
+        if (n) {
+            *out = qr_xmalloc(n * sizeof(**out));
+            for (size_t i = 0, o = 0; i < a->n_uses; i++)
+                if (a->uses[i].dirty) {
+                    a->uses[i].dirty = false;
+                    (*out)[o++] = a->uses[i];
+                }
+            a->flushed_ms = now_ms;
+        }
+    }
+    pthread_mutex_unlock(&a->use_mu);
+    return n;
 }

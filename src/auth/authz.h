@@ -35,6 +35,24 @@ struct authz_snap; /* one immutable snapshot */
 enum qr_err authz_new(const char *account, struct authz **out) __attribute__((warn_unused_result));
 void authz_free(struct authz *a);
 
+/* Access key last used (IAM's GetAccessKeyLastUsed). authz_note_use records, in memory,
+ * that an IAM user's access key authenticated a request (other credentials are ignored);
+ * cheap: a mutex and a binary search, a change only once a second per key and scope.
+ * authz_last_used copies what is known of a key. authz_uses_due hands the changed entries
+ * to the caller, who writes them to the store, at most once a minute (*out malloc'ed,
+ * NULL when none are due). Any thread. */
+struct authz_use {
+    char akid[32];
+    int64_t ms;
+    char service[33];
+    char region[33];
+    bool dirty;
+};
+void authz_note_use(struct authz *a, const struct creds_identity *id, const char *service,
+                    const char *region, int64_t now_ms);
+bool authz_last_used(struct authz *a, const char *akid, struct authz_use *out);
+size_t authz_uses_due(struct authz *a, int64_t now_ms, struct authz_use **out);
+
 /* Reads every IAM row through r, compiles a snapshot and swaps it in. A row whose policy
  * no longer parses is skipped (logged by the caller through the returned count).
  * Errors: QR_E_DB. */
@@ -117,6 +135,12 @@ struct auth_principal {
 void authz_principal(const struct authz_snap *s, const struct creds_identity *id,
                      const char *account, struct auth_principal *out);
 
+/* The principal of an in-process caller acting as a role (a batch job as its RoleArn): a
+ * session named session of role_arn, resolved in s like a function's credentials.
+ * exists is false when the role is gone, so every decision denies. Any thread. */
+void authz_role_principal(const struct authz_snap *s, const char *account, const char *role_arn,
+                          const char *session, struct auth_principal *out);
+
 /* An IAM user's access key: fills out (kind CREDS_LONG_TERM, principal = the user's ARN,
  * the secret) for an Active key. Errors: QR_E_NO_SUCH_ACCESS_KEY (unknown or Inactive). */
 enum qr_err authz_key_lookup(const struct authz_snap *s, struct qr_slice akid,
@@ -143,6 +167,7 @@ enum authz_res {
     AUTHZ_RES_FUNCTION,  /* arn:aws:lambda:region:acct:function:name */
     AUTHZ_RES_LOG_GROUP, /* arn:aws:logs:region:acct:log-group:* */
     AUTHZ_RES_IAM,       /* arn:aws:iam::acct:<type>/name, built by the IAM API */
+    AUTHZ_RES_JOB,       /* arn:aws:s3:region:acct:job/id, built by the S3 Control API */
 };
 
 struct authz_op {
@@ -152,7 +177,8 @@ struct authz_op {
 };
 
 /* The entry of op in service's table ("s3", "s3express" for directory buckets, "lambda",
- * "logs", "iam", "sts"), or NULL when the table does not know it (the caller refuses). */
+ * "s3control" (actions s3:*Job*), "logs", "iam", "sts"), or NULL when the table does not know it
+ * (the caller refuses). */
 const struct authz_op *authz_find_op(const char *service, const char *op);
 
 /* ---- deciding ---- */

@@ -26,6 +26,7 @@
 #include "util/slice.h"
 
 struct fn_engine;
+struct authz;
 struct batch_engine;
 
 /* Every state AWS has (model enum JobStatus). Values are stored: append only. */
@@ -59,7 +60,9 @@ enum batch_op {
 };
 
 enum batch_manifest_format {
-    BATCH_MF_CSV, /* S3BatchOperations_CSV_20180820 */
+    BATCH_MF_CSV,       /* S3BatchOperations_CSV_20180820 */
+    BATCH_MF_INVENTORY, /* S3InventoryReport_CSV_20161130 (manifest.json + gzipped CSV) */
+    BATCH_MF_GENERATOR, /* S3JobManifestGenerator (a listing of a bucket) */
 };
 
 enum batch_field {
@@ -79,6 +82,9 @@ enum batch_field {
 #define BATCH_DESC_MAX      256u
 #define BATCH_TAG_KEY_MAX   512u  /* bytes: 128 Unicode characters of up to 4 bytes */
 #define BATCH_TAG_VALUE_MAX 1024u /* bytes: 256 characters; UserArguments values 1024 */
+
+#define BATCH_REPL_NONE 8u /* the one ReplicationStatus an object of quarry has */
+#define BATCH_SC_STANDARD 1u  /* the one S3StorageClass an object of quarry has */
 
 struct batch_kv {
     char key[BATCH_TAG_KEY_MAX + 1];
@@ -109,6 +115,17 @@ struct batch_def {
     char mf_arn[BATCH_ARN_MAX + 1];
     char mf_etag[80]; /* as given (quotes kept for the echo) */
     char mf_version[BATCH_KEY_MAX + 1];
+    /* S3JobManifestGenerator (mf_format BATCH_MF_GENERATOR) */
+    char gen_source[BATCH_ARN_MAX + 1]; /* SourceBucket ARN */
+    bool gen_output;                    /* EnableManifestOutput */
+    char gen_out_bucket[BATCH_ARN_MAX + 1];
+    char gen_out_prefix[BATCH_PREFIX_MAX + 1];
+    int64_t gen_after_ms, gen_before_ms; /* CreatedAfter/Before, 0: none */
+    unsigned gen_repl;                   /* ObjectReplicationStatuses bits (BATCH_REPL_*), 0: any */
+    char gen_prefix[BATCH_KEY_MAX + 1], gen_suffix[BATCH_KEY_MAX + 1],
+        gen_substr[BATCH_KEY_MAX + 1]; /* KeyNameConstraint, "" when none */
+    int64_t gen_gt, gen_lt;            /* ObjectSize Greater/LessThanBytes, -1: none */
+    unsigned gen_classes;              /* MatchAnyStorageClass bits (BATCH_SC_*), 0: any */
     /* Report */
     bool report_enabled;
     char report_bucket_arn[BATCH_ARN_MAX + 1];
@@ -146,15 +163,13 @@ struct batch_job {
     int64_t elapsed_s; /* Timers.ElapsedTimeInActiveSeconds */
 };
 
-struct authz;
-
 struct batch_engine_opts {
     struct store *store;  /* borrowed */
     struct fn_engine *fn; /* borrowed; NULL: LambdaInvoke tasks fail */
+    struct authz *authz;  /* borrowed: jobs act as their role; NULL: every task is denied */
     const char *data_dir; /* DATA */
     const char *region;   /* job ARNs, function resolution */
     const char *account_id;
-    struct authz *authz; /* borrowed: tasks are decided as the job's role; NULL: no IAM */
 };
 
 /* Creates the job tables if needed and starts the engine thread, which resumes the jobs
@@ -222,5 +237,85 @@ struct batch_task {
 enum qr_err batch_csv_line(struct qr_slice line, const enum batch_field *fields, size_t n_fields,
                            struct batch_task *out, char msg[128])
     __attribute__((warn_unused_result));
+
+/* ---- throughput and ETA (progress.c; beyond AWS, opt-in with quarry:progress=true) ---- */
+
+#define BATCH_TAG_PROGRESS "quarry:progress"
+#define BATCH_TAG_RATE     "quarry:rate"
+#define BATCH_TAG_ETA      "quarry:eta"
+
+/* Adds quarry:rate and quarry:eta to t (the job's tags, as GetJobTagging shows them) when
+ * the job asked for them, computed from its counters now. */
+void batch_progress_tags(const struct batch_job *j, struct batch_tags *t);
+/* Drops quarry:rate and quarry:eta from tags a client puts (they are the server's). */
+void batch_strip_progress_tags(struct batch_tags *t);
+
+/* ---- S3JobManifestGenerator (generator.c) ---- */
+
+/* The generated manifest of a generator job with EnableManifestOutput: its ObjectArn and
+ * ETag (quoted) once it has been written; false otherwise. r: the caller's reader. */
+bool batch_generated_manifest(struct store_reader *r, const struct batch_def *d,
+                              const char *job_id, char *arn, size_t arn_cap, char etag[80]);
+/* The key of a generator job's manifest.json in the output bucket. */
+void batch_generated_manifest_key(const struct batch_def *d, const char *job_id, char *out,
+                                  size_t cap);
+
+/* ---- inventory reports (inventory.c) ----
+ *
+ * An S3InventoryReport_CSV_20161130 manifest is an inventory manifest.json naming gzipped
+ * CSV data files whose columns fileSchema lists. At preparation every data file is read
+ * once (streamed through inflate, its MD5 checked against manifest.json) and its lines
+ * become the job's task list (store_job_spool), in the CSV layout Bucket,Key,VersionId. */
+
+#define BATCH_INV_JSON_MAX  (8u * 1024u * 1024u) /* largest manifest.json read */
+#define BATCH_INV_MAX_FILES 100000u
+#define BATCH_INV_MAX_COLS  64u
+
+struct batch_inv_file {
+    char key[BATCH_KEY_MAX + 1]; /* in the manifest's destinationBucket */
+    uint64_t size;
+    char md5[33]; /* lower-case hex */
+};
+
+struct batch_inv {
+    char dest_bucket[64]; /* the bucket holding the data files */
+    enum batch_field cols[BATCH_INV_MAX_COLS];
+    size_t n_cols;
+    struct batch_inv_file *files; /* n_files, heap */
+    size_t n_files;
+};
+
+/* Parses a manifest.json (untrusted). Errors: QR_E_BAD_INPUT with msg set. */
+enum qr_err batch_inv_parse(struct qr_slice json, struct batch_inv *out, char msg[128])
+    __attribute__((warn_unused_result));
+void batch_inv_dispose(struct batch_inv *inv);
+
+/* One data-file line (columns of fileSchema) -> a task. Errors: QR_E_BAD_INPUT + msg. */
+enum qr_err batch_inv_line(const struct batch_inv *inv, struct qr_slice line,
+                           struct batch_task *out, char msg[128])
+    __attribute__((warn_unused_result));
+
+/* Appends the task as a manifest line "bucket,key,version\n" (key as written, quoted when
+ * it holds a comma or a quote) to out (at least BATCH_LINE_MAX + 8 bytes); returns its
+ * length, 0 when it does not fit. */
+size_t batch_task_csv(const struct batch_task *t, char *out, size_t cap);
+
+/* Where a reader of compressed bytes gets them: *got 0 at the end. */
+typedef enum qr_err (*batch_pull_fn)(void *arg, uint8_t *dst, size_t cap, size_t *got);
+
+/* Lines of a gzip stream (concatenated members accepted) in bounded memory, with the MD5
+ * of the compressed bytes. */
+struct batch_gzlines;
+void batch_gzlines_new(batch_pull_fn pull, void *arg, struct batch_gzlines **out);
+/* The next non-empty line without its line end (borrowed until the next call); *eof at
+ * the end. Errors: QR_E_BAD_INPUT (not gzip, corrupt or cut short), QR_E_TOO_LARGE (a
+ * line over 16 KiB), the pull function's errors. */
+enum qr_err batch_gzlines_next(struct batch_gzlines *g, struct qr_slice *line, bool *eof)
+    __attribute__((warn_unused_result));
+/* Physical line number of the last line returned (1-based). */
+uint64_t batch_gzlines_line_no(const struct batch_gzlines *g);
+/* MD5 (lower-case hex) of every compressed byte pulled; call after *eof. */
+void batch_gzlines_md5(struct batch_gzlines *g, char hex[33]);
+void batch_gzlines_free(struct batch_gzlines *g);
 
 #endif

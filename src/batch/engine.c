@@ -19,12 +19,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util/buf.h"
 #include "util/codec.h"
 
 #define IDLE_WAIT_MS 500
+#define BATCH_NICE   5 /* the engine thread's nice value (requests keep 0) */
 
 void batch_kick(struct batch_engine *e)
 {
@@ -43,7 +47,7 @@ static bool stopping(struct batch_engine *e)
 }
 
 /* "arn:aws:s3:::bucket/key" -> bucket and key; already checked at CreateJob. */
-static bool manifest_object(const char *arn, char bucket[64], const char **key)
+bool batch_manifest_object(const char *arn, char bucket[64], const char **key)
 {
     static const char gp[] = "arn:aws:s3:::";
     if (strncmp(arn, gp, sizeof(gp) - 1) != 0)
@@ -57,7 +61,7 @@ static bool manifest_object(const char *arn, char bucket[64], const char **key)
     return true;
 }
 
-static void etag_unquoted(const char *in, char out[80])
+void batch_etag_unquoted(const char *in, char out[80])
 {
     size_t n = strlen(in);
     if (n >= 2 && in[0] == '"' && in[n - 1] == '"') {
@@ -72,11 +76,11 @@ static bool pin_manifest(struct batch_engine *e, const struct store_job *j,
 {
     char bucket[64], etag[80], reason[256];
     const char *key;
-    if (!manifest_object(d->mf_arn, bucket, &key)) {
+    if (!batch_manifest_object(d->mf_arn, bucket, &key)) {
         batch_fail_job(e, j->id, "ManifestNotFound", "The manifest ObjectArn is not valid.");
         return false;
     }
-    etag_unquoted(d->mf_etag, etag);
+    batch_etag_unquoted(d->mf_etag, etag);
     enum qr_err err =
         store_job_pin(e->o.store, j->id, qr_slice_cstr(bucket), qr_slice_cstr(key), etag);
     if (err == QR_OK)
@@ -140,11 +144,24 @@ out:
 static void prepare(struct batch_engine *e, const struct store_job *j, const struct batch_def *d)
 {
     uint64_t total = 0;
+    char code[64], reason[257];
     if (j->state == BATCH_NEW &&
         batch_set_state(e, j->id, BATCH_BIT(BATCH_NEW), BATCH_PREPARING) != QR_OK)
         return;
-    if (!pin_manifest(e, j, d) || !count_tasks(e, j, d, &total))
+    /* The job reads its manifest and will write its report as its role: a role that may
+     * not fails the job now, before any task runs. */
+    if (!batch_role_job_access(e, j, d, true, code, reason)) {
+        batch_fail_job(e, j->id, code, reason);
         return;
+    }
+    bool pinned = d->mf_format == BATCH_MF_CSV ? pin_manifest(e, j, d)
+                                               : batch_expand_manifest(e, j, d);
+    if (!pinned || !count_tasks(e, j, d, &total))
+        return;
+    if (batch_dry_run_wanted(j)) {
+        batch_dry_run(e, j, d, total); /* opt-in, beyond AWS: dryrun.c */
+        return;
+    }
     struct store_job_update u = {
         .id = j->id,
         .set = STORE_JOB_SET_STATE | STORE_JOB_SET_TOTAL,
@@ -166,6 +183,11 @@ static void finish(struct batch_engine *e, const struct store_job *j, const stru
                    enum batch_state final)
 {
     if (j->cursor > 0 || final == BATCH_COMPLETE) {
+        char code[64], reason[257];
+        if (!batch_role_job_access(e, j, d, false, code, reason)) {
+            batch_fail_job(e, j->id, code, reason); /* the role lost the report bucket */
+            return;
+        }
         enum qr_err err = batch_write_report(e, j, d);
         if (err != QR_OK) {
             batch_fail_job(e, j->id, "ReportWriteFailed",
@@ -233,8 +255,13 @@ static void run_job(struct batch_engine *e, const struct store_job *j, const str
     enum qr_err err = read_window(e, j, d, &w, max);
     if (err == QR_OK && w.n == 0)
         err = QR_E_INTERNAL; /* the count said more lines follow */
+    struct batch_role *role = qr_xmalloc(sizeof(*role));
+    batch_role_open(role, e, j->id, d->role_arn);
+    w.role = role;
     if (err == QR_OK)
         err = batch_run_window(&w);
+    batch_role_close(role);
+    free(role);
     free(w.tasks);
     free(w.ends);
     if (err == QR_E_BUSY)
@@ -314,6 +341,10 @@ out:
 static void *engine_main(void *arg)
 {
     struct batch_engine *e = arg;
+    /* Batch work yields the CPU to requests: this thread reads manifests and builds
+     * windows at a lower priority than the event loops and workers (Linux: a thread's
+     * own nice value). Failure leaves the default. */
+    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), BATCH_NICE);
     for (;;) {
         bool busy = step(e);
         pthread_mutex_lock(&e->mu);

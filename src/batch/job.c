@@ -71,6 +71,15 @@ char *batch_def_to_json(const struct batch_def *d, const struct batch_tags *t, b
     json_object_set_new(o, "otags", kv_json(d->obj_tags, d->n_obj_tags));
     if (t)
         json_object_set_new(o, "tags", kv_json(t->v, t->n));
+    if (d->mf_format == BATCH_MF_GENERATOR)
+        json_object_set_new(
+            o, "gen",
+            json_pack("{ss sb ss ss sI sI si ss ss ss sI sI si}", "src", d->gen_source, "out",
+                      d->gen_output, "ob", d->gen_out_bucket, "op", d->gen_out_prefix, "after",
+                      (json_int_t)d->gen_after_ms, "before", (json_int_t)d->gen_before_ms, "repl",
+                      (int)d->gen_repl, "pre", d->gen_prefix, "suf", d->gen_suffix, "sub",
+                      d->gen_substr, "gt", (json_int_t)d->gen_gt, "lt", (json_int_t)d->gen_lt,
+                      "sc", (int)d->gen_classes));
     if (with_token)
         json_object_set_new(o, "token", json_string(d->token));
     char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
@@ -113,6 +122,22 @@ enum qr_err batch_def_from_json(struct qr_slice json, struct batch_def *d)
     d->confirmation_required = json_is_true(json_object_get(o, "confirm"));
     d->priority = json_integer_value(json_object_get(o, "prio"));
     d->checksum_alg = (int)json_integer_value(json_object_get(o, "ckalg"));
+    json_t *g = json_object_get(o, "gen");
+    if (json_is_object(g)) {
+        str_field(g, "src", d->gen_source, sizeof(d->gen_source));
+        str_field(g, "ob", d->gen_out_bucket, sizeof(d->gen_out_bucket));
+        str_field(g, "op", d->gen_out_prefix, sizeof(d->gen_out_prefix));
+        str_field(g, "pre", d->gen_prefix, sizeof(d->gen_prefix));
+        str_field(g, "suf", d->gen_suffix, sizeof(d->gen_suffix));
+        str_field(g, "sub", d->gen_substr, sizeof(d->gen_substr));
+        d->gen_output = json_is_true(json_object_get(g, "out"));
+        d->gen_after_ms = json_integer_value(json_object_get(g, "after"));
+        d->gen_before_ms = json_integer_value(json_object_get(g, "before"));
+        d->gen_repl = (unsigned)json_integer_value(json_object_get(g, "repl"));
+        d->gen_gt = json_integer_value(json_object_get(g, "gt"));
+        d->gen_lt = json_integer_value(json_object_get(g, "lt"));
+        d->gen_classes = (unsigned)json_integer_value(json_object_get(g, "sc"));
+    }
     json_t *f = json_object_get(o, "fields");
     size_t i;
     json_t *v;
@@ -287,14 +312,19 @@ enum qr_err batch_create(struct batch_engine *e, struct store_reader *r, const s
     char mb[64], mk[BATCH_KEY_MAX + 1];
     bool mdir = false;
     msg[0] = '\0';
-    if (!object_of_arn(d->mf_arn, mb, mk, sizeof(mk)))
+    enum qr_err err;
+    if (d->mf_format == BATCH_MF_GENERATOR) {
+        err = batch_check_generator(r, d, msg);
+    } else if (!object_of_arn(d->mf_arn, mb, mk, sizeof(mk))) {
         return fail_msg(msg, QR_E_BAD_INPUT,
                         "Manifest ObjectArn %.200s is not arn:aws:s3:::bucket/key", d->mf_arn);
-    struct store_bucket sb;
-    enum qr_err err = store_bucket_get(r, qr_slice_cstr(mb), &sb);
-    if (err == QR_E_NO_SUCH_BUCKET)
-        return fail_msg(msg, QR_E_BAD_INPUT, "The manifest bucket %s does not exist", mb);
-    mdir = err == QR_OK && sb.type == STORE_BUCKET_DIRECTORY;
+    } else {
+        struct store_bucket sb;
+        err = store_bucket_get(r, qr_slice_cstr(mb), &sb);
+        if (err == QR_E_NO_SUCH_BUCKET)
+            return fail_msg(msg, QR_E_BAD_INPUT, "The manifest bucket %s does not exist", mb);
+        mdir = err == QR_OK && sb.type == STORE_BUCKET_DIRECTORY;
+    }
     if (err == QR_OK && d->report_enabled)
         err = check_bucket(r, d->report_bucket_arn, "Report Bucket", msg, NULL);
     if (err == QR_OK)

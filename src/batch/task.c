@@ -3,17 +3,19 @@
  *
  * S3PutObjectCopy and the tagging operations run inside the store's writer transaction
  * that records their result rows (store_job_progress): a window of up to
- * BATCH_WINDOW_STORE tasks is one transaction and one fsync, and a task's effect never
- * exists without its row or the other way round. Copies share blobs, so a copy costs
+ * BATCH_WINDOW_STORE tasks is one bulk change, which the writer commits in one or more
+ * slices (it serves user requests between them), and a task's effect never exists
+ * without its row or the other way round. Copies share blobs, so a copy costs
  * the same whatever the object's size.
  *
- * LambdaInvoke keeps 16 invocations (quarry:concurrency) of the window in flight through fn_invoke
- * (a sliding window: the next goes out when one ends), waits for the last callback, retries
+ * LambdaInvoke keeps 16 invocations (quarry:concurrency) of the window in flight through
+ * fn_invoke (a sliding window: the next goes out when one ends; a cancel is looked for
+ * every BATCH_LAMBDA_CHECK_MS), waits for the last callback, retries
  * TemporaryFailure with backoff up to 3 times (quarry:max-retries) and waits out throttling without limit
  * (a throttled task never fails), then records the window.
  *
- * Every task runs through batch_authorize_task, the one place a task's principal (the
- * job's role) is checked.
+ * Every task runs through batch_authorize_task (role.c) as the job's role: a denied task
+ * is a failed row, AccessDenied with HTTP 403 and AWS's message, and has no effect.
  */
 #include "batch/batch_int.h"
 
@@ -33,39 +35,6 @@
 #include "util/codec.h"
 #include "util/names.h"
 
-/* The job's role decides each task (a session of RoleArn, as AWS runs a job): action on
- * the task's object (bucket/key), on bucket/key of the copy's destination (dst_bucket
- * non-NULL, the key with the target prefix), or on the function of LambdaInvoke, under the
- * bucket's policy. Objects of directory buckets need s3express:CreateSession on the bucket.
- * No IAM (unit tests of the engine): allowed. */
-static bool batch_authorize_task(const struct batch_window *w, const char *action,
-                                 const struct batch_task *t, const char *dst_bucket,
-                                 const char *dst_key)
-{
-    const struct batch_def *d = w->def;
-    struct authz *a = w->e->o.authz;
-    if (a == NULL)
-        return true;
-    char res[BATCH_ARN_MAX + BATCH_KEY_MAX * 2 + 64], msg[512];
-    const char *bucket = dst_bucket ? dst_bucket : t->bucket;
-    bool dir = false;
-    if (strcmp(action, "lambda:InvokeFunction") == 0) {
-        snprintf(res, sizeof(res), "%s", d->function_arn);
-        bucket = "";
-    } else if (qr_bucket_name_valid(qr_slice_cstr(bucket), &dir) && dir) {
-        snprintf(res, sizeof(res), "arn:aws:s3express:%s:%s:bucket/%s", w->e->region,
-                 w->e->account_id, bucket);
-        action = "s3express:CreateSession";
-    } else if (dst_bucket) {
-        snprintf(res, sizeof(res), "arn:aws:s3:::%s/%.*s", dst_bucket,
-                 (int)(strlen(d->target_prefix) + t->key_len), dst_key);
-    } else {
-        snprintf(res, sizeof(res), "arn:aws:s3:::%s/%.*s", t->bucket, (int)t->key_len, t->key);
-    }
-    return authz_role_allows(a, d->role_arn, "s3-batch-operations", action, res,
-                             qr_slice_cstr(bucket), msg, sizeof(msg));
-}
-
 static void row_outcome(struct store_job_row *row, bool failed, int http, const char *code,
                         const char *msg, size_t msg_len)
 {
@@ -79,6 +48,16 @@ static void row_outcome(struct store_job_row *row, bool failed, int http, const 
         msg_len--;
     memcpy(row->message, msg, msg_len);
     row->message[msg_len] = '\0';
+}
+
+/* A task the job's role may not run: failed, 403 AccessDenied with AWS's message. */
+static bool denied(struct batch_window *w, size_t i, struct store_job_row *row)
+{
+    char msg[BATCH_MSG_MAX + 1];
+    if (batch_authorize_task(w->role, w->def, &w->tasks[i], msg, sizeof(msg)))
+        return false;
+    row_outcome(row, true, 403, "AccessDenied", msg, strlen(msg));
+    return true;
 }
 
 static void row_base(struct store_job_row *row, const struct batch_window *w, size_t i)
@@ -152,15 +131,11 @@ static bool copy_row(struct batch_window *w, size_t i, const char *dst_bucket, b
         row_outcome(row, true, 400, "KeyTooLongError", "Your key is too long", 20);
         return false;
     }
+    if (denied(w, i, row))
+        return false;
     memcpy(key_buf, d->target_prefix, pl);
     memcpy(key_buf + pl, t->key, t->key_len);
     key_buf[pl + t->key_len] = '\0';
-    /* A copy reads its source and writes its destination: the role needs both. */
-    if (!batch_authorize_task(w, "s3:GetObject", t, NULL, NULL) ||
-        !batch_authorize_task(w, "s3:PutObject", t, dst_bucket, key_buf)) {
-        row_outcome(row, true, 403, "AccessDenied", "Access Denied", 13);
-        return false;
-    }
     /* CopyObject's rules (obj/): ETag, tags and the copy-onto-itself refusal. The source is
      * read inside the committing transaction, so the plan has no source object. */
     struct obj_copy_req req = {
@@ -211,10 +186,8 @@ static void build_store_rows(struct batch_window *w, struct store_job_row *rows,
                                row);
             continue;
         }
-        if (!batch_authorize_task(w, "s3:PutObjectTagging", &w->tasks[i], NULL, NULL)) {
-            row_outcome(row, true, 403, "AccessDenied", "Access Denied", 13);
+        if (denied(w, i, row))
             continue;
-        }
         row->effect = STORE_JOB_EFFECT_TAGS;
         row->obj_bucket = qr_slice_cstr(w->tasks[i].bucket);
         row->obj_key = qr_slice(w->tasks[i].key, w->tasks[i].key_len);
@@ -269,10 +242,8 @@ static void checksum_task(struct batch_window *w, size_t i, uint8_t *buf, struct
     enum qr_ck alg = (enum qr_ck)w->def->checksum_alg;
     h2o_mem_pool_t pool;
     struct store_obj o;
-    if (!batch_authorize_task(w, "s3:GetObject", t, NULL, NULL)) {
-        row_outcome(row, true, 403, "AccessDenied", "Access Denied", 13);
+    if (denied(w, i, row))
         return;
-    }
     h2o_mem_init_pool(&pool);
     enum qr_err err = store_obj_get(w->e->reader, qr_slice_cstr(t->bucket),
                                     qr_slice(t->key, t->key_len), true, &pool, &o);
@@ -561,14 +532,19 @@ static void send_group(struct lam_window *lw, const struct fn_config *cfg, struc
  * a later round. */
 static size_t send_round(struct lam_window *lw, const struct fn_config *cfg)
 {
-    size_t later = 0, since_check = BATCH_LAMBDA_INFLIGHT;
+    size_t later = 0;
+    int64_t next_check = 0;
     struct lam_group *g = NULL;
     for (size_t i = 0; i < lw->w->n; i++) {
         if (lw->slots[i].st != LAM_PENDING)
             continue;
         if (g == NULL) {
-            if (since_check >= BATCH_LAMBDA_INFLIGHT) {
-                since_check = 0;
+            /* A cancel or a job of higher priority is noticed within BATCH_LAMBDA_CHECK_MS
+             * (two store reads: every few invocations they cost more than the no-op
+             * invocations themselves). */
+            int64_t now = batch_mono_ms();
+            if (now >= next_check) {
+                next_check = now + BATCH_LAMBDA_CHECK_MS;
                 if (should_stop(lw)) {
                     lw->stopped = true;
                     break;
@@ -579,7 +555,6 @@ static size_t send_round(struct lam_window *lw, const struct fn_config *cfg)
             g->n = 0;
         }
         g->slots[g->n++] = &lw->slots[i];
-        since_check++;
         if (g->n == lw->opts.per_invoke) {
             send_group(lw, cfg, g);
             g = NULL;
@@ -649,8 +624,8 @@ static size_t lambda_run(struct batch_window *w, struct store_job_row *rows, boo
                  (unsigned long long)(uintptr_t)w->job->seq, (unsigned long long)rows[i].line);
         if (rerr != QR_OK || w->e->o.fn == NULL)
             fail_row(sl, "PermanentFailure", "The function no longer exists", 29);
-        else if (!batch_authorize_task(w, "lambda:InvokeFunction", &w->tasks[i], NULL, NULL))
-            fail_row(sl, "AccessDenied", "Access Denied", 13);
+        else if (denied(w, i, &rows[i]))
+            sl->st = LAM_DONE; /* never invoked */
     }
     for (unsigned round = 0; send_round(&lw, &cfg) > 0 && !lw.stopped; round++) {
         if (batch_engine_stopping(w->e)) {
@@ -791,6 +766,9 @@ enum qr_err batch_run_windows(struct batch_engine *e, const struct store_job *j,
         return err;
     }
     pipe_init(pp, e, d, d->op == BATCH_OP_LAMBDA ? BATCH_WINDOW_LAMBDA : BATCH_WINDOW_STORE);
+    struct batch_role *role = qr_xmalloc(sizeof(*role));
+    batch_role_open(role, e, j->id, d->role_arn);
+    pp->slots[0].w.role = pp->slots[1].w.role = role;
     int64_t turn_end = t0 + BATCH_TURN_MS;
     for (size_t k = 0; k < max_windows && err == QR_OK; k++) {
         struct store_slot *sl = &pp->slots[k % 2];
@@ -804,6 +782,7 @@ enum qr_err batch_run_windows(struct batch_engine *e, const struct store_job *j,
             break;
         sl->job = *j;
         sl->job.cursor = cursor;
+        batch_role_refresh(role); /* IAM changed since the last window: decide by the new state */
         size_t n = sl->w.n;
         bool stopped = false;
         if (d->op == BATCH_OP_LAMBDA)
@@ -822,6 +801,7 @@ enum qr_err batch_run_windows(struct batch_engine *e, const struct store_job *j,
                 .active_ms = now - t0,
                 .outcome = store_outcome,
                 .arg = &sl->w,
+                .ends = sl->w.ends,
             };
             cursor += n;
             pthread_mutex_lock(&pp->mu);
@@ -844,6 +824,8 @@ enum qr_err batch_run_windows(struct batch_engine *e, const struct store_job *j,
             err = e2;
     }
     batch_mreader_close(&mr);
+    batch_role_close(role);
+    free(role);
     pipe_dispose(pp);
     free(pp);
     qr_buf_dispose(&tags);

@@ -485,6 +485,8 @@ static struct fn_env *env_new(struct fn_engine *e, struct fn_name *fname, const 
     qr_buf_init(&env->line[1], FN_LINE_MAX);
     env->timer.cb = env_timer_cb;
     env->born_ms = fn_now_ms();
+    env->creds_expire_ms = env->born_ms + (int64_t)e->creds_ttl_s * 1000;
+    env->timeout_s = inv->cfg.timeout_s;
     /* instance id: 32 hex of a counter and the clock; unique per engine and restart */
     uint64_t a = ++e->env_seq, b = fn_now_us() ^ ((uint64_t)e->self_pid << 40);
     snprintf(env->instance_id, sizeof(env->instance_id), "%016llx%016llx", (unsigned long long)b,
@@ -570,6 +572,21 @@ static void assign(struct fn_env *env, struct fn_inv *inv)
 }
 
 /* The least recently used env without an invocation, any function; NULL if none. */
+/* The environment's credentials were put in its environment at spawn and cannot be
+ * replaced there, so it is retired instead (AWS refreshes them): it takes no invocation
+ * that could still be running, or making calls, when they expire. The margin covers
+ * what the timeout does not (delivery, the runtime's own work after the result); a
+ * quarter of the lifetime when that is short, so that short test lifetimes still see
+ * warm reuse. */
+static bool creds_short(const struct fn_engine *e, const struct fn_env *env, int64_t now_ms,
+                        uint32_t timeout_s)
+{
+    int64_t margin = (int64_t)e->creds_ttl_s * 250;
+    if (margin > FN_CREDS_MARGIN_MAX_MS)
+        margin = FN_CREDS_MARGIN_MAX_MS;
+    return now_ms + (int64_t)timeout_s * 1000 + margin >= env->creds_expire_ms;
+}
+
 static struct fn_env *lru_idle(struct fn_engine *e)
 {
     struct fn_env *best = NULL;
@@ -602,14 +619,17 @@ static void dispatch(struct fn_engine *e, struct fn_inv *inv)
                    0, NULL);
         return;
     }
-    /* Warm reuse; idle envs of an older revision of this version are retired. */
+    /* Warm reuse; idle envs of an older revision of this version, or whose credentials
+     * would not last the invocation, are retired. */
+    int64_t now = fn_now_ms();
     h2o_linklist_t *l = fname->idle.next;
     while (l != &fname->idle) {
         struct fn_env *env = H2O_STRUCT_FROM_MEMBER(struct fn_env, idle_link, l);
         l = l->next;
         if (strcmp(env->version, cfg->version) != 0)
             continue;
-        if (strcmp(env->revision, cfg->revision) != 0 || env->doomed) {
+        if (strcmp(env->revision, cfg->revision) != 0 || env->doomed ||
+            creds_short(e, env, now, cfg->timeout_s)) {
             env_teardown(env);
             continue;
         }
@@ -885,7 +905,7 @@ static void tick_cb(h2o_timeout_entry_t *entry)
         }
         bool idle = !env->cur && env->state == ENV_READY;
         if (idle && (now - env->idle_since_ms >= (int64_t)e->idle_timeout_s * 1000 ||
-                     now - env->born_ms >= FN_ENV_MAX_AGE_MS))
+                     creds_short(e, env, now, env->timeout_s)))
             env_teardown(env);
     }
     reap_zombies(e);
@@ -1129,6 +1149,7 @@ enum qr_err fn_engine_new(const struct fn_engine_opts *o, struct fn_engine **out
     unsigned def_max = ncpu > 0 ? (unsigned)ncpu * 8u : 16u;
     e->max_instances = o->max_instances ? o->max_instances : (def_max < 16 ? 16 : def_max);
     e->idle_timeout_s = o->idle_timeout_s ? o->idle_timeout_s : IDLE_TIMEOUT_DEF_S;
+    e->creds_ttl_s = o->creds_ttl_s ? o->creds_ttl_s : FN_CREDS_TTL_S;
     e->queue_max = o->queue_max ? o->queue_max : QUEUE_MAX_DEFAULT;
     e->runtimes_dir = find_runtimes_dir(o->runtimes_dir);
     e->seccomp_fd = e->host_netns_fd = -1;

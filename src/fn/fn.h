@@ -39,6 +39,9 @@ struct fn_engine_opts {
                                   --no-sandbox mode (no filesystem isolation) */
     struct creds *creds;       /* mints each function's temporary credentials; NULL: the
                                   functions get none */
+    uint32_t creds_ttl_s;      /* their lifetime; 0 = 12 hours. Short ones are for tests
+                                  of the renewal (an environment is retired before they
+                                  expire) */
     const char *runtimes_dir;  /* quarry's runtimes/ (python/bootstrap.py, node/...); NULL:
                                   $QUARRY_RUNTIMES_DIR, else <binary's dir>/../runtimes */
     struct logs *logs;         /* function log store (borrowed), or NULL: logs are only

@@ -35,8 +35,8 @@
     (256u * 1024u)                      /* a longer child output line is split (CloudWatch's       \
                                            event size) */
 #define FN_INIT_LIMIT_MS  10000u        /* AWS's init phase limit */
-#define FN_CREDS_TTL_S    (12u * 3600u) /* function credentials */
-#define FN_ENV_MAX_AGE_MS (11ll * 3600 * 1000) /* recycled before its credentials expire */
+#define FN_CREDS_TTL_S    (12u * 3600u) /* function credentials, unless the engine is told */
+#define FN_CREDS_MARGIN_MAX_MS 300000ll  /* see fn_env_creds_short */
 #define FN_TMP_BYTES      (512ull << 20)         /* /tmp of a sandbox: Lambda's default 512 MB */
 #define FN_PIDS_MAX_DEF   1024u                  /* processes and threads per environment */
 #define FN_NETNS_POOL     4u /* network namespaces made ahead of cold starts (netns.c) */
@@ -198,6 +198,8 @@ struct fn_env {
     bool reported_init;
     int64_t born_ms;
     int64_t idle_since_ms;
+    int64_t creds_expire_ms; /* its credentials (minted at spawn, born_ms + creds_ttl_s) */
+    uint32_t timeout_s;      /* of the configuration it runs */
     char *cgroup;   /* memory cgroup dir, or NULL */
     char *cg_pids;  /* v1 pids cgroup dir, or NULL (v2: cgroup has both) */
     int cg_peak_fd; /* memory.max_usage_in_bytes / memory.peak, or -1 */
@@ -246,6 +248,7 @@ struct fn_engine {
     unsigned max_instances;
     unsigned idle_timeout_s;
     unsigned queue_max;
+    uint32_t creds_ttl_s; /* lifetime of the credentials an environment is given */
     struct creds *creds;
     struct logs *logs;
     struct fn_runtimes rt; /* immutable after fn_engine_new */

@@ -599,8 +599,8 @@ static void build_env(struct fn_engine *e, struct fn_env *env, const struct fn_r
     }
     if (e->creds && cfg->role) {
         struct creds_session s;
-        if (creds_function_session(e->creds, cfg->role, cfg->name, fn_now_ms(), FN_CREDS_TTL_S,
-                                   &s) == QR_OK) {
+        if (creds_function_session(e->creds, cfg->role, cfg->name, env->born_ms,
+                                   e->creds_ttl_s, &s) == QR_OK) {
             env_set(ev, "AWS_ACCESS_KEY_ID", s.akid);
             env_set(ev, "AWS_ACCESS_KEY", s.akid);
             env_set(ev, "AWS_SECRET_ACCESS_KEY", s.secret);

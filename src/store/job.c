@@ -33,7 +33,9 @@ static const char job_schema[] =
     "CREATE TABLE IF NOT EXISTS batch_results(job_seq INTEGER NOT NULL, line INTEGER NOT NULL,"
     " failed INTEGER NOT NULL, bucket BLOB NOT NULL, key BLOB NOT NULL, version TEXT NOT NULL,"
     " code TEXT NOT NULL, http INTEGER NOT NULL, message TEXT NOT NULL,"
-    " PRIMARY KEY(job_seq, line)) WITHOUT ROWID;";
+    " PRIMARY KEY(job_seq, line)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS batch_holds(job_seq INTEGER NOT NULL, ext BLOB NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS batch_holds_job ON batch_holds(job_seq);";
 
 #define JOB_COLS                                                                                   \
     "seq,id,state,priority,created_ms,terminated_ms,suspended_ms,active_ms,total,succeeded,"       \
@@ -320,11 +322,35 @@ static enum qr_err w_set_text(struct store *st, int64_t seq, const char *col, st
     return run_done(st->wdb, s, col);
 }
 
+/* Drops the job's holds on data files (store_job_hold): one reference per extent. */
+static enum qr_err w_drop_holds(struct store *st, int64_t seq)
+{
+    sqlite3_stmt *s = prep(st->wdb, "SELECT ext FROM batch_holds WHERE job_seq=?1");
+    if (s == NULL)
+        return QR_E_DB;
+    sqlite3_bind_int64(s, 1, seq);
+    enum qr_err err = QR_OK;
+    int rc;
+    while (err == QR_OK && (rc = sqlite3_step(s)) == SQLITE_ROW)
+        err = w_unref_packed(st, sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0));
+    if (err == QR_OK && rc != SQLITE_DONE)
+        err = db_fail(st->wdb, "job holds");
+    sqlite3_finalize(s);
+    if (err != QR_OK)
+        return err;
+    s = prep(st->wdb, "DELETE FROM batch_holds WHERE job_seq=?1");
+    if (s == NULL)
+        return QR_E_DB;
+    sqlite3_bind_int64(s, 1, seq);
+    return run_done(st->wdb, s, "job holds drop");
+}
+
 static enum qr_err w_unpin(struct store *st, struct w_job *j)
 {
-    if (!j->pinned)
-        return QR_OK;
-    enum qr_err err = w_unref_packed(st, j->ext.p, j->ext.len);
+    enum qr_err err = w_drop_holds(st, j->seq);
+    if (err != QR_OK || !j->pinned)
+        return err;
+    err = w_unref_packed(st, j->ext.p, j->ext.len);
     if (err != QR_OK)
         return err;
     sqlite3_stmt *s = prep(st->wdb, "UPDATE batch_jobs SET pinned=0, man_inline=NULL,"
@@ -469,6 +495,223 @@ enum qr_err store_job_pin(struct store *st, const char *id, struct qr_slice buck
     return writer_submit(st, &c.ch);
 }
 
+/* ---- the spool: a task list written at preparation, pinned like a manifest ---- */
+
+struct store_job_spool {
+    struct store *st;
+    uint8_t *buf; /* STORE_JOB_SPOOL_CHUNK bytes, heap */
+    size_t len;
+    struct store_extent *ext; /* one per blob written, heap */
+    size_t n_ext, cap_ext;
+    uint64_t size;
+    bool owned; /* the blobs belong to a pin now */
+};
+
+void store_job_spool_new(struct store *st, struct store_job_spool **out)
+{
+    struct store_job_spool *sp = qr_xmalloc(sizeof(*sp));
+    memset(sp, 0, sizeof(*sp));
+    sp->st = st;
+    sp->buf = qr_xmalloc(STORE_JOB_SPOOL_CHUNK);
+    *out = sp;
+}
+
+static enum qr_err spool_flush(struct store_job_spool *sp)
+{
+    if (sp->len == 0)
+        return QR_OK;
+    if (sp->n_ext == STORE_MAX_EXTENTS)
+        return QR_E_TOO_LARGE;
+    if (sp->n_ext == sp->cap_ext) {
+        sp->cap_ext = sp->cap_ext ? 2 * sp->cap_ext : 16;
+        sp->ext = qr_xrealloc(sp->ext, sp->cap_ext * sizeof(*sp->ext));
+    }
+    uint64_t id;
+    enum qr_err err = blob_write(sp->st, qr_slice(sp->buf, sp->len), &id);
+    if (err != QR_OK)
+        return err;
+    sp->ext[sp->n_ext++] = (struct store_extent){.blob = id, .off = 0, .len = sp->len};
+    sp->len = 0;
+    return QR_OK;
+}
+
+enum qr_err store_job_spool_write(struct store_job_spool *sp, struct qr_slice data)
+{
+    while (data.len > 0) {
+        size_t room = STORE_JOB_SPOOL_CHUNK - sp->len, n = data.len < room ? data.len : room;
+        memcpy(sp->buf + sp->len, data.p, n);
+        sp->len += n;
+        sp->size += n;
+        data.p += n;
+        data.len -= n;
+        if (sp->len == STORE_JOB_SPOOL_CHUNK) {
+            enum qr_err err = spool_flush(sp);
+            if (err != QR_OK)
+                return err;
+        }
+    }
+    return QR_OK;
+}
+
+uint64_t store_job_spool_size(const struct store_job_spool *sp)
+{
+    return sp->size;
+}
+
+struct spool_change {
+    struct store_change ch;
+    const char *id;
+    struct store_job_spool *sp;
+};
+
+/* New blob rows (refcount 1: the pin's reference) and the pin, in one transaction. */
+static enum qr_err apply_spool_pin(struct store *st, struct store_change *ch)
+{
+    struct spool_change *c = (struct spool_change *)ch;
+    struct store_job_spool *sp = c->sp;
+    struct w_job j;
+    enum qr_err err = w_job_get(st, c->id, &j);
+    if (err != QR_OK)
+        return err == QR_E_NO_SUCH_KEY ? QR_E_NO_SUCH_UPLOAD : err;
+    if (j.pinned)
+        goto out;
+    for (size_t i = 0; i < sp->n_ext && err == QR_OK; i++)
+        err = w_blob_new(st, sp->ext[i].blob, sp->ext[i].len);
+    size_t n = sp->n_ext * STORE_EXT_BYTES;
+    uint8_t *packed = n ? qr_xmalloc(n) : NULL;
+    if (n)
+        ext_pack(sp->ext, sp->n_ext, packed);
+    sqlite3_stmt *s = err == QR_OK ? prep(st->wdb, "UPDATE batch_jobs SET pinned=1, man_size=?2,"
+                                                   " man_inline=?3, man_ext=?4 WHERE seq=?1")
+                                   : NULL;
+    if (err == QR_OK && s == NULL)
+        err = QR_E_DB;
+    if (s) {
+        sqlite3_bind_int64(s, 1, j.seq);
+        sqlite3_bind_int64(s, 2, (int64_t)sp->size);
+        if (sp->n_ext == 0) /* nothing written: an empty inline manifest */
+            sqlite3_bind_zeroblob(s, 3, 0);
+        else
+            sqlite3_bind_null(s, 3);
+        bind_bytes(s, 4, qr_slice(packed, n));
+        err = run_done(st->wdb, s, "job spool pin");
+    }
+    free(packed);
+    if (err == QR_OK)
+        sp->owned = true;
+out:
+    /* The task list is pinned (now or before): the data files it came from are not needed */
+    if (err == QR_OK)
+        err = w_drop_holds(st, j.seq);
+    qr_buf_dispose(&j.ext);
+    return err;
+}
+
+enum qr_err store_job_spool_pin(struct store_job_spool *sp, const char *id)
+{
+    enum qr_err err = spool_flush(sp);
+    if (err != QR_OK)
+        return err;
+    struct spool_change c = {.ch.apply = apply_spool_pin, .id = id, .sp = sp};
+    err = writer_submit(sp->st, &c.ch);
+    if (err != QR_OK)
+        sp->owned = false; /* the transaction rolled back: the blobs are still ours */
+    return err;
+}
+
+void store_job_spool_free(struct store_job_spool *sp)
+{
+    if (sp == NULL)
+        return;
+    for (size_t i = 0; i < sp->n_ext; i++) {
+        if (sp->owned)
+            blob_settle(sp->st, sp->ext[i].blob);
+        else
+            blob_discard(sp->st, sp->ext[i].blob);
+    }
+    free(sp->ext);
+    free(sp->buf);
+    free(sp);
+}
+
+/* ---- holds on data files read at preparation ---- */
+
+struct hold_change {
+    struct store_change ch;
+    const char *id;
+    struct qr_slice bucket, key;
+    struct full_obj o; /* filled by the writer; the caller disposes it */
+    bool have;
+};
+
+static enum qr_err apply_hold(struct store *st, struct store_change *ch)
+{
+    struct hold_change *c = (struct hold_change *)ch;
+    struct w_job j;
+    int64_t bucket_id;
+    enum qr_err err = w_job_get(st, c->id, &j);
+    if (err != QR_OK)
+        return err == QR_E_NO_SUCH_KEY ? QR_E_NO_SUCH_UPLOAD : err;
+    qr_buf_dispose(&j.ext);
+    if ((err = w_bucket_id(st, c->bucket, &bucket_id)) != QR_OK ||
+        (err = w_obj_full(st, bucket_id, c->key, &c->o)) != QR_OK)
+        return err;
+    c->have = true;
+    if (c->o.is_inline || c->o.n_ext == 0)
+        return QR_OK; /* the bytes are copied out: nothing to hold */
+    if ((err = w_ref(st, c->o.ext, c->o.n_ext)) != QR_OK)
+        return err;
+    size_t n = c->o.n_ext * STORE_EXT_BYTES;
+    uint8_t *packed = qr_xmalloc(n);
+    ext_pack(c->o.ext, c->o.n_ext, packed);
+    sqlite3_stmt *s = prep(st->wdb, "INSERT INTO batch_holds(job_seq, ext) VALUES(?1, ?2)");
+    if (s == NULL) {
+        free(packed);
+        return QR_E_DB;
+    }
+    sqlite3_bind_int64(s, 1, j.seq);
+    bind_bytes(s, 2, qr_slice(packed, n));
+    err = run_done(st->wdb, s, "job hold");
+    free(packed);
+    return err;
+}
+
+enum qr_err store_job_hold(struct store *st, struct store_reader *r, const char *id,
+                           struct qr_slice bucket, struct qr_slice key, h2o_mem_pool_t *pool,
+                           struct store_job_held *out)
+{
+    struct hold_change c = {.ch.apply = apply_hold, .id = id, .bucket = bucket, .key = key};
+    enum qr_err err = writer_submit(st, &c.ch);
+    memset(out, 0, sizeof(*out));
+    if (err == QR_OK) {
+        out->size = c.o.size;
+        memcpy(out->etag, c.o.etag, sizeof(out->etag));
+        if (c.o.is_inline || c.o.n_ext == 0) {
+            uint8_t *p = h2o_mem_alloc_pool(pool, c.o.data.len + 1);
+            if (c.o.data.len)
+                memcpy(p, c.o.data.p, c.o.data.len);
+            /* inline bytes are stored sealed under the object's envelope: open them here,
+             * as store_obj_get does; an SSE-C object cannot be read without its key */
+            struct store_obj tmp = {._inline_buf = p, .inline_data = qr_slice(p, c.o.data.len)};
+            err = store_inline_open(st, c.o.sse.len ? c.o.sse.p : NULL, c.o.sse.len, &tmp);
+            if (err == QR_OK && tmp.sealed)
+                err = QR_E_DENIED;
+            out->inline_data = qr_slice(p, c.o.data.len);
+        } else {
+            out->ext = h2o_mem_alloc_pool(pool, c.o.n_ext * sizeof(*out->ext));
+            memcpy(out->ext, c.o.ext, c.o.n_ext * sizeof(*out->ext));
+            out->n_ext = c.o.n_ext;
+            bool sealed = false;
+            err = store_extents_open(r, out->ext, out->n_ext, &sealed);
+            if (err == QR_OK && sealed)
+                err = QR_E_DENIED;
+        }
+    }
+    if (c.have)
+        full_obj_dispose(&c.o);
+    return err;
+}
+
 enum qr_err store_job_manifest(struct store_reader *r, const char *id, h2o_mem_pool_t *pool,
                                struct store_job_manifest *out)
 {
@@ -515,6 +758,7 @@ out:
 struct progress_change {
     struct store_change ch;
     const struct store_job_progress *p;
+    size_t next; /* rows applied by earlier transactions (a bulk record in parts) */
 };
 
 /* A task's effect in a savepoint of its own: a failure rolls back only this task. */
@@ -553,8 +797,11 @@ static enum qr_err w_row_insert(struct store *st, sqlite3_stmt *s, int64_t seq,
     return sqlite3_step(s) == SQLITE_DONE ? QR_OK : db_fail(st->wdb, "job result");
 }
 
+/* Applies rows from *next on; stops early (*out_more) when the writer asks a bulk
+ * change to yield. */
 static enum qr_err w_rows(struct store *st, const struct store_job_progress *p, int64_t seq,
-                          uint64_t *out_ok, uint64_t *out_failed)
+                          bool bulk, size_t *next, uint64_t *out_ok, uint64_t *out_failed,
+                          bool *out_more)
 {
     sqlite3_stmt *s = prep(st->wdb, "INSERT OR REPLACE INTO batch_results(job_seq,line,failed,"
                                     "bucket,key,version,code,http,message)"
@@ -562,7 +809,8 @@ static enum qr_err w_rows(struct store *st, const struct store_job_progress *p, 
     if (s == NULL)
         return QR_E_DB;
     enum qr_err err = QR_OK;
-    for (size_t i = 0; i < p->n && err == QR_OK; i++) {
+    size_t i = *next;
+    while (i < p->n && err == QR_OK) {
         struct store_job_row *row = &p->rows[i];
         if (row->effect != STORE_JOB_EFFECT_NONE) {
             enum qr_err e = QR_OK;
@@ -572,24 +820,42 @@ static enum qr_err w_rows(struct store *st, const struct store_job_progress *p, 
         }
         err = w_row_insert(st, s, seq, row);
         *(row->failed ? out_failed : out_ok) += 1;
+        i++;
+        if (bulk) {
+            writer_bulk_unit(st);
+            if (i < p->n && writer_should_yield(st)) {
+                *out_more = true;
+                break;
+            }
+        }
     }
+    *next = i;
     sqlite3_finalize(s);
     return err;
 }
 
 static enum qr_err apply_progress(struct store *st, struct store_change *ch)
 {
-    const struct store_job_progress *p = ((struct progress_change *)ch)->p;
+    struct progress_change *c = (struct progress_change *)ch;
+    const struct store_job_progress *p = c->p;
     struct w_job j;
     uint64_t ok = 0, failed = 0;
+    size_t from = c->next;
+    bool more = false;
+    /* Only a record that knows where each line ends may commit in parts. */
+    bool bulk = ch->bulk && p->ends != NULL;
     enum qr_err err = w_job_get(st, p->id, &j);
     if (err != QR_OK)
         return err;
-    if (j.cursor != p->cursor_from) {
+    if (j.cursor != p->cursor_from + from) {
         err = QR_E_CONFLICT;
         goto out;
     }
-    if ((err = w_rows(st, p, j.seq, &ok, &failed)) != QR_OK)
+    size_t next = from;
+    w_bucket_cache_on(st);
+    err = w_rows(st, p, j.seq, bulk, &next, &ok, &failed, &more);
+    w_bucket_cache_off(st);
+    if (err != QR_OK)
         goto out;
     sqlite3_stmt *s = prep(st->wdb, "UPDATE batch_jobs SET cursor=?2, manifest_off=?3,"
                                     " succeeded=succeeded+?4, failed=failed+?5,"
@@ -599,12 +865,18 @@ static enum qr_err apply_progress(struct store *st, struct store_change *ch)
         goto out;
     }
     sqlite3_bind_int64(s, 1, j.seq);
-    sqlite3_bind_int64(s, 2, (int64_t)p->cursor_to);
-    sqlite3_bind_int64(s, 3, (int64_t)p->manifest_off);
+    sqlite3_bind_int64(s, 2, (int64_t)(more ? p->cursor_from + next : p->cursor_to));
+    sqlite3_bind_int64(s, 3, (int64_t)(more ? p->ends[next - 1] : p->manifest_off));
     sqlite3_bind_int64(s, 4, (int64_t)ok);
     sqlite3_bind_int64(s, 5, (int64_t)failed);
-    sqlite3_bind_int64(s, 6, p->active_ms);
+    sqlite3_bind_int64(s, 6, more ? 0 : p->active_ms);
     err = run_done(st->wdb, s, "job progress");
+    if (err == QR_OK) {
+        /* The rows up to next commit with this transaction or the change fails as a
+         * whole; either way they are not applied again. */
+        c->next = next;
+        ch->more = more;
+    }
 out:
     qr_buf_dispose(&j.ext);
     return err;
@@ -639,6 +911,7 @@ void store_job_progress_async(struct store *st, const struct store_job_progress 
     memset(a, 0, sizeof(*a));
     a->c.ch.apply = apply_progress;
     a->c.ch.on_done = progress_async_done;
+    a->c.ch.bulk = true;
     a->c.p = p;
     a->cb = cb;
     a->arg = arg;

@@ -113,6 +113,11 @@ enum qr_err store_open(const struct store_opts *opts, struct store **out)
         err = db_fail(st->wdb, "wal_autocheckpoint");
         goto out;
     }
+    /* Savepoints (one per change, one per batch task) journal the pages they touch;
+     * past 64 KiB SQLite spills that journal to a temporary file, written and read back
+     * with a system call per page. A batch slice touches megabytes: keep it in memory. */
+    (void)sqlite3_exec(st->wdb, "PRAGMA temp_store=MEMORY;", NULL, NULL,
+                       NULL); /* a tuning pragma that fails leaves correct defaults */
     ckpt_watch(st);
     if ((err = blob_recover(st)) != QR_OK)
         goto out;

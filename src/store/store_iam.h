@@ -16,6 +16,8 @@
  *   policy    ("", policy ARN)           -> JSON {id, name, path, created, default, next}
  *   pversion  (policy ARN, "vN")         -> the policy document
  *   bucketpolicy ("", bucket name)       -> the policy document
+ *   keyuse    ("", access key id)        -> JSON {ms, service, region}: last used, saved at
+ *                                           most once a minute (auth/authz.h)
  */
 #ifndef QR_STORE_IAM_H
 #define QR_STORE_IAM_H

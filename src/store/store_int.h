@@ -148,7 +148,11 @@ struct store_change {
     void (*on_done)(struct store_change *ch); /* set: an asynchronous change; the writer
                                           calls it after the commit instead of waking a
                                           waiter (writer thread; must not block) */
-    struct store_change *next;                /* queue link, guarded by st->mu */
+    bool bulk;                 /* a batch change: queued behind interactive ones, and its
+                                  apply may stop early (see writer_should_yield) */
+    bool more;                 /* bulk only, set by apply: a prefix was applied, run the
+                                  change again in the next transaction */
+    struct store_change *next; /* queue link, guarded by st->mu */
 };
 
 /* Growable array of blob ids (writer-private lists and the in-flight set). */
@@ -180,7 +184,11 @@ struct store {
 
     pthread_mutex_t mu;                   /* guards the queue below and change->done */
     pthread_cond_t wake;                  /* the writer waits here for work */
-    struct store_change *q_head, *q_tail; /* guarded by mu */
+    struct store_change *q_head, *q_tail; /* interactive changes; guarded by mu */
+    struct store_change *b_head, *b_tail; /* bulk (batch) changes, served after every
+                                             interactive one; guarded by mu */
+    atomic_uint_fast32_t q_waiting;       /* interactive changes queued (relaxed: a hint
+                                             a bulk apply reads to stop early) */
     bool stopping;                        /* guarded by mu */
 
     pthread_mutex_t blob_mu;                  /* guards the allocator fields below */
@@ -196,6 +204,19 @@ struct store {
 
     struct store_ckpt *ckpt; /* the checkpoint thread (ckpt.c), or NULL */
     int wal_pages;           /* WAL size after the last commit; writer thread */
+
+    /* Bucket name -> id, remembered while a bulk slice runs (w_bucket_cache_on): a
+     * window's tasks name the same one or two buckets thousands of times, and nothing
+     * but the slice runs meanwhile. Writer thread. */
+    struct {
+        char name[64];
+        size_t len; /* 0: empty */
+        int64_t id;
+    } bcache[2];
+    bool bcache_on;
+
+    int64_t txn_t0_ns;  /* the writer's CPU time when the open transaction began */
+    size_t txn_bulk_n;  /* bulk units applied in the open transaction; writer thread */
 
     atomic_uint_fast64_t n_commits; /* transactions committed (relaxed; debug) */
     atomic_uint_fast64_t n_changes; /* changes applied in them (relaxed; debug) */
@@ -347,12 +368,23 @@ void writer_stop(struct store *st);
 /* Queues ch and blocks until its transaction committed (or failed); returns ch->err. */
 enum qr_err writer_submit(struct store *st, struct store_change *ch);
 /* Queues ch without waiting: ch->on_done (set by the caller) runs on the writer thread
- * once ch is committed or failed; ch must live until then. */
+ * once ch is committed or failed; ch must live until then. With ch->bulk set, ch waits
+ * behind every interactive change and its apply may yield (below). */
 void writer_submit_async(struct store *st, struct store_change *ch);
+/* Inside a bulk change's apply, after each unit of work (a task): true when the change
+ * should stop here (setting ch->more) so the transaction commits: interactive changes
+ * are waiting, or the transaction already holds WRITER_BULK_MAX units or used
+ * WRITER_BULK_MS of CPU. The caller counts the unit first with writer_bulk_unit. */
+bool writer_should_yield(struct store *st);
+void writer_bulk_unit(struct store *st);
 
 /* Inside a change (writer thread): */
 /* bucket name -> id. Errors: QR_E_NO_SUCH_BUCKET, QR_E_DB. */
 enum qr_err w_bucket_id(struct store *st, struct qr_slice name, int64_t *out);
+/* Remembers bucket ids from now until w_bucket_cache_off: only while no other change
+ * can run (one bulk slice). */
+void w_bucket_cache_on(struct store *st);
+void w_bucket_cache_off(struct store *st);
 /* Adds one reference per extent. Errors: QR_E_DB. */
 enum qr_err w_ref(struct store *st, const struct store_extent *e, size_t n);
 /* Drops one reference per extent, recording blobs that reach 0 in gc. Errors: QR_E_DB. */

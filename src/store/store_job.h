@@ -120,6 +120,49 @@ enum qr_err store_job_pin(struct store *st, const char *id, struct qr_slice buck
                           struct qr_slice key, const char *etag)
     __attribute__((warn_unused_result));
 
+/* A task list written at preparation by the caller (an inventory report's data files or a
+ * bucket listing, expanded to CSV lines) and then pinned as the job's manifest, so the
+ * engine reads every format the same way. The bytes go to blob files of up to
+ * STORE_JOB_SPOOL_CHUNK bytes as they come: memory stays bounded whatever the length.
+ * One spool per preparation, used by one thread; not on a loop thread. */
+#define STORE_JOB_SPOOL_CHUNK (4u * 1024u * 1024u)
+struct store_job_spool;
+void store_job_spool_new(struct store *st, struct store_job_spool **out);
+/* Appends bytes. Errors: QR_E_IO, QR_E_DB, QR_E_TOO_LARGE (more than STORE_MAX_EXTENTS
+ * chunks). */
+enum qr_err store_job_spool_write(struct store_job_spool *sp, struct qr_slice data)
+    __attribute__((warn_unused_result));
+/* Bytes appended so far. */
+uint64_t store_job_spool_size(const struct store_job_spool *sp);
+/* Pins what was written as the job's manifest (a job already pinned keeps its pin and
+ * the spool's bytes are dropped). Errors: QR_E_NO_SUCH_UPLOAD (job missing), QR_E_IO,
+ * QR_E_DB. */
+enum qr_err store_job_spool_pin(struct store_job_spool *sp, const char *id)
+    __attribute__((warn_unused_result));
+/* Drops whatever was not pinned. NULL is a no-op. */
+void store_job_spool_free(struct store_job_spool *sp);
+
+/* A data file of a job's manifest (an inventory's) held while preparation reads it:
+ * each of its blobs gets a reference recorded against the job, dropped when the job's
+ * task list is pinned (store_job_spool_pin) or the job ends (STORE_JOB_UNPIN), so
+ * overwriting or deleting the object meanwhile changes nothing for the reader. Holds
+ * survive a restart (preparation then starts over and they are dropped as above). */
+struct store_job_held {
+    uint64_t size;
+    char etag[80];               /* no quotes */
+    struct qr_slice inline_data; /* p != NULL: the bytes, in pool */
+    struct store_extent *ext;    /* else n_ext extents, in pool */
+    size_t n_ext;
+};
+/* The bytes come out readable: inline bytes decrypted, each extent with its blob's data
+ * key (decrypt what is read with store_extent_decrypt), through r (the caller's reader).
+ * Errors: QR_E_NO_SUCH_BUCKET, QR_E_NO_SUCH_KEY, QR_E_NO_SUCH_UPLOAD (job missing),
+ * QR_E_DENIED (SSE-C: no key to read it with), QR_E_IO, QR_E_DB. */
+enum qr_err store_job_hold(struct store *st, struct store_reader *r, const char *id,
+                           struct qr_slice bucket, struct qr_slice key, h2o_mem_pool_t *pool,
+                           struct store_job_held *out)
+    __attribute__((warn_unused_result));
+
 /* The pinned manifest: bytes (inline) or extents. Errors: QR_E_NO_SUCH_KEY (no job or
  * not pinned), QR_E_DB. */
 struct store_job_manifest {
@@ -167,6 +210,11 @@ struct store_job_progress {
     int64_t active_ms;     /* added to the job's active time */
     store_job_outcome_cb outcome;
     void *arg;
+    /* Byte offset after each row's line (n entries), or NULL. Given, an asynchronous
+     * record may commit in several transactions, each moving the cursor to the end of
+     * the rows it holds (effects and rows still commit together), so the writer can
+     * serve user requests between them. */
+    const uint64_t *ends;
 };
 
 /* Applies the rows' effects (each in a savepoint of its own: a failed copy undoes only

@@ -9,12 +9,28 @@
  * writes share one WAL fsync. After the wake it unlinks the blobs freed by that transaction (their
  * gc rows committed with it) and deletes those gc rows in the next transaction. A change's apply
  * must not block on anything but SQLite.
+ *
+ * Two queues, so a batch job never stalls user requests: interactive changes (every
+ * request's) and bulk changes (a batch window of tasks). A transaction takes every
+ * interactive change first, then a slice of the bulk change at the head of its queue.
+ * A bulk apply asks writer_should_yield after each task and stops early (ch->more) as
+ * soon as an interactive change is waiting or the transaction holds WRITER_BULK_MAX
+ * tasks or has used WRITER_BULK_MS of the writer's CPU; the waiting interactive changes
+ * then join that same commit, and the bulk change continues in the next transaction. So
+ * a user PUT waits behind at most one task plus one commit, and no transaction grows
+ * without bound. The price: each such commit is an fsync the batch job would not have
+ * paid, so a job runs slower while requests arrive.
  */
 #include "store/store_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+/* The cap on one transaction's bulk work: tasks, and milliseconds of CPU applying them. */
+#define WRITER_BULK_MAX 4096u
+#define WRITER_BULK_MS  10
 
 /* Deletes the gc rows of blobs already unlinked. Errors: QR_E_DB. */
 static enum qr_err gc_rows_delete(struct store *st)
@@ -50,37 +66,50 @@ static enum qr_err apply_one(struct store *st, struct store_change *ch)
     return stmt_exec(&st->wc, ST_RELEASE);
 }
 
-static void run_batch(struct store *st, struct store_change *batch)
+/* The writer's own CPU time: the slice budget counts work done, not wall time, so a
+ * writer starved of CPU on a busy machine does not cut its slices (and pay a commit)
+ * every few tasks. */
+static int64_t work_ns(void)
 {
-    size_t n = 0;
-    enum qr_err err = stmt_exec(&st->wc, ST_BEGIN_IMMEDIATE);
-    if (err == QR_OK)
-        err = gc_rows_delete(st);
-    for (struct store_change *ch = batch; ch && err == QR_OK; ch = ch->next, n++)
-        err = apply_one(st, ch);
-    if (err == QR_OK)
-        err = blob_persist_marks(st);
-    if (err == QR_OK)
-        err = stmt_exec(&st->wc, ST_COMMIT);
-    if (err != QR_OK) {
-        if (!sqlite3_get_autocommit(st->wdb))
-            (void)stmt_exec(&st->wc, ST_ROLLBACK); /* logged by stmt_exec */
-        st->freed.n = 0;
-        st->pending_reserved = 0;
-        for (struct store_change *ch = batch; ch; ch = ch->next)
-            ch->err = QR_E_DB;
-    } else {
-        st->gc_done.n = 0;
-        blob_publish_marks(st);
-        atomic_fetch_add_explicit(&st->n_commits, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&st->n_changes, n, memory_order_relaxed);
-    }
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
-    /* After done is set the caller may free its change: read next first. Asynchronous
-     * changes are set aside and told after the lock is released. */
+bool writer_should_yield(struct store *st)
+{
+    if (atomic_load_explicit(&st->q_waiting, memory_order_relaxed) > 0)
+        return true;
+    if (st->txn_bulk_n >= WRITER_BULK_MAX)
+        return true;
+    /* The clock only every 64 units: a copy costs tens of microseconds. */
+    return (st->txn_bulk_n & 63) == 0 && work_ns() - st->txn_t0_ns > WRITER_BULK_MS * 1000000LL;
+}
+
+void writer_bulk_unit(struct store *st)
+{
+    st->txn_bulk_n++;
+}
+
+/* Takes every queued interactive change (NULL when none). */
+static struct store_change *take_interactive(struct store *st)
+{
+    pthread_mutex_lock(&st->mu);
+    struct store_change *l = st->q_head;
+    st->q_head = st->q_tail = NULL;
+    atomic_store_explicit(&st->q_waiting, 0, memory_order_relaxed);
+    pthread_mutex_unlock(&st->mu);
+    return l;
+}
+
+/* Wakes the callers of a committed (or failed) list. After done is set the caller may
+ * free its change: read next first. Asynchronous changes are set aside and told after
+ * the lock is released. */
+static void wake_list(struct store *st, struct store_change *list)
+{
     struct store_change *async = NULL;
     pthread_mutex_lock(&st->mu);
-    for (struct store_change *ch = batch, *next; ch; ch = next) {
+    for (struct store_change *ch = list, *next; ch; ch = next) {
         next = ch->next;
         if (ch->on_done) {
             ch->next = async;
@@ -95,10 +124,91 @@ static void run_batch(struct store *st, struct store_change *batch)
         next = ch->next;
         ch->on_done(ch);
     }
+}
+
+/* Applies a list of changes; *n counts them. */
+static enum qr_err apply_list(struct store *st, struct store_change *list, size_t *n)
+{
+    enum qr_err err = QR_OK;
+    for (struct store_change *ch = list; ch && err == QR_OK; ch = ch->next, (*n)++)
+        err = apply_one(st, ch);
+    return err;
+}
+
+/* Appends b to the list at *a. */
+static void list_join(struct store_change **a, struct store_change *b)
+{
+    while (*a)
+        a = &(*a)->next;
+    *a = b;
+}
+
+/* One transaction: the interactive changes queued, then (if any) a slice of the bulk
+ * change at the head of its queue; when the bulk change stopped early because
+ * interactive changes arrived meanwhile, those join this same commit. */
+static void run_batch(struct store *st, struct store_change *batch, struct store_change *bulk)
+{
+    size_t n = 0;
+    st->txn_t0_ns = work_ns();
+    st->txn_bulk_n = 0;
+    enum qr_err err = stmt_exec(&st->wc, ST_BEGIN_IMMEDIATE);
+    if (err == QR_OK)
+        err = gc_rows_delete(st);
+    if (err == QR_OK)
+        err = apply_list(st, batch, &n);
+    /* A bulk change not reached stays queued, untouched, for the next transaction. */
+    bool bulk_in = bulk != NULL && err == QR_OK;
+    if (bulk_in) {
+        bulk->more = false;
+        err = apply_one(st, bulk);
+        n++;
+        /* Interactive changes that arrived while the slice ran join its commit rather
+         * than waiting for it and then for one of their own. */
+        if (err == QR_OK && atomic_load_explicit(&st->q_waiting, memory_order_relaxed) > 0) {
+            struct store_change *late = take_interactive(st);
+            err = apply_list(st, late, &n);
+            list_join(&batch, late);
+        }
+    }
+    if (err == QR_OK)
+        err = blob_persist_marks(st);
+    if (err == QR_OK)
+        err = stmt_exec(&st->wc, ST_COMMIT);
+    if (err != QR_OK) {
+        if (!sqlite3_get_autocommit(st->wdb))
+            (void)stmt_exec(&st->wc, ST_ROLLBACK); /* logged by stmt_exec */
+        st->freed.n = 0;
+        st->pending_reserved = 0;
+        for (struct store_change *ch = batch; ch; ch = ch->next)
+            ch->err = QR_E_DB;
+        if (bulk_in) {
+            bulk->err = QR_E_DB;
+            bulk->more = false;
+        }
+    } else {
+        st->gc_done.n = 0;
+        blob_publish_marks(st);
+        atomic_fetch_add_explicit(&st->n_commits, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&st->n_changes, n, memory_order_relaxed);
+    }
+
+    wake_list(st, batch);
+    if (bulk_in && !bulk->more) {
+        pthread_mutex_lock(&st->mu);
+        st->b_head = bulk->next;
+        if (st->b_head == NULL)
+            st->b_tail = NULL;
+        pthread_mutex_unlock(&st->mu);
+        bulk->next = NULL;
+        wake_list(st, bulk);
+    }
 
     if (st->freed.n)
         blob_unlink_freed(st);
-    ckpt_after_commit(st);
+    /* The writer's own checkpoint waits while requests are queued (the checkpoint
+     * thread keeps up meanwhile; the WAL is bounded by its TRUNCATE pass). */
+    if (atomic_load_explicit(&st->q_waiting, memory_order_relaxed) == 0)
+        ckpt_after_commit(st);
 }
 
 static void *writer_main(void *arg)
@@ -106,14 +216,17 @@ static void *writer_main(void *arg)
     struct store *st = arg;
     for (;;) {
         pthread_mutex_lock(&st->mu);
-        while (st->q_head == NULL && !st->stopping)
+        while (st->q_head == NULL && st->b_head == NULL && !st->stopping)
             pthread_cond_wait(&st->wake, &st->mu);
         struct store_change *batch = st->q_head;
         st->q_head = st->q_tail = NULL;
+        atomic_store_explicit(&st->q_waiting, 0, memory_order_relaxed);
+        /* the bulk change stays queued until it has finished */
+        struct store_change *bulk = st->b_head;
         bool stop = st->stopping;
         pthread_mutex_unlock(&st->mu);
-        if (batch)
-            run_batch(st, batch);
+        if (batch || bulk)
+            run_batch(st, batch, bulk);
         else if (stop)
             break;
     }
@@ -152,11 +265,15 @@ void writer_stop(struct store *st)
 
 static void enqueue(struct store *st, struct store_change *ch)
 {
-    if (st->q_tail)
-        st->q_tail->next = ch;
+    struct store_change **head = ch->bulk ? &st->b_head : &st->q_head;
+    struct store_change **tail = ch->bulk ? &st->b_tail : &st->q_tail;
+    if (*tail)
+        (*tail)->next = ch;
     else
-        st->q_head = ch;
-    st->q_tail = ch;
+        *head = ch;
+    *tail = ch;
+    if (!ch->bulk)
+        atomic_fetch_add_explicit(&st->q_waiting, 1, memory_order_relaxed);
     pthread_cond_signal(&st->wake);
 }
 
@@ -164,6 +281,7 @@ void writer_submit_async(struct store *st, struct store_change *ch)
 {
     ch->done = false;
     ch->err = QR_OK;
+    ch->more = false;
     ch->next = NULL;
     pthread_mutex_lock(&st->mu);
     enqueue(st, ch);
@@ -173,6 +291,7 @@ void writer_submit_async(struct store *st, struct store_change *ch)
 enum qr_err writer_submit(struct store *st, struct store_change *ch)
 {
     ch->on_done = NULL;
+    ch->bulk = false;
     ch->done = false;
     ch->err = QR_OK;
     ch->next = NULL;
@@ -190,7 +309,32 @@ enum qr_err writer_submit(struct store *st, struct store_change *ch)
 
 enum qr_err w_bucket_id(struct store *st, struct qr_slice name, int64_t *out)
 {
-    return db_bucket_id(&st->wc, name, out);
+    if (!st->bcache_on || name.len == 0 || name.len >= sizeof(st->bcache[0].name))
+        return db_bucket_id(&st->wc, name, out);
+    for (size_t i = 0; i < 2; i++)
+        if (st->bcache[i].len == name.len && memcmp(st->bcache[i].name, name.p, name.len) == 0) {
+            *out = st->bcache[i].id;
+            return QR_OK;
+        }
+    enum qr_err err = db_bucket_id(&st->wc, name, out);
+    if (err == QR_OK) { /* the newer entry moves to slot 0 */
+        st->bcache[1] = st->bcache[0];
+        memcpy(st->bcache[0].name, name.p, name.len);
+        st->bcache[0].len = name.len;
+        st->bcache[0].id = *out;
+    }
+    return err;
+}
+
+void w_bucket_cache_on(struct store *st)
+{
+    st->bcache[0].len = st->bcache[1].len = 0;
+    st->bcache_on = true;
+}
+
+void w_bucket_cache_off(struct store *st)
+{
+    st->bcache_on = false;
 }
 
 static enum qr_err step_done(struct store *st, sqlite3_stmt *s, const char *what)

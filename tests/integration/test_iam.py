@@ -377,6 +377,59 @@ def bucket_policy_denies_prefix():
 
 
 @test
+def root_escapes_a_lockout_bucket_policy():
+    # A bucket policy that denies everything to everyone: root still reads, replaces and
+    # deletes it (AWS's lock-out escape), and nothing else.
+    for bucket, vendor in ((GP, "s3"), (DIR, "s3express")):
+        res = (f"arn:aws:s3:::{bucket}" if vendor == "s3"
+               else f"arn:aws:s3express:{REGION}:{ACCOUNT}:bucket/{bucket}")
+        pol = {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Deny", "Principal": "*", "Action": f"{vendor}:*",
+            "Resource": [res, res + "/*"] if vendor == "s3" else res}]}
+        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(pol))
+        if vendor == "s3":
+            code, _, _ = client_error(s3.get_object, Bucket=bucket, Key="public/a")
+        else:
+            code, _, _ = client_error(s3.create_session, Bucket=bucket)
+        eq(code, "AccessDenied", f"{vendor}: the policy denies root the data")
+        eq(json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]), pol,
+           f"{vendor}: root reads the policy")
+        pol2 = dict(pol, Id="replaced")
+        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(pol2))
+        eq(json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]), pol2,
+           f"{vendor}: root replaces it")
+        name, key = new_user(["arn:aws:iam::aws:policy/AmazonS3FullAccess",
+                              "arn:aws:iam::aws:policy/AmazonS3ExpressFullAccess"])
+        code, _, _ = client_error(client("s3", key).delete_bucket_policy, Bucket=bucket)
+        eq(code, "AccessDenied", f"{vendor}: a user is still locked out")
+        s3.delete_bucket_policy(Bucket=bucket)
+        code, _, _ = client_error(s3.get_bucket_policy, Bucket=bucket)
+        eq(code, "NoSuchBucketPolicy", f"{vendor}: root deleted it")
+
+
+@test
+def list_directory_buckets_action():
+    both = {"ListAllMyBuckets": "s3:ListAllMyBuckets",
+            "ListAllMyDirectoryBuckets": "s3express:ListAllMyDirectoryBuckets"}
+    for allowed, action in both.items():
+        name, key = new_user(inline={"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": action, "Resource": "*"}]})
+        c = client("s3", key)
+        if allowed == "ListAllMyBuckets":
+            check(GP in [b["Name"] for b in c.list_buckets()["Buckets"]], "ListBuckets allowed")
+            code, _, r = client_error(c.list_directory_buckets)
+            eq(code, "AccessDenied", "ListDirectoryBuckets needs its own action")
+            check("s3express:ListAllMyDirectoryBuckets" in r["Error"]["Message"],
+                  r["Error"]["Message"])
+        else:
+            eq([b["Name"] for b in c.list_directory_buckets()["Buckets"]], [DIR],
+               "ListDirectoryBuckets allowed")
+            code, _, r = client_error(c.list_buckets)
+            eq(code, "AccessDenied", "ListBuckets needs s3:ListAllMyBuckets")
+            check("s3:ListAllMyBuckets" in r["Error"]["Message"], r["Error"]["Message"])
+
+
+@test
 def delete_objects_decided_per_key():
     name, key = new_user(inline={"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Action": "s3:DeleteObject", "Resource": f"arn:aws:s3:::{GP}/tmp/*"}]})
@@ -439,6 +492,58 @@ def function_role_cannot_write_destination():
     body = json.loads(r["Payload"].read())
     check(r.get("FunctionError") and "AccessDenied" in json.dumps(body), f"role deleted: {body}")
     lam.delete_function(FunctionName=name)
+
+
+RENEW_SRC = """
+import os, boto3
+def handler(event, context):
+    body = boto3.client("s3").get_object(Bucket=event["bucket"], Key="public/a")["Body"].read()
+    return {"akid": os.environ["AWS_ACCESS_KEY_ID"], "secret": os.environ["AWS_SECRET_ACCESS_KEY"],
+            "token": os.environ["AWS_SESSION_TOKEN"], "body": body.decode()}
+"""
+
+
+@test
+def function_credentials_renewed_before_expiry():
+    # A server whose function credentials last 20 s (the test flag): a warm function keeps
+    # working across their expiry because its instance is retired before they run out and
+    # the next one gets new credentials; the old ones are then refused.
+    ttl = 20
+    with QuarryServer(extra_args=["--function-credentials-ttl", str(ttl)]) as s2:
+        role = s2.lambda_role("renew", actions=("s3:GetObject",))
+        s2.boto3_client().create_bucket(Bucket="renew")
+        s2.boto3_client().put_object(Bucket="renew", Key="public/a", Body=b"renew a")
+        lam = s2.lambda_client()
+        lam.create_function(FunctionName="renew", Runtime="python3.11", Role=role,
+                            Handler="f.handler", Code={"ZipFile": build_zip({"f.py": RENEW_SRC})},
+                            Timeout=5)
+        lam.get_waiter("function_active_v2").wait(FunctionName="renew",
+                                                  WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+        seen, first, t_first = [], None, None
+        while True:
+            r = lam.invoke(FunctionName="renew", Payload=b'{"bucket": "renew"}')
+            out = json.loads(r["Payload"].read())
+            eq(r.get("FunctionError"), None, f"invocation fails: {out}")
+            eq(out["body"], "renew a", "the function's S3 call")
+            if first is None:
+                first, t_first = out, time.time()
+            if not seen or seen[-1] != out["akid"]:
+                seen.append(out["akid"])
+            # run until well past the first credentials' expiry (minted before t_first)
+            if time.time() > t_first + ttl + 2:
+                break
+            time.sleep(0.5)  # pacing of the invocations, not a synchronisation
+        check(len(seen) >= 2, f"new credentials after the renewal: {len(seen)}")
+        old = {"AccessKeyId": first["akid"], "SecretAccessKey": first["secret"],
+               "SessionToken": first["token"]}
+        c = boto3.client("s3", endpoint_url=s2.endpoint, region_name=REGION,
+                         aws_access_key_id=old["AccessKeyId"],
+                         aws_secret_access_key=old["SecretAccessKey"],
+                         aws_session_token=old["SessionToken"],
+                         config=Config(retries={"total_max_attempts": 1},
+                                       s3={"addressing_style": "path"}))
+        code, st, _ = client_error(c.get_object, Bucket="renew", Key="public/a")
+        eq((code, st), ("ExpiredToken", 400), "the first instance's credentials expired")
 
 
 @test
@@ -599,6 +704,114 @@ def managed_policy_versions_and_groups():
     check(any(g["GroupName"] == "team" for g in details["GroupDetailList"]), "details list groups")
     aws_pol = iam.get_policy(PolicyArn="arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")["Policy"]
     eq(aws_pol["PolicyName"], "AmazonS3ReadOnlyAccess", "AWS managed policy by ARN")
+
+
+@test
+def update_user_and_tags():
+    name, key = new_user(["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"], inline={
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:ListUserTags",
+                                               "Resource": "*"}]})
+    grp = f"g-{uuid.uuid4().hex[:6]}"
+    iam.create_group(GroupName=grp)
+    iam.add_user_to_group(GroupName=grp, UserName=name)
+    iam.tag_user(UserName=name, Tags=[{"Key": "team", "Value": "a"}, {"Key": "x", "Value": "1"}])
+    iam.tag_user(UserName=name, Tags=[{"Key": "team", "Value": "b"}])
+    eq(sorted((t["Key"], t["Value"]) for t in iam.list_user_tags(UserName=name)["Tags"]),
+       [("team", "b"), ("x", "1")], "TagUser replaces a key's value")
+    iam.untag_user(UserName=name, TagKeys=["x"])
+    eq([t["Key"] for t in client("iam", key).list_user_tags(UserName=name)["Tags"]], ["team"],
+       "UntagUser; ListUserTags by the user itself")
+    code, _, _ = client_error(iam.tag_user, UserName="nobody-here", Tags=[{"Key": "k", "Value": "v"}])
+    eq(code, "NoSuchEntity", "TagUser of a missing user")
+    code, _, _ = client_error(client("iam", key).tag_user, UserName=name,
+                              Tags=[{"Key": "k", "Value": "v"}])
+    eq(code, "AccessDenied", "TagUser needs iam:TagUser")
+    # rename and move: the key, the group, the policies and the tags follow the user
+    new = name + "-r"
+    code, _, _ = client_error(client("iam", key).update_user, UserName=name, NewUserName=new)
+    eq(code, "AccessDenied", "UpdateUser needs iam:UpdateUser")
+    iam.put_user_policy(UserName=name, PolicyName="rename-self", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:UpdateUser",
+                                               "Resource": f"arn:aws:iam::{ACCOUNT}:user/{name}"}]}))
+    code, _, r = client_error(client("iam", key).update_user, UserName=name, NewUserName=new)
+    eq(code, "AccessDenied", "UpdateUser needs iam:UpdateUser on the new name too")
+    check(f"user/{new}" in r["Error"]["Message"], r["Error"]["Message"])
+    iam.delete_user_policy(UserName=name, PolicyName="rename-self")
+    iam.update_user(UserName=name, NewUserName=new, NewPath="/moved/")
+    code, _, _ = client_error(iam.get_user, UserName=name)
+    eq(code, "NoSuchEntity", "the old name is gone")
+    u = iam.get_user(UserName=new)["User"]
+    eq((u["Path"], u["Arn"]), ("/moved/", f"arn:aws:iam::{ACCOUNT}:user/moved/{new}"), "new path")
+    eq(client("sts", key).get_caller_identity()["Arn"], u["Arn"], "the key acts as the new name")
+    eq([k["AccessKeyId"] for k in iam.list_access_keys(UserName=new)["AccessKeyMetadata"]],
+       [key["AccessKeyId"]], "the key moved")
+    eq([g["GroupName"] for g in iam.list_groups_for_user(UserName=new)["Groups"]], [grp],
+       "the membership moved")
+    eq(iam.list_user_policies(UserName=new)["PolicyNames"], ["inline"], "the inline policy moved")
+    eq([p["PolicyName"] for p in iam.list_attached_user_policies(UserName=new)["AttachedPolicies"]],
+       ["AmazonS3ReadOnlyAccess"], "the attachment moved")
+    eq(client("s3", key).get_object(Bucket=GP, Key="public/a")["Body"].read(), b"public a",
+       "its policies still apply")
+    eq([t["Key"] for t in iam.list_user_tags(UserName=new)["Tags"]], ["team"], "the tags moved")
+    eq(u.get("Tags"), [{"Key": "team", "Value": "b"}], "GetUser shows the tags")
+    code, _, _ = client_error(iam.tag_user, UserName=new, Tags=[{"Key": "k" * 129, "Value": "v"}])
+    eq(code, "ValidationError", "a tag key over 128 characters")
+    code, _, _ = client_error(iam.tag_user, UserName=new, Tags=[{"Key": "k", "Value": "<v>"}])
+    eq(code, "ValidationError", "a tag value with characters IAM refuses")
+    code, _, _ = client_error(iam.tag_user, UserName=new,
+                              Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(51)])
+    eq(code, "ValidationError", "51 tags in one request")
+    code, _, _ = client_error(iam.tag_user, UserName=new,
+                              Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(50)])
+    eq(code, "LimitExceeded", "more than 50 tags in all")
+    eq([t["Key"] for t in iam.list_user_tags(UserName=new)["Tags"]], ["team"], "nothing stored")
+    u3 = iam.create_user(UserName=new + "-t", Tags=[{"Key": "a", "Value": "1"}])["User"]
+    eq(u3.get("Tags"), [{"Key": "a", "Value": "1"}], "CreateUser with Tags")
+    eq(iam.list_user_tags(UserName=new + "-t")["Tags"], [{"Key": "a", "Value": "1"}],
+       "CreateUser's tags stored")
+    code, _, _ = client_error(iam.update_user, UserName=new, NewUserName=GP + "!")
+    eq(code, "ValidationError", "a bad new name")
+    other, _ = new_user()
+    code, _, _ = client_error(iam.update_user, UserName=new, NewUserName=other.upper())
+    eq(code, "EntityAlreadyExists", "a name taken (case-insensitively)")
+    code, _, _ = client_error(iam.update_user, UserName="nobody-here", NewUserName="x1")
+    eq(code, "NoSuchEntity", "UpdateUser of a missing user")
+
+
+@test
+def access_key_last_used():
+    with QuarryServer() as s2:
+        i2 = s2.iam_client()
+        s2.boto3_client().create_bucket(Bucket="lu-bucket")
+        i2.create_user(UserName="lu")
+        i2.attach_user_policy(UserName="lu",
+                              PolicyArn="arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")
+        key = i2.create_access_key(UserName="lu")["AccessKey"]
+        r = i2.get_access_key_last_used(AccessKeyId=key["AccessKeyId"])
+        eq(r["UserName"], "lu", "UserName")
+        eq((r["AccessKeyLastUsed"]["ServiceName"], r["AccessKeyLastUsed"]["Region"],
+            "LastUsedDate" in r["AccessKeyLastUsed"]), ("N/A", "N/A", False), "never used")
+        before = time.time()
+        c = boto3.client("s3", endpoint_url=s2.endpoint, region_name=REGION,
+                         aws_access_key_id=key["AccessKeyId"],
+                         aws_secret_access_key=key["SecretAccessKey"],
+                         config=Config(retries={"total_max_attempts": 1},
+                                       s3={"addressing_style": "path"}))
+        c.list_objects_v2(Bucket="lu-bucket")
+        code, _, _ = client_error(c.put_object, Bucket="lu-bucket", Key="k", Body=b"x")
+        eq(code, "AccessDenied", "a denied request is a use too")
+        u = i2.get_access_key_last_used(AccessKeyId=key["AccessKeyId"])["AccessKeyLastUsed"]
+        eq((u["ServiceName"], u["Region"]), ("s3", REGION), "recorded on use")
+        when = u["LastUsedDate"].timestamp()
+        check(before - 2 <= when <= time.time() + 1, f"LastUsedDate {when} vs {before}")
+        # saved through the store (the IAM request above flushed it): survives a restart
+        s2.restart()
+        u2 = s2.iam_client().get_access_key_last_used(
+            AccessKeyId=key["AccessKeyId"])["AccessKeyLastUsed"]
+        eq((u2["ServiceName"], u2["Region"], int(u2["LastUsedDate"].timestamp())),
+           ("s3", REGION, int(when)), "after a restart")
+        code, _, _ = client_error(i2.get_access_key_last_used, AccessKeyId="AKIANOSUCHKEY0000000")
+        eq(code, "NoSuchEntity", "an unknown key")
 
 
 @test

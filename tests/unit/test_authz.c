@@ -5,7 +5,10 @@
  * policies; role sessions get their role's policies narrowed by the session policy; a
  * deleted role's session gets nothing; bucket policies deny explicitly, root included;
  * a snapshot acquired before a change keeps its view; the operation table maps S3,
- * directory bucket and Lambda operations; the AccessDenied message is AWS's.
+ * directory bucket, Lambda and S3 Control operations; the AccessDenied message is AWS's;
+ * an in-process role principal (a batch job's) acts as its role; root escapes a lock-out
+ * bucket policy for the bucket-policy actions only; key use is recorded for IAM users'
+ * keys, coalesced, and handed out for saving at most once a minute.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -246,6 +249,48 @@ static void test_roles_sessions_and_bucket_policies(void **state)
     authz_release(s);
 }
 
+/* An in-process caller acting as a role (a batch job): the role's session, its policies,
+ * nothing once the role is gone. */
+static void test_role_principal(void **state)
+{
+    struct fx *f = *state;
+    char b[512];
+    put(f, "role", "", "batch-ops", "{\"id\":\"AROABATCH\",\"path\":\"/\",\"max\":3600}");
+    put(f, "inline", "role:batch-ops", "p",
+        allow("s3:PutObject", "arn:aws:s3:::r/*", b, sizeof(b)));
+    assert_int_equal(authz_reload(f->a, f->r), QR_OK);
+    const struct authz_snap *s = authz_acquire(f->a);
+    struct auth_principal p;
+    authz_role_principal(s, ACCT, "arn:aws:iam::" ACCT ":role/batch-ops", "s3-batch-operations-j1",
+                         &p);
+    assert_true(p.exists);
+    assert_int_equal(p.kind, AUTH_ROLE_SESSION);
+    assert_string_equal(p.arn,
+                        "arn:aws:sts::" ACCT ":assumed-role/batch-ops/s3-batch-operations-j1");
+    assert_string_equal(p.role_arn, "arn:aws:iam::" ACCT ":role/batch-ops");
+    struct authz_check c = {"s3:PutObject", "arn:aws:s3:::r/k", NULL, NULL, 0};
+    struct policy_verdict v;
+    authz_decide(&p, &c, &v);
+    assert_int_equal(v.decision, POLICY_DECISION_ALLOW);
+    c.action = "lambda:InvokeFunction";
+    authz_decide(&p, &c, &v);
+    assert_int_equal(v.decision, POLICY_DECISION_IMPLICIT_DENY);
+    /* a role ARN with another path names another role */
+    authz_role_principal(s, ACCT, "arn:aws:iam::" ACCT ":role/x/batch-ops", "s", &p);
+    assert_false(p.exists);
+    authz_release(s);
+    del(f, "inline", "role:batch-ops", "p");
+    del(f, "role", "", "batch-ops");
+    assert_int_equal(authz_reload(f->a, f->r), QR_OK);
+    s = authz_acquire(f->a);
+    authz_role_principal(s, ACCT, "arn:aws:iam::" ACCT ":role/batch-ops", "s", &p);
+    assert_false(p.exists);
+    c.action = "s3:PutObject";
+    authz_decide(&p, &c, &v);
+    assert_int_equal(v.decision, POLICY_DECISION_IMPLICIT_DENY);
+    authz_release(s);
+}
+
 static void test_operation_table(void **state)
 {
     const struct authz_op *o = authz_find_op("s3", "GetObject");
@@ -261,6 +306,81 @@ static void test_operation_table(void **state)
     assert_int_equal(authz_find_op("lambda", "ListFunctions")->res, AUTHZ_RES_NONE);
     assert_null(authz_find_op("s3", "NoSuchOperation"));
     assert_null(authz_find_op("nope", "GetObject"));
+    /* S3 Control: CreateJob and ListJobs on "*", the rest on the job */
+    assert_string_equal(authz_find_op("s3control", "CreateJob")->action, "s3:CreateJob");
+    assert_int_equal(authz_find_op("s3control", "ListJobs")->res, AUTHZ_RES_NONE);
+    assert_string_equal(authz_find_op("s3control", "UpdateJobStatus")->action,
+                        "s3:UpdateJobStatus");
+    assert_int_equal(authz_find_op("s3control", "DeleteJobTagging")->res, AUTHZ_RES_JOB);
+    assert_null(authz_find_op("s3control", "GetObject"));
+    assert_string_equal(authz_find_op("s3", "ListBuckets")->action, "s3:ListAllMyBuckets");
+    assert_string_equal(authz_find_op("s3", "ListDirectoryBuckets")->action,
+                        "s3express:ListAllMyDirectoryBuckets");
+}
+
+/* Root may always manage a bucket policy, even one that denies it; nothing else. */
+static void test_root_escapes_lockout(void **state)
+{
+    (void)state;
+    struct policy *bp;
+    char why[128];
+    const char *deny = "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Deny\","
+                       "\"Principal\":\"*\",\"Action\":\"*\",\"Resource\":\"*\"}]}";
+    assert_int_equal(policy_parse(S(deny), POLICY_RESOURCE, &bp, why, sizeof(why)), QR_OK);
+    struct authz *a;
+    assert_int_equal(authz_new(ACCT, &a), QR_OK);
+    const struct authz_snap *s = authz_acquire(a);
+    struct creds_identity root = {.kind = CREDS_LONG_TERM};
+    strcpy(root.principal, "root");
+    static const char *const escape[] = {"s3:GetBucketPolicy", "s3:PutBucketPolicy",
+                                         "s3:DeleteBucketPolicy", "s3express:PutBucketPolicy"};
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(decide(s, &root, escape[i], "arn:aws:s3:::b", bp), POLICY_DECISION_ALLOW);
+    assert_int_equal(decide(s, &root, "s3:GetObject", "arn:aws:s3:::b/k", bp),
+                     POLICY_DECISION_EXPLICIT_DENY);
+    assert_int_equal(decide(s, &root, "s3:PutBucketAcl", "arn:aws:s3:::b", bp),
+                     POLICY_DECISION_EXPLICIT_DENY);
+    authz_release(s);
+    authz_free(a);
+    policy_free(bp);
+}
+
+/* Key use: IAM users' keys only, coalesced within a second, handed out for saving at most
+ * once a minute. */
+static void test_key_last_used(void **state)
+{
+    (void)state;
+    struct authz *a;
+    assert_int_equal(authz_new(ACCT, &a), QR_OK);
+    struct creds_identity u = {.kind = CREDS_LONG_TERM}, root = {.kind = CREDS_LONG_TERM};
+    strcpy(u.principal, "arn:aws:iam::" ACCT ":user/alice");
+    strcpy(u.akid, "AKIAAAAAAAAAAAAAAAAA");
+    strcpy(root.principal, "root");
+    strcpy(root.akid, "ROOTKEY");
+    struct authz_use x, *due;
+    authz_note_use(a, &root, "s3", "us-east-1", 1000000);
+    assert_false(authz_last_used(a, "ROOTKEY", &x));
+    authz_note_use(a, &u, "s3", "us-east-1", 1000000);
+    assert_true(authz_last_used(a, u.akid, &x));
+    assert_int_equal(x.ms, 1000000);
+    assert_string_equal(x.service, "s3");
+    authz_note_use(a, &u, "s3", "us-east-1", 1000500); /* same scope within a second */
+    assert_true(authz_last_used(a, u.akid, &x));
+    assert_int_equal(x.ms, 1000000);
+    authz_note_use(a, &u, "iam", "us-east-1", 1000600); /* another service: recorded */
+    assert_true(authz_last_used(a, u.akid, &x));
+    assert_string_equal(x.service, "iam");
+    assert_int_equal(authz_uses_due(a, 1000700, &due), 1);
+    assert_string_equal(due[0].akid, u.akid);
+    free(due);
+    authz_note_use(a, &u, "s3", "us-east-1", 1002000);
+    assert_int_equal(authz_uses_due(a, 1030000, &due), 0); /* within the minute */
+    assert_null(due);
+    assert_int_equal(authz_uses_due(a, 1061000, &due), 1);
+    assert_int_equal(due[0].ms, 1002000);
+    free(due);
+    assert_int_equal(authz_uses_due(a, 1200000, &due), 0); /* nothing changed */
+    authz_free(a);
 }
 
 int main(void)
@@ -269,6 +389,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_keys_and_user_policies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_roles_sessions_and_bucket_policies, setup, teardown),
         cmocka_unit_test(test_operation_table),
+        cmocka_unit_test_setup_teardown(test_role_principal, setup, teardown),
+        cmocka_unit_test(test_root_escapes_lockout),
+        cmocka_unit_test(test_key_last_used),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,10 @@
  * boundary cases), the streaming reader of a pinned manifest (inline and blob-backed,
  * resumed from byte offsets, CRLF, overlong lines), and the store's job rows: a copy
  * task's effect and its result row commit together, a missing source fails the task
- * alone, the cursor refuses a stale window, the pin survives an overwrite.
+ * alone, the cursor refuses a stale window, the pin survives an overwrite; the inventory
+ * parsers (manifest.json, gzip lines over moving chunk boundaries) and the spool that pins
+ * an expanded task list (chunks, a second pin dropped, blobs freed at unpin) and the
+ * holds on data files read at preparation.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +17,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
+#include <zlib.h>
 
 #define _XOPEN_SOURCE_EXTENDED 1
 #include <ftw.h>
@@ -327,6 +332,274 @@ static void test_idempotent_token(void **state)
     assert_int_equal(store_job_create(f->st, &n, out, &existing), QR_E_CONFLICT);
 }
 
+/* ---- inventory reports ---- */
+
+static void test_inv_parse_table(void **state)
+{
+    static const struct {
+        const char *json;
+        bool ok;
+    } cases[] = {
+        {"{\"sourceBucket\":\"s\",\"destinationBucket\":\"arn:aws:s3:::dst\",\"fileFormat\":\"CSV\","
+         "\"fileSchema\":\"Bucket, Key, VersionId, IsLatest\",\"files\":[{\"key\":\"a/b.csv.gz\","
+         "\"size\":12,\"MD5checksum\":\"F11166069f1990abeb9c97ace9cdfabc\"}]}",
+         true},
+        {"{\"destinationBucket\":\"dst\",\"fileFormat\":\"CSV\",\"fileSchema\":\"Key,Bucket\","
+         "\"files\":[]}",
+         true},
+        {"[]", false},
+        {"{\"destinationBucket\":\"dst\",\"fileFormat\":\"ORC\",\"fileSchema\":\"Bucket, Key\","
+         "\"files\":[]}",
+         false},
+        {"{\"destinationBucket\":\"dst\",\"fileFormat\":\"CSV\",\"fileSchema\":\"Bucket, Size\","
+         "\"files\":[]}",
+         false},
+        {"{\"destinationBucket\":\"dst\",\"fileFormat\":\"CSV\",\"fileSchema\":\"Bucket, Key, Key\","
+         "\"files\":[]}",
+         false},
+        {"{\"destinationBucket\":\"dst\",\"fileFormat\":\"CSV\",\"fileSchema\":\"Bucket,,Key\","
+         "\"files\":[]}",
+         false},
+        {"{\"destinationBucket\":\"dst\",\"fileFormat\":\"CSV\",\"fileSchema\":\"Bucket, Key\","
+         "\"files\":[{\"key\":\"k\",\"size\":1,\"MD5checksum\":\"xyz\"}]}",
+         false},
+        {"{\"destinationBucket\":\"dst\",\"fileFormat\":\"CSV\",\"fileSchema\":\"Bucket, Key\","
+         "\"files\":[{\"key\":\"k\",\"size\":-1,\"MD5checksum\":"
+         "\"f11166069f1990abeb9c97ace9cdfabc\"}]}",
+         false},
+        {"{\"destinationBucket\":\"arn:aws:s3:::a/b\",\"fileFormat\":\"CSV\",\"fileSchema\":"
+         "\"Bucket, Key\",\"files\":[]}",
+         false},
+        {"{\"fileFormat\":\"CSV\",\"fileSchema\":\"Bucket, Key\",\"files\":[]}", false},
+        {"{\"destinationBucket\":\"dst\",\"destinationBucket\":\"dst\",\"fileFormat\":\"CSV\","
+         "\"fileSchema\":\"Bucket, Key\",\"files\":[]}",
+         false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct batch_inv inv;
+        char msg[128] = "";
+        enum qr_err e = batch_inv_parse(qr_slice_cstr(cases[i].json), &inv, msg);
+        if (cases[i].ok) {
+            assert_int_equal(e, QR_OK);
+            batch_inv_dispose(&inv);
+        } else {
+            assert_int_equal(e, QR_E_BAD_INPUT);
+            assert_true(msg[0] != '\0');
+        }
+    }
+    struct batch_inv inv;
+    char msg[128];
+    assert_int_equal(batch_inv_parse(qr_slice_cstr(cases[0].json), &inv, msg), QR_OK);
+    assert_string_equal(inv.dest_bucket, "dst");
+    assert_int_equal(inv.n_cols, 4);
+    assert_int_equal(inv.cols[2], BATCH_F_VERSION);
+    assert_int_equal(inv.cols[3], BATCH_F_IGNORE);
+    assert_int_equal(inv.n_files, 1);
+    assert_string_equal(inv.files[0].md5, "f11166069f1990abeb9c97ace9cdfabc");
+    assert_int_equal(inv.files[0].size, 12);
+
+    struct batch_task t;
+    assert_int_equal(batch_inv_line(&inv, qr_slice_cstr("\"src\",\"a%2Cb+c\",\"v1\",\"true\""),
+                                     &t, msg),
+                     QR_OK);
+    assert_string_equal(t.key, "a,b c");
+    assert_string_equal(t.version, "v1");
+    char out[256];
+    size_t n = batch_task_csv(&t, out, sizeof(out));
+    assert_int_equal(n, strlen("src,a%2Cb+c,v1\n"));
+    assert_memory_equal(out, "src,a%2Cb+c,v1\n", n);
+    assert_int_equal(batch_inv_line(&inv, qr_slice_cstr("\"src\",\"k\""), &t, msg),
+                     QR_E_BAD_INPUT);
+    batch_inv_dispose(&inv);
+}
+
+/* gzip of s (one member). */
+static size_t gz(const char *s, size_t len, uint8_t *out, size_t cap)
+{
+    z_stream z = {0};
+    assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    z.next_in = (Bytef *)(uintptr_t)s;
+    z.avail_in = (uInt)len;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+    size_t n = cap - z.avail_out;
+    deflateEnd(&z);
+    return n;
+}
+
+struct gsrc {
+    const uint8_t *p;
+    size_t n, chunk;
+};
+
+static enum qr_err gpull(void *arg, uint8_t *dst, size_t cap, size_t *got)
+{
+    struct gsrc *s = arg;
+    size_t n = s->n < s->chunk ? s->n : s->chunk;
+    n = n < cap ? n : cap;
+    memcpy(dst, s->p, n);
+    s->p += n;
+    s->n -= n;
+    *got = n;
+    return QR_OK;
+}
+
+/* Reads every line of data (pulled chunk bytes at a time) into out (joined by '|'). */
+static enum qr_err gz_lines(const uint8_t *data, size_t len, size_t chunk, char *out, char md5[33])
+{
+    struct gsrc s = {data, len, chunk};
+    struct batch_gzlines *g;
+    batch_gzlines_new(gpull, &s, &g);
+    bool eof = false;
+    enum qr_err e = QR_OK;
+    out[0] = '\0';
+    while (!eof && e == QR_OK) {
+        struct qr_slice l;
+        e = batch_gzlines_next(g, &l, &eof);
+        if (e == QR_OK && !eof)
+            sprintf(out + strlen(out), "%.*s|", (int)l.len, (const char *)l.p);
+    }
+    batch_gzlines_md5(g, md5);
+    batch_gzlines_free(g);
+    return e;
+}
+
+static void test_inv_gzip_lines(void **state)
+{
+    uint8_t *buf = malloc(1 << 20);
+    char *lines = malloc(1 << 20), md5[33], want[33];
+    const char a[] = "one\r\ntwo\n\nthree", b[] = "four\n";
+    size_t na = gz(a, strlen(a), buf, 1 << 19);
+    size_t nb = gz(b, strlen(b), buf + na, 1 << 19);
+    unsigned char d[16];
+    EVP_Digest(buf, na + nb, d, NULL, EVP_md5(), NULL);
+    for (size_t i = 0; i < 16; i++)
+        sprintf(want + 2 * i, "%02x", d[i]);
+    /* two members, pulled 1, 7 and all bytes at a time: the same lines and MD5 */
+    static const size_t chunks[] = {1, 7, 1 << 20};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(gz_lines(buf, na + nb, chunks[i], lines, md5), QR_OK);
+        assert_string_equal(lines, "one|two|threefour|");
+        assert_string_equal(md5, want);
+    }
+    /* cut short, not gzip, empty */
+    assert_int_equal(gz_lines(buf, na - 3, 64, lines, md5), QR_E_BAD_INPUT);
+    assert_int_equal(gz_lines((const uint8_t *)"plain text\n", 11, 64, lines, md5),
+                     QR_E_BAD_INPUT);
+    assert_int_equal(gz_lines(buf, 0, 64, lines, md5), QR_E_BAD_INPUT);
+    /* a line over 16 KiB */
+    char *big = malloc(20000);
+    memset(big, 'x', 20000);
+    big[19999] = '\n';
+    size_t nbig = gz(big, 20000, buf, 1 << 20);
+    assert_int_equal(gz_lines(buf, nbig, 4096, lines, md5), QR_E_TOO_LARGE);
+    free(big);
+    free(lines);
+    free(buf);
+}
+
+/* The number of blob files under DIR/objects. */
+static int count_blobs(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "find '%s/objects' -type f ! -name '*.tmp' | wc -l", dir);
+    FILE *p = popen(cmd, "r");
+    int n = -1;
+    assert_non_null(p);
+    assert_int_equal(fscanf(p, "%d", &n), 1);
+    pclose(p);
+    return n;
+}
+
+/* A spooled task list over several 4 MiB chunks is pinned and read back line by line;
+ * a second spool for a pinned job is dropped; unpinning frees the chunks' blobs. */
+static void test_spool_pin_and_unpin(void **state)
+{
+    struct fx *f = *state;
+    new_job(f, "sp-1");
+    int before = count_blobs(f->dir);
+    struct store_job_spool *sp;
+    store_job_spool_new(f->st, &sp);
+    char line[64];
+    const size_t n = 600000; /* 17 bytes a line: 10.2 MB, three 4 MiB chunks */
+    for (size_t i = 0; i < n; i++) {
+        int len = snprintf(line, sizeof(line), "bkt,key-%07zu,\n", i);
+        assert_int_equal(store_job_spool_write(sp, qr_slice(line, (size_t)len)), QR_OK);
+    }
+    assert_int_equal(store_job_spool_size(sp), n * 17);
+    assert_int_equal(store_job_spool_pin(sp, "sp-1"), QR_OK);
+    store_job_spool_free(sp);
+    assert_int_equal(count_blobs(f->dir), before + 3);
+
+    uint64_t *offs = malloc(sizeof(*offs) * (n + 1));
+    assert_int_equal(read_all(f, "sp-1", 0, offs, n + 1), n);
+    free(offs);
+
+    store_job_spool_new(f->st, &sp); /* already pinned: this one's bytes are dropped */
+    assert_int_equal(store_job_spool_write(sp, QR_SLICE_LIT("bkt,other,\n")), QR_OK);
+    assert_int_equal(store_job_spool_pin(sp, "sp-1"), QR_OK);
+    store_job_spool_free(sp);
+    assert_int_equal(count_blobs(f->dir), before + 3);
+
+    store_job_spool_new(f->st, &sp); /* a job that does not exist */
+    assert_int_equal(store_job_spool_write(sp, QR_SLICE_LIT("bkt,x,\n")), QR_OK);
+    assert_int_equal(store_job_spool_pin(sp, "no-such-job"), QR_E_NO_SUCH_UPLOAD);
+    store_job_spool_free(sp);
+
+    struct store_job_update u = {.id = "sp-1", .set = STORE_JOB_UNPIN, .from_states = ~0ull};
+    assert_int_equal(store_job_update(f->st, &u, NULL), QR_OK);
+    assert_int_equal(count_blobs(f->dir), before);
+}
+
+/* A held data file survives its object's overwrite (its blob stays readable) until the
+ * task list is pinned; a job that ends without a pin drops its holds too. */
+static void test_hold_data_files(void **state)
+{
+    struct fx *f = *state;
+    char body[300];
+    memset(body, 'd', sizeof(body));
+    new_job(f, "h-1");
+    int before = count_blobs(f->dir);
+    put(f, "data.gz", body, sizeof(body));
+    struct store_job_held h;
+    assert_int_equal(store_job_hold(f->st, f->r, "h-1", QR_SLICE_LIT("bkt"), QR_SLICE_LIT("data.gz"),
+                                    &f->pool, &h),
+                     QR_OK);
+    assert_int_equal(h.size, sizeof(body));
+    assert_int_equal(h.n_ext, 1);
+    put(f, "data.gz", "x", 1); /* overwritten: inline now, the old blob only held */
+    assert_int_equal(count_blobs(f->dir), before + 1);
+    int fd;
+    char got[300];
+    assert_int_equal(store_blob_open(f->st, h.ext[0].blob, &fd), QR_OK);
+    assert_int_equal(pread(fd, got, sizeof(got), (off_t)h.ext[0].off), (ssize_t)sizeof(got));
+    close(fd);
+    assert_memory_equal(got, body, sizeof(body));
+    assert_int_equal(store_job_hold(f->st, f->r, "h-1", QR_SLICE_LIT("bkt"), QR_SLICE_LIT("nope"),
+                                    &f->pool, &h),
+                     QR_E_NO_SUCH_KEY);
+    struct store_job_spool *sp;
+    store_job_spool_new(f->st, &sp);
+    assert_int_equal(store_job_spool_write(sp, QR_SLICE_LIT("bkt,k,\n")), QR_OK);
+    assert_int_equal(store_job_spool_pin(sp, "h-1"), QR_OK);
+    store_job_spool_free(sp);
+    /* the hold went with the pin: what is left is the task list's own chunk */
+    assert_int_equal(count_blobs(f->dir), before + 1);
+
+    new_job(f, "h-2");
+    put(f, "data2.gz", body, sizeof(body));
+    assert_int_equal(store_job_hold(f->st, f->r, "h-2", QR_SLICE_LIT("bkt"), QR_SLICE_LIT("data2.gz"),
+                                    &f->pool, &h),
+                     QR_OK);
+    assert_int_equal(store_obj_delete(f->st, QR_SLICE_LIT("bkt"), QR_SLICE_LIT("data2.gz"), NULL),
+                     QR_OK);
+    assert_int_equal(count_blobs(f->dir), before + 2);
+    struct store_job_update u = {.id = "h-2", .set = STORE_JOB_UNPIN, .from_states = ~0ull};
+    assert_int_equal(store_job_update(f->st, &u, NULL), QR_OK);
+    assert_int_equal(count_blobs(f->dir), before + 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -336,6 +609,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mreader_line_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_progress_commits_effect_with_row, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotent_token, setup, teardown),
+        cmocka_unit_test(test_inv_parse_table),
+        cmocka_unit_test_setup_teardown(test_spool_pin_and_unpin, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hold_data_files, setup, teardown),
+        cmocka_unit_test(test_inv_gzip_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -82,6 +82,10 @@ static const struct iam_route routes[] = {
     {"UntagRole", iam_untag_role, R, "RoleName", true},
     {"ListRoleTags", iam_list_role_tags, R, "RoleName", false},
     {"GetAccessKeyLastUsed", iam_access_key_last_used, N, NULL, false},
+    {"UpdateUser", iam_update_user, U, "UserName", true},
+    {"TagUser", iam_tag_user, U, "UserName", true},
+    {"UntagUser", iam_untag_user, U, "UserName", true},
+    {"ListUserTags", iam_list_user_tags, U, "UserName", false},
     {"SimulateCustomPolicy", iam_simulate_custom, N, NULL, false},
 };
 #undef U
@@ -255,7 +259,12 @@ void iam_arn(struct iam_op *op, const char *type, const char *path, const char *
 
 const char *iam_path(struct iam_op *op)
 {
-    const char *p = iam_opt_str(op, "Path", "/");
+    return iam_path_of(op, "Path");
+}
+
+const char *iam_path_of(struct iam_op *op, const char *param)
+{
+    const char *p = iam_opt_str(op, param, "/");
     size_t n = strlen(p);
     if (n == 0 || n > 512 || p[0] != '/' || p[n - 1] != '/') {
         iam_fail(op, 400, "ValidationError",
@@ -329,9 +338,34 @@ static void send_result(struct iam_op *op)
     qr_buf_dispose(&b);
 }
 
+/* Access key use recorded in memory since the last time (authz_uses_due: at most once a
+ * minute) goes to the store on the IAM worker, as rows keyuse ("", key id) that outlive a
+ * restart; a failure only loses a last-used date. */
+static void flush_key_uses(struct iam_op *op)
+{
+    struct authz_use *u;
+    size_t n = authz_uses_due(op->server->authz, op->now_ms, &u);
+    if (!n)
+        return;
+    struct store_iam_op *w = qr_xmalloc(n * sizeof(*w));
+    char(*docs)[160] = qr_xmalloc(n * sizeof(*docs));
+    for (size_t i = 0; i < n; i++) {
+        snprintf(docs[i], sizeof(docs[i]), "{\"ms\":%lld,\"service\":\"%s\",\"region\":\"%s\"}",
+                 (long long)u[i].ms, u[i].service, u[i].region);
+        w[i] = (struct store_iam_op){STORE_IAM_UPSERT, "keyuse", qr_slice_cstr(""),
+                                     qr_slice_cstr(u[i].akid), qr_slice_cstr(docs[i])};
+    }
+    if (store_iam_change(op->server->store, w, n, NULL) != QR_OK)
+        server_log(op->server, QR_LOG_WARN, "quarry: access key last-used not saved");
+    free(docs);
+    free(w);
+    free(u);
+}
+
 static void job_run(struct qr_job *job)
 {
     struct iam_op *op = H2O_STRUCT_FROM_MEMBER(struct iam_op, job, job);
+    flush_key_uses(op);
     op->route->fn(op);
     if (op->changed) {
         authz_release(op->snap);

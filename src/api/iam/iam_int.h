@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "api/api.h"
 #include "auth/authz.h"
 #include "server.h"
@@ -96,6 +98,8 @@ void iam_arn(struct iam_op *op, const char *type, const char *path, const char *
              size_t cap);
 /* Path parameter: "/" by default; must start and end with '/'. NULL after failing. */
 const char *iam_path(struct iam_op *op);
+/* The same for another parameter (NewPath), whose absence is "/". */
+const char *iam_path_of(struct iam_op *op, const char *param);
 /* IAM's size quotas (characters without whitespace): false after LimitExceeded naming
  * the quota ("PolicySize", "ACLSizePerRole"). */
 bool iam_policy_quota(struct iam_op *op, const char *doc, size_t quota, const char *name);
@@ -156,6 +160,15 @@ void iam_update_role(struct iam_op *op);
 void iam_tag_role(struct iam_op *op);
 void iam_untag_role(struct iam_op *op);
 void iam_list_role_tags(struct iam_op *op);
+void iam_update_user(struct iam_op *op);
+/* Tags.member.N of the request as a JSON array of {Key, Value} (roles.c), at most 50,
+ * checked as the model says; NULL after a ValidationError. */
+json_t *iam_tags_param(struct iam_op *op);
+/* <Tags> of a role or user row (roles.c), nothing when it has none. */
+void iam_tags_xml(struct iam_op *op, const struct authz_row *r);
+void iam_tag_user(struct iam_op *op);
+void iam_untag_user(struct iam_op *op);
+void iam_list_user_tags(struct iam_op *op);
 void iam_access_key_last_used(struct iam_op *op);
 void iam_simulate_custom(struct iam_op *op);
 

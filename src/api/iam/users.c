@@ -4,11 +4,15 @@
  * Secrets are returned once, by CreateAccessKey, and never again.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include <jansson.h>
+
 #include <openssl/rand.h>
 
+#include "api/authorize.h"
 #include "api/iam/iam_int.h"
 #include "util/checksum.h"
 #include "util/codec.h"
@@ -98,16 +102,23 @@ void iam_create_user(struct iam_op *op)
     const char *name, *path = iam_path(op);
     if (!path || !name_ok(op, "UserName", &name))
         return;
-    char id[32], doc[800];
-    iam_new_id("AIDA", id);
-    snprintf(doc, sizeof(doc), "{\"id\":\"%s\",\"path\":\"%s\",\"created\":%lld}", id, path,
-             (long long)op->now_ms);
-    if (!create_entity(op, "user", name, doc, "User"))
+    json_t *tags = iam_tags_param(op);
+    if (!tags)
         return;
-    struct authz_row r = {"user", "", name, S(doc)};
-    iam_open(op, "User");
-    entity_xml(op, "user", &r);
-    iam_close(op, "User");
+    char id[32];
+    iam_new_id("AIDA", id);
+    json_t *j = json_pack("{s:s, s:s, s:I, s:o}", "id", id, "path", path, "created",
+                          (json_int_t)op->now_ms, "tags", tags);
+    char *doc = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (create_entity(op, "user", name, doc, "User")) {
+        struct authz_row r = {"user", "", name, S(doc)};
+        iam_open(op, "User");
+        entity_xml(op, "user", &r);
+        iam_tags_xml(op, &r);
+        iam_close(op, "User");
+    }
+    free(doc);
 }
 
 /* The user named by UserName, or the caller's own user when it is absent. */
@@ -132,6 +143,7 @@ void iam_get_user(struct iam_op *op)
         return;
     iam_open(op, "User");
     entity_xml(op, "user", r);
+    iam_tags_xml(op, r);
     iam_close(op, "User");
 }
 
@@ -214,6 +226,102 @@ static void delete_entity(struct iam_op *op, const char *kind, const char *param
 void iam_delete_user(struct iam_op *op)
 {
     delete_entity(op, "user", "UserName", "user");
+}
+
+/* ---- UpdateUser ---- */
+
+/* The rows keyed by a user's name, moved to the new name by a rename: its access keys,
+ * memberships, inline policies and attachments (kind, parent, name, doc), old names. */
+struct moved {
+    struct store_iam_op *ops;
+    size_t n;
+};
+
+static void move_rows(struct moved *m, const char *kind, const struct authz_row *r, size_t n,
+                      const char *new_parent, const char *old_name, const char *new_name)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (old_name && strcmp(r[i].name, old_name) != 0)
+            continue;
+        const char *name = old_name ? new_name : r[i].name;
+        const char *parent = new_parent ? new_parent : r[i].parent;
+        m->ops[m->n++] = (struct store_iam_op){STORE_IAM_DELETE, kind, S(r[i].parent),
+                                               S(r[i].name), S("")};
+        m->ops[m->n++] = (struct store_iam_op){STORE_IAM_INSERT, kind, S(parent), S(name), r[i].doc};
+    }
+}
+
+/* IAM: "To change a user name, the requester must have appropriate permissions on both
+ * the source object and the target object": iam:UpdateUser on the new ARN too (the
+ * current one was decided with the route). */
+static bool target_allowed(struct iam_op *op, const struct authz_row *u, const char *new_name,
+                           const char *path)
+{
+    char arn[1200], msg[2600];
+    char *old_path = authz_doc_str(u->doc, "path", "/");
+    iam_arn(op, "user", path ? path : old_path, new_name, arn, sizeof(arn));
+    free(old_path);
+    struct api_authz q = {"iam:UpdateUser", arn, {NULL, 0}, NULL, 0, NULL};
+    if (api_authorize(op->ar, &q, msg, sizeof(msg)))
+        return true;
+    iam_fail(op, 403, "AccessDenied", "%s", msg);
+    return false;
+}
+
+/* A new name and/or path. A rename moves every row keyed by the name in one transaction,
+ * so the user keeps its id, keys, groups and policies (IAM: "the user's ... group
+ * memberships, policies, access keys ... stay with the user"); the ABSENT steps make a
+ * row added since the snapshot fail the change instead of being left behind. */
+void iam_update_user(struct iam_op *op)
+{
+    const char *name = iam_req_str(op, "UserName", 1, 128), *new_name = NULL, *path = NULL;
+    const struct authz_row *u = name ? entity(op, "user", name, "user") : NULL;
+    struct qr_slice v;
+    if (!u || (iam_param(op, "NewUserName", &v) && !name_ok(op, "NewUserName", &new_name)) ||
+        (iam_param(op, "NewPath", &v) && !(path = iam_path_of(op, "NewPath"))))
+        return;
+    if (!new_name)
+        new_name = name;
+    bool rename = strcmp(new_name, name) != 0;
+    if (rename && strcasecmp(new_name, name) != 0 && !iam_name_free(op, "user", new_name, "User"))
+        return;
+    if ((rename || path) && !target_allowed(op, u, new_name, path))
+        return;
+    json_t *j = json_loadb((const char *)u->doc.p, u->doc.len, 0, NULL);
+    if (!j) {
+        iam_fail(op, 500, "ServiceFailure", "The user's stored document is damaged.");
+        return;
+    }
+    if (path)
+        json_object_set_new(j, "path", json_string(path));
+    char *doc = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    char old_owner[140], new_owner[140];
+    snprintf(old_owner, sizeof(old_owner), "user:%s", name);
+    snprintf(new_owner, sizeof(new_owner), "user:%s", new_name);
+    const struct authz_row *k, *mem, *inl, *att;
+    size_t nk = authz_rows(op->snap, "key", name, &k);
+    size_t nm = authz_rows(op->snap, "member", NULL, &mem);
+    size_t ni = authz_rows(op->snap, "inline", old_owner, &inl);
+    size_t na = authz_rows(op->snap, "attached", old_owner, &att);
+    struct moved m = {qr_xmalloc(sizeof(*m.ops) * (2 * (nk + nm + ni + na) + 5)), 0};
+    if (!rename) {
+        m.ops[m.n++] = (struct store_iam_op){STORE_IAM_UPDATE, "user", S(""), S(name), S(doc)};
+    } else {
+        m.ops[m.n++] = (struct store_iam_op){STORE_IAM_DELETE, "user", S(""), S(name), S("")};
+        m.ops[m.n++] = (struct store_iam_op){STORE_IAM_INSERT, "user", S(""), S(new_name), S(doc)};
+        move_rows(&m, "key", k, nk, new_name, NULL, NULL);
+        move_rows(&m, "member", mem, nm, NULL, name, new_name);
+        move_rows(&m, "inline", inl, ni, new_owner, NULL, NULL);
+        move_rows(&m, "attached", att, na, new_owner, NULL, NULL);
+        m.ops[m.n++] = (struct store_iam_op){STORE_IAM_ABSENT, "key", S(name), S(""), S("")};
+        m.ops[m.n++] = (struct store_iam_op){STORE_IAM_ABSENT, "inline", S(old_owner), S(""), S("")};
+        m.ops[m.n++] =
+            (struct store_iam_op){STORE_IAM_ABSENT, "attached", S(old_owner), S(""), S("")};
+    }
+    (void)iam_change(op, m.ops, m.n, "user", name);
+    free(m.ops);
+    free(doc);
 }
 
 /* ---- access keys ---- */
@@ -321,8 +429,11 @@ void iam_delete_access_key(struct iam_op *op)
     const struct authz_row *k = key_of(op, &user);
     if (!k)
         return;
-    struct store_iam_op c = {STORE_IAM_DELETE, "key", S(user), S(k->name), S("")};
-    (void)iam_change(op, &c, 1, "Access Key", k->name);
+    struct store_iam_op c[] = {
+        {STORE_IAM_DELETE, "key", S(user), S(k->name), S("")},
+        {STORE_IAM_DELETE_ANY, "keyuse", S(""), S(k->name), S("")},
+    };
+    (void)iam_change(op, c, 2, "Access Key", k->name);
 }
 
 /* ---- groups ---- */
@@ -444,6 +555,8 @@ void iam_list_entities(struct iam_op *op, const char *kind, const char *list_tag
     list_entities(op, kind, list_tag, "member");
 }
 
+/* What this process saw (authz_last_used), else what an earlier one saved (keyuse rows,
+ * written at most once a minute), else AWS's answer for a key never used. */
 void iam_access_key_last_used(struct iam_op *op)
 {
     const char *akid = iam_req_str(op, "AccessKeyId", 16, 128);
@@ -455,11 +568,25 @@ void iam_access_key_last_used(struct iam_op *op)
         if (strcmp(k[i].name, akid) != 0)
             continue;
         iam_elem(op, "UserName", k[i].parent);
-        /* Use is not recorded (that would be a write per request): AWS's answer for a key
-         * never used. */
+        struct authz_use u;
+        const struct authz_row *saved = authz_row(op->snap, "keyuse", "", akid);
+        bool seen = authz_last_used(op->server->authz, akid, &u);
+        if (!seen && saved) {
+            char *svc = authz_doc_str(saved->doc, "service", "N/A");
+            char *reg = authz_doc_str(saved->doc, "region", "N/A");
+            u.ms = authz_doc_int(saved->doc, "ms", 0);
+            snprintf(u.service, sizeof(u.service), "%s", svc);
+            snprintf(u.region, sizeof(u.region), "%s", reg);
+            free(svc);
+            free(reg);
+        } else if (!seen) {
+            u.ms = 0;
+        }
         iam_open(op, "AccessKeyLastUsed");
-        iam_elem(op, "ServiceName", "N/A");
-        iam_elem(op, "Region", "N/A");
+        if (u.ms)
+            iam_elem_time(op, "LastUsedDate", u.ms);
+        iam_elem(op, "ServiceName", u.ms ? u.service : "N/A");
+        iam_elem(op, "Region", u.ms && u.region[0] ? u.region : "N/A");
         iam_close(op, "AccessKeyLastUsed");
         return;
     }

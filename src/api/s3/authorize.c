@@ -128,8 +128,23 @@ static const char *version_action(struct s3_op *op, const char *name, const char
     return action;
 }
 
+/* ListBuckets and ListDirectoryBuckets share a route (GET /); the listing is of directory
+ * buckets on the same condition as list.c's is_directory_listing, and is then authorised
+ * as s3express:ListAllMyDirectoryBuckets. */
+static const char *listing_name(struct s3_op *op, const char *name)
+{
+    struct qr_slice x;
+    if (strcmp(name, "ListBuckets") != 0)
+        return name;
+    if ((op->ar->authed && strcmp(op->ar->auth.service, "s3express") == 0) ||
+        (s3_param(op, "x-id", &x) && qr_slice_eq_lit(x, "ListDirectoryBuckets")))
+        return "ListDirectoryBuckets";
+    return name;
+}
+
 bool s3_authorize(struct s3_op *op, const char *name, unsigned flags)
 {
+    name = listing_name(op, name);
     if (!session_allows(op, name, flags)) {
         s3_fail_code(op, 403, "AccessDenied", MSG_SESSION_SCOPE);
         return false;

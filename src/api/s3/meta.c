@@ -10,6 +10,7 @@
 
 #include <string.h>
 
+#include "obj/obj.h"
 #include "util/codec.h"
 #include "util/limits.h"
 
@@ -253,22 +254,29 @@ struct qr_slice s3_meta_with_md5(struct s3_op *op, struct qr_slice meta, const u
 
 /* ---- tags ---- */
 
-static enum qr_err tag_part(struct qr_slice raw, size_t max, struct qr_buf *dec,
-                            struct qr_buf *canon)
+/* One percent-decoded part of x-amz-tagging, copied into the request's pool. The byte cap
+ * only bounds the work: the character limits are obj_tags_check's. */
+static enum qr_err tag_part(struct s3_op *op, struct qr_slice raw, size_t max_bytes,
+                            struct qr_buf *dec, struct qr_slice *out)
 {
     qr_buf_reset(dec);
-    if (qr_uri_decode(raw, true, dec) != QR_OK || dec->len > max)
+    if (qr_uri_decode(raw, true, dec) != QR_OK || dec->len > max_bytes)
         return QR_E_BAD_INPUT;
-    return qr_uri_encode(qr_slice(dec->p, dec->len), false, canon);
+    h2o_iovec_t c = h2o_strdup(op->pool, dec->p ? (char *)dec->p : "", dec->len);
+    *out = qr_slice(c.base, c.len);
+    return QR_OK;
 }
 
+/* x-amz-tagging ("k1=v1&k2=v2", each part URL-encoded) is held to PutObjectTagging's rules
+ * (s3_tags_valid: obj_tags_check) and stored in obj_tags_encode's form, so a tag set a
+ * header sets is one PutObjectTagging would have accepted. */
 enum qr_err s3_tags_from_header(struct s3_op *op, struct qr_slice hdr, struct qr_slice *out)
 {
-    struct qr_buf canon, dec;
-    qr_buf_init(&canon, 16 * 1024);
-    qr_buf_init(&dec, 4 * 1024);
-    enum qr_err e = QR_OK;
+    struct obj_tag t[QR_MAX_TAGS];
+    struct qr_buf dec, canon;
     size_t i = 0, n = 0;
+    enum qr_err e = QR_OK;
+    qr_buf_init(&dec, 4 * 1024);
     while (i < hdr.len && !e) {
         size_t j = i;
         while (j < hdr.len && hdr.p[j] != '&')
@@ -276,20 +284,28 @@ enum qr_err s3_tags_from_header(struct s3_op *op, struct qr_slice hdr, struct qr
         size_t eq = i;
         while (eq < j && hdr.p[eq] != '=')
             eq++;
-        if (eq == i || ++n > QR_MAX_TAGS) {
-            e = QR_E_BAD_INPUT;
-            break;
+        if (n == QR_MAX_TAGS) {
+            qr_buf_dispose(&dec);
+            s3_fail_code(op, 400, "BadRequest", "Object tags cannot be greater than 10");
+            return QR_E_BAD_INPUT;
         }
-        if (canon.len)
-            e = qr_buf_add(&canon, "&", 1);
-        if (!e)
-            e = tag_part(qr_slice(hdr.p + i, eq - i), 128, &dec, &canon);
-        if (!e)
-            e = qr_buf_add(&canon, "=", 1);
+        e = eq == i ? QR_E_BAD_INPUT
+                    : tag_part(op, qr_slice(hdr.p + i, eq - i), 512, &dec, &t[n].key);
+        t[n].value = qr_slice("", 0);
         if (!e && eq < j)
-            e = tag_part(qr_slice(hdr.p + eq + 1, j - eq - 1), 256, &dec, &canon);
+            e = tag_part(op, qr_slice(hdr.p + eq + 1, j - eq - 1), 1024, &dec, &t[n].value);
+        n++;
         i = j + 1;
     }
+    qr_buf_dispose(&dec);
+    if (e) {
+        s3_fail_code(op, 400, "InvalidTag", "The tag provided was not a valid tag.");
+        return e;
+    }
+    if (!s3_tags_valid(op, t, n))
+        return QR_E_BAD_INPUT;
+    qr_buf_init(&canon, 16 * 1024);
+    e = obj_tags_encode(t, n, &canon);
     if (e) {
         s3_fail_code(op, 400, "InvalidTag", "The tag provided was not a valid tag.");
     } else {
@@ -297,6 +313,5 @@ enum qr_err s3_tags_from_header(struct s3_op *op, struct qr_slice hdr, struct qr
         *out = qr_slice(c.base, c.len);
     }
     qr_buf_dispose(&canon);
-    qr_buf_dispose(&dec);
     return e;
 }

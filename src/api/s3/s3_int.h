@@ -169,8 +169,14 @@ void s3_meta_to_response(struct s3_op *op, struct qr_slice meta);
 const char *s3_meta_md5(struct s3_op *op, struct qr_slice meta);
 /* Adds ":md5" to an encoding; new encoding lives in op->pool. */
 struct qr_slice s3_meta_with_md5(struct s3_op *op, struct qr_slice meta, const uint8_t md5[16]);
-/* Parses x-amz-tagging (query-string form) into the canonical stored form. */
+/* Parses x-amz-tagging (query-string form) into the canonical stored form, under
+ * PutObjectTagging's rules (s3_tags_valid). Errors (op failed): QR_E_BAD_INPUT. */
 enum qr_err s3_tags_from_header(struct s3_op *op, struct qr_slice hdr, struct qr_slice *out);
+struct obj_tag;
+/* S3's rules for a tag set (obj_tags_check), failing op with AWS's code and message (400
+ * InvalidTag, or BadRequest for more than 10 tags). Shared by PutObjectTagging and
+ * x-amz-tagging. */
+bool s3_tags_valid(struct s3_op *op, const struct obj_tag *t, size_t n);
 
 /* "FULL_OBJECT" or "COMPOSITE". */
 const char *s3_ck_type_name(enum store_ck_type t);

@@ -121,9 +121,9 @@ void s3_get_object_tagging(struct s3_op *op)
 
 /* ---- PutObjectTagging ---- */
 
-/* AWS's per-tag and per-set rules (obj_tags_check, shared with batch tagging jobs), with
- * AWS's codes and messages. */
-static bool tags_valid(struct s3_op *op, const struct tag *t, size_t n)
+/* AWS's per-tag and per-set rules (obj_tags_check, shared with batch tagging jobs and
+ * x-amz-tagging), with AWS's codes and messages. */
+bool s3_tags_valid(struct s3_op *op, const struct obj_tag *ot, size_t n)
 {
     static const char *const msgs[] = {
         [OBJ_TAG_OK] = NULL,
@@ -133,14 +133,19 @@ static bool tags_valid(struct s3_op *op, const struct tag *t, size_t n)
         [OBJ_TAG_AWS_PREFIX] = "Your TagKey cannot be prefixed with aws:",
         [OBJ_TAG_DUPLICATE] = "Cannot provide multiple Tags with the same key",
     };
-    struct obj_tag ot[QR_MAX_TAGS];
-    for (size_t i = 0; i < n && i < QR_MAX_TAGS; i++)
-        ot[i] = (struct obj_tag){t[i].key, t[i].value};
     enum obj_tag_problem p = obj_tags_check(ot, n, OBJ_TAGS_MAX, NULL);
     if (p == OBJ_TAG_OK)
         return true;
     s3_fail_code(op, 400, p == OBJ_TAG_TOO_MANY ? "BadRequest" : "InvalidTag", msgs[p]);
     return false;
+}
+
+static bool tags_valid(struct s3_op *op, const struct tag *t, size_t n)
+{
+    struct obj_tag ot[QR_MAX_TAGS];
+    for (size_t i = 0; i < n && i < QR_MAX_TAGS; i++)
+        ot[i] = (struct obj_tag){t[i].key, t[i].value};
+    return s3_tags_valid(op, ot, n);
 }
 
 /* <Tagging><TagSet><Tag><Key/><Value/></Tag>...</TagSet></Tagging> into out (borrowing

@@ -14,6 +14,7 @@
 #include "api/xml.h"
 #include "obj/obj.h"
 #include "util/checksum.h"
+#include "util/codec.h"
 
 /* Copies a slice into a NUL-terminated buffer the caller sized; an empty slice may have
  * no pointer at all (libxml2's empty text). */
@@ -279,27 +280,217 @@ static bool parse_fields(struct s3c_op *op, xmlNodePtr fl, struct batch_def *d)
     return true;
 }
 
+static bool manifest_version(struct s3c_op *op, xmlNodePtr loc, struct batch_def *d)
+{
+    xmlNodePtr v;
+    if ((v = xml_child(loc, "ObjectVersionId")) &&
+        !text_into(op, v, "ObjectVersionId", d->mf_version, 1024, true))
+        return false;
+    if (d->mf_version[0] && strcmp(d->mf_version, "null") != 0) {
+        s3c_fail(op, 501, "NotImplemented", "Versioned manifests are not supported.");
+        return false;
+    }
+    return true;
+}
+
+/* ---- ManifestGenerator ---- */
+
+/* A list with exactly one member (KeyNameConstraint: "an array of strings with a length of
+ * 1 string"), 1..1024 bytes. */
+static bool one_member(struct s3c_op *op, xmlNodePtr list, const char *what, char *out)
+{
+    xmlNodePtr m = xml_child(list, "member");
+    if (m == NULL || xml_next(m, "member") != NULL) {
+        s3c_fail(op, 400, "BadRequestException", "%s must list exactly one string.", what);
+        return false;
+    }
+    return text_into(op, m, what, out, BATCH_KEY_MAX, true);
+}
+
+/* Each member must be one of names; sets bit i for names[i]. */
+static bool enum_bits(struct s3c_op *op, xmlNodePtr list, const char *what,
+                      const char *const *names, size_t n, unsigned *out)
+{
+    *out = 0;
+    for (xmlNodePtr m = xml_child(list, "member"); m; m = xml_next(m, "member")) {
+        size_t i;
+        for (i = 0; i < n && !qr_slice_eq_lit(xml_text(m), names[i]); i++)
+            ;
+        if (i == n) {
+            s3c_fail(op, 400, "BadRequestException", "%s has a value that is not valid.", what);
+            return false;
+        }
+        *out |= 1u << i;
+    }
+    if (*out == 0) {
+        s3c_fail(op, 400, "BadRequestException", "%s must list at least one value.", what);
+        return false;
+    }
+    return true;
+}
+
+static bool gen_time(struct s3c_op *op, xmlNodePtr f, const char *name, int64_t *out)
+{
+    xmlNodePtr v = xml_child(f, name);
+    if (v && (!qr_time_parse_http(xml_text(v), out) || *out <= 0)) {
+        s3c_fail(op, 400, "BadRequestException", "Filter %s must be a timestamp.", name);
+        return false;
+    }
+    return true;
+}
+
+static bool gen_size(struct s3c_op *op, xmlNodePtr f, const char *name, int64_t *out)
+{
+    xmlNodePtr v = xml_child(f, name);
+    uint64_t n;
+    *out = -1;
+    if (v && !qr_slice_u64(xml_text(v), INT64_MAX, &n)) {
+        s3c_fail(op, 400, "BadRequestException", "Filter %s must be a non-negative integer.",
+                 name);
+        return false;
+    }
+    if (v)
+        *out = (int64_t)n;
+    return true;
+}
+
+static bool parse_gen_filter(struct s3c_op *op, xmlNodePtr f, struct batch_def *d)
+{
+    static const char *const repl[] = {"COMPLETED", "FAILED", "REPLICA", "NONE"};
+    static const char *const classes[] = {"STANDARD",    "STANDARD_IA",         "ONEZONE_IA",
+                                          "GLACIER",     "INTELLIGENT_TIERING", "DEEP_ARCHIVE",
+                                          "GLACIER_IR"};
+    xmlNodePtr v, k;
+    bool elig = false;
+    if ((v = xml_child(f, "EligibleForReplication")) &&
+        !parse_bool(op, v, "Filter EligibleForReplication", &elig))
+        return false;
+    if (elig) {
+        s3c_fail(op, 501, "NotImplemented",
+                 "Filter EligibleForReplication needs a replication configuration on the source "
+                 "bucket; this server has no bucket replication.");
+        return false;
+    }
+    if (xml_child(f, "MatchAnyObjectEncryption")) {
+        s3c_fail(op, 501, "NotImplemented",
+                 "Filter MatchAnyObjectEncryption is not supported by this server.");
+        return false;
+    }
+    if (!gen_time(op, f, "CreatedAfter", &d->gen_after_ms) ||
+        !gen_time(op, f, "CreatedBefore", &d->gen_before_ms) ||
+        !gen_size(op, f, "ObjectSizeGreaterThanBytes", &d->gen_gt) ||
+        !gen_size(op, f, "ObjectSizeLessThanBytes", &d->gen_lt))
+        return false;
+    if ((v = xml_child(f, "ObjectReplicationStatuses")) &&
+        !enum_bits(op, v, "Filter ObjectReplicationStatuses", repl, 4, &d->gen_repl))
+        return false;
+    if ((v = xml_child(f, "MatchAnyStorageClass")) &&
+        !enum_bits(op, v, "Filter MatchAnyStorageClass", classes, 7, &d->gen_classes))
+        return false;
+    if ((k = xml_child(f, "KeyNameConstraint")) &&
+        (((v = xml_child(k, "MatchAnyPrefix")) &&
+          !one_member(op, v, "KeyNameConstraint MatchAnyPrefix", d->gen_prefix)) ||
+         ((v = xml_child(k, "MatchAnySuffix")) &&
+          !one_member(op, v, "KeyNameConstraint MatchAnySuffix", d->gen_suffix)) ||
+         ((v = xml_child(k, "MatchAnySubstring")) &&
+          !one_member(op, v, "KeyNameConstraint MatchAnySubstring", d->gen_substr))))
+        return false;
+    return true;
+}
+
+static bool parse_gen_output(struct s3c_op *op, xmlNodePtr o, struct batch_def *d)
+{
+    xmlNodePtr v;
+    if (!required(op, o, "Bucket", "ManifestOutputLocation Bucket", d->gen_out_bucket, 128))
+        return false;
+    if (!qr_slice_eq_lit(xml_text(xml_child(o, "ManifestFormat")),
+                         "S3InventoryReport_CSV_20211130")) {
+        s3c_fail(op, 400, "BadRequestException",
+                 "ManifestOutputLocation ManifestFormat must be S3InventoryReport_CSV_20211130.");
+        return false;
+    }
+    if (xml_child(o, "ManifestEncryption")) {
+        s3c_fail(op, 501, "NotImplemented",
+                 "ManifestOutputLocation ManifestEncryption is not supported by this server.");
+        return false;
+    }
+    if ((v = xml_child(o, "ExpectedManifestBucketOwner")) &&
+        !qr_slice_eq(xml_text(v), qr_slice_cstr(op->server->cfg.account_id))) {
+        s3c_fail(op, 403, "AccessDenied",
+                 "ExpectedManifestBucketOwner is not the owner of the manifest output bucket.");
+        return false;
+    }
+    return !(v = xml_child(o, "ManifestPrefix")) ||
+           text_into(op, v, "ManifestOutputLocation ManifestPrefix", d->gen_out_prefix, 512, true);
+}
+
+static bool parse_generator(struct s3c_op *op, xmlNodePtr g, struct batch_def *d)
+{
+    static const enum batch_field bkv[] = {BATCH_F_BUCKET, BATCH_F_KEY, BATCH_F_VERSION};
+    xmlNodePtr s = xml_child(g, "S3JobManifestGenerator"), v;
+    if (s == NULL) {
+        s3c_fail(op, 400, "BadRequestException",
+                 "ManifestGenerator must hold an S3JobManifestGenerator.");
+        return false;
+    }
+    d->mf_format = BATCH_MF_GENERATOR;
+    memcpy(d->fields, bkv, sizeof(bkv));
+    d->n_fields = 3;
+    d->gen_gt = d->gen_lt = -1;
+    if (!required(op, s, "SourceBucket", "S3JobManifestGenerator SourceBucket", d->gen_source,
+                  128))
+        return false;
+    if (!(v = xml_child(s, "EnableManifestOutput"))) {
+        s3c_fail(op, 400, "BadRequestException",
+                 "S3JobManifestGenerator EnableManifestOutput is required.");
+        return false;
+    }
+    if (!parse_bool(op, v, "EnableManifestOutput", &d->gen_output))
+        return false;
+    if ((v = xml_child(s, "ExpectedBucketOwner")) &&
+        !qr_slice_eq(xml_text(v), qr_slice_cstr(op->server->cfg.account_id))) {
+        s3c_fail(op, 403, "AccessDenied", "ExpectedBucketOwner is not the owner of the bucket.");
+        return false;
+    }
+    if ((v = xml_child(s, "Filter")) && !parse_gen_filter(op, v, d))
+        return false;
+    if ((v = xml_child(s, "ManifestOutputLocation")) && !parse_gen_output(op, v, d))
+        return false;
+    if (d->gen_output && d->gen_out_bucket[0] == '\0') {
+        s3c_fail(op, 400, "BadRequestException",
+                 "EnableManifestOutput needs a ManifestOutputLocation.");
+        return false;
+    }
+    return true;
+}
+
 static bool parse_manifest(struct s3c_op *op, xmlNodePtr root, struct batch_def *d)
 {
     xmlNodePtr m = xml_child(root, "Manifest"), spec, loc, v;
-    if (m == NULL) {
-        s3c_fail(op, xml_child(root, "ManifestGenerator") ? 501 : 400,
-                 xml_child(root, "ManifestGenerator") ? "NotImplemented" : "BadRequestException",
-                 "%s",
-                 xml_child(root, "ManifestGenerator")
-                     ? "ManifestGenerator is not supported by this server yet."
-                     : "Either Manifest or ManifestGenerator is required.");
+    xmlNodePtr g = xml_child(root, "ManifestGenerator");
+    if ((m == NULL) == (g == NULL)) {
+        s3c_fail(op, 400, "BadRequestException",
+                 "Exactly one of Manifest or ManifestGenerator is required.");
         return false;
     }
+    if (g)
+        return parse_generator(op, g, d);
     if (!(spec = xml_child(m, "Spec")) || !(loc = xml_child(m, "Location"))) {
         s3c_fail(op, 400, "BadRequestException", "Manifest needs Spec and Location.");
         return false;
     }
     struct qr_slice f = xml_text(xml_child(spec, "Format"));
     if (qr_slice_eq_lit(f, "S3InventoryReport_CSV_20161130")) {
-        s3c_fail(op, 501, "NotImplemented",
-                 "Manifest format S3InventoryReport_CSV_20161130 is not supported yet.");
-        return false;
+        /* The columns come from manifest.json; the expanded task list is Bucket,Key,
+         * VersionId (batch/expand.c). */
+        static const enum batch_field inv[] = {BATCH_F_BUCKET, BATCH_F_KEY, BATCH_F_VERSION};
+        d->mf_format = BATCH_MF_INVENTORY;
+        memcpy(d->fields, inv, sizeof(inv));
+        d->n_fields = 3;
+        return required(op, loc, "ObjectArn", "Manifest Location ObjectArn", d->mf_arn, 2000) &&
+               required(op, loc, "ETag", "Manifest Location ETag", d->mf_etag,
+                        sizeof(d->mf_etag) - 1) &&
+               manifest_version(op, loc, d);
     }
     if (!qr_slice_eq_lit(f, "S3BatchOperations_CSV_20180820")) {
         s3c_fail(op, 400, "BadRequestException",
@@ -316,14 +507,7 @@ static bool parse_manifest(struct s3c_op *op, xmlNodePtr root, struct batch_def 
         !required(op, loc, "ObjectArn", "Manifest Location ObjectArn", d->mf_arn, 2000) ||
         !required(op, loc, "ETag", "Manifest Location ETag", d->mf_etag, sizeof(d->mf_etag) - 1))
         return false;
-    if ((v = xml_child(loc, "ObjectVersionId")) &&
-        !text_into(op, v, "ObjectVersionId", d->mf_version, 1024, true))
-        return false;
-    if (d->mf_version[0] && strcmp(d->mf_version, "null") != 0) {
-        s3c_fail(op, 501, "NotImplemented", "Versioned manifests are not supported.");
-        return false;
-    }
-    return true;
+    return manifest_version(op, loc, d);
 }
 
 static bool parse_report(struct s3c_op *op, xmlNodePtr root, struct batch_def *d)
@@ -373,7 +557,8 @@ static bool role_usable(struct s3c_op *op, const char *role)
     const struct authz_snap *s = authz_acquire(op->server->authz);
     const struct policy *trust = NULL;
     const char *arn = NULL;
-    bool ok = authz_role(s, role, &arn, NULL, &trust, NULL) && trust;
+    /* The full ARN, path included, names the role the tasks will run as. */
+    bool ok = authz_role(s, role, &arn, NULL, &trust, NULL) && trust && strcmp(arn, role) == 0;
     if (ok) {
         struct policy_request r = {.action = "sts:AssumeRole",
                                    .resource = arn,
@@ -433,5 +618,8 @@ bool s3c_parse_create(struct s3c_op *op, xmlDocPtr doc, struct batch_def *d,
     if (!parse_job_fields(op, root, d) || !parse_operation(op, xml_child(root, "Operation"), d) ||
         !parse_manifest(op, root, d) || !parse_report(op, root, d))
         return false;
-    return !(v = xml_child(root, "Tags")) || s3c_parse_tags(op, v, tags);
+    if ((v = xml_child(root, "Tags")) && !s3c_parse_tags(op, v, tags))
+        return false;
+    batch_strip_progress_tags(tags); /* the server's own tags (batch/progress.c) */
+    return true;
 }

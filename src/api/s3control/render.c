@@ -80,11 +80,15 @@ static void render_manifest(struct qr_buf *b, const struct batch_def *d)
 {
     xml_open(b, "Manifest");
     xml_open(b, "Spec");
-    xml_elem_s(b, "Format", "S3BatchOperations_CSV_20180820");
-    xml_open(b, "Fields");
-    for (size_t i = 0; i < d->n_fields; i++)
-        xml_elem_s(b, "member", field_names[d->fields[i]]);
-    xml_close(b, "Fields");
+    if (d->mf_format == BATCH_MF_INVENTORY) {
+        xml_elem_s(b, "Format", "S3InventoryReport_CSV_20161130");
+    } else {
+        xml_elem_s(b, "Format", "S3BatchOperations_CSV_20180820");
+        xml_open(b, "Fields");
+        for (size_t i = 0; i < d->n_fields; i++)
+            xml_elem_s(b, "member", field_names[d->fields[i]]);
+        xml_close(b, "Fields");
+    }
     xml_close(b, "Spec");
     xml_open(b, "Location");
     xml_elem_s(b, "ObjectArn", d->mf_arn);
@@ -93,6 +97,93 @@ static void render_manifest(struct qr_buf *b, const struct batch_def *d)
     xml_elem_s(b, "ETag", d->mf_etag);
     xml_close(b, "Location");
     xml_close(b, "Manifest");
+}
+
+static void render_time_if(struct qr_buf *b, const char *tag, int64_t ms)
+{
+    if (ms)
+        xml_elem_time(b, tag, ms);
+}
+
+static void render_size_if(struct qr_buf *b, const char *tag, int64_t v)
+{
+    if (v >= 0)
+        xml_elem_u64(b, tag, (uint64_t)v);
+}
+
+/* A bit set of names as a <member> list under tag (nothing when no bit is set). */
+static void render_bits(struct qr_buf *b, const char *tag, unsigned bits,
+                        const char *const *names, size_t n)
+{
+    if (bits == 0)
+        return;
+    xml_open(b, tag);
+    for (size_t i = 0; i < n; i++)
+        if (bits >> i & 1)
+            xml_elem_s(b, "member", names[i]);
+    xml_close(b, tag);
+}
+
+static void render_one(struct qr_buf *b, const char *tag, const char *v)
+{
+    if (!v[0])
+        return;
+    xml_open(b, tag);
+    xml_elem_s(b, "member", v);
+    xml_close(b, tag);
+}
+
+/* The ManifestGenerator as CreateJob gave it (the create.c enum orders). */
+static void render_generator(struct qr_buf *b, const struct batch_def *d)
+{
+    static const char *const repl[] = {"COMPLETED", "FAILED", "REPLICA", "NONE"};
+    static const char *const classes[] = {"STANDARD",    "STANDARD_IA",         "ONEZONE_IA",
+                                          "GLACIER",     "INTELLIGENT_TIERING", "DEEP_ARCHIVE",
+                                          "GLACIER_IR"};
+    xml_open(b, "ManifestGenerator");
+    xml_open(b, "S3JobManifestGenerator");
+    xml_elem_s(b, "SourceBucket", d->gen_source);
+    if (d->gen_out_bucket[0]) {
+        xml_open(b, "ManifestOutputLocation");
+        xml_elem_s(b, "Bucket", d->gen_out_bucket);
+        if (d->gen_out_prefix[0])
+            xml_elem_s(b, "ManifestPrefix", d->gen_out_prefix);
+        xml_elem_s(b, "ManifestFormat", "S3InventoryReport_CSV_20211130");
+        xml_close(b, "ManifestOutputLocation");
+    }
+    xml_open(b, "Filter");
+    render_time_if(b, "CreatedAfter", d->gen_after_ms);
+    render_time_if(b, "CreatedBefore", d->gen_before_ms);
+    render_bits(b, "ObjectReplicationStatuses", d->gen_repl, repl, 4);
+    if (d->gen_prefix[0] || d->gen_suffix[0] || d->gen_substr[0]) {
+        xml_open(b, "KeyNameConstraint");
+        render_one(b, "MatchAnyPrefix", d->gen_prefix);
+        render_one(b, "MatchAnySuffix", d->gen_suffix);
+        render_one(b, "MatchAnySubstring", d->gen_substr);
+        xml_close(b, "KeyNameConstraint");
+    }
+    render_size_if(b, "ObjectSizeGreaterThanBytes", d->gen_gt);
+    render_size_if(b, "ObjectSizeLessThanBytes", d->gen_lt);
+    render_bits(b, "MatchAnyStorageClass", d->gen_classes, classes, 7);
+    xml_close(b, "Filter");
+    xml_elem_bool(b, "EnableManifestOutput", d->gen_output);
+    xml_close(b, "S3JobManifestGenerator");
+    xml_close(b, "ManifestGenerator");
+}
+
+/* GeneratedManifestDescriptor once the generated manifest has been written. */
+static void render_generated(struct s3c_op *op, struct qr_buf *b, const struct batch_job *j)
+{
+    char arn[BATCH_ARN_MAX + BATCH_PREFIX_MAX + 128], etag[80];
+    if (!batch_generated_manifest(op->reader, j->def, j->row.id, arn, sizeof(arn), etag))
+        return;
+    xml_open(b, "GeneratedManifestDescriptor");
+    xml_elem_s(b, "Format", "S3InventoryReport_CSV_20211130");
+    xml_open(b, "Location");
+    xml_elem_s(b, "ObjectArn", arn);
+    xml_elem_s(b, "ETag", etag);
+    xml_close(b, "Location");
+    xml_close(b, "GeneratedManifestDescriptor");
 }
 
 static void render_report(struct qr_buf *b, const struct batch_def *d)
@@ -135,7 +226,10 @@ void s3c_render_job(struct s3c_op *op, struct qr_buf *b, const struct batch_job 
         xml_elem_s(b, "Description", d->description);
     xml_elem_s(b, "JobArn", arn);
     xml_elem_s(b, "Status", s3c_state_name((enum batch_state)j->row.state));
-    render_manifest(b, d);
+    if (d->mf_format == BATCH_MF_GENERATOR)
+        render_generator(b, d);
+    else
+        render_manifest(b, d);
     render_operation(b, d);
     xml_elem_u64(b, "Priority", (uint64_t)j->row.priority);
     render_progress(b, j);
@@ -160,6 +254,8 @@ void s3c_render_job(struct s3c_op *op, struct qr_buf *b, const struct batch_job 
         xml_elem_time(b, "SuspendedDate", j->row.suspended_ms);
         xml_elem_s(b, "SuspendedCause", "ConfirmationRequired");
     }
+    if (d->mf_format == BATCH_MF_GENERATOR)
+        render_generated(op, b, j);
     xml_close(b, "Job");
 }
 

@@ -290,6 +290,7 @@ static void get_tagging(struct s3c_op *op)
     struct batch_job j;
     if (!load_job(op, &j))
         return;
+    batch_progress_tags(&j, j.tags); /* opt-in, beyond AWS: batch/progress.c */
     xml_begin(&op->body, "GetJobTaggingResult", S3C_NS);
     s3c_render_tags(&op->body, "Tags", j.tags->v, j.tags->n);
     xml_close(&op->body, "GetJobTaggingResult");
@@ -305,6 +306,7 @@ static void put_tagging(struct s3c_op *op)
     if (!(root = xml_root(doc, "PutJobTaggingRequest")) || !xml_child(root, "Tags")) {
         s3c_fail(op, 400, "MalformedXML", "PutJobTaggingRequest needs a Tags element.");
     } else if (s3c_parse_tags(op, xml_child(root, "Tags"), t)) {
+        batch_strip_progress_tags(t);
         enum qr_err err = batch_put_tags(op->server->batch, op->id, t);
         if (err != QR_OK)
             s3c_fail_err(op, err);
@@ -398,26 +400,6 @@ static const struct s3c_route *find_route(struct s3c_op *op, struct qr_slice met
     return NULL;
 }
 
-/* s3:<Operation> on the job (arn:aws:s3:REGION:ACCOUNT:job/ID), or on "*" for CreateJob
- * and ListJobs, through the one decision point. */
-static bool authorize(struct s3c_op *op)
-{
-    struct api_req *ar = op->ar;
-    const struct qr_config *c = &ar->server->cfg;
-    char action[64], arn[160], *msg = h2o_mem_alloc_pool(&ar->req->pool, 2600);
-    snprintf(action, sizeof(action), "s3:%s", op->route->op);
-    if (op->route->has_id)
-        snprintf(arn, sizeof(arn), "arn:aws:s3:%s:%s:job/%.*s", c->region, c->account_id,
-                 (int)(op->id.len > 64 ? 64 : op->id.len), (const char *)op->id.p);
-    else
-        snprintf(arn, sizeof(arn), "*");
-    struct api_authz q = {action, arn, {NULL, 0}, NULL, 0, NULL};
-    if (api_authorize(ar, &q, msg, 2600))
-        return true;
-    s3c_fail(op, 403, "AccessDenied", "%s", msg);
-    return false;
-}
-
 void s3control_handle(struct api_req *ar)
 {
     h2o_req_t *req = ar->req;
@@ -452,7 +434,7 @@ void s3control_handle(struct api_req *ar)
         send_result(op);
         return;
     }
-    if (!authorize(op)) {
+    if (!s3c_authorize(op)) {
         send_result(op);
         return;
     }

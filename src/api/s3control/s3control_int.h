@@ -4,7 +4,8 @@
  *
  * Files: s3control.c (routing, account check, errors, the small operations),
  * create.c (CreateJob's XML -> struct batch_def with every shape check of the model),
- * render.c (JobDescriptor, JobListDescriptor, tags -> XML).
+ * render.c (JobDescriptor, JobListDescriptor, tags -> XML), authorize.c (the IAM decision of
+ * each request).
  */
 #ifndef QR_API_S3CONTROL_INT_H
 #define QR_API_S3CONTROL_INT_H
@@ -31,8 +32,8 @@ struct s3c_op {
     /* result */
     int status;
     const char *err_code; /* NULL: success */
-    char err_msg[512];
-    struct qr_buf body; /* XML, max S3C_MAX_OUT */
+    char err_msg[2600];   /* AccessDenied names the caller's ARN and the resource's */
+    struct qr_buf body;   /* XML, max S3C_MAX_OUT */
 };
 
 /* Sets an error result (message formatted). */
@@ -40,6 +41,10 @@ void s3c_fail(struct s3c_op *op, int status, const char *code, const char *fmt, 
     __attribute__((format(printf, 4, 5)));
 /* The error for a qr_err from batch/ (NotFound, JobStatus, Idempotency, ...). */
 void s3c_fail_err(struct s3c_op *op, enum qr_err err);
+
+/* The request's IAM decision: its s3: action on the job ARN or "*"; false with op failed
+ * (403 AccessDenied with AWS's message). Loop thread, once per request. */
+bool s3c_authorize(struct s3c_op *op);
 
 /* CreateJob's body into def and tags; false with op failed. doc borrowed. */
 bool s3c_parse_create(struct s3c_op *op, xmlDocPtr doc, struct batch_def *def,

@@ -1,0 +1,254 @@
+/*
+ * expand.c - preparation of the manifest formats that are not one CSV object: an
+ * S3InventoryReport_CSV_20161130 manifest (manifest.json and its gzipped data files) and
+ * an S3JobManifestGenerator (generator.c). Either is turned, once, into the job's task
+ * list in the CSV layout Bucket,Key,VersionId and pinned (store_job_spool), so the
+ * engine, the windows and a resumed job read every format alike, and changing or
+ * deleting the inventory's objects after Preparing changes nothing for the job.
+ *
+ * manifest.json and each data file are held for the job while they are read
+ * (store_job_hold: a reference on their blobs, dropped once the task list is pinned or
+ * the job ends), so overwriting or deleting them during Preparing changes nothing either.
+ * The data files are streamed (a 64 KiB read buffer, inflate, one line at a time) and
+ * each one's MD5 is checked against manifest.json: a mismatch, a corrupt file or a
+ * malformed line fails the job in Preparing naming the file (and the line).
+ */
+#include "batch/batch_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/buf.h"
+
+/* A sequential reader of one object's bytes (inline or extents). */
+struct objsrc {
+    struct store *st;
+    struct store_obj o; /* in pool */
+    uint64_t pos;
+    int fd;
+    size_t fd_ext;
+};
+
+static enum qr_err objsrc_pull(void *arg, uint8_t *dst, size_t cap, size_t *got)
+{
+    struct objsrc *s = arg;
+    *got = 0;
+    if (s->pos >= s->o.size)
+        return QR_OK;
+    size_t n = s->o.size - s->pos < cap ? (size_t)(s->o.size - s->pos) : cap;
+    if (s->o.inline_data.p) {
+        memcpy(dst, s->o.inline_data.p + s->pos, n);
+        s->pos += n;
+        *got = n;
+        return QR_OK;
+    }
+    uint64_t base = 0;
+    for (size_t i = 0; i < s->o.n_ext; i++) {
+        const struct store_extent *x = &s->o.ext[i];
+        if (s->pos >= base + x->len) {
+            base += x->len;
+            continue;
+        }
+        if (s->fd < 0 || s->fd_ext != i) {
+            if (s->fd >= 0)
+                close(s->fd);
+            s->fd = -1;
+            enum qr_err err = store_blob_open(s->st, x->blob, &s->fd);
+            if (err != QR_OK)
+                return err;
+            s->fd_ext = i;
+        }
+        uint64_t in = s->pos - base;
+        size_t want = x->len - in < n ? (size_t)(x->len - in) : n;
+        ssize_t r = pread(s->fd, dst, want, (off_t)(x->off + in));
+        if (r <= 0)
+            return QR_E_IO;
+        store_extent_decrypt(x, x->off + in, dst, (size_t)r);
+        s->pos += (size_t)r;
+        *got = (size_t)r;
+        return QR_OK;
+    }
+    return QR_E_IO; /* extents shorter than the size */
+}
+
+/* Holds the object for the job (store_job_hold) and points s at the held bytes. */
+static enum qr_err objsrc_hold(struct batch_engine *e, const struct store_job *j,
+                               const char *bucket, const char *key, h2o_mem_pool_t *pool,
+                               struct objsrc *s)
+{
+    struct store_job_held h;
+    enum qr_err err =
+        store_job_hold(e->o.store, e->reader, j->id, qr_slice_cstr(bucket), qr_slice_cstr(key),
+                       pool, &h);
+    if (err != QR_OK)
+        return err;
+    memset(&s->o, 0, sizeof(s->o));
+    s->o.size = h.size;
+    memcpy(s->o.etag, h.etag, sizeof(s->o.etag));
+    s->o.inline_data = h.inline_data;
+    s->o.ext = h.ext;
+    s->o.n_ext = h.n_ext;
+    return QR_OK;
+}
+
+static void objsrc_close(struct objsrc *s)
+{
+    if (s->fd >= 0)
+        close(s->fd);
+    s->fd = -1;
+}
+
+/* Reads the manifest object (ETag checked) whole: manifest.json is small and bounded. */
+static bool read_manifest_json(struct batch_engine *e, const struct store_job *j,
+                               const struct batch_def *d, h2o_mem_pool_t *pool, struct qr_buf *out)
+{
+    char bucket[64], reason[256], etag[80];
+    const char *key;
+    struct objsrc s = {.st = e->o.store, .fd = -1};
+    if (!batch_manifest_object(d->mf_arn, bucket, &key) ||
+        objsrc_hold(e, j, bucket, key, pool, &s) != QR_OK) {
+        snprintf(reason, sizeof(reason), "Reading the manifest failed: %.200s does not exist.",
+                 d->mf_arn);
+        batch_fail_job(e, j->id, "ManifestNotFound", reason);
+        return false;
+    }
+    batch_etag_unquoted(d->mf_etag, etag);
+    if (strcmp(etag, s.o.etag) != 0) {
+        snprintf(reason, sizeof(reason),
+                 "The ETag of the manifest object does not match the ETag %.80s given in the "
+                 "job's Manifest Location.",
+                 d->mf_etag);
+        batch_fail_job(e, j->id, "ManifestETagMismatch", reason);
+        return false;
+    }
+    if (s.o.size > BATCH_INV_JSON_MAX) {
+        batch_fail_job(e, j->id, "ManifestFormatError",
+                       "The inventory manifest.json is larger than 8 MiB.");
+        return false;
+    }
+    enum qr_err err = QR_OK;
+    uint8_t chunk[8192];
+    size_t got = 1;
+    while (err == QR_OK && got > 0 && (err = objsrc_pull(&s, chunk, sizeof(chunk), &got)) == QR_OK)
+        err = qr_buf_add(out, chunk, got);
+    objsrc_close(&s);
+    if (err != QR_OK)
+        batch_fail_job(e, j->id, "InternalError", "The manifest could not be read.");
+    return err == QR_OK;
+}
+
+/* Streams one data file into the spool. reason gets why it failed. */
+static bool expand_file(struct batch_engine *e, const struct store_job *j,
+                        const struct batch_inv *inv, const struct batch_inv_file *f,
+                        struct store_job_spool *sp, char reason[256])
+{
+    h2o_mem_pool_t pool;
+    h2o_mem_init_pool(&pool);
+    struct objsrc s = {.st = e->o.store, .fd = -1};
+    struct batch_task *t = qr_xmalloc(sizeof(*t));
+    char *line = qr_xmalloc(BATCH_LINE_MAX + 16), msg[128], md5[33];
+    struct batch_gzlines *g = NULL;
+    bool ok = false, eof = false;
+    enum qr_err err = objsrc_hold(e, j, inv->dest_bucket, f->key, &pool, &s);
+    if (err != QR_OK) {
+        snprintf(reason, 256, "Inventory data file %.120s does not exist in bucket %.63s.", f->key,
+                 inv->dest_bucket);
+        goto out;
+    }
+    batch_gzlines_new(objsrc_pull, &s, &g);
+    while (!eof) {
+        struct qr_slice l;
+        if ((err = batch_gzlines_next(g, &l, &eof)) != QR_OK) {
+            snprintf(reason, 256, "Inventory data file %.150s %s.", f->key,
+                     err == QR_E_TOO_LARGE    ? "has a line longer than 16 KiB"
+                     : err == QR_E_BAD_INPUT ? "is not a valid gzip file"
+                                             : "could not be read");
+            goto out;
+        }
+        if (eof)
+            break;
+        size_t n = 0;
+        if (batch_inv_line(inv, l, t, msg) != QR_OK ||
+            (n = batch_task_csv(t, line, BATCH_LINE_MAX + 16)) == 0) {
+            snprintf(reason, 256, "Inventory data file %.80s line %llu is malformed: %.80s.",
+                     f->key, (unsigned long long)batch_gzlines_line_no(g),
+                     n == 0 && msg[0] ? msg : "too long");
+            goto out;
+        }
+        if ((err = store_job_spool_write(sp, qr_slice(line, n))) != QR_OK) {
+            snprintf(reason, 256, "The task list could not be written.");
+            goto out;
+        }
+    }
+    batch_gzlines_md5(g, md5);
+    if (strcmp(md5, f->md5) != 0) {
+        snprintf(reason, 256,
+                 "Inventory data file %.80s has MD5 %.32s, not the MD5checksum %.32s that "
+                 "manifest.json gives.",
+                 f->key, md5, f->md5);
+        goto out;
+    }
+    ok = true;
+out:
+    batch_gzlines_free(g);
+    objsrc_close(&s);
+    h2o_mem_clear_pool(&pool);
+    free(line);
+    free(t);
+    return ok;
+}
+
+/* S3InventoryReport_CSV_20161130: manifest.json, then each data file in its order. */
+static bool expand_inventory(struct batch_engine *e, const struct store_job *j,
+                             const struct batch_def *d, struct store_job_spool *sp)
+{
+    h2o_mem_pool_t pool;
+    h2o_mem_init_pool(&pool);
+    struct qr_buf json;
+    qr_buf_init(&json, BATCH_INV_JSON_MAX);
+    struct batch_inv inv = {0};
+    char msg[128], reason[256];
+    bool ok = false;
+    if (!read_manifest_json(e, j, d, &pool, &json))
+        goto out;
+    if (batch_inv_parse(qr_slice(json.p, json.len), &inv, msg) != QR_OK) {
+        snprintf(reason, sizeof(reason), "The inventory manifest.json is malformed: %s.", msg);
+        batch_fail_job(e, j->id, "ManifestFormatError", reason);
+        goto out;
+    }
+    for (size_t i = 0; i < inv.n_files; i++) {
+        if (batch_engine_stopping(e))
+            goto out; /* preparation starts over at the next start */
+        if (!expand_file(e, j, &inv, &inv.files[i], sp, reason)) {
+            batch_fail_job(e, j->id, "ManifestFormatError", reason);
+            goto out;
+        }
+    }
+    ok = true;
+out:
+    batch_inv_dispose(&inv);
+    qr_buf_dispose(&json);
+    h2o_mem_clear_pool(&pool);
+    return ok;
+}
+
+bool batch_expand_manifest(struct batch_engine *e, const struct store_job *j,
+                           const struct batch_def *d)
+{
+    if (j->pinned)
+        return true; /* expanded before a restart */
+    struct store_job_spool *sp;
+    store_job_spool_new(e->o.store, &sp);
+    bool ok = d->mf_format == BATCH_MF_INVENTORY ? expand_inventory(e, j, d, sp)
+                                                 : batch_generate(e, j, d, sp);
+    if (ok) {
+        enum qr_err err = store_job_spool_pin(sp, j->id);
+        if (err != QR_OK && err != QR_E_NO_SUCH_UPLOAD)
+            batch_fail_job(e, j->id, "InternalError", "The task list could not be stored.");
+        ok = err == QR_OK;
+    }
+    store_job_spool_free(sp);
+    return ok;
+}

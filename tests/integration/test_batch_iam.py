@@ -1,0 +1,434 @@
+#!/usr/bin/env python3
+"""test_batch_iam.py - S3 Batch Operations under IAM, through stock boto3 against a real
+quarry: a job runs as its RoleArn (every task, the manifest read, the report write), and the
+S3 Control API is authorized like every other API (s3:CreateJob, s3:DescribeJob, ... and
+iam:PassRole on the job's role, which must trust batchoperations.s3.amazonaws.com).
+
+Each attack is tried and seen refused: a role without lambda:InvokeFunction, a role that
+cannot write the copy's destination (general purpose, or a directory bucket without a
+ReadWrite session), a role that cannot read an object to checksum, a role that cannot read
+the manifest or write the report, a deleted role, a user without
+iam:PassRole, a role Batch Operations may not assume, a read-only user; and the AWS
+walkthrough still runs end to end with the walkthrough's own narrow roles.
+"""
+
+import csv
+import io
+import json
+import time
+import uuid
+
+import boto3
+from botocore.config import Config
+
+from harness import check, eq, expect_client_error, run, test
+from quarry_server import ACCOUNT, REGION, QuarryServer, build_zip
+import os
+import urllib.parse
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FIXTURES = os.path.join(HERE, "lambda_fixtures")
+DIR_CFG = {"Location": {"Type": "AvailabilityZone", "Name": "use1-az4"},
+           "Bucket": {"DataRedundancy": "SingleAvailabilityZone", "Type": "Directory"}}
+BATCH_TRUST = {"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": "batchoperations.s3.amazonaws.com"},
+    "Action": "sts:AssumeRole"}]}
+LAMBDA_TRUST = {"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+    "Action": "sts:AssumeRole"}]}
+
+srv = s3 = s3c = lam = iam = None
+
+
+def control_client(key=None, secret=None):
+    return boto3.client("s3control", endpoint_url=f"http://localhost:{srv.port}",
+                        region_name=REGION, aws_access_key_id=key or srv.access_key,
+                        aws_secret_access_key=secret or srv.secret_key,
+                        config=Config(retries={"total_max_attempts": 1}, read_timeout=60))
+
+
+def setup():
+    global srv, s3, s3c, lam, iam
+    srv = QuarryServer().start()
+    s3, s3c, lam, iam = srv.boto3_client(), control_client(), srv.lambda_client(), srv.iam_client()
+
+
+def teardown():
+    if srv is not None:
+        srv.close()
+
+
+def uniq(p):
+    return f"{p}-{uuid.uuid4().hex[:8]}"
+
+
+def gp_bucket():
+    b = uniq("bi")
+    s3.create_bucket(Bucket=b)
+    return b
+
+
+def dir_bucket():
+    b = f"{uniq('bi')}--use1-az4--x-s3"
+    s3.create_bucket(Bucket=b, CreateBucketConfiguration=DIR_CFG)
+    return b
+
+
+def role(name, statements, trust=BATCH_TRUST):
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+    if statements:
+        iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": statements}))
+    return f"arn:aws:iam::{ACCOUNT}:role/{name}"
+
+
+def allow(actions, resources):
+    return {"Effect": "Allow", "Action": actions, "Resource": resources}
+
+
+def user(name, statements=(), managed=()):
+    iam.create_user(UserName=name)
+    if statements:
+        iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": list(statements)}))
+    for arn in managed:
+        iam.attach_user_policy(UserName=name, PolicyArn=arn)
+    k = iam.create_access_key(UserName=name)["AccessKey"]
+    return control_client(k["AccessKeyId"], k["SecretAccessKey"])
+
+
+def job_args(man, key, etag, operation, role_arn, report=None):
+    return {
+        "AccountId": ACCOUNT, "ConfirmationRequired": False, "Operation": operation,
+        "Manifest": {"Spec": {"Format": "S3BatchOperations_CSV_20180820",
+                              "Fields": ["Bucket", "Key"]},
+                     "Location": {"ObjectArn": f"arn:aws:s3:::{man}/{key}", "ETag": etag}},
+        "Priority": 10, "RoleArn": role_arn, "ClientRequestToken": str(uuid.uuid4()),
+        "Report": ({"Bucket": f"arn:aws:s3:::{report}", "Format": "Report_CSV_20180820",
+                    "Enabled": True, "Prefix": "ReportPrefix", "ReportScope": "AllTasks"}
+                   if report else {"Enabled": False}),
+    }
+
+
+def put_manifest(man, key, lines):
+    return s3.put_object(Bucket=man, Key=key, Body=("\n".join(lines) + "\n").encode())["ETag"]
+
+
+def wait_job(jid, client=None):
+    end = time.monotonic() + 120
+    while True:
+        job = (client or s3c).describe_job(AccountId=ACCOUNT, JobId=jid)["Job"]
+        if job["Status"] in ("Complete", "Failed", "Cancelled"):
+            return job
+        check(time.monotonic() < end, f"job {jid} still {job['Status']}")
+        time.sleep(0.05)
+
+
+def report_rows(rep, jid):
+    m = json.loads(s3.get_object(Bucket=rep, Key=f"ReportPrefix/job-{jid}/manifest.json")
+                   ["Body"].read())
+    rows = {}
+    for r in m["Results"]:
+        data = s3.get_object(Bucket=rep, Key=r["Key"])["Body"].read().decode()
+        rows[r["TaskExecutionStatus"]] = list(csv.reader(io.StringIO(data)))
+    return rows
+
+
+def deploy(name, fn_role):
+    src = open(os.path.join(FIXTURES, "batch_walkthrough/lambda_function.py"), "rb").read()
+    lam.create_function(FunctionName=name, Runtime="python3.11", Role=fn_role,
+                        Handler="lambda_function.lambda_handler", Timeout=30,
+                        Code={"ZipFile": build_zip({"lambda_function.py": src})})
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+
+
+def walkthrough_op(fn, dst):
+    return {"LambdaInvoke": {"FunctionArn": fn, "InvocationSchemaVersion": "2.0",
+                             "UserArguments": {"MyDestinationBucket": dst,
+                                               "MyDestinationBucketRegion": REGION,
+                                               "MyDestinationPrefix": "copied/",
+                                               "MyDestinationObjectKeySuffix": "_new"}}}
+
+
+def denied_message(role_name, jid, action, resource):
+    return (f"User: arn:aws:sts::{ACCOUNT}:assumed-role/{role_name}/s3-batch-operations-{jid} "
+            f"is not authorized to perform: {action} on resource: {resource} because no "
+            f"identity-based policy allows the {action} action")
+
+
+# ---- a job runs as its role ----
+
+@test
+def role_without_invoke_denies_every_task():
+    """The job's role may read the manifest and write the report but not invoke the function:
+    every task is failed AccessDenied (403, AWS's message) in the report and the function
+    never ran (its copies never appear)."""
+    src, dst, man, rep = dir_bucket(), dir_bucket(), gp_bucket(), gp_bucket()
+    keys = ["a.txt", "b c.txt", "d+e.txt"]
+    for k in keys:
+        s3.put_object(Bucket=src, Key=k, Body=k.encode())
+    etag = put_manifest(man, "m.csv", [f"{src},{urllib.parse.quote_plus(k)}" for k in keys])
+    fn_role = role(uniq("fnrole"), [allow("s3express:CreateSession", "*")], LAMBDA_TRUST)
+    fn = deploy(uniq("noinv"), fn_role)
+    name = uniq("noinvoke")
+    arn = role(name, [allow("s3:GetObject", f"arn:aws:s3:::{man}/*"),
+                      allow("s3:PutObject", f"arn:aws:s3:::{rep}/*")])
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, walkthrough_op(fn, dst), arn,
+                                    rep))["JobId"]
+    job = wait_job(jid)
+    eq(job["Status"], "Complete", "status")
+    eq(job["ProgressSummary"]["NumberOfTasksFailed"], len(keys), "failed tasks")
+    eq(job["ProgressSummary"]["NumberOfTasksSucceeded"], 0, "succeeded tasks")
+    rows = report_rows(rep, jid)
+    eq(list(rows), ["failed"], "only a failed file")
+    for r in rows["failed"]:
+        eq((r[3], r[4], r[5]), ("failed", "403", "AccessDenied"), f"row {r}")
+        eq(r[6], denied_message(name, jid, "lambda:InvokeFunction", fn), "message")
+    eq(s3.list_objects_v2(Bucket=dst).get("KeyCount", 0), 0, "the function never ran")
+
+
+@test
+def copy_role_cannot_write_destination():
+    """A copy job whose role may read the sources but not write the destination bucket:
+    AccessDenied tasks naming s3:PutObject on the destination key, nothing written."""
+    b, dst, man, rep = gp_bucket(), gp_bucket(), gp_bucket(), gp_bucket()
+    for i in range(5):
+        s3.put_object(Bucket=b, Key=f"o{i}", Body=b"x" * i)
+    etag = put_manifest(man, "m.csv", [f"{b},o{i}" for i in range(5)])
+    name = uniq("nowrite")
+    arn = role(name, [allow("s3:GetObject", "*"), allow("s3:PutObject", f"arn:aws:s3:::{rep}/*")])
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, {"S3PutObjectCopy": {
+        "TargetResource": f"arn:aws:s3:::{dst}", "TargetKeyPrefix": "cp/"}}, arn, rep))["JobId"]
+    job = wait_job(jid)
+    eq((job["Status"], job["ProgressSummary"]["NumberOfTasksFailed"]), ("Complete", 5), "job")
+    rows = report_rows(rep, jid)["failed"]
+    eq(len(rows), 5, "failed rows")
+    for r in rows:
+        eq((r[4], r[5]), ("403", "AccessDenied"), f"row {r}")
+        eq(r[6], denied_message(name, jid, "s3:PutObject", f"arn:aws:s3:::{dst}/cp/{r[1]}"),
+           "message")
+    eq(s3.list_objects_v2(Bucket=dst).get("KeyCount", 0), 0, "nothing written")
+    # The same job with a role that may write the destination copies everything.
+    ok = role(uniq("canwrite"), [allow("s3:GetObject", "*"), allow("s3:PutObject", "*")])
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, {"S3PutObjectCopy": {
+        "TargetResource": f"arn:aws:s3:::{dst}", "TargetKeyPrefix": "cp/"}}, ok, rep))["JobId"]
+    eq(wait_job(jid)["ProgressSummary"]["NumberOfTasksSucceeded"], 5, "allowed role copies")
+    eq(s3.list_objects_v2(Bucket=dst)["KeyCount"], 5, "copies written")
+
+
+@test
+def copy_into_directory_bucket_needs_read_write_session():
+    """A directory-bucket destination is decided as AWS decides zonal writes:
+    s3express:CreateSession on the bucket in ReadWrite mode. A role limited to ReadOnly
+    sessions there gets AccessDenied tasks naming s3express:CreateSession; nothing is
+    written."""
+    b, dst, man, rep = gp_bucket(), dir_bucket(), gp_bucket(), gp_bucket()
+    s3.put_object(Bucket=b, Key="o", Body=b"x")
+    etag = put_manifest(man, "m.csv", [f"{b},o"])
+    dst_arn = f"arn:aws:s3express:{REGION}:{ACCOUNT}:bucket/{dst}"
+    name = uniq("readonlysession")
+    arn = role(name, [allow(["s3:GetObject", "s3:PutObject"], "*"),
+                      {"Effect": "Allow", "Action": "s3express:CreateSession", "Resource": dst_arn,
+                       "Condition": {"StringEquals": {"s3express:SessionMode": "ReadOnly"}}}])
+    op = {"S3PutObjectCopy": {"TargetResource": dst_arn, "TargetKeyPrefix": "c/"}}
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, op, arn, rep))["JobId"]
+    eq(wait_job(jid)["ProgressSummary"]["NumberOfTasksFailed"], 1, "denied")
+    row = report_rows(rep, jid)["failed"][0]
+    eq((row[4], row[5]), ("403", "AccessDenied"), "row")
+    eq(row[6], denied_message(name, jid, "s3express:CreateSession", dst_arn), "message")
+    eq(s3.list_objects_v2(Bucket=dst).get("KeyCount", 0), 0, "nothing written")
+
+
+@test
+def checksum_job_needs_get_object():
+    """S3ComputeObjectChecksum reads each object as the role: s3:GetObject allowed on one
+    prefix only, the other object's task is AccessDenied and has no checksum."""
+    b, man, rep = gp_bucket(), gp_bucket(), gp_bucket()
+    s3.put_object(Bucket=b, Key="open/a", Body=b"a")
+    s3.put_object(Bucket=b, Key="closed/b", Body=b"b")
+    etag = put_manifest(man, "m.csv", [f"{b},open/a", f"{b},closed/b"])
+    name = uniq("cksum")
+    arn = role(name, [allow("s3:GetObject", [f"arn:aws:s3:::{b}/open/*", f"arn:aws:s3:::{man}/*"]),
+                      allow("s3:PutObject", f"arn:aws:s3:::{rep}/*")])
+    op = {"S3ComputeObjectChecksum": {"ChecksumAlgorithm": "CRC32", "ChecksumType": "FULL_OBJECT"}}
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, op, arn, rep))["JobId"]
+    wait_job(jid)
+    rows = report_rows(rep, jid)
+    eq([r[1] for r in rows["succeeded"]], ["open/a"], "allowed object")
+    eq([(r[1], r[4], r[5]) for r in rows["failed"]], [("closed/b", "403", "AccessDenied")],
+       "denied object")
+    eq(rows["failed"][0][6], denied_message(name, jid, "s3:GetObject",
+                                            f"arn:aws:s3:::{b}/closed/b"), "message")
+
+
+@test
+def role_cannot_read_manifest():
+    """A role that may not read the manifest fails the job in Preparing with a reason; no
+    task runs."""
+    b, man = gp_bucket(), gp_bucket()
+    s3.put_object(Bucket=b, Key="k", Body=b"v")
+    etag = put_manifest(man, "m.csv", [f"{b},k"])
+    arn = role(uniq("noread"), [allow("s3:PutObjectTagging", "*")])
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, {"S3DeleteObjectTagging": {}},
+                                    arn))["JobId"]
+    job = wait_job(jid)
+    eq(job["Status"], "Failed", "status")
+    reasons = [f["FailureReason"] for f in job.get("FailureReasons", [])]
+    check(any("Reading the manifest is forbidden" in r for r in reasons), f"reasons {reasons}")
+    eq(job["ProgressSummary"]["NumberOfTasksSucceeded"] +
+       job["ProgressSummary"]["NumberOfTasksFailed"], 0, "no task ran")
+
+
+@test
+def role_cannot_write_report():
+    """A role that may run the tasks but not write the report bucket fails the job."""
+    b, man, rep = gp_bucket(), gp_bucket(), gp_bucket()
+    s3.put_object(Bucket=b, Key="k", Body=b"v")
+    etag = put_manifest(man, "m.csv", [f"{b},k"])
+    arn = role(uniq("noreport"), [allow(["s3:GetObject", "s3:DeleteObjectTagging"], "*")])
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, {"S3DeleteObjectTagging": {}}, arn,
+                                    rep))["JobId"]
+    job = wait_job(jid)
+    eq(job["Status"], "Failed", "status")
+    reasons = [f["FailureReason"] for f in job.get("FailureReasons", [])]
+    check(any("report" in r and "AccessDenied" in r for r in reasons), f"reasons {reasons}")
+    eq(s3.list_objects_v2(Bucket=rep).get("KeyCount", 0), 0, "no report written")
+
+
+@test
+def role_deleted_mid_job_denies():
+    """Deleting the job's role takes effect for the tasks that run after it: a job created
+    while the role existed, confirmed after it was deleted, fails every task AccessDenied."""
+    b, man, rep = gp_bucket(), gp_bucket(), gp_bucket()
+    for i in range(3):
+        s3.put_object(Bucket=b, Key=f"t{i}", Body=b"v")
+    etag = put_manifest(man, "m.csv", [f"{b},t{i}" for i in range(3)])
+    name = uniq("gone")
+    arn = role(name, [allow(["s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"], "*")])
+    args = job_args(man, "m.csv", etag, {"S3PutObjectTagging": {"TagSet": [
+        {"Key": "k", "Value": "v"}]}}, arn, rep)
+    args["ConfirmationRequired"] = True
+    jid = s3c.create_job(**args)["JobId"]
+    end = time.monotonic() + 60
+    while s3c.describe_job(AccountId=ACCOUNT, JobId=jid)["Job"]["Status"] != "Suspended":
+        check(time.monotonic() < end, "job never reached Suspended")
+        time.sleep(0.05)
+    # The report bucket stays writable through a bucket policy naming the role's sessions.
+    s3.put_bucket_policy(Bucket=rep, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:sts::{ACCOUNT}:assumed-role/{name}/"
+                                                f"s3-batch-operations-{jid}"},
+        "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{rep}/*"}]}))
+    iam.delete_role_policy(RoleName=name, PolicyName="p")
+    iam.delete_role(RoleName=name)
+    s3c.update_job_status(AccountId=ACCOUNT, JobId=jid, RequestedJobStatus="Ready")
+    job = wait_job(jid)
+    eq(job["ProgressSummary"]["NumberOfTasksFailed"], 3, f"every task denied: {job}")
+    for i in range(3):
+        eq(s3.get_object_tagging(Bucket=b, Key=f"t{i}")["TagSet"], [], "no tag written")
+
+
+# ---- the S3 Control API is authorized ----
+
+@test
+def create_job_needs_pass_role():
+    """A user allowed s3:CreateJob but not iam:PassRole is refused (403 AccessDenied naming
+    iam:PassRole) and no job exists; with iam:PassRole on that role the same request works."""
+    b, man = gp_bucket(), gp_bucket()
+    etag = put_manifest(man, "m.csv", [f"{b},k"])
+    arn = role(uniq("passed"), [allow("s3:*", "*")])
+    name = uniq("creator")
+    c = user(name, [allow(["s3:CreateJob", "s3:ListJobs", "s3:DescribeJob"], "*")])
+    before = len(s3c.list_jobs(AccountId=ACCOUNT)["Jobs"])
+    args = job_args(man, "m.csv", etag, {"S3DeleteObjectTagging": {}}, arn)
+    args["ConfirmationRequired"] = True
+    r = expect_client_error("AccessDenied", 403, c.create_job, **args)
+    msg = r["Error"]["Message"]
+    check(f"user/{name} is not authorized to perform: iam:PassRole on resource: {arn}" in msg,
+          f"message {msg}")
+    eq(len(s3c.list_jobs(AccountId=ACCOUNT)["Jobs"]), before, "no job created")
+    iam.put_user_policy(UserName=name, PolicyName="pass", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [allow("iam:PassRole", arn)]}))
+    args["ClientRequestToken"] = str(uuid.uuid4())
+    jid = c.create_job(**args)["JobId"]
+    eq(c.describe_job(AccountId=ACCOUNT, JobId=jid)["Job"]["RoleArn"], arn, "created")
+    s3c.update_job_status(AccountId=ACCOUNT, JobId=jid, RequestedJobStatus="Cancelled")
+
+
+@test
+def create_job_role_must_trust_batch_operations():
+    """A role trusted only by Lambda, and a role that does not exist, are refused at
+    CreateJob (400 BadRequestException), even for the account root."""
+    b, man = gp_bucket(), gp_bucket()
+    etag = put_manifest(man, "m.csv", [f"{b},k"])
+    lambda_only = role(uniq("lambdaonly"), [allow("s3:*", "*")], LAMBDA_TRUST)
+    for arn in (lambda_only, f"arn:aws:iam::{ACCOUNT}:role/{uniq('nosuchrole')}"):
+        r = expect_client_error("BadRequestException", 400, s3c.create_job,
+                                **job_args(man, "m.csv", etag, {"S3DeleteObjectTagging": {}},
+                                           arn))
+        check("batchoperations.s3.amazonaws.com" in r["Error"]["Message"], r["Error"]["Message"])
+
+
+@test
+def read_only_user_and_describe_only_user():
+    """AmazonS3ReadOnlyAccess cannot CreateJob (403 naming s3:CreateJob) nor change a job's
+    status; a user allowed only s3:DescribeJob on the job's ARN can describe it and nothing
+    else."""
+    b, man = gp_bucket(), gp_bucket()
+    etag = put_manifest(man, "m.csv", [f"{b},k"])
+    arn = role(uniq("ro"), [allow("s3:*", "*")])
+    args = job_args(man, "m.csv", etag, {"S3DeleteObjectTagging": {}}, arn)
+    args["ConfirmationRequired"] = True
+    jid = s3c.create_job(**args)["JobId"]
+    ro = user(uniq("reader"), managed=["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"])
+    args["ClientRequestToken"] = str(uuid.uuid4())
+    r = expect_client_error("AccessDenied", 403, ro.create_job, **args)
+    check("s3:CreateJob" in r["Error"]["Message"], r["Error"]["Message"])
+    expect_client_error("AccessDenied", 403, ro.update_job_status, AccountId=ACCOUNT, JobId=jid,
+                        RequestedJobStatus="Cancelled")
+    job_arn = f"arn:aws:s3:{REGION}:{ACCOUNT}:job/{jid}"
+    d = user(uniq("describer"), [allow("s3:DescribeJob", job_arn)])
+    eq(d.describe_job(AccountId=ACCOUNT, JobId=jid)["Job"]["JobId"], jid, "describe allowed")
+    expect_client_error("AccessDenied", 403, d.list_jobs, AccountId=ACCOUNT)
+    expect_client_error("AccessDenied", 403, d.get_job_tagging, AccountId=ACCOUNT, JobId=jid)
+    expect_client_error("AccessDenied", 403, d.update_job_priority, AccountId=ACCOUNT, JobId=jid,
+                        Priority=5)
+    other = "00000000-0000-4000-8000-000000000000"
+    expect_client_error("AccessDenied", 403, d.describe_job, AccountId=ACCOUNT, JobId=other)
+    s3c.update_job_status(AccountId=ACCOUNT, JobId=jid, RequestedJobStatus="Cancelled")
+
+
+# ---- the walkthrough with its own roles ----
+
+@test
+def walkthrough_with_walkthrough_roles():
+    """AWS's walkthrough end to end with its narrow roles: lambda-ex may only create S3
+    Express sessions on the two directory buckets (plus basic execution), the job's role may
+    only invoke s3batchops-function*, read the manifest and write the report."""
+    src, dst, man, rep = dir_bucket(), dir_bucket(), gp_bucket(), gp_bucket()
+    keys = ["photos/a.jpg", "photos/b c.jpg", "photos/d+e.jpg"]
+    for k in keys:
+        s3.put_object(Bucket=src, Key=k, Body=k.encode())
+    etag = put_manifest(man, "m.csv", [f"{src},{urllib.parse.quote_plus(k)}" for k in keys])
+    fn_role = role("lambda-ex", [allow("s3express:CreateSession", [
+        f"arn:aws:s3express:{REGION}:{ACCOUNT}:bucket/{src}",
+        f"arn:aws:s3express:{REGION}:{ACCOUNT}:bucket/{dst}"])], LAMBDA_TRUST)
+    iam.attach_role_policy(RoleName="lambda-ex", PolicyArn="arn:aws:iam::aws:policy/service-role/"
+                                                           "AWSLambdaBasicExecutionRole")
+    fn = deploy(uniq("s3batchops-function"), fn_role)
+    arn = role("batch-ops", [
+        allow("lambda:InvokeFunction", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:"
+                                       "s3batchops-function*"),
+        allow(["s3:GetObject", "s3:GetObjectVersion"], f"arn:aws:s3:::{man}/*"),
+        allow("s3:PutObject", f"arn:aws:s3:::{rep}/*")])
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, walkthrough_op(fn, dst), arn,
+                                    rep))["JobId"]
+    job = wait_job(jid)
+    eq((job["Status"], job["ProgressSummary"]["NumberOfTasksSucceeded"]), ("Complete", 3),
+       f"job {job.get('FailureReasons')}")
+    for k in keys:
+        eq(s3.get_object(Bucket=dst, Key=f"copied/{k}_new")["Body"].read(), k.encode(), k)
+    eq(list(report_rows(rep, jid)), ["succeeded"], "report")
+
+
+if __name__ == "__main__":
+    run(setup=setup, teardown=teardown)
