@@ -120,7 +120,7 @@ static const char *const stmt_sql[ST__COUNT] = {
         "SELECT " W_OBJ_COLS " FROM objects WHERE bucket_id=?1 AND key=?2 AND version_id=?3",
 #undef W_OBJ_COLS
 #define FULL_COLS                                                                                  \
-    "SELECT size,etag,headers,tags,ck_alg,ck_type,ck_value,parts,data,ext,part_sizes,sse,"     \
+    "SELECT size,etag,headers,tags,ck_alg,ck_type,ck_value,parts,data,ext,part_sizes,sse,"         \
     "marker"                                                                                       \
     " FROM objects WHERE bucket_id=?1 AND key=?2 AND "
     [ST_OBJ_FULL] = FULL_COLS "latest=1",
@@ -148,7 +148,7 @@ static const char *const stmt_sql[ST__COUNT] = {
 #define OBJ_GET_COLS                                                                               \
     "SELECT o.id,o.size,o.mtime_ms,o.etag,o.headers,o.tags,o.ck_alg,o.ck_type,"                    \
     "o.ck_value,o.parts,o.data IS NULL,CASE WHEN ?3 THEN o.data END,o.ext,"                        \
-    "o.part_sizes,o.sse,o.version_id,o.marker,o.lock_mode,o.lock_until_ms,o.legal_hold,"         \
+    "o.part_sizes,o.sse,o.version_id,o.marker,o.lock_mode,o.lock_until_ms,o.legal_hold,"           \
     "b.versioning"                                                                                 \
     " FROM buckets b LEFT JOIN objects o ON o.bucket_id=b.id AND o.key=?2 AND "
     [ST_OBJ_GET] = OBJ_GET_COLS "o.latest=1 WHERE b.name=?1",

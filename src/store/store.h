@@ -116,7 +116,7 @@ struct store_bucket {
     char region[32];    /* region it was created in */
     char zone[32];      /* directory buckets: availability zone id, else "" */
     char sse_rule[64];  /* default encryption as api/ encoded it; "" when none was set
-                           (store_bucket_get only) */
+                           (store_bucket_get and store_bucket_list) */
     enum store_versioning versioning;
     bool lock_enabled;              /* created with Object Lock (versioning then ENABLED) */
     enum store_lock_mode lock_mode; /* default retention of new versions, or NONE */
@@ -200,9 +200,9 @@ struct store_obj {
     bool sealed;          /* SSE-C: inline bytes and data keys wait for store_obj_unseal */
     uint8_t sse_iv[16];   /* inline SSE-C objects: their iv */
     uint8_t *_inline_buf; /* private: inline_data's pool copy, decrypted in place */
-    char version_id[40]; /* "null" or a quarry version id, NUL-terminated */
-    bool is_marker;      /* a delete marker (no bytes) */
-    bool versioned;      /* the bucket has (had) versioning: ids are shown */
+    char version_id[40];  /* "null" or a quarry version id, NUL-terminated */
+    bool is_marker;       /* a delete marker (no bytes) */
+    bool versioned;       /* the bucket has (had) versioning: ids are shown */
     struct store_lock lock;
 };
 
@@ -270,7 +270,7 @@ struct store_put {
                       data.len bytes): store_obj_put adopts it, keeping it on success and
                       discarding it on failure */
     uint64_t blob;
-    struct store_sse sse; /* how to encrypt the bytes */
+    struct store_sse sse;   /* how to encrypt the bytes */
     struct store_lock lock; /* retention/legal hold of the new version (lock buckets) */
 };
 
@@ -407,7 +407,7 @@ struct store_mpu_create {
     struct qr_slice tags;
     enum store_ck_alg ck_alg; /* x-amz-checksum-algorithm, or NONE */
     enum store_ck_type ck_type;
-    struct store_sse sse; /* the parts' and the object's encryption (key not stored) */
+    struct store_sse sse;   /* the parts' and the object's encryption (key not stored) */
     struct store_lock lock; /* the object's retention/legal hold once completed */
 };
 

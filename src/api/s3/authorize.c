@@ -103,7 +103,8 @@ static bool authorize_copy_source(struct s3_op *op, char *msg)
     api_resource_arn(op->ar, AUTHZ_RES_OBJECT, false, sb, sk, NULL, arn, sizeof(arn));
     struct qr_slice sv;
     bool versioned = s3_copy_source_v(op, &sb, &sk, &sv) && sv.len;
-    struct api_authz q = {versioned ? "s3:GetObjectVersion" : "s3:GetObject", arn, sb, NULL, 0, NULL};
+    struct api_authz q = {
+        versioned ? "s3:GetObjectVersion" : "s3:GetObject", arn, sb, NULL, 0, NULL};
     return api_authorize(op->ar, &q, msg, MSG_CAP) || deny(op, msg);
 }
 
