@@ -1348,14 +1348,14 @@ static void test_blob_stream(void **state)
     struct fx *f = *state;
     uint8_t *big = pattern(300000, 30);
     struct store_blob_stream *w;
-    assert_int_equal(store_blob_stream_open(f->st, &w), QR_OK);
+    assert_int_equal(store_blob_stream_open(f->st, NULL, &w), QR_OK);
     for (size_t off = 0; off < 300000; off += 100000)
         assert_int_equal(store_blob_stream_write(w, big + off, 100000), QR_OK);
     assert_int_equal(store_blob_stream_commit(w), QR_OK);
     uint64_t id = store_blob_stream_id(w);
     assert_true(blob_file_exists(f, id, false));
     struct store_put p = {.bucket = SL("bkt"), .key = SL("s"), .data = qr_slice(big, 300000),
-                          .etag = "e", .headers = SL("h"), .has_blob = true, .blob = id};
+                          .etag = "e", .headers = SL("h"), .has_blob = true, .blob = w};
     struct store_put_result res;
     assert_int_equal(store_obj_put(f->st, &p, &res), QR_OK);
     store_blob_stream_release(w);
@@ -1364,31 +1364,31 @@ static void test_blob_stream(void **state)
     assert_int_equal(count_blob_files(f), 1);
 
     /* aborted before and after its commit */
-    assert_int_equal(store_blob_stream_open(f->st, &w), QR_OK);
+    assert_int_equal(store_blob_stream_open(f->st, NULL, &w), QR_OK);
     assert_int_equal(store_blob_stream_write(w, big, 1000), QR_OK);
     store_blob_stream_abort(w);
-    assert_int_equal(store_blob_stream_open(f->st, &w), QR_OK);
+    assert_int_equal(store_blob_stream_open(f->st, NULL, &w), QR_OK);
     assert_int_equal(store_blob_stream_write(w, big, 1000), QR_OK);
     assert_int_equal(store_blob_stream_commit(w), QR_OK);
     store_blob_stream_abort(w);
     assert_int_equal(count_blob_files(f), 1);
 
     /* handed to a put that fails: discarded */
-    assert_int_equal(store_blob_stream_open(f->st, &w), QR_OK);
+    assert_int_equal(store_blob_stream_open(f->st, NULL, &w), QR_OK);
     assert_int_equal(store_blob_stream_write(w, big, 70000), QR_OK);
     assert_int_equal(store_blob_stream_commit(w), QR_OK);
     p.bucket = SL("nobucket");
     p.data = qr_slice(big, 70000);
-    p.blob = store_blob_stream_id(w);
+    p.blob = w;
     assert_int_equal(store_obj_put(f->st, &p, &res), QR_E_NO_SUCH_BUCKET);
     store_blob_stream_release(w);
     assert_int_equal(count_blob_files(f), 1);
 
     /* a crash while writing (temp file) and after the commit, before any row */
     struct store_blob_stream *w1, *w2;
-    assert_int_equal(store_blob_stream_open(f->st, &w1), QR_OK);
+    assert_int_equal(store_blob_stream_open(f->st, NULL, &w1), QR_OK);
     assert_int_equal(store_blob_stream_write(w1, big, 70000), QR_OK);
-    assert_int_equal(store_blob_stream_open(f->st, &w2), QR_OK);
+    assert_int_equal(store_blob_stream_open(f->st, NULL, &w2), QR_OK);
     assert_int_equal(store_blob_stream_write(w2, big, 70000), QR_OK);
     assert_int_equal(store_blob_stream_commit(w2), QR_OK);
     uint64_t id1 = store_blob_stream_id(w1), id2 = store_blob_stream_id(w2);
