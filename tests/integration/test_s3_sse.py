@@ -403,6 +403,22 @@ def streamed_parts_encrypted_at_rest():
 
 
 @test
+def streamed_part_checksum_computed_from_plaintext():
+    # an upload with a checksum algorithm and a part that sends none: the server computes
+    # it, and the streamed part's mapped bytes are ciphertext, so it must not hash those
+    c = srv.boto3_client(request_checksum_calculation="when_required")
+    c.create_bucket(Bucket="spck")
+    body = os.urandom(2 * MiB + 5)
+    want = base64.b64encode(hashlib.sha256(body).digest()).decode()
+    for name, extra in (("s3", {}), ("c", ssec())):
+        u = c.create_multipart_upload(Bucket="spck", Key=name, ChecksumAlgorithm="SHA256",
+                                      **extra)["UploadId"]
+        r = c.upload_part(Bucket="spck", Key=name, UploadId=u, PartNumber=1, Body=body, **extra)
+        eq(r.get("ChecksumSHA256"), want, f"{name}: part checksum of the plaintext")
+        c.abort_multipart_upload(Bucket="spck", Key=name, UploadId=u)
+
+
+@test
 def streamed_put_without_default_encryption():
     # the choice made before the body: no rule, the bucket's rule, a header; a bucket
     # that does not exist is not guessed at (the body is read, the handler answers)
