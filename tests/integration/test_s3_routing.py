@@ -325,6 +325,12 @@ READ_HEADERS = {
     "x-amz-checksum-crc32c", "x-amz-checksum-crc64nvme", "x-amz-checksum-sha1",
     "x-amz-checksum-sha256", "x-amz-checksum-type", "x-amz-create-session-mode",
     "x-amz-mp-object-size",
+    # encryption (docs/s3.md "Encryption"): SSE-S3 and SSE-C are read; KMS is refused
+    "x-amz-server-side-encryption", "x-amz-server-side-encryption-customer-algorithm",
+    "x-amz-server-side-encryption-customer-key", "x-amz-server-side-encryption-customer-key-md5",
+    "x-amz-copy-source-server-side-encryption-customer-algorithm",
+    "x-amz-copy-source-server-side-encryption-customer-key",
+    "x-amz-copy-source-server-side-encryption-customer-key-md5",
 }
 # Read on directory buckets only (the model has them there only).
 READ_DIR_HEADERS = {"x-amz-if-match-size", "x-amz-if-match-last-modified-time",
