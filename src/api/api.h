@@ -43,6 +43,8 @@ struct api_streamed {
     bool have_ck;       /* ck computed with ck_alg (an x-amz-checksum-* header came) */
     enum qr_ck ck_alg;
     uint8_t ck[QR_CK_MAX_DIGEST];
+    struct store_sse sse; /* how the blob is encrypted (mode, SSE-C key MD5; key wiped):
+                             req->entity is then ciphertext, never to be read as the body */
 };
 
 struct api_req {
@@ -63,6 +65,8 @@ struct api_req {
     struct sigv4_chunk_ctx chunk; /* signing key for aws-chunked bodies (wiped at end) */
 
     struct api_streamed *streamed; /* the body came through stream.c, or NULL */
+    struct store_sse *stream_sse;  /* api_stream_wanted's encryption for it (pool; wiped
+                                      by api_stream_start) */
     uint64_t unverified_body;      /* counted by server_body_acquire while a body is read
                                       before its signature can be checked */
 

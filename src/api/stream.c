@@ -4,10 +4,15 @@
  * hash is signed, MD5 for the ETag, the x-amz-checksum-* the client sent) and appends it
  * to the blob, while the loop pulls the next piece into the other buffer. Two buffers,
  * one piece read ahead in the socket: a slow disk slows the client, memory stays put.
+ * Each piece is encrypted on its way into the file (store_blob_stream_write) as the
+ * request's server-side encryption says, chosen from the headers before the first byte
+ * (s3_sse_for_stream), so an encrypted object's plaintext never reaches the disk.
  * At the end the blob is fsynced and renamed (not yet referenced by any row) and mapped
- * read-only as req->entity, so the handlers see the same body as before and the store
- * adopts the blob instead of writing the bytes again. Whatever the store does not adopt
- * is unlinked when the request ends; a crash leaves a file the next start removes.
+ * read-only as req->entity, and the store adopts the blob, with its envelope, instead of
+ * writing the bytes again. That mapping holds ciphertext whenever ar->streamed->sse
+ * encrypts: handlers take the digests computed here and never read it as the body.
+ * Whatever the store does not adopt is unlinked when the request ends; a crash leaves a
+ * file the next start removes.
  */
 #include "api/api.h"
 
@@ -15,6 +20,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
+#include "api/s3/s3.h"
 #include "http/http.h"
 #include "store/store.h"
 
@@ -74,12 +82,22 @@ bool api_stream_wanted(struct api_req *ar)
         return false; /* aws-chunked (and anything else) takes the in-memory path */
     if (!http_body_streamable(ar->req, &len))
         return false;
-    return len >= API_STREAM_MIN && len <= ar->server->cfg.max_body;
+    if (len < API_STREAM_MIN || len > ar->server->cfg.max_body)
+        return false;
+    /* The blob is encrypted as it is written, so its encryption is chosen now, from the
+     * headers as the handler will choose it; when it cannot be, the body is read into
+     * memory and the handler decides (and answers any refusal). */
+    struct store_sse *sse = h2o_mem_alloc_pool(&ar->req->pool, sizeof(*sse));
+    if (!s3_sse_for_stream(ar, sse))
+        return false;
+    ar->stream_sse = sse;
+    return true;
 }
 
 static void stream_dispose(void *p)
 {
     struct api_stream *s = p;
+    OPENSSL_cleanse(&s->out.sse, sizeof(s->out.sse)); /* a failed open left the key */
     if (s->out.map != NULL)
         munmap(s->out.map, (size_t)s->out.len);
     if (s->out.blob != NULL)
@@ -98,7 +116,8 @@ static void job_run(struct qr_job *job)
     struct store *st = s->ar->server->store;
     switch (s->job_kind) {
     case J_OPEN:
-        s->err = store_blob_stream_open(st, &s->blob);
+        s->err = store_blob_stream_open(st, &s->out.sse, &s->blob);
+        OPENSSL_cleanse(s->out.sse.key, sizeof(s->out.sse.key)); /* the handle has it now */
         return;
     case J_WRITE: {
         unsigned i = s->write_next;
@@ -264,6 +283,10 @@ void api_stream_start(struct api_req *ar, api_stream_cb cb)
     memset(s, 0, sizeof(*s));
     s->ar = ar;
     s->cb = cb;
+    if (ar->stream_sse != NULL) {
+        s->out.sse = *ar->stream_sse;
+        OPENSSL_cleanse(ar->stream_sse, sizeof(*ar->stream_sse));
+    }
     (void)http_body_streamable(ar->req, &s->total);
     s->buf[0] = qr_xmalloc(PIECE);
     s->buf[1] = qr_xmalloc(PIECE);

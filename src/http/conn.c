@@ -540,7 +540,11 @@ static void on_continue_sent(h2o_socket_t *sock, const char *err)
 void http_body_read(h2o_req_t *req, uint64_t max, http_body_cb cb, void *arg)
 {
     struct http_conn *c = (struct http_conn *)req->conn;
-    if (req->conn->callbacks != &http_conn_callbacks || c->body_done) {
+    /* An empty body still gets its 100 Continue when one was asked for: botocore, told
+     * nothing before the final answer, takes that answer for the 100 and misreads the
+     * next response on the connection (a 60 s stall on the PUT after a 0-byte PUT). */
+    if (req->conn->callbacks != &http_conn_callbacks ||
+        (c->body_done && !(c->expect_continue && !c->continue_sent))) {
         cb(req, arg, QR_OK);
         return;
     }

@@ -40,6 +40,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #define LEAF_OF(id) ((unsigned)(((id) >> 8) & 0xffffu))
 
 void blob_relpath(uint64_t id, bool tmp, char out[48])
@@ -508,28 +510,43 @@ out:
 
 /* ---- streamed blobs: written as a request body arrives ---- */
 
+/* Encrypted as blob_write_sse encrypts: a fresh data key and iv per blob (SSE-S3), or the
+ * customer's key and a fresh iv (SSE-C), counter advancing with each piece's offset; the
+ * envelope stays with the handle until the store adopts the blob (blob_stream_env). */
 struct store_blob_stream {
     struct store *st;
     uint64_t id;
     int fd;         /* the temp file while writing, -1 after commit */
     bool committed; /* renamed to its final name */
+    struct crypt_stream cs;
+    uint8_t *scratch; /* a piece's ciphertext (the caller's buffer is not ours to change) */
 };
 
-enum qr_err store_blob_stream_open(struct store *st, struct store_blob_stream **out)
+enum { STREAM_SCRATCH = 1u << 20 };
+
+enum qr_err store_blob_stream_open(struct store *st, const struct store_sse *sse,
+                                   struct store_blob_stream **out)
 {
     char tmp[48];
     uint64_t id;
-    enum qr_err err = blob_alloc(st, &id);
+    struct crypt_stream cs;
+    enum qr_err err = crypt_stream_begin(st->master, sse, &cs);
     if (err != QR_OK)
         return err;
+    if ((err = blob_alloc(st, &id)) != QR_OK) {
+        crypt_stream_end(&cs);
+        return err;
+    }
     if ((err = ensure_leaf(st, LEAF_OF(id))) != QR_OK) {
         blob_settle(st, id);
+        crypt_stream_end(&cs);
         return err;
     }
     blob_relpath(id, true, tmp);
     int fd = openat(st->objects_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0) {
         blob_settle(st, id);
+        crypt_stream_end(&cs);
         return io_fail("create", tmp, errno);
     }
     struct store_blob_stream *w = qr_xmalloc(sizeof(*w));
@@ -537,13 +554,68 @@ enum qr_err store_blob_stream_open(struct store *st, struct store_blob_stream **
     w->id = id;
     w->fd = fd;
     w->committed = false;
+    w->cs = cs;
+    crypt_stream_end(&cs); /* the copy in w is the one that lives on */
+    w->scratch = cs.env.mode != STORE_SSE_NONE ? qr_xmalloc(STREAM_SCRATCH) : NULL;
     *out = w;
     return QR_OK;
 }
 
 enum qr_err store_blob_stream_write(struct store_blob_stream *w, const void *p, size_t n)
 {
-    return w->fd >= 0 ? write_all(w->fd, p, n) : QR_E_INTERNAL;
+    if (w->fd < 0)
+        return QR_E_INTERNAL;
+    if (w->scratch == NULL)
+        return write_all(w->fd, p, n);
+    const uint8_t *src = p;
+    enum qr_err err = QR_OK;
+    for (size_t off = 0; off < n && err == QR_OK; off += STREAM_SCRATCH) {
+        size_t k = n - off < STREAM_SCRATCH ? n - off : STREAM_SCRATCH;
+        memcpy(w->scratch, src + off, k);
+        crypt_stream_apply(&w->cs, w->scratch, k);
+        err = write_all(w->fd, w->scratch, k);
+    }
+    return err;
+}
+
+void blob_stream_env(const struct store_blob_stream *w, struct crypt_env *env)
+{
+    *env = w->cs.env;
+}
+
+enum qr_err store_blob_stream_read(const struct store_blob_stream *w, uint64_t off, void *buf,
+                                   size_t n)
+{
+    int fd;
+    enum qr_err err = store_blob_open(w->st, w->id, &fd);
+    if (err != QR_OK)
+        return err;
+    uint8_t *p = buf;
+    for (size_t got = 0; got < n;) {
+        ssize_t r = pread(fd, p + got, n - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            err = io_fail("read", "streamed blob", r < 0 ? errno : EIO);
+            break;
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+    if (err == QR_OK && w->cs.env.mode != STORE_SSE_NONE)
+        crypt_ctr(w->cs.key, w->cs.env.iv, off, buf, n);
+    return err;
+}
+
+/* Wipes the data key and frees the handle. */
+static void stream_free(struct store_blob_stream *w)
+{
+    crypt_stream_end(&w->cs);
+    if (w->scratch != NULL) {
+        OPENSSL_cleanse(w->scratch, STREAM_SCRATCH); /* the last piece's plaintext went */
+        free(w->scratch);                            /* through here before encryption */
+    }
+    free(w);
 }
 
 enum qr_err store_blob_stream_commit(struct store_blob_stream *w)
@@ -586,10 +658,10 @@ void store_blob_stream_abort(struct store_blob_stream *w)
     if (unlinkat(w->st->objects_fd, path, 0) != 0 && errno != ENOENT)
         (void)io_fail("unlink", path, errno);
     blob_settle(w->st, w->id);
-    free(w);
+    stream_free(w);
 }
 
 void store_blob_stream_release(struct store_blob_stream *w)
 {
-    free(w);
+    stream_free(w);
 }

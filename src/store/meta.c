@@ -673,7 +673,8 @@ enum qr_err store_obj_put(struct store *st, const struct store_put *put,
     enum qr_err err;
 
     if (put->has_blob) { /* written as it arrived (api/stream.c): adopt it */
-        c.blob = put->blob;
+        c.blob = store_blob_stream_id(put->blob);
+        blob_stream_env(put->blob, &c.env); /* encrypted as it was written */
         c.has_blob = true;
     } else if (put->data.len > st->inline_max && put->data.len > 0) {
         if ((err = blob_write_sse(st, put->data, &put->sse, &c.blob, &c.env)) != QR_OK)

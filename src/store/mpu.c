@@ -359,7 +359,8 @@ static enum qr_err put_part_bytes(struct store *st, struct part_change *c, struc
     c->size = data.len;
     if (c->part->has_blob) { /* already written as it arrived: adopt it */
         c->has_blob = true;
-        c->blob = c->part->blob;
+        c->blob = store_blob_stream_id(c->part->blob);
+        blob_stream_env(c->part->blob, &c->env); /* encrypted as it was written */
     } else {
         c->has_blob = data.len > 0;
         if (c->has_blob &&
@@ -388,7 +389,8 @@ enum qr_err store_mpu_put_part(struct store *st, struct qr_slice bucket, struct 
         err = QR_E_BAD_INPUT;
     if (err != QR_OK) {
         if (part->has_blob)
-            blob_discard(st, part->blob); /* adopted whatever the outcome */
+            blob_discard(st, store_blob_stream_id(part->blob)); /* adopted whatever the
+                                                                   outcome */
         return err;
     }
     return put_part_bytes(st, &c, data);

@@ -229,16 +229,25 @@ enum qr_err store_obj_get_v(struct store_reader *r, struct qr_slice bucket, stru
  * final directory, appended to, then fsynced and renamed by commit. Its id stays in
  * flight (see blob.c) until store_obj_put adopts it (store_put.has_blob; then release
  * the handle) or abort removes it; a crash at any point leaves a file recovery removes.
+ * The bytes are encrypted as sse says (mode NONE: written as given) with the blob's own
+ * envelope, which the adopting put records, so the file never holds an encrypted
+ * object's plaintext (nor may its bytes be read back as plaintext).
  * open/write/commit block: not on a loop thread. abort unlinks without syncing the
  * directory (any thread). */
 struct store_blob_stream;
-enum qr_err store_blob_stream_open(struct store *st, struct store_blob_stream **out)
+enum qr_err store_blob_stream_open(struct store *st, const struct store_sse *sse,
+                                   struct store_blob_stream **out)
     __attribute__((warn_unused_result));
 enum qr_err store_blob_stream_write(struct store_blob_stream *w, const void *p, size_t n)
     __attribute__((warn_unused_result));
 enum qr_err store_blob_stream_commit(struct store_blob_stream *w)
     __attribute__((warn_unused_result));
 uint64_t store_blob_stream_id(const struct store_blob_stream *w);
+/* Reads n bytes at off of a committed streamed blob back as plaintext (decrypted with
+ * its data key) into buf, for a digest the stream did not compute. Errors: QR_E_IO.
+ * Blocks: not on a loop thread. */
+enum qr_err store_blob_stream_read(const struct store_blob_stream *w, uint64_t off, void *buf,
+                                   size_t n) __attribute__((warn_unused_result));
 void store_blob_stream_abort(struct store_blob_stream *w);
 void store_blob_stream_release(struct store_blob_stream *w);
 
@@ -267,9 +276,10 @@ struct store_put {
     struct store_checksum ck; /* checksum to store (alg NONE: none) */
     struct store_cond cond;
     bool has_blob; /* data is already in the committed streamed blob `blob` (exactly
-                      data.len bytes): store_obj_put adopts it, keeping it on success and
+                      data.len bytes, encrypted with its own envelope, which wins over
+                      sse): store_obj_put adopts it, keeping it on success and
                       discarding it on failure */
-    uint64_t blob;
+    const struct store_blob_stream *blob;
     struct store_sse sse;   /* how to encrypt the bytes */
     struct store_lock lock; /* retention/legal hold of the new version (lock buckets) */
 };
@@ -423,8 +433,9 @@ struct store_part {
     char etag[80]; /* no quotes */
     struct store_checksum ck;
     bool has_blob; /* store_mpu_put_part: data is already in the committed streamed blob
-                      `blob` (exactly data.len bytes); adopted whatever the outcome */
-    uint64_t blob;
+                      `blob` (exactly data.len bytes, encrypted with its own envelope);
+                      adopted whatever the outcome */
+    const struct store_blob_stream *blob;
     struct store_sse sse; /* store_mpu_put_part input: how to encrypt the part's bytes */
 };
 

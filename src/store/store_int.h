@@ -344,6 +344,8 @@ enum qr_err blob_write(struct store *st, struct qr_slice data, uint64_t *out_id)
  * blob's envelope for w_blob_new. Errors also: QR_E_INTERNAL. */
 enum qr_err blob_write_sse(struct store *st, struct qr_slice data, const struct store_sse *sse,
                            uint64_t *out_id, struct crypt_env *env);
+/* A streamed blob's envelope (mode NONE: plain), for w_blob_new_sse when adopted. */
+void blob_stream_env(const struct store_blob_stream *w, struct crypt_env *env);
 /* The blob's row committed: it is no longer in flight. */
 void blob_settle(struct store *st, uint64_t id);
 /* The blob's row never committed: removes the file, then the in-flight mark. */

@@ -188,6 +188,21 @@ def refused_before_body(headers_for, what):
     check("huge" not in keys, f"{what}: object stored")
 
 
+# ---- Expect: 100-continue ----
+
+@test
+def empty_put_still_gets_its_100_continue():
+    """botocore sends Expect: 100-continue on PutObject; an empty body must still get its
+    100 Continue before the answer, or botocore takes the answer for the 100 and misreads
+    the next response on the connection (it waited 60 s for it)."""
+    c = srv.boto3_client(read_timeout=10)
+    for body in (b"", b"x", b"", b"yy"):
+        r = c.put_object(Bucket=B, Key="after-empty", Body=body)
+        eq(r["ResponseMetadata"]["HTTPStatusCode"], 200, f"PUT of {len(body)} bytes")
+        check("etag" in r["ResponseMetadata"]["HTTPHeaders"], "the PUT's own answer")
+    eq(c.get_object(Bucket=B, Key="after-empty")["Body"].read(), b"yy", "last body")
+
+
 # ---- authentication before the body ----
 
 @test

@@ -333,9 +333,8 @@ READ_HEADERS = {
     "x-amz-checksum-crc32c", "x-amz-checksum-crc64nvme", "x-amz-checksum-sha1",
     "x-amz-checksum-sha256", "x-amz-checksum-type", "x-amz-create-session-mode",
     "x-amz-mp-object-size",
-    # SSE-C (sse.c; over plain HTTP S3's InvalidRequest, see
-    # encryption_headers_kms_and_plain_http_sse_c_refused)
-    "x-amz-server-side-encryption-customer-algorithm",
+    # encryption (docs/s3.md "Encryption"): SSE-S3 and SSE-C are read; KMS is refused
+    "x-amz-server-side-encryption", "x-amz-server-side-encryption-customer-algorithm",
     "x-amz-server-side-encryption-customer-key", "x-amz-server-side-encryption-customer-key-md5",
     "x-amz-copy-source-server-side-encryption-customer-algorithm",
     "x-amz-copy-source-server-side-encryption-customer-key",
@@ -355,8 +354,6 @@ NOOP = {("x-amz-acl", "private"), ("x-amz-acl", "bucket-owner-full-control"),
         ("x-amz-request-payer", "requester"), ("x-amz-bypass-governance-retention", None),
         ("x-amz-bucket-object-lock-enabled", "false"),
         ("x-amz-server-side-encryption-bucket-key-enabled", "false"),
-        # SSE-S3 is what every object gets anyway; aws:kms and aws:kms:dsse stay refused
-        ("x-amz-server-side-encryption", "AES256"),
         ("x-amz-optional-object-attributes", None),
         # the account's root can always change a bucket policy, so there is no access of
         # its own for the policy to remove

@@ -347,6 +347,104 @@ def kms_refused_and_nothing_stored():
 
 
 @test
+def streamed_puts_encrypted_at_rest():
+    # 1 MiB and more with a Content-Length goes straight from the socket into its blob
+    # file in 1 MiB pieces: each piece must be encrypted on its way in
+    s3.create_bucket(Bucket="streamed")
+    for name, extra in (("s3", {}), ("c", ssec())):
+        body, pat = marker_body(2 * MiB)
+        before = set(blob_files())
+        r = s3.put_object(Bucket="streamed", Key=name, Body=body, **extra)
+        check(r.get("ServerSideEncryption") == "AES256" or
+              r.get("SSECustomerAlgorithm") == "AES256", f"{name}: encryption said")
+        new = sorted(set(blob_files()) - before)
+        eq(len(new), 1, f"{name}: one blob file, written once")
+        with open(new[0], "rb") as fh:
+            at_rest = fh.read()
+        eq(len(at_rest), len(body), f"{name}: blob size")
+        check(pat not in at_rest, f"{name}: plaintext in the streamed blob")
+        eq(plaintext_at_rest(pat), None, f"{name}: plaintext found in")
+        blob_id = int(os.path.basename(new[0]), 16)
+        with db() as c:
+            env = c.execute("SELECT sse FROM blobs WHERE id=?", (blob_id,)).fetchone()
+        check(env is not None and env[0] is not None and len(env[0]) == 93,
+              f"{name}: the blob's envelope is recorded")
+        eq(s3.get_object(Bucket="streamed", Key=name, **extra)["Body"].read(), body,
+           f"{name}: read back")
+        # ranges across the 1 MiB piece boundary, at offsets no 16-byte block aligns
+        for a, z in [(MiB - 1, MiB), (MiB - 17, MiB + 33), (MiB - 5, MiB + 5), (3, 2 * MiB - 2),
+                     (MiB + 15, MiB + 16), (2 * MiB - 31, 2 * MiB - 1)]:
+            r = s3.get_object(Bucket="streamed", Key=name, Range=f"bytes={a}-{z}", **extra)
+            eq(r["Body"].read(), body[a:z + 1], f"{name}: {a}-{z}")
+    expect_client_error("InvalidRequest", 400, s3.get_object, Bucket="streamed", Key="c")
+    expect_client_error("AccessDenied", 403, s3.get_object, Bucket="streamed", Key="c",
+                        **ssec(OTHER_KEY))
+
+
+@test
+def streamed_parts_encrypted_at_rest():
+    s3.create_bucket(Bucket="sparts")
+    for name, extra in (("s3", {}), ("c", ssec())):
+        body, pat = marker_body(5 * MiB + 3 * MiB + 11)
+        u = s3.create_multipart_upload(Bucket="sparts", Key=name, **extra)["UploadId"]
+        parts = []
+        for n, (a, z) in enumerate([(0, 5 * MiB), (5 * MiB, len(body))], 1):
+            r = s3.upload_part(Bucket="sparts", Key=name, UploadId=u, PartNumber=n,
+                               Body=body[a:z], **extra)
+            parts.append({"PartNumber": n, "ETag": r["ETag"]})
+        eq(plaintext_at_rest(pat), None, f"{name}: part plaintext found in")
+        s3.complete_multipart_upload(Bucket="sparts", Key=name, UploadId=u,
+                                     MultipartUpload={"Parts": parts}, **extra)
+        eq(s3.get_object(Bucket="sparts", Key=name, **extra)["Body"].read(), body,
+           f"{name}: read back")
+        for a, z in [(5 * MiB - 7, 5 * MiB + 9), (MiB - 3, MiB + 1), (6 * MiB + 1, 6 * MiB + 1)]:
+            r = s3.get_object(Bucket="sparts", Key=name, Range=f"bytes={a}-{z}", **extra)
+            eq(r["Body"].read(), body[a:z + 1], f"{name}: {a}-{z}")
+
+
+@test
+def streamed_part_checksum_computed_from_plaintext():
+    # an upload with a checksum algorithm and a part that sends none: the server computes
+    # it, and the streamed part's mapped bytes are ciphertext, so it must not hash those
+    c = srv.boto3_client(request_checksum_calculation="when_required")
+    c.create_bucket(Bucket="spck")
+    body = os.urandom(2 * MiB + 5)
+    want = base64.b64encode(hashlib.sha256(body).digest()).decode()
+    for name, extra in (("s3", {}), ("c", ssec())):
+        u = c.create_multipart_upload(Bucket="spck", Key=name, ChecksumAlgorithm="SHA256",
+                                      **extra)["UploadId"]
+        r = c.upload_part(Bucket="spck", Key=name, UploadId=u, PartNumber=1, Body=body, **extra)
+        eq(r.get("ChecksumSHA256"), want, f"{name}: part checksum of the plaintext")
+        c.abort_multipart_upload(Bucket="spck", Key=name, UploadId=u)
+
+
+@test
+def streamed_put_without_default_encryption():
+    # the choice made before the body: no rule, the bucket's rule, a header; a bucket
+    # that does not exist is not guessed at (the body is read, the handler answers)
+    with QuarryServer(extra_args=["--no-default-encryption"]) as q:
+        c = q.boto3_client()
+        c.create_bucket(Bucket="plain")
+        c.create_bucket(Bucket="enc")
+        c.put_bucket_encryption(Bucket="enc", ServerSideEncryptionConfiguration={"Rules": [{
+            "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+        body, pat = marker_body(2 * MiB)
+        r = c.put_object(Bucket="enc", Key="k", Body=body)
+        eq(r.get("ServerSideEncryption"), "AES256", "bucket rule applies")
+        r = c.put_object(Bucket="plain", Key="k", Body=body, ServerSideEncryption="AES256")
+        eq(r.get("ServerSideEncryption"), "AES256", "asked for")
+        for f in glob.glob(os.path.join(q.data, "objects", "*", "*", "*")):
+            with open(f, "rb") as fh:
+                check(pat not in fh.read(), f"plaintext in {f}")
+        r = c.put_object(Bucket="plain", Key="p", Body=body)
+        eq(r.get("ServerSideEncryption"), None, "plain bucket, no header")
+        for b, k in (("enc", "k"), ("plain", "k"), ("plain", "p")):
+            eq(c.get_object(Bucket=b, Key=k)["Body"].read(), body, f"{b}/{k} read back")
+        expect_client_error("NoSuchBucket", 404, c.put_object, Bucket="nobucket", Key="k",
+                            Body=body)
+
+
+@test
 def encrypted_data_survives_restart():
     s3.create_bucket(Bucket="restart")
     body = os.urandom(MiB + 7)

@@ -1757,14 +1757,14 @@ static void test_blob_stream(void **state)
     struct fx *f = *state;
     uint8_t *big = pattern(300000, 30);
     struct store_blob_stream *w;
-    assert_int_equal(store_blob_stream_open(f->st, &w), QR_OK);
+    assert_int_equal(store_blob_stream_open(f->st, NULL, &w), QR_OK);
     for (size_t off = 0; off < 300000; off += 100000)
         assert_int_equal(store_blob_stream_write(w, big + off, 100000), QR_OK);
     assert_int_equal(store_blob_stream_commit(w), QR_OK);
     uint64_t id = store_blob_stream_id(w);
     assert_true(blob_file_exists(f, id, false));
     struct store_put p = {.bucket = SL("bkt"), .key = SL("s"), .data = qr_slice(big, 300000),
-                          .etag = "e", .headers = SL("h"), .has_blob = true, .blob = id};
+                          .etag = "e", .headers = SL("h"), .has_blob = true, .blob = w};
     struct store_put_result res;
     assert_int_equal(store_obj_put(f->st, &p, &res), QR_OK);
     store_blob_stream_release(w);
@@ -1773,31 +1773,31 @@ static void test_blob_stream(void **state)
     assert_int_equal(count_blob_files(f), 1);
 
     /* aborted before and after its commit */
-    assert_int_equal(store_blob_stream_open(f->st, &w), QR_OK);
+    assert_int_equal(store_blob_stream_open(f->st, NULL, &w), QR_OK);
     assert_int_equal(store_blob_stream_write(w, big, 1000), QR_OK);
     store_blob_stream_abort(w);
-    assert_int_equal(store_blob_stream_open(f->st, &w), QR_OK);
+    assert_int_equal(store_blob_stream_open(f->st, NULL, &w), QR_OK);
     assert_int_equal(store_blob_stream_write(w, big, 1000), QR_OK);
     assert_int_equal(store_blob_stream_commit(w), QR_OK);
     store_blob_stream_abort(w);
     assert_int_equal(count_blob_files(f), 1);
 
     /* handed to a put that fails: discarded */
-    assert_int_equal(store_blob_stream_open(f->st, &w), QR_OK);
+    assert_int_equal(store_blob_stream_open(f->st, NULL, &w), QR_OK);
     assert_int_equal(store_blob_stream_write(w, big, 70000), QR_OK);
     assert_int_equal(store_blob_stream_commit(w), QR_OK);
     p.bucket = SL("nobucket");
     p.data = qr_slice(big, 70000);
-    p.blob = store_blob_stream_id(w);
+    p.blob = w;
     assert_int_equal(store_obj_put(f->st, &p, &res), QR_E_NO_SUCH_BUCKET);
     store_blob_stream_release(w);
     assert_int_equal(count_blob_files(f), 1);
 
     /* a crash while writing (temp file) and after the commit, before any row */
     struct store_blob_stream *w1, *w2;
-    assert_int_equal(store_blob_stream_open(f->st, &w1), QR_OK);
+    assert_int_equal(store_blob_stream_open(f->st, NULL, &w1), QR_OK);
     assert_int_equal(store_blob_stream_write(w1, big, 70000), QR_OK);
-    assert_int_equal(store_blob_stream_open(f->st, &w2), QR_OK);
+    assert_int_equal(store_blob_stream_open(f->st, NULL, &w2), QR_OK);
     assert_int_equal(store_blob_stream_write(w2, big, 70000), QR_OK);
     assert_int_equal(store_blob_stream_commit(w2), QR_OK);
     uint64_t id1 = store_blob_stream_id(w1), id2 = store_blob_stream_id(w2);
@@ -1812,6 +1812,57 @@ static void test_blob_stream(void **state)
     assert_int_equal(count_blob_files(f), 1);
     assert_obj(f, "bkt", SL("s"), big, 300000);
     free(big);
+}
+
+/* A streamed blob written under SSE-S3 and SSE-C: ciphertext in the file across pieces
+ * of uneven sizes, plaintext back through store_blob_stream_read at an odd offset, and
+ * the adopting put records its envelope, so the object reads back (SSE-C once unsealed). */
+static void test_blob_stream_sse(void **state)
+{
+    struct fx *f = *state;
+    enum { N = 300007 };
+    uint8_t *data = pattern(N, 41), *raw = malloc(N);
+    struct store_sse s3 = {.mode = STORE_SSE_S3}, c = {.mode = STORE_SSE_C};
+    memset(c.key, 0x5a, 32);
+    unsigned mn = 0;
+    assert_int_equal(EVP_Digest(c.key, 32, c.key_md5, &mn, EVP_md5(), NULL), 1);
+    const struct store_sse *modes[] = {&s3, &c};
+    for (size_t m = 0; m < 2; m++) {
+        struct store_blob_stream *w;
+        assert_int_equal(store_blob_stream_open(f->st, modes[m], &w), QR_OK);
+        for (size_t off = 0, k = 1; off < N; off += k, k = k * 7 + 13)
+            assert_int_equal(store_blob_stream_write(w, data + off, off + k > N ? N - off : k),
+                             QR_OK);
+        assert_int_equal(store_blob_stream_commit(w), QR_OK);
+        int fd;
+        assert_int_equal(store_blob_open(f->st, store_blob_stream_id(w), &fd), QR_OK);
+        assert_int_equal(pread(fd, raw, N, 0), (ssize_t)N);
+        close(fd);
+        assert_memory_not_equal(raw, data, N);
+        assert_int_equal(store_blob_stream_read(w, 65537, raw, 1000), QR_OK);
+        assert_memory_equal(raw, data + 65537, 1000);
+        struct qr_slice key = m ? SL("c") : SL("s3");
+        struct store_put p = {.bucket = SL("bkt"), .key = key, .data = qr_slice(data, N),
+                              .etag = "e", .headers = SL("h"), .has_blob = true, .blob = w,
+                              .sse = *modes[m]};
+        struct store_put_result res;
+        assert_int_equal(store_obj_put(f->st, &p, &res), QR_OK);
+        store_blob_stream_release(w);
+        struct store_obj o;
+        assert_int_equal(store_obj_get(f->r, SL("bkt"), key, true, &f->pool, &o), QR_OK);
+        assert_int_equal(o.sse.mode, modes[m]->mode);
+        if (m == 1) {
+            assert_true(o.sealed);
+            assert_int_equal(store_obj_unseal(&o, c.key), QR_OK);
+        }
+        assert_int_equal(store_blob_open(f->st, o.ext[0].blob, &fd), QR_OK);
+        assert_int_equal(pread(fd, raw, N - 3, 3), (ssize_t)(N - 3));
+        close(fd);
+        store_extent_decrypt(&o.ext[0], 3, raw, N - 3);
+        assert_memory_equal(raw, data + 3, N - 3);
+    }
+    free(raw);
+    free(data);
 }
 
 int main(void)
@@ -1839,6 +1890,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrate_versioning, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_blob_stream, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_blob_stream_sse, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -203,7 +203,8 @@ static bool part_checksum(struct s3_op *op, const struct store_upload_info *u,
         ck_set(out, alg, STORE_CK_FULL_OBJECT, body->ck);
     } else {
         uint8_t d[QR_CK_MAX_DIGEST];
-        qr_ck_digest(alg, body->data.p, body->data.len, d);
+        if (!s3_body_digest(op, body, alg, d))
+            return false;
         ck_set(out, alg, STORE_CK_FULL_OBJECT, d);
     }
     return true;
@@ -217,7 +218,7 @@ void s3_upload_part(struct s3_op *op)
     struct s3_body body;
     qr_buf_init(&body.decoded, 0);
     if (!part_number_param(op, &part.number) || !find_upload(op, &id, &u) ||
-        !s3_sse_for_part(op, &u.sse, &part.sse))
+        !s3_sse_for_part(op, &u.sse, &part.sse) || !s3_sse_stream_fits(op, &part.sse))
         return;
     /* body.c may hold a decoded buffer even when it fails: dispose it on every path. */
     if (!s3_body_read(op, QR_MAX_SINGLE_PUT, S3_BODY_PAYLOAD, &body) ||
@@ -233,7 +234,10 @@ void s3_upload_part(struct s3_op *op)
         (const void *)body.data.p == (const void *)op->ar->req->entity.base) {
         /* the body is already in its blob: the store takes it instead of writing it again */
         part.has_blob = true;
-        part.blob = store_blob_stream_id(sb->blob);
+        part.blob = sb->blob;
+    } else if (sb != NULL && sb->blob != NULL && sb->sse.mode != STORE_SSE_NONE) {
+        s3_fail(op, QR_E_INTERNAL); /* the mapping is ciphertext: never stored as the body */
+        goto out;
     }
     enum qr_err e = store_mpu_put_part(op->store, op->bucket, op->key, id, &part, body.data);
     if (part.has_blob)

@@ -54,7 +54,7 @@ static bool put_prepare(struct s3_op *op, struct put_state *ps)
         if (s3_tags_from_header(op, v, &put->tags) != QR_OK)
             return false;
     }
-    if (!s3_sse_for_write(op, &put->sse) ||
+    if (!s3_sse_for_write(op, &put->sse) || !s3_sse_stream_fits(op, &put->sse) ||
         !s3_body_read(op, QR_MAX_SINGLE_PUT, S3_BODY_PAYLOAD, &ps->body))
         return false;
     s3_sse_etag(op, &put->sse, ps->body.md5, ps->etag);
@@ -68,7 +68,11 @@ static bool put_prepare(struct s3_op *op, struct put_state *ps)
         ps->body.data.len == op->ar->streamed->len) {
         /* the body is already in its blob: the store takes it instead of writing it again */
         put->has_blob = true;
-        put->blob = store_blob_stream_id(op->ar->streamed->blob);
+        put->blob = op->ar->streamed->blob;
+    } else if (op->ar->streamed != NULL && op->ar->streamed->blob != NULL &&
+               op->ar->streamed->sse.mode != STORE_SSE_NONE) {
+        s3_fail(op, QR_E_INTERNAL); /* the mapping is ciphertext: never stored as the body */
+        return false;
     }
     if (ps->body.have_ck) {
         put->ck.alg = s3_ck_to_store(ps->body.ck_alg);

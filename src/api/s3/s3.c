@@ -408,13 +408,13 @@ static bool domain_suffix(struct qr_slice host, const char *domain, struct qr_sl
     return true;
 }
 
-static enum qr_err decode_path(struct s3_op *op, struct qr_slice raw, struct qr_slice *out)
+static enum qr_err decode_path(struct api_req *ar, struct qr_slice raw, struct qr_slice *out)
 {
     struct qr_buf b;
     qr_buf_init(&b, 4 * 1024);
     enum qr_err e = qr_uri_decode(raw, false, &b);
     if (e == QR_OK) {
-        h2o_iovec_t v = h2o_strdup(&op->ar->req->pool, b.p ? (char *)b.p : "", b.len);
+        h2o_iovec_t v = h2o_strdup(&ar->req->pool, b.p ? (char *)b.p : "", b.len);
         *out = qr_slice(v.base, v.len);
     }
     qr_buf_dispose(&b);
@@ -422,32 +422,43 @@ static enum qr_err decode_path(struct s3_op *op, struct qr_slice raw, struct qr_
 }
 
 /* Path-style "/bucket/key" or virtual-hosted "bucket.DOMAIN" + "/key". */
-static enum qr_err split_target(struct s3_op *op)
+static enum qr_err target_of(struct api_req *ar, struct qr_slice *bucket, struct qr_slice *key,
+                             bool *directory)
 {
-    struct api_req *ar = op->ar;
     struct qr_slice p = ar->path;
     struct qr_slice rest;
     if (p.len == 0 || p.p[0] != '/')
         return QR_E_BAD_INPUT;
-    if (domain_suffix(ar->host, ar->server->cfg.domain, &op->bucket)) {
+    if (domain_suffix(ar->host, ar->server->cfg.domain, bucket)) {
         rest = qr_slice(p.p + 1, p.len - 1);
     } else {
         size_t i = 1;
         while (i < p.len && p.p[i] != '/')
             i++;
-        enum qr_err e = decode_path(op, qr_slice(p.p + 1, i - 1), &op->bucket);
+        enum qr_err e = decode_path(ar, qr_slice(p.p + 1, i - 1), bucket);
         if (e)
             return e;
         rest = i < p.len ? qr_slice(p.p + i + 1, p.len - i - 1) : qr_slice(NULL, 0);
     }
     bool dir = false;
-    op->directory = op->bucket.len && qr_bucket_name_valid(op->bucket, &dir) && dir;
+    *directory = bucket->len && qr_bucket_name_valid(*bucket, &dir) && dir;
     /* The SDK for JavaScript sends "/bucket//key" for directory buckets: the second
      * slash belongs to the address, not the key. So on a directory bucket, path-style,
      * a key cannot begin with "/" (documented in docs/s3.md). */
-    if (op->directory && rest.len && rest.p[0] == '/')
+    if (*directory && rest.len && rest.p[0] == '/')
         rest = qr_slice(rest.p + 1, rest.len - 1);
-    return decode_path(op, rest, &op->key);
+    return decode_path(ar, rest, key);
+}
+
+static enum qr_err split_target(struct s3_op *op)
+{
+    return target_of(op->ar, &op->bucket, &op->key, &op->directory);
+}
+
+bool s3_object_target(struct api_req *ar, struct qr_slice *bucket, struct qr_slice *key,
+                      bool *directory)
+{
+    return target_of(ar, bucket, key, directory) == QR_OK;
 }
 
 /* Picks the operation and refuses, before any handler runs, what quarry does not

@@ -15,6 +15,17 @@ void s3_send_error_code(struct api_req *ar, int status, const char *code, const 
 /* Sends the S3 error for an authentication failure. Loop thread. */
 void s3_send_auth_error(struct api_req *ar, enum qr_err err);
 
+/* The encryption a streamed PutObject or UploadPart body gets, chosen before the body
+ * arrives as the handler will choose it (headers, the upload's, the bucket's default,
+ * the server's). False: not a body that streams, or one whose choice the handler would
+ * refuse or that cannot be known yet (no such bucket or upload): read it into memory
+ * and let the handler answer. Loop thread (reads through ar->thread->reader). */
+bool s3_sse_for_stream(struct api_req *ar, struct store_sse *out);
+/* The bucket and decoded key a request addresses (pool strings); directory: a directory
+ * bucket's name. False: not an S3 object address. */
+bool s3_object_target(struct api_req *ar, struct qr_slice *bucket, struct qr_slice *key,
+                      bool *directory);
+
 /* Prints the table of every S3 operation of the model and its state in quarry, per
  * bucket type (markdown; docs/s3.md carries it). Main thread. */
 void s3_routes_print(FILE *f);

@@ -144,6 +144,9 @@ enum s3_body_kind {
  * x-amz-content-sha256 hash, Content-MD5, x-amz-checksum-* (header or trailer; headers
  * only for S3_BODY_PAYLOAD). max bounds the decoded size. On failure sets
  * op->err/err_code. Call s3_body_dispose afterwards whatever it returned. Worker. */
+/* The digest of b's bytes, reading a streamed encrypted body back through its key (its
+ * mapping is ciphertext). False with op failed (the blob could not be read). */
+bool s3_body_digest(struct s3_op *op, const struct s3_body *b, enum qr_ck alg, uint8_t *out);
 bool s3_body_read(struct s3_op *op, uint64_t max, enum s3_body_kind kind, struct s3_body *out);
 void s3_body_dispose(struct s3_body *b);
 
@@ -198,6 +201,9 @@ bool s3_write_conditions(struct s3_op *op, struct store_cond *cond);
 /* The encryption a write asks for: SSE-C headers, x-amz-server-side-encryption, else
  * the bucket's rule, else SSE-S3. False with op failed (bad SSE-C headers, KMS). */
 bool s3_sse_for_write(struct s3_op *op, struct store_sse *out);
+/* A streamed body's blob is encrypted as want says (or there was no stream); else op
+ * failed (503: the choice changed while the body came). */
+bool s3_sse_stream_fits(struct s3_op *op, const struct store_sse *want);
 /* Checks the SSE-C headers of a read (copy_source: the x-amz-copy-source-... ones)
  * against o and unseals it. False with op failed as S3 refuses. */
 bool s3_sse_open(struct s3_op *op, struct store_obj *o, bool copy_source);

@@ -31,90 +31,107 @@ static const char kms_msg[] =
     "A header you provided implies functionality that is not implemented: SSE-KMS "
     "(quarry has no key management service; use AES256 or SSE-C).";
 
-static bool hdr_p(struct s3_op *op, const char *prefix, const char *suffix, struct qr_slice *out)
+/* Why an SSE-C header triple was refused, as S3 words it. */
+struct key_refusal {
+    int status;
+    const char *code;
+    char msg[200];
+};
+
+static bool refuse(struct key_refusal *r, int status, const char *code, const char *msg)
 {
-    char name[96];
-    snprintf(name, sizeof(name), "%s%s", prefix, suffix);
-    return s3_hdr(op, name, out);
+    r->status = status;
+    r->code = code;
+    snprintf(r->msg, sizeof(r->msg), "%s", msg);
+    return false;
 }
 
-/* Whether the connection is HTTPS (h2o sets the scheme from the socket). */
-static bool secure(struct s3_op *op)
-{
-    return op->ar->req->scheme == &H2O_URL_SCHEME_HTTPS;
-}
-
-/* Parses one SSE-C header triple. *present: any of the three was given. False with op
- * failed on a missing, malformed or inconsistent one, as S3 words them. */
-static bool customer_key(struct s3_op *op, const char *prefix, bool *present, struct store_sse *out)
+/* Parses one SSE-C header triple of ar. *present: any of the three was given. False with
+ * *why filled on a missing, malformed or inconsistent one. Shared by the handlers and by
+ * the choice made before a body streams, so both read the headers the same way. */
+static bool customer_key_of(struct api_req *ar, bool directory, const char *prefix,
+                            bool *present, struct store_sse *out, struct key_refusal *why)
 {
     struct qr_slice alg, key, md5;
-    bool a = hdr_p(op, prefix, "algorithm", &alg), k = hdr_p(op, prefix, "key", &key),
-         m = hdr_p(op, prefix, "key-md5", &md5);
+    char name[96];
+    snprintf(name, sizeof(name), "%s%s", prefix, "algorithm");
+    bool a = api_header(ar, name, &alg);
+    snprintf(name, sizeof(name), "%s%s", prefix, "key");
+    bool k = api_header(ar, name, &key);
+    snprintf(name, sizeof(name), "%s%s", prefix, "key-md5");
+    bool m = api_header(ar, name, &md5);
     *present = a || k || m;
+    memset(out, 0, sizeof(*out));
     if (!*present)
         return true;
-    if (op->directory) {
-        s3_fail_code(op, 400, "InvalidArgument",
-                     "Server Side Encryption with Customer provided keys is not supported for "
-                     "directory buckets.");
-        return false;
-    }
-    if (!secure(op) && !op->ar->server->cfg.sse_c_plain_http) {
-        s3_fail_code(op, 400, "InvalidRequest",
-                     "Requests specifying Server Side Encryption with Customer provided keys "
-                     "must be made over a secure connection.");
-        return false;
-    }
+    if (directory)
+        return refuse(why, 400, "InvalidArgument",
+                      "Server Side Encryption with Customer provided keys is not supported for "
+                      "directory buckets.");
+    if (ar->req->scheme != &H2O_URL_SCHEME_HTTPS && !ar->server->cfg.sse_c_plain_http)
+        return refuse(why, 400, "InvalidRequest",
+                      "Requests specifying Server Side Encryption with Customer provided keys "
+                      "must be made over a secure connection.");
     const char *missing = !a   ? "a valid encryption algorithm"
                           : !k ? "an appropriate secret key"
                           : !m ? "the client calculated MD5 of the secret key"
                                : NULL;
     if (missing) {
-        char msg[160];
-        snprintf(msg, sizeof(msg),
+        refuse(why, 400, "InvalidArgument", "");
+        snprintf(why->msg, sizeof(why->msg),
                  "Requests specifying Server Side Encryption with Customer provided keys must "
                  "provide %s.",
                  missing);
-        s3_fail_code(op, 400, "InvalidArgument", h2o_strdup(op->pool, msg, SIZE_MAX).base);
         return false;
     }
-    if (!qr_slice_eq_lit(alg, "AES256")) {
-        s3_fail_code(op, 400, "InvalidEncryptionAlgorithmError",
-                     "The Encryption request you specified is not valid. Supported value: AES256.");
-        return false;
-    }
+    if (!qr_slice_eq_lit(alg, "AES256"))
+        return refuse(why, 400, "InvalidEncryptionAlgorithmError",
+                      "The Encryption request you specified is not valid. Supported value: "
+                      "AES256.");
     size_t kn = 0, mn = 0;
     uint8_t given_md5[16], calc[16];
     unsigned cn = 0;
-    memset(out, 0, sizeof(*out));
     if (key.len > 64 || qr_b64_decode((const char *)key.p, key.len, out->key, 32, &kn) != QR_OK ||
         kn != 32) {
-        s3_fail_code(op, 400, "InvalidArgument",
-                     "The secret key was invalid for the specified algorithm.");
-        return false;
+        OPENSSL_cleanse(out->key, sizeof(out->key));
+        return refuse(why, 400, "InvalidArgument",
+                      "The secret key was invalid for the specified algorithm.");
     }
     if (md5.len > 32 ||
         qr_b64_decode((const char *)md5.p, md5.len, given_md5, sizeof(given_md5), &mn) != QR_OK ||
         mn != 16 || EVP_Digest(out->key, 32, calc, &cn, EVP_md5(), NULL) != 1 ||
         CRYPTO_memcmp(calc, given_md5, 16) != 0) {
         OPENSSL_cleanse(out->key, sizeof(out->key));
-        s3_fail_code(op, 400, "InvalidArgument",
-                     "The calculated MD5 hash of the key did not match the hash that was "
-                     "provided.");
-        return false;
+        return refuse(why, 400, "InvalidArgument",
+                      "The calculated MD5 hash of the key did not match the hash that was "
+                      "provided.");
     }
     out->mode = STORE_SSE_C;
     memcpy(out->key_md5, calc, 16);
     return true;
 }
 
+/* customer_key_of for a handler: false with op failed. */
+static bool customer_key(struct s3_op *op, const char *prefix, bool *present, struct store_sse *out)
+{
+    struct key_refusal why;
+    if (customer_key_of(op->ar, op->directory, prefix, present, out, &why))
+        return true;
+    s3_fail_code(op, why.status, why.code, h2o_strdup(op->pool, why.msg, SIZE_MAX).base);
+    return false;
+}
+
 /* SSE-KMS headers (key id, context, bucket key) mean KMS whatever else is sent. */
-static bool kms_asked(struct s3_op *op)
+static bool kms_asked_ar(struct api_req *ar)
 {
     struct qr_slice v;
-    return hdr_p(op, "x-amz-server-side-encryption-", "aws-kms-key-id", &v) ||
-           hdr_p(op, "x-amz-server-side-encryption-", "context", &v);
+    return api_header(ar, "x-amz-server-side-encryption-aws-kms-key-id", &v) ||
+           api_header(ar, "x-amz-server-side-encryption-context", &v);
+}
+
+static bool kms_asked(struct s3_op *op)
+{
+    return kms_asked_ar(op->ar);
 }
 
 bool s3_sse_for_write(struct s3_op *op, struct store_sse *out)
@@ -144,6 +161,84 @@ bool s3_sse_for_write(struct s3_op *op, struct store_sse *out)
     if (store_bucket_get(op->reader, op->bucket, &b) != QR_OK || b.sse_rule[0] == '\0')
         out->mode = STORE_SSE_NONE;
     return true;
+}
+
+/* Whether the query is that of PutObject or UploadPart: nothing but the upload's two
+ * parameters, presigned-URL authentication and x-id. */
+static bool object_put_query(struct api_req *ar, bool *out_part)
+{
+    size_t upload = 0;
+    for (size_t i = 0; i < ar->n_params; i++) {
+        struct qr_slice n = ar->params[i].name;
+        if (qr_slice_eq_lit(n, "uploadId") || qr_slice_eq_lit(n, "partNumber"))
+            upload++;
+        else if (!qr_slice_starts(n, QR_SLICE_LIT("X-Amz-")) && !qr_slice_eq_lit(n, "x-id"))
+            return false;
+    }
+    *out_part = upload == 2;
+    return upload == 0 || upload == 2;
+}
+
+/* UploadPart: the upload's encryption, as s3_sse_for_part will find it. */
+static bool stream_part_sse(struct api_req *ar, struct qr_slice bucket, struct qr_slice key,
+                            struct store_sse *out)
+{
+    struct qr_slice id;
+    struct store_upload_info u;
+    bool c = out->mode == STORE_SSE_C;
+    if (!api_param(ar, "uploadId", &id) ||
+        store_mpu_get(ar->thread->reader, bucket, key, id, &ar->req->pool, &u) != QR_OK)
+        return false; /* no such upload: the handler says so */
+    if (c != (u.sse.mode == STORE_SSE_C) ||
+        (c && CRYPTO_memcmp(out->key_md5, u.sse.key_md5, 16) != 0))
+        return false; /* the handler refuses the mismatch */
+    out->mode = u.sse.mode;
+    return true;
+}
+
+bool s3_sse_for_stream(struct api_req *ar, struct store_sse *out)
+{
+    struct qr_slice bucket, key, v;
+    struct key_refusal why;
+    bool dir, part, c, have = api_header(ar, "x-amz-server-side-encryption", &v);
+    memset(out, 0, sizeof(*out));
+    /* other PUTs' bodies are parsed, not stored: they never stream */
+    if (!object_put_query(ar, &part) || api_header(ar, "x-amz-copy-source", &v) ||
+        !s3_object_target(ar, &bucket, &key, &dir) || key.len == 0 || kms_asked_ar(ar))
+        return false;
+    if (!customer_key_of(ar, dir, SSE_C_PREFIX, &c, out, &why))
+        return false;
+    bool ok;
+    if (part)
+        ok = stream_part_sse(ar, bucket, key, out);
+    else if (c)
+        ok = !have; /* both: the handler refuses them */
+    else if (have && !qr_slice_eq_lit(v, "AES256"))
+        ok = false;
+    else if (have || !ar->server->cfg.no_default_sse)
+        ok = (out->mode = STORE_SSE_S3, true);
+    else {
+        struct store_bucket b;
+        ok = store_bucket_get(ar->thread->reader, bucket, &b) == QR_OK;
+        out->mode = ok && b.sse_rule[0] != '\0' ? STORE_SSE_S3 : STORE_SSE_NONE;
+    }
+    if (!ok)
+        OPENSSL_cleanse(out, sizeof(*out));
+    return ok;
+}
+
+bool s3_sse_stream_fits(struct s3_op *op, const struct store_sse *want)
+{
+    const struct api_streamed *sb = op->ar->streamed;
+    if (sb == NULL)
+        return true;
+    if (sb->sse.mode == want->mode &&
+        (want->mode != STORE_SSE_C || CRYPTO_memcmp(sb->sse.key_md5, want->key_md5, 16) == 0))
+        return true;
+    /* Changed since the body began (a bucket rule, an upload replaced): the blob holds
+     * other ciphertext than this write wants; a retry streams it afresh. */
+    s3_fail_code(op, 503, "SlowDown", "Please reduce your request rate.");
+    return false;
 }
 
 bool s3_sse_for_part(struct s3_op *op, const struct store_sse *upload, struct store_sse *out)
