@@ -51,6 +51,12 @@ static const struct authz_op s3_ops[] = {
     {"HeadObject", "s3:GetObject", O},
     {"PutObject", "s3:PutObject", O},
     {"DeleteObject", "s3:DeleteObject", O},
+    {"GetObjectLockConfiguration", "s3:GetBucketObjectLockConfiguration", B},
+    {"PutObjectLockConfiguration", "s3:PutBucketObjectLockConfiguration", B},
+    {"GetObjectRetention", "s3:GetObjectRetention", O},
+    {"PutObjectRetention", "s3:PutObjectRetention", O},
+    {"GetObjectLegalHold", "s3:GetObjectLegalHold", O},
+    {"PutObjectLegalHold", "s3:PutObjectLegalHold", O},
 };
 
 /* Directory buckets: bucket-level (regional) operations have s3express actions on the

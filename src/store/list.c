@@ -78,25 +78,55 @@ static struct store_list_entry *page_add(struct page *pg)
     return x;
 }
 
+/* Fills x from a row of a LIST_COLS statement. */
+static void entry_from_row(struct page *pg, sqlite3_stmt *s, struct store_list_entry *x)
+{
+    x->key = col_slice(s, 0, pg->pool);
+    x->size = (uint64_t)sqlite3_column_int64(s, 1);
+    x->mtime_ms = sqlite3_column_int64(s, 2);
+    col_text(s, 3, x->etag, sizeof(x->etag));
+    int a = sqlite3_column_int(s, 4);
+    x->ck_alg = (a >= STORE_CK_NONE && a <= STORE_CK_SHA256) ? (enum store_ck_alg)a : STORE_CK_NONE;
+    x->ck_type =
+        sqlite3_column_int(s, 5) == STORE_CK_COMPOSITE ? STORE_CK_COMPOSITE : STORE_CK_FULL_OBJECT;
+    col_text(s, 6, x->version_id, sizeof(x->version_id));
+    x->is_marker = sqlite3_column_int(s, 7) != 0;
+    x->is_latest = sqlite3_column_int(s, 8) != 0;
+}
+
 /* Runs one range query from lo; returns the next lower bound in *lo, or sets *done. */
 static enum qr_err page_query(struct store_reader *r, int64_t bucket_id, struct page *pg,
                               struct qr_slice *lo, bool bounded, struct qr_slice hi, bool *done)
 {
     enum qr_err err = QR_OK;
-    sqlite3_stmt *s = stmt_get(&r->c, bounded ? ST_LIST_BOUNDED : ST_LIST_UNBOUNDED);
+    bool versions = pg->o->versions;
+    enum stmt_id id = versions ? (bounded ? ST_LISTV_BOUNDED : ST_LISTV_UNBOUNDED)
+                               : (bounded ? ST_LIST_BOUNDED : ST_LIST_UNBOUNDED);
+    sqlite3_stmt *s = stmt_get(&r->c, id);
     if (s == NULL)
         return QR_E_DB;
+    int64_t limit = (int64_t)(pg->o->max - pg->n) + 1;
     sqlite3_bind_int64(s, 1, bucket_id);
     bind_bytes(s, 2, *lo);
     if (bounded)
         bind_bytes(s, 3, hi);
-    sqlite3_bind_int64(s, 4, (int64_t)(pg->o->max - pg->n) + 1);
+    sqlite3_bind_int64(s, 4, limit);
 
     int rc = SQLITE_DONE;
     bool rolled = false;
+    int64_t rows = 0;
+    struct qr_slice last = {0}; /* key of the last row read */
+    bool skipped = false;
     while (!pg->full && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        rows++;
         struct qr_slice key =
             qr_slice(sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0));
+        /* a key whose current version is a delete marker is not listed, nor rolled up */
+        if (!versions && sqlite3_column_int(s, 7) != 0) {
+            last = col_slice(s, 0, pg->pool);
+            skipped = true;
+            continue;
+        }
         struct qr_slice cp;
         if (rollup(key, pg->o, &cp)) {
             /* skip everything under cp; a prefix <= after was already returned */
@@ -117,25 +147,51 @@ static enum qr_err page_query(struct store_reader *r, int64_t bucket_id, struct 
         struct store_list_entry *x = page_add(pg);
         if (x == NULL)
             break;
-        x->key = col_slice(s, 0, pg->pool);
-        x->size = (uint64_t)sqlite3_column_int64(s, 1);
-        x->mtime_ms = sqlite3_column_int64(s, 2);
-        col_text(s, 3, x->etag, sizeof(x->etag));
-        int a = sqlite3_column_int(s, 4);
-        x->ck_alg =
-            (a >= STORE_CK_NONE && a <= STORE_CK_SHA256) ? (enum store_ck_alg)a : STORE_CK_NONE;
-        x->ck_type = sqlite3_column_int(s, 5) == STORE_CK_COMPOSITE ? STORE_CK_COMPOSITE
-                                                                    : STORE_CK_FULL_OBJECT;
+        entry_from_row(pg, s, x);
+        last = x->key;
     }
     if (!pg->full && !rolled) {
         if (rc != SQLITE_DONE)
             err = db_fail(r->db, "list");
-        /* the query ran dry below its LIMIT, or filled the page: nothing is left
-         * (had a further key existed it would have been the LIMIT's extra row) */
-        *done = true;
+        if (rows == limit && skipped) {
+            /* skipped markers used up the LIMIT: more keys may follow the last row */
+            *lo = after_bound(last, pg->pool);
+        } else {
+            /* the query ran dry below its LIMIT, or filled the page: nothing is left
+             * (had a further key existed it would have been the LIMIT's extra row) */
+            *done = true;
+        }
     }
     sqlite3_reset(s);
     return err;
+}
+
+/* Versions listing resumed inside key o->after: its versions older than after_version. */
+static enum qr_err key_rest(struct store_reader *r, int64_t bucket_id, struct page *pg)
+{
+    const struct store_list_opts *o = pg->o;
+    struct qr_slice cp;
+    if (o->after.len < o->prefix.len || memcmp(o->after.p, o->prefix.p, o->prefix.len) != 0 ||
+        rollup(o->after, o, &cp))
+        return QR_OK; /* outside the listing, or already returned as a common prefix */
+    sqlite3_stmt *s = stmt_get(&r->c, ST_LISTV_KEY_REST);
+    if (s == NULL)
+        return QR_E_DB;
+    sqlite3_bind_int64(s, 1, bucket_id);
+    bind_bytes(s, 2, o->after);
+    bind_text_slice(s, 3, o->after_version);
+    sqlite3_bind_int64(s, 4, (int64_t)(o->max - pg->n) + 1);
+    int rc;
+    while (!pg->full && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct store_list_entry *x = page_add(pg);
+        if (x == NULL)
+            break;
+        entry_from_row(pg, s, x);
+    }
+    sqlite3_reset(s);
+    if (!pg->full && rc != SQLITE_DONE)
+        return db_fail(r->db, "list versions");
+    return QR_OK;
 }
 
 enum qr_err store_list(struct store_reader *r, struct qr_slice bucket,
@@ -166,6 +222,8 @@ enum qr_err store_list(struct store_reader *r, struct qr_slice bucket,
         done = true;
     if (bounded && qr_slice_cmp(lo, hi) >= 0)
         done = true;
+    if (!done && opts.versions && opts.after.len && opts.after_version.len)
+        err = key_rest(r, bucket_id, &pg);
     while (!done && !pg.full && err == QR_OK)
         err = page_query(r, bucket_id, &pg, &lo, bounded, hi, &done);
     if (err != QR_OK)

@@ -207,6 +207,9 @@ static enum qr_err apply_bucket_create(struct store *st, struct store_change *ch
     sqlite3_bind_int64(s, 3, c->b->created_ms ? c->b->created_ms : store_now_ms());
     bind_text(s, 4, c->b->region);
     bind_text(s, 5, c->b->zone);
+    /* a bucket with Object Lock is versioned from its first write */
+    sqlite3_bind_int(s, 6, c->b->lock_enabled ? STORE_VERS_ENABLED : STORE_VERS_OFF);
+    sqlite3_bind_int(s, 7, c->b->lock_enabled);
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     if (rc != SQLITE_DONE)
@@ -322,8 +325,20 @@ static void col_bucket(sqlite3_stmt *s, struct store_bucket *b)
     b->created_ms = sqlite3_column_int64(s, 2);
     col_text(s, 3, b->region, sizeof(b->region));
     col_text(s, 4, b->zone, sizeof(b->zone));
-    if (sqlite3_column_count(s) > 5 && sqlite3_column_type(s, 5) != SQLITE_NULL)
+    /* ST_BUCKET_GET and ST_BUCKET_LIST share these columns */
+    if (sqlite3_column_type(s, 5) != SQLITE_NULL)
         col_text(s, 5, b->sse_rule, sizeof(b->sse_rule));
+    int v = sqlite3_column_int(s, 6);
+    b->versioning = v == STORE_VERS_ENABLED     ? STORE_VERS_ENABLED
+                    : v == STORE_VERS_SUSPENDED ? STORE_VERS_SUSPENDED
+                                                : STORE_VERS_OFF;
+    b->lock_enabled = sqlite3_column_int(s, 7) != 0;
+    int m = sqlite3_column_int(s, 8);
+    b->lock_mode = m == STORE_LOCK_GOVERNANCE   ? STORE_LOCK_GOVERNANCE
+                   : m == STORE_LOCK_COMPLIANCE ? STORE_LOCK_COMPLIANCE
+                                                : STORE_LOCK_NONE;
+    b->lock_days = (uint32_t)sqlite3_column_int64(s, 9);
+    b->lock_years = (uint32_t)sqlite3_column_int64(s, 10);
 }
 
 enum qr_err store_bucket_get(struct store_reader *r, struct qr_slice name, struct store_bucket *out)
@@ -386,22 +401,32 @@ static bool part_sizes_ok(size_t len, uint32_t parts)
     return false;
 }
 
-enum qr_err w_obj_find(struct store *st, int64_t bucket_id, struct qr_slice key, struct w_obj *out)
+/* A lock mode column, anything unknown read as NONE. */
+static enum store_lock_mode col_lock_mode(sqlite3_stmt *s, int i)
+{
+    int m = sqlite3_column_int(s, i);
+    return m == STORE_LOCK_GOVERNANCE   ? STORE_LOCK_GOVERNANCE
+           : m == STORE_LOCK_COMPLIANCE ? STORE_LOCK_COMPLIANCE
+                                        : STORE_LOCK_NONE;
+}
+
+/* Runs ST_OBJ_FIND or ST_OBJ_FIND_V (already bound) into out. */
+static enum qr_err obj_find_run(struct store *st, sqlite3_stmt *s, struct w_obj *out)
 {
     enum qr_err err = QR_OK;
-    memset(out, 0, sizeof(*out));
-    sqlite3_stmt *s = stmt_get(&st->wc, ST_OBJ_FIND);
-    if (s == NULL)
-        return QR_E_DB;
-    sqlite3_bind_int64(s, 1, bucket_id);
-    bind_bytes(s, 2, key);
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
-        out->exists = true;
+        out->has_row = true;
+        out->marker = sqlite3_column_int(s, 5) != 0;
+        out->exists = !out->marker;
         out->rowid = sqlite3_column_int64(s, 0);
         col_text(s, 1, out->etag, sizeof(out->etag));
         out->size = (uint64_t)sqlite3_column_int64(s, 3);
         out->mtime_ms = sqlite3_column_int64(s, 4);
+        col_text(s, 6, out->version_id, sizeof(out->version_id));
+        out->lock.mode = col_lock_mode(s, 7);
+        out->lock.until_ms = sqlite3_column_int64(s, 8);
+        out->lock.legal_hold = sqlite3_column_int(s, 9) != 0;
         err = ext_unpack_heap(sqlite3_column_blob(s, 2), (size_t)sqlite3_column_bytes(s, 2),
                               &out->ext, &out->n_ext);
     } else if (rc != SQLITE_DONE) {
@@ -409,6 +434,30 @@ enum qr_err w_obj_find(struct store *st, int64_t bucket_id, struct qr_slice key,
     }
     sqlite3_reset(s);
     return err;
+}
+
+enum qr_err w_obj_find(struct store *st, int64_t bucket_id, struct qr_slice key, struct w_obj *out)
+{
+    memset(out, 0, sizeof(*out));
+    sqlite3_stmt *s = stmt_get(&st->wc, ST_OBJ_FIND);
+    if (s == NULL)
+        return QR_E_DB;
+    sqlite3_bind_int64(s, 1, bucket_id);
+    bind_bytes(s, 2, key);
+    return obj_find_run(st, s, out);
+}
+
+enum qr_err w_obj_find_v(struct store *st, int64_t bucket_id, struct qr_slice key,
+                         struct qr_slice version, struct w_obj *out)
+{
+    memset(out, 0, sizeof(*out));
+    sqlite3_stmt *s = stmt_get(&st->wc, ST_OBJ_FIND_V);
+    if (s == NULL)
+        return QR_E_DB;
+    sqlite3_bind_int64(s, 1, bucket_id);
+    bind_bytes(s, 2, key);
+    bind_text_slice(s, 3, version);
+    return obj_find_run(st, s, out);
 }
 
 void w_obj_dispose(struct w_obj *o)
@@ -449,9 +498,17 @@ enum qr_err w_obj_write(struct store *st, const struct w_row *row)
         return QR_E_TOO_LARGE;
     assert(row->part_sizes.len == 0 ||
            row->part_sizes.len == (size_t)row->parts * STORE_PART_SIZE_BYTES);
-    sqlite3_stmt *s = stmt_get(&st->wc, ST_OBJ_UPSERT);
+    sqlite3_stmt *s = stmt_get(&st->wc, row->version_id ? ST_OBJ_INSERT_V : ST_OBJ_UPSERT);
     if (s == NULL)
         return QR_E_DB;
+    if (row->version_id) {
+        /* ?15 is sse, bound below for both statements */
+        bind_text(s, 16, row->version_id);
+        sqlite3_bind_int(s, 17, row->marker);
+        sqlite3_bind_int(s, 18, (int)row->lock.mode);
+        sqlite3_bind_int64(s, 19, row->lock.mode == STORE_LOCK_NONE ? 0 : row->lock.until_ms);
+        sqlite3_bind_int(s, 20, row->lock.legal_hold);
+    }
     sqlite3_bind_int64(s, 1, row->bucket_id);
     bind_bytes(s, 2, row->key);
     sqlite3_bind_int64(s, 3, (int64_t)row->size);
@@ -490,9 +547,10 @@ struct put_change {
     const struct store_put *put;
     bool has_blob; /* the body is in blob, else inline */
     uint64_t blob;
-    int64_t mtime_ms;        /* out */
-    struct crypt_env env;    /* the blob's or inline bytes' envelope (mode NONE: plain) */
-    uint8_t *sealed;         /* inline bytes encrypted, or NULL (plain); owned */
+    int64_t mtime_ms;     /* out */
+    char version_id[40];  /* out */
+    struct crypt_env env; /* the blob's or inline bytes' envelope (mode NONE: plain) */
+    uint8_t *sealed;      /* inline bytes encrypted, or NULL (plain); owned */
 };
 
 /* The object row's envelope: an inline object's whole one (its data key lives there),
@@ -534,13 +592,13 @@ static enum qr_err apply_put(struct store *st, struct store_change *ch)
     struct put_change *c = (struct put_change *)ch;
     const struct store_put *p = c->put;
     struct w_obj cur;
-    int64_t bucket_id = 0;
+    struct w_bucket b;
     struct store_extent ext = {.blob = c->blob, .off = 0, .len = p->data.len};
 
-    enum qr_err err = w_bucket_id(st, p->bucket, &bucket_id);
+    enum qr_err err = w_bucket_get(st, p->bucket, &b);
     if (err != QR_OK)
         return err;
-    if ((err = w_obj_find(st, bucket_id, p->key, &cur)) != QR_OK)
+    if ((err = w_obj_find(st, b.id, p->key, &cur)) != QR_OK)
         goto out;
     if ((err = w_cond_check(&p->cond, &cur)) != QR_OK)
         goto out;
@@ -549,7 +607,7 @@ static enum qr_err apply_put(struct store *st, struct store_change *ch)
     c->mtime_ms = store_now_ms();
     uint8_t env[CRYPT_ENV_BYTES];
     struct w_row row = {
-        .bucket_id = bucket_id,
+        .bucket_id = b.id,
         .key = p->key,
         .size = p->data.len,
         .mtime_ms = c->mtime_ms,
@@ -562,10 +620,9 @@ static enum qr_err apply_put(struct store *st, struct store_change *ch)
         .ext = &ext,
         .n_ext = c->has_blob ? 1 : 0,
         .sse = row_env(&c->env, !c->has_blob, env),
+        .lock = p->lock,
     };
-    if ((err = w_obj_write(st, &row)) != QR_OK)
-        goto out;
-    err = w_unref(st, cur.ext, cur.n_ext);
+    err = w_obj_install(st, &b, &row, &cur, c->version_id);
 out:
     w_obj_dispose(&cur);
     return err;
@@ -581,6 +638,7 @@ static void put_async_done(struct store_change *ch)
 {
     struct put_async *a = (struct put_async *)ch;
     struct store_put_result res = {.mtime_ms = a->c.mtime_ms};
+    memcpy(res.version_id, a->c.version_id, sizeof(res.version_id));
     store_put_cb cb = a->cb;
     void *arg = a->arg;
     enum qr_err err = ch->err;
@@ -633,8 +691,10 @@ enum qr_err store_obj_put(struct store *st, const struct store_put *put,
         else
             blob_discard(st, c.blob);
     }
-    if (err == QR_OK)
+    if (err == QR_OK) {
         out->mtime_ms = c.mtime_ms;
+        memcpy(out->version_id, c.version_id, sizeof(out->version_id));
+    }
     return err;
 }
 
@@ -660,6 +720,12 @@ static enum qr_err col_to_buf(sqlite3_stmt *s, int i, struct qr_buf *b)
 enum qr_err w_obj_full(struct store *st, int64_t bucket_id, struct qr_slice key,
                        struct full_obj *out)
 {
+    return w_obj_full_v(st, bucket_id, key, qr_slice(NULL, 0), out);
+}
+
+enum qr_err w_obj_full_v(struct store *st, int64_t bucket_id, struct qr_slice key,
+                         struct qr_slice version, struct full_obj *out)
+{
     enum qr_err err = QR_OK;
     memset(out, 0, sizeof(*out));
     qr_buf_init(&out->headers, 0);
@@ -667,14 +733,16 @@ enum qr_err w_obj_full(struct store *st, int64_t bucket_id, struct qr_slice key,
     qr_buf_init(&out->data, 0);
     qr_buf_init(&out->part_sizes, 0);
     qr_buf_init(&out->sse, 0);
-    sqlite3_stmt *s = stmt_get(&st->wc, ST_OBJ_FULL);
+    sqlite3_stmt *s = stmt_get(&st->wc, version.len ? ST_OBJ_FULL_V : ST_OBJ_FULL);
     if (s == NULL)
         return QR_E_DB;
     sqlite3_bind_int64(s, 1, bucket_id);
     bind_bytes(s, 2, key);
+    if (version.len)
+        bind_text_slice(s, 3, version);
     int rc = sqlite3_step(s);
-    if (rc == SQLITE_DONE) {
-        err = QR_E_NO_SUCH_KEY;
+    if (rc == SQLITE_DONE || (rc == SQLITE_ROW && sqlite3_column_int(s, 12) != 0)) {
+        err = QR_E_NO_SUCH_KEY; /* a delete marker has no bytes to read */
     } else if (rc != SQLITE_ROW) {
         err = db_fail(st->wdb, "object read");
     } else {
@@ -704,26 +772,35 @@ enum qr_err w_obj_full(struct store *st, int64_t bucket_id, struct qr_slice key,
 struct copy_change {
     struct store_change ch;
     const struct store_copy *cp;
-    int64_t mtime_ms; /* out */
+    int64_t mtime_ms;    /* out */
+    char version_id[40]; /* out */
 };
 
 enum qr_err w_obj_copy(struct store *st, const struct store_copy *cp, int64_t *out_mtime)
 {
+    char vid[40];
+    return w_obj_copy_v(st, cp, out_mtime, vid);
+}
+
+enum qr_err w_obj_copy_v(struct store *st, const struct store_copy *cp, int64_t *out_mtime,
+                         char out_vid[40])
+{
     struct full_obj src;
     struct w_obj cur = {0};
-    int64_t sb, db;
+    struct w_bucket db;
+    int64_t sb;
 
     enum qr_err err = w_bucket_id(st, cp->src_bucket, &sb);
     if (err != QR_OK)
         return err;
-    if ((err = w_obj_full(st, sb, cp->src_key, &src)) != QR_OK)
+    if ((err = w_obj_full_v(st, sb, cp->src_key, cp->src_version, &src)) != QR_OK)
         return err;
     if (cp->src_etag && strcmp(cp->src_etag, src.etag) != 0) {
         err = QR_E_PRECONDITION;
         goto out;
     }
-    if ((err = w_bucket_id(st, cp->dst_bucket, &db)) != QR_OK ||
-        (err = w_obj_find(st, db, cp->dst_key, &cur)) != QR_OK ||
+    if ((err = w_bucket_get(st, cp->dst_bucket, &db)) != QR_OK ||
+        (err = w_obj_find(st, db.id, cp->dst_key, &cur)) != QR_OK ||
         (err = w_cond_check(&cp->cond, &cur)) != QR_OK)
         goto out;
     /* new references first: a copy onto itself must not free its own blobs */
@@ -731,7 +808,7 @@ enum qr_err w_obj_copy(struct store *st, const struct store_copy *cp, int64_t *o
         goto out;
     *out_mtime = store_now_ms();
     struct w_row row = {
-        .bucket_id = db,
+        .bucket_id = db.id,
         .key = cp->dst_key,
         .size = src.size,
         .mtime_ms = *out_mtime,
@@ -746,10 +823,9 @@ enum qr_err w_obj_copy(struct store *st, const struct store_copy *cp, int64_t *o
         .ext = src.ext,
         .n_ext = src.n_ext,
         .sse = qr_slice(src.sse.p, src.sse.len), /* shared blobs keep their keys */
+        .lock = cp->lock,
     };
-    if ((err = w_obj_write(st, &row)) != QR_OK)
-        goto out;
-    err = w_unref(st, cur.ext, cur.n_ext);
+    err = w_obj_install(st, &db, &row, &cur, out_vid);
 out:
     w_obj_dispose(&cur);
     full_obj_dispose(&src);
@@ -759,7 +835,7 @@ out:
 static enum qr_err apply_copy(struct store *st, struct store_change *ch)
 {
     struct copy_change *c = (struct copy_change *)ch;
-    return w_obj_copy(st, c->cp, &c->mtime_ms);
+    return w_obj_copy_v(st, c->cp, &c->mtime_ms, c->version_id);
 }
 
 enum qr_err store_obj_copy(struct store *st, const struct store_copy *cp,
@@ -767,8 +843,10 @@ enum qr_err store_obj_copy(struct store *st, const struct store_copy *cp,
 {
     struct copy_change c = {.ch.apply = apply_copy, .cp = cp};
     enum qr_err err = writer_submit(st, &c.ch);
-    if (err == QR_OK)
+    if (err == QR_OK) {
         out->mtime_ms = c.mtime_ms;
+        memcpy(out->version_id, c.version_id, sizeof(out->version_id));
+    }
     return err;
 }
 
@@ -781,42 +859,12 @@ struct key_change {
     struct qr_slice tags;
 };
 
-static enum qr_err apply_delete(struct store *st, struct store_change *ch)
-{
-    struct key_change *c = (struct key_change *)ch;
-    struct w_obj cur;
-    int64_t bucket_id = 0;
-
-    enum qr_err err = w_bucket_id(st, c->bucket, &bucket_id);
-    if (err != QR_OK)
-        return err;
-    if ((err = w_obj_find(st, bucket_id, c->key, &cur)) != QR_OK)
-        goto out;
-    if ((err = w_cond_check(c->cond, &cur)) != QR_OK || !cur.exists)
-        goto out;
-    sqlite3_stmt *s = stmt_get(&st->wc, ST_OBJ_DELETE);
-    if (s == NULL) {
-        err = QR_E_DB;
-        goto out;
-    }
-    sqlite3_bind_int64(s, 1, cur.rowid);
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE) {
-        err = db_fail(st->wdb, "object delete");
-        goto out;
-    }
-    err = w_unref(st, cur.ext, cur.n_ext);
-out:
-    w_obj_dispose(&cur);
-    return err;
-}
-
 enum qr_err store_obj_delete(struct store *st, struct qr_slice bucket, struct qr_slice key,
                              const struct store_cond *cond)
 {
-    struct key_change c = {.ch.apply = apply_delete, .bucket = bucket, .key = key, .cond = cond};
-    return writer_submit(st, &c.ch);
+    struct store_delete d = {.bucket = bucket, .key = key, .cond = cond};
+    struct store_delete_result res;
+    return store_obj_delete_v(st, &d, &res);
 }
 
 enum qr_err w_obj_set_tags(struct store *st, struct qr_slice bucket, struct qr_slice key,
@@ -940,14 +988,23 @@ enum qr_err store_extents_open(struct store_reader *r, struct store_extent *ext,
 enum qr_err store_obj_get(struct store_reader *r, struct qr_slice bucket, struct qr_slice key,
                           bool with_data, h2o_mem_pool_t *pool, struct store_obj *out)
 {
+    return store_obj_get_v(r, bucket, key, qr_slice(NULL, 0), with_data, pool, out);
+}
+
+enum qr_err store_obj_get_v(struct store_reader *r, struct qr_slice bucket, struct qr_slice key,
+                            struct qr_slice version, bool with_data, h2o_mem_pool_t *pool,
+                            struct store_obj *out)
+{
     enum qr_err err = QR_OK;
     struct store_obj o;
-    sqlite3_stmt *s = stmt_get(&r->c, ST_OBJ_GET);
+    sqlite3_stmt *s = stmt_get(&r->c, version.len ? ST_OBJ_GET_V : ST_OBJ_GET);
     if (s == NULL)
         return QR_E_DB;
     bind_bytes(s, 1, bucket);
     bind_bytes(s, 2, key);
     sqlite3_bind_int(s, 3, with_data);
+    if (version.len)
+        bind_text_slice(s, 4, version);
     int rc = sqlite3_step(s);
     if (rc == SQLITE_DONE) {
         err = QR_E_NO_SUCH_BUCKET;
@@ -957,11 +1014,26 @@ enum qr_err store_obj_get(struct store_reader *r, struct qr_slice bucket, struct
         err = db_fail(r->db, "object get");
         goto out;
     }
+    out->is_marker = false;
+    out->versioned = sqlite3_column_int(s, 20) != STORE_VERS_OFF;
     if (sqlite3_column_type(s, 0) == SQLITE_NULL) {
         err = QR_E_NO_SUCH_KEY;
         goto out;
     }
+    if (sqlite3_column_int(s, 16) != 0 && version.len == 0) {
+        /* the current version is a delete marker: no such key, but say which marker */
+        out->is_marker = true;
+        col_text(s, 15, out->version_id, sizeof(out->version_id));
+        err = QR_E_NO_SUCH_KEY;
+        goto out;
+    }
     memset(&o, 0, sizeof(o));
+    o.versioned = sqlite3_column_int(s, 20) != STORE_VERS_OFF;
+    col_text(s, 15, o.version_id, sizeof(o.version_id));
+    o.is_marker = sqlite3_column_int(s, 16) != 0;
+    o.lock.mode = col_lock_mode(s, 17);
+    o.lock.until_ms = sqlite3_column_int64(s, 18);
+    o.lock.legal_hold = sqlite3_column_int(s, 19) != 0;
     uint8_t *k = pool_alloc(pool, key.len);
     if (key.len)
         memcpy(k, key.p, key.len);

@@ -66,6 +66,27 @@ static enum qr_err w_upload_find(struct store *st, struct qr_slice bucket, struc
     return err;
 }
 
+/* The lock state an upload was created with (CreateMultipartUpload's headers). */
+static enum qr_err w_upload_lock(struct store *st, const char *upload, struct store_lock *out)
+{
+    memset(out, 0, sizeof(*out));
+    sqlite3_stmt *s = stmt_get(&st->wc, ST_UP_LOCK);
+    if (s == NULL)
+        return QR_E_DB;
+    bind_text(s, 1, upload);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        int m = sqlite3_column_int(s, 0);
+        out->mode = m == STORE_LOCK_GOVERNANCE   ? STORE_LOCK_GOVERNANCE
+                    : m == STORE_LOCK_COMPLIANCE ? STORE_LOCK_COMPLIANCE
+                                                 : STORE_LOCK_NONE;
+        out->until_ms = sqlite3_column_int64(s, 1);
+        out->legal_hold = sqlite3_column_int(s, 2) != 0;
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? QR_OK : db_fail(st->wdb, "upload lock");
+}
+
 /* One part as loaded for completion or abort. */
 struct part_row {
     uint32_t number;
@@ -256,6 +277,9 @@ static enum qr_err apply_create(struct store *st, struct store_change *ch)
         crypt_env_pack(&e, env);
         sqlite3_bind_blob(s, 9, env, sizeof(env), SQLITE_STATIC);
     }
+    sqlite3_bind_int(s, 10, (int)c->c->lock.mode);
+    sqlite3_bind_int64(s, 11, c->c->lock.mode == STORE_LOCK_NONE ? 0 : c->c->lock.until_ms);
+    sqlite3_bind_int(s, 12, c->c->lock.legal_hold);
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
@@ -303,7 +327,7 @@ struct part_change {
     uint64_t blob;
     struct crypt_env env; /* the blob's envelope */
     /* copy_part only */
-    struct qr_slice src_bucket, src_key;
+    struct qr_slice src_bucket, src_key, src_version;
     uint64_t off;
     struct qr_buf inline_copy; /* out: bytes of an inline source's range */
     bool need_blob;            /* out: write inline_copy to a blob and store again */
@@ -426,7 +450,7 @@ static enum qr_err apply_copy_part(struct store *st, struct store_change *ch)
         return err;
     if ((err = w_bucket_id(st, c->src_bucket, &sb)) != QR_OK)
         return err;
-    if ((err = w_obj_full(st, sb, c->src_key, &src)) != QR_OK)
+    if ((err = w_obj_full_v(st, sb, c->src_key, c->src_version, &src)) != QR_OK)
         return err;
     if (qr_add_overflow(c->off, c->size, &end) || end > src.size) {
         err = QR_E_INVALID_RANGE;
@@ -456,6 +480,15 @@ enum qr_err store_mpu_copy_part(struct store *st, struct qr_slice bucket, struct
                                 struct qr_slice src_bucket, struct qr_slice src_key, uint64_t off,
                                 uint64_t len)
 {
+    return store_mpu_copy_part_v(st, bucket, key, upload_id, part, src_bucket, src_key,
+                                 qr_slice(NULL, 0), off, len);
+}
+
+enum qr_err store_mpu_copy_part_v(struct store *st, struct qr_slice bucket, struct qr_slice key,
+                                  struct qr_slice upload_id, const struct store_part *part,
+                                  struct qr_slice src_bucket, struct qr_slice src_key,
+                                  struct qr_slice src_version, uint64_t off, uint64_t len)
+{
     struct part_change c = {.ch.apply = apply_copy_part,
                             .bucket = bucket,
                             .key = key,
@@ -463,6 +496,7 @@ enum qr_err store_mpu_copy_part(struct store *st, struct qr_slice bucket, struct
                             .size = len,
                             .src_bucket = src_bucket,
                             .src_key = src_key,
+                            .src_version = src_version,
                             .off = off};
     qr_buf_init(&c.inline_copy, 0);
     if (!upload_id_cstr(upload_id, c.upload))
@@ -487,7 +521,8 @@ struct complete_change {
     struct store_change ch;
     const struct store_mpu_complete *c;
     char upload[65];
-    int64_t mtime_ms; /* out */
+    int64_t mtime_ms;    /* out */
+    char version_id[40]; /* out */
 };
 
 static struct part_row *part_lookup(struct part_set *ps, uint32_t number)
@@ -560,7 +595,8 @@ static enum qr_err complete_extents(const struct store_mpu_complete *c, struct p
 /* Remembers a completion for retries and forgets a few expired ones (bounded work per
  * completion, so the table stays as large as a day of completions). */
 static enum qr_err w_remember_completed(struct store *st, const struct store_mpu_complete *c,
-                                        const char *upload, int64_t bucket_id, int64_t now_ms)
+                                        const char *upload, int64_t bucket_id, int64_t now_ms,
+                                        const char *version_id)
 {
     sqlite3_stmt *s = stmt_get(&st->wc, ST_DONE_INSERT);
     if (s == NULL)
@@ -573,6 +609,7 @@ static enum qr_err w_remember_completed(struct store *st, const struct store_mpu
     sqlite3_bind_int(s, 6, (int)c->ck.type);
     bind_text(s, 7, c->ck.alg == STORE_CK_NONE ? "" : c->ck.b64);
     sqlite3_bind_int64(s, 8, now_ms);
+    bind_text(s, 9, version_id);
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     if (rc != SQLITE_DONE)
@@ -595,13 +632,16 @@ static enum qr_err apply_complete(struct store *st, struct store_change *ch)
     struct w_obj cur = {0};
     struct completed obj = {0};
     int64_t bucket_id = 0;
+    struct w_bucket b;
 
     qr_buf_init(&headers, 0);
     qr_buf_init(&tags, 0);
     qr_buf_init(&sse, CRYPT_ENV_BYTES);
     enum qr_err err =
         w_upload_find(st, c->bucket, c->key, c->upload_id, &headers, &tags, &bucket_id, &sse);
-    if (err != QR_OK)
+    struct store_lock lock;
+    if (err != QR_OK || (err = w_bucket_get(st, c->bucket, &b)) != QR_OK ||
+        (err = w_upload_lock(st, cc->upload, &lock)) != QR_OK)
         goto out;
     if (c->n == 0) {
         err = QR_E_BAD_INPUT;
@@ -627,11 +667,12 @@ static enum qr_err apply_complete(struct store *st, struct store_change *ch)
         .ext = obj.ext,
         .n_ext = obj.n_ext,
         .sse = qr_slice(sse.p, sse.len), /* the upload's mode; each part's blob has its key */
+        .lock = lock,
     };
-    if ((err = w_obj_write(st, &row)) != QR_OK || (err = w_unref(st, cur.ext, cur.n_ext)) != QR_OK)
+    if ((err = w_obj_install(st, &b, &row, &cur, cc->version_id)) != QR_OK)
         goto out;
     if ((err = drop_parts(st, cc->upload, &ps)) == QR_OK)
-        err = w_remember_completed(st, c, cc->upload, bucket_id, cc->mtime_ms);
+        err = w_remember_completed(st, c, cc->upload, bucket_id, cc->mtime_ms, cc->version_id);
 out:
     free(obj.ext);
     free(obj.part_sizes);
@@ -650,8 +691,10 @@ enum qr_err store_mpu_complete(struct store *st, const struct store_mpu_complete
     if (!upload_id_cstr(c->upload_id, cc.upload))
         return QR_E_NO_SUCH_UPLOAD;
     enum qr_err err = writer_submit(st, &cc.ch);
-    if (err == QR_OK)
+    if (err == QR_OK) {
         out->mtime_ms = cc.mtime_ms;
+        memcpy(out->version_id, cc.version_id, sizeof(out->version_id));
+    }
     return err;
 }
 
@@ -786,6 +829,7 @@ enum qr_err store_mpu_completed(struct store_reader *r, struct qr_slice bucket, 
         memset(out, 0, sizeof(*out));
         col_text(s, 0, out->etag, sizeof(out->etag));
         col_checksum(s, 1, 2, 3, &out->ck);
+        col_text(s, 4, out->version_id, sizeof(out->version_id));
     }
     sqlite3_reset(s);
     if (rc == SQLITE_DONE)

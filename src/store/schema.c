@@ -6,8 +6,13 @@
  * - keys, bucket names and extents are BLOBs, bound with explicit lengths, so SQLite
  *   compares them with memcmp (S3's byte order); nothing is ever bound as TEXT from user
  *   bytes, so no collation or encoding touches them;
- * - objects are unique on (bucket_id, key, version_id) with version_id 'null' today, so
- *   versioning can add rows later without a migration of the key;
+ * - objects are unique on (bucket_id, key, version_id); a bucket that never had
+ *   versioning holds only 'null' versions. Exactly one row of a key has latest = 1 (the
+ *   current version, possibly a delete marker: marker = 1, no bytes). Versions of a key
+ *   are ordered by rowid: a new version is always inserted as a new row (SQLite gives it
+ *   a rowid above every existing one), never updated in place - except the null version
+ *   of a never-versioned bucket, the only row of its key;
+ * - lock_mode/lock_until_ms/legal_hold: a version's Object Lock retention and legal hold;
  * - objects.data is NULL exactly when the object lives in extents (objects.ext, packed
  *   as STORE_EXT_BYTES per extent); an empty inline object has data = X'';
  * - objects.part_sizes is NULL when parts = 0, else parts * STORE_PART_SIZE_BYTES
@@ -93,37 +98,80 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_META_GET] = "SELECT v FROM meta WHERE k=?1",
     [ST_META_SET] = "INSERT INTO meta(k,v) VALUES(?1,?2) ON CONFLICT(k) DO UPDATE SET v=excluded.v",
     [ST_BUCKET_ID] = "SELECT id FROM buckets WHERE name=?1",
-    [ST_BUCKET_GET] = "SELECT name,type,created_ms,region,zone,sse FROM buckets WHERE name=?1",
+    [ST_BUCKET_GET] = "SELECT name,type,created_ms,region,zone,sse,versioning,lock_enabled,"
+                      "lock_mode,lock_days,lock_years FROM buckets WHERE name=?1",
     [ST_BUCKET_SET_SSE] = "UPDATE buckets SET sse=?2 WHERE name=?1",
+    [ST_BUCKET_SET_VERSIONING] = "UPDATE buckets SET versioning=?2 WHERE name=?1",
+    [ST_BUCKET_SET_LOCK] = "UPDATE buckets SET lock_enabled=1, versioning=1, lock_mode=?2,"
+                           " lock_days=?3, lock_years=?4 WHERE name=?1",
+    [ST_BUCKET_VSTATE] = "SELECT id,versioning,lock_enabled,lock_mode,lock_days,lock_years"
+                         " FROM buckets WHERE name=?1",
     [ST_BUCKET_INSERT] =
-        "INSERT INTO buckets(name,type,created_ms,region,zone) VALUES(?1,?2,?3,?4,?5)",
+        "INSERT INTO buckets(name,type,created_ms,region,zone,versioning,lock_enabled)"
+        " VALUES(?1,?2,?3,?4,?5,?6,?7)",
     [ST_BUCKET_DELETE] = "DELETE FROM buckets WHERE id=?1",
-    [ST_BUCKET_LIST] = "SELECT name,type,created_ms,region,zone FROM buckets"
+    [ST_BUCKET_LIST] = "SELECT name,type,created_ms,region,zone,sse,versioning,lock_enabled,"
+                       "lock_mode,lock_days,lock_years FROM buckets"
                        " WHERE type=?1 AND name>?2 ORDER BY name LIMIT ?3",
     [ST_BUCKET_ANY_OBJECT] = "SELECT 1 FROM objects WHERE bucket_id=?1 LIMIT 1",
-    [ST_OBJ_FIND] = "SELECT id,etag,ext,size,mtime_ms FROM objects"
-                    " WHERE bucket_id=?1 AND key=?2 AND version_id='null'",
-    [ST_OBJ_FULL] = "SELECT size,etag,headers,tags,ck_alg,ck_type,ck_value,parts,data,ext,"
-                    "part_sizes,sse"
-                    " FROM objects WHERE bucket_id=?1 AND key=?2 AND version_id='null'",
+#define W_OBJ_COLS "id,etag,ext,size,mtime_ms,marker,version_id,lock_mode,lock_until_ms,legal_hold"
+    [ST_OBJ_FIND] = "SELECT " W_OBJ_COLS " FROM objects WHERE bucket_id=?1 AND key=?2 AND latest=1",
+    [ST_OBJ_FIND_V] =
+        "SELECT " W_OBJ_COLS " FROM objects WHERE bucket_id=?1 AND key=?2 AND version_id=?3",
+#undef W_OBJ_COLS
+#define FULL_COLS                                                                                  \
+    "SELECT size,etag,headers,tags,ck_alg,ck_type,ck_value,parts,data,ext,part_sizes,sse,"         \
+    "marker"                                                                                       \
+    " FROM objects WHERE bucket_id=?1 AND key=?2 AND "
+    [ST_OBJ_FULL] = FULL_COLS "latest=1",
+    [ST_OBJ_FULL_V] = FULL_COLS "version_id=?3",
+#undef FULL_COLS
+    [ST_OBJ_INSERT_V] = "INSERT INTO objects(bucket_id,key,size,mtime_ms,etag,headers,tags,ck_alg,"
+                        "ck_type,ck_value,parts,data,ext,part_sizes,sse,version_id,marker,"
+                        "lock_mode,lock_until_ms,legal_hold,latest)"
+                        " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,"
+                        "?19,?20,1)",
+    [ST_OBJ_UNLATEST] = "UPDATE objects SET latest=0 WHERE id=?1",
+    [ST_OBJ_PROMOTE] = "UPDATE objects SET latest=1 WHERE id=(SELECT id FROM objects"
+                       " WHERE bucket_id=?1 AND key=?2 ORDER BY id DESC LIMIT 1)",
+    [ST_OBJ_SET_TAGS_V] = "UPDATE objects SET tags=?3 WHERE bucket_id=?1 AND key=?2"
+                          " AND version_id=?4 AND marker=0",
+    [ST_OBJ_SET_RETENTION] = "UPDATE objects SET lock_mode=?2, lock_until_ms=?3 WHERE id=?1",
+    [ST_OBJ_SET_HOLD] = "UPDATE objects SET legal_hold=?2 WHERE id=?1",
     [ST_OBJ_UPSERT] = "INSERT INTO objects(bucket_id,key,size,mtime_ms,etag,headers,tags,ck_alg,"
                       "ck_type,ck_value,parts,data,ext,part_sizes,sse)"
                       " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)"
                       " ON CONFLICT(bucket_id,key,version_id) DO UPDATE SET " OBJ_COLS_SET,
     [ST_OBJ_DELETE] = "DELETE FROM objects WHERE id=?1",
-    [ST_OBJ_SET_TAGS] =
-        "UPDATE objects SET tags=?3 WHERE bucket_id=?1 AND key=?2 AND version_id='null'",
-    [ST_OBJ_GET] = "SELECT o.id,o.size,o.mtime_ms,o.etag,o.headers,o.tags,o.ck_alg,o.ck_type,"
-                   "o.ck_value,o.parts,o.data IS NULL,CASE WHEN ?3 THEN o.data END,o.ext,"
-                   "o.part_sizes,o.sse"
-                   " FROM buckets b LEFT JOIN objects o ON o.bucket_id=b.id AND o.key=?2"
-                   " AND o.version_id='null' WHERE b.name=?1",
-    [ST_LIST_BOUNDED] = "SELECT key,size,mtime_ms,etag,ck_alg,ck_type FROM objects"
-                        " WHERE bucket_id=?1 AND key>=?2 AND key<?3 AND version_id='null'"
-                        " ORDER BY key LIMIT ?4",
-    [ST_LIST_UNBOUNDED] = "SELECT key,size,mtime_ms,etag,ck_alg,ck_type FROM objects"
-                          " WHERE bucket_id=?1 AND key>=?2 AND version_id='null'"
-                          " ORDER BY key LIMIT ?4",
+    [ST_OBJ_SET_TAGS] = "UPDATE objects SET tags=?3 WHERE bucket_id=?1 AND key=?2 AND latest=1"
+                        " AND marker=0",
+#define OBJ_GET_COLS                                                                               \
+    "SELECT o.id,o.size,o.mtime_ms,o.etag,o.headers,o.tags,o.ck_alg,o.ck_type,"                    \
+    "o.ck_value,o.parts,o.data IS NULL,CASE WHEN ?3 THEN o.data END,o.ext,"                        \
+    "o.part_sizes,o.sse,o.version_id,o.marker,o.lock_mode,o.lock_until_ms,o.legal_hold,"           \
+    "b.versioning"                                                                                 \
+    " FROM buckets b LEFT JOIN objects o ON o.bucket_id=b.id AND o.key=?2 AND "
+    [ST_OBJ_GET] = OBJ_GET_COLS "o.latest=1 WHERE b.name=?1",
+    [ST_OBJ_GET_V] = OBJ_GET_COLS "o.version_id=?4 WHERE b.name=?1",
+#undef OBJ_GET_COLS
+#define LIST_COLS                                                                                  \
+    "SELECT key,size,mtime_ms,etag,ck_alg,ck_type,version_id,marker,latest FROM objects"
+    /* The latest versions that are not delete markers. A marker still ends the query (it is
+     * a row of the range) but is skipped by list.c, so a page of keys whose latest is a
+     * marker costs rows, never a wrong answer. */
+    [ST_LIST_BOUNDED] = LIST_COLS " WHERE bucket_id=?1 AND key>=?2 AND key<?3 AND latest=1"
+                                  " ORDER BY key LIMIT ?4",
+    [ST_LIST_UNBOUNDED] = LIST_COLS " WHERE bucket_id=?1 AND key>=?2 AND latest=1"
+                                    " ORDER BY key LIMIT ?4",
+    /* every version: key order, newest (highest rowid) first */
+    [ST_LISTV_BOUNDED] = LIST_COLS " WHERE bucket_id=?1 AND key>=?2 AND key<?3"
+                                   " ORDER BY key, id DESC LIMIT ?4",
+    [ST_LISTV_UNBOUNDED] =
+        LIST_COLS " WHERE bucket_id=?1 AND key>=?2 ORDER BY key, id DESC LIMIT ?4",
+    [ST_LISTV_KEY_REST] = LIST_COLS " WHERE bucket_id=?1 AND key=?2 AND id<(SELECT id FROM objects"
+                                    " WHERE bucket_id=?1 AND key=?2 AND version_id=?3)"
+                                    " ORDER BY id DESC LIMIT ?4",
+#undef LIST_COLS
     [ST_BLOB_INSERT] = "INSERT INTO blobs(id,refcount,size,sse) VALUES(?1,1,?2,?3)",
     [ST_BLOB_INC] = "UPDATE blobs SET refcount=refcount+1 WHERE id=?1",
     [ST_BLOB_DEC] = "UPDATE blobs SET refcount=refcount-1 WHERE id=?1 RETURNING refcount",
@@ -134,7 +182,9 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_GC_DELETE] = "DELETE FROM gc WHERE blob=?1",
     [ST_GC_ALL] = "SELECT blob FROM gc ORDER BY blob",
     [ST_UP_INSERT] = "INSERT INTO uploads(id,bucket_id,key,created_ms,headers,tags,ck_alg,ck_type,"
-                     "sse) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+                     "sse,lock_mode,lock_until_ms,legal_hold)"
+                     " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
+    [ST_UP_LOCK] = "SELECT lock_mode,lock_until_ms,legal_hold FROM uploads WHERE id=?1",
     [ST_UP_FIND] = "SELECT u.headers,u.tags,u.bucket_id,u.key,u.created_ms,u.ck_alg,u.ck_type,"
                    "u.sse"
                    " FROM uploads u JOIN buckets b ON b.id=u.bucket_id"
@@ -149,10 +199,11 @@ static const char *const stmt_sql[ST__COUNT] = {
                              " WHERE bucket_id=?1 AND (key,created_ms,id)>(?2,?3,?4)"
                              " ORDER BY key,created_ms,id LIMIT ?6",
     [ST_DONE_INSERT] = "INSERT OR REPLACE INTO completed_uploads(id,bucket_id,key,etag,ck_alg,"
-                       "ck_type,ck_value,done_ms) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
-    [ST_DONE_FIND] = "SELECT d.etag,d.ck_alg,d.ck_type,d.ck_value FROM completed_uploads d"
-                     " JOIN buckets b ON b.id=d.bucket_id"
-                     " WHERE d.id=?1 AND b.name=?2 AND d.key=?3 AND d.done_ms>=?4",
+                       "ck_type,ck_value,done_ms,version_id) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+    [ST_DONE_FIND] =
+        "SELECT d.etag,d.ck_alg,d.ck_type,d.ck_value,d.version_id FROM completed_uploads d"
+        " JOIN buckets b ON b.id=d.bucket_id"
+        " WHERE d.id=?1 AND b.name=?2 AND d.key=?3 AND d.done_ms>=?4",
     [ST_DONE_EXPIRE] = "DELETE FROM completed_uploads WHERE id IN (SELECT id FROM"
                        " completed_uploads WHERE done_ms<?1 ORDER BY done_ms LIMIT 16)",
     [ST_PART_FIND] = "SELECT size,etag,ext FROM parts WHERE upload=?1 AND number=?2",
@@ -220,19 +271,41 @@ enum qr_err db_fail(sqlite3 *db, const char *what)
 }
 
 /* Columns added after the first release, in order: a data directory made before one
- * existed gets it, NULL in every old row (part boundaries never recorded; bytes stored
- * as given, i.e. not encrypted; no bucket encryption configured). Adding a nullable
- * column only rewrites the schema text, not the rows, so this is instant on any size of
- * table. Each is probed (a few pragma reads at open) rather than trusted to
- * user_version, which directories from before it existed leave at 0 whatever they hold;
- * user_version is then set to the number of columns added, for tools and humans. */
+ * existed gets it, NULL (or its constant default) in every old row: part boundaries never
+ * recorded; bytes stored as given, i.e. not encrypted; no bucket encryption configured;
+ * every existing row the only (null) version of its key, hence latest = 1 and no lock.
+ * Adding a column that is nullable or has a constant default only rewrites the schema
+ * text, not the rows, so this is instant on any size of table. Each is probed (a few
+ * pragma reads at open) rather than trusted to user_version, which directories from
+ * before it existed leave at 0 whatever they hold; user_version is then set to the number
+ * of columns added, for tools and humans. */
 static const char *const added_columns[][2] = {
     {"objects", "part_sizes BLOB"}, /* schema 1 */
     {"objects", "sse BLOB"},        /* schema 2: crypt_env of an encrypted object */
     {"blobs", "sse BLOB"},          /* schema 2: crypt_env of an encrypted blob */
     {"uploads", "sse BLOB"},        /* schema 2: crypt_env (mode, key MD5) of the upload */
     {"buckets", "sse TEXT"},        /* schema 2: default encryption rule, "" or NULL: none */
+    /* schema 3: versioning and Object Lock (see the invariants above) */
+    {"objects", "latest INTEGER NOT NULL DEFAULT 1"},
+    {"objects", "marker INTEGER NOT NULL DEFAULT 0"},
+    {"objects", "lock_mode INTEGER NOT NULL DEFAULT 0"},
+    {"objects", "lock_until_ms INTEGER NOT NULL DEFAULT 0"},
+    {"objects", "legal_hold INTEGER NOT NULL DEFAULT 0"},
+    {"buckets", "versioning INTEGER NOT NULL DEFAULT 0"},
+    {"buckets", "lock_enabled INTEGER NOT NULL DEFAULT 0"},
+    {"buckets", "lock_mode INTEGER NOT NULL DEFAULT 0"},
+    {"buckets", "lock_days INTEGER NOT NULL DEFAULT 0"},
+    {"buckets", "lock_years INTEGER NOT NULL DEFAULT 0"},
+    {"uploads", "lock_mode INTEGER NOT NULL DEFAULT 0"},
+    {"uploads", "lock_until_ms INTEGER NOT NULL DEFAULT 0"},
+    {"uploads", "legal_hold INTEGER NOT NULL DEFAULT 0"},
+    {"completed_uploads", "version_id TEXT NOT NULL DEFAULT ''"},
 };
+
+/* Made after the columns it names exist: a key's current version (and the current
+ * versions in key order) in one lookup. */
+static const char added_index_sql[] =
+    "CREATE INDEX IF NOT EXISTS objects_latest ON objects(bucket_id, key) WHERE latest=1;";
 
 static bool has_column(sqlite3 *db, const char *table, const char *col)
 {
@@ -248,7 +321,7 @@ static bool has_column(sqlite3 *db, const char *table, const char *col)
     return has;
 }
 
-static enum qr_err migrate(sqlite3 *db)
+static enum qr_err migrate_columns(sqlite3 *db)
 {
     for (size_t i = 0; i < sizeof(added_columns) / sizeof(added_columns[0]); i++) {
         const char *t = added_columns[i][0], *c = added_columns[i][1];
@@ -259,12 +332,28 @@ static enum qr_err migrate(sqlite3 *db)
         if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
             return db_fail(db, "migrate");
     }
+    if (sqlite3_exec(db, added_index_sql, NULL, NULL, NULL) != SQLITE_OK)
+        return db_fail(db, "migrate index");
     char pragma[48];
     snprintf(pragma, sizeof(pragma), "PRAGMA user_version=%zu;",
              sizeof(added_columns) / sizeof(added_columns[0]));
     if (sqlite3_exec(db, pragma, NULL, NULL, NULL) != SQLITE_OK)
         return db_fail(db, "migrate version");
     return QR_OK;
+}
+
+/* One transaction: a crash leaves the directory as it was or fully migrated, never with
+ * half of a feature's columns (a rerun would finish it anyway: every step is probed). */
+static enum qr_err migrate(sqlite3 *db)
+{
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE;", NULL, NULL, NULL) != SQLITE_OK)
+        return db_fail(db, "migrate begin");
+    enum qr_err err = migrate_columns(db);
+    if (err == QR_OK && sqlite3_exec(db, "COMMIT;", NULL, NULL, NULL) != SQLITE_OK)
+        err = db_fail(db, "migrate commit");
+    if (err != QR_OK)
+        (void)sqlite3_exec(db, "ROLLBACK;", NULL, NULL, NULL);
+    return err;
 }
 
 enum qr_err db_open(const char *path, bool readonly, bool no_fsync, sqlite3 **out)

@@ -92,6 +92,23 @@ struct store_sse {
 
 /* ---- buckets ---- */
 
+/* A bucket's versioning state; once versioned, a bucket never goes back to OFF. */
+enum store_versioning {
+    STORE_VERS_OFF,       /* never versioned: each key has one 'null' version */
+    STORE_VERS_ENABLED,   /* every write makes a new version with a fresh id */
+    STORE_VERS_SUSPENDED, /* writes replace the 'null' version; older versions stay */
+};
+
+/* Object Lock retention modes (objects and bucket defaults). */
+enum store_lock_mode {
+    STORE_LOCK_NONE,
+    STORE_LOCK_GOVERNANCE,
+    STORE_LOCK_COMPLIANCE,
+};
+
+/* Length of a version id quarry makes (S3's form: 32 characters of [A-Za-z0-9._]). */
+#define STORE_VERSION_ID_LEN 32
+
 struct store_bucket {
     char name[64]; /* NUL-terminated, validated by the caller */
     enum store_bucket_type type;
@@ -99,7 +116,11 @@ struct store_bucket {
     char region[32];    /* region it was created in */
     char zone[32];      /* directory buckets: availability zone id, else "" */
     char sse_rule[64];  /* default encryption as api/ encoded it; "" when none was set
-                           (store_bucket_get only) */
+                           (store_bucket_get and store_bucket_list) */
+    enum store_versioning versioning;
+    bool lock_enabled;              /* created with Object Lock (versioning then ENABLED) */
+    enum store_lock_mode lock_mode; /* default retention of new versions, or NONE */
+    uint32_t lock_days, lock_years; /* its period: one of them is set when lock_mode is */
 };
 
 /* Creates a bucket. The name must already be valid for its type (api/ checks).
@@ -124,7 +145,25 @@ enum qr_err store_bucket_list(struct store_reader *r, enum store_bucket_type typ
                               struct store_bucket **out_list, size_t *out_n, bool *out_truncated)
     __attribute__((warn_unused_result));
 
+/* Sets versioning to ENABLED or SUSPENDED. Errors: QR_E_NO_SUCH_BUCKET, QR_E_CONFLICT
+ * (suspending a bucket with Object Lock), QR_E_DB. */
+enum qr_err store_bucket_set_versioning(struct store *st, struct qr_slice name,
+                                        enum store_versioning v)
+    __attribute__((warn_unused_result));
+/* Turns Object Lock on (and versioning with it) and sets the default retention (mode NONE:
+ * none). Errors: QR_E_NO_SUCH_BUCKET, QR_E_DB. */
+enum qr_err store_bucket_set_lock(struct store *st, struct qr_slice name, enum store_lock_mode mode,
+                                  uint32_t days, uint32_t years)
+    __attribute__((warn_unused_result));
+
 /* ---- objects ---- */
+
+/* A version's Object Lock state. */
+struct store_lock {
+    enum store_lock_mode mode; /* NONE: no retention */
+    int64_t until_ms;          /* retain until (ms since the epoch) when mode is set */
+    bool legal_hold;
+};
 
 /* A byte range of one blob file. */
 struct store_extent {
@@ -161,6 +200,10 @@ struct store_obj {
     bool sealed;          /* SSE-C: inline bytes and data keys wait for store_obj_unseal */
     uint8_t sse_iv[16];   /* inline SSE-C objects: their iv */
     uint8_t *_inline_buf; /* private: inline_data's pool copy, decrypted in place */
+    char version_id[40];  /* "null" or a quarry version id, NUL-terminated */
+    bool is_marker;       /* a delete marker (no bytes) */
+    bool versioned;       /* the bucket has (had) versioning: ids are shown */
+    struct store_lock lock;
 };
 
 /* SSE-C: checks key against the object's key MD5 (QR_E_DENIED when it differs), then
@@ -174,6 +217,13 @@ enum qr_err store_obj_unseal(struct store_obj *o, const uint8_t key[32])
 enum qr_err store_obj_get(struct store_reader *r, struct qr_slice bucket, struct qr_slice key,
                           bool with_data, h2o_mem_pool_t *pool, struct store_obj *out)
     __attribute__((warn_unused_result));
+/* store_obj_get of one version (version empty: the current one). A current version that
+ * is a delete marker is QR_E_NO_SUCH_KEY with out->is_marker and out->version_id set; a
+ * marker named by its id is QR_OK with out->is_marker (the caller refuses it); a version
+ * id that names nothing is QR_E_NO_SUCH_KEY with out->is_marker false. */
+enum qr_err store_obj_get_v(struct store_reader *r, struct qr_slice bucket, struct qr_slice key,
+                            struct qr_slice version, bool with_data, h2o_mem_pool_t *pool,
+                            struct store_obj *out) __attribute__((warn_unused_result));
 
 /* A blob written while its bytes arrive (a streamed request body): a temp file in its
  * final directory, appended to, then fsynced and renamed by commit. Its id stays in
@@ -230,11 +280,13 @@ struct store_put {
                       sse): store_obj_put adopts it, keeping it on success and
                       discarding it on failure */
     const struct store_blob_stream *blob;
-    struct store_sse sse; /* how to encrypt the bytes */
+    struct store_sse sse;   /* how to encrypt the bytes */
+    struct store_lock lock; /* retention/legal hold of the new version (lock buckets) */
 };
 
 struct store_put_result {
-    int64_t mtime_ms; /* the object's Last-Modified */
+    int64_t mtime_ms;    /* the object's Last-Modified */
+    char version_id[40]; /* the new version's id; "" when the bucket never had versioning */
 };
 
 /* Stores an object, replacing any at the key, once its bytes and row are durable.
@@ -255,7 +307,9 @@ bool store_obj_put_async(struct store *st, const struct store_put *put, store_pu
 
 struct store_copy {
     struct qr_slice src_bucket, src_key;
-    const char *src_etag; /* the source must still have this etag (no quotes), or NULL */
+    struct qr_slice src_version; /* the source version, or empty for the current one */
+    struct store_lock lock;      /* the copy's retention/legal hold (lock buckets) */
+    const char *src_etag;        /* the source must still have this etag (no quotes), or NULL */
     struct qr_slice dst_bucket, dst_key;
     const char *etag;     /* etag for the copy, or NULL to keep the source's */
     bool replace_headers; /* true: headers below; false: copy the source's */
@@ -278,18 +332,57 @@ enum qr_err store_obj_copy(struct store *st, const struct store_copy *cp,
 enum qr_err store_obj_delete(struct store *st, struct qr_slice bucket, struct qr_slice key,
                              const struct store_cond *cond) __attribute__((warn_unused_result));
 
+struct store_delete {
+    struct qr_slice bucket, key;
+    struct qr_slice version; /* a version to delete for good, or empty */
+    const struct store_cond *cond;
+    bool bypass_governance; /* x-amz-bypass-governance-retention, already authorized */
+};
+
+struct store_delete_result {
+    bool marker;         /* a delete marker was made (no version), or deleted (version) */
+    char version_id[40]; /* the marker made, or the version deleted; "" if neither */
+};
+
+/* Deletes as S3 does on a bucket of any versioning state: without a version, a bucket
+ * that never had versioning loses the key, an enabled one gets a delete marker, a
+ * suspended one a 'null' marker replacing the null version; with a version, that version
+ * goes (a version that does not exist is success, and nothing changes). A version under
+ * legal hold or unexpired retention (GOVERNANCE without bypass, COMPLIANCE always) is
+ * QR_E_DENIED. Errors also: QR_E_NO_SUCH_BUCKET, QR_E_PRECONDITION, QR_E_DB. */
+enum qr_err store_obj_delete_v(struct store *st, const struct store_delete *d,
+                               struct store_delete_result *out) __attribute__((warn_unused_result));
+
 /* Replaces an object's tag set. Errors: QR_E_NO_SUCH_BUCKET, QR_E_NO_SUCH_KEY, QR_E_DB. */
 enum qr_err store_obj_set_tags(struct store *st, struct qr_slice bucket, struct qr_slice key,
                                struct qr_slice tags) __attribute__((warn_unused_result));
+/* store_obj_set_tags of one version (empty: the current one). */
+enum qr_err store_obj_set_tags_v(struct store *st, struct qr_slice bucket, struct qr_slice key,
+                                 struct qr_slice version, struct qr_slice tags)
+    __attribute__((warn_unused_result));
+
+/* Sets a version's retention (mode NONE: removes it). Shortening or removing unexpired
+ * retention is QR_E_DENIED for COMPLIANCE, and for GOVERNANCE unless bypass. Errors also:
+ * QR_E_NO_SUCH_BUCKET, QR_E_NO_SUCH_KEY (no such version or a marker), QR_E_DB. */
+enum qr_err store_obj_set_retention(struct store *st, struct qr_slice bucket, struct qr_slice key,
+                                    struct qr_slice version, enum store_lock_mode mode,
+                                    int64_t until_ms, bool bypass)
+    __attribute__((warn_unused_result));
+/* Sets or clears a version's legal hold. Errors: as store_obj_set_retention, no DENIED. */
+enum qr_err store_obj_set_legal_hold(struct store *st, struct qr_slice bucket, struct qr_slice key,
+                                     struct qr_slice version, bool on)
+    __attribute__((warn_unused_result));
 
 /* ---- listing ---- */
 
 struct store_list_opts {
-    struct qr_slice prefix;    /* only keys starting with this */
-    struct qr_slice delimiter; /* roll keys up to common prefixes at its first occurrence
-                                  after the prefix; empty: no roll-up */
-    struct qr_slice after;     /* only keys (and prefixes) strictly greater than this */
-    size_t max;                /* entries + prefixes returned, 0..1000 */
+    struct qr_slice prefix;        /* only keys starting with this */
+    struct qr_slice delimiter;     /* roll keys up to common prefixes at its first occurrence
+                                      after the prefix; empty: no roll-up */
+    struct qr_slice after;         /* only keys (and prefixes) strictly greater than this */
+    size_t max;                    /* entries + prefixes returned, 0..1000 */
+    bool versions;                 /* every version and delete marker, newest first per key */
+    struct qr_slice after_version; /* versions: resume inside key `after`, after this id */
 };
 
 struct store_list_entry {
@@ -300,6 +393,9 @@ struct store_list_entry {
     char etag[80];
     enum store_ck_alg ck_alg;
     enum store_ck_type ck_type;
+    char version_id[40]; /* versions listing: the version's id */
+    bool is_marker;      /* versions listing: a delete marker */
+    bool is_latest;      /* versions listing: the key's current version */
 };
 
 struct store_list_result {
@@ -321,7 +417,8 @@ struct store_mpu_create {
     struct qr_slice tags;
     enum store_ck_alg ck_alg; /* x-amz-checksum-algorithm, or NONE */
     enum store_ck_type ck_type;
-    struct store_sse sse; /* the parts' and the object's encryption (key not stored) */
+    struct store_sse sse;   /* the parts' and the object's encryption (key not stored) */
+    struct store_lock lock; /* the object's retention/legal hold once completed */
 };
 
 /* Starts an upload; out_id receives its id (NUL-terminated, <= 64 bytes).
@@ -355,6 +452,12 @@ enum qr_err store_mpu_copy_part(struct store *st, struct qr_slice bucket, struct
                                 struct qr_slice upload_id, const struct store_part *part,
                                 struct qr_slice src_bucket, struct qr_slice src_key, uint64_t off,
                                 uint64_t len) __attribute__((warn_unused_result));
+/* store_mpu_copy_part from one version of the source (empty: the current one). */
+enum qr_err store_mpu_copy_part_v(struct store *st, struct qr_slice bucket, struct qr_slice key,
+                                  struct qr_slice upload_id, const struct store_part *part,
+                                  struct qr_slice src_bucket, struct qr_slice src_key,
+                                  struct qr_slice src_version, uint64_t off, uint64_t len)
+    __attribute__((warn_unused_result));
 
 struct store_upload_info {
     char id[65];
@@ -407,6 +510,7 @@ enum qr_err store_mpu_complete(struct store *st, const struct store_mpu_complete
 struct store_mpu_done {
     char etag[80];            /* the object's etag at completion (no quotes) */
     struct store_checksum ck; /* its checksum, or alg NONE */
+    char version_id[40];      /* the version it made ("" if the bucket never had versioning) */
 };
 
 /* The completion of upload_id of (bucket, key) within the last day: a retried

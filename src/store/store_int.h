@@ -41,6 +41,9 @@ enum stmt_id {
     ST_BUCKET_INSERT,
     ST_BUCKET_DELETE,
     ST_BUCKET_LIST,
+    ST_BUCKET_SET_VERSIONING,
+    ST_BUCKET_SET_LOCK,
+    ST_BUCKET_VSTATE,
     ST_BUCKET_ANY_OBJECT,
     ST_OBJ_FIND,
     ST_OBJ_FULL,
@@ -48,8 +51,20 @@ enum stmt_id {
     ST_OBJ_DELETE,
     ST_OBJ_SET_TAGS,
     ST_OBJ_GET,
+    ST_OBJ_GET_V,
+    ST_OBJ_FIND_V,
+    ST_OBJ_FULL_V,
+    ST_OBJ_INSERT_V,
+    ST_OBJ_UNLATEST,
+    ST_OBJ_PROMOTE,
+    ST_OBJ_SET_TAGS_V,
+    ST_OBJ_SET_RETENTION,
+    ST_OBJ_SET_HOLD,
     ST_LIST_BOUNDED,
     ST_LIST_UNBOUNDED,
+    ST_LISTV_BOUNDED,
+    ST_LISTV_UNBOUNDED,
+    ST_LISTV_KEY_REST,
     ST_BLOB_INSERT,
     ST_BLOB_INC,
     ST_BLOB_DEC,
@@ -61,6 +76,7 @@ enum stmt_id {
     ST_GC_ALL,
     ST_UP_INSERT,
     ST_UP_FIND,
+    ST_UP_LOCK,
     ST_UP_DELETE,
     ST_UP_OF_BUCKET,
     ST_UP_CREATED,
@@ -385,9 +401,13 @@ enum qr_err w_unref_packed(struct store *st, const void *p, size_t len);
 
 /* ---- meta.c ---- */
 
-/* The current object at a key, as the writer sees it. */
+/* The current object at a key (or one version of it), as the writer sees it. */
 struct w_obj {
-    bool exists;
+    bool exists;  /* a version that is not a delete marker */
+    bool has_row; /* any row, delete markers included */
+    bool marker;
+    char version_id[40];
+    struct store_lock lock;
     int64_t rowid;
     char etag[80];
     uint64_t size;
@@ -396,6 +416,9 @@ struct w_obj {
     size_t n_ext;
 };
 enum qr_err w_obj_find(struct store *st, int64_t bucket_id, struct qr_slice key, struct w_obj *out);
+/* The version `version` of key ("null" included), or out->has_row false. Errors: QR_E_DB. */
+enum qr_err w_obj_find_v(struct store *st, int64_t bucket_id, struct qr_slice key,
+                         struct qr_slice version, struct w_obj *out);
 void w_obj_dispose(struct w_obj *o);
 /* The conditions of c against the current object. Errors: QR_E_PRECONDITION. */
 enum qr_err w_cond_check(const struct store_cond *c, const struct w_obj *cur);
@@ -417,10 +440,36 @@ struct w_row {
     const struct store_extent *ext;
     size_t n_ext;
     struct qr_slice sse; /* packed crypt_env of the object, or empty (plain: NULL) */
+    const char *version_id; /* NULL: upsert the 'null' version in place (never-versioned
+                               buckets); else insert a new current version with this id */
+    bool marker;            /* a delete marker */
+    struct store_lock lock;
 };
 /* Inserts or replaces the row at (bucket, key); references must already be counted.
  * Errors: QR_E_DB, QR_E_TOO_LARGE. */
 enum qr_err w_obj_write(struct store *st, const struct w_row *row);
+
+/* ---- version.c ---- */
+
+/* A bucket as the writer needs it for a write. */
+struct w_bucket {
+    int64_t id;
+    enum store_versioning versioning;
+    bool lock_enabled;
+    enum store_lock_mode lock_mode;
+    uint32_t lock_days, lock_years;
+};
+/* Errors: QR_E_NO_SUCH_BUCKET, QR_E_DB. */
+enum qr_err w_bucket_get(struct store *st, struct qr_slice name, struct w_bucket *out);
+/* Makes row the key's current version as the bucket's versioning state says (a new id,
+ * the null version replaced, or the one row updated), dropping the references of what it
+ * replaces (cur: the current version found before). row's own references must already be
+ * counted; row->version_id is chosen here. out_vid receives the id ("" when the bucket
+ * never had versioning). Errors: QR_E_DB, QR_E_TOO_LARGE. */
+enum qr_err w_obj_install(struct store *st, const struct w_bucket *b, struct w_row *row,
+                          const struct w_obj *cur, char out_vid[40]);
+/* Whether o's lock forbids deleting it (or shortening its retention) now. */
+bool w_lock_blocks(const struct store_lock *l, bool bypass, int64_t now_ms);
 
 /* A full object row copied out of SQLite onto the heap (copy sources). */
 struct full_obj {
@@ -438,10 +487,16 @@ struct full_obj {
 /* Reads the object at (bucket_id, key). Errors: QR_E_NO_SUCH_KEY, QR_E_DB. */
 enum qr_err w_obj_full(struct store *st, int64_t bucket_id, struct qr_slice key,
                        struct full_obj *out);
+/* Same for one version (empty: the current one); a delete marker is QR_E_NO_SUCH_KEY. */
+enum qr_err w_obj_full_v(struct store *st, int64_t bucket_id, struct qr_slice key,
+                         struct qr_slice version, struct full_obj *out);
 void full_obj_dispose(struct full_obj *o);
 /* store_obj_copy's change, inside the caller's transaction (batch copy tasks commit it
  * with their result row). *out_mtime: the copy's. Errors as store_obj_copy. */
 enum qr_err w_obj_copy(struct store *st, const struct store_copy *cp, int64_t *out_mtime);
+/* Same, with the copy's version id in out_vid. */
+enum qr_err w_obj_copy_v(struct store *st, const struct store_copy *cp, int64_t *out_mtime,
+                         char out_vid[40]);
 /* store_obj_set_tags's change, inside the caller's transaction. */
 enum qr_err w_obj_set_tags(struct store *st, struct qr_slice bucket, struct qr_slice key,
                            struct qr_slice tags);

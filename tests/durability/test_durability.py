@@ -2,7 +2,8 @@
 """test_durability.py - a PUT is acknowledged only after its bytes and its row are durable.
 
 Runs quarry (fsync on) under the qr_durability_shim LD_PRELOAD library, makes sequential
-PUTs of blob-sized (> 64 KiB, stored in files) and small (inline) objects, each wrapped in
+PUTs of blob-sized (> 64 KiB, stored in files) and small (inline) objects, then versioned
+PUTs, a delete marker and Object Lock retention on a versioned bucket, each wrapped in
 MARK lines, and checks with durability_check that for every blob
 fsync(tmp) < rename(tmp -> final) < fsync(dir) < sync(meta.db-wal) < response write, and
 for every small object sync(meta.db-wal) < response write. The checker is first fed
@@ -11,6 +12,7 @@ Every PUT is SSE-S3 (quarry's default), so this is the order of an encrypted PUT
 """
 
 import copy
+import datetime
 import os
 import subprocess
 import sys
@@ -143,6 +145,7 @@ def put_sequence():
         c.create_bucket(Bucket="dur--use1-az4--x-s3", CreateBucketConfiguration={
             "Location": {"Type": "AvailabilityZone", "Name": "use1-az4"},
             "Bucket": {"DataRedundancy": "SingleAvailabilityZone", "Type": "Directory"}})
+        c.create_bucket(Bucket="durv", ObjectLockEnabledForBucket=True)
         # warm the directory bucket's session so its CreateSession is not inside a segment
         c.list_objects_v2(Bucket="dur--use1-az4--x-s3")
         mfd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -159,6 +162,26 @@ def put_sequence():
                 # every PUT here is encrypted (SSE-S3 by default): the order holds for it
                 check(r.get("ServerSideEncryption") == "AES256", f"{label} not SSE-S3")
                 puts.append((label, kind))
+        # versions, a delete marker and retention: each acknowledged only once in the WAL
+        # (and, for a blob version, once its file is durable)
+        until = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)
+        steps = [
+            ("vblob", "blob", lambda: c.put_object(Bucket="durv", Key="v", Body=os.urandom(300 * 1024))),
+            ("vsmall", "small", lambda: c.put_object(Bucket="durv", Key="v", Body=b"second")),
+            ("marker", "small", lambda: c.delete_object(Bucket="durv", Key="v")),
+            ("locked", "small", lambda: c.put_object(
+                Bucket="durv", Key="l", Body=b"l", ObjectLockMode="GOVERNANCE",
+                ObjectLockRetainUntilDate=until)),
+            ("retention", "small", lambda: c.put_object_retention(
+                Bucket="durv", Key="l",
+                Retention={"Mode": "GOVERNANCE", "RetainUntilDate": until + datetime.timedelta(days=1)})),
+        ]
+        for name, kind, step in steps:
+            label = f"durv/{name}"
+            os.write(mfd, dc.mark_line(os.getpid(), tid, "begin", label).encode())
+            step()
+            os.write(mfd, dc.mark_line(os.getpid(), tid, "end", label).encode())
+            puts.append((label, kind))
         os.close(mfd)
         _state.update(events=dc.parse(open(log).read()), puts=puts, data=srv.data)
         # the data dir is removed on close; the checker only needs its path

@@ -1,7 +1,9 @@
 /*
  * fuzz_xml.c - request-body XML as the S3 handlers read it: xml_parse (no network, no
  * entity expansion, no DTD) and the child/next/text walk of CompleteMultipartUpload,
- * DeleteObjects, Tagging and CreateBucketConfiguration bodies.
+ * DeleteObjects, Tagging and CreateBucketConfiguration bodies, and the versioning and
+ * Object Lock bodies (VersioningConfiguration, ObjectLockConfiguration, Retention with
+ * its date, LegalHold) as api/s3/lock.c reads them.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -9,6 +11,7 @@
 #include <libxml/parser.h>
 
 #include "api/xml.h"
+#include "util/codec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -38,6 +41,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         sink += walk(xml_child(r, "TagSet"), "Tag", (const char *const[]){"Key", "Value"}, 2);
     if ((r = xml_root(doc, "CreateBucketConfiguration")))
         sink += xml_text(xml_child(xml_child(r, "Location"), "Name")).len;
+    if ((r = xml_root(doc, "VersioningConfiguration")))
+        sink += xml_text(xml_child(r, "Status")).len + xml_text(xml_child(r, "MfaDelete")).len;
+    if ((r = xml_root(doc, "ObjectLockConfiguration"))) {
+        xmlNodePtr dr = xml_child(xml_child(r, "Rule"), "DefaultRetention");
+        uint64_t n = 0;
+        sink += xml_text(xml_child(r, "ObjectLockEnabled")).len +
+                xml_text(xml_child(dr, "Mode")).len;
+        sink += qr_slice_u64(xml_text(xml_child(dr, "Days")), 36500, &n) + n;
+        sink += qr_slice_u64(xml_text(xml_child(dr, "Years")), 100, &n) + n;
+    }
+    if ((r = xml_root(doc, "Retention"))) {
+        int64_t until = 0;
+        sink += xml_text(xml_child(r, "Mode")).len;
+        sink += qr_time_parse_http(xml_text(xml_child(r, "RetainUntilDate")), &until);
+        sink += (size_t)until;
+    }
+    if ((r = xml_root(doc, "LegalHold")))
+        sink += xml_text(xml_child(r, "Status")).len;
     (void)sink;
     xmlFreeDoc(doc);
     return 0;

@@ -10,13 +10,22 @@ size matches the listing and whose content is the attempted one. Repeated for a 
 rounds, so recovery after a crash is itself crashed. Every object is encrypted at rest:
 SSE-S3 by default (each PUT must say AES256), and a quarter of the general purpose PUTs
 use SSE-C, read back with their key.
+
+Alongside, writers make versions of a few keys in a bucket with versioning and Object
+Lock: new versions (some with GOVERNANCE retention) and delete markers. Every
+acknowledged version must read back by its id, every acknowledged marker must still be
+listed, and every acknowledged retention must still hold after the crash. Versions are
+encrypted (SSE-S3) like every other object.
 """
 
+import datetime
 import hashlib
 import os
 import random
 import threading
 import time
+
+from botocore.exceptions import ClientError
 
 from harness import check, eq, run, test
 from quarry_server import QuarryServer
@@ -33,6 +42,11 @@ lock = threading.Lock()
 SSE_C_KEY = os.urandom(32)
 SSE_C = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": SSE_C_KEY}
 ssec_objects = set()  # (bucket, key) written with SSE-C
+VB = "crash-versions"
+VTHREADS = 2
+v_acked = {}     # (key, version id) -> sha256 hex of an acknowledged versioned PUT
+v_markers = {}   # (key, version id) of acknowledged delete markers
+v_locked = set() # (key, version id) acknowledged with GOVERNANCE retention
 
 
 def setup():
@@ -43,6 +57,7 @@ def setup():
     c.create_bucket(Bucket=DIRB, CreateBucketConfiguration={
         "Location": {"Type": "AvailabilityZone", "Name": "use1-az4"},
         "Bucket": {"DataRedundancy": "SingleAvailabilityZone", "Type": "Directory"}})
+    c.create_bucket(Bucket=VB, ObjectLockEnabledForBucket=True)
 
 
 def teardown():
@@ -86,8 +101,67 @@ def get(c, bucket, key):
                         **(SSE_C if (bucket, key) in ssec_objects else {}))["Body"].read()
 
 
-def verify(c):
+def vwriter(round_no, tid, stop):
+    """Versions of three keys: PUTs (every third with retention) and delete markers."""
+    c = srv.boto3_client(recorder=False, connect_timeout=2, read_timeout=20)
+    rnd = random.Random(round_no * 7919 + tid)
+    until = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)
+    i = 0
+    while not stop.is_set():
+        key = f"v{rnd.randint(0, 2)}"
+        i += 1
+        try:
+            if i % 5 == 0:
+                r = c.delete_object(Bucket=VB, Key=key)
+                with lock:
+                    v_markers[(key, r["VersionId"])] = True
+                continue
+            data = rnd.randbytes(rnd.choice([100, 300 * 1024]))
+            kw = {"ObjectLockMode": "GOVERNANCE", "ObjectLockRetainUntilDate": until} \
+                if i % 3 == 0 else {}
+            r = c.put_object(Bucket=VB, Key=key, Body=data, **kw)
+            if r.get("ServerSideEncryption") != "AES256":
+                raise RuntimeError("versioned PUT not encrypted with SSE-S3")
+            with lock:
+                v_acked[(key, r["VersionId"])] = hashlib.sha256(data).hexdigest()
+                if kw:
+                    v_locked.add((key, r["VersionId"]))
+        except Exception as e:  # noqa: BLE001 - the server is being killed
+            if stop.is_set() or not srv.alive():
+                return
+            with lock:
+                live_errors.append(f"{VB}/{key}: {e}")
+
+
+def verify_versions(c):
     problems = []
+    markers = set()
+    for page in c.get_paginator("list_object_versions").paginate(Bucket=VB):
+        markers |= {(m["Key"], m["VersionId"]) for m in page.get("DeleteMarkers", [])}
+    for (key, vid), digest in sorted(v_acked.items()):
+        try:
+            r = c.get_object(Bucket=VB, Key=key, VersionId=vid)
+            if hashlib.sha256(r["Body"].read()).hexdigest() != digest:
+                problems.append(f"version {key}@{vid} differs")
+            if (key, vid) in v_locked and r.get("ObjectLockMode") != "GOVERNANCE":
+                problems.append(f"version {key}@{vid} lost its retention")
+        except ClientError as e:
+            problems.append(f"acknowledged version {key}@{vid} unreadable: {e}")
+    for mk in sorted(v_markers):
+        if mk not in markers:
+            problems.append(f"acknowledged delete marker {mk[0]}@{mk[1]} is gone")
+    for key, vid in sorted(v_locked)[:3]:
+        try:
+            c.delete_object(Bucket=VB, Key=key, VersionId=vid)
+            problems.append(f"locked version {key}@{vid} deleted after the crash")
+        except ClientError as e:
+            if e.response["Error"]["Code"] != "AccessDenied":
+                problems.append(f"locked version {key}@{vid}: {e}")
+    return problems
+
+
+def verify(c):
+    problems = verify_versions(c)
     for (bucket, key), (digest, size) in sorted(acked.items()):
         try:
             body = get(c, bucket, key)
@@ -119,6 +193,8 @@ def crash_round(round_no):
     stop = threading.Event()
     before = len(acked)
     threads = [threading.Thread(target=writer, args=(round_no, t, stop), daemon=True) for t in range(THREADS)]
+    threads += [threading.Thread(target=vwriter, args=(round_no, t, stop), daemon=True)
+                for t in range(VTHREADS)]
     for t in threads:
         t.start()
     deadline = time.monotonic() + 60
@@ -165,6 +241,9 @@ def clean_restart_keeps_everything():
     srv.restart(same_port=False)
     problems = verify(srv.boto3_client())
     check(not problems, "\n".join(problems[:20]))
+    check(v_acked and v_markers and v_locked,
+          f"versioned load too thin: {len(v_acked)} versions, {len(v_markers)} markers, "
+          f"{len(v_locked)} locked")
 
 
 if __name__ == "__main__":

@@ -117,11 +117,16 @@ static enum qr_err put(struct fx *f, struct qr_slice key, const void *data, size
     return put_cond(f, "bkt", key, data, n, etag, (struct store_cond){0});
 }
 
-/* Reads an object's bytes through the public API (inline or pread over extents). */
-static uint8_t *read_obj(struct fx *f, const char *bucket, struct qr_slice key, size_t *out_n)
+/* Reads a version's bytes (the current one: version empty) through the public API
+ * (inline or pread over extents), unsealing SSE-C with key when given. */
+static uint8_t *read_obj_v(struct fx *f, const char *bucket, struct qr_slice key,
+                           struct qr_slice version, const uint8_t *sse_key, size_t *out_n)
 {
     struct store_obj o;
-    assert_int_equal(store_obj_get(f->r, qr_slice_cstr(bucket), key, true, &f->pool, &o), QR_OK);
+    assert_int_equal(
+        store_obj_get_v(f->r, qr_slice_cstr(bucket), key, version, true, &f->pool, &o), QR_OK);
+    if (sse_key)
+        assert_int_equal(store_obj_unseal(&o, sse_key), QR_OK);
     uint8_t *buf = malloc(o.size ? o.size : 1);
     if (o.inline_data.p) {
         assert_int_equal(o.inline_data.len, o.size);
@@ -143,6 +148,11 @@ static uint8_t *read_obj(struct fx *f, const char *bucket, struct qr_slice key, 
     return buf;
 }
 
+static uint8_t *read_obj(struct fx *f, const char *bucket, struct qr_slice key, size_t *out_n)
+{
+    return read_obj_v(f, bucket, key, qr_slice(NULL, 0), NULL, out_n);
+}
+
 static void assert_obj(struct fx *f, const char *bucket, struct qr_slice key, const void *data,
                        size_t n)
 {
@@ -151,6 +161,13 @@ static void assert_obj(struct fx *f, const char *bucket, struct qr_slice key, co
     assert_int_equal(got_n, n);
     assert_memory_equal(got, data, n ? n : 0);
     free(got);
+}
+
+static struct store_obj head_in(struct fx *f, const char *bucket, struct qr_slice key)
+{
+    struct store_obj o;
+    assert_int_equal(store_obj_get(f->r, qr_slice_cstr(bucket), key, false, &f->pool, &o), QR_OK);
+    return o;
 }
 
 static struct store_obj head(struct fx *f, struct qr_slice key)
@@ -257,23 +274,23 @@ static void test_buckets(void **state)
     assert_int_equal(b.created_ms, 1700000000000);
     assert_int_equal(store_bucket_get(f->r, SL("nope"), &b), QR_E_NO_SUCH_BUCKET);
 
-    assert_int_equal(store_bucket_list(f->r, STORE_BUCKET_GENERAL, SL(""), 1000, &f->pool, &list,
-                                       &n, &trunc),
-                     QR_OK);
+    assert_int_equal(
+        store_bucket_list(f->r, STORE_BUCKET_GENERAL, SL(""), 1000, &f->pool, &list, &n, &trunc),
+        QR_OK);
     assert_int_equal(n, 3); /* alpha, beta, bkt */
     assert_string_equal(list[0].name, "alpha");
     assert_string_equal(list[1].name, "beta");
     assert_string_equal(list[2].name, "bkt");
     assert_false(trunc);
-    assert_int_equal(store_bucket_list(f->r, STORE_BUCKET_GENERAL, SL("alpha"), 1, &f->pool,
-                                       &list, &n, &trunc),
-                     QR_OK);
+    assert_int_equal(
+        store_bucket_list(f->r, STORE_BUCKET_GENERAL, SL("alpha"), 1, &f->pool, &list, &n, &trunc),
+        QR_OK);
     assert_int_equal(n, 1);
     assert_string_equal(list[0].name, "beta");
     assert_true(trunc);
-    assert_int_equal(store_bucket_list(f->r, STORE_BUCKET_DIRECTORY, SL(""), 10, &f->pool, &list,
-                                       &n, &trunc),
-                     QR_OK);
+    assert_int_equal(
+        store_bucket_list(f->r, STORE_BUCKET_DIRECTORY, SL(""), 10, &f->pool, &list, &n, &trunc),
+        QR_OK);
     assert_int_equal(n, 1);
     assert_string_equal(list[0].name, "dir--usw2-az1--x-s3");
 
@@ -308,14 +325,14 @@ static void test_put_get(void **state)
 {
     struct fx *f = *state;
     uint8_t *small = pattern(4096, 2), *big = pattern(300000, 3);
-    struct store_put p = {.bucket = SL("bkt"),
-                          .key = SL("small"),
-                          .data = qr_slice(small, 4096),
-                          .etag = "etag-small",
-                          .headers = SL("content-type: text/plain"),
-                          .tags = SL("a=b"),
-                          .ck = {.alg = STORE_CK_CRC32C, .type = STORE_CK_FULL_OBJECT,
-                                 .b64 = "AAAAAA=="}};
+    struct store_put p = {
+        .bucket = SL("bkt"),
+        .key = SL("small"),
+        .data = qr_slice(small, 4096),
+        .etag = "etag-small",
+        .headers = SL("content-type: text/plain"),
+        .tags = SL("a=b"),
+        .ck = {.alg = STORE_CK_CRC32C, .type = STORE_CK_FULL_OBJECT, .b64 = "AAAAAA=="}};
     struct store_put_result res;
     int64_t before = store_now_ms();
     assert_int_equal(store_obj_put(f->st, &p, &res), QR_OK);
@@ -399,8 +416,8 @@ static void test_overwrite_frees(void **state)
     free(b);
 }
 
-static enum qr_err copy(struct fx *f, struct qr_slice src, struct qr_slice dst, const char *src_etag,
-                        struct store_cond cond)
+static enum qr_err copy(struct fx *f, struct qr_slice src, struct qr_slice dst,
+                        const char *src_etag, struct store_cond cond)
 {
     struct store_copy cp = {.src_bucket = SL("bkt"),
                             .src_key = src,
@@ -497,11 +514,34 @@ static const struct {
     const char *k;
     size_t n;
 } list_keys[] = {
-#define K(s) {s, sizeof(s) - 1}
-    K("a"), K("a/"), K("a/b"), K("a/b/c"), K("a/c"), K("a%2Fb"), K("a%2f"), K("ab"),
-    K("b/x"), K("b/y/z"), K("b0"), K("c"), K("d//e"), K("d/e"), K("\xc3\xa9t\xc3\xa9/1"),
-    K("\xc3\xa9t\xc3\xa9/2"), K("\xe6\x97\xa5\xe6\x9c\xac/\xe8\xaa\x9e"), K("\xff"),
-    K("\xff\xff"), K("\xff\xff/z"), K("\xff/a"), K("x\x00y"), K("x\x00z/q"), K("x"),
+#define K(s)                                                                                       \
+    {                                                                                              \
+        s, sizeof(s) - 1                                                                           \
+    }
+    K("a"),
+    K("a/"),
+    K("a/b"),
+    K("a/b/c"),
+    K("a/c"),
+    K("a%2Fb"),
+    K("a%2f"),
+    K("ab"),
+    K("b/x"),
+    K("b/y/z"),
+    K("b0"),
+    K("c"),
+    K("d//e"),
+    K("d/e"),
+    K("\xc3\xa9t\xc3\xa9/1"),
+    K("\xc3\xa9t\xc3\xa9/2"),
+    K("\xe6\x97\xa5\xe6\x9c\xac/\xe8\xaa\x9e"),
+    K("\xff"),
+    K("\xff\xff"),
+    K("\xff\xff/z"),
+    K("\xff/a"),
+    K("x\x00y"),
+    K("x\x00z/q"),
+    K("x"),
 #undef K
 };
 #define N_LIST_KEYS (sizeof(list_keys) / sizeof(list_keys[0]))
@@ -591,9 +631,23 @@ static void test_list(void **state)
     struct store_list_opts o = {.delimiter = SL("/"), .max = 1000};
     struct store_list_result res;
     assert_int_equal(store_list(f->r, SL("bkt"), &o, &f->pool, &res), QR_OK);
-    static const char *const top[] = {"a", "a%2Fb", "a%2f", "a/", "ab", "b/", "b0", "c", "d/",
-                                      "x", "x\0y", "x\0z/", "\xc3\xa9t\xc3\xa9/",
-                                      "\xe6\x97\xa5\xe6\x9c\xac/", "\xff", "\xff/", "\xff\xff",
+    static const char *const top[] = {"a",
+                                      "a%2Fb",
+                                      "a%2f",
+                                      "a/",
+                                      "ab",
+                                      "b/",
+                                      "b0",
+                                      "c",
+                                      "d/",
+                                      "x",
+                                      "x\0y",
+                                      "x\0z/",
+                                      "\xc3\xa9t\xc3\xa9/",
+                                      "\xe6\x97\xa5\xe6\x9c\xac/",
+                                      "\xff",
+                                      "\xff/",
+                                      "\xff\xff",
                                       "\xff\xff/"};
     static const size_t top_len[] = {1, 5, 4, 2, 2, 2, 2, 1, 2, 1, 3, 4, 6, 7, 1, 2, 2, 3};
     assert_int_equal(res.n, sizeof(top) / sizeof(top[0]));
@@ -621,11 +675,11 @@ static void test_list(void **state)
     assert_int_equal(store_list(f->r, SL("nob"), &o, &f->pool, &res), QR_E_NO_SUCH_BUCKET);
 
     /* every combination against the reference */
-    static const char *const prefixes[] = {"", "a", "a/", "b", "x", "\xff", "\xff\xff", "zz",
-                                           "\xc3\xa9"};
+    static const char *const prefixes[] = {"",     "a",        "a/", "b",       "x",
+                                           "\xff", "\xff\xff", "zz", "\xc3\xa9"};
     static const char *const delims[] = {"", "/", "%", "//", "b", "\xff"};
-    static const char *const afters[] = {"", "a", "a/", "a/b", "a/b/", "b", "b/", "c",
-                                         "\xff", "\xff/", "\xff\xff\xff", "x"};
+    static const char *const afters[] = {"",   "a", "a/",   "a/b",   "a/b/",         "b",
+                                         "b/", "c", "\xff", "\xff/", "\xff\xff\xff", "x"};
     static const size_t maxes[] = {0, 1, 2, 3, 5, 1000};
     size_t combos = 0;
     for (size_t p = 0; p < sizeof(prefixes) / sizeof(prefixes[0]); p++)
@@ -646,8 +700,8 @@ static void test_list(void **state)
         struct qr_slice after = SL("");
         size_t total = 0, pages = 0;
         do {
-            o = (struct store_list_opts){.delimiter = qr_slice_cstr(delims[d]), .after = after,
-                                         .max = 2};
+            o = (struct store_list_opts){
+                .delimiter = qr_slice_cstr(delims[d]), .after = after, .max = 2};
             assert_int_equal(store_list(f->r, SL("bkt"), &o, &f->pool, &res), QR_OK);
             total += res.n;
             pages++;
@@ -694,14 +748,14 @@ static int64_t sql_int(const char *dir, const char *q)
 
 #define MIB (1024u * 1024u)
 
-static void part_put(struct fx *f, const char *id, uint32_t num, const char *etag,
-                     const uint8_t *p, size_t n)
+static void part_put(struct fx *f, const char *id, uint32_t num, const char *etag, const uint8_t *p,
+                     size_t n)
 {
     struct store_part part = {.number = num};
     strcpy(part.etag, etag);
-    assert_int_equal(store_mpu_put_part(f->st, SL("bkt"), SL("mp"), qr_slice_cstr(id), &part,
-                                        qr_slice(p, n)),
-                     QR_OK);
+    assert_int_equal(
+        store_mpu_put_part(f->st, SL("bkt"), SL("mp"), qr_slice_cstr(id), &part, qr_slice(p, n)),
+        QR_OK);
 }
 
 static enum qr_err complete(struct fx *f, const char *id, const uint32_t *nums,
@@ -738,8 +792,11 @@ static void test_multipart(void **state)
 {
     struct fx *f = *state;
     char id[65];
-    struct store_mpu_create mc = {.bucket = SL("bkt"), .key = SL("mp"), .headers = SL("mh"),
-                                  .tags = SL("mt"), .ck_alg = STORE_CK_SHA256,
+    struct store_mpu_create mc = {.bucket = SL("bkt"),
+                                  .key = SL("mp"),
+                                  .headers = SL("mh"),
+                                  .tags = SL("mt"),
+                                  .ck_alg = STORE_CK_SHA256,
                                   .ck_type = STORE_CK_COMPOSITE};
     assert_int_equal(store_mpu_create(f->st, &mc, id), QR_OK);
     assert_int_equal(strlen(id), 32);
@@ -756,7 +813,7 @@ static void test_multipart(void **state)
     assert_int_equal(count_blob_files(f), 3);
     part_put(f, id, 1, "e1b", p1b, 5 * MIB);
     assert_int_equal(count_blob_files(f), 3); /* the replaced part's blob is gone */
-    part_put(f, id, 4, "e4", p3, 10);          /* never listed: freed at completion */
+    part_put(f, id, 4, "e4", p3, 10);         /* never listed: freed at completion */
     assert_int_equal(count_blob_files(f), 4);
 
     struct store_part *parts;
@@ -901,9 +958,13 @@ static void test_multipart(void **state)
     assert_int_equal(count_blob_files(f), 4);
     const uint32_t cnums[] = {1, 2};
     const char *const cetags[] = {"c1", "c2"};
-    struct store_mpu_complete cc = {.bucket = SL("bkt"), .key = SL("cp"),
-                                    .upload_id = qr_slice_cstr(id3), .numbers = cnums,
-                                    .etags = cetags, .n = 2, .etag = "cp-2"};
+    struct store_mpu_complete cc = {.bucket = SL("bkt"),
+                                    .key = SL("cp"),
+                                    .upload_id = qr_slice_cstr(id3),
+                                    .numbers = cnums,
+                                    .etags = cetags,
+                                    .n = 2,
+                                    .etag = "cp-2"};
     struct store_put_result res;
     assert_int_equal(store_mpu_complete(f->st, &cc, &res), QR_OK);
     uint8_t *cwant = malloc(len + 5);
@@ -929,9 +990,9 @@ static void test_multipart(void **state)
     assert_int_equal(store_mpu_create(f->st, &m1, a2), QR_OK);
     assert_int_equal(store_mpu_create(f->st, &m3, a3), QR_OK);
     struct store_upload_info *ups;
-    assert_int_equal(store_mpu_list(f->r, SL("bkt"), SL("k/"), SL(""), SL(""), 10, &f->pool, &ups,
-                                    &n, &trunc),
-                     QR_OK);
+    assert_int_equal(
+        store_mpu_list(f->r, SL("bkt"), SL("k/"), SL(""), SL(""), 10, &f->pool, &ups, &n, &trunc),
+        QR_OK);
     assert_int_equal(n, 2);
     assert_false(trunc);
     assert_true(qr_slice_eq_lit(ups[0].key, "k/1") && qr_slice_eq_lit(ups[1].key, "k/1"));
@@ -940,33 +1001,33 @@ static void test_multipart(void **state)
                 (ups[0].created_ms == ups[1].created_ms && strcmp(ups[0].id, ups[1].id) < 0));
     char first_id[65];
     strcpy(first_id, ups[0].id);
-    assert_int_equal(store_mpu_list(f->r, SL("bkt"), SL(""), SL("k/1"), qr_slice_cstr(first_id),
-                                    1, &f->pool, &ups, &n, &trunc),
+    assert_int_equal(store_mpu_list(f->r, SL("bkt"), SL(""), SL("k/1"), qr_slice_cstr(first_id), 1,
+                                    &f->pool, &ups, &n, &trunc),
                      QR_OK);
     assert_int_equal(n, 1);
     assert_true(trunc);
     assert_string_equal(ups[0].id, strcmp(first_id, a1) == 0 ? a2 : a1);
-    assert_int_equal(store_mpu_list(f->r, SL("bkt"), SL(""), SL("k/1"), SL(""), 10, &f->pool,
-                                    &ups, &n, &trunc),
-                     QR_OK);
+    assert_int_equal(
+        store_mpu_list(f->r, SL("bkt"), SL(""), SL("k/1"), SL(""), 10, &f->pool, &ups, &n, &trunc),
+        QR_OK);
     assert_int_equal(n, 1);
     assert_true(qr_slice_eq_lit(ups[0].key, "z"));
     (void)m2;
 
     struct store_part ap = {.number = 1, .etag = "x"};
-    assert_int_equal(store_mpu_put_part(f->st, SL("bkt"), SL("k/1"), qr_slice_cstr(a1), &ap,
-                                        qr_slice(p3, 1000)),
-                     QR_OK);
+    assert_int_equal(
+        store_mpu_put_part(f->st, SL("bkt"), SL("k/1"), qr_slice_cstr(a1), &ap, qr_slice(p3, 1000)),
+        QR_OK);
     ap.number = 2;
     assert_int_equal(store_mpu_put_part(f->st, SL("bkt"), SL("k/1"), qr_slice_cstr(a1), &ap,
                                         qr_slice(p1, 100000)),
                      QR_OK);
-    assert_int_equal(store_mpu_put_part(f->st, SL("bkt"), SL("k/1"), SL("nope"), &ap,
-                                        qr_slice(p1, 100000)),
-                     QR_E_NO_SUCH_UPLOAD);
-    assert_int_equal(store_mpu_put_part(f->st, SL("bkt"), SL("z"), qr_slice_cstr(a1), &ap,
-                                        qr_slice(p1, 100000)),
-                     QR_E_NO_SUCH_UPLOAD); /* the id belongs to another key */
+    assert_int_equal(
+        store_mpu_put_part(f->st, SL("bkt"), SL("k/1"), SL("nope"), &ap, qr_slice(p1, 100000)),
+        QR_E_NO_SUCH_UPLOAD);
+    assert_int_equal(
+        store_mpu_put_part(f->st, SL("bkt"), SL("z"), qr_slice_cstr(a1), &ap, qr_slice(p1, 100000)),
+        QR_E_NO_SUCH_UPLOAD); /* the id belongs to another key */
     assert_int_equal(count_blob_files(f), 2);
     assert_int_equal(store_mpu_abort(f->st, SL("bkt"), SL("k/1"), qr_slice_cstr(a1)), QR_OK);
     assert_int_equal(count_blob_files(f), 0);
@@ -987,14 +1048,15 @@ static void test_conditions(void **state)
     struct store_cond none_match = {.if_none_match_any = true};
     assert_int_equal(put_cond(f, "bkt", SL("c"), "1", 1, "e1", none_match), QR_OK);
     assert_int_equal(put_cond(f, "bkt", SL("c"), "2", 1, "e2", none_match), QR_E_PRECONDITION);
-    assert_int_equal(put_cond(f, "bkt", SL("c"), "2", 1, "e2", (struct store_cond){.if_match = "zz"}),
-                     QR_E_PRECONDITION);
-    assert_int_equal(put_cond(f, "bkt", SL("c"), "2", 1, "e2", (struct store_cond){.if_match = "e1"}),
-                     QR_OK);
+    assert_int_equal(
+        put_cond(f, "bkt", SL("c"), "2", 1, "e2", (struct store_cond){.if_match = "zz"}),
+        QR_E_PRECONDITION);
+    assert_int_equal(
+        put_cond(f, "bkt", SL("c"), "2", 1, "e2", (struct store_cond){.if_match = "e1"}), QR_OK);
     assert_obj(f, "bkt", SL("c"), "2", 1);
-    assert_int_equal(put_cond(f, "bkt", SL("new"), "2", 1, "e2",
-                              (struct store_cond){.if_match = "e1"}),
-                     QR_E_NO_SUCH_KEY);
+    assert_int_equal(
+        put_cond(f, "bkt", SL("new"), "2", 1, "e2", (struct store_cond){.if_match = "e1"}),
+        QR_E_NO_SUCH_KEY);
     struct store_cond wrong = {.if_match = "e1"}, right = {.if_match = "e2"};
     assert_int_equal(store_obj_delete(f->st, SL("bkt"), SL("c"), &wrong), QR_E_PRECONDITION);
     assert_obj(f, "bkt", SL("c"), "2", 1);
@@ -1268,6 +1330,353 @@ static void test_migrate_sse_columns(void **state)
     free(data);
 }
 
+/* ---- versioning ---- */
+
+/* A versioned put; returns its version id in vid. */
+static void vput(struct fx *f, struct qr_slice key, const void *data, size_t n, char vid[40])
+{
+    struct store_put p = {
+        .bucket = SL("vb"), .key = key, .data = qr_slice(data, n), .etag = "e", .headers = SL("h")};
+    struct store_put_result res;
+    assert_int_equal(store_obj_put(f->st, &p, &res), QR_OK);
+    memcpy(vid, res.version_id, 40);
+}
+
+static enum qr_err vdel(struct fx *f, struct qr_slice key, const char *version, bool bypass,
+                        struct store_delete_result *res)
+{
+    struct store_delete d = {.bucket = SL("vb"),
+                             .key = key,
+                             .version = version ? qr_slice_cstr(version) : qr_slice(NULL, 0),
+                             .bypass_governance = bypass};
+    return store_obj_delete_v(f->st, &d, res);
+}
+
+/* The listing of every version of vb, as "key@vid[*][M]" strings in order. */
+static size_t vlist(struct fx *f, struct store_list_entry *out, size_t max)
+{
+    struct store_list_opts o = {.max = max, .versions = true};
+    struct store_list_result r;
+    assert_int_equal(store_list(f->r, SL("vb"), &o, &f->pool, &r), QR_OK);
+    memcpy(out, r.e, r.n * sizeof(*out));
+    return r.n;
+}
+
+static void test_versions_order_and_markers(void **state)
+{
+    struct fx *f = *state;
+    mkbucket(f, "vb", STORE_BUCKET_GENERAL);
+    char v[4][40];
+    size_t big = 200 * 1024;
+    uint8_t *a = pattern(big, 1), *b = pattern(big, 2);
+    /* before versioning: the null version, no id */
+    vput(f, SL("k"), a, big, v[0]);
+    assert_string_equal(v[0], "");
+    assert_int_equal(store_bucket_set_versioning(f->st, SL("vb"), STORE_VERS_ENABLED), QR_OK);
+    vput(f, SL("k"), b, big, v[1]);
+    vput(f, SL("k"), "small", 5, v[2]);
+    assert_int_equal(strlen(v[1]), STORE_VERSION_ID_LEN);
+    assert_string_not_equal(v[1], v[2]);
+    assert_int_equal(count_blob_files(f), 2); /* both blob versions kept */
+    struct store_list_entry e[8];
+    assert_int_equal(vlist(f, e, 8), 3);
+    assert_string_equal(e[0].version_id, v[2]); /* newest first */
+    assert_true(e[0].is_latest);
+    assert_string_equal(e[1].version_id, v[1]);
+    assert_string_equal(e[2].version_id, "null");
+    assert_false(e[1].is_latest || e[2].is_latest);
+    /* resume inside the key after a version id */
+    struct store_list_opts o = {
+        .max = 8, .versions = true, .after = SL("k"), .after_version = qr_slice_cstr(v[2])};
+    struct store_list_result r;
+    assert_int_equal(store_list(f->r, SL("vb"), &o, &f->pool, &r), QR_OK);
+    assert_int_equal(r.n, 2);
+    assert_string_equal(r.e[0].version_id, v[1]);
+    /* a delete marker hides the key, keeps the versions */
+    struct store_delete_result dr;
+    assert_int_equal(vdel(f, SL("k"), NULL, false, &dr), QR_OK);
+    assert_true(dr.marker);
+    struct store_obj ob;
+    assert_int_equal(store_obj_get(f->r, SL("vb"), SL("k"), false, &f->pool, &ob),
+                     QR_E_NO_SUCH_KEY);
+    assert_true(ob.is_marker);
+    assert_string_equal(ob.version_id, dr.version_id);
+    struct store_list_opts lo = {.max = 10};
+    assert_int_equal(store_list(f->r, SL("vb"), &lo, &f->pool, &r), QR_OK);
+    assert_int_equal(r.n, 0);
+    assert_int_equal(
+        store_obj_get_v(f->r, SL("vb"), SL("k"), qr_slice_cstr(v[1]), false, &f->pool, &ob), QR_OK);
+    assert_int_equal(ob.size, big);
+    /* a version id that names nothing changes nothing */
+    assert_int_equal(vdel(f, SL("k"), "0123456789abcdef0123456789abcdef", false, &dr), QR_OK);
+    assert_int_equal(dr.version_id[0], '\0');
+    assert_int_equal(vlist(f, e, 8), 4);
+    /* deleting the marker by id makes the newest version current again */
+    char marker[40];
+    memcpy(marker, e[0].version_id, 40);
+    assert_int_equal(vdel(f, SL("k"), marker, false, &dr), QR_OK);
+    assert_true(dr.marker);
+    assert_int_equal(store_obj_get(f->r, SL("vb"), SL("k"), false, &f->pool, &ob), QR_OK);
+    assert_string_equal(ob.version_id, v[2]);
+    /* deleting a version frees its blob; the others stay */
+    assert_int_equal(vdel(f, SL("k"), v[1], false, &dr), QR_OK);
+    assert_int_equal(count_blob_files(f), 1);
+    assert_obj(f, "vb", SL("k"), "small", 5);
+    assert_int_equal(vdel(f, SL("k"), "null", false, &dr), QR_OK);
+    assert_int_equal(count_blob_files(f), 0);
+    free(a);
+    free(b);
+}
+
+static void test_versions_suspended_and_copies(void **state)
+{
+    struct fx *f = *state;
+    mkbucket(f, "vb", STORE_BUCKET_GENERAL);
+    assert_int_equal(store_bucket_set_versioning(f->st, SL("vb"), STORE_VERS_ENABLED), QR_OK);
+    size_t big = 150 * 1024;
+    uint8_t *a = pattern(big, 3);
+    char v1[40], n1[40], n2[40];
+    vput(f, SL("k"), a, big, v1);
+    /* a copy of a version shares its blob: deleting the source version keeps the copy */
+    struct store_copy cp = {.src_bucket = SL("vb"),
+                            .src_key = SL("k"),
+                            .src_version = qr_slice_cstr(v1),
+                            .dst_bucket = SL("vb"),
+                            .dst_key = SL("c")};
+    struct store_put_result res;
+    assert_int_equal(store_obj_copy(f->st, &cp, &res), QR_OK);
+    assert_int_equal(strlen(res.version_id), STORE_VERSION_ID_LEN);
+    assert_int_equal(count_blob_files(f), 1);
+    assert_int_equal(store_bucket_set_versioning(f->st, SL("vb"), STORE_VERS_SUSPENDED), QR_OK);
+    vput(f, SL("k"), a, big, n1);
+    assert_string_equal(n1, "null");
+    assert_int_equal(count_blob_files(f), 2);
+    vput(f, SL("k"), "x", 1, n2); /* replaces the null version and frees its blob */
+    assert_int_equal(count_blob_files(f), 1);
+    struct store_delete_result dr;
+    assert_int_equal(vdel(f, SL("k"), NULL, false, &dr), QR_OK);
+    assert_true(dr.marker);
+    assert_string_equal(dr.version_id, "null");
+    struct store_list_entry e[8];
+    assert_int_equal(vlist(f, e, 8), 3); /* c, k@null marker, k@v1 */
+    assert_true(e[1].is_marker && e[1].is_latest);
+    assert_string_equal(e[2].version_id, v1);
+    assert_int_equal(vdel(f, SL("k"), v1, false, &dr), QR_OK);
+    assert_int_equal(count_blob_files(f), 1); /* the copy still holds it */
+    assert_obj(f, "vb", SL("c"), a, big);
+    assert_int_equal(store_bucket_set_versioning(f->st, SL("vb"), STORE_VERS_OFF), QR_E_BAD_INPUT);
+    free(a);
+}
+
+/* Versions are encrypted like the one row of a never-versioned key: each version keeps
+ * its own envelope (inline ones their sealed bytes, never the plaintext), a copy of an
+ * encrypted version shares its blob and key, and deleting versions frees the blob only
+ * with its last reference. */
+static void test_versions_sse(void **state)
+{
+    struct fx *f = *state;
+    mkbucket(f, "vb", STORE_BUCKET_GENERAL);
+    assert_int_equal(store_bucket_set_versioning(f->st, SL("vb"), STORE_VERS_ENABLED), QR_OK);
+    size_t big = 120 * 1024;
+    uint8_t *a = pattern(big, 5), *b = pattern(big, 6);
+    struct store_sse s3 = {.mode = STORE_SSE_S3}, c = {.mode = STORE_SSE_C};
+    memset(c.key, 0x42, 32);
+    unsigned mn = 0;
+    assert_int_equal(EVP_Digest(c.key, 32, c.key_md5, &mn, EVP_md5(), NULL), 1);
+    const struct {
+        const uint8_t *data;
+        size_t n;
+        const struct store_sse *sse;
+    } puts_[] = {{a, big, &s3}, {b, 100, &s3}, {b, big, &c}};
+    char vid[3][40];
+    for (size_t i = 0; i < 3; i++) {
+        struct store_put p = {.bucket = SL("vb"),
+                              .key = SL("k"),
+                              .data = qr_slice(puts_[i].data, puts_[i].n),
+                              .etag = "e",
+                              .headers = SL("h"),
+                              .sse = *puts_[i].sse};
+        struct store_put_result res;
+        assert_int_equal(store_obj_put(f->st, &p, &res), QR_OK);
+        memcpy(vid[i], res.version_id, 40);
+    }
+    assert_int_equal(count_blob_files(f), 2);
+    /* no row holds the inline version's plaintext */
+    char q[160], hex[33];
+    for (int i = 0; i < 16; i++)
+        snprintf(hex + 2 * i, 3, "%02x", b[i]);
+    snprintf(q, sizeof(q), "SELECT count(*) FROM objects WHERE instr(data, X'%s') > 0", hex);
+    assert_int_equal(sql_int(f->dir, q), 0);
+    assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM objects WHERE sse IS NULL"), 0);
+    for (size_t i = 0; i < 3; i++) {
+        struct store_obj o;
+        assert_int_equal(store_obj_get_v(f->r, SL("vb"), SL("k"), qr_slice_cstr(vid[i]), false,
+                                         &f->pool, &o),
+                         QR_OK);
+        assert_int_equal(o.sse.mode, puts_[i].sse->mode);
+        size_t n;
+        uint8_t *got = read_obj_v(f, "vb", SL("k"), qr_slice_cstr(vid[i]),
+                                  puts_[i].sse == &c ? c.key : NULL, &n);
+        assert_int_equal(n, puts_[i].n);
+        assert_memory_equal(got, puts_[i].data, n);
+        free(got);
+    }
+    /* a copy of the first (SSE-S3) version shares its encrypted blob */
+    struct store_copy cp = {.src_bucket = SL("vb"),
+                            .src_key = SL("k"),
+                            .src_version = qr_slice_cstr(vid[0]),
+                            .dst_bucket = SL("vb"),
+                            .dst_key = SL("copy")};
+    struct store_put_result res;
+    assert_int_equal(store_obj_copy(f->st, &cp, &res), QR_OK);
+    assert_int_equal(count_blob_files(f), 2);
+    assert_int_equal(head_in(f, "vb", SL("copy")).sse.mode, STORE_SSE_S3);
+    assert_obj(f, "vb", SL("copy"), a, big);
+    struct store_delete_result dr;
+    assert_int_equal(vdel(f, SL("k"), vid[0], false, &dr), QR_OK);
+    assert_int_equal(count_blob_files(f), 2); /* the copy still holds it */
+    assert_obj(f, "vb", SL("copy"), a, big);
+    assert_int_equal(vdel(f, SL("copy"), res.version_id, false, &dr), QR_OK);
+    assert_int_equal(count_blob_files(f), 1);
+    assert_int_equal(vdel(f, SL("k"), vid[2], false, &dr), QR_OK); /* the SSE-C blob */
+    assert_int_equal(count_blob_files(f), 0);
+    assert_obj(f, "vb", SL("k"), b, 100); /* the inline version is current again */
+    free(a);
+    free(b);
+}
+
+static void test_versions_lock(void **state)
+{
+    struct fx *f = *state;
+    struct store_bucket b = {.name = "vb", .type = STORE_BUCKET_GENERAL, .lock_enabled = true};
+    assert_int_equal(store_bucket_create(f->st, &b), QR_OK);
+    assert_int_equal(store_bucket_set_versioning(f->st, SL("vb"), STORE_VERS_SUSPENDED),
+                     QR_E_CONFLICT);
+    int64_t later = store_now_ms() + 86400000;
+    struct store_put p = {.bucket = SL("vb"),
+                          .key = SL("c"),
+                          .data = SL("c"),
+                          .etag = "e",
+                          .headers = SL("h"),
+                          .lock = {.mode = STORE_LOCK_COMPLIANCE, .until_ms = later}};
+    struct store_put_result res;
+    assert_int_equal(store_obj_put(f->st, &p, &res), QR_OK);
+    char c[40];
+    memcpy(c, res.version_id, 40);
+    struct store_delete_result dr;
+    assert_int_equal(vdel(f, SL("c"), c, true, &dr), QR_E_DENIED);
+    assert_int_equal(store_obj_set_retention(f->st, SL("vb"), SL("c"), qr_slice_cstr(c),
+                                             STORE_LOCK_GOVERNANCE, later, true),
+                     QR_E_DENIED);
+    assert_int_equal(store_obj_set_retention(f->st, SL("vb"), SL("c"), qr_slice_cstr(c),
+                                             STORE_LOCK_COMPLIANCE, later + 1000, false),
+                     QR_OK);
+    /* governance: bypass deletes; a legal hold stops even that */
+    p.key = SL("g");
+    p.lock = (struct store_lock){.mode = STORE_LOCK_GOVERNANCE, .until_ms = later};
+    assert_int_equal(store_obj_put(f->st, &p, &res), QR_OK);
+    char g[40];
+    memcpy(g, res.version_id, 40);
+    assert_int_equal(vdel(f, SL("g"), g, false, &dr), QR_E_DENIED);
+    assert_int_equal(store_obj_set_legal_hold(f->st, SL("vb"), SL("g"), qr_slice_cstr(g), true),
+                     QR_OK);
+    assert_int_equal(vdel(f, SL("g"), g, true, &dr), QR_E_DENIED);
+    assert_int_equal(store_obj_set_legal_hold(f->st, SL("vb"), SL("g"), qr_slice_cstr(g), false),
+                     QR_OK);
+    assert_int_equal(vdel(f, SL("g"), g, true, &dr), QR_OK);
+    /* default retention applies to new versions */
+    assert_int_equal(store_bucket_set_lock(f->st, SL("vb"), STORE_LOCK_GOVERNANCE, 2, 0), QR_OK);
+    p.key = SL("d");
+    p.lock = (struct store_lock){0};
+    assert_int_equal(store_obj_put(f->st, &p, &res), QR_OK);
+    struct store_obj o;
+    assert_int_equal(store_obj_get(f->r, SL("vb"), SL("d"), false, &f->pool, &o), QR_OK);
+    assert_int_equal(o.lock.mode, STORE_LOCK_GOVERNANCE);
+    assert_true(o.lock.until_ms >= o.mtime_ms + 2 * 86400000LL);
+    /* survives a reopen */
+    fx_close(f);
+    fx_open(f);
+    assert_int_equal(vdel(f, SL("c"), c, true, &dr), QR_E_DENIED);
+}
+
+/* ListObjects pages over keys whose current version is a delete marker: each live key
+ * once, in order, however the markers fall against the page size. */
+static void test_versions_list_skips_markers(void **state)
+{
+    struct fx *f = *state;
+    mkbucket(f, "vb", STORE_BUCKET_GENERAL);
+    assert_int_equal(store_bucket_set_versioning(f->st, SL("vb"), STORE_VERS_ENABLED), QR_OK);
+    const char *keys = "abcdefghijklmnop";
+    const char *dead = "bdeijkl";
+    char vid[40];
+    for (const char *k = keys; *k; k++)
+        vput(f, qr_slice(k, 1), "x", 1, vid);
+    struct store_delete_result dr;
+    for (const char *k = dead; *k; k++)
+        assert_int_equal(vdel(f, qr_slice(k, 1), NULL, false, &dr), QR_OK);
+    for (size_t max = 1; max <= 5; max++) {
+        char got[32] = "";
+        size_t n = 0;
+        struct qr_slice after = {0};
+        for (;;) {
+            struct store_list_opts o = {.max = max, .after = after};
+            struct store_list_result r;
+            assert_int_equal(store_list(f->r, SL("vb"), &o, &f->pool, &r), QR_OK);
+            for (size_t i = 0; i < r.n; i++)
+                got[n++] = (char)r.e[i].key.p[0];
+            if (!r.truncated)
+                break;
+            after = r.e[r.n - 1].key;
+        }
+        got[n] = '\0';
+        assert_string_equal(got, "acfghmnop");
+    }
+}
+
+/* A data dir from before versioning: the columns, index and schema version are added on
+ * open, and its objects are the current null versions. */
+static void test_migrate_versioning(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(put(f, SL("old"), "bytes", 5, "e"), QR_OK);
+    fx_close(f);
+    sql(f->dir, "DROP INDEX objects_latest");
+    static const char *const cols[] = {"objects.latest",       "objects.marker",
+                                       "objects.lock_mode",    "objects.lock_until_ms",
+                                       "objects.legal_hold",   "buckets.versioning",
+                                       "buckets.lock_enabled", "buckets.lock_mode",
+                                       "buckets.lock_days",    "buckets.lock_years",
+                                       "uploads.lock_mode",    "uploads.lock_until_ms",
+                                       "uploads.legal_hold",   "completed_uploads.version_id"};
+    for (size_t i = 0; i < sizeof(cols) / sizeof(*cols); i++) {
+        char q[128];
+        const char *dot = strchr(cols[i], '.');
+        snprintf(q, sizeof(q), "ALTER TABLE %.*s DROP COLUMN %s", (int)(dot - cols[i]), cols[i],
+                 dot + 1);
+        sql(f->dir, q);
+    }
+    sql(f->dir, "PRAGMA user_version=5"); /* what a directory with encryption says */
+    fx_open(f);
+    assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM sqlite_master"
+                                     " WHERE type='index' AND name='objects_latest'"),
+                     1);
+    assert_int_equal(sql_int(f->dir, "PRAGMA user_version"), 19);
+    assert_obj(f, "bkt", SL("old"), "bytes", 5);
+    struct store_bucket b;
+    assert_int_equal(store_bucket_get(f->r, SL("bkt"), &b), QR_OK);
+    assert_int_equal(b.versioning, STORE_VERS_OFF);
+    assert_int_equal(store_bucket_set_versioning(f->st, SL("bkt"), STORE_VERS_ENABLED), QR_OK);
+    struct store_put p = {
+        .bucket = SL("bkt"), .key = SL("old"), .data = SL("new"), .etag = "e", .headers = SL("h")};
+    struct store_put_result res;
+    assert_int_equal(store_obj_put(f->st, &p, &res), QR_OK);
+    assert_obj(f, "bkt", SL("old"), "new", 3);
+    struct store_obj o;
+    assert_int_equal(store_obj_get_v(f->r, SL("bkt"), SL("old"), SL("null"), true, &f->pool, &o),
+                     QR_OK);
+    assert_int_equal(o.size, 5);
+}
+
 /* ---- group commit ---- */
 
 #define GC_THREADS 16
@@ -1473,6 +1882,12 @@ int main(void)
         cmocka_unit_test(test_crypt),
         cmocka_unit_test_setup_teardown(test_sse_at_rest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_sse_columns, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_versions_order_and_markers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_versions_suspended_and_copies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_versions_sse, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_versions_lock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_versions_list_skips_markers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_versioning, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_blob_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_blob_stream_sse, setup, teardown),

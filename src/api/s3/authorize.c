@@ -101,8 +101,32 @@ static bool authorize_copy_source(struct s3_op *op, char *msg)
         return api_authorize(op->ar, &q, msg, MSG_CAP) || deny(op, msg);
     }
     api_resource_arn(op->ar, AUTHZ_RES_OBJECT, false, sb, sk, NULL, arn, sizeof(arn));
-    struct api_authz q = {"s3:GetObject", arn, sb, NULL, 0, NULL};
+    struct qr_slice sv;
+    bool versioned = s3_copy_source_v(op, &sb, &sk, &sv) && sv.len;
+    struct api_authz q = {
+        versioned ? "s3:GetObjectVersion" : "s3:GetObject", arn, sb, NULL, 0, NULL};
     return api_authorize(op->ar, &q, msg, MSG_CAP) || deny(op, msg);
+}
+
+/* Operations on one named version are their own IAM actions (AWS's Service
+ * Authorization Reference): GetObject with versionId is s3:GetObjectVersion, etc. */
+static const char *version_action(struct s3_op *op, const char *name, const char *action)
+{
+    static const char *const map[][2] = {
+        {"GetObject", "s3:GetObjectVersion"},
+        {"HeadObject", "s3:GetObjectVersion"},
+        {"DeleteObject", "s3:DeleteObjectVersion"},
+        {"GetObjectTagging", "s3:GetObjectVersionTagging"},
+        {"PutObjectTagging", "s3:PutObjectVersionTagging"},
+        {"DeleteObjectTagging", "s3:DeleteObjectVersionTagging"},
+    };
+    struct qr_slice v;
+    if (!api_param(op->ar, "versionId", &v))
+        return action;
+    for (size_t i = 0; i < sizeof(map) / sizeof(*map); i++)
+        if (strcmp(map[i][0], name) == 0)
+            return map[i][1];
+    return action;
 }
 
 /* ListBuckets and ListDirectoryBuckets share a route (GET /); the listing is of directory
@@ -145,8 +169,8 @@ bool s3_authorize(struct s3_op *op, const char *name, unsigned flags)
     struct policy_kv kv[3];
     const char *vals[3];
     size_t n = t->res == AUTHZ_RES_BUCKET ? list_ctx(op, kv, vals) : 0;
-    struct api_authz q = {t->action, arn, t->res == AUTHZ_RES_NONE ? qr_slice(NULL, 0) : op->bucket,
-                          kv,        n,   NULL};
+    struct api_authz q = {version_action(op, name, t->action), arn,
+                          t->res == AUTHZ_RES_NONE ? qr_slice(NULL, 0) : op->bucket, kv, n, NULL};
     if (!api_authorize(op->ar, &q, msg, MSG_CAP))
         return deny(op, msg);
     return authorize_copy_source(op, msg);

@@ -99,6 +99,10 @@ void s3_create_bucket(struct s3_op *op)
         memcpy(b.zone, zone.p, zone.len);
     if (!read_config(op, zone, &b))
         return;
+    struct qr_slice lk;
+    /* the header table lets only "true"/"false" through, and only on general purpose */
+    b.lock_enabled = s3_hdr(op, "x-amz-bucket-object-lock-enabled", &lk) &&
+                     qr_slice_ieq(lk, QR_SLICE_LIT("true"));
     enum qr_err e = store_bucket_create(op->store, &b);
     if (e == QR_E_BUCKET_EXISTS && !dir && strcmp(b.region, "us-east-1") == 0) {
         /* us-east-1 answers 200 to an owner re-creating a general purpose bucket. */
@@ -164,7 +168,11 @@ void s3_get_bucket_versioning(struct s3_op *op)
         s3_fail(op, e);
         return;
     }
+    /* a bucket that never had versioning answers an empty configuration, as S3 */
     xml_begin(&op->body, "VersioningConfiguration", S3_NS);
+    if (b.versioning != STORE_VERS_OFF)
+        xml_elem_s(&op->body, "Status",
+                   b.versioning == STORE_VERS_ENABLED ? "Enabled" : "Suspended");
     xml_close(&op->body, "VersioningConfiguration");
 }
 

@@ -121,7 +121,15 @@ bool s3_write_conditions(struct s3_op *op, struct store_cond *cond)
 
 bool s3_copy_source(struct s3_op *op, struct qr_slice *out_bucket, struct qr_slice *out_key)
 {
+    struct qr_slice ver;
+    return s3_copy_source_v(op, out_bucket, out_key, &ver);
+}
+
+bool s3_copy_source_v(struct s3_op *op, struct qr_slice *out_bucket, struct qr_slice *out_key,
+                      struct qr_slice *out_version)
+{
     struct qr_slice v;
+    *out_version = qr_slice(NULL, 0);
     if (!s3_hdr(op, "x-amz-copy-source", &v))
         return false;
     /* "bucket/key[?versionId=x]", leading '/' optional, the key URL-encoded once. */
@@ -129,18 +137,16 @@ bool s3_copy_source(struct s3_op *op, struct qr_slice *out_bucket, struct qr_sli
     while (q < v.len && v.p[q] != '?')
         q++;
     if (q < v.len) {
-        /* Only the null version exists (no bucket has had versioning): an S3-shaped id
-         * names a version that does not exist, anything else is not a version id. */
+        /* "null" or an id of S3's form names a version (which may not exist: the store
+         * says); anything else is not a version id. */
         struct qr_slice ver = qr_slice(v.p + q + 1, v.len - q - 1);
         struct qr_slice id = qr_slice(ver.p + 10, ver.len > 10 ? ver.len - 10 : 0);
         bool is_vid = ver.len > 10 && memcmp(ver.p, "versionId=", 10) == 0;
-        if (!is_vid || !qr_slice_eq_lit(id, "null")) {
-            if (is_vid && s3_version_id_wellformed(id))
-                s3_fail_code(op, 404, "NoSuchVersion", "The specified version does not exist.");
-            else
-                s3_fail_code(op, 400, "InvalidArgument", "Invalid version id specified");
+        if (!is_vid || (!qr_slice_eq_lit(id, "null") && !s3_version_id_wellformed(id))) {
+            s3_fail_code(op, 400, "InvalidArgument", "Invalid version id specified");
             return false;
         }
+        *out_version = id;
     }
     struct qr_buf b;
     qr_buf_init(&b, 4096);
@@ -281,4 +287,32 @@ enum qr_err s3_digest_range(struct s3_op *op, const struct store_obj *obj, uint6
         e = QR_E_INTERNAL; /* extents cover less than the object's size */
     free(buf);
     return e;
+}
+
+struct qr_slice s3_version_param(struct s3_op *op)
+{
+    struct qr_slice v;
+    if (!(op->route->flags & (S3_VERSION_READ | S3_VERSION_DELETE)) ||
+        !api_param(op->ar, "versionId", &v))
+        return qr_slice(NULL, 0);
+    return v;
+}
+
+void s3_version_headers(struct s3_op *op, const struct store_obj *o)
+{
+    if (o->versioned || strcmp(o->version_id, "null") != 0)
+        s3_header_s(op, "x-amz-version-id", o->version_id);
+}
+
+void s3_fail_version(struct s3_op *op, enum qr_err e, struct qr_slice version,
+                     const struct store_obj *o)
+{
+    if (e == QR_E_NO_SUCH_KEY && o->is_marker) {
+        s3_header_s(op, "x-amz-delete-marker", "true");
+        s3_header_s(op, "x-amz-version-id", o->version_id);
+    } else if (e == QR_E_NO_SUCH_KEY && version.len) {
+        s3_fail_code(op, 404, "NoSuchVersion", "The specified version does not exist.");
+        return;
+    }
+    s3_fail(op, e);
 }

@@ -567,24 +567,25 @@ void s3_list_objects_v1(struct s3_op *op)
 
 /* ---- ListObjectVersions ---- */
 
-/* No bucket has had versioning yet, so each object is exactly one version: "null", the
- * latest. The listing is the object listing with version fields, in S3's form; the
- * version-id marker can only be "null" (or name a version that does not exist), and
- * either way the page starts after key-marker. */
+/* Versions and delete markers in key order, newest first within a key (the store's
+ * order); a page resumes after (key-marker, version-id-marker). */
 static void elem_version(struct s3_op *op, const struct store_list_entry *e, bool url)
 {
     struct qr_buf *b = &op->body;
-    xml_open(b, "Version");
+    const char *tag = e->is_marker ? "DeleteMarker" : "Version";
+    xml_open(b, tag);
     elem_key(b, "Key", e->key, url);
-    xml_elem_s(b, "VersionId", "null");
-    xml_elem_bool(b, "IsLatest", true);
+    xml_elem_s(b, "VersionId", e->version_id);
+    xml_elem_bool(b, "IsLatest", e->is_latest);
     xml_elem_time(b, "LastModified", e->mtime_ms);
-    elem_etag(b, e->etag);
-    elem_ck(b, e->ck_alg, e->ck_type);
-    xml_elem_u64(b, "Size", e->size);
-    xml_elem_s(b, "StorageClass", storage_class(op));
+    if (!e->is_marker) {
+        elem_etag(b, e->etag);
+        elem_ck(b, e->ck_alg, e->ck_type);
+        xml_elem_u64(b, "Size", e->size);
+        xml_elem_s(b, "StorageClass", storage_class(op));
+    }
     elem_owner(op, "Owner");
-    xml_close(b, "Version");
+    xml_close(b, tag);
 }
 
 static void render_versions(struct s3_op *op, const struct obj_query *q, struct qr_slice vid,
@@ -600,7 +601,7 @@ static void render_versions(struct s3_op *op, const struct obj_query *q, struct 
         const struct store_list_entry *last = &res->e[res->n - 1];
         elem_key(b, "NextKeyMarker", last->key, q->url);
         if (!last->is_prefix)
-            xml_elem_s(b, "NextVersionIdMarker", "null");
+            xml_elem_s(b, "NextVersionIdMarker", last->version_id);
     }
     xml_elem_u64(b, "MaxKeys", q->max);
     if (q->delim.len > 0)
@@ -637,8 +638,15 @@ void s3_list_object_versions(struct s3_op *op)
         bad_arg(op, "Invalid version id specified");
         return;
     }
-    q.after = q.marker;
-    enum qr_err err = obj_page(op, &q, &res);
+    struct store_list_opts o = {.prefix = q.prefix,
+                                .delimiter = q.delim,
+                                .after = q.marker,
+                                .max = q.max,
+                                .versions = true,
+                                .after_version = has_vid ? vid : qr_slice(NULL, 0)};
+    enum qr_err err = store_list(op->reader, op->bucket, &o, op->pool, &res);
+    if (err == QR_OK && q.max == 0)
+        res.truncated = false;
     if (err) {
         s3_fail(op, err);
         return;

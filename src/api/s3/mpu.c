@@ -145,6 +145,8 @@ void s3_create_mpu(struct s3_op *op)
     struct store_mpu_create c = {.bucket = op->bucket, .key = op->key};
     struct qr_slice tagging;
     char id[65];
+    if (!s3_lock_headers(op, &c.lock))
+        return;
     enum qr_err e = s3_meta_from_request(op, &c.headers);
     if (!e && s3_hdr(op, "x-amz-tagging", &tagging))
         e = s3_tags_from_header(op, tagging, &c.tags);
@@ -333,16 +335,27 @@ void s3_upload_part_copy(struct s3_op *op)
     struct store_part part = {.mtime_ms = op->now_ms};
     struct store_upload_info u;
     struct store_obj src;
-    struct qr_slice id, sb, sk;
+    struct qr_slice id, sb, sk, sv;
     uint64_t off, len;
     if (!part_number_param(op, &part.number) || !find_upload(op, &id, &u) ||
-        !s3_copy_source(op, &sb, &sk))
+        !s3_copy_source_v(op, &sb, &sk, &sv))
         return;
-    enum qr_err e = store_obj_get(op->reader, sb, sk, true, op->pool, &src);
-    if (e) {
-        s3_fail(op, e);
+    enum qr_err e = store_obj_get_v(op->reader, sb, sk, sv, true, op->pool, &src);
+    if (!e && src.is_marker) {
+        s3_fail_code(op, 400, "InvalidRequest",
+                     "The source of a copy request may not specifically refer to a delete marker "
+                     "by version id.");
         return;
     }
+    if (e) {
+        if (e == QR_E_NO_SUCH_KEY && sv.len)
+            s3_fail_code(op, 404, "NoSuchVersion", "The specified version does not exist.");
+        else
+            s3_fail(op, e);
+        return;
+    }
+    if (src.versioned)
+        s3_header_s(op, "x-amz-copy-source-version-id", src.version_id);
     if (!s3_copy_source_conditions(op, &src)) {
         s3_fail(op, QR_E_PRECONDITION);
         return;
@@ -361,7 +374,8 @@ void s3_upload_part_copy(struct s3_op *op)
     if (!e && part.sse.mode == STORE_SSE_C)
         qr_random_hex(part.etag, 16); /* as UploadPart's: S3's SSE-C ETags are not MD5s */
     if (!e)
-        e = store_mpu_copy_part(op->store, op->bucket, op->key, id, &part, sb, sk, off, len);
+        e = store_mpu_copy_part_v(op->store, op->bucket, op->key, id, &part, sb, sk,
+                                  qr_slice_cstr(src.version_id), off, len);
     if (e) {
         s3_fail(op, e);
         return;
@@ -694,14 +708,18 @@ static void complete_retry(struct s3_op *op, struct qr_slice id)
     struct store_mpu_done done;
     struct store_obj cur;
     enum qr_err e = store_mpu_completed(op->reader, op->bucket, op->key, id, &done);
+    /* on a versioned bucket the version it made must still be there, current or not */
     if (!e)
-        e = store_obj_get(op->reader, op->bucket, op->key, false, op->pool, &cur);
-    if (!e && strcmp(cur.etag, done.etag) != 0)
+        e = store_obj_get_v(op->reader, op->bucket, op->key, qr_slice_cstr(done.version_id), false,
+                            op->pool, &cur);
+    if (!e && (cur.is_marker || strcmp(cur.etag, done.etag) != 0))
         e = QR_E_NO_SUCH_UPLOAD;
     if (e) {
         s3_fail(op, e == QR_E_NO_SUCH_KEY ? QR_E_NO_SUCH_UPLOAD : e);
         return;
     }
+    if (done.version_id[0])
+        s3_header_s(op, "x-amz-version-id", done.version_id);
     struct store_mpu_complete c = {.etag = done.etag, .ck = done.ck};
     complete_result(op, &c);
 }
@@ -757,6 +775,8 @@ void s3_complete_mpu(struct s3_op *op)
         s3_fail(op, e);
         return;
     }
+    if (res.version_id[0])
+        s3_header_s(op, "x-amz-version-id", res.version_id);
     complete_result(op, &c);
     s3_sse_headers(op, &u.sse);
 }

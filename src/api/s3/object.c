@@ -31,6 +31,7 @@ struct put_state {
     struct store_put put;
     struct s3_body body;
     char etag[80];
+    char version_id[40]; /* the new version's, from the store ("" if never versioned) */
 };
 
 /* Everything before the store: conditions, headers, tags, the body and its digests.
@@ -41,7 +42,8 @@ static bool put_prepare(struct s3_op *op, struct put_state *ps)
     struct qr_slice v;
     memset(ps, 0, sizeof(*ps));
     qr_buf_init(&ps->body.decoded, 0);
-    if (!s3_write_conditions(op, &put->cond) || s3_meta_from_request(op, &put->headers) != QR_OK)
+    if (!s3_write_conditions(op, &put->cond) || s3_meta_from_request(op, &put->headers) != QR_OK ||
+        !s3_lock_headers(op, &put->lock))
         return false;
     if (s3_hdr(op, "x-amz-tagging", &v)) {
         if (op->directory) {
@@ -89,6 +91,8 @@ static void put_answer(struct s3_op *op, struct put_state *ps, enum qr_err e)
         return;
     }
     s3_header_etag(op, ps->etag);
+    if (ps->version_id[0])
+        s3_header_s(op, "x-amz-version-id", ps->version_id);
     s3_checksum_headers(op, &ps->put.ck);
     s3_sse_headers(op, &ps->put.sse);
     if (op->directory)
@@ -103,6 +107,8 @@ void s3_put_object(struct s3_op *op)
         enum qr_err e = store_obj_put(op->store, &ps.put, &res);
         if (ps.put.has_blob)
             api_stream_adopted(op->ar); /* kept or discarded by the store, either way */
+        if (!e)
+            memcpy(ps.version_id, res.version_id, sizeof(ps.version_id));
         put_answer(op, &ps, e);
     }
     s3_body_dispose(&ps.body);
@@ -125,6 +131,8 @@ static void put_async_done(void *arg, enum qr_err err, const struct store_put_re
 {
     struct s3_op *op = arg;
     op->async_err = err;
+    if (!err)
+        memcpy(op->put_state->version_id, res->version_id, sizeof(op->put_state->version_id));
     server_job_return(&op->job);
 }
 
@@ -226,11 +234,23 @@ void s3_get_object(struct s3_op *op)
         h2o_memis(ar->req->input.method.base, ar->req->input.method.len, H2O_STRLIT("HEAD"));
     struct qr_slice v, part_param;
     bool by_part = s3_param(op, "partNumber", &part_param);
-    if (s3_param(op, "versionId", &v) && !qr_slice_eq_lit(v, "null")) {
-        s3_fail_code(op, 400, "InvalidArgument", "Invalid version id specified");
+    struct qr_slice ver = s3_version_param(op);
+    enum qr_err e =
+        store_obj_get_v(op->reader, op->bucket, op->key, ver, !head, op->pool, &op->obj);
+    if (!e && op->obj.is_marker) {
+        /* a delete marker named by its id: S3 answers 405 and says what it is */
+        s3_header_s(op, "x-amz-delete-marker", "true");
+        s3_header_s(op, "x-amz-version-id", op->obj.version_id);
+        header_time(op, "Last-Modified", op->obj.mtime_ms);
+        s3_header_s(op, "Allow", "DELETE");
+        s3_fail_code(op, 405, "MethodNotAllowed",
+                     "The specified method is not allowed against this resource.");
         return;
     }
-    enum qr_err e = store_obj_get(op->reader, op->bucket, op->key, !head, op->pool, &op->obj);
+    if (e && e != QR_E_NO_SUCH_BUCKET) {
+        s3_fail_version(op, e, ver, &op->obj);
+        return;
+    }
     if (!e && !s3_sse_open(op, &op->obj, false))
         return;
     if (!e)
@@ -248,6 +268,8 @@ void s3_get_object(struct s3_op *op)
     if (by_part && !s3_part_range(op, o, part_param, &part_off, &part_len))
         return;
     object_headers(op, o);
+    s3_version_headers(op, o);
+    s3_lock_response_headers(op, &o->lock);
     op->off = 0;
     op->len = o->size;
     op->status = 200;
@@ -321,19 +343,32 @@ void s3_delete_object(struct s3_op *op)
         s3_fail_code(op, 400, "InvalidArgument", "If-None-Match is not allowed on DeleteObject.");
         return;
     }
-    enum qr_err e = store_obj_delete(op->store, op->bucket, op->key, &cond);
+    struct store_delete d = {
+        .bucket = op->bucket, .key = op->key, .version = s3_version_param(op), .cond = &cond};
+    struct store_delete_result res;
+    if (!s3_lock_bypass(op, op->key, &d.bypass_governance))
+        return;
+    enum qr_err e = store_obj_delete_v(op->store, &d, &res);
+    if (e == QR_E_DENIED) {
+        s3_fail_code(op, 403, "AccessDenied",
+                     "Access Denied because object protected by object lock.");
+        return;
+    }
     if (e) {
         s3_fail(op, e);
         return;
     }
+    if (res.marker)
+        s3_header_s(op, "x-amz-delete-marker", "true");
+    if (res.version_id[0])
+        s3_header_s(op, "x-amz-version-id", res.version_id);
+    else if (d.version.len) /* S3 echoes the id even when no such version existed */
+        s3_header(op, "x-amz-version-id", (const char *)d.version.p, d.version.len);
     op->status = 204;
 }
 
 /* ---- DeleteObjects ---- */
 
-/* One entry of DeleteObjects. A VersionId other than "null" names a version that cannot
- * exist (no bucket has had versioning): S3 reports such a delete as done and changes
- * nothing, and an id that is not a version id as an error. */
 /* An entry's ETag, LastModifiedTime and Size conditions (the last two on directory
  * buckets only, as in S3). NULL, or the message of the entry's error. */
 static const char *entry_conditions(struct s3_op *op, xmlNodePtr o, struct store_cond *cond)
@@ -358,7 +393,9 @@ static const char *entry_conditions(struct s3_op *op, xmlNodePtr o, struct store
     return NULL;
 }
 
-static void delete_one(struct s3_op *op, xmlNodePtr o, bool quiet)
+/* One entry of DeleteObjects: as DeleteObject (a version, or a marker on a versioned
+ * bucket), each key authorized on its own. */
+static void delete_one(struct s3_op *op, xmlNodePtr o, bool quiet, bool bypass)
 {
     enum qr_err e = QR_E_INVALID_KEY;
     struct qr_slice key = xml_text(xml_child(o, "Key"));
@@ -367,19 +404,24 @@ static void delete_one(struct s3_op *op, xmlNodePtr o, bool quiet)
     bool other_version = vnode && !qr_slice_eq_lit(vid, "null");
     const char *code = "InvalidArgument", *msg = NULL;
     struct store_cond cond;
+    struct store_delete_result res = {0};
     if (other_version && (op->directory || !s3_version_id_wellformed(vid))) {
         msg = "Invalid version id specified";
     } else if ((msg = entry_conditions(op, o, &cond)) != NULL) {
         code = "InvalidArgument";
     } else if (!key.len || key.len > QR_MAX_KEY_LEN) {
         e = QR_E_INVALID_KEY;
-    } else if (!s3_authorize_key(op, other_version ? "s3:DeleteObjectVersion" : "s3:DeleteObject",
-                                 key)) {
+    } else if (!s3_authorize_key(op, vnode ? "s3:DeleteObjectVersion" : "s3:DeleteObject", key)) {
         e = QR_E_DENIED;
-    } else if (other_version) {
-        e = QR_OK;
+    } else if (bypass && !s3_authorize_key(op, "s3:BypassGovernanceRetention", key)) {
+        e = QR_E_DENIED;
     } else {
-        e = store_obj_delete(op->store, op->bucket, key, &cond);
+        struct store_delete d = {.bucket = op->bucket,
+                                 .key = key,
+                                 .version = vnode ? vid : qr_slice(NULL, 0),
+                                 .cond = &cond,
+                                 .bypass_governance = bypass};
+        e = store_obj_delete_v(op->store, &d, &res);
     }
     if (e == QR_OK && !msg) {
         if (!quiet) {
@@ -387,6 +429,10 @@ static void delete_one(struct s3_op *op, xmlNodePtr o, bool quiet)
             xml_elem(&op->body, "Key", key);
             if (vnode)
                 xml_elem(&op->body, "VersionId", vid);
+            if (res.marker) {
+                xml_elem_bool(&op->body, "DeleteMarker", true);
+                xml_elem_s(&op->body, "DeleteMarkerVersionId", res.version_id);
+            }
             xml_close(&op->body, "Deleted");
         }
         return;
@@ -448,9 +494,12 @@ void s3_delete_objects(struct s3_op *op)
         s3_fail_malformed(op);
         goto out;
     }
+    struct qr_slice bp;
+    bool bypass = s3_hdr(op, "x-amz-bypass-governance-retention", &bp) &&
+                  qr_slice_ieq(bp, QR_SLICE_LIT("true"));
     xml_begin(&op->body, "DeleteResult", S3_NS);
     for (xmlNodePtr o = xml_child(root, "Object"); o; o = xml_next(o, "Object"))
-        delete_one(op, o, quiet);
+        delete_one(op, o, quiet, bypass);
     xml_close(&op->body, "DeleteResult");
 out:
     if (doc)
@@ -511,7 +560,10 @@ void s3_copy_object(struct s3_op *op)
     memset(&cp, 0, sizeof(cp));
     memset(&req, 0, sizeof(req));
     struct store_obj src;
-    if (!s3_copy_source(op, &req.src_bucket, &req.src_key) ||
+    struct qr_slice src_ver;
+    struct store_lock lock;
+    if (!s3_copy_source_v(op, &req.src_bucket, &req.src_key, &src_ver) ||
+        !s3_lock_headers(op, &lock) ||
         !directive(op, "x-amz-metadata-directive", &req.replace_headers) ||
         !directive(op, "x-amz-tagging-directive", &req.replace_tags) ||
         !s3_write_conditions(op, &req.cond))
@@ -527,12 +579,22 @@ void s3_copy_object(struct s3_op *op)
     }
     /* Inline bytes are needed only when a new checksum must be computed over them. */
     bool need_data = s3_hdr(op, "x-amz-checksum-algorithm", &v);
-    enum qr_err e =
-        store_obj_get(op->reader, req.src_bucket, req.src_key, need_data, op->pool, &src);
+    enum qr_err e = store_obj_get_v(op->reader, req.src_bucket, req.src_key, src_ver, need_data,
+                                    op->pool, &src);
+    if (!e && src.is_marker) {
+        /* S3: a delete marker is not a copy source */
+        s3_fail_code(op, 400, "InvalidRequest",
+                     "The source of a copy request may not specifically refer to a delete marker "
+                     "by version id.");
+        return;
+    }
     if (!e && !s3_copy_source_conditions(op, &src))
         e = QR_E_PRECONDITION;
     if (e) {
-        s3_fail(op, e);
+        if (e == QR_E_NO_SUCH_KEY && src_ver.len)
+            s3_fail_code(op, 404, "NoSuchVersion", "The specified version does not exist.");
+        else
+            s3_fail(op, e);
         return;
     }
     struct store_sse dst_sse;
@@ -564,6 +626,9 @@ void s3_copy_object(struct s3_op *op)
     }
     if (!copy_checksum(op, &src, &cp))
         return;
+    /* the version read above is the one copied, even if a newer one lands meanwhile */
+    cp.src_version = qr_slice_cstr(h2o_strdup(op->pool, src.version_id, SIZE_MAX).base);
+    cp.lock = lock;
     struct store_put_result res;
     e = store_obj_copy(op->store, &cp, &res);
     if (e) {
@@ -573,6 +638,10 @@ void s3_copy_object(struct s3_op *op)
         return;
     }
     s3_sse_headers(op, &src.sse); /* the copy shares the source's blobs and their keys */
+    if (res.version_id[0])
+        s3_header_s(op, "x-amz-version-id", res.version_id);
+    if (src.versioned)
+        s3_header_s(op, "x-amz-copy-source-version-id", src.version_id);
     xml_begin(&op->body, "CopyObjectResult", S3_NS);
     char q[84];
     snprintf(q, sizeof(q), "\"%s\"", cp.etag ? cp.etag : src.etag);

@@ -88,7 +88,8 @@ static const struct s3_route routes[] = {
      s3_list_object_versions, GP},
     {"GET", BKT, "versioning", NONE, {NONE}, NONE, NULL, "GetBucketVersioning", NONE,
      s3_get_bucket_versioning, GP},
-    {"PUT", BKT, "versioning", NONE, {NONE}, NONE, NULL, "PutBucketVersioning", NONE, NULL, GP},
+    {"PUT", BKT, "versioning", NONE, {NONE}, NONE, NULL, "PutBucketVersioning", NONE,
+     s3_put_bucket_versioning, W | GP},
     {"POST", BKT, "delete", NONE, {NONE}, NONE, NULL, "DeleteObjects", NONE, s3_delete_objects, W},
 
     /* bucket sub-resources quarry does not serve */
@@ -166,10 +167,10 @@ static const struct s3_route routes[] = {
      "GetBucketNotification", NULL, GP | S3_ALSO_GP_ONLY},
     {"PUT", BKT, "notification", NONE, {NONE}, NONE, NULL, "PutBucketNotificationConfiguration",
      "PutBucketNotification", NULL, GP | S3_ALSO_GP_ONLY},
-    {"GET", BKT, "object-lock", NONE, {NONE}, NONE, NULL, "GetObjectLockConfiguration", NONE, NULL,
-     GP},
-    {"PUT", BKT, "object-lock", NONE, {NONE}, NONE, NULL, "PutObjectLockConfiguration", NONE, NULL,
-     GP},
+    {"GET", BKT, "object-lock", NONE, {NONE}, NONE, NULL, "GetObjectLockConfiguration", NONE,
+     s3_get_object_lock_config, GP},
+    {"PUT", BKT, "object-lock", NONE, {NONE}, NONE, NULL, "PutObjectLockConfiguration", NONE,
+     s3_put_object_lock_config, W | GP},
     {"DELETE", BKT, "ownershipControls", NONE, {NONE}, NONE, NULL, "DeleteBucketOwnershipControls",
      NONE, NULL, GP},
     {"GET", BKT, "ownershipControls", NONE, {NONE}, NONE, NULL, "GetBucketOwnershipControls", NONE,
@@ -237,12 +238,16 @@ static const struct s3_route routes[] = {
     {"GET", OBJ, "attributes", NONE, {NONE}, NONE, p_version, "GetObjectAttributes", NONE, NULL, 0},
     {"PUT", OBJ, "encryption", NONE, {NONE}, NONE, p_version, "UpdateObjectEncryption", NONE, NULL,
      GP},
-    {"GET", OBJ, "legal-hold", NONE, {NONE}, NONE, p_version, "GetObjectLegalHold", NONE, NULL, GP},
-    {"PUT", OBJ, "legal-hold", NONE, {NONE}, NONE, p_version, "PutObjectLegalHold", NONE, NULL, GP},
+    {"GET", OBJ, "legal-hold", NONE, {NONE}, NONE, p_version, "GetObjectLegalHold", NONE,
+     s3_get_object_legal_hold, GP | VR},
+    {"PUT", OBJ, "legal-hold", NONE, {NONE}, NONE, p_version, "PutObjectLegalHold", NONE,
+     s3_put_object_legal_hold, W | GP | VR},
     {"PUT", OBJ, "renameObject", NONE, {NONE}, NONE, NULL, "RenameObject", NONE, NULL, 0},
     {"POST", OBJ, "restore", NONE, {NONE}, NONE, p_version, "RestoreObject", NONE, NULL, GP},
-    {"GET", OBJ, "retention", NONE, {NONE}, NONE, p_version, "GetObjectRetention", NONE, NULL, GP},
-    {"PUT", OBJ, "retention", NONE, {NONE}, NONE, p_version, "PutObjectRetention", NONE, NULL, GP},
+    {"GET", OBJ, "retention", NONE, {NONE}, NONE, p_version, "GetObjectRetention", NONE,
+     s3_get_object_retention, GP | VR},
+    {"PUT", OBJ, "retention", NONE, {NONE}, NONE, p_version, "PutObjectRetention", NONE,
+     s3_put_object_retention, W | GP | VR},
     {"POST", OBJ, "select", NONE, {NONE}, NONE, p_select, "SelectObjectContent", NONE, NULL, GP},
     {"GET", OBJ, "torrent", NONE, {NONE}, NONE, NULL, "GetObjectTorrent", NONE, NULL, GP},
 };
@@ -497,6 +502,8 @@ static const struct hdr_rule hdr_rules[] = {
      "copy-source encryption headers on this operation", NULL},
     {"x-amz-object-lock-", HDR_PREFIX, NULL, NULL, false, "Object Lock", NULL},
     {"x-amz-bucket-object-lock-enabled", HDR_EXACT, v_false, v_bool, false, "Object Lock", NULL},
+    {"x-amz-bucket-object-lock-token", HDR_EXACT, NULL, NULL, false,
+     "Object Lock tokens (S3 Replication)", NULL},
     {"x-amz-acl", HDR_EXACT, v_acl_noop, v_acl, false, "access control lists", NULL},
     {"x-amz-grant-", HDR_PREFIX, NULL, NULL, false, "access control lists", NULL},
     {"x-amz-object-ownership", HDR_EXACT, v_ownership, NULL, false,
@@ -507,8 +514,7 @@ static const struct hdr_rule hdr_rules[] = {
     /* Requester Pays is never enabled on a quarry bucket, and S3 ignores the header on
      * buckets without it: the bucket owner pays, nothing else changes. */
     {"x-amz-request-payer", HDR_EXACT, v_requester, v_requester, false, "Requester Pays", NULL},
-    /* Nothing can be locked (the headers above are refused), so bypassing governance
-     * retention changes nothing. */
+    /* Read by the handlers that delete or change retention; elsewhere it changes nothing. */
     {"x-amz-bypass-governance-retention", HDR_EXACT, v_bool, v_bool, false, "Object Lock", NULL},
     {"x-amz-write-offset-bytes", HDR_EXACT, NULL, NULL, false, "appends to objects", NULL},
     /* S3 has these on directory buckets only (model: DeleteObject). */
@@ -531,6 +537,28 @@ static const struct hdr_rule hdr_rules[] = {
     {"x-amz-expected-bucket-owner", HDR_EXACT, NULL, NULL, true, NULL, NULL},
     {"x-amz-source-expected-bucket-owner", HDR_EXACT, NULL, NULL, true, NULL, NULL},
 };
+
+/* Rules whose headers some handlers take on general purpose buckets (Object Lock: those
+ * writes check the bucket has it, lock.c); elsewhere the rule above applies. */
+static const struct {
+    const char *rule;
+    s3_fn fn[3];
+} gp_takes[] = {
+    {"x-amz-object-lock-", {s3_put_object, s3_copy_object, s3_create_mpu}},
+    {"x-amz-bucket-object-lock-enabled", {s3_create_bucket}},
+};
+
+static bool gp_taken(const struct s3_op *op, const struct hdr_rule *r)
+{
+    for (size_t i = 0; i < sizeof(gp_takes) / sizeof(*gp_takes) && !op->directory; i++) {
+        if (strcmp(gp_takes[i].rule, r->name) != 0)
+            continue;
+        for (size_t j = 0; j < 3; j++)
+            if (gp_takes[i].fn[j] && gp_takes[i].fn[j] == op->route->fn)
+                return true;
+    }
+    return false;
+}
 
 static bool value_in(const char *const *list, struct qr_slice v)
 {
@@ -589,6 +617,8 @@ bool s3_route_headers_ok(struct s3_op *op, struct s3_route_refusal *out)
         }
         if (value_in(r->noop, v) || (r->dir_fn && op->directory && op->route->fn == r->dir_fn))
             continue;
+        if (gp_taken(op, r) && (!r->valid || value_in(r->valid, v)))
+            continue;
         if (r->valid && !value_in(r->valid, v)) {
             refuse(out, 400, "InvalidArgument");
             snprintf(out->msg, sizeof(out->msg), "Invalid value for header %s.", shown(n, nbuf));
@@ -630,17 +660,14 @@ enum s3_version_verdict s3_route_version(struct s3_op *op, struct s3_route_refus
     if (!(op->route->flags & (S3_VERSION_READ | S3_VERSION_DELETE)) ||
         !api_param(op->ar, "versionId", &v) || qr_slice_eq_lit(v, "null"))
         return S3_VERSION_CURRENT;
-    /* No bucket ever had versioning: the null version is the only one there is. */
+    /* Directory buckets have no versioning: the null version is the only one there is.
+     * Elsewhere a well-formed id goes to the handler, which asks the store for it. */
     if (op->directory || !version_id_wellformed(v)) {
         refuse(out, 400, "InvalidArgument");
         snprintf(out->msg, sizeof(out->msg), "Invalid version id specified");
         return S3_VERSION_REFUSED;
     }
-    if (op->route->flags & S3_VERSION_DELETE)
-        return S3_VERSION_ABSENT_DELETE;
-    refuse(out, 404, "NoSuchVersion");
-    snprintf(out->msg, sizeof(out->msg), "The specified version does not exist.");
-    return S3_VERSION_REFUSED;
+    return S3_VERSION_CURRENT;
 }
 
 bool s3_version_id_wellformed(struct qr_slice v)

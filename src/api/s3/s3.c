@@ -491,9 +491,10 @@ static bool route(struct s3_op *op)
     return true;
 }
 
-/* A versionId naming a version that cannot exist is answered here, before any handler
- * could touch the current object: 400/404 for reads, 204 (nothing deleted) for deletes,
- * as S3 answers for a version it does not have. True: go on with the handler. */
+/* A versionId that cannot name a version (malformed, or not "null" on a directory
+ * bucket) is answered here, before any handler could touch the current object. A
+ * well-formed one goes to the handler, which asks the store for exactly that version.
+ * True: go on with the handler. */
 static bool answer_version(struct s3_op *op)
 {
     struct s3_route_refusal no;

@@ -77,14 +77,15 @@ bool s3_route_find(struct s3_op *op, struct qr_slice method, struct s3_route_ref
 bool s3_route_headers_ok(struct s3_op *op, struct s3_route_refusal *out);
 
 enum s3_version_verdict {
-    S3_VERSION_CURRENT,       /* no versionId, or "null": the current (null) version */
+    S3_VERSION_CURRENT,       /* no versionId, "null" or a well-formed id: the handler reads
+                                 it (s3_version_param) and the store says if it exists */
     S3_VERSION_REFUSED,       /* *out says what to answer */
     S3_VERSION_ABSENT_DELETE, /* delete of a version that cannot exist: 204, change nothing */
 };
-/* What a versionId parameter means for op->route (no bucket has versioning yet: only the
- * null version exists). Loop thread. */
+/* Whether op->route may go on with its versionId parameter: malformed ids, and any id
+ * but "null" on a directory bucket, are refused. Loop thread. */
 enum s3_version_verdict s3_route_version(struct s3_op *op, struct s3_route_refusal *out);
-/* Whether v has the form of an S3 version id (which then names no version here). */
+/* Whether v has the form of an S3 version id (32 characters of [A-Za-z0-9._]). */
 bool s3_version_id_wellformed(struct qr_slice v);
 
 struct s3_resp_header {
@@ -254,6 +255,22 @@ void s3_list_parts(struct s3_op *op);
 void s3_list_uploads(struct s3_op *op);
 void s3_list_object_versions(struct s3_op *op);
 void s3_get_bucket_versioning(struct s3_op *op);
+void s3_put_bucket_versioning(struct s3_op *op);
+/* Object Lock (lock.c). */
+void s3_get_object_lock_config(struct s3_op *op);
+void s3_put_object_lock_config(struct s3_op *op);
+void s3_get_object_retention(struct s3_op *op);
+void s3_put_object_retention(struct s3_op *op);
+void s3_get_object_legal_hold(struct s3_op *op);
+void s3_put_object_legal_hold(struct s3_op *op);
+/* The x-amz-object-lock-* headers of a write into *out. A bucket without Object Lock
+ * gets InvalidRequest (as S3). False with op failed. Worker or loop (one row read). */
+bool s3_lock_headers(struct s3_op *op, struct store_lock *out);
+/* x-amz-bypass-governance-retention: true, and the caller may use it
+ * (s3:BypassGovernanceRetention on key). False with op failed when refused. */
+bool s3_lock_bypass(struct s3_op *op, struct qr_slice key, bool *out);
+/* Lock headers of a GET/HEAD answer. */
+void s3_lock_response_headers(struct s3_op *op, const struct store_lock *l);
 
 /* x-amz-copy-source-if-* against the source, with S3's pairing rules. */
 bool s3_copy_source_conditions(struct s3_op *op, const struct store_obj *src);
@@ -263,6 +280,21 @@ enum qr_err s3_digest_range(struct s3_op *op, const struct store_obj *obj, uint6
                             uint64_t len, struct qr_ck_state *st, size_t n);
 /* Parses x-amz-copy-source into bucket and key (decoded, in op->pool). */
 bool s3_copy_source(struct s3_op *op, struct qr_slice *out_bucket, struct qr_slice *out_key);
+/* Same, with its ?versionId= ("null" or a well-formed id; empty when absent). */
+bool s3_copy_source_v(struct s3_op *op, struct qr_slice *out_bucket, struct qr_slice *out_key,
+                      struct qr_slice *out_version);
+
+/* ---- versions (common.c) ---- */
+
+/* The request's versionId for a route that takes one, or empty. */
+struct qr_slice s3_version_param(struct s3_op *op);
+/* x-amz-version-id of a version read from the store (none for a never-versioned
+ * bucket's null version, as S3). */
+void s3_version_headers(struct s3_op *op, const struct store_obj *o);
+/* Fails op with a read error of store_obj_get_v: a current delete marker is 404
+ * NoSuchKey with x-amz-delete-marker, a missing version 404 NoSuchVersion. */
+void s3_fail_version(struct s3_op *op, enum qr_err e, struct qr_slice version,
+                     const struct store_obj *o);
 
 /* For ?partNumber=N: checks the parameter against obj and the Range header and sets
  * *out_off and *out_len to the part's bytes (a non-multipart object is one part). Returns

@@ -90,13 +90,22 @@ void s3_get_object_tagging(struct s3_op *op)
     struct store_obj obj;
     struct tag tags[QR_MAX_TAGS];
     size_t n = 0;
-    enum qr_err e = store_obj_get(op->reader, op->bucket, op->key, false, op->pool, &obj);
-    if (!e)
-        e = tags_decode(op, obj.tags, tags, &n);
+    struct qr_slice ver = s3_version_param(op);
+    enum qr_err e = store_obj_get_v(op->reader, op->bucket, op->key, ver, false, op->pool, &obj);
+    if (!e && obj.is_marker) {
+        s3_fail_code(op, 405, "MethodNotAllowed",
+                     "The specified method is not allowed against this resource.");
+        return;
+    }
     if (e) {
+        s3_fail_version(op, e, ver, &obj);
+        return;
+    }
+    if ((e = tags_decode(op, obj.tags, tags, &n)) != QR_OK) {
         s3_fail(op, e);
         return;
     }
+    s3_version_headers(op, &obj);
     xml_begin(&op->body, "Tagging", S3_NS);
     xml_open(&op->body, "TagSet");
     for (size_t i = 0; i < n; i++) {
@@ -164,11 +173,16 @@ static bool parse_tagging(struct s3_op *op, xmlDocPtr doc, struct tag *out, size
 /* Stores tags (stored form) on the object and sets the success status. */
 static void set_tags(struct s3_op *op, struct qr_slice tags, int status)
 {
-    enum qr_err e = store_obj_set_tags(op->store, op->bucket, op->key, tags);
+    struct qr_slice ver = s3_version_param(op);
+    enum qr_err e = store_obj_set_tags_v(op->store, op->bucket, op->key, ver, tags);
     if (e) {
-        s3_fail(op, e);
+        struct store_obj none;
+        memset(&none, 0, sizeof(none));
+        s3_fail_version(op, e, ver, &none);
         return;
     }
+    if (ver.len)
+        s3_header(op, "x-amz-version-id", (const char *)ver.p, ver.len);
     op->status = status;
 }
 

@@ -85,8 +85,10 @@ test('plain-HTTP SSE-C, object lock and ACL headers are refused', () => failWith
     await rejects(s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'sse', Body: 'x',
       SSECustomerAlgorithm: 'AES256', SSECustomerKey: 'k'.repeat(32) })),
     bucket === GP ? 'InvalidRequest' : 'InvalidArgument', 400);
+    // Object Lock on a bucket created without it: S3's own refusal; none on directory buckets
     await rejects(s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'lock', Body: 'x',
-      ObjectLockLegalHoldStatus: 'ON' })), 'NotImplemented', 501);
+      ObjectLockLegalHoldStatus: 'ON' })), bucket === GP ? 'InvalidRequest' : 'NotImplemented',
+    bucket === GP ? 400 : 501);
     await rejects(s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'acl', Body: 'x',
       ACL: 'public-read' })), 'NotImplemented', 501);
     for (const key of ['sse', 'lock', 'acl'])
