@@ -23,8 +23,7 @@ import {
   S3ControlClient, CreateJobCommand, DescribeJobCommand, UpdateJobStatusCommand,
   ListJobsCommand,
 } from '@aws-sdk/client-s3-control';
-import { IAMClient, CreateRoleCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
-import { startServer, stopServer, logTail, ACCESS_KEY, SECRET_KEY, REGION } from './server.mjs';
+import { startServer, stopServer, logTail, ACCESS_KEY, SECRET_KEY, REGION, createRoles, LAMBDA_ROLE, BATCH_ROLE } from './server.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const fixtures = path.resolve(here, '..', 'lambda_fixtures');
@@ -52,23 +51,8 @@ before(async () => {
     credentials: creds });
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'quarry-js-batch-'));
   // The walkthrough's roles: the function's (trusted by Lambda) and the job's (trusted by
-  // Batch Operations); both act as themselves, so they must exist and grant what runs.
-  const iam = new IAMClient({ endpoint: srv.endpoint, region: REGION, maxAttempts: 1, credentials: creds });
-  const roles = [['lambda-ex', 'lambda.amazonaws.com', ['s3:*', 's3express:*', 'logs:*']],
-    ['batch-ops', 'batchoperations.s3.amazonaws.com', ['s3:*', 's3express:*', 'lambda:InvokeFunction']]];
-  for (const [name, service, actions] of roles) {
-    await iam.send(new CreateRoleCommand({
-      RoleName: name,
-      AssumeRolePolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{
-        Effect: 'Allow', Principal: { Service: service }, Action: 'sts:AssumeRole' }] }),
-    }));
-    await iam.send(new PutRolePolicyCommand({
-      RoleName: name, PolicyName: 'p',
-      PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{
-        Effect: 'Allow', Action: actions, Resource: '*' }] }),
-    }));
-  }
-  iam.destroy();
+  // Batch Operations).
+  await createRoles(srv, [LAMBDA_ROLE, BATCH_ROLE]);
 });
 
 after(async () => {

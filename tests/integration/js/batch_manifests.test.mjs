@@ -13,7 +13,7 @@ import {
 import {
   S3ControlClient, CreateJobCommand, DescribeJobCommand,
 } from '@aws-sdk/client-s3-control';
-import { startServer, stopServer, ACCESS_KEY, SECRET_KEY, REGION } from './server.mjs';
+import { startServer, stopServer, ACCESS_KEY, SECRET_KEY, REGION, createRoles, BATCH_ROLE } from './server.mjs';
 
 const ACCOUNT = '123456789012';
 const ROLE = `arn:aws:iam::${ACCOUNT}:role/batch-ops`;
@@ -30,6 +30,7 @@ before(async () => {
     forcePathStyle: true });
   ctl = new S3ControlClient({ endpoint: `http://localhost:${port}`, region: REGION, maxAttempts: 1,
     credentials: creds });
+  await createRoles(srv, [BATCH_ROLE]); // jobs run as their role
 });
 
 after(async () => {

@@ -15,8 +15,7 @@ import {
   LambdaClient, CreateFunctionCommand, GetFunctionCommand, InvokeCommand, DeleteFunctionCommand,
   ListFunctionsCommand, waitUntilFunctionActiveV2,
 } from '@aws-sdk/client-lambda';
-import { IAMClient, CreateRoleCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
-import { startServer, stopServer, logTail, ACCESS_KEY, SECRET_KEY, REGION } from './server.mjs';
+import { startServer, stopServer, logTail, ACCESS_KEY, SECRET_KEY, REGION, createRoles, LAMBDA_ROLE } from './server.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const fixtures = path.resolve(here, '..', 'lambda_fixtures');
@@ -57,20 +56,7 @@ before(async () => {
     credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY },
   });
   // The walkthrough's execution role: functions act as it, so it must exist and grant S3.
-  const iam = new IAMClient({
-    endpoint: srv.endpoint, region: REGION, maxAttempts: 1,
-    credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY },
-  });
-  await iam.send(new CreateRoleCommand({
-    RoleName: 'lambda-ex',
-    AssumeRolePolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{
-      Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' }] }),
-  }));
-  await iam.send(new PutRolePolicyCommand({
-    RoleName: 'lambda-ex', PolicyName: 'quarry-tests',
-    PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{
-      Effect: 'Allow', Action: ['s3:*', 's3express:*', 'logs:*'], Resource: '*' }] }),
-  }));
+  await createRoles(srv, [LAMBDA_ROLE]);
 });
 
 after(async () => {

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { IAMClient, CreateRoleCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..', '..');
@@ -76,3 +77,31 @@ export async function stopServer(s) {
   clearTimeout(t);
   fs.rmSync(s.root, { recursive: true, force: true });
 }
+
+// Creates roles the way the walkthrough does: each trusted by one service principal and
+// allowed `actions` on everything. Functions and jobs act as their role, so it must exist.
+// roles: [[name, service, actions], ...].
+export async function createRoles(s, roles) {
+  const iam = new IAMClient({ endpoint: s.endpoint, region: REGION, maxAttempts: 1,
+    credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY } });
+  try {
+    for (const [name, service, actions] of roles) {
+      await iam.send(new CreateRoleCommand({
+        RoleName: name,
+        AssumeRolePolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{
+          Effect: 'Allow', Principal: { Service: service }, Action: 'sts:AssumeRole' }] }),
+      }));
+      await iam.send(new PutRolePolicyCommand({
+        RoleName: name, PolicyName: 'quarry-tests',
+        PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{
+          Effect: 'Allow', Action: actions, Resource: '*' }] }),
+      }));
+    }
+  } finally {
+    iam.destroy();
+  }
+}
+
+export const LAMBDA_ROLE = ['lambda-ex', 'lambda.amazonaws.com', ['s3:*', 's3express:*', 'logs:*']];
+export const BATCH_ROLE = ['batch-ops', 'batchoperations.s3.amazonaws.com',
+  ['s3:*', 's3express:*', 'lambda:InvokeFunction']];
