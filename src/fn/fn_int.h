@@ -27,6 +27,7 @@
 
 #include "fn/fn.h"
 #include "util/buf.h"
+#include "util/picohttp.h"
 
 #define FN_MAX_PAYLOAD    6291556u        /* AWS: "maximum allowed payload size (6291556 bytes)" */
 #define FN_MAX_ERROR_BODY (1024u * 1024u) /* /error and /init/error bodies */
@@ -52,24 +53,6 @@
 /* uid and gid inside a user-namespace sandbox (quarry not root): Lambda's sbx_user1051 */
 #define FN_NS_UID         993u
 #define FN_NS_GID         990u
-
-/* ---- picohttpparser, exported by libh2o-evloop (its header is not installed) ---------- */
-struct phr_header {
-    const char *name;
-    size_t name_len;
-    const char *value;
-    size_t value_len;
-};
-struct phr_chunked_decoder {
-    size_t bytes_left_in_chunk;
-    char consume_trailer;
-    char _hex_count;
-    char _state;
-};
-int phr_parse_request(const char *buf, size_t len, const char **method, size_t *method_len,
-                      const char **path, size_t *path_len, int *minor_version,
-                      struct phr_header *headers, size_t *num_headers, size_t last_len);
-ssize_t phr_decode_chunked(struct phr_chunked_decoder *decoder, char *buf, size_t *bufsz);
 
 /* ---- runtime table (runtimes.c) ------------------------------------------------------ */
 
