@@ -32,6 +32,9 @@ DEFAULT_AK = "quarry"
 DEFAULT_SK = "quarry-secret-key"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
+# CreateBucketConfiguration of a directory bucket in zone use1-az4 (names end --use1-az4--x-s3)
+DIR_CFG = {"Location": {"Type": "AvailabilityZone", "Name": "use1-az4"},
+           "Bucket": {"DataRedundancy": "SingleAvailabilityZone", "Type": "Directory"}}
 READY_RE = re.compile(rb"^quarry listening on (http://127\.0\.0\.1:(\d+))\s*$")
 READY_DEADLINE_S = 10.0
 

@@ -29,7 +29,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from harness import check, client_error, eq, run, test
-from quarry_server import REGION, QuarryServer, build_zip
+from quarry_server import DIR_CFG, REGION, QuarryServer, build_zip
 
 srv = None
 s3 = None
@@ -37,8 +37,6 @@ GP = "atk-gp"
 GP2 = "atk-other"
 DIRA = "atka--use1-az4--x-s3"
 DIRB = "atkb--use1-az4--x-s3"
-DIR_CFG = {"Location": {"Type": "AvailabilityZone", "Name": "use1-az4"},
-           "Bucket": {"DataRedundancy": "SingleAvailabilityZone", "Type": "Directory"}}
 SECRET = b"secret bytes of another bucket"
 
 

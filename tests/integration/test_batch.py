@@ -23,14 +23,12 @@ import boto3
 from botocore.config import Config
 
 from harness import check, client_error, eq, expect_client_error, run, test
-from quarry_server import ACCOUNT, REGION, QuarryServer, build_zip
+from quarry_server import ACCOUNT, DIR_CFG, REGION, QuarryServer, build_zip
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "lambda_fixtures")
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/batch-ops"
 FN_ROLE = f"arn:aws:iam::{ACCOUNT}:role/lambda-ex"
-DIR_CFG = {"Location": {"Type": "AvailabilityZone", "Name": "use1-az4"},
-           "Bucket": {"DataRedundancy": "SingleAvailabilityZone", "Type": "Directory"}}
 JOB_DEADLINE_S = 120.0
 # Keys a manifest must carry safely: spaces, '+', '%', '#', commas, quotes, unicode.
 WEIRD_KEYS = ["plain.txt", "with space.txt", "plus+sign.txt", "percent%41.txt", "hash#tag.txt",

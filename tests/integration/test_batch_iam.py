@@ -22,14 +22,12 @@ import boto3
 from botocore.config import Config
 
 from harness import check, eq, expect_client_error, run, test
-from quarry_server import ACCOUNT, REGION, QuarryServer, build_zip
+from quarry_server import ACCOUNT, DIR_CFG, REGION, QuarryServer, build_zip
 import os
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "lambda_fixtures")
-DIR_CFG = {"Location": {"Type": "AvailabilityZone", "Name": "use1-az4"},
-           "Bucket": {"DataRedundancy": "SingleAvailabilityZone", "Type": "Directory"}}
 BATCH_TRUST = {"Version": "2012-10-17", "Statement": [{
     "Effect": "Allow", "Principal": {"Service": "batchoperations.s3.amazonaws.com"},
     "Action": "sts:AssumeRole"}]}

@@ -18,12 +18,10 @@ import zlib
 from botocore.exceptions import ClientError
 
 from harness import check, client_error, eq, expect_client_error, run, test
-from quarry_server import QuarryServer
+from quarry_server import DIR_CFG, QuarryServer
 
 srv = None
 s3 = None
-DIR_CFG = {"Location": {"Type": "AvailabilityZone", "Name": "use1-az4"},
-           "Bucket": {"DataRedundancy": "SingleAvailabilityZone", "Type": "Directory"}}
 MiB = 1024 * 1024
 
 

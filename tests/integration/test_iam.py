@@ -26,7 +26,7 @@ import boto3
 from botocore.config import Config
 
 from harness import check, client_error, eq, run, test
-from quarry_server import REGION, QuarryServer, build_zip
+from quarry_server import DIR_CFG, REGION, QuarryServer, build_zip
 
 ACCOUNT = "123456789012"
 srv = None
@@ -34,8 +34,6 @@ iam = None
 s3 = None
 GP = "iam-gp"
 DIR = "iamdir--use1-az4--x-s3"
-DIR_CFG = {"Location": {"Type": "AvailabilityZone", "Name": "use1-az4"},
-           "Bucket": {"DataRedundancy": "SingleAvailabilityZone", "Type": "Directory"}}
 TRUST_LAMBDA = {"Version": "2012-10-17", "Statement": [{
     "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
     "Action": "sts:AssumeRole"}]}

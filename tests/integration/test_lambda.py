@@ -27,7 +27,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ReadTimeoutError
 
 from harness import check, client_error, eq, expect_client_error, run, test
-from quarry_server import (ACCOUNT, REGION, QuarryServer, build_zip, children_of,
+from quarry_server import (ACCOUNT, DIR_CFG, REGION, QuarryServer, build_zip, children_of,
                            processes_with)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -35,8 +35,6 @@ FIXTURES = os.path.join(HERE, "lambda_fixtures")
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/lambda-ex"
 RUNTIME = "python3.11"
 HANDLER = "lambda_function.lambda_handler"
-DIR_CFG = {"Location": {"Type": "AvailabilityZone", "Name": "use1-az4"},
-           "Bucket": {"DataRedundancy": "SingleAvailabilityZone", "Type": "Directory"}}
 MiB = 1024 * 1024
 SANDBOXED = shutil.which("bwrap") is not None  # quarry confines functions when bwrap exists
 EVENT_DEADLINE_S = 30.0

@@ -15,12 +15,10 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from harness import check, client_error, eq, expect_client_error, run, test
-from quarry_server import REGION, QuarryServer
+from quarry_server import DIR_CFG, REGION, QuarryServer
 
 srv = None
 s3 = None
-DIR_CFG = {"Location": {"Type": "AvailabilityZone", "Name": "use1-az4"},
-           "Bucket": {"DataRedundancy": "SingleAvailabilityZone", "Type": "Directory"}}
 MiB = 1024 * 1024
 
 

@@ -30,12 +30,10 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError, FlexibleChecksumError, MissingDependencyException
 
 from harness import check, client_error, eq, expect_client_error, run, test
-from quarry_server import ACCOUNT, REGION, REPO, QuarryServer, binary_path
+from quarry_server import ACCOUNT, DIR_CFG, REGION, REPO, QuarryServer, binary_path
 
 srv = None
 s3 = None
-DIR_CFG = {"Location": {"Type": "AvailabilityZone", "Name": "use1-az4"},
-           "Bucket": {"DataRedundancy": "SingleAvailabilityZone", "Type": "Directory"}}
 FIXTURE = b"walk fixture bytes\n"
 WALK_KEY = "walk/k"
 

@@ -16,12 +16,10 @@ import subprocess
 import tempfile
 
 from harness import check, client_error, eq, expect_client_error, run, test
-from quarry_server import QuarryServer
+from quarry_server import DIR_CFG, QuarryServer
 
 srv = None
 s3 = None
-DIR_CFG = {"Location": {"Type": "AvailabilityZone", "Name": "use1-az4"},
-           "Bucket": {"DataRedundancy": "SingleAvailabilityZone", "Type": "Directory"}}
 MiB = 1024 * 1024
 VID = re.compile(r"^[A-Za-z0-9._]{32}$")
 

@@ -17,11 +17,9 @@ from botocore.credentials import Credentials
 import http.client
 
 from harness import check, eq, run, test
-from quarry_server import REGION, QuarryServer, free_port
+from quarry_server import DIR_CFG, REGION, QuarryServer, free_port
 
 srv = None
-DIR_CFG = {"Location": {"Type": "AvailabilityZone", "Name": "use1-az4"},
-           "Bucket": {"DataRedundancy": "SingleAvailabilityZone", "Type": "Directory"}}
 A = "sessa--use1-az4--x-s3"
 B = "sessb--use1-az4--x-s3"
 
