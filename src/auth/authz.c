@@ -532,7 +532,7 @@ void authz_note_use(struct authz *a, const struct creds_identity *id, const char
         a->n_uses++;
         u = &a->uses[i];
         memset(u, 0, sizeof(*u));
-        snprintf(u->akid, sizeof(u->akid), "%s", id->akid);
+        memcpy(u->akid, id->akid, strlen(id->akid) + 1); /* fits: checked on entry */
     }
     if (u) {
         u->ms = now_ms;
