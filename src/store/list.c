@@ -171,8 +171,7 @@ static enum qr_err key_rest(struct store_reader *r, int64_t bucket_id, struct pa
 {
     const struct store_list_opts *o = pg->o;
     struct qr_slice cp;
-    if (o->after.len < o->prefix.len || memcmp(o->after.p, o->prefix.p, o->prefix.len) != 0 ||
-        rollup(o->after, o, &cp))
+    if (!qr_slice_starts(o->after, o->prefix) || rollup(o->after, o, &cp))
         return QR_OK; /* outside the listing, or already returned as a common prefix */
     sqlite3_stmt *s = stmt_get(&r->c, ST_LISTV_KEY_REST);
     if (s == NULL)
