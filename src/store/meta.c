@@ -328,17 +328,8 @@ static void col_bucket(sqlite3_stmt *s, struct store_bucket *b)
     /* ST_BUCKET_GET and ST_BUCKET_LIST share these columns */
     if (sqlite3_column_type(s, 5) != SQLITE_NULL)
         col_text(s, 5, b->sse_rule, sizeof(b->sse_rule));
-    int v = sqlite3_column_int(s, 6);
-    b->versioning = v == STORE_VERS_ENABLED     ? STORE_VERS_ENABLED
-                    : v == STORE_VERS_SUSPENDED ? STORE_VERS_SUSPENDED
-                                                : STORE_VERS_OFF;
-    b->lock_enabled = sqlite3_column_int(s, 7) != 0;
-    int m = sqlite3_column_int(s, 8);
-    b->lock_mode = m == STORE_LOCK_GOVERNANCE   ? STORE_LOCK_GOVERNANCE
-                   : m == STORE_LOCK_COMPLIANCE ? STORE_LOCK_COMPLIANCE
-                                                : STORE_LOCK_NONE;
-    b->lock_days = (uint32_t)sqlite3_column_int64(s, 9);
-    b->lock_years = (uint32_t)sqlite3_column_int64(s, 10);
+    col_vlock(s, 6, &b->versioning, &b->lock_enabled, &b->lock_mode, &b->lock_days,
+              &b->lock_years);
 }
 
 enum qr_err store_bucket_get(struct store_reader *r, struct qr_slice name, struct store_bucket *out)

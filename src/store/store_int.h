@@ -460,6 +460,11 @@ struct w_bucket {
     uint32_t lock_days, lock_years;
 };
 /* Errors: QR_E_NO_SUCH_BUCKET, QR_E_DB. */
+/* A bucket's versioning and Object Lock columns, first..first+4 of a row (versioning,
+ * lock_enabled, lock_mode, lock_days, lock_years), as ST_BUCKET_GET/LIST/VSTATE read them. */
+void col_vlock(sqlite3_stmt *s, int first, enum store_versioning *versioning,
+               bool *lock_enabled, enum store_lock_mode *lock_mode, uint32_t *lock_days,
+               uint32_t *lock_years);
 enum qr_err w_bucket_get(struct store *st, struct qr_slice name, struct w_bucket *out);
 /* Makes row the key's current version as the bucket's versioning state says (a new id,
  * the null version replaced, or the one row updated), dropping the references of what it

@@ -23,6 +23,23 @@
 
 #define DAY_MS (86400LL * 1000LL)
 
+void col_vlock(sqlite3_stmt *s, int first, enum store_versioning *versioning,
+               bool *lock_enabled, enum store_lock_mode *lock_mode, uint32_t *lock_days,
+               uint32_t *lock_years)
+{
+    int v = sqlite3_column_int(s, first);
+    *versioning = v == STORE_VERS_ENABLED     ? STORE_VERS_ENABLED
+                  : v == STORE_VERS_SUSPENDED ? STORE_VERS_SUSPENDED
+                                              : STORE_VERS_OFF;
+    *lock_enabled = sqlite3_column_int(s, first + 1) != 0;
+    int m = sqlite3_column_int(s, first + 2);
+    *lock_mode = m == STORE_LOCK_GOVERNANCE   ? STORE_LOCK_GOVERNANCE
+                 : m == STORE_LOCK_COMPLIANCE ? STORE_LOCK_COMPLIANCE
+                                              : STORE_LOCK_NONE;
+    *lock_days = (uint32_t)sqlite3_column_int64(s, first + 3);
+    *lock_years = (uint32_t)sqlite3_column_int64(s, first + 4);
+}
+
 enum qr_err w_bucket_get(struct store *st, struct qr_slice name, struct w_bucket *out)
 {
     memset(out, 0, sizeof(*out));
@@ -33,17 +50,8 @@ enum qr_err w_bucket_get(struct store *st, struct qr_slice name, struct w_bucket
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
         out->id = sqlite3_column_int64(s, 0);
-        int v = sqlite3_column_int(s, 1);
-        out->versioning = v == STORE_VERS_ENABLED     ? STORE_VERS_ENABLED
-                          : v == STORE_VERS_SUSPENDED ? STORE_VERS_SUSPENDED
-                                                      : STORE_VERS_OFF;
-        out->lock_enabled = sqlite3_column_int(s, 2) != 0;
-        int m = sqlite3_column_int(s, 3);
-        out->lock_mode = m == STORE_LOCK_GOVERNANCE   ? STORE_LOCK_GOVERNANCE
-                         : m == STORE_LOCK_COMPLIANCE ? STORE_LOCK_COMPLIANCE
-                                                      : STORE_LOCK_NONE;
-        out->lock_days = (uint32_t)sqlite3_column_int64(s, 4);
-        out->lock_years = (uint32_t)sqlite3_column_int64(s, 5);
+        col_vlock(s, 1, &out->versioning, &out->lock_enabled, &out->lock_mode, &out->lock_days,
+                  &out->lock_years);
     }
     sqlite3_reset(s);
     if (rc == SQLITE_DONE)
