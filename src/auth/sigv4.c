@@ -41,7 +41,6 @@
 #define SIGV4_MAX_METHOD         32u
 #define SIGV4_MAX_SIGNED_HEADERS 4096u /* the SignedHeaders list itself */
 #define SIGV4_MAX_CHUNK_LINE     128u  /* "hex;chunk-signature=<64 hex>" */
-#define SIGV4_MAX_TRAILER_LINE   512u
 
 static const char EMPTY_SHA256[] =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -1043,20 +1042,6 @@ void sigv4_chunk_ctx_wipe(struct sigv4_chunk_ctx *c)
 
 /* ---- aws-chunked ------------------------------------------------------------------- */
 
-/* One CRLF-terminated line starting at *pos, at most max bytes before the CRLF. */
-static bool take_line(struct qr_slice body, size_t *pos, size_t max, struct qr_slice *line)
-{
-    size_t start = *pos;
-    for (size_t i = start; i + 1 < body.len && i - start <= max; i++) {
-        if (body.p[i] == '\r' && body.p[i + 1] == '\n') {
-            *line = slice_sub(body, start, i);
-            *pos = i + 2;
-            return true;
-        }
-    }
-    return false;
-}
-
 /* HMAC over "<alg>\n<date>\n<scope>\n<prev>\n<rest>" with the chunk context's key. */
 static void chain_sig(const struct sigv4_chunk_ctx *ctx, const char *alg, const char *prev,
                       const char *rest, char out[65])
@@ -1069,21 +1054,6 @@ static void chain_sig(const struct sigv4_chunk_ctx *ctx, const char *alg, const 
     hmac_sha256(ctx->key, sizeof(ctx->key), msg, n > 0 ? (size_t)n : 0, mac);
     hex_lower(mac, sizeof(mac), out);
     OPENSSL_cleanse(mac, sizeof(mac));
-}
-
-/* Verifies a chunk signature and advances prev to it. */
-static bool check_chunk(const struct sigv4_chunk_ctx *ctx, char prev[65], const char given[65],
-                        struct qr_slice data)
-{
-    char rest[65 + 1 + 64 + 1], want[65];
-    char dh[65];
-    sigv4_sha256_hex(data.p, data.len, dh);
-    snprintf(rest, sizeof(rest), "%s\n%s", EMPTY_SHA256, dh);
-    chain_sig(ctx, "AWS4-HMAC-SHA256-PAYLOAD", prev, rest, want);
-    if (CRYPTO_memcmp(want, given, 64) != 0)
-        return false;
-    memcpy(prev, given, 65);
-    return true;
 }
 
 /* "<hex>[;chunk-signature=<sig>]" -> size and, when signed, the signature. */
@@ -1135,73 +1105,201 @@ static bool parse_trailer_line(struct qr_slice line, char lname[64], struct qr_s
             return false;
     return true;
 }
+enum {
+    CS_LINE,    /* gathering a chunk header line */
+    CS_DATA,    /* inside a chunk's data */
+    CS_CR,      /* the CR after a chunk's data */
+    CS_LF,      /* the LF after it */
+    CS_TRAILER, /* gathering trailer lines after the final chunk */
+    CS_DONE,    /* the empty line after the trailers came: nothing may follow */
+};
 
-/* The trailer section after the final chunk: "name:value\r\n"... then "\r\n". A body
- * that ends right after the last trailer line (no final CRLF) is tolerated. */
-static enum qr_err decode_trailers(struct qr_slice body, size_t pos,
-                                   const struct sigv4_chunk_ctx *ctx, const char prev[65],
-                                   struct sigv4_trailer *trailers, size_t max_trailers,
-                                   size_t *out_n)
+void sigv4_chunked_init(struct sigv4_chunked *d, const struct sigv4_chunk_ctx *ctx,
+                        int64_t decoded_len, size_t max_trailers)
 {
-    struct qr_buf canon; /* the signed form: "name:value\n" per trailer, as received */
-    char tsig[65] = "", lname[64];
-    size_t n = 0;
-    struct qr_slice line, value;
-    enum qr_err err = QR_OK;
+    memset(d, 0, sizeof(*d));
+    d->ctx = ctx;
+    d->decoded_len = decoded_len;
+    d->max_trailers = max_trailers < SIGV4_MAX_TRAILERS ? max_trailers : SIGV4_MAX_TRAILERS;
+    d->state = CS_LINE;
+    if (ctx) {
+        memcpy(d->prev, ctx->seed_signature, sizeof(d->prev));
+        d->prev[64] = '\0';
+    }
+}
 
-    qr_buf_init(&canon, SIGV4_MAX_TRAILER_LINE * 8);
-    while (pos < body.len) {
-        if (!take_line(body, &pos, SIGV4_MAX_TRAILER_LINE, &line)) {
-            err = QR_E_BAD_INPUT;
-            goto out;
-        }
-        if (line.len == 0)
+void sigv4_chunked_wipe(struct sigv4_chunked *d)
+{
+    OPENSSL_cleanse(d->prev, sizeof(d->prev));
+    OPENSSL_cleanse(d->sig, sizeof(d->sig));
+    OPENSSL_cleanse(&d->sha, sizeof(d->sha));
+}
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+/* The current chunk's data has all passed: its signature must chain from prev. */
+static bool chunk_signed_ok(struct sigv4_chunked *d)
+{
+    uint8_t md[32];
+    char rest[65 + 1 + 64 + 1], want[65], dh[65];
+    SHA256_Final(md, &d->sha);
+    hex_lower(md, sizeof(md), dh);
+    snprintf(rest, sizeof(rest), "%s\n%s", EMPTY_SHA256, dh);
+    chain_sig(d->ctx, "AWS4-HMAC-SHA256-PAYLOAD", d->prev, rest, want);
+    if (CRYPTO_memcmp(want, d->sig, 64) != 0)
+        return false;
+    memcpy(d->prev, d->sig, 65);
+    return true;
+}
+
+/* A complete chunk header line: the next chunk begins (or the final one came). */
+static enum qr_err on_chunk_line(struct sigv4_chunked *d, struct qr_slice line)
+{
+    uint64_t size, total;
+    enum qr_err err = parse_chunk_line(line, d->ctx != NULL, &size, d->sig);
+    if (err != QR_OK)
+        return err;
+    if (qr_add_overflow(d->total, size, &total) ||
+        (d->decoded_len >= 0 && total > (uint64_t)d->decoded_len))
+        return QR_E_INCOMPLETE_BODY;
+    if (d->ctx)
+        SHA256_Init(&d->sha);
+    d->left = size;
+    if (size > 0) {
+        d->state = CS_DATA;
+        return QR_OK;
+    }
+    if (d->ctx && !chunk_signed_ok(d))
+        return QR_E_SIGNATURE;
+    d->state = CS_TRAILER;
+    return QR_OK;
+}
+#pragma GCC diagnostic pop
+
+/* The trailers ended (an empty line, or the end of the body): a signed stream's trailers
+ * must carry a trailer signature over them, chained from the final chunk's. */
+static enum qr_err trailers_end(struct sigv4_chunked *d)
+{
+    if (!d->ctx || (d->n_trailers == 0 && !d->tsig[0]))
+        return QR_OK;
+    if (!d->tsig[0])
+        return QR_E_SIGNATURE; /* a signed stream with unsigned trailers */
+    char mdhex[65], want[65];
+    sigv4_sha256_hex(d->canon, d->canon_len, mdhex);
+    chain_sig(d->ctx, "AWS4-HMAC-SHA256-TRAILER", d->prev, mdhex, want);
+    return CRYPTO_memcmp(want, d->tsig, 64) == 0 ? QR_OK : QR_E_SIGNATURE;
+}
+
+/* A complete trailer line: "name:value", or the empty line that ends them. */
+static enum qr_err on_trailer_line(struct sigv4_chunked *d, struct qr_slice line)
+{
+    char lname[64];
+    struct qr_slice value;
+    if (line.len == 0) {
+        d->state = CS_DONE;
+        return trailers_end(d);
+    }
+    if (d->tsig[0] || !parse_trailer_line(line, lname, &value))
+        return QR_E_BAD_INPUT; /* malformed, or after the trailer signature */
+    if (strcmp(lname, "x-amz-trailer-signature") == 0)
+        return d->ctx && parse_sig_hex(value, d->tsig) ? QR_OK : QR_E_BAD_INPUT;
+    struct sigv4_trailer *t = &d->trailers[d->n_trailers];
+    if (d->n_trailers == d->max_trailers || value.len >= sizeof(t->value))
+        return QR_E_BAD_INPUT;
+    memcpy(t->name, lname, sizeof(lname));
+    memcpy(t->value, value.p, value.len);
+    t->value[value.len] = '\0';
+    d->n_trailers++;
+    /* name < 64, value < 128: each fits its share of canon */
+    int n = snprintf(d->canon + d->canon_len, sizeof(d->canon) - d->canon_len, "%s:%s\n",
+                     t->name, t->value);
+    d->canon_len += n > 0 ? (size_t)n : 0;
+    return QR_OK;
+}
+
+/* One byte of a line; a line ends at CRLF and is at most max bytes before it. */
+static enum qr_err line_byte(struct sigv4_chunked *d, uint8_t c, size_t max)
+{
+    if (c == '\n' && d->line_len > 0 && d->line[d->line_len - 1] == '\r') {
+        struct qr_slice line = qr_slice(d->line, d->line_len - 1);
+        d->line_len = 0;
+        return d->state == CS_LINE ? on_chunk_line(d, line) : on_trailer_line(d, line);
+    }
+    if (d->line_len > max)
+        return QR_E_BAD_INPUT; /* max bytes and a CR are in: only LF may come */
+    d->line[d->line_len++] = (char)c;
+    return QR_OK;
+}
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+/* The data run at the front of in (up to the chunk's end) moves to out. */
+static size_t data_run(struct sigv4_chunked *d, const uint8_t *in, size_t n, uint8_t *out)
+{
+    size_t k = d->left < n ? (size_t)d->left : n;
+    if (d->ctx)
+        SHA256_Update(&d->sha, in, k);
+    if (out != in)
+        memmove(out, in, k);
+    d->left -= k;
+    d->total += k;
+    return k;
+}
+#pragma GCC diagnostic pop
+
+enum qr_err sigv4_chunked_feed(struct sigv4_chunked *d, uint8_t *buf, size_t len,
+                               size_t *out_len)
+{
+    size_t i = 0, o = 0;
+    enum qr_err err = d->err;
+    while (err == QR_OK && i < len) {
+        switch (d->state) {
+        case CS_LINE:
+            err = line_byte(d, buf[i++], SIGV4_MAX_CHUNK_LINE);
             break;
-        if (tsig[0] || !parse_trailer_line(line, lname, &value)) {
-            err = QR_E_BAD_INPUT; /* malformed, or after the trailer signature */
-            goto out;
-        }
-        if (strcmp(lname, "x-amz-trailer-signature") == 0) {
-            if (!ctx || !parse_sig_hex(value, tsig)) {
-                err = QR_E_BAD_INPUT;
-                goto out;
+        case CS_TRAILER:
+            err = line_byte(d, buf[i++], SIGV4_MAX_TRAILER_LINE);
+            break;
+        case CS_DATA: {
+            size_t k = data_run(d, buf + i, len - i, buf + o);
+            i += k;
+            o += k;
+            if (d->left == 0) {
+                d->state = CS_CR;
+                if (d->ctx && !chunk_signed_ok(d))
+                    err = QR_E_SIGNATURE;
             }
-            continue;
+            break;
         }
-        if (n == max_trailers || value.len >= sizeof(trailers[0].value)) {
-            err = QR_E_BAD_INPUT;
-            goto out;
-        }
-        memcpy(trailers[n].name, lname, sizeof(lname));
-        memcpy(trailers[n].value, value.p, value.len);
-        trailers[n].value[value.len] = '\0';
-        n++;
-        err = qr_buf_addf(&canon, "%s:%.*s\n", lname, (int)value.len, (const char *)value.p);
-        if (err != QR_OK) {
-            err = QR_E_BAD_INPUT;
-            goto out;
+        case CS_CR:
+        case CS_LF:
+            if (buf[i++] != (d->state == CS_CR ? '\r' : '\n'))
+                err = QR_E_BAD_INPUT;
+            d->state = d->state == CS_CR ? CS_LF : CS_LINE;
+            break;
+        default:
+            err = QR_E_BAD_INPUT; /* bytes after the final empty line */
+            break;
         }
     }
-    if (pos != body.len) {
-        err = QR_E_BAD_INPUT; /* bytes after the final empty line */
-        goto out;
-    }
-    if (ctx && (n > 0 || tsig[0])) {
-        char mdhex[65], want[65];
-        if (!tsig[0]) {
-            err = QR_E_SIGNATURE; /* a signed stream with unsigned trailers */
-            goto out;
-        }
-        sigv4_sha256_hex(canon.p, canon.len, mdhex);
-        chain_sig(ctx, "AWS4-HMAC-SHA256-TRAILER", prev, mdhex, want);
-        if (CRYPTO_memcmp(want, tsig, 64) != 0) {
-            err = QR_E_SIGNATURE;
-            goto out;
-        }
-    }
-    *out_n = n;
-out:
-    qr_buf_dispose(&canon);
+    d->err = err;
+    *out_len = err == QR_OK ? o : 0;
+    return err;
+}
+
+enum qr_err sigv4_chunked_end(struct sigv4_chunked *d)
+{
+    if (d->err != QR_OK)
+        return d->err;
+    enum qr_err err = QR_OK;
+    if (d->state == CS_TRAILER && d->line_len == 0)
+        err = trailers_end(d); /* tolerated: the body ends after the final chunk or a trailer */
+    else if (d->state != CS_DONE)
+        err = QR_E_BAD_INPUT; /* cut short */
+    if (err == QR_OK && d->decoded_len >= 0 && d->total != (uint64_t)d->decoded_len)
+        err = QR_E_INCOMPLETE_BODY;
+    d->state = CS_DONE;
+    d->err = err != QR_OK ? err : QR_E_BAD_INPUT; /* nothing may be fed after the end */
     return err;
 }
 
@@ -1210,63 +1308,31 @@ enum qr_err sigv4_chunked_decode(struct qr_slice body, const struct sigv4_chunk_
                                  struct sigv4_trailer *trailers, size_t max_trailers,
                                  size_t *out_n_trailers)
 {
-    size_t start_len = out->len, pos = 0, n_trailers = 0;
-    uint64_t total = 0;
-    char prev[65] = "", sig[65] = "";
+    enum { STEP = 16 * 1024 };
+    size_t start_len = out->len;
+    struct sigv4_chunked *d = qr_xmalloc(sizeof(*d));
+    uint8_t *tmp = qr_xmalloc(STEP);
     enum qr_err err = QR_OK;
-    struct qr_slice line;
-
-    if (ctx)
-        memcpy(prev, ctx->seed_signature, sizeof(prev));
-    prev[64] = '\0';
-    for (;;) {
-        uint64_t size;
-        if (!take_line(body, &pos, SIGV4_MAX_CHUNK_LINE, &line)) {
-            err = QR_E_BAD_INPUT;
-            goto out;
-        }
-        err = parse_chunk_line(line, ctx != NULL, &size, sig);
-        if (err != QR_OK)
-            goto out;
-        if (size > body.len - pos) {
-            err = QR_E_BAD_INPUT; /* claims more bytes than the body has */
-            goto out;
-        }
-        struct qr_slice data = qr_slice(body.p + pos, (size_t)size);
-        if (ctx && !check_chunk(ctx, prev, sig, data)) {
-            err = QR_E_SIGNATURE;
-            goto out;
-        }
-        if (size == 0)
-            break;
-        pos += (size_t)size;
-        if (body.len - pos < 2 || body.p[pos] != '\r' || body.p[pos + 1] != '\n') {
-            err = QR_E_BAD_INPUT;
-            goto out;
-        }
-        pos += 2;
-        if (qr_add_overflow(total, size, &total) ||
-            (decoded_len >= 0 && total > (uint64_t)decoded_len)) {
-            err = QR_E_INCOMPLETE_BODY;
-            goto out;
-        }
-        err = qr_buf_add(out, data.p, data.len);
-        if (err != QR_OK)
-            goto out;
+    sigv4_chunked_init(d, ctx, decoded_len, max_trailers);
+    for (size_t pos = 0; pos < body.len && err == QR_OK;) {
+        size_t n = body.len - pos < STEP ? body.len - pos : STEP, got;
+        memcpy(tmp, body.p + pos, n);
+        pos += n;
+        err = sigv4_chunked_feed(d, tmp, n, &got);
+        if (err == QR_OK)
+            err = qr_buf_add(out, tmp, got);
     }
-    err = decode_trailers(body, pos, ctx, prev, trailers, max_trailers, &n_trailers);
-    if (err != QR_OK)
-        goto out;
-    if (decoded_len >= 0 && total != (uint64_t)decoded_len) {
-        err = QR_E_INCOMPLETE_BODY;
-        goto out;
-    }
-    *out_n_trailers = n_trailers;
-out:
-    if (err != QR_OK && out->p) {
+    if (err == QR_OK)
+        err = sigv4_chunked_end(d);
+    if (err == QR_OK) {
+        memcpy(trailers, d->trailers, d->n_trailers * sizeof(*trailers));
+        *out_n_trailers = d->n_trailers;
+    } else if (out->p) {
         out->len = start_len; /* nothing half-decoded is left behind */
         out->p[start_len] = '\0';
     }
-    OPENSSL_cleanse(prev, sizeof(prev));
+    sigv4_chunked_wipe(d);
+    free(d);
+    free(tmp);
     return err;
 }

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/sha.h>
+
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/slice.h"
@@ -103,6 +105,52 @@ enum qr_err sigv4_chunked_decode(struct qr_slice body, const struct sigv4_chunk_
                                  int64_t decoded_len, struct qr_buf *out,
                                  struct sigv4_trailer *trailers, size_t max_trailers,
                                  size_t *out_n_trailers) __attribute__((warn_unused_result));
+
+/*
+ * The same decoding, incrementally: a body that arrives in pieces split anywhere (the
+ * socket's reads, a streamed PUT's 1 MiB pieces) is decoded piece by piece in bounded
+ * memory. The state holds at most one line (a chunk header or a trailer), the current
+ * chunk's running SHA-256 and the trailers; a chunk's signature is checked as soon as
+ * its last data byte passed, the trailer signature when the trailers end. Once a call
+ * returned an error, every later call returns it again.
+ */
+#define SIGV4_MAX_TRAILERS 4
+#define SIGV4_MAX_TRAILER_LINE 512u
+
+struct sigv4_chunked {
+    const struct sigv4_chunk_ctx *ctx; /* NULL: unsigned chunks (borrowed) */
+    int64_t decoded_len;               /* declared payload length, or -1 */
+    uint64_t total;                    /* payload bytes so far */
+    uint64_t left;                     /* data bytes still to come in the current chunk */
+    enum qr_err err;                   /* sticky: the first error */
+    uint8_t state;
+    size_t line_len;
+    char line[SIGV4_MAX_TRAILER_LINE + 2]; /* a line being gathered, CR included */
+    char prev[65];                         /* the previous signature in the chain */
+    char sig[65];                          /* the current chunk's claimed signature */
+    char tsig[65];                         /* x-amz-trailer-signature, "" if none */
+    SHA256_CTX sha;                        /* the current chunk's data (signed) */
+    struct sigv4_trailer trailers[SIGV4_MAX_TRAILERS];
+    size_t n_trailers, max_trailers;
+    size_t canon_len;
+    char canon[SIGV4_MAX_TRAILERS * (64 + 128 + 2)]; /* "name:value\n" as signed */
+};
+
+/* max_trailers is capped at SIGV4_MAX_TRAILERS; more trailers are QR_E_BAD_INPUT. */
+void sigv4_chunked_init(struct sigv4_chunked *d, const struct sigv4_chunk_ctx *ctx,
+                        int64_t decoded_len, size_t max_trailers);
+/* Decodes buf[0..len) in place: the payload bytes it carried are moved to
+ * buf[0..*out_len) (*out_len <= len). Every input byte is consumed. Errors as
+ * sigv4_chunked_decode's (QR_E_INCOMPLETE_BODY as soon as a chunk header goes past
+ * decoded_len). */
+enum qr_err sigv4_chunked_feed(struct sigv4_chunked *d, uint8_t *buf, size_t len,
+                               size_t *out_len) __attribute__((warn_unused_result));
+/* The body ended: QR_OK when it ended where an aws-chunked body may end (after the final
+ * chunk, or after its trailers) with decoded_len payload bytes when one was declared;
+ * then d->trailers[0..n_trailers) are the trailers. */
+enum qr_err sigv4_chunked_end(struct sigv4_chunked *d) __attribute__((warn_unused_result));
+/* Wipes the chain state (signatures, hash). */
+void sigv4_chunked_wipe(struct sigv4_chunked *d);
 
 /* Hex SHA-256 of data into out (65 bytes with the NUL). */
 void sigv4_sha256_hex(const void *data, size_t len, char out[65]);
