@@ -40,11 +40,14 @@ struct api_streamed {
     bool have_sha256;   /* sha256_hex computed (the payload hash was signed) */
     char sha256_hex[65];
     uint8_t md5[16];
-    bool have_ck;       /* ck computed with ck_alg (an x-amz-checksum-* header came) */
+    bool have_ck;       /* ck computed with ck_alg (an x-amz-checksum-* header or
+                           x-amz-trailer announced it) */
     enum qr_ck ck_alg;
     uint8_t ck[QR_CK_MAX_DIGEST];
     struct store_sse sse; /* how the blob is encrypted (mode, SSE-C key MD5; key wiped):
                              req->entity is then ciphertext, never to be read as the body */
+    struct sigv4_trailer trailers[SIGV4_MAX_TRAILERS]; /* an aws-chunked body's, checked */
+    size_t n_trailers; /* when aws-chunked: req->entity is the decoded payload */
 };
 
 struct api_req {
@@ -107,15 +110,17 @@ void api_log(struct api_req *ar);
 #define API_STREAM_MIN (1u << 20)
 
 /* Whether ar's body should stream into a blob rather than be read into memory: an S3
- * PUT with a Content-Length body of at least API_STREAM_MIN, not aws-chunked. Loop
- * thread. */
+ * PutObject or UploadPart whose payload (x-amz-decoded-content-length for aws-chunked,
+ * else Content-Length) is at least API_STREAM_MIN, or not known before the end
+ * (Transfer-Encoding: chunked). Loop thread. */
 bool api_stream_wanted(struct api_req *ar);
 typedef void (*api_stream_cb)(struct api_req *ar, enum qr_err err);
-/* Streams the body into a new blob, hashing on the way, in pieces of at most 1 MiB with
- * one being written while the next is read; then sets ar->streamed and req->entity and
- * calls cb (QR_OK; QR_E_INCOMPLETE_BODY when the client went away or was too slow;
- * QR_E_IO or QR_E_DB from the store). The blob is removed when the request ends unless
- * the store adopted it (api_stream_adopted). Loop thread. */
+/* Streams the body into a new blob, decoding (aws-chunked: every signature checked) and
+ * hashing on the way, in pieces of at most 1 MiB with one being written while the next
+ * is read; then sets ar->streamed and req->entity and calls cb with QR_OK. A failure
+ * (client gone or too slow, broken framing, a signature or the decoded length wrong, the
+ * store) is answered here with S3's error and cb is not called. The blob is removed when
+ * the request ends unless the store adopted it (api_stream_adopted). Loop thread. */
 void api_stream_start(struct api_req *ar, api_stream_cb cb);
 /* The store took the streamed blob (store_put.has_blob, whatever the outcome). */
 void api_stream_adopted(struct api_req *ar);

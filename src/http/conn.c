@@ -29,6 +29,7 @@
 
 #define LINGER_MS        2000u
 #define LINGER_MAX_BYTES (64ull * 1024 * 1024)
+#define STREAM_RCVBUF    (1u << 20)
 
 enum conn_state {
     C_HEAD,
@@ -68,6 +69,7 @@ struct http_conn {
     http_pull_cb pull_cb;
     void *pull_arg;
     bool stream_failed; /* the client went away or stalled between pulls */
+    bool chunk_end;     /* streaming a chunked body: its last chunk and trailers are in */
     bool sent_headers;
     h2o_ostream_t ostr;
     h2o_req_t req; /* last: its pool is large */
@@ -75,7 +77,7 @@ struct http_conn {
 
 static void on_read(h2o_socket_t *sock, const char *err);
 static void handle_pull(struct http_conn *c);
-static void fail_pull(struct http_conn *c);
+static void fail_pull(struct http_conn *c, enum qr_err e);
 static void on_body_timeout(h2o_timeout_entry_t *t);
 static const h2o_conn_callbacks_t http_conn_callbacks;
 static void start_head(struct http_conn *c);
@@ -173,6 +175,7 @@ static void init_request(struct http_conn *c, bool reinit)
     memset(&c->dec, 0, sizeof(c->dec));
     c->dec.consume_trailer = 1; /* the body ends after the trailer section, not before */
     c->dec_done = 0;
+    c->chunk_end = false;
 }
 
 static void on_linger_timeout(h2o_timeout_entry_t *t)
@@ -521,7 +524,7 @@ static void on_body_timeout(h2o_timeout_entry_t *t)
     }
     log_event(c->hl, "SlowBody", c->peer, "--min-body-rate", 400);
     if (c->state == C_STREAM)
-        fail_pull(c);
+        fail_pull(c, QR_E_IO);
     else
         finish_body(c, QR_E_IO);
 }
@@ -573,9 +576,10 @@ void http_body_read(h2o_req_t *req, uint64_t max, http_body_cb cb, void *arg)
 
 /* ---- streamed bodies ---- */
 
-/* The client failed (gone, or too slow) while streaming: the pending pull, or the next
- * one, gets QR_E_IO; the connection closes after the answer. */
-static void fail_pull(struct http_conn *c)
+/* The client failed (gone, too slow, broken chunked framing) while streaming: the
+ * pending pull, or the next one, gets e (QR_E_IO, QR_E_BAD_INPUT); the connection closes
+ * after the answer. */
+static void fail_pull(struct http_conn *c, enum qr_err e)
 {
     h2o_socket_read_stop(c->sock);
     set_timer(c, NULL, NULL);
@@ -586,48 +590,91 @@ static void fail_pull(struct http_conn *c)
     http_pull_cb cb = c->pull_cb;
     c->pull_cb = NULL;
     c->state = C_PROCESS;
-    cb(&c->req, c->pull_arg, 0, QR_E_IO);
+    cb(&c->req, c->pull_arg, 0, false, e);
+}
+
+/* Transfer-Encoding: chunked while streaming: what arrived is decoded in place at once,
+ * so the socket buffer holds the decoded bytes not yet pulled at its front
+ * ([0, dec_done)), then at most a partial chunk-size line's worth of state in c->dec;
+ * after the last chunk, pipelined bytes follow the decoded ones. False: bad framing. */
+static bool decode_arrived(struct http_conn *c)
+{
+    h2o_buffer_t *in = c->sock->input;
+    size_t n = in->size - c->dec_done;
+    if (c->chunk_end || n == 0)
+        return true;
+    ssize_t r = http_chunked_decode(&c->dec, in->bytes + c->dec_done, &n);
+    if (r == -1)
+        return false;
+    in->size = c->dec_done + n;
+    c->dec_done = in->size;
+    c->seen = in->size;
+    if (r >= 0) {
+        c->chunk_end = true;
+        in->size += (size_t)r;
+    }
+    return true;
+}
+
+/* How many decoded bytes the pending pull may take now (0: wait), and whether they end
+ * the body. */
+static size_t pull_ready(struct http_conn *c, bool *last)
+{
+    if (c->chunked) {
+        size_t avail = c->dec_done;
+        *last = c->chunk_end && avail <= c->pull_cap;
+        return avail >= c->pull_cap ? c->pull_cap : c->chunk_end ? avail : 0;
+    }
+    uint64_t left = c->head_len + c->content_length - c->consumed;
+    size_t want = left < c->pull_cap ? (size_t)left : c->pull_cap;
+    *last = c->sock->input->size >= want && want == left;
+    return c->sock->input->size >= want ? want : 0;
 }
 
 /* Hands the next piece to a pending pull once it is all in; between pulls, reads ahead
  * at most one piece, then stops reading: a slow consumer (the disk) slows the client. */
 static void handle_pull(struct http_conn *c)
 {
-    h2o_buffer_t *in = c->sock->input;
-    uint64_t left = c->head_len + c->content_length - c->consumed;
-    if (c->pull_cb == NULL) {
-        if (in->size >= c->pull_cap || in->size >= left)
+    if (c->chunked && !decode_arrived(c)) {
+        fail_pull(c, QR_E_BAD_INPUT);
+        return;
+    }
+    bool last = false;
+    size_t want = c->pull_cb != NULL ? pull_ready(c, &last) : 0;
+    if (want == 0 && !(c->pull_cb != NULL && last)) {
+        size_t ahead = c->chunked ? c->dec_done : c->sock->input->size;
+        uint64_t left = c->head_len + c->content_length - c->consumed;
+        bool full = ahead >= c->pull_cap || (c->chunked ? c->chunk_end : ahead >= left);
+        if (c->pull_cb != NULL && !full && !h2o_socket_is_reading(c->sock))
+            h2o_socket_read_start(c->sock, on_read);
+        else if (full)
             h2o_socket_read_stop(c->sock);
         return;
     }
-    size_t want = left < c->pull_cap ? (size_t)left : c->pull_cap;
-    if (in->size < want) {
-        if (!h2o_socket_is_reading(c->sock))
-            h2o_socket_read_start(c->sock, on_read);
-        return;
-    }
-    memcpy(c->pull_buf, in->bytes, want);
+    memcpy(c->pull_buf, c->sock->input->bytes, want);
     h2o_buffer_consume(&c->sock->input, want);
     c->consumed += want;
+    if (c->chunked)
+        c->dec_done -= want;
     c->seen = c->sock->input->size;
     set_timer(c, NULL, NULL);
     http_pull_cb cb = c->pull_cb;
     c->pull_cb = NULL;
-    if (want == left) {
+    if (last) {
         c->body_done = true;
         c->state = C_PROCESS;
         h2o_socket_read_stop(c->sock);
-    } else if (c->sock->input->size >= c->pull_cap) {
+    } else if ((c->chunked ? c->dec_done : c->sock->input->size) >= c->pull_cap) {
         h2o_socket_read_stop(c->sock);
     }
-    cb(&c->req, c->pull_arg, want, QR_OK);
+    cb(&c->req, c->pull_arg, want, last, QR_OK);
 }
 
 static void on_stream_continue_sent(h2o_socket_t *sock, const char *err)
 {
     struct http_conn *c = sock->data;
     if (err != NULL) {
-        fail_pull(c);
+        fail_pull(c, QR_E_IO);
         return;
     }
     set_timer(c, &c->hl->body_timeout, on_body_timeout);
@@ -639,17 +686,28 @@ bool http_body_streamable(h2o_req_t *req, uint64_t *len)
     if (req->conn->callbacks != &http_conn_callbacks)
         return false;
     struct http_conn *c = (struct http_conn *)req->conn;
-    if (!c->has_length || c->chunked || c->body_done || c->consumed != 0)
+    if ((!c->has_length && !c->chunked) || c->body_done || c->consumed != 0)
         return false;
-    *len = c->content_length;
+    *len = c->chunked ? UINT64_MAX : c->content_length;
     return true;
+}
+
+/* h2o reads a socket until the kernel has nothing more for it: with a receive buffer the
+ * kernel grew to several MiB, one read event can bring tens of MiB of a fast sender's body
+ * into the socket buffer, past any piece-sized read-ahead. A fixed receive buffer caps
+ * what one event brings at about its size (the kernel doubles the value given). */
+static void cap_receive_buffer(struct http_conn *c)
+{
+    int fd = h2o_socket_get_fd(c->sock), size = (int)STREAM_RCVBUF;
+    if (fd >= 0)
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 }
 
 void http_body_pull(h2o_req_t *req, char *buf, size_t cap, http_pull_cb cb, void *arg)
 {
     struct http_conn *c = (struct http_conn *)req->conn;
     if (c->stream_failed || c->body_done) {
-        cb(req, arg, 0, c->stream_failed ? QR_E_IO : QR_E_INTERNAL);
+        cb(req, arg, 0, false, c->stream_failed ? QR_E_IO : QR_E_INTERNAL);
         return;
     }
     c->pull_buf = buf;
@@ -662,7 +720,9 @@ void http_body_pull(h2o_req_t *req, char *buf, size_t cap, http_pull_cb cb, void
         bool nothing_yet = c->sock->input->size == c->head_len;
         h2o_buffer_consume(&c->sock->input, c->head_len);
         c->consumed = c->head_len;
+        c->dec_done = 0; /* chunked: nothing decoded yet past the head */
         c->state = C_STREAM;
+        cap_receive_buffer(c);
         c->seen = c->sock->input->size;
         if (c->expect_continue && nothing_yet) {
             static char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -698,7 +758,7 @@ static void on_read(h2o_socket_t *sock, const char *err)
         if (c->state == C_BODY)
             finish_body(c, QR_E_IO);
         else if (c->state == C_STREAM)
-            fail_pull(c);
+            fail_pull(c, QR_E_IO);
         else if (c->state != C_PROCESS)
             close_conn(c);
         return;

@@ -141,17 +141,20 @@ typedef void (*http_body_cb)(h2o_req_t *req, void *arg, enum qr_err err);
  * module already has its body: cb runs at once. Loop thread. */
 void http_body_read(h2o_req_t *req, uint64_t max, http_body_cb cb, void *arg);
 
-/* Streaming a Content-Length body instead of reading it whole: true (with the length)
- * when req's body can be pulled piece by piece (ours, Content-Length, nothing read). */
+/* Streaming a body instead of reading it whole: true when req's body can be pulled piece
+ * by piece (ours, Content-Length or chunked, nothing read yet), with its length in *len
+ * (UINT64_MAX for chunked: known only at its end). */
 bool http_body_streamable(h2o_req_t *req, uint64_t *len);
 
-typedef void (*http_pull_cb)(h2o_req_t *req, void *arg, size_t n, enum qr_err err);
-/* Copies the next min(cap, bytes left) body bytes into buf once they have arrived, then
- * calls cb with n (QR_OK), or with QR_E_IO when the client went away or stayed under
- * --min-body-rate (the connection closes after the answer). The first pull sends
- * "100 Continue" if asked. Between pulls at most one more piece is read ahead, so a
- * slow consumer slows the client. After the last piece the body is done. Loop thread;
- * cb may run before this returns. */
+typedef void (*http_pull_cb)(h2o_req_t *req, void *arg, size_t n, bool last, enum qr_err err);
+/* Copies the next min(cap, bytes left) body bytes into buf once they have arrived
+ * (chunked: decoded, framing removed), then calls cb with n and last (the body ends with
+ * these bytes; n may be 0 then) and QR_OK; or with QR_E_IO when the client went away or
+ * stayed under --min-body-rate, QR_E_BAD_INPUT for broken chunked framing (the
+ * connection closes after the answer). The first pull sends "100 Continue" if asked.
+ * Between pulls at most one more piece is read ahead, so a slow consumer slows the
+ * client. After the last piece the body is done. Loop thread; cb may run before this
+ * returns. */
 void http_body_pull(h2o_req_t *req, char *buf, size_t cap, http_pull_cb cb, void *arg);
 
 #endif

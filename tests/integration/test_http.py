@@ -16,6 +16,7 @@ botocore's own SigV4 signer. What must hold:
 
 import base64
 import hashlib
+import hmac
 import os
 import re
 import resource
@@ -114,6 +115,21 @@ def rss_kb(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def reset_peak_rss(pid):
+    """Restarts the kernel's peak-RSS count (VmHWM) at the current RSS; returns it."""
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")
+    return rss_kb(pid)
+
+
+def peak_rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
                 return int(line.split()[1])
     return 0
 
@@ -324,13 +340,14 @@ def checksum_mismatch_leaves_nothing():
 
 @test
 def large_put_streams_to_disk():
-    # the socket read-ahead (the kernel's receive buffer, drained in one go) and the two
-    # 1 MiB pieces cost a fixed few tens of MB; a buffered body would cost 128 MiB
+    # the socket read-ahead (a receive buffer capped at a few MiB while a body streams)
+    # and the three 1 MiB pieces cost a fixed few tens of MB at the peak; a buffered body
+    # would cost 128 MiB
     body = os.urandom(128 * 1024 ** 2)
-    rss0 = rss_kb(srv.proc.pid)
+    rss0 = reset_peak_rss(srv.proc.pid)
     before = objects_files()
     s3.put_object(Bucket=B, Key="stream128", Body=body)  # SHA-256 signed, CRC32 header
-    grew = rss_kb(srv.proc.pid) - rss0
+    grew = peak_rss_kb(srv.proc.pid) - rss0
     got = s3.get_object(Bucket=B, Key="stream128")["Body"].read()
     check(got == body, "128 MiB object differs")
     eq(objects_files(), before + 1, "one blob file for one object (written once)")
@@ -352,6 +369,240 @@ def client_vanishing_mid_body_leaves_nothing():
     eq(objects_files(), before, "blob files after a client left mid-body")
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=B).get("Contents", [])]
     check("vanish" not in keys, "object from a truncated body")
+
+
+# ---- aws-chunked bodies stream too ----
+
+EMPTY_SHA = hashlib.sha256(b"").hexdigest()
+
+
+class ChunkSigner:
+    """Signs an aws-chunked body the way the SDKs do (STREAMING-AWS4-HMAC-SHA256-PAYLOAD
+    [-TRAILER]): the request signature seeds a chain of chunk signatures."""
+
+    def __init__(self, headers):
+        auth = headers["Authorization"]
+        self.prev = re.search(r"Signature=([0-9a-f]{64})", auth).group(1)
+        scope = re.search(r"Credential=[^/]+/([^,]+)", auth).group(1)
+        self.scope = scope
+        self.date = headers["X-Amz-Date"]
+        key = ("AWS4" + srv.secret_key).encode()
+        for part in scope.split("/"):
+            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+        self.key = key
+
+    def _sig(self, kind, rest):
+        msg = f"{kind}\n{self.date}\n{self.scope}\n{self.prev}\n{rest}"
+        self.prev = hmac.new(self.key, msg.encode(), hashlib.sha256).hexdigest()
+        return self.prev
+
+    def chunk(self, data):
+        sig = self._sig("AWS4-HMAC-SHA256-PAYLOAD",
+                        f"{EMPTY_SHA}\n{hashlib.sha256(data).hexdigest()}")
+        return b"%x;chunk-signature=%s\r\n" % (len(data), sig.encode()) + data + b"\r\n"
+
+    def trailer(self, lines):
+        canon = "".join(f"{n}:{v}\n" for n, v in lines)
+        sig = self._sig("AWS4-HMAC-SHA256-TRAILER", hashlib.sha256(canon.encode()).hexdigest())
+        return ("".join(f"{n}:{v}\r\n" for n, v in lines) +
+                f"x-amz-trailer-signature:{sig}\r\n\r\n").encode()
+
+
+def signed_chunk_len(n, chunk):
+    """Encoded length of n payload bytes in signed chunks of chunk bytes (no trailer)."""
+    full, tail = divmod(n, chunk)
+    one = lambda k: len(b"%x" % k) + 17 + 64 + 2 + k + 2
+    return full * one(chunk) + (one(tail) if tail else 0) + one(0)
+
+
+def put_signed_chunked(key, size, chunk=64 * 1024, tamper_at=None, trailer_crc=None,
+                       expect_continue=False):
+    """PUTs size pseudo-random bytes aws-chunked with signed chunks, generated on the fly
+    (never whole in this process). tamper_at: the chunk index whose data byte is flipped
+    after signing. trailer_crc: send a signed CRC32 trailer (True: the right one, bytes:
+    that value). Returns (status, response bytes, bytes sent, payload CRC32)."""
+    trailer = trailer_crc is not None
+    mode = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD" + ("-TRAILER" if trailer else "")
+    extra = {"Content-Encoding": "aws-chunked", "x-amz-decoded-content-length": str(size)}
+    if trailer:
+        extra["x-amz-trailer"] = "x-amz-checksum-crc32"
+    t, h = sign("PUT", f"/{B}/{key}", headers=extra, payload_hash=mode)
+    total = signed_chunk_len(size, chunk)
+    if trailer:
+        total += -2 + len("x-amz-checksum-crc32:AAAAAA==\r\n") + len("x-amz-trailer-signature:") \
+            + 64 + 4
+    h["Content-Length"] = str(total)
+    if expect_continue:
+        h["Expect"] = "100-continue"
+    signer = ChunkSigner(h)
+    sock = connect(timeout=60)
+    sent = 0
+    crc = 0
+    seed = hashlib.sha256(key.encode()).digest() * (chunk // 32 + 1)
+    try:
+        sock.sendall(head_bytes("PUT", t, h))
+        if expect_continue:
+            first = sock.recv(4096)
+            if not first.startswith(b"HTTP/1.1 100"):
+                return int(first.split(b" ", 2)[1]), first, 0, 0
+        i = 0
+        for off in range(0, size, chunk):
+            data = bytes(seed[(i % 31):(i % 31) + min(chunk, size - off)])
+            crc = zlib.crc32(data, crc)
+            frame = signer.chunk(data)
+            if i == tamper_at:
+                frame = bytearray(frame)
+                frame[-3] ^= 1
+                frame = bytes(frame)
+            r, _, _ = select.select([sock], [], [], 0)
+            if r:
+                break  # answered while sending
+            try:
+                sock.sendall(frame)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            sent += len(frame)
+            i += 1
+        else:
+            tail = b"0;chunk-signature=%s\r\n" % signer._sig(
+                "AWS4-HMAC-SHA256-PAYLOAD", f"{EMPTY_SHA}\n{EMPTY_SHA}").encode()
+            if trailer:
+                v = trailer_crc if isinstance(trailer_crc, str) else \
+                    base64.b64encode(crc.to_bytes(4, "big")).decode()
+                tail += signer.trailer([("x-amz-checksum-crc32", v)])
+            else:
+                tail += b"\r\n"
+            sock.sendall(tail)
+            sent += len(tail)
+        status, head, body = read_response(sock, 60)
+    finally:
+        sock.close()
+    return status, body, sent, crc
+
+
+def crc_of_object(key):
+    crc = 0
+    for part in s3.get_object(Bucket=B, Key=key)["Body"].iter_chunks(1 << 20):
+        crc = zlib.crc32(part, crc)
+    return crc
+
+
+@test
+def signed_aws_chunked_put_streams():
+    before = objects_files()
+    rss0 = reset_peak_rss(srv.proc.pid)
+    size = 96 * 1024 ** 2 + 12345
+    status, body, sent, crc = put_signed_chunked("achunk", size, trailer_crc=True)
+    grew = peak_rss_kb(srv.proc.pid) - rss0
+    eq(status, 200, f"signed aws-chunked PUT with a signed trailer ({body[:300]!r})")
+    eq(s3.head_object(Bucket=B, Key="achunk")["ContentLength"], size, "decoded size")
+    eq(crc_of_object("achunk"), crc, "stored bytes")
+    eq(objects_files(), before + 1, "one blob, written once")
+    check(grew < 48 * 1024, f"quarry RSS grew {grew} KiB for a {size >> 20} MiB aws-chunked PUT")
+
+
+@test
+def aws_chunked_tamper_mid_body_leaves_nothing():
+    """A chunk signature that does not match, 128 MiB into a 512 MiB body: answered
+    SignatureDoesNotMatch while the client is still sending, no object, no blob, and
+    quarry's memory does not grow by the body."""
+    before = objects_files()
+    rss0 = reset_peak_rss(srv.proc.pid)
+    size = 512 * 1024 ** 2
+    status, body, sent, _ = put_signed_chunked("tampered", size, tamper_at=2048)
+    grew = peak_rss_kb(srv.proc.pid) - rss0
+    eq(status, 403, f"tampered chunk ({body[:300]!r})")
+    check(b"SignatureDoesNotMatch" in body, f"code: {body[:300]!r}")
+    check(sent < 256 * 1024 ** 2, f"answered only after {sent} bytes")
+    check(grew < 48 * 1024, f"quarry RSS grew {grew} KiB")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=B).get("Contents", [])]
+    check("tampered" not in keys, "object stored from a tampered body")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and objects_files() != before:
+        time.sleep(0.05)
+    eq(objects_files(), before, "blob files after a tampered body")
+
+
+@test
+def aws_chunked_bad_trailer_leaves_nothing():
+    before = objects_files()
+    size = 4 * 1024 ** 2
+    status, body, _, _ = put_signed_chunked("badtrailer", size, trailer_crc="AAAAAA==")
+    eq(status, 400, f"wrong trailing CRC32 ({body[:300]!r})")
+    check(b"BadDigest" in body, f"code: {body[:300]!r}")
+    t, h = sign("PUT", f"/{B}/badlen", headers={"Content-Encoding": "aws-chunked",
+                                                "x-amz-decoded-content-length": str(size + 1)},
+                payload_hash="STREAMING-AWS4-HMAC-SHA256-PAYLOAD")
+    signer = ChunkSigner(h)
+    framed = b"".join(signer.chunk(b"L" * (1 << 20)) for _ in range(4))
+    framed += b"0;chunk-signature=%s\r\n\r\n" % signer._sig(
+        "AWS4-HMAC-SHA256-PAYLOAD", f"{EMPTY_SHA}\n{EMPTY_SHA}").encode()
+    h["Content-Length"] = str(len(framed))
+    sock = connect()
+    try:
+        sock.sendall(head_bytes("PUT", t, h) + framed)
+        status, head, body = read_response(sock)
+    finally:
+        sock.close()
+    eq(status, 400, f"decoded length short by one ({body[:300]!r})")
+    check(b"IncompleteBody" in body, f"code: {body[:300]!r}")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=B).get("Contents", [])]
+    check("badtrailer" not in keys and "badlen" not in keys, "object stored")
+    eq(objects_files(), before, "blob files after bad trailers and lengths")
+
+
+@test
+def unsigned_trailer_over_transfer_chunked_streams():
+    """STREAMING-UNSIGNED-PAYLOAD-TRAILER inside Transfer-Encoding: chunked, with no
+    length anywhere: both framings are undone as the bytes pass."""
+    payload = os.urandom(3 * 1024 ** 2 + 7)
+    crc = base64.b64encode(zlib.crc32(payload).to_bytes(4, "big")).decode()
+    inner = b""
+    for i in range(0, len(payload), 65536):
+        c = payload[i:i + 65536]
+        inner += b"%x\r\n" % len(c) + c + b"\r\n"
+    inner += b"0\r\nx-amz-checksum-crc32:" + crc.encode() + b"\r\n\r\n"
+    outer = b""
+    for i in range(0, len(inner), 100003):
+        c = inner[i:i + 100003]
+        outer += b"%x\r\n" % len(c) + c + b"\r\n"
+    outer += b"0\r\n\r\n"
+    t, h = sign("PUT", f"/{B}/te-achunk", headers={"Content-Encoding": "aws-chunked",
+                                                   "x-amz-trailer": "x-amz-checksum-crc32"},
+                payload_hash="STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+    h.pop("Content-Length", None)
+    h["Transfer-Encoding"] = "chunked"
+    sock = connect()
+    try:
+        sock.sendall(head_bytes("PUT", t, h) + outer)
+        status, head, body = read_response(sock)
+    finally:
+        sock.close()
+    eq(status, 200, f"aws-chunked in chunked ({body[:300]!r})")
+    eq(s3.get_object(Bucket=B, Key="te-achunk")["Body"].read(), payload, "stored bytes")
+
+
+@test
+def large_transfer_chunked_put_streams():
+    body = os.urandom(40 * 1024 ** 2)
+    rss0 = reset_peak_rss(srv.proc.pid)
+    t, h = sign("PUT", f"/{B}/te-big", payload_hash="UNSIGNED-PAYLOAD")
+    h.pop("Content-Length", None)
+    h["Transfer-Encoding"] = "chunked"
+    sock = connect()
+    try:
+        sock.sendall(head_bytes("PUT", t, h))
+        for i in range(0, len(body), 300007):
+            c = body[i:i + 300007]
+            sock.sendall(b"%x\r\n" % len(c) + c + b"\r\n")
+        sock.sendall(b"0\r\n\r\n")
+        status, head, rbody = read_response(sock, 60)
+    finally:
+        sock.close()
+    grew = peak_rss_kb(srv.proc.pid) - rss0
+    eq(status, 200, f"chunked 40 MiB PUT ({rbody[:200]!r})")
+    eq(s3.get_object(Bucket=B, Key="te-big")["Body"].read(), body, "stored bytes")
+    check(grew < 32 * 1024, f"quarry RSS grew {grew} KiB for a 40 MiB chunked PUT")
 
 
 # ---- keep-alive, pipelining, chunked ----
