@@ -643,6 +643,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         api_send_auth_failure(ar, e, why.msg, why.unsigned_header);
         return 0;
     }
+    if (!s3_before_body(ar))
+        return 0; /* refused without inviting the body: no 100 Continue went out */
     if (api_stream_wanted(ar)) {
         api_stream_start(ar, on_streamed);
         return 0;

@@ -273,6 +273,71 @@ def expect_continue_signed_gets_100_then_stores():
     eq(s3.get_object(Bucket=B, Key="exp-ok")["Body"].read(), body, "stored body")
 
 
+def expect_refused(target, headers, what):
+    """Sends a head with Expect: 100-continue and no body: the first thing back must be
+    the final answer, not 100 Continue, and the connection then closes."""
+    headers["Expect"] = "100-continue"
+    sock = connect()
+    try:
+        sock.sendall(head_bytes("PUT", target, headers))
+        status, head, body = read_response(sock)
+        sock.settimeout(5)
+        try:
+            after = sock.recv(1)
+        except ConnectionResetError:
+            after = b""
+    finally:
+        sock.close()
+    check(status != 100 and b"100 Continue" not in head, f"{what}: invited the body: {head!r}")
+    eq(after, b"", f"{what}: connection kept after a refusal without 100")
+    return status, body
+
+
+@test
+def no_such_bucket_answered_before_100_continue():
+    for target_path in ("/no-such-bucket-here/key", "/no-such-bucket-here/key?partNumber=1&"
+                        "uploadId=x", "/no-such-bucket-here?tagging"):
+        path, _, query = target_path.partition("?")
+        t, h = sign("PUT", target_path, payload_hash="UNSIGNED-PAYLOAD")
+        h["Content-Length"] = str(10 * 1024 ** 2)
+        status, body = expect_refused(t, h, target_path)
+        eq(status, 404, f"{target_path}: status ({body[:200]!r})")
+        check(b"NoSuchBucket" in body, f"{target_path}: code: {body[:300]!r}")
+    # CreateBucket is the one body to a bucket that does not exist yet: invited
+    t, h = sign("PUT", "/fresh-bucket-100", payload_hash="UNSIGNED-PAYLOAD")
+    h["Content-Length"] = "0"
+    h["Expect"] = "100-continue"
+    sock = connect()
+    try:
+        sock.sendall(head_bytes("PUT", t, h))
+        status, head, body = read_response(sock)
+        if status == 100:
+            status, head, body = read_response(sock)
+    finally:
+        sock.close()
+    eq(status, 200, f"CreateBucket with Expect: 100-continue ({body[:200]!r})")
+
+
+@test
+def entity_too_large_answered_before_100_continue():
+    t, h = sign("PUT", f"/{B}/too-big", payload_hash="UNSIGNED-PAYLOAD")
+    h["Content-Length"] = str(5 * GIB + 1)
+    status, body = expect_refused(t, h, "PutObject of 5 GiB + 1")
+    eq(status, 400, f"status ({body[:200]!r})")
+    check(b"EntityTooLarge" in body, f"code: {body[:300]!r}")
+    # aws-chunked: the payload is x-amz-decoded-content-length, the framing is not
+    t, h = sign("PUT", f"/{B}/too-big?partNumber=1&uploadId=x",
+                headers={"Content-Encoding": "aws-chunked",
+                         "x-amz-decoded-content-length": str(5 * GIB + 1)},
+                payload_hash="STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+    h["Content-Length"] = str(64 * 1024)
+    status, body = expect_refused(t, h, "aws-chunked UploadPart of 5 GiB + 1")
+    eq(status, 400, f"aws-chunked status ({body[:200]!r})")
+    check(b"EntityTooLarge" in body, f"aws-chunked code: {body[:300]!r}")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=B).get("Contents", [])]
+    check("too-big" not in keys, "object stored")
+
+
 @test
 def other_expect_values_are_ignored():
     body = b"expect something else"

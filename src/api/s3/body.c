@@ -12,7 +12,10 @@
 
 #include <openssl/crypto.h>
 
+#include "http/http.h"
 #include "util/codec.h"
+#include "util/limits.h"
+#include "util/names.h"
 
 #define MAX_TRAILERS SIGV4_MAX_TRAILERS
 
@@ -222,4 +225,47 @@ bool s3_body_read(struct s3_op *op, uint64_t max, enum s3_body_kind kind, struct
 void s3_body_dispose(struct s3_body *b)
 {
     qr_buf_dispose(&b->decoded);
+}
+
+/* The payload a PutObject or UploadPart declares: x-amz-decoded-content-length when
+ * aws-chunked (Content-Length counts the framing), else Content-Length. */
+static bool declared_payload(struct api_req *ar, uint64_t *out)
+{
+    struct qr_slice v;
+    enum sigv4_payload p = ar->auth.payload;
+    if ((p == SIGV4_PAYLOAD_STREAMING || p == SIGV4_PAYLOAD_STREAMING_TRAILER ||
+         p == SIGV4_PAYLOAD_UNSIGNED_TRAILER) &&
+        api_header(ar, "x-amz-decoded-content-length", &v))
+        return qr_slice_u64(v, UINT64_MAX, out);
+    return http_content_length(ar->req, out);
+}
+
+bool s3_before_body(struct api_req *ar)
+{
+    struct qr_slice bucket, key, v;
+    bool dir, part;
+    if ((strcmp(ar->auth.service, "s3") != 0 && strcmp(ar->auth.service, "s3express") != 0) ||
+        !http_has_body(ar->req) || !s3_object_target(ar, &bucket, &key, &dir) || bucket.len == 0)
+        return true; /* the handler answers what is not an S3 body to a bucket */
+    if (key.len == 0 && ar->query.len == 0)
+        return true; /* CreateBucket: the one body to a bucket that need not exist */
+    struct store_bucket b;
+    if (qr_bucket_name_valid(bucket, &dir) &&
+        store_bucket_get(ar->thread->reader, bucket, &b) == QR_E_NO_SUCH_BUCKET) {
+        ar->op = "S3";
+        ar->log_bucket = bucket;
+        s3_send_error_code(ar, 404, "NoSuchBucket", "The specified bucket does not exist");
+        return false;
+    }
+    uint64_t n;
+    bool put = h2o_memis(ar->req->input.method.base, ar->req->input.method.len, H2O_STRLIT("PUT"));
+    if (put && key.len > 0 && s3_object_put_query(ar, &part) &&
+        !api_header(ar, "x-amz-copy-source", &v) && declared_payload(ar, &n) &&
+        n > QR_MAX_SINGLE_PUT) {
+        ar->op = part ? "UploadPart" : "PutObject";
+        s3_send_error_code(ar, 400, "EntityTooLarge",
+                           "Your proposed upload exceeds the maximum allowed size.");
+        return false;
+    }
+    return true;
 }

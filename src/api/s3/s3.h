@@ -21,6 +21,12 @@ void s3_send_auth_error(struct api_req *ar, enum qr_err err);
  * refuse or that cannot be known yet (no such bucket or upload): read it into memory
  * and let the handler answer. Loop thread (reads through ar->thread->reader). */
 bool s3_sse_for_stream(struct api_req *ar, struct store_sse *out);
+/* The checks a request with a body gets before the body is invited ("100 Continue") or
+ * read, once it is authenticated: the bucket it addresses exists (unless it creates
+ * one), and a PutObject or UploadPart payload is at most 5 GiB. False after answering
+ * (NoSuchBucket, EntityTooLarge); the HTTP layer then drops the body. Loop thread
+ * (reads through ar->thread->reader). */
+bool s3_before_body(struct api_req *ar);
 /* The bucket and decoded key a request addresses (pool strings); directory: a directory
  * bucket's name. False: not an S3 object address. */
 bool s3_object_target(struct api_req *ar, struct qr_slice *bucket, struct qr_slice *key,

@@ -69,6 +69,10 @@ struct s3_route_refusal {
     char msg[256];
 };
 
+/* Whether ar's query is PutObject's (none but signing parameters) or UploadPart's
+ * (uploadId and partNumber); *out_part: UploadPart. */
+bool s3_object_put_query(const struct api_req *ar, bool *out_part);
+
 /* Picks op->route for the request (op->bucket and op->key decoded). False: no operation
  * of quarry's is exactly this request; *out says what to answer. Loop thread. */
 bool s3_route_find(struct s3_op *op, struct qr_slice method, struct s3_route_refusal *out);

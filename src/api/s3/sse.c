@@ -165,7 +165,7 @@ bool s3_sse_for_write(struct s3_op *op, struct store_sse *out)
 
 /* Whether the query is that of PutObject or UploadPart: nothing but the upload's two
  * parameters, presigned-URL authentication and x-id. */
-static bool object_put_query(struct api_req *ar, bool *out_part)
+bool s3_object_put_query(const struct api_req *ar, bool *out_part)
 {
     size_t upload = 0;
     for (size_t i = 0; i < ar->n_params; i++) {
@@ -203,7 +203,7 @@ bool s3_sse_for_stream(struct api_req *ar, struct store_sse *out)
     bool dir, part, c, have = api_header(ar, "x-amz-server-side-encryption", &v);
     memset(out, 0, sizeof(*out));
     /* other PUTs' bodies are parsed, not stored: they never stream */
-    if (!object_put_query(ar, &part) || api_header(ar, "x-amz-copy-source", &v) ||
+    if (!s3_object_put_query(ar, &part) || api_header(ar, "x-amz-copy-source", &v) ||
         !s3_object_target(ar, &bucket, &key, &dir) || key.len == 0 || kms_asked_ar(ar))
         return false;
     if (!customer_key_of(ar, dir, SSE_C_PREFIX, &c, out, &why))
