@@ -1193,7 +1193,7 @@ static enum qr_err trailers_end(struct sigv4_chunked *d)
 /* A complete trailer line: "name:value", or the empty line that ends them. */
 static enum qr_err on_trailer_line(struct sigv4_chunked *d, struct qr_slice line)
 {
-    char lname[64];
+    char lname[64] = {0}; /* copied whole into the trailer: no stack bytes after the NUL */
     struct qr_slice value;
     if (line.len == 0) {
         d->state = CS_DONE;

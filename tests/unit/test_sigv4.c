@@ -645,6 +645,52 @@ static enum qr_err decode(const char *body, size_t len, const struct sigv4_chunk
     return sigv4_chunked_decode(qr_slice(body, len), ctx, decoded_len, out, tr, max_tr, n_tr);
 }
 
+/* The AWS example body fed to the incremental decoder one byte at a time, then in pieces
+ * of 4093 bytes: the same payload as decoding it whole, and a data byte changed in the
+ * second chunk is refused as soon as that chunk's last byte passed, before the body ends. */
+static void test_chunked_incremental(void **state)
+{
+    struct sigv4_chunk_ctx ctx;
+    struct sigv4_chunked *d = malloc(sizeof(*d));
+    size_t len, got, total;
+    char *body = doc_body(&len);
+    uint8_t *buf = malloc(len);
+    doc_ctx(&ctx);
+    static const size_t steps[] = {1, 4093};
+    for (size_t k = 0; k < 2; k++) {
+        sigv4_chunked_init(d, &ctx, 66560, 2);
+        total = 0;
+        for (size_t pos = 0; pos < len; pos += steps[k]) {
+            size_t n = len - pos < steps[k] ? len - pos : steps[k];
+            memcpy(buf, body + pos, n);
+            assert_int_equal(sigv4_chunked_feed(d, buf, n, &got), QR_OK);
+            assert_true(got <= n);
+            for (size_t i = 0; i < got; i++)
+                if (buf[i] != 'a')
+                    fail_msg("step %zu: byte %zu", steps[k], total + i);
+            total += got;
+        }
+        assert_int_equal(sigv4_chunked_end(d), QR_OK);
+        assert_int_equal(total, 66560);
+        sigv4_chunked_wipe(d);
+    }
+    /* the second chunk's data (1024 bytes) follows the first chunk's header (88 bytes),
+     * data and CRLF, and its own header (86 bytes) */
+    size_t second_end = 88 + 65536 + 2 + 86 + 1024;
+    body[second_end - 1000] = 'b';
+    sigv4_chunked_init(d, &ctx, 66560, 2);
+    assert_int_equal(sigv4_chunked_feed(d, (uint8_t *)body, second_end - 1, &got), QR_OK);
+    assert_int_equal(sigv4_chunked_feed(d, (uint8_t *)body + second_end - 1, 1, &got),
+                     QR_E_SIGNATURE);
+    assert_int_equal(sigv4_chunked_feed(d, (uint8_t *)body + second_end, 2, &got),
+                     QR_E_SIGNATURE); /* sticky */
+    assert_int_equal(sigv4_chunked_end(d), QR_E_SIGNATURE);
+    sigv4_chunked_wipe(d);
+    free(buf);
+    free(body);
+    free(d);
+}
+
 static void test_chunked_aws_doc(void **state)
 {
     struct sigv4_chunk_ctx ctx;
@@ -856,6 +902,7 @@ int main(void)
         cmocka_unit_test(test_header_malformed),
         cmocka_unit_test(test_fuzz_regressions),
         cmocka_unit_test(test_chunked_aws_doc),
+        cmocka_unit_test(test_chunked_incremental),
         cmocka_unit_test(test_chunked_signed_trailer),
         cmocka_unit_test(test_chunked_unsigned),
     };
