@@ -31,6 +31,7 @@
 #include "api/s3/s3.h"
 #include "http/http.h"
 #include "store/store.h"
+#include "util/limits.h"
 
 #define PIECE  (1u << 20)
 #define N_BUFS 3
@@ -425,7 +426,9 @@ void api_stream_start(struct api_req *ar, api_stream_cb cb)
     }
     uint64_t wire, declared;
     (void)http_body_streamable(ar->req, &wire);
-    s->max = ar->server->cfg.max_body;
+    /* a length declared nowhere (chunked transfer coding) is held to the same limits */
+    s->max = ar->server->cfg.max_body < QR_MAX_SINGLE_PUT ? ar->server->cfg.max_body
+                                                          : QR_MAX_SINGLE_PUT;
     s->aws_chunked = is_aws_chunked(ar);
     if (s->aws_chunked) {
         bool known = declared_length(ar, UINT64_MAX, &declared);
