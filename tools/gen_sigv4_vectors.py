@@ -226,8 +226,9 @@ def aws_chunked_example():
 
 
 def signed_trailer_example():
-    """STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER: two data chunks, a CRC32 trailer."""
-    data = [b'hello ', b'world']
+    """STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER: one data chunk (smaller than 8 KiB, so
+    it must be the only one), a CRC32 trailer."""
+    data = [b'hello world']
     crc = base64.b64encode((zlib.crc32(b''.join(data)) & 0xffffffff).to_bytes(4, 'big')).decode()
     signer = auth.SigV4Auth(Credentials(AKID, SECRET), 's3', 'us-east-1')
     req = AWSRequest(method='PUT', url=ENDPOINT + '/mybucket/trailer.txt')

@@ -341,6 +341,8 @@ static void answer_failure(struct api_req *ar, enum qr_err e, bool client)
         {QR_E_INCOMPLETE_BODY, false, 400, "IncompleteBody",
          "You did not provide the number of bytes specified by the Content-Length HTTP "
          "header."},
+        {QR_E_CHUNK_SIZE, false, 403, "InvalidChunkSizeError",
+         "Only the last chunk is allowed to have a size less than 8192 bytes"},
         {QR_E_TOO_LARGE, false, 400, "EntityTooLarge",
          "Your proposed upload exceeds the maximum allowed size."},
     };

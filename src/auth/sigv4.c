@@ -1162,6 +1162,9 @@ static enum qr_err on_chunk_line(struct sigv4_chunked *d, struct qr_slice line)
     if (qr_add_overflow(d->total, size, &total) ||
         (d->decoded_len >= 0 && total > (uint64_t)d->decoded_len))
         return QR_E_INCOMPLETE_BODY;
+    if (size > 0 && d->small_seen)
+        return QR_E_CHUNK_SIZE;
+    d->small_seen = size < SIGV4_MIN_CHUNK;
     if (d->ctx)
         SHA256_Init(&d->sha);
     d->left = size;

@@ -99,7 +99,10 @@ struct sigv4_trailer {
  * signature when present) is verified; ctx == NULL: unsigned chunks, and a
  * chunk-signature present is an error. Trailers (at most max_trailers) are returned.
  * Errors: QR_E_BAD_INPUT (framing), QR_E_SIGNATURE, QR_E_TOO_LARGE (out's max),
- * QR_E_INCOMPLETE_BODY (decoded length differs from decoded_len when decoded_len >= 0).
+ * QR_E_INCOMPLETE_BODY (decoded length differs from decoded_len when decoded_len >= 0),
+ * QR_E_CHUNK_SIZE (a data chunk under SIGV4_MIN_CHUNK bytes followed by another: S3
+ * allows only the last to be smaller, which also bounds the work of a signature to
+ * 8 KiB of data).
  */
 enum qr_err sigv4_chunked_decode(struct qr_slice body, const struct sigv4_chunk_ctx *ctx,
                                  int64_t decoded_len, struct qr_buf *out,
@@ -115,6 +118,7 @@ enum qr_err sigv4_chunked_decode(struct qr_slice body, const struct sigv4_chunk_
  * returned an error, every later call returns it again.
  */
 #define SIGV4_MAX_TRAILERS 4
+#define SIGV4_MIN_CHUNK    8192u /* every data chunk but the last, as S3 requires */
 #define SIGV4_MAX_TRAILER_LINE 512u
 
 struct sigv4_chunked {
@@ -122,6 +126,7 @@ struct sigv4_chunked {
     int64_t decoded_len;               /* declared payload length, or -1 */
     uint64_t total;                    /* payload bytes so far */
     uint64_t left;                     /* data bytes still to come in the current chunk */
+    bool small_seen;                   /* a data chunk under SIGV4_MIN_CHUNK came */
     enum qr_err err;                   /* sticky: the first error */
     uint8_t state;
     size_t line_len;

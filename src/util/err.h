@@ -42,7 +42,8 @@
     X(E_EXPIRED, "request or credentials expired")                                                 \
     X(E_TOKEN, "invalid security token")                                                           \
     X(E_DENIED, "access denied")                                                                   \
-    X(E_CONFLICT, "conflicting concurrent operation")
+    X(E_CONFLICT, "conflicting concurrent operation")                                              \
+    X(E_CHUNK_SIZE, "aws-chunked chunk under 8 KiB before the last")
 
 enum qr_err {
 #define QR_ERR_ENUM(name, msg) QR_##name,

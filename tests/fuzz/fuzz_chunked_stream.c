@@ -10,11 +10,11 @@
  *    pieces split at pseudo-random points (sizes 0..255, empty feeds included): the two
  *    must agree exactly (error, decoded bytes, trailers), each feed's output must fit in
  *    its input, and after an error every later feed must return it again.
- *  - mode bit 0 set: the input describes chunks (a length byte, then that many data
- *    bytes, repeated) and an optional trailer; the harness frames and signs them as an
- *    SDK would, optionally flips one bit at a position the input picks, and feeds the
- *    result in random pieces. Unflipped, it must decode to exactly the chunks' bytes and
- *    the trailer; flipped, it may pass only with exactly those (whitespace around a
+ *  - mode bit 0 set: the input describes chunks (a size byte each, data taken from the
+ *    input) and an optional trailer; the harness frames and signs them as an SDK would,
+ *    optionally flips one bit at a position the input picks, and feeds the result in
+ *    random pieces. Unflipped, it must decode to exactly the chunks' bytes and the
+ *    trailer, or fail with QR_E_CHUNK_SIZE when a chunk under 8 KiB was not the last; flipped, it may pass only with exactly those (whitespace around a
  *    trailer value, the case of hex digits and header names are not signed), never
  *    with a changed payload or trailer.
  */
@@ -126,33 +126,42 @@ static void same(const struct result *a, const struct result *b)
         abort();
 }
 
-/* Frames and signs the chunks described by in; returns the body, the plain data in
- * *plain. */
+#define MAX_CHUNKS 16
+
+/* Frames and signs the chunks described by in: each input byte L is a chunk of L * 64
+ * bytes (so both sides of the 8 KiB minimum occur) taken from the input cyclically, up
+ * to MAX_CHUNKS chunks, then the final one. Returns the body, the plain data in *plain;
+ * *small: a chunk under 8 KiB that is not the last data chunk. */
 static uint8_t *sign_body(const struct sigv4_chunk_ctx *ctx, const uint8_t *in, size_t len,
-                          bool trailer, size_t *out_len, uint8_t **plain, size_t *plain_len)
+                          bool trailer, size_t *out_len, uint8_t **plain, size_t *plain_len,
+                          bool *small)
 {
-    size_t cap = (len + 1) * 90 + 4096, o = 0; /* a chunk of 1 byte costs 87 */
+    size_t cap = (MAX_CHUNKS + 1) * (255 * 64 + 90) + 4096, o = 0;
     uint8_t *b = malloc(cap);
     char prev[65], rest[140], dh[65];
     uint8_t md[32];
     memcpy(prev, ctx->seed_signature, 65);
-    *plain = malloc(len + 1);
+    *plain = malloc(MAX_CHUNKS * 255 * 64 + 1);
     *plain_len = 0;
-    size_t pos = 0;
-    for (;;) {
-        size_t n = pos < len ? in[pos++] : 0;
-        if (n > len - pos)
-            n = len - pos;
-        SHA256(in + pos, n, md);
+    *small = false;
+    bool last_small = false;
+    for (size_t c = 0;; c++) {
+        size_t n = c < MAX_CHUNKS && c < len ? (size_t)in[c] * 64 : 0;
+        uint8_t *data = *plain + *plain_len;
+        for (size_t j = 0; j < n; j++)
+            data[j] = in[(c + j) % len];
+        if (n > 0) {
+            *small = *small || last_small;
+            last_small = n < 8192;
+        }
+        SHA256(data, n, md);
         hex(md, 32, dh);
         snprintf(rest, sizeof(rest), "%s\n%s", EMPTY, dh);
         chain(ctx, "AWS4-HMAC-SHA256-PAYLOAD", prev, rest);
         o += (size_t)snprintf((char *)b + o, cap - o, "%zx;chunk-signature=%s\r\n", n, prev);
-        memcpy(b + o, in + pos, n);
-        memcpy(*plain + *plain_len, in + pos, n);
+        memcpy(b + o, data, n);
         *plain_len += n;
         o += n;
-        pos += n;
         if (n == 0)
             break;
         memcpy(b + o, "\r\n", 2);
@@ -197,7 +206,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t flip = in[len - 1];
     size_t body_len, plain_len;
     uint8_t *plain;
-    uint8_t *body = sign_body(&ctx, in, len - 1, mode & 8, &body_len, &plain, &plain_len);
+    bool small;
+    uint8_t *body =
+        sign_body(&ctx, in, len - 1, mode & 8, &body_len, &plain, &plain_len, &small);
     bool flipped = mode & 16;
     if (flipped) {
         size_t at = ((size_t)flip * 7919u + seed) % body_len;
@@ -214,7 +225,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                   split.n_tr == ((mode & 8) ? 1u : 0u) &&
                   (split.n_tr == 0 || (strcmp(split.tr[0].name, "x-amz-checksum-crc32") == 0 &&
                                        strcmp(split.tr[0].value, "AAAAAA==") == 0));
-    if (!flipped && (split.err != QR_OK || !intact))
+    if (!flipped && small && split.err != QR_E_CHUNK_SIZE)
+        abort();
+    if (!flipped && !small && (split.err != QR_OK || !intact))
         abort();
     if (flipped && split.err == QR_OK && !intact)
         abort();

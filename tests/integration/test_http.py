@@ -645,6 +645,20 @@ def aws_chunked_bad_trailer_leaves_nothing():
 
 
 @test
+def aws_chunked_small_chunks_refused():
+    """S3 allows only the last chunk to be under 8 KiB (InvalidChunkSizeError, 403); the
+    rule also bounds the HMACs a body costs to one per 8 KiB."""
+    before = objects_files()
+    for size in (2 * 1024 ** 2, 64 * 1024):  # streamed, and read into memory
+        status, body, _, _ = put_signed_chunked(f"small-chunks-{size}", size, chunk=4096)
+        eq(status, 403, f"{size} bytes in 4 KiB chunks ({body[:300]!r})")
+        check(b"InvalidChunkSizeError" in body, f"code: {body[:300]!r}")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=B).get("Contents", [])]
+    check(not any(k.startswith("small-chunks") for k in keys), "object stored")
+    eq(objects_files(), before, "blob files after small chunks")
+
+
+@test
 def unsigned_trailer_over_transfer_chunked_streams():
     """STREAMING-UNSIGNED-PAYLOAD-TRAILER inside Transfer-Encoding: chunked, with no
     length anywhere: both framings are undone as the bytes pass."""

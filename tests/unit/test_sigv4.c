@@ -842,7 +842,7 @@ static void test_chunked_unsigned(void **state)
     } cases[] = {
         {"0\r\n\r\n", 0, QR_OK, 0},
         {"0\r\n", 0, QR_OK, 0},
-        {"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n", 5, QR_OK, 0},
+        {"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n", 5, QR_E_CHUNK_SIZE, 0}, /* 3 < 8 KiB, not last */
         {"3\r\nabc\r\n0\r\nX-Amz-Checksum-CRC32 :  AAAAAA==  \r\n\r\n", 3, QR_OK, 1},
         {"", -1, QR_E_BAD_INPUT, 0},
         {"0", -1, QR_E_BAD_INPUT, 0},

@@ -86,6 +86,10 @@ static struct s3_err_info err_info(enum qr_err e)
         return (struct s3_err_info){400, "XAmzContentSHA256Mismatch",
                                     "The provided 'x-amz-content-sha256' header does not "
                                     "match what was computed."};
+    case QR_E_CHUNK_SIZE:
+        return (struct s3_err_info){403, "InvalidChunkSizeError",
+                                    "Only the last chunk is allowed to have a size less than "
+                                    "8192 bytes"};
     case QR_E_INCOMPLETE_BODY:
         return (struct s3_err_info){400, "IncompleteBody",
                                     "You did not provide the number of bytes specified by the "
