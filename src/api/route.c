@@ -26,6 +26,7 @@
 #include "auth/sigv4.h"
 #include "http/http.h"
 #include "server.h"
+#include "util/ckd.h"
 #include "util/codec.h"
 #include "util/limits.h"
 
@@ -591,8 +592,15 @@ static bool head_acceptable(struct api_req *ar)
         s3_send_error_code(ar, 400, "InvalidArgument", "The query string is malformed.");
         return false;
     }
-    uint64_t declared;
-    if (http_content_length(req, &declared) && declared > ar->server->cfg.max_body) {
+    uint64_t declared, limit = ar->server->cfg.max_body;
+    struct qr_slice v;
+    /* aws-chunked framing rides on the payload: chunks of at least 8 KiB (all but the
+     * last) carry at most about 100 bytes of header each, then the trailers */
+    if (api_header(ar, "x-amz-content-sha256", &v) &&
+        qr_slice_starts(v, QR_SLICE_LIT("STREAMING-")) &&
+        qr_add_overflow(limit, limit / 64 + 64 * 1024, &limit))
+        limit = UINT64_MAX;
+    if (http_content_length(req, &declared) && declared > limit) {
         /* a size limit needs no identity: refused before the signature is even checked */
         s3_send_error_code(ar, 400, "EntityTooLarge",
                            "Your proposed upload exceeds the maximum allowed size.");

@@ -340,6 +340,21 @@ def entity_too_large_answered_before_100_continue():
     check(b"EntityTooLarge" in body, f"aws-chunked code: {body[:300]!r}")
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=B).get("Contents", [])]
     check("too-big" not in keys, "object stored")
+    # exactly 5 GiB of payload: its aws-chunked framing makes Content-Length larger, and
+    # that is no reason to refuse it
+    t, h = sign("PUT", f"/{B}/five-gib", headers={"Content-Encoding": "aws-chunked",
+                                                  "x-amz-decoded-content-length": str(5 * GIB)},
+                payload_hash="STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+    h["Content-Length"] = str(5 * GIB + 5 * GIB // 8192 * 8)
+    h["Expect"] = "100-continue"
+    sock = connect()
+    try:
+        sock.sendall(head_bytes("PUT", t, h))
+        sock.settimeout(10)
+        first = sock.recv(4096)
+    finally:
+        sock.close()
+    check(first.startswith(b"HTTP/1.1 100 Continue"), f"5 GiB aws-chunked PUT: {first[:200]!r}")
 
 
 @test
