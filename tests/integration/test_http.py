@@ -781,6 +781,21 @@ def chunked_request_body():
         sock.close()
     eq(status, 200, f"chunked PUT ({rbody[:200]!r})")
     eq(s3.get_object(Bucket=B, Key="chunked")["Body"].read(), body, "chunked body stored")
+    # a length known only at the end streams into a blob even when it turns out small
+    for small in (b"", b"tiny body"):
+        t, h = sign("PUT", f"/{B}/chunked-small", body=small)
+        h.pop("Content-Length", None)
+        h["Transfer-Encoding"] = "chunked"
+        framed = (b"%x\r\n" % len(small) + small + b"\r\n" if small else b"") + b"0\r\n\r\n"
+        sock = connect()
+        try:
+            sock.sendall(head_bytes("PUT", t, h) + framed)
+            status, head, rbody = read_response(sock)
+        finally:
+            sock.close()
+        eq(status, 200, f"chunked PUT of {len(small)} bytes ({rbody[:200]!r})")
+        eq(s3.get_object(Bucket=B, Key="chunked-small")["Body"].read(), small,
+           f"chunked body of {len(small)} bytes stored")
 
 
 @test

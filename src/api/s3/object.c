@@ -143,6 +143,12 @@ bool s3_put_object_async(struct s3_op *op)
         s3_body_dispose(&ps->body);
         return false;
     }
+    if (ps->put.has_blob) {
+        /* the row-only path would store the blob's mapping (maybe ciphertext) as bytes */
+        s3_body_dispose(&ps->body);
+        s3_fail(op, QR_E_INTERNAL);
+        return false;
+    }
     op->put_state = ps;
     op->job.thread = op->ar->thread;
     op->job.done = put_async_finish;

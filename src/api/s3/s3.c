@@ -566,9 +566,11 @@ void s3_handle(struct api_req *ar)
     if (!answer_version(op))
         return;
     uint64_t body = req->entity.base ? req->entity.len : 0;
-    if (op->route->fn == s3_put_object && body <= QR_INLINE_MAX) {
+    if (op->route->fn == s3_put_object && body <= QR_INLINE_MAX && ar->streamed == NULL) {
         /* A body that fits in a row needs no worker: hashing it here costs microseconds,
-         * and the commit is asynchronous (s3_put_object_async). */
+         * and the commit is asynchronous (s3_put_object_async). One that streamed into a
+         * blob (its length known only at its end) is adopted as a blob instead: its
+         * mapping may be ciphertext, never to be stored as the row's bytes. */
         op->reader = ar->thread->reader;
         if (!s3_put_object_async(op))
             s3_finish(op);
