@@ -4,14 +4,16 @@
  * (http_body_read), write the response through a final output stream, then the next
  * request (keep-alive, pipelined bytes kept in the socket buffer).
  *
- * A connection is in one of four states. HEAD: waiting for a request head, on the idle
+ * A connection is in one of six states. HEAD: waiting for a request head, on the idle
  * list while no byte of it has arrived (the idle timeout runs) and under the head timeout
  * once one has. PROCESS: a handler (or a worker) owns the request; the socket is not read
  * and no timer runs, so nothing frees the request underneath its owner. BODY: the handler
  * asked for the body; reading, with a minimum-rate check each head-timeout period.
- * LINGER: the response to a refused request is out and the body is not wanted: the write
- * side is shut, incoming bytes are dropped for a short while so the client reads the
- * answer instead of a reset, then the socket closes.
+ * STREAM: the body is pulled piece by piece (http_body_pull), a chunked one decoded in
+ * place as it arrives, one piece read ahead at most. DISCARD: a small refused body is
+ * drained to keep the connection. LINGER: the response to a refused request is out and
+ * the body is not wanted: the write side is shut, incoming bytes are dropped for a short
+ * while so the client reads the answer instead of a reset, then the socket closes.
  *
  * Memory an unauthenticated client can make quarry hold: the head (at most
  * HTTP_MAX_HEAD) and the socket's read buffer; no body byte is read before the handler
