@@ -373,9 +373,9 @@ def other_expect_values_are_ignored():
 
 # ---- payload checks leave nothing behind ----
 
-def objects_files():
+def objects_files(server=None):
     n = 0
-    for _root, _dirs, files in os.walk(os.path.join(srv.data, "objects")):
+    for _root, _dirs, files in os.walk(os.path.join((server or srv).data, "objects")):
         n += len(files)
     return n
 
@@ -629,6 +629,41 @@ def aws_chunked_tamper_mid_body_leaves_nothing():
     while time.monotonic() < deadline and objects_files() != before:
         time.sleep(0.05)
     eq(objects_files(), before, "blob files after a tampered body")
+
+
+@test
+def kill9_mid_aws_chunked_stream_leaves_nothing():
+    """quarry killed while an aws-chunked body streams into its blob: after the restart
+    there is no object and no blob file, and the same PUT then works."""
+    with QuarryServer(fsync=True) as crash:
+        crash.boto3_client().create_bucket(Bucket=B)
+        before = objects_files(crash)
+        size = 64 * 1024 ** 2
+        t, h = sign("PUT", f"/{B}/killed", server=crash, payload_hash="STREAMING-AWS4-HMAC-"
+                    "SHA256-PAYLOAD", headers={"Content-Encoding": "aws-chunked",
+                                               "x-amz-decoded-content-length": str(size)})
+        h["Content-Length"] = str(signed_chunk_len(size, 64 * 1024))
+        signer = ChunkSigner(h)
+        sock = connect(crash)
+        try:
+            sock.sendall(head_bytes("PUT", t, h))
+            for _ in range(256):  # 16 MiB of the 64
+                sock.sendall(signer.chunk(b"k" * (64 * 1024)))
+            deadline = time.monotonic() + 10
+            while objects_files(crash) == before and time.monotonic() < deadline:
+                time.sleep(0.05)
+            check(objects_files(crash) > before, "no blob file while the body streamed")
+            crash.kill9()
+        finally:
+            sock.close()
+        crash.restart(same_port=False)
+        c = crash.boto3_client()
+        keys = [o["Key"] for o in c.list_objects_v2(Bucket=B).get("Contents", [])]
+        eq(keys, [], "objects after kill -9 mid-body")
+        eq(objects_files(crash), before, "blob files after kill -9 mid-body and a restart")
+        body = os.urandom(3 * 1024 ** 2)
+        c.put_object(Bucket=B, Key="killed", Body=body)
+        eq(c.get_object(Bucket=B, Key="killed")["Body"].read(), body, "PUT after the restart")
 
 
 @test
