@@ -262,7 +262,8 @@ def signed_trailer_example():
 
 
 def write_fuzz_seeds(top, trailer_body):
-    """Seeds in the input layouts of tests/fuzz/fuzz_sigv4.c and fuzz_chunked.c."""
+    """Seeds in the input layouts of tests/fuzz/fuzz_sigv4.c, fuzz_chunked.c and
+    fuzz_chunked_stream.c."""
     special = ('authorization', 'x-amz-date', 'x-amz-content-sha256')
     os.makedirs(os.path.join(top, 'fuzz_sigv4'), exist_ok=True)
     os.makedirs(os.path.join(top, 'fuzz_chunked'), exist_ok=True)
@@ -281,6 +282,19 @@ def write_fuzz_seeds(top, trailer_body):
     }
     for name, data in chunked.items():
         with open(os.path.join(top, 'fuzz_chunked', 'seed_' + name), 'wb') as f:
+            f.write(data)
+    # fuzz_chunked_stream: mode, split seed, decoded length, then the input (mode bit 0:
+    # chunk sizes in units of 64 bytes that the harness frames and signs, then a flip byte)
+    os.makedirs(os.path.join(top, 'fuzz_chunked_stream'), exist_ok=True)
+    stream = {
+        'js_unsigned_trailer': b'\x02\x25\x06' + chunked['js_unsigned_trailer'][3:],
+        'two_chunks': b'\x00\x07\x00' + chunked['two_chunks'][3:],
+        'signed_trailer': b'\x04\x13\x00' + trailer_body,
+        'harness_signed': b'\x09\x31\x00' + bytes([0x80, 0xc0, 0x10]) + b'\x00',
+        'harness_flipped': b'\x19\x31\x00' + bytes([0x80, 0x80, 0x01]) + b'\x2a',
+    }
+    for name, data in stream.items():
+        with open(os.path.join(top, 'fuzz_chunked_stream', 'seed_' + name), 'wb') as f:
             f.write(data)
 
 
