@@ -320,6 +320,20 @@ def no_such_bucket_answered_before_100_continue():
     finally:
         sock.close()
     eq(status, 200, f"CreateBucket with Expect: 100-continue ({body[:200]!r})")
+    # presigned, its query holds the signature: still CreateBucket, still invited
+    url = srv.boto3_client(signature_version="s3v4").generate_presigned_url(
+        "create_bucket", Params={"Bucket": "fresh-bucket-presigned"})
+    split = urllib.parse.urlsplit(url)
+    sock = connect()
+    try:
+        sock.sendall(head_bytes("PUT", f"{split.path}?{split.query}", {
+            "Host": split.netloc, "Content-Length": "0", "Expect": "100-continue"}))
+        status, head, body = read_response(sock)
+        if status == 100:
+            status, head, body = read_response(sock)
+    finally:
+        sock.close()
+    eq(status, 200, f"presigned CreateBucket ({body[:200]!r})")
 
 
 @test

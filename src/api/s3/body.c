@@ -247,8 +247,9 @@ bool s3_before_body(struct api_req *ar)
     if ((strcmp(ar->auth.service, "s3") != 0 && strcmp(ar->auth.service, "s3express") != 0) ||
         !http_has_body(ar->req) || !s3_object_target(ar, &bucket, &key, &dir) || bucket.len == 0)
         return true; /* the handler answers what is not an S3 body to a bucket */
-    if (key.len == 0 && ar->query.len == 0)
-        return true; /* CreateBucket: the one body to a bucket that need not exist */
+    if (key.len == 0 && s3_object_put_query(ar, &part) && !part)
+        return true; /* no sub-resource: CreateBucket, the one body to a bucket that need
+                        not exist (presigned, its query has only X-Amz-* parameters) */
     struct store_bucket b;
     if (qr_bucket_name_valid(bucket, &dir) &&
         store_bucket_get(ar->thread->reader, bucket, &b) == QR_E_NO_SUCH_BUCKET) {
