@@ -10,13 +10,14 @@
  *    pieces split at pseudo-random points (sizes 0..255, empty feeds included): the two
  *    must agree exactly (error, decoded bytes, trailers), each feed's output must fit in
  *    its input, and after an error every later feed must return it again.
- *  - mode bit 0 set: the input describes chunks (a size byte each, data taken from the
- *    input) and an optional trailer; the harness frames and signs them as an SDK would,
- *    optionally flips one bit at a position the input picks, and feeds the result in
- *    random pieces. Unflipped, it must decode to exactly the chunks' bytes and the
- *    trailer, or fail with QR_E_CHUNK_SIZE when a chunk under 8 KiB was not the last; flipped, it may pass only with exactly those (whitespace around a
- *    trailer value, the case of hex digits and header names are not signed), never
- *    with a changed payload or trailer.
+ *  - mode bit 0 set: the input describes up to 16 chunks (a size byte each, in units of
+ *    64 bytes, data taken from the input) and, with mode bit 3, a CRC32 trailer; the
+ *    harness frames and signs them as an SDK would, with mode bit 4 flips one bit at a
+ *    position the last input byte picks, and feeds the result in random pieces.
+ *    Unflipped, it must decode to exactly the chunks' bytes and the trailer, or fail
+ *    with QR_E_CHUNK_SIZE when a chunk under 8 KiB was not the last; flipped, it may
+ *    pass only with exactly those (whitespace around a trailer value, the case of hex
+ *    digits and header names are not signed), never with a changed payload or trailer.
  */
 #include <stdint.h>
 #include <stdio.h>
