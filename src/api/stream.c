@@ -429,8 +429,8 @@ void api_stream_start(struct api_req *ar, api_stream_cb cb)
     uint64_t wire, declared;
     (void)http_body_streamable(ar->req, &wire);
     /* a length declared nowhere (chunked transfer coding) is held to the same limits */
-    s->max = ar->server->cfg.max_body < QR_MAX_SINGLE_PUT ? ar->server->cfg.max_body
-                                                          : QR_MAX_SINGLE_PUT;
+    s->max =
+        ar->server->cfg.max_body < QR_MAX_SINGLE_PUT ? ar->server->cfg.max_body : QR_MAX_SINGLE_PUT;
     s->aws_chunked = is_aws_chunked(ar);
     if (s->aws_chunked) {
         bool known = declared_length(ar, UINT64_MAX, &declared);

@@ -1214,8 +1214,8 @@ static enum qr_err on_trailer_line(struct sigv4_chunked *d, struct qr_slice line
     t->value[value.len] = '\0';
     d->n_trailers++;
     /* name < 64, value < 128: each fits its share of canon */
-    int n = snprintf(d->canon + d->canon_len, sizeof(d->canon) - d->canon_len, "%s:%s\n",
-                     t->name, t->value);
+    int n = snprintf(d->canon + d->canon_len, sizeof(d->canon) - d->canon_len, "%s:%s\n", t->name,
+                     t->value);
     d->canon_len += n > 0 ? (size_t)n : 0;
     return QR_OK;
 }
@@ -1250,8 +1250,7 @@ static size_t data_run(struct sigv4_chunked *d, const uint8_t *in, size_t n, uin
 }
 #pragma GCC diagnostic pop
 
-enum qr_err sigv4_chunked_feed(struct sigv4_chunked *d, uint8_t *buf, size_t len,
-                               size_t *out_len)
+enum qr_err sigv4_chunked_feed(struct sigv4_chunked *d, uint8_t *buf, size_t len, size_t *out_len)
 {
     size_t i = 0, o = 0;
     enum qr_err err = d->err;

@@ -117,8 +117,8 @@ enum qr_err sigv4_chunked_decode(struct qr_slice body, const struct sigv4_chunk_
  * its last data byte passed, the trailer signature when the trailers end. Once a call
  * returned an error, every later call returns it again.
  */
-#define SIGV4_MAX_TRAILERS 4
-#define SIGV4_MIN_CHUNK    8192u /* every data chunk but the last, as S3 requires */
+#define SIGV4_MAX_TRAILERS     4
+#define SIGV4_MIN_CHUNK        8192u /* every data chunk but the last, as S3 requires */
 #define SIGV4_MAX_TRAILER_LINE 512u
 
 struct sigv4_chunked {
@@ -148,8 +148,8 @@ void sigv4_chunked_init(struct sigv4_chunked *d, const struct sigv4_chunk_ctx *c
  * buf[0..*out_len) (*out_len <= len). Every input byte is consumed. Errors as
  * sigv4_chunked_decode's (QR_E_INCOMPLETE_BODY as soon as a chunk header goes past
  * decoded_len). */
-enum qr_err sigv4_chunked_feed(struct sigv4_chunked *d, uint8_t *buf, size_t len,
-                               size_t *out_len) __attribute__((warn_unused_result));
+enum qr_err sigv4_chunked_feed(struct sigv4_chunked *d, uint8_t *buf, size_t len, size_t *out_len)
+    __attribute__((warn_unused_result));
 /* The body ended: QR_OK when it ended where an aws-chunked body may end (after the final
  * chunk, or after its trailers) with decoded_len payload bytes when one was declared;
  * then d->trailers[0..n_trailers) are the trailers. */
