@@ -453,6 +453,29 @@ def large_put_streams_to_disk():
 
 
 @test
+def sigv2_presigned_put_streams():
+    """boto3 presigns S3 URLs with SigV2 by default: such a PUT streams like any other."""
+    body = os.urandom(96 * 1024 ** 2)
+    url = s3.generate_presigned_url("put_object", Params={"Bucket": B, "Key": "v2-stream"})
+    split = urllib.parse.urlsplit(url)
+    check("AWSAccessKeyId=" in split.query, f"not a SigV2 URL: {url}")
+    rss0 = reset_peak_rss(srv.proc.pid)
+    sock = connect(timeout=60)
+    try:
+        sock.sendall(head_bytes("PUT", f"{split.path}?{split.query}", {
+            "Host": split.netloc, "Content-Length": str(len(body))}))
+        for i in range(0, len(body), 1 << 20):
+            sock.sendall(body[i:i + (1 << 20)])
+        status, head, rbody = read_response(sock, 60)
+    finally:
+        sock.close()
+    grew = peak_rss_kb(srv.proc.pid) - rss0
+    eq(status, 200, f"SigV2 presigned PUT ({rbody[:200]!r})")
+    eq(s3.get_object(Bucket=B, Key="v2-stream")["Body"].read(), body, "stored bytes")
+    check(grew < 48 * 1024, f"quarry RSS grew {grew} KiB for a 96 MiB SigV2 presigned PUT")
+
+
+@test
 def client_vanishing_mid_body_leaves_nothing():
     before = objects_files()
     t, h = sign("PUT", f"/{B}/vanish", payload_hash="UNSIGNED-PAYLOAD")

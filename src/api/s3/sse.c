@@ -163,6 +163,20 @@ bool s3_sse_for_write(struct s3_op *op, struct store_sse *out)
     return true;
 }
 
+/* A presigned URL's authentication parameters: SigV4's X-Amz-*, SigV2's (boto3's
+ * default for S3 presigning) and its x-amz-security-token. */
+static bool presign_param(struct qr_slice n)
+{
+    static const char *const v2[] = {"AWSAccessKeyId", "Signature", "Expires",
+                                     "x-amz-security-token"};
+    if (qr_slice_starts(n, QR_SLICE_LIT("X-Amz-")))
+        return true;
+    for (size_t i = 0; i < sizeof(v2) / sizeof(*v2); i++)
+        if (qr_slice_eq(n, qr_slice_cstr(v2[i])))
+            return true;
+    return false;
+}
+
 /* Whether the query is that of PutObject or UploadPart: nothing but the upload's two
  * parameters, presigned-URL authentication and x-id. */
 bool s3_object_put_query(const struct api_req *ar, bool *out_part)
@@ -172,7 +186,7 @@ bool s3_object_put_query(const struct api_req *ar, bool *out_part)
         struct qr_slice n = ar->params[i].name;
         if (qr_slice_eq_lit(n, "uploadId") || qr_slice_eq_lit(n, "partNumber"))
             upload++;
-        else if (!qr_slice_starts(n, QR_SLICE_LIT("X-Amz-")) && !qr_slice_eq_lit(n, "x-id"))
+        else if (!presign_param(n) && !qr_slice_eq_lit(n, "x-id"))
             return false;
     }
     *out_part = upload == 2;
