@@ -871,6 +871,30 @@ def chunked_request_body():
 
 
 @test
+def pipelined_after_streamed_chunked_body():
+    """A request pipelined right behind a streamed chunked body is the next request, not
+    part of the body."""
+    body = os.urandom(2 * 1024 ** 2 + 5)
+    t, h = sign("PUT", f"/{B}/te-pipe", payload_hash="UNSIGNED-PAYLOAD")
+    h.pop("Content-Length", None)
+    h["Transfer-Encoding"] = "chunked"
+    framed = b"".join(b"%x\r\n" % len(body[i:i + 500000]) + body[i:i + 500000] + b"\r\n"
+                      for i in range(0, len(body), 500000)) + b"0\r\n\r\n"
+    s3.put_object(Bucket=B, Key="te-pipe-next", Body=b"next one")
+    gt, gh = sign("GET", f"/{B}/te-pipe-next")
+    sock = connect()
+    try:
+        sock.sendall(head_bytes("PUT", t, h) + framed + head_bytes("GET", gt, gh))
+        status, head, rbody = read_response(sock, 30)
+        eq(status, 200, f"streamed chunked PUT ({rbody[:200]!r})")
+        status, head, rbody = read_response(sock, 30)
+        eq((status, rbody), (200, b"next one"), "the pipelined GET")
+    finally:
+        sock.close()
+    eq(s3.get_object(Bucket=B, Key="te-pipe")["Body"].read(), body, "stored bytes")
+
+
+@test
 def smuggling_shapes_refused():
     for extra in ({"Content-Length": "5", "Transfer-Encoding": "chunked"},
                   {"Transfer-Encoding": "gzip"}):
