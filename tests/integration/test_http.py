@@ -12,6 +12,8 @@ botocore's own SigV4 signer. What must hold:
   refused (and logged), slow heads and slow bodies are dropped;
 - keep-alive survives a refused small body, pipelined requests and chunked request bodies
   work.
+These speak raw HTTP/1.1 bytes, so they use the plain port in both passes of run-all (the
+same parser serves HTTPS once TLS is unwrapped; test_tls.py covers the TLS side).
 """
 
 import base64
@@ -53,7 +55,7 @@ def teardown():
 def sign(method, path, headers=None, body=b"", payload_hash=None, secret=None, server=None):
     """(target, headers) signed by botocore; payload_hash overrides x-amz-content-sha256."""
     server = server or srv
-    req = AWSRequest(method=method, url=f"{server.endpoint}{path}", data=body,
+    req = AWSRequest(method=method, url=f"{server.plain_endpoint}{path}", data=body,
                      headers=dict(headers or {}))
     creds = Credentials(server.access_key, secret or server.secret_key)
 
