@@ -39,6 +39,7 @@ static struct authz_snap *snap_new(const char *account)
     memset(s, 0, sizeof(*s));
     atomic_init(&s->refs, 1);
     snprintf(s->account, sizeof(s->account), "%s", account);
+    s->sessions = authz_sess_cache_new();
     return s;
 }
 
@@ -73,6 +74,7 @@ static void snap_free(struct authz_snap *s)
     free(s->keys);
     free(s->bps);
     free(s->fps);
+    authz_sess_cache_free(s->sessions);
     free(s);
 }
 
