@@ -40,8 +40,9 @@ void authz_free(struct authz *a);
  * that an IAM user's access key authenticated a request (other credentials are ignored);
  * cheap: a mutex and a binary search, a change only once a second per key and scope.
  * authz_last_used copies what is known of a key. authz_uses_due hands the changed entries
- * to the caller, who writes them to the store, at most once a minute (*out malloc'ed,
- * NULL when none are due). Any thread. */
+ * to the caller, who writes them to the store, at most once a minute (or as often as
+ * authz_set_use_flush_ms says) (*out malloc'ed, NULL when none are due); authz_uses_all
+ * hands them all whenever asked (at shutdown). Any thread. */
 struct authz_use {
     char akid[32];
     int64_t ms;
@@ -53,6 +54,8 @@ void authz_note_use(struct authz *a, const struct creds_identity *id, const char
                     const char *region, int64_t now_ms);
 bool authz_last_used(struct authz *a, const char *akid, struct authz_use *out);
 size_t authz_uses_due(struct authz *a, int64_t now_ms, struct authz_use **out);
+size_t authz_uses_all(struct authz *a, int64_t now_ms, struct authz_use **out);
+void authz_set_use_flush_ms(struct authz *a, int64_t ms);
 
 /* Reads every IAM row through r, compiles a snapshot and swaps it in. A row whose policy
  * no longer parses is skipped (logged by the caller through the returned count).

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import os
+import sqlite3
 import struct
 import subprocess
 import tempfile
@@ -810,6 +811,71 @@ def access_key_last_used():
            ("s3", REGION, int(when)), "after a restart")
         code, _, _ = client_error(i2.get_access_key_last_used, AccessKeyId="AKIANOSUCHKEY0000000")
         eq(code, "NoSuchEntity", "an unknown key")
+
+
+def _saved_key_use(server, akid):
+    """The keyuse row the server saved for akid, read from its store file (no request)."""
+    db = sqlite3.connect(f"file:{os.path.join(server.data, 'meta.db')}?mode=ro", uri=True)
+    try:
+        row = db.execute("SELECT doc FROM iam WHERE kind = 'keyuse' AND name = ?",
+                         (akid,)).fetchone()
+    finally:
+        db.close()
+    return json.loads(row[0]) if row else None
+
+
+def _user_key_used_once(server):
+    """A read-only user's key used once through S3 after every IAM request made so far."""
+    i2 = server.iam_client()
+    server.boto3_client().create_bucket(Bucket="lu-bucket")
+    i2.create_user(UserName="lu")
+    i2.attach_user_policy(UserName="lu",
+                          PolicyArn="arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")
+    key = i2.create_access_key(UserName="lu")["AccessKey"]
+    before = time.time()
+    c = boto3.client("s3", endpoint_url=server.endpoint, region_name=REGION,
+                     aws_access_key_id=key["AccessKeyId"],
+                     aws_secret_access_key=key["SecretAccessKey"],
+                     config=Config(retries={"total_max_attempts": 1},
+                                   s3={"addressing_style": "path"}))
+    c.list_objects_v2(Bucket="lu-bucket")
+    return key["AccessKeyId"], before
+
+
+def _check_last_used(server, akid, before, what):
+    u = server.iam_client().get_access_key_last_used(AccessKeyId=akid)["AccessKeyLastUsed"]
+    eq((u.get("ServiceName"), u.get("Region")), ("s3", REGION), what)
+    when = u["LastUsedDate"].timestamp()
+    check(before - 2 <= when <= time.time() + 1, f"{what}: LastUsedDate {when} vs {before}")
+
+
+@test
+def access_key_last_used_saved_at_clean_stop():
+    # the timer never fires here: only the stop can save the use
+    with QuarryServer(extra_args=["--key-use-flush-interval", "3600000"]) as s2:
+        akid, before = _user_key_used_once(s2)
+        eq(_saved_key_use(s2, akid), None, "not saved while running (no IAM request, no timer)")
+        eq(s2.stop(), 0, "clean stop")
+        check(_saved_key_use(s2, akid) is not None, "saved by the stop")
+        s2.start()
+        _check_last_used(s2, akid, before, "after a clean stop and start")
+
+
+@test
+def access_key_last_used_saved_on_timer():
+    with QuarryServer(extra_args=["--key-use-flush-interval", "200"]) as s2:
+        akid, before = _user_key_used_once(s2)
+        deadline = time.monotonic() + 15
+        row = None
+        while row is None and time.monotonic() < deadline:
+            row = _saved_key_use(s2, akid)
+            if row is None:
+                time.sleep(0.05)  # polling the store file for the timer's write
+        check(row is not None, "the timer saved the use without any IAM request")
+        eq(row.get("service"), "s3", "saved service")
+        # a crash now loses nothing: the row is in the store already
+        s2.restart(crash=True)
+        _check_last_used(s2, akid, before, "after a crash following the timer's save")
 
 
 @test
