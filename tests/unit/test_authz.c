@@ -381,6 +381,18 @@ static void test_key_last_used(void **state)
     assert_int_equal(due[0].ms, 1002000);
     free(due);
     assert_int_equal(authz_uses_due(a, 1200000, &due), 0); /* nothing changed */
+    /* at a stop everything left goes, however recent the last save */
+    authz_note_use(a, &u, "lambda", "us-east-1", 1201000);
+    assert_int_equal(authz_uses_all(a, 1202000, &due), 1);
+    assert_string_equal(due[0].service, "lambda");
+    free(due);
+    assert_int_equal(authz_uses_all(a, 1202000, &due), 0);
+    /* a shorter interval (--key-use-flush-interval) */
+    authz_set_use_flush_ms(a, 100);
+    authz_note_use(a, &u, "s3", "us-east-1", 1203000);
+    assert_int_equal(authz_uses_due(a, 1202050, &due), 0); /* 50 ms after the last save */
+    assert_int_equal(authz_uses_due(a, 1202100, &due), 1);
+    free(due);
     authz_free(a);
 }
 
