@@ -20,9 +20,9 @@
 #include "store/store_iam.h"
 #include "util/buf.h"
 
-#define USES_MAX       65536u /* keys remembered; beyond, new keys are not recorded */
-#define USE_STEP_MS    1000   /* a key used again within this with the same scope: no change */
-#define USE_FLUSH_MS   60000  /* by default the store is written at most this often */
+#define USES_MAX     65536u /* keys remembered; beyond, new keys are not recorded */
+#define USE_STEP_MS  1000   /* a key used again within this with the same scope: no change */
+#define USE_FLUSH_MS 60000  /* by default the store is written at most this often */
 
 struct authz {
     pthread_mutex_t mu;        /* guards cur; reloads also serialise on reload_mu */

@@ -110,7 +110,7 @@ enum auth_kind {
 
 #define AUTH_MAX_ARN          1200
 #define AUTHZ_SESSION_CACHE   128 /* compiled session policies kept per snapshot (LRU) */
-#define AUTH_MAX_SESSION_ARNS 10 /* PolicyArns of an AssumeRole, as STS allows */
+#define AUTH_MAX_SESSION_ARNS 10  /* PolicyArns of an AssumeRole, as STS allows */
 
 /* A role session's policy as carried in its token: the inline session policy, or
  * "arns:ARN,ARN\n" followed by it when PolicyArns were given. */

@@ -315,8 +315,7 @@ void authz_decide(const struct auth_principal *p, const struct authz_check *c,
      * policy text and snapshot, never per request. */
     const struct policy *sessions[AUTH_MAX_SESSION_ARNS + 1];
     size_t ns = 0;
-    const struct az_sess *held =
-        p->session_key && p->session_cache ? authz_sess_get(p) : NULL;
+    const struct az_sess *held = p->session_key && p->session_cache ? authz_sess_get(p) : NULL;
     bool bad = p->session_key && !p->session_cache; /* resolved in a released snapshot */
     if (held)
         ns = authz_sess_policies(held, sessions, &bad);

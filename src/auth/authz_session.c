@@ -24,18 +24,18 @@
 
 /* One session policy text, compiled. Invariant: immutable but for refs and used. */
 struct az_sess {
-    atomic_int refs;      /* the table's reference, plus one per decision using it */
-    uint64_t hash;        /* authz_session_hash of key */
-    char *key;            /* the token's policy text, verbatim (NUL-terminated) */
-    size_t key_len;       /* its length */
-    uint64_t used;        /* LRU clock value of the last lookup; guarded by the table's mu */
+    atomic_int refs; /* the table's reference, plus one per decision using it */
+    uint64_t hash;   /* authz_session_hash of key */
+    char *key;       /* the token's policy text, verbatim (NUL-terminated) */
+    size_t key_len;  /* its length */
+    uint64_t used;   /* LRU clock value of the last lookup; guarded by the table's mu */
     struct policy *pols[AUTH_MAX_SESSION_ARNS + 1]; /* PolicyArns' documents, then inline */
-    size_t n;                                      /* entries of pols */
-    bool bad;             /* a document did not compile: the session is allowed nothing */
+    size_t n;                                       /* entries of pols */
+    bool bad; /* a document did not compile: the session is allowed nothing */
 };
 
 struct az_sess_cache {
-    pthread_mutex_t mu;                 /* guards slot, clock and every entry's used */
+    pthread_mutex_t mu;                  /* guards slot, clock and every entry's used */
     struct az_sess *slot[AZ_SESS_SLOTS]; /* NULL: free */
     uint64_t clock;                      /* bumped per lookup, for LRU */
 };
