@@ -23,6 +23,7 @@
 
 #define _XOPEN_SOURCE_EXTENDED 1
 #include <ftw.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -490,6 +491,54 @@ static void test_session_policy_memo(void **state)
     free(rx);
 }
 
+/* Loops deciding at once while the memo evicts under them (more distinct session policies
+ * than slots): every decision stays right, and an entry evicted while another thread
+ * evaluates it is freed only after (ASan builds of this test see any use after free). */
+struct memo_worker {
+    const struct authz_snap *s;
+    int seed;
+    int wrong;
+};
+
+static void *memo_worker_main(void *arg)
+{
+    struct memo_worker *w = arg;
+    struct creds_identity *id = malloc(sizeof(*id));
+    char b[512], res[64], obj[64], other[64];
+    for (int i = 0; i < 3000; i++) {
+        int k = (i * 7 + w->seed * 13) % (AUTHZ_SESSION_CACHE + 40);
+        snprintf(res, sizeof(res), "arn:aws:s3:::b%d/*", k);
+        session_id(id, allow("s3:GetObject", res, b, sizeof(b)));
+        snprintf(obj, sizeof(obj), "arn:aws:s3:::b%d/k", k);
+        snprintf(other, sizeof(other), "arn:aws:s3:::b%d/k", k + 1);
+        w->wrong += decide(w->s, id, "s3:GetObject", obj, NULL) != POLICY_DECISION_ALLOW;
+        w->wrong += decide(w->s, id, "s3:GetObject", other, NULL) != POLICY_DECISION_IMPLICIT_DENY;
+    }
+    free(id);
+    return NULL;
+}
+
+static void test_session_policy_memo_threads(void **state)
+{
+    struct fx *f = *state;
+    char b[512];
+    put(f, "role", "", "worker", "{\"id\":\"AROAWORKER\",\"path\":\"/\",\"max\":3600}");
+    put(f, "inline", "role:worker", "all", allow("s3:*", "*", b, sizeof(b)));
+    assert_int_equal(authz_reload(f->a, f->r), QR_OK);
+    const struct authz_snap *s = authz_acquire(f->a);
+    pthread_t t[4];
+    struct memo_worker w[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (struct memo_worker){s, i, 0};
+        assert_int_equal(pthread_create(&t[i], NULL, memo_worker_main, &w[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(w[i].wrong, 0);
+    }
+    authz_release(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -500,6 +549,7 @@ int main(void)
         cmocka_unit_test(test_root_escapes_lockout),
         cmocka_unit_test(test_key_last_used),
         cmocka_unit_test_setup_teardown(test_session_policy_memo, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_session_policy_memo_threads, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
