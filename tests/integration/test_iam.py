@@ -651,7 +651,7 @@ def _denied_copy_message(role_name, fn, dst, key):
 
 
 def _control(key=None):
-    return boto3.client("s3control", endpoint_url=f"http://localhost:{srv.port}",
+    return boto3.client("s3control", endpoint_url=srv.control_endpoint,
                         region_name=REGION, aws_access_key_id=srv.access_key,
                         aws_secret_access_key=srv.secret_key,
                         config=Config(retries={"total_max_attempts": 1}))
@@ -767,7 +767,7 @@ def cli_job_role_without_invoke():
         {"Effect": "Allow", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{rep}/*"}])
     req = _job_request(src, man, etag, fn_arn, dst, rep, job_role)
     d = tempfile.mkdtemp(prefix="quarry-cli-job-")
-    control = f"http://localhost:{srv.port}"
+    control = srv.control_endpoint
     rc, out, err = aws("s3control", "create-job", "--cli-input-json",
                        write_json(d, "job.json", req), endpoint=control)
     eq(rc, 0, f"aws s3control create-job: {err}")

@@ -62,7 +62,7 @@ before(async () => {
   iam = client(IAMClient, root);
   s3 = client(S3Client, root);
   lambda = client(LambdaClient, root);
-  ctl = new S3ControlClient({ endpoint: `http://localhost:${new URL(srv.endpoint).port}`,
+  ctl = new S3ControlClient({ endpoint: srv.controlEndpoint,
     region: REGION, maxAttempts: 1, credentials: root });
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'quarry-js-iam-'));
 });
