@@ -64,7 +64,9 @@ static void usage(FILE *f)
           "  --function-network outbound network for functions (passt's pasta; the host's\n"
           "                     loopback stays out of reach)\n"
           "  --function-credentials-ttl S  lifetime of a function instance's credentials\n"
-          "                     (default 43200; shorter values are for testing renewal)\n",
+          "                     (default 43200; shorter values are for testing renewal)\n"
+          "  --key-use-flush-interval MS  save access key last-used dates this often\n"
+          "                     (default 60000; a clean stop saves them too)\n",
           f);
 }
 
@@ -248,6 +250,9 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--function-credentials-ttl") == 0 && parse_uint(v, 43200, &n) == 0 &&
                  n >= 1)
             cfg.fn_creds_ttl_s = (uint32_t)n;
+        else if (strcmp(a, "--key-use-flush-interval") == 0 && parse_uint(v, 3600000, &n) == 0 &&
+                 n >= 10)
+            cfg.key_use_flush_ms = (uint32_t)n;
         else if (strcmp(a, "--function-code-max") == 0 && parse_uint(v, UINT64_MAX, &n) == 0)
             cfg.fn_code_max = n;
         else if (strcmp(a, "--threads") == 0 && parse_uint(v, 256, &n) == 0)

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/iam/iam.h"
 #include "api/lambda/lambda.h"
 #include "api/route.h"
 #include "auth/authz.h"
@@ -523,6 +524,8 @@ enum qr_err server_run(struct qr_server *s)
     for (unsigned i = 0; i < s->n_workers; i++)
         if (pthread_create(&s->workers[i], NULL, worker_main, s) != 0)
             abort();
+    if (iam_keyuse_start(s, s->cfg.key_use_flush_ms, &s->keyuse) != QR_OK)
+        abort();
     for (unsigned i = 0; i < s->n_threads; i++)
         if (pthread_create(&s->threads[i].tid, NULL, loop_main, &s->threads[i]) != 0)
             abort();
@@ -544,6 +547,8 @@ enum qr_err server_run(struct qr_server *s)
     pthread_mutex_unlock(&s->jobs_mu);
     for (unsigned i = 0; i < s->n_workers; i++)
         pthread_join(s->workers[i], NULL);
+    iam_keyuse_stop(s->keyuse); /* after the last request: saves every key use left */
+    s->keyuse = NULL;
     /* Order: no new Event invokes, then every instance stopped (pending callbacks land
      * in the dispatcher), then the dispatcher's state goes. */
     /* The batch engine waits for its in-flight invocations, so it stops first. */

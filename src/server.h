@@ -69,6 +69,7 @@ struct qr_config {
     bool no_default_sse;        /* objects with no encryption asked for and no bucket rule are
                                    stored unencrypted (measurements; S3 encrypts them all) */
     bool sse_c_plain_http;      /* accept SSE-C keys over plain HTTP (S3 requires HTTPS) */
+    uint32_t key_use_flush_ms;  /* access key last-used saved this often; 0 = a minute */
 };
 
 struct qr_job;
@@ -109,6 +110,7 @@ struct qr_thread {
 
 struct fn_engine;
 struct authz;
+struct iam_keyuse;
 struct lambda_ctx;
 struct logs;
 struct batch_engine;
@@ -118,6 +120,7 @@ struct qr_server {
     struct store *store;
     struct creds *creds;
     struct authz *authz;        /* the IAM snapshot holder (auth/authz.h) */
+    struct iam_keyuse *keyuse;  /* saves access key last-used on a timer (api/iam/iam.h) */
     struct fn_engine *fn;       /* the functions engine (Lambda), or NULL */
     struct logs *logs;          /* function logs (CloudWatch Logs API), or NULL */
     struct lambda_ctx *lambda;  /* Lambda API state: invoke dedupe, Event dispatcher */

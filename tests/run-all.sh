@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # run-all.sh - runs quarry's tests and prints one total: `N passed, N failed`.
 #
-#   tests/run-all.sh [unit|integration|fuzz|all]      (default all)
+#   tests/run-all.sh [unit|integration|integration-tls|fuzz|all]      (default all)
 #
 # unit:        every cmocka binary $BUILD/tests/test_* (counts read from cmocka's summary)
 # integration: every tests/integration/test_*.py and tests/durability/test_*.py (each a
 #              separate program ending in `N passed, N failed`), and the JS SDK tests
 #              under tests/integration/js with `node --test` (TAP `# pass` / `# fail`)
+# integration-tls: the same integration programs again with QUARRY_TEST_TLS=1: every
+#              server also serves HTTPS with one throwaway self-signed certificate and the
+#              clients (boto3, the aws CLI, urllib, node) use it (quarry_server.py, server.mjs);
+#              test_tls.py, which sets up TLS itself, runs in the plain pass only
 # fuzz:        `make -C tests/fuzz run` when tests/fuzz/Makefile exists (one result)
 # A program that crashes, times out or prints no summary counts as one failure; a test
 # that could not run counts as skipped (cmocka's SKIPPED, the harness's `N skipped`, TAP's
@@ -32,8 +36,8 @@ FAILED_NAMES=()
 TMP=$(mktemp -d /tmp/quarry-runall.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 
-case "$MODE" in unit|integration|fuzz|all) ;; *)
-    echo "usage: $0 [unit|integration|fuzz|all]" >&2; exit 2 ;;
+case "$MODE" in unit|integration|integration-tls|fuzz|all) ;; *)
+    echo "usage: $0 [unit|integration|integration-tls|fuzz|all]" >&2; exit 2 ;;
 esac
 
 add() { # add NAME PASSED FAILED [SKIPPED]
@@ -74,12 +78,13 @@ run_unit() {
     if [ "$RC" -eq 0 ]; then add "unit test_runtimes.sh" 1 0; else add "unit test_runtimes.sh" 0 1; fi
 }
 
-# A harness program: its last `N passed, N failed` line is its result.
+# A harness program: its last `N passed, N failed` line is its result. LABEL (optional)
+# goes in front of its name.
 run_harness_file() {
-    local file=$1 limit=$2 line p f s
+    local file=$1 limit=$2 label=${3:-} line p f s
     case "$file" in
-        *.py) run_logged "${file#tests/}" "$limit" python3 "$file" ;;
-        *.sh) run_logged "${file#tests/}" "$limit" bash "$file" ;;
+        *.py) run_logged "$label${file#tests/}" "$limit" python3 "$file" ;;
+        *.sh) run_logged "$label${file#tests/}" "$limit" bash "$file" ;;
         *) return ;;
     esac
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$' "$TMP/out" | tail -n 1)
@@ -91,18 +96,18 @@ run_harness_file() {
     fi
     if [ "$RC" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
     if [ -z "$line" ] && [ "$f" -eq 0 ]; then f=1; fi
-    add "${file#tests/}" "$p" "$f" "$s"
+    add "$label${file#tests/}" "$p" "$f" "$s"
 }
 
 run_js() {
-    local p f s
+    local label=${1:-} p f s
     if ! ls tests/integration/js/*.mjs >/dev/null 2>&1; then return; fi
     if [ ! -d tests/node_modules/@aws-sdk/client-s3 ]; then
         echo "tests/node_modules missing: run 'make test-deps' (npm ci in tests/)"
-        add "integration/js" 0 1
+        add "${label}integration/js" 0 1
         return
     fi
-    run_logged "integration/js (node --test)" 600 \
+    run_logged "${label}integration/js (node --test)" 600 \
         node --test --test-reporter=tap tests/integration/js/
     p=$(sed -n 's/^# pass \([0-9][0-9]*\)$/\1/p' "$TMP/out" | tail -n 1)
     f=$(sed -n 's/^# fail \([0-9][0-9]*\)$/\1/p' "$TMP/out" | tail -n 1)
@@ -110,7 +115,7 @@ run_js() {
     p=${p:-0}; f=${f:-0}; s=${s:-0}
     if [ "$RC" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
     if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-    add "integration/js" "$p" "$f" "$s"
+    add "${label}integration/js" "$p" "$f" "$s"
 }
 
 run_integration() {
@@ -122,6 +127,36 @@ run_integration() {
     run_js
 }
 
+run_integration_tls() {
+    local file d="$TMP/tls" pair
+    mkdir -p "$d"
+    # the certificate quarry_server.py would make, made once for every program of the pass
+    if ! pair=$(python3 -c 'import sys; sys.path.insert(0, "tests/integration")
+import quarry_server as q; print(*q.make_tls_cert(sys.argv[1]))' "$d"); then
+        add "integration-tls (certificate)" 0 1
+        return
+    fi
+    (
+        export QUARRY_TEST_TLS=1 QUARRY_TEST_TLS_CERT=${pair% *} QUARRY_TEST_TLS_KEY=${pair#* }
+        export AWS_CA_BUNDLE=$QUARRY_TEST_TLS_CERT SSL_CERT_FILE=$QUARRY_TEST_TLS_CERT CURL_CA_BUNDLE=$QUARRY_TEST_TLS_CERT
+        export NODE_EXTRA_CA_CERTS=$QUARRY_TEST_TLS_CERT
+        for file in tests/integration/test_*.py tests/integration/test_*.sh tests/durability/test_*.py; do
+            [ -f "$file" ] || continue
+            [ "$file" = tests/integration/test_tls.py ] && continue
+            run_harness_file "$file" 900 "tls "
+        done
+        run_js "tls "
+        # the subshell's counts go back through a file
+        printf '%s %s %s\n' "$PASSED" "$FAILED" "$SKIPPED" > "$TMP/tls-counts"
+        printf '%s\n' "${FAILED_NAMES[@]}" > "$TMP/tls-failed"
+    )
+    if [ ! -s "$TMP/tls-counts" ]; then add "integration-tls (pass died)" 0 1; return; fi
+    read -r PASSED FAILED SKIPPED < "$TMP/tls-counts"
+    while IFS= read -r line; do
+        [ -n "$line" ] && FAILED_NAMES+=("$line")
+    done < "$TMP/tls-failed"
+}
+
 run_fuzz() {
     if [ ! -f tests/fuzz/Makefile ]; then echo "(no tests/fuzz/Makefile, fuzzers skipped)"; return; fi
     run_logged "fuzz (make -C tests/fuzz run)" 600 make -C tests/fuzz run
@@ -131,8 +166,9 @@ run_fuzz() {
 case "$MODE" in
     unit) run_unit ;;
     integration) run_integration ;;
+    integration-tls) run_integration_tls ;;
     fuzz) run_fuzz ;;
-    all) run_unit; run_integration; run_fuzz ;;
+    all) run_unit; run_integration; run_integration_tls; run_fuzz ;;
 esac
 
 echo

@@ -29,7 +29,11 @@ struct fail {
 #define MSG_MISSING   "Missing Authentication Token"
 #define MSG_MALFORMED "The authorization header or query parameters are malformed."
 
-static const struct fail lambda_fails[] = {
+/* Lambda (REST-JSON) and Logs (JSON 1.1) name their faults alike; only the status differs:
+ * Lambda answers 403, and JSON 1.1 services answer client faults with 400 whatever the
+ * fault. The status here is Lambda's; api_send_auth_failure sets Logs'. */
+#define JSON_LOGS_STATUS 400
+static const struct fail json_fails[] = {
     {QR_E_AUTH_MISSING, 403, "MissingAuthenticationTokenException", MSG_MISSING},
     {QR_E_AUTH_MALFORMED, 403, "IncompleteSignatureException", MSG_MALFORMED},
     {QR_E_NO_SUCH_ACCESS_KEY, 403, "UnrecognizedClientException", MSG_BAD_TOKEN},
@@ -38,18 +42,6 @@ static const struct fail lambda_fails[] = {
     {QR_E_EXPIRED, 403, "ExpiredTokenException", MSG_EXPIRED},
     {QR_E_TOKEN, 403, "UnrecognizedClientException", MSG_BAD_TOKEN},
     {QR_E_DENIED, 403, "AccessDeniedException", "Access Denied"},
-};
-
-/* JSON 1.1 services answer client faults with 400 whatever the fault. */
-static const struct fail logs_fails[] = {
-    {QR_E_AUTH_MISSING, 400, "MissingAuthenticationTokenException", MSG_MISSING},
-    {QR_E_AUTH_MALFORMED, 400, "IncompleteSignatureException", MSG_MALFORMED},
-    {QR_E_NO_SUCH_ACCESS_KEY, 400, "UnrecognizedClientException", MSG_BAD_TOKEN},
-    {QR_E_SIGNATURE, 400, "InvalidSignatureException", MSG_BAD_SIG},
-    {QR_E_CLOCK_SKEW, 400, "InvalidSignatureException", MSG_SKEW},
-    {QR_E_EXPIRED, 400, "ExpiredTokenException", MSG_EXPIRED},
-    {QR_E_TOKEN, 400, "UnrecognizedClientException", MSG_BAD_TOKEN},
-    {QR_E_DENIED, 400, "AccessDeniedException", "Access Denied"},
 };
 
 static const struct fail query_fails[] = {
@@ -185,10 +177,11 @@ void api_send_auth_failure(struct api_req *ar, enum qr_err err, const char *msg,
     ar->op = ar->op ? ar->op : "Authenticate";
     switch (fam) {
     case API_FAMILY_LAMBDA:
-        f = FIND(lambda_fails, err);
+        f = FIND(json_fails, err);
         break;
     case API_FAMILY_LOGS:
-        f = FIND(logs_fails, err);
+        f = FIND(json_fails, err);
+        f.status = JSON_LOGS_STATUS;
         break;
     case API_FAMILY_IAM:
     case API_FAMILY_STS:

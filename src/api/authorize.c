@@ -51,6 +51,7 @@ void api_principal(struct api_req *ar, struct auth_principal *out)
     authz_principal(s, &ar->id, ar->server->cfg.account_id, out);
     out->identity = NULL; /* borrowed from s, which is released now */
     out->n_identity = 0;
+    out->session_cache = NULL; /* so is this: such a principal is never decided on */
     authz_release(s);
 }
 

@@ -20,6 +20,10 @@
 #include "store/store_iam.h"
 #include "util/buf.h"
 
+#define USES_MAX     65536u /* keys remembered; beyond, new keys are not recorded */
+#define USE_STEP_MS  1000   /* a key used again within this with the same scope: no change */
+#define USE_FLUSH_MS 60000  /* by default the store is written at most this often */
+
 struct authz {
     pthread_mutex_t mu;        /* guards cur; reloads also serialise on reload_mu */
     pthread_mutex_t reload_mu; /* one reload at a time, so swaps keep their order */
@@ -31,6 +35,7 @@ struct authz {
     struct authz_use *uses;
     size_t n_uses, cap_uses;
     int64_t flushed_ms;
+    int64_t flush_every_ms; /* authz_uses_due's spacing (authz_set_use_flush_ms) */
 };
 
 static struct authz_snap *snap_new(const char *account)
@@ -39,6 +44,7 @@ static struct authz_snap *snap_new(const char *account)
     memset(s, 0, sizeof(*s));
     atomic_init(&s->refs, 1);
     snprintf(s->account, sizeof(s->account), "%s", account);
+    s->sessions = authz_sess_cache_new();
     return s;
 }
 
@@ -73,6 +79,7 @@ static void snap_free(struct authz_snap *s)
     free(s->keys);
     free(s->bps);
     free(s->fps);
+    authz_sess_cache_free(s->sessions);
     free(s);
 }
 
@@ -86,6 +93,7 @@ enum qr_err authz_new(const char *account, struct authz **out)
     pthread_mutex_init(&a->reload_mu, NULL);
     pthread_mutex_init(&a->use_mu, NULL);
     memcpy(a->account, account, 13);
+    a->flush_every_ms = USE_FLUSH_MS;
     a->cur = snap_new(account);
     *out = a;
     return QR_OK;
@@ -482,9 +490,6 @@ const struct policy *authz_bucket_policy(const struct authz_snap *s, struct qr_s
 
 /* ---- access key last used ---- */
 
-#define USES_MAX       65536u /* keys remembered; beyond, new keys are not recorded */
-#define USE_STEP_MS    1000   /* a key used again within this with the same scope: no change */
-#define USE_FLUSH_MS   60000  /* the store is written at most this often */
 
 static size_t use_slot(const struct authz *a, const char *akid, bool *found)
 {
@@ -554,24 +559,45 @@ bool authz_last_used(struct authz *a, const char *akid, struct authz_use *out)
     return found;
 }
 
+/* Hands every changed entry to the caller and marks it saved. Under use_mu. */
+static size_t take_dirty(struct authz *a, int64_t now_ms, struct authz_use **out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < a->n_uses; i++)
+        n += a->uses[i].dirty;
+    if (n) {
+        *out = qr_xmalloc(n * sizeof(**out));
+        for (size_t i = 0, o = 0; i < a->n_uses; i++)
+            if (a->uses[i].dirty) {
+                a->uses[i].dirty = false;
+                (*out)[o++] = a->uses[i];
+            }
+        a->flushed_ms = now_ms;
+    }
+    return n;
+}
+
 size_t authz_uses_due(struct authz *a, int64_t now_ms, struct authz_use **out)
 {
     *out = NULL;
     pthread_mutex_lock(&a->use_mu);
-    size_t n = 0;
-    if (now_ms - a->flushed_ms >= USE_FLUSH_MS) {
-        for (size_t i = 0; i < a->n_uses; i++)
-            n += a->uses[i].dirty;
-        if (n) {
-            *out = qr_xmalloc(n * sizeof(**out));
-            for (size_t i = 0, o = 0; i < a->n_uses; i++)
-                if (a->uses[i].dirty) {
-                    a->uses[i].dirty = false;
-                    (*out)[o++] = a->uses[i];
-                }
-            a->flushed_ms = now_ms;
-        }
-    }
+    size_t n = now_ms - a->flushed_ms >= a->flush_every_ms ? take_dirty(a, now_ms, out) : 0;
     pthread_mutex_unlock(&a->use_mu);
     return n;
+}
+
+size_t authz_uses_all(struct authz *a, int64_t now_ms, struct authz_use **out)
+{
+    *out = NULL;
+    pthread_mutex_lock(&a->use_mu);
+    size_t n = take_dirty(a, now_ms, out);
+    pthread_mutex_unlock(&a->use_mu);
+    return n;
+}
+
+void authz_set_use_flush_ms(struct authz *a, int64_t ms)
+{
+    pthread_mutex_lock(&a->use_mu);
+    a->flush_every_ms = ms;
+    pthread_mutex_unlock(&a->use_mu);
 }

@@ -28,6 +28,7 @@
 #include "util/slice.h"
 
 struct store_reader;
+struct az_sess_cache;
 struct authz;      /* the holder of the current snapshot */
 struct authz_snap; /* one immutable snapshot */
 
@@ -39,8 +40,9 @@ void authz_free(struct authz *a);
  * that an IAM user's access key authenticated a request (other credentials are ignored);
  * cheap: a mutex and a binary search, a change only once a second per key and scope.
  * authz_last_used copies what is known of a key. authz_uses_due hands the changed entries
- * to the caller, who writes them to the store, at most once a minute (*out malloc'ed,
- * NULL when none are due). Any thread. */
+ * to the caller, who writes them to the store, at most once a minute (or as often as
+ * authz_set_use_flush_ms says) (*out malloc'ed, NULL when none are due); authz_uses_all
+ * hands them all whenever asked (at shutdown). Any thread. */
 struct authz_use {
     char akid[32];
     int64_t ms;
@@ -52,6 +54,8 @@ void authz_note_use(struct authz *a, const struct creds_identity *id, const char
                     const char *region, int64_t now_ms);
 bool authz_last_used(struct authz *a, const char *akid, struct authz_use *out);
 size_t authz_uses_due(struct authz *a, int64_t now_ms, struct authz_use **out);
+size_t authz_uses_all(struct authz *a, int64_t now_ms, struct authz_use **out);
+void authz_set_use_flush_ms(struct authz *a, int64_t ms);
 
 /* Reads every IAM row through r, compiles a snapshot and swaps it in. A row whose policy
  * no longer parses is skipped (logged by the caller through the returned count).
@@ -105,7 +109,8 @@ enum auth_kind {
 };
 
 #define AUTH_MAX_ARN          1200
-#define AUTH_MAX_SESSION_ARNS 10 /* PolicyArns of an AssumeRole, as STS allows */
+#define AUTHZ_SESSION_CACHE   128 /* compiled session policies kept per snapshot (LRU) */
+#define AUTH_MAX_SESSION_ARNS 10  /* PolicyArns of an AssumeRole, as STS allows */
 
 /* A role session's policy as carried in its token: the inline session policy, or
  * "arns:ARN,ARN\n" followed by it when PolicyArns were given. */
@@ -126,6 +131,10 @@ struct auth_principal {
     const char *session_policy;  /* role sessions: the session policy JSON or NULL */
     const char *session_docs[AUTH_MAX_SESSION_ARNS]; /* documents of its PolicyArns */
     size_t n_session_docs;
+    const char *session_key;              /* role sessions with a policy: the token's policy
+                                             text, which keys the compiled copy; else NULL */
+    uint64_t session_hash;                /* its hash */
+    struct az_sess_cache *session_cache;  /* the resolving snapshot's compiled sessions */
     bool exists;                          /* false when the user or role it names is gone */
     const struct policy *const *identity; /* its identity policies, borrowed */
     size_t n_identity;
@@ -192,7 +201,9 @@ struct authz_check {
 };
 
 /* Decides p's request under s (policy_decide with p's identity and session policies).
- * Never fails; an unparsable session policy denies. Any thread. */
+ * Never fails; an unparsable session policy denies. A session policy is compiled on its
+ * first use in a snapshot and kept (AUTHZ_SESSION_CACHE per snapshot, least recently
+ * used evicted), so later requests of the session parse nothing. Any thread. */
 void authz_decide(const struct auth_principal *p, const struct authz_check *c,
                   struct policy_verdict *out);
 
@@ -204,6 +215,10 @@ void authz_decide(const struct auth_principal *p, const struct authz_check *c,
 bool authz_role_allows(struct authz *a, const char *role_arn, const char *session_name,
                        const char *action, const char *resource, struct qr_slice bucket, char *msg,
                        size_t cap);
+
+/* Session policy texts compiled so far in this process (every snapshot): what shows that a
+ * session's requests after its first parse no JSON. Any thread. */
+uint64_t authz_session_compiles(void);
 
 /* AWS's AccessDenied message for a denied verdict into buf: "User: ARN is not authorized
  * to perform: ACTION on resource: ARN because no identity-based policy allows the ACTION

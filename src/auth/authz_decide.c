@@ -156,6 +156,11 @@ static void session_policies(const struct authz_snap *s, const char *policy,
                                "\"Deny\",\"Action\":\"*\",\"Resource\":\"*\"}]}";
     size_t pl = strlen(AUTH_SESSION_ARNS_PREFIX);
     p->session_policy = policy[0] ? policy : NULL;
+    if (policy[0]) {
+        p->session_key = policy;
+        p->session_hash = authz_session_hash(policy, strlen(policy));
+        p->session_cache = s->sessions;
+    }
     if (strncmp(policy, AUTH_SESSION_ARNS_PREFIX, pl) != 0)
         return;
     const char *nl = strchr(policy, '\n');
@@ -306,26 +311,17 @@ void authz_decide(const struct auth_principal *p, const struct authz_check *c,
         out->decision = POLICY_DECISION_ALLOW;
         return;
     }
-    /* Session policies are parsed per request: only sessions that have them pay. */
-    struct policy *owned[AUTH_MAX_SESSION_ARNS + 1];
+    /* Session policies come compiled from the snapshot's memo: parsed once per session
+     * policy text and snapshot, never per request. */
     const struct policy *sessions[AUTH_MAX_SESSION_ARNS + 1];
     size_t ns = 0;
-    bool bad = false;
-    char why[128];
-    for (size_t i = 0; i <= p->n_session_docs && !bad; i++) {
-        const char *doc = i < p->n_session_docs ? p->session_docs[i] : p->session_policy;
-        if (!doc)
-            continue;
-        bad = policy_parse(qr_slice_cstr(doc), POLICY_IDENTITY, &owned[ns], why, sizeof(why)) !=
-              QR_OK;
-        if (!bad) {
-            sessions[ns] = owned[ns];
-            ns++;
-        }
-    }
+    const struct az_sess *held = p->session_key && p->session_cache ? authz_sess_get(p) : NULL;
+    bool bad = p->session_key && !p->session_cache; /* resolved in a released snapshot */
+    if (held)
+        ns = authz_sess_policies(held, sessions, &bad);
     if (bad) {
-        for (size_t i = 0; i < ns; i++)
-            policy_free(owned[i]);
+        if (held)
+            authz_sess_put(held);
         memset(out, 0, sizeof(*out));
         out->decision = POLICY_DECISION_IMPLICIT_DENY;
         return;
@@ -350,8 +346,8 @@ void authz_decide(const struct auth_principal *p, const struct authz_check *c,
         .n_ctx = c->n_ctx,
     };
     policy_decide(&set, &r, out);
-    for (size_t i = 0; i < ns; i++)
-        policy_free(owned[i]);
+    if (held)
+        authz_sess_put(held);
 }
 
 void authz_deny_message(const struct auth_principal *p, const struct authz_check *c,

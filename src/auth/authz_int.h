@@ -59,7 +59,26 @@ struct authz_snap {
     size_t n_fps;
     struct az_managed managed[AZ_MAX_MANAGED];
     size_t n_managed;
+    struct az_sess_cache *sessions; /* compiled session policies: a memo, the one part that
+                                       changes after publication (own mutex) */
 };
+
+/* ---- compiled session policies (authz_session.c) ---- */
+
+struct az_sess;       /* one session policy text, compiled; reference counted */
+struct az_sess_cache; /* a snapshot's table of them */
+
+struct az_sess_cache *authz_sess_cache_new(void);
+void authz_sess_cache_free(struct az_sess_cache *c);
+/* The compiled session policies of p (p->session_key in p->session_cache), compiled on
+ * the first use and held for the caller until authz_sess_put. Any thread. */
+const struct az_sess *authz_sess_get(const struct auth_principal *p);
+void authz_sess_put(const struct az_sess *e);
+/* Copies e's policies (at most AUTH_MAX_SESSION_ARNS + 1) to out; *bad when a document
+ * did not compile (the session is allowed nothing). Borrowed while e is held. */
+size_t authz_sess_policies(const struct az_sess *e, const struct policy **out, bool *bad);
+/* The table's hash of a session policy text (not cryptographic: memcmp decides). */
+uint64_t authz_session_hash(const char *text, size_t len);
 
 const struct az_ident *authz_find_ident(const struct az_ident *v, size_t n, const char *name);
 const char *authz_arn_last(const char *arn);

@@ -5,7 +5,8 @@
  * Requests are signed by libcurl (CURLOPT_AWS_SIGV4, service s3 as S3 Control signs)
  * with the aws CLI's variables: AWS_ENDPOINT_URL_S3_CONTROL / AWS_ENDPOINT_URL_S3 /
  * AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION (or
- * AWS_DEFAULT_REGION), and AWS_ACCOUNT_ID for S3 Control's x-amz-account-id. S3 Control
+ * AWS_DEFAULT_REGION), AWS_ACCOUNT_ID for S3 Control's x-amz-account-id, and
+ * AWS_CA_BUNDLE (a PEM file of certificates to trust for https endpoints). S3 Control
  * requests go to the endpoint as given (the server ignores an account label in front of
  * the host, so none is added). Answers are read with libxml2 and jansson; every answer
  * is the server's, but it is still bounded (S3_ANSWER_MAX) before anything parses it.
@@ -34,7 +35,7 @@
 #define WATCH_POLL_S 0.5
 
 struct env {
-    const char *ctl, *s3, *akid, *secret, *region, *account;
+    const char *ctl, *s3, *akid, *secret, *region, *account, *ca_bundle;
 };
 
 struct answer {
@@ -60,6 +61,7 @@ static bool env_load(struct env *e)
     e->secret = env_first("AWS_SECRET_ACCESS_KEY", NULL, NULL);
     e->region = env_first("AWS_REGION", "AWS_DEFAULT_REGION", NULL);
     e->account = env_first("AWS_ACCOUNT_ID", NULL, NULL);
+    e->ca_bundle = env_first("AWS_CA_BUNDLE", NULL, NULL);
     e->region = e->region ? e->region : "us-east-1";
     e->account = e->account ? e->account : "123456789012";
     if (!e->ctl || !e->s3 || !e->akid || !e->secret) {
@@ -107,6 +109,8 @@ static bool request(const struct env *e, const char *method, const char *url, bo
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, a);
+    if (e->ca_bundle != NULL) /* as the aws CLI: trust these instead of the system's */
+        curl_easy_setopt(c, CURLOPT_CAINFO, e->ca_bundle);
     if (strcmp(method, "GET") != 0) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.p ? (const char *)body.p : "");
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body.len);

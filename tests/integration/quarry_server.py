@@ -8,6 +8,14 @@ context manager, from an atexit hook and from SIGTERM/SIGINT/SIGHUP handlers, so
 that fails or is interrupted never leaves a server behind. restart() keeps the data
 directory (session-survives-restart and crash tests); kill9() simulates a crash.
 
+TLS mode (QUARRY_TEST_TLS=1, tests/run-all.sh's second pass): every server also serves
+HTTPS on a --tls-port of its own with one throwaway self-signed certificate (for 127.0.0.1,
+localhost and ACCOUNT.localhost), `endpoint` and `control_endpoint` name the HTTPS port, and
+AWS_CA_BUNDLE / SSL_CERT_FILE / CURL_CA_BUNDLE / NODE_EXTRA_CA_CERTS make boto3, the aws
+CLI, urllib, curl and node
+trust it, so every test that talks through an endpoint runs over TLS unchanged. Tests that
+speak raw HTTP to `port` (the parser, connection limits) stay on the plain port.
+
 Layout of the scratch directory (one per server object):
     <root>/data        the server's --data directory (nothing else is written there)
     <root>/server.log  the server's stderr (access log), kept outside the data dir so tests
@@ -36,6 +44,8 @@ ACCOUNT = "123456789012"
 DIR_CFG = {"Location": {"Type": "AvailabilityZone", "Name": "use1-az4"},
            "Bucket": {"DataRedundancy": "SingleAvailabilityZone", "Type": "Directory"}}
 READY_RE = re.compile(rb"^quarry listening on (http://127\.0\.0\.1:(\d+))\s*$")
+TLS_READY_RE = re.compile(rb"^quarry listening on (https://127\.0\.0\.1:(\d+))\s*$")
+TLS = os.environ.get("QUARRY_TEST_TLS") == "1"
 READY_DEADLINE_S = 10.0
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -62,6 +72,40 @@ def free_port():
 
 class ServerError(Exception):
     pass
+
+
+_tls_files = None
+
+
+def tls_files():
+    """(cert, key) of TLS mode: QUARRY_TEST_TLS_CERT/KEY when run-all made them, else a pair
+    made once for this process. Points every client library of this process (and of the
+    processes it starts) at the certificate."""
+    global _tls_files
+    if _tls_files is None:
+        cert = os.environ.get("QUARRY_TEST_TLS_CERT")
+        key = os.environ.get("QUARRY_TEST_TLS_KEY")
+        if not cert or not key:
+            d = tempfile.mkdtemp(prefix="quarry-tlscert-")
+            atexit.register(shutil.rmtree, d, True)
+            cert, key = make_tls_cert(d)
+        for var in ("AWS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS"):
+            os.environ[var] = cert
+        _tls_files = (cert, key)
+    return _tls_files
+
+
+def make_tls_cert(d):
+    """A self-signed certificate for every name the tests connect to, valid one day."""
+    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    # S3 Control clients send to ACCOUNT.localhost (test_batch also tries another account);
+    # OpenSSL matches no wildcard under a one-label name, so each is named
+    san = (f"subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:{ACCOUNT}.localhost,"
+           "DNS:210987654321.localhost")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", san, "-keyout", key, "-out", cert],
+                   check=True, capture_output=True)
+    return cert, key
 
 
 LAMBDA_TRUST = {"Version": "2012-10-17", "Statement": [{
@@ -95,8 +139,12 @@ class QuarryServer:
             self.access_key, self.secret_key = DEFAULT_AK, DEFAULT_SK
         if env:
             self.env.update(env)
+        # TLS mode, unless the test configures TLS itself
+        self.tls = TLS and "--tls-cert" not in self.extra_args
+        self.tls_port = 0
         self.proc = None
-        self.endpoint = None
+        self.endpoint = None       # what clients use: HTTPS in TLS mode
+        self.plain_endpoint = None  # always the plain HTTP listener
         self.starts = 0
         self._drain = None
         _created.add(self)
@@ -116,6 +164,9 @@ class QuarryServer:
         if not self.fsync:
             argv.append("--no-fsync")
         argv += self.extra_args
+        if self.tls:
+            cert, key = tls_files()
+            argv += ["--tls-cert", cert, "--tls-key", key, "--tls-port", str(self.tls_port)]
         log = open(self.log_path, "ab")
         log.write(f"==== start #{self.starts + 1}: {' '.join(argv)}\n".encode())
         log.flush()
@@ -140,6 +191,7 @@ class QuarryServer:
         sel.register(out, selectors.EVENT_READ)
         buf = b""
         seen = []
+        plain = tls = None
         try:
             while True:
                 left = deadline - time.monotonic()
@@ -159,8 +211,15 @@ class QuarryServer:
                     seen.append(line)
                     m = READY_RE.match(line)
                     if m:
-                        self.endpoint = m.group(1).decode()
+                        plain = m.group(1).decode()
                         self.port = int(m.group(2))
+                    m = TLS_READY_RE.match(line)
+                    if m and self.tls:
+                        tls = m.group(1).decode()
+                        self.tls_port = int(m.group(2))
+                    if plain and (tls or not self.tls):
+                        self.plain_endpoint = plain
+                        self.endpoint = tls or plain
                         self._start_drain(buf)
                         return
         finally:
@@ -233,6 +292,7 @@ class QuarryServer:
         else:
             self.stop()
         if not same_port:
+            self.tls_port = 0
             return self.start(port=0)
         deadline = time.monotonic() + retry_s
         while True:
@@ -292,6 +352,24 @@ class QuarryServer:
     def host(self):
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def endpoint_port(self):
+        """The port `endpoint` names (the HTTPS one in TLS mode)."""
+        return self.tls_port if self.tls else self.port
+
+    def connection(self, timeout=30):
+        """An http.client connection to `endpoint` (HTTPS in TLS mode), for raw requests."""
+        import http.client
+        if self.tls:
+            return http.client.HTTPSConnection("127.0.0.1", self.tls_port, timeout=timeout)
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    @property
+    def control_endpoint(self):
+        """The S3 Control endpoint: a host name, since its clients send to ACCOUNT.<host>."""
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://localhost:{self.endpoint_port}"
+
     def client_env(self, home):
         """Environment for the aws CLI / other processes: only our endpoint and keys."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
@@ -306,18 +384,24 @@ class QuarryServer:
             "AWS_SHARED_CREDENTIALS_FILE": os.path.join(home, "credentials"),
             "AWS_EC2_METADATA_DISABLED": "true",
         })
+        env.update(self.tls_env())
         return env
 
-    def boto3_client(self, access_key=None, secret_key=None, recorder=True, **cfg):
+    def tls_env(self):
+        """What a client process needs to trust `endpoint`: AWS_CA_BUNDLE in TLS mode."""
+        return {"AWS_CA_BUNDLE": tls_files()[0]} if self.tls else {}
+
+    def boto3_client(self, access_key=None, secret_key=None, recorder=True, plain=False, **cfg):
         """A boto3 S3 client for this server: path-style on the IP endpoint, no retries (a
-        retried 5xx would hide a server bug), every exchange recorded for failure reports."""
+        retried 5xx would hide a server bug), every exchange recorded for failure reports.
+        plain: the plain HTTP listener even in TLS mode (for what only plain HTTP shows)."""
         import boto3
         from botocore.config import Config
         conf = {"retries": {"total_max_attempts": 1}, "connect_timeout": 10,
                 "read_timeout": 60, "s3": {"addressing_style": "path"}}
         conf.update(cfg)
-        c = boto3.client("s3", endpoint_url=self.endpoint, region_name=REGION,
-                         aws_access_key_id=access_key or self.access_key,
+        c = boto3.client("s3", endpoint_url=self.plain_endpoint if plain else self.endpoint,
+                         region_name=REGION, aws_access_key_id=access_key or self.access_key,
                          aws_secret_access_key=secret_key or self.secret_key,
                          config=Config(**conf))
         if recorder:

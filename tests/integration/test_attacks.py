@@ -69,7 +69,8 @@ def creds():
 def send(method, url, headers=None, body=b""):
     """Sends exactly these bytes; returns (status, headers dict lower-case, body)."""
     u = urllib.parse.urlsplit(url)
-    c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    conn = http.client.HTTPSConnection if u.scheme == "https" else http.client.HTTPConnection
+    c = conn(u.hostname, u.port, timeout=30)
     path = u.path + ("?" + u.query if u.query else "")
     c.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
     hs = dict(headers or {})

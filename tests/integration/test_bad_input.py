@@ -133,7 +133,7 @@ def sign(method, path, query="", headers=None, body=b"", payload_hash=None, when
 
 
 def send(method, target, headers, body=b"", timeout=30):
-    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=timeout)
+    conn = srv.connection(timeout)
     try:
         conn.request(method, target, body=body, headers=headers)
         r = conn.getresponse()

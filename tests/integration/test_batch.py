@@ -43,7 +43,7 @@ lam = None
 def control_client(server, **cfg):
     conf = {"retries": {"total_max_attempts": 1}, "connect_timeout": 10, "read_timeout": 60}
     conf.update(cfg)
-    return boto3.client("s3control", endpoint_url=f"http://localhost:{server.port}",
+    return boto3.client("s3control", endpoint_url=server.control_endpoint,
                         region_name=REGION, aws_access_key_id=server.access_key,
                         aws_secret_access_key=server.secret_key, config=Config(**conf))
 
@@ -643,7 +643,7 @@ def unauthenticated_requests_refused():
     """The jobs API is behind SigV4 like every other: a wrong secret and an unsigned
     request are refused before anything is read or created."""
     import urllib.request
-    bad = boto3.client("s3control", endpoint_url=f"http://localhost:{srv.port}",
+    bad = boto3.client("s3control", endpoint_url=srv.control_endpoint,
                        region_name=REGION, aws_access_key_id=srv.access_key,
                        aws_secret_access_key="wrong-secret",
                        config=Config(retries={"total_max_attempts": 1}))
@@ -786,7 +786,7 @@ def kill9_mid_job_resumes():
 
 def aws_cli(args, home):
     env = srv.client_env(home)
-    env["AWS_ENDPOINT_URL_S3_CONTROL"] = f"http://localhost:{srv.port}"
+    env["AWS_ENDPOINT_URL_S3_CONTROL"] = srv.control_endpoint
     p = subprocess.run(["aws"] + args + ["--output", "json"], capture_output=True, env=env,
                        timeout=120)
     check(p.returncode == 0, f"aws {' '.join(args[:2])}: {p.stderr.decode()[-800:]}")
@@ -899,7 +899,7 @@ def read_only_user_cannot_create_jobs():
     iam.create_user(UserName=name)
     iam.attach_user_policy(UserName=name, PolicyArn="arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")
     k = iam.create_access_key(UserName=name)["AccessKey"]
-    c = boto3.client("s3control", endpoint_url=f"http://localhost:{srv.port}", region_name=REGION,
+    c = boto3.client("s3control", endpoint_url=srv.control_endpoint, region_name=REGION,
                      aws_access_key_id=k["AccessKeyId"], aws_secret_access_key=k["SecretAccessKey"],
                      config=Config(retries={"total_max_attempts": 1}))
     b = gp_bucket()

@@ -39,7 +39,7 @@ srv = s3 = s3c = lam = iam = None
 
 
 def control_client(key=None, secret=None):
-    return boto3.client("s3control", endpoint_url=f"http://localhost:{srv.port}",
+    return boto3.client("s3control", endpoint_url=srv.control_endpoint,
                         region_name=REGION, aws_access_key_id=key or srv.access_key,
                         aws_secret_access_key=secret or srv.secret_key,
                         config=Config(retries={"total_max_attempts": 1}, read_timeout=60))

@@ -37,7 +37,7 @@ def setup():
     srv = QuarryServer().start()
     srv.batch_role()  # jobs run as their role, which must exist and trust Batch Operations
     s3 = srv.boto3_client()
-    s3c = boto3.client("s3control", endpoint_url=f"http://localhost:{srv.port}",
+    s3c = boto3.client("s3control", endpoint_url=srv.control_endpoint,
                        region_name=REGION, aws_access_key_id=srv.access_key,
                        aws_secret_access_key=srv.secret_key,
                        config=Config(retries={"total_max_attempts": 1}, read_timeout=60))
@@ -215,7 +215,7 @@ def kill9_while_preparing_an_inventory():
     with QuarryServer(fsync=True) as server:
         server.batch_role()
         c3 = server.boto3_client()
-        ctl = boto3.client("s3control", endpoint_url=f"http://localhost:{server.port}",
+        ctl = boto3.client("s3control", endpoint_url=server.control_endpoint,
                            region_name=REGION, aws_access_key_id=server.access_key,
                            aws_secret_access_key=server.secret_key,
                            config=Config(retries={"total_max_attempts": 1}, read_timeout=120))
@@ -246,7 +246,7 @@ def kill9_while_preparing_an_inventory():
         server.kill9()
         eq(status, "Preparing", "the crash came while preparing")
         server.restart()
-        ctl = boto3.client("s3control", endpoint_url=f"http://localhost:{server.port}",
+        ctl = boto3.client("s3control", endpoint_url=server.control_endpoint,
                            region_name=REGION, aws_access_key_id=server.access_key,
                            aws_secret_access_key=server.secret_key,
                            config=Config(retries={"total_max_attempts": 1}, read_timeout=120))
@@ -559,8 +559,8 @@ def quarry_job(*args, timeout=120):
     for k in list(env):
         if k.startswith("AWS_"):
             del env[k]
-    env.update({"AWS_ENDPOINT_URL": f"http://127.0.0.1:{srv.port}",
-                "AWS_ENDPOINT_URL_S3_CONTROL": f"http://localhost:{srv.port}",
+    env.update({"AWS_ENDPOINT_URL": srv.endpoint,
+                "AWS_ENDPOINT_URL_S3_CONTROL": srv.control_endpoint, **srv.tls_env(),
                 "AWS_ACCESS_KEY_ID": srv.access_key, "AWS_SECRET_ACCESS_KEY": srv.secret_key,
                 "AWS_REGION": REGION, "AWS_ACCOUNT_ID": ACCOUNT})
     return subprocess.run([exe, "job", *args], env=env, capture_output=True, timeout=timeout,
@@ -629,8 +629,8 @@ def cli_watch_plain_lines():
     proc = subprocess.Popen([os.path.join(os.environ.get("BUILD", "build"), "quarry"), "job",
                              "watch", jid], env={**{k: v for k, v in os.environ.items()
                                                     if not k.startswith("AWS_")},
-                             "AWS_ENDPOINT_URL": f"http://127.0.0.1:{srv.port}",
-                             "AWS_ENDPOINT_URL_S3_CONTROL": f"http://localhost:{srv.port}",
+                             "AWS_ENDPOINT_URL": srv.endpoint,
+                             "AWS_ENDPOINT_URL_S3_CONTROL": srv.control_endpoint, **srv.tls_env(),
                              "AWS_ACCESS_KEY_ID": srv.access_key,
                              "AWS_SECRET_ACCESS_KEY": srv.secret_key, "AWS_REGION": REGION,
                              "AWS_ACCOUNT_ID": ACCOUNT},
@@ -671,8 +671,8 @@ def cli_watch_terminal_bar():
     jid = csv_job(*csv_manifest(src, ["t1", "t2"]), tag_op("tty"))
     wait_job(jid)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({"AWS_ENDPOINT_URL": f"http://127.0.0.1:{srv.port}",
-                "AWS_ENDPOINT_URL_S3_CONTROL": f"http://localhost:{srv.port}",
+    env.update({"AWS_ENDPOINT_URL": srv.endpoint,
+                "AWS_ENDPOINT_URL_S3_CONTROL": srv.control_endpoint, **srv.tls_env(),
                 "AWS_ACCESS_KEY_ID": srv.access_key, "AWS_SECRET_ACCESS_KEY": srv.secret_key,
                 "AWS_REGION": REGION, "AWS_ACCOUNT_ID": ACCOUNT})
     master, slave = pty.openpty()

@@ -16,6 +16,8 @@ botocore's own SigV4 signer. What must hold:
   stream into their blob with bounded memory; a tampered chunk, a wrong trailer or
   decoded length leaves no object and no blob; NoSuchBucket and EntityTooLarge are
   answered before 100 Continue.
+These speak raw HTTP/1.1 bytes, so they use the plain port in both passes of run-all (the
+same parser serves HTTPS once TLS is unwrapped; test_tls.py covers the TLS side).
 """
 
 import base64
@@ -58,7 +60,7 @@ def teardown():
 def sign(method, path, headers=None, body=b"", payload_hash=None, secret=None, server=None):
     """(target, headers) signed by botocore; payload_hash overrides x-amz-content-sha256."""
     server = server or srv
-    req = AWSRequest(method=method, url=f"{server.endpoint}{path}", data=body,
+    req = AWSRequest(method=method, url=f"{server.plain_endpoint}{path}", data=body,
                      headers=dict(headers or {}))
     creds = Credentials(server.access_key, secret or server.secret_key)
 
@@ -321,7 +323,7 @@ def no_such_bucket_answered_before_100_continue():
         sock.close()
     eq(status, 200, f"CreateBucket with Expect: 100-continue ({body[:200]!r})")
     # presigned, its query holds the signature: still CreateBucket, still invited
-    url = srv.boto3_client(signature_version="s3v4").generate_presigned_url(
+    url = srv.boto3_client(plain=True, signature_version="s3v4").generate_presigned_url(
         "create_bucket", Params={"Bucket": "fresh-bucket-presigned"})
     split = urllib.parse.urlsplit(url)
     sock = connect()
@@ -456,7 +458,8 @@ def large_put_streams_to_disk():
 def sigv2_presigned_put_streams():
     """boto3 presigns S3 URLs with SigV2 by default: such a PUT streams like any other."""
     body = os.urandom(96 * 1024 ** 2)
-    url = s3.generate_presigned_url("put_object", Params={"Bucket": B, "Key": "v2-stream"})
+    url = srv.boto3_client(plain=True).generate_presigned_url(
+        "put_object", Params={"Bucket": B, "Key": "v2-stream"})
     split = urllib.parse.urlsplit(url)
     check("AWSAccessKeyId=" in split.query, f"not a SigV2 URL: {url}")
     rss0 = reset_peak_rss(srv.proc.pid)

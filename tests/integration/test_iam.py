@@ -6,8 +6,11 @@ The walkthrough's three IAM commands through the aws CLI; a read-only user
 IAM; AssumeRole refused by one trust policy and allowed by another, with a session policy
 that narrows; a presigned URL of a user whose key is then deactivated; expired session
 credentials; a bucket policy denying one prefix on both bucket types; a function whose role
-cannot write the destination bucket; malformed policy documents refused with the parser's
-reason and nothing stored; the access log naming principal, action and decision.
+cannot write the destination bucket (the walkthrough's function reports PermanentFailure,
+in a job's report too); a job whose role lacks lambda:InvokeFunction; malformed policy
+documents refused with the parser's reason and nothing stored; the access log naming
+principal, action and decision; access key last-used saved on a timer and at a clean stop.
+Each of those items has a cli_* test driving the aws CLI as well.
 """
 
 import base64
@@ -15,6 +18,7 @@ import hashlib
 import hmac
 import json
 import os
+import sqlite3
 import struct
 import subprocess
 import tempfile
@@ -76,15 +80,24 @@ def new_user(policy_arns=(), inline=None):
     return name, iam.create_access_key(UserName=name)["AccessKey"]
 
 
-def aws(*args, key=None, cwd=None):
+def aws(*args, key=None, cwd=None, endpoint=None):
     home = tempfile.mkdtemp(prefix="quarry-iam-cli-")
     env = srv.client_env(home)
     if key:
         env["AWS_ACCESS_KEY_ID"] = key["AccessKeyId"]
         env["AWS_SECRET_ACCESS_KEY"] = key["SecretAccessKey"]
-    p = subprocess.run(["aws", "--endpoint-url", srv.endpoint, *args], env=env, cwd=cwd,
-                       capture_output=True, text=True, timeout=60)
+        if key.get("SessionToken"):
+            env["AWS_SESSION_TOKEN"] = key["SessionToken"]
+    p = subprocess.run(["aws", "--endpoint-url", endpoint or srv.endpoint, *args], env=env,
+                       cwd=cwd, capture_output=True, text=True, timeout=60)
     return p.returncode, p.stdout, p.stderr
+
+
+def write_json(d, name, doc):
+    path = os.path.join(d, name)
+    with open(path, "w") as f:
+        f.write(doc if isinstance(doc, str) else json.dumps(doc))
+    return f"file://{path}"
 
 
 # ---- the walkthrough ----
@@ -165,6 +178,18 @@ def cli_user_denied():
     eq(rc, 0, f"aws s3api get-object as the read-only user: {err}")
     rc, out, err = aws("s3api", "delete-object", "--bucket", GP, "--key", "public/a", key=key)
     check(rc != 0 and "AccessDenied" in err, f"delete-object: {err}")
+    d = tempfile.mkdtemp(prefix="quarry-cli-put-")
+    with open(os.path.join(d, "body"), "wb") as f:
+        f.write(b"cli")
+    rc, out, err = aws("s3api", "put-object", "--bucket", GP, "--key", "cli-new", "--body",
+                       os.path.join(d, "body"), key=key)
+    check(rc != 0 and "AccessDenied" in err and "s3:PutObject" in err, f"put-object: {err}")
+    rc, out, err = aws("s3api", "create-session", "--bucket", DIR, "--session-mode", "ReadWrite",
+                       key=key)
+    check(rc != 0 and "AccessDenied" in err, f"create-session ReadWrite: {err}")
+    code, _, _ = client_error(s3.head_object, Bucket=GP, Key="cli-new")
+    check(code in ("404", "NoSuchKey"), "nothing written")
+    eq(s3.get_object(Bucket=GP, Key="public/a")["Body"].read(), b"public a", "nothing deleted")
 
 
 # ---- AssumeRole ----
@@ -260,6 +285,36 @@ def external_id_condition():
     eq(code, "AccessDenied", "no external id")
 
 
+@test
+def cli_assume_role_trust():
+    name, key = new_user(inline={"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]})
+    iam.create_role(RoleName="cli-only-lambda",
+                    AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))
+    iam.create_role(RoleName="cli-reader", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/{name}"},
+            "Action": "sts:AssumeRole"}]}))
+    iam.attach_role_policy(RoleName="cli-reader",
+                           PolicyArn="arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")
+    rc, out, err = aws("sts", "assume-role", "--role-arn",
+                       f"arn:aws:iam::{ACCOUNT}:role/cli-only-lambda", "--role-session-name",
+                       "cli", key=key)
+    check(rc != 0 and "AccessDenied" in err, f"assume-role refused by the trust policy: {err}")
+    rc, out, err = aws("sts", "assume-role", "--role-arn",
+                       f"arn:aws:iam::{ACCOUNT}:role/cli-reader", "--role-session-name", "cli",
+                       key=key)
+    eq(rc, 0, f"assume-role allowed by the trust policy: {err}")
+    r = json.loads(out)
+    eq(r["AssumedRoleUser"]["Arn"], f"arn:aws:sts::{ACCOUNT}:assumed-role/cli-reader/cli", "ARN")
+    rc, out, err = aws("sts", "get-caller-identity", key=r["Credentials"])
+    eq((rc, json.loads(out)["Arn"] if rc == 0 else err),
+       (0, f"arn:aws:sts::{ACCOUNT}:assumed-role/cli-reader/cli"), "the session's identity")
+    rc, out, err = aws("s3api", "delete-object", "--bucket", GP, "--key", "public/a",
+                       key=r["Credentials"])
+    check(rc != 0 and "AccessDenied" in err, f"the read-only role cannot delete: {err}")
+
+
 # ---- keys ----
 
 @test
@@ -285,6 +340,24 @@ def presigned_url_of_deactivated_key():
     eq(code, "InvalidAccessKeyId", "deleted key")
     code, _, _ = client_error(iam.delete_user, UserName=name)
     eq(code, "DeleteConflict", "attached policy blocks DeleteUser")
+
+
+@test
+def cli_presigned_url_of_deactivated_key():
+    name, key = new_user(["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"])
+    rc, out, err = aws("s3", "presign", f"s3://{GP}/public/a", "--expires-in", "600", key=key)
+    eq(rc, 0, f"aws s3 presign: {err}")
+    url = out.strip()
+    eq(urllib.request.urlopen(url).read(), b"public a", "works while Active")
+    rc, out, err = aws("iam", "update-access-key", "--user-name", name, "--access-key-id",
+                       key["AccessKeyId"], "--status", "Inactive")
+    eq(rc, 0, f"aws iam update-access-key: {err}")
+    try:
+        urllib.request.urlopen(url)
+        check(False, "URL of an Inactive key still works")
+    except urllib.error.HTTPError as e:
+        eq(e.code, 403, "status")
+        check(b"InvalidAccessKeyId" in e.read(), "InvalidAccessKeyId")
 
 
 def _forge_user_session(user_arn, expires_ms):
@@ -324,6 +397,19 @@ def expired_session_credentials():
     eq((code, st), ("ExpiredToken", 400), "after expiry (S3)")
     code, st, _ = client_error(client("sts", creds).get_caller_identity)
     eq((code, st), ("ExpiredToken", 403), "after expiry (STS)")
+
+
+@test
+def cli_expired_session_credentials():
+    name, key = new_user(["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"])
+    creds = _forge_user_session(f"arn:aws:iam::{ACCOUNT}:user/{name}",
+                                int(time.time() * 1000) - 1000)  # expired a second ago
+    out = os.path.join(tempfile.mkdtemp(), "o")
+    rc, _, err = aws("s3api", "get-object", "--bucket", GP, "--key", "public/a", out, key=creds)
+    check(rc != 0 and "ExpiredToken" in err, f"get-object with expired credentials: {err}")
+    check(not os.path.exists(out), "nothing downloaded")
+    rc, _, err = aws("sts", "get-caller-identity", key=creds)
+    check(rc != 0 and "ExpiredToken" in err, f"get-caller-identity: {err}")
 
 
 # ---- bucket policies ----
@@ -372,6 +458,28 @@ def bucket_policy_denies_prefix():
     c.create_session(Bucket=DIR, SessionMode="ReadOnly")
     s3.delete_bucket_policy(Bucket=DIR)
     c.create_session(Bucket=DIR, SessionMode="ReadWrite")
+
+
+@test
+def cli_bucket_policy_denies_prefix():
+    b = f"cli-bp-{uuid.uuid4().hex[:6]}"
+    s3.create_bucket(Bucket=b)
+    s3.put_object(Bucket=b, Key="public/a", Body=b"public a")
+    s3.put_object(Bucket=b, Key="secret/b", Body=b"secret b")
+    name, key = new_user(["arn:aws:iam::aws:policy/AmazonS3FullAccess"])
+    d = tempfile.mkdtemp(prefix="quarry-cli-bp-")
+    rc, _, err = aws("s3api", "put-bucket-policy", "--bucket", b, "--policy",
+                     write_json(d, "policy.json", _deny_prefix(b, False)))
+    eq(rc, 0, f"put-bucket-policy: {err}")
+    rc, _, err = aws("s3api", "get-object", "--bucket", b, "--key", "public/a",
+                     os.path.join(d, "a"), key=key)
+    eq(rc, 0, f"another prefix: {err}")
+    rc, _, err = aws("s3api", "get-object", "--bucket", b, "--key", "secret/b",
+                     os.path.join(d, "b"), key=key)
+    check(rc != 0 and "AccessDenied" in err and "explicit deny" in err, f"denied prefix: {err}")
+    rc, _, err = aws("s3api", "delete-object", "--bucket", b, "--key", "secret/b", key=key)
+    check(rc != 0 and "AccessDenied" in err, f"denied prefix delete: {err}")
+    eq(s3.list_objects_v2(Bucket=b)["KeyCount"], 2, "nothing deleted")
 
 
 @test
@@ -490,6 +598,196 @@ def function_role_cannot_write_destination():
     body = json.loads(r["Payload"].read())
     check(r.get("FunctionError") and "AccessDenied" in json.dumps(body), f"role deleted: {body}")
     lam.delete_function(FunctionName=name)
+
+
+WALKTHROUGH_FN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lambda_fixtures",
+                              "batch_walkthrough", "lambda_function.py")
+TRUST_BATCH = {"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": "batchoperations.s3.amazonaws.com"},
+    "Action": "sts:AssumeRole"}]}
+
+
+def _role(name, trust, statements):
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+    if statements:
+        iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": statements}))
+    return f"arn:aws:iam::{ACCOUNT}:role/{name}"
+
+
+def _walkthrough_function(role_arn):
+    """AWS's walkthrough function (copies each task's object to MyDestinationBucket and
+    reports a resultCode per task), running as role_arn."""
+    lam = srv.lambda_client()
+    name = f"s3batchops-function-{uuid.uuid4().hex[:6]}"
+    with open(WALKTHROUGH_FN, "rb") as f:
+        code = build_zip({"lambda_function.py": f.read()})
+    arn = lam.create_function(FunctionName=name, Runtime="python3.11", Role=role_arn,
+                              Handler="lambda_function.lambda_handler", Timeout=30,
+                              Code={"ZipFile": code})["FunctionArn"]
+    lam.get_waiter("function_active_v2").wait(FunctionName=name,
+                                              WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    return name, arn
+
+
+def _copy_denied_setup():
+    """A source bucket with one object, an empty destination, and the walkthrough function
+    whose role may read the source and nothing else."""
+    src, dst = f"wt-src-{uuid.uuid4().hex[:6]}", f"wt-dst-{uuid.uuid4().hex[:6]}"
+    s3.create_bucket(Bucket=src)
+    s3.create_bucket(Bucket=dst)
+    s3.put_object(Bucket=src, Key="photo.jpg", Body=b"jpeg")
+    role_name = f"wt-readonly-{uuid.uuid4().hex[:6]}"
+    role_arn = _role(role_name, TRUST_LAMBDA, [{"Effect": "Allow", "Action": "s3:GetObject",
+                                                "Resource": f"arn:aws:s3:::{src}/*"}])
+    fn, fn_arn = _walkthrough_function(role_arn)
+    return src, dst, role_name, fn, fn_arn
+
+
+def _denied_copy_message(role_name, fn, dst, key):
+    return (f"AccessDenied: User: arn:aws:sts::{ACCOUNT}:assumed-role/{role_name}/{fn} is not "
+            f"authorized to perform: s3:PutObject on resource: arn:aws:s3:::{dst}/{key} because "
+            f"no identity-based policy allows the s3:PutObject action")
+
+
+def _control(key=None):
+    return boto3.client("s3control", endpoint_url=srv.control_endpoint,
+                        region_name=REGION, aws_access_key_id=srv.access_key,
+                        aws_secret_access_key=srv.secret_key,
+                        config=Config(retries={"total_max_attempts": 1}))
+
+
+def _job_request(src, man, etag, fn_arn, dst, rep, role_arn):
+    return {
+        "AccountId": ACCOUNT, "ConfirmationRequired": False, "Priority": 10,
+        "RoleArn": role_arn, "ClientRequestToken": str(uuid.uuid4()),
+        "Operation": {"LambdaInvoke": {
+            "FunctionArn": fn_arn, "InvocationSchemaVersion": "2.0",
+            "UserArguments": {"MyDestinationBucket": dst, "MyDestinationBucketRegion": REGION,
+                              "MyDestinationPrefix": "copied/",
+                              "MyDestinationObjectKeySuffix": "_new"}}},
+        "Manifest": {"Spec": {"Format": "S3BatchOperations_CSV_20180820",
+                              "Fields": ["Bucket", "Key"]},
+                     "Location": {"ObjectArn": f"arn:aws:s3:::{man}/m.csv", "ETag": etag}},
+        "Report": {"Bucket": f"arn:aws:s3:::{rep}", "Format": "Report_CSV_20180820",
+                   "Enabled": True, "Prefix": "r", "ReportScope": "AllTasks"},
+    }
+
+
+def _job_buckets(src):
+    man, rep = f"wt-man-{uuid.uuid4().hex[:6]}", f"wt-rep-{uuid.uuid4().hex[:6]}"
+    s3.create_bucket(Bucket=man)
+    s3.create_bucket(Bucket=rep)
+    etag = s3.put_object(Bucket=man, Key="m.csv", Body=f"{src},photo.jpg\n".encode())["ETag"]
+    return man, rep, etag
+
+
+def _wait_job(ctl, jid):
+    end = time.monotonic() + 120
+    while True:
+        job = ctl.describe_job(AccountId=ACCOUNT, JobId=jid)["Job"]
+        if job["Status"] in ("Complete", "Failed", "Cancelled"):
+            return job
+        check(time.monotonic() < end, f"job {jid} still {job['Status']}")
+        time.sleep(0.05)  # polling the job's observable state, with a deadline
+
+
+def _failed_rows(rep, jid):
+    import csv
+    import io
+    m = json.loads(s3.get_object(Bucket=rep, Key=f"r/job-{jid}/manifest.json")["Body"].read())
+    rows = []
+    for r in m["Results"]:
+        if r["TaskExecutionStatus"] == "failed":
+            data = s3.get_object(Bucket=rep, Key=r["Key"])["Body"].read().decode()
+            rows += list(csv.reader(io.StringIO(data)))
+    return rows
+
+
+@test
+def walkthrough_function_reports_permanent_failure():
+    # The function's role cannot write the destination: its CopyObject gets AccessDenied,
+    # which the walkthrough's function reports as PermanentFailure, and the job's report
+    # carries it; nothing is written.
+    src, dst, role_name, fn, fn_arn = _copy_denied_setup()
+    man, rep, etag = _job_buckets(src)
+    job_role = _role(f"wt-job-{uuid.uuid4().hex[:6]}", TRUST_BATCH, [
+        {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": fn_arn},
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{man}/*"},
+        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{rep}/*"}])
+    ctl = _control()
+    jid = ctl.create_job(**_job_request(src, man, etag, fn_arn, dst, rep, job_role))["JobId"]
+    job = _wait_job(ctl, jid)
+    eq((job["Status"], job["ProgressSummary"]["NumberOfTasksFailed"]), ("Complete", 1), "job")
+    rows = _failed_rows(rep, jid)
+    eq(len(rows), 1, f"one failed row: {rows}")
+    eq((rows[0][1], rows[0][5]), ("photo.jpg", "PermanentFailure"), f"row {rows[0]}")
+    eq(rows[0][6], _denied_copy_message(role_name, fn, dst, "copied/photo.jpg_new"),
+       "the function's AccessDenied, as it reported it")
+    eq(s3.list_objects_v2(Bucket=dst)["KeyCount"], 0, "nothing written")
+
+
+@test
+def cli_walkthrough_function_reports_permanent_failure():
+    src, dst, role_name, fn, fn_arn = _copy_denied_setup()
+    event = {"invocationSchemaVersion": "2.0", "invocationId": "cli-inv",
+             "job": {"id": "cli-job", "userArguments": {
+                 "MyDestinationBucket": dst, "MyDestinationBucketRegion": REGION,
+                 "MyDestinationPrefix": "copied/", "MyDestinationObjectKeySuffix": "_new"}},
+             "tasks": [{"taskId": "t1", "s3Bucket": src, "s3Key": "photo.jpg",
+                        "s3VersionId": None}]}
+    d = tempfile.mkdtemp(prefix="quarry-cli-wt-")
+    out = os.path.join(d, "out.json")
+    rc, _, err = aws("lambda", "invoke", "--function-name", fn, "--payload",
+                     write_json(d, "event.json", event), out)
+    eq(rc, 0, f"aws lambda invoke: {err}")
+    with open(out) as f:
+        res = json.load(f)
+    eq([(r["taskId"], r["resultCode"]) for r in res["results"]], [("t1", "PermanentFailure")],
+       f"results {res}")
+    eq(res["results"][0]["resultString"],
+       _denied_copy_message(role_name, fn, dst, "copied/photo.jpg_new"), "resultString")
+    eq(s3.list_objects_v2(Bucket=dst)["KeyCount"], 0, "nothing written")
+
+
+@test
+def cli_job_role_without_invoke():
+    # CreateJob through the aws CLI with a role that may read the manifest and write the
+    # report but not invoke the function: every task AccessDenied, the function never ran.
+    src, dst = f"wt-src-{uuid.uuid4().hex[:6]}", f"wt-dst-{uuid.uuid4().hex[:6]}"
+    s3.create_bucket(Bucket=src)
+    s3.create_bucket(Bucket=dst)
+    s3.put_object(Bucket=src, Key="photo.jpg", Body=b"jpeg")
+    fn, fn_arn = _walkthrough_function(_role(f"wt-fn-{uuid.uuid4().hex[:6]}", TRUST_LAMBDA, [
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]))
+    man, rep, etag = _job_buckets(src)
+    job_role_name = f"wt-noinvoke-{uuid.uuid4().hex[:6]}"
+    job_role = _role(job_role_name, TRUST_BATCH, [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{man}/*"},
+        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{rep}/*"}])
+    req = _job_request(src, man, etag, fn_arn, dst, rep, job_role)
+    d = tempfile.mkdtemp(prefix="quarry-cli-job-")
+    control = srv.control_endpoint
+    rc, out, err = aws("s3control", "create-job", "--cli-input-json",
+                       write_json(d, "job.json", req), endpoint=control)
+    eq(rc, 0, f"aws s3control create-job: {err}")
+    jid = json.loads(out)["JobId"]
+    end = time.monotonic() + 120
+    while True:
+        rc, out, err = aws("s3control", "describe-job", "--account-id", ACCOUNT, "--job-id", jid,
+                           endpoint=control)
+        eq(rc, 0, f"describe-job: {err}")
+        job = json.loads(out)["Job"]
+        if job["Status"] in ("Complete", "Failed", "Cancelled"):
+            break
+        check(time.monotonic() < end, f"job {jid} still {job['Status']}")
+        time.sleep(0.2)  # polling the job's observable state, with a deadline
+    eq((job["Status"], job["ProgressSummary"]["NumberOfTasksFailed"]), ("Complete", 1), "job")
+    rows = _failed_rows(rep, jid)
+    eq([(r[4], r[5]) for r in rows], [("403", "AccessDenied")], f"rows {rows}")
+    check(f"assumed-role/{job_role_name}/s3-batch-operations-{jid} is not authorized to "
+          f"perform: lambda:InvokeFunction on resource: {fn_arn}" in rows[0][6], rows[0][6])
+    eq(s3.list_objects_v2(Bucket=dst)["KeyCount"], 0, "the function never ran")
 
 
 RENEW_SRC = """
@@ -661,6 +959,38 @@ def malformed_policy_documents():
     eq(code, "NoSuchEntity", "no policy stored")
 
 
+@test
+def cli_malformed_policy_documents():
+    iam.create_role(RoleName="cli-target", AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))
+    d = tempfile.mkdtemp(prefix="quarry-cli-bad-")
+    bad = {
+        "bad JSON": ('{"Version": "2012-10-17", "Statement": [', "MalformedPolicyDocument"),
+        "unknown Effect": (json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Perhaps", "Action": "s3:*", "Resource": "*"}]}), "MalformedPolicyDocument"),
+        "bad ARN": (json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws"}]}),
+            "MalformedPolicyDocument"),
+        "wrong Version": (json.dumps({"Version": "2020-01-01", "Statement": [
+            {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}), "MalformedPolicyDocument"),
+        "oversized": (json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Sid": f"s{i}", "Effect": "Allow", "Action": "s3:GetObject",
+             "Resource": f"arn:aws:s3:::bucket-{i:06d}/" + "k" * 100} for i in range(60)]}),
+            "LimitExceeded"),
+    }
+    for i, (what, (doc, want)) in enumerate(bad.items()):
+        rc, _, err = aws("iam", "put-role-policy", "--role-name", "cli-target", "--policy-name",
+                         "p", "--policy-document", write_json(d, f"p{i}.json", doc))
+        check(rc != 0 and f"({want})" in err, f"{what}: {err}")
+        reason = err.split(":", 1)[-1].strip()
+        check(len(reason) > 5, f"{what}: a reason: {err!r}")
+        rc, _, err = aws("iam", "create-policy", "--policy-name", f"cli-bad-{i}",
+                         "--policy-document", write_json(d, f"p{i}.json", doc))
+        check(rc != 0 and f"({want})" in err, f"{what} CreatePolicy: {err}")
+    eq(iam.list_role_policies(RoleName="cli-target")["PolicyNames"], [], "nothing stored")
+    names = [p["PolicyName"] for p in iam.list_policies(Scope="Local")["Policies"]]
+    eq([n for n in names if n.startswith("cli-bad-")], [], "no customer policy stored")
+
+
 # ---- managed policies, groups ----
 
 @test
@@ -810,6 +1140,71 @@ def access_key_last_used():
            ("s3", REGION, int(when)), "after a restart")
         code, _, _ = client_error(i2.get_access_key_last_used, AccessKeyId="AKIANOSUCHKEY0000000")
         eq(code, "NoSuchEntity", "an unknown key")
+
+
+def _saved_key_use(server, akid):
+    """The keyuse row the server saved for akid, read from its store file (no request)."""
+    db = sqlite3.connect(f"file:{os.path.join(server.data, 'meta.db')}?mode=ro", uri=True)
+    try:
+        row = db.execute("SELECT doc FROM iam WHERE kind = 'keyuse' AND name = ?",
+                         (akid,)).fetchone()
+    finally:
+        db.close()
+    return json.loads(row[0]) if row else None
+
+
+def _user_key_used_once(server):
+    """A read-only user's key used once through S3 after every IAM request made so far."""
+    i2 = server.iam_client()
+    server.boto3_client().create_bucket(Bucket="lu-bucket")
+    i2.create_user(UserName="lu")
+    i2.attach_user_policy(UserName="lu",
+                          PolicyArn="arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")
+    key = i2.create_access_key(UserName="lu")["AccessKey"]
+    before = time.time()
+    c = boto3.client("s3", endpoint_url=server.endpoint, region_name=REGION,
+                     aws_access_key_id=key["AccessKeyId"],
+                     aws_secret_access_key=key["SecretAccessKey"],
+                     config=Config(retries={"total_max_attempts": 1},
+                                   s3={"addressing_style": "path"}))
+    c.list_objects_v2(Bucket="lu-bucket")
+    return key["AccessKeyId"], before
+
+
+def _check_last_used(server, akid, before, what):
+    u = server.iam_client().get_access_key_last_used(AccessKeyId=akid)["AccessKeyLastUsed"]
+    eq((u.get("ServiceName"), u.get("Region")), ("s3", REGION), what)
+    when = u["LastUsedDate"].timestamp()
+    check(before - 2 <= when <= time.time() + 1, f"{what}: LastUsedDate {when} vs {before}")
+
+
+@test
+def access_key_last_used_saved_at_clean_stop():
+    # the timer never fires here: only the stop can save the use
+    with QuarryServer(extra_args=["--key-use-flush-interval", "3600000"]) as s2:
+        akid, before = _user_key_used_once(s2)
+        eq(_saved_key_use(s2, akid), None, "not saved while running (no IAM request, no timer)")
+        eq(s2.stop(), 0, "clean stop")
+        check(_saved_key_use(s2, akid) is not None, "saved by the stop")
+        s2.start()
+        _check_last_used(s2, akid, before, "after a clean stop and start")
+
+
+@test
+def access_key_last_used_saved_on_timer():
+    with QuarryServer(extra_args=["--key-use-flush-interval", "200"]) as s2:
+        akid, before = _user_key_used_once(s2)
+        deadline = time.monotonic() + 15
+        row = None
+        while row is None and time.monotonic() < deadline:
+            row = _saved_key_use(s2, akid)
+            if row is None:
+                time.sleep(0.05)  # polling the store file for the timer's write
+        check(row is not None, "the timer saved the use without any IAM request")
+        eq(row.get("service"), "s3", "saved service")
+        # a crash now loses nothing: the row is in the store already
+        s2.restart(crash=True)
+        _check_last_used(s2, akid, before, "after a crash following the timer's save")
 
 
 @test

@@ -315,7 +315,7 @@ def invoke_result_and_environment():
         eq(env["AWS_EXECUTION_ENV"], "AWS_Lambda_python3.11", "AWS_EXECUTION_ENV")
         eq(env["TZ"], ":UTC", "TZ")
         check(env["LANG"], "LANG unset")
-        eq(env["AWS_ENDPOINT_URL"], srv.endpoint, "AWS_ENDPOINT_URL")
+        eq(env["AWS_ENDPOINT_URL"], srv.plain_endpoint, "AWS_ENDPOINT_URL")
         check(re.fullmatch(r"127\.0\.0\.1:\d+", env["AWS_LAMBDA_RUNTIME_API"] or ""),
               f"AWS_LAMBDA_RUNTIME_API must be a bare host:port: {env['AWS_LAMBDA_RUNTIME_API']!r}")
         check(env["AWS_LAMBDA_RUNTIME_API"] != srv.host, "Runtime API shares the client port")

@@ -109,7 +109,7 @@ def node_esm_uses_sdk_v3():
         eq(p["functionName"], f.name, "context.functionName")
         eq(p["memory"], "128", "context.memoryLimitInMB")
         eq(p["execEnv"], "AWS_Lambda_nodejs20.x", "AWS_EXECUTION_ENV")
-        eq(p["endpoint"], srv.endpoint, "AWS_ENDPOINT_URL")
+        eq(p["endpoint"], srv.plain_endpoint, "AWS_ENDPOINT_URL")
         got = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
         eq(got["requestId"], p["requestId"], "object written by the function")
         check(got["node"].startswith("v"), f"node version {got['node']}")

@@ -61,7 +61,7 @@ def complete_multipart_retry_answers_the_same():
                                              MultipartUpload=listing)
         eq(again["ETag"], first["ETag"], f"{b}: ETag of the retry")
         eq(again["Location"], first["Location"], f"{b}: Location of the retry")
-        check(f":{srv.port}/" in first["Location"], f"port in Location {first['Location']}")
+        check(f":{srv.endpoint_port}/" in first["Location"], f"port in Location {first['Location']}")
         eq(s3.get_object(Bucket=b, Key="obj")["Body"].read(), b"".join(parts), "object")
         # a completion the store no longer backs (object replaced) is just gone
         s3.put_object(Bucket=b, Key="obj", Body=b"replaced")
@@ -272,9 +272,9 @@ def raw_put_get(bucket, key, headers):
     creds = Credentials(srv.access_key, srv.secret_key)
     path = f"/{bucket}/{key}"
     raw = {k.lower(): v.encode("latin-1") for k, v in headers.items()}
-    raw["host"] = f"127.0.0.1:{srv.port}".encode()
+    raw["host"] = f"127.0.0.1:{srv.endpoint_port}".encode()
     signed, auth = sign_raw("PUT", path, raw, hashlib.sha256(b"body").hexdigest())
-    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+    conn = srv.connection(30)
     conn.putrequest("PUT", path, skip_host=True, skip_accept_encoding=True)
     for k, v in signed.items():
         conn.putheader(k, v)

@@ -603,10 +603,11 @@ def encryption_headers_kms_and_plain_http_sse_c_refused():
     d = make_dir("sse")
     key = os.urandom(32)
     ssec = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": key}
+    http = srv.boto3_client(plain=True)
     for b, code in ((gp, "InvalidRequest"), (d, "InvalidArgument")):
         # SSE-C keys over plain HTTP (S3: HTTPS only; directory buckets: no SSE-C at all)
-        expect_client_error(code, 400, s3.put_object, Bucket=b, Key="c", Body=b"x", **ssec)
-        expect_client_error(code, 400, s3.create_multipart_upload, Bucket=b, Key="m", **ssec)
+        expect_client_error(code, 400, http.put_object, Bucket=b, Key="c", Body=b"x", **ssec)
+        expect_client_error(code, 400, http.create_multipart_upload, Bucket=b, Key="m", **ssec)
         expect_client_error("NotImplemented", 501, s3.put_object, Bucket=b, Key="k", Body=b"x",
                             ServerSideEncryption="aws:kms")
         eq(s3.list_objects_v2(Bucket=b).get("KeyCount"), 0, f"nothing stored in {b}")

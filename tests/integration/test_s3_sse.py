@@ -174,7 +174,7 @@ def sse_c_needs_its_key():
 @test
 def sse_c_over_plain_http_refused_by_default():
     with QuarryServer() as plain:
-        c = plain.boto3_client()
+        c = plain.boto3_client(plain=True)
         c.create_bucket(Bucket="plainhttp")
         r = expect_client_error("InvalidRequest", 400, c.put_object, Bucket="plainhttp", Key="k",
                                 Body=b"secret", **ssec())

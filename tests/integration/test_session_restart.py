@@ -57,7 +57,7 @@ def raw_session_get(creds, bucket, key, service="s3express"):
     req = AWSRequest(method="GET", url=url, headers={"x-amz-s3session-token": creds["SessionToken"]})
     S3SigV4Auth(Credentials(creds["AccessKeyId"], creds["SecretAccessKey"]), service, REGION).add_auth(req)
     p = req.prepare()
-    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+    conn = srv.connection(10)
     try:
         split = urllib.parse.urlsplit(p.url)
         conn.request("GET", split.path, headers=dict(p.headers))

@@ -8,7 +8,8 @@
  * directory bucket, Lambda and S3 Control operations; the AccessDenied message is AWS's;
  * an in-process role principal (a batch job's) acts as its role; root escapes a lock-out
  * bucket policy for the bucket-policy actions only; key use is recorded for IAM users'
- * keys, coalesced, and handed out for saving at most once a minute.
+ * keys, coalesced, and handed out for saving at most once a minute; session policies are
+ * compiled once per snapshot and policy text, evicted least recently used first.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +23,7 @@
 
 #define _XOPEN_SOURCE_EXTENDED 1
 #include <ftw.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -380,7 +382,161 @@ static void test_key_last_used(void **state)
     assert_int_equal(due[0].ms, 1002000);
     free(due);
     assert_int_equal(authz_uses_due(a, 1200000, &due), 0); /* nothing changed */
+    /* at a stop everything left goes, however recent the last save */
+    authz_note_use(a, &u, "lambda", "us-east-1", 1201000);
+    assert_int_equal(authz_uses_all(a, 1202000, &due), 1);
+    assert_string_equal(due[0].service, "lambda");
+    free(due);
+    assert_int_equal(authz_uses_all(a, 1202000, &due), 0);
+    /* a shorter interval (--key-use-flush-interval) */
+    authz_set_use_flush_ms(a, 100);
+    authz_note_use(a, &u, "s3", "us-east-1", 1203000);
+    assert_int_equal(authz_uses_due(a, 1202050, &due), 0); /* 50 ms after the last save */
+    assert_int_equal(authz_uses_due(a, 1202100, &due), 1);
+    free(due);
     authz_free(a);
+}
+
+/* Session policies are compiled once per policy text and snapshot, not per request: two
+ * sessions with different policies keep their own decisions through the memo, an entry
+ * evicted by AUTHZ_SESSION_CACHE newer ones is compiled again and decides the same, and a
+ * PolicyArns session follows its policy's default version across a reload. */
+static void session_id(struct creds_identity *id, const char *policy)
+{
+    memset(id, 0, sizeof(*id));
+    id->kind = CREDS_ROLE_SESSION;
+    snprintf(id->principal, sizeof(id->principal), "arn:aws:iam::" ACCT ":role/worker");
+    snprintf(id->session_name, sizeof(id->session_name), "s");
+    snprintf(id->policy, sizeof(id->policy), "%s", policy);
+}
+
+static void test_session_policy_memo(void **state)
+{
+    struct fx *f = *state;
+    char b[512];
+    put(f, "role", "", "worker", "{\"id\":\"AROAWORKER\",\"path\":\"/\",\"max\":3600}");
+    put(f, "inline", "role:worker", "all", allow("s3:*", "*", b, sizeof(b)));
+    put(f, "policy", "", "arn:aws:iam::" ACCT ":policy/narrow",
+        "{\"id\":\"ANPAN\",\"path\":\"/\",\"default\":\"v1\"}");
+    put(f, "pversion", "arn:aws:iam::" ACCT ":policy/narrow", "v1",
+        allow("s3:GetObject", "*", b, sizeof(b)));
+    assert_int_equal(authz_reload(f->a, f->r), QR_OK);
+    const struct authz_snap *s = authz_acquire(f->a);
+    struct creds_identity *ra = malloc(sizeof(*ra)), *rb = malloc(sizeof(*rb));
+    session_id(ra, allow("s3:GetObject", "arn:aws:s3:::b/*", b, sizeof(b)));
+    session_id(rb, allow("s3:PutObject", "arn:aws:s3:::b/*", b, sizeof(b)));
+
+    uint64_t c0 = authz_session_compiles();
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(decide(s, ra, "s3:GetObject", "arn:aws:s3:::b/k", NULL),
+                         POLICY_DECISION_ALLOW);
+        assert_int_equal(decide(s, ra, "s3:PutObject", "arn:aws:s3:::b/k", NULL),
+                         POLICY_DECISION_IMPLICIT_DENY);
+        assert_int_equal(decide(s, rb, "s3:GetObject", "arn:aws:s3:::b/k", NULL),
+                         POLICY_DECISION_IMPLICIT_DENY);
+        assert_int_equal(decide(s, rb, "s3:PutObject", "arn:aws:s3:::b/k", NULL),
+                         POLICY_DECISION_ALLOW);
+    }
+    assert_int_equal(authz_session_compiles() - c0, 2); /* 400 decisions, two compilations */
+
+    /* AUTHZ_SESSION_CACHE other sessions push ra's entry out (rb's, used last, too) */
+    struct creds_identity *rx = malloc(sizeof(*rx));
+    for (int i = 0; i < AUTHZ_SESSION_CACHE; i++) {
+        char res[64];
+        snprintf(res, sizeof(res), "arn:aws:s3:::other-%d/*", i);
+        session_id(rx, allow("s3:GetObject", res, b, sizeof(b)));
+        assert_int_equal(decide(s, rx, "s3:GetObject", "arn:aws:s3:::b/k", NULL),
+                         POLICY_DECISION_IMPLICIT_DENY);
+    }
+    assert_int_equal(authz_session_compiles() - c0, 2 + AUTHZ_SESSION_CACHE);
+    assert_int_equal(decide(s, ra, "s3:GetObject", "arn:aws:s3:::b/k", NULL),
+                     POLICY_DECISION_ALLOW);
+    assert_int_equal(decide(s, ra, "s3:PutObject", "arn:aws:s3:::b/k", NULL),
+                     POLICY_DECISION_IMPLICIT_DENY);
+    assert_int_equal(authz_session_compiles() - c0, 3 + AUTHZ_SESSION_CACHE); /* recompiled once */
+    /* the last of the others is still there: no compilation */
+    assert_int_equal(decide(s, rx, "s3:GetObject", "arn:aws:s3:::b/k", NULL),
+                     POLICY_DECISION_IMPLICIT_DENY);
+    assert_int_equal(authz_session_compiles() - c0, 3 + AUTHZ_SESSION_CACHE);
+
+    /* a session policy that does not compile allows nothing, and stays refused */
+    session_id(rx, "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Maybe\"}]}");
+    assert_int_equal(decide(s, rx, "s3:GetObject", "arn:aws:s3:::b/k", NULL),
+                     POLICY_DECISION_IMPLICIT_DENY);
+    assert_int_equal(decide(s, rx, "s3:GetObject", "arn:aws:s3:::b/k", NULL),
+                     POLICY_DECISION_IMPLICIT_DENY);
+
+    /* PolicyArns: the default version of the snapshot the request runs in */
+    session_id(rx, "arns:arn:aws:iam::" ACCT ":policy/narrow\n");
+    assert_int_equal(decide(s, rx, "s3:GetObject", "arn:aws:s3:::b/k", NULL),
+                     POLICY_DECISION_ALLOW);
+    assert_int_equal(decide(s, rx, "s3:PutObject", "arn:aws:s3:::b/k", NULL),
+                     POLICY_DECISION_IMPLICIT_DENY);
+    put(f, "pversion", "arn:aws:iam::" ACCT ":policy/narrow", "v2",
+        allow("s3:PutObject", "*", b, sizeof(b)));
+    put(f, "policy", "", "arn:aws:iam::" ACCT ":policy/narrow",
+        "{\"id\":\"ANPAN\",\"path\":\"/\",\"default\":\"v2\"}");
+    assert_int_equal(authz_reload(f->a, f->r), QR_OK);
+    assert_int_equal(decide(s, rx, "s3:GetObject", "arn:aws:s3:::b/k", NULL),
+                     POLICY_DECISION_ALLOW); /* the snapshot held keeps its view */
+    authz_release(s);
+    s = authz_acquire(f->a);
+    assert_int_equal(decide(s, rx, "s3:GetObject", "arn:aws:s3:::b/k", NULL),
+                     POLICY_DECISION_IMPLICIT_DENY);
+    assert_int_equal(decide(s, rx, "s3:PutObject", "arn:aws:s3:::b/k", NULL),
+                     POLICY_DECISION_ALLOW);
+    authz_release(s);
+    free(ra);
+    free(rb);
+    free(rx);
+}
+
+/* Loops deciding at once while the memo evicts under them (more distinct session policies
+ * than slots): every decision stays right, and an entry evicted while another thread
+ * evaluates it is freed only after (ASan builds of this test see any use after free). */
+struct memo_worker {
+    const struct authz_snap *s;
+    int seed;
+    int wrong;
+};
+
+static void *memo_worker_main(void *arg)
+{
+    struct memo_worker *w = arg;
+    struct creds_identity *id = malloc(sizeof(*id));
+    char b[512], res[64], obj[64], other[64];
+    for (int i = 0; i < 3000; i++) {
+        int k = (i * 7 + w->seed * 13) % (AUTHZ_SESSION_CACHE + 40);
+        snprintf(res, sizeof(res), "arn:aws:s3:::b%d/*", k);
+        session_id(id, allow("s3:GetObject", res, b, sizeof(b)));
+        snprintf(obj, sizeof(obj), "arn:aws:s3:::b%d/k", k);
+        snprintf(other, sizeof(other), "arn:aws:s3:::b%d/k", k + 1);
+        w->wrong += decide(w->s, id, "s3:GetObject", obj, NULL) != POLICY_DECISION_ALLOW;
+        w->wrong += decide(w->s, id, "s3:GetObject", other, NULL) != POLICY_DECISION_IMPLICIT_DENY;
+    }
+    free(id);
+    return NULL;
+}
+
+static void test_session_policy_memo_threads(void **state)
+{
+    struct fx *f = *state;
+    char b[512];
+    put(f, "role", "", "worker", "{\"id\":\"AROAWORKER\",\"path\":\"/\",\"max\":3600}");
+    put(f, "inline", "role:worker", "all", allow("s3:*", "*", b, sizeof(b)));
+    assert_int_equal(authz_reload(f->a, f->r), QR_OK);
+    const struct authz_snap *s = authz_acquire(f->a);
+    pthread_t t[4];
+    struct memo_worker w[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (struct memo_worker){s, i, 0};
+        assert_int_equal(pthread_create(&t[i], NULL, memo_worker_main, &w[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(w[i].wrong, 0);
+    }
+    authz_release(s);
 }
 
 int main(void)
@@ -392,6 +548,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_role_principal, setup, teardown),
         cmocka_unit_test(test_root_escapes_lockout),
         cmocka_unit_test(test_key_last_used),
+        cmocka_unit_test_setup_teardown(test_session_policy_memo, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_session_policy_memo_threads, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

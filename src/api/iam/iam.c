@@ -338,27 +338,13 @@ static void send_result(struct iam_op *op)
     qr_buf_dispose(&b);
 }
 
-/* Access key use recorded in memory since the last time (authz_uses_due: at most once a
- * minute) goes to the store on the IAM worker, as rows keyuse ("", key id) that outlive a
- * restart; a failure only loses a last-used date. */
+/* Access key use recorded since the last save goes to the store on the IAM worker too
+ * (authz_uses_due: at most once per flush interval; keyuse.c saves on a timer). */
 static void flush_key_uses(struct iam_op *op)
 {
     struct authz_use *u;
     size_t n = authz_uses_due(op->server->authz, op->now_ms, &u);
-    if (!n)
-        return;
-    struct store_iam_op *w = qr_xmalloc(n * sizeof(*w));
-    char(*docs)[160] = qr_xmalloc(n * sizeof(*docs));
-    for (size_t i = 0; i < n; i++) {
-        snprintf(docs[i], sizeof(docs[i]), "{\"ms\":%lld,\"service\":\"%s\",\"region\":\"%s\"}",
-                 (long long)u[i].ms, u[i].service, u[i].region);
-        w[i] = (struct store_iam_op){STORE_IAM_UPSERT, "keyuse", qr_slice_cstr(""),
-                                     qr_slice_cstr(u[i].akid), qr_slice_cstr(docs[i])};
-    }
-    if (store_iam_change(op->server->store, w, n, NULL) != QR_OK)
-        server_log(op->server, QR_LOG_WARN, "quarry: access key last-used not saved");
-    free(docs);
-    free(w);
+    iam_keyuse_save(op->server, u, n);
     free(u);
 }
 

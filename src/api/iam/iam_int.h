@@ -171,5 +171,7 @@ void iam_untag_user(struct iam_op *op);
 void iam_list_user_tags(struct iam_op *op);
 void iam_access_key_last_used(struct iam_op *op);
 void iam_simulate_custom(struct iam_op *op);
+/* Writes n key uses to the store as keyuse rows (keyuse.c). Blocks; any thread but a loop. */
+void iam_keyuse_save(struct qr_server *s, const struct authz_use *u, size_t n);
 
 #endif

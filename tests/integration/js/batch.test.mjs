@@ -44,10 +44,9 @@ const body = async (r) => Buffer.from(await r.Body.transformToByteArray()).toStr
 
 before(async () => {
   srv = await startServer();
-  const port = new URL(srv.endpoint).port;
   s3 = new S3Client({ endpoint: srv.endpoint, region: REGION, maxAttempts: 1, credentials: creds });
   lambda = new LambdaClient({ endpoint: srv.endpoint, region: REGION, maxAttempts: 1, credentials: creds });
-  ctl = new S3ControlClient({ endpoint: `http://localhost:${port}`, region: REGION, maxAttempts: 1,
+  ctl = new S3ControlClient({ endpoint: srv.controlEndpoint, region: REGION, maxAttempts: 1,
     credentials: creds });
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'quarry-js-batch-'));
   // The walkthrough's roles: the function's (trusted by Lambda) and the job's (trusted by

@@ -25,10 +25,9 @@ const bytes = async (r) => Buffer.from(await r.Body.transformToByteArray());
 
 before(async () => {
   srv = await startServer();
-  const port = new URL(srv.endpoint).port;
   s3 = new S3Client({ endpoint: srv.endpoint, region: REGION, maxAttempts: 1, credentials: creds,
     forcePathStyle: true });
-  ctl = new S3ControlClient({ endpoint: `http://localhost:${port}`, region: REGION, maxAttempts: 1,
+  ctl = new S3ControlClient({ endpoint: srv.controlEndpoint, region: REGION, maxAttempts: 1,
     credentials: creds });
   await createRoles(srv, [BATCH_ROLE]); // jobs run as their role
 });

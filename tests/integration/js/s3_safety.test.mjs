@@ -15,6 +15,7 @@ import { startServer, stopServer, logTail, ACCESS_KEY, SECRET_KEY, REGION } from
 
 let srv;
 let s3;
+let http; // the plain HTTP listener, also when the run is over TLS
 const GP = 'jssafe';
 const DIR = 'jssafe--use1-az4--x-s3';
 
@@ -22,6 +23,10 @@ before(async () => {
   srv = await startServer();
   s3 = new S3Client({
     endpoint: srv.endpoint, region: REGION, maxAttempts: 1,
+    credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY },
+  });
+  http = new S3Client({
+    endpoint: srv.plainEndpoint, region: REGION, maxAttempts: 1,
     credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY },
   });
   await s3.send(new CreateBucketCommand({ Bucket: GP }));
@@ -82,7 +87,7 @@ test('version ids never touch the live object', () => failWithLog(async () => {
 test('plain-HTTP SSE-C, object lock and ACL headers are refused', () => failWithLog(async () => {
   for (const bucket of [GP, DIR]) {
     // SSE-C over plain HTTP: S3's refusal (directory buckets have no SSE-C at all)
-    await rejects(s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'sse', Body: 'x',
+    await rejects(http.send(new PutObjectCommand({ Bucket: bucket, Key: 'sse', Body: 'x',
       SSECustomerAlgorithm: 'AES256', SSECustomerKey: 'k'.repeat(32) })),
     bucket === GP ? 'InvalidRequest' : 'InvalidArgument', 400);
     // Object Lock on a bucket created without it: S3's own refusal; none on directory buckets

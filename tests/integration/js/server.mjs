@@ -29,6 +29,23 @@ export const ACCESS_KEY = 'quarry';
 export const SECRET_KEY = 'quarry-secret-key';
 export const REGION = 'us-east-1';
 
+// TLS mode (QUARRY_TEST_TLS=1, tests/run-all.sh's second pass): the server also serves HTTPS
+// with the certificate run-all made (QUARRY_TEST_TLS_CERT/KEY; node trusts it through
+// NODE_EXTRA_CA_CERTS, read at start), and `endpoint` / `controlEndpoint` name that port;
+// `plainEndpoint` is always the plain HTTP listener.
+const TLS = process.env.QUARRY_TEST_TLS === '1';
+
+function tlsArgs(extraArgs) {
+  if (!TLS || extraArgs.includes('--tls-cert')) return [];
+  const cert = process.env.QUARRY_TEST_TLS_CERT;
+  const key = process.env.QUARRY_TEST_TLS_KEY;
+  if (!cert || !key || process.env.NODE_EXTRA_CA_CERTS !== cert) {
+    throw new Error('QUARRY_TEST_TLS=1 needs QUARRY_TEST_TLS_CERT, QUARRY_TEST_TLS_KEY and ' +
+      'NODE_EXTRA_CA_CERTS (the same certificate) set before node starts: see tests/run-all.sh');
+  }
+  return ['--tls-cert', cert, '--tls-key', key, '--tls-port', '0'];
+}
+
 export async function startServer(extraArgs = []) {
   let build = process.env.BUILD || 'build';
   if (!path.isAbsolute(build)) build = path.join(repo, build);
@@ -40,7 +57,7 @@ export async function startServer(extraArgs = []) {
   delete env.QUARRY_ROOT_ACCESS_KEY;
   delete env.QUARRY_ROOT_SECRET_KEY;
   const log = fs.openSync(path.join(root, 'server.log'), 'a');
-  const proc = spawn(exe, ['serve', '--address', '127.0.0.1', '--port', '0', '--data', data, '--no-fsync', ...extraArgs],
+  const proc = spawn(exe, ['serve', '--address', '127.0.0.1', '--port', '0', '--data', data, '--no-fsync', ...extraArgs, ...tlsArgs(extraArgs)],
     { stdio: ['ignore', 'pipe', log], env, detached: true });
   fs.closeSync(log);
   const s = { proc, root, data, endpoint: null };
@@ -53,10 +70,15 @@ export async function startServer(extraArgs = []) {
     proc.stdout.on('data', (chunk) => {
       buf += chunk.toString();
       const m = buf.match(/^quarry listening on (http:\/\/127\.0\.0\.1:\d+)\s*$/m);
-      if (m) { clearTimeout(timer); resolve(m[1]); }
+      const t = buf.match(/^quarry listening on (https:\/\/127\.0\.0\.1:\d+)\s*$/m);
+      const tls = tlsArgs(extraArgs).length > 0;
+      if (m && (t || !tls)) { clearTimeout(timer); s.plainEndpoint = m[1]; resolve((tls ? t : m)[1]); }
     });
   }).catch((e) => { stopServer(s); throw e; });
   proc.removeAllListeners('exit');
+  // S3 Control: a host name, since its clients send to ACCOUNT.<host>
+  const u = new URL(s.endpoint);
+  s.controlEndpoint = `${u.protocol}//localhost:${u.port}`;
   proc.stdout.on('data', () => {}); // keep draining
   return s;
 }
