@@ -1066,9 +1066,8 @@ static void link_node_modules(struct fn_engine *e, const char *data_dir)
 }
 
 /*
- * What confines functions: bwrap (refused when asked for and missing), setpriv for the
- * uid drop inside it when root, the seccomp filter, network namespaces when root. Says
- * at start what functions will get.
+ * What confines functions: bwrap (refused when asked for and missing), the seccomp
+ * filter, network namespaces when root. Says at start what functions will get.
  */
 static void confinement_init(struct fn_engine *e, const struct fn_engine_opts *o)
 {
@@ -1079,9 +1078,6 @@ static void confinement_init(struct fn_engine *e, const struct fn_engine_opts *o
             e->refusal = "Functions cannot run: bubblewrap (bwrap) is not installed. Install "
                          "it, or start quarry with --no-sandbox to run functions without "
                          "filesystem isolation.";
-        else if (e->root && !(e->setpriv = fn_path_search("setpriv")))
-            e->refusal = "Functions cannot run: setpriv (util-linux) is not installed.";
-        e->envprog = fn_path_search("env");
     }
     if (fn_seccomp_build(e) != QR_OK && !e->refusal)
         e->refusal = "Functions cannot run: the seccomp filter could not be built.";
@@ -1118,8 +1114,6 @@ static void engine_dispose(struct fn_engine *e)
     fn_cgroup_fini(e);
     fn_netns_fini(e);
     fn_seccomp_free(e);
-    free(e->setpriv);
-    free(e->envprog);
     free(e->pasta);
     free(e->fn_endpoint_url);
     free(e->data_dir);

@@ -205,12 +205,10 @@ struct fn_engine {
     char *account_id;
     char *runtimes_dir; /* absolute, or NULL when not found */
     char *bwrap;        /* bubblewrap to sandbox with, or NULL */
-    char *setpriv;      /* util-linux setpriv (root: the sandbox's uid drop), or NULL */
-    char *envprog;      /* coreutils env: sets LD_LIBRARY_PATH for the runtime only, or NULL */
     const char *refusal; /* why functions cannot run (sandbox asked for, not possible), or
                             NULL */
-    bool root;           /* quarry runs as root: functions run as FN_UID_FIRST.., bwrap
-                            without a user namespace; else bwrap --unshare-user */
+    bool root;           /* quarry runs as root: functions run as FN_UID_FIRST.. (the
+                            child drops to it before exec); else as quarry's uid */
     bool netns;          /* environments get their own network namespace (netns.c) */
     int host_netns_fd;   /* the namespace quarry's engine thread returns to */
     struct fn_netns_ready {

@@ -223,9 +223,11 @@ def other_function_environment_no_sandbox():
 
 @test
 def code_libraries_not_loaded_as_root():
-    """Lambda's LD_LIBRARY_PATH names /var/task: a library in the zip under a name the
-    sandbox's root-run tools load (bwrap, setpriv's NSS lookup) must not be loaded by
-    them, only by the function's own unprivileged processes."""
+    """Lambda's LD_LIBRARY_PATH names /var/task: a library in the zip under a name system
+    tools load (libnss_systemd.so.2) must be loaded only by the function's own confined
+    processes, never by root, and bwrap (which starts outside the sandbox, before the
+    seccomp filter) must start without LD_LIBRARY_PATH: its dynamic loader would search
+    those directories of the host. bwrap hands it to the runtime (--setenv)."""
     with tempfile.TemporaryDirectory() as tmp:
         so = os.path.join(tmp, "libnss_systemd.so.2")
         subprocess.run(["cc", "-shared", "-fPIC", "-o", so, os.path.join(FIXTURES, "preload", "preload.c")],
@@ -237,14 +239,28 @@ def code_libraries_not_loaded_as_root():
                "    ctypes.CDLL('/var/task/libnss_systemd.so.2')\n"
                "    return {'before': before, 'after': open('/tmp/quarry-preload').read(),\n"
                "            'llp': os.environ.get('LD_LIBRARY_PATH')}\n")
+    marker = f"preload-{uuid.uuid4()}"
     with Fns(servers["sandbox"]) as fns:
         name = fns.create("preload", build_zip({"lambda_function.py": handler,
-                                                "libnss_systemd.so.2": lib}))
+                                                "libnss_systemd.so.2": lib}), env={"MARK": marker})
         r = fns.invoke(name, {})
         check("uid=" in r["after"], f"the library's constructor did not run even when loaded: blind: {r}")
         check("uid=0\n" not in r["before"] + r["after"], f"the zip's library was loaded as root: {r}")
         eq(r["llp"], "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:"
                      "/var/task/lib:/opt/lib", "the function's LD_LIBRARY_PATH (Lambda's)")
+        # the instance is still up: what each of its processes was executed with
+        started_with = {}
+        for pid in processes_with(marker):
+            try:
+                exe = os.path.basename(os.readlink(f"/proc/{pid}/exe"))
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    started_with.setdefault(exe, []).append(b"LD_LIBRARY_PATH=" in f.read())
+            except OSError:
+                pass
+        check(started_with.get("bwrap"), f"no bwrap process of the instance found: blind: {started_with}")
+        check(not any(started_with["bwrap"]), f"bwrap was executed with LD_LIBRARY_PATH: {started_with}")
+        check(any(any(v) for k, v in started_with.items() if k.startswith("python")),
+              f"the runtime was not executed with LD_LIBRARY_PATH: the probe is blind: {started_with}")
 
 
 def fork_mode(mode):
