@@ -1078,6 +1078,12 @@ static void confinement_init(struct fn_engine *e, const struct fn_engine_opts *o
             e->refusal = "Functions cannot run: bubblewrap (bwrap) is not installed. Install "
                          "it, or start quarry with --no-sandbox to run functions without "
                          "filesystem isolation.";
+        else if (e->root && !fn_userns_usable())
+            e->refusal = "Functions cannot run: this host does not let unprivileged users make "
+                         "user namespaces (sysctl user.max_user_namespaces, "
+                         "kernel.unprivileged_userns_clone), which bubblewrap needs to run a "
+                         "function as its own uid. Allow them, or start quarry with "
+                         "--no-sandbox.";
     }
     if (fn_seccomp_build(e) != QR_OK && !e->refusal)
         e->refusal = "Functions cannot run: the seccomp filter could not be built.";

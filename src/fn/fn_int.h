@@ -318,6 +318,9 @@ enum fn_spawn_err fn_spawn(struct fn_engine *e, struct fn_env *env, const struct
                            const struct fn_config *cfg);
 /* Writes DATA/fn/etc/passwd and group for sandboxes (e->etc_dir). Main thread. */
 void fn_sandbox_files(struct fn_engine *e);
+/* As root: whether a function's uid may make a user namespace (bwrap runs as that uid and
+ * needs one); false where the host forbids unprivileged user namespaces. Main thread. */
+bool fn_userns_usable(void);
 /* Kills leftovers listed in DATA/fn/pids whose start time still matches. Main thread. */
 void fn_sweep(struct fn_engine *e);
 /* Sets up e->cg_root when a memory cgroup can be made. Main thread. */

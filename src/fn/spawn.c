@@ -825,6 +825,24 @@ fail:
     e->etc_dir[0] = '\0';
 }
 
+bool fn_userns_usable(void)
+{
+    pid_t pid = fork();
+    if (pid == 0) { /* raw calls: a forked child of a threaded process, as in child() */
+        unsigned id = FN_UID_FIRST;
+        if (syscall(SYS_setgroups, 0, NULL) != 0 || syscall(SYS_setresgid, id, id, id) != 0 ||
+            syscall(SYS_setresuid, id, id, id) != 0 || unshare(CLONE_NEWUSER) != 0)
+            _exit(1);
+        _exit(0);
+    }
+    int st = 0;
+    if (pid < 0)
+        return false;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
 /* ---- fork/exec ----------------------------------------------------------------------- */
 
 /* Async-signal-safe decimal formatting for the child. */
