@@ -871,7 +871,7 @@ static void reap_zombies(struct fn_engine *e)
 static void fast_cb(h2o_timeout_entry_t *entry)
 {
     struct fn_engine *e = H2O_STRUCT_FROM_MEMBER(struct fn_engine, fast_entry, entry);
-    bool again = false;
+    bool again = false, starting = false;
     h2o_linklist_t *l = e->envs.next;
     while (l != &e->envs) {
         struct fn_env *env = H2O_STRUCT_FROM_MEMBER(struct fn_env, link, l);
@@ -883,10 +883,18 @@ static void fast_cb(h2o_timeout_entry_t *entry)
                 handle_exit(env);
             else if (env->cur)
                 again = true; /* an idle one is left to the 1 s tick */
+        } else if (env->state == ENV_INIT) {
+            starting = true;
         }
     }
     reap_zombies(e);
-    fn_netns_refill(e);
+    /* A refill blocks this thread in unshare(CLONE_NEWNET), 0.5-1 ms, more while the
+     * kernel tears namespaces down: not while an instance initializes (its first /next
+     * would wait behind it) unless the pool is empty; the timer comes back meanwhile. */
+    if (!starting || e->ns_pool_n == 0)
+        fn_netns_refill(e);
+    else
+        again = true;
     if (again || !h2o_linklist_is_empty(&e->zombies))
         fn_schedule_fast(e);
 }
