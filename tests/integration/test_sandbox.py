@@ -385,7 +385,7 @@ def refused_without_bubblewrap():
     refuses with the reason."""
     bindir = os.path.join(os.path.dirname(binary_path()), "nobwrap-bin")
     os.makedirs(bindir, exist_ok=True)
-    for prog in ("python3", "node", "setpriv"):
+    for prog in ("python3", "node"):
         p = shutil.which(prog)
         if p and not os.path.exists(os.path.join(bindir, prog)):
             os.symlink(p, os.path.join(bindir, prog))
@@ -539,7 +539,7 @@ def function_network_refused_without_pasta():
     (never run without the network they were promised, nor with one left open)."""
     bindir = os.path.join(os.path.dirname(binary_path()), "nopasta-bin")
     os.makedirs(bindir, exist_ok=True)
-    for prog in ("python3", "node", "setpriv", "bwrap"):
+    for prog in ("python3", "node", "bwrap"):
         p = shutil.which(prog)
         if p and not os.path.exists(os.path.join(bindir, prog)):
             os.symlink(p, os.path.join(bindir, prog))
