@@ -380,6 +380,37 @@ def shell_hostile_no_sandbox():
 
 
 @test
+def runtime_bytecode_written_for_the_sandbox():
+    """The sandbox mounts runtimes/ read-only, so the Python runtime cannot cache its own
+    bytecode: quarry writes it at start where `make runtimes` did not, readable by the
+    function's uid (quarry's umask is 077), or every cold start would compile it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        rt = os.path.join(tmp, "runtimes")
+        shutil.copytree(os.path.join(os.path.dirname(HERE), "..", "runtimes", "python"),
+                        os.path.join(rt, "python"), ignore=shutil.ignore_patterns("__pycache__"))
+        os.chmod(tmp, 0o755)
+        cache = os.path.join(rt, "python", "__pycache__")
+        check(not os.path.exists(cache), "the copied runtime already has bytecode: blind")
+        with QuarryServer(env={"QUARRY_RUNTIMES_DIR": rt}) as srv:
+            srv.lambda_role("hostile")
+            pycs = [f for f in os.listdir(cache) if f.startswith("quarry_runtime.")] \
+                if os.path.isdir(cache) else []
+            check(pycs, f"no bytecode for the runtime in {cache}")
+            eq(os.stat(cache).st_mode & 0o777, 0o755, "mode of the runtime's __pycache__")
+            for f in pycs:
+                eq(os.stat(os.path.join(cache, f)).st_mode & 0o777, 0o644, f"mode of {f}")
+            handler = ("import os, sys\n\ndef lambda_handler(e, c):\n"
+                       "    m = sys.modules['quarry_runtime']\n"
+                       "    return {'cached': m.__spec__.cached, 'uid': os.getuid(),\n"
+                       "            'readable': os.access(m.__spec__.cached, os.R_OK)}\n")
+            with Fns(srv) as fns:
+                r = fns.invoke(fns.create("pyc", build_zip({"lambda_function.py": handler})), {})
+            check(r["uid"] in FN_UIDS, f"the function did not run as a function uid: blind: {r}")
+            check(r["cached"].startswith("/var/runtime/python/__pycache__/"), f"cache path: {r}")
+            check(r["readable"], f"the function's uid cannot read the runtime's bytecode: {r}")
+
+
+@test
 def refused_without_bubblewrap():
     """No bwrap on PATH and no --no-sandbox: quarry says so at start and CreateFunction
     refuses with the reason."""
