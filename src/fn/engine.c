@@ -871,7 +871,7 @@ static void reap_zombies(struct fn_engine *e)
 static void fast_cb(h2o_timeout_entry_t *entry)
 {
     struct fn_engine *e = H2O_STRUCT_FROM_MEMBER(struct fn_engine, fast_entry, entry);
-    bool again = false;
+    bool again = false, starting = false;
     h2o_linklist_t *l = e->envs.next;
     while (l != &e->envs) {
         struct fn_env *env = H2O_STRUCT_FROM_MEMBER(struct fn_env, link, l);
@@ -883,10 +883,18 @@ static void fast_cb(h2o_timeout_entry_t *entry)
                 handle_exit(env);
             else if (env->cur)
                 again = true; /* an idle one is left to the 1 s tick */
+        } else if (env->state == ENV_INIT) {
+            starting = true;
         }
     }
     reap_zombies(e);
-    fn_netns_refill(e);
+    /* A refill blocks this thread in unshare(CLONE_NEWNET), 0.5-1 ms, more while the
+     * kernel tears namespaces down: not while an instance initializes (its first /next
+     * would wait behind it) unless the pool is empty; the timer comes back meanwhile. */
+    if (!starting || e->ns_pool_n == 0)
+        fn_netns_refill(e);
+    else
+        again = true;
     if (again || !h2o_linklist_is_empty(&e->zombies))
         fn_schedule_fast(e);
 }
@@ -1066,9 +1074,8 @@ static void link_node_modules(struct fn_engine *e, const char *data_dir)
 }
 
 /*
- * What confines functions: bwrap (refused when asked for and missing), setpriv for the
- * uid drop inside it when root, the seccomp filter, network namespaces when root. Says
- * at start what functions will get.
+ * What confines functions: bwrap (refused when asked for and missing), the seccomp
+ * filter, network namespaces when root. Says at start what functions will get.
  */
 static void confinement_init(struct fn_engine *e, const struct fn_engine_opts *o)
 {
@@ -1079,9 +1086,12 @@ static void confinement_init(struct fn_engine *e, const struct fn_engine_opts *o
             e->refusal = "Functions cannot run: bubblewrap (bwrap) is not installed. Install "
                          "it, or start quarry with --no-sandbox to run functions without "
                          "filesystem isolation.";
-        else if (e->root && !(e->setpriv = fn_path_search("setpriv")))
-            e->refusal = "Functions cannot run: setpriv (util-linux) is not installed.";
-        e->envprog = fn_path_search("env");
+        else if (e->root && !fn_userns_usable())
+            e->refusal = "Functions cannot run: this host does not let unprivileged users make "
+                         "user namespaces (sysctl user.max_user_namespaces, "
+                         "kernel.unprivileged_userns_clone), which bubblewrap needs to run a "
+                         "function as its own uid. Allow them, or start quarry with "
+                         "--no-sandbox.";
     }
     if (fn_seccomp_build(e) != QR_OK && !e->refusal)
         e->refusal = "Functions cannot run: the seccomp filter could not be built.";
@@ -1118,8 +1128,6 @@ static void engine_dispose(struct fn_engine *e)
     fn_cgroup_fini(e);
     fn_netns_fini(e);
     fn_seccomp_free(e);
-    free(e->setpriv);
-    free(e->envprog);
     free(e->pasta);
     free(e->fn_endpoint_url);
     free(e->data_dir);

@@ -205,12 +205,10 @@ struct fn_engine {
     char *account_id;
     char *runtimes_dir; /* absolute, or NULL when not found */
     char *bwrap;        /* bubblewrap to sandbox with, or NULL */
-    char *setpriv;      /* util-linux setpriv (root: the sandbox's uid drop), or NULL */
-    char *envprog;      /* coreutils env: sets LD_LIBRARY_PATH for the runtime only, or NULL */
     const char *refusal; /* why functions cannot run (sandbox asked for, not possible), or
                             NULL */
-    bool root;           /* quarry runs as root: functions run as FN_UID_FIRST.., bwrap
-                            without a user namespace; else bwrap --unshare-user */
+    bool root;           /* quarry runs as root: functions run as FN_UID_FIRST.. (the
+                            child drops to it before exec); else as quarry's uid */
     bool netns;          /* environments get their own network namespace (netns.c) */
     int host_netns_fd;   /* the namespace quarry's engine thread returns to */
     struct fn_netns_ready {
@@ -320,6 +318,9 @@ enum fn_spawn_err fn_spawn(struct fn_engine *e, struct fn_env *env, const struct
                            const struct fn_config *cfg);
 /* Writes DATA/fn/etc/passwd and group for sandboxes (e->etc_dir). Main thread. */
 void fn_sandbox_files(struct fn_engine *e);
+/* As root: whether a function's uid may make a user namespace (bwrap runs as that uid and
+ * needs one); false where the host forbids unprivileged user namespaces. Main thread. */
+bool fn_userns_usable(void);
 /* Kills leftovers listed in DATA/fn/pids whose start time still matches. Main thread. */
 void fn_sweep(struct fn_engine *e);
 /* Sets up e->cg_root when a memory cgroup can be made. Main thread. */

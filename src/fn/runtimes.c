@@ -114,14 +114,28 @@ static void table_put(struct fn_runtimes *t, struct fn_runtime *r)
     memset(r, 0, sizeof(*r));
 }
 
-/* Runs python -c to learn the real interpreter and its trees; false if it fails within
- * 10 s. out[0] = sys.executable, out[1] = sys.prefix, out[2] = sys.base_prefix. */
-static bool probe_python(const char *python, char *out[3])
+/*
+ * Runs python -c to learn the real interpreter and its trees; false if it fails within
+ * 10 s. out[0] = sys.executable, out[1] = sys.prefix, out[2] = sys.base_prefix.
+ *
+ * It also writes the runtime's bytecode (runtimes/python/__pycache__, as `make runtimes`
+ * does) for this interpreter where it is missing or stale: functions run as a uid that
+ * cannot write there (the sandbox mounts it read-only), so without it every cold start
+ * compiles quarry_runtime.py, 7-10 ms. umask 022 first: quarry's own 077 would make the
+ * cache unreadable to that uid. A read-only runtimes/ is fine (nothing written).
+ */
+static bool probe_python(const char *python, const char *runtimes_dir, char *out[3])
 {
-    char code[] = "import sys;print(sys.executable);print(sys.prefix);print(sys.base_prefix)";
-    char a0[PATH_MAX], a1[] = "-S", a2[] = "-c";
-    char *argv[] = {a0, a1, a2, code, NULL};
-    if (snprintf(a0, sizeof(a0), "%s", python) >= (int)sizeof(a0))
+    char code[] = "import sys;print(sys.executable);print(sys.prefix);print(sys.base_prefix)\n"
+                  "if len(sys.argv) > 1:\n"
+                  " try:\n"
+                  "  import os,py_compile;os.umask(0o22)\n"
+                  "  py_compile.compile(sys.argv[1]+'/python/quarry_runtime.py',doraise=True)\n"
+                  " except Exception:pass";
+    char a0[PATH_MAX], a1[] = "-S", a2[] = "-c", a4[PATH_MAX];
+    char *argv[] = {a0, a1, a2, code, runtimes_dir ? a4 : NULL, NULL};
+    if (snprintf(a0, sizeof(a0), "%s", python) >= (int)sizeof(a0) ||
+        (runtimes_dir && snprintf(a4, sizeof(a4), "%s", runtimes_dir) >= (int)sizeof(a4)))
         return false;
     int fds[2];
     pid_t pid;
@@ -191,7 +205,7 @@ static void builtin_table(struct fn_runtimes *t, const char *runtimes_dir)
     struct fn_runtime r;
 
     char *py = fn_path_search("python3"), *probe[3] = {NULL, NULL, NULL};
-    if (py && probe_python(py, probe) &&
+    if (py && probe_python(py, runtimes_dir, probe) &&
         runtime_file_ok("${runtime_dir}/python/bootstrap.py", runtimes_dir)) {
         for (size_t i = 0; i < sizeof(pythons) / sizeof(*pythons); i++) {
             memset(&r, 0, sizeof(r));

@@ -9,15 +9,16 @@
  * calls only async-signal-safe functions: everything is prepared before fork.
  *
  * Sandbox: the child is bwrap (its options through --args, so /proc/1/cmdline shows no
- * host path), which mounts the code read-only at /var/task, quarry's runtimes/ at
- * /var/runtime, the system dirs and interpreter trees read-only, a private 512 MB /tmp,
- * /proc and /dev, a new pid namespace, the seccomp filter, and dies with its parent. As
- * root the payload is setpriv, which becomes the environment's own uid (FN_UID_FIRST..)
- * with no capabilities; otherwise
- * bwrap makes a user namespace. The child joins the environment's network namespace
- * (netns.c) before exec. --no-sandbox: the runtime runs directly in the code directory;
- * as root the child itself drops to the environment's uid, in a mount namespace that shows it only
- * its own code under DATA (see "exposures" below).
+ * host path), which makes a user namespace, mounts the code read-only at /var/task,
+ * quarry's runtimes/ at /var/runtime, the system dirs and interpreter trees read-only, a
+ * private 512 MB /tmp, /proc and /dev, a new pid namespace, drops every capability,
+ * loads the seccomp filter, and dies with its parent. As root the child first becomes the
+ * environment's own uid (FN_UID_FIRST..) itself, so bwrap runs unprivileged and maps that
+ * uid into the sandbox; it reaches the code under 0700 DATA through a mount namespace
+ * of the child's that exposes only the paths the sandbox binds (see "exposures" below).
+ * The child joins the environment's network namespace (netns.c) before exec.
+ * --no-sandbox: the runtime runs directly in the code directory; as root the child drops
+ * to the environment's uid in the same kind of mount namespace, with a private /tmp.
  *
  * Memory and processes: per-environment cgroups (v2: memory.max and pids.max in one
  * group; v1: the memory and pids hierarchies) under quarry's own, else RLIMIT_DATA =
@@ -671,14 +672,15 @@ static void add_opt(struct strv *a, const char *opt, const char *val)
 
 /*
  * bwrap's options (they reach bwrap through --args, so /proc/1/cmdline of the sandbox
- * shows no host path). As root, bwrap runs without a user namespace (it must bind paths
- * only root can reach: DATA is 0700, the interpreter may live under /root), keeps
- * CAP_SETUID/SETGID/SETPCAP only, and the payload is setpriv, which empties the bounding
- * set and becomes the environment's uid before it executes the runtime. Otherwise bwrap makes a user
- * namespace with Lambda's uid and gid and drops every capability.
+ * shows no host path). bwrap always runs unprivileged and makes a user namespace: as root
+ * the child has already become the environment's own uid, which is mapped to itself
+ * inside; otherwise quarry's uid is mapped to Lambda's uid and gid. bwrap drops every
+ * capability (the new namespace starts with a full set) before it executes the runtime.
+ * (Before, bwrap ran as root and the uid drop was a setpriv and an env execution after
+ * it: 5-10 ms of every cold start.)
  */
-static void build_bwrap(struct fn_engine *e, const struct fn_runtime *rt, const char *code_dir,
-                        struct strv *a)
+static void build_bwrap(struct fn_engine *e, const struct fn_env *env, const struct fn_runtime *rt,
+                        const char *code_dir, struct strv *a)
 {
     static const char *const sys[] = {"/usr",
                                       "/bin",
@@ -703,19 +705,12 @@ static void build_bwrap(struct fn_engine *e, const struct fn_runtime *rt, const 
                                        "--unshare-cgroup-try", "--new-session"};
     for (size_t i = 0; i < sizeof(base) / sizeof(*base); i++)
         sv_addc(a, base[i]);
-    if (!e->root) {
-        snprintf(num, sizeof(num), "%u", FN_NS_UID);
-        add_opt(a, "--unshare-user", NULL);
-        add_opt(a, "--uid", num);
-        snprintf(num, sizeof(num), "%u", FN_NS_GID);
-        add_opt(a, "--gid", num);
-    }
+    add_opt(a, "--unshare-user", NULL);
+    snprintf(num, sizeof(num), "%u", e->root ? env->uid : FN_NS_UID);
+    add_opt(a, "--uid", num);
+    snprintf(num, sizeof(num), "%u", e->root ? env->uid : FN_NS_GID);
+    add_opt(a, "--gid", num);
     add_opt(a, "--cap-drop", "ALL");
-    if (e->root) {
-        add_opt(a, "--cap-add", "CAP_SETUID");
-        add_opt(a, "--cap-add", "CAP_SETGID");
-        add_opt(a, "--cap-add", "CAP_SETPCAP");
-    }
     for (size_t i = 0; i < sizeof(sys) / sizeof(*sys); i++)
         bind_system(a, sys[i]);
     for (size_t i = 0; i < rt->n_binds; i++)
@@ -813,7 +808,10 @@ void fn_sandbox_files(struct fn_engine *e)
 {
     char path[PATH_MAX + 16];
     int n = snprintf(e->etc_dir, sizeof(e->etc_dir), "%s/fn/etc", e->data_dir);
-    if (n < 0 || (size_t)n >= sizeof(e->etc_dir) || (mkdir(e->etc_dir, 0700) != 0 && errno != EEXIST))
+    /* 0755 inside 0700 DATA: the function's uid reaches it only where the child exposes
+     * it (bwrap, running as that uid, binds the files from there) */
+    if (n < 0 || (size_t)n >= sizeof(e->etc_dir) ||
+        (mkdir(e->etc_dir, 0755) != 0 && errno != EEXIST) || chmod(e->etc_dir, 0755) != 0)
         goto fail;
     const char *names[] = {"passwd", "group"};
     for (int i = 0; i < 2; i++) {
@@ -825,6 +823,24 @@ void fn_sandbox_files(struct fn_engine *e)
 fail:
     fprintf(stderr, "fn: cannot write the sandbox's passwd and group files in %s\n", e->etc_dir);
     e->etc_dir[0] = '\0';
+}
+
+bool fn_userns_usable(void)
+{
+    pid_t pid = fork();
+    if (pid == 0) { /* raw calls: a forked child of a threaded process, as in child() */
+        unsigned id = FN_UID_FIRST;
+        if (syscall(SYS_setgroups, 0, NULL) != 0 || syscall(SYS_setresgid, id, id, id) != 0 ||
+            syscall(SYS_setresuid, id, id, id) != 0 || unshare(CLONE_NEWUSER) != 0)
+            _exit(1);
+        _exit(0);
+    }
+    int st = 0;
+    if (pid < 0)
+        return false;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
 /* ---- fork/exec ----------------------------------------------------------------------- */
@@ -856,12 +872,13 @@ static void child_fail(const char *what)
 }
 
 /*
- * Unsandboxed as root, the function's uid must still reach its code, quarry's runtimes
- * and the interpreter, though DATA is 0700 and an interpreter may live under /root: the
- * child gets a mount namespace of its own in which the top-most directory others cannot
- * cross on each such path is covered by an empty tmpfs holding only that path, bound
- * read-only from an fd opened beforehand. So the function sees its own code under DATA
- * and nothing else of it.
+ * As root, the function's uid must still reach its code, quarry's runtimes, the
+ * interpreter and (sandboxed) the sandbox's passwd and group, though DATA is 0700 and an
+ * interpreter may live under /root; sandboxed, bwrap runs as that uid and binds them by
+ * path. The child gets a mount namespace of its own in which the top-most directory
+ * others cannot cross on each such path is covered by an empty tmpfs holding only that
+ * path, bound read-only from an fd opened beforehand. So the function (and bwrap) sees
+ * its own code under DATA and nothing else of it.
  */
 enum expose_kind { EXPOSE_TMPFS, EXPOSE_MKDIR, EXPOSE_BIND };
 
@@ -1017,7 +1034,7 @@ static void child_expose(const struct exposures *x)
 
 /* What the child needs; everything is prepared before vfork. */
 struct child_args {
-    const struct exposures *expose; /* unsandboxed as root, or NULL */
+    const struct exposures *expose; /* as root, or NULL */
     pid_t parent;
     int devnull, out_w, err_w;
     int cg_fd[2];              /* cgroup.procs to join (memory, v1 pids), or -1 */
@@ -1025,15 +1042,17 @@ struct child_args {
     int args_fd, secc_fd;      /* sandbox: bwrap's --args and --seccomp, moved to 3 and 4 */
     const char *cwd;
     const struct rlimit *data; /* RLIMIT_DATA, or NULL */
-    bool drop;                 /* unsandboxed as root: become uid (and gid) */
+    bool drop;                 /* as root: become uid (and gid) before exec */
     unsigned uid;
     const struct sock_fprog *filter; /* unsandboxed: install it */
     char *const *argv, *const *envp;
 };
 
-/* Unsandboxed: the same uid drop, no_new_privs and seccomp filter a sandbox would apply.
- * Raw system calls: glibc's setuid would signal the parent's threads (vfork shares its
- * memory, so glibc believes it is the many-threaded parent). */
+/* As root: an empty bounding set, no groups, the environment's uid and gid (sandboxed,
+ * before bwrap: it runs unprivileged). Always no_new_privs; unsandboxed, the seccomp
+ * filter a sandbox would get from bwrap. Raw system calls: glibc's setuid would signal the
+ * parent's threads (vfork shares its memory, so glibc believes it is the many-threaded
+ * parent). */
 static void child_confine(const struct child_args *c)
 {
     /* an empty bounding set: nothing exec'd later can gain a capability */
@@ -1103,8 +1122,7 @@ __attribute__((noreturn)) static void child(const struct child_args *c)
     (void)setrlimit(RLIMIT_CORE, &core);
     if (c->data && setrlimit(RLIMIT_DATA, c->data) != 0)
         child_fail("setrlimit failed");
-    if (c->args_fd < 0)
-        child_confine(c);
+    child_confine(c);
     execve(c->argv[0], c->argv, c->envp);
     child_fail(errno == ENOENT ? "no such program" : "exec failed");
     _exit(127); /* not reached */
@@ -1128,21 +1146,23 @@ static pid_t start_child(const struct child_args *c)
 
 /*
  * Sandboxed, LD_LIBRARY_PATH (Lambda's, naming /var/task and /var/runtime) is for the
- * runtime only: bwrap and setpriv run as root, and with it their dynamic loader would
- * look for their libraries in the function's code first (a libcap-ng.so.0 in the zip
- * would run as root with CAP_SETUID before the uid drop), and searching its eight
- * directories costs setpriv 3-9 ms of every cold start. So it leaves the environment
- * and coreutils env, run last and unprivileged, puts it back:
- * ... -- env LD_LIBRARY_PATH=... RUNTIME.
+ * runtime only: with it, bwrap's dynamic loader would look for bwrap's libraries in
+ * those directories of the host (outside the sandbox, before the seccomp filter), and a
+ * library found there would run as the function's uid before its confinement. So it
+ * leaves the environment bwrap starts with and reaches bwrap as --setenv in its options:
+ * bwrap sets it once its own libraries are loaded, and the runtime inherits it.
  */
-static void llp_to_argv(struct fn_engine *e, struct strv *envp, struct strv *argv)
+static void llp_to_opts(struct strv *envp, struct strv *opts)
 {
     static const char llp[] = "LD_LIBRARY_PATH=";
-    for (size_t i = 0; e->envprog && i < envp->n; i++) {
+    for (size_t i = 0; i < envp->n; i++) {
         if (strncmp(envp->v[i], llp, sizeof(llp) - 1) != 0)
             continue;
-        sv_addc(argv, e->envprog);
-        sv_add(argv, envp->v[i]); /* moved: argv owns it now */
+        sv_addc(opts, "--setenv");
+        sv_addc(opts, "LD_LIBRARY_PATH");
+        sv_addc(opts, envp->v[i] + sizeof(llp) - 1);
+        explicit_bzero(envp->v[i], strlen(envp->v[i]));
+        free(envp->v[i]);
         memmove(&envp->v[i], &envp->v[i + 1], (envp->n - i) * sizeof(*envp->v)); /* and NULL */
         envp->n--;
         return;
@@ -1162,7 +1182,8 @@ static bool build_command(struct fn_engine *e, struct fn_env *env, const struct 
     if (sandbox) {
         struct strv opts = {0};
         char path[64];
-        build_bwrap(e, rt, code_dir, &opts);
+        build_bwrap(e, env, rt, code_dir, &opts);
+        llp_to_opts(envp, &opts);
         snprintf(path, sizeof(path), "/proc/self/fd/%d", e->seccomp_fd);
         c->args_fd = args_memfd(&opts);
         /* a file of its own: bwrap reads it to the end, and a shared offset would leave
@@ -1173,20 +1194,6 @@ static bool build_command(struct fn_engine *e, struct fn_env *env, const struct 
         sv_addc(argv, "--args");
         sv_addc(argv, "3");
         sv_addc(argv, "--");
-        if (e->root) {
-            static const char *const sp[] = {"--clear-groups", "--bounding-set=-all",
-                                              "--inh-caps=-all", "--no-new-privs"};
-            char opt[64];
-            sv_addc(argv, e->setpriv);
-            snprintf(opt, sizeof(opt), "--reuid=%u", env->uid);
-            sv_addc(argv, opt);
-            snprintf(opt, sizeof(opt), "--regid=%u", env->uid);
-            sv_addc(argv, opt);
-            for (size_t i = 0; i < sizeof(sp) / sizeof(*sp); i++)
-                sv_addc(argv, sp[i]);
-            sv_addc(argv, "--");
-        }
-        llp_to_argv(e, envp, argv);
         if (c->args_fd < 0 || c->secc_fd < 0)
             return false;
     }
@@ -1239,14 +1246,18 @@ enum fn_spawn_err fn_spawn(struct fn_engine *e, struct fn_env *env, const struct
     c.cwd = e->bwrap ? "/" : code_dir;
     c.drop = e->root;
     c.uid = env->uid;
-    c.filter = e->seccomp_bpf ? &prog : NULL;
-    if (e->root && !e->bwrap) {
+    c.filter = e->seccomp_bpf && !e->bwrap ? &prog : NULL; /* sandboxed, bwrap loads it */
+    if (e->root) {
+        /* what the function's uid must reach (bwrap binds it, or the runtime reads it
+         * directly) though DATA is 0700 and an interpreter may live under /root */
         expose(&exp, code_dir);
         if (e->runtimes_dir)
             expose(&exp, e->runtimes_dir);
         for (size_t i = 0; i < rt->n_binds; i++)
             expose(&exp, rt->binds[i]);
-        exp.tmp = true;
+        if (e->bwrap && e->etc_dir[0])
+            expose(&exp, e->etc_dir);
+        exp.tmp = !e->bwrap; /* bwrap makes the sandbox's own */
         c.expose = &exp;
     }
     c.argv = argv.v;

@@ -223,9 +223,11 @@ def other_function_environment_no_sandbox():
 
 @test
 def code_libraries_not_loaded_as_root():
-    """Lambda's LD_LIBRARY_PATH names /var/task: a library in the zip under a name the
-    sandbox's root-run tools load (bwrap, setpriv's NSS lookup) must not be loaded by
-    them, only by the function's own unprivileged processes."""
+    """Lambda's LD_LIBRARY_PATH names /var/task: a library in the zip under a name system
+    tools load (libnss_systemd.so.2) must be loaded only by the function's own confined
+    processes, never by root, and bwrap (which starts outside the sandbox, before the
+    seccomp filter) must start without LD_LIBRARY_PATH: its dynamic loader would search
+    those directories of the host. bwrap hands it to the runtime (--setenv)."""
     with tempfile.TemporaryDirectory() as tmp:
         so = os.path.join(tmp, "libnss_systemd.so.2")
         subprocess.run(["cc", "-shared", "-fPIC", "-o", so, os.path.join(FIXTURES, "preload", "preload.c")],
@@ -237,14 +239,28 @@ def code_libraries_not_loaded_as_root():
                "    ctypes.CDLL('/var/task/libnss_systemd.so.2')\n"
                "    return {'before': before, 'after': open('/tmp/quarry-preload').read(),\n"
                "            'llp': os.environ.get('LD_LIBRARY_PATH')}\n")
+    marker = f"preload-{uuid.uuid4()}"
     with Fns(servers["sandbox"]) as fns:
         name = fns.create("preload", build_zip({"lambda_function.py": handler,
-                                                "libnss_systemd.so.2": lib}))
+                                                "libnss_systemd.so.2": lib}), env={"MARK": marker})
         r = fns.invoke(name, {})
         check("uid=" in r["after"], f"the library's constructor did not run even when loaded: blind: {r}")
         check("uid=0\n" not in r["before"] + r["after"], f"the zip's library was loaded as root: {r}")
         eq(r["llp"], "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:"
                      "/var/task/lib:/opt/lib", "the function's LD_LIBRARY_PATH (Lambda's)")
+        # the instance is still up: what each of its processes was executed with
+        started_with = {}
+        for pid in processes_with(marker):
+            try:
+                exe = os.path.basename(os.readlink(f"/proc/{pid}/exe"))
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    started_with.setdefault(exe, []).append(b"LD_LIBRARY_PATH=" in f.read())
+            except OSError:
+                pass
+        check(started_with.get("bwrap"), f"no bwrap process of the instance found: blind: {started_with}")
+        check(not any(started_with["bwrap"]), f"bwrap was executed with LD_LIBRARY_PATH: {started_with}")
+        check(any(any(v) for k, v in started_with.items() if k.startswith("python")),
+              f"the runtime was not executed with LD_LIBRARY_PATH: the probe is blind: {started_with}")
 
 
 def fork_mode(mode):
@@ -364,12 +380,43 @@ def shell_hostile_no_sandbox():
 
 
 @test
+def runtime_bytecode_written_for_the_sandbox():
+    """The sandbox mounts runtimes/ read-only, so the Python runtime cannot cache its own
+    bytecode: quarry writes it at start where `make runtimes` did not, readable by the
+    function's uid (quarry's umask is 077), or every cold start would compile it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        rt = os.path.join(tmp, "runtimes")
+        shutil.copytree(os.path.join(os.path.dirname(HERE), "..", "runtimes", "python"),
+                        os.path.join(rt, "python"), ignore=shutil.ignore_patterns("__pycache__"))
+        os.chmod(tmp, 0o755)
+        cache = os.path.join(rt, "python", "__pycache__")
+        check(not os.path.exists(cache), "the copied runtime already has bytecode: blind")
+        with QuarryServer(env={"QUARRY_RUNTIMES_DIR": rt}) as srv:
+            srv.lambda_role("hostile")
+            pycs = [f for f in os.listdir(cache) if f.startswith("quarry_runtime.")] \
+                if os.path.isdir(cache) else []
+            check(pycs, f"no bytecode for the runtime in {cache}")
+            eq(os.stat(cache).st_mode & 0o777, 0o755, "mode of the runtime's __pycache__")
+            for f in pycs:
+                eq(os.stat(os.path.join(cache, f)).st_mode & 0o777, 0o644, f"mode of {f}")
+            handler = ("import os, sys\n\ndef lambda_handler(e, c):\n"
+                       "    m = sys.modules['quarry_runtime']\n"
+                       "    return {'cached': m.__spec__.cached, 'uid': os.getuid(),\n"
+                       "            'readable': os.access(m.__spec__.cached, os.R_OK)}\n")
+            with Fns(srv) as fns:
+                r = fns.invoke(fns.create("pyc", build_zip({"lambda_function.py": handler})), {})
+            check(r["uid"] in FN_UIDS, f"the function did not run as a function uid: blind: {r}")
+            check(r["cached"].startswith("/var/runtime/python/__pycache__/"), f"cache path: {r}")
+            check(r["readable"], f"the function's uid cannot read the runtime's bytecode: {r}")
+
+
+@test
 def refused_without_bubblewrap():
     """No bwrap on PATH and no --no-sandbox: quarry says so at start and CreateFunction
     refuses with the reason."""
     bindir = os.path.join(os.path.dirname(binary_path()), "nobwrap-bin")
     os.makedirs(bindir, exist_ok=True)
-    for prog in ("python3", "node", "setpriv"):
+    for prog in ("python3", "node"):
         p = shutil.which(prog)
         if p and not os.path.exists(os.path.join(bindir, prog)):
             os.symlink(p, os.path.join(bindir, prog))
@@ -523,7 +570,7 @@ def function_network_refused_without_pasta():
     (never run without the network they were promised, nor with one left open)."""
     bindir = os.path.join(os.path.dirname(binary_path()), "nopasta-bin")
     os.makedirs(bindir, exist_ok=True)
-    for prog in ("python3", "node", "setpriv", "bwrap"):
+    for prog in ("python3", "node", "bwrap"):
         p = shutil.which(prog)
         if p and not os.path.exists(os.path.join(bindir, prog)):
             os.symlink(p, os.path.join(bindir, prog))

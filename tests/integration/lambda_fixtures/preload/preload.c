@@ -1,7 +1,7 @@
-/* A library a function ships in its zip under a name the sandbox's own tools load
- * (libnss_systemd.so.2: setpriv's user lookup opens it): its constructor records the uid
- * of every process that loads it in /tmp/quarry-preload. test_sandbox.py asserts root
- * never did. */
+/* A library a function ships in its zip under a name system tools load
+ * (libnss_systemd.so.2: any user lookup opens it): its constructor records the uid of
+ * every process that loads it in /tmp/quarry-preload. test_sandbox.py asserts root never
+ * did. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
