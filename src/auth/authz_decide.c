@@ -122,6 +122,60 @@ static const struct authz_op s3control_ops[] = {
 #undef J
 #undef N
 
+/* The job condition keys of each S3 Control action (Service Authorization Reference,
+ * "Actions, resources, and condition keys for Amazon S3"). DescribeJob, GetJobTagging and
+ * ListJobs have none. */
+enum {
+    JK_REQ_PRIO = 1u << 0,  /* s3:RequestJobPriority (Numeric) */
+    JK_REQ_OP = 1u << 1,    /* s3:RequestJobOperation (String) */
+    JK_EX_PRIO = 1u << 2,   /* s3:ExistingJobPriority (Numeric) */
+    JK_EX_OP = 1u << 3,     /* s3:ExistingJobOperation (String) */
+    JK_SUSPENDED = 1u << 4, /* s3:JobSuspendedCause (String) */
+};
+
+static const struct {
+    const char *action;
+    unsigned keys;
+} job_keys[] = {
+    {"s3:CreateJob", JK_REQ_PRIO | JK_REQ_OP},
+    {"s3:UpdateJobPriority", JK_REQ_PRIO | JK_EX_PRIO | JK_EX_OP},
+    {"s3:UpdateJobStatus", JK_EX_PRIO | JK_EX_OP | JK_SUSPENDED},
+    {"s3:PutJobTagging", JK_EX_PRIO | JK_EX_OP},
+    {"s3:DeleteJobTagging", JK_EX_PRIO | JK_EX_OP},
+};
+
+static void job_key(struct authz_job_ctx *c, const char *key, const char *v)
+{
+    c->vals[c->n] = v;
+    c->kv[c->n] = (struct policy_kv){key, &c->vals[c->n], 1};
+    c->n++;
+}
+
+size_t authz_job_ctx(const char *action, const struct authz_job_facts *f,
+                     struct authz_job_ctx *out)
+{
+    unsigned k = 0;
+    out->n = 0;
+    for (size_t i = 0; i < sizeof(job_keys) / sizeof(*job_keys); i++)
+        if (strcmp(job_keys[i].action, action) == 0)
+            k = job_keys[i].keys;
+    if ((k & JK_REQ_PRIO) && f->request_priority >= 0) {
+        snprintf(out->num[0], sizeof(out->num[0]), "%lld", (long long)f->request_priority);
+        job_key(out, "s3:RequestJobPriority", out->num[0]);
+    }
+    if ((k & JK_REQ_OP) && f->request_operation)
+        job_key(out, "s3:RequestJobOperation", f->request_operation);
+    if ((k & JK_EX_PRIO) && f->existing_priority >= 0) {
+        snprintf(out->num[1], sizeof(out->num[1]), "%lld", (long long)f->existing_priority);
+        job_key(out, "s3:ExistingJobPriority", out->num[1]);
+    }
+    if ((k & JK_EX_OP) && f->existing_operation)
+        job_key(out, "s3:ExistingJobOperation", f->existing_operation);
+    if ((k & JK_SUSPENDED) && f->suspended_cause)
+        job_key(out, "s3:JobSuspendedCause", f->suspended_cause);
+    return out->n;
+}
+
 struct svc_table {
     const char *service;
     const struct authz_op *ops;
