@@ -151,8 +151,7 @@ static void job_key(struct authz_job_ctx *c, const char *key, const char *v)
     c->n++;
 }
 
-size_t authz_job_ctx(const char *action, const struct authz_job_facts *f,
-                     struct authz_job_ctx *out)
+size_t authz_job_ctx(const char *action, const struct authz_job_facts *f, struct authz_job_ctx *out)
 {
     unsigned k = 0;
     out->n = 0;

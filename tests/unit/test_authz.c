@@ -368,9 +368,8 @@ static void test_job_keys_table(void **state)
 
 /* A user whose policy conditions S3 Control actions on the job keys, decided through
  * authz_decide with the keys authz_job_ctx builds: numeric keys compare as numbers. */
-static enum policy_decision job_decide(const struct authz_snap *s,
-                                       const struct creds_identity *id, const char *action,
-                                       const struct authz_job_facts *f)
+static enum policy_decision job_decide(const struct authz_snap *s, const struct creds_identity *id,
+                                       const char *action, const struct authz_job_facts *f)
 {
     struct auth_principal p;
     struct authz_job_ctx c;
@@ -418,30 +417,30 @@ static void test_job_keys_decide(void **state)
         {"s3:CreateJob", {5, "S3PutObjectTagging", -1, NULL, NULL}, POLICY_DECISION_ALLOW},
         {"s3:CreateJob", {10, "S3PutObjectCopy", -1, NULL, NULL}, POLICY_DECISION_ALLOW},
         {"s3:CreateJob", {9, "S3PutObjectCopy", -1, NULL, NULL}, POLICY_DECISION_ALLOW},
-        {"s3:CreateJob", {50, "S3PutObjectTagging", -1, NULL, NULL},
-         POLICY_DECISION_IMPLICIT_DENY},
-        {"s3:CreateJob", {11, "S3PutObjectTagging", -1, NULL, NULL},
-         POLICY_DECISION_IMPLICIT_DENY},
+        {"s3:CreateJob", {50, "S3PutObjectTagging", -1, NULL, NULL}, POLICY_DECISION_IMPLICIT_DENY},
+        {"s3:CreateJob", {11, "S3PutObjectTagging", -1, NULL, NULL}, POLICY_DECISION_IMPLICIT_DENY},
         {"s3:CreateJob", {5, "LambdaInvoke", -1, NULL, NULL}, POLICY_DECISION_IMPLICIT_DENY},
-        {"s3:CreateJob", {-1, "S3PutObjectTagging", -1, NULL, NULL},
-         POLICY_DECISION_IMPLICIT_DENY},
+        {"s3:CreateJob", {-1, "S3PutObjectTagging", -1, NULL, NULL}, POLICY_DECISION_IMPLICIT_DENY},
         {"s3:CreateJob", {5, NULL, -1, NULL, NULL}, POLICY_DECISION_IMPLICIT_DENY},
         /* UpdateJobPriority: both the job's priority and the one asked for below 100 */
         {"s3:UpdateJobPriority", {50, NULL, 99, "LambdaInvoke", NULL}, POLICY_DECISION_ALLOW},
-        {"s3:UpdateJobPriority", {50, NULL, 100, "LambdaInvoke", NULL},
+        {"s3:UpdateJobPriority",
+         {50, NULL, 100, "LambdaInvoke", NULL},
          POLICY_DECISION_IMPLICIT_DENY},
-        {"s3:UpdateJobPriority", {100, NULL, 5, "LambdaInvoke", NULL},
+        {"s3:UpdateJobPriority",
+         {100, NULL, 5, "LambdaInvoke", NULL},
          POLICY_DECISION_IMPLICIT_DENY},
         {"s3:UpdateJobPriority", {5, NULL, -1, NULL, NULL}, POLICY_DECISION_IMPLICIT_DENY},
         /* UpdateJobStatus: only a job waiting for confirmation */
-        {"s3:UpdateJobStatus", {-1, NULL, 1, "S3PutObjectCopy", "AWAITING_CONFIRMATION"},
+        {"s3:UpdateJobStatus",
+         {-1, NULL, 1, "S3PutObjectCopy", "AWAITING_CONFIRMATION"},
          POLICY_DECISION_ALLOW},
-        {"s3:UpdateJobStatus", {-1, NULL, 1, "S3PutObjectCopy", NULL},
+        {"s3:UpdateJobStatus",
+         {-1, NULL, 1, "S3PutObjectCopy", NULL},
          POLICY_DECISION_IMPLICIT_DENY},
         /* tagging: explicitly denied on LambdaInvoke jobs */
         {"s3:PutJobTagging", {-1, NULL, 1, "S3PutObjectCopy", NULL}, POLICY_DECISION_ALLOW},
-        {"s3:DeleteJobTagging", {-1, NULL, 1, "LambdaInvoke", NULL},
-         POLICY_DECISION_EXPLICIT_DENY},
+        {"s3:DeleteJobTagging", {-1, NULL, 1, "LambdaInvoke", NULL}, POLICY_DECISION_EXPLICIT_DENY},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
         enum policy_decision d = job_decide(s, &id, cases[i].action, &cases[i].f);

@@ -24,10 +24,17 @@
 /* The model's OperationName values, the members of JobOperation: what
  * s3:RequestJobOperation may be. Another element name gives no key (the parse refuses it). */
 static const char *const operation_names[] = {
-    "LambdaInvoke",          "S3PutObjectCopy",         "S3PutObjectAcl",
-    "S3PutObjectTagging",    "S3DeleteObjectTagging",   "S3InitiateRestoreObject",
-    "S3PutObjectLegalHold",  "S3PutObjectRetention",    "S3ReplicateObject",
-    "S3ComputeObjectChecksum", "S3UpdateObjectEncryption",
+    "LambdaInvoke",
+    "S3PutObjectCopy",
+    "S3PutObjectAcl",
+    "S3PutObjectTagging",
+    "S3DeleteObjectTagging",
+    "S3InitiateRestoreObject",
+    "S3PutObjectLegalHold",
+    "S3PutObjectRetention",
+    "S3ReplicateObject",
+    "S3ComputeObjectChecksum",
+    "S3UpdateObjectEncryption",
 };
 
 /* s3:JobSuspendedCause of a job waiting for confirmation: the value the Service
@@ -71,8 +78,7 @@ bool s3c_authorize_create(struct s3c_op *op, xmlDocPtr doc)
     struct authz_job_facts f = {-1, NULL, -1, NULL, NULL};
     xmlNodePtr root = doc ? xml_root(doc, "CreateJobRequest") : NULL, v;
     uint64_t prio;
-    if (root && (v = xml_child(root, "Priority")) &&
-        qr_slice_u64(xml_text(v), 2147483647u, &prio))
+    if (root && (v = xml_child(root, "Priority")) && qr_slice_u64(xml_text(v), 2147483647u, &prio))
         f.request_priority = (int64_t)prio;
     xmlNodePtr opn = root ? xml_child(root, "Operation") : NULL, only = NULL;
     size_t count = 0;
@@ -81,8 +87,7 @@ bool s3c_authorize_create(struct s3c_op *op, xmlDocPtr doc)
             count++;
             only = c;
         }
-    for (size_t i = 0; count == 1 && i < sizeof(operation_names) / sizeof(*operation_names);
-         i++)
+    for (size_t i = 0; count == 1 && i < sizeof(operation_names) / sizeof(*operation_names); i++)
         if (strcmp((const char *)only->name, operation_names[i]) == 0)
             f.request_operation = operation_names[i];
     return decide(op, &f);
