@@ -41,11 +41,12 @@ LAMBDA_TRUST = {"Version": "2012-10-17", "Statement": [{
 srv = s3 = s3c = lam = iam = None
 
 
-def control_client(key=None, secret=None):
+def control_client(key=None, secret=None, validate=True):
     return boto3.client("s3control", endpoint_url=srv.control_endpoint,
                         region_name=REGION, aws_access_key_id=key or srv.access_key,
                         aws_secret_access_key=secret or srv.secret_key,
-                        config=Config(retries={"total_max_attempts": 1}, read_timeout=60))
+                        config=Config(retries={"total_max_attempts": 1}, read_timeout=60,
+                                      parameter_validation=validate))
 
 
 def setup():
@@ -422,7 +423,8 @@ def suspended_job(operation, priority):
 def create_job_request_priority_condition():
     """A user allowed s3:CreateJob only with NumericLessThanEquals s3:RequestJobPriority 10
     is refused priority 50 and 11 (403 naming s3:CreateJob, no job made, ListJobs unchanged)
-    and may create at 5 and at 10; 9 passes too, which a string comparison would refuse."""
+    and may create at 5 and at 10; 9 passes too, which a string comparison would refuse; a
+    priority that is not one is refused 403 (no key), where root gets 400."""
     b, man = gp_bucket(), gp_bucket()
     etag = put_manifest(man, "m.csv", [f"{b},k"])
     arn = role(uniq("prio"), [allow("s3:*", "*")])
@@ -439,6 +441,15 @@ def create_job_request_priority_condition():
         check(f"user/{name} is not authorized to perform: s3:CreateJob" in r["Error"]["Message"],
               r["Error"]["Message"])
         eq(job_count(), before, f"no job at priority {prio}")
+    # A priority that is not one (here -1, sent past the client's own check) gives no key:
+    # the condition fails and the caller gets 403, before the 400 root gets for it.
+    k = iam.create_access_key(UserName=name)["AccessKey"]
+    raw = control_client(k["AccessKeyId"], k["SecretAccessKey"], validate=False)
+    args["Priority"], args["ClientRequestToken"] = -1, str(uuid.uuid4())
+    expect_client_error("AccessDenied", 403, raw.create_job, **args)
+    expect_client_error("BadRequestException", 400, control_client(validate=False).create_job,
+                        **args)
+    eq(job_count(), before, "no job at priority -1")
     made = []
     for prio in (5, 10, 9):
         args["Priority"], args["ClientRequestToken"] = prio, str(uuid.uuid4())
