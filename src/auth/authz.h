@@ -201,13 +201,17 @@ struct authz_job_facts {
     const char *suspended_cause;    /* a suspended job: why, else NULL */
 };
 
-#define AUTHZ_JOB_KEYS 5
+#define AUTHZ_JOB_TAGS    50  /* tags of one request (S3 Control's limit) */
+#define AUTHZ_JOB_TAG_KEY 512 /* bytes of one tag key (128 characters of UTF-8) */
+#define AUTHZ_JOB_KEYS    (5 + AUTHZ_JOB_TAGS + 1)
 
-/* The keys built by authz_job_ctx; kv points into the struct, so it is not copied. */
+/* The keys built by authz_job_ctx and authz_job_tags; kv points into the struct, so it is
+ * not copied (about 30 KB: callers take it from a pool). */
 struct authz_job_ctx {
     struct policy_kv kv[AUTHZ_JOB_KEYS];
     const char *vals[AUTHZ_JOB_KEYS];
     char num[2][24]; /* the priorities, in decimal (Numeric* operators parse them) */
+    char tag_names[AUTHZ_JOB_TAGS][sizeof("aws:RequestTag/") + AUTHZ_JOB_TAG_KEY];
     size_t n;
 };
 
@@ -219,6 +223,14 @@ struct authz_job_ctx {
  * two Existing keys; any other action none. Returns out->n. */
 size_t authz_job_ctx(const char *action, const struct authz_job_facts *f,
                      struct authz_job_ctx *out);
+
+/* Adds the tags of a request to out (after authz_job_ctx) for the actions the reference
+ * lists tag keys for, s3:CreateJob and s3:PutJobTagging: aws:RequestTag/KEY with each
+ * value and aws:TagKeys with every key. More than AUTHZ_JOB_TAGS tags, or a key longer
+ * than AUTHZ_JOB_TAG_KEY, add nothing (such a request fails its validation). Returns
+ * out->n. */
+size_t authz_job_tags(const char *action, const char *const *keys, const char *const *values,
+                      size_t n, struct authz_job_ctx *out);
 
 /* ---- deciding ---- */
 

@@ -11,7 +11,7 @@ the manifest or write the report, a deleted role, a user without
 iam:PassRole, a role Batch Operations may not assume, a read-only user, users whose
 policies condition job actions on the job condition keys (s3:RequestJobPriority,
 s3:RequestJobOperation, s3:ExistingJobPriority, s3:ExistingJobOperation,
-s3:JobSuspendedCause) and ask beyond them; and the AWS walkthrough still runs end to end
+s3:JobSuspendedCause, and the request's tags) and ask beyond them; and the AWS walkthrough still runs end to end
 with the walkthrough's own narrow roles.
 """
 
@@ -567,6 +567,45 @@ def update_job_status_suspended_cause_and_existing_operation():
     eq(d.update_job_status(AccountId=ACCOUNT, JobId=del_job, RequestedJobStatus="Cancelled")
        ["Status"], "Cancelled", "the other job")
     s3c.update_job_status(AccountId=ACCOUNT, JobId=tag_job, RequestedJobStatus="Cancelled")
+
+
+@test
+def job_request_tags_condition():
+    """AWS's job-tags example: a user may create jobs and put job tags only with the tag
+    department=Finance and no tag keys but department and stage (aws:RequestTag/department,
+    ForAllValues aws:TagKeys). A job without tags, with department=HR, or with another tag key
+    is refused (403, no job); with department=Finance it is created; PutJobTagging of
+    department=HR is refused and leaves the tags as they were."""
+    b, man = gp_bucket(), gp_bucket()
+    etag = put_manifest(man, "m.csv", [f"{b},k"])
+    arn = role(uniq("tags"), [allow("s3:*", "*")])
+    c = user(uniq("finance"), [cond_allow(["s3:CreateJob", "s3:PutJobTagging"], {
+        "StringEquals": {"aws:RequestTag/department": "Finance"},
+        "ForAllValues:StringEquals": {"aws:TagKeys": ["department", "stage"]}}),
+        allow("iam:PassRole", arn)])
+    args = job_args(man, "m.csv", etag, {"S3DeleteObjectTagging": {}}, arn)
+    args["ConfirmationRequired"] = True
+    before = job_count()
+    for tags in ([], [{"Key": "department", "Value": "HR"}],
+                 [{"Key": "department", "Value": "Finance"}, {"Key": "owner", "Value": "x"}]):
+        args["ClientRequestToken"] = str(uuid.uuid4())
+        if tags:
+            args["Tags"] = tags
+        else:
+            args.pop("Tags", None)
+        expect_client_error("AccessDenied", 403, c.create_job, **args)
+        eq(job_count(), before, f"no job with tags {tags}")
+    good = [{"Key": "department", "Value": "Finance"}, {"Key": "stage", "Value": "QA"}]
+    args["Tags"], args["ClientRequestToken"] = good, str(uuid.uuid4())
+    jid = c.create_job(**args)["JobId"]
+    eq(s3c.get_job_tagging(AccountId=ACCOUNT, JobId=jid)["Tags"], good, "created with its tags")
+    expect_client_error("AccessDenied", 403, c.put_job_tagging, AccountId=ACCOUNT, JobId=jid,
+                        Tags=[{"Key": "department", "Value": "HR"}])
+    eq(s3c.get_job_tagging(AccountId=ACCOUNT, JobId=jid)["Tags"], good, "unchanged")
+    c.put_job_tagging(AccountId=ACCOUNT, JobId=jid, Tags=[{"Key": "department",
+                                                             "Value": "Finance"}])
+    eq(len(s3c.get_job_tagging(AccountId=ACCOUNT, JobId=jid)["Tags"]), 1, "retagged")
+    s3c.update_job_status(AccountId=ACCOUNT, JobId=jid, RequestedJobStatus="Cancelled")
 
 
 # ---- the walkthrough with its own roles ----

@@ -360,6 +360,35 @@ static void test_job_keys_table(void **state)
     struct authz_job_facts none = {-1, NULL, -1, NULL, NULL};
     assert_int_equal(authz_job_ctx("s3:CreateJob", &none, &c), 0);
     assert_int_equal(authz_job_ctx("s3:UpdateJobStatus", &none, &c), 0);
+    /* Tags: CreateJob and PutJobTagging only, each key and aws:TagKeys with them all. */
+    static const char *const tk[] = {"department", "stage"}, *const tv[] = {"Finance", ""};
+    struct authz_job_facts req = {3, "S3PutObjectCopy", -1, NULL, NULL};
+    authz_job_ctx("s3:CreateJob", &req, &c);
+    assert_int_equal(authz_job_tags("s3:CreateJob", tk, tv, 2, &c), 5);
+    assert_string_equal(job_val(&c, "aws:RequestTag/department"), "Finance");
+    assert_string_equal(job_val(&c, "aws:RequestTag/stage"), "");
+    assert_string_equal(job_val(&c, "aws:TagKeys"), "department");
+    assert_int_equal(c.kv[4].n_values, 2);
+    assert_string_equal(c.kv[4].values[1], "stage");
+    authz_job_ctx("s3:PutJobTagging", &all, &c);
+    assert_int_equal(authz_job_tags("s3:PutJobTagging", tk, tv, 2, &c), 5);
+    authz_job_ctx("s3:DeleteJobTagging", &all, &c);
+    assert_int_equal(authz_job_tags("s3:DeleteJobTagging", tk, tv, 2, &c), 2);
+    authz_job_ctx("s3:UpdateJobPriority", &all, &c);
+    assert_int_equal(authz_job_tags("s3:UpdateJobPriority", tk, tv, 2, &c), 3);
+    const char *many[AUTHZ_JOB_TAGS + 1];
+    for (size_t i = 0; i <= AUTHZ_JOB_TAGS; i++)
+        many[i] = "k";
+    authz_job_ctx("s3:CreateJob", &none, &c);
+    assert_int_equal(authz_job_tags("s3:CreateJob", many, many, AUTHZ_JOB_TAGS + 1, &c), 0);
+    assert_int_equal(authz_job_tags("s3:CreateJob", many, many, AUTHZ_JOB_TAGS, &c),
+                     AUTHZ_JOB_TAGS + 1);
+    char longkey[AUTHZ_JOB_TAG_KEY + 2];
+    memset(longkey, 'x', sizeof(longkey) - 1);
+    longkey[sizeof(longkey) - 1] = '\0';
+    const char *lk[] = {longkey};
+    authz_job_ctx("s3:CreateJob", &none, &c);
+    assert_int_equal(authz_job_tags("s3:CreateJob", lk, tv, 1, &c), 0);
     struct authz_job_facts zero = {0, NULL, 0, NULL, NULL};
     assert_int_equal(authz_job_ctx("s3:UpdateJobPriority", &zero, &c), 2);
     assert_string_equal(job_val(&c, "s3:RequestJobPriority"), "0");
@@ -368,6 +397,24 @@ static void test_job_keys_table(void **state)
 
 /* A user whose policy conditions S3 Control actions on the job keys, decided through
  * authz_decide with the keys authz_job_ctx builds: numeric keys compare as numbers. */
+static enum policy_decision job_decide_tags(const struct authz_snap *s,
+                                            const struct creds_identity *id, const char *action,
+                                            const char *const *keys, const char *const *values,
+                                            size_t n)
+{
+    struct auth_principal p;
+    struct authz_job_ctx *c = malloc(sizeof(*c));
+    struct authz_job_facts f = {1, "S3PutObjectCopy", 1, "S3PutObjectCopy", NULL};
+    authz_principal(s, id, ACCT, &p);
+    authz_job_ctx(action, &f, c);
+    size_t nk = authz_job_tags(action, keys, values, n, c);
+    struct authz_check chk = {action, "*", NULL, c->kv, nk};
+    struct policy_verdict v;
+    authz_decide(&p, &chk, &v);
+    free(c);
+    return v.decision;
+}
+
 static enum policy_decision job_decide(const struct authz_snap *s, const struct creds_identity *id,
                                        const char *action, const struct authz_job_facts *f)
 {
@@ -403,6 +450,14 @@ static void test_job_keys_decide(void **state)
         "{\"Effect\":\"Deny\",\"Action\":[\"s3:PutJobTagging\",\"s3:DeleteJobTagging\"],"
         "\"Resource\":\"*\",\"Condition\":{\"StringEquals\":{\"s3:ExistingJobOperation\":"
         "\"LambdaInvoke\"}}}]}");
+    put(f, "user", "", "fin", "{\"id\":\"AIDAFIN\",\"path\":\"/\",\"created\":1}");
+    put(f, "key", "fin", "AKIAFIN0000000000000",
+        "{\"secret\":\"x\",\"status\":\"Active\",\"created\":1}");
+    put(f, "inline", "user:fin", "tags",
+        "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":["
+        "\"s3:CreateJob\",\"s3:PutJobTagging\"],\"Resource\":\"*\",\"Condition\":{"
+        "\"StringEquals\":{\"aws:RequestTag/department\":\"Finance\"},"
+        "\"ForAllValues:StringEquals\":{\"aws:TagKeys\":[\"department\",\"stage\"]}}}]}");
     assert_int_equal(authz_reload(f->a, f->r), QR_OK);
     const struct authz_snap *s = authz_acquire(f->a);
     struct creds_identity id;
@@ -448,6 +503,24 @@ static void test_job_keys_decide(void **state)
             fail_msg("case %zu (%s): decision %d, want %d", i, cases[i].action, (int)d,
                      (int)cases[i].want);
     }
+    /* tags: department Finance required, no key but department and stage */
+    struct creds_identity fin;
+    assert_int_equal(authz_key_lookup(s, S("AKIAFIN0000000000000"), &fin), QR_OK);
+    static const char *const k1[] = {"department"}, *const k2[] = {"department", "stage"},
+                             *const k3[] = {"department", "owner"};
+    static const char *const finance[] = {"Finance", "QA"}, *const hr[] = {"HR", "QA"};
+    assert_int_equal(job_decide_tags(s, &fin, "s3:CreateJob", k1, finance, 1),
+                     POLICY_DECISION_ALLOW);
+    assert_int_equal(job_decide_tags(s, &fin, "s3:CreateJob", k2, finance, 2),
+                     POLICY_DECISION_ALLOW);
+    assert_int_equal(job_decide_tags(s, &fin, "s3:PutJobTagging", k2, finance, 2),
+                     POLICY_DECISION_ALLOW);
+    assert_int_equal(job_decide_tags(s, &fin, "s3:CreateJob", k1, hr, 1),
+                     POLICY_DECISION_IMPLICIT_DENY);
+    assert_int_equal(job_decide_tags(s, &fin, "s3:CreateJob", k3, finance, 2),
+                     POLICY_DECISION_IMPLICIT_DENY);
+    assert_int_equal(job_decide_tags(s, &fin, "s3:CreateJob", k1, finance, 0),
+                     POLICY_DECISION_IMPLICIT_DENY);
     authz_release(s);
 }
 

@@ -7,8 +7,10 @@
  * others on the worker once their values are known: CreateJob's from its body
  * (s3:RequestJobPriority, s3:RequestJobOperation), the rest from the job as stored now
  * (s3:ExistingJobPriority, s3:ExistingJobOperation, s3:JobSuspendedCause) and the
- * priority asked for. CreateJob's secondary checks (iam:PassRole on RoleArn, a role that
- * trusts batchoperations.s3.amazonaws.com) are create.c's, made once its body is decoded.
+ * priority asked for; CreateJob and PutJobTagging also with their tags (aws:RequestTag/KEY,
+ * aws:TagKeys), read by the same parser that stores them. CreateJob's secondary checks
+ * (iam:PassRole on RoleArn, a role that trusts batchoperations.s3.amazonaws.com) are create.c's,
+ * made once its body is decoded.
  */
 #include "api/s3control/s3control_int.h"
 
@@ -47,7 +49,22 @@ static bool deny(struct s3c_op *op, const char *msg)
     return false;
 }
 
-static bool decide(struct s3c_op *op, const struct authz_job_facts *f)
+/* The request's tags for aws:RequestTag/${TagKey} and aws:TagKeys, read by the parser
+ * that will store them (errors go to a scratch op: the request's own validation reports
+ * them later); none when the list is missing or invalid. */
+static const struct batch_tags *request_tags(struct s3c_op *op, xmlNodePtr parent)
+{
+    struct batch_tags *t = h2o_mem_alloc_pool(&op->pool, sizeof(*t));
+    struct s3c_op *scratch = h2o_mem_alloc_pool(&op->pool, sizeof(*scratch));
+    memset(scratch, 0, sizeof(*scratch));
+    t->n = 0;
+    if (parent && !s3c_parse_tags(scratch, parent, t))
+        t->n = 0;
+    return t;
+}
+
+static bool decide(struct s3c_op *op, const struct authz_job_facts *f,
+                   const struct batch_tags *tags)
 {
     struct api_req *ar = op->ar;
     const struct authz_op *t = authz_find_op("s3control", ar->op);
@@ -62,15 +79,23 @@ static bool decide(struct s3c_op *op, const struct authz_job_facts *f)
                  ar->server->cfg.account_id, (int)op->id.len, (const char *)op->id.p);
     else
         snprintf(arn, sizeof(arn), "*");
-    struct authz_job_ctx c;
-    size_t n = f ? authz_job_ctx(t->action, f, &c) : 0;
-    struct api_authz q = {t->action, arn, {NULL, 0}, n ? c.kv : NULL, n, NULL};
+    struct authz_job_ctx *c = f ? h2o_mem_alloc_pool(&op->pool, sizeof(*c)) : NULL;
+    size_t n = c ? authz_job_ctx(t->action, f, c) : 0;
+    if (c && tags && tags->n) {
+        const char **kv = h2o_mem_alloc_pool(&op->pool, 2 * tags->n * sizeof(*kv));
+        for (size_t i = 0; i < tags->n; i++) {
+            kv[i] = tags->v[i].key;
+            kv[tags->n + i] = tags->v[i].value;
+        }
+        n = authz_job_tags(t->action, kv, kv + tags->n, tags->n, c);
+    }
+    struct api_authz q = {t->action, arn, {NULL, 0}, n ? c->kv : NULL, n, NULL};
     return api_authorize(ar, &q, msg, MSG_CAP) || deny(op, msg);
 }
 
 bool s3c_authorize(struct s3c_op *op)
 {
-    return decide(op, NULL);
+    return decide(op, NULL, NULL);
 }
 
 bool s3c_authorize_create(struct s3c_op *op, xmlDocPtr doc)
@@ -90,10 +115,10 @@ bool s3c_authorize_create(struct s3c_op *op, xmlDocPtr doc)
     for (size_t i = 0; count == 1 && i < sizeof(operation_names) / sizeof(*operation_names); i++)
         if (strcmp((const char *)only->name, operation_names[i]) == 0)
             f.request_operation = operation_names[i];
-    return decide(op, &f);
+    return decide(op, &f, request_tags(op, root ? xml_child(root, "Tags") : NULL));
 }
 
-bool s3c_authorize_existing(struct s3c_op *op, int64_t request_priority)
+bool s3c_authorize_existing(struct s3c_op *op, int64_t request_priority, xmlDocPtr tags_doc)
 {
     struct authz_job_facts f = {request_priority, NULL, -1, NULL, NULL};
     struct batch_job j;
@@ -107,5 +132,6 @@ bool s3c_authorize_existing(struct s3c_op *op, int64_t request_priority)
         s3c_fail_err(op, err);
         return false;
     }
-    return decide(op, &f);
+    xmlNodePtr root = tags_doc ? xml_root(tags_doc, "PutJobTaggingRequest") : NULL;
+    return decide(op, &f, request_tags(op, root ? xml_child(root, "Tags") : NULL));
 }

@@ -236,7 +236,7 @@ static void update_priority(struct s3c_op *op)
     struct qr_slice v;
     uint64_t prio;
     bool valid = api_param(op->ar, "priority", &v) && qr_slice_u64(v, 2147483647u, &prio);
-    if (!s3c_authorize_existing(op, valid ? (int64_t)prio : -1))
+    if (!s3c_authorize_existing(op, valid ? (int64_t)prio : -1, NULL))
         return;
     if (!valid) {
         s3c_fail(op, 400, "BadRequestException",
@@ -262,7 +262,7 @@ static void update_status(struct s3c_op *op)
 {
     struct qr_slice v, reason = qr_slice(NULL, 0);
     enum batch_state want, now;
-    if (!s3c_authorize_existing(op, -1))
+    if (!s3c_authorize_existing(op, -1, NULL))
         return;
     if (!api_param(op->ar, "requestedJobStatus", &v) ||
         !(qr_slice_eq_lit(v, "Ready") || qr_slice_eq_lit(v, "Cancelled"))) {
@@ -310,8 +310,12 @@ static void put_tagging(struct s3c_op *op)
     xmlDocPtr doc = NULL;
     struct batch_tags *t = h2o_mem_alloc_pool(&op->pool, sizeof(*t));
     xmlNodePtr root;
-    if (!s3c_authorize_existing(op, -1) || body_doc(op, &doc) != QR_OK)
+    enum qr_err xerr = body_doc(op, &doc);
+    if (!s3c_authorize_existing(op, -1, doc) || xerr != QR_OK) {
+        if (doc)
+            xmlFreeDoc(doc);
         return;
+    }
     if (!(root = xml_root(doc, "PutJobTaggingRequest")) || !xml_child(root, "Tags")) {
         s3c_fail(op, 400, "MalformedXML", "PutJobTaggingRequest needs a Tags element.");
     } else if (s3c_parse_tags(op, xml_child(root, "Tags"), t)) {
@@ -327,7 +331,7 @@ static void delete_tagging(struct s3c_op *op)
 {
     struct batch_tags *t = h2o_mem_alloc_pool(&op->pool, sizeof(*t));
     t->n = 0;
-    if (!s3c_authorize_existing(op, -1))
+    if (!s3c_authorize_existing(op, -1, NULL))
         return;
     enum qr_err err = batch_put_tags(op->server->batch, op->id, t);
     if (err != QR_OK)

@@ -49,10 +49,11 @@ void s3c_fail_err(struct s3c_op *op, enum qr_err err);
  * operation named in doc, each when well formed; doc may be NULL), s3c_authorize_existing
  * with the job's stored priority, operation and suspension (none when the job does not
  * exist, so a caller who may not act learns nothing of it) and request_priority (-1:
- * none). */
+ * none). CreateJob's doc and PutJobTagging's tags_doc (NULL: none) also give the request's
+ * tags (aws:RequestTag/KEY, aws:TagKeys). */
 bool s3c_authorize(struct s3c_op *op);
 bool s3c_authorize_create(struct s3c_op *op, xmlDocPtr doc);
-bool s3c_authorize_existing(struct s3c_op *op, int64_t request_priority);
+bool s3c_authorize_existing(struct s3c_op *op, int64_t request_priority, xmlDocPtr tags_doc);
 
 /* CreateJob's body into def and tags; false with op failed. doc borrowed. */
 bool s3c_parse_create(struct s3c_op *op, xmlDocPtr doc, struct batch_def *def,
