@@ -15,7 +15,9 @@
 #include "util/buf.h"
 #include "util/codec.h"
 
-#define MAX_CTX 24
+/* the global keys, an operation's own, and an S3 Control request's job keys and tags: a
+ * key past the end would be dropped, so the bound is above what any request brings */
+#define MAX_CTX (16 + AUTHZ_JOB_KEYS)
 
 struct ctx_vals {
     struct policy_kv kv[MAX_CTX];

@@ -190,6 +190,48 @@ struct authz_op {
  * (the caller refuses). */
 const struct authz_op *authz_find_op(const char *service, const char *op);
 
+/* ---- S3 Batch Operations: the job condition keys ---- */
+
+/* What an S3 Control request knows of the job it asks for and of the job it acts on. */
+struct authz_job_facts {
+    int64_t request_priority;       /* the priority asked for, or -1 */
+    const char *request_operation;  /* CreateJob: the JobOperation member named, or NULL */
+    int64_t existing_priority;      /* the job's current priority, or -1 (no such job) */
+    const char *existing_operation; /* the job's operation, or NULL */
+    const char *suspended_cause;    /* a suspended job: why, else NULL */
+};
+
+#define AUTHZ_JOB_TAGS    50  /* tags of one request (S3 Control's limit) */
+#define AUTHZ_JOB_TAG_KEY 512 /* bytes of one tag key (128 characters of UTF-8) */
+#define AUTHZ_JOB_KEYS    (5 + AUTHZ_JOB_TAGS + 1)
+
+/* The keys built by authz_job_ctx and authz_job_tags; kv points into the struct, so it is
+ * not copied (about 30 KB: callers take it from a pool). */
+struct authz_job_ctx {
+    struct policy_kv kv[AUTHZ_JOB_KEYS];
+    const char *vals[AUTHZ_JOB_KEYS];
+    char num[2][24]; /* the priorities, in decimal (Numeric* operators parse them) */
+    char tag_names[AUTHZ_JOB_TAGS][sizeof("aws:RequestTag/") + AUTHZ_JOB_TAG_KEY];
+    size_t n;
+};
+
+/* The job condition keys that the Service Authorization Reference lists for action, each
+ * only when f knows its value: s3:CreateJob gets s3:RequestJobPriority and
+ * s3:RequestJobOperation; s3:UpdateJobPriority s3:RequestJobPriority,
+ * s3:ExistingJobPriority and s3:ExistingJobOperation; s3:UpdateJobStatus the two
+ * Existing keys and s3:JobSuspendedCause; s3:PutJobTagging and s3:DeleteJobTagging the
+ * two Existing keys; any other action none. Returns out->n. */
+size_t authz_job_ctx(const char *action, const struct authz_job_facts *f,
+                     struct authz_job_ctx *out);
+
+/* Adds the tags of a request to out (after authz_job_ctx) for the actions the reference
+ * lists tag keys for, s3:CreateJob and s3:PutJobTagging: aws:RequestTag/KEY with each
+ * value and aws:TagKeys with every key. More than AUTHZ_JOB_TAGS tags, or a key longer
+ * than AUTHZ_JOB_TAG_KEY, add nothing (such a request fails its validation). Returns
+ * out->n. */
+size_t authz_job_tags(const char *action, const char *const *keys, const char *const *values,
+                      size_t n, struct authz_job_ctx *out);
+
 /* ---- deciding ---- */
 
 struct authz_check {

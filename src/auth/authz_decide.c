@@ -122,6 +122,82 @@ static const struct authz_op s3control_ops[] = {
 #undef J
 #undef N
 
+/* The job condition keys of each S3 Control action (Service Authorization Reference,
+ * "Actions, resources, and condition keys for Amazon S3"). DescribeJob, GetJobTagging and
+ * ListJobs have none. */
+enum {
+    JK_REQ_PRIO = 1u << 0,  /* s3:RequestJobPriority (Numeric) */
+    JK_REQ_OP = 1u << 1,    /* s3:RequestJobOperation (String) */
+    JK_EX_PRIO = 1u << 2,   /* s3:ExistingJobPriority (Numeric) */
+    JK_EX_OP = 1u << 3,     /* s3:ExistingJobOperation (String) */
+    JK_SUSPENDED = 1u << 4, /* s3:JobSuspendedCause (String) */
+    JK_REQ_TAGS = 1u << 5,  /* aws:RequestTag/${TagKey}, aws:TagKeys */
+};
+
+static const struct {
+    const char *action;
+    unsigned keys;
+} job_keys[] = {
+    {"s3:CreateJob", JK_REQ_PRIO | JK_REQ_OP | JK_REQ_TAGS},
+    {"s3:UpdateJobPriority", JK_REQ_PRIO | JK_EX_PRIO | JK_EX_OP},
+    {"s3:UpdateJobStatus", JK_EX_PRIO | JK_EX_OP | JK_SUSPENDED},
+    {"s3:PutJobTagging", JK_EX_PRIO | JK_EX_OP | JK_REQ_TAGS},
+    {"s3:DeleteJobTagging", JK_EX_PRIO | JK_EX_OP},
+};
+
+static void job_key(struct authz_job_ctx *c, const char *key, const char *v)
+{
+    c->vals[c->n] = v;
+    c->kv[c->n] = (struct policy_kv){key, &c->vals[c->n], 1};
+    c->n++;
+}
+
+static unsigned job_keys_of(const char *action)
+{
+    for (size_t i = 0; i < sizeof(job_keys) / sizeof(*job_keys); i++)
+        if (strcmp(job_keys[i].action, action) == 0)
+            return job_keys[i].keys;
+    return 0;
+}
+
+size_t authz_job_tags(const char *action, const char *const *keys, const char *const *values,
+                      size_t n, struct authz_job_ctx *out)
+{
+    if (!(job_keys_of(action) & JK_REQ_TAGS) || n == 0 || n > AUTHZ_JOB_TAGS ||
+        out->n + n + 1 > AUTHZ_JOB_KEYS)
+        return out->n;
+    for (size_t i = 0; i < n; i++)
+        if (strlen(keys[i]) > AUTHZ_JOB_TAG_KEY)
+            return out->n;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(out->tag_names[i], sizeof(out->tag_names[i]), "aws:RequestTag/%s", keys[i]);
+        job_key(out, out->tag_names[i], values[i]);
+    }
+    out->kv[out->n++] = (struct policy_kv){"aws:TagKeys", keys, n};
+    return out->n;
+}
+
+size_t authz_job_ctx(const char *action, const struct authz_job_facts *f, struct authz_job_ctx *out)
+{
+    unsigned k = job_keys_of(action);
+    out->n = 0;
+    if ((k & JK_REQ_PRIO) && f->request_priority >= 0) {
+        snprintf(out->num[0], sizeof(out->num[0]), "%lld", (long long)f->request_priority);
+        job_key(out, "s3:RequestJobPriority", out->num[0]);
+    }
+    if ((k & JK_REQ_OP) && f->request_operation)
+        job_key(out, "s3:RequestJobOperation", f->request_operation);
+    if ((k & JK_EX_PRIO) && f->existing_priority >= 0) {
+        snprintf(out->num[1], sizeof(out->num[1]), "%lld", (long long)f->existing_priority);
+        job_key(out, "s3:ExistingJobPriority", out->num[1]);
+    }
+    if ((k & JK_EX_OP) && f->existing_operation)
+        job_key(out, "s3:ExistingJobOperation", f->existing_operation);
+    if ((k & JK_SUSPENDED) && f->suspended_cause)
+        job_key(out, "s3:JobSuspendedCause", f->suspended_cause);
+    return out->n;
+}
+
 struct svc_table {
     const char *service;
     const struct authz_op *ops;

@@ -8,8 +8,11 @@ Each attack is tried and seen refused: a role without lambda:InvokeFunction, a r
 cannot write the copy's destination (general purpose, or a directory bucket without a
 ReadWrite session), a role that cannot read an object to checksum, a role that cannot read
 the manifest or write the report, a deleted role, a user without
-iam:PassRole, a role Batch Operations may not assume, a read-only user; and the AWS
-walkthrough still runs end to end with the walkthrough's own narrow roles.
+iam:PassRole, a role Batch Operations may not assume, a read-only user, users whose
+policies condition job actions on the job condition keys (s3:RequestJobPriority,
+s3:RequestJobOperation, s3:ExistingJobPriority, s3:ExistingJobOperation,
+s3:JobSuspendedCause, and the request's tags) and ask beyond them; and the AWS walkthrough still runs end to end
+with the walkthrough's own narrow roles.
 """
 
 import csv
@@ -38,11 +41,12 @@ LAMBDA_TRUST = {"Version": "2012-10-17", "Statement": [{
 srv = s3 = s3c = lam = iam = None
 
 
-def control_client(key=None, secret=None):
+def control_client(key=None, secret=None, validate=True):
     return boto3.client("s3control", endpoint_url=srv.control_endpoint,
                         region_name=REGION, aws_access_key_id=key or srv.access_key,
                         aws_secret_access_key=secret or srv.secret_key,
-                        config=Config(retries={"total_max_attempts": 1}, read_timeout=60))
+                        config=Config(retries={"total_max_attempts": 1}, read_timeout=60,
+                                      parameter_validation=validate))
 
 
 def setup():
@@ -392,6 +396,215 @@ def read_only_user_and_describe_only_user():
                         Priority=5)
     other = "00000000-0000-4000-8000-000000000000"
     expect_client_error("AccessDenied", 403, d.describe_job, AccountId=ACCOUNT, JobId=other)
+    s3c.update_job_status(AccountId=ACCOUNT, JobId=jid, RequestedJobStatus="Cancelled")
+
+
+# ---- the job condition keys (s3:RequestJob*, s3:ExistingJob*, s3:JobSuspendedCause) ----
+
+def cond_allow(actions, condition):
+    return {"Effect": "Allow", "Action": actions, "Resource": "*", "Condition": condition}
+
+
+def job_count():
+    return len(s3c.list_jobs(AccountId=ACCOUNT)["Jobs"])
+
+
+def suspended_job(operation, priority):
+    """A job made by root that waits for confirmation (so it never runs): (id, manifest args)."""
+    b, man = gp_bucket(), gp_bucket()
+    etag = put_manifest(man, "m.csv", [f"{b},k"])
+    arn = role(uniq("keys"), [allow("s3:*", "*")])
+    args = job_args(man, "m.csv", etag, operation, arn)
+    args["ConfirmationRequired"], args["Priority"] = True, priority
+    return s3c.create_job(**args)["JobId"], args
+
+
+@test
+def create_job_request_priority_condition():
+    """A user allowed s3:CreateJob only with NumericLessThanEquals s3:RequestJobPriority 10
+    is refused priority 50 and 11 (403 naming s3:CreateJob, no job made, ListJobs unchanged)
+    and may create at 5 and at 10; 9 passes too, which a string comparison would refuse; a
+    priority that is not one is refused 403 (no key), where root gets 400."""
+    b, man = gp_bucket(), gp_bucket()
+    etag = put_manifest(man, "m.csv", [f"{b},k"])
+    arn = role(uniq("prio"), [allow("s3:*", "*")])
+    name = uniq("prio-user")
+    c = user(name, [cond_allow("s3:CreateJob",
+                               {"NumericLessThanEquals": {"s3:RequestJobPriority": "10"}}),
+                    allow("iam:PassRole", arn)])
+    args = job_args(man, "m.csv", etag, {"S3PutObjectTagging": {"TagSet": []}}, arn)
+    args["ConfirmationRequired"] = True
+    before = job_count()
+    for prio in (50, 11):
+        args["Priority"], args["ClientRequestToken"] = prio, str(uuid.uuid4())
+        r = expect_client_error("AccessDenied", 403, c.create_job, **args)
+        check(f"user/{name} is not authorized to perform: s3:CreateJob" in r["Error"]["Message"],
+              r["Error"]["Message"])
+        eq(job_count(), before, f"no job at priority {prio}")
+    # A priority that is not one (here -1, sent past the client's own check) gives no key:
+    # the condition fails and the caller gets 403, before the 400 root gets for it.
+    k = iam.create_access_key(UserName=name)["AccessKey"]
+    raw = control_client(k["AccessKeyId"], k["SecretAccessKey"], validate=False)
+    args["Priority"], args["ClientRequestToken"] = -1, str(uuid.uuid4())
+    expect_client_error("AccessDenied", 403, raw.create_job, **args)
+    expect_client_error("BadRequestException", 400, control_client(validate=False).create_job,
+                        **args)
+    eq(job_count(), before, "no job at priority -1")
+    made = []
+    for prio in (5, 10, 9):
+        args["Priority"], args["ClientRequestToken"] = prio, str(uuid.uuid4())
+        jid = c.create_job(**args)["JobId"]
+        eq(s3c.describe_job(AccountId=ACCOUNT, JobId=jid)["Job"]["Priority"], prio, "priority")
+        made.append(jid)
+    eq(job_count(), before + 3, "three jobs")
+    for jid in made:
+        s3c.update_job_status(AccountId=ACCOUNT, JobId=jid, RequestedJobStatus="Cancelled")
+
+
+@test
+def create_job_request_operation_condition():
+    """A user allowed s3:CreateJob only for s3:RequestJobOperation "S3PutObjectTagging" is
+    refused a LambdaInvoke job and an S3DeleteObjectTagging job (403, nothing created) that
+    root may create with the same body, and may create the S3PutObjectTagging job."""
+    src, man = dir_bucket(), gp_bucket()
+    etag = put_manifest(man, "m.csv", [f"{src},k"])
+    arn = role(uniq("opjob"), [allow("s3:*", "*"), allow("lambda:InvokeFunction", "*")])
+    fn = deploy(uniq("opfn"), role(uniq("opfnrole"), [allow("s3express:CreateSession", "*")],
+                                   LAMBDA_TRUST))
+    c = user(uniq("op-user"), [cond_allow("s3:CreateJob", {"StringEquals": {
+        "s3:RequestJobOperation": "S3PutObjectTagging"}}), allow("iam:PassRole", arn)])
+    made = []
+    for op in (walkthrough_op(fn, src), {"S3DeleteObjectTagging": {}}):
+        args = job_args(man, "m.csv", etag, op, arn)
+        args["ConfirmationRequired"] = True
+        before = job_count()
+        r = expect_client_error("AccessDenied", 403, c.create_job, **args)
+        check("s3:CreateJob" in r["Error"]["Message"], r["Error"]["Message"])
+        eq(job_count(), before, f"no {list(op)[0]} job")
+        made.append(s3c.create_job(**args)["JobId"])  # the body itself is a valid job
+    args = job_args(man, "m.csv", etag, {"S3PutObjectTagging": {"TagSet": [
+        {"Key": "k", "Value": "v"}]}}, arn)
+    args["ConfirmationRequired"] = True
+    jid = c.create_job(**args)["JobId"]
+    eq(list(s3c.describe_job(AccountId=ACCOUNT, JobId=jid)["Job"]["Operation"]),
+       ["S3PutObjectTagging"], "operation")
+    for j in made + [jid]:
+        s3c.update_job_status(AccountId=ACCOUNT, JobId=j, RequestedJobStatus="Cancelled")
+
+
+@test
+def update_job_priority_existing_and_request_priority():
+    """s3:UpdateJobPriority allowed only while s3:ExistingJobPriority < 100: 50 -> 150 is
+    allowed, then 150 -> 20 is refused (403) and the job keeps 150; a job id that does not
+    exist is refused too (403, not 404: the caller learns nothing of it). Allowed only for
+    s3:RequestJobPriority <= 10: 5 is allowed, 50 refused."""
+    jid, _ = suspended_job({"S3DeleteObjectTagging": {}}, 50)
+    c = user(uniq("exprio"), [cond_allow("s3:UpdateJobPriority", {
+        "NumericLessThan": {"s3:ExistingJobPriority": "100"}})])
+    eq(c.update_job_priority(AccountId=ACCOUNT, JobId=jid, Priority=150)["Priority"], 150,
+       "50 -> 150")
+    r = expect_client_error("AccessDenied", 403, c.update_job_priority, AccountId=ACCOUNT,
+                            JobId=jid, Priority=20)
+    check("s3:UpdateJobPriority" in r["Error"]["Message"], r["Error"]["Message"])
+    eq(s3c.describe_job(AccountId=ACCOUNT, JobId=jid)["Job"]["Priority"], 150, "unchanged")
+    expect_client_error("AccessDenied", 403, c.update_job_priority, AccountId=ACCOUNT,
+                        JobId="00000000-0000-4000-8000-000000000000", Priority=1)
+    expect_client_error("NotFoundException", 404, s3c.update_job_priority, AccountId=ACCOUNT,
+                        JobId="00000000-0000-4000-8000-000000000000", Priority=1)
+    c2 = user(uniq("rqprio"), [cond_allow("s3:UpdateJobPriority", {
+        "NumericLessThanEquals": {"s3:RequestJobPriority": "10"}})])
+    expect_client_error("AccessDenied", 403, c2.update_job_priority, AccountId=ACCOUNT,
+                        JobId=jid, Priority=50)
+    eq(s3c.describe_job(AccountId=ACCOUNT, JobId=jid)["Job"]["Priority"], 150, "unchanged")
+    eq(c2.update_job_priority(AccountId=ACCOUNT, JobId=jid, Priority=5)["Priority"], 5, "-> 5")
+    eq(s3c.describe_job(AccountId=ACCOUNT, JobId=jid)["Job"]["Priority"], 5, "now 5")
+    s3c.update_job_status(AccountId=ACCOUNT, JobId=jid, RequestedJobStatus="Cancelled")
+
+
+@test
+def update_job_status_suspended_cause_and_existing_operation():
+    """s3:UpdateJobStatus allowed only for s3:JobSuspendedCause AWAITING_CONFIRMATION: the
+    user cancels a job waiting for confirmation, then is refused (403) on the cancelled job,
+    where root gets JobStatusException. s3:PutJobTagging and s3:DeleteJobTagging allowed only
+    for s3:ExistingJobOperation S3PutObjectTagging: tags change on such a job and are refused
+    (403, unchanged) on an S3DeleteObjectTagging job; s3:UpdateJobStatus with a Deny on
+    s3:ExistingJobOperation S3PutObjectTagging refuses that job (explicit deny) and not
+    another."""
+    jid, _ = suspended_job({"S3DeleteObjectTagging": {}}, 1)
+    c = user(uniq("cause"), [cond_allow("s3:UpdateJobStatus", {"StringEquals": {
+        "s3:JobSuspendedCause": "AWAITING_CONFIRMATION"}})])
+    eq(c.update_job_status(AccountId=ACCOUNT, JobId=jid, RequestedJobStatus="Cancelled")
+       ["Status"], "Cancelled", "cancelled by the user")
+    expect_client_error("AccessDenied", 403, c.update_job_status, AccountId=ACCOUNT, JobId=jid,
+                        RequestedJobStatus="Cancelled")
+    expect_client_error("JobStatusException", 409, s3c.update_job_status, AccountId=ACCOUNT,
+                        JobId=jid, RequestedJobStatus="Cancelled")
+
+    tag_job, _ = suspended_job({"S3PutObjectTagging": {"TagSet": []}}, 1)
+    del_job, _ = suspended_job({"S3DeleteObjectTagging": {}}, 1)
+    t = user(uniq("tagger"), [cond_allow(["s3:PutJobTagging", "s3:DeleteJobTagging"], {
+        "StringEquals": {"s3:ExistingJobOperation": "S3PutObjectTagging"}})])
+    tags = [{"Key": "team", "Value": "a"}]
+    t.put_job_tagging(AccountId=ACCOUNT, JobId=tag_job, Tags=tags)
+    eq(s3c.get_job_tagging(AccountId=ACCOUNT, JobId=tag_job)["Tags"], tags, "tagged")
+    s3c.put_job_tagging(AccountId=ACCOUNT, JobId=del_job, Tags=tags)
+    expect_client_error("AccessDenied", 403, t.put_job_tagging, AccountId=ACCOUNT, JobId=del_job,
+                        Tags=[{"Key": "team", "Value": "b"}])
+    expect_client_error("AccessDenied", 403, t.delete_job_tagging, AccountId=ACCOUNT,
+                        JobId=del_job)
+    eq(s3c.get_job_tagging(AccountId=ACCOUNT, JobId=del_job)["Tags"], tags, "unchanged")
+    t.delete_job_tagging(AccountId=ACCOUNT, JobId=tag_job)
+    eq(s3c.get_job_tagging(AccountId=ACCOUNT, JobId=tag_job)["Tags"], [], "deleted")
+
+    d = user(uniq("nolambda"), [allow("s3:UpdateJobStatus", "*"), {
+        "Effect": "Deny", "Action": "s3:UpdateJobStatus", "Resource": "*",
+        "Condition": {"StringEquals": {"s3:ExistingJobOperation": "S3PutObjectTagging"}}}])
+    r = expect_client_error("AccessDenied", 403, d.update_job_status, AccountId=ACCOUNT,
+                            JobId=tag_job, RequestedJobStatus="Cancelled")
+    check("explicit deny" in r["Error"]["Message"], r["Error"]["Message"])
+    eq(s3c.describe_job(AccountId=ACCOUNT, JobId=tag_job)["Job"]["Status"], "Suspended",
+       "still suspended")
+    eq(d.update_job_status(AccountId=ACCOUNT, JobId=del_job, RequestedJobStatus="Cancelled")
+       ["Status"], "Cancelled", "the other job")
+    s3c.update_job_status(AccountId=ACCOUNT, JobId=tag_job, RequestedJobStatus="Cancelled")
+
+
+@test
+def job_request_tags_condition():
+    """AWS's job-tags example: a user may create jobs and put job tags only with the tag
+    department=Finance and no tag keys but department and stage (aws:RequestTag/department,
+    ForAllValues aws:TagKeys). A job without tags, with department=HR, or with another tag key
+    is refused (403, no job); with department=Finance it is created; PutJobTagging of
+    department=HR is refused and leaves the tags as they were."""
+    b, man = gp_bucket(), gp_bucket()
+    etag = put_manifest(man, "m.csv", [f"{b},k"])
+    arn = role(uniq("tags"), [allow("s3:*", "*")])
+    c = user(uniq("finance"), [cond_allow(["s3:CreateJob", "s3:PutJobTagging"], {
+        "StringEquals": {"aws:RequestTag/department": "Finance"},
+        "ForAllValues:StringEquals": {"aws:TagKeys": ["department", "stage"]}}),
+        allow("iam:PassRole", arn)])
+    args = job_args(man, "m.csv", etag, {"S3DeleteObjectTagging": {}}, arn)
+    args["ConfirmationRequired"] = True
+    before = job_count()
+    for tags in ([], [{"Key": "department", "Value": "HR"}],
+                 [{"Key": "department", "Value": "Finance"}, {"Key": "owner", "Value": "x"}]):
+        args["ClientRequestToken"] = str(uuid.uuid4())
+        if tags:
+            args["Tags"] = tags
+        else:
+            args.pop("Tags", None)
+        expect_client_error("AccessDenied", 403, c.create_job, **args)
+        eq(job_count(), before, f"no job with tags {tags}")
+    good = [{"Key": "department", "Value": "Finance"}, {"Key": "stage", "Value": "QA"}]
+    args["Tags"], args["ClientRequestToken"] = good, str(uuid.uuid4())
+    jid = c.create_job(**args)["JobId"]
+    eq(s3c.get_job_tagging(AccountId=ACCOUNT, JobId=jid)["Tags"], good, "created with its tags")
+    expect_client_error("AccessDenied", 403, c.put_job_tagging, AccountId=ACCOUNT, JobId=jid,
+                        Tags=[{"Key": "department", "Value": "HR"}])
+    eq(s3c.get_job_tagging(AccountId=ACCOUNT, JobId=jid)["Tags"], good, "unchanged")
+    c.put_job_tagging(AccountId=ACCOUNT, JobId=jid, Tags=[{"Key": "department",
+                                                             "Value": "Finance"}])
+    eq(len(s3c.get_job_tagging(AccountId=ACCOUNT, JobId=jid)["Tags"]), 1, "retagged")
     s3c.update_job_status(AccountId=ACCOUNT, JobId=jid, RequestedJobStatus="Cancelled")
 
 

@@ -9,7 +9,9 @@
  * an in-process role principal (a batch job's) acts as its role; root escapes a lock-out
  * bucket policy for the bucket-policy actions only; key use is recorded for IAM users'
  * keys, coalesced, and handed out for saving at most once a minute; session policies are
- * compiled once per snapshot and policy text, evicted least recently used first.
+ * compiled once per snapshot and policy text, evicted least recently used first; S3
+ * Control actions get the job condition keys AWS lists for them, and numeric ones compare
+ * as numbers.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -320,6 +322,208 @@ static void test_operation_table(void **state)
                         "s3express:ListAllMyDirectoryBuckets");
 }
 
+/* The value of key among c's keys, or NULL. */
+static const char *job_val(const struct authz_job_ctx *c, const char *key)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->kv[i].key, key) == 0)
+            return c->kv[i].values[0];
+    return NULL;
+}
+
+/* Each S3 Control action gets the job condition keys the Service Authorization Reference
+ * lists for it, and only those it has values for. */
+static void test_job_keys_table(void **state)
+{
+    struct authz_job_ctx c;
+    struct authz_job_facts all = {7, "LambdaInvoke", 2147483647, "S3PutObjectCopy",
+                                  "AWAITING_CONFIRMATION"};
+    assert_int_equal(authz_job_ctx("s3:CreateJob", &all, &c), 2);
+    assert_string_equal(job_val(&c, "s3:RequestJobPriority"), "7");
+    assert_string_equal(job_val(&c, "s3:RequestJobOperation"), "LambdaInvoke");
+    assert_int_equal(authz_job_ctx("s3:UpdateJobPriority", &all, &c), 3);
+    assert_string_equal(job_val(&c, "s3:RequestJobPriority"), "7");
+    assert_string_equal(job_val(&c, "s3:ExistingJobPriority"), "2147483647");
+    assert_string_equal(job_val(&c, "s3:ExistingJobOperation"), "S3PutObjectCopy");
+    assert_null(job_val(&c, "s3:RequestJobOperation"));
+    assert_int_equal(authz_job_ctx("s3:UpdateJobStatus", &all, &c), 3);
+    assert_string_equal(job_val(&c, "s3:JobSuspendedCause"), "AWAITING_CONFIRMATION");
+    assert_null(job_val(&c, "s3:RequestJobPriority"));
+    assert_int_equal(authz_job_ctx("s3:PutJobTagging", &all, &c), 2);
+    assert_int_equal(authz_job_ctx("s3:DeleteJobTagging", &all, &c), 2);
+    assert_null(job_val(&c, "s3:JobSuspendedCause"));
+    assert_int_equal(authz_job_ctx("s3:DescribeJob", &all, &c), 0);
+    assert_int_equal(authz_job_ctx("s3:GetJobTagging", &all, &c), 0);
+    assert_int_equal(authz_job_ctx("s3:ListJobs", &all, &c), 0);
+    assert_int_equal(authz_job_ctx("s3:GetObject", &all, &c), 0);
+    /* Unknown values give no key, never an empty or made-up one. */
+    struct authz_job_facts none = {-1, NULL, -1, NULL, NULL};
+    assert_int_equal(authz_job_ctx("s3:CreateJob", &none, &c), 0);
+    assert_int_equal(authz_job_ctx("s3:UpdateJobStatus", &none, &c), 0);
+    /* Tags: CreateJob and PutJobTagging only, each key and aws:TagKeys with them all. */
+    static const char *const tk[] = {"department", "stage"}, *const tv[] = {"Finance", ""};
+    struct authz_job_facts req = {3, "S3PutObjectCopy", -1, NULL, NULL};
+    authz_job_ctx("s3:CreateJob", &req, &c);
+    assert_int_equal(authz_job_tags("s3:CreateJob", tk, tv, 2, &c), 5);
+    assert_string_equal(job_val(&c, "aws:RequestTag/department"), "Finance");
+    assert_string_equal(job_val(&c, "aws:RequestTag/stage"), "");
+    assert_string_equal(job_val(&c, "aws:TagKeys"), "department");
+    assert_int_equal(c.kv[4].n_values, 2);
+    assert_string_equal(c.kv[4].values[1], "stage");
+    authz_job_ctx("s3:PutJobTagging", &all, &c);
+    assert_int_equal(authz_job_tags("s3:PutJobTagging", tk, tv, 2, &c), 5);
+    authz_job_ctx("s3:DeleteJobTagging", &all, &c);
+    assert_int_equal(authz_job_tags("s3:DeleteJobTagging", tk, tv, 2, &c), 2);
+    authz_job_ctx("s3:UpdateJobPriority", &all, &c);
+    assert_int_equal(authz_job_tags("s3:UpdateJobPriority", tk, tv, 2, &c), 3);
+    const char *many[AUTHZ_JOB_TAGS + 1];
+    for (size_t i = 0; i <= AUTHZ_JOB_TAGS; i++)
+        many[i] = "k";
+    authz_job_ctx("s3:CreateJob", &none, &c);
+    assert_int_equal(authz_job_tags("s3:CreateJob", many, many, AUTHZ_JOB_TAGS + 1, &c), 0);
+    assert_int_equal(authz_job_tags("s3:CreateJob", many, many, AUTHZ_JOB_TAGS, &c),
+                     AUTHZ_JOB_TAGS + 1);
+    char longkey[AUTHZ_JOB_TAG_KEY + 2];
+    memset(longkey, 'x', sizeof(longkey) - 1);
+    longkey[sizeof(longkey) - 1] = '\0';
+    const char *lk[] = {longkey};
+    authz_job_ctx("s3:CreateJob", &none, &c);
+    assert_int_equal(authz_job_tags("s3:CreateJob", lk, tv, 1, &c), 0);
+    struct authz_job_facts zero = {0, NULL, 0, NULL, NULL};
+    assert_int_equal(authz_job_ctx("s3:UpdateJobPriority", &zero, &c), 2);
+    assert_string_equal(job_val(&c, "s3:RequestJobPriority"), "0");
+    assert_string_equal(job_val(&c, "s3:ExistingJobPriority"), "0");
+}
+
+/* A user whose policy conditions S3 Control actions on the job keys, decided through
+ * authz_decide with the keys authz_job_ctx builds: numeric keys compare as numbers. */
+static enum policy_decision job_decide_tags(const struct authz_snap *s,
+                                            const struct creds_identity *id, const char *action,
+                                            const char *const *keys, const char *const *values,
+                                            size_t n)
+{
+    struct auth_principal p;
+    struct authz_job_ctx *c = malloc(sizeof(*c));
+    struct authz_job_facts f = {1, "S3PutObjectCopy", 1, "S3PutObjectCopy", NULL};
+    authz_principal(s, id, ACCT, &p);
+    authz_job_ctx(action, &f, c);
+    size_t nk = authz_job_tags(action, keys, values, n, c);
+    struct authz_check chk = {action, "*", NULL, c->kv, nk};
+    struct policy_verdict v;
+    authz_decide(&p, &chk, &v);
+    free(c);
+    return v.decision;
+}
+
+static enum policy_decision job_decide(const struct authz_snap *s, const struct creds_identity *id,
+                                       const char *action, const struct authz_job_facts *f)
+{
+    struct auth_principal p;
+    struct authz_job_ctx c;
+    authz_principal(s, id, ACCT, &p);
+    size_t n = authz_job_ctx(action, f, &c);
+    struct authz_check chk = {action, "*", NULL, c.kv, n};
+    struct policy_verdict v;
+    authz_decide(&p, &chk, &v);
+    return v.decision;
+}
+
+static void test_job_keys_decide(void **state)
+{
+    struct fx *f = *state;
+    put(f, "user", "", "ops", "{\"id\":\"AIDAOPS\",\"path\":\"/\",\"created\":1}");
+    put(f, "key", "ops", "AKIAOPS0000000000000",
+        "{\"secret\":\"x\",\"status\":\"Active\",\"created\":1}");
+    put(f, "inline", "user:ops", "jobs",
+        "{\"Version\":\"2012-10-17\",\"Statement\":["
+        "{\"Effect\":\"Allow\",\"Action\":\"s3:CreateJob\",\"Resource\":\"*\",\"Condition\":{"
+        "\"NumericLessThanEquals\":{\"s3:RequestJobPriority\":\"10\"},"
+        "\"StringEquals\":{\"s3:RequestJobOperation\":[\"S3PutObjectTagging\","
+        "\"S3PutObjectCopy\"]}}},"
+        "{\"Effect\":\"Allow\",\"Action\":\"s3:UpdateJobPriority\",\"Resource\":\"*\","
+        "\"Condition\":{\"NumericLessThan\":{\"s3:ExistingJobPriority\":\"100\","
+        "\"s3:RequestJobPriority\":\"100\"}}},"
+        "{\"Effect\":\"Allow\",\"Action\":\"s3:UpdateJobStatus\",\"Resource\":\"*\","
+        "\"Condition\":{\"StringEquals\":{\"s3:JobSuspendedCause\":\"AWAITING_CONFIRMATION\"}}},"
+        "{\"Effect\":\"Allow\",\"Action\":[\"s3:PutJobTagging\",\"s3:DeleteJobTagging\"],"
+        "\"Resource\":\"*\"},"
+        "{\"Effect\":\"Deny\",\"Action\":[\"s3:PutJobTagging\",\"s3:DeleteJobTagging\"],"
+        "\"Resource\":\"*\",\"Condition\":{\"StringEquals\":{\"s3:ExistingJobOperation\":"
+        "\"LambdaInvoke\"}}}]}");
+    put(f, "user", "", "fin", "{\"id\":\"AIDAFIN\",\"path\":\"/\",\"created\":1}");
+    put(f, "key", "fin", "AKIAFIN0000000000000",
+        "{\"secret\":\"x\",\"status\":\"Active\",\"created\":1}");
+    put(f, "inline", "user:fin", "tags",
+        "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":["
+        "\"s3:CreateJob\",\"s3:PutJobTagging\"],\"Resource\":\"*\",\"Condition\":{"
+        "\"StringEquals\":{\"aws:RequestTag/department\":\"Finance\"},"
+        "\"ForAllValues:StringEquals\":{\"aws:TagKeys\":[\"department\",\"stage\"]}}}]}");
+    assert_int_equal(authz_reload(f->a, f->r), QR_OK);
+    const struct authz_snap *s = authz_acquire(f->a);
+    struct creds_identity id;
+    assert_int_equal(authz_key_lookup(s, S("AKIAOPS0000000000000"), &id), QR_OK);
+    static const struct {
+        const char *action;
+        struct authz_job_facts f;
+        enum policy_decision want;
+    } cases[] = {
+        /* CreateJob: 5, 9 and 10 pass (9 against "10" compares as a number, where a string
+         * comparison would refuse it), 11 and 50 do not; an absent key fails the condition */
+        {"s3:CreateJob", {5, "S3PutObjectTagging", -1, NULL, NULL}, POLICY_DECISION_ALLOW},
+        {"s3:CreateJob", {10, "S3PutObjectCopy", -1, NULL, NULL}, POLICY_DECISION_ALLOW},
+        {"s3:CreateJob", {9, "S3PutObjectCopy", -1, NULL, NULL}, POLICY_DECISION_ALLOW},
+        {"s3:CreateJob", {50, "S3PutObjectTagging", -1, NULL, NULL}, POLICY_DECISION_IMPLICIT_DENY},
+        {"s3:CreateJob", {11, "S3PutObjectTagging", -1, NULL, NULL}, POLICY_DECISION_IMPLICIT_DENY},
+        {"s3:CreateJob", {5, "LambdaInvoke", -1, NULL, NULL}, POLICY_DECISION_IMPLICIT_DENY},
+        {"s3:CreateJob", {-1, "S3PutObjectTagging", -1, NULL, NULL}, POLICY_DECISION_IMPLICIT_DENY},
+        {"s3:CreateJob", {5, NULL, -1, NULL, NULL}, POLICY_DECISION_IMPLICIT_DENY},
+        /* UpdateJobPriority: both the job's priority and the one asked for below 100 */
+        {"s3:UpdateJobPriority", {50, NULL, 99, "LambdaInvoke", NULL}, POLICY_DECISION_ALLOW},
+        {"s3:UpdateJobPriority",
+         {50, NULL, 100, "LambdaInvoke", NULL},
+         POLICY_DECISION_IMPLICIT_DENY},
+        {"s3:UpdateJobPriority",
+         {100, NULL, 5, "LambdaInvoke", NULL},
+         POLICY_DECISION_IMPLICIT_DENY},
+        {"s3:UpdateJobPriority", {5, NULL, -1, NULL, NULL}, POLICY_DECISION_IMPLICIT_DENY},
+        /* UpdateJobStatus: only a job waiting for confirmation */
+        {"s3:UpdateJobStatus",
+         {-1, NULL, 1, "S3PutObjectCopy", "AWAITING_CONFIRMATION"},
+         POLICY_DECISION_ALLOW},
+        {"s3:UpdateJobStatus",
+         {-1, NULL, 1, "S3PutObjectCopy", NULL},
+         POLICY_DECISION_IMPLICIT_DENY},
+        /* tagging: explicitly denied on LambdaInvoke jobs */
+        {"s3:PutJobTagging", {-1, NULL, 1, "S3PutObjectCopy", NULL}, POLICY_DECISION_ALLOW},
+        {"s3:DeleteJobTagging", {-1, NULL, 1, "LambdaInvoke", NULL}, POLICY_DECISION_EXPLICIT_DENY},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        enum policy_decision d = job_decide(s, &id, cases[i].action, &cases[i].f);
+        if (d != cases[i].want)
+            fail_msg("case %zu (%s): decision %d, want %d", i, cases[i].action, (int)d,
+                     (int)cases[i].want);
+    }
+    /* tags: department Finance required, no key but department and stage */
+    struct creds_identity fin;
+    assert_int_equal(authz_key_lookup(s, S("AKIAFIN0000000000000"), &fin), QR_OK);
+    static const char *const k1[] = {"department"}, *const k2[] = {"department", "stage"},
+                             *const k3[] = {"department", "owner"};
+    static const char *const finance[] = {"Finance", "QA"}, *const hr[] = {"HR", "QA"};
+    assert_int_equal(job_decide_tags(s, &fin, "s3:CreateJob", k1, finance, 1),
+                     POLICY_DECISION_ALLOW);
+    assert_int_equal(job_decide_tags(s, &fin, "s3:CreateJob", k2, finance, 2),
+                     POLICY_DECISION_ALLOW);
+    assert_int_equal(job_decide_tags(s, &fin, "s3:PutJobTagging", k2, finance, 2),
+                     POLICY_DECISION_ALLOW);
+    assert_int_equal(job_decide_tags(s, &fin, "s3:CreateJob", k1, hr, 1),
+                     POLICY_DECISION_IMPLICIT_DENY);
+    assert_int_equal(job_decide_tags(s, &fin, "s3:CreateJob", k3, finance, 2),
+                     POLICY_DECISION_IMPLICIT_DENY);
+    assert_int_equal(job_decide_tags(s, &fin, "s3:CreateJob", k1, finance, 0),
+                     POLICY_DECISION_IMPLICIT_DENY);
+    authz_release(s);
+}
+
 /* Root may always manage a bucket policy, even one that denies it; nothing else. */
 static void test_root_escapes_lockout(void **state)
 {
@@ -545,6 +749,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_keys_and_user_policies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_roles_sessions_and_bucket_policies, setup, teardown),
         cmocka_unit_test(test_operation_table),
+        cmocka_unit_test(test_job_keys_table),
+        cmocka_unit_test_setup_teardown(test_job_keys_decide, setup, teardown),
         cmocka_unit_test_setup_teardown(test_role_principal, setup, teardown),
         cmocka_unit_test(test_root_escapes_lockout),
         cmocka_unit_test(test_key_last_used),

@@ -19,6 +19,11 @@ static const char *const op_names[] = {
     [BATCH_OP_CHECKSUM] = "S3ComputeObjectChecksum",
 };
 
+const char *s3c_op_name(enum batch_op o)
+{
+    return (unsigned)o < sizeof(op_names) / sizeof(*op_names) ? op_names[o] : NULL;
+}
+
 static const char *const field_names[] = {
     [BATCH_F_IGNORE] = "Ignore",
     [BATCH_F_BUCKET] = "Bucket",

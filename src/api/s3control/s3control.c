@@ -28,6 +28,7 @@ struct s3c_route {
     bool has_id;
     const char *op;
     s3c_fn fn;
+    bool keyed; /* decided on the worker, with job condition keys (authorize.c) */
 };
 
 /* ---- errors ---- */
@@ -130,13 +131,16 @@ static enum qr_err body_doc(struct s3c_op *op, xmlDocPtr *out)
     return err;
 }
 
+/* The s3:CreateJob decision comes first, with the keys the body gives (a body that is not
+ * XML gives none), so a caller who may not create jobs learns nothing from validation. */
 static void create_job(struct s3c_op *op)
 {
     xmlDocPtr doc = NULL;
     struct batch_def *def = h2o_mem_alloc_pool(&op->pool, sizeof(*def));
     struct batch_tags *tags = h2o_mem_alloc_pool(&op->pool, sizeof(*tags));
     char id[STORE_JOB_ID_MAX + 1], msg[256];
-    if (body_doc(op, &doc) != QR_OK || !s3c_parse_create(op, doc, def, tags))
+    enum qr_err xerr = body_doc(op, &doc);
+    if (!s3c_authorize_create(op, doc) || xerr != QR_OK || !s3c_parse_create(op, doc, def, tags))
         goto out;
     enum qr_err err = batch_create(op->server->batch, op->reader, def, tags, id, msg);
     if (err == QR_E_BAD_INPUT)
@@ -231,7 +235,10 @@ static void update_priority(struct s3c_op *op)
 {
     struct qr_slice v;
     uint64_t prio;
-    if (!api_param(op->ar, "priority", &v) || !qr_slice_u64(v, 2147483647u, &prio)) {
+    bool valid = api_param(op->ar, "priority", &v) && qr_slice_u64(v, 2147483647u, &prio);
+    if (!s3c_authorize_existing(op, valid ? (int64_t)prio : -1, NULL))
+        return;
+    if (!valid) {
         s3c_fail(op, 400, "BadRequestException",
                  "priority must be an integer between 0 and 2147483647.");
         return;
@@ -255,6 +262,8 @@ static void update_status(struct s3c_op *op)
 {
     struct qr_slice v, reason = qr_slice(NULL, 0);
     enum batch_state want, now;
+    if (!s3c_authorize_existing(op, -1, NULL))
+        return;
     if (!api_param(op->ar, "requestedJobStatus", &v) ||
         !(qr_slice_eq_lit(v, "Ready") || qr_slice_eq_lit(v, "Cancelled"))) {
         s3c_fail(op, 400, "BadRequestException", "requestedJobStatus must be Ready or Cancelled.");
@@ -301,8 +310,12 @@ static void put_tagging(struct s3c_op *op)
     xmlDocPtr doc = NULL;
     struct batch_tags *t = h2o_mem_alloc_pool(&op->pool, sizeof(*t));
     xmlNodePtr root;
-    if (body_doc(op, &doc) != QR_OK)
+    enum qr_err xerr = body_doc(op, &doc);
+    if (!s3c_authorize_existing(op, -1, doc) || xerr != QR_OK) {
+        if (doc)
+            xmlFreeDoc(doc);
         return;
+    }
     if (!(root = xml_root(doc, "PutJobTaggingRequest")) || !xml_child(root, "Tags")) {
         s3c_fail(op, 400, "MalformedXML", "PutJobTaggingRequest needs a Tags element.");
     } else if (s3c_parse_tags(op, xml_child(root, "Tags"), t)) {
@@ -318,6 +331,8 @@ static void delete_tagging(struct s3c_op *op)
 {
     struct batch_tags *t = h2o_mem_alloc_pool(&op->pool, sizeof(*t));
     t->n = 0;
+    if (!s3c_authorize_existing(op, -1, NULL))
+        return;
     enum qr_err err = batch_put_tags(op->server->batch, op->id, t);
     if (err != QR_OK)
         s3c_fail_err(op, err);
@@ -326,14 +341,14 @@ static void delete_tagging(struct s3c_op *op)
 }
 
 static const struct s3c_route routes[] = {
-    {"POST", "", false, "CreateJob", create_job},
-    {"GET", "", false, "ListJobs", list_jobs},
-    {"GET", NULL, true, "DescribeJob", describe_job},
-    {"POST", "priority", true, "UpdateJobPriority", update_priority},
-    {"POST", "status", true, "UpdateJobStatus", update_status},
-    {"GET", "tagging", true, "GetJobTagging", get_tagging},
-    {"PUT", "tagging", true, "PutJobTagging", put_tagging},
-    {"DELETE", "tagging", true, "DeleteJobTagging", delete_tagging},
+    {"POST", "", false, "CreateJob", create_job, true},
+    {"GET", "", false, "ListJobs", list_jobs, false},
+    {"GET", NULL, true, "DescribeJob", describe_job, false},
+    {"POST", "priority", true, "UpdateJobPriority", update_priority, true},
+    {"POST", "status", true, "UpdateJobStatus", update_status, true},
+    {"GET", "tagging", true, "GetJobTagging", get_tagging, false},
+    {"PUT", "tagging", true, "PutJobTagging", put_tagging, true},
+    {"DELETE", "tagging", true, "DeleteJobTagging", delete_tagging, true},
 };
 
 /* ---- dispatch ---- */
@@ -434,7 +449,7 @@ void s3control_handle(struct api_req *ar)
         send_result(op);
         return;
     }
-    if (!s3c_authorize(op)) {
+    if (!op->route->keyed && !s3c_authorize(op)) {
         send_result(op);
         return;
     }

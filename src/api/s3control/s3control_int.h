@@ -43,8 +43,17 @@ void s3c_fail(struct s3c_op *op, int status, const char *code, const char *fmt, 
 void s3c_fail_err(struct s3c_op *op, enum qr_err err);
 
 /* The request's IAM decision: its s3: action on the job ARN or "*"; false with op failed
- * (403 AccessDenied with AWS's message). Loop thread, once per request. */
+ * (403 AccessDenied with AWS's message). s3c_authorize: for actions without job condition
+ * keys, from the loop thread once per request. The others decide on the worker, once per
+ * request, with their keys: s3c_authorize_create with CreateJob's (the Priority and the
+ * operation named in doc, each when well formed; doc may be NULL), s3c_authorize_existing
+ * with the job's stored priority, operation and suspension (none when the job does not
+ * exist, so a caller who may not act learns nothing of it) and request_priority (-1:
+ * none). CreateJob's doc and PutJobTagging's tags_doc (NULL: none) also give the request's
+ * tags (aws:RequestTag/KEY, aws:TagKeys). */
 bool s3c_authorize(struct s3c_op *op);
+bool s3c_authorize_create(struct s3c_op *op, xmlDocPtr doc);
+bool s3c_authorize_existing(struct s3c_op *op, int64_t request_priority, xmlDocPtr tags_doc);
 
 /* CreateJob's body into def and tags; false with op failed. doc borrowed. */
 bool s3c_parse_create(struct s3c_op *op, xmlDocPtr doc, struct batch_def *def,
@@ -57,6 +66,10 @@ bool s3c_parse_tags(struct s3c_op *op, xmlNodePtr parent, struct batch_tags *t);
 const char *s3c_state_name(enum batch_state s);
 /* The state of a wire name; false when none. */
 bool s3c_state_parse(struct qr_slice name, enum batch_state *out);
+
+/* The wire name of an operation (its JobOperation member), from render.c's table; NULL
+ * for a value outside it. */
+const char *s3c_op_name(enum batch_op o);
 
 /* Renders one job (DescribeJob's <Job>) / one list entry / a tag list into b. */
 void s3c_render_job(struct s3c_op *op, struct qr_buf *b, const struct batch_job *j);
