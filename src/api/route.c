@@ -415,18 +415,23 @@ static void dispose_api_req(void *p)
     sigv4_chunk_ctx_wipe(&ar->chunk);
 }
 
+/* S3 Control (the jobs API): signed as service s3, told apart by its path. */
+static bool is_control(const struct api_req *ar)
+{
+    return qr_slice_starts(ar->path, QR_SLICE_LIT("/v20180820/"));
+}
+
 /* The request is authenticated and its body read: hand it to its API family. */
 static void dispatch(struct api_req *ar)
 {
-    struct qr_slice ctl = QR_SLICE_LIT("/v20180820/");
-    if (!kind_fits_service(ar, qr_slice_starts(ar->path, ctl))) {
+    if (!kind_fits_service(ar, is_control(ar))) {
         api_send_auth_failure(ar, QR_E_DENIED,
                               "S3 Express session credentials are valid only for S3 requests "
                               "to their directory bucket.",
                               NULL);
         return;
     }
-    if (qr_slice_starts(ar->path, ctl)) {
+    if (is_control(ar)) {
         s3control_handle(ar);
         return;
     }
@@ -651,7 +656,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         api_send_auth_failure(ar, e, why.msg, why.unsigned_header);
         return 0;
     }
-    if (!s3_before_body(ar))
+    if (!is_control(ar) && !s3_before_body(ar))
         return 0; /* refused without inviting the body: no 100 Continue went out */
     if (api_stream_wanted(ar)) {
         api_stream_start(ar, on_streamed);
