@@ -132,8 +132,9 @@ static const char *const stmt_sql[ST__COUNT] = {
                         " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,"
                         "?19,?20,1)",
     [ST_OBJ_UNLATEST] = "UPDATE objects SET latest=0 WHERE id=?1",
+    /* one seek of objects_by_key_seq; writes nothing when the newest already is current */
     [ST_OBJ_PROMOTE] = "UPDATE objects SET latest=1 WHERE id=(SELECT id FROM objects"
-                       " WHERE bucket_id=?1 AND key=?2 ORDER BY id DESC LIMIT 1)",
+                       " WHERE bucket_id=?1 AND key=?2 ORDER BY id DESC LIMIT 1) AND latest=0",
     [ST_OBJ_SET_TAGS_V] = "UPDATE objects SET tags=?3 WHERE bucket_id=?1 AND key=?2"
                           " AND version_id=?4 AND marker=0",
     [ST_OBJ_SET_RETENTION] = "UPDATE objects SET lock_mode=?2, lock_until_ms=?3 WHERE id=?1",
@@ -278,7 +279,7 @@ enum qr_err db_fail(sqlite3 *db, const char *what)
  * text, not the rows, so this is instant on any size of table. Each is probed (a few
  * pragma reads at open) rather than trusted to user_version, which directories from
  * before it existed leave at 0 whatever they hold; user_version is then set to the number
- * of columns added, for tools and humans. */
+ * of columns and indexes added (added_indexes), for tools and humans. */
 static const char *const added_columns[][2] = {
     {"objects", "part_sizes BLOB"}, /* schema 1 */
     {"objects", "sse BLOB"},        /* schema 2: crypt_env of an encrypted object */
@@ -302,10 +303,20 @@ static const char *const added_columns[][2] = {
     {"completed_uploads", "version_id TEXT NOT NULL DEFAULT ''"},
 };
 
-/* Made after the columns it names exist: a key's current version (and the current
- * versions in key order) in one lookup. */
-static const char added_index_sql[] =
-    "CREATE INDEX IF NOT EXISTS objects_latest ON objects(bucket_id, key) WHERE latest=1;";
+/* Indexes added after the first release, made after the columns they name exist. Unlike
+ * a column, a new index is built from every row, once, inside the migration's
+ * transaction. user_version counts them with the columns. */
+static const char *const added_indexes[] = {
+    /* schema 3: a key's current version (and the current versions in key order) in one
+     * lookup */
+    "CREATE INDEX IF NOT EXISTS objects_latest ON objects(bucket_id, key) WHERE latest=1;",
+    /* schema 4: a key's versions newest first (rowid order, version.c). Deleting the
+     * current version finds its successor with one seek, and ListObjectVersions reads a
+     * key's versions in order, instead of reading every version of the key and sorting
+     * them: the (bucket_id, key, version_id) index orders them by id string, and an
+     * ascending rowid cannot serve "key, id DESC". */
+    "CREATE INDEX IF NOT EXISTS objects_by_key_seq ON objects(bucket_id, key, id DESC);",
+};
 
 static bool has_column(sqlite3 *db, const char *table, const char *col)
 {
@@ -332,11 +343,13 @@ static enum qr_err migrate_columns(sqlite3 *db)
         if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
             return db_fail(db, "migrate");
     }
-    if (sqlite3_exec(db, added_index_sql, NULL, NULL, NULL) != SQLITE_OK)
-        return db_fail(db, "migrate index");
+    for (size_t i = 0; i < sizeof(added_indexes) / sizeof(added_indexes[0]); i++)
+        if (sqlite3_exec(db, added_indexes[i], NULL, NULL, NULL) != SQLITE_OK)
+            return db_fail(db, "migrate index");
     char pragma[48];
     snprintf(pragma, sizeof(pragma), "PRAGMA user_version=%zu;",
-             sizeof(added_columns) / sizeof(added_columns[0]));
+             sizeof(added_columns) / sizeof(added_columns[0]) +
+                 sizeof(added_indexes) / sizeof(added_indexes[0]));
     if (sqlite3_exec(db, pragma, NULL, NULL, NULL) != SQLITE_OK)
         return db_fail(db, "migrate version");
     return QR_OK;
@@ -435,6 +448,12 @@ sqlite3_stmt *stmt_get(struct stmt_cache *c, enum stmt_id id)
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
     return s;
+}
+
+int store_debug_steps(struct store *st, enum stmt_id id)
+{
+    sqlite3_stmt *s = st->wc.s[id];
+    return s == NULL ? 0 : sqlite3_stmt_status(s, SQLITE_STMTSTATUS_VM_STEP, 1);
 }
 
 enum qr_err stmt_exec(struct stmt_cache *c, enum stmt_id id)

@@ -525,5 +525,9 @@ uint64_t store_debug_changes(struct store *st);
 /* Returns once every blob freed by changes that already returned has been unlinked
  * (the writer unlinks after waking callers, before it takes its next batch). */
 void store_debug_sync(struct store *st);
+/* Virtual machine steps the writer's statement id has run since the previous call (0 if
+ * it was never prepared): a seek costs a few dozen, a scan one or more per row, so a test
+ * can tell which one a change ran. Only while no change is in flight. */
+int store_debug_steps(struct store *st, enum stmt_id id);
 
 #endif

@@ -1660,7 +1660,7 @@ static void test_migrate_versioning(void **state)
     assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM sqlite_master"
                                      " WHERE type='index' AND name='objects_latest'"),
                      1);
-    assert_int_equal(sql_int(f->dir, "PRAGMA user_version"), 19);
+    assert_int_equal(sql_int(f->dir, "PRAGMA user_version"), 21);
     assert_obj(f, "bkt", SL("old"), "bytes", 5);
     struct store_bucket b;
     assert_int_equal(store_bucket_get(f->r, SL("bkt"), &b), QR_OK);

@@ -1,0 +1,356 @@
+/*
+ * test_store_versions.c - store/: a key with many versions. Deleting its current version
+ * hands "current" to the next newest version (or delete marker) with one index seek, and
+ * ListObjectVersions reads a key's versions newest first without sorting them all. The
+ * seek is checked twice: by the plans SQLite chooses for the store's own statements
+ * (EXPLAIN QUERY PLAN) and by the virtual machine steps the writer's statement ran.
+ * Real SQLite and real files in a mkdtemp directory; white-box through store_int.h
+ * (statement text and step counters) and direct SQL on meta.db to stage an old schema.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#define _XOPEN_SOURCE_EXTENDED 1
+#include <ftw.h>
+#include <sys/stat.h>
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+#include "store/store_int.h"
+
+#define SL(s)      QR_SLICE_LIT(s)
+#define N_VERSIONS 10000
+
+struct fx {
+    char dir[64];
+    struct store *st;
+    struct store_reader *r;
+    h2o_mem_pool_t pool;
+};
+
+/* no_fsync: ten thousand commits are about the seek, not the disk */
+static void fx_open(struct fx *f)
+{
+    struct store_opts o = {.dir = f->dir, .no_fsync = true};
+    assert_int_equal(store_open(&o, &f->st), QR_OK);
+    assert_int_equal(store_reader_new(f->st, &f->r), QR_OK);
+}
+
+static void fx_close(struct fx *f)
+{
+    store_reader_free(f->r);
+    store_close(f->st);
+    f->r = NULL;
+    f->st = NULL;
+}
+
+static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    return remove(p);
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    strcpy(f->dir, "/tmp/qr-storev-XXXXXX");
+    if (mkdtemp(f->dir) == NULL)
+        return -1;
+    fx_open(f);
+    h2o_mem_init_pool(&f->pool);
+    struct store_bucket b = {.name = "vb", .type = STORE_BUCKET_GENERAL, .region = "us-east-1"};
+    assert_int_equal(store_bucket_create(f->st, &b), QR_OK);
+    assert_int_equal(store_bucket_set_versioning(f->st, SL("vb"), STORE_VERS_ENABLED), QR_OK);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    fx_close(f);
+    h2o_mem_clear_pool(&f->pool);
+    nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+/* ---- helpers ---- */
+
+static void vput(struct fx *f, struct qr_slice key, const char *body, char vid[40])
+{
+    struct store_put p = {.bucket = SL("vb"),
+                          .key = key,
+                          .data = qr_slice_cstr(body),
+                          .etag = "e",
+                          .headers = SL("h")};
+    struct store_put_result res;
+    assert_int_equal(store_obj_put(f->st, &p, &res), QR_OK);
+    memcpy(vid, res.version_id, 40);
+}
+
+static struct store_delete_result vdel(struct fx *f, struct qr_slice key, const char *version)
+{
+    struct store_delete d = {.bucket = SL("vb"),
+                             .key = key,
+                             .version = version ? qr_slice_cstr(version) : qr_slice(NULL, 0)};
+    struct store_delete_result res;
+    assert_int_equal(store_obj_delete_v(f->st, &d, &res), QR_OK);
+    return res;
+}
+
+/* The current version of key: its id and body, or the marker's id with body "" and
+ * *marker set. */
+static void current(struct fx *f, struct qr_slice key, char vid[40], char body[16], bool *marker)
+{
+    struct store_obj o;
+    enum qr_err err = store_obj_get(f->r, SL("vb"), key, true, &f->pool, &o);
+    *marker = err == QR_E_NO_SUCH_KEY && o.is_marker;
+    if (!*marker)
+        assert_int_equal(err, QR_OK);
+    memcpy(vid, o.version_id, 40);
+    body[0] = '\0';
+    if (!*marker) {
+        assert_true(o.inline_data.len < 16);
+        memcpy(body, o.inline_data.p, o.inline_data.len);
+        body[o.inline_data.len] = '\0';
+    }
+}
+
+static void assert_current(struct fx *f, struct qr_slice key, const char *want_vid,
+                           const char *want_body)
+{
+    char vid[40], body[16];
+    bool marker;
+    current(f, key, vid, body, &marker);
+    assert_string_equal(vid, want_vid);
+    assert_false(marker);
+    assert_string_equal(body, want_body);
+}
+
+/* Steps the writer's ST_OBJ_PROMOTE ran for the delete just made: the one statement of a
+ * version delete that looks for the successor. A scan over N_VERSIONS index entries runs
+ * several steps per entry; a seek a few dozen whatever N_VERSIONS is. */
+static void assert_seek(struct fx *f)
+{
+    int steps = store_debug_steps(f->st, ST_OBJ_PROMOTE);
+    if (steps >= 200)
+        fprintf(stderr, "promote ran %d steps\n", steps);
+    assert_true(steps > 0);
+    assert_true(steps < 200);
+}
+
+static void body_of(unsigned i, char out[16])
+{
+    snprintf(out, 16, "v%05u", i);
+}
+
+/* ---- tests ---- */
+
+/* k gets N_VERSIONS versions; j and l (its neighbours in key order, so in the index)
+ * get versions now and then, l's always with higher rowids than most of k's. */
+static char (*fill(struct fx *f))[40]
+{
+    char (*v)[40] = calloc(N_VERSIONS, 40);
+    char other[40], body[16];
+    for (unsigned i = 0; i < N_VERSIONS; i++) {
+        body_of(i, body);
+        vput(f, SL("k"), body, v[i]);
+        if (i % 1000 == 0) {
+            vput(f, SL("j"), "j", other);
+            vput(f, SL("l"), "l", other);
+        }
+    }
+    vput(f, SL("l"), "l-last", other);
+    return v;
+}
+
+static void test_delete_current_among_many(void **state)
+{
+    struct fx *f = *state;
+    char (*v)[40] = fill(f);
+    char body[16];
+    (void)store_debug_steps(f->st, ST_OBJ_PROMOTE);
+
+    /* the newest goes: the next newest of k (not l's newer rows) is current */
+    struct store_delete_result dr = vdel(f, SL("k"), v[N_VERSIONS - 1]);
+    assert_string_equal(dr.version_id, v[N_VERSIONS - 1]);
+    assert_false(dr.marker);
+    assert_seek(f);
+    body_of(N_VERSIONS - 2, body);
+    assert_current(f, SL("k"), v[N_VERSIONS - 2], body);
+    char vid[40];
+    bool is_marker;
+    char lbody[16];
+    current(f, SL("l"), vid, lbody, &is_marker); /* the neighbour keeps its own current */
+    assert_string_equal(lbody, "l-last");
+
+    /* an old version goes: the current one stays */
+    dr = vdel(f, SL("k"), v[5000]);
+    assert_string_equal(dr.version_id, v[5000]);
+    assert_seek(f);
+    assert_current(f, SL("k"), v[N_VERSIONS - 2], body);
+
+    /* a delete marker on top: k reads as deleted; a version put after it and then deleted
+     * by id hands "current" back to the marker, so k still reads as deleted (S3 makes the
+     * next newest current whatever it is) */
+    dr = vdel(f, SL("k"), NULL);
+    assert_true(dr.marker);
+    char marker_id[40], vnew[40];
+    memcpy(marker_id, dr.version_id, 40);
+    current(f, SL("k"), vid, body, &is_marker);
+    assert_true(is_marker);
+    assert_string_equal(vid, marker_id);
+    vput(f, SL("k"), "new", vnew);
+    assert_current(f, SL("k"), vnew, "new");
+    dr = vdel(f, SL("k"), vnew);
+    assert_seek(f);
+    current(f, SL("k"), vid, body, &is_marker);
+    assert_true(is_marker);
+    assert_string_equal(vid, marker_id);
+    struct store_list_opts lo = {.max = 10};
+    struct store_list_result lr;
+    assert_int_equal(store_list(f->r, SL("vb"), &lo, &f->pool, &lr), QR_OK);
+    assert_int_equal(lr.n, 2); /* j and l: k's current version is a marker */
+
+    /* deleting the marker by id brings back the newest real version */
+    dr = vdel(f, SL("k"), marker_id);
+    assert_true(dr.marker);
+    assert_seek(f);
+    body_of(N_VERSIONS - 2, body);
+    assert_current(f, SL("k"), v[N_VERSIONS - 2], body);
+    free(v);
+}
+
+/* Exactly one row of the key has latest = 1 after each delete, and it is the newest:
+ * checked against the listing, which orders by the same rowid. */
+static void test_versions_listing_newest_first(void **state)
+{
+    struct fx *f = *state;
+    char (*v)[40] = fill(f);
+    (void)vdel(f, SL("k"), v[N_VERSIONS - 1]);
+    (void)vdel(f, SL("k"), v[N_VERSIONS - 3]);
+    (void)store_debug_steps(f->st, ST_OBJ_PROMOTE);
+
+    struct store_list_opts o = {.max = 4, .versions = true, .prefix = SL("k")};
+    struct store_list_result r;
+    assert_int_equal(store_list(f->r, SL("vb"), &o, &f->pool, &r), QR_OK);
+    /* the page is read in index order: no sort of all N_VERSIONS rows first */
+    int steps = sqlite3_stmt_status(f->r->c.s[ST_LISTV_BOUNDED], SQLITE_STMTSTATUS_VM_STEP, 1);
+    assert_true(steps > 0 && steps < 1000);
+    assert_true(r.truncated);
+    assert_int_equal(r.n, 4);
+    const unsigned want[] = {N_VERSIONS - 2, N_VERSIONS - 4, N_VERSIONS - 5, N_VERSIONS - 6};
+    for (size_t i = 0; i < 4; i++) {
+        assert_string_equal(r.e[i].version_id, v[want[i]]);
+        assert_true(r.e[i].is_latest == (i == 0));
+    }
+    /* the next page resumes inside the key after a version id */
+    o.after = SL("k");
+    o.after_version = qr_slice_cstr(v[N_VERSIONS - 6]);
+    o.prefix = qr_slice(NULL, 0);
+    assert_int_equal(store_list(f->r, SL("vb"), &o, &f->pool, &r), QR_OK);
+    assert_int_equal(r.n, 4);
+    assert_string_equal(r.e[0].version_id, v[N_VERSIONS - 7]);
+    steps = sqlite3_stmt_status(f->r->c.s[ST_LISTV_KEY_REST], SQLITE_STMTSTATUS_VM_STEP, 1);
+    assert_true(steps > 0 && steps < 1000);
+
+    /* the key's last versions go one by one, newest first: each delete finds the next */
+    for (unsigned i = N_VERSIONS - 2; i > N_VERSIONS - 20; i--) {
+        if (i == N_VERSIONS - 3)
+            continue;
+        (void)vdel(f, SL("k"), v[i]);
+        assert_seek(f);
+        unsigned next = i - 1 == N_VERSIONS - 3 ? i - 2 : i - 1;
+        char body[16];
+        body_of(next, body);
+        assert_current(f, SL("k"), v[next], body);
+    }
+    free(v);
+}
+
+/* The plans SQLite picks for the statements that walk a key's versions: index searches
+ * only, no scan and no temporary b-tree to sort. */
+static void test_version_plans(void **state)
+{
+    struct fx *f = *state;
+    static const enum stmt_id ids[] = {ST_OBJ_PROMOTE, ST_LISTV_BOUNDED, ST_LISTV_UNBOUNDED,
+                                       ST_LISTV_KEY_REST};
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+        sqlite3_stmt *s = stmt_get(&f->r->c, ids[i]);
+        assert_non_null(s);
+        char q[1024];
+        snprintf(q, sizeof(q), "EXPLAIN QUERY PLAN %s", sqlite3_sql(s));
+        sqlite3_stmt *e;
+        assert_int_equal(sqlite3_prepare_v2(f->r->db, q, -1, &e, NULL), SQLITE_OK);
+        bool seq_index = false;
+        while (sqlite3_step(e) == SQLITE_ROW) {
+            const char *d = (const char *)sqlite3_column_text(e, 3);
+            if (strstr(d, "SCAN") || strstr(d, "TEMP B-TREE"))
+                fail_msg("%s: %s", sqlite3_sql(s), d);
+            seq_index |= strstr(d, "objects_by_key_seq") != NULL;
+        }
+        sqlite3_finalize(e);
+        assert_true(seq_index);
+    }
+}
+
+/* ---- direct SQL on meta.db ---- */
+
+static int64_t sql_int(const char *dir, const char *q, bool exec_only)
+{
+    char path[128];
+    sqlite3 *db;
+    sqlite3_stmt *s;
+    snprintf(path, sizeof(path), "%s/meta.db", dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, q, -1, &s, NULL), SQLITE_OK);
+    int rc = sqlite3_step(s);
+    assert_int_equal(rc, exec_only ? SQLITE_DONE : SQLITE_ROW);
+    int64_t v = exec_only ? 0 : sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return v;
+}
+
+/* A data directory from before the index (schema 3): the index is built on open from the
+ * rows already there, and deletes use it at once. */
+static void test_migrate_adds_index(void **state)
+{
+    struct fx *f = *state;
+    char v[3][40];
+    vput(f, SL("k"), "a", v[0]);
+    vput(f, SL("k"), "b", v[1]);
+    vput(f, SL("k"), "c", v[2]);
+    fx_close(f);
+    (void)sql_int(f->dir, "DROP INDEX objects_by_key_seq", true);
+    (void)sql_int(f->dir, "PRAGMA user_version=19", true);
+    fx_open(f);
+    assert_int_equal(sql_int(f->dir,
+                             "SELECT count(*) FROM sqlite_master"
+                             " WHERE type='index' AND name='objects_by_key_seq'",
+                             false),
+                     1);
+    assert_int_equal(sql_int(f->dir, "PRAGMA user_version", false), 21);
+    (void)vdel(f, SL("k"), v[2]);
+    assert_seek(f);
+    assert_current(f, SL("k"), v[1], "b");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_delete_current_among_many, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_versions_listing_newest_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_version_plans, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_adds_index, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
