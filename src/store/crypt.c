@@ -261,7 +261,8 @@ bool crypt_env_unpack(const void *p, size_t n, struct crypt_env *env)
     return true;
 }
 
-void crypt_ctr(const uint8_t key[32], const uint8_t iv[16], uint64_t off, void *buf, size_t n)
+void crypt_ctr_to(const uint8_t key[32], const uint8_t iv[16], uint64_t off, void *dst,
+                  const void *src, size_t n)
 {
     uint8_t ctr[16];
     uint64_t blocks = off / 16;
@@ -281,14 +282,21 @@ void crypt_ctr(const uint8_t key[32], const uint8_t iv[16], uint64_t off, void *
     if (c == NULL || EVP_EncryptInit_ex(c, first_use(c) ? ctr_cipher() : NULL, NULL, key, ctr) != 1 ||
         (off % 16 && EVP_EncryptUpdate(c, skip, &len, skip, (int)(off % 16)) != 1))
         abort();
-    uint8_t *p = buf;
+    uint8_t *d = dst;
+    const uint8_t *p = src;
     while (n > 0) {
         int chunk = n > (1u << 30) ? (1 << 30) : (int)n;
-        if (EVP_EncryptUpdate(c, p, &len, p, chunk) != 1)
+        if (EVP_EncryptUpdate(c, d, &len, p, chunk) != 1)
             abort();
+        d += chunk;
         p += chunk;
         n -= (size_t)chunk;
     }
+}
+
+void crypt_ctr(const uint8_t key[32], const uint8_t iv[16], uint64_t off, void *buf, size_t n)
+{
+    crypt_ctr_to(key, iv, off, buf, buf, n);
 }
 
 enum qr_err crypt_stream_begin(const uint8_t master[32], const struct store_sse *sse,
@@ -300,10 +308,12 @@ enum qr_err crypt_stream_begin(const uint8_t master[32], const struct store_sse 
     return crypt_env_new(master, sse, &cs->env, cs->key);
 }
 
-void crypt_stream_apply(struct crypt_stream *cs, void *buf, size_t n)
+void crypt_stream_apply_to(struct crypt_stream *cs, void *dst, const void *src, size_t n)
 {
     if (cs->env.mode != STORE_SSE_NONE)
-        crypt_ctr(cs->key, cs->env.iv, cs->off, buf, n);
+        crypt_ctr_to(cs->key, cs->env.iv, cs->off, dst, src, n);
+    else if (dst != src)
+        memcpy(dst, src, n);
     cs->off += n;
 }
 
