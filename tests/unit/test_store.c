@@ -1877,6 +1877,39 @@ static void ctr_ref(const uint8_t key[32], const uint8_t iv[16], const uint8_t *
     EVP_CIPHER_CTX_free(c);
 }
 
+/* crypt_ctr is AES-256-CTR as OpenSSL computes it (blobs written before the bulk cipher
+ * moved to libgcrypt read the same), also where the 128-bit counter carries across
+ * 32- and 64-bit words and wraps, from any offset, in place and out of place. */
+static void test_ctr_matches_openssl(void **state)
+{
+    (void)state;
+    enum { N = 4096 };
+    static const uint8_t ivs[][16] = {
+        {0},
+        {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xf0},
+        {0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xf0},
+        {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+         0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xf0},
+        {0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 1, 2, 3, 4, 5, 6, 7, 8},
+    };
+    static const size_t cuts[][2] = {{0, N}, {1, 15}, {15, 2}, {33, 1000}, {255, 3000}, {4095, 1}};
+    uint8_t key[32], *plain = pattern(N, 44), want[N], got[N], out[N];
+    for (size_t i = 0; i < 32; i++)
+        key[i] = (uint8_t)(i * 13 + 1);
+    for (size_t v = 0; v < sizeof(ivs) / sizeof(ivs[0]); v++) {
+        ctr_ref(key, ivs[v], plain, want, N);
+        for (size_t c = 0; c < sizeof(cuts) / sizeof(cuts[0]); c++) {
+            size_t off = cuts[c][0], n = cuts[c][1];
+            memcpy(got, plain + off, n);
+            crypt_ctr(key, ivs[v], off, got, n);
+            assert_memory_equal(got, want + off, n);
+            crypt_ctr_to(key, ivs[v], off, out, want + off, n);
+            assert_memory_equal(out, plain + off, n);
+        }
+    }
+    free(plain);
+}
+
 /* Bodies and pieces larger than the store's scratch buffer, in sizes that split AES
  * blocks: the file holds exactly AES-256-CTR of the plaintext from the envelope's
  * counter (checked against EVP, SSE-C so the key is known), and the caller's plaintext
@@ -1957,6 +1990,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_blob_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_blob_stream_sse, setup, teardown),
+        cmocka_unit_test(test_ctr_matches_openssl),
         cmocka_unit_test_setup_teardown(test_sse_pieces_span_scratch, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
