@@ -114,17 +114,21 @@ static const char *const stmt_sql[ST__COUNT] = {
                        "lock_mode,lock_days,lock_years FROM buckets"
                        " WHERE type=?1 AND name>?2 ORDER BY name LIMIT ?3",
     [ST_BUCKET_ANY_OBJECT] = "SELECT 1 FROM objects WHERE bucket_id=?1 LIMIT 1",
+/* The statements of a key's current version (latest=1) name objects_latest: given the
+ * choice, SQLite takes objects_by_key_seq as readily, and that one walks every version of
+ * the key (or of a listed range) to find the current ones. */
+#define CURRENT "objects INDEXED BY objects_latest"
 #define W_OBJ_COLS "id,etag,ext,size,mtime_ms,marker,version_id,lock_mode,lock_until_ms,legal_hold"
-    [ST_OBJ_FIND] = "SELECT " W_OBJ_COLS " FROM objects WHERE bucket_id=?1 AND key=?2 AND latest=1",
+    [ST_OBJ_FIND] = "SELECT " W_OBJ_COLS " FROM " CURRENT " WHERE bucket_id=?1 AND key=?2"
+                    " AND latest=1",
     [ST_OBJ_FIND_V] =
         "SELECT " W_OBJ_COLS " FROM objects WHERE bucket_id=?1 AND key=?2 AND version_id=?3",
 #undef W_OBJ_COLS
 #define FULL_COLS                                                                                  \
     "SELECT size,etag,headers,tags,ck_alg,ck_type,ck_value,parts,data,ext,part_sizes,sse,"         \
-    "marker"                                                                                       \
-    " FROM objects WHERE bucket_id=?1 AND key=?2 AND "
-    [ST_OBJ_FULL] = FULL_COLS "latest=1",
-    [ST_OBJ_FULL_V] = FULL_COLS "version_id=?3",
+    "marker FROM "
+    [ST_OBJ_FULL] = FULL_COLS CURRENT " WHERE bucket_id=?1 AND key=?2 AND latest=1",
+    [ST_OBJ_FULL_V] = FULL_COLS "objects WHERE bucket_id=?1 AND key=?2 AND version_id=?3",
 #undef FULL_COLS
     [ST_OBJ_INSERT_V] = "INSERT INTO objects(bucket_id,key,size,mtime_ms,etag,headers,tags,ck_alg,"
                         "ck_type,ck_value,parts,data,ext,part_sizes,sse,version_id,marker,"
@@ -144,35 +148,39 @@ static const char *const stmt_sql[ST__COUNT] = {
                       " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)"
                       " ON CONFLICT(bucket_id,key,version_id) DO UPDATE SET " OBJ_COLS_SET,
     [ST_OBJ_DELETE] = "DELETE FROM objects WHERE id=?1",
-    [ST_OBJ_SET_TAGS] = "UPDATE objects SET tags=?3 WHERE bucket_id=?1 AND key=?2 AND latest=1"
+    [ST_OBJ_SET_TAGS] = "UPDATE " CURRENT " SET tags=?3 WHERE bucket_id=?1 AND key=?2 AND latest=1"
                         " AND marker=0",
 #define OBJ_GET_COLS                                                                               \
     "SELECT o.id,o.size,o.mtime_ms,o.etag,o.headers,o.tags,o.ck_alg,o.ck_type,"                    \
     "o.ck_value,o.parts,o.data IS NULL,CASE WHEN ?3 THEN o.data END,o.ext,"                        \
     "o.part_sizes,o.sse,o.version_id,o.marker,o.lock_mode,o.lock_until_ms,o.legal_hold,"           \
     "b.versioning"                                                                                 \
-    " FROM buckets b LEFT JOIN objects o ON o.bucket_id=b.id AND o.key=?2 AND "
-    [ST_OBJ_GET] = OBJ_GET_COLS "o.latest=1 WHERE b.name=?1",
-    [ST_OBJ_GET_V] = OBJ_GET_COLS "o.version_id=?4 WHERE b.name=?1",
+    " FROM buckets b LEFT JOIN "
+    [ST_OBJ_GET] = OBJ_GET_COLS "objects o INDEXED BY objects_latest ON o.bucket_id=b.id"
+                                " AND o.key=?2 AND o.latest=1 WHERE b.name=?1",
+    [ST_OBJ_GET_V] = OBJ_GET_COLS "objects o ON o.bucket_id=b.id AND o.key=?2"
+                                  " AND o.version_id=?4 WHERE b.name=?1",
 #undef OBJ_GET_COLS
 #define LIST_COLS                                                                                  \
-    "SELECT key,size,mtime_ms,etag,ck_alg,ck_type,version_id,marker,latest FROM objects"
+    "SELECT key,size,mtime_ms,etag,ck_alg,ck_type,version_id,marker,latest FROM "
     /* The latest versions that are not delete markers. A marker still ends the query (it is
      * a row of the range) but is skipped by list.c, so a page of keys whose latest is a
      * marker costs rows, never a wrong answer. */
-    [ST_LIST_BOUNDED] = LIST_COLS " WHERE bucket_id=?1 AND key>=?2 AND key<?3 AND latest=1"
-                                  " ORDER BY key LIMIT ?4",
-    [ST_LIST_UNBOUNDED] = LIST_COLS " WHERE bucket_id=?1 AND key>=?2 AND latest=1"
-                                    " ORDER BY key LIMIT ?4",
+    [ST_LIST_BOUNDED] = LIST_COLS CURRENT " WHERE bucket_id=?1 AND key>=?2 AND key<?3"
+                                          " AND latest=1 ORDER BY key LIMIT ?4",
+    [ST_LIST_UNBOUNDED] = LIST_COLS CURRENT " WHERE bucket_id=?1 AND key>=?2 AND latest=1"
+                                            " ORDER BY key LIMIT ?4",
     /* every version: key order, newest (highest rowid) first */
-    [ST_LISTV_BOUNDED] = LIST_COLS " WHERE bucket_id=?1 AND key>=?2 AND key<?3"
+    [ST_LISTV_BOUNDED] = LIST_COLS "objects WHERE bucket_id=?1 AND key>=?2 AND key<?3"
                                    " ORDER BY key, id DESC LIMIT ?4",
     [ST_LISTV_UNBOUNDED] =
-        LIST_COLS " WHERE bucket_id=?1 AND key>=?2 ORDER BY key, id DESC LIMIT ?4",
-    [ST_LISTV_KEY_REST] = LIST_COLS " WHERE bucket_id=?1 AND key=?2 AND id<(SELECT id FROM objects"
+        LIST_COLS "objects WHERE bucket_id=?1 AND key>=?2 ORDER BY key, id DESC LIMIT ?4",
+    [ST_LISTV_KEY_REST] = LIST_COLS "objects WHERE bucket_id=?1 AND key=?2 AND id<(SELECT id"
+                                    " FROM objects"
                                     " WHERE bucket_id=?1 AND key=?2 AND version_id=?3)"
                                     " ORDER BY id DESC LIMIT ?4",
 #undef LIST_COLS
+#undef CURRENT
     [ST_BLOB_INSERT] = "INSERT INTO blobs(id,refcount,size,sse) VALUES(?1,1,?2,?3)",
     [ST_BLOB_INC] = "UPDATE blobs SET refcount=refcount+1 WHERE id=?1",
     [ST_BLOB_DEC] = "UPDATE blobs SET refcount=refcount-1 WHERE id=?1 RETURNING refcount",

@@ -276,30 +276,67 @@ static void test_versions_listing_newest_first(void **state)
     free(v);
 }
 
-/* The plans SQLite picks for the statements that walk a key's versions: index searches
- * only, no scan and no temporary b-tree to sort. */
+/* The plans SQLite picks: index searches only, no scan and no temporary b-tree to sort;
+ * the statements that walk a key's versions use objects_by_key_seq, and those of a key's
+ * current version objects_latest (a walk of every version would find it too, slowly). */
 static void test_version_plans(void **state)
 {
     struct fx *f = *state;
-    static const enum stmt_id ids[] = {ST_OBJ_PROMOTE, ST_LISTV_BOUNDED, ST_LISTV_UNBOUNDED,
-                                       ST_LISTV_KEY_REST};
-    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
-        sqlite3_stmt *s = stmt_get(&f->r->c, ids[i]);
+    static const struct {
+        enum stmt_id id;
+        const char *index;
+    } want[] = {
+        {ST_OBJ_PROMOTE, "objects_by_key_seq"},  {ST_LISTV_BOUNDED, "objects_by_key_seq"},
+        {ST_LISTV_UNBOUNDED, "objects_by_key_seq"}, {ST_LISTV_KEY_REST, "objects_by_key_seq"},
+        {ST_OBJ_FIND, "objects_latest"},         {ST_OBJ_FULL, "objects_latest"},
+        {ST_OBJ_GET, "objects_latest"},          {ST_OBJ_SET_TAGS, "objects_latest"},
+        {ST_LIST_BOUNDED, "objects_latest"},     {ST_LIST_UNBOUNDED, "objects_latest"},
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        sqlite3_stmt *s = stmt_get(&f->r->c, want[i].id);
         assert_non_null(s);
         char q[1024];
         snprintf(q, sizeof(q), "EXPLAIN QUERY PLAN %s", sqlite3_sql(s));
         sqlite3_stmt *e;
         assert_int_equal(sqlite3_prepare_v2(f->r->db, q, -1, &e, NULL), SQLITE_OK);
-        bool seq_index = false;
+        bool used = false;
         while (sqlite3_step(e) == SQLITE_ROW) {
             const char *d = (const char *)sqlite3_column_text(e, 3);
             if (strstr(d, "SCAN") || strstr(d, "TEMP B-TREE"))
                 fail_msg("%s: %s", sqlite3_sql(s), d);
-            seq_index |= strstr(d, "objects_by_key_seq") != NULL;
+            used |= strstr(d, want[i].index) != NULL;
         }
         sqlite3_finalize(e);
-        assert_true(seq_index);
+        if (!used)
+            fail_msg("%s does not use %s", sqlite3_sql(s), want[i].index);
     }
+}
+
+/* Reading, tagging and listing the current version of a key with N_VERSIONS versions
+ * costs what it costs for a key with one. */
+static void test_current_reads_ignore_old_versions(void **state)
+{
+    struct fx *f = *state;
+    char (*v)[40] = fill(f);
+    char vid[40], body[16];
+    bool marker;
+    sqlite3_stmt *get = stmt_get(&f->r->c, ST_OBJ_GET);
+    assert_non_null(get);
+    (void)sqlite3_stmt_status(get, SQLITE_STMTSTATUS_VM_STEP, 1);
+    current(f, SL("k"), vid, body, &marker);
+    assert_string_equal(vid, v[N_VERSIONS - 1]);
+    int steps = sqlite3_stmt_status(f->r->c.s[ST_OBJ_GET], SQLITE_STMTSTATUS_VM_STEP, 1);
+    assert_true(steps > 0 && steps < 200);
+    struct store_list_opts o = {.max = 3};
+    struct store_list_result r;
+    assert_int_equal(store_list(f->r, SL("vb"), &o, &f->pool, &r), QR_OK);
+    assert_int_equal(r.n, 3); /* j, k, l */
+    steps = sqlite3_stmt_status(f->r->c.s[ST_LIST_UNBOUNDED], SQLITE_STMTSTATUS_VM_STEP, 1);
+    assert_true(steps > 0 && steps < 500);
+    assert_int_equal(store_obj_set_tags(f->st, SL("vb"), SL("k"), SL("t")), QR_OK);
+    steps = store_debug_steps(f->st, ST_OBJ_SET_TAGS);
+    assert_true(steps > 0 && steps < 200);
+    free(v);
 }
 
 /* ---- direct SQL on meta.db ---- */
@@ -350,6 +387,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_delete_current_among_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_versions_listing_newest_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_plans, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_current_reads_ignore_old_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_adds_index, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
