@@ -309,6 +309,7 @@ void crypt_ctr_to(const uint8_t key[32], const uint8_t iv[16], uint64_t off, voi
     if (c == NULL || gcry_cipher_setkey(c, key, 32) != 0 || gcry_cipher_setctr(c, ctr, 16) != 0 ||
         (off % 16 && gcry_cipher_encrypt(c, skip, off % 16, NULL, 0) != 0))
         abort();
+    OPENSSL_cleanse(skip, sizeof(skip)); /* keystream of bytes already stored */
     if (n > 0 && (dst == src ? gcry_cipher_encrypt(c, dst, n, NULL, 0)
                              : gcry_cipher_encrypt(c, dst, n, src, n)) != 0)
         abort();
