@@ -69,12 +69,15 @@ static void free_ctxs(void *p)
 
 static void fetch_ciphers(void)
 {
-    /* libgcrypt's one-time setup; no secure memory pool: keys live in our own buffers,
-     * wiped as before, and the pool would need locked pages */
-    if (gcry_check_version(GCRYPT_VERSION) == NULL ||
-        gcry_control(GCRYCTL_DISABLE_SECMEM, 0) != 0 ||
-        gcry_control(GCRYCTL_INITIALIZATION_FINISHED, 0) != 0)
+    /* libgcrypt's one-time setup, unless a library in the process did it already; no
+     * secure memory pool: keys live in our own buffers, wiped as before, and the pool
+     * would need locked pages. An older libgcrypt than the headers is refused here. */
+    if (gcry_check_version(GCRYPT_VERSION) == NULL)
         abort();
+    if (!gcry_control(GCRYCTL_INITIALIZATION_FINISHED_P)) {
+        (void)gcry_control(GCRYCTL_DISABLE_SECMEM, 0);     /* cannot fail before finished */
+        (void)gcry_control(GCRYCTL_INITIALIZATION_FINISHED, 0);
+    }
     cipher_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
     if (pthread_key_create(&ctx_key, free_ctxs) != 0)
         abort();
