@@ -114,9 +114,9 @@ static const char *const stmt_sql[ST__COUNT] = {
                        "lock_mode,lock_days,lock_years FROM buckets"
                        " WHERE type=?1 AND name>?2 ORDER BY name LIMIT ?3",
     [ST_BUCKET_ANY_OBJECT] = "SELECT 1 FROM objects WHERE bucket_id=?1 LIMIT 1",
-/* The statements of a key's current version (latest=1) name objects_latest: given the
- * choice, SQLite takes objects_by_key_seq as readily, and that one walks every version of
- * the key (or of a listed range) to find the current ones. */
+/* The statements of a key's current version (latest=1) name objects_latest, so no
+ * other index that seeks on (bucket_id, key) can take its place: those would walk every
+ * version of the key (or of a listed range) to find the current ones. */
 #define CURRENT "objects INDEXED BY objects_latest"
 #define W_OBJ_COLS "id,etag,ext,size,mtime_ms,marker,version_id,lock_mode,lock_until_ms,legal_hold"
     [ST_OBJ_FIND] = "SELECT " W_OBJ_COLS " FROM " CURRENT " WHERE bucket_id=?1 AND key=?2"
@@ -136,9 +136,15 @@ static const char *const stmt_sql[ST__COUNT] = {
                         " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,"
                         "?19,?20,1)",
     [ST_OBJ_UNLATEST] = "UPDATE objects SET latest=0 WHERE id=?1",
-    /* one seek of objects_by_key_seq; writes nothing when the newest already is current */
-    [ST_OBJ_PROMOTE] = "UPDATE objects SET latest=1 WHERE id=(SELECT id FROM objects"
-                       " WHERE bucket_id=?1 AND key=?2 ORDER BY id DESC LIMIT 1) AND latest=0",
+    /* The newest remaining row of the key: the newest with an id (one seek of
+     * objects_by_key_seq, whose WHERE the query repeats so SQLite may use it) or the null
+     * version (one seek), whichever is newer; id 0 (none) names no row. Writes nothing
+     * when the newest already is current. */
+    [ST_OBJ_PROMOTE] = "UPDATE objects SET latest=1 WHERE id=max("
+                       "coalesce((SELECT id FROM objects WHERE bucket_id=?1 AND key=?2"
+                       " AND version_id<>'null' ORDER BY id DESC LIMIT 1),0),"
+                       "coalesce((SELECT id FROM objects WHERE bucket_id=?1 AND key=?2"
+                       " AND version_id='null'),0)) AND latest=0",
     [ST_OBJ_SET_TAGS_V] = "UPDATE objects SET tags=?3 WHERE bucket_id=?1 AND key=?2"
                           " AND version_id=?4 AND marker=0",
     [ST_OBJ_SET_RETENTION] = "UPDATE objects SET lock_mode=?2, lock_until_ms=?3 WHERE id=?1",
@@ -318,12 +324,15 @@ static const char *const added_indexes[] = {
     /* schema 3: a key's current version (and the current versions in key order) in one
      * lookup */
     "CREATE INDEX IF NOT EXISTS objects_latest ON objects(bucket_id, key) WHERE latest=1;",
-    /* schema 4: a key's versions newest first (rowid order, version.c). Deleting the
-     * current version finds its successor with one seek, and ListObjectVersions reads a
-     * key's versions in order, instead of reading every version of the key and sorting
-     * them: the (bucket_id, key, version_id) index orders them by id string, and an
-     * ascending rowid cannot serve "key, id DESC". */
-    "CREATE INDEX IF NOT EXISTS objects_by_key_seq ON objects(bucket_id, key, id DESC);",
+    /* schema 4: a key's versions with ids, newest first (rowid order, version.c), so
+     * deleting the current version finds its successor with one seek (ST_OBJ_PROMOTE)
+     * instead of reading every version of the key and sorting them: the (bucket_id, key,
+     * version_id) index orders them by id string. Partial: 'null' versions (every row of
+     * a never-versioned bucket, and at most one row of any key) are left out, so a bucket
+     * that never had versioning does not pay for one more entry per row; the one null
+     * version of a key is a seek of that other index. */
+    "CREATE INDEX IF NOT EXISTS objects_by_key_seq ON objects(bucket_id, key, id DESC)"
+    " WHERE version_id<>'null';",
 };
 
 static bool has_column(sqlite3 *db, const char *table, const char *col)
