@@ -6,11 +6,12 @@ CC       ?= cc
 SANITIZE ?=
 BUILD    ?= build
 PKGS     := libh2o-evloop sqlite3 libssl libcrypto libxml-2.0 jansson zlib libisal libarchive \
-            libseccomp libcurl
+            libseccomp libcurl libgcrypt
 
 DEB_BUILD := build-essential pkg-config libh2o-evloop-dev libsqlite3-dev libssl-dev \
              libxml2-dev libjansson-dev zlib1g-dev libisal-dev libcmocka-dev libarchive-dev \
-             libseccomp-dev libnss-myhostname bubblewrap passt libcurl4-openssl-dev
+             libseccomp-dev libnss-myhostname bubblewrap passt libcurl4-openssl-dev \
+             libgcrypt20-dev
 DEB_TEST  := clang libclang-rt-14-dev curl wrk nginx-light python3 zip \
              autoconf automake libtool
 # node and npm: Debian's packages unless the machine already has them (another build of

@@ -40,8 +40,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-
 #define LEAF_OF(id) ((unsigned)(((id) >> 8) & 0xffffu))
 
 void blob_relpath(uint64_t id, bool tmp, char out[48])
@@ -164,19 +162,30 @@ static enum qr_err write_all(int fd, const uint8_t *p, size_t n)
     return QR_OK;
 }
 
-/* write_all of data encrypted as cs says, one scratch buffer at a time so a large body
- * is never copied whole. */
+/* Ciphertext on its way to a blob file goes through a scratch buffer (the plaintext is
+ * the caller's and stays as it is): encrypted into it straight from the plaintext, one
+ * pass and no copy, then written. 256 KiB stays in the core's cache between the two.
+ * Only ciphertext is ever in it, so it needs no wiping. */
+enum { SEAL_SCRATCH = 256u * 1024u };
+
+/* write_all of n bytes at p encrypted as cs says, through scratch. */
+static enum qr_err write_sealed_piece(int fd, const uint8_t *p, size_t n,
+                                      struct crypt_stream *cs, uint8_t *scratch)
+{
+    enum qr_err err = QR_OK;
+    for (size_t off = 0; off < n && err == QR_OK; off += SEAL_SCRATCH) {
+        size_t k = n - off < SEAL_SCRATCH ? n - off : SEAL_SCRATCH;
+        crypt_stream_apply_to(cs, scratch, p + off, k);
+        err = write_all(fd, scratch, k);
+    }
+    return err;
+}
+
+/* write_all of data encrypted as cs says; a large body is never copied whole. */
 static enum qr_err write_sealed(int fd, struct qr_slice data, struct crypt_stream *cs)
 {
-    enum { SCRATCH = 1u << 20 };
-    uint8_t *buf = qr_xmalloc(SCRATCH);
-    enum qr_err err = QR_OK;
-    for (uint64_t off = 0; off < data.len && err == QR_OK; off += SCRATCH) {
-        size_t n = data.len - off < SCRATCH ? (size_t)(data.len - off) : SCRATCH;
-        memcpy(buf, data.p + off, n);
-        crypt_stream_apply(cs, buf, n);
-        err = write_all(fd, buf, n);
-    }
+    uint8_t *buf = qr_xmalloc(SEAL_SCRATCH);
+    enum qr_err err = write_sealed_piece(fd, data.p, data.len, cs, buf);
     free(buf);
     return err;
 }
@@ -519,10 +528,9 @@ struct store_blob_stream {
     int fd;         /* the temp file while writing, -1 after commit */
     bool committed; /* renamed to its final name */
     struct crypt_stream cs;
-    uint8_t *scratch; /* a piece's ciphertext (the caller's buffer is not ours to change) */
+    uint8_t *scratch; /* SEAL_SCRATCH bytes of ciphertext (the caller's buffer is not ours
+                         to change) */
 };
-
-enum { STREAM_SCRATCH = 1u << 20 };
 
 enum qr_err store_blob_stream_open(struct store *st, const struct store_sse *sse,
                                    struct store_blob_stream **out)
@@ -556,7 +564,7 @@ enum qr_err store_blob_stream_open(struct store *st, const struct store_sse *sse
     w->committed = false;
     w->cs = cs;
     crypt_stream_end(&cs); /* the copy in w is the one that lives on */
-    w->scratch = cs.env.mode != STORE_SSE_NONE ? qr_xmalloc(STREAM_SCRATCH) : NULL;
+    w->scratch = cs.env.mode != STORE_SSE_NONE ? qr_xmalloc(SEAL_SCRATCH) : NULL;
     *out = w;
     return QR_OK;
 }
@@ -567,15 +575,7 @@ enum qr_err store_blob_stream_write(struct store_blob_stream *w, const void *p, 
         return QR_E_INTERNAL;
     if (w->scratch == NULL)
         return write_all(w->fd, p, n);
-    const uint8_t *src = p;
-    enum qr_err err = QR_OK;
-    for (size_t off = 0; off < n && err == QR_OK; off += STREAM_SCRATCH) {
-        size_t k = n - off < STREAM_SCRATCH ? n - off : STREAM_SCRATCH;
-        memcpy(w->scratch, src + off, k);
-        crypt_stream_apply(&w->cs, w->scratch, k);
-        err = write_all(w->fd, w->scratch, k);
-    }
-    return err;
+    return write_sealed_piece(w->fd, p, n, &w->cs, w->scratch);
 }
 
 void blob_stream_env(const struct store_blob_stream *w, struct crypt_env *env)
@@ -611,10 +611,7 @@ enum qr_err store_blob_stream_read(const struct store_blob_stream *w, uint64_t o
 static void stream_free(struct store_blob_stream *w)
 {
     crypt_stream_end(&w->cs);
-    if (w->scratch != NULL) {
-        OPENSSL_cleanse(w->scratch, STREAM_SCRATCH); /* the last piece's plaintext went */
-        free(w->scratch);                            /* through here before encryption */
-    }
+    free(w->scratch); /* ciphertext only (write_sealed_piece) */
     free(w);
 }
 

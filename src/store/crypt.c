@@ -32,6 +32,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <gcrypt.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -40,28 +41,43 @@ static const uint8_t wrap_aad[] = "quarry-sse-v1";
 
 /* OpenSSL 3 looks a cipher up by name (under a lock) at every init given EVP_aes_*();
  * fetched once here, an init is only the key schedule. */
-static EVP_CIPHER *cipher_ctr, *cipher_gcm;
+static EVP_CIPHER *cipher_gcm;
 static pthread_once_t ciphers_once = PTHREAD_ONCE_INIT;
 
 /* One context per thread and cipher, re-keyed for every use: creating a context (and
- * its provider state) costs more than encrypting 4 KiB. Freed when the thread ends. */
+ * its provider state) costs more than encrypting 4 KiB. Freed when the thread ends.
+ * The bulk cipher (object bytes, AES-256-CTR) is libgcrypt's: on CPUs with VAES it
+ * runs two blocks per instruction, where OpenSSL 3.0's CTR runs one, and measured
+ * 14.4 GB/s against 7.9 (CPU time, 256 KiB calls, AMD EPYC), which is most of the
+ * cost an SSE-S3 GET adds to a plain one. The bytes are the same AES-256-CTR (the unit
+ * tests compare them with OpenSSL's), so blobs written by either read with the other.
+ * Key wrapping stays OpenSSL's GCM. */
 static pthread_key_t ctx_key;
 
 struct thread_ctxs {
-    EVP_CIPHER_CTX *ctr, *gcm;
+    EVP_CIPHER_CTX *gcm;
+    gcry_cipher_hd_t ctr; /* NULL until first use */
 };
 
 static void free_ctxs(void *p)
 {
     struct thread_ctxs *t = p;
-    EVP_CIPHER_CTX_free(t->ctr);
     EVP_CIPHER_CTX_free(t->gcm);
+    gcry_cipher_close(t->ctr); /* wipes the key schedule */
     free(t);
 }
 
 static void fetch_ciphers(void)
 {
-    cipher_ctr = EVP_CIPHER_fetch(NULL, "AES-256-CTR", NULL);
+    /* libgcrypt's one-time setup, unless a library in the process did it already; no
+     * secure memory pool: keys live in our own buffers, wiped as before, and the pool
+     * would need locked pages. An older libgcrypt than the headers is refused here. */
+    if (gcry_check_version(GCRYPT_VERSION) == NULL)
+        abort();
+    if (!gcry_control(GCRYCTL_INITIALIZATION_FINISHED_P)) {
+        (void)gcry_control(GCRYCTL_DISABLE_SECMEM, 0);     /* cannot fail before finished */
+        (void)gcry_control(GCRYCTL_INITIALIZATION_FINISHED, 0);
+    }
     cipher_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
     if (pthread_key_create(&ctx_key, free_ctxs) != 0)
         abort();
@@ -74,8 +90,8 @@ static bool first_use(EVP_CIPHER_CTX *c)
     return EVP_CIPHER_CTX_get0_cipher(c) == NULL;
 }
 
-/* This thread's context for gcm or ctr, or NULL (out of memory). */
-static EVP_CIPHER_CTX *thread_ctx(bool gcm)
+/* This thread's contexts, or NULL (out of memory). */
+static struct thread_ctxs *thread_ctxs(void)
 {
     pthread_once(&ciphers_once, fetch_ciphers);
     struct thread_ctxs *t = pthread_getspecific(ctx_key);
@@ -88,16 +104,26 @@ static EVP_CIPHER_CTX *thread_ctx(bool gcm)
             return NULL;
         }
     }
-    EVP_CIPHER_CTX **c = gcm ? &t->gcm : &t->ctr;
-    if (*c == NULL)
-        *c = EVP_CIPHER_CTX_new();
-    return *c;
+    return t;
 }
 
-static const EVP_CIPHER *ctr_cipher(void)
+/* This thread's GCM context, or NULL (out of memory). */
+static EVP_CIPHER_CTX *thread_gcm(void)
 {
-    pthread_once(&ciphers_once, fetch_ciphers);
-    return cipher_ctr ? cipher_ctr : EVP_aes_256_ctr();
+    struct thread_ctxs *t = thread_ctxs();
+    if (t != NULL && t->gcm == NULL)
+        t->gcm = EVP_CIPHER_CTX_new();
+    return t ? t->gcm : NULL;
+}
+
+/* This thread's AES-256-CTR handle, or NULL (out of memory). */
+static gcry_cipher_hd_t thread_ctr(void)
+{
+    struct thread_ctxs *t = thread_ctxs();
+    if (t != NULL && t->ctr == NULL &&
+        gcry_cipher_open(&t->ctr, GCRY_CIPHER_AES256, GCRY_CIPHER_MODE_CTR, 0) != 0)
+        t->ctr = NULL;
+    return t ? t->ctr : NULL;
 }
 
 static const EVP_CIPHER *gcm_cipher(void)
@@ -148,6 +174,9 @@ static enum qr_err make_key_file(int dfd, const char *name, uint8_t out[32])
 
 enum qr_err crypt_master_load(const char *data_dir, uint8_t out[32])
 {
+    /* at store open, before any thread encrypts: libgcrypt wants its setup done before
+     * other threads use it */
+    pthread_once(&ciphers_once, fetch_ciphers);
     char dir[4096];
     if (snprintf(dir, sizeof(dir), "%s/keys", data_dir) >= (int)sizeof(dir))
         return QR_E_IO;
@@ -180,7 +209,7 @@ enum qr_err crypt_master_load(const char *data_dir, uint8_t out[32])
 /* AES-256-GCM over the data key, the mode and the iv bound in as associated data. */
 static bool wrap(const uint8_t master[32], struct crypt_env *env, uint8_t key[32], bool seal)
 {
-    EVP_CIPHER_CTX *c = thread_ctx(true);
+    EVP_CIPHER_CTX *c = thread_gcm();
     if (c == NULL)
         return false;
     uint8_t *nonce = env->wrapped, *ct = env->wrapped + 12, *tag = env->wrapped + 44;
@@ -261,7 +290,8 @@ bool crypt_env_unpack(const void *p, size_t n, struct crypt_env *env)
     return true;
 }
 
-void crypt_ctr(const uint8_t key[32], const uint8_t iv[16], uint64_t off, void *buf, size_t n)
+void crypt_ctr_to(const uint8_t key[32], const uint8_t iv[16], uint64_t off, void *dst,
+                  const void *src, size_t n)
 {
     uint8_t ctr[16];
     uint64_t blocks = off / 16;
@@ -274,21 +304,23 @@ void crypt_ctr(const uint8_t key[32], const uint8_t iv[16], uint64_t off, void *
         ctr[i] = (uint8_t)v;
         carry = v >> 8;
     }
-    EVP_CIPHER_CTX *c = thread_ctx(false);
-    int len = 0;
-    uint8_t skip[16];
-    /* a failure here would hand out ciphertext as plaintext: abort rather than lie */
-    if (c == NULL || EVP_EncryptInit_ex(c, first_use(c) ? ctr_cipher() : NULL, NULL, key, ctr) != 1 ||
-        (off % 16 && EVP_EncryptUpdate(c, skip, &len, skip, (int)(off % 16)) != 1))
+    gcry_cipher_hd_t c = thread_ctr();
+    uint8_t skip[16] = {0};
+    /* setctr also drops the keystream left over from the last call; the first
+     * off % 16 bytes of the block are skipped by encrypting as many bytes of nothing.
+     * A failure here would hand out ciphertext as plaintext: abort rather than lie. */
+    if (c == NULL || gcry_cipher_setkey(c, key, 32) != 0 || gcry_cipher_setctr(c, ctr, 16) != 0 ||
+        (off % 16 && gcry_cipher_encrypt(c, skip, off % 16, NULL, 0) != 0))
         abort();
-    uint8_t *p = buf;
-    while (n > 0) {
-        int chunk = n > (1u << 30) ? (1 << 30) : (int)n;
-        if (EVP_EncryptUpdate(c, p, &len, p, chunk) != 1)
-            abort();
-        p += chunk;
-        n -= (size_t)chunk;
-    }
+    OPENSSL_cleanse(skip, sizeof(skip)); /* keystream of bytes already stored */
+    if (n > 0 && (dst == src ? gcry_cipher_encrypt(c, dst, n, NULL, 0)
+                             : gcry_cipher_encrypt(c, dst, n, src, n)) != 0)
+        abort();
+}
+
+void crypt_ctr(const uint8_t key[32], const uint8_t iv[16], uint64_t off, void *buf, size_t n)
+{
+    crypt_ctr_to(key, iv, off, buf, buf, n);
 }
 
 enum qr_err crypt_stream_begin(const uint8_t master[32], const struct store_sse *sse,
@@ -300,10 +332,12 @@ enum qr_err crypt_stream_begin(const uint8_t master[32], const struct store_sse 
     return crypt_env_new(master, sse, &cs->env, cs->key);
 }
 
-void crypt_stream_apply(struct crypt_stream *cs, void *buf, size_t n)
+void crypt_stream_apply_to(struct crypt_stream *cs, void *dst, const void *src, size_t n)
 {
     if (cs->env.mode != STORE_SSE_NONE)
-        crypt_ctr(cs->key, cs->env.iv, cs->off, buf, n);
+        crypt_ctr_to(cs->key, cs->env.iv, cs->off, dst, src, n);
+    else if (dst != src)
+        memcpy(dst, src, n);
     cs->off += n;
 }
 

@@ -114,17 +114,21 @@ static const char *const stmt_sql[ST__COUNT] = {
                        "lock_mode,lock_days,lock_years FROM buckets"
                        " WHERE type=?1 AND name>?2 ORDER BY name LIMIT ?3",
     [ST_BUCKET_ANY_OBJECT] = "SELECT 1 FROM objects WHERE bucket_id=?1 LIMIT 1",
+/* The statements of a key's current version (latest=1) name objects_latest, so no
+ * other index that seeks on (bucket_id, key) can take its place: those would walk every
+ * version of the key (or of a listed range) to find the current ones. */
+#define CURRENT "objects INDEXED BY objects_latest"
 #define W_OBJ_COLS "id,etag,ext,size,mtime_ms,marker,version_id,lock_mode,lock_until_ms,legal_hold"
-    [ST_OBJ_FIND] = "SELECT " W_OBJ_COLS " FROM objects WHERE bucket_id=?1 AND key=?2 AND latest=1",
+    [ST_OBJ_FIND] = "SELECT " W_OBJ_COLS " FROM " CURRENT " WHERE bucket_id=?1 AND key=?2"
+                    " AND latest=1",
     [ST_OBJ_FIND_V] =
         "SELECT " W_OBJ_COLS " FROM objects WHERE bucket_id=?1 AND key=?2 AND version_id=?3",
 #undef W_OBJ_COLS
 #define FULL_COLS                                                                                  \
     "SELECT size,etag,headers,tags,ck_alg,ck_type,ck_value,parts,data,ext,part_sizes,sse,"         \
-    "marker"                                                                                       \
-    " FROM objects WHERE bucket_id=?1 AND key=?2 AND "
-    [ST_OBJ_FULL] = FULL_COLS "latest=1",
-    [ST_OBJ_FULL_V] = FULL_COLS "version_id=?3",
+    "marker FROM "
+    [ST_OBJ_FULL] = FULL_COLS CURRENT " WHERE bucket_id=?1 AND key=?2 AND latest=1",
+    [ST_OBJ_FULL_V] = FULL_COLS "objects WHERE bucket_id=?1 AND key=?2 AND version_id=?3",
 #undef FULL_COLS
     [ST_OBJ_INSERT_V] = "INSERT INTO objects(bucket_id,key,size,mtime_ms,etag,headers,tags,ck_alg,"
                         "ck_type,ck_value,parts,data,ext,part_sizes,sse,version_id,marker,"
@@ -132,8 +136,15 @@ static const char *const stmt_sql[ST__COUNT] = {
                         " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,"
                         "?19,?20,1)",
     [ST_OBJ_UNLATEST] = "UPDATE objects SET latest=0 WHERE id=?1",
-    [ST_OBJ_PROMOTE] = "UPDATE objects SET latest=1 WHERE id=(SELECT id FROM objects"
-                       " WHERE bucket_id=?1 AND key=?2 ORDER BY id DESC LIMIT 1)",
+    /* The newest remaining row of the key: the newest with an id (one seek of
+     * objects_by_key_seq, whose WHERE the query repeats so SQLite may use it) or the null
+     * version (one seek), whichever is newer; id 0 (none) names no row. Writes nothing
+     * when the newest already is current. */
+    [ST_OBJ_PROMOTE] = "UPDATE objects SET latest=1 WHERE id=max("
+                       "coalesce((SELECT id FROM objects WHERE bucket_id=?1 AND key=?2"
+                       " AND version_id<>'null' ORDER BY id DESC LIMIT 1),0),"
+                       "coalesce((SELECT id FROM objects WHERE bucket_id=?1 AND key=?2"
+                       " AND version_id='null'),0)) AND latest=0",
     [ST_OBJ_SET_TAGS_V] = "UPDATE objects SET tags=?3 WHERE bucket_id=?1 AND key=?2"
                           " AND version_id=?4 AND marker=0",
     [ST_OBJ_SET_RETENTION] = "UPDATE objects SET lock_mode=?2, lock_until_ms=?3 WHERE id=?1",
@@ -143,35 +154,39 @@ static const char *const stmt_sql[ST__COUNT] = {
                       " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)"
                       " ON CONFLICT(bucket_id,key,version_id) DO UPDATE SET " OBJ_COLS_SET,
     [ST_OBJ_DELETE] = "DELETE FROM objects WHERE id=?1",
-    [ST_OBJ_SET_TAGS] = "UPDATE objects SET tags=?3 WHERE bucket_id=?1 AND key=?2 AND latest=1"
+    [ST_OBJ_SET_TAGS] = "UPDATE " CURRENT " SET tags=?3 WHERE bucket_id=?1 AND key=?2 AND latest=1"
                         " AND marker=0",
 #define OBJ_GET_COLS                                                                               \
     "SELECT o.id,o.size,o.mtime_ms,o.etag,o.headers,o.tags,o.ck_alg,o.ck_type,"                    \
     "o.ck_value,o.parts,o.data IS NULL,CASE WHEN ?3 THEN o.data END,o.ext,"                        \
     "o.part_sizes,o.sse,o.version_id,o.marker,o.lock_mode,o.lock_until_ms,o.legal_hold,"           \
     "b.versioning"                                                                                 \
-    " FROM buckets b LEFT JOIN objects o ON o.bucket_id=b.id AND o.key=?2 AND "
-    [ST_OBJ_GET] = OBJ_GET_COLS "o.latest=1 WHERE b.name=?1",
-    [ST_OBJ_GET_V] = OBJ_GET_COLS "o.version_id=?4 WHERE b.name=?1",
+    " FROM buckets b LEFT JOIN "
+    [ST_OBJ_GET] = OBJ_GET_COLS "objects o INDEXED BY objects_latest ON o.bucket_id=b.id"
+                                " AND o.key=?2 AND o.latest=1 WHERE b.name=?1",
+    [ST_OBJ_GET_V] = OBJ_GET_COLS "objects o ON o.bucket_id=b.id AND o.key=?2"
+                                  " AND o.version_id=?4 WHERE b.name=?1",
 #undef OBJ_GET_COLS
 #define LIST_COLS                                                                                  \
-    "SELECT key,size,mtime_ms,etag,ck_alg,ck_type,version_id,marker,latest FROM objects"
+    "SELECT key,size,mtime_ms,etag,ck_alg,ck_type,version_id,marker,latest FROM "
     /* The latest versions that are not delete markers. A marker still ends the query (it is
      * a row of the range) but is skipped by list.c, so a page of keys whose latest is a
      * marker costs rows, never a wrong answer. */
-    [ST_LIST_BOUNDED] = LIST_COLS " WHERE bucket_id=?1 AND key>=?2 AND key<?3 AND latest=1"
-                                  " ORDER BY key LIMIT ?4",
-    [ST_LIST_UNBOUNDED] = LIST_COLS " WHERE bucket_id=?1 AND key>=?2 AND latest=1"
-                                    " ORDER BY key LIMIT ?4",
+    [ST_LIST_BOUNDED] = LIST_COLS CURRENT " WHERE bucket_id=?1 AND key>=?2 AND key<?3"
+                                          " AND latest=1 ORDER BY key LIMIT ?4",
+    [ST_LIST_UNBOUNDED] = LIST_COLS CURRENT " WHERE bucket_id=?1 AND key>=?2 AND latest=1"
+                                            " ORDER BY key LIMIT ?4",
     /* every version: key order, newest (highest rowid) first */
-    [ST_LISTV_BOUNDED] = LIST_COLS " WHERE bucket_id=?1 AND key>=?2 AND key<?3"
+    [ST_LISTV_BOUNDED] = LIST_COLS "objects WHERE bucket_id=?1 AND key>=?2 AND key<?3"
                                    " ORDER BY key, id DESC LIMIT ?4",
     [ST_LISTV_UNBOUNDED] =
-        LIST_COLS " WHERE bucket_id=?1 AND key>=?2 ORDER BY key, id DESC LIMIT ?4",
-    [ST_LISTV_KEY_REST] = LIST_COLS " WHERE bucket_id=?1 AND key=?2 AND id<(SELECT id FROM objects"
+        LIST_COLS "objects WHERE bucket_id=?1 AND key>=?2 ORDER BY key, id DESC LIMIT ?4",
+    [ST_LISTV_KEY_REST] = LIST_COLS "objects WHERE bucket_id=?1 AND key=?2 AND id<(SELECT id"
+                                    " FROM objects"
                                     " WHERE bucket_id=?1 AND key=?2 AND version_id=?3)"
                                     " ORDER BY id DESC LIMIT ?4",
 #undef LIST_COLS
+#undef CURRENT
     [ST_BLOB_INSERT] = "INSERT INTO blobs(id,refcount,size,sse) VALUES(?1,1,?2,?3)",
     [ST_BLOB_INC] = "UPDATE blobs SET refcount=refcount+1 WHERE id=?1",
     [ST_BLOB_DEC] = "UPDATE blobs SET refcount=refcount-1 WHERE id=?1 RETURNING refcount",
@@ -278,7 +293,7 @@ enum qr_err db_fail(sqlite3 *db, const char *what)
  * text, not the rows, so this is instant on any size of table. Each is probed (a few
  * pragma reads at open) rather than trusted to user_version, which directories from
  * before it existed leave at 0 whatever they hold; user_version is then set to the number
- * of columns added, for tools and humans. */
+ * of columns and indexes added (added_indexes), for tools and humans. */
 static const char *const added_columns[][2] = {
     {"objects", "part_sizes BLOB"}, /* schema 1 */
     {"objects", "sse BLOB"},        /* schema 2: crypt_env of an encrypted object */
@@ -302,10 +317,23 @@ static const char *const added_columns[][2] = {
     {"completed_uploads", "version_id TEXT NOT NULL DEFAULT ''"},
 };
 
-/* Made after the columns it names exist: a key's current version (and the current
- * versions in key order) in one lookup. */
-static const char added_index_sql[] =
-    "CREATE INDEX IF NOT EXISTS objects_latest ON objects(bucket_id, key) WHERE latest=1;";
+/* Indexes added after the first release, made after the columns they name exist. Unlike
+ * a column, a new index is built from every row, once, inside the migration's
+ * transaction. user_version counts them with the columns. */
+static const char *const added_indexes[] = {
+    /* schema 3: a key's current version (and the current versions in key order) in one
+     * lookup */
+    "CREATE INDEX IF NOT EXISTS objects_latest ON objects(bucket_id, key) WHERE latest=1;",
+    /* schema 4: a key's versions with ids, newest first (rowid order, version.c), so
+     * deleting the current version finds its successor with one seek (ST_OBJ_PROMOTE)
+     * instead of reading every version of the key and sorting them: the (bucket_id, key,
+     * version_id) index orders them by id string. Partial: 'null' versions (every row of
+     * a never-versioned bucket, and at most one row of any key) are left out, so a bucket
+     * that never had versioning does not pay for one more entry per row; the one null
+     * version of a key is a seek of that other index. */
+    "CREATE INDEX IF NOT EXISTS objects_by_key_seq ON objects(bucket_id, key, id DESC)"
+    " WHERE version_id<>'null';",
+};
 
 static bool has_column(sqlite3 *db, const char *table, const char *col)
 {
@@ -332,11 +360,13 @@ static enum qr_err migrate_columns(sqlite3 *db)
         if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
             return db_fail(db, "migrate");
     }
-    if (sqlite3_exec(db, added_index_sql, NULL, NULL, NULL) != SQLITE_OK)
-        return db_fail(db, "migrate index");
+    for (size_t i = 0; i < sizeof(added_indexes) / sizeof(added_indexes[0]); i++)
+        if (sqlite3_exec(db, added_indexes[i], NULL, NULL, NULL) != SQLITE_OK)
+            return db_fail(db, "migrate index");
     char pragma[48];
     snprintf(pragma, sizeof(pragma), "PRAGMA user_version=%zu;",
-             sizeof(added_columns) / sizeof(added_columns[0]));
+             sizeof(added_columns) / sizeof(added_columns[0]) +
+                 sizeof(added_indexes) / sizeof(added_indexes[0]));
     if (sqlite3_exec(db, pragma, NULL, NULL, NULL) != SQLITE_OK)
         return db_fail(db, "migrate version");
     return QR_OK;
@@ -435,6 +465,12 @@ sqlite3_stmt *stmt_get(struct stmt_cache *c, enum stmt_id id)
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
     return s;
+}
+
+int store_debug_steps(struct store *st, enum stmt_id id)
+{
+    sqlite3_stmt *s = st->wc.s[id];
+    return s == NULL ? 0 : sqlite3_stmt_status(s, SQLITE_STMTSTATUS_VM_STEP, 1);
 }
 
 enum qr_err stmt_exec(struct stmt_cache *c, enum stmt_id id)

@@ -307,6 +307,10 @@ void crypt_env_pack(const struct crypt_env *env, uint8_t out[CRYPT_ENV_BYTES]);
 bool crypt_env_unpack(const void *p, size_t n, struct crypt_env *env);
 /* XORs n bytes at byte offset off of the stream with the AES-256-CTR keystream. */
 void crypt_ctr(const uint8_t key[32], const uint8_t iv[16], uint64_t off, void *buf, size_t n);
+/* crypt_ctr from src into dst (the same buffer, or ones that do not overlap): one pass
+ * over the bytes where a copy and then crypt_ctr would make two. */
+void crypt_ctr_to(const uint8_t key[32], const uint8_t iv[16], uint64_t off, void *dst,
+                  const void *src, size_t n);
 
 /* A blob being encrypted as its bytes come, in order (blob_write_sse; any writer that
  * appends to a blob file piece by piece): env goes to w_blob_new_sse once the blob is
@@ -319,8 +323,9 @@ struct crypt_stream {
 /* Errors: QR_E_INTERNAL. */
 enum qr_err crypt_stream_begin(const uint8_t master[32], const struct store_sse *sse,
                                struct crypt_stream *cs);
-/* Encrypts the next n bytes of the blob in place. */
-void crypt_stream_apply(struct crypt_stream *cs, void *buf, size_t n);
+/* Encrypts the next n bytes of the blob from src into dst (copies them when the stream
+ * does not encrypt); src is left as it was, so plaintext never lands in dst. */
+void crypt_stream_apply_to(struct crypt_stream *cs, void *dst, const void *src, size_t n);
 void crypt_stream_end(struct crypt_stream *cs);
 
 /* Reader: gives extents their blobs' mode, iv and (SSE-S3) data key, in the caller's
@@ -525,5 +530,9 @@ uint64_t store_debug_changes(struct store *st);
 /* Returns once every blob freed by changes that already returned has been unlinked
  * (the writer unlinks after waking callers, before it takes its next batch). */
 void store_debug_sync(struct store *st);
+/* Virtual machine steps the writer's statement id has run since the previous call (0 if
+ * it was never prepared): a seek costs a few dozen, a scan one or more per row, so a test
+ * can tell which one a change ran. Only while no change is in flight. */
+int store_debug_steps(struct store *st, enum stmt_id id);
 
 #endif

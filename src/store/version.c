@@ -7,7 +7,10 @@
  * Ordering: a key's versions are ordered by rowid. Every new version is a new row, and
  * SQLite gives a new row a rowid above every existing one, so the newest version has the
  * highest rowid and is the one with latest = 1 (schema.c). Deleting the current version
- * hands latest to the next highest rowid of the key.
+ * hands latest to the next highest rowid of the key, found with two seeks whatever the
+ * number of versions: the newest version with an id (objects_by_key_seq) and the null
+ * version (schema.c). A delete marker found there becomes current, so the key reads as
+ * deleted, as in S3.
  * References: a version's extents hold their blob references until that version's row
  * is deleted, so copies and older versions keep sharing blobs; a blob goes only when its
  * last row does (w_unref).

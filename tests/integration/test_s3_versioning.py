@@ -161,6 +161,45 @@ def delete_markers():
 
 
 @test
+def delete_current_version_among_many():
+    # the next newest version (or delete marker) becomes current, whatever the count,
+    # and a neighbour key's newer versions never stand in for it
+    b = versioned("vmany")
+    ids = []
+    for i in range(300):
+        ids.append(s3.put_object(Bucket=b, Key="k", Body=b"v%03d" % i)["VersionId"])
+        if i % 100 == 0:
+            s3.put_object(Bucket=b, Key="l", Body=b"neighbour")
+    r = s3.delete_object(Bucket=b, Key="k", VersionId=ids[-1])
+    eq((r.get("VersionId"), r.get("DeleteMarker")), (ids[-1], None), "current version deleted")
+    g = s3.get_object(Bucket=b, Key="k")
+    eq((g["VersionId"], g["Body"].read()), (ids[-2], b"v298"), "next newest is current")
+    eq(body(b, "l"), b"neighbour", "neighbour untouched")
+    # a marker on top, then a version deleted from above it: the marker is current again
+    mk = s3.delete_object(Bucket=b, Key="k")["VersionId"]
+    new = s3.put_object(Bucket=b, Key="k", Body=b"new")["VersionId"]
+    s3.delete_object(Bucket=b, Key="k", VersionId=new)
+    code, status, resp = client_error(s3.get_object, Bucket=b, Key="k")
+    eq((code, status), ("NoSuchKey", 404), "the marker is current again")
+    eq(resp["ResponseMetadata"]["HTTPHeaders"].get("x-amz-version-id"), mk, "names the marker")
+    # the marker goes: the newest version is back
+    r = s3.delete_object(Bucket=b, Key="k", VersionId=mk)
+    eq((r.get("VersionId"), r.get("DeleteMarker")), (mk, True), "marker deleted")
+    g = s3.get_object(Bucket=b, Key="k")
+    eq((g["VersionId"], g["Body"].read()), (ids[-2], b"v298"), "newest version back")
+    # every version listed once, newest first, in pages; exactly one is latest
+    seen, kw = [], {"Bucket": b, "Prefix": "k", "MaxKeys": 70}
+    while True:
+        page = s3.list_object_versions(**kw)
+        seen += [(v["VersionId"], v["IsLatest"]) for v in page.get("Versions", [])]
+        check("DeleteMarkers" not in page, "no markers left")
+        if not page["IsTruncated"]:
+            break
+        kw.update(KeyMarker=page["NextKeyMarker"], VersionIdMarker=page["NextVersionIdMarker"])
+    eq(seen, [(v, v == ids[-2]) for v in reversed(ids[:-1])], "versions newest first")
+
+
+@test
 def list_object_versions_order_and_pages():
     b = versioned("vlist")
     want = []
