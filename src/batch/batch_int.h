@@ -23,7 +23,8 @@
 
 #define BATCH_LINE_MAX        (16u * 1024u) /* longest manifest line accepted */
 #define BATCH_MREAD_BUF       (64u * 1024u)
-#define BATCH_WINDOW_LAMBDA   256u /* LambdaInvoke tasks per window (one progress record) */
+#define BATCH_WINDOW_LAMBDA   512u /* LambdaInvoke tasks per window (one progress record; the
+                                       invocations in flight drain at its end) */
 #define BATCH_LAMBDA_INFLIGHT 16u  /* LambdaInvoke invocations in flight at once */
 #define BATCH_LAMBDA_CHECK_MS 100   /* a LambdaInvoke window looks for a cancel this often */
 #define BATCH_MAX_INFLIGHT    64u  /* the most quarry:concurrency may ask for */

@@ -19,6 +19,7 @@
  */
 #include "batch/batch_int.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -297,26 +298,50 @@ struct lam_window;
 struct lam_slot {
     struct lam_window *lw;
     size_t i;
-    enum lam_state st; /* guarded by lw->mu while in flight */
+    enum lam_state st; /* in flight: set by the callback of a long result, else by the
+                          engine thread once the callback handed the result over (mu) */
     unsigned attempts;
     char task_id[40];
     struct store_job_row *row;
 };
 
+struct lam_group;
+
 struct lam_window {
     struct batch_window *w;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    size_t inflight; /* guarded by mu */
+    size_t inflight;        /* guarded by mu */
+    size_t wake_at;         /* guarded by mu: the waiter wants a signal at this many in flight */
+    bool waiting;           /* guarded by mu */
+    struct lam_group *done; /* guarded by mu: ended invocations, not yet classified */
     struct lam_slot *slots;
     char invocation_id[40];
+    char rid_base[37]; /* a random UUID per window; invocations count in its last 8 digits */
+    uint32_t rid_n;
+    char *ev_head; /* event_head's, once per window */
+    size_t ev_head_len;
+    struct qr_buf ev; /* the event being sent */
     bool stopped;      /* cut short: a cancel or the engine stopping */
     struct batch_opts opts; /* the job's quarry:* options (AWS's behaviour by default) */
 };
 
-/* The tasks one invocation carries. Heap; freed by its callback. */
+/* A result up to this long is copied by the callback and classified on the engine
+ * thread (the functions engine's thread, which serves every Runtime API round trip, is
+ * the job's bottleneck); a longer one is classified in the callback, so the copies held
+ * stay bounded (in flight x this). */
+#define LAM_DEFER_MAX 4096u
+/* An event is never longer than Invoke's payload limit (fn_invoke refuses it too). */
+#define LAM_EVENT_MAX 6291556u
+
+/* The tasks one invocation carries, and its result once it ended. Heap; freed by the
+ * engine thread after classifying it (or by send_group when fn_invoke refused it). */
 struct lam_group {
     struct lam_window *lw;
+    struct lam_group *next; /* on lw->done */
+    bool classified;        /* in the callback already (a long result) */
+    struct fn_result res;   /* status, payload (a heap copy) and error_type (in etype) */
+    char etype[128];
     size_t n;
     struct lam_slot *slots[BATCH_MAX_PER_INVOKE];
 };
@@ -340,14 +365,12 @@ static json_t *task_json(const struct lam_window *lw, const struct lam_slot *sl,
     return task;
 }
 
-static char *event_json(const struct lam_group *g)
+/* The event's opening, the same for every invocation of the window:
+ * {"invocationSchemaVersion":..,"invocationId":..,"job":{..},"tasks":[ (heap). */
+static char *event_head(const struct lam_window *lw, size_t *out_len)
 {
-    const struct lam_window *lw = g->lw;
     const struct batch_def *d = lw->w->def;
     bool v2 = strcmp(d->schema, "2.0") == 0;
-    json_t *tasks = json_array();
-    for (size_t i = 0; i < g->n; i++)
-        json_array_append_new(tasks, task_json(lw, g->slots[i], v2));
     json_t *job = json_pack("{ss}", "id", lw->w->job->id);
     if (v2) {
         json_t *ua = json_object();
@@ -355,13 +378,80 @@ static char *event_json(const struct lam_group *g)
             json_object_set_new(ua, d->user_args[i].key, json_string(d->user_args[i].value));
         json_object_set_new(job, "userArguments", ua);
     }
-    json_t *ev = json_pack("{ss ss so so}", "invocationSchemaVersion", v2 ? "2.0" : "1.0",
-                           "invocationId", lw->invocation_id, "job", job, "tasks", tasks);
-    char *out = json_dumps(ev, JSON_COMPACT);
+    json_t *ev = json_pack("{ss ss so}", "invocationSchemaVersion", v2 ? "2.0" : "1.0",
+                           "invocationId", lw->invocation_id, "job", job);
+    char *s = json_dumps(ev, JSON_COMPACT);
     json_decref(ev);
-    if (out == NULL)
+    if (s == NULL)
         abort(); /* jansson fails only on allocation */
+    size_t n = strlen(s); /* jansson's own output: "{...}" */
+    char *out = qr_xmalloc(n + sizeof(",\"tasks\":["));
+    memcpy(out, s, n - 1);
+    memcpy(out + n - 1, ",\"tasks\":[", sizeof(",\"tasks\":["));
+    free(s);
+    *out_len = n - 1 + sizeof(",\"tasks\":[") - 1;
     return out;
+}
+
+/* Whether s is written into JSON as it is: printable ASCII without '"' and '\\'. */
+static bool json_plain(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((uint8_t)s[i] < 0x20 || (uint8_t)s[i] > 0x7e || s[i] == '"' || s[i] == '\\')
+            return false;
+    return true;
+}
+
+/* One task object into b: written directly when every string is plain (manifest keys
+ * are URL-encoded, so nearly always), else by jansson (escapes, UTF-8 checks). */
+static enum qr_err task_out(struct qr_buf *b, const struct lam_window *lw,
+                            const struct lam_slot *sl, bool v2)
+{
+    const struct batch_task *t = &lw->w->tasks[sl->i];
+    size_t vl = strlen(t->version);
+    if (!json_plain(t->key_raw, t->key_raw_len) || !json_plain(t->version, vl)) {
+        json_t *o = task_json(lw, sl, v2);
+        char *s = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+        if (s == NULL)
+            abort(); /* jansson fails only on allocation */
+        enum qr_err err = qr_buf_adds(b, s);
+        free(s);
+        return err;
+    }
+    /* Bucket names and task ids are plain by construction (csv.c, lambda_run). */
+    enum qr_err err = qr_buf_adds(b, "{\"taskId\":\"");
+    if (err == QR_OK)
+        err = qr_buf_adds(b, sl->task_id);
+    if (err == QR_OK)
+        err = qr_buf_adds(b, "\",\"s3Key\":\"");
+    if (err == QR_OK)
+        err = qr_buf_add(b, t->key_raw, t->key_raw_len);
+    if (err == QR_OK)
+        err = qr_buf_adds(b, vl ? "\",\"s3VersionId\":\"" : "\",\"s3VersionId\":null");
+    if (err == QR_OK && vl)
+        err = qr_buf_addf(b, "%s\"", t->version);
+    if (err == QR_OK)
+        err = qr_buf_addf(b, v2 ? ",\"s3Bucket\":\"%s\"}" : ",\"s3BucketArn\":\"arn:aws:s3:::%s\"}",
+                          t->bucket);
+    return err;
+}
+
+/* The event of one invocation into lw->ev (reset first). Errors: QR_E_TOO_LARGE. */
+static enum qr_err event_json(struct lam_window *lw, const struct lam_group *g)
+{
+    bool v2 = strcmp(lw->w->def->schema, "2.0") == 0;
+    qr_buf_reset(&lw->ev);
+    enum qr_err err = qr_buf_add(&lw->ev, lw->ev_head, lw->ev_head_len);
+    for (size_t i = 0; i < g->n && err == QR_OK; i++) {
+        if (i > 0)
+            err = qr_buf_add(&lw->ev, ",", 1);
+        if (err == QR_OK)
+            err = task_out(&lw->ev, lw, g->slots[i], v2);
+    }
+    if (err == QR_OK)
+        err = qr_buf_add(&lw->ev, "]}", 2);
+    return err;
 }
 
 static void fail_row(struct lam_slot *sl, const char *code, const char *msg, size_t len)
@@ -450,12 +540,9 @@ static void invoke_failed(struct lam_slot *sl, const struct fn_result *res)
     }
 }
 
-/* fn engine thread: classify the result for each task of the invocation, wake the
- * window's waiter. */
-static void on_result(void *arg, struct fn_result *res)
+/* The result for each task of the invocation. */
+static void classify(struct lam_group *g, const struct fn_result *res)
 {
-    struct lam_group *g = arg;
-    struct lam_window *lw = g->lw;
     if (res->status == FN_OK) {
         json_t *o =
             json_loadb((const char *)res->payload, res->payload_len, JSON_REJECT_DUPLICATES, NULL);
@@ -466,11 +553,64 @@ static void on_result(void *arg, struct fn_result *res)
         for (size_t i = 0; i < g->n; i++)
             invoke_failed(g->slots[i], res);
     }
+}
+
+/* fn engine thread: keeps the result (or classifies a long one at once) and hands the
+ * invocation to the window's waiter, waking it only when it asked to be: the waiter
+ * sends invocations in bursts, so neither thread is woken once per invocation. */
+static void on_result(void *arg, struct fn_result *res)
+{
+    struct lam_group *g = arg;
+    struct lam_window *lw = g->lw;
+    if (res->payload_len > LAM_DEFER_MAX) {
+        classify(g, res);
+        g->classified = true;
+    } else {
+        g->res.status = res->status;
+        g->res.payload_len = res->payload_len;
+        g->res.payload = qr_xmalloc(res->payload_len + 1);
+        if (res->payload_len)
+            memcpy(g->res.payload, res->payload, res->payload_len);
+        if (res->error_type) {
+            snprintf(g->etype, sizeof(g->etype), "%s", res->error_type);
+            g->res.error_type = g->etype;
+        }
+    }
     pthread_mutex_lock(&lw->mu);
+    g->next = lw->done;
+    lw->done = g;
     lw->inflight--;
-    pthread_cond_signal(&lw->cv);
+    if (lw->waiting && lw->inflight <= lw->wake_at)
+        pthread_cond_signal(&lw->cv);
     pthread_mutex_unlock(&lw->mu);
-    free(g);
+}
+
+/* Waits until at most n invocations are in flight (mu held). */
+static void wait_inflight(struct lam_window *lw, size_t n)
+{
+    while (lw->inflight > n) {
+        lw->wake_at = n;
+        lw->waiting = true;
+        pthread_cond_wait(&lw->cv, &lw->mu);
+    }
+    lw->waiting = false;
+}
+
+/* Classifies the invocations that ended since the last call. Engine thread. */
+static void drain_done(struct lam_window *lw)
+{
+    pthread_mutex_lock(&lw->mu);
+    struct lam_group *g = lw->done;
+    lw->done = NULL;
+    pthread_mutex_unlock(&lw->mu);
+    while (g) {
+        struct lam_group *next = g->next;
+        if (!g->classified)
+            classify(g, &g->res);
+        free(g->res.payload);
+        free(g);
+        g = next;
+    }
 }
 
 /* Whether the window should stop sending: the job left Active (a cancel), a job of
@@ -497,25 +637,47 @@ static bool should_stop(struct lam_window *lw)
     return stop;
 }
 
-/* Sends one group of tasks (sliding window: never more than BATCH_LAMBDA_INFLIGHT
- * invocations in flight, more would only come back throttled). */
+/* A request id for the next invocation: the window's random UUID with its last 8 hex
+ * digits counting up, so each invocation's id is unique (ids are per window, and a
+ * window sends far fewer than 2^32) without drawing 16 random bytes each time. */
+static void next_request_id(struct lam_window *lw, char out[37])
+{
+    static const char hex[] = "0123456789abcdef";
+    uint32_t v = lw->rid_n++;
+    memcpy(out, lw->rid_base, 37);
+    for (size_t i = 0; i < 8; i++)
+        out[35 - i] = hex[(v >> (4 * i)) & 15];
+}
+
+/* Sends one group of tasks (sliding window: never more than quarry:concurrency
+ * invocations in flight, more would only come back throttled). When the window is full
+ * it waits until a quarter of it has ended, then classifies those and sends again. */
 static void send_group(struct lam_window *lw, const struct fn_config *cfg, struct lam_group *g)
 {
-    char *payload = event_json(g);
     char rid[37];
-    qr_uuid4(rid);
-    struct fn_invoke inv = {.cfg = cfg, .payload = qr_slice_cstr(payload), .request_id = rid};
+    next_request_id(lw, rid);
+    size_t conc = lw->opts.concurrency, burst = conc / 4 ? conc / 4 : 1;
     pthread_mutex_lock(&lw->mu);
-    while (lw->inflight >= lw->opts.concurrency)
-        pthread_cond_wait(&lw->cv, &lw->mu);
+    if (lw->inflight >= conc) {
+        wait_inflight(lw, conc - burst);
+        pthread_mutex_unlock(&lw->mu);
+        drain_done(lw);
+        pthread_mutex_lock(&lw->mu);
+    }
     for (size_t i = 0; i < g->n; i++) {
         g->slots[i]->st = LAM_INFLIGHT;
         g->slots[i]->attempts++;
     }
     lw->inflight++;
     pthread_mutex_unlock(&lw->mu);
-    enum qr_err err = fn_invoke(lw->w->e->o.fn, &inv, on_result, g);
-    free(payload);
+    /* Built after the wait: the buffer is the window's, and fn_invoke copies it. */
+    enum qr_err err = event_json(lw, g);
+    if (err == QR_OK) {
+        struct fn_invoke inv = {.cfg = cfg,
+                                .payload = qr_slice(lw->ev.p, lw->ev.len),
+                                .request_id = rid};
+        err = fn_invoke(lw->w->e->o.fn, &inv, on_result, g);
+    }
     if (err != QR_OK) {
         pthread_mutex_lock(&lw->mu);
         lw->inflight--;
@@ -551,8 +713,8 @@ static size_t send_round(struct lam_window *lw, const struct fn_config *cfg)
                 }
             }
             g = qr_xmalloc(sizeof(*g));
+            memset(g, 0, offsetof(struct lam_group, slots));
             g->lw = lw;
-            g->n = 0;
         }
         g->slots[g->n++] = &lw->slots[i];
         if (g->n == lw->opts.per_invoke) {
@@ -563,9 +725,9 @@ static size_t send_round(struct lam_window *lw, const struct fn_config *cfg)
     if (g)
         send_group(lw, cfg, g);
     pthread_mutex_lock(&lw->mu);
-    while (lw->inflight > 0)
-        pthread_cond_wait(&lw->cv, &lw->mu);
+    wait_inflight(lw, 0);
     pthread_mutex_unlock(&lw->mu);
+    drain_done(lw);
     for (size_t i = 0; i < lw->w->n; i++)
         if (lw->slots[i].st == LAM_RETRY || lw->slots[i].st == LAM_THROTTLED)
             later++;
@@ -610,6 +772,9 @@ static size_t lambda_run(struct batch_window *w, struct store_job_row *rows, boo
     pthread_mutex_init(&lw.mu, NULL);
     pthread_cond_init(&lw.cv, NULL);
     qr_uuid4(lw.invocation_id);
+    qr_uuid4(lw.rid_base);
+    lw.ev_head = event_head(&lw, &lw.ev_head_len);
+    qr_buf_init(&lw.ev, LAM_EVENT_MAX);
     h2o_mem_init_pool(&pool);
     enum qr_err rerr =
         fn_resolve(w->e->reader, &env, qr_slice_cstr(w->def->function_arn), &pool, &cfg);
@@ -642,6 +807,8 @@ static size_t lambda_run(struct batch_window *w, struct store_job_row *rows, boo
     h2o_mem_clear_pool(&pool);
     pthread_mutex_destroy(&lw.mu);
     pthread_cond_destroy(&lw.cv);
+    qr_buf_dispose(&lw.ev);
+    free(lw.ev_head);
     free(lw.slots);
     *out_stopped = lw.stopped;
     return lw.stopped ? done : w->n;

@@ -274,8 +274,8 @@ struct w_job {
 
 static enum qr_err w_job_get(struct store *st, const char *id, struct w_job *out)
 {
-    sqlite3_stmt *s =
-        prep(st->wdb, "SELECT seq, state, cursor, pinned, man_ext FROM batch_jobs WHERE id=?1");
+    /* Cached: every window's record reads the job first. */
+    sqlite3_stmt *s = stmt_get(&st->wc, ST_JOB_W_GET);
     if (s == NULL)
         return QR_E_DB;
     bind_text(s, 1, id);
@@ -292,7 +292,7 @@ static enum qr_err w_job_get(struct store *st, const char *id, struct w_job *out
     } else {
         err = rc == SQLITE_DONE ? QR_E_NO_SUCH_KEY : db_fail(st->wdb, "job find");
     }
-    sqlite3_finalize(s);
+    sqlite3_reset(s);
     if (err != QR_OK)
         qr_buf_dispose(&out->ext);
     return err;
@@ -803,9 +803,7 @@ static enum qr_err w_rows(struct store *st, const struct store_job_progress *p, 
                           bool bulk, size_t *next, uint64_t *out_ok, uint64_t *out_failed,
                           bool *out_more)
 {
-    sqlite3_stmt *s = prep(st->wdb, "INSERT OR REPLACE INTO batch_results(job_seq,line,failed,"
-                                    "bucket,key,version,code,http,message)"
-                                    " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)");
+    sqlite3_stmt *s = stmt_get(&st->wc, ST_JOB_RESULT_PUT);
     if (s == NULL)
         return QR_E_DB;
     enum qr_err err = QR_OK;
@@ -830,7 +828,7 @@ static enum qr_err w_rows(struct store *st, const struct store_job_progress *p, 
         }
     }
     *next = i;
-    sqlite3_finalize(s);
+    sqlite3_reset(s);
     return err;
 }
 
@@ -857,9 +855,7 @@ static enum qr_err apply_progress(struct store *st, struct store_change *ch)
     w_bucket_cache_off(st);
     if (err != QR_OK)
         goto out;
-    sqlite3_stmt *s = prep(st->wdb, "UPDATE batch_jobs SET cursor=?2, manifest_off=?3,"
-                                    " succeeded=succeeded+?4, failed=failed+?5,"
-                                    " active_ms=active_ms+?6 WHERE seq=?1");
+    sqlite3_stmt *s = stmt_get(&st->wc, ST_JOB_PROGRESS);
     if (s == NULL) {
         err = QR_E_DB;
         goto out;
@@ -870,7 +866,8 @@ static enum qr_err apply_progress(struct store *st, struct store_change *ch)
     sqlite3_bind_int64(s, 4, (int64_t)ok);
     sqlite3_bind_int64(s, 5, (int64_t)failed);
     sqlite3_bind_int64(s, 6, more ? 0 : p->active_ms);
-    err = run_done(st->wdb, s, "job progress");
+    err = sqlite3_step(s) == SQLITE_DONE ? QR_OK : db_fail(st->wdb, "job progress");
+    sqlite3_reset(s);
     if (err == QR_OK) {
         /* The rows up to next commit with this transaction or the change fails as a
          * whole; either way they are not applied again. */

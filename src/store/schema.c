@@ -277,6 +277,11 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_EV_DELETE] = "DELETE FROM fn_events WHERE id=?1",
     [ST_EV_RETRY] = "UPDATE fn_events SET next_attempt_ms=?2, leased=0 WHERE id=?1",
     [ST_EV_NEXT] = "SELECT min(next_attempt_ms) FROM fn_events",
+    [ST_JOB_W_GET] = "SELECT seq, state, cursor, pinned, man_ext FROM batch_jobs WHERE id=?1",
+    [ST_JOB_RESULT_PUT] = "INSERT OR REPLACE INTO batch_results(job_seq,line,failed,bucket,key,"
+                          "version,code,http,message) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+    [ST_JOB_PROGRESS] = "UPDATE batch_jobs SET cursor=?2, manifest_off=?3, succeeded=succeeded+?4,"
+                        " failed=failed+?5, active_ms=active_ms+?6 WHERE seq=?1",
 };
 
 enum qr_err db_fail(sqlite3 *db, const char *what)

@@ -117,6 +117,9 @@ enum stmt_id {
     ST_EV_RETRY,
     ST_EV_NEXT,
     ST_EV_UNLEASE,
+    ST_JOB_W_GET, /* batch jobs (job.c): the writer's reads and writes of every window */
+    ST_JOB_RESULT_PUT,
+    ST_JOB_PROGRESS,
     ST__COUNT
 };
 

@@ -492,6 +492,39 @@ def lambda_results_every_case():
 
 
 @test
+def lambda_event_strings_escaped():
+    """The event carries each task's key and version id exactly as the manifest wrote
+    them, JSON-escaped when they need it (a quote, a backslash, raw UTF-8) and written
+    as they are otherwise; a result document longer than 4 KiB is read as well as a
+    short one."""
+    b, man, rep = gp_bucket(), gp_bucket(), gp_bucket()
+    fn = deploy(uniq("bt-esc"), "batch_behaviours/lambda_function.py")
+    # (key field as written in the CSV, version id field)
+    raw = [("ok/plain", ""), ('"ok/say ""hi"" \\ \u00e9t\u00e9"', ""),
+           ("ok/v", "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"), ("ok/snow\u2603", '"v""q"'),
+           ("big/1", "")]
+    lines = [f"{b},{k},{v}" for k, v in raw]
+    etag = put_manifest(man, "m.csv", lines)
+    args = job_args(man, "m.csv", etag, {"LambdaInvoke": {"FunctionArn": fn,
+                                                          "InvocationSchemaVersion": "2.0"}}, rep)
+    args["Manifest"]["Spec"]["Fields"] = ["Bucket", "Key", "VersionId"]
+    jid = s3c.create_job(**args)["JobId"]
+    job = wait_job(jid)
+    eq(job["Status"], "Complete", "status")
+    eq(job["ProgressSummary"]["NumberOfTasksSucceeded"], len(raw), "every task succeeded")
+    _, rows = read_report(rep, jid)
+    unq = lambda f: f[1:-1].replace('""', '"') if f.startswith('"') else f  # noqa: E731
+    got = {r[1]: r for r in rows["succeeded"]}
+    for k, v in raw:
+        if k.startswith("big/"):
+            eq(got[k][6], "y" * 1024, "a long result document: its resultString cut to 1024")
+            continue
+        ev = json.loads(got[unq(k)][6])
+        eq((ev["key"], ev["version"], ev["bucket"]), (unq(k), unq(v) or None, b),
+           f"event strings of {k!r}")
+
+
+@test
 def throttled_function_waited_out():
     """A function with reserved concurrency 1 throttles all but one of the 16 invocations
     the job keeps in flight; throttling is waited out and retried, never a failed task."""

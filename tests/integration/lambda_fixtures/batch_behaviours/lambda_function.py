@@ -2,6 +2,8 @@
 so one job can provoke every case AWS documents for LambdaInvoke results:
 
   ok/...       Succeeded, resultString = the key as received (URL-encoded) + schema version
+               (and the version id as received)
+  big/...      Succeeded with a resultString of 10,000 characters (cut to 1024)
   slow/...     sleeps 0.1 s, then Succeeded
   temp/...     TemporaryFailure (the job retries it, then records it failed)
   perm/...     PermanentFailure with a resultString of 2000 characters (cut to 1024)
@@ -42,12 +44,16 @@ def lambda_handler(event, context):
         elif kind == 'perm':
             results.append({'taskId': task['taskId'], 'resultCode': 'PermanentFailure',
                             'resultString': 'x' * 2000})
+        elif kind == 'big':
+            results.append({'taskId': task['taskId'], 'resultCode': 'Succeeded',
+                            'resultString': 'y' * 10000})
         else:
             bucket = task.get('s3Bucket') or task.get('s3BucketArn')
             results.append({'taskId': task['taskId'], 'resultCode': 'Succeeded',
                             'resultString': json.dumps({'key': key, 'bucket': bucket,
                                                         'v': event['invocationSchemaVersion'],
                                                         'args': event['job'].get('userArguments'),
-                                                        'ntasks': len(event['tasks'])})})
+                                                        'ntasks': len(event['tasks']),
+                                                        'version': task.get('s3VersionId')})})
     out['results'] = results
     return out
