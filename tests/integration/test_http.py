@@ -117,6 +117,16 @@ def read_response(sock, deadline_s=10.0):
     return status, head, rest[:n]
 
 
+def exchange(data, server=None, timeout=30):
+    """Sends these bytes on a new connection and reads one response (read_response)."""
+    sock = connect(server, timeout)
+    try:
+        sock.sendall(data)
+        return read_response(sock)
+    finally:
+        sock.close()
+
+
 def rss_kb(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -249,12 +259,7 @@ def expect_continue_with_bad_signature_gets_the_error():
     t, h = sign("PUT", f"/{B}/exp", payload_hash="UNSIGNED-PAYLOAD", secret="wrong")
     h["Content-Length"] = str(10 * 1024 ** 2)
     h["Expect"] = "100-continue"
-    sock = connect()
-    try:
-        sock.sendall(head_bytes("PUT", t, h))
-        status, head, body = read_response(sock)
-    finally:
-        sock.close()
+    status, head, body = exchange(head_bytes("PUT", t, h))
     eq(status, 403, "status after Expect: 100-continue with a bad signature")
     check(b"SignatureDoesNotMatch" in body, f"error code: {body[:300]!r}")
 
@@ -378,12 +383,7 @@ def other_expect_values_are_ignored():
     body = b"expect something else"
     t, h = sign("PUT", f"/{B}/exp-other", body=body, headers={"Expect": "something-else"})
     h["Content-Length"] = str(len(body))
-    sock = connect()
-    try:
-        sock.sendall(head_bytes("PUT", t, h) + body)
-        status, head, rbody = read_response(sock)
-    finally:
-        sock.close()
+    status, head, rbody = exchange(head_bytes("PUT", t, h) + body)
     eq(status, 200, f"PUT with Expect: something-else ({rbody[:200]!r})")
 
 
@@ -403,12 +403,7 @@ def sha256_mismatch_leaves_nothing():
     before = objects_files()
     t, h = sign("PUT", f"/{B}/bad-sha", body=other)  # signed hash of other, body sent
     h["Content-Length"] = str(len(body))
-    sock = connect()
-    try:
-        sock.sendall(head_bytes("PUT", t, h) + body)
-        status, head, rbody = read_response(sock)
-    finally:
-        sock.close()
+    status, head, rbody = exchange(head_bytes("PUT", t, h) + body)
     eq(status, 400, "status")
     check(b"XAmzContentSHA256Mismatch" in rbody, f"code: {rbody[:300]!r}")
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=B).get("Contents", [])]
@@ -423,12 +418,7 @@ def checksum_mismatch_leaves_nothing():
     before = objects_files()
     t, h = sign("PUT", f"/{B}/bad-ck", body=body, headers={"x-amz-checksum-crc32": wrong})
     h["Content-Length"] = str(len(body))
-    sock = connect()
-    try:
-        sock.sendall(head_bytes("PUT", t, h) + body)
-        status, head, rbody = read_response(sock)
-    finally:
-        sock.close()
+    status, head, rbody = exchange(head_bytes("PUT", t, h) + body)
     eq(status, 400, f"status ({rbody[:200]!r})")
     check(b"BadDigest" in rbody, f"code: {rbody[:300]!r}")
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=B).get("Contents", [])]
@@ -721,12 +711,7 @@ def aws_chunked_bad_trailer_leaves_nothing():
     framed += b"0;chunk-signature=%s\r\n\r\n" % signer._sig(
         "AWS4-HMAC-SHA256-PAYLOAD", f"{EMPTY_SHA}\n{EMPTY_SHA}").encode()
     h["Content-Length"] = str(len(framed))
-    sock = connect()
-    try:
-        sock.sendall(head_bytes("PUT", t, h) + framed)
-        status, head, body = read_response(sock)
-    finally:
-        sock.close()
+    status, head, body = exchange(head_bytes("PUT", t, h) + framed)
     eq(status, 400, f"decoded length short by one ({body[:300]!r})")
     check(b"IncompleteBody" in body, f"code: {body[:300]!r}")
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=B).get("Contents", [])]
@@ -769,12 +754,7 @@ def unsigned_trailer_over_transfer_chunked_streams():
                 payload_hash="STREAMING-UNSIGNED-PAYLOAD-TRAILER")
     h.pop("Content-Length", None)
     h["Transfer-Encoding"] = "chunked"
-    sock = connect()
-    try:
-        sock.sendall(head_bytes("PUT", t, h) + outer)
-        status, head, body = read_response(sock)
-    finally:
-        sock.close()
+    status, head, body = exchange(head_bytes("PUT", t, h) + outer)
     eq(status, 200, f"aws-chunked in chunked ({body[:300]!r})")
     eq(s3.get_object(Bucket=B, Key="te-achunk")["Body"].read(), payload, "stored bytes")
 
@@ -848,12 +828,7 @@ def chunked_request_body():
         part = body[i:i + 70000]
         framed += f"{len(part):x}\r\n".encode() + part + b"\r\n"
     framed += b"0\r\n\r\n"
-    sock = connect()
-    try:
-        sock.sendall(head_bytes("PUT", t, h) + framed)
-        status, head, rbody = read_response(sock)
-    finally:
-        sock.close()
+    status, head, rbody = exchange(head_bytes("PUT", t, h) + framed)
     eq(status, 200, f"chunked PUT ({rbody[:200]!r})")
     eq(s3.get_object(Bucket=B, Key="chunked")["Body"].read(), body, "chunked body stored")
     # a length known only at the end streams into a blob even when it turns out small
@@ -862,12 +837,7 @@ def chunked_request_body():
         h.pop("Content-Length", None)
         h["Transfer-Encoding"] = "chunked"
         framed = (b"%x\r\n" % len(small) + small + b"\r\n" if small else b"") + b"0\r\n\r\n"
-        sock = connect()
-        try:
-            sock.sendall(head_bytes("PUT", t, h) + framed)
-            status, head, rbody = read_response(sock)
-        finally:
-            sock.close()
+        status, head, rbody = exchange(head_bytes("PUT", t, h) + framed)
         eq(status, 200, f"chunked PUT of {len(small)} bytes ({rbody[:200]!r})")
         eq(s3.get_object(Bucket=B, Key="chunked-small")["Body"].read(), small,
            f"chunked body of {len(small)} bytes stored")
@@ -901,19 +871,9 @@ def pipelined_after_streamed_chunked_body():
 def smuggling_shapes_refused():
     for extra in ({"Content-Length": "5", "Transfer-Encoding": "chunked"},
                   {"Transfer-Encoding": "gzip"}):
-        sock = connect()
-        try:
-            sock.sendall(head_bytes("PUT", f"/{B}/x", dict({"Host": "x"}, **extra)))
-            status, head, _ = read_response(sock)
-        finally:
-            sock.close()
+        status, head, _ = exchange(head_bytes("PUT", f"/{B}/x", dict({"Host": "x"}, **extra)))
         check(status in (400, 501), f"{extra}: got {status}")
-    sock = connect()
-    try:
-        sock.sendall(b"PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n")
-        status, head, _ = read_response(sock)
-    finally:
-        sock.close()
+    status, head, _ = exchange(b"PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n")
     eq(status, 400, "two different Content-Length")
 
 

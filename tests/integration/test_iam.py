@@ -1120,11 +1120,7 @@ def access_key_last_used():
         eq((r["AccessKeyLastUsed"]["ServiceName"], r["AccessKeyLastUsed"]["Region"],
             "LastUsedDate" in r["AccessKeyLastUsed"]), ("N/A", "N/A", False), "never used")
         before = time.time()
-        c = boto3.client("s3", endpoint_url=s2.endpoint, region_name=REGION,
-                         aws_access_key_id=key["AccessKeyId"],
-                         aws_secret_access_key=key["SecretAccessKey"],
-                         config=Config(retries={"total_max_attempts": 1},
-                                       s3={"addressing_style": "path"}))
+        c = s2.boto3_client(key["AccessKeyId"], key["SecretAccessKey"])
         c.list_objects_v2(Bucket="lu-bucket")
         code, _, _ = client_error(c.put_object, Bucket="lu-bucket", Key="k", Body=b"x")
         eq(code, "AccessDenied", "a denied request is a use too")
@@ -1162,11 +1158,7 @@ def _user_key_used_once(server):
                           PolicyArn="arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")
     key = i2.create_access_key(UserName="lu")["AccessKey"]
     before = time.time()
-    c = boto3.client("s3", endpoint_url=server.endpoint, region_name=REGION,
-                     aws_access_key_id=key["AccessKeyId"],
-                     aws_secret_access_key=key["SecretAccessKey"],
-                     config=Config(retries={"total_max_attempts": 1},
-                                   s3={"addressing_style": "path"}))
+    c = server.boto3_client(key["AccessKeyId"], key["SecretAccessKey"])
     c.list_objects_v2(Bucket="lu-bucket")
     return key["AccessKeyId"], before
 

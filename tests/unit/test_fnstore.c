@@ -21,55 +21,16 @@
 #include <unistd.h>
 
 #include "store/store.h"
+#include "store_fx.h"
 
 #define SL(s) QR_SLICE_LIT(s)
 
-struct fx {
-    char dir[64];
-    struct store *st;
-    struct store_reader *r;
-    h2o_mem_pool_t pool;
-};
-
-static void fx_open(struct fx *f)
-{
-    struct store_opts o = {.dir = f->dir, .no_fsync = true};
-    assert_int_equal(store_open(&o, &f->st), QR_OK);
-    assert_int_equal(store_reader_new(f->st, &f->r), QR_OK);
-}
-
-static void fx_close(struct fx *f)
-{
-    store_reader_free(f->r);
-    store_close(f->st);
-    f->r = NULL;
-    f->st = NULL;
-}
-
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    return remove(p);
-}
-
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof(*f));
-    strcpy(f->dir, "/tmp/qr-fnstore-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
+    struct fx *f = fx_new("/tmp/qr-fnstore-XXXXXX", true);
+    if (f == NULL)
         return -1;
-    fx_open(f);
-    h2o_mem_init_pool(&f->pool);
     *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fx *f = *state;
-    fx_close(f);
-    h2o_mem_clear_pool(&f->pool);
-    nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-    free(f);
     return 0;
 }
 
@@ -425,14 +386,14 @@ static void test_survives_reopen(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_create_get_conflict, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_update_revision, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_publish_numbering, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_create_publish_and_update_publish, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_aliases, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_concurrency_and_list, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_events, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_survives_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_get_conflict, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_update_revision, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_publish_numbering, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_create_publish_and_update_publish, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_aliases, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_concurrency_and_list, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_events, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_survives_reopen, setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,59 +27,20 @@
 #include <sqlite3.h>
 
 #include "store/store.h"
+#include "store_fx.h"
 #include "store/store_int.h"
 #include "util/limits.h"
 
 #define SL(s) QR_SLICE_LIT(s)
 
-struct fx {
-    char dir[64];
-    struct store *st;
-    struct store_reader *r;
-    h2o_mem_pool_t pool;
-};
-
-static void fx_open(struct fx *f)
-{
-    struct store_opts o = {.dir = f->dir};
-    assert_int_equal(store_open(&o, &f->st), QR_OK);
-    assert_int_equal(store_reader_new(f->st, &f->r), QR_OK);
-}
-
-static void fx_close(struct fx *f)
-{
-    store_reader_free(f->r);
-    store_close(f->st);
-    f->r = NULL;
-    f->st = NULL;
-}
-
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    return remove(p);
-}
-
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof(*f));
-    strcpy(f->dir, "/tmp/qr-store-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
+    struct fx *f = fx_new("/tmp/qr-store-XXXXXX", false);
+    if (f == NULL)
         return -1;
-    fx_open(f);
-    h2o_mem_init_pool(&f->pool);
     struct store_bucket b = {.name = "bkt", .type = STORE_BUCKET_GENERAL, .region = "us-east-1"};
     assert_int_equal(store_bucket_create(f->st, &b), QR_OK);
     *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fx *f = *state;
-    fx_close(f);
-    h2o_mem_clear_pool(&f->pool);
-    nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-    free(f);
     return 0;
 }
 
@@ -1967,31 +1928,31 @@ static void test_sse_pieces_span_scratch(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_buckets, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_put_get, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_overwrite_frees, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_copy_shares, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_path_keys, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_list, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_multipart, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_conditions, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_gc_recovery, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_migrate_part_sizes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_buckets, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_put_get, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_overwrite_frees, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_copy_shares, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_path_keys, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_list, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_multipart, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_conditions, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_gc_recovery, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_reopen, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_part_sizes, setup, fx_teardown),
         cmocka_unit_test(test_crypt),
-        cmocka_unit_test_setup_teardown(test_sse_at_rest, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_migrate_sse_columns, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_versions_order_and_markers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_versions_suspended_and_copies, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_versions_sse, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_versions_lock, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_versions_list_skips_markers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_migrate_versioning, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_blob_stream, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_blob_stream_sse, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sse_at_rest, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_sse_columns, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_versions_order_and_markers, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_versions_suspended_and_copies, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_versions_sse, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_versions_lock, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_versions_list_skips_markers, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_versioning, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_group_commit, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_blob_stream, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_blob_stream_sse, setup, fx_teardown),
         cmocka_unit_test(test_ctr_matches_openssl),
-        cmocka_unit_test_setup_teardown(test_sse_pieces_span_scratch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sse_pieces_span_scratch, setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

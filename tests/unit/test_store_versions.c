@@ -24,61 +24,21 @@
 #include <sqlite3.h>
 
 #include "store/store.h"
+#include "store_fx.h"
 #include "store/store_int.h"
 
 #define SL(s)      QR_SLICE_LIT(s)
 #define N_VERSIONS 10000
 
-struct fx {
-    char dir[64];
-    struct store *st;
-    struct store_reader *r;
-    h2o_mem_pool_t pool;
-};
-
-/* no_fsync: ten thousand commits are about the seek, not the disk */
-static void fx_open(struct fx *f)
-{
-    struct store_opts o = {.dir = f->dir, .no_fsync = true};
-    assert_int_equal(store_open(&o, &f->st), QR_OK);
-    assert_int_equal(store_reader_new(f->st, &f->r), QR_OK);
-}
-
-static void fx_close(struct fx *f)
-{
-    store_reader_free(f->r);
-    store_close(f->st);
-    f->r = NULL;
-    f->st = NULL;
-}
-
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    return remove(p);
-}
-
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof(*f));
-    strcpy(f->dir, "/tmp/qr-storev-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
+    struct fx *f = fx_new("/tmp/qr-storev-XXXXXX", true);
+    if (f == NULL)
         return -1;
-    fx_open(f);
-    h2o_mem_init_pool(&f->pool);
     struct store_bucket b = {.name = "vb", .type = STORE_BUCKET_GENERAL, .region = "us-east-1"};
     assert_int_equal(store_bucket_create(f->st, &b), QR_OK);
     assert_int_equal(store_bucket_set_versioning(f->st, SL("vb"), STORE_VERS_ENABLED), QR_OK);
     *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fx *f = *state;
-    fx_close(f);
-    h2o_mem_clear_pool(&f->pool);
-    nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-    free(f);
     return 0;
 }
 
@@ -440,12 +400,12 @@ static void test_migrate_adds_index(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_delete_current_among_many, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_versions_listing_newest_first, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_null_version_successor, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_version_plans, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_current_reads_ignore_old_versions, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_migrate_adds_index, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_current_among_many, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_versions_listing_newest_first, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_null_version_successor, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_version_plans, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_current_reads_ignore_old_versions, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_adds_index, setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,7 +16,9 @@ import {
   S3Client, CreateBucketCommand, PutObjectCommand, GetObjectCommand, DeleteObjectCommand,
   CreateSessionCommand,
 } from '@aws-sdk/client-s3';
-import { startServer, stopServer, logTail, ACCESS_KEY, SECRET_KEY, REGION } from './server.mjs';
+import {
+  startServer, stopServer, logTail, clientOf, rejectsWith, ACCESS_KEY, SECRET_KEY, REGION,
+} from './server.mjs';
 
 const ACCOUNT = '123456789012';
 const GP = 'jsiam';
@@ -25,19 +27,7 @@ const root = { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY };
 let srv;
 let iam;
 
-const client = (Cls, credentials) => new Cls({
-  endpoint: srv.endpoint, region: REGION, maxAttempts: 1, credentials, forcePathStyle: true,
-});
-
-async function rejectsWith(promise, name) {
-  try {
-    await promise;
-  } catch (e) {
-    assert.equal(e.name, name, `${e.name}: ${e.message}`);
-    return e;
-  }
-  assert.fail(`expected ${name}, the call succeeded`);
-}
+const client = (Cls, credentials) => clientOf(srv, Cls, credentials);
 
 before(async () => {
   srv = await startServer();

@@ -28,7 +28,9 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { LambdaClient, CreateFunctionCommand, waitUntilFunctionActiveV2 } from '@aws-sdk/client-lambda';
 import { S3ControlClient, CreateJobCommand, DescribeJobCommand } from '@aws-sdk/client-s3-control';
-import { startServer, stopServer, logTail, ACCESS_KEY, SECRET_KEY, REGION } from './server.mjs';
+import {
+  startServer, stopServer, logTail, clientOf, rejectsWith, ACCESS_KEY, SECRET_KEY, REGION,
+} from './server.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const WALKTHROUGH_FN = path.resolve(here, '..', 'lambda_fixtures', 'batch_walkthrough',
@@ -43,19 +45,7 @@ const unique = (base) => `${base}-${crypto.randomBytes(4).toString('hex')}`;
 const text = async (r) => Buffer.from(await r.Body.transformToByteArray()).toString('utf8');
 let srv, iam, s3, lambda, ctl, tmp;
 
-const client = (Cls, credentials, extra = {}) => new Cls({
-  endpoint: srv.endpoint, region: REGION, maxAttempts: 1, credentials, forcePathStyle: true, ...extra,
-});
-
-async function rejectsWith(promise, name) {
-  try {
-    await promise;
-  } catch (e) {
-    assert.equal(e.name, name, `${e.name}: ${e.message}`);
-    return e;
-  }
-  assert.fail(`expected ${name}, the call succeeded`);
-}
+const client = (Cls, credentials, extra = {}) => clientOf(srv, Cls, credentials, extra);
 
 before(async () => {
   srv = await startServer();

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
 import { IAMClient, CreateRoleCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -127,3 +128,22 @@ export async function createRoles(s, roles) {
 export const LAMBDA_ROLE = ['lambda-ex', 'lambda.amazonaws.com', ['s3:*', 's3express:*', 'logs:*']];
 export const BATCH_ROLE = ['batch-ops', 'batchoperations.s3.amazonaws.com',
   ['s3:*', 's3express:*', 'lambda:InvokeFunction']];
+
+// A client of `srv` for an SDK client class: no retries (a retried error would hide what
+// the server said), path-style S3.
+export function clientOf(srv, Cls, credentials, extra = {}) {
+  return new Cls({
+    endpoint: srv.endpoint, region: REGION, maxAttempts: 1, credentials, forcePathStyle: true, ...extra,
+  });
+}
+
+// The error a promise must reject with, by its name (the service's error code).
+export async function rejectsWith(promise, name) {
+  try {
+    await promise;
+  } catch (e) {
+    assert.equal(e.name, name, `${e.name}: ${e.message}`);
+    return e;
+  }
+  assert.fail(`expected ${name}, the call succeeded`);
+}
