@@ -307,14 +307,17 @@ def failure_reasons(job):
     return [(f["FailureCode"], f["FailureReason"]) for f in job.get("FailureReasons", [])]
 
 
-def inventory_manifest(src, inv, keys):
+def inventory_manifest(src, inv, keys, data_bucket=None):
     """An S3InventoryReport_CSV_20161130 manifest in inv listing src's keys in one gzipped
-    data file under data/; returns (manifest.json key, its ETag)."""
+    data file under data/ of data_bucket (inv by default); returns (manifest.json key, its
+    ETag)."""
+    data_bucket = data_bucket or inv
     body = gzip.compress("".join(f'"{src}","{urllib.parse.quote_plus(k)}"\n'
                                  for k in keys).encode())
     data = f"data/{uuid.uuid4()}.csv.gz"
-    s3.put_object(Bucket=inv, Key=data, Body=body)
-    m = {"sourceBucket": src, "destinationBucket": f"arn:aws:s3:::{inv}", "version": "2016-11-30",
+    s3.put_object(Bucket=data_bucket, Key=data, Body=body)
+    m = {"sourceBucket": src, "destinationBucket": f"arn:aws:s3:::{data_bucket}",
+         "version": "2016-11-30",
          "creationTimestamp": "1765065600000", "fileFormat": "CSV", "fileSchema": "Bucket, Key",
          "files": [{"key": data, "size": len(body),
                     "MD5checksum": hashlib.md5(body).hexdigest()}]}
@@ -362,6 +365,35 @@ def inventory_data_files_read_as_the_role():
     eq((job["Status"], job["ProgressSummary"]["NumberOfTasksSucceeded"]), ("Complete", 1),
        f"allowed job {failure_reasons(job)}")
     eq(tags(src, "k one"), {"batch": "role"}, "tagged")
+
+
+@test
+def inventory_data_files_in_a_directory_bucket():
+    """Data files in a directory bucket (manifest.json's destinationBucket) are read through
+    a ReadOnly session on it: a role that may read manifest.json but has no
+    s3express:CreateSession on the directory bucket fails the job; with it the job
+    completes."""
+    src, inv, dirb = gp_bucket(), gp_bucket(), dir_bucket()
+    s3.put_object(Bucket=src, Key="d", Body=b"v")
+    mkey, etag = inventory_manifest(src, inv, ["d"], data_bucket=dirb)
+    base = [allow("s3:GetObject", f"arn:aws:s3:::{inv}/*"),
+            allow("s3:PutObjectTagging", f"arn:aws:s3:::{src}/*")]
+    no_session = role(uniq("invdir"), base)
+    job = wait_job(s3c.create_job(**inventory_job_args(inv, mkey, etag, TAG_OP,
+                                                       no_session))["JobId"])
+    eq((job["Status"], failure_reasons(job)),
+       ("Failed", [("AccessDenied", "Reading the manifest is forbidden: AccessDenied")]),
+       "without a session")
+    eq(tags(src, "d"), {}, "object untouched")
+    session = role(uniq("invdirok"), base + [{
+        "Effect": "Allow", "Action": "s3express:CreateSession",
+        "Resource": f"arn:aws:s3express:{REGION}:{ACCOUNT}:bucket/{dirb}",
+        "Condition": {"StringEquals": {"s3express:SessionMode": "ReadOnly"}}}])
+    job = wait_job(s3c.create_job(**inventory_job_args(inv, mkey, etag, TAG_OP,
+                                                       session))["JobId"])
+    eq((job["Status"], job["ProgressSummary"]["NumberOfTasksSucceeded"]), ("Complete", 1),
+       f"with a ReadOnly session {failure_reasons(job)}")
+    eq(tags(src, "d"), {"batch": "role"}, "tagged")
 
 
 def generator_job_args(src, op, role_arn, out=None):
