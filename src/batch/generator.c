@@ -401,11 +401,14 @@ bool batch_generate(struct batch_engine *e, const struct store_job *j, const str
         out.files = json_array();
         qr_uuid4(out.next_id);
     }
+    /* A dry run changes nothing: its role is still asked whether it could write the
+     * generated manifest, but nothing is written. */
+    bool write = want && !batch_dry_run_wanted(j);
     out.msg = qr_xmalloc(BATCH_MSG_MAX + 1);
     bool ok = generator_allowed(e, j, bucket, &out) &&
-              list_all(e, j, d, bucket, sp, want ? &out : NULL);
+              list_all(e, j, d, bucket, sp, write ? &out : NULL);
     enum qr_err err = QR_OK;
-    if (ok && want && (err = out_manifest(&out, bucket)) != QR_OK) {
+    if (ok && write && (err = out_manifest(&out, bucket)) != QR_OK) {
         fail_output(e, j, err);
         ok = false;
     }
