@@ -90,20 +90,25 @@ void batch_etag_unquoted(const char *in, char out[80]);
 /* ---- manifests that are not one CSV object (expand.c, generator.c) ---- */
 
 /* Expands an inventory report or a generator into the job's task list and pins it (a
- * job already pinned is left alone). false: the job failed (reason recorded) or the
- * engine is stopping. Engine thread. */
+ * job already pinned is left alone), reading and writing as the job's role: an
+ * inventory's data files need s3:GetObject, all decided before the first is read.
+ * false: the job failed (reason recorded) or the engine is stopping. Engine thread. */
 bool batch_expand_manifest(struct batch_engine *e, const struct store_job *j,
                            const struct batch_def *d);
-/* S3JobManifestGenerator: the listing of the source bucket through the filters, as CSV
- * lines into sp (and the generated manifest written when asked). false: the job failed
- * (reason recorded) or the engine is stopping. Engine thread. */
 /* CreateJob's checks of a generator: the source and output buckets exist and are general
  * purpose buckets (AWS supports neither as a directory bucket). msg gets the reason.
  * Errors: QR_E_BAD_INPUT, QR_E_DB. */
 enum qr_err batch_check_generator(struct store_reader *r, const struct batch_def *d,
                                   char msg[256]);
+struct batch_role;
+/* S3JobManifestGenerator: the listing of the source bucket through the filters, as CSV
+ * lines into sp (and the generated manifest written when asked), each decided as the
+ * job's role first: s3:ListBucket on the source bucket, s3:PutObject on every object of
+ * the generated manifest (manifest.json and the first data file before anything is
+ * listed or written). false: the job failed (reason recorded) or the engine is stopping.
+ * Engine thread. */
 bool batch_generate(struct batch_engine *e, const struct store_job *j, const struct batch_def *d,
-                    struct store_job_spool *sp);
+                    struct batch_role *role, struct store_job_spool *sp);
 
 /* ---- dry run (dryrun.c) ---- */
 
@@ -185,6 +190,10 @@ bool batch_role_allows(struct batch_role *r, const char *action, const char *res
  * ReadWrite mode on the bucket. */
 bool batch_role_object(struct batch_role *r, struct qr_slice bucket, struct qr_slice key,
                        bool versioned, bool write, char *msg, size_t cap);
+
+/* Listing a bucket as the role: s3:ListBucket on the bucket; a directory bucket:
+ * s3express:CreateSession in ReadOnly mode. */
+bool batch_role_list(struct batch_role *r, struct qr_slice bucket, char *msg, size_t cap);
 
 /* Whether the role may read the job's manifest (when manifest) and write its report;
  * false with the job's FailureReasons entry in code and reason. Engine thread. */

@@ -12,6 +12,9 @@
  * The data files are streamed (a 64 KiB read buffer, inflate, one line at a time) and
  * each one's MD5 is checked against manifest.json: a mismatch, a corrupt file or a
  * malformed line fails the job in Preparing naming the file (and the line).
+ *
+ * Both run as the job's role (role.c): every data file is decided (s3:GetObject) before
+ * the first is read; the generator's listing and writes are decided in generator.c.
  */
 #include "batch/batch_int.h"
 
@@ -200,9 +203,30 @@ out:
     return ok;
 }
 
+/* The role reads every data file (AWS's Batch Operations permissions: an inventory
+ * manifest needs read access to manifest.json and to all its CSV data files), each
+ * s3:GetObject on its own ARN; all are decided before the first is read, so a denial reads
+ * nothing. The job fails as for a manifest it may not read. */
+static bool data_files_allowed(struct batch_engine *e, const struct store_job *j,
+                               struct batch_role *role, const struct batch_inv *inv)
+{
+    char *msg = qr_xmalloc(BATCH_MSG_MAX + 1);
+    bool ok = true;
+    batch_role_refresh(role);
+    for (size_t i = 0; ok && i < inv->n_files; i++)
+        ok = batch_role_object(role, qr_slice_cstr(inv->dest_bucket),
+                               qr_slice_cstr(inv->files[i].key), false, false, msg,
+                               BATCH_MSG_MAX + 1);
+    if (!ok)
+        batch_fail_job(e, j->id, "AccessDenied", "Reading the manifest is forbidden: AccessDenied");
+    free(msg);
+    return ok;
+}
+
 /* S3InventoryReport_CSV_20161130: manifest.json, then each data file in its order. */
 static bool expand_inventory(struct batch_engine *e, const struct store_job *j,
-                             const struct batch_def *d, struct store_job_spool *sp)
+                             const struct batch_def *d, struct batch_role *role,
+                             struct store_job_spool *sp)
 {
     h2o_mem_pool_t pool;
     h2o_mem_init_pool(&pool);
@@ -218,6 +242,8 @@ static bool expand_inventory(struct batch_engine *e, const struct store_job *j,
         batch_fail_job(e, j->id, "ManifestFormatError", reason);
         goto out;
     }
+    if (!data_files_allowed(e, j, role, &inv))
+        goto out;
     for (size_t i = 0; i < inv.n_files; i++) {
         if (batch_engine_stopping(e))
             goto out; /* preparation starts over at the next start */
@@ -241,8 +267,14 @@ bool batch_expand_manifest(struct batch_engine *e, const struct store_job *j,
         return true; /* expanded before a restart */
     struct store_job_spool *sp;
     store_job_spool_new(e->o.store, &sp);
-    bool ok = d->mf_format == BATCH_MF_INVENTORY ? expand_inventory(e, j, d, sp)
-                                                 : batch_generate(e, j, d, sp);
+    /* Preparation reads (data files, the source listing) and writes (the generated
+     * manifest) as the job's role, like its tasks (role.c). */
+    struct batch_role *role = qr_xmalloc(sizeof(*role));
+    batch_role_open(role, e, j->id, d->role_arn);
+    bool ok = d->mf_format == BATCH_MF_INVENTORY ? expand_inventory(e, j, d, role, sp)
+                                                 : batch_generate(e, j, d, role, sp);
+    batch_role_close(role);
+    free(role);
     if (ok) {
         enum qr_err err = store_job_spool_pin(sp, j->id);
         if (err != QR_OK && err != QR_E_NO_SUCH_UPLOAD)

@@ -8,6 +8,10 @@
  * most GEN_FILE_MAX compressed bytes each, then manifest.json naming them with their
  * MD5s) under <ManifestPrefix>/job-<id>/ in the output bucket.
  *
+ * All of it runs as the job's role: s3:ListBucket on the source bucket, s3:PutObject on
+ * each object written (generator_allowed decides the listing, manifest.json and the first
+ * data file before anything is read or written; out_put decides each object again).
+ *
  * What quarry's objects are, for the filters that ask about features it lacks: none is
  * replicated (ReplicationStatus NONE), and a general purpose bucket's object has the
  * storage class it was written with (STANDARD when none was given).
@@ -142,6 +146,9 @@ static size_t task_line(const char *bucket, struct qr_slice key, char *out, size
 
 struct gen_out {
     struct batch_engine *e;
+    struct batch_role *role; /* every object written is decided as the job's role */
+    char *msg;               /* BATCH_MSG_MAX + 1: the role's AccessDenied message */
+    char next_id[37];        /* the name of the next data file (decided before the listing) */
     char bucket[64];
     char base[BATCH_PREFIX_MAX + 64]; /* <prefix>/job-<id>/ */
     z_stream z;
@@ -150,8 +157,19 @@ struct gen_out {
     json_t *files;    /* manifest.json's files */
 };
 
+/* Whether the role may write key in the output bucket (s3:PutObject). */
+static bool out_allowed(struct gen_out *o, const char *key)
+{
+    return batch_role_object(o->role, qr_slice_cstr(o->bucket), qr_slice_cstr(key), false, true,
+                             o->msg, BATCH_MSG_MAX + 1);
+}
+
+/* Stores one object of the generated manifest; QR_E_DENIED (nothing written) when the
+ * role may not write it. */
 static enum qr_err out_put(struct gen_out *o, const char *key, struct qr_slice data, char md5[33])
 {
+    if (!out_allowed(o, key))
+        return QR_E_DENIED;
     unsigned char d[16];
     EVP_Digest(data.p ? data.p : (const uint8_t *)"", data.len, d, NULL, EVP_md5(), NULL);
     for (size_t i = 0; i < 16; i++)
@@ -195,9 +213,9 @@ static enum qr_err out_flush(struct gen_out *o)
     o->zinit = false;
     if (err == QR_OK && json_array_size(o->files) >= GEN_FILES)
         err = QR_E_TOO_LARGE;
-    char key[sizeof(o->base) + 64], id[37], md5[33];
-    qr_uuid4(id);
-    snprintf(key, sizeof(key), "%sdata/%s.csv.gz", o->base, id);
+    char key[sizeof(o->base) + 64], md5[33];
+    snprintf(key, sizeof(key), "%sdata/%s.csv.gz", o->base, o->next_id);
+    qr_uuid4(o->next_id);
     if (err == QR_OK)
         err = out_put(o, key, qr_slice(o->gz.p, o->gz.len), md5);
     if (err == QR_OK)
@@ -272,6 +290,47 @@ bool batch_generated_manifest(struct store_reader *r, const struct batch_def *d,
 
 /* ---- the listing ---- */
 
+#define GEN_WRITE_DENIED "Writing the generated manifest is forbidden: AccessDenied"
+
+/* Fails the job for a generated manifest that could not be written. */
+static void fail_output(struct batch_engine *e, const struct store_job *j, enum qr_err err)
+{
+    if (err == QR_E_DENIED)
+        batch_fail_job(e, j->id, "AccessDenied", GEN_WRITE_DENIED);
+    else if (err == QR_E_TOO_LARGE)
+        batch_fail_job(e, j->id, "InternalError", "The generated manifest is too large.");
+    else
+        batch_fail_job(e, j->id, "ManifestWriteFailed",
+                       "The generated manifest could not be written to the output bucket.");
+}
+
+/* Before anything is listed or written: the role may list the source bucket (ListObjectsV2:
+ * s3:ListBucket) and, with EnableManifestOutput, write manifest.json and the first data
+ * file under the output prefix (s3:PutObject), so the usual denial writes nothing. Every
+ * later data file is decided again when it is stored (out_put). */
+static bool generator_allowed(struct batch_engine *e, const struct store_job *j,
+                              const char *bucket, struct gen_out *out)
+{
+    batch_role_refresh(out->role);
+    if (!batch_role_list(out->role, qr_slice_cstr(bucket), out->msg, BATCH_MSG_MAX + 1)) {
+        batch_fail_job(e, j->id, "AccessDenied",
+                       "Listing the source bucket of the manifest generator is forbidden: "
+                       "AccessDenied");
+        return false;
+    }
+    if (out->bucket[0] == '\0')
+        return true;
+    char key[sizeof(out->base) + 64];
+    snprintf(key, sizeof(key), "%smanifest.json", out->base);
+    bool ok = out_allowed(out, key);
+    snprintf(key, sizeof(key), "%sdata/%s.csv.gz", out->base, out->next_id);
+    if (ok && !out_allowed(out, key))
+        ok = false;
+    if (!ok)
+        batch_fail_job(e, j->id, "AccessDenied", GEN_WRITE_DENIED);
+    return ok;
+}
+
 static bool list_all(struct batch_engine *e, const struct store_job *j, const struct batch_def *d,
                      const char *bucket, struct store_job_spool *sp, struct gen_out *out)
 {
@@ -300,10 +359,7 @@ static bool list_all(struct batch_engine *e, const struct store_job *j, const st
             if (err == QR_OK && out)
                 err = out_row(out, bucket, line, n);
             if (err != QR_OK) {
-                batch_fail_job(e, j->id, "InternalError",
-                               err == QR_E_TOO_LARGE
-                                   ? "The generated manifest is too large."
-                                   : "The generated manifest could not be written.");
+                fail_output(e, j, err);
                 ok = false;
             }
         }
@@ -323,14 +379,14 @@ static bool list_all(struct batch_engine *e, const struct store_job *j, const st
 }
 
 bool batch_generate(struct batch_engine *e, const struct store_job *j, const struct batch_def *d,
-                    struct store_job_spool *sp)
+                    struct batch_role *role, struct store_job_spool *sp)
 {
     char bucket[64];
     if (!batch_bucket_of_arn(d->gen_source, bucket)) {
         batch_fail_job(e, j->id, "InvalidManifest", "The SourceBucket is not a bucket ARN.");
         return false;
     }
-    struct gen_out out = {.e = e};
+    struct gen_out out = {.e = e, .role = role};
     bool want = d->gen_output;
     if (want) {
         if (!batch_bucket_of_arn(d->gen_out_bucket, out.bucket)) {
@@ -343,13 +399,20 @@ bool batch_generate(struct batch_engine *e, const struct store_job *j, const str
                  key);
         qr_buf_init(&out.gz, 2u * GEN_FILE_MAX);
         out.files = json_array();
+        qr_uuid4(out.next_id);
     }
-    bool ok = list_all(e, j, d, bucket, sp, want ? &out : NULL);
-    if (ok && want && out_manifest(&out, bucket) != QR_OK) {
-        batch_fail_job(e, j->id, "ManifestWriteFailed",
-                       "The generated manifest could not be written to the output bucket.");
+    /* A dry run changes nothing: its role is still asked whether it could write the
+     * generated manifest, but nothing is written. */
+    bool write = want && !batch_dry_run_wanted(j);
+    out.msg = qr_xmalloc(BATCH_MSG_MAX + 1);
+    bool ok = generator_allowed(e, j, bucket, &out) &&
+              list_all(e, j, d, bucket, sp, write ? &out : NULL);
+    enum qr_err err = QR_OK;
+    if (ok && write && (err = out_manifest(&out, bucket)) != QR_OK) {
+        fail_output(e, j, err);
         ok = false;
     }
+    free(out.msg);
     if (want) {
         if (out.zinit)
             deflateEnd(&out.z);

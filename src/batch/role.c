@@ -164,6 +164,27 @@ bool batch_role_object(struct batch_role *r, struct qr_slice bucket, struct qr_s
     return batch_role_allows(r, action, arn, bucket, NULL, 0, msg, cap);
 }
 
+/* Listing a bucket as the role: s3:ListBucket on the bucket's ARN, the action of
+ * ListObjectsV2 (a generator's listing of its source bucket); a directory bucket's listing
+ * is a zonal operation, a ReadOnly session on the bucket. */
+bool batch_role_list(struct batch_role *r, struct qr_slice bucket, char *msg, size_t cap)
+{
+    char arn[160];
+    size_t at = 0;
+    if (bucket.len > 63)
+        bucket.len = 63;
+    if (directory_bucket(bucket)) {
+        const char *mode[1] = {"ReadOnly"};
+        struct policy_kv kv = {"s3express:SessionMode", mode, 1};
+        add(arn, sizeof(arn), &at, r->s3x_prefix, r->s3x_prefix_len);
+        add(arn, sizeof(arn), &at, bucket.p, bucket.len);
+        return batch_role_allows(r, "s3express:CreateSession", arn, bucket, &kv, 1, msg, cap);
+    }
+    add(arn, sizeof(arn), &at, "arn:aws:s3:::", 13);
+    add(arn, sizeof(arn), &at, bucket.p, bucket.len);
+    return batch_role_allows(r, "s3:ListBucket", arn, bucket, NULL, 0, msg, cap);
+}
+
 /* Tagging: S3's actions on the object; tagging in directory buckets is refused at
  * CreateJob, so only general purpose buckets reach here. */
 static bool tagging(struct batch_role *r, const char *action, const struct batch_task *t, char *msg,

@@ -7,7 +7,9 @@ iam:PassRole on the job's role, which must trust batchoperations.s3.amazonaws.co
 Each attack is tried and seen refused: a role without lambda:InvokeFunction, a role that
 cannot write the copy's destination (general purpose, or a directory bucket without a
 ReadWrite session), a role that cannot read an object to checksum, a role that cannot read
-the manifest or write the report, a deleted role, a user without
+the manifest or write the report, a role that may read an inventory's manifest.json but
+not its data files, a generator's role that may not list the source bucket or write the
+generated manifest, a deleted role, a user without
 iam:PassRole, a role Batch Operations may not assume, a read-only user, users whose
 policies condition job actions on the job condition keys (s3:RequestJobPriority,
 s3:RequestJobOperation, s3:ExistingJobPriority, s3:ExistingJobOperation,
@@ -16,6 +18,8 @@ with the walkthrough's own narrow roles.
 """
 
 import csv
+import gzip
+import hashlib
 import io
 import json
 import time
@@ -295,6 +299,165 @@ def role_cannot_write_report():
     reasons = [f["FailureReason"] for f in job.get("FailureReasons", [])]
     check(any("report" in r and "AccessDenied" in r for r in reasons), f"reasons {reasons}")
     eq(s3.list_objects_v2(Bucket=rep).get("KeyCount", 0), 0, "no report written")
+
+
+# ---- preparation reads and writes as the role: inventory data files, generator ----
+
+def failure_reasons(job):
+    return [(f["FailureCode"], f["FailureReason"]) for f in job.get("FailureReasons", [])]
+
+
+def inventory_manifest(src, inv, keys, data_bucket=None):
+    """An S3InventoryReport_CSV_20161130 manifest in inv listing src's keys in one gzipped
+    data file under data/ of data_bucket (inv by default); returns (manifest.json key, its
+    ETag)."""
+    data_bucket = data_bucket or inv
+    body = gzip.compress("".join(f'"{src}","{urllib.parse.quote_plus(k)}"\n'
+                                 for k in keys).encode())
+    data = f"data/{uuid.uuid4()}.csv.gz"
+    s3.put_object(Bucket=data_bucket, Key=data, Body=body)
+    m = {"sourceBucket": src, "destinationBucket": f"arn:aws:s3:::{data_bucket}",
+         "version": "2016-11-30",
+         "creationTimestamp": "1765065600000", "fileFormat": "CSV", "fileSchema": "Bucket, Key",
+         "files": [{"key": data, "size": len(body),
+                    "MD5checksum": hashlib.md5(body).hexdigest()}]}
+    return "meta/manifest.json", s3.put_object(Bucket=inv, Key="meta/manifest.json",
+                                               Body=json.dumps(m).encode())["ETag"]
+
+
+def inventory_job_args(inv, mkey, etag, op, role_arn):
+    a = job_args(inv, mkey, etag, op, role_arn)
+    a["Manifest"] = {"Spec": {"Format": "S3InventoryReport_CSV_20161130"},
+                     "Location": {"ObjectArn": f"arn:aws:s3:::{inv}/{mkey}", "ETag": etag}}
+    return a
+
+
+TAG_OP = {"S3PutObjectTagging": {"TagSet": [{"Key": "batch", "Value": "role"}]}}
+
+
+def tags(b, k):
+    return {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=b, Key=k)["TagSet"]}
+
+
+@test
+def inventory_data_files_read_as_the_role():
+    """An inventory manifest's data files are read as the role (AWS: the role needs read
+    access to manifest.json and to all its data files): a role allowed manifest.json but not
+    the data file fails the job in Preparing with the manifest reason and no task runs; the
+    same role with the data files allowed completes."""
+    src, inv = gp_bucket(), gp_bucket()
+    s3.put_object(Bucket=src, Key="k one", Body=b"v")
+    mkey, etag = inventory_manifest(src, inv, ["k one"])
+    tag = allow("s3:PutObjectTagging", f"arn:aws:s3:::{src}/*")
+    narrow = role(uniq("invmeta"), [allow("s3:GetObject", f"arn:aws:s3:::{inv}/meta/*"), tag])
+    jid = s3c.create_job(**inventory_job_args(inv, mkey, etag, TAG_OP, narrow))["JobId"]
+    job = wait_job(jid)
+    eq(job["Status"], "Failed", "status")
+    eq(failure_reasons(job), [("AccessDenied", "Reading the manifest is forbidden: AccessDenied")],
+       "reasons")
+    ps = job["ProgressSummary"]
+    eq((ps["TotalNumberOfTasks"], ps["NumberOfTasksSucceeded"], ps["NumberOfTasksFailed"]),
+       (0, 0, 0), "no task")
+    eq(tags(src, "k one"), {}, "object untouched")
+    wide = role(uniq("invall"), [allow("s3:GetObject", f"arn:aws:s3:::{inv}/*"), tag])
+    jid = s3c.create_job(**inventory_job_args(inv, mkey, etag, TAG_OP, wide))["JobId"]
+    job = wait_job(jid)
+    eq((job["Status"], job["ProgressSummary"]["NumberOfTasksSucceeded"]), ("Complete", 1),
+       f"allowed job {failure_reasons(job)}")
+    eq(tags(src, "k one"), {"batch": "role"}, "tagged")
+
+
+@test
+def inventory_data_files_in_a_directory_bucket():
+    """Data files in a directory bucket (manifest.json's destinationBucket) are read through
+    a ReadOnly session on it: a role that may read manifest.json but has no
+    s3express:CreateSession on the directory bucket fails the job; with it the job
+    completes."""
+    src, inv, dirb = gp_bucket(), gp_bucket(), dir_bucket()
+    s3.put_object(Bucket=src, Key="d", Body=b"v")
+    mkey, etag = inventory_manifest(src, inv, ["d"], data_bucket=dirb)
+    base = [allow("s3:GetObject", f"arn:aws:s3:::{inv}/*"),
+            allow("s3:PutObjectTagging", f"arn:aws:s3:::{src}/*")]
+    no_session = role(uniq("invdir"), base)
+    job = wait_job(s3c.create_job(**inventory_job_args(inv, mkey, etag, TAG_OP,
+                                                       no_session))["JobId"])
+    eq((job["Status"], failure_reasons(job)),
+       ("Failed", [("AccessDenied", "Reading the manifest is forbidden: AccessDenied")]),
+       "without a session")
+    eq(tags(src, "d"), {}, "object untouched")
+    session = role(uniq("invdirok"), base + [{
+        "Effect": "Allow", "Action": "s3express:CreateSession",
+        "Resource": f"arn:aws:s3express:{REGION}:{ACCOUNT}:bucket/{dirb}",
+        "Condition": {"StringEquals": {"s3express:SessionMode": "ReadOnly"}}}])
+    job = wait_job(s3c.create_job(**inventory_job_args(inv, mkey, etag, TAG_OP,
+                                                       session))["JobId"])
+    eq((job["Status"], job["ProgressSummary"]["NumberOfTasksSucceeded"]), ("Complete", 1),
+       f"with a ReadOnly session {failure_reasons(job)}")
+    eq(tags(src, "d"), {"batch": "role"}, "tagged")
+
+
+def generator_job_args(src, op, role_arn, out=None):
+    g = {"SourceBucket": f"arn:aws:s3:::{src}", "EnableManifestOutput": out is not None}
+    if out:
+        g["ManifestOutputLocation"] = {"Bucket": f"arn:aws:s3:::{out}", "ManifestPrefix": "gen",
+                                       "ManifestFormat": "S3InventoryReport_CSV_20211130"}
+    return {"AccountId": ACCOUNT, "ConfirmationRequired": False, "Operation": op,
+            "Priority": 10, "RoleArn": role_arn, "ClientRequestToken": str(uuid.uuid4()),
+            "Report": {"Enabled": False}, "ManifestGenerator": {"S3JobManifestGenerator": g}}
+
+
+@test
+def generator_lists_the_source_as_the_role():
+    """A generator job lists its source bucket as the role: without s3:ListBucket on it the
+    job fails in Preparing and no task runs; with it the job completes."""
+    src = gp_bucket()
+    for k in ("a", "b"):
+        s3.put_object(Bucket=src, Key=k, Body=b"v")
+    tag = allow("s3:PutObjectTagging", f"arn:aws:s3:::{src}/*")
+    nolist = role(uniq("genlist"), [allow("s3:GetObject", f"arn:aws:s3:::{src}/*"), tag])
+    job = wait_job(s3c.create_job(**generator_job_args(src, TAG_OP, nolist))["JobId"])
+    eq(job["Status"], "Failed", "status")
+    eq(failure_reasons(job), [("AccessDenied", "Listing the source bucket of the manifest "
+                                               "generator is forbidden: AccessDenied")], "reasons")
+    eq(job["ProgressSummary"]["TotalNumberOfTasks"], 0, "no task")
+    eq((tags(src, "a"), tags(src, "b")), ({}, {}), "objects untouched")
+    lister = role(uniq("genok"), [allow("s3:ListBucket", f"arn:aws:s3:::{src}"), tag])
+    job = wait_job(s3c.create_job(**generator_job_args(src, TAG_OP, lister))["JobId"])
+    eq((job["Status"], job["ProgressSummary"]["NumberOfTasksSucceeded"]), ("Complete", 2),
+       f"allowed job {failure_reasons(job)}")
+    eq((tags(src, "a"), tags(src, "b")), ({"batch": "role"},) * 2, "tagged")
+
+
+@test
+def generator_writes_its_manifest_as_the_role():
+    """EnableManifestOutput writes the generated manifest as the role: without s3:PutObject
+    on the output location the job fails in Preparing, nothing is written there and no task
+    runs; a role allowed the output prefix completes and the manifest is there."""
+    src, out = gp_bucket(), gp_bucket()
+    s3.put_object(Bucket=src, Key="x", Body=b"v")
+    base = [allow("s3:ListBucket", f"arn:aws:s3:::{src}"),
+            allow("s3:PutObjectTagging", f"arn:aws:s3:::{src}/*")]
+    elsewhere = role(uniq("genout"), base + [allow("s3:PutObject", f"arn:aws:s3:::{out}/other/*")])
+    job = wait_job(s3c.create_job(**generator_job_args(src, TAG_OP, elsewhere, out))["JobId"])
+    eq(job["Status"], "Failed", "status")
+    eq(failure_reasons(job), [("AccessDenied", "Writing the generated manifest is forbidden: "
+                                               "AccessDenied")], "reasons")
+    eq(s3.list_objects_v2(Bucket=out).get("KeyCount", 0), 0, "nothing written")
+    check("GeneratedManifestDescriptor" not in job, "no descriptor")
+    eq(tags(src, "x"), {}, "object untouched")
+    # manifest.json allowed but not the data files: still nothing written
+    meta_only = role(uniq("genmeta"), base + [allow("s3:PutObject",
+                                                    f"arn:aws:s3:::{out}/gen/*/manifest.json")])
+    job = wait_job(s3c.create_job(**generator_job_args(src, TAG_OP, meta_only, out))["JobId"])
+    eq(job["Status"], "Failed", "status (manifest.json only)")
+    eq(s3.list_objects_v2(Bucket=out).get("KeyCount", 0), 0, "nothing written (manifest.json only)")
+    writer = role(uniq("genw"), base + [allow("s3:PutObject", f"arn:aws:s3:::{out}/gen/*")])
+    jid = s3c.create_job(**generator_job_args(src, TAG_OP, writer, out))["JobId"]
+    job = wait_job(jid)
+    eq((job["Status"], job["ProgressSummary"]["NumberOfTasksSucceeded"]), ("Complete", 1),
+       f"allowed job {failure_reasons(job)}")
+    s3.head_object(Bucket=out, Key=f"gen/job-{jid}/manifest.json")
+    eq(tags(src, "x"), {"batch": "role"}, "tagged")
 
 
 @test

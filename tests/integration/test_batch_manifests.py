@@ -515,6 +515,26 @@ def dry_run_changes_nothing():
        "without the tag the job runs")
 
 
+@test
+def dry_run_generator_writes_no_manifest():
+    """A dry run of a generator job with EnableManifestOutput lists and checks but writes no
+    generated manifest (and tags nothing); the same job without the tag writes it."""
+    src, out = gen_source(), gp_bucket()
+    output = {"Bucket": f"arn:aws:s3:::{out}", "ManifestPrefix": "gen",
+              "ManifestFormat": "S3InventoryReport_CSV_20211130"}
+    jid = generator_job(src, output=output, op=tag_op("dry"), tags=[
+        {"Key": "quarry:dry-run", "Value": "true"}])
+    job = wait_job(jid)
+    eq(job["Status"], "Complete", f"status {job.get('FailureReasons')}")
+    check("Dry run" in job.get("StatusUpdateReason", ""), job.get("StatusUpdateReason"))
+    eq(s3.list_objects_v2(Bucket=out).get("KeyCount", 0), 0, "no generated manifest")
+    check("GeneratedManifestDescriptor" not in job, "no descriptor")
+    eq(tagged(src, "dry"), [], "nothing tagged")
+    jid = generator_job(src, output=output, op=tag_op("dry"))
+    eq(wait_job(jid)["Status"], "Complete", "without the tag")
+    s3.head_object(Bucket=out, Key=f"gen/job-{jid}/manifest.json")
+
+
 def job_tags(jid):
     return {t["Key"]: t["Value"] for t in s3c.get_job_tagging(AccountId=ACCOUNT, JobId=jid)["Tags"]}
 
