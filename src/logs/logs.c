@@ -709,6 +709,7 @@ enum qr_err logs_open(const char *data_dir, const struct logs_opts *o, struct lo
         goto out;
     }
     l->thr_started = true;
+    (void)pthread_setname_np(l->thr, "quarry-logs"); /* for top -H and perf; cosmetic */
 out:
     if (e) {
         logs_close(l);
