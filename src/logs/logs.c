@@ -3,9 +3,10 @@
  * bounded queue, and loading everything back at open.
  *
  * logs_append never does I/O: it finds or creates the group and stream in memory,
- * copies the event into the queue and wakes the logs thread (writer.c) if it sleeps. A full queue
- * drops its oldest events rather than make the caller wait: the caller is often the
- * functions engine's event loop, and a stalled disk must not stall invocations.
+ * copies the event into the queue and wakes the logs thread (writer.c) only if that
+ * waits. A full queue drops its oldest events rather than make the caller wait: the
+ * caller is often the functions engine's event loop, and a stalled disk must not stall
+ * invocations.
  * Opening reads every group's files once; a record cut short by a crash (bad magic,
  * bad crc, past the end) ends its segment, which is truncated there.
  */

@@ -11,8 +11,9 @@
  *
  * Reads (the CloudWatch Logs calls) see an event once the logs thread has written it,
  * normally within opts.batch_ms (2 ms) and one write; logs_flush waits for that. Each
- * read does bounded work (LOGS_SCAN_MAX index entries, LOGS_READ_MAX message bytes) and returns
- * a token to go on from. Reads pread files: call them from a worker thread, not a loop.
+ * read does bounded work (LOGS_SCAN_MAX index entries, LOGS_READ_MAX message bytes)
+ * and returns a token to go on from. Reads pread files: call them from a worker
+ * thread, not a loop.
  *
  * Names are bytes and never reach a path: a group's directory is named after a hash of
  * its name, streams are numbered, and the real names live in a small file per group.

@@ -150,7 +150,7 @@ struct logs {
     bool w_idle;     /* waiting for anything to do */
     bool w_gather;   /* waiting opts.batch_ms for more events; ends early at q_high */
     size_t q_high;   /* queue bytes that end a gather: queue_bytes / LOGS_QUEUE_HIGH_DIV */
-    uint64_t n_wake; /* wake-ups logs_append sent, for tests and benchmarks */
+    uint64_t n_wake; /* wake-ups sent (appends, flushes, catalog, close), for tests */
     uint64_t cycles_begun, cycles_done;
 
     pthread_t thr;

@@ -6,9 +6,9 @@
  * flush), take the whole queue, write new groups and streams (a stream always reaches
  * the streams file before any event naming it: it was created before its events were
  * queued), then per group one write() of all its records per segment, then index them
- * (group->rw exclusive, memory only) so readers see them. Segments
- * rotate past opts.segment_bytes; past opts.group_cap_bytes (or retention) the oldest
- * segment is dropped from the index and then unlinked. fdatasync runs at most every
+ * (group->rw exclusive, memory only) so readers see them. Segments rotate past
+ * opts.segment_bytes; past opts.group_cap_bytes (or retention) the oldest segment is
+ * dropped from the index and then unlinked. fdatasync runs at most every
  * opts.fsync_ms over the segments written since the last one, never per line.
  */
 #include "logs/logs_int.h"
