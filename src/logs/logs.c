@@ -3,9 +3,10 @@
  * bounded queue, and loading everything back at open.
  *
  * logs_append never does I/O: it finds or creates the group and stream in memory,
- * copies the event into the queue and wakes the logs thread (writer.c). A full queue
- * drops its oldest events rather than make the caller wait: the caller is often the
- * functions engine's event loop, and a stalled disk must not stall invocations.
+ * copies the event into the queue and wakes the logs thread (writer.c) only if that
+ * waits. A full queue drops its oldest events rather than make the caller wait: the
+ * caller is often the functions engine's event loop, and a stalled disk must not stall
+ * invocations.
  * Opening reads every group's files once; a record cut short by a crash (bad magic,
  * bad crc, past the end) ends its segment, which is truncated there.
  */
@@ -238,11 +239,19 @@ void logs_mark_dirty(struct logs *l, struct logs_group *g)
     l->cat_dirty = g;
 }
 
+/* Ends the logs thread's wait, whichever it is in. Caller holds l->q_mu. */
+static void wake_writer(struct logs *l)
+{
+    l->w_idle = l->w_gather = false;
+    l->n_wake++;
+    pthread_cond_signal(&l->q_cv);
+}
+
 static void catalog_changed(struct logs *l)
 {
     pthread_mutex_lock(&l->q_mu);
     l->catalog_pending = true;
-    pthread_cond_signal(&l->q_cv);
+    wake_writer(l);
     pthread_mutex_unlock(&l->q_mu);
 }
 
@@ -342,7 +351,10 @@ enum qr_err logs_append(struct logs *l, struct qr_slice group, struct qr_slice s
     l->q_bytes += cost;
     if (created)
         l->catalog_pending = true;
-    pthread_cond_signal(&l->q_cv);
+    /* Signal only a logs thread that is idle (the queue was empty) or gathering past the
+     * high-water mark; otherwise it is busy and takes the whole queue when done. */
+    if (l->w_idle || (l->w_gather && l->q_bytes >= l->q_high))
+        wake_writer(l);
     pthread_mutex_unlock(&l->q_mu);
 
     while (dropped) {
@@ -361,7 +373,7 @@ void logs_flush(struct logs *l)
     pthread_mutex_lock(&l->q_mu);
     uint64_t want = l->cycles_begun + 1;
     l->flush_wanted = true;
-    pthread_cond_signal(&l->q_cv);
+    wake_writer(l);
     while (l->cycles_done < want && l->thr_started)
         pthread_cond_wait(&l->done_cv, &l->q_mu);
     pthread_mutex_unlock(&l->q_mu);
@@ -648,6 +660,10 @@ static void fill_defaults(struct logs_opts *o)
         o->queue_bytes = 16ull << 20;
     if (o->fsync_ms == 0)
         o->fsync_ms = 1000;
+    if (o->batch_ms == 0)
+        o->batch_ms = 2;
+    if (o->batch_ms > 60000)
+        o->batch_ms = 60000;
 }
 
 enum qr_err logs_open(const char *data_dir, const struct logs_opts *o, struct logs **out)
@@ -661,7 +677,13 @@ enum qr_err logs_open(const char *data_dir, const struct logs_opts *o, struct lo
     fill_defaults(&l->o);
     pthread_mutex_init(&l->mu, NULL);
     pthread_mutex_init(&l->q_mu, NULL);
-    pthread_cond_init(&l->q_cv, NULL);
+    /* The logs thread's timed waits are intervals: a wall-clock step must not stretch them. */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&l->q_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    l->q_high = (size_t)(l->o.queue_bytes / LOGS_QUEUE_HIGH_DIV);
     pthread_cond_init(&l->done_cv, NULL);
 
     int dfd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -688,6 +710,7 @@ enum qr_err logs_open(const char *data_dir, const struct logs_opts *o, struct lo
         goto out;
     }
     l->thr_started = true;
+    (void)pthread_setname_np(l->thr, "quarry-logs"); /* for top -H and perf; cosmetic */
 out:
     if (e) {
         logs_close(l);
@@ -704,7 +727,7 @@ void logs_close(struct logs *l)
     if (l->thr_started) {
         pthread_mutex_lock(&l->q_mu);
         l->stop = true;
-        pthread_cond_signal(&l->q_cv);
+        wake_writer(l);
         pthread_mutex_unlock(&l->q_mu);
         pthread_join(l->thr, NULL);
     }

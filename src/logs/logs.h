@@ -10,9 +10,10 @@
  * queue is full the oldest queued events are dropped and counted.
  *
  * Reads (the CloudWatch Logs calls) see an event once the logs thread has written it,
- * normally within a millisecond or two; logs_flush waits for that. Each read does
- * bounded work (LOGS_SCAN_MAX index entries, LOGS_READ_MAX message bytes) and returns
- * a token to go on from. Reads pread files: call them from a worker thread, not a loop.
+ * normally within opts.batch_ms (2 ms) and one write; logs_flush waits for that. Each
+ * read does bounded work (LOGS_SCAN_MAX index entries, LOGS_READ_MAX message bytes)
+ * and returns a token to go on from. Reads pread files: call them from a worker
+ * thread, not a loop.
  *
  * Names are bytes and never reach a path: a group's directory is named after a hash of
  * its name, streams are numbered, and the real names live in a small file per group.
@@ -54,8 +55,15 @@ struct logs_opts {
     uint64_t queue_bytes;     /* queued, unwritten message bytes. 0 = 16 MB */
     unsigned fsync_ms;        /* fdatasync written segments at most this often.
                                * 0 = 1000 ms; LOGS_FSYNC_NEVER = never */
+    unsigned batch_ms;        /* events gather this long before a write; a logs_flush,
+                               * close or a queue past 1/LOGS_QUEUE_HIGH_DIV of
+                               * queue_bytes ends it early.
+                               * 0 = 2 ms; at most 60000 */
 };
 #define LOGS_FSYNC_NEVER ((unsigned)-1)
+/* The queue fill (as a fraction, 1/N, of queue_bytes) that ends a batch_ms gather early:
+ * a burst is written as it comes, well before the queue is full and drops. */
+#define LOGS_QUEUE_HIGH_DIV 8u
 
 /*
  * Opens (creating DATA/logs/ if needed) the store under data_dir, loads every group,

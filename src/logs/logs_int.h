@@ -135,7 +135,7 @@ struct logs {
     struct logs_group *cat_dirty; /* groups with something to write, via cat_next */
 
     pthread_mutex_t q_mu;   /* guards the fields below */
-    pthread_cond_t q_cv;    /* wakes the logs thread */
+    pthread_cond_t q_cv;    /* wakes the logs thread (CLOCK_MONOTONIC) */
     pthread_cond_t done_cv; /* wakes logs_flush */
     struct logs_qitem *q_head, *q_tail;
     size_t q_bytes;
@@ -143,6 +143,14 @@ struct logs {
     bool catalog_pending; /* a group or stream waits to be written */
     bool flush_wanted;
     bool stop;
+    /* Wake-ups are rationed: a signal costs the appender a futex call and the logs thread
+     * a context switch, per line if done per line. The logs thread sets one of these
+     * before it waits (under q_mu, after checking for work); logs_append signals only
+     * while one is set, and clears it, so each wait is ended at most once. */
+    bool w_idle;     /* waiting for anything to do */
+    bool w_gather;   /* waiting opts.batch_ms for more events; ends early at q_high */
+    size_t q_high;   /* queue bytes that end a gather: queue_bytes / LOGS_QUEUE_HIGH_DIV */
+    uint64_t n_wake; /* wake-ups sent (appends, flushes, catalog, close), for tests */
     uint64_t cycles_begun, cycles_done;
 
     pthread_t thr;

@@ -1,12 +1,14 @@
 /*
  * writer.c - the logs thread: drains logs_append's queue in batches and writes them.
  *
- * Per cycle: take the whole queue, write new groups and streams (a stream always
- * reaches the streams file before any event naming it: it was created before its
- * events were queued), then per group one write() of all its records per segment,
- * then index them (group->rw exclusive, memory only) so readers see them. Segments
- * rotate past opts.segment_bytes; past opts.group_cap_bytes (or retention) the oldest
- * segment is dropped from the index and then unlinked. fdatasync runs at most every
+ * Per cycle: wait for work (logs_append signals only a waiting thread), let events
+ * gather for opts.batch_ms (less when the queue passes its high-water mark or on a
+ * flush), take the whole queue, write new groups and streams (a stream always reaches
+ * the streams file before any event naming it: it was created before its events were
+ * queued), then per group one write() of all its records per segment, then index them
+ * (group->rw exclusive, memory only) so readers see them. Segments rotate past
+ * opts.segment_bytes; past opts.group_cap_bytes (or retention) the oldest segment is
+ * dropped from the index and then unlinked. fdatasync runs at most every
  * opts.fsync_ms over the segments written since the last one, never per line.
  */
 #include "logs/logs_int.h"
@@ -358,23 +360,72 @@ static void sync_all(struct logs_group **dirty)
     *dirty = NULL;
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A CLOCK_MONOTONIC deadline (q_cv's clock) ms from now. */
+static struct timespec deadline_in(int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t ns = ts.tv_nsec + (ms % 1000) * 1000000;
+    ts.tv_sec += (time_t)(ms / 1000 + ns / 1000000000);
+    ts.tv_nsec = (long)(ns % 1000000000);
+    return ts;
+}
+
+static bool has_work(const struct logs *l)
+{
+    return l->stop || l->q_head || l->catalog_pending || l->flush_wanted;
+}
+
+/* Waits, holding l->q_mu, until there is work, or until the fsync timer of the
+ * segments written since last_sync is due (then returns with nothing queued). */
+static void wait_work(struct logs *l, bool dirty, int64_t last_sync)
+{
+    while (!has_work(l)) {
+        l->w_idle = true; /* set and waited on under q_mu: no append can slip between */
+        if (!dirty || !syncing(l)) {
+            pthread_cond_wait(&l->q_cv, &l->q_mu);
+            continue;
+        }
+        int64_t left = last_sync + (int64_t)l->o.fsync_ms - mono_ms();
+        struct timespec ts = deadline_in(left > 0 ? left : 0);
+        if (left <= 0 || pthread_cond_timedwait(&l->q_cv, &l->q_mu, &ts) == ETIMEDOUT)
+            break;
+    }
+    l->w_idle = false;
+}
+
+/* Lets queued events gather for opts.batch_ms, holding l->q_mu, so a stream of lines
+ * costs one wake-up and one write() per batch instead of per line. A flush, close or
+ * a queue past q_high ends it at once; a catalog change alone does not start one. */
+static void gather(struct logs *l)
+{
+    if (!l->q_head)
+        return;
+    struct timespec ts = deadline_in((int64_t)l->o.batch_ms);
+    while (!l->stop && !l->flush_wanted && l->q_bytes < l->q_high) {
+        l->w_gather = true;
+        if (pthread_cond_timedwait(&l->q_cv, &l->q_mu, &ts) == ETIMEDOUT)
+            break;
+    }
+    l->w_gather = false;
+}
+
 void *logs_writer_main(void *arg)
 {
     struct logs *l = arg;
     struct logs_group *dirty = NULL;
-    int64_t last_sync = now_ms();
+    int64_t last_sync = mono_ms();
     for (;;) {
         pthread_mutex_lock(&l->q_mu);
-        while (!l->stop && !l->q_head && !l->catalog_pending && !l->flush_wanted) {
-            if (!dirty || !syncing(l)) {
-                pthread_cond_wait(&l->q_cv, &l->q_mu);
-                continue;
-            }
-            int64_t due = last_sync + (int64_t)l->o.fsync_ms;
-            struct timespec ts = {(time_t)(due / 1000), (long)(due % 1000) * 1000000};
-            if (pthread_cond_timedwait(&l->q_cv, &l->q_mu, &ts) == ETIMEDOUT)
-                break;
-        }
+        wait_work(l, dirty != NULL, last_sync);
+        gather(l);
         struct logs_qitem *items = l->q_head;
         l->q_head = l->q_tail = NULL;
         l->q_bytes = 0;
@@ -386,7 +437,7 @@ void *logs_writer_main(void *arg)
 
         persist_catalog(l);
         write_batch(l, items, &dirty);
-        int64_t now = now_ms();
+        int64_t now = mono_ms();
         if (syncing(l) && dirty && (stop || now - last_sync >= (int64_t)l->o.fsync_ms)) {
             sync_all(&dirty);
             last_sync = now;

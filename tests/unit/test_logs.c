@@ -2,7 +2,9 @@
  * test_logs.c - logs/: appends from several threads read back in order with their
  * timestamps and unique stable ids, paging tokens of every read call, filter patterns,
  * the size cap removing the oldest segments, a full queue dropping the oldest events
- * without blocking, reopen keeping everything, and hostile group names staying inside
+ * without blocking, bursts arriving whole and in order without a flush (with far fewer
+ * wake-ups of the logs thread than lines), the gather window ended by the high-water
+ * mark, a flush and close, reopen keeping everything, and hostile group names staying inside
  * DATA/logs. Real files in a mkdtemp directory; white-box only through logs_int.h (to
  * stall the logs thread by holding a group's lock).
  */
@@ -22,6 +24,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "logs/logs.h"
@@ -559,6 +562,143 @@ static void test_queue_drops_oldest(void **state)
     logs_close(l);
 }
 
+/* ---- bursts without logs_flush: wake-ups coalesce, nothing is lost or reordered ---- */
+
+static int64_t mono_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Polls (never logs_flush: that would wake the logs thread itself) until `want` events
+ * are written, failing after limit_ms. Returns how long it took. */
+static int64_t wait_written(struct logs *l, uint64_t want, int64_t limit_ms)
+{
+    int64_t t0 = mono_now_ms();
+    for (;;) {
+        struct logs_stats st;
+        logs_stats(l, &st);
+        assert_int_equal(st.dropped, 0);
+        if (st.written >= want)
+            return mono_now_ms() - t0;
+        assert_true(mono_now_ms() - t0 < limit_ms);
+        struct timespec nap = {0, 200000}; /* a poll interval, not a synchronisation */
+        nanosleep(&nap, NULL);
+    }
+}
+
+static uint64_t wakeups(struct logs *l)
+{
+    pthread_mutex_lock(&l->q_mu);
+    uint64_t n = l->n_wake;
+    pthread_mutex_unlock(&l->q_mu);
+    return n;
+}
+
+/* Reads stream s of group g from the head, page by page, checking "<s> line <i>". */
+static void check_stream_order(struct logs *l, const char *g, const char *s, size_t n)
+{
+    char token[LOGS_TOKEN_LEN] = "", want[64];
+    size_t seen = 0;
+    for (;;) {
+        struct logs_events ev = get_all(l, g, s, LOGS_MAX_LIMIT, true, token);
+        for (size_t i = 0; i < ev.n; i++, seen++) {
+            snprintf(want, sizeof(want), "%s line %zu", s, seen);
+            assert_true(msg_is(&ev.ev[i], want));
+            assert_int_equal(ev.ev[i].ts_ms, 1700000000000 + (int64_t)seen);
+        }
+        bool done = ev.n == 0;
+        strcpy(token, ev.next_token);
+        logs_events_free(&ev);
+        if (done)
+            break;
+    }
+    assert_int_equal(seen, n);
+}
+
+#define BURST_LINES 60000
+
+static void test_burst_no_flush(void **state)
+{
+    struct logs *l = open_store(NULL);
+    /* One line on an idle store arrives on its own, well inside a second. */
+    append_s(l, "/aws/lambda/burst", "s0", 1700000000000, "s0 line 0");
+    int64_t first_ms = wait_written(l, 1, 5000);
+    print_message("one line on an idle store readable after %" PRId64 " ms\n", first_ms);
+    assert_true(first_ms < 1000);
+
+    /* A burst over two streams, interleaved as a function's START/END/REPORT would be. */
+    uint64_t w0 = wakeups(l);
+    char msg[64];
+    size_t n0 = 1, n1 = 0;
+    for (int i = 0; i < BURST_LINES; i++) {
+        bool other = i % 3 == 2;
+        const char *s = other ? "s1" : "s0";
+        size_t *k = other ? &n1 : &n0;
+        snprintf(msg, sizeof(msg), "%s line %zu", s, *k);
+        append_s(l, "/aws/lambda/burst", s, 1700000000000 + (int64_t)*k, msg);
+        (*k)++;
+    }
+    uint64_t woken = wakeups(l) - w0;
+    int64_t burst_ms = wait_written(l, 1 + BURST_LINES, 10000);
+    print_message("%d lines: %" PRIu64 " wake-ups, all readable %" PRId64 " ms after\n",
+                  BURST_LINES, woken, burst_ms);
+    /* Per line this was BURST_LINES; a wake-up now ends a wait of the logs thread. */
+    assert_true(woken < BURST_LINES / 10);
+    check_stream_order(l, "/aws/lambda/burst", "s0", n0);
+    check_stream_order(l, "/aws/lambda/burst", "s1", n1);
+    struct logs_stats st;
+    logs_stats(l, &st);
+    assert_int_equal(st.appended, 1 + BURST_LINES);
+    assert_int_equal(st.written, 1 + BURST_LINES);
+    logs_close(l);
+
+    /* After a restart the same order. */
+    l = open_store(NULL);
+    check_stream_order(l, "/aws/lambda/burst", "s0", n0);
+    check_stream_order(l, "/aws/lambda/burst", "s1", n1);
+    logs_close(l);
+}
+
+/* With a gather window far longer than the test, only the high-water mark, a flush or
+ * close can get events written: each must end the wait. */
+static void test_gather_ends_early(void **state)
+{
+    struct logs_opts o = {.batch_ms = 60000, .queue_bytes = 1 << 20};
+    struct logs *l = open_store(&o);
+    char msg[256];
+    memset(msg, 'x', sizeof(msg) - 1);
+    msg[sizeof(msg) - 1] = '\0';
+    /* Past queue_bytes / LOGS_QUEUE_HIGH_DIV (128 KB), short of full (no drops). */
+    size_t n = (o.queue_bytes / LOGS_QUEUE_HIGH_DIV) / sizeof(msg) + 16;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(msg, 16, "%06d", (int)i);
+        msg[6] = 'x';
+        append_s(l, "hw", "s", (int64_t)i, msg);
+    }
+    (void)wait_written(l, 1, 10000);
+
+    append_s(l, "hw", "s", (int64_t)n, "after the burst");
+    int64_t t0 = mono_now_ms();
+    logs_flush(l);
+    assert_true(mono_now_ms() - t0 < 10000);
+    struct logs_stats st;
+    logs_stats(l, &st);
+    assert_int_equal(st.written, n + 1);
+
+    append_s(l, "hw", "s", (int64_t)n + 1, "before close");
+    t0 = mono_now_ms();
+    logs_close(l);
+    assert_true(mono_now_ms() - t0 < 10000);
+    l = open_store(NULL);
+    struct logs_events ev = get_all(l, "hw", "s", 2, false, "");
+    assert_int_equal(ev.n, 2);
+    assert_true(msg_is(&ev.ev[0], "after the burst") && msg_is(&ev.ev[1], "before close"));
+    logs_events_free(&ev);
+    logs_close(l);
+}
+
 /* ---- hostile names ---- */
 
 static const char *g_logs_root;
@@ -636,6 +776,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lists, setup, teardown),
         cmocka_unit_test_setup_teardown(test_size_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_drops_oldest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_burst_no_flush, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gather_ends_early, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_names, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
