@@ -12,8 +12,9 @@ DEB_BUILD := build-essential pkg-config libh2o-evloop-dev libsqlite3-dev libssl-
              libxml2-dev libjansson-dev zlib1g-dev libisal-dev libcmocka-dev libarchive-dev \
              libseccomp-dev libnss-myhostname bubblewrap passt libcurl4-openssl-dev \
              libgcrypt20-dev
+# awscli: Debian's aws CLI v2 at /usr/bin/aws, for `aws logs tail` (CLI v1 has none)
 DEB_TEST  := clang libclang-rt-14-dev curl wrk nginx-light python3 zip \
-             autoconf automake libtool
+             autoconf automake libtool awscli
 # node and npm: Debian's packages unless the machine already has them (another build of
 # node may own /usr/bin/node, and Debian's npm would conflict with it).
 DEB_NODE  := $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)

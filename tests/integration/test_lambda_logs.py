@@ -221,9 +221,8 @@ def describe_groups_and_streams_get_events():
 
 @test
 def logs_tail_cli_v2():
-    if not os.path.exists(CLI_V2):
-        print(f"  SKIP logs_tail_cli_v2: {CLI_V2} not installed (apt-get install -y awscli)")
-        return
+    # make test installs Debian's awscli (CLI v2); without it this fails, never passes
+    check(os.path.exists(CLI_V2), f"{CLI_V2} not installed (make test-deps: apt-get install awscli)")
     _, ver, verr = aws("--version", exe=CLI_V2)
     version = (ver or verr).strip()
     check(version.startswith("aws-cli/2."), f"{CLI_V2} is not CLI v2: {version}")
