@@ -223,9 +223,9 @@ struct store {
      * but the slice runs meanwhile. Writer thread. */
     struct {
         char name[64];
-        size_t len;      /* 0: empty */
+        size_t len;        /* 0: empty */
         struct w_bucket b; /* b.id always; the rest only when has_state */
-        bool has_state;  /* versioning and lock columns read (w_bucket_get) */
+        bool has_state;    /* versioning and lock columns read (w_bucket_get) */
     } bcache[2];
     bool bcache_on;
 
@@ -408,8 +408,7 @@ void w_bucket_cache_on(struct store *st);
 void w_bucket_cache_off(struct store *st);
 /* While the cache is on: the remembered bucket named name (with its versioning and lock
  * columns when need_state), else false. */
-bool w_bucket_cached(struct store *st, struct qr_slice name, bool need_state,
-                     struct w_bucket *out);
+bool w_bucket_cached(struct store *st, struct qr_slice name, bool need_state, struct w_bucket *out);
 /* While the cache is on: remembers b as the bucket named name (has_state: b's versioning
  * and lock columns are read too). */
 void w_bucket_remember(struct store *st, struct qr_slice name, const struct w_bucket *b,

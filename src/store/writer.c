@@ -307,8 +307,7 @@ enum qr_err writer_submit(struct store *st, struct store_change *ch)
 
 /* ---- helpers for changes (writer thread, inside the transaction) ---- */
 
-bool w_bucket_cached(struct store *st, struct qr_slice name, bool need_state,
-                     struct w_bucket *out)
+bool w_bucket_cached(struct store *st, struct qr_slice name, bool need_state, struct w_bucket *out)
 {
     if (!st->bcache_on)
         return false;
@@ -328,13 +327,13 @@ void w_bucket_remember(struct store *st, struct qr_slice name, const struct w_bu
 {
     if (!st->bcache_on || name.len == 0 || name.len >= sizeof(st->bcache[0].name))
         return;
-    size_t i = 0;
+    /* the newest entry goes to slot 0, the one before it to slot 1 */
     if (!(st->bcache[0].len == name.len && memcmp(st->bcache[0].name, name.p, name.len) == 0))
-        st->bcache[1] = st->bcache[0]; /* the newer entry moves to slot 0 */
-    memcpy(st->bcache[i].name, name.p, name.len);
-    st->bcache[i].len = name.len;
-    st->bcache[i].b = *b;
-    st->bcache[i].has_state = has_state;
+        st->bcache[1] = st->bcache[0];
+    memcpy(st->bcache[0].name, name.p, name.len);
+    st->bcache[0].len = name.len;
+    st->bcache[0].b = *b;
+    st->bcache[0].has_state = has_state;
 }
 
 enum qr_err w_bucket_id(struct store *st, struct qr_slice name, int64_t *out)
