@@ -489,9 +489,14 @@ enum qr_err w_obj_write(struct store *st, const struct w_row *row)
         return QR_E_TOO_LARGE;
     assert(row->part_sizes.len == 0 ||
            row->part_sizes.len == (size_t)row->parts * STORE_PART_SIZE_BYTES);
-    sqlite3_stmt *s = stmt_get(&st->wc, row->version_id ? ST_OBJ_INSERT_V : ST_OBJ_UPSERT);
+    bool rewrite = row->version_id == NULL && row->rowid != 0;
+    sqlite3_stmt *s = stmt_get(&st->wc, row->version_id ? ST_OBJ_INSERT_V
+                                        : rewrite       ? ST_OBJ_REWRITE
+                                                        : ST_OBJ_UPSERT);
     if (s == NULL)
         return QR_E_DB;
+    if (rewrite)
+        sqlite3_bind_int64(s, 16, row->rowid);
     if (row->version_id) {
         /* ?15 is sse, bound below for both statements */
         bind_text(s, 16, row->version_id);
@@ -527,6 +532,8 @@ enum qr_err w_obj_write(struct store *st, const struct w_row *row)
     sqlite3_clear_bindings(s); /* packed is freed below */
     if (rc != SQLITE_DONE)
         err = db_fail(st->wdb, "object write");
+    else if (rewrite && sqlite3_changes(st->wdb) != 1)
+        err = db_fail(st->wdb, "object rewrite: the row found is gone"); /* a caller's bug */
     free(packed);
     return err;
 }

@@ -153,6 +153,12 @@ static const char *const stmt_sql[ST__COUNT] = {
                       "ck_type,ck_value,parts,data,ext,part_sizes,sse)"
                       " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)"
                       " ON CONFLICT(bucket_id,key,version_id) DO UPDATE SET " OBJ_COLS_SET,
+    /* ST_OBJ_UPSERT's update, of a row whose id the writer already found: the same
+     * columns, parameters and result, one rowid seek instead of the unique index's */
+    [ST_OBJ_REWRITE] = "UPDATE objects SET size=?3, mtime_ms=?4, etag=?5, headers=?6, tags=?7,"
+                       " ck_alg=?8, ck_type=?9, ck_value=?10, parts=?11, data=?12, ext=?13,"
+                       " part_sizes=?14, sse=?15"
+                       " WHERE id=?16 AND bucket_id=?1 AND key=?2 AND version_id='null'",
     [ST_OBJ_DELETE] = "DELETE FROM objects WHERE id=?1",
     [ST_OBJ_SET_TAGS] = "UPDATE " CURRENT " SET tags=?3 WHERE bucket_id=?1 AND key=?2 AND latest=1"
                         " AND marker=0",

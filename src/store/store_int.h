@@ -48,6 +48,7 @@ enum stmt_id {
     ST_OBJ_FIND,
     ST_OBJ_FULL,
     ST_OBJ_UPSERT,
+    ST_OBJ_REWRITE,
     ST_OBJ_DELETE,
     ST_OBJ_SET_TAGS,
     ST_OBJ_GET,
@@ -172,6 +173,15 @@ struct id_vec {
 #define STORE_EXT_BYTES       24u /* one packed extent: blob, off, len, little-endian */
 #define STORE_PART_SIZE_BYTES 8u  /* one packed part size (objects.part_sizes) */
 
+/* A bucket as the writer needs it for a write. */
+struct w_bucket {
+    int64_t id;
+    enum store_versioning versioning;
+    bool lock_enabled;
+    enum store_lock_mode lock_mode;
+    uint32_t lock_days, lock_years;
+};
+
 struct store {
     char *dir;         /* data directory; owned */
     char *db_path;     /* DATA/meta.db; owned */
@@ -213,8 +223,9 @@ struct store {
      * but the slice runs meanwhile. Writer thread. */
     struct {
         char name[64];
-        size_t len; /* 0: empty */
-        int64_t id;
+        size_t len;        /* 0: empty */
+        struct w_bucket b; /* b.id always; the rest only when has_state */
+        bool has_state;    /* versioning and lock columns read (w_bucket_get) */
     } bcache[2];
     bool bcache_on;
 
@@ -395,6 +406,13 @@ enum qr_err w_bucket_id(struct store *st, struct qr_slice name, int64_t *out);
  * can run (one bulk slice). */
 void w_bucket_cache_on(struct store *st);
 void w_bucket_cache_off(struct store *st);
+/* While the cache is on: the remembered bucket named name (with its versioning and lock
+ * columns when need_state), else false. */
+bool w_bucket_cached(struct store *st, struct qr_slice name, bool need_state, struct w_bucket *out);
+/* While the cache is on: remembers b as the bucket named name (has_state: b's versioning
+ * and lock columns are read too). */
+void w_bucket_remember(struct store *st, struct qr_slice name, const struct w_bucket *b,
+                       bool has_state);
 /* Adds one reference per extent. Errors: QR_E_DB. */
 enum qr_err w_ref(struct store *st, const struct store_extent *e, size_t n);
 /* Drops one reference per extent, recording blobs that reach 0 in gc. Errors: QR_E_DB. */
@@ -450,6 +468,9 @@ struct w_row {
     struct qr_slice sse; /* packed crypt_env of the object, or empty (plain: NULL) */
     const char *version_id; /* NULL: upsert the 'null' version in place (never-versioned
                                buckets); else insert a new current version with this id */
+    int64_t rowid;          /* with version_id NULL, nonzero: the rowid of that 'null'
+                               version, found in this transaction (rewritten by rowid,
+                               sparing the upsert its index seek) */
     bool marker;            /* a delete marker */
     struct store_lock lock;
 };
@@ -459,14 +480,6 @@ enum qr_err w_obj_write(struct store *st, const struct w_row *row);
 
 /* ---- version.c ---- */
 
-/* A bucket as the writer needs it for a write. */
-struct w_bucket {
-    int64_t id;
-    enum store_versioning versioning;
-    bool lock_enabled;
-    enum store_lock_mode lock_mode;
-    uint32_t lock_days, lock_years;
-};
 /* Errors: QR_E_NO_SUCH_BUCKET, QR_E_DB. */
 /* A bucket's versioning and Object Lock columns, first..first+4 of a row (versioning,
  * lock_enabled, lock_mode, lock_days, lock_years), as ST_BUCKET_GET/LIST/VSTATE read them. */

@@ -45,6 +45,9 @@ void col_vlock(sqlite3_stmt *s, int first, enum store_versioning *versioning,
 
 enum qr_err w_bucket_get(struct store *st, struct qr_slice name, struct w_bucket *out)
 {
+    /* a batch window's copies name one destination bucket thousands of times */
+    if (w_bucket_cached(st, name, true, out))
+        return QR_OK;
     memset(out, 0, sizeof(*out));
     sqlite3_stmt *s = stmt_get(&st->wc, ST_BUCKET_VSTATE);
     if (s == NULL)
@@ -61,6 +64,7 @@ enum qr_err w_bucket_get(struct store *st, struct qr_slice name, struct w_bucket
         return QR_E_NO_SUCH_BUCKET;
     if (rc != SQLITE_ROW)
         return db_fail(st->wdb, "bucket state");
+    w_bucket_remember(st, name, out, true);
     return QR_OK;
 }
 
@@ -133,6 +137,7 @@ enum qr_err w_obj_install(struct store *st, const struct w_bucket *b, struct w_r
     out_vid[0] = '\0';
     if (b->versioning == STORE_VERS_OFF) {
         row->version_id = NULL; /* the one row of the key, updated in place */
+        row->rowid = cur->has_row ? cur->rowid : 0;
         if ((err = w_obj_write(st, row)) != QR_OK)
             return err;
         return cur->has_row ? w_unref(st, cur->ext, cur->n_ext) : QR_OK;

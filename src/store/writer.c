@@ -307,21 +307,46 @@ enum qr_err writer_submit(struct store *st, struct store_change *ch)
 
 /* ---- helpers for changes (writer thread, inside the transaction) ---- */
 
-enum qr_err w_bucket_id(struct store *st, struct qr_slice name, int64_t *out)
+bool w_bucket_cached(struct store *st, struct qr_slice name, bool need_state, struct w_bucket *out)
+{
+    if (!st->bcache_on)
+        return false;
+    for (size_t i = 0; i < 2; i++)
+        if (st->bcache[i].len == name.len && name.len &&
+            memcmp(st->bcache[i].name, name.p, name.len) == 0) {
+            if (need_state && !st->bcache[i].has_state)
+                return false;
+            *out = st->bcache[i].b;
+            return true;
+        }
+    return false;
+}
+
+void w_bucket_remember(struct store *st, struct qr_slice name, const struct w_bucket *b,
+                       bool has_state)
 {
     if (!st->bcache_on || name.len == 0 || name.len >= sizeof(st->bcache[0].name))
-        return db_bucket_id(&st->wc, name, out);
-    for (size_t i = 0; i < 2; i++)
-        if (st->bcache[i].len == name.len && memcmp(st->bcache[i].name, name.p, name.len) == 0) {
-            *out = st->bcache[i].id;
-            return QR_OK;
-        }
-    enum qr_err err = db_bucket_id(&st->wc, name, out);
-    if (err == QR_OK) { /* the newer entry moves to slot 0 */
+        return;
+    /* the newest entry goes to slot 0, the one before it to slot 1 */
+    if (!(st->bcache[0].len == name.len && memcmp(st->bcache[0].name, name.p, name.len) == 0))
         st->bcache[1] = st->bcache[0];
-        memcpy(st->bcache[0].name, name.p, name.len);
-        st->bcache[0].len = name.len;
-        st->bcache[0].id = *out;
+    memcpy(st->bcache[0].name, name.p, name.len);
+    st->bcache[0].len = name.len;
+    st->bcache[0].b = *b;
+    st->bcache[0].has_state = has_state;
+}
+
+enum qr_err w_bucket_id(struct store *st, struct qr_slice name, int64_t *out)
+{
+    struct w_bucket b = {0};
+    if (w_bucket_cached(st, name, false, &b)) {
+        *out = b.id;
+        return QR_OK;
+    }
+    enum qr_err err = db_bucket_id(&st->wc, name, out);
+    if (err == QR_OK) {
+        b.id = *out;
+        w_bucket_remember(st, name, &b, false);
     }
     return err;
 }

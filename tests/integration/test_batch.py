@@ -226,6 +226,48 @@ def copy_job_general_to_directory():
 
 
 @test
+def copy_job_into_versioned_lock_bucket():
+    """Copies into a bucket with Object Lock (so versioning) and a default retention: every
+    task makes a new version of its key, each with the bucket's default retention, and a
+    version made before the job stays. The sources are in the same bucket: the tasks of one
+    window share what the writer learnt of it (first its id, as a source, then its state,
+    as a destination), and this shows the state used is the versioned one it has."""
+    man, rep = gp_bucket(), gp_bucket()
+    dst = src = uniq("bt")
+    s3.create_bucket(Bucket=dst, ObjectLockEnabledForBucket=True)
+    s3.put_object_lock_configuration(Bucket=dst, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}})
+    keys = ["s/k0", "s/k1", "s/k2"]
+    for k in keys:
+        s3.put_object(Bucket=src, Key=k, Body=k.encode() * 4)
+    first = s3.put_object(Bucket=dst, Key="c/s/k0", Body=b"before")["VersionId"]
+    etag = put_manifest(man, "m.csv", [manifest_line(src, k) for k in keys + keys])
+    op = {"S3PutObjectCopy": {"TargetResource": f"arn:aws:s3:::{dst}", "TargetKeyPrefix": "c/"}}
+    job = wait_job(s3c.create_job(**job_args(man, "m.csv", etag, op, rep))["JobId"])
+    eq((job["Status"], job["ProgressSummary"]["NumberOfTasksSucceeded"]), ("Complete", 6),
+       "status, succeeded")
+    vs = s3.list_object_versions(Bucket=dst, Prefix="c/")["Versions"]
+    by_key = {}
+    for v in vs:
+        by_key.setdefault(v["Key"], []).append(v["VersionId"])
+    eq({k: len(v) for k, v in by_key.items()}, {"c/s/k0": 3, "c/s/k1": 2, "c/s/k2": 2},
+       "versions")
+    eq(len({v["VersionId"] for v in vs}), 7, "distinct version ids")
+    check(first in by_key["c/s/k0"], "the version made before the job is kept")
+    eq(s3.get_object(Bucket=dst, Key="c/s/k0", VersionId=first)["Body"].read(), b"before",
+       "the older version's bytes")
+    for k in keys:
+        for vid in by_key["c/" + k]:
+            if vid == first:
+                continue
+            h = s3.head_object(Bucket=dst, Key="c/" + k, VersionId=vid)
+            eq(h.get("ObjectLockMode"), "GOVERNANCE", f"default retention on {k} {vid}")
+            eq(s3.get_object(Bucket=dst, Key="c/" + k, VersionId=vid)["Body"].read(),
+               k.encode() * 4, f"bytes of {k} {vid}")
+
+
+@test
 def tagging_jobs():
     """S3PutObjectTagging sets the tag set of every listed object; S3DeleteObjectTagging
     removes it; the tags read back through GetObjectTagging."""

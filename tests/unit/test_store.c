@@ -447,6 +447,46 @@ static void test_copy_shares(void **state)
     free(a);
 }
 
+/* A copy or put onto an existing key of a never-versioned bucket rewrites the row it
+ * found by rowid (ST_OBJ_REWRITE), never through the upsert; onto a new key, the upsert
+ * inserts. Either way the key holds the new object's bytes, and nothing else changes. */
+static void test_rewrite_by_rowid(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(put(f, SL("a"), "alpha", 5, "ea"), QR_OK);
+    assert_int_equal(put(f, SL("b"), "bravo!", 6, "eb"), QR_OK);
+    (void)store_debug_steps(f->st, ST_OBJ_REWRITE);
+    (void)store_debug_steps(f->st, ST_OBJ_UPSERT);
+    assert_int_equal(copy(f, SL("a"), SL("b"), NULL, (struct store_cond){0}), QR_OK);
+    assert_true(store_debug_steps(f->st, ST_OBJ_REWRITE) > 0);
+    assert_int_equal(store_debug_steps(f->st, ST_OBJ_UPSERT), 0);
+    assert_obj(f, "bkt", SL("b"), "alpha", 5);
+    assert_string_equal(head(f, SL("b")).etag, "ea");
+    assert_obj(f, "bkt", SL("a"), "alpha", 5);
+
+    assert_int_equal(copy(f, SL("b"), SL("c"), NULL, (struct store_cond){0}), QR_OK);
+    assert_int_equal(store_debug_steps(f->st, ST_OBJ_REWRITE), 0);
+    assert_true(store_debug_steps(f->st, ST_OBJ_UPSERT) > 0);
+    assert_obj(f, "bkt", SL("c"), "alpha", 5);
+
+    /* a blob-backed copy over an inline row, then an inline put over it: the blob is
+     * shared while both name it and goes with its last row */
+    uint8_t *big = pattern(300000, 9);
+    assert_int_equal(put(f, SL("big"), big, 300000, "eg"), QR_OK);
+    uint64_t id = first_blob(f, SL("big"));
+    assert_int_equal(copy(f, SL("big"), SL("a"), NULL, (struct store_cond){0}), QR_OK);
+    assert_true(store_debug_steps(f->st, ST_OBJ_REWRITE) > 0);
+    assert_int_equal(first_blob(f, SL("a")), id);
+    assert_int_equal(store_obj_delete(f->st, SL("bkt"), SL("big"), NULL), QR_OK);
+    assert_obj(f, "bkt", SL("a"), big, 300000);
+    assert_int_equal(put(f, SL("a"), "tiny", 4, "et"), QR_OK);
+    assert_true(store_debug_steps(f->st, ST_OBJ_REWRITE) > 0);
+    store_debug_sync(f->st);
+    assert_false(blob_file_exists(f, id, false));
+    assert_obj(f, "bkt", SL("a"), "tiny", 4);
+    free(big);
+}
+
 static void test_path_keys(void **state)
 {
     struct fx *f = *state;
@@ -1932,6 +1972,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_put_get, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_overwrite_frees, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_copy_shares, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_rewrite_by_rowid, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_path_keys, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_list, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_multipart, setup, fx_teardown),
