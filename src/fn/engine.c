@@ -23,6 +23,7 @@
 #include "fn/fn_int.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -243,14 +244,24 @@ static void flush_partial(struct fn_env *env)
 }
 
 /* Reads what the child wrote so far, so that its lines precede END in the log: output
- * and the Runtime API request race on different fds. */
+ * and the Runtime API request race on different fds. One poll asks both pipes first:
+ * most invocations print nothing, and this runs once per invocation. */
 static void drain_pipes(struct fn_env *env)
 {
     char buf[16384];
+    struct pollfd pf[2];
     for (int i = 0; i < 2; i++) {
-        if (!env->pipe[i])
-            continue;
-        int fd = h2o_socket_get_fd(env->pipe[i]);
+        pf[i].fd = env->pipe[i] ? h2o_socket_get_fd(env->pipe[i]) : -1;
+        pf[i].events = POLLIN;
+        pf[i].revents = 0;
+    }
+    int ready = poll(pf, 2, 0);
+    if (ready == 0)
+        return;
+    for (int i = 0; i < 2; i++) {
+        if (!env->pipe[i] || (ready > 0 && pf[i].revents == 0))
+            continue; /* ready < 0 (EINTR): read both, as without the poll */
+        int fd = pf[i].fd;
         for (int rounds = 0; rounds < 64; rounds++) {
             ssize_t r = read(fd, buf, sizeof(buf));
             if (r < 0 && errno == EINTR)
