@@ -7,6 +7,9 @@
  * (LR_MAX_PAYLOAD), chunked bodies are refused (quarry and AWS frame with Content-Length).
  * One receive buffer is reused for every response; the invocation handed to the handler
  * points into it, which is why a response is only read after the request is fully sent.
+ * The result of an invocation and the next GET /next go out in one sendmsg (HTTP/1.1
+ * pipelining; the Runtime API answers requests on a connection in order): one segment
+ * and one wake-up of the Runtime API per invocation instead of two.
  * No libcurl and no getaddrinfo, so a statically linked `bootstrap` has no runtime deps.
  */
 #define _GNU_SOURCE
@@ -29,6 +32,13 @@
 #define LR_MAX_HEADER (64u * 1024u)     /* response header block */
 #define LR_MAX_ID 256u                  /* request ids are 36-char UUIDs; bound the path */
 
+/* Growable output buffer for request heads and error JSON (our own bytes only). */
+struct lr_out {
+    char *p;
+    size_t len;
+    size_t cap;
+};
+
 /* One connection to the Runtime API and its receive buffer.
  * Invariant: off <= len <= cap; bytes [off, len) are received but not yet consumed. */
 struct lr_conn {
@@ -40,6 +50,8 @@ struct lr_conn {
     size_t cap;
     size_t len;
     size_t off;
+    struct lr_out head;                 /* request heads, reused: no allocation per request */
+    struct lr_out next;
 };
 
 /* A parsed response. Pointers point into conn->buf and live until the next request. */
@@ -96,13 +108,6 @@ static bool parse_u64(const uint8_t *p, size_t len, uint64_t *out)
     *out = v;
     return true;
 }
-
-/* Growable output buffer for request heads and error JSON (our own bytes only). */
-struct lr_out {
-    char *p;
-    size_t len;
-    size_t cap;
-};
 
 static void out_put(struct lr_out *o, const void *s, size_t n)
 {
@@ -261,6 +266,9 @@ static void conn_dispose(struct lr_conn *c)
     conn_close(c);
     free(c->buf);
     c->buf = NULL;
+    free(c->head.p);
+    free(c->next.p);
+    c->head = c->next = (struct lr_out){0};
 }
 
 static bool conn_open(struct lr_conn *c)
@@ -481,54 +489,94 @@ static int read_response(struct lr_conn *c, struct lr_resp *r)
     return 1;
 }
 
-/* Sends one request (head + optional body) and reads the response, reconnecting once if
- * a kept-alive connection turned out to be closed by the server. 0 = ok. */
+/* Makes o the head of a request. */
+static void request_head(struct lr_out *o, const struct lr_conn *c, const char *method,
+                         const char *path, const char *extra_headers, size_t body_len)
+{
+    char num[32];
+    o->len = 0;
+    out_str(o, method);
+    out_str(o, " ");
+    out_str(o, path);
+    out_str(o, " HTTP/1.1\r\nHost: ");
+    out_str(o, c->hostport);
+    out_str(o, "\r\nUser-Agent: quarry-c-runtime/1\r\n");
+    if (strcmp(method, "GET") != 0) {
+        snprintf(num, sizeof num, "%zu", body_len);
+        out_str(o, "Content-Length: ");
+        out_str(o, num);
+        out_str(o, "\r\n");
+    }
+    if (extra_headers != NULL)
+        out_str(o, extra_headers);
+    out_str(o, "\r\n");
+}
+
+/* Sends one request (head + optional body, then `then`: a whole request pipelined after
+ * it, or NULL) and reads the first response, reconnecting once if a kept-alive
+ * connection turned out to be closed by the server. 0 = ok; *then_sent says whether the
+ * pipelined request is on the connection (its response still to be read). */
+static int exchange(struct lr_conn *c, const struct lr_out *head, const uint8_t *body,
+                    size_t body_len, const struct lr_out *then, bool *then_sent,
+                    struct lr_resp *r)
+{
+    *then_sent = false;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        bool fresh = c->fd < 0;
+        if (fresh && !conn_open(c))
+            return -1;
+        struct iovec iov[3];
+        int n = 0;
+        iov[n++] = (struct iovec){head->p, head->len};
+        if (body_len > 0)
+            iov[n++] = (struct iovec){(void *)(uintptr_t)body, body_len};
+        if (then != NULL)
+            iov[n++] = (struct iovec){then->p, then->len};
+        int got = send_all(c->fd, iov, n) ? read_response(c, r) : 0;
+        if (got == 1) {
+            if (r->close) {
+                /* Body stays readable: close only drops the fd, not the buffer. A
+                 * request pipelined behind it is not answered: it is sent again. */
+                close(c->fd);
+                c->fd = -1;
+            } else {
+                *then_sent = then != NULL;
+            }
+            return 0;
+        }
+        conn_close(c);
+        if (fresh || got < 0)
+            return -1;
+    }
+    return -1;
+}
+
 static int http_request(struct lr_conn *c, const char *method, const char *path,
                         const char *extra_headers, const uint8_t *body, size_t body_len,
                         struct lr_resp *r)
 {
-    struct lr_out head = {0};
-    char num[32];
-    int rc = -1;
+    bool unused;
+    request_head(&c->head, c, method, path, extra_headers, body_len);
+    return exchange(c, &c->head, body, body_len, NULL, &unused, r);
+}
 
-    out_str(&head, method);
-    out_str(&head, " ");
-    out_str(&head, path);
-    out_str(&head, " HTTP/1.1\r\nHost: ");
-    out_str(&head, c->hostport);
-    out_str(&head, "\r\nUser-Agent: quarry-c-runtime/1\r\n");
-    if (strcmp(method, "GET") != 0) {
-        snprintf(num, sizeof num, "%zu", body_len);
-        out_str(&head, "Content-Length: ");
-        out_str(&head, num);
-        out_str(&head, "\r\n");
-    }
-    if (extra_headers != NULL)
-        out_str(&head, extra_headers);
-    out_str(&head, "\r\n");
-
-    for (int attempt = 0; attempt < 2; attempt++) {
-        bool fresh = c->fd < 0;
-        if (fresh && !conn_open(c))
-            goto out;
-        struct iovec iov[2] = {{head.p, head.len}, {(void *)(uintptr_t)body, body_len}};
-        int got = send_all(c->fd, iov, body_len > 0 ? 2 : 1) ? read_response(c, r) : 0;
+/* GET /next: the response to one already pipelined on the connection, else a new one. */
+static int next_invocation(struct lr_conn *c, bool sent, struct lr_resp *r)
+{
+    if (sent && c->fd >= 0) {
+        int got = read_response(c, r);
         if (got == 1) {
             if (r->close) {
-                /* Body stays readable: close only drops the fd, not the buffer. */
                 close(c->fd);
                 c->fd = -1;
             }
-            rc = 0;
-            goto out;
+            return 0;
         }
         conn_close(c);
-        if (fresh || got < 0)
-            goto out;
+        if (got < 0)
+            return -1;
     }
-out:
-    free(head.p);
-    return rc;
+    return http_request(c, "GET", LR_API "/invocation/next", NULL, NULL, 0, r);
 }
 
 /* ---- public API ---------------------------------------------------------------- */
@@ -541,11 +589,19 @@ int64_t lr_remaining_ms(const struct lr_invocation *inv)
     return inv->deadline_ms > now ? inv->deadline_ms - now : 0;
 }
 
+/* POSTs a result or an error; with next_sent != NULL a GET /next goes out behind it and
+ * *next_sent says whether it did. */
 static int post(struct lr_conn *c, const char *path, const char *headers, const uint8_t *body,
-                size_t len)
+                size_t len, bool *next_sent)
 {
     struct lr_resp r;
-    if (http_request(c, "POST", path, headers, body, len, &r) != 0) {
+    bool unused;
+    request_head(&c->head, c, "POST", path, headers, len);
+    if (next_sent != NULL)
+        request_head(&c->next, c, "GET", LR_API "/invocation/next", NULL, 0);
+    int rc = exchange(c, &c->head, body, len, next_sent ? &c->next : NULL,
+                      next_sent ? next_sent : &unused, &r);
+    if (rc != 0) {
         fprintf(stderr, "lambda_runtime: POST %s failed\n", path);
         return -1;
     }
@@ -566,7 +622,7 @@ int lr_init_error(const char *error_type, const char *error_message)
     out_str(&hdr, "Content-Type: application/json\r\nLambda-Runtime-Function-Error-Type: ");
     out_str(&hdr, error_type);
     out_str(&hdr, "\r\n");
-    (void)post(&c, LR_API "/init/error", hdr.p, (const uint8_t *)body.p, body.len);
+    (void)post(&c, LR_API "/init/error", hdr.p, (const uint8_t *)body.p, body.len, NULL);
     free(body.p);
     free(hdr.p);
     conn_dispose(&c);
@@ -580,6 +636,7 @@ int lr_run(lr_handler_cb handler)
     char path[sizeof LR_API + 3 * LR_MAX_ID + 32];
     char id[3 * LR_MAX_ID + 1];
     int status = 1;
+    bool next_sent = false;
 
     if (!conn_init(&c))
         return 1;
@@ -590,7 +647,7 @@ int lr_run(lr_handler_cb handler)
         uint64_t deadline = 0;
 
         /* The long poll: no timeout, the environment idles here between invocations. */
-        if (http_request(&c, "GET", LR_API "/invocation/next", NULL, NULL, 0, &r) != 0) {
+        if (next_invocation(&c, next_sent, &r) != 0) {
             fputs("lambda_runtime: GET /next failed\n", stderr);
             goto out;
         }
@@ -635,7 +692,7 @@ int lr_run(lr_handler_cb handler)
             snprintf(hdr, sizeof hdr, "Content-Type: %.200s\r\n",
                      out.content_type ? out.content_type : "application/json");
             snprintf(path, sizeof path, LR_API "/invocation/%s/response", id);
-            if (post(&c, path, hdr, b, n) != 0)
+            if (post(&c, path, hdr, b, n, &next_sent) != 0)
                 goto out;
         } else {
             err.len = 0;
@@ -645,7 +702,7 @@ int lr_run(lr_handler_cb handler)
             if (post(&c, path,
                      "Content-Type: application/json\r\n"
                      "Lambda-Runtime-Function-Error-Type: Unhandled\r\n",
-                     (const uint8_t *)err.p, err.len) != 0)
+                     (const uint8_t *)err.p, err.len, &next_sent) != 0)
                 goto out;
         }
     }

@@ -23,6 +23,7 @@
 #include "fn/fn_int.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -96,6 +97,37 @@ void fn_schedule_fast(struct fn_engine *e)
 
 /* ---- logs ---------------------------------------------------------------------------- */
 
+/*
+ * Log events leave the engine once per loop pass (engine_main), in the order they were
+ * made: each logs_append may wake the logs thread, and one pass handles many
+ * invocations (START, END and REPORT each), so appending them together wakes it once.
+ * A record in logq: the header, then group, stream and message bytes (copied: the env
+ * may be gone by the end of the pass).
+ */
+#define FN_LOGQ_MAX (1024u * 1024u)
+
+struct logq_rec {
+    int64_t ts_ms;
+    uint32_t group_len, stream_len, msg_len;
+};
+
+static void logq_flush(struct fn_engine *e)
+{
+    size_t at = 0;
+    while (e->logs && e->logq.len - at >= sizeof(struct logq_rec)) {
+        struct logq_rec h;
+        memcpy(&h, e->logq.p + at, sizeof(h));
+        const char *g = (const char *)e->logq.p + at + sizeof(h);
+        const char *st = g + h.group_len, *m = st + h.stream_len;
+        at += sizeof(h) + (size_t)h.group_len + h.stream_len + h.msg_len;
+        /* Dropping is the log store's policy when it is full; nothing to do on error. */
+        enum qr_err err = logs_append(e->logs, qr_slice(g, h.group_len),
+                                      qr_slice(st, h.stream_len), h.ts_ms, qr_slice(m, h.msg_len));
+        (void)err;
+    }
+    qr_buf_reset(&e->logq);
+}
+
 /* The one place a log event leaves the engine for the log store. */
 static void log_persist(struct fn_env *env, int64_t ts_ms, const char *msg, size_t len)
 {
@@ -104,10 +136,22 @@ static void log_persist(struct fn_env *env, int64_t ts_ms, const char *msg, size
         return;
     if (len > LOGS_MAX_MESSAGE)
         len = LOGS_MAX_MESSAGE;
-    /* Dropping is the log store's policy when it is full; nothing to do about an error. */
-    enum qr_err err = logs_append(e->logs, qr_slice_cstr(env->log_group),
-                                  qr_slice_cstr(env->log_stream), ts_ms, qr_slice(msg, len));
-    (void)err;
+    struct logq_rec h = {ts_ms, (uint32_t)strlen(env->log_group),
+                         (uint32_t)strlen(env->log_stream), (uint32_t)len};
+    size_t need = sizeof(h) + (size_t)h.group_len + h.stream_len + len;
+    if (e->logq.len + need > FN_LOGQ_MAX)
+        logq_flush(e);
+    if (need > FN_LOGQ_MAX) { /* cannot be queued: straight to the store */
+        enum qr_err err = logs_append(e->logs, qr_slice_cstr(env->log_group),
+                                      qr_slice_cstr(env->log_stream), ts_ms, qr_slice(msg, len));
+        (void)err;
+        return;
+    }
+    /* fits: need <= FN_LOGQ_MAX - logq.len after the flush above */
+    (void)qr_buf_add(&e->logq, &h, sizeof(h));
+    (void)qr_buf_add(&e->logq, env->log_group, h.group_len);
+    (void)qr_buf_add(&e->logq, env->log_stream, h.stream_len);
+    (void)qr_buf_add(&e->logq, msg, len);
 }
 
 static void tail_add(struct fn_env *env, const char *p, size_t n)
@@ -243,14 +287,24 @@ static void flush_partial(struct fn_env *env)
 }
 
 /* Reads what the child wrote so far, so that its lines precede END in the log: output
- * and the Runtime API request race on different fds. */
+ * and the Runtime API request race on different fds. One poll asks both pipes first:
+ * most invocations print nothing, and this runs once per invocation. */
 static void drain_pipes(struct fn_env *env)
 {
     char buf[16384];
+    struct pollfd pf[2];
     for (int i = 0; i < 2; i++) {
-        if (!env->pipe[i])
-            continue;
-        int fd = h2o_socket_get_fd(env->pipe[i]);
+        pf[i].fd = env->pipe[i] ? h2o_socket_get_fd(env->pipe[i]) : -1;
+        pf[i].events = POLLIN;
+        pf[i].revents = 0;
+    }
+    int ready = poll(pf, 2, 0);
+    if (ready == 0)
+        return;
+    for (int i = 0; i < 2; i++) {
+        if (!env->pipe[i] || (ready > 0 && pf[i].revents == 0))
+            continue; /* ready < 0 (EINTR): read both, as without the poll */
+        int fd = pf[i].fd;
         for (int rounds = 0; rounds < 64; rounds++) {
             ssize_t r = read(fd, buf, sizeof(buf));
             if (r < 0 && errno == EINTR)
@@ -996,9 +1050,12 @@ static void *engine_main(void *arg)
 {
     struct fn_engine *e = arg;
     fn_netns_refill(e);
-    while (!e->stop)
+    while (!e->stop) {
         h2o_evloop_run(e->loop, INT32_MAX);
+        logq_flush(e);
+    }
     shutdown_all(e);
+    logq_flush(e);
     return NULL;
 }
 
@@ -1136,6 +1193,7 @@ static void engine_dispose(struct fn_engine *e)
     free(e->account_id);
     free(e->runtimes_dir);
     free(e->bwrap);
+    qr_buf_dispose(&e->logq);
     free(e);
 }
 
@@ -1186,6 +1244,7 @@ enum qr_err fn_engine_new(const struct fn_engine_opts *o, struct fn_engine **out
     }
     fn_cgroup_init(e);
 
+    qr_buf_init(&e->logq, FN_LOGQ_MAX);
     h2o_linklist_init_anchor(&e->names);
     h2o_linklist_init_anchor(&e->envs);
     h2o_linklist_init_anchor(&e->zombies);

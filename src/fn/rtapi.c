@@ -15,6 +15,14 @@
  * error bodies by FN_MAX_ERROR_BODY. One request per connection is in progress at a time;
  * bytes a client sends while its request is parked or answered wait in the socket
  * buffer, at most 64 KB of them.
+ *
+ * Responses are gathered in the connection's out buffer and written once per pass over
+ * the bytes read, so that requests a client pipelines (the C runtime sends its result
+ * and the next GET /next in one segment) are answered in one write. When the pipelined
+ * GET /next has to wait, the 202 for the result before it waits too and goes out with
+ * the next event: the client reads nothing before its event anyway, and one segment
+ * instead of two halves the wake-ups on both sides. A client that does not pipeline
+ * sees each response as soon as its request is handled, as before.
  */
 #include "fn/fn_int.h"
 
@@ -45,8 +53,10 @@ enum rc_state {
     RC_HEAD,    /* reading a request head */
     RC_BODY,    /* reading a body */
     RC_PARKED,  /* GET /next waits for an invocation */
-    RC_WRITING, /* a response is being written */
 };
+
+/* Gathered responses beyond this go out before more requests are read. */
+#define OUT_FLUSH_AT (16u * 1024u)
 
 struct fn_rt_conn {
     h2o_linklist_t link; /* env->conns */
@@ -61,6 +71,7 @@ struct fn_rt_conn {
     size_t body_max;
     bool keep_alive;
     bool close_after;
+    bool writing; /* out is being written: it must not change, nothing more is read */
     struct phr_chunked_decoder dec;
     struct qr_buf body; /* chunked bodies, decoded */
     struct qr_buf out;  /* the response being written */
@@ -90,21 +101,23 @@ static void on_write_done(h2o_socket_t *sock, const char *err)
         qr_buf_dispose(&c->out); /* a 6 MB event must not stay pinned per connection */
     else
         qr_buf_reset(&c->out);
-    c->state = RC_HEAD;
+    c->writing = false;
     conn_process(c);
 }
 
-static void send_out(struct fn_rt_conn *c)
+/* Writes what out gathered, in one write. */
+static void flush_out(struct fn_rt_conn *c)
 {
     h2o_iovec_t v = h2o_iovec_init(c->out.p, c->out.len);
-    c->state = RC_WRITING;
+    c->writing = true;
     h2o_socket_write(c->sock, &v, 1, on_write_done);
 }
 
-/* A response with a small JSON body. */
+/* A response with a small JSON body, appended to out; it goes out at the end of the
+ * pass (conn_process), at once when the connection closes after it. */
 static void respond(struct fn_rt_conn *c, int status, const char *reason, const char *body)
 {
-    qr_buf_reset(&c->out);
+    c->state = RC_HEAD;
     if (qr_buf_addf(&c->out,
                     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
                     "%s\r\n%s",
@@ -113,7 +126,8 @@ static void respond(struct fn_rt_conn *c, int status, const char *reason, const 
         conn_close(c);
         return;
     }
-    send_out(c);
+    if (c->close_after)
+        flush_out(c);
 }
 
 static void respond_err(struct fn_rt_conn *c, int status, const char *reason, const char *type,
@@ -149,7 +163,7 @@ void fn_rt_deliver(struct fn_env *env)
     hex[32] = '\0';
     snprintf(trace, sizeof(trace), "Root=1-%08llx-%.24s;Parent=%.16s;Sampled=0",
              (unsigned long long)(inv->deadline_ms / 1000) & 0xffffffffull, hex, hex + 16);
-    qr_buf_reset(&c->out);
+    /* out may hold the 202 of a pipelined result (see the file comment): append */
     bool qualified = inv->cfg.version && strcmp(inv->cfg.version, "$LATEST") != 0;
     enum qr_err err = qr_buf_addf(
         &c->out,
@@ -169,7 +183,8 @@ void fn_rt_deliver(struct fn_env *env)
         conn_close(c);
         return;
     }
-    send_out(c);
+    c->state = RC_HEAD;
+    flush_out(c);
 }
 
 /* Percent-decodes the id segment into c->id; false if it does not fit or is malformed. */
@@ -378,16 +393,16 @@ static bool parse_head(struct fn_rt_conn *c)
         return false;
     }
     if (expect && (c->chunked || c->clen > 0)) {
-        /* curl waits a second for this before sending bodies over 1 MB */
-        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        ssize_t w = write(h2o_socket_get_fd(c->sock), cont, sizeof(cont) - 1);
-        (void)w; /* if it did not go out, the client sends the body after its wait anyway */
+        /* curl waits a second for this before sending bodies over 1 MB; behind any
+         * response gathered before it, and written now: the body waits for it */
+        if (qr_buf_adds(&c->out, "HTTP/1.1 100 Continue\r\n\r\n") == QR_OK)
+            flush_out(c);
     }
     qr_buf_init(&c->body, c->body_max);
     memset(&c->dec, 0, sizeof(c->dec));
     c->dec.consume_trailer = 1;
     c->state = RC_BODY;
-    return true;
+    return !c->writing;
 }
 
 /* Reads body bytes; true once the body is complete and handled. */
@@ -432,29 +447,32 @@ static bool read_body(struct fn_rt_conn *c)
     return false;
 }
 
+/* One pass over the bytes read: handles every complete request, then writes the
+ * responses gathered, unless a parked GET /next holds them for its event. */
 static void conn_process(struct fn_rt_conn *c)
 {
-    for (;;) {
+    bool more = true;
+    while (more && !c->writing && c->out.len < OUT_FLUSH_AT) {
         switch (c->state) {
         case RC_HEAD:
-            if (c->sock->input->size == 0 || !parse_head(c))
-                return;
+            more = c->sock->input->size > 0 && parse_head(c);
             break;
         case RC_BODY:
-            if (!read_body(c))
-                return;
-            if (c->state == RC_BODY)
-                c->state = RC_HEAD; /* handled without writing: cannot happen, but be safe */
+            more = read_body(c);
+            if (more && c->state == RC_BODY)
+                c->state = RC_HEAD; /* handled without a response: cannot happen */
             break;
         case RC_PARKED:
-        case RC_WRITING:
-            if (c->sock->input->size > MAX_PARKED_IN)
-                conn_close(c);
-            return;
+            more = false;
+            break;
         }
-        if (c->state == RC_WRITING || c->state == RC_PARKED)
-            return;
     }
+    if ((c->writing || c->state == RC_PARKED) && c->sock->input->size > MAX_PARKED_IN) {
+        conn_close(c);
+        return;
+    }
+    if (!c->writing && c->out.len > 0 && c->state != RC_PARKED)
+        flush_out(c);
 }
 
 static void on_read(h2o_socket_t *sock, const char *err)

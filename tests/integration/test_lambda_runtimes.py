@@ -198,6 +198,26 @@ def c_example_built_by_makefile():
 
 
 @test
+def pipelined_runtime():
+    """A runtime that sends its result and the next GET /next in one segment gets the 202
+    and then the next event, in order, on the same connection; quarry holds the 202
+    until the event and sends both in one segment."""
+    d = os.path.join(FIX, "pipeline")
+    z = build_zip({"bootstrap": read(os.path.join(d, "bootstrap")),
+                   "runtime.py": read(os.path.join(d, "runtime.py"))}, mode_of={"bootstrap": 0o755})
+    with Fn("piped", "provided.al2023", "x.y", z) as f:
+        for i in range(4):
+            r, p = f.invoke({"i": i})
+            ok(r, p, f"pipelined invoke {i}")
+            eq(p["event"], {"i": i}, f"event {i}")
+            eq(len(p["seen"]), i, f"results before invoke {i}")
+            for st, body, next_status, together in p["seen"]:
+                eq((st, json.loads(body), next_status), (202, {"status": "OK"}, 200),
+                   f"pipelined result then event: {p['seen']}")
+                eq(together, True, f"202 held for the event, one segment: {p['seen']}")
+
+
+@test
 def shell_bootstrap():
     src = read(os.path.join(REPO, "runtimes", "shell", "example-bootstrap.sh"))
     z = build_zip({"bootstrap": src}, mode_of={"bootstrap": 0o755})
