@@ -137,6 +137,20 @@ static bool directory_bucket(struct qr_slice b)
            memcmp(b.p + b.len - (sizeof(sfx) - 1), sfx, sizeof(sfx) - 1) == 0;
 }
 
+/* A directory bucket's objects and listings are zonal: the role needs a session on the
+ * bucket, ReadWrite to write and ReadOnly to read. bucket: at most 63 bytes. */
+static bool session_allows(struct batch_role *r, struct qr_slice bucket, bool write, char *msg,
+                           size_t cap)
+{
+    char arn[160];
+    size_t at = 0;
+    const char *mode[1] = {write ? "ReadWrite" : "ReadOnly"};
+    struct policy_kv kv = {"s3express:SessionMode", mode, 1};
+    add(arn, sizeof(arn), &at, r->s3x_prefix, r->s3x_prefix_len);
+    add(arn, sizeof(arn), &at, bucket.p, bucket.len);
+    return batch_role_allows(r, "s3express:CreateSession", arn, bucket, &kv, 1, msg, cap);
+}
+
 bool batch_role_object(struct batch_role *r, struct qr_slice bucket, struct qr_slice key,
                        bool versioned, bool write, char *msg, size_t cap)
 {
@@ -146,13 +160,8 @@ bool batch_role_object(struct batch_role *r, struct qr_slice bucket, struct qr_s
         bucket.len = 63;
     if (key.len > BATCH_KEY_MAX)
         key.len = BATCH_KEY_MAX;
-    if (directory_bucket(bucket)) {
-        const char *mode[1] = {write ? "ReadWrite" : "ReadOnly"};
-        struct policy_kv kv = {"s3express:SessionMode", mode, 1};
-        add(arn, sizeof(arn), &at, r->s3x_prefix, r->s3x_prefix_len);
-        add(arn, sizeof(arn), &at, bucket.p, bucket.len);
-        return batch_role_allows(r, "s3express:CreateSession", arn, bucket, &kv, 1, msg, cap);
-    }
+    if (directory_bucket(bucket))
+        return session_allows(r, bucket, write, msg, cap);
     /* Built without snprintf: this runs for every task (twice for a copy). */
     add(arn, sizeof(arn), &at, "arn:aws:s3:::", 13);
     add(arn, sizeof(arn), &at, bucket.p, bucket.len);
@@ -173,13 +182,8 @@ bool batch_role_list(struct batch_role *r, struct qr_slice bucket, char *msg, si
     size_t at = 0;
     if (bucket.len > 63)
         bucket.len = 63;
-    if (directory_bucket(bucket)) {
-        const char *mode[1] = {"ReadOnly"};
-        struct policy_kv kv = {"s3express:SessionMode", mode, 1};
-        add(arn, sizeof(arn), &at, r->s3x_prefix, r->s3x_prefix_len);
-        add(arn, sizeof(arn), &at, bucket.p, bucket.len);
-        return batch_role_allows(r, "s3express:CreateSession", arn, bucket, &kv, 1, msg, cap);
-    }
+    if (directory_bucket(bucket))
+        return session_allows(r, bucket, false, msg, cap);
     add(arn, sizeof(arn), &at, "arn:aws:s3:::", 13);
     add(arn, sizeof(arn), &at, bucket.p, bucket.len);
     return batch_role_allows(r, "s3:ListBucket", arn, bucket, NULL, 0, msg, cap);
