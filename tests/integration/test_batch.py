@@ -823,7 +823,10 @@ def kill9_mid_job_resumes():
                            Handler="lambda_function.lambda_handler", Timeout=30,
                            Code={"ZipFile": build_zip({"lambda_function.py": src})})
         fn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
-        lam_lines = [manifest_line(b, f"ok/{i}") for i in range(600)]
+        # slow/ tasks (0.1 s each) keep the job running long after the first 64 are done,
+        # however fast invocations are, so the crash below always comes mid-job
+        lam_lines = ([manifest_line(b, f"ok/{i}") for i in range(100)] +
+                     [manifest_line(b, f"slow/{i}") for i in range(500)])
         lam_etag = put_manifest(man, "lam.csv", lam_lines, client=c)
         for i in range(50):
             c.put_object(Bucket=b, Key=f"o{i}", Body=b"y" * i)
