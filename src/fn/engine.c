@@ -97,37 +97,6 @@ void fn_schedule_fast(struct fn_engine *e)
 
 /* ---- logs ---------------------------------------------------------------------------- */
 
-/*
- * Log events leave the engine once per loop pass (engine_main), in the order they were
- * made: each logs_append may wake the logs thread, and one pass handles many
- * invocations (START, END and REPORT each), so appending them together wakes it once.
- * A record in logq: the header, then group, stream and message bytes (copied: the env
- * may be gone by the end of the pass).
- */
-#define FN_LOGQ_MAX (1024u * 1024u)
-
-struct logq_rec {
-    int64_t ts_ms;
-    uint32_t group_len, stream_len, msg_len;
-};
-
-static void logq_flush(struct fn_engine *e)
-{
-    size_t at = 0;
-    while (e->logs && e->logq.len - at >= sizeof(struct logq_rec)) {
-        struct logq_rec h;
-        memcpy(&h, e->logq.p + at, sizeof(h));
-        const char *g = (const char *)e->logq.p + at + sizeof(h);
-        const char *st = g + h.group_len, *m = st + h.stream_len;
-        at += sizeof(h) + (size_t)h.group_len + h.stream_len + h.msg_len;
-        /* Dropping is the log store's policy when it is full; nothing to do on error. */
-        enum qr_err err = logs_append(e->logs, qr_slice(g, h.group_len),
-                                      qr_slice(st, h.stream_len), h.ts_ms, qr_slice(m, h.msg_len));
-        (void)err;
-    }
-    qr_buf_reset(&e->logq);
-}
-
 /* The one place a log event leaves the engine for the log store. */
 static void log_persist(struct fn_env *env, int64_t ts_ms, const char *msg, size_t len)
 {
@@ -136,22 +105,10 @@ static void log_persist(struct fn_env *env, int64_t ts_ms, const char *msg, size
         return;
     if (len > LOGS_MAX_MESSAGE)
         len = LOGS_MAX_MESSAGE;
-    struct logq_rec h = {ts_ms, (uint32_t)strlen(env->log_group),
-                         (uint32_t)strlen(env->log_stream), (uint32_t)len};
-    size_t need = sizeof(h) + (size_t)h.group_len + h.stream_len + len;
-    if (e->logq.len + need > FN_LOGQ_MAX)
-        logq_flush(e);
-    if (need > FN_LOGQ_MAX) { /* cannot be queued: straight to the store */
-        enum qr_err err = logs_append(e->logs, qr_slice_cstr(env->log_group),
-                                      qr_slice_cstr(env->log_stream), ts_ms, qr_slice(msg, len));
-        (void)err;
-        return;
-    }
-    /* fits: need <= FN_LOGQ_MAX - logq.len after the flush above */
-    (void)qr_buf_add(&e->logq, &h, sizeof(h));
-    (void)qr_buf_add(&e->logq, env->log_group, h.group_len);
-    (void)qr_buf_add(&e->logq, env->log_stream, h.stream_len);
-    (void)qr_buf_add(&e->logq, msg, len);
+    /* Dropping is the log store's policy when it is full; nothing to do about an error. */
+    enum qr_err err = logs_append(e->logs, qr_slice_cstr(env->log_group),
+                                  qr_slice_cstr(env->log_stream), ts_ms, qr_slice(msg, len));
+    (void)err;
 }
 
 static void tail_add(struct fn_env *env, const char *p, size_t n)
@@ -1050,12 +1007,9 @@ static void *engine_main(void *arg)
 {
     struct fn_engine *e = arg;
     fn_netns_refill(e);
-    while (!e->stop) {
+    while (!e->stop)
         h2o_evloop_run(e->loop, INT32_MAX);
-        logq_flush(e);
-    }
     shutdown_all(e);
-    logq_flush(e);
     return NULL;
 }
 
@@ -1193,7 +1147,6 @@ static void engine_dispose(struct fn_engine *e)
     free(e->account_id);
     free(e->runtimes_dir);
     free(e->bwrap);
-    qr_buf_dispose(&e->logq);
     free(e);
 }
 
@@ -1244,7 +1197,6 @@ enum qr_err fn_engine_new(const struct fn_engine_opts *o, struct fn_engine **out
     }
     fn_cgroup_init(e);
 
-    qr_buf_init(&e->logq, FN_LOGQ_MAX);
     h2o_linklist_init_anchor(&e->names);
     h2o_linklist_init_anchor(&e->envs);
     h2o_linklist_init_anchor(&e->zombies);

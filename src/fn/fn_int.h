@@ -232,7 +232,6 @@ struct fn_engine {
     uint32_t creds_ttl_s; /* lifetime of the credentials an environment is given */
     struct creds *creds;
     struct logs *logs;
-    struct qr_buf logq; /* log events of this loop pass: appended to logs at its end */
     struct fn_runtimes rt; /* immutable after fn_engine_new */
     char *cg_root;         /* our memory cgroup dir for envs, or NULL */
     char *cg_pids_root;    /* v1: our pids cgroup dir for envs, or NULL */
