@@ -107,13 +107,23 @@ static enum policy_decision decide(const struct authz_snap *s, const struct cred
     return v.decision;
 }
 
+/* An IAM user with an active access key (its secret is not what these tests check). */
+static void user_with_key(struct fx *f, const char *name, const char *id, const char *akid,
+                          const char *secret)
+{
+    char user[128], key[128];
+    snprintf(user, sizeof(user), "{\"id\":\"%s\",\"path\":\"/\",\"created\":1}", id);
+    snprintf(key, sizeof(key), "{\"secret\":\"%s\",\"status\":\"Active\",\"created\":1}",
+             secret);
+    put(f, "user", "", name, user);
+    put(f, "key", name, akid, key);
+}
+
 static void test_keys_and_user_policies(void **state)
 {
     struct fx *f = *state;
     char b[512];
-    put(f, "user", "", "alice", "{\"id\":\"AIDAALICE\",\"path\":\"/\",\"created\":1}");
-    put(f, "key", "alice", "AKIAALICE0000000000A",
-        "{\"secret\":\"s3cr3t\",\"status\":\"Active\",\"created\":1}");
+    user_with_key(f, "alice", "AIDAALICE", "AKIAALICE0000000000A", "s3cr3t");
     put(f, "inline", "user:alice", "own", allow("s3:GetObject", "arn:aws:s3:::b/own/*", b, sizeof(b)));
     put(f, "attached", "user:alice", "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess", "");
     put(f, "group", "", "writers", "{\"id\":\"AGPAW\",\"path\":\"/\"}");
@@ -431,9 +441,7 @@ static enum policy_decision job_decide(const struct authz_snap *s, const struct 
 static void test_job_keys_decide(void **state)
 {
     struct fx *f = *state;
-    put(f, "user", "", "ops", "{\"id\":\"AIDAOPS\",\"path\":\"/\",\"created\":1}");
-    put(f, "key", "ops", "AKIAOPS0000000000000",
-        "{\"secret\":\"x\",\"status\":\"Active\",\"created\":1}");
+    user_with_key(f, "ops", "AIDAOPS", "AKIAOPS0000000000000", "x");
     put(f, "inline", "user:ops", "jobs",
         "{\"Version\":\"2012-10-17\",\"Statement\":["
         "{\"Effect\":\"Allow\",\"Action\":\"s3:CreateJob\",\"Resource\":\"*\",\"Condition\":{"
@@ -450,9 +458,7 @@ static void test_job_keys_decide(void **state)
         "{\"Effect\":\"Deny\",\"Action\":[\"s3:PutJobTagging\",\"s3:DeleteJobTagging\"],"
         "\"Resource\":\"*\",\"Condition\":{\"StringEquals\":{\"s3:ExistingJobOperation\":"
         "\"LambdaInvoke\"}}}]}");
-    put(f, "user", "", "fin", "{\"id\":\"AIDAFIN\",\"path\":\"/\",\"created\":1}");
-    put(f, "key", "fin", "AKIAFIN0000000000000",
-        "{\"secret\":\"x\",\"status\":\"Active\",\"created\":1}");
+    user_with_key(f, "fin", "AIDAFIN", "AKIAFIN0000000000000", "x");
     put(f, "inline", "user:fin", "tags",
         "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":["
         "\"s3:CreateJob\",\"s3:PutJobTagging\"],\"Resource\":\"*\",\"Condition\":{"
