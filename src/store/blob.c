@@ -530,7 +530,15 @@ struct store_blob_stream {
     struct crypt_stream cs;
     uint8_t *scratch; /* SEAL_SCRATCH bytes of ciphertext (the caller's buffer is not ours
                          to change) */
+    uint64_t written; /* bytes appended so far */
+    uint64_t kicked;  /* writeback started for [0, kicked) */
 };
+
+/* A streamed blob's writeback is started every WRITEBACK_STEP bytes rather than left to
+ * the final fsync: the disk then writes while the socket delivers the rest, the fsync at
+ * commit has one step left to wait for, and what came before the step just started is
+ * waited for, so a fast sender never holds more than two steps of dirty pages. */
+#define WRITEBACK_STEP (8u << 20)
 
 enum qr_err store_blob_stream_open(struct store *st, const struct store_sse *sse,
                                    struct store_blob_stream **out)
@@ -562,6 +570,7 @@ enum qr_err store_blob_stream_open(struct store *st, const struct store_sse *sse
     w->id = id;
     w->fd = fd;
     w->committed = false;
+    w->written = w->kicked = 0;
     w->cs = cs;
     crypt_stream_end(&cs); /* the copy in w is the one that lives on */
     w->scratch = cs.env.mode != STORE_SSE_NONE ? qr_xmalloc(SEAL_SCRATCH) : NULL;
@@ -573,9 +582,24 @@ enum qr_err store_blob_stream_write(struct store_blob_stream *w, const void *p, 
 {
     if (w->fd < 0)
         return QR_E_INTERNAL;
-    if (w->scratch == NULL)
-        return write_all(w->fd, p, n);
-    return write_sealed_piece(w->fd, p, n, &w->cs, w->scratch);
+    enum qr_err err = w->scratch == NULL ? write_all(w->fd, p, n)
+                                         : write_sealed_piece(w->fd, p, n, &w->cs, w->scratch);
+    if (err != QR_OK)
+        return err;
+    w->written += n;
+    if (!w->st->no_fsync && w->written - w->kicked >= WRITEBACK_STEP) {
+        /* Best effort: a failure here only leaves the work to the fsync at commit, which
+         * reports it. */
+        uint64_t before = w->kicked;
+        (void)sync_file_range(w->fd, (off_t)before, (off_t)(w->written - before),
+                              SYNC_FILE_RANGE_WRITE);
+        if (before > 0)
+            (void)sync_file_range(w->fd, 0, (off_t)before,
+                                  SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                      SYNC_FILE_RANGE_WAIT_AFTER);
+        w->kicked = w->written;
+    }
+    return QR_OK;
 }
 
 void blob_stream_env(const struct store_blob_stream *w, struct crypt_env *env)
