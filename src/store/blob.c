@@ -169,8 +169,8 @@ static enum qr_err write_all(int fd, const uint8_t *p, size_t n)
 enum { SEAL_SCRATCH = 256u * 1024u };
 
 /* write_all of n bytes at p encrypted as cs says, through scratch. */
-static enum qr_err write_sealed_piece(int fd, const uint8_t *p, size_t n,
-                                      struct crypt_stream *cs, uint8_t *scratch)
+static enum qr_err write_sealed_piece(int fd, const uint8_t *p, size_t n, struct crypt_stream *cs,
+                                      uint8_t *scratch)
 {
     enum qr_err err = QR_OK;
     for (size_t off = 0; off < n && err == QR_OK; off += SEAL_SCRATCH) {
@@ -559,7 +559,8 @@ enum qr_err store_blob_stream_open(struct store *st, const struct store_sse *sse
         return err;
     }
     blob_relpath(id, true, tmp);
-    int fd = openat(st->objects_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+    int fd =
+        openat(st->objects_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0) {
         blob_settle(st, id);
         crypt_stream_end(&cs);

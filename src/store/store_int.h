@@ -183,11 +183,11 @@ struct w_bucket {
 };
 
 struct store {
-    char *dir;         /* data directory; owned */
-    char *db_path;     /* DATA/meta.db; owned */
-    int objects_fd;    /* DATA/objects, O_DIRECTORY; owned */
-    bool no_fsync;     /* skip fsyncs, synchronous=OFF */
-    size_t inline_max; /* bytes up to which objects live in their row */
+    char *dir;          /* data directory; owned */
+    char *db_path;      /* DATA/meta.db; owned */
+    int objects_fd;     /* DATA/objects, O_DIRECTORY; owned */
+    bool no_fsync;      /* skip fsyncs, synchronous=OFF */
+    size_t inline_max;  /* bytes up to which objects live in their row */
     uint8_t master[32]; /* DATA/keys/sse.key: wraps SSE-S3 data keys (crypt.c) */
 
     sqlite3 *wdb;         /* the only write connection; writer thread after open */
@@ -203,6 +203,8 @@ struct store {
     atomic_uint_fast32_t q_waiting;       /* interactive changes queued (relaxed: a hint
                                              a bulk apply reads to stop early) */
     bool stopping;                        /* guarded by mu */
+    bool bulk_paused;                     /* the checkpoint thread is starting the WAL over:
+                                             bulk changes wait (ckpt.c); guarded by mu */
 
     pthread_mutex_t blob_mu;                  /* guards the allocator fields below */
     uint64_t blob_next;                       /* next id to hand out; guarded by blob_mu */
@@ -229,8 +231,9 @@ struct store {
     } bcache[2];
     bool bcache_on;
 
-    int64_t txn_t0_ns;  /* the writer's CPU time when the open transaction began */
-    size_t txn_bulk_n;  /* bulk units applied in the open transaction; writer thread */
+    int64_t txn_t0_ns; /* the writer's CPU time when the open transaction began */
+    size_t txn_bulk_n; /* bulk units applied in the open transaction; writer thread */
+    bool txn_requests; /* the open transaction holds interactive changes; writer thread */
 
     atomic_uint_fast64_t n_commits; /* transactions committed (relaxed; debug) */
     atomic_uint_fast64_t n_changes; /* changes applied in them (relaxed; debug) */
@@ -246,8 +249,9 @@ void ckpt_stop(struct store *st);
 /* Has the write connection record the WAL's size after each commit. Before the writer
  * starts. */
 void ckpt_watch(struct store *st);
-/* After a batch's callers are woken: finishes the checkpoint when the WAL has grown, so
- * that the next transaction starts the WAL over (see ckpt.c). Writer thread. */
+/* After a batch's callers are woken: when the WAL has grown, finishes a checkpoint so
+ * that the WAL starts over (see ckpt.c): itself when no bulk change is queued, else by
+ * pausing bulk changes and asking the checkpoint thread. Writer thread. */
 void ckpt_after_commit(struct store *st);
 
 /* ---- schema.c ---- */
@@ -465,7 +469,7 @@ struct w_row {
     struct qr_slice data;
     const struct store_extent *ext;
     size_t n_ext;
-    struct qr_slice sse; /* packed crypt_env of the object, or empty (plain: NULL) */
+    struct qr_slice sse;    /* packed crypt_env of the object, or empty (plain: NULL) */
     const char *version_id; /* NULL: upsert the 'null' version in place (never-versioned
                                buckets); else insert a new current version with this id */
     int64_t rowid;          /* with version_id NULL, nonzero: the rowid of that 'null'
@@ -483,9 +487,8 @@ enum qr_err w_obj_write(struct store *st, const struct w_row *row);
 /* Errors: QR_E_NO_SUCH_BUCKET, QR_E_DB. */
 /* A bucket's versioning and Object Lock columns, first..first+4 of a row (versioning,
  * lock_enabled, lock_mode, lock_days, lock_years), as ST_BUCKET_GET/LIST/VSTATE read them. */
-void col_vlock(sqlite3_stmt *s, int first, enum store_versioning *versioning,
-               bool *lock_enabled, enum store_lock_mode *lock_mode, uint32_t *lock_days,
-               uint32_t *lock_years);
+void col_vlock(sqlite3_stmt *s, int first, enum store_versioning *versioning, bool *lock_enabled,
+               enum store_lock_mode *lock_mode, uint32_t *lock_days, uint32_t *lock_years);
 enum qr_err w_bucket_get(struct store *st, struct qr_slice name, struct w_bucket *out);
 /* Makes row the key's current version as the bucket's versioning state says (a new id,
  * the null version replaced, or the one row updated), dropping the references of what it

@@ -16,10 +16,11 @@
  * A bulk apply asks writer_should_yield after each task and stops early (ch->more) as
  * soon as an interactive change is waiting or the transaction holds WRITER_BULK_MAX
  * tasks or has used WRITER_BULK_MS of the writer's CPU; the waiting interactive changes
- * then join that same commit, and the bulk change continues in the next transaction. So
- * a user PUT waits behind at most one task plus one commit, and no transaction grows
- * without bound. The price: each such commit is an fsync the batch job would not have
- * paid, so a job runs slower while requests arrive.
+ * then join that same commit, and the bulk change continues in the next transaction. A
+ * transaction that starts with requests adds at most WRITER_BULK_BESIDE_REQUESTS tasks
+ * after them. So a user PUT waits behind at most one task plus one commit (or sixteen
+ * tasks), and no transaction grows without bound. The price: each such commit is an
+ * fsync the batch job would not have paid, so a job runs slower while requests arrive.
  */
 #include "store/store_int.h"
 
@@ -31,6 +32,10 @@
 /* The cap on one transaction's bulk work: tasks, and milliseconds of CPU applying them. */
 #define WRITER_BULK_MAX 4096u
 #define WRITER_BULK_MS  10
+/* The bulk tasks a transaction that already holds requests may add: enough that a job
+ * still advances under a steady stream of requests, few enough (a copy costs ~15 us)
+ * that those requests hardly wait for them. */
+#define WRITER_BULK_BESIDE_REQUESTS 16u
 
 /* Deletes the gc rows of blobs already unlinked. Errors: QR_E_DB. */
 static enum qr_err gc_rows_delete(struct store *st)
@@ -80,7 +85,7 @@ bool writer_should_yield(struct store *st)
 {
     if (atomic_load_explicit(&st->q_waiting, memory_order_relaxed) > 0)
         return true;
-    if (st->txn_bulk_n >= WRITER_BULK_MAX)
+    if (st->txn_bulk_n >= (st->txn_requests ? WRITER_BULK_BESIDE_REQUESTS : WRITER_BULK_MAX))
         return true;
     /* The clock only every 64 units: a copy costs tens of microseconds. */
     return (st->txn_bulk_n & 63) == 0 && work_ns() - st->txn_t0_ns > WRITER_BULK_MS * 1000000LL;
@@ -151,6 +156,7 @@ static void run_batch(struct store *st, struct store_change *batch, struct store
     size_t n = 0;
     st->txn_t0_ns = work_ns();
     st->txn_bulk_n = 0;
+    st->txn_requests = batch != NULL;
     enum qr_err err = stmt_exec(&st->wc, ST_BEGIN_IMMEDIATE);
     if (err == QR_OK)
         err = gc_rows_delete(st);
@@ -205,10 +211,7 @@ static void run_batch(struct store *st, struct store_change *batch, struct store
 
     if (st->freed.n)
         blob_unlink_freed(st);
-    /* The writer's own checkpoint waits while requests are queued (the checkpoint
-     * thread keeps up meanwhile; the WAL is bounded by its TRUNCATE pass). */
-    if (atomic_load_explicit(&st->q_waiting, memory_order_relaxed) == 0)
-        ckpt_after_commit(st);
+    ckpt_after_commit(st);
 }
 
 static void *writer_main(void *arg)
@@ -216,13 +219,13 @@ static void *writer_main(void *arg)
     struct store *st = arg;
     for (;;) {
         pthread_mutex_lock(&st->mu);
-        while (st->q_head == NULL && st->b_head == NULL && !st->stopping)
+        while (st->q_head == NULL && (st->b_head == NULL || st->bulk_paused) && !st->stopping)
             pthread_cond_wait(&st->wake, &st->mu);
         struct store_change *batch = st->q_head;
         st->q_head = st->q_tail = NULL;
         atomic_store_explicit(&st->q_waiting, 0, memory_order_relaxed);
         /* the bulk change stays queued until it has finished */
-        struct store_change *bulk = st->b_head;
+        struct store_change *bulk = st->bulk_paused && !st->stopping ? NULL : st->b_head;
         bool stop = st->stopping;
         pthread_mutex_unlock(&st->mu);
         if (batch || bulk)

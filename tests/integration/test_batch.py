@@ -994,5 +994,40 @@ def read_only_user_cannot_create_jobs():
         eq((code, st), ("BadRequestException", 400), f"RoleArn {role}")
 
 
+@test
+def copy_job_with_requests_keeps_wal_bounded():
+    """A 60,000-task copy job while a client PUTs: the job completes (the writer pauses its
+    bulk work for the checkpoint thread's WAL restart and resumes it), the PUTs are all
+    answered and readable, and the WAL keeps starting over instead of growing with the
+    job: sampled throughout, at most 12 MiB (the writer asks for a restart past 4 MiB;
+    without those restarts this job's WAL reaches about 18 MiB)."""
+    src, dst, man = gp_bucket(), gp_bucket(), gp_bucket()
+    for i in range(100):
+        s3.put_object(Bucket=src, Key=f"s/{i:03d}", Body=b"x" * 100)
+    n = 60000
+    lines = [manifest_line(src, f"s/{i % 100:03d}") for i in range(n)]
+    etag = put_manifest(man, "m.csv", lines)
+    op = {"S3PutObjectCopy": {"TargetResource": f"arn:aws:s3:::{dst}",
+                              "TargetKeyPrefix": "c/"}}
+    wal = os.path.join(srv.data, "meta.db-wal")
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, op))["JobId"]
+    biggest, puts = 0, 0
+    end = time.monotonic() + JOB_DEADLINE_S
+    while True:
+        check(time.monotonic() < end, f"job {jid} not done after {JOB_DEADLINE_S}s")
+        s3.put_object(Bucket=dst, Key=f"p/{puts:05d}", Body=b"p" * 4096)
+        puts += 1
+        biggest = max(biggest, os.path.getsize(wal) if os.path.exists(wal) else 0)
+        job = s3c.describe_job(AccountId=ACCOUNT, JobId=jid)["Job"]
+        if job["Status"] in ("Complete", "Failed", "Cancelled"):
+            break
+    eq(job["Status"], "Complete", f"{job}")
+    eq(job["ProgressSummary"]["NumberOfTasksSucceeded"], n, "tasks succeeded")
+    listed = s3.list_objects_v2(Bucket=dst, Prefix="p/", MaxKeys=1000)["KeyCount"]
+    eq(listed, min(puts, 1000), "PUTs during the job listed")
+    check(biggest < 12 << 20, f"WAL reached {biggest} bytes during the job ({puts} PUTs)")
+    print(f"  WAL at most {biggest >> 10} KiB, {puts} PUTs during the job")
+
+
 if __name__ == "__main__":
     run(setup=setup, teardown=teardown)
