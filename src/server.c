@@ -277,11 +277,14 @@ static void *worker_main(void *arg)
 
 static void on_jobs_done(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
 {
+    struct qr_thread *th = H2O_STRUCT_FROM_MEMBER(struct qr_thread, done_rx, rx);
     while (!h2o_linklist_is_empty(messages)) {
         h2o_multithread_message_t *msg =
             H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
         h2o_linklist_unlink(&msg->link);
         struct qr_job *job = H2O_STRUCT_FROM_MEMBER(struct qr_job, _msg, msg);
+        /* The job's own writes (a worker's commit) are seen by what the loop reads next. */
+        store_reader_fresh(th->reader);
         job->done(job);
     }
 }
@@ -319,6 +322,7 @@ static void *loop_main(void *arg)
 
     while (!atomic_load_explicit(&s->stopping, memory_order_relaxed)) {
         h2o_evloop_run(th->loop, 100);
+        store_reader_end(th->reader); /* an idle loop pins no old WAL frames */
         if (th->log->len >= LOG_FLUSH_BYTES || th->log->len > 0)
             flush_thread_log(th);
     }

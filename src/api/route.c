@@ -424,6 +424,7 @@ static bool is_control(const struct api_req *ar)
 /* The request is authenticated and its body read: hand it to its API family. */
 static void dispatch(struct api_req *ar)
 {
+    store_reader_fresh(ar->thread->reader); /* the body may have ended in a later pass */
     if (!kind_fits_service(ar, is_control(ar))) {
         api_send_auth_failure(ar, QR_E_DENIED,
                               "S3 Express session credentials are valid only for S3 requests "
@@ -640,6 +641,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     struct qr_server *s = ((struct qr_handler *)self)->server;
     struct api_req *ar = new_api_req(s, req);
+    /* This loop's reads share one snapshot per pass, renewed when the store has committed
+     * since: the request sees every write acknowledged before its head arrived. */
+    store_reader_fresh(ar->thread->reader);
     api_add_header(ar, "x-amz-request-id", ar->request_id, 16);
     api_add_header(ar, "x-amz-id-2", ar->request_id, 16);
     if (!head_acceptable(ar))

@@ -100,7 +100,7 @@ static bool find_param(const struct qparam *p, size_t n, const char *name, struc
 static bool find_header(const struct sigv4_input *in, const char *lname, struct qr_slice *out)
 {
     for (size_t i = 0; i < in->n_headers; i++) {
-        if (qr_slice_ieq(in->headers[i].name, qr_slice_cstr(lname))) {
+        if (qr_slice_ieq_lit(in->headers[i].name, lname)) {
             *out = in->headers[i].value;
             return true;
         }

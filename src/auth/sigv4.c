@@ -940,7 +940,8 @@ static enum qr_err canonical_request(const struct sigv4_input *in, const struct 
 }
 
 /* kSigning = HMAC chain over "AWS4"+secret, date, region, service, "aws4_request". */
-static bool derive_key(struct qr_slice secret, const struct sigv4_auth *auth, uint8_t out[32])
+static bool derive_key_uncached(struct qr_slice secret, const struct sigv4_auth *auth,
+                                uint8_t out[32])
 {
     uint8_t k[SIGV4_MAX_SECRET + 4];
     uint8_t t[32];
@@ -955,6 +956,50 @@ static bool derive_key(struct qr_slice secret, const struct sigv4_auth *auth, ui
     hmac_sha256(t, 32, "aws4_request", 12, out);
     OPENSSL_cleanse(k, sizeof(k));
     OPENSSL_cleanse(t, sizeof(t));
+    return true;
+}
+
+/* The last few signing keys this thread derived, as SDKs keep theirs: the key changes
+ * only with the secret, the day, the region and the service, and deriving it is four
+ * HMACs per request. Thread-local, so no lock; the secret is compared in constant time
+ * and held no longer than the thread (a deactivated key is refused before this runs). */
+#define KEY_MEMO_N 4
+struct key_memo {
+    uint8_t secret[SIGV4_MAX_SECRET];
+    size_t secret_len; /* 0: empty slot */
+    char date[9], region[33], service[33];
+    uint8_t key[32];
+};
+static __thread struct key_memo key_memo[KEY_MEMO_N];
+static __thread unsigned key_memo_next;
+
+static bool memo_matches(const struct key_memo *m, struct qr_slice secret,
+                         const struct sigv4_auth *auth)
+{
+    return m->secret_len != 0 && m->secret_len == secret.len && strcmp(m->date, auth->date) == 0 &&
+           strcmp(m->region, auth->region) == 0 && strcmp(m->service, auth->service) == 0 &&
+           CRYPTO_memcmp(m->secret, secret.p, secret.len) == 0;
+}
+
+static bool derive_key(struct qr_slice secret, const struct sigv4_auth *auth, uint8_t out[32])
+{
+    if (secret.len == 0 || secret.len > SIGV4_MAX_SECRET)
+        return derive_key_uncached(secret, auth, out);
+    for (unsigned i = 0; i < KEY_MEMO_N; i++) {
+        if (memo_matches(&key_memo[i], secret, auth)) {
+            memcpy(out, key_memo[i].key, 32);
+            return true;
+        }
+    }
+    if (!derive_key_uncached(secret, auth, out))
+        return false;
+    struct key_memo *m = &key_memo[key_memo_next++ % KEY_MEMO_N];
+    memcpy(m->secret, secret.p, secret.len);
+    m->secret_len = secret.len;
+    memcpy(m->date, auth->date, sizeof(m->date));
+    memcpy(m->region, auth->region, sizeof(m->region));
+    memcpy(m->service, auth->service, sizeof(m->service));
+    memcpy(m->key, out, 32);
     return true;
 }
 

@@ -35,7 +35,7 @@ static bool has_token(struct qr_slice list, const char *token)
 
 static bool name_is(const struct http_hdr *h, const char *lname)
 {
-    return qr_slice_ieq(h->name, qr_slice_cstr(lname));
+    return qr_slice_ieq_lit(h->name, lname);
 }
 
 /* Content-Length, Transfer-Encoding, Expect, Connection, Host: the framing headers. */

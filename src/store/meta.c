@@ -154,15 +154,43 @@ enum qr_err store_reader_new(struct store *st, struct store_reader **out)
     struct store_reader *r = qr_xmalloc(sizeof(*r));
     r->st = st;
     r->db = db;
+    r->held = false;
+    r->seq = 0;
     stmt_cache_init(&r->c, db);
     *out = r;
     return QR_OK;
+}
+
+void store_reader_fresh(struct store_reader *r)
+{
+    /* Read before BEGIN, and the snapshot starts at the first read after it: the
+     * snapshot holds at least every commit counted here. */
+    uint64_t now = atomic_load_explicit(&r->st->n_commits, memory_order_acquire);
+    if (r->held && now == r->seq)
+        return;
+    store_reader_end(r);
+    stmt_cache_reset_busy(&r->c);
+    if (stmt_exec(&r->c, ST_BEGIN) == QR_OK) {
+        r->held = true;
+        r->seq = now;
+    }
+}
+
+void store_reader_end(struct store_reader *r)
+{
+    if (!r->held)
+        return;
+    r->held = false;
+    /* A statement left stepping would keep the old snapshot past COMMIT. */
+    stmt_cache_reset_busy(&r->c);
+    (void)stmt_exec(&r->c, ST_COMMIT); /* logged by stmt_exec; a read commit cannot lose data */
 }
 
 void store_reader_free(struct store_reader *r)
 {
     if (r == NULL)
         return;
+    store_reader_end(r);
     stmt_cache_dispose(&r->c);
     sqlite3_close(r->db);
     free(r);

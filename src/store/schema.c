@@ -462,6 +462,13 @@ void stmt_cache_dispose(struct stmt_cache *c)
     memset(c->s, 0, sizeof(c->s));
 }
 
+void stmt_cache_reset_busy(struct stmt_cache *c)
+{
+    for (size_t i = 0; i < ST__COUNT; i++)
+        if (c->s[i] != NULL && sqlite3_stmt_busy(c->s[i]))
+            sqlite3_reset(c->s[i]);
+}
+
 sqlite3_stmt *stmt_get(struct stmt_cache *c, enum stmt_id id)
 {
     sqlite3_stmt *s = c->s[id];

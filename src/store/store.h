@@ -53,6 +53,14 @@ void store_close(struct store *st);
 enum qr_err store_reader_new(struct store *st, struct store_reader **out)
     __attribute__((warn_unused_result));
 void store_reader_free(struct store_reader *r);
+/* From now until store_reader_end, reads through r share one read transaction (one
+ * snapshot), renewed here whenever the store has committed since it began. Call it
+ * before each unit of work on r's thread (a request, a completion): the work then sees
+ * every commit made before it began, and an event loop pays the read transaction's
+ * locking once per pass instead of once per statement. */
+void store_reader_fresh(struct store_reader *r);
+/* Ends the shared read transaction, if any, so an idle thread pins no old WAL frames. */
+void store_reader_end(struct store_reader *r);
 
 /* ---- checksums as stored (the algorithm set of x-amz-checksum-*) ---- */
 

@@ -135,6 +135,8 @@ struct store_reader {
     struct store *st; /* borrowed */
     sqlite3 *db;      /* owned */
     struct stmt_cache c;
+    bool held;    /* a read transaction is open across calls (store_reader_fresh) */
+    uint64_t seq; /* st->n_commits when it was opened */
 };
 
 struct store_change;
@@ -235,7 +237,8 @@ struct store {
     size_t txn_bulk_n; /* bulk units applied in the open transaction; writer thread */
     bool txn_requests; /* the open transaction holds interactive changes; writer thread */
 
-    atomic_uint_fast64_t n_commits; /* transactions committed (relaxed; debug) */
+    atomic_uint_fast64_t n_commits; /* transactions committed (release: a reader that
+                                       sees it sees the commit; store_reader_fresh) */
     atomic_uint_fast64_t n_changes; /* changes applied in them (relaxed; debug) */
 };
 
@@ -262,6 +265,8 @@ void stmt_cache_init(struct stmt_cache *c, sqlite3 *db);
 void stmt_cache_dispose(struct stmt_cache *c);
 /* A reset statement ready for binding, or NULL (logged). */
 sqlite3_stmt *stmt_get(struct stmt_cache *c, enum stmt_id id);
+/* Resets every statement of c still in progress (so none keeps a read transaction). */
+void stmt_cache_reset_busy(struct stmt_cache *c);
 /* Logs the connection's error once and returns QR_E_DB. */
 enum qr_err db_fail(sqlite3 *db, const char *what);
 /* The id of the bucket named name, through c's connection (reader or writer).

@@ -194,7 +194,7 @@ static void run_batch(struct store *st, struct store_change *batch, struct store
     } else {
         st->gc_done.n = 0;
         blob_publish_marks(st);
-        atomic_fetch_add_explicit(&st->n_commits, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&st->n_commits, 1, memory_order_release);
         atomic_fetch_add_explicit(&st->n_changes, n, memory_order_relaxed);
     }
 

@@ -80,7 +80,7 @@ bool qr_ck_from_name(const char *p, size_t len, enum qr_ck *out)
 {
     struct qr_slice s = qr_slice(p, len);
     for (size_t i = 0; i < QR_CK__COUNT; i++) {
-        if (qr_slice_ieq(s, qr_slice_cstr(algs[i].name))) {
+        if (qr_slice_ieq_lit(s, algs[i].name)) {
             *out = (enum qr_ck)i;
             return true;
         }

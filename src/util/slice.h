@@ -33,9 +33,17 @@ static inline bool qr_slice_eq(struct qr_slice a, struct qr_slice b)
     return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
 }
 
+/* Equal to the C string lit (NULL: the empty string). Walks both at once and stops at
+ * the first difference, with no strlen: routing compares every query parameter against
+ * tables of such words, and most comparisons fail at the first byte. */
 static inline bool qr_slice_eq_lit(struct qr_slice a, const char *lit)
 {
-    return qr_slice_eq(a, qr_slice_cstr(lit));
+    if (lit == NULL)
+        return a.len == 0;
+    for (size_t i = 0; i < a.len; i++)
+        if (lit[i] == '\0' || (uint8_t)lit[i] != a.p[i])
+            return false;
+    return lit[a.len] == '\0';
 }
 
 /* ASCII case-insensitive equality (header names, enum values). */
@@ -53,6 +61,23 @@ static inline bool qr_slice_ieq(struct qr_slice a, struct qr_slice b)
             return false;
     }
     return true;
+}
+
+/* qr_slice_ieq against a C string, stopping at the first difference (no strlen). */
+static inline bool qr_slice_ieq_lit(struct qr_slice a, const char *lit)
+{
+    for (size_t i = 0; i < a.len; i++) {
+        uint8_t x = a.p[i], y = (uint8_t)lit[i];
+        if (y == '\0')
+            return false;
+        if (x >= 'A' && x <= 'Z')
+            x = (uint8_t)(x + 32);
+        if (y >= 'A' && y <= 'Z')
+            y = (uint8_t)(y + 32);
+        if (x != y)
+            return false;
+    }
+    return lit[a.len] == '\0';
 }
 
 /* Non-empty and ASCII digits only (no sign, no space). */

@@ -670,6 +670,37 @@ static int64_t floor_s(int64_t ms)
     return ms - (r < 0 ? r + 1000 : r);
 }
 
+/* qr_slice_eq_lit / qr_slice_ieq_lit: equal only when every byte matches and the literal
+ * ends exactly where the slice does (prefixes either way, embedded NUL bytes, empty). */
+static void test_slice_lit(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *bytes;
+        size_t len;
+        const char *lit;
+        bool eq, ieq;
+    } cases[] = {
+        {"tagging", 7, "tagging", true, true},   {"tag", 3, "tagging", false, false},
+        {"taggingx", 8, "tagging", false, false}, {"Tagging", 7, "tagging", false, true},
+        {"tag\0ing", 7, "tag", false, false},     {"tag\0", 4, "tag", false, false},
+        {"", 0, "", true, true},                  {"", 0, "x", false, false},
+        {"x", 1, "", false, false},               {"X-AMZ-DATE", 10, "x-amz-date", false, true},
+        {"x-amz-datf", 10, "x-amz-date", false, false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        struct qr_slice a = qr_slice(cases[i].bytes, cases[i].len);
+        assert_int_equal(qr_slice_eq_lit(a, cases[i].lit), cases[i].eq);
+        assert_int_equal(qr_slice_ieq_lit(a, cases[i].lit), cases[i].ieq);
+        assert_int_equal(qr_slice_eq_lit(a, cases[i].lit),
+                         qr_slice_eq(a, qr_slice_cstr(cases[i].lit)));
+        assert_int_equal(qr_slice_ieq_lit(a, cases[i].lit),
+                         qr_slice_ieq(a, qr_slice_cstr(cases[i].lit)));
+    }
+    assert_true(qr_slice_eq_lit(qr_slice(NULL, 0), NULL));
+    assert_false(qr_slice_eq_lit(QR_SLICE_LIT("a"), NULL));
+}
+
 static void test_time_format(void **state)
 {
     char iso[QR_TIME_ISO8601_LEN], http[QR_TIME_HTTP_LEN];
@@ -1203,6 +1234,7 @@ int main(void)
         cmocka_unit_test(test_range_table),
         cmocka_unit_test(test_range_model),
         cmocka_unit_test(test_random),
+        cmocka_unit_test(test_slice_lit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

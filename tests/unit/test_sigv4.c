@@ -196,6 +196,42 @@ static void test_vectors_tampered(void **state)
     }
 }
 
+/* Signing keys are remembered per thread: a secret that differs from a remembered one in
+ * its last byte only, or one seen after the memo has turned over, is judged as itself. */
+static void test_signing_key_memo(void **state)
+{
+    (void)state;
+    const struct vector *v = &vectors[0];
+    struct req r;
+    struct sigv4_auth a;
+    char body_hex[65], near[300];
+    sigv4_sha256_hex(v->body, v->body_len, body_hex);
+    snprintf(near, sizeof(near), "%s", v->secret);
+    size_t n = strlen(near);
+    near[n - 1] = near[n - 1] == 'A' ? 'B' : 'A';
+    for (int round = 0; round < 2; round++) {
+        req_from(&r, v);
+        assert_int_equal(sigv4_parse(&r.in, &a), QR_OK);
+        const char *hex = a.payload_hash[0] ? NULL : body_hex;
+        assert_int_equal(sigv4_verify(&r.in, &a, qr_slice_cstr(v->secret), hex, NULL), QR_OK);
+        assert_int_equal(sigv4_verify(&r.in, &a, qr_slice_cstr(near), hex, NULL), QR_E_SIGNATURE);
+        assert_int_equal(sigv4_verify(&r.in, &a, qr_slice_cstr(v->secret), hex, NULL), QR_OK);
+        near[0] ^= 1; /* a second near miss, then more secrets than the memo holds */
+        assert_int_equal(sigv4_verify(&r.in, &a, qr_slice_cstr(near), hex, NULL), QR_E_SIGNATURE);
+        for (int k = 0; k < 6; k++) {
+            char other[16];
+            snprintf(other, sizeof(other), "other-%d", k);
+            assert_int_equal(sigv4_verify(&r.in, &a, qr_slice_cstr(other), hex, NULL),
+                             QR_E_SIGNATURE);
+        }
+        assert_int_equal(sigv4_verify(&r.in, &a, qr_slice_cstr(v->secret), hex, NULL), QR_OK);
+        /* the same secret under another day's scope derives another key */
+        memcpy(a.date, "20000101", 9);
+        assert_int_equal(sigv4_verify(&r.in, &a, qr_slice_cstr(v->secret), hex, NULL),
+                         QR_E_SIGNATURE);
+    }
+}
+
 static void test_query_tampered_and_reordered(void **state)
 {
     const struct vector *v = vec("s3_list_v2_flags");
@@ -891,6 +927,7 @@ int main(void)
         cmocka_unit_test(test_vectors_verify),
         cmocka_unit_test(test_vectors_lowercase_names),
         cmocka_unit_test(test_vectors_tampered),
+        cmocka_unit_test(test_signing_key_memo),
         cmocka_unit_test(test_query_tampered_and_reordered),
         cmocka_unit_test(test_path_encoding),
         cmocka_unit_test(test_header_values),

@@ -13,6 +13,7 @@
  */
 #include "api/s3/s3_int.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -297,17 +298,57 @@ static bool in_list(const char *const *list, struct qr_slice name)
 static bool is_global(struct qr_slice name)
 {
     for (size_t i = 0; i < sizeof(global_params) / sizeof(*global_params); i++)
-        if (qr_slice_ieq(name, qr_slice_cstr(global_params[i])))
+        if (qr_slice_ieq_lit(name, global_params[i]))
             return true;
     return false;
+}
+
+/* The sub-resource words of the table, each once, ordered by length then bytes: every
+ * query parameter of every request is looked up here (a presigned GET has six). */
+static struct qr_slice words[N_ROUTES];
+static size_t n_words;
+static pthread_once_t words_once = PTHREAD_ONCE_INIT;
+
+static int word_cmp(struct qr_slice a, struct qr_slice b)
+{
+    if (a.len != b.len)
+        return a.len < b.len ? -1 : 1;
+    return a.len ? memcmp(a.p, b.p, a.len) : 0;
+}
+
+static int word_qsort_cmp(const void *a, const void *b)
+{
+    return word_cmp(*(const struct qr_slice *)a, *(const struct qr_slice *)b);
+}
+
+static void words_build(void)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < N_ROUTES; i++)
+        if (routes[i].sub)
+            words[n++] = qr_slice_cstr(routes[i].sub);
+    qsort(words, n, sizeof(*words), word_qsort_cmp);
+    n_words = 0;
+    for (size_t i = 0; i < n; i++)
+        if (n_words == 0 || word_cmp(words[n_words - 1], words[i]) != 0)
+            words[n_words++] = words[i];
 }
 
 /* A sub-resource word is one that some operation's requestUri names. */
 static bool is_word(struct qr_slice name)
 {
-    for (size_t i = 0; i < N_ROUTES; i++)
-        if (routes[i].sub && qr_slice_eq_lit(name, routes[i].sub))
+    pthread_once(&words_once, words_build);
+    size_t lo = 0, hi = n_words;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = word_cmp(name, words[mid]);
+        if (c == 0)
             return true;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
     return false;
 }
 
@@ -563,7 +604,7 @@ static bool gp_taken(const struct s3_op *op, const struct hdr_rule *r)
 static bool value_in(const char *const *list, struct qr_slice v)
 {
     for (size_t i = 0; list && list[i]; i++)
-        if (qr_slice_ieq(v, qr_slice_cstr(list[i])))
+        if (qr_slice_ieq_lit(v, list[i]))
             return true;
     return false;
 }
