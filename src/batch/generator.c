@@ -10,7 +10,11 @@
  *
  * All of it runs as the job's role: s3:ListBucket on the source bucket, s3:PutObject on
  * each object written (generator_allowed decides the listing, manifest.json and the first
- * data file before anything is read or written; out_put decides each object again).
+ * data file before anything is read or written; out_put decides each object again). The
+ * storage-class filter reads each listed object's stored headers, but only for the
+ * storage class, which S3's ListObjectsV2 shows under s3:ListBucket too (its StorageClass
+ * field; quarry's listing still says STANDARD for every general purpose object): nothing
+ * else of an object is read, so no s3:GetObject is asked.
  *
  * What quarry's objects are, for the filters that ask about features it lacks: none is
  * replicated (ReplicationStatus NONE), and a general purpose bucket's object has the

@@ -206,7 +206,8 @@ enum qr_err store_list(struct store_reader *r, struct qr_slice bucket,
 
     if (opts.max > QR_MAX_KEYS)
         opts.max = QR_MAX_KEYS;
-    if ((err = stmt_exec(&r->c, ST_BEGIN)) != QR_OK)
+    bool own_txn = false;
+    if ((err = reader_read_begin(r, &own_txn)) != QR_OK)
         return err;
     if ((err = db_bucket_id(&r->c, bucket, &bucket_id)) != QR_OK)
         goto out;
@@ -231,6 +232,6 @@ enum qr_err store_list(struct store_reader *r, struct qr_slice bucket,
     out->n = pg.n;
     out->truncated = pg.truncated;
 out:
-    (void)stmt_exec(&r->c, ST_COMMIT); /* ends the read snapshot; nothing to lose */
+    reader_read_end(r, own_txn);
     return err;
 }

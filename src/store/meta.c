@@ -186,6 +186,18 @@ void store_reader_end(struct store_reader *r)
     (void)stmt_exec(&r->c, ST_COMMIT); /* logged by stmt_exec; a read commit cannot lose data */
 }
 
+enum qr_err reader_read_begin(struct store_reader *r, bool *own)
+{
+    *own = !r->held;
+    return *own ? stmt_exec(&r->c, ST_BEGIN) : QR_OK;
+}
+
+void reader_read_end(struct store_reader *r, bool own)
+{
+    if (own)
+        (void)stmt_exec(&r->c, ST_COMMIT); /* ends the read snapshot; nothing to lose */
+}
+
 void store_reader_free(struct store_reader *r)
 {
     if (r == NULL)

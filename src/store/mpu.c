@@ -851,7 +851,8 @@ enum qr_err store_mpu_list_parts(struct store_reader *r, struct qr_slice bucket,
 
     if (max > QR_MAX_KEYS)
         max = QR_MAX_KEYS;
-    if ((err = stmt_exec(&r->c, ST_BEGIN)) != QR_OK)
+    bool own_txn = false;
+    if ((err = reader_read_begin(r, &own_txn)) != QR_OK)
         return err;
     if ((err = store_mpu_get(r, bucket, key, upload_id, pool, &info)) != QR_OK)
         goto out;
@@ -886,7 +887,7 @@ enum qr_err store_mpu_list_parts(struct store_reader *r, struct qr_slice bucket,
     *out_n = n;
     *out_truncated = truncated;
 out:
-    (void)stmt_exec(&r->c, ST_COMMIT); /* ends the read snapshot; nothing to lose */
+    reader_read_end(r, own_txn);
     return err;
 }
 
@@ -943,7 +944,8 @@ enum qr_err store_mpu_list(struct store_reader *r, struct qr_slice bucket, struc
 
     if (max > QR_MAX_KEYS)
         max = QR_MAX_KEYS;
-    if ((err = stmt_exec(&r->c, ST_BEGIN)) != QR_OK)
+    bool own_txn = false;
+    if ((err = reader_read_begin(r, &own_txn)) != QR_OK)
         return err;
     if ((err = db_bucket_id(&r->c, bucket, &bucket_id)) != QR_OK ||
         (err = upload_lower_bound(r, bucket_id, prefix, after_key, after_id, &lo)) != QR_OK)
@@ -978,6 +980,6 @@ enum qr_err store_mpu_list(struct store_reader *r, struct qr_slice bucket, struc
     *out_n = n;
     *out_truncated = truncated;
 out:
-    (void)stmt_exec(&r->c, ST_COMMIT); /* ends the read snapshot; nothing to lose */
+    reader_read_end(r, own_txn);
     return err;
 }

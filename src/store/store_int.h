@@ -265,6 +265,11 @@ void stmt_cache_init(struct stmt_cache *c, sqlite3 *db);
 void stmt_cache_dispose(struct stmt_cache *c);
 /* A reset statement ready for binding, or NULL (logged). */
 sqlite3_stmt *stmt_get(struct stmt_cache *c, enum stmt_id id);
+/* A read of several statements that must see one snapshot: opens a read transaction
+ * unless r already holds one (store_reader_fresh); *own says whether reader_read_end
+ * closes it. Errors: QR_E_DB. */
+enum qr_err reader_read_begin(struct store_reader *r, bool *own);
+void reader_read_end(struct store_reader *r, bool own);
 /* Resets every statement of c still in progress (so none keeps a read transaction). */
 void stmt_cache_reset_busy(struct stmt_cache *c);
 /* Logs the connection's error once and returns QR_E_DB. */

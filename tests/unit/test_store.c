@@ -282,6 +282,41 @@ static void test_buckets(void **state)
 
 /* ---- objects ---- */
 
+/* store_reader_fresh: reads share one snapshot until the store commits again; a fresh
+ * call after a commit sees it; listings (their own BEGIN when nothing is held) work while
+ * a snapshot is held; after store_reader_end every read is its own snapshot again. */
+static void test_reader_fresh(void **state)
+{
+    struct fx *f = *state;
+    struct store_obj o;
+    struct store_list_opts lo = {.max = 10};
+    struct store_list_result lr;
+    assert_int_equal(put(f, SL("k"), "one", 3, "e1"), QR_OK);
+    store_reader_fresh(f->r);
+    assert_int_equal(store_obj_get(f->r, SL("bkt"), SL("k"), true, &f->pool, &o), QR_OK);
+    assert_string_equal(o.etag, "e1");
+    assert_int_equal(put(f, SL("k"), "two", 3, "e2"), QR_OK);
+    assert_int_equal(put(f, SL("k2"), "x", 1, "e3"), QR_OK);
+    /* without fresh: still the held snapshot, listing included */
+    assert_int_equal(store_obj_get(f->r, SL("bkt"), SL("k"), true, &f->pool, &o), QR_OK);
+    assert_string_equal(o.etag, "e1");
+    assert_int_equal(store_list(f->r, SL("bkt"), &lo, &f->pool, &lr), QR_OK);
+    assert_int_equal(lr.n, 1);
+    store_reader_fresh(f->r);
+    assert_int_equal(store_obj_get(f->r, SL("bkt"), SL("k"), true, &f->pool, &o), QR_OK);
+    assert_string_equal(o.etag, "e2");
+    assert_int_equal(store_list(f->r, SL("bkt"), &lo, &f->pool, &lr), QR_OK);
+    assert_int_equal(lr.n, 2);
+    store_reader_fresh(f->r); /* nothing committed since: the same snapshot, no error */
+    store_reader_end(f->r);
+    store_reader_end(f->r); /* twice is harmless */
+    assert_int_equal(put(f, SL("k"), "three", 5, "e4"), QR_OK);
+    assert_int_equal(store_obj_get(f->r, SL("bkt"), SL("k"), true, &f->pool, &o), QR_OK);
+    assert_string_equal(o.etag, "e4");
+    assert_int_equal(store_list(f->r, SL("bkt"), &lo, &f->pool, &lr), QR_OK);
+    assert_int_equal(lr.n, 2);
+}
+
 static void test_put_get(void **state)
 {
     struct fx *f = *state;
@@ -1970,6 +2005,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_buckets, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_put_get, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_reader_fresh, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_overwrite_frees, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_copy_shares, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_rewrite_by_rowid, setup, fx_teardown),
