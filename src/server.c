@@ -291,6 +291,10 @@ static void on_jobs_done(h2o_multithread_receiver_t *rx, h2o_linklist_t *message
 
 /* ---- loops ---- */
 
+/* Each loop's SQLite page cache: GETs of hot objects are served from it (inline bodies
+ * included) while no write changes the database. */
+#define LOOP_READER_CACHE_KIB 8192u
+
 static void *loop_main(void *arg)
 {
     struct qr_thread *th = arg;
@@ -506,6 +510,7 @@ enum qr_err server_init(struct qr_server *s, const struct qr_config *cfg)
         qr_buf_init(th->log, 1u << 20);
         if ((err = store_reader_new(s->store, &th->reader)) != QR_OK)
             return err;
+        store_reader_cache(th->reader, LOOP_READER_CACHE_KIB);
     }
     return QR_OK;
 }

@@ -53,6 +53,10 @@ void store_close(struct store *st);
 enum qr_err store_reader_new(struct store *st, struct store_reader **out)
     __attribute__((warn_unused_result));
 void store_reader_free(struct store_reader *r);
+/* Sets r's page cache to kib KiB (2 MiB by default). The cache outlives a read
+ * transaction only while nothing is committed, so it pays where reads run without
+ * writes in between: an event loop serving GETs. */
+void store_reader_cache(struct store_reader *r, unsigned kib);
 /* From now until store_reader_end, reads through r share one read transaction (one
  * snapshot), renewed here whenever the store has committed since it began. Call it
  * before each unit of work on r's thread (a request, a completion): the work then sees

@@ -135,8 +135,17 @@ struct store_reader {
     struct store *st; /* borrowed */
     sqlite3 *db;      /* owned */
     struct stmt_cache c;
-    bool held;    /* a read transaction is open across calls (store_reader_fresh) */
-    uint64_t seq; /* st->n_commits when it was opened */
+    bool held;     /* a read transaction is open across calls (store_reader_fresh) */
+    uint64_t seq;  /* st->n_commits when it was opened */
+    uint64_t bgen; /* st->bucket_gen when it was opened */
+    /* Buckets read lately (store_bucket_get), each valid while st->bucket_gen is still
+     * the gen it was read under: every request asks for its bucket, and bucket rows
+     * change rarely. */
+    struct bucket_memo {
+        uint64_t gen;
+        bool valid;
+        struct store_bucket b;
+    } bmemo[8];
 };
 
 struct store_change;
@@ -237,6 +246,10 @@ struct store {
     size_t txn_bulk_n; /* bulk units applied in the open transaction; writer thread */
     bool txn_requests; /* the open transaction holds interactive changes; writer thread */
 
+    atomic_uint_fast64_t bucket_gen; /* bumped after each commit that changed a bucket row,
+                                        before its callers are woken (release) */
+    bool w_buckets_touched;          /* the open transaction changed the buckets table;
+                                        writer thread (the update hook sets it) */
     atomic_uint_fast64_t n_commits; /* transactions committed (release: a reader that
                                        sees it sees the commit; store_reader_fresh) */
     atomic_uint_fast64_t n_changes; /* changes applied in them (relaxed; debug) */

@@ -157,6 +157,7 @@ static void run_batch(struct store *st, struct store_change *batch, struct store
     st->txn_t0_ns = work_ns();
     st->txn_bulk_n = 0;
     st->txn_requests = batch != NULL;
+    st->w_buckets_touched = false;
     enum qr_err err = stmt_exec(&st->wc, ST_BEGIN_IMMEDIATE);
     if (err == QR_OK)
         err = gc_rows_delete(st);
@@ -194,6 +195,8 @@ static void run_batch(struct store *st, struct store_change *batch, struct store
     } else {
         st->gc_done.n = 0;
         blob_publish_marks(st);
+        if (st->w_buckets_touched)
+            atomic_fetch_add_explicit(&st->bucket_gen, 1, memory_order_release);
         atomic_fetch_add_explicit(&st->n_commits, 1, memory_order_release);
         atomic_fetch_add_explicit(&st->n_changes, n, memory_order_relaxed);
     }

@@ -317,6 +317,47 @@ static void test_reader_fresh(void **state)
     assert_int_equal(lr.n, 2);
 }
 
+/* store_bucket_get remembers buckets: a change to a bucket row (default encryption, a
+ * delete, a re-create) is seen at once through an autocommit reader, and through a held
+ * snapshot once it is renewed -- also when the memo was filled from an older snapshot
+ * after the change committed (the memo then carries that snapshot's gen). */
+static void test_bucket_memo(void **state)
+{
+    struct fx *f = *state;
+    struct store_bucket b;
+    mkbucket(f, "memo", STORE_BUCKET_GENERAL);
+    for (int i = 0; i < 3; i++) { /* fill, then hit */
+        assert_int_equal(store_bucket_get(f->r, SL("memo"), &b), QR_OK);
+        assert_string_equal(b.sse_rule, "");
+    }
+    assert_int_equal(store_bucket_set_sse(f->st, SL("memo"), "AES256"), QR_OK);
+    assert_int_equal(store_bucket_get(f->r, SL("memo"), &b), QR_OK);
+    assert_string_equal(b.sse_rule, "AES256");
+
+    store_reader_fresh(f->r); /* a snapshot (it begins at its first read) ... */
+    struct store_obj o;
+    assert_int_equal(store_obj_get(f->r, SL("memo"), SL("none"), false, &f->pool, &o),
+                     QR_E_NO_SUCH_KEY);
+    assert_int_equal(store_bucket_set_sse(f->st, SL("memo"), "aws:kms"), QR_OK);
+    /* ... older than the change: read (and remembered) from it */
+    assert_int_equal(store_bucket_get(f->r, SL("memo"), &b), QR_OK);
+    assert_string_equal(b.sse_rule, "AES256");
+    store_reader_fresh(f->r);
+    assert_int_equal(store_bucket_get(f->r, SL("memo"), &b), QR_OK);
+    assert_string_equal(b.sse_rule, "aws:kms");
+    store_reader_end(f->r);
+
+    assert_int_equal(store_bucket_delete(f->st, SL("memo")), QR_OK);
+    assert_int_equal(store_bucket_get(f->r, SL("memo"), &b), QR_E_NO_SUCH_BUCKET);
+    mkbucket(f, "memo", STORE_BUCKET_GENERAL);
+    assert_int_equal(store_bucket_get(f->r, SL("memo"), &b), QR_OK);
+    assert_string_equal(b.sse_rule, "");
+    /* an object write leaves the memo alone and changes nothing it holds */
+    assert_int_equal(put_cond(f, "memo", SL("k"), "v", 1, "e", (struct store_cond){0}), QR_OK);
+    assert_int_equal(store_bucket_get(f->r, SL("memo"), &b), QR_OK);
+    assert_string_equal(b.name, "memo");
+}
+
 static void test_put_get(void **state)
 {
     struct fx *f = *state;
@@ -2006,6 +2047,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_buckets, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_put_get, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_reader_fresh, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_bucket_memo, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_overwrite_frees, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_copy_shares, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_rewrite_by_rowid, setup, fx_teardown),
