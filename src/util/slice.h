@@ -47,36 +47,27 @@ static inline bool qr_slice_eq_lit(struct qr_slice a, const char *lit)
 }
 
 /* ASCII case-insensitive equality (header names, enum values). */
+static inline uint8_t qr_ascii_lower(uint8_t c)
+{
+    return c >= 'A' && c <= 'Z' ? (uint8_t)(c + 32) : c;
+}
+
 static inline bool qr_slice_ieq(struct qr_slice a, struct qr_slice b)
 {
     if (a.len != b.len)
         return false;
-    for (size_t i = 0; i < a.len; i++) {
-        uint8_t x = a.p[i], y = b.p[i];
-        if (x >= 'A' && x <= 'Z')
-            x = (uint8_t)(x + 32);
-        if (y >= 'A' && y <= 'Z')
-            y = (uint8_t)(y + 32);
-        if (x != y)
+    for (size_t i = 0; i < a.len; i++)
+        if (qr_ascii_lower(a.p[i]) != qr_ascii_lower(b.p[i]))
             return false;
-    }
     return true;
 }
 
 /* qr_slice_ieq against a C string, stopping at the first difference (no strlen). */
 static inline bool qr_slice_ieq_lit(struct qr_slice a, const char *lit)
 {
-    for (size_t i = 0; i < a.len; i++) {
-        uint8_t x = a.p[i], y = (uint8_t)lit[i];
-        if (y == '\0')
+    for (size_t i = 0; i < a.len; i++)
+        if (lit[i] == '\0' || qr_ascii_lower(a.p[i]) != qr_ascii_lower((uint8_t)lit[i]))
             return false;
-        if (x >= 'A' && x <= 'Z')
-            x = (uint8_t)(x + 32);
-        if (y >= 'A' && y <= 'Z')
-            y = (uint8_t)(y + 32);
-        if (x != y)
-            return false;
-    }
     return lit[a.len] == '\0';
 }
 
