@@ -219,7 +219,7 @@ static void test_signing_key_memo(void **state)
         near[0] ^= 1; /* a second near miss, then more secrets than the memo holds */
         assert_int_equal(sigv4_verify(&r.in, &a, qr_slice_cstr(near), hex, NULL), QR_E_SIGNATURE);
         for (int k = 0; k < 6; k++) {
-            char other[16];
+            char other[24];
             snprintf(other, sizeof(other), "other-%d", k);
             assert_int_equal(sigv4_verify(&r.in, &a, qr_slice_cstr(other), hex, NULL),
                              QR_E_SIGNATURE);
