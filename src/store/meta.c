@@ -184,8 +184,10 @@ void store_reader_fresh(struct store_reader *r)
     uint64_t now = atomic_load_explicit(&r->st->n_commits, memory_order_acquire);
     if (r->held && now == r->seq)
         return;
-    store_reader_end(r);
-    stmt_cache_reset_busy(&r->c);
+    if (r->held)
+        store_reader_end(r); /* resets what is stepping, then commits */
+    else
+        stmt_cache_reset_busy(&r->c);
     uint64_t bgen = atomic_load_explicit(&r->st->bucket_gen, memory_order_acquire);
     if (stmt_exec(&r->c, ST_BEGIN) == QR_OK) {
         r->held = true;
