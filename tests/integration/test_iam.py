@@ -317,6 +317,16 @@ def cli_assume_role_trust():
 
 # ---- keys ----
 
+def refused_as_inactive(url):
+    """A presigned URL of an Inactive key: 403 InvalidAccessKeyId."""
+    try:
+        urllib.request.urlopen(url)
+        check(False, "URL of an Inactive key still works")
+    except urllib.error.HTTPError as e:
+        eq(e.code, 403, "status")
+        check(b"InvalidAccessKeyId" in e.read(), "InvalidAccessKeyId")
+
+
 @test
 def presigned_url_of_deactivated_key():
     name, key = new_user(["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"])
@@ -324,12 +334,7 @@ def presigned_url_of_deactivated_key():
         "get_object", Params={"Bucket": GP, "Key": "public/a"}, ExpiresIn=600)
     eq(urllib.request.urlopen(url).read(), b"public a", "works while Active")
     iam.update_access_key(UserName=name, AccessKeyId=key["AccessKeyId"], Status="Inactive")
-    try:
-        urllib.request.urlopen(url)
-        check(False, "URL of an Inactive key still works")
-    except urllib.error.HTTPError as e:
-        eq(e.code, 403, "status")
-        check(b"InvalidAccessKeyId" in e.read(), "InvalidAccessKeyId")
+    refused_as_inactive(url)
     keys = iam.list_access_keys(UserName=name)["AccessKeyMetadata"]
     eq([k["Status"] for k in keys], ["Inactive"], "listed Inactive")
     check("SecretAccessKey" not in keys[0], "secret never listed")
@@ -352,12 +357,7 @@ def cli_presigned_url_of_deactivated_key():
     rc, out, err = aws("iam", "update-access-key", "--user-name", name, "--access-key-id",
                        key["AccessKeyId"], "--status", "Inactive")
     eq(rc, 0, f"aws iam update-access-key: {err}")
-    try:
-        urllib.request.urlopen(url)
-        check(False, "URL of an Inactive key still works")
-    except urllib.error.HTTPError as e:
-        eq(e.code, 403, "status")
-        check(b"InvalidAccessKeyId" in e.read(), "InvalidAccessKeyId")
+    refused_as_inactive(url)
 
 
 def _forge_user_session(user_arn, expires_ms):
