@@ -247,6 +247,7 @@ void server_job_return(struct qr_job *job)
 static void *worker_main(void *arg)
 {
     struct qr_server *s = arg;
+    (void)pthread_setname_np(pthread_self(), "quarry-worker"); /* top -H, perf */
     struct store_reader *reader = NULL;
     if (store_reader_new(s->store, &reader) != QR_OK) {
         server_log(s, QR_LOG_ERROR, "quarry: worker cannot open a store reader");
@@ -298,6 +299,7 @@ static void on_jobs_done(h2o_multithread_receiver_t *rx, h2o_linklist_t *message
 static void *loop_main(void *arg)
 {
     struct qr_thread *th = arg;
+    (void)pthread_setname_np(pthread_self(), "quarry-loop"); /* top -H, perf */
     struct qr_server *s = th->server;
 
     th->loop = h2o_evloop_create();

@@ -63,13 +63,12 @@ struct batch_mreader {
     struct store *st;
     struct store_job_manifest m; /* in pool */
     h2o_mem_pool_t pool;
-    uint64_t next_off; /* manifest offset of buf[0] + len already consumed */
-    uint64_t fill_off; /* manifest offset of the next byte to read into buf */
-    uint8_t *buf;      /* BATCH_MREAD_BUF bytes, heap */
-    size_t off, len;   /* unread bytes: buf[off, len) */
-    uint64_t line_no;  /* physical line number (1-based) of the last line returned */
-    int fd;            /* open blob of ext[fd_ext], or -1 */
-    size_t fd_ext;
+    uint64_t next_off;           /* manifest offset of buf[0] + len already consumed */
+    uint64_t fill_off;           /* manifest offset of the next byte to read into buf */
+    uint8_t *buf;                /* BATCH_MREAD_BUF bytes, heap */
+    size_t off, len;             /* unread bytes: buf[off, len) */
+    uint64_t line_no;            /* physical line number (1-based) of the last line returned */
+    struct store_obj_cursor cur; /* at fill_off */
 };
 
 /* Opens the job's pinned manifest at byte offset start. Errors: QR_E_NO_SUCH_KEY

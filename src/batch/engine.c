@@ -341,6 +341,7 @@ out:
 static void *engine_main(void *arg)
 {
     struct batch_engine *e = arg;
+    (void)pthread_setname_np(pthread_self(), "quarry-batch"); /* top -H, perf */
     /* Batch work yields the CPU to requests: this thread reads manifests and builds
      * windows at a lower priority than the event loops and workers (Linux: a thread's
      * own nice value). Failure leaves the default. */

@@ -25,55 +25,17 @@
 
 #include "util/buf.h"
 
-/* A sequential reader of one object's bytes (inline or extents). */
+/* A sequential reader of one held object's bytes. */
 struct objsrc {
     struct store *st;
-    struct store_obj o; /* in pool */
-    uint64_t pos;
-    int fd;
-    size_t fd_ext;
+    struct store_obj o; /* in pool: size, ETag, inline bytes or extents */
+    struct store_obj_cursor cur;
 };
 
 static enum qr_err objsrc_pull(void *arg, uint8_t *dst, size_t cap, size_t *got)
 {
     struct objsrc *s = arg;
-    *got = 0;
-    if (s->pos >= s->o.size)
-        return QR_OK;
-    size_t n = s->o.size - s->pos < cap ? (size_t)(s->o.size - s->pos) : cap;
-    if (s->o.inline_data.p) {
-        memcpy(dst, s->o.inline_data.p + s->pos, n);
-        s->pos += n;
-        *got = n;
-        return QR_OK;
-    }
-    uint64_t base = 0;
-    for (size_t i = 0; i < s->o.n_ext; i++) {
-        const struct store_extent *x = &s->o.ext[i];
-        if (s->pos >= base + x->len) {
-            base += x->len;
-            continue;
-        }
-        if (s->fd < 0 || s->fd_ext != i) {
-            if (s->fd >= 0)
-                close(s->fd);
-            s->fd = -1;
-            enum qr_err err = store_blob_open(s->st, x->blob, &s->fd);
-            if (err != QR_OK)
-                return err;
-            s->fd_ext = i;
-        }
-        uint64_t in = s->pos - base;
-        size_t want = x->len - in < n ? (size_t)(x->len - in) : n;
-        ssize_t r = pread(s->fd, dst, want, (off_t)(x->off + in));
-        if (r <= 0)
-            return QR_E_IO;
-        store_extent_decrypt(x, x->off + in, dst, (size_t)r);
-        s->pos += (size_t)r;
-        *got = (size_t)r;
-        return QR_OK;
-    }
-    return QR_E_IO; /* extents shorter than the size */
+    return store_obj_read(&s->cur, dst, cap, got);
 }
 
 /* Holds the object for the job (store_job_hold) and points s at the held bytes. */
@@ -93,14 +55,13 @@ static enum qr_err objsrc_hold(struct batch_engine *e, const struct store_job *j
     s->o.inline_data = h.inline_data;
     s->o.ext = h.ext;
     s->o.n_ext = h.n_ext;
+    store_obj_cursor_init(&s->cur, s->st, &s->o, 0, UINT64_MAX);
     return QR_OK;
 }
 
 static void objsrc_close(struct objsrc *s)
 {
-    if (s->fd >= 0)
-        close(s->fd);
-    s->fd = -1;
+    store_obj_cursor_close(&s->cur);
 }
 
 /* Reads the manifest object (ETag checked) whole: manifest.json is small and bounded. */
@@ -109,7 +70,7 @@ static bool read_manifest_json(struct batch_engine *e, const struct store_job *j
 {
     char bucket[64], reason[256], etag[80];
     const char *key;
-    struct objsrc s = {.st = e->o.store, .fd = -1};
+    struct objsrc s = {.st = e->o.store, .cur = {.fd = -1}};
     if (!batch_manifest_object(d->mf_arn, bucket, &key) ||
         objsrc_hold(e, j, bucket, key, pool, &s) != QR_OK) {
         snprintf(reason, sizeof(reason), "Reading the manifest failed: %.200s does not exist.",
@@ -149,7 +110,7 @@ static bool expand_file(struct batch_engine *e, const struct store_job *j,
 {
     h2o_mem_pool_t pool;
     h2o_mem_init_pool(&pool);
-    struct objsrc s = {.st = e->o.store, .fd = -1};
+    struct objsrc s = {.st = e->o.store, .cur = {.fd = -1}};
     struct batch_task *t = qr_xmalloc(sizeof(*t));
     char *line = qr_xmalloc(BATCH_LINE_MAX + 16), msg[128], md5[33];
     struct batch_gzlines *g = NULL;

@@ -23,6 +23,7 @@ enum qr_err batch_mreader_open(struct store *st, struct store_reader *r, const c
                                uint64_t start, struct batch_mreader *out)
 {
     memset(out, 0, sizeof(*out));
+    out->cur.fd = -1; /* closing a reader whose open failed closes nothing */
     h2o_mem_init_pool(&out->pool);
     enum qr_err err = store_job_manifest(r, job_id, &out->pool, &out->m);
     if (err != QR_OK) {
@@ -30,7 +31,8 @@ enum qr_err batch_mreader_open(struct store *st, struct store_reader *r, const c
         return err;
     }
     out->st = st;
-    out->fd = -1;
+    store_bytes_cursor_init(&out->cur, st, out->m.size, out->m.inline_data, out->m.ext,
+                            out->m.n_ext, start, UINT64_MAX);
     out->next_off = start;
     out->fill_off = start;
     out->buf = qr_xmalloc(BATCH_MREAD_BUF);
@@ -39,54 +41,10 @@ enum qr_err batch_mreader_open(struct store *st, struct store_reader *r, const c
 
 void batch_mreader_close(struct batch_mreader *mr)
 {
-    if (mr->fd >= 0)
-        close(mr->fd);
+    store_obj_cursor_close(&mr->cur);
     free(mr->buf);
     h2o_mem_clear_pool(&mr->pool);
     mr->buf = NULL;
-    mr->fd = -1;
-}
-
-/* Reads up to n bytes at manifest offset off; *got 0 at the end. */
-static enum qr_err read_at(struct batch_mreader *mr, uint64_t off, uint8_t *dst, size_t n,
-                           size_t *got)
-{
-    *got = 0;
-    if (off >= mr->m.size)
-        return QR_OK;
-    if (mr->m.size - off < n)
-        n = (size_t)(mr->m.size - off);
-    if (mr->m.inline_data.p) {
-        memcpy(dst, mr->m.inline_data.p + off, n);
-        *got = n;
-        return QR_OK;
-    }
-    uint64_t base = 0;
-    for (size_t i = 0; i < mr->m.n_ext; i++) {
-        const struct store_extent *x = &mr->m.ext[i];
-        if (off >= base + x->len) {
-            base += x->len;
-            continue;
-        }
-        if (mr->fd < 0 || mr->fd_ext != i) {
-            if (mr->fd >= 0)
-                close(mr->fd);
-            mr->fd = -1;
-            enum qr_err err = store_blob_open(mr->st, x->blob, &mr->fd);
-            if (err != QR_OK)
-                return err;
-            mr->fd_ext = i;
-        }
-        uint64_t in = off - base;
-        size_t want = x->len - in < n ? (size_t)(x->len - in) : n;
-        ssize_t r = pread(mr->fd, dst, want, (off_t)(x->off + in));
-        if (r <= 0)
-            return QR_E_IO;
-        store_extent_decrypt(x, x->off + in, dst, (size_t)r);
-        *got = (size_t)r;
-        return QR_OK;
-    }
-    return QR_OK;
 }
 
 /* Moves unread bytes to the front and reads more; *eof when nothing more came. */
@@ -98,7 +56,7 @@ static enum qr_err fill(struct batch_mreader *mr, bool *eof)
         mr->off = 0;
     }
     size_t got;
-    enum qr_err err = read_at(mr, mr->fill_off, mr->buf + mr->len, BATCH_MREAD_BUF - mr->len, &got);
+    enum qr_err err = store_obj_read(&mr->cur, mr->buf + mr->len, BATCH_MREAD_BUF - mr->len, &got);
     if (err != QR_OK)
         return err;
     mr->len += got;

@@ -201,38 +201,20 @@ static void build_store_rows(struct batch_window *w, struct store_job_row *rows,
 
 #define CK_READ_CHUNK (256u * 1024u)
 
-/* Feeds the object's bytes (inline, or its blob extents read in 256 KiB chunks) to st. */
+/* Feeds the object's bytes to st, 256 KiB at a time. */
 static enum qr_err digest_object(struct store *store, const struct store_obj *o,
                                  struct qr_ck_state *st, uint8_t *buf)
 {
     if (o->sealed)
         return QR_E_NOT_IMPLEMENTED; /* SSE-C: S3 Batch Operations has no customer key */
-    if (o->inline_data.p) {
-        qr_ck_update(st, o->inline_data.p, o->inline_data.len);
-        return QR_OK;
-    }
-    for (size_t i = 0; i < o->n_ext; i++) {
-        int fd;
-        enum qr_err err = store_blob_open(store, o->ext[i].blob, &fd);
-        if (err != QR_OK)
-            return err;
-        for (uint64_t done = 0; done < o->ext[i].len && err == QR_OK;) {
-            size_t want = o->ext[i].len - done < CK_READ_CHUNK ? (size_t)(o->ext[i].len - done)
-                                                               : CK_READ_CHUNK;
-            ssize_t r = pread(fd, buf, want, (off_t)(o->ext[i].off + done));
-            if (r <= 0)
-                err = QR_E_IO;
-            else {
-                store_extent_decrypt(&o->ext[i], o->ext[i].off + done, buf, (size_t)r);
-                qr_ck_update(st, buf, (size_t)r);
-                done += (uint64_t)r;
-            }
-        }
-        close(fd);
-        if (err != QR_OK)
-            return err;
-    }
-    return QR_OK;
+    struct store_obj_cursor cur;
+    store_obj_cursor_init(&cur, store, o, 0, UINT64_MAX);
+    size_t got = 0;
+    enum qr_err err;
+    while ((err = store_obj_read(&cur, buf, CK_READ_CHUNK, &got)) == QR_OK && got > 0)
+        qr_ck_update(st, buf, got);
+    store_obj_cursor_close(&cur);
+    return err;
 }
 
 /* One task: the object's checksum as the report's ResultMessage (a JSON document with

@@ -1006,6 +1006,7 @@ static void shutdown_all(struct fn_engine *e)
 static void *engine_main(void *arg)
 {
     struct fn_engine *e = arg;
+    (void)pthread_setname_np(pthread_self(), "quarry-fn"); /* top -H, perf */
     fn_netns_refill(e);
     while (!e->stop)
         h2o_evloop_run(e->loop, INT32_MAX);

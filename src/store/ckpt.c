@@ -56,6 +56,7 @@ static void bulk_resume(struct store *st)
 static void *ckpt_main(void *arg)
 {
     struct store_ckpt *c = arg;
+    (void)pthread_setname_np(pthread_self(), "quarry-ckpt"); /* top -H, perf */
     (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), CKPT_NICE);
     for (;;) {
         struct timespec until;

@@ -223,6 +223,39 @@ struct store_obj {
 enum qr_err store_obj_unseal(struct store_obj *o, const uint8_t key[32])
     __attribute__((warn_unused_result));
 
+/* A sequential reader of an object's bytes, wherever they live (inline, or blob extents
+ * decrypted as stored): every reader of object bodies (GET, digests, batch manifests and
+ * checksums, function code) goes through it, so the walk over extents, the blob files
+ * and their decryption live in one place. Not for sealed (SSE-C) objects before
+ * store_obj_unseal. The cursor keeps the inline bytes and extents by pointer: they
+ * outlive it. */
+struct store_obj_cursor {
+    struct store *st;
+    struct qr_slice inl;            /* the bytes when inline (p != NULL) */
+    const struct store_extent *ext; /* else n_ext extents in object order */
+    size_t n_ext;
+    bool sealed;        /* SSE-C bytes not unsealed: every read refused */
+    uint64_t pos, end;  /* next object offset to read; one past the last */
+    size_t i;           /* extent holding pos */
+    uint64_t ext_start; /* object offset where extent i begins */
+    int fd;             /* open blob fd_blob, or -1 */
+    uint64_t fd_blob;
+};
+
+/* Starts a cursor over bytes [off, off+len) of o (clipped to the object). */
+void store_obj_cursor_init(struct store_obj_cursor *c, struct store *st, const struct store_obj *o,
+                           uint64_t off, uint64_t len);
+/* The same over bytes described by their parts (a held or pinned object, store_job.h). */
+void store_bytes_cursor_init(struct store_obj_cursor *c, struct store *st, uint64_t size,
+                             struct qr_slice inline_data, const struct store_extent *ext,
+                             size_t n_ext, uint64_t off, uint64_t len);
+/* Reads up to cap bytes; *got < cap only at the end of the range (0: nothing left).
+ * Errors: QR_E_IO (a blob vanished or is shorter than its extent), QR_E_INTERNAL (the
+ * extents cover less than the object, or the object is still sealed). */
+enum qr_err store_obj_read(struct store_obj_cursor *c, void *dst, size_t cap, size_t *got)
+    __attribute__((warn_unused_result));
+void store_obj_cursor_close(struct store_obj_cursor *c);
+
 /* Reads one object's metadata, inline bytes and extents. with_data=false skips copying
  * inline bytes (HEAD): an inline object then has inline_data {NULL,0} and n_ext 0. Errors:
  * QR_E_NO_SUCH_BUCKET, QR_E_NO_SUCH_KEY, QR_E_DB. */

@@ -220,6 +220,7 @@ static void run_batch(struct store *st, struct store_change *batch, struct store
 static void *writer_main(void *arg)
 {
     struct store *st = arg;
+    (void)pthread_setname_np(pthread_self(), "quarry-writer"); /* top -H, perf */
     for (;;) {
         pthread_mutex_lock(&st->mu);
         while (st->q_head == NULL && (st->b_head == NULL || st->bulk_paused) && !st->stopping)

@@ -1332,6 +1332,112 @@ static enum qr_err put_sse(struct fx *f, struct qr_slice key, const void *data, 
     return store_obj_put(f->st, &p, &res);
 }
 
+/* Reads [off, off+len) of o through a cursor in chunks of `chunk` bytes. */
+static enum qr_err cursor_read(struct fx *f, const struct store_obj *o, uint64_t off, uint64_t len,
+                               size_t chunk, uint8_t *out, size_t *out_n)
+{
+    struct store_obj_cursor c;
+    store_obj_cursor_init(&c, f->st, o, off, len);
+    size_t got = 0;
+    enum qr_err err;
+    *out_n = 0;
+    while ((err = store_obj_read(&c, out + *out_n, chunk, &got)) == QR_OK && got > 0) {
+        *out_n += got;
+        if (got < chunk) { /* short only at the end: the next read gives nothing */
+            assert_int_equal(store_obj_read(&c, out + *out_n, chunk, &got), QR_OK);
+            assert_int_equal(got, 0);
+            break;
+        }
+    }
+    store_obj_cursor_close(&c);
+    return err;
+}
+
+/* The one reader of object bytes: ranges that start, end and cross inside extents of a
+ * multipart object spread over three blobs, inline and SSE-S3 objects, clipping at the
+ * end; sealed bytes, missing blobs and an inline row read without its data are errors,
+ * never wrong bytes. */
+static void test_obj_cursor(void **state)
+{
+    struct fx *f = *state;
+    char id[65];
+    struct store_mpu_create mc = {.bucket = SL("bkt"), .key = SL("mp"), .headers = SL("h")};
+    assert_int_equal(store_mpu_create(f->st, &mc, id), QR_OK);
+    const size_t n1 = 5 * MIB, n2 = 5 * MIB + 7, n3 = 1000, total = n1 + n2 + n3;
+    uint8_t *whole = pattern(total, 21);
+    part_put(f, id, 1, "e1", whole, n1);
+    part_put(f, id, 2, "e2", whole + n1, n2);
+    part_put(f, id, 3, "e3", whole + n1 + n2, n3);
+    const uint32_t nums[] = {1, 2, 3};
+    const char *const etags[] = {"e1", "e2", "e3"};
+    assert_int_equal(complete(f, id, nums, etags, 3, (struct store_cond){0}), QR_OK);
+    struct store_obj o;
+    assert_int_equal(store_obj_get(f->r, SL("bkt"), SL("mp"), true, &f->pool, &o), QR_OK);
+    assert_int_equal(o.n_ext, 3);
+    uint8_t *buf = malloc(total);
+    size_t n;
+    static const struct {
+        uint64_t off, len;
+        size_t chunk;
+    } cases[] = {
+        {0, UINT64_MAX, 256 * 1024},       /* all of it */
+        {0, UINT64_MAX, 4093},             /* odd chunks across both boundaries */
+        {5 * MIB - 3, 10, 7},              /* a range across the first boundary */
+        {10 * MIB + 7 - 1, 2, 1},          /* one byte each side of the second */
+        {5 * MIB, 5 * MIB + 7, 1 << 20},   /* exactly the second extent */
+        {10 * MIB + 500, 1 << 20, 64},     /* clipped at the end */
+        {10 * MIB + 7 + 1000, 10, 16},     /* at the end: nothing */
+        {20 * MIB, 10, 16},                /* beyond it: nothing */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint64_t off = cases[i].off < total ? cases[i].off : total;
+        uint64_t want = total - off < cases[i].len ? total - off : cases[i].len;
+        assert_int_equal(cursor_read(f, &o, cases[i].off, cases[i].len, cases[i].chunk, buf, &n),
+                         QR_OK);
+        assert_int_equal(n, want);
+        assert_memory_equal(buf, whole + off, n ? n : 0);
+    }
+    /* an extent list shorter than the object: an error, not a short object */
+    struct store_obj cut = o;
+    cut.n_ext = 2;
+    assert_int_equal(cursor_read(f, &cut, 0, UINT64_MAX, 1 << 20, buf, &n), QR_E_INTERNAL);
+    /* a blob gone under the row: QR_E_IO */
+    char rel[48], path[600];
+    blob_relpath(o.ext[2].blob, false, rel);
+    snprintf(path, sizeof(path), "%s/objects/%s", f->dir, rel);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(cursor_read(f, &o, 10 * MIB, UINT64_MAX, 1 << 20, buf, &n), QR_E_IO);
+    assert_int_equal(cursor_read(f, &o, 0, 100, 1 << 20, buf, &n), QR_OK); /* others fine */
+
+    /* inline, SSE-S3 in a blob, SSE-C sealed then unsealed */
+    struct store_sse s3 = {.mode = STORE_SSE_S3}, c = {.mode = STORE_SSE_C};
+    memset(c.key, 0x42, 32);
+    unsigned mn = 0;
+    assert_int_equal(EVP_Digest(c.key, 32, c.key_md5, &mn, EVP_md5(), NULL), 1);
+    assert_int_equal(put(f, SL("small"), whole, 100, "e"), QR_OK);
+    assert_int_equal(put_sse(f, SL("enc"), whole, 300000, &s3), QR_OK);
+    assert_int_equal(put_sse(f, SL("sealed"), whole, 300000, &c), QR_OK);
+    assert_int_equal(store_obj_get(f->r, SL("bkt"), SL("small"), true, &f->pool, &o), QR_OK);
+    assert_int_equal(cursor_read(f, &o, 10, 50, 7, buf, &n), QR_OK);
+    assert_int_equal(n, 50);
+    assert_memory_equal(buf, whole + 10, 50);
+    assert_int_equal(store_obj_get(f->r, SL("bkt"), SL("small"), false, &f->pool, &o), QR_OK);
+    assert_int_equal(cursor_read(f, &o, 0, 10, 7, buf, &n), QR_E_INTERNAL); /* no data read */
+    assert_int_equal(store_obj_get(f->r, SL("bkt"), SL("enc"), true, &f->pool, &o), QR_OK);
+    assert_int_equal(cursor_read(f, &o, 1, UINT64_MAX, 65536, buf, &n), QR_OK);
+    assert_int_equal(n, 300000 - 1);
+    assert_memory_equal(buf, whole + 1, n);
+    assert_int_equal(store_obj_get(f->r, SL("bkt"), SL("sealed"), true, &f->pool, &o), QR_OK);
+    assert_int_equal(cursor_read(f, &o, 0, UINT64_MAX, 65536, buf, &n), QR_E_INTERNAL);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_obj_unseal(&o, c.key), QR_OK);
+    assert_int_equal(cursor_read(f, &o, 0, UINT64_MAX, 65536, buf, &n), QR_OK);
+    assert_int_equal(n, 300000);
+    assert_memory_equal(buf, whole, n);
+    free(buf);
+    free(whole);
+}
+
 /* Encrypted objects read back whole through the store; the blob file does not hold the
  * plaintext; an SSE-C object is sealed until the right key is given. */
 static void test_sse_at_rest(void **state)
@@ -2054,6 +2160,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_path_keys, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_list, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_multipart, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_obj_cursor, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_conditions, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_gc_recovery, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_reopen, setup, fx_teardown),

@@ -55,6 +55,7 @@ static void save_due(struct qr_server *s, bool all)
 static void *keyuse_main(void *arg)
 {
     struct iam_keyuse *k = arg;
+    (void)pthread_setname_np(pthread_self(), "quarry-keyuse"); /* top -H, perf */
     for (;;) {
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);

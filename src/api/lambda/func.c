@@ -63,28 +63,10 @@ static bool read_s3_zip(struct lambda_op *op, json_t *code, uint8_t **out, size_
     }
     uint8_t *buf = qr_xmalloc(o.size ? (size_t)o.size : 1);
     size_t pos = 0;
-    if (o.inline_data.p) {
-        memcpy(buf, o.inline_data.p, o.inline_data.len);
-        pos = o.inline_data.len;
-    }
-    for (size_t i = 0; i < o.n_ext && err == QR_OK; i++) {
-        int fd;
-        if ((err = store_blob_open(op->server->store, o.ext[i].blob, &fd)) != QR_OK)
-            break;
-        uint64_t done = 0;
-        while (done < o.ext[i].len && pos < o.size) {
-            ssize_t n =
-                pread(fd, buf + pos, (size_t)(o.ext[i].len - done), (off_t)(o.ext[i].off + done));
-            if (n <= 0) {
-                err = QR_E_IO;
-                break;
-            }
-            store_extent_decrypt(&o.ext[i], o.ext[i].off + done, buf + pos, (size_t)n);
-            done += (uint64_t)n;
-            pos += (size_t)n;
-        }
-        close(fd);
-    }
+    struct store_obj_cursor cur;
+    store_obj_cursor_init(&cur, op->server->store, &o, 0, o.size);
+    err = store_obj_read(&cur, buf, (size_t)o.size, &pos);
+    store_obj_cursor_close(&cur);
     if (err == QR_OK && pos != o.size)
         err = QR_E_INTERNAL;
     if (err != QR_OK) {

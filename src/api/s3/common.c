@@ -2,7 +2,6 @@
  * conditions and the copy source header. */
 #include "api/s3/s3_int.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -235,32 +234,6 @@ static void digests_update(struct qr_ck_state *st, size_t n, const void *p, size
         qr_ck_update(&st[i], p, len);
 }
 
-/* Feeds bytes [off, off+len) of one blob file to the digests. */
-static enum qr_err digest_blob(struct store *store, const struct store_extent *x, uint64_t off,
-                               uint64_t len, uint8_t *buf, struct qr_ck_state *st, size_t n)
-{
-    int fd;
-    enum qr_err e = store_blob_open(store, x->blob, &fd);
-    if (e)
-        return e;
-    while (len > 0 && !e) {
-        size_t want = len < COPY_CHUNK ? (size_t)len : COPY_CHUNK;
-        ssize_t got = pread(fd, buf, want, (off_t)off);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0) {
-            e = QR_E_IO; /* the blob is shorter than its extent says: never expected */
-            break;
-        }
-        store_extent_decrypt(x, off, buf, (size_t)got);
-        digests_update(st, n, buf, (size_t)got);
-        off += (uint64_t)got;
-        len -= (uint64_t)got;
-    }
-    close(fd);
-    return e;
-}
-
 /* Feeds bytes [off, off+len) of an object (inline or in extents) to the digests. */
 enum qr_err s3_digest_range(struct s3_op *op, const struct store_obj *obj, uint64_t off,
                             uint64_t len, struct qr_ck_state *st, size_t n)
@@ -269,22 +242,16 @@ enum qr_err s3_digest_range(struct s3_op *op, const struct store_obj *obj, uint6
         digests_update(st, n, obj->inline_data.p + off, (size_t)len);
         return QR_OK;
     }
-    enum qr_err e = QR_OK;
     uint8_t *buf = qr_xmalloc(COPY_CHUNK);
-    uint64_t pos = 0; /* object offset where extent i begins */
-    for (size_t i = 0; i < obj->n_ext && len > 0 && !e; i++) {
-        const struct store_extent *x = &obj->ext[i];
-        if (off < pos + x->len) {
-            uint64_t in = off - pos;
-            uint64_t take = x->len - in < len ? x->len - in : len;
-            e = digest_blob(op->store, x, x->off + in, take, buf, st, n);
-            off += take;
-            len -= take;
-        }
-        pos += x->len;
-    }
-    if (!e && len > 0)
-        e = QR_E_INTERNAL; /* extents cover less than the object's size */
+    struct store_obj_cursor cur;
+    store_obj_cursor_init(&cur, op->store, obj, off, len);
+    size_t got = 0;
+    enum qr_err e;
+    while ((e = store_obj_read(&cur, buf, COPY_CHUNK, &got)) == QR_OK && got > 0)
+        digests_update(st, n, buf, got);
+    store_obj_cursor_close(&cur);
+    if (e == QR_OK && cur.pos != off + len)
+        e = QR_E_INTERNAL; /* the range lies beyond the object */
     free(buf);
     return e;
 }

@@ -233,21 +233,15 @@ struct obj_stream {
     h2o_generator_t super;
     struct s3_op *op;
     struct qr_server *server;
-    uint64_t pos, end;  /* object offsets still to send */
-    size_t ext;         /* current extent index */
-    uint64_t ext_start; /* object offset where extent ext begins */
-    int fd;             /* open blob of extent ext, or -1 */
-    uint64_t fd_blob;
-    char *buf; /* chunk buffer in the pool */
+    struct store_obj_cursor cur; /* over op->obj's bytes still to send */
+    char *buf;                   /* chunk buffer in the pool */
 };
 
 #define STREAM_CHUNK (256u * 1024u)
 
 static void stream_close(struct obj_stream *s)
 {
-    if (s->fd >= 0)
-        close(s->fd);
-    s->fd = -1;
+    store_obj_cursor_close(&s->cur);
 }
 
 /* h2o 2.2.5 has no sendfile: object bytes go out in pread chunks, one chunk in flight,
@@ -255,35 +249,8 @@ static void stream_close(struct obj_stream *s)
 static void stream_proceed(h2o_generator_t *g, h2o_req_t *req)
 {
     struct obj_stream *s = (struct obj_stream *)g;
-    const struct store_obj *o = &s->op->obj;
-    size_t want = s->end - s->pos < STREAM_CHUNK ? (size_t)(s->end - s->pos) : STREAM_CHUNK;
     size_t got = 0;
-    while (got < want) {
-        while (s->ext < o->n_ext && s->pos >= s->ext_start + o->ext[s->ext].len) {
-            s->ext_start += o->ext[s->ext].len;
-            s->ext++;
-        }
-        if (s->ext >= o->n_ext)
-            break;
-        const struct store_extent *e = &o->ext[s->ext];
-        if (s->fd < 0 || s->fd_blob != e->blob) {
-            stream_close(s);
-            if (store_blob_open(s->server->store, e->blob, &s->fd) != QR_OK)
-                break;
-            s->fd_blob = e->blob;
-        }
-        uint64_t in_ext = s->pos - s->ext_start;
-        size_t n = want - got;
-        if (n > e->len - in_ext)
-            n = (size_t)(e->len - in_ext);
-        ssize_t r = pread(s->fd, s->buf + got, n, (off_t)(e->off + in_ext));
-        if (r <= 0)
-            break;
-        store_extent_decrypt(e, e->off + in_ext, s->buf + got, (size_t)r);
-        got += (size_t)r;
-        s->pos += (uint64_t)r;
-    }
-    if (got < want) {
+    if (store_obj_read(&s->cur, s->buf, STREAM_CHUNK, &got) != QR_OK || got == 0) {
         /* A blob vanished or shrank under a committed row: the store is damaged. Cut the
          * response short so the client sees a truncated body, never wrong bytes. */
         server_log(s->server, QR_LOG_ERROR, "quarry: short read of an object body");
@@ -293,7 +260,7 @@ static void stream_proceed(h2o_generator_t *g, h2o_req_t *req)
     }
     h2o_iovec_t v = h2o_iovec_init(s->buf, got);
     s->op->ar->bytes_out += got;
-    bool last = s->pos >= s->end;
+    bool last = s->cur.pos >= s->cur.end;
     if (last)
         stream_close(s);
     h2o_send(req, &v, 1, last ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
@@ -340,9 +307,7 @@ static void send_object(struct s3_op *op)
     s->super.stop = stream_stop;
     s->op = op;
     s->server = ar->server;
-    s->pos = op->off;
-    s->end = op->off + op->len;
-    s->fd = -1;
+    store_obj_cursor_init(&s->cur, ar->server->store, &op->obj, op->off, op->len);
     s->buf = h2o_mem_alloc_pool(&req->pool, STREAM_CHUNK);
     h2o_start_response(req, &s->super);
     api_log(ar); /* logged at start: the status is known, bytes_out grows as it streams */
