@@ -106,8 +106,9 @@ struct batch_def {
     /* S3PutObjectTagging */
     struct batch_kv obj_tags[BATCH_MAX_OBJ_TAGS];
     size_t n_obj_tags;
-    /* S3ComputeObjectChecksum: a util/checksum.h enum qr_ck value, FULL_OBJECT */
+    /* S3ComputeObjectChecksum: a util/checksum.h enum qr_ck value; COMPOSITE or FULL_OBJECT */
     int checksum_alg;
+    bool checksum_composite;
     /* Manifest */
     enum batch_manifest_format mf_format;
     enum batch_field fields[BATCH_MAX_FIELDS];

@@ -67,6 +67,7 @@ char *batch_def_to_json(const struct batch_def *d, const struct batch_tags *t, b
         d->report_has_format, "confirm", d->confirmation_required, "desc", d->description, "role",
         d->role_arn, "prio", (json_int_t)d->priority);
     json_object_set_new(o, "ckalg", json_integer(d->checksum_alg));
+    json_object_set_new(o, "ckcomp", json_boolean(d->checksum_composite));
     json_object_set_new(o, "uargs", kv_json(d->user_args, d->n_user_args));
     json_object_set_new(o, "otags", kv_json(d->obj_tags, d->n_obj_tags));
     if (t)
@@ -122,6 +123,7 @@ enum qr_err batch_def_from_json(struct qr_slice json, struct batch_def *d)
     d->confirmation_required = json_is_true(json_object_get(o, "confirm"));
     d->priority = json_integer_value(json_object_get(o, "prio"));
     d->checksum_alg = (int)json_integer_value(json_object_get(o, "ckalg"));
+    d->checksum_composite = json_is_true(json_object_get(o, "ckcomp"));
     json_t *g = json_object_get(o, "gen");
     if (json_is_object(g)) {
         str_field(g, "src", d->gen_source, sizeof(d->gen_source));

@@ -201,20 +201,63 @@ static void build_store_rows(struct batch_window *w, struct store_job_row *rows,
 
 #define CK_READ_CHUNK (256u * 1024u)
 
-/* Feeds the object's bytes to st, 256 KiB at a time. */
-static enum qr_err digest_object(struct store *store, const struct store_obj *o,
-                                 struct qr_ck_state *st, uint8_t *buf)
+/* Feeds bytes [off, off+len) of the object to st, 256 KiB at a time. */
+static enum qr_err digest_range(struct store *store, const struct store_obj *o, uint64_t off,
+                                uint64_t len, struct qr_ck_state *st, uint8_t *buf)
 {
-    if (o->sealed)
-        return QR_E_NOT_IMPLEMENTED; /* SSE-C: S3 Batch Operations has no customer key */
     struct store_obj_cursor cur;
-    store_obj_cursor_init(&cur, store, o, 0, UINT64_MAX);
+    store_obj_cursor_init(&cur, store, o, off, len);
     size_t got = 0;
     enum qr_err err;
     while ((err = store_obj_read(&cur, buf, CK_READ_CHUNK, &got)) == QR_OK && got > 0)
         qr_ck_update(st, buf, got);
     store_obj_cursor_close(&cur);
+    if (err == QR_OK && cur.pos != cur.end)
+        err = QR_E_INTERNAL;
     return err;
+}
+
+/*
+ * The checksum S3 would report for the object: FULL_OBJECT digests every byte; COMPOSITE
+ * digests each part the object was uploaded in, then the concatenated part digests,
+ * rendered "<b64>-N" as S3 renders a multipart upload's composite checksum. An object not
+ * uploaded in parts has no part boundaries: its composite checksum is its full-object one
+ * (S3 reports a single PUT's checksum as FULL_OBJECT). *composite tells which was made.
+ */
+static enum qr_err object_checksum(struct store *store, const struct store_obj *o, enum qr_ck alg,
+                                   bool want_composite, uint8_t *buf, char *b64, bool *composite)
+{
+    struct qr_ck_state st;
+    uint8_t d[QR_CK_MAX_DIGEST];
+    enum qr_err err = QR_OK;
+    *composite = want_composite && o->parts > 0;
+    if (*composite && !store_obj_has_part_sizes(o))
+        return QR_E_NOT_IMPLEMENTED; /* completed before part sizes were recorded */
+    qr_ck_init(&st, alg);
+    if (!*composite) {
+        err = digest_range(store, o, 0, o->size, &st, buf);
+    } else {
+        uint64_t off = 0;
+        for (uint32_t i = 0; i < o->parts && err == QR_OK; i++) {
+            struct qr_ck_state part;
+            uint64_t len = store_obj_part_size(o, i);
+            qr_ck_init(&part, alg);
+            err = off + len <= o->size ? digest_range(store, o, off, len, &part, buf)
+                                       : QR_E_INTERNAL;
+            qr_ck_final(&part, d);
+            qr_ck_update(&st, d, qr_ck_len(alg));
+            off += len;
+        }
+        if (err == QR_OK && off != o->size)
+            err = QR_E_INTERNAL; /* the part sizes disagree with the object */
+    }
+    qr_ck_final(&st, d);
+    if (err != QR_OK)
+        return err;
+    size_t n = qr_b64_encode(d, qr_ck_len(alg), b64);
+    if (*composite)
+        snprintf(b64 + n, 16, "-%u", (unsigned)o->parts);
+    return QR_OK;
 }
 
 /* One task: the object's checksum as the report's ResultMessage (a JSON document with
@@ -230,19 +273,25 @@ static void checksum_task(struct batch_window *w, size_t i, uint8_t *buf, struct
     h2o_mem_init_pool(&pool);
     enum qr_err err = store_obj_get(w->e->reader, qr_slice_cstr(t->bucket),
                                     qr_slice(t->key, t->key_len), true, &pool, &o);
-    if (err == QR_OK) {
-        struct qr_ck_state st;
-        uint8_t d[QR_CK_MAX_DIGEST];
-        char b64[72], msg[160];
-        qr_ck_init(&st, alg);
-        err = digest_object(w->e->o.store, &o, &st, buf);
-        qr_ck_final(&st, d);
-        if (err == QR_OK) {
-            qr_b64_encode(d, qr_ck_len(alg), b64);
+    static const char sse_c[] = "The Compute checksum operation does not support objects "
+                                "encrypted with customer-provided keys (SSE-C).";
+    static const char no_parts[] = "The part boundaries of this object were not recorded; "
+                                   "its COMPOSITE checksum cannot be computed.";
+    if (err == QR_OK && o.sealed) {
+        row_outcome(row, true, 400, "InvalidRequest", sse_c, sizeof(sse_c) - 1);
+    } else if (err == QR_OK) {
+        char b64[96], msg[192];
+        bool composite;
+        err = object_checksum(w->e->o.store, &o, alg, w->def->checksum_composite, buf, b64,
+                              &composite);
+        if (err == QR_E_NOT_IMPLEMENTED) {
+            row_outcome(row, true, 501, "NotImplemented", no_parts, sizeof(no_parts) - 1);
+            err = QR_OK;
+        } else if (err == QR_OK) {
             int n = snprintf(msg, sizeof(msg),
-                             "{\"checksumAlgorithm\":\"%s\",\"checksumType\":\"FULL_OBJECT\","
+                             "{\"checksumAlgorithm\":\"%s\",\"checksumType\":\"%s\","
                              "\"checksum\":\"%s\"}",
-                             qr_ck_name(alg), b64);
+                             qr_ck_name(alg), composite ? "COMPOSITE" : "FULL_OBJECT", b64);
             row_outcome(row, false, 200, "", msg, (size_t)n);
         }
     }

@@ -9,6 +9,20 @@
 #include <string.h>
 #include <unistd.h>
 
+bool store_obj_has_part_sizes(const struct store_obj *o)
+{
+    return o->parts > 0 && o->part_sizes.len == (size_t)o->parts * STORE_PART_SIZE_BYTES;
+}
+
+uint64_t store_obj_part_size(const struct store_obj *o, uint32_t i)
+{
+    const uint8_t *p = o->part_sizes.p + (size_t)i * STORE_PART_SIZE_BYTES;
+    uint64_t v = 0;
+    for (size_t k = 8; k > 0; k--) /* little-endian (mpu.c) */
+        v = (v << 8) | p[k - 1];
+    return v;
+}
+
 void store_bytes_cursor_init(struct store_obj_cursor *c, struct store *st, uint64_t size,
                              struct qr_slice inline_data, const struct store_extent *ext,
                              size_t n_ext, uint64_t off, uint64_t len)

@@ -223,6 +223,11 @@ struct store_obj {
 enum qr_err store_obj_unseal(struct store_obj *o, const uint8_t key[32])
     __attribute__((warn_unused_result));
 
+/* Whether o records its part boundaries (a multipart object completed since the store
+ * kept them), and the size of part i (0-based, < o->parts) when it does. */
+bool store_obj_has_part_sizes(const struct store_obj *o);
+uint64_t store_obj_part_size(const struct store_obj *o, uint32_t i);
+
 /* A sequential reader of an object's bytes, wherever they live (inline, or blob extents
  * decrypted as stored): every reader of object bodies (GET, digests, batch manifests and
  * checksums, function code) goes through it, so the walk over extents, the blob files

@@ -50,7 +50,7 @@ def control_client(server, **cfg):
 
 def setup():
     global srv, s3, s3c, lam
-    srv = QuarryServer().start()
+    srv = QuarryServer(extra_args=["--sse-c-over-http"]).start()  # an SSE-C object for a checksum job
     s3 = srv.boto3_client()
     s3c = control_client(srv)
     lam = srv.lambda_client()
@@ -289,34 +289,63 @@ def tagging_jobs():
 
 @test
 def compute_checksum_job():
-    """S3ComputeObjectChecksum FULL_OBJECT: the report's ResultMessage carries the checksum,
-    computed over inline and blob-backed objects alike (checked here with zlib/hashlib);
-    a missing object is a failed task; algorithms quarry lacks are refused by name."""
+    """S3ComputeObjectChecksum: the report's ResultMessage carries the checksum, computed over
+    inline, blob-backed and multipart objects alike (checked here with zlib/hashlib).
+    COMPOSITE digests each part, then the part digests ("<b64>-N"; with MD5 that is the
+    multipart ETag S3 gave the object); an object not uploaded in parts reports its
+    FULL_OBJECT checksum. A missing object and an SSE-C object are failed tasks;
+    algorithms quarry lacks are refused by name, CRC64NVME COMPOSITE as S3 refuses it."""
     import base64
     import zlib
     b, man, rep = gp_bucket(), gp_bucket(), gp_bucket()
     bodies = {"small": b"tiny body", "big": os.urandom(300 * 1024)}
     for k, v in bodies.items():
         s3.put_object(Bucket=b, Key=k, Body=v)
-    etag = put_manifest(man, "m.csv", [manifest_line(b, k) for k in bodies] + [manifest_line(b, "gone")])
-    want = {"CRC32": lambda v: base64.b64encode(zlib.crc32(v).to_bytes(4, "big")).decode(),
-            "SHA256": lambda v: base64.b64encode(hashlib.sha256(v).digest()).decode()}
-    for alg, fn in want.items():
-        op = {"S3ComputeObjectChecksum": {"ChecksumAlgorithm": alg, "ChecksumType": "FULL_OBJECT"}}
-        jid = s3c.create_job(**job_args(man, "m.csv", etag, op, rep))["JobId"]
-        job = wait_job(jid)
-        eq(job["Status"], "Complete", "status")
-        eq(job["Operation"]["S3ComputeObjectChecksum"]["ChecksumAlgorithm"], alg, "echoed")
-        _, rows = read_report(rep, jid)
-        got = {r[1]: json.loads(r[6]) for r in rows["succeeded"]}
-        for k, v in bodies.items():
-            eq(got[k], {"checksumAlgorithm": alg, "checksumType": "FULL_OBJECT",
-                        "checksum": fn(v)}, f"{alg} of {k}")
-        eq([r[1:6] for r in rows["failed"]], [["gone", "", "failed", "404", "NoSuchKey"]], "missing")
-    for bad_op in ({"ChecksumAlgorithm": "XXHASH64", "ChecksumType": "FULL_OBJECT"},
-                   {"ChecksumAlgorithm": "CRC32", "ChecksumType": "COMPOSITE"}):
-        expect_client_error("NotImplemented", 501, s3c.create_job,
-                            **job_args(man, "m.csv", etag, {"S3ComputeObjectChecksum": bad_op}))
+    parts = [os.urandom(5 * 1024 * 1024), os.urandom(5 * 1024 * 1024), b"last part"]
+    up = s3.create_multipart_upload(Bucket=b, Key="mp")["UploadId"]
+    done = [{"PartNumber": i + 1, "ETag": s3.upload_part(Bucket=b, Key="mp", UploadId=up, PartNumber=i + 1,
+                                                         Body=p)["ETag"]} for i, p in enumerate(parts)]
+    mp_etag = s3.complete_multipart_upload(Bucket=b, Key="mp", UploadId=up,
+                                           MultipartUpload={"Parts": done})["ETag"].strip('"')
+    bodies["mp"] = b"".join(parts)
+    sse_c = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": "k" * 32}
+    s3.put_object(Bucket=b, Key="sealed", Body=b"secret", **sse_c)
+    etag = put_manifest(man, "m.csv", [manifest_line(b, k) for k in bodies] +
+                        [manifest_line(b, "gone"), manifest_line(b, "sealed")])
+    b64 = lambda d: base64.b64encode(d).decode()  # noqa: E731
+    want = {"CRC32": lambda v: zlib.crc32(v).to_bytes(4, "big"),
+            "SHA256": lambda v: hashlib.sha256(v).digest(),
+            "MD5": lambda v: hashlib.md5(v).digest()}
+    for ck_type, algs in (("FULL_OBJECT", ("CRC32", "SHA256")), ("COMPOSITE", ("SHA256", "MD5"))):
+        for alg in algs:
+            fn = want[alg]
+            op = {"S3ComputeObjectChecksum": {"ChecksumAlgorithm": alg, "ChecksumType": ck_type}}
+            jid = s3c.create_job(**job_args(man, "m.csv", etag, op, rep))["JobId"]
+            job = wait_job(jid)
+            eq(job["Status"], "Complete", "status")
+            eq(job["Operation"]["S3ComputeObjectChecksum"], {"ChecksumAlgorithm": alg, "ChecksumType": ck_type},
+               "echoed")
+            _, rows = read_report(rep, jid)
+            got = {r[1]: json.loads(r[6]) for r in rows["succeeded"]}
+            for k, v in bodies.items():
+                if ck_type == "COMPOSITE" and k == "mp":
+                    exp = {"checksumType": "COMPOSITE",
+                           "checksum": b64(fn(b"".join(fn(p) for p in parts))) + "-3"}
+                else:
+                    exp = {"checksumType": "FULL_OBJECT", "checksum": b64(fn(v))}
+                eq(got[k], {"checksumAlgorithm": alg, **exp}, f"{ck_type} {alg} of {k}")
+            if ck_type == "COMPOSITE" and alg == "MD5":
+                eq(base64.b64decode(got["mp"]["checksum"].split("-")[0]).hex() + "-3", mp_etag,
+                   "composite MD5 = the multipart ETag")
+            eq(sorted(r[1:6] for r in rows["failed"]),
+               [["gone", "", "failed", "404", "NoSuchKey"], ["sealed", "", "failed", "400", "InvalidRequest"]],
+               "missing and SSE-C objects")
+    expect_client_error("NotImplemented", 501, s3c.create_job,
+                        **job_args(man, "m.csv", etag, {"S3ComputeObjectChecksum": {
+                            "ChecksumAlgorithm": "XXHASH64", "ChecksumType": "FULL_OBJECT"}}))
+    expect_client_error("BadRequestException", 400, s3c.create_job,
+                        **job_args(man, "m.csv", etag, {"S3ComputeObjectChecksum": {
+                            "ChecksumAlgorithm": "CRC64NVME", "ChecksumType": "COMPOSITE"}}))
 
 
 @test

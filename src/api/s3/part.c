@@ -18,14 +18,6 @@
 #include "util/ckd.h"
 #include "util/limits.h"
 
-static uint64_t le64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (size_t i = 8; i > 0; i--)
-        v = (v << 8) | p[i - 1];
-    return v;
-}
-
 static bool fail_unsatisfiable(struct s3_op *op)
 {
     s3_fail_code(op, 416, "InvalidPartNumber", "The requested partnumber is not satisfiable");
@@ -36,7 +28,7 @@ static bool fail_unsatisfiable(struct s3_op *op)
 static bool multipart_range(struct s3_op *op, const struct store_obj *obj, uint32_t n,
                             uint64_t *out_off, uint64_t *out_len)
 {
-    if (obj->part_sizes.len != (size_t)obj->parts * 8) {
+    if (!store_obj_has_part_sizes(obj)) {
         /* completed before the store recorded part sizes: the boundaries are lost */
         s3_fail_code(op, 501, "NotImplemented",
                      "The part boundaries of this object were not recorded; partNumber is not "
@@ -45,10 +37,10 @@ static bool multipart_range(struct s3_op *op, const struct store_obj *obj, uint3
     }
     uint64_t off = 0, end;
     for (uint32_t i = 0; i + 1 < n; i++) {
-        if (qr_add_overflow(off, le64(obj->part_sizes.p + (size_t)i * 8), &off))
+        if (qr_add_overflow(off, store_obj_part_size(obj, i), &off))
             goto corrupt;
     }
-    uint64_t len = le64(obj->part_sizes.p + (size_t)(n - 1) * 8);
+    uint64_t len = store_obj_part_size(obj, n - 1);
     if (qr_add_overflow(off, len, &end) || end > obj->size)
         goto corrupt;
     *out_off = off;

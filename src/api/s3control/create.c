@@ -188,23 +188,29 @@ static bool parse_copy(struct s3c_op *op, xmlNodePtr n, struct batch_def *d)
            text_into(op, v, "TargetKeyPrefix", d->target_prefix, BATCH_PREFIX_MAX, false);
 }
 
-/* S3ComputeObjectChecksum: FULL_OBJECT with the algorithms quarry's S3 computes. */
+/* S3ComputeObjectChecksum: FULL_OBJECT or COMPOSITE with the algorithms quarry's S3
+ * computes; CRC64NVME is full-object only, as in S3. */
 static bool parse_checksum(struct s3c_op *op, xmlNodePtr n, struct batch_def *d)
 {
     struct qr_slice alg = xml_text(xml_child(n, "ChecksumAlgorithm"));
     struct qr_slice type = xml_text(xml_child(n, "ChecksumType"));
     enum qr_ck ck;
     d->op = BATCH_OP_CHECKSUM;
-    if (type.len && !qr_slice_eq_lit(type, "FULL_OBJECT")) {
-        s3c_fail(op, 501, "NotImplemented",
-                 "S3ComputeObjectChecksum ChecksumType %.*s is not supported; FULL_OBJECT is.",
-                 (int)(type.len > 16 ? 16 : type.len), (const char *)type.p);
+    d->checksum_composite = qr_slice_eq_lit(type, "COMPOSITE");
+    if (type.len && !d->checksum_composite && !qr_slice_eq_lit(type, "FULL_OBJECT")) {
+        s3c_fail(op, 400, "BadRequestException",
+                 "S3ComputeObjectChecksum ChecksumType must be FULL_OBJECT or COMPOSITE.");
         return false;
     }
     if (!qr_ck_from_name((const char *)alg.p, alg.len, &ck)) {
         s3c_fail(op, alg.len ? 501 : 400, alg.len ? "NotImplemented" : "BadRequestException",
                  "S3ComputeObjectChecksum ChecksumAlgorithm must be one of CRC32, CRC32C, "
                  "CRC64NVME, SHA1, SHA256, MD5.");
+        return false;
+    }
+    if (ck == QR_CK_CRC64NVME && d->checksum_composite) {
+        s3c_fail(op, 400, "BadRequestException",
+                 "S3ComputeObjectChecksum: CRC64NVME supports only the FULL_OBJECT ChecksumType.");
         return false;
     }
     d->checksum_alg = (int)ck;

@@ -74,7 +74,7 @@ static void render_operation(struct qr_buf *b, const struct batch_def *d)
         break;
     case BATCH_OP_CHECKSUM:
         xml_elem_s(b, "ChecksumAlgorithm", qr_ck_name((enum qr_ck)d->checksum_alg));
-        xml_elem_s(b, "ChecksumType", "FULL_OBJECT");
+        xml_elem_s(b, "ChecksumType", d->checksum_composite ? "COMPOSITE" : "FULL_OBJECT");
         break;
     }
     xml_close(b, op_names[d->op]);
