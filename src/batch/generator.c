@@ -11,10 +11,9 @@
  * All of it runs as the job's role: s3:ListBucket on the source bucket, s3:PutObject on
  * each object written (generator_allowed decides the listing, manifest.json and the first
  * data file before anything is read or written; out_put decides each object again). The
- * storage-class filter reads each listed object's stored headers, but only for the
- * storage class, which S3's ListObjectsV2 shows under s3:ListBucket too (its StorageClass
- * field; quarry's listing still says STANDARD for every general purpose object): nothing
- * else of an object is read, so no s3:GetObject is asked.
+ * storage-class filter takes each object's storage class from the listing, as S3's
+ * ListObjectsV2 shows it under s3:ListBucket (its StorageClass field): nothing else of
+ * an object is read, so no s3:GetObject is asked.
  *
  * What quarry's objects are, for the filters that ask about features it lacks: none is
  * replicated (ReplicationStatus NONE), and a general purpose bucket's object has the
@@ -30,6 +29,7 @@
 #include <openssl/evp.h>
 #include <zlib.h>
 
+#include "obj/obj.h"
 #include "util/buf.h"
 #include "util/codec.h"
 
@@ -72,33 +72,14 @@ enum qr_err batch_check_generator(struct store_reader *r, const struct batch_def
 
 /* ---- filters ---- */
 
-/* The storage class api/s3 recorded in the object's headers (name NUL value NUL pairs);
- * its bit, or 0 when the object is gone. */
-static unsigned class_bit(struct batch_engine *e, const char *bucket, struct qr_slice key)
+/* The bit of the storage class the object was written with (the listing's headers). */
+static unsigned class_bit(struct qr_slice headers)
 {
-    h2o_mem_pool_t pool;
-    h2o_mem_init_pool(&pool);
-    struct store_obj o;
-    unsigned bit = 0;
-    if (store_obj_get(e->reader, qr_slice_cstr(bucket), key, false, &pool, &o) == QR_OK) {
-        struct qr_slice cls = QR_SLICE_LIT("STANDARD");
-        const uint8_t *p = o.headers.p, *end = p ? p + o.headers.len : NULL;
-        while (p && p < end) {
-            const uint8_t *n0 = memchr(p, 0, (size_t)(end - p));
-            const uint8_t *v = n0 ? n0 + 1 : end;
-            const uint8_t *v0 = v < end ? memchr(v, 0, (size_t)(end - v)) : NULL;
-            if (n0 == NULL || v0 == NULL)
-                break;
-            if (qr_slice_eq_lit(qr_slice(p, (size_t)(n0 - p)), "x-amz-storage-class"))
-                cls = qr_slice(v, (size_t)(v0 - v));
-            p = v0 + 1;
-        }
-        for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++)
-            if (qr_slice_eq_lit(cls, classes[i]))
-                bit = 1u << i;
-    }
-    h2o_mem_clear_pool(&pool);
-    return bit;
+    struct qr_slice cls = obj_storage_class(headers, false);
+    for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++)
+        if (qr_slice_eq_lit(cls, classes[i]))
+            return 1u << i;
+    return 0;
 }
 
 static bool key_matches(const struct batch_def *d, struct qr_slice k)
@@ -109,8 +90,7 @@ static bool key_matches(const struct batch_def *d, struct qr_slice k)
     return bl == 0 || (k.len >= bl && memmem(k.p, k.len, d->gen_substr, bl) != NULL);
 }
 
-static bool matches(struct batch_engine *e, const struct batch_def *d, const char *bucket,
-                    const struct store_list_entry *x)
+static bool matches(const struct batch_def *d, const struct store_list_entry *x)
 {
     if (x->is_prefix || !key_matches(d, x->key))
         return false;
@@ -122,7 +102,7 @@ static bool matches(struct batch_engine *e, const struct batch_def *d, const cha
         return false;
     if (d->gen_repl && !(d->gen_repl & BATCH_REPL_NONE))
         return false; /* nothing in quarry is replicated: only NONE matches */
-    return d->gen_classes == 0 || (d->gen_classes & class_bit(e, bucket, x->key)) != 0;
+    return d->gen_classes == 0 || (d->gen_classes & class_bit(x->headers)) != 0;
 }
 
 /* bucket,key(URL-encoded),\n (fields Bucket,Key,VersionId; quarry lists current objects). */
@@ -356,7 +336,7 @@ static bool list_all(struct batch_engine *e, const struct store_job *j, const st
         }
         for (size_t i = 0; ok && i < res.n; i++) {
             const struct store_list_entry *x = &res.e[i];
-            if (!matches(e, d, bucket, x))
+            if (!matches(d, x))
                 continue;
             size_t n = task_line(bucket, x->key, line, BATCH_RAW_KEY_MAX + 80);
             err = store_job_spool_write(sp, qr_slice(line, n));

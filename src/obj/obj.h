@@ -54,6 +54,20 @@ enum obj_tag_problem obj_tags_check(const struct obj_tag *t, size_t n, size_t ma
 enum qr_err obj_tags_encode(const struct obj_tag *t, size_t n, struct qr_buf *out)
     __attribute__((warn_unused_result));
 
+/* ---- stored headers (headers.c) ----
+ * An object's or upload's headers as api/s3 stores them: "name NUL value NUL" pairs,
+ * names lower case. Read here by every reader that needs one of them (responses,
+ * listings, the batch manifest generator's storage-class filter). */
+
+/* The pair at *pos, advancing *pos; false at the end (or at a torn pair). */
+bool obj_header_next(struct qr_slice enc, size_t *pos, struct qr_slice *name,
+                     struct qr_slice *value);
+/* The value of header name (lower case); false when absent. */
+bool obj_header_find(struct qr_slice enc, const char *name, struct qr_slice *value);
+/* The storage class S3 shows for an object (or upload) with these headers: EXPRESS_ONEZONE
+ * in a directory bucket, else the class it was written with, STANDARD when none. */
+struct qr_slice obj_storage_class(struct qr_slice enc, bool directory);
+
 /* A copy as a caller asks for it. */
 struct obj_copy_req {
     struct qr_slice src_bucket, src_key;

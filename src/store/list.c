@@ -92,6 +92,7 @@ static void entry_from_row(struct page *pg, sqlite3_stmt *s, struct store_list_e
     col_text(s, 6, x->version_id, sizeof(x->version_id));
     x->is_marker = sqlite3_column_int(s, 7) != 0;
     x->is_latest = sqlite3_column_int(s, 8) != 0;
+    x->headers = col_slice(s, 9, pg->pool);
 }
 
 /* Runs one range query from lo; returns the next lower bound in *lo, or sets *done. */

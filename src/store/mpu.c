@@ -796,6 +796,7 @@ enum qr_err store_mpu_get(struct store_reader *r, struct qr_slice bucket, struct
     if (rc == SQLITE_ROW) {
         col_upload(s, 3, 3, 4, 5, pool, out);
         memcpy(out->id, id, sizeof(id)); /* column 3 is the key; the id is the one asked */
+        out->headers = col_slice(s, 0, pool);
         struct crypt_env env;
         if (sqlite3_column_type(s, 7) != SQLITE_NULL &&
             crypt_env_unpack(sqlite3_column_blob(s, 7), (size_t)sqlite3_column_bytes(s, 7), &env)) {
@@ -969,7 +970,8 @@ enum qr_err store_mpu_list(struct store_reader *r, struct qr_slice bucket, struc
             truncated = max > 0;
             continue;
         }
-        col_upload(s, 0, 1, 2, 3, pool, &list[n++]);
+        col_upload(s, 0, 1, 2, 3, pool, &list[n]);
+        list[n++].headers = col_slice(s, 5, pool);
     }
     sqlite3_reset(s);
     if (rc != SQLITE_DONE) {

@@ -174,7 +174,7 @@ static const char *const stmt_sql[ST__COUNT] = {
                                   " AND o.version_id=?4 WHERE b.name=?1",
 #undef OBJ_GET_COLS
 #define LIST_COLS                                                                                  \
-    "SELECT key,size,mtime_ms,etag,ck_alg,ck_type,version_id,marker,latest FROM "
+    "SELECT key,size,mtime_ms,etag,ck_alg,ck_type,version_id,marker,latest,headers FROM "
     /* The latest versions that are not delete markers. A marker still ends the query (it is
      * a row of the range) but is skipped by list.c, so a page of keys whose latest is a
      * marker costs rows, never a wrong answer. */
@@ -213,10 +213,10 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_UP_DELETE] = "DELETE FROM uploads WHERE id=?1",
     [ST_UP_OF_BUCKET] = "SELECT id FROM uploads WHERE bucket_id=?1 LIMIT 1",
     [ST_UP_CREATED] = "SELECT created_ms FROM uploads WHERE id=?1 AND bucket_id=?2 AND key=?3",
-    [ST_UP_LIST_BOUNDED] = "SELECT id,key,created_ms,ck_alg,ck_type FROM uploads"
+    [ST_UP_LIST_BOUNDED] = "SELECT id,key,created_ms,ck_alg,ck_type,headers FROM uploads"
                            " WHERE bucket_id=?1 AND (key,created_ms,id)>(?2,?3,?4) AND key<?5"
                            " ORDER BY key,created_ms,id LIMIT ?6",
-    [ST_UP_LIST_UNBOUNDED] = "SELECT id,key,created_ms,ck_alg,ck_type FROM uploads"
+    [ST_UP_LIST_UNBOUNDED] = "SELECT id,key,created_ms,ck_alg,ck_type,headers FROM uploads"
                              " WHERE bucket_id=?1 AND (key,created_ms,id)>(?2,?3,?4)"
                              " ORDER BY key,created_ms,id LIMIT ?6",
     [ST_DONE_INSERT] = "INSERT OR REPLACE INTO completed_uploads(id,bucket_id,key,etag,ck_alg,"

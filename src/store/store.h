@@ -446,6 +446,8 @@ struct store_list_entry {
     char version_id[40]; /* versions listing: the version's id */
     bool is_marker;      /* versions listing: a delete marker */
     bool is_latest;      /* versions listing: the key's current version */
+    struct qr_slice headers; /* opaque encoded headers as stored (obj.h reads them), in
+                                pool; empty for common prefixes */
 };
 
 struct store_list_result {
@@ -515,7 +517,8 @@ struct store_upload_info {
     int64_t created_ms;
     enum store_ck_alg ck_alg;
     enum store_ck_type ck_type;
-    struct store_sse sse; /* as created (mode and SSE-C key MD5) */
+    struct store_sse sse;    /* as created (mode and SSE-C key MD5) */
+    struct qr_slice headers; /* opaque encoded headers as created, in pool */
 };
 
 /* Reads one upload. Errors: QR_E_NO_SUCH_UPLOAD, QR_E_DB. */

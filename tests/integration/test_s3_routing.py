@@ -688,6 +688,19 @@ def other_meaning_changing_headers():
     s3.copy_object(Bucket=gp, Key="ia2", CopySource=f"{gp}/ia", StorageClass="ONEZONE_IA",
                    MetadataDirective="REPLACE")
     eq(s3.head_object(Bucket=gp, Key="ia2").get("StorageClass"), "ONEZONE_IA", "copy's class")
+    # listings show each object's (and upload's) class, as HEAD does
+    want = {"ia": "STANDARD_IA", "ia2": "ONEZONE_IA", "k": "STANDARD"}
+    for name, got in (("v2", s3.list_objects_v2(Bucket=gp)["Contents"]),
+                      ("v1", s3.list_objects(Bucket=gp)["Contents"]),
+                      ("versions", s3.list_object_versions(Bucket=gp)["Versions"])):
+        eq({o["Key"]: o["StorageClass"] for o in got}, want, f"classes in the {name} listing")
+    up = s3.create_multipart_upload(Bucket=gp, Key="mpia", StorageClass="STANDARD_IA")["UploadId"]
+    up2 = s3.create_multipart_upload(Bucket=gp, Key="mpstd")["UploadId"]
+    eq({u["Key"]: u["StorageClass"] for u in s3.list_multipart_uploads(Bucket=gp)["Uploads"]},
+       {"mpia": "STANDARD_IA", "mpstd": "STANDARD"}, "classes of uploads")
+    eq(s3.list_parts(Bucket=gp, Key="mpia", UploadId=up)["StorageClass"], "STANDARD_IA", "ListParts")
+    s3.abort_multipart_upload(Bucket=gp, Key="mpia", UploadId=up)
+    s3.abort_multipart_upload(Bucket=gp, Key="mpstd", UploadId=up2)
     # checksum algorithms the model has and quarry does not verify
     for h in ({"x-amz-checksum-sha512": "A" * 88}, {"x-amz-checksum-xxhash64": "AAAAAAAAAAA="},
               {"x-amz-sdk-checksum-algorithm": "MD5"}):

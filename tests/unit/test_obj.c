@@ -3,7 +3,8 @@
  * keys 1-128 characters, values 0-256, counted in Unicode characters; no aws: prefix; no
  * duplicate keys; at most 10 on an object), the stored form, and the copy rules shared by
  * CopyObject and batch S3PutObjectCopy (ETag choice per bucket type, tags on directory
- * buckets, the copy-onto-itself refusal).
+ * buckets, the copy-onto-itself refusal), and the reader of stored headers (pairs, a torn
+ * tail, the storage class a listing shows).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -121,12 +122,40 @@ static void test_copy_rules(void **state)
     assert_null(cp.src_etag);
 }
 
+#define ENC(lit) qr_slice((const uint8_t *)(lit), sizeof(lit) - 1)
+
+static void test_stored_headers(void **state)
+{
+    struct qr_slice enc = ENC("content-type\0text/plain\0x-amz-storage-class\0STANDARD_IA\0");
+    struct qr_slice n, v;
+    size_t pos = 0;
+    assert_true(obj_header_next(enc, &pos, &n, &v));
+    assert_true(qr_slice_eq_lit(n, "content-type") && qr_slice_eq_lit(v, "text/plain"));
+    assert_true(obj_header_next(enc, &pos, &n, &v));
+    assert_true(qr_slice_eq_lit(v, "STANDARD_IA"));
+    assert_false(obj_header_next(enc, &pos, &n, &v));
+    assert_true(obj_header_find(enc, "content-type", &v) && qr_slice_eq_lit(v, "text/plain"));
+    assert_false(obj_header_find(enc, "content", &v)); /* whole names only */
+    assert_true(qr_slice_eq_lit(obj_storage_class(enc, false), "STANDARD_IA"));
+    assert_true(qr_slice_eq_lit(obj_storage_class(enc, true), "EXPRESS_ONEZONE"));
+    assert_true(qr_slice_eq_lit(obj_storage_class(ENC("a\0b\0"), false), "STANDARD"));
+    assert_true(qr_slice_eq_lit(obj_storage_class(qr_slice(NULL, 0), false), "STANDARD"));
+    /* a torn tail (no NUL after the value, or after the name) is never read past */
+    struct qr_slice torn = ENC("a\0b\0x-amz-storage-class\0GLACIER");
+    assert_true(qr_slice_eq_lit(obj_storage_class(torn, false), "STANDARD"));
+    pos = 0;
+    assert_true(obj_header_next(torn, &pos, &n, &v));
+    assert_false(obj_header_next(torn, &pos, &n, &v));
+    assert_false(obj_header_find(ENC("x-amz-storage-class"), "x-amz-storage-class", &v));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tag_rules),
         cmocka_unit_test(test_tag_encode),
         cmocka_unit_test(test_copy_rules),
+        cmocka_unit_test(test_stored_headers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

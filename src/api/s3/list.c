@@ -15,6 +15,7 @@
 
 #include "api/s3/s3_int.h"
 #include "api/xml.h"
+#include "obj/obj.h"
 #include "util/codec.h"
 #include "util/limits.h"
 
@@ -209,10 +210,6 @@ static void elem_owner(struct s3_op *op, const char *tag)
     xml_close(&op->body, tag);
 }
 
-static const char *storage_class(const struct s3_op *op)
-{
-    return op->directory ? "EXPRESS_ONEZONE" : "STANDARD";
-}
 
 static const char *ck_alg_name(enum store_ck_alg a)
 {
@@ -442,7 +439,7 @@ static void elem_contents(struct s3_op *op, const struct store_list_entry *e, bo
     elem_etag(b, e->etag);
     elem_ck(b, e->ck_alg, e->ck_type);
     xml_elem_u64(b, "Size", e->size);
-    xml_elem_s(b, "StorageClass", storage_class(op));
+    xml_elem(b, "StorageClass", obj_storage_class(e->headers, op->directory));
     if (owner)
         elem_owner(op, "Owner");
     xml_close(b, "Contents");
@@ -582,7 +579,7 @@ static void elem_version(struct s3_op *op, const struct store_list_entry *e, boo
         elem_etag(b, e->etag);
         elem_ck(b, e->ck_alg, e->ck_type);
         xml_elem_u64(b, "Size", e->size);
-        xml_elem_s(b, "StorageClass", storage_class(op));
+        xml_elem(b, "StorageClass", obj_storage_class(e->headers, op->directory));
     }
     elem_owner(op, "Owner");
     xml_close(b, tag);
@@ -749,7 +746,7 @@ static void elem_upload(struct s3_op *op, const struct store_upload_info *u, boo
     xml_elem_s(b, "UploadId", u->id);
     elem_owner(op, "Initiator");
     elem_owner(op, "Owner");
-    xml_elem_s(b, "StorageClass", storage_class(op));
+    xml_elem(b, "StorageClass", obj_storage_class(u->headers, op->directory));
     xml_elem_time(b, "Initiated", u->created_ms);
     elem_ck(b, u->ck_alg, u->ck_type);
     xml_close(b, "Upload");
@@ -835,7 +832,7 @@ static void render_parts(struct s3_op *op, const struct store_upload_info *u, si
         elem_part(b, &p[i]);
     elem_owner(op, "Initiator");
     elem_owner(op, "Owner");
-    xml_elem_s(b, "StorageClass", storage_class(op));
+    xml_elem(b, "StorageClass", obj_storage_class(u->headers, op->directory));
     elem_ck(b, u->ck_alg, u->ck_type);
     xml_close(b, "ListPartsResult");
 }

@@ -172,21 +172,11 @@ enum qr_err s3_meta_from_request(struct s3_op *op, struct qr_slice *out)
 static void each_pair(struct qr_slice meta, bool (*fn)(void *, struct qr_slice, struct qr_slice),
                       void *arg)
 {
-    size_t i = 0;
-    while (i < meta.len) {
-        const uint8_t *n = meta.p + i;
-        const uint8_t *nz = memchr(n, 0, meta.len - i);
-        if (!nz)
+    size_t pos = 0;
+    struct qr_slice n, v;
+    while (obj_header_next(meta, &pos, &n, &v))
+        if (!fn(arg, n, v))
             return;
-        const uint8_t *val = nz + 1;
-        size_t left = meta.len - (size_t)(val - meta.p);
-        const uint8_t *vz = memchr(val, 0, left);
-        if (!vz)
-            return;
-        if (!fn(arg, qr_slice(n, (size_t)(nz - n)), qr_slice(val, (size_t)(vz - val))))
-            return;
-        i = (size_t)(vz - meta.p) + 1;
-    }
 }
 
 struct to_resp {
