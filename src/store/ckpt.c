@@ -91,7 +91,7 @@ enum qr_err ckpt_start(struct store *st)
     struct store_ckpt *c = calloc(1, sizeof(*c));
     if (!c)
         abort();
-    enum qr_err err = db_open(st->db_path, false, st->no_fsync, &c->db);
+    enum qr_err err = db_open(st->db_path, false, st->no_fsync, false, &c->db);
     if (err != QR_OK) {
         free(c);
         return err;

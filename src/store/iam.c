@@ -127,7 +127,7 @@ enum qr_err store_iam_scan_dir(const char *data_dir, store_iam_row_cb cb, void *
     int n = snprintf(path, sizeof(path), "%s/meta.db", data_dir);
     if (n < 0 || (size_t)n >= sizeof(path))
         return QR_E_BAD_INPUT;
-    enum qr_err e = db_open(path, true, false, &db);
+    enum qr_err e = db_open(path, true, false, false, &db);
     if (e == QR_OK)
         e = scan_db(db, cb, arg);
     sqlite3_close(db);

@@ -115,7 +115,7 @@ enum qr_err store_open(const struct store_opts *opts, struct store **out)
             close(dfd);
         }
     }
-    if ((err = db_open(st->db_path, false, st->no_fsync, &st->wdb)) != QR_OK)
+    if ((err = db_open(st->db_path, false, st->no_fsync, true, &st->wdb)) != QR_OK)
         goto out;
     stmt_cache_init(&st->wc, st->wdb);
     /* Checkpoints run on their own thread (ckpt.c): a COMMIT only appends to the WAL. */
@@ -154,7 +154,7 @@ void store_close(struct store *st)
 enum qr_err store_reader_new(struct store *st, struct store_reader **out)
 {
     sqlite3 *db;
-    enum qr_err err = db_open(st->db_path, true, st->no_fsync, &db);
+    enum qr_err err = db_open(st->db_path, true, st->no_fsync, false, &db);
     if (err != QR_OK)
         return err;
     /* Readers do not map the database: a reader whose next snapshot follows a commit

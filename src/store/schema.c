@@ -397,14 +397,16 @@ static enum qr_err migrate(sqlite3 *db)
     return err;
 }
 
-enum qr_err db_open(const char *path, bool readonly, bool no_fsync, sqlite3 **out)
+enum qr_err db_open(const char *path, bool readonly, bool no_fsync, bool gather_wal,
+                    sqlite3 **out)
 {
     enum qr_err err = QR_OK;
     sqlite3 *db = NULL;
     int flags = SQLITE_OPEN_NOMUTEX |
                 (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
 
-    if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+    /* the writer's WAL frames go out in one write per commit (walbuf.c); NULL: default */
+    if (sqlite3_open_v2(path, &db, flags, gather_wal ? walbuf_vfs() : NULL) != SQLITE_OK) {
         err = db_fail(db, "open");
         goto out;
     }

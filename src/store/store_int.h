@@ -273,7 +273,11 @@ void ckpt_after_commit(struct store *st);
 /* ---- schema.c ---- */
 
 /* Opens a connection, read-write (creating the schema) or read-only. Errors: QR_E_DB. */
-enum qr_err db_open(const char *path, bool readonly, bool no_fsync, sqlite3 **out);
+enum qr_err db_open(const char *path, bool readonly, bool no_fsync, bool gather_wal,
+                    sqlite3 **out);
+/* The VFS of the writer connection (walbuf.c): the default one, with the WAL's writes
+ * gathered into one per commit; NULL when it could not be registered. */
+const char *walbuf_vfs(void);
 void stmt_cache_init(struct stmt_cache *c, sqlite3 *db);
 void stmt_cache_dispose(struct stmt_cache *c);
 /* A reset statement ready for binding, or NULL (logged). */

@@ -1932,6 +1932,87 @@ static void test_group_commit(void **state)
     free(body);
 }
 
+/* The writer's WAL writes are gathered into one write per commit (walbuf.c): whatever a
+ * commit's size (a few frames, several 124 KiB pieces, past the 1 MiB buffer), another
+ * connection reads every acknowledged put at once, with fsync and without (then the
+ * commit's publication in the shared index is what writes the frames), and all of it is
+ * there after a reopen. */
+#define WB_THREADS 24 /* 24 rows of 60 KiB waiting together: a commit past 1 MiB */
+#define WB_PUTS    48 /* per thread */
+
+struct wb_arg {
+    struct fx *f;
+    unsigned t;
+    int fails;
+};
+
+static void *wb_worker(void *p)
+{
+    struct wb_arg *a = p;
+    struct store_reader *r;
+    h2o_mem_pool_t pool;
+    if (store_reader_new(a->f->st, &r) != QR_OK) {
+        a->fails++;
+        return NULL;
+    }
+    h2o_mem_init_pool(&pool);
+    for (unsigned i = 0; i < WB_PUTS; i++) {
+        char key[32];
+        int n = snprintf(key, sizeof(key), "wb/%u/%03u", a->t, i);
+        size_t len = (i % 3 == 0) ? 60 * 1024 : (i % 3 == 1) ? 300 : 5000;
+        uint8_t *body = pattern(len, a->t * 1000 + i);
+        struct store_obj o;
+        if (put(a->f, qr_slice(key, (size_t)n), body, len, "e") != QR_OK ||
+            store_obj_get(r, SL("bkt"), qr_slice(key, (size_t)n), true, &pool, &o) != QR_OK ||
+            o.size != len || o.inline_data.p == NULL || memcmp(o.inline_data.p, body, len) != 0)
+            a->fails++;
+        h2o_mem_clear_pool(&pool);
+        free(body);
+    }
+    store_reader_free(r);
+    return NULL;
+}
+
+static void wal_gathered(struct fx *f)
+{
+    pthread_t th[WB_THREADS];
+    struct wb_arg args[WB_THREADS];
+    for (unsigned t = 0; t < WB_THREADS; t++) {
+        args[t] = (struct wb_arg){.f = f, .t = t};
+        assert_int_equal(pthread_create(&th[t], NULL, wb_worker, &args[t]), 0);
+    }
+    for (unsigned t = 0; t < WB_THREADS; t++) {
+        pthread_join(th[t], NULL);
+        assert_int_equal(args[t].fails, 0);
+    }
+    fx_close(f);
+    fx_open(f);
+    for (unsigned t = 0; t < WB_THREADS; t++)
+        for (unsigned i = 0; i < WB_PUTS; i++) {
+            char key[32];
+            int n = snprintf(key, sizeof(key), "wb/%u/%03u", t, i);
+            size_t len = (i % 3 == 0) ? 60 * 1024 : (i % 3 == 1) ? 300 : 5000;
+            uint8_t *body = pattern(len, t * 1000 + i);
+            assert_obj(f, "bkt", qr_slice(key, (size_t)n), body, len);
+            free(body);
+        }
+}
+
+static void test_wal_gathered(void **state)
+{
+    wal_gathered(*state); /* fsync on: each commit's sync writes its frames */
+}
+
+static void test_wal_gathered_no_fsync(void **state)
+{
+    struct fx *f = fx_new("/tmp/qr-store-XXXXXX", true);
+    struct store_bucket b = {.name = "bkt", .type = STORE_BUCKET_GENERAL, .region = "us-east-1"};
+    assert_int_equal(store_bucket_create(f->st, &b), QR_OK);
+    wal_gathered(f); /* no sync: the index publication writes them */
+    void *st = f;
+    fx_teardown(&st);
+}
+
 /* A blob written as a body arrives: adopted by a put it becomes the object (no second
  * file); aborted, or left uncommitted by a crash, it leaves no file behind; a put that
  * fails (no such bucket) discards the blob it was handed. */
@@ -2175,6 +2256,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_versions_list_skips_markers, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_migrate_versioning, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_wal_gathered, setup, fx_teardown),
+        cmocka_unit_test(test_wal_gathered_no_fsync),
         cmocka_unit_test_setup_teardown(test_blob_stream, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_blob_stream_sse, setup, fx_teardown),
         cmocka_unit_test(test_ctr_matches_openssl),
