@@ -493,10 +493,18 @@ static bool query_next(struct query_iter *it, struct qr_slice *name, struct qr_s
 }
 
 /* Compares a raw query name with lit after percent-decoding (names are short). */
+/* A query parameter's name, percent-decoded into buf (NUL-terminated); false when it is
+ * too long to be one quarry reads. Decoded once per parameter, then compared. */
+#define QNAME_BUF 48
+static bool qname_decode(struct qr_slice raw, char buf[QNAME_BUF])
+{
+    return raw.len < 3 * QNAME_BUF && decode_cstr(buf, QNAME_BUF, raw);
+}
+
 static bool qname_is(struct qr_slice raw, const char *lit, bool icase)
 {
-    char buf[48];
-    if (raw.len >= 3 * sizeof(buf) || !decode_cstr(buf, sizeof(buf), raw))
+    char buf[QNAME_BUF];
+    if (!qname_decode(raw, buf))
         return false;
     return icase ? qr_slice_ieq(qr_slice_cstr(buf), qr_slice_cstr(lit)) : strcmp(buf, lit) == 0;
 }
@@ -505,9 +513,11 @@ static bool query_has_presign(struct qr_slice q)
 {
     struct query_iter it = {q, 0};
     struct qr_slice n, v;
+    char nm[QNAME_BUF];
     while (query_next(&it, &n, &v))
-        if (qname_is(n, "X-Amz-Algorithm", false) || qname_is(n, "X-Amz-Credential", false) ||
-            qname_is(n, "X-Amz-Signature", false))
+        if (qname_decode(n, nm) &&
+            (strcmp(nm, "X-Amz-Algorithm") == 0 || strcmp(nm, "X-Amz-Credential") == 0 ||
+             strcmp(nm, "X-Amz-Signature") == 0))
             return true;
     return false;
 }
@@ -608,24 +618,28 @@ static enum qr_err parse_presigned(const struct sigv4_input *in, struct sigv4_au
     bool tok_dup = false, have_tok = false, have_sess = false;
     char buf[320];
 
+    char nm[QNAME_BUF];
     while (query_next(&it, &n, &v)) {
-        if (qname_is(n, "X-Amz-Algorithm", false))
+        if (!qname_decode(n, nm))
+            continue;
+        struct qr_slice ns = qr_slice_cstr(nm);
+        if (strcmp(nm, "X-Amz-Algorithm") == 0)
             take_param(v, &pp.alg, &pp.have_alg, &pp.dup);
-        else if (qname_is(n, "X-Amz-Credential", false))
+        else if (strcmp(nm, "X-Amz-Credential") == 0)
             take_param(v, &pp.cred, &pp.have_cred, &pp.dup);
-        else if (qname_is(n, "X-Amz-Date", false))
+        else if (strcmp(nm, "X-Amz-Date") == 0)
             take_param(v, &pp.date, &pp.have_date, &pp.dup);
-        else if (qname_is(n, "X-Amz-Expires", false))
+        else if (strcmp(nm, "X-Amz-Expires") == 0)
             take_param(v, &pp.expires, &pp.have_expires, &pp.dup);
-        else if (qname_is(n, "X-Amz-SignedHeaders", false))
+        else if (strcmp(nm, "X-Amz-SignedHeaders") == 0)
             take_param(v, &pp.sh, &pp.have_sh, &pp.dup);
-        else if (qname_is(n, "X-Amz-Signature", false))
+        else if (strcmp(nm, "X-Amz-Signature") == 0)
             take_param(v, &pp.sig, &pp.have_sig, &pp.dup);
-        else if (qname_is(n, "X-Amz-Content-Sha256", true))
+        else if (qr_slice_ieq(ns, QR_SLICE_LIT("X-Amz-Content-Sha256")))
             take_param(v, &pp.sha, &pp.have_sha, &pp.dup);
-        else if (qname_is(n, "X-Amz-Security-Token", true))
+        else if (qr_slice_ieq(ns, QR_SLICE_LIT("X-Amz-Security-Token")))
             take_param(v, &out->security_token, &have_tok, &tok_dup);
-        else if (qname_is(n, "X-Amz-S3session-Token", true))
+        else if (qr_slice_ieq(ns, QR_SLICE_LIT("X-Amz-S3session-Token")))
             take_param(v, &out->session_token, &have_sess, &tok_dup);
     }
     if (pp.dup || tok_dup || !pp.have_alg || !pp.have_cred || !pp.have_date || !pp.have_expires ||
