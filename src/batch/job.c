@@ -53,34 +53,141 @@ static bool kv_from_json(json_t *a, struct batch_kv *kv, size_t max, size_t *out
     return true;
 }
 
+/* The definition's scalar members and their JSON keys, one table for writing and
+ * reading them (the keys are what stored jobs hold: never rename one). */
+enum def_kind { DK_STR, DK_BOOL, DK_INT, DK_UINT, DK_I64 };
+struct def_member {
+    const char *key;
+    enum def_kind kind;
+    size_t off, cap; /* cap: DK_STR's buffer size */
+};
+#define DM(k, kind, m)                                                                             \
+    {                                                                                              \
+        k, kind, offsetof(struct batch_def, m), sizeof(((struct batch_def *)0)->m)                 \
+    }
+static const struct def_member def_members[] = {
+    DM("op", DK_INT, op),
+    DM("mf", DK_INT, mf_format),
+    DM("fn", DK_STR, function_arn),
+    DM("schema", DK_STR, schema),
+    DM("target", DK_STR, target_resource),
+    DM("tprefix", DK_STR, target_prefix),
+    DM("mfarn", DK_STR, mf_arn),
+    DM("mfetag", DK_STR, mf_etag),
+    DM("mfver", DK_STR, mf_version),
+    DM("rep", DK_BOOL, report_enabled),
+    DM("repb", DK_STR, report_bucket_arn),
+    DM("repp", DK_STR, report_prefix),
+    DM("repfo", DK_BOOL, report_failed_only),
+    DM("repsc", DK_BOOL, report_has_scope),
+    DM("repfmt", DK_BOOL, report_has_format),
+    DM("confirm", DK_BOOL, confirmation_required),
+    DM("desc", DK_STR, description),
+    DM("role", DK_STR, role_arn),
+    DM("prio", DK_I64, priority),
+    DM("ckalg", DK_INT, checksum_alg),
+    DM("ckcomp", DK_BOOL, checksum_composite),
+};
+/* S3JobManifestGenerator's, under "gen" */
+static const struct def_member gen_members[] = {
+    DM("src", DK_STR, gen_source),     DM("out", DK_BOOL, gen_output),
+    DM("ob", DK_STR, gen_out_bucket),  DM("op", DK_STR, gen_out_prefix),
+    DM("after", DK_I64, gen_after_ms), DM("before", DK_I64, gen_before_ms),
+    DM("repl", DK_UINT, gen_repl),     DM("pre", DK_STR, gen_prefix),
+    DM("suf", DK_STR, gen_suffix),     DM("sub", DK_STR, gen_substr),
+    DM("gt", DK_I64, gen_gt),          DM("lt", DK_I64, gen_lt),
+    DM("sc", DK_UINT, gen_classes),
+};
+#undef DM
+
+static json_t *members_json(const struct batch_def *d, const struct def_member *m, size_t n)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < n; i++) {
+        const char *p = (const char *)d + m[i].off;
+        json_t *v = NULL;
+        int iv;
+        unsigned uv;
+        int64_t lv;
+        switch (m[i].kind) {
+        case DK_STR:
+            v = json_string(p);
+            break;
+        case DK_BOOL:
+            v = json_boolean(*(const bool *)(const void *)p);
+            break;
+        case DK_INT: /* an int or an enum (int-sized here, checked below) */
+            memcpy(&iv, p, sizeof(iv));
+            v = json_integer(iv);
+            break;
+        case DK_UINT:
+            memcpy(&uv, p, sizeof(uv));
+            v = json_integer(uv);
+            break;
+        case DK_I64:
+            memcpy(&lv, p, sizeof(lv));
+            v = json_integer((json_int_t)lv);
+            break;
+        }
+        if (v == NULL || json_object_set_new(o, m[i].key, v) != 0)
+            abort(); /* jansson fails only on allocation (strings were written by us) */
+    }
+    return o;
+}
+
+static void str_field(json_t *o, const char *k, char *out, size_t cap)
+{
+    const char *v = json_string_value(json_object_get(o, k));
+    snprintf(out, cap, "%s", v ? v : "");
+}
+
+static void members_from_json(json_t *o, struct batch_def *d, const struct def_member *m, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char *p = (char *)d + m[i].off;
+        json_t *v = json_object_get(o, m[i].key);
+        int iv = (int)json_integer_value(v);
+        unsigned uv = (unsigned)json_integer_value(v);
+        int64_t lv = json_integer_value(v);
+        switch (m[i].kind) {
+        case DK_STR:
+            str_field(o, m[i].key, p, m[i].cap);
+            break;
+        case DK_BOOL:
+            *(bool *)(void *)p = json_is_true(v); /* absent (older jobs): false */
+            break;
+        case DK_INT:
+            memcpy(p, &iv, sizeof(iv));
+            break;
+        case DK_UINT:
+            memcpy(p, &uv, sizeof(uv));
+            break;
+        case DK_I64:
+            memcpy(p, &lv, sizeof(lv));
+            break;
+        }
+    }
+}
+
+_Static_assert(sizeof(enum batch_op) == sizeof(int) &&
+                   sizeof(enum batch_manifest_format) == sizeof(int),
+               "DK_INT members are int-sized");
+
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
 char *batch_def_to_json(const struct batch_def *d, const struct batch_tags *t, bool with_token)
 {
+    json_t *o = members_json(d, def_members, N_OF(def_members));
     json_t *fields = json_array();
     for (size_t i = 0; i < d->n_fields; i++)
         json_array_append_new(fields, json_integer(d->fields[i]));
-    json_t *o = json_pack(
-        "{si si ss ss ss ss so ss ss ss sb ss ss sb sb sb sb ss ss sI}", "op", (int)d->op, "mf",
-        (int)d->mf_format, "fn", d->function_arn, "schema", d->schema, "target", d->target_resource,
-        "tprefix", d->target_prefix, "fields", fields, "mfarn", d->mf_arn, "mfetag", d->mf_etag,
-        "mfver", d->mf_version, "rep", d->report_enabled, "repb", d->report_bucket_arn, "repp",
-        d->report_prefix, "repfo", d->report_failed_only, "repsc", d->report_has_scope, "repfmt",
-        d->report_has_format, "confirm", d->confirmation_required, "desc", d->description, "role",
-        d->role_arn, "prio", (json_int_t)d->priority);
-    json_object_set_new(o, "ckalg", json_integer(d->checksum_alg));
-    json_object_set_new(o, "ckcomp", json_boolean(d->checksum_composite));
+    json_object_set_new(o, "fields", fields);
     json_object_set_new(o, "uargs", kv_json(d->user_args, d->n_user_args));
     json_object_set_new(o, "otags", kv_json(d->obj_tags, d->n_obj_tags));
     if (t)
         json_object_set_new(o, "tags", kv_json(t->v, t->n));
     if (d->mf_format == BATCH_MF_GENERATOR)
-        json_object_set_new(
-            o, "gen",
-            json_pack("{ss sb ss ss sI sI si ss ss ss sI sI si}", "src", d->gen_source, "out",
-                      d->gen_output, "ob", d->gen_out_bucket, "op", d->gen_out_prefix, "after",
-                      (json_int_t)d->gen_after_ms, "before", (json_int_t)d->gen_before_ms, "repl",
-                      (int)d->gen_repl, "pre", d->gen_prefix, "suf", d->gen_suffix, "sub",
-                      d->gen_substr, "gt", (json_int_t)d->gen_gt, "lt", (json_int_t)d->gen_lt,
-                      "sc", (int)d->gen_classes));
+        json_object_set_new(o, "gen", members_json(d, gen_members, N_OF(gen_members)));
     if (with_token)
         json_object_set_new(o, "token", json_string(d->token));
     char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
@@ -90,12 +197,6 @@ char *batch_def_to_json(const struct batch_def *d, const struct batch_tags *t, b
     return s;
 }
 
-static void str_field(json_t *o, const char *k, char *out, size_t cap)
-{
-    const char *v = json_string_value(json_object_get(o, k));
-    snprintf(out, cap, "%s", v ? v : "");
-}
-
 enum qr_err batch_def_from_json(struct qr_slice json, struct batch_def *d)
 {
     json_t *o = json_loadb((const char *)json.p, json.len, JSON_REJECT_DUPLICATES, NULL);
@@ -103,43 +204,10 @@ enum qr_err batch_def_from_json(struct qr_slice json, struct batch_def *d)
     memset(d, 0, sizeof(*d));
     if (!json_is_object(o))
         goto out;
-    d->op = (enum batch_op)json_integer_value(json_object_get(o, "op"));
-    d->mf_format = (enum batch_manifest_format)json_integer_value(json_object_get(o, "mf"));
-    str_field(o, "fn", d->function_arn, sizeof(d->function_arn));
-    str_field(o, "schema", d->schema, sizeof(d->schema));
-    str_field(o, "target", d->target_resource, sizeof(d->target_resource));
-    str_field(o, "tprefix", d->target_prefix, sizeof(d->target_prefix));
-    str_field(o, "mfarn", d->mf_arn, sizeof(d->mf_arn));
-    str_field(o, "mfetag", d->mf_etag, sizeof(d->mf_etag));
-    str_field(o, "mfver", d->mf_version, sizeof(d->mf_version));
-    str_field(o, "repb", d->report_bucket_arn, sizeof(d->report_bucket_arn));
-    str_field(o, "repp", d->report_prefix, sizeof(d->report_prefix));
-    str_field(o, "desc", d->description, sizeof(d->description));
-    str_field(o, "role", d->role_arn, sizeof(d->role_arn));
-    d->report_enabled = json_is_true(json_object_get(o, "rep"));
-    d->report_failed_only = json_is_true(json_object_get(o, "repfo"));
-    d->report_has_scope = json_is_true(json_object_get(o, "repsc"));
-    d->report_has_format = json_is_true(json_object_get(o, "repfmt"));
-    d->confirmation_required = json_is_true(json_object_get(o, "confirm"));
-    d->priority = json_integer_value(json_object_get(o, "prio"));
-    d->checksum_alg = (int)json_integer_value(json_object_get(o, "ckalg"));
-    d->checksum_composite = json_is_true(json_object_get(o, "ckcomp"));
+    members_from_json(o, d, def_members, N_OF(def_members));
     json_t *g = json_object_get(o, "gen");
-    if (json_is_object(g)) {
-        str_field(g, "src", d->gen_source, sizeof(d->gen_source));
-        str_field(g, "ob", d->gen_out_bucket, sizeof(d->gen_out_bucket));
-        str_field(g, "op", d->gen_out_prefix, sizeof(d->gen_out_prefix));
-        str_field(g, "pre", d->gen_prefix, sizeof(d->gen_prefix));
-        str_field(g, "suf", d->gen_suffix, sizeof(d->gen_suffix));
-        str_field(g, "sub", d->gen_substr, sizeof(d->gen_substr));
-        d->gen_output = json_is_true(json_object_get(g, "out"));
-        d->gen_after_ms = json_integer_value(json_object_get(g, "after"));
-        d->gen_before_ms = json_integer_value(json_object_get(g, "before"));
-        d->gen_repl = (unsigned)json_integer_value(json_object_get(g, "repl"));
-        d->gen_gt = json_integer_value(json_object_get(g, "gt"));
-        d->gen_lt = json_integer_value(json_object_get(g, "lt"));
-        d->gen_classes = (unsigned)json_integer_value(json_object_get(g, "sc"));
-    }
+    if (json_is_object(g))
+        members_from_json(g, d, gen_members, N_OF(gen_members));
     json_t *f = json_object_get(o, "fields");
     size_t i;
     json_t *v;
@@ -186,8 +254,7 @@ void batch_job_opts(const struct store_job *j, struct batch_opts *out)
             for (size_t k = 0; k < sizeof(table) / sizeof(*table); k++) {
                 uint64_t x;
                 if (strcmp(t->v[i].key, table[k].tag) == 0 &&
-                    qr_slice_u64(qr_slice_cstr(t->v[i].value), table[k].hi, &x) &&
-                    x >= table[k].lo)
+                    qr_slice_u64(qr_slice_cstr(t->v[i].value), table[k].hi, &x) && x >= table[k].lo)
                     v[k] = x;
             }
     }
