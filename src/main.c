@@ -66,7 +66,14 @@ static void usage(FILE *f)
           "  --function-credentials-ttl S  lifetime of a function instance's credentials\n"
           "                     (default 43200; shorter values are for testing renewal)\n"
           "  --key-use-flush-interval MS  save access key last-used dates this often\n"
-          "                     (default 60000; a clean stop saves them too)\n",
+          "                     (default 60000; a clean stop saves them too)\n"
+          "  --batch-tasks-per-invocation N  batch jobs' default of the quarry:tasks-per-\n"
+          "                     invocation tag, 1-64 (default 1, as AWS; docs/batch.md)\n"
+          "  --batch-concurrency N  default of quarry:concurrency, LambdaInvoke invocations\n"
+          "                     in flight per job, 1-64 (default 16)\n"
+          "  --batch-max-retries N  default of quarry:max-retries, 0-20 (default 3)\n"
+          "  --batch-failure-threshold PCT  default of quarry:failure-threshold-percent,\n"
+          "                     0-100 (default 50, as AWS; 100 never fails a job)\n",
           f);
 }
 
@@ -169,6 +176,7 @@ int main(int argc, char **argv)
         .idle_timeout_ms = 60000,
         .min_body_rate = 1024,
         .tls_port = 9443,
+        .batch = BATCH_DEFAULTS_BUILTIN,
     };
     cfg.root_akid = getenv("QUARRY_ROOT_ACCESS_KEY");
     cfg.root_secret = getenv("QUARRY_ROOT_SECRET_KEY");
@@ -255,6 +263,15 @@ int main(int argc, char **argv)
             cfg.key_use_flush_ms = (uint32_t)n;
         else if (strcmp(a, "--function-code-max") == 0 && parse_uint(v, UINT64_MAX, &n) == 0)
             cfg.fn_code_max = n;
+        else if (strcmp(a, "--batch-tasks-per-invocation") == 0 && parse_uint(v, 64, &n) == 0 &&
+                 n >= 1)
+            cfg.batch.tasks_per_invocation = (unsigned)n;
+        else if (strcmp(a, "--batch-concurrency") == 0 && parse_uint(v, 64, &n) == 0 && n >= 1)
+            cfg.batch.concurrency = (unsigned)n;
+        else if (strcmp(a, "--batch-max-retries") == 0 && parse_uint(v, 20, &n) == 0)
+            cfg.batch.max_retries = (unsigned)n;
+        else if (strcmp(a, "--batch-failure-threshold") == 0 && parse_uint(v, 100, &n) == 0)
+            cfg.batch.failure_threshold_pct = (unsigned)n;
         else if (strcmp(a, "--threads") == 0 && parse_uint(v, 256, &n) == 0)
             cfg.threads = (unsigned)n;
         else if (strcmp(a, "--workers") == 0 && parse_uint(v, 1024, &n) == 0 && n > 0)

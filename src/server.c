@@ -414,6 +414,7 @@ static enum qr_err start_functions(struct qr_server *s)
         .data_dir = s->cfg.data_dir,
         .region = s->cfg.region,
         .account_id = s->cfg.account_id,
+        .defaults = s->cfg.batch,
     };
     if ((err = batch_engine_new(&bo, &s->batch)) != QR_OK)
         fprintf(stderr, "quarry: cannot start the batch engine: %s\n", qr_strerror(err));

@@ -24,6 +24,7 @@
 #include <h2o.h>
 
 #include "auth/creds.h"
+#include "batch/batch.h"
 #include "http/http.h"
 #include "store/store.h"
 #include "util/err.h"
@@ -70,6 +71,7 @@ struct qr_config {
                                    stored unencrypted (measurements; S3 encrypts them all) */
     bool sse_c_plain_http;      /* accept SSE-C keys over plain HTTP (S3 requires HTTPS) */
     uint32_t key_use_flush_ms;  /* access key last-used saved this often; 0 = a minute */
+    struct batch_defaults batch; /* the opt-in batch job options' defaults (--batch-*) */
 };
 
 struct qr_job;

@@ -164,6 +164,20 @@ struct batch_job {
     int64_t elapsed_s; /* Timers.ElapsedTimeInActiveSeconds */
 };
 
+/* Server-wide defaults of the opt-in job options (`quarry serve --batch-*`); a job's
+ * quarry:* tags (docs/batch.md, "Beyond AWS") override them for that job. */
+struct batch_defaults {
+    unsigned tasks_per_invocation;  /* 1-64 */
+    unsigned concurrency;           /* LambdaInvoke invocations in flight, 1-64 */
+    unsigned max_retries;           /* of a TemporaryFailure, 0-20 */
+    unsigned failure_threshold_pct; /* 0-100; 100 never fails a job */
+};
+/* AWS's behaviour: one task per invocation, 16 in flight, 3 retries, 50%. */
+#define BATCH_DEFAULTS_BUILTIN                                                                     \
+    {                                                                                              \
+        1, 16, 3, 50                                                                               \
+    }
+
 struct batch_engine_opts {
     struct store *store;  /* borrowed */
     struct fn_engine *fn; /* borrowed; NULL: LambdaInvoke tasks fail */
@@ -171,6 +185,7 @@ struct batch_engine_opts {
     const char *data_dir; /* DATA */
     const char *region;   /* job ARNs, function resolution */
     const char *account_id;
+    struct batch_defaults defaults; /* all zero: BATCH_DEFAULTS_BUILTIN */
 };
 
 /* Creates the job tables if needed and starts the engine thread, which resumes the jobs

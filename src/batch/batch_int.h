@@ -25,7 +25,6 @@
 #define BATCH_MREAD_BUF       (64u * 1024u)
 #define BATCH_WINDOW_LAMBDA   512u /* LambdaInvoke tasks per window (one progress record; the
                                        invocations in flight drain at its end) */
-#define BATCH_LAMBDA_INFLIGHT 16u  /* LambdaInvoke invocations in flight at once */
 #define BATCH_LAMBDA_CHECK_MS 100   /* a LambdaInvoke window looks for a cancel this often */
 #define BATCH_MAX_INFLIGHT    64u  /* the most quarry:concurrency may ask for */
 #define BATCH_MAX_PER_INVOKE  64u  /* tasks in one invocation, at most (opt-in, see task.c) */
@@ -33,7 +32,6 @@
 #define BATCH_WINDOW_STORE    500u  /* copy/tagging tasks committed per transaction */
 #define BATCH_STORE_RUN       16u   /* windows per turn of the engine's loop, at most */
 #define BATCH_TURN_MS         500   /* no new window of a turn starts after this long */
-#define BATCH_RETRY_MAX       3u    /* TemporaryFailure retries before the task fails */
 #define BATCH_THRESHOLD_MIN   1000u /* tasks attempted before the failure threshold applies */
 #define BATCH_MSG_MAX         1024u /* ResultMessage is cut to this many bytes */
 
@@ -125,17 +123,19 @@ bool batch_dry_run_wanted(const struct store_job *j);
 void batch_dry_run(struct batch_engine *e, const struct store_job *j, const struct batch_def *d,
                    uint64_t total);
 
-/* What a job's quarry:* tags ask for beyond AWS (opt-in; the defaults are AWS's
- * behaviour): docs/batch.md lists them. */
+/* What a job's quarry:* tags ask for beyond AWS (opt-in; the defaults are the server's,
+ * BATCH_DEFAULTS_BUILTIN unless `quarry serve --batch-*` says): docs/batch.md lists them. */
 struct batch_opts {
     size_t per_invoke;      /* quarry:tasks-per-invocation, 1..64 (1) */
-    unsigned max_retries;   /* quarry:max-retries, 0..20 (BATCH_RETRY_MAX) */
+    unsigned max_retries;   /* quarry:max-retries, 0..20 (3) */
     unsigned concurrency;   /* quarry:concurrency, invocations in flight 1..64 (16) */
     unsigned threshold_pct; /* quarry:failure-threshold-percent, 0..100 (50); 100: never */
 };
 
-/* The job's options from its stored tags; bad or missing values keep the defaults. */
-void batch_job_opts(const struct store_job *j, struct batch_opts *out);
+/* The job's options from its stored tags; bad or missing values keep the server's
+ * defaults (e->o.defaults). */
+void batch_job_opts(const struct batch_engine *e, const struct store_job *j,
+                    struct batch_opts *out);
 
 /* ---- jobs (job.c) ---- */
 

@@ -199,10 +199,10 @@ static void finish(struct batch_engine *e, const struct store_job *j, const stru
 }
 
 /* More than half of the tasks (AWS's threshold) failed once enough were attempted. */
-static bool over_threshold(const struct store_job *j)
+static bool over_threshold(const struct batch_engine *e, const struct store_job *j)
 {
     struct batch_opts o;
-    batch_job_opts(j, &o);
+    batch_job_opts(e, j, &o);
     uint64_t done = j->succeeded + j->failed;
     /* quarry:failure-threshold-percent moves AWS's 50%; 100 never fails the job. */
     return o.threshold_pct < 100 && done >= BATCH_THRESHOLD_MIN &&
@@ -279,7 +279,7 @@ static void after_window(struct batch_engine *e, h2o_mem_pool_t *pool, const cha
     struct store_job j;
     if (store_job_get(e->reader, qr_slice_cstr(id), pool, &j) != QR_OK)
         return;
-    if (j.state == BATCH_ACTIVE && over_threshold(&j)) {
+    if (j.state == BATCH_ACTIVE && over_threshold(e, &j)) {
         char reason[256];
         snprintf(reason, sizeof(reason),
                  "Job failed: %llu of %llu tasks attempted failed, over the failure threshold "
@@ -376,6 +376,8 @@ enum qr_err batch_engine_new(const struct batch_engine_opts *o, struct batch_eng
     struct batch_engine *e = qr_xmalloc(sizeof(*e));
     memset(e, 0, sizeof(*e));
     e->o = *o;
+    if (e->o.defaults.tasks_per_invocation == 0) /* never valid: not given */
+        e->o.defaults = (struct batch_defaults)BATCH_DEFAULTS_BUILTIN;
     snprintf(e->data_dir, sizeof(e->data_dir), "%s", o->data_dir);
     snprintf(e->region, sizeof(e->region), "%s", o->region);
     snprintf(e->account_id, sizeof(e->account_id), "%s", o->account_id);

@@ -234,7 +234,7 @@ static enum qr_err tags_from_json(struct qr_slice json, struct batch_tags *t)
 
 /* ---- options from tags ---- */
 
-void batch_job_opts(const struct store_job *j, struct batch_opts *out)
+void batch_job_opts(const struct batch_engine *e, const struct store_job *j, struct batch_opts *out)
 {
     static const struct {
         const char *tag;
@@ -247,7 +247,9 @@ void batch_job_opts(const struct store_job *j, struct batch_opts *out)
         {"quarry:failure-threshold-percent", offsetof(struct batch_opts, threshold_pct), 0, 100},
     };
     struct batch_tags *t = qr_xmalloc(sizeof(*t));
-    uint64_t v[4] = {1, BATCH_RETRY_MAX, BATCH_LAMBDA_INFLIGHT, 50};
+    const struct batch_defaults *d = &e->o.defaults;
+    uint64_t v[4] = {d->tasks_per_invocation, d->max_retries, d->concurrency,
+                     d->failure_threshold_pct};
     memset(t, 0, sizeof(*t));
     if (tags_from_json(j->tags, t) == QR_OK) {
         for (size_t i = 0; i < t->n; i++)

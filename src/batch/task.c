@@ -798,7 +798,7 @@ static size_t lambda_run(struct batch_window *w, struct store_job_row *rows, boo
     /* quarry:tasks-per-invocation: AWS sends one task per invocation; a function that
      * loops over event['tasks'] (AWS's own examples do) can be given several, so one warm
      * process serves many. */
-    batch_job_opts(w->job, &lw.opts);
+    batch_job_opts(w->e, w->job, &lw.opts);
     lw.slots = qr_xmalloc(sizeof(*lw.slots) * w->n);
     pthread_mutex_init(&lw.mu, NULL);
     pthread_cond_init(&lw.cv, NULL);

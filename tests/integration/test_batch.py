@@ -23,7 +23,7 @@ import boto3
 from botocore.config import Config
 
 from harness import check, client_error, eq, expect_client_error, run, test
-from quarry_server import ACCOUNT, DIR_CFG, REGION, QuarryServer, build_zip
+from quarry_server import ACCOUNT, DIR_CFG, REGION, QuarryServer, binary_path, build_zip
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "lambda_fixtures")
@@ -663,6 +663,51 @@ def tasks_per_invocation_tag():
     eq(sorted(urllib.parse.unquote_plus(r[1]) for r in rows["succeeded"]), sorted(keys[:-1]),
        "every task its own row")
     eq(rows["failed"][0][5], "PermanentFailure", "the failed task of a shared event")
+
+
+@test
+def server_flags_set_batch_defaults():
+    """`quarry serve --batch-*` sets the defaults of the opt-in job options for every job; a
+    job's quarry:* tag still overrides them. Here: 8 tasks per invocation and a failure
+    threshold of 100% (never fail) by flag, 1 task per invocation by tag; bad flag values
+    are refused at start."""
+    global s3, s3c, lam
+    saved = (s3, s3c, lam)
+    other = QuarryServer(extra_args=["--batch-tasks-per-invocation", "8",
+                                     "--batch-failure-threshold", "100"]).start()
+    try:
+        s3, s3c, lam = other.boto3_client(), control_client(other), other.lambda_client()
+        other.lambda_role()
+        other.batch_role()
+        b, man, rep = gp_bucket(), gp_bucket(), gp_bucket()
+        fn = deploy(uniq("bt-flags"), "batch_behaviours/lambda_function.py")
+        keys = [f"ok/{i}" for i in range(40)]
+        etag = put_manifest(man, "m.csv", [manifest_line(b, k) for k in keys])
+        op = {"LambdaInvoke": {"FunctionArn": fn, "InvocationSchemaVersion": "2.0",
+                               "UserArguments": {"a": "b"}}}
+        for tags, want_max in (([], 8), ([{"Key": "quarry:tasks-per-invocation", "Value": "1"}], 1)):
+            jid = s3c.create_job(**job_args(man, "m.csv", etag, op, rep, Tags=tags))["JobId"]
+            eq(wait_job(jid)["Status"], "Complete", f"status with tags {tags}")
+            _, rows = read_report(rep, jid)
+            counts = [json.loads(r[6])["ntasks"] for r in rows["succeeded"]]
+            eq((len(counts), max(counts)), (40, want_max), f"tasks per event with tags {tags}")
+        # 1,001 failed tasks of 1,001: over AWS's 50% once 1,000 were attempted, yet the
+        # flag's 100% lets the job complete
+        etag = put_manifest(man, "perm.csv", [manifest_line(b, f"perm/{i}") for i in range(1001)])
+        jid = s3c.create_job(**job_args(man, "perm.csv", etag, op))["JobId"]
+        job = wait_job(jid)
+        eq((job["Status"], job["ProgressSummary"]["NumberOfTasksFailed"]), ("Complete", 1001),
+           "threshold 100% by flag")
+    finally:
+        s3, s3c, lam = saved
+        other.close()
+    for flag, value in (("--batch-concurrency", "0"), ("--batch-max-retries", "21"),
+                        ("--batch-tasks-per-invocation", "65"), ("--batch-failure-threshold", "101")):
+        with tempfile.TemporaryDirectory() as d:
+            r = subprocess.run([binary_path(), "serve", "--port", "0", "--data", d, flag, value],
+                               capture_output=True, timeout=30)
+        eq(r.returncode, 2, f"{flag} {value} refused")
+        check(f"bad option {flag} {value}".encode() in r.stderr, r.stderr[:200])
 
 
 @test
