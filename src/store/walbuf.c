@@ -6,7 +6,7 @@
  * and a frame is 4,120 bytes, so the frames of one commit are ~2 system calls and ~3
  * page-cache page updates each: a third of the writer thread's CPU on 4 KiB PUTs, spent
  * on the one thread every write waits for. Here the WAL's appends collect in a buffer
- * and go out as one pwrite: at the sync of the commit, or before anything could need
+ * and go out in few large writes: at the sync of the commit, or before anything could need
  * them on disk or in the file: a read or truncate of the WAL, its size, a file-control,
  * a write elsewhere in the file, a full buffer, its close, and the commit's publication
  * in the shared-memory index (the main database file's xShmBarrier, which SQLite calls
@@ -103,6 +103,9 @@ static int wb_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
 
 static int db_close(sqlite3_file *f)
 {
+    struct wb_file *d = (struct wb_file *)f;
+    if (d->wal) /* SQLite closes the WAL first; never leave it pointing here anyway */
+        d->wal->db = NULL;
     return REAL(f)->pMethods->xClose(REAL(f));
 }
 static int db_read(sqlite3_file *f, void *p, int n, sqlite3_int64 off)
