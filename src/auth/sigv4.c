@@ -492,7 +492,6 @@ static bool query_next(struct query_iter *it, struct qr_slice *name, struct qr_s
     return false;
 }
 
-/* Compares a raw query name with lit after percent-decoding (names are short). */
 /* A query parameter's name, percent-decoded into buf (NUL-terminated); false when it is
  * too long to be one quarry reads. Decoded once per parameter, then compared. */
 #define QNAME_BUF 48
@@ -501,6 +500,7 @@ static bool qname_decode(struct qr_slice raw, char buf[QNAME_BUF])
     return raw.len < 3 * QNAME_BUF && decode_cstr(buf, QNAME_BUF, raw);
 }
 
+/* Compares a raw query name with lit after percent-decoding (names are short). */
 static bool qname_is(struct qr_slice raw, const char *lit, bool icase)
 {
     char buf[QNAME_BUF];
@@ -808,6 +808,66 @@ static int qparam_cmp(const void *va, const void *vb)
                         qr_slice(b->base + b->p.val_off, b->p.val_len));
 }
 
+/* Whether s is already the AWS UriEncode of its own percent-decoding: unreserved bytes
+ * as they are, every other byte as %XX in upper case. Re-encoding it changes nothing. */
+static bool is_canonical_enc(struct qr_slice s)
+{
+    for (size_t i = 0; i < s.len; i++) {
+        if (is_unreserved(s.p[i]))
+            continue;
+        if (s.p[i] != '%' || s.len - i < 3)
+            return false;
+        uint8_t h = s.p[i + 1], l = s.p[i + 2];
+        bool hex = ((h >= '0' && h <= '9') || (h >= 'A' && h <= 'F')) &&
+                   ((l >= '0' && l <= '9') || (l >= 'A' && l <= 'F'));
+        if (!hex || is_unreserved((uint8_t)(qr_hex_val(h) * 16 + qr_hex_val(l))))
+            return false;
+        i += 2;
+    }
+    return true;
+}
+
+/* The canonical query when the query already is one, as the SDKs' presigners send it:
+ * every name and value canonically encoded and the pairs in order. Then it is copied as
+ * it is (a valueless pair gets its "=", the presign signature is left out), with no
+ * decoding, re-encoding or sorting; false (nothing written) sends the query the long way,
+ * which produces the same bytes for such a query. */
+static bool add_query_as_is(struct qr_buf *b, struct qr_slice query, bool presigned,
+                            enum qr_err *err)
+{
+    struct query_iter it = {query, 0};
+    struct qr_slice n, v, pn = {0}, pv = {0};
+    size_t np = 0;
+    while (query_next(&it, &n, &v)) {
+        if (presigned && qr_slice_eq_lit(n, "X-Amz-Signature"))
+            continue; /* canonical: the raw name is the decoded one */
+        if (++np > SIGV4_MAX_PARAMS || !is_canonical_enc(n) || !is_canonical_enc(v))
+            return false;
+        int c = np > 1 ? qr_slice_cmp(pn, n) : -1;
+        if (c > 0 || (c == 0 && qr_slice_cmp(pv, v) > 0))
+            return false;
+        pn = n;
+        pv = v;
+    }
+    it = (struct query_iter){query, 0};
+    *err = QR_OK;
+    bool first = true;
+    while (*err == QR_OK && query_next(&it, &n, &v)) {
+        if (presigned && qr_slice_eq_lit(n, "X-Amz-Signature"))
+            continue;
+        if (!first)
+            *err = qr_buf_add(b, "&", 1);
+        first = false;
+        if (*err == QR_OK)
+            *err = qr_buf_add(b, n.p, n.len);
+        if (*err == QR_OK)
+            *err = qr_buf_add(b, "=", 1);
+        if (*err == QR_OK && v.len)
+            *err = qr_buf_add(b, v.p, v.len);
+    }
+    return true;
+}
+
 /* Canonical query: every pair decoded and re-encoded, "name=" for a valueless one,
  * sorted by encoded name then value; the presign signature itself left out. */
 static enum qr_err add_query(struct qr_buf *b, struct qr_slice query, bool presigned)
@@ -819,6 +879,8 @@ static enum qr_err add_query(struct qr_buf *b, struct qr_slice query, bool presi
     size_t np = 0, cap = 0;
     enum qr_err err = QR_OK;
 
+    if (add_query_as_is(b, query, presigned, &err))
+        return err;
     qr_buf_init(&scratch, 3 * SIGV4_MAX_QUERY);
     /* Allocate now: with only empty names and values ("?=") scratch.p would stay NULL,
      * and NULL + 0 is undefined behaviour (found by fuzz_sigv4). */

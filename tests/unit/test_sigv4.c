@@ -247,6 +247,21 @@ static void test_query_tampered_and_reordered(void **state)
     r.in.query = QR_SLICE_LIT("max-keys=1%30&encoding-type=url&continuation-token&delimiter=%2f"
                               "&list-type=2&prefix=a%20b%2fc%2b");
     assert_int_equal(check(&r, v, &a, NULL), QR_OK);
+    /* Already canonical and in order (copied as it is, no re-encoding), the valueless
+     * pair with and without its '=': the same signature; one value changed is not. */
+    r.in.query = QR_SLICE_LIT("continuation-token&delimiter=%2F&encoding-type=url&list-type=2"
+                              "&max-keys=10&prefix=a%20b%2Fc%2B");
+    assert_int_equal(check(&r, v, &a, NULL), QR_OK);
+    r.in.query = QR_SLICE_LIT("continuation-token=&delimiter=%2F&encoding-type=url&list-type=2"
+                              "&max-keys=10&prefix=a%20b%2Fc%2B");
+    assert_int_equal(check(&r, v, &a, NULL), QR_OK);
+    r.in.query = QR_SLICE_LIT("continuation-token=&delimiter=%2F&encoding-type=url&list-type=2"
+                              "&max-keys=10&prefix=a%20b%2Fc%2C");
+    assert_int_equal(check(&r, v, &a, NULL), QR_E_SIGNATURE);
+    /* In order but not canonical (hex in lower case): the long way. */
+    r.in.query = QR_SLICE_LIT("continuation-token=&delimiter=%2f&encoding-type=url&list-type=2"
+                              "&max-keys=10&prefix=a%20b%2Fc%2B");
+    assert_int_equal(check(&r, v, &a, NULL), QR_OK);
     /* '+' is not a space in SigV4. */
     r.in.query = QR_SLICE_LIT("list-type=2&prefix=a+b%2Fc%2B&encoding-type=url&max-keys=10"
                               "&delimiter=%2F&continuation-token=");
