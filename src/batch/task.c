@@ -201,22 +201,6 @@ static void build_store_rows(struct batch_window *w, struct store_job_row *rows,
 
 #define CK_READ_CHUNK (256u * 1024u)
 
-/* Feeds bytes [off, off+len) of the object to st, 256 KiB at a time. */
-static enum qr_err digest_range(struct store *store, const struct store_obj *o, uint64_t off,
-                                uint64_t len, struct qr_ck_state *st, uint8_t *buf)
-{
-    struct store_obj_cursor cur;
-    store_obj_cursor_init(&cur, store, o, off, len);
-    size_t got = 0;
-    enum qr_err err;
-    while ((err = store_obj_read(&cur, buf, CK_READ_CHUNK, &got)) == QR_OK && got > 0)
-        qr_ck_update(st, buf, got);
-    store_obj_cursor_close(&cur);
-    if (err == QR_OK && cur.pos != cur.end)
-        err = QR_E_INTERNAL;
-    return err;
-}
-
 /*
  * The checksum S3 would report for the object: FULL_OBJECT digests every byte; COMPOSITE
  * digests each part the object was uploaded in, then the concatenated part digests,
@@ -235,15 +219,14 @@ static enum qr_err object_checksum(struct store *store, const struct store_obj *
         return QR_E_NOT_IMPLEMENTED; /* completed before part sizes were recorded */
     qr_ck_init(&st, alg);
     if (!*composite) {
-        err = digest_range(store, o, 0, o->size, &st, buf);
+        err = obj_digest_range(store, o, 0, o->size, &st, 1, buf, CK_READ_CHUNK);
     } else {
         uint64_t off = 0;
         for (uint32_t i = 0; i < o->parts && err == QR_OK; i++) {
             struct qr_ck_state part;
             uint64_t len = store_obj_part_size(o, i);
             qr_ck_init(&part, alg);
-            err = off + len <= o->size ? digest_range(store, o, off, len, &part, buf)
-                                       : QR_E_INTERNAL;
+            err = obj_digest_range(store, o, off, len, &part, 1, buf, CK_READ_CHUNK);
             qr_ck_final(&part, d);
             qr_ck_update(&st, d, qr_ck_len(alg));
             off += len;

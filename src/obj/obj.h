@@ -19,6 +19,7 @@
 
 #include "store/store.h"
 #include "util/buf.h"
+#include "util/checksum.h"
 #include "util/err.h"
 #include "util/slice.h"
 
@@ -53,6 +54,16 @@ enum obj_tag_problem obj_tags_check(const struct obj_tag *t, size_t n, size_t ma
  * out. Errors: QR_E_TOO_LARGE (out's cap). */
 enum qr_err obj_tags_encode(const struct obj_tag *t, size_t n, struct qr_buf *out)
     __attribute__((warn_unused_result));
+
+/* ---- digests of stored bytes (digest.c) ---- */
+
+/* Feeds bytes [off, off+len) of o (inline or in its blobs) to each of the n digests st,
+ * reading through store_obj_cursor in pieces of up to cap bytes into buf (the caller's,
+ * reused; unused, and may be NULL, for an inline object). Errors: QR_E_IO (a blob is missing or short), QR_E_INTERNAL (the range lies
+ * beyond the object, or o is still sealed). Any thread; blocks on the disk. */
+enum qr_err obj_digest_range(struct store *st, const struct store_obj *o, uint64_t off,
+                             uint64_t len, struct qr_ck_state *ck, size_t n, uint8_t *buf,
+                             size_t cap) __attribute__((warn_unused_result));
 
 /* ---- stored headers (headers.c) ----
  * An object's or upload's headers as api/s3 stores them: "name NUL value NUL" pairs,

@@ -4,8 +4,8 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "obj/obj.h"
 #include "util/codec.h"
 #include "util/limits.h"
 #include "util/names.h"
@@ -228,30 +228,12 @@ bool s3_copy_source_conditions(struct s3_op *op, const struct store_obj *src)
     return true;
 }
 
-static void digests_update(struct qr_ck_state *st, size_t n, const void *p, size_t len)
-{
-    for (size_t i = 0; i < n; i++)
-        qr_ck_update(&st[i], p, len);
-}
-
 /* Feeds bytes [off, off+len) of an object (inline or in extents) to the digests. */
 enum qr_err s3_digest_range(struct s3_op *op, const struct store_obj *obj, uint64_t off,
                             uint64_t len, struct qr_ck_state *st, size_t n)
 {
-    if (obj->inline_data.p) {
-        digests_update(st, n, obj->inline_data.p + off, (size_t)len);
-        return QR_OK;
-    }
-    uint8_t *buf = qr_xmalloc(COPY_CHUNK);
-    struct store_obj_cursor cur;
-    store_obj_cursor_init(&cur, op->store, obj, off, len);
-    size_t got = 0;
-    enum qr_err e;
-    while ((e = store_obj_read(&cur, buf, COPY_CHUNK, &got)) == QR_OK && got > 0)
-        digests_update(st, n, buf, got);
-    store_obj_cursor_close(&cur);
-    if (e == QR_OK && cur.pos != off + len)
-        e = QR_E_INTERNAL; /* the range lies beyond the object */
+    uint8_t *buf = obj->inline_data.p ? NULL : qr_xmalloc(COPY_CHUNK);
+    enum qr_err e = obj_digest_range(op->store, obj, off, len, st, n, buf, COPY_CHUNK);
     free(buf);
     return e;
 }
