@@ -328,7 +328,7 @@ static void *loop_main(void *arg)
 
     while (!atomic_load_explicit(&s->stopping, memory_order_relaxed)) {
         h2o_evloop_run(th->loop, 100);
-        store_reader_end(th->reader); /* an idle loop pins no old WAL frames */
+        store_reader_idle(th->reader); /* an idle loop pins no old WAL frames */
         if (th->log->len >= LOG_FLUSH_BYTES || th->log->len > 0)
             flush_thread_log(th);
     }

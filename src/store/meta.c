@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/buf.h"
@@ -181,10 +182,24 @@ enum qr_err store_reader_new(struct store *st, struct store_reader **out)
     r->held = false;
     r->seq = 0;
     r->bgen = 0;
+    r->snap = 0;
+    r->used = false;
+    r->began_ms = 0;
+    r->memo = NULL;
     memset(r->bmemo, 0, sizeof(r->bmemo));
     stmt_cache_init(&r->c, db);
     *out = r;
     return QR_OK;
+}
+
+/* How long a busy thread may keep one snapshot between passes (store_reader_idle). */
+#define READER_HOLD_MS 1000
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 void store_reader_fresh(struct store_reader *r)
@@ -192,6 +207,7 @@ void store_reader_fresh(struct store_reader *r)
     /* Read before BEGIN, and the snapshot starts at the first read after it: the
      * snapshot holds at least every commit counted here. */
     uint64_t now = atomic_load_explicit(&r->st->n_commits, memory_order_acquire);
+    r->used = true;
     if (r->held && now == r->seq)
         return;
     if (r->held)
@@ -201,6 +217,8 @@ void store_reader_fresh(struct store_reader *r)
     uint64_t bgen = atomic_load_explicit(&r->st->bucket_gen, memory_order_acquire);
     if (stmt_exec(&r->c, ST_BEGIN) == QR_OK) {
         r->held = true;
+        r->snap++;
+        r->began_ms = mono_ms();
         r->seq = now;
         r->bgen = bgen;
     }
@@ -216,9 +234,27 @@ void store_reader_end(struct store_reader *r)
     (void)stmt_exec(&r->c, ST_COMMIT); /* logged by stmt_exec; a read commit cannot lose data */
 }
 
+void store_reader_idle(struct store_reader *r)
+{
+    if (!r->held)
+        return;
+    /* A snapshot nothing was committed after is the newest: it pins no older WAL frames
+     * than a new one would, and keeping it keeps the object memo. It is still given up
+     * when the pass used none of it (an idle loop holds nothing, so a TRUNCATE
+     * checkpoint, which waits for readers of the WAL, is not kept waiting) and after
+     * READER_HOLD_MS, so no busy loop holds one snapshot for long either. */
+    bool keep = r->used &&
+                atomic_load_explicit(&r->st->n_commits, memory_order_acquire) == r->seq &&
+                mono_ms() - r->began_ms < READER_HOLD_MS;
+    r->used = false;
+    if (!keep)
+        store_reader_end(r);
+}
+
 void store_reader_cache(struct store_reader *r, unsigned kib)
 {
     char sql[64];
+    objmemo_enable(r);
     snprintf(sql, sizeof(sql), "PRAGMA cache_size=-%u;", kib);
     (void)sqlite3_exec(r->db, sql, NULL, NULL, NULL); /* failing leaves the default */
 }
@@ -240,6 +276,7 @@ void store_reader_free(struct store_reader *r)
     if (r == NULL)
         return;
     store_reader_end(r);
+    objmemo_free(r);
     stmt_cache_dispose(&r->c);
     sqlite3_close(r->db);
     free(r);
@@ -1096,6 +1133,8 @@ enum qr_err store_obj_get_v(struct store_reader *r, struct qr_slice bucket, stru
                             struct store_obj *out)
 {
     enum qr_err err = QR_OK;
+    if (objmemo_get(r, bucket, key, version, with_data, pool, out))
+        return QR_OK;
     struct store_obj o;
     sqlite3_stmt *s = stmt_get(&r->c, version.len ? ST_OBJ_GET_V : ST_OBJ_GET);
     if (s == NULL)
@@ -1172,8 +1211,10 @@ enum qr_err store_obj_get_v(struct store_reader *r, struct qr_slice bucket, stru
         if (err == QR_OK)
             err = store_extents_open(r, o.ext, o.n_ext, &o.sealed);
     }
-    if (err == QR_OK)
+    if (err == QR_OK) {
         *out = o;
+        objmemo_put(r, bucket, key, version, with_data, &o);
+    }
 out:
     sqlite3_reset(s);
     return err;

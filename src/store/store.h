@@ -65,6 +65,10 @@ void store_reader_cache(struct store_reader *r, unsigned kib);
 void store_reader_fresh(struct store_reader *r);
 /* Ends the shared read transaction, if any, so an idle thread pins no old WAL frames. */
 void store_reader_end(struct store_reader *r);
+/* Between a loop's passes: store_reader_end, unless the pass used the snapshot, nothing
+ * was committed since it began (so it pins no old WAL frames) and it is younger than a
+ * second; then it stays held with what was read in it. */
+void store_reader_idle(struct store_reader *r);
 
 /* ---- checksums as stored (the algorithm set of x-amz-checksum-*) ---- */
 

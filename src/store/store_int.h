@@ -138,6 +138,10 @@ struct store_reader {
     bool held;     /* a read transaction is open across calls (store_reader_fresh) */
     uint64_t seq;  /* st->n_commits when it was opened */
     uint64_t bgen; /* st->bucket_gen when it was opened */
+    uint64_t snap;         /* counts the held read transactions begun: the snapshot's identity */
+    int64_t began_ms;      /* monotonic ms when the held one began */
+    bool used;             /* store_reader_fresh since the last store_reader_idle */
+    struct obj_memo *memo; /* small objects read in this snapshot (objmemo.c); NULL: none */
     /* Buckets read lately (store_bucket_get), each valid while st->bucket_gen is still
      * the gen it was read under: every request asks for its bucket, and bucket rows
      * change rarely. */
@@ -147,6 +151,17 @@ struct store_reader {
         struct store_bucket b;
     } bmemo[8];
 };
+
+/* objmemo.c: a reader's memo of small object rows read in its held snapshot, which
+ * store_obj_get_v consults first (see there). */
+void objmemo_enable(struct store_reader *r);
+void objmemo_free(struct store_reader *r);
+bool objmemo_get(struct store_reader *r, struct qr_slice bucket, struct qr_slice key,
+                 struct qr_slice version, bool with_data, h2o_mem_pool_t *pool,
+                 struct store_obj *out);
+void objmemo_put(struct store_reader *r, struct qr_slice bucket, struct qr_slice key,
+                 struct qr_slice version, bool with_data, const struct store_obj *o);
+uint64_t objmemo_hits(const struct store_reader *r); /* reads it served (tests) */
 
 struct store_change;
 /* Runs inside the writer's transaction (within a SAVEPOINT of its own). A non-OK return

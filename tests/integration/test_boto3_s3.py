@@ -149,6 +149,36 @@ def put_get_head_delete():
 
 
 @test
+def hot_objects_read_after_write():
+    """Each event loop keeps the small objects it read in its current snapshot (store/
+    objmemo.c): every change must show on every connection at once. Four clients with one
+    connection each (spread over the loops) read a key until it is hot, then one client
+    changes it (overwrite, metadata, tags, delete) and every client reads again."""
+    clients = [srv.boto3_client(max_pool_connections=1) for _ in range(4)]
+    for b in both("hot"):
+        for i in range(5):
+            body = f"round {i} ".encode() * 50
+            clients[i % 4].put_object(Bucket=b, Key="k", Body=body, Metadata={"round": str(i)})
+            for c in clients:
+                for _ in range(3):
+                    g = c.get_object(Bucket=b, Key="k")
+                    eq(body_of(g), body, f"{b} round {i}: body")
+                    eq(g["Metadata"], {"round": str(i)}, f"{b} round {i}: metadata")
+        if not is_dir(b):
+            clients[1].copy_object(Bucket=b, Key="k", CopySource={"Bucket": b, "Key": "k"},
+                                   Metadata={"round": "copied"}, MetadataDirective="REPLACE")
+            for c in clients:
+                eq(c.head_object(Bucket=b, Key="k")["Metadata"], {"round": "copied"},
+                   f"{b}: metadata replaced in place")
+            clients[2].put_object_tagging(Bucket=b, Key="k", Tagging={"TagSet": [{"Key": "t", "Value": "1"}]})
+            for c in clients:
+                eq(c.get_object(Bucket=b, Key="k").get("TagCount"), 1, f"{b}: tag count after tagging")
+        clients[3].delete_object(Bucket=b, Key="k")
+        for c in clients:
+            expect_client_error("NoSuchKey", 404, c.get_object, Bucket=b, Key="k")
+
+
+@test
 def no_such_key_error_body():
     b = make_gp("nskbody")
     _, _, resp = client_error(s3.get_object, Bucket=b, Key="dir/missing.txt")

@@ -1440,6 +1440,118 @@ static void test_obj_cursor(void **state)
 
 /* Encrypted objects read back whole through the store; the blob file does not hold the
  * plaintext; an SSE-C object is sealed until the right key is given. */
+/* The object memo of a loop's reader (objmemo.c): within one snapshot a read is served
+ * from it (the hit counter moves) and equals what SQLite returns; a copy handed out is the
+ * caller's; a commit and store_reader_fresh, or store_reader_idle after a commit, show
+ * the new row; SSE-S3 bytes come back decrypted once, SSE-C ones sealed every time; more
+ * objects than the arena holds (it starts over) and keys differing only by bucket,
+ * version or data/no-data each read right. */
+static void test_obj_memo(void **state)
+{
+    struct fx *f = *state;
+    struct store_obj o;
+    store_reader_cache(f->r, 2048); /* an event loop's reader: the memo is on */
+    assert_int_equal(put(f, SL("k"), "one", 3, "e1"), QR_OK);
+    store_reader_fresh(f->r);
+    uint64_t h0 = objmemo_hits(f->r);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(store_obj_get(f->r, SL("bkt"), SL("k"), true, &f->pool, &o), QR_OK);
+        assert_string_equal(o.etag, "e1");
+        assert_int_equal(o.inline_data.len, 3);
+        assert_memory_equal(o.inline_data.p, "one", 3);
+        assert_int_equal(o.key.len, 1);
+        o._inline_buf[0] = 'X'; /* the caller's copy: the next read is unchanged */
+    }
+    assert_int_equal(objmemo_hits(f->r), h0 + 2);
+    assert_int_equal(store_obj_get(f->r, SL("bkt"), SL("k"), false, &f->pool, &o), QR_OK);
+    assert_null(o.inline_data.p);
+    assert_string_equal(o.etag, "e1");
+    assert_int_equal(store_obj_get(f->r, SL("bkt"), SL("k"), false, &f->pool, &o), QR_OK);
+    assert_null(o.inline_data.p);
+    assert_int_equal(objmemo_hits(f->r), h0 + 3);
+
+    /* a commit: the held snapshot (and so the memo) still says e1, a fresh one e2 */
+    assert_int_equal(put(f, SL("k"), "two!", 4, "e2"), QR_OK);
+    assert_int_equal(store_obj_get(f->r, SL("bkt"), SL("k"), true, &f->pool, &o), QR_OK);
+    assert_string_equal(o.etag, "e1");
+    store_reader_fresh(f->r);
+    assert_int_equal(store_obj_get(f->r, SL("bkt"), SL("k"), true, &f->pool, &o), QR_OK);
+    assert_string_equal(o.etag, "e2");
+    assert_memory_equal(o.inline_data.p, "two!", 4);
+    /* between passes: kept while nothing commits, given up after a commit */
+    store_reader_idle(f->r);
+    uint64_t h1 = objmemo_hits(f->r);
+    store_reader_fresh(f->r);
+    assert_int_equal(store_obj_get(f->r, SL("bkt"), SL("k"), true, &f->pool, &o), QR_OK);
+    assert_int_equal(objmemo_hits(f->r), h1 + 1);
+    assert_int_equal(put(f, SL("k"), "three", 5, "e3"), QR_OK);
+    store_reader_idle(f->r);
+    assert_int_equal(store_obj_get(f->r, SL("bkt"), SL("k"), true, &f->pool, &o), QR_OK);
+    assert_string_equal(o.etag, "e3");
+    store_reader_idle(f->r); /* a pass that used nothing gives the snapshot up */
+    store_reader_fresh(f->r);
+    store_reader_idle(f->r);
+    store_reader_idle(f->r);
+    assert_int_equal(put(f, SL("k"), "four", 4, "e4"), QR_OK);
+    assert_int_equal(store_obj_get(f->r, SL("bkt"), SL("k"), true, &f->pool, &o), QR_OK);
+    assert_string_equal(o.etag, "e4");
+
+    /* same key in another bucket */
+    mkbucket(f, "b2", STORE_BUCKET_GENERAL);
+    assert_int_equal(put_cond(f, "b2", SL("k"), "other", 5, "o1", (struct store_cond){0}), QR_OK);
+    store_reader_fresh(f->r);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(store_obj_get(f->r, SL("b2"), SL("k"), true, &f->pool, &o), QR_OK);
+        assert_string_equal(o.etag, "o1");
+        assert_int_equal(store_obj_get(f->r, SL("bkt"), SL("k"), true, &f->pool, &o), QR_OK);
+        assert_string_equal(o.etag, "e4");
+    }
+
+    /* encrypted at rest */
+    struct store_sse s3 = {.mode = STORE_SSE_S3}, c = {.mode = STORE_SSE_C};
+    memset(c.key, 0x42, 32);
+    unsigned mn = 0;
+    assert_int_equal(EVP_Digest(c.key, 32, c.key_md5, &mn, EVP_md5(), NULL), 1);
+    uint8_t *data = pattern(4096, 3);
+    assert_int_equal(put_sse(f, SL("s3"), data, 4096, &s3), QR_OK);
+    assert_int_equal(put_sse(f, SL("ssec"), data, 100, &c), QR_OK);
+    store_reader_fresh(f->r);
+    uint64_t h2 = objmemo_hits(f->r);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(store_obj_get(f->r, SL("bkt"), SL("s3"), true, &f->pool, &o), QR_OK);
+        assert_memory_equal(o.inline_data.p, data, 4096);
+        assert_int_equal(store_obj_get(f->r, SL("bkt"), SL("ssec"), true, &f->pool, &o), QR_OK);
+        assert_true(o.sealed);
+        assert_int_equal(store_obj_unseal(&o, c.key), QR_OK);
+        assert_memory_equal(o.inline_data.p, data, 100);
+    }
+    assert_int_equal(objmemo_hits(f->r), h2 + 2); /* the SSE-S3 one only */
+
+    /* more than the arena holds (8 MiB): it starts over, every read stays right */
+    enum { N = 2200 };
+    for (int i = 0; i < N; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "many/%04d", i);
+        data[0] = (uint8_t)i;
+        data[1] = (uint8_t)(i >> 8);
+        assert_int_equal(put(f, qr_slice_cstr(k), data, 4096, "m"), QR_OK);
+    }
+    store_reader_fresh(f->r);
+    for (int round = 0; round < 3; round++, h2o_mem_clear_pool(&f->pool))
+        for (int i = 0; i < N; i++) {
+            char k[16];
+            snprintf(k, sizeof(k), "many/%04d", i);
+            assert_int_equal(store_obj_get(f->r, SL("bkt"), qr_slice_cstr(k), true, &f->pool, &o),
+                             QR_OK);
+            assert_int_equal(o.inline_data.len, 4096);
+            assert_int_equal(o.inline_data.p[0] | o.inline_data.p[1] << 8, i);
+            assert_memory_equal(o.inline_data.p + 2, data + 2, 4094);
+            assert_int_equal(o.key.len, strlen(k));
+            assert_memory_equal(o.key.p, k, o.key.len);
+        }
+    free(data);
+}
+
 static void test_sse_at_rest(void **state)
 {
     struct fx *f = *state;
@@ -2235,6 +2347,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_put_get, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_reader_fresh, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_bucket_memo, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_obj_memo, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_overwrite_frees, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_copy_shares, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_rewrite_by_rowid, setup, fx_teardown),
