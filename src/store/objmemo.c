@@ -11,17 +11,18 @@
  * replaces. A hit copies the entry into the request's pool: the arena is reset by the
  * next snapshot while a response may still be in flight.
  *
- * Layout: a bump arena of entries and a direct-mapped slot table; a slot is valid when it
- * carries the memo's current generation, so emptying is O(1) (generation + 1, arena
- * offset 0). A collision replaces; a full arena starts over (the working set is bigger
- * than the memo, and what is hot comes back at the next reads).
+ * Layout: a bump arena of entries and a 4-way set-associative slot table; a slot is valid
+ * when it carries the memo's current generation, so emptying is O(1) (generation + 1,
+ * arena offset 0). A full set replaces one of its slots; a full arena starts over (the
+ * working set is bigger than the memo, and what is hot comes back at the next reads).
  */
 #include "store/store_int.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define MEMO_SLOTS     4096u       /* power of two */
+#define MEMO_SETS      2048u       /* power of two */
+#define MEMO_WAYS      4u          /* slots per set: hot keys sharing a set stay */
 #define MEMO_ARENA     (8u << 20)  /* bytes of entries per reader */
 #define MEMO_ENTRY_MAX (16u << 10) /* larger rows are read from SQLite each time */
 
@@ -47,7 +48,7 @@ struct obj_memo {
     uint32_t gen;
     size_t used;
     uint8_t *arena; /* MEMO_ARENA bytes, allocated at first fill */
-    struct memo_slot slots[MEMO_SLOTS];
+    struct memo_slot slots[MEMO_SETS * MEMO_WAYS];
 };
 
 static uint32_t memo_hash(struct qr_slice b, struct qr_slice k, struct qr_slice v, bool with_data)
@@ -90,12 +91,24 @@ static bool memo_current(struct store_reader *r, struct obj_memo *m)
     return true;
 }
 
-static struct memo_ent *memo_at(struct obj_memo *m, uint32_t h)
+static struct memo_slot *memo_set(struct obj_memo *m, uint32_t h)
 {
-    struct memo_slot *s = &m->slots[h & (MEMO_SLOTS - 1)];
-    if (s->gen != m->gen || m->arena == NULL)
-        return NULL;
-    return (struct memo_ent *)(m->arena + s->off);
+    return &m->slots[(h & (MEMO_SETS - 1)) * MEMO_WAYS];
+}
+
+/* The valid entries of h's set, one by one: *way starts at 0. */
+static struct memo_ent *memo_next(struct obj_memo *m, uint32_t h, unsigned *way)
+{
+    struct memo_slot *set = memo_set(m, h);
+    while (m->arena != NULL && *way < MEMO_WAYS) {
+        struct memo_slot *s = &set[(*way)++];
+        if (s->gen == m->gen) {
+            struct memo_ent *e = (struct memo_ent *)(m->arena + s->off);
+            if (e->hash == h)
+                return e;
+        }
+    }
+    return NULL;
 }
 
 static const uint8_t *take(const uint8_t **p, size_t n)
@@ -122,14 +135,22 @@ bool objmemo_get(struct store_reader *r, struct qr_slice bucket, struct qr_slice
     if (m == NULL || !memo_current(r, m))
         return false;
     uint32_t h = memo_hash(bucket, key, version, with_data);
-    struct memo_ent *e = memo_at(m, h);
-    if (e == NULL || e->hash != h || e->with_data != with_data || e->blen != bucket.len ||
-        e->klen != key.len || e->vlen != version.len)
-        return false;
-    const uint8_t *p = (const uint8_t *)(e + 1);
-    const uint8_t *b = take(&p, e->blen), *k = take(&p, e->klen), *v = take(&p, e->vlen);
-    if (memcmp(b, bucket.p, bucket.len) != 0 || memcmp(k, key.p, key.len) != 0 ||
-        (version.len && memcmp(v, version.p, version.len) != 0))
+    struct memo_ent *e;
+    const uint8_t *p = NULL, *k = NULL;
+    for (unsigned way = 0; (e = memo_next(m, h, &way)) != NULL;) {
+        if (e->with_data != with_data || e->blen != bucket.len || e->klen != key.len ||
+            e->vlen != version.len)
+            continue;
+        p = (const uint8_t *)(e + 1);
+        const uint8_t *b = take(&p, e->blen), *v;
+        k = take(&p, e->klen);
+        v = take(&p, e->vlen);
+        if (memcmp(b, bucket.p, bucket.len) == 0 &&
+            (key.len == 0 || memcmp(k, key.p, key.len) == 0) &&
+            (version.len == 0 || memcmp(v, version.p, version.len) == 0))
+            break;
+    }
+    if (e == NULL)
         return false;
     struct store_obj o = e->o;
     o.key = pool_copy(pool, k, e->klen);
@@ -200,6 +221,14 @@ void objmemo_put(struct store_reader *r, struct qr_slice bucket, struct qr_slice
     put_bytes(&p, o->tags.p, o->tags.len);
     put_bytes(&p, o->part_sizes.p, o->part_sizes.len);
     put_bytes(&p, o->inline_data.p, data);
-    m->slots[h & (MEMO_SLOTS - 1)] = (struct memo_slot){.gen = m->gen, .off = (uint32_t)m->used};
+    /* a free slot of the set (h missed, so no valid slot holds it), else one chosen by
+     * the hash's high bits */
+    struct memo_slot *set = memo_set(m, h), *slot = &set[(h >> 24) % MEMO_WAYS];
+    for (unsigned w = 0; w < MEMO_WAYS; w++)
+        if (set[w].gen != m->gen) {
+            slot = &set[w];
+            break;
+        }
+    *slot = (struct memo_slot){.gen = m->gen, .off = (uint32_t)m->used};
     m->used += size;
 }
