@@ -1530,7 +1530,7 @@ static void test_obj_memo(void **state)
     /* more than the arena holds (8 MiB): it starts over, every read stays right */
     enum { N = 2200 };
     for (int i = 0; i < N; i++) {
-        char k[16];
+        char k[24];
         snprintf(k, sizeof(k), "many/%04d", i);
         data[0] = (uint8_t)i;
         data[1] = (uint8_t)(i >> 8);
@@ -1539,7 +1539,7 @@ static void test_obj_memo(void **state)
     store_reader_fresh(f->r);
     for (int round = 0; round < 3; round++, h2o_mem_clear_pool(&f->pool))
         for (int i = 0; i < N; i++) {
-            char k[16];
+            char k[24];
             snprintf(k, sizeof(k), "many/%04d", i);
             assert_int_equal(store_obj_get(f->r, SL("bkt"), qr_slice_cstr(k), true, &f->pool, &o),
                              QR_OK);
