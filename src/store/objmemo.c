@@ -36,7 +36,6 @@ struct memo_slot {
  * part_sizes, inline data. */
 struct memo_ent {
     uint32_t hash;
-    uint32_t size; /* of the whole entry, header included, 8-byte aligned */
     uint32_t blen, klen, vlen;
     bool with_data;
     struct store_obj o; /* pointers meaningless here; lengths valid */
@@ -78,6 +77,17 @@ void objmemo_free(struct store_reader *r)
     }
 }
 
+/* Forgets every entry. A generation that wraps around (a commit a millisecond, for 50
+ * days) would revive slots pointing at bytes since overwritten: those are cleared. */
+static void memo_empty(struct obj_memo *m)
+{
+    if (++m->gen == 0) {
+        memset(m->slots, 0, sizeof(m->slots));
+        m->gen = 1;
+    }
+    m->used = 0;
+}
+
 /* Empties m when r has begun another snapshot since m was filled; whether m may serve. */
 static bool memo_current(struct store_reader *r, struct obj_memo *m)
 {
@@ -85,8 +95,7 @@ static bool memo_current(struct store_reader *r, struct obj_memo *m)
         return false;
     if (m->snap != r->snap) {
         m->snap = r->snap;
-        m->gen++;
-        m->used = 0;
+        memo_empty(m);
     }
     return true;
 }
@@ -177,6 +186,12 @@ uint64_t objmemo_hits(const struct store_reader *r)
     return r->memo ? r->memo->hits : 0;
 }
 
+void objmemo_debug_gen(struct store_reader *r, uint32_t gen)
+{
+    if (r->memo)
+        r->memo->gen = gen;
+}
+
 static void put_bytes(uint8_t **p, const void *src, size_t n)
 {
     if (n)
@@ -199,14 +214,11 @@ void objmemo_put(struct store_reader *r, struct qr_slice bucket, struct qr_slice
         return;
     if (m->arena == NULL && (m->arena = malloc(MEMO_ARENA)) == NULL)
         return; /* no memo: every read goes to SQLite, as without one */
-    if (m->used + size > MEMO_ARENA) {
-        m->gen++; /* full: start over */
-        m->used = 0;
-    }
+    if (m->used + size > MEMO_ARENA)
+        memo_empty(m); /* full: start over */
     uint32_t h = memo_hash(bucket, key, version, with_data);
     struct memo_ent *e = (struct memo_ent *)(m->arena + m->used);
     e->hash = h;
-    e->size = (uint32_t)size;
     e->blen = (uint32_t)bucket.len;
     e->klen = (uint32_t)key.len;
     e->vlen = (uint32_t)version.len;

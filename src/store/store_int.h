@@ -162,6 +162,7 @@ bool objmemo_get(struct store_reader *r, struct qr_slice bucket, struct qr_slice
 void objmemo_put(struct store_reader *r, struct qr_slice bucket, struct qr_slice key,
                  struct qr_slice version, bool with_data, const struct store_obj *o);
 uint64_t objmemo_hits(const struct store_reader *r); /* reads it served (tests) */
+void objmemo_debug_gen(struct store_reader *r, uint32_t gen); /* tests: near the wrap */
 
 struct store_change;
 /* Runs inside the writer's transaction (within a SAVEPOINT of its own). A non-OK return
