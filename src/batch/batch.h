@@ -56,8 +56,13 @@ enum batch_op {
     BATCH_OP_COPY,
     BATCH_OP_PUT_TAGGING,
     BATCH_OP_DELETE_TAGGING,
-    BATCH_OP_CHECKSUM, /* S3ComputeObjectChecksum */
+    BATCH_OP_CHECKSUM,   /* S3ComputeObjectChecksum */
+    BATCH_OP_LEGAL_HOLD, /* S3PutObjectLegalHold */
+    BATCH_OP_RETENTION,  /* S3PutObjectRetention */
 };
+
+/* The operation's name in the model ("S3PutObjectCopy", ...); NULL for no operation. */
+const char *batch_op_name(enum batch_op o);
 
 enum batch_manifest_format {
     BATCH_MF_CSV,       /* S3BatchOperations_CSV_20180820 */
@@ -109,6 +114,13 @@ struct batch_def {
     /* S3ComputeObjectChecksum: a util/checksum.h enum qr_ck value; COMPOSITE or FULL_OBJECT */
     int checksum_alg;
     bool checksum_composite;
+    /* S3PutObjectLegalHold: the Status to set */
+    bool hold_on;
+    /* S3PutObjectRetention: Mode (NONE with until 0: the retention removed) and
+     * RetainUntilDate; BypassGovernanceRetention */
+    enum store_lock_mode ret_mode;
+    int64_t ret_until_ms;
+    bool ret_bypass;
     /* Manifest */
     enum batch_manifest_format mf_format;
     enum batch_field fields[BATCH_MAX_FIELDS];

@@ -22,14 +22,6 @@
 #define DRY_KEYS_DEFAULT 10u
 #define DRY_KEYS_MAX     1000u
 
-static const char *const op_names[] = {
-    [BATCH_OP_LAMBDA] = "LambdaInvoke",
-    [BATCH_OP_COPY] = "S3PutObjectCopy",
-    [BATCH_OP_PUT_TAGGING] = "S3PutObjectTagging",
-    [BATCH_OP_DELETE_TAGGING] = "S3DeleteObjectTagging",
-    [BATCH_OP_CHECKSUM] = "S3ComputeObjectChecksum",
-};
-
 bool batch_job_tag(const struct store_job *j, const char *key, char *out, size_t cap)
 {
     json_t *o = json_loadb((const char *)j->tags.p, j->tags.len, 0, NULL);
@@ -111,7 +103,7 @@ static void check_task(struct batch_engine *e, const struct batch_def *d,
         row->http = 200;
         snprintf(row->message, sizeof(row->message),
                  "Dry run: the object exists; %s would run on it. Nothing was changed.",
-                 op_names[d->op]);
+                 batch_op_name(d->op));
         return;
     }
     (*missing)++;
@@ -183,7 +175,7 @@ void batch_dry_run(struct batch_engine *e, const struct store_job *j, const stru
     snprintf(reason, sizeof(reason),
              "Dry run: %llu tasks of %s; first %zu checked: %zu exist, %zu missing; role %.40s "
              "%s; function %s. Nothing was changed.",
-             (unsigned long long)total, op_names[d->op], n, n - missing, missing, role,
+             (unsigned long long)total, batch_op_name(d->op), n, n - missing, missing, role,
              role_state(e, d), function_state(e, d));
     /* The job's total is the checked tasks: it goes Ready -> Active -> Complete without
      * running any, and the engine writes the report of the checked rows as for any job. */

@@ -87,6 +87,10 @@ static const struct def_member def_members[] = {
     DM("prio", DK_I64, priority),
     DM("ckalg", DK_INT, checksum_alg),
     DM("ckcomp", DK_BOOL, checksum_composite),
+    DM("hold", DK_BOOL, hold_on),
+    DM("rmode", DK_INT, ret_mode),
+    DM("runtil", DK_I64, ret_until_ms),
+    DM("rbypass", DK_BOOL, ret_bypass),
 };
 /* S3JobManifestGenerator's, under "gen" */
 static const struct def_member gen_members[] = {
@@ -367,8 +371,29 @@ static enum qr_err check_operation(struct batch_engine *e, struct store_reader *
             return fail_msg(msg, QR_E_BAD_INPUT,
                             "Object tagging is not supported on directory buckets");
         return QR_OK;
+    case BATCH_OP_LEGAL_HOLD:
+    case BATCH_OP_RETENTION:
+        if (manifest_dir)
+            return fail_msg(msg, QR_E_BAD_INPUT,
+                            "Object Lock is not supported on directory buckets");
+        return QR_OK;
     }
     return QR_E_INTERNAL;
+}
+
+static const char *const op_names[] = {
+    [BATCH_OP_LAMBDA] = "LambdaInvoke",
+    [BATCH_OP_COPY] = "S3PutObjectCopy",
+    [BATCH_OP_PUT_TAGGING] = "S3PutObjectTagging",
+    [BATCH_OP_DELETE_TAGGING] = "S3DeleteObjectTagging",
+    [BATCH_OP_CHECKSUM] = "S3ComputeObjectChecksum",
+    [BATCH_OP_LEGAL_HOLD] = "S3PutObjectLegalHold",
+    [BATCH_OP_RETENTION] = "S3PutObjectRetention",
+};
+
+const char *batch_op_name(enum batch_op o)
+{
+    return (unsigned)o < sizeof(op_names) / sizeof(*op_names) ? op_names[o] : NULL;
 }
 
 static void new_job_id(char out[STORE_JOB_ID_MAX + 1])

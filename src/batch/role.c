@@ -189,10 +189,11 @@ bool batch_role_list(struct batch_role *r, struct qr_slice bucket, char *msg, si
     return batch_role_allows(r, "s3:ListBucket", arn, bucket, NULL, 0, msg, cap);
 }
 
-/* Tagging: S3's actions on the object; tagging in directory buckets is refused at
- * CreateJob, so only general purpose buckets reach here. */
-static bool tagging(struct batch_role *r, const char *action, const struct batch_task *t, char *msg,
-                    size_t cap)
+/* One S3 action on the task's object (tagging, legal hold, retention); these operations
+ * over directory buckets are refused at CreateJob, so only general purpose buckets reach
+ * here. */
+static bool object_action(struct batch_role *r, const char *action, const struct batch_task *t,
+                          char *msg, size_t cap)
 {
     char arn[BATCH_KEY_MAX + 160];
     size_t at = 0, bl = strnlen(t->bucket, 63);
@@ -246,11 +247,17 @@ bool batch_authorize_task(struct batch_role *r, const struct batch_def *d,
                                  true, msg, cap);
     }
     case BATCH_OP_PUT_TAGGING:
-        return tagging(r, versioned ? "s3:PutObjectVersionTagging" : "s3:PutObjectTagging", t, msg,
-                       cap);
+        return object_action(r, versioned ? "s3:PutObjectVersionTagging" : "s3:PutObjectTagging", t,
+                             msg, cap);
     case BATCH_OP_DELETE_TAGGING:
-        return tagging(r, versioned ? "s3:DeleteObjectVersionTagging" : "s3:DeleteObjectTagging", t,
-                       msg, cap);
+        return object_action(
+            r, versioned ? "s3:DeleteObjectVersionTagging" : "s3:DeleteObjectTagging", t, msg, cap);
+    case BATCH_OP_LEGAL_HOLD:
+        return object_action(r, "s3:PutObjectLegalHold", t, msg, cap);
+    case BATCH_OP_RETENTION:
+        /* as PutObjectRetention with x-amz-bypass-governance-retention: both actions */
+        return object_action(r, "s3:PutObjectRetention", t, msg, cap) &&
+               (!d->ret_bypass || object_action(r, "s3:BypassGovernanceRetention", t, msg, cap));
     case BATCH_OP_CHECKSUM:
         return batch_role_object(r, b, k, versioned, false, msg, cap);
     }

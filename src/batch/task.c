@@ -1,7 +1,8 @@
 /*
  * task.c - one window of tasks of one operation, recorded with the job's progress.
  *
- * S3PutObjectCopy and the tagging operations run inside the store's writer transaction
+ * S3PutObjectCopy, the tagging operations, S3PutObjectLegalHold and S3PutObjectRetention
+ * run inside the store's writer transaction
  * that records their result rows (store_job_progress): a window of up to
  * BATCH_WINDOW_STORE tasks is one bulk change, which the writer commits in one or more
  * slices (it serves user requests between them), and a task's effect never exists
@@ -11,8 +12,8 @@
  * LambdaInvoke keeps 16 invocations (quarry:concurrency) of the window in flight through
  * fn_invoke (a sliding window: the next goes out when one ends; a cancel is looked for
  * every BATCH_LAMBDA_CHECK_MS), waits for the last callback, retries
- * TemporaryFailure with backoff up to 3 times (quarry:max-retries) and waits out throttling without limit
- * (a throttled task never fails), then records the window.
+ * TemporaryFailure with backoff up to 3 times (quarry:max-retries) and waits out throttling without
+ * limit (a throttled task never fails), then records the window.
  *
  * Every task runs through batch_authorize_task (role.c) as the job's role: a denied task
  * is a failed row, AccessDenied with HTTP 403 and AWS's message, and has no effect.
@@ -104,6 +105,8 @@ static void store_outcome(void *arg, struct store_job_row *row, enum qr_err err)
          "At least one of the preconditions you "
          "specified did not hold."},
         {QR_E_TOO_LARGE, 400, "InvalidRequest", "The object's metadata is too large."},
+        {QR_E_DENIED, 403, "AccessDenied",
+         "Access Denied because object protected by object lock."},
     };
     if (err == QR_OK) {
         row_outcome(row, false, 200, "", "Successful", 10);
@@ -166,13 +169,57 @@ static enum qr_err encode_tags(const struct batch_def *d, struct qr_buf *b)
     return obj_tags_encode(t, d->n_obj_tags, b);
 }
 
-/* Fills the rows of a copy or tagging window; tags holds the encoded tag set. The rows
- * point into dst, keys, etags and tags: they must outlive the window's commit. */
+/* Fills a legal hold or retention row; false when the task fails before reaching the
+ * store. The bucket must have Object Lock (PutObjectLegalHold/PutObjectRetention's first
+ * check; it cannot be turned off, so reading it here holds at commit); *lock_for and
+ * *lock_on remember the last bucket's answer. */
+static bool lock_row(struct batch_window *w, size_t i, char lock_for[64], bool *lock_on,
+                     struct store_job_row *row)
+{
+    const struct batch_def *d = w->def;
+    const struct batch_task *t = &w->tasks[i];
+    if (denied(w, i, row))
+        return false;
+    if (strcmp(lock_for, t->bucket) != 0) {
+        struct store_bucket b;
+        enum qr_err err = store_bucket_get(w->e->reader, qr_slice_cstr(t->bucket), &b);
+        if (err != QR_OK) {
+            store_outcome(NULL, row, err);
+            return false;
+        }
+        snprintf(lock_for, 64, "%s", t->bucket);
+        *lock_on = b.lock_enabled;
+    }
+    if (!*lock_on) {
+        static const char m[] = "Bucket is missing Object Lock Configuration";
+        row_outcome(row, true, 400, "InvalidRequest", m, sizeof(m) - 1);
+        return false;
+    }
+    if (d->op == BATCH_OP_RETENTION && d->ret_mode != STORE_LOCK_NONE &&
+        d->ret_until_ms <= qr_now_ms()) {
+        static const char m[] = "The retain until date must be in the future!";
+        row_outcome(row, true, 400, "InvalidArgument", m, sizeof(m) - 1);
+        return false;
+    }
+    row->effect = d->op == BATCH_OP_LEGAL_HOLD ? STORE_JOB_EFFECT_HOLD : STORE_JOB_EFFECT_RETENTION;
+    row->obj_bucket = qr_slice_cstr(t->bucket);
+    row->obj_key = qr_slice(t->key, t->key_len);
+    row->obj_version = qr_slice_cstr(t->version);
+    row->flag = d->op == BATCH_OP_LEGAL_HOLD ? d->hold_on : d->ret_bypass;
+    row->lock_mode = d->ret_mode;
+    row->lock_until_ms = d->ret_mode == STORE_LOCK_NONE ? 0 : d->ret_until_ms;
+    return true;
+}
+
+/* Fills the rows of a copy, tagging, legal hold or retention window; tags holds the
+ * encoded tag set. The rows point into dst, keys, etags and tags: they must outlive the
+ * window's commit. */
 static void build_store_rows(struct batch_window *w, struct store_job_row *rows, char dst[64],
                              char *keys, char *etags, const struct qr_buf *tags)
 {
     const struct batch_def *d = w->def;
-    bool dst_dir = false;
+    bool dst_dir = false, lock_on = false;
+    char lock_for[64] = "";
     dst[0] = '\0';
     if (d->op == BATCH_OP_COPY && batch_bucket_of_arn(d->target_resource, dst))
         (void)qr_bucket_name_valid(qr_slice_cstr(dst), &dst_dir);
@@ -185,6 +232,10 @@ static void build_store_rows(struct batch_window *w, struct store_job_row *rows,
             else
                 (void)copy_row(w, i, dst, dst_dir, keys + i * (BATCH_KEY_MAX + 1), etags + i * 80,
                                row);
+            continue;
+        }
+        if (d->op == BATCH_OP_LEGAL_HOLD || d->op == BATCH_OP_RETENTION) {
+            (void)lock_row(w, i, lock_for, &lock_on, row);
             continue;
         }
         if (denied(w, i, row))
@@ -1020,6 +1071,8 @@ enum qr_err batch_run_window(struct batch_window *w)
     case BATCH_OP_COPY:
     case BATCH_OP_PUT_TAGGING:
     case BATCH_OP_DELETE_TAGGING:
+    case BATCH_OP_LEGAL_HOLD:
+    case BATCH_OP_RETENTION:
         return QR_E_INTERNAL; /* batch_run_windows runs these */
     case BATCH_OP_CHECKSUM:
         return run_checksum_window(w);

@@ -769,9 +769,24 @@ static enum qr_err w_effect(struct store *st, struct store_job_row *row, enum qr
     if (err != QR_OK)
         return err;
     int64_t mtime;
-    enum qr_err e = row->effect == STORE_JOB_EFFECT_COPY
-                        ? w_obj_copy(st, &row->copy, &mtime)
-                        : w_obj_set_tags(st, row->obj_bucket, row->obj_key, row->tags);
+    enum qr_err e = QR_E_INTERNAL;
+    switch (row->effect) {
+    case STORE_JOB_EFFECT_COPY:
+        e = w_obj_copy(st, &row->copy, &mtime);
+        break;
+    case STORE_JOB_EFFECT_TAGS:
+        e = w_obj_set_tags(st, row->obj_bucket, row->obj_key, row->tags);
+        break;
+    case STORE_JOB_EFFECT_HOLD:
+        e = w_obj_set_hold(st, row->obj_bucket, row->obj_key, row->obj_version, row->flag);
+        break;
+    case STORE_JOB_EFFECT_RETENTION:
+        e = w_obj_set_retention(st, row->obj_bucket, row->obj_key, row->obj_version, row->lock_mode,
+                                row->lock_until_ms, row->flag);
+        break;
+    case STORE_JOB_EFFECT_NONE:
+        break;
+    }
     if (e != QR_OK) {
         st->freed.n = mark;
         if ((err = stmt_exec(&st->wc, ST_ROLLBACK_TO)) != QR_OK)

@@ -572,6 +572,13 @@ enum qr_err w_obj_copy_v(struct store *st, const struct store_copy *cp, int64_t 
 /* store_obj_set_tags's change, inside the caller's transaction. */
 enum qr_err w_obj_set_tags(struct store *st, struct qr_slice bucket, struct qr_slice key,
                            struct qr_slice tags);
+/* store_obj_set_retention's and store_obj_set_legal_hold's changes, inside the caller's
+ * transaction (version.c). */
+enum qr_err w_obj_set_retention(struct store *st, struct qr_slice bucket, struct qr_slice key,
+                                struct qr_slice version, enum store_lock_mode mode,
+                                int64_t until_ms, bool bypass);
+enum qr_err w_obj_set_hold(struct store *st, struct qr_slice bucket, struct qr_slice key,
+                           struct qr_slice version, bool on);
 
 /* ---- list.c ---- */
 

@@ -179,6 +179,9 @@ enum store_job_effect {
     STORE_JOB_EFFECT_NONE,
     STORE_JOB_EFFECT_COPY, /* copy below */
     STORE_JOB_EFFECT_TAGS, /* replace the tag set of (obj_bucket, obj_key) with tags */
+    STORE_JOB_EFFECT_HOLD, /* set the legal hold of (obj_bucket, obj_key, obj_version) to flag */
+    STORE_JOB_EFFECT_RETENTION, /* set its retention to lock_mode/lock_until_ms; flag: bypass
+                                   GOVERNANCE (store_obj_set_retention's rules) */
 };
 
 /* One finished task. */
@@ -187,8 +190,12 @@ struct store_job_row {
     struct qr_slice bucket, key, version;
     enum store_job_effect effect;
     struct store_copy copy;
-    struct qr_slice obj_bucket, obj_key; /* the object EFFECT_TAGS changes */
+    struct qr_slice obj_bucket, obj_key; /* the object EFFECT_TAGS/HOLD/RETENTION change */
+    struct qr_slice obj_version;         /* HOLD/RETENTION: the version; empty: current */
     struct qr_slice tags;
+    bool flag;
+    enum store_lock_mode lock_mode;
+    int64_t lock_until_ms;
     /* outcome: set by the caller for effect NONE, else by the outcome callback */
     bool failed;
     char code[64]; /* error code, "" on success */

@@ -408,6 +408,19 @@ out:
     return err;
 }
 
+enum qr_err w_obj_set_retention(struct store *st, struct qr_slice bucket, struct qr_slice key,
+                                struct qr_slice version, enum store_lock_mode mode,
+                                int64_t until_ms, bool bypass)
+{
+    struct vkey_change c = {.bucket = bucket,
+                            .key = key,
+                            .version = version,
+                            .mode = mode,
+                            .until_ms = until_ms,
+                            .flag = bypass};
+    return apply_set_retention(st, &c.ch);
+}
+
 enum qr_err store_obj_set_retention(struct store *st, struct qr_slice bucket, struct qr_slice key,
                                     struct qr_slice version, enum store_lock_mode mode,
                                     int64_t until_ms, bool bypass)
@@ -442,6 +455,13 @@ static enum qr_err apply_set_hold(struct store *st, struct store_change *ch)
     }
     w_obj_dispose(&o);
     return err;
+}
+
+enum qr_err w_obj_set_hold(struct store *st, struct qr_slice bucket, struct qr_slice key,
+                           struct qr_slice version, bool on)
+{
+    struct vkey_change c = {.bucket = bucket, .key = key, .version = version, .flag = on};
+    return apply_set_hold(st, &c.ch);
 }
 
 enum qr_err store_obj_set_legal_hold(struct store *st, struct qr_slice bucket, struct qr_slice key,

@@ -349,6 +349,97 @@ def compute_checksum_job():
 
 
 @test
+def legal_hold_and_retention_jobs():
+    """S3PutObjectLegalHold and S3PutObjectRetention (quarry's S3 has Object Lock, so they
+    run): every listed version gets the legal hold or retention, read back through
+    GetObjectLegalHold/GetObjectRetention; a version named in the manifest is the one
+    changed; a bucket without Object Lock, a missing key and a date already past are failed
+    tasks; shortening GOVERNANCE retention needs BypassGovernanceRetention, COMPLIANCE
+    cannot be shortened at all; DescribeJob echoes the operation."""
+    import datetime as dt
+    b, plain, man, rep = uniq("bt"), gp_bucket(), gp_bucket(), gp_bucket()
+    s3.create_bucket(Bucket=b, ObjectLockEnabledForBucket=True)
+    keys = ["h1", "h 2", "h+3"]
+    for k in keys:
+        s3.put_object(Bucket=b, Key=k, Body=b"x")
+    old = s3.put_object(Bucket=b, Key="v", Body=b"old")["VersionId"]
+    new = s3.put_object(Bucket=b, Key="v", Body=b"new")["VersionId"]
+    s3.put_object(Bucket=plain, Key="p", Body=b"x")
+    enc = sorted(urllib.parse.quote_plus(k) for k in keys)  # the report's keys, as listed
+    lines = [manifest_line(b, k) for k in keys] + [manifest_line(b, "gone"), manifest_line(plain, "p")]
+    etag = put_manifest(man, "m.csv", lines)
+
+    def run(op, manifest="m.csv", mtag=etag, fields=None):
+        args = job_args(man, manifest, mtag, op, rep)
+        if fields:
+            args["Manifest"]["Spec"]["Fields"] = fields
+        jid = s3c.create_job(**args)["JobId"]
+        job = wait_job(jid)
+        eq(job["Status"], "Complete", f"status of {op}")
+        return job, read_report(rep, jid)[1]
+
+    job, rows = run({"S3PutObjectLegalHold": {"LegalHold": {"Status": "ON"}}})
+    eq(job["Operation"], {"S3PutObjectLegalHold": {"LegalHold": {"Status": "ON"}}}, "echoed")
+    eq(sorted(r[1] for r in rows["succeeded"]), enc, "held")
+    eq(sorted((r[1], r[4], r[5]) for r in rows["failed"]),
+       [("gone", "404", "NoSuchKey"), ("p", "400", "InvalidRequest")], "failed tasks")
+    for k in keys:
+        eq(s3.get_object_legal_hold(Bucket=b, Key=k)["LegalHold"]["Status"], "ON", f"hold of {k!r}")
+    expect_client_error("AccessDenied", 403, s3.delete_object, Bucket=b, Key="h1",
+                        VersionId=s3.head_object(Bucket=b, Key="h1")["VersionId"])
+    run({"S3PutObjectLegalHold": {"LegalHold": {"Status": "OFF"}}})
+    for k in keys:
+        eq(s3.get_object_legal_hold(Bucket=b, Key=k)["LegalHold"]["Status"], "OFF", f"released {k!r}")
+
+    # a version named in the manifest: that version, not the current one
+    vetag = put_manifest(man, "v.csv", [f"{b},v,{old}"])
+    run({"S3PutObjectLegalHold": {"LegalHold": {"Status": "ON"}}}, "v.csv", vetag,
+        ["Bucket", "Key", "VersionId"])
+    eq(s3.get_object_legal_hold(Bucket=b, Key="v", VersionId=old)["LegalHold"]["Status"], "ON",
+       "the named version")
+    eq(s3.get_object_legal_hold(Bucket=b, Key="v", VersionId=new)["LegalHold"]["Status"], "OFF",
+       "the current version untouched")
+
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    far, near = now + dt.timedelta(days=2), now + dt.timedelta(days=1)
+    ret = lambda mode, when, **kw: {"S3PutObjectRetention": {  # noqa: E731
+        "Retention": {"Mode": mode, "RetainUntilDate": when}, **kw}}
+    job, rows = run(ret("GOVERNANCE", far))
+    eq(job["Operation"]["S3PutObjectRetention"]["Retention"], {"Mode": "GOVERNANCE", "RetainUntilDate": far},
+       "echoed retention")
+    eq(len(rows["succeeded"]), 3, "retained")
+    for k in keys:
+        r = s3.get_object_retention(Bucket=b, Key=k)["Retention"]
+        eq((r["Mode"], r["RetainUntilDate"]), ("GOVERNANCE", far), f"retention of {k!r}")
+    # shortening GOVERNANCE: refused per task without the bypass, done with it
+    _, rows = run(ret("GOVERNANCE", near))
+    eq(sorted((r[1], r[4], r[5]) for r in rows["failed"] if r[1] in enc),
+       [(k, "403", "AccessDenied") for k in enc], "shortening without bypass")
+    _, rows = run(ret("GOVERNANCE", near, BypassGovernanceRetention=True))
+    eq(sorted(r[1] for r in rows["succeeded"]), enc, "shortened with bypass")
+    eq(s3.get_object_retention(Bucket=b, Key="h1")["Retention"]["RetainUntilDate"], near, "new date")
+    # COMPLIANCE: extending works, shortening never does, bypass or not
+    run(ret("COMPLIANCE", far))
+    _, rows = run(ret("COMPLIANCE", near, BypassGovernanceRetention=True))
+    eq(sorted(r[1] for r in rows["failed"] if r[5] == "AccessDenied"), enc, "compliance kept")
+    eq(s3.get_object_retention(Bucket=b, Key="h 2")["Retention"]["Mode"], "COMPLIANCE", "mode kept")
+    # a date already past fails each task, as PutObjectRetention refuses it
+    _, rows = run(ret("GOVERNANCE", now - dt.timedelta(days=1)))
+    eq({(r[4], r[5]) for r in rows["failed"] if r[1] in enc}, {("400", "InvalidArgument")}, "past date")
+
+    for op in ({"S3PutObjectLegalHold": {"LegalHold": {"Status": "MAYBE"}}},
+               {"S3PutObjectRetention": {"Retention": {"Mode": "GOVERNANCE"}}},
+               {"S3PutObjectRetention": {"Retention": {"Mode": "FOREVER", "RetainUntilDate": far}}}):
+        expect_client_error("BadRequestException", 400, s3c.create_job, **job_args(man, "m.csv", etag, op))
+    d = dir_bucket()
+    s3.put_object(Bucket=d, Key="k", Body=b"x")
+    detag = put_manifest(d, "m.csv", [manifest_line(d, "k")])
+    resp = expect_client_error("BadRequestException", 400, s3c.create_job,
+                               **job_args(d, "m.csv", detag, {"S3PutObjectLegalHold": {"LegalHold": {"Status": "ON"}}}))
+    check("directory" in resp["Error"]["Message"], resp["Error"]["Message"])
+
+
+@test
 def tagging_refused_on_directory_bucket_manifest():
     d, = (dir_bucket(),)
     s3.put_object(Bucket=d, Key="k", Body=b"x")

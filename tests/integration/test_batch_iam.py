@@ -268,6 +268,37 @@ def checksum_job_needs_get_object():
 
 
 @test
+def lock_jobs_need_their_actions():
+    """S3PutObjectLegalHold runs as the role with s3:PutObjectLegalHold; S3PutObjectRetention
+    with s3:PutObjectRetention, and with BypassGovernanceRetention also
+    s3:BypassGovernanceRetention, as PutObjectRetention with the bypass header needs both."""
+    import datetime as dt
+    b, man, rep = uniq("lk"), gp_bucket(), gp_bucket()
+    s3.create_bucket(Bucket=b, ObjectLockEnabledForBucket=True)
+    s3.put_object(Bucket=b, Key="k", Body=b"x")
+    etag = put_manifest(man, "m.csv", [f"{b},k"])
+    when = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(days=1)
+    base = [allow("s3:GetObject", f"arn:aws:s3:::{man}/*"), allow("s3:PutObject", f"arn:aws:s3:::{rep}/*")]
+    name = uniq("lock")
+    arn = role(name, base + [allow("s3:PutObjectRetention", f"arn:aws:s3:::{b}/*")])
+    hold = {"S3PutObjectLegalHold": {"LegalHold": {"Status": "ON"}}}
+    ret = {"S3PutObjectRetention": {"BypassGovernanceRetention": True,
+                                    "Retention": {"Mode": "GOVERNANCE", "RetainUntilDate": when}}}
+    for op, action in ((hold, "s3:PutObjectLegalHold"), (ret, "s3:BypassGovernanceRetention")):
+        jid = s3c.create_job(**job_args(man, "m.csv", etag, op, arn, rep))["JobId"]
+        wait_job(jid)
+        rows = report_rows(rep, jid)
+        eq([(r[1], r[4], r[5]) for r in rows["failed"]], [("k", "403", "AccessDenied")], action)
+        eq(rows["failed"][0][6], denied_message(name, jid, action, f"arn:aws:s3:::{b}/k"), "message")
+    eq(s3.get_object_legal_hold(Bucket=b, Key="k")["LegalHold"]["Status"], "OFF", "no hold")
+    expect_client_error("NoSuchObjectLockConfiguration", 404, s3.get_object_retention, Bucket=b, Key="k")
+    del ret["S3PutObjectRetention"]["BypassGovernanceRetention"]
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, ret, arn, rep))["JobId"]
+    eq(wait_job(jid)["ProgressSummary"]["NumberOfTasksSucceeded"], 1, "retention without bypass")
+    eq(s3.get_object_retention(Bucket=b, Key="k")["Retention"]["Mode"], "GOVERNANCE", "retained")
+
+
+@test
 def role_cannot_read_manifest():
     """A role that may not read the manifest fails the job in Preparing with a reason; no
     task runs."""

@@ -217,6 +217,45 @@ static bool parse_checksum(struct s3c_op *op, xmlNodePtr n, struct batch_def *d)
     return true;
 }
 
+/* S3SetObjectLegalHoldOperation: LegalHold (required) with Status ON or OFF (required). */
+static bool parse_legal_hold(struct s3c_op *op, xmlNodePtr n, struct batch_def *d)
+{
+    struct qr_slice st = xml_text(xml_child(xml_child(n, "LegalHold"), "Status"));
+    d->op = BATCH_OP_LEGAL_HOLD;
+    if (!qr_slice_eq_lit(st, "ON") && !qr_slice_eq_lit(st, "OFF")) {
+        s3c_fail(op, 400, "BadRequestException",
+                 "S3PutObjectLegalHold needs LegalHold with a Status of ON or OFF.");
+        return false;
+    }
+    d->hold_on = qr_slice_eq_lit(st, "ON");
+    return true;
+}
+
+/* S3SetObjectRetentionOperation: Retention (required) with Mode and RetainUntilDate both
+ * (the retention to set) or neither (the retention removed, as PutObjectRetention with an
+ * empty Retention does); BypassGovernanceRetention. Whether the date is still ahead is
+ * each task's question, as for PutObjectRetention. */
+static bool parse_retention(struct s3c_op *op, xmlNodePtr n, struct batch_def *d)
+{
+    xmlNodePtr r = xml_child(n, "Retention"), b = xml_child(n, "BypassGovernanceRetention");
+    xmlNodePtr m = r ? xml_child(r, "Mode") : NULL, u = r ? xml_child(r, "RetainUntilDate") : NULL;
+    struct qr_slice mode = xml_text(m);
+    d->op = BATCH_OP_RETENTION;
+    d->ret_mode = qr_slice_eq_lit(mode, "GOVERNANCE")   ? STORE_LOCK_GOVERNANCE
+                  : qr_slice_eq_lit(mode, "COMPLIANCE") ? STORE_LOCK_COMPLIANCE
+                                                        : STORE_LOCK_NONE;
+    if (b && !parse_bool(op, b, "BypassGovernanceRetention", &d->ret_bypass))
+        return false;
+    if (!r || (m != NULL) != (u != NULL) || (m && d->ret_mode == STORE_LOCK_NONE) ||
+        (u && !qr_time_parse_http(xml_text(u), &d->ret_until_ms))) {
+        s3c_fail(op, 400, "BadRequestException",
+                 "S3PutObjectRetention needs Retention with a Mode of GOVERNANCE or COMPLIANCE "
+                 "and a RetainUntilDate, or neither to remove the retention.");
+        return false;
+    }
+    return true;
+}
+
 static bool parse_operation(struct s3c_op *op, xmlNodePtr opn, struct batch_def *d)
 {
     xmlNodePtr n = NULL, only = NULL;
@@ -247,6 +286,10 @@ static bool parse_operation(struct s3c_op *op, xmlNodePtr opn, struct batch_def 
     }
     if ((n = xml_child(opn, "S3ComputeObjectChecksum")))
         return parse_checksum(op, n, d);
+    if ((n = xml_child(opn, "S3PutObjectLegalHold")))
+        return parse_legal_hold(op, n, d);
+    if ((n = xml_child(opn, "S3PutObjectRetention")))
+        return parse_retention(op, n, d);
     s3c_fail(op, 501, "NotImplemented", "The %.64s operation is not supported by this server.",
              name);
     return false;

@@ -11,17 +11,9 @@
 #include "api/xml.h"
 #include "util/checksum.h"
 
-static const char *const op_names[] = {
-    [BATCH_OP_LAMBDA] = "LambdaInvoke",
-    [BATCH_OP_COPY] = "S3PutObjectCopy",
-    [BATCH_OP_PUT_TAGGING] = "S3PutObjectTagging",
-    [BATCH_OP_DELETE_TAGGING] = "S3DeleteObjectTagging",
-    [BATCH_OP_CHECKSUM] = "S3ComputeObjectChecksum",
-};
-
 const char *s3c_op_name(enum batch_op o)
 {
-    return (unsigned)o < sizeof(op_names) / sizeof(*op_names) ? op_names[o] : NULL;
+    return batch_op_name(o);
 }
 
 static const char *const field_names[] = {
@@ -46,7 +38,7 @@ void s3c_render_tags(struct qr_buf *b, const char *tag, const struct batch_kv *k
 static void render_operation(struct qr_buf *b, const struct batch_def *d)
 {
     xml_open(b, "Operation");
-    xml_open(b, op_names[d->op]);
+    xml_open(b, batch_op_name(d->op));
     switch (d->op) {
     case BATCH_OP_LAMBDA:
         xml_elem_s(b, "FunctionArn", d->function_arn);
@@ -76,8 +68,24 @@ static void render_operation(struct qr_buf *b, const struct batch_def *d)
         xml_elem_s(b, "ChecksumAlgorithm", qr_ck_name((enum qr_ck)d->checksum_alg));
         xml_elem_s(b, "ChecksumType", d->checksum_composite ? "COMPOSITE" : "FULL_OBJECT");
         break;
+    case BATCH_OP_LEGAL_HOLD:
+        xml_open(b, "LegalHold");
+        xml_elem_s(b, "Status", d->hold_on ? "ON" : "OFF");
+        xml_close(b, "LegalHold");
+        break;
+    case BATCH_OP_RETENTION:
+        if (d->ret_bypass)
+            xml_elem_bool(b, "BypassGovernanceRetention", true);
+        xml_open(b, "Retention");
+        if (d->ret_mode != STORE_LOCK_NONE) {
+            xml_elem_time(b, "RetainUntilDate", d->ret_until_ms);
+            xml_elem_s(b, "Mode",
+                       d->ret_mode == STORE_LOCK_COMPLIANCE ? "COMPLIANCE" : "GOVERNANCE");
+        }
+        xml_close(b, "Retention");
+        break;
     }
-    xml_close(b, op_names[d->op]);
+    xml_close(b, batch_op_name(d->op));
     xml_close(b, "Operation");
 }
 
@@ -270,7 +278,7 @@ void s3c_render_list_entry(struct qr_buf *b, const struct batch_job *j)
     xml_elem_s(b, "JobId", j->row.id);
     if (j->def->description[0])
         xml_elem_s(b, "Description", j->def->description);
-    xml_elem_s(b, "Operation", op_names[j->def->op]);
+    xml_elem_s(b, "Operation", batch_op_name(j->def->op));
     xml_elem_u64(b, "Priority", (uint64_t)j->row.priority);
     xml_elem_s(b, "Status", s3c_state_name((enum batch_state)j->row.state));
     xml_elem_time(b, "CreationTime", j->row.created_ms);
