@@ -108,7 +108,12 @@ struct batch_def {
     /* S3PutObjectCopy */
     char target_resource[BATCH_ARN_MAX + 1]; /* bucket ARN as given */
     char target_prefix[BATCH_PREFIX_MAX + 1];
-    /* S3PutObjectTagging */
+    bool copy_new_tags;   /* NewObjectTagging given: the copies get obj_tags */
+    bool copy_lock_given; /* any of the ObjectLock* parameters: the target needs Object Lock */
+    bool copy_lock_hold_given, copy_lock_hold; /* ObjectLockLegalHoldStatus given; ON */
+    enum store_lock_mode copy_lock_mode; /* ObjectLockMode, NONE when not given */
+    int64_t copy_lock_until_ms;          /* ObjectLockRetainUntilDate */
+    /* S3PutObjectTagging (and NewObjectTagging of a copy) */
     struct batch_kv obj_tags[BATCH_MAX_OBJ_TAGS];
     size_t n_obj_tags;
     /* S3ComputeObjectChecksum: a util/checksum.h enum qr_ck value; COMPOSITE or FULL_OBJECT */

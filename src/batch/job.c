@@ -87,6 +87,12 @@ static const struct def_member def_members[] = {
     DM("prio", DK_I64, priority),
     DM("ckalg", DK_INT, checksum_alg),
     DM("ckcomp", DK_BOOL, checksum_composite),
+    DM("ctags", DK_BOOL, copy_new_tags),
+    DM("clock", DK_BOOL, copy_lock_given),
+    DM("cholds", DK_BOOL, copy_lock_hold_given),
+    DM("chold", DK_BOOL, copy_lock_hold),
+    DM("cmode", DK_INT, copy_lock_mode),
+    DM("cuntil", DK_I64, copy_lock_until_ms),
     DM("hold", DK_BOOL, hold_on),
     DM("rmode", DK_INT, ret_mode),
     DM("runtil", DK_I64, ret_until_ms),
@@ -362,7 +368,11 @@ static enum qr_err check_operation(struct batch_engine *e, struct store_reader *
         return err;
     }
     case BATCH_OP_COPY:
-        return check_bucket(r, d->target_resource, "TargetResource", msg, &dir);
+        err = check_bucket(r, d->target_resource, "TargetResource", msg, &dir);
+        if (err == QR_OK && dir && d->copy_new_tags)
+            return fail_msg(msg, QR_E_BAD_INPUT,
+                            "Object tagging is not supported on directory buckets");
+        return err;
     case BATCH_OP_CHECKSUM:
         return QR_OK;
     case BATCH_OP_PUT_TAGGING:

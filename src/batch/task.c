@@ -120,9 +120,50 @@ static void store_outcome(void *arg, struct store_job_row *row, enum qr_err err)
     row_outcome(row, true, 500, "InternalError", "We encountered an internal error.", 33);
 }
 
-/* Fills a copy row; false when the task fails before reaching the store. */
+/* Whether bucket has Object Lock, as PutObjectLegalHold, PutObjectRetention and a copy
+ * with Object Lock parameters first ask (it cannot be turned off, so the answer read here
+ * holds at commit); *memo remembers the last bucket's answer. False with the row failed
+ * when it has not, or the bucket cannot be read. */
+struct lock_memo {
+    char bucket[64];
+    bool on;
+};
+
+static bool lock_bucket(struct batch_window *w, const char *bucket, struct lock_memo *memo,
+                        struct store_job_row *row)
+{
+    if (strcmp(memo->bucket, bucket) != 0) {
+        struct store_bucket b;
+        enum qr_err err = store_bucket_get(w->e->reader, qr_slice_cstr(bucket), &b);
+        if (err != QR_OK) {
+            store_outcome(NULL, row, err);
+            return false;
+        }
+        snprintf(memo->bucket, sizeof(memo->bucket), "%s", bucket);
+        memo->on = b.lock_enabled;
+    }
+    if (!memo->on) {
+        static const char m[] = "Bucket is missing Object Lock Configuration";
+        row_outcome(row, true, 400, "InvalidRequest", m, sizeof(m) - 1);
+    }
+    return memo->on;
+}
+
+/* A retain-until date must still be ahead when the task runs (InvalidArgument). */
+static bool lock_date_ahead(enum store_lock_mode mode, int64_t until_ms, struct store_job_row *row)
+{
+    static const char m[] = "The retain until date must be in the future!";
+    if (mode == STORE_LOCK_NONE || until_ms > qr_now_ms())
+        return true;
+    row_outcome(row, true, 400, "InvalidArgument", m, sizeof(m) - 1);
+    return false;
+}
+
+/* Fills a copy row; false when the task fails before reaching the store. tags: the
+ * NewObjectTagging set, encoded. */
 static bool copy_row(struct batch_window *w, size_t i, const char *dst_bucket, bool dst_dir,
-                     char *key_buf, char *etag_buf, struct store_job_row *row)
+                     const struct qr_buf *tags, struct lock_memo *lm, char *key_buf,
+                     char *etag_buf, struct store_job_row *row)
 {
     const struct batch_def *d = w->def;
     const struct batch_task *t = &w->tasks[i];
@@ -137,6 +178,9 @@ static bool copy_row(struct batch_window *w, size_t i, const char *dst_bucket, b
     }
     if (denied(w, i, row))
         return false;
+    if (d->copy_lock_given && (!lock_bucket(w, dst_bucket, lm, row) ||
+                               !lock_date_ahead(d->copy_lock_mode, d->copy_lock_until_ms, row)))
+        return false;
     memcpy(key_buf, d->target_prefix, pl);
     memcpy(key_buf + pl, t->key, t->key_len);
     key_buf[pl + t->key_len] = '\0';
@@ -148,6 +192,8 @@ static bool copy_row(struct batch_window *w, size_t i, const char *dst_bucket, b
         .dst_bucket = qr_slice_cstr(dst_bucket),
         .dst_key = qr_slice(key_buf, pl + t->key_len),
         .dst_directory = dst_dir,
+        .replace_tags = d->copy_new_tags,
+        .tags = d->copy_new_tags ? qr_slice(tags->p, tags->len) : qr_slice(NULL, 0),
     };
     if (obj_copy_plan(&req, NULL, etag_buf, &row->copy) != QR_OK) {
         static const char m[] = "This copy request is illegal because it is trying to copy an "
@@ -155,6 +201,9 @@ static bool copy_row(struct batch_window *w, size_t i, const char *dst_bucket, b
         row_outcome(row, true, 400, "InvalidRequest", m, sizeof(m) - 1);
         return false;
     }
+    row->copy.lock = (struct store_lock){.mode = d->copy_lock_mode,
+                                         .until_ms = d->copy_lock_until_ms,
+                                         .legal_hold = d->copy_lock_hold};
     row->effect = STORE_JOB_EFFECT_COPY;
     return true;
 }
@@ -170,42 +219,21 @@ static enum qr_err encode_tags(const struct batch_def *d, struct qr_buf *b)
 }
 
 /* Fills a legal hold or retention row; false when the task fails before reaching the
- * store. The bucket must have Object Lock (PutObjectLegalHold/PutObjectRetention's first
- * check; it cannot be turned off, so reading it here holds at commit); *lock_for and
- * *lock_on remember the last bucket's answer. */
-static bool lock_row(struct batch_window *w, size_t i, char lock_for[64], bool *lock_on,
+ * store (PutObjectLegalHold's and PutObjectRetention's checks that need no row). */
+static bool lock_row(struct batch_window *w, size_t i, struct lock_memo *lm,
                      struct store_job_row *row)
 {
     const struct batch_def *d = w->def;
     const struct batch_task *t = &w->tasks[i];
-    if (denied(w, i, row))
+    bool hold = d->op == BATCH_OP_LEGAL_HOLD;
+    if (denied(w, i, row) || !lock_bucket(w, t->bucket, lm, row) ||
+        (!hold && !lock_date_ahead(d->ret_mode, d->ret_until_ms, row)))
         return false;
-    if (strcmp(lock_for, t->bucket) != 0) {
-        struct store_bucket b;
-        enum qr_err err = store_bucket_get(w->e->reader, qr_slice_cstr(t->bucket), &b);
-        if (err != QR_OK) {
-            store_outcome(NULL, row, err);
-            return false;
-        }
-        snprintf(lock_for, 64, "%s", t->bucket);
-        *lock_on = b.lock_enabled;
-    }
-    if (!*lock_on) {
-        static const char m[] = "Bucket is missing Object Lock Configuration";
-        row_outcome(row, true, 400, "InvalidRequest", m, sizeof(m) - 1);
-        return false;
-    }
-    if (d->op == BATCH_OP_RETENTION && d->ret_mode != STORE_LOCK_NONE &&
-        d->ret_until_ms <= qr_now_ms()) {
-        static const char m[] = "The retain until date must be in the future!";
-        row_outcome(row, true, 400, "InvalidArgument", m, sizeof(m) - 1);
-        return false;
-    }
-    row->effect = d->op == BATCH_OP_LEGAL_HOLD ? STORE_JOB_EFFECT_HOLD : STORE_JOB_EFFECT_RETENTION;
+    row->effect = hold ? STORE_JOB_EFFECT_HOLD : STORE_JOB_EFFECT_RETENTION;
     row->obj_bucket = qr_slice_cstr(t->bucket);
     row->obj_key = qr_slice(t->key, t->key_len);
     row->obj_version = qr_slice_cstr(t->version);
-    row->flag = d->op == BATCH_OP_LEGAL_HOLD ? d->hold_on : d->ret_bypass;
+    row->flag = hold ? d->hold_on : d->ret_bypass;
     row->lock_mode = d->ret_mode;
     row->lock_until_ms = d->ret_mode == STORE_LOCK_NONE ? 0 : d->ret_until_ms;
     return true;
@@ -218,8 +246,8 @@ static void build_store_rows(struct batch_window *w, struct store_job_row *rows,
                              char *keys, char *etags, const struct qr_buf *tags)
 {
     const struct batch_def *d = w->def;
-    bool dst_dir = false, lock_on = false;
-    char lock_for[64] = "";
+    bool dst_dir = false;
+    struct lock_memo lm = {.bucket = ""};
     dst[0] = '\0';
     if (d->op == BATCH_OP_COPY && batch_bucket_of_arn(d->target_resource, dst))
         (void)qr_bucket_name_valid(qr_slice_cstr(dst), &dst_dir);
@@ -230,12 +258,12 @@ static void build_store_rows(struct batch_window *w, struct store_job_row *rows,
             if (dst[0] == '\0') /* checked at CreateJob; a corrupt definition fails tasks */
                 row_outcome(row, true, 404, "NoSuchBucket", "The target bucket is not valid.", 31);
             else
-                (void)copy_row(w, i, dst, dst_dir, keys + i * (BATCH_KEY_MAX + 1), etags + i * 80,
-                               row);
+                (void)copy_row(w, i, dst, dst_dir, tags, &lm, keys + i * (BATCH_KEY_MAX + 1),
+                               etags + i * 80, row);
             continue;
         }
         if (d->op == BATCH_OP_LEGAL_HOLD || d->op == BATCH_OP_RETENTION) {
-            (void)lock_row(w, i, lock_for, &lock_on, row);
+            (void)lock_row(w, i, &lm, row);
             continue;
         }
         if (denied(w, i, row))
@@ -989,7 +1017,9 @@ enum qr_err batch_run_windows(struct batch_engine *e, const struct store_job *j,
     uint64_t cursor = j->cursor;
     int64_t t0 = batch_mono_ms();
     qr_buf_init(&tags, 64 * 1024);
-    enum qr_err err = d->op == BATCH_OP_PUT_TAGGING ? encode_tags(d, &tags) : QR_OK;
+    enum qr_err err = d->op == BATCH_OP_PUT_TAGGING || (d->op == BATCH_OP_COPY && d->copy_new_tags)
+                          ? encode_tags(d, &tags)
+                          : QR_OK;
     if (err == QR_OK)
         err = batch_mreader_open(e->o.store, e->reader, j->id, j->manifest_off, &mr);
     if (err != QR_OK) {

@@ -440,6 +440,55 @@ def legal_hold_and_retention_jobs():
 
 
 @test
+def copy_job_new_tagging_and_object_lock():
+    """S3PutObjectCopy's NewObjectTagging and Object Lock parameters, as CopyObject's
+    x-amz-tagging (TaggingDirective REPLACE) and x-amz-object-lock-* headers: every copy
+    carries the new tag set (the source keeps its own) and the retention and legal hold
+    asked for; into a bucket without Object Lock the tasks fail as CopyObject does;
+    NewObjectTagging into a directory bucket is refused; DescribeJob echoes them."""
+    import datetime as dt
+    src, plain, man, rep = gp_bucket(), gp_bucket(), gp_bucket(), gp_bucket()
+    dst = uniq("bt")
+    s3.create_bucket(Bucket=dst, ObjectLockEnabledForBucket=True)
+    keys = ["c1", "c 2"]
+    for k in keys:
+        s3.put_object(Bucket=src, Key=k, Body=k.encode(), Tagging="old=1")
+    etag = put_manifest(man, "m.csv", [manifest_line(src, k) for k in keys])
+    until = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(days=1)
+    tags = [{"Key": "new", "Value": "yes"}]
+    op = {"S3PutObjectCopy": {"TargetResource": f"arn:aws:s3:::{dst}", "TargetKeyPrefix": "n/",
+                              "NewObjectTagging": tags, "ObjectLockLegalHoldStatus": "ON",
+                              "ObjectLockMode": "GOVERNANCE", "ObjectLockRetainUntilDate": until}}
+    job = wait_job(s3c.create_job(**job_args(man, "m.csv", etag, op, rep))["JobId"])
+    eq((job["Status"], job["ProgressSummary"]["NumberOfTasksSucceeded"]), ("Complete", 2), "copied")
+    eq(job["Operation"], op, "echoed")
+    for k in keys:
+        eq(s3.get_object_tagging(Bucket=dst, Key="n/" + k)["TagSet"], tags, f"tags of the copy of {k!r}")
+        eq(s3.get_object_tagging(Bucket=src, Key=k)["TagSet"], [{"Key": "old", "Value": "1"}], "source tags")
+        h = s3.head_object(Bucket=dst, Key="n/" + k)
+        eq((h["ObjectLockMode"], h["ObjectLockRetainUntilDate"], h["ObjectLockLegalHoldStatus"]),
+           ("GOVERNANCE", until, "ON"), f"lock of the copy of {k!r}")
+        eq(s3.get_object(Bucket=dst, Key="n/" + k)["Body"].read(), k.encode(), "bytes")
+    # without NewObjectTagging the source's tags are copied, as before
+    op2 = {"S3PutObjectCopy": {"TargetResource": f"arn:aws:s3:::{dst}", "TargetKeyPrefix": "o/"}}
+    eq(wait_job(s3c.create_job(**job_args(man, "m.csv", etag, op2))["JobId"])["Status"], "Complete", "plain copy")
+    eq(s3.get_object_tagging(Bucket=dst, Key="o/c1")["TagSet"], [{"Key": "old", "Value": "1"}], "copied tags")
+    # Object Lock parameters into a bucket without Object Lock: failed tasks, no copies
+    op3 = {"S3PutObjectCopy": {"TargetResource": f"arn:aws:s3:::{plain}", "ObjectLockLegalHoldStatus": "ON"}}
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, op3, rep))["JobId"]
+    eq(wait_job(jid)["ProgressSummary"]["NumberOfTasksFailed"], 2, "failed tasks")
+    eq({(r[4], r[5]) for r in read_report(rep, jid)[1]["failed"]}, {("400", "InvalidRequest")}, "why")
+    eq(s3.list_objects_v2(Bucket=plain).get("KeyCount"), 0, "nothing copied")
+    expect_client_error("BadRequestException", 400, s3c.create_job, **job_args(man, "m.csv", etag, {
+        "S3PutObjectCopy": {"TargetResource": f"arn:aws:s3:::{dst}", "ObjectLockMode": "GOVERNANCE"}}))
+    d = dir_bucket()
+    resp = expect_client_error("BadRequestException", 400, s3c.create_job, **job_args(man, "m.csv", etag, {
+        "S3PutObjectCopy": {"TargetResource": f"arn:aws:s3express:us-east-1:{ACCOUNT}:bucket/{d}",
+                            "NewObjectTagging": tags}}))
+    check("directory" in resp["Error"]["Message"], resp["Error"]["Message"])
+
+
+@test
 def tagging_refused_on_directory_bucket_manifest():
     d, = (dir_bucket(),)
     s3.put_object(Bucket=d, Key="k", Body=b"x")

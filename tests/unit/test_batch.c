@@ -27,6 +27,7 @@
 
 #include "batch/batch_int.h"
 #include "store/store.h"
+#include "store/store_int.h" /* store_debug_sync */
 #include "store/store_job.h"
 
 static const enum batch_field BK[] = {BATCH_F_BUCKET, BATCH_F_KEY};
@@ -500,8 +501,11 @@ static void test_inv_gzip_lines(void **state)
 }
 
 /* The number of blob files under DIR/objects. */
-static int count_blobs(const char *dir)
+/* Blob files under DIR/objects once the writer has unlinked what the changes that already
+ * returned freed (it unlinks after waking their callers). */
+static int count_blobs_in(struct store *st, const char *dir)
 {
+    store_debug_sync(st);
     char cmd[600];
     snprintf(cmd, sizeof(cmd), "find '%s/objects' -type f ! -name '*.tmp' | wc -l", dir);
     FILE *p = popen(cmd, "r");
@@ -518,7 +522,7 @@ static void test_spool_pin_and_unpin(void **state)
 {
     struct fx *f = *state;
     new_job(f, "sp-1");
-    int before = count_blobs(f->dir);
+    int before = count_blobs_in(f->st, f->dir);
     struct store_job_spool *sp;
     store_job_spool_new(f->st, &sp);
     char line[64];
@@ -530,7 +534,7 @@ static void test_spool_pin_and_unpin(void **state)
     assert_int_equal(store_job_spool_size(sp), n * 17);
     assert_int_equal(store_job_spool_pin(sp, "sp-1"), QR_OK);
     store_job_spool_free(sp);
-    assert_int_equal(count_blobs(f->dir), before + 3);
+    assert_int_equal(count_blobs_in(f->st, f->dir), before + 3);
 
     uint64_t *offs = malloc(sizeof(*offs) * (n + 1));
     assert_int_equal(read_all(f, "sp-1", 0, offs, n + 1), n);
@@ -540,7 +544,7 @@ static void test_spool_pin_and_unpin(void **state)
     assert_int_equal(store_job_spool_write(sp, QR_SLICE_LIT("bkt,other,\n")), QR_OK);
     assert_int_equal(store_job_spool_pin(sp, "sp-1"), QR_OK);
     store_job_spool_free(sp);
-    assert_int_equal(count_blobs(f->dir), before + 3);
+    assert_int_equal(count_blobs_in(f->st, f->dir), before + 3);
 
     store_job_spool_new(f->st, &sp); /* a job that does not exist */
     assert_int_equal(store_job_spool_write(sp, QR_SLICE_LIT("bkt,x,\n")), QR_OK);
@@ -549,7 +553,7 @@ static void test_spool_pin_and_unpin(void **state)
 
     struct store_job_update u = {.id = "sp-1", .set = STORE_JOB_UNPIN, .from_states = ~0ull};
     assert_int_equal(store_job_update(f->st, &u, NULL), QR_OK);
-    assert_int_equal(count_blobs(f->dir), before);
+    assert_int_equal(count_blobs_in(f->st, f->dir), before);
 }
 
 /* A held data file survives its object's overwrite (its blob stays readable) until the
@@ -560,7 +564,7 @@ static void test_hold_data_files(void **state)
     char body[300];
     memset(body, 'd', sizeof(body));
     new_job(f, "h-1");
-    int before = count_blobs(f->dir);
+    int before = count_blobs_in(f->st, f->dir);
     put(f, "data.gz", body, sizeof(body));
     struct store_job_held h;
     assert_int_equal(store_job_hold(f->st, f->r, "h-1", QR_SLICE_LIT("bkt"), QR_SLICE_LIT("data.gz"),
@@ -569,7 +573,7 @@ static void test_hold_data_files(void **state)
     assert_int_equal(h.size, sizeof(body));
     assert_int_equal(h.n_ext, 1);
     put(f, "data.gz", "x", 1); /* overwritten: inline now, the old blob only held */
-    assert_int_equal(count_blobs(f->dir), before + 1);
+    assert_int_equal(count_blobs_in(f->st, f->dir), before + 1);
     int fd;
     char got[300];
     assert_int_equal(store_blob_open(f->st, h.ext[0].blob, &fd), QR_OK);
@@ -585,7 +589,7 @@ static void test_hold_data_files(void **state)
     assert_int_equal(store_job_spool_pin(sp, "h-1"), QR_OK);
     store_job_spool_free(sp);
     /* the hold went with the pin: what is left is the task list's own chunk */
-    assert_int_equal(count_blobs(f->dir), before + 1);
+    assert_int_equal(count_blobs_in(f->st, f->dir), before + 1);
 
     new_job(f, "h-2");
     put(f, "data2.gz", body, sizeof(body));
@@ -594,10 +598,10 @@ static void test_hold_data_files(void **state)
                      QR_OK);
     assert_int_equal(store_obj_delete(f->st, QR_SLICE_LIT("bkt"), QR_SLICE_LIT("data2.gz"), NULL),
                      QR_OK);
-    assert_int_equal(count_blobs(f->dir), before + 2);
+    assert_int_equal(count_blobs_in(f->st, f->dir), before + 2);
     struct store_job_update u = {.id = "h-2", .set = STORE_JOB_UNPIN, .from_states = ~0ull};
     assert_int_equal(store_job_update(f->st, &u, NULL), QR_OK);
-    assert_int_equal(count_blobs(f->dir), before + 1);
+    assert_int_equal(count_blobs_in(f->st, f->dir), before + 1);
 }
 
 int main(void)

@@ -152,12 +152,41 @@ static bool parse_lambda(struct s3c_op *op, xmlNodePtr n, struct batch_def *d)
 static const char *const copy_unsupported[] = {
     "CannedAccessControlList", "AccessControlGrants",
     "ModifiedSinceConstraint", "NewObjectMetadata",
-    "NewObjectTagging",        "RedirectLocation",
-    "RequesterPays",           "UnModifiedSinceConstraint",
-    "SSEAwsKmsKeyId",          "ObjectLockLegalHoldStatus",
-    "ObjectLockMode",          "ObjectLockRetainUntilDate",
+    "RedirectLocation",        "RequesterPays",
+    "UnModifiedSinceConstraint", "SSEAwsKmsKeyId",
     "BucketKeyEnabled",        "ChecksumAlgorithm",
 };
+
+/* NewObjectTagging and the Object Lock parameters, as CopyObject's x-amz-tagging (with
+ * TaggingDirective REPLACE) and x-amz-object-lock-* headers. Whether the target bucket has
+ * Object Lock and the date is still ahead are each task's questions, as for CopyObject. */
+static bool parse_copy_extras(struct s3c_op *op, xmlNodePtr n, struct batch_def *d)
+{
+    xmlNodePtr v, lh = xml_child(n, "ObjectLockLegalHoldStatus");
+    xmlNodePtr lm = xml_child(n, "ObjectLockMode"), lu = xml_child(n, "ObjectLockRetainUntilDate");
+    if ((v = xml_child(n, "NewObjectTagging"))) {
+        d->copy_new_tags = true;
+        if (!parse_kv_list(op, v, d->obj_tags, OBJ_TAGS_MAX, &d->n_obj_tags,
+                           "BadRequestException"))
+            return false;
+    }
+    struct qr_slice hold = xml_text(lh), mode = xml_text(lm);
+    d->copy_lock_given = lh || lm || lu;
+    d->copy_lock_hold_given = lh != NULL;
+    d->copy_lock_hold = qr_slice_eq_lit(hold, "ON");
+    d->copy_lock_mode = qr_slice_eq_lit(mode, "GOVERNANCE")   ? STORE_LOCK_GOVERNANCE
+                        : qr_slice_eq_lit(mode, "COMPLIANCE") ? STORE_LOCK_COMPLIANCE
+                                                              : STORE_LOCK_NONE;
+    if ((lh && !d->copy_lock_hold && !qr_slice_eq_lit(hold, "OFF")) || (lm != NULL) != (lu != NULL) ||
+        (lm && d->copy_lock_mode == STORE_LOCK_NONE) ||
+        (lu && !qr_time_parse_http(xml_text(lu), &d->copy_lock_until_ms))) {
+        s3c_fail(op, 400, "BadRequestException",
+                 "S3PutObjectCopy ObjectLockLegalHoldStatus must be ON or OFF, and ObjectLockMode "
+                 "(GOVERNANCE or COMPLIANCE) and ObjectLockRetainUntilDate come together.");
+        return false;
+    }
+    return true;
+}
 
 static bool parse_copy(struct s3c_op *op, xmlNodePtr n, struct batch_def *d)
 {
@@ -182,7 +211,8 @@ static bool parse_copy(struct s3c_op *op, xmlNodePtr n, struct batch_def *d)
         return false;
     }
     if (!required(op, n, "TargetResource", "S3PutObjectCopy TargetResource", d->target_resource,
-                  BATCH_ARN_MAX))
+                  BATCH_ARN_MAX) ||
+        !parse_copy_extras(op, n, d))
         return false;
     return !(v = xml_child(n, "TargetKeyPrefix")) ||
            text_into(op, v, "TargetKeyPrefix", d->target_prefix, BATCH_PREFIX_MAX, false);

@@ -58,6 +58,15 @@ static void render_operation(struct qr_buf *b, const struct batch_def *d)
         xml_elem_s(b, "TargetResource", d->target_resource);
         if (d->target_prefix[0])
             xml_elem_s(b, "TargetKeyPrefix", d->target_prefix);
+        if (d->copy_new_tags)
+            s3c_render_tags(b, "NewObjectTagging", d->obj_tags, d->n_obj_tags);
+        if (d->copy_lock_hold_given)
+            xml_elem_s(b, "ObjectLockLegalHoldStatus", d->copy_lock_hold ? "ON" : "OFF");
+        if (d->copy_lock_mode != STORE_LOCK_NONE) {
+            xml_elem_s(b, "ObjectLockMode",
+                       d->copy_lock_mode == STORE_LOCK_COMPLIANCE ? "COMPLIANCE" : "GOVERNANCE");
+            xml_elem_time(b, "ObjectLockRetainUntilDate", d->copy_lock_until_ms);
+        }
         break;
     case BATCH_OP_PUT_TAGGING:
         s3c_render_tags(b, "TagSet", d->obj_tags, d->n_obj_tags);
