@@ -87,6 +87,8 @@ enum batch_field {
 #define BATCH_DESC_MAX      256u
 #define BATCH_TAG_KEY_MAX   512u  /* bytes: 128 Unicode characters of up to 4 bytes */
 #define BATCH_TAG_VALUE_MAX 1024u /* bytes: 256 characters; UserArguments values 1024 */
+#define BATCH_META_MAX      1024u /* a NewObjectMetadata string */
+#define BATCH_MAX_USER_META 16u   /* NewObjectMetadata UserMetadata entries */
 
 #define BATCH_REPL_NONE 8u /* the one ReplicationStatus an object of quarry has */
 #define BATCH_SC_STANDARD 1u  /* the one S3StorageClass an object of quarry has */
@@ -109,6 +111,15 @@ struct batch_def {
     char target_resource[BATCH_ARN_MAX + 1]; /* bucket ARN as given */
     char target_prefix[BATCH_PREFIX_MAX + 1];
     bool copy_new_tags;   /* NewObjectTagging given: the copies get obj_tags */
+    /* MetadataDirective REPLACE: the copies get NewObjectMetadata's headers ("" and 0 for
+     * a member not given) instead of their sources' */
+    bool copy_replace_meta;
+    char meta_type[BATCH_META_MAX + 1], meta_disposition[BATCH_META_MAX + 1],
+        meta_language[BATCH_META_MAX + 1], meta_cache[BATCH_META_MAX + 1],
+        meta_encoding[BATCH_META_MAX + 1];
+    int64_t meta_expires_ms;
+    struct batch_kv meta_user[BATCH_MAX_USER_META];
+    size_t n_meta_user;
     bool copy_lock_given; /* any of the ObjectLock* parameters: the target needs Object Lock */
     bool copy_lock_hold_given, copy_lock_hold; /* ObjectLockLegalHoldStatus given; ON */
     enum store_lock_mode copy_lock_mode; /* ObjectLockMode, NONE when not given */

@@ -37,6 +37,9 @@ static bool kv_from_json(json_t *a, struct batch_kv *kv, size_t max, size_t *out
 {
     size_t i, n = 0;
     json_t *p;
+    *out_n = 0;
+    if (a == NULL)
+        return true; /* a definition stored before the member existed */
     if (!json_is_array(a) || json_array_size(a) > max)
         return false;
     json_array_foreach(a, i, p)
@@ -88,6 +91,13 @@ static const struct def_member def_members[] = {
     DM("ckalg", DK_INT, checksum_alg),
     DM("ckcomp", DK_BOOL, checksum_composite),
     DM("ctags", DK_BOOL, copy_new_tags),
+    DM("cmeta", DK_BOOL, copy_replace_meta),
+    DM("mtype", DK_STR, meta_type),
+    DM("mdisp", DK_STR, meta_disposition),
+    DM("mlang", DK_STR, meta_language),
+    DM("mcache", DK_STR, meta_cache),
+    DM("menc", DK_STR, meta_encoding),
+    DM("mexp", DK_I64, meta_expires_ms),
     DM("clock", DK_BOOL, copy_lock_given),
     DM("cholds", DK_BOOL, copy_lock_hold_given),
     DM("chold", DK_BOOL, copy_lock_hold),
@@ -194,6 +204,7 @@ char *batch_def_to_json(const struct batch_def *d, const struct batch_tags *t, b
     json_object_set_new(o, "fields", fields);
     json_object_set_new(o, "uargs", kv_json(d->user_args, d->n_user_args));
     json_object_set_new(o, "otags", kv_json(d->obj_tags, d->n_obj_tags));
+    json_object_set_new(o, "umeta", kv_json(d->meta_user, d->n_meta_user));
     if (t)
         json_object_set_new(o, "tags", kv_json(t->v, t->n));
     if (d->mf_format == BATCH_MF_GENERATOR)
@@ -226,7 +237,10 @@ enum qr_err batch_def_from_json(struct qr_slice json, struct batch_def *d)
     json_array_foreach(f, i, v) d->fields[d->n_fields++] = (enum batch_field)json_integer_value(v);
     if (!kv_from_json(json_object_get(o, "uargs"), d->user_args, BATCH_MAX_USER_ARGS,
                       &d->n_user_args) ||
-        !kv_from_json(json_object_get(o, "otags"), d->obj_tags, BATCH_MAX_OBJ_TAGS, &d->n_obj_tags))
+        !kv_from_json(json_object_get(o, "otags"), d->obj_tags, BATCH_MAX_OBJ_TAGS,
+                      &d->n_obj_tags) ||
+        !kv_from_json(json_object_get(o, "umeta"), d->meta_user, BATCH_MAX_USER_META,
+                      &d->n_meta_user))
         goto out;
     err = QR_OK;
 out:

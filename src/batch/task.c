@@ -162,8 +162,8 @@ static bool lock_date_ahead(enum store_lock_mode mode, int64_t until_ms, struct 
 /* Fills a copy row; false when the task fails before reaching the store. tags: the
  * NewObjectTagging set, encoded. */
 static bool copy_row(struct batch_window *w, size_t i, const char *dst_bucket, bool dst_dir,
-                     const struct qr_buf *tags, struct lock_memo *lm, char *key_buf,
-                     char *etag_buf, struct store_job_row *row)
+                     const struct qr_buf *tags, const struct qr_buf *meta, struct lock_memo *lm,
+                     char *key_buf, char *etag_buf, struct store_job_row *row)
 {
     const struct batch_def *d = w->def;
     const struct batch_task *t = &w->tasks[i];
@@ -192,6 +192,8 @@ static bool copy_row(struct batch_window *w, size_t i, const char *dst_bucket, b
         .dst_bucket = qr_slice_cstr(dst_bucket),
         .dst_key = qr_slice(key_buf, pl + t->key_len),
         .dst_directory = dst_dir,
+        .replace_headers = d->copy_replace_meta,
+        .headers = d->copy_replace_meta ? qr_slice(meta->p, meta->len) : qr_slice(NULL, 0),
         .replace_tags = d->copy_new_tags,
         .tags = d->copy_new_tags ? qr_slice(tags->p, tags->len) : qr_slice(NULL, 0),
     };
@@ -206,6 +208,42 @@ static bool copy_row(struct batch_window *w, size_t i, const char *dst_bucket, b
                                          .legal_hold = d->copy_lock_hold};
     row->effect = STORE_JOB_EFFECT_COPY;
     return true;
+}
+
+/* NewObjectMetadata in the store's header form (obj_header_add), as CopyObject with
+ * MetadataDirective REPLACE stores the request's standard headers and x-amz-meta-*. */
+static enum qr_err encode_meta(const struct batch_def *d, struct qr_buf *b)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+    } strings[] = {
+        {"content-type", offsetof(struct batch_def, meta_type)},
+        {"content-disposition", offsetof(struct batch_def, meta_disposition)},
+        {"content-language", offsetof(struct batch_def, meta_language)},
+        {"cache-control", offsetof(struct batch_def, meta_cache)},
+        {"content-encoding", offsetof(struct batch_def, meta_encoding)},
+    };
+    enum qr_err e = QR_OK;
+    for (size_t i = 0; i < sizeof(strings) / sizeof(*strings) && e == QR_OK; i++) {
+        const char *v = (const char *)d + strings[i].off;
+        if (*v)
+            e = obj_header_add(b, qr_slice_cstr(strings[i].name), qr_slice_cstr(v));
+    }
+    if (e == QR_OK && d->meta_expires_ms) {
+        char t[QR_TIME_HTTP_LEN];
+        qr_time_http(d->meta_expires_ms, t);
+        e = obj_header_add(b, QR_SLICE_LIT("expires"), qr_slice_cstr(t));
+    }
+    for (size_t i = 0; i < d->n_meta_user && e == QR_OK; i++) {
+        char name[11 + BATCH_TAG_KEY_MAX + 1];
+        size_t n = strlen(d->meta_user[i].key);
+        memcpy(name, "x-amz-meta-", 11);
+        for (size_t j = 0; j < n; j++) /* header names are stored lower case */
+            name[11 + j] = (char)qr_ascii_lower((uint8_t)d->meta_user[i].key[j]);
+        e = obj_header_add(b, qr_slice(name, 11 + n), qr_slice_cstr(d->meta_user[i].value));
+    }
+    return e;
 }
 
 /* The tag set in the store's form (obj_tags_encode, as PutObjectTagging writes it). */
@@ -243,7 +281,8 @@ static bool lock_row(struct batch_window *w, size_t i, struct lock_memo *lm,
  * encoded tag set. The rows point into dst, keys, etags and tags: they must outlive the
  * window's commit. */
 static void build_store_rows(struct batch_window *w, struct store_job_row *rows, char dst[64],
-                             char *keys, char *etags, const struct qr_buf *tags)
+                             char *keys, char *etags, const struct qr_buf *tags,
+                             const struct qr_buf *meta)
 {
     const struct batch_def *d = w->def;
     bool dst_dir = false;
@@ -258,7 +297,7 @@ static void build_store_rows(struct batch_window *w, struct store_job_row *rows,
             if (dst[0] == '\0') /* checked at CreateJob; a corrupt definition fails tasks */
                 row_outcome(row, true, 404, "NoSuchBucket", "The target bucket is not valid.", 31);
             else
-                (void)copy_row(w, i, dst, dst_dir, tags, &lm, keys + i * (BATCH_KEY_MAX + 1),
+                (void)copy_row(w, i, dst, dst_dir, tags, meta, &lm, keys + i * (BATCH_KEY_MAX + 1),
                                etags + i * 80, row);
             continue;
         }
@@ -1013,17 +1052,21 @@ enum qr_err batch_run_windows(struct batch_engine *e, const struct store_job *j,
 {
     struct store_pipe *pp = qr_xmalloc(sizeof(*pp));
     struct batch_mreader mr;
-    struct qr_buf tags;
+    struct qr_buf tags, meta;
     uint64_t cursor = j->cursor;
     int64_t t0 = batch_mono_ms();
     qr_buf_init(&tags, 64 * 1024);
+    qr_buf_init(&meta, 64 * 1024);
     enum qr_err err = d->op == BATCH_OP_PUT_TAGGING || (d->op == BATCH_OP_COPY && d->copy_new_tags)
                           ? encode_tags(d, &tags)
                           : QR_OK;
+    if (err == QR_OK && d->op == BATCH_OP_COPY && d->copy_replace_meta)
+        err = encode_meta(d, &meta);
     if (err == QR_OK)
         err = batch_mreader_open(e->o.store, e->reader, j->id, j->manifest_off, &mr);
     if (err != QR_OK) {
         qr_buf_dispose(&tags);
+        qr_buf_dispose(&meta);
         free(pp);
         return err;
     }
@@ -1050,7 +1093,7 @@ enum qr_err batch_run_windows(struct batch_engine *e, const struct store_job *j,
         if (d->op == BATCH_OP_LAMBDA)
             n = lambda_run(&sl->w, sl->rows, &stopped);
         else
-            build_store_rows(&sl->w, sl->rows, sl->dst, sl->keys, sl->etags, &tags);
+            build_store_rows(&sl->w, sl->rows, sl->dst, sl->keys, sl->etags, &tags, &meta);
         int64_t now = batch_mono_ms();
         if (n > 0) {
             sl->p = (struct store_job_progress){
@@ -1091,6 +1134,7 @@ enum qr_err batch_run_windows(struct batch_engine *e, const struct store_job *j,
     pipe_dispose(pp);
     free(pp);
     qr_buf_dispose(&tags);
+    qr_buf_dispose(&meta);
     return err;
 }
 

@@ -1,9 +1,21 @@
 /*
- * headers.c - reading the stored header encoding (obj.h): the one walker of its pairs.
+ * headers.c - the stored header encoding (obj.h): its one writer and one walker of pairs.
  */
 #include "obj/obj.h"
 
 #include <string.h>
+
+enum qr_err obj_header_add(struct qr_buf *b, struct qr_slice name, struct qr_slice value)
+{
+    enum qr_err e = qr_buf_add(b, name.p, name.len);
+    if (!e)
+        e = qr_buf_add(b, "\0", 1);
+    if (!e)
+        e = qr_buf_add(b, value.p, value.len);
+    if (!e)
+        e = qr_buf_add(b, "\0", 1);
+    return e;
+}
 
 bool obj_header_next(struct qr_slice enc, size_t *pos, struct qr_slice *name,
                      struct qr_slice *value)

@@ -70,6 +70,9 @@ enum qr_err obj_digest_range(struct store *st, const struct store_obj *o, uint64
  * names lower case. Read here by every reader that needs one of them (responses,
  * listings, the batch manifest generator's storage-class filter). */
 
+/* Appends the pair (name lower case). Errors: QR_E_TOO_LARGE (b's limit). */
+enum qr_err obj_header_add(struct qr_buf *b, struct qr_slice name, struct qr_slice value)
+    __attribute__((warn_unused_result));
 /* The pair at *pos, advancing *pos; false at the end (or at a torn pair). */
 bool obj_header_next(struct qr_slice enc, size_t *pos, struct qr_slice *name,
                      struct qr_slice *value);

@@ -489,6 +489,55 @@ def copy_job_new_tagging_and_object_lock():
 
 
 @test
+def copy_job_replaces_metadata():
+    """MetadataDirective REPLACE with NewObjectMetadata, as CopyObject with
+    x-amz-metadata-directive REPLACE: every copy has the new standard headers and user
+    metadata and none of its source's; a copy onto itself is allowed with REPLACE (and
+    refused without it); DescribeJob echoes it; control characters (a header split),
+    members quarry does not apply and NewObjectMetadata without REPLACE are refused."""
+    import datetime as dt
+    b, man, rep = gp_bucket(), gp_bucket(), gp_bucket()
+    keys = ["m1", "m 2"]
+    for k in keys:
+        s3.put_object(Bucket=b, Key=k, Body=k.encode(), ContentType="text/old", Metadata={"old": "1"},
+                      CacheControl="no-store")
+    etag = put_manifest(man, "m.csv", [manifest_line(b, k) for k in keys])
+    expires = dt.datetime(2030, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+    meta = {"ContentType": "application/x-new", "ContentDisposition": "attachment", "ContentLanguage": "de",
+            "HttpExpiresDate": expires, "UserMetadata": {"Color": "blue", "n": "1"}}
+    op = {"S3PutObjectCopy": {"TargetResource": f"arn:aws:s3:::{b}", "TargetKeyPrefix": "r/",
+                              "MetadataDirective": "REPLACE", "NewObjectMetadata": meta}}
+    job = wait_job(s3c.create_job(**job_args(man, "m.csv", etag, op, rep))["JobId"])
+    eq((job["Status"], job["ProgressSummary"]["NumberOfTasksSucceeded"]), ("Complete", 2), "copied")
+    eq(job["Operation"], op, "echoed")
+    for k in keys:
+        h = s3.head_object(Bucket=b, Key="r/" + k)
+        eq((h["ContentType"], h["ContentDisposition"], h["ContentLanguage"], h["Expires"], h["Metadata"]),
+           ("application/x-new", "attachment", "de", expires, {"color": "blue", "n": "1"}), f"copy of {k!r}")
+        check("CacheControl" not in h, "the source's Cache-Control is not kept")
+        eq(s3.get_object(Bucket=b, Key="r/" + k)["Body"].read(), k.encode(), "bytes")
+        eq(s3.head_object(Bucket=b, Key=k)["Metadata"], {"old": "1"}, "the source keeps its own")
+    # onto itself: refused as CopyObject refuses it without REPLACE, done with it
+    same = {"S3PutObjectCopy": {"TargetResource": f"arn:aws:s3:::{b}"}}
+    jid = s3c.create_job(**job_args(man, "m.csv", etag, same, rep))["JobId"]
+    eq(wait_job(jid)["ProgressSummary"]["NumberOfTasksFailed"], 2, "self copy without REPLACE")
+    eq({(r[4], r[5]) for r in read_report(rep, jid)[1]["failed"]}, {("400", "InvalidRequest")}, "why")
+    same["S3PutObjectCopy"].update(MetadataDirective="REPLACE", NewObjectMetadata={"UserMetadata": {"v": "2"}})
+    eq(wait_job(s3c.create_job(**job_args(man, "m.csv", etag, same))["JobId"])["Status"], "Complete", "self copy")
+    for k in keys:
+        h = s3.head_object(Bucket=b, Key=k)
+        eq((h["Metadata"], h["ContentType"]), ({"v": "2"}, "binary/octet-stream"), f"{k!r} replaced in place")
+    bad = lambda code, status, m, directive="REPLACE": expect_client_error(  # noqa: E731
+        code, status, s3c.create_job, **job_args(man, "m.csv", etag, {"S3PutObjectCopy": {
+            "TargetResource": f"arn:aws:s3:::{b}", "MetadataDirective": directive, "NewObjectMetadata": m}}))
+    bad("BadRequestException", 400, {"ContentType": "text/plain\r\nX-Injected: 1"})
+    bad("BadRequestException", 400, {"UserMetadata": {"a b": "x"}})
+    bad("BadRequestException", 400, {"UserMetadata": {"k": "v" * 3000}})
+    bad("NotImplemented", 501, {"ContentMD5": "x"})
+    bad("BadRequestException", 400, {"ContentType": "text/plain"}, directive="COPY")
+
+
+@test
 def tagging_refused_on_directory_bucket_manifest():
     d, = (dir_bucket(),)
     s3.put_object(Bucket=d, Key="k", Body=b"x")

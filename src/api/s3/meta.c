@@ -26,19 +26,6 @@ static const char *const storage_classes[] = {
     "EXPRESS_ONEZONE",
 };
 
-static enum qr_err add_pair(struct qr_buf *b, struct qr_slice name, struct qr_slice value)
-{
-    enum qr_err e = qr_buf_add(b, name.p, name.len);
-    if (!e)
-        e = qr_buf_add(b, "\0", 1);
-    if (!e)
-        e = qr_buf_add(b, value.p, value.len);
-    if (!e)
-        e = qr_buf_add(b, "\0", 1);
-    return e;
-}
-
-/* The comma-separated token of ce starting at *pos, trimmed; advances *pos past it. */
 static struct qr_slice next_coding(struct qr_slice ce, size_t *pos, size_t *out_start,
                                    size_t *out_end)
 {
@@ -119,11 +106,11 @@ enum qr_err s3_meta_from_request(struct s3_op *op, struct qr_slice *out)
     enum qr_err e = QR_OK;
     for (size_t i = 0; i < sizeof(stored_headers) / sizeof(*stored_headers) && !e; i++)
         if (s3_hdr(op, stored_headers[i], &v))
-            e = add_pair(&b, qr_slice_cstr(stored_headers[i]), v);
+            e = obj_header_add(&b, qr_slice_cstr(stored_headers[i]), v);
     if (!e && s3_hdr(op, "content-encoding", &v)) {
         struct qr_slice ce = strip_aws_chunked(op, v);
         if (ce.len)
-            e = add_pair(&b, QR_SLICE_LIT("content-encoding"), ce);
+            e = obj_header_add(&b, QR_SLICE_LIT("content-encoding"), ce);
     }
     if (!e && s3_hdr(op, "x-amz-storage-class", &v)) {
         if (!op->directory && archive_class(v)) {
@@ -139,7 +126,7 @@ enum qr_err s3_meta_from_request(struct s3_op *op, struct qr_slice *out)
             qr_buf_dispose(&b);
             return QR_E_BAD_INPUT;
         }
-        e = add_pair(&b, QR_SLICE_LIT("x-amz-storage-class"), v);
+        e = obj_header_add(&b, QR_SLICE_LIT("x-amz-storage-class"), v);
     }
     /* User metadata: AWS counts the bytes of names (without the prefix) and values. */
     size_t user_bytes = 0;
@@ -149,7 +136,7 @@ enum qr_err s3_meta_from_request(struct s3_op *op, struct qr_slice *out)
         if (n.len <= 11 || !qr_slice_ieq(qr_slice(n.p, 11), QR_SLICE_LIT("x-amz-meta-")))
             continue;
         user_bytes += n.len - 11 + h->entries[i].value.len;
-        e = add_pair(&b, n, qr_slice(h->entries[i].value.base, h->entries[i].value.len));
+        e = obj_header_add(&b, n, qr_slice(h->entries[i].value.base, h->entries[i].value.len));
     }
     if (user_bytes > QR_MAX_USER_META) {
         s3_fail_code(op, 400, "MetadataTooLarge",

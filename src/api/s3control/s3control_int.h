@@ -55,7 +55,12 @@ bool s3c_authorize(struct s3c_op *op);
 bool s3c_authorize_create(struct s3c_op *op, xmlDocPtr doc);
 bool s3c_authorize_existing(struct s3c_op *op, int64_t request_priority, xmlDocPtr tags_doc);
 
-/* CreateJob's body into def and tags; false with op failed. doc borrowed. */
+/* The caller passes role to the job (iam:PassRole), and the role exists and trusts
+ * batchoperations.s3.amazonaws.com; false with op failed (403 or 400). */
+bool s3c_role_usable(struct s3c_op *op, const char *role);
+/* CreateJob's body into def and tags, its shape only (no store, no IAM: a parser of
+ * untrusted bytes, fuzzed by tests/fuzz/fuzz_createjob.c); false with op failed. doc
+ * borrowed. */
 bool s3c_parse_create(struct s3c_op *op, xmlDocPtr doc, struct batch_def *def,
                       struct batch_tags *tags);
 /* <Tags><member><Key/><Value/></member>...</Tags> children of parent into t (max 50);
