@@ -61,6 +61,16 @@ enum batch_op {
     BATCH_OP_RETENTION,  /* S3PutObjectRetention */
 };
 
+/* NewObjectMetadata's string members: the model's name, the stored header they become,
+ * where struct batch_def keeps them (read by CreateJob's parser, DescribeJob and the
+ * copy tasks). */
+struct batch_meta_member {
+    const char *xml, *header;
+    size_t off;
+};
+extern const struct batch_meta_member batch_meta_members[];
+extern const size_t batch_n_meta_members;
+
 /* The operation's name in the model ("S3PutObjectCopy", ...); NULL for no operation. */
 const char *batch_op_name(enum batch_op o);
 

@@ -405,21 +405,6 @@ static enum qr_err check_operation(struct batch_engine *e, struct store_reader *
     return QR_E_INTERNAL;
 }
 
-static const char *const op_names[] = {
-    [BATCH_OP_LAMBDA] = "LambdaInvoke",
-    [BATCH_OP_COPY] = "S3PutObjectCopy",
-    [BATCH_OP_PUT_TAGGING] = "S3PutObjectTagging",
-    [BATCH_OP_DELETE_TAGGING] = "S3DeleteObjectTagging",
-    [BATCH_OP_CHECKSUM] = "S3ComputeObjectChecksum",
-    [BATCH_OP_LEGAL_HOLD] = "S3PutObjectLegalHold",
-    [BATCH_OP_RETENTION] = "S3PutObjectRetention",
-};
-
-const char *batch_op_name(enum batch_op o)
-{
-    return (unsigned)o < sizeof(op_names) / sizeof(*op_names) ? op_names[o] : NULL;
-}
-
 static void new_job_id(char out[STORE_JOB_ID_MAX + 1])
 {
     qr_uuid4(out);

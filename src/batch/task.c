@@ -214,21 +214,11 @@ static bool copy_row(struct batch_window *w, size_t i, const char *dst_bucket, b
  * MetadataDirective REPLACE stores the request's standard headers and x-amz-meta-*. */
 static enum qr_err encode_meta(const struct batch_def *d, struct qr_buf *b)
 {
-    static const struct {
-        const char *name;
-        size_t off;
-    } strings[] = {
-        {"content-type", offsetof(struct batch_def, meta_type)},
-        {"content-disposition", offsetof(struct batch_def, meta_disposition)},
-        {"content-language", offsetof(struct batch_def, meta_language)},
-        {"cache-control", offsetof(struct batch_def, meta_cache)},
-        {"content-encoding", offsetof(struct batch_def, meta_encoding)},
-    };
     enum qr_err e = QR_OK;
-    for (size_t i = 0; i < sizeof(strings) / sizeof(*strings) && e == QR_OK; i++) {
-        const char *v = (const char *)d + strings[i].off;
+    for (size_t i = 0; i < batch_n_meta_members && e == QR_OK; i++) {
+        const char *v = (const char *)d + batch_meta_members[i].off;
         if (*v)
-            e = obj_header_add(b, qr_slice_cstr(strings[i].name), qr_slice_cstr(v));
+            e = obj_header_add(b, qr_slice_cstr(batch_meta_members[i].header), qr_slice_cstr(v));
     }
     if (e == QR_OK && d->meta_expires_ms) {
         char t[QR_TIME_HTTP_LEN];

@@ -2,10 +2,8 @@
  * fuzz_createjob.c - S3 Control CreateJob bodies as create.c reads them: xml_parse, then
  * s3c_parse_create (every operation, manifest, generator filter and report shape, the
  * NewObjectMetadata, Object Lock and tag lists), which must refuse or fill the definition
- * with every string terminated inside its buffer. s3c_fail is this harness's own (the
- * server's lives in s3control.c beside routing this harness does not need).
+ * with every string terminated inside its buffer.
  */
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,16 +14,6 @@
 #include "api/xml.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-void s3c_fail(struct s3c_op *op, int status, const char *code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(op->err_msg, sizeof(op->err_msg), fmt, ap);
-    va_end(ap);
-    op->status = status;
-    op->err_code = code;
-}
 
 #define TERMINATED(s) (memchr((s), 0, sizeof(s)) != NULL)
 

@@ -157,6 +157,14 @@ static const char *const copy_unsupported[] = {
     "SSEAwsKmsKeyId",          "BucketKeyEnabled",    "ChecksumAlgorithm",
 };
 
+/* GOVERNANCE or COMPLIANCE; NONE for anything else. */
+static enum store_lock_mode lock_mode_of(struct qr_slice s)
+{
+    return qr_slice_eq_lit(s, "GOVERNANCE")   ? STORE_LOCK_GOVERNANCE
+           : qr_slice_eq_lit(s, "COMPLIANCE") ? STORE_LOCK_COMPLIANCE
+                                              : STORE_LOCK_NONE;
+}
+
 /* A character of an HTTP header name (RFC 9110 tchar): a UserMetadata key becomes one. */
 static bool tchar(uint8_t c)
 {
@@ -186,16 +194,6 @@ static bool parse_new_metadata(struct s3c_op *op, xmlNodePtr n, struct batch_def
 {
     static const char *const unsupported[] = {"ContentLength", "ContentMD5", "RequesterCharged",
                                               "SSEAlgorithm"};
-    static const struct {
-        const char *name;
-        size_t off;
-    } strings[] = {
-        {"ContentType", offsetof(struct batch_def, meta_type)},
-        {"ContentDisposition", offsetof(struct batch_def, meta_disposition)},
-        {"ContentLanguage", offsetof(struct batch_def, meta_language)},
-        {"CacheControl", offsetof(struct batch_def, meta_cache)},
-        {"ContentEncoding", offsetof(struct batch_def, meta_encoding)},
-    };
     xmlNodePtr dir = xml_child(n, "MetadataDirective"), m = xml_child(n, "NewObjectMetadata");
     struct qr_slice ds = xml_text(dir);
     if (dir && !qr_slice_eq_lit(ds, "COPY") && !qr_slice_eq_lit(ds, "REPLACE")) {
@@ -217,8 +215,8 @@ static bool parse_new_metadata(struct s3c_op *op, xmlNodePtr n, struct batch_def
                      unsupported[i]);
             return false;
         }
-    for (size_t i = 0; i < sizeof(strings) / sizeof(*strings); i++)
-        if (!meta_text(op, m, strings[i].name, (char *)d + strings[i].off))
+    for (size_t i = 0; i < batch_n_meta_members; i++)
+        if (!meta_text(op, m, batch_meta_members[i].xml, (char *)d + batch_meta_members[i].off))
             return false;
     xmlNodePtr v = xml_child(m, "HttpExpiresDate");
     if (v && !qr_time_parse_http(xml_text(v), &d->meta_expires_ms)) {
@@ -271,9 +269,7 @@ static bool parse_copy_extras(struct s3c_op *op, xmlNodePtr n, struct batch_def 
     d->copy_lock_given = lh || lm || lu;
     d->copy_lock_hold_given = lh != NULL;
     d->copy_lock_hold = qr_slice_eq_lit(hold, "ON");
-    d->copy_lock_mode = qr_slice_eq_lit(mode, "GOVERNANCE")   ? STORE_LOCK_GOVERNANCE
-                        : qr_slice_eq_lit(mode, "COMPLIANCE") ? STORE_LOCK_COMPLIANCE
-                                                              : STORE_LOCK_NONE;
+    d->copy_lock_mode = lock_mode_of(mode);
     if ((lh && !d->copy_lock_hold && !qr_slice_eq_lit(hold, "OFF")) || (lm != NULL) != (lu != NULL) ||
         (lm && d->copy_lock_mode == STORE_LOCK_NONE) ||
         (lu && !qr_time_parse_http(xml_text(lu), &d->copy_lock_until_ms))) {
@@ -365,9 +361,7 @@ static bool parse_retention(struct s3c_op *op, xmlNodePtr n, struct batch_def *d
     xmlNodePtr m = r ? xml_child(r, "Mode") : NULL, u = r ? xml_child(r, "RetainUntilDate") : NULL;
     struct qr_slice mode = xml_text(m);
     d->op = BATCH_OP_RETENTION;
-    d->ret_mode = qr_slice_eq_lit(mode, "GOVERNANCE")   ? STORE_LOCK_GOVERNANCE
-                  : qr_slice_eq_lit(mode, "COMPLIANCE") ? STORE_LOCK_COMPLIANCE
-                                                        : STORE_LOCK_NONE;
+    d->ret_mode = lock_mode_of(mode);
     if (b && !parse_bool(op, b, "BypassGovernanceRetention", &d->ret_bypass))
         return false;
     if (!r || (m != NULL) != (u != NULL) || (m && d->ret_mode == STORE_LOCK_NONE) ||

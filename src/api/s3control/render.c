@@ -36,36 +36,38 @@ void s3c_render_tags(struct qr_buf *b, const char *tag, const struct batch_kv *k
     xml_close(b, tag);
 }
 
+/* A map of the model (UserArguments, UserMetadata): <entry><key/><value/></entry>s; nothing
+ * when empty. */
+static void render_map(struct qr_buf *b, const char *tag, const struct batch_kv *kv, size_t n)
+{
+    if (n == 0)
+        return;
+    xml_open(b, tag);
+    for (size_t i = 0; i < n; i++) {
+        xml_open(b, "entry");
+        xml_elem_s(b, "key", kv[i].key);
+        xml_elem_s(b, "value", kv[i].value);
+        xml_close(b, "entry");
+    }
+    xml_close(b, tag);
+}
+
+static const char *lock_mode_name(enum store_lock_mode m)
+{
+    return m == STORE_LOCK_COMPLIANCE ? "COMPLIANCE" : "GOVERNANCE";
+}
+
 /* MetadataDirective REPLACE and the NewObjectMetadata members given. */
 static void render_new_metadata(struct qr_buf *b, const struct batch_def *d)
 {
-    static const struct {
-        const char *tag;
-        size_t off;
-    } strings[] = {
-        {"CacheControl", offsetof(struct batch_def, meta_cache)},
-        {"ContentDisposition", offsetof(struct batch_def, meta_disposition)},
-        {"ContentEncoding", offsetof(struct batch_def, meta_encoding)},
-        {"ContentLanguage", offsetof(struct batch_def, meta_language)},
-        {"ContentType", offsetof(struct batch_def, meta_type)},
-    };
     xml_elem_s(b, "MetadataDirective", "REPLACE");
     xml_open(b, "NewObjectMetadata");
-    for (size_t i = 0; i < sizeof(strings) / sizeof(*strings); i++)
-        if (*((const char *)d + strings[i].off))
-            xml_elem_s(b, strings[i].tag, (const char *)d + strings[i].off);
+    for (size_t i = 0; i < batch_n_meta_members; i++)
+        if (*((const char *)d + batch_meta_members[i].off))
+            xml_elem_s(b, batch_meta_members[i].xml, (const char *)d + batch_meta_members[i].off);
     if (d->meta_expires_ms)
         xml_elem_time(b, "HttpExpiresDate", d->meta_expires_ms);
-    if (d->n_meta_user) {
-        xml_open(b, "UserMetadata");
-        for (size_t i = 0; i < d->n_meta_user; i++) {
-            xml_open(b, "entry");
-            xml_elem_s(b, "key", d->meta_user[i].key);
-            xml_elem_s(b, "value", d->meta_user[i].value);
-            xml_close(b, "entry");
-        }
-        xml_close(b, "UserMetadata");
-    }
+    render_map(b, "UserMetadata", d->meta_user, d->n_meta_user);
     xml_close(b, "NewObjectMetadata");
 }
 
@@ -77,16 +79,7 @@ static void render_operation(struct qr_buf *b, const struct batch_def *d)
     case BATCH_OP_LAMBDA:
         xml_elem_s(b, "FunctionArn", d->function_arn);
         xml_elem_s(b, "InvocationSchemaVersion", d->schema);
-        if (d->n_user_args) {
-            xml_open(b, "UserArguments");
-            for (size_t i = 0; i < d->n_user_args; i++) {
-                xml_open(b, "entry");
-                xml_elem_s(b, "key", d->user_args[i].key);
-                xml_elem_s(b, "value", d->user_args[i].value);
-                xml_close(b, "entry");
-            }
-            xml_close(b, "UserArguments");
-        }
+        render_map(b, "UserArguments", d->user_args, d->n_user_args);
         break;
     case BATCH_OP_COPY:
         xml_elem_s(b, "TargetResource", d->target_resource);
@@ -99,8 +92,7 @@ static void render_operation(struct qr_buf *b, const struct batch_def *d)
         if (d->copy_lock_hold_given)
             xml_elem_s(b, "ObjectLockLegalHoldStatus", d->copy_lock_hold ? "ON" : "OFF");
         if (d->copy_lock_mode != STORE_LOCK_NONE) {
-            xml_elem_s(b, "ObjectLockMode",
-                       d->copy_lock_mode == STORE_LOCK_COMPLIANCE ? "COMPLIANCE" : "GOVERNANCE");
+            xml_elem_s(b, "ObjectLockMode", lock_mode_name(d->copy_lock_mode));
             xml_elem_time(b, "ObjectLockRetainUntilDate", d->copy_lock_until_ms);
         }
         break;
@@ -124,8 +116,7 @@ static void render_operation(struct qr_buf *b, const struct batch_def *d)
         xml_open(b, "Retention");
         if (d->ret_mode != STORE_LOCK_NONE) {
             xml_elem_time(b, "RetainUntilDate", d->ret_until_ms);
-            xml_elem_s(b, "Mode",
-                       d->ret_mode == STORE_LOCK_COMPLIANCE ? "COMPLIANCE" : "GOVERNANCE");
+            xml_elem_s(b, "Mode", lock_mode_name(d->ret_mode));
         }
         xml_close(b, "Retention");
         break;

@@ -2,10 +2,10 @@
  * s3control_int.h - shared by the files of src/api/s3control/ only: one operation in
  * flight, its error result, and the decoders/renderers of the job shapes.
  *
- * Files: s3control.c (routing, account check, errors, the small operations),
- * create.c (CreateJob's XML -> struct batch_def with every shape check of the model),
- * render.c (JobDescriptor, JobListDescriptor, tags -> XML), authorize.c (the IAM decision of
- * each request).
+ * Files: s3control.c (routing, account check, the small operations), errors.c (an
+ * operation's error result), create.c (CreateJob's XML -> struct batch_def with every
+ * shape check of the model), render.c (JobDescriptor, JobListDescriptor, tags -> XML),
+ * authorize.c (the IAM decision of each request).
  */
 #ifndef QR_API_S3CONTROL_INT_H
 #define QR_API_S3CONTROL_INT_H
