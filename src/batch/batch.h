@@ -134,6 +134,8 @@ struct batch_def {
     bool copy_lock_hold_given, copy_lock_hold; /* ObjectLockLegalHoldStatus given; ON */
     enum store_lock_mode copy_lock_mode; /* ObjectLockMode, NONE when not given */
     int64_t copy_lock_until_ms;          /* ObjectLockRetainUntilDate */
+    int64_t copy_modified_since_ms;      /* ModifiedSinceConstraint, 0: none */
+    int64_t copy_unmodified_since_ms;    /* UnModifiedSinceConstraint, 0: none */
     /* S3PutObjectTagging (and NewObjectTagging of a copy) */
     struct batch_kv obj_tags[BATCH_MAX_OBJ_TAGS];
     size_t n_obj_tags;

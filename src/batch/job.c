@@ -103,6 +103,8 @@ static const struct def_member def_members[] = {
     DM("chold", DK_BOOL, copy_lock_hold),
     DM("cmode", DK_INT, copy_lock_mode),
     DM("cuntil", DK_I64, copy_lock_until_ms),
+    DM("cmodsince", DK_I64, copy_modified_since_ms),
+    DM("cunmodsince", DK_I64, copy_unmodified_since_ms),
     DM("hold", DK_BOOL, hold_on),
     DM("rmode", DK_INT, ret_mode),
     DM("runtil", DK_I64, ret_until_ms),

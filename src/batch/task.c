@@ -203,6 +203,8 @@ static bool copy_row(struct batch_window *w, size_t i, const char *dst_bucket, b
         row_outcome(row, true, 400, "InvalidRequest", m, sizeof(m) - 1);
         return false;
     }
+    row->copy.src_modified_since_ms = d->copy_modified_since_ms;
+    row->copy.src_unmodified_since_ms = d->copy_unmodified_since_ms;
     row->copy.lock = (struct store_lock){.mode = d->copy_lock_mode,
                                          .until_ms = d->copy_lock_until_ms,
                                          .legal_hold = d->copy_lock_hold};

@@ -884,6 +884,7 @@ enum qr_err w_obj_full_v(struct store *st, int64_t bucket_id, struct qr_slice ke
         err = db_fail(st->wdb, "object read");
     } else {
         out->size = (uint64_t)sqlite3_column_int64(s, 0);
+        out->mtime_ms = sqlite3_column_int64(s, 13);
         col_text(s, 1, out->etag, sizeof(out->etag));
         col_checksum(s, 4, 5, 6, &out->ck);
         out->parts = (uint32_t)sqlite3_column_int64(s, 7);
@@ -932,7 +933,11 @@ enum qr_err w_obj_copy_v(struct store *st, const struct store_copy *cp, int64_t 
         return err;
     if ((err = w_obj_full_v(st, sb, cp->src_key, cp->src_version, &src)) != QR_OK)
         return err;
-    if (cp->src_etag && strcmp(cp->src_etag, src.etag) != 0) {
+    /* Last-Modified has whole seconds, and so have the dates it is compared with */
+    int64_t src_s = src.mtime_ms / 1000;
+    if ((cp->src_etag && strcmp(cp->src_etag, src.etag) != 0) ||
+        (cp->src_modified_since_ms && src_s <= cp->src_modified_since_ms / 1000) ||
+        (cp->src_unmodified_since_ms && src_s > cp->src_unmodified_since_ms / 1000)) {
         err = QR_E_PRECONDITION;
         goto out;
     }

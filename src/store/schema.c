@@ -126,7 +126,7 @@ static const char *const stmt_sql[ST__COUNT] = {
 #undef W_OBJ_COLS
 #define FULL_COLS                                                                                  \
     "SELECT size,etag,headers,tags,ck_alg,ck_type,ck_value,parts,data,ext,part_sizes,sse,"         \
-    "marker FROM "
+    "marker,mtime_ms FROM "
     [ST_OBJ_FULL] = FULL_COLS CURRENT " WHERE bucket_id=?1 AND key=?2 AND latest=1",
     [ST_OBJ_FULL_V] = FULL_COLS "objects WHERE bucket_id=?1 AND key=?2 AND version_id=?3",
 #undef FULL_COLS

@@ -364,6 +364,8 @@ struct store_copy {
     struct qr_slice src_version; /* the source version, or empty for the current one */
     struct store_lock lock;      /* the copy's retention/legal hold (lock buckets) */
     const char *src_etag;        /* the source must still have this etag (no quotes), or NULL */
+    int64_t src_modified_since_ms;   /* the source must be modified after it (0: no check) */
+    int64_t src_unmodified_since_ms; /* ... or not after it (0: no check); whole seconds */
     struct qr_slice dst_bucket, dst_key;
     const char *etag;     /* etag for the copy, or NULL to keep the source's */
     bool replace_headers; /* true: headers below; false: copy the source's */

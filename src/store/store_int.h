@@ -546,6 +546,7 @@ bool w_lock_blocks(const struct store_lock *l, bool bypass, int64_t now_ms);
 /* A full object row copied out of SQLite onto the heap (copy sources). */
 struct full_obj {
     uint64_t size;
+    int64_t mtime_ms;
     char etag[80];
     struct qr_buf headers, tags, data; /* owned */
     bool is_inline;                    /* data holds the bytes, else ext/n_ext */

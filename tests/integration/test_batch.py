@@ -538,6 +538,34 @@ def copy_job_replaces_metadata():
 
 
 @test
+def copy_job_source_date_conditions():
+    """ModifiedSinceConstraint / UnModifiedSinceConstraint, as CopyObject's
+    x-amz-copy-source-if-(un)modified-since, checked against each source when its copy
+    commits: a failed condition is a 412 PreconditionFailed task with no copy."""
+    import datetime as dt
+    b, man, rep = gp_bucket(), gp_bucket(), gp_bucket()
+    s3.put_object(Bucket=b, Key="s", Body=b"x")
+    etag = put_manifest(man, "m.csv", [manifest_line(b, "s")])
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    past, future = now - dt.timedelta(hours=1), now + dt.timedelta(hours=1)
+    cases = [("ModifiedSinceConstraint", past, True), ("ModifiedSinceConstraint", future, False),
+             ("UnModifiedSinceConstraint", future, True), ("UnModifiedSinceConstraint", past, False)]
+    for i, (name, when, copies) in enumerate(cases):
+        op = {"S3PutObjectCopy": {"TargetResource": f"arn:aws:s3:::{b}", "TargetKeyPrefix": f"c{i}/",
+                                  name: when}}
+        jid = s3c.create_job(**job_args(man, "m.csv", etag, op, rep))["JobId"]
+        job = wait_job(jid)
+        eq(job["Operation"], op, f"{name} echoed")
+        rows = read_report(rep, jid)[1]
+        if copies:
+            eq(len(rows.get("succeeded", [])), 1, f"{name} {when}: copied")
+            eq(s3.get_object(Bucket=b, Key=f"c{i}/s")["Body"].read(), b"x", "bytes")
+        else:
+            eq([(r[4], r[5]) for r in rows["failed"]], [("412", "PreconditionFailed")], f"{name} {when}")
+            expect_client_error("NoSuchKey", 404, s3.get_object, Bucket=b, Key=f"c{i}/s")
+
+
+@test
 def tagging_refused_on_directory_bucket_manifest():
     d, = (dir_bucket(),)
     s3.put_object(Bucket=d, Key="k", Body=b"x")

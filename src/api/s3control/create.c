@@ -152,8 +152,7 @@ static bool parse_lambda(struct s3c_op *op, xmlNodePtr n, struct batch_def *d)
 
 /* S3PutObjectCopy members quarry does not apply: refused rather than ignored. */
 static const char *const copy_unsupported[] = {
-    "CannedAccessControlList", "AccessControlGrants", "ModifiedSinceConstraint",
-    "RedirectLocation",        "RequesterPays",       "UnModifiedSinceConstraint",
+    "CannedAccessControlList", "AccessControlGrants", "RedirectLocation",  "RequesterPays",
     "SSEAwsKmsKeyId",          "BucketKeyEnabled",    "ChecksumAlgorithm",
 };
 
@@ -252,9 +251,11 @@ static bool parse_new_metadata(struct s3c_op *op, xmlNodePtr n, struct batch_def
     return true;
 }
 
-/* NewObjectTagging and the Object Lock parameters, as CopyObject's x-amz-tagging (with
- * TaggingDirective REPLACE) and x-amz-object-lock-* headers. Whether the target bucket has
- * Object Lock and the date is still ahead are each task's questions, as for CopyObject. */
+/* NewObjectTagging, the source's date conditions and the Object Lock parameters, as
+ * CopyObject's x-amz-tagging (with TaggingDirective REPLACE),
+ * x-amz-copy-source-if-(un)modified-since and x-amz-object-lock-* headers. Whether the
+ * target bucket has Object Lock and the date is still ahead are each task's questions, as
+ * for CopyObject. */
 static bool parse_copy_extras(struct s3c_op *op, xmlNodePtr n, struct batch_def *d)
 {
     xmlNodePtr v, lh = xml_child(n, "ObjectLockLegalHoldStatus");
@@ -264,6 +265,16 @@ static bool parse_copy_extras(struct s3c_op *op, xmlNodePtr n, struct batch_def 
         if (!parse_kv_list(op, v, d->obj_tags, OBJ_TAGS_MAX, &d->n_obj_tags,
                            "BadRequestException"))
             return false;
+    }
+    xmlNodePtr ms = xml_child(n, "ModifiedSinceConstraint"),
+               us = xml_child(n, "UnModifiedSinceConstraint");
+    if ((ms && !qr_time_parse_http(xml_text(ms), &d->copy_modified_since_ms)) ||
+        (us && !qr_time_parse_http(xml_text(us), &d->copy_unmodified_since_ms)) ||
+        (ms && d->copy_modified_since_ms <= 0) || (us && d->copy_unmodified_since_ms <= 0)) {
+        s3c_fail(op, 400, "BadRequestException",
+                 "S3PutObjectCopy ModifiedSinceConstraint and UnModifiedSinceConstraint must be "
+                 "dates after 1970.");
+        return false;
     }
     struct qr_slice hold = xml_text(lh), mode = xml_text(lm);
     d->copy_lock_given = lh || lm || lu;

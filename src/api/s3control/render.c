@@ -89,6 +89,10 @@ static void render_operation(struct qr_buf *b, const struct batch_def *d)
             render_new_metadata(b, d);
         if (d->copy_new_tags)
             s3c_render_tags(b, "NewObjectTagging", d->obj_tags, d->n_obj_tags);
+        if (d->copy_modified_since_ms)
+            xml_elem_time(b, "ModifiedSinceConstraint", d->copy_modified_since_ms);
+        if (d->copy_unmodified_since_ms)
+            xml_elem_time(b, "UnModifiedSinceConstraint", d->copy_unmodified_since_ms);
         if (d->copy_lock_hold_given)
             xml_elem_s(b, "ObjectLockLegalHoldStatus", d->copy_lock_hold ? "ON" : "OFF");
         if (d->copy_lock_mode != STORE_LOCK_NONE) {
