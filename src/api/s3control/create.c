@@ -152,8 +152,8 @@ static bool parse_lambda(struct s3c_op *op, xmlNodePtr n, struct batch_def *d)
 
 /* S3PutObjectCopy members quarry does not apply: refused rather than ignored. */
 static const char *const copy_unsupported[] = {
-    "CannedAccessControlList", "AccessControlGrants", "RedirectLocation",  "RequesterPays",
-    "SSEAwsKmsKeyId",          "BucketKeyEnabled",    "ChecksumAlgorithm",
+    "AccessControlGrants", "RequesterPays",     "SSEAwsKmsKeyId",
+    "BucketKeyEnabled",    "ChecksumAlgorithm",
 };
 
 /* GOVERNANCE or COMPLIANCE; NONE for anything else. */
@@ -173,7 +173,7 @@ static bool tchar(uint8_t c)
 
 /* A NewObjectMetadata string: it becomes a response header of every copy, so no control
  * character (a CR or LF would split the header) gets in. */
-static bool meta_text(struct s3c_op *op, xmlNodePtr m, const char *name, char *out)
+static bool meta_text(struct s3c_op *op, xmlNodePtr m, const char *name, char *out, size_t max)
 {
     xmlNodePtr v = xml_child(m, name);
     struct qr_slice t = xml_text(v);
@@ -183,7 +183,7 @@ static bool meta_text(struct s3c_op *op, xmlNodePtr m, const char *name, char *o
                      "NewObjectMetadata %s must not hold control characters.", name);
             return false;
         }
-    return !v || text_into(op, v, name, out, BATCH_META_MAX, false);
+    return !v || text_into(op, v, name, out, max, false);
 }
 
 /* MetadataDirective (COPY or REPLACE) and NewObjectMetadata, as CopyObject's
@@ -200,11 +200,15 @@ static bool parse_new_metadata(struct s3c_op *op, xmlNodePtr n, struct batch_def
         return false;
     }
     d->copy_replace_meta = qr_slice_eq_lit(ds, "REPLACE");
-    if (m && !d->copy_replace_meta) {
+    xmlNodePtr redirect = xml_child(n, "RedirectLocation");
+    if ((m || redirect) && !d->copy_replace_meta) {
         s3c_fail(op, 400, "BadRequestException",
-                 "NewObjectMetadata is applied with MetadataDirective REPLACE only.");
+                 "NewObjectMetadata and RedirectLocation are applied with MetadataDirective "
+                 "REPLACE only (as S3 does not copy a redirect).");
         return false;
     }
+    if (redirect && !meta_text(op, n, "RedirectLocation", d->meta_redirect, BATCH_ARN_MAX))
+        return false;
     if (!m)
         return true;
     for (size_t i = 0; i < sizeof(unsupported) / sizeof(*unsupported); i++)
@@ -215,7 +219,8 @@ static bool parse_new_metadata(struct s3c_op *op, xmlNodePtr n, struct batch_def
             return false;
         }
     for (size_t i = 0; i < batch_n_meta_members; i++)
-        if (!meta_text(op, m, batch_meta_members[i].xml, (char *)d + batch_meta_members[i].off))
+        if (!meta_text(op, m, batch_meta_members[i].xml, (char *)d + batch_meta_members[i].off,
+                       BATCH_META_MAX))
             return false;
     xmlNodePtr v = xml_child(m, "HttpExpiresDate");
     if (v && !qr_time_parse_http(xml_text(v), &d->meta_expires_ms)) {
@@ -266,6 +271,19 @@ static bool parse_copy_extras(struct s3c_op *op, xmlNodePtr n, struct batch_def 
                            "BadRequestException"))
             return false;
     }
+    /* CannedAccessControlList: objects always belong to the bucket owner (one account,
+     * BucketOwnerEnforced), so these two grant what the copy has anyway, as PutObject's
+     * x-amz-acl; every other ACL is refused by name */
+    struct qr_slice acl = xml_text(xml_child(n, "CannedAccessControlList"));
+    if (xml_child(n, "CannedAccessControlList") && !qr_slice_eq_lit(acl, "private") &&
+        !qr_slice_eq_lit(acl, "bucket-owner-full-control")) {
+        s3c_fail(op, 501, "NotImplemented",
+                 "S3PutObjectCopy CannedAccessControlList %.*s is not supported by this server "
+                 "(access control lists).",
+                 (int)(acl.len > 32 ? 32 : acl.len), (const char *)acl.p);
+        return false;
+    }
+    copy_text(d->copy_acl, acl); /* one of the two above, or empty */
     xmlNodePtr ms = xml_child(n, "ModifiedSinceConstraint"),
                us = xml_child(n, "UnModifiedSinceConstraint");
     if ((ms && !qr_time_parse_http(xml_text(ms), &d->copy_modified_since_ms)) ||
