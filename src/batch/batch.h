@@ -127,9 +127,9 @@ struct batch_def {
     char meta_type[BATCH_META_MAX + 1], meta_disposition[BATCH_META_MAX + 1],
         meta_language[BATCH_META_MAX + 1], meta_cache[BATCH_META_MAX + 1],
         meta_encoding[BATCH_META_MAX + 1];
-    char meta_redirect[BATCH_ARN_MAX + 1]; /* RedirectLocation (2048, with REPLACE only) */
     char copy_acl[32];                     /* CannedAccessControlList as given (private or
                                               bucket-owner-full-control: no-ops), "" when not */
+    bool copy_requester_pays;              /* RequesterPays true (a no-op, echoed) */
     int64_t meta_expires_ms;
     struct batch_kv meta_user[BATCH_MAX_USER_META];
     size_t n_meta_user;

@@ -97,7 +97,7 @@ static const struct def_member def_members[] = {
     DM("mlang", DK_STR, meta_language),
     DM("mcache", DK_STR, meta_cache),
     DM("menc", DK_STR, meta_encoding),
-    DM("mredir", DK_STR, meta_redirect),
+    DM("crp", DK_BOOL, copy_requester_pays),
     DM("cacl", DK_STR, copy_acl),
     DM("mexp", DK_I64, meta_expires_ms),
     DM("clock", DK_BOOL, copy_lock_given),

@@ -222,9 +222,6 @@ static enum qr_err encode_meta(const struct batch_def *d, struct qr_buf *b)
         if (*v)
             e = obj_header_add(b, qr_slice_cstr(batch_meta_members[i].header), qr_slice_cstr(v));
     }
-    if (e == QR_OK && d->meta_redirect[0])
-        e = obj_header_add(b, QR_SLICE_LIT("x-amz-website-redirect-location"),
-                           qr_slice_cstr(d->meta_redirect));
     if (e == QR_OK && d->meta_expires_ms) {
         char t[QR_TIME_HTTP_LEN];
         qr_time_http(d->meta_expires_ms, t);

@@ -152,7 +152,7 @@ static bool parse_lambda(struct s3c_op *op, xmlNodePtr n, struct batch_def *d)
 
 /* S3PutObjectCopy members quarry does not apply: refused rather than ignored. */
 static const char *const copy_unsupported[] = {
-    "AccessControlGrants", "RequesterPays",     "SSEAwsKmsKeyId",
+    "AccessControlGrants", "RedirectLocation",  "SSEAwsKmsKeyId",
     "BucketKeyEnabled",    "ChecksumAlgorithm",
 };
 
@@ -200,15 +200,11 @@ static bool parse_new_metadata(struct s3c_op *op, xmlNodePtr n, struct batch_def
         return false;
     }
     d->copy_replace_meta = qr_slice_eq_lit(ds, "REPLACE");
-    xmlNodePtr redirect = xml_child(n, "RedirectLocation");
-    if ((m || redirect) && !d->copy_replace_meta) {
+    if (m && !d->copy_replace_meta) {
         s3c_fail(op, 400, "BadRequestException",
-                 "NewObjectMetadata and RedirectLocation are applied with MetadataDirective "
-                 "REPLACE only (as S3 does not copy a redirect).");
+                 "NewObjectMetadata is applied with MetadataDirective REPLACE only.");
         return false;
     }
-    if (redirect && !meta_text(op, n, "RedirectLocation", d->meta_redirect, BATCH_ARN_MAX))
-        return false;
     if (!m)
         return true;
     for (size_t i = 0; i < sizeof(unsupported) / sizeof(*unsupported); i++)
@@ -284,6 +280,11 @@ static bool parse_copy_extras(struct s3c_op *op, xmlNodePtr n, struct batch_def 
         return false;
     }
     copy_text(d->copy_acl, acl); /* one of the two above, or empty */
+    /* RequesterPays: no quarry bucket has Requester Pays, and S3 ignores the request's
+     * consent on such buckets (PutObject's x-amz-request-payer, likewise) */
+    xmlNodePtr rp = xml_child(n, "RequesterPays");
+    if (rp && !parse_bool(op, rp, "RequesterPays", &d->copy_requester_pays))
+        return false;
     xmlNodePtr ms = xml_child(n, "ModifiedSinceConstraint"),
                us = xml_child(n, "UnModifiedSinceConstraint");
     if ((ms && !qr_time_parse_http(xml_text(ms), &d->copy_modified_since_ms)) ||

@@ -61,8 +61,6 @@ static const char *lock_mode_name(enum store_lock_mode m)
 static void render_new_metadata(struct qr_buf *b, const struct batch_def *d)
 {
     xml_elem_s(b, "MetadataDirective", "REPLACE");
-    if (d->meta_redirect[0])
-        xml_elem_s(b, "RedirectLocation", d->meta_redirect);
     xml_open(b, "NewObjectMetadata");
     for (size_t i = 0; i < batch_n_meta_members; i++)
         if (*((const char *)d + batch_meta_members[i].off))
@@ -93,6 +91,8 @@ static void render_operation(struct qr_buf *b, const struct batch_def *d)
             s3c_render_tags(b, "NewObjectTagging", d->obj_tags, d->n_obj_tags);
         if (d->copy_acl[0])
             xml_elem_s(b, "CannedAccessControlList", d->copy_acl);
+        if (d->copy_requester_pays)
+            xml_elem_bool(b, "RequesterPays", true);
         if (d->copy_modified_since_ms)
             xml_elem_time(b, "ModifiedSinceConstraint", d->copy_modified_since_ms);
         if (d->copy_unmodified_since_ms)
