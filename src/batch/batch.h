@@ -133,7 +133,6 @@ struct batch_def {
     int64_t meta_expires_ms;
     struct batch_kv meta_user[BATCH_MAX_USER_META];
     size_t n_meta_user;
-    bool copy_lock_given; /* any of the ObjectLock* parameters: the target needs Object Lock */
     bool copy_lock_hold_given, copy_lock_hold; /* ObjectLockLegalHoldStatus given; ON */
     enum store_lock_mode copy_lock_mode; /* ObjectLockMode, NONE when not given */
     int64_t copy_lock_until_ms;          /* ObjectLockRetainUntilDate */

@@ -100,7 +100,6 @@ static const struct def_member def_members[] = {
     DM("crp", DK_BOOL, copy_requester_pays),
     DM("cacl", DK_STR, copy_acl),
     DM("mexp", DK_I64, meta_expires_ms),
-    DM("clock", DK_BOOL, copy_lock_given),
     DM("cholds", DK_BOOL, copy_lock_hold_given),
     DM("chold", DK_BOOL, copy_lock_hold),
     DM("cmode", DK_INT, copy_lock_mode),

@@ -178,8 +178,10 @@ static bool copy_row(struct batch_window *w, size_t i, const char *dst_bucket, b
     }
     if (denied(w, i, row))
         return false;
-    if (d->copy_lock_given && (!lock_bucket(w, dst_bucket, lm, row) ||
-                               !lock_date_ahead(d->copy_lock_mode, d->copy_lock_until_ms, row)))
+    /* any ObjectLock* parameter given: the target needs Object Lock */
+    bool lock_given = d->copy_lock_hold_given || d->copy_lock_mode != STORE_LOCK_NONE;
+    if (lock_given && (!lock_bucket(w, dst_bucket, lm, row) ||
+                       !lock_date_ahead(d->copy_lock_mode, d->copy_lock_until_ms, row)))
         return false;
     memcpy(key_buf, d->target_prefix, pl);
     memcpy(key_buf + pl, t->key, t->key_len);

@@ -164,6 +164,15 @@ static enum store_lock_mode lock_mode_of(struct qr_slice s)
                                               : STORE_LOCK_NONE;
 }
 
+/* A Mode element and a date element that come together (both or neither), the mode
+ * GOVERNANCE or COMPLIANCE: into *mode (NONE when neither) and *until_ms. */
+static bool mode_and_date(xmlNodePtr m, xmlNodePtr u, enum store_lock_mode *mode, int64_t *until_ms)
+{
+    *mode = lock_mode_of(xml_text(m));
+    return (m != NULL) == (u != NULL) && (!m || *mode != STORE_LOCK_NONE) &&
+           (!u || qr_time_parse_http(xml_text(u), until_ms));
+}
+
 /* A character of an HTTP header name (RFC 9110 tchar): a UserMetadata key becomes one. */
 static bool tchar(uint8_t c)
 {
@@ -173,7 +182,7 @@ static bool tchar(uint8_t c)
 
 /* A NewObjectMetadata string: it becomes a response header of every copy, so no control
  * character (a CR or LF would split the header) gets in. */
-static bool meta_text(struct s3c_op *op, xmlNodePtr m, const char *name, char *out, size_t max)
+static bool meta_text(struct s3c_op *op, xmlNodePtr m, const char *name, char *out)
 {
     xmlNodePtr v = xml_child(m, name);
     struct qr_slice t = xml_text(v);
@@ -183,7 +192,7 @@ static bool meta_text(struct s3c_op *op, xmlNodePtr m, const char *name, char *o
                      "NewObjectMetadata %s must not hold control characters.", name);
             return false;
         }
-    return !v || text_into(op, v, name, out, max, false);
+    return !v || text_into(op, v, name, out, BATCH_META_MAX, false);
 }
 
 /* MetadataDirective (COPY or REPLACE) and NewObjectMetadata, as CopyObject's
@@ -215,8 +224,7 @@ static bool parse_new_metadata(struct s3c_op *op, xmlNodePtr n, struct batch_def
             return false;
         }
     for (size_t i = 0; i < batch_n_meta_members; i++)
-        if (!meta_text(op, m, batch_meta_members[i].xml, (char *)d + batch_meta_members[i].off,
-                       BATCH_META_MAX))
+        if (!meta_text(op, m, batch_meta_members[i].xml, (char *)d + batch_meta_members[i].off))
             return false;
     xmlNodePtr v = xml_child(m, "HttpExpiresDate");
     if (v && !qr_time_parse_http(xml_text(v), &d->meta_expires_ms)) {
@@ -295,14 +303,11 @@ static bool parse_copy_extras(struct s3c_op *op, xmlNodePtr n, struct batch_def 
                  "dates after 1970.");
         return false;
     }
-    struct qr_slice hold = xml_text(lh), mode = xml_text(lm);
-    d->copy_lock_given = lh || lm || lu;
+    struct qr_slice hold = xml_text(lh);
     d->copy_lock_hold_given = lh != NULL;
     d->copy_lock_hold = qr_slice_eq_lit(hold, "ON");
-    d->copy_lock_mode = lock_mode_of(mode);
-    if ((lh && !d->copy_lock_hold && !qr_slice_eq_lit(hold, "OFF")) || (lm != NULL) != (lu != NULL) ||
-        (lm && d->copy_lock_mode == STORE_LOCK_NONE) ||
-        (lu && !qr_time_parse_http(xml_text(lu), &d->copy_lock_until_ms))) {
+    if ((lh && !d->copy_lock_hold && !qr_slice_eq_lit(hold, "OFF")) ||
+        !mode_and_date(lm, lu, &d->copy_lock_mode, &d->copy_lock_until_ms)) {
         s3c_fail(op, 400, "BadRequestException",
                  "S3PutObjectCopy ObjectLockLegalHoldStatus must be ON or OFF, and ObjectLockMode "
                  "(GOVERNANCE or COMPLIANCE) and ObjectLockRetainUntilDate come together.");
@@ -389,13 +394,10 @@ static bool parse_retention(struct s3c_op *op, xmlNodePtr n, struct batch_def *d
 {
     xmlNodePtr r = xml_child(n, "Retention"), b = xml_child(n, "BypassGovernanceRetention");
     xmlNodePtr m = r ? xml_child(r, "Mode") : NULL, u = r ? xml_child(r, "RetainUntilDate") : NULL;
-    struct qr_slice mode = xml_text(m);
     d->op = BATCH_OP_RETENTION;
-    d->ret_mode = lock_mode_of(mode);
     if (b && !parse_bool(op, b, "BypassGovernanceRetention", &d->ret_bypass))
         return false;
-    if (!r || (m != NULL) != (u != NULL) || (m && d->ret_mode == STORE_LOCK_NONE) ||
-        (u && !qr_time_parse_http(xml_text(u), &d->ret_until_ms))) {
+    if (!r || !mode_and_date(m, u, &d->ret_mode, &d->ret_until_ms)) {
         s3c_fail(op, 400, "BadRequestException",
                  "S3PutObjectRetention needs Retention with a Mode of GOVERNANCE or COMPLIANCE "
                  "and a RetainUntilDate, or neither to remove the retention.");

@@ -24,32 +24,31 @@ static const char *const field_names[] = {
     [BATCH_F_VERSION] = "VersionId",
 };
 
-void s3c_render_tags(struct qr_buf *b, const char *tag, const struct batch_kv *kv, size_t n)
+/* <tag><item><k/><v/></item>...</tag>: a tag list (member/Key/Value) or a map of the model
+ * (entry/key/value). */
+static void render_pairs(struct qr_buf *b, const char *tag, const char *item, const char *k,
+                         const char *v, const struct batch_kv *kv, size_t n)
 {
     xml_open(b, tag);
     for (size_t i = 0; i < n; i++) {
-        xml_open(b, "member");
-        xml_elem_s(b, "Key", kv[i].key);
-        xml_elem_s(b, "Value", kv[i].value);
-        xml_close(b, "member");
+        xml_open(b, item);
+        xml_elem_s(b, k, kv[i].key);
+        xml_elem_s(b, v, kv[i].value);
+        xml_close(b, item);
     }
     xml_close(b, tag);
 }
 
-/* A map of the model (UserArguments, UserMetadata): <entry><key/><value/></entry>s; nothing
- * when empty. */
+void s3c_render_tags(struct qr_buf *b, const char *tag, const struct batch_kv *kv, size_t n)
+{
+    render_pairs(b, tag, "member", "Key", "Value", kv, n);
+}
+
+/* A map of the model (UserArguments, UserMetadata); nothing when empty. */
 static void render_map(struct qr_buf *b, const char *tag, const struct batch_kv *kv, size_t n)
 {
-    if (n == 0)
-        return;
-    xml_open(b, tag);
-    for (size_t i = 0; i < n; i++) {
-        xml_open(b, "entry");
-        xml_elem_s(b, "key", kv[i].key);
-        xml_elem_s(b, "value", kv[i].value);
-        xml_close(b, "entry");
-    }
-    xml_close(b, tag);
+    if (n)
+        render_pairs(b, tag, "entry", "key", "value", kv, n);
 }
 
 static const char *lock_mode_name(enum store_lock_mode m)
